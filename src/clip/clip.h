@@ -1,0 +1,308 @@
+/* clip.h — ClipLab's CLIP library: the one public header.
+ *
+ * Usage:
+ *   ClipModel *model = clip_model_load ("openai-clip-vit-base-patch32/", NULL, &error);
+ *   float emb[512];
+ *   clip_model_encode_image_files (model, (const char *[]) { "cat.jpg" }, 1, FALSE, emb, &error);
+ *   clip_model_encode_texts (model, (const char *[]) { "a photo of a cat" }, 1, emb, &error);
+ *
+ * Errors are reported through GError in the CLIP_ERROR domain (or G_IO_ERROR from GIO); the library
+ * never prints and never exits.
+ *
+ * Thread safety: a ClipModel is used by one thread at a time (it owns scratch buffers); a
+ * ClipTokenizer is immutable once loaded and may be shared between threads.  OpenBLAS keeps one
+ * process-wide thread pool, so only one thread should run model code at a time.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+#include <stddef.h>
+
+G_BEGIN_DECLS
+
+#define CLIP_ERROR (clip_error_quark ())
+GQuark clip_error_quark (void);
+
+typedef enum {
+  CLIP_ERROR_IO,          /* a file cannot be opened, read or written */
+  CLIP_ERROR_FORMAT,      /* a file's contents are malformed */
+  CLIP_ERROR_SHAPE,       /* a tensor or configuration value does not fit the model */
+  CLIP_ERROR_MISSING,     /* a required tensor, key or file is absent */
+  CLIP_ERROR_UNSUPPORTED, /* well-formed, but not something this library handles */
+  CLIP_ERROR_LIMIT,       /* exceeds one of the documented limits */
+  CLIP_ERROR_INVALID,     /* the caller passed an invalid argument */
+  CLIP_ERROR_ABORTED,     /* the abort callback asked to stop */
+} ClipErrorCode;
+
+/* Polled during long work; returning TRUE stops it with CLIP_ERROR_ABORTED. */
+typedef gboolean (*ClipAbortFunc) (gpointer user_data);
+
+/* Documented limits, enforced with CLIP_ERROR_LIMIT. */
+#define CLIP_MAX_HEADER_BYTES   (100 * 1000 * 1000)  /* safetensors JSON header */
+#define CLIP_MAX_TENSORS        65536
+#define CLIP_MAX_DIMS           8
+#define CLIP_MAX_DIM_SIZE       (1 << 24)            /* any single model dimension */
+#define CLIP_MAX_IMAGE_PIXELS   (100 * 1000 * 1000)  /* decoded width × height */
+#define CLIP_MAX_VOCAB          (1 << 20)
+#define CLIP_MAX_JSON_DEPTH     64
+
+/* ---------------------------------------------------------------- dtypes */
+
+typedef enum {
+  CLIP_DTYPE_F32,
+  CLIP_DTYPE_F16,
+  CLIP_DTYPE_BF16,
+  CLIP_DTYPE_F64,
+  CLIP_DTYPE_I64,
+  CLIP_DTYPE_I32,
+  CLIP_DTYPE_I16,
+  CLIP_DTYPE_I8,
+  CLIP_DTYPE_U8,
+  CLIP_DTYPE_BOOL,
+} ClipDType;
+
+const char *clip_dtype_name (ClipDType dtype);             /* "F32", … */
+gboolean    clip_dtype_from_name (const char *name, ClipDType *dtype);
+size_t      clip_dtype_size (ClipDType dtype);             /* bytes per element */
+
+/* ---------------------------------------------------------------- tokenizer */
+
+typedef struct _ClipTokenizer ClipTokenizer;
+
+typedef enum {
+  CLIP_TOKENIZER_BPE,    /* CLIP's byte-level BPE (49,408 ids for OpenAI's vocabulary) */
+  CLIP_TOKENIZER_BYTES,  /* UTF-8 bytes 0-255, SOT 256, EOT 257 */
+} ClipTokenizerKind;
+
+ClipTokenizer *clip_tokenizer_new_bytes (void);
+/* PATH is "bytes", a directory holding vocab.json + merges.txt or tokenizer.json, a vocab.json
+ * (merges.txt beside it), a merges.txt (vocab.json beside it, or derived), a tokenizer.json,
+ * or a bpe_simple_vocab_16e6.txt.gz. */
+ClipTokenizer *clip_tokenizer_load (const char *path, GError **error);
+ClipTokenizer *clip_tokenizer_ref (ClipTokenizer *tok);
+void           clip_tokenizer_unref (ClipTokenizer *tok);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipTokenizer, clip_tokenizer_unref)
+
+ClipTokenizerKind clip_tokenizer_get_kind (const ClipTokenizer *tok);
+int  clip_tokenizer_get_vocab_size (const ClipTokenizer *tok);
+int  clip_tokenizer_get_sot_id (const ClipTokenizer *tok);
+int  clip_tokenizer_get_eot_id (const ClipTokenizer *tok);
+const char *clip_tokenizer_describe (const ClipTokenizer *tok); /* e.g. "CLIP BPE, 49408 ids" */
+
+/* OpenAI's cleaning: ftfy subset, HTML unescape twice, whitespace collapse, lower-case. */
+char *clip_tokenizer_clean_text (const char *text);
+/* Token ids of TEXT without SOT/EOT; *n_ids receives the count.  Free with g_free. */
+int32_t *clip_tokenizer_encode_words (const ClipTokenizer *tok, const char *text, size_t *n_ids);
+/* SOT + ids + EOT into IDS[context_length], truncated with EOT last, zero-padded.
+ * Returns the number of ids before padding. */
+int clip_tokenizer_encode (const ClipTokenizer *tok, const char *text, int context_length, int32_t *ids);
+
+/* A self-contained description of the tokenizer (kind, vocabulary, merges) as a string, for
+ * storing inside a checkpoint's metadata, and its inverse. */
+char          *clip_tokenizer_serialize (const ClipTokenizer *tok);
+ClipTokenizer *clip_tokenizer_deserialize (const char *data, GError **error);
+
+/* ---------------------------------------------------------------- images */
+
+typedef struct {
+  int width;
+  int height;
+  uint8_t *pixels;        /* RGB, 3 bytes per pixel, rows packed (stride 3 × width) */
+} ClipImage;
+
+typedef struct {
+  int   image_size;       /* square model input */
+  float mean[3];
+  float std[3];
+} ClipPreprocess;
+
+void       clip_preprocess_init_default (ClipPreprocess *pre); /* 224, OpenAI mean/std */
+
+/* Decode any format gdk-pixbuf reads into 8-bit RGB (alpha dropped, grey and palettes expanded).
+ * Refuses images over CLIP_MAX_IMAGE_PIXELS before decoding. */
+ClipImage *clip_image_load (const char *path, gboolean apply_exif_orientation, GError **error);
+ClipImage *clip_image_new (int width, int height);
+void       clip_image_free (ClipImage *image);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipImage, clip_image_free)
+
+/* Shorter side to SIZE with Pillow's 8-bit bicubic, then torchvision's centre crop:
+ * CROP receives SIZE × SIZE × 3 bytes. */
+void clip_image_resize_crop (const ClipImage *image, int size, uint8_t *crop);
+/* 8-bit HWC crop → float CHW normalised with the model's mean/std. */
+void clip_image_normalize (const uint8_t *crop, const ClipPreprocess *pre, float *chw);
+
+/* ---------------------------------------------------------------- model */
+
+typedef enum {
+  CLIP_ACTIVATION_QUICK_GELU,
+  CLIP_ACTIVATION_GELU,
+} ClipActivation;
+
+typedef struct {
+  int   width;
+  int   layers;
+  int   heads;
+  int   mlp_width;
+  float ln_eps;
+  ClipActivation activation;
+} ClipTowerConfig;
+
+typedef struct {
+  ClipTowerConfig vision;
+  ClipTowerConfig text;
+  int image_size;
+  int patch_size;
+  int context_length;
+  int vocab_size;
+  int embed_dim;
+  int eot_id;            /* text pooling at the first EOT id; -1 pools at the largest id */
+} ClipConfig;
+
+typedef enum {
+  CLIP_LAYOUT_HF_DIR,        /* config.json + model.safetensors */
+  CLIP_LAYOUT_OPEN_CLIP_DIR, /* open_clip_config.json + open_clip_model.safetensors */
+  CLIP_LAYOUT_HF_FILE,       /* one .safetensors with HF names */
+  CLIP_LAYOUT_OPENAI_FILE,   /* one .safetensors with OpenAI/open_clip names */
+  CLIP_LAYOUT_CLIPLAB,       /* our self-contained checkpoint */
+} ClipLayout;
+
+const char *clip_layout_name (ClipLayout layout);
+
+typedef struct {
+  const char *config_path;     /* JSON config for a bare .safetensors file, or NULL */
+  const char *tokenizer_path;  /* overrides the model's tokenizer; "bytes" for the byte tokenizer */
+  int vision_heads;            /* overrides; 0 = from the config, else width / 64 */
+  int text_heads;
+} ClipLoadOptions;
+
+void clip_load_options_init (ClipLoadOptions *options);
+
+typedef struct _ClipModel ClipModel;
+
+ClipModel *clip_model_load (const char *path, const ClipLoadOptions *options, GError **error);
+void       clip_model_free (ClipModel *model);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipModel, clip_model_free)
+
+const ClipConfig     *clip_model_get_config (const ClipModel *model);
+const ClipPreprocess *clip_model_get_preprocess (const ClipModel *model);
+ClipTokenizer        *clip_model_get_tokenizer (const ClipModel *model);  /* NULL when it has none */
+ClipLayout            clip_model_get_layout (const ClipModel *model);
+ClipDType             clip_model_get_dtype (const ClipModel *model);      /* of the weights on disk */
+const char           *clip_model_get_path (const ClipModel *model);
+int64_t               clip_model_get_n_params (const ClipModel *model);
+float                 clip_model_get_logit_scale (const ClipModel *model); /* the raw log value */
+
+void clip_model_set_abort_callback (ClipModel *model, ClipAbortFunc func, gpointer user_data);
+
+/* Embeddings are L2-normalised rows of embed_dim floats. */
+gboolean clip_model_encode_images (ClipModel *model, const float *pixels /* [n, 3, S, S] */, int n,
+                                   float *embeds, GError **error);
+gboolean clip_model_encode_token_ids (ClipModel *model, const int32_t *ids /* [n, row_len] */, int n,
+                                      int row_len, float *embeds, GError **error);
+gboolean clip_model_encode_texts (ClipModel *model, const char *const *texts, int n,
+                                  float *embeds, GError **error);
+gboolean clip_model_encode_image_files (ClipModel *model, const char *const *paths, int n,
+                                        gboolean apply_exif_orientation, float *embeds, GError **error);
+
+/* Write the model as one self-contained .safetensors (architecture, preprocessing and tokenizer in
+ * its metadata), atomically. DTYPE is F32, F16 or BF16. */
+gboolean clip_model_save (const ClipModel *model, const char *path, ClipDType dtype, GError **error);
+
+/* ---------------------------------------------------------------- zero-shot */
+
+/* Built-in template sets: "simple" (1), "openai7" (7), "imagenet80" (80).  NULL-terminated. */
+const char *const *clip_templates_builtin (const char *name, int *n_templates);
+/* One template per non-empty line; each must contain "{}". Free with g_strfreev. */
+char **clip_templates_load (const char *path, GError **error);
+
+/* Rows of WEIGHTS [n_classes, embed_dim]: mean of the L2-normalised template embeddings, normalised. */
+gboolean clip_zeroshot_classifier (ClipModel *model, const char *const *classes, int n_classes,
+                                   const char *const *templates, int n_templates,
+                                   float *weights, GError **error);
+/* PROBS [n_images, n_classes] = softmax(exp(logit_scale) · image · weightᵀ). */
+void clip_zeroshot_probs (const ClipModel *model, const float *image_embeds, int n_images,
+                          const float *weights, int n_classes, float *probs);
+
+/* ---------------------------------------------------------------- training */
+
+/* A new model with CLIP's initialisation (spec §1.6) drawn from SEED; TOKENIZER is referenced. */
+ClipModel *clip_model_new_random (const ClipConfig *config, const ClipPreprocess *pre,
+                                  ClipTokenizer *tokenizer, uint64_t seed, GError **error);
+
+typedef struct {
+  double  lr;              /* peak learning rate (1e-4) */
+  double  beta1, beta2;    /* 0.9, 0.98 */
+  double  eps;             /* 1e-6 */
+  double  weight_decay;    /* 0.2, on tensors with ≥ 2 dimensions */
+  int64_t warmup_steps;    /* linear warmup, then cosine decay to 0 at total_steps */
+  int64_t total_steps;
+  double  grad_clip;       /* global norm; 0 turns clipping off (1.0) */
+} ClipOptimConfig;
+
+void clip_optim_config_init (ClipOptimConfig *optim);
+/* The rate used for the update of STEP (0-based): spec §5. */
+double clip_optim_lr_at (const ClipOptimConfig *optim, int64_t step);
+
+typedef struct {
+  int64_t step;            /* optimizer steps taken, after this one */
+  double  loss;            /* of the batch, before the update */
+  double  lr;              /* used for the update */
+  double  grad_norm;       /* before clipping */
+  double  logit_scale;     /* after the update and the clamp */
+} ClipStepStats;
+
+typedef struct _ClipTrainer ClipTrainer;
+
+/* Copies MODEL's weights (and config, preprocessing, tokenizer) into one parameter block with
+ * gradients and AdamW moments beside it. */
+ClipTrainer *clip_trainer_new (const ClipModel *model, const ClipOptimConfig *optim, GError **error);
+void         clip_trainer_free (ClipTrainer *trainer);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipTrainer, clip_trainer_free)
+
+/* Forward, symmetric contrastive loss, backward, clip, AdamW, logit_scale clamp to [0, ln 100].
+ * PIXELS [batch, 3, S, S], IDS [batch, context_length]; row i of each is a matching pair. */
+gboolean clip_trainer_step (ClipTrainer *trainer, const float *pixels, const int32_t *ids, int batch,
+                            ClipStepStats *stats, GError **error);
+/* The model as trained so far: valid until the next step; use it for evaluation or saving. */
+ClipModel *clip_trainer_get_model (ClipTrainer *trainer);
+int64_t    clip_trainer_get_step (const ClipTrainer *trainer);
+void       clip_trainer_set_abort_callback (ClipTrainer *trainer, ClipAbortFunc func, gpointer user_data);
+
+/* The whole optimiser state (weights, moments, step) plus caller metadata (string pairs, e.g. the
+ * epoch, position and RNG state of the data loader and the run's configuration), written
+ * atomically and durably; and back.  The file is also a loadable ClipLab model. */
+gboolean     clip_trainer_save (ClipTrainer *trainer, const char *path, GHashTable *metadata, GError **error);
+ClipTrainer *clip_trainer_load (const char *path, GHashTable **metadata, GError **error);
+
+/* ---------------------------------------------------------------- evaluation */
+
+typedef struct {
+  double image_to_text[3];   /* Recall@1, @5, @10 */
+  double text_to_image[3];
+} ClipRetrievalMetrics;
+
+/* IMAGE and TEXT embeddings [n, dim], row i of each a pair.  Captions with identical text form one
+ * group (GROUP[i] = group id of caption i): an image query hits when any caption of its group is in
+ * the top K, a caption query when any image of its group is (CLIP_benchmark's definition). */
+void clip_eval_retrieval (const float *image, const float *text, int n, int dim, const int *group,
+                          ClipRetrievalMetrics *metrics);
+
+typedef struct {
+  double top1, top5;
+  int    n_classes;
+  double *per_class;         /* [n_classes] accuracy */
+  int    *confusion;         /* [n_classes × n_classes], row = true label, column = prediction */
+} ClipZeroShotMetrics;
+
+/* PROBS [n, n_classes] from clip_zeroshot_probs, LABELS [n] in 0..n_classes-1. */
+void clip_eval_zeroshot (const float *probs, const int *labels, int n, int n_classes,
+                         ClipZeroShotMetrics *metrics);
+void clip_zeroshot_metrics_clear (ClipZeroShotMetrics *metrics);
+
+/* ---------------------------------------------------------------- threads */
+
+void clip_set_threads (int n_threads);  /* 0 = all cores */
+int  clip_get_threads (void);
+
+G_END_DECLS

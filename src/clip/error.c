@@ -1,0 +1,72 @@
+/* error.c — the CLIP_ERROR domain, dtype names and sizes, and the BLAS thread count. */
+#include "clip.h"
+
+#include <cblas.h>
+#include <string.h>
+
+G_DEFINE_QUARK (clip-error-quark, clip_error)
+
+/* Indexed by ClipDType; names are the safetensors spellings. */
+static const struct {
+  const char *name;
+  size_t      size;
+} dtype_table[] = {
+  [CLIP_DTYPE_F32]  = { "F32", 4 },
+  [CLIP_DTYPE_F16]  = { "F16", 2 },
+  [CLIP_DTYPE_BF16] = { "BF16", 2 },
+  [CLIP_DTYPE_F64]  = { "F64", 8 },
+  [CLIP_DTYPE_I64]  = { "I64", 8 },
+  [CLIP_DTYPE_I32]  = { "I32", 4 },
+  [CLIP_DTYPE_I16]  = { "I16", 2 },
+  [CLIP_DTYPE_I8]   = { "I8", 1 },
+  [CLIP_DTYPE_U8]   = { "U8", 1 },
+  [CLIP_DTYPE_BOOL] = { "BOOL", 1 },
+};
+
+const char *
+clip_dtype_name (ClipDType dtype)
+{
+  g_return_val_if_fail ((unsigned) dtype < G_N_ELEMENTS (dtype_table), "?");
+  return dtype_table[dtype].name;
+}
+
+gboolean
+clip_dtype_from_name (const char *name, ClipDType *dtype)
+{
+  g_return_val_if_fail (name != NULL, FALSE);
+  for (unsigned i = 0; i < G_N_ELEMENTS (dtype_table); i++)
+    if (strcmp (name, dtype_table[i].name) == 0)
+      {
+        if (dtype != NULL)
+          *dtype = (ClipDType) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+size_t
+clip_dtype_size (ClipDType dtype)
+{
+  g_return_val_if_fail ((unsigned) dtype < G_N_ELEMENTS (dtype_table), 0);
+  return dtype_table[dtype].size;
+}
+
+/* 0 until clip_set_threads is called; OpenBLAS then follows OPENBLAS_NUM_THREADS or its own default. */
+static gint n_threads_set;
+
+void
+clip_set_threads (int n_threads)
+{
+  g_return_if_fail (n_threads >= 0);
+  if (n_threads == 0)
+    n_threads = (int) g_get_num_processors ();
+  g_atomic_int_set (&n_threads_set, n_threads);
+  openblas_set_num_threads (n_threads);
+}
+
+int
+clip_get_threads (void)
+{
+  int n = g_atomic_int_get (&n_threads_set);
+  return n > 0 ? n : openblas_get_num_threads ();
+}
