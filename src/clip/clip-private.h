@@ -1,0 +1,200 @@
+/* clip-private.h — internal: the tensor table, the model struct and the tower forward passes. */
+#pragma once
+
+#include "clip.h"
+#include "safetensors.h"
+
+/* Symbolic dimensions of the tensor table, resolved against a ClipConfig. */
+typedef enum {
+  DIM_NONE,
+  DIM_3,            /* RGB */
+  DIM_PATCH,        /* patch size */
+  DIM_VPOS,         /* vision positions: patches + class token */
+  DIM_VW, DIM_VF,   /* vision width, MLP width */
+  DIM_TW, DIM_TF,   /* text width, MLP width */
+  DIM_CTX,
+  DIM_VOCAB,
+  DIM_EMBED,
+  DIM_W, DIM_F,     /* width / MLP width of the tower a layer belongs to */
+} ClipDim;
+
+/* The tensor tables.  Each row: field, Hugging Face name, OpenAI/open_clip name, the Q/K/V slice of
+ * OpenAI's stacked in_proj (-1: the whole tensor), whether OpenAI stores it transposed ([in, out]),
+ * and up to four dimensions.  HF names and shapes are canonical: they are what the model struct,
+ * our checkpoints, gradients and optimiser state use. */
+#define CLIP_GLOBAL_TENSORS(X) \
+  X (v_patch,      "vision_model.embeddings.patch_embedding.weight",    "visual.conv1.weight",          -1, 0, DIM_VW, DIM_3, DIM_PATCH, DIM_PATCH) \
+  X (v_class,      "vision_model.embeddings.class_embedding",           "visual.class_embedding",       -1, 0, DIM_VW, DIM_NONE, DIM_NONE, DIM_NONE) \
+  X (v_pos,        "vision_model.embeddings.position_embedding.weight", "visual.positional_embedding",  -1, 0, DIM_VPOS, DIM_VW, DIM_NONE, DIM_NONE) \
+  X (v_ln_pre_w,   "vision_model.pre_layrnorm.weight",                  "visual.ln_pre.weight",         -1, 0, DIM_VW, DIM_NONE, DIM_NONE, DIM_NONE) \
+  X (v_ln_pre_b,   "vision_model.pre_layrnorm.bias",                    "visual.ln_pre.bias",           -1, 0, DIM_VW, DIM_NONE, DIM_NONE, DIM_NONE) \
+  X (v_ln_post_w,  "vision_model.post_layernorm.weight",                "visual.ln_post.weight",        -1, 0, DIM_VW, DIM_NONE, DIM_NONE, DIM_NONE) \
+  X (v_ln_post_b,  "vision_model.post_layernorm.bias",                  "visual.ln_post.bias",          -1, 0, DIM_VW, DIM_NONE, DIM_NONE, DIM_NONE) \
+  X (v_proj,       "visual_projection.weight",                          "visual.proj",                  -1, 1, DIM_EMBED, DIM_VW, DIM_NONE, DIM_NONE) \
+  X (t_tok,        "text_model.embeddings.token_embedding.weight",      "token_embedding.weight",       -1, 0, DIM_VOCAB, DIM_TW, DIM_NONE, DIM_NONE) \
+  X (t_pos,        "text_model.embeddings.position_embedding.weight",   "positional_embedding",         -1, 0, DIM_CTX, DIM_TW, DIM_NONE, DIM_NONE) \
+  X (t_ln_final_w, "text_model.final_layer_norm.weight",                "ln_final.weight",              -1, 0, DIM_TW, DIM_NONE, DIM_NONE, DIM_NONE) \
+  X (t_ln_final_b, "text_model.final_layer_norm.bias",                  "ln_final.bias",                -1, 0, DIM_TW, DIM_NONE, DIM_NONE, DIM_NONE) \
+  X (t_proj,       "text_projection.weight",                            "text_projection",              -1, 1, DIM_EMBED, DIM_TW, DIM_NONE, DIM_NONE) \
+  X (logit_scale,  "logit_scale",                                       "logit_scale",                  -1, 0, DIM_NONE, DIM_NONE, DIM_NONE, DIM_NONE)
+
+/* Per residual block; names are relative to the tower's layer prefix. */
+#define CLIP_LAYER_TENSORS(X) \
+  X (ln1_w, "layer_norm1.weight",       "ln_1.weight",          -1, 0, DIM_W, DIM_NONE) \
+  X (ln1_b, "layer_norm1.bias",         "ln_1.bias",            -1, 0, DIM_W, DIM_NONE) \
+  X (q_w,   "self_attn.q_proj.weight",  "attn.in_proj_weight",   0, 0, DIM_W, DIM_W) \
+  X (q_b,   "self_attn.q_proj.bias",    "attn.in_proj_bias",     0, 0, DIM_W, DIM_NONE) \
+  X (k_w,   "self_attn.k_proj.weight",  "attn.in_proj_weight",   1, 0, DIM_W, DIM_W) \
+  X (k_b,   "self_attn.k_proj.bias",    "attn.in_proj_bias",     1, 0, DIM_W, DIM_NONE) \
+  X (v_w,   "self_attn.v_proj.weight",  "attn.in_proj_weight",   2, 0, DIM_W, DIM_W) \
+  X (v_b,   "self_attn.v_proj.bias",    "attn.in_proj_bias",     2, 0, DIM_W, DIM_NONE) \
+  X (o_w,   "self_attn.out_proj.weight", "attn.out_proj.weight", -1, 0, DIM_W, DIM_W) \
+  X (o_b,   "self_attn.out_proj.bias",  "attn.out_proj.bias",   -1, 0, DIM_W, DIM_NONE) \
+  X (ln2_w, "layer_norm2.weight",       "ln_2.weight",          -1, 0, DIM_W, DIM_NONE) \
+  X (ln2_b, "layer_norm2.bias",         "ln_2.bias",            -1, 0, DIM_W, DIM_NONE) \
+  X (fc1_w, "mlp.fc1.weight",           "mlp.c_fc.weight",      -1, 0, DIM_F, DIM_W) \
+  X (fc1_b, "mlp.fc1.bias",             "mlp.c_fc.bias",        -1, 0, DIM_F, DIM_NONE) \
+  X (fc2_w, "mlp.fc2.weight",           "mlp.c_proj.weight",    -1, 0, DIM_W, DIM_F) \
+  X (fc2_b, "mlp.fc2.bias",             "mlp.c_proj.bias",      -1, 0, DIM_W, DIM_NONE)
+
+#define CLIP_HF_VISION_LAYER_PREFIX   "vision_model.encoder.layers."
+#define CLIP_HF_TEXT_LAYER_PREFIX     "text_model.encoder.layers."
+#define CLIP_OPENAI_VISION_LAYER_PREFIX "visual.transformer.resblocks."
+#define CLIP_OPENAI_TEXT_LAYER_PREFIX "transformer.resblocks."
+
+#define CLIP_FIELD(field, ...) float *field;
+typedef struct {
+  CLIP_LAYER_TENSORS (CLIP_FIELD)
+} ClipLayerWeights;
+
+typedef struct {
+  CLIP_GLOBAL_TENSORS (CLIP_FIELD)
+  ClipLayerWeights *vision_layers;   /* [config.vision.layers] */
+  ClipLayerWeights *text_layers;     /* [config.text.layers] */
+} ClipWeights;
+#undef CLIP_FIELD
+
+/* One row of the flattened table: every tensor of a model, in canonical order. */
+typedef struct {
+  char       *hf_name;        /* full canonical name */
+  char       *openai_name;    /* full OpenAI name (of the stacked tensor for Q/K/V) */
+  int         qkv_slice;      /* -1, or 0/1/2 within OpenAI's in_proj */
+  gboolean    openai_transposed;
+  int         n_dims;
+  int64_t     shape[4];
+  int64_t     n_elements;
+  float     **slot;           /* where the pointer lives in a ClipWeights */
+} ClipTensorInfo;
+
+/* The table resolved for CONFIG with slots pointing into W (which must have its layer arrays
+ * allocated).  Free with clip_tensor_table_free. */
+ClipTensorInfo *clip_tensor_table_new (const ClipConfig *config, ClipWeights *w, int *n_tensors);
+void            clip_tensor_table_free (ClipTensorInfo *table, int n_tensors);
+int64_t         clip_weights_n_floats (const ClipConfig *config);
+/* Allocates the layer arrays of W (pointers unset). */
+void            clip_weights_init (ClipWeights *w, const ClipConfig *config);
+void            clip_weights_clear (ClipWeights *w);
+/* Points every tensor of W into BLOCK, in table order. */
+void            clip_weights_carve (ClipWeights *w, const ClipConfig *config, float *block);
+
+/* Validates a configuration (positive sizes, heads dividing widths, limits). */
+gboolean clip_config_validate (const ClipConfig *config, const char *label, GError **error);
+void     clip_config_init_vit_b32 (ClipConfig *config);
+
+/* Intermediate tensors for tests: hidden[l] is [n, T, width] after block l (0 = input to block 0);
+ * NULL entries are skipped. */
+typedef struct {
+  float **hidden;       /* [layers + 1] */
+  float  *last_hidden;  /* text: after ln_final, [n, T, width] */
+  float  *pooled;       /* [n, width] */
+} ClipTowerTrace;
+
+struct _ClipModel {
+  ClipConfig       config;
+  ClipPreprocess   preprocess;
+  ClipWeights      w;
+  ClipLayout       layout;
+  ClipDType        dtype;
+  char            *path;
+  ClipTokenizer   *tokenizer;
+  ClipSafetensors *file;     /* the memory map F32 weights point into */
+  float           *owned;    /* converted or transposed weights */
+  ClipAbortFunc    abort_func;
+  gpointer         abort_data;
+  GHashTable      *text_cache;  /* cleaned text → float[embed_dim] */
+  /* scratch reused between calls */
+  float           *scratch;
+  size_t           scratch_floats;
+};
+
+/* What the training forward pass keeps of one residual block for the backward pass; N = B·T rows. */
+typedef struct {
+  float *x_in;                  /* [N, D] the block's input */
+  float *ln1, *ln1_mean, *ln1_rstd;   /* [N, D], [N], [N] */
+  float *q, *k, *v;             /* [N, D] */
+  float *probs;                 /* [B, heads, T, T] */
+  float *attn;                  /* [N, D] heads concatenated, before out_proj */
+  float *x_mid;                 /* [N, D] after the attention residual */
+  float *ln2, *ln2_mean, *ln2_rstd;
+  float *fc1;                   /* [N, F] before the activation */
+  float *act;                   /* [N, F] after it */
+} ClipBlockActs;
+
+/* The same for a whole tower, sized by its owner for a batch; the forward pass records N and T. */
+typedef struct {
+  ClipBlockActs *blocks;        /* [layers] */
+  float *patches;               /* vision: [B·G², 3·P·P] im2col input of the patch embedding */
+  float *tokens;                /* vision: [B, T, D] before ln_pre */
+  float *ln_pre_mean, *ln_pre_rstd;  /* vision: [B·T] */
+  int   *pool;                  /* text: [B] pooled position */
+  float *pool_in;               /* [B, D] pooled rows of the last block's output */
+  float *pool_mean, *pool_rstd; /* [B] */
+  float *pooled;                /* [B, D] after ln_post / ln_final: the projection's input */
+  int    n, t;                  /* batch and tokens per sequence of the last forward pass */
+} ClipTowerActs;
+
+/* Unnormalised features [n, embed_dim]. */
+gboolean clip_vision_forward (ClipModel *model, const float *pixels, int n, float *features,
+                              ClipTowerTrace *trace, GError **error);
+/* IDS is [n, row_len]; positions after each row's EOT are not computed unless a trace asks. */
+gboolean clip_text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
+                            ClipTowerTrace *trace, GError **error);
+
+/* The training variants keep what the backward pass needs in ACTS (sized for at least N);
+ * text rows are computed up to the longest prompt's pooled position, all of them. */
+gboolean clip_vision_forward_train (ClipModel *model, const float *pixels, int n, float *features,
+                                    ClipTowerActs *acts, GError **error);
+gboolean clip_text_forward_train (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
+                                  ClipTowerActs *acts, GError **error);
+
+void clip_l2_normalize_rows (float *x, int n, int dim);
+
+/* A model (layout ClipLab, dtype F32) whose weights are BLOCK laid out by clip_weights_carve; it
+ * frees BLOCK when TAKE_BLOCK, else BLOCK must outlive it.  TOKENIZER (may be NULL) is referenced. */
+ClipModel *clip_model_new_from_block (const ClipConfig *config, const ClipPreprocess *pre,
+                                      ClipTokenizer *tokenizer, float *block, gboolean take_block,
+                                      const char *path);
+/* Adds MODEL's tensors (canonical names, converted to DTYPE) and the metadata that makes the file a
+ * loadable ClipLab model to WRITER; conversion buffers go to KEEP, which must outlive the write. */
+void clip_model_add_to_writer (const ClipModel *model, ClipStWriter *writer, ClipDType dtype, GPtrArray *keep);
+
+/* ------------------------------------------------------------------ training internals */
+
+/* A trainer checkpoint is a ClipLab model plus this metadata key and "optim.m.<name>",
+ * "optim.v.<name>" tensors, which clip_model_load skips. */
+#define CLIP_TRAINER_METADATA_KEY "cliplab.trainer"
+#define CLIP_TRAINER_TENSOR_PREFIX "optim."
+
+/* AdamW's weight decay applies to tensors with two or more dimensions (spec, project decisions). */
+gboolean clip_tensor_decays (const ClipTensorInfo *info);
+
+/* Forward, loss and backward without an update: *LOSS and the gradients, which
+ * clip_trainer_get_gradient returns per canonical tensor name (NULL when unknown). */
+gboolean     clip_trainer_compute_gradients (ClipTrainer *trainer, const float *pixels, const int32_t *ids,
+                                             int batch, double *loss, GError **error);
+const float *clip_trainer_get_gradient (const ClipTrainer *trainer, const char *name);
+
+/* The configuration and preprocessing as the JSON stored in our checkpoints, and back. */
+char    *clip_config_to_json (const ClipConfig *config, const ClipPreprocess *pre);
+gboolean clip_config_from_json (const char *json, ClipConfig *config, ClipPreprocess *pre,
+                                const char *label, GError **error);

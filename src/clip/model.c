@@ -1,0 +1,611 @@
+/* model.c — the tensor table, the two towers' forward passes and the encoding API. */
+#include "clip-private.h"
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#define ENCODE_CHUNK 16          /* images or prompts per forward pass: bounds scratch memory */
+#define TEXT_CACHE_MAX 20000
+
+/* ------------------------------------------------------------------ the tensor table */
+
+static int64_t
+dim_value (ClipDim dim, const ClipConfig *c, const ClipTowerConfig *tower)
+{
+  int grid = c->image_size / c->patch_size;
+  switch (dim)
+    {
+    case DIM_NONE:  return 0;
+    case DIM_3:     return 3;
+    case DIM_PATCH: return c->patch_size;
+    case DIM_VPOS:  return (int64_t) grid * grid + 1;
+    case DIM_VW:    return c->vision.width;
+    case DIM_VF:    return c->vision.mlp_width;
+    case DIM_TW:    return c->text.width;
+    case DIM_TF:    return c->text.mlp_width;
+    case DIM_CTX:   return c->context_length;
+    case DIM_VOCAB: return c->vocab_size;
+    case DIM_EMBED: return c->embed_dim;
+    case DIM_W:     return tower->width;
+    case DIM_F:     return tower->mlp_width;
+    }
+  return 0;
+}
+
+static void
+fill_info (ClipTensorInfo *info, const ClipConfig *c, const ClipTowerConfig *tower,
+           char *hf_name, char *openai_name, int qkv_slice, gboolean transposed,
+           const ClipDim *dims, int n_dims, float **slot)
+{
+  info->hf_name = hf_name;
+  info->openai_name = openai_name;
+  info->qkv_slice = qkv_slice;
+  info->openai_transposed = transposed;
+  info->slot = slot;
+  info->n_dims = 0;
+  info->n_elements = 1;
+  for (int i = 0; i < n_dims && dims[i] != DIM_NONE; i++)
+    {
+      info->shape[info->n_dims++] = dim_value (dims[i], c, tower);
+      info->n_elements *= info->shape[info->n_dims - 1];
+    }
+}
+
+static int
+count_tensors (const ClipConfig *c)
+{
+#define COUNT(...) +1
+  int globals = 0 CLIP_GLOBAL_TENSORS (COUNT);
+  int per_layer = 0 CLIP_LAYER_TENSORS (COUNT);
+#undef COUNT
+  return globals + per_layer * (c->vision.layers + c->text.layers);
+}
+
+ClipTensorInfo *
+clip_tensor_table_new (const ClipConfig *c, ClipWeights *w, int *n_tensors)
+{
+  int n = count_tensors (c), i = 0;
+  ClipTensorInfo *table = g_new0 (ClipTensorInfo, n);
+
+#define GLOBAL(field, hf, oai, slice, tr, d0, d1, d2, d3) \
+  fill_info (&table[i++], c, NULL, g_strdup (hf), g_strdup (oai), slice, tr, \
+             (const ClipDim[]) { d0, d1, d2, d3 }, 4, &w->field);
+  CLIP_GLOBAL_TENSORS (GLOBAL)
+#undef GLOBAL
+
+  const struct {
+    const ClipTowerConfig *tower;
+    ClipLayerWeights *layers;
+    const char *hf_prefix, *openai_prefix;
+  } towers[2] = {
+    { &c->vision, w->vision_layers, CLIP_HF_VISION_LAYER_PREFIX, CLIP_OPENAI_VISION_LAYER_PREFIX },
+    { &c->text, w->text_layers, CLIP_HF_TEXT_LAYER_PREFIX, CLIP_OPENAI_TEXT_LAYER_PREFIX },
+  };
+  for (int t = 0; t < 2; t++)
+    for (int l = 0; l < towers[t].tower->layers; l++)
+      {
+        ClipLayerWeights *lw = &towers[t].layers[l];
+#define LAYER(field, hf, oai, slice, tr, d0, d1) \
+        fill_info (&table[i++], c, towers[t].tower, \
+                   g_strdup_printf ("%s%d.%s", towers[t].hf_prefix, l, hf), \
+                   g_strdup_printf ("%s%d.%s", towers[t].openai_prefix, l, oai), slice, tr, \
+                   (const ClipDim[]) { d0, d1 }, 2, &lw->field);
+        CLIP_LAYER_TENSORS (LAYER)
+#undef LAYER
+      }
+  *n_tensors = n;
+  return table;
+}
+
+void
+clip_tensor_table_free (ClipTensorInfo *table, int n_tensors)
+{
+  for (int i = 0; i < n_tensors; i++)
+    {
+      g_free (table[i].hf_name);
+      g_free (table[i].openai_name);
+    }
+  g_free (table);
+}
+
+void
+clip_weights_init (ClipWeights *w, const ClipConfig *c)
+{
+  memset (w, 0, sizeof *w);
+  w->vision_layers = g_new0 (ClipLayerWeights, c->vision.layers);
+  w->text_layers = g_new0 (ClipLayerWeights, c->text.layers);
+}
+
+void
+clip_weights_clear (ClipWeights *w)
+{
+  g_clear_pointer (&w->vision_layers, g_free);
+  g_clear_pointer (&w->text_layers, g_free);
+}
+
+int64_t
+clip_weights_n_floats (const ClipConfig *c)
+{
+  ClipWeights w;
+  int n;
+  clip_weights_init (&w, c);
+  ClipTensorInfo *table = clip_tensor_table_new (c, &w, &n);
+  int64_t total = 0;
+  for (int i = 0; i < n; i++)
+    total += table[i].n_elements;
+  clip_tensor_table_free (table, n);
+  clip_weights_clear (&w);
+  return total;
+}
+
+void
+clip_weights_carve (ClipWeights *w, const ClipConfig *c, float *block)
+{
+  int n;
+  ClipTensorInfo *table = clip_tensor_table_new (c, w, &n);
+  for (int i = 0; i < n; i++)
+    {
+      *table[i].slot = block;
+      block += table[i].n_elements;
+    }
+  clip_tensor_table_free (table, n);
+}
+
+/* ------------------------------------------------------------------ configuration */
+
+void
+clip_config_init_vit_b32 (ClipConfig *c)
+{
+  *c = (ClipConfig) {
+    .vision = { .width = 768, .layers = 12, .heads = 12, .mlp_width = 3072, .ln_eps = 1e-5f,
+                .activation = CLIP_ACTIVATION_QUICK_GELU },
+    .text = { .width = 512, .layers = 12, .heads = 8, .mlp_width = 2048, .ln_eps = 1e-5f,
+              .activation = CLIP_ACTIVATION_QUICK_GELU },
+    .image_size = 224, .patch_size = 32, .context_length = 77, .vocab_size = 49408,
+    .embed_dim = 512, .eot_id = -1,
+  };
+}
+
+static gboolean
+check_size (const char *label, const char *what, int value, GError **error)
+{
+  if (value <= 0 || value > CLIP_MAX_DIM_SIZE)
+    {
+      g_set_error (error, CLIP_ERROR, value <= 0 ? CLIP_ERROR_SHAPE : CLIP_ERROR_LIMIT,
+                   "%s: %s is %d; it must be between 1 and %d", label, what, value, CLIP_MAX_DIM_SIZE);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_tower (const char *label, const char *name, const ClipTowerConfig *t, GError **error)
+{
+  g_autofree char *w = g_strdup_printf ("%s width", name);
+  g_autofree char *l = g_strdup_printf ("%s layers", name);
+  g_autofree char *h = g_strdup_printf ("%s heads", name);
+  g_autofree char *m = g_strdup_printf ("%s MLP width", name);
+  if (!check_size (label, w, t->width, error) || !check_size (label, l, t->layers, error)
+      || !check_size (label, h, t->heads, error) || !check_size (label, m, t->mlp_width, error))
+    return FALSE;
+  if (t->layers > 1024)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: %s is %d (at most 1024)", label, l, t->layers);
+      return FALSE;
+    }
+  if (t->width % t->heads != 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_SHAPE, "%s: %s %d is not divisible by %d heads",
+                   label, w, t->width, t->heads);
+      return FALSE;
+    }
+  if (!(t->ln_eps > 0 && t->ln_eps < 1))
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_SHAPE, "%s: %s LayerNorm eps %g is not in (0, 1)",
+                   label, name, t->ln_eps);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+clip_config_validate (const ClipConfig *c, const char *label, GError **error)
+{
+  if (!check_tower (label, "vision", &c->vision, error) || !check_tower (label, "text", &c->text, error)
+      || !check_size (label, "image size", c->image_size, error)
+      || !check_size (label, "patch size", c->patch_size, error)
+      || !check_size (label, "context length", c->context_length, error)
+      || !check_size (label, "vocabulary size", c->vocab_size, error)
+      || !check_size (label, "embedding size", c->embed_dim, error))
+    return FALSE;
+  if (c->image_size % c->patch_size != 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_SHAPE, "%s: image size %d is not a multiple of patch size %d",
+                   label, c->image_size, c->patch_size);
+      return FALSE;
+    }
+  if (c->vocab_size > CLIP_MAX_VOCAB || c->image_size > 4096 || c->context_length > 4096)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT,
+                   "%s: vocabulary %d, image size %d or context %d exceeds the limits (%d, 4096, 4096)",
+                   label, c->vocab_size, c->image_size, c->context_length, CLIP_MAX_VOCAB);
+      return FALSE;
+    }
+  if (c->eot_id >= c->vocab_size)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_SHAPE, "%s: end-of-text id %d is outside the vocabulary of %d",
+                   label, c->eot_id, c->vocab_size);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ forward passes */
+
+static float *
+scratch_get (ClipModel *model, size_t floats)
+{
+  if (model->scratch_floats < floats)
+    {
+      g_free (model->scratch);
+      model->scratch = g_new0 (float, floats);
+      model->scratch_floats = floats;
+    }
+  return model->scratch;
+}
+
+static gboolean
+check_abort (ClipModel *model, GError **error)
+{
+  if (model->abort_func != NULL && model->abort_func (model->abort_data))
+    {
+      g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_ABORTED, "Cancelled");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static size_t
+block_scratch_floats (const ClipTowerConfig *tc, int n_rows)
+{
+  return (size_t) n_rows * (5 * (size_t) tc->width + tc->mlp_width);
+}
+
+/* One pre-norm residual block on X [b, t, width], in place. */
+static void
+block_forward (float *x, const ClipLayerWeights *lw, const ClipTowerConfig *tc, int b, int t,
+               int causal, const int *lengths, float *scratch)
+{
+  int n = b * t, d = tc->width;
+  size_t nd = (size_t) n * d;
+  float *h = scratch, *q = h + nd, *k = q + nd, *v = k + nd, *a = v + nd, *f = a + nd;
+
+  clip_layernorm_forward (h, NULL, NULL, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
+  clip_linear_forward (q, h, lw->q_w, lw->q_b, n, d, d);
+  clip_linear_forward (k, h, lw->k_w, lw->k_b, n, d, d);
+  clip_linear_forward (v, h, lw->v_w, lw->v_b, n, d, d);
+  clip_attention_forward (a, NULL, q, k, v, b, t, d, d, tc->heads, causal, lengths);
+  clip_linear_forward (h, a, lw->o_w, lw->o_b, n, d, d);
+  clip_add_inplace (x, h, nd);
+
+  clip_layernorm_forward (h, NULL, NULL, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
+  clip_linear_forward (f, h, lw->fc1_w, lw->fc1_b, n, d, tc->mlp_width);
+  clip_activation_forward (f, f, (int64_t) n * tc->mlp_width, tc->activation == CLIP_ACTIVATION_QUICK_GELU);
+  clip_linear_forward (h, f, lw->fc2_w, lw->fc2_b, n, tc->mlp_width, d);
+  clip_add_inplace (x, h, nd);
+}
+
+static void
+trace_hidden (ClipTowerTrace *trace, int index, const float *x, size_t floats)
+{
+  if (trace != NULL && trace->hidden != NULL && trace->hidden[index] != NULL)
+    memcpy (trace->hidden[index], x, floats * sizeof (float));
+}
+
+gboolean
+clip_vision_forward (ClipModel *model, const float *pixels, int n, float *features,
+                     ClipTowerTrace *trace, GError **error)
+{
+  const ClipConfig *c = &model->config;
+  const ClipTowerConfig *tc = &c->vision;
+  const ClipWeights *w = &model->w;
+  int p = c->patch_size, s = c->image_size, grid = s / p, t = grid * grid + 1, d = tc->width;
+  int patch_len = 3 * p * p, n_patches = n * grid * grid;
+  size_t nd = (size_t) n * t * d;
+
+  float *x = scratch_get (model, nd + MAX (block_scratch_floats (tc, n * t),
+                                            (size_t) n_patches * (patch_len + d)));
+  float *work = x + nd;
+  float *patches = work, *embedded = work + (size_t) n_patches * patch_len;
+
+  /* Patch embedding as one product: each patch flattened in (channel, row, column) order. */
+  for (int img = 0; img < n; img++)
+    for (int py = 0; py < grid; py++)
+      for (int px = 0; px < grid; px++)
+        {
+          float *dst = patches + ((size_t) (img * grid + py) * grid + px) * patch_len;
+          for (int ch = 0; ch < 3; ch++)
+            for (int r = 0; r < p; r++)
+              memcpy (dst + (ch * p + r) * p,
+                      pixels + (((size_t) img * 3 + ch) * s + py * p + r) * s + px * p,
+                      sizeof (float) * p);
+        }
+  clip_linear_forward (embedded, patches, w->v_patch, NULL, n_patches, patch_len, d);
+
+  for (int img = 0; img < n; img++)
+    {
+      float *xi = x + (size_t) img * t * d;
+      for (int j = 0; j < d; j++)
+        xi[j] = w->v_class[j] + w->v_pos[j];
+      for (int tok = 1; tok < t; tok++)
+        for (int j = 0; j < d; j++)
+          xi[(size_t) tok * d + j] = embedded[((size_t) img * (t - 1) + tok - 1) * d + j]
+                                     + w->v_pos[(size_t) tok * d + j];
+    }
+  clip_layernorm_forward (x, NULL, NULL, x, w->v_ln_pre_w, w->v_ln_pre_b, n * t, d, tc->ln_eps);
+  trace_hidden (trace, 0, x, nd);
+
+  for (int l = 0; l < tc->layers; l++)
+    {
+      if (!check_abort (model, error))
+        return FALSE;
+      block_forward (x, &w->vision_layers[l], tc, n, t, FALSE, NULL, work);
+      trace_hidden (trace, l + 1, x, nd);
+    }
+
+  float *pooled = work;
+  for (int img = 0; img < n; img++)
+    clip_layernorm_forward (pooled + (size_t) img * d, NULL, NULL, x + (size_t) img * t * d,
+                            w->v_ln_post_w, w->v_ln_post_b, 1, d, tc->ln_eps);
+  if (trace != NULL && trace->pooled != NULL)
+    memcpy (trace->pooled, pooled, sizeof (float) * n * d);
+  clip_linear_forward (features, pooled, w->v_proj, NULL, n, d, c->embed_dim);
+  return TRUE;
+}
+
+/* The row whose output is pooled: the first EOT when the model names one, else the largest id. */
+static int
+pool_position (const int32_t *row, int len, int eot_id)
+{
+  int best = 0;
+  for (int i = 0; i < len; i++)
+    {
+      if (eot_id >= 0 && row[i] == eot_id)
+        return i;
+      if (row[i] > row[best])
+        best = i;
+    }
+  return best;
+}
+
+gboolean
+clip_text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
+                   ClipTowerTrace *trace, GError **error)
+{
+  const ClipConfig *c = &model->config;
+  const ClipTowerConfig *tc = &c->text;
+  const ClipWeights *w = &model->w;
+  int d = tc->width;
+
+  if (row_len < 1 || row_len > c->context_length)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+                   "%d tokens per prompt do not fit the model's context of %d", row_len, c->context_length);
+      return FALSE;
+    }
+  for (int i = 0; i < n * row_len; i++)
+    if (ids[i] < 0 || ids[i] >= c->vocab_size)
+      {
+        g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+                     "token id %d (prompt %d, position %d) is outside the vocabulary of %d",
+                     ids[i], i / row_len + 1, i % row_len, c->vocab_size);
+        return FALSE;
+      }
+
+  /* With the causal mask, positions after the pooled one cannot change it: compute only up to the
+   * longest prompt's pooled position (all positions when a trace asks for every hidden state). */
+  g_autofree int *pool = g_new (int, n);
+  g_autofree int *lengths = g_new (int, n);
+  int t = 1;
+  for (int i = 0; i < n; i++)
+    {
+      pool[i] = pool_position (ids + (size_t) i * row_len, row_len, c->eot_id);
+      lengths[i] = trace != NULL ? row_len : pool[i] + 1;
+      t = MAX (t, lengths[i]);
+    }
+
+  size_t nd = (size_t) n * t * d;
+  float *x = scratch_get (model, nd + block_scratch_floats (tc, n * t));
+  float *work = x + nd;
+  for (int i = 0; i < n; i++)
+    for (int pos = 0; pos < t; pos++)
+      {
+        const float *tok = w->t_tok + (size_t) ids[(size_t) i * row_len + pos] * d;
+        const float *pe = w->t_pos + (size_t) pos * d;
+        float *dst = x + ((size_t) i * t + pos) * d;
+        for (int j = 0; j < d; j++)
+          dst[j] = tok[j] + pe[j];
+      }
+  trace_hidden (trace, 0, x, nd);
+
+  for (int l = 0; l < tc->layers; l++)
+    {
+      if (!check_abort (model, error))
+        return FALSE;
+      block_forward (x, &w->text_layers[l], tc, n, t, TRUE, lengths, work);
+      trace_hidden (trace, l + 1, x, nd);
+    }
+
+  float *pooled = work;
+  if (trace != NULL && trace->last_hidden != NULL)
+    clip_layernorm_forward (trace->last_hidden, NULL, NULL, x, w->t_ln_final_w, w->t_ln_final_b,
+                            n * t, d, tc->ln_eps);
+  for (int i = 0; i < n; i++)
+    clip_layernorm_forward (pooled + (size_t) i * d, NULL, NULL, x + ((size_t) i * t + pool[i]) * d,
+                            w->t_ln_final_w, w->t_ln_final_b, 1, d, tc->ln_eps);
+  if (trace != NULL && trace->pooled != NULL)
+    memcpy (trace->pooled, pooled, sizeof (float) * n * d);
+  clip_linear_forward (features, pooled, w->t_proj, NULL, n, d, c->embed_dim);
+  return TRUE;
+}
+
+void
+clip_l2_normalize_rows (float *x, int n, int dim)
+{
+  for (int i = 0; i < n; i++)
+    {
+      float *row = x + (size_t) i * dim;
+      double ss = 0;
+      for (int j = 0; j < dim; j++)
+        ss += (double) row[j] * row[j];
+      double inv = 1.0 / fmax (sqrt (ss), 1e-12);
+      for (int j = 0; j < dim; j++)
+        row[j] = (float) (row[j] * inv);
+    }
+}
+
+/* ------------------------------------------------------------------ public encoding API */
+
+gboolean
+clip_model_encode_images (ClipModel *model, const float *pixels, int n, float *embeds, GError **error)
+{
+  const ClipConfig *c = &model->config;
+  size_t image_floats = (size_t) 3 * c->image_size * c->image_size;
+  for (int start = 0; start < n; start += ENCODE_CHUNK)
+    {
+      int count = MIN (ENCODE_CHUNK, n - start);
+      float *out = embeds + (size_t) start * c->embed_dim;
+      if (!clip_vision_forward (model, pixels + start * image_floats, count, out, NULL, error))
+        return FALSE;
+      clip_l2_normalize_rows (out, count, c->embed_dim);
+    }
+  return TRUE;
+}
+
+gboolean
+clip_model_encode_token_ids (ClipModel *model, const int32_t *ids, int n, int row_len,
+                             float *embeds, GError **error)
+{
+  const ClipConfig *c = &model->config;
+  for (int start = 0; start < n; start += ENCODE_CHUNK)
+    {
+      int count = MIN (ENCODE_CHUNK, n - start);
+      float *out = embeds + (size_t) start * c->embed_dim;
+      if (!clip_text_forward (model, ids + (size_t) start * row_len, count, row_len, out, NULL, error))
+        return FALSE;
+      clip_l2_normalize_rows (out, count, c->embed_dim);
+    }
+  return TRUE;
+}
+
+gboolean
+clip_model_encode_texts (ClipModel *model, const char *const *texts, int n, float *embeds, GError **error)
+{
+  const ClipConfig *c = &model->config;
+  if (model->tokenizer == NULL)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING,
+                   "%s: the model has no tokenizer; give one with --tokenizer (a vocab.json, tokenizer.json, "
+                   "bpe_simple_vocab_16e6.txt.gz or \"bytes\")", model->path);
+      return FALSE;
+    }
+  if (model->text_cache == NULL)
+    model->text_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+  /* Encode the prompts not seen before in one batch (each distinct text once), then copy. */
+  g_autoptr (GHashTable) fresh = g_hash_table_new (g_str_hash, g_str_equal);  /* text → row + 1 */
+  g_autoptr (GPtrArray) todo = g_ptr_array_new ();
+  for (int i = 0; i < n; i++)
+    if (!g_hash_table_contains (model->text_cache, texts[i]) && !g_hash_table_contains (fresh, texts[i]))
+      {
+        g_ptr_array_add (todo, (gpointer) texts[i]);
+        g_hash_table_insert (fresh, (gpointer) texts[i], GINT_TO_POINTER (todo->len));
+      }
+  int ctx = c->context_length;
+  g_autofree int32_t *ids = g_new0 (int32_t, (size_t) todo->len * ctx);
+  g_autofree float *out = g_new (float, (size_t) todo->len * c->embed_dim);
+  for (guint i = 0; i < todo->len; i++)
+    clip_tokenizer_encode (model->tokenizer, todo->pdata[i], ctx, ids + (size_t) i * ctx);
+  if (todo->len > 0 && !clip_model_encode_token_ids (model, ids, todo->len, ctx, out, error))
+    return FALSE;
+
+  size_t row_bytes = sizeof (float) * c->embed_dim;
+  for (int i = 0; i < n; i++)
+    {
+      int row = GPOINTER_TO_INT (g_hash_table_lookup (fresh, texts[i])) - 1;
+      const float *e = row >= 0 ? out + (size_t) row * c->embed_dim
+                                : g_hash_table_lookup (model->text_cache, texts[i]);
+      memcpy (embeds + (size_t) i * c->embed_dim, e, row_bytes);
+    }
+  if (g_hash_table_size (model->text_cache) + todo->len > TEXT_CACHE_MAX)
+    g_hash_table_remove_all (model->text_cache);
+  for (guint i = 0; i < todo->len; i++)
+    g_hash_table_insert (model->text_cache, g_strdup (todo->pdata[i]),
+                         g_memdup2 (out + (size_t) i * c->embed_dim, row_bytes));
+  return TRUE;
+}
+
+gboolean
+clip_model_encode_image_files (ClipModel *model, const char *const *paths, int n,
+                               gboolean apply_exif_orientation, float *embeds, GError **error)
+{
+  const ClipConfig *c = &model->config;
+  int s = c->image_size;
+  size_t image_floats = (size_t) 3 * s * s;
+  g_autofree float *pixels = g_new (float, image_floats * MIN (n, ENCODE_CHUNK));
+  g_autofree uint8_t *crop = g_new (uint8_t, (size_t) s * s * 3);
+  for (int start = 0; start < n; start += ENCODE_CHUNK)
+    {
+      int count = MIN (ENCODE_CHUNK, n - start);
+      for (int i = 0; i < count; i++)
+        {
+          g_autoptr (ClipImage) image = clip_image_load (paths[start + i], apply_exif_orientation, error);
+          if (image == NULL)
+            return FALSE;
+          clip_image_resize_crop (image, s, crop);
+          clip_image_normalize (crop, &model->preprocess, pixels + i * image_floats);
+        }
+      if (!clip_model_encode_images (model, pixels, count, embeds + (size_t) start * c->embed_dim, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ accessors */
+
+const ClipConfig *clip_model_get_config (const ClipModel *model) { return &model->config; }
+const ClipPreprocess *clip_model_get_preprocess (const ClipModel *model) { return &model->preprocess; }
+ClipTokenizer *clip_model_get_tokenizer (const ClipModel *model) { return model->tokenizer; }
+ClipLayout clip_model_get_layout (const ClipModel *model) { return model->layout; }
+ClipDType clip_model_get_dtype (const ClipModel *model) { return model->dtype; }
+const char *clip_model_get_path (const ClipModel *model) { return model->path; }
+float clip_model_get_logit_scale (const ClipModel *model) { return model->w.logit_scale[0]; }
+
+int64_t
+clip_model_get_n_params (const ClipModel *model)
+{
+  return clip_weights_n_floats (&model->config);
+}
+
+void
+clip_model_set_abort_callback (ClipModel *model, ClipAbortFunc func, gpointer user_data)
+{
+  model->abort_func = func;
+  model->abort_data = user_data;
+}
+
+void
+clip_model_free (ClipModel *model)
+{
+  if (model == NULL)
+    return;
+  clip_weights_clear (&model->w);
+  g_clear_pointer (&model->tokenizer, clip_tokenizer_unref);
+  g_clear_pointer (&model->file, clip_safetensors_close);
+  g_clear_pointer (&model->text_cache, g_hash_table_unref);
+  g_free (model->owned);
+  g_free (model->scratch);
+  g_free (model->path);
+  g_free (model);
+}

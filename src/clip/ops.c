@@ -1,0 +1,556 @@
+/* ops.c — forward and, beside each, backward passes of the building blocks. */
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Column sums over many rows accumulate in double, this many columns at a time (on the stack). */
+#define COLUMN_CHUNK 64
+
+/* ------------------------------------------------------------------ linear */
+
+void
+clip_linear_forward (float *out, const float *inp, const float *weight, const float *bias,
+                     int n, int in_dim, int out_dim)
+{
+  if (bias != NULL)
+    for (int i = 0; i < n; i++)
+      memcpy (out + (int64_t) i * out_dim, bias, sizeof (float) * out_dim);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, out_dim, in_dim,
+               1.0f, inp, in_dim, weight, in_dim, bias != NULL ? 1.0f : 0.0f, out, out_dim);
+}
+
+/* Differentiates out = inp · weightᵀ + bias. */
+void
+clip_linear_backward (float *dinp /* [n, in] */, float *dweight /* [out, in] */, float *dbias /* [out] */,
+                      const float *dout /* [n, out] */, const float *inp /* [n, in] */,
+                      const float *weight /* [out, in] */, int n, int in_dim, int out_dim)
+{
+  if (dinp != NULL)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_dim, out_dim,
+                 1.0f, dout, out_dim, weight, in_dim, 1.0f, dinp, in_dim);
+  if (dweight != NULL)
+    cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in_dim, n,
+                 1.0f, dout, out_dim, inp, in_dim, 1.0f, dweight, in_dim);
+  if (dbias != NULL)
+    for (int o0 = 0; o0 < out_dim; o0 += COLUMN_CHUNK)
+      {
+        int width = out_dim - o0 < COLUMN_CHUNK ? out_dim - o0 : COLUMN_CHUNK;
+        double acc[COLUMN_CHUNK] = { 0 };
+        for (int i = 0; i < n; i++)
+          {
+            const float *row = dout + (int64_t) i * out_dim + o0;
+            for (int j = 0; j < width; j++)
+              acc[j] += row[j];
+          }
+        for (int j = 0; j < width; j++)
+          dbias[o0 + j] += (float) acc[j];
+      }
+}
+
+/* ------------------------------------------------------------------ layernorm */
+
+void
+clip_layernorm_forward (float *out, float *mean, float *rstd, const float *inp,
+                        const float *weight, const float *bias, int n, int dim, float eps)
+{
+  for (int i = 0; i < n; i++)
+    {
+      const float *x = inp + (int64_t) i * dim;
+      float *y = out + (int64_t) i * dim;
+      double sum = 0;
+      for (int j = 0; j < dim; j++)
+        sum += x[j];
+      double m = sum / dim;
+      double var = 0;
+      for (int j = 0; j < dim; j++)
+        {
+          double c = x[j] - m;
+          var += c * c;
+        }
+      double s = 1.0 / sqrt (var / dim + eps);
+      for (int j = 0; j < dim; j++)
+        y[j] = (float) ((x[j] - m) * s) * weight[j] + bias[j];
+      if (mean != NULL)
+        mean[i] = (float) m;
+      if (rstd != NULL)
+        rstd[i] = (float) s;
+    }
+}
+
+/* Differentiates y[j] = (x[j] − mean) · rstd · weight[j] + bias[j]: with x̂ = (x − mean)·rstd and
+ * g = dout·weight, dx = rstd · (g − mean(g) − x̂ · mean(g·x̂)). */
+void
+clip_layernorm_backward (float *dinp /* [n, dim] */, float *dweight /* [dim] */, float *dbias /* [dim] */,
+                         const float *dout /* [n, dim] */, const float *inp /* [n, dim] */,
+                         const float *weight /* [dim] */, const float *mean /* [n] */,
+                         const float *rstd /* [n] */, int n, int dim)
+{
+  if (dinp != NULL)
+    for (int i = 0; i < n; i++)
+      {
+        const float *x = inp + (int64_t) i * dim, *dy = dout + (int64_t) i * dim;
+        float *dx = dinp + (int64_t) i * dim;
+        double m = mean[i], s = rstd[i], g_mean = 0, gx_mean = 0;
+        for (int j = 0; j < dim; j++)
+          {
+            double g = (double) dy[j] * weight[j];
+            g_mean += g;
+            gx_mean += g * (x[j] - m) * s;
+          }
+        g_mean /= dim;
+        gx_mean /= dim;
+        for (int j = 0; j < dim; j++)
+          {
+            double g = (double) dy[j] * weight[j];
+            dx[j] += (float) (s * (g - g_mean - (x[j] - m) * s * gx_mean));
+          }
+      }
+  for (int j0 = 0; j0 < dim; j0 += COLUMN_CHUNK)
+    {
+      int width = dim - j0 < COLUMN_CHUNK ? dim - j0 : COLUMN_CHUNK;
+      double acc_w[COLUMN_CHUNK] = { 0 }, acc_b[COLUMN_CHUNK] = { 0 };
+      for (int i = 0; i < n; i++)
+        {
+          const float *x = inp + (int64_t) i * dim + j0, *dy = dout + (int64_t) i * dim + j0;
+          double m = mean[i], s = rstd[i];
+          for (int j = 0; j < width; j++)
+            {
+              acc_w[j] += (x[j] - m) * s * dy[j];
+              acc_b[j] += dy[j];
+            }
+        }
+      for (int j = 0; j < width; j++)
+        {
+          if (dweight != NULL)
+            dweight[j0 + j] += (float) acc_w[j];
+          if (dbias != NULL)
+            dbias[j0 + j] += (float) acc_b[j];
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ activations */
+
+void
+clip_activation_forward (float *out, const float *inp, int64_t n, int quick)
+{
+  if (quick)
+    for (int64_t i = 0; i < n; i++)
+      out[i] = inp[i] / (1.0f + expf (-1.702f * inp[i]));
+  else
+    for (int64_t i = 0; i < n; i++)
+      out[i] = 0.5f * inp[i] * (1.0f + erff (inp[i] * (float) M_SQRT1_2));
+}
+
+/* Differentiates out[i] = inp[i] / (1 + expf (-1.702 · inp[i]))  → σ + 1.702·x·σ·(1 − σ)
+ *             or out[i] = 0.5 · inp[i] · (1 + erff (inp[i] / √2)) → Φ(x) + x·φ(x). */
+void
+clip_activation_backward (float *dinp /* [n] */, const float *dout /* [n] */, const float *inp /* [n] */,
+                          int64_t n, int quick)
+{
+  if (quick)
+    for (int64_t i = 0; i < n; i++)
+      {
+        float x = inp[i], s = 1.0f / (1.0f + expf (-1.702f * x));
+        dinp[i] += dout[i] * (s + 1.702f * x * s * (1.0f - s));
+      }
+  else
+    {
+      const float inv_sqrt_2pi = (float) (0.5 * M_2_SQRTPI * M_SQRT1_2);
+      for (int64_t i = 0; i < n; i++)
+        {
+          float x = inp[i];
+          float cdf = 0.5f * (1.0f + erff (x * (float) M_SQRT1_2));
+          float pdf = inv_sqrt_2pi * expf (-0.5f * x * x);
+          dinp[i] += dout[i] * (cdf + x * pdf);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ attention */
+
+void
+clip_attention_forward (float *out, float *probs, const float *q, const float *k, const float *v,
+                        int b, int t, int d, int ld, int heads, int causal, const int *lengths)
+{
+  int hd = d / heads;
+  float scale = 1.0f / sqrtf ((float) hd);
+  float *scores = probs != NULL ? NULL : malloc (sizeof (float) * t * t);
+
+  for (int s = 0; s < b; s++)
+    {
+      int rows = lengths != NULL ? lengths[s] : t;
+      int64_t base = (int64_t) s * t * ld;
+      for (int h = 0; h < heads; h++)
+        {
+          float *p = probs != NULL ? probs + ((int64_t) s * heads + h) * t * t : scores;
+          const float *qh = q + base + h * hd, *kh = k + base + h * hd, *vh = v + base + h * hd;
+          /* Causal rows need keys 0..rows-1 only; full attention needs all T keys. */
+          int keys = causal ? rows : t;
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, hd,
+                       scale, qh, ld, kh, ld, 0.0f, p, t);
+          for (int i = 0; i < rows; i++)
+            {
+              float *row = p + (int64_t) i * t;
+              int valid = causal ? i + 1 : keys;
+              float mx = row[0];
+              for (int j = 1; j < valid; j++)
+                mx = row[j] > mx ? row[j] : mx;
+              double sum = 0;
+              for (int j = 0; j < valid; j++)
+                {
+                  row[j] = expf (row[j] - mx);
+                  sum += row[j];
+                }
+              float inv = (float) (1.0 / sum);
+              for (int j = 0; j < valid; j++)
+                row[j] *= inv;
+              for (int j = valid; j < t; j++)
+                row[j] = 0.0f;
+            }
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, keys,
+                       1.0f, p, t, vh, ld, 0.0f, out + (int64_t) s * t * d + h * hd, d);
+        }
+    }
+  free (scores);
+}
+
+/* Differentiates, per sequence and head:
+ *   p   = softmax (scale · q_h · k_hᵀ + mask)   (the forward's first sgemm and the row loop)
+ *   out = p · v_h                              (its second sgemm)
+ * dp = dout · v_hᵀ, dv_h += pᵀ · dout; the softmax gives ds = p ⊙ (dp − Σ_j p·dp) (masked entries
+ * have p = 0); dq_h += scale · ds · k_h, dk_h += scale · dsᵀ · q_h. */
+void
+clip_attention_backward (float *dq /* [b, t, ld] */, float *dk /* [b, t, ld] */, float *dv /* [b, t, ld] */,
+                         const float *dout /* [b, t, d] */, const float *probs /* [b, heads, t, t] */,
+                         const float *q, const float *k, const float *v,
+                         int b, int t, int d, int ld, int heads, int causal, const int *lengths)
+{
+  int hd = d / heads;
+  float scale = 1.0f / sqrtf ((float) hd);
+  float *ds = malloc (sizeof (float) * t * t);
+
+  for (int s = 0; s < b; s++)
+    {
+      int rows = lengths != NULL ? lengths[s] : t;
+      int keys = causal ? rows : t;
+      int64_t base = (int64_t) s * t * ld;
+      const float *dout_s = dout + (int64_t) s * t * d;
+      for (int h = 0; h < heads; h++)
+        {
+          const float *p = probs + ((int64_t) s * heads + h) * t * t;
+          const float *qh = q + base + h * hd, *kh = k + base + h * hd, *vh = v + base + h * hd;
+          float *dqh = dq + base + h * hd, *dkh = dk + base + h * hd, *dvh = dv + base + h * hd;
+          const float *doh = dout_s + h * hd;
+
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, hd,
+                       1.0f, doh, d, vh, ld, 0.0f, ds, t);
+          cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, keys, hd, rows,
+                       1.0f, p, t, doh, d, 1.0f, dvh, ld);
+          for (int i = 0; i < rows; i++)
+            {
+              const float *prow = p + (int64_t) i * t;
+              float *drow = ds + (int64_t) i * t;
+              double dot = 0;
+              for (int j = 0; j < keys; j++)
+                dot += (double) prow[j] * drow[j];
+              for (int j = 0; j < keys; j++)
+                drow[j] = prow[j] * (drow[j] - (float) dot);
+            }
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, keys,
+                       scale, ds, t, kh, ld, 1.0f, dqh, ld);
+          cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, keys, hd, rows,
+                       scale, ds, t, qh, ld, 1.0f, dkh, ld);
+        }
+    }
+  free (ds);
+}
+
+/* ------------------------------------------------------------------ residual */
+
+void
+clip_add_inplace (float *x, const float *y, int64_t n)
+{
+  for (int64_t i = 0; i < n; i++)
+    x[i] += y[i];
+}
+
+/* Differentiates x[i] += y[i]. */
+void
+clip_add_inplace_backward (float *dy /* [n] */, const float *dx /* [n] */, int64_t n)
+{
+  for (int64_t i = 0; i < n; i++)
+    dy[i] += dx[i];
+}
+
+/* ------------------------------------------------------------------ embeddings and pooling */
+
+void
+clip_embedding_forward (float *out, const int32_t *ids, const float *token, const float *position,
+                        int b, int t, int stride, int d)
+{
+  for (int s = 0; s < b; s++)
+    for (int pos = 0; pos < t; pos++)
+      {
+        const float *tok = token + (int64_t) ids[(int64_t) s * stride + pos] * d;
+        const float *pe = position + (int64_t) pos * d;
+        float *dst = out + ((int64_t) s * t + pos) * d;
+        for (int j = 0; j < d; j++)
+          dst[j] = tok[j] + pe[j];
+      }
+}
+
+/* Differentiates dst[j] = tok[j] + pe[j]. */
+void
+clip_embedding_backward (float *dtoken /* [vocab, d] */, float *dposition /* [≥ t, d] */,
+                         const float *dout /* [b, t, d] */, const int32_t *ids /* [b, stride] */,
+                         int b, int t, int stride, int d)
+{
+  for (int s = 0; s < b; s++)
+    for (int pos = 0; pos < t; pos++)
+      {
+        float *dtok = dtoken + (int64_t) ids[(int64_t) s * stride + pos] * d;
+        float *dpe = dposition + (int64_t) pos * d;
+        const float *src = dout + ((int64_t) s * t + pos) * d;
+        for (int j = 0; j < d; j++)
+          {
+            dtok[j] += src[j];
+            dpe[j] += src[j];
+          }
+      }
+}
+
+void
+clip_class_embedding_forward (float *out, const float *patches, const float *class_emb,
+                              const float *position, int b, int t, int d)
+{
+  for (int s = 0; s < b; s++)
+    {
+      float *xs = out + (int64_t) s * t * d;
+      for (int j = 0; j < d; j++)
+        xs[j] = class_emb[j] + position[j];
+      for (int tok = 1; tok < t; tok++)
+        for (int j = 0; j < d; j++)
+          xs[(int64_t) tok * d + j] = patches[((int64_t) s * (t - 1) + tok - 1) * d + j]
+                                      + position[(int64_t) tok * d + j];
+    }
+}
+
+/* Differentiates xs[j] = class_emb[j] + position[j] and
+ *                xs[tok·d + j] = patches[(s·(t − 1) + tok − 1)·d + j] + position[tok·d + j]. */
+void
+clip_class_embedding_backward (float *dpatches /* [b, t - 1, d] */, float *dclass_emb /* [d] */,
+                               float *dposition /* [t, d] */, const float *dout /* [b, t, d] */,
+                               int b, int t, int d)
+{
+  for (int s = 0; s < b; s++)
+    {
+      const float *dxs = dout + (int64_t) s * t * d;
+      for (int j = 0; j < d; j++)
+        {
+          dclass_emb[j] += dxs[j];
+          dposition[j] += dxs[j];
+        }
+      for (int tok = 1; tok < t; tok++)
+        for (int j = 0; j < d; j++)
+          {
+            float g = dxs[(int64_t) tok * d + j];
+            if (dpatches != NULL)
+              dpatches[((int64_t) s * (t - 1) + tok - 1) * d + j] += g;
+            dposition[(int64_t) tok * d + j] += g;
+          }
+    }
+}
+
+void
+clip_patch_embed_forward (float *out, float *patches, const float *pixels, const float *weight,
+                          int b, int size, int patch, int d)
+{
+  int grid = size / patch, patch_len = 3 * patch * patch;
+  for (int img = 0; img < b; img++)
+    for (int py = 0; py < grid; py++)
+      for (int px = 0; px < grid; px++)
+        {
+          float *dst = patches + ((int64_t) (img * grid + py) * grid + px) * patch_len;
+          for (int ch = 0; ch < 3; ch++)
+            for (int r = 0; r < patch; r++)
+              memcpy (dst + (ch * patch + r) * patch,
+                      pixels + (((int64_t) img * 3 + ch) * size + py * patch + r) * size + px * patch,
+                      sizeof (float) * patch);
+        }
+  clip_linear_forward (out, patches, weight, NULL, b * grid * grid, patch_len, d);
+}
+
+/* Differentiates clip_linear_forward (out, patches, weight, NULL, b·grid², patch_len, d). */
+void
+clip_patch_embed_backward (float *dweight /* [d, 3·patch²] */, const float *dout /* [b·grid², d] */,
+                           const float *patches /* [b·grid², 3·patch²] */, int b, int size, int patch, int d)
+{
+  int grid = size / patch;
+  clip_linear_backward (NULL, dweight, NULL, dout, patches, NULL, b * grid * grid, 3 * patch * patch, d);
+}
+
+void
+clip_pool_forward (float *out, const float *inp, const int *pos, int b, int t, int d)
+{
+  for (int s = 0; s < b; s++)
+    memcpy (out + (int64_t) s * d, inp + ((int64_t) s * t + (pos != NULL ? pos[s] : 0)) * d,
+            sizeof (float) * d);
+}
+
+/* Differentiates the row copy out[s] = inp[s, pos[s]]. */
+void
+clip_pool_backward (float *dinp /* [b, t, d] */, const float *dout /* [b, d] */, const int *pos /* [b] */,
+                    int b, int t, int d)
+{
+  for (int s = 0; s < b; s++)
+    {
+      float *dst = dinp + ((int64_t) s * t + (pos != NULL ? pos[s] : 0)) * d;
+      const float *src = dout + (int64_t) s * d;
+      for (int j = 0; j < d; j++)
+        dst[j] += src[j];
+    }
+}
+
+/* ------------------------------------------------------------------ normalisation and loss */
+
+void
+clip_l2norm_forward (float *out, const float *inp, int n, int d)
+{
+  for (int i = 0; i < n; i++)
+    {
+      const float *x = inp + (int64_t) i * d;
+      float *y = out + (int64_t) i * d;
+      double ss = 0;
+      for (int j = 0; j < d; j++)
+        ss += (double) x[j] * x[j];
+      double inv = 1.0 / fmax (sqrt (ss), 1e-12);
+      for (int j = 0; j < d; j++)
+        y[j] = (float) (x[j] * inv);
+    }
+}
+
+/* Differentiates y = x / max(‖x‖, 1e-12): dx = (dy − y·⟨y, dy⟩) / ‖x‖, or dy / 1e-12 where the
+ * floor applies (it is then a constant). */
+void
+clip_l2norm_backward (float *dinp /* [n, d] */, const float *dout /* [n, d] */, const float *inp /* [n, d] */,
+                      int n, int d)
+{
+  for (int i = 0; i < n; i++)
+    {
+      const float *x = inp + (int64_t) i * d, *dy = dout + (int64_t) i * d;
+      float *dx = dinp + (int64_t) i * d;
+      double ss = 0;
+      for (int j = 0; j < d; j++)
+        ss += (double) x[j] * x[j];
+      double norm = sqrt (ss);
+      if (norm <= 1e-12)
+        {
+          for (int j = 0; j < d; j++)
+            dx[j] += (float) (dy[j] * 1e12);
+          continue;
+        }
+      double inv = 1.0 / norm, dot = 0;
+      for (int j = 0; j < d; j++)
+        dot += x[j] * inv * dy[j];
+      for (int j = 0; j < d; j++)
+        dx[j] += (float) ((dy[j] - x[j] * inv * dot) * inv);
+    }
+}
+
+/* logits[i, j] = exp(logit_scale) · ⟨img_i, txt_j⟩ in double. */
+static void
+contrastive_logits (double *logits, const float *img, const float *txt, float logit_scale, int b, int e)
+{
+  double scale = exp ((double) logit_scale);
+  for (int i = 0; i < b; i++)
+    for (int j = 0; j < b; j++)
+      {
+        double dot = 0;
+        for (int k = 0; k < e; k++)
+          dot += (double) img[(int64_t) i * e + k] * txt[(int64_t) j * e + k];
+        logits[(int64_t) i * b + j] = scale * dot;
+      }
+}
+
+/* Softmax of the N values X[0], X[STRIDE], …, into P (contiguous); returns −log P[label]. */
+static double
+softmax_nll (double *p, const double *x, int n, int64_t stride, int label)
+{
+  double mx = x[0];
+  for (int j = 1; j < n; j++)
+    mx = fmax (mx, x[j * stride]);
+  double sum = 0;
+  for (int j = 0; j < n; j++)
+    sum += p[j] = exp (x[j * stride] - mx);
+  for (int j = 0; j < n; j++)
+    p[j] /= sum;
+  return log (sum) - (x[label * stride] - mx);
+}
+
+double
+clip_contrastive_loss_forward (float *logits, const float *img, const float *txt, float logit_scale,
+                               int b, int e)
+{
+  double *l = malloc (sizeof (double) * ((size_t) b * b + b));
+  double *p = l + (size_t) b * b;
+  contrastive_logits (l, img, txt, logit_scale, b, e);
+  double loss = 0;
+  for (int i = 0; i < b; i++)
+    loss += softmax_nll (p, l + (int64_t) i * b, b, 1, i)   /* image i against every text */
+            + softmax_nll (p, l + i, b, b, i);              /* text i against every image */
+  if (logits != NULL)
+    for (int64_t i = 0; i < (int64_t) b * b; i++)
+      logits[i] = (float) l[i];
+  free (l);
+  return loss / (2.0 * b);
+}
+
+/* Differentiates loss = Σ_i (nll(row i) + nll(column i)) / 2B with logits = exp(logit_scale)·img·txtᵀ:
+ * dlogits[i, j] = (softmax_row_i[j] − δ_ij + softmax_col_j[i] − δ_ij) / 2B, then
+ * dimg = s·dlogits·txt, dtxt = s·dlogitsᵀ·img, dlogit_scale = Σ dlogits ⊙ logits. */
+void
+clip_contrastive_loss_backward (float *dimg /* [b, e] */, float *dtxt /* [b, e] */, float *dlogit_scale /* [1] */,
+                                double dloss, const float *img, const float *txt, float logit_scale, int b, int e)
+{
+  size_t bb = (size_t) b * b;
+  double *l = malloc (sizeof (double) * (2 * bb + b));
+  double *dl = l + bb, *p = dl + bb;
+  contrastive_logits (l, img, txt, logit_scale, b, e);
+  double w = dloss / (2.0 * b), scale = exp ((double) logit_scale);
+  for (int i = 0; i < b; i++)
+    {
+      softmax_nll (p, l + (int64_t) i * b, b, 1, i);
+      for (int j = 0; j < b; j++)
+        dl[(int64_t) i * b + j] = w * (p[j] - (i == j));
+    }
+  for (int j = 0; j < b; j++)
+    {
+      softmax_nll (p, l + j, b, b, j);
+      for (int i = 0; i < b; i++)
+        dl[(int64_t) i * b + j] += w * (p[i] - (i == j));
+    }
+  double ds = 0;
+  for (size_t i = 0; i < bb; i++)
+    ds += dl[i] * l[i];
+  if (dlogit_scale != NULL)
+    *dlogit_scale += (float) ds;
+  for (int i = 0; i < b; i++)
+    for (int k = 0; k < e; k++)
+      {
+        double gi = 0, gt = 0;
+        for (int j = 0; j < b; j++)
+          {
+            gi += dl[(int64_t) i * b + j] * txt[(int64_t) j * e + k];
+            gt += dl[(int64_t) j * b + i] * img[(int64_t) j * e + k];
+          }
+        if (dimg != NULL)
+          dimg[(int64_t) i * e + k] += (float) (scale * gi);
+        if (dtxt != NULL)
+          dtxt[(int64_t) i * e + k] += (float) (scale * gt);
+      }
+  free (l);
+}

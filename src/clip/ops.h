@@ -1,0 +1,89 @@
+/* ops.h — internal: the numeric building blocks (pure C11 + libm + cblas, no GLib).
+ * Shapes are written [rows, cols] in row-major order; N is the number of token rows.
+ *
+ * Every forward has a backward beside it with mirrored arguments: the forward's outputs become
+ * incoming gradients (d-prefixed), its inputs and parameters become gradients that the backward
+ * ACCUMULATES into (+=), so a tensor used twice collects both contributions and callers zero the
+ * gradient buffers once per pass.  A NULL gradient pointer skips that gradient. */
+#pragma once
+
+#include <stdint.h>
+
+/* out[N, OUT] = inp[N, IN] · weight[OUT, IN]ᵀ + bias[OUT] (bias may be NULL). */
+void clip_linear_forward (float *out, const float *inp, const float *weight, const float *bias,
+                          int n, int in_dim, int out_dim);
+/* dinp[N, IN] += dout · weight; dweight[OUT, IN] += doutᵀ · inp; dbias[OUT] += Σ rows of dout. */
+void clip_linear_backward (float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, int n, int in_dim, int out_dim);
+
+/* out[N, D] = (inp − mean) · rstd · weight + bias over each row; MEAN and RSTD [N] receive the
+ * statistics when not NULL (the backward pass needs them).  Statistics accumulate in double. */
+void clip_layernorm_forward (float *out, float *mean, float *rstd, const float *inp,
+                             const float *weight, const float *bias, int n, int dim, float eps);
+/* From the forward's MEAN and RSTD; DINP must not alias DOUT. */
+void clip_layernorm_backward (float *dinp, float *dweight, float *dbias, const float *dout,
+                              const float *inp, const float *weight, const float *mean, const float *rstd,
+                              int n, int dim);
+
+/* x·sigmoid(1.702·x) when QUICK, else exact GELU 0.5·x·(1 + erf(x/√2)); OUT may equal INP. */
+void clip_activation_forward (float *out, const float *inp, int64_t n, int quick);
+/* dinp += dout · act'(inp): needs the activation's input, so training keeps it. */
+void clip_activation_backward (float *dinp, const float *dout, const float *inp, int64_t n, int quick);
+
+/* Multi-head self-attention over B sequences of T tokens (width D = heads × head_dim).
+ * Q, K, V are [B, T, D] with row stride LD (≥ D, so they may be interleaved); OUT is [B, T, D];
+ * PROBS [B, heads, T, T] keeps the softmax for the backward pass when not NULL.
+ * With CAUSAL, query i sees keys 0..i.  LENGTHS (or NULL for all T) gives per sequence the number
+ * of query rows to compute; rows past it are left untouched. */
+void clip_attention_forward (float *out, float *probs, const float *q, const float *k, const float *v,
+                             int b, int t, int d, int ld, int heads, int causal, const int *lengths);
+/* DQ, DK, DV have row stride LD like Q, K, V; PROBS is the forward's (required).  Query rows past
+ * LENGTHS receive and pass on no gradient. */
+void clip_attention_backward (float *dq, float *dk, float *dv, const float *dout, const float *probs,
+                              const float *q, const float *k, const float *v,
+                              int b, int t, int d, int ld, int heads, int causal, const int *lengths);
+
+/* x[i] += y[i]: the residual connection, in place. */
+void clip_add_inplace (float *x, const float *y, int64_t n);
+/* Its backward: the gradient of x passes through unchanged and flows into y as well, dy += dx. */
+void clip_add_inplace_backward (float *dy, const float *dx, int64_t n);
+
+/* Text input: out[B, T, D] row (b, t) = token[ids[b·stride + t]] + position[t]. */
+void clip_embedding_forward (float *out, const int32_t *ids, const float *token, const float *position,
+                             int b, int t, int stride, int d);
+/* Scatter-add into the rows of DTOKEN that the ids used, and into DPOSITION[0..T). */
+void clip_embedding_backward (float *dtoken, float *dposition, const float *dout, const int32_t *ids,
+                              int b, int t, int stride, int d);
+
+/* Vision tokens: out[B, T, D] row 0 = class + position[0], row t ≥ 1 = patches[b, t − 1] + position[t]
+ * (PATCHES is [B, T − 1, D]). */
+void clip_class_embedding_forward (float *out, const float *patches, const float *class_emb,
+                                   const float *position, int b, int t, int d);
+void clip_class_embedding_backward (float *dpatches, float *dclass_emb, float *dposition, const float *dout,
+                                    int b, int t, int d);
+
+/* Patch embedding, a convolution with stride = kernel = P and no bias: PATCHES [B·G², 3·P·P]
+ * receives each patch of PIXELS [B, 3, S, S] flattened in (channel, row, column) order (im2col,
+ * patches in row-major grid order), then out[B·G², D] = patches · weight[D, 3·P·P]ᵀ. */
+void clip_patch_embed_forward (float *out, float *patches, const float *pixels, const float *weight,
+                               int b, int size, int patch, int d);
+/* The weight gradient only: pixels are inputs, not parameters. */
+void clip_patch_embed_backward (float *dweight, const float *dout, const float *patches,
+                                int b, int size, int patch, int d);
+
+/* Pooling: out[B, D] = inp[b, pos[b]] of inp [B, T, D]; POS NULL picks row 0 (the class token). */
+void clip_pool_forward (float *out, const float *inp, const int *pos, int b, int t, int d);
+void clip_pool_backward (float *dinp, const float *dout, const int *pos, int b, int t, int d);
+
+/* out[N, D] = inp / max(‖inp‖₂, 1e-12) per row, the norm in double; OUT may equal INP. */
+void clip_l2norm_forward (float *out, const float *inp, int n, int d);
+void clip_l2norm_backward (float *dinp, const float *dout, const float *inp, int n, int d);
+
+/* CLIP's symmetric contrastive loss over B pairs of unit rows IMG, TXT [B, E] (row i of each
+ * match): logits = exp(logit_scale)·img·txtᵀ, loss = ½(CE over rows + CE over columns) with the
+ * labels on the diagonal, all in double.  LOGITS [B, B] receives logits_per_image when not NULL. */
+double clip_contrastive_loss_forward (float *logits, const float *img, const float *txt, float logit_scale,
+                                      int b, int e);
+/* DLOSS is the incoming gradient of the loss (1 for training); DLOGIT_SCALE [1] is a gradient too. */
+void clip_contrastive_loss_backward (float *dimg, float *dtxt, float *dlogit_scale, double dloss,
+                                     const float *img, const float *txt, float logit_scale, int b, int e);
