@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# setup.sh — install what ClipLab needs, build it, test it, run it.
+#
+#   bash build-aux/setup.sh deps    install the missing Debian packages (apt-get; only if some are missing)
+#   bash build-aux/setup.sh build   deps, then configure (first time) and build in ./build
+#   bash build-aux/setup.sh test    build, then run the whole test suite
+#   bash build-aux/setup.sh run [CLIPLAB-CLI INFER OPTIONS…]
+#                                   build, then classify a sample folder with the model in $CLIPLAB_MODEL
+#
+# Every step is idempotent.  CLIPLAB_BUILD_DIR overrides the build folder (default: build).
+set -euo pipefail
+
+caller_dir=$PWD
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=${CLIPLAB_BUILD_DIR:-build}
+cd "$root"
+
+packages=(
+  meson ninja-build pkg-config gcc
+  libglib2.0-dev libjson-glib-dev libgdk-pixbuf-2.0-dev libopenblas-dev
+  libgtk-4-dev          # the GTK application
+  xvfb                  # GUI tests on a virtual display
+  desktop-file-utils appstream  # validating the .desktop and metainfo files
+  jq                    # the command-line tests check JSON output with it
+)
+
+log () { printf 'setup.sh: %s\n' "$*" >&2; }
+
+step_deps () {
+  local missing=() package
+  for package in "${packages[@]}"; do
+    if [[ $(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null) != installed ]]; then
+      missing+=("$package")
+    fi
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    return 0
+  fi
+  log "installing ${missing[*]}"
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+step_build () {
+  step_deps
+  if [[ ! -f $build_dir/meson-private/coredata.dat ]]; then
+    meson setup "$build_dir" --buildtype=release
+  elif [[ ! -f $build_dir/build.ninja ]]; then
+    meson setup --reconfigure "$build_dir"
+  fi
+  # ninja re-runs meson itself when a meson.build changed.
+  ninja -C "$build_dir"
+}
+
+step_test () {
+  step_build
+  meson test -C "$build_dir" --print-errorlogs
+}
+
+step_run () {
+  step_build
+  if [[ -z ${CLIPLAB_MODEL:-} ]]; then
+    cat >&2 <<MESSAGE
+setup.sh: set CLIPLAB_MODEL to a CLIP model: a Hugging Face or open_clip directory, a .safetensors
+file (add --config FILE), or a ClipLab checkpoint.  Options after 'run' go to 'cliplab-cli infer'.
+For example, the tiny test model with the byte tokenizer:
+
+  CLIPLAB_MODEL=../shared/golden/models/tiny_quickgelu/hf bash build-aux/setup.sh run --tokenizer bytes
+
+Optional: CLIPLAB_IMAGES (a folder of images) and CLIPLAB_CLASSES (comma-separated class names).
+MESSAGE
+    exit 1
+  fi
+  local images=${CLIPLAB_IMAGES:-}
+  if [[ -z $images ]]; then
+    images=$root/data/samples
+    if [[ ! -d $images && -d $root/../shared/golden/images ]]; then
+      images=$(cd "$root/../shared/golden/images" && pwd)
+    fi
+  fi
+  local classes=${CLIPLAB_CLASSES:-"cat,dog,car,landscape,diagram,noise"}
+  local cli
+  cli=$(cd "$build_dir" && pwd)/src/cli/cliplab-cli
+  # Paths the user gave are relative to where the script was started.
+  cd "$caller_dir"
+  "$cli" infer --model "$CLIPLAB_MODEL" --image-dir "$images" --classes "$classes" "$@"
+}
+
+command=${1:-}
+[[ $# -gt 0 ]] && shift
+case $command in
+  deps) step_deps ;;
+  build) step_build ;;
+  test) step_test ;;
+  run) step_run "$@" ;;
+  *)
+    echo "usage: bash build-aux/setup.sh deps|build|test|run [cliplab-cli infer options]" >&2
+    exit 1
+    ;;
+esac

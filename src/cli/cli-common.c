@@ -1,0 +1,226 @@
+/* cli-common.c — options, errors, JSON lines and progress shared by the subcommands. */
+#include "cli-common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* --threads was not given: the library keeps its default. */
+#define CLI_THREADS_UNSET G_MININT
+
+/* A progress line is on stderr and must be erased before anything else is printed there. */
+static gboolean progress_line_drawn;
+
+void
+cli_print_error (const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  fflush (stdout);
+  if (progress_line_drawn)
+    fputs ("\r\033[K", stderr);
+  progress_line_drawn = FALSE;
+  fprintf (stderr, "%s: %s\n", CLI_PROGRAM_NAME, message);
+}
+
+int
+cli_fail (GError *error)
+{
+  cli_print_error ("%s", error->message);
+  g_error_free (error);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- options */
+
+void
+cli_model_options_init (CliModelOptions *options)
+{
+  memset (options, 0, sizeof *options);
+  options->threads = CLI_THREADS_UNSET;
+}
+
+void
+cli_model_options_clear (CliModelOptions *options)
+{
+  g_clear_pointer (&options->model_path, g_free);
+  g_clear_pointer (&options->tokenizer, g_free);
+  g_clear_pointer (&options->config_path, g_free);
+}
+
+GOptionContext *
+cli_option_context_new (const char *command, const char *parameter_string, const char *summary,
+                        const GOptionEntry *entries, CliModelOptions *model_options,
+                        gpointer user_data)
+{
+  /* --help prints "Usage: cliplab-cli COMMAND [OPTION…]". */
+  g_autofree char *prgname = g_strdup_printf ("%s %s", CLI_PROGRAM_NAME, command);
+  g_set_prgname (prgname);
+
+  GOptionContext *context = g_option_context_new (parameter_string);
+  g_option_context_set_summary (context, summary);
+
+  /* A main group of our own, so that callback options receive USER_DATA. */
+  GOptionGroup *group = g_option_group_new (NULL, NULL, NULL, user_data, NULL);
+  if (entries != NULL)
+    g_option_group_add_entries (group, entries);
+  if (model_options != NULL)
+    {
+      const GOptionEntry model_entries[] = {
+        { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_options->model_path,
+          "The model: a Hugging Face or open_clip directory, a .safetensors file, or a ClipLab "
+          "checkpoint (required)", "PATH" },
+        { "tokenizer", 0, 0, G_OPTION_ARG_FILENAME, &model_options->tokenizer,
+          "Use this tokenizer instead of the model's: \"bytes\", or a vocab.json, merges.txt, "
+          "tokenizer.json, bpe_simple_vocab_16e6.txt.gz or a directory holding them", "bytes|PATH" },
+        { "config", 0, 0, G_OPTION_ARG_FILENAME, &model_options->config_path,
+          "The JSON config of a bare .safetensors model file", "FILE" },
+        { "threads", 0, 0, G_OPTION_ARG_INT, &model_options->threads,
+          "Number of compute threads (0 = all cores)", "N" },
+        G_OPTION_ENTRY_NULL
+      };
+      g_option_group_add_entries (group, model_entries);
+    }
+  g_option_context_set_main_group (context, group);
+  return context;
+}
+
+gboolean
+cli_option_context_parse (GOptionContext *context, const char *command, int *argc, char ***argv)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      cli_print_error ("%s: %s (see '%s %s --help')", command, error->message, CLI_PROGRAM_NAME,
+                       command);
+      return FALSE;
+    }
+  if (*argc > 1)
+    {
+      cli_print_error ("%s: unexpected argument '%s' (see '%s %s --help')", command, (*argv)[1],
+                       CLI_PROGRAM_NAME, command);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+cli_error_name_file (GError **error, const char *path)
+{
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *display = g_filename_display_name (path);
+  g_autofree char *display_base = g_filename_display_name (base);
+  if (strstr ((*error)->message, display_base) == NULL)
+    g_prefix_error (error, "%s: ", display);
+}
+
+ClipModel *
+cli_model_load (const CliModelOptions *options, GError **error)
+{
+  if (options->model_path == NULL)
+    {
+      g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_INVALID, "--model PATH is required");
+      return NULL;
+    }
+  if (options->threads != CLI_THREADS_UNSET)
+    {
+      if (options->threads < 0)
+        {
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+                       "--threads %d: expected 0 (all cores) or a positive count", options->threads);
+          return NULL;
+        }
+      clip_set_threads (options->threads);
+    }
+
+  ClipLoadOptions load_options;
+  clip_load_options_init (&load_options);
+  load_options.config_path = options->config_path;
+  load_options.tokenizer_path = options->tokenizer;
+
+  GError *local_error = NULL;
+  ClipModel *model = clip_model_load (options->model_path, &load_options, &local_error);
+  if (model == NULL)
+    {
+      /* The library names the file it failed on, which may be one inside the model directory. */
+      cli_error_name_file (&local_error, options->model_path);
+      g_propagate_error (error, local_error);
+    }
+  return model;
+}
+
+/* ---------------------------------------------------------------- JSON lines */
+
+void
+cli_json_add_float_array (JsonBuilder *builder, const char *name, const float *values, size_t n)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_array (builder);
+  for (size_t i = 0; i < n; i++)
+    json_builder_add_double_value (builder, values[i]);
+  json_builder_end_array (builder);
+}
+
+void
+cli_json_add_int_array (JsonBuilder *builder, const char *name, const int32_t *values, size_t n)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_array (builder);
+  for (size_t i = 0; i < n; i++)
+    json_builder_add_int_value (builder, values[i]);
+  json_builder_end_array (builder);
+}
+
+void
+cli_json_print_line (JsonBuilder *builder)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (builder);
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  json_generator_set_root (generator, root);
+  g_autofree char *line = json_generator_to_data (generator, NULL);
+  fputs (line, stdout);
+  fputc ('\n', stdout);
+}
+
+/* ---------------------------------------------------------------- progress */
+
+#define CLI_PROGRESS_BAR_WIDTH 30
+
+void
+cli_progress_init (CliProgress *progress, const char *label, int total)
+{
+  progress->label = label;
+  progress->total = total;
+  progress->enabled = total > 1 && isatty (STDERR_FILENO);
+  cli_progress_update (progress, 0);
+}
+
+void
+cli_progress_update (CliProgress *progress, int done)
+{
+  if (!progress->enabled)
+    return;
+  int filled = (int) ((int64_t) done * CLI_PROGRESS_BAR_WIDTH / progress->total);
+  char bar[CLI_PROGRESS_BAR_WIDTH + 1];
+  memset (bar, '#', filled);
+  memset (bar + filled, '.', CLI_PROGRESS_BAR_WIDTH - filled);
+  bar[CLI_PROGRESS_BAR_WIDTH] = '\0';
+  fprintf (stderr, "\r[%s] %d/%d %s", bar, done, progress->total, progress->label);
+  fflush (stderr);
+  progress_line_drawn = TRUE;
+}
+
+void
+cli_progress_finish (CliProgress *progress)
+{
+  if (!progress_line_drawn)
+    return;
+  /* Return to the start of the line and erase it, so the table starts clean. */
+  fputs ("\r\033[K", stderr);
+  fflush (stderr);
+  progress_line_drawn = FALSE;
+}

@@ -1,0 +1,80 @@
+/* cli-common.h — what every cliplab-cli subcommand shares: the model options, error reporting,
+ * JSON-lines output and a progress line on a terminal.
+ *
+ * Every subcommand is `int cli_cmd_<name> (int argc, char **argv)` with argv[0] the subcommand name;
+ * it returns the process exit status (0 on success, 1 on any error, usage errors included).
+ */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "clip.h"
+
+G_BEGIN_DECLS
+
+#define CLI_PROGRAM_NAME "cliplab-cli"
+
+int cli_cmd_embed (int argc, char **argv);
+int cli_cmd_infer (int argc, char **argv);
+int cli_cmd_info (int argc, char **argv);
+int cli_cmd_convert (int argc, char **argv);
+
+/* Prints "cliplab-cli: MESSAGE" on stderr. */
+void cli_print_error (const char *format, ...) G_GNUC_PRINTF (1, 2);
+/* Prints the error, frees it and returns the exit status 1. */
+int  cli_fail (GError *error);
+
+/* ---------------------------------------------------------------- options */
+
+/* The options of every command that loads a model. */
+typedef struct {
+  char *model_path;
+  char *tokenizer;   /* "bytes" or a path; NULL = the model's own */
+  char *config_path; /* JSON config for a bare .safetensors file */
+  int   threads;     /* -1 = leave the library's default */
+} CliModelOptions;
+
+void cli_model_options_init (CliModelOptions *options);
+void cli_model_options_clear (CliModelOptions *options);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CliModelOptions, cli_model_options_clear)
+
+/* A GOptionContext for "cliplab-cli COMMAND" whose main group passes USER_DATA to option callbacks;
+ * ENTRIES (may be NULL) are the command's own, MODEL_OPTIONS (may be NULL) adds --model, --tokenizer,
+ * --config and --threads. */
+GOptionContext *cli_option_context_new (const char *command, const char *parameter_string,
+                                        const char *summary, const GOptionEntry *entries,
+                                        CliModelOptions *model_options, gpointer user_data);
+/* Parses ARGV (argv[0] is the command name), rejects leftover arguments, and reports usage errors
+ * itself.  Returns FALSE when the command should exit with status 1. */
+gboolean cli_option_context_parse (GOptionContext *context, const char *command, int *argc,
+                                   char ***argv);
+
+/* Prefixes ERROR's message with "PATH: " unless it already names PATH's file. */
+void cli_error_name_file (GError **error, const char *path);
+
+/* Applies --threads and loads --model; on failure, ERROR names the model path. */
+ClipModel *cli_model_load (const CliModelOptions *options, GError **error);
+
+/* ---------------------------------------------------------------- JSON lines */
+
+/* Adds "name": [values] to the object being built. */
+void cli_json_add_float_array (JsonBuilder *builder, const char *name, const float *values, size_t n);
+void cli_json_add_int_array (JsonBuilder *builder, const char *name, const int32_t *values, size_t n);
+/* Writes the builder's root as one compact JSON line on stdout. */
+void cli_json_print_line (JsonBuilder *builder);
+
+/* ---------------------------------------------------------------- progress */
+
+/* A one-line "label  done/total" progress indicator on stderr, drawn only when stderr is a terminal. */
+typedef struct {
+  const char *label;
+  int         total;
+  gboolean    enabled;
+} CliProgress;
+
+void cli_progress_init (CliProgress *progress, const char *label, int total);
+void cli_progress_update (CliProgress *progress, int done);
+void cli_progress_finish (CliProgress *progress);
+
+G_END_DECLS

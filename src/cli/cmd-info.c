@@ -1,0 +1,173 @@
+/* cmd-info.c — `cliplab-cli info`: what a model is, as the library loaded it. */
+#include "cli-common.h"
+
+#include <math.h>
+#include <stdio.h>
+
+static const char *
+info_activation_name (ClipActivation activation)
+{
+  return activation == CLIP_ACTIVATION_QUICK_GELU ? "quick_gelu" : "gelu";
+}
+
+static const char *
+info_tokenizer_kind_name (ClipTokenizerKind kind)
+{
+  return kind == CLIP_TOKENIZER_BPE ? "bpe" : "bytes";
+}
+
+static void
+info_json_add_int (JsonBuilder *builder, const char *name, gint64 value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_int_value (builder, value);
+}
+
+static void
+info_json_add_tower (JsonBuilder *builder, const char *name, const ClipTowerConfig *tower)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_object (builder);
+  info_json_add_int (builder, "width", tower->width);
+  info_json_add_int (builder, "layers", tower->layers);
+  info_json_add_int (builder, "heads", tower->heads);
+  info_json_add_int (builder, "mlp_width", tower->mlp_width);
+  json_builder_set_member_name (builder, "activation");
+  json_builder_add_string_value (builder, info_activation_name (tower->activation));
+  json_builder_set_member_name (builder, "ln_eps");
+  json_builder_add_double_value (builder, tower->ln_eps);
+  json_builder_end_object (builder);
+}
+
+static void
+info_print_json (const ClipModel *model)
+{
+  const ClipConfig *config = clip_model_get_config (model);
+  const ClipPreprocess *preprocess = clip_model_get_preprocess (model);
+  const ClipTokenizer *tokenizer = clip_model_get_tokenizer (model);
+  const float logit_scale = clip_model_get_logit_scale (model);
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autofree char *path = g_filename_display_name (clip_model_get_path (model));
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "path");
+  json_builder_add_string_value (builder, path);
+  json_builder_set_member_name (builder, "layout");
+  json_builder_add_string_value (builder, clip_layout_name (clip_model_get_layout (model)));
+
+  json_builder_set_member_name (builder, "architecture");
+  json_builder_begin_object (builder);
+  info_json_add_tower (builder, "vision", &config->vision);
+  info_json_add_tower (builder, "text", &config->text);
+  info_json_add_int (builder, "image_size", config->image_size);
+  info_json_add_int (builder, "patch_size", config->patch_size);
+  info_json_add_int (builder, "context_length", config->context_length);
+  info_json_add_int (builder, "vocab_size", config->vocab_size);
+  info_json_add_int (builder, "embed_dim", config->embed_dim);
+  info_json_add_int (builder, "eot_id", config->eot_id);
+  json_builder_end_object (builder);
+
+  info_json_add_int (builder, "n_params", clip_model_get_n_params (model));
+  json_builder_set_member_name (builder, "dtype");
+  json_builder_add_string_value (builder, clip_dtype_name (clip_model_get_dtype (model)));
+
+  json_builder_set_member_name (builder, "tokenizer");
+  if (tokenizer == NULL)
+    json_builder_add_null_value (builder);
+  else
+    {
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "kind");
+      json_builder_add_string_value (builder,
+                                     info_tokenizer_kind_name (clip_tokenizer_get_kind (tokenizer)));
+      json_builder_set_member_name (builder, "description");
+      json_builder_add_string_value (builder, clip_tokenizer_describe (tokenizer));
+      info_json_add_int (builder, "vocab_size", clip_tokenizer_get_vocab_size (tokenizer));
+      info_json_add_int (builder, "sot_id", clip_tokenizer_get_sot_id (tokenizer));
+      info_json_add_int (builder, "eot_id", clip_tokenizer_get_eot_id (tokenizer));
+      json_builder_end_object (builder);
+    }
+
+  json_builder_set_member_name (builder, "preprocess");
+  json_builder_begin_object (builder);
+  info_json_add_int (builder, "image_size", preprocess->image_size);
+  cli_json_add_float_array (builder, "mean", preprocess->mean, 3);
+  cli_json_add_float_array (builder, "std", preprocess->std, 3);
+  json_builder_end_object (builder);
+
+  json_builder_set_member_name (builder, "logit_scale");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "raw");
+  json_builder_add_double_value (builder, logit_scale);
+  json_builder_set_member_name (builder, "exp");
+  json_builder_add_double_value (builder, exp (logit_scale));
+  json_builder_end_object (builder);
+
+  json_builder_end_object (builder);
+  cli_json_print_line (builder);
+}
+
+static void
+info_print_tower (const char *label, const ClipTowerConfig *tower)
+{
+  printf ("%-15s width %d, %d layers, %d heads, MLP %d, %s, LayerNorm eps %g\n", label,
+          tower->width, tower->layers, tower->heads, tower->mlp_width,
+          info_activation_name (tower->activation), tower->ln_eps);
+}
+
+static void
+info_print_text (const ClipModel *model)
+{
+  const ClipConfig *config = clip_model_get_config (model);
+  const ClipPreprocess *preprocess = clip_model_get_preprocess (model);
+  const ClipTokenizer *tokenizer = clip_model_get_tokenizer (model);
+  const float logit_scale = clip_model_get_logit_scale (model);
+  g_autofree char *path = g_filename_display_name (clip_model_get_path (model));
+
+  printf ("%-15s %s\n", "path", path);
+  printf ("%-15s %s\n", "layout", clip_layout_name (clip_model_get_layout (model)));
+  printf ("%-15s %s\n", "dtype", clip_dtype_name (clip_model_get_dtype (model)));
+  printf ("%-15s %" G_GINT64_FORMAT "\n", "parameters", clip_model_get_n_params (model));
+  info_print_tower ("vision tower", &config->vision);
+  info_print_tower ("text tower", &config->text);
+  printf ("%-15s %d px, patch %d\n", "image", config->image_size, config->patch_size);
+  printf ("%-15s context %d, vocabulary %d, EOT id %d\n", "text", config->context_length,
+          config->vocab_size, config->eot_id);
+  printf ("%-15s %d\n", "embedding dim", config->embed_dim);
+  printf ("%-15s %s\n", "tokenizer",
+          tokenizer != NULL ? clip_tokenizer_describe (tokenizer)
+                            : "none (pass --tokenizer bytes|PATH to encode text)");
+  printf ("%-15s %d px, mean %.8g %.8g %.8g, std %.8g %.8g %.8g\n", "preprocessing",
+          preprocess->image_size, preprocess->mean[0], preprocess->mean[1], preprocess->mean[2],
+          preprocess->std[0], preprocess->std[1], preprocess->std[2]);
+  printf ("%-15s %.6g (exp %.6g)\n", "logit scale", logit_scale, exp (logit_scale));
+}
+
+int
+cli_cmd_info (int argc, char **argv)
+{
+  g_auto (CliModelOptions) model_options;
+  cli_model_options_init (&model_options);
+  gboolean json = FALSE;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+    G_OPTION_ENTRY_NULL
+  };
+
+  g_autoptr (GOptionContext) context = cli_option_context_new (
+    "info", "", "Describe a model: checkpoint layout, architecture of both towers, parameter count, "
+    "weight dtype, tokenizer, preprocessing and logit scale.", entries, &model_options, NULL);
+  if (!cli_option_context_parse (context, "info", &argc, &argv))
+    return 1;
+
+  GError *error = NULL;
+  g_autoptr (ClipModel) model = cli_model_load (&model_options, &error);
+  if (model == NULL)
+    return cli_fail (error);
+
+  if (json)
+    info_print_json (model);
+  else
+    info_print_text (model);
+  return 0;
+}

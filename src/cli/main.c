@@ -1,0 +1,77 @@
+/* main.c — cliplab-cli: parses the top-level options and dispatches to one subcommand. */
+#include "cli-common.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  const char *name;
+  const char *summary;
+  int (*run) (int argc, char **argv);
+} CliCommand;
+
+static const CliCommand cli_commands[] = {
+  { "embed",   "Print the L2-normalised embedding of images, texts or token ids", cli_cmd_embed },
+  { "infer",   "Zero-shot classify the images of a folder",                       cli_cmd_infer },
+  { "info",    "Describe a model: layout, architecture, tokenizer, preprocessing", cli_cmd_info },
+  { "convert", "Save a model as one self-contained ClipLab checkpoint",           cli_cmd_convert },
+};
+
+static char *
+cli_commands_describe (void)
+{
+  GString *text = g_string_new ("Commands:\n");
+  for (size_t i = 0; i < G_N_ELEMENTS (cli_commands); i++)
+    g_string_append_printf (text, "  %-9s %s\n", cli_commands[i].name, cli_commands[i].summary);
+  g_string_append (text, "\nRun '" CLI_PROGRAM_NAME " COMMAND --help' for the options of a command.");
+  return g_string_free (text, FALSE);
+}
+
+int
+main (int argc, char **argv)
+{
+  gboolean show_version = FALSE;
+  const GOptionEntry entries[] = {
+    { "version", 0, 0, G_OPTION_ARG_NONE, &show_version, "Print the version and exit", NULL },
+    G_OPTION_ENTRY_NULL
+  };
+
+  /* Messages in the user's language and encoding; numbers are printed by json-glib and
+   * g_ascii_* functions, so a decimal comma never reaches the JSON output. */
+  setlocale (LC_ALL, "");
+  setlocale (LC_NUMERIC, "C");
+  g_set_prgname (CLI_PROGRAM_NAME);
+
+  g_autoptr (GOptionContext) context = g_option_context_new ("COMMAND [OPTION…]");
+  g_autofree char *description = cli_commands_describe ();
+  g_option_context_set_summary (context, "Compute CLIP embeddings and zero-shot classifications.");
+  g_option_context_set_description (context, description);
+  g_option_context_add_main_entries (context, entries, NULL);
+  /* Stop at the command name: what follows belongs to the command. */
+  g_option_context_set_strict_posix (context, TRUE);
+
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      cli_print_error ("%s (see '%s --help')", error->message, CLI_PROGRAM_NAME);
+      return 1;
+    }
+  if (show_version)
+    {
+      printf ("%s %s\n", CLI_PROGRAM_NAME, CLIPLAB_VERSION);
+      return 0;
+    }
+  if (argc < 2)
+    {
+      cli_print_error ("no command given (see '%s --help')", CLI_PROGRAM_NAME);
+      return 1;
+    }
+
+  for (size_t i = 0; i < G_N_ELEMENTS (cli_commands); i++)
+    if (strcmp (argv[1], cli_commands[i].name) == 0)
+      return cli_commands[i].run (argc - 1, argv + 1);
+
+  cli_print_error ("unknown command '%s' (see '%s --help')", argv[1], CLI_PROGRAM_NAME);
+  return 1;
+}
