@@ -484,10 +484,14 @@ format_shape (const int64_t *shape, int n_dims)
   return g_string_free (s, FALSE);
 }
 
-/* Tensors a checkpoint may hold that the model does not use. */
+/* Tensors a checkpoint may hold that the model does not use; a trainer checkpoint adds the
+ * optimiser's moments. */
 static gboolean
-is_ignorable (const char *name)
+is_ignorable (const ClipSafetensors *st, const char *name)
 {
+  if (g_str_has_prefix (name, CLIP_TRAINER_TENSOR_PREFIX)
+      && clip_safetensors_metadata (st, CLIP_TRAINER_METADATA_KEY) != NULL)
+    return TRUE;
   return g_str_has_suffix (name, "position_ids") || g_str_equal (name, "input_resolution")
          || g_str_equal (name, "context_length") || g_str_equal (name, "vocab_size");
 }
@@ -566,7 +570,7 @@ map_weights (ClipModel *model, const ClipSafetensors *st, Naming naming, GError 
   for (int i = 0; i < clip_safetensors_n_tensors (st); i++)
     {
       const char *name = clip_safetensors_tensor (st, i)->name;
-      if (!g_hash_table_contains (used, name) && !is_ignorable (name))
+      if (!g_hash_table_contains (used, name) && !is_ignorable (st, name))
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
                        "%s: unexpected tensor '%s' (not part of a CLIP ViT model with this configuration)",
@@ -802,6 +806,33 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
 
 /* ------------------------------------------------------------------ saving */
 
+void
+clip_model_add_to_writer (const ClipModel *model, ClipStWriter *writer, ClipDType dtype, GPtrArray *keep)
+{
+  ClipWeights w = model->w;  /* the table only reads the pointers */
+  int n;
+  ClipTensorInfo *table = clip_tensor_table_new (&model->config, &w, &n);
+  for (int i = 0; i < n; i++)
+    {
+      const float *data = *table[i].slot;
+      if (dtype != CLIP_DTYPE_F32)
+        {
+          void *converted = g_malloc (clip_dtype_size (dtype) * table[i].n_elements);
+          clip_convert_from_f32 (dtype, data, table[i].n_elements, converted);
+          g_ptr_array_add (keep, converted);
+          data = converted;
+        }
+      clip_st_writer_add (writer, table[i].hf_name, dtype, table[i].n_dims, table[i].shape, data);
+    }
+  clip_tensor_table_free (table, n);
+  g_autofree char *config = clip_config_to_json (&model->config, &model->preprocess);
+  g_autofree char *tokenizer = model->tokenizer != NULL ? clip_tokenizer_serialize (model->tokenizer) : NULL;
+  clip_st_writer_set_metadata (writer, "cliplab.format", CLIPLAB_FORMAT_VERSION);
+  clip_st_writer_set_metadata (writer, "cliplab.config", config);
+  if (tokenizer != NULL)
+    clip_st_writer_set_metadata (writer, "cliplab.tokenizer", tokenizer);
+}
+
 gboolean
 clip_model_save (const ClipModel *model, const char *path, ClipDType dtype, GError **error)
 {
@@ -811,30 +842,8 @@ clip_model_save (const ClipModel *model, const char *path, ClipDType dtype, GErr
                    path, clip_dtype_name (dtype));
       return FALSE;
     }
-  ClipWeights w = model->w;  /* the table only reads the pointers */
-  int n;
-  ClipTensorInfo *table = clip_tensor_table_new (&model->config, &w, &n);
   g_autoptr (ClipStWriter) writer = clip_st_writer_new ();
-  g_autoptr (GPtrArray) buffers = g_ptr_array_new_with_free_func (g_free);
-  for (int i = 0; i < n; i++)
-    {
-      const float *data = *table[i].slot;
-      if (dtype != CLIP_DTYPE_F32)
-        {
-          void *converted = g_malloc (clip_dtype_size (dtype) * table[i].n_elements);
-          clip_convert_from_f32 (dtype, data, table[i].n_elements, converted);
-          g_ptr_array_add (buffers, converted);
-          data = converted;
-        }
-      clip_st_writer_add (writer, table[i].hf_name, dtype, table[i].n_dims, table[i].shape, data);
-    }
-  g_autofree char *config = clip_config_to_json (&model->config, &model->preprocess);
-  g_autofree char *tokenizer = model->tokenizer != NULL ? clip_tokenizer_serialize (model->tokenizer) : NULL;
-  clip_st_writer_set_metadata (writer, "cliplab.format", CLIPLAB_FORMAT_VERSION);
-  clip_st_writer_set_metadata (writer, "cliplab.config", config);
-  if (tokenizer != NULL)
-    clip_st_writer_set_metadata (writer, "cliplab.tokenizer", tokenizer);
-  gboolean ok = clip_st_writer_write (writer, path, error);
-  clip_tensor_table_free (table, n);
-  return ok;
+  g_autoptr (GPtrArray) keep = g_ptr_array_new_with_free_func (g_free);
+  clip_model_add_to_writer (model, writer, dtype, keep);
+  return clip_st_writer_write (writer, path, error);
 }

@@ -272,27 +272,41 @@ block_scratch_floats (const ClipTowerConfig *tc, int n_rows)
   return (size_t) n_rows * (5 * (size_t) tc->width + tc->mlp_width);
 }
 
-/* One pre-norm residual block on X [b, t, width], in place. */
+/* One pre-norm residual block on X [b, t, width], in place.  Inference reuses SCRATCH for every
+ * intermediate; training keeps in ACTS what the backward pass reads (SCRATCH then only holds the
+ * two projections that are added to X). */
 static void
 block_forward (float *x, const ClipLayerWeights *lw, const ClipTowerConfig *tc, int b, int t,
-               int causal, const int *lengths, float *scratch)
+               int causal, const int *lengths, float *scratch, ClipBlockActs *acts)
 {
-  int n = b * t, d = tc->width;
+  int n = b * t, d = tc->width, f = tc->mlp_width;
   size_t nd = (size_t) n * d;
-  float *h = scratch, *q = h + nd, *k = q + nd, *v = k + nd, *a = v + nd, *f = a + nd;
+  float *h = scratch, *q = h + nd, *k = q + nd, *v = k + nd, *a = v + nd, *fc = a + nd;
+  float *ln1 = h, *ln2 = h, *act = fc, *probs = NULL;
+  float *ln1_mean = NULL, *ln1_rstd = NULL, *ln2_mean = NULL, *ln2_rstd = NULL;
+  if (acts != NULL)
+    {
+      memcpy (acts->x_in, x, nd * sizeof (float));
+      ln1 = acts->ln1, ln1_mean = acts->ln1_mean, ln1_rstd = acts->ln1_rstd;
+      q = acts->q, k = acts->k, v = acts->v, probs = acts->probs, a = acts->attn;
+      ln2 = acts->ln2, ln2_mean = acts->ln2_mean, ln2_rstd = acts->ln2_rstd;
+      fc = acts->fc1, act = acts->act;
+    }
 
-  clip_layernorm_forward (h, NULL, NULL, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
-  clip_linear_forward (q, h, lw->q_w, lw->q_b, n, d, d);
-  clip_linear_forward (k, h, lw->k_w, lw->k_b, n, d, d);
-  clip_linear_forward (v, h, lw->v_w, lw->v_b, n, d, d);
-  clip_attention_forward (a, NULL, q, k, v, b, t, d, d, tc->heads, causal, lengths);
+  clip_layernorm_forward (ln1, ln1_mean, ln1_rstd, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
+  clip_linear_forward (q, ln1, lw->q_w, lw->q_b, n, d, d);
+  clip_linear_forward (k, ln1, lw->k_w, lw->k_b, n, d, d);
+  clip_linear_forward (v, ln1, lw->v_w, lw->v_b, n, d, d);
+  clip_attention_forward (a, probs, q, k, v, b, t, d, d, tc->heads, causal, lengths);
   clip_linear_forward (h, a, lw->o_w, lw->o_b, n, d, d);
   clip_add_inplace (x, h, nd);
+  if (acts != NULL)
+    memcpy (acts->x_mid, x, nd * sizeof (float));
 
-  clip_layernorm_forward (h, NULL, NULL, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
-  clip_linear_forward (f, h, lw->fc1_w, lw->fc1_b, n, d, tc->mlp_width);
-  clip_activation_forward (f, f, (int64_t) n * tc->mlp_width, tc->activation == CLIP_ACTIVATION_QUICK_GELU);
-  clip_linear_forward (h, f, lw->fc2_w, lw->fc2_b, n, tc->mlp_width, d);
+  clip_layernorm_forward (ln2, ln2_mean, ln2_rstd, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
+  clip_linear_forward (fc, ln2, lw->fc1_w, lw->fc1_b, n, d, f);
+  clip_activation_forward (act, fc, (int64_t) n * f, tc->activation == CLIP_ACTIVATION_QUICK_GELU);
+  clip_linear_forward (h, act, lw->fc2_w, lw->fc2_b, n, f, d);
   clip_add_inplace (x, h, nd);
 }
 
@@ -303,9 +317,26 @@ trace_hidden (ClipTowerTrace *trace, int index, const float *x, size_t floats)
     memcpy (trace->hidden[index], x, floats * sizeof (float));
 }
 
-gboolean
-clip_vision_forward (ClipModel *model, const float *pixels, int n, float *features,
-                     ClipTowerTrace *trace, GError **error)
+/* The last step of both towers: LN (ln_post / ln_final) on the pooled rows of X, then the
+ * projection.  WORK holds 2·n·width floats. */
+static void
+pool_project (const float *x, const int *pos, int n, int t, int d, const float *ln_w, const float *ln_b,
+              float eps, const float *proj, int embed_dim, float *features, ClipTowerTrace *trace,
+              ClipTowerActs *acts, float *work)
+{
+  float *pool_in = acts != NULL ? acts->pool_in : work;
+  float *pooled = acts != NULL ? acts->pooled : work + (size_t) n * d;
+  clip_pool_forward (pool_in, x, pos, n, t, d);
+  clip_layernorm_forward (pooled, acts != NULL ? acts->pool_mean : NULL, acts != NULL ? acts->pool_rstd : NULL,
+                          pool_in, ln_w, ln_b, n, d, eps);
+  if (trace != NULL && trace->pooled != NULL)
+    memcpy (trace->pooled, pooled, sizeof (float) * n * d);
+  clip_linear_forward (features, pooled, proj, NULL, n, d, embed_dim);
+}
+
+static gboolean
+vision_forward (ClipModel *model, const float *pixels, int n, float *features, ClipTowerTrace *trace,
+                ClipTowerActs *acts, GError **error)
 {
   const ClipConfig *c = &model->config;
   const ClipTowerConfig *tc = &c->vision;
@@ -317,51 +348,44 @@ clip_vision_forward (ClipModel *model, const float *pixels, int n, float *featur
   float *x = scratch_get (model, nd + MAX (block_scratch_floats (tc, n * t),
                                             (size_t) n_patches * (patch_len + d)));
   float *work = x + nd;
-  float *patches = work, *embedded = work + (size_t) n_patches * patch_len;
+  float *patches = acts != NULL ? acts->patches : work;
+  float *embedded = work + (acts != NULL ? 0 : (size_t) n_patches * patch_len);
+  float *tokens = acts != NULL ? acts->tokens : x;
 
-  /* Patch embedding as one product: each patch flattened in (channel, row, column) order. */
-  for (int img = 0; img < n; img++)
-    for (int py = 0; py < grid; py++)
-      for (int px = 0; px < grid; px++)
-        {
-          float *dst = patches + ((size_t) (img * grid + py) * grid + px) * patch_len;
-          for (int ch = 0; ch < 3; ch++)
-            for (int r = 0; r < p; r++)
-              memcpy (dst + (ch * p + r) * p,
-                      pixels + (((size_t) img * 3 + ch) * s + py * p + r) * s + px * p,
-                      sizeof (float) * p);
-        }
-  clip_linear_forward (embedded, patches, w->v_patch, NULL, n_patches, patch_len, d);
-
-  for (int img = 0; img < n; img++)
-    {
-      float *xi = x + (size_t) img * t * d;
-      for (int j = 0; j < d; j++)
-        xi[j] = w->v_class[j] + w->v_pos[j];
-      for (int tok = 1; tok < t; tok++)
-        for (int j = 0; j < d; j++)
-          xi[(size_t) tok * d + j] = embedded[((size_t) img * (t - 1) + tok - 1) * d + j]
-                                     + w->v_pos[(size_t) tok * d + j];
-    }
-  clip_layernorm_forward (x, NULL, NULL, x, w->v_ln_pre_w, w->v_ln_pre_b, n * t, d, tc->ln_eps);
+  clip_patch_embed_forward (embedded, patches, pixels, w->v_patch, n, s, p, d);
+  clip_class_embedding_forward (tokens, embedded, w->v_class, w->v_pos, n, t, d);
+  clip_layernorm_forward (x, acts != NULL ? acts->ln_pre_mean : NULL, acts != NULL ? acts->ln_pre_rstd : NULL,
+                          tokens, w->v_ln_pre_w, w->v_ln_pre_b, n * t, d, tc->ln_eps);
   trace_hidden (trace, 0, x, nd);
 
   for (int l = 0; l < tc->layers; l++)
     {
       if (!check_abort (model, error))
         return FALSE;
-      block_forward (x, &w->vision_layers[l], tc, n, t, FALSE, NULL, work);
+      block_forward (x, &w->vision_layers[l], tc, n, t, FALSE, NULL, work,
+                     acts != NULL ? &acts->blocks[l] : NULL);
       trace_hidden (trace, l + 1, x, nd);
     }
 
-  float *pooled = work;
-  for (int img = 0; img < n; img++)
-    clip_layernorm_forward (pooled + (size_t) img * d, NULL, NULL, x + (size_t) img * t * d,
-                            w->v_ln_post_w, w->v_ln_post_b, 1, d, tc->ln_eps);
-  if (trace != NULL && trace->pooled != NULL)
-    memcpy (trace->pooled, pooled, sizeof (float) * n * d);
-  clip_linear_forward (features, pooled, w->v_proj, NULL, n, d, c->embed_dim);
+  pool_project (x, NULL, n, t, d, w->v_ln_post_w, w->v_ln_post_b, tc->ln_eps, w->v_proj, c->embed_dim,
+                features, trace, acts, work);
+  if (acts != NULL)
+    acts->n = n, acts->t = t;
   return TRUE;
+}
+
+gboolean
+clip_vision_forward (ClipModel *model, const float *pixels, int n, float *features,
+                     ClipTowerTrace *trace, GError **error)
+{
+  return vision_forward (model, pixels, n, features, trace, NULL, error);
+}
+
+gboolean
+clip_vision_forward_train (ClipModel *model, const float *pixels, int n, float *features,
+                           ClipTowerActs *acts, GError **error)
+{
+  return vision_forward (model, pixels, n, features, NULL, acts, error);
 }
 
 /* The row whose output is pooled: the first EOT when the model names one, else the largest id. */
@@ -379,9 +403,9 @@ pool_position (const int32_t *row, int len, int eot_id)
   return best;
 }
 
-gboolean
-clip_text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
-                   ClipTowerTrace *trace, GError **error)
+static gboolean
+text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
+              ClipTowerTrace *trace, ClipTowerActs *acts, GError **error)
 {
   const ClipConfig *c = &model->config;
   const ClipTowerConfig *tc = &c->text;
@@ -404,8 +428,11 @@ clip_text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, flo
       }
 
   /* With the causal mask, positions after the pooled one cannot change it: compute only up to the
-   * longest prompt's pooled position (all positions when a trace asks for every hidden state). */
-  g_autofree int *pool = g_new (int, n);
+   * longest prompt's pooled position (all positions when a trace asks for every hidden state).
+   * Inference skips each prompt's rows past its own pooled one; training computes them so that
+   * every row the backward pass reads is defined. */
+  g_autofree int *own_pool = acts != NULL ? NULL : g_new (int, n);
+  int *pool = acts != NULL ? acts->pool : own_pool;
   g_autofree int *lengths = g_new (int, n);
   int t = 1;
   for (int i = 0; i < n; i++)
@@ -414,55 +441,51 @@ clip_text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, flo
       lengths[i] = trace != NULL ? row_len : pool[i] + 1;
       t = MAX (t, lengths[i]);
     }
+  const int *block_lengths = acts != NULL ? NULL : lengths;
 
   size_t nd = (size_t) n * t * d;
   float *x = scratch_get (model, nd + block_scratch_floats (tc, n * t));
   float *work = x + nd;
-  for (int i = 0; i < n; i++)
-    for (int pos = 0; pos < t; pos++)
-      {
-        const float *tok = w->t_tok + (size_t) ids[(size_t) i * row_len + pos] * d;
-        const float *pe = w->t_pos + (size_t) pos * d;
-        float *dst = x + ((size_t) i * t + pos) * d;
-        for (int j = 0; j < d; j++)
-          dst[j] = tok[j] + pe[j];
-      }
+  clip_embedding_forward (x, ids, w->t_tok, w->t_pos, n, t, row_len, d);
   trace_hidden (trace, 0, x, nd);
 
   for (int l = 0; l < tc->layers; l++)
     {
       if (!check_abort (model, error))
         return FALSE;
-      block_forward (x, &w->text_layers[l], tc, n, t, TRUE, lengths, work);
+      block_forward (x, &w->text_layers[l], tc, n, t, TRUE, block_lengths, work,
+                     acts != NULL ? &acts->blocks[l] : NULL);
       trace_hidden (trace, l + 1, x, nd);
     }
 
-  float *pooled = work;
   if (trace != NULL && trace->last_hidden != NULL)
     clip_layernorm_forward (trace->last_hidden, NULL, NULL, x, w->t_ln_final_w, w->t_ln_final_b,
                             n * t, d, tc->ln_eps);
-  for (int i = 0; i < n; i++)
-    clip_layernorm_forward (pooled + (size_t) i * d, NULL, NULL, x + ((size_t) i * t + pool[i]) * d,
-                            w->t_ln_final_w, w->t_ln_final_b, 1, d, tc->ln_eps);
-  if (trace != NULL && trace->pooled != NULL)
-    memcpy (trace->pooled, pooled, sizeof (float) * n * d);
-  clip_linear_forward (features, pooled, w->t_proj, NULL, n, d, c->embed_dim);
+  pool_project (x, pool, n, t, d, w->t_ln_final_w, w->t_ln_final_b, tc->ln_eps, w->t_proj, c->embed_dim,
+                features, trace, acts, work);
+  if (acts != NULL)
+    acts->n = n, acts->t = t;
   return TRUE;
+}
+
+gboolean
+clip_text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
+                   ClipTowerTrace *trace, GError **error)
+{
+  return text_forward (model, ids, n, row_len, features, trace, NULL, error);
+}
+
+gboolean
+clip_text_forward_train (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
+                         ClipTowerActs *acts, GError **error)
+{
+  return text_forward (model, ids, n, row_len, features, NULL, acts, error);
 }
 
 void
 clip_l2_normalize_rows (float *x, int n, int dim)
 {
-  for (int i = 0; i < n; i++)
-    {
-      float *row = x + (size_t) i * dim;
-      double ss = 0;
-      for (int j = 0; j < dim; j++)
-        ss += (double) row[j] * row[j];
-      double inv = 1.0 / fmax (sqrt (ss), 1e-12);
-      for (int j = 0; j < dim; j++)
-        row[j] = (float) (row[j] * inv);
-    }
+  clip_l2norm_forward (x, x, n, dim);
 }
 
 /* ------------------------------------------------------------------ public encoding API */
@@ -593,6 +616,23 @@ clip_model_set_abort_callback (ClipModel *model, ClipAbortFunc func, gpointer us
 {
   model->abort_func = func;
   model->abort_data = user_data;
+}
+
+ClipModel *
+clip_model_new_from_block (const ClipConfig *config, const ClipPreprocess *pre, ClipTokenizer *tokenizer,
+                           float *block, gboolean take_block, const char *path)
+{
+  ClipModel *model = g_new0 (ClipModel, 1);
+  model->config = *config;
+  model->preprocess = *pre;
+  model->layout = CLIP_LAYOUT_CLIPLAB;
+  model->dtype = CLIP_DTYPE_F32;
+  model->path = g_strdup (path);
+  model->tokenizer = tokenizer != NULL ? clip_tokenizer_ref (tokenizer) : NULL;
+  model->owned = take_block ? block : NULL;
+  clip_weights_init (&model->w, config);
+  clip_weights_carve (&model->w, config, block);
+  return model;
 }
 
 void
