@@ -18,10 +18,13 @@ cd "$root"
 packages=(
   meson ninja-build pkg-config gcc
   libglib2.0-dev libjson-glib-dev libgdk-pixbuf-2.0-dev libopenblas-dev
+  libxxhash-dev         # index checksums and content hashes
   libgtk-4-dev          # the GTK application
-  xvfb                  # GUI tests on a virtual display
+  xvfb xauth dbus       # GUI tests on a virtual display (xvfb-run needs xauth)
   desktop-file-utils appstream  # validating the .desktop and metainfo files
   jq                    # the command-line tests check JSON output with it
+  libcairo2-dev         # drawing the shapes data set
+  dataset-fashion-mnist # cliplab-cli dataset fashion-mnist reads its IDX files
 )
 
 log () { printf 'setup.sh: %s\n' "$*" >&2; }

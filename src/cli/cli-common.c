@@ -224,3 +224,45 @@ cli_progress_finish (CliProgress *progress)
   fflush (stderr);
   progress_line_drawn = FALSE;
 }
+
+/* The --template strings, then the --templates set (a built-in name or a file); "simple" when
+ * neither is given. */
+GStrv
+cli_collect_templates (char **template_args, const char *templates_name, GError **error)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  gboolean any = FALSE;
+
+  for (char **t = template_args; t != NULL && *t != NULL; t++)
+    {
+      if (strstr (*t, "{}") == NULL)
+        {
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+                       "--template \"%s\": a template must contain {} where the class name goes", *t);
+          return NULL;
+        }
+      g_strv_builder_add (builder, *t);
+      any = TRUE;
+    }
+
+  const char *set = templates_name;
+  if (set == NULL && !any)
+    set = "simple";
+  if (set != NULL)
+    {
+      const char *const *builtin = clip_templates_builtin (set, NULL);
+      if (builtin != NULL)
+        g_strv_builder_addv (builder, (const char **) builtin);
+      else
+        {
+          g_auto (GStrv) loaded = clip_templates_load (set, error);
+          if (loaded == NULL)
+            {
+              cli_error_name_file (error, set);
+              return NULL;
+            }
+          g_strv_builder_addv (builder, (const char **) loaded);
+        }
+    }
+  return g_strv_builder_end (builder);
+}

@@ -53,6 +53,10 @@ gboolean cli_option_context_parse (GOptionContext *context, const char *command,
 /* Prefixes ERROR's message with "PATH: " unless it already names PATH's file. */
 void cli_error_name_file (GError **error, const char *path);
 
+/* The --template strings, then the --templates set (a built-in name or a file); "simple" when
+ * neither is given. */
+GStrv cli_collect_templates (char **template_args, const char *templates_name, GError **error);
+
 /* Applies --threads and loads --model; on failure, ERROR names the model path. */
 ClipModel *cli_model_load (const CliModelOptions *options, GError **error);
 

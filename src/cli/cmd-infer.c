@@ -6,7 +6,6 @@
 
 #define INFER_DEFAULT_BATCH_SIZE 16
 #define INFER_MAX_BATCH_SIZE     1024
-#define INFER_DEFAULT_TEMPLATES  "simple"
 
 typedef struct {
   char      *image_dir;
@@ -42,49 +41,6 @@ infer_split_classes (const char *text, GError **error)
         return NULL;
       }
   return g_steal_pointer (&classes);
-}
-
-/* The --template strings, then the --templates set (a built-in name or a file); "simple" when
- * neither is given. */
-static GStrv
-infer_collect_templates (const InferOptions *options, GError **error)
-{
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-  gboolean any = FALSE;
-
-  for (char **t = options->template_args; t != NULL && *t != NULL; t++)
-    {
-      if (strstr (*t, "{}") == NULL)
-        {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-                       "--template \"%s\": a template must contain {} where the class name goes", *t);
-          return NULL;
-        }
-      g_strv_builder_add (builder, *t);
-      any = TRUE;
-    }
-
-  const char *set = options->templates_name;
-  if (set == NULL && !any)
-    set = INFER_DEFAULT_TEMPLATES;
-  if (set != NULL)
-    {
-      int n_builtin = 0;
-      const char *const *builtin = clip_templates_builtin (set, &n_builtin);
-      if (builtin != NULL)
-        g_strv_builder_addv (builder, (const char **) builtin);
-      else
-        {
-          g_auto (GStrv) loaded = clip_templates_load (set, error);
-          if (loaded == NULL)
-            {
-              cli_error_name_file (error, set);
-              return NULL;
-            }
-          g_strv_builder_addv (builder, (const char **) loaded);
-        }
-    }
-  return g_strv_builder_end (builder);
 }
 
 static int
@@ -317,7 +273,7 @@ cli_cmd_infer (int argc, char **argv)
   g_auto (GStrv) classes = infer_split_classes (options.classes_text, &error);
   if (classes == NULL)
     return cli_fail (error);
-  g_auto (GStrv) templates = infer_collect_templates (&options, &error);
+  g_auto (GStrv) templates = cli_collect_templates (options.template_args, options.templates_name, &error);
   if (templates == NULL)
     return cli_fail (error);
   g_autoptr (GPtrArray) files = infer_list_files (options.image_dir, &error);

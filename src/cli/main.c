@@ -11,11 +11,18 @@ typedef struct {
   int (*run) (int argc, char **argv);
 } CliCommand;
 
+int cli_cmd_dataset (int argc, char **argv);
+int cli_cmd_evaluate (int argc, char **argv);
+int cli_cmd_train (int argc, char **argv);
+
 static const CliCommand cli_commands[] = {
   { "embed",   "Print the L2-normalised embedding of images, texts or token ids", cli_cmd_embed },
   { "infer",   "Zero-shot classify the images of a folder",                       cli_cmd_infer },
   { "info",    "Describe a model: layout, architecture, tokenizer, preprocessing", cli_cmd_info },
   { "convert", "Save a model as one self-contained ClipLab checkpoint",           cli_cmd_convert },
+  { "dataset", "Write a data set to train and evaluate on (fashion-mnist, shapes)", cli_cmd_dataset },
+  { "evaluate", "Retrieval recall and zero-shot accuracy on a captioned CSV",     cli_cmd_evaluate },
+  { "train",   "Train a CLIP model on captioned images, or resume a run",        cli_cmd_train },
 };
 
 static char *

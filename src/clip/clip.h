@@ -284,7 +284,9 @@ typedef struct {
 
 /* IMAGE and TEXT embeddings [n, dim], row i of each a pair.  Captions with identical text form one
  * group (GROUP[i] = group id of caption i): an image query hits when any caption of its group is in
- * the top K, a caption query when any image of its group is (CLIP_benchmark's definition). */
+ * the top K, a caption query when any image of its group is (CLIP_benchmark's definition).  GROUP
+ * NULL makes each row its own group.  Candidates tied with the best correct one (within 1e-6) are
+ * ordered at random and the hit counts with its probability, so equal embeddings score K / n. */
 void clip_eval_retrieval (const float *image, const float *text, int n, int dim, const int *group,
                           ClipRetrievalMetrics *metrics);
 
@@ -295,14 +297,245 @@ typedef struct {
   int    *confusion;         /* [n_classes × n_classes], row = true label, column = prediction */
 } ClipZeroShotMetrics;
 
-/* PROBS [n, n_classes] from clip_zeroshot_probs, LABELS [n] in 0..n_classes-1. */
+/* PROBS [n, n_classes] from clip_zeroshot_probs, LABELS [n] in 0..n_classes-1.  The prediction is
+ * the first most probable class; per_class is NaN for a class without images. */
 void clip_eval_zeroshot (const float *probs, const int *labels, int n, int n_classes,
                          ClipZeroShotMetrics *metrics);
 void clip_zeroshot_metrics_clear (ClipZeroShotMetrics *metrics);
+
+/* ---------------------------------------------------------------- datasets */
+
+/* A captioned image data set: a CSV with header image_path,caption[,label] (RFC 4180 quoting, a
+ * UTF-8 BOM allowed), paths relative to the image root and never escaping it.  Bad rows (missing
+ * file, path outside the root, empty caption, wrong column count) are skipped and reported with
+ * their line numbers; undecodable images are found and reported by clip_dataset_prepare_images. */
+typedef struct _ClipDataset ClipDataset;
+
+/* Enforced with CLIP_ERROR_LIMIT: more data rows fail the load; a longer row (quoted newlines
+ * included) is skipped. */
+#define CLIP_MAX_DATASET_ROWS     (10 * 1000 * 1000)
+#define CLIP_MAX_CSV_RECORD_BYTES (1 << 20)
+
+typedef struct {
+  int   line;         /* 1-based CSV line of the row */
+  char *path;         /* as written in the CSV, or NULL */
+  char *reason;
+} ClipDatasetIssue;
+
+ClipDataset *clip_dataset_load_csv (const char *csv_path, const char *image_root, GError **error);
+void         clip_dataset_free (ClipDataset *dataset);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipDataset, clip_dataset_free)
+
+int         clip_dataset_get_size (const ClipDataset *dataset);        /* usable rows */
+const char *clip_dataset_get_image_path (const ClipDataset *dataset, int index);  /* absolute */
+const char *clip_dataset_get_caption (const ClipDataset *dataset, int index);
+int         clip_dataset_get_line (const ClipDataset *dataset, int index);
+int         clip_dataset_get_label (const ClipDataset *dataset, int index);  /* -1 without labels */
+int         clip_dataset_get_n_labels (const ClipDataset *dataset);          /* distinct labels, sorted */
+const char *clip_dataset_get_label_name (const ClipDataset *dataset, int label);
+/* Rows skipped so far: ClipDatasetIssue pointers owned by the data set. */
+GPtrArray  *clip_dataset_get_issues (const ClipDataset *dataset);
+/* Caption groups for clip_eval_retrieval: equal caption texts share an id.  [size] ints. */
+const int  *clip_dataset_get_caption_groups (const ClipDataset *dataset);
+
+/* Progress of long jobs: DONE of TOTAL items. */
+typedef void (*ClipProgressFunc) (int64_t done, int64_t total, gpointer user_data);
+
+/* Decodes every image once into SIZE × SIZE 8-bit RGB crops (spec preprocessing; kept in memory,
+ * or in a cache file in CACHE_DIR when they would exceed MEMORY_LIMIT bytes), dropping and
+ * reporting the rows whose images cannot be decoded.  Fails only when no row remains.  Rows naming
+ * the same file share one crop; decoding runs on g_get_num_processors() threads, progress and abort
+ * on the calling thread.  CACHE_DIR NULL is the temporary folder; the cache file is unlinked at once. */
+gboolean       clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif_orientation,
+                                            size_t memory_limit, const char *cache_dir,
+                                            ClipProgressFunc progress, ClipAbortFunc abort_func,
+                                            gpointer user_data, GError **error);
+const uint8_t *clip_dataset_get_crop (ClipDataset *dataset, int index);  /* after prepare */
+int            clip_dataset_get_crop_size (const ClipDataset *dataset);  /* 0 before prepare */
+
+/* Evaluates MODEL on DATASET, whose images must be prepared at the model's image size: Recall@1/5/10
+ * both ways into RETRIEVAL (may be NULL) and, when ZERO_SHOT is not NULL, zero-shot classification
+ * over the data set's labels with TEMPLATES (NULL = the "simple" set), which needs a label column.
+ * Encodes BATCH_SIZE images or texts at a time; PROGRESS counts them.  Free ZERO_SHOT's arrays with
+ * clip_zeroshot_metrics_clear. */
+gboolean clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const *templates,
+                                int n_templates, int batch_size, ClipRetrievalMetrics *retrieval,
+                                ClipZeroShotMetrics *zero_shot, ClipProgressFunc progress,
+                                ClipAbortFunc abort_func, gpointer user_data, GError **error);
+
+/* ---------------------------------------------------------------- data set generators
+ *
+ * Both write OUT_DIR/train.csv and OUT_DIR/test.csv (image_path,caption,label, paths relative to
+ * OUT_DIR), the PNG files they name under OUT_DIR/train/ and OUT_DIR/test/, and OUT_DIR/classes.txt.
+ * The same arguments give the same bytes. */
+
+/* Fashion-MNIST's class names in label order: "t-shirt/top", "trouser", … "ankle boot". */
+const char *const *clip_fashion_mnist_classes (void);
+
+/* Converts Fashion-MNIST's IDX files in FROM_DIR (train-images-idx3-ubyte and the three others,
+ * gzipped or not) into 28 × 28 RGB PNGs; captions are a SEED-drawn choice among varied templates.
+ * LIMIT_TRAIN / LIMIT_TEST keep the first N items of each split (0 = all). */
+gboolean clip_generate_fashion_mnist (const char *from_dir, const char *out_dir, int limit_train,
+                                      int limit_test, uint64_t seed, ClipProgressFunc progress,
+                                      ClipAbortFunc abort_func, gpointer user_data, GError **error);
+
+/* COUNT procedurally drawn IMAGE_SIZE² scenes of one or two coloured shapes, captioned
+ * ("a small red circle left of a large blue square"), a fifth of them in the test split.  The label
+ * is the first shape's "colour shape".  Some colour × shape pairs (clip_shapes_held_out) never
+ * appear in train.csv; about half the test scenes start with one of them. */
+gboolean clip_generate_shapes (const char *out_dir, int count, uint64_t seed, int image_size,
+                               ClipProgressFunc progress, ClipAbortFunc abort_func, gpointer user_data,
+                               GError **error);
+/* The held-out "colour shape" pairs, NULL-terminated. */
+const char *const *clip_shapes_held_out (void);
+
+/* ---------------------------------------------------------------- training runs
+ *
+ * A whole training run around ClipTrainer: a CSV data set decoded once, seeded shuffling and
+ * augmentation, the schedule, a JSON-lines log, validation at each epoch end, and checkpoints
+ * from which a run continues bit for bit.
+ *
+ *   ClipTrainRunConfig config;
+ *   clip_train_run_config_init (&config);
+ *   config.csv_path = g_strdup ("train.csv"); config.image_root = g_strdup ("images");
+ *   config.out_dir = g_strdup ("run");
+ *   g_autoptr (ClipTrainRun) run = clip_train_run_new (&config, &callbacks, user_data, &error);
+ *   clip_train_run_run (run, &error);          // later: clip_train_run_resume ("run", …)
+ *   clip_train_run_config_clear (&config);
+ *
+ * The output folder holds checkpoint-NNNNNN.safetensors (the trainer state after step N: weights,
+ * AdamW moments, the run's configuration and data position; each also a loadable model) and, once
+ * the run ends, model.safetensors (the final model).  Shuffling and augmentation use generators
+ * seeded from (seed, epoch) and (seed, step), so the step count restores them exactly; a resumed
+ * run's losses equal an uninterrupted run's when it uses the same build and thread count. */
+
+typedef struct {
+  /* data: CSV image_path,caption[,label] with paths relative to image_root */
+  char    *csv_path;
+  char    *image_root;
+  char    *val_csv_path;     /* NULL: no validation; its paths are relative to image_root too */
+  char    *val_templates;    /* zero-shot templates for validation with labels: a built-in set or a
+                              * file (clip_templates_load); NULL = "simple" */
+  char    *out_dir;
+  char    *log_json_path;    /* NULL: no log */
+  /* schedule */
+  int      epochs;           /* 10 */
+  int      batch_size;       /* 64; the last incomplete batch of an epoch is dropped */
+  double   lr;               /* 1e-4 peak */
+  int64_t  warmup_steps;     /* -1 = 5 % of the total steps */
+  double   weight_decay;     /* 0.2 */
+  double   grad_clip;        /* 1.0; 0 turns clipping off */
+  int64_t  max_steps;        /* 0 = steps per epoch × epochs; else the run and the schedule end
+                              * after this many steps, whatever the epochs */
+  uint64_t seed;             /* 0; initialisation, shuffling and augmentation */
+  gboolean shuffle;          /* TRUE; FALSE keeps the CSV order */
+  gboolean augment;          /* FALSE; TRUE: a random square crop of 90-100 % of the prepared
+                              * crop's area, resized back with the preprocessing's bicubic */
+  /* model: from init_model (its architecture and tokenizer), else a new one of these sizes */
+  char    *init_model;       /* NULL: from scratch */
+  char    *tokenizer;        /* "bytes" or a path; NULL = the init model's, else the byte tokenizer */
+  int      vision_width;     /* 768 */
+  int      vision_layers;    /* 12 */
+  int      vision_heads;     /* 0 = max (1, vision_width / 64) */
+  int      patch_size;       /* 32 */
+  int      image_size;       /* 224 */
+  int      text_width;       /* 512 */
+  int      text_layers;      /* 12 */
+  int      text_heads;       /* 8 */
+  int      context_length;   /* 77 */
+  int      embed_dim;        /* 512 */
+  ClipActivation activation; /* quick_gelu; MLP widths are 4 × width */
+  /* checkpoints */
+  int64_t  save_every;       /* 500 steps; 0 = only when the run ends or stops */
+  int      keep;             /* 3: older checkpoint files are deleted */
+} ClipTrainRunConfig;
+
+void clip_train_run_config_init (ClipTrainRunConfig *config);   /* the defaults above */
+void clip_train_run_config_clear (ClipTrainRunConfig *config);  /* frees the strings */
+void clip_train_run_config_copy (const ClipTrainRunConfig *src, ClipTrainRunConfig *dst);
+
+typedef struct {
+  ClipStepStats stats;       /* stats.step counts from 1 */
+  int64_t epoch;             /* of the step's batch, from 1 */
+  int64_t total_steps;
+  double  images_per_s;      /* of this step, batch assembly included */
+  double  eta_s;             /* remaining steps at the recent rate */
+} ClipTrainStepReport;
+
+typedef struct {
+  int64_t step, epoch;
+  ClipRetrievalMetrics retrieval;
+  gboolean has_zero_shot;    /* the validation CSV has labels */
+  double  zero_shot_top1, zero_shot_top5;
+} ClipTrainValidation;
+
+/* Called on the thread running clip_train_run_run; any may be NULL. */
+typedef struct {
+  /* Something the user should know: skipped CSV rows (with their line numbers), a damaged
+   * checkpoint passed over on resume, a thread count that differs from the run's. */
+  void (*notice) (const char *message, gpointer user_data);
+  /* Long preparations: WHAT ("Decoding training images", …) at DONE of TOTAL. */
+  void (*progress) (const char *what, int64_t done, int64_t total, gpointer user_data);
+  void (*step) (const ClipTrainStepReport *report, gpointer user_data);
+  void (*validation) (const ClipTrainValidation *validation, gpointer user_data);
+  void (*checkpoint) (const char *path, int64_t step, gpointer user_data);
+} ClipTrainCallbacks;
+
+typedef struct _ClipTrainRun ClipTrainRun;
+
+/* A new run into CONFIG->out_dir, which must not hold a run yet; checks the configuration, loads
+ * the CSVs and builds or loads the model.  CALLBACKS (may be NULL) is copied. */
+ClipTrainRun *clip_train_run_new (const ClipTrainRunConfig *config, const ClipTrainCallbacks *callbacks,
+                                  gpointer user_data, GError **error);
+/* Continues the run in DIR from its newest checkpoint that loads (older ones are tried when the
+ * newest is damaged); the configuration is the checkpoint's, with out_dir = DIR.  The log loses the
+ * lines written after that checkpoint. */
+ClipTrainRun *clip_train_run_resume (const char *dir, const ClipTrainCallbacks *callbacks,
+                                     gpointer user_data, GError **error);
+void          clip_train_run_free (ClipTrainRun *run);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipTrainRun, clip_train_run_free)
+
+/* Polled between and within steps.  When it asks to stop, the run saves a checkpoint and
+ * clip_train_run_run fails with CLIP_ERROR_ABORTED; calling clip_train_run_run again continues
+ * (pause/resume), or the caller frees the run (stop; clip_train_run_resume continues it later). */
+void clip_train_run_set_abort_callback (ClipTrainRun *run, ClipAbortFunc func, gpointer user_data);
+
+/* Decodes the images (once), then trains until the last step, saving checkpoints every save_every
+ * steps, validating at each epoch end and at the last step, and writing model.safetensors at the
+ * end.  A failed checkpoint write (disk full…) stops the run with the error; the previous
+ * checkpoint stays intact. */
+gboolean clip_train_run_run (ClipTrainRun *run, GError **error);
+
+const ClipTrainRunConfig *clip_train_run_get_config (const ClipTrainRun *run);  /* resolved */
+int64_t    clip_train_run_get_step (const ClipTrainRun *run);
+int64_t    clip_train_run_get_total_steps (const ClipTrainRun *run);
+int64_t    clip_train_run_get_steps_per_epoch (const ClipTrainRun *run);
+int        clip_train_run_get_n_train (const ClipTrainRun *run);   /* usable training pairs */
+/* The model as trained so far (valid until the next step). */
+ClipModel *clip_train_run_get_model (ClipTrainRun *run);
+/* OUT_DIR/checkpoint-NNNNNN.safetensors and OUT_DIR/model.safetensors: free with g_free. */
+char      *clip_train_run_checkpoint_path (const char *out_dir, int64_t step);
+char      *clip_train_run_model_path (const char *out_dir);
 
 /* ---------------------------------------------------------------- threads */
 
 void clip_set_threads (int n_threads);  /* 0 = all cores */
 int  clip_get_threads (void);
+
+/* ---------------------------------------------------------------- benchmarking
+ *
+ * The deterministic ViT-B/32 weights of the golden references (../shared/golden/README.md): every
+ * value follows from its tensor's name and index, so tests and benchmarks share a 600 MB model that
+ * nobody ships. */
+
+/* VALUES[0..N) of tensor NAME (a Hugging Face name; "input.pixel_values" gives the test images). */
+void     clip_detweights_fill (const char *name, float *values, int64_t n);
+/* Writes those weights to PATH as a ViT-B/32 safetensors file with Hugging Face names. */
+gboolean clip_detweights_write (const char *path, GError **error);
+
+/* Issues only the matrix products (cblas_sgemm calls) that encoding N images issues, with the same
+ * shapes, operands and order: its time is a lower bound for clip_model_encode_images' on this BLAS.
+ * The model's outputs are not computed. */
+gboolean clip_model_run_image_gemms (ClipModel *model, int n, GError **error);
 
 G_END_DECLS
