@@ -164,7 +164,7 @@ write_damaged (const char *dir_name, const Damage *damage)
 }
 
 static void
-expect_error (const char *path, const ClipLoadOptions *options, ClipErrorCode code, const char *needle)
+expect_error (const char *path, const ClipLoadOptions *options, int code, const char *needle)
 {
   GError *error = NULL;
   ClipModel *model = clip_model_load (path, options, &error);
@@ -245,7 +245,7 @@ test_bad_configs (void)
     g_string_append_c (bomb, '[');
   write_config (dir, bomb->str);
   g_string_free (bomb, TRUE);
-  expect_error (dir, NULL, CLIP_ERROR_LIMIT, "nested deeper");
+  expect_error (dir, NULL, CLIP_ERROR_LIMIT, "nests deeper");
 }
 
 static void

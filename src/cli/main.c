@@ -1,5 +1,6 @@
 /* main.c — cliplab-cli: parses the top-level options and dispatches to one subcommand. */
 #include "cli-common.h"
+#include "cmd-index.h"
 
 #include <locale.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@ static const CliCommand cli_commands[] = {
   { "dataset", "Write a data set to train and evaluate on (fashion-mnist, shapes)", cli_cmd_dataset },
   { "evaluate", "Retrieval recall and zero-shot accuracy on a captioned CSV",     cli_cmd_evaluate },
   { "train",   "Train a CLIP model on captioned images, or resume a run",        cli_cmd_train },
+  { "index",   "Embed the images of a folder into its index for search",          cli_cmd_index },
+  { "search",  "Rank a folder's images by similarity to texts and images",         cli_cmd_search },
 };
 
 static char *

@@ -538,4 +538,137 @@ gboolean clip_detweights_write (const char *path, GError **error);
  * The model's outputs are not computed. */
 gboolean clip_model_run_image_gemms (ClipModel *model, int n, GError **error);
 
+/* ---------------------------------------------------------------- index and search
+ *
+ * A persistent, incremental index of the images under a folder (recursively) for one model, and
+ * ranked search over it.  Each folder and model has one index file in $XDG_CACHE_HOME/cliplab/index/,
+ * memory-mapped when opened; the model is identified by a hash of its weights, configuration,
+ * preprocessing and the decode settings, so embeddings of different models are never mixed.
+ *
+ *   ClipIndexOptions options;
+ *   clip_index_options_init (&options);
+ *   g_autoptr (ClipIndex) index = clip_index_open ("Photos", model, &options, &error);
+ *   ClipIndexStats stats;
+ *   clip_index_update (index, NULL, &stats, &error);   // embeds new and changed files only
+ *   clip_index_stats_clear (&stats);
+ *   ClipQueryTerm terms[] = { { .text = "a dog on a beach", .weight = 1 }, { .text = "night", .weight = -1 } };
+ *   float query[512];
+ *   clip_index_embed_query (index, terms, 2, query, &error);
+ *   ClipSearchResult results[10];
+ *   int n = clip_index_search (index, query, 10, -1, results);
+ *
+ * An index borrows its model, which must outlive it.  Like the model, an index is used by one thread
+ * at a time; clip_index_update decodes on worker threads of its own but runs the model only on the
+ * calling thread.  Several processes may search an index while one updates it (a lock file keeps a
+ * second updater out). */
+
+typedef struct _ClipIndex ClipIndex;
+
+typedef struct {
+  const char *const *exclude;      /* NULL-terminated GPatternSpec globs ('*', '?'), matched against each
+                                    * file's or folder's path relative to the folder and against its
+                                    * name; matching folders are not entered.  NULL = none */
+  gboolean follow_symlinks;        /* FALSE: symbolic links are skipped (and reported) */
+  gboolean include_hidden;         /* FALSE: names starting with '.' are ignored */
+  gboolean apply_exif_orientation; /* TRUE: photos are turned upright first (the project's choice) */
+  gboolean exact_decode;           /* FALSE: JPEGs much larger than the model input are decoded at
+                                    * 1/2, 1/4 or 1/8 size (DCT scaling), still at least twice the input
+                                    * on the shorter side, then resized exactly as the reference does */
+  int64_t  max_pixels;             /* images with more pixels are refused before decoding */
+  int64_t  max_file_bytes;         /* larger files are skipped without being read */
+  int      flush_interval;         /* new embeddings are made durable at least every this many images */
+  int      batch_size;             /* images encoded together */
+  int      decode_threads;         /* worker threads decoding ahead of the encoder; 0 = automatic */
+  const char *cache_dir;           /* where index files live; NULL = $XDG_CACHE_HOME/cliplab/index */
+} ClipIndexOptions;
+
+/* Defaults: no excludes, symbolic links and hidden names skipped, EXIF applied, fast decode,
+ * CLIP_MAX_IMAGE_PIXELS, 512 MiB files, flush every 200 images, batches of 8, automatic threads. */
+void clip_index_options_init (ClipIndexOptions *options);
+
+/* Opens the index of FOLDER for MODEL (empty when there is none yet; nothing is written).  A damaged
+ * or foreign file is never trusted: what cannot be verified is left out and reported by
+ * clip_index_get_warnings, and the next update rebuilds it.  Fails only when FOLDER or the index file
+ * cannot be read. */
+ClipIndex *clip_index_open (const char *folder, ClipModel *model, const ClipIndexOptions *options,
+                            GError **error);
+void       clip_index_free (ClipIndex *index);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipIndex, clip_index_free)
+
+const char *clip_index_get_folder (const ClipIndex *index);   /* absolute, symbolic links resolved */
+const char *clip_index_get_file (const ClipIndex *index);     /* the index file */
+int64_t     clip_index_get_n_entries (const ClipIndex *index);
+/* What was found wrong with the index file when it was last read (damaged blocks dropped, an
+ * interrupted write's tail, a foreign or corrupt header): NULL-terminated, empty when all was well. */
+const char *const *clip_index_get_warnings (const ClipIndex *index);
+
+typedef enum {
+  CLIP_INDEX_PHASE_SCAN,    /* listing the folder */
+  CLIP_INDEX_PHASE_EMBED,   /* reading, decoding and encoding new and changed files */
+  CLIP_INDEX_PHASE_WRITE,   /* writing the compacted index */
+} ClipIndexPhase;
+
+typedef struct {
+  ClipIndexPhase phase;
+  int64_t found;            /* files found by the scan so far */
+  int64_t done;             /* new and changed files handled so far … */
+  int64_t total;            /* … of this many */
+  int64_t flushed;          /* entries of this run already durable on disk */
+  double  rate;             /* files handled per second during the embed phase */
+  double  eta;              /* seconds left in the embed phase, or -1 when unknown */
+} ClipIndexProgress;
+
+typedef void (*ClipIndexProgressFunc) (const ClipIndexProgress *progress, gpointer user_data);
+
+typedef struct {
+  ClipIndexProgressFunc progress;  /* called on the updating thread after every file; may be NULL */
+  ClipAbortFunc         abort;     /* polled between files and inside the model; TRUE stops the update
+                                    * with CLIP_ERROR_ABORTED, keeping everything embedded so far */
+  gpointer              user_data; /* for both */
+} ClipIndexCallbacks;
+
+typedef struct {
+  char *path;               /* relative to the folder */
+  char *reason;             /* e.g. "not an image (the content looks like text/plain)" */
+} ClipIndexSkip;
+
+typedef struct {
+  int64_t    added;         /* new files embedded (or copies of indexed files, which reuse their embedding) */
+  int64_t    updated;       /* files whose size or modification time changed */
+  int64_t    removed;       /* entries whose file is gone */
+  int64_t    moved;         /* files renamed or moved inside the folder: recognised by content, not re-embedded */
+  int64_t    total;         /* entries in the index afterwards */
+  GPtrArray *skipped;       /* ClipIndexSkip *, in path order: files that are not (or no longer) indexed */
+} ClipIndexStats;
+
+/* Scans the folder and brings the index up to date: embeds new and changed files (by path, size and
+ * modification time), drops deleted ones, recognises moved ones by a hash of their content.  New
+ * embeddings are appended to the file at least every flush_interval images, so an interrupted or
+ * killed run keeps them and the next run resumes; at the end the file is rewritten compacted,
+ * atomically.  STATS (may be NULL) receives the counts; clear it with clip_index_stats_clear. */
+gboolean clip_index_update (ClipIndex *index, const ClipIndexCallbacks *callbacks, ClipIndexStats *stats,
+                            GError **error);
+void     clip_index_stats_clear (ClipIndexStats *stats);
+
+typedef struct {
+  const char *text;         /* a text … */
+  const char *image;        /* … or an image file: exactly one of the two */
+  float       weight;       /* > 0 adds the term, < 0 subtracts it */
+} ClipQueryTerm;
+
+/* QUERY [embed_dim] = Σ weight · (normalised embedding of the term), normalised: rclip's combination,
+ * scaled so that search scores are cosine similarities.  An image inside the indexed folder uses its
+ * stored embedding; other images are decoded as the index decodes. */
+gboolean clip_index_embed_query (ClipIndex *index, const ClipQueryTerm *terms, int n_terms, float *query,
+                                 GError **error);
+
+typedef struct {
+  const char *path;         /* relative to the folder; valid until the index is updated or freed */
+  float       score;        /* cosine similarity to the query */
+} ClipSearchResult;
+
+/* The TOP_K entries most similar to QUERY (a unit vector), best first, ties in path order; with
+ * MARGIN ≥ 0 only those scoring within MARGIN of the best.  RESULTS holds TOP_K; returns the count. */
+int clip_index_search (ClipIndex *index, const float *query, int top_k, float margin, ClipSearchResult *results);
+
 G_END_DECLS

@@ -6,6 +6,7 @@
  * by gdk-pixbuf's loaders.  The size is read from the header and checked against
  * CLIP_MAX_IMAGE_PIXELS before any pixel memory is allocated. */
 #include "clip.h"
+#include "image-private.h"
 #include "resample.h"
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
@@ -152,8 +153,8 @@ probe_image (const char *path, GError **error)
   return check_pixel_limit (path, width, height, error);
 }
 
-static ClipImage *
-image_from_pixbuf (const char *path, GdkPixbuf *pixbuf, GError **error)
+ClipImage *
+clip_image_new_from_pixbuf (const char *path, GdkPixbuf *pixbuf, GError **error)
 {
   int width = gdk_pixbuf_get_width (pixbuf);
   int height = gdk_pixbuf_get_height (pixbuf);
@@ -226,7 +227,7 @@ clip_image_load (const char *path, gboolean apply_exif_orientation, GError **err
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: cannot apply the EXIF orientation", path);
       return NULL;
     }
-  return image_from_pixbuf (path, upright, error);
+  return clip_image_new_from_pixbuf (path, upright, error);
 }
 
 void

@@ -4,34 +4,45 @@
 
 #include <glib/gstdio.h>
 #include <math.h>
+#include <string.h>
 
-static gboolean
-check_depth (const char *data, gsize len, const char *label, GError **error)
+gboolean
+clip_json_prescan (const char *data, gsize len, const char *label, GError **error)
 {
-  int depth = 0;
   gboolean in_string = FALSE;
+  int depth = 0;
   for (gsize i = 0; i < len; i++)
     {
-      char ch = data[i];
+      char c = data[i];
       if (in_string)
         {
-          if (ch == '\\')
-            i++;
-          else if (ch == '"')
+          if (c == '\\' && i + 1 < len)
+            {
+              if (data[i + 1] == 'u' && len - i >= 6 && memcmp (data + i + 2, "0000", 4) == 0)
+                {
+                  g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+                               "%s: JSON contains an escaped NUL character (\\u0000) at byte %" G_GSIZE_FORMAT,
+                               label, i);
+                  return FALSE;
+                }
+              i++;
+            }
+          else if (c == '"')
             in_string = FALSE;
         }
-      else if (ch == '"')
+      else if (c == '"')
         in_string = TRUE;
-      else if (ch == '[' || ch == '{')
+      else if (c == '[' || c == '{')
         {
           if (++depth > CLIP_MAX_JSON_DEPTH)
             {
               g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT,
-                           "%s: JSON nested deeper than %d levels", label, CLIP_MAX_JSON_DEPTH);
+                           "%s: JSON nests deeper than %d levels (at byte %" G_GSIZE_FORMAT ")",
+                           label, CLIP_MAX_JSON_DEPTH, i);
               return FALSE;
             }
         }
-      else if (ch == ']' || ch == '}')
+      else if ((c == ']' || c == '}') && depth > 0)
         depth--;
     }
   return TRUE;
@@ -64,7 +75,7 @@ clip_json_parse (const char *data, gsize len, const char *label, gboolean reject
                    label, (gsize) (end - data));
       return NULL;
     }
-  if (!check_depth (data, len, label, error))
+  if (!clip_json_prescan (data, len, label, error))
     return NULL;
 
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();

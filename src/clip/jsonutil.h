@@ -4,6 +4,11 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+/* json-glib 1.6 recurses without a limit, so "[[[[…" would overflow the stack: refuses nesting
+ * deeper than CLIP_MAX_JSON_DEPTH before parsing.  Also refuses "\u0000", which json-glib would
+ * silently turn into a shorter C string (two different names could then read as one). */
+gboolean clip_json_prescan (const char *data, gsize len, const char *label, GError **error);
+
 /* Parses DATA (LEN bytes, need not be NUL-terminated) after checking it is UTF-8 and nested at
  * most CLIP_MAX_JSON_DEPTH deep (json-glib 1.6 recurses without a limit).  LABEL names the source in
  * errors.  With REJECT_DUPLICATES, an object holding the same key twice is an error (json-glib

@@ -2,6 +2,8 @@
  * atomic, durable writer.  The checks follow the reference implementation (huggingface/safetensors
  * read_metadata) and close the holes it leaves: duplicate keys, nesting depth, reserved names. */
 #include "safetensors.h"
+#include "jsonutil.h"
+#include "fileutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -110,46 +112,6 @@ node_get_count (JsonNode *node, int64_t *value)
     return FALSE;
   *value = json_node_get_int (node);
   return *value >= 0;
-}
-
-/* ---------------------------------------------------------------- header pre-scan */
-
-/* json-glib 1.6 recurses without a limit, so a header of "[[[[…" would overflow the stack:
- * measure the nesting first.  The same pass refuses "\u0000", which json-glib would silently
- * turn into a shorter C string (two different names could then read as one). */
-static gboolean
-header_prescan (const ClipSafetensors *st, const char *header, size_t len, GError **error)
-{
-  gboolean in_string = FALSE;
-  int depth = 0;
-  for (size_t i = 0; i < len; i++)
-    {
-      char c = header[i];
-      if (in_string)
-        {
-          if (c == '\\' && i + 1 < len)
-            {
-              if (header[i + 1] == 'u' && len - i >= 6 && memcmp (header + i + 2, "0000", 4) == 0)
-                return st_fail (st, error, CLIP_ERROR_FORMAT,
-                                "header contains an escaped NUL character (\\u0000) at byte %zu", i);
-              i++;
-            }
-          else if (c == '"')
-            in_string = FALSE;
-        }
-      else if (c == '"')
-        in_string = TRUE;
-      else if (c == '[' || c == '{')
-        {
-          if (++depth > CLIP_MAX_JSON_DEPTH)
-            return st_fail (st, error, CLIP_ERROR_LIMIT,
-                            "header JSON nests deeper than %d levels (at byte %zu)",
-                            CLIP_MAX_JSON_DEPTH, i);
-        }
-      else if ((c == ']' || c == '}') && depth > 0)
-        depth--;
-    }
-  return TRUE;
 }
 
 /* ---------------------------------------------------------------- duplicate keys */
@@ -498,7 +460,7 @@ st_validate (ClipSafetensors *st, GError **error)
   if (!g_utf8_validate_len (header, (gsize) header_len, &bad_utf8))
     return st_fail (st, error, CLIP_ERROR_FORMAT, "header is not valid UTF-8 (byte %td of the header)",
                     bad_utf8 - header);
-  if (!header_prescan (st, header, (size_t) header_len, error))
+  if (!clip_json_prescan (header, (gsize) header_len, st->label, error))
     return FALSE;
 
   g_autoptr (JsonParser) parser = json_parser_new ();
@@ -974,80 +936,25 @@ writer_header (const ClipStWriter *w, const char *path, GError **error)
   return header;
 }
 
-static gboolean
-write_all (int fd, const void *data, size_t len, const char *path, GError **error)
+typedef struct
 {
-  const uint8_t *p = data;
-  while (len > 0)
-    {
-      ssize_t n = write (fd, p, MIN (len, (size_t) 1 << 30));
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        {
-          int saved = n < 0 ? errno : ENOSPC;  /* a regular file writing nothing is out of space */
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot write: %s", path, g_strerror (saved));
-          return FALSE;
-        }
-      p += n;
-      len -= (size_t) n;
-    }
-  return TRUE;
-}
+  const ClipStWriter *writer;
+  const GString      *header;
+} StWriterJob;
 
 static gboolean
-writer_write_fd (const ClipStWriter *w, int fd, const GString *header, const char *path, GError **error)
+writer_write_fd (int fd, const char *path, gpointer user_data, GError **error)
 {
-  uint64_t total = 8 + header->len;
-  for (guint i = 0; i < w->tensors->len; i++)
-    total += g_array_index (w->tensors, StWriterTensor, i).n_bytes;  /* bounded by writer_header */
-  /* Reserve the space first so a full disk is reported before anything is written. */
-  int rc = posix_fallocate (fd, 0, (off_t) total);
-  if (rc != 0 && rc != EINVAL && rc != EOPNOTSUPP)
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot reserve %" G_GUINT64_FORMAT " bytes: %s",
-                   path, total, g_strerror (rc));
-      return FALSE;
-    }
-
-  guint64 header_len = GUINT64_TO_LE ((guint64) header->len);
-  if (!write_all (fd, &header_len, 8, path, error) || !write_all (fd, header->str, header->len, path, error))
+  const StWriterJob *job = user_data;
+  guint64 header_len = GUINT64_TO_LE ((guint64) job->header->len);
+  if (!clip_file_write_all (fd, &header_len, 8, path, error)
+      || !clip_file_write_all (fd, job->header->str, job->header->len, path, error))
     return FALSE;
-  for (guint i = 0; i < w->tensors->len; i++)
+  for (guint i = 0; i < job->writer->tensors->len; i++)
     {
-      const StWriterTensor *t = &g_array_index (w->tensors, StWriterTensor, i);
-      if (!write_all (fd, t->data, t->n_bytes, path, error))
+      const StWriterTensor *t = &g_array_index (job->writer->tensors, StWriterTensor, i);
+      if (!clip_file_write_all (fd, t->data, t->n_bytes, path, error))
         return FALSE;
-    }
-  if (fsync (fd) != 0)
-    {
-      int saved = errno;
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot sync: %s", path, g_strerror (saved));
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-sync_directory_of (const char *path, GError **error)
-{
-  g_autofree char *dir = g_path_get_dirname (path);
-  int fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot open the directory to sync it: %s",
-                   path, g_strerror (saved));
-      return FALSE;
-    }
-  /* Some file systems cannot sync a directory; there is nothing more to do on those. */
-  int rc = fsync (fd);
-  int saved = errno;
-  close (fd);
-  if (rc != 0 && saved != EINVAL && saved != ENOTSUP)
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot sync the directory: %s", path, g_strerror (saved));
-      return FALSE;
     }
   return TRUE;
 }
@@ -1065,32 +972,9 @@ clip_st_writer_write (ClipStWriter *w, const char *path, GError **error)
   if (header == NULL)
     return FALSE;
 
-  g_autofree char *tmp_path = g_strconcat (path, ".XXXXXX", NULL);
-  int fd = g_mkstemp_full (tmp_path, O_WRONLY | O_CLOEXEC, 0666);
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot create a temporary file beside it: %s",
-                   path, g_strerror (saved));
-      return FALSE;
-    }
-  gboolean ok = writer_write_fd (w, fd, header, path, error);
-  if (close (fd) != 0 && ok)
-    {
-      int saved = errno;
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot close: %s", path, g_strerror (saved));
-      ok = FALSE;
-    }
-  if (ok && g_rename (tmp_path, path) != 0)
-    {
-      int saved = errno;
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot replace: %s", path, g_strerror (saved));
-      ok = FALSE;
-    }
-  if (!ok)
-    {
-      g_unlink (tmp_path);
-      return FALSE;
-    }
-  return sync_directory_of (path, error);
+  uint64_t total = 8 + header->len;
+  for (guint i = 0; i < w->tensors->len; i++)
+    total += g_array_index (w->tensors, StWriterTensor, i).n_bytes;  /* bounded by writer_header */
+  StWriterJob job = { w, header };
+  return clip_file_replace (path, total, writer_write_fd, &job, error);
 }

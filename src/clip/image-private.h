@@ -1,0 +1,11 @@
+/* image-private.h — internal: wrapping a decoded GdkPixbuf as a ClipImage for decoders other than
+ * clip_image_load (the index decodes photos itself, at a reduced size). */
+#pragma once
+
+#include "clip.h"
+
+#include <gdk-pixbuf/gdk-pixbuf.h>
+
+/* Packs PIXBUF's rows to 8-bit RGB in place (alpha dropped) and keeps a reference to it; refuses
+ * layouts other than 8-bit RGB(A) and sizes over CLIP_MAX_IMAGE_PIXELS.  Errors name PATH. */
+ClipImage *clip_image_new_from_pixbuf (const char *path, GdkPixbuf *pixbuf, GError **error);
