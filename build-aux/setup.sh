@@ -4,7 +4,7 @@
 #   bash build-aux/setup.sh deps    install the missing Debian packages (apt-get; only if some are missing)
 #   bash build-aux/setup.sh build   deps, then configure (first time) and build in ./build
 #   bash build-aux/setup.sh test    build, then run the whole test suite
-#   bash build-aux/setup.sh run [CLIPLAB-CLI INFER OPTIONS…]
+#   bash build-aux/setup.sh run [FOLDER|CSV|APP OPTIONS…]   build, then launch the application
 #                                   build, then classify a sample folder with the model in $CLIPLAB_MODEL
 #
 # Every step is idempotent.  CLIPLAB_BUILD_DIR overrides the build folder (default: build).
@@ -21,7 +21,9 @@ packages=(
   libxxhash-dev         # index checksums and content hashes
   libgtk-4-dev          # the GTK application
   xvfb xauth dbus       # GUI tests on a virtual display (xvfb-run needs xauth)
+  fonts-dejavu-core adwaita-icon-theme  # text and icons for the application on a bare machine
   desktop-file-utils appstream  # validating the .desktop and metainfo files
+  gettext               # translations (msgfmt) and the Korean completeness check
   jq                    # the command-line tests check JSON output with it
   libcairo2-dev         # drawing the shapes data set
   dataset-fashion-mnist # cliplab-cli dataset fashion-mnist reads its IDX files
@@ -64,33 +66,20 @@ step_test () {
   meson test -C "$build_dir" --print-errorlogs
 }
 
+# The application on the built-in model and the sample folder (or the folders, CSV data sets or
+# options given after 'run').  Without a display it says so instead of failing obscurely.
 step_run () {
   step_build
-  if [[ -z ${CLIPLAB_MODEL:-} ]]; then
-    cat >&2 <<MESSAGE
-setup.sh: set CLIPLAB_MODEL to a CLIP model: a Hugging Face or open_clip directory, a .safetensors
-file (add --config FILE), or a ClipLab checkpoint.  Options after 'run' go to 'cliplab-cli infer'.
-For example, the tiny test model with the byte tokenizer:
-
-  CLIPLAB_MODEL=../shared/golden/models/tiny_quickgelu/hf bash build-aux/setup.sh run --tokenizer bytes
-
-Optional: CLIPLAB_IMAGES (a folder of images) and CLIPLAB_CLASSES (comma-separated class names).
-MESSAGE
+  if [[ -z ${DISPLAY:-} && -z ${WAYLAND_DISPLAY:-} ]]; then
+    log "no display (DISPLAY/WAYLAND_DISPLAY unset): start ClipLab from a desktop session, or try"
+    log "  xvfb-run -a bash build-aux/setup.sh run"
     exit 1
   fi
-  local images=${CLIPLAB_IMAGES:-}
-  if [[ -z $images ]]; then
-    images=$root/data/samples
-    if [[ ! -d $images && -d $root/../shared/golden/images ]]; then
-      images=$(cd "$root/../shared/golden/images" && pwd)
-    fi
-  fi
-  local classes=${CLIPLAB_CLASSES:-"cat,dog,car,landscape,diagram,noise"}
-  local cli
-  cli=$(cd "$build_dir" && pwd)/src/cli/cliplab-cli
-  # Paths the user gave are relative to where the script was started.
+  local args=("$@") build
+  [[ ${#args[@]} -gt 0 ]] || args=("$root/data/samples")
+  build=$(cd "$build_dir" && pwd)
   cd "$caller_dir"
-  "$cli" infer --model "$CLIPLAB_MODEL" --image-dir "$images" --classes "$classes" "$@"
+  GSETTINGS_SCHEMA_DIR=$build/data exec "$build/src/app/cliplab" "${args[@]}"
 }
 
 command=${1:-}
@@ -101,7 +90,7 @@ case $command in
   test) step_test ;;
   run) step_run "$@" ;;
   *)
-    echo "usage: bash build-aux/setup.sh deps|build|test|run [cliplab-cli infer options]" >&2
+    echo "usage: bash build-aux/setup.sh deps|build|test|run [folder, CSV or application options]" >&2
     exit 1
     ;;
 esac

@@ -1,0 +1,1163 @@
+/* cl-classify-view.c — zero-shot classification of the selected image and of the whole folder. */
+#include "cl-classify-view.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <glib/gi18n.h>
+
+#include "cl-class-parser.h"
+#include "cl-confusion-matrix.h"
+#include "cl-image-grid.h"
+#include "cl-status-page.h"
+
+#define DEBOUNCE_MS        250   /* typing pause before the probabilities are recomputed */
+#define REFILTER_MS        500   /* at most this often while whole-folder results stream in */
+#define MAX_CLASSES        1000
+#define PREVIEW_MAX_SIZE   512
+
+static const char *const template_presets[] = { "simple", "openai7", "imagenet80", "custom" };
+
+struct _ClClassifyView {
+  GtkWidget parent_instance;
+
+  /* Template widgets. */
+  GtkStack *stack;
+  GtkTextView *classes_view;
+  GtkLabel *classes_hint;
+  GtkDropDown *templates_dropdown;
+  GtkRevealer *custom_revealer;
+  GtkTextView *templates_view;
+  GtkLabel *templates_hint;
+  GtkStack *folder_stack;
+  GtkButton *classify_all_button;
+  GtkProgressBar *folder_progress;
+  GtkLabel *folder_summary;
+  GtkWidget *dataset_section;
+  GtkBox *grid_box;
+  GtkDropDown *filter_dropdown;
+  GtkDropDown *sort_dropdown;
+  GtkLabel *count_label;
+  GtkButton *export_button;
+  GtkStack *center_stack;
+  GtkWidget *center_switcher;
+  GtkLabel *metrics_title;
+  GtkLabel *metrics_detail;
+  ClConfusionMatrix *confusion;
+  GtkPicture *selected_picture;
+  GtkLabel *selected_name;
+  GtkLabel *selected_label;
+  GtkSpinner *probs_spinner;
+  GtkStack *probs_stack;
+  ClProbBars *prob_bars;
+  GtkLabel *probs_hint;
+  GtkButton *probs_action;
+
+  ClSession *session;
+  ClImageGrid *grid;
+  GtkCustomFilter *filter;
+  GtkCustomSorter *sorter;
+  GtkSortListModel *sort_model;
+  GtkStringList *filter_classes;
+  char *filter_class;
+  gboolean sort_by_confidence;
+
+  guint debounce_id;
+  char **classes;
+  char **templates;
+
+  GCancellable *live_cancellable;
+  GCancellable *preview_cancellable;
+
+  gboolean folder_enabled;
+  GCancellable *folder_cancellable;
+  guint folder_done;
+  guint folder_total;
+  char **folder_classes;          /* the classes the folder results belong to */
+  float *folder_probs;            /* [n_items × n_classes] */
+  gboolean *folder_readable;
+  gboolean folder_complete;
+  guint refilter_id;
+  char *metrics_summary;
+};
+
+G_DEFINE_FINAL_TYPE (ClClassifyView, cl_classify_view, GTK_TYPE_WIDGET)
+
+static void run_live (ClClassifyView *self);
+static void run_folder (ClClassifyView *self);
+
+static void
+cancel_and_clear (GCancellable **cancellable)
+{
+  if (*cancellable != NULL)
+    g_cancellable_cancel (*cancellable);
+  g_clear_object (cancellable);
+}
+
+static GWeakRef *
+weak_ref_new (gpointer object)
+{
+  GWeakRef *ref = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (ref, object);
+  return ref;
+}
+
+static void
+weak_ref_free (GWeakRef *ref)
+{
+  g_weak_ref_clear (ref);
+  g_free (ref);
+}
+
+static char *
+buffer_text (GtkTextView *view)
+{
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer (view);
+  GtkTextIter start, end;
+  gtk_text_buffer_get_bounds (buffer, &start, &end);
+  return gtk_text_buffer_get_text (buffer, &start, &end, FALSE);
+}
+
+static ClCollection *
+collection (ClClassifyView *self)
+{
+  return cl_session_get_collection (self->session);
+}
+
+/* ---------------------------------------------------------------- probabilities of the selection */
+
+static void
+show_probs_hint (ClClassifyView *self, const char *hint, const char *action_name, const char *action_label)
+{
+  gtk_label_set_label (self->probs_hint, hint);
+  gtk_widget_set_visible (GTK_WIDGET (self->probs_action), action_name != NULL);
+  if (action_name != NULL)
+    {
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (self->probs_action), action_name);
+      gtk_button_set_label (self->probs_action, action_label);
+    }
+  gtk_stack_set_visible_child_name (self->probs_stack, "hint");
+}
+
+static void
+set_live_busy (ClClassifyView *self, gboolean busy)
+{
+  gtk_spinner_set_spinning (self->probs_spinner, busy);
+  gtk_widget_set_visible (GTK_WIDGET (self->probs_spinner), busy);
+}
+
+static void
+live_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClClassifyResult) classified = cl_model_worker_classify_finish (CL_MODEL_WORKER (source), result, &error);
+  g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
+
+  weak_ref_free (user_data);
+  if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&self->live_cancellable);
+  set_live_busy (self, FALSE);
+  if (classified == NULL)
+    {
+      g_autofree char *hint = g_strdup_printf (_("The classes could not be computed: %s"), error->message);
+      show_probs_hint (self, hint, "win.choose-model", _("Choose Another Model…"));
+      return;
+    }
+  if (!classified->readable[0])
+    {
+      g_autofree char *hint = g_strdup_printf (_("This image cannot be read: %s"),
+                                               (const char *) classified->problems->pdata[0]);
+      show_probs_hint (self, hint, NULL, NULL);
+      return;
+    }
+  ClImageItem *item = cl_session_get_selected_item (self->session);
+  cl_prob_bars_set_values (self->prob_bars, (const char *const *) self->classes, classified->probs,
+                           classified->n_classes);
+  cl_prob_bars_set_marked_label (self->prob_bars, item != NULL ? cl_image_item_get_label (item) : NULL);
+  gtk_stack_set_visible_child_name (self->probs_stack, "bars");
+}
+
+static void
+run_live (ClClassifyView *self)
+{
+  ClImageItem *item = cl_session_get_selected_item (self->session);
+  ClModelState state = cl_session_get_model_state (self->session);
+
+  cancel_and_clear (&self->live_cancellable);
+  set_live_busy (self, FALSE);
+  if (state == CL_MODEL_STATE_LOADING)
+    {
+      show_probs_hint (self, _("Loading the model…"), NULL, NULL);
+      set_live_busy (self, TRUE);
+      return;
+    }
+  if (state != CL_MODEL_STATE_READY)
+    {
+      show_probs_hint (self, _("No model is loaded. Choose a model to classify images."),
+                       "win.choose-model", _("Choose Model…"));
+      return;
+    }
+  if (item == NULL)
+    {
+      show_probs_hint (self, _("Select an image to see the probability of each class."), NULL, NULL);
+      return;
+    }
+  if (self->classes == NULL || self->classes[0] == NULL)
+    {
+      show_probs_hint (self, _("Type class names on the left, separated by commas or new lines, "
+                               "to see how likely each one is for this image."), NULL, NULL);
+      return;
+    }
+  if (self->templates == NULL || self->templates[0] == NULL)
+    {
+      show_probs_hint (self, _("Add at least one prompt template containing {}."), NULL, NULL);
+      return;
+    }
+
+  const char *path = cl_image_item_get_path (item);
+  gint64 mtime = cl_image_item_get_mtime (item);
+  self->live_cancellable = g_cancellable_new ();
+  set_live_busy (self, TRUE);
+  cl_model_worker_classify_async (cl_session_get_worker (self->session), &path, &mtime, 1,
+                                  (const char *const *) self->classes, (const char *const *) self->templates,
+                                  cl_session_get_apply_exif (self->session), CL_WORKER_PRIORITY_INTERACTIVE,
+                                  NULL, NULL, NULL, self->live_cancellable, live_done, weak_ref_new (self));
+}
+
+/* ---------------------------------------------------------------- whole folder */
+
+static void
+update_count (ClClassifyView *self)
+{
+  guint shown = g_list_model_get_n_items (G_LIST_MODEL (self->sort_model));
+  guint total = collection (self) != NULL ? cl_collection_get_n_items (collection (self)) : 0;
+  g_autofree char *count = shown == total
+    ? g_strdup_printf (ngettext ("%u image", "%u images", total), total)
+    : g_strdup_printf (ngettext ("%u of %u image", "%u of %u images", total), shown, total);
+  gtk_label_set_label (self->count_label, count);
+}
+
+static void
+refilter (ClClassifyView *self)
+{
+  gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
+  gtk_sorter_changed (GTK_SORTER (self->sorter), GTK_SORTER_CHANGE_DIFFERENT);
+  update_count (self);
+}
+
+static gboolean
+refilter_cb (gpointer data)
+{
+  ClClassifyView *self = data;
+
+  self->refilter_id = 0;
+  refilter (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_refilter (ClClassifyView *self)
+{
+  /* Predictions change neither the order by name nor the unfiltered set. */
+  if (self->filter_class == NULL && !self->sort_by_confidence)
+    return;
+  if (self->refilter_id == 0)
+    self->refilter_id = g_timeout_add (REFILTER_MS, refilter_cb, self);
+}
+
+static void
+clear_folder_results (ClClassifyView *self)
+{
+  ClCollection *c = collection (self);
+
+  cancel_and_clear (&self->folder_cancellable);
+  g_clear_pointer (&self->folder_probs, g_free);
+  g_clear_pointer (&self->folder_readable, g_free);
+  g_clear_pointer (&self->folder_classes, g_strfreev);
+  self->folder_complete = FALSE;
+  self->folder_done = 0;
+  for (guint i = 0; c != NULL && i < cl_collection_get_n_items (c); i++)
+    cl_image_item_set_prediction (cl_collection_get_item (c, i), NULL, -1);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), FALSE);
+}
+
+static void
+set_folder_summary (ClClassifyView *self, const char *text)
+{
+  gtk_label_set_label (self->folder_summary, text);
+  gtk_widget_set_visible (GTK_WIDGET (self->folder_summary), text != NULL && *text != '\0');
+}
+
+static void
+update_folder_controls (ClClassifyView *self)
+{
+  gboolean running = self->folder_cancellable != NULL;
+  gboolean ready = cl_session_get_model_state (self->session) == CL_MODEL_STATE_READY;
+
+  gtk_stack_set_visible_child_name (self->folder_stack, running ? "running" : "idle");
+  gtk_widget_set_sensitive (GTK_WIDGET (self->classify_all_button),
+                            ready && collection (self) != NULL && self->classes != NULL && self->classes[0] != NULL
+                            && self->templates != NULL && self->templates[0] != NULL);
+}
+
+static void
+folder_progress (const ClClassifyProgress *progress, gpointer user_data)
+{
+  g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
+  ClCollection *c = self != NULL ? collection (self) : NULL;
+
+  if (self == NULL || c == NULL || self->folder_probs == NULL)
+    return;
+  for (guint k = 0; k < progress->n; k++)
+    {
+      guint row = progress->first + k;
+      const float *probs = progress->probs + (gsize) k * progress->n_classes;
+      ClImageItem *item = cl_collection_get_item (c, row);
+      memcpy (self->folder_probs + (gsize) row * progress->n_classes, probs, sizeof (float) * progress->n_classes);
+      self->folder_readable[row] = progress->readable[k];
+      if (!progress->readable[k])
+        {
+          cl_image_item_set_prediction (item, NULL, -1);
+          continue;
+        }
+      guint best = 0;
+      for (guint j = 1; j < progress->n_classes; j++)
+        if (probs[j] > probs[best])
+          best = j;
+      cl_image_item_set_prediction (item, self->folder_classes[best], probs[best]);
+    }
+  self->folder_done = progress->first + progress->n;
+  gtk_progress_bar_set_fraction (self->folder_progress, (double) self->folder_done / MAX (self->folder_total, 1));
+  g_autofree char *text = g_strdup_printf (ngettext ("%u of %u image", "%u of %u images", self->folder_total),
+                                           self->folder_done, self->folder_total);
+  gtk_progress_bar_set_text (self->folder_progress, text);
+  schedule_refilter (self);
+}
+
+/* The index of LABEL among CLASSES: exact, else ignoring case; -1 when absent. */
+static int
+class_index (char **classes, const char *label)
+{
+  for (int c = 0; classes[c] != NULL; c++)
+    if (strcmp (classes[c], label) == 0)
+      return c;
+  g_autofree char *folded = g_utf8_casefold (label, -1);
+  for (int c = 0; classes[c] != NULL; c++)
+    {
+      g_autofree char *candidate = g_utf8_casefold (classes[c], -1);
+      if (strcmp (candidate, folded) == 0)
+        return c;
+    }
+  return -1;
+}
+
+static void
+update_metrics (ClClassifyView *self)
+{
+  ClCollection *c = collection (self);
+  gboolean labelled = c != NULL && cl_collection_has_labels (c);
+
+  gtk_widget_set_visible (self->center_switcher, labelled);
+  gtk_widget_set_visible (self->dataset_section, labelled);
+  g_clear_pointer (&self->metrics_summary, g_free);
+  if (!labelled)
+    return;
+  if (!self->folder_complete)
+    {
+      gtk_label_set_label (self->metrics_title, _("No Results Yet"));
+      gtk_label_set_label (self->metrics_detail,
+                           _("Classify all images to measure the accuracy of these classes against the labels of the data set."));
+      cl_confusion_matrix_set (self->confusion, NULL, NULL, 0);
+      return;
+    }
+
+  const guint n_items = cl_collection_get_n_items (c);
+  const guint n_classes = g_strv_length (self->folder_classes);
+  g_autofree float *probs = g_new (float, (gsize) MAX (n_items, 1) * n_classes);
+  g_autofree int *labels = g_new (int, MAX (n_items, 1));
+  guint n = 0, n_unknown = 0, n_unreadable = 0;
+
+  for (guint i = 0; i < n_items; i++)
+    {
+      const char *label = cl_image_item_get_label (cl_collection_get_item (c, i));
+      if (label == NULL)
+        continue;
+      if (!self->folder_readable[i])
+        {
+          n_unreadable++;
+          continue;
+        }
+      int index = class_index (self->folder_classes, label);
+      if (index < 0)
+        {
+          n_unknown++;
+          continue;
+        }
+      memcpy (probs + (gsize) n * n_classes, self->folder_probs + (gsize) i * n_classes, sizeof (float) * n_classes);
+      labels[n++] = index;
+    }
+
+  if (n == 0)
+    {
+      gtk_label_set_label (self->metrics_title, _("No Matching Labels"));
+      gtk_label_set_label (self->metrics_detail,
+                           _("None of the data set’s labels is among the class names. Use the labels as class names to measure the accuracy."));
+      cl_confusion_matrix_set (self->confusion, NULL, NULL, 0);
+      self->metrics_summary = g_strdup ("no-matching-labels");
+      return;
+    }
+
+  ClipZeroShotMetrics metrics = { 0 };
+  clip_eval_zeroshot (probs, labels, n, n_classes, &metrics);
+  /* Translators: zero-shot accuracy, e.g. "Top-1 Accuracy 83.3 %" */
+  g_autofree char *title = g_strdup_printf (_("Top-1 Accuracy %.1f %%"), 100.0 * metrics.top1);
+  GString *detail = g_string_new (NULL);
+  g_string_append_printf (detail, ngettext ("Top-5 accuracy %.1f %% on %u labelled image.",
+                                               "Top-5 accuracy %.1f %% on %u labelled images.", n),
+                          100.0 * metrics.top5, n);
+  if (n_unknown > 0)
+    {
+      g_string_append_c (detail, ' ');
+      g_string_append_printf (detail, ngettext ("%u image has a label that is not among the classes.",
+                                                   "%u images have labels that are not among the classes.", n_unknown),
+                              n_unknown);
+    }
+  if (n_unreadable > 0)
+    {
+      g_string_append_c (detail, ' ');
+      g_string_append_printf (detail, ngettext ("%u image could not be read.",
+                                                   "%u images could not be read.", n_unreadable),
+                              n_unreadable);
+    }
+  gtk_label_set_label (self->metrics_title, title);
+  gtk_label_set_label (self->metrics_detail, detail->str);
+  cl_confusion_matrix_set (self->confusion, (const char *const *) self->folder_classes, metrics.confusion, n_classes);
+  self->metrics_summary = g_strdup_printf ("top1=%.6f top5=%.6f n=%u unknown=%u unreadable=%u",
+                                           metrics.top1, metrics.top5, n, n_unknown, n_unreadable);
+  g_string_free (detail, TRUE);
+  clip_zeroshot_metrics_clear (&metrics);
+}
+
+static void
+folder_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClClassifyResult) classified = cl_model_worker_classify_finish (CL_MODEL_WORKER (source), result, &error);
+  g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
+
+  weak_ref_free (user_data);
+  if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&self->folder_cancellable);
+  update_folder_controls (self);
+  if (self->refilter_id != 0)
+    g_clear_handle_id (&self->refilter_id, g_source_remove);
+  refilter (self);
+  if (classified == NULL)
+    {
+      self->folder_enabled = FALSE;
+      set_folder_summary (self, error->message);
+      cl_session_report_error (self->session, _("Could not classify the images"), error->message, NULL, NULL);
+      return;
+    }
+
+  self->folder_complete = TRUE;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), TRUE);
+  guint n_bad = classified->problems->len;
+  g_autofree char *summary = n_bad == 0
+    ? g_strdup_printf (ngettext ("%u image classified.", "%u images classified.", classified->n_images),
+                       classified->n_images)
+    : g_strdup_printf (ngettext ("%u image classified; %u could not be read.",
+                                    "%u images classified; %u could not be read.", classified->n_images),
+                       classified->n_images - n_bad, n_bad);
+  set_folder_summary (self, summary);
+  if (n_bad > 0)
+    {
+      /* Name the files: the first few problems, one per line. */
+      GString *detail = g_string_new (NULL);
+      for (guint i = 0; i < MIN (n_bad, 5); i++)
+        g_string_append_printf (detail, "%s%s", i > 0 ? "\n" : "", (const char *) classified->problems->pdata[i]);
+      if (n_bad > 5)
+        g_string_append_printf (detail, "\n%s", _("…"));
+      g_autofree char *title = g_strdup_printf (ngettext ("%u image could not be read",
+                                                          "%u images could not be read", n_bad), n_bad);
+      cl_session_report_error (self->session, title, detail->str, NULL, NULL);
+      g_string_free (detail, TRUE);
+    }
+  update_metrics (self);
+}
+
+static void
+run_folder (ClClassifyView *self)
+{
+  ClCollection *c = collection (self);
+
+  clear_folder_results (self);
+  if (!self->folder_enabled || c == NULL || cl_session_get_model_state (self->session) != CL_MODEL_STATE_READY
+      || self->classes == NULL || self->classes[0] == NULL || self->templates == NULL || self->templates[0] == NULL)
+    {
+      update_folder_controls (self);
+      update_metrics (self);
+      return;
+    }
+
+  const guint n = cl_collection_get_n_items (c);
+  const guint n_classes = g_strv_length (self->classes);
+  g_autofree const char **paths = g_new (const char *, MAX (n, 1));
+  g_autofree gint64 *mtimes = g_new (gint64, MAX (n, 1));
+  for (guint i = 0; i < n; i++)
+    {
+      ClImageItem *item = cl_collection_get_item (c, i);
+      paths[i] = cl_image_item_get_path (item);
+      mtimes[i] = cl_image_item_get_mtime (item);
+    }
+  self->folder_classes = g_strdupv (self->classes);
+  self->folder_probs = g_new0 (float, (gsize) MAX (n, 1) * n_classes);
+  self->folder_readable = g_new0 (gboolean, MAX (n, 1));
+  self->folder_total = n;
+  self->folder_cancellable = g_cancellable_new ();
+  gtk_progress_bar_set_fraction (self->folder_progress, 0);
+  set_folder_summary (self, NULL);
+  update_folder_controls (self);
+  update_metrics (self);
+  cl_model_worker_classify_async (cl_session_get_worker (self->session), paths, mtimes, n,
+                                  (const char *const *) self->classes, (const char *const *) self->templates,
+                                  cl_session_get_apply_exif (self->session), CL_WORKER_PRIORITY_BACKGROUND,
+                                  folder_progress, weak_ref_new (self), (GDestroyNotify) weak_ref_free,
+                                  self->folder_cancellable, folder_done, weak_ref_new (self));
+}
+
+void
+cl_classify_view_classify_all (ClClassifyView *self)
+{
+  self->folder_enabled = TRUE;
+  run_folder (self);
+}
+
+void
+cl_classify_view_cancel_all (ClClassifyView *self)
+{
+  if (self->folder_cancellable == NULL)
+    return;
+  g_autofree char *summary = g_strdup_printf (ngettext ("Stopped after %u of %u image.",
+                                                           "Stopped after %u of %u images.", self->folder_total),
+                                              self->folder_done, self->folder_total);
+  self->folder_enabled = FALSE;
+  cancel_and_clear (&self->folder_cancellable);
+  update_folder_controls (self);
+  set_folder_summary (self, summary);
+  refilter (self);
+}
+
+/* ---------------------------------------------------------------- inputs */
+
+static void
+update_filter_choices (ClClassifyView *self)
+{
+  guint n_old = g_list_model_get_n_items (G_LIST_MODEL (self->filter_classes));
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  guint selected = 0;
+
+  g_strv_builder_add (builder, _("All Classes"));
+  for (guint i = 0; self->classes != NULL && self->classes[i] != NULL; i++)
+    {
+      g_strv_builder_add (builder, self->classes[i]);
+      if (g_strcmp0 (self->filter_class, self->classes[i]) == 0)
+        selected = i + 1;
+    }
+  g_auto (GStrv) choices = g_strv_builder_end (builder);
+  g_autofree char *keep = g_strdup (self->filter_class);
+  gtk_string_list_splice (self->filter_classes, 0, n_old, (const char *const *) choices);
+  g_free (self->filter_class);
+  self->filter_class = selected > 0 ? g_steal_pointer (&keep) : NULL;
+  gtk_drop_down_set_selected (self->filter_dropdown, selected);
+}
+
+static void
+update_classes_hint (ClClassifyView *self, guint n_typed)
+{
+  g_autofree char *text = NULL;
+
+  if (n_typed > MAX_CLASSES)
+    text = g_strdup_printf (_("Only the first %u of %u class names are used."), MAX_CLASSES, n_typed);
+  else
+    text = g_strdup (_("Separate class names with commas or new lines."));
+  gtk_label_set_label (self->classes_hint, text);
+  if (n_typed > MAX_CLASSES)
+    gtk_widget_add_css_class (GTK_WIDGET (self->classes_hint), "warning");
+  else
+    gtk_widget_remove_css_class (GTK_WIDGET (self->classes_hint), "warning");
+}
+
+static void
+update_templates_hint (ClClassifyView *self, guint bad_line)
+{
+  guint n = self->templates != NULL ? g_strv_length (self->templates) : 0;
+  g_autofree char *text = NULL;
+
+  if (bad_line > 0)
+    text = g_strdup_printf (_("Line %u has no {} and is left out."), bad_line);
+  else if (n == 0)
+    text = g_strdup (_("Type one template per line, with {} where the class name goes."));
+  else if (n == 1)
+    text = g_strdup_printf (_("Each class becomes “%s”."), self->templates[0]);
+  else
+    text = g_strdup_printf (ngettext ("%u template averaged per class, e.g. “%s”.",
+                                         "%u templates averaged per class, e.g. “%s”.", n),
+                            n, self->templates[0]);
+  gtk_label_set_label (self->templates_hint, text);
+  if (bad_line > 0)
+    gtk_widget_add_css_class (GTK_WIDGET (self->templates_hint), "warning");
+  else
+    gtk_widget_remove_css_class (GTK_WIDGET (self->templates_hint), "warning");
+}
+
+static void
+refresh (ClClassifyView *self)
+{
+  GSettings *settings = cl_session_get_settings (self->session);
+  g_autofree char *classes_text = buffer_text (self->classes_view);
+  g_autofree char *custom_text = buffer_text (self->templates_view);
+  guint selected = gtk_drop_down_get_selected (self->templates_dropdown);
+  const char *preset = template_presets[MIN (selected, G_N_ELEMENTS (template_presets) - 1)];
+  guint bad_line = 0;
+
+  g_strfreev (self->classes);
+  self->classes = cl_class_names_parse (classes_text);
+  guint n_classes = g_strv_length (self->classes);
+  if (n_classes > MAX_CLASSES)
+    {
+      g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+      for (guint i = 0; i < MAX_CLASSES; i++)
+        g_strv_builder_add (builder, self->classes[i]);
+      g_strfreev (self->classes);
+      self->classes = g_strv_builder_end (builder);
+    }
+  update_classes_hint (self, n_classes);
+  g_strfreev (self->templates);
+  self->templates = cl_templates_for_preset (preset, custom_text, &bad_line);
+
+  g_settings_set_string (settings, "class-names", classes_text);
+  g_settings_set_string (settings, "template-preset", preset);
+  g_settings_set_string (settings, "custom-templates", custom_text);
+
+  update_templates_hint (self, bad_line);
+  update_filter_choices (self);
+  run_live (self);
+  run_folder (self);
+}
+
+static gboolean
+debounce_cb (gpointer data)
+{
+  ClClassifyView *self = data;
+
+  self->debounce_id = 0;
+  refresh (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_refresh (ClClassifyView *self)
+{
+  g_clear_handle_id (&self->debounce_id, g_source_remove);
+  self->debounce_id = g_timeout_add (DEBOUNCE_MS, debounce_cb, self);
+}
+
+static void
+on_templates_selected (ClClassifyView *self)
+{
+  gboolean custom = gtk_drop_down_get_selected (self->templates_dropdown) == G_N_ELEMENTS (template_presets) - 1;
+  gtk_revealer_set_reveal_child (self->custom_revealer, custom);
+  schedule_refresh (self);
+}
+
+static void
+on_filter_selected (ClClassifyView *self)
+{
+  guint selected = gtk_drop_down_get_selected (self->filter_dropdown);
+  const char *name = selected > 0 && selected != GTK_INVALID_LIST_POSITION
+                     ? gtk_string_list_get_string (self->filter_classes, selected) : NULL;
+
+  if (g_strcmp0 (name, self->filter_class) == 0)
+    return;
+  g_free (self->filter_class);
+  self->filter_class = g_strdup (name);
+  refilter (self);
+}
+
+static void
+on_sort_selected (ClClassifyView *self)
+{
+  self->sort_by_confidence = gtk_drop_down_get_selected (self->sort_dropdown) == 1;
+  refilter (self);
+}
+
+static void
+on_use_labels (ClClassifyView *self)
+{
+  ClCollection *c = collection (self);
+  if (c == NULL || !cl_collection_has_labels (c))
+    return;
+  g_autofree char *text = g_strjoinv (", ", (char **) cl_collection_get_labels (c));
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->classes_view), text, -1);
+}
+
+/* ---------------------------------------------------------------- filter, sort, grid */
+
+static gboolean
+filter_func (gpointer item, gpointer user_data)
+{
+  ClClassifyView *self = user_data;
+
+  return self->filter_class == NULL || g_strcmp0 (cl_image_item_get_prediction (item), self->filter_class) == 0;
+}
+
+static int
+sort_func (gconstpointer a, gconstpointer b, gpointer user_data)
+{
+  ClClassifyView *self = user_data;
+  ClImageItem *x = (ClImageItem *) a, *y = (ClImageItem *) b;
+
+  if (self->sort_by_confidence)
+    {
+      double cx = cl_image_item_get_confidence (x), cy = cl_image_item_get_confidence (y);
+      if (cx != cy)
+        return cx > cy ? GTK_ORDERING_SMALLER : GTK_ORDERING_LARGER;
+    }
+  guint ix = cl_image_item_get_index (x), iy = cl_image_item_get_index (y);
+  return ix < iy ? GTK_ORDERING_SMALLER : ix > iy ? GTK_ORDERING_LARGER : GTK_ORDERING_EQUAL;
+}
+
+static void
+selected_preview_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (ClImagePreview) preview = cl_thumbnailer_load_preview_finish (CL_THUMBNAILER (source), result, NULL);
+  g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
+
+  weak_ref_free (user_data);
+  if (self == NULL || preview == NULL)
+    return;
+  g_clear_object (&self->preview_cancellable);
+  gtk_picture_set_paintable (self->selected_picture, GDK_PAINTABLE (preview->texture));
+}
+
+static void
+on_selected_item_changed (ClClassifyView *self)
+{
+  ClImageItem *item = cl_session_get_selected_item (self->session);
+
+  cl_image_grid_select_item (self->grid, item);
+  cancel_and_clear (&self->preview_cancellable);
+  gtk_picture_set_paintable (self->selected_picture, NULL);
+  gtk_label_set_label (self->selected_name, item != NULL ? cl_image_item_get_name (item) : NULL);
+  const char *label = item != NULL ? cl_image_item_get_label (item) : NULL;
+  g_autofree char *label_text = label != NULL ? g_strdup_printf (_("Label: %s"), label) : NULL;
+  gtk_label_set_label (self->selected_label, label_text);
+  gtk_widget_set_visible (GTK_WIDGET (self->selected_label), label != NULL);
+  if (item != NULL && cl_image_item_get_exists (item))
+    {
+      self->preview_cancellable = g_cancellable_new ();
+      cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (item),
+                                         PREVIEW_MAX_SIZE, self->preview_cancellable, selected_preview_done,
+                                         weak_ref_new (self));
+    }
+  run_live (self);
+}
+
+static void
+on_grid_selection (ClClassifyView *self)
+{
+  ClImageItem *item = cl_image_grid_get_selected_item (self->grid);
+  /* Only the grid the user sees chooses the selection; hidden ones follow it. */
+  if (item != NULL && gtk_widget_get_mapped (GTK_WIDGET (self->grid)))
+    cl_session_set_selected_item (self->session, item);
+}
+
+static void
+on_collection_changed (ClClassifyView *self)
+{
+  ClCollection *c = collection (self);
+
+  self->folder_enabled = FALSE;
+  clear_folder_results (self);
+  set_folder_summary (self, NULL);
+  gtk_filter_list_model_set_model (GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model)),
+                                   c != NULL ? cl_collection_get_items (c) : NULL);
+  gtk_stack_set_visible_child_name (self->stack, c != NULL && cl_collection_get_n_items (c) > 0 ? "content" : "empty");
+  gtk_stack_set_visible_child_name (self->center_stack, "images");
+  refilter (self);
+  update_folder_controls (self);
+  update_metrics (self);
+  on_selected_item_changed (self);
+}
+
+static void
+on_model_changed (ClClassifyView *self)
+{
+  update_folder_controls (self);
+  run_live (self);
+  if (cl_session_get_model_state (self->session) == CL_MODEL_STATE_READY)
+    run_folder (self);
+}
+
+/* ---------------------------------------------------------------- export */
+
+static void
+csv_append_field (GString *out, const char *field)
+{
+  if (field == NULL)
+    return;
+  if (strpbrk (field, ",\"\r\n") == NULL)
+    {
+      g_string_append (out, field);
+      return;
+    }
+  g_string_append_c (out, '"');
+  for (const char *p = field; *p != '\0'; p++)
+    {
+      if (*p == '"')
+        g_string_append_c (out, '"');
+      g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, '"');
+}
+
+static GBytes *
+export_csv (ClClassifyView *self)
+{
+  ClCollection *c = collection (self);
+  const guint n_classes = g_strv_length (self->folder_classes);
+  const gboolean labelled = cl_collection_has_labels (c);
+  GString *out = g_string_new ("image_path");
+
+  if (labelled)
+    g_string_append (out, ",label");
+  g_string_append (out, ",prediction,confidence");
+  for (guint j = 0; j < n_classes; j++)
+    {
+      g_string_append_c (out, ',');
+      csv_append_field (out, self->folder_classes[j]);
+    }
+  g_string_append (out, "\r\n");
+
+  for (guint i = 0; i < cl_collection_get_n_items (c); i++)
+    {
+      ClImageItem *item = cl_collection_get_item (c, i);
+      g_autofree char *path = g_filename_display_name (cl_image_item_get_path (item));
+      csv_append_field (out, path);
+      if (labelled)
+        {
+          g_string_append_c (out, ',');
+          csv_append_field (out, cl_image_item_get_label (item));
+        }
+      g_string_append_c (out, ',');
+      if (self->folder_readable[i])
+        {
+          char number[G_ASCII_DTOSTR_BUF_SIZE];
+          csv_append_field (out, cl_image_item_get_prediction (item));
+          g_string_append_printf (out, ",%s", g_ascii_formatd (number, sizeof number, "%.6f",
+                                                               cl_image_item_get_confidence (item)));
+          for (guint j = 0; j < n_classes; j++)
+            g_string_append_printf (out, ",%s", g_ascii_formatd (number, sizeof number, "%.6f",
+                                                                 self->folder_probs[(gsize) i * n_classes + j]));
+        }
+      else
+        for (guint j = 0; j < n_classes + 1; j++)
+          g_string_append_c (out, ',');
+      g_string_append (out, "\r\n");
+    }
+  return g_string_free_to_bytes (out);
+}
+
+gboolean
+cl_classify_view_export_to_file (ClClassifyView *self, GFile *file, GError **error)
+{
+  if (!self->folder_complete)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("Classify all images first"));
+      return FALSE;
+    }
+  g_autoptr (GBytes) bytes = export_csv (self);
+  return g_file_replace_contents (file, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), NULL, FALSE,
+                                  G_FILE_CREATE_REPLACE_DESTINATION, NULL, NULL, error);
+}
+
+static void
+export_written (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
+  GFile *file = G_FILE (source);
+  g_autofree char *name = g_file_get_parse_name (file);
+
+  weak_ref_free (user_data);
+  if (!g_file_replace_contents_finish (file, result, NULL, &error))
+    {
+      if (self != NULL)
+        cl_session_report_error (self->session, _("Could not save the results"), error->message,
+                                 "win.export-results", _("Try Again…"));
+      return;
+    }
+  if (self != NULL)
+    {
+      g_autofree char *message = g_strdup_printf (_("Results saved to %s"), name);
+      cl_session_show_toast (self->session, message);
+    }
+}
+
+static void
+export_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+{
+  g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
+
+  weak_ref_free (user_data);
+  if (self != NULL && response == GTK_RESPONSE_ACCEPT && self->folder_complete)
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      g_autoptr (GBytes) bytes = export_csv (self);
+      g_file_replace_contents_bytes_async (file, bytes, NULL, FALSE, G_FILE_CREATE_REPLACE_DESTINATION, NULL,
+                                           export_written, weak_ref_new (self));
+    }
+  g_object_unref (dialog);
+}
+
+void
+cl_classify_view_export (ClClassifyView *self)
+{
+  if (!self->folder_complete)
+    return;
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (_("Save Results"), GTK_WINDOW (root),
+                                                              GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
+  g_autofree char *name = g_strdup_printf ("%s-classes.csv", cl_collection_get_title (collection (self)));
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), name);
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
+  g_signal_connect (dialog, "response", G_CALLBACK (export_response), weak_ref_new (self));
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
+/* ---------------------------------------------------------------- public, for tests */
+
+GtkTextBuffer *
+cl_classify_view_get_classes_buffer (ClClassifyView *self)
+{
+  return gtk_text_view_get_buffer (self->classes_view);
+}
+
+void
+cl_classify_view_set_template_preset (ClClassifyView *self, const char *preset)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (template_presets); i++)
+    if (g_strcmp0 (template_presets[i], preset) == 0)
+      gtk_drop_down_set_selected (self->templates_dropdown, i);
+}
+
+gboolean cl_classify_view_has_results (ClClassifyView *self) { return self->folder_complete; }
+ClProbBars *cl_classify_view_get_prob_bars (ClClassifyView *self) { return self->prob_bars; }
+const char *cl_classify_view_get_metrics_summary (ClClassifyView *self) { return self->metrics_summary; }
+GListModel *cl_classify_view_get_grid_model (ClClassifyView *self) { return G_LIST_MODEL (self->sort_model); }
+
+gboolean
+cl_classify_view_is_grid_pending (ClClassifyView *self)
+{
+  GtkFilterListModel *filtered = GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model));
+  return self->refilter_id != 0 || gtk_filter_list_model_get_pending (filtered) > 0
+         || gtk_sort_list_model_get_pending (self->sort_model) > 0;
+}
+
+gboolean
+cl_classify_view_is_live_busy (ClClassifyView *self)
+{
+  return self->debounce_id != 0 || self->live_cancellable != NULL
+         || cl_session_get_model_state (self->session) == CL_MODEL_STATE_LOADING;
+}
+
+gboolean
+cl_classify_view_is_folder_busy (ClClassifyView *self)
+{
+  return self->debounce_id != 0 || self->folder_cancellable != NULL;
+}
+
+const char *
+cl_classify_view_get_probs_hint (ClClassifyView *self)
+{
+  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->probs_stack), "bars") == 0)
+    return NULL;
+  return gtk_label_get_label (self->probs_hint);
+}
+
+const char *
+cl_classify_view_get_folder_summary (ClClassifyView *self)
+{
+  return gtk_label_get_label (self->folder_summary);
+}
+
+void
+cl_classify_view_select_position (ClClassifyView *self, guint position)
+{
+  cl_image_grid_select_position (self->grid, position);
+}
+
+void
+cl_classify_view_set_filter_class (ClClassifyView *self, const char *class_name)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->filter_classes));
+  for (guint i = 1; i < n; i++)
+    if (g_strcmp0 (gtk_string_list_get_string (self->filter_classes, i), class_name) == 0)
+      {
+        gtk_drop_down_set_selected (self->filter_dropdown, i);
+        return;
+      }
+  gtk_drop_down_set_selected (self->filter_dropdown, 0);
+}
+
+void
+cl_classify_view_set_sort_by_confidence (ClClassifyView *self, gboolean by_confidence)
+{
+  gtk_drop_down_set_selected (self->sort_dropdown, by_confidence ? 1 : 0);
+}
+
+void
+cl_classify_view_show_metrics (ClClassifyView *self, gboolean show)
+{
+  gtk_stack_set_visible_child_name (self->center_stack, show ? "metrics" : "images");
+}
+
+/* ---------------------------------------------------------------- GObject */
+
+static void
+cl_classify_view_dispose (GObject *object)
+{
+  ClClassifyView *self = CL_CLASSIFY_VIEW (object);
+
+  g_clear_handle_id (&self->debounce_id, g_source_remove);
+  g_clear_handle_id (&self->refilter_id, g_source_remove);
+  cancel_and_clear (&self->live_cancellable);
+  cancel_and_clear (&self->preview_cancellable);
+  cancel_and_clear (&self->folder_cancellable);
+  if (self->session != NULL)
+    g_signal_handlers_disconnect_by_data (self->session, self);
+  g_clear_object (&self->session);
+  g_clear_object (&self->sort_model);
+  gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_CLASSIFY_VIEW);
+  G_OBJECT_CLASS (cl_classify_view_parent_class)->dispose (object);
+}
+
+static void
+cl_classify_view_finalize (GObject *object)
+{
+  ClClassifyView *self = CL_CLASSIFY_VIEW (object);
+
+  g_strfreev (self->classes);
+  g_strfreev (self->templates);
+  g_strfreev (self->folder_classes);
+  g_free (self->folder_probs);
+  g_free (self->folder_readable);
+  g_free (self->filter_class);
+  g_free (self->metrics_summary);
+  G_OBJECT_CLASS (cl_classify_view_parent_class)->finalize (object);
+}
+
+static void
+cl_classify_view_class_init (ClClassifyViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = cl_classify_view_dispose;
+  object_class->finalize = cl_classify_view_finalize;
+
+  g_type_ensure (CL_TYPE_STATUS_PAGE);
+  g_type_ensure (CL_TYPE_PROB_BARS);
+  g_type_ensure (CL_TYPE_CONFUSION_MATRIX);
+  gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-classify-view.ui");
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, stack);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, classes_view);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, classes_hint);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, templates_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, custom_revealer);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, templates_view);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, templates_hint);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, folder_stack);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, classify_all_button);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, folder_progress);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, folder_summary);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, dataset_section);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, grid_box);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, filter_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, sort_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, count_label);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, export_button);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, center_stack);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, center_switcher);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, metrics_title);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, metrics_detail);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, confusion);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, selected_picture);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, selected_name);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, selected_label);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, probs_spinner);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, probs_stack);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, prob_bars);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, probs_hint);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, probs_action);
+  gtk_widget_class_bind_template_callback (widget_class, cl_classify_view_classify_all);
+  gtk_widget_class_bind_template_callback (widget_class, cl_classify_view_export);
+  gtk_widget_class_bind_template_callback (widget_class, cl_classify_view_cancel_all);
+  gtk_widget_class_bind_template_callback (widget_class, on_use_labels);
+  gtk_widget_class_bind_template_callback (widget_class, on_templates_selected);
+  gtk_widget_class_bind_template_callback (widget_class, on_filter_selected);
+  gtk_widget_class_bind_template_callback (widget_class, on_sort_selected);
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+}
+
+static void
+cl_classify_view_init (ClClassifyView *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  self->filter_classes = GTK_STRING_LIST (gtk_drop_down_get_model (self->filter_dropdown));
+}
+
+GtkWidget *
+cl_classify_view_new (ClSession *session)
+{
+  ClClassifyView *self = g_object_new (CL_TYPE_CLASSIFY_VIEW, NULL);
+  GSettings *settings = cl_session_get_settings (session);
+
+  self->session = g_object_ref (session);
+
+  self->filter = gtk_custom_filter_new (filter_func, self, NULL);
+  self->sorter = gtk_custom_sorter_new (sort_func, self, NULL);
+  GtkFilterListModel *filtered = gtk_filter_list_model_new (NULL, GTK_FILTER (self->filter));
+  self->sort_model = gtk_sort_list_model_new (G_LIST_MODEL (filtered), GTK_SORTER (self->sorter));
+  /* Large folders are filtered and sorted over several frames rather than in one long one. */
+  gtk_filter_list_model_set_incremental (filtered, TRUE);
+  gtk_sort_list_model_set_incremental (self->sort_model, TRUE);
+  g_signal_connect_swapped (self->sort_model, "items-changed", G_CALLBACK (update_count), self);
+  self->grid = CL_IMAGE_GRID (cl_image_grid_new (cl_session_get_thumbnailer (session), CL_IMAGE_CELL_PREDICTION));
+  cl_image_grid_set_model (self->grid, G_LIST_MODEL (self->sort_model));
+  gtk_box_prepend (self->grid_box, GTK_WIDGET (self->grid));
+  g_signal_connect_swapped (self->grid, "notify::selected-item", G_CALLBACK (on_grid_selection), self);
+
+  /* What the user typed last time. */
+  g_autofree char *classes = g_settings_get_string (settings, "class-names");
+  g_autofree char *preset = g_settings_get_string (settings, "template-preset");
+  g_autofree char *custom = g_settings_get_string (settings, "custom-templates");
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->classes_view), classes, -1);
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->templates_view), custom, -1);
+  cl_classify_view_set_template_preset (self, preset);
+  g_signal_connect_swapped (gtk_text_view_get_buffer (self->classes_view), "changed",
+                            G_CALLBACK (schedule_refresh), self);
+  g_signal_connect_swapped (gtk_text_view_get_buffer (self->templates_view), "changed",
+                            G_CALLBACK (schedule_refresh), self);
+
+  g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (on_collection_changed), self);
+  g_signal_connect_swapped (session, "notify::selected-item", G_CALLBACK (on_selected_item_changed), self);
+  g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (on_model_changed), self);
+  g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (on_model_changed), self);
+  on_collection_changed (self);
+  refresh (self);
+  return GTK_WIDGET (self);
+}

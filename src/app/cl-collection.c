@@ -1,0 +1,266 @@
+/* cl-collection.c — reading folders and data sets in a thread. */
+#include "cl-collection.h"
+
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <gdk-pixbuf/gdk-pixbuf.h>
+
+#include "clip.h"
+
+struct _ClCollection {
+  GObject parent_instance;
+
+  GFile *file;
+  ClCollectionKind kind;
+  char *title;
+  GListStore *items;
+  gboolean has_labels;
+  char **labels;
+  char *warning;
+};
+
+G_DEFINE_FINAL_TYPE (ClCollection, cl_collection, G_TYPE_OBJECT)
+
+static void
+cl_collection_finalize (GObject *object)
+{
+  ClCollection *self = CL_COLLECTION (object);
+
+  g_clear_object (&self->file);
+  g_free (self->title);
+  g_clear_object (&self->items);
+  g_strfreev (self->labels);
+  g_free (self->warning);
+  G_OBJECT_CLASS (cl_collection_parent_class)->finalize (object);
+}
+
+static void
+cl_collection_class_init (ClCollectionClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = cl_collection_finalize;
+}
+
+static void
+cl_collection_init (ClCollection *self)
+{
+  self->items = g_list_store_new (CL_TYPE_IMAGE_ITEM);
+}
+
+GFile *cl_collection_get_file (ClCollection *self) { return self->file; }
+ClCollectionKind cl_collection_get_kind (ClCollection *self) { return self->kind; }
+const char *cl_collection_get_title (ClCollection *self) { return self->title; }
+GListModel *cl_collection_get_items (ClCollection *self) { return G_LIST_MODEL (self->items); }
+gboolean cl_collection_has_labels (ClCollection *self) { return self->has_labels; }
+const char *const *cl_collection_get_labels (ClCollection *self) { return (const char *const *) self->labels; }
+const char *cl_collection_get_warning (ClCollection *self) { return self->warning; }
+
+guint
+cl_collection_get_n_items (ClCollection *self)
+{
+  return g_list_model_get_n_items (G_LIST_MODEL (self->items));
+}
+
+ClImageItem *
+cl_collection_get_item (ClCollection *self, guint index)
+{
+  g_autoptr (ClImageItem) item = g_list_model_get_item (G_LIST_MODEL (self->items), index);
+  return item;  /* the store keeps it alive */
+}
+
+/* ---------------------------------------------------------------- loading */
+
+/* The MIME types gdk-pixbuf can decode here. */
+static GHashTable *
+readable_mime_types (void)
+{
+  GHashTable *types = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  GSList *formats = gdk_pixbuf_get_formats ();
+
+  for (GSList *l = formats; l != NULL; l = l->next)
+    {
+      g_auto (GStrv) mimes = gdk_pixbuf_format_get_mime_types (l->data);
+      for (char **m = mimes; m != NULL && *m != NULL; m++)
+        g_hash_table_add (types, g_strdup (*m));
+    }
+  g_slist_free (formats);
+  return types;
+}
+
+static int
+compare_items (gconstpointer a, gconstpointer b)
+{
+  ClImageItem *x = *(ClImageItem **) a, *y = *(ClImageItem **) b;
+  return g_strcmp0 (cl_image_item_get_sort_key (x), cl_image_item_get_sort_key (y));
+}
+
+static void
+collection_store_items (ClCollection *self, GPtrArray *items)
+{
+  for (guint i = 0; i < items->len; i++)
+    cl_image_item_set_index (items->pdata[i], i);
+  g_list_store_splice (self->items, 0, 0, items->pdata, items->len);
+}
+
+static gboolean
+load_folder (ClCollection *self, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GHashTable) mimes = readable_mime_types ();
+  g_autoptr (GFileEnumerator) enumerator = g_file_enumerate_children (
+    self->file,
+    G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_DISPLAY_NAME ","
+    G_FILE_ATTRIBUTE_STANDARD_FAST_CONTENT_TYPE "," G_FILE_ATTRIBUTE_STANDARD_TYPE ","
+    G_FILE_ATTRIBUTE_STANDARD_IS_HIDDEN "," G_FILE_ATTRIBUTE_STANDARD_SIZE ","
+    G_FILE_ATTRIBUTE_TIME_MODIFIED,
+    G_FILE_QUERY_INFO_NONE, cancellable, error);
+  if (enumerator == NULL)
+    return FALSE;
+
+  g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func (g_object_unref);
+  for (;;)
+    {
+      GFileInfo *info = NULL;
+      GFile *child = NULL;
+      if (!g_file_enumerator_iterate (enumerator, &info, &child, cancellable, error))
+        return FALSE;
+      if (info == NULL)
+        break;
+      /* Regular files only: FIFOs, devices and dangling links named *.jpg are not images. */
+      if (g_file_info_get_file_type (info) != G_FILE_TYPE_REGULAR || g_file_info_get_is_hidden (info))
+        continue;
+      const char *type = g_file_info_get_attribute_string (info, G_FILE_ATTRIBUTE_STANDARD_FAST_CONTENT_TYPE);
+      g_autofree char *mime = type != NULL ? g_content_type_get_mime_type (type) : NULL;
+      if (mime == NULL || !g_hash_table_contains (mimes, mime))
+        continue;
+      gint64 mtime = g_file_info_get_attribute_uint64 (info, G_FILE_ATTRIBUTE_TIME_MODIFIED);
+      g_ptr_array_add (items, cl_image_item_new (child, g_file_info_get_display_name (info), type,
+                                                 g_file_info_get_size (info), mtime));
+    }
+  g_ptr_array_sort (items, compare_items);
+  collection_store_items (self, items);
+  return TRUE;
+}
+
+/* The data set's rows that can be used, via the library's reader (RFC 4180, paths relative to the
+ * CSV's folder); rows it skipped are summed up in the warning with their line numbers. */
+static gboolean
+load_dataset (ClCollection *self, GCancellable *cancellable, GError **error)
+{
+  g_autofree char *csv_path = g_file_get_path (self->file);
+  if (csv_path == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _("%s: only local data sets can be opened"),
+                   self->title);
+      return FALSE;
+    }
+  g_autofree char *root = g_path_get_dirname (csv_path);
+  g_autoptr (ClipDataset) dataset = clip_dataset_load_csv (csv_path, root, error);
+  if (dataset == NULL)
+    return FALSE;
+
+  const int n = clip_dataset_get_size (dataset);
+  g_autoptr (GPtrArray) items = g_ptr_array_new_full (n, g_object_unref);
+  for (int i = 0; i < n; i++)
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      const char *path = clip_dataset_get_image_path (dataset, i);
+      int label = clip_dataset_get_label (dataset, i);
+      g_autoptr (GFile) file = g_file_new_for_path (path);
+      g_autofree char *display = g_filename_display_basename (path);
+      g_autofree char *type = g_content_type_guess (path, NULL, 0, NULL);
+      GStatBuf st;
+      gint64 size = -1, mtime = 0;
+
+      if (g_stat (path, &st) == 0)
+        {
+          size = st.st_size;
+          mtime = st.st_mtime;
+        }
+      ClImageItem *item = cl_image_item_new (file, display, type, size, mtime);
+      cl_image_item_set_dataset_row (item, clip_dataset_get_caption (dataset, i),
+                                     label >= 0 ? clip_dataset_get_label_name (dataset, label) : NULL,
+                                     clip_dataset_get_line (dataset, i));
+      g_ptr_array_add (items, item);
+    }
+
+  const int n_labels = clip_dataset_get_n_labels (dataset);
+  self->has_labels = n_labels > 0;
+  self->labels = g_new0 (char *, n_labels + 1);
+  for (int l = 0; l < n_labels; l++)
+    self->labels[l] = g_strdup (clip_dataset_get_label_name (dataset, l));
+
+  GPtrArray *issues = clip_dataset_get_issues (dataset);
+  if (issues != NULL && issues->len > 0)
+    {
+      ClipDatasetIssue *first = issues->pdata[0];
+      g_autofree char *what = first->path != NULL ? g_strdup_printf ("“%s”: %s", first->path, first->reason)
+                                                  : g_strdup (first->reason);
+      self->warning = g_strdup_printf (ngettext ("%s: %u row was skipped (line %d, %s)",
+                                                 "%s: %u rows were skipped (first: line %d, %s)", issues->len),
+                                       self->title, issues->len, first->line, what);
+    }
+  collection_store_items (self, items);
+  return TRUE;
+}
+
+static void
+load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  GFile *file = task_data;
+  GError *error = NULL;
+  g_autoptr (ClCollection) self = g_object_new (CL_TYPE_COLLECTION, NULL);
+  g_autoptr (GFileInfo) info = g_file_query_info (file, G_FILE_ATTRIBUTE_STANDARD_TYPE ","
+                                                  G_FILE_ATTRIBUTE_STANDARD_DISPLAY_NAME ","
+                                                  G_FILE_ATTRIBUTE_STANDARD_SIZE,
+                                                  G_FILE_QUERY_INFO_NONE, cancellable, &error);
+
+  self->file = g_object_ref (file);
+  if (info == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  self->title = g_strdup (g_file_info_get_display_name (info));
+
+  gboolean ok;
+  if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
+    {
+      self->kind = CL_COLLECTION_FOLDER;
+      ok = load_folder (self, cancellable, &error);
+    }
+  else if (g_file_info_get_file_type (info) == G_FILE_TYPE_REGULAR)
+    {
+      self->kind = CL_COLLECTION_DATASET;
+      ok = load_dataset (self, cancellable, &error);
+    }
+  else
+    {
+      g_set_error (&error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+                   _("%s is neither a folder nor a CSV data set"), self->title);
+      ok = FALSE;
+    }
+  if (!ok)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_pointer (task, g_steal_pointer (&self), g_object_unref);
+}
+
+void
+cl_collection_load_async (GFile *file, GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, cl_collection_load_async);
+  g_task_set_task_data (task, g_object_ref (file), g_object_unref);
+  g_task_run_in_thread (task, load_thread);
+}
+
+ClCollection *
+cl_collection_load_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

@@ -1,0 +1,26 @@
+/* cl-image-cell.h — one grid cell: thumbnail, name, and optionally caption or prediction badge. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "cl-image-item.h"
+#include "cl-thumbnailer.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  CL_IMAGE_CELL_PLAIN = 0,
+  CL_IMAGE_CELL_CAPTION = 1 << 0,     /* data set caption under the name, label as the badge */
+  CL_IMAGE_CELL_PREDICTION = 1 << 1,  /* top class and confidence as the badge */
+  CL_IMAGE_CELL_SCORE = 1 << 2,       /* the prediction text alone as the badge (search scores) */
+} ClImageCellFlags;
+
+#define CL_TYPE_IMAGE_CELL (cl_image_cell_get_type ())
+G_DECLARE_FINAL_TYPE (ClImageCell, cl_image_cell, CL, IMAGE_CELL, GtkWidget)
+
+GtkWidget *cl_image_cell_new (ClThumbnailer *thumbnailer, ClImageCellFlags flags);
+/* Right-clicking a cell offers "Find Similar Images" (the window action win.find-similar). */
+/* Shows ITEM (requests its thumbnail), or nothing (releases the previous one). */
+void       cl_image_cell_set_item (ClImageCell *self, ClImageItem *item);
+
+G_END_DECLS

@@ -1,0 +1,26 @@
+/* cl-image-grid.h — a scrolling GtkGridView of ClImageItems with single selection. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "cl-image-cell.h"
+
+G_BEGIN_DECLS
+
+#define CL_TYPE_IMAGE_GRID (cl_image_grid_get_type ())
+G_DECLARE_FINAL_TYPE (ClImageGrid, cl_image_grid, CL, IMAGE_GRID, GtkWidget)
+
+GtkWidget   *cl_image_grid_new (ClThumbnailer *thumbnailer, ClImageCellFlags flags);
+
+/* MODEL holds ClImageItems (may be NULL). */
+void         cl_image_grid_set_model (ClImageGrid *self, GListModel *model);
+GListModel  *cl_image_grid_get_model (ClImageGrid *self);
+
+/* Property "selected-item". */
+ClImageItem *cl_image_grid_get_selected_item (ClImageGrid *self);
+/* Selects ITEM and scrolls to it; FALSE when the model does not hold it. */
+gboolean     cl_image_grid_select_item (ClImageGrid *self, ClImageItem *item);
+/* Selects the item at POSITION (for keyboard-less drivers such as the self-test). */
+void         cl_image_grid_select_position (ClImageGrid *self, guint position);
+
+G_END_DECLS

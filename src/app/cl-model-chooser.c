@@ -1,0 +1,384 @@
+/* cl-model-chooser.c — choosing and describing models. */
+#include "cl-model-chooser.h"
+
+#include <glib/gi18n.h>
+
+#include "cl-config.h"
+
+struct _ClModelChooser {
+  GtkWindow parent_instance;
+
+  /* Template widgets. */
+  GtkStack *details_stack;
+  GtkLabel *name_value;
+  GtkLabel *format_value;
+  GtkLabel *weights_value;
+  GtkLabel *params_value;
+  GtkLabel *vision_value;
+  GtkLabel *text_value;
+  GtkLabel *embed_value;
+  GtkLabel *tokenizer_value;
+  GtkLabel *path_value;
+  GtkLabel *no_model_label;
+  GtkLabel *builtin_subtitle;
+  GtkButton *builtin_button;
+  GtkEntry *tokenizer_entry;
+  GtkEntry *config_entry;
+  GtkWidget *recent_box;
+  GtkListBox *recent_list;
+  GtkSpinner *spinner;
+  GtkLabel *status_label;
+  GtkLabel *error_label;
+
+  ClSession *session;
+  char *builtin_path;
+  gboolean busy;
+};
+
+G_DEFINE_FINAL_TYPE (ClModelChooser, cl_model_chooser, GTK_TYPE_WINDOW)
+
+char *
+cl_format_parameter_count (gint64 n)
+{
+  if (n >= 1000000000)
+    return g_strdup_printf (_("%.2f billion"), n / 1e9);
+  if (n >= 1000000)
+    return g_strdup_printf (_("%.1f million"), n / 1e6);
+  return g_strdup_printf ("%'" G_GINT64_FORMAT, n);
+}
+
+static const char *
+activation_name (ClipActivation activation)
+{
+  return activation == CLIP_ACTIVATION_QUICK_GELU ? "QuickGELU" : "GELU";
+}
+
+static void
+update_details (ClModelChooser *self)
+{
+  const ClModelInfo *info = cl_session_get_model_info (self->session);
+
+  if (info == NULL)
+    {
+      const char *problem = cl_session_get_model_problem (self->session);
+      gtk_label_set_label (self->no_model_label,
+                           cl_session_get_model_state (self->session) == CL_MODEL_STATE_LOADING
+                           ? _("A model is being loaded…")
+                           : problem != NULL ? problem : _("No model is loaded."));
+      gtk_stack_set_visible_child_name (self->details_stack, "none");
+      return;
+    }
+
+  const ClipConfig *c = &info->config;
+  g_autofree char *params = cl_format_parameter_count (info->n_params);
+  /* Translators: the image encoder, e.g. "ViT, 224 px, 32 px patches, 12 layers × 768, 12 heads, QuickGELU" */
+  g_autofree char *vision = g_strdup_printf (_("ViT, %d px, %d px patches, %d layers × %d, %d heads, %s"),
+                                             c->image_size, c->patch_size, c->vision.layers, c->vision.width,
+                                             c->vision.heads, activation_name (c->vision.activation));
+  /* Translators: the text encoder, e.g. "12 layers × 512, 8 heads, 77 tokens, 49,408 words" */
+  g_autofree char *text = g_strdup_printf (_("%d layers × %d, %d heads, %d tokens, vocabulary of %d"),
+                                           c->text.layers, c->text.width, c->text.heads, c->context_length,
+                                           c->vocab_size);
+  g_autofree char *embed = g_strdup_printf (_("%d dimensions"), c->embed_dim);
+  g_autofree char *path = g_filename_display_name (info->path);
+
+  gtk_label_set_label (self->name_value, info->name);
+  gtk_label_set_label (self->format_value, info->layout);
+  gtk_label_set_label (self->weights_value, info->dtype);
+  gtk_label_set_label (self->params_value, params);
+  gtk_label_set_label (self->vision_value, vision);
+  gtk_label_set_label (self->text_value, text);
+  gtk_label_set_label (self->embed_value, embed);
+  gtk_label_set_label (self->tokenizer_value, info->tokenizer != NULL ? info->tokenizer : _("None: texts cannot be encoded"));
+  gtk_label_set_label (self->path_value, path);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->path_value), path);
+  gtk_stack_set_visible_child_name (self->details_stack, "details");
+}
+
+static void
+update_recent (ClModelChooser *self)
+{
+  g_auto (GStrv) recent = g_settings_get_strv (cl_session_get_settings (self->session), "recent-models");
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->recent_list))) != NULL)
+    gtk_list_box_remove (self->recent_list, child);
+  for (char **path = recent; *path != NULL; path++)
+    {
+      GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
+      g_autofree char *name = cl_model_display_name (*path);
+      g_autofree char *display = g_filename_display_name (*path);
+      GtkWidget *title = gtk_label_new (name);
+      GtkWidget *subtitle = gtk_label_new (display);
+
+      gtk_label_set_xalign (GTK_LABEL (title), 0);
+      gtk_label_set_xalign (GTK_LABEL (subtitle), 0);
+      gtk_label_set_ellipsize (GTK_LABEL (subtitle), PANGO_ELLIPSIZE_MIDDLE);
+      gtk_widget_add_css_class (subtitle, "caption");
+      gtk_widget_add_css_class (subtitle, "dim-label");
+      gtk_box_append (GTK_BOX (box), title);
+      gtk_box_append (GTK_BOX (box), subtitle);
+      gtk_widget_set_margin_top (box, 8);
+      gtk_widget_set_margin_bottom (box, 8);
+      gtk_widget_set_margin_start (box, 12);
+      gtk_widget_set_margin_end (box, 12);
+      g_object_set_data_full (G_OBJECT (box), "path", g_strdup (*path), g_free);
+      gtk_list_box_append (self->recent_list, box);
+    }
+  gtk_widget_set_visible (self->recent_box, recent[0] != NULL);
+}
+
+static void
+set_busy (ClModelChooser *self, gboolean busy, const char *status)
+{
+  self->busy = busy;
+  gtk_spinner_set_spinning (self->spinner, busy);
+  gtk_widget_set_visible (GTK_WIDGET (self->spinner), busy);
+  gtk_label_set_label (self->status_label, status);
+  gtk_widget_set_visible (GTK_WIDGET (self->status_label), status != NULL);
+}
+
+static void
+show_error (ClModelChooser *self, const char *message)
+{
+  gtk_label_set_label (self->error_label, message);
+  gtk_widget_set_visible (GTK_WIDGET (self->error_label), message != NULL);
+}
+
+static void
+load_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean ok = cl_session_load_model_finish (CL_SESSION (source), result, &error);
+  g_autoptr (ClModelChooser) self = g_weak_ref_get (user_data);
+
+  g_weak_ref_clear (user_data);
+  g_free (user_data);
+  if (self == NULL)
+    return;
+  if (!ok)
+    {
+      set_busy (self, FALSE, NULL);
+      g_autofree char *message = g_strdup_printf (_("Could not load the model: %s"), error->message);
+      show_error (self, message);
+      return;
+    }
+  const ClModelInfo *info = cl_session_get_model_info (self->session);
+  g_autofree char *status = g_strdup_printf (_("Loaded %s."), info != NULL ? info->name : "");
+  set_busy (self, FALSE, status);
+}
+
+void
+cl_model_chooser_load (ClModelChooser *self, const char *path)
+{
+  GWeakRef *ref = g_new0 (GWeakRef, 1);
+  g_autofree char *name = cl_model_display_name (path);
+  g_autofree char *status = g_strdup_printf (_("Loading %s…"), name);
+
+  g_weak_ref_init (ref, self);
+  show_error (self, NULL);
+  set_busy (self, TRUE, status);
+  cl_session_load_model (self->session, path, gtk_editable_get_text (GTK_EDITABLE (self->tokenizer_entry)),
+                         gtk_editable_get_text (GTK_EDITABLE (self->config_entry)), TRUE, load_done, ref);
+}
+
+void
+cl_model_chooser_set_tokenizer (ClModelChooser *self, const char *tokenizer)
+{
+  gtk_editable_set_text (GTK_EDITABLE (self->tokenizer_entry), tokenizer);
+}
+
+gboolean
+cl_model_chooser_is_busy (ClModelChooser *self)
+{
+  return self->busy;
+}
+
+const char *
+cl_model_chooser_get_error (ClModelChooser *self)
+{
+  return gtk_widget_get_visible (GTK_WIDGET (self->error_label)) ? gtk_label_get_label (self->error_label) : NULL;
+}
+
+/* ---------------------------------------------------------------- choosing files */
+
+typedef enum { PICK_MODEL_FOLDER, PICK_MODEL_FILE, PICK_TOKENIZER, PICK_CONFIG } PickKind;
+
+static void
+pick_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+{
+  g_autoptr (ClModelChooser) self = g_weak_ref_get (user_data);
+  PickKind kind = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (dialog), "kind"));
+
+  g_weak_ref_clear (user_data);
+  g_free (user_data);
+  if (self != NULL && response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      g_autofree char *path = g_file_get_path (file);
+      if (path != NULL)
+        switch (kind)
+          {
+          case PICK_MODEL_FOLDER:
+          case PICK_MODEL_FILE:
+            cl_model_chooser_load (self, path);
+            break;
+          case PICK_TOKENIZER:
+            gtk_editable_set_text (GTK_EDITABLE (self->tokenizer_entry), path);
+            break;
+          case PICK_CONFIG:
+            gtk_editable_set_text (GTK_EDITABLE (self->config_entry), path);
+            break;
+          }
+    }
+  g_object_unref (dialog);
+}
+
+static void
+pick (ClModelChooser *self, PickKind kind)
+{
+  static const char *const titles[] = {
+    N_("Open a Hugging Face or OpenCLIP Model Folder"), N_("Open a Model File"), N_("Choose a Tokenizer"),
+    N_("Choose a Model Configuration"),
+  };
+  GtkFileChooserAction action = kind == PICK_MODEL_FOLDER ? GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER
+                                                          : GTK_FILE_CHOOSER_ACTION_OPEN;
+  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (_(titles[kind]), GTK_WINDOW (self), action,
+                                                              _("_Open"), _("_Cancel"));
+  GWeakRef *ref = g_new0 (GWeakRef, 1);
+
+  if (kind == PICK_MODEL_FILE)
+    {
+      g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
+      gtk_file_filter_set_name (filter, _("safetensors files"));
+      gtk_file_filter_add_suffix (filter, "safetensors");
+      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
+    }
+  g_weak_ref_init (ref, self);
+  g_object_set_data (G_OBJECT (dialog), "kind", GINT_TO_POINTER (kind));
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
+  g_signal_connect (dialog, "response", G_CALLBACK (pick_response), ref);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
+static void on_pick_folder (ClModelChooser *self) { pick (self, PICK_MODEL_FOLDER); }
+static void on_pick_file (ClModelChooser *self) { pick (self, PICK_MODEL_FILE); }
+static void on_pick_tokenizer (ClModelChooser *self) { pick (self, PICK_TOKENIZER); }
+static void on_pick_config (ClModelChooser *self) { pick (self, PICK_CONFIG); }
+
+static void
+on_use_builtin (ClModelChooser *self)
+{
+  if (self->builtin_path != NULL)
+    cl_model_chooser_load (self, self->builtin_path);
+}
+
+static void
+on_recent_activated (ClModelChooser *self, GtkListBoxRow *row)
+{
+  const char *path = g_object_get_data (G_OBJECT (gtk_list_box_row_get_child (row)), "path");
+  if (path != NULL)
+    cl_model_chooser_load (self, path);
+}
+
+/* ---------------------------------------------------------------- GObject */
+
+static void
+cl_model_chooser_dispose (GObject *object)
+{
+  ClModelChooser *self = CL_MODEL_CHOOSER (object);
+
+  if (self->session != NULL)
+    g_signal_handlers_disconnect_by_data (self->session, self);
+  if (self->session != NULL)
+    g_signal_handlers_disconnect_by_data (cl_session_get_settings (self->session), self);
+  g_clear_object (&self->session);
+  gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_MODEL_CHOOSER);
+  G_OBJECT_CLASS (cl_model_chooser_parent_class)->dispose (object);
+}
+
+static void
+cl_model_chooser_finalize (GObject *object)
+{
+  g_free (CL_MODEL_CHOOSER (object)->builtin_path);
+  G_OBJECT_CLASS (cl_model_chooser_parent_class)->finalize (object);
+}
+
+static void
+cl_model_chooser_class_init (ClModelChooserClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = cl_model_chooser_dispose;
+  object_class->finalize = cl_model_chooser_finalize;
+  gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-model-chooser.ui");
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, details_stack);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, name_value);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, format_value);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, weights_value);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, params_value);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, vision_value);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, text_value);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, embed_value);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, tokenizer_value);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, path_value);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, no_model_label);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, builtin_subtitle);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, builtin_button);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, tokenizer_entry);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, config_entry);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, recent_box);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, recent_list);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, spinner);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, status_label);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, error_label);
+  gtk_widget_class_bind_template_callback (widget_class, on_pick_folder);
+  gtk_widget_class_bind_template_callback (widget_class, on_pick_file);
+  gtk_widget_class_bind_template_callback (widget_class, on_pick_tokenizer);
+  gtk_widget_class_bind_template_callback (widget_class, on_pick_config);
+  gtk_widget_class_bind_template_callback (widget_class, on_use_builtin);
+  gtk_widget_class_bind_template_callback (widget_class, on_recent_activated);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "window.close", NULL);
+}
+
+static void
+cl_model_chooser_init (ClModelChooser *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+}
+
+GtkWindow *
+cl_model_chooser_new (GtkWindow *parent, ClSession *session)
+{
+  ClModelChooser *self = g_object_new (CL_TYPE_MODEL_CHOOSER, "transient-for", parent, "modal", TRUE, NULL);
+  GSettings *settings = cl_session_get_settings (session);
+  g_autofree char *tokenizer = g_settings_get_string (settings, "tokenizer-path");
+  g_autofree char *config = g_settings_get_string (settings, "model-config-path");
+
+  self->session = g_object_ref (session);
+  self->builtin_path = cl_session_find_builtin_model ();
+  if (self->builtin_path != NULL)
+    {
+      g_autofree char *display = g_filename_display_name (self->builtin_path);
+      g_autofree char *text = g_strdup_printf (_("A small model trained by ClipLab on coloured shapes and clothing; "
+                                                 "it knows nothing else. For real photos, open a pretrained CLIP "
+                                                 "folder or file below.\n%s"), display);
+      gtk_label_set_label (self->builtin_subtitle, text);
+    }
+  else
+    {
+      g_autofree char *text = g_strdup_printf (_("Not installed (looked for %s)"), CLIPLAB_BUILTIN_MODEL);
+      gtk_label_set_label (self->builtin_subtitle, text);
+    }
+  gtk_widget_set_sensitive (GTK_WIDGET (self->builtin_button), self->builtin_path != NULL);
+  gtk_editable_set_text (GTK_EDITABLE (self->tokenizer_entry), tokenizer);
+  gtk_editable_set_text (GTK_EDITABLE (self->config_entry), config);
+
+  g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (update_details), self);
+  g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (update_details), self);
+  g_signal_connect_swapped (settings, "changed::recent-models", G_CALLBACK (update_recent), self);
+  update_details (self);
+  update_recent (self);
+  return GTK_WINDOW (self);
+}

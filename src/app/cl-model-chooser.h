@@ -1,0 +1,26 @@
+/* cl-model-chooser.h — the model dialog: the current model's details, and loading another one (the
+ * built-in model, a Hugging Face or open_clip folder, a checkpoint or .safetensors file). */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "cl-session.h"
+
+G_BEGIN_DECLS
+
+#define CL_TYPE_MODEL_CHOOSER (cl_model_chooser_get_type ())
+G_DECLARE_FINAL_TYPE (ClModelChooser, cl_model_chooser, CL, MODEL_CHOOSER, GtkWindow)
+
+GtkWindow *cl_model_chooser_new (GtkWindow *parent, ClSession *session);
+
+/* Loads PATH with the tokenizer and configuration typed in the dialog (what choosing a file does). */
+void        cl_model_chooser_load (ClModelChooser *self, const char *path);
+/* For the self-test. */
+void        cl_model_chooser_set_tokenizer (ClModelChooser *self, const char *tokenizer);
+gboolean    cl_model_chooser_is_busy (ClModelChooser *self);
+const char *cl_model_chooser_get_error (ClModelChooser *self);   /* NULL when none is shown */
+
+/* "151.3 M" — parameter counts for people. */
+char *cl_format_parameter_count (gint64 n);
+
+G_END_DECLS

@@ -1,0 +1,85 @@
+/* cl-search-index.h — the search index of one folder, run on the model worker's thread.
+ *
+ * The index borrows the worker's model, so everything that touches it runs as worker commands
+ * (cl_model_worker_run_async): it is opened on first use for the model loaded there and reopened
+ * when another model is loaded.  An update runs in slices: when another command waits (a search
+ * typed meanwhile), it stops after at least MIN_SLICE, keeps what it embedded (clip_index_update
+ * appends new embeddings every few images), reopens the index so searches see them, and goes on
+ * after that command.  Progress and results reach the main thread as copies. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "cl-model-worker.h"
+
+G_BEGIN_DECLS
+
+typedef struct _ClSearchIndex ClSearchIndex;
+
+/* FOLDER is searched recursively; APPLY_EXIF as the index decodes images (part of its identity). */
+ClSearchIndex *cl_search_index_new (ClModelWorker *worker, const char *folder, gboolean apply_exif);
+ClSearchIndex *cl_search_index_ref (ClSearchIndex *self);
+void           cl_search_index_unref (ClSearchIndex *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClSearchIndex, cl_search_index_unref)
+
+const char *cl_search_index_get_folder (ClSearchIndex *self);
+
+/* ---------------------------------------------------------------- updating */
+
+typedef struct {
+  ClipIndexPhase phase;
+  gint64 found;              /* files found by the scan so far */
+  gint64 done;               /* images indexed so far, counting those indexed before … */
+  gint64 total;              /* … of this many (valid in the embed phase) */
+  gint64 n_searchable;       /* entries a search sees right now */
+  double eta;                /* seconds left, or -1 */
+} ClIndexProgress;
+
+/* Runs on the main thread, at most every 100 ms, only while the update's cancellable is not
+ * cancelled. */
+typedef void (*ClIndexProgressFunc) (const ClIndexProgress *progress, gpointer user_data);
+
+typedef struct {
+  gint64 n_entries;          /* images in the index afterwards */
+  GPtrArray *skipped;        /* char *: "path: reason" of the files not indexed */
+  char **warnings;           /* what was wrong with the index file, NULL-terminated */
+} ClIndexSummary;
+
+void cl_index_summary_free (ClIndexSummary *summary);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClIndexSummary, cl_index_summary_free)
+
+/* Brings the index up to date.  PROGRESS_DESTROY frees PROGRESS_DATA on the main thread. */
+void            cl_search_index_update_async (ClSearchIndex *self, ClIndexProgressFunc progress,
+                                              gpointer progress_data, GDestroyNotify progress_destroy,
+                                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                                              gpointer user_data);
+ClIndexSummary *cl_search_index_update_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
+
+/* ---------------------------------------------------------------- searching */
+
+typedef struct {
+  char  *text;               /* a text … */
+  char  *image;              /* … or an image file */
+  double weight;
+} ClQueryTerm;
+
+typedef struct {
+  guint   n;
+  char  **paths;             /* absolute, best first */
+  float  *scores;            /* cosine similarities */
+  gint64 *sizes;             /* bytes, -1 when the file is gone */
+  gint64 *mtimes;            /* seconds since the epoch */
+  gint64  n_searched;        /* entries the search looked at */
+} ClSearchResults;
+
+void cl_search_results_free (ClSearchResults *results);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClSearchResults, cl_search_results_free)
+
+/* The TOP_K images most similar to the combination of TERMS (clip_index_embed_query), best first;
+ * with MARGIN ≥ 0 only those within MARGIN of the best.  Searches what is indexed so far. */
+void             cl_search_index_search_async (ClSearchIndex *self, const ClQueryTerm *terms, guint n_terms,
+                                               int top_k, float margin, GCancellable *cancellable,
+                                               GAsyncReadyCallback callback, gpointer user_data);
+ClSearchResults *cl_search_index_search_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,799 @@
+/* cl-search-view.c — ranked search over the open folder's index. */
+#include "cl-search-view.h"
+
+#include <string.h>
+
+#include <glib/gi18n.h>
+
+#include "cl-chart-math.h"
+#include "cl-image-grid.h"
+#include "cl-search-index.h"
+#include "cl-search-query.h"
+#include "cl-status-page.h"
+#include "cl-window.h"
+
+#define MAX_RESULTS     200
+#define MARGIN_ALL      0.3       /* the slider's end: no threshold */
+#define REFRESH_MS      2000      /* while indexing, results are refreshed at most this often */
+#define MARGIN_DELAY_MS 150       /* slider moves before searching again */
+
+struct _ClSearchView {
+  GtkWidget parent_instance;
+
+  /* Template widgets. */
+  GtkStack *stack;
+  GtkSearchEntry *entry;
+  GtkWidget *similar_box;
+  GtkLabel *similar_label;
+  GtkScale *margin_scale;
+  GtkLabel *margin_label;
+  GtkLabel *summary_label;
+  GtkStack *index_stack;
+  GtkProgressBar *index_progress;
+  GtkLabel *index_label;
+  GtkButton *index_button;
+  GtkStack *results_stack;
+  ClStatusPage *error_page;
+  ClStatusPage *no_results_page;
+  GtkBox *grid_box;
+
+  ClSession *session;
+  ClImageGrid *grid;
+  GListStore *results;            /* ClImageItem of the last search */
+  GHashTable *items;              /* absolute path → ClImageItem: reused across searches */
+  GHashTable *collection_items;   /* absolute path → ClImageItem of the open collection */
+
+  ClSearchIndex *index;           /* of the open folder, NULL without one */
+  guint index_generation;
+  GCancellable *update_cancellable;
+  gboolean index_complete;        /* an update finished for INDEX */
+  gint64 n_indexed;               /* searchable entries, -1 before known */
+  ClIndexProgress progress;
+  char *index_status;
+
+  char *similar_path;             /* the image of "find similar", or NULL */
+  gboolean text_pending;          /* typed, and the entry's search delay not over yet */
+  GCancellable *search_cancellable;
+  gint64 n_searched;              /* by the search shown */
+  gint64 last_search_time;
+  guint margin_id;
+  guint model_generation;         /* of the model INDEX was made for */
+  char *summary;
+};
+
+G_DEFINE_FINAL_TYPE (ClSearchView, cl_search_view, GTK_TYPE_WIDGET)
+
+static void run_search (ClSearchView *self);
+
+static void
+cancel_and_clear (GCancellable **cancellable)
+{
+  if (*cancellable != NULL)
+    g_cancellable_cancel (*cancellable);
+  g_clear_object (cancellable);
+}
+
+/* A weak reference with the index generation it was made for. */
+typedef struct {
+  GWeakRef view;
+  guint generation;
+} ViewRef;
+
+static ViewRef *
+view_ref_new (ClSearchView *self)
+{
+  ViewRef *ref = g_new0 (ViewRef, 1);
+  g_weak_ref_init (&ref->view, self);
+  ref->generation = self->index_generation;
+  return ref;
+}
+
+static void
+view_ref_free (gpointer data)
+{
+  ViewRef *ref = data;
+  g_weak_ref_clear (&ref->view);
+  g_free (ref);
+}
+
+static ClSearchView *
+view_ref_get (ViewRef *ref)
+{
+  ClSearchView *self = g_weak_ref_get (&ref->view);
+  if (self != NULL && self->index_generation != ref->generation)
+    g_clear_object (&self);
+  return self;
+}
+
+/* ---------------------------------------------------------------- query */
+
+static GPtrArray *
+current_terms (ClSearchView *self)
+{
+  return cl_search_query_parse (gtk_editable_get_text (GTK_EDITABLE (self->entry)));
+}
+
+static double
+current_margin (ClSearchView *self)
+{
+  return gtk_range_get_value (GTK_RANGE (self->margin_scale));
+}
+
+/* "Looking for “dog beach”, without “people”" from the terms. */
+static char *
+describe_query (ClSearchView *self, GPtrArray *terms)
+{
+  GString *plus = g_string_new (NULL), *minus = g_string_new (NULL);
+
+  if (self->similar_path != NULL)
+    {
+      g_autofree char *name = g_filename_display_basename (self->similar_path);
+      /* Translators: part of the search summary: images like this one */
+      g_string_append_printf (plus, _("images like “%s”"), name);
+    }
+  for (guint i = 0; i < terms->len; i++)
+    {
+      ClSearchTerm *term = terms->pdata[i];
+      GString *to = term->weight > 0 ? plus : minus;
+      if (to->len > 0)
+        g_string_append (to, _(", "));
+      g_string_append_printf (to, _("“%s”"), term->text);
+    }
+  char *text = minus->len > 0
+    /* Translators: the search summary, e.g. "Looking for “dog beach”, without “people”" */
+    ? g_strdup_printf (_("Looking for %s, without %s"), plus->str, minus->str)
+    : g_strdup_printf (_("Looking for %s"), plus->str);
+  g_string_free (plus, TRUE);
+  g_string_free (minus, TRUE);
+  return text;
+}
+
+static void
+set_summary (ClSearchView *self, const char *text)
+{
+  g_free (self->summary);
+  self->summary = g_strdup (text);
+  gtk_label_set_label (self->summary_label, text != NULL ? text : "");
+}
+
+static void
+update_margin_label (ClSearchView *self)
+{
+  double margin = current_margin (self);
+  g_autofree char *text = margin >= MARGIN_ALL - 1e-9
+    ? g_strdup (_("All results"))
+    /* Translators: the search threshold: results within this cosine similarity of the best */
+    : g_strdup_printf (_("Within %.2f of the best"), margin);
+  gtk_label_set_label (self->margin_label, text);
+}
+
+/* ---------------------------------------------------------------- pages */
+
+static void
+show_results_page (ClSearchView *self, const char *page)
+{
+  gtk_stack_set_visible_child_name (self->results_stack, page);
+}
+
+/* The page when there is nothing to search with (no folder, no model), else NULL. */
+static const char *
+unavailable_page (ClSearchView *self)
+{
+  if (cl_session_get_collection (self->session) == NULL)
+    return "empty";
+  if (cl_session_get_model_state (self->session) == CL_MODEL_STATE_NONE)
+    return "no-model";
+  return NULL;
+}
+
+static void
+update_stack (ClSearchView *self)
+{
+  gtk_stack_set_visible_child_name (self->stack, cl_session_get_collection (self->session) != NULL ? "content" : "empty");
+}
+
+/* ---------------------------------------------------------------- index status */
+
+static void
+set_index_status (ClSearchView *self, const char *text)
+{
+  g_free (self->index_status);
+  self->index_status = g_strdup (text);
+  gtk_label_set_label (self->index_label, text);
+}
+
+static void
+show_stopped_status (ClSearchView *self)
+{
+  gint64 n = MAX (self->n_indexed, 0);
+  g_autofree char *text = g_strdup_printf (ngettext ("Indexing stopped: %lld image is searchable.",
+                                                     "Indexing stopped: %lld images are searchable.", n),
+                                           (long long) n);
+  set_index_status (self, text);
+}
+
+static void
+update_index_controls (ClSearchView *self)
+{
+  gboolean running = self->update_cancellable != NULL;
+
+  gtk_stack_set_visible_child_name (self->index_stack, running ? "running" : "idle");
+  gtk_widget_set_visible (GTK_WIDGET (self->index_button), !running && self->index != NULL && !self->index_complete);
+}
+
+static void
+on_index_progress (const ClIndexProgress *progress, gpointer user_data)
+{
+  g_autoptr (ClSearchView) self = view_ref_get (user_data);
+  g_autofree char *text = NULL;
+
+  if (self == NULL)
+    return;
+  self->progress = *progress;
+  self->n_indexed = progress->n_searchable;
+  switch (progress->phase)
+    {
+    case CLIP_INDEX_PHASE_SCAN:
+      text = g_strdup_printf (ngettext ("Looking for images: %lld file found",
+                                        "Looking for images: %lld files found", progress->found),
+                              (long long) progress->found);
+      gtk_progress_bar_pulse (self->index_progress);
+      break;
+    case CLIP_INDEX_PHASE_EMBED:
+      if (progress->total > 0)
+        {
+          char eta[32];
+          cl_chart_format_duration (progress->eta, eta, sizeof eta);
+          /* Translators: index progress, e.g. "Indexing 240 of 1500 images, 1:20 left" */
+          text = progress->eta >= 0
+            ? g_strdup_printf (ngettext ("Indexing %lld of %lld image, %s left",
+                                         "Indexing %lld of %lld images, %s left",
+                                         progress->total),
+                               (long long) progress->done, (long long) progress->total, eta)
+            : g_strdup_printf (ngettext ("Indexing %lld of %lld image",
+                                         "Indexing %lld of %lld images",
+                                         progress->total),
+                               (long long) progress->done, (long long) progress->total);
+          gtk_progress_bar_set_fraction (self->index_progress, (double) progress->done / progress->total);
+        }
+      else
+        text = g_strdup (_("Checking for new images…"));
+      break;
+    case CLIP_INDEX_PHASE_WRITE:
+    default:
+      text = g_strdup (_("Saving the index…"));
+      gtk_progress_bar_set_fraction (self->index_progress, 1);
+      break;
+    }
+  gtk_progress_bar_set_text (self->index_progress, text);
+
+  /* Searching while indexing: refresh the results now and then as more images become searchable. */
+  g_autoptr (GPtrArray) terms = current_terms (self);
+  if (self->search_cancellable == NULL && self->n_indexed > self->n_searched
+      && (cl_search_query_has_positive (terms) || self->similar_path != NULL)
+      && g_get_monotonic_time () - self->last_search_time >= REFRESH_MS * 1000)
+    run_search (self);
+}
+
+static void
+update_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (ClSearchView) self = view_ref_get (user_data);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClIndexSummary) summary = NULL;
+
+  if (self == NULL)
+    {
+      view_ref_free (user_data);
+      return;
+    }
+  summary = cl_search_index_update_finish (self->index, result, &error);
+  view_ref_free (user_data);
+  g_clear_object (&self->update_cancellable);
+
+  if (summary == NULL)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          show_stopped_status (self);
+        }
+      else
+        {
+          set_index_status (self, error->message);
+          cl_session_report_error (self->session, _("Could not index the folder"), error->message, NULL, NULL);
+        }
+      update_index_controls (self);
+      return;
+    }
+
+  self->index_complete = TRUE;
+  self->n_indexed = summary->n_entries;
+  GString *text = g_string_new (NULL);
+  g_string_append_printf (text, ngettext ("%lld image indexed", "%lld images indexed", summary->n_entries),
+                          (long long) summary->n_entries);
+  if (summary->skipped->len > 0)
+    {
+      /* Translators: appended to "N images indexed" */
+      g_string_append_printf (text, ngettext ("; %u file skipped", "; %u files skipped", summary->skipped->len),
+                              summary->skipped->len);
+    }
+  set_index_status (self, text->str);
+  g_string_free (text, TRUE);
+  /* The skipped files, named, as the tooltip. */
+  GString *tip = g_string_new (NULL);
+  for (guint i = 0; i < MIN (summary->skipped->len, 10); i++)
+    g_string_append_printf (tip, "%s%s", i > 0 ? "\n" : "", (const char *) summary->skipped->pdata[i]);
+  if (summary->skipped->len > 10)
+    g_string_append_printf (tip, "\n%s", _("…"));
+  for (char **warning = summary->warnings; warning != NULL && *warning != NULL; warning++)
+    g_string_append_printf (tip, "%s%s", tip->len > 0 ? "\n" : "", *warning);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->index_label), tip->len > 0 ? tip->str : NULL);
+  g_string_free (tip, TRUE);
+  update_index_controls (self);
+  run_search (self);
+}
+
+void
+cl_search_view_update_index (ClSearchView *self)
+{
+  if (self->index == NULL || self->update_cancellable != NULL
+      || cl_session_get_model_state (self->session) != CL_MODEL_STATE_READY)
+    return;
+  self->update_cancellable = g_cancellable_new ();
+  memset (&self->progress, 0, sizeof self->progress);
+  gtk_progress_bar_set_fraction (self->index_progress, 0);
+  gtk_progress_bar_set_text (self->index_progress, _("Looking for images…"));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->index_label), NULL);
+  cl_search_index_update_async (self->index, on_index_progress, view_ref_new (self), view_ref_free,
+                                self->update_cancellable, update_done, view_ref_new (self));
+  update_index_controls (self);
+}
+
+void
+cl_search_view_stop_index (ClSearchView *self)
+{
+  if (self->update_cancellable == NULL)
+    return;
+  cancel_and_clear (&self->update_cancellable);
+  show_stopped_status (self);
+  update_index_controls (self);
+}
+
+/* A new index for the open folder and the model; started when the view is on screen. */
+static void
+reset_index (ClSearchView *self)
+{
+  ClCollection *collection = cl_session_get_collection (self->session);
+
+  self->index_generation++;
+  cancel_and_clear (&self->update_cancellable);
+  cancel_and_clear (&self->search_cancellable);
+  g_clear_pointer (&self->index, cl_search_index_unref);
+  self->index_complete = FALSE;
+  self->n_indexed = -1;
+  self->n_searched = 0;
+  g_list_store_remove_all (self->results);
+  g_hash_table_remove_all (self->items);
+  set_index_status (self, NULL);
+
+  self->model_generation = cl_session_get_model_generation (self->session);
+  if (collection != NULL && cl_session_get_model_state (self->session) == CL_MODEL_STATE_READY)
+    {
+      /* A data set's images live under its folder: that folder is indexed. */
+      GFile *file = cl_collection_get_file (collection);
+      g_autoptr (GFile) parent = cl_collection_get_kind (collection) == CL_COLLECTION_DATASET
+                                   ? g_file_get_parent (file) : NULL;
+      g_autofree char *folder = g_file_get_path (parent != NULL ? parent : file);
+      if (folder != NULL)
+        self->index = cl_search_index_new (cl_session_get_worker (self->session), folder,
+                                           cl_session_get_apply_exif (self->session));
+    }
+  update_index_controls (self);
+  if (self->index != NULL && gtk_widget_get_mapped (GTK_WIDGET (self)))
+    cl_search_view_update_index (self);
+  run_search (self);
+}
+
+/* ---------------------------------------------------------------- search */
+
+static ClImageItem *
+result_item (ClSearchView *self, const char *path, gint64 size, gint64 mtime)
+{
+  ClImageItem *item = g_hash_table_lookup (self->items, path);
+
+  if (item != NULL && cl_image_item_get_mtime (item) == mtime && cl_image_item_get_size (item) == size)
+    return item;
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autofree char *name = g_filename_display_basename (path);
+  g_autofree char *type = g_content_type_guess (path, NULL, 0, NULL);
+  item = cl_image_item_new (file, name, type, size, mtime);
+  g_hash_table_replace (self->items, g_strdup (path), item);
+  return item;
+}
+
+static void
+search_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (ClSearchView) self = view_ref_get (user_data);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClSearchResults) found = NULL;
+
+  if (self == NULL)
+    {
+      view_ref_free (user_data);
+      return;
+    }
+  found = cl_search_index_search_finish (self->index, result, &error);
+  view_ref_free (user_data);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&self->search_cancellable);
+  self->last_search_time = g_get_monotonic_time ();
+
+  if (found == NULL)
+    {
+      g_list_store_remove_all (self->results);
+      cl_status_page_set_description (self->error_page, error->message);
+      set_summary (self, NULL);
+      show_results_page (self, "error");
+      return;
+    }
+
+  self->n_searched = found->n_searched;
+  if (!self->index_complete && found->n_searched > self->n_indexed)
+    {
+      self->n_indexed = found->n_searched;
+      if (self->update_cancellable == NULL)
+        show_stopped_status (self);
+    }
+  g_autoptr (GPtrArray) items = g_ptr_array_new ();
+  for (guint i = 0; i < found->n; i++)
+    {
+      ClImageItem *item = result_item (self, found->paths[i], found->sizes[i], found->mtimes[i]);
+      char score[G_ASCII_DTOSTR_BUF_SIZE];
+      g_ascii_formatd (score, sizeof score, "%.3f", found->scores[i]);
+      cl_image_item_set_prediction (item, score, found->scores[i]);
+      g_ptr_array_add (items, item);
+    }
+  g_list_store_splice (self->results, 0, g_list_model_get_n_items (G_LIST_MODEL (self->results)), items->pdata,
+                       items->len);
+
+  g_autoptr (GPtrArray) terms = current_terms (self);
+  g_autofree char *query = describe_query (self, terms);
+  GString *summary = g_string_new (query);
+  g_string_append (summary, " — ");
+  double margin = current_margin (self);
+  if (margin >= MARGIN_ALL - 1e-9)
+    g_string_append_printf (summary, ngettext ("the best %u image", "the best %u images", found->n), found->n);
+  else
+    g_string_append_printf (summary, ngettext ("%u image within %.2f of the best", "%u images within %.2f of the best",
+                                               found->n), found->n, margin);
+  if (!self->index_complete)
+    {
+      g_string_append_c (summary, ' ');
+      g_string_append_printf (summary, ngettext ("(%lld image indexed so far)",
+                                                 "(%lld images indexed so far)", found->n_searched),
+                              (long long) found->n_searched);
+    }
+  set_summary (self, summary->str);
+  g_string_free (summary, TRUE);
+
+  if (found->n > 0)
+    show_results_page (self, "results");
+  else if (!self->index_complete && found->n_searched == 0)
+    show_results_page (self, "indexing");
+  else
+    {
+      cl_status_page_set_description (self->no_results_page, found->n_searched == 0
+        ? _("Nothing in this folder could be indexed. The index status above says which files were skipped and why.")
+        : _("No image scores close enough to the best match. Move the slider to the right to see more results, "
+            "or try other words."));
+      show_results_page (self, "no-results");
+    }
+}
+
+static void
+run_search (ClSearchView *self)
+{
+  g_autoptr (GPtrArray) terms = current_terms (self);
+  const char *unavailable = unavailable_page (self);
+
+  self->text_pending = FALSE;
+  cancel_and_clear (&self->search_cancellable);
+  update_stack (self);
+  if (unavailable != NULL)
+    {
+      /* Without a folder the whole view is a status page; without a model, the results area. */
+      set_summary (self, NULL);
+      if (!g_str_equal (unavailable, "empty"))
+        show_results_page (self, unavailable);
+      return;
+    }
+  if (!cl_search_query_has_positive (terms) && self->similar_path == NULL)
+    {
+      g_list_store_remove_all (self->results);
+      set_summary (self, terms->len > 0 ? _("Add something to look for: the terms with − only say what to avoid.")
+                                        : NULL);
+      show_results_page (self, "prompt");
+      return;
+    }
+  if (self->index == NULL)
+    {
+      /* The model is still loading: the search runs once it is there. */
+      set_summary (self, _("Loading the model…"));
+      return;
+    }
+  if (!self->index_complete && self->update_cancellable == NULL)
+    cl_search_view_update_index (self);
+
+  g_autoptr (GArray) query = g_array_new (FALSE, TRUE, sizeof (ClQueryTerm));
+  if (self->similar_path != NULL)
+    {
+      ClQueryTerm term = { NULL, self->similar_path, 1 };
+      g_array_append_val (query, term);
+    }
+  for (guint i = 0; i < terms->len; i++)
+    {
+      ClSearchTerm *t = terms->pdata[i];
+      ClQueryTerm term = { t->text, NULL, t->weight };
+      g_array_append_val (query, term);
+    }
+  double margin = current_margin (self);
+  self->search_cancellable = g_cancellable_new ();
+  cl_search_index_search_async (self->index, (const ClQueryTerm *) query->data, query->len, MAX_RESULTS,
+                                margin >= MARGIN_ALL - 1e-9 ? -1 : (float) margin, self->search_cancellable,
+                                search_done, view_ref_new (self));
+}
+
+void
+cl_search_view_find_similar (ClSearchView *self, const char *path)
+{
+  g_free (self->similar_path);
+  self->similar_path = g_strdup (path);
+  g_autofree char *name = g_filename_display_basename (path);
+  gtk_label_set_label (self->similar_label, name);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->similar_label), name);
+  gtk_widget_set_visible (self->similar_box, TRUE);
+  /* The image is the query; words typed next refine it. */
+  gtk_editable_set_text (GTK_EDITABLE (self->entry), "");
+  run_search (self);
+}
+
+static void
+on_text_changed (ClSearchView *self)
+{
+  self->text_pending = TRUE;
+}
+
+static void
+on_clear_similar (ClSearchView *self)
+{
+  g_clear_pointer (&self->similar_path, g_free);
+  gtk_widget_set_visible (self->similar_box, FALSE);
+  run_search (self);
+}
+
+static gboolean
+margin_timeout_cb (gpointer data)
+{
+  ClSearchView *self = data;
+
+  self->margin_id = 0;
+  run_search (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_margin_changed (ClSearchView *self)
+{
+  update_margin_label (self);
+  g_clear_handle_id (&self->margin_id, g_source_remove);
+  self->margin_id = g_timeout_add (MARGIN_DELAY_MS, margin_timeout_cb, self);
+}
+
+/* ---------------------------------------------------------------- results grid */
+
+static ClImageItem *
+collection_item (ClSearchView *self, ClImageItem *result)
+{
+  return result != NULL ? g_hash_table_lookup (self->collection_items, cl_image_item_get_path (result)) : NULL;
+}
+
+static void
+on_grid_selection (ClSearchView *self)
+{
+  ClImageItem *item = collection_item (self, cl_image_grid_get_selected_item (self->grid));
+  if (item != NULL)
+    cl_session_set_selected_item (self->session, item);
+}
+
+static void
+on_grid_activate (ClSearchView *self, ClImageItem *result)
+{
+  ClImageItem *item = collection_item (self, result);
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+
+  if (item == NULL || !CL_IS_WINDOW (root))
+    {
+      gtk_show_uri (GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL, cl_image_item_get_uri (result), GDK_CURRENT_TIME);
+      return;
+    }
+  cl_session_set_selected_item (self->session, item);
+  cl_window_show_view (CL_WINDOW (root), "browse");
+}
+
+/* ---------------------------------------------------------------- session */
+
+static void
+on_collection_changed (ClSearchView *self)
+{
+  ClCollection *collection = cl_session_get_collection (self->session);
+
+  g_hash_table_remove_all (self->collection_items);
+  for (guint i = 0; collection != NULL && i < cl_collection_get_n_items (collection); i++)
+    {
+      ClImageItem *item = cl_collection_get_item (collection, i);
+      g_hash_table_insert (self->collection_items, g_strdup (cl_image_item_get_path (item)), item);
+    }
+  g_clear_pointer (&self->similar_path, g_free);
+  gtk_widget_set_visible (self->similar_box, FALSE);
+  reset_index (self);
+}
+
+static void
+on_model_changed (ClSearchView *self)
+{
+  ClModelState state = cl_session_get_model_state (self->session);
+  guint generation = cl_session_get_model_generation (self->session);
+
+  /* A loading model keeps the old index until the new one is there. */
+  if (state == CL_MODEL_STATE_LOADING
+      || (state == CL_MODEL_STATE_READY && self->index != NULL && generation == self->model_generation))
+    return;
+  reset_index (self);
+}
+
+static void
+on_map (ClSearchView *self)
+{
+  if (self->index != NULL && !self->index_complete && self->update_cancellable == NULL)
+    cl_search_view_update_index (self);
+  gtk_widget_grab_focus (GTK_WIDGET (self->entry));
+}
+
+/* ---------------------------------------------------------------- public, for tests */
+
+GtkEditable *cl_search_view_get_entry (ClSearchView *self) { return GTK_EDITABLE (self->entry); }
+gboolean cl_search_view_is_indexing (ClSearchView *self) { return self->update_cancellable != NULL; }
+const char *cl_search_view_get_summary (ClSearchView *self) { return self->summary; }
+const char *cl_search_view_get_index_status (ClSearchView *self) { return self->index_status; }
+gint64 cl_search_view_get_n_indexed (ClSearchView *self) { return self->n_indexed; }
+GListModel *cl_search_view_get_results (ClSearchView *self) { return G_LIST_MODEL (self->results); }
+
+void
+cl_search_view_set_margin (ClSearchView *self, double margin)
+{
+  gtk_range_set_value (GTK_RANGE (self->margin_scale), MIN (margin, MARGIN_ALL));
+}
+
+gboolean
+cl_search_view_is_searching (ClSearchView *self)
+{
+  /* A typed query waits for the entry's search delay, then for the worker. */
+  g_autoptr (GPtrArray) terms = current_terms (self);
+  return self->text_pending || self->search_cancellable != NULL || self->margin_id != 0
+         || cl_session_get_model_state (self->session) == CL_MODEL_STATE_LOADING
+         || ((cl_search_query_has_positive (terms) || self->similar_path != NULL) && self->index == NULL
+             && unavailable_page (self) == NULL);
+}
+
+const char *
+cl_search_view_get_page (ClSearchView *self)
+{
+  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "empty") == 0)
+    return "empty";
+  return gtk_stack_get_visible_child_name (self->results_stack);
+}
+
+/* ---------------------------------------------------------------- GObject */
+
+static void
+cl_search_view_dispose (GObject *object)
+{
+  ClSearchView *self = CL_SEARCH_VIEW (object);
+
+  g_clear_handle_id (&self->margin_id, g_source_remove);
+  cancel_and_clear (&self->update_cancellable);
+  cancel_and_clear (&self->search_cancellable);
+  g_clear_pointer (&self->index, cl_search_index_unref);
+  if (self->session != NULL)
+    g_signal_handlers_disconnect_by_data (self->session, self);
+  g_clear_object (&self->session);
+  g_clear_object (&self->results);
+  gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_SEARCH_VIEW);
+  G_OBJECT_CLASS (cl_search_view_parent_class)->dispose (object);
+}
+
+static void
+cl_search_view_finalize (GObject *object)
+{
+  ClSearchView *self = CL_SEARCH_VIEW (object);
+
+  g_hash_table_unref (self->items);
+  g_hash_table_unref (self->collection_items);
+  g_free (self->similar_path);
+  g_free (self->index_status);
+  g_free (self->summary);
+  G_OBJECT_CLASS (cl_search_view_parent_class)->finalize (object);
+}
+
+static void
+cl_search_view_class_init (ClSearchViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = cl_search_view_dispose;
+  object_class->finalize = cl_search_view_finalize;
+
+  g_type_ensure (CL_TYPE_STATUS_PAGE);
+  gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-search-view.ui");
+#define BIND(name) gtk_widget_class_bind_template_child (widget_class, ClSearchView, name)
+  BIND (stack);
+  BIND (entry);
+  BIND (similar_box);
+  BIND (similar_label);
+  BIND (margin_scale);
+  BIND (margin_label);
+  BIND (summary_label);
+  BIND (index_stack);
+  BIND (index_progress);
+  BIND (index_label);
+  BIND (index_button);
+  BIND (results_stack);
+  BIND (error_page);
+  BIND (no_results_page);
+  BIND (grid_box);
+#undef BIND
+  gtk_widget_class_bind_template_callback (widget_class, run_search);
+  gtk_widget_class_bind_template_callback (widget_class, on_clear_similar);
+  gtk_widget_class_bind_template_callback (widget_class, on_text_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_margin_changed);
+  gtk_widget_class_bind_template_callback (widget_class, cl_search_view_update_index);
+  gtk_widget_class_bind_template_callback (widget_class, cl_search_view_stop_index);
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+}
+
+static void
+cl_search_view_init (ClSearchView *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  self->results = g_list_store_new (CL_TYPE_IMAGE_ITEM);
+  self->items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->collection_items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->n_indexed = -1;
+}
+
+GtkWidget *
+cl_search_view_new (ClSession *session)
+{
+  ClSearchView *self = g_object_new (CL_TYPE_SEARCH_VIEW, NULL);
+  GSettings *settings = cl_session_get_settings (session);
+
+  self->session = g_object_ref (session);
+  self->grid = CL_IMAGE_GRID (cl_image_grid_new (cl_session_get_thumbnailer (session), CL_IMAGE_CELL_SCORE));
+  cl_image_grid_set_model (self->grid, G_LIST_MODEL (self->results));
+  gtk_box_append (self->grid_box, GTK_WIDGET (self->grid));
+  g_signal_connect_swapped (self->grid, "notify::selected-item", G_CALLBACK (on_grid_selection), self);
+  g_signal_connect_swapped (self->grid, "activate", G_CALLBACK (on_grid_activate), self);
+
+  g_settings_bind (settings, "search-margin", gtk_range_get_adjustment (GTK_RANGE (self->margin_scale)), "value",
+                   G_SETTINGS_BIND_DEFAULT);
+  update_margin_label (self);
+  g_signal_connect_swapped (self, "map", G_CALLBACK (on_map), self);
+  g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (on_collection_changed), self);
+  g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (on_model_changed), self);
+  g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (on_model_changed), self);
+  on_collection_changed (self);
+  return GTK_WIDGET (self);
+}

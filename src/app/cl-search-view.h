@@ -1,0 +1,37 @@
+/* cl-search-view.h — the Search view: text queries with + and − terms ("dog beach -people"), or
+ * "find similar" from an image, ranked over the open folder's index (searchable while it is being
+ * built, with progress and Stop), scores on the thumbnails and a relative threshold slider. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "cl-session.h"
+
+G_BEGIN_DECLS
+
+#define CL_TYPE_SEARCH_VIEW (cl_search_view_get_type ())
+G_DECLARE_FINAL_TYPE (ClSearchView, cl_search_view, CL, SEARCH_VIEW, GtkWidget)
+
+GtkWidget *cl_search_view_new (ClSession *session);
+
+/* Searches for the images most like the image at PATH (the "Find Similar" action). */
+void cl_search_view_find_similar (ClSearchView *self, const char *path);
+/* Brings the index of the open folder up to date (starts by itself when the view is shown). */
+void cl_search_view_update_index (ClSearchView *self);
+/* Stops an index update; what is indexed so far stays searchable. */
+void cl_search_view_stop_index (ClSearchView *self);
+
+/* For the self-test. */
+GtkEditable *cl_search_view_get_entry (ClSearchView *self);
+void         cl_search_view_set_margin (ClSearchView *self, double margin);  /* ≥ 0.3: all */
+gboolean     cl_search_view_is_searching (ClSearchView *self);  /* a search is waiting or running */
+gboolean     cl_search_view_is_indexing (ClSearchView *self);
+const char  *cl_search_view_get_page (ClSearchView *self);      /* "empty", "no-model", "prompt", "indexing",
+                                                                 * "no-results", "error", "results" */
+const char  *cl_search_view_get_summary (ClSearchView *self);   /* the line above the results */
+const char  *cl_search_view_get_index_status (ClSearchView *self);
+gint64       cl_search_view_get_n_indexed (ClSearchView *self); /* searchable images, -1 before known */
+GListModel  *cl_search_view_get_results (ClSearchView *self);   /* ClImageItem, best first; the score is
+                                                                 * the item's confidence */
+
+G_END_DECLS

@@ -1,0 +1,421 @@
+/* cl-session.c — shared state of a window's views. */
+#include "cl-session.h"
+
+#include <glib/gi18n.h>
+
+#include "cl-config.h"
+
+#define MAX_RECENT 8
+
+struct _ClSession {
+  GObject parent_instance;
+
+  GSettings *settings;
+  ClModelWorker *worker;
+  ClThumbnailer *thumbnailer;
+
+  ClCollection *collection;
+  GCancellable *open_cancellable;
+  ClImageItem *selected_item;
+
+  ClModelState model_state;
+  ClModelInfo *model_info;
+  char *model_problem;
+  guint model_generation;
+  guint n_loads_pending;
+};
+
+G_DEFINE_FINAL_TYPE (ClSession, cl_session, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_COLLECTION,
+  PROP_COLLECTION_LOADING,
+  PROP_SELECTED_ITEM,
+  PROP_MODEL_STATE,
+  PROP_MODEL_INFO,
+  N_PROPS
+};
+static GParamSpec *properties[N_PROPS];
+
+enum { SIGNAL_ERROR, SIGNAL_TOAST, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+/* ---------------------------------------------------------------- settings helpers */
+
+/* Puts PATH first in the string-list KEY, at most MAX_RECENT entries. */
+static void
+settings_push_recent (GSettings *settings, const char *key, const char *path)
+{
+  g_auto (GStrv) old = g_settings_get_strv (settings, key);
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  guint n = 1;
+
+  g_strv_builder_add (builder, path);
+  for (char **p = old; *p != NULL && n < MAX_RECENT; p++)
+    if (g_strcmp0 (*p, path) != 0)
+      {
+        g_strv_builder_add (builder, *p);
+        n++;
+      }
+  g_auto (GStrv) updated = g_strv_builder_end (builder);
+  g_settings_set_strv (settings, key, (const char *const *) updated);
+}
+
+static void
+on_threads_changed (GSettings *settings, const char *key, ClSession *self)
+{
+  cl_model_worker_set_threads (self->worker, g_settings_get_int (settings, "threads"));
+}
+
+static void
+on_exif_changed (GSettings *settings, const char *key, ClSession *self)
+{
+  cl_thumbnailer_set_apply_exif (self->thumbnailer, g_settings_get_boolean (settings, "exif-orientation"));
+}
+
+static void
+on_thumbnail_size_changed (GSettings *settings, const char *key, ClSession *self)
+{
+  static const int sizes[] = { 96, 128, 192 };
+  int which = CLAMP (g_settings_get_enum (settings, "thumbnail-size"), 0, 2);
+  cl_thumbnailer_set_size (self->thumbnailer, sizes[which]);
+}
+
+/* ---------------------------------------------------------------- GObject */
+
+static void
+cl_session_dispose (GObject *object)
+{
+  ClSession *self = CL_SESSION (object);
+
+  if (self->open_cancellable != NULL)
+    g_cancellable_cancel (self->open_cancellable);
+  g_clear_object (&self->open_cancellable);
+  if (self->settings != NULL)
+    g_signal_handlers_disconnect_by_data (self->settings, self);
+  g_clear_object (&self->selected_item);
+  g_clear_object (&self->collection);
+  G_OBJECT_CLASS (cl_session_parent_class)->dispose (object);
+}
+
+static void
+cl_session_finalize (GObject *object)
+{
+  ClSession *self = CL_SESSION (object);
+
+  g_clear_object (&self->settings);
+  g_clear_object (&self->worker);
+  g_clear_object (&self->thumbnailer);
+  cl_model_info_free (self->model_info);
+  g_free (self->model_problem);
+  G_OBJECT_CLASS (cl_session_parent_class)->finalize (object);
+}
+
+static void
+cl_session_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  ClSession *self = CL_SESSION (object);
+
+  switch (prop_id)
+    {
+    case PROP_COLLECTION:
+      g_value_set_object (value, self->collection);
+      break;
+    case PROP_COLLECTION_LOADING:
+      g_value_set_boolean (value, self->open_cancellable != NULL);
+      break;
+    case PROP_SELECTED_ITEM:
+      g_value_set_object (value, self->selected_item);
+      break;
+    case PROP_MODEL_STATE:
+      g_value_set_int (value, self->model_state);
+      break;
+    case PROP_MODEL_INFO:
+      g_value_set_boxed (value, self->model_info);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+cl_session_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  ClSession *self = CL_SESSION (object);
+
+  switch (prop_id)
+    {
+    case PROP_SELECTED_ITEM:
+      cl_session_set_selected_item (self, g_value_get_object (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+cl_session_class_init (ClSessionClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = cl_session_dispose;
+  object_class->finalize = cl_session_finalize;
+  object_class->get_property = cl_session_get_property;
+  object_class->set_property = cl_session_set_property;
+
+  const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
+  properties[PROP_COLLECTION] = g_param_spec_object ("collection", NULL, NULL, CL_TYPE_COLLECTION, ro);
+  properties[PROP_COLLECTION_LOADING] = g_param_spec_boolean ("collection-loading", NULL, NULL, FALSE, ro);
+  properties[PROP_SELECTED_ITEM] = g_param_spec_object ("selected-item", NULL, NULL, CL_TYPE_IMAGE_ITEM,
+                                                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
+                                                        | G_PARAM_EXPLICIT_NOTIFY);
+  properties[PROP_MODEL_STATE] = g_param_spec_int ("model-state", NULL, NULL, CL_MODEL_STATE_NONE,
+                                                   CL_MODEL_STATE_READY, CL_MODEL_STATE_NONE, ro);
+  properties[PROP_MODEL_INFO] = g_param_spec_boxed ("model-info", NULL, NULL, CL_TYPE_MODEL_INFO, ro);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  signals[SIGNAL_ERROR] = g_signal_new ("error", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                        NULL, NULL, NULL, G_TYPE_NONE, 4, G_TYPE_STRING, G_TYPE_STRING,
+                                        G_TYPE_STRING, G_TYPE_STRING);
+  signals[SIGNAL_TOAST] = g_signal_new ("toast", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                        NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+}
+
+static void
+cl_session_init (ClSession *self)
+{
+}
+
+ClSession *
+cl_session_new (GSettings *settings, ClModelWorker *worker, ClThumbnailer *thumbnailer)
+{
+  ClSession *self = g_object_new (CL_TYPE_SESSION, NULL);
+
+  self->settings = g_object_ref (settings);
+  self->worker = g_object_ref (worker);
+  self->thumbnailer = g_object_ref (thumbnailer);
+  g_signal_connect (settings, "changed::threads", G_CALLBACK (on_threads_changed), self);
+  g_signal_connect (settings, "changed::exif-orientation", G_CALLBACK (on_exif_changed), self);
+  g_signal_connect (settings, "changed::thumbnail-size", G_CALLBACK (on_thumbnail_size_changed), self);
+  on_exif_changed (settings, NULL, self);
+  on_thumbnail_size_changed (settings, NULL, self);
+  return self;
+}
+
+GSettings *cl_session_get_settings (ClSession *self) { return self->settings; }
+ClModelWorker *cl_session_get_worker (ClSession *self) { return self->worker; }
+ClThumbnailer *cl_session_get_thumbnailer (ClSession *self) { return self->thumbnailer; }
+ClCollection *cl_session_get_collection (ClSession *self) { return self->collection; }
+gboolean cl_session_get_collection_loading (ClSession *self) { return self->open_cancellable != NULL; }
+ClImageItem *cl_session_get_selected_item (ClSession *self) { return self->selected_item; }
+ClModelState cl_session_get_model_state (ClSession *self) { return self->model_state; }
+const char *cl_session_get_model_problem (ClSession *self) { return self->model_problem; }
+guint cl_session_get_model_generation (ClSession *self) { return self->model_generation; }
+
+const ClModelInfo *
+cl_session_get_model_info (ClSession *self)
+{
+  return self->model_state == CL_MODEL_STATE_READY ? self->model_info : NULL;
+}
+
+gboolean
+cl_session_get_apply_exif (ClSession *self)
+{
+  return g_settings_get_boolean (self->settings, "exif-orientation");
+}
+
+void
+cl_session_report_error (ClSession *self, const char *title, const char *detail,
+                         const char *action_name, const char *action_label)
+{
+  g_signal_emit (self, signals[SIGNAL_ERROR], 0, title, detail, action_name, action_label);
+}
+
+void
+cl_session_show_toast (ClSession *self, const char *message)
+{
+  g_signal_emit (self, signals[SIGNAL_TOAST], 0, message);
+}
+
+/* ---------------------------------------------------------------- opening */
+
+static void
+open_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (ClSession) self = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClCollection) collection = cl_collection_load_finish (result, &error);
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&self->open_cancellable);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLLECTION_LOADING]);
+  if (collection == NULL)
+    {
+      cl_session_report_error (self, _("Could not open the folder or data set"), error->message,
+                               "win.open-folder", _("Open Another…"));
+      return;
+    }
+
+  g_autofree char *path = g_file_get_path (cl_collection_get_file (collection));
+  if (path != NULL)
+    {
+      g_settings_set_string (self->settings, "last-folder", path);
+      settings_push_recent (self->settings, "recent-folders", path);
+    }
+
+  cl_session_set_selected_item (self, NULL);
+  cl_thumbnailer_clear (self->thumbnailer);
+  g_set_object (&self->collection, collection);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLLECTION]);
+  if (cl_collection_get_n_items (collection) > 0)
+    cl_session_set_selected_item (self, cl_collection_get_item (collection, 0));
+  if (cl_collection_get_warning (collection) != NULL)
+    cl_session_report_error (self, _("Some rows of the data set were skipped"),
+                             cl_collection_get_warning (collection), NULL, NULL);
+}
+
+void
+cl_session_open (ClSession *self, GFile *file)
+{
+  if (self->open_cancellable != NULL)
+    g_cancellable_cancel (self->open_cancellable);
+  g_clear_object (&self->open_cancellable);
+  self->open_cancellable = g_cancellable_new ();
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLLECTION_LOADING]);
+  cl_collection_load_async (file, self->open_cancellable, open_done, g_object_ref (self));
+}
+
+void
+cl_session_set_selected_item (ClSession *self, ClImageItem *item)
+{
+  if (g_set_object (&self->selected_item, item))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SELECTED_ITEM]);
+}
+
+/* ---------------------------------------------------------------- model */
+
+char *
+cl_session_find_builtin_model (void)
+{
+  /* CLIPLAB_BUILTIN_MODEL, when set, is the only place looked at (tests rely on it). */
+  const char *override = g_getenv ("CLIPLAB_BUILTIN_MODEL");
+  const char *candidates[] = { CLIPLAB_BUILTIN_MODEL, CLIPLAB_SOURCE_BUILTIN_MODEL };
+
+  if (override != NULL)
+    return g_file_test (override, G_FILE_TEST_EXISTS) ? g_strdup (override) : NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (candidates); i++)
+    if (g_file_test (candidates[i], G_FILE_TEST_EXISTS))
+      return g_strdup (candidates[i]);
+  return NULL;
+}
+
+static void
+set_model_state (ClSession *self, ClModelState state)
+{
+  if (self->model_state == state)
+    return;
+  self->model_state = state;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL_STATE]);
+}
+
+void
+cl_session_set_no_model (ClSession *self, const char *problem)
+{
+  g_free (self->model_problem);
+  self->model_problem = g_strdup (problem);
+  if (self->model_info == NULL)
+    {
+      self->model_state = CL_MODEL_STATE_NONE;
+      /* Even when the state stays NONE, the reason shown with it changed. */
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL_STATE]);
+    }
+}
+
+typedef struct {
+  gboolean remember;
+  char *tokenizer;
+  char *config;
+} LoadRequest;
+
+static void
+load_request_free (LoadRequest *request)
+{
+  g_free (request->tokenizer);
+  g_free (request->config);
+  g_free (request);
+}
+
+static void
+load_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  ClSession *self = g_task_get_source_object (task);
+  LoadRequest *request = g_task_get_task_data (task);
+  GError *error = NULL;
+  ClModelInfo *info = cl_model_worker_load_finish (CL_MODEL_WORKER (source), result, &error);
+
+  self->n_loads_pending--;
+  if (info == NULL)
+    {
+      /* The worker kept the previous model, if any; without one, say why none is loaded. */
+      if (self->model_info == NULL)
+        {
+          g_free (self->model_problem);
+          self->model_problem = g_strdup (error->message);
+        }
+      set_model_state (self, self->model_info != NULL ? CL_MODEL_STATE_READY : CL_MODEL_STATE_NONE);
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        cl_session_report_error (self, _("Could not load the model"), error->message,
+                                 "win.choose-model", _("Choose Another Model…"));
+      g_task_return_error (task, error);
+      return;
+    }
+
+  cl_model_info_free (self->model_info);
+  self->model_info = info;
+  self->model_generation++;
+  g_clear_pointer (&self->model_problem, g_free);
+  if (request->remember)
+    {
+      g_autofree char *builtin = cl_session_find_builtin_model ();
+      gboolean is_builtin = builtin != NULL && g_strcmp0 (builtin, info->path) == 0;
+      g_settings_set_string (self->settings, "model-path", is_builtin ? "" : info->path);
+      g_settings_set_string (self->settings, "tokenizer-path", request->tokenizer != NULL ? request->tokenizer : "");
+      g_settings_set_string (self->settings, "model-config-path", request->config != NULL ? request->config : "");
+      if (!is_builtin)
+        settings_push_recent (self->settings, "recent-models", info->path);
+    }
+  if (self->n_loads_pending == 0)
+    set_model_state (self, CL_MODEL_STATE_READY);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL_INFO]);
+  g_autofree char *builtin_path = cl_session_find_builtin_model ();
+  if (g_strcmp0 (builtin_path, info->path) == 0)
+    cl_session_show_toast (self, _("The built-in model knows coloured shapes and clothing only. For real photos, "
+                                   "choose a pretrained CLIP with the model button."));
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+cl_session_load_model (ClSession *self, const char *path, const char *tokenizer, const char *config,
+                       gboolean remember, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (self, NULL, callback, user_data);
+  LoadRequest *request = g_new0 (LoadRequest, 1);
+
+  request->remember = remember;
+  request->tokenizer = (tokenizer != NULL && *tokenizer != '\0') ? g_strdup (tokenizer) : NULL;
+  request->config = (config != NULL && *config != '\0') ? g_strdup (config) : NULL;
+  g_task_set_task_data (task, request, (GDestroyNotify) load_request_free);
+  self->n_loads_pending++;
+  set_model_state (self, CL_MODEL_STATE_LOADING);
+  cl_model_worker_load_async (self->worker, path, request->tokenizer, request->config, NULL, load_done, task);
+}
+
+gboolean
+cl_session_load_model_finish (ClSession *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

@@ -1,0 +1,72 @@
+/* cl-session.h — what the views of a window share: the open folder or data set, the selected image,
+ * the model (through the worker), the thumbnailer and the settings.
+ *
+ * Views are separate classes that take a ClSession; they follow its properties ("collection",
+ * "selected-item", "model-info", "model-state") and report problems with cl_session_report_error (),
+ * which the window shows in its message bar. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "cl-collection.h"
+#include "cl-model-info.h"
+#include "cl-model-worker.h"
+#include "cl-thumbnailer.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  CL_MODEL_STATE_NONE,     /* nothing loaded: see cl_session_get_model_problem () */
+  CL_MODEL_STATE_LOADING,
+  CL_MODEL_STATE_READY,
+} ClModelState;
+
+#define CL_TYPE_SESSION (cl_session_get_type ())
+G_DECLARE_FINAL_TYPE (ClSession, cl_session, CL, SESSION, GObject)
+
+ClSession     *cl_session_new (GSettings *settings, ClModelWorker *worker, ClThumbnailer *thumbnailer);
+
+GSettings     *cl_session_get_settings (ClSession *self);
+ClModelWorker *cl_session_get_worker (ClSession *self);
+ClThumbnailer *cl_session_get_thumbnailer (ClSession *self);
+gboolean       cl_session_get_apply_exif (ClSession *self);
+
+/* ---------------------------------------------------------------- folder or data set */
+
+/* Opens a folder or a CSV data set; remembered as the last and a recent one on success. */
+void          cl_session_open (ClSession *self, GFile *file);
+gboolean      cl_session_get_collection_loading (ClSession *self);
+ClCollection *cl_session_get_collection (ClSession *self);
+ClImageItem  *cl_session_get_selected_item (ClSession *self);
+void          cl_session_set_selected_item (ClSession *self, ClImageItem *item);
+
+/* ---------------------------------------------------------------- model */
+
+/* Loads a model; on success it is remembered (unless REMEMBER is FALSE) and "model-info" changes;
+ * on failure the previous model stays and the error is reported.  CALLBACK (may be NULL) gets the
+ * outcome through cl_session_load_model_finish (). */
+void      cl_session_load_model (ClSession *self, const char *path, const char *tokenizer,
+                                 const char *config, gboolean remember, GAsyncReadyCallback callback,
+                                 gpointer user_data);
+gboolean  cl_session_load_model_finish (ClSession *self, GAsyncResult *result, GError **error);
+
+/* Marks that no model could be chosen at start-up, with a sentence saying why. */
+void               cl_session_set_no_model (ClSession *self, const char *problem);
+ClModelState       cl_session_get_model_state (ClSession *self);
+const ClModelInfo *cl_session_get_model_info (ClSession *self);   /* NULL unless READY */
+const char        *cl_session_get_model_problem (ClSession *self);
+/* Changes with every model loaded: results computed under another generation are stale. */
+guint              cl_session_get_model_generation (ClSession *self);
+
+/* The built-in model's path when it is installed, else NULL. */
+char *cl_session_find_builtin_model (void);
+
+/* ---------------------------------------------------------------- errors */
+
+/* Emits "error" (title, detail, action name or NULL, action label or NULL): the window shows it. */
+void cl_session_report_error (ClSession *self, const char *title, const char *detail,
+                              const char *action_name, const char *action_label);
+/* Emits "toast" (message): a short confirmation the window shows for a few seconds. */
+void cl_session_show_toast (ClSession *self, const char *message);
+
+G_END_DECLS

@@ -1,0 +1,495 @@
+/* cl-window.c — the main window. */
+#include "cl-window.h"
+
+#include <string.h>
+
+#include <glib/gi18n.h>
+
+#include "cl-browse-view.h"
+#include "cl-classify-view.h"
+#include "cl-model-chooser.h"
+#include "cl-search-view.h"
+#include "cl-train-view.h"
+
+#define TOAST_SECONDS 4
+
+struct _ClWindow {
+  GtkApplicationWindow parent_instance;
+
+  /* Template widgets. */
+  GtkMenuButton *folder_button;
+  GtkLabel *folder_label;
+  GtkButton *model_button;
+  GtkLabel *model_label;
+  GtkSpinner *model_spinner;
+  GtkInfoBar *model_bar;
+  GtkLabel *model_bar_label;
+  GtkInfoBar *error_bar;
+  GtkLabel *error_title;
+  GtkLabel *error_detail;
+  GtkButton *error_action;
+  GtkStack *stack;
+  GtkRevealer *toast_revealer;
+  GtkLabel *toast_label;
+  GMenu *open_menu;
+
+  ClSession *session;
+  GMenu *recent_menu;
+  guint toast_timeout;
+};
+
+G_DEFINE_FINAL_TYPE (ClWindow, cl_window, GTK_TYPE_APPLICATION_WINDOW)
+
+ClSession *
+cl_window_get_session (ClWindow *self)
+{
+  return self->session;
+}
+
+/* ---------------------------------------------------------------- views */
+
+void
+cl_window_add_view (ClWindow *self, GtkWidget *view, const char *name, const char *title)
+{
+  gtk_stack_add_titled (self->stack, view, name, title);
+}
+
+GtkWidget *
+cl_window_get_view (ClWindow *self, const char *name)
+{
+  return gtk_stack_get_child_by_name (self->stack, name);
+}
+
+void
+cl_window_show_view (ClWindow *self, const char *name)
+{
+  if (gtk_stack_get_child_by_name (self->stack, name) != NULL)
+    gtk_stack_set_visible_child_name (self->stack, name);
+}
+
+/* ---------------------------------------------------------------- messages */
+
+void
+cl_window_show_error (ClWindow *self, const char *title, const char *detail, const char *action_name,
+                      const char *action_label)
+{
+  gtk_label_set_label (self->error_title, title);
+  gtk_label_set_label (self->error_detail, detail);
+  gtk_widget_set_visible (GTK_WIDGET (self->error_detail), detail != NULL && *detail != '\0');
+  gtk_widget_set_visible (GTK_WIDGET (self->error_action), action_name != NULL);
+  if (action_name != NULL)
+    {
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (self->error_action), action_name);
+      gtk_button_set_label (self->error_action, action_label);
+    }
+  gtk_info_bar_set_revealed (self->error_bar, TRUE);
+  gtk_widget_set_visible (GTK_WIDGET (self->error_bar), TRUE);
+}
+
+static void
+hide_error (ClWindow *self)
+{
+  gtk_info_bar_set_revealed (self->error_bar, FALSE);
+  gtk_widget_set_visible (GTK_WIDGET (self->error_bar), FALSE);
+}
+
+static void
+on_error_response (ClWindow *self, int response)
+{
+  hide_error (self);
+}
+
+gboolean
+cl_window_get_error (ClWindow *self, const char **title, const char **detail)
+{
+  if (!gtk_info_bar_get_revealed (self->error_bar))
+    return FALSE;
+  *title = gtk_label_get_label (self->error_title);
+  *detail = gtk_label_get_label (self->error_detail);
+  return TRUE;
+}
+
+static void
+on_session_error (ClWindow *self, const char *title, const char *detail, const char *action_name,
+                  const char *action_label)
+{
+  cl_window_show_error (self, title, detail, action_name, action_label);
+}
+
+static gboolean
+toast_timeout_cb (gpointer data)
+{
+  ClWindow *self = data;
+
+  self->toast_timeout = 0;
+  gtk_revealer_set_reveal_child (self->toast_revealer, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+void
+cl_window_show_toast (ClWindow *self, const char *message)
+{
+  gtk_label_set_label (self->toast_label, message);
+  gtk_revealer_set_reveal_child (self->toast_revealer, TRUE);
+  g_clear_handle_id (&self->toast_timeout, g_source_remove);
+  self->toast_timeout = g_timeout_add_seconds (TOAST_SECONDS, toast_timeout_cb, self);
+}
+
+static void
+on_toast_close (ClWindow *self)
+{
+  g_clear_handle_id (&self->toast_timeout, g_source_remove);
+  gtk_revealer_set_reveal_child (self->toast_revealer, FALSE);
+}
+
+/* ---------------------------------------------------------------- header state */
+
+static void
+update_folder (ClWindow *self)
+{
+  ClCollection *collection = cl_session_get_collection (self->session);
+
+  if (collection == NULL)
+    {
+      gtk_label_set_label (self->folder_label, _("Open"));
+      gtk_window_set_title (GTK_WINDOW (self), _("ClipLab"));
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->folder_button), _("Open a folder or a data set"));
+      return;
+    }
+  g_autofree char *path = g_file_get_parse_name (cl_collection_get_file (collection));
+  /* Translators: the window title, e.g. "Holiday Photos — ClipLab" */
+  g_autofree char *title = g_strdup_printf (_("%s — ClipLab"), cl_collection_get_title (collection));
+  gtk_label_set_label (self->folder_label, cl_collection_get_title (collection));
+  gtk_window_set_title (GTK_WINDOW (self), title);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->folder_button), path);
+  hide_error (self);
+}
+
+static void
+update_model (ClWindow *self)
+{
+  ClModelState state = cl_session_get_model_state (self->session);
+  const ClModelInfo *info = cl_session_get_model_info (self->session);
+
+  gtk_spinner_set_spinning (self->model_spinner, state == CL_MODEL_STATE_LOADING);
+  gtk_widget_set_visible (GTK_WIDGET (self->model_spinner), state == CL_MODEL_STATE_LOADING);
+  if (state == CL_MODEL_STATE_LOADING)
+    gtk_label_set_label (self->model_label, _("Loading Model…"));
+  else if (info != NULL)
+    {
+      g_autofree char *builtin = cl_session_find_builtin_model ();
+      gboolean is_builtin = builtin != NULL && g_strcmp0 (builtin, info->path) == 0;
+      gtk_label_set_label (self->model_label, is_builtin ? _("Built-in Model") : info->name);
+    }
+  else
+    gtk_label_set_label (self->model_label, _("No Model"));
+
+  if (info != NULL)
+    {
+      g_autofree char *path = g_filename_display_name (info->path);
+      /* Translators: tooltip of the model button, e.g. "Model: /path/to/model — choose another" */
+      g_autofree char *tip = g_strdup_printf (_("Model: %s\nClick to choose another model"), path);
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->model_button), tip);
+    }
+  else
+    gtk_widget_set_tooltip_text (GTK_WIDGET (self->model_button), _("Choose a model"));
+
+  gboolean no_model = state == CL_MODEL_STATE_NONE;
+  if (no_model)
+    {
+      const char *problem = cl_session_get_model_problem (self->session);
+      g_autofree char *text = g_strdup_printf ("%s %s", _("No model is loaded: images cannot be classified."),
+                                               problem != NULL ? problem : "");
+      gtk_label_set_label (self->model_bar_label, g_strstrip (text));
+    }
+  gtk_info_bar_set_revealed (self->model_bar, no_model);
+  gtk_widget_set_visible (GTK_WIDGET (self->model_bar), no_model);
+}
+
+const char *
+cl_window_get_model_notice (ClWindow *self)
+{
+  return gtk_info_bar_get_revealed (self->model_bar) ? gtk_label_get_label (self->model_bar_label) : NULL;
+}
+
+const char *
+cl_window_get_model_label (ClWindow *self)
+{
+  return gtk_label_get_label (self->model_label);
+}
+
+/* ---------------------------------------------------------------- recent folders */
+
+static void
+update_recent (ClWindow *self)
+{
+  GSettings *settings = cl_session_get_settings (self->session);
+  g_auto (GStrv) recent = g_settings_get_strv (settings, "recent-folders");
+  const char *home = g_get_home_dir ();
+
+  g_menu_remove_all (self->recent_menu);
+  for (char **path = recent; *path != NULL; path++)
+    {
+      g_autofree char *base = g_filename_display_basename (*path);
+      g_autofree char *dir = g_path_get_dirname (*path);
+      g_autofree char *dir_display = g_filename_display_name (dir);
+      g_autofree char *short_dir = g_str_has_prefix (dir_display, home)
+        ? g_strconcat ("~", dir_display + strlen (home), NULL) : g_strdup (dir_display);
+      /* Translators: a recent folder in the Open menu: "photos  (~/Pictures)" */
+      g_autofree char *label = g_strdup_printf (_("%s  (%s)"), base, short_dir);
+      g_autoptr (GMenuItem) item = g_menu_item_new (label, NULL);
+      g_menu_item_set_action_and_target_value (item, "win.open-recent", g_variant_new_string (*path));
+      g_menu_append_item (self->recent_menu, item);
+    }
+}
+
+/* ---------------------------------------------------------------- opening */
+
+static void
+open_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+{
+  ClWindow *self = CL_WINDOW (user_data);
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      cl_session_open (self->session, file);
+    }
+  g_object_unref (dialog);
+  g_object_unref (self);
+}
+
+static void
+show_open_dialog (ClWindow *self, gboolean dataset)
+{
+  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (
+    dataset ? _("Open Data Set") : _("Open Folder"), GTK_WINDOW (self),
+    dataset ? GTK_FILE_CHOOSER_ACTION_OPEN : GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Open"), _("_Cancel"));
+
+  if (dataset)
+    {
+      g_autoptr (GtkFileFilter) csv = gtk_file_filter_new ();
+      gtk_file_filter_set_name (csv, _("CSV data sets"));
+      gtk_file_filter_add_mime_type (csv, "text/csv");
+      gtk_file_filter_add_suffix (csv, "csv");
+      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), csv);
+    }
+  g_autofree char *last = g_settings_get_string (cl_session_get_settings (self->session), "last-folder");
+  if (*last != '\0')
+    {
+      g_autoptr (GFile) folder = g_file_new_for_path (last);
+      g_autoptr (GFile) parent = dataset ? g_file_get_parent (folder) : NULL;
+      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), parent != NULL ? parent : folder, NULL);
+    }
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
+  g_signal_connect (dialog, "response", G_CALLBACK (open_response), g_object_ref (self));
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
+static void
+action_open_folder (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  show_open_dialog (CL_WINDOW (user_data), FALSE);
+}
+
+static void
+action_open_dataset (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  show_open_dialog (CL_WINDOW (user_data), TRUE);
+}
+
+static void
+action_open_recent (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  ClWindow *self = CL_WINDOW (user_data);
+  g_autoptr (GFile) file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
+
+  cl_session_open (self->session, file);
+}
+
+GtkWindow *
+cl_window_open_model_chooser (ClWindow *self)
+{
+  GtkWindow *chooser = cl_model_chooser_new (GTK_WINDOW (self), self->session);
+  gtk_window_present (chooser);
+  return chooser;
+}
+
+static void
+action_choose_model (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  cl_window_open_model_chooser (CL_WINDOW (user_data));
+}
+
+static void
+action_show_view (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  cl_window_show_view (CL_WINDOW (user_data), g_variant_get_string (parameter, NULL));
+}
+
+static void
+action_export_results (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  ClWindow *self = CL_WINDOW (user_data);
+  GtkWidget *view = cl_window_get_view (self, "classify");
+
+  if (view == NULL)
+    return;
+  cl_window_show_view (self, "classify");
+  if (!cl_classify_view_has_results (CL_CLASSIFY_VIEW (view)))
+    cl_window_show_toast (self, _("Classify all images first, then export the results"));
+  else
+    cl_classify_view_export (CL_CLASSIFY_VIEW (view));
+}
+
+/* "Find Similar Images" from any image: the path of the image to search with. */
+static void
+action_find_similar (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  ClWindow *self = CL_WINDOW (user_data);
+  GtkWidget *view = cl_window_get_view (self, "search");
+
+  if (view == NULL)
+    return;
+  cl_window_show_view (self, "search");
+  cl_search_view_find_similar (CL_SEARCH_VIEW (view), g_variant_get_string (parameter, NULL));
+}
+
+static const GActionEntry window_actions[] = {
+  { "open-folder", action_open_folder },
+  { "open-dataset", action_open_dataset },
+  { "open-recent", action_open_recent, "s" },
+  { "choose-model", action_choose_model },
+  { "show-view", action_show_view, "s" },
+  { "export-results", action_export_results },
+  { "find-similar", action_find_similar, "s" },
+};
+
+/* ---------------------------------------------------------------- drag and drop */
+
+/* A folder holding a model's files (rather than images). */
+static gboolean
+is_model_folder (GFile *folder)
+{
+  static const char *const markers[] = { "config.json", "open_clip_config.json", "model.safetensors",
+                                         "open_clip_model.safetensors" };
+  for (guint i = 0; i < G_N_ELEMENTS (markers); i++)
+    {
+      g_autoptr (GFile) child = g_file_get_child (folder, markers[i]);
+      if (g_file_query_exists (child, NULL))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+on_drop (GtkDropTarget *target, const GValue *value, double x, double y, ClWindow *self)
+{
+  GSList *files = g_value_get_boxed (value);
+
+  if (files == NULL)
+    return FALSE;
+  GFile *file = files->data;
+  g_autofree char *path = g_file_get_path (file);
+  GFileType type = g_file_query_file_type (file, G_FILE_QUERY_INFO_NONE, NULL);
+
+  if (path != NULL && ((type == G_FILE_TYPE_DIRECTORY && is_model_folder (file))
+                       || (type == G_FILE_TYPE_REGULAR && g_str_has_suffix (path, ".safetensors"))))
+    {
+      GSettings *settings = cl_session_get_settings (self->session);
+      g_autofree char *tokenizer = g_settings_get_string (settings, "tokenizer-path");
+      cl_session_load_model (self->session, path, tokenizer, NULL, TRUE, NULL, NULL);
+      return TRUE;
+    }
+  cl_session_open (self->session, file);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- GObject */
+
+static void
+cl_window_dispose (GObject *object)
+{
+  ClWindow *self = CL_WINDOW (object);
+
+  g_clear_handle_id (&self->toast_timeout, g_source_remove);
+  if (self->session != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->session, self);
+      g_signal_handlers_disconnect_by_data (cl_session_get_settings (self->session), self);
+    }
+  g_clear_object (&self->session);
+  g_clear_object (&self->recent_menu);
+  gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_WINDOW);
+  G_OBJECT_CLASS (cl_window_parent_class)->dispose (object);
+}
+
+static void
+cl_window_class_init (ClWindowClass *klass)
+{
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->dispose = cl_window_dispose;
+  gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, folder_button);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, folder_label);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, model_button);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, model_label);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, model_spinner);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, model_bar);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, model_bar_label);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, error_bar);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, error_title);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, error_detail);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, error_action);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_revealer);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_label);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, open_menu);
+  gtk_widget_class_bind_template_callback (widget_class, on_error_response);
+  gtk_widget_class_bind_template_callback (widget_class, on_toast_close);
+}
+
+static void
+cl_window_init (ClWindow *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  g_action_map_add_action_entries (G_ACTION_MAP (self), window_actions, G_N_ELEMENTS (window_actions), self);
+
+  self->recent_menu = g_menu_new ();
+  g_menu_append_section (self->open_menu, _("Recent"), G_MENU_MODEL (self->recent_menu));
+
+  GtkDropTarget *drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+  g_signal_connect (drop, "drop", G_CALLBACK (on_drop), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
+}
+
+ClWindow *
+cl_window_new (GtkApplication *application, ClSession *session)
+{
+  ClWindow *self = g_object_new (CL_TYPE_WINDOW, "application", application, NULL);
+  GSettings *settings = cl_session_get_settings (session);
+
+  self->session = g_object_ref (session);
+
+  /* The views, in switcher order.  Search and Train come after Classify. */
+  cl_window_add_view (self, cl_browse_view_new (session), "browse", _("Browse"));
+  cl_window_add_view (self, cl_classify_view_new (session), "classify", _("Classify"));
+  cl_window_add_view (self, cl_search_view_new (session), "search", _("Search"));
+  cl_window_add_view (self, cl_train_view_new (session), "train", _("Train"));
+
+  g_settings_bind (settings, "window-width", self, "default-width", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "window-height", self, "default-height", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "window-maximized", self, "maximized", G_SETTINGS_BIND_DEFAULT);
+
+  g_signal_connect_swapped (session, "error", G_CALLBACK (on_session_error), self);
+  g_signal_connect_swapped (session, "toast", G_CALLBACK (cl_window_show_toast), self);
+  g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (update_folder), self);
+  g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (update_model), self);
+  g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (update_model), self);
+  g_signal_connect_swapped (settings, "changed::recent-folders", G_CALLBACK (update_recent), self);
+  update_folder (self);
+  update_model (self);
+  update_recent (self);
+  return self;
+}

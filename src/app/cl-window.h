@@ -1,0 +1,35 @@
+/* cl-window.h — the main window: header bar (folder, view switcher, model, primary menu), message
+ * bars, and a GtkStack of views.  Views are separate classes built on the window's ClSession and
+ * added with cl_window_add_view (). */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "cl-session.h"
+
+G_BEGIN_DECLS
+
+#define CL_TYPE_WINDOW (cl_window_get_type ())
+G_DECLARE_FINAL_TYPE (ClWindow, cl_window, CL, WINDOW, GtkApplicationWindow)
+
+ClWindow  *cl_window_new (GtkApplication *application, ClSession *session);
+ClSession *cl_window_get_session (ClWindow *self);
+
+/* Adds VIEW as a page NAME with the switcher label TITLE (header capitalisation, a noun). */
+void       cl_window_add_view (ClWindow *self, GtkWidget *view, const char *name, const char *title);
+GtkWidget *cl_window_get_view (ClWindow *self, const char *name);
+void       cl_window_show_view (ClWindow *self, const char *name);
+
+/* Shows an error the user can act on: TITLE, the DETAIL (naming the file and the problem) and an
+ * optional button for ACTION_NAME.  It stays until dismissed or replaced. */
+void cl_window_show_error (ClWindow *self, const char *title, const char *detail, const char *action_name,
+                           const char *action_label);
+void cl_window_show_toast (ClWindow *self, const char *message);
+
+/* For the self-test: the error shown (FALSE when none), the model bar's text (NULL when hidden). */
+gboolean    cl_window_get_error (ClWindow *self, const char **title, const char **detail);
+const char *cl_window_get_model_notice (ClWindow *self);
+const char *cl_window_get_model_label (ClWindow *self);
+GtkWindow  *cl_window_open_model_chooser (ClWindow *self);
+
+G_END_DECLS

@@ -1,0 +1,33 @@
+/* main.c — ClipLab's GTK application. */
+#include <locale.h>
+
+#include <glib/gi18n.h>
+
+#include "cl-application.h"
+#include "cl-config.h"
+
+int
+main (int argc, char *argv[])
+{
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  /* Without its schema GSettings aborts; say what to do instead. */
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr (GSettingsSchema) schema = source != NULL ? g_settings_schema_source_lookup (source, APPLICATION_ID, TRUE)
+                                                      : NULL;
+  if (schema == NULL)
+    {
+      g_printerr (_("cliplab: the settings schema %s is not installed; install ClipLab, or run it from the build "
+                    "folder with GSETTINGS_SCHEMA_DIR=<build>/data (meson devenv sets it)\n"),
+                  APPLICATION_ID);
+      return 1;
+    }
+
+  g_set_application_name (_("ClipLab"));
+  g_autoptr (ClApplication) app = cl_application_new ();
+  int status = g_application_run (G_APPLICATION (app), argc, argv);
+  return status != 0 ? status : cl_application_get_exit_status (app);
+}

@@ -1,0 +1,623 @@
+/* test-gui-search-train.c — runs the real ClipLab application (under Xvfb: see meson.build) with
+ * scripted self-tests of the Search and Train views, and checks what they show against the
+ * library: the ranking of a text query with a subtracted term and of "find similar" against
+ * clip_index_search on an index built here independently, the threshold, searching while the index
+ * is built and stopping it, a 20-step training run whose chart must hold exactly the library's
+ * logged losses, pause / resume / stop with checkpoints, continuing a stopped run, "Use This Model",
+ * and the chart saved as PNG and SVG.  Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
+#include <math.h>
+#include <string.h>
+
+#include <gdk-pixbuf/gdk-pixbuf.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "clip.h"
+#include "testutil.h"
+
+#define N_SAMPLE_IMAGES 10       /* the golden images; the folder also holds broken.png */
+#define N_MANY_IMAGES   3000     /* drawn scenes, for searching while indexing and stopping it */
+#define TRAIN_STEPS     20
+#define STEPS_PER_EPOCH 6        /* 52 training pairs of the 64-scene data set, batches of 8 */
+
+static const char *app_path;
+static const char *screenshot_dir;
+static char *sample_dir;         /* golden images + broken.png */
+static char *model_dir;          /* the tiny golden model (byte tokenizer) */
+static char *shapes_dir;         /* 64 drawn scenes: train.csv and test.csv */
+
+/* ---------------------------------------------------------------- running the application */
+
+typedef struct {
+  GPtrArray *reports;            /* JsonNode *, one per step, then the final {"done": …} */
+  char *stderr_text;
+} AppRun;
+
+static void
+app_run_free (AppRun *run)
+{
+  g_ptr_array_unref (run->reports);
+  g_free (run->stderr_text);
+  g_free (run);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AppRun, app_run_free)
+
+/* A JSON string literal for TEXT. */
+static char *
+q (const char *text)
+{
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_VALUE);
+  json_node_set_string (node, text);
+  return json_to_string (node, FALSE);
+}
+
+/* Runs the application on the tiny model with the self-test STEPS (a JSON array's contents) in a
+ * clean environment: settings in memory, caches and data under NAME's own folders. */
+static AppRun *
+app_run (const char *name, const char *steps)
+{
+  g_autofree char *script_name = g_strdup_printf ("%s/%s.json", tu_tmpdir (), name);
+  g_autofree char *out_dir = q (screenshot_dir);
+  g_autofree char *script = g_strdup_printf ("{\"output-dir\": %s, \"steps\": [%s]}", out_dir, steps);
+  g_autofree char *home = g_build_filename (tu_tmpdir (), name, NULL);
+  g_autofree char *config_home = g_build_filename (home, "config", NULL);
+  g_autofree char *cache_home = g_build_filename (home, "cache", NULL);
+  g_autofree char *data_home = g_build_filename (home, "data", NULL);
+
+  tu_write_file (script_name, script, strlen (script));
+  const char *argv[] = { app_path, "--model", model_dir, "--tokenizer", "bytes", "--self-test", script_name, NULL };
+  g_auto (GStrv) envp = g_get_environ ();
+  envp = g_environ_setenv (envp, "GSETTINGS_BACKEND", "memory", TRUE);
+  envp = g_environ_setenv (envp, "XDG_CONFIG_HOME", config_home, TRUE);
+  envp = g_environ_setenv (envp, "XDG_CACHE_HOME", cache_home, TRUE);
+  envp = g_environ_setenv (envp, "XDG_DATA_HOME", data_home, TRUE);
+  envp = g_environ_setenv (envp, "GSK_RENDERER", "cairo", TRUE);
+  envp = g_environ_setenv (envp, "GDK_BACKEND", "x11", TRUE);
+  envp = g_environ_setenv (envp, "GTK_A11Y", "none", TRUE);
+  envp = g_environ_setenv (envp, "NO_AT_BRIDGE", "1", TRUE);
+  envp = g_environ_setenv (envp, "LC_ALL", "C.UTF-8", TRUE);
+  envp = g_environ_setenv (envp, "LANGUAGE", "C", TRUE);
+  envp = g_environ_setenv (envp, "G_DEBUG", "fatal-criticals", TRUE);
+  envp = g_environ_setenv (envp, "OPENBLAS_NUM_THREADS", "1", TRUE);
+  envp = g_environ_unsetenv (envp, "CLIPLAB_BUILTIN_MODEL");
+
+  AppRun *run = g_new0 (AppRun, 1);
+  g_autofree char *out = NULL;
+  g_autoptr (GError) error = NULL;
+  int wait_status = 0;
+  run->reports = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+  g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &run->stderr_text, &wait_status,
+                &error);
+  g_assert_no_error (error);
+
+  g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
+  for (char **line = lines; *line != NULL; line++)
+    {
+      if (**line != '{')
+        continue;
+      JsonNode *node = json_from_string (*line, &error);
+      g_assert_no_error (error);
+      g_ptr_array_add (run->reports, node);
+      g_test_message ("%s: %.600s", name, *line);
+    }
+  if (!g_spawn_check_wait_status (wait_status, NULL) || run->reports->len == 0)
+    g_test_message ("%s: stderr:\n%s", name, run->stderr_text);
+  g_assert_true (g_spawn_check_wait_status (wait_status, &error));
+  g_assert_cmpuint (run->reports->len, >, 0);
+  JsonObject *last = json_node_get_object (run->reports->pdata[run->reports->len - 1]);
+  g_assert_true (json_object_has_member (last, "done"));
+  if (json_object_has_member (last, "error"))
+    g_test_message ("%s: %s", name, json_object_get_string_member (last, "error"));
+  g_assert_cmpint (json_object_get_int_member (last, "status"), ==, 0);
+
+  /* GTK and GLib complain on stderr about broken templates, bad properties and misuse. */
+  if (strstr (run->stderr_text, "-WARNING") != NULL || strstr (run->stderr_text, "-CRITICAL") != NULL)
+    {
+      g_test_message ("%s: stderr:\n%s", name, run->stderr_text);
+      g_test_fail ();
+    }
+  return run;
+}
+
+static JsonObject *
+step (AppRun *run, int index)
+{
+  for (guint i = 0; i < run->reports->len; i++)
+    {
+      JsonObject *report = json_node_get_object (run->reports->pdata[i]);
+      if (json_object_has_member (report, "step") && json_object_get_int_member (report, "step") == index)
+        return report;
+    }
+  g_error ("step %d has no report", index);
+}
+
+static const char *
+member_string (JsonObject *object, const char *member)
+{
+  JsonNode *node = json_object_get_member (object, member);
+  g_assert_nonnull (node);
+  return JSON_NODE_HOLDS_NULL (node) ? NULL : json_node_get_string (node);
+}
+
+/* ---------------------------------------------------------------- expected values */
+
+static ClipModel *
+tiny_model (void)
+{
+  static ClipModel *model;
+  if (model == NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      ClipLoadOptions options;
+      clip_load_options_init (&options);
+      options.tokenizer_path = "bytes";
+      model = clip_model_load (model_dir, &options, &error);
+      g_assert_no_error (error);
+    }
+  return model;
+}
+
+/* The sample folder's index, built here in a cache of the test's own. */
+static ClipIndex *
+sample_index (void)
+{
+  static ClipIndex *index;
+  if (index == NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *cache = g_build_filename (tu_tmpdir (), "test-index", NULL);
+      ClipIndexOptions options;
+      clip_index_options_init (&options);
+      options.cache_dir = cache;
+      index = clip_index_open (sample_dir, tiny_model (), &options, &error);
+      g_assert_no_error (error);
+      clip_index_update (index, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (clip_index_get_n_entries (index), ==, N_SAMPLE_IMAGES);
+    }
+  return index;
+}
+
+/* The results a search step reports must be the library's: same images, same order, same scores. */
+static void
+check_ranking (JsonObject *report, const ClipQueryTerm *terms, int n_terms, float margin)
+{
+  ClipIndex *index = sample_index ();
+  const int dim = clip_model_get_config (tiny_model ())->embed_dim;
+  g_autofree float *query = g_new (float, dim);
+  ClipSearchResult want[200];
+  g_autoptr (GError) error = NULL;
+
+  clip_index_embed_query (index, terms, n_terms, query, &error);
+  g_assert_no_error (error);
+  int n = clip_index_search (index, query, G_N_ELEMENTS (want), margin, want);
+  g_assert_cmpint (n, >, 0);
+
+  g_assert_cmpstr (member_string (report, "page"), ==, "results");
+  JsonArray *shown = json_object_get_array_member (report, "results");
+  g_assert_cmpuint (json_array_get_length (shown), ==, n);
+  for (int i = 0; i < n; i++)
+    {
+      JsonObject *result = json_array_get_object_element (shown, i);
+      g_autofree char *path = g_build_filename (sample_dir, want[i].path, NULL);
+      g_assert_cmpstr (member_string (result, "path"), ==, path);
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (result, "score"), want[i].score, 1e-6);
+      char shown_score[G_ASCII_DTOSTR_BUF_SIZE];
+      g_ascii_formatd (shown_score, sizeof shown_score, "%.3f", want[i].score);
+      g_assert_cmpstr (member_string (result, "shown"), ==, shown_score);
+    }
+}
+
+/* ---------------------------------------------------------------- fixtures */
+
+static void
+copy_file (const char *from, const char *to)
+{
+  g_autoptr (GFile) src = g_file_new_for_path (from);
+  g_autoptr (GFile) dst = g_file_new_for_path (to);
+  g_autoptr (GError) error = NULL;
+  g_file_copy (src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static const char *const golden_images[] = {
+  "exact_224x224.png", "gray_257x129.png", "noise_300x500.png", "odd_225x301.png", "palette_200x200.png",
+  "photo_512x384.jpg", "rgba_333x222.png", "scene_640x480.png", "small_100x80.png", "wide_1000x150.png", NULL,
+};
+
+static void
+make_fixtures (void)
+{
+  g_autofree char *golden = tu_shared_path ("golden/images");
+  g_autoptr (GError) error = NULL;
+
+  sample_dir = g_build_filename (tu_tmpdir (), "Sample Images", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (sample_dir, 0755), ==, 0);
+  for (const char *const *name = golden_images; *name != NULL; name++)
+    {
+      g_autofree char *from = g_build_filename (golden, *name, NULL);
+      g_autofree char *to = g_build_filename (sample_dir, *name, NULL);
+      copy_file (from, to);
+    }
+  g_autofree char *broken = g_build_filename (sample_dir, "broken.png", NULL);
+  tu_write_file (broken, "this is not a PNG", 17);
+
+  /* What `cliplab-cli dataset shapes --count 64 --image-size 32` writes. */
+  shapes_dir = g_build_filename (tu_tmpdir (), "shapes", NULL);
+  g_assert_true (clip_generate_shapes (shapes_dir, 64, 0, 32, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* ---------------------------------------------------------------- search */
+
+static void
+test_search (void)
+{
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *scene = g_build_filename (sample_dir, "scene_640x480.png", NULL);
+  g_autofree char *scene_json = q (scene);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"search\"},"
+    "{\"do\": \"wait-index\"},"
+    "{\"do\": \"screenshot\", \"file\": \"search-empty.png\"},"                     /* 5 */
+    "{\"do\": \"search\", \"text\": \"-people\"},"
+    "{\"do\": \"search-margin\", \"margin\": 0.3},"
+    "{\"do\": \"search\", \"text\": \"a colourful palette -noise\"},"
+    "{\"do\": \"search-margin\", \"margin\": 0.02},"
+    "{\"do\": \"wait-thumbnails\"},"                                                /* 10 */
+    "{\"do\": \"screenshot\", \"file\": \"search.png\"},"
+    "{\"do\": \"find-similar\", \"path\": %s},"
+    "{\"do\": \"search-margin\", \"margin\": 0.3},"
+    "{\"do\": \"search\", \"text\": \"-noise\"},"
+    "{\"do\": \"wait-thumbnails\"},"                                                /* 15 */
+    "{\"do\": \"screenshot\", \"file\": \"search-similar.png\"},"
+    "{\"do\": \"set-style\", \"style\": \"dark\"},"
+    "{\"do\": \"search\", \"text\": \"grey static noise\"},"
+    "{\"do\": \"wait-thumbnails\"},"
+    "{\"do\": \"screenshot\", \"file\": \"search-dark.png\"}",                      /* 20 */
+    folder, scene_json);
+  g_autoptr (AppRun) run = app_run ("search", steps);
+
+  /* The index: every image, broken.png skipped and named. */
+  JsonObject *indexed = step (run, 4);
+  g_assert_cmpint (json_object_get_int_member (indexed, "n_indexed"), ==, N_SAMPLE_IMAGES);
+  g_assert_cmpstr (member_string (indexed, "index_status"), ==, "10 images indexed; 1 file skipped");
+  g_assert_cmpstr (member_string (indexed, "page"), ==, "prompt");
+
+  /* Only a term to avoid: nothing to look for yet. */
+  JsonObject *negative = step (run, 6);
+  g_assert_cmpstr (member_string (negative, "page"), ==, "prompt");
+  g_assert_nonnull (strstr (member_string (negative, "summary"), "only say what to avoid"));
+
+  /* "a colourful palette -noise": one added and one subtracted text; all results, then within 0.02. */
+  const ClipQueryTerm palette[] = { { .text = "a colourful palette", .weight = 1 }, { .text = "noise", .weight = -1 } };
+  check_ranking (step (run, 8), palette, 2, -1);
+  g_assert_true (g_str_has_prefix (member_string (step (run, 8), "summary"),
+                                   "Looking for “a colourful palette”, without “noise” — the best 10 images"));
+  check_ranking (step (run, 9), palette, 2, 0.02f);
+
+  /* Find similar: the image itself first, with a cosine of 1 (still within 0.02 of the best). */
+  const ClipQueryTerm by_image[] = { { .image = scene, .weight = 1 } };
+  JsonObject *similar = step (run, 12);
+  check_ranking (similar, by_image, 1, 0.02f);
+  JsonObject *top = json_array_get_object_element (json_object_get_array_member (similar, "results"), 0);
+  g_assert_cmpstr (member_string (top, "path"), ==, scene);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (top, "score"), 1.0, 1e-5);
+  check_ranking (step (run, 13), by_image, 1, -1);
+
+  /* Words typed after "find similar" refine the image query. */
+  const ClipQueryTerm image_not_noise[] = { { .image = scene, .weight = 1 }, { .text = "noise", .weight = -1 } };
+  check_ranking (step (run, 14), image_not_noise, 2, -1);
+  const ClipQueryTerm image_and_noise[] = { { .image = scene, .weight = 1 }, { .text = "grey static noise", .weight = 1 } };
+  check_ranking (step (run, 18), image_and_noise, 2, -1);
+}
+
+static void
+test_search_while_indexing (void)
+{
+  g_autofree char *dir = g_build_filename (tu_tmpdir (), "many", NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (clip_generate_shapes (dir, N_MANY_IMAGES, 1, 64, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  g_autofree char *folder = q (dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"search\"},"
+    "{\"do\": \"search-margin\", \"margin\": 0.3},"
+    "{\"do\": \"search\", \"text\": \"a red circle\"},"                            /* 5 */
+    "{\"do\": \"screenshot\", \"file\": \"search-indexing.png\", \"delay\": 100},"
+    "{\"do\": \"cancel-index\"},"
+    "{\"do\": \"search\", \"text\": \"a small blue square\", \"timeout\": 10},"
+    "{\"do\": \"index\"},"
+    "{\"do\": \"search\", \"text\": \"a small blue circle\"}",                     /* 10 */
+    folder);
+  g_autoptr (AppRun) run = app_run ("search-while-indexing", steps);
+
+  /* Results while the index is being built: what is indexed so far, said so. */
+  JsonObject *partial = step (run, 5);
+  gint64 n_partial = json_object_get_int_member (partial, "n_indexed");
+  g_test_message ("searched %" G_GINT64_FORMAT " of %d images while indexing", n_partial, N_MANY_IMAGES);
+  g_assert_cmpint (n_partial, <, N_MANY_IMAGES);
+  if (n_partial > 0)
+    {
+      g_assert_cmpstr (member_string (partial, "page"), ==, "results");
+      g_assert_nonnull (strstr (member_string (partial, "summary"), "indexed so far)"));
+    }
+
+  /* Stopping: at once, and the searchable part stays searchable. */
+  JsonObject *cancel = step (run, 7);
+  g_assert_true (json_object_get_boolean_member (cancel, "was_running"));
+  g_assert_cmpfloat (json_object_get_double_member (cancel, "cancel_ms"), <, 50);
+  g_assert_true (g_str_has_prefix (member_string (cancel, "index_status"), "Indexing stopped: "));
+  JsonObject *after = step (run, 8);
+  gint64 n_after = json_object_get_int_member (after, "n_indexed");
+  g_assert_cmpint (n_after, <, N_MANY_IMAGES);
+  g_assert_cmpint (n_after, >=, n_partial);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (after, "results")), ==, MIN (n_after, 200));
+
+  /* Continuing finishes it, and every image is searchable (the CSV and text files are named as
+   * skipped). */
+  JsonObject *done = step (run, 9);
+  g_autofree char *status = g_strdup_printf ("%d images indexed; 3 files skipped", N_MANY_IMAGES);
+  g_assert_cmpint (json_object_get_int_member (done, "n_indexed"), ==, N_MANY_IMAGES);
+  g_assert_cmpstr (member_string (done, "index_status"), ==, status);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 10), "results")), ==, 200);
+}
+
+/* ---------------------------------------------------------------- training */
+
+static char *
+train_settings (int max_steps)
+{
+  g_autofree char *train = g_build_filename (shapes_dir, "train.csv", NULL);
+  g_autofree char *val = g_build_filename (shapes_dir, "test.csv", NULL);
+  g_autofree char *train_json = q (train);
+  g_autofree char *val_json = q (val);
+  return g_strdup_printf ("{\"do\": \"train-settings\", \"settings\": {\"train-csv\": %s, \"train-val-csv\": %s, "
+                          "\"train-model\": \"small\", \"train-batch-size\": 8, \"train-max-steps\": %d, "
+                          "\"train-save-every\": 0}}",
+                          train_json, val_json, max_steps);
+}
+
+/* The losses the library logged for each step of the run in OUT_DIR (log.jsonl). */
+static GHashTable *
+logged_losses (const char *out_dir)
+{
+  g_autofree char *log = g_build_filename (out_dir, "log.jsonl", NULL);
+  g_autofree char *text = NULL;
+  GHashTable *losses = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+
+  g_assert_true (g_file_get_contents (log, &text, NULL, NULL));
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (char **line = lines; *line != NULL; line++)
+    {
+      if (**line == '\0')
+        continue;
+      g_autoptr (JsonNode) node = json_from_string (*line, NULL);
+      JsonObject *object = json_node_get_object (node);
+      if (!json_object_has_member (object, "loss"))
+        continue;
+      gint64 step_number = json_object_get_int_member (object, "step");
+      double loss = json_object_get_double_member (object, "loss");
+      g_hash_table_insert (losses, g_memdup2 (&step_number, sizeof step_number), g_memdup2 (&loss, sizeof loss));
+    }
+  return losses;
+}
+
+static void
+test_train (void)
+{
+  g_autofree char *settings = train_settings (TRAIN_STEPS);
+  g_autofree char *png = g_build_filename (screenshot_dir, "chart.png", NULL);
+  g_autofree char *svg = g_build_filename (screenshot_dir, "chart.svg", NULL);
+  g_autofree char *png_json = q (png);
+  g_autofree char *svg_json = q (svg);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"view\", \"name\": \"train\"},"
+    "{\"do\": \"screenshot\", \"file\": \"train-empty.png\"},"
+    "%s,"
+    "{\"do\": \"train-start\", \"timeout\": 120},"                                 /* 5 */
+    "{\"do\": \"chart-hover\", \"step\": 12.3},"
+    "{\"do\": \"screenshot\", \"file\": \"train.png\"},"
+    "{\"do\": \"save-chart\", \"path\": %s, \"width\": 900, \"height\": 540},"
+    "{\"do\": \"save-chart\", \"path\": %s, \"width\": 900, \"height\": 540},"
+    "{\"do\": \"train-use-model\"},"                                               /* 10 */
+    "{\"do\": \"set-style\", \"style\": \"dark\"},"
+    "{\"do\": \"screenshot\", \"file\": \"train-dark.png\"}",
+    settings, png_json, svg_json);
+  g_autoptr (AppRun) run = app_run ("train", steps);
+
+  JsonObject *trained = step (run, 5);
+  g_assert_cmpstr (member_string (trained, "state"), ==, "finished");
+  const char *out_dir = member_string (trained, "out_dir");
+  g_autofree char *model_path = g_build_filename (out_dir, "model.safetensors", NULL);
+  g_assert_cmpstr (member_string (trained, "model_path"), ==, model_path);
+
+  /* Every step reached the chart, in order, with the library's own losses; the smoothed curve is
+   * TensorBoard's de-biased EMA (weight 0.6) of them. */
+  JsonArray *points = json_object_get_array_member (trained, "points");
+  g_assert_cmpint (json_object_get_int_member (trained, "n_points"), ==, TRAIN_STEPS);
+  g_assert_cmpuint (json_array_get_length (points), ==, TRAIN_STEPS);
+  g_autoptr (GHashTable) losses = logged_losses (out_dir);
+  g_assert_cmpuint (g_hash_table_size (losses), ==, TRAIN_STEPS);
+  double ema = 0, weight = 0.6;
+  for (guint i = 0; i < TRAIN_STEPS; i++)
+    {
+      JsonObject *point = json_array_get_object_element (points, i);
+      gint64 step_number = json_object_get_int_member (point, "step");
+      g_assert_cmpint (step_number, ==, i + 1);
+      g_assert_cmpint (json_object_get_int_member (point, "epoch"), ==, i / STEPS_PER_EPOCH + 1);
+      double loss = json_object_get_double_member (point, "loss");
+      double *logged = g_hash_table_lookup (losses, &step_number);
+      g_assert_nonnull (logged);
+      g_assert_cmpfloat_with_epsilon (loss, *logged, 1e-12 * fabs (*logged));
+      g_assert_true (isfinite (loss) && loss > 0);
+      ema = ema * weight + (1 - weight) * loss;
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (point, "smoothed"),
+                                      ema / (1 - pow (weight, i + 1)), 1e-12);
+    }
+  /* The learning rate decays to 0 on the cosine schedule. */
+  double first_lr = json_object_get_double_member (json_array_get_object_element (points, 0), "lr");
+  double last_lr = json_object_get_double_member (json_array_get_object_element (points, TRAIN_STEPS - 1), "lr");
+  g_assert_cmpfloat (first_lr, >, last_lr);
+
+  /* Validation after each epoch and at the last step: 6, 12, 18, 20. */
+  JsonArray *evals = json_object_get_array_member (trained, "evals");
+  const int eval_steps[] = { 6, 12, 18, 20 };
+  g_assert_cmpuint (json_array_get_length (evals), ==, G_N_ELEMENTS (eval_steps));
+  for (guint i = 0; i < G_N_ELEMENTS (eval_steps); i++)
+    {
+      JsonObject *eval = json_array_get_object_element (evals, i);
+      g_assert_cmpint (json_object_get_int_member (eval, "step"), ==, eval_steps[i]);
+      double r1 = json_object_get_double_member (eval, "image_to_text_r1");
+      double zero_shot = json_object_get_double_member (eval, "zero_shot_top1");
+      g_assert_cmpfloat (r1, >=, 0);
+      g_assert_cmpfloat (r1, <=, 1);
+      g_assert_cmpfloat (zero_shot, >=, 0);   /* the shapes' test.csv has labels */
+    }
+
+  /* Hovering at 12.3 shows the nearest step, 12. */
+  const char *hover = member_string (step (run, 6), "hover");
+  g_assert_nonnull (hover);
+  g_assert_true (g_str_has_prefix (hover, "Step 12 · epoch 2\nLoss "));
+
+  /* The chart as files: a 900 × 540 PNG and an SVG document. */
+  g_assert_true (json_object_get_boolean_member (step (run, 8), "ok"));
+  g_assert_true (json_object_get_boolean_member (step (run, 9), "ok"));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GdkPixbuf) pixbuf = gdk_pixbuf_new_from_file (png, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (gdk_pixbuf_get_width (pixbuf), ==, 900);
+  g_assert_cmpint (gdk_pixbuf_get_height (pixbuf), ==, 540);
+  g_autofree char *svg_text = NULL;
+  g_assert_true (g_file_get_contents (svg, &svg_text, NULL, NULL));
+  g_assert_true (g_str_has_prefix (svg_text, "<?xml"));
+  g_assert_nonnull (strstr (svg_text, "<svg"));
+  g_assert_nonnull (strstr (svg_text, "width=\"900pt\""));
+
+  /* "Use This Model" loads the trained model, which the library loads too. */
+  JsonObject *used = step (run, 10);
+  g_assert_cmpstr (member_string (used, "model_state"), ==, "ready");
+  g_assert_cmpstr (member_string (used, "model_path"), ==, model_path);
+  g_autoptr (ClipModel) model = clip_model_load (model_path, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (clip_model_get_config (model)->image_size, ==, 32);
+}
+
+static void
+test_pause_stop_continue (void)
+{
+  g_autofree char *settings = train_settings (2000);
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"train\"},"
+    "%s,"
+    "{\"do\": \"train-start\", \"wait\": false},"                                  /* 5 */
+    "{\"do\": \"train-wait-steps\", \"steps\": 3, \"timeout\": 120},"
+    "{\"do\": \"screenshot\", \"file\": \"train-running.png\", \"delay\": 0},"
+    "{\"do\": \"train-pause\"},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"select\", \"view\": \"classify\", \"index\": 8},"              /* 10 */
+    "{\"do\": \"set-classes\", \"text\": \"red, blue\"},"
+    "{\"do\": \"wait-probs\", \"timeout\": 20},"
+    "{\"do\": \"view\", \"name\": \"train\"},"
+    "{\"do\": \"train-resume\", \"wait\": false},"
+    "{\"do\": \"train-wait-steps\", \"steps\": 12, \"timeout\": 120},"          /* 15 */
+    "{\"do\": \"train-stop\"},"
+    "{\"do\": \"screenshot\", \"file\": \"train-stopped.png\"}",
+    folder, settings);
+  g_autoptr (AppRun) run = app_run ("pause-stop", steps);
+
+  /* Paused: a checkpoint of the step reached, offered as the model to use. */
+  JsonObject *paused = step (run, 8);
+  g_assert_cmpstr (member_string (paused, "state"), ==, "paused");
+  gint64 n_paused = json_object_get_int_member (paused, "n_points");
+  g_assert_cmpint (n_paused, >=, 3);
+  const char *out_dir = member_string (paused, "out_dir");
+  g_autofree char *checkpoint = clip_train_run_checkpoint_path (out_dir, n_paused);
+  g_assert_cmpstr (member_string (paused, "model_path"), ==, checkpoint);
+  g_assert_true (g_file_test (checkpoint, G_FILE_TEST_IS_REGULAR));
+
+  /* While paused, the model worker answers the Classify view again. */
+  g_assert_null (member_string (step (run, 12), "hint"));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 12), "rows")), ==, 2);
+
+  /* Stopped: later than the pause, with its own checkpoint, and no final model. */
+  JsonObject *stopped = step (run, 16);
+  g_assert_cmpstr (member_string (stopped, "was"), ==, "running");
+  g_assert_cmpstr (member_string (stopped, "state"), ==, "stopped");
+  gint64 n_stopped = json_object_get_int_member (stopped, "n_points");
+  g_assert_cmpint (n_stopped, >=, 12);
+  g_assert_cmpint (n_stopped, <, 2000);
+  g_autofree char *last_checkpoint = clip_train_run_checkpoint_path (out_dir, n_stopped);
+  g_assert_true (g_file_test (last_checkpoint, G_FILE_TEST_IS_REGULAR));
+  g_autofree char *final_model = clip_train_run_model_path (out_dir);
+  g_assert_false (g_file_test (final_model, G_FILE_TEST_EXISTS));
+
+  /* Continuing the stopped run from its folder: the chart shows its history from the log, then new
+   * steps, and the logged losses of the continuation match the chart. */
+  g_autofree char *dir_json = q (out_dir);
+  g_autofree char *steps2 = g_strdup_printf (
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"view\", \"name\": \"train\"},"
+    "{\"do\": \"train-continue\", \"path\": %s, \"wait\": false},"
+    "{\"do\": \"train-wait-steps\", \"steps\": %" G_GINT64_FORMAT ", \"timeout\": 120},"
+    "{\"do\": \"train-stop\"}",
+    dir_json, n_stopped + 4);
+  g_autoptr (AppRun) run2 = app_run ("continue", steps2);
+  JsonObject *continued = step (run2, 4);
+  g_assert_cmpstr (member_string (continued, "state"), ==, "stopped");
+  JsonArray *points = json_object_get_array_member (continued, "points");
+  guint n = json_array_get_length (points);
+  g_assert_cmpuint (n, >=, n_stopped + 4);
+  g_autoptr (GHashTable) losses = logged_losses (out_dir);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *point = json_array_get_object_element (points, i);
+      gint64 step_number = json_object_get_int_member (point, "step");
+      g_assert_cmpint (step_number, ==, i + 1);
+      double *logged = g_hash_table_lookup (losses, &step_number);
+      g_assert_nonnull (logged);
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (point, "loss"), *logged, 1e-12 * fabs (*logged));
+    }
+}
+
+static void
+test_skipped (void)
+{
+  g_test_skip ("needs CLIPLAB_APP, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  app_path = g_getenv ("CLIPLAB_APP");
+  screenshot_dir = g_getenv ("CLIPLAB_SCREENSHOT_DIR");
+  if (app_path == NULL || screenshot_dir == NULL || g_getenv ("DISPLAY") == NULL)
+    {
+      g_test_add_func ("/gui-search-train/skipped", test_skipped);
+      return g_test_run ();
+    }
+  g_mkdir_with_parents (screenshot_dir, 0755);
+  model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");
+  make_fixtures ();
+
+  g_test_add_func ("/gui-search-train/search", test_search);
+  g_test_add_func ("/gui-search-train/search-while-indexing", test_search_while_indexing);
+  g_test_add_func ("/gui-search-train/train", test_train);
+  g_test_add_func ("/gui-search-train/pause-stop-continue", test_pause_stop_continue);
+  return g_test_run ();
+}

@@ -1,0 +1,685 @@
+/* test-gui.c — runs the real ClipLab application (under Xvfb: see meson.build) with scripted
+ * self-tests (`cliplab --self-test SCRIPT`) and checks what it shows against the library: the
+ * probabilities drawn for the typed classes, whole-folder predictions, data set caption ranking and
+ * accuracy, the error shown for a corrupt model, cancelling a long job, the freedesktop thumbnail
+ * cache.  Screenshots of every view go to $CLIPLAB_SCREENSHOT_DIR. */
+#include <string.h>
+
+#include <gdk-pixbuf/gdk-pixbuf.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "clip.h"
+#include "testutil.h"
+
+#define N_SAMPLE_IMAGES 10       /* the golden images; the folder also holds broken.png */
+#define N_MANY_IMAGES   1500     /* for the cancellation test */
+
+static const char *app_path;
+static const char *screenshot_dir;
+static char *sample_dir;         /* golden images + broken.png */
+static char *model_dir;          /* the tiny golden model (byte tokenizer) */
+
+/* ---------------------------------------------------------------- running the application */
+
+typedef struct {
+  GPtrArray *reports;            /* JsonNode *, one per step, then the final {"done": …} */
+  char *stderr_text;
+  gint64 spawn_time;
+} AppRun;
+
+static void
+app_run_free (AppRun *run)
+{
+  g_ptr_array_unref (run->reports);
+  g_free (run->stderr_text);
+  g_free (run);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AppRun, app_run_free)
+
+/* A JSON string literal for TEXT. */
+static char *
+q (const char *text)
+{
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_VALUE);
+  json_node_set_string (node, text);
+  return json_to_string (node, FALSE);
+}
+
+/* Runs the application with ARGS and the self-test STEPS (a JSON array's contents), with ENV
+ * overrides ("NAME=value", NULL-terminated) on top of a clean test environment. */
+static AppRun *
+app_run (const char *name, const char *const *args, const char *steps, const char *const *env)
+{
+  g_autofree char *script_path = g_build_filename (tu_tmpdir (), name, NULL);
+  g_autofree char *script_name = g_strconcat (script_path, ".json", NULL);
+  g_autofree char *out_dir = q (screenshot_dir);
+  g_autofree char *script = g_strdup_printf ("{\"output-dir\": %s, \"steps\": [%s]}", out_dir, steps);
+  g_autofree char *config_home = g_build_filename (tu_tmpdir (), "config", NULL);
+  g_autofree char *cache_home = g_build_filename (tu_tmpdir (), "cache", NULL);
+
+  tu_write_file (script_name, script, strlen (script));
+
+  g_autoptr (GStrvBuilder) argv_builder = g_strv_builder_new ();
+  g_strv_builder_add (argv_builder, app_path);
+  for (const char *const *a = args; a != NULL && *a != NULL; a++)
+    g_strv_builder_add (argv_builder, *a);
+  g_strv_builder_add_many (argv_builder, "--self-test", script_name, NULL);
+  g_auto (GStrv) argv = g_strv_builder_end (argv_builder);
+
+  g_auto (GStrv) envp = g_get_environ ();
+  envp = g_environ_setenv (envp, "GSETTINGS_BACKEND", "memory", TRUE);
+  envp = g_environ_setenv (envp, "XDG_CONFIG_HOME", config_home, TRUE);
+  envp = g_environ_setenv (envp, "XDG_CACHE_HOME", cache_home, TRUE);
+  envp = g_environ_setenv (envp, "GSK_RENDERER", "cairo", TRUE);
+  envp = g_environ_setenv (envp, "GDK_BACKEND", "x11", TRUE);
+  envp = g_environ_setenv (envp, "GTK_A11Y", "none", TRUE);
+  envp = g_environ_setenv (envp, "NO_AT_BRIDGE", "1", TRUE);
+  envp = g_environ_setenv (envp, "LC_ALL", "C.UTF-8", TRUE);
+  envp = g_environ_setenv (envp, "LANGUAGE", "C", TRUE);
+  envp = g_environ_setenv (envp, "G_DEBUG", "fatal-criticals", TRUE);
+  envp = g_environ_setenv (envp, "OPENBLAS_NUM_THREADS", "1", TRUE);
+  envp = g_environ_unsetenv (envp, "CLIPLAB_BUILTIN_MODEL");
+  for (const char *const *e = env; e != NULL && *e != NULL; e++)
+    {
+      g_auto (GStrv) pair = g_strsplit (*e, "=", 2);
+      envp = g_environ_setenv (envp, pair[0], pair[1], TRUE);
+    }
+
+  AppRun *run = g_new0 (AppRun, 1);
+  g_autofree char *out = NULL;
+  g_autoptr (GError) error = NULL;
+  int wait_status = 0;
+  run->reports = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+  run->spawn_time = g_get_real_time ();
+  g_spawn_sync (NULL, argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &run->stderr_text, &wait_status, &error);
+  g_assert_no_error (error);
+
+  g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
+  for (char **line = lines; *line != NULL; line++)
+    {
+      if (**line != '{')
+        continue;
+      JsonNode *node = json_from_string (*line, &error);
+      g_assert_no_error (error);
+      g_ptr_array_add (run->reports, node);
+      g_test_message ("%s: %s", name, *line);
+    }
+  if (!g_spawn_check_wait_status (wait_status, NULL) || run->reports->len == 0)
+    g_test_message ("%s: stderr:\n%s", name, run->stderr_text);
+  g_assert_true (g_spawn_check_wait_status (wait_status, &error));
+  g_assert_cmpuint (run->reports->len, >, 0);
+
+  JsonObject *last = json_node_get_object (run->reports->pdata[run->reports->len - 1]);
+  g_assert_true (json_object_has_member (last, "done"));
+  g_assert_cmpint (json_object_get_int_member (last, "status"), ==, 0);
+
+  /* GTK and GLib complain on stderr about broken templates, bad properties and misuse. */
+  if (strstr (run->stderr_text, "-WARNING") != NULL || strstr (run->stderr_text, "-CRITICAL") != NULL)
+    {
+      g_test_message ("%s: stderr:\n%s", name, run->stderr_text);
+      g_test_fail ();
+    }
+  return run;
+}
+
+static JsonObject *
+step (AppRun *run, int index)
+{
+  for (guint i = 0; i < run->reports->len; i++)
+    {
+      JsonObject *report = json_node_get_object (run->reports->pdata[i]);
+      if (json_object_has_member (report, "step") && json_object_get_int_member (report, "step") == index)
+        return report;
+    }
+  g_error ("step %d has no report", index);
+}
+
+static const char *
+member_string (JsonObject *object, const char *member)
+{
+  JsonNode *node = json_object_get_member (object, member);
+  g_assert_nonnull (node);
+  return JSON_NODE_HOLDS_NULL (node) ? NULL : json_node_get_string (node);
+}
+
+/* ---------------------------------------------------------------- expected values */
+
+static ClipModel *
+tiny_model (void)
+{
+  static ClipModel *model;
+  if (model == NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      ClipLoadOptions options;
+      clip_load_options_init (&options);
+      options.tokenizer_path = "bytes";
+      model = clip_model_load (model_dir, &options, &error);
+      g_assert_no_error (error);
+    }
+  return model;
+}
+
+/* Zero-shot probabilities of IMAGE for CLASSES with the built-in template set TEMPLATES. */
+static float *
+expected_probs (const char *image, const char *const *classes, const char *templates_name)
+{
+  ClipModel *model = tiny_model ();
+  const int dim = clip_model_get_config (model)->embed_dim;
+  const int n = g_strv_length ((char **) classes);
+  int n_templates = 0;
+  const char *const *templates = clip_templates_builtin (templates_name, &n_templates);
+  g_autofree float *weights = g_new (float, n * dim);
+  g_autofree float *embed = g_new (float, dim);
+  float *probs = g_new (float, n);
+  g_autoptr (GError) error = NULL;
+
+  clip_zeroshot_classifier (model, classes, n, templates, n_templates, weights, &error);
+  g_assert_no_error (error);
+  clip_model_encode_image_files (model, &image, 1, TRUE, embed, &error);
+  g_assert_no_error (error);
+  clip_zeroshot_probs (model, embed, 1, weights, n, probs);
+  return probs;
+}
+
+static int
+argmax (const float *values, int n)
+{
+  int best = 0;
+  for (int i = 1; i < n; i++)
+    if (values[i] > values[best])
+      best = i;
+  return best;
+}
+
+/* The rows a wait-probs report shows must be CLASSES' probabilities for its image, best first. */
+static void
+check_probs (JsonObject *report, const char *const *classes, const char *templates_name)
+{
+  g_assert_null (member_string (report, "hint"));
+  const char *image = member_string (report, "image");
+  g_autofree float *want = expected_probs (image, classes, templates_name);
+  JsonArray *rows = json_object_get_array_member (report, "rows");
+  const guint n = g_strv_length ((char **) classes);
+
+  g_assert_cmpuint (json_array_get_length (rows), ==, n);
+  double previous = 2;
+  for (guint r = 0; r < n; r++)
+    {
+      JsonObject *row = json_array_get_object_element (rows, r);
+      const char *label = member_string (row, "label");
+      double value = json_object_get_double_member (row, "value");
+      guint c = 0;
+      while (c < n && strcmp (classes[c], label) != 0)
+        c++;
+      g_assert_cmpuint (c, <, n);
+      g_assert_cmpfloat_with_epsilon (value, want[c], 1e-5);
+      g_assert_cmpfloat (value, <=, previous);
+      previous = value;
+      g_autofree char *shown = g_strdup_printf ("%.1f %%", 100.0 * want[c]);
+      g_assert_cmpstr (member_string (row, "shown"), ==, shown);
+    }
+}
+
+/* ---------------------------------------------------------------- fixtures */
+
+static void
+copy_file (const char *from, const char *to)
+{
+  g_autoptr (GFile) src = g_file_new_for_path (from);
+  g_autoptr (GFile) dst = g_file_new_for_path (to);
+  g_autoptr (GError) error = NULL;
+  g_file_copy (src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static const char *const golden_images[] = {
+  "exact_224x224.png", "gray_257x129.png", "noise_300x500.png", "odd_225x301.png", "palette_200x200.png",
+  "photo_512x384.jpg", "rgba_333x222.png", "scene_640x480.png", "small_100x80.png", "wide_1000x150.png", NULL,
+};
+
+static void
+make_sample_folder (void)
+{
+  g_autofree char *golden = tu_shared_path ("golden/images");
+  sample_dir = g_build_filename (tu_tmpdir (), "Sample Images", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (sample_dir, 0755), ==, 0);
+  for (const char *const *name = golden_images; *name != NULL; name++)
+    {
+      g_autofree char *from = g_build_filename (golden, *name, NULL);
+      g_autofree char *to = g_build_filename (sample_dir, *name, NULL);
+      copy_file (from, to);
+    }
+  g_autofree char *broken = g_build_filename (sample_dir, "broken.png", NULL);
+  tu_write_file (broken, "this is not a PNG", 17);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void
+test_browse_and_thumbnail_cache (void)
+{
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"wait-open\", \"path\": %s},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"select\", \"index\": 8},"
+    "{\"do\": \"wait-thumbnails\"},"
+    "{\"do\": \"screenshot\", \"file\": \"browse.png\"}", folder);
+  g_autofree char *cache_home = g_build_filename (tu_tmpdir (), "browse-cache", NULL);
+  g_autofree char *cache_env = g_strconcat ("XDG_CACHE_HOME=", cache_home, NULL);
+  const char *env[] = { cache_env, NULL };
+  const char *args[] = { "--model", model_dir, "--tokenizer", "bytes", sample_dir, NULL };
+
+  /* Started on the folder, as `cliplab FOLDER` would be. */
+  g_autoptr (AppRun) first = app_run ("browse-1", args, steps, env);
+  g_assert_cmpint (json_object_get_int_member (step (first, 0), "n_items"), ==, N_SAMPLE_IMAGES + 1);
+  g_assert_cmpstr (member_string (step (first, 0), "page"), ==, "content");
+  g_assert_cmpstr (member_string (step (first, 1), "model_state"), ==, "ready");
+  JsonObject *thumbs = step (first, 3);
+  g_assert_cmpint (json_object_get_int_member (thumbs, "decoded"), ==, N_SAMPLE_IMAGES);
+  g_assert_cmpint (json_object_get_int_member (thumbs, "from_cache"), ==, 0);
+  g_assert_cmpint (json_object_get_int_member (thumbs, "failed"), ==, 1);
+  g_test_message ("window shown and first step reported %.0f ms after launch",
+                  (json_object_get_int_member (step (first, 0), "wall_us") - first->spawn_time) / 1000.0);
+
+  /* Thumbnails of images larger than 128 px went to the shared cache, named and tagged per the
+   * Thumbnail Managing Standard. */
+  g_autofree char *image = g_build_filename (sample_dir, "scene_640x480.png", NULL);
+  g_autofree char *uri = g_filename_to_uri (image, NULL, NULL);
+  g_autofree char *md5 = g_compute_checksum_for_string (G_CHECKSUM_MD5, uri, -1);
+  g_autofree char *thumb_name = g_strconcat (md5, ".png", NULL);
+  g_autofree char *thumb = g_build_filename (cache_home, "thumbnails", "normal", thumb_name, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GdkPixbuf) pixbuf = gdk_pixbuf_new_from_file (thumb, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (MAX (gdk_pixbuf_get_width (pixbuf), gdk_pixbuf_get_height (pixbuf)), ==, 128);
+  g_assert_cmpstr (gdk_pixbuf_get_option (pixbuf, "tEXt::Thumb::URI"), ==, uri);
+  GStatBuf st;
+  g_assert_cmpint (g_stat (image, &st), ==, 0);
+  g_autofree char *mtime = g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) st.st_mtime);
+  g_assert_cmpstr (gdk_pixbuf_get_option (pixbuf, "tEXt::Thumb::MTime"), ==, mtime);
+  g_assert_cmpint (g_stat (thumb, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+
+  /* A second start reads them back: all but small_100x80.png, which is below thumbnail size. */
+  g_autoptr (AppRun) second = app_run ("browse-2", args, steps, env);
+  thumbs = step (second, 3);
+  g_assert_cmpint (json_object_get_int_member (thumbs, "from_cache"), ==, N_SAMPLE_IMAGES - 1);
+  g_assert_cmpint (json_object_get_int_member (thumbs, "decoded"), ==, 1);
+}
+
+static void
+test_classify (void)
+{
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *export_path = g_build_filename (tu_tmpdir (), "results.csv", NULL);
+  g_autofree char *export_json = q (export_path);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"select\", \"view\": \"classify\", \"index\": 8},"
+    "{\"do\": \"set-classes\", \"text\": \"noise, gradient,\\nphoto, stripes\"},"   /* 5 */
+    "{\"do\": \"wait-probs\"},"
+    "{\"do\": \"set-templates\", \"preset\": \"openai7\"},"
+    "{\"do\": \"wait-probs\"},"
+    "{\"do\": \"set-classes\", \"text\": \"noise, gradient, photo, stripes, cat\"},"
+    "{\"do\": \"wait-probs\"},"                                                     /* 10 */
+    "{\"do\": \"classify-all\"},"
+    "{\"do\": \"wait-thumbnails\"},"
+    "{\"do\": \"screenshot\", \"file\": \"classify.png\"},"
+    "{\"do\": \"sort\", \"by\": \"confidence\"},"
+    "{\"do\": \"filter\", \"class\": \"photo\"},"                                  /* 15 */
+    "{\"do\": \"export\", \"path\": %s}",
+    folder, export_json);
+  const char *args[] = { "--model", model_dir, "--tokenizer", "bytes", NULL };
+  g_autoptr (AppRun) run = app_run ("classify", args, steps, NULL);
+
+  g_assert_cmpint (json_object_get_int_member (step (run, 2), "n_items"), ==, N_SAMPLE_IMAGES + 1);
+  const char *four[] = { "noise", "gradient", "photo", "stripes", NULL };
+  const char *five[] = { "noise", "gradient", "photo", "stripes", "cat", NULL };
+  g_assert_true (g_str_has_suffix (member_string (step (run, 6), "image"), "scene_640x480.png"));
+  check_probs (step (run, 6), four, "simple");
+  check_probs (step (run, 8), four, "openai7");
+  check_probs (step (run, 10), five, "openai7");
+
+  /* Whole folder: every readable image's top class, the unreadable one named in the error bar. */
+  JsonObject *all = step (run, 11);
+  g_assert_cmpstr (member_string (all, "summary"), ==, "10 images classified; 1 could not be read.");
+  JsonObject *bar = json_object_get_object_member (all, "error_bar");
+  g_assert_cmpstr (member_string (bar, "title"), ==, "1 image could not be read");
+  g_assert_nonnull (strstr (member_string (bar, "detail"), "broken.png"));
+  g_test_message ("longest main-loop stall while classifying the folder: %.1f ms",
+                  json_object_get_double_member (all, "max_gap_ms"));
+  JsonArray *grid = json_object_get_array_member (all, "grid");
+  g_assert_cmpuint (json_array_get_length (grid), ==, N_SAMPLE_IMAGES + 1);
+  for (guint i = 0; i < json_array_get_length (grid); i++)
+    {
+      JsonObject *cell = json_array_get_object_element (grid, i);
+      const char *path = member_string (cell, "path");
+      if (g_str_has_suffix (path, "broken.png"))
+        {
+          g_assert_null (member_string (cell, "prediction"));
+          continue;
+        }
+      g_autofree float *want = expected_probs (path, five, "openai7");
+      int best = argmax (want, 5);
+      g_assert_cmpstr (member_string (cell, "prediction"), ==, five[best]);
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (cell, "confidence"), want[best], 1e-5);
+    }
+
+  /* Sorted by confidence, then only the images predicted as "photo". */
+  grid = json_object_get_array_member (step (run, 14), "grid");
+  for (guint i = 1; i < json_array_get_length (grid); i++)
+    g_assert_cmpfloat (json_object_get_double_member (json_array_get_object_element (grid, i - 1), "confidence"), >=,
+                       json_object_get_double_member (json_array_get_object_element (grid, i), "confidence"));
+  grid = json_object_get_array_member (step (run, 15), "grid");
+  for (guint i = 0; i < json_array_get_length (grid); i++)
+    g_assert_cmpstr (member_string (json_array_get_object_element (grid, i), "prediction"), ==, "photo");
+
+  /* The export: a header and one row per image. */
+  g_assert_true (json_object_get_boolean_member (step (run, 16), "ok"));
+  g_autofree char *csv = NULL;
+  g_assert_true (g_file_get_contents (export_path, &csv, NULL, NULL));
+  g_auto (GStrv) lines = g_strsplit (csv, "\r\n", -1);
+  g_assert_cmpstr (lines[0], ==, "image_path,prediction,confidence,noise,gradient,photo,stripes,cat");
+  g_assert_cmpuint (g_strv_length (lines), ==, N_SAMPLE_IMAGES + 1 + 2);  /* + header + final empty */
+}
+
+static void
+test_dataset (void)
+{
+  g_autofree char *golden = tu_shared_path ("golden/images");
+  g_autofree char *dir = g_build_filename (tu_tmpdir (), "dataset", NULL);
+  g_autofree char *images = g_build_filename (dir, "images", NULL);
+  static const struct { const char *file, *caption, *label; } rows[] = {
+    { "exact_224x224.png", "a bright checkerboard with a red disc", "pattern" },
+    { "gray_257x129.png", "a grey gradient with a dark circle", "gradient" },
+    { "noise_300x500.png", "grey static noise", "noise" },
+    { "palette_200x200.png", "a colourful palette with a red disc", "pattern" },
+    { "photo_512x384.jpg", "a photo of a checkerboard with a red disc", "pattern" },
+    { "wide_1000x150.png", "a wide colourful strip", "pattern" },
+  };
+  GString *csv = g_string_new ("image_path,caption,label\n");
+
+  g_assert_cmpint (g_mkdir_with_parents (images, 0755), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
+    {
+      g_autofree char *from = g_build_filename (golden, rows[i].file, NULL);
+      g_autofree char *to = g_build_filename (images, rows[i].file, NULL);
+      copy_file (from, to);
+      g_string_append_printf (csv, "images/%s,\"%s\",%s\n", rows[i].file, rows[i].caption, rows[i].label);
+    }
+  g_string_append (csv, "images/missing.png,this file does not exist,noise\n");   /* line 8: skipped */
+  g_autofree char *csv_path = g_build_filename (dir, "data.csv", NULL);
+  tu_write_file (csv_path, csv->str, csv->len);
+  g_string_free (csv, TRUE);
+
+  g_autofree char *path_json = q (csv_path);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"select\", \"index\": 4},"
+    "{\"do\": \"wait-browse\"},"
+    "{\"do\": \"wait-thumbnails\"},"                               /* 5 */
+    "{\"do\": \"screenshot\", \"file\": \"browse-dataset.png\"},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"set-classes\", \"text\": \"pattern, gradient, noise\"},"
+    "{\"do\": \"wait-probs\"},"
+    "{\"do\": \"classify-all\"},"                                  /* 10 */
+    "{\"do\": \"show-metrics\", \"show\": true},"
+    "{\"do\": \"screenshot\", \"file\": \"metrics.png\"}",
+    path_json);
+  const char *args[] = { "--model", model_dir, "--tokenizer", "bytes", NULL };
+  g_autoptr (AppRun) run = app_run ("dataset", args, steps, NULL);
+
+  /* Six usable rows; the missing image is reported with its line. */
+  JsonObject *opened = step (run, 2);
+  g_assert_cmpint (json_object_get_int_member (opened, "n_items"), ==, G_N_ELEMENTS (rows));
+  JsonObject *bar = json_object_get_object_member (opened, "error_bar");
+  g_assert_nonnull (bar);
+  g_assert_nonnull (strstr (member_string (bar, "detail"), "line 8"));
+  g_assert_nonnull (strstr (member_string (bar, "detail"), "missing.png"));
+
+  /* Best-matching captions of the selected image: cosine similarities from the library. */
+  ClipModel *model = tiny_model ();
+  const int dim = clip_model_get_config (model)->embed_dim;
+  JsonObject *browse = step (run, 4);
+  const char *image = member_string (browse, "image");
+  g_assert_true (g_str_has_suffix (image, rows[4].file));
+  g_autofree float *image_embed = g_new (float, dim);
+  g_autoptr (GError) error = NULL;
+  clip_model_encode_image_files (model, &image, 1, TRUE, image_embed, &error);
+  g_assert_no_error (error);
+  JsonArray *matches = json_object_get_array_member (browse, "matches");
+  g_assert_cmpuint (json_array_get_length (matches), ==, 5);
+  double previous = 2;
+  for (guint k = 0; k < 5; k++)
+    {
+      JsonObject *match = json_array_get_object_element (matches, k);
+      const char *caption = member_string (match, "caption");
+      g_autofree float *text_embed = g_new (float, dim);
+      clip_model_encode_texts (model, &caption, 1, text_embed, &error);
+      g_assert_no_error (error);
+      double cosine = 0;
+      for (int d = 0; d < dim; d++)
+        cosine += image_embed[d] * text_embed[d];
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (match, "score"), cosine, 1e-5);
+      g_assert_cmpfloat (cosine, <=, previous + 1e-6);
+      previous = cosine;
+      g_assert_true (json_object_get_boolean_member (match, "own") == (strcmp (caption, rows[4].caption) == 0));
+    }
+
+  /* Accuracy against the labels, as the library's evaluation computes it from the probabilities. */
+  const char *classes[] = { "pattern", "gradient", "noise", NULL };
+  int correct = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
+    {
+      g_autofree char *path = g_build_filename (images, rows[i].file, NULL);
+      g_autofree float *probs = expected_probs (path, classes, "simple");
+      correct += strcmp (classes[argmax (probs, 3)], rows[i].label) == 0;
+    }
+  g_autofree char *metrics = g_strdup_printf ("top1=%.6f top5=%.6f n=%u unknown=0 unreadable=0",
+                                              (double) correct / G_N_ELEMENTS (rows), 1.0, (guint) G_N_ELEMENTS (rows));
+  g_assert_cmpstr (member_string (step (run, 10), "metrics"), ==, metrics);
+}
+
+static void
+test_corrupt_model (void)
+{
+  g_autofree char *good = g_build_filename (model_dir, "model.safetensors", NULL);
+  g_autofree char *bytes = NULL;
+  gsize length = 0;
+  g_assert_true (g_file_get_contents (good, &bytes, &length, NULL));
+  g_autofree char *corrupt = g_build_filename (tu_tmpdir (), "corrupt.safetensors", NULL);
+  tu_write_file (corrupt, bytes, length / 2);   /* a download cut in half */
+
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *corrupt_json = q (corrupt);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"select\", \"index\": 8},"
+    "{\"do\": \"load-model\", \"path\": %s, \"tokenizer\": \"bytes\"},"
+    "{\"do\": \"screenshot\", \"file\": \"model-error-dialog.png\", \"window\": \"dialog\"},"
+    "{\"do\": \"close-dialogs\"},"                                       /* 5 */
+    "{\"do\": \"screenshot\", \"file\": \"model-error.png\"},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"set-classes\", \"text\": \"noise, photo\"},"
+    "{\"do\": \"wait-probs\"}",
+    folder, corrupt_json);
+  const char *args[] = { "--model", model_dir, "--tokenizer", "bytes", NULL };
+  g_autoptr (AppRun) run = app_run ("corrupt-model", args, steps, NULL);
+
+  JsonObject *load = step (run, 3);
+  const char *chooser_error = member_string (load, "chooser_error");
+  g_assert_nonnull (chooser_error);
+  g_assert_nonnull (strstr (chooser_error, "corrupt.safetensors"));
+  JsonObject *bar = json_object_get_object_member (load, "error_bar");
+  g_assert_nonnull (bar);
+  g_assert_cmpstr (member_string (bar, "title"), ==, "Could not load the model");
+  g_assert_nonnull (strstr (member_string (bar, "detail"), "corrupt.safetensors"));
+  /* The previous model is still loaded and still classifies. */
+  g_assert_cmpstr (member_string (load, "model_state"), ==, "ready");
+  g_assert_cmpstr (member_string (load, "model_path"), ==, model_dir);
+  const char *two[] = { "noise", "photo", NULL };
+  check_probs (step (run, 9), two, "simple");
+}
+
+static void
+test_no_model (void)
+{
+  g_autofree char *steps = g_strdup (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"screenshot\", \"file\": \"empty.png\"}");
+  g_autofree char *missing = g_build_filename (tu_tmpdir (), "no-such-model.safetensors", NULL);
+  g_autofree char *env_builtin = g_strconcat ("CLIPLAB_BUILTIN_MODEL=", missing, NULL);
+  const char *env[] = { env_builtin, NULL };
+  g_autoptr (AppRun) run = app_run ("no-model", NULL, steps, env);
+
+  JsonObject *model = step (run, 1);
+  g_assert_cmpstr (member_string (model, "model_state"), ==, "none");
+  g_assert_cmpstr (member_string (model, "model_label"), ==, "No Model");
+  const char *notice = member_string (model, "model_notice");
+  g_assert_nonnull (notice);
+  g_assert_nonnull (strstr (notice, "No model is loaded"));
+  g_assert_nonnull (strstr (notice, "built-in model is not installed"));
+
+  /* With a folder open, the Classify view says so too and offers the model chooser. */
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *steps2 = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"select\", \"view\": \"classify\", \"index\": 8},"
+    "{\"do\": \"wait-probs\"},"
+    "{\"do\": \"screenshot\", \"file\": \"no-model.png\"}",
+    folder);
+  g_autoptr (AppRun) run2 = app_run ("no-model-folder", NULL, steps2, env);
+  const char *hint = member_string (step (run2, 4), "hint");
+  g_assert_nonnull (hint);
+  g_assert_nonnull (strstr (hint, "No model is loaded"));
+}
+
+static void
+test_cancel_long_job (void)
+{
+  g_autofree char *golden = tu_shared_path ("golden/images");
+  g_autofree char *dir = g_build_filename (tu_tmpdir (), "many", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  for (int i = 0; i < N_MANY_IMAGES; i++)
+    {
+      g_autofree char *target = g_build_filename (golden, golden_images[i % N_SAMPLE_IMAGES], NULL);
+      g_autofree char *name = g_strdup_printf ("%05d-%s", i, golden_images[i % N_SAMPLE_IMAGES]);
+      g_autofree char *link = g_build_filename (dir, name, NULL);
+      g_assert_cmpint (symlink (target, link), ==, 0);
+    }
+
+  g_autofree char *folder = q (dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"set-classes\", \"text\": \"noise, photo\"},"
+    "{\"do\": \"wait-probs\"},"
+    "{\"do\": \"classify-all\", \"wait\": false},"                         /* 5 */
+    "{\"do\": \"wait\", \"ms\": 700},"
+    "{\"do\": \"screenshot\", \"file\": \"classify-running.png\", \"delay\": 0},"
+    "{\"do\": \"cancel-folder\"},"
+    "{\"do\": \"set-classes\", \"text\": \"noise, photo, gradient\"},"
+    "{\"do\": \"wait-probs\", \"timeout\": 10}",                           /* 10 */
+    folder);
+  const char *args[] = { "--model", model_dir, "--tokenizer", "bytes", NULL };
+  g_autoptr (AppRun) run = app_run ("cancel", args, steps, NULL);
+
+  g_assert_cmpint (json_object_get_int_member (step (run, 1), "n_items"), ==, N_MANY_IMAGES);
+  g_test_message ("longest main-loop stall while classifying %d images: %.1f ms", N_MANY_IMAGES,
+                  json_object_get_double_member (step (run, 6), "max_gap_ms"));
+  JsonObject *cancel = step (run, 8);
+  g_assert_true (json_object_get_boolean_member (cancel, "was_running"));
+  const char *summary = member_string (cancel, "summary");
+  g_assert_true (g_str_has_prefix (summary, "Stopped after "));
+  g_autofree char *total = g_strdup_printf (" of %d images.", N_MANY_IMAGES);
+  g_assert_true (g_str_has_suffix (summary, total));
+  /* The worker is free again: the next request is answered within its 10 s. */
+  const char *three[] = { "noise", "photo", "gradient", NULL };
+  check_probs (step (run, 10), three, "simple");
+}
+
+static void
+test_dialogs_and_dark_style (void)
+{
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"open-dialog\", \"name\": \"preferences\"},"
+    "{\"do\": \"screenshot\", \"file\": \"preferences.png\", \"window\": \"dialog\"},"
+    "{\"do\": \"close-dialogs\"},"                                          /* 5 */
+    "{\"do\": \"open-dialog\", \"name\": \"model\"},"
+    "{\"do\": \"screenshot\", \"file\": \"model-chooser.png\", \"window\": \"dialog\"},"
+    "{\"do\": \"close-dialogs\"},"
+    "{\"do\": \"open-dialog\", \"name\": \"shortcuts\"},"
+    "{\"do\": \"screenshot\", \"file\": \"shortcuts.png\", \"window\": \"dialog\"},"   /* 10 */
+    "{\"do\": \"close-dialogs\"},"
+    "{\"do\": \"open-dialog\", \"name\": \"about\"},"
+    "{\"do\": \"screenshot\", \"file\": \"about.png\", \"window\": \"dialog\"},"
+    "{\"do\": \"close-dialogs\"},"
+    "{\"do\": \"set-style\", \"style\": \"dark\"},"                            /* 15 */
+    "{\"do\": \"select\", \"index\": 8},"
+    "{\"do\": \"wait-thumbnails\"},"
+    "{\"do\": \"screenshot\", \"file\": \"browse-dark.png\"},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"set-classes\", \"text\": \"noise, gradient, photo, stripes\"},"  /* 20 */
+    "{\"do\": \"wait-probs\"},"
+    "{\"do\": \"screenshot\", \"file\": \"classify-dark.png\"}",
+    folder);
+  const char *args[] = { "--model", model_dir, "--tokenizer", "bytes", NULL };
+  g_autoptr (AppRun) run = app_run ("dialogs", args, steps, NULL);
+
+  for (int i = 4; i <= 13; i += 3)
+    {
+      JsonObject *shot = step (run, i);
+      g_assert_false (json_object_has_member (shot, "error"));
+      g_assert_cmpint (json_object_get_int_member (shot, "width"), >, 100);
+    }
+  g_assert_false (json_object_has_member (step (run, 22), "error"));
+}
+
+static void
+test_skipped (void)
+{
+  g_test_skip ("needs CLIPLAB_APP, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  app_path = g_getenv ("CLIPLAB_APP");
+  screenshot_dir = g_getenv ("CLIPLAB_SCREENSHOT_DIR");
+  if (app_path == NULL || screenshot_dir == NULL || g_getenv ("DISPLAY") == NULL)
+    {
+      g_test_add_func ("/gui/skipped", test_skipped);
+      return g_test_run ();
+    }
+  g_mkdir_with_parents (screenshot_dir, 0755);
+  model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");
+  make_sample_folder ();
+
+  g_test_add_func ("/gui/browse-and-thumbnail-cache", test_browse_and_thumbnail_cache);
+  g_test_add_func ("/gui/classify", test_classify);
+  g_test_add_func ("/gui/dataset", test_dataset);
+  g_test_add_func ("/gui/corrupt-model", test_corrupt_model);
+  g_test_add_func ("/gui/no-model", test_no_model);
+  g_test_add_func ("/gui/cancel-long-job", test_cancel_long_job);
+  g_test_add_func ("/gui/dialogs-and-dark-style", test_dialogs_and_dark_style);
+  return g_test_run ();
+}
