@@ -222,6 +222,8 @@ decode_scaled (const char *path, int max_size, gboolean exif, int *width, int *h
       g_autofree char *base = g_path_get_basename (path);
       g_autofree char *display = g_filename_display_name (base);
       g_prefix_error (error, "%s: ", display);
+      if (format != NULL)
+        g_clear_pointer (format, g_free);
       return NULL;
     }
   if (exif)

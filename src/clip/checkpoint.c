@@ -2,6 +2,7 @@
 #include "clip-private.h"
 #include "jsonutil.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -110,6 +111,51 @@ apply_hf_config (JsonObject *root, ClipConfig *c, const char *label, GError **er
   return TRUE;
 }
 
+/* OBJ's KEY, when present, as three finite float-sized numbers (positive when POSITIVE) into OUT. */
+static gboolean
+read_three_numbers (JsonObject *obj, const char *key, gboolean positive, float out[3], const char *label,
+                    GError **error)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+  if (node == NULL)
+    return TRUE;
+  JsonArray *arr = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+  double v[3];
+  for (int k = 0; arr != NULL && json_array_get_length (arr) == 3 && k < 3; k++)
+    {
+      JsonNode *e = json_array_get_element (arr, k);
+      GType type = JSON_NODE_HOLDS_VALUE (e) ? json_node_get_value_type (e) : G_TYPE_INVALID;
+      v[k] = type == G_TYPE_DOUBLE || type == G_TYPE_INT64 ? json_node_get_double (e) : NAN;
+      if (!(fabs (v[k]) <= FLT_MAX) || (positive && !(v[k] > 0)))
+        arr = NULL;
+    }
+  if (arr == NULL || json_array_get_length (arr) != 3)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: \"%s\" must be an array of 3 %snumbers", label, key,
+                   positive ? "positive " : "");
+      return FALSE;
+    }
+  for (int k = 0; k < 3; k++)
+    out[k] = (float) v[k];
+  return TRUE;
+}
+
+/* WIDTH × RATIO as an MLP width; one too large to be an int is refused here, the other bad sizes
+ * by clip_config_validate. */
+static gboolean
+mlp_width_from_ratio (int width, double ratio, int *mlp_width, const char *label, GError **error)
+{
+  double v = (double) width * ratio;
+  if (!(fabs (v) <= CLIP_MAX_DIM_SIZE))
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: width %d × mlp_ratio %g exceeds the limit of %d",
+                   label, width, ratio, CLIP_MAX_DIM_SIZE);
+      return FALSE;
+    }
+  *mlp_width = (int) v;
+  return TRUE;
+}
+
 static gboolean
 apply_open_clip_config (JsonObject *root, ClipConfig *c, ClipPreprocess *pre, const char *label, GError **error)
 {
@@ -142,24 +188,16 @@ apply_open_clip_config (JsonObject *root, ClipConfig *c, ClipPreprocess *pre, co
       || !clip_json_get_double (text, "mlp_ratio", &text_mlp_ratio, label, error))
     return FALSE;
   c->vision.heads = vision_heads > 0 ? vision_heads : c->vision.width / head_width;
-  c->vision.mlp_width = (int) (c->vision.width * mlp_ratio);
   c->text.heads = text_heads > 0 ? text_heads : c->text.heads;
-  c->text.mlp_width = (int) (c->text.width * text_mlp_ratio);
+  if (!mlp_width_from_ratio (c->vision.width, mlp_ratio, &c->vision.mlp_width, label, error)
+      || !mlp_width_from_ratio (c->text.width, text_mlp_ratio, &c->text.mlp_width, label, error))
+    return FALSE;
   c->vision.activation = c->text.activation = quick ? CLIP_ACTIVATION_QUICK_GELU : CLIP_ACTIVATION_GELU;
   c->eot_id = -1;
 
-  if (pre_cfg != NULL)
-    {
-      JsonArray *mean = json_object_has_member (pre_cfg, "mean") ? json_object_get_array_member (pre_cfg, "mean") : NULL;
-      JsonArray *std = json_object_has_member (pre_cfg, "std") ? json_object_get_array_member (pre_cfg, "std") : NULL;
-      for (int k = 0; k < 3; k++)
-        {
-          if (mean != NULL && json_array_get_length (mean) == 3)
-            pre->mean[k] = (float) json_array_get_double_element (mean, k);
-          if (std != NULL && json_array_get_length (std) == 3)
-            pre->std[k] = (float) json_array_get_double_element (std, k);
-        }
-    }
+  if (pre_cfg != NULL && (!read_three_numbers (pre_cfg, "mean", FALSE, pre->mean, label, error)
+                          || !read_three_numbers (pre_cfg, "std", TRUE, pre->std, label, error)))
+    return FALSE;
   return TRUE;
 }
 
@@ -194,7 +232,7 @@ apply_preprocessor_config (const char *path, ClipPreprocess *pre, int image_size
           JsonNode *e = json_array_get_element (arr, k);
           GType type = JSON_NODE_HOLDS_VALUE (e) ? json_node_get_value_type (e) : G_TYPE_INVALID;
           double v = (type == G_TYPE_DOUBLE || type == G_TYPE_INT64) ? json_node_get_double (e) : NAN;
-          if (!isfinite (v) || (i == 1 && v <= 0))
+          if (!(fabs (v) <= FLT_MAX) || (i == 1 && v <= 0))
             {
               g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: \"%s\"[%d] is not a valid number", path, keys[i], k);
               return FALSE;
@@ -349,20 +387,13 @@ clip_config_from_json (const char *json, ClipConfig *c, ClipPreprocess *pre, con
   float *dst[2] = { pre->mean, pre->std };
   for (int i = 0; i < 2; i++)
     {
-      JsonNode *node = json_object_get_member (obj, keys[i]);
-      JsonArray *arr = node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-      if (arr == NULL || json_array_get_length (arr) != 3)
+      if (!json_object_has_member (obj, keys[i]))
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: \"%s\" must be an array of 3 numbers", label, keys[i]);
           return FALSE;
         }
-      for (int k = 0; k < 3; k++)
-        dst[i][k] = (float) json_array_get_double_element (arr, k);
-      if (i == 1 && !(pre->std[0] > 0 && pre->std[1] > 0 && pre->std[2] > 0))
-        {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: \"std\" must be positive", label);
-          return FALSE;
-        }
+      if (!read_three_numbers (obj, keys[i], i == 1, dst[i], label, error))
+        return FALSE;
     }
   pre->image_size = c->image_size;
   return TRUE;

@@ -314,9 +314,10 @@ read_blocks (ClipIndexStore *store, const char *file, const uint8_t *bytes, size
                         "complete block (an interrupted write?); they are ignored", remaining, offset);
           break;
         }
-      if (sequence >= h->block_count && by_path == NULL)
+      if (by_path == NULL)
         {
-          /* The first journal block: from here on, paths may repeat. */
+          /* A later entry for a path replaces the earlier one: journal blocks repeat paths by design,
+           * and a crafted compacted block must not bring in duplicates either. */
           by_path = g_hash_table_new (g_str_hash, g_str_equal);
           for (guint i = 0; i < store->entries->len; i++)
             g_hash_table_insert (by_path, (gpointer) g_array_index (store->entries, ClipIndexEntry, i).path,
