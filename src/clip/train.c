@@ -714,6 +714,16 @@ clip_trainer_step (ClipTrainer *tr, const float *pixels, const int32_t *ids, int
                    ClipStepStats *stats, GError **error)
 {
   double loss;
+  /* A non-finite pixel would only poison the loss; refuse it before any arithmetic on it. */
+  int64_t n_pixels = (int64_t) batch * 3 * tr->model->config.image_size * tr->model->config.image_size;
+  for (int64_t i = 0; i < n_pixels; i++)
+    if (!isfinite (pixels[i]))
+      {
+        g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "step %" G_GINT64_FORMAT ": image %" G_GINT64_FORMAT
+                     " of the batch has a non-finite pixel value; the weights were not updated",
+                     tr->step + 1, i / (n_pixels / MAX (batch, 1)) + 1);
+        return FALSE;
+      }
   if (!clip_trainer_compute_gradients (tr, pixels, ids, batch, &loss, error))
     return FALSE;
   double sum_sq = 0;
