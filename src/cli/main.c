@@ -15,6 +15,7 @@ typedef struct {
 int cli_cmd_dataset (int argc, char **argv);
 int cli_cmd_evaluate (int argc, char **argv);
 int cli_cmd_train (int argc, char **argv);
+int cli_cmd_bench (int argc, char **argv);
 
 static const CliCommand cli_commands[] = {
   { "embed",   "Print the L2-normalised embedding of images, texts or token ids", cli_cmd_embed },
@@ -26,6 +27,7 @@ static const CliCommand cli_commands[] = {
   { "train",   "Train a CLIP model on captioned images, or resume a run",        cli_cmd_train },
   { "index",   "Embed the images of a folder into its index for search",          cli_cmd_index },
   { "search",  "Rank a folder's images by similarity to texts and images",         cli_cmd_search },
+  { "bench",   "Time inference and the matrix products alone; peak memory",      cli_cmd_bench },
 };
 
 static char *

@@ -1,11 +1,13 @@
 /* model.c — the tensor table, the two towers' forward passes and the encoding API. */
 #include "clip-private.h"
 #include "ops.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <string.h>
 
-#define ENCODE_CHUNK 16          /* images or prompts per forward pass: bounds scratch memory */
+#define ENCODE_CHUNK 16          /* images per forward pass: bounds scratch memory */
+#define TEXT_CHUNK_TOKENS 1024   /* prompt tokens per forward pass, likewise */
 #define TEXT_CACHE_MAX 20000
 
 /* ------------------------------------------------------------------ the tensor table */
@@ -272,17 +274,111 @@ block_scratch_floats (const ClipTowerConfig *tc, int n_rows)
   return (size_t) n_rows * (5 * (size_t) tc->width + tc->mlp_width);
 }
 
-/* One pre-norm residual block on X [b, t, width], in place.  Inference reuses SCRATCH for every
- * intermediate; training keeps in ACTS what the backward pass reads (SCRATCH then only holds the
- * two projections that are added to X). */
+/* ------------------------------------------------------------------ the work between matrix products
+ *
+ * LayerNorm, attention, activations and bias rows are spread over the cores with clip_parallel_for,
+ * between the BLAS calls (which use OpenBLAS's threads); each chunk is a range of rows or of
+ * (sequence, head) pairs, so results do not depend on the thread count. */
+
+/* Items per chunk: enough work (about 32k floats) to be worth waking a thread for. */
+#define GRAIN_FLOATS 32768
+
+typedef struct {
+  float *out, *mean, *rstd;
+  const float *inp, *weight, *bias;
+  int dim;
+  float eps;
+} LayerNormJob;
+
 static void
-block_forward (float *x, const ClipLayerWeights *lw, const ClipTowerConfig *tc, int b, int t,
-               int causal, const int *lengths, float *scratch, ClipBlockActs *acts)
+layernorm_rows (int64_t start, int64_t end, gpointer data)
 {
-  int n = b * t, d = tc->width, f = tc->mlp_width;
+  const LayerNormJob *j = data;
+  clip_layernorm_forward (j->out + start * j->dim, j->mean != NULL ? j->mean + start : NULL,
+                          j->rstd != NULL ? j->rstd + start : NULL, j->inp + start * j->dim,
+                          j->weight, j->bias, (int) (end - start), j->dim, j->eps);
+}
+
+static void
+layernorm (float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+           int n, int dim, float eps)
+{
+  LayerNormJob job = { out, mean, rstd, inp, weight, bias, dim, eps };
+  clip_parallel_for (n, GRAIN_FLOATS / dim + 1, layernorm_rows, &job);
+}
+
+typedef struct {
+  float *x;
+  const float *bias;
+  int dim;
+  gboolean add;
+} BiasJob;
+
+static void
+bias_rows (int64_t start, int64_t end, gpointer data)
+{
+  const BiasJob *j = data;
+  float *x = j->x + start * j->dim;
+  if (j->add)
+    clip_bias_add_forward (x, j->bias, (int) (end - start), j->dim);
+  else
+    for (int64_t i = start; i < end; i++, x += j->dim)
+      memcpy (x, j->bias, sizeof (float) * j->dim);
+}
+
+/* out[n, out_dim] = inp · weightᵀ + bias, or x += … for a residual branch (ADD): the bias rows
+ * first, then the matrix product accumulates onto them.  With GEMMS_ONLY, the product alone. */
+static void
+linear (float *out, const float *inp, const float *weight, const float *bias, int n, int in_dim, int out_dim,
+        gboolean add, gboolean gemms_only)
+{
+  if (!gemms_only && bias != NULL)
+    {
+      BiasJob job = { out, bias, out_dim, add };
+      clip_parallel_for (n, GRAIN_FLOATS / out_dim + 1, bias_rows, &job);
+    }
+  clip_matmul_forward (out, inp, weight, n, in_dim, out_dim, add || bias != NULL);
+}
+
+typedef struct {
+  float *out;
+  const float *inp;
+  int quick;
+} ActivationJob;
+
+static void
+activation_range (int64_t start, int64_t end, gpointer data)
+{
+  const ActivationJob *j = data;
+  clip_activation_forward (j->out + start, j->inp + start, end - start, j->quick);
+}
+
+typedef struct {
+  float *out, *probs;
+  const float *q, *k, *v;
+  const ClipSeqLayout *seqs;
+  int d, ld, heads, causal;
+} AttentionJob;
+
+static void
+attention_units (int64_t start, int64_t end, gpointer data)
+{
+  const AttentionJob *j = data;
+  clip_attention_forward_range (j->out, j->probs, j->q, j->k, j->v, j->seqs, j->d, j->ld, j->heads, j->causal,
+                                start, end);
+}
+
+/* One pre-norm residual block on the N token rows of X [N, width] (sequences as SEQS lays them out),
+ * in place.  Inference reuses SCRATCH for every intermediate; training keeps in ACTS what the
+ * backward pass reads.  GEMMS_ONLY issues the matrix products alone (clip_model_run_image_gemms). */
+static void
+block_forward (float *x, const ClipLayerWeights *lw, const ClipTowerConfig *tc, const ClipSeqLayout *seqs,
+               int n, int causal, float *scratch, ClipBlockActs *acts, gboolean gemms_only)
+{
+  int d = tc->width, f = tc->mlp_width;
   size_t nd = (size_t) n * d;
-  float *h = scratch, *q = h + nd, *k = q + nd, *v = k + nd, *a = v + nd, *fc = a + nd;
-  float *ln1 = h, *ln2 = h, *act = fc, *probs = NULL;
+  float *ln = scratch, *q = ln + nd, *k = q + nd, *v = k + nd, *a = v + nd, *fc = a + nd;
+  float *ln1 = ln, *ln2 = ln, *act = fc, *probs = NULL;
   float *ln1_mean = NULL, *ln1_rstd = NULL, *ln2_mean = NULL, *ln2_rstd = NULL;
   if (acts != NULL)
     {
@@ -293,21 +389,29 @@ block_forward (float *x, const ClipLayerWeights *lw, const ClipTowerConfig *tc, 
       fc = acts->fc1, act = acts->act;
     }
 
-  clip_layernorm_forward (ln1, ln1_mean, ln1_rstd, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
-  clip_linear_forward (q, ln1, lw->q_w, lw->q_b, n, d, d);
-  clip_linear_forward (k, ln1, lw->k_w, lw->k_b, n, d, d);
-  clip_linear_forward (v, ln1, lw->v_w, lw->v_b, n, d, d);
-  clip_attention_forward (a, probs, q, k, v, b, t, d, d, tc->heads, causal, lengths);
-  clip_linear_forward (h, a, lw->o_w, lw->o_b, n, d, d);
-  clip_add_inplace (x, h, nd);
+  if (!gemms_only)
+    layernorm (ln1, ln1_mean, ln1_rstd, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
+  linear (q, ln1, lw->q_w, lw->q_b, n, d, d, FALSE, gemms_only);
+  linear (k, ln1, lw->k_w, lw->k_b, n, d, d, FALSE, gemms_only);
+  linear (v, ln1, lw->v_w, lw->v_b, n, d, d, FALSE, gemms_only);
+  if (!gemms_only)
+    {
+      AttentionJob job = { a, probs, q, k, v, seqs, d, d, tc->heads, causal };
+      clip_parallel_for ((int64_t) seqs->b * tc->heads, 2, attention_units, &job);
+    }
+  linear (x, a, lw->o_w, lw->o_b, n, d, d, TRUE, gemms_only);
   if (acts != NULL)
     memcpy (acts->x_mid, x, nd * sizeof (float));
 
-  clip_layernorm_forward (ln2, ln2_mean, ln2_rstd, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
-  clip_linear_forward (fc, ln2, lw->fc1_w, lw->fc1_b, n, d, f);
-  clip_activation_forward (act, fc, (int64_t) n * f, tc->activation == CLIP_ACTIVATION_QUICK_GELU);
-  clip_linear_forward (h, act, lw->fc2_w, lw->fc2_b, n, f, d);
-  clip_add_inplace (x, h, nd);
+  if (!gemms_only)
+    layernorm (ln2, ln2_mean, ln2_rstd, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
+  linear (fc, ln2, lw->fc1_w, lw->fc1_b, n, d, f, FALSE, gemms_only);
+  if (!gemms_only)
+    {
+      ActivationJob job = { act, fc, tc->activation == CLIP_ACTIVATION_QUICK_GELU };
+      clip_parallel_for ((int64_t) n * f, GRAIN_FLOATS, activation_range, &job);
+    }
+  linear (x, act, lw->fc2_w, lw->fc2_b, n, f, d, TRUE, gemms_only);
 }
 
 static void
@@ -317,26 +421,30 @@ trace_hidden (ClipTowerTrace *trace, int index, const float *x, size_t floats)
     memcpy (trace->hidden[index], x, floats * sizeof (float));
 }
 
-/* The last step of both towers: LN (ln_post / ln_final) on the pooled rows of X, then the
- * projection.  WORK holds 2·n·width floats. */
+/* The last step of both towers: LN (ln_post / ln_final) on the pooled rows of X (row s·T + POS[s]
+ * for sequence s, or row s·T with POS NULL), then the projection.  WORK holds 2·n·width floats. */
 static void
 pool_project (const float *x, const int *pos, int n, int t, int d, const float *ln_w, const float *ln_b,
               float eps, const float *proj, int embed_dim, float *features, ClipTowerTrace *trace,
-              ClipTowerActs *acts, float *work)
+              ClipTowerActs *acts, float *work, gboolean gemms_only)
 {
   float *pool_in = acts != NULL ? acts->pool_in : work;
   float *pooled = acts != NULL ? acts->pooled : work + (size_t) n * d;
-  clip_pool_forward (pool_in, x, pos, n, t, d);
-  clip_layernorm_forward (pooled, acts != NULL ? acts->pool_mean : NULL, acts != NULL ? acts->pool_rstd : NULL,
-                          pool_in, ln_w, ln_b, n, d, eps);
-  if (trace != NULL && trace->pooled != NULL)
-    memcpy (trace->pooled, pooled, sizeof (float) * n * d);
-  clip_linear_forward (features, pooled, proj, NULL, n, d, embed_dim);
+  if (!gemms_only)
+    {
+      clip_pool_forward (pool_in, x, pos, n, t, d);
+      clip_layernorm_forward (pooled, acts != NULL ? acts->pool_mean : NULL,
+                              acts != NULL ? acts->pool_rstd : NULL, pool_in, ln_w, ln_b, n, d, eps);
+      if (trace != NULL && trace->pooled != NULL)
+        memcpy (trace->pooled, pooled, sizeof (float) * n * d);
+    }
+  clip_matmul_forward (features, pooled, proj, n, d, embed_dim, FALSE);
 }
 
+/* With GEMMS_ONLY, PIXELS may be NULL and FEATURES receives no meaningful values. */
 static gboolean
 vision_forward (ClipModel *model, const float *pixels, int n, float *features, ClipTowerTrace *trace,
-                ClipTowerActs *acts, GError **error)
+                ClipTowerActs *acts, gboolean gemms_only, GError **error)
 {
   const ClipConfig *c = &model->config;
   const ClipTowerConfig *tc = &c->vision;
@@ -352,23 +460,29 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
   float *embedded = work + (acts != NULL ? 0 : (size_t) n_patches * patch_len);
   float *tokens = acts != NULL ? acts->tokens : x;
 
-  clip_patch_embed_forward (embedded, patches, pixels, w->v_patch, n, s, p, d);
-  clip_class_embedding_forward (tokens, embedded, w->v_class, w->v_pos, n, t, d);
-  clip_layernorm_forward (x, acts != NULL ? acts->ln_pre_mean : NULL, acts != NULL ? acts->ln_pre_rstd : NULL,
-                          tokens, w->v_ln_pre_w, w->v_ln_pre_b, n * t, d, tc->ln_eps);
+  if (gemms_only)
+    clip_matmul_forward (embedded, patches, w->v_patch, n_patches, patch_len, d, FALSE);
+  else
+    {
+      clip_patch_embed_forward (embedded, patches, pixels, w->v_patch, n, s, p, d);
+      clip_class_embedding_forward (tokens, embedded, w->v_class, w->v_pos, n, t, d);
+      layernorm (x, acts != NULL ? acts->ln_pre_mean : NULL, acts != NULL ? acts->ln_pre_rstd : NULL,
+                 tokens, w->v_ln_pre_w, w->v_ln_pre_b, n * t, d, tc->ln_eps);
+    }
   trace_hidden (trace, 0, x, nd);
 
+  ClipSeqLayout seqs = { .b = n, .t = t };
   for (int l = 0; l < tc->layers; l++)
     {
       if (!check_abort (model, error))
         return FALSE;
-      block_forward (x, &w->vision_layers[l], tc, n, t, FALSE, NULL, work,
-                     acts != NULL ? &acts->blocks[l] : NULL);
+      block_forward (x, &w->vision_layers[l], tc, &seqs, n * t, FALSE, work,
+                     acts != NULL ? &acts->blocks[l] : NULL, gemms_only);
       trace_hidden (trace, l + 1, x, nd);
     }
 
   pool_project (x, NULL, n, t, d, w->v_ln_post_w, w->v_ln_post_b, tc->ln_eps, w->v_proj, c->embed_dim,
-                features, trace, acts, work);
+                features, trace, acts, work, gemms_only);
   if (acts != NULL)
     acts->n = n, acts->t = t;
   return TRUE;
@@ -378,14 +492,29 @@ gboolean
 clip_vision_forward (ClipModel *model, const float *pixels, int n, float *features,
                      ClipTowerTrace *trace, GError **error)
 {
-  return vision_forward (model, pixels, n, features, trace, NULL, error);
+  return vision_forward (model, pixels, n, features, trace, NULL, FALSE, error);
 }
 
 gboolean
 clip_vision_forward_train (ClipModel *model, const float *pixels, int n, float *features,
                            ClipTowerActs *acts, GError **error)
 {
-  return vision_forward (model, pixels, n, features, NULL, acts, error);
+  return vision_forward (model, pixels, n, features, NULL, acts, FALSE, error);
+}
+
+gboolean
+clip_model_run_image_gemms (ClipModel *model, int n, GError **error)
+{
+  if (n < 1)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%d images: there must be at least one", n);
+      return FALSE;
+    }
+  g_autofree float *features = g_new (float, (size_t) MIN (n, ENCODE_CHUNK) * model->config.embed_dim);
+  for (int start = 0; start < n; start += ENCODE_CHUNK)
+    if (!vision_forward (model, NULL, MIN (ENCODE_CHUNK, n - start), features, NULL, NULL, TRUE, error))
+      return FALSE;
+  return TRUE;
 }
 
 /* The row whose output is pooled: the first EOT when the model names one, else the largest id. */
@@ -403,6 +532,11 @@ pool_position (const int32_t *row, int len, int eot_id)
   return best;
 }
 
+/* Inference packs the prompts, each cut after its pooled position, one after the other (with the
+ * causal mask, later positions cannot change the pooled one), so that the linear layers see only
+ * real tokens; attention stays within each prompt.  Training and traces keep the padded layout
+ * [n, T, width]: training computes every row up to the longest prompt's pooled position so that
+ * every row the backward pass reads is defined, a trace all ROW_LEN positions. */
 static gboolean
 text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
               ClipTowerTrace *trace, ClipTowerActs *acts, GError **error)
@@ -427,42 +561,56 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
         return FALSE;
       }
 
-  /* With the causal mask, positions after the pooled one cannot change it: compute only up to the
-   * longest prompt's pooled position (all positions when a trace asks for every hidden state).
-   * Inference skips each prompt's rows past its own pooled one; training computes them so that
-   * every row the backward pass reads is defined. */
+  gboolean packed = acts == NULL && trace == NULL;
   g_autofree int *own_pool = acts != NULL ? NULL : g_new (int, n);
   int *pool = acts != NULL ? acts->pool : own_pool;
-  g_autofree int *lengths = g_new (int, n);
-  int t = 1;
+  g_autofree int *start = packed ? g_new (int, n) : NULL;
+  g_autofree int *len = packed ? g_new (int, n) : NULL;
+  int t = trace != NULL ? row_len : 1, rows = 0;
   for (int i = 0; i < n; i++)
     {
       pool[i] = pool_position (ids + (size_t) i * row_len, row_len, c->eot_id);
-      lengths[i] = trace != NULL ? row_len : pool[i] + 1;
-      t = MAX (t, lengths[i]);
+      t = MAX (t, pool[i] + 1);
+      if (packed)
+        {
+          start[i] = rows;
+          len[i] = pool[i] + 1;
+          rows += len[i];
+        }
     }
-  const int *block_lengths = acts != NULL ? NULL : lengths;
+  if (!packed)
+    rows = n * t;
+  ClipSeqLayout seqs = { .b = n, .t = t, .start = start, .len = len };
 
-  size_t nd = (size_t) n * t * d;
-  float *x = scratch_get (model, nd + block_scratch_floats (tc, n * t));
+  size_t nd = (size_t) rows * d;
+  float *x = scratch_get (model, nd + block_scratch_floats (tc, rows));
   float *work = x + nd;
-  clip_embedding_forward (x, ids, w->t_tok, w->t_pos, n, t, row_len, d);
+  if (packed)
+    for (int i = 0; i < n; i++)
+      clip_embedding_forward (x + (size_t) start[i] * d, ids + (size_t) i * row_len, w->t_tok, w->t_pos,
+                              1, len[i], row_len, d);
+  else
+    clip_embedding_forward (x, ids, w->t_tok, w->t_pos, n, t, row_len, d);
   trace_hidden (trace, 0, x, nd);
 
   for (int l = 0; l < tc->layers; l++)
     {
       if (!check_abort (model, error))
         return FALSE;
-      block_forward (x, &w->text_layers[l], tc, n, t, TRUE, block_lengths, work,
-                     acts != NULL ? &acts->blocks[l] : NULL);
+      block_forward (x, &w->text_layers[l], tc, &seqs, rows, TRUE, work,
+                     acts != NULL ? &acts->blocks[l] : NULL, FALSE);
       trace_hidden (trace, l + 1, x, nd);
     }
 
   if (trace != NULL && trace->last_hidden != NULL)
     clip_layernorm_forward (trace->last_hidden, NULL, NULL, x, w->t_ln_final_w, w->t_ln_final_b,
-                            n * t, d, tc->ln_eps);
-  pool_project (x, pool, n, t, d, w->t_ln_final_w, w->t_ln_final_b, tc->ln_eps, w->t_proj, c->embed_dim,
-                features, trace, acts, work);
+                            rows, d, tc->ln_eps);
+  /* Packed, prompt i's pooled row is start + pool: rows counted from the top (T = 0). */
+  if (packed)
+    for (int i = 0; i < n; i++)
+      pool[i] += start[i];
+  pool_project (x, pool, n, packed ? 0 : t, d, w->t_ln_final_w, w->t_ln_final_b, tc->ln_eps, w->t_proj,
+                c->embed_dim, features, trace, acts, work, FALSE);
   if (acts != NULL)
     acts->n = n, acts->t = t;
   return TRUE;
@@ -511,9 +659,17 @@ clip_model_encode_token_ids (ClipModel *model, const int32_t *ids, int n, int ro
                              float *embeds, GError **error)
 {
   const ClipConfig *c = &model->config;
-  for (int start = 0; start < n; start += ENCODE_CHUNK)
+  /* Prompts up to about TEXT_CHUNK_TOKENS real tokens at a time: text_forward packs them. */
+  for (int start = 0, count; start < n; start += count)
     {
-      int count = MIN (ENCODE_CHUNK, n - start);
+      int64_t tokens = 0;
+      for (count = 0; start + count < n; count++)
+        {
+          int len = pool_position (ids + (size_t) (start + count) * row_len, row_len, c->eot_id) + 1;
+          if (count > 0 && tokens + len > TEXT_CHUNK_TOKENS)
+            break;
+          tokens += len;
+        }
       float *out = embeds + (size_t) start * c->embed_dim;
       if (!clip_text_forward (model, ids + (size_t) start * row_len, count, row_len, out, NULL, error))
         return FALSE;

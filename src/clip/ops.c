@@ -1,4 +1,10 @@
-/* ops.c — forward and, beside each, backward passes of the building blocks. */
+/* ops.c — forward and, beside each, backward passes of the building blocks.
+ *
+ * Speed: the matrix products go to OpenBLAS; everything else is written as loops the compiler
+ * vectorises (this file is built with -O3 and OpenMP SIMD pragmas, which only allow reductions to be
+ * vectorised and need no OpenMP runtime).  CLIP_KERNEL functions are compiled three times, for
+ * x86-64-v4 (AVX-512), x86-64-v3 (AVX2, FMA) and the baseline, and the loader picks the best one
+ * the CPU runs. */
 #include "ops.h"
 
 #include <cblas.h>
@@ -6,10 +12,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CLIP_KERNEL __attribute__ ((target_clones ("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CLIP_KERNEL
+#endif
+
 /* Column sums over many rows accumulate in double, this many columns at a time (on the stack). */
 #define COLUMN_CHUNK 64
+/* Partial sums kept side by side in vectorised loops: a multiple of every SIMD width (4, 8, 16 floats). */
+#define LANES 16
+
+/* e^x for x in [−87, 88] (clamped outside, where the callers' results no longer change), within
+ * 2 ulp: x = n·ln2 + r with |r| ≤ ln2/2, e^r by Cephes' expf polynomial, 2^n put into the exponent
+ * bits.  Unlike libm's expf it has no branches, so loops calling it are vectorised. */
+static inline float
+exp_fast (float x)
+{
+  x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+  float n = (x * 1.44269504088896341f + 0x1.8p23f) - 0x1.8p23f;   /* round to nearest */
+  float r = x - n * 0.693359375f;                                  /* ln2 in two parts */
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = ((int32_t) n + 127) * (1 << 23);
+  float scale;
+  memcpy (&scale, &bits, sizeof scale);
+  return p * scale;
+}
 
 /* ------------------------------------------------------------------ linear */
+
+void
+clip_matmul_forward (float *out, const float *inp, const float *weight, int n, int in_dim, int out_dim,
+                     int accumulate)
+{
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, out_dim, in_dim,
+               1.0f, inp, in_dim, weight, in_dim, accumulate ? 1.0f : 0.0f, out, out_dim);
+}
 
 void
 clip_linear_forward (float *out, const float *inp, const float *weight, const float *bias,
@@ -18,12 +63,22 @@ clip_linear_forward (float *out, const float *inp, const float *weight, const fl
   if (bias != NULL)
     for (int i = 0; i < n; i++)
       memcpy (out + (int64_t) i * out_dim, bias, sizeof (float) * out_dim);
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, out_dim, in_dim,
-               1.0f, inp, in_dim, weight, in_dim, bias != NULL ? 1.0f : 0.0f, out, out_dim);
+  clip_matmul_forward (out, inp, weight, n, in_dim, out_dim, bias != NULL);
+}
+
+CLIP_KERNEL void
+clip_bias_add_forward (float *x, const float *bias, int n, int dim)
+{
+  for (int i = 0; i < n; i++)
+    {
+      float *row = x + (int64_t) i * dim;
+      for (int j = 0; j < dim; j++)
+        row[j] += bias[j];
+    }
 }
 
 /* Differentiates out = inp · weightᵀ + bias. */
-void
+CLIP_KERNEL void
 clip_linear_backward (float *dinp /* [n, in] */, float *dweight /* [out, in] */, float *dbias /* [out] */,
                       const float *dout /* [n, out] */, const float *inp /* [n, in] */,
                       const float *weight /* [out, in] */, int n, int in_dim, int out_dim)
@@ -52,7 +107,7 @@ clip_linear_backward (float *dinp /* [n, in] */, float *dweight /* [out, in] */,
 
 /* ------------------------------------------------------------------ layernorm */
 
-void
+CLIP_KERNEL void
 clip_layernorm_forward (float *out, float *mean, float *rstd, const float *inp,
                         const float *weight, const float *bias, int n, int dim, float eps)
 {
@@ -61,28 +116,31 @@ clip_layernorm_forward (float *out, float *mean, float *rstd, const float *inp,
       const float *x = inp + (int64_t) i * dim;
       float *y = out + (int64_t) i * dim;
       double sum = 0;
+#pragma omp simd reduction(+:sum)
       for (int j = 0; j < dim; j++)
         sum += x[j];
       double m = sum / dim;
       double var = 0;
+#pragma omp simd reduction(+:var)
       for (int j = 0; j < dim; j++)
         {
           double c = x[j] - m;
           var += c * c;
         }
       double s = 1.0 / sqrt (var / dim + eps);
+      float m_f = (float) m, s_f = (float) s;
       for (int j = 0; j < dim; j++)
-        y[j] = (float) ((x[j] - m) * s) * weight[j] + bias[j];
+        y[j] = (x[j] - m_f) * s_f * weight[j] + bias[j];
       if (mean != NULL)
-        mean[i] = (float) m;
+        mean[i] = m_f;
       if (rstd != NULL)
-        rstd[i] = (float) s;
+        rstd[i] = s_f;
     }
 }
 
 /* Differentiates y[j] = (x[j] − mean) · rstd · weight[j] + bias[j]: with x̂ = (x − mean)·rstd and
  * g = dout·weight, dx = rstd · (g − mean(g) − x̂ · mean(g·x̂)). */
-void
+CLIP_KERNEL void
 clip_layernorm_backward (float *dinp /* [n, dim] */, float *dweight /* [dim] */, float *dbias /* [dim] */,
                          const float *dout /* [n, dim] */, const float *inp /* [n, dim] */,
                          const float *weight /* [dim] */, const float *mean /* [n] */,
@@ -94,6 +152,7 @@ clip_layernorm_backward (float *dinp /* [n, dim] */, float *dweight /* [dim] */,
         const float *x = inp + (int64_t) i * dim, *dy = dout + (int64_t) i * dim;
         float *dx = dinp + (int64_t) i * dim;
         double m = mean[i], s = rstd[i], g_mean = 0, gx_mean = 0;
+#pragma omp simd reduction(+:g_mean, gx_mean)
         for (int j = 0; j < dim; j++)
           {
             double g = (double) dy[j] * weight[j];
@@ -134,27 +193,27 @@ clip_layernorm_backward (float *dinp /* [n, dim] */, float *dweight /* [dim] */,
 
 /* ------------------------------------------------------------------ activations */
 
-void
+CLIP_KERNEL void
 clip_activation_forward (float *out, const float *inp, int64_t n, int quick)
 {
   if (quick)
     for (int64_t i = 0; i < n; i++)
-      out[i] = inp[i] / (1.0f + expf (-1.702f * inp[i]));
+      out[i] = inp[i] / (1.0f + exp_fast (-1.702f * inp[i]));
   else
     for (int64_t i = 0; i < n; i++)
       out[i] = 0.5f * inp[i] * (1.0f + erff (inp[i] * (float) M_SQRT1_2));
 }
 
-/* Differentiates out[i] = inp[i] / (1 + expf (-1.702 · inp[i]))  → σ + 1.702·x·σ·(1 − σ)
- *             or out[i] = 0.5 · inp[i] · (1 + erff (inp[i] / √2)) → Φ(x) + x·φ(x). */
-void
+/* Differentiates out[i] = inp[i] / (1 + exp_fast (-1.702 · inp[i]))  → σ + 1.702·x·σ·(1 − σ)
+ *             or out[i] = 0.5 · inp[i] · (1 + erff (inp[i] / √2))   → Φ(x) + x·φ(x). */
+CLIP_KERNEL void
 clip_activation_backward (float *dinp /* [n] */, const float *dout /* [n] */, const float *inp /* [n] */,
                           int64_t n, int quick)
 {
   if (quick)
     for (int64_t i = 0; i < n; i++)
       {
-        float x = inp[i], s = 1.0f / (1.0f + expf (-1.702f * x));
+        float x = inp[i], s = 1.0f / (1.0f + exp_fast (-1.702f * x));
         dinp[i] += dout[i] * (s + 1.702f * x * s * (1.0f - s));
       }
   else
@@ -172,50 +231,195 @@ clip_activation_backward (float *dinp /* [n] */, const float *dout /* [n] */, co
 
 /* ------------------------------------------------------------------ attention */
 
+/* Softmax of P[0..N) in place. */
+static inline void
+softmax_row (float *p, int n)
+{
+  float mx = p[0];
+#pragma omp simd reduction(max:mx)
+  for (int j = 1; j < n; j++)
+    mx = p[j] > mx ? p[j] : mx;
+  float sum = 0;
+#pragma omp simd reduction(+:sum)
+  for (int j = 0; j < n; j++)
+    {
+      p[j] = exp_fast (p[j] - mx);
+      sum += p[j];
+    }
+  float inv = 1.0f / sum;
+  for (int j = 0; j < n; j++)
+    p[j] *= inv;
+}
+
+/* Query rows, and blocks of output dimensions, handled together: independent sums keep the
+ * floating-point units busy instead of waiting on one chain of additions. */
+#define CHAINS 4
+
+/* P[r][j] = Σ_c Q[r][c] · KT[c][j] for the CHAINS query rows Q[r] and J < VALID:
+ * the attention scores of CHAINS queries (KT holds scale · kᵀ, zero-padded to a multiple of LANES).
+ * The four accumulators are written out one by one so that the compiler keeps each in a register. */
+static inline void
+attention_scores (float *const p[CHAINS], const float *const q[CHAINS], const float *kt, int kpad, int hd,
+                  int valid)
+{
+  const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
+  for (int j0 = 0; j0 < valid; j0 += LANES)
+    {
+      float a0[LANES] = { 0 }, a1[LANES] = { 0 }, a2[LANES] = { 0 }, a3[LANES] = { 0 };
+      for (int c = 0; c < hd; c++)
+        {
+          const float *ktc = kt + (int64_t) c * kpad + j0;
+          float b0 = q0[c], b1 = q1[c], b2 = q2[c], b3 = q3[c];
+          for (int l = 0; l < LANES; l++)
+            {
+              a0[l] += b0 * ktc[l];
+              a1[l] += b1 * ktc[l];
+              a2[l] += b2 * ktc[l];
+              a3[l] += b3 * ktc[l];
+            }
+        }
+      int m = valid - j0 < LANES ? valid - j0 : LANES;
+      for (int l = 0; l < m; l++)
+        {
+          p[0][j0 + l] = a0[l];
+          p[1][j0 + l] = a1[l];
+          p[2][j0 + l] = a2[l];
+          p[3][j0 + l] = a3[l];
+        }
+    }
+}
+
+/* O[c] = Σ_{j < VALID} P[j] · V[j][c] for c < HD (V at row stride LD). */
+static inline void
+attention_mix (float *o, const float *p, const float *v, int ld, int hd, int valid)
+{
+  int c0 = 0;
+  for (; c0 + CHAINS * LANES <= hd; c0 += CHAINS * LANES)
+    {
+      float a0[LANES] = { 0 }, a1[LANES] = { 0 }, a2[LANES] = { 0 }, a3[LANES] = { 0 };
+      for (int j = 0; j < valid; j++)
+        {
+          float pj = p[j];
+          const float *vj = v + (int64_t) j * ld + c0;
+          for (int l = 0; l < LANES; l++)
+            {
+              a0[l] += pj * vj[l];
+              a1[l] += pj * vj[LANES + l];
+              a2[l] += pj * vj[2 * LANES + l];
+              a3[l] += pj * vj[3 * LANES + l];
+            }
+        }
+      for (int l = 0; l < LANES; l++)
+        {
+          o[c0 + l] = a0[l];
+          o[c0 + LANES + l] = a1[l];
+          o[c0 + 2 * LANES + l] = a2[l];
+          o[c0 + 3 * LANES + l] = a3[l];
+        }
+    }
+  for (; c0 + LANES <= hd; c0 += LANES)
+    {
+      float a0[LANES] = { 0 };
+      for (int j = 0; j < valid; j++)
+        {
+          float pj = p[j];
+          const float *vj = v + (int64_t) j * ld + c0;
+          for (int l = 0; l < LANES; l++)
+            a0[l] += pj * vj[l];
+        }
+      for (int l = 0; l < LANES; l++)
+        o[c0 + l] = a0[l];
+    }
+  for (int c = c0; c < hd; c++)
+    {
+      float acc = 0.0f;
+      for (int j = 0; j < valid; j++)
+        acc += p[j] * v[(int64_t) j * ld + c];
+      o[c] = acc;
+    }
+}
+
+/* One head of one sequence: OUT [ROWS, HD] (row stride D) = softmax (scale · q · kᵀ + mask) · v for
+ * Q, K, V [·, HD] at row stride LD, over KEYS keys; PROBS [ROWS, T] keeps the softmax (zero-padded
+ * to T) when not NULL.  Work space: KT [HD, KPAD] (scale · kᵀ, its KPAD − KEYS extra columns zero)
+ * and SCORES [CHAINS, KPAD], KPAD = KEYS rounded up to LANES: with kᵀ, every inner loop runs along
+ * contiguous memory and keeps its sums in registers. */
+CLIP_KERNEL static void
+attention_head_forward (float *out, float *probs, const float *q, const float *k, const float *v,
+                        int rows, int keys, int t, int hd, int d, int ld, int causal, float scale,
+                        float *kt, float *scores)
+{
+  int kpad = (keys + LANES - 1) / LANES * LANES;
+  for (int c = 0; c < hd; c++)
+    {
+      float *ktc = kt + (int64_t) c * kpad;
+      for (int j = 0; j < keys; j++)
+        ktc[j] = k[(int64_t) j * ld + c] * scale;
+      for (int j = keys; j < kpad; j++)
+        ktc[j] = 0.0f;
+    }
+  for (int i0 = 0; i0 < rows; i0 += CHAINS)
+    {
+      /* A last, incomplete block repeats its last row rather than reading past the sequence. */
+      int n = rows - i0 < CHAINS ? rows - i0 : CHAINS;
+      float *p[CHAINS];
+      const float *qr[CHAINS];
+      for (int r = 0; r < CHAINS; r++)
+        {
+          qr[r] = q + (int64_t) (i0 + (r < n ? r : n - 1)) * ld;
+          p[r] = probs != NULL && r < n ? probs + (int64_t) (i0 + r) * t : scores + (int64_t) r * kpad;
+        }
+      attention_scores (p, qr, kt, kpad, hd, causal ? i0 + n : keys);
+      for (int r = 0; r < n; r++)
+        {
+          int valid = causal ? i0 + r + 1 : keys;
+          softmax_row (p[r], valid);
+          if (probs != NULL)
+            for (int j = valid; j < t; j++)
+              p[r][j] = 0.0f;
+          attention_mix (out + (int64_t) (i0 + r) * d, p[r], v, ld, hd, valid);
+        }
+    }
+}
+
+/* Sequence S's first row and the query rows and keys its attention covers. */
+static void
+seq_extent (const ClipSeqLayout *seqs, int s, int causal, int64_t *first, int *rows, int *keys)
+{
+  *first = seqs->start != NULL ? seqs->start[s] : (int64_t) s * seqs->t;
+  *rows = seqs->len != NULL ? seqs->len[s] : seqs->t;
+  /* Causal rows need keys 0..rows-1 only; full attention sees the whole sequence. */
+  *keys = causal || seqs->start != NULL ? *rows : seqs->t;
+}
+
+void
+clip_attention_forward_range (float *out, float *probs, const float *q, const float *k, const float *v,
+                              const ClipSeqLayout *seqs, int d, int ld, int heads, int causal,
+                              int64_t first, int64_t last)
+{
+  int hd = d / heads, t = seqs->t, kpad = (t + LANES - 1) / LANES * LANES;
+  float scale = 1.0f / sqrtf ((float) hd);
+  float *work = malloc (sizeof (float) * ((size_t) kpad * hd + CHAINS * kpad));
+  for (int64_t unit = first; unit < last; unit++)
+    {
+      int s = (int) (unit / heads), h = (int) (unit % heads), rows, keys;
+      int64_t row0;
+      seq_extent (seqs, s, causal, &row0, &rows, &keys);
+      int64_t base = row0 * ld + h * hd;
+      attention_head_forward (out + row0 * d + h * hd,
+                              probs != NULL ? probs + ((int64_t) s * heads + h) * t * t : NULL,
+                              q + base, k + base, v + base, rows, keys, t, hd, d, ld, causal, scale,
+                              work, work + (size_t) kpad * hd);
+    }
+  free (work);
+}
+
 void
 clip_attention_forward (float *out, float *probs, const float *q, const float *k, const float *v,
                         int b, int t, int d, int ld, int heads, int causal, const int *lengths)
 {
-  int hd = d / heads;
-  float scale = 1.0f / sqrtf ((float) hd);
-  float *scores = probs != NULL ? NULL : malloc (sizeof (float) * t * t);
-
-  for (int s = 0; s < b; s++)
-    {
-      int rows = lengths != NULL ? lengths[s] : t;
-      int64_t base = (int64_t) s * t * ld;
-      for (int h = 0; h < heads; h++)
-        {
-          float *p = probs != NULL ? probs + ((int64_t) s * heads + h) * t * t : scores;
-          const float *qh = q + base + h * hd, *kh = k + base + h * hd, *vh = v + base + h * hd;
-          /* Causal rows need keys 0..rows-1 only; full attention needs all T keys. */
-          int keys = causal ? rows : t;
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, hd,
-                       scale, qh, ld, kh, ld, 0.0f, p, t);
-          for (int i = 0; i < rows; i++)
-            {
-              float *row = p + (int64_t) i * t;
-              int valid = causal ? i + 1 : keys;
-              float mx = row[0];
-              for (int j = 1; j < valid; j++)
-                mx = row[j] > mx ? row[j] : mx;
-              double sum = 0;
-              for (int j = 0; j < valid; j++)
-                {
-                  row[j] = expf (row[j] - mx);
-                  sum += row[j];
-                }
-              float inv = (float) (1.0 / sum);
-              for (int j = 0; j < valid; j++)
-                row[j] *= inv;
-              for (int j = valid; j < t; j++)
-                row[j] = 0.0f;
-            }
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, keys,
-                       1.0f, p, t, vh, ld, 0.0f, out + (int64_t) s * t * d + h * hd, d);
-        }
-    }
-  free (scores);
+  ClipSeqLayout seqs = { .b = b, .t = t, .len = lengths };
+  clip_attention_forward_range (out, probs, q, k, v, &seqs, d, ld, heads, causal, 0, (int64_t) b * heads);
 }
 
 /* Differentiates, per sequence and head:
@@ -271,7 +475,7 @@ clip_attention_backward (float *dq /* [b, t, ld] */, float *dk /* [b, t, ld] */,
 
 /* ------------------------------------------------------------------ residual */
 
-void
+CLIP_KERNEL void
 clip_add_inplace (float *x, const float *y, int64_t n)
 {
   for (int64_t i = 0; i < n; i++)
@@ -279,7 +483,7 @@ clip_add_inplace (float *x, const float *y, int64_t n)
 }
 
 /* Differentiates x[i] += y[i]. */
-void
+CLIP_KERNEL void
 clip_add_inplace_backward (float *dy /* [n] */, const float *dx /* [n] */, int64_t n)
 {
   for (int64_t i = 0; i < n; i++)
@@ -462,7 +666,7 @@ clip_l2norm_backward (float *dinp /* [n, d] */, const float *dout /* [n, d] */, 
 }
 
 /* logits[i, j] = exp(logit_scale) · ⟨img_i, txt_j⟩ in double. */
-static void
+CLIP_KERNEL static void
 contrastive_logits (double *logits, const float *img, const float *txt, float logit_scale, int b, int e)
 {
   double scale = exp ((double) logit_scale);
@@ -470,6 +674,7 @@ contrastive_logits (double *logits, const float *img, const float *txt, float lo
     for (int j = 0; j < b; j++)
       {
         double dot = 0;
+#pragma omp simd reduction(+:dot)
         for (int k = 0; k < e; k++)
           dot += (double) img[(int64_t) i * e + k] * txt[(int64_t) j * e + k];
         logits[(int64_t) i * b + j] = scale * dot;
@@ -491,7 +696,7 @@ softmax_nll (double *p, const double *x, int n, int64_t stride, int label)
   return log (sum) - (x[label * stride] - mx);
 }
 
-double
+CLIP_KERNEL double
 clip_contrastive_loss_forward (float *logits, const float *img, const float *txt, float logit_scale,
                                int b, int e)
 {
@@ -512,13 +717,13 @@ clip_contrastive_loss_forward (float *logits, const float *img, const float *txt
 /* Differentiates loss = Σ_i (nll(row i) + nll(column i)) / 2B with logits = exp(logit_scale)·img·txtᵀ:
  * dlogits[i, j] = (softmax_row_i[j] − δ_ij + softmax_col_j[i] − δ_ij) / 2B, then
  * dimg = s·dlogits·txt, dtxt = s·dlogitsᵀ·img, dlogit_scale = Σ dlogits ⊙ logits. */
-void
+CLIP_KERNEL void
 clip_contrastive_loss_backward (float *dimg /* [b, e] */, float *dtxt /* [b, e] */, float *dlogit_scale /* [1] */,
                                 double dloss, const float *img, const float *txt, float logit_scale, int b, int e)
 {
   size_t bb = (size_t) b * b;
-  double *l = malloc (sizeof (double) * (2 * bb + b));
-  double *dl = l + bb, *p = dl + bb;
+  double *l = malloc (sizeof (double) * (2 * bb + b + e));
+  double *dl = l + bb, *p = dl + bb, *g = p + b;
   contrastive_logits (l, img, txt, logit_scale, b, e);
   double w = dloss / (2.0 * b), scale = exp ((double) logit_scale);
   for (int i = 0; i < b; i++)
@@ -538,19 +743,28 @@ clip_contrastive_loss_backward (float *dimg /* [b, e] */, float *dtxt /* [b, e] 
     ds += dl[i] * l[i];
   if (dlogit_scale != NULL)
     *dlogit_scale += (float) ds;
-  for (int i = 0; i < b; i++)
-    for (int k = 0; k < e; k++)
-      {
-        double gi = 0, gt = 0;
-        for (int j = 0; j < b; j++)
-          {
-            gi += dl[(int64_t) i * b + j] * txt[(int64_t) j * e + k];
-            gt += dl[(int64_t) j * b + i] * img[(int64_t) j * e + k];
-          }
-        if (dimg != NULL)
-          dimg[(int64_t) i * e + k] += (float) (scale * gi);
-        if (dtxt != NULL)
-          dtxt[(int64_t) i * e + k] += (float) (scale * gt);
-      }
+  /* Row i of dimg sums the rows of txt weighted by row i of dlogits, row i of dtxt the rows of img
+   * weighted by column i: sums over j of whole rows, which vectorise along k. */
+  for (int side = 0; side < 2; side++)
+    {
+      float *grad = side == 0 ? dimg : dtxt;
+      const float *other = side == 0 ? txt : img;
+      if (grad == NULL)
+        continue;
+      for (int i = 0; i < b; i++)
+        {
+          for (int k = 0; k < e; k++)
+            g[k] = 0;
+          for (int j = 0; j < b; j++)
+            {
+              double dlij = side == 0 ? dl[(int64_t) i * b + j] : dl[(int64_t) j * b + i];
+              const float *row = other + (int64_t) j * e;
+              for (int k = 0; k < e; k++)
+                g[k] += dlij * row[k];
+            }
+          for (int k = 0; k < e; k++)
+            grad[(int64_t) i * e + k] += (float) (scale * g[k]);
+        }
+    }
   free (l);
 }

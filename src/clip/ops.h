@@ -9,6 +9,14 @@
 
 #include <stdint.h>
 
+/* out[N, OUT] = inp[N, IN] · weight[OUT, IN]ᵀ, or += with ACCUMULATE: the one cblas_sgemm of a
+ * linear layer (the layouts that OpenBLAS runs fastest, measured: see README's performance notes). */
+void clip_matmul_forward (float *out, const float *inp, const float *weight, int n, int in_dim, int out_dim,
+                          int accumulate);
+/* x[N, D] += bias[D] on every row: with clip_matmul_forward (…, accumulate), a linear layer added to a
+ * residual stream in place.  Its backward is the bias part of clip_linear_backward. */
+void clip_bias_add_forward (float *x, const float *bias, int n, int dim);
+
 /* out[N, OUT] = inp[N, IN] · weight[OUT, IN]ᵀ + bias[OUT] (bias may be NULL). */
 void clip_linear_forward (float *out, const float *inp, const float *weight, const float *bias,
                           int n, int in_dim, int out_dim);
@@ -37,6 +45,21 @@ void clip_activation_backward (float *dinp, const float *dout, const float *inp,
  * of query rows to compute; rows past it are left untouched. */
 void clip_attention_forward (float *out, float *probs, const float *q, const float *k, const float *v,
                              int b, int t, int d, int ld, int heads, int causal, const int *lengths);
+/* Where the sequences of a batch lie among the token rows: sequence s holds rows
+ * START[s] .. START[s] + LEN[s] − 1, or, with START NULL, rows s·T .. s·T + T − 1 of which the first
+ * LEN[s] (NULL: all T) are computed.  Packed sequences (START given) have no padding between them:
+ * each attends only within its own LEN[s] rows, and T is the longest. */
+typedef struct {
+  int        b, t;
+  const int *start;
+  const int *len;
+} ClipSeqLayout;
+
+/* clip_attention_forward for the (sequence, head) pairs FIRST .. LAST − 1 (pair s·heads + h) of
+ * SEQS, so that threads can share the work; PROBS stays [B, heads, T, T]. */
+void clip_attention_forward_range (float *out, float *probs, const float *q, const float *k, const float *v,
+                                   const ClipSeqLayout *seqs, int d, int ld, int heads, int causal,
+                                   int64_t first, int64_t last);
 /* DQ, DK, DV have row stride LD like Q, K, V; PROBS is the forward's (required).  Query rows past
  * LENGTHS receive and pass on no gradient. */
 void clip_attention_backward (float *dq, float *dk, float *dv, const float *dout, const float *probs,
