@@ -214,7 +214,7 @@ read_block (ClipIndexStore *store, const char *file, const ClipIndexBlockHeader 
             uint64_t offset, GHashTable *by_path)
 {
   uint64_t n = block->n_entries, n_chunks = n_chunks_of (n);
-  BlockLayout layout;
+  BlockLayout layout = { 0 };
   block_layout (n, store->dim, block->strings_size, &layout);
   const ClipIndexChunk *table = (const ClipIndexChunk *) payload;
   const float *embeds = (const float *) (payload + layout.embeddings);
@@ -302,7 +302,7 @@ read_blocks (ClipIndexStore *store, const char *file, const uint8_t *bytes, size
       const ClipIndexBlockHeader *block = (const ClipIndexBlockHeader *) (bytes + offset);
       uint64_t remaining = size - offset;
       uint64_t expected = 0;
-      BlockLayout layout;
+      BlockLayout layout = { 0 };
       if (remaining < sizeof *block || memcmp (block->magic, BLOCK_MAGIC, 8) != 0
           || block_header_checksum (block) != block->checksum || block->sequence != sequence
           || block->embed_dim != (uint32_t) store->dim
@@ -536,7 +536,7 @@ block_write (BlockWriter *w, uint64_t sequence, int dim, const ClipIndexEntry *e
     }
   XXH3_freeState (state);
 
-  BlockLayout layout;
+  BlockLayout layout = { 0 };
   ClipIndexBlockHeader header = {
     .n_entries = (uint32_t) n,
     .embed_dim = (uint32_t) dim,
