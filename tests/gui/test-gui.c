@@ -103,7 +103,7 @@ app_run (const char *name, const char *const *args, const char *steps, const cha
       JsonNode *node = json_from_string (*line, &error);
       g_assert_no_error (error);
       g_ptr_array_add (run->reports, node);
-      g_test_message ("%s: %s", name, *line);
+      g_test_message ("%s: %.600s", name, *line);
     }
   if (!g_spawn_check_wait_status (wait_status, NULL) || run->reports->len == 0)
     g_test_message ("%s: stderr:\n%s", name, run->stderr_text);
