@@ -13,7 +13,7 @@
 
 typedef struct {
   int     threads;
-  double  load_ms, image_b1_ms, image_b16_ms, gemm_b16_ms, text_short_ms, text_80_ms;
+  double  load_ms, image_b1_ms, image_b16_ms, gemm_b1_ms, gemm_b16_ms, text_short_ms, text_80_ms;
   double  peak_rss_mb, weight_mb;
   int     short_tokens, n_prompts;
   double  prompt_tokens_mean;
@@ -169,7 +169,10 @@ bench_run (const CliModelOptions *options, int runs, BenchResults *r, GError **e
 
   BenchImages one = { pixels, 1, embeds }, batch = { pixels, BENCH_BATCH, embeds };
   BenchTexts short_text = { ids, 1, ctx, embeds }, prompt_texts = { ids + ctx, r->n_prompts, ctx, embeds };
-  const BenchFigure b1[] = { { bench_encode_images, &one, 1, &r->image_b1_ms } };
+  const BenchFigure b1[] = {
+    { bench_encode_images, &one, 1, &r->image_b1_ms },
+    { bench_image_gemms, &one, 1, &r->gemm_b1_ms },
+  };
   const BenchFigure b16[] = {
     { bench_encode_images, &batch, BENCH_BATCH, &r->image_b16_ms },
     { bench_image_gemms, &batch, BENCH_BATCH, &r->gemm_b16_ms },
@@ -205,6 +208,7 @@ bench_print_json (const BenchResults *r)
   bench_json_add_double (builder, "text_short_ms", r->text_short_ms);
   bench_json_add_double (builder, "text_80_ms_per_prompt", r->text_80_ms);
   bench_json_add_double (builder, "gemm_bound_b16_ms_per_image", r->gemm_b16_ms);
+  bench_json_add_double (builder, "gemm_bound_b1_ms", r->gemm_b1_ms);
   bench_json_add_double (builder, "peak_rss_mb", r->peak_rss_mb);
   bench_json_add_double (builder, "load_ms", r->load_ms);
   json_builder_set_member_name (builder, "threads");
@@ -219,6 +223,8 @@ bench_print_text (const BenchResults *r)
   printf ("%-18s %d\n", "threads", r->threads);
   printf ("%-18s %.1f ms\n", "load", r->load_ms);
   printf ("%-18s %.1f ms\n", "image, batch 1", r->image_b1_ms);
+  printf ("%-18s %.1f ms (the forward pass takes %.2f × that)\n", "GEMM bound, 1", r->gemm_b1_ms,
+          r->image_b1_ms / r->gemm_b1_ms);
   printf ("%-18s %.1f ms per image\n", "image, batch 16", r->image_b16_ms);
   printf ("%-18s %.1f ms per image (the forward pass takes %.2f × that)\n", "GEMM bound, 16",
           r->gemm_b16_ms, r->image_b16_ms / r->gemm_b16_ms);

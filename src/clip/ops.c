@@ -339,6 +339,38 @@ attention_mix (float *o, const float *p, const float *v, int ld, int hd, int val
     }
 }
 
+/* O[r][c] = Σ_{j < VALID} P[r][j] · V[j][c] for the CHAINS rows R and c < HD (a multiple of
+ * 2 · LANES), V at row stride LD: every row of V read serves all four queries. */
+static inline void
+attention_mix_rows (float *const o[CHAINS], const float *const p[CHAINS], const float *v, int ld, int hd,
+                    int valid)
+{
+  for (int c0 = 0; c0 < hd; c0 += 2 * LANES)
+    {
+      float a00[LANES] = { 0 }, a01[LANES] = { 0 }, a10[LANES] = { 0 }, a11[LANES] = { 0 };
+      float a20[LANES] = { 0 }, a21[LANES] = { 0 }, a30[LANES] = { 0 }, a31[LANES] = { 0 };
+      for (int j = 0; j < valid; j++)
+        {
+          const float *vj = v + (int64_t) j * ld + c0;
+          float p0 = p[0][j], p1 = p[1][j], p2 = p[2][j], p3 = p[3][j];
+          for (int l = 0; l < LANES; l++)
+            {
+              a00[l] += p0 * vj[l], a01[l] += p0 * vj[LANES + l];
+              a10[l] += p1 * vj[l], a11[l] += p1 * vj[LANES + l];
+              a20[l] += p2 * vj[l], a21[l] += p2 * vj[LANES + l];
+              a30[l] += p3 * vj[l], a31[l] += p3 * vj[LANES + l];
+            }
+        }
+      for (int l = 0; l < LANES; l++)
+        {
+          o[0][c0 + l] = a00[l], o[0][c0 + LANES + l] = a01[l];
+          o[1][c0 + l] = a10[l], o[1][c0 + LANES + l] = a11[l];
+          o[2][c0 + l] = a20[l], o[2][c0 + LANES + l] = a21[l];
+          o[3][c0 + l] = a30[l], o[3][c0 + LANES + l] = a31[l];
+        }
+    }
+}
+
 /* One head of one sequence: OUT [ROWS, HD] (row stride D) = softmax (scale · q · kᵀ + mask) · v for
  * Q, K, V [·, HD] at row stride LD, over KEYS keys; PROBS [ROWS, T] keeps the softmax (zero-padded
  * to T) when not NULL.  Work space: KT [HD, KPAD] (scale · kᵀ, its KPAD − KEYS extra columns zero)
@@ -377,8 +409,18 @@ attention_head_forward (float *out, float *probs, const float *q, const float *k
           if (probs != NULL)
             for (int j = valid; j < t; j++)
               p[r][j] = 0.0f;
-          attention_mix (out + (int64_t) (i0 + r) * d, p[r], v, ld, hd, valid);
         }
+      /* Without the causal mask the four rows see the same keys and share one pass over v. */
+      if (!causal && n == CHAINS && hd % (2 * LANES) == 0)
+        {
+          float *o[CHAINS];
+          for (int r = 0; r < CHAINS; r++)
+            o[r] = out + (int64_t) (i0 + r) * d;
+          attention_mix_rows (o, (const float *const *) p, v, ld, hd, keys);
+        }
+      else
+        for (int r = 0; r < n; r++)
+          attention_mix (out + (int64_t) (i0 + r) * d, p[r], v, ld, hd, causal ? i0 + r + 1 : keys);
     }
 }
 
