@@ -249,7 +249,10 @@ test_resume (void)
   g_assert_true (clip_model_encode_token_ids (clip_trainer_get_model (b), ids, BATCH, 16, from_trainer, &error));
   g_assert_true (clip_model_encode_token_ids (plain, ids, BATCH, 16, from_file, &error));
   g_assert_no_error (error);
-  g_assert_true (memcmp (from_trainer, from_file, sizeof from_file) == 0);
+  /* Not bit for bit: a model loaded from a file runs its products on panel copies of the weights,
+   * a trainer's view on OpenBLAS; both sum in float32. */
+  for (guint i = 0; i < G_N_ELEMENTS (from_file); i++)
+    g_assert_cmpfloat_with_epsilon (from_trainer[i], from_file[i], 2e-6);
 
   /* clip_model_save of the trainer's view gives the same model file without the moments. */
   g_autofree char *model_path = g_build_filename (tu_tmpdir (), "model.safetensors", NULL);

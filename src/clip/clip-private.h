@@ -109,6 +109,9 @@ typedef struct {
   float  *pooled;       /* [n, width] */
 } ClipTowerTrace;
 
+/* Inference copies of the weights in the layout of clip_packed_linear_forward (model.c). */
+typedef struct _ClipPanels ClipPanels;
+
 struct _ClipModel {
   ClipConfig       config;
   ClipPreprocess   preprocess;
@@ -119,6 +122,7 @@ struct _ClipModel {
   ClipTokenizer   *tokenizer;
   ClipSafetensors *file;     /* the memory map F32 weights point into */
   float           *owned;    /* converted or transposed weights */
+  ClipPanels      *panels;   /* made at the first inference pass of a model loaded from a file */
   ClipAbortFunc    abort_func;
   gpointer         abort_data;
   GHashTable      *text_cache;  /* cleaned text → float[embed_dim] */

@@ -533,9 +533,10 @@ void     clip_detweights_fill (const char *name, float *values, int64_t n);
 /* Writes those weights to PATH as a ViT-B/32 safetensors file with Hugging Face names. */
 gboolean clip_detweights_write (const char *path, GError **error);
 
-/* Issues only the matrix products (cblas_sgemm calls) that encoding N images issues, with the same
- * shapes, operands and order: its time is a lower bound for clip_model_encode_images' on this BLAS.
- * The model's outputs are not computed. */
+/* Issues only the matrix products of encoding N images, as cblas_sgemm calls with the same shapes
+ * on the weights in their file layout: the time OpenBLAS alone needs for them (encoding itself runs
+ * its products on repacked weights, see the README's performance section).  The model's outputs are
+ * not computed. */
 gboolean clip_model_run_image_gemms (ClipModel *model, int n, GError **error);
 
 /* ---------------------------------------------------------------- index and search

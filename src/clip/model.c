@@ -4,6 +4,7 @@
 #include "parallel.h"
 
 #include <math.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #define ENCODE_CHUNK 16          /* images per forward pass: bounds scratch memory */
@@ -243,6 +244,157 @@ clip_config_validate (const ClipConfig *c, const char *label, GError **error)
   return TRUE;
 }
 
+/* ------------------------------------------------------------------ panel weights
+ *
+ * Inference runs its products on copies of the weights in the panel layout of
+ * clip_packed_linear_forward, made at the first forward pass of a model loaded from a file (whose
+ * weights never change; a trainer's model is a view on changing parameters and keeps OpenBLAS).
+ * Q, K and V share one matrix, so one product yields all three.  The pages of the file that held
+ * the originals are given back to the kernel, so memory stays at one copy of the weights. */
+
+typedef struct {
+  float *qkv, *qkv_bias, *o, *fc1, *fc2;
+} PanelLayer;
+
+struct _ClipPanels {
+  float      *block;
+  float      *v_patch;
+  PanelLayer *vision, *text;
+};
+
+#define PANEL_BLOCK_ALIGNMENT (2 << 20)
+
+/* Floats rounded up to whole 64-byte lines, so that every panel matrix starts aligned. */
+static int64_t
+panel_floats_aligned (int64_t floats)
+{
+  return (floats + 15) & ~(int64_t) 15;
+}
+
+static int64_t
+panel_layer_floats (const ClipTowerConfig *tc)
+{
+  int d = tc->width, f = tc->mlp_width;
+  return panel_floats_aligned (clip_packed_floats (d, 3 * d)) + panel_floats_aligned (3 * d)
+         + panel_floats_aligned (clip_packed_floats (d, d)) + panel_floats_aligned (clip_packed_floats (d, f))
+         + panel_floats_aligned (clip_packed_floats (f, d));
+}
+
+static float *
+panel_take (float **next, int64_t floats)
+{
+  float *taken = *next;
+  *next += panel_floats_aligned (floats);
+  return taken;
+}
+
+typedef struct {
+  ClipModel *model;
+  int        vision_layers;
+} PanelJob;
+
+/* The block is not zeroed (that doubled the time of the first pass): only a last, partial panel
+ * has lanes that clip_pack_weight does not write, and the products read them. */
+static void
+panel_clear_padding (float *packed, int in_dim, int out_dim)
+{
+  if (out_dim % CLIP_PANEL != 0)
+    memset (packed + (int64_t) (out_dim / CLIP_PANEL) * in_dim * CLIP_PANEL, 0,
+            sizeof (float) * in_dim * CLIP_PANEL);
+}
+
+static void
+panel_release (const ClipModel *model, const float *weight, int64_t floats)
+{
+  clip_safetensors_release (model->file, weight, (size_t) floats * sizeof (float));
+}
+
+/* Items are layers, vision first, then text. */
+static void
+panel_layers (int64_t start, int64_t end, gpointer data)
+{
+  const PanelJob *j = data;
+  ClipModel *model = j->model;
+  for (int64_t i = start; i < end; i++)
+    {
+      gboolean vision = i < j->vision_layers;
+      int l = (int) (vision ? i : i - j->vision_layers);
+      const ClipTowerConfig *tc = vision ? &model->config.vision : &model->config.text;
+      const ClipLayerWeights *lw = vision ? &model->w.vision_layers[l] : &model->w.text_layers[l];
+      const PanelLayer *pl = vision ? &model->panels->vision[l] : &model->panels->text[l];
+      int d = tc->width, f = tc->mlp_width;
+      panel_clear_padding (pl->qkv, d, 3 * d);
+      panel_clear_padding (pl->o, d, d);
+      panel_clear_padding (pl->fc1, d, f);
+      panel_clear_padding (pl->fc2, f, d);
+      clip_pack_weight (pl->qkv, lw->q_w, d, d, 0);
+      clip_pack_weight (pl->qkv, lw->k_w, d, d, d);
+      clip_pack_weight (pl->qkv, lw->v_w, d, d, 2 * d);
+      memcpy (pl->qkv_bias, lw->q_b, sizeof (float) * d);
+      memcpy (pl->qkv_bias + d, lw->k_b, sizeof (float) * d);
+      memcpy (pl->qkv_bias + 2 * d, lw->v_b, sizeof (float) * d);
+      clip_pack_weight (pl->o, lw->o_w, d, d, 0);
+      clip_pack_weight (pl->fc1, lw->fc1_w, d, f, 0);
+      clip_pack_weight (pl->fc2, lw->fc2_w, f, d, 0);
+      const float *originals[] = { lw->q_w, lw->k_w, lw->v_w, lw->o_w, lw->fc1_w, lw->fc2_w };
+      const int64_t sizes[] = { (int64_t) d * d, (int64_t) d * d, (int64_t) d * d, (int64_t) d * d,
+                                (int64_t) d * f, (int64_t) d * f };
+      for (guint k = 0; k < G_N_ELEMENTS (originals); k++)
+        panel_release (model, originals[k], sizes[k]);
+    }
+}
+
+static void
+panels_free (ClipPanels *panels)
+{
+  g_aligned_free (panels->block);
+  g_free (panels->vision);
+  g_free (panels->text);
+  g_free (panels);
+}
+
+static const ClipPanels *
+panels_get (ClipModel *model)
+{
+  if (model->panels != NULL || model->file == NULL)
+    return model->panels;
+  const ClipConfig *c = &model->config;
+  int patch_len = 3 * c->patch_size * c->patch_size;
+  int64_t floats = panel_floats_aligned (clip_packed_floats (patch_len, c->vision.width))
+                   + c->vision.layers * panel_layer_floats (&c->vision) + c->text.layers * panel_layer_floats (&c->text);
+  ClipPanels *panels = g_new0 (ClipPanels, 1);
+  /* Huge pages: faulting in 600 MB page by page took seconds on a virtual machine. */
+  panels->block = g_aligned_alloc (floats, sizeof (float), PANEL_BLOCK_ALIGNMENT);
+#ifdef MADV_HUGEPAGE
+  madvise (panels->block, floats * sizeof (float), MADV_HUGEPAGE);
+#endif
+  panels->vision = g_new0 (PanelLayer, c->vision.layers);
+  panels->text = g_new0 (PanelLayer, c->text.layers);
+  float *next = panels->block;
+  panels->v_patch = panel_take (&next, clip_packed_floats (patch_len, c->vision.width));
+  for (int tower = 0; tower < 2; tower++)
+    {
+      const ClipTowerConfig *tc = tower == 0 ? &c->vision : &c->text;
+      PanelLayer *layers = tower == 0 ? panels->vision : panels->text;
+      int d = tc->width, f = tc->mlp_width;
+      for (int l = 0; l < tc->layers; l++)
+        {
+          layers[l].qkv = panel_take (&next, clip_packed_floats (d, 3 * d));
+          layers[l].qkv_bias = panel_take (&next, 3 * d);
+          layers[l].o = panel_take (&next, clip_packed_floats (d, d));
+          layers[l].fc1 = panel_take (&next, clip_packed_floats (d, f));
+          layers[l].fc2 = panel_take (&next, clip_packed_floats (f, d));
+        }
+    }
+  panel_clear_padding (panels->v_patch, patch_len, c->vision.width);
+  clip_pack_weight (panels->v_patch, model->w.v_patch, patch_len, c->vision.width, 0);
+  panel_release (model, model->w.v_patch, (int64_t) patch_len * c->vision.width);
+  model->panels = panels;
+  PanelJob job = { model, c->vision.layers };
+  clip_parallel_for (c->vision.layers + c->text.layers, 1, panel_layers, &job);
+  return panels;
+}
+
 /* ------------------------------------------------------------------ forward passes */
 
 static float *
@@ -341,6 +493,33 @@ linear (float *out, const float *inp, const float *weight, const float *bias, in
 }
 
 typedef struct {
+  float       *out;
+  const float *inp, *packed, *bias;
+  int          ldo, n, in_dim, out_dim, add, n_panels, parts;
+} PanelProductJob;
+
+static void
+panel_product_parts (int64_t start, int64_t end, gpointer data)
+{
+  const PanelProductJob *j = data;
+  for (int64_t part = start; part < end; part++)
+    clip_packed_linear_forward (j->out, j->ldo, j->inp, j->packed, j->bias, j->n, j->in_dim, j->out_dim, j->add,
+                                (int) (j->n_panels * part / j->parts), (int) (j->n_panels * (part + 1) / j->parts));
+}
+
+/* linear on panel weights: out[n, out_dim] (row stride LDO) = inp · weightᵀ + bias, or += with ADD.
+ * The threads take ranges of panels (two per thread, for a late starter to even out). */
+static void
+panel_linear (float *out, int ldo, const float *inp, const float *packed, const float *bias, int n, int in_dim,
+              int out_dim, gboolean add)
+{
+  int n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL;
+  PanelProductJob job = { out, inp, packed, bias, ldo, n, in_dim, out_dim, add, n_panels,
+                          MIN (n_panels, 2 * clip_get_threads ()) };
+  clip_parallel_for (job.parts, 1, panel_product_parts, &job);
+}
+
+typedef struct {
   float *out;
   const float *inp;
   int quick;
@@ -372,8 +551,8 @@ attention_units (int64_t start, int64_t end, gpointer data)
  * in place.  Inference reuses SCRATCH for every intermediate; training keeps in ACTS what the
  * backward pass reads.  GEMMS_ONLY issues the matrix products alone (clip_model_run_image_gemms). */
 static void
-block_forward (float *x, const ClipLayerWeights *lw, const ClipTowerConfig *tc, const ClipSeqLayout *seqs,
-               int n, int causal, float *scratch, ClipBlockActs *acts, gboolean gemms_only)
+block_forward (float *x, const ClipLayerWeights *lw, const PanelLayer *pl, const ClipTowerConfig *tc,
+               const ClipSeqLayout *seqs, int n, int causal, float *scratch, ClipBlockActs *acts, gboolean gemms_only)
 {
   int d = tc->width, f = tc->mlp_width;
   size_t nd = (size_t) n * d;
@@ -387,6 +566,22 @@ block_forward (float *x, const ClipLayerWeights *lw, const ClipTowerConfig *tc, 
       q = acts->q, k = acts->k, v = acts->v, probs = acts->probs, a = acts->attn;
       ln2 = acts->ln2, ln2_mean = acts->ln2_mean, ln2_rstd = acts->ln2_rstd;
       fc = acts->fc1, act = acts->act;
+    }
+
+  if (pl != NULL)
+    {
+      /* Q, K and V side by side in the rows of q, k and v's space: [n, 3d]. */
+      layernorm (ln1, NULL, NULL, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
+      panel_linear (q, 3 * d, ln1, pl->qkv, pl->qkv_bias, n, d, 3 * d, FALSE);
+      AttentionJob job = { a, NULL, q, q + d, q + 2 * d, seqs, d, 3 * d, tc->heads, causal };
+      clip_parallel_for ((int64_t) seqs->b * tc->heads, 2, attention_units, &job);
+      panel_linear (x, d, a, pl->o, lw->o_b, n, d, d, TRUE);
+      layernorm (ln2, NULL, NULL, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
+      panel_linear (fc, f, ln2, pl->fc1, lw->fc1_b, n, d, f, FALSE);
+      ActivationJob act_job = { act, fc, tc->activation == CLIP_ACTIVATION_QUICK_GELU };
+      clip_parallel_for ((int64_t) n * f, GRAIN_FLOATS, activation_range, &act_job);
+      panel_linear (x, d, act, pl->fc2, lw->fc2_b, n, f, d, TRUE);
+      return;
     }
 
   if (!gemms_only)
@@ -460,11 +655,18 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
   float *embedded = work + (acts != NULL ? 0 : (size_t) n_patches * patch_len);
   float *tokens = acts != NULL ? acts->tokens : x;
 
+  const ClipPanels *panels = acts == NULL && !gemms_only ? panels_get (model) : NULL;
   if (gemms_only)
     clip_matmul_forward (embedded, patches, w->v_patch, n_patches, patch_len, d, FALSE);
   else
     {
-      clip_patch_embed_forward (embedded, patches, pixels, w->v_patch, n, s, p, d);
+      if (panels != NULL)
+        {
+          clip_patch_gather (patches, pixels, n, s, p);
+          panel_linear (embedded, d, patches, panels->v_patch, NULL, n_patches, patch_len, d, FALSE);
+        }
+      else
+        clip_patch_embed_forward (embedded, patches, pixels, w->v_patch, n, s, p, d);
       clip_class_embedding_forward (tokens, embedded, w->v_class, w->v_pos, n, t, d);
       layernorm (x, acts != NULL ? acts->ln_pre_mean : NULL, acts != NULL ? acts->ln_pre_rstd : NULL,
                  tokens, w->v_ln_pre_w, w->v_ln_pre_b, n * t, d, tc->ln_eps);
@@ -476,7 +678,7 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
     {
       if (!check_abort (model, error))
         return FALSE;
-      block_forward (x, &w->vision_layers[l], tc, &seqs, n * t, FALSE, work,
+      block_forward (x, &w->vision_layers[l], panels != NULL ? &panels->vision[l] : NULL, tc, &seqs, n * t, FALSE, work,
                      acts != NULL ? &acts->blocks[l] : NULL, gemms_only);
       trace_hidden (trace, l + 1, x, nd);
     }
@@ -562,6 +764,7 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
       }
 
   gboolean packed = acts == NULL && trace == NULL;
+  const ClipPanels *panels = acts == NULL ? panels_get (model) : NULL;
   g_autofree int *own_pool = acts != NULL ? NULL : g_new (int, n);
   int *pool = acts != NULL ? acts->pool : own_pool;
   g_autofree int *start = packed ? g_new (int, n) : NULL;
@@ -597,7 +800,7 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
     {
       if (!check_abort (model, error))
         return FALSE;
-      block_forward (x, &w->text_layers[l], tc, &seqs, rows, TRUE, work,
+      block_forward (x, &w->text_layers[l], panels != NULL ? &panels->text[l] : NULL, tc, &seqs, rows, TRUE, work,
                      acts != NULL ? &acts->blocks[l] : NULL, FALSE);
       trace_hidden (trace, l + 1, x, nd);
     }
@@ -797,6 +1000,7 @@ clip_model_free (ClipModel *model)
   if (model == NULL)
     return;
   clip_weights_clear (&model->w);
+  g_clear_pointer (&model->panels, panels_free);
   g_clear_pointer (&model->tokenizer, clip_tokenizer_unref);
   g_clear_pointer (&model->file, clip_safetensors_close);
   g_clear_pointer (&model->text_cache, g_hash_table_unref);

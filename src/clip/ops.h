@@ -17,6 +17,22 @@ void clip_matmul_forward (float *out, const float *inp, const float *weight, int
  * residual stream in place.  Its backward is the bias part of clip_linear_backward. */
 void clip_bias_add_forward (float *x, const float *bias, int n, int dim);
 
+/* Inference products on weights repacked once: the output columns in panels of CLIP_PANEL, each
+ * panel [IN][CLIP_PANEL] contiguous (the last one zero-padded), so that a pass streams the weights in
+ * order and keeps a block of input rows in cache (OpenBLAS repacks the weights on every call, which
+ * dominated one image's forward pass). */
+#define CLIP_PANEL 32
+/* Floats of a packed matrix with OUT output columns. */
+int64_t clip_packed_floats (int in_dim, int out_dim);
+/* Writes WEIGHT [OUT, IN] as columns COL0 … COL0 + OUT − 1 of the packed matrix PACKED (zeroed by
+ * the caller), so that several weights can share one matrix (Q, K and V). */
+void clip_pack_weight (float *packed, const float *weight, int in_dim, int out_dim, int col0);
+/* For the output columns of panels P0 … P1 − 1: out[N, ·] (row stride LDO) = (out if ADD, else 0)
+ * + bias + inp[N, IN] · weightᵀ, the weight packed by clip_pack_weight into OUT columns; BIAS [OUT]
+ * may be NULL.  The sums are rounded as clip_matmul_forward's after the bias rows. */
+void clip_packed_linear_forward (float *out, int ldo, const float *inp, const float *packed, const float *bias,
+                                 int n, int in_dim, int out_dim, int add, int p0, int p1);
+
 /* out[N, OUT] = inp[N, IN] · weight[OUT, IN]ᵀ + bias[OUT] (bias may be NULL). */
 void clip_linear_forward (float *out, const float *inp, const float *weight, const float *bias,
                           int n, int in_dim, int out_dim);
@@ -85,9 +101,11 @@ void clip_class_embedding_forward (float *out, const float *patches, const float
 void clip_class_embedding_backward (float *dpatches, float *dclass_emb, float *dposition, const float *dout,
                                     int b, int t, int d);
 
-/* Patch embedding, a convolution with stride = kernel = P and no bias: PATCHES [B·G², 3·P·P]
- * receives each patch of PIXELS [B, 3, S, S] flattened in (channel, row, column) order (im2col,
- * patches in row-major grid order), then out[B·G², D] = patches · weight[D, 3·P·P]ᵀ. */
+/* PATCHES [B·G², 3·P·P] receives each patch of PIXELS [B, 3, S, S] flattened in (channel, row,
+ * column) order (im2col, patches in row-major grid order). */
+void clip_patch_gather (float *patches, const float *pixels, int b, int size, int patch);
+/* Patch embedding, a convolution with stride = kernel = P and no bias: clip_patch_gather, then
+ * out[B·G², D] = patches · weight[D, 3·P·P]ᵀ. */
 void clip_patch_embed_forward (float *out, float *patches, const float *pixels, const float *weight,
                                int b, int size, int patch, int d);
 /* The weight gradient only: pixels are inputs, not parameters. */

@@ -614,6 +614,20 @@ clip_safetensors_file_size (const ClipSafetensors *st)
   return st->size;
 }
 
+void
+clip_safetensors_release (const ClipSafetensors *st, const void *data, size_t n_bytes)
+{
+  uintptr_t base = (uintptr_t) st->map, start = (uintptr_t) data, end = start + n_bytes;
+  if (st->map == NULL || start < base || end > base + st->size)
+    return;
+  uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
+  start = (start + page - 1) & ~(page - 1);
+  end &= ~(page - 1);
+  /* A read-only private mapping: pages read again later come back from the file. */
+  if (end > start)
+    madvise ((void *) start, end - start, MADV_DONTNEED);
+}
+
 /* ---------------------------------------------------------------- conversion */
 
 static inline float
