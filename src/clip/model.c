@@ -495,7 +495,7 @@ linear (float *out, const float *inp, const float *weight, const float *bias, in
 typedef struct {
   float       *out;
   const float *inp, *packed, *bias;
-  int          ldo, n, in_dim, out_dim, add, n_panels, parts;
+  int          ldo, n, in_dim, out_dim, add, activation, n_panels, parts;
 } PanelProductJob;
 
 static void
@@ -504,17 +504,18 @@ panel_product_parts (int64_t start, int64_t end, gpointer data)
   const PanelProductJob *j = data;
   for (int64_t part = start; part < end; part++)
     clip_packed_linear_forward (j->out, j->ldo, j->inp, j->packed, j->bias, j->n, j->in_dim, j->out_dim, j->add,
-                                (int) (j->n_panels * part / j->parts), (int) (j->n_panels * (part + 1) / j->parts));
+                                j->activation, (int) (j->n_panels * part / j->parts), (int) (j->n_panels * (part + 1) / j->parts));
 }
 
-/* linear on panel weights: out[n, out_dim] (row stride LDO) = inp · weightᵀ + bias, or += with ADD.
- * The threads take ranges of panels (two per thread, for a late starter to even out). */
+/* linear on panel weights: out[n, out_dim] (row stride LDO) = inp · weightᵀ + bias, or += with ADD,
+ * then ACTIVATION (CLIP_PACKED_*).  The threads take ranges of panels (two per thread, for a late
+ * starter to even out). */
 static void
 panel_linear (float *out, int ldo, const float *inp, const float *packed, const float *bias, int n, int in_dim,
-              int out_dim, gboolean add)
+              int out_dim, gboolean add, int activation)
 {
   int n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL;
-  PanelProductJob job = { out, inp, packed, bias, ldo, n, in_dim, out_dim, add, n_panels,
+  PanelProductJob job = { out, inp, packed, bias, ldo, n, in_dim, out_dim, add, activation, n_panels,
                           MIN (n_panels, 2 * clip_get_threads ()) };
   clip_parallel_for (job.parts, 1, panel_product_parts, &job);
 }
@@ -572,15 +573,14 @@ block_forward (float *x, const ClipLayerWeights *lw, const PanelLayer *pl, const
     {
       /* Q, K and V side by side in the rows of q, k and v's space: [n, 3d]. */
       layernorm (ln1, NULL, NULL, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
-      panel_linear (q, 3 * d, ln1, pl->qkv, pl->qkv_bias, n, d, 3 * d, FALSE);
+      panel_linear (q, 3 * d, ln1, pl->qkv, pl->qkv_bias, n, d, 3 * d, FALSE, CLIP_PACKED_LINEAR);
       AttentionJob job = { a, NULL, q, q + d, q + 2 * d, seqs, d, 3 * d, tc->heads, causal };
       clip_parallel_for ((int64_t) seqs->b * tc->heads, 2, attention_units, &job);
-      panel_linear (x, d, a, pl->o, lw->o_b, n, d, d, TRUE);
+      panel_linear (x, d, a, pl->o, lw->o_b, n, d, d, TRUE, CLIP_PACKED_LINEAR);
       layernorm (ln2, NULL, NULL, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
-      panel_linear (fc, f, ln2, pl->fc1, lw->fc1_b, n, d, f, FALSE);
-      ActivationJob act_job = { act, fc, tc->activation == CLIP_ACTIVATION_QUICK_GELU };
-      clip_parallel_for ((int64_t) n * f, GRAIN_FLOATS, activation_range, &act_job);
-      panel_linear (x, d, act, pl->fc2, lw->fc2_b, n, f, d, TRUE);
+      panel_linear (act, f, ln2, pl->fc1, lw->fc1_b, n, d, f, FALSE,
+                    tc->activation == CLIP_ACTIVATION_QUICK_GELU ? CLIP_PACKED_QUICK_GELU : CLIP_PACKED_GELU);
+      panel_linear (x, d, act, pl->fc2, lw->fc2_b, n, f, d, TRUE, CLIP_PACKED_LINEAR);
       return;
     }
 
@@ -663,7 +663,8 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
       if (panels != NULL)
         {
           clip_patch_gather (patches, pixels, n, s, p);
-          panel_linear (embedded, d, patches, panels->v_patch, NULL, n_patches, patch_len, d, FALSE);
+          panel_linear (embedded, d, patches, panels->v_patch, NULL, n_patches, patch_len, d, FALSE,
+                        CLIP_PACKED_LINEAR);
         }
       else
         clip_patch_embed_forward (embedded, patches, pixels, w->v_patch, n, s, p, d);

@@ -27,11 +27,13 @@ int64_t clip_packed_floats (int in_dim, int out_dim);
 /* Writes WEIGHT [OUT, IN] as columns COL0 … COL0 + OUT − 1 of the packed matrix PACKED (zeroed by
  * the caller), so that several weights can share one matrix (Q, K and V). */
 void clip_pack_weight (float *packed, const float *weight, int in_dim, int out_dim, int col0);
-/* For the output columns of panels P0 … P1 − 1: out[N, ·] (row stride LDO) = (out if ADD, else 0)
- * + bias + inp[N, IN] · weightᵀ, the weight packed by clip_pack_weight into OUT columns; BIAS [OUT]
- * may be NULL.  The sums are rounded as clip_matmul_forward's after the bias rows. */
+/* What clip_packed_linear_forward applies to its results: nothing, or clip_activation_forward's. */
+enum { CLIP_PACKED_LINEAR, CLIP_PACKED_QUICK_GELU, CLIP_PACKED_GELU };
+/* For the output columns of panels P0 … P1 − 1: out[N, ·] (row stride LDO) = ACTIVATION ((out if
+ * ADD, else 0) + bias + inp[N, IN] · weightᵀ), the weight packed by clip_pack_weight into OUT
+ * columns; BIAS [OUT] may be NULL.  The sums are rounded as clip_matmul_forward's after the bias rows. */
 void clip_packed_linear_forward (float *out, int ldo, const float *inp, const float *packed, const float *bias,
-                                 int n, int in_dim, int out_dim, int add, int p0, int p1);
+                                 int n, int in_dim, int out_dim, int add, int activation, int p0, int p1);
 
 /* out[N, OUT] = inp[N, IN] · weight[OUT, IN]ᵀ + bias[OUT] (bias may be NULL). */
 void clip_linear_forward (float *out, const float *inp, const float *weight, const float *bias,
