@@ -258,7 +258,7 @@ typedef struct {
 
 struct _ClipPanels {
   float      *block;
-  float      *v_patch;
+  float      *v_patch, *v_proj, *t_proj;
   PanelLayer *vision, *text;
 };
 
@@ -359,10 +359,20 @@ panels_get (ClipModel *model)
   if (model->panels != NULL || model->file == NULL)
     return model->panels;
   const ClipConfig *c = &model->config;
-  int patch_len = 3 * c->patch_size * c->patch_size;
-  int64_t floats = panel_floats_aligned (clip_packed_floats (patch_len, c->vision.width))
-                   + c->vision.layers * panel_layer_floats (&c->vision) + c->text.layers * panel_layer_floats (&c->text);
   ClipPanels *panels = g_new0 (ClipPanels, 1);
+  int patch_len = 3 * c->patch_size * c->patch_size;
+  const struct {
+    float      **slot;
+    const float *weight;
+    int          in_dim, out_dim;
+  } globals[] = {
+    { &panels->v_patch, model->w.v_patch, patch_len, c->vision.width },
+    { &panels->v_proj, model->w.v_proj, c->vision.width, c->embed_dim },
+    { &panels->t_proj, model->w.t_proj, c->text.width, c->embed_dim },
+  };
+  int64_t floats = c->vision.layers * panel_layer_floats (&c->vision) + c->text.layers * panel_layer_floats (&c->text);
+  for (guint i = 0; i < G_N_ELEMENTS (globals); i++)
+    floats += panel_floats_aligned (clip_packed_floats (globals[i].in_dim, globals[i].out_dim));
   /* Huge pages: faulting in 600 MB page by page took seconds on a virtual machine. */
   panels->block = g_aligned_alloc (floats, sizeof (float), PANEL_BLOCK_ALIGNMENT);
 #ifdef MADV_HUGEPAGE
@@ -371,7 +381,14 @@ panels_get (ClipModel *model)
   panels->vision = g_new0 (PanelLayer, c->vision.layers);
   panels->text = g_new0 (PanelLayer, c->text.layers);
   float *next = panels->block;
-  panels->v_patch = panel_take (&next, clip_packed_floats (patch_len, c->vision.width));
+  for (guint i = 0; i < G_N_ELEMENTS (globals); i++)
+    {
+      int in_dim = globals[i].in_dim, out_dim = globals[i].out_dim;
+      *globals[i].slot = panel_take (&next, clip_packed_floats (in_dim, out_dim));
+      panel_clear_padding (*globals[i].slot, in_dim, out_dim);
+      clip_pack_weight (*globals[i].slot, globals[i].weight, in_dim, out_dim, 0);
+      panel_release (model, globals[i].weight, (int64_t) in_dim * out_dim);
+    }
   for (int tower = 0; tower < 2; tower++)
     {
       const ClipTowerConfig *tc = tower == 0 ? &c->vision : &c->text;
@@ -386,9 +403,6 @@ panels_get (ClipModel *model)
           layers[l].fc2 = panel_take (&next, clip_packed_floats (f, d));
         }
     }
-  panel_clear_padding (panels->v_patch, patch_len, c->vision.width);
-  clip_pack_weight (panels->v_patch, model->w.v_patch, patch_len, c->vision.width, 0);
-  panel_release (model, model->w.v_patch, (int64_t) patch_len * c->vision.width);
   model->panels = panels;
   PanelJob job = { model, c->vision.layers };
   clip_parallel_for (c->vision.layers + c->text.layers, 1, panel_layers, &job);
@@ -617,11 +631,12 @@ trace_hidden (ClipTowerTrace *trace, int index, const float *x, size_t floats)
 }
 
 /* The last step of both towers: LN (ln_post / ln_final) on the pooled rows of X (row s·T + POS[s]
- * for sequence s, or row s·T with POS NULL), then the projection.  WORK holds 2·n·width floats. */
+ * for sequence s, or row s·T with POS NULL), then the projection (on PROJ_PANELS when not NULL).
+ * WORK holds 2·n·width floats. */
 static void
 pool_project (const float *x, const int *pos, int n, int t, int d, const float *ln_w, const float *ln_b,
-              float eps, const float *proj, int embed_dim, float *features, ClipTowerTrace *trace,
-              ClipTowerActs *acts, float *work, gboolean gemms_only)
+              float eps, const float *proj, const float *proj_panels, int embed_dim, float *features,
+              ClipTowerTrace *trace, ClipTowerActs *acts, float *work, gboolean gemms_only)
 {
   float *pool_in = acts != NULL ? acts->pool_in : work;
   float *pooled = acts != NULL ? acts->pooled : work + (size_t) n * d;
@@ -633,7 +648,10 @@ pool_project (const float *x, const int *pos, int n, int t, int d, const float *
       if (trace != NULL && trace->pooled != NULL)
         memcpy (trace->pooled, pooled, sizeof (float) * n * d);
     }
-  clip_matmul_forward (features, pooled, proj, n, d, embed_dim, FALSE);
+  if (proj_panels != NULL)
+    panel_linear (features, embed_dim, pooled, proj_panels, NULL, n, d, embed_dim, FALSE, CLIP_PACKED_LINEAR);
+  else
+    clip_matmul_forward (features, pooled, proj, n, d, embed_dim, FALSE);
 }
 
 /* With GEMMS_ONLY, PIXELS may be NULL and FEATURES receives no meaningful values. */
@@ -684,8 +702,8 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
       trace_hidden (trace, l + 1, x, nd);
     }
 
-  pool_project (x, NULL, n, t, d, w->v_ln_post_w, w->v_ln_post_b, tc->ln_eps, w->v_proj, c->embed_dim,
-                features, trace, acts, work, gemms_only);
+  pool_project (x, NULL, n, t, d, w->v_ln_post_w, w->v_ln_post_b, tc->ln_eps, w->v_proj,
+                panels != NULL ? panels->v_proj : NULL, c->embed_dim, features, trace, acts, work, gemms_only);
   if (acts != NULL)
     acts->n = n, acts->t = t;
   return TRUE;
@@ -814,7 +832,7 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
     for (int i = 0; i < n; i++)
       pool[i] += start[i];
   pool_project (x, pool, n, packed ? 0 : t, d, w->t_ln_final_w, w->t_ln_final_b, tc->ln_eps, w->t_proj,
-                c->embed_dim, features, trace, acts, work, FALSE);
+                panels != NULL ? panels->t_proj : NULL, c->embed_dim, features, trace, acts, work, FALSE);
   if (acts != NULL)
     acts->n = n, acts->t = t;
   return TRUE;

@@ -29,7 +29,10 @@
 static inline float
 exp_fast (float x)
 {
-  x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+  float input = x;
+  /* Written so that NaN lands on −87 (no float-to-int overflow below) and comes back as NaN. */
+  x = x > -87.0f ? x : -87.0f;
+  x = x < 88.0f ? x : 88.0f;
   float n = (x * 1.44269504088896341f + 0x1.8p23f) - 0x1.8p23f;   /* round to nearest */
   float r = x - n * 0.693359375f;                                  /* ln2 in two parts */
   r = r + n * 2.12194440e-4f;
@@ -43,7 +46,7 @@ exp_fast (float x)
   int32_t bits = ((int32_t) n + 127) * (1 << 23);
   float scale;
   memcpy (&scale, &bits, sizeof scale);
-  return p * scale;
+  return input == input ? p * scale : input;
 }
 
 /* ------------------------------------------------------------------ linear */
