@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <utime.h>
+#include <xxhash.h>
 
 #define TINY "golden/models/tiny_quickgelu/hf"
 
@@ -176,6 +177,12 @@ flip_byte (const char *path, goffset offset)
 
 /* ---------------------------------------------------------------- the file format */
 
+static int
+compare_entry_paths (const void *a, const void *b)
+{
+  return strcmp (((const ClipIndexEntry *) a)->path, ((const ClipIndexEntry *) b)->path);
+}
+
 static void
 test_store_roundtrip (void)
 {
@@ -272,14 +279,226 @@ test_store_roundtrip (void)
   g_assert_cmpstr (got[8192].path, ==, "dir4/img16384.jpg");
   g_assert_cmpuint (got[8192].row, ==, 16384);
   g_assert_cmpuint (clip_index_store_n_rows (partial), ==, MANY);
+}
 
-  /* A path leading out of the folder is refused even with valid checksums. */
-  ClipIndexEntry evil = { .path = "sub/../../etc/passwd", .embedding = emb[0] };
-  g_assert_true (clip_index_store_write (file, "/photos", key, 4, &evil, 1, &error));
+/* Replaces the one path of the one-entry, 4-float index FILE by FORGED (as long) and makes every
+ * checksum match again: what a crafted file could hold. */
+static void
+forge_path (const char *file, const char *path, const char *forged)
+{
+  g_autofree char *bytes = NULL;
+  gsize len;
+  g_assert_true (g_file_get_contents (file, &bytes, &len, NULL));
+  g_assert_cmpuint (strlen (forged), ==, strlen (path));
+  const ClipIndexFileHeader *fh = (const ClipIndexFileHeader *) bytes;
+  ClipIndexBlockHeader *block = (ClipIndexBlockHeader *) (bytes + fh->header_size);
+  /* The payload: the chunk table padded to 64 bytes, 4 floats padded to 64, the record, the path. */
+  uint8_t *payload = (uint8_t *) (block + 1);
+  ClipIndexChunk *table = (ClipIndexChunk *) payload;
+  char *strings = (char *) payload + 64 + 64 + sizeof (ClipIndexRecord);
+  g_assert_cmpstr (strings, ==, path);
+  memcpy (strings, forged, strlen (forged));
+  XXH3_state_t *state = XXH3_createState ();
+  XXH3_64bits_reset (state);
+  XXH3_64bits_update (state, payload + 64, 4 * sizeof (float));
+  XXH3_64bits_update (state, payload + 128, sizeof (ClipIndexRecord));
+  XXH3_64bits_update (state, strings, strlen (forged) + 1);
+  table[0].checksum = XXH3_64bits_digest (state);
+  XXH3_freeState (state);
+  block->table_checksum = XXH3_64bits (table, sizeof *table);
+  block->checksum = XXH3_64bits (block, offsetof (ClipIndexBlockHeader, checksum));
+  tu_write_file (file, bytes, len);
+}
+
+/* The writer refuses, with a clear error and before writing, every path the reader would refuse, so
+ * that no index is written that cannot be read back; a crafted file holding one is still refused. */
+static void
+test_store_paths (void)
+{
+  g_autofree char *file = g_build_filename (tu_tmpdir (), "paths.cliplab-index", NULL);
+  const uint8_t key[CLIP_INDEX_KEY_BYTES] = { 4 };
+  const float emb[4] = { 1, 0, 0, 0 };
+  g_autofree char *longest = g_strnfill (CLIP_INDEX_MAX_PATH, 'x');
+  g_autofree char *too_long = g_strnfill (CLIP_INDEX_MAX_PATH + 1, 'x');
+  const struct { const char *path, *problem; } bad[] = {
+    { "", "the path is empty" },
+    { "/etc/passwd", "the path is absolute" },
+    { "sub/../../etc/passwd", "'..' component" },
+    { "..", "'..' component" },
+    { "./a.jpg", "'.' or" },
+    { "a/./b.jpg", "'.' or" },
+    { "a//b.jpg", "an empty," },
+    { "a/", "an empty," },
+    { too_long, "longer than 4096 bytes" },
+  };
+  GError *error = NULL;
+  ClipIndexEntry good = { .path = "a.jpg", .size = 7, .embedding = emb };
+  g_assert_true (clip_index_store_write (file, "/photos", key, 4, &good, 1, &error));
+  g_assert_no_error (error);
+  g_autofree char *before = NULL;
+  gsize before_len;
+  g_assert_true (g_file_get_contents (file, &before, &before_len, NULL));
+  for (size_t i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      /* A valid entry first: the check covers every entry, not just the first. */
+      ClipIndexEntry entries[2] = { good, { .path = bad[i].path, .embedding = emb } };
+      g_assert_false (clip_index_store_write (file, "/photos", key, 4, entries, 2, &error));
+      g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, "paths.cliplab-index: cannot store entry 1"));
+      g_assert_nonnull (strstr (error->message, bad[i].problem));
+      g_clear_error (&error);
+
+      /* An append refuses it too, leaving the file and the offsets alone. */
+      uint64_t offset = before_len, sequence = 1;
+      int fd = g_open (file, O_WRONLY, 0);
+      g_assert_cmpint (fd, >=, 0);
+      g_assert_false (clip_index_store_append (fd, file, &offset, &sequence, 4, entries, 2, &error));
+      close (fd);
+      g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+      g_assert_nonnull (strstr (error->message, bad[i].problem));
+      g_clear_error (&error);
+      g_assert_cmpuint (offset, ==, before_len);
+      g_assert_cmpuint (sequence, ==, 1);
+      g_autofree char *after = NULL;
+      gsize after_len;
+      g_assert_true (g_file_get_contents (file, &after, &after_len, NULL));
+      g_assert_cmpmem (after, after_len, before, before_len);
+    }
+
+  /* A compacted index holds each path once; the longest path allowed reads back. */
+  ClipIndexEntry twice[3] = { good, { .path = longest, .embedding = emb }, good };
+  g_assert_false (clip_index_store_write (file, "/photos", key, 4, twice, 3, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "cannot store entry 2 ('a.jpg'): the path is given more than once"));
+  g_clear_error (&error);
+  g_assert_true (clip_index_store_write (file, "/photos", key, 4, twice, 2, &error));
+  g_assert_no_error (error);
+  g_autoptr (ClipIndexStore) store = clip_index_store_read (file, "/photos", key, 4, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_null (clip_index_store_warnings (store)[0]);
+  size_t n;
+  const ClipIndexEntry *got = clip_index_store_entries (store, &n);
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_cmpstr (got[1].path, ==, longest);
+
+  /* Dimensions the reader cannot lay out, and a folder path longer than the header takes. */
+  g_assert_false (clip_index_store_write (file, "/photos", key, 0, &good, 1, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "embedding dimension 0 is not within"));
+  g_clear_error (&error);
+  g_autofree char *deep = g_strconcat ("/", too_long, "/", too_long, NULL);
+  g_assert_false (clip_index_store_write (file, deep, key, 4, &good, 1, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT);
+  g_assert_nonnull (strstr (error->message, "the folder's path is longer than 8192 bytes"));
+  g_clear_error (&error);
+
+  /* A path leading out of the folder in a crafted file is refused even with valid checksums. */
+  ClipIndexEntry decoy = { .path = "sub/xx/xx/etc/passwd", .embedding = emb };
+  g_assert_true (clip_index_store_write (file, "/photos", key, 4, &decoy, 1, &error));
+  g_autoptr (ClipIndexStore) accepted = clip_index_store_read (file, "/photos", key, 4, FALSE, &error);
+  g_assert_null (clip_index_store_warnings (accepted)[0]);
+  clip_index_store_entries (accepted, &n);
+  g_assert_cmpuint (n, ==, 1);
+  forge_path (file, decoy.path, "sub/../../etc/passwd");
   g_autoptr (ClipIndexStore) refused = clip_index_store_read (file, "/photos", key, 4, FALSE, &error);
+  g_assert_no_error (error);
   g_assert_nonnull (strstr (clip_index_store_warnings (refused)[0], "invalid path"));
   clip_index_store_entries (refused, &n);
   g_assert_cmpuint (n, ==, 0);
+}
+
+static const ClipIndexEntry *
+find_entry (const ClipIndexEntry *entries, size_t n, const char *path)
+{
+  const ClipIndexEntry *found = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (g_str_equal (entries[i].path, path))
+      {
+        g_assert_null (found);  /* each path once */
+        found = &entries[i];
+      }
+  g_assert_nonnull (found);
+  return found;
+}
+
+/* A path repeated 3 and 4 times in one journal block, around other paths and over an entry of the
+ * compacted block: the last entry wins, in the store read back, in its search scores and in the
+ * index compacted from it and read again. */
+static void
+test_store_repeats (void)
+{
+  enum { DIM = 4 };
+  g_autofree char *file = g_build_filename (tu_tmpdir (), "repeats.cliplab-index", NULL);
+  const uint8_t key[CLIP_INDEX_KEY_BYTES] = { 7 };
+  float emb[10][DIM] = { { 0 } };
+  for (int i = 0; i < 10; i++)
+    emb[i][i % DIM] = (float) (i + 1);
+  ClipIndexEntry base[2] = {
+    { .path = "p.jpg", .size = 100, .embedding = emb[0] },
+    { .path = "q.jpg", .size = 101, .embedding = emb[1] },
+  };
+  /* size = which write it is: p.jpg's last is 3, n.jpg's last is 4. */
+  ClipIndexEntry journal[8] = {
+    { .path = "p.jpg", .size = 1, .embedding = emb[2] },
+    { .path = "n.jpg", .size = 1, .embedding = emb[3] },
+    { .path = "p.jpg", .size = 2, .embedding = emb[4] },
+    { .path = "n.jpg", .size = 2, .embedding = emb[5] },
+    { .path = "n.jpg", .size = 3, .embedding = emb[6] },
+    { .path = "o.jpg", .size = 1, .embedding = emb[7] },
+    { .path = "p.jpg", .size = 3, .embedding = emb[8] },
+    { .path = "n.jpg", .size = 4, .embedding = emb[9] },
+  };
+  for (int i = 0; i < 8; i++)
+    journal[i].mtime_ns = i;
+  GError *error = NULL;
+  g_assert_true (clip_index_store_write (file, "/r", key, DIM, base, 2, &error));
+  g_autoptr (ClipIndexStore) compact = clip_index_store_read (file, "/r", key, DIM, FALSE, &error);
+  g_assert_no_error (error);
+  uint64_t sequence, end = clip_index_store_end (compact, &sequence);
+  int fd = g_open (file, O_WRONLY, 0);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_true (clip_index_store_append (fd, file, &end, &sequence, DIM, journal, 8, &error));
+  g_assert_no_error (error);
+  close (fd);
+
+  struct { const char *path; uint64_t size; int64_t mtime_ns; const float *embedding; } want[] = {
+    { "p.jpg", 3, 6, emb[8] }, { "q.jpg", 101, 0, emb[1] }, { "n.jpg", 4, 7, emb[9] }, { "o.jpg", 1, 5, emb[7] },
+  };
+  const float query[DIM] = { 1, 10, 100, 1000 };
+  for (int round = 0; round < 2; round++)
+    {
+      /* Round 0: the journaled file; round 1: that store compacted (sorted, as an update does) and
+       * read again. */
+      g_autoptr (ClipIndexStore) store = clip_index_store_read (file, "/r", key, DIM, FALSE, &error);
+      g_assert_no_error (error);
+      g_assert_null (clip_index_store_warnings (store)[0]);
+      g_assert_true (clip_index_store_is_compact (store) == (round == 1));
+      size_t n;
+      const ClipIndexEntry *got = clip_index_store_entries (store, &n);
+      g_assert_cmpuint (n, ==, G_N_ELEMENTS (want));
+      g_assert_cmpuint (clip_index_store_n_rows (store), ==, round == 0 ? 10 : 4);
+      g_autofree float *scores = g_new (float, clip_index_store_n_rows (store));
+      clip_index_store_scores (store, query, scores);
+      for (size_t i = 0; i < G_N_ELEMENTS (want); i++)
+        {
+          const ClipIndexEntry *e = find_entry (got, n, want[i].path);
+          g_assert_cmpuint (e->size, ==, want[i].size);
+          g_assert_cmpint (e->mtime_ns, ==, want[i].mtime_ns);
+          g_assert_cmpmem (e->embedding, sizeof (float) * DIM, want[i].embedding, sizeof (float) * DIM);
+          float dot = 0;
+          for (int k = 0; k < DIM; k++)
+            dot += query[k] * want[i].embedding[k];
+          g_assert_cmpfloat (scores[e->row], ==, dot);
+        }
+      if (round == 0)
+        {
+          g_autofree ClipIndexEntry *sorted = g_memdup2 (got, sizeof *got * n);
+          qsort (sorted, n, sizeof *sorted, compare_entry_paths);
+          g_assert_true (clip_index_store_write (file, "/r", key, DIM, sorted, n, &error));
+          g_assert_no_error (error);
+        }
+    }
 }
 
 /* Every entry of GOT is one of WANT's, unchanged. */
@@ -451,8 +670,8 @@ static void
 test_exclude_hidden (void)
 {
   g_autofree char *folder = make_dir ("exclude");
-  g_autofree char *hidden = make_dir ("exclude/.thumbnails");
-  g_autofree char *raw = make_dir ("exclude/raw");
+  g_free (make_dir ("exclude/.thumbnails"));
+  g_free (make_dir ("exclude/raw"));
   const char *files[] = { "a.png", ".thumbnails/b.png", "raw/c.png", "d.tiff.png", ".e.png" };
   for (size_t i = 0; i < G_N_ELEMENTS (files); i++)
     {
@@ -1039,6 +1258,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/index/store-roundtrip", test_store_roundtrip);
+  g_test_add_func ("/index/store-paths", test_store_paths);
+  g_test_add_func ("/index/store-repeats", test_store_repeats);
   g_test_add_func ("/index/store-mutations", test_store_mutations);
   g_test_add_func ("/index/incremental", test_incremental);
   g_test_add_func ("/index/exclude-hidden", test_exclude_hidden);

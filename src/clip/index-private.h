@@ -128,12 +128,14 @@ uint64_t              clip_index_store_end (const ClipIndexStore *store, uint64_
 size_t                clip_index_store_n_rows (const ClipIndexStore *store);
 void                  clip_index_store_scores (const ClipIndexStore *store, const float *query, float *scores);
 
-/* Replaces FILE atomically with a compacted index of ENTRIES (paths unique, at most
- * CLIP_INDEX_MAX_PATH bytes each). */
+/* Replaces FILE atomically with a compacted index of ENTRIES.  Fails with CLIP_ERROR_INVALID, before
+ * writing, on anything the reader would not take back: a path given twice, or one that is empty,
+ * absolute, over CLIP_INDEX_MAX_PATH bytes or has an empty, "." or ".." component. */
 gboolean clip_index_store_write (const char *file, const char *folder, const uint8_t key[CLIP_INDEX_KEY_BYTES],
                                  int dim, const ClipIndexEntry *entries, size_t n, GError **error);
-/* Appends one block of ENTRIES at *OFFSET of FD (FILE names it in errors) and syncs it; advances
- * *OFFSET and *SEQUENCE. */
+/* Appends ENTRIES as a journal block at *OFFSET of FD (FILE names it in errors) and syncs it; advances
+ * *OFFSET and *SEQUENCE.  Paths may repeat (the last entry of a path wins when read); invalid ones
+ * are refused as by clip_index_store_write. */
 gboolean clip_index_store_append (int fd, const char *file, uint64_t *offset, uint64_t *sequence, int dim,
                                   const ClipIndexEntry *entries, size_t n, GError **error);
 

@@ -111,23 +111,31 @@ store_warn (ClipIndexStore *store, const char *file, const char *format, ...)
   store->compact = FALSE;
 }
 
-/* A stored path must be relative, without empty, "." or ".." components: a crafted index must not
- * make an update look outside the folder. */
-static gboolean
-path_is_valid (const char *path, size_t len)
+/* Why PATH (LEN bytes) cannot be stored, or NULL when it can: it must be relative, at most
+ * CLIP_INDEX_MAX_PATH bytes, without empty, "." or ".." components.  The reader refuses such a path in
+ * a crafted index (it must not make an update look outside the folder); the writer refuses it up
+ * front, so that no index is written that cannot be read back. */
+static const char *
+path_problem (const char *path, size_t len)
 {
   /* The caller checked that PATH + LEN lies inside the strings: look no further. */
-  if (len == 0 || len > CLIP_INDEX_MAX_PATH || memchr (path, '\0', len + 1) != path + len || path[0] == '/')
-    return FALSE;
+  if (len == 0)
+    return "the path is empty";
+  if (len > CLIP_INDEX_MAX_PATH)
+    return "the path is longer than " G_STRINGIFY (CLIP_INDEX_MAX_PATH) " bytes";
+  if (memchr (path, '\0', len + 1) != path + len)
+    return "the path holds a NUL byte";
+  if (path[0] == '/')
+    return "the path is absolute";
   const char *component = path;
   for (const char *p = path;; p++)
     if (*p == '/' || *p == '\0')
       {
         size_t n = (size_t) (p - component);
         if (n == 0 || (n == 1 && component[0] == '.') || (n == 2 && component[0] == '.' && component[1] == '.'))
-          return FALSE;
+          return "the path has an empty, '.' or '..' component";
         if (*p == '\0')
-          return TRUE;
+          return NULL;
         component = p + 1;
       }
 }
@@ -187,7 +195,7 @@ chunk_records_valid (const ClipIndexRecord *records, uint64_t count, const char 
     {
       const ClipIndexRecord *r = &records[i];
       if (r->path_offset < start || (uint64_t) r->path_offset + r->path_len >= end
-          || !path_is_valid (strings + r->path_offset, r->path_len))
+          || path_problem (strings + r->path_offset, r->path_len) != NULL)
         return FALSE;
     }
   return TRUE;
@@ -207,8 +215,8 @@ chunk_checksum (const float *embeds, const ClipIndexRecord *records, const char 
   return sum;
 }
 
-/* Adds the entries of the block's intact chunks; journal blocks (BY_PATH set) supersede earlier
- * entries of the same path, in place. */
+/* Adds the entries of the block's intact chunks; an entry supersedes the earlier entry of the same
+ * path (BY_PATH: path → its index in the entries), in place. */
 static void
 read_block (ClipIndexStore *store, const char *file, const ClipIndexBlockHeader *block, const uint8_t *payload,
             uint64_t offset, GHashTable *by_path)
@@ -271,22 +279,23 @@ read_block (ClipIndexStore *store, const char *file, const ClipIndexBlockHeader 
     }
   store->n_rows += n;
 
-  if (by_path != NULL)
-    for (guint i = first; i < store->entries->len;)
-      {
-        ClipIndexEntry *e = &g_array_index (store->entries, ClipIndexEntry, i);
-        gpointer previous;
-        if (g_hash_table_lookup_extended (by_path, e->path, NULL, &previous))
-          {
-            g_array_index (store->entries, ClipIndexEntry, GPOINTER_TO_UINT (previous)) = *e;
-            g_array_remove_index_fast (store->entries, i);
-          }
-        else
-          {
-            g_hash_table_insert (by_path, (gpointer) e->path, GUINT_TO_POINTER (i));
-            i++;
-          }
-      }
+  /* In entry order, so that the last of several entries of one path wins, however many there are:
+   * each overwrites the slot of the path's first entry, and the entries kept close up behind. */
+  guint kept = first;
+  for (guint i = first; i < store->entries->len; i++)
+    {
+      const ClipIndexEntry *e = &g_array_index (store->entries, ClipIndexEntry, i);
+      gpointer slot;
+      if (g_hash_table_lookup_extended (by_path, e->path, NULL, &slot))
+        g_array_index (store->entries, ClipIndexEntry, GPOINTER_TO_UINT (slot)) = *e;
+      else
+        {
+          g_array_index (store->entries, ClipIndexEntry, kept) = *e;
+          g_hash_table_insert (by_path, (gpointer) e->path, GUINT_TO_POINTER (kept));
+          kept++;
+        }
+    }
+  g_array_set_size (store->entries, kept);
 }
 
 static void
@@ -295,7 +304,9 @@ read_blocks (ClipIndexStore *store, const char *file, const uint8_t *bytes, size
 {
   uint64_t offset = h->header_size;
   uint64_t sequence = 0;
-  g_autoptr (GHashTable) by_path = NULL;
+  /* A later entry for a path replaces the earlier one: journal blocks repeat paths by design, and a
+   * crafted compacted block must not bring in duplicates either. */
+  g_autoptr (GHashTable) by_path = g_hash_table_new (g_str_hash, g_str_equal);
 
   while (offset < size)
     {
@@ -313,15 +324,6 @@ read_blocks (ClipIndexStore *store, const char *file, const uint8_t *bytes, size
             store_warn (store, file, "%" G_GUINT64_FORMAT " bytes at offset %" G_GUINT64_FORMAT " are not a "
                         "complete block (an interrupted write?); they are ignored", remaining, offset);
           break;
-        }
-      if (by_path == NULL)
-        {
-          /* A later entry for a path replaces the earlier one: journal blocks repeat paths by design,
-           * and a crafted compacted block must not bring in duplicates either. */
-          by_path = g_hash_table_new (g_str_hash, g_str_equal);
-          for (guint i = 0; i < store->entries->len; i++)
-            g_hash_table_insert (by_path, (gpointer) g_array_index (store->entries, ClipIndexEntry, i).path,
-                                 GUINT_TO_POINTER (i));
         }
       read_block (store, file, block, bytes + offset + sizeof *block, offset, by_path);
       offset += sizeof *block + block->payload_size;
@@ -624,11 +626,51 @@ store_write_fd (int fd, const char *path, gpointer user_data, GError **error)
          && blocks_write (&w, &sequence, job->dim, job->entries, job->n, error);
 }
 
+/* Refuses, before anything is written, what the reader would refuse: a dimension it cannot lay out,
+ * a path it would drop (with the whole chunk around it) and, when UNIQUE (a compacted write), a
+ * path given twice, which would read back as one entry. */
+static gboolean
+entries_check (const char *file, int dim, const ClipIndexEntry *entries, size_t n, gboolean unique,
+               GError **error)
+{
+  g_autofree char *display = g_filename_display_name (file);
+  if (dim < 1 || dim > CLIP_MAX_DIM_SIZE)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: embedding dimension %d is not within 1-%d",
+                   display, dim, CLIP_MAX_DIM_SIZE);
+      return FALSE;
+    }
+  g_autoptr (GHashTable) seen = unique ? g_hash_table_new (g_str_hash, g_str_equal) : NULL;
+  for (size_t i = 0; i < n; i++)
+    {
+      const char *path = entries[i].path;
+      const char *problem = path_problem (path, strlen (path));
+      if (problem == NULL && seen != NULL && !g_hash_table_add (seen, (gpointer) path))
+        problem = "the path is given more than once";
+      if (problem != NULL)
+        {
+          g_autofree char *path_display = g_filename_display_name (path);
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: cannot store entry %zu ('%s'): %s", display, i,
+                       path_display, problem);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 gboolean
 clip_index_store_write (const char *file, const char *folder, const uint8_t key[CLIP_INDEX_KEY_BYTES], int dim,
                         const ClipIndexEntry *entries, size_t n, GError **error)
 {
-  g_return_val_if_fail (strlen (folder) <= CLIP_INDEX_MAX_PATH * 2, FALSE);
+  if (strlen (folder) > CLIP_INDEX_MAX_PATH * 2)
+    {
+      g_autofree char *display = g_filename_display_name (file);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: the folder's path is longer than %d bytes", display,
+                   CLIP_INDEX_MAX_PATH * 2);
+      return FALSE;
+    }
+  if (!entries_check (file, dim, entries, n, TRUE, error))
+    return FALSE;
   StoreJob job = { folder, key, dim, entries, n };
   return clip_file_replace (file, 0, store_write_fd, &job, error);
 }
@@ -637,6 +679,8 @@ gboolean
 clip_index_store_append (int fd, const char *file, uint64_t *offset, uint64_t *sequence, int dim,
                          const ClipIndexEntry *entries, size_t n, GError **error)
 {
+  if (!entries_check (file, dim, entries, n, FALSE, error))
+    return FALSE;
   if (lseek (fd, (off_t) *offset, SEEK_SET) < 0)
     {
       int saved = errno;
