@@ -15,8 +15,8 @@ tu_shared_path (const char *rel)
 
 static char *tmpdir;
 
-static void
-remove_tree (const char *path)
+void
+tu_remove_tree (const char *path)
 {
   GDir *dir = g_dir_open (path, 0, NULL);
   if (dir != NULL)
@@ -26,7 +26,7 @@ remove_tree (const char *path)
         {
           g_autofree char *child = g_build_filename (path, name, NULL);
           if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-            remove_tree (child);
+            tu_remove_tree (child);
           else
             g_unlink (child);
         }
@@ -39,7 +39,7 @@ static void
 remove_tmpdir (void)
 {
   if (tmpdir != NULL && g_getenv ("CLIPLAB_KEEP_TMP") == NULL)
-    remove_tree (tmpdir);
+    tu_remove_tree (tmpdir);
 }
 
 const char *

@@ -10,6 +10,10 @@ char *tu_shared_path (const char *rel);
 /* A scratch directory removed at exit. */
 const char *tu_tmpdir (void);
 
+/* Removes PATH and everything under it, without following symbolic links; best effort, silent.
+ * Needs no g_test_init (the fuzzing harnesses use it too). */
+void tu_remove_tree (const char *path);
+
 /* Compares N floats; fails the test, naming WHAT, the max |diff|, its index and the values, when
  * max |got − want| > tol × max |want| (relative to the tensor's magnitude, as the golden README states).
  * Returns the relative max error measured. */

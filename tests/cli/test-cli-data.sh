@@ -13,44 +13,10 @@ shared=${CLIPLAB_SHARED:?CLIPLAB_SHARED must point at the shared reference folde
 model=$shared/golden/models/tiny_quickgelu/hf
 fashion=/usr/share/datasets/fashion-mnist
 
-if ! command -v jq >/dev/null; then
-  echo "1..0 # SKIP jq is not installed (bash build-aux/setup.sh deps installs it)"
-  exit 0
-fi
+# The TAP helpers, $tmp, and the jq check.
+# shellcheck source=tests/cli/tap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-n_tests=0
-ok () { n_tests=$((n_tests + 1)); echo "ok $n_tests - $1"; }
-skip () { n_tests=$((n_tests + 1)); echo "ok $n_tests - $1 # SKIP $2"; }
-not_ok () {
-  n_tests=$((n_tests + 1))
-  echo "not ok $n_tests - $1"
-  echo "# command: ${last_command:-}"
-  echo "# exit status: ${status:-}"
-  sed 's/^/# stdout: /' "$tmp/out" 2>/dev/null | head -20
-  sed 's/^/# stderr: /' "$tmp/err" 2>/dev/null | head -20
-}
-verdict () {
-  local result=$?
-  if [[ $result -eq 0 ]]; then ok "$1"; else not_ok "$1"; fi
-}
-run () {
-  last_command="cliplab-cli $*"
-  "$cli" "$@" >"$tmp/out" 2>"$tmp/err"
-  status=$?
-}
-status_is () { [[ $status -eq $1 ]]; }
-out_has () { grep -q -- "$1" "$tmp/out"; }
-stderr_has () { grep -qF -- "$1" "$tmp/err"; }
-jq_out () { jq -e -s "$1" "$tmp/out" >/dev/null; }
-jq_files () { jq -e -n --slurpfile a "$1" --slurpfile b "$tmp/out" "$2" >/dev/null; }
-check_error () {
-  local description=$1 text=$2
-  status_is 1 && head -n 1 "$tmp/err" | grep -q '^cliplab-cli: ' && stderr_has "$text"
-  verdict "$description (status 1, \"cliplab-cli: …$text…\" on stderr)"
-}
 # csv_rows FILE: data rows (the generators write no quoted newlines).
 csv_rows () { echo $(($(wc -l <"$1") - 1)); }
 # png_size FILE: WIDTHxHEIGHT from the PNG's IHDR chunk.

@@ -106,30 +106,10 @@ check_outcome (gboolean ok, const GError *error, const char *what)
 static char *scratch_root;
 
 static void
-remove_tree (const char *path)
-{
-  GDir *dir = g_dir_open (path, 0, NULL);
-  if (dir != NULL)
-    {
-      const char *name;
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-            remove_tree (child);
-          else
-            g_unlink (child);
-        }
-      g_dir_close (dir);
-    }
-  g_rmdir (path);
-}
-
-static void
 remove_scratch (void)
 {
   if (scratch_root != NULL)
-    remove_tree (scratch_root);
+    tu_remove_tree (scratch_root);
 }
 
 /* ROOT/SUB, created on first use (this process's own directory, removed at exit). */
