@@ -16,7 +16,8 @@ build_dir=${CLIPLAB_BUILD_DIR:-build}
 cd "$root"
 
 packages=(
-  meson ninja-build pkg-config gcc
+  meson ninja-build pkg-config
+  gcc                   # with its AddressSanitizer and UBSan runtimes (build-aux/sanitize.sh, CI)
   libglib2.0-dev libjson-glib-dev libgdk-pixbuf-2.0-dev libopenblas-dev
   libxxhash-dev         # index checksums and content hashes
   libgtk-4-dev          # the GTK application
