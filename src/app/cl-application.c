@@ -232,6 +232,10 @@ set_accels (GtkApplication *app)
     { "win.export-results", { "<Control>e", NULL } },
     { "win.show-view::browse", { "<Alt>1", NULL } },
     { "win.show-view::classify", { "<Alt>2", NULL } },
+    { "win.show-view::search", { "<Alt>3", NULL } },
+    { "win.show-view::train", { "<Alt>4", NULL } },
+    { "win.search", { "<Control>f", NULL } },
+    { "win.find-similar-selected", { "<Control><Shift>f", NULL } },
   };
   for (guint i = 0; i < G_N_ELEMENTS (table); i++)
     gtk_application_set_accels_for_action (app, table[i].action, table[i].accels);

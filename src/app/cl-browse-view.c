@@ -389,6 +389,12 @@ cl_browse_view_select_position (ClBrowseView *self, guint position)
   cl_image_grid_select_position (self->grid, position);
 }
 
+ClImageGrid *
+cl_browse_view_get_grid (ClBrowseView *self)
+{
+  return self->grid;
+}
+
 const char *
 cl_browse_view_get_page (ClBrowseView *self)
 {

@@ -4,6 +4,7 @@
 
 #include <gtk/gtk.h>
 
+#include "cl-image-grid.h"
 #include "cl-session.h"
 
 G_BEGIN_DECLS
@@ -24,5 +25,6 @@ gboolean   cl_browse_view_is_busy (ClBrowseView *self);   /* preview or caption 
 GPtrArray *cl_browse_view_get_caption_matches (ClBrowseView *self);  /* ClCaptionMatch *, new array */
 void       cl_browse_view_select_position (ClBrowseView *self, guint position);
 const char *cl_browse_view_get_page (ClBrowseView *self);  /* "empty", "loading", "no-images", "content" */
+ClImageGrid *cl_browse_view_get_grid (ClBrowseView *self);
 
 G_END_DECLS

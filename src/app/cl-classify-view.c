@@ -238,11 +238,24 @@ update_count (ClClassifyView *self)
   gtk_label_set_label (self->count_label, count);
 }
 
+/* Whether the grid's filter or order depends on the predictions. */
+static gboolean
+grid_follows_predictions (ClClassifyView *self)
+{
+  return self->filter_class != NULL || self->sort_by_confidence;
+}
+
+/* The predictions changed: filter and sort again where they matter.  The filter runs at once (a
+ * string comparison per item) so that it reports only the items that come and go, and the grid
+ * keeps the cells of the others; the sort runs over several frames on large folders. */
 static void
 refilter (ClClassifyView *self)
 {
-  gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
-  gtk_sorter_changed (GTK_SORTER (self->sorter), GTK_SORTER_CHANGE_DIFFERENT);
+  g_clear_handle_id (&self->refilter_id, g_source_remove);
+  if (self->filter_class != NULL)
+    gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
+  if (self->sort_by_confidence)
+    gtk_sorter_changed (GTK_SORTER (self->sorter), GTK_SORTER_CHANGE_DIFFERENT);
   update_count (self);
 }
 
@@ -260,16 +273,17 @@ static void
 schedule_refilter (ClClassifyView *self)
 {
   /* Predictions change neither the order by name nor the unfiltered set. */
-  if (self->filter_class == NULL && !self->sort_by_confidence)
+  if (!grid_follows_predictions (self))
     return;
   if (self->refilter_id == 0)
     self->refilter_id = g_timeout_add (REFILTER_MS, refilter_cb, self);
 }
 
+/* CLEAR_ITEMS: the collection's items show the results (not a new collection's fresh items). */
 static void
-clear_folder_results (ClClassifyView *self)
+clear_folder_results (ClClassifyView *self, gboolean clear_items)
 {
-  ClCollection *c = collection (self);
+  ClCollection *c = clear_items ? collection (self) : NULL;
 
   cancel_and_clear (&self->folder_cancellable);
   g_clear_pointer (&self->folder_probs, g_free);
@@ -451,9 +465,8 @@ folder_done (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   g_clear_object (&self->folder_cancellable);
   update_folder_controls (self);
-  if (self->refilter_id != 0)
-    g_clear_handle_id (&self->refilter_id, g_source_remove);
-  refilter (self);
+  if (grid_follows_predictions (self))
+    refilter (self);
   if (classified == NULL)
     {
       self->folder_enabled = FALSE;
@@ -493,7 +506,7 @@ run_folder (ClClassifyView *self)
 {
   ClCollection *c = collection (self);
 
-  clear_folder_results (self);
+  clear_folder_results (self, TRUE);
   if (!self->folder_enabled || c == NULL || cl_session_get_model_state (self->session) != CL_MODEL_STATE_READY
       || self->classes == NULL || self->classes[0] == NULL || self->templates == NULL || self->templates[0] == NULL)
     {
@@ -547,7 +560,8 @@ cl_classify_view_cancel_all (ClClassifyView *self)
   cancel_and_clear (&self->folder_cancellable);
   update_folder_controls (self);
   set_folder_summary (self, summary);
-  refilter (self);
+  if (grid_follows_predictions (self))
+    refilter (self);
 }
 
 /* ---------------------------------------------------------------- inputs */
@@ -673,25 +687,44 @@ on_templates_selected (ClClassifyView *self)
   schedule_refresh (self);
 }
 
+/* Without a class to show or the order by confidence, the models pass the collection through
+ * (it is in name order): a new folder of any size then costs nothing to filter or sort. */
+static void
+apply_filter_and_sorter (ClClassifyView *self)
+{
+  GtkFilterListModel *filtered = GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model));
+  GtkFilter *filter = self->filter_class != NULL ? GTK_FILTER (self->filter) : NULL;
+  GtkSorter *sorter = self->sort_by_confidence ? GTK_SORTER (self->sorter) : NULL;
+
+  if (gtk_filter_list_model_get_filter (filtered) != filter)
+    gtk_filter_list_model_set_filter (filtered, filter);
+  if (gtk_sort_list_model_get_sorter (self->sort_model) != sorter)
+    gtk_sort_list_model_set_sorter (self->sort_model, sorter);
+  update_count (self);
+}
+
 static void
 on_filter_selected (ClClassifyView *self)
 {
   guint selected = gtk_drop_down_get_selected (self->filter_dropdown);
   const char *name = selected > 0 && selected != GTK_INVALID_LIST_POSITION
                      ? gtk_string_list_get_string (self->filter_classes, selected) : NULL;
+  gboolean another = self->filter_class != NULL && name != NULL;
 
   if (g_strcmp0 (name, self->filter_class) == 0)
     return;
   g_free (self->filter_class);
   self->filter_class = g_strdup (name);
-  refilter (self);
+  if (another)
+    gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
+  apply_filter_and_sorter (self);
 }
 
 static void
 on_sort_selected (ClClassifyView *self)
 {
   self->sort_by_confidence = gtk_drop_down_get_selected (self->sort_dropdown) == 1;
-  refilter (self);
+  apply_filter_and_sorter (self);
 }
 
 static void
@@ -781,7 +814,7 @@ on_collection_changed (ClClassifyView *self)
   ClCollection *c = collection (self);
 
   self->folder_enabled = FALSE;
-  clear_folder_results (self);
+  clear_folder_results (self, FALSE);
   set_folder_summary (self, NULL);
   gtk_filter_list_model_set_model (GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model)),
                                    c != NULL ? cl_collection_get_items (c) : NULL);
@@ -1057,6 +1090,8 @@ cl_classify_view_finalize (GObject *object)
   g_free (self->folder_readable);
   g_free (self->filter_class);
   g_free (self->metrics_summary);
+  g_clear_object (&self->filter);
+  g_clear_object (&self->sorter);
   G_OBJECT_CLASS (cl_classify_view_parent_class)->finalize (object);
 }
 
@@ -1130,10 +1165,11 @@ cl_classify_view_new (ClSession *session)
 
   self->filter = gtk_custom_filter_new (filter_func, self, NULL);
   self->sorter = gtk_custom_sorter_new (sort_func, self, NULL);
-  GtkFilterListModel *filtered = gtk_filter_list_model_new (NULL, GTK_FILTER (self->filter));
-  self->sort_model = gtk_sort_list_model_new (G_LIST_MODEL (filtered), GTK_SORTER (self->sorter));
-  /* Large folders are filtered and sorted over several frames rather than in one long one. */
-  gtk_filter_list_model_set_incremental (filtered, TRUE);
+  GtkFilterListModel *filtered = gtk_filter_list_model_new (NULL, NULL);
+  self->sort_model = gtk_sort_list_model_new (G_LIST_MODEL (filtered), NULL);
+  /* Large folders are sorted over several frames rather than in one long one.  The filter is cheap
+   * and runs at once: filtering incrementally would first remove every item not yet looked at and
+   * add it back later, which makes the grid destroy and rebuild its cells. */
   gtk_sort_list_model_set_incremental (self->sort_model, TRUE);
   g_signal_connect_swapped (self->sort_model, "items-changed", G_CALLBACK (update_count), self);
   self->grid = CL_IMAGE_GRID (cl_image_grid_new (cl_session_get_thumbnailer (session), CL_IMAGE_CELL_PREDICTION));

@@ -1,4 +1,7 @@
-/* cl-image-cell.c — a recycled grid cell that follows its item's thumbnail and prediction. */
+/* cl-image-cell.c — a recycled grid cell that follows its item's thumbnail and prediction.
+ *
+ * Grids make a few hundred cells at once (when shown, when their width changes), so a cell is
+ * built in code rather than from a template, which costs about twice as much. */
 #include "cl-image-cell.h"
 
 #include <glib/gi18n.h>
@@ -12,7 +15,8 @@ struct _ClImageCell {
   GtkImage *placeholder;
   GtkLabel *badge;
   GtkInscription *title;
-  GtkInscription *subtitle;
+  GtkInscription *subtitle;      /* only with CL_IMAGE_CELL_CAPTION */
+  const char *placeholder_icon;
 
   ClThumbnailer *thumbnailer;
   ClImageCellFlags flags;
@@ -44,7 +48,12 @@ update_thumbnail (ClImageCell *self)
     gtk_image_set_from_paintable (self->picture, GDK_PAINTABLE (texture));
   else
     gtk_image_clear (self->picture);
-  gtk_image_set_from_icon_name (self->placeholder, failed ? "image-missing-symbolic" : "image-x-generic-symbolic");
+  const char *icon = failed ? "image-missing-symbolic" : "image-x-generic-symbolic";
+  if (icon != self->placeholder_icon)
+    {
+      gtk_image_set_from_icon_name (self->placeholder, icon);
+      self->placeholder_icon = icon;
+    }
   gtk_widget_set_visible (GTK_WIDGET (self->placeholder), texture == NULL);
 }
 
@@ -114,10 +123,19 @@ cl_image_cell_set_item (ClImageCell *self, ClImageItem *item)
   const char *name = item != NULL ? cl_image_item_get_name (item) : NULL;
   const char *caption = item != NULL ? cl_image_item_get_caption (item) : NULL;
   gtk_inscription_set_text (self->title, name);
-  gtk_inscription_set_text (self->subtitle, caption);
-  gtk_widget_set_visible (GTK_WIDGET (self->subtitle), (self->flags & CL_IMAGE_CELL_CAPTION) && caption != NULL);
+  if (self->subtitle != NULL)
+    {
+      gtk_inscription_set_text (self->subtitle, caption);
+      gtk_widget_set_visible (GTK_WIDGET (self->subtitle), caption != NULL);
+    }
   update_thumbnail (self);
   update_badge (self);
+}
+
+ClImageItem *
+cl_image_cell_get_item (ClImageCell *self)
+{
+  return self->item;
 }
 
 /* Tooltips are answered on demand: setting one on every bind would query the pointer each time. */
@@ -131,13 +149,13 @@ on_query_tooltip (ClImageCell *self, int x, int y, gboolean keyboard, GtkTooltip
   return TRUE;
 }
 
+/* The context menu, pointing at AT (cell coordinates). */
 static void
-on_context_click (GtkGestureClick *gesture, int n_press, double x, double y, ClImageCell *self)
+show_context_menu (ClImageCell *self, const GdkRectangle *at)
 {
-  if (self->item == NULL)
-    return;
   g_autoptr (GMenu) menu = g_menu_new ();
   g_autoptr (GMenuItem) similar = g_menu_item_new (_("Find _Similar Images"), NULL);
+
   g_menu_item_set_action_and_target_value (similar, "win.find-similar",
                                            g_variant_new_string (cl_image_item_get_path (self->item)));
   g_menu_append_item (menu, similar);
@@ -149,9 +167,55 @@ on_context_click (GtkGestureClick *gesture, int n_press, double x, double y, ClI
       gtk_widget_set_parent (self->context_menu, GTK_WIDGET (self));
     }
   gtk_popover_menu_set_menu_model (GTK_POPOVER_MENU (self->context_menu), G_MENU_MODEL (menu));
-  gtk_popover_set_pointing_to (GTK_POPOVER (self->context_menu), &(GdkRectangle) { (int) x, (int) y, 1, 1 });
+  gtk_popover_set_pointing_to (GTK_POPOVER (self->context_menu), at);
   gtk_popover_popup (GTK_POPOVER (self->context_menu));
+}
+
+static void
+on_context_click (GtkGestureClick *gesture, int n_press, double x, double y, ClImageCell *self)
+{
+  if (self->item == NULL)
+    return;
+  show_context_menu (self, &(GdkRectangle) { (int) x, (int) y, 1, 1 });
   gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
+}
+
+void
+cl_image_cell_popup_menu (ClImageCell *self)
+{
+  graphene_rect_t bounds;
+
+  if (self->item == NULL)
+    return;
+  /* From the keyboard: at the middle of the thumbnail. */
+  if (!gtk_widget_compute_bounds (self->frame, GTK_WIDGET (self), &bounds))
+    graphene_rect_init (&bounds, 0, 0, gtk_widget_get_width (GTK_WIDGET (self)),
+                        gtk_widget_get_height (GTK_WIDGET (self)));
+  show_context_menu (self, &(GdkRectangle) { (int) (bounds.origin.x + bounds.size.width / 2),
+                                              (int) (bounds.origin.y + bounds.size.height / 2), 1, 1 });
+}
+
+gboolean
+cl_image_cell_activate_menu_item (ClImageCell *self, guint index)
+{
+  GMenuModel *menu = cl_image_cell_get_open_menu (self);
+  g_autofree char *action = NULL;
+
+  if (menu == NULL || index >= (guint) g_menu_model_get_n_items (menu)
+      || !g_menu_model_get_item_attribute (menu, index, G_MENU_ATTRIBUTE_ACTION, "s", &action))
+    return FALSE;
+  g_autoptr (GVariant) target = g_menu_model_get_item_attribute_value (menu, index, G_MENU_ATTRIBUTE_TARGET, NULL);
+  /* As the popover menu does: close, then activate the action from where the menu is. */
+  gtk_popover_popdown (GTK_POPOVER (self->context_menu));
+  return gtk_widget_activate_action_variant (GTK_WIDGET (self), action, target);
+}
+
+GMenuModel *
+cl_image_cell_get_open_menu (ClImageCell *self)
+{
+  if (self->context_menu == NULL || !gtk_widget_get_visible (self->context_menu))
+    return NULL;
+  return gtk_popover_menu_get_menu_model (GTK_POPOVER_MENU (self->context_menu));
 }
 
 static void
@@ -164,7 +228,7 @@ cl_image_cell_dispose (GObject *object)
   if (self->thumbnailer != NULL)
     g_signal_handlers_disconnect_by_data (self->thumbnailer, self);
   g_clear_object (&self->thumbnailer);
-  gtk_widget_dispose_template (GTK_WIDGET (self), CL_TYPE_IMAGE_CELL);
+  g_clear_pointer (&self->box, gtk_widget_unparent);
   G_OBJECT_CLASS (cl_image_cell_parent_class)->dispose (object);
 }
 
@@ -174,22 +238,60 @@ cl_image_cell_class_init (ClImageCellClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   G_OBJECT_CLASS (klass)->dispose = cl_image_cell_dispose;
-  gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-image-cell.ui");
-  gtk_widget_class_bind_template_child (widget_class, ClImageCell, box);
-  gtk_widget_class_bind_template_child (widget_class, ClImageCell, frame);
-  gtk_widget_class_bind_template_child (widget_class, ClImageCell, picture);
-  gtk_widget_class_bind_template_child (widget_class, ClImageCell, placeholder);
-  gtk_widget_class_bind_template_child (widget_class, ClImageCell, badge);
-  gtk_widget_class_bind_template_child (widget_class, ClImageCell, title);
-  gtk_widget_class_bind_template_child (widget_class, ClImageCell, subtitle);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "imagecell");
 }
 
 static void
+set_margins (GtkWidget *widget, int top, int bottom, int start, int end)
+{
+  gtk_widget_set_margin_top (widget, top);
+  gtk_widget_set_margin_bottom (widget, bottom);
+  gtk_widget_set_margin_start (widget, start);
+  gtk_widget_set_margin_end (widget, end);
+}
+
+/* The thumbnail (with a placeholder icon until it is there, and the badge over it) above the name. */
+static void
 cl_image_cell_init (ClImageCell *self)
 {
-  gtk_widget_init_template (GTK_WIDGET (self));
+  self->box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
+  set_margins (self->box, 6, 6, 6, 6);
+  gtk_widget_set_parent (self->box, GTK_WIDGET (self));
+
+  self->frame = gtk_overlay_new ();
+  gtk_widget_set_halign (self->frame, GTK_ALIGN_CENTER);
+  gtk_widget_set_overflow (self->frame, GTK_OVERFLOW_HIDDEN);
+  gtk_widget_add_css_class (self->frame, "thumbnail");
+  gtk_box_append (GTK_BOX (self->box), self->frame);
+
+  self->picture = GTK_IMAGE (gtk_image_new ());
+  gtk_widget_set_halign (GTK_WIDGET (self->picture), GTK_ALIGN_CENTER);
+  gtk_widget_set_valign (GTK_WIDGET (self->picture), GTK_ALIGN_CENTER);
+  gtk_overlay_set_child (GTK_OVERLAY (self->frame), GTK_WIDGET (self->picture));
+
+  self->placeholder = GTK_IMAGE (gtk_image_new ());
+  gtk_image_set_pixel_size (self->placeholder, 32);
+  gtk_widget_set_halign (GTK_WIDGET (self->placeholder), GTK_ALIGN_CENTER);
+  gtk_widget_set_valign (GTK_WIDGET (self->placeholder), GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class (GTK_WIDGET (self->placeholder), "dim-label");
+  gtk_overlay_add_overlay (GTK_OVERLAY (self->frame), GTK_WIDGET (self->placeholder));
+
+  self->badge = GTK_LABEL (gtk_label_new (NULL));
+  gtk_widget_set_visible (GTK_WIDGET (self->badge), FALSE);
+  gtk_widget_set_halign (GTK_WIDGET (self->badge), GTK_ALIGN_START);
+  gtk_widget_set_valign (GTK_WIDGET (self->badge), GTK_ALIGN_END);
+  set_margins (GTK_WIDGET (self->badge), 0, 4, 4, 4);
+  gtk_label_set_ellipsize (self->badge, PANGO_ELLIPSIZE_END);
+  gtk_label_set_max_width_chars (self->badge, 16);
+  gtk_widget_add_css_class (GTK_WIDGET (self->badge), "badge");
+  gtk_overlay_add_overlay (GTK_OVERLAY (self->frame), GTK_WIDGET (self->badge));
+
+  self->title = GTK_INSCRIPTION (gtk_inscription_new (NULL));
+  gtk_inscription_set_xalign (self->title, 0.5);
+  gtk_inscription_set_text_overflow (self->title, GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_MIDDLE);
+  gtk_box_append (GTK_BOX (self->box), GTK_WIDGET (self->title));
+
   gtk_widget_set_has_tooltip (GTK_WIDGET (self), TRUE);
   g_signal_connect (self, "query-tooltip", G_CALLBACK (on_query_tooltip), NULL);
 
@@ -199,6 +301,22 @@ cl_image_cell_init (ClImageCell *self)
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (context));
 }
 
+/* A data set's caption, two lines under the name. */
+static void
+add_subtitle (ClImageCell *self)
+{
+  self->subtitle = GTK_INSCRIPTION (gtk_inscription_new (NULL));
+  gtk_widget_set_visible (GTK_WIDGET (self->subtitle), FALSE);
+  gtk_inscription_set_xalign (self->subtitle, 0.5);
+  gtk_inscription_set_min_lines (self->subtitle, 2);
+  gtk_inscription_set_nat_lines (self->subtitle, 2);
+  gtk_inscription_set_wrap_mode (self->subtitle, PANGO_WRAP_WORD_CHAR);
+  gtk_inscription_set_text_overflow (self->subtitle, GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_END);
+  gtk_widget_add_css_class (GTK_WIDGET (self->subtitle), "caption");
+  gtk_widget_add_css_class (GTK_WIDGET (self->subtitle), "dim-label");
+  gtk_box_append (GTK_BOX (self->box), GTK_WIDGET (self->subtitle));
+}
+
 GtkWidget *
 cl_image_cell_new (ClThumbnailer *thumbnailer, ClImageCellFlags flags)
 {
@@ -206,7 +324,10 @@ cl_image_cell_new (ClThumbnailer *thumbnailer, ClImageCellFlags flags)
 
   self->thumbnailer = g_object_ref (thumbnailer);
   self->flags = flags;
+  if (flags & CL_IMAGE_CELL_CAPTION)
+    add_subtitle (self);
   g_signal_connect_swapped (thumbnailer, "notify::size", G_CALLBACK (update_size), self);
   update_size (self);
+  update_thumbnail (self);
   return GTK_WIDGET (self);
 }

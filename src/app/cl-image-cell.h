@@ -21,6 +21,12 @@ G_DECLARE_FINAL_TYPE (ClImageCell, cl_image_cell, CL, IMAGE_CELL, GtkWidget)
 GtkWidget *cl_image_cell_new (ClThumbnailer *thumbnailer, ClImageCellFlags flags);
 /* Right-clicking a cell offers "Find Similar Images" (the window action win.find-similar). */
 /* Shows ITEM (requests its thumbnail), or nothing (releases the previous one). */
-void       cl_image_cell_set_item (ClImageCell *self, ClImageItem *item);
+void         cl_image_cell_set_item (ClImageCell *self, ClImageItem *item);
+ClImageItem *cl_image_cell_get_item (ClImageCell *self);
+/* Opens the context menu as the Menu key or Shift+F10 do (the grid sends them to its focused cell). */
+void         cl_image_cell_popup_menu (ClImageCell *self);
+/* For the self-test: the menu of the open context menu, or NULL; choosing its item INDEX. */
+GMenuModel  *cl_image_cell_get_open_menu (ClImageCell *self);
+gboolean     cl_image_cell_activate_menu_item (ClImageCell *self, guint index);
 
 G_END_DECLS

@@ -12,6 +12,7 @@
 #define CLASSIFY_SLICE_CACHED 4096    /* cached images handled per slice */
 #define TEXT_BATCH            32
 #define MAX_CACHED_EMBEDDINGS 200000  /* per cache; beyond it the cache starts again */
+#define DELIVER_SLICE_USEC    (4 * 1000) /* main-loop time spent handing over progress at a time */
 
 typedef enum {
   JOB_QUIT,
@@ -72,6 +73,12 @@ struct _ClModelWorker {
   GAsyncQueue *queue;            /* Job *, sorted by priority then sequence */
   GMainContext *main_context;
   guint64 next_seq;              /* under the queue's lock */
+
+  /* Progress on its way to the main thread: one idle source hands over whatever has arrived, so
+   * a fast job costs the main loop one dispatch per frame rather than one per slice. */
+  GMutex mailbox_lock;
+  GQueue mailbox;                /* ProgressPost *, oldest first */
+  GSource *mailbox_source;       /* under mailbox_lock; NULL when none is pending */
 
   /* Worker thread only. */
   ClipModel *model;
@@ -140,14 +147,63 @@ progress_post_free (ProgressPost *post)
   g_free (post);
 }
 
-static gboolean
-progress_post_dispatch (gpointer data)
+static void
+progress_post_deliver (ProgressPost *post)
 {
-  ProgressPost *post = data;
-
   if (post->sink->cancellable == NULL || !g_cancellable_is_cancelled (post->sink->cancellable))
     post->sink->func (&post->progress, post->sink->data);
-  return G_SOURCE_REMOVE;
+  progress_post_free (post);
+}
+
+/* Hands over the progress that has arrived, for at most DEADLINE (monotonic µs; 0: all of it).
+ * TRUE when posts are left. */
+static gboolean
+mailbox_deliver (ClModelWorker *self, gint64 deadline)
+{
+  for (;;)
+    {
+      g_mutex_lock (&self->mailbox_lock);
+      ProgressPost *post = g_queue_pop_head (&self->mailbox);
+      g_mutex_unlock (&self->mailbox_lock);
+      if (post == NULL)
+        return FALSE;
+      progress_post_deliver (post);
+      if (deadline != 0 && g_get_monotonic_time () > deadline)
+        return TRUE;
+    }
+}
+
+static gboolean
+mailbox_dispatch (gpointer data)
+{
+  ClModelWorker *self = data;
+
+  if (mailbox_deliver (self, g_get_monotonic_time () + DELIVER_SLICE_USEC))
+    return G_SOURCE_CONTINUE;
+  g_mutex_lock (&self->mailbox_lock);
+  /* A post may have arrived since the queue was found empty: it is delivered by this source. */
+  gboolean more = self->mailbox.length > 0;
+  if (!more)
+    g_clear_pointer (&self->mailbox_source, g_source_unref);
+  g_mutex_unlock (&self->mailbox_lock);
+  return more ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* Worker thread.  Below redrawing, so frames keep coming while results stream in. */
+static void
+mailbox_post (ClModelWorker *self, ProgressPost *post)
+{
+  g_mutex_lock (&self->mailbox_lock);
+  g_queue_push_tail (&self->mailbox, post);
+  if (self->mailbox_source == NULL)
+    {
+      self->mailbox_source = g_idle_source_new ();
+      g_source_set_priority (self->mailbox_source, G_PRIORITY_DEFAULT_IDLE);
+      g_source_set_callback (self->mailbox_source, mailbox_dispatch, self, NULL);
+      g_source_set_static_name (self->mailbox_source, "[cliplab] worker progress");
+      g_source_attach (self->mailbox_source, self->main_context);
+    }
+  g_mutex_unlock (&self->mailbox_lock);
 }
 
 /* ---------------------------------------------------------------- jobs */
@@ -370,8 +426,7 @@ worker_post_progress (ClModelWorker *self, Job *job, guint first, guint n)
                            sizeof (float) * n * n_classes);
   post->readable = g_memdup2 (job->result->readable + first, sizeof (gboolean) * n);
   post->progress = (ClClassifyProgress) { first, n, n_classes, post->probs, post->readable };
-  g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, progress_post_dispatch, post,
-                              (GDestroyNotify) progress_post_free);
+  mailbox_post (self, post);
 }
 
 /* One slice: up to CLASSIFY_BATCH images encoded (any number of cached ones).  TRUE when done. */
@@ -646,6 +701,13 @@ cl_model_worker_finalize (GObject *object)
   ClModelWorker *self = CL_MODEL_WORKER (object);
 
   cl_model_worker_shutdown (self);
+  if (self->mailbox_source != NULL)
+    {
+      g_source_destroy (self->mailbox_source);
+      g_source_unref (self->mailbox_source);
+    }
+  g_queue_clear_full (&self->mailbox, (GDestroyNotify) progress_post_free);
+  g_mutex_clear (&self->mailbox_lock);
   g_async_queue_unref (self->queue);
   g_hash_table_unref (self->image_embeds);
   g_hash_table_unref (self->text_embeds);
@@ -665,6 +727,8 @@ static void
 cl_model_worker_init (ClModelWorker *self)
 {
   self->queue = g_async_queue_new ();
+  g_mutex_init (&self->mailbox_lock);
+  g_queue_init (&self->mailbox);
   self->main_context = g_main_context_ref_thread_default ();
   self->image_embeds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->text_embeds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -774,6 +838,8 @@ ClClassifyResult *
 cl_model_worker_classify_finish (ClModelWorker *self, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  /* The job's last progress reports come before its result. */
+  mailbox_deliver (self, 0);
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 

@@ -49,7 +49,9 @@ typedef struct {
   const gboolean *readable;  /* [n] */
 } ClClassifyProgress;
 
-/* Runs on the main thread, only while the command's cancellable is not cancelled. */
+/* Runs on the main thread, only while the command's cancellable is not cancelled.  Slices that
+ * finish between two frames arrive together, in order, below redrawing priority; all of them have
+ * arrived when cl_model_worker_classify_finish () returns. */
 typedef void (*ClClassifyProgressFunc) (const ClClassifyProgress *progress, gpointer user_data);
 
 typedef struct {

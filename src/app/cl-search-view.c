@@ -41,12 +41,14 @@ struct _ClSearchView {
   ClImageGrid *grid;
   GListStore *results;            /* ClImageItem of the last search */
   GHashTable *items;              /* absolute path → ClImageItem: reused across searches */
-  GHashTable *collection_items;   /* absolute path → ClImageItem of the open collection */
+  GHashTable *collection_items;   /* absolute path → ClImageItem of the open collection; filled
+                                   * when first needed (opening a large folder stays cheap) */
 
   ClSearchIndex *index;           /* of the open folder, NULL without one */
   guint index_generation;
   GCancellable *update_cancellable;
   gboolean index_complete;        /* an update finished for INDEX */
+  gboolean index_stopped;         /* the user stopped the update: only they start it again */
   gint64 n_indexed;               /* searchable entries, -1 before known */
   ClIndexProgress progress;
   char *index_status;
@@ -339,6 +341,7 @@ cl_search_view_update_index (ClSearchView *self)
   if (self->index == NULL || self->update_cancellable != NULL
       || cl_session_get_model_state (self->session) != CL_MODEL_STATE_READY)
     return;
+  self->index_stopped = FALSE;
   self->update_cancellable = g_cancellable_new ();
   memset (&self->progress, 0, sizeof self->progress);
   gtk_progress_bar_set_fraction (self->index_progress, 0);
@@ -355,6 +358,7 @@ cl_search_view_stop_index (ClSearchView *self)
   if (self->update_cancellable == NULL)
     return;
   cancel_and_clear (&self->update_cancellable);
+  self->index_stopped = TRUE;
   show_stopped_status (self);
   update_index_controls (self);
 }
@@ -370,6 +374,7 @@ reset_index (ClSearchView *self)
   cancel_and_clear (&self->search_cancellable);
   g_clear_pointer (&self->index, cl_search_index_unref);
   self->index_complete = FALSE;
+  self->index_stopped = FALSE;
   self->n_indexed = -1;
   self->n_searched = 0;
   g_list_store_remove_all (self->results);
@@ -511,7 +516,9 @@ run_search (ClSearchView *self)
     }
   if (!cl_search_query_has_positive (terms) && self->similar_path == NULL)
     {
-      g_list_store_remove_all (self->results);
+      /* The last results stay behind the prompt: the next ones replace them in place, and the grid
+       * keeps its cells (an entry being cleared, as when a new query is typed over the old one,
+       * says so at once). */
       set_summary (self, terms->len > 0 ? _("Add something to look for: the terms with − only say what to avoid.")
                                         : NULL);
       show_results_page (self, "prompt");
@@ -523,7 +530,7 @@ run_search (ClSearchView *self)
       set_summary (self, _("Loading the model…"));
       return;
     }
-  if (!self->index_complete && self->update_cancellable == NULL)
+  if (!self->index_complete && !self->index_stopped && self->update_cancellable == NULL)
     cl_search_view_update_index (self);
 
   g_autoptr (GArray) query = g_array_new (FALSE, TRUE, sizeof (ClQueryTerm));
@@ -543,6 +550,14 @@ run_search (ClSearchView *self)
   cl_search_index_search_async (self->index, (const ClQueryTerm *) query->data, query->len, MAX_RESULTS,
                                 margin >= MARGIN_ALL - 1e-9 ? -1 : (float) margin, self->search_cancellable,
                                 search_done, view_ref_new (self));
+}
+
+void
+cl_search_view_focus_entry (ClSearchView *self)
+{
+  gtk_widget_grab_focus (GTK_WIDGET (self->entry));
+  /* What is typed next replaces the last query. */
+  gtk_editable_select_region (GTK_EDITABLE (self->entry), 0, -1);
 }
 
 void
@@ -596,7 +611,17 @@ on_margin_changed (ClSearchView *self)
 static ClImageItem *
 collection_item (ClSearchView *self, ClImageItem *result)
 {
-  return result != NULL ? g_hash_table_lookup (self->collection_items, cl_image_item_get_path (result)) : NULL;
+  ClCollection *collection = cl_session_get_collection (self->session);
+
+  if (result == NULL || collection == NULL)
+    return NULL;
+  if (g_hash_table_size (self->collection_items) == 0)
+    for (guint i = 0; i < cl_collection_get_n_items (collection); i++)
+      {
+        ClImageItem *item = cl_collection_get_item (collection, i);
+        g_hash_table_insert (self->collection_items, g_strdup (cl_image_item_get_path (item)), item);
+      }
+  return g_hash_table_lookup (self->collection_items, cl_image_item_get_path (result));
 }
 
 static void
@@ -627,14 +652,7 @@ on_grid_activate (ClSearchView *self, ClImageItem *result)
 static void
 on_collection_changed (ClSearchView *self)
 {
-  ClCollection *collection = cl_session_get_collection (self->session);
-
   g_hash_table_remove_all (self->collection_items);
-  for (guint i = 0; collection != NULL && i < cl_collection_get_n_items (collection); i++)
-    {
-      ClImageItem *item = cl_collection_get_item (collection, i);
-      g_hash_table_insert (self->collection_items, g_strdup (cl_image_item_get_path (item)), item);
-    }
   g_clear_pointer (&self->similar_path, g_free);
   gtk_widget_set_visible (self->similar_box, FALSE);
   reset_index (self);
@@ -656,7 +674,7 @@ on_model_changed (ClSearchView *self)
 static void
 on_map (ClSearchView *self)
 {
-  if (self->index != NULL && !self->index_complete && self->update_cancellable == NULL)
+  if (self->index != NULL && !self->index_complete && !self->index_stopped && self->update_cancellable == NULL)
     cl_search_view_update_index (self);
   gtk_widget_grab_focus (GTK_WIDGET (self->entry));
 }

@@ -14,6 +14,8 @@ G_DECLARE_FINAL_TYPE (ClSearchView, cl_search_view, CL, SEARCH_VIEW, GtkWidget)
 
 GtkWidget *cl_search_view_new (ClSession *session);
 
+/* Focuses the search entry, its text selected (Ctrl+F). */
+void cl_search_view_focus_entry (ClSearchView *self);
 /* Searches for the images most like the image at PATH (the "Find Similar" action). */
 void cl_search_view_find_similar (ClSearchView *self, const char *path);
 /* Brings the index of the open folder up to date (starts by itself when the view is shown). */
@@ -32,6 +34,7 @@ const char  *cl_search_view_get_summary (ClSearchView *self);   /* the line abov
 const char  *cl_search_view_get_index_status (ClSearchView *self);
 gint64       cl_search_view_get_n_indexed (ClSearchView *self); /* searchable images, -1 before known */
 GListModel  *cl_search_view_get_results (ClSearchView *self);   /* ClImageItem, best first; the score is
-                                                                 * the item's confidence */
+                                                                 * the item's confidence; shown on the
+                                                                 * "results" page only */
 
 G_END_DECLS

@@ -7,6 +7,7 @@
 
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
+#include "cl-latency-monitor.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-train-view.h"
@@ -14,6 +15,7 @@
 #define POLL_MS          20
 #define DEFAULT_TIMEOUT  60      /* seconds a step may wait */
 #define SCREENSHOT_DELAY 400     /* ms: transitions and thumbnails settle */
+#define PROBE_MS         5       /* period of the latency probe */
 
 typedef struct _SelfTest SelfTest;
 /* Returns TRUE when the step is finished (its report is complete). */
@@ -35,8 +37,12 @@ struct _SelfTest {
   char *target_path;
   GtkWindow *dialog;
   guint source;
-  gint64 last_tick;
-  gint64 max_gap;              /* longest interval between two ticks during the step, µs */
+  ClLatencyMonitor *latency;   /* reset at the start of every step */
+  gint64 first_frame_us;       /* real time the window's first frame was painted; 0 before */
+  GdkFrameClock *frame_clock;  /* the window's */
+  gboolean painted;            /* in the frame clock's after-paint: what the grid shows is on screen */
+  gboolean *alive;             /* set to FALSE when the test is freed meanwhile */
+  gulong paint_handler;
   ClSelfTestDone done;
   gpointer done_data;
 };
@@ -73,6 +79,12 @@ finish (SelfTest *test, int status, const char *error)
   emit (builder);
 
   g_clear_handle_id (&test->source, g_source_remove);
+  if (test->alive != NULL)
+    *test->alive = FALSE;
+  g_clear_pointer (&test->latency, cl_latency_monitor_free);
+  if (test->frame_clock != NULL)
+    g_clear_signal_handler (&test->paint_handler, test->frame_clock);
+  g_clear_object (&test->frame_clock);
   test->done (status, test->done_data);
   g_clear_object (&test->report);
   json_node_unref (test->root);
@@ -321,6 +333,71 @@ poll_select (SelfTest *test, JsonBuilder *b)
 }
 
 static gboolean
+poll_first_frame (SelfTest *test, JsonBuilder *b)
+{
+  if (test->first_frame_us == 0)
+    return FALSE;
+  json_builder_set_member_name (b, "first_frame_us");
+  json_builder_add_int_value (b, test->first_frame_us);
+  return TRUE;
+}
+
+/* The Browse grid's cells on screen, and how many show their thumbnail. */
+static void
+count_visible (SelfTest *test, guint *n_visible, guint *n_filled)
+{
+  ClImageGrid *grid = cl_browse_view_get_grid (browse_view (test));
+  cl_image_grid_count_visible (grid, n_visible, n_filled);
+}
+
+static void
+report_visible (JsonBuilder *b, guint n_visible, guint n_filled)
+{
+  json_builder_set_member_name (b, "n_visible");
+  json_builder_add_int_value (b, n_visible);
+  json_builder_set_member_name (b, "n_filled");
+  json_builder_add_int_value (b, n_filled);
+}
+
+/* Until a frame of the Browse grid with items has been painted. */
+static gboolean
+poll_grid_shown (SelfTest *test, JsonBuilder *b)
+{
+  guint n_visible, n_filled;
+
+  if (!test->painted)
+    return FALSE;
+  count_visible (test, &n_visible, &n_filled);
+  if (n_visible == 0)
+    return FALSE;
+  report_visible (b, n_visible, n_filled);
+  return TRUE;
+}
+
+/* Until a frame has been painted in which every cell the Browse grid shows has its thumbnail. */
+static gboolean
+poll_visible_thumbnails (SelfTest *test, JsonBuilder *b)
+{
+  guint n_visible, n_filled;
+
+  if (!test->painted)
+    return FALSE;
+  count_visible (test, &n_visible, &n_filled);
+  if (n_visible == 0 || n_filled < n_visible)
+    return FALSE;
+  report_visible (b, n_visible, n_filled);
+  return TRUE;
+}
+
+/* Until a frame has been painted: what the step changed is on screen (and its cost is counted in
+ * this step rather than the next one). */
+static gboolean
+poll_painted (SelfTest *test, JsonBuilder *b)
+{
+  return test->painted;
+}
+
+static gboolean
 poll_done (SelfTest *test, JsonBuilder *b)
 {
   return TRUE;
@@ -403,25 +480,38 @@ poll_screenshot (SelfTest *test, JsonBuilder *b)
 
 /* ---------------------------------------------------------------- steps */
 
+static void
+report_latency (JsonBuilder *b, const ClLatencyStats *stats)
+{
+  json_builder_set_member_name (b, "latency");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "max_ms");
+  json_builder_add_double_value (b, stats->max_ms);
+  json_builder_set_member_name (b, "p99_ms");
+  json_builder_add_double_value (b, stats->p99_ms);
+  json_builder_set_member_name (b, "max_block_ms");
+  json_builder_add_double_value (b, stats->max_block_ms);
+  json_builder_set_member_name (b, "n_samples");
+  json_builder_add_int_value (b, stats->n_samples);
+  json_builder_end_object (b);
+}
+
 static gboolean
 tick (gpointer data)
 {
   SelfTest *test = data;
 
-  gint64 now = g_get_monotonic_time ();
-  if (test->last_tick != 0)
-    test->max_gap = MAX (test->max_gap, now - test->last_tick);
-  test->last_tick = now;
-
   if (test->poll == NULL)
     return G_SOURCE_CONTINUE;
   if (g_get_monotonic_time () < test->not_before)
     return G_SOURCE_CONTINUE;
+  /* The main loop's responsiveness during the step, read before the poll so that building this
+   * report (which the application never does) is not counted. */
+  ClLatencyStats stats;
+  cl_latency_monitor_get_stats (test->latency, &stats);
   if (test->poll (test, test->report))
     {
-      /* How long the main loop went without running this POLL_MS timer: its responsiveness. */
-      json_builder_set_member_name (test->report, "max_gap_ms");
-      json_builder_add_double_value (test->report, test->max_gap / 1000.0);
+      report_latency (test->report, &stats);
       json_builder_set_member_name (test->report, "wall_us");
       json_builder_add_int_value (test->report, g_get_real_time ());
       json_builder_end_object (test->report);
@@ -443,14 +533,33 @@ tick (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Steps about what is on screen finish at the frame that shows it, not at the next tick. */
+static void
+on_after_paint (GdkFrameClock *clock, SelfTest *test)
+{
+  if (test->first_frame_us == 0)
+    test->first_frame_us = g_get_real_time ();
+  if (test->poll == poll_grid_shown || test->poll == poll_visible_thumbnails || test->poll == poll_first_frame
+      || test->poll == poll_painted)
+    {
+      gboolean alive = TRUE;
+      test->alive = &alive;
+      test->painted = TRUE;
+      tick (test);
+      if (!alive)
+        return;
+      test->painted = FALSE;
+      test->alive = NULL;
+    }
+}
+
 static void
 start_step (SelfTest *test, StepPoll poll, int delay_ms)
 {
   double timeout = json_object_has_member (test->step, "timeout")
                    ? json_object_get_double_member (test->step, "timeout") : DEFAULT_TIMEOUT;
   test->poll = poll;
-  test->max_gap = 0;
-  test->last_tick = g_get_monotonic_time ();
+  cl_latency_monitor_reset (test->latency);
   test->not_before = g_get_monotonic_time () + (gint64) delay_ms * 1000;
   test->deadline = test->not_before + (gint64) (timeout * G_USEC_PER_SEC);
 }
@@ -482,7 +591,9 @@ report_search (SelfTest *test, JsonBuilder *b)
   json_builder_add_int_value (b, cl_search_view_get_n_indexed (view));
   json_builder_set_member_name (b, "results");
   json_builder_begin_array (b);
-  for (guint i = 0; i < g_list_model_get_n_items (results); i++)
+  /* Only the results page shows the results. */
+  guint n = g_strcmp0 (cl_search_view_get_page (view), "results") == 0 ? g_list_model_get_n_items (results) : 0;
+  for (guint i = 0; i < n; i++)
     {
       g_autoptr (ClImageItem) item = g_list_model_get_item (results, i);
       json_builder_begin_object (b);
@@ -615,6 +726,172 @@ apply_settings (SelfTest *test)
     }
 }
 
+/* ---------------------------------------------------------------- keys */
+
+static gboolean
+trigger_matches (GtkShortcutTrigger *trigger, guint keyval, GdkModifierType modifiers)
+{
+  if (GTK_IS_KEYVAL_TRIGGER (trigger))
+    return gdk_keyval_to_lower (gtk_keyval_trigger_get_keyval (GTK_KEYVAL_TRIGGER (trigger))) == gdk_keyval_to_lower (keyval)
+           && gtk_keyval_trigger_get_modifiers (GTK_KEYVAL_TRIGGER (trigger)) == modifiers;
+  if (GTK_IS_ALTERNATIVE_TRIGGER (trigger))
+    return trigger_matches (gtk_alternative_trigger_get_first (GTK_ALTERNATIVE_TRIGGER (trigger)), keyval, modifiers)
+           || trigger_matches (gtk_alternative_trigger_get_second (GTK_ALTERNATIVE_TRIGGER (trigger)), keyval, modifiers);
+  return FALSE;
+}
+
+/* Activates the first shortcut that KEYVAL + MODIFIERS trigger among WIDGET's shortcut controllers
+ * of PHASE. */
+static gboolean
+activate_shortcut (GtkWidget *widget, GtkPropagationPhase phase, guint keyval, GdkModifierType modifiers)
+{
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (widget);
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
+      if (!GTK_IS_SHORTCUT_CONTROLLER (controller) || gtk_event_controller_get_propagation_phase (controller) != phase)
+        continue;
+      GListModel *shortcuts = G_LIST_MODEL (controller);
+      for (guint j = 0; j < g_list_model_get_n_items (shortcuts); j++)
+        {
+          g_autoptr (GtkShortcut) shortcut = g_list_model_get_item (shortcuts, j);
+          if (trigger_matches (gtk_shortcut_get_trigger (shortcut), keyval, modifiers)
+              && gtk_shortcut_action_activate (gtk_shortcut_get_action (shortcut), GTK_SHORTCUT_ACTION_EXCLUSIVE,
+                                               widget, gtk_shortcut_get_arguments (shortcut)))
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* A key press delivered as GTK delivers it to shortcuts: the controllers of the focus widget and
+ * its ancestors in the capture phase from the window down (the application's accelerators are
+ * there), then in the bubble phase from the focus widget up (widgets' key bindings). */
+static gboolean
+press_keys (SelfTest *test, const char *accelerator)
+{
+  guint keyval = 0;
+  GdkModifierType modifiers = 0;
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (test->window));
+  g_autoptr (GPtrArray) chain = g_ptr_array_new ();
+
+  if (!gtk_accelerator_parse (accelerator, &keyval, &modifiers))
+    return FALSE;
+  for (GtkWidget *w = focus != NULL ? focus : GTK_WIDGET (test->window); w != NULL; w = gtk_widget_get_parent (w))
+    g_ptr_array_add (chain, w);
+  for (guint i = chain->len; i-- > 0;)
+    if (activate_shortcut (chain->pdata[i], GTK_PHASE_CAPTURE, keyval, modifiers))
+      return TRUE;
+  for (guint i = 0; i < chain->len; i++)
+    if (activate_shortcut (chain->pdata[i], GTK_PHASE_BUBBLE, keyval, modifiers))
+      return TRUE;
+  return FALSE;
+}
+
+static ClImageGrid *
+browse_grid (SelfTest *test)
+{
+  return cl_browse_view_get_grid (browse_view (test));
+}
+
+/* What the keyboard changed: the view, the focus, the Browse grid's open menu, the search. */
+static gboolean
+poll_keys (SelfTest *test, JsonBuilder *b)
+{
+  ClSearchView *search = search_view (test);
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (test->window));
+  GtkWidget *entry = GTK_WIDGET (cl_search_view_get_entry (search));
+  GMenuModel *menu = cl_image_grid_get_open_menu (browse_grid (test));
+
+  if (cl_search_view_is_searching (search))
+    return FALSE;
+  add_string (b, "view", cl_window_get_visible_view (test->window));
+  json_builder_set_member_name (b, "focus_in_search_entry");
+  json_builder_add_boolean_value (b, focus != NULL && (focus == entry || gtk_widget_is_ancestor (focus, entry)));
+  json_builder_set_member_name (b, "menu");
+  json_builder_begin_array (b);
+  for (int i = 0; menu != NULL && i < g_menu_model_get_n_items (menu); i++)
+    {
+      g_autofree char *label = NULL, *action = NULL;
+      g_autoptr (GVariant) target = g_menu_model_get_item_attribute_value (menu, i, G_MENU_ATTRIBUTE_TARGET, NULL);
+      g_menu_model_get_item_attribute (menu, i, G_MENU_ATTRIBUTE_LABEL, "s", &label);
+      g_menu_model_get_item_attribute (menu, i, G_MENU_ATTRIBUTE_ACTION, "s", &action);
+      json_builder_begin_object (b);
+      add_string (b, "label", label);
+      add_string (b, "action", action);
+      add_string (b, "target", target != NULL && g_variant_is_of_type (target, G_VARIANT_TYPE_STRING)
+                               ? g_variant_get_string (target, NULL) : NULL);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  report_search (test, b);
+  return TRUE;
+}
+
+static void
+report_shortcuts_shown (JsonBuilder *b, GtkWidget *widget)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (GTK_IS_SHORTCUTS_SHORTCUT (child))
+        {
+          g_autofree char *accelerator = NULL, *title = NULL;
+          g_object_get (child, "accelerator", &accelerator, "title", &title, NULL);
+          json_builder_begin_object (b);
+          add_string (b, "title", title);
+          /* Alternatives are separated by spaces ("Menu <Shift>F10"); each in GTK's own spelling. */
+          json_builder_set_member_name (b, "accelerators");
+          json_builder_begin_array (b);
+          g_auto (GStrv) alternatives = g_strsplit (accelerator != NULL ? accelerator : "", " ", -1);
+          for (char **alternative = alternatives; *alternative != NULL; alternative++)
+            {
+              guint keyval = 0;
+              GdkModifierType modifiers = 0;
+              if (**alternative == '\0' || !gtk_accelerator_parse (*alternative, &keyval, &modifiers))
+                continue;
+              g_autofree char *name = gtk_accelerator_name (keyval, modifiers);
+              json_builder_add_string_value (b, name);
+            }
+          json_builder_end_array (b);
+          json_builder_end_object (b);
+        }
+      report_shortcuts_shown (b, child);
+    }
+}
+
+/* The application's accelerators, and the shortcuts its shortcuts window shows. */
+static void
+report_shortcuts (SelfTest *test, JsonBuilder *b)
+{
+  g_auto (GStrv) actions = gtk_application_list_action_descriptions (test->application);
+  GtkShortcutsWindow *overlay = gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (test->window));
+
+  json_builder_set_member_name (b, "accels");
+  json_builder_begin_array (b);
+  for (char **action = actions; *action != NULL; action++)
+    {
+      g_auto (GStrv) accels = gtk_application_get_accels_for_action (test->application, *action);
+      for (char **accel = accels; *accel != NULL; accel++)
+        {
+          guint keyval = 0;
+          GdkModifierType modifiers = 0;
+          gtk_accelerator_parse (*accel, &keyval, &modifiers);
+          g_autofree char *name = gtk_accelerator_name (keyval, modifiers);
+          json_builder_begin_object (b);
+          add_string (b, "action", *action);
+          add_string (b, "accelerator", name);
+          json_builder_end_object (b);
+        }
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "shown");
+  json_builder_begin_array (b);
+  if (overlay != NULL)
+    report_shortcuts_shown (b, GTK_WIDGET (overlay));
+  json_builder_end_array (b);
+}
+
 static gboolean
 step_wait (SelfTest *test)
 {
@@ -625,7 +902,31 @@ step_wait (SelfTest *test)
 static gboolean
 start_search_train_step (SelfTest *test, const char *action)
 {
-  if (g_str_equal (action, "search"))
+  if (g_str_equal (action, "press-keys"))
+    {
+      json_builder_set_member_name (test->report, "handled");
+      json_builder_add_boolean_value (test->report, press_keys (test, step_string (test, "keys", "")));
+      start_step (test, poll_keys, 50);
+    }
+  else if (g_str_equal (action, "shortcuts"))
+    {
+      report_shortcuts (test, test->report);
+      start_step (test, poll_done, 0);
+    }
+  else if (g_str_equal (action, "focus-grid"))
+    {
+      json_builder_set_member_name (test->report, "focused");
+      json_builder_add_boolean_value (test->report, cl_image_grid_focus_selected (browse_grid (test)));
+      start_step (test, poll_done, 50);
+    }
+  else if (g_str_equal (action, "activate-menu-item"))
+    {
+      json_builder_set_member_name (test->report, "activated");
+      json_builder_add_boolean_value (test->report, cl_image_grid_activate_menu_item (browse_grid (test),
+                                                                                       json_object_get_int_member (test->step, "index")));
+      start_step (test, poll_keys, 400);
+    }
+  else if (g_str_equal (action, "search"))
     {
       /* The real entry: its search delay, then the worker. */
       gtk_editable_set_text (cl_search_view_get_entry (search_view (test)), step_string (test, "text", ""));
@@ -741,9 +1042,17 @@ next_step (SelfTest *test)
   json_builder_set_member_name (test->report, "step");
   json_builder_add_int_value (test->report, test->index);
   add_string (test->report, "do", action);
+  json_builder_set_member_name (test->report, "start_us");
+  json_builder_add_int_value (test->report, g_get_real_time ());
 
   if (g_str_equal (action, "wait-model"))
     start_step (test, poll_model, 0);
+  else if (g_str_equal (action, "wait-first-frame"))
+    start_step (test, poll_first_frame, 0);
+  else if (g_str_equal (action, "wait-grid"))
+    start_step (test, poll_grid_shown, 0);
+  else if (g_str_equal (action, "wait-visible-thumbnails"))
+    start_step (test, poll_visible_thumbnails, 0);
   else if (g_str_equal (action, "open"))
     {
       g_free (test->target_path);
@@ -762,7 +1071,8 @@ next_step (SelfTest *test)
   else if (g_str_equal (action, "view"))
     {
       cl_window_show_view (test->window, step_string (test, "name", "browse"));
-      start_step (test, poll_done, 0);
+      gtk_widget_queue_draw (GTK_WIDGET (test->window));
+      start_step (test, poll_painted, 0);
     }
   else if (g_str_equal (action, "select"))
     start_step (test, poll_select, 0);
@@ -907,6 +1217,9 @@ cl_self_test_run (GtkApplication *application, ClWindow *window, const char *scr
   test->steps = json_object_get_array_member (object, "steps");
   test->output_dir = g_strdup (json_object_has_member (object, "output-dir")
                                ? json_object_get_string_member (object, "output-dir") : ".");
+  test->latency = cl_latency_monitor_new (NULL, PROBE_MS);
+  test->frame_clock = g_object_ref (gtk_widget_get_frame_clock (GTK_WIDGET (window)));
+  test->paint_handler = g_signal_connect (test->frame_clock, "after-paint", G_CALLBACK (on_after_paint), test);
   test->source = g_timeout_add (POLL_MS, tick, test);
   next_step (test);
 }

@@ -10,4 +10,10 @@ G_BEGIN_DECLS
  * few cores the main loop keeps drawing while they compute. */
 void cl_thread_lower_priority (int niceness);
 
+/* Lowers every other thread that the process has now by NICENESS steps.  OpenBLAS starts its
+ * compute threads before main () runs, as threads of the main thread's priority; while they wait
+ * for the next matrix product they spin and yield, which on two cores takes CPU time from the main
+ * loop.  main () calls this first, before any thread of its own exists. */
+void cl_thread_lower_priority_of_others (int niceness);
+
 G_END_DECLS

@@ -95,19 +95,27 @@ thumb_entry_free (ThumbEntry *entry)
 
 /* ---------------------------------------------------------------- pool thread */
 
-/* A texture sharing the pixbuf's pixels (both are immutable from here on). */
+/* A texture in GTK's native pixel format (premultiplied BGRA), converted here in the decoding
+ * thread: the Cairo renderer converts other formats again every time it draws a texture, and the
+ * GL renderer uploads this one as it is. */
 static GdkTexture *
 texture_from_pixbuf (GdkPixbuf *pixbuf)
 {
   if (gdk_pixbuf_get_bits_per_sample (pixbuf) != 8 || gdk_pixbuf_get_colorspace (pixbuf) != GDK_COLORSPACE_RGB)
     return NULL;
   gboolean alpha = gdk_pixbuf_get_has_alpha (pixbuf);
-  g_autoptr (GBytes) bytes = g_bytes_new_with_free_func (gdk_pixbuf_read_pixels (pixbuf),
-                                                         gdk_pixbuf_get_byte_length (pixbuf),
-                                                         g_object_unref, g_object_ref (pixbuf));
-  return gdk_memory_texture_new (gdk_pixbuf_get_width (pixbuf), gdk_pixbuf_get_height (pixbuf),
-                                 alpha ? GDK_MEMORY_R8G8B8A8 : GDK_MEMORY_R8G8B8, bytes,
-                                 gdk_pixbuf_get_rowstride (pixbuf));
+  const int width = gdk_pixbuf_get_width (pixbuf), height = gdk_pixbuf_get_height (pixbuf);
+  g_autoptr (GBytes) pixels = g_bytes_new_with_free_func (gdk_pixbuf_read_pixels (pixbuf),
+                                                          gdk_pixbuf_get_byte_length (pixbuf),
+                                                          g_object_unref, g_object_ref (pixbuf));
+  g_autoptr (GdkTexture) source = gdk_memory_texture_new (width, height,
+                                                          alpha ? GDK_MEMORY_R8G8B8A8 : GDK_MEMORY_R8G8B8, pixels,
+                                                          gdk_pixbuf_get_rowstride (pixbuf));
+  const gsize stride = (gsize) width * 4;
+  guchar *native = g_malloc (stride * height);
+  gdk_texture_download (source, native, stride);
+  g_autoptr (GBytes) bytes = g_bytes_new_take (native, stride * height);
+  return gdk_memory_texture_new (width, height, GDK_MEMORY_DEFAULT, bytes, stride);
 }
 
 static const char *
@@ -210,7 +218,10 @@ decode_scaled (const char *path, int max_size, gboolean exif, int *width, int *h
   if (height != NULL)
     *height = h;
   if (format != NULL)
-    *format = g_ascii_strup (gdk_pixbuf_format_get_name (info), -1);
+    {
+      g_autofree char *name = gdk_pixbuf_format_get_name (info);
+      *format = g_ascii_strup (name, -1);
+    }
 
   g_autoptr (GdkPixbuf) pixbuf = NULL;
   if (w <= max_size && h <= max_size)

@@ -48,16 +48,51 @@ cl_window_get_session (ClWindow *self)
 
 /* ---------------------------------------------------------------- views */
 
+/* Each page is a box that gets its view the first time it is shown or asked for: building every
+ * view before the window appears would delay its first frame. */
+static GQuark view_new_quark;
+
 void
-cl_window_add_view (ClWindow *self, GtkWidget *view, const char *name, const char *title)
+cl_window_add_view (ClWindow *self, const char *name, const char *title, ClViewNew view_new)
 {
-  gtk_stack_add_titled (self->stack, view, name, title);
+  GtkWidget *page = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+
+  g_object_set_qdata (G_OBJECT (page), view_new_quark, view_new);
+  gtk_stack_add_titled (self->stack, page, name, title);
 }
 
 GtkWidget *
 cl_window_get_view (ClWindow *self, const char *name)
 {
-  return gtk_stack_get_child_by_name (self->stack, name);
+  GtkWidget *page = gtk_stack_get_child_by_name (self->stack, name);
+
+  if (page == NULL)
+    return NULL;
+  GtkWidget *view = gtk_widget_get_first_child (page);
+  if (view == NULL)
+    {
+      ClViewNew view_new = g_object_get_qdata (G_OBJECT (page), view_new_quark);
+      view = view_new (self->session);
+      gtk_widget_set_hexpand (view, TRUE);
+      gtk_widget_set_vexpand (view, TRUE);
+      gtk_box_append (GTK_BOX (page), view);
+    }
+  return view;
+}
+
+static void
+on_visible_view (ClWindow *self)
+{
+  const char *name = gtk_stack_get_visible_child_name (self->stack);
+
+  if (name != NULL && self->session != NULL)
+    cl_window_get_view (self, name);
+}
+
+const char *
+cl_window_get_visible_view (ClWindow *self)
+{
+  return gtk_stack_get_visible_child_name (self->stack);
 }
 
 void
@@ -355,6 +390,38 @@ action_find_similar (GSimpleAction *action, GVariant *parameter, gpointer user_d
   cl_search_view_find_similar (CL_SEARCH_VIEW (view), g_variant_get_string (parameter, NULL));
 }
 
+/* Ctrl+F: the Search view, its entry focused with the last query selected. */
+static void
+action_search (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  ClWindow *self = CL_WINDOW (user_data);
+  GtkWidget *view = cl_window_get_view (self, "search");
+
+  if (view == NULL)
+    return;
+  cl_window_show_view (self, "search");
+  cl_search_view_focus_entry (CL_SEARCH_VIEW (view));
+}
+
+/* "Find Similar Images" for the selected image, from the keyboard. */
+static void
+action_find_similar_selected (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  ClWindow *self = CL_WINDOW (user_data);
+  ClImageItem *item = cl_session_get_selected_item (self->session);
+  GtkWidget *view = cl_window_get_view (self, "search");
+
+  if (view == NULL)
+    return;
+  if (item == NULL)
+    {
+      cl_window_show_toast (self, _("Select an image to find images similar to it"));
+      return;
+    }
+  cl_window_show_view (self, "search");
+  cl_search_view_find_similar (CL_SEARCH_VIEW (view), cl_image_item_get_path (item));
+}
+
 static const GActionEntry window_actions[] = {
   { "open-folder", action_open_folder },
   { "open-dataset", action_open_dataset },
@@ -363,6 +430,8 @@ static const GActionEntry window_actions[] = {
   { "show-view", action_show_view, "s" },
   { "export-results", action_export_results },
   { "find-similar", action_find_similar, "s" },
+  { "find-similar-selected", action_find_similar_selected },
+  { "search", action_search },
 };
 
 /* ---------------------------------------------------------------- drag and drop */
@@ -430,6 +499,7 @@ cl_window_class_init (ClWindowClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   G_OBJECT_CLASS (klass)->dispose = cl_window_dispose;
+  view_new_quark = g_quark_from_static_string ("cl-window-view-new");
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-window.ui");
   gtk_widget_class_bind_template_child (widget_class, ClWindow, folder_button);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, folder_label);
@@ -454,6 +524,7 @@ static void
 cl_window_init (ClWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  g_signal_connect_swapped (self->stack, "notify::visible-child", G_CALLBACK (on_visible_view), self);
   g_action_map_add_action_entries (G_ACTION_MAP (self), window_actions, G_N_ELEMENTS (window_actions), self);
 
   self->recent_menu = g_menu_new ();
@@ -473,10 +544,11 @@ cl_window_new (GtkApplication *application, ClSession *session)
   self->session = g_object_ref (session);
 
   /* The views, in switcher order.  Search and Train come after Classify. */
-  cl_window_add_view (self, cl_browse_view_new (session), "browse", _("Browse"));
-  cl_window_add_view (self, cl_classify_view_new (session), "classify", _("Classify"));
-  cl_window_add_view (self, cl_search_view_new (session), "search", _("Search"));
-  cl_window_add_view (self, cl_train_view_new (session), "train", _("Train"));
+  cl_window_add_view (self, "browse", _("Browse"), cl_browse_view_new);
+  cl_window_add_view (self, "classify", _("Classify"), cl_classify_view_new);
+  cl_window_add_view (self, "search", _("Search"), cl_search_view_new);
+  cl_window_add_view (self, "train", _("Train"), cl_train_view_new);
+  on_visible_view (self);
 
   g_settings_bind (settings, "window-width", self, "default-width", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "window-height", self, "default-height", G_SETTINGS_BIND_DEFAULT);

@@ -1,6 +1,6 @@
 /* cl-window.h — the main window: header bar (folder, view switcher, model, primary menu), message
  * bars, and a GtkStack of views.  Views are separate classes built on the window's ClSession and
- * added with cl_window_add_view (). */
+ * added with cl_window_add_view (); each is built the first time it is shown or asked for. */
 #pragma once
 
 #include <gtk/gtk.h>
@@ -15,10 +15,15 @@ G_DECLARE_FINAL_TYPE (ClWindow, cl_window, CL, WINDOW, GtkApplicationWindow)
 ClWindow  *cl_window_new (GtkApplication *application, ClSession *session);
 ClSession *cl_window_get_session (ClWindow *self);
 
-/* Adds VIEW as a page NAME with the switcher label TITLE (header capitalisation, a noun). */
-void       cl_window_add_view (ClWindow *self, GtkWidget *view, const char *name, const char *title);
+typedef GtkWidget *(*ClViewNew) (ClSession *session);
+
+/* Adds a page NAME with the switcher label TITLE (header capitalisation, a noun) for the view that
+ * VIEW_NEW makes. */
+void       cl_window_add_view (ClWindow *self, const char *name, const char *title, ClViewNew view_new);
+/* The view of page NAME, built now if it was not yet. */
 GtkWidget *cl_window_get_view (ClWindow *self, const char *name);
 void       cl_window_show_view (ClWindow *self, const char *name);
+const char *cl_window_get_visible_view (ClWindow *self);
 
 /* Shows an error the user can act on: TITLE, the DETAIL (naming the file and the problem) and an
  * optional button for ACTION_NAME.  It stays until dismissed or replaced. */

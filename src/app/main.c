@@ -5,10 +5,15 @@
 
 #include "cl-application.h"
 #include "cl-config.h"
+#include "cl-thread-priority.h"
+
+/* As much as the model worker (cl-model-worker.c), which is what those threads compute for. */
+#define COMPUTE_NICENESS 10
 
 int
 main (int argc, char *argv[])
 {
+  cl_thread_lower_priority_of_others (COMPUTE_NICENESS);
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");

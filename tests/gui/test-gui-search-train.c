@@ -13,131 +13,21 @@
 #include <json-glib/json-glib.h>
 
 #include "clip.h"
+#include "gui-app.h"
 #include "testutil.h"
 
 #define N_SAMPLE_IMAGES 10       /* the golden images; the folder also holds broken.png */
-#define N_MANY_IMAGES   3000     /* drawn scenes, for searching while indexing and stopping it */
+#define N_MANY_IMAGES   6000     /* drawn scenes, for searching while indexing and stopping it: enough
+                                  * that the index is still being built when the test stops it */
 #define TRAIN_STEPS     20
 #define STEPS_PER_EPOCH 6        /* 52 training pairs of the 64-scene data set, batches of 8 */
 
-static const char *app_path;
-static const char *screenshot_dir;
 static char *sample_dir;         /* golden images + broken.png */
 static char *model_dir;          /* the tiny golden model (byte tokenizer) */
 static char *shapes_dir;         /* 64 drawn scenes: train.csv and test.csv */
 
-/* ---------------------------------------------------------------- running the application */
-
-typedef struct {
-  GPtrArray *reports;            /* JsonNode *, one per step, then the final {"done": …} */
-  char *stderr_text;
-} AppRun;
-
-static void
-app_run_free (AppRun *run)
-{
-  g_ptr_array_unref (run->reports);
-  g_free (run->stderr_text);
-  g_free (run);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (AppRun, app_run_free)
-
-/* A JSON string literal for TEXT. */
-static char *
-q (const char *text)
-{
-  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_VALUE);
-  json_node_set_string (node, text);
-  return json_to_string (node, FALSE);
-}
-
-/* Runs the application on the tiny model with the self-test STEPS (a JSON array's contents) in a
- * clean environment: settings in memory, caches and data under NAME's own folders. */
-static AppRun *
-app_run (const char *name, const char *steps)
-{
-  g_autofree char *script_name = g_strdup_printf ("%s/%s.json", tu_tmpdir (), name);
-  g_autofree char *out_dir = q (screenshot_dir);
-  g_autofree char *script = g_strdup_printf ("{\"output-dir\": %s, \"steps\": [%s]}", out_dir, steps);
-  g_autofree char *home = g_build_filename (tu_tmpdir (), name, NULL);
-  g_autofree char *config_home = g_build_filename (home, "config", NULL);
-  g_autofree char *cache_home = g_build_filename (home, "cache", NULL);
-  g_autofree char *data_home = g_build_filename (home, "data", NULL);
-
-  tu_write_file (script_name, script, strlen (script));
-  const char *argv[] = { app_path, "--model", model_dir, "--tokenizer", "bytes", "--self-test", script_name, NULL };
-  g_auto (GStrv) envp = g_get_environ ();
-  envp = g_environ_setenv (envp, "GSETTINGS_BACKEND", "memory", TRUE);
-  envp = g_environ_setenv (envp, "XDG_CONFIG_HOME", config_home, TRUE);
-  envp = g_environ_setenv (envp, "XDG_CACHE_HOME", cache_home, TRUE);
-  envp = g_environ_setenv (envp, "XDG_DATA_HOME", data_home, TRUE);
-  envp = g_environ_setenv (envp, "GSK_RENDERER", "cairo", TRUE);
-  envp = g_environ_setenv (envp, "GDK_BACKEND", "x11", TRUE);
-  envp = g_environ_setenv (envp, "GTK_A11Y", "none", TRUE);
-  envp = g_environ_setenv (envp, "NO_AT_BRIDGE", "1", TRUE);
-  envp = g_environ_setenv (envp, "LC_ALL", "C.UTF-8", TRUE);
-  envp = g_environ_setenv (envp, "LANGUAGE", "C", TRUE);
-  envp = g_environ_setenv (envp, "G_DEBUG", "fatal-criticals", TRUE);
-  envp = g_environ_setenv (envp, "OPENBLAS_NUM_THREADS", "1", TRUE);
-  envp = g_environ_unsetenv (envp, "CLIPLAB_BUILTIN_MODEL");
-
-  AppRun *run = g_new0 (AppRun, 1);
-  g_autofree char *out = NULL;
-  g_autoptr (GError) error = NULL;
-  int wait_status = 0;
-  run->reports = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
-  g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &run->stderr_text, &wait_status,
-                &error);
-  g_assert_no_error (error);
-
-  g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
-  for (char **line = lines; *line != NULL; line++)
-    {
-      if (**line != '{')
-        continue;
-      JsonNode *node = json_from_string (*line, &error);
-      g_assert_no_error (error);
-      g_ptr_array_add (run->reports, node);
-      g_test_message ("%s: %.600s", name, *line);
-    }
-  if (!g_spawn_check_wait_status (wait_status, NULL) || run->reports->len == 0)
-    g_test_message ("%s: stderr:\n%s", name, run->stderr_text);
-  g_assert_true (g_spawn_check_wait_status (wait_status, &error));
-  g_assert_cmpuint (run->reports->len, >, 0);
-  JsonObject *last = json_node_get_object (run->reports->pdata[run->reports->len - 1]);
-  g_assert_true (json_object_has_member (last, "done"));
-  if (json_object_has_member (last, "error"))
-    g_test_message ("%s: %s", name, json_object_get_string_member (last, "error"));
-  g_assert_cmpint (json_object_get_int_member (last, "status"), ==, 0);
-
-  /* GTK and GLib complain on stderr about broken templates, bad properties and misuse. */
-  if (strstr (run->stderr_text, "-WARNING") != NULL || strstr (run->stderr_text, "-CRITICAL") != NULL)
-    {
-      g_test_message ("%s: stderr:\n%s", name, run->stderr_text);
-      g_test_fail ();
-    }
-  return run;
-}
-
-static JsonObject *
-step (AppRun *run, int index)
-{
-  for (guint i = 0; i < run->reports->len; i++)
-    {
-      JsonObject *report = json_node_get_object (run->reports->pdata[i]);
-      if (json_object_has_member (report, "step") && json_object_get_int_member (report, "step") == index)
-        return report;
-    }
-  g_error ("step %d has no report", index);
-}
-
-static const char *
-member_string (JsonObject *object, const char *member)
-{
-  JsonNode *node = json_object_get_member (object, member);
-  g_assert_nonnull (node);
-  return JSON_NODE_HOLDS_NULL (node) ? NULL : json_node_get_string (node);
-}
+/* The application on the tiny model (byte tokenizer). */
+#define TINY_MODEL_ARGS (const char *const[]) { "--model", model_dir, "--tokenizer", "bytes", NULL }
 
 /* ---------------------------------------------------------------- expected values */
 
@@ -279,7 +169,7 @@ test_search (void)
     "{\"do\": \"wait-thumbnails\"},"
     "{\"do\": \"screenshot\", \"file\": \"search-dark.png\"}",                      /* 20 */
     folder, scene_json);
-  g_autoptr (AppRun) run = app_run ("search", steps);
+  g_autoptr (AppRun) run = app_run ("search", TINY_MODEL_ARGS, steps, NULL);
 
   /* The index: every image, broken.png skipped and named. */
   JsonObject *indexed = step (run, 4);
@@ -328,16 +218,16 @@ test_search_while_indexing (void)
     "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
     "{\"do\": \"wait-model\"},"
     "{\"do\": \"open\", \"path\": %s},"
-    "{\"do\": \"view\", \"name\": \"search\"},"
     "{\"do\": \"search-margin\", \"margin\": 0.3},"
+    "{\"do\": \"view\", \"name\": \"search\"},"                                 /* indexing starts */
     "{\"do\": \"search\", \"text\": \"a red circle\"},"                            /* 5 */
-    "{\"do\": \"screenshot\", \"file\": \"search-indexing.png\", \"delay\": 100},"
+    "{\"do\": \"screenshot\", \"file\": \"search-indexing.png\", \"delay\": 0},"
     "{\"do\": \"cancel-index\"},"
     "{\"do\": \"search\", \"text\": \"a small blue square\", \"timeout\": 10},"
     "{\"do\": \"index\"},"
     "{\"do\": \"search\", \"text\": \"a small blue circle\"}",                     /* 10 */
     folder);
-  g_autoptr (AppRun) run = app_run ("search-while-indexing", steps);
+  g_autoptr (AppRun) run = app_run ("search-while-indexing", TINY_MODEL_ARGS, steps, NULL);
 
   /* Results while the index is being built: what is indexed so far, said so. */
   JsonObject *partial = step (run, 5);
@@ -364,6 +254,7 @@ test_search_while_indexing (void)
   /* Continuing finishes it, and every image is searchable (the CSV and text files are named as
    * skipped). */
   JsonObject *done = step (run, 9);
+  assert_responsive (done, "indexing");
   g_autofree char *status = g_strdup_printf ("%d images indexed; 3 files skipped", N_MANY_IMAGES);
   g_assert_cmpint (json_object_get_int_member (done, "n_indexed"), ==, N_MANY_IMAGES);
   g_assert_cmpstr (member_string (done, "index_status"), ==, status);
@@ -414,8 +305,8 @@ static void
 test_train (void)
 {
   g_autofree char *settings = train_settings (TRAIN_STEPS);
-  g_autofree char *png = g_build_filename (screenshot_dir, "chart.png", NULL);
-  g_autofree char *svg = g_build_filename (screenshot_dir, "chart.svg", NULL);
+  g_autofree char *png = g_build_filename (app_run_screenshot_dir (), "chart.png", NULL);
+  g_autofree char *svg = g_build_filename (app_run_screenshot_dir (), "chart.svg", NULL);
   g_autofree char *png_json = q (png);
   g_autofree char *svg_json = q (svg);
   g_autofree char *steps = g_strdup_printf (
@@ -433,10 +324,11 @@ test_train (void)
     "{\"do\": \"set-style\", \"style\": \"dark\"},"
     "{\"do\": \"screenshot\", \"file\": \"train-dark.png\"}",
     settings, png_json, svg_json);
-  g_autoptr (AppRun) run = app_run ("train", steps);
+  g_autoptr (AppRun) run = app_run ("train", TINY_MODEL_ARGS, steps, NULL);
 
   JsonObject *trained = step (run, 5);
   g_assert_cmpstr (member_string (trained, "state"), ==, "finished");
+  assert_responsive (trained, "training");
   const char *out_dir = member_string (trained, "out_dir");
   g_autofree char *model_path = g_build_filename (out_dir, "model.safetensors", NULL);
   g_assert_cmpstr (member_string (trained, "model_path"), ==, model_path);
@@ -537,7 +429,7 @@ test_pause_stop_continue (void)
     "{\"do\": \"train-stop\"},"
     "{\"do\": \"screenshot\", \"file\": \"train-stopped.png\"}",
     folder, settings);
-  g_autoptr (AppRun) run = app_run ("pause-stop", steps);
+  g_autoptr (AppRun) run = app_run ("pause-stop", TINY_MODEL_ARGS, steps, NULL);
 
   /* Paused: a checkpoint of the step reached, offered as the model to use. */
   JsonObject *paused = step (run, 8);
@@ -575,7 +467,7 @@ test_pause_stop_continue (void)
     "{\"do\": \"train-wait-steps\", \"steps\": %" G_GINT64_FORMAT ", \"timeout\": 120},"
     "{\"do\": \"train-stop\"}",
     dir_json, n_stopped + 4);
-  g_autoptr (AppRun) run2 = app_run ("continue", steps2);
+  g_autoptr (AppRun) run2 = app_run ("continue", TINY_MODEL_ARGS, steps2, NULL);
   JsonObject *continued = step (run2, 4);
   g_assert_cmpstr (member_string (continued, "state"), ==, "stopped");
   JsonArray *points = json_object_get_array_member (continued, "points");
@@ -604,14 +496,11 @@ main (int argc, char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
 
-  app_path = g_getenv ("CLIPLAB_APP");
-  screenshot_dir = g_getenv ("CLIPLAB_SCREENSHOT_DIR");
-  if (app_path == NULL || screenshot_dir == NULL || g_getenv ("DISPLAY") == NULL)
+  if (!app_run_setup ())
     {
       g_test_add_func ("/gui-search-train/skipped", test_skipped);
       return g_test_run ();
     }
-  g_mkdir_with_parents (screenshot_dir, 0755);
   model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");
   make_fixtures ();
 
