@@ -39,9 +39,9 @@ typedef struct {
 /* Times FIGURES in turn, RUNS times after one untimed round (which pages the weights in and sizes
  * the scratch buffers), and keeps the median wall time of each, in milliseconds.  The figures of one
  * call share the machine's ups and downs, which keeps their ratio meaningful on a busy machine (the
- * batch of 16 and its GEMM bound); separate calls repeat one workload back to back, as the peers'
- * scripts do: a single image, for one, runs markedly faster right after another single image than
- * after other work, whose memory traffic has evicted its weights' page tables from the caches. */
+ * two GEMM bounds); separate calls repeat one workload back to back, as the peers' scripts do: a
+ * single image, for one, runs markedly faster right after another single image than after other
+ * work, whose memory traffic has evicted its weights' page tables from the caches. */
 static gboolean
 bench_figures (ClipModel *model, const BenchFigure *figures, int n_figures, int runs, GError **error)
 {
@@ -259,10 +259,11 @@ cli_cmd_bench (int argc, char **argv)
   };
 
   g_autoptr (GOptionContext) context = cli_option_context_new (
-    "bench", "", "Time a model's inference: one image, a batch of 16, one short prompt and 80 prompts of "
-    "real length (token ids, so the text cache does not answer), the matrix products alone for the batch "
-    "of 16, loading, and the peak resident memory.  Each figure is the median of --runs runs after a "
-    "warm-up run; the batch of 16 and its matrix products alone take turns.",
+    "bench", "", "Time a model's inference: loading, the first image (which repacks the weights), one "
+    "image, a batch of 16, one short prompt and 80 prompts of real length (token ids, so the text cache "
+    "does not answer), and the peak resident memory; then OpenBLAS's time for the same matrix products on "
+    "the weights as stored (the GEMM bound), for one image and for 16.  Each figure is the median of "
+    "--runs runs after a warm-up run.",
     entries, &model_options, NULL);
   if (!cli_option_context_parse (context, "bench", &argc, &argv))
     return 1;
