@@ -4,6 +4,7 @@
 #include "parallel.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <string.h>
 
@@ -347,7 +348,7 @@ panel_layers (int64_t start, int64_t end, gpointer data)
 static void
 panels_free (ClipPanels *panels)
 {
-  g_aligned_free (panels->block);
+  free (panels->block);
   g_free (panels->vision);
   g_free (panels->text);
   g_free (panels);
@@ -373,8 +374,15 @@ panels_get (ClipModel *model)
   int64_t floats = c->vision.layers * panel_layer_floats (&c->vision) + c->text.layers * panel_layer_floats (&c->text);
   for (guint i = 0; i < G_N_ELEMENTS (globals); i++)
     floats += panel_floats_aligned (clip_packed_floats (globals[i].in_dim, globals[i].out_dim));
-  /* Huge pages: faulting in 600 MB page by page took seconds on a virtual machine. */
-  panels->block = g_aligned_alloc (floats, sizeof (float), PANEL_BLOCK_ALIGNMENT);
+  /* Without the memory for the copy, inference keeps OpenBLAS on the file's weights.  Huge pages:
+   * faulting in 600 MB page by page took seconds on a virtual machine. */
+  void *block = NULL;
+  if (posix_memalign (&block, PANEL_BLOCK_ALIGNMENT, (size_t) floats * sizeof (float)) != 0)
+    {
+      g_free (panels);
+      return NULL;
+    }
+  panels->block = block;
 #ifdef MADV_HUGEPAGE
   madvise (panels->block, floats * sizeof (float), MADV_HUGEPAGE);
 #endif
