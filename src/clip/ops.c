@@ -1,7 +1,7 @@
 /* ops.c — forward and, beside each, backward passes of the building blocks.
  *
- * Speed: the matrix products go to OpenBLAS; everything else is written as loops the compiler
- * vectorises (this file is built with -O3 and OpenMP SIMD pragmas, which only allow reductions to be
+ * Speed: training's matrix products go to OpenBLAS, inference's to the panel kernel below
+ * (clip_packed_linear_forward); everything else is written as loops the compiler vectorises (this file is built with -O3 and OpenMP SIMD pragmas, which only allow reductions to be
  * vectorised and need no OpenMP runtime).  CLIP_KERNEL functions are compiled three times, for
  * x86-64-v4 (AVX-512), x86-64-v3 (AVX2, FMA) and the baseline, and the loader picks the best one
  * the CPU runs. */

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* out[N, OUT] = inp[N, IN] · weight[OUT, IN]ᵀ, or += with ACCUMULATE: the one cblas_sgemm of a
- * linear layer (the layouts that OpenBLAS runs fastest, measured: see README's performance notes). */
+ * linear layer in training (weights as stored: x · Wᵀ, the operand order OpenBLAS ran fastest here). */
 void clip_matmul_forward (float *out, const float *inp, const float *weight, int n, int in_dim, int out_dim,
                           int accumulate);
 /* x[N, D] += bias[D] on every row: with clip_matmul_forward (…, accumulate), a linear layer added to a
