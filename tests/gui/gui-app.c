@@ -185,3 +185,37 @@ assert_responsive (JsonObject *report, const char *what)
   g_assert_cmpfloat (p99, <, RESPONSIVE_P99_MS * scale);
   g_assert_cmpfloat (max, <, RESPONSIVE_MAX_MS * scale);
 }
+
+/* ---------------------------------------------------------------- fixtures */
+
+void
+copy_file (const char *from, const char *to)
+{
+  g_autoptr (GFile) src = g_file_new_for_path (from);
+  g_autoptr (GFile) dst = g_file_new_for_path (to);
+  g_autoptr (GError) error = NULL;
+  g_file_copy (src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
+const char *const golden_sample_images[GOLDEN_SAMPLE_IMAGES + 1] = {
+  "exact_224x224.png", "gray_257x129.png", "noise_300x500.png", "odd_225x301.png", "palette_200x200.png",
+  "photo_512x384.jpg", "rgba_333x222.png", "scene_640x480.png", "small_100x80.png", "wide_1000x150.png", NULL,
+};
+
+char *
+make_sample_folder (void)
+{
+  g_autofree char *golden = tu_shared_path ("golden/images");
+  char *folder = g_build_filename (tu_tmpdir (), "Sample Images", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (folder, 0755), ==, 0);
+  for (const char *const *name = golden_sample_images; *name != NULL; name++)
+    {
+      g_autofree char *from = g_build_filename (golden, *name, NULL);
+      g_autofree char *to = g_build_filename (folder, *name, NULL);
+      copy_file (from, to);
+    }
+  g_autofree char *broken = g_build_filename (folder, "broken.png", NULL);
+  tu_write_file (broken, "this is not a PNG", 17);
+  return folder;
+}

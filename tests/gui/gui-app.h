@@ -49,4 +49,12 @@ const char *member_string (JsonObject *object, const char *member);
 /* A JSON string literal for TEXT. */
 char       *q (const char *text);
 
+/* The sample folder of the GUI tests: the golden images (GOLDEN_SAMPLE_IMAGES of them, names in
+ * golden_sample_images, NULL-terminated) and an unreadable "broken.png", copied into
+ * tu_tmpdir ()/"Sample Images"; returns that folder. */
+#define GOLDEN_SAMPLE_IMAGES 10
+extern const char *const golden_sample_images[GOLDEN_SAMPLE_IMAGES + 1];
+char       *make_sample_folder (void);
+void        copy_file (const char *from, const char *to);
+
 G_END_DECLS

@@ -16,7 +16,7 @@
 #include "gui-app.h"
 #include "testutil.h"
 
-#define N_SAMPLE_IMAGES 10       /* the golden images; the folder also holds broken.png */
+#define N_SAMPLE_IMAGES GOLDEN_SAMPLE_IMAGES   /* the folder also holds broken.png */
 #define N_MANY_IMAGES   6000     /* drawn scenes, for searching while indexing and stopping it: enough
                                   * that the index is still being built when the test stops it */
 #define TRAIN_STEPS     20
@@ -101,36 +101,11 @@ check_ranking (JsonObject *report, const ClipQueryTerm *terms, int n_terms, floa
 /* ---------------------------------------------------------------- fixtures */
 
 static void
-copy_file (const char *from, const char *to)
-{
-  g_autoptr (GFile) src = g_file_new_for_path (from);
-  g_autoptr (GFile) dst = g_file_new_for_path (to);
-  g_autoptr (GError) error = NULL;
-  g_file_copy (src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
-  g_assert_no_error (error);
-}
-
-static const char *const golden_images[] = {
-  "exact_224x224.png", "gray_257x129.png", "noise_300x500.png", "odd_225x301.png", "palette_200x200.png",
-  "photo_512x384.jpg", "rgba_333x222.png", "scene_640x480.png", "small_100x80.png", "wide_1000x150.png", NULL,
-};
-
-static void
 make_fixtures (void)
 {
-  g_autofree char *golden = tu_shared_path ("golden/images");
   g_autoptr (GError) error = NULL;
 
-  sample_dir = g_build_filename (tu_tmpdir (), "Sample Images", NULL);
-  g_assert_cmpint (g_mkdir_with_parents (sample_dir, 0755), ==, 0);
-  for (const char *const *name = golden_images; *name != NULL; name++)
-    {
-      g_autofree char *from = g_build_filename (golden, *name, NULL);
-      g_autofree char *to = g_build_filename (sample_dir, *name, NULL);
-      copy_file (from, to);
-    }
-  g_autofree char *broken = g_build_filename (sample_dir, "broken.png", NULL);
-  tu_write_file (broken, "this is not a PNG", 17);
+  sample_dir = make_sample_folder ();
 
   /* What `cliplab-cli dataset shapes --count 64 --image-size 32` writes. */
   shapes_dir = g_build_filename (tu_tmpdir (), "shapes", NULL);

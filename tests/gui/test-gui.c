@@ -13,7 +13,7 @@
 #include "gui-app.h"
 #include "testutil.h"
 
-#define N_SAMPLE_IMAGES 10       /* the golden images; the folder also holds broken.png */
+#define N_SAMPLE_IMAGES GOLDEN_SAMPLE_IMAGES   /* the folder also holds broken.png */
 #define N_MANY_IMAGES   1500     /* for the cancellation test */
 
 static char *sample_dir;         /* golden images + broken.png */
@@ -96,39 +96,6 @@ check_probs (JsonObject *report, const char *const *classes, const char *templat
       g_autofree char *shown = g_strdup_printf ("%.1f %%", 100.0 * want[c]);
       g_assert_cmpstr (member_string (row, "shown"), ==, shown);
     }
-}
-
-/* ---------------------------------------------------------------- fixtures */
-
-static void
-copy_file (const char *from, const char *to)
-{
-  g_autoptr (GFile) src = g_file_new_for_path (from);
-  g_autoptr (GFile) dst = g_file_new_for_path (to);
-  g_autoptr (GError) error = NULL;
-  g_file_copy (src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
-  g_assert_no_error (error);
-}
-
-static const char *const golden_images[] = {
-  "exact_224x224.png", "gray_257x129.png", "noise_300x500.png", "odd_225x301.png", "palette_200x200.png",
-  "photo_512x384.jpg", "rgba_333x222.png", "scene_640x480.png", "small_100x80.png", "wide_1000x150.png", NULL,
-};
-
-static void
-make_sample_folder (void)
-{
-  g_autofree char *golden = tu_shared_path ("golden/images");
-  sample_dir = g_build_filename (tu_tmpdir (), "Sample Images", NULL);
-  g_assert_cmpint (g_mkdir_with_parents (sample_dir, 0755), ==, 0);
-  for (const char *const *name = golden_images; *name != NULL; name++)
-    {
-      g_autofree char *from = g_build_filename (golden, *name, NULL);
-      g_autofree char *to = g_build_filename (sample_dir, *name, NULL);
-      copy_file (from, to);
-    }
-  g_autofree char *broken = g_build_filename (sample_dir, "broken.png", NULL);
-  tu_write_file (broken, "this is not a PNG", 17);
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -458,8 +425,8 @@ test_cancel_long_job (void)
   g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
   for (int i = 0; i < N_MANY_IMAGES; i++)
     {
-      g_autofree char *target = g_build_filename (golden, golden_images[i % N_SAMPLE_IMAGES], NULL);
-      g_autofree char *name = g_strdup_printf ("%05d-%s", i, golden_images[i % N_SAMPLE_IMAGES]);
+      g_autofree char *target = g_build_filename (golden, golden_sample_images[i % N_SAMPLE_IMAGES], NULL);
+      g_autofree char *name = g_strdup_printf ("%05d-%s", i, golden_sample_images[i % N_SAMPLE_IMAGES]);
       g_autofree char *link = g_build_filename (dir, name, NULL);
       g_assert_cmpint (symlink (target, link), ==, 0);
     }
@@ -668,7 +635,7 @@ main (int argc, char *argv[])
       return g_test_run ();
     }
   model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");
-  make_sample_folder ();
+  sample_dir = make_sample_folder ();
 
   g_test_add_func ("/gui/browse-and-thumbnail-cache", test_browse_and_thumbnail_cache);
   g_test_add_func ("/gui/classify", test_classify);
