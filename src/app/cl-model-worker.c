@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 
 #include "cl-class-parser.h"
+#include "cl-progress-sink.h"
 #include "cl-thread-priority.h"
 
 #define CLASSIFY_BATCH        4       /* images encoded per slice: one slice is well under a second */
@@ -23,14 +24,6 @@ typedef enum {
   JOB_RUN,
 } JobKind;
 
-/* Where classification progress goes.  Reference-counted; every unref happens on the main thread
- * (the worker hands its reference back through the main context), so DESTROY runs there. */
-typedef struct {
-  ClClassifyProgressFunc func;
-  gpointer data;
-  GDestroyNotify destroy;
-  GCancellable *cancellable;
-} ProgressSink;
 
 typedef struct {
   JobKind kind;
@@ -50,7 +43,7 @@ typedef struct {
   char **classes;
   char **templates;
   gboolean exif;
-  ProgressSink *sink;
+  ClProgressSink *sink;
   guint next;
   float *weights;               /* [n_classes × dim], built in the first slice */
   ClClassifyResult *result;
@@ -114,25 +107,8 @@ cl_rank_result_free (ClRankResult *result)
   g_free (result);
 }
 
-/* ---------------------------------------------------------------- progress sink */
-
-static void
-progress_sink_clear (ProgressSink *sink)
-{
-  if (sink->destroy != NULL)
-    sink->destroy (sink->data);
-  g_clear_object (&sink->cancellable);
-}
-
-static gboolean
-progress_sink_release_cb (gpointer data)
-{
-  g_atomic_rc_box_release_full (data, (GDestroyNotify) progress_sink_clear);
-  return G_SOURCE_REMOVE;
-}
-
 typedef struct {
-  ProgressSink *sink;
+  ClProgressSink *sink;
   ClClassifyProgress progress;
   float *probs;
   gboolean *readable;
@@ -141,7 +117,7 @@ typedef struct {
 static void
 progress_post_free (ProgressPost *post)
 {
-  g_atomic_rc_box_release_full (post->sink, (GDestroyNotify) progress_sink_clear);
+  cl_progress_sink_release (post->sink);
   g_free (post->probs);
   g_free (post->readable);
   g_free (post);
@@ -150,8 +126,8 @@ progress_post_free (ProgressPost *post)
 static void
 progress_post_deliver (ProgressPost *post)
 {
-  if (post->sink->cancellable == NULL || !g_cancellable_is_cancelled (post->sink->cancellable))
-    post->sink->func (&post->progress, post->sink->data);
+  if (cl_progress_sink_wants (post->sink))
+    ((ClClassifyProgressFunc) post->sink->func) (&post->progress, post->sink->data);
   progress_post_free (post);
 }
 
@@ -231,7 +207,7 @@ job_free (ClModelWorker *self, Job *job)
   g_strfreev (job->classes);
   g_strfreev (job->templates);
   if (job->sink != NULL)
-    g_main_context_invoke (self->main_context, progress_sink_release_cb, job->sink);
+    cl_progress_sink_release_on (job->sink, self->main_context);
   g_free (job->weights);
   cl_classify_result_free (job->result);
   g_strfreev (job->texts);
@@ -421,7 +397,7 @@ worker_post_progress (ClModelWorker *self, Job *job, guint first, guint n)
 
   const guint n_classes = job->result->n_classes;
   ProgressPost *post = g_new0 (ProgressPost, 1);
-  post->sink = g_atomic_rc_box_acquire (job->sink);
+  post->sink = cl_progress_sink_acquire (job->sink);
   post->probs = g_memdup2 (job->result->probs + (gsize) first * n_classes,
                            sizeof (float) * n * n_classes);
   post->readable = g_memdup2 (job->result->readable + first, sizeof (gboolean) * n);
@@ -822,13 +798,7 @@ cl_model_worker_classify_async (ClModelWorker *self,
   job->templates = g_strdupv ((char **) templates);
   job->exif = apply_exif;
   if (progress != NULL)
-    {
-      job->sink = g_atomic_rc_box_new0 (ProgressSink);
-      job->sink->func = progress;
-      job->sink->data = progress_data;
-      job->sink->destroy = progress_destroy;
-      job->sink->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
-    }
+    job->sink = cl_progress_sink_new (G_CALLBACK (progress), progress_data, progress_destroy, cancellable);
   else if (progress_destroy != NULL)
     progress_destroy (progress_data);
   job_push (self, job);

@@ -4,6 +4,8 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
+#include "cl-progress-sink.h"
+
 #define MIN_SLICE_US         (G_USEC_PER_SEC / 2)   /* an update runs at least this long before yielding */
 #define PROGRESS_INTERVAL_US (G_USEC_PER_SEC / 10)
 #define FLUSH_INTERVAL       32                     /* images between appends: what a yield makes searchable */
@@ -93,29 +95,7 @@ index_ensure_open (ClSearchIndex *self, ClipModel *model, guint serial, GError *
 /* ---------------------------------------------------------------- progress to the main thread */
 
 typedef struct {
-  ClIndexProgressFunc func;
-  gpointer data;
-  GDestroyNotify destroy;
-  GCancellable *cancellable;
-} ProgressSink;
-
-static void
-progress_sink_clear (ProgressSink *sink)
-{
-  if (sink->destroy != NULL)
-    sink->destroy (sink->data);
-  g_clear_object (&sink->cancellable);
-}
-
-static gboolean
-progress_sink_release_cb (gpointer data)
-{
-  g_atomic_rc_box_release_full (data, (GDestroyNotify) progress_sink_clear);
-  return G_SOURCE_REMOVE;
-}
-
-typedef struct {
-  ProgressSink *sink;
+  ClProgressSink *sink;
   ClIndexProgress progress;
 } ProgressPost;
 
@@ -124,16 +104,15 @@ progress_post_dispatch (gpointer data)
 {
   ProgressPost *post = data;
 
-  if (post->sink->func != NULL
-      && (post->sink->cancellable == NULL || !g_cancellable_is_cancelled (post->sink->cancellable)))
-    post->sink->func (&post->progress, post->sink->data);
+  if (cl_progress_sink_wants (post->sink))
+    ((ClIndexProgressFunc) post->sink->func) (&post->progress, post->sink->data);
   return G_SOURCE_REMOVE;
 }
 
 static void
 progress_post_free (ProgressPost *post)
 {
-  g_atomic_rc_box_release_full (post->sink, (GDestroyNotify) progress_sink_clear);
+  cl_progress_sink_release (post->sink);
   g_free (post);
 }
 
@@ -151,7 +130,7 @@ cl_index_summary_free (ClIndexSummary *summary)
 
 typedef struct {
   ClSearchIndex *index;
-  ProgressSink *sink;
+  ClProgressSink *sink;
   gint64 slice_start;
   gint64 last_post;
   ClipIndexPhase last_phase;
@@ -165,7 +144,7 @@ static void
 update_request_clear (UpdateRequest *r)
 {
   /* The sink's data belongs to the main thread. */
-  g_main_context_invoke (r->index->main_context, progress_sink_release_cb, r->sink);
+  cl_progress_sink_release_on (r->sink, r->index->main_context);
   cl_search_index_unref (r->index);
   g_clear_object (&r->cancellable);
   cl_index_summary_free (r->summary);
@@ -182,7 +161,7 @@ update_post (UpdateRequest *r, const ClIndexProgress *progress)
 {
   ProgressPost *post = g_new0 (ProgressPost, 1);
 
-  post->sink = g_atomic_rc_box_acquire (r->sink);
+  post->sink = cl_progress_sink_acquire (r->sink);
   post->progress = *progress;
   r->last = *progress;
   r->last_post = g_get_monotonic_time ();
@@ -316,11 +295,7 @@ cl_search_index_update_async (ClSearchIndex *self, ClIndexProgressFunc progress,
 
   g_task_set_source_tag (task, cl_search_index_update_async);
   r->index = cl_search_index_ref (self);
-  r->sink = g_atomic_rc_box_new0 (ProgressSink);
-  r->sink->func = progress;
-  r->sink->data = progress_data;
-  r->sink->destroy = progress_destroy;
-  r->sink->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
+  r->sink = cl_progress_sink_new (G_CALLBACK (progress), progress_data, progress_destroy, cancellable);
   r->cancellable = cancellable != NULL ? g_object_ref (cancellable) : g_cancellable_new ();
   r->last_phase = -1;
   g_task_set_task_data (task, g_atomic_rc_box_acquire (r), update_request_release);
