@@ -3,6 +3,7 @@
 
 #include <glib/gi18n.h>
 
+#include "cl-async.h"
 #include "cl-image-grid.h"
 #include "cl-status-page.h"
 
@@ -49,14 +50,6 @@ caption_match_free (ClCaptionMatch *match)
 {
   g_free (match->caption);
   g_free (match);
-}
-
-static void
-cancel_and_clear (GCancellable **cancellable)
-{
-  if (*cancellable != NULL)
-    g_cancellable_cancel (*cancellable);
-  g_clear_object (cancellable);
 }
 
 /* ---------------------------------------------------------------- pages */
@@ -152,8 +145,7 @@ rank_done (GObject *source, GAsyncResult *result, gpointer user_data)
   GWeakRef *ref = user_data;
   g_autoptr (ClBrowseView) self = g_weak_ref_get (ref);
 
-  g_weak_ref_clear (ref);
-  g_free (ref);
+  cl_weak_ref_free (ref);
   if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   g_clear_object (&self->rank_cancellable);
@@ -186,7 +178,7 @@ update_matches (ClBrowseView *self)
   ClCollection *collection = cl_session_get_collection (self->session);
   ClImageItem *item = cl_session_get_selected_item (self->session);
 
-  cancel_and_clear (&self->rank_cancellable);
+  cl_cancel_and_clear (&self->rank_cancellable);
   g_ptr_array_set_size (self->matches, 0);
   show_matches (self);
   if (collection == NULL || cl_collection_get_kind (collection) != CL_COLLECTION_DATASET || item == NULL)
@@ -207,8 +199,7 @@ update_matches (ClBrowseView *self)
       return;
     }
 
-  GWeakRef *ref = g_new0 (GWeakRef, 1);
-  g_weak_ref_init (ref, self);
+  GWeakRef *ref = cl_weak_ref_new (self);
   self->rank_cancellable = g_cancellable_new ();
   set_matches_status (self, _("Comparing with every caption…"), TRUE);
   cl_model_worker_rank_texts_async (cl_session_get_worker (self->session), cl_image_item_get_path (item),
@@ -227,8 +218,7 @@ preview_done (GObject *source, GAsyncResult *result, gpointer user_data)
   GWeakRef *ref = user_data;
   g_autoptr (ClBrowseView) self = g_weak_ref_get (ref);
 
-  g_weak_ref_clear (ref);
-  g_free (ref);
+  cl_weak_ref_free (ref);
   if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   g_clear_object (&self->preview_cancellable);
@@ -254,7 +244,7 @@ update_details (ClBrowseView *self)
   ClImageItem *item = cl_session_get_selected_item (self->session);
   ClCollection *collection = cl_session_get_collection (self->session);
 
-  cancel_and_clear (&self->preview_cancellable);
+  cl_cancel_and_clear (&self->preview_cancellable);
   gtk_picture_set_paintable (self->preview, NULL);
   gtk_widget_set_visible (GTK_WIDGET (self->preview_error), FALSE);
   if (item == NULL)
@@ -279,8 +269,7 @@ update_details (ClBrowseView *self)
       gtk_label_set_label (self->size_label, size);
       gtk_label_set_label (self->modified_label, when);
 
-      GWeakRef *ref = g_new0 (GWeakRef, 1);
-      g_weak_ref_init (ref, self);
+      GWeakRef *ref = cl_weak_ref_new (self);
       self->preview_cancellable = g_cancellable_new ();
       gtk_widget_set_visible (GTK_WIDGET (self->preview_spinner), TRUE);
       gtk_spinner_set_spinning (self->preview_spinner, TRUE);
@@ -408,8 +397,8 @@ cl_browse_view_dispose (GObject *object)
 {
   ClBrowseView *self = CL_BROWSE_VIEW (object);
 
-  cancel_and_clear (&self->preview_cancellable);
-  cancel_and_clear (&self->rank_cancellable);
+  cl_cancel_and_clear (&self->preview_cancellable);
+  cl_cancel_and_clear (&self->rank_cancellable);
   if (self->session != NULL)
     g_signal_handlers_disconnect_by_data (self->session, self);
   g_clear_object (&self->session);

@@ -6,6 +6,7 @@
 
 #include <glib/gi18n.h>
 
+#include "cl-async.h"
 #include "cl-class-parser.h"
 #include "cl-confusion-matrix.h"
 #include "cl-image-grid.h"
@@ -86,29 +87,6 @@ G_DEFINE_FINAL_TYPE (ClClassifyView, cl_classify_view, GTK_TYPE_WIDGET)
 static void run_live (ClClassifyView *self);
 static void run_folder (ClClassifyView *self);
 
-static void
-cancel_and_clear (GCancellable **cancellable)
-{
-  if (*cancellable != NULL)
-    g_cancellable_cancel (*cancellable);
-  g_clear_object (cancellable);
-}
-
-static GWeakRef *
-weak_ref_new (gpointer object)
-{
-  GWeakRef *ref = g_new0 (GWeakRef, 1);
-  g_weak_ref_init (ref, object);
-  return ref;
-}
-
-static void
-weak_ref_free (GWeakRef *ref)
-{
-  g_weak_ref_clear (ref);
-  g_free (ref);
-}
-
 static char *
 buffer_text (GtkTextView *view)
 {
@@ -153,7 +131,7 @@ live_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (ClClassifyResult) classified = cl_model_worker_classify_finish (CL_MODEL_WORKER (source), result, &error);
   g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
 
-  weak_ref_free (user_data);
+  cl_weak_ref_free (user_data);
   if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   g_clear_object (&self->live_cancellable);
@@ -184,7 +162,7 @@ run_live (ClClassifyView *self)
   ClImageItem *item = cl_session_get_selected_item (self->session);
   ClModelState state = cl_session_get_model_state (self->session);
 
-  cancel_and_clear (&self->live_cancellable);
+  cl_cancel_and_clear (&self->live_cancellable);
   set_live_busy (self, FALSE);
   if (state == CL_MODEL_STATE_LOADING)
     {
@@ -222,7 +200,7 @@ run_live (ClClassifyView *self)
   cl_model_worker_classify_async (cl_session_get_worker (self->session), &path, &mtime, 1,
                                   (const char *const *) self->classes, (const char *const *) self->templates,
                                   cl_session_get_apply_exif (self->session), CL_WORKER_PRIORITY_INTERACTIVE,
-                                  NULL, NULL, NULL, self->live_cancellable, live_done, weak_ref_new (self));
+                                  NULL, NULL, NULL, self->live_cancellable, live_done, cl_weak_ref_new (self));
 }
 
 /* ---------------------------------------------------------------- whole folder */
@@ -285,7 +263,7 @@ clear_folder_results (ClClassifyView *self, gboolean clear_items)
 {
   ClCollection *c = clear_items ? collection (self) : NULL;
 
-  cancel_and_clear (&self->folder_cancellable);
+  cl_cancel_and_clear (&self->folder_cancellable);
   g_clear_pointer (&self->folder_probs, g_free);
   g_clear_pointer (&self->folder_readable, g_free);
   g_clear_pointer (&self->folder_classes, g_strfreev);
@@ -460,7 +438,7 @@ folder_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (ClClassifyResult) classified = cl_model_worker_classify_finish (CL_MODEL_WORKER (source), result, &error);
   g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
 
-  weak_ref_free (user_data);
+  cl_weak_ref_free (user_data);
   if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   g_clear_object (&self->folder_cancellable);
@@ -537,8 +515,8 @@ run_folder (ClClassifyView *self)
   cl_model_worker_classify_async (cl_session_get_worker (self->session), paths, mtimes, n,
                                   (const char *const *) self->classes, (const char *const *) self->templates,
                                   cl_session_get_apply_exif (self->session), CL_WORKER_PRIORITY_BACKGROUND,
-                                  folder_progress, weak_ref_new (self), (GDestroyNotify) weak_ref_free,
-                                  self->folder_cancellable, folder_done, weak_ref_new (self));
+                                  folder_progress, cl_weak_ref_new (self), (GDestroyNotify) cl_weak_ref_free,
+                                  self->folder_cancellable, folder_done, cl_weak_ref_new (self));
 }
 
 void
@@ -557,7 +535,7 @@ cl_classify_view_cancel_all (ClClassifyView *self)
                                                            "Stopped after %u of %u images.", self->folder_total),
                                               self->folder_done, self->folder_total);
   self->folder_enabled = FALSE;
-  cancel_and_clear (&self->folder_cancellable);
+  cl_cancel_and_clear (&self->folder_cancellable);
   update_folder_controls (self);
   set_folder_summary (self, summary);
   if (grid_follows_predictions (self))
@@ -769,7 +747,7 @@ selected_preview_done (GObject *source, GAsyncResult *result, gpointer user_data
   g_autoptr (ClImagePreview) preview = cl_thumbnailer_load_preview_finish (CL_THUMBNAILER (source), result, NULL);
   g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
 
-  weak_ref_free (user_data);
+  cl_weak_ref_free (user_data);
   if (self == NULL || preview == NULL)
     return;
   g_clear_object (&self->preview_cancellable);
@@ -782,7 +760,7 @@ on_selected_item_changed (ClClassifyView *self)
   ClImageItem *item = cl_session_get_selected_item (self->session);
 
   cl_image_grid_select_item (self->grid, item);
-  cancel_and_clear (&self->preview_cancellable);
+  cl_cancel_and_clear (&self->preview_cancellable);
   gtk_picture_set_paintable (self->selected_picture, NULL);
   gtk_label_set_label (self->selected_name, item != NULL ? cl_image_item_get_name (item) : NULL);
   const char *label = item != NULL ? cl_image_item_get_label (item) : NULL;
@@ -794,7 +772,7 @@ on_selected_item_changed (ClClassifyView *self)
       self->preview_cancellable = g_cancellable_new ();
       cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (item),
                                          PREVIEW_MAX_SIZE, self->preview_cancellable, selected_preview_done,
-                                         weak_ref_new (self));
+                                         cl_weak_ref_new (self));
     }
   run_live (self);
 }
@@ -925,7 +903,7 @@ export_written (GObject *source, GAsyncResult *result, gpointer user_data)
   GFile *file = G_FILE (source);
   g_autofree char *name = g_file_get_parse_name (file);
 
-  weak_ref_free (user_data);
+  cl_weak_ref_free (user_data);
   if (!g_file_replace_contents_finish (file, result, NULL, &error))
     {
       if (self != NULL)
@@ -945,13 +923,13 @@ export_response (GtkNativeDialog *dialog, int response, gpointer user_data)
 {
   g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
 
-  weak_ref_free (user_data);
+  cl_weak_ref_free (user_data);
   if (self != NULL && response == GTK_RESPONSE_ACCEPT && self->folder_complete)
     {
       g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
       g_autoptr (GBytes) bytes = export_csv (self);
       g_file_replace_contents_bytes_async (file, bytes, NULL, FALSE, G_FILE_CREATE_REPLACE_DESTINATION, NULL,
-                                           export_written, weak_ref_new (self));
+                                           export_written, cl_weak_ref_new (self));
     }
   g_object_unref (dialog);
 }
@@ -967,7 +945,7 @@ cl_classify_view_export (ClClassifyView *self)
   g_autofree char *name = g_strdup_printf ("%s-classes.csv", cl_collection_get_title (collection (self)));
   gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), name);
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (export_response), weak_ref_new (self));
+  g_signal_connect (dialog, "response", G_CALLBACK (export_response), cl_weak_ref_new (self));
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
 }
 
@@ -1067,9 +1045,9 @@ cl_classify_view_dispose (GObject *object)
 
   g_clear_handle_id (&self->debounce_id, g_source_remove);
   g_clear_handle_id (&self->refilter_id, g_source_remove);
-  cancel_and_clear (&self->live_cancellable);
-  cancel_and_clear (&self->preview_cancellable);
-  cancel_and_clear (&self->folder_cancellable);
+  cl_cancel_and_clear (&self->live_cancellable);
+  cl_cancel_and_clear (&self->preview_cancellable);
+  cl_cancel_and_clear (&self->folder_cancellable);
   if (self->session != NULL)
     g_signal_handlers_disconnect_by_data (self->session, self);
   g_clear_object (&self->session);

@@ -3,6 +3,7 @@
 
 #include <glib/gi18n.h>
 
+#include "cl-async.h"
 #include "cl-config.h"
 
 struct _ClModelChooser {
@@ -152,8 +153,7 @@ load_done (GObject *source, GAsyncResult *result, gpointer user_data)
   gboolean ok = cl_session_load_model_finish (CL_SESSION (source), result, &error);
   g_autoptr (ClModelChooser) self = g_weak_ref_get (user_data);
 
-  g_weak_ref_clear (user_data);
-  g_free (user_data);
+  cl_weak_ref_free (user_data);
   if (self == NULL)
     return;
   if (!ok)
@@ -171,11 +171,10 @@ load_done (GObject *source, GAsyncResult *result, gpointer user_data)
 void
 cl_model_chooser_load (ClModelChooser *self, const char *path)
 {
-  GWeakRef *ref = g_new0 (GWeakRef, 1);
+  GWeakRef *ref = cl_weak_ref_new (self);
   g_autofree char *name = cl_model_display_name (path);
   g_autofree char *status = g_strdup_printf (_("Loading %s…"), name);
 
-  g_weak_ref_init (ref, self);
   show_error (self, NULL);
   set_busy (self, TRUE, status);
   cl_session_load_model (self->session, path, gtk_editable_get_text (GTK_EDITABLE (self->tokenizer_entry)),
@@ -210,8 +209,7 @@ pick_response (GtkNativeDialog *dialog, int response, gpointer user_data)
   g_autoptr (ClModelChooser) self = g_weak_ref_get (user_data);
   PickKind kind = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (dialog), "kind"));
 
-  g_weak_ref_clear (user_data);
-  g_free (user_data);
+  cl_weak_ref_free (user_data);
   if (self != NULL && response == GTK_RESPONSE_ACCEPT)
     {
       g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
@@ -245,7 +243,7 @@ pick (ClModelChooser *self, PickKind kind)
                                                           : GTK_FILE_CHOOSER_ACTION_OPEN;
   GtkFileChooserNative *dialog = gtk_file_chooser_native_new (_(titles[kind]), GTK_WINDOW (self), action,
                                                               _("_Open"), _("_Cancel"));
-  GWeakRef *ref = g_new0 (GWeakRef, 1);
+  GWeakRef *ref = cl_weak_ref_new (self);
 
   if (kind == PICK_MODEL_FILE)
     {
@@ -254,7 +252,6 @@ pick (ClModelChooser *self, PickKind kind)
       gtk_file_filter_add_suffix (filter, "safetensors");
       gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
     }
-  g_weak_ref_init (ref, self);
   g_object_set_data (G_OBJECT (dialog), "kind", GINT_TO_POINTER (kind));
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
   g_signal_connect (dialog, "response", G_CALLBACK (pick_response), ref);

@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 
+#include "cl-async.h"
 #include "cl-chart-math.h"
 #include "cl-image-grid.h"
 #include "cl-search-index.h"
@@ -66,14 +67,6 @@ struct _ClSearchView {
 G_DEFINE_FINAL_TYPE (ClSearchView, cl_search_view, GTK_TYPE_WIDGET)
 
 static void run_search (ClSearchView *self);
-
-static void
-cancel_and_clear (GCancellable **cancellable)
-{
-  if (*cancellable != NULL)
-    g_cancellable_cancel (*cancellable);
-  g_clear_object (cancellable);
-}
 
 /* A weak reference with the index generation it was made for. */
 typedef struct {
@@ -357,7 +350,7 @@ cl_search_view_stop_index (ClSearchView *self)
 {
   if (self->update_cancellable == NULL)
     return;
-  cancel_and_clear (&self->update_cancellable);
+  cl_cancel_and_clear (&self->update_cancellable);
   self->index_stopped = TRUE;
   show_stopped_status (self);
   update_index_controls (self);
@@ -370,8 +363,8 @@ reset_index (ClSearchView *self)
   ClCollection *collection = cl_session_get_collection (self->session);
 
   self->index_generation++;
-  cancel_and_clear (&self->update_cancellable);
-  cancel_and_clear (&self->search_cancellable);
+  cl_cancel_and_clear (&self->update_cancellable);
+  cl_cancel_and_clear (&self->search_cancellable);
   g_clear_pointer (&self->index, cl_search_index_unref);
   self->index_complete = FALSE;
   self->index_stopped = FALSE;
@@ -504,7 +497,7 @@ run_search (ClSearchView *self)
   const char *unavailable = unavailable_page (self);
 
   self->text_pending = FALSE;
-  cancel_and_clear (&self->search_cancellable);
+  cl_cancel_and_clear (&self->search_cancellable);
   update_stack (self);
   if (unavailable != NULL)
     {
@@ -721,8 +714,8 @@ cl_search_view_dispose (GObject *object)
   ClSearchView *self = CL_SEARCH_VIEW (object);
 
   g_clear_handle_id (&self->margin_id, g_source_remove);
-  cancel_and_clear (&self->update_cancellable);
-  cancel_and_clear (&self->search_cancellable);
+  cl_cancel_and_clear (&self->update_cancellable);
+  cl_cancel_and_clear (&self->search_cancellable);
   g_clear_pointer (&self->index, cl_search_index_unref);
   if (self->session != NULL)
     g_signal_handlers_disconnect_by_data (self->session, self);

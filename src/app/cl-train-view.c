@@ -8,6 +8,7 @@
 
 #include <glib/gi18n.h>
 
+#include "cl-async.h"
 #include "cl-chart-math.h"
 #include "cl-status-page.h"
 #include "cl-window.h"
@@ -615,8 +616,7 @@ use_model_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   gboolean ok = cl_session_load_model_finish (CL_SESSION (source), result, &error);
 
-  g_weak_ref_clear (user_data);
-  g_free (user_data);
+  cl_weak_ref_free (user_data);
   if (self != NULL && ok)
     cl_session_show_toast (self->session, _("Now using the trained model"));
 }
@@ -626,8 +626,7 @@ cl_train_view_use_model (ClTrainView *self)
 {
   if (self->model_path == NULL)
     return;
-  GWeakRef *ref = g_new0 (GWeakRef, 1);
-  g_weak_ref_init (ref, self);
+  GWeakRef *ref = cl_weak_ref_new (self);
   cl_session_load_model (self->session, self->model_path, NULL, NULL, TRUE, use_model_done, ref);
 }
 
