@@ -50,6 +50,37 @@ struct _SelfTest {
 static void next_step (SelfTest *test);
 
 static void
+add_string (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  if (value != NULL)
+    json_builder_add_string_value (b, value);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+add_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+static void
+add_double (JsonBuilder *b, const char *name, double value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_double_value (b, value);
+}
+
+static void
+add_boolean (JsonBuilder *b, const char *name, gboolean value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_boolean_value (b, value);
+}
+
+static void
 emit (JsonBuilder *builder)
 {
   g_autoptr (JsonGenerator) generator = json_generator_new ();
@@ -66,10 +97,8 @@ finish (SelfTest *test, int status, const char *error)
   g_autoptr (JsonBuilder) builder = json_builder_new ();
 
   json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "done");
-  json_builder_add_boolean_value (builder, TRUE);
-  json_builder_set_member_name (builder, "status");
-  json_builder_add_int_value (builder, status);
+  add_boolean (builder, "done", TRUE);
+  add_int (builder, "status", status);
   if (error != NULL)
     {
       json_builder_set_member_name (builder, "error");
@@ -98,16 +127,6 @@ static const char *
 step_string (SelfTest *test, const char *member, const char *fallback)
 {
   return json_object_has_member (test->step, member) ? json_object_get_string_member (test->step, member) : fallback;
-}
-
-static void
-add_string (JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name (b, name);
-  if (value != NULL)
-    json_builder_add_string_value (b, value);
-  else
-    json_builder_add_null_value (b);
 }
 
 static void
@@ -175,8 +194,7 @@ poll_open (SelfTest *test, JsonBuilder *b)
     return FALSE;
   if (g_strcmp0 (path, test->target_path) != 0 && !failed)
     return FALSE;
-  json_builder_set_member_name (b, "n_items");
-  json_builder_add_int_value (b, collection != NULL && g_strcmp0 (path, test->target_path) == 0
+  add_int (b, "n_items", collection != NULL && g_strcmp0 (path, test->target_path) == 0
                                    ? (gint64) cl_collection_get_n_items (collection) : -1);
   add_string (b, "page", cl_browse_view_get_page (browse_view (test)));
   report_error_bar (test, b);
@@ -202,8 +220,7 @@ poll_probs (SelfTest *test, JsonBuilder *b)
       g_autofree char *shown = cl_prob_bars_format_value (cl_prob_bars_get_row_value (bars, i));
       json_builder_begin_object (b);
       add_string (b, "label", cl_prob_bars_get_row_label (bars, i));
-      json_builder_set_member_name (b, "value");
-      json_builder_add_double_value (b, cl_prob_bars_get_row_value (bars, i));
+      add_double (b, "value", cl_prob_bars_get_row_value (bars, i));
       add_string (b, "shown", shown);
       json_builder_end_object (b);
     }
@@ -226,8 +243,7 @@ report_grid (JsonBuilder *b, GListModel *model)
       json_builder_begin_object (b);
       add_string (b, "path", cl_image_item_get_path (item));
       add_string (b, "prediction", cl_image_item_get_prediction (item));
-      json_builder_set_member_name (b, "confidence");
-      json_builder_add_double_value (b, cl_image_item_get_confidence (item));
+      add_double (b, "confidence", cl_image_item_get_confidence (item));
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -265,12 +281,9 @@ poll_thumbnails (SelfTest *test, JsonBuilder *b)
   if (cl_thumbnailer_get_n_pending (thumbnailer) > 0 || cl_browse_view_is_busy (browse_view (test)))
     return FALSE;
   cl_thumbnailer_get_stats (thumbnailer, &from_cache, &decoded, &failed);
-  json_builder_set_member_name (b, "from_cache");
-  json_builder_add_int_value (b, from_cache);
-  json_builder_set_member_name (b, "decoded");
-  json_builder_add_int_value (b, decoded);
-  json_builder_set_member_name (b, "failed");
-  json_builder_add_int_value (b, failed);
+  add_int (b, "from_cache", from_cache);
+  add_int (b, "decoded", decoded);
+  add_int (b, "failed", failed);
   return TRUE;
 }
 
@@ -290,10 +303,8 @@ poll_browse (SelfTest *test, JsonBuilder *b)
       ClCaptionMatch *match = matches->pdata[i];
       json_builder_begin_object (b);
       add_string (b, "caption", match->caption);
-      json_builder_set_member_name (b, "score");
-      json_builder_add_double_value (b, match->score);
-      json_builder_set_member_name (b, "own");
-      json_builder_add_boolean_value (b, match->own);
+      add_double (b, "score", match->score);
+      add_boolean (b, "own", match->own);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -337,8 +348,7 @@ poll_first_frame (SelfTest *test, JsonBuilder *b)
 {
   if (test->first_frame_us == 0)
     return FALSE;
-  json_builder_set_member_name (b, "first_frame_us");
-  json_builder_add_int_value (b, test->first_frame_us);
+  add_int (b, "first_frame_us", test->first_frame_us);
   return TRUE;
 }
 
@@ -353,10 +363,8 @@ count_visible (SelfTest *test, guint *n_visible, guint *n_filled)
 static void
 report_visible (JsonBuilder *b, guint n_visible, guint n_filled)
 {
-  json_builder_set_member_name (b, "n_visible");
-  json_builder_add_int_value (b, n_visible);
-  json_builder_set_member_name (b, "n_filled");
-  json_builder_add_int_value (b, n_filled);
+  add_int (b, "n_visible", n_visible);
+  add_int (b, "n_filled", n_filled);
 }
 
 /* Until a frame of the Browse grid with items has been painted. */
@@ -471,10 +479,8 @@ poll_screenshot (SelfTest *test, JsonBuilder *b)
   add_string (b, "file", path);
   if (!save_screenshot (widget, path, &error))
     add_string (b, "error", error->message);
-  json_builder_set_member_name (b, "width");
-  json_builder_add_int_value (b, gtk_widget_get_width (widget));
-  json_builder_set_member_name (b, "height");
-  json_builder_add_int_value (b, gtk_widget_get_height (widget));
+  add_int (b, "width", gtk_widget_get_width (widget));
+  add_int (b, "height", gtk_widget_get_height (widget));
   return TRUE;
 }
 
@@ -485,14 +491,10 @@ report_latency (JsonBuilder *b, const ClLatencyStats *stats)
 {
   json_builder_set_member_name (b, "latency");
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "max_ms");
-  json_builder_add_double_value (b, stats->max_ms);
-  json_builder_set_member_name (b, "p99_ms");
-  json_builder_add_double_value (b, stats->p99_ms);
-  json_builder_set_member_name (b, "max_block_ms");
-  json_builder_add_double_value (b, stats->max_block_ms);
-  json_builder_set_member_name (b, "n_samples");
-  json_builder_add_int_value (b, stats->n_samples);
+  add_double (b, "max_ms", stats->max_ms);
+  add_double (b, "p99_ms", stats->p99_ms);
+  add_double (b, "max_block_ms", stats->max_block_ms);
+  add_int (b, "n_samples", stats->n_samples);
   json_builder_end_object (b);
 }
 
@@ -587,8 +589,7 @@ report_search (SelfTest *test, JsonBuilder *b)
   add_string (b, "page", cl_search_view_get_page (view));
   add_string (b, "summary", cl_search_view_get_summary (view));
   add_string (b, "index_status", cl_search_view_get_index_status (view));
-  json_builder_set_member_name (b, "n_indexed");
-  json_builder_add_int_value (b, cl_search_view_get_n_indexed (view));
+  add_int (b, "n_indexed", cl_search_view_get_n_indexed (view));
   json_builder_set_member_name (b, "results");
   json_builder_begin_array (b);
   /* Only the results page shows the results. */
@@ -598,8 +599,7 @@ report_search (SelfTest *test, JsonBuilder *b)
       g_autoptr (ClImageItem) item = g_list_model_get_item (results, i);
       json_builder_begin_object (b);
       add_string (b, "path", cl_image_item_get_path (item));
-      json_builder_set_member_name (b, "score");
-      json_builder_add_double_value (b, cl_image_item_get_confidence (item));
+      add_double (b, "score", cl_image_item_get_confidence (item));
       add_string (b, "shown", cl_image_item_get_prediction (item));
       json_builder_end_object (b);
     }
@@ -637,24 +637,18 @@ report_train (SelfTest *test, JsonBuilder *b)
   add_string (b, "message", cl_train_view_get_message (view));
   add_string (b, "out_dir", cl_train_view_get_out_dir (view));
   add_string (b, "model_path", cl_train_view_get_model_path (view));
-  json_builder_set_member_name (b, "n_points");
-  json_builder_add_int_value (b, n);
+  add_int (b, "n_points", n);
   json_builder_set_member_name (b, "points");
   json_builder_begin_array (b);
   for (guint i = 0; i < n; i++)
     {
       const ClTrainPoint *point = cl_loss_chart_get_point (chart, i);
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "step");
-      json_builder_add_int_value (b, point->step);
-      json_builder_set_member_name (b, "epoch");
-      json_builder_add_int_value (b, point->epoch);
-      json_builder_set_member_name (b, "loss");
-      json_builder_add_double_value (b, point->loss);
-      json_builder_set_member_name (b, "smoothed");
-      json_builder_add_double_value (b, cl_loss_chart_get_smoothed (chart, i));
-      json_builder_set_member_name (b, "lr");
-      json_builder_add_double_value (b, point->lr);
+      add_int (b, "step", point->step);
+      add_int (b, "epoch", point->epoch);
+      add_double (b, "loss", point->loss);
+      add_double (b, "smoothed", cl_loss_chart_get_smoothed (chart, i));
+      add_double (b, "lr", point->lr);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -664,14 +658,10 @@ report_train (SelfTest *test, JsonBuilder *b)
     {
       const ClTrainEval *eval = cl_loss_chart_get_eval (chart, i);
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "step");
-      json_builder_add_int_value (b, eval->step);
-      json_builder_set_member_name (b, "image_to_text_r1");
-      json_builder_add_double_value (b, eval->image_to_text[0]);
-      json_builder_set_member_name (b, "text_to_image_r1");
-      json_builder_add_double_value (b, eval->text_to_image[0]);
-      json_builder_set_member_name (b, "zero_shot_top1");
-      json_builder_add_double_value (b, eval->has_zero_shot ? eval->zero_shot_top1 : -1);
+      add_int (b, "step", eval->step);
+      add_double (b, "image_to_text_r1", eval->image_to_text[0]);
+      add_double (b, "text_to_image_r1", eval->text_to_image[0]);
+      add_double (b, "zero_shot_top1", eval->has_zero_shot ? eval->zero_shot_top1 : -1);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -697,8 +687,7 @@ poll_train_steps (SelfTest *test, JsonBuilder *b)
   if (cl_loss_chart_get_n_points (cl_train_view_get_chart (view)) < want && cl_train_view_is_busy (view))
     return FALSE;
   add_string (b, "state", cl_train_view_get_state (view));
-  json_builder_set_member_name (b, "n_points");
-  json_builder_add_int_value (b, cl_loss_chart_get_n_points (cl_train_view_get_chart (view)));
+  add_int (b, "n_points", cl_loss_chart_get_n_points (cl_train_view_get_chart (view)));
   return TRUE;
 }
 
@@ -807,8 +796,7 @@ poll_keys (SelfTest *test, JsonBuilder *b)
   if (cl_search_view_is_searching (search))
     return FALSE;
   add_string (b, "view", cl_window_get_visible_view (test->window));
-  json_builder_set_member_name (b, "focus_in_search_entry");
-  json_builder_add_boolean_value (b, focus != NULL && (focus == entry || gtk_widget_is_ancestor (focus, entry)));
+  add_boolean (b, "focus_in_search_entry", focus != NULL && (focus == entry || gtk_widget_is_ancestor (focus, entry)));
   json_builder_set_member_name (b, "menu");
   json_builder_begin_array (b);
   for (int i = 0; menu != NULL && i < g_menu_model_get_n_items (menu); i++)
