@@ -1,0 +1,145 @@
+/* ops-avx512.c — the bf16 and int8 products with dot-product instructions on vector registers:
+ * VDPBF16PS (AVX512-BF16), VPDPBUSD (AVX512-VNNI, and AVX-VNNI on 256-bit registers).  Each
+ * function is built for its own instruction set and only called when the CPU has it
+ * (clip_isa_supported).  A block of rows × one panel of 32 columns is summed in registers over the
+ * whole input; the panel's pairs (bf16) or quads (int8) of inputs match one 32-bit lane. */
+#include "ops-reduced.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#include <immintrin.h>
+#include <string.h>
+
+/* Rows per block: 8 × 2 accumulators, the two panel vectors and a broadcast fit the 32 registers;
+ * the prepared inputs have a multiple of 16 rows, so blocks never run past them. */
+#define AVX512_ROWS 8
+
+__attribute__ ((target ("avx512f,avx512bw,avx512bf16"))) void
+clip_bf16_linear_avx512 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                         const float *bias, int add, int activation, int p0, int p1)
+{
+  int pairs = m->k_pad / 2;
+  const int32_t *inputs = in->rows;
+  for (int p = p0; p < p1; p++)
+    {
+      const char *panel = (const char *) m->panels + (size_t) p * pairs * CLIP_PANEL * 4;
+      int c0 = p * CLIP_PANEL, cols = m->out_dim - c0 < CLIP_PANEL ? m->out_dim - c0 : CLIP_PANEL;
+      for (int i = 0; i < in->n; i += AVX512_ROWS)
+        {
+          __m512 acc[AVX512_ROWS][2];
+          for (int r = 0; r < AVX512_ROWS; r++)
+            acc[r][0] = acc[r][1] = _mm512_setzero_ps ();
+          const int32_t *a = inputs + (size_t) i * pairs;
+          for (int kp = 0; kp < pairs; kp++)
+            {
+              __m512bh w0 = (__m512bh) _mm512_load_si512 (panel + (size_t) kp * 128);
+              __m512bh w1 = (__m512bh) _mm512_load_si512 (panel + (size_t) kp * 128 + 64);
+              for (int r = 0; r < AVX512_ROWS; r++)
+                {
+                  __m512bh pair = (__m512bh) _mm512_set1_epi32 (a[(size_t) r * pairs + kp]);
+                  acc[r][0] = _mm512_dpbf16_ps (acc[r][0], pair, w0);
+                  acc[r][1] = _mm512_dpbf16_ps (acc[r][1], pair, w1);
+                }
+            }
+          float sums[AVX512_ROWS][CLIP_PANEL];
+          for (int r = 0; r < AVX512_ROWS; r++)
+            {
+              _mm512_storeu_ps (sums[r], acc[r][0]);
+              _mm512_storeu_ps (sums[r] + 16, acc[r][1]);
+            }
+          int rows = in->n - i < AVX512_ROWS ? in->n - i : AVX512_ROWS;
+          clip_reduced_store (out + (size_t) i * ldo + c0, ldo, &sums[0][0], rows, cols,
+                              bias != NULL ? bias + c0 : NULL, add, activation);
+        }
+    }
+}
+
+/* VPDPBUSD multiplies unsigned by signed bytes: the int8 inputs go in with 128 added (a flip of
+ * the top bit), and 128 · Σ w of the column comes off the sums. */
+#define FLIP_SIGNS 0x80808080
+
+__attribute__ ((target ("avx512f,avx512bw,avx512vnni"))) void
+clip_int8_linear_avx512 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                         const float *bias, int add, int activation, int p0, int p1)
+{
+  int quads = m->k_pad / 4;
+  const int32_t *inputs = in->rows;
+  for (int p = p0; p < p1; p++)
+    {
+      const char *panel = (const char *) m->panels + (size_t) p * quads * CLIP_PANEL * 4;
+      __m512i offset0 = _mm512_slli_epi32 (_mm512_loadu_si512 (m->sums + p * CLIP_PANEL), 7);
+      __m512i offset1 = _mm512_slli_epi32 (_mm512_loadu_si512 (m->sums + p * CLIP_PANEL + 16), 7);
+      for (int i = 0; i < in->n; i += AVX512_ROWS)
+        {
+          __m512i acc[AVX512_ROWS][2];
+          for (int r = 0; r < AVX512_ROWS; r++)
+            acc[r][0] = acc[r][1] = _mm512_setzero_si512 ();
+          const int32_t *a = inputs + (size_t) i * quads;
+          for (int kq = 0; kq < quads; kq++)
+            {
+              __m512i w0 = _mm512_load_si512 (panel + (size_t) kq * 128);
+              __m512i w1 = _mm512_load_si512 (panel + (size_t) kq * 128 + 64);
+              for (int r = 0; r < AVX512_ROWS; r++)
+                {
+                  __m512i quad = _mm512_set1_epi32 (a[(size_t) r * quads + kq] ^ (int32_t) FLIP_SIGNS);
+                  acc[r][0] = _mm512_dpbusd_epi32 (acc[r][0], quad, w0);
+                  acc[r][1] = _mm512_dpbusd_epi32 (acc[r][1], quad, w1);
+                }
+            }
+          int32_t totals[AVX512_ROWS][CLIP_PANEL];
+          for (int r = 0; r < AVX512_ROWS; r++)
+            {
+              _mm512_storeu_si512 (totals[r], _mm512_sub_epi32 (acc[r][0], offset0));
+              _mm512_storeu_si512 (totals[r] + 16, _mm512_sub_epi32 (acc[r][1], offset1));
+            }
+          clip_reduced_store_int8 (out, ldo, in, m, i, p, &totals[0][0], AVX512_ROWS, bias, add, activation);
+        }
+    }
+}
+
+/* 16 registers: 4 rows × 2 accumulators of 8 columns, half a panel at a time. */
+#define AVX_VNNI_ROWS 4
+
+__attribute__ ((target ("avx2,avxvnni"))) void
+clip_int8_linear_avx_vnni (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                           const float *bias, int add, int activation, int p0, int p1)
+{
+  int quads = m->k_pad / 4;
+  const int32_t *inputs = in->rows;
+  for (int p = p0; p < p1; p++)
+    {
+      const char *panel = (const char *) m->panels + (size_t) p * quads * CLIP_PANEL * 4;
+      for (int i = 0; i < in->n; i += AVX_VNNI_ROWS)
+        {
+          int32_t totals[AVX_VNNI_ROWS][CLIP_PANEL];
+          const int32_t *a = inputs + (size_t) i * quads;
+          for (int half = 0; half < 2; half++)
+            {
+              __m256i acc[AVX_VNNI_ROWS][2];
+              for (int r = 0; r < AVX_VNNI_ROWS; r++)
+                acc[r][0] = acc[r][1] = _mm256_setzero_si256 ();
+              for (int kq = 0; kq < quads; kq++)
+                {
+                  const char *w = panel + (size_t) kq * 128 + half * 64;
+                  __m256i w0 = _mm256_load_si256 ((const __m256i *) w);
+                  __m256i w1 = _mm256_load_si256 ((const __m256i *) (w + 32));
+                  for (int r = 0; r < AVX_VNNI_ROWS; r++)
+                    {
+                      __m256i quad = _mm256_set1_epi32 (a[(size_t) r * quads + kq] ^ (int32_t) FLIP_SIGNS);
+                      acc[r][0] = _mm256_dpbusd_avx_epi32 (acc[r][0], quad, w0);
+                      acc[r][1] = _mm256_dpbusd_avx_epi32 (acc[r][1], quad, w1);
+                    }
+                }
+              const int32_t *sums = m->sums + p * CLIP_PANEL + half * 16;
+              __m256i offset0 = _mm256_slli_epi32 (_mm256_loadu_si256 ((const __m256i *) sums), 7);
+              __m256i offset1 = _mm256_slli_epi32 (_mm256_loadu_si256 ((const __m256i *) (sums + 8)), 7);
+              for (int r = 0; r < AVX_VNNI_ROWS; r++)
+                {
+                  _mm256_storeu_si256 ((__m256i *) (totals[r] + half * 16), _mm256_sub_epi32 (acc[r][0], offset0));
+                  _mm256_storeu_si256 ((__m256i *) (totals[r] + half * 16 + 8), _mm256_sub_epi32 (acc[r][1], offset1));
+                }
+            }
+          clip_reduced_store_int8 (out, ldo, in, m, i, p, &totals[0][0], AVX_VNNI_ROWS, bias, add, activation);
+        }
+    }
+}
+#endif

@@ -1,0 +1,384 @@
+/* ops-reduced.c — bfloat16 and int8 products: packing, rounding the inputs, the portable kernels
+ * and the choice of kernel by the CPU's instruction sets.  The AVX-512 and AVX-VNNI kernels are in
+ * ops-avx512.c, the AMX ones in ops-amx.c (each function built for its own instruction set, so that
+ * every variant is compiled on every x86-64 build and picked at run time). */
+#include "ops-reduced.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CLIP_X86_KERNELS 1
+#endif
+
+/* ------------------------------------------------------------------ layout */
+
+static int
+k_padded (int in_dim)
+{
+  return (in_dim + CLIP_REDUCED_K_ALIGN - 1) / CLIP_REDUCED_K_ALIGN * CLIP_REDUCED_K_ALIGN;
+}
+
+static size_t
+round64 (size_t bytes)
+{
+  return (bytes + 63) & ~(size_t) 63;
+}
+
+static int
+n_panels (int out_dim)
+{
+  return (out_dim + CLIP_PANEL - 1) / CLIP_PANEL;
+}
+
+/* bf16 weights take 2 bytes, int8 ones 1 byte plus a scale and a sum per column. */
+size_t
+clip_reduced_matrix_bytes (ClipReducedFormat format, int in_dim, int out_dim)
+{
+  size_t columns = (size_t) n_panels (out_dim) * CLIP_PANEL, k = (size_t) k_padded (in_dim);
+  if (format == CLIP_REDUCED_BF16)
+    return round64 (columns * k * 2);
+  return round64 (columns * k) + round64 (columns * sizeof (float)) + round64 (columns * sizeof (int32_t));
+}
+
+void
+clip_reduced_matrix_init (ClipReducedMatrix *m, ClipReducedFormat format, int in_dim, int out_dim, void *memory)
+{
+  size_t columns = (size_t) n_panels (out_dim) * CLIP_PANEL;
+  *m = (ClipReducedMatrix) { .format = format, .in_dim = in_dim, .out_dim = out_dim, .k_pad = k_padded (in_dim),
+                             .panels = memory };
+  size_t weight_bytes = columns * m->k_pad * (format == CLIP_REDUCED_BF16 ? 2 : 1);
+  if (format == CLIP_REDUCED_INT8)
+    {
+      m->scales = (float *) ((char *) memory + round64 (weight_bytes));
+      m->sums = (int32_t *) ((char *) m->scales + round64 (columns * sizeof (float)));
+      memset (m->scales, 0, columns * sizeof (float));
+      memset (m->sums, 0, columns * sizeof (int32_t));
+    }
+  /* The padding columns of the last panel are read by the products: zero them. */
+  if (out_dim % CLIP_PANEL != 0)
+    memset ((char *) memory + (weight_bytes / columns) * (columns - CLIP_PANEL), 0, weight_bytes / columns * CLIP_PANEL);
+}
+
+/* Element (k, column) of a panel holding GROUP inputs per column side by side. */
+static size_t
+panel_index (const ClipReducedMatrix *m, int k, int column, int group)
+{
+  int p = column / CLIP_PANEL, lane = column % CLIP_PANEL;
+  return ((size_t) p * (m->k_pad / group) + k / group) * CLIP_PANEL * group + (size_t) lane * group + k % group;
+}
+
+void
+clip_reduced_pack (ClipReducedMatrix *m, const float *weight, int count, int col0)
+{
+  for (int j = 0; j < count; j++)
+    {
+      const float *w = weight + (size_t) j * m->in_dim;
+      int column = col0 + j;
+      if (m->format == CLIP_REDUCED_BF16)
+        {
+          uint16_t *panels = m->panels;
+          for (int k = 0; k < m->k_pad; k++)
+            panels[panel_index (m, k, column, 2)] = k < m->in_dim ? clip_bf16_from_float (w[k]) : 0;
+          continue;
+        }
+      float max_abs = 0;
+      for (int k = 0; k < m->in_dim; k++)
+        max_abs = fmaxf (max_abs, fabsf (w[k]));
+      float scale = max_abs > 0 ? max_abs / 127.0f : 0.0f;
+      int8_t *panels = m->panels;
+      int32_t sum = 0;
+      for (int k = 0; k < m->k_pad; k++)
+        {
+          int q = k < m->in_dim && scale > 0 ? (int) lrintf (w[k] / scale) : 0;
+          q = q > 127 ? 127 : q < -127 ? -127 : q;
+          panels[panel_index (m, k, column, 4)] = (int8_t) q;
+          sum += q;
+        }
+      m->scales[column] = scale;
+      m->sums[column] = sum;
+    }
+}
+
+/* ------------------------------------------------------------------ inputs */
+
+static int
+rows_padded (int n)
+{
+  return (n + CLIP_REDUCED_ROW_ALIGN - 1) / CLIP_REDUCED_ROW_ALIGN * CLIP_REDUCED_ROW_ALIGN;
+}
+
+size_t
+clip_reduced_input_bytes (ClipReducedFormat format, int n, int in_dim)
+{
+  size_t elements = (size_t) rows_padded (n) * k_padded (in_dim);
+  if (format == CLIP_REDUCED_BF16)
+    return round64 (elements * 2);
+  return round64 (elements) + round64 ((size_t) rows_padded (n) * sizeof (float));
+}
+
+void
+clip_reduced_input_init (ClipReducedInput *in, ClipReducedFormat format, int n, int in_dim, void *memory)
+{
+  *in = (ClipReducedInput) { .format = format, .n = n, .n_pad = rows_padded (n), .k_pad = k_padded (in_dim),
+                             .rows = memory };
+  size_t element = format == CLIP_REDUCED_BF16 ? 2 : 1, row_bytes = element * in->k_pad;
+  memset ((char *) memory + row_bytes * n, 0, row_bytes * (in->n_pad - n));
+  if (format == CLIP_REDUCED_INT8)
+    {
+      in->scales = (float *) ((char *) memory + round64 (row_bytes * in->n_pad));
+      memset (in->scales, 0, sizeof (float) * in->n_pad);
+    }
+}
+
+void
+clip_reduced_input_fill (ClipReducedInput *in, const float *inp, int in_dim, int r0, int r1)
+{
+  for (int r = r0; r < r1; r++)
+    {
+      const float *x = inp + (size_t) r * in_dim;
+      if (in->format == CLIP_REDUCED_BF16)
+        {
+          uint16_t *row = (uint16_t *) in->rows + (size_t) r * in->k_pad;
+          for (int k = 0; k < in_dim; k++)
+            row[k] = clip_bf16_from_float (x[k]);
+          memset (row + in_dim, 0, sizeof (uint16_t) * (in->k_pad - in_dim));
+          continue;
+        }
+      int8_t *row = (int8_t *) in->rows + (size_t) r * in->k_pad;
+      float max_abs = 0;
+      for (int k = 0; k < in_dim; k++)
+        max_abs = fmaxf (max_abs, fabsf (x[k]));
+      float scale = max_abs > 0 ? max_abs / 127.0f : 0.0f, inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;
+      for (int k = 0; k < in_dim; k++)
+        {
+          int q = (int) lrintf (x[k] * inverse);
+          row[k] = (int8_t) (q > 127 ? 127 : q < -127 ? -127 : q);
+        }
+      memset (row + in_dim, 0, in->k_pad - in_dim);
+      in->scales[r] = scale;
+    }
+}
+
+/* ------------------------------------------------------------------ results */
+
+void
+clip_reduced_store (float *out, int ldo, const float *sums, int rows, int cols, const float *bias, int add,
+                    int activation)
+{
+  for (int r = 0; r < rows; r++)
+    {
+      float *row = out + (size_t) r * ldo;
+      const float *s = sums + (size_t) r * CLIP_PANEL;
+      for (int c = 0; c < cols; c++)
+        {
+          float base = add ? row[c] : 0.0f;
+          if (bias != NULL)
+            base += bias[c];
+          row[c] = base + s[c];
+        }
+      if (activation != CLIP_PACKED_LINEAR)
+        clip_activation_forward (row, row, cols, activation == CLIP_PACKED_QUICK_GELU);
+    }
+}
+
+void
+clip_reduced_store_int8 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m, int i, int p,
+                         const int32_t *totals, int block_rows, const float *bias, int add, int activation)
+{
+  int c0 = p * CLIP_PANEL, cols = m->out_dim - c0 < CLIP_PANEL ? m->out_dim - c0 : CLIP_PANEL;
+  int rows = in->n - i < block_rows ? in->n - i : block_rows;
+  float sums[16 * CLIP_PANEL];
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < CLIP_PANEL; c++)
+      sums[r * CLIP_PANEL + c] = (float) totals[r * CLIP_PANEL + c] * in->scales[i + r] * m->scales[c0 + c];
+  clip_reduced_store (out + (size_t) i * ldo + c0, ldo, sums, rows, cols, bias != NULL ? bias + c0 : NULL, add,
+                      activation);
+}
+
+/* ------------------------------------------------------------------ portable kernels
+ *
+ * Plain C over GCC vector types, built twice: for any CPU and for AVX2 + FMA.  bf16: the weights
+ * are widened to float32 on the fly (a pair of inputs per 32-bit lane: the low half is input k,
+ * the high half input k + 1), so that a batch of one, bound by reading the weights, reads half the
+ * bytes of float32.  int8: int32 sums of products, as VPDPBUSD's. */
+
+typedef float    F32x16 __attribute__ ((vector_size (64), aligned (4)));
+typedef uint32_t U32x16 __attribute__ ((vector_size (64), aligned (4)));
+typedef int32_t  I32x16 __attribute__ ((vector_size (64), aligned (4)));
+
+/* Rows multiplied at a time; the inputs are padded to whole blocks (CLIP_REDUCED_ROW_ALIGN). */
+#define PORTABLE_ROWS 4
+
+static inline __attribute__ ((always_inline)) void
+bf16_widened_body (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                   const float *bias, int add, int activation, int p0, int p1)
+{
+  int pairs = m->k_pad / 2;
+  const uint32_t *inputs = in->rows;
+  for (int p = p0; p < p1; p++)
+    {
+      const uint32_t *panel = (const uint32_t *) m->panels + (size_t) p * pairs * CLIP_PANEL;
+      int c0 = p * CLIP_PANEL, cols = m->out_dim - c0 < CLIP_PANEL ? m->out_dim - c0 : CLIP_PANEL;
+      for (int i = 0; i < in->n; i += PORTABLE_ROWS)
+        {
+          F32x16 acc[PORTABLE_ROWS][2] = { { { 0 } } };
+          for (int kp = 0; kp < pairs; kp++)
+            {
+              U32x16 w0 = *(const U32x16 *) (panel + (size_t) kp * CLIP_PANEL);
+              U32x16 w1 = *(const U32x16 *) (panel + (size_t) kp * CLIP_PANEL + 16);
+              F32x16 even0 = (F32x16) (w0 << 16), odd0 = (F32x16) (w0 & 0xffff0000u);
+              F32x16 even1 = (F32x16) (w1 << 16), odd1 = (F32x16) (w1 & 0xffff0000u);
+              for (int r = 0; r < PORTABLE_ROWS; r++)
+                {
+                  uint32_t pair = inputs[(size_t) (i + r) * pairs + kp];
+                  float a0 = clip_bf16_to_float ((uint16_t) pair), a1 = clip_bf16_to_float ((uint16_t) (pair >> 16));
+                  acc[r][0] += a0 * even0 + a1 * odd0;
+                  acc[r][1] += a0 * even1 + a1 * odd1;
+                }
+            }
+          float sums[PORTABLE_ROWS][CLIP_PANEL];
+          memcpy (sums, acc, sizeof sums);
+          int rows = in->n - i < PORTABLE_ROWS ? in->n - i : PORTABLE_ROWS;
+          clip_reduced_store (out + (size_t) i * ldo + c0, ldo, &sums[0][0], rows, cols,
+                              bias != NULL ? bias + c0 : NULL, add, activation);
+        }
+    }
+}
+
+static inline __attribute__ ((always_inline)) void
+int8_portable_body (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                    const float *bias, int add, int activation, int p0, int p1)
+{
+  int quads = m->k_pad / 4;
+  for (int p = p0; p < p1; p++)
+    {
+      const int8_t *panel = (const int8_t *) m->panels + (size_t) p * m->k_pad * CLIP_PANEL;
+      for (int i = 0; i < in->n; i += PORTABLE_ROWS)
+        {
+          int32_t totals[PORTABLE_ROWS][CLIP_PANEL] = { { 0 } };
+          for (int r = 0; r < PORTABLE_ROWS; r++)
+            {
+              const int8_t *a = (const int8_t *) in->rows + (size_t) (i + r) * m->k_pad;
+              for (int kq = 0; kq < quads; kq++)
+                {
+                  const int8_t *w = panel + (size_t) kq * CLIP_PANEL * 4;
+                  for (int c = 0; c < CLIP_PANEL; c++)
+                    totals[r][c] += a[4 * kq] * w[4 * c] + a[4 * kq + 1] * w[4 * c + 1]
+                                    + a[4 * kq + 2] * w[4 * c + 2] + a[4 * kq + 3] * w[4 * c + 3];
+                }
+            }
+          clip_reduced_store_int8 (out, ldo, in, m, i, p, &totals[0][0], PORTABLE_ROWS, bias, add, activation);
+        }
+    }
+}
+
+void
+clip_bf16_linear_portable (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                           const float *bias, int add, int activation, int p0, int p1)
+{
+  bf16_widened_body (out, ldo, in, m, bias, add, activation, p0, p1);
+}
+
+void
+clip_int8_linear_portable (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                           const float *bias, int add, int activation, int p0, int p1)
+{
+  int8_portable_body (out, ldo, in, m, bias, add, activation, p0, p1);
+}
+
+#ifdef CLIP_X86_KERNELS
+__attribute__ ((target ("avx2,fma"))) void
+clip_bf16_linear_avx2 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                       const float *bias, int add, int activation, int p0, int p1)
+{
+  bf16_widened_body (out, ldo, in, m, bias, add, activation, p0, p1);
+}
+
+__attribute__ ((target ("avx2,fma"))) void
+clip_int8_linear_avx2 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                       const float *bias, int add, int activation, int p0, int p1)
+{
+  int8_portable_body (out, ldo, in, m, bias, add, activation, p0, p1);
+}
+#endif
+
+/* ------------------------------------------------------------------ choice of kernel */
+
+static const struct {
+  const char       *name;
+  ClipReducedKernel kernel;
+} kernels[2][CLIP_ISA_COUNT] = {
+  [CLIP_REDUCED_BF16] = {
+    [CLIP_ISA_PORTABLE] = { "portable-bf16-widened", clip_bf16_linear_portable },
+#ifdef CLIP_X86_KERNELS
+    [CLIP_ISA_AVX2] = { "avx2-bf16-widened", clip_bf16_linear_avx2 },
+    [CLIP_ISA_AVX512] = { "avx512-bf16", clip_bf16_linear_avx512 },
+    [CLIP_ISA_AMX] = { "amx-bf16", clip_bf16_linear_amx },
+#endif
+  },
+  [CLIP_REDUCED_INT8] = {
+    [CLIP_ISA_PORTABLE] = { "portable-int8", clip_int8_linear_portable },
+#ifdef CLIP_X86_KERNELS
+    [CLIP_ISA_AVX2] = { "avx2-int8", clip_int8_linear_avx2 },
+    [CLIP_ISA_AVX_VNNI] = { "avx-vnni-int8", clip_int8_linear_avx_vnni },
+    [CLIP_ISA_AVX512] = { "avx512-vnni-int8", clip_int8_linear_avx512 },
+    [CLIP_ISA_AMX] = { "amx-int8", clip_int8_linear_amx },
+#endif
+  },
+};
+
+const char *
+clip_isa_kernel_name (ClipReducedFormat format, ClipIsa isa)
+{
+  return kernels[format][isa].name;
+}
+
+int
+clip_isa_supported (ClipReducedFormat format, ClipIsa isa)
+{
+  if (kernels[format][isa].kernel == NULL)
+    return 0;
+#ifdef CLIP_X86_KERNELS
+  __builtin_cpu_init ();
+  int bf16 = format == CLIP_REDUCED_BF16;
+  switch (isa)
+    {
+    case CLIP_ISA_PORTABLE:
+      return 1;
+    case CLIP_ISA_AVX2:
+      return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+    case CLIP_ISA_AVX_VNNI:
+      return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("avxvnni");
+    case CLIP_ISA_AVX512:
+      return __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512bw")
+             && (bf16 ? __builtin_cpu_supports ("avx512bf16") : __builtin_cpu_supports ("avx512vnni"));
+    case CLIP_ISA_AMX:
+      return __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512bw")
+             && __builtin_cpu_supports ("amx-tile")
+             && (bf16 ? __builtin_cpu_supports ("amx-bf16") : __builtin_cpu_supports ("amx-int8"))
+             && clip_amx_enable ();
+    case CLIP_ISA_COUNT:
+      break;
+    }
+  return 0;
+#else
+  return isa == CLIP_ISA_PORTABLE;
+#endif
+}
+
+ClipIsa
+clip_isa_best (ClipReducedFormat format)
+{
+  for (int isa = CLIP_ISA_COUNT - 1; isa > CLIP_ISA_PORTABLE; isa--)
+    if (clip_isa_supported (format, isa))
+      return isa;
+  return CLIP_ISA_PORTABLE;
+}
+
+void
+clip_reduced_linear_forward (ClipIsa isa, float *out, int ldo, const ClipReducedInput *in,
+                             const ClipReducedMatrix *m, const float *bias, int add, int activation, int p0, int p1)
+{
+  kernels[m->format][isa].kernel (out, ldo, in, m, bias, add, activation, p0, p1);
+}
