@@ -49,6 +49,7 @@ cli_model_options_clear (CliModelOptions *options)
   g_clear_pointer (&options->model_path, g_free);
   g_clear_pointer (&options->tokenizer, g_free);
   g_clear_pointer (&options->config_path, g_free);
+  g_clear_pointer (&options->precision, g_free);
 }
 
 GOptionContext *
@@ -86,6 +87,18 @@ cli_option_context_new (const char *command, const char *parameter_string, const
     }
   g_option_context_set_main_group (context, group);
   return context;
+}
+
+void
+cli_option_context_add_precision (GOptionContext *context, CliModelOptions *model_options)
+{
+  const GOptionEntry entries[] = {
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &model_options->precision,
+      "Arithmetic of the matrix products: f32 (exact, the default), bf16, int8, or auto (bf16 where the "
+      "CPU multiplies bfloat16 natively, else f32)", "f32|bf16|int8|auto" },
+    G_OPTION_ENTRY_NULL
+  };
+  g_option_group_add_entries (g_option_context_get_main_group (context), entries);
 }
 
 gboolean
@@ -141,6 +154,12 @@ cli_model_load (const CliModelOptions *options, GError **error)
   clip_load_options_init (&load_options);
   load_options.config_path = options->config_path;
   load_options.tokenizer_path = options->tokenizer;
+  if (options->precision != NULL && !clip_precision_from_name (options->precision, &load_options.precision))
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "--precision %s: expected f32, bf16, int8 or auto",
+                   options->precision);
+      return NULL;
+    }
 
   GError *local_error = NULL;
   ClipModel *model = clip_model_load (options->model_path, &load_options, &local_error);

@@ -33,6 +33,7 @@ typedef struct {
   char *tokenizer;   /* "bytes" or a path; NULL = the model's own */
   char *config_path; /* JSON config for a bare .safetensors file */
   int   threads;     /* -1 = leave the library's default */
+  char *precision;   /* --precision f32|bf16|int8|auto; NULL = f32 */
 } CliModelOptions;
 
 void cli_model_options_init (CliModelOptions *options);
@@ -45,6 +46,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CliModelOptions, cli_model_options_clear)
 GOptionContext *cli_option_context_new (const char *command, const char *parameter_string,
                                         const char *summary, const GOptionEntry *entries,
                                         CliModelOptions *model_options, gpointer user_data);
+/* Adds --precision to CONTEXT's main group, for the commands that run the model. */
+void cli_option_context_add_precision (GOptionContext *context, CliModelOptions *model_options);
 /* Parses ARGV (argv[0] is the command name), rejects leftover arguments, and reports usage errors
  * itself.  Returns FALSE when the command should exit with status 1. */
 gboolean cli_option_context_parse (GOptionContext *context, const char *command, int *argc,

@@ -265,6 +265,7 @@ cli_cmd_bench (int argc, char **argv)
     "the weights as stored (the GEMM bound), for one image and for 16.  Each figure is the median of "
     "--runs runs after a warm-up run.",
     entries, &model_options, NULL);
+  cli_option_context_add_precision (context, &model_options);
   if (!cli_option_context_parse (context, "bench", &argc, &argv))
     return 1;
 

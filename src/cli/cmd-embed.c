@@ -264,6 +264,7 @@ cli_cmd_embed (int argc, char **argv)
   g_autoptr (GOptionContext) context = cli_option_context_new (
     "embed", "", "Print one L2-normalised embedding per --image, --text and --token-ids, in the "
     "order given.", entries, &model_options, inputs);
+  cli_option_context_add_precision (context, &model_options);
   if (!cli_option_context_parse (context, "embed", &argc, &argv))
     return 1;
   if (inputs->len == 0)

@@ -201,6 +201,7 @@ cli_cmd_evaluate (int argc, char **argv)
     "Measure retrieval Recall@1/5/10 (image → text and text → image; identical captions count as one "
     "group) and, when the CSV has a label column, zero-shot accuracy over its labels.",
     entries, &model_options, NULL);
+  cli_option_context_add_precision (context, &model_options);
   if (!cli_option_context_parse (context, "evaluate", &argc, &argv))
     return 1;
   if (options.csv_path == NULL)

@@ -275,6 +275,7 @@ cli_cmd_index (int argc, char **argv)
     entries, &model_options, NULL);
   cli_index_args_add (context, &args);
   const char *folder;
+  cli_option_context_add_precision (context, &model_options);
   if (!cli_index_parse (context, "index", &argc, &argv, &folder))
     return 1;
 

@@ -250,6 +250,7 @@ cli_cmd_infer (int argc, char **argv)
   g_autoptr (GOptionContext) context = cli_option_context_new (
     "infer", "", "Zero-shot classify every image file of a folder, in name order.", entries,
     &model_options, NULL);
+  cli_option_context_add_precision (context, &model_options);
   if (!cli_option_context_parse (context, "infer", &argc, &argv))
     return 1;
   if (options.image_dir == NULL || options.classes_text == NULL)

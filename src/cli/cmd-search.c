@@ -118,6 +118,7 @@ cli_cmd_search (int argc, char **argv)
     terms);
   cli_index_args_add (context, &args);
   const char *folder;
+  cli_option_context_add_precision (context, &model_options);
   if (!cli_index_parse (context, "search", &argc, &argv, &folder))
     return 1;
   if (terms->len == 0)

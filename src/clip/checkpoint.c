@@ -816,6 +816,7 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
     model->config.vision.heads = options->vision_heads;
   if (options->text_heads > 0)
     model->config.text.heads = options->text_heads;
+  model->precision = clip_precision_resolve (options->precision);
   model->preprocess.image_size = model->config.image_size;
 
   if (!clip_config_validate (&model->config, config_label, error))

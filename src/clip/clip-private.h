@@ -99,6 +99,8 @@ void            clip_weights_carve (ClipWeights *w, const ClipConfig *config, fl
 
 /* Validates a configuration (positive sizes, heads dividing widths, limits). */
 gboolean clip_config_validate (const ClipConfig *config, const char *label, GError **error);
+/* AUTO as this CPU resolves it (see ClipPrecision); the others as they are. */
+ClipPrecision clip_precision_resolve (ClipPrecision precision);
 void     clip_config_init_vit_b32 (ClipConfig *config);
 
 /* Intermediate tensors for tests: hidden[l] is [n, T, width] after block l (0 = input to block 0);
@@ -118,6 +120,7 @@ struct _ClipModel {
   ClipWeights      w;
   ClipLayout       layout;
   ClipDType        dtype;
+  ClipPrecision    precision;  /* of inference's products, resolved (never AUTO) */
   char            *path;
   ClipTokenizer   *tokenizer;
   ClipSafetensors *file;     /* the memory map F32 weights point into */

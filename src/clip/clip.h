@@ -169,11 +169,30 @@ typedef enum {
 
 const char *clip_layout_name (ClipLayout layout);
 
+/* The arithmetic of inference's matrix products (training always runs in float32):
+ * - F32: float32, the default, exact;
+ * - BF16: weights stored once as bfloat16 (half the memory), inputs of each product rounded to
+ *   bfloat16, float32 sums; LayerNorm, softmax, residuals and activations stay float32.  Embedding
+ *   cosine to F32 ≥ 0.999 on the ViT-B/32 golden weights;
+ * - INT8: weights int8 symmetric per output column, inputs int8 per row (scaled dynamically), int32
+ *   sums, the rest float32 as BF16.  Cosine to F32 ≥ 0.995 on the same weights;
+ * - AUTO: BF16 where the CPU multiplies bfloat16 natively (AMX or AVX512-BF16), else F32. */
+typedef enum {
+  CLIP_PRECISION_F32,
+  CLIP_PRECISION_BF16,
+  CLIP_PRECISION_INT8,
+  CLIP_PRECISION_AUTO,
+} ClipPrecision;
+
+const char *clip_precision_name (ClipPrecision precision);   /* "f32", "bf16", "int8", "auto" */
+gboolean    clip_precision_from_name (const char *name, ClipPrecision *precision);
+
 typedef struct {
   const char *config_path;     /* JSON config for a bare .safetensors file, or NULL */
   const char *tokenizer_path;  /* overrides the model's tokenizer; "bytes" for the byte tokenizer */
   int vision_heads;            /* overrides; 0 = from the config, else width / 64 */
   int text_heads;
+  ClipPrecision precision;     /* of inference's products; F32 by default */
 } ClipLoadOptions;
 
 void clip_load_options_init (ClipLoadOptions *options);
@@ -190,6 +209,9 @@ ClipTokenizer        *clip_model_get_tokenizer (const ClipModel *model);  /* NUL
 ClipLayout            clip_model_get_layout (const ClipModel *model);
 ClipDType             clip_model_get_dtype (const ClipModel *model);      /* of the weights on disk */
 const char           *clip_model_get_path (const ClipModel *model);
+ClipPrecision         clip_model_get_precision (const ClipModel *model);  /* as resolved: never AUTO */
+/* The kernel inference's matrix products run on, e.g. "amx-bf16", "f32-panels-avx512", "openblas". */
+const char           *clip_model_get_kernel (const ClipModel *model);
 int64_t               clip_model_get_n_params (const ClipModel *model);
 float                 clip_model_get_logit_scale (const ClipModel *model); /* the raw log value */
 

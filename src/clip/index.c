@@ -69,6 +69,9 @@ clip_index_model_key (const ClipModel *model, gboolean apply_exif_orientation, g
   XXH3_128bits_update (state, settings, sizeof settings);
   g_autofree char *config = clip_config_to_json (&model->config, &model->preprocess);
   XXH3_128bits_update (state, config, strlen (config) + 1);
+  /* Embeddings at one precision are not mixed with another's (F32 keeps the keys it had). */
+  if (model->precision != CLIP_PRECISION_F32)
+    XXH3_128bits_update (state, clip_precision_name (model->precision), strlen (clip_precision_name (model->precision)) + 1);
 
   int n_tensors;
   ClipTensorInfo *table = clip_tensor_table_new (&model->config, (ClipWeights *) &model->w, &n_tensors);

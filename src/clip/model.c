@@ -1,6 +1,7 @@
 /* model.c — the tensor table, the two towers' forward passes and the encoding API. */
 #include "clip-private.h"
 #include "ops.h"
+#include "ops-reduced.h"
 #include "parallel.h"
 
 #include <math.h>
@@ -245,63 +246,140 @@ clip_config_validate (const ClipConfig *c, const char *label, GError **error)
   return TRUE;
 }
 
+/* ------------------------------------------------------------------ precision */
+
+static const char *const precision_names[] = {
+  [CLIP_PRECISION_F32] = "f32", [CLIP_PRECISION_BF16] = "bf16", [CLIP_PRECISION_INT8] = "int8",
+  [CLIP_PRECISION_AUTO] = "auto",
+};
+
+const char *
+clip_precision_name (ClipPrecision precision)
+{
+  return precision <= CLIP_PRECISION_AUTO ? precision_names[precision] : "unknown";
+}
+
+gboolean
+clip_precision_from_name (const char *name, ClipPrecision *precision)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (precision_names); i++)
+    if (g_ascii_strcasecmp (name, precision_names[i]) == 0)
+      {
+        *precision = i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+/* bf16 where the CPU multiplies it natively: there it is the fastest within its bound (cosine ≥
+ * 0.999 to F32).  int8 is not chosen: its cosine bound is looser (0.995), and on AVX2 alone the
+ * bf16 weights widened on the fly save memory traffic but not arithmetic, so F32 stays there. */
+ClipPrecision
+clip_precision_resolve (ClipPrecision precision)
+{
+  if (precision != CLIP_PRECISION_AUTO)
+    return precision;
+  return clip_isa_best (CLIP_REDUCED_BF16) >= CLIP_ISA_AVX512 ? CLIP_PRECISION_BF16 : CLIP_PRECISION_F32;
+}
+
 /* ------------------------------------------------------------------ panel weights
  *
  * Inference runs its products on copies of the weights in the panel layout of
- * clip_packed_linear_forward, made at the first forward pass of a model loaded from a file (whose
- * weights never change; a trainer's model is a view on changing parameters and keeps OpenBLAS).
- * Q, K and V share one matrix, so one product yields all three.  The pages of the file that held
- * the originals are given back to the kernel, so memory stays at one copy of the weights. */
+ * clip_packed_linear_forward (float32) or of ops-reduced.h (bf16, int8: the model's precision),
+ * made at the first forward pass of a model loaded from a file (whose weights never change; a
+ * trainer's model is a view on changing parameters and keeps OpenBLAS).  Q, K and V share one
+ * matrix, so one product yields all three.  The pages of the file that held the originals are
+ * given back to the kernel, so memory stays at one copy of the weights. */
+
+/* What the reduced products of one model share: the kernel and the inputs rounded for a product. */
+typedef struct {
+  ClipReducedFormat format;
+  ClipIsa           isa;
+  void             *input;
+  size_t            input_bytes;
+} ReducedContext;
+
+/* One weight matrix, packed: FLOATS for float32, else REDUCED (with CONTEXT). */
+typedef struct {
+  float            *floats;
+  ClipReducedMatrix reduced;
+  ReducedContext   *context;
+} PanelMatrix;
 
 typedef struct {
-  float *qkv, *qkv_bias, *o, *fc1, *fc2;
+  PanelMatrix qkv, o, fc1, fc2;
+  float      *qkv_bias;
 } PanelLayer;
 
 struct _ClipPanels {
-  float      *block;
-  float      *v_patch, *v_proj, *t_proj;
-  PanelLayer *vision, *text;
+  void          *block;
+  PanelMatrix    v_patch, v_proj, t_proj;
+  PanelLayer    *vision, *text;
+  ReducedContext context;
 };
 
 #define PANEL_BLOCK_ALIGNMENT (2 << 20)
 
-/* Floats rounded up to whole 64-byte lines, so that every panel matrix starts aligned. */
-static int64_t
-panel_floats_aligned (int64_t floats)
+/* Bytes rounded up to whole 64-byte lines, so that every panel matrix starts aligned. */
+static size_t
+panel_bytes_aligned (size_t bytes)
 {
-  return (floats + 15) & ~(int64_t) 15;
+  return (bytes + 63) & ~(size_t) 63;
 }
 
-static int64_t
-panel_layer_floats (const ClipTowerConfig *tc)
+static size_t
+panel_matrix_bytes (ClipPrecision precision, int in_dim, int out_dim)
+{
+  if (precision == CLIP_PRECISION_F32)
+    return panel_bytes_aligned (sizeof (float) * clip_packed_floats (in_dim, out_dim));
+  return clip_reduced_matrix_bytes (precision == CLIP_PRECISION_BF16 ? CLIP_REDUCED_BF16 : CLIP_REDUCED_INT8,
+                                    in_dim, out_dim);
+}
+
+static size_t
+panel_layer_bytes (ClipPrecision precision, const ClipTowerConfig *tc)
 {
   int d = tc->width, f = tc->mlp_width;
-  return panel_floats_aligned (clip_packed_floats (d, 3 * d)) + panel_floats_aligned (3 * d)
-         + panel_floats_aligned (clip_packed_floats (d, d)) + panel_floats_aligned (clip_packed_floats (d, f))
-         + panel_floats_aligned (clip_packed_floats (f, d));
+  return panel_matrix_bytes (precision, d, 3 * d) + panel_bytes_aligned (sizeof (float) * 3 * d)
+         + panel_matrix_bytes (precision, d, d) + panel_matrix_bytes (precision, d, f)
+         + panel_matrix_bytes (precision, f, d);
 }
 
-static float *
-panel_take (float **next, int64_t floats)
+static void *
+panel_take (char **next, size_t bytes)
 {
-  float *taken = *next;
-  *next += panel_floats_aligned (floats);
+  void *taken = *next;
+  *next += panel_bytes_aligned (bytes);
   return taken;
 }
 
-typedef struct {
-  ClipModel *model;
-  int        vision_layers;
-} PanelJob;
-
-/* The block is not zeroed (that doubled the time of the first pass): only a last, partial panel
- * has lanes that clip_pack_weight does not write, and the products read them. */
+/* Lays out matrix M [OUT, IN] at *NEXT.  The block is not zeroed (that doubled the time of the
+ * first pass): only a last, partial panel has lanes that packing does not write, and the products
+ * read them. */
 static void
-panel_clear_padding (float *packed, int in_dim, int out_dim)
+panel_matrix_take (PanelMatrix *m, ClipPanels *panels, ClipPrecision precision, char **next, int in_dim, int out_dim)
 {
+  void *memory = panel_take (next, panel_matrix_bytes (precision, in_dim, out_dim));
+  if (precision != CLIP_PRECISION_F32)
+    {
+      m->context = &panels->context;
+      clip_reduced_matrix_init (&m->reduced, panels->context.format, in_dim, out_dim, memory);
+      return;
+    }
+  m->floats = memory;
   if (out_dim % CLIP_PANEL != 0)
-    memset (packed + (int64_t) (out_dim / CLIP_PANEL) * in_dim * CLIP_PANEL, 0,
+    memset (m->floats + (int64_t) (out_dim / CLIP_PANEL) * in_dim * CLIP_PANEL, 0,
             sizeof (float) * in_dim * CLIP_PANEL);
+}
+
+/* Packs WEIGHT [COUNT, IN] as columns COL0 … of M. */
+static void
+panel_matrix_pack (PanelMatrix *m, const float *weight, int in_dim, int count, int col0)
+{
+  if (m->floats != NULL)
+    clip_pack_weight (m->floats, weight, in_dim, count, col0);
+  else
+    clip_reduced_pack (&m->reduced, weight, count, col0);
 }
 
 static void
@@ -309,6 +387,11 @@ panel_release (const ClipModel *model, const float *weight, int64_t floats)
 {
   clip_safetensors_release (model->file, weight, (size_t) floats * sizeof (float));
 }
+
+typedef struct {
+  ClipModel *model;
+  int        vision_layers;
+} PanelJob;
 
 /* Items are layers, vision first, then text. */
 static void
@@ -322,21 +405,17 @@ panel_layers (int64_t start, int64_t end, gpointer data)
       int l = (int) (vision ? i : i - j->vision_layers);
       const ClipTowerConfig *tc = vision ? &model->config.vision : &model->config.text;
       const ClipLayerWeights *lw = vision ? &model->w.vision_layers[l] : &model->w.text_layers[l];
-      const PanelLayer *pl = vision ? &model->panels->vision[l] : &model->panels->text[l];
+      PanelLayer *pl = vision ? &model->panels->vision[l] : &model->panels->text[l];
       int d = tc->width, f = tc->mlp_width;
-      panel_clear_padding (pl->qkv, d, 3 * d);
-      panel_clear_padding (pl->o, d, d);
-      panel_clear_padding (pl->fc1, d, f);
-      panel_clear_padding (pl->fc2, f, d);
-      clip_pack_weight (pl->qkv, lw->q_w, d, d, 0);
-      clip_pack_weight (pl->qkv, lw->k_w, d, d, d);
-      clip_pack_weight (pl->qkv, lw->v_w, d, d, 2 * d);
+      panel_matrix_pack (&pl->qkv, lw->q_w, d, d, 0);
+      panel_matrix_pack (&pl->qkv, lw->k_w, d, d, d);
+      panel_matrix_pack (&pl->qkv, lw->v_w, d, d, 2 * d);
       memcpy (pl->qkv_bias, lw->q_b, sizeof (float) * d);
       memcpy (pl->qkv_bias + d, lw->k_b, sizeof (float) * d);
       memcpy (pl->qkv_bias + 2 * d, lw->v_b, sizeof (float) * d);
-      clip_pack_weight (pl->o, lw->o_w, d, d, 0);
-      clip_pack_weight (pl->fc1, lw->fc1_w, d, f, 0);
-      clip_pack_weight (pl->fc2, lw->fc2_w, f, d, 0);
+      panel_matrix_pack (&pl->o, lw->o_w, d, d, 0);
+      panel_matrix_pack (&pl->fc1, lw->fc1_w, d, f, 0);
+      panel_matrix_pack (&pl->fc2, lw->fc2_w, f, d, 0);
       const float *originals[] = { lw->q_w, lw->k_w, lw->v_w, lw->o_w, lw->fc1_w, lw->fc2_w };
       const int64_t sizes[] = { (int64_t) d * d, (int64_t) d * d, (int64_t) d * d, (int64_t) d * d,
                                 (int64_t) d * f, (int64_t) d * f };
@@ -349,9 +428,30 @@ static void
 panels_free (ClipPanels *panels)
 {
   free (panels->block);
+  g_aligned_free (panels->context.input);
   g_free (panels->vision);
   g_free (panels->text);
   g_free (panels);
+}
+
+/* The layers' matrices laid out in the block after the global ones. */
+static void
+panels_take_layers (ClipPanels *panels, const ClipConfig *c, ClipPrecision precision, char **next)
+{
+  for (int tower = 0; tower < 2; tower++)
+    {
+      const ClipTowerConfig *tc = tower == 0 ? &c->vision : &c->text;
+      PanelLayer *layers = tower == 0 ? panels->vision : panels->text;
+      int d = tc->width, f = tc->mlp_width;
+      for (int l = 0; l < tc->layers; l++)
+        {
+          panel_matrix_take (&layers[l].qkv, panels, precision, next, d, 3 * d);
+          layers[l].qkv_bias = panel_take (next, sizeof (float) * 3 * d);
+          panel_matrix_take (&layers[l].o, panels, precision, next, d, d);
+          panel_matrix_take (&layers[l].fc1, panels, precision, next, d, f);
+          panel_matrix_take (&layers[l].fc2, panels, precision, next, f, d);
+        }
+    }
 }
 
 static const ClipPanels *
@@ -360,10 +460,13 @@ panels_get (ClipModel *model)
   if (model->panels != NULL || model->file == NULL)
     return model->panels;
   const ClipConfig *c = &model->config;
+  ClipPrecision precision = model->precision;
   ClipPanels *panels = g_new0 (ClipPanels, 1);
+  panels->context.format = precision == CLIP_PRECISION_INT8 ? CLIP_REDUCED_INT8 : CLIP_REDUCED_BF16;
+  panels->context.isa = clip_isa_best (panels->context.format);
   int patch_len = 3 * c->patch_size * c->patch_size;
   const struct {
-    float      **slot;
+    PanelMatrix *slot;
     const float *weight;
     int          in_dim, out_dim;
   } globals[] = {
@@ -371,46 +474,33 @@ panels_get (ClipModel *model)
     { &panels->v_proj, model->w.v_proj, c->vision.width, c->embed_dim },
     { &panels->t_proj, model->w.t_proj, c->text.width, c->embed_dim },
   };
-  int64_t floats = c->vision.layers * panel_layer_floats (&c->vision) + c->text.layers * panel_layer_floats (&c->text);
+  size_t bytes = c->vision.layers * panel_layer_bytes (precision, &c->vision)
+                 + c->text.layers * panel_layer_bytes (precision, &c->text);
   for (guint i = 0; i < G_N_ELEMENTS (globals); i++)
-    floats += panel_floats_aligned (clip_packed_floats (globals[i].in_dim, globals[i].out_dim));
+    bytes += panel_matrix_bytes (precision, globals[i].in_dim, globals[i].out_dim);
   /* Without the memory for the copy, inference keeps OpenBLAS on the file's weights.  Huge pages:
    * faulting in 600 MB page by page took seconds on a virtual machine. */
   void *block = NULL;
-  if (posix_memalign (&block, PANEL_BLOCK_ALIGNMENT, (size_t) floats * sizeof (float)) != 0)
+  if (posix_memalign (&block, PANEL_BLOCK_ALIGNMENT, bytes) != 0)
     {
       g_free (panels);
       return NULL;
     }
   panels->block = block;
 #ifdef MADV_HUGEPAGE
-  madvise (panels->block, floats * sizeof (float), MADV_HUGEPAGE);
+  madvise (panels->block, bytes, MADV_HUGEPAGE);
 #endif
   panels->vision = g_new0 (PanelLayer, c->vision.layers);
   panels->text = g_new0 (PanelLayer, c->text.layers);
-  float *next = panels->block;
+  char *next = panels->block;
   for (guint i = 0; i < G_N_ELEMENTS (globals); i++)
     {
       int in_dim = globals[i].in_dim, out_dim = globals[i].out_dim;
-      *globals[i].slot = panel_take (&next, clip_packed_floats (in_dim, out_dim));
-      panel_clear_padding (*globals[i].slot, in_dim, out_dim);
-      clip_pack_weight (*globals[i].slot, globals[i].weight, in_dim, out_dim, 0);
+      panel_matrix_take (globals[i].slot, panels, precision, &next, in_dim, out_dim);
+      panel_matrix_pack (globals[i].slot, globals[i].weight, in_dim, out_dim, 0);
       panel_release (model, globals[i].weight, (int64_t) in_dim * out_dim);
     }
-  for (int tower = 0; tower < 2; tower++)
-    {
-      const ClipTowerConfig *tc = tower == 0 ? &c->vision : &c->text;
-      PanelLayer *layers = tower == 0 ? panels->vision : panels->text;
-      int d = tc->width, f = tc->mlp_width;
-      for (int l = 0; l < tc->layers; l++)
-        {
-          layers[l].qkv = panel_take (&next, clip_packed_floats (d, 3 * d));
-          layers[l].qkv_bias = panel_take (&next, 3 * d);
-          layers[l].o = panel_take (&next, clip_packed_floats (d, d));
-          layers[l].fc1 = panel_take (&next, clip_packed_floats (d, f));
-          layers[l].fc2 = panel_take (&next, clip_packed_floats (f, d));
-        }
-    }
+  panels_take_layers (panels, c, precision, &next);
   model->panels = panels;
   PanelJob job = { model, c->vision.layers };
   clip_parallel_for (c->vision.layers + c->text.layers, 1, panel_layers, &job);
@@ -515,9 +605,12 @@ linear (float *out, const float *inp, const float *weight, const float *bias, in
 }
 
 typedef struct {
-  float       *out;
-  const float *inp, *packed, *bias;
-  int          ldo, n, in_dim, out_dim, add, activation, n_panels, parts;
+  float                  *out;
+  const float            *inp;
+  const PanelMatrix      *m;
+  const ClipReducedInput *reduced_inp;  /* the inputs rounded, for a reduced matrix */
+  const float            *bias;
+  int                     ldo, n, in_dim, out_dim, add, activation, n_panels, parts;
 } PanelProductJob;
 
 static void
@@ -525,19 +618,58 @@ panel_product_parts (int64_t start, int64_t end, gpointer data)
 {
   const PanelProductJob *j = data;
   for (int64_t part = start; part < end; part++)
-    clip_packed_linear_forward (j->out, j->ldo, j->inp, j->packed, j->bias, j->n, j->in_dim, j->out_dim, j->add,
-                                j->activation, (int) (j->n_panels * part / j->parts), (int) (j->n_panels * (part + 1) / j->parts));
+    {
+      int p0 = (int) (j->n_panels * part / j->parts), p1 = (int) (j->n_panels * (part + 1) / j->parts);
+      if (j->m->floats != NULL)
+        clip_packed_linear_forward (j->out, j->ldo, j->inp, j->m->floats, j->bias, j->n, j->in_dim, j->out_dim,
+                                    j->add, j->activation, p0, p1);
+      else
+        clip_reduced_linear_forward (j->m->context->isa, j->out, j->ldo, j->reduced_inp, &j->m->reduced, j->bias,
+                                     j->add, j->activation, p0, p1);
+    }
+}
+
+typedef struct {
+  ClipReducedInput *in;
+  const float      *inp;
+  int               in_dim;
+} ReducedInputJob;
+
+static void
+reduced_input_rows (int64_t start, int64_t end, gpointer data)
+{
+  const ReducedInputJob *j = data;
+  clip_reduced_input_fill (j->in, j->inp, j->in_dim, (int) start, (int) end);
+}
+
+/* INP [N, IN] rounded for a product with a reduced matrix, in the context's buffer. */
+static void
+reduced_input_prepare (ClipReducedInput *in, ReducedContext *context, const float *inp, int n, int in_dim)
+{
+  size_t bytes = clip_reduced_input_bytes (context->format, n, in_dim);
+  if (context->input_bytes < bytes)
+    {
+      g_aligned_free (context->input);
+      context->input = g_aligned_alloc (bytes, 1, 64);
+      context->input_bytes = bytes;
+    }
+  clip_reduced_input_init (in, context->format, n, in_dim, context->input);
+  ReducedInputJob job = { in, inp, in_dim };
+  clip_parallel_for (n, GRAIN_FLOATS / in_dim + 1, reduced_input_rows, &job);
 }
 
 /* linear on panel weights: out[n, out_dim] (row stride LDO) = inp · weightᵀ + bias, or += with ADD,
  * then ACTIVATION (CLIP_PACKED_*).  The threads take ranges of panels (two per thread, for a late
  * starter to even out). */
 static void
-panel_linear (float *out, int ldo, const float *inp, const float *packed, const float *bias, int n, int in_dim,
+panel_linear (float *out, int ldo, const float *inp, const PanelMatrix *m, const float *bias, int n, int in_dim,
               int out_dim, gboolean add, int activation)
 {
   int n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL;
-  PanelProductJob job = { out, inp, packed, bias, ldo, n, in_dim, out_dim, add, activation, n_panels,
+  ClipReducedInput reduced_inp;
+  if (m->floats == NULL)
+    reduced_input_prepare (&reduced_inp, m->context, inp, n, in_dim);
+  PanelProductJob job = { out, inp, m, &reduced_inp, bias, ldo, n, in_dim, out_dim, add, activation, n_panels,
                           MIN (n_panels, 2 * clip_get_threads ()) };
   clip_parallel_for (job.parts, 1, panel_product_parts, &job);
 }
@@ -595,14 +727,14 @@ block_forward (float *x, const ClipLayerWeights *lw, const PanelLayer *pl, const
     {
       /* Q, K and V side by side in the rows of q, k and v's space: [n, 3d]. */
       layernorm (ln1, NULL, NULL, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
-      panel_linear (q, 3 * d, ln1, pl->qkv, pl->qkv_bias, n, d, 3 * d, FALSE, CLIP_PACKED_LINEAR);
+      panel_linear (q, 3 * d, ln1, &pl->qkv, pl->qkv_bias, n, d, 3 * d, FALSE, CLIP_PACKED_LINEAR);
       AttentionJob job = { a, NULL, q, q + d, q + 2 * d, seqs, d, 3 * d, tc->heads, causal };
       clip_parallel_for ((int64_t) seqs->b * tc->heads, 2, attention_units, &job);
-      panel_linear (x, d, a, pl->o, lw->o_b, n, d, d, TRUE, CLIP_PACKED_LINEAR);
+      panel_linear (x, d, a, &pl->o, lw->o_b, n, d, d, TRUE, CLIP_PACKED_LINEAR);
       layernorm (ln2, NULL, NULL, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
-      panel_linear (act, f, ln2, pl->fc1, lw->fc1_b, n, d, f, FALSE,
+      panel_linear (act, f, ln2, &pl->fc1, lw->fc1_b, n, d, f, FALSE,
                     tc->activation == CLIP_ACTIVATION_QUICK_GELU ? CLIP_PACKED_QUICK_GELU : CLIP_PACKED_GELU);
-      panel_linear (x, d, act, pl->fc2, lw->fc2_b, n, f, d, TRUE, CLIP_PACKED_LINEAR);
+      panel_linear (x, d, act, &pl->fc2, lw->fc2_b, n, f, d, TRUE, CLIP_PACKED_LINEAR);
       return;
     }
 
@@ -643,7 +775,7 @@ trace_hidden (ClipTowerTrace *trace, int index, const float *x, size_t floats)
  * WORK holds 2·n·width floats. */
 static void
 pool_project (const float *x, const int *pos, int n, int t, int d, const float *ln_w, const float *ln_b,
-              float eps, const float *proj, const float *proj_panels, int embed_dim, float *features,
+              float eps, const float *proj, const PanelMatrix *proj_panels, int embed_dim, float *features,
               ClipTowerTrace *trace, ClipTowerActs *acts, float *work, gboolean gemms_only)
 {
   float *pool_in = acts != NULL ? acts->pool_in : work;
@@ -689,7 +821,7 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
       if (panels != NULL)
         {
           clip_patch_gather (patches, pixels, n, s, p);
-          panel_linear (embedded, d, patches, panels->v_patch, NULL, n_patches, patch_len, d, FALSE,
+          panel_linear (embedded, d, patches, &panels->v_patch, NULL, n_patches, patch_len, d, FALSE,
                         CLIP_PACKED_LINEAR);
         }
       else
@@ -711,7 +843,7 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
     }
 
   pool_project (x, NULL, n, t, d, w->v_ln_post_w, w->v_ln_post_b, tc->ln_eps, w->v_proj,
-                panels != NULL ? panels->v_proj : NULL, c->embed_dim, features, trace, acts, work, gemms_only);
+                panels != NULL ? &panels->v_proj : NULL, c->embed_dim, features, trace, acts, work, gemms_only);
   if (acts != NULL)
     acts->n = n, acts->t = t;
   return TRUE;
@@ -840,7 +972,7 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
     for (int i = 0; i < n; i++)
       pool[i] += start[i];
   pool_project (x, pool, n, packed ? 0 : t, d, w->t_ln_final_w, w->t_ln_final_b, tc->ln_eps, w->t_proj,
-                panels != NULL ? panels->t_proj : NULL, c->embed_dim, features, trace, acts, work, FALSE);
+                panels != NULL ? &panels->t_proj : NULL, c->embed_dim, features, trace, acts, work, FALSE);
   if (acts != NULL)
     acts->n = n, acts->t = t;
   return TRUE;
@@ -988,6 +1120,19 @@ const ClipPreprocess *clip_model_get_preprocess (const ClipModel *model) { retur
 ClipTokenizer *clip_model_get_tokenizer (const ClipModel *model) { return model->tokenizer; }
 ClipLayout clip_model_get_layout (const ClipModel *model) { return model->layout; }
 ClipDType clip_model_get_dtype (const ClipModel *model) { return model->dtype; }
+ClipPrecision clip_model_get_precision (const ClipModel *model) { return model->precision; }
+
+/* As panels_get will choose; a model not loaded from a file keeps OpenBLAS. */
+const char *
+clip_model_get_kernel (const ClipModel *model)
+{
+  if (model->file == NULL)
+    return "openblas";
+  if (model->precision == CLIP_PRECISION_F32)
+    return clip_packed_kernel_name ();
+  ClipReducedFormat format = model->precision == CLIP_PRECISION_BF16 ? CLIP_REDUCED_BF16 : CLIP_REDUCED_INT8;
+  return clip_isa_kernel_name (format, clip_isa_best (format));
+}
 const char *clip_model_get_path (const ClipModel *model) { return model->path; }
 float clip_model_get_logit_scale (const ClipModel *model) { return model->w.logit_scale[0]; }
 

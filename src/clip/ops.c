@@ -189,6 +189,22 @@ clip_packed_linear_forward (float *out, int ldo, const float *inp, const float *
     }
 }
 
+const char *
+clip_packed_kernel_name (void)
+{
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(CLIP_NO_CLONES)
+  /* The clone the loader picks for CLIP_KERNEL, by the same test. */
+  __builtin_cpu_init ();
+  if (__builtin_cpu_supports ("x86-64-v4"))
+    return "f32-panels-avx512";
+  if (__builtin_cpu_supports ("x86-64-v3"))
+    return "f32-panels-avx2";
+  return "f32-panels-baseline";
+#else
+  return "f32-panels";
+#endif
+}
+
 CLIP_KERNEL void
 clip_bias_add_forward (float *x, const float *bias, int n, int dim)
 {

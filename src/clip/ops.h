@@ -34,6 +34,8 @@ enum { CLIP_PACKED_LINEAR, CLIP_PACKED_QUICK_GELU, CLIP_PACKED_GELU };
  * columns; BIAS [OUT] may be NULL.  The sums are rounded as clip_matmul_forward's after the bias rows. */
 void clip_packed_linear_forward (float *out, int ldo, const float *inp, const float *packed, const float *bias,
                                  int n, int in_dim, int out_dim, int add, int activation, int p0, int p1);
+/* Which build of clip_packed_linear_forward this CPU runs: "f32-panels-avx512", "-avx2", "-baseline". */
+const char *clip_packed_kernel_name (void);
 
 /* out[N, OUT] = inp[N, IN] · weight[OUT, IN]ᵀ + bias[OUT] (bias may be NULL). */
 void clip_linear_forward (float *out, const float *inp, const float *weight, const float *bias,

@@ -1,0 +1,121 @@
+/* Reduced precision on the ViT-B/32 golden weights: the embeddings of the golden images and prompts
+ * at bf16 and int8 against float32's, by cosine (bf16 ≥ 0.999, int8 ≥ 0.995; the worst and the mean
+ * are printed), on the kernel this CPU picks (test-reduced checks every kernel against its
+ * reference).  And the plumbing: F32 stays exact (the golden test), names parse, AUTO resolves. */
+#include "golden.h"
+
+#include <math.h>
+
+#define DET "golden/models/vitb32_detweights/"
+#define N_IMAGES 3
+#define N_TEXTS 3
+#define EMBED 512
+
+static char *weights_path;
+
+typedef struct {
+  float image[N_IMAGES * EMBED], text[N_TEXTS * EMBED];
+} Embeddings;
+
+static void
+encode (ClipPrecision precision, Embeddings *e)
+{
+  ClipLoadOptions options;
+  clip_load_options_init (&options);
+  options.precision = precision;
+  GError *error = NULL;
+  g_autoptr (ClipModel) model = clip_model_load (weights_path, &options, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (clip_model_get_precision (model), ==, precision);
+  g_test_message ("%s: kernel %s", clip_precision_name (precision), clip_model_get_kernel (model));
+
+  g_autofree float *pixels = g_new (float, N_IMAGES * 3 * 224 * 224);
+  clip_detweights_fill ("input.pixel_values", pixels, N_IMAGES * 3 * 224 * 224);
+  g_autoptr (ClipSafetensors) ref = golden_open (DET "reference.safetensors");
+  int64_t n_ids;
+  const int32_t *ids = golden_i32 (ref, "input.input_ids", &n_ids);
+  g_assert_cmpint (n_ids, ==, N_TEXTS * 77);
+  g_assert_true (clip_model_encode_images (model, pixels, N_IMAGES, e->image, &error));
+  g_assert_no_error (error);
+  g_assert_true (clip_model_encode_token_ids (model, ids, N_TEXTS, 77, e->text, &error));
+  g_assert_no_error (error);
+}
+
+/* Cosines of the rows of GOT and WANT (unit rows): the worst must reach BOUND. */
+static void
+check_cosines (const char *what, const float *got, const float *want, int n, double bound)
+{
+  double worst = 1, sum = 0;
+  for (int i = 0; i < n; i++)
+    {
+      double dot = 0;
+      for (int j = 0; j < EMBED; j++)
+        dot += (double) got[i * EMBED + j] * want[i * EMBED + j];
+      worst = MIN (worst, dot);
+      sum += dot;
+    }
+  g_test_message ("%s: cosine to f32 worst %.6f, mean %.6f over %d", what, worst, sum / n, n);
+  if (!(worst >= bound))
+    g_error ("%s: worst cosine to f32 %.6f is below %.4f", what, worst, bound);
+}
+
+static Embeddings f32;
+
+static void
+test_reduced (ClipPrecision precision, double bound)
+{
+  Embeddings *e = g_new (Embeddings, 1);
+  encode (precision, e);
+  g_autofree char *images = g_strdup_printf ("%s images", clip_precision_name (precision));
+  g_autofree char *texts = g_strdup_printf ("%s prompts", clip_precision_name (precision));
+  check_cosines (images, e->image, f32.image, N_IMAGES, bound);
+  check_cosines (texts, e->text, f32.text, N_TEXTS, bound);
+  /* Not float32 in disguise: rounding moved the embeddings. */
+  g_assert_cmpint (memcmp (e->image, f32.image, sizeof f32.image), !=, 0);
+  g_free (e);
+}
+
+static void
+test_bf16 (void)
+{
+  test_reduced (CLIP_PRECISION_BF16, 0.999);
+}
+
+static void
+test_int8 (void)
+{
+  test_reduced (CLIP_PRECISION_INT8, 0.995);
+}
+
+static void
+test_names (void)
+{
+  ClipPrecision p;
+  for (ClipPrecision q = CLIP_PRECISION_F32; q <= CLIP_PRECISION_AUTO; q++)
+    {
+      g_assert_true (clip_precision_from_name (clip_precision_name (q), &p));
+      g_assert_cmpint (p, ==, q);
+    }
+  g_assert_false (clip_precision_from_name ("fp8", &p));
+  ClipPrecision automatic = clip_precision_resolve (CLIP_PRECISION_AUTO);
+  g_assert_cmpint (automatic, !=, CLIP_PRECISION_AUTO);
+  g_assert_cmpint (clip_precision_resolve (CLIP_PRECISION_INT8), ==, CLIP_PRECISION_INT8);
+  g_test_message ("auto on this CPU: %s", clip_precision_name (automatic));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  weights_path = g_build_filename (tu_tmpdir (), "vitb32_detweights.safetensors", NULL);
+  GError *error = NULL;
+  g_assert_true (clip_detweights_write (weights_path, &error));
+  g_assert_no_error (error);
+  encode (CLIP_PRECISION_F32, &f32);
+  g_test_add_func ("/precision/names", test_names);
+  g_test_add_func ("/precision/bf16", test_bf16);
+  g_test_add_func ("/precision/int8", test_int8);
+  int status = g_test_run ();
+  g_free (weights_path);
+  return status;
+}
