@@ -27,7 +27,7 @@ encode (ClipPrecision precision, Embeddings *e)
   g_autoptr (ClipModel) model = clip_model_load (weights_path, &options, &error);
   g_assert_no_error (error);
   g_assert_cmpint (clip_model_get_precision (model), ==, precision);
-  g_test_message ("%s: kernel %s", clip_precision_name (precision), clip_model_get_kernel (model));
+  g_assert_null (clip_model_get_kernel (model, CLIP_PRODUCT_VISION_MLP_UP));
 
   g_autofree float *pixels = g_new (float, N_IMAGES * 3 * 224 * 224);
   clip_detweights_fill ("input.pixel_values", pixels, N_IMAGES * 3 * 224 * 224);
@@ -39,6 +39,10 @@ encode (ClipPrecision precision, Embeddings *e)
   g_assert_no_error (error);
   g_assert_true (clip_model_encode_token_ids (model, ids, N_TEXTS, 77, e->text, &error));
   g_assert_no_error (error);
+  for (ClipProduct p = 0; p < CLIP_N_PRODUCTS; p++)
+    g_assert_nonnull (clip_model_get_kernel (model, p));
+  g_test_message ("%s on %s: kernel %s", clip_precision_name (precision), clip_cpu_model_name (),
+                  clip_model_get_kernel (model, CLIP_PRODUCT_VISION_MLP_UP));
 }
 
 /* Cosines of the rows of GOT and WANT (unit rows): the worst must reach BOUND. */

@@ -10,8 +10,17 @@
 #define BENCH_BATCH 16
 #define BENCH_SHORT_PROMPT "a photo of a cat"
 #define BENCH_CLASS_NAME "golden retriever"
+#define BENCH_GOLDEN_IMAGES 3
 
 typedef struct {
+  ClipPrecision precision;
+  const char   *kernels[CLIP_N_PRODUCTS];
+  /* The embeddings of the golden images and the prompts (short one first) at this precision, the
+   * prompts' token ids [n_prompts + 1, context], and their worst cosines to float32's. */
+  float        *image_embeds, *text_embeds;
+  int32_t      *ids;
+  int           context;
+  double        cosine_image, cosine_text;
   int     threads;
   double  load_ms, first_image_ms, image_b1_ms, image_b16_ms, gemm_b1_ms, gemm_b16_ms, text_short_ms, text_80_ms;
   double  peak_rss_mb, weight_mb;
@@ -126,6 +135,19 @@ bench_tokenize (ClipTokenizer *tokenizer, const char *const *texts, int n, int c
   return tokens / n;
 }
 
+/* The golden images (the first BENCH_GOLDEN_IMAGES of PIXELS) and the N_TEXTS prompts of IDS,
+ * encoded into new arrays. */
+static gboolean
+bench_encode_golden (ClipModel *model, const float *pixels, const int32_t *ids, int n_texts, int context,
+                     float **image_embeds, float **text_embeds, GError **error)
+{
+  int e = clip_model_get_config (model)->embed_dim;
+  *image_embeds = g_new (float, (size_t) BENCH_GOLDEN_IMAGES * e);
+  *text_embeds = g_new (float, (size_t) n_texts * e);
+  return clip_model_encode_images (model, pixels, BENCH_GOLDEN_IMAGES, *image_embeds, error)
+         && clip_model_encode_token_ids (model, ids, n_texts, context, *text_embeds, error);
+}
+
 static gboolean
 bench_run (const CliModelOptions *options, int runs, BenchResults *r, GError **error)
 {
@@ -192,7 +214,61 @@ bench_run (const CliModelOptions *options, int runs, BenchResults *r, GError **e
   struct rusage usage;
   getrusage (RUSAGE_SELF, &usage);
   r->peak_rss_mb = usage.ru_maxrss * 1024.0 / 1e6;  /* ru_maxrss is in KiB */
+  r->precision = clip_model_get_precision (model);
+  for (int p = 0; p < CLIP_N_PRODUCTS; p++)
+    r->kernels[p] = clip_model_get_kernel (model, p);
+  r->context = ctx;
+  r->ids = g_steal_pointer (&ids);
+  if (!bench_encode_golden (model, pixels, r->ids, r->n_prompts + 1, ctx, &r->image_embeds, &r->text_embeds, error))
+    return FALSE;
   return bench_figures (model, gemms, G_N_ELEMENTS (gemms), runs, error);
+}
+
+/* The worst cosine of the rows of A and B [N, DIM] (unit rows). */
+static double
+bench_worst_cosine (const float *a, const float *b, int n, int dim)
+{
+  double worst = 1;
+  for (int i = 0; i < n; i++)
+    {
+      double dot = 0;
+      for (int j = 0; j < dim; j++)
+        dot += (double) a[(size_t) i * dim + j] * b[(size_t) i * dim + j];
+      worst = MIN (worst, dot);
+    }
+  return worst;
+}
+
+/* The golden images and the prompts encoded again at float32, and the cosines to R's embeddings. */
+static gboolean
+bench_cosines_to_f32 (const CliModelOptions *options, BenchResults *r, GError **error)
+{
+  r->cosine_image = r->cosine_text = 1;
+  if (r->precision == CLIP_PRECISION_F32)
+    return TRUE;
+  CliModelOptions f32_options = *options;
+  f32_options.precision = (char *) "f32";
+  g_autoptr (ClipModel) model = cli_model_load (&f32_options, error);
+  if (model == NULL)
+    return FALSE;
+  const ClipConfig *c = clip_model_get_config (model);
+  size_t image_floats = (size_t) 3 * c->image_size * c->image_size;
+  g_autofree float *pixels = g_new (float, image_floats * BENCH_GOLDEN_IMAGES);
+  clip_detweights_fill ("input.pixel_values", pixels, BENCH_GOLDEN_IMAGES * image_floats);
+  g_autofree float *image_embeds = NULL, *text_embeds = NULL;
+  if (!bench_encode_golden (model, pixels, r->ids, r->n_prompts + 1, r->context, &image_embeds, &text_embeds, error))
+    return FALSE;
+  r->cosine_image = bench_worst_cosine (image_embeds, r->image_embeds, BENCH_GOLDEN_IMAGES, c->embed_dim);
+  r->cosine_text = bench_worst_cosine (text_embeds, r->text_embeds, r->n_prompts + 1, c->embed_dim);
+  return TRUE;
+}
+
+static void
+bench_results_clear (BenchResults *r)
+{
+  g_clear_pointer (&r->image_embeds, g_free);
+  g_clear_pointer (&r->text_embeds, g_free);
+  g_clear_pointer (&r->ids, g_free);
 }
 
 static void
@@ -218,6 +294,20 @@ bench_print_json (const BenchResults *r)
   bench_json_add_double (builder, "first_image_ms", r->first_image_ms);
   json_builder_set_member_name (builder, "threads");
   json_builder_add_int_value (builder, r->threads);
+  json_builder_set_member_name (builder, "precision");
+  json_builder_add_string_value (builder, clip_precision_name (r->precision));
+  json_builder_set_member_name (builder, "kernels");
+  json_builder_begin_object (builder);
+  for (int p = 0; p < CLIP_N_PRODUCTS; p++)
+    {
+      json_builder_set_member_name (builder, clip_product_name (p));
+      json_builder_add_string_value (builder, r->kernels[p]);
+    }
+  json_builder_end_object (builder);
+  json_builder_set_member_name (builder, "cpu");
+  json_builder_add_string_value (builder, clip_cpu_model_name ());
+  bench_json_add_double (builder, "cosine_image_vs_f32", r->cosine_image);
+  bench_json_add_double (builder, "cosine_text_vs_f32", r->cosine_text);
   json_builder_end_object (builder);
   cli_json_print_line (builder);
 }
@@ -225,7 +315,11 @@ bench_print_json (const BenchResults *r)
 static void
 bench_print_text (const BenchResults *r)
 {
+  printf ("%-18s %s\n", "CPU", clip_cpu_model_name ());
   printf ("%-18s %d\n", "threads", r->threads);
+  printf ("%-18s %s (products on %s; worst cosine to f32: images %.6f, prompts %.6f)\n", "precision",
+          clip_precision_name (r->precision), r->kernels[CLIP_PRODUCT_VISION_MLP_UP], r->cosine_image,
+          r->cosine_text);
   printf ("%-18s %.1f ms\n", "load", r->load_ms);
   printf ("%-18s %.1f ms (repacks the weights for inference)\n", "first image", r->first_image_ms);
   printf ("%-18s %.1f ms\n", "image, batch 1", r->image_b1_ms);
@@ -263,7 +357,8 @@ cli_cmd_bench (int argc, char **argv)
     "image, a batch of 16, one short prompt and 80 prompts of real length (token ids, so the text cache "
     "does not answer), and the peak resident memory; then OpenBLAS's time for the same matrix products on "
     "the weights as stored (the GEMM bound), for one image and for 16.  Each figure is the median of "
-    "--runs runs after a warm-up run.",
+    "--runs runs after a warm-up run.  With --precision bf16, int8 or auto, also the worst cosine of the "
+    "embeddings of the golden images and of the prompts to float32's.",
     entries, &model_options, NULL);
   cli_option_context_add_precision (context, &model_options);
   if (!cli_option_context_parse (context, "bench", &argc, &argv))
@@ -283,11 +378,17 @@ cli_cmd_bench (int argc, char **argv)
     }
 
   BenchResults results = { 0 };
-  if (!bench_run (&model_options, runs, &results, &error))
-    return cli_fail (error);
+  gboolean ok = bench_run (&model_options, runs, &results, &error)
+                && bench_cosines_to_f32 (&model_options, &results, &error);
+  if (!ok)
+    {
+      bench_results_clear (&results);
+      return cli_fail (error);
+    }
   if (json)
     bench_print_json (&results);
   else
     bench_print_text (&results);
+  bench_results_clear (&results);
   return 0;
 }

@@ -210,8 +210,29 @@ ClipLayout            clip_model_get_layout (const ClipModel *model);
 ClipDType             clip_model_get_dtype (const ClipModel *model);      /* of the weights on disk */
 const char           *clip_model_get_path (const ClipModel *model);
 ClipPrecision         clip_model_get_precision (const ClipModel *model);  /* as resolved: never AUTO */
-/* The kernel inference's matrix products run on, e.g. "amx-bf16", "f32-panels-avx512", "openblas". */
-const char           *clip_model_get_kernel (const ClipModel *model);
+
+/* The families of inference's matrix products, per tower. */
+typedef enum {
+  CLIP_PRODUCT_PATCH_EMBEDDING,
+  CLIP_PRODUCT_VISION_QKV,
+  CLIP_PRODUCT_VISION_ATTENTION_OUT,
+  CLIP_PRODUCT_VISION_MLP_UP,
+  CLIP_PRODUCT_VISION_MLP_DOWN,
+  CLIP_PRODUCT_VISION_PROJECTION,
+  CLIP_PRODUCT_TEXT_QKV,
+  CLIP_PRODUCT_TEXT_ATTENTION_OUT,
+  CLIP_PRODUCT_TEXT_MLP_UP,
+  CLIP_PRODUCT_TEXT_MLP_DOWN,
+  CLIP_PRODUCT_TEXT_PROJECTION,
+  CLIP_N_PRODUCTS
+} ClipProduct;
+
+const char *clip_product_name (ClipProduct product);   /* "vision_qkv", … */
+/* The kernel PRODUCT runs on, e.g. "amx-bf16", "f32-panels-avx512", "openblas"; chosen at the
+ * first forward pass, so NULL before it. */
+const char *clip_model_get_kernel (const ClipModel *model, ClipProduct product);
+/* The CPU's model name (its brand string), or "unknown". */
+const char *clip_cpu_model_name (void);
 int64_t               clip_model_get_n_params (const ClipModel *model);
 float                 clip_model_get_logit_scale (const ClipModel *model); /* the raw log value */
 

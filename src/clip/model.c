@@ -382,6 +382,14 @@ panel_matrix_pack (PanelMatrix *m, const float *weight, int in_dim, int count, i
     clip_reduced_pack (&m->reduced, weight, count, col0);
 }
 
+static const char *
+panel_matrix_kernel (const PanelMatrix *m)
+{
+  if (m->floats != NULL)
+    return clip_packed_kernel_name ();
+  return clip_isa_kernel_name (m->context->format, m->context->isa);
+}
+
 static void
 panel_release (const ClipModel *model, const float *weight, int64_t floats)
 {
@@ -1122,19 +1130,34 @@ ClipLayout clip_model_get_layout (const ClipModel *model) { return model->layout
 ClipDType clip_model_get_dtype (const ClipModel *model) { return model->dtype; }
 ClipPrecision clip_model_get_precision (const ClipModel *model) { return model->precision; }
 
-/* As panels_get will choose; a model not loaded from a file keeps OpenBLAS. */
-const char *
-clip_model_get_kernel (const ClipModel *model)
-{
-  if (model->file == NULL)
-    return "openblas";
-  if (model->precision == CLIP_PRECISION_F32)
-    return clip_packed_kernel_name ();
-  ClipReducedFormat format = model->precision == CLIP_PRECISION_BF16 ? CLIP_REDUCED_BF16 : CLIP_REDUCED_INT8;
-  return clip_isa_kernel_name (format, clip_isa_best (format));
-}
 const char *clip_model_get_path (const ClipModel *model) { return model->path; }
 float clip_model_get_logit_scale (const ClipModel *model) { return model->w.logit_scale[0]; }
+
+static const char *const product_names[CLIP_N_PRODUCTS] = {
+  "patch_embedding", "vision_qkv", "vision_attention_out", "vision_mlp_up", "vision_mlp_down", "vision_projection",
+  "text_qkv", "text_attention_out", "text_mlp_up", "text_mlp_down", "text_projection",
+};
+
+const char *
+clip_product_name (ClipProduct product)
+{
+  return product < CLIP_N_PRODUCTS ? product_names[product] : "unknown";
+}
+
+const char *
+clip_model_get_kernel (const ClipModel *model, ClipProduct product)
+{
+  const ClipPanels *p = model->panels;
+  if (model->file == NULL)
+    return "openblas";
+  if (p == NULL)
+    return NULL;
+  const PanelMatrix *matrices[CLIP_N_PRODUCTS] = {
+    &p->v_patch, &p->vision[0].qkv, &p->vision[0].o, &p->vision[0].fc1, &p->vision[0].fc2, &p->v_proj,
+    &p->text[0].qkv, &p->text[0].o, &p->text[0].fc1, &p->text[0].fc2, &p->t_proj,
+  };
+  return product < CLIP_N_PRODUCTS ? panel_matrix_kernel (matrices[product]) : NULL;
+}
 
 int64_t
 clip_model_get_n_params (const ClipModel *model)

@@ -5,10 +5,12 @@
 #include "ops-reduced.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define CLIP_X86_KERNELS 1
+#include <cpuid.h>
 #endif
 
 /* ------------------------------------------------------------------ layout */
@@ -365,6 +367,45 @@ clip_isa_supported (ClipReducedFormat format, ClipIsa isa)
 #else
   return isa == CLIP_ISA_PORTABLE;
 #endif
+}
+
+static char cpu_name[49] = "unknown";
+
+/* The brand string of CPUID leaves 0x80000002–4, without its padding. */
+static void
+cpu_name_read (void)
+{
+#ifdef CLIP_X86_KERNELS
+  unsigned int regs[12];
+  if (__get_cpuid_max (0x80000000, NULL) < 0x80000004)
+    return;
+  for (unsigned int leaf = 0; leaf < 3; leaf++)
+    __get_cpuid (0x80000002 + leaf, &regs[4 * leaf], &regs[4 * leaf + 1], &regs[4 * leaf + 2], &regs[4 * leaf + 3]);
+  char brand[49] = { 0 };
+  memcpy (brand, regs, 48);
+  const char *start = brand;
+  while (*start == ' ')
+    start++;
+  size_t len = strlen (start);
+  while (len > 0 && start[len - 1] == ' ')
+    len--;
+  if (len > 0)
+    {
+      memcpy (cpu_name, start, len);
+      cpu_name[len] = 0;
+    }
+#endif
+}
+
+/* Declared in clip.h. */
+const char *clip_cpu_model_name (void);
+
+const char *
+clip_cpu_model_name (void)
+{
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once (&once, cpu_name_read);
+  return cpu_name;
 }
 
 ClipIsa
