@@ -1,8 +1,9 @@
 /* Reduced precision on the ViT-B/32 golden weights: the embeddings of the golden images and prompts
  * at bf16 and int8 against float32's, by cosine (bf16 ≥ 0.999, int8 ≥ 0.995; the worst and the mean
- * are printed), on the kernel this CPU picks (test-reduced checks every kernel against its
- * reference).  And the plumbing: F32 stays exact (the golden test), names parse, AUTO resolves. */
+ * are printed), on every kernel this CPU runs (each named as skipped otherwise; test-reduced checks
+ * the kernels against their references on small shapes).  And the plumbing: F32 stays exact (the golden test), names parse, AUTO resolves. */
 #include "golden.h"
+#include "ops-reduced.h"
 
 #include <math.h>
 
@@ -17,14 +18,15 @@ typedef struct {
   float image[N_IMAGES * EMBED], text[N_TEXTS * EMBED];
 } Embeddings;
 
-static void
+/* Loads the model at PRECISION and encodes the golden images and prompts into E. */
+static ClipModel *
 encode (ClipPrecision precision, Embeddings *e)
 {
   ClipLoadOptions options;
   clip_load_options_init (&options);
   options.precision = precision;
   GError *error = NULL;
-  g_autoptr (ClipModel) model = clip_model_load (weights_path, &options, &error);
+  ClipModel *model = clip_model_load (weights_path, &options, &error);
   g_assert_no_error (error);
   g_assert_cmpint (clip_model_get_precision (model), ==, precision);
   g_assert_null (clip_model_get_kernel (model, CLIP_PRODUCT_VISION_MLP_UP));
@@ -43,6 +45,7 @@ encode (ClipPrecision precision, Embeddings *e)
     g_assert_nonnull (clip_model_get_kernel (model, p));
   g_test_message ("%s on %s: kernel %s", clip_precision_name (precision), clip_cpu_model_name (),
                   clip_model_get_kernel (model, CLIP_PRODUCT_VISION_MLP_UP));
+  return model;
 }
 
 /* Cosines of the rows of GOT and WANT (unit rows): the worst must reach BOUND. */
@@ -65,30 +68,40 @@ check_cosines (const char *what, const float *got, const float *want, int n, dou
 
 static Embeddings f32;
 
+typedef struct {
+  ClipPrecision precision;
+  ClipIsa       isa;
+} Variant;
+
+/* The whole model at PRECISION on one kernel (CLIPLAB_KERNEL_ISA caps the choice at it). */
 static void
-test_reduced (ClipPrecision precision, double bound)
+test_variant (gconstpointer data)
 {
+  const Variant *v = data;
+  ClipReducedFormat format = v->precision == CLIP_PRECISION_BF16 ? CLIP_REDUCED_BF16 : CLIP_REDUCED_INT8;
+  const char *kernel = clip_isa_kernel_name (format, v->isa);
+  if (!clip_isa_supported (format, v->isa))
+    {
+      g_autofree char *why = g_strdup_printf ("%s: this CPU (or its operating system) lacks the instruction set", kernel);
+      g_test_skip (why);
+      return;
+    }
+  static const char *const limits[CLIP_ISA_COUNT] = { "portable", "avx2", "avx-vnni", "avx512", "amx" };
+  g_setenv ("CLIPLAB_KERNEL_ISA", limits[v->isa], TRUE);
   Embeddings *e = g_new (Embeddings, 1);
-  encode (precision, e);
-  g_autofree char *images = g_strdup_printf ("%s images", clip_precision_name (precision));
-  g_autofree char *texts = g_strdup_printf ("%s prompts", clip_precision_name (precision));
+  ClipModel *model = encode (v->precision, e);
+  g_assert_cmpstr (clip_model_get_kernel (model, CLIP_PRODUCT_VISION_MLP_UP), ==, kernel);
+  g_assert_cmpstr (clip_model_get_kernel (model, CLIP_PRODUCT_TEXT_QKV), ==, kernel);
+  clip_model_free (model);
+  g_unsetenv ("CLIPLAB_KERNEL_ISA");
+  double bound = v->precision == CLIP_PRECISION_BF16 ? 0.999 : 0.995;
+  g_autofree char *images = g_strdup_printf ("%s images", kernel);
+  g_autofree char *texts = g_strdup_printf ("%s prompts", kernel);
   check_cosines (images, e->image, f32.image, N_IMAGES, bound);
   check_cosines (texts, e->text, f32.text, N_TEXTS, bound);
   /* Not float32 in disguise: rounding moved the embeddings. */
   g_assert_cmpint (memcmp (e->image, f32.image, sizeof f32.image), !=, 0);
   g_free (e);
-}
-
-static void
-test_bf16 (void)
-{
-  test_reduced (CLIP_PRECISION_BF16, 0.999);
-}
-
-static void
-test_int8 (void)
-{
-  test_reduced (CLIP_PRECISION_INT8, 0.995);
 }
 
 static void
@@ -115,10 +128,21 @@ main (int argc, char **argv)
   GError *error = NULL;
   g_assert_true (clip_detweights_write (weights_path, &error));
   g_assert_no_error (error);
-  encode (CLIP_PRECISION_F32, &f32);
+  g_unsetenv ("CLIPLAB_KERNEL_ISA");
+  clip_model_free (encode (CLIP_PRECISION_F32, &f32));
   g_test_add_func ("/precision/names", test_names);
-  g_test_add_func ("/precision/bf16", test_bf16);
-  g_test_add_func ("/precision/int8", test_int8);
+  static Variant variants[2 * CLIP_ISA_COUNT];
+  int n_variants = 0;
+  for (int isa = CLIP_ISA_COUNT - 1; isa >= 0; isa--)
+    for (ClipPrecision p = CLIP_PRECISION_BF16; p <= CLIP_PRECISION_INT8; p++)
+      {
+        ClipReducedFormat format = p == CLIP_PRECISION_BF16 ? CLIP_REDUCED_BF16 : CLIP_REDUCED_INT8;
+        if (clip_isa_kernel_name (format, isa) == NULL)
+          continue;
+        variants[n_variants] = (Variant) { p, isa };
+        g_autofree char *path = g_strdup_printf ("/precision/%s", clip_isa_kernel_name (format, isa));
+        g_test_add_data_func (path, &variants[n_variants++], test_variant);
+      }
   int status = g_test_run ();
   g_free (weights_path);
   return status;

@@ -169,6 +169,12 @@ test_best (void)
       g_test_message ("%s products: %s", format == CLIP_REDUCED_BF16 ? "bf16" : "int8",
                       clip_isa_kernel_name (format, best));
     }
+  /* CLIPLAB_KERNEL_ISA caps the choice. */
+  g_setenv ("CLIPLAB_KERNEL_ISA", "portable", TRUE);
+  g_assert_cmpint (clip_isa_best (CLIP_REDUCED_INT8), ==, CLIP_ISA_PORTABLE);
+  g_setenv ("CLIPLAB_KERNEL_ISA", "avx512", TRUE);
+  g_assert_cmpint (clip_isa_best (CLIP_REDUCED_BF16), <=, CLIP_ISA_AVX512);
+  g_unsetenv ("CLIPLAB_KERNEL_ISA");
 }
 
 static void
@@ -188,6 +194,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_unsetenv ("CLIPLAB_KERNEL_ISA");
   rng = g_rand_new_with_seed (16);
   static Variant variants[2 * CLIP_ISA_COUNT];
   int n_variants = 0;

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
@@ -408,10 +409,23 @@ clip_cpu_model_name (void)
   return cpu_name;
 }
 
+/* CLIPLAB_KERNEL_ISA (portable, avx2, avx-vnni, avx512, amx) caps the choice: to compare the
+ * kernels on one machine, or to run a CPU's without its best instruction set. */
+static ClipIsa
+isa_limit (void)
+{
+  static const char *const names[CLIP_ISA_COUNT] = { "portable", "avx2", "avx-vnni", "avx512", "amx" };
+  const char *limit = getenv ("CLIPLAB_KERNEL_ISA");
+  for (int isa = 0; limit != NULL && isa < CLIP_ISA_COUNT; isa++)
+    if (strcmp (limit, names[isa]) == 0)
+      return isa;
+  return CLIP_ISA_COUNT - 1;
+}
+
 ClipIsa
 clip_isa_best (ClipReducedFormat format)
 {
-  for (int isa = CLIP_ISA_COUNT - 1; isa > CLIP_ISA_PORTABLE; isa--)
+  for (int isa = isa_limit (); isa > CLIP_ISA_PORTABLE; isa--)
     if (clip_isa_supported (format, isa))
       return isa;
   return CLIP_ISA_PORTABLE;
