@@ -1,7 +1,8 @@
 /* Reduced precision on the ViT-B/32 golden weights: the embeddings of the golden images and prompts
  * at bf16 and int8 against float32's, by cosine (bf16 ≥ 0.999, int8 ≥ 0.995; the worst and the mean
  * are printed), on every kernel this CPU runs (each named as skipped otherwise; test-reduced checks
- * the kernels against their references on small shapes).  And the plumbing: F32 stays exact (the golden test), names parse, AUTO resolves. */
+ * the kernels against their references on small shapes).  And the plumbing: F32 matches the golden
+ * reference on both float32 kernels, names parse, AUTO resolves. */
 #include "golden.h"
 #include "ops-reduced.h"
 
@@ -104,6 +105,31 @@ test_variant (gconstpointer data)
   g_free (e);
 }
 
+/* F32 on either kernel kernel-choice.c may pick matches the golden reference. */
+static void
+test_f32_kernels (void)
+{
+  static const char *const kernels[] = { "panels", "openblas" };
+  g_autoptr (ClipSafetensors) ref = golden_open (DET "reference.safetensors");
+  int64_t n;
+  g_autofree float *want_image = golden_floats (ref, "image_embeds", &n);
+  g_assert_cmpint (n, ==, N_IMAGES * EMBED);
+  g_autofree float *want_text = golden_floats (ref, "text_embeds", &n);
+  for (guint i = 0; i < G_N_ELEMENTS (kernels); i++)
+    {
+      g_setenv ("CLIPLAB_F32_KERNEL", kernels[i], TRUE);
+      Embeddings *e = g_new (Embeddings, 1);
+      ClipModel *model = encode (CLIP_PRECISION_F32, e);
+      g_assert_cmpstr (clip_model_get_kernel (model, CLIP_PRODUCT_VISION_MLP_UP), ==,
+                       i == 0 ? clip_packed_kernel_name () : "openblas");
+      clip_model_free (model);
+      g_unsetenv ("CLIPLAB_F32_KERNEL");
+      tu_assert_close_rel (kernels[i], e->image, want_image, N_IMAGES * EMBED, 1e-5);
+      tu_assert_close_rel (kernels[i], e->text, want_text, N_TEXTS * EMBED, 1e-5);
+      g_free (e);
+    }
+}
+
 static void
 test_names (void)
 {
@@ -131,6 +157,7 @@ main (int argc, char **argv)
   g_unsetenv ("CLIPLAB_KERNEL_ISA");
   clip_model_free (encode (CLIP_PRECISION_F32, &f32));
   g_test_add_func ("/precision/names", test_names);
+  g_test_add_func ("/precision/f32-kernels", test_f32_kernels);
   static Variant variants[2 * CLIP_ISA_COUNT];
   int n_variants = 0;
   for (int isa = CLIP_ISA_COUNT - 1; isa >= 0; isa--)

@@ -2,8 +2,10 @@
 #include "clip-private.h"
 #include "ops.h"
 #include "ops-reduced.h"
+#include "kernel-choice.h"
 #include "parallel.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -299,11 +301,16 @@ typedef struct {
   size_t            input_bytes;
 } ReducedContext;
 
-/* One weight matrix, packed: FLOATS for float32, else REDUCED (with CONTEXT). */
+/* One weight matrix: float32 panels (FLOATS), reduced ones (REDUCED, with CONTEXT), or, where
+ * OpenBLAS multiplies faster on this machine (kernel-choice.c), the weights as stored (BLAS: up to
+ * three side by side, Q, K and V). */
 typedef struct {
   float            *floats;
   ClipReducedMatrix reduced;
   ReducedContext   *context;
+  gboolean          use_blas;
+  const float      *blas[3];
+  int               blas_count;
 } PanelMatrix;
 
 typedef struct {
@@ -330,6 +337,8 @@ panel_bytes_aligned (size_t bytes)
 static size_t
 panel_matrix_bytes (ClipPrecision precision, int in_dim, int out_dim)
 {
+  if (precision == CLIP_PRECISION_F32 && clip_f32_kernel_choose (in_dim, out_dim) == CLIP_F32_OPENBLAS)
+    return 0;
   if (precision == CLIP_PRECISION_F32)
     return panel_bytes_aligned (sizeof (float) * clip_packed_floats (in_dim, out_dim));
   return clip_reduced_matrix_bytes (precision == CLIP_PRECISION_BF16 ? CLIP_REDUCED_BF16 : CLIP_REDUCED_INT8,
@@ -359,7 +368,13 @@ panel_take (char **next, size_t bytes)
 static void
 panel_matrix_take (PanelMatrix *m, ClipPanels *panels, ClipPrecision precision, char **next, int in_dim, int out_dim)
 {
-  void *memory = panel_take (next, panel_matrix_bytes (precision, in_dim, out_dim));
+  size_t bytes = panel_matrix_bytes (precision, in_dim, out_dim);
+  void *memory = panel_take (next, bytes);
+  if (bytes == 0)
+    {
+      m->use_blas = TRUE;
+      return;
+    }
   if (precision != CLIP_PRECISION_F32)
     {
       m->context = &panels->context;
@@ -372,28 +387,31 @@ panel_matrix_take (PanelMatrix *m, ClipPanels *panels, ClipPrecision precision, 
             sizeof (float) * in_dim * CLIP_PANEL);
 }
 
-/* Packs WEIGHT [COUNT, IN] as columns COL0 … of M. */
+/* Packs WEIGHT [COUNT, IN] as columns COL0 … of M and gives the file's pages that held it back to
+ * the kernel, or, for OpenBLAS, keeps it as it is (columns in order). */
 static void
-panel_matrix_pack (PanelMatrix *m, const float *weight, int in_dim, int count, int col0)
+panel_matrix_pack (const ClipModel *model, PanelMatrix *m, const float *weight, int in_dim, int count, int col0)
 {
+  if (m->use_blas)
+    {
+      m->blas[m->blas_count++] = weight;
+      return;
+    }
   if (m->floats != NULL)
     clip_pack_weight (m->floats, weight, in_dim, count, col0);
   else
     clip_reduced_pack (&m->reduced, weight, count, col0);
+  clip_safetensors_release (model->file, weight, (size_t) count * in_dim * sizeof (float));
 }
 
 static const char *
 panel_matrix_kernel (const PanelMatrix *m)
 {
+  if (m->use_blas)
+    return "openblas";
   if (m->floats != NULL)
     return clip_packed_kernel_name ();
   return clip_isa_kernel_name (m->context->format, m->context->isa);
-}
-
-static void
-panel_release (const ClipModel *model, const float *weight, int64_t floats)
-{
-  clip_safetensors_release (model->file, weight, (size_t) floats * sizeof (float));
 }
 
 typedef struct {
@@ -415,20 +433,15 @@ panel_layers (int64_t start, int64_t end, gpointer data)
       const ClipLayerWeights *lw = vision ? &model->w.vision_layers[l] : &model->w.text_layers[l];
       PanelLayer *pl = vision ? &model->panels->vision[l] : &model->panels->text[l];
       int d = tc->width, f = tc->mlp_width;
-      panel_matrix_pack (&pl->qkv, lw->q_w, d, d, 0);
-      panel_matrix_pack (&pl->qkv, lw->k_w, d, d, d);
-      panel_matrix_pack (&pl->qkv, lw->v_w, d, d, 2 * d);
+      panel_matrix_pack (model, &pl->qkv, lw->q_w, d, d, 0);
+      panel_matrix_pack (model, &pl->qkv, lw->k_w, d, d, d);
+      panel_matrix_pack (model, &pl->qkv, lw->v_w, d, d, 2 * d);
       memcpy (pl->qkv_bias, lw->q_b, sizeof (float) * d);
       memcpy (pl->qkv_bias + d, lw->k_b, sizeof (float) * d);
       memcpy (pl->qkv_bias + 2 * d, lw->v_b, sizeof (float) * d);
-      panel_matrix_pack (&pl->o, lw->o_w, d, d, 0);
-      panel_matrix_pack (&pl->fc1, lw->fc1_w, d, f, 0);
-      panel_matrix_pack (&pl->fc2, lw->fc2_w, f, d, 0);
-      const float *originals[] = { lw->q_w, lw->k_w, lw->v_w, lw->o_w, lw->fc1_w, lw->fc2_w };
-      const int64_t sizes[] = { (int64_t) d * d, (int64_t) d * d, (int64_t) d * d, (int64_t) d * d,
-                                (int64_t) d * f, (int64_t) d * f };
-      for (guint k = 0; k < G_N_ELEMENTS (originals); k++)
-        panel_release (model, originals[k], sizes[k]);
+      panel_matrix_pack (model, &pl->o, lw->o_w, d, d, 0);
+      panel_matrix_pack (model, &pl->fc1, lw->fc1_w, d, f, 0);
+      panel_matrix_pack (model, &pl->fc2, lw->fc2_w, f, d, 0);
     }
 }
 
@@ -505,8 +518,7 @@ panels_get (ClipModel *model)
     {
       int in_dim = globals[i].in_dim, out_dim = globals[i].out_dim;
       panel_matrix_take (globals[i].slot, panels, precision, &next, in_dim, out_dim);
-      panel_matrix_pack (globals[i].slot, globals[i].weight, in_dim, out_dim, 0);
-      panel_release (model, globals[i].weight, (int64_t) in_dim * out_dim);
+      panel_matrix_pack (model, globals[i].slot, globals[i].weight, in_dim, out_dim, 0);
     }
   panels_take_layers (panels, c, precision, &next);
   model->panels = panels;
@@ -613,6 +625,41 @@ linear (float *out, const float *inp, const float *weight, const float *bias, in
 }
 
 typedef struct {
+  float *out;
+  const float *inp;
+  int quick;
+} ActivationJob;
+
+static void
+activation_range (int64_t start, int64_t end, gpointer data)
+{
+  const ActivationJob *j = data;
+  clip_activation_forward (j->out + start, j->inp + start, end - start, j->quick);
+}
+
+/* The product on OpenBLAS (LDO = OUT_DIM): the bias rows first, the products accumulate onto them,
+ * then the activation. */
+static void
+blas_linear (float *out, const float *inp, const PanelMatrix *m, const float *bias, int n, int in_dim, int out_dim,
+             gboolean add, int activation)
+{
+  if (bias != NULL)
+    {
+      BiasJob job = { out, bias, out_dim, add };
+      clip_parallel_for (n, GRAIN_FLOATS / out_dim + 1, bias_rows, &job);
+    }
+  int part_dim = out_dim / m->blas_count;
+  for (int i = 0; i < m->blas_count; i++)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, part_dim, in_dim, 1.0f, inp, in_dim, m->blas[i], in_dim,
+                 add || bias != NULL ? 1.0f : 0.0f, out + i * part_dim, out_dim);
+  if (activation != CLIP_PACKED_LINEAR)
+    {
+      ActivationJob job = { out, out, activation == CLIP_PACKED_QUICK_GELU };
+      clip_parallel_for ((int64_t) n * out_dim, GRAIN_FLOATS, activation_range, &job);
+    }
+}
+
+typedef struct {
   float                  *out;
   const float            *inp;
   const PanelMatrix      *m;
@@ -673,6 +720,12 @@ static void
 panel_linear (float *out, int ldo, const float *inp, const PanelMatrix *m, const float *bias, int n, int in_dim,
               int out_dim, gboolean add, int activation)
 {
+  if (m->use_blas)
+    {
+      g_assert (ldo == out_dim);
+      blas_linear (out, inp, m, bias, n, in_dim, out_dim, add, activation);
+      return;
+    }
   int n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL;
   ClipReducedInput reduced_inp;
   if (m->floats == NULL)
@@ -680,19 +733,6 @@ panel_linear (float *out, int ldo, const float *inp, const PanelMatrix *m, const
   PanelProductJob job = { out, inp, m, &reduced_inp, bias, ldo, n, in_dim, out_dim, add, activation, n_panels,
                           MIN (n_panels, 2 * clip_get_threads ()) };
   clip_parallel_for (job.parts, 1, panel_product_parts, &job);
-}
-
-typedef struct {
-  float *out;
-  const float *inp;
-  int quick;
-} ActivationJob;
-
-static void
-activation_range (int64_t start, int64_t end, gpointer data)
-{
-  const ActivationJob *j = data;
-  clip_activation_forward (j->out + start, j->inp + start, end - start, j->quick);
 }
 
 typedef struct {
