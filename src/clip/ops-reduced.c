@@ -12,6 +12,11 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define CLIP_X86_KERNELS 1
 #include <cpuid.h>
+/* The loops around the kernels (rounding the inputs, writing the results) in AVX-512, AVX2 and
+ * baseline builds, as ops.c's CLIP_KERNEL. */
+#define CLIP_CLONES __attribute__ ((target_clones ("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CLIP_CLONES
 #endif
 
 /* ------------------------------------------------------------------ layout */
@@ -134,7 +139,7 @@ clip_reduced_input_init (ClipReducedInput *in, ClipReducedFormat format, int n, 
     }
 }
 
-void
+CLIP_CLONES void
 clip_reduced_input_fill (ClipReducedInput *in, const float *inp, int in_dim, int r0, int r1)
 {
   for (int r = r0; r < r1; r++)
@@ -153,11 +158,9 @@ clip_reduced_input_fill (ClipReducedInput *in, const float *inp, int in_dim, int
       for (int k = 0; k < in_dim; k++)
         max_abs = fmaxf (max_abs, fabsf (x[k]));
       float scale = max_abs > 0 ? max_abs / 127.0f : 0.0f, inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;
+      /* |x · inverse| ≤ 127: no clamping needed; rounding to nearest even, as lrintf, vectorised. */
       for (int k = 0; k < in_dim; k++)
-        {
-          int q = (int) lrintf (x[k] * inverse);
-          row[k] = (int8_t) (q > 127 ? 127 : q < -127 ? -127 : q);
-        }
+        row[k] = (int8_t) __builtin_roundevenf (x[k] * inverse);
       memset (row + in_dim, 0, in->k_pad - in_dim);
       in->scales[r] = scale;
     }
@@ -165,7 +168,7 @@ clip_reduced_input_fill (ClipReducedInput *in, const float *inp, int in_dim, int
 
 /* ------------------------------------------------------------------ results */
 
-void
+CLIP_CLONES void
 clip_reduced_store (float *out, int ldo, const float *sums, int rows, int cols, const float *bias, int add,
                     int activation)
 {
@@ -185,7 +188,7 @@ clip_reduced_store (float *out, int ldo, const float *sums, int rows, int cols, 
     }
 }
 
-void
+CLIP_CLONES void
 clip_reduced_store_int8 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m, int i, int p,
                          const int32_t *totals, int block_rows, const float *bias, int add, int activation)
 {
@@ -201,14 +204,9 @@ clip_reduced_store_int8 (float *out, int ldo, const ClipReducedInput *in, const 
 
 /* ------------------------------------------------------------------ portable kernels
  *
- * Plain C over GCC vector types, built twice: for any CPU and for AVX2 + FMA.  bf16: the weights
- * are widened to float32 on the fly (a pair of inputs per 32-bit lane: the low half is input k,
- * the high half input k + 1), so that a batch of one, bound by reading the weights, reads half the
- * bytes of float32.  int8: int32 sums of products, as VPDPBUSD's. */
-
-typedef float    F32x16 __attribute__ ((vector_size (64), aligned (4)));
-typedef uint32_t U32x16 __attribute__ ((vector_size (64), aligned (4)));
-typedef int32_t  I32x16 __attribute__ ((vector_size (64), aligned (4)));
+ * Plain C over GCC vector types, for CPUs without AVX2 (ops-avx512.c has the AVX2 ones).  bf16:
+ * the weights are widened to float32 on the fly (a pair of inputs per 32-bit lane: the low half is
+ * input k, the high half input k + 1).  int8: int32 sums of products, as VPDPBUSD's. */
 
 /* Rows multiplied at a time; the inputs are padded to whole blocks (CLIP_REDUCED_ROW_ALIGN). */
 #define PORTABLE_ROWS 4
@@ -225,23 +223,25 @@ bf16_widened_body (float *out, int ldo, const ClipReducedInput *in, const ClipRe
       int c0 = p * CLIP_PANEL, cols = m->out_dim - c0 < CLIP_PANEL ? m->out_dim - c0 : CLIP_PANEL;
       for (int i = 0; i < in->n; i += PORTABLE_ROWS)
         {
-          F32x16 acc[PORTABLE_ROWS][2] = { { { 0 } } };
+          float sums[PORTABLE_ROWS][CLIP_PANEL] = { { 0 } };
           for (int kp = 0; kp < pairs; kp++)
             {
-              U32x16 w0 = *(const U32x16 *) (panel + (size_t) kp * CLIP_PANEL);
-              U32x16 w1 = *(const U32x16 *) (panel + (size_t) kp * CLIP_PANEL + 16);
-              F32x16 even0 = (F32x16) (w0 << 16), odd0 = (F32x16) (w0 & 0xffff0000u);
-              F32x16 even1 = (F32x16) (w1 << 16), odd1 = (F32x16) (w1 & 0xffff0000u);
+              const uint32_t *w = panel + (size_t) kp * CLIP_PANEL;
+              float even[CLIP_PANEL], odd[CLIP_PANEL];
+              for (int c = 0; c < CLIP_PANEL; c++)
+                {
+                  uint32_t low = w[c] << 16, high = w[c] & 0xffff0000u;
+                  memcpy (&even[c], &low, sizeof low);
+                  memcpy (&odd[c], &high, sizeof high);
+                }
               for (int r = 0; r < PORTABLE_ROWS; r++)
                 {
                   uint32_t pair = inputs[(size_t) (i + r) * pairs + kp];
                   float a0 = clip_bf16_to_float ((uint16_t) pair), a1 = clip_bf16_to_float ((uint16_t) (pair >> 16));
-                  acc[r][0] += a0 * even0 + a1 * odd0;
-                  acc[r][1] += a0 * even1 + a1 * odd1;
+                  for (int c = 0; c < CLIP_PANEL; c++)
+                    sums[r][c] += a0 * even[c] + a1 * odd[c];
                 }
             }
-          float sums[PORTABLE_ROWS][CLIP_PANEL];
-          memcpy (sums, acc, sizeof sums);
           int rows = in->n - i < PORTABLE_ROWS ? in->n - i : PORTABLE_ROWS;
           clip_reduced_store (out + (size_t) i * ldo + c0, ldo, &sums[0][0], rows, cols,
                               bias != NULL ? bias + c0 : NULL, add, activation);
@@ -260,15 +260,20 @@ int8_portable_body (float *out, int ldo, const ClipReducedInput *in, const ClipR
       for (int i = 0; i < in->n; i += PORTABLE_ROWS)
         {
           int32_t totals[PORTABLE_ROWS][CLIP_PANEL] = { { 0 } };
-          for (int r = 0; r < PORTABLE_ROWS; r++)
+          for (int kq = 0; kq < quads; kq++)
             {
-              const int8_t *a = (const int8_t *) in->rows + (size_t) (i + r) * m->k_pad;
-              for (int kq = 0; kq < quads; kq++)
+              /* The quad's four weights of each column side by side, so that the loops over
+               * columns vectorise. */
+              const int8_t *w = panel + (size_t) kq * CLIP_PANEL * 4;
+              int16_t split[4][CLIP_PANEL];
+              for (int c = 0; c < CLIP_PANEL; c++)
+                for (int b = 0; b < 4; b++)
+                  split[b][c] = w[4 * c + b];
+              for (int r = 0; r < PORTABLE_ROWS; r++)
                 {
-                  const int8_t *w = panel + (size_t) kq * CLIP_PANEL * 4;
+                  const int8_t *a = (const int8_t *) in->rows + (size_t) (i + r) * m->k_pad + 4 * kq;
                   for (int c = 0; c < CLIP_PANEL; c++)
-                    totals[r][c] += a[4 * kq] * w[4 * c] + a[4 * kq + 1] * w[4 * c + 1]
-                                    + a[4 * kq + 2] * w[4 * c + 2] + a[4 * kq + 3] * w[4 * c + 3];
+                    totals[r][c] += a[0] * split[0][c] + a[1] * split[1][c] + a[2] * split[2][c] + a[3] * split[3][c];
                 }
             }
           clip_reduced_store_int8 (out, ldo, in, m, i, p, &totals[0][0], PORTABLE_ROWS, bias, add, activation);
@@ -289,22 +294,6 @@ clip_int8_linear_portable (float *out, int ldo, const ClipReducedInput *in, cons
 {
   int8_portable_body (out, ldo, in, m, bias, add, activation, p0, p1);
 }
-
-#ifdef CLIP_X86_KERNELS
-__attribute__ ((target ("avx2,fma"))) void
-clip_bf16_linear_avx2 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
-                       const float *bias, int add, int activation, int p0, int p1)
-{
-  bf16_widened_body (out, ldo, in, m, bias, add, activation, p0, p1);
-}
-
-__attribute__ ((target ("avx2,fma"))) void
-clip_int8_linear_avx2 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
-                       const float *bias, int add, int activation, int p0, int p1)
-{
-  int8_portable_body (out, ldo, in, m, bias, add, activation, p0, p1);
-}
-#endif
 
 /* ------------------------------------------------------------------ choice of kernel */
 
