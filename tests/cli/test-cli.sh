@@ -27,6 +27,10 @@ help)
     run "$command" --help
     status_is 0 && out_has "Usage:" && out_has "--model" && out_has "--threads"
     verdict "$command --help exits 0 and shows its options"
+    if [[ $command == embed || $command == infer ]]; then
+      out_has "--precision"
+      verdict "$command --help shows --precision"
+    fi
   done
   run --version
   status_is 0 && grep -Eq '^cliplab-cli [0-9]+\.[0-9]+\.[0-9]+$' "$tmp/out"
@@ -172,6 +176,13 @@ embed)
   run embed "${tiny[@]}" --json --token-ids 5,6,7,999 --threads 2
   status_is 0 && jq_files "$tmp/ids.json" '($b[0].embedding | length == 32) and ([$a[0].embedding, $b[0].embedding] | transpose | map(.[0] - .[1] | fabs) | max < 1e-5)'
   verdict "--threads 2 gives the same embedding"
+  for precision in bf16 int8 auto; do
+    run embed "${tiny[@]}" --json --token-ids 5,6,7,999 --precision "$precision"
+    status_is 0 && jq_files "$tmp/ids.json" '[$a[0].embedding, $b[0].embedding] | transpose | map(.[0] * .[1]) | add > 0.99'
+    verdict "--precision $precision: the embedding within cosine 0.99 of f32's"
+  done
+  run embed "${tiny[@]}" --json --token-ids 5,6,7,999 --precision fp8
+  check_error "an unknown --precision fails" "fp8"
   ;;
 
 infer)
