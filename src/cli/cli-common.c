@@ -225,6 +225,15 @@ cli_progress_finish (CliProgress *progress)
   progress_line_drawn = FALSE;
 }
 
+void
+cli_progress_callback (const char *what, int64_t done, int64_t total, gpointer user_data)
+{
+  CliProgress *progress = user_data;
+  if (progress->total != (int) total)
+    cli_progress_init (progress, progress->label, (int) total);
+  cli_progress_update (progress, (int) done);
+}
+
 /* The --template strings, then the --templates set (a built-in name or a file); "simple" when
  * neither is given. */
 GStrv

@@ -1,6 +1,7 @@
 /* cmd-bench.c — `cliplab-cli bench`: inference speed and memory of a model, as medians of repeated
  * runs, beside the time OpenBLAS takes for its matrix products alone (the "GEMM bound"). */
 #include "cli-common.h"
+#include "clip-testing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@ static gboolean
 bench_encode_images (ClipModel *model, gpointer data, GError **error)
 {
   BenchImages *b = data;
-  return clip_model_encode_images (model, b->pixels, b->n, b->embeds, error);
+  return clip_model_encode_images (model, b->pixels, b->n, b->embeds, NULL, error);
 }
 
 static gboolean
@@ -94,7 +95,7 @@ static gboolean
 bench_encode_token_ids (ClipModel *model, gpointer data, GError **error)
 {
   BenchTexts *b = data;
-  return clip_model_encode_token_ids (model, b->ids, b->n, b->row_len, b->embeds, error);
+  return clip_model_encode_token_ids (model, b->ids, b->n, b->row_len, b->embeds, NULL, error);
 }
 
 /* The median time of loading the model RUNS times; *MODEL receives the last one. */

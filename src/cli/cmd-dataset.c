@@ -10,15 +10,6 @@
 #define DATASET_SHAPES_DEFAULT_SIZE  64
 #define DATASET_DEFAULT_SEED         1
 
-static void
-dataset_progress (int64_t done, int64_t total, gpointer user_data)
-{
-  CliProgress *progress = user_data;
-  if (progress->total != (int) total)
-    cli_progress_init (progress, progress->label, (int) total);
-  cli_progress_update (progress, (int) done);
-}
-
 /* Counts the data rows of a CSV the generator just wrote (no quoted newlines in them). */
 static int
 dataset_count_rows (const char *out_dir, const char *name)
@@ -93,9 +84,9 @@ dataset_fashion_mnist (int argc, char **argv)
   CliProgress progress;
   cli_progress_init (&progress, "images", 0);
   GError *error = NULL;
+  const ClipCallbacks callbacks = { .progress = cli_progress_callback, .user_data = &progress };
   gboolean ok = clip_generate_fashion_mnist (from != NULL ? from : DATASET_FASHION_DEFAULT_FROM, out, limit_train,
-                                             limit_test, (uint64_t) seed, dataset_progress, NULL, &progress,
-                                             &error);
+                                             limit_test, (uint64_t) seed, &callbacks, &error);
   cli_progress_finish (&progress);
   if (!ok)
     return cli_fail (error);
@@ -133,8 +124,8 @@ dataset_shapes (int argc, char **argv)
   CliProgress progress;
   cli_progress_init (&progress, "images", count);
   GError *error = NULL;
-  gboolean ok = clip_generate_shapes (out, count, (uint64_t) seed, image_size, dataset_progress, NULL, &progress,
-                                      &error);
+  const ClipCallbacks callbacks = { .progress = cli_progress_callback, .user_data = &progress };
+  gboolean ok = clip_generate_shapes (out, count, (uint64_t) seed, image_size, &callbacks, &error);
   cli_progress_finish (&progress);
   if (!ok)
     return cli_fail (error);

@@ -149,13 +149,13 @@ embed_encode_kind (ClipModel *model, GArray *inputs, EmbedInputKind kind, float 
       switch (kind)
         {
         case EMBED_INPUT_IMAGE:
-          ok = clip_model_encode_image_files (model, batch_values, n, FALSE, batch_embeds, error);
+          ok = clip_model_encode_image_files (model, batch_values, n, FALSE, batch_embeds, NULL, error);
           break;
         case EMBED_INPUT_TEXT:
-          ok = clip_model_encode_texts (model, batch_values, n, batch_embeds, error);
+          ok = clip_model_encode_texts (model, batch_values, n, batch_embeds, NULL, error);
           break;
         case EMBED_INPUT_TOKEN_IDS:
-          ok = clip_model_encode_token_ids (model, batch_ids, n, context, batch_embeds, error);
+          ok = clip_model_encode_token_ids (model, batch_ids, n, context, batch_embeds, NULL, error);
           break;
         }
       if (!ok)

@@ -34,15 +34,6 @@ evaluate_options_clear (EvaluateOptions *options)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (EvaluateOptions, evaluate_options_clear)
 
 static void
-evaluate_progress (int64_t done, int64_t total, gpointer user_data)
-{
-  CliProgress *progress = user_data;
-  if (progress->total != (int) total)
-    cli_progress_init (progress, progress->label, (int) total);
-  cli_progress_update (progress, (int) done);
-}
-
-static void
 evaluate_report_issues (const ClipDataset *dataset, guint from, const char *csv_path)
 {
   GPtrArray *issues = clip_dataset_get_issues (dataset);
@@ -236,10 +227,10 @@ cli_cmd_evaluate (int argc, char **argv)
   guint n_load_issues = clip_dataset_get_issues (dataset)->len;
 
   CliProgress progress;
+  const ClipCallbacks callbacks = { .progress = cli_progress_callback, .user_data = &progress };
   cli_progress_init (&progress, "images decoded", clip_dataset_get_size (dataset));
   gboolean ok = clip_dataset_prepare_images (dataset, clip_model_get_preprocess (model)->image_size, options.exif,
-                                             EVALUATE_MEMORY_LIMIT, options.cache_dir, evaluate_progress, NULL,
-                                             &progress, &error);
+                                             EVALUATE_MEMORY_LIMIT, options.cache_dir, &callbacks, &error);
   cli_progress_finish (&progress);
   evaluate_report_issues (dataset, n_load_issues, options.csv_path);
   if (!ok)
@@ -251,8 +242,7 @@ cli_cmd_evaluate (int argc, char **argv)
   ClipZeroShotMetrics zero_shot = { 0 };
   cli_progress_init (&progress, "encoded", 0);
   ok = clip_evaluate_dataset (model, dataset, (const char *const *) templates, n_templates, options.batch_size,
-                              &retrieval, has_labels ? &zero_shot : NULL, evaluate_progress, NULL, &progress,
-                              &error);
+                              &retrieval, has_labels ? &zero_shot : NULL, &callbacks, &error);
   cli_progress_finish (&progress);
   if (!ok)
     return cli_fail (error);
@@ -261,6 +251,6 @@ cli_cmd_evaluate (int argc, char **argv)
     evaluate_print_json (dataset, &retrieval, has_labels ? &zero_shot : NULL);
   else
     evaluate_print_report (dataset, n_templates, &retrieval, has_labels ? &zero_shot : NULL);
-  clip_zeroshot_metrics_clear (&zero_shot);
+  clip_zero_shot_metrics_clear (&zero_shot);
   return 0;
 }

@@ -133,6 +133,7 @@ on_interrupt (int signal_number)
 }
 
 typedef struct {
+  ClipIndex  *index;
   CliProgress bar;
   gboolean    started;
   gint64      last_draw;
@@ -150,9 +151,10 @@ format_duration (double seconds, char *out, size_t size)
 }
 
 static void
-on_index_progress (const ClipIndexProgress *progress, gpointer user_data)
+on_index_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
   IndexProgress *p = user_data;
+  const ClipIndexProgress *progress = clip_index_get_progress (p->index);
   if (progress->phase != CLIP_INDEX_PHASE_EMBED || progress->total <= 0)
     return;
   if (!p->started)
@@ -181,14 +183,14 @@ on_index_abort (gpointer user_data)
 gboolean
 cli_index_update (ClipIndex *index, ClipIndexStats *stats, GError **error)
 {
-  IndexProgress progress = { 0 };
-  ClipIndexCallbacks callbacks = { on_index_progress, on_index_abort, &progress };
+  IndexProgress progress = { .index = index };
+  const ClipCallbacks callbacks = { on_index_progress, on_index_abort, &progress };
   struct sigaction action = { 0 }, previous;
   action.sa_handler = on_interrupt;
   sigemptyset (&action.sa_mask);
   sigaction (SIGINT, &action, &previous);
 
-  gboolean ok = clip_index_update (index, &callbacks, stats, error);
+  gboolean ok = clip_index_update (index, stats, &callbacks, error);
 
   sigaction (SIGINT, &previous, NULL);
   if (progress.started)

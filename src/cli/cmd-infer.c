@@ -202,12 +202,12 @@ infer_classify (ClipModel *model, GPtrArray *files, const float *weights, int ba
       if (n == 0)
         continue;
 
-      if (!clip_model_encode_images (model, pixels, n, embeds, error))
+      if (!clip_model_encode_images (model, pixels, n, embeds, NULL, error))
         {
           cli_progress_finish (&progress);
           return -1;
         }
-      clip_zeroshot_probs (model, embeds, n, weights, printer->n_classes, probs);
+      clip_zero_shot_probs (model, embeds, n, weights, printer->n_classes, probs);
       cli_progress_finish (&progress);
       for (int j = 0; j < n; j++)
         infer_print_image (printer, batch_paths[j], probs + (size_t) j * printer->n_classes);
@@ -293,9 +293,9 @@ cli_cmd_infer (int argc, char **argv)
   const int n_classes = (int) g_strv_length (classes);
   const int embed_dim = clip_model_get_config (model)->embed_dim;
   g_autofree float *weights = g_new (float, (size_t) n_classes * embed_dim);
-  if (!clip_zeroshot_classifier (model, (const char *const *) classes, n_classes,
+  if (!clip_zero_shot_classifier (model, (const char *const *) classes, n_classes,
                                  (const char *const *) templates, (int) g_strv_length (templates),
-                                 weights, &error))
+                                 weights, NULL, &error))
     return cli_fail (error);
 
   g_autofree int *order = g_new (int, n_classes);

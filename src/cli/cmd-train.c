@@ -297,13 +297,14 @@ train (TrainCommand *cmd)
 {
   if (cmd->threads_given)
     clip_set_threads (cmd->threads);
-  const ClipTrainCallbacks callbacks = {
-    .notice = on_notice, .progress = on_progress, .step = on_step, .validation = on_validation,
+  const ClipTrainEvents events = {
+    .callbacks = { .progress = on_progress, .abort = is_interrupted, .user_data = cmd },
+    .notice = on_notice, .step = on_step, .validation = on_validation,
   };
   g_autoptr (GError) error = NULL;
   g_autoptr (ClipTrainRun) run = cmd->resume_dir != NULL
-                                   ? clip_train_run_resume (cmd->resume_dir, &callbacks, cmd, &error)
-                                   : clip_train_run_new (&cmd->config, &callbacks, cmd, &error);
+                                   ? clip_train_run_resume (cmd->resume_dir, &events, &error)
+                                   : clip_train_run_new (&cmd->config, &events, &error);
   if (run == NULL)
     return cli_fail (g_steal_pointer (&error));
 
@@ -312,7 +313,6 @@ train (TrainCommand *cmd)
   sigemptyset (&action.sa_mask);
   sigaction (SIGINT, &action, NULL);
   sigaction (SIGTERM, &action, NULL);
-  clip_train_run_set_abort_callback (run, is_interrupted, NULL);
 
   int64_t first_step = clip_train_run_get_step (run), start = g_get_monotonic_time ();
   gboolean ok = clip_train_run_run (run, &error);

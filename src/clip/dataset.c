@@ -6,7 +6,7 @@
  * than CLIP_MAX_DATASET_ROWS rows, or no usable row at all fail the whole load.  Image paths are
  * contained in the image root twice: lexically ("../", absolute paths) and after resolving symbolic
  * links, and the resolved path is what is kept, so a link swapped later cannot lead outside. */
-#include "clip.h"
+#include "clip-private.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -814,8 +814,8 @@ drop_failed_rows (ClipDataset *dataset, char **slot_errors)
 
 gboolean
 clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif_orientation,
-                             size_t memory_limit, const char *cache_dir, ClipProgressFunc progress,
-                             ClipAbortFunc abort_func, gpointer user_data, GError **error)
+                             size_t memory_limit, const char *cache_dir, const ClipCallbacks *callbacks,
+                             GError **error)
 {
   g_return_val_if_fail (dataset != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -886,10 +886,8 @@ clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif
   for (int s = 0; s < n_slots && !aborted && !g_atomic_int_get (&job.stop); s++)
     {
       g_async_queue_pop (job.done);
-      if (progress != NULL)
-        progress (s + 1, n_slots, user_data);
-      if (abort_func != NULL && abort_func (user_data))
-        aborted = TRUE;
+      clip_callbacks_progress (callbacks, "Decoding images", s + 1, n_slots);
+      aborted = clip_callbacks_aborted (callbacks);
     }
   g_atomic_int_set (&job.stop, 1);
   g_thread_pool_free (pool, TRUE, TRUE);

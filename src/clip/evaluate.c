@@ -5,7 +5,7 @@
  * recall, not tp / positives).  Candidates whose scores tie with the best correct one are ranked in
  * a uniformly random order and the hit counts with its probability, so the result is deterministic
  * and a collapsed model whose embeddings are all equal scores K / n, not 1. */
-#include "clip.h"
+#include "clip-private.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -87,7 +87,7 @@ recall_one_direction (const float *queries, const float *candidates, int n, int 
 }
 
 void
-clip_eval_retrieval (const float *image, const float *text, int n, int dim, const int *group,
+clip_evaluate_retrieval (const float *image, const float *text, int n, int dim, const int *group,
                      ClipRetrievalMetrics *metrics)
 {
   g_return_if_fail (metrics != NULL);
@@ -125,7 +125,7 @@ zeroshot_predict (const float *probs, int n_classes)
 }
 
 void
-clip_eval_zeroshot (const float *probs, const int *labels, int n, int n_classes,
+clip_evaluate_zero_shot (const float *probs, const int *labels, int n, int n_classes,
                     ClipZeroShotMetrics *metrics)
 {
   g_return_if_fail (metrics != NULL);
@@ -159,7 +159,7 @@ clip_eval_zeroshot (const float *probs, const int *labels, int n, int n_classes,
 }
 
 void
-clip_zeroshot_metrics_clear (ClipZeroShotMetrics *metrics)
+clip_zero_shot_metrics_clear (ClipZeroShotMetrics *metrics)
 {
   if (metrics == NULL)
     return;
@@ -171,10 +171,8 @@ clip_zeroshot_metrics_clear (ClipZeroShotMetrics *metrics)
 /* ---------------------------------------------------------------- a model on a data set */
 
 typedef struct {
-  ClipProgressFunc progress;
-  ClipAbortFunc    abort_func;
-  gpointer         user_data;
-  int64_t          done, total;
+  const ClipCallbacks *callbacks;
+  int64_t              done, total;
 } EvalProgress;
 
 /* Reports COUNT more items done; FALSE (with the error set) when the caller asks to stop. */
@@ -182,9 +180,8 @@ static gboolean
 eval_advance (EvalProgress *progress, int count, GError **error)
 {
   progress->done += count;
-  if (progress->progress != NULL)
-    progress->progress (progress->done, progress->total, progress->user_data);
-  if (progress->abort_func != NULL && progress->abort_func (progress->user_data))
+  clip_callbacks_progress (progress->callbacks, "Evaluating", progress->done, progress->total);
+  if (clip_callbacks_aborted (progress->callbacks))
     {
       g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_ABORTED, "the evaluation was stopped");
       return FALSE;
@@ -207,7 +204,7 @@ eval_encode_images (ClipModel *model, ClipDataset *dataset, int batch_size, floa
       int count = MIN (batch_size, n - start);
       for (int i = 0; i < count; i++)
         clip_image_normalize (clip_dataset_get_crop (dataset, start + i), pre, pixels + image_floats * i);
-      if (!clip_model_encode_images (model, pixels, count, embeds + (size_t) start * dim, error)
+      if (!clip_model_encode_images (model, pixels, count, embeds + (size_t) start * dim, progress->callbacks, error)
           || !eval_advance (progress, count, error))
         return FALSE;
     }
@@ -223,7 +220,7 @@ eval_encode_texts (ClipModel *model, const char *const *texts, int n, int batch_
   for (int start = 0; start < n; start += batch_size)
     {
       int count = MIN (batch_size, n - start);
-      if (!clip_model_encode_texts (model, texts + start, count, embeds + (size_t) start * dim, error)
+      if (!clip_model_encode_texts (model, texts + start, count, embeds + (size_t) start * dim, progress->callbacks, error)
           || !eval_advance (progress, count, error))
         return FALSE;
     }
@@ -233,8 +230,7 @@ eval_encode_texts (ClipModel *model, const char *const *texts, int n, int batch_
 gboolean
 clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const *templates,
                        int n_templates, int batch_size, ClipRetrievalMetrics *retrieval,
-                       ClipZeroShotMetrics *zero_shot, ClipProgressFunc progress_func,
-                       ClipAbortFunc abort_func, gpointer user_data, GError **error)
+                       ClipZeroShotMetrics *zero_shot, const ClipCallbacks *callbacks, GError **error)
 {
   g_return_val_if_fail (model != NULL && dataset != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -275,9 +271,7 @@ clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const
     group_texts[groups[i]] = clip_dataset_get_caption (dataset, i);
 
   EvalProgress progress = {
-    .progress = progress_func,
-    .abort_func = abort_func,
-    .user_data = user_data,
+    .callbacks = callbacks,
     .total = (retrieval != NULL ? n_groups : 0) + n
              + (zero_shot != NULL ? (int64_t) n_labels * n_templates : 0),
   };
@@ -294,7 +288,7 @@ clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const
       g_autofree float *text_embeds = g_new (float, (size_t) n * dim);
       for (int i = 0; i < n; i++)
         memcpy (text_embeds + (size_t) i * dim, group_embeds + (size_t) groups[i] * dim, sizeof (float) * dim);
-      clip_eval_retrieval (image_embeds, text_embeds, n, dim, groups, retrieval);
+      clip_evaluate_retrieval (image_embeds, text_embeds, n, dim, groups, retrieval);
     }
 
   if (zero_shot != NULL)
@@ -303,15 +297,15 @@ clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const
       for (int c = 0; c < n_labels; c++)
         names[c] = clip_dataset_get_label_name (dataset, c);
       g_autofree float *weights = g_new (float, (size_t) n_labels * dim);
-      if (!clip_zeroshot_classifier (model, names, n_labels, templates, n_templates, weights, error)
+      if (!clip_zero_shot_classifier (model, names, n_labels, templates, n_templates, weights, callbacks, error)
           || !eval_advance (&progress, n_labels * n_templates, error))
         return FALSE;
       g_autofree float *probs = g_new (float, (size_t) n * n_labels);
-      clip_zeroshot_probs (model, image_embeds, n, weights, n_labels, probs);
+      clip_zero_shot_probs (model, image_embeds, n, weights, n_labels, probs);
       g_autofree int *labels = g_new (int, n);
       for (int i = 0; i < n; i++)
         labels[i] = clip_dataset_get_label (dataset, i);
-      clip_eval_zeroshot (probs, labels, n, n_labels, zero_shot);
+      clip_evaluate_zero_shot (probs, labels, n, n_labels, zero_shot);
     }
   return TRUE;
 }

@@ -290,10 +290,7 @@ config_validate (const ClipTrainRunConfig *c, GError **error)
 
 struct _ClipTrainRun {
   ClipTrainRunConfig config;        /* resolved: absolute paths, heads, the model's architecture */
-  ClipTrainCallbacks callbacks;
-  gpointer           user_data;
-  ClipAbortFunc      abort_func;
-  gpointer           abort_data;
+  ClipTrainEvents    events;          /* events.callbacks.user_data goes to every event */
   int                lock_fd;
 
   ClipDataset  *train, *val;
@@ -324,13 +321,13 @@ run_notice (ClipTrainRun *run, const char *format, ...) G_GNUC_PRINTF (2, 3);
 static void
 run_notice (ClipTrainRun *run, const char *format, ...)
 {
-  if (run->callbacks.notice == NULL)
+  if (run->events.notice == NULL)
     return;
   va_list args;
   va_start (args, format);
   g_autofree char *message = g_strdup_vprintf (format, args);
   va_end (args);
-  run->callbacks.notice (message, run->user_data);
+  run->events.notice (message, run->events.callbacks.user_data);
 }
 
 char *
@@ -474,12 +471,11 @@ file_sha256 (const char *path, GError **error)
 }
 
 static ClipTrainRun *
-run_alloc (const ClipTrainCallbacks *callbacks, gpointer user_data)
+run_alloc (const ClipTrainEvents *events)
 {
   ClipTrainRun *run = g_new0 (ClipTrainRun, 1);
-  if (callbacks != NULL)
-    run->callbacks = *callbacks;
-  run->user_data = user_data;
+  if (events != NULL)
+    run->events = *events;
   run->lock_fd = -1;
   run->order_epoch = -1;
   run->expected_n_train = -1;
@@ -637,12 +633,12 @@ build_initial_model (ClipTrainRunConfig *config, GError **error)
 }
 
 ClipTrainRun *
-clip_train_run_new (const ClipTrainRunConfig *config, const ClipTrainCallbacks *callbacks, gpointer user_data,
+clip_train_run_new (const ClipTrainRunConfig *config, const ClipTrainEvents *events,
                     GError **error)
 {
   if (!config_validate (config, error))
     return NULL;
-  g_autoptr (ClipTrainRun) run = run_alloc (callbacks, user_data);
+  g_autoptr (ClipTrainRun) run = run_alloc (events);
   clip_train_run_config_copy (config, &run->config);
   ClipTrainRunConfig *c = &run->config;
   config_make_paths_absolute (c);
@@ -836,9 +832,9 @@ log_truncate_after (const char *path, int64_t max_step, GError **error)
 }
 
 ClipTrainRun *
-clip_train_run_resume (const char *dir, const ClipTrainCallbacks *callbacks, gpointer user_data, GError **error)
+clip_train_run_resume (const char *dir, const ClipTrainEvents *events, GError **error)
 {
-  g_autoptr (ClipTrainRun) run = run_alloc (callbacks, user_data);
+  g_autoptr (ClipTrainRun) run = run_alloc (events);
   g_autofree char *out_dir = g_canonicalize_filename (dir, NULL);
   g_autoptr (GPtrArray) files = list_checkpoints (out_dir, error);
   if (files == NULL)
@@ -899,44 +895,36 @@ clip_train_run_resume (const char *dir, const ClipTrainCallbacks *callbacks, gpo
   return g_steal_pointer (&run);
 }
 
-void
-clip_train_run_set_abort_callback (ClipTrainRun *run, ClipAbortFunc func, gpointer user_data)
-{
-  run->abort_func = func;
-  run->abort_data = user_data;
-  if (run->trainer != NULL)
-    clip_trainer_set_abort_callback (run->trainer, func, user_data);
-}
-
 /* ------------------------------------------------------------------ preparation */
 
+/* The run's callbacks, with progress reported under the run's own name for the phase (WHAT). */
 typedef struct {
   ClipTrainRun *run;
   const char   *what;
 } ProgressContext;
 
 static void
-forward_progress (int64_t done, int64_t total, gpointer user_data)
+forward_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
   ProgressContext *ctx = user_data;
-  ctx->run->callbacks.progress (ctx->what, done, total, ctx->run->user_data);
+  clip_callbacks_progress (&ctx->run->events.callbacks, ctx->what, done, total);
 }
 
 static gboolean
 forward_abort (gpointer user_data)
 {
   ProgressContext *ctx = user_data;
-  return ctx->run->abort_func != NULL && ctx->run->abort_func (ctx->run->abort_data);
+  return clip_callbacks_aborted (&ctx->run->events.callbacks);
 }
 
 static gboolean
 prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, const char *what, GError **error)
 {
   ProgressContext ctx = { run, what };
+  const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
   guint n_issues = clip_dataset_get_issues (dataset)->len;
   if (!clip_dataset_prepare_images (dataset, run->config.image_size, FALSE, CROPS_MEMORY_LIMIT,
-                                    run->config.out_dir, run->callbacks.progress != NULL ? forward_progress : NULL,
-                                    forward_abort, &ctx, error))
+                                    run->config.out_dir, &callbacks, error))
     return FALSE;
   report_skipped_rows (run, dataset, csv_path, n_issues);
   return TRUE;
@@ -1000,7 +988,6 @@ run_prepare (ClipTrainRun *run, GError **error)
         return FALSE;
       g_clear_pointer (&run->initial, clip_model_free);
     }
-  clip_trainer_set_abort_callback (run->trainer, run->abort_func, run->abort_data);
 
   ClipModel *model = clip_trainer_get_model (run->trainer);
   int ctx = clip_model_get_config (model)->context_length, size = c->image_size;
@@ -1192,18 +1179,18 @@ run_validate (ClipTrainRun *run, int64_t step, GError **error)
                             .has_zero_shot = clip_dataset_get_n_labels (run->val) > 0 };
   ClipZeroShotMetrics zero_shot = { 0 };
   ProgressContext ctx = { run, "Validating" };
+  const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
   if (!clip_evaluate_dataset (clip_trainer_get_model (run->trainer), run->val,
                               (const char *const *) run->templates, g_strv_length (run->templates), EVAL_BATCH,
-                              &v.retrieval, v.has_zero_shot ? &zero_shot : NULL,
-                              run->callbacks.progress != NULL ? forward_progress : NULL, forward_abort, &ctx, error))
+                              &v.retrieval, v.has_zero_shot ? &zero_shot : NULL, &callbacks, error))
     return FALSE;
   v.zero_shot_top1 = zero_shot.top1;
   v.zero_shot_top5 = zero_shot.top5;
-  clip_zeroshot_metrics_clear (&zero_shot);
+  clip_zero_shot_metrics_clear (&zero_shot);
   if (run->log != NULL && !log_validation (run, &v, error))
     return FALSE;
-  if (run->callbacks.validation != NULL)
-    run->callbacks.validation (&v, run->user_data);
+  if (run->events.validation != NULL)
+    run->events.validation (&v, run->events.callbacks.user_data);
   return TRUE;
 }
 
@@ -1229,8 +1216,8 @@ run_save_checkpoint (ClipTrainRun *run, GError **error)
     return FALSE;
   run->last_saved_step = step;
   prune_checkpoints (run);
-  if (run->callbacks.checkpoint != NULL)
-    run->callbacks.checkpoint (path, step, run->user_data);
+  if (run->events.checkpoint != NULL)
+    run->events.checkpoint (path, step, run->events.callbacks.user_data);
   return TRUE;
 }
 
@@ -1262,15 +1249,13 @@ clip_train_run_run (ClipTrainRun *run, GError **error)
   for (int64_t step = clip_trainer_get_step (trainer); step < run->total_steps; step = clip_trainer_get_step (trainer))
     {
       GError *local_error = NULL;
-      if (run->abort_func != NULL && run->abort_func (run->abort_data))
-        {
-          g_set_error_literal (&local_error, CLIP_ERROR, CLIP_ERROR_ABORTED, "Cancelled");
-          return run_stop (run, local_error, error);
-        }
+      if (!clip_callbacks_check_abort (&run->events.callbacks, &local_error))
+        return run_stop (run, local_error, error);
       int64_t start = g_get_monotonic_time ();
       fill_batch (run, step);
       ClipStepStats stats;
-      if (!clip_trainer_step (trainer, run->pixels, run->batch_ids, c->batch_size, &stats, &local_error))
+      if (!clip_trainer_step (trainer, run->pixels, run->batch_ids, c->batch_size, &stats, &run->events.callbacks,
+                              &local_error))
         {
           if (g_error_matches (local_error, CLIP_ERROR, CLIP_ERROR_ABORTED))
             return run_stop (run, local_error, error);
@@ -1287,8 +1272,8 @@ clip_train_run_run (ClipTrainRun *run, GError **error)
       };
       if (run->log != NULL && !log_step (run, &report, error))
         return FALSE;
-      if (run->callbacks.step != NULL)
-        run->callbacks.step (&report, run->user_data);
+      if (run->events.step != NULL)
+        run->events.step (&report, run->events.callbacks.user_data);
 
       gboolean last = stats.step == run->total_steps;
       if (run->val != NULL && (stats.step % run->steps_per_epoch == 0 || last))

@@ -215,20 +215,20 @@ exercise_model (ClipModel *model)
   if (c->context_length > 1)
     ids[1] = c->eot_id >= 0 ? c->eot_id : c->vocab_size - 1;
   GError *error = NULL;
-  gboolean ok = clip_model_encode_token_ids (model, ids, 1, c->context_length, embed, &error);
+  gboolean ok = clip_model_encode_token_ids (model, ids, 1, c->context_length, embed, NULL, &error);
   check_outcome (ok, error, "clip_model_encode_token_ids");
   g_clear_error (&error);
 
   size_t n_pixels = (size_t) 3 * c->image_size * c->image_size;
   g_autofree float *pixels = g_new0 (float, n_pixels);
-  ok = clip_model_encode_images (model, pixels, 1, embed, &error);
+  ok = clip_model_encode_images (model, pixels, 1, embed, NULL, &error);
   check_outcome (ok, error, "clip_model_encode_images");
   g_clear_error (&error);
 
   if (clip_model_get_tokenizer (model) != NULL)
     {
       const char *texts[] = { "a photo of a cat" };
-      ok = clip_model_encode_texts (model, texts, 1, embed, &error);
+      ok = clip_model_encode_texts (model, texts, 1, embed, NULL, &error);
       check_outcome (ok, error, "clip_model_encode_texts");
       g_clear_error (&error);
     }
