@@ -2,6 +2,7 @@
  * probabilities whose answers are worked out by hand, and clip_evaluate_dataset against the same
  * computation done from the public pieces on the tiny golden model. */
 #include "clip.h"
+#include "generate.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -159,7 +160,7 @@ test_retrieval_hit_probability (void)
 /* ---------------------------------------------------------------- zero-shot */
 
 static void
-test_zeroshot_known_confusion (void)
+test_zero_shot_known_confusion (void)
 {
   enum { N = 8, C = 7 };
   static const float probs[N][C] = {
@@ -201,7 +202,7 @@ test_zeroshot_known_confusion (void)
 
 /* With fewer than five classes every label is in the top 5. */
 static void
-test_zeroshot_few_classes (void)
+test_zero_shot_few_classes (void)
 {
   static const float probs[2][3] = { { .2, .3, .5 }, { .6, .3, .1 } };
   static const int labels[2] = { 0, 2 };
@@ -242,7 +243,7 @@ test_evaluate_dataset (void)
 {
   g_autofree char *dir = g_build_filename (tu_tmpdir (), "shapes", NULL);
   GError *error = NULL;
-  g_assert_true (clip_generate_shapes (dir, 60, 3, 64, NULL, &error));
+  g_assert_true (cli_generate_shapes (dir, 60, 3, 64, NULL, &error));
   g_assert_no_error (error);
   g_autofree char *csv = g_build_filename (dir, "test.csv", NULL);
   g_autoptr (ClipDataset) dataset = clip_dataset_load_csv (csv, dir, &error);
@@ -362,8 +363,8 @@ main (int argc, char **argv)
   g_test_add_func ("/evaluate/retrieval/all-tied", test_retrieval_all_tied);
   g_test_add_func ("/evaluate/retrieval/caption-groups", test_retrieval_caption_groups);
   g_test_add_func ("/evaluate/retrieval/hit-probability", test_retrieval_hit_probability);
-  g_test_add_func ("/evaluate/zeroshot/known-confusion", test_zeroshot_known_confusion);
-  g_test_add_func ("/evaluate/zeroshot/few-classes", test_zeroshot_few_classes);
+  g_test_add_func ("/evaluate/zero-shot/known-confusion", test_zero_shot_known_confusion);
+  g_test_add_func ("/evaluate/zero-shot/few-classes", test_zero_shot_few_classes);
   g_test_add_func ("/evaluate/dataset/matches-pieces", test_evaluate_dataset);
   g_test_add_func ("/evaluate/dataset/without-labels", test_evaluate_dataset_without_labels);
   return g_test_run ();

@@ -1,7 +1,7 @@
 /* test-preprocess.c — image decoding, Pillow bicubic resize, centre crop and normalisation against
  * the spec's §4.4 vectors and golden/preprocess.safetensors, plus hostile and broken files. */
 #include "clip.h"
-#include "resample.h"
+#include "image-resample.h"
 #include "safetensors.h"
 #include "testutil.h"
 

@@ -2,6 +2,7 @@
  * test.csv, classes.txt and the PNGs they name): Fashion-MNIST from its IDX files, or procedurally
  * drawn shapes. */
 #include "cli-common.h"
+#include "generate.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -85,8 +86,8 @@ dataset_fashion_mnist (int argc, char **argv)
   cli_progress_init (&progress, "images", 0);
   GError *error = NULL;
   const ClipCallbacks callbacks = { .progress = cli_progress_callback, .user_data = &progress };
-  gboolean ok = clip_generate_fashion_mnist (from != NULL ? from : DATASET_FASHION_DEFAULT_FROM, out, limit_train,
-                                             limit_test, (uint64_t) seed, &callbacks, &error);
+  gboolean ok = cli_generate_fashion_mnist (from != NULL ? from : DATASET_FASHION_DEFAULT_FROM, out, limit_train,
+                                            limit_test, (uint64_t) seed, &callbacks, &error);
   cli_progress_finish (&progress);
   if (!ok)
     return cli_fail (error);
@@ -125,7 +126,7 @@ dataset_shapes (int argc, char **argv)
   cli_progress_init (&progress, "images", count);
   GError *error = NULL;
   const ClipCallbacks callbacks = { .progress = cli_progress_callback, .user_data = &progress };
-  gboolean ok = clip_generate_shapes (out, count, (uint64_t) seed, image_size, &callbacks, &error);
+  gboolean ok = cli_generate_shapes (out, count, (uint64_t) seed, image_size, &callbacks, &error);
   cli_progress_finish (&progress);
   if (!ok)
     return cli_fail (error);

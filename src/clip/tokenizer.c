@@ -15,7 +15,7 @@
  * IGNORECASE (ſ matches s; U+0345, which case-folds to a letter, matches no alternative) without
  * depending on the Unicode tables of the PCRE2 build, and it is faster. */
 #include "tokenizer-private.h"
-#include "jsonutil.h"
+#include "util-json.h"
 
 #include <gio/gio.h>
 #include <string.h>

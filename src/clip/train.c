@@ -3,7 +3,7 @@
  * checkpoints.  The forward passes are model.c's (with activations kept); the per-op maths is in
  * ops.c. */
 #include "clip-private.h"
-#include "jsonutil.h"
+#include "util-json.h"
 #include "ops.h"
 
 #include <math.h>

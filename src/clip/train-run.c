@@ -1,4 +1,4 @@
-/* trainrun.c — a whole training run around ClipTrainer: data decoded once, seeded shuffling and
+/* train-run.c — a whole training run around ClipTrainer: data decoded once, seeded shuffling and
  * augmentation, the schedule, a JSON-lines log, validation, checkpoints kept N deep, and resuming
  * so that the losses continue bit for bit.
  *
@@ -6,7 +6,7 @@
  * with (seed, E) and the augmentation of step S from one seeded with (seed, S), so the step count
  * in a checkpoint determines every draw still to come. */
 #include "clip-private.h"
-#include "jsonutil.h"
+#include "util-json.h"
 
 #include <errno.h>
 #include <fcntl.h>

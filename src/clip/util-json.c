@@ -1,5 +1,5 @@
-/* jsonutil.c — json-glib with the guards untrusted files need. */
-#include "jsonutil.h"
+/* util-json.c — json-glib with the guards untrusted files need. */
+#include "util-json.h"
 #include "clip.h"
 
 #include <glib/gstdio.h>

@@ -1,4 +1,4 @@
-/* textclean.c — OpenAI's caption cleaning (simple_tokenizer.py: basic_clean, whitespace_clean,
+/* tokenizer-clean.c — OpenAI's caption cleaning (simple_tokenizer.py: basic_clean, whitespace_clean,
  * lower): ftfy.fix_text without mojibake repair, html.unescape twice, whitespace collapse and
  * Python's str.lower, rebuilt on GLib's Unicode functions.
  *

@@ -1,6 +1,6 @@
-/* checkpoint.c — finding, validating and mapping every checkpoint layout; saving our own. */
+/* model-load.c — finding, validating and mapping every checkpoint layout; saving our own. */
 #include "clip-private.h"
-#include "jsonutil.h"
+#include "util-json.h"
 
 #include <float.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-/* jsonutil.h — internal: parsing JSON from untrusted files with json-glib, safely. */
+/* util-json.h — internal: parsing JSON from untrusted files with json-glib, safely. */
 #pragma once
 
 #include <glib.h>

@@ -5,7 +5,7 @@
  * Everything random comes from GRand (Mersenne Twister) seeded with the caller's seed, one stream
  * per split, and the PNGs are encoded by gdk-pixbuf without timestamps, so the same arguments write
  * the same bytes. */
-#include "clip.h"
+#include "generate.h"
 
 #include <cairo.h>
 #include <gdk-pixbuf/gdk-pixbuf.h>
@@ -163,7 +163,7 @@ static const char *const fashion_templates[] = {
 #define FASHION_SIDE 28
 
 const char *const *
-clip_fashion_mnist_classes (void)
+cli_fashion_mnist_classes (void)
 {
   return fashion_classes;
 }
@@ -334,8 +334,8 @@ fashion_convert_split (GenOutput *out, FashionSplit *split, int index, uint64_t 
 }
 
 gboolean
-clip_generate_fashion_mnist (const char *from_dir, const char *out_dir, int limit_train, int limit_test,
-                             uint64_t seed, const ClipCallbacks *callbacks, GError **error)
+cli_generate_fashion_mnist (const char *from_dir, const char *out_dir, int limit_train, int limit_test,
+                            uint64_t seed, const ClipCallbacks *callbacks, GError **error)
 {
   g_return_val_if_fail (from_dir != NULL && out_dir != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -394,7 +394,7 @@ static const double shape_radius[2] = { 0.11, 0.20 };  /* of the image side */
 static const char *const shapes_held_out[] = { "red triangle", "green star", "blue circle", "yellow square", NULL };
 
 const char *const *
-clip_shapes_held_out (void)
+cli_shapes_held_out (void)
 {
   return shapes_held_out;
 }
@@ -583,8 +583,8 @@ shapes_describe (int count, int n_train, int n_test, uint64_t seed, int side)
 }
 
 gboolean
-clip_generate_shapes (const char *out_dir, int count, uint64_t seed, int image_size,
-                      const ClipCallbacks *callbacks, GError **error)
+cli_generate_shapes (const char *out_dir, int count, uint64_t seed, int image_size,
+                     const ClipCallbacks *callbacks, GError **error)
 {
   g_return_val_if_fail (out_dir != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
