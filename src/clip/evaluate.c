@@ -6,6 +6,7 @@
  * a uniformly random order and the hit counts with its probability, so the result is deterministic
  * and a collapsed model whose embeddings are all equal scores K / n, not 1. */
 #include "clip-private.h"
+#include "clip-json.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -166,6 +167,29 @@ clip_zero_shot_metrics_clear (ClipZeroShotMetrics *metrics)
   g_clear_pointer (&metrics->per_class, g_free);
   g_clear_pointer (&metrics->confusion, g_free);
   metrics->n_classes = 0;
+}
+
+/* ---------------------------------------------------------------- as JSON */
+
+static void
+json_add_recalls (JsonBuilder *builder, const char *name, const double recall[3])
+{
+  static const char *const keys[3] = { "R@1", "R@5", "R@10" };
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_object (builder);
+  for (int k = 0; k < 3; k++)
+    {
+      json_builder_set_member_name (builder, keys[k]);
+      json_builder_add_double_value (builder, recall[k]);
+    }
+  json_builder_end_object (builder);
+}
+
+void
+clip_json_add_retrieval (JsonBuilder *builder, const ClipRetrievalMetrics *metrics)
+{
+  json_add_recalls (builder, "image_to_text", metrics->image_to_text);
+  json_add_recalls (builder, "text_to_image", metrics->text_to_image);
 }
 
 /* ---------------------------------------------------------------- a model on a data set */

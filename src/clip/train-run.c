@@ -6,6 +6,7 @@
  * with (seed, E) and the augmentation of step S from one seeded with (seed, S), so the step count
  * in a checkpoint determines every draw still to come. */
 #include "clip-private.h"
+#include "clip-json.h"
 #include "util-json.h"
 
 #include <errno.h>
@@ -1128,20 +1129,6 @@ log_step (ClipTrainRun *run, const ClipTrainStepReport *r, GError **error)
   return log_write (run, b, error);
 }
 
-static void
-add_recalls (JsonBuilder *b, const char *name, const double recall[3])
-{
-  static const char *const keys[] = { "R@1", "R@5", "R@10" };
-  json_builder_set_member_name (b, name);
-  json_builder_begin_object (b);
-  for (int k = 0; k < 3; k++)
-    {
-      json_builder_set_member_name (b, keys[k]);
-      json_builder_add_double_value (b, recall[k]);
-    }
-  json_builder_end_object (b);
-}
-
 static gboolean
 log_validation (ClipTrainRun *run, const ClipTrainValidation *v, GError **error)
 {
@@ -1155,8 +1142,7 @@ log_validation (ClipTrainRun *run, const ClipTrainValidation *v, GError **error)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "n");
   json_builder_add_int_value (b, clip_dataset_get_size (run->val));
-  add_recalls (b, "image_to_text", v->retrieval.image_to_text);
-  add_recalls (b, "text_to_image", v->retrieval.text_to_image);
+  clip_json_add_retrieval (b, &v->retrieval);
   if (v->has_zero_shot)
     {
       json_builder_set_member_name (b, "zero_shot");
