@@ -205,15 +205,10 @@ apply_open_clip_config (JsonObject *root, ClipConfig *c, ClipPreprocess *pre, co
 static gboolean
 apply_preprocessor_config (const char *path, ClipPreprocess *pre, int image_size, GError **error)
 {
-  g_autoptr (JsonNode) root = clip_json_parse_file (path, CONFIG_MAX_BYTES, error);
+  JsonObject *obj;
+  g_autoptr (JsonNode) root = clip_json_parse_object_file (path, CONFIG_MAX_BYTES, &obj, error);
   if (root == NULL)
     return FALSE;
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not a JSON object", path);
-      return FALSE;
-    }
-  JsonObject *obj = json_node_get_object (root);
   const char *keys[2] = { "image_mean", "image_std" };
   float *dst[2] = { pre->mean, pre->std };
   for (int i = 0; i < 2; i++)
@@ -274,15 +269,10 @@ apply_preprocessor_config (const char *path, ClipPreprocess *pre, int image_size
 static gboolean
 apply_config_file (const char *path, ClipConfig *c, ClipPreprocess *pre, GError **error)
 {
-  g_autoptr (JsonNode) root = clip_json_parse_file (path, CONFIG_MAX_BYTES, error);
+  JsonObject *obj;
+  g_autoptr (JsonNode) root = clip_json_parse_object_file (path, CONFIG_MAX_BYTES, &obj, error);
   if (root == NULL)
     return FALSE;
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not a JSON object", path);
-      return FALSE;
-    }
-  JsonObject *obj = json_node_get_object (root);
   if (json_object_has_member (obj, "model_cfg") || json_object_has_member (obj, "vision_cfg"))
     return apply_open_clip_config (obj, c, pre, path, error);
   return apply_hf_config (obj, c, path, error);
