@@ -156,6 +156,27 @@ cli_model_load (const CliModelOptions *options, GError **error)
 /* ---------------------------------------------------------------- JSON lines */
 
 void
+cli_json_add_int (JsonBuilder *builder, const char *name, gint64 value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_int_value (builder, value);
+}
+
+void
+cli_json_add_double (JsonBuilder *builder, const char *name, double value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_double_value (builder, value);
+}
+
+void
+cli_json_add_string (JsonBuilder *builder, const char *name, const char *value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_string_value (builder, value);
+}
+
+void
 cli_json_add_float_array (JsonBuilder *builder, const char *name, const float *values, size_t n)
 {
   json_builder_set_member_name (builder, name);

@@ -62,6 +62,10 @@ ClipModel *cli_model_load (const CliModelOptions *options, GError **error);
 
 /* ---------------------------------------------------------------- JSON lines */
 
+/* Adds "name": value to the object being built. */
+void cli_json_add_int (JsonBuilder *builder, const char *name, gint64 value);
+void cli_json_add_double (JsonBuilder *builder, const char *name, double value);
+void cli_json_add_string (JsonBuilder *builder, const char *name, const char *value);
 /* Adds "name": [values] to the object being built. */
 void cli_json_add_float_array (JsonBuilder *builder, const char *name, const float *values, size_t n);
 void cli_json_add_int_array (JsonBuilder *builder, const char *name, const int32_t *values, size_t n);

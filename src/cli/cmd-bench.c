@@ -197,28 +197,20 @@ bench_run (const CliModelOptions *options, int runs, BenchResults *r, GError **e
 }
 
 static void
-bench_json_add_double (JsonBuilder *builder, const char *name, double value)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_add_double_value (builder, value);
-}
-
-static void
 bench_print_json (const BenchResults *r)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  bench_json_add_double (builder, "image_b1_ms", r->image_b1_ms);
-  bench_json_add_double (builder, "image_b16_ms_per_image", r->image_b16_ms);
-  bench_json_add_double (builder, "text_short_ms", r->text_short_ms);
-  bench_json_add_double (builder, "text_80_ms_per_prompt", r->text_80_ms);
-  bench_json_add_double (builder, "gemm_bound_b16_ms_per_image", r->gemm_b16_ms);
-  bench_json_add_double (builder, "gemm_bound_b1_ms", r->gemm_b1_ms);
-  bench_json_add_double (builder, "peak_rss_mb", r->peak_rss_mb);
-  bench_json_add_double (builder, "load_ms", r->load_ms);
-  bench_json_add_double (builder, "first_image_ms", r->first_image_ms);
-  json_builder_set_member_name (builder, "threads");
-  json_builder_add_int_value (builder, r->threads);
+  cli_json_add_double (builder, "image_b1_ms", r->image_b1_ms);
+  cli_json_add_double (builder, "image_b16_ms_per_image", r->image_b16_ms);
+  cli_json_add_double (builder, "text_short_ms", r->text_short_ms);
+  cli_json_add_double (builder, "text_80_ms_per_prompt", r->text_80_ms);
+  cli_json_add_double (builder, "gemm_bound_b16_ms_per_image", r->gemm_b16_ms);
+  cli_json_add_double (builder, "gemm_bound_b1_ms", r->gemm_b1_ms);
+  cli_json_add_double (builder, "peak_rss_mb", r->peak_rss_mb);
+  cli_json_add_double (builder, "load_ms", r->load_ms);
+  cli_json_add_double (builder, "first_image_ms", r->first_image_ms);
+  cli_json_add_int (builder, "threads", r->threads);
   json_builder_end_object (builder);
   cli_json_print_line (builder);
 }

@@ -190,8 +190,7 @@ embed_print_json (const EmbedInput *input, const float *embedding, int dim)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "type");
-  json_builder_add_string_value (builder, embed_input_type (input->kind));
+  cli_json_add_string (builder, "type", embed_input_type (input->kind));
   json_builder_set_member_name (builder, "input");
   if (input->kind == EMBED_INPUT_IMAGE)
     {

@@ -61,12 +61,7 @@ evaluate_print_json (const ClipDataset *dataset, const ClipRetrievalMetrics *ret
   if (zero_shot != NULL)
     {
       const int n = zero_shot->n_classes;
-      json_builder_set_member_name (builder, "zero_shot");
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "top1");
-      json_builder_add_double_value (builder, zero_shot->top1);
-      json_builder_set_member_name (builder, "top5");
-      json_builder_add_double_value (builder, zero_shot->top5);
+      clip_json_begin_zero_shot (builder, zero_shot->top1, zero_shot->top5);
       json_builder_set_member_name (builder, "per_class");
       json_builder_begin_object (builder);
       for (int c = 0; c < n; c++)

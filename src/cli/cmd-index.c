@@ -217,8 +217,7 @@ print_stats_json (const char *folder, const ClipIndexStats *stats)
   };
   for (size_t i = 0; i < G_N_ELEMENTS (counts); i++)
     {
-      json_builder_set_member_name (builder, counts[i].name);
-      json_builder_add_int_value (builder, counts[i].value);
+      cli_json_add_int (builder, counts[i].name, counts[i].value);
     }
   json_builder_set_member_name (builder, "skipped");
   json_builder_begin_array (builder);
@@ -227,15 +226,12 @@ print_stats_json (const char *folder, const ClipIndexStats *stats)
       const ClipIndexSkip *skip = g_ptr_array_index (stats->skipped, i);
       g_autofree char *display = cli_index_display_path (folder, skip->path);
       json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "path");
-      json_builder_add_string_value (builder, display);
-      json_builder_set_member_name (builder, "reason");
-      json_builder_add_string_value (builder, skip->reason);
+      cli_json_add_string (builder, "path", display);
+      cli_json_add_string (builder, "reason", skip->reason);
       json_builder_end_object (builder);
     }
   json_builder_end_array (builder);
-  json_builder_set_member_name (builder, "total");
-  json_builder_add_int_value (builder, stats->total);
+  cli_json_add_int (builder, "total", stats->total);
   json_builder_end_object (builder);
   cli_json_print_line (builder);
 }

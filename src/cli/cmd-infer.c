@@ -119,18 +119,15 @@ infer_print_image (InferPrinter *printer, const char *path, const float *probs)
       g_autoptr (JsonBuilder) builder = json_builder_new ();
       json_builder_begin_object (builder);
       g_autofree char *display = g_filename_display_name (path);
-      json_builder_set_member_name (builder, "image");
-      json_builder_add_string_value (builder, display);
+      cli_json_add_string (builder, "image", display);
       json_builder_set_member_name (builder, "predictions");
       json_builder_begin_array (builder);
       for (int k = 0; k < printer->top; k++)
         {
           int c = printer->order[k];
           json_builder_begin_object (builder);
-          json_builder_set_member_name (builder, "class");
-          json_builder_add_string_value (builder, printer->classes[c]);
-          json_builder_set_member_name (builder, "prob");
-          json_builder_add_double_value (builder, probs[c]);
+          cli_json_add_string (builder, "class", printer->classes[c]);
+          cli_json_add_double (builder, "prob", probs[c]);
           json_builder_end_object (builder);
         }
       json_builder_end_array (builder);

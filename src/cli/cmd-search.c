@@ -190,10 +190,8 @@ search_print_result (const char *folder, const ClipSearchResult *result, gboolea
     }
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "path");
-  json_builder_add_string_value (builder, display);
-  json_builder_set_member_name (builder, "score");
-  json_builder_add_double_value (builder, result->score);
+  cli_json_add_string (builder, "path", display);
+  cli_json_add_double (builder, "score", result->score);
   json_builder_end_object (builder);
   cli_json_print_line (builder);
 }

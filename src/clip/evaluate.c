@@ -192,6 +192,17 @@ clip_json_add_retrieval (JsonBuilder *builder, const ClipRetrievalMetrics *metri
   json_add_recalls (builder, "text_to_image", metrics->text_to_image);
 }
 
+void
+clip_json_begin_zero_shot (JsonBuilder *builder, double top1, double top5)
+{
+  json_builder_set_member_name (builder, "zero_shot");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "top1");
+  json_builder_add_double_value (builder, top1);
+  json_builder_set_member_name (builder, "top5");
+  json_builder_add_double_value (builder, top5);
+}
+
 /* ---------------------------------------------------------------- a model on a data set */
 
 typedef struct {

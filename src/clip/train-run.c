@@ -1145,12 +1145,7 @@ log_validation (ClipTrainRun *run, const ClipTrainValidation *v, GError **error)
   clip_json_add_retrieval (b, &v->retrieval);
   if (v->has_zero_shot)
     {
-      json_builder_set_member_name (b, "zero_shot");
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "top1");
-      json_builder_add_double_value (b, v->zero_shot_top1);
-      json_builder_set_member_name (b, "top5");
-      json_builder_add_double_value (b, v->zero_shot_top5);
+      clip_json_begin_zero_shot (b, v->zero_shot_top1, v->zero_shot_top5);
       json_builder_end_object (b);
     }
   json_builder_end_object (b);
