@@ -440,7 +440,7 @@ case_config_absurd_width (void)
 
 static const char *const small_merges[] = { "t h", "i n", "a n", "th e</w>", "e r", "o n", "in g</w>", "a t" };
 
-/* GPT-2's byte-to-unicode symbol of byte B (spec §3). */
+/* GPT-2's byte-to-unicode symbol of byte B (clip-reference.md §3). */
 static void
 byte_symbol (int b, char out[8])
 {

@@ -367,7 +367,7 @@ tensor (ClipModel *model, const char *name, int64_t *count)
   return found;
 }
 
-/* Spec §1.6: normals with the stated std, uniforms within their bound (std = bound/√3). */
+/* clip-reference.md §1.6: normals with the stated std, uniforms within their bound (std = bound/√3). */
 static void
 check_init (ClipModel *model, const char *name, gboolean uniform, double scale)
 {

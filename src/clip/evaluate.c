@@ -1,4 +1,4 @@
-/* evaluate.c — retrieval recall and zero-shot accuracy (CLIP_benchmark's definitions, anchors §3.5),
+/* evaluate.c — retrieval recall and zero-shot accuracy (CLIP_benchmark's definitions, anchors-notes.md §3.5),
  * and the whole evaluation of a model on a prepared data set.
  *
  * Recall@K: a query hits when at least one correct candidate is among the K best ("CLIP-paper"

@@ -1,4 +1,4 @@
-/* tokenizer.c — CLIP's byte-level BPE (OpenAI's simple_tokenizer.py, spec §3) and the byte
+/* tokenizer.c — CLIP's byte-level BPE (OpenAI's simple_tokenizer.py, clip-reference.md §3) and the byte
  * tokenizer: loading every vocabulary layout, encoding, and a compact serialised form.
  *
  * How many merges are used:
@@ -8,9 +8,9 @@
  *    per merge, SOT and EOT (for V = 49,408 that is HF's merges[1:48895]); fewer is an error
  *    (a truncated file), later ones are ignored;
  *  - a merges.txt alone: all of them (at most 48,894 under OpenAI's header line), with the
- *    vocabulary derived as §3.3 does.
+ *    vocabulary derived as clip-reference.md §3.3 does.
  *
- * The pre-tokenisation regex (§3.5) is a hand-written scanner over code points with GLib's
+ * The pre-tokenisation regex (clip-reference.md §3.5) is a hand-written scanner over code points with GLib's
  * Unicode categories rather than GRegex: it reproduces the quirks of Python's `regex` module under
  * IGNORECASE (ſ matches s; U+0345, which case-folds to a letter, matches no alternative) without
  * depending on the Unicode tables of the PCRE2 build, and it is faster. */
@@ -116,7 +116,7 @@ int clip_tokenizer_get_sot_id (const ClipTokenizer *tok) { return tok->sot_id; }
 int clip_tokenizer_get_eot_id (const ClipTokenizer *tok) { return tok->eot_id; }
 const char *clip_tokenizer_describe (const ClipTokenizer *tok) { return tok->description; }
 
-/* §3.1: printable bytes keep their code point, the other 68 get U+0100 + n in byte order.
+/* clip-reference.md §3.1: printable bytes keep their code point, the other 68 get U+0100 + n in byte order.
  * ORDER lists the bytes in the table's insertion order, which is the vocabulary's order. */
 static void
 byte_table (gunichar unicode[256], guint8 order[256])
@@ -825,7 +825,7 @@ push_pair (const ClipTokenizer *tok, const int32_t *symbols, const int *next, in
     heap_push (heap, n_heap, (RankedPair) { (int32_t) (m - tok->merges), pos });
 }
 
-/* §3.6 on one word of N bytes: while some adjacent pair is ranked, merge every occurrence of the
+/* clip-reference.md §3.6 on one word of N bytes: while some adjacent pair is ranked, merge every occurrence of the
  * lowest-ranked one, left to right without overlap.  A heap of (rank, position) finds that pair
  * without rescanning the word, so long words cost O(n log n), not O(n²).  Pairs created by a
  * round are queued after it, as simple_tokenizer.py only looks for them on its next pass. */
@@ -912,7 +912,7 @@ bpe_word_cached (const ClipTokenizer *tok, const char *word, int len, GArray *ou
   g_mutex_unlock (lock);
 }
 
-/* ---------------------------------------------------------------- pre-tokenisation (§3.5) */
+/* ---------------------------------------------------------------- pre-tokenisation (clip-reference.md §3.5) */
 
 /* Equality under the regex module's IGNORECASE for the characters of CLIP's patterns: ASCII
  * letters also match their other case, and s, k, i the characters that fold to them. */
@@ -1053,7 +1053,7 @@ clip_tokenizer_encode (const ClipTokenizer *tok, const char *text, int context_l
 
 /* ---------------------------------------------------------------- serialisation */
 
-/* Whether the vocabulary is the one bpe_new derives from the merges (§3.3). */
+/* Whether the vocabulary is the one bpe_new derives from the merges (clip-reference.md §3.3). */
 static gboolean
 vocab_is_derived (const ClipTokenizer *tok)
 {

@@ -93,7 +93,7 @@ static Init constant_init (double v) { return (Init) { INIT_CONSTANT, v }; }
 static Init normal_init (double std) { return (Init) { INIT_NORMAL, std }; }
 static Init uniform_init (double bound) { return (Init) { INIT_UNIFORM, bound }; }
 
-/* Spec §1.6 for a residual block's tensor at SLOT, if it belongs to LW.  OpenAI's
+/* clip-reference.md §1.6 for a residual block's tensor at SLOT, if it belongs to LW.  OpenAI's
  * initialize_parameters draws the text tower's matrices from normals; the vision tower keeps the
  * PyTorch module defaults (kaiming-uniform Linear weights and biases, xavier-uniform in_proj, zero
  * attention biases). */

@@ -1,4 +1,4 @@
-/* zero-shot.c — prompt templates and zero-shot classifiers (spec §6). */
+/* zero-shot.c — prompt templates and zero-shot classifiers (clip-reference.md §6). */
 #include "clip-private.h"
 
 #include <math.h>

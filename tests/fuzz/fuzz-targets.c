@@ -368,7 +368,7 @@ load_tokenizer (const char *path)
     }
 }
 
-/* GPT-2's byte-to-unicode table (spec §3): printable Latin-1 bytes stand for themselves, the others
+/* GPT-2's byte-to-unicode table (clip-reference.md §3): printable Latin-1 bytes stand for themselves, the others
  * for U+0100 onwards in byte order. */
 static gunichar
 byte_symbol (int b)
