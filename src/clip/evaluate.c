@@ -14,12 +14,12 @@
 
 /* Scores closer than this (relative to the best correct score) tie: the same vector in two rows can
  * score a few ulps apart depending on where the matrix product's blocking puts it. */
-#define EVAL_TIE_TOLERANCE 1e-6
+#define RECALL_TIE_TOLERANCE 1e-6
 
 /* Score rows computed at once: a block of queries × every candidate. */
-#define EVAL_BLOCK_SCORES (1 << 22)
+#define RECALL_BLOCK_SCORES (1 << 22)
 
-static const int eval_recall_k[3] = { 1, 5, 10 };
+static const int recall_k[3] = { 1, 5, 10 };
 
 /* The probability that a query hits in the top K when HIGHER wrong candidates score above the best
  * correct one and TIED_WRONG wrong and TIED_RIGHT (≥ 1) correct candidates tie with it. */
@@ -44,7 +44,7 @@ static void
 recall_one_direction (const float *queries, const float *candidates, int n, int dim, const int *group,
                       double recall[3])
 {
-  int block = (int) MAX (1, MIN ((int64_t) n, EVAL_BLOCK_SCORES / n));
+  int block = (int) MAX (1, MIN ((int64_t) n, RECALL_BLOCK_SCORES / n));
   g_autofree float *scores = g_new (float, (size_t) block * n);
   double hits[3] = { 0, 0, 0 };
 
@@ -63,7 +63,7 @@ recall_one_direction (const float *queries, const float *candidates, int n, int 
           for (int j = 0; j < n; j++)
             if ((group != NULL ? group[j] : j) == g)
               best = fmax (best, row[j]);
-          const double tolerance = EVAL_TIE_TOLERANCE * fmax (1.0, fabs (best));
+          const double tolerance = RECALL_TIE_TOLERANCE * fmax (1.0, fabs (best));
 
           int64_t higher = 0, tied_wrong = 0, tied_right = 0;
           for (int j = 0; j < n; j++)
@@ -80,7 +80,7 @@ recall_one_direction (const float *queries, const float *candidates, int n, int 
                 }
             }
           for (int k = 0; k < 3; k++)
-            hits[k] += recall_hit_probability (higher, tied_wrong, tied_right, eval_recall_k[k]);
+            hits[k] += recall_hit_probability (higher, tied_wrong, tied_right, recall_k[k]);
         }
     }
   for (int k = 0; k < 3; k++)
@@ -106,7 +106,7 @@ clip_evaluate_retrieval (const float *image, const float *text, int n, int dim, 
 /* Where LABEL ranks in PROBS: the classes more probable, plus the equally probable ones listed
  * before it (the same order as the prediction's, which takes the first of equal maxima). */
 static int
-zeroshot_rank (const float *probs, int n_classes, int label)
+zero_shot_rank (const float *probs, int n_classes, int label)
 {
   int rank = 0;
   for (int c = 0; c < n_classes; c++)
@@ -116,7 +116,7 @@ zeroshot_rank (const float *probs, int n_classes, int label)
 }
 
 static int
-zeroshot_predict (const float *probs, int n_classes)
+zero_shot_predict (const float *probs, int n_classes)
 {
   int best = 0;
   for (int c = 1; c < n_classes; c++)
@@ -146,12 +146,12 @@ clip_evaluate_zero_shot (const float *probs, const int *labels, int n, int n_cla
     {
       const float *p = probs + (size_t) i * n_classes;
       int label = labels[i];
-      int rank = zeroshot_rank (p, n_classes, label);
+      int rank = zero_shot_rank (p, n_classes, label);
       top1 += rank == 0;
       top5 += rank < 5;
       count[label]++;
       correct[label] += rank == 0;
-      metrics->confusion[(size_t) label * n_classes + zeroshot_predict (p, n_classes)]++;
+      metrics->confusion[(size_t) label * n_classes + zero_shot_predict (p, n_classes)]++;
     }
   metrics->top1 = n > 0 ? (double) top1 / n : 0;
   metrics->top5 = n > 0 ? (double) top5 / n : 0;
@@ -208,11 +208,11 @@ clip_json_begin_zero_shot (JsonBuilder *builder, double top1, double top5)
 typedef struct {
   const ClipCallbacks *callbacks;
   int64_t              done, total;
-} EvalProgress;
+} EvaluateProgress;
 
 /* Reports COUNT more items done; FALSE (with the error set) when the caller asks to stop. */
 static gboolean
-eval_advance (EvalProgress *progress, int count, GError **error)
+evaluate_advance (EvaluateProgress *progress, int count, GError **error)
 {
   progress->done += count;
   clip_callbacks_progress (progress->callbacks, "Evaluating", progress->done, progress->total);
@@ -225,8 +225,8 @@ eval_advance (EvalProgress *progress, int count, GError **error)
 }
 
 static gboolean
-eval_encode_images (ClipModel *model, ClipDataset *dataset, int batch_size, float *embeds,
-                    EvalProgress *progress, GError **error)
+evaluate_encode_images (ClipModel *model, ClipDataset *dataset, int batch_size, float *embeds,
+                        EvaluateProgress *progress, GError **error)
 {
   const ClipPreprocess *pre = clip_model_get_preprocess (model);
   const int dim = clip_model_get_config (model)->embed_dim;
@@ -239,8 +239,9 @@ eval_encode_images (ClipModel *model, ClipDataset *dataset, int batch_size, floa
       int count = MIN (batch_size, n - start);
       for (int i = 0; i < count; i++)
         clip_image_normalize (clip_dataset_get_crop (dataset, start + i), pre, pixels + image_floats * i);
-      if (!clip_model_encode_images (model, pixels, count, embeds + (size_t) start * dim, progress->callbacks, error)
-          || !eval_advance (progress, count, error))
+      if (!clip_model_encode_images (model, pixels, count, embeds + (size_t) start * dim, progress->callbacks,
+                                     error)
+          || !evaluate_advance (progress, count, error))
         return FALSE;
     }
   return TRUE;
@@ -248,15 +249,16 @@ eval_encode_images (ClipModel *model, ClipDataset *dataset, int batch_size, floa
 
 /* Encodes TEXTS[n] BATCH_SIZE at a time. */
 static gboolean
-eval_encode_texts (ClipModel *model, const char *const *texts, int n, int batch_size, float *embeds,
-                   EvalProgress *progress, GError **error)
+evaluate_encode_texts (ClipModel *model, const char *const *texts, int n, int batch_size, float *embeds,
+                       EvaluateProgress *progress, GError **error)
 {
   const int dim = clip_model_get_config (model)->embed_dim;
   for (int start = 0; start < n; start += batch_size)
     {
       int count = MIN (batch_size, n - start);
-      if (!clip_model_encode_texts (model, texts + start, count, embeds + (size_t) start * dim, progress->callbacks, error)
-          || !eval_advance (progress, count, error))
+      if (!clip_model_encode_texts (model, texts + start, count, embeds + (size_t) start * dim, progress->callbacks,
+                                    error)
+          || !evaluate_advance (progress, count, error))
         return FALSE;
     }
   return TRUE;
@@ -305,20 +307,20 @@ clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const
   for (int i = 0; i < n; i++)
     group_texts[groups[i]] = clip_dataset_get_caption (dataset, i);
 
-  EvalProgress progress = {
+  EvaluateProgress progress = {
     .callbacks = callbacks,
     .total = (retrieval != NULL ? n_groups : 0) + n
              + (zero_shot != NULL ? (int64_t) n_labels * n_templates : 0),
   };
 
   g_autofree float *image_embeds = g_new (float, (size_t) n * dim);
-  if (!eval_encode_images (model, dataset, batch_size, image_embeds, &progress, error))
+  if (!evaluate_encode_images (model, dataset, batch_size, image_embeds, &progress, error))
     return FALSE;
 
   if (retrieval != NULL)
     {
       g_autofree float *group_embeds = g_new (float, (size_t) MAX (n_groups, 1) * dim);
-      if (!eval_encode_texts (model, group_texts, n_groups, batch_size, group_embeds, &progress, error))
+      if (!evaluate_encode_texts (model, group_texts, n_groups, batch_size, group_embeds, &progress, error))
         return FALSE;
       g_autofree float *text_embeds = g_new (float, (size_t) n * dim);
       for (int i = 0; i < n; i++)
@@ -333,7 +335,7 @@ clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const
         names[c] = clip_dataset_get_label_name (dataset, c);
       g_autofree float *weights = g_new (float, (size_t) n_labels * dim);
       if (!clip_zero_shot_classifier (model, names, n_labels, templates, n_templates, weights, callbacks, error)
-          || !eval_advance (&progress, n_labels * n_templates, error))
+          || !evaluate_advance (&progress, n_labels * n_templates, error))
         return FALSE;
       g_autofree float *probs = g_new (float, (size_t) n * n_labels);
       clip_zero_shot_probs (model, image_embeds, n, weights, n_labels, probs);

@@ -25,7 +25,7 @@
 #define MODEL_FILE           "model.safetensors"
 #define LOCK_FILE            ".lock"
 #define CROPS_MEMORY_LIMIT   ((size_t) 8 << 30)   /* beyond this, prepared crops go to a cache file */
-#define EVAL_BATCH           64
+#define VALIDATION_BATCH     64
 #define LN_EPS               1e-5f
 #define ETA_SMOOTHING        0.1                  /* weight of the newest step time */
 /* Tags that keep the shuffling and augmentation streams apart for equal numbers. */
@@ -1162,8 +1162,8 @@ run_validate (ClipTrainRun *run, int64_t step, GError **error)
   ProgressContext ctx = { run, "Validating" };
   const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
   if (!clip_evaluate_dataset (clip_trainer_get_model (run->trainer), run->val,
-                              (const char *const *) run->templates, g_strv_length (run->templates), EVAL_BATCH,
-                              &v.retrieval, v.has_zero_shot ? &zero_shot : NULL, &callbacks, error))
+                              (const char *const *) run->templates, g_strv_length (run->templates),
+                              VALIDATION_BATCH, &v.retrieval, v.has_zero_shot ? &zero_shot : NULL, &callbacks, error))
     return FALSE;
   v.zero_shot_top1 = zero_shot.top1;
   v.zero_shot_top5 = zero_shot.top5;
