@@ -246,6 +246,15 @@ cli_progress_finish (CliProgress *progress)
   progress_line_drawn = FALSE;
 }
 
+char *
+cli_format_duration (double seconds)
+{
+  int64_t s = (int64_t) (seconds + 0.5);
+  if (s >= 3600)
+    return g_strdup_printf ("%" G_GINT64_FORMAT ":%02d:%02d", s / 3600, (int) (s / 60 % 60), (int) (s % 60));
+  return g_strdup_printf ("%d:%02d", (int) (s / 60), (int) (s % 60));
+}
+
 void
 cli_progress_callback (const char *what, int64_t done, int64_t total, gpointer user_data)
 {

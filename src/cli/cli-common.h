@@ -84,6 +84,8 @@ typedef struct {
 void cli_progress_init (CliProgress *progress, const char *label, int total);
 void cli_progress_update (CliProgress *progress, int done);
 void cli_progress_finish (CliProgress *progress);
+/* SECONDS rounded, as "m:ss" or "h:mm:ss" (for ETAs); free with g_free. */
+char *cli_format_duration (double seconds);
 /* A ClipProgressFunc drawing on the CliProgress in USER_DATA; a new total starts the bar again. */
 void cli_progress_callback (const char *what, int64_t done, int64_t total, gpointer user_data);
 

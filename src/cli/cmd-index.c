@@ -141,16 +141,6 @@ typedef struct {
 } IndexProgress;
 
 static void
-format_duration (double seconds, char *out, size_t size)
-{
-  long s = (long) (seconds + 0.5);
-  if (s >= 3600)
-    g_snprintf (out, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  else
-    g_snprintf (out, size, "%ld:%02ld", s / 60, s % 60);
-}
-
-static void
 on_index_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
   IndexProgress *p = user_data;
@@ -166,9 +156,7 @@ on_index_progress (const char *what, int64_t done, int64_t total, gpointer user_
   if (now - p->last_draw < PROGRESS_INTERVAL_US && progress->done < progress->total)
     return;
   p->last_draw = now;
-  char eta[32] = "?";
-  if (progress->eta >= 0)
-    format_duration (progress->eta, eta, sizeof eta);
+  g_autofree char *eta = progress->eta >= 0 ? cli_format_duration (progress->eta) : g_strdup ("?");
   g_snprintf (p->label, sizeof p->label, "images  %.1f/s  ETA %s", progress->rate, eta);
   p->bar.label = p->label;
   cli_progress_update (&p->bar, (int) MIN (progress->done, G_MAXINT));
