@@ -376,8 +376,8 @@ int            clip_dataset_get_crop_size (const ClipDataset *dataset);  /* 0 be
 /* Evaluates MODEL on DATASET, whose images must be prepared at the model's image size: Recall@1/5/10
  * both ways into RETRIEVAL (may be NULL) and, when ZERO_SHOT is not NULL, zero-shot classification
  * over the data set's labels with TEMPLATES (NULL = the "simple" set), which needs a label column.
- * Encodes BATCH_SIZE images or texts at a time; PROGRESS counts them.  Free ZERO_SHOT's arrays with
- * clip_zero_shot_metrics_clear. */
+ * Encodes BATCH_SIZE images or texts at a time; CALLBACKS' progress counts them.  Free ZERO_SHOT's
+ * arrays with clip_zero_shot_metrics_clear. */
 gboolean clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const *templates,
                                 int n_templates, int batch_size, ClipRetrievalMetrics *retrieval,
                                 ClipZeroShotMetrics *zero_shot, const ClipCallbacks *callbacks, GError **error);
@@ -467,8 +467,8 @@ typedef struct {
  * across pauses, so it takes them once, at creation, rather than on each clip_train_run_run.  Called
  * on the thread running the run's functions; any may be NULL; callbacks.user_data is passed to all. */
 typedef struct {
-  /* progress: long preparations, WHAT ("Decoding training images", …) at DONE of TOTAL.  abort:
-   * polled between and within steps; when it asks to stop, the run saves a checkpoint and
+  /* progress: long preparations, WHAT ("Decoding the training images", "Validating") at DONE of
+   * TOTAL.  abort: polled between and within steps; when it asks to stop, the run saves a checkpoint and
    * clip_train_run_run fails with CLIP_ERROR_ABORTED; calling clip_train_run_run again continues
    * (pause/resume), or the caller frees the run (stop; clip_train_run_resume continues it later). */
   ClipCallbacks callbacks;
