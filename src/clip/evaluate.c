@@ -264,18 +264,12 @@ evaluate_encode_texts (ClipModel *model, const char *const *texts, int n, int ba
   return TRUE;
 }
 
-gboolean
-clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const *templates,
-                       int n_templates, int batch_size, ClipRetrievalMetrics *retrieval,
-                       ClipZeroShotMetrics *zero_shot, const ClipCallbacks *callbacks, GError **error)
+/* What clip_evaluate_dataset needs before it starts: a batch size, crops at the model's size and,
+ * for zero-shot, labels. */
+static gboolean
+evaluate_check (ClipModel *model, ClipDataset *dataset, int batch_size, gboolean zero_shot, GError **error)
 {
-  g_return_val_if_fail (model != NULL && dataset != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
   const int image_size = clip_model_get_preprocess (model)->image_size;
-  const int dim = clip_model_get_config (model)->embed_dim;
-  const int n = clip_dataset_get_size (dataset);
-  const int n_labels = clip_dataset_get_n_labels (dataset);
   if (batch_size < 1)
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "batch size %d: expected a positive count",
@@ -289,12 +283,52 @@ clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const
                    clip_dataset_get_crop_size (dataset), image_size);
       return FALSE;
     }
-  if (zero_shot != NULL && n_labels == 0)
+  if (zero_shot && clip_dataset_get_n_labels (dataset) == 0)
     {
       g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_MISSING,
                            "zero-shot classification needs a label column in the data set");
       return FALSE;
     }
+  return TRUE;
+}
+
+/* Zero-shot classification of the data set's images (IMAGE_EMBEDS) over its labels. */
+static gboolean
+evaluate_zero_shot_labels (ClipModel *model, ClipDataset *dataset, const float *image_embeds,
+                           const char *const *templates, int n_templates, ClipZeroShotMetrics *zero_shot,
+                           EvaluateProgress *progress, GError **error)
+{
+  const int dim = clip_model_get_config (model)->embed_dim;
+  const int n = clip_dataset_get_size (dataset);
+  const int n_labels = clip_dataset_get_n_labels (dataset);
+  g_autofree const char **names = g_new (const char *, n_labels);
+  for (int c = 0; c < n_labels; c++)
+    names[c] = clip_dataset_get_label_name (dataset, c);
+  g_autofree float *weights = g_new (float, (size_t) n_labels * dim);
+  if (!clip_zero_shot_classifier (model, names, n_labels, templates, n_templates, weights, progress->callbacks,
+                                  error)
+      || !evaluate_advance (progress, n_labels * n_templates, error))
+    return FALSE;
+  g_autofree float *probs = g_new (float, (size_t) n * n_labels);
+  clip_zero_shot_probs (model, image_embeds, n, weights, n_labels, probs);
+  g_autofree int *labels = g_new (int, n);
+  for (int i = 0; i < n; i++)
+    labels[i] = clip_dataset_get_label (dataset, i);
+  clip_evaluate_zero_shot (probs, labels, n, n_labels, zero_shot);
+  return TRUE;
+}
+
+gboolean
+clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const *templates,
+                       int n_templates, int batch_size, ClipRetrievalMetrics *retrieval,
+                       ClipZeroShotMetrics *zero_shot, const ClipCallbacks *callbacks, GError **error)
+{
+  g_return_val_if_fail (model != NULL && dataset != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (!evaluate_check (model, dataset, batch_size, zero_shot != NULL, error))
+    return FALSE;
+  const int dim = clip_model_get_config (model)->embed_dim;
+  const int n = clip_dataset_get_size (dataset);
   if (templates == NULL)
     templates = clip_templates_builtin ("simple", &n_templates);
 
@@ -310,13 +344,11 @@ clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const
   EvaluateProgress progress = {
     .callbacks = callbacks,
     .total = (retrieval != NULL ? n_groups : 0) + n
-             + (zero_shot != NULL ? (int64_t) n_labels * n_templates : 0),
+             + (zero_shot != NULL ? (int64_t) clip_dataset_get_n_labels (dataset) * n_templates : 0),
   };
-
   g_autofree float *image_embeds = g_new (float, (size_t) n * dim);
   if (!evaluate_encode_images (model, dataset, batch_size, image_embeds, &progress, error))
     return FALSE;
-
   if (retrieval != NULL)
     {
       g_autofree float *group_embeds = g_new (float, (size_t) MAX (n_groups, 1) * dim);
@@ -327,22 +359,7 @@ clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const
         memcpy (text_embeds + (size_t) i * dim, group_embeds + (size_t) groups[i] * dim, sizeof (float) * dim);
       clip_evaluate_retrieval (image_embeds, text_embeds, n, dim, groups, retrieval);
     }
-
-  if (zero_shot != NULL)
-    {
-      g_autofree const char **names = g_new (const char *, n_labels);
-      for (int c = 0; c < n_labels; c++)
-        names[c] = clip_dataset_get_label_name (dataset, c);
-      g_autofree float *weights = g_new (float, (size_t) n_labels * dim);
-      if (!clip_zero_shot_classifier (model, names, n_labels, templates, n_templates, weights, callbacks, error)
-          || !evaluate_advance (&progress, n_labels * n_templates, error))
-        return FALSE;
-      g_autofree float *probs = g_new (float, (size_t) n * n_labels);
-      clip_zero_shot_probs (model, image_embeds, n, weights, n_labels, probs);
-      g_autofree int *labels = g_new (int, n);
-      for (int i = 0; i < n; i++)
-        labels[i] = clip_dataset_get_label (dataset, i);
-      clip_evaluate_zero_shot (probs, labels, n, n_labels, zero_shot);
-    }
-  return TRUE;
+  return zero_shot == NULL
+         || evaluate_zero_shot_labels (model, dataset, image_embeds, templates, n_templates, zero_shot, &progress,
+                                       error);
 }

@@ -931,16 +931,12 @@ prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, 
   return TRUE;
 }
 
-/* Decodes the images, fixes the schedule, tokenizes the captions and opens the log: once per run. */
+/* The steps per epoch and in all, and the warmup, from the usable pairs (which a resumed run must
+ * still have); the trainer is made with them unless a checkpoint gave it. */
 static gboolean
-run_prepare (ClipTrainRun *run, GError **error)
+run_fix_schedule (ClipTrainRun *run, GError **error)
 {
   ClipTrainRunConfig *c = &run->config;
-  if (!prepare_dataset (run, run->train, c->csv_path, "Decoding the training images", error))
-    return FALSE;
-  if (run->val != NULL && !prepare_dataset (run, run->val, c->val_csv_path, "Decoding the validation images", error))
-    return FALSE;
-
   run->n_train = clip_dataset_get_size (run->train);
   run->steps_per_epoch = run->n_train / c->batch_size;
   if (run->steps_per_epoch == 0)
@@ -974,22 +970,27 @@ run_prepare (ClipTrainRun *run, GError **error)
                    "%" G_GINT64_FORMAT " steps of the run", c->warmup_steps, run->total_steps);
       return FALSE;
     }
-
+  if (run->trainer != NULL)
+    return TRUE;
+  ClipOptimConfig optim;
+  clip_optim_config_init (&optim);
+  optim.lr = c->lr;
+  optim.weight_decay = c->weight_decay;
+  optim.grad_clip = c->grad_clip;
+  optim.warmup_steps = c->warmup_steps;
+  optim.total_steps = run->total_steps;
+  run->trainer = clip_trainer_new (run->initial, &optim, error);
   if (run->trainer == NULL)
-    {
-      ClipOptimConfig optim;
-      clip_optim_config_init (&optim);
-      optim.lr = c->lr;
-      optim.weight_decay = c->weight_decay;
-      optim.grad_clip = c->grad_clip;
-      optim.warmup_steps = c->warmup_steps;
-      optim.total_steps = run->total_steps;
-      run->trainer = clip_trainer_new (run->initial, &optim, error);
-      if (run->trainer == NULL)
-        return FALSE;
-      g_clear_pointer (&run->initial, clip_model_free);
-    }
+    return FALSE;
+  g_clear_pointer (&run->initial, clip_model_free);
+  return TRUE;
+}
 
+/* The captions' token ids, once, and the buffers batches are assembled in. */
+static void
+run_alloc_batches (ClipTrainRun *run)
+{
+  const ClipTrainRunConfig *c = &run->config;
   ClipModel *model = clip_trainer_get_model (run->trainer);
   int ctx = clip_model_get_config (model)->context_length, size = c->image_size;
   ClipTokenizer *tokenizer = clip_model_get_tokenizer (model);
@@ -1000,20 +1001,38 @@ run_prepare (ClipTrainRun *run, GError **error)
   run->pixels = g_new (float, (size_t) c->batch_size * 3 * size * size);
   run->batch_ids = g_new (int32_t, (size_t) c->batch_size * ctx);
   run->augmented = g_new (uint8_t, (size_t) size * size * 3);
+}
 
+/* A new run starts a new log; a resumed one continues it (already cut back to its checkpoint). */
+static gboolean
+run_open_log (ClipTrainRun *run, GError **error)
+{
+  const char *path = run->config.log_json_path;
+  if (path == NULL)
+    return TRUE;
+  run->log = g_fopen (path, run->resumed ? "ae" : "we");
+  if (run->log != NULL)
+    return TRUE;
+  int saved = errno;
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot open the log: %s", path, g_strerror (saved));
+  return FALSE;
+}
+
+/* Decodes the images, fixes the schedule, tokenizes the captions and opens the log: once per run. */
+static gboolean
+run_prepare (ClipTrainRun *run, GError **error)
+{
+  ClipTrainRunConfig *c = &run->config;
+  if (!prepare_dataset (run, run->train, c->csv_path, "Decoding the training images", error))
+    return FALSE;
+  if (run->val != NULL && !prepare_dataset (run, run->val, c->val_csv_path, "Decoding the validation images", error))
+    return FALSE;
+  if (!run_fix_schedule (run, error))
+    return FALSE;
+  run_alloc_batches (run);
   remove_orphaned_temps (run);
-  if (c->log_json_path != NULL)
-    {
-      /* a new run starts a new log; a resumed one continues it (already cut back to its checkpoint) */
-      run->log = g_fopen (c->log_json_path, run->resumed ? "ae" : "we");
-      if (run->log == NULL)
-        {
-          int saved = errno;
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot open the log: %s", c->log_json_path,
-                       g_strerror (saved));
-          return FALSE;
-        }
-    }
+  if (!run_open_log (run, error))
+    return FALSE;
   run->prepared = TRUE;
   return TRUE;
 }
