@@ -4,6 +4,7 @@
  * the kernels against their references on small shapes).  And the plumbing: F32 matches the golden
  * reference on both float32 kernels, names parse, AUTO resolves. */
 #include "golden.h"
+#include "clip-testing.h"
 #include "ops-reduced.h"
 
 #include <math.h>
@@ -38,9 +39,9 @@ encode (ClipPrecision precision, Embeddings *e)
   int64_t n_ids;
   const int32_t *ids = golden_i32 (ref, "input.input_ids", &n_ids);
   g_assert_cmpint (n_ids, ==, N_TEXTS * 77);
-  g_assert_true (clip_model_encode_images (model, pixels, N_IMAGES, e->image, &error));
+  g_assert_true (clip_model_encode_images (model, pixels, N_IMAGES, e->image, NULL, &error));
   g_assert_no_error (error);
-  g_assert_true (clip_model_encode_token_ids (model, ids, N_TEXTS, 77, e->text, &error));
+  g_assert_true (clip_model_encode_token_ids (model, ids, N_TEXTS, 77, e->text, NULL, &error));
   g_assert_no_error (error);
   for (ClipProduct p = 0; p < CLIP_N_PRODUCTS; p++)
     g_assert_nonnull (clip_model_get_kernel (model, p));

@@ -1,6 +1,7 @@
 /* cmd-bench.c — `cliplab-cli bench`: inference speed and memory of a model, as medians of repeated
  * runs, beside the time OpenBLAS takes for its matrix products alone (the "GEMM bound"). */
 #include "cli-common.h"
+#include "clip-testing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,7 @@ static gboolean
 bench_encode_images (ClipModel *model, gpointer data, GError **error)
 {
   BenchImages *b = data;
-  return clip_model_encode_images (model, b->pixels, b->n, b->embeds, error);
+  return clip_model_encode_images (model, b->pixels, b->n, b->embeds, NULL, error);
 }
 
 static gboolean
@@ -103,7 +104,7 @@ static gboolean
 bench_encode_token_ids (ClipModel *model, gpointer data, GError **error)
 {
   BenchTexts *b = data;
-  return clip_model_encode_token_ids (model, b->ids, b->n, b->row_len, b->embeds, error);
+  return clip_model_encode_token_ids (model, b->ids, b->n, b->row_len, b->embeds, NULL, error);
 }
 
 /* The median time of loading the model RUNS times; *MODEL receives the last one. */
@@ -144,8 +145,8 @@ bench_encode_golden (ClipModel *model, const float *pixels, const int32_t *ids, 
   int e = clip_model_get_config (model)->embed_dim;
   *image_embeds = g_new (float, (size_t) BENCH_GOLDEN_IMAGES * e);
   *text_embeds = g_new (float, (size_t) n_texts * e);
-  return clip_model_encode_images (model, pixels, BENCH_GOLDEN_IMAGES, *image_embeds, error)
-         && clip_model_encode_token_ids (model, ids, n_texts, context, *text_embeds, error);
+  return clip_model_encode_images (model, pixels, BENCH_GOLDEN_IMAGES, *image_embeds, NULL, error)
+         && clip_model_encode_token_ids (model, ids, n_texts, context, *text_embeds, NULL, error);
 }
 
 static gboolean
@@ -272,42 +273,29 @@ bench_results_clear (BenchResults *r)
 }
 
 static void
-bench_json_add_double (JsonBuilder *builder, const char *name, double value)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_add_double_value (builder, value);
-}
-
-static void
 bench_print_json (const BenchResults *r)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  bench_json_add_double (builder, "image_b1_ms", r->image_b1_ms);
-  bench_json_add_double (builder, "image_b16_ms_per_image", r->image_b16_ms);
-  bench_json_add_double (builder, "text_short_ms", r->text_short_ms);
-  bench_json_add_double (builder, "text_80_ms_per_prompt", r->text_80_ms);
-  bench_json_add_double (builder, "gemm_bound_b16_ms_per_image", r->gemm_b16_ms);
-  bench_json_add_double (builder, "gemm_bound_b1_ms", r->gemm_b1_ms);
-  bench_json_add_double (builder, "peak_rss_mb", r->peak_rss_mb);
-  bench_json_add_double (builder, "load_ms", r->load_ms);
-  bench_json_add_double (builder, "first_image_ms", r->first_image_ms);
-  json_builder_set_member_name (builder, "threads");
-  json_builder_add_int_value (builder, r->threads);
-  json_builder_set_member_name (builder, "precision");
-  json_builder_add_string_value (builder, clip_precision_name (r->precision));
+  cli_json_add_double (builder, "image_b1_ms", r->image_b1_ms);
+  cli_json_add_double (builder, "image_b16_ms_per_image", r->image_b16_ms);
+  cli_json_add_double (builder, "text_short_ms", r->text_short_ms);
+  cli_json_add_double (builder, "text_80_ms_per_prompt", r->text_80_ms);
+  cli_json_add_double (builder, "gemm_bound_b16_ms_per_image", r->gemm_b16_ms);
+  cli_json_add_double (builder, "gemm_bound_b1_ms", r->gemm_b1_ms);
+  cli_json_add_double (builder, "peak_rss_mb", r->peak_rss_mb);
+  cli_json_add_double (builder, "load_ms", r->load_ms);
+  cli_json_add_double (builder, "first_image_ms", r->first_image_ms);
+  cli_json_add_int (builder, "threads", r->threads);
+  cli_json_add_string (builder, "precision", clip_precision_name (r->precision));
   json_builder_set_member_name (builder, "kernels");
   json_builder_begin_object (builder);
   for (int p = 0; p < CLIP_N_PRODUCTS; p++)
-    {
-      json_builder_set_member_name (builder, clip_product_name (p));
-      json_builder_add_string_value (builder, r->kernels[p]);
-    }
+    cli_json_add_string (builder, clip_product_name (p), r->kernels[p]);
   json_builder_end_object (builder);
-  json_builder_set_member_name (builder, "cpu");
-  json_builder_add_string_value (builder, clip_cpu_model_name ());
-  bench_json_add_double (builder, "cosine_image_vs_f32", r->cosine_image);
-  bench_json_add_double (builder, "cosine_text_vs_f32", r->cosine_text);
+  cli_json_add_string (builder, "cpu", clip_cpu_model_name ());
+  cli_json_add_double (builder, "cosine_image_vs_f32", r->cosine_image);
+  cli_json_add_double (builder, "cosine_text_vs_f32", r->cosine_text);
   json_builder_end_object (builder);
   cli_json_print_line (builder);
 }
