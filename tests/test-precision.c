@@ -5,6 +5,7 @@
  * reference on both float32 kernels, names parse, AUTO resolves. */
 #include "golden.h"
 #include "clip-testing.h"
+#include "index-private.h"
 #include "ops-reduced.h"
 
 #include <math.h>
@@ -131,6 +132,58 @@ test_f32_kernels (void)
     }
 }
 
+/* Resident memory of this process in MB (VmRSS). */
+static double
+resident_mb (void)
+{
+  g_autofree char *status = NULL;
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  const char *line = strstr (status, "VmRSS:");
+  g_assert_nonnull (line);
+  return g_ascii_strtod (line + strlen ("VmRSS:"), NULL) / 1024.0;
+}
+
+/* An F16 checkpoint keeps one copy of its matrices: the float32 conversion's pages go once they are
+ * packed, and come back, the same, for whatever reads the weights as floats (the index key). */
+static void
+test_f16_one_copy (void)
+{
+  g_autofree char *f16_path = g_build_filename (tu_tmpdir (), "vitb32_f16.safetensors", NULL);
+  GError *error = NULL;
+  {
+    g_autoptr (ClipModel) f32_model = clip_model_load (weights_path, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_true (clip_model_save (f32_model, f16_path, CLIP_DTYPE_F16, &error));
+    g_assert_no_error (error);
+  }
+  ClipLoadOptions options;
+  clip_load_options_init (&options);
+  options.precision = CLIP_PRECISION_BF16;
+  g_autoptr (ClipModel) model = clip_model_load (f16_path, &options, &error);
+  g_assert_no_error (error);
+  uint8_t key_before[CLIP_INDEX_KEY_BYTES], key_after[CLIP_INDEX_KEY_BYTES];
+  clip_index_model_key (model, FALSE, FALSE, key_before);
+  double loaded = resident_mb ();
+
+  g_autofree float *pixels = g_new (float, 3 * 224 * 224);
+  clip_detweights_fill ("input.pixel_values", pixels, 3 * 224 * 224);
+  float first[EMBED], second[EMBED];
+  g_assert_true (clip_model_encode_images (model, pixels, 1, first, NULL, &error));
+  g_assert_no_error (error);
+  double packed = resident_mb ();
+  g_test_message ("F16 checkpoint at bf16: %.0f MB resident after loading, %.0f MB after packing", loaded, packed);
+  g_assert_true (model->converted_released);
+  /* The matrices' 123 M parameters as floats (490 MB) went, as bf16 panels (245 MB) they came. */
+  g_assert_cmpfloat (packed, <, loaded - 200);
+
+  clip_index_model_key (model, FALSE, FALSE, key_after);
+  g_assert_false (model->converted_released);
+  g_assert_cmpmem (key_before, sizeof key_before, key_after, sizeof key_after);
+  g_assert_true (clip_model_encode_images (model, pixels, 1, second, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (first, sizeof first, second, sizeof second);
+}
+
 static void
 test_names (void)
 {
@@ -159,6 +212,7 @@ main (int argc, char **argv)
   clip_model_free (encode (CLIP_PRECISION_F32, &f32));
   g_test_add_func ("/precision/names", test_names);
   g_test_add_func ("/precision/f32-kernels", test_f32_kernels);
+  g_test_add_func ("/precision/f16-one-copy", test_f16_one_copy);
   static Variant variants[2 * CLIP_ISA_COUNT];
   int n_variants = 0;
   for (int isa = CLIP_ISA_COUNT - 1; isa >= 0; isa--)

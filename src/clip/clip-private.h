@@ -117,6 +117,20 @@ typedef struct {
   float  *pooled;       /* [n, width] */
 } ClipTowerTrace;
 
+/* A tensor of a model's owned block: DEST [N] converted from SRC (DTYPE, transposed from
+ * [COLS, ROWS] when TRANSPOSE). */
+struct ClipConverted {
+  float      *dest;
+  const void *src;
+  ClipDType   dtype;
+  int64_t     n, rows, cols;
+  gboolean    transpose;
+};
+
+/* Converts (again) the tensors of a model's owned block from its file: after the matrices packed for
+ * inference released their pages (model.c), before anything reads the weights as floats. */
+void clip_model_restore_converted (const ClipModel *model);
+
 /* Inference copies of the weights in the layout of clip_packed_linear_forward (model.c). */
 typedef struct _ClipPanels ClipPanels;
 
@@ -131,6 +145,11 @@ struct _ClipModel {
   ClipTokenizer   *tokenizer;
   ClipSafetensors *file;     /* the memory map F32 weights point into */
   float           *owned;    /* converted or transposed weights */
+  /* Where each tensor in OWNED came from, so that the matrices packed for inference can leave it
+   * (an F16 or BF16 checkpoint keeps one copy of its weights) and come back when read. */
+  struct ClipConverted *converted;
+  int              n_converted;
+  gboolean         converted_released;
   ClipPanels      *panels;   /* made at the first inference pass of a model loaded from a file */
   GHashTable      *text_cache;  /* cleaned text → float[embed_dim] */
   /* scratch reused between calls */

@@ -75,6 +75,7 @@ clip_index_model_key (const ClipModel *model, gboolean apply_exif_orientation, g
     XXH3_128bits_update (state, clip_precision_name (model->precision), strlen (clip_precision_name (model->precision)) + 1);
 
   int n_tensors;
+  clip_model_restore_converted (model);
   ClipTensorInfo *table = clip_tensor_table_new (&model->config, (ClipWeights *) &model->w, &n_tensors);
   for (int i = 0; i < n_tensors; i++)
     {

@@ -613,6 +613,7 @@ fill_slots (ClipModel *model, const ClipTensorInfo *table, const TensorSource *s
       return FALSE;
     }
   float *next = model->owned;
+  model->converted = g_new0 (struct ClipConverted, n);
   for (int i = 0; i < n; i++)
     {
       const TensorSource *s = &sources[i];
@@ -624,19 +625,39 @@ fill_slots (ClipModel *model, const ClipTensorInfo *table, const TensorSource *s
           continue;
         }
       *info->slot = next;
-      clip_convert_to_f32 (s->src->dtype, data, info->n_elements, next);
-      if (s->transpose)
-        {
-          /* The file holds [in, out]; the canonical layout is [out, in]. */
-          int64_t rows = info->shape[1], cols = info->shape[0];
-          g_autofree float *tmp = g_memdup2 (next, sizeof (float) * info->n_elements);
-          for (int64_t r = 0; r < rows; r++)
-            for (int64_t col = 0; col < cols; col++)
-              next[col * rows + r] = tmp[r * cols + col];
-        }
+      /* The file holds [in, out] when transposed; the canonical layout is [out, in]. */
+      struct ClipConverted *c = &model->converted[model->n_converted++];
+      *c = (struct ClipConverted) { next, data, s->src->dtype, info->n_elements, info->shape[1], info->shape[0],
+                                    s->transpose };
       next += info->n_elements;
     }
+  /* The first conversion is the restoring of released pages. */
+  model->converted_released = TRUE;
+  clip_model_restore_converted (model);
   return TRUE;
+}
+
+void
+clip_model_restore_converted (const ClipModel *model)
+{
+  if (!model->converted_released)
+    return;
+  for (int i = 0; i < model->n_converted; i++)
+    {
+      const struct ClipConverted *c = &model->converted[i];
+      clip_convert_to_f32 (c->dtype, c->src, c->n, c->dest);
+      if (c->transpose)
+        {
+          g_autofree float *tmp = g_memdup2 (c->dest, sizeof (float) * c->n);
+          for (int64_t r = 0; r < c->rows; r++)
+            for (int64_t col = 0; col < c->cols; col++)
+              c->dest[col * c->rows + r] = tmp[r * c->cols + col];
+        }
+      /* The file's pages come back when read again. */
+      clip_safetensors_release (model->file, c->src, (size_t) c->n * clip_dtype_size (c->dtype));
+    }
+  /* The flag of a model the callers see as const: reading the weights is not a change. */
+  ((ClipModel *) model)->converted_released = FALSE;
 }
 
 /* Finds, checks and points every table tensor at its data: F32 in place in the map, anything that
@@ -873,6 +894,7 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
 void
 clip_model_add_to_writer (const ClipModel *model, ClipStWriter *writer, ClipDType dtype, GPtrArray *keep)
 {
+  clip_model_restore_converted (model);
   ClipWeights w = model->w;  /* the table only reads the pointers */
   int n;
   ClipTensorInfo *table = clip_tensor_table_new (&model->config, &w, &n);

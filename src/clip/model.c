@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ENCODE_CHUNK 16          /* images per forward pass: bounds scratch memory */
 #define TEXT_CHUNK_TOKENS 1024   /* prompt tokens per forward pass, likewise */
@@ -388,8 +389,25 @@ panel_matrix_take (PanelMatrix *m, ClipPanels *panels, ClipPrecision precision, 
             sizeof (float) * in_dim * CLIP_PANEL);
 }
 
-/* Packs WEIGHT [COUNT, IN] as columns COL0 … of M and gives the file's pages that held it back to
- * the kernel, or, for OpenBLAS, keeps it as it is (columns in order). */
+/* Gives the pages of WEIGHT back to the kernel: pages of the file's map come back from the file
+ * when read again; pages of the owned block (converted from F16 or BF16) are converted again by
+ * clip_model_restore_converted before anything reads them. */
+static void
+panel_release (const ClipModel *model, const float *weight, size_t bytes)
+{
+  clip_safetensors_release (model->file, weight, bytes);
+  for (int i = 0; i < model->n_converted; i++)
+    if (model->converted[i].dest == weight)
+      {
+        uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
+        uintptr_t start = ((uintptr_t) weight + page - 1) & ~(page - 1), end = ((uintptr_t) weight + bytes) & ~(page - 1);
+        if (end > start)
+          madvise ((void *) start, end - start, MADV_DONTNEED);
+      }
+}
+
+/* Packs WEIGHT [COUNT, IN] as columns COL0 … of M and releases its pages, or, for OpenBLAS, keeps
+ * it as it is (columns in order). */
 static void
 panel_matrix_pack (const ClipModel *model, PanelMatrix *m, const float *weight, int in_dim, int count, int col0)
 {
@@ -402,7 +420,7 @@ panel_matrix_pack (const ClipModel *model, PanelMatrix *m, const float *weight, 
     clip_pack_weight (m->floats, weight, in_dim, count, col0);
   else
     clip_reduced_pack (&m->reduced, weight, count, col0);
-  clip_safetensors_release (model->file, weight, (size_t) count * in_dim * sizeof (float));
+  panel_release (model, weight, (size_t) count * in_dim * sizeof (float));
 }
 
 static const char *
@@ -525,6 +543,7 @@ panels_get (ClipModel *model)
   model->panels = panels;
   PanelJob job = { model, c->vision.layers };
   clip_parallel_for (c->vision.layers + c->text.layers, 1, panel_layers, &job);
+  model->converted_released = model->n_converted > 0;
   return panels;
 }
 
@@ -909,6 +928,7 @@ clip_model_run_image_gemms (ClipModel *model, int n, GError **error)
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%d images: there must be at least one", n);
       return FALSE;
     }
+  clip_model_restore_converted (model);
   g_autofree float *features = g_new (float, (size_t) MIN (n, ENCODE_CHUNK) * model->config.embed_dim);
   for (int start = 0; start < n; start += ENCODE_CHUNK)
     if (!vision_forward (model, NULL, MIN (ENCODE_CHUNK, n - start), features, NULL, NULL, TRUE, NULL, error))
@@ -1226,6 +1246,7 @@ clip_model_free (ClipModel *model)
   g_clear_pointer (&model->file, clip_safetensors_close);
   g_clear_pointer (&model->text_cache, g_hash_table_unref);
   g_free (model->owned);
+  g_free (model->converted);
   g_free (model->scratch);
   g_free (model->path);
   g_free (model);
