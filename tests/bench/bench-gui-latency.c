@@ -1,7 +1,7 @@
 /* bench-gui-latency.c — how responsive the ClipLab application stays while it works.
  *
- * Runs the real application (under Xvfb: run it through bench-gui-latency.sh) with self-test
- * scripts on images drawn here in a temporary folder, and prints:
+ * Runs the real application (under Xvfb: run it through bench-gui-latency.sh) under the GUI test
+ * driver (tests/gui/gui-driver.c) on images drawn here in a temporary folder, and prints:
  *  - for whole-folder classification, indexing the folder for search and a training run: how long
  *    the main loop kept events waiting (the largest and 99th-percentile lateness of a probe due
  *    every 5 ms, and the longest stretch between two polls; src/app/cl-latency-monitor.h), and apart
@@ -14,7 +14,7 @@
  *
  * usage: bench-gui-latency [--images N] [--folder-images N] [--train-steps N] [--model PATH]
  *                          [--tokenizer T]
- * Needs CLIPLAB_APP, CLIPLAB_SCREENSHOT_DIR, GSETTINGS_SCHEMA_DIR and an X display. */
+ * Needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR, GSETTINGS_SCHEMA_DIR and an X display. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -265,7 +265,7 @@ main (int argc, char *argv[])
     }
   if (!app_run_setup ())
     {
-      g_printerr ("needs CLIPLAB_APP, CLIPLAB_SCREENSHOT_DIR and an X display (run bench-gui-latency.sh)\n");
+      g_printerr ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (run bench-gui-latency.sh)\n");
       return 2;
     }
   app_run_set_logging (FALSE);
