@@ -27,7 +27,6 @@ struct _ClModelChooser {
   GtkEntry *config_entry;
   GtkWidget *recent_box;
   GtkListBox *recent_list;
-  GtkSpinner *spinner;
   GtkLabel *status_label;
   GtkLabel *error_label;
 
@@ -37,6 +36,9 @@ struct _ClModelChooser {
 };
 
 G_DEFINE_FINAL_TYPE (ClModelChooser, cl_model_chooser, GTK_TYPE_WINDOW)
+
+enum { PROP_0, PROP_BUSY, N_PROPS };
+static GParamSpec *properties[N_PROPS];
 
 char *
 cl_format_parameter_count (gint64 n)
@@ -132,9 +134,11 @@ update_recent (ClModelChooser *self)
 static void
 set_busy (ClModelChooser *self, gboolean busy, const char *status)
 {
-  self->busy = busy;
-  gtk_spinner_set_spinning (self->spinner, busy);
-  gtk_widget_set_visible (GTK_WIDGET (self->spinner), busy);
+  if (self->busy != busy)
+    {
+      self->busy = busy;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
+    }
   gtk_label_set_label (self->status_label, status);
   gtk_widget_set_visible (GTK_WIDGET (self->status_label), status != NULL);
 }
@@ -168,8 +172,8 @@ load_done (GObject *source, GAsyncResult *result, gpointer user_data)
   set_busy (self, FALSE, status);
 }
 
-void
-cl_model_chooser_load (ClModelChooser *self, const char *path)
+static void
+load_model (ClModelChooser *self, const char *path)
 {
   GWeakRef *ref = cl_weak_ref_new (self);
   g_autofree char *name = cl_model_display_name (path);
@@ -181,22 +185,10 @@ cl_model_chooser_load (ClModelChooser *self, const char *path)
                          gtk_editable_get_text (GTK_EDITABLE (self->config_entry)), TRUE, load_done, ref);
 }
 
-void
-cl_model_chooser_set_tokenizer (ClModelChooser *self, const char *tokenizer)
+static void
+action_load (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  gtk_editable_set_text (GTK_EDITABLE (self->tokenizer_entry), tokenizer);
-}
-
-gboolean
-cl_model_chooser_is_busy (ClModelChooser *self)
-{
-  return self->busy;
-}
-
-const char *
-cl_model_chooser_get_error (ClModelChooser *self)
-{
-  return gtk_widget_get_visible (GTK_WIDGET (self->error_label)) ? gtk_label_get_label (self->error_label) : NULL;
+  load_model (CL_MODEL_CHOOSER (widget), g_variant_get_string (parameter, NULL));
 }
 
 /* ---------------------------------------------------------------- choosing files */
@@ -219,7 +211,7 @@ pick_response (GtkNativeDialog *dialog, int response, gpointer user_data)
           {
           case PICK_MODEL_FOLDER:
           case PICK_MODEL_FILE:
-            cl_model_chooser_load (self, path);
+            load_model (self, path);
             break;
           case PICK_TOKENIZER:
             gtk_editable_set_text (GTK_EDITABLE (self->tokenizer_entry), path);
@@ -267,7 +259,7 @@ static void
 on_use_builtin (ClModelChooser *self)
 {
   if (self->builtin_path != NULL)
-    cl_model_chooser_load (self, self->builtin_path);
+    load_model (self, self->builtin_path);
 }
 
 static void
@@ -275,7 +267,7 @@ on_recent_activated (ClModelChooser *self, GtkListBoxRow *row)
 {
   const char *path = g_object_get_data (G_OBJECT (gtk_list_box_row_get_child (row)), "path");
   if (path != NULL)
-    cl_model_chooser_load (self, path);
+    load_model (self, path);
 }
 
 /* ---------------------------------------------------------------- GObject */
@@ -302,6 +294,21 @@ cl_model_chooser_finalize (GObject *object)
 }
 
 static void
+cl_model_chooser_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  ClModelChooser *self = CL_MODEL_CHOOSER (object);
+
+  switch (prop_id)
+    {
+    case PROP_BUSY:
+      g_value_set_boolean (value, self->busy);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 cl_model_chooser_class_init (ClModelChooserClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
@@ -309,6 +316,11 @@ cl_model_chooser_class_init (ClModelChooserClass *klass)
 
   object_class->dispose = cl_model_chooser_dispose;
   object_class->finalize = cl_model_chooser_finalize;
+  object_class->get_property = cl_model_chooser_get_property;
+  properties[PROP_BUSY] = g_param_spec_boolean ("busy", NULL, NULL, FALSE,
+                                                G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+  gtk_widget_class_install_action (widget_class, "chooser.load", "s", action_load);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-model-chooser.ui");
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, details_stack);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, name_value);
@@ -327,7 +339,6 @@ cl_model_chooser_class_init (ClModelChooserClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, config_entry);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, recent_box);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, recent_list);
-  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, spinner);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, status_label);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, error_label);
   gtk_widget_class_bind_template_callback (widget_class, on_pick_folder);

@@ -89,12 +89,6 @@ on_visible_view (ClWindow *self)
     cl_window_get_view (self, name);
 }
 
-const char *
-cl_window_get_visible_view (ClWindow *self)
-{
-  return gtk_stack_get_visible_child_name (self->stack);
-}
-
 void
 cl_window_show_view (ClWindow *self, const char *name)
 {
@@ -132,16 +126,6 @@ static void
 on_error_response (ClWindow *self, int response)
 {
   hide_error (self);
-}
-
-gboolean
-cl_window_get_error (ClWindow *self, const char **title, const char **detail)
-{
-  if (!gtk_info_bar_get_revealed (self->error_bar))
-    return FALSE;
-  *title = gtk_label_get_label (self->error_title);
-  *detail = gtk_label_get_label (self->error_detail);
-  return TRUE;
 }
 
 static void
@@ -241,18 +225,6 @@ update_model (ClWindow *self)
   gtk_widget_set_visible (GTK_WIDGET (self->model_bar), no_model);
 }
 
-const char *
-cl_window_get_model_notice (ClWindow *self)
-{
-  return gtk_info_bar_get_revealed (self->model_bar) ? gtk_label_get_label (self->model_bar_label) : NULL;
-}
-
-const char *
-cl_window_get_model_label (ClWindow *self)
-{
-  return gtk_label_get_label (self->model_label);
-}
-
 /* ---------------------------------------------------------------- recent folders */
 
 static void
@@ -342,18 +314,11 @@ action_open_recent (GSimpleAction *action, GVariant *parameter, gpointer user_da
   cl_session_open (self->session, file);
 }
 
-GtkWindow *
-cl_window_open_model_chooser (ClWindow *self)
-{
-  GtkWindow *chooser = cl_model_chooser_new (GTK_WINDOW (self), self->session);
-  gtk_window_present (chooser);
-  return chooser;
-}
-
 static void
 action_choose_model (GSimpleAction *action, GVariant *parameter, gpointer user_data)
 {
-  cl_window_open_model_chooser (CL_WINDOW (user_data));
+  ClWindow *self = CL_WINDOW (user_data);
+  gtk_window_present (cl_model_chooser_new (GTK_WINDOW (self), self->session));
 }
 
 static void

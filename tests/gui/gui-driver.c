@@ -187,14 +187,50 @@ find_widget (GtkWidget *root, const char *id)
   return NULL;
 }
 
-/* A widget the window's template names; one that is missing is a broken template. */
+/* The first widget of TYPE under ROOT (ROOT included), depth first, or NULL. */
+static GtkWidget *
+find_type (GtkWidget *root, GType type)
+{
+  if (g_type_is_a (G_OBJECT_TYPE (root), type))
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_type (child, type);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* A widget ROOT's template names; one that is missing is a broken template. */
+static GtkWidget *
+named (gpointer root, const char *id)
+{
+  GtkWidget *widget = find_widget (GTK_WIDGET (root), id);
+  if (widget == NULL)
+    g_error ("%s has no widget “%s”", G_OBJECT_TYPE_NAME (root), id);
+  return widget;
+}
+
 static GtkWidget *
 window_widget (Driver *driver, const char *id)
 {
-  GtkWidget *widget = find_widget (GTK_WIDGET (driver->window), id);
-  if (widget == NULL)
-    g_error ("the window has no widget “%s”", id);
-  return widget;
+  return named (driver->window, id);
+}
+
+/* The page a stack of ROOT's template shows. */
+static const char *
+stack_page (gpointer root, const char *id)
+{
+  return gtk_stack_get_visible_child_name (GTK_STACK (named (root, id)));
+}
+
+static gboolean
+get_boolean (gpointer object, const char *property)
+{
+  gboolean value = FALSE;
+  g_object_get (object, property, &value, NULL);
+  return value;
 }
 
 static const char *
@@ -257,10 +293,64 @@ train_view (Driver *driver)
   return CL_TRAIN_VIEW (cl_window_get_view (driver->window, "train"));
 }
 
-static ClImageGrid *
+/* The grid view of the Browse view's image grid. */
+static GtkWidget *
 browse_grid (Driver *driver)
 {
-  return cl_browse_view_get_grid (browse_view (driver));
+  return find_type (GTK_WIDGET (browse_view (driver)), GTK_TYPE_GRID_VIEW);
+}
+
+/* Selects the item at POSITION of a view's grid as a click would, and scrolls to it. */
+static void
+select_in_grid (gpointer view, guint position)
+{
+  GtkWidget *grid = find_type (GTK_WIDGET (view), GTK_TYPE_GRID_VIEW);
+
+  gtk_widget_activate_action (grid, "list.select-item", "(ubb)", position, FALSE, FALSE);
+  gtk_widget_activate_action (grid, "list.scroll-to-item", "u", position);
+}
+
+/* The cells of GRID on screen (in its scrolled window) now, and how many of them show their
+ * thumbnail (or that it cannot be made). */
+static void
+count_visible_cells (GtkWidget *grid, GtkWidget *widget, guint *n_visible, guint *n_filled)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      ClImageItem *item = CL_IS_IMAGE_CELL (child) ? cl_image_cell_get_item (CL_IMAGE_CELL (child)) : NULL;
+      GtkWidget *scroller = gtk_widget_get_ancestor (grid, GTK_TYPE_SCROLLED_WINDOW);
+      graphene_rect_t bounds;
+      if (item == NULL)
+        {
+          count_visible_cells (grid, child, n_visible, n_filled);
+          continue;
+        }
+      if (!gtk_widget_get_mapped (child) || !gtk_widget_compute_bounds (child, scroller, &bounds)
+          || !graphene_rect_intersection (&bounds, &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (scroller),
+                                                                         gtk_widget_get_height (scroller)), NULL))
+        continue;
+      (*n_visible)++;
+      if (cl_image_item_get_thumbnail (item) != NULL || cl_image_item_get_thumbnail_failed (item))
+        (*n_filled)++;
+    }
+}
+
+static void
+count_visible (Driver *driver, guint *n_visible, guint *n_filled)
+{
+  GtkWidget *grid = browse_grid (driver);
+
+  *n_visible = *n_filled = 0;
+  if (gtk_widget_get_mapped (grid))
+    count_visible_cells (grid, grid, n_visible, n_filled);
+}
+
+/* The context menu open in the Browse grid, or NULL. */
+static GtkPopoverMenu *
+open_menu (Driver *driver)
+{
+  GtkWidget *menu = find_type (browse_grid (driver), GTK_TYPE_POPOVER_MENU);
+  return menu != NULL && gtk_widget_get_visible (menu) ? GTK_POPOVER_MENU (menu) : NULL;
 }
 
 /* ---------------------------------------------------------------- model and folder */
@@ -303,7 +393,7 @@ poll_open (Driver *driver, JsonBuilder *b)
   if (cl_session_get_collection_loading (driver->session) || (!opened && !failed))
     return FALSE;
   add_int (b, "n_items", opened ? (gint64) cl_collection_get_n_items (collection) : -1);
-  add_string (b, "page", cl_browse_view_get_page (browse_view (driver)));
+  add_string (b, "page", stack_page (browse_view (driver), "stack"));
   report_error_bar (driver, b);
   return TRUE;
 }
@@ -342,12 +432,12 @@ poll_select (Driver *driver, JsonBuilder *b)
 
   if (g_str_equal (step_string (driver, "view", "browse"), "classify"))
     {
-      if (cl_classify_view_is_grid_pending (classify_view (driver)))
+      if (get_boolean (classify_view (driver), "grid-pending"))
         return FALSE;
-      cl_classify_view_select_position (classify_view (driver), index);
+      select_in_grid (classify_view (driver), index);
     }
   else
-    cl_browse_view_select_position (browse_view (driver), index);
+    select_in_grid (browse_view (driver), index);
   return TRUE;
 }
 
@@ -381,7 +471,7 @@ poll_thumbnails (Driver *driver, JsonBuilder *b)
   ClThumbnailer *thumbnailer = cl_session_get_thumbnailer (driver->session);
   guint from_cache, decoded, failed;
 
-  if (cl_thumbnailer_get_n_pending (thumbnailer) > 0 || cl_browse_view_is_busy (browse_view (driver)))
+  if (cl_thumbnailer_get_n_pending (thumbnailer) > 0 || get_boolean (browse_view (driver), "busy"))
     return FALSE;
   cl_thumbnailer_get_stats (thumbnailer, &from_cache, &decoded, &failed);
   add_int (b, "from_cache", from_cache);
@@ -395,10 +485,10 @@ poll_browse (Driver *driver, JsonBuilder *b)
 {
   ClBrowseView *view = browse_view (driver);
 
-  if (cl_browse_view_is_busy (view))
+  if (get_boolean (view, "busy"))
     return FALSE;
   g_autoptr (GPtrArray) matches = cl_browse_view_get_caption_matches (view);
-  add_string (b, "page", cl_browse_view_get_page (view));
+  add_string (b, "page", stack_page (view, "stack"));
   json_builder_set_member_name (b, "matches");
   json_builder_begin_array (b);
   for (guint i = 0; i < matches->len; i++)
@@ -424,7 +514,7 @@ poll_grid_shown (Driver *driver, JsonBuilder *b)
 
   if (!driver->painted)
     return FALSE;
-  cl_image_grid_count_visible (browse_grid (driver), &n_visible, &n_filled);
+  count_visible (driver, &n_visible, &n_filled);
   if (n_visible == 0)
     return FALSE;
   add_int (b, "n_visible", n_visible);
@@ -440,7 +530,7 @@ poll_visible_thumbnails (Driver *driver, JsonBuilder *b)
 
   if (!driver->painted)
     return FALSE;
-  cl_image_grid_count_visible (browse_grid (driver), &n_visible, &n_filled);
+  count_visible (driver, &n_visible, &n_filled);
   if (n_visible == 0 || n_filled < n_visible)
     return FALSE;
   add_int (b, "n_visible", n_visible);
@@ -455,10 +545,11 @@ poll_probs (Driver *driver, JsonBuilder *b)
 {
   ClClassifyView *view = classify_view (driver);
 
-  if (cl_classify_view_is_live_busy (view))
+  if (get_boolean (view, "live-busy"))
     return FALSE;
-  ClProbBars *bars = cl_classify_view_get_prob_bars (view);
-  const char *hint = cl_classify_view_get_probs_hint (view);
+  ClProbBars *bars = CL_PROB_BARS (find_type (GTK_WIDGET (view), CL_TYPE_PROB_BARS));
+  const char *hint = g_strcmp0 (stack_page (view, "probs_stack"), "bars") == 0 ? NULL
+                     : label_text (named (view, "probs_hint"));
   guint n = hint == NULL ? cl_prob_bars_get_n_rows (bars) : 0;
 
   add_string (b, "hint", hint);
@@ -498,16 +589,27 @@ report_grid (JsonBuilder *b, GListModel *model)
   json_builder_end_array (b);
 }
 
+static void
+report_shown_items (JsonBuilder *b, ClClassifyView *view)
+{
+  g_autoptr (GListModel) shown = NULL;
+
+  g_object_get (view, "shown-items", &shown, NULL);
+  report_grid (b, shown);
+}
+
 static gboolean
 poll_folder (Driver *driver, JsonBuilder *b)
 {
   ClClassifyView *view = classify_view (driver);
+  g_autofree char *metrics = NULL;
 
-  if (cl_classify_view_is_folder_busy (view) || cl_classify_view_is_grid_pending (view))
+  if (get_boolean (view, "folder-busy") || get_boolean (view, "grid-pending"))
     return FALSE;
-  add_string (b, "summary", cl_classify_view_get_folder_summary (view));
-  add_string (b, "metrics", cl_classify_view_get_metrics_summary (view));
-  report_grid (b, cl_classify_view_get_grid_model (view));
+  g_object_get (view, "metrics-summary", &metrics, NULL);
+  add_string (b, "summary", label_text (named (view, "folder_summary")));
+  add_string (b, "metrics", metrics);
+  report_shown_items (b, view);
   report_error_bar (driver, b);
   return TRUE;
 }
@@ -515,9 +617,9 @@ poll_folder (Driver *driver, JsonBuilder *b)
 static gboolean
 poll_grid (Driver *driver, JsonBuilder *b)
 {
-  if (cl_classify_view_is_grid_pending (classify_view (driver)))
+  if (get_boolean (classify_view (driver), "grid-pending"))
     return FALSE;
-  report_grid (b, cl_classify_view_get_grid_model (classify_view (driver)));
+  report_shown_items (b, classify_view (driver));
   return TRUE;
 }
 
@@ -525,33 +627,35 @@ poll_grid (Driver *driver, JsonBuilder *b)
 static gboolean
 start_set_classes (Driver *driver, JsonBuilder *b)
 {
-  gtk_text_buffer_set_text (cl_classify_view_get_classes_buffer (classify_view (driver)),
-                            step_string (driver, "text", ""), -1);
+  GtkTextView *classes = GTK_TEXT_VIEW (named (classify_view (driver), "classes_view"));
+
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (classes), step_string (driver, "text", ""), -1);
   return TRUE;
 }
 
 static gboolean
 start_set_templates (Driver *driver, JsonBuilder *b)
 {
-  cl_classify_view_set_template_preset (classify_view (driver), step_string (driver, "preset", "simple"));
+  g_object_set (classify_view (driver), "template-preset", step_string (driver, "preset", "simple"), NULL);
   return TRUE;
 }
 
+/* The "Classify All Images" button's action. */
 static gboolean
 start_classify_all (Driver *driver, JsonBuilder *b)
 {
-  cl_classify_view_classify_all (classify_view (driver));
-  return TRUE;
+  return gtk_widget_activate_action (GTK_WIDGET (classify_view (driver)), "classify.classify-all", NULL);
 }
 
+/* The Stop button's action (disabled, so doing nothing, when nothing runs). */
 static gboolean
 start_cancel_folder (Driver *driver, JsonBuilder *b)
 {
   ClClassifyView *view = classify_view (driver);
 
-  add_boolean (b, "was_running", cl_classify_view_is_folder_busy (view));
+  add_boolean (b, "was_running", get_boolean (view, "folder-busy"));
   gint64 start = g_get_monotonic_time ();
-  cl_classify_view_cancel_all (view);
+  gtk_widget_activate_action (GTK_WIDGET (view), "classify.stop", NULL);
   add_double (b, "cancel_ms", (g_get_monotonic_time () - start) / 1000.0);
   return TRUE;
 }
@@ -559,22 +663,25 @@ start_cancel_folder (Driver *driver, JsonBuilder *b)
 static gboolean
 start_filter (Driver *driver, JsonBuilder *b)
 {
-  cl_classify_view_set_filter_class (classify_view (driver), step_string (driver, "class", NULL));
+  g_object_set (classify_view (driver), "filter-class", step_string (driver, "class", NULL), NULL);
   return TRUE;
 }
 
 static gboolean
 start_sort (Driver *driver, JsonBuilder *b)
 {
-  cl_classify_view_set_sort_by_confidence (classify_view (driver),
-                                           g_str_equal (step_string (driver, "by", "name"), "confidence"));
+  g_object_set (classify_view (driver), "sort-by-confidence",
+                g_str_equal (step_string (driver, "by", "name"), "confidence"), NULL);
   return TRUE;
 }
 
+/* The switcher above the grid: the metrics page or the images. */
 static gboolean
 start_show_metrics (Driver *driver, JsonBuilder *b)
 {
-  cl_classify_view_show_metrics (classify_view (driver), json_object_get_boolean_member (driver->step, "show"));
+  gboolean show = json_object_get_boolean_member (driver->step, "show");
+  gtk_stack_set_visible_child_name (GTK_STACK (named (classify_view (driver), "center_stack")),
+                                    show ? "metrics" : "images");
   return TRUE;
 }
 
@@ -628,24 +735,26 @@ model_chooser (Driver *driver)
   return CL_MODEL_CHOOSER (driver->dialog);
 }
 
+/* Opens the dialog's options and types the tokenizer into its entry, then loads the model as
+ * choosing its file does. */
 static gboolean
 start_load_model (Driver *driver, JsonBuilder *b)
 {
-  ClModelChooser *chooser = model_chooser (driver);
+  GtkWidget *chooser = GTK_WIDGET (model_chooser (driver));
 
-  cl_model_chooser_set_tokenizer (chooser, step_string (driver, "tokenizer", ""));
-  cl_model_chooser_load (chooser, step_string (driver, "path", ""));
-  return TRUE;
+  gtk_expander_set_expanded (GTK_EXPANDER (named (chooser, "options_expander")), TRUE);
+  gtk_editable_set_text (GTK_EDITABLE (named (chooser, "tokenizer_entry")), step_string (driver, "tokenizer", ""));
+  return gtk_widget_activate_action (chooser, "chooser.load", "s", step_string (driver, "path", ""));
 }
 
 static gboolean
 poll_load_model (Driver *driver, JsonBuilder *b)
 {
-  ClModelChooser *chooser = CL_MODEL_CHOOSER (driver->dialog);
+  GtkWidget *error = named (driver->dialog, "error_label");
 
-  if (cl_model_chooser_is_busy (chooser))
+  if (get_boolean (driver->dialog, "busy"))
     return FALSE;
-  add_string (b, "chooser_error", cl_model_chooser_get_error (chooser));
+  add_string (b, "chooser_error", gtk_widget_get_visible (error) ? label_text (error) : NULL);
   report_model (driver, b);
   report_error_bar (driver, b);
   return TRUE;
@@ -1056,17 +1165,49 @@ start_press_keys (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* Focuses the cell of the selected image in the Browse grid, as the arrow keys would. */
 static gboolean
-start_focus_grid (Driver *driver, JsonBuilder *b)
+focus_selected_cell (Driver *driver, GtkWidget *widget)
 {
-  add_boolean (b, "focused", cl_image_grid_focus_selected (browse_grid (driver)));
-  return TRUE;
+  ClImageItem *selected = cl_session_get_selected_item (driver->session);
+
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (CL_IS_IMAGE_CELL (child) && selected != NULL && cl_image_cell_get_item (CL_IMAGE_CELL (child)) == selected)
+        return gtk_widget_grab_focus (gtk_widget_get_parent (child));
+      if (focus_selected_cell (driver, child))
+        return TRUE;
+    }
+  return FALSE;
 }
 
 static gboolean
+start_focus_grid (Driver *driver, JsonBuilder *b)
+{
+  add_boolean (b, "focused", focus_selected_cell (driver, browse_grid (driver)));
+  return TRUE;
+}
+
+/* Chooses the item "index" of the open context menu as a click does: the menu closes, then its
+ * action is activated from where the menu is. */
+static gboolean
 start_activate_menu_item (Driver *driver, JsonBuilder *b)
 {
-  add_boolean (b, "activated", cl_image_grid_activate_menu_item (browse_grid (driver), step_int (driver, "index")));
+  GtkPopoverMenu *popover = open_menu (driver);
+  GMenuModel *menu = popover != NULL ? gtk_popover_menu_get_menu_model (popover) : NULL;
+  int index = step_int (driver, "index");
+  g_autofree char *action = NULL;
+  gboolean activated = FALSE;
+
+  if (menu != NULL && index < g_menu_model_get_n_items (menu)
+      && g_menu_model_get_item_attribute (menu, index, G_MENU_ATTRIBUTE_ACTION, "s", &action))
+    {
+      g_autoptr (GVariant) target = g_menu_model_get_item_attribute_value (menu, index, G_MENU_ATTRIBUTE_TARGET, NULL);
+      GtkWidget *cell = gtk_widget_get_parent (GTK_WIDGET (popover));
+      gtk_popover_popdown (GTK_POPOVER (popover));
+      activated = gtk_widget_activate_action_variant (cell, action, target);
+    }
+  add_boolean (b, "activated", activated);
   return TRUE;
 }
 
@@ -1103,7 +1244,8 @@ poll_keys (Driver *driver, JsonBuilder *b)
     return FALSE;
   add_string (b, "view", gtk_stack_get_visible_child_name (GTK_STACK (window_widget (driver, "stack"))));
   add_boolean (b, "focus_in_search_entry", focus != NULL && (focus == entry || gtk_widget_is_ancestor (focus, entry)));
-  report_menu (b, cl_image_grid_get_open_menu (browse_grid (driver)));
+  GtkPopoverMenu *menu = open_menu (driver);
+  report_menu (b, menu != NULL ? gtk_popover_menu_get_menu_model (menu) : NULL);
   report_search (driver, b);
   return TRUE;
 }
