@@ -640,11 +640,13 @@ start_set_templates (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* The "Classify All Images" button's action. */
+/* The "Classify All Images" button's action (disabled, so doing nothing, while it cannot run: the
+ * poll reports what is shown). */
 static gboolean
 start_classify_all (Driver *driver, JsonBuilder *b)
 {
-  return gtk_widget_activate_action (GTK_WIDGET (classify_view (driver)), "classify.classify-all", NULL);
+  gtk_widget_activate_action (GTK_WIDGET (classify_view (driver)), "classify.classify-all", NULL);
+  return TRUE;
 }
 
 /* The Stop button's action (disabled, so doing nothing, when nothing runs). */
@@ -843,16 +845,20 @@ static void
 report_search (Driver *driver, JsonBuilder *b)
 {
   ClSearchView *view = search_view (driver);
-  GListModel *results = cl_search_view_get_results (view);
+  g_autoptr (GListModel) results = NULL;
+  gint64 n_indexed = 0;
+  const char *page = g_strcmp0 (stack_page (view, "stack"), "empty") == 0 ? "empty"
+                     : stack_page (view, "results_stack");
 
-  add_string (b, "page", cl_search_view_get_page (view));
-  add_string (b, "summary", cl_search_view_get_summary (view));
-  add_string (b, "index_status", cl_search_view_get_index_status (view));
-  add_int (b, "n_indexed", cl_search_view_get_n_indexed (view));
+  g_object_get (view, "results", &results, "n-indexed", &n_indexed, NULL);
+  add_string (b, "page", page);
+  add_string (b, "summary", label_text (named (view, "summary_label")));
+  add_string (b, "index_status", label_text (named (view, "index_label")));
+  add_int (b, "n_indexed", n_indexed);
   json_builder_set_member_name (b, "results");
   json_builder_begin_array (b);
   /* Only the results page shows the results. */
-  guint n = g_strcmp0 (cl_search_view_get_page (view), "results") == 0 ? g_list_model_get_n_items (results) : 0;
+  guint n = g_str_equal (page, "results") ? g_list_model_get_n_items (results) : 0;
   for (guint i = 0; i < n; i++)
     {
       g_autoptr (ClImageItem) item = g_list_model_get_item (results, i);
@@ -868,7 +874,7 @@ report_search (Driver *driver, JsonBuilder *b)
 static gboolean
 poll_search (Driver *driver, JsonBuilder *b)
 {
-  if (cl_search_view_is_searching (search_view (driver)))
+  if (get_boolean (search_view (driver), "searching"))
     return FALSE;
   report_search (driver, b);
   report_error_bar (driver, b);
@@ -878,7 +884,7 @@ poll_search (Driver *driver, JsonBuilder *b)
 static gboolean
 poll_index (Driver *driver, JsonBuilder *b)
 {
-  if (cl_search_view_is_indexing (search_view (driver)))
+  if (get_boolean (search_view (driver), "indexing"))
     return FALSE;
   report_search (driver, b);
   report_error_bar (driver, b);
@@ -889,7 +895,7 @@ poll_index (Driver *driver, JsonBuilder *b)
 static gboolean
 start_search (Driver *driver, JsonBuilder *b)
 {
-  gtk_editable_set_text (cl_search_view_get_entry (search_view (driver)), step_string (driver, "text", ""));
+  gtk_editable_set_text (GTK_EDITABLE (named (search_view (driver), "entry")), step_string (driver, "text", ""));
   return TRUE;
 }
 
@@ -901,28 +907,32 @@ start_find_similar (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* The threshold slider, moved to "margin" (its right end, 0.3, shows all results). */
 static gboolean
 start_search_margin (Driver *driver, JsonBuilder *b)
 {
-  cl_search_view_set_margin (search_view (driver), json_object_get_double_member (driver->step, "margin"));
+  gtk_range_set_value (GTK_RANGE (named (search_view (driver), "margin_scale")),
+                       json_object_get_double_member (driver->step, "margin"));
   return TRUE;
 }
 
+/* The "Continue Indexing" button's action (disabled, so doing nothing, while an update runs). */
 static gboolean
 start_index (Driver *driver, JsonBuilder *b)
 {
-  cl_search_view_update_index (search_view (driver));
+  gtk_widget_activate_action (GTK_WIDGET (search_view (driver)), "search.update-index", NULL);
   return TRUE;
 }
 
+/* The Stop button's action (disabled, so doing nothing, when nothing runs). */
 static gboolean
 start_cancel_index (Driver *driver, JsonBuilder *b)
 {
   ClSearchView *view = search_view (driver);
 
-  add_boolean (b, "was_running", cl_search_view_is_indexing (view));
+  add_boolean (b, "was_running", get_boolean (view, "indexing"));
   gint64 start = g_get_monotonic_time ();
-  cl_search_view_stop_index (view);
+  gtk_widget_activate_action (GTK_WIDGET (view), "search.stop-index", NULL);
   add_double (b, "cancel_ms", (g_get_monotonic_time () - start) / 1000.0);
   return TRUE;
 }
@@ -1238,9 +1248,9 @@ poll_keys (Driver *driver, JsonBuilder *b)
 {
   ClSearchView *search = search_view (driver);
   GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (driver->window));
-  GtkWidget *entry = GTK_WIDGET (cl_search_view_get_entry (search));
+  GtkWidget *entry = named (search, "entry");
 
-  if (cl_search_view_is_searching (search))
+  if (get_boolean (search, "searching"))
     return FALSE;
   add_string (b, "view", gtk_stack_get_visible_child_name (GTK_STACK (window_widget (driver, "stack"))));
   add_boolean (b, "focus_in_search_entry", focus != NULL && (focus == entry || gtk_widget_is_ancestor (focus, entry)));
