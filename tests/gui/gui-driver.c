@@ -25,6 +25,7 @@
 #include "cl-application.h"
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
+#include "cl-loss-chart.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-thread-priority.h"
@@ -974,22 +975,30 @@ report_train_points (JsonBuilder *b, ClLossChart *chart)
   json_builder_end_array (b);
 }
 
+static ClLossChart *
+train_chart (Driver *driver)
+{
+  return CL_LOSS_CHART (find_type (GTK_WIDGET (train_view (driver)), CL_TYPE_LOSS_CHART));
+}
+
 static void
 report_train (Driver *driver, JsonBuilder *b)
 {
-  ClTrainView *view = train_view (driver);
+  g_autofree char *state = NULL, *message = NULL, *out_dir = NULL, *model_path = NULL;
 
-  add_string (b, "state", cl_train_view_get_state (view));
-  add_string (b, "message", cl_train_view_get_message (view));
-  add_string (b, "out_dir", cl_train_view_get_out_dir (view));
-  add_string (b, "model_path", cl_train_view_get_model_path (view));
-  report_train_points (b, cl_train_view_get_chart (view));
+  g_object_get (train_view (driver), "state", &state, "message", &message, "out-dir", &out_dir,
+                "model-path", &model_path, NULL);
+  add_string (b, "state", state);
+  add_string (b, "message", message);
+  add_string (b, "out_dir", out_dir);
+  add_string (b, "model_path", model_path);
+  report_train_points (b, train_chart (driver));
 }
 
 static gboolean
 poll_train (Driver *driver, JsonBuilder *b)
 {
-  if (cl_train_view_is_busy (train_view (driver)))
+  if (get_boolean (train_view (driver), "busy"))
     return FALSE;
   report_train (driver, b);
   report_error_bar (driver, b);
@@ -1000,13 +1009,14 @@ poll_train (Driver *driver, JsonBuilder *b)
 static gboolean
 poll_train_steps (Driver *driver, JsonBuilder *b)
 {
-  ClTrainView *view = train_view (driver);
   guint want = step_int (driver, "steps");
-  guint n = cl_loss_chart_get_n_points (cl_train_view_get_chart (view));
+  guint n = cl_loss_chart_get_n_points (train_chart (driver));
+  g_autofree char *state = NULL;
 
-  if (n < want && cl_train_view_is_busy (view))
+  if (n < want && get_boolean (train_view (driver), "busy"))
     return FALSE;
-  add_string (b, "state", cl_train_view_get_state (view));
+  g_object_get (train_view (driver), "state", &state, NULL);
+  add_string (b, "state", state);
   add_int (b, "n_points", n);
   return TRUE;
 }
@@ -1036,55 +1046,64 @@ start_train_settings (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* The Train view's buttons: their actions (disabled, so doing nothing, while they cannot run). */
+static void
+train_action (Driver *driver, const char *name, GVariant *parameter)
+{
+  gtk_widget_activate_action_variant (GTK_WIDGET (train_view (driver)), name, parameter);
+}
+
 static gboolean
 start_train_start (Driver *driver, JsonBuilder *b)
 {
-  cl_train_view_start (train_view (driver));
+  train_action (driver, "train.start", NULL);
   return TRUE;
 }
 
 static gboolean
 start_train_pause (Driver *driver, JsonBuilder *b)
 {
-  cl_train_view_pause (train_view (driver));
+  train_action (driver, "train.pause", NULL);
   return TRUE;
 }
 
 static gboolean
 start_train_resume (Driver *driver, JsonBuilder *b)
 {
-  cl_train_view_resume (train_view (driver));
+  train_action (driver, "train.resume", NULL);
   return TRUE;
 }
 
 static gboolean
 start_train_stop (Driver *driver, JsonBuilder *b)
 {
-  ClTrainView *view = train_view (driver);
+  g_autofree char *state = NULL;
 
-  add_string (b, "was", cl_train_view_get_state (view));
-  cl_train_view_stop (view);
+  g_object_get (train_view (driver), "state", &state, NULL);
+  add_string (b, "was", state);
+  train_action (driver, "train.stop", NULL);
   return TRUE;
 }
 
+/* What choosing the run's folder after "Continue a Run…" does. */
 static gboolean
 start_train_continue (Driver *driver, JsonBuilder *b)
 {
-  cl_train_view_continue_run (train_view (driver), step_string (driver, "path", ""));
+  train_action (driver, "train.continue-run", g_variant_new_string (step_string (driver, "path", "")));
   return TRUE;
 }
 
 static gboolean
 start_train_use_model (Driver *driver, JsonBuilder *b)
 {
-  cl_train_view_use_model (train_view (driver));
+  train_action (driver, "train.use-model", NULL);
   return TRUE;
 }
 
 static gboolean
 start_chart_hover (Driver *driver, JsonBuilder *b)
 {
-  ClLossChart *chart = cl_train_view_get_chart (train_view (driver));
+  ClLossChart *chart = train_chart (driver);
 
   cl_loss_chart_hover_step (chart, json_object_get_double_member (driver->step, "step"));
   g_autofree char *text = cl_loss_chart_get_hover_text (chart);
@@ -1096,7 +1115,7 @@ static gboolean
 start_save_chart (Driver *driver, JsonBuilder *b)
 {
   g_autoptr (GError) error = NULL;
-  ClLossChart *chart = cl_train_view_get_chart (train_view (driver));
+  ClLossChart *chart = train_chart (driver);
   gboolean ok = cl_loss_chart_save (chart, step_string (driver, "path", ""), (int) step_int (driver, "width"),
                                     (int) step_int (driver, "height"), 1, &error);
 
