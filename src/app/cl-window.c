@@ -294,43 +294,43 @@ show_open_dialog (ClWindow *self, gboolean dataset)
 }
 
 static void
-action_open_folder (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_open_folder (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  show_open_dialog (CL_WINDOW (user_data), FALSE);
+  show_open_dialog (CL_WINDOW (widget), FALSE);
 }
 
 static void
-action_open_dataset (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_open_dataset (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  show_open_dialog (CL_WINDOW (user_data), TRUE);
+  show_open_dialog (CL_WINDOW (widget), TRUE);
 }
 
 static void
-action_open_recent (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_open_recent (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  ClWindow *self = CL_WINDOW (user_data);
+  ClWindow *self = CL_WINDOW (widget);
   g_autoptr (GFile) file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
 
   cl_session_open (self->session, file);
 }
 
 static void
-action_choose_model (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_choose_model (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  ClWindow *self = CL_WINDOW (user_data);
+  ClWindow *self = CL_WINDOW (widget);
   gtk_window_present (cl_model_chooser_new (GTK_WINDOW (self), self->session));
 }
 
 static void
-action_show_view (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_show_view (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  cl_window_show_view (CL_WINDOW (user_data), g_variant_get_string (parameter, NULL));
+  cl_window_show_view (CL_WINDOW (widget), g_variant_get_string (parameter, NULL));
 }
 
 static void
-action_export_results (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_export_results (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  ClWindow *self = CL_WINDOW (user_data);
+  ClWindow *self = CL_WINDOW (widget);
   GtkWidget *view = cl_window_get_view (self, "classify");
 
   if (view == NULL)
@@ -344,9 +344,9 @@ action_export_results (GSimpleAction *action, GVariant *parameter, gpointer user
 
 /* "Find Similar Images" from any image: the path of the image to search with. */
 static void
-action_find_similar (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_find_similar (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  ClWindow *self = CL_WINDOW (user_data);
+  ClWindow *self = CL_WINDOW (widget);
   GtkWidget *view = cl_window_get_view (self, "search");
 
   if (view == NULL)
@@ -357,9 +357,9 @@ action_find_similar (GSimpleAction *action, GVariant *parameter, gpointer user_d
 
 /* Ctrl+F: the Search view, its entry focused with the last query selected. */
 static void
-action_search (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_search (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  ClWindow *self = CL_WINDOW (user_data);
+  ClWindow *self = CL_WINDOW (widget);
   GtkWidget *view = cl_window_get_view (self, "search");
 
   if (view == NULL)
@@ -370,9 +370,9 @@ action_search (GSimpleAction *action, GVariant *parameter, gpointer user_data)
 
 /* "Find Similar Images" for the selected image, from the keyboard. */
 static void
-action_find_similar_selected (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_find_similar_selected (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  ClWindow *self = CL_WINDOW (user_data);
+  ClWindow *self = CL_WINDOW (widget);
   ClImageItem *item = cl_session_get_selected_item (self->session);
   GtkWidget *view = cl_window_get_view (self, "search");
 
@@ -387,17 +387,20 @@ action_find_similar_selected (GSimpleAction *action, GVariant *parameter, gpoint
   cl_search_view_find_similar (CL_SEARCH_VIEW (view), cl_image_item_get_path (item));
 }
 
-static const GActionEntry window_actions[] = {
-  { "open-folder", action_open_folder },
-  { "open-dataset", action_open_dataset },
-  { "open-recent", action_open_recent, "s" },
-  { "choose-model", action_choose_model },
-  { "show-view", action_show_view, "s" },
-  { "export-results", action_export_results },
-  { "find-similar", action_find_similar, "s" },
-  { "find-similar-selected", action_find_similar_selected },
-  { "search", action_search },
-};
+/* The window's commands: menus, buttons and the application's accelerators name them "win.…". */
+static void
+install_actions (GtkWidgetClass *widget_class)
+{
+  gtk_widget_class_install_action (widget_class, "win.open-folder", NULL, action_open_folder);
+  gtk_widget_class_install_action (widget_class, "win.open-dataset", NULL, action_open_dataset);
+  gtk_widget_class_install_action (widget_class, "win.open-recent", "s", action_open_recent);
+  gtk_widget_class_install_action (widget_class, "win.choose-model", NULL, action_choose_model);
+  gtk_widget_class_install_action (widget_class, "win.show-view", "s", action_show_view);
+  gtk_widget_class_install_action (widget_class, "win.export-results", NULL, action_export_results);
+  gtk_widget_class_install_action (widget_class, "win.find-similar", "s", action_find_similar);
+  gtk_widget_class_install_action (widget_class, "win.find-similar-selected", NULL, action_find_similar_selected);
+  gtk_widget_class_install_action (widget_class, "win.search", NULL, action_search);
+}
 
 /* ---------------------------------------------------------------- drag and drop */
 
@@ -464,6 +467,7 @@ cl_window_class_init (ClWindowClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   G_OBJECT_CLASS (klass)->dispose = cl_window_dispose;
+  install_actions (widget_class);
   view_new_quark = g_quark_from_static_string ("cl-window-view-new");
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-window.ui");
   gtk_widget_class_bind_template_child (widget_class, ClWindow, folder_button);
@@ -490,7 +494,6 @@ cl_window_init (ClWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   g_signal_connect_swapped (self->stack, "notify::visible-child", G_CALLBACK (on_visible_view), self);
-  g_action_map_add_action_entries (G_ACTION_MAP (self), window_actions, G_N_ELEMENTS (window_actions), self);
 
   self->recent_menu = g_menu_new ();
   g_menu_append_section (self->open_menu, _("Recent"), G_MENU_MODEL (self->recent_menu));
