@@ -9,6 +9,7 @@
 #include "cl-async.h"
 #include "cl-class-parser.h"
 #include "cl-confusion-matrix.h"
+#include "cl-file-chooser.h"
 #include "cl-image-grid.h"
 #include "cl-status-page.h"
 
@@ -61,7 +62,7 @@ struct _ClClassifyView {
   char *filter_class;
   gboolean sort_by_confidence;
 
-  guint debounce_id;
+  ClDebounce debounce;           /* typing pause, then refresh () */
   char **classes;
   char **templates;
 
@@ -120,9 +121,9 @@ update_state (ClClassifyView *self)
   gboolean model_loading = self->session != NULL
                            && cl_session_get_model_state (self->session) == CL_MODEL_STATE_LOADING;
 
-  set_boolean_property (self, &self->live_busy, self->debounce_id != 0 || self->live_cancellable != NULL
+  set_boolean_property (self, &self->live_busy, cl_debounce_is_pending (&self->debounce) || self->live_cancellable != NULL
                                                 || model_loading, PROP_LIVE_BUSY);
-  set_boolean_property (self, &self->folder_busy, self->debounce_id != 0 || self->folder_cancellable != NULL,
+  set_boolean_property (self, &self->folder_busy, cl_debounce_is_pending (&self->debounce) || self->folder_cancellable != NULL,
                         PROP_FOLDER_BUSY);
   set_boolean_property (self, &self->grid_pending,
                         self->refilter_id != 0 || (filtered != NULL && gtk_filter_list_model_get_pending (filtered) > 0)
@@ -710,22 +711,19 @@ refresh (ClClassifyView *self)
   run_folder (self);
 }
 
-static gboolean
-debounce_cb (gpointer data)
+static void
+typing_paused (gpointer owner)
 {
-  ClClassifyView *self = data;
+  ClClassifyView *self = owner;
 
-  self->debounce_id = 0;
   refresh (self);
   update_state (self);
-  return G_SOURCE_REMOVE;
 }
 
 static void
 schedule_refresh (ClClassifyView *self)
 {
-  g_clear_handle_id (&self->debounce_id, g_source_remove);
-  self->debounce_id = g_timeout_add (DEBOUNCE_MS, debounce_cb, self);
+  cl_debounce_schedule (&self->debounce);
   update_state (self);
 }
 
@@ -998,19 +996,15 @@ export_written (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-export_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+export_chosen (gpointer owner, GFile *file, gpointer data)
 {
-  g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
+  ClClassifyView *self = owner;
 
-  cl_weak_ref_free (user_data);
-  if (self != NULL && response == GTK_RESPONSE_ACCEPT && self->folder_complete)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      g_autoptr (GBytes) bytes = export_csv (self);
-      g_file_replace_contents_bytes_async (file, bytes, NULL, FALSE, G_FILE_CREATE_REPLACE_DESTINATION, NULL,
-                                           export_written, cl_weak_ref_new (self));
-    }
-  g_object_unref (dialog);
+  if (!self->folder_complete)
+    return;
+  g_autoptr (GBytes) bytes = export_csv (self);
+  g_file_replace_contents_bytes_async (file, bytes, NULL, FALSE, G_FILE_CREATE_REPLACE_DESTINATION, NULL,
+                                       export_written, cl_weak_ref_new (self));
 }
 
 static void
@@ -1024,14 +1018,12 @@ cl_classify_view_export (ClClassifyView *self)
 {
   if (!self->folder_complete)
     return;
-  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
-  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (_("Save Results"), GTK_WINDOW (root),
-                                                              GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
   g_autofree char *name = g_strdup_printf ("%s-classes.csv", cl_collection_get_title (collection (self)));
-  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), name);
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (export_response), cl_weak_ref_new (self));
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  ClFileChooserOptions options = {
+    .title = _("Save Results"), .action = GTK_FILE_CHOOSER_ACTION_SAVE, .accept_label = _("_Save"), .name = name,
+  };
+
+  cl_file_chooser_show (GTK_WIDGET (self), &options, export_chosen, NULL);
 }
 
 /* ---------------------------------------------------------------- properties */
@@ -1151,7 +1143,7 @@ cl_classify_view_dispose (GObject *object)
 {
   ClClassifyView *self = CL_CLASSIFY_VIEW (object);
 
-  g_clear_handle_id (&self->debounce_id, g_source_remove);
+  cl_debounce_cancel (&self->debounce);
   g_clear_handle_id (&self->refilter_id, g_source_remove);
   cl_cancel_and_clear (&self->live_cancellable);
   cl_cancel_and_clear (&self->preview_cancellable);
@@ -1237,6 +1229,7 @@ static void
 cl_classify_view_init (ClClassifyView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  cl_debounce_init (&self->debounce, DEBOUNCE_MS, typing_paused, self);
   self->filter_classes = GTK_STRING_LIST (gtk_drop_down_get_model (self->filter_dropdown));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.classify-all", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.stop", FALSE);

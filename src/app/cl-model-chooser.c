@@ -5,6 +5,7 @@
 
 #include "cl-async.h"
 #include "cl-config.h"
+#include "cl-file-chooser.h"
 
 struct _ClModelChooser {
   GtkWindow parent_instance;
@@ -196,32 +197,26 @@ action_load (GtkWidget *widget, const char *action_name, GVariant *parameter)
 typedef enum { PICK_MODEL_FOLDER, PICK_MODEL_FILE, PICK_TOKENIZER, PICK_CONFIG } PickKind;
 
 static void
-pick_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+picked (gpointer owner, GFile *file, gpointer data)
 {
-  g_autoptr (ClModelChooser) self = g_weak_ref_get (user_data);
-  PickKind kind = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (dialog), "kind"));
+  ClModelChooser *self = owner;
+  g_autofree char *path = g_file_get_path (file);
 
-  cl_weak_ref_free (user_data);
-  if (self != NULL && response == GTK_RESPONSE_ACCEPT)
+  if (path == NULL)
+    return;
+  switch ((PickKind) GPOINTER_TO_INT (data))
     {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      g_autofree char *path = g_file_get_path (file);
-      if (path != NULL)
-        switch (kind)
-          {
-          case PICK_MODEL_FOLDER:
-          case PICK_MODEL_FILE:
-            load_model (self, path);
-            break;
-          case PICK_TOKENIZER:
-            gtk_editable_set_text (GTK_EDITABLE (self->tokenizer_entry), path);
-            break;
-          case PICK_CONFIG:
-            gtk_editable_set_text (GTK_EDITABLE (self->config_entry), path);
-            break;
-          }
+    case PICK_MODEL_FOLDER:
+    case PICK_MODEL_FILE:
+      load_model (self, path);
+      break;
+    case PICK_TOKENIZER:
+      gtk_editable_set_text (GTK_EDITABLE (self->tokenizer_entry), path);
+      break;
+    case PICK_CONFIG:
+      gtk_editable_set_text (GTK_EDITABLE (self->config_entry), path);
+      break;
     }
-  g_object_unref (dialog);
 }
 
 static void
@@ -231,23 +226,15 @@ pick (ClModelChooser *self, PickKind kind)
     N_("Open a Hugging Face or OpenCLIP Model Folder"), N_("Open a Model File"), N_("Choose a Tokenizer"),
     N_("Choose a Model Configuration"),
   };
-  GtkFileChooserAction action = kind == PICK_MODEL_FOLDER ? GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER
-                                                          : GTK_FILE_CHOOSER_ACTION_OPEN;
-  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (_(titles[kind]), GTK_WINDOW (self), action,
-                                                              _("_Open"), _("_Cancel"));
-  GWeakRef *ref = cl_weak_ref_new (self);
+  ClFileChooserOptions options = {
+    .title = _(titles[kind]),
+    .action = kind == PICK_MODEL_FOLDER ? GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER : GTK_FILE_CHOOSER_ACTION_OPEN,
+    .accept_label = _("_Open"),
+    .filter_name = kind == PICK_MODEL_FILE ? _("safetensors files") : NULL,
+    .filter_suffix = "safetensors",
+  };
 
-  if (kind == PICK_MODEL_FILE)
-    {
-      g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
-      gtk_file_filter_set_name (filter, _("safetensors files"));
-      gtk_file_filter_add_suffix (filter, "safetensors");
-      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-    }
-  g_object_set_data (G_OBJECT (dialog), "kind", GINT_TO_POINTER (kind));
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (pick_response), ref);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  cl_file_chooser_show (GTK_WIDGET (self), &options, picked, GINT_TO_POINTER (kind));
 }
 
 static void on_pick_folder (ClModelChooser *self) { pick (self, PICK_MODEL_FOLDER); }

@@ -58,7 +58,7 @@ struct _ClSearchView {
   GCancellable *search_cancellable;
   gint64 n_searched;              /* by the search shown */
   gint64 last_search_time;
-  guint margin_id;
+  ClDebounce margin_debounce;     /* slider moves, then run_search () */
   guint model_generation;         /* of the model INDEX was made for */
 
   /* What the properties last reported. */
@@ -595,23 +595,20 @@ on_clear_similar (ClSearchView *self)
   run_search (self);
 }
 
-static gboolean
-margin_timeout_cb (gpointer data)
+static void
+margin_settled (gpointer owner)
 {
-  ClSearchView *self = data;
+  ClSearchView *self = owner;
 
-  self->margin_id = 0;
   update_state (self);
   run_search (self);
-  return G_SOURCE_REMOVE;
 }
 
 static void
 on_margin_changed (ClSearchView *self)
 {
   update_margin_label (self);
-  g_clear_handle_id (&self->margin_id, g_source_remove);
-  self->margin_id = g_timeout_add (MARGIN_DELAY_MS, margin_timeout_cb, self);
+  cl_debounce_schedule (&self->margin_debounce);
   update_state (self);
 }
 
@@ -696,7 +693,7 @@ is_searching (ClSearchView *self)
 {
   /* A typed query waits for the entry's search delay, then for the worker. */
   g_autoptr (GPtrArray) terms = current_terms (self);
-  return self->text_pending || self->search_cancellable != NULL || self->margin_id != 0
+  return self->text_pending || self->search_cancellable != NULL || cl_debounce_is_pending (&self->margin_debounce)
          || cl_session_get_model_state (self->session) == CL_MODEL_STATE_LOADING
          || ((cl_search_query_has_positive (terms) || self->similar_path != NULL) && self->index == NULL
              && unavailable_page (self) == NULL);
@@ -769,7 +766,7 @@ cl_search_view_dispose (GObject *object)
 {
   ClSearchView *self = CL_SEARCH_VIEW (object);
 
-  g_clear_handle_id (&self->margin_id, g_source_remove);
+  cl_debounce_cancel (&self->margin_debounce);
   cl_cancel_and_clear (&self->update_cancellable);
   cl_cancel_and_clear (&self->search_cancellable);
   g_clear_pointer (&self->index, cl_search_index_unref);
@@ -840,6 +837,7 @@ static void
 cl_search_view_init (ClSearchView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  cl_debounce_init (&self->margin_debounce, MARGIN_DELAY_MS, margin_settled, self);
   self->results = g_list_store_new (CL_TYPE_IMAGE_ITEM);
   self->items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->collection_items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);

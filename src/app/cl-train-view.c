@@ -10,6 +10,7 @@
 
 #include "cl-async.h"
 #include "cl-chart-math.h"
+#include "cl-file-chooser.h"
 #include "cl-status-page.h"
 #include "cl-window.h"
 
@@ -780,66 +781,29 @@ on_settings_changed (ClTrainView *self, const char *key)
 
 /* ---------------------------------------------------------------- file choosers */
 
-typedef void (*ChosenFunc) (ClTrainView *self, GFile *file, gpointer data);
-
-typedef struct {
-  GWeakRef view;
-  ChosenFunc func;
-  gpointer data;
-} ChooserRequest;
-
-static void
-chooser_response (GtkNativeDialog *dialog, int response, gpointer user_data)
-{
-  ChooserRequest *request = user_data;
-  g_autoptr (ClTrainView) self = g_weak_ref_get (&request->view);
-
-  if (self != NULL && response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      request->func (self, file, request->data);
-    }
-  g_weak_ref_clear (&request->view);
-  g_free (request);
-  g_object_unref (dialog);
-}
-
+/* A file chooser starting where the path in the setting CURRENT_KEY (may be NULL) is. */
 static void
 choose_file (ClTrainView *self, const char *title, GtkFileChooserAction action, const char *accept,
-             const char *current_key, const char *filter_name, const char *suffix, ChosenFunc func, gpointer data)
+             const char *current_key, const char *filter_name, const char *suffix, ClFileChosenFunc chosen,
+             gpointer data)
 {
-  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
-  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (title, GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
-                                                              action, accept, _("_Cancel"));
-  ChooserRequest *request = g_new0 (ChooserRequest, 1);
-
-  if (filter_name != NULL)
-    {
-      g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
-      gtk_file_filter_set_name (filter, filter_name);
-      gtk_file_filter_add_suffix (filter, suffix);
-      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-    }
   g_autofree char *current = current_key != NULL ? settings_path (self, current_key) : NULL;
-  if (current != NULL)
-    {
-      g_autoptr (GFile) file = g_file_new_for_path (current);
-      g_autoptr (GFile) parent = action == GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER ? g_object_ref (file)
-                                                                                 : g_file_get_parent (file);
-      if (parent != NULL)
-        gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), parent, NULL);
-    }
-  g_weak_ref_init (&request->view, self);
-  request->func = func;
-  request->data = data;
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (chooser_response), request);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  g_autoptr (GFile) file = current != NULL ? g_file_new_for_path (current) : NULL;
+  g_autoptr (GFile) folder = file == NULL ? NULL
+                             : action == GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER ? g_object_ref (file)
+                                                                               : g_file_get_parent (file);
+  ClFileChooserOptions options = {
+    .title = title, .action = action, .accept_label = accept, .filter_name = filter_name, .filter_suffix = suffix,
+    .folder = folder,
+  };
+
+  cl_file_chooser_show (GTK_WIDGET (self), &options, chosen, data);
 }
 
 static void
-set_path_setting (ClTrainView *self, GFile *file, gpointer key)
+set_path_setting (gpointer owner, GFile *file, gpointer key)
 {
+  ClTrainView *self = owner;
   g_autofree char *path = g_file_get_path (file);
   if (path != NULL)
     g_settings_set_string (cl_session_get_settings (self->session), key, path);
@@ -880,11 +844,11 @@ on_choose_runs_folder (ClTrainView *self)
 }
 
 static void
-continue_chosen (ClTrainView *self, GFile *file, gpointer data)
+continue_chosen (gpointer owner, GFile *file, gpointer data)
 {
   g_autofree char *path = g_file_get_path (file);
   if (path != NULL)
-    continue_run (self, path);
+    gtk_widget_activate_action (GTK_WIDGET (owner), "train.continue-run", "s", path);
 }
 
 /* "Continue a Run…": asks for the folder of the run. */
@@ -896,8 +860,9 @@ choose_run_to_continue (ClTrainView *self)
 }
 
 static void
-save_chart_chosen (ClTrainView *self, GFile *file, gpointer data)
+save_chart_chosen (gpointer owner, GFile *file, gpointer data)
 {
+  ClTrainView *self = owner;
   g_autoptr (GError) error = NULL;
   g_autofree char *path = g_file_get_path (file);
   g_autofree char *with_suffix = path != NULL && !g_str_has_suffix (path, data) ? g_strconcat (path, data, NULL)

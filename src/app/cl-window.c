@@ -7,6 +7,7 @@
 
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
+#include "cl-file-chooser.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-train-view.h"
@@ -253,44 +254,29 @@ update_recent (ClWindow *self)
 /* ---------------------------------------------------------------- opening */
 
 static void
-open_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+open_chosen (gpointer owner, GFile *file, gpointer data)
 {
-  ClWindow *self = CL_WINDOW (user_data);
-
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      cl_session_open (self->session, file);
-    }
-  g_object_unref (dialog);
-  g_object_unref (self);
+  cl_session_open (CL_WINDOW (owner)->session, file);
 }
 
 static void
 show_open_dialog (ClWindow *self, gboolean dataset)
 {
-  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (
-    dataset ? _("Open Data Set") : _("Open Folder"), GTK_WINDOW (self),
-    dataset ? GTK_FILE_CHOOSER_ACTION_OPEN : GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Open"), _("_Cancel"));
-
-  if (dataset)
-    {
-      g_autoptr (GtkFileFilter) csv = gtk_file_filter_new ();
-      gtk_file_filter_set_name (csv, _("CSV data sets"));
-      gtk_file_filter_add_mime_type (csv, "text/csv");
-      gtk_file_filter_add_suffix (csv, "csv");
-      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), csv);
-    }
   g_autofree char *last = g_settings_get_string (cl_session_get_settings (self->session), "last-folder");
-  if (*last != '\0')
-    {
-      g_autoptr (GFile) folder = g_file_new_for_path (last);
-      g_autoptr (GFile) parent = dataset ? g_file_get_parent (folder) : NULL;
-      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), parent != NULL ? parent : folder, NULL);
-    }
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (open_response), g_object_ref (self));
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  g_autoptr (GFile) last_folder = *last != '\0' ? g_file_new_for_path (last) : NULL;
+  /* A data set is a file: its chooser starts beside the last one. */
+  g_autoptr (GFile) folder = dataset && last_folder != NULL ? g_file_get_parent (last_folder) : NULL;
+  ClFileChooserOptions options = {
+    .title = dataset ? _("Open Data Set") : _("Open Folder"),
+    .action = dataset ? GTK_FILE_CHOOSER_ACTION_OPEN : GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
+    .accept_label = _("_Open"),
+    .filter_name = dataset ? _("CSV data sets") : NULL,
+    .filter_suffix = "csv",
+    .filter_mime_type = "text/csv",
+    .folder = folder != NULL ? folder : last_folder,
+  };
+
+  cl_file_chooser_show (GTK_WIDGET (self), &options, open_chosen, NULL);
 }
 
 static void
