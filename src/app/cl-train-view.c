@@ -896,28 +896,25 @@ action_save_chart (GtkWidget *widget, const char *action_name, GVariant *paramet
   save_chart (CL_TRAIN_VIEW (widget), g_str_equal (g_variant_get_string (parameter, NULL), "svg"));
 }
 
-static void
-action_start (GtkWidget *widget, const char *action_name, GVariant *parameter)
-{
-  start_run (CL_TRAIN_VIEW (widget));
-}
+/* The buttons' commands without a parameter, by action name. */
+static const struct {
+  const char *name;
+  void (*run) (ClTrainView *self);
+} commands[] = {
+  { "train.start", start_run },
+  { "train.pause", pause_run },
+  { "train.resume", resume_run },
+  { "train.stop", stop_run },
+  { "train.choose-run", choose_run_to_continue },
+  { "train.use-model", use_model },
+};
 
 static void
-action_pause (GtkWidget *widget, const char *action_name, GVariant *parameter)
+action_command (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  pause_run (CL_TRAIN_VIEW (widget));
-}
-
-static void
-action_resume (GtkWidget *widget, const char *action_name, GVariant *parameter)
-{
-  resume_run (CL_TRAIN_VIEW (widget));
-}
-
-static void
-action_stop (GtkWidget *widget, const char *action_name, GVariant *parameter)
-{
-  stop_run (CL_TRAIN_VIEW (widget));
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (g_str_equal (commands[i].name, action_name))
+      commands[i].run (CL_TRAIN_VIEW (widget));
 }
 
 /* Continues the run whose output folder is the parameter. */
@@ -928,27 +925,11 @@ action_continue_run (GtkWidget *widget, const char *action_name, GVariant *param
 }
 
 static void
-action_choose_run (GtkWidget *widget, const char *action_name, GVariant *parameter)
-{
-  choose_run_to_continue (CL_TRAIN_VIEW (widget));
-}
-
-static void
-action_use_model (GtkWidget *widget, const char *action_name, GVariant *parameter)
-{
-  use_model (CL_TRAIN_VIEW (widget));
-}
-
-static void
 install_actions (GtkWidgetClass *widget_class)
 {
-  gtk_widget_class_install_action (widget_class, "train.start", NULL, action_start);
-  gtk_widget_class_install_action (widget_class, "train.pause", NULL, action_pause);
-  gtk_widget_class_install_action (widget_class, "train.resume", NULL, action_resume);
-  gtk_widget_class_install_action (widget_class, "train.stop", NULL, action_stop);
-  gtk_widget_class_install_action (widget_class, "train.choose-run", NULL, action_choose_run);
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    gtk_widget_class_install_action (widget_class, commands[i].name, NULL, action_command);
   gtk_widget_class_install_action (widget_class, "train.continue-run", "s", action_continue_run);
-  gtk_widget_class_install_action (widget_class, "train.use-model", NULL, action_use_model);
   gtk_widget_class_install_action (widget_class, "train.save-chart", "s", action_save_chart);
 }
 
@@ -1135,9 +1116,7 @@ cl_train_view_dispose (GObject *object)
   ClTrainView *self = CL_TRAIN_VIEW (object);
 
   /* A running run stops at its next step and saves a checkpoint. */
-  if (self->cancellable != NULL)
-    g_cancellable_cancel (self->cancellable);
-  g_clear_object (&self->cancellable);
+  cl_cancel_and_clear (&self->cancellable);
   g_clear_pointer (&self->job, cl_train_job_unref);
   if (self->session != NULL)
     g_signal_handlers_disconnect_by_data (cl_session_get_settings (self->session), self);
