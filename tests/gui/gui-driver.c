@@ -470,11 +470,12 @@ static gboolean
 poll_thumbnails (Driver *driver, JsonBuilder *b)
 {
   ClThumbnailer *thumbnailer = cl_session_get_thumbnailer (driver->session);
-  guint from_cache, decoded, failed;
+  guint pending, from_cache, decoded, failed;
 
-  if (cl_thumbnailer_get_n_pending (thumbnailer) > 0 || get_boolean (browse_view (driver), "busy"))
+  g_object_get (thumbnailer, "n-pending", &pending, "n-from-cache", &from_cache, "n-decoded", &decoded,
+                "n-failed", &failed, NULL);
+  if (pending > 0 || get_boolean (browse_view (driver), "busy"))
     return FALSE;
-  cl_thumbnailer_get_stats (thumbnailer, &from_cache, &decoded, &failed);
   add_int (b, "from_cache", from_cache);
   add_int (b, "decoded", decoded);
   add_int (b, "failed", failed);
