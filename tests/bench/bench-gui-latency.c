@@ -4,7 +4,7 @@
  * driver (tests/gui/gui-driver.c) on images drawn here in a temporary folder, and prints:
  *  - for whole-folder classification, indexing the folder for search and a training run: how long
  *    the main loop kept events waiting (the largest and 99th-percentile lateness of a probe due
- *    every 5 ms, and the longest stretch between two polls; src/app/cl-latency-monitor.h), and apart
+ *    every 5 ms, and the longest stretch between two polls; tests/gui/gui-latency-monitor.h), and apart
  *    from that the longest wait while the job's view was built and drawn for the first time;
  *  - the time from process start to the main window's first frame;
  *  - for a folder of 10,000 images, given at launch and opened in the running application: the time

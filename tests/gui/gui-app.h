@@ -33,7 +33,7 @@ AppRun     *app_run (const char *run, const char *const *args, const char *steps
 void        app_run_free (AppRun *run);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AppRun, app_run_free)
 
-/* The main loop's latency while a job runs, from a report's "latency" (src/app/cl-latency-monitor.h):
+/* The main loop's latency while a job runs, from a report's "latency" (gui-latency-monitor.h):
  * the target is 50 ms; the bound on the worst case leaves room for a loaded two-core machine, where
  * other processes take the CPU from the application now and then. */
 #define RESPONSIVE_P99_MS 50.0
