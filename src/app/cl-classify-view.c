@@ -84,6 +84,7 @@ struct _ClClassifyView {
   gboolean live_busy;
   gboolean folder_busy;
   gboolean grid_pending;
+  double progress;               /* of whole-folder classification, 0..1 */
 };
 
 G_DEFINE_FINAL_TYPE (ClClassifyView, cl_classify_view, GTK_TYPE_WIDGET)
@@ -98,6 +99,7 @@ enum {
   PROP_TEMPLATE_PRESET,
   PROP_FILTER_CLASS,
   PROP_SORT_BY_CONFIDENCE,
+  PROP_PROGRESS,
   N_PROPS
 };
 static GParamSpec *properties[N_PROPS];
@@ -109,6 +111,15 @@ set_boolean_property (ClClassifyView *self, gboolean *field, gboolean value, gui
     return;
   *field = value;
   g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
+}
+
+static void
+set_progress (ClClassifyView *self, double progress)
+{
+  if (self->progress == progress)
+    return;
+  self->progress = progress;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
 }
 
 /* The busy properties follow the timers, the jobs and the list models: called wherever one of
@@ -376,7 +387,7 @@ folder_progress (const ClClassifyProgress *progress, gpointer user_data)
       cl_image_item_set_prediction (item, self->folder_classes[best], probs[best]);
     }
   self->folder_done = progress->first + progress->n;
-  gtk_progress_bar_set_fraction (self->folder_progress, (double) self->folder_done / MAX (self->folder_total, 1));
+  set_progress (self, (double) self->folder_done / MAX (self->folder_total, 1));
   g_autofree char *text = g_strdup_printf (ngettext ("%u of %u image", "%u of %u images", self->folder_total),
                                            self->folder_done, self->folder_total);
   gtk_progress_bar_set_text (self->folder_progress, text);
@@ -574,7 +585,7 @@ run_folder (ClClassifyView *self)
   self->folder_readable = g_new0 (gboolean, MAX (n, 1));
   self->folder_total = n;
   self->folder_cancellable = g_cancellable_new ();
-  gtk_progress_bar_set_fraction (self->folder_progress, 0);
+  set_progress (self, 0);
   set_folder_summary (self, NULL);
   update_folder_controls (self);
   update_metrics (self);
@@ -1090,6 +1101,9 @@ cl_classify_view_get_property (GObject *object, guint prop_id, GValue *value, GP
     case PROP_SORT_BY_CONFIDENCE:
       g_value_set_boolean (value, self->sort_by_confidence);
       break;
+    case PROP_PROGRESS:
+      g_value_set_double (value, self->progress);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1133,6 +1147,7 @@ install_properties (GObjectClass *object_class)
   properties[PROP_TEMPLATE_PRESET] = g_param_spec_string ("template-preset", NULL, NULL, "simple", read_write);
   properties[PROP_FILTER_CLASS] = g_param_spec_string ("filter-class", NULL, NULL, NULL, read_write);
   properties[PROP_SORT_BY_CONFIDENCE] = g_param_spec_boolean ("sort-by-confidence", NULL, NULL, FALSE, read_write);
+  properties[PROP_PROGRESS] = g_param_spec_double ("progress", NULL, NULL, 0, 1, 0, read_only);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 

@@ -65,15 +65,24 @@ struct _ClSearchView {
   gboolean searching;
   gboolean indexing;
   gint64 n_indexed_shown;
+  double index_fraction;          /* "index-progress", 0..1 */
 };
 
 G_DEFINE_FINAL_TYPE (ClSearchView, cl_search_view, GTK_TYPE_WIDGET)
 
-enum { PROP_0, PROP_SEARCHING, PROP_INDEXING, PROP_N_INDEXED, PROP_RESULTS, N_PROPS };
+enum { PROP_0, PROP_SEARCHING, PROP_INDEXING, PROP_N_INDEXED, PROP_RESULTS, PROP_INDEX_PROGRESS, N_PROPS };
 static GParamSpec *properties[N_PROPS];
 
 static void run_search (ClSearchView *self);
 static void update_state (ClSearchView *self);
+
+/* Notified even when unchanged: the bound progress bar then leaves the pulsing of the scan. */
+static void
+set_index_progress (ClSearchView *self, double progress)
+{
+  self->index_fraction = progress;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_INDEX_PROGRESS]);
+}
 
 /* A weak reference with the index generation it was made for. */
 typedef struct {
@@ -256,7 +265,7 @@ on_index_progress (const ClIndexProgress *progress, gpointer user_data)
                                          "Indexing %lld of %lld images",
                                          progress->total),
                                (long long) progress->done, (long long) progress->total);
-          gtk_progress_bar_set_fraction (self->index_progress, (double) progress->done / progress->total);
+          set_index_progress (self, (double) progress->done / progress->total);
         }
       else
         text = g_strdup (_("Checking for new images…"));
@@ -264,7 +273,7 @@ on_index_progress (const ClIndexProgress *progress, gpointer user_data)
     case CLIP_INDEX_PHASE_WRITE:
     default:
       text = g_strdup (_("Saving the index…"));
-      gtk_progress_bar_set_fraction (self->index_progress, 1);
+      set_index_progress (self, 1);
       break;
     }
   gtk_progress_bar_set_text (self->index_progress, text);
@@ -345,7 +354,7 @@ cl_search_view_update_index (ClSearchView *self)
   self->index_stopped = FALSE;
   self->update_cancellable = g_cancellable_new ();
   memset (&self->progress, 0, sizeof self->progress);
-  gtk_progress_bar_set_fraction (self->index_progress, 0);
+  set_index_progress (self, 0);
   gtk_progress_bar_set_text (self->index_progress, _("Looking for images…"));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->index_label), NULL);
   cl_search_index_update_async (self->index, on_index_progress, view_ref_new (self), view_ref_free,
@@ -754,6 +763,9 @@ cl_search_view_get_property (GObject *object, guint prop_id, GValue *value, GPar
     case PROP_RESULTS:
       g_value_set_object (value, self->results);
       break;
+    case PROP_INDEX_PROGRESS:
+      g_value_set_double (value, self->index_fraction);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -803,6 +815,7 @@ cl_search_view_class_init (ClSearchViewClass *klass)
   properties[PROP_INDEXING] = g_param_spec_boolean ("indexing", NULL, NULL, FALSE, read_only);
   properties[PROP_N_INDEXED] = g_param_spec_int64 ("n-indexed", NULL, NULL, -1, G_MAXINT64, -1, read_only);
   properties[PROP_RESULTS] = g_param_spec_object ("results", NULL, NULL, G_TYPE_LIST_MODEL, read_only);
+  properties[PROP_INDEX_PROGRESS] = g_param_spec_double ("index-progress", NULL, NULL, 0, 1, 0, read_only);
   g_object_class_install_properties (object_class, N_PROPS, properties);
   gtk_widget_class_install_action (widget_class, "search.update-index", NULL, action_update_index);
   gtk_widget_class_install_action (widget_class, "search.stop-index", NULL, action_stop_index);

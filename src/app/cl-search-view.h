@@ -27,7 +27,8 @@ void cl_search_view_stop_index (ClSearchView *self);
  * Indexing"), "search.stop-index" (cl_search_view_stop_index), each enabled only when it can run.
  *
  * Properties, read-only: "searching" (a search waits for the entry's delay, the slider, the model
- * or the worker), "indexing", "n-indexed" (searchable images, -1 before known) and "results" (the
+ * or the worker), "indexing", "index-progress" (0..1, bound to its progress bar), "n-indexed"
+ * (searchable images, -1 before known) and "results" (the
  * GListModel of ClImageItems of the last search, best first; the score is the item's confidence;
  * shown on the "results" page of the template's "results_stack" only). */
 

@@ -92,12 +92,15 @@ struct _ClTrainView {
   gint64 steps_per_epoch;
   double best_smoothed;
   char *message;
+  double progress;              /* of the run (or of preparing it), 0..1 */
   GQueue notices;               /* char *, newest last */
 };
 
 G_DEFINE_FINAL_TYPE (ClTrainView, cl_train_view, GTK_TYPE_WIDGET)
 
-enum { PROP_0, PROP_STATE, PROP_RUNNING, PROP_BUSY, PROP_MESSAGE, PROP_OUT_DIR, PROP_MODEL_PATH, N_PROPS };
+enum {
+  PROP_0, PROP_STATE, PROP_RUNNING, PROP_BUSY, PROP_MESSAGE, PROP_OUT_DIR, PROP_MODEL_PATH, PROP_PROGRESS, N_PROPS
+};
 static GParamSpec *properties[N_PROPS];
 
 static void update_controls (ClTrainView *self);
@@ -117,6 +120,15 @@ set_string (ClTrainView *self, char **field, const char *value, guint prop_id)
   g_free (*field);
   *field = g_strdup (value);
   notify (self, prop_id);
+}
+
+static void
+set_progress (ClTrainView *self, double progress)
+{
+  if (self->progress == progress)
+    return;
+  self->progress = progress;
+  notify (self, PROP_PROGRESS);
 }
 
 static void
@@ -215,7 +227,7 @@ on_job_started (const ClTrainStart *start, gpointer user_data)
                                            start->n_train, (long long) start->steps_per_epoch,
                                            (long long) start->total_steps, folder);
   set_message (self, text);
-  gtk_progress_bar_set_fraction (self->progress_bar, (double) start->step / MAX (start->total_steps, 1));
+  set_progress (self, (double) start->step / MAX (start->total_steps, 1));
 }
 
 static void
@@ -228,7 +240,7 @@ on_job_progress (const char *what, gint64 done, gint64 total, gpointer user_data
   /* Translators: preparation progress, e.g. "Decoding training images: 120 of 520" */
   g_autofree char *text = g_strdup_printf (_("%s: %lld of %lld"), what, (long long) done, (long long) total);
   gtk_progress_bar_set_text (self->progress_bar, text);
-  gtk_progress_bar_set_fraction (self->progress_bar, total > 0 ? (double) done / total : 0);
+  set_progress (self, total > 0 ? (double) done / total : 0);
 }
 
 static void
@@ -271,7 +283,7 @@ update_stats (ClTrainView *self)
                                                (long long) last->step, (long long) self->total_steps,
                                                (long long) last->epoch, (long long) epochs);
   gtk_progress_bar_set_text (self->progress_bar, progress);
-  gtk_progress_bar_set_fraction (self->progress_bar, (double) last->step / MAX (self->total_steps, 1));
+  set_progress (self, (double) last->step / MAX (self->total_steps, 1));
 }
 
 static void
@@ -470,7 +482,7 @@ begin (ClTrainView *self, ClTrainJob *job)
   cl_loss_chart_clear (self->chart);
   gtk_label_set_label (self->stats_label, "");
   gtk_widget_set_visible (GTK_WIDGET (self->validation_label), FALSE);
-  gtk_progress_bar_set_fraction (self->progress_bar, 0);
+  set_progress (self, 0);
   gtk_progress_bar_set_text (self->progress_bar, _("Preparing…"));
   set_message (self, _("Loading the data and building the model…"));
   gtk_stack_set_visible_child_name (self->chart_stack, "chart");
@@ -1088,6 +1100,9 @@ cl_train_view_get_property (GObject *object, guint prop_id, GValue *value, GPara
     case PROP_MODEL_PATH:
       g_value_set_string (value, self->model_path);
       break;
+    case PROP_PROGRESS:
+      g_value_set_double (value, self->progress);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1105,6 +1120,7 @@ install_properties (GObjectClass *object_class)
   properties[PROP_MESSAGE] = g_param_spec_string ("message", NULL, NULL, NULL, read_only);
   properties[PROP_OUT_DIR] = g_param_spec_string ("out-dir", NULL, NULL, NULL, read_only);
   properties[PROP_MODEL_PATH] = g_param_spec_string ("model-path", NULL, NULL, NULL, read_only);
+  properties[PROP_PROGRESS] = g_param_spec_double ("progress", NULL, NULL, 0, 1, 0, read_only);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 

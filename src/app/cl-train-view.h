@@ -25,7 +25,8 @@ GtkWidget *cl_train_view_new (ClSession *session);
  * Properties, read-only: "state" ("idle", "preparing", "running", "pausing", "paused", "stopping",
  * "finished", "stopped", "failed"), "running" (a run is under way: the settings are locked),
  * "busy" (a request to the worker is on its way), "message" (the status line, errors included),
- * "out-dir" (the run's folder) and "model-path" (what train.use-model loads, or NULL).  The chart
+ * "out-dir" (the run's folder), "model-path" (what train.use-model loads, or NULL) and "progress"
+ * (0..1, bound to its progress bar).  The chart
  * is the template's ClLossChart. */
 
 G_END_DECLS
