@@ -7,6 +7,7 @@
 #include "clip-testing.h"
 #include "index-private.h"
 #include "ops-reduced.h"
+#include "ops.h"
 
 #include <math.h>
 
@@ -184,6 +185,56 @@ test_f16_one_copy (void)
   g_assert_cmpmem (first, sizeof first, second, sizeof second);
 }
 
+/* int8 rounds each product's input row to steps of max |x| / 127: a row whose largest value stands
+ * far above the rest (the outlier channels of LLM.int8() and SmoothQuant) would lose the rest to
+ * that step.  Measured here on the inputs of the vision tower's Q, K, V products (LayerNorm of each
+ * block's input): the worst max |x| / rms of a row, layer by layer. */
+static void
+test_outliers (void)
+{
+  GError *error = NULL;
+  g_autoptr (ClipModel) model = clip_model_load (weights_path, NULL, &error);
+  g_assert_no_error (error);
+  const ClipConfig *c = clip_model_get_config (model);
+  int layers = c->vision.layers, d = c->vision.width, t = 50;
+  g_autofree float *pixels = g_new (float, N_IMAGES * 3 * 224 * 224);
+  clip_detweights_fill ("input.pixel_values", pixels, N_IMAGES * 3 * 224 * 224);
+  g_autofree float **hidden = g_new0 (float *, layers + 1);
+  for (int l = 0; l < layers; l++)
+    hidden[l] = g_new (float, (size_t) N_IMAGES * t * d);
+  ClipTowerTrace trace = { .hidden = hidden };
+  float features[N_IMAGES * EMBED];
+  g_assert_true (clip_vision_forward (model, pixels, N_IMAGES, features, &trace, NULL, &error));
+  g_assert_no_error (error);
+  g_autofree float *ln = g_new (float, (size_t) N_IMAGES * t * d);
+  g_autoptr (GString) ratios = g_string_new (NULL);
+  double worst = 0;
+  for (int l = 0; l < layers; l++)
+    {
+      const ClipLayerWeights *lw = &model->w.vision_layers[l];
+      clip_layernorm_forward (ln, NULL, NULL, hidden[l], lw->ln1_w, lw->ln1_b, N_IMAGES * t, d, c->vision.ln_eps);
+      double layer_worst = 0;
+      for (int r = 0; r < N_IMAGES * t; r++)
+        {
+          double max_abs = 0, squares = 0;
+          for (int j = 0; j < d; j++)
+            {
+              double x = ln[(size_t) r * d + j];
+              max_abs = MAX (max_abs, fabs (x));
+              squares += x * x;
+            }
+          layer_worst = MAX (layer_worst, max_abs / sqrt (squares / d));
+        }
+      g_string_append_printf (ratios, " %.1f", layer_worst);
+      worst = MAX (worst, layer_worst);
+      g_free (hidden[l]);
+    }
+  g_test_message ("vision Q/K/V inputs, worst max|x|/rms per layer:%s", ratios->str);
+  /* Gaussian-like rows of 768 reach about 3.5; outlier channels reach 20 and more (LLM.int8()). */
+  g_assert_cmpfloat (worst, >, 1.0);
+  g_assert_cmpfloat (worst, <, 20.0);
+}
+
 static void
 test_names (void)
 {
@@ -213,6 +264,7 @@ main (int argc, char **argv)
   g_test_add_func ("/precision/names", test_names);
   g_test_add_func ("/precision/f32-kernels", test_f32_kernels);
   g_test_add_func ("/precision/f16-one-copy", test_f16_one_copy);
+  g_test_add_func ("/precision/outliers", test_outliers);
   static Variant variants[2 * CLIP_ISA_COUNT];
   int n_variants = 0;
   for (int isa = CLIP_ISA_COUNT - 1; isa >= 0; isa--)
