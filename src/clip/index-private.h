@@ -126,7 +126,19 @@ gboolean              clip_index_store_is_compact (const ClipIndexStore *store);
 uint64_t              clip_index_store_end (const ClipIndexStore *store, uint64_t *next_sequence);
 /* SCORES [rows] = embeddings · QUERY for every row of every valid block (one sgemv per block). */
 size_t                clip_index_store_n_rows (const ClipIndexStore *store);
+int                   clip_index_store_dim (const ClipIndexStore *store);
 void                  clip_index_store_scores (const ClipIndexStore *store, const float *query, float *scores);
+/* Row R's embedding [dim]. */
+const float          *clip_index_store_row (const ClipIndexStore *store, size_t r);
+
+/* The int8 copy of a store's embeddings (index-codes.c), freed with the store. */
+typedef struct _ClipIndexCodes ClipIndexCodes;
+void             clip_index_codes_free (ClipIndexCodes *codes);
+ClipIndexCodes **clip_index_store_codes (ClipIndexStore *store);
+/* As clip_index_store_scores for the rows of the store's entries that can be among the TOP best
+ * (the same exact scores up to float32 rounding), −∞ for the others: from 20,000 rows on, a first
+ * pass over an int8 copy of the embeddings (made at the first call) leaves out the rest. */
+void clip_index_store_scores_top (ClipIndexStore *store, const float *query, int top, float *scores);
 
 /* Replaces FILE atomically with a compacted index of ENTRIES.  Fails with CLIP_ERROR_INVALID, before
  * writing, on anything the reader would not take back: a path given twice, or one that is empty,

@@ -27,6 +27,7 @@ struct _ClipIndexStore
   gboolean     compact;
   uint64_t     end;
   uint64_t     next_sequence;
+  ClipIndexCodes *codes;     /* made by the first search that wants it (index-codes.c) */
 };
 
 typedef struct
@@ -383,6 +384,7 @@ clip_index_store_free (ClipIndexStore *store)
   g_array_unref (store->entries);
   g_array_unref (store->blocks);
   g_ptr_array_unref (store->warnings);
+  clip_index_codes_free (store->codes);
   g_free (store);
 }
 
@@ -416,6 +418,35 @@ size_t
 clip_index_store_n_rows (const ClipIndexStore *store)
 {
   return store->n_rows;
+}
+
+int
+clip_index_store_dim (const ClipIndexStore *store)
+{
+  return store->dim;
+}
+
+ClipIndexCodes **
+clip_index_store_codes (ClipIndexStore *store)
+{
+  return &store->codes;
+}
+
+/* The blocks are in row order: the last whose first row is at most R holds it. */
+const float *
+clip_index_store_row (const ClipIndexStore *store, size_t r)
+{
+  guint lo = 0, hi = store->blocks->len;
+  while (hi - lo > 1)
+    {
+      guint mid = (lo + hi) / 2;
+      if (g_array_index (store->blocks, StoreBlock, mid).first_row <= r)
+        lo = mid;
+      else
+        hi = mid;
+    }
+  const StoreBlock *sb = &g_array_index (store->blocks, StoreBlock, lo);
+  return sb->embeds + (r - sb->first_row) * store->dim;
 }
 
 void

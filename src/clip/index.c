@@ -992,7 +992,7 @@ clip_index_search (ClipIndex *index, const float *query, int top_k, float margin
       index->scores = g_new (float, n_rows);
       index->scores_len = n_rows;
     }
-  clip_index_store_scores (index->store, query, index->scores);
+  clip_index_store_scores_top (index->store, query, top_k, index->scores);
 
   size_t n_entries;
   const ClipIndexEntry *entries = clip_index_store_entries (index->store, &n_entries);
