@@ -22,11 +22,12 @@
 #define CODES_GRAIN 4096
 
 struct _ClipIndexCodes {
-  int8_t *codes;    /* [n_rows, dim] */
-  float  *scales;   /* [n_rows] */
-  float  *norms1;   /* [n_rows] Σ |code| */
-  size_t  n_rows;
-  int     dim;
+  int8_t  *codes;    /* [n_rows, dim] */
+  float   *scales;   /* [n_rows] */
+  float   *norms1;   /* [n_rows] Σ |code| */
+  uint8_t *live;     /* [n_rows] whether an entry refers to the row (a journal's older rows do not) */
+  size_t   n_rows;
+  int      dim;
 };
 
 void
@@ -37,6 +38,7 @@ clip_index_codes_free (ClipIndexCodes *codes)
   g_free (codes->codes);
   g_free (codes->scales);
   g_free (codes->norms1);
+  g_free (codes->live);
   g_free (codes);
 }
 
@@ -84,11 +86,16 @@ codes_get (ClipIndexStore *store)
   codes->codes = g_try_malloc (n * dim);
   codes->scales = g_try_new (float, n);
   codes->norms1 = g_try_new (float, n);
-  if (codes->codes == NULL || codes->scales == NULL || codes->norms1 == NULL)
+  codes->live = g_try_new0 (uint8_t, n);
+  if (codes->codes == NULL || codes->scales == NULL || codes->norms1 == NULL || codes->live == NULL)
     {
       clip_index_codes_free (codes);
       return NULL;
     }
+  size_t n_entries;
+  const ClipIndexEntry *entries = clip_index_store_entries (store, &n_entries);
+  for (size_t i = 0; i < n_entries; i++)
+    codes->live[entries[i].row] = 1;
   BuildJob job = { codes, store };
   clip_parallel_for ((int64_t) n, CODES_GRAIN, build_rows, &job);
   *slot = codes;
@@ -162,24 +169,6 @@ dot_int8_choose (void)
   return dot_int8_portable;
 }
 
-typedef struct {
-  const ClipIndexCodes *codes;
-  const int8_t         *query;
-  float                 query_scale;
-  float                *approx;
-  DotInt8               dot;
-} ApproxJob;
-
-static void
-approx_rows (int64_t start, int64_t end, gpointer data)
-{
-  const ApproxJob *j = data;
-  int dim = j->codes->dim;
-  for (int64_t r = start; r < end; r++)
-    j->approx[r] = (float) j->dot (j->codes->codes + (size_t) r * dim, j->query, dim) * j->query_scale
-                   * j->codes->scales[r];
-}
-
 /* The error bound of row R's approximate score (see the top of the file). */
 static double
 row_bound (const ClipIndexCodes *codes, size_t r, double query_norm1, double query_scale)
@@ -226,11 +215,43 @@ keep_largest (double *lowest, int top, int *n, double value)
   return *n < top ? -INFINITY : lowest[0];
 }
 
+/* The first pass over rows START … END − 1: SCORES receives each live row's upper bound, and the
+ * chunk's TOP largest lower bounds go to its own heap. */
+typedef struct {
+  const ClipIndexCodes *codes;
+  const int8_t         *query;
+  double                query_scale, query_norm1;
+  float                *scores;
+  DotInt8               dot;
+  int                   top;
+  double               *lowest;   /* [chunks][top] */
+  int                  *n_lowest; /* [chunks] */
+} FirstPassJob;
+
+static void
+first_pass_rows (int64_t start, int64_t end, gpointer data)
+{
+  const FirstPassJob *j = data;
+  const ClipIndexCodes *codes = j->codes;
+  int64_t chunk = start / CODES_GRAIN;
+  double *lowest = j->lowest + chunk * j->top;
+  for (int64_t r = start; r < end; r++)
+    {
+      if (!codes->live[r])
+        continue;
+      double approx = (double) j->dot (codes->codes + (size_t) r * codes->dim, j->query, codes->dim)
+                      * j->query_scale * codes->scales[r];
+      double bound = row_bound (codes, r, j->query_norm1, j->query_scale);
+      j->scores[r] = (float) (approx + bound);
+      keep_largest (lowest, j->top, &j->n_lowest[chunk], approx - bound);
+    }
+}
+
 void
 clip_index_store_scores_top (ClipIndexStore *store, const float *query, int top, float *scores)
 {
   size_t n_rows = clip_index_store_n_rows (store), n_entries;
-  const ClipIndexEntry *entries = clip_index_store_entries (store, &n_entries);
+  clip_index_store_entries (store, &n_entries);
   const ClipIndexCodes *codes = NULL;
   if (n_rows >= CODES_MIN_ROWS && top > 0 && (size_t) top * 64 <= n_entries)
     codes = codes_get (store);
@@ -246,29 +267,25 @@ clip_index_store_scores_top (ClipIndexStore *store, const float *query, int top,
       query_norm1 += fabsf (query[k]);
       max_abs = fmax (max_abs, fabsf (query[k]));
     }
-  float query_scale = (float) (max_abs / 127);
   g_autofree int8_t *query_codes = g_new (int8_t, dim);
   for (int k = 0; k < dim; k++)
     query_codes[k] = (int8_t) (max_abs > 0 ? lrint (query[k] / max_abs * 127) : 0);
-  ApproxJob job = { codes, query_codes, query_scale, scores, dot_int8_choose () };
-  clip_parallel_for ((int64_t) n_rows, CODES_GRAIN, approx_rows, &job);
+  int64_t n_chunks = ((int64_t) n_rows + CODES_GRAIN - 1) / CODES_GRAIN;
+  g_autofree double *lowest = g_new (double, n_chunks * top);
+  g_autofree int *n_lowest = g_new0 (int, n_chunks);
+  FirstPassJob job = { codes, query_codes, max_abs / 127, query_norm1, scores, dot_int8_choose (), top, lowest,
+                       n_lowest };
+  clip_parallel_for ((int64_t) n_rows, CODES_GRAIN, first_pass_rows, &job);
 
-  /* The TOP-th best lower bound over the entries: a row whose upper bound is below it cannot be
-   * among the TOP best. */
-  g_autofree double *lowest = g_new (double, top);
-  int n_lowest = 0;
+  /* The TOP-th best lower bound over all rows: a row whose upper bound is below it cannot be among
+   * the TOP best. */
+  g_autofree double *merged = g_new (double, top);
+  int n_merged = 0;
   double threshold = -INFINITY;
-  for (size_t i = 0; i < n_entries; i++)
-    {
-      size_t r = entries[i].row;
-      threshold = keep_largest (lowest, top, &n_lowest, scores[r] - row_bound (codes, r, query_norm1, query_scale));
-    }
-  for (size_t i = 0; i < n_entries; i++)
-    {
-      size_t r = entries[i].row;
-      if (scores[r] + row_bound (codes, r, query_norm1, query_scale) >= threshold)
-        scores[r] = cblas_sdot (dim, clip_index_store_row (store, r), 1, query, 1);
-      else
-        scores[r] = -INFINITY;
-    }
+  for (int64_t c = 0; c < n_chunks; c++)
+    for (int i = 0; i < n_lowest[c]; i++)
+      threshold = keep_largest (merged, top, &n_merged, lowest[c * top + i]);
+  for (size_t r = 0; r < n_rows; r++)
+    scores[r] = codes->live[r] && scores[r] >= threshold
+                ? cblas_sdot (dim, clip_index_store_row (store, r), 1, query, 1) : -INFINITY;
 }
