@@ -3,6 +3,7 @@
  * CLIPLAB_F32_KERNEL, and a cache that cannot be written is not an error.  Each case runs in a fresh
  * process, since the cache is loaded once per process. */
 #include "kernel-choice.h"
+#include "ops-reduced.h"
 #include "testutil.h"
 
 #include <string.h>
@@ -116,6 +117,37 @@ test_unwritable (void)
   g_autofree char *home = run_child ("not-a-directory");
 }
 
+/* AUTO: F32 without native bf16 (nothing timed), else the faster of the two, timed once and
+ * cached under the bf16 kernel's name. */
+static void
+test_auto (void)
+{
+  if (g_test_subprocess ())
+    {
+      const char *home = g_getenv ("XDG_CACHE_HOME");
+      g_setenv ("CLIPLAB_KERNEL_ISA", "avx2", TRUE);
+      g_assert_cmpint (clip_auto_precision (), ==, CLIP_PRECISION_F32);
+      g_unsetenv ("CLIPLAB_KERNEL_ISA");
+      ClipIsa isa = clip_isa_best (CLIP_REDUCED_BF16);
+      ClipPrecision precision = clip_auto_precision ();
+      g_autofree char *key = g_strdup_printf ("auto-%s", clip_isa_kernel_name (CLIP_REDUCED_BF16, isa));
+      g_autofree char *cached = cached_choice (home, key);
+      if (isa < CLIP_ISA_AVX512)
+        {
+          g_assert_cmpint (precision, ==, CLIP_PRECISION_F32);
+          g_assert_null (cached);
+        }
+      else
+        g_assert_cmpstr (cached, ==, clip_precision_name (precision));
+      g_autofree char *avx2_key = g_strdup_printf ("auto-%s", clip_isa_kernel_name (CLIP_REDUCED_BF16, CLIP_ISA_AVX2));
+      g_autofree char *avx2_cached = cached_choice (home, avx2_key);
+      g_assert_null (avx2_cached);
+      g_print ("auto on %s: %s\n", clip_isa_kernel_name (CLIP_REDUCED_BF16, isa), clip_precision_name (precision));
+      return;
+    }
+  g_autofree char *home = run_child ("auto");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -124,5 +156,6 @@ main (int argc, char **argv)
   g_test_add_func ("/kernel-choice/read-back", test_read_back);
   g_test_add_func ("/kernel-choice/forced", test_forced);
   g_test_add_func ("/kernel-choice/unwritable", test_unwritable);
+  g_test_add_func ("/kernel-choice/auto", test_auto);
   return g_test_run ();
 }

@@ -192,7 +192,8 @@ const char *clip_layout_name (ClipLayout layout);  /* static, borrowed */
  *   cosine to F32 ≥ 0.999 on the ViT-B/32 golden weights;
  * - INT8: weights int8 symmetric per output column, inputs int8 per row (scaled dynamically), int32
  *   sums, the rest float32 as BF16.  Cosine to F32 ≥ 0.995 on the same weights;
- * - AUTO: BF16 where the CPU multiplies bfloat16 natively (AMX or AVX512-BF16), else F32. */
+ * - AUTO: BF16 where the CPU multiplies bfloat16 natively (AMX or AVX512-BF16) and faster than
+ *   float32 (timed once per machine, cached in $XDG_CACHE_HOME/cliplab), else F32. */
 typedef enum {
   CLIP_PRECISION_F32,
   CLIP_PRECISION_BF16,

@@ -5,10 +5,15 @@
  * for one image's rows and for a batch's, and the faster over both (per image) is kept in
  * $XDG_CACHE_HOME/cliplab/kernels.ini, under a group naming the CPU model, OpenBLAS's build and
  * core, this library's version and the thread count.  A cache that cannot be read or written only
- * means measuring again.  CLIPLAB_F32_KERNEL=panels|openblas forces the choice. */
+ * means measuring again.  CLIPLAB_F32_KERNEL=panels|openblas forces the choice.
+ *
+ * AUTO precision is chosen the same way: bf16 where the CPU multiplies bfloat16 natively and its
+ * kernel beats float32's on the largest product (VDPBF16PS ran at a quarter of its expected rate on
+ * one Sapphire Rapids virtual machine, where float32 would then be faster). */
 #include "clip-private.h"
 #include "kernel-choice.h"
 #include "ops.h"
+#include "ops-reduced.h"
 #include "parallel.h"
 
 #include <cblas.h>
@@ -49,29 +54,82 @@ timed_panel_parts (int64_t start, int64_t end, gpointer data)
                                 (int) (j->n_panels * (part + 1) / j->parts));
 }
 
-/* The fastest of TIMED_RUNS of each kernel on N rows, in seconds, interleaved so that both see the
- * same moments of a busy machine. */
+typedef struct {
+  const ClipReducedMatrix *m;
+  ClipReducedInput        *in;
+  float                   *out;
+  int                      n_panels, parts;
+  const float             *inp;
+  int                      in_dim;
+} TimedReducedJob;
+
 static void
-time_kernels (const float *inp, const float *weight, const float *packed, float *out, int n, int in_dim,
-              int out_dim, double *panels, double *blas)
+timed_reduced_parts (int64_t start, int64_t end, gpointer data)
 {
-  int n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL;
-  TimedPanelJob job = { out, inp, packed, n, in_dim, out_dim, n_panels, MIN (n_panels, 2 * clip_get_threads ()) };
-  *panels = *blas = G_MAXDOUBLE;
-  for (int run = 0; run < TIMED_RUNS; run++)
+  const TimedReducedJob *j = data;
+  for (int64_t part = start; part < end; part++)
+    clip_reduced_linear_forward (clip_isa_best (j->m->format), j->out, j->m->out_dim, j->in, j->m, NULL, FALSE,
+                                 CLIP_PACKED_LINEAR, (int) (j->n_panels * part / j->parts),
+                                 (int) (j->n_panels * (part + 1) / j->parts));
+}
+
+static void
+timed_rounding_rows (int64_t start, int64_t end, gpointer data)
+{
+  const TimedReducedJob *j = data;
+  clip_reduced_input_fill (j->in, j->inp, j->in_dim, (int) start, (int) end);
+}
+
+/* Seconds per image of each kernel: the fastest of TIMED_RUNS on one image's rows plus the fastest
+ * on a batch's over BATCH_IMAGES; the kernels interleaved, so that all see the same moments of a
+ * busy machine.  BF16 (bf16 products on this CPU's best kernel, rounding the inputs included) when
+ * asked. */
+typedef struct {
+  double panels, blas, bf16;
+} Timings;
+
+static void
+time_kernels (const float *inp, const float *weight, const float *packed, const ClipReducedMatrix *bf16,
+              float *out, int in_dim, int out_dim, Timings *t)
+{
+  int n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL, parts = MIN (n_panels, 2 * clip_get_threads ());
+  *t = (Timings) { 0 };
+  for (int batch = 0; batch < 2; batch++)
     {
-      gint64 start = g_get_monotonic_time ();
-      clip_parallel_for (job.parts, 1, timed_panel_parts, &job);
-      gint64 middle = g_get_monotonic_time ();
-      clip_matmul_forward (out, inp, weight, n, in_dim, out_dim, FALSE);
-      gint64 end = g_get_monotonic_time ();
-      *panels = MIN (*panels, (middle - start) / 1e6);
-      *blas = MIN (*blas, (end - middle) / 1e6);
+      int n = batch ? ONE_IMAGE_ROWS * BATCH_IMAGES : ONE_IMAGE_ROWS;
+      double per = batch ? BATCH_IMAGES : 1, panels = G_MAXDOUBLE, blas = G_MAXDOUBLE, reduced = G_MAXDOUBLE;
+      TimedPanelJob job = { out, inp, packed, n, in_dim, out_dim, n_panels, parts };
+      ClipReducedInput in;
+      void *memory = bf16 != NULL ? g_aligned_alloc (clip_reduced_input_bytes (CLIP_REDUCED_BF16, n, in_dim), 1, 64)
+                                  : NULL;
+      TimedReducedJob reduced_job = { bf16, &in, out, n_panels, parts, inp, in_dim };
+      for (int run = 0; run < TIMED_RUNS; run++)
+        {
+          gint64 start = g_get_monotonic_time ();
+          clip_parallel_for (job.parts, 1, timed_panel_parts, &job);
+          gint64 middle = g_get_monotonic_time ();
+          clip_matmul_forward (out, inp, weight, n, in_dim, out_dim, FALSE);
+          gint64 end = g_get_monotonic_time ();
+          if (bf16 != NULL)
+            {
+              clip_reduced_input_init (&in, CLIP_REDUCED_BF16, n, in_dim, memory);
+              clip_parallel_for (n, 64, timed_rounding_rows, &reduced_job);
+              clip_parallel_for (parts, 1, timed_reduced_parts, &reduced_job);
+              reduced = MIN (reduced, (g_get_monotonic_time () - end) / 1e6);
+            }
+          panels = MIN (panels, (middle - start) / 1e6);
+          blas = MIN (blas, (end - middle) / 1e6);
+        }
+      g_aligned_free (memory);
+      t->panels += panels / per;
+      t->blas += blas / per;
+      t->bf16 += reduced / per;
     }
 }
 
-static ClipF32Kernel
-measure (int in_dim, int out_dim)
+/* Times the kernels on random data of the shape [IN] → [OUT]. */
+static void
+measure (int in_dim, int out_dim, gboolean with_bf16, Timings *t)
 {
   int rows = ONE_IMAGE_ROWS * BATCH_IMAGES;
   GRand *rng = g_rand_new_with_seed (1);
@@ -84,16 +142,21 @@ measure (int in_dim, int out_dim)
   for (size_t i = 0; i < (size_t) out_dim * in_dim; i++)
     weight[i] = (float) g_rand_double_range (rng, -1, 1);
   clip_pack_weight (packed, weight, in_dim, out_dim, 0);
-  double panels_one, blas_one, panels_batch, blas_batch;
-  time_kernels (inp, weight, packed, out, ONE_IMAGE_ROWS, in_dim, out_dim, &panels_one, &blas_one);
-  time_kernels (inp, weight, packed, out, rows, in_dim, out_dim, &panels_batch, &blas_batch);
+  ClipReducedMatrix bf16;
+  void *bf16_memory = NULL;
+  if (with_bf16)
+    {
+      bf16_memory = g_aligned_alloc (clip_reduced_matrix_bytes (CLIP_REDUCED_BF16, in_dim, out_dim), 1, 64);
+      clip_reduced_matrix_init (&bf16, CLIP_REDUCED_BF16, in_dim, out_dim, bf16_memory);
+      clip_reduced_pack (&bf16, weight, out_dim, 0);
+    }
+  time_kernels (inp, weight, packed, with_bf16 ? &bf16 : NULL, out, in_dim, out_dim, t);
+  g_aligned_free (bf16_memory);
   g_free (inp);
   g_free (weight);
   g_free (packed);
   g_free (out);
   g_rand_free (rng);
-  double panels = panels_one + panels_batch / BATCH_IMAGES, blas = blas_one + blas_batch / BATCH_IMAGES;
-  return blas < panels ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
 }
 
 static void
@@ -135,10 +198,41 @@ clip_f32_kernel_choose (int in_dim, int out_dim)
     kernel = g_str_equal (known, "openblas") ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
   else
     {
-      kernel = measure (in_dim, out_dim);
+      Timings t;
+      measure (in_dim, out_dim, FALSE, &t);
+      kernel = t.blas < t.panels ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
       g_key_file_set_string (choices, choices_group, key, kernel == CLIP_F32_OPENBLAS ? "openblas" : "panels");
       choices_save ();
     }
   g_mutex_unlock (&choice_lock);
   return kernel;
+}
+
+/* The shape timed for AUTO: ViT-B/32's MLP, the largest share of its products. */
+#define AUTO_IN 768
+#define AUTO_OUT 3072
+
+ClipPrecision
+clip_auto_precision (void)
+{
+  ClipIsa isa = clip_isa_best (CLIP_REDUCED_BF16);
+  if (isa < CLIP_ISA_AVX512)
+    return CLIP_PRECISION_F32;
+  g_mutex_lock (&choice_lock);
+  choices_load ();
+  g_autofree char *key = g_strdup_printf ("auto-%s", clip_isa_kernel_name (CLIP_REDUCED_BF16, isa));
+  g_autofree char *known = g_key_file_get_string (choices, choices_group, key, NULL);
+  ClipPrecision precision;
+  if (known != NULL && (g_str_equal (known, "bf16") || g_str_equal (known, "f32")))
+    precision = g_str_equal (known, "bf16") ? CLIP_PRECISION_BF16 : CLIP_PRECISION_F32;
+  else
+    {
+      Timings t;
+      measure (AUTO_IN, AUTO_OUT, TRUE, &t);
+      precision = t.bf16 < MIN (t.panels, t.blas) ? CLIP_PRECISION_BF16 : CLIP_PRECISION_F32;
+      g_key_file_set_string (choices, choices_group, key, clip_precision_name (precision));
+      choices_save ();
+    }
+  g_mutex_unlock (&choice_lock);
+  return precision;
 }

@@ -275,15 +275,14 @@ clip_precision_from_name (const char *name, ClipPrecision *precision)
   return FALSE;
 }
 
-/* bf16 where the CPU multiplies it natively: there it is the fastest within its bound (cosine ≥
- * 0.999 to F32).  int8 is not chosen: its cosine bound is looser (0.995), and on AVX2 alone the
- * bf16 weights widened on the fly save memory traffic but not arithmetic, so F32 stays there. */
+/* bf16 where the CPU multiplies it natively and faster than float32 (clip_auto_precision): there
+ * it is the fastest within its bound (cosine ≥ 0.999 to F32).  int8 is not chosen: its cosine bound
+ * is looser (0.995), and on AVX2 alone the bf16 weights widened on the fly save memory traffic but
+ * not arithmetic, so F32 stays there. */
 ClipPrecision
 clip_precision_resolve (ClipPrecision precision)
 {
-  if (precision != CLIP_PRECISION_AUTO)
-    return precision;
-  return clip_isa_best (CLIP_REDUCED_BF16) >= CLIP_ISA_AVX512 ? CLIP_PRECISION_BF16 : CLIP_PRECISION_F32;
+  return precision == CLIP_PRECISION_AUTO ? clip_auto_precision () : precision;
 }
 
 /* ------------------------------------------------------------------ panel weights
