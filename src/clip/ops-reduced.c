@@ -158,9 +158,10 @@ clip_reduced_input_fill (ClipReducedInput *in, const float *inp, int in_dim, int
       for (int k = 0; k < in_dim; k++)
         max_abs = fmaxf (max_abs, fabsf (x[k]));
       float scale = max_abs > 0 ? max_abs / 127.0f : 0.0f, inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;
-      /* |x · inverse| ≤ 127: no clamping needed; rounding to nearest even, as lrintf, vectorised. */
+      /* |x · inverse| ≤ 127: no clamping needed; nearbyintf rounds to nearest even, as lrintf, and
+       * vectorises. */
       for (int k = 0; k < in_dim; k++)
-        row[k] = (int8_t) __builtin_roundevenf (x[k] * inverse);
+        row[k] = (int8_t) nearbyintf (x[k] * inverse);
       memset (row + in_dim, 0, in->k_pad - in_dim);
       in->scales[r] = scale;
     }
