@@ -8,8 +8,8 @@
  * means measuring again.  CLIPLAB_F32_KERNEL=panels|openblas forces the choice.
  *
  * AUTO precision is chosen the same way: bf16 where the CPU multiplies bfloat16 natively and its
- * kernel beats float32's on the largest product (VDPBF16PS ran at a quarter of its expected rate on
- * one Sapphire Rapids virtual machine, where float32 would then be faster). */
+ * kernel beats float32's on the largest product (on one Sapphire Rapids virtual machine, VDPBF16PS
+ * without AMX was about as fast as float32's panels). */
 #include "clip-private.h"
 #include "kernel-choice.h"
 #include "ops.h"
