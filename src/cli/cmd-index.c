@@ -46,12 +46,8 @@ cli_index_args_add (GOptionContext *context, CliIndexArgs *args)
 gboolean
 cli_index_parse (GOptionContext *context, const char *command, int *argc, char ***argv, const char **folder)
 {
-  g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (context, argc, argv, &error))
-    {
-      cli_print_error ("%s: %s (see '%s %s --help')", command, error->message, CLI_PROGRAM_NAME, command);
-      return FALSE;
-    }
+  if (!cli_option_context_parse_arguments (context, command, argc, argv))
+    return FALSE;
   if (*argc != 2)
     {
       cli_print_error ("%s: %s (see '%s %s --help')", command,

@@ -3,6 +3,7 @@
 #include "cmd-index.h"
 
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,6 +55,9 @@ main (int argc, char **argv)
   setlocale (LC_ALL, "");
   setlocale (LC_NUMERIC, "C");
   g_set_prgname (CLI_PROGRAM_NAME);
+  /* A reader that stops early (`| head -1`) ends us quietly, even if our parent ignored SIGPIPE. */
+  signal (SIGPIPE, SIG_DFL);
+  cli_output_init ();
 
   g_autoptr (GOptionContext) context = g_option_context_new ("COMMAND [OPTION…]");
   g_autofree char *description = cli_commands_describe ();
@@ -72,7 +76,7 @@ main (int argc, char **argv)
   if (show_version)
     {
       printf ("%s %s\n", CLI_PROGRAM_NAME, CLIPLAB_VERSION);
-      return 0;
+      return cli_finish_output (0);
     }
   if (argc < 2)
     {
@@ -82,7 +86,7 @@ main (int argc, char **argv)
 
   for (size_t i = 0; i < G_N_ELEMENTS (cli_commands); i++)
     if (strcmp (argv[1], cli_commands[i].name) == 0)
-      return cli_commands[i].run (argc - 1, argv + 1);
+      return cli_finish_output (cli_commands[i].run (argc - 1, argv + 1));
 
   cli_print_error ("unknown command '%s' (see '%s --help')", argv[1], CLI_PROGRAM_NAME);
   return 1;

@@ -7,6 +7,7 @@
  * contained in the image root twice: lexically ("../", absolute paths) and after resolving symbolic
  * links, and the resolved path is what is kept, so a link swapped later cannot lead outside. */
 #include "clip.h"
+#include "fileutil.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -558,23 +559,14 @@ clip_dataset_load_csv (const char *csv_path, const char *image_root, GError **er
       return NULL;
     }
 
-  GStatBuf st;
-  if (g_stat (csv_path, &st) != 0)
-    {
-      int saved = errno;
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", csv_path, g_strerror (saved));
-      return NULL;
-    }
-  /* A FIFO or device could block or never end. */
-  if (!S_ISREG (st.st_mode))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: not a regular file", csv_path);
-      return NULL;
-    }
-  FILE *file = g_fopen (csv_path, "rb");
+  int fd = clip_file_open_input (csv_path, CLIP_INPUT_DEFAULT, NULL, error);
+  if (fd < 0)
+    return NULL;
+  FILE *file = fdopen (fd, "rb");
   if (file == NULL)
     {
       int saved = errno;
+      close (fd);
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", csv_path, g_strerror (saved));
       return NULL;
     }

@@ -1,10 +1,112 @@
-/* fileutil.c — atomic, durable file replacement shared by the checkpoint writer and the index. */
+/* fileutil.c — the one way the library opens its inputs, and atomic, durable file replacement
+ * shared by the checkpoint writer and the index. */
 #include "fileutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
+
+static const char *
+describe_file_type (mode_t mode)
+{
+  if (S_ISFIFO (mode))
+    return "a named pipe";
+  if (S_ISCHR (mode) || S_ISBLK (mode))
+    return "a device";
+  if (S_ISSOCK (mode))
+    return "a socket";
+  if (S_ISDIR (mode))
+    return "a directory";
+  return "a special file";
+}
+
+int
+clip_file_open_input (const char *path, ClipInputFlags flags, struct stat *info, GError **error)
+{
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
+  if (fd < 0)
+    {
+      int saved = errno;
+      gboolean missing = saved == ENOENT && (flags & CLIP_INPUT_MISSING_CODE);
+      g_set_error (error, CLIP_ERROR, missing ? CLIP_ERROR_MISSING : CLIP_ERROR_IO, "%s: cannot open: %s", path,
+                   g_strerror (saved));
+      return -1;
+    }
+  struct stat st;
+  if (fstat (fd, &st) != 0)
+    {
+      int saved = errno;
+      close (fd);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot stat: %s", path, g_strerror (saved));
+      return -1;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      close (fd);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: not a regular file but %s", path,
+                   describe_file_type (st.st_mode));
+      return -1;
+    }
+  int status_flags = fcntl (fd, F_GETFL);
+  if (status_flags < 0 || fcntl (fd, F_SETFL, status_flags & ~O_NONBLOCK) != 0)
+    {
+      int saved = errno;
+      close (fd);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot read: %s", path, g_strerror (saved));
+      return -1;
+    }
+  if (info != NULL)
+    *info = st;
+  return fd;
+}
+
+gboolean
+clip_file_read_contents (const char *path, ClipInputFlags flags, size_t max_bytes, char **contents, size_t *length,
+                         GError **error)
+{
+  struct stat st;
+  int fd = clip_file_open_input (path, flags, &st, error);
+  if (fd < 0)
+    return FALSE;
+  if ((uint64_t) st.st_size > max_bytes)
+    {
+      close (fd);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: %" G_GUINT64_FORMAT " bytes is more than the "
+                   "%" G_GSIZE_FORMAT " (%.0f MiB) allowed for this file", path, (guint64) st.st_size, max_bytes,
+                   max_bytes / 1048576.0);
+      return FALSE;
+    }
+  /* The size may change while the file is read: read until the end, within the limit. */
+  GByteArray *data = g_byte_array_sized_new ((guint) st.st_size + 1);
+  uint8_t chunk[1 << 16];
+  for (;;)
+    {
+      ssize_t n = read (fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 || (size_t) n > max_bytes - data->len)
+        {
+          int saved = errno;
+          close (fd);
+          g_byte_array_unref (data);
+          if (n < 0)
+            g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot read: %s", path, g_strerror (saved));
+          else
+            g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: more than the %" G_GSIZE_FORMAT
+                         " (%.0f MiB) allowed for this file", path, max_bytes, max_bytes / 1048576.0);
+          return FALSE;
+        }
+      if (n == 0)
+        break;
+      g_byte_array_append (data, chunk, (guint) n);
+    }
+  close (fd);
+  *length = data->len;
+  g_byte_array_append (data, (const guint8 *) "", 1);
+  *contents = (char *) g_byte_array_free (data, FALSE);
+  return TRUE;
+}
 
 gboolean
 clip_file_write_all (int fd, const void *data, size_t len, const char *path, GError **error)

@@ -507,28 +507,10 @@ clip_safetensors_open (const char *path, GError **error)
   g_return_val_if_fail (path != NULL, NULL);
   g_autoptr (ClipSafetensors) st = st_new (path);
 
-  int fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0)
-    {
-      int saved = errno;
-      st_fail (st, error, saved == ENOENT ? CLIP_ERROR_MISSING : CLIP_ERROR_IO,
-               "cannot open: %s", g_strerror (saved));
-      return NULL;
-    }
   struct stat info;
-  if (fstat (fd, &info) != 0)
-    {
-      int saved = errno;
-      close (fd);
-      st_fail (st, error, CLIP_ERROR_IO, "cannot stat: %s", g_strerror (saved));
-      return NULL;
-    }
-  if (!S_ISREG (info.st_mode))
-    {
-      close (fd);
-      st_fail (st, error, CLIP_ERROR_IO, "not a regular file");
-      return NULL;
-    }
+  int fd = clip_file_open_input (path, CLIP_INPUT_MISSING_CODE, &info, error);
+  if (fd < 0)
+    return NULL;
   st->size = (size_t) info.st_size;
   if (st->size >= 8)  /* mmap refuses empty files; a short one fails validation below */
     {

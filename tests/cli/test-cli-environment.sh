@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# test-cli-environment.sh CLIPLAB_CLI SECTION — cliplab-cli where the environment is hostile (issue 13):
+# output that cannot be written, named pipes where files are read, the model file rewritten while in
+# use, concurrent searches, resource limits, signals and unusual arguments.  Prints TAP.  Needs
+# CLIPLAB_SHARED (set by tests/meson.build).
+# jq filters are single-quoted on purpose: their $a and $b are jq variables.
+# shellcheck disable=SC2016
+set -uo pipefail
+
+cli=$(realpath "${1:?usage: test-cli-environment.sh CLIPLAB_CLI SECTION}")
+section=${2:?usage: test-cli-environment.sh CLIPLAB_CLI SECTION}
+shared=${CLIPLAB_SHARED:?CLIPLAB_SHARED must point at the shared reference folder}
+model=$shared/golden/models/tiny_quickgelu/hf
+images=$shared/golden/images
+
+# shellcheck source=tests/cli/tap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+
+tiny=(--model "$model" --tokenizer bytes)
+# A command that would block forever is a failure, not a hung test.
+limit=(timeout -s KILL 20)
+
+# run_limited ARGS...: like run, under the time limit.
+run_limited () {
+  last_command="cliplab-cli $*"
+  "${limit[@]}" "$cli" "$@" >"$tmp/out" 2>"$tmp/err"
+  status=$?
+}
+
+mkdir -p "$tmp/photos"
+cp "$images/photo_512x384.jpg" "$images/small_100x80.png" "$images/scene_640x480.png" "$tmp/photos/"
+
+case $section in
+output)
+  # Every command that prints results, its stdout on a full device.
+  mkdir -p "$tmp/data"
+  "$cli" dataset shapes --out "$tmp/data" --count 12 --seed 1 --image-size 32 >/dev/null 2>&1
+  commands=(
+    "info ${tiny[*]}"
+    "embed ${tiny[*]} --text cat --json"
+    "infer ${tiny[*]} --image-dir $tmp/photos --classes cat,dog"
+    "index ${tiny[*]} $tmp/photos"
+    "search ${tiny[*]} --query cat $tmp/photos"
+    "evaluate ${tiny[*]} --csv $tmp/data/test.csv --img-root $tmp/data"
+  )
+  for command in "${commands[@]}"; do
+    read -r -a args <<<"$command"
+    last_command="cliplab-cli $command >/dev/full"
+    "${limit[@]}" "$cli" "${args[@]}" >/dev/full 2>"$tmp/err"
+    status=$?
+    status_is 1 && stderr_has "writing the output failed: No space left on device"
+    verdict "${args[0]} >/dev/full: status 1 and \"writing the output failed\""
+  done
+  last_command="cliplab-cli --version >/dev/full"
+  "$cli" --version >/dev/full 2>"$tmp/err"
+  status=$?
+  status_is 1 && stderr_has "No space left on device"
+  verdict "--version >/dev/full fails too"
+
+  # Many lines, so that the output is flushed while the command still runs.
+  last_command="cliplab-cli embed … --text ×400 --json | head -1"
+  texts=()
+  for i in $(seq 400); do texts+=(--text "photo $i"); done
+  "$cli" embed "${tiny[@]}" --json "${texts[@]}" 2>"$tmp/err" | head -1 >"$tmp/out"
+  statuses=("${PIPESTATUS[@]}")
+  status=${statuses[0]}
+  [[ ! -s $tmp/err ]] && [[ $(wc -l <"$tmp/out") -eq 1 ]] && { status_is 141 || status_is 0; }
+  verdict "a reader that goes away (| head -1) ends the command quietly (SIGPIPE)"
+  ;;
+
+special-files)
+  mkfifo "$tmp/fifo" "$tmp/photos/pipe.jpg"
+  printf 'a photo of a {}.\n' >"$tmp/templates.txt"
+  mkdir -p "$tmp/data"
+  "$cli" dataset shapes --out "$tmp/data" --count 12 --seed 1 --image-size 32 >/dev/null 2>&1
+  run_limited info --model "$tmp/fifo"
+  check_error "--model a named pipe fails at once, naming it" "fifo: not a regular file but a named pipe"
+  run_limited info --model "$model/model.safetensors" --config "$tmp/fifo"
+  check_error "--config a named pipe fails at once" "named pipe"
+  run_limited info --model "$model" --tokenizer "$tmp/fifo"
+  check_error "--tokenizer a named pipe fails at once" "named pipe"
+  run_limited infer "${tiny[@]}" --image-dir "$tmp/photos" --classes cat,dog --templates "$tmp/fifo"
+  check_error "--templates a named pipe fails at once" "named pipe"
+  run_limited embed "${tiny[@]}" --image "$tmp/fifo"
+  check_error "embed --image a named pipe fails at once" "named pipe"
+  run_limited search "${tiny[@]}" --image "$tmp/fifo" "$tmp/photos"
+  check_error "search --image a named pipe fails at once" "not a regular file"
+  run_limited evaluate "${tiny[@]}" --csv "$tmp/fifo" --img-root "$tmp/data"
+  check_error "evaluate --csv a named pipe fails at once" "named pipe"
+  run_limited train --csv "$tmp/fifo" --img-root "$tmp/data" --out "$tmp/run1" --tokenizer bytes
+  check_error "train --csv a named pipe fails at once" "named pipe"
+  run_limited train --csv "$tmp/data/train.csv" --img-root "$tmp/data" --out "$tmp/run2" --init "$tmp/fifo"
+  check_error "train --init a named pipe fails at once" "named pipe"
+  # A run folder whose checkpoint was swapped for a pipe: --resume reads it.
+  mkdir -p "$tmp/run3"
+  mkfifo "$tmp/run3/checkpoint-000010.safetensors"
+  run_limited train --resume "$tmp/run3"
+  check_error "train --resume on a checkpoint that is a named pipe fails at once" "named pipe"
+  run_limited infer "${tiny[@]}" --image-dir "$tmp/photos" --classes cat,dog --json
+  status_is 0 && jq_out 'length == 3'
+  verdict "infer skips a named pipe among the images and classifies the rest"
+  ;;
+
+arguments)
+  mkdir -p "$tmp/-dash dir"
+  cp "$images/small_100x80.png" "$tmp/-dash dir/"
+  (cd "$tmp" && "$cli" index "${tiny[@]}" -- "-dash dir" >"$tmp/out" 2>"$tmp/err")
+  status=$?
+  last_command="cliplab-cli index … -- \"-dash dir\""
+  status_is 0 && out_has "1 added"
+  verdict "index: -- ends the options, a folder named -dash dir is indexed"
+  (cd "$tmp" && "$cli" search "${tiny[@]}" --query cat --json -- "-dash dir" >"$tmp/out" 2>"$tmp/err")
+  status=$?
+  last_command="cliplab-cli search … -- \"-dash dir\""
+  status_is 0 && jq_out 'length == 1'
+  verdict "search: -- ends the options"
+  run info "${tiny[@]}" -- stray
+  check_error "info: an argument after -- is still an unexpected argument" "unexpected argument 'stray'"
+  run info "${tiny[@]}" --
+  status_is 0
+  verdict "info: a trailing -- is accepted"
+  ;;
+
+*)
+  echo "unknown section $section" >&2
+  exit 2
+  ;;
+esac
+
+echo "1..$n_tests"
