@@ -24,6 +24,9 @@
 #define DEFAULT_BATCH_SIZE     8
 #define DEFAULT_MAX_FILE_BYTES (G_GINT64_CONSTANT (512) * 1024 * 1024)
 #define MAX_BATCH_SIZE         256
+/* How long an update waits for readers that are looking for changes to let go of the lock. */
+#define LOCK_WAIT_MS           5000
+#define LOCK_RETRY_MS          10
 
 struct _ClipIndex
 {
@@ -129,7 +132,7 @@ index_set_store (ClipIndex *index, ClipIndexStore *store)
 static gboolean
 index_is_being_updated (const ClipIndex *index)
 {
-  int fd = g_open (index->lock_file, O_RDONLY | O_CLOEXEC, 0);
+  int fd = g_open (index->lock_file, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
   if (fd < 0)
     return FALSE;
   gboolean locked = flock (fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
@@ -531,9 +534,20 @@ index_remove_stale_temporaries (const ClipIndex *index)
       }
 }
 
-/* Takes the update lock; -1 when another process holds it. */
+static void
+set_lock_error (const ClipIndex *index, int saved, GError **error)
+{
+  g_autofree char *display = g_filename_display_name (index->folder);
+  if (saved == EWOULDBLOCK)
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: another process is updating this index", display);
+  else
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot lock: %s", index->lock_file, g_strerror (saved));
+}
+
+/* Takes the lock of the index shared, as every reader looking for changes does; -1 when an update
+ * holds it. */
 static int
-index_lock (ClipIndex *index, GError **error)
+index_lock_shared (ClipIndex *index, GError **error)
 {
   if (g_mkdir_with_parents (index->cache_dir, 0700) != 0)
     {
@@ -542,26 +556,44 @@ index_lock (ClipIndex *index, GError **error)
                    g_strerror (saved));
       return -1;
     }
-  int fd = g_open (index->lock_file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = g_open (index->lock_file, O_RDWR | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
   if (fd < 0)
     {
       int saved = errno;
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", index->lock_file, g_strerror (saved));
       return -1;
     }
-  if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+  if (flock (fd, LOCK_SH | LOCK_NB) != 0)
     {
-      int saved = errno;
+      set_lock_error (index, errno, error);
       close (fd);
-      g_autofree char *display = g_filename_display_name (index->folder);
-      if (saved == EWOULDBLOCK)
-        g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: another process is updating this index", display);
-      else
-        g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot lock: %s", index->lock_file, g_strerror (saved));
       return -1;
     }
-  index_remove_stale_temporaries (index);
   return fd;
+}
+
+/* Turns the shared lock FD into the exclusive one an update writes under.  Readers hold the shared
+ * lock only while they look for changes, so they are waited for a moment; an update holds the lock
+ * until it is done, so a second one is refused.  (Converting a flock lock drops the shared one
+ * first: of two converting at once, one gets it.) */
+static gboolean
+index_lock_exclusive (ClipIndex *index, int fd, GError **error)
+{
+  for (int waited_ms = 0;; waited_ms += LOCK_RETRY_MS)
+    {
+      if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+        {
+          index_remove_stale_temporaries (index);
+          return TRUE;
+        }
+      int saved = errno;
+      if (saved != EWOULDBLOCK || waited_ms >= LOCK_WAIT_MS)
+        {
+          set_lock_error (index, saved, error);
+          return FALSE;
+        }
+      g_usleep (LOCK_RETRY_MS * 1000);
+    }
 }
 
 /* Writes the entries of STORE compacted and reads the result back. */
@@ -600,18 +632,12 @@ updater_clear (Updater *u)
     close (u->fd);
 }
 
-gboolean
-clip_index_update (ClipIndex *index, const ClipIndexCallbacks *callbacks, ClipIndexStats *stats, GError **error)
+/* Brings the index up to date under the lock.  With CHECK_ONLY (a shared lock), stops as soon as
+ * something would have to be written, setting *NEEDS_WRITE; STATS are filled only by a complete run. */
+static gboolean
+index_update_locked (ClipIndex *index, const ClipIndexCallbacks *callbacks, gboolean check_only,
+                     gboolean *needs_write, ClipIndexStats *stats, GError **error)
 {
-  g_return_val_if_fail (index != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-  if (stats != NULL)
-    memset (stats, 0, sizeof *stats);
-
-  int lock = index_lock (index, error);
-  if (lock < 0)
-    return FALSE;
-
   ClipModel *model = index->model;
   ClipAbortFunc saved_abort = model->abort_func;
   gpointer saved_abort_data = model->abort_data;
@@ -653,7 +679,9 @@ clip_index_update (ClipIndex *index, const ClipIndexCallbacks *callbacks, ClipIn
   ok = store != NULL;
   if (ok)
     index_set_store (index, store);
-  if (ok && !clip_index_store_is_compact (index->store))
+  if (ok && check_only && !clip_index_store_is_compact (index->store))
+    *needs_write = TRUE;
+  else if (ok && !clip_index_store_is_compact (index->store))
     {
       size_t n;
       const ClipIndexEntry *current = clip_index_store_entries (index->store, &n);
@@ -661,7 +689,7 @@ clip_index_update (ClipIndex *index, const ClipIndexCallbacks *callbacks, ClipIn
       g_array_append_vals (copy, current, n);
       ok = index_compact (index, copy, error);
     }
-  if (ok)
+  if (ok && !check_only)
     {
       u.fd = g_open (index->file, O_WRONLY | O_CLOEXEC, 0);
       if (u.fd < 0)
@@ -675,8 +703,9 @@ clip_index_update (ClipIndex *index, const ClipIndexCallbacks *callbacks, ClipIn
 
   u.progress.phase = CLIP_INDEX_PHASE_SCAN;
   u.progress.eta = -1;
-  ok = ok && clip_index_scan (index->folder, o, index->cache_dir, updater_scan_progress, &u, &scan, error);
-  if (ok)
+  gboolean planning = ok && !(check_only && *needs_write);
+  ok = ok && (!planning || clip_index_scan (index->folder, o, index->cache_dir, updater_scan_progress, &u, &scan, error));
+  if (ok && planning)
     {
       u.skipped = g_steal_pointer (&scan.skipped);
       u.progress.found = scan.files->len;
@@ -716,19 +745,24 @@ clip_index_update (ClipIndex *index, const ClipIndexCallbacks *callbacks, ClipIn
             vanished++;
           }
 
-      ok = updater_embed (&u, jobs, error);
-      u.removed += vanished - u.moved;
+      if (check_only && (jobs->len > 0 || vanished > 0))
+        *needs_write = TRUE;
+      else
+        {
+          ok = updater_embed (&u, jobs, error);
+          u.removed += vanished - u.moved;
+        }
     }
 
   gboolean changed = u.added + u.updated + u.removed + u.moved > 0;
-  if (ok && changed)
+  if (ok && changed && !check_only)
     {
       u.progress.phase = CLIP_INDEX_PHASE_WRITE;
       updater_report (&u);
       ok = index_compact (index, u.entries, error);
     }
 
-  if (ok && stats != NULL)
+  if (ok && stats != NULL && !(check_only && *needs_write))
     {
       g_ptr_array_sort (u.skipped, compare_skips);
       *stats = (ClipIndexStats) {
@@ -744,6 +778,28 @@ clip_index_update (ClipIndex *index, const ClipIndexCallbacks *callbacks, ClipIn
   updater_clear (&u);
   clip_index_scan_clear (&scan);
   clip_model_set_abort_callback (model, saved_abort, saved_abort_data);
+  return ok;
+}
+
+gboolean
+clip_index_update (ClipIndex *index, const ClipIndexCallbacks *callbacks, ClipIndexStats *stats, GError **error)
+{
+  g_return_val_if_fail (index != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (stats != NULL)
+    memset (stats, 0, sizeof *stats);
+
+  /* Readers do not exclude each other: the check for changes runs under the shared lock, and only
+   * an update with something to write takes it exclusively, then starts again from what is on
+   * disk (another update may have written in between). */
+  int lock = index_lock_shared (index, error);
+  if (lock < 0)
+    return FALSE;
+  gboolean needs_write = FALSE;
+  gboolean ok = index_update_locked (index, callbacks, TRUE, &needs_write, stats, error);
+  if (ok && needs_write)
+    ok = index_lock_exclusive (index, lock, error)
+         && index_update_locked (index, callbacks, FALSE, NULL, stats, error);
   close (lock);
   return ok;
 }

@@ -101,6 +101,44 @@ special-files)
   verdict "infer skips a named pipe among the images and classifies the rest"
   ;;
 
+locks)
+  export XDG_CACHE_HOME=$tmp/cache
+  run index "${tiny[@]}" "$tmp/photos"
+  lock=$(find "$tmp/cache" -name '*.lock' | head -n 1)
+  [[ -n $lock ]]
+  verdict "index creates the lock file of the index"
+  # Another reader in the middle of its check holds the lock shared.
+  last_command="flock -s LOCK cliplab-cli search … (an up-to-date index)"
+  flock -s "$lock" "${limit[@]}" "$cli" search "${tiny[@]}" --query cat --json "$tmp/photos" >"$tmp/out" 2>"$tmp/err"
+  status=$?
+  status_is 0 && jq_out 'length == 3'
+  verdict "a search succeeds while another reader holds the index's lock"
+  for i in 1 2 3 4; do
+    "${limit[@]}" "$cli" search "${tiny[@]}" --query "cat $i" --json "$tmp/photos" >"$tmp/out$i" 2>"$tmp/err$i" &
+  done
+  all_ok=0
+  for job in $(jobs -p); do wait "$job" || all_ok=1; done
+  last_command="4 × cliplab-cli search … at once"
+  status=$all_ok
+  cat "$tmp"/err[1-4] >"$tmp/err"
+  [[ $all_ok -eq 0 ]] && [[ ! -s $tmp/err ]]
+  verdict "four searches of an up-to-date index at the same time all succeed"
+  # An update holds it exclusively: a second update is refused, a search too (it might read a
+  # half-written file).
+  cp "$images/odd_225x301.png" "$tmp/photos/"
+  last_command="flock -x LOCK cliplab-cli index …"
+  flock -x "$lock" "${limit[@]}" "$cli" index "${tiny[@]}" "$tmp/photos" >"$tmp/out" 2>"$tmp/err"
+  status=$?
+  check_error "an update while another update holds the lock is refused" "another process is updating this index"
+  # A reader's check is short: an update that has something to write waits for it.
+  flock -s "$lock" sleep 1 &
+  sleep 0.2
+  run_limited index "${tiny[@]}" "$tmp/photos"
+  wait
+  status_is 0 && out_has "1 added"
+  verdict "an update waits for a reader's check to finish, then writes"
+  ;;
+
 arguments)
   mkdir -p "$tmp/-dash dir"
   cp "$images/small_100x80.png" "$tmp/-dash dir/"
