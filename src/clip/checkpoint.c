@@ -840,6 +840,7 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
 void
 clip_model_add_to_writer (const ClipModel *model, ClipStWriter *writer, ClipDType dtype, GPtrArray *keep)
 {
+  clip_model_restore_originals ((ClipModel *) model);
   ClipWeights w = model->w;  /* the table only reads the pointers */
   int n;
   ClipTensorInfo *table = clip_tensor_table_new (&model->config, &w, &n);

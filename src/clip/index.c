@@ -75,12 +75,14 @@ clip_index_model_key (const ClipModel *model, gboolean apply_exif_orientation, g
 
   int n_tensors;
   ClipTensorInfo *table = clip_tensor_table_new (&model->config, (ClipWeights *) &model->w, &n_tensors);
+  g_autofree float *scratch = NULL;  /* a weight the panels took over, one at a time */
   for (int i = 0; i < n_tensors; i++)
     {
       const ClipTensorInfo *t = &table[i];
       XXH3_128bits_update (state, t->hf_name, strlen (t->hf_name) + 1);
       XXH3_128bits_update (state, t->shape, sizeof (int64_t) * t->n_dims);
-      XXH3_128bits_update (state, *t->slot, sizeof (float) * (size_t) t->n_elements);
+      const float *data = clip_model_original_data (model, t->slot, t->n_elements, &scratch);
+      XXH3_128bits_update (state, data, sizeof (float) * (size_t) t->n_elements);
     }
   clip_tensor_table_free (table, n_tensors);
 

@@ -468,6 +468,7 @@ clip_trainer_new (const ClipModel *model, const ClipOptimConfig *optim, GError *
   tr->vision.blocks = g_new0 (ClipBlockActs, c->vision.layers);
   tr->text.blocks = g_new0 (ClipBlockActs, c->text.layers);
 
+  clip_model_restore_originals ((ClipModel *) model);
   ClipWeights src = model->w;  /* the table only reads the pointers */
   int n;
   ClipTensorInfo *src_table = clip_tensor_table_new (c, &src, &n);
