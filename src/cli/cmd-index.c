@@ -179,14 +179,18 @@ cli_index_update (ClipIndex *index, ClipIndexStats *stats, GError **error)
 {
   IndexProgress progress = { 0 };
   ClipIndexCallbacks callbacks = { on_index_progress, on_index_abort, &progress };
-  struct sigaction action = { 0 }, previous;
+  /* SIGTERM (a logout, `kill`, a service stopping) is a request to stop too: the embeddings since
+   * the last flush are written before the process ends. */
+  struct sigaction action = { 0 }, previous_int, previous_term;
   action.sa_handler = on_interrupt;
   sigemptyset (&action.sa_mask);
-  sigaction (SIGINT, &action, &previous);
+  sigaction (SIGINT, &action, &previous_int);
+  sigaction (SIGTERM, &action, &previous_term);
 
   gboolean ok = clip_index_update (index, &callbacks, stats, error);
 
-  sigaction (SIGINT, &previous, NULL);
+  sigaction (SIGINT, &previous_int, NULL);
+  sigaction (SIGTERM, &previous_term, NULL);
   if (progress.started)
     cli_progress_finish (&progress.bar);
   if (!ok && interrupted && g_error_matches (*error, CLIP_ERROR, CLIP_ERROR_ABORTED))

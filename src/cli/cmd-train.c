@@ -319,6 +319,12 @@ train (TrainCommand *cmd)
   cli_progress_finish (&cmd->progress);
   const char *out_dir = clip_train_run_get_config (run)->out_dir;
   int64_t step = clip_train_run_get_step (run);
+  if (!ok && g_error_matches (error, CLIP_ERROR, CLIP_ERROR_ABORTED) && clip_train_run_get_saved_step (run) == 0)
+    {
+      cli_print_error ("stopped before the first training step; nothing was saved (run the same command again "
+                       "to start over)");
+      return 1;
+    }
   if (!ok && g_error_matches (error, CLIP_ERROR, CLIP_ERROR_ABORTED))
     {
       cli_print_error ("stopped at step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " with a checkpoint; continue "

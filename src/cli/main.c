@@ -57,6 +57,9 @@ main (int argc, char **argv)
   g_set_prgname (CLI_PROGRAM_NAME);
   /* A reader that stops early (`| head -1`) ends us quietly, even if our parent ignored SIGPIPE. */
   signal (SIGPIPE, SIG_DFL);
+  /* Over a file-size limit (ulimit -f), write() then fails with EFBIG: the error is reported and the
+   * temporary file removed, instead of the process being killed in the middle of the write. */
+  signal (SIGXFSZ, SIG_IGN);
   cli_output_init ();
 
   g_autoptr (GOptionContext) context = g_option_context_new ("COMMAND [OPTION…]");

@@ -508,6 +508,9 @@ gboolean clip_train_run_run (ClipTrainRun *run, GError **error);
 
 const ClipTrainRunConfig *clip_train_run_get_config (const ClipTrainRun *run);  /* resolved */
 int64_t    clip_train_run_get_step (const ClipTrainRun *run);
+/* The step of the run's newest checkpoint on disk; 0 when it has none yet (a new run stopped before
+ * its first checkpoint). */
+int64_t    clip_train_run_get_saved_step (const ClipTrainRun *run);
 int64_t    clip_train_run_get_total_steps (const ClipTrainRun *run);
 int64_t    clip_train_run_get_steps_per_epoch (const ClipTrainRun *run);
 int        clip_train_run_get_n_train (const ClipTrainRun *run);   /* usable training pairs */

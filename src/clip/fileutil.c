@@ -179,14 +179,55 @@ fill_and_sync (int fd, const char *path, uint64_t reserve, ClipFileWriteFunc wri
   return TRUE;
 }
 
+/* An unnamed file in PATH's folder (O_TMPFILE): a process killed while it is written (a signal, a
+ * file-size limit) leaves nothing behind.  -1 where the file system has no unnamed files. */
+static int
+open_unnamed_beside (const char *path)
+{
+#ifdef O_TMPFILE
+  g_autofree char *dir = g_path_get_dirname (path);
+  return g_open (dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+#else
+  return -1;
+#endif
+}
+
+/* Gives the unnamed file FD a temporary name beside PATH (the same "PATH.XXXXXX" form as mkstemp's),
+ * returned in *TMP_PATH; only the rename that follows leaves it visible under that name. */
+static gboolean
+link_unnamed (int fd, const char *path, char **tmp_path, GError **error)
+{
+  g_autofree char *proc_path = g_strdup_printf ("/proc/self/fd/%d", fd);
+  int saved = EEXIST;
+  for (int attempt = 0; attempt < 100 && saved == EEXIST; attempt++)
+    {
+      g_autofree char *candidate = g_strdup_printf ("%s.%06" G_GINT32_MODIFIER "x", path,
+                                                    g_random_int () & 0xffffff);
+      if (linkat (AT_FDCWD, proc_path, AT_FDCWD, candidate, AT_SYMLINK_FOLLOW) == 0)
+        {
+          *tmp_path = g_steal_pointer (&candidate);
+          return TRUE;
+        }
+      saved = errno;
+    }
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot name the new file: %s", path, g_strerror (saved));
+  return FALSE;
+}
+
 gboolean
 clip_file_replace (const char *path, uint64_t reserve, ClipFileWriteFunc write_func, gpointer user_data,
                    GError **error)
 {
   g_return_val_if_fail (path != NULL && write_func != NULL, FALSE);
 
-  g_autofree char *tmp_path = g_strconcat (path, ".XXXXXX", NULL);
-  int fd = g_mkstemp_full (tmp_path, O_WRONLY | O_CLOEXEC, 0666);
+  g_autofree char *tmp_path = NULL;
+  int fd = open_unnamed_beside (path);
+  gboolean unnamed = fd >= 0;
+  if (!unnamed)
+    {
+      tmp_path = g_strconcat (path, ".XXXXXX", NULL);
+      fd = g_mkstemp_full (tmp_path, O_WRONLY | O_CLOEXEC, 0666);
+    }
   if (fd < 0)
     {
       int saved = errno;
@@ -195,6 +236,8 @@ clip_file_replace (const char *path, uint64_t reserve, ClipFileWriteFunc write_f
       return FALSE;
     }
   gboolean ok = fill_and_sync (fd, path, reserve, write_func, user_data, error);
+  if (ok && unnamed)
+    ok = link_unnamed (fd, path, &tmp_path, error);
   if (close (fd) != 0 && ok)
     {
       int saved = errno;
@@ -209,7 +252,8 @@ clip_file_replace (const char *path, uint64_t reserve, ClipFileWriteFunc write_f
     }
   if (!ok)
     {
-      g_unlink (tmp_path);
+      if (tmp_path != NULL)
+        g_unlink (tmp_path);
       return FALSE;
     }
   return clip_file_sync_directory_of (path, error);

@@ -1346,6 +1346,12 @@ clip_train_run_get_step (const ClipTrainRun *run)
 }
 
 int64_t
+clip_train_run_get_saved_step (const ClipTrainRun *run)
+{
+  return run->last_saved_step;
+}
+
+int64_t
 clip_train_run_get_total_steps (const ClipTrainRun *run)
 {
   return run->total_steps;

@@ -27,6 +27,25 @@ run_limited () {
   status=$?
 }
 
+# make_big_pngs DIR N: N different 4000 × 4000 grey PNGs of a few kilobytes each, slow to decode (so
+# that a signal can be sent while they are).
+make_big_pngs () {
+  python3 - "$1" "$2" <<'PYTHON'
+import os, struct, sys, zlib
+folder, count = sys.argv[1], int(sys.argv[2])
+os.makedirs(folder, exist_ok=True)
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+size = 4000
+for i in range(count):
+    rows = b"".join(b"\0" + bytes([(i * 7 + y) % 256]) * size for y in range(size))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+    with open(os.path.join(folder, "big%03d.png" % i), "wb") as f:
+        f.write(png)
+PYTHON
+}
+
 mkdir -p "$tmp/photos"
 cp "$images/photo_512x384.jpg" "$images/small_100x80.png" "$images/scene_640x480.png" "$tmp/photos/"
 
@@ -137,6 +156,52 @@ locks)
   wait
   status_is 0 && out_has "1 added"
   verdict "an update waits for a reader's check to finish, then writes"
+  ;;
+
+signals)
+  small=(--vision-width 32 --vision-layers 1 --vision-heads 1 --patch-size 16 --image-size 64 --text-width 32
+         --text-layers 1 --text-heads 1 --context-length 16 --embed-dim 16 --batch-size 4 --max-steps 2
+         --tokenizer bytes)
+  make_big_pngs "$tmp/big" 40
+  { echo "image_path,caption"; for i in $(seq 0 39); do printf 'big%03d.png,grey picture %d\n' "$i" "$i"; done; } \
+    >"$tmp/big.csv"
+  # Ctrl-C while a new run is still decoding its images: no checkpoint exists yet.
+  last_command="cliplab-cli train … (SIGINT while decoding)"
+  "$cli" train --csv "$tmp/big.csv" --img-root "$tmp/big" --out "$tmp/run" "${small[@]}" >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  sleep 0.7
+  kill -INT "$pid"
+  wait "$pid"
+  status=$?
+  checkpoints=$(find "$tmp/run" -name 'checkpoint-*' 2>/dev/null | wc -l)
+  check_error "train: Ctrl-C while decoding says that nothing was saved" "stopped before the first training step; nothing was saved"
+  [[ $checkpoints -eq 0 ]] && ! stderr_has "with a checkpoint"
+  verdict "train: no checkpoint exists and none is claimed"
+
+  # SIGTERM during `index`: what was embedded is flushed, like Ctrl-C.
+  export XDG_CACHE_HOME=$tmp/cache
+  last_command="cliplab-cli index … (SIGTERM while embedding)"
+  "$cli" index "${tiny[@]}" --flush-every 1 --batch-size 1 "$tmp/big" >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  sleep 3
+  kill -TERM "$pid"
+  wait "$pid"
+  status=$?
+  check_error "index: SIGTERM stops it with the same message as Ctrl-C" "the images embedded so far are kept"
+  run_limited index "${tiny[@]}" "$tmp/big"
+  added=$(grep -o '^[0-9]* added' "$tmp/out" | cut -d' ' -f1)
+  status_is 0 && [[ -n $added && $added -lt 40 ]]
+  verdict "index: the run after SIGTERM embeds only the rest (${added:-?} of 40)"
+
+  # A file-size limit: write() fails with EFBIG instead of SIGXFSZ killing the writer, and no
+  # temporary file is left beside the output.
+  mkdir -p "$tmp/limited"
+  last_command="(ulimit -f 100; cliplab-cli convert … --out limited/x.safetensors)"
+  (ulimit -f 100; "$cli" convert "${tiny[@]}" --out "$tmp/limited/x.safetensors" >"$tmp/out" 2>"$tmp/err")
+  status=$?
+  check_error "convert over a file-size limit fails with a message" "File too large"
+  [[ -z $(ls -A "$tmp/limited") ]]
+  verdict "convert over a file-size limit leaves no file, temporary or not"
   ;;
 
 arguments)
