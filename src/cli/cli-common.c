@@ -193,10 +193,11 @@ cli_model_load (const CliModelOptions *options, GError **error)
     }
   if (options->threads != CLI_THREADS_UNSET)
     {
-      if (options->threads < 0)
+      if (options->threads < 0 || options->threads > CLIP_MAX_THREADS)
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-                       "--threads %d: expected 0 (all cores) or a positive count", options->threads);
+                       "--threads %d: expected 0 (all cores) or a positive count of at most %d", options->threads,
+                       CLIP_MAX_THREADS);
           return NULL;
         }
       clip_set_threads (options->threads);

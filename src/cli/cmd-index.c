@@ -80,6 +80,12 @@ index_args_apply (const CliIndexArgs *args, ClipIndexOptions *options, GError **
                      checks[i].name, checks[i].value);
         return FALSE;
       }
+  if (args->decode_threads > CLIP_MAX_THREADS)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "--decode-threads %d: at most %d", args->decode_threads,
+                   CLIP_MAX_THREADS);
+      return FALSE;
+    }
   if (args->max_megapixels > 0)
     options->max_pixels = (int64_t) MAX (1.0, MIN (args->max_megapixels * 1e6, 1e15));
   if (args->flush_every > 0)

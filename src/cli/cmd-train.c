@@ -169,10 +169,10 @@ parse_threads (const char *option_name, const char *value, gpointer data, GError
 {
   TrainCommand *cmd = data;
   gint64 n;
-  if (!g_ascii_string_to_signed (value, 10, 0, 4096, &n, NULL))
+  if (!g_ascii_string_to_signed (value, 10, 0, CLIP_MAX_THREADS, &n, NULL))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--threads %s: expected 0 (all cores) or a "
-                   "positive count", value);
+                   "positive count of at most %d", value, CLIP_MAX_THREADS);
       return FALSE;
     }
   cmd->threads = (int) n;

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 typedef struct {
   const char *name;
@@ -30,6 +32,22 @@ static const CliCommand cli_commands[] = {
   { "search",  "Rank a folder's images by similarity to texts and images",         cli_cmd_search },
   { "bench",   "Time inference and the matrix products alone; peak memory",      cli_cmd_bench },
 };
+
+/* Ends the process with STATUS once the output is flushed.  Under an address-space limit (ulimit -v)
+ * an OpenBLAS thread may be retrying, forever, to allocate its work buffer (OpenBLAS 0.3.21 does
+ * that from its start), and a normal exit would wait for it: then the process ends without joining
+ * its threads. */
+static int
+cli_exit (int status)
+{
+  struct rlimit limit;
+  if (getrlimit (RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    {
+      fflush (stderr);
+      _exit (status);
+    }
+  return status;
+}
 
 static char *
 cli_commands_describe (void)
@@ -89,7 +107,7 @@ main (int argc, char **argv)
 
   for (size_t i = 0; i < G_N_ELEMENTS (cli_commands); i++)
     if (strcmp (argv[1], cli_commands[i].name) == 0)
-      return cli_finish_output (cli_commands[i].run (argc - 1, argv + 1));
+      return cli_exit (cli_finish_output (cli_commands[i].run (argc - 1, argv + 1)));
 
   cli_print_error ("unknown command '%s' (see '%s --help')", argv[1], CLI_PROGRAM_NAME);
   return 1;

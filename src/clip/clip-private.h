@@ -101,6 +101,11 @@ void            clip_weights_carve (ClipWeights *w, const ClipConfig *config, fl
  * was given back: for the readers of the original layout (a traced or GEMM-only pass, saving, a
  * trainer).  The model is used by one thread at a time, so this needs no lock. */
 void clip_model_restore_originals (ClipModel *model);
+
+/* Before the matrix products go to OpenBLAS: under an address-space limit (ulimit -v), checks
+ * there is room for its work buffers (fewer threads when there is room for fewer), or fails with
+ * CLIP_ERROR_LIMIT, instead of OpenBLAS retrying its allocation forever. */
+gboolean clip_blas_check_room (GError **error);
 /* The data of the tensor in SLOT as loaded: *SLOT itself, or, for a weight whose memory the panels
  * took over, a copy unpacked into *SCRATCH (grown as needed; g_free it). */
 const float *clip_model_original_data (const ClipModel *model, float *const *slot, int64_t n_elements,

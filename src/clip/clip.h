@@ -33,6 +33,8 @@ typedef enum {
   CLIP_ERROR_LIMIT,       /* exceeds one of the documented limits */
   CLIP_ERROR_INVALID,     /* the caller passed an invalid argument */
   CLIP_ERROR_ABORTED,     /* the abort callback asked to stop */
+  CLIP_ERROR_RESOURCES,   /* the process ran out of file descriptors or memory: a failure of the whole
+                           * job, never a reason to skip one input */
 } ClipErrorCode;
 
 /* Polled during long work; returning TRUE stops it with CLIP_ERROR_ABORTED. */
@@ -46,6 +48,7 @@ typedef gboolean (*ClipAbortFunc) (gpointer user_data);
 #define CLIP_MAX_IMAGE_PIXELS   (100 * 1000 * 1000)  /* decoded width × height */
 #define CLIP_MAX_VOCAB          (1 << 20)
 #define CLIP_MAX_JSON_DEPTH     64
+#define CLIP_MAX_THREADS        256                  /* compute or decode threads */
 
 /* ---------------------------------------------------------------- dtypes */
 
@@ -327,6 +330,8 @@ void         clip_dataset_free (ClipDataset *dataset);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipDataset, clip_dataset_free)
 
 int         clip_dataset_get_size (const ClipDataset *dataset);        /* usable rows */
+/* The bytes of the cache file holding the prepared crops; 0 when they are in memory. */
+uint64_t    clip_dataset_get_cache_bytes (const ClipDataset *dataset);
 const char *clip_dataset_get_image_path (const ClipDataset *dataset, int index);  /* absolute */
 const char *clip_dataset_get_caption (const ClipDataset *dataset, int index);
 int         clip_dataset_get_line (const ClipDataset *dataset, int index);
@@ -522,7 +527,7 @@ char      *clip_train_run_model_path (const char *out_dir);
 
 /* ---------------------------------------------------------------- threads */
 
-void clip_set_threads (int n_threads);  /* 0 = all cores */
+void clip_set_threads (int n_threads);  /* 0 = all cores; more than CLIP_MAX_THREADS are taken as that */
 int  clip_get_threads (void);
 
 /* ---------------------------------------------------------------- benchmarking

@@ -7,6 +7,22 @@
 #include <glib/gstdio.h>
 #include <unistd.h>
 
+ClipErrorCode
+clip_error_code_for_errno (int errno_value, ClipErrorCode otherwise)
+{
+  return errno_value == EMFILE || errno_value == ENFILE || errno_value == ENOMEM ? CLIP_ERROR_RESOURCES : otherwise;
+}
+
+gboolean
+clip_file_descriptors_exhausted (void)
+{
+  int probe = g_open ("/dev/null", O_RDONLY | O_CLOEXEC, 0);
+  int saved = errno;
+  if (probe >= 0)
+    close (probe);
+  return probe < 0 && (saved == EMFILE || saved == ENFILE);
+}
+
 static const char *
 describe_file_type (mode_t mode)
 {
@@ -29,8 +45,8 @@ clip_file_open_input (const char *path, ClipInputFlags flags, struct stat *info,
     {
       int saved = errno;
       gboolean missing = saved == ENOENT && (flags & CLIP_INPUT_MISSING_CODE);
-      g_set_error (error, CLIP_ERROR, missing ? CLIP_ERROR_MISSING : CLIP_ERROR_IO, "%s: cannot open: %s", path,
-                   g_strerror (saved));
+      g_set_error (error, CLIP_ERROR, missing ? CLIP_ERROR_MISSING : clip_error_code_for_errno (saved, CLIP_ERROR_IO),
+                   "%s: cannot open: %s", path, g_strerror (saved));
       return -1;
     }
   struct stat st;

@@ -7,6 +7,14 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+/* The error code for ERRNO: CLIP_ERROR_RESOURCES when the process ran out of descriptors or memory,
+ * else OTHERWISE. */
+ClipErrorCode clip_error_code_for_errno (int errno_value, ClipErrorCode otherwise);
+
+/* Whether the process cannot open one more file right now: a library that failed without saying
+ * why (gdk-pixbuf loading its format module, say) may have failed for that. */
+gboolean clip_file_descriptors_exhausted (void);
+
 typedef enum {
   CLIP_INPUT_DEFAULT = 0,
   CLIP_INPUT_MISSING_CODE = 1 << 0,  /* a path that does not exist is CLIP_ERROR_MISSING, not CLIP_ERROR_IO */

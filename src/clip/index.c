@@ -154,7 +154,8 @@ clip_index_open (const char *folder, ClipModel *model, const ClipIndexOptions *o
     options = &defaults;
   g_autofree char *display = g_filename_display_name (folder);
   if (options->flush_interval < 1 || options->batch_size < 1 || options->batch_size > MAX_BATCH_SIZE
-      || options->decode_threads < 0 || options->max_pixels < 1 || options->max_file_bytes < 1)
+      || options->decode_threads < 0 || options->decode_threads > CLIP_MAX_THREADS || options->max_pixels < 1
+      || options->max_file_bytes < 1)
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
                    "%s: invalid index options (flush interval %d, batch size %d (at most %d), %d decode "
@@ -290,6 +291,7 @@ typedef struct
   float                    *batch_pixels;
   float                    *batch_embeds;
   int                       fd;          /* the index file, for appending */
+  GError                   *out_of_resources;  /* a read failed for want of descriptors or memory */
   uint64_t                  end;         /* where the next block goes */
   uint64_t                  sequence;
   ClipIndexProgress         progress;
@@ -373,6 +375,15 @@ static void
 updater_take (Updater *u, UpdateJob *job)
 {
   ClipIndexRead *read = &job->read;
+  if (read->out_of_resources && u->out_of_resources == NULL)
+    {
+      /* Not the file's fault: skipping it (and every file after it) would drop good images. */
+      g_autofree char *display = g_filename_display_name (job->full_path);
+      g_set_error (&u->out_of_resources, CLIP_ERROR, CLIP_ERROR_RESOURCES, "%s: %s", display, read->reason);
+      return;
+    }
+  if (read->out_of_resources)
+    return;
   if (read->reason != NULL)
     {
       g_ptr_array_add (u->skipped, clip_index_skip_new (job->file->path, read->reason));
@@ -475,6 +486,12 @@ updater_embed (Updater *u, GPtrArray *jobs, GError **error)
       updater_take (u, next);
       clip_index_read_clear (&next->read);
       taken++;
+      if (u->out_of_resources != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&u->out_of_resources));
+          ok = FALSE;
+          continue;
+        }
 
       if ((int) u->batch->len >= o->batch_size || taken == jobs->len)
         ok = updater_encode_batch (u, error);

@@ -757,6 +757,8 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
   if (acts != NULL || gemms_only)
     clip_model_restore_originals (model);
   const ClipPanels *panels = acts == NULL && !gemms_only ? panels_get (model) : NULL;
+  if (panels == NULL && !clip_blas_check_room (error))
+    return FALSE;
   if (gemms_only)
     clip_matmul_forward (embedded, patches, w->v_patch, n_patches, patch_len, d, FALSE);
   else
@@ -869,6 +871,8 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
   if (acts != NULL)
     clip_model_restore_originals (model);
   const ClipPanels *panels = acts == NULL ? panels_get (model) : NULL;
+  if (panels == NULL && !clip_blas_check_room (error))
+    return FALSE;
   g_autofree int *own_pool = acts != NULL ? NULL : g_new (int, n);
   int *pool = acts != NULL ? acts->pool : own_pool;
   g_autofree int *start = packed ? g_new (int, n) : NULL;

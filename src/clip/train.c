@@ -715,6 +715,8 @@ clip_trainer_step (ClipTrainer *tr, const float *pixels, const int32_t *ids, int
                    ClipStepStats *stats, GError **error)
 {
   double loss;
+  if (!clip_blas_check_room (error))
+    return FALSE;
   /* A non-finite pixel would only poison the loss; refuse it before any arithmetic on it. */
   int64_t n_pixels = (int64_t) batch * 3 * tr->model->config.image_size * tr->model->config.image_size;
   for (int64_t i = 0; i < n_pixels; i++)

@@ -958,6 +958,11 @@ prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, 
                                     forward_abort, &ctx, error))
     return FALSE;
   report_skipped_rows (run, dataset, csv_path, n_issues);
+  uint64_t cached = clip_dataset_get_cache_bytes (dataset);
+  if (cached > 0)
+    run_notice (run, "%s: the decoded images take %.1f GB, more than the %.0f GB kept in memory: they are in a "
+                "cache file in %s (removed when the run ends)", csv_path, cached / 1e9, CROPS_MEMORY_LIMIT / 1e9,
+                run->config.out_dir);
   return TRUE;
 }
 

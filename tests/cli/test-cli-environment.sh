@@ -27,20 +27,19 @@ run_limited () {
   status=$?
 }
 
-# make_big_pngs DIR N: N different 4000 × 4000 grey PNGs of a few kilobytes each, slow to decode (so
-# that a signal can be sent while they are).
+# make_big_pngs DIR N [WIDTH HEIGHT]: N different grey PNGs (4000 × 4000 by default) of a few
+# hundred kilobytes at most, slow to decode and large once decoded.
 make_big_pngs () {
-  python3 - "$1" "$2" <<'PYTHON'
+  python3 - "$1" "$2" "${3:-4000}" "${4:-4000}" <<'PYTHON'
 import os, struct, sys, zlib
-folder, count = sys.argv[1], int(sys.argv[2])
+folder, count, width, height = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 os.makedirs(folder, exist_ok=True)
 def chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-size = 4000
 for i in range(count):
-    rows = b"".join(b"\0" + bytes([(i * 7 + y) % 256]) * size for y in range(size))
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0))
-    png += chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+    rows = b"".join(b"\0" + bytes([(i * 7 + y) % 256]) * width for y in range(height))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b"")
     with open(os.path.join(folder, "big%03d.png" % i), "wb") as f:
         f.write(png)
 PYTHON
@@ -202,6 +201,75 @@ signals)
   check_error "convert over a file-size limit fails with a message" "File too large"
   [[ -z $(ls -A "$tmp/limited") ]]
   verdict "convert over a file-size limit leaves no file, temporary or not"
+  ;;
+
+limits)
+  small=(--vision-width 32 --vision-layers 1 --vision-heads 1 --patch-size 16 --image-size 64 --text-width 32
+         --text-layers 1 --text-heads 1 --context-length 16 --embed-dim 16 --batch-size 4 --max-steps 2
+         --tokenizer bytes)
+  export XDG_CACHE_HOME=$tmp/cache
+  run embed "${tiny[@]}" --text cat --threads 100000
+  check_error "embed --threads 100000 is refused with the bound" "at most 256"
+  run train --threads 100000 --csv x.csv --img-root . --out run
+  check_error "train --threads 100000 is refused with the bound" "at most 256"
+  run index "${tiny[@]}" --decode-threads 100000 "$tmp/photos"
+  check_error "index --decode-threads 100000 is refused with the bound" "at most 256"
+
+  # A low address-space limit: an error or success, never a hang (OpenBLAS retries its allocation
+  # forever, at a product or at exit).
+  for kb in 100000 200000 300000; do
+    last_command="(ulimit -v $kb; cliplab-cli embed … --text cat --image …)"
+    (ulimit -v "$kb"; "${limit[@]}" "$cli" embed "${tiny[@]}" --text cat --image "$tmp/photos/small_100x80.png" \
+       >"$tmp/out" 2>"$tmp/err")
+    status=$?
+    { status_is 0 || { status_is 1 && head -n 1 "$tmp/err" | grep -q '^cliplab-cli: '; }; }
+    verdict "ulimit -v $kb: embed ends (status $status), with a message if it fails"
+  done
+  mkdir -p "$tmp/data"
+  "$cli" dataset shapes --out "$tmp/data" --count 40 --seed 1 --image-size 32 >/dev/null 2>&1
+  last_command="(ulimit -v 200000; cliplab-cli train …)"
+  (ulimit -v 200000; "${limit[@]}" "$cli" train --csv "$tmp/data/train.csv" --img-root "$tmp/data" \
+     --out "$tmp/run-v" "${small[@]}" >"$tmp/out" 2>"$tmp/err")
+  status=$?
+  { status_is 0 || { status_is 1 && head -n 1 "$tmp/err" | grep -q '^cliplab-cli: '; }; }
+  verdict "ulimit -v 200000: train ends (status $status), with a message if it fails"
+
+  # Out of descriptors while the images are read (5: the CSV can be opened, two images at once not):
+  # an error of the run, not skipped rows.
+  for n in 5; do
+    last_command="(ulimit -n $n; cliplab-cli train …)"
+    (ulimit -n "$n"; "${limit[@]}" "$cli" train --csv "$tmp/data/train.csv" --img-root "$tmp/data" \
+       --out "$tmp/run-n$n" "${small[@]}" >"$tmp/out" 2>"$tmp/err")
+    status=$?
+    check_error "ulimit -n $n: train fails for want of descriptors" "Too many open files"
+    ! stderr_has "skipped"
+    verdict "ulimit -n $n: no row is blamed for it"
+  done
+  last_command="(ulimit -n 6; cliplab-cli index --decode-threads 2 …)"
+  (ulimit -n 6; "${limit[@]}" "$cli" index "${tiny[@]}" --decode-threads 2 "$tmp/data" >"$tmp/out" 2>"$tmp/err")
+  status=$?
+  check_error "ulimit -n 6: index fails for want of descriptors" "Too many open files"
+
+  # Twelve decode threads on ten 48-megapixel images (144 MB each decoded): the decoders' memory
+  # together stays near the 1 GiB budget (it peaked at 1.4 GB without it).
+  make_big_pngs "$tmp/huge" 10 8000 6000
+  last_command="/usr/bin/time -f %M cliplab-cli index --decode-threads 12 huge"
+  if [[ -x /usr/bin/time ]]; then
+    /usr/bin/time -o "$tmp/rss" -f %M "$cli" index "${tiny[@]}" --decode-threads 12 "$tmp/huge" >"$tmp/out" 2>"$tmp/err"
+    status=$?
+    rss_kb=$(tail -n 1 "$tmp/rss")
+    status_is 0 && out_has "10 added" && [[ $rss_kb -lt 1100000 ]]
+    verdict "index of ten 48-megapixel images on 12 decode threads peaks at $((rss_kb / 1000)) MB (< 1100)"
+  else
+    skip "decoders' memory bounded" "/usr/bin/time is not installed"
+  fi
+
+  # The decoded-image cache is checked against the free disk space before anything is reserved.
+  "$cli" dataset shapes --out "$tmp/many" --count 2500 --seed 1 --image-size 16 >/dev/null 2>&1
+  run train --csv "$tmp/many/train.csv" --img-root "$tmp/many" --out "$tmp/run-cache" --vision-width 32 \
+    --vision-layers 1 --vision-heads 1 --patch-size 64 --image-size 4096 --text-width 32 --text-layers 1 \
+    --text-heads 1 --context-length 16 --embed-dim 16 --batch-size 4 --max-steps 1 --tokenizer bytes
+  check_error "train --image-size 4096 on 2,000 images: the 100 GB cache is refused, saying what is free" "GB are free there"
   ;;
 
 arguments)
