@@ -1,14 +1,14 @@
 /* image.c — decoding any image gdk-pixbuf reads into packed 8-bit RGB, and the public preprocessing
- * entry points (the arithmetic lives in resample.c).
+ * entry points (the arithmetic lives in image-resample.c).
  *
  * Decoding follows Hugging Face's convert("RGB") first: alpha is dropped, not blended (the golden
  * rgba_333x222.decoded_rgb keeps the colour of transparent pixels); grey and palettes are expanded
  * by gdk-pixbuf's loaders.  The size is read from the header and checked against
  * CLIP_MAX_IMAGE_PIXELS before any pixel memory is allocated. */
 #include "clip.h"
-#include "fileutil.h"
+#include "util-file.h"
 #include "image-private.h"
-#include "resample.h"
+#include "image-resample.h"
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <gio/gio.h>

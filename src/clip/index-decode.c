@@ -12,7 +12,7 @@
  * rows come out grey), so those two formats, and WebP, are checked for their end as well. */
 #include "index-private.h"
 #include "image-private.h"
-#include "fileutil.h"
+#include "util-file.h"
 
 #include <errno.h>
 #include <fcntl.h>

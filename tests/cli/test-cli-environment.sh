@@ -114,6 +114,10 @@ special-files)
   mkfifo "$tmp/run3/checkpoint-000010.safetensors"
   run_limited train --resume "$tmp/run3"
   check_error "train --resume on a checkpoint that is a named pipe fails at once" "named pipe"
+  mkdir -p "$tmp/fashion"
+  mkfifo "$tmp/fashion/train-images-idx3-ubyte.gz"
+  run_limited dataset fashion-mnist --from "$tmp/fashion" --out "$tmp/f"
+  check_error "dataset fashion-mnist --from a folder whose file is a named pipe fails at once" "named pipe"
   run_limited infer "${tiny[@]}" --image-dir "$tmp/photos" --classes cat,dog --json
   status_is 0 && jq_out 'length == 3'
   verdict "infer skips a named pipe among the images and classifies the rest"

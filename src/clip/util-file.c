@@ -1,6 +1,6 @@
-/* fileutil.c — the one way the library opens its inputs, and atomic, durable file replacement
+/* util-file.c — the one way the library opens its inputs, and atomic, durable file replacement
  * shared by the checkpoint writer and the index. */
-#include "fileutil.h"
+#include "util-file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,6 +75,13 @@ clip_file_open_input (const char *path, ClipInputFlags flags, struct stat *info,
   if (info != NULL)
     *info = st;
   return fd;
+}
+
+int
+clip_open_input_file (const char *path, GError **error)
+{
+  g_return_val_if_fail (path != NULL, -1);
+  return clip_file_open_input (path, CLIP_INPUT_DEFAULT, NULL, error);
 }
 
 gboolean

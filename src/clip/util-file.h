@@ -1,4 +1,4 @@
-/* fileutil.h — internal: opening inputs safely, and writing files so that a crash leaves either the
+/* util-file.h — internal: opening inputs safely, and writing files so that a crash leaves either the
  * old or the new version. */
 #pragma once
 
