@@ -236,6 +236,58 @@ cli_json_add_double (JsonBuilder *builder, const char *name, double value)
 }
 
 void
+cli_json_add_path_value (JsonBuilder *builder, const char *path)
+{
+  if (g_utf8_validate (path, -1, NULL))
+    {
+      json_builder_add_string_value (builder, path);
+      return;
+    }
+  g_autofree char *encoded = g_base64_encode ((const guchar *) path, strlen (path));
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "bytes");
+  json_builder_add_string_value (builder, encoded);
+  json_builder_end_object (builder);
+}
+
+void
+cli_json_add_path (JsonBuilder *builder, const char *name, const char *path)
+{
+  json_builder_set_member_name (builder, name);
+  cli_json_add_path_value (builder, path);
+}
+
+char *
+cli_path_for_text (const char *path)
+{
+  size_t len = strlen (path);
+  const char *p = path, *end = path + len;
+  GString *text = g_string_sized_new (len);
+  while (p < end)
+    {
+      gunichar c = g_utf8_get_char_validated (p, end - p);
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        {
+          g_string_append_printf (text, "\\x%02x", (guchar) *p++);
+          continue;
+        }
+      const char *next = g_utf8_next_char (p);
+      if (c == '\n')
+        g_string_append (text, "\\n");
+      else if (c == '\t')
+        g_string_append (text, "\\t");
+      else if (c == '\r')
+        g_string_append (text, "\\r");
+      else if (g_unichar_iscntrl (c))
+        g_string_append_printf (text, "\\u{%04x}", c);
+      else
+        g_string_append_len (text, p, next - p);
+      p = next;
+    }
+  return g_string_free (text, FALSE);
+}
+
+void
 cli_json_add_string (JsonBuilder *builder, const char *name, const char *value)
 {
   json_builder_set_member_name (builder, name);

@@ -79,6 +79,13 @@ void cli_json_add_string (JsonBuilder *builder, const char *name, const char *va
 /* Adds "name": [values] to the object being built. */
 void cli_json_add_float_array (JsonBuilder *builder, const char *name, const float *values, size_t n);
 void cli_json_add_int_array (JsonBuilder *builder, const char *name, const int32_t *values, size_t n);
+/* Adds "NAME": PATH, or PATH as a value: a string when PATH is valid UTF-8, else {"bytes": BASE64}
+ * (ripgrep's form), so that a file name that is not UTF-8 comes out without loss. */
+void cli_json_add_path (JsonBuilder *builder, const char *name, const char *path);
+void cli_json_add_path_value (JsonBuilder *builder, const char *path);
+/* PATH for a line of text: bytes that are not UTF-8 as \xNN, control characters escaped (\n, \t,
+ * \u{001b}…), so that a file name can neither break the line nor send the terminal commands. */
+char *cli_path_for_text (const char *path);
 /* Writes the builder's root as one compact JSON line on stdout. */
 void cli_json_print_line (JsonBuilder *builder);
 

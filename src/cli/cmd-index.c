@@ -121,7 +121,7 @@ char *
 cli_index_display_path (const char *folder, const char *path)
 {
   g_autofree char *joined = g_build_filename (folder, path, NULL);
-  return g_filename_display_name (joined);
+  return cli_path_for_text (joined);
 }
 
 /* ---------------------------------------------------------------- progress and Ctrl-C */
@@ -218,9 +218,9 @@ print_stats_json (const char *folder, const ClipIndexStats *stats)
   for (guint i = 0; i < stats->skipped->len; i++)
     {
       const ClipIndexSkip *skip = g_ptr_array_index (stats->skipped, i);
-      g_autofree char *display = cli_index_display_path (folder, skip->path);
+      g_autofree char *full_path = g_build_filename (folder, skip->path, NULL);
       json_builder_begin_object (builder);
-      cli_json_add_string (builder, "path", display);
+      cli_json_add_path (builder, "path", full_path);
       cli_json_add_string (builder, "reason", skip->reason);
       json_builder_end_object (builder);
     }

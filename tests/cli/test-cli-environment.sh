@@ -17,6 +17,8 @@ images=$shared/golden/images
 source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 tiny=(--model "$model" --tokenizer bytes)
+# The indexes go to the scratch folder, not the user's cache.
+export XDG_CACHE_HOME=$tmp/cache
 # A command that would block forever is a failure, not a hung test.
 limit=(timeout -s KILL 20)
 
@@ -124,7 +126,6 @@ special-files)
   ;;
 
 locks)
-  export XDG_CACHE_HOME=$tmp/cache
   run index "${tiny[@]}" "$tmp/photos"
   lock=$(find "$tmp/cache" -name '*.lock' | head -n 1)
   [[ -n $lock ]]
@@ -182,7 +183,6 @@ signals)
   verdict "train: no checkpoint exists and none is claimed"
 
   # SIGTERM during `index`: what was embedded is flushed, like Ctrl-C.
-  export XDG_CACHE_HOME=$tmp/cache
   last_command="cliplab-cli index … (SIGTERM while embedding)"
   "$cli" index "${tiny[@]}" --flush-every 1 --batch-size 1 "$tmp/big" >"$tmp/out" 2>"$tmp/err" &
   pid=$!
@@ -211,7 +211,6 @@ limits)
   small=(--vision-width 32 --vision-layers 1 --vision-heads 1 --patch-size 16 --image-size 64 --text-width 32
          --text-layers 1 --text-heads 1 --context-length 16 --embed-dim 16 --batch-size 4 --max-steps 2
          --tokenizer bytes)
-  export XDG_CACHE_HOME=$tmp/cache
   run embed "${tiny[@]}" --text cat --threads 100000
   check_error "embed --threads 100000 is refused with the bound" "at most 256"
   run train --threads 100000 --csv x.csv --img-root . --out run
@@ -289,6 +288,33 @@ arguments)
   last_command="cliplab-cli search … -- \"-dash dir\""
   status_is 0 && jq_out 'length == 1'
   verdict "search: -- ends the options"
+  # Two names that are not UTF-8 (they would both print as "\ufffd\ufffd.png") and one with an escape
+  # sequence and a newline in it.
+  mkdir -p "$tmp/names"
+  cp "$images/small_100x80.png" "$tmp/names/"$'\xff\xfe.png'
+  cp "$images/odd_225x301.png" "$tmp/names/"$'\xfe\xff.png'
+  cp "$images/scene_640x480.png" "$tmp/names/"$'evil\e[31m\nname.png'
+  run search "${tiny[@]}" --query cat --json --top 0 "$tmp/names"
+  status_is 0 && jq_out 'length == 3 and (map(select(.path | type == "object")) | length == 2)'
+  verdict "search --json: the two paths that are not UTF-8 come out as {\"bytes\": …}"
+  all_exist=0
+  while read -r encoded; do
+    decoded=$(printf '%s' "$encoded" | base64 -d; printf x)
+    [[ -f ${decoded%x} ]] || all_exist=1
+  done < <(jq -r 'select(.path | type == "object") | .path.bytes' "$tmp/out")
+  [[ $all_exist -eq 0 ]] && [[ $(jq -r 'select(.path | type == "object") | .path.bytes' "$tmp/out" | sort -u | wc -l) -eq 2 ]]
+  verdict "search --json: the bytes decode to the two different files that exist"
+  run search "${tiny[@]}" --query cat --top 0 "$tmp/names"
+  status_is 0 && [[ $(wc -l <"$tmp/out") -eq 3 ]] && ! grep -q $'\e' "$tmp/out" && out_has 'evil\\u{001b}\[31m\\nname.png' \
+    && out_has '\\xff\\xfe.png'
+  verdict "search: plain text escapes control characters and bytes that are not UTF-8, one line per result"
+  run infer "${tiny[@]}" --image-dir "$tmp/names" --classes cat,dog --json
+  status_is 0 && jq_out 'map(select(.image | type == "object")) | length == 2'
+  verdict "infer --json: the image paths that are not UTF-8 come out as {\"bytes\": …}"
+  run infer "${tiny[@]}" --image-dir "$tmp/names" --classes cat,dog
+  status_is 0 && ! grep -q $'\e' "$tmp/out" && [[ $(wc -l <"$tmp/out") -eq 7 ]]
+  verdict "infer: the table escapes control characters in file names"
+
   run info "${tiny[@]}" -- stray
   check_error "info: an argument after -- is still an unexpected argument" "unexpected argument 'stray'"
   run info "${tiny[@]}" --
