@@ -624,8 +624,10 @@ clip_safetensors_file_size (const ClipSafetensors *st)
 gboolean
 clip_safetensors_release (const ClipSafetensors *st, const void *data, size_t n_bytes)
 {
+  if (st == NULL || st->map == NULL)
+    return FALSE;
   uintptr_t base = (uintptr_t) st->map, start = (uintptr_t) data, end = start + n_bytes;
-  if (st->map == NULL || start < base || end > base + st->size)
+  if (start < base || end > base + st->size)
     return FALSE;
   uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
   start = (start + page - 1) & ~(page - 1);
