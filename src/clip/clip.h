@@ -16,6 +16,7 @@
 #pragma once
 
 #include <glib.h>
+#include <gio/gio.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -33,6 +34,8 @@ typedef enum {
   CLIP_ERROR_LIMIT,       /* exceeds one of the documented limits */
   CLIP_ERROR_INVALID,     /* the caller passed an invalid argument */
   CLIP_ERROR_ABORTED,     /* the abort callback asked to stop */
+  CLIP_ERROR_NETWORK,     /* a server cannot be reached, or the connection kept failing */
+  CLIP_ERROR_DENIED,      /* a server refused access (HTTP 401/403: gated or private, a token is needed) */
 } ClipErrorCode;
 
 /* Polled during long work; returning TRUE stops it with CLIP_ERROR_ABORTED. */
@@ -180,6 +183,8 @@ void clip_load_options_init (ClipLoadOptions *options);
 
 typedef struct _ClipModel ClipModel;
 
+/* PATH: a model directory, a .safetensors file, or a Hugging Face model id ("openai/clip-vit-base-patch32")
+ * that is not an existing path, loaded from the hub cache (see clip_hub_resolve; no network). */
 ClipModel *clip_model_load (const char *path, const ClipLoadOptions *options, GError **error);
 void       clip_model_free (ClipModel *model);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipModel, clip_model_free)
@@ -671,5 +676,127 @@ typedef struct {
 /* The TOP_K entries most similar to QUERY (a unit vector), best first, ties in path order; with
  * MARGIN ≥ 0 only those scoring within MARGIN of the best.  RESULTS holds TOP_K; returns the count. */
 int clip_index_search (ClipIndex *index, const float *query, int top_k, float margin, ClipSearchResult *results);
+
+/* ---------------------------------------------------------------- Hugging Face hub
+ *
+ * Pretrained models from the Hugging Face hub, kept in huggingface_hub's own cache so that ClipLab
+ * and Python (transformers, open_clip) share them both ways:
+ *
+ *   $HF_HUB_CACHE (else $HF_HOME/hub, else ~/.cache/huggingface/hub)/models--ORG--NAME/
+ *     blobs/ETAG                 each file once, named by the hub's ETag (SHA-256 for LFS files)
+ *     blobs/ETAG.incomplete      a download in progress or interrupted: the next one resumes it
+ *     snapshots/COMMIT/FILE      relative symbolic links to ../../blobs/ETAG
+ *     refs/REVISION              the commit a branch or tag named when it was downloaded
+ *
+ * The environment is read as huggingface_hub reads it: HF_ENDPOINT (another server or a mirror),
+ * HF_TOKEN (sent as "Authorization: Bearer", never to another host), HF_HUB_OFFLINE=1 (no network:
+ * the cache only).  clip_model_load accepts a repository id ("openai/clip-vit-base-patch32") that
+ * is not an existing path and loads it from the cache.
+ *
+ *   ClipHubOptions options;
+ *   clip_hub_options_init (&options);
+ *   ClipHubResult result = { 0 };
+ *   if (clip_hub_download ("openai/clip-vit-base-patch32", &options, NULL, &result, &error))
+ *     model = clip_model_load (result.snapshot_dir, NULL, &error);
+ *   clip_hub_result_clear (&result);
+ *
+ * The calls are synchronous and run on the caller's thread (an application runs them on a worker).
+ */
+
+typedef struct {
+  const char   *revision;     /* branch, tag or commit; NULL = "main" */
+  const char   *cache_dir;    /* NULL = from the environment, as above */
+  const char   *endpoint;     /* NULL = $HF_ENDPOINT, else https://huggingface.co */
+  const char   *token;        /* NULL = $HF_TOKEN (which may be unset) */
+  gboolean      offline;      /* TRUE (or $HF_HUB_OFFLINE=1): resolve from the cache, no network */
+  int           max_retries;  /* dropped connections resumed per file before giving up (5) */
+  double        retry_delay;  /* seconds before the first retry, doubled at each one (1.0) */
+  GCancellable *cancellable;  /* may be NULL; cancelling it stops the download like the abort callback */
+} ClipHubOptions;
+
+void clip_hub_options_init (ClipHubOptions *options);
+
+typedef struct {
+  const char *file;           /* repository path of the file being fetched */
+  int         file_index;     /* 0-based, of n_files */
+  int         n_files;
+  int64_t     file_done;      /* bytes of this file on disk so far … */
+  int64_t     file_size;      /* … of this many */
+  int64_t     done;           /* bytes of all the model's files so far (cached ones included) … */
+  int64_t     total;          /* … of this many */
+  double      rate;           /* bytes per second received in this call; 0 before the first second */
+  double      eta;            /* seconds left at that rate, or -1 when unknown */
+  int         retries;        /* dropped connections resumed so far */
+} ClipHubProgress;
+
+typedef void (*ClipHubProgressFunc) (const ClipHubProgress *progress, gpointer user_data);
+
+typedef struct {
+  ClipHubProgressFunc progress;   /* on the calling thread, at most ~10 times a second; may be NULL */
+  ClipAbortFunc       abort;      /* polled between chunks and during retry waits; may be NULL.
+                                   * TRUE stops with CLIP_ERROR_ABORTED, keeping blobs/ETAG.incomplete */
+  gpointer            user_data;  /* for both */
+} ClipHubCallbacks;
+
+typedef struct {
+  char   *repo_id;
+  char   *revision;           /* as asked ("main" by default) */
+  char   *commit;             /* the commit the snapshot holds */
+  char   *snapshot_dir;       /* loadable with clip_model_load */
+  int     n_files;
+  int64_t downloaded_bytes;   /* received in this call */
+  int64_t cached_bytes;       /* of files that were already in the cache */
+  int     retries;            /* dropped connections resumed */
+} ClipHubResult;
+
+void clip_hub_result_clear (ClipHubResult *result);
+
+/* TRUE for "ORG/NAME" (letters, digits, '-', '_', '.'; no "--" or ".."), the form of a model id. */
+gboolean clip_hub_is_repo_id (const char *string);
+
+/* The hub cache folder the environment names (CACHE_DIR when not NULL).  Free with g_free. */
+char *clip_hub_cache_dir (const char *cache_dir);
+
+/* Downloads the files a CLIP model needs from REPO_ID: config.json (or open_clip_config.json),
+ * preprocessor_config.json, vocab.json + merges.txt or tokenizer.json, and safetensors weights
+ * (PyTorch .bin files are never fetched).  Files already in the cache are not fetched again; an
+ * interrupted file resumes with a Range request; every file is checked against its ETag (SHA-256
+ * for LFS files, the git blob hash for others) before it is renamed into blobs/ and linked into the
+ * snapshot, and the ref is written last, so the snapshot never holds a partial file.  Offline, it
+ * succeeds only when the cache already holds the model.  Errors: CLIP_ERROR_DENIED (401/403),
+ * CLIP_ERROR_MISSING (no such repository, revision or file; nothing loadable in it),
+ * CLIP_ERROR_NETWORK, CLIP_ERROR_FORMAT (a file does not match its hash: it is deleted),
+ * CLIP_ERROR_IO (the disk), CLIP_ERROR_ABORTED.  RESULT (may be NULL) is filled on success. */
+gboolean clip_hub_download (const char *repo_id, const ClipHubOptions *options, const ClipHubCallbacks *callbacks,
+                            ClipHubResult *result, GError **error);
+
+/* The snapshot folder of REPO_ID at REVISION (NULL = "main") in the cache, without the network:
+ * refs/REVISION or a commit's own snapshot, which must hold a loadable model.  Free with g_free. */
+char *clip_hub_resolve (const char *repo_id, const char *revision, const char *cache_dir, GError **error);
+
+typedef struct {
+  char      *repo_id;
+  char      *commit;
+  char      *refs;            /* the refs naming this commit, comma-separated ("main"), or NULL */
+  char      *snapshot_dir;
+  int64_t    size;            /* bytes of the files the snapshot links to */
+  ClipLayout layout;          /* CLIP_LAYOUT_HF_DIR or CLIP_LAYOUT_OPEN_CLIP_DIR */
+} ClipHubCachedModel;
+
+void clip_hub_cached_model_free (ClipHubCachedModel *model);
+
+/* Every snapshot in the cache that clip_model_load can read, by repository id then commit:
+ * ClipHubCachedModel *, owned by the array.  A missing cache folder is an empty list. */
+GPtrArray *clip_hub_list_cached (const char *cache_dir, GError **error);
+
+typedef struct {
+  const char *repo_id;
+  const char *architecture;   /* "ViT-B/32", … */
+  int64_t     download_bytes; /* what clip_hub_download fetches, approximately */
+  const char *description;    /* what it is good for, one sentence */
+} ClipHubCatalogEntry;
+
+/* CLIP checkpoints on the hub that ClipLab loads, smallest first. */
+const ClipHubCatalogEntry *clip_hub_catalog (int *n_entries);
 
 G_END_DECLS
