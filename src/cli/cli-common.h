@@ -19,6 +19,7 @@ int cli_cmd_embed (int argc, char **argv);
 int cli_cmd_infer (int argc, char **argv);
 int cli_cmd_info (int argc, char **argv);
 int cli_cmd_convert (int argc, char **argv);
+int cli_cmd_model (int argc, char **argv);
 
 /* Prints "cliplab-cli: MESSAGE" on stderr. */
 void cli_print_error (const char *format, ...) G_GNUC_PRINTF (1, 2);
@@ -80,5 +81,9 @@ typedef struct {
 void cli_progress_init (CliProgress *progress, const char *label, int total);
 void cli_progress_update (CliProgress *progress, int done);
 void cli_progress_finish (CliProgress *progress);
+
+/* Replaces the status line on stderr with TEXT (only when stderr is a terminal), and erases it. */
+void cli_status_line (const char *text);
+void cli_status_line_clear (void);
 
 G_END_DECLS
