@@ -226,9 +226,10 @@ answer_resolve (FakeHub *hub, SoupServerMessage *msg, FakeRepo *repo, FakeFile *
                                     g_bytes_get_data (file->content, NULL), g_bytes_get_size (file->content));
 }
 
-/* Headers announcing bytes FROM.. of FILE, then half of them, and the connection closes. */
+/* The answer for bytes FROM.. of FILE written on the raw connection: all of them, paced at about
+ * 1.6 MB/s (SLOW), or only half and the connection closes (CUT). */
 static void
-answer_cut (SoupServerMessage *msg, FakeFile *file, gsize from, gsize *sent)
+answer_raw (SoupServerMessage *msg, FakeFile *file, gsize from, gboolean cut, gsize *sent)
 {
   gsize len = g_bytes_get_size (file->content);
   g_autofree char *head = from > 0
@@ -238,10 +239,19 @@ answer_cut (SoupServerMessage *msg, FakeFile *file, gsize from, gsize *sent)
     : g_strdup_printf ("HTTP/1.1 200 OK\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n\r\n", len);
   g_autoptr (GIOStream) connection = soup_server_message_steal_connection (msg);
   GOutputStream *out = g_io_stream_get_output_stream (connection);
-  *sent = (len - from) / 2;
-  g_output_stream_write_all (out, head, strlen (head), NULL, NULL, NULL);
-  g_output_stream_write_all (out, (const guint8 *) g_bytes_get_data (file->content, NULL) + from, *sent, NULL, NULL,
-                             NULL);
+  const guint8 *data = (const guint8 *) g_bytes_get_data (file->content, NULL) + from;
+  gsize count = cut ? (len - from) / 2 : len - from;
+  gsize piece = cut ? count : 32 * 1024;
+  *sent = 0;
+  gboolean ok = g_output_stream_write_all (out, head, strlen (head), NULL, NULL, NULL);
+  while (ok && *sent < count)
+    {
+      gsize n = MIN (piece, count - *sent), written = 0;
+      ok = g_output_stream_write_all (out, data + *sent, n, &written, NULL, NULL);
+      *sent += written;
+      if (!cut)
+        g_usleep (20 * 1000);
+    }
   g_io_stream_close (connection, NULL, NULL);
 }
 
@@ -259,10 +269,11 @@ answer_storage (SoupServerMessage *msg, FakeFile *file, gsize *sent)
       return;
     }
   gboolean is_get = strcmp (soup_server_message_get_method (msg), "GET") == 0;
-  if (is_get && file->cuts > 0)
+  if (is_get && (file->cuts > 0 || (file->flags & FAKE_FILE_SLOW)))
     {
-      file->cuts--;
-      answer_cut (msg, file, from, sent);
+      gboolean cut = file->cuts > 0;
+      file->cuts -= cut;
+      answer_raw (msg, file, from, cut, sent);
       return;
     }
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);

@@ -73,4 +73,27 @@ check_error "an unknown model subcommand fails" "frobnicate"
 HF_HUB_OFFLINE=1 run model download test/other
 check_error "offline, a model not in the cache fails" "offline"
 
+# Ctrl-C half-way: only the .incomplete blob stays (nothing in the snapshot or refs), and the next
+# download resumes it.
+"$cli" model download test/slow --json >"$tmp/out" 2>"$tmp/err" &
+download_pid=$!
+partial=
+for _ in $(seq 200); do
+  partial=$(find "$tmp/cache/models--test--slow/blobs" -name '*.incomplete' -size +300k 2>/dev/null | head -n 1)
+  [[ -n $partial ]] && break
+  sleep 0.05
+done
+kill -INT "$download_pid"
+wait "$download_pid"
+status=$?
+kept=$(stat -c %s "$partial" 2>/dev/null || echo 0)
+status_is 1 && stderr_has "download cancelled" && (( kept > 300000 && kept < 4000000 )) \
+  && [[ ! -e $tmp/cache/models--test--slow/refs/main ]] \
+  && [[ ! -e $tmp/cache/models--test--slow/snapshots/3333333333333333333333333333333333333333/model.safetensors ]]
+verdict "Ctrl-C cancels at once, keeping only the .incomplete blob ($kept bytes)"
+run model download test/slow --json
+status_is 0 && jq -e -s --argjson kept "$kept" '.[0].downloaded_bytes == 4000000 - $kept' "$tmp/out" >/dev/null \
+  && [[ ! -e $partial ]] && [[ -e $tmp/cache/models--test--slow/refs/main ]]
+verdict "the next download resumes from the kept bytes"
+
 echo "1..$n_tests"
