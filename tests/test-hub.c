@@ -86,9 +86,9 @@ encode_reference (ClipModel *model, float *image, float *text)
   for (int i = 0; i < 2; i++)
     for (int j = 0; j < 6; j++)
       ids[i * ctx + j] = j == 5 ? config->vocab_size - 1 : 1 + (i * 7 + j * 13) % 900;
-  g_assert_true (clip_model_encode_images (model, pixels, 2, image, &error));
+  g_assert_true (clip_model_encode_images (model, pixels, 2, image, NULL, &error));
   g_assert_no_error (error);
-  g_assert_true (clip_model_encode_token_ids (model, ids, 2, ctx, text, &error));
+  g_assert_true (clip_model_encode_token_ids (model, ids, 2, ctx, text, NULL, &error));
   g_assert_no_error (error);
 }
 
@@ -105,6 +105,7 @@ test_repo_ids (void)
   g_assert_false (clip_hub_is_repo_id ("org/na--me"));
   g_assert_false (clip_hub_is_repo_id ("/abs/path"));
   g_assert_false (clip_hub_is_repo_id ("org/-name"));
+  g_assert_null (clip_hub_get_progress ());   /* no download running */
 
   g_setenv ("HF_HUB_CACHE", "/x/hub", TRUE);
   g_autofree char *a = clip_hub_cache_dir (NULL);
@@ -145,7 +146,7 @@ test_download_and_load (void)
   fake_hub_clear_requests (hub);
   ClipHubResult result = { 0 };
   g_autoptr (GError) error = NULL;
-  g_assert_true (clip_hub_download ("test/tiny-clip", &options, NULL, &result, &error));
+  g_assert_true (clip_hub_download ("test/tiny-clip", &options, &result, NULL, &error));
   g_assert_no_error (error);
 
   g_autofree char *snapshot = g_build_filename (cache, "models--test--tiny-clip", "snapshots", COMMIT_TINY, NULL);
@@ -204,7 +205,7 @@ test_download_and_load (void)
   /* A second download finds everything in the cache and transfers nothing. */
   fake_hub_clear_requests (hub);
   ClipHubResult again = { 0 };
-  g_assert_true (clip_hub_download ("test/tiny-clip", &options, NULL, &again, &error));
+  g_assert_true (clip_hub_download ("test/tiny-clip", &options, &again, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpint (again.downloaded_bytes, ==, 0);
   g_assert_cmpint (again.cached_bytes, ==, result.downloaded_bytes);
@@ -234,9 +235,14 @@ typedef struct {
 } Watch;
 
 static void
-watch_progress (const ClipHubProgress *p, gpointer user_data)
+watch_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
   Watch *w = user_data;
+  const ClipHubProgress *p = clip_hub_get_progress ();
+  g_assert_nonnull (p);
+  g_assert_cmpstr (what, ==, p->file);
+  g_assert_cmpint (done, ==, p->done);
+  g_assert_cmpint (total, ==, p->total);
   w->calls++;
   g_assert_cmpint (p->done, >=, 0);
   g_assert_cmpint (p->done, <=, p->total);
@@ -265,12 +271,12 @@ test_cut_connection (void)
   ClipHubOptions options;
   init_options (&options, cache);
   Watch watch = { 0 };
-  ClipHubCallbacks callbacks = { watch_progress, watch_abort, &watch };
+  ClipCallbacks callbacks = { watch_progress, watch_abort, &watch };
   fake_hub_clear_requests (hub);
   ClipHubResult result = { 0 };
   g_autoptr (GError) error = NULL;
   gint64 start = g_get_monotonic_time ();
-  g_assert_true (clip_hub_download ("test/cut", &options, &callbacks, &result, &error));
+  g_assert_true (clip_hub_download ("test/cut", &options, &result, &callbacks, &error));
   g_assert_no_error (error);
   double seconds = (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC;
   g_assert_cmpint (result.retries, ==, 1);
@@ -337,9 +343,9 @@ test_abort_then_resume (void)
   g_autofree char *repo = g_build_filename (cache, "models--test--big", NULL);
   g_autofree char *incomplete = g_strdup_printf ("%s/blobs/%s.incomplete", repo, etag);
   Watch watch = { .partial = incomplete, .abort_after = 1024 * 1024 };
-  ClipHubCallbacks callbacks = { watch_progress, watch_abort, &watch };
+  ClipCallbacks callbacks = { watch_progress, watch_abort, &watch };
   g_autoptr (GError) error = NULL;
-  g_assert_false (clip_hub_download ("test/big", &options, &callbacks, NULL, &error));
+  g_assert_false (clip_hub_download ("test/big", &options, NULL, &callbacks, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED);
   g_clear_error (&error);
   g_autofree char *blob = g_strdup_printf ("%s/blobs/%s", repo, etag);
@@ -359,7 +365,7 @@ test_abort_then_resume (void)
 
   fake_hub_clear_requests (hub);
   ClipHubResult result = { 0 };
-  g_assert_true (clip_hub_download ("test/big", &options, NULL, &result, &error));
+  g_assert_true (clip_hub_download ("test/big", &options, &result, NULL, &error));
   g_assert_no_error (error);
   g_auto (GStrv) requests = fake_hub_requests (hub);
   g_autofree char *want = g_strdup_printf ("GET /storage/test/big/%s range=bytes=%" G_GINT64_FORMAT "- sent=%" G_GINT64_FORMAT,
@@ -512,7 +518,7 @@ test_offline (void)
   g_setenv ("HF_HUB_CACHE", cache, TRUE);
   ClipHubResult result = { 0 };
   options.cache_dir = NULL;
-  g_assert_true (clip_hub_download ("test/tiny-clip", &options, NULL, &result, &error));
+  g_assert_true (clip_hub_download ("test/tiny-clip", &options, &result, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpstr (result.commit, ==, COMMIT_TINY);
   g_assert_cmpint (result.n_files, ==, 3);

@@ -23,15 +23,6 @@ format_bytes (int64_t bytes)
   return g_strdup_printf ("%" G_GINT64_FORMAT " B", bytes);
 }
 
-static char *
-format_duration (double seconds)
-{
-  long s = (long) (seconds + 0.5);
-  if (s >= 3600)
-    return g_strdup_printf ("%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  return g_strdup_printf ("%ld:%02ld", s / 60, s % 60);
-}
-
 /* ---------------------------------------------------------------- download */
 
 typedef struct {
@@ -46,9 +37,10 @@ typedef struct {
 
 /* [#####.......]  45%  273.4 MB/607.0 MB  12.3 MB/s  0:27 left  model.safetensors (4/4) */
 static void
-on_download_progress (const ClipHubProgress *p, gpointer user_data)
+on_download_progress (const char *what, int64_t bytes_done, int64_t bytes_total, gpointer user_data)
 {
   DownloadJob *job = user_data;
+  const ClipHubProgress *p = clip_hub_get_progress ();
   if (!job->draw || p->total <= 0)
     return;
   int filled = (int) (p->done * BAR_WIDTH / p->total);
@@ -58,7 +50,7 @@ on_download_progress (const ClipHubProgress *p, gpointer user_data)
   bar[BAR_WIDTH] = '\0';
   g_autofree char *done = format_bytes (p->done), *total = format_bytes (p->total);
   g_autofree char *rate = p->rate > 0 ? format_bytes ((int64_t) p->rate) : g_strdup ("…");
-  g_autofree char *eta = p->eta >= 0 ? format_duration (p->eta) : g_strdup ("?");
+  g_autofree char *eta = p->eta >= 0 ? cli_format_duration (p->eta) : g_strdup ("?");
   g_autofree char *line = g_strdup_printf ("[%s] %3d%%  %s/%s  %s/s  %s left  %s (%d/%d)%s", bar,
                                            (int) (p->done * 100 / p->total), done, total, rate, eta,
                                            p->file, p->file_index + 1, p->n_files,
@@ -77,8 +69,8 @@ static gpointer
 download_thread (gpointer data)
 {
   DownloadJob *job = data;
-  ClipHubCallbacks callbacks = { on_download_progress, NULL, job };
-  job->ok = clip_hub_download (job->repo_id, &job->options, &callbacks, &job->result, &job->error);
+  ClipCallbacks callbacks = { on_download_progress, NULL, job };
+  job->ok = clip_hub_download (job->repo_id, &job->options, &job->result, &callbacks, &job->error);
   /* Through the main context: a quit before g_main_loop_run starts would be lost. */
   g_idle_add (quit_loop, job->loop);
   return NULL;

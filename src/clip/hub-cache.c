@@ -2,7 +2,7 @@
  * resolving a repository to its snapshot, listing the models in it, and the built-in catalogue. */
 #include "hub-private.h"
 #include "clip-private.h"
-#include "fileutil.h"
+#include "util-file.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,11 +1,11 @@
-/* hub.c — downloading a model from the Hugging Face hub with libsoup 3, as huggingface_hub does:
+/* hub-download.c — downloading a model from the Hugging Face hub with libsoup 3, as huggingface_hub does:
  * the API for the commit and the file list, HEAD on each file's resolve URL for its ETag, size and
  * storage location, then a GET that resumes with Range after a dropped connection, verified against
  * the ETag before it enters the cache (hub-private.h has the layout). */
 #include "hub-private.h"
 #include "clip-private.h"
-#include "fileutil.h"
-#include "jsonutil.h"
+#include "util-file.h"
+#include "util-json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,8 +32,8 @@ typedef struct {
 } HubFile;
 
 typedef struct {
-  const ClipHubOptions   *options;
-  const ClipHubCallbacks *callbacks;
+  const ClipHubOptions *options;
+  const ClipCallbacks  *callbacks;
   const char   *repo_id;
   const char   *revision;
   char         *repo_dir;
@@ -79,7 +79,7 @@ clip_hub_result_clear (ClipHubResult *result)
 static gboolean
 hub_aborted (Hub *hub)
 {
-  const ClipHubCallbacks *cb = hub->callbacks;
+  const ClipCallbacks *cb = hub->callbacks;
   if (cb != NULL && cb->abort != NULL && cb->abort (cb->user_data))
     g_cancellable_cancel (hub->cancellable);
   return g_cancellable_is_cancelled (hub->cancellable);
@@ -424,10 +424,19 @@ hub_file_metadata (Hub *hub, const char *commit, HubFile *file, GError **error)
 
 /* ---------------------------------------------------------------- downloading a blob */
 
+/* The running download's state, for clip_hub_get_progress inside its progress callback. */
+static _Thread_local const ClipHubProgress *current_progress;
+
+const ClipHubProgress *
+clip_hub_get_progress (void)
+{
+  return current_progress;
+}
+
 static void
 hub_report (Hub *hub, gboolean force)
 {
-  const ClipHubCallbacks *cb = hub->callbacks;
+  const ClipCallbacks *cb = hub->callbacks;
   if (cb == NULL || cb->progress == NULL)
     return;
   gint64 now = g_get_monotonic_time ();
@@ -438,7 +447,9 @@ hub_report (Hub *hub, gboolean force)
   hub->progress.rate = elapsed >= 1.0 ? (double) hub->received / elapsed : 0.0;
   hub->progress.eta = hub->progress.rate > 0 ? (double) (hub->progress.total - hub->progress.done) / hub->progress.rate
                                              : -1.0;
-  cb->progress (&hub->progress, cb->user_data);
+  current_progress = &hub->progress;
+  cb->progress (hub->progress.file, hub->progress.done, hub->progress.total, cb->user_data);
+  current_progress = NULL;
 }
 
 /* The hash the ETag is: SHA-256 of the content for LFS files (64 hex digits), git's blob SHA-1
@@ -912,8 +923,8 @@ hub_resolve_offline (Hub *hub, const char *cache, ClipHubResult *result, GError 
 }
 
 gboolean
-clip_hub_download (const char *repo_id, const ClipHubOptions *options, const ClipHubCallbacks *callbacks,
-                   ClipHubResult *result, GError **error)
+clip_hub_download (const char *repo_id, const ClipHubOptions *options, ClipHubResult *result,
+                   const ClipCallbacks *callbacks, GError **error)
 {
   g_return_val_if_fail (repo_id != NULL, FALSE);
   ClipHubOptions defaults;
