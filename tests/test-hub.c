@@ -8,7 +8,9 @@
 #include "clip.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define TINY "golden/models/tiny_quickgelu/hf"
@@ -542,6 +544,72 @@ test_offline (void)
   clip_hub_result_clear (&result);
 }
 
+
+/* An open_clip repository: its config, safetensors weights and tokenizer.json, never the .bin. */
+static void
+test_open_clip_layout (void)
+{
+  fake_hub_add_repo (hub, "test/open-clip", COMMIT_OTHER, NULL);
+  g_autoptr (GBytes) small = g_bytes_new_static ("{}", 2);
+  g_autoptr (GBytes) weights = g_bytes_new_static ("weights", 7);
+  fake_hub_add_file (hub, "test/open-clip", "open_clip_config.json", small, 0, 0);
+  fake_hub_add_file (hub, "test/open-clip", "open_clip_pytorch_model.bin", weights, FAKE_FILE_LFS, 0);
+  fake_hub_add_file (hub, "test/open-clip", "open_clip_model.safetensors", weights, FAKE_FILE_LFS, 0);
+  fake_hub_add_file (hub, "test/open-clip", "tokenizer.json", small, 0, 0);
+  g_autofree char *cache = new_cache ();
+  ClipHubOptions options;
+  init_options (&options, cache);
+  ClipHubResult result = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_assert_true (clip_hub_download ("test/open-clip", &options, &result, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (result.n_files, ==, 3);
+  const char *expected[] = { "open_clip_config.json", "open_clip_model.safetensors", "tokenizer.json" };
+  for (size_t i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      g_autofree char *path = g_build_filename (result.snapshot_dir, expected[i], NULL);
+      g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+    }
+  g_autofree char *pickle = g_build_filename (result.snapshot_dir, "open_clip_pytorch_model.bin", NULL);
+  g_assert_false (g_file_test (pickle, G_FILE_TEST_EXISTS));
+  g_autoptr (GPtrArray) cached = clip_hub_list_cached (cache, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (cached->len, ==, 1);
+  g_assert_cmpint (((ClipHubCachedModel *) cached->pdata[0])->layout, ==, CLIP_LAYOUT_OPEN_CLIP_DIR);
+  clip_hub_result_clear (&result);
+}
+
+/* A disk that refuses the weights (a file size limit stands in for a full disk): an error naming
+ * the file, and no model where one is looked for. */
+static void
+test_disk_error (void)
+{
+  g_autofree char *cache = new_cache ();
+  ClipHubOptions options;
+  init_options (&options, cache);
+  struct rlimit saved, limit;
+  g_assert_cmpint (getrlimit (RLIMIT_FSIZE, &saved), ==, 0);
+  limit = saved;
+  limit.rlim_cur = 100000;
+  void (*previous) (int) = signal (SIGXFSZ, SIG_IGN);
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &limit), ==, 0);
+  g_autoptr (GError) error = NULL;
+  gboolean ok = clip_hub_download ("test/tiny-clip", &options, NULL, NULL, &error);
+  setrlimit (RLIMIT_FSIZE, &saved);
+  signal (SIGXFSZ, previous);
+  g_assert_false (ok);
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_IO);
+  g_assert_true (g_str_has_prefix (error->message, "test/tiny-clip: model.safetensors: "));
+  g_assert_nonnull (strstr (error->message, fake_hub_etag (hub, "test/tiny-clip", "model.safetensors")));
+  g_test_message ("%s", error->message);
+  g_autofree char *ref = g_build_filename (cache, "models--test--tiny-clip", "refs", "main", NULL);
+  g_assert_false (g_file_test (ref, G_FILE_TEST_EXISTS));
+  g_clear_error (&error);
+  g_autofree char *resolved = clip_hub_resolve ("test/tiny-clip", COMMIT_TINY, cache, &error);
+  g_assert_null (resolved);
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -561,6 +629,8 @@ main (int argc, char **argv)
   g_test_add_func ("/hub/missing", test_missing);
   g_test_add_func ("/hub/no-network", test_no_network);
   g_test_add_func ("/hub/offline", test_offline);
+  g_test_add_func ("/hub/open-clip-layout", test_open_clip_layout);
+  g_test_add_func ("/hub/disk-error", test_disk_error);
   int status = g_test_run ();
   fake_hub_stop (hub);
   return status;

@@ -871,14 +871,21 @@ hub_fetch_all (Hub *hub, const char *commit, GPtrArray *files, GError **error)
       hub->progress.file_size = file->size;
       hub->progress.file_done = 0;
       g_autofree char *blob = g_build_filename (hub->repo_dir, "blobs", file->etag, NULL);
+      GError *local_error = NULL;
       if (file->cached)
         {
           hub->progress.file_done = file->size;
           hub->progress.done += file->size;
           hub_report (hub, TRUE);
         }
-      else if (!hub_fetch_blob (hub, file, blob, error))
-        return FALSE;
+      else if (!hub_fetch_blob (hub, file, blob, &local_error))
+        {
+          /* Disk errors name the blob; say which file of which model it was. */
+          if (local_error->code == CLIP_ERROR_IO)
+            g_prefix_error (&local_error, "%s: %s: ", hub->repo_id, file->path);
+          g_propagate_error (error, local_error);
+          return FALSE;
+        }
       if (!link_snapshot (hub, commit, file, error))
         return FALSE;
     }
