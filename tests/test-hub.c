@@ -321,6 +321,33 @@ test_cut_connection (void)
   clip_hub_result_clear (&result);
 }
 
+/* A connection that breaks every time: max_retries resumed attempts, then a network error; the
+ * bytes received so far stay in blobs/ETAG.incomplete (each attempt went further). */
+static void
+test_cut_every_time (void)
+{
+  add_tiny_repo ("test/flaky", COMMIT_TINY, NULL, 100);
+  g_autofree char *cache = new_cache ();
+  ClipHubOptions options;
+  init_options (&options, cache);
+  options.max_retries = 2;
+  fake_hub_clear_requests (hub);
+  g_autoptr (GError) error = NULL;
+  g_assert_false (clip_hub_download ("test/flaky", &options, NULL, NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_NETWORK);
+  g_assert_nonnull (strstr (error->message, "gave up after 2 retries"));
+  g_assert_nonnull (strstr (error->message, "the connection broke after"));
+  g_auto (GStrv) requests = fake_hub_requests (hub);
+  g_assert_cmpint (count_matching (requests, "GET /storage/"), ==, 3);
+  /* Halves of what is left: 1/2, then 3/4, then 7/8 of the file. */
+  g_autofree char *incomplete = g_strdup_printf ("%s/models--test--flaky/blobs/%s.incomplete", cache,
+                                                 fake_hub_etag (hub, "test/flaky", "model.safetensors"));
+  GStatBuf st;
+  g_assert_cmpint (g_stat (incomplete, &st), ==, 0);
+  gsize size = 1046676, half = size / 2, three_quarters = half + (size - half) / 2;
+  g_assert_cmpint (st.st_size, ==, three_quarters + (size - three_quarters) / 2);
+}
+
 /* Cancelled half-way (Ctrl-C in the command): only blobs/ETAG.incomplete stays, nothing in the
  * snapshot or refs; the next download asks for the rest only. */
 static void
@@ -623,6 +650,7 @@ main (int argc, char **argv)
   g_test_add_func ("/hub/repo-ids", test_repo_ids);
   g_test_add_func ("/hub/download-and-load", test_download_and_load);
   g_test_add_func ("/hub/cut-connection", test_cut_connection);
+  g_test_add_func ("/hub/cut-every-time", test_cut_every_time);
   g_test_add_func ("/hub/abort-then-resume", test_abort_then_resume);
   g_test_add_func ("/hub/wrong-hash", test_wrong_hash);
   g_test_add_func ("/hub/gated", test_gated);

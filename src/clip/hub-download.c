@@ -532,6 +532,7 @@ transfer_accept (Hub *hub, Transfer *t, SoupMessage *msg, gboolean *retryable, G
   if (status == SOUP_STATUS_OK || status == SOUP_STATUS_PARTIAL_CONTENT
       || status == SOUP_STATUS_REQUESTED_RANGE_NOT_SATISFIABLE)
     {
+      int64_t asked = t->have;
       hub->progress.done -= t->have;
       if (!transfer_restart (t, error))
         return FALSE;
@@ -539,11 +540,15 @@ transfer_accept (Hub *hub, Transfer *t, SoupMessage *msg, gboolean *retryable, G
         return TRUE;
       *retryable = TRUE;  /* a range the server did not honour: ask again from the start */
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_NETWORK, "%s: %s: the server did not resume at byte %"
-                   G_GINT64_FORMAT, hub->repo_id, t->file->path, (gint64) start);
+                   G_GINT64_FORMAT " (HTTP %u)", hub->repo_id, t->file->path, asked, status);
       return FALSE;
     }
   *retryable = status_is_transient (status);
-  return check_status (hub, msg, t->file->path, error);
+  /* Anything else, a redirect without a Location included, is no answer with the file's bytes. */
+  if (check_status (hub, msg, t->file->path, error))
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_NETWORK, "%s: %s: unexpected answer HTTP %u %s", hub->repo_id,
+                 t->file->path, status, soup_status_get_phrase (status));
+  return FALSE;
 }
 
 /* One GET of the rest of the file into T; *RETRYABLE tells a failure worth another attempt. */
@@ -569,10 +574,15 @@ transfer_once (Hub *hub, Transfer *t, gboolean *retryable, GError **error)
       gssize n = g_input_stream_read (stream, buffer, HUB_CHUNK_BYTES, hub->cancellable, &local_error);
       if (n < 0)
         {
-          *retryable = !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-          g_prefix_error (&local_error, "after %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " bytes: ", t->have,
-                          t->file->size);
-          set_transport_error (hub, t->file->url, local_error, error);
+          *retryable = !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+                       && !g_cancellable_is_cancelled (hub->cancellable);
+          if (*retryable)
+            g_set_error (error, CLIP_ERROR, CLIP_ERROR_NETWORK, "%s: %s: the connection broke after %"
+                         G_GINT64_FORMAT " of %" G_GINT64_FORMAT " bytes: %s", hub->repo_id, t->file->path, t->have,
+                         t->file->size, local_error->message);
+          else
+            set_aborted (error, hub->repo_id);
+          g_error_free (local_error);
           return FALSE;
         }
       if (n == 0)
