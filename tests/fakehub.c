@@ -376,12 +376,18 @@ handle (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable
 
 /* ---------------------------------------------------------------- the server */
 
+/* Runs the server until fake_hub_stop, then closes it and its connections in its own context, which
+ * is iterated until their sources are gone. */
 static gpointer
 serve (gpointer data)
 {
   FakeHub *hub = data;
   g_main_context_push_thread_default (hub->context);
   g_main_loop_run (hub->loop);
+  soup_server_disconnect (hub->server);
+  g_clear_object (&hub->server);
+  while (g_main_context_iteration (hub->context, FALSE))
+    ;
   g_main_context_pop_thread_default (hub->context);
   return NULL;
 }
@@ -435,10 +441,6 @@ fake_hub_stop (FakeHub *hub)
 {
   g_main_context_invoke (hub->context, quit_loop, hub->loop);
   g_thread_join (hub->thread);
-  g_main_context_push_thread_default (hub->context);
-  soup_server_disconnect (hub->server);
-  g_object_unref (hub->server);
-  g_main_context_pop_thread_default (hub->context);
   g_main_loop_unref (hub->loop);
   g_main_context_unref (hub->context);
   g_ptr_array_unref (hub->repos);
