@@ -1,7 +1,7 @@
 /* fake-hub-server SHARED_DIR — the hub-like server of fakehub.c as a program, for the command-line
  * test: serves the tiny golden model as "test/tiny-clip" (its weights' first storage GET cut
- * half-way), as the gated "test/gated" (token "secret-token") and "test/slow" (4 MB of weights served
- * at about 1.6 MB/s, to interrupt), prints its URL on stdout, and
+ * half-way), as the gated "test/gated" (token "secret-token") and "test/slow" (2 MB of weights served
+ * at about 0.8 MB/s, to interrupt), prints its URL on stdout, and
  * runs until stdin is closed or it is killed. */
 #include "fakehub.h"
 
@@ -40,7 +40,7 @@ main (int argc, char **argv)
   fake_hub_add_repo (hub, "test/slow", "3333333333333333333333333333333333333333", NULL);
   g_autoptr (GBytes) config = g_bytes_new_static ("{}", 2);
   fake_hub_add_file (hub, "test/slow", "config.json", config, 0, 0);
-  g_autoptr (GBytes) weights = g_bytes_new_take (g_malloc0 (4 * 1000 * 1000), 4 * 1000 * 1000);
+  g_autoptr (GBytes) weights = g_bytes_new_take (g_malloc0 (2 * 1000 * 1000), 2 * 1000 * 1000);
   fake_hub_add_file (hub, "test/slow", "model.safetensors", weights, FAKE_FILE_LFS | FAKE_FILE_SLOW, 0);
   printf ("%s\n", fake_hub_url (hub));
   fflush (stdout);

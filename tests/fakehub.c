@@ -227,7 +227,7 @@ answer_resolve (FakeHub *hub, SoupServerMessage *msg, FakeRepo *repo, FakeFile *
 }
 
 /* The answer for bytes FROM.. of FILE written on the raw connection: all of them, paced at about
- * 1.6 MB/s (SLOW), or only half and the connection closes (CUT). */
+ * 0.8 MB/s (SLOW), or only half and the connection closes (CUT). */
 static void
 answer_raw (SoupServerMessage *msg, FakeFile *file, gsize from, gboolean cut, gsize *sent)
 {
@@ -241,7 +241,7 @@ answer_raw (SoupServerMessage *msg, FakeFile *file, gsize from, gboolean cut, gs
   GOutputStream *out = g_io_stream_get_output_stream (connection);
   const guint8 *data = (const guint8 *) g_bytes_get_data (file->content, NULL) + from;
   gsize count = cut ? (len - from) / 2 : len - from;
-  gsize piece = cut ? count : 32 * 1024;
+  gsize piece = cut ? count : 16 * 1024;
   *sent = 0;
   gboolean ok = g_output_stream_write_all (out, head, strlen (head), NULL, NULL, NULL);
   while (ok && *sent < count)

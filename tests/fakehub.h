@@ -22,7 +22,7 @@ void fake_hub_add_repo (FakeHub *hub, const char *repo, const char *commit, cons
 typedef enum {
   FAKE_FILE_LFS        = 1 << 0,  /* kept in LFS: resolve redirects to the storage path */
   FAKE_FILE_WRONG_HASH = 1 << 1,  /* its announced SHA-256 is not that of its bytes */
-  FAKE_FILE_SLOW       = 1 << 2,  /* storage bytes paced at about 1.6 MB/s (the server answers nothing else meanwhile) */
+  FAKE_FILE_SLOW       = 1 << 2,  /* storage bytes paced at about 0.8 MB/s (the server answers nothing else meanwhile) */
 } FakeFileFlags;
 
 /* Adds FILE to REPO with CONTENT; CUTS storage GETs of it are cut after half the bytes they answer. */

@@ -306,21 +306,24 @@ clip_hub_list_cached (const char *cache_dir, GError **error)
 
 /* ---------------------------------------------------------------- catalogue */
 
+/* Marked for xgettext only: the application shows the descriptions translated (po/POTFILES.in). */
+#define N_(text) (text)
+
 /* Sizes are the F32 safetensors weights (4 bytes per parameter) plus config and tokenizer files;
  * ImageNet zero-shot figures are open_clip's published results for these weights. */
 static const ClipHubCatalogEntry catalog[] = {
   { "openai/clip-vit-base-patch32", "ViT-B/32", 607000000,
-    "OpenAI's original CLIP and the fastest here: general photo search and zero-shot labels on the CPU "
-    "(63.3 % ImageNet zero-shot); the usual first choice." },
+    N_("OpenAI's original CLIP and the fastest here: general photo search and zero-shot labels on the CPU "
+       "(63.3 percent ImageNet zero-shot); the usual first choice.") },
   { "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "ViT-B/32", 607000000,
-    "The same size and speed as OpenAI's B/32, trained on LAION-2B: more accurate (66.6 % ImageNet "
-    "zero-shot) and knows more of the web's vocabulary." },
+    N_("The same size and speed as OpenAI's B/32, trained on LAION-2B: more accurate (66.6 percent ImageNet "
+       "zero-shot) and knows more of the web's vocabulary.") },
   { "openai/clip-vit-base-patch16", "ViT-B/16", 600000000,
-    "Finer 16-pixel patches: better on small objects and details (68.3 % ImageNet zero-shot), about "
-    "4 times slower per image than B/32." },
+    N_("Finer 16-pixel patches: better on small objects and details (68.3 percent ImageNet zero-shot), about "
+       "4 times slower per image than B/32.") },
   { "openai/clip-vit-large-patch14", "ViT-L/14", 1712000000,
-    "The most accurate here (75.5 % ImageNet zero-shot), for when quality matters more than time: "
-    "about 18 times slower per image than B/32 and 2 GB of memory." },
+    N_("The most accurate here (75.5 percent ImageNet zero-shot), for when quality matters more than time: "
+       "about 18 times slower per image than B/32 and 2 GB of memory.") },
 };
 
 const ClipHubCatalogEntry *

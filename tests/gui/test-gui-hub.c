@@ -1,0 +1,158 @@
+/* test-gui-hub.c — the model dialog's Get Models page in the real application (under Xvfb, driven
+ * by gui-driver.c) against the hub-like server of tests/fakehub.c on 127.0.0.1: the catalogue, a
+ * model another program put in the Hugging Face cache listed without a download, a download
+ * cancelled half-way and resumed, the downloaded model then used, and the error for a repository
+ * that does not exist. */
+#include <string.h>
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "clip.h"
+#include "fakehub.h"
+#include "gui-app.h"
+#include "testutil.h"
+
+#define COMMIT "4444444444444444444444444444444444444444"
+
+static void
+add_tiny (FakeHub *hub, const char *repo, FakeFileFlags weights_flags)
+{
+  g_autofree char *config = tu_shared_path ("golden/models/tiny_quickgelu/hf/config.json");
+  g_autofree char *weights = tu_shared_path ("golden/models/tiny_quickgelu/hf/model.safetensors");
+  fake_hub_add_repo (hub, repo, COMMIT, NULL);
+  fake_hub_add_file_from (hub, repo, "config.json", config, 0);
+  fake_hub_add_file_from (hub, repo, "model.safetensors", weights, FAKE_FILE_LFS | weights_flags);
+}
+
+/* What transformers leaves in the cache: blobs, a snapshot of relative links, refs/main. */
+static void
+put_in_cache_as_python_does (const char *cache, const char *folder)
+{
+  g_autofree char *repo = g_build_filename (cache, folder, NULL);
+  g_autofree char *blobs = g_build_filename (repo, "blobs", NULL);
+  g_autofree char *snapshot = g_build_filename (repo, "snapshots", COMMIT, NULL);
+  g_autofree char *refs = g_build_filename (repo, "refs", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (blobs, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (snapshot, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (refs, 0755), ==, 0);
+  const char *files[][2] = { { "config.json", "0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ff" },
+                             { "model.safetensors", "5afe5afe5afe5afe5afe5afe5afe5afe5afe5afe5afe5afe5afe5afe5afe5afe" } };
+  for (size_t i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *rel = g_strconcat ("golden/models/tiny_quickgelu/hf/", files[i][0], NULL);
+      g_autofree char *source = tu_shared_path (rel);
+      g_autofree char *blob = g_build_filename (blobs, files[i][1], NULL);
+      copy_file (source, blob);
+      g_autofree char *link = g_build_filename (snapshot, files[i][0], NULL);
+      g_autofree char *target = g_strconcat ("../../blobs/", files[i][1], NULL);
+      g_assert_cmpint (symlink (target, link), ==, 0);
+    }
+  g_autofree char *main_ref = g_build_filename (refs, "main", NULL);
+  tu_write_file (main_ref, COMMIT, strlen (COMMIT));
+}
+
+static gboolean
+array_has (JsonObject *report, const char *member, const char *text)
+{
+  JsonArray *array = json_object_get_array_member (report, member);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    if (g_str_equal (json_array_get_string_element (array, i), text))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+test_get_models (void)
+{
+  FakeHub *hub = fake_hub_start ();
+  add_tiny (hub, "test/tiny-clip", 0);
+  add_tiny (hub, "test/slow-clip", FAKE_FILE_SLOW);
+  g_autofree char *cache = g_build_filename (tu_tmpdir (), "hf-cache", NULL);
+  put_in_cache_as_python_does (cache, "models--python--tiny-clip");
+
+  g_autofree char *env_endpoint = g_strconcat ("HF_ENDPOINT=", fake_hub_url (hub), NULL);
+  g_autofree char *env_cache = g_strconcat ("HF_HUB_CACHE=", cache, NULL);
+  const char *env[] = { env_endpoint, env_cache, "HF_TOKEN=", "HF_HUB_OFFLINE=0", NULL };
+  const char *steps =
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"hub-page\"},"
+    "{\"do\": \"screenshot\", \"file\": \"get-models.png\", \"window\": \"dialog\"},"
+    "{\"do\": \"hub-download\", \"repo\": \"test/slow-clip\", \"wait\": false},"
+    "{\"do\": \"hub-wait-progress\", \"fraction\": 0.2},"
+    "{\"do\": \"hub-cancel\"},"                                                            /* 5 */
+    "{\"do\": \"screenshot\", \"file\": \"get-models-cancelled.png\", \"window\": \"dialog\"},"
+    "{\"do\": \"hub-download\", \"repo\": \"test/slow-clip\"},"
+    "{\"do\": \"hub-download\", \"repo\": \"test/no-such-model\"},"
+    "{\"do\": \"screenshot\", \"file\": \"get-models-error.png\", \"window\": \"dialog\"},"
+    "{\"do\": \"hub-download\", \"repo\": \"test/tiny-clip\"}";                                   /* 10 */
+  g_autoptr (AppRun) run = app_run ("get-models", NULL, steps, env);
+
+  /* The catalogue and the model Python left in the cache, usable without a download. */
+  JsonObject *page = step (run, 1);
+  g_assert_true (array_has (page, "hub_catalog", "openai/clip-vit-base-patch32: _Download"));
+  g_assert_true (array_has (page, "hub_catalog", "openai/clip-vit-large-patch14: _Download"));
+  g_assert_true (array_has (page, "hub_catalog", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K: _Download"));
+  g_assert_true (array_has (page, "hub_cached", "python/tiny-clip: _Use"));
+
+  /* Cancelled half-way: only the partial blob is kept. */
+  JsonObject *progress = step (run, 4);
+  g_assert_true (json_object_get_boolean_member (progress, "hub_downloading"));
+  g_assert_cmpfloat (json_object_get_double_member (progress, "hub_fraction"), >=, 0.2);
+  JsonObject *cancelled = step (run, 5);
+  g_assert_false (json_object_get_boolean_member (cancelled, "hub_downloading"));
+  g_assert_nonnull (strstr (member_string (cancelled, "hub_status"), "cancelled"));
+  g_assert_null (member_string (cancelled, "hub_error"));
+
+  /* Resumed with a Range request, then used: the dialog loads it and shows its details. */
+  g_autofree char *slow_snapshot = g_build_filename (cache, "models--test--slow-clip", "snapshots", COMMIT, NULL);
+  JsonObject *resumed = step (run, 7);
+  g_assert_null (member_string (resumed, "hub_error"));
+  g_assert_cmpstr (member_string (resumed, "hub_snapshot"), ==, slow_snapshot);
+  g_assert_cmpstr (member_string (resumed, "model_state"), ==, "ready");
+  g_assert_cmpstr (member_string (resumed, "model_path"), ==, slow_snapshot);
+  g_assert_cmpstr (member_string (resumed, "chooser_page"), ==, "choose");
+  g_assert_null (member_string (resumed, "chooser_error"));
+  g_auto (GStrv) requests = fake_hub_requests (hub);
+  int slow_gets = 0, ranged = 0;
+  for (char **r = requests; *r != NULL; r++)
+    if (g_str_has_prefix (*r, "GET /storage/test/slow-clip/"))
+      {
+        slow_gets++;
+        ranged += strstr (*r, " range=bytes=") != NULL;
+      }
+  g_assert_cmpint (slow_gets, ==, 2);
+  g_assert_cmpint (ranged, ==, 1);
+
+  /* A repository that does not exist: the error is shown, the loaded model stays. */
+  JsonObject *missing = step (run, 8);
+  g_assert_nonnull (strstr (member_string (missing, "hub_error"), "no such model repository"));
+  g_assert_cmpstr (member_string (missing, "model_path"), ==, slow_snapshot);
+
+  JsonObject *tiny = step (run, 10);
+  g_autofree char *tiny_snapshot = g_build_filename (cache, "models--test--tiny-clip", "snapshots", COMMIT, NULL);
+  g_assert_cmpstr (member_string (tiny, "model_path"), ==, tiny_snapshot);
+  g_assert_cmpstr (member_string (tiny, "model_state"), ==, "ready");
+  g_assert_true (array_has (tiny, "hub_cached", "test/tiny-clip: _Use"));
+  g_assert_true (array_has (tiny, "hub_cached", "test/slow-clip: _Use"));
+  fake_hub_stop (hub);
+}
+
+static void
+test_skipped (void)
+{
+  g_test_skip ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  if (!app_run_setup ())
+    {
+      g_test_add_func ("/gui-hub/skipped", test_skipped);
+      return g_test_run ();
+    }
+  g_test_add_func ("/gui-hub/get-models", test_get_models);
+  return g_test_run ();
+}
