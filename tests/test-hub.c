@@ -8,8 +8,10 @@
 #include "clip.h"
 
 #include <glib/gstdio.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -572,6 +574,53 @@ test_offline (void)
 }
 
 
+typedef struct {
+  int  lock_fd;           /* held by "another process" until the download has waited a while */
+  int  polls;
+  int  storage_gets_at_release;
+} LockWatch;
+
+static gboolean
+release_lock_later (gpointer user_data)
+{
+  LockWatch *w = user_data;
+  if (w->lock_fd >= 0 && ++w->polls >= 5)
+    {
+      g_auto (GStrv) requests = fake_hub_requests (hub);
+      w->storage_gets_at_release = count_matching (requests, "GET /storage/");
+      close (w->lock_fd);
+      w->lock_fd = -1;
+    }
+  return FALSE;
+}
+
+/* Another process (Python's filelock takes the same flock) downloading the weights: ClipLab waits
+ * for its lock before touching the blob, then fetches it. */
+static void
+test_waits_for_lock (void)
+{
+  g_autofree char *cache = new_cache ();
+  ClipHubOptions options;
+  init_options (&options, cache);
+  g_autofree char *lock_dir = g_build_filename (cache, ".locks", "models--test--tiny-clip", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (lock_dir, 0755), ==, 0);
+  g_autofree char *name = g_strconcat (fake_hub_etag (hub, "test/tiny-clip", "model.safetensors"), ".lock", NULL);
+  g_autofree char *lock_path = g_build_filename (lock_dir, name, NULL);
+  LockWatch watch = { .lock_fd = g_open (lock_path, O_RDWR | O_CREAT, 0644), .storage_gets_at_release = -1 };
+  g_assert_cmpint (watch.lock_fd, >=, 0);
+  g_assert_cmpint (flock (watch.lock_fd, LOCK_EX), ==, 0);
+
+  fake_hub_clear_requests (hub);
+  ClipCallbacks callbacks = { NULL, release_lock_later, &watch };
+  g_autoptr (GError) error = NULL;
+  g_assert_true (clip_hub_download ("test/tiny-clip", &options, NULL, &callbacks, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (watch.lock_fd, ==, -1);
+  g_assert_cmpint (watch.storage_gets_at_release, ==, 0);
+  g_auto (GStrv) requests = fake_hub_requests (hub);
+  g_assert_cmpint (count_matching (requests, "GET /storage/"), ==, 1);
+}
+
 /* An open_clip repository: its config, safetensors weights and tokenizer.json, never the .bin. */
 static void
 test_open_clip_layout (void)
@@ -658,6 +707,7 @@ main (int argc, char **argv)
   g_test_add_func ("/hub/no-network", test_no_network);
   g_test_add_func ("/hub/offline", test_offline);
   g_test_add_func ("/hub/open-clip-layout", test_open_clip_layout);
+  g_test_add_func ("/hub/waits-for-lock", test_waits_for_lock);
   g_test_add_func ("/hub/disk-error", test_disk_error);
   int status = g_test_run ();
   fake_hub_stop (hub);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <libsoup/soup.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 
@@ -36,6 +37,7 @@ typedef struct {
   const ClipCallbacks  *callbacks;
   const char   *repo_id;
   const char   *revision;
+  char         *cache_dir;
   char         *repo_dir;
   SoupSession  *session;
   GCancellable *cancellable;
@@ -759,6 +761,60 @@ hub_fetch_blob (Hub *hub, HubFile *file, const char *blob, GError **error)
   return clip_file_sync_directory_of (blob, error);
 }
 
+/* huggingface_hub's lock of a blob, CACHE/.locks/models--ORG--NAME/ETAG.lock, taken with flock as its
+ * filelock does on Unix: two downloads of one file, ClipLab's or Python's, never write it at once.
+ * Waits while another process holds it, polling the abort callback.  Returns the locked descriptor
+ * (closing it unlocks), or -1 with ERROR set. */
+static int
+hub_lock_blob (Hub *hub, const HubFile *file, GError **error)
+{
+  g_autofree char *folder = g_path_get_basename (hub->repo_dir);
+  g_autofree char *lock_dir = g_build_filename (hub->cache_dir, ".locks", folder, NULL);
+  g_autofree char *name = g_strconcat (file->etag, ".lock", NULL);
+  g_autofree char *path = g_build_filename (lock_dir, name, NULL);
+  int fd = g_mkdir_with_parents (lock_dir, 0755) == 0 ? g_open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+  if (fd < 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot create: %s", path, g_strerror (errno));
+      return -1;
+    }
+  while (flock (fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      if (errno != EWOULDBLOCK && errno != EINTR)
+        {
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot lock: %s", path, g_strerror (errno));
+          close (fd);
+          return -1;
+        }
+      if (!hub_wait (hub, 0.1))
+        {
+          set_aborted (error, hub->repo_id);
+          close (fd);
+          return -1;
+        }
+    }
+  return fd;
+}
+
+static gboolean
+blob_is_complete (const char *blob, int64_t size)
+{
+  GStatBuf st;
+  return g_stat (blob, &st) == 0 && S_ISREG (st.st_mode) && st.st_size == size;
+}
+
+/* blobs/ETAG under its lock; another process may have completed it meanwhile. */
+static gboolean
+hub_fetch_blob_locked (Hub *hub, HubFile *file, const char *blob, GError **error)
+{
+  int lock = hub_lock_blob (hub, file, error);
+  if (lock < 0)
+    return FALSE;
+  gboolean ok = blob_is_complete (blob, file->size) || hub_fetch_blob (hub, file, blob, error);
+  close (lock);
+  return ok;
+}
+
 /* ---------------------------------------------------------------- the snapshot */
 
 /* snapshots/COMMIT/PATH → ../../blobs/ETAG (one more "../" per folder in PATH), replaced atomically. */
@@ -799,6 +855,7 @@ hub_clear (Hub *hub)
   g_clear_pointer (&hub->endpoint, g_uri_unref);
   g_clear_pointer (&hub->endpoint_url, g_free);
   g_clear_pointer (&hub->token, g_free);
+  g_clear_pointer (&hub->cache_dir, g_free);
   g_clear_pointer (&hub->repo_dir, g_free);
 }
 
@@ -860,8 +917,7 @@ hub_prepare (Hub *hub, const char *commit, GPtrArray *files, ClipHubResult *resu
       if (!hub_file_metadata (hub, commit, file, error))
         return FALSE;
       g_autofree char *blob = g_build_filename (hub->repo_dir, "blobs", file->etag, NULL);
-      GStatBuf st;
-      file->cached = g_stat (blob, &st) == 0 && S_ISREG (st.st_mode) && st.st_size == file->size;
+      file->cached = blob_is_complete (blob, file->size);
       hub->progress.total += file->size;
       if (file->cached)
         result->cached_bytes += file->size;
@@ -888,7 +944,7 @@ hub_fetch_all (Hub *hub, const char *commit, GPtrArray *files, GError **error)
           hub->progress.done += file->size;
           hub_report (hub, TRUE);
         }
-      else if (!hub_fetch_blob (hub, file, blob, &local_error))
+      else if (!hub_fetch_blob_locked (hub, file, blob, &local_error))
         {
           /* Disk errors name the blob; say which file of which model it was. */
           if (local_error->code == CLIP_ERROR_IO)
@@ -959,12 +1015,12 @@ clip_hub_download (const char *repo_id, const ClipHubOptions *options, ClipHubRe
     }
   ClipHubResult local_result = { 0 };
   Hub hub = { .options = options, .callbacks = callbacks, .repo_id = repo_id, .revision = revision };
-  g_autofree char *cache = clip_hub_cache_dir (options->cache_dir);
-  hub.repo_dir = clip_hub_repo_dir (cache, repo_id);
+  hub.cache_dir = clip_hub_cache_dir (options->cache_dir);
+  hub.repo_dir = clip_hub_repo_dir (hub.cache_dir, repo_id);
 
   gboolean ok;
   if (options->offline || clip_hub_env_offline ())
-    ok = hub_resolve_offline (&hub, cache, &local_result, error);
+    ok = hub_resolve_offline (&hub, hub.cache_dir, &local_result, error);
   else
     {
       g_autofree char *commit = NULL;
