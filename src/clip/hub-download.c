@@ -810,7 +810,15 @@ hub_fetch_blob_locked (Hub *hub, HubFile *file, const char *blob, GError **error
   int lock = hub_lock_blob (hub, file, error);
   if (lock < 0)
     return FALSE;
-  gboolean ok = blob_is_complete (blob, file->size) || hub_fetch_blob (hub, file, blob, error);
+  gboolean ok;
+  if (blob_is_complete (blob, file->size))
+    {
+      hub->progress.file_done = file->size;
+      hub->progress.done += file->size;
+      ok = TRUE;
+    }
+  else
+    ok = hub_fetch_blob (hub, file, blob, error);
   close (lock);
   return ok;
 }
