@@ -735,7 +735,9 @@ char *clip_hub_cache_dir (const char *cache_dir);
  * (PyTorch .bin files are never fetched).  Files already in the cache are not fetched again; an
  * interrupted file resumes with a Range request; every file is checked against its ETag (SHA-256
  * for LFS files, the git blob hash for others) before it is renamed into blobs/ and linked into the
- * snapshot, and the ref is written last, so the snapshot never holds a partial file.  Offline, it
+ * snapshot, and the ref is written last, so the snapshot never holds a partial file.  Each file is
+ * written under huggingface_hub's lock (.locks/models--ORG--NAME/ETAG.lock), so a download running
+ * in another process (Python's included) is waited for, never raced.  Offline, it
  * succeeds only when the cache already holds the model.  Errors: CLIP_ERROR_DENIED (401/403),
  * CLIP_ERROR_MISSING (no such repository, revision or file; nothing loadable in it),
  * CLIP_ERROR_NETWORK, CLIP_ERROR_FORMAT (a file does not match its hash: it is deleted),
@@ -763,17 +765,18 @@ typedef struct {
 void clip_hub_cached_model_free (ClipHubCachedModel *model);
 
 /* Every snapshot in the cache that clip_model_load can read, by repository id then commit:
- * ClipHubCachedModel *, owned by the array.  A missing cache folder is an empty list. */
+ * ClipHubCachedModel *, owned by the array (free with g_ptr_array_unref).  A missing cache folder is
+ * an empty list. */
 GPtrArray *clip_hub_list_cached (const char *cache_dir, GError **error);
 
 typedef struct {
   const char *repo_id;
   const char *architecture;   /* "ViT-B/32", … */
   int64_t     download_bytes; /* what clip_hub_download fetches, approximately */
-  const char *description;    /* what it is good for, one sentence */
+  const char *description;    /* what it is good for, one English sentence (po/ has its translations) */
 } ClipHubCatalogEntry;
 
-/* CLIP checkpoints on the hub that ClipLab loads, smallest first. */
+/* CLIP checkpoints on the hub that ClipLab loads, fastest first.  Static (borrowed). */
 const ClipHubCatalogEntry *clip_hub_catalog (int *n_entries);
 
 G_END_DECLS
