@@ -16,8 +16,6 @@ struct _ClHubPage {
   GtkWidget      *cached_box;
   GtkEntry       *repo_entry;
   GtkWidget      *progress_box;
-  GtkProgressBar *progress_bar;
-  GtkLabel       *progress_label;
   GtkLabel       *error_label;
 
   struct _DownloadJob *job;   /* the running download, or NULL */
@@ -97,7 +95,6 @@ static void
 set_error (ClHubPage *self, const char *message)
 {
   set_string (self, &self->error, message, PROP_ERROR);
-  gtk_label_set_label (self->error_label, message != NULL ? message : "");
   gtk_widget_set_visible (GTK_WIDGET (self->error_label), message != NULL);
 }
 
@@ -105,11 +102,9 @@ static void
 set_status (ClHubPage *self, const char *status, double fraction)
 {
   set_string (self, &self->status, status, PROP_STATUS);
-  gtk_label_set_label (self->progress_label, status != NULL ? status : "");
   if (self->fraction != fraction)
     {
       self->fraction = fraction;
-      gtk_progress_bar_set_fraction (self->progress_bar, fraction);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FRACTION]);
     }
 }
@@ -503,8 +498,6 @@ cl_hub_page_class_init (ClHubPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClHubPage, cached_box);
   gtk_widget_class_bind_template_child (widget_class, ClHubPage, repo_entry);
   gtk_widget_class_bind_template_child (widget_class, ClHubPage, progress_box);
-  gtk_widget_class_bind_template_child (widget_class, ClHubPage, progress_bar);
-  gtk_widget_class_bind_template_child (widget_class, ClHubPage, progress_label);
   gtk_widget_class_bind_template_child (widget_class, ClHubPage, error_label);
   gtk_widget_class_bind_template_callback (widget_class, on_entry_activate);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
