@@ -815,11 +815,18 @@ start_hub_page (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* Types "repo" into the page's field and presses Download. */
+/* Types "repo" into the page's field and presses Download; "tokenizer" (optional) goes into the
+ * dialog's tokenizer field first, as for a model loaded from a file. */
 static gboolean
 start_hub_download (Driver *driver, JsonBuilder *b)
 {
   GtkWidget *page = hub_page (driver);
+  if (json_object_has_member (driver->step, "tokenizer"))
+    {
+      gtk_expander_set_expanded (GTK_EXPANDER (named (driver->dialog, "options_expander")), TRUE);
+      gtk_editable_set_text (GTK_EDITABLE (named (driver->dialog, "tokenizer_entry")),
+                             step_string (driver, "tokenizer", ""));
+    }
   gtk_editable_set_text (GTK_EDITABLE (named (page, "repo_entry")), step_string (driver, "repo", ""));
   return gtk_widget_activate_action (page, "hub.download-entry", NULL);
 }

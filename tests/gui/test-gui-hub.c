@@ -1,8 +1,8 @@
 /* test-gui-hub.c — the model dialog's Get Models page in the real application (under Xvfb, driven
  * by gui-driver.c) against the hub-like server of tests/fakehub.c on 127.0.0.1: the catalogue, a
  * model another program put in the Hugging Face cache listed without a download, a download
- * cancelled half-way and resumed, the downloaded model then used, and the error for a repository
- * that does not exist. */
+ * cancelled half-way and resumed, the error for a repository that does not exist, and the
+ * downloaded model then used: its probabilities in the Classify view are the library's. */
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -52,6 +52,30 @@ put_in_cache_as_python_does (const char *cache, const char *folder)
   tu_write_file (main_ref, COMMIT, strlen (COMMIT));
 }
 
+/* Zero-shot probabilities of IMAGE for CLASSES ("simple" template) by the model at MODEL_PATH. */
+static float *
+expected_probs (const char *model_path, const char *image, const char *const *classes, int n)
+{
+  ClipLoadOptions options;
+  clip_load_options_init (&options);
+  options.tokenizer_path = "bytes";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClipModel) model = clip_model_load (model_path, &options, &error);
+  g_assert_no_error (error);
+  const int dim = clip_model_get_config (model)->embed_dim;
+  int n_templates = 0;
+  const char *const *templates = clip_templates_builtin ("simple", &n_templates);
+  g_autofree float *weights = g_new (float, n * dim);
+  g_autofree float *embed = g_new (float, dim);
+  float *probs = g_new (float, n);
+  clip_zero_shot_classifier (model, classes, n, templates, n_templates, weights, NULL, &error);
+  g_assert_no_error (error);
+  clip_model_encode_image_files (model, &image, 1, TRUE, embed, NULL, &error);
+  g_assert_no_error (error);
+  clip_zero_shot_probs (model, embed, 1, weights, n, probs);
+  return probs;
+}
+
 static gboolean
 array_has (JsonObject *report, const char *member, const char *text)
 {
@@ -71,10 +95,12 @@ test_get_models (void)
   g_autofree char *cache = g_build_filename (tu_tmpdir (), "hf-cache", NULL);
   put_in_cache_as_python_does (cache, "models--python--tiny-clip");
 
+  g_autofree char *folder = make_sample_folder ();
+  g_autofree char *folder_json = q (folder);
   g_autofree char *env_endpoint = g_strconcat ("HF_ENDPOINT=", fake_hub_url (hub), NULL);
   g_autofree char *env_cache = g_strconcat ("HF_HUB_CACHE=", cache, NULL);
   const char *env[] = { env_endpoint, env_cache, "HF_TOKEN=", "HF_HUB_OFFLINE=0", NULL };
-  const char *steps =
+  g_autofree char *steps = g_strdup_printf (
     "{\"do\": \"wait-model\"},"
     "{\"do\": \"hub-page\"},"
     "{\"do\": \"screenshot\", \"file\": \"get-models.png\", \"window\": \"dialog\"},"
@@ -85,7 +111,13 @@ test_get_models (void)
     "{\"do\": \"hub-download\", \"repo\": \"test/slow-clip\"},"
     "{\"do\": \"hub-download\", \"repo\": \"test/no-such-model\"},"
     "{\"do\": \"screenshot\", \"file\": \"get-models-error.png\", \"window\": \"dialog\"},"
-    "{\"do\": \"hub-download\", \"repo\": \"test/tiny-clip\"}";                                   /* 10 */
+    "{\"do\": \"hub-download\", \"repo\": \"test/tiny-clip\", \"tokenizer\": \"bytes\"},"           /* 10 */
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"select\", \"view\": \"classify\", \"index\": 8},"
+    "{\"do\": \"set-classes\", \"text\": \"noise, photo\"},"
+    "{\"do\": \"wait-probs\"}",                                                                   /* 15 */
+    folder_json);
   g_autoptr (AppRun) run = app_run ("get-models", NULL, steps, env);
 
   /* The catalogue and the model Python left in the cache, usable without a download. */
@@ -135,6 +167,21 @@ test_get_models (void)
   g_assert_cmpstr (member_string (tiny, "model_state"), ==, "ready");
   g_assert_true (array_has (tiny, "hub_cached", "test/tiny-clip: _Use"));
   g_assert_true (array_has (tiny, "hub_cached", "test/slow-clip: _Use"));
+
+  /* The downloaded model classifies as the library computes with it. */
+  JsonObject *probs = step (run, 15);
+  g_assert_null (member_string (probs, "hint"));
+  const char *classes[] = { "noise", "photo" };
+  g_autofree float *want = expected_probs (tiny_snapshot, member_string (probs, "image"), classes, 2);
+  JsonArray *rows = json_object_get_array_member (probs, "rows");
+  g_assert_cmpuint (json_array_get_length (rows), ==, 2);
+  for (guint r = 0; r < 2; r++)
+    {
+      JsonObject *row = json_array_get_object_element (rows, r);
+      int c = g_str_equal (member_string (row, "label"), classes[0]) ? 0 : 1;
+      g_assert_cmpstr (member_string (row, "label"), ==, classes[c]);
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (row, "value"), want[c], 1e-5);
+    }
   fake_hub_stop (hub);
 }
 
