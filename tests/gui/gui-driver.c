@@ -831,6 +831,26 @@ start_hub_download (Driver *driver, JsonBuilder *b)
   return gtk_widget_activate_action (page, "hub.download-entry", NULL);
 }
 
+/* Presses the button of the row of "repo" (in the catalogue or the cache list). */
+static gboolean
+start_hub_use (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *page = hub_page (driver);
+  const char *repo = step_string (driver, "repo", "");
+  const char *lists[] = { "catalog_list", "cached_list" };
+  for (int i = 0; i < 2; i++)
+    for (GtkWidget *row = gtk_widget_get_first_child (named (page, lists[i])); row != NULL;
+         row = gtk_widget_get_next_sibling (row))
+      if (g_str_equal (label_text (find_type (row, GTK_TYPE_LABEL)), repo))
+        {
+          /* What a click does (GtkButton's activate needs a realized button; the page was just shown). */
+          GtkActionable *button = GTK_ACTIONABLE (find_type (row, GTK_TYPE_BUTTON));
+          return gtk_widget_activate_action_variant (GTK_WIDGET (button), gtk_actionable_get_action_name (button),
+                                                     gtk_actionable_get_action_target_value (button));
+        }
+  return FALSE;
+}
+
 /* Once "fraction" of the bytes have arrived. */
 static gboolean
 poll_hub_progress (Driver *driver, JsonBuilder *b)
@@ -1487,6 +1507,7 @@ static const StepDef steps[] = {
   { "hub-download",             start_hub_download,       poll_hub_done,                0, 60, STEP_WAIT_OPTIONAL },
   { "hub-wait-progress",        NULL,                     poll_hub_progress,            0, 60, 0 },
   { "hub-cancel",               start_hub_cancel,         poll_hub_done,                0, 60, 0 },
+  { "hub-use",                  start_hub_use,            poll_hub_done,                0, 60, 0 },
   { "close-dialogs",            start_close_dialogs,      NULL,                       100, 60, 0 },
   /* Search */
   { "search",                   start_search,             poll_search,                400, 60, 0 },

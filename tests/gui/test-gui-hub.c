@@ -1,6 +1,6 @@
 /* test-gui-hub.c — the model dialog's Get Models page in the real application (under Xvfb, driven
  * by gui-driver.c) against the hub-like server of tests/fakehub.c on 127.0.0.1: the catalogue, a
- * model another program put in the Hugging Face cache listed without a download, a download
+ * model another program put in the Hugging Face cache listed and used without a download, a download
  * cancelled half-way and resumed, the error for a repository that does not exist, and the
  * downloaded model then used: its probabilities in the Classify view are the library's. */
 #include <string.h>
@@ -116,7 +116,8 @@ test_get_models (void)
     "{\"do\": \"view\", \"name\": \"classify\"},"
     "{\"do\": \"select\", \"view\": \"classify\", \"index\": 8},"
     "{\"do\": \"set-classes\", \"text\": \"noise, photo\"},"
-    "{\"do\": \"wait-probs\"}",                                                                   /* 15 */
+    "{\"do\": \"wait-probs\"},"                                                                   /* 15 */
+    "{\"do\": \"hub-use\", \"repo\": \"python/tiny-clip\"}",
     folder_json);
   g_autoptr (AppRun) run = app_run ("get-models", NULL, steps, env);
 
@@ -182,6 +183,13 @@ test_get_models (void)
       g_assert_cmpstr (member_string (row, "label"), ==, classes[c]);
       g_assert_cmpfloat_with_epsilon (json_object_get_double_member (row, "value"), want[c], 1e-5);
     }
+
+  /* The model Python left in the cache is used as it is, without a download. */
+  g_autofree char *python_snapshot = g_build_filename (cache, "models--python--tiny-clip", "snapshots", COMMIT, NULL);
+  JsonObject *used = step (run, 16);
+  g_assert_cmpstr (member_string (used, "model_state"), ==, "ready");
+  g_assert_cmpstr (member_string (used, "model_path"), ==, python_snapshot);
+  g_assert_null (member_string (used, "chooser_error"));
   fake_hub_stop (hub);
 }
 
