@@ -132,6 +132,7 @@ test_get_models (void)
   JsonObject *progress = step (run, 4);
   g_assert_true (json_object_get_boolean_member (progress, "hub_downloading"));
   g_assert_cmpfloat (json_object_get_double_member (progress, "hub_fraction"), >=, 0.2);
+  assert_responsive (progress, "a model downloading");
   JsonObject *cancelled = step (run, 5);
   g_assert_false (json_object_get_boolean_member (cancelled, "hub_downloading"));
   g_assert_nonnull (strstr (member_string (cancelled, "hub_status"), "cancelled"));
