@@ -216,7 +216,14 @@ test_download_and_load (void)
   g_auto (GStrv) requests2 = fake_hub_requests (hub);
   g_assert_cmpint (count_matching (requests2, "GET /storage/"), ==, 0);
 
-  /* The cache lists it. */
+  /* The cache lists it, and not a model of another kind transformers left beside it. */
+  g_autofree char *bert = g_build_filename (cache, "models--google--bert-base", "snapshots", COMMIT_OTHER, NULL);
+  g_assert_cmpint (g_mkdir_with_parents (bert, 0755), ==, 0);
+  g_autofree char *bert_config = g_build_filename (bert, "config.json", NULL);
+  g_autofree char *bert_weights = g_build_filename (bert, "model.safetensors", NULL);
+  const char *bert_json = "{\"model_type\": \"bert\"}";
+  tu_write_file (bert_config, bert_json, strlen (bert_json));
+  tu_write_file (bert_weights, "weights", 7);
   g_autoptr (GPtrArray) cached = clip_hub_list_cached (cache, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (cached->len, ==, 1);

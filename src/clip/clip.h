@@ -764,7 +764,8 @@ typedef struct {
 
 void clip_hub_cached_model_free (ClipHubCachedModel *model);
 
-/* Every snapshot in the cache that clip_model_load can read, by repository id then commit:
+/* Every CLIP snapshot in the cache that clip_model_load can read (a Hugging Face config.json with
+ * "model_type": "clip", or open_clip's files), by repository id then commit:
  * ClipHubCachedModel *, owned by the array (free with g_ptr_array_unref).  A missing cache folder is
  * an empty list. */
 GPtrArray *clip_hub_list_cached (const char *cache_dir, GError **error);

@@ -3,6 +3,7 @@
 #include "hub-private.h"
 #include "clip-private.h"
 #include "util-file.h"
+#include "util-json.h"
 
 #include <errno.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 
 /* huggingface_hub's limit on a repository id's length. */
 #define HUB_MAX_REPO_ID 96
+/* A model's config.json is a few kB; a larger one is not read to decide what the cache holds. */
+#define HUB_MAX_CONFIG_BYTES (1 << 20)
 
 static gboolean
 is_repo_part (const char *part, size_t len)
@@ -235,6 +238,20 @@ snapshot_size (const char *snapshot_dir)
   return size;
 }
 
+/* Whether a Hugging Face config.json describes a CLIP model ("model_type": "clip"): a cache shared
+ * with transformers holds many other models with the same file names. */
+static gboolean
+config_is_clip (const char *config_path)
+{
+  g_autoptr (JsonNode) root = clip_json_parse_file (config_path, HUB_MAX_CONFIG_BYTES, NULL);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return FALSE;
+  JsonObject *config = json_node_get_object (root);
+  JsonNode *type = json_object_get_member (config, "model_type");
+  return type != NULL && JSON_NODE_HOLDS_VALUE (type) && json_node_get_value_type (type) == G_TYPE_STRING
+         && g_str_equal (json_node_get_string (type), "clip");
+}
+
 static void
 list_repo (const char *repo_dir, const char *repo_id, GPtrArray *models)
 {
@@ -249,7 +266,9 @@ list_repo (const char *repo_dir, const char *repo_id, GPtrArray *models)
     {
       g_autofree char *snapshot = g_build_filename (snapshots_dir, commit, NULL);
       ClipLayout layout;
-      if (!clip_model_dir_files (snapshot, &layout, NULL, NULL))
+      g_autofree char *config = NULL;
+      if (!clip_model_dir_files (snapshot, &layout, &config, NULL)
+          || (layout == CLIP_LAYOUT_HF_DIR && !config_is_clip (config)))
         continue;
       ClipHubCachedModel *model = g_new0 (ClipHubCachedModel, 1);
       model->repo_id = g_strdup (repo_id);
