@@ -42,6 +42,13 @@ run model download test/tiny-clip
 status_is 0 && out_has "0 B downloaded" && out_has "already in the cache"
 verdict "a second download transfers nothing"
 
+run model download test/tiny-clip --revision 1111111111111111111111111111111111111111 --json
+status_is 0 && jq_out '.[0].revision == "1111111111111111111111111111111111111111" and .[0].downloaded_bytes == 0
+  and .[0].path == "'"$snapshot"'"'
+verdict "--revision takes a commit, already in the cache"
+run model download test/tiny-clip --revision v9
+check_error "an unknown revision fails" 'no revision "v9"'
+
 run model list --json
 status_is 0 && jq_out 'length == 1 and .[0].repo == "test/tiny-clip" and .[0].refs == ["main"]
   and .[0].layout == "hf" and .[0].size > 1000000'
