@@ -10,7 +10,6 @@ struct _ClHubPage {
   GtkWidget parent_instance;
 
   /* Template widgets. */
-  GtkWidget      *box;
   GtkListBox     *catalog_list;
   GtkListBox     *cached_list;
   GtkWidget      *cached_box;
@@ -119,6 +118,8 @@ set_job (ClHubPage *self, DownloadJob *job)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "hub.cancel", job != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "hub.download", job == NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "hub.download-entry", job == NULL);
+  /* The finished download loads its model: choosing another meanwhile would be overridden. */
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "hub.use", job == NULL);
   gtk_widget_set_visible (self->progress_box, job != NULL || self->status != NULL);
   if (was_downloading != (job != NULL))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DOWNLOADING]);
@@ -492,7 +493,6 @@ cl_hub_page_class_init (ClHubPageClass *klass)
   gtk_widget_class_install_action (widget_class, "hub.use", "s", use_action);
 
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-hub-page.ui");
-  gtk_widget_class_bind_template_child (widget_class, ClHubPage, box);
   gtk_widget_class_bind_template_child (widget_class, ClHubPage, catalog_list);
   gtk_widget_class_bind_template_child (widget_class, ClHubPage, cached_list);
   gtk_widget_class_bind_template_child (widget_class, ClHubPage, cached_box);
