@@ -9,7 +9,8 @@
 struct _ClHubPage {
   GtkWidget parent_instance;
 
-  /* Template widgets. */
+  /* Template widgets (box is bound so that gtk_widget_dispose_template unparents it). */
+  GtkWidget      *box;
   GtkListBox     *catalog_list;
   GtkListBox     *cached_list;
   GtkWidget      *cached_box;
@@ -493,6 +494,7 @@ cl_hub_page_class_init (ClHubPageClass *klass)
   gtk_widget_class_install_action (widget_class, "hub.use", "s", use_action);
 
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-hub-page.ui");
+  gtk_widget_class_bind_template_child (widget_class, ClHubPage, box);
   gtk_widget_class_bind_template_child (widget_class, ClHubPage, catalog_list);
   gtk_widget_class_bind_template_child (widget_class, ClHubPage, cached_list);
   gtk_widget_class_bind_template_child (widget_class, ClHubPage, cached_box);

@@ -2,7 +2,8 @@
  * by gui-driver.c) against the hub-like server of tests/fakehub.c on 127.0.0.1: the catalogue, a
  * model another program put in the Hugging Face cache listed and used without a download, a download
  * cancelled half-way and resumed, the error for a repository that does not exist, and the
- * downloaded model then used: its probabilities in the Classify view are the library's. */
+ * downloaded model then used: its probabilities in the Classify view are the library's; closing the
+ * dialog mid-download stops it cleanly. */
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -92,6 +93,7 @@ test_get_models (void)
   FakeHub *hub = fake_hub_start ();
   add_tiny (hub, "test/tiny-clip", 0);
   add_tiny (hub, "test/slow-clip", FAKE_FILE_SLOW);
+  add_tiny (hub, "test/closed-clip", FAKE_FILE_SLOW);
   g_autofree char *cache = g_build_filename (tu_tmpdir (), "hf-cache", NULL);
   put_in_cache_as_python_does (cache, "models--python--tiny-clip");
 
@@ -117,7 +119,11 @@ test_get_models (void)
     "{\"do\": \"select\", \"view\": \"classify\", \"index\": 8},"
     "{\"do\": \"set-classes\", \"text\": \"noise, photo\"},"
     "{\"do\": \"wait-probs\"},"                                                                   /* 15 */
-    "{\"do\": \"hub-use\", \"repo\": \"python/tiny-clip\"}",
+    "{\"do\": \"hub-use\", \"repo\": \"python/tiny-clip\"},"
+    "{\"do\": \"hub-download\", \"repo\": \"test/closed-clip\", \"wait\": false},"
+    "{\"do\": \"hub-wait-progress\", \"fraction\": 0.2},"
+    "{\"do\": \"close-dialogs\"},"
+    "{\"do\": \"wait\", \"delay\": 300}",                                                     /* 20 */
     folder_json);
   g_autoptr (AppRun) run = app_run ("get-models", NULL, steps, env);
 
@@ -191,6 +197,19 @@ test_get_models (void)
   g_assert_cmpstr (member_string (used, "model_state"), ==, "ready");
   g_assert_cmpstr (member_string (used, "model_path"), ==, python_snapshot);
   g_assert_null (member_string (used, "chooser_error"));
+
+  /* The dialog closed mid-download (without a warning: app_run checks) stops it: the partial blob
+   * waits for the next download, and nothing is in the snapshot or refs. */
+  g_autofree char *closed = g_build_filename (cache, "models--test--closed-clip", NULL);
+  g_autofree char *closed_ref = g_build_filename (closed, "refs", "main", NULL);
+  g_autofree char *closed_weights = g_build_filename (closed, "snapshots", COMMIT, "model.safetensors", NULL);
+  g_autofree char *incomplete = g_strdup_printf ("%s/blobs/%s.incomplete", closed,
+                                                 fake_hub_etag (hub, "test/closed-clip", "model.safetensors"));
+  GStatBuf st;
+  g_assert_cmpint (g_stat (incomplete, &st), ==, 0);
+  g_assert_cmpint (st.st_size, >, 0);
+  g_assert_false (g_file_test (closed_ref, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (closed_weights, G_FILE_TEST_EXISTS));
   fake_hub_stop (hub);
 }
 
