@@ -31,6 +31,7 @@ static const CliCommand cli_commands[] = {
   { "index",   "Embed the images of a folder into its index for search",          cli_cmd_index },
   { "search",  "Rank a folder's images by similarity to texts and images",         cli_cmd_search },
   { "bench",   "Time inference and the matrix products alone; peak memory",      cli_cmd_bench },
+  { "model",   "Download pretrained models from Hugging Face; list those in its cache", cli_cmd_model },
 };
 
 /* Ends the process with STATUS once the output is flushed.  Under an address-space limit (ulimit -v)
