@@ -598,8 +598,8 @@ double clip_map_neighbor_preservation (const float *embeddings, int n, int dim, 
 typedef struct {
   int   grid;            /* 256: cells of the density grid along each side */
   float bandwidth;       /* 0: Scott's rule; else the kernel's standard deviation in map units */
-  float persistence;     /* 0.5: a density peak lower than this share of the saddle joining it to a
-                          * higher one … is merged into it */
+  float persistence;     /* 0.5: two density peaks stay apart when the density on the way between them
+                          * falls below this share of the lower peak; else they merge */
   float noise_level;     /* 0.1: points where the density is below this share of their peak are noise */
   int   min_size;        /* 0: max (5, n / 500); smaller clusters become noise */
 } ClipClusterOptions;
@@ -617,10 +617,10 @@ const char *const *clip_vocabulary_builtin (void);
  * most frequent first, NULL-terminated.  Free with g_strfreev. */
 char **clip_vocabulary_from_texts (const char *const *texts, int n_texts, int max_words);
 
-/* A name for each cluster: the words of VOCABULARY (N_VOCAB words; −1 = NULL-terminated) whose text
- * embeddings ("a photo of a WORD.") best match the mean embedding of the cluster's rows of
- * EMBEDDINGS [n, embed_dim], relative to how well they match the other clusters; one word, or two
- * joined by " / " when the runner-up is nearly as good.  NULL-terminated, free with g_strfreev. */
+/* A name for each cluster: the word of VOCABULARY (N_VOCAB words; −1 = NULL-terminated) that the
+ * mean embedding of the cluster's rows of EMBEDDINGS [n, embed_dim] classifies as, zero-shot with
+ * "a photo of a WORD.", or the two best joined by " / " when the second is at least half as
+ * probable.  NULL-terminated, free with g_strfreev. */
 char **clip_cluster_names (ClipModel *model, const float *embeddings, int n, const int *cluster,
                            int n_clusters, const char *const *vocabulary, int n_vocab, GError **error);
 
