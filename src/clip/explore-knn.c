@@ -3,7 +3,8 @@
  * Exact: squared distances |a|² + |b|² − 2·a·b, a block of rows against all rows per sgemm, each
  * row's K best kept in a bounded max-heap.
  *
- * Approximate: NN-descent (Dong, Charikar and Li, 2011) in its "pull" form: every row looks at the
+ * Approximate: NN-descent (Dong, Charikar and Li, 2011), started as pynndescent does from the pairs
+ * that share a leaf of a few random projection trees, in its "pull" form: every row looks at the
  * neighbours (forward and reverse) of its own neighbours and updates only its own list, reading the
  * graph of the previous round.  Rows never write to each other's lists, so the rounds run on any
  * number of threads without locks and give the same graph for the same seed.  As in the original,
@@ -19,6 +20,7 @@
 #define EXACT_BLOCK_ROWS 256
 #define DESCENT_MAX_ROUNDS 20
 #define DESCENT_DELTA 0.001
+#define DESCENT_TREES 4
 /* Reverse links kept per row and round: as many as forward ones (pynndescent's choice). */
 #define DESCENT_REVERSE_FACTOR 1
 
@@ -39,11 +41,18 @@ neighbors_alloc (ClipNeighbors *out, int n, int k)
   out->distance = g_new (float, (size_t) n * k);
 }
 
+/* Eight partial sums: the compiler may vectorise them without reassociating one long sum (the
+ * library is built without -ffast-math), and the result does not depend on where a row lies. */
 static float
 squared_distance (const float *a, const float *b, int dim)
 {
-  float d = 0;
-  for (int c = 0; c < dim; c++)
+  float part[8] = { 0 };
+  int c = 0;
+  for (; c + 8 <= dim; c += 8)
+    for (int j = 0; j < 8; j++)
+      part[j] += (a[c + j] - b[c + j]) * (a[c + j] - b[c + j]);
+  float d = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+  for (; c < dim; c++)
     d += (a[c] - b[c]) * (a[c] - b[c]);
   return d;
 }
@@ -203,30 +212,122 @@ typedef struct {
   int64_t *changes;             /* [n] links replaced in each row */
 } Descent;
 
+/* Row P's heap (COUNT[p] entries) takes R unless it holds it already. */
 static void
-descent_random_rows (int64_t start, int64_t end, gpointer data)
+descent_init_push (Descent *d, int *count, int p, int32_t r)
 {
-  Descent *d = data;
-  for (int64_t p = start; p < end; p++)
+  int32_t *row = d->next_index + (size_t) p * d->k;
+  for (int j = 0; j < count[p]; j++)
+    if (row[j] == r)
+      return;
+  heap_push (d->next_dist + (size_t) p * d->k, row, &count[p], d->k,
+             squared_distance (d->x + (size_t) p * d->dim, d->x + (size_t) r * d->dim, d->dim), r);
+}
+
+typedef struct {
+  Descent  *d;
+  int      *count;
+  const int32_t *rows;       /* the tree's rows, leaf after leaf */
+  const int64_t *leaf_start; /* [n_leaves + 1] */
+} LeafJob;
+
+/* Every pair of rows sharing a leaf; a row lies in one leaf per tree, so leaves run in parallel. */
+static void
+descent_leaf_pairs (int64_t start, int64_t end, gpointer data)
+{
+  LeafJob *job = data;
+  for (int64_t leaf = start; leaf < end; leaf++)
+    for (int64_t a = job->leaf_start[leaf]; a < job->leaf_start[leaf + 1]; a++)
+      for (int64_t b = job->leaf_start[leaf]; b < job->leaf_start[leaf + 1]; b++)
+        if (a != b)
+          descent_init_push (job->d, job->count, job->rows[a], job->rows[b]);
+}
+
+/* A random projection tree (as pynndescent starts): ROWS split recursively by the hyperplane halfway
+ * between two random rows of the node until at most LEAF_SIZE remain; LEAF_START receives the
+ * leaves' bounds in ROWS.  Returns the number of leaves. */
+static int64_t
+descent_build_tree (const Descent *d, ExploreRng *rng, int leaf_size, int32_t *rows, int64_t *leaf_start)
+{
+  g_autoptr (GArray) stack = g_array_new (FALSE, FALSE, sizeof (int64_t));
+  int64_t n_leaves = 0, bounds[2] = { 0, d->n };
+  g_array_append_vals (stack, bounds, 2);
+  g_autofree float *normal = g_new (float, d->dim);
+  while (stack->len > 0)
+    {
+      int64_t hi = g_array_index (stack, int64_t, stack->len - 1), lo = g_array_index (stack, int64_t, stack->len - 2);
+      g_array_set_size (stack, stack->len - 2);
+      if (hi - lo <= leaf_size)
+        {
+          leaf_start[n_leaves++] = lo;
+          continue;
+        }
+      const float *xa = d->x + (size_t) rows[lo + explore_rng_below (rng, (uint32_t) (hi - lo))] * d->dim;
+      const float *xb = d->x + (size_t) rows[lo + explore_rng_below (rng, (uint32_t) (hi - lo))] * d->dim;
+      float offset = 0;
+      for (int c = 0; c < d->dim; c++)
+        {
+          normal[c] = xa[c] - xb[c];
+          offset += normal[c] * (xa[c] + xb[c]) / 2;
+        }
+      /* partition: rows on the positive side first; equal rows (or a = b) go either way at random */
+      int64_t i = lo, j = hi - 1;
+      while (i <= j)
+        {
+          float side = -offset;
+          const float *xi = d->x + (size_t) rows[i] * d->dim;
+          for (int c = 0; c < d->dim; c++)
+            side += normal[c] * xi[c];
+          if (side > 0 || (side == 0 && (explore_rng_next (rng) & 1)))
+            i++;
+          else
+            {
+              int32_t t = rows[i];
+              rows[i] = rows[j];
+              rows[j--] = t;
+            }
+        }
+      int64_t mid = (i == lo || i == hi) ? lo + (hi - lo) / 2 : i;
+      /* the right half below the left on the stack: leaves come out in the order of ROWS */
+      int64_t halves[4] = { mid, hi, lo, mid };
+      g_array_append_vals (stack, halves, 4);
+    }
+  leaf_start[n_leaves] = d->n;
+  return n_leaves;
+}
+
+/* The first graph: pairs sharing a leaf of DESCENT_TREES random projection trees, topped up with
+ * random rows; every link new. */
+static void
+descent_init (Descent *d)
+{
+  g_autofree int *count = g_new0 (int, d->n);
+  g_autofree int32_t *rows = g_new (int32_t, d->n);
+  g_autofree int64_t *leaf_start = g_new (int64_t, d->n + 1);
+  int leaf_size = MAX (2 * d->k, 16);
+  for (int t = 0; t < DESCENT_TREES; t++)
+    {
+      ExploreRng rng;
+      explore_rng_init (&rng, d->seed, G_GUINT64_CONSTANT (1) << 40 | (uint64_t) t);
+      for (int i = 0; i < d->n; i++)
+        rows[i] = i;
+      int64_t n_leaves = descent_build_tree (d, &rng, leaf_size, rows, leaf_start);
+      LeafJob job = { d, count, rows, leaf_start };
+      clip_parallel_for (n_leaves, 16, descent_leaf_pairs, &job);
+    }
+  for (int p = 0; p < d->n; p++)
     {
       ExploreRng rng;
       explore_rng_init (&rng, d->seed, (uint64_t) p);
-      float *dist = d->next_dist + (size_t) p * d->k;
-      int32_t *row = d->next_index + (size_t) p * d->k;
-      int count = 0;
-      while (count < d->k)
+      while (count[p] < d->k)
         {
           int32_t r = (int32_t) explore_rng_below (&rng, (uint32_t) d->n);
-          gboolean seen = r == p;
-          for (int j = 0; j < count && !seen; j++)
-            seen = row[j] == r;
-          if (!seen)
-            heap_push (dist, row, &count, d->k,
-                       squared_distance (d->x + (size_t) p * d->dim, d->x + (size_t) r * d->dim, d->dim), r);
+          if (r != p)
+            descent_init_push (d, count, p, r);
         }
-      heap_sort (dist, row, d->k);
-      memset (d->next_new + (size_t) p * d->k, 1, d->k);
+      heap_sort (d->next_dist + (size_t) p * d->k, d->next_index + (size_t) p * d->k, d->k);
     }
+  memset (d->next_new, 1, (size_t) d->n * d->k);
 }
 
 /* Offers candidate C to row P's heap unless already seen this round (STAMP[c] == P + 1). */
@@ -339,7 +440,7 @@ knn_descent (const float *x, int n, int dim, int k, uint64_t seed, const ClipExp
   g_autofree int64_t *changes = g_new0 (int64_t, n);
   Descent d = { x, n, dim, k, n_reverse, seed, index, dist, is_new, reverse, reverse_new,
                 next_index, next_dist, next_new, changes };
-  clip_parallel_for (n, 64, descent_random_rows, &d);
+  descent_init (&d);
   for (int round = 0; round < DESCENT_MAX_ROUNDS; round++)
     {
       memcpy (index, next_index, sizeof (int32_t) * nk);

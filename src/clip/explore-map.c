@@ -290,7 +290,8 @@ fit_curve (float min_dist, float spread, double *a_out, double *b_out)
 typedef struct {
   const FuzzyGraph *graph;
   int      n, n_epochs, negative_rate, epoch;
-  double   a, b, alpha, bias1, bias2;
+  float    a, b;                     /* umap's curve 1 / (1 + a·d^2b) */
+  double   alpha, bias1, bias2;
   uint64_t seed;
   const float *epochs_per_sample;   /* [edges] */
   float   *next_sample;             /* [edges] epoch at which each edge is sampled next */
@@ -320,9 +321,11 @@ layout_row_gradient (Layout *l, int i, ExploreRng *rng, float grad[2])
       float dx = yi[0] - yj[0], dy = yi[1] - yj[1], d2 = dx * dx + dy * dy;
       if (d2 > 0)
         {
-          double c = -2.0 * l->a * l->b * pow (d2, l->b - 1.0) / (l->a * pow (d2, l->b) + 1.0);
-          grad[0] += clip_gradient ((float) c * dx);
-          grad[1] += clip_gradient ((float) c * dy);
+          /* d^(2b−2) = d^2b / d²: one power per sample, the costliest step of the layout */
+          float p = powf (d2, l->b);
+          float c = -2.0f * l->a * l->b * (p / d2) / (l->a * p + 1.0f);
+          grad[0] += clip_gradient (c * dx);
+          grad[1] += clip_gradient (c * dy);
         }
       l->next_sample[e] += l->epochs_per_sample[e];
       float per_negative = l->epochs_per_sample[e] / l->negative_rate;
@@ -336,9 +339,9 @@ layout_row_gradient (Layout *l, int i, ExploreRng *rng, float grad[2])
           float ex = yi[0] - yk[0], ey = yi[1] - yk[1], e2 = ex * ex + ey * ey;
           if (e2 <= 0)
             continue;
-          double c = 2.0 * l->b / ((REPULSION_EPSILON + e2) * (l->a * pow (e2, l->b) + 1.0));
-          grad[0] += clip_gradient ((float) c * ex);
-          grad[1] += clip_gradient ((float) c * ey);
+          float c = 2.0f * l->b / ((REPULSION_EPSILON + e2) * (l->a * powf (e2, l->b) + 1.0f));
+          grad[0] += clip_gradient (c * ex);
+          grad[1] += clip_gradient (c * ey);
         }
       l->next_negative[e] += n_negative * per_negative;
     }
@@ -411,7 +414,10 @@ layout_optimize (const FuzzyGraph *g, const ClipMapOptions *options, int n_epoch
   g_autofree float *m = g_new0 (float, 2 * (size_t) n), *v = g_new0 (float, 2 * (size_t) n);
   Layout l = { g, n, n_epochs, options->negative_rate, 0, 0, 0, 0, 0, 0, options->seed, epochs_per_sample,
                next_sample, next_negative, y, y_next, m, v };
-  fit_curve (options->min_dist, options->spread, &l.a, &l.b);
+  double a, b;
+  fit_curve (options->min_dist, options->spread, &a, &b);
+  l.a = (float) a;
+  l.b = (float) b;
   for (int epoch = 0; epoch < n_epochs; epoch++)
     {
       if (explore_aborted (callbacks, "Layout", error))
