@@ -649,6 +649,47 @@ test_cluster_names_images (void)
   images_clear (&im);
 }
 
+/* The index hands out its entries' embeddings and content hashes: what map, duplicates and audit
+ * read instead of encoding again. */
+static void
+test_index_items (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_build_filename (tu_tmpdir (), "index-items", NULL);
+  g_assert_true (clip_generate_shapes (dir, 10, 4, 64, NULL, NULL, NULL, &error));
+  g_autoptr (ClipModel) model = clip_model_load (CLIPLAB_BUILTIN_MODEL, NULL, &error);
+  g_assert_no_error (error);
+  ClipIndexOptions options;
+  clip_index_options_init (&options);
+  g_autofree char *cache = g_build_filename (tu_tmpdir (), "index-items-cache", NULL);
+  options.cache_dir = cache;
+  options.apply_exif_orientation = FALSE;
+  options.exact_decode = TRUE;
+  g_autofree char *train = g_build_filename (dir, "train", NULL);
+  g_autoptr (ClipIndex) index = clip_index_open (train, model, &options, &error);
+  g_assert_no_error (error);
+  g_assert_true (clip_index_update (index, NULL, NULL, &error));
+  g_assert_cmpint (clip_index_get_n_entries (index), ==, 8);
+  int dim = clip_model_get_config (model)->embed_dim;
+  g_autofree float *direct = g_new (float, dim);
+  for (int64_t i = 0; i < 8; i++)
+    {
+      ClipIndexItem item, found;
+      clip_index_get_item (index, i, &item);
+      g_autofree char *file = g_build_filename (train, item.path, NULL);
+      g_assert_true (clip_index_find_file (index, file, &found));
+      g_assert_cmpstr (found.path, ==, item.path);
+      g_assert_true (found.embedding == item.embedding);
+      g_assert_cmpmem (found.content_hash, 16, item.content_hash, 16);
+      g_assert_true (clip_model_encode_image_files (model, (const char *const[]) { file }, 1, FALSE, direct, &error));
+      tu_assert_close_abs (item.path, item.embedding, direct, dim, 1e-5);
+    }
+  ClipIndexItem none;
+  g_autofree char *outside = g_build_filename (dir, "train.csv", NULL);
+  g_assert_false (clip_index_find_file (index, outside, &none));
+  g_assert_false (clip_index_find_file (index, "/nonexistent/file.png", &none));
+}
+
 static void
 test_vocabulary (void)
 {
@@ -674,6 +715,7 @@ main (int argc, char **argv)
   g_test_add_func ("/explore/duplicates/planted", test_duplicates_planted);
   g_test_add_func ("/explore/outliers", test_outliers);
   g_test_add_func ("/explore/vocabulary", test_vocabulary);
+  g_test_add_func ("/explore/index-items", test_index_items);
   g_test_add_func ("/explore/duplicates/images", test_duplicates_images);
   g_test_add_func ("/explore/audit/flipped", test_audit_flipped);
   g_test_add_func ("/explore/names/images", test_cluster_names_images);
