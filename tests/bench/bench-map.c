@@ -99,7 +99,7 @@ synthetic_embeddings (int n, int dim, uint64_t seed, int **labels)
 /* The CSV's rows that the index of IMG_ROOT holds, in CSV order (at most LIMIT, 0 = all). */
 static float *
 csv_embeddings (const char *model_path, const char *csv, const char *img_root, int limit, int *n_out, int *dim_out,
-                int **labels, GError **error)
+                int **labels, GStrv *label_names, GError **error)
 {
   g_autoptr (ClipModel) model = clip_model_load (model_path, NULL, error);
   g_autoptr (ClipDataset) dataset = model ? clip_dataset_load_csv (csv, img_root, error) : NULL;
@@ -127,11 +127,14 @@ csv_embeddings (const char *model_path, const char *csv, const char *img_root, i
     }
   *n_out = m;
   *dim_out = dim;
+  *label_names = g_new0 (char *, clip_dataset_get_n_labels (dataset) + 1);
+  for (int c = 0; c < clip_dataset_get_n_labels (dataset); c++)
+    (*label_names)[c] = g_strdup (clip_dataset_get_label_name (dataset, c));
   return x;
 }
 
 static void
-draw_png (const char *path, const float *xy, const int *labels, int n)
+draw_png (const char *path, const float *xy, const int *labels, int n, char **label_names)
 {
   enum { SIZE = 1000, MARGIN = 20 };
   float lo[2] = { INFINITY, INFINITY }, hi[2] = { -INFINITY, -INFINITY };
@@ -153,6 +156,18 @@ draw_png (const char *path, const float *xy, const int *labels, int n)
       cairo_set_source_rgba (cr, rgb[0], rgb[1], rgb[2], 0.6);
       cairo_arc (cr, MARGIN + (xy[2 * i] - lo[0]) * scale, MARGIN + (xy[2 * i + 1] - lo[1]) * scale, 1.5, 0, 2 * G_PI);
       cairo_fill (cr);
+    }
+  /* the legend, top left */
+  cairo_set_font_size (cr, 14);
+  for (int c = 0; label_names != NULL && label_names[c] != NULL; c++)
+    {
+      const double *rgb = palette[c % G_N_ELEMENTS (palette)];
+      cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
+      cairo_rectangle (cr, 10, 10 + 20 * c, 12, 12);
+      cairo_fill (cr);
+      cairo_set_source_rgb (cr, 0, 0, 0);
+      cairo_move_to (cr, 28, 21 + 20 * c);
+      cairo_show_text (cr, label_names[c]);
     }
   cairo_destroy (cr);
   cairo_surface_write_to_png (surface, path);
@@ -188,11 +203,12 @@ main (int argc, char **argv)
   clip_set_threads (threads);
   int n = 0;
   g_autofree int *labels = NULL;
+  g_auto (GStrv) label_names = NULL;
   g_autofree float *x = NULL;
   if (synthetic > 0)
     x = synthetic_embeddings (n = synthetic, dim, (uint64_t) seed, &labels);
   else if (model != NULL && csv != NULL && img_root != NULL)
-    x = csv_embeddings (model, csv, img_root, limit, &n, &dim, &labels, &error);
+    x = csv_embeddings (model, csv, img_root, limit, &n, &dim, &labels, &label_names, &error);
   else
     error = g_error_new (CLIP_ERROR, CLIP_ERROR_INVALID, "give --synthetic N or --model, --csv and --img-root");
   if (x == NULL)
@@ -246,6 +262,6 @@ main (int argc, char **argv)
   printf ("preservation %.4f (10 nearest neighbours kept on the map, %d rows)\n",
           clip_map_neighbor_preservation (x, n, dim, xy, 10, sample, 7), MIN (sample, n));
   if (png != NULL)
-    draw_png (png, xy, labels, n);
+    draw_png (png, xy, labels, n, label_names);
   return 0;
 }
