@@ -1,6 +1,6 @@
 /* test-gui-search-train.c — runs the real ClipLab application (under Xvfb: see meson.build) with
- * scripted self-tests of the Search and Train views, and checks what they show against the
- * library: the ranking of a text query with a subtracted term and of "find similar" against
+ * scripts of steps (the GUI test driver, gui-driver.c) in the Search and Train views, and checks
+ * what they show against the library: the ranking of a text query with a subtracted term and of "find similar" against
  * clip_index_search on an index built here independently, the threshold, searching while the index
  * is built and stopping it, a 20-step training run whose chart must hold exactly the library's
  * logged losses, pause / resume / stop with checkpoints, continuing a stopped run, "Use This Model",
@@ -13,6 +13,7 @@
 #include <json-glib/json-glib.h>
 
 #include "clip.h"
+#include "generate.h"
 #include "gui-app.h"
 #include "testutil.h"
 
@@ -109,7 +110,7 @@ make_fixtures (void)
 
   /* What `cliplab-cli dataset shapes --count 64 --image-size 32` writes. */
   shapes_dir = g_build_filename (tu_tmpdir (), "shapes", NULL);
-  g_assert_true (clip_generate_shapes (shapes_dir, 64, 0, 32, NULL, NULL, NULL, &error));
+  g_assert_true (cli_generate_shapes (shapes_dir, 64, 0, 32, NULL, &error));
   g_assert_no_error (error);
 }
 
@@ -185,7 +186,7 @@ test_search_while_indexing (void)
 {
   g_autofree char *dir = g_build_filename (tu_tmpdir (), "many", NULL);
   g_autoptr (GError) error = NULL;
-  g_assert_true (clip_generate_shapes (dir, N_MANY_IMAGES, 1, 64, NULL, NULL, NULL, &error));
+  g_assert_true (cli_generate_shapes (dir, N_MANY_IMAGES, 1, 64, NULL, &error));
   g_assert_no_error (error);
 
   g_autofree char *folder = q (dir);
@@ -463,7 +464,7 @@ test_pause_stop_continue (void)
 static void
 test_skipped (void)
 {
-  g_test_skip ("needs CLIPLAB_APP, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
+  g_test_skip ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
 }
 
 int
