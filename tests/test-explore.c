@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include "clip.h"
+#include "generate.h"
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <math.h>
@@ -264,7 +265,7 @@ test_map_abort (void)
   g_autofree float *x = planted_clusters (N, DIM, 3, 0.5, 7, NULL);
   g_autofree float *xy = g_new (float, 2 * N);
   int layout_reports = 0;
-  ClipExploreCallbacks callbacks = { count_layout, abort_at_layout, &layout_reports };
+  ClipCallbacks callbacks = { count_layout, abort_at_layout, &layout_reports };
   g_autoptr (GError) error = NULL;
   g_assert_false (clip_map_compute (x, N, DIM, NULL, &callbacks, xy, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED);
@@ -400,7 +401,7 @@ images_load (Images *im, const char *name, int n)
     }
   g_autoptr (GError) error = NULL;
   im->dir = g_build_filename (tu_tmpdir (), name, NULL);
-  g_assert_true (clip_generate_fashion_mnist (FASHION_DIR, im->dir, 1, n, 1, NULL, NULL, NULL, &error));
+  g_assert_true (cli_generate_fashion_mnist (FASHION_DIR, im->dir, 1, n, 1, NULL, &error));
   g_autofree char *csv = g_build_filename (im->dir, "test.csv", NULL);
   g_autoptr (ClipDataset) dataset = clip_dataset_load_csv (csv, im->dir, &error);
   g_assert_no_error (error);
@@ -408,7 +409,7 @@ images_load (Images *im, const char *name, int n)
   im->n = n;
   im->paths = g_new0 (char *, n + 1);
   im->labels = g_new (int, n);
-  const char *const *classes = clip_fashion_mnist_classes ();
+  const char *const *classes = cli_fashion_mnist_classes ();
   for (int i = 0; i < n; i++)
     {
       im->paths[i] = g_strdup (clip_dataset_get_image_path (dataset, i));
@@ -433,7 +434,7 @@ embed_files (ClipModel *model, char **paths, int n)
   for (int i = 0; i < n; i += 64)
     {
       g_assert_true (clip_model_encode_image_files (model, (const char *const *) paths + i, MIN (64, n - i), FALSE,
-                                                    x + (size_t) i * dim, &error));
+                                                    x + (size_t) i * dim, NULL, &error));
       g_assert_no_error (error);
     }
   return x;
@@ -481,7 +482,7 @@ test_duplicates_images (void)
   const float min_apart = 2 * CLIP_DUPLICATE_DISTANCE;
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = g_build_filename (tu_tmpdir (), "duplicates", NULL);
-  g_assert_true (clip_generate_shapes (dir, SCENES * 5 / 4, 3, SIZE, NULL, NULL, NULL, &error));
+  g_assert_true (cli_generate_shapes (dir, SCENES * 5 / 4, 3, SIZE, NULL, &error));
   g_autoptr (ClipModel) model = clip_model_load (CLIPLAB_BUILTIN_MODEL, NULL, &error);
   g_assert_no_error (error);
   int dim = clip_model_get_config (model)->embed_dim;
@@ -573,8 +574,8 @@ test_audit_flipped (void)
   g_autoptr (GError) error = NULL;
   int n_templates;
   const char *const *templates = clip_templates_builtin ("simple", &n_templates);
-  g_assert_true (clip_zeroshot_classifier (im.model, clip_fashion_mnist_classes (), CLASSES, templates, n_templates,
-                                           weights, &error));
+  g_assert_true (clip_zero_shot_classifier (im.model, cli_fashion_mnist_classes (), CLASSES, templates, n_templates,
+                                            weights, NULL, &error));
   g_auto (ClipNeighbors) nb = { 0 };
   g_assert_true (clip_knn_compute (x, N, dim, 10, CLIP_KNN_EXACT, 0, NULL, &nb, &error));
   int n_issues;
@@ -628,10 +629,10 @@ test_cluster_names_images (void)
   g_autofree int *cluster = g_new (int, n);
   int n_clusters = clip_map_cluster (xy, n, NULL, cluster);
   g_assert_cmpint (n_clusters, ==, 4);
-  g_auto (GStrv) names = clip_cluster_names (im.model, x, n, cluster, n_clusters, clip_fashion_mnist_classes (), -1,
+  g_auto (GStrv) names = clip_cluster_names (im.model, x, n, cluster, n_clusters, cli_fashion_mnist_classes (), -1,
                                              &error);
   g_assert_no_error (error);
-  const char *const *classes = clip_fashion_mnist_classes ();
+  const char *const *classes = cli_fashion_mnist_classes ();
   for (int c = 0; c < n_clusters; c++)
     {
       int count[10] = { 0 }, main_class = 0;
@@ -656,7 +657,7 @@ test_index_items (void)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = g_build_filename (tu_tmpdir (), "index-items", NULL);
-  g_assert_true (clip_generate_shapes (dir, 10, 4, 64, NULL, NULL, NULL, &error));
+  g_assert_true (cli_generate_shapes (dir, 10, 4, 64, NULL, &error));
   g_autoptr (ClipModel) model = clip_model_load (CLIPLAB_BUILTIN_MODEL, NULL, &error);
   g_assert_no_error (error);
   ClipIndexOptions options;
@@ -681,7 +682,8 @@ test_index_items (void)
       g_assert_cmpstr (found.path, ==, item.path);
       g_assert_true (found.embedding == item.embedding);
       g_assert_cmpmem (found.content_hash, 16, item.content_hash, 16);
-      g_assert_true (clip_model_encode_image_files (model, (const char *const[]) { file }, 1, FALSE, direct, &error));
+      g_assert_true (clip_model_encode_image_files (model, (const char *const[]) { file }, 1, FALSE, direct, NULL,
+                                                    &error));
       tu_assert_close_abs (item.path, item.embedding, direct, dim, 1e-5);
     }
   ClipIndexItem none;

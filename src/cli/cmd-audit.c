@@ -95,8 +95,9 @@ cli_cmd_audit (int argc, char **argv)
       return 1;
     }
   g_autofree float *weights = g_new (float, (size_t) data.n_labels * data.dim);
-  if (!clip_zeroshot_classifier (data.model, (const char *const *) data.label_names, data.n_labels,
-                                 (const char *const *) templates, (int) g_strv_length (templates), weights, &error))
+  if (!clip_zero_shot_classifier (data.model, (const char *const *) data.label_names, data.n_labels,
+                                  (const char *const *) templates, (int) g_strv_length (templates), weights, NULL,
+                                  &error))
     return cli_fail (error);
   CliExploreProgress progress;
   cli_explore_progress_begin (&progress);

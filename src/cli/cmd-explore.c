@@ -262,17 +262,3 @@ cli_explore_progress_end (CliExploreProgress *progress)
   if (progress->what != NULL)
     cli_progress_finish (&progress->bar);
 }
-
-void
-cli_json_add_string (JsonBuilder *builder, const char *name, const char *value)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_add_string_value (builder, value);
-}
-
-void
-cli_json_add_double (JsonBuilder *builder, const char *name, double value)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_add_double_value (builder, value);
-}

@@ -49,7 +49,7 @@ gboolean cli_explore_load (const CliExploreArgs *args, CliModelOptions *model_op
 
 /* Progress bars on a terminal and Ctrl-C for the library's exploration calls. */
 typedef struct {
-  ClipExploreCallbacks callbacks;
+  ClipCallbacks callbacks;
   CliProgress bar;
   const char *what;
   gint64      last_draw;
@@ -57,9 +57,5 @@ typedef struct {
 
 void cli_explore_progress_begin (CliExploreProgress *progress);
 void cli_explore_progress_end (CliExploreProgress *progress);
-
-/* Adds "name": value for a path, a float and a string. */
-void cli_json_add_string (JsonBuilder *builder, const char *name, const char *value);
-void cli_json_add_double (JsonBuilder *builder, const char *name, double value);
 
 G_END_DECLS

@@ -36,8 +36,7 @@ print_point (const CliExploreData *data, int i, const float *xy, const int *clus
   cli_json_add_string (builder, "path", data->paths[i]);
   cli_json_add_double (builder, "x", xy[2 * i]);
   cli_json_add_double (builder, "y", xy[2 * i + 1]);
-  json_builder_set_member_name (builder, "cluster");
-  json_builder_add_int_value (builder, cluster[i]);
+  cli_json_add_int (builder, "cluster", cluster[i]);
   if (data->labels != NULL)
     cli_json_add_string (builder, "label", data->label_names[data->labels[i]]);
   json_builder_end_object (builder);
@@ -60,11 +59,9 @@ print_clusters (char **names, const int *size, int n_clusters, gboolean json)
   for (int c = 0; c < n_clusters; c++)
     {
       json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "id");
-      json_builder_add_int_value (builder, c);
+      cli_json_add_int (builder, "id", c);
       cli_json_add_string (builder, "name", names[c]);
-      json_builder_set_member_name (builder, "size");
-      json_builder_add_int_value (builder, size[c]);
+      cli_json_add_int (builder, "size", size[c]);
       json_builder_end_object (builder);
     }
   json_builder_end_array (builder);

@@ -515,8 +515,8 @@ char      *clip_train_run_model_path (const char *out_dir);
  *
  * A 2-D map of N embeddings (PCA, a k-nearest-neighbour graph, a UMAP-style layout), density
  * clusters on the map named by the model's text tower, near-duplicate groups, label errors and
- * outliers.  Every call is deterministic for its seed and clip_get_threads (); the long ones report
- * progress and poll their abort function through ClipExploreCallbacks.
+ * outliers.  Every call is deterministic for its seed and clip_get_threads (); the long ones take
+ * ClipCallbacks (progress WHAT: "Neighbours", "Layout").
  *
  *   ClipMapOptions options;
  *   clip_map_options_init (&options);
@@ -526,15 +526,6 @@ char      *clip_train_run_model_path (const char *out_dir);
  *   int n_clusters = clip_map_cluster (xy, n, NULL, cluster);
  *   char **names = clip_cluster_names (model, embeddings, n, cluster, n_clusters, vocabulary, -1, &error);
  */
-
-/* WHAT ("Neighbours", "Layout", …) is at DONE of TOTAL. */
-typedef void (*ClipExploreProgressFunc) (const char *what, int64_t done, int64_t total, gpointer user_data);
-
-typedef struct {
-  ClipExploreProgressFunc progress;  /* may be NULL; called on the calling thread */
-  ClipAbortFunc           abort;     /* may be NULL; polled often; TRUE stops with CLIP_ERROR_ABORTED */
-  gpointer                user_data; /* for both */
-} ClipExploreCallbacks;
 
 typedef enum {
   CLIP_KNN_AUTO,         /* exact up to CLIP_KNN_EXACT_MAX rows, else approximate */
@@ -553,7 +544,7 @@ typedef struct {
 /* The K nearest rows (Euclidean; for unit rows, the cosine order) of every row of X [n, dim],
  * 1 ≤ K < N.  OUT is cleared with clip_neighbors_clear. */
 gboolean clip_knn_compute (const float *x, int n, int dim, int k, ClipKnnMethod method, uint64_t seed,
-                           const ClipExploreCallbacks *callbacks, ClipNeighbors *out, GError **error);
+                           const ClipCallbacks *callbacks, ClipNeighbors *out, GError **error);
 void     clip_neighbors_clear (ClipNeighbors *neighbors);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ClipNeighbors, clip_neighbors_clear)
 /* The share of each row's true K nearest neighbours that NEIGHBORS holds, averaged over N_SAMPLE rows
@@ -582,7 +573,7 @@ void clip_map_options_init (ClipMapOptions *options);
  * neighbour graph (smooth-kNN bandwidths), PCA initialisation, then epochs of negative-sampling
  * gradient steps on umap's 1 / (1 + a·d^2b) curve, each applied to all points at once (Adam). */
 gboolean clip_map_compute (const float *embeddings, int n, int dim, const ClipMapOptions *options,
-                           const ClipExploreCallbacks *callbacks, float *xy, GError **error);
+                           const ClipCallbacks *callbacks, float *xy, GError **error);
 
 /* Trustworthiness-style quality of a map: the share of each row's K nearest neighbours in EMBEDDINGS
  * that are also among its K nearest on the map XY, averaged over N_SAMPLE rows drawn with SEED. */
@@ -628,7 +619,7 @@ typedef struct _ClipDuplicates ClipDuplicates;
  * (through approximate neighbours above CLIP_KNN_EXACT_MAX rows, seeded by SEED) or by equal
  * CONTENT_HASHES (n × 16 bytes, may be NULL).  Groups of two or more, largest first. */
 ClipDuplicates *clip_duplicates_find (const float *embeddings, int n, int dim, const uint8_t *content_hashes,
-                                      float max_distance, uint64_t seed, const ClipExploreCallbacks *callbacks,
+                                      float max_distance, uint64_t seed, const ClipCallbacks *callbacks,
                                       GError **error);
 void            clip_duplicates_free (ClipDuplicates *duplicates);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipDuplicates, clip_duplicates_free)

@@ -5,14 +5,14 @@
 #include <string.h>
 
 void
-explore_progress (const ClipExploreCallbacks *callbacks, const char *what, int64_t done, int64_t total)
+explore_progress (const ClipCallbacks *callbacks, const char *what, int64_t done, int64_t total)
 {
   if (callbacks != NULL && callbacks->progress != NULL)
     callbacks->progress (what, done, total, callbacks->user_data);
 }
 
 gboolean
-explore_aborted (const ClipExploreCallbacks *callbacks, const char *what, GError **error)
+explore_aborted (const ClipCallbacks *callbacks, const char *what, GError **error)
 {
   if (callbacks == NULL || callbacks->abort == NULL || !callbacks->abort (callbacks->user_data))
     return FALSE;

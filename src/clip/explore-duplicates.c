@@ -88,7 +88,7 @@ join_equal_hashes (const uint8_t *hashes, int n, int *parent)
 /* Joins rows whose neighbours (on a projection, when long) lie within MAX_DISTANCE on the full rows. */
 static gboolean
 join_near_rows (const float *x, int n, int dim, float max_distance, uint64_t seed,
-                const ClipExploreCallbacks *callbacks, int *parent, GError **error)
+                const ClipCallbacks *callbacks, int *parent, GError **error)
 {
   const float *search = x;
   int search_dim = dim;
@@ -187,7 +187,7 @@ collect_groups (const float *x, int n, int dim, const uint8_t *hashes, int *pare
 
 ClipDuplicates *
 clip_duplicates_find (const float *embeddings, int n, int dim, const uint8_t *content_hashes, float max_distance,
-                      uint64_t seed, const ClipExploreCallbacks *callbacks, GError **error)
+                      uint64_t seed, const ClipCallbacks *callbacks, GError **error)
 {
   if (n < 0 || dim < 1 || !(max_distance >= 0))
     {

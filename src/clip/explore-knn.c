@@ -168,7 +168,7 @@ exact_select_rows (int64_t start, int64_t end, gpointer data)
 }
 
 static gboolean
-knn_exact (const float *x, int n, int dim, int k, const ClipExploreCallbacks *callbacks, ClipNeighbors *out,
+knn_exact (const float *x, int n, int dim, int k, const ClipCallbacks *callbacks, ClipNeighbors *out,
            GError **error)
 {
   g_autofree float *norms = g_new (float, n);
@@ -426,7 +426,7 @@ descent_build_reverse (Descent *d, int round, int32_t *reverse, uint8_t *reverse
 }
 
 static gboolean
-knn_descent (const float *x, int n, int dim, int k, uint64_t seed, const ClipExploreCallbacks *callbacks,
+knn_descent (const float *x, int n, int dim, int k, uint64_t seed, const ClipCallbacks *callbacks,
              ClipNeighbors *out, GError **error)
 {
   size_t nk = (size_t) n * k;
@@ -469,7 +469,7 @@ knn_descent (const float *x, int n, int dim, int k, uint64_t seed, const ClipExp
 
 gboolean
 clip_knn_compute (const float *x, int n, int dim, int k, ClipKnnMethod method, uint64_t seed,
-                  const ClipExploreCallbacks *callbacks, ClipNeighbors *out, GError **error)
+                  const ClipCallbacks *callbacks, ClipNeighbors *out, GError **error)
 {
   g_return_val_if_fail (x != NULL && out != NULL && dim > 0, FALSE);
   *out = (ClipNeighbors) { 0 };

@@ -393,7 +393,7 @@ layout_init (const float *x, int n, int dim, uint64_t seed, float *y, GError **e
 
 static gboolean
 layout_optimize (const FuzzyGraph *g, const ClipMapOptions *options, int n_epochs,
-                 const ClipExploreCallbacks *callbacks, float *y, GError **error)
+                 const ClipCallbacks *callbacks, float *y, GError **error)
 {
   int n = g->n;
   int64_t n_edges = g->start[n];
@@ -438,7 +438,7 @@ layout_optimize (const FuzzyGraph *g, const ClipMapOptions *options, int n_epoch
 
 gboolean
 clip_map_compute (const float *embeddings, int n, int dim, const ClipMapOptions *options,
-                  const ClipExploreCallbacks *callbacks, float *xy, GError **error)
+                  const ClipCallbacks *callbacks, float *xy, GError **error)
 {
   ClipMapOptions defaults;
   if (options == NULL)

@@ -146,7 +146,7 @@ clip_cluster_names (ClipModel *model, const float *embeddings, int n, const int 
     }
   g_autofree float *words = g_new (float, (size_t) n_vocab * dim);
   const char *templates[] = { NAME_TEMPLATE };
-  if (!clip_zeroshot_classifier (model, vocabulary, n_vocab, templates, 1, words, error))
+  if (!clip_zero_shot_classifier (model, vocabulary, n_vocab, templates, 1, words, NULL, error))
     {
       g_prefix_error (error, "cluster names: ");
       return NULL;

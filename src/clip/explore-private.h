@@ -1,5 +1,5 @@
 /* explore-private.h — internal: what the exploration modules (explore-*.c) share: progress and
- * abort through ClipExploreCallbacks, a seeded generator whose streams do not depend on the thread
+ * abort through ClipCallbacks, a seeded generator whose streams do not depend on the thread
  * count, brute-force neighbour search for samples, and union-find. */
 #pragma once
 
@@ -8,9 +8,9 @@
 #include <stdint.h>
 
 /* Reports WHAT at DONE of TOTAL when a progress function is set. */
-void     explore_progress (const ClipExploreCallbacks *callbacks, const char *what, int64_t done, int64_t total);
+void     explore_progress (const ClipCallbacks *callbacks, const char *what, int64_t done, int64_t total);
 /* TRUE (with CLIP_ERROR_ABORTED in ERROR, naming WHAT) when the abort function asks to stop. */
-gboolean explore_aborted (const ClipExploreCallbacks *callbacks, const char *what, GError **error);
+gboolean explore_aborted (const ClipCallbacks *callbacks, const char *what, GError **error);
 
 /* splitmix64: one independent stream per (seed, stream id), so work split over threads draws the
  * same numbers whatever the split. */

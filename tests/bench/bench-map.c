@@ -224,7 +224,7 @@ main (int argc, char **argv)
   g_autofree float *xy = g_new (float, 2 * (size_t) n);
   double cpu_start = cpu_s ();
   Timer timer = { now_s (), 0, cpu_start, "PCA" };
-  ClipExploreCallbacks callbacks = { on_progress, NULL, &timer };
+  ClipCallbacks callbacks = { on_progress, NULL, &timer };
   timer.last = timer.start;
   if (!clip_map_compute (x, n, dim, &options, &callbacks, xy, &error))
     {
