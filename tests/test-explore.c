@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include "clip.h"
+#include "clip-testing.h"
 #include "generate.h"
 
 #include <gdk-pixbuf/gdk-pixbuf.h>

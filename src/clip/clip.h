@@ -516,7 +516,8 @@ char      *clip_train_run_model_path (const char *out_dir);
  * A 2-D map of N embeddings (PCA, a k-nearest-neighbour graph, a UMAP-style layout), density
  * clusters on the map named by the model's text tower, near-duplicate groups, label errors and
  * outliers.  Every call is deterministic for its seed and clip_get_threads (); the long ones take
- * ClipCallbacks (progress WHAT: "Neighbours", "Layout").
+ * ClipCallbacks (progress WHAT: "Neighbours", "Layout").  clip-testing.h has the measures of their
+ * quality (neighbour recall, neighbours kept on the map).
  *
  *   ClipMapOptions options;
  *   clip_map_options_init (&options);
@@ -547,11 +548,6 @@ gboolean clip_knn_compute (const float *x, int n, int dim, int k, ClipKnnMethod 
                            const ClipCallbacks *callbacks, ClipNeighbors *out, GError **error);
 void     clip_neighbors_clear (ClipNeighbors *neighbors);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ClipNeighbors, clip_neighbors_clear)
-/* The share of each row's true K nearest neighbours that NEIGHBORS holds, averaged over N_SAMPLE rows
- * drawn with SEED (found by brute force). */
-double   clip_knn_recall (const float *x, int n, int dim, const ClipNeighbors *neighbors, int n_sample,
-                          uint64_t seed);
-
 /* OUT [n, n_components]: X [n, dim] centred and projected on its N_COMPONENTS principal axes (largest
  * variance first; each axis's sign makes its largest coefficient positive).  N_COMPONENTS ≤ DIM. */
 gboolean clip_pca (const float *x, int n, int dim, int n_components, float *out, GError **error);
@@ -575,11 +571,6 @@ void clip_map_options_init (ClipMapOptions *options);
 gboolean clip_map_compute (const float *embeddings, int n, int dim, const ClipMapOptions *options,
                            const ClipCallbacks *callbacks, float *xy, GError **error);
 
-/* Trustworthiness-style quality of a map: the share of each row's K nearest neighbours in EMBEDDINGS
- * that are also among its K nearest on the map XY, averaged over N_SAMPLE rows drawn with SEED. */
-double clip_map_neighbor_preservation (const float *embeddings, int n, int dim, const float *xy, int k,
-                                       int n_sample, uint64_t seed);
-
 typedef struct {
   int   grid;            /* 256: cells of the density grid along each side */
   float bandwidth;       /* 0: Scott's rule; else the kernel's standard deviation in map units */
@@ -596,7 +587,7 @@ void clip_cluster_options_init (ClipClusterOptions *options);
  * OPTIONS NULL takes the defaults.  Returns the count. */
 int clip_map_cluster (const float *xy, int n, const ClipClusterOptions *options, int *cluster);
 
-/* About 200 common English nouns, NULL-terminated: the vocabulary of data sets without labels. */
+/* About 200 common English nouns, NULL-terminated, static: the vocabulary of data sets without labels. */
 const char *const *clip_vocabulary_builtin (void);
 /* The MAX_WORDS most frequent words (lower-case, letters only, stop words left out) of TEXTS,
  * most frequent first, NULL-terminated.  Free with g_strfreev. */
@@ -617,7 +608,8 @@ typedef struct _ClipDuplicates ClipDuplicates;
 
 /* Groups the rows of EMBEDDINGS [n, dim] (unit rows) linked by a cosine distance ≤ MAX_DISTANCE
  * (through approximate neighbours above CLIP_KNN_EXACT_MAX rows, seeded by SEED) or by equal
- * CONTENT_HASHES (n × 16 bytes, may be NULL).  Groups of two or more, largest first. */
+ * CONTENT_HASHES (n × 16 bytes, may be NULL), directly or through other members.  Groups of two or
+ * more, largest first.  Free with clip_duplicates_free. */
 ClipDuplicates *clip_duplicates_find (const float *embeddings, int n, int dim, const uint8_t *content_hashes,
                                       float max_distance, uint64_t seed, const ClipCallbacks *callbacks,
                                       GError **error);
@@ -625,8 +617,9 @@ void            clip_duplicates_free (ClipDuplicates *duplicates);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipDuplicates, clip_duplicates_free)
 
 int        clip_duplicates_get_n_groups (const ClipDuplicates *duplicates);
-/* Group I's rows (ascending; *N_ROWS of them), the largest cosine distance between two of them, and
- * whether all have the same content hash.  Any group can be read in any order: callers page. */
+/* Group I's rows (ascending; *N_ROWS of them; borrowed), the largest cosine distance between two of
+ * them (among the first 512 of a larger group), and whether all have the same content hash.  Any
+ * group can be read in any order: callers page. */
 const int *clip_duplicates_get_group (const ClipDuplicates *duplicates, int i, int *n_rows, float *max_distance,
                                       gboolean *exact);
 

@@ -10,6 +10,7 @@
  * number of threads without locks and give the same graph for the same seed.  As in the original,
  * a neighbour of a neighbour is looked at only when one of the two links is new since the previous
  * round; rounds stop when fewer than DELTA · n · k links change. */
+#include "clip-testing.h"
 #include "explore-private.h"
 #include "parallel.h"
 

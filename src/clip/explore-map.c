@@ -15,6 +15,7 @@
  * thread from the positions of the previous epoch with random numbers of its own, so the layout is
  * the same for a seed whatever the number of threads.  Each undirected edge is stored at both ends,
  * so moving only the head of each stored edge moves both ends of every edge. */
+#include "clip-testing.h"
 #include "explore-private.h"
 #include "parallel.h"
 

@@ -11,6 +11,7 @@
  * recall of NN-descent's neighbours against brute force on a sample (on the PCA-reduced rows the map
  * uses), and the share of each sampled row's 10 nearest neighbours kept on the map. */
 #include "clip.h"
+#include "clip-testing.h"
 
 #include <cairo.h>
 #include <math.h>
