@@ -12,8 +12,9 @@
  *      proportion to their weight, as umap does.
  * Unlike umap-learn's in-place (Hogwild) steps, the gradients of an epoch are summed per row and
  * applied to all rows at once with Adam, as uwot's batch mode does: every row is then handled by one
- * thread from the positions of the previous epoch with random numbers of its own, so the layout is
- * the same for a seed whatever the number of threads.  Each undirected edge is stored at both ends,
+ * thread from the positions of the previous epoch with random numbers of its own, so the epochs give
+ * the same result for a seed whatever the number of threads (the BLAS products of the PCA, and so
+ * the starting layout, may differ in the last bits with OpenBLAS's thread count).  Each undirected edge is stored at both ends,
  * so moving only the head of each stored edge moves both ends of every edge. */
 #include "clip-testing.h"
 #include "explore-private.h"
