@@ -49,6 +49,9 @@ map)
   run map "${m[@]}" --csv "$tmp/fm/test.csv" --img-root "$tmp/fm" --seed 3 --json
   status_is 0 && cmp -s "$tmp/out" "$tmp/first.jsonl"
   verdict "map: the same seed gives the same map (the index's embeddings reused)"
+  run map "${m[@]}" --csv "$tmp/fm/test.csv" --img-root "$tmp/fm" --seed 3
+  status_is 0 && [[ $(grep -c 'fm/test/[0-9]*\.png$' "$tmp/out") -eq 400 ]] && out_has '^cluster 0: .* images)$'
+  verdict "map without --json: a line per image (x, y, cluster, path), then the named clusters"
   run map "${m[@]}" --image-dir "$tmp/fm/test" --json
   status_is 0 && jq_out 'length == 401 and (.[:400] | all(has("label") | not))
     and (.[0].path | endswith("fm/test/000000.png"))'
@@ -78,6 +81,9 @@ duplicates)
   status_is 0 && cmp -s "$tmp/out" "$tmp/similar.jsonl"
   verdict "duplicates --similar is --threshold 0.05"
   n_all=$(wc -l <"$tmp/out")
+  run duplicates "${m[@]}" --image-dir "$tmp/d" --similar
+  status_is 0 && out_has "^$n_all groups\? among 42 images$" && out_has '^  .*again2\.png$'
+  verdict "duplicates without --json: each group, its paths indented, then the count"
   run duplicates "${m[@]}" --image-dir "$tmp/d" --similar --offset 1 --limit 1 --json
   status_is 0 && jq_out "length == ([$n_all - 1, 1] | min)"
   verdict "duplicates --offset 1 --limit 1: one page of one group"
@@ -98,6 +104,9 @@ audit)
   jq_out '[.[:12][] | select(has("suggested")) | .path | capture("(?<n>[0-9]+)\\.png$").n | tonumber]
     | map(select(. < 6)) | length >= 5'
   verdict "audit: at least 5 of the 6 flipped labels among the first 12 issues"
+  run audit "${m[@]}" --csv "$tmp/fm/flipped.csv" --img-root "$tmp/fm" --outliers 2
+  status_is 0 && out_has ' → .* %  .*\.png$' && [[ $(grep -c '^outlier ' "$tmp/out") -eq 2 ]]
+  verdict "audit without --json: label → suggestion with its probability, then the outliers"
   mkdir -p "$tmp/classes"
   for class in trouser bag; do
     mkdir -p "$tmp/classes/$class"
