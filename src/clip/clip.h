@@ -531,6 +531,144 @@ char      *clip_train_run_model_path (const char *out_dir);
  * file, or an error naming the file and what it is.  Returns a descriptor in blocking mode with
  * close-on-exec, or -1. */
 int clip_open_input_file (const char *path, GError **error);
+/* ---------------------------------------------------------------- exploring a data set
+ *
+ * A 2-D map of N embeddings (PCA, a k-nearest-neighbour graph, a UMAP-style layout), density
+ * clusters on the map named by the model's text tower, near-duplicate groups, label errors and
+ * outliers.  Every call is deterministic for its seed and clip_get_threads (); the long ones take
+ * ClipCallbacks (progress WHAT: "Neighbours", "Layout").  clip-testing.h has the measures of their
+ * quality (neighbour recall, neighbours kept on the map).
+ *
+ *   ClipMapOptions options;
+ *   clip_map_options_init (&options);
+ *   float *xy = g_new (float, 2 * n);
+ *   clip_map_compute (embeddings, n, dim, &options, NULL, xy, &error);
+ *   int *cluster = g_new (int, n);
+ *   int n_clusters = clip_map_cluster (xy, n, NULL, cluster);
+ *   char **names = clip_cluster_names (model, embeddings, n, cluster, n_clusters, vocabulary, -1, &error);
+ */
+
+typedef enum {
+  CLIP_KNN_AUTO,         /* exact up to CLIP_KNN_EXACT_MAX rows, else approximate */
+  CLIP_KNN_EXACT,        /* blocked matrix products: O(n²·dim) */
+  CLIP_KNN_APPROXIMATE,  /* NN-descent from a seeded random graph */
+} ClipKnnMethod;
+
+#define CLIP_KNN_EXACT_MAX 20000
+
+typedef struct {
+  int      n, k;
+  int32_t *index;        /* [n, k] the neighbours of each row, nearest first, never the row itself */
+  float   *distance;     /* [n, k] their Euclidean distances */
+} ClipNeighbors;
+
+/* The K nearest rows (Euclidean; for unit rows, the cosine order) of every row of X [n, dim],
+ * 1 ≤ K < N.  OUT is cleared with clip_neighbors_clear. */
+gboolean clip_knn_compute (const float *x, int n, int dim, int k, ClipKnnMethod method, uint64_t seed,
+                           const ClipCallbacks *callbacks, ClipNeighbors *out, GError **error);
+void     clip_neighbors_clear (ClipNeighbors *neighbors);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ClipNeighbors, clip_neighbors_clear)
+/* OUT [n, n_components]: X [n, dim] centred and projected on its N_COMPONENTS principal axes (largest
+ * variance first; each axis's sign makes its largest coefficient positive).  N_COMPONENTS ≤ DIM. */
+gboolean clip_pca (const float *x, int n, int dim, int n_components, float *out, GError **error);
+
+typedef struct {
+  int      n_neighbors;  /* 15: size of the neighbourhood graph */
+  int      pca_dims;     /* 50: rows are projected on this many principal axes first (when longer) */
+  int      n_epochs;     /* 0: 500 up to 10,000 rows, else 200 */
+  float    min_dist;     /* 0.1: how tightly points pack on the map */
+  float    spread;       /* 1.0 */
+  int      negative_rate;/* 5: repulsive samples per attractive one */
+  ClipKnnMethod knn;     /* CLIP_KNN_AUTO */
+  uint64_t seed;         /* 0 */
+} ClipMapOptions;
+
+void clip_map_options_init (ClipMapOptions *options);
+
+/* XY [n, 2]: a UMAP-style layout of EMBEDDINGS [n, dim] (N ≥ 3): fuzzy simplicial set of the
+ * neighbour graph (smooth-kNN bandwidths), PCA initialisation, then epochs of negative-sampling
+ * gradient steps on umap's 1 / (1 + a·d^2b) curve, each applied to all points at once (Adam). */
+gboolean clip_map_compute (const float *embeddings, int n, int dim, const ClipMapOptions *options,
+                           const ClipCallbacks *callbacks, float *xy, GError **error);
+
+typedef struct {
+  int   grid;            /* 256: cells of the density grid along each side */
+  float bandwidth;       /* 0: Scott's rule; else the kernel's standard deviation in map units */
+  float persistence;     /* 0.5: two density peaks stay apart when the density on the way between them
+                          * falls below this share of the lower peak; else they merge */
+  float noise_level;     /* 0.1: points where the density is below this share of their peak are noise */
+  int   min_size;        /* 0: max (5, n / 500); smaller clusters become noise */
+} ClipClusterOptions;
+
+void clip_cluster_options_init (ClipClusterOptions *options);
+
+/* Density clusters on the map XY [n, 2]: a Gaussian KDE on a grid, its local maxima merged by
+ * persistence.  CLUSTER [n] receives ids 0 … count − 1 by decreasing size, or −1 for noise.
+ * OPTIONS NULL takes the defaults.  Returns the count. */
+int clip_map_cluster (const float *xy, int n, const ClipClusterOptions *options, int *cluster);
+
+/* About 200 common English nouns, NULL-terminated, static: the vocabulary of data sets without labels. */
+const char *const *clip_vocabulary_builtin (void);
+/* The MAX_WORDS most frequent words (lower-case, letters only, stop words left out) of TEXTS,
+ * most frequent first, NULL-terminated.  Free with g_strfreev. */
+char **clip_vocabulary_from_texts (const char *const *texts, int n_texts, int max_words);
+
+/* A name for each cluster: the word of VOCABULARY (N_VOCAB words; −1 = NULL-terminated) that the
+ * mean embedding of the cluster's rows of EMBEDDINGS [n, embed_dim] classifies as, zero-shot with
+ * "a photo of a WORD.", or the two best joined by " / " when the second is at least half as
+ * probable.  NULL-terminated, free with g_strfreev. */
+char **clip_cluster_names (ClipModel *model, const float *embeddings, int n, const int *cluster,
+                           int n_clusters, const char *const *vocabulary, int n_vocab, GError **error);
+
+/* Near-duplicates: cosine distances (1 − cosine similarity) between unit embeddings. */
+#define CLIP_DUPLICATE_DISTANCE 0.01f  /* Immich's setting for ViT-B/32 */
+#define CLIP_SIMILAR_DISTANCE   0.05f
+
+typedef struct _ClipDuplicates ClipDuplicates;
+
+/* Groups the rows of EMBEDDINGS [n, dim] (unit rows) linked by a cosine distance ≤ MAX_DISTANCE
+ * (through approximate neighbours above CLIP_KNN_EXACT_MAX rows, seeded by SEED) or by equal
+ * CONTENT_HASHES (n × 16 bytes, may be NULL), directly or through other members.  Groups of two or
+ * more, largest first.  Free with clip_duplicates_free. */
+ClipDuplicates *clip_duplicates_find (const float *embeddings, int n, int dim, const uint8_t *content_hashes,
+                                      float max_distance, uint64_t seed, const ClipCallbacks *callbacks,
+                                      GError **error);
+void            clip_duplicates_free (ClipDuplicates *duplicates);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipDuplicates, clip_duplicates_free)
+
+int        clip_duplicates_get_n_groups (const ClipDuplicates *duplicates);
+/* Group I's rows (ascending; *N_ROWS of them; borrowed), the largest cosine distance between two of
+ * them (among the first 512 of a larger group), and whether all have the same content hash.  Any
+ * group can be read in any order: callers page. */
+const int *clip_duplicates_get_group (const ClipDuplicates *duplicates, int i, int *n_rows, float *max_distance,
+                                      gboolean *exact);
+
+typedef struct {
+  int   row;
+  int   label;           /* as given */
+  int   suggested;       /* the label the model and the neighbours agree on */
+  float confidence;      /* its probability */
+  float label_prob;      /* the given label's probability */
+} ClipLabelIssue;
+
+/* Suspected label errors of labelled unit EMBEDDINGS [n, dim] (LABELS [n] in 0 … n_classes − 1):
+ * each row's class probabilities are the mean of zero-shot (softmax of LOGIT_SCALE_EXP · cosine to
+ * CLASS_WEIGHTS [n_classes, dim]) and its NEIGHBORS' labels; a row is suspect when another class
+ * reaches that class's confident-learning threshold (its mean probability over the rows labelled
+ * with it) and beats the given label.  *N_ISSUES of them, most confident disagreement first (by
+ * confidence − label_prob).  Free with g_free. */
+ClipLabelIssue *clip_audit_labels (const float *embeddings, int n, int dim, const int *labels, int n_classes,
+                                   const float *class_weights, float logit_scale_exp,
+                                   const ClipNeighbors *neighbors, int *n_issues);
+
+typedef struct {
+  int   row;
+  float score;           /* mean distance to its neighbours ÷ the median of that over all rows */
+} ClipOutlier;
+
+/* Every row by decreasing outlier score (ties by row), from its neighbour distances: low neighbour
+ * density ranks first.  [neighbors->n], free with g_free. */
+ClipOutlier *clip_audit_outliers (const ClipNeighbors *neighbors);
 
 /* ---------------------------------------------------------------- threads */
 
@@ -671,6 +809,16 @@ typedef struct {
  * MARGIN ≥ 0 only those scoring within MARGIN of the best.  RESULTS holds TOP_K; returns the count. */
 int clip_index_search (ClipIndex *index, const float *query, int top_k, float margin, ClipSearchResult *results);
 
+typedef struct {
+  const char    *path;          /* relative to the folder */
+  const float   *embedding;     /* [embed_dim], unit length */
+  const uint8_t *content_hash;  /* 16 bytes: XXH3-128 of the file's bytes */
+} ClipIndexItem;
+
+/* Entry I of the index (0 ≤ I < clip_index_get_n_entries); valid until the index is updated or freed. */
+void     clip_index_get_item (ClipIndex *index, int64_t i, ClipIndexItem *item);
+/* The entry of FILE (a path to a file inside the folder, as the caller names it); FALSE when none. */
+gboolean clip_index_find_file (ClipIndex *index, const char *file, ClipIndexItem *item);
 /* ---------------------------------------------------------------- Hugging Face hub
  *
  * Pretrained models from the Hugging Face hub, kept in huggingface_hub's own cache so that ClipLab
