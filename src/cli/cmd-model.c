@@ -97,8 +97,7 @@ print_download (const DownloadJob *job, gboolean json)
       json_builder_add_string_value (b, r->revision);
       json_builder_set_member_name (b, "commit");
       json_builder_add_string_value (b, r->commit);
-      json_builder_set_member_name (b, "path");
-      json_builder_add_string_value (b, r->snapshot_dir);
+      cli_json_add_path (b, "path", r->snapshot_dir);
       json_builder_set_member_name (b, "files");
       json_builder_add_int_value (b, r->n_files);
       json_builder_set_member_name (b, "downloaded_bytes");
@@ -116,7 +115,8 @@ print_download (const DownloadJob *job, gboolean json)
           r->commit, r->n_files, received, cached);
   if (r->retries > 0)
     printf (", %d dropped connection%s resumed", r->retries, r->retries > 1 ? "s" : "");
-  printf ("\n%s\n", r->snapshot_dir);
+  g_autofree char *path = cli_path_for_text (r->snapshot_dir);
+  printf ("\n%s\n", path);
 }
 
 static int
@@ -199,8 +199,7 @@ print_cached_json (const ClipHubCachedModel *m)
   json_builder_add_int_value (b, m->size);
   json_builder_set_member_name (b, "layout");
   json_builder_add_string_value (b, layout_short_name (m->layout));
-  json_builder_set_member_name (b, "path");
-  json_builder_add_string_value (b, m->snapshot_dir);
+  cli_json_add_path (b, "path", m->snapshot_dir);
   json_builder_end_object (b);
   cli_json_print_line (b);
 }
@@ -283,7 +282,8 @@ model_list (int argc, char **argv)
   if (!json && cached->len == 0)
     {
       g_autofree char *dir = clip_hub_cache_dir (cache_dir);
-      printf ("no model ClipLab loads in %s (see '%s model list --available')\n", dir, CLI_PROGRAM_NAME);
+      g_autofree char *shown = cli_path_for_text (dir);
+      printf ("no model ClipLab loads in %s (see '%s model list --available')\n", shown, CLI_PROGRAM_NAME);
       return 0;
     }
   if (!json)
