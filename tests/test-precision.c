@@ -144,23 +144,18 @@ resident_mb (void)
   return g_ascii_strtod (line + strlen ("VmRSS:"), NULL) / 1024.0;
 }
 
-/* An F16 checkpoint keeps one copy of its matrices: the float32 conversion's pages go once they are
- * packed, and come back, the same, for whatever reads the weights as floats (the index key). */
-static void
-test_f16_one_copy (void)
+/* At PRECISION, the model at PATH keeps one copy of its matrices (the panels): the pages of the
+ * float32 originals go once they are packed (resident memory drops by at least DROP_MB), and come
+ * back, the same, for whatever reads the weights as floats (the index key), read again from the
+ * file.  Returns the model, its originals back. */
+static ClipModel *
+check_one_copy (const char *path, ClipPrecision precision, double drop_mb)
 {
-  g_autofree char *f16_path = g_build_filename (tu_tmpdir (), "vitb32_f16.safetensors", NULL);
-  GError *error = NULL;
-  {
-    g_autoptr (ClipModel) f32_model = clip_model_load (weights_path, NULL, &error);
-    g_assert_no_error (error);
-    g_assert_true (clip_model_save (f32_model, f16_path, CLIP_DTYPE_F16, &error));
-    g_assert_no_error (error);
-  }
   ClipLoadOptions options;
   clip_load_options_init (&options);
-  options.precision = CLIP_PRECISION_BF16;
-  g_autoptr (ClipModel) model = clip_model_load (f16_path, &options, &error);
+  options.precision = precision;
+  GError *error = NULL;
+  ClipModel *model = clip_model_load (path, &options, &error);
   g_assert_no_error (error);
   uint8_t key_before[CLIP_INDEX_KEY_BYTES], key_after[CLIP_INDEX_KEY_BYTES];
   clip_index_model_key (model, FALSE, FALSE, key_before);
@@ -172,17 +167,69 @@ test_f16_one_copy (void)
   g_assert_true (clip_model_encode_images (model, pixels, 1, first, NULL, &error));
   g_assert_no_error (error);
   double packed = resident_mb ();
-  g_test_message ("F16 checkpoint at bf16: %.0f MB resident after loading, %.0f MB after packing", loaded, packed);
-  g_assert_true (model->converted_released);
-  /* The matrices' 123 M parameters as floats (490 MB) went, as bf16 panels (245 MB) they came. */
-  g_assert_cmpfloat (packed, <, loaded - 200);
+  g_test_message ("%s at %s: %.0f MB resident after loading, %.0f MB after packing", path,
+                  clip_precision_name (precision), loaded, packed);
+  g_assert_true (model->originals_released);
+  g_assert_cmpfloat (packed, <, loaded - drop_mb);
 
   clip_index_model_key (model, FALSE, FALSE, key_after);
-  g_assert_false (model->converted_released);
+  g_assert_false (model->originals_released);
   g_assert_cmpmem (key_before, sizeof key_before, key_after, sizeof key_after);
   g_assert_true (clip_model_encode_images (model, pixels, 1, second, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpmem (first, sizeof first, second, sizeof second);
+  return model;
+}
+
+/* An F16 checkpoint converted to float32 at loading and packed at bf16: the matrices' 123 M
+ * parameters as floats (490 MB) go, as bf16 panels (245 MB) they come.  And an F32 file at int8
+ * (490 MB go, 125 MB come); when the file has changed since loading, the weights come back rounded
+ * from the panels instead of from the file. */
+static void
+test_one_copy (void)
+{
+  g_autofree char *f16_path = g_build_filename (tu_tmpdir (), "vitb32_f16.safetensors", NULL);
+  g_autofree char *f32_path = g_build_filename (tu_tmpdir (), "vitb32_copy.safetensors", NULL);
+  GError *error = NULL;
+  {
+    g_autoptr (ClipModel) f32_model = clip_model_load (weights_path, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_true (clip_model_save (f32_model, f16_path, CLIP_DTYPE_F16, &error));
+    g_assert_true (clip_model_save (f32_model, f32_path, CLIP_DTYPE_F32, &error));
+    g_assert_no_error (error);
+  }
+  clip_model_free (check_one_copy (f16_path, CLIP_PRECISION_BF16, 200));
+  clip_model_free (check_one_copy (f32_path, CLIP_PRECISION_INT8, 300));
+
+  ClipLoadOptions options;
+  clip_load_options_init (&options);
+  options.precision = CLIP_PRECISION_INT8;
+  g_autoptr (ClipModel) model = clip_model_load (f32_path, &options, &error);
+  g_assert_no_error (error);
+  int d = clip_model_get_config (model)->vision.width;
+  g_autofree float *original = g_memdup2 (model->w.vision_layers[0].fc1_w, sizeof (float) * d);
+  g_autofree float *pixels = g_new0 (float, 3 * 224 * 224);
+  float embed[EMBED];
+  g_assert_true (clip_model_encode_images (model, pixels, 1, embed, NULL, &error));
+  g_assert_true (model->originals_released);
+  gsize size = 0;
+  g_autofree char *bytes = NULL;
+  g_assert_true (g_file_get_contents (f32_path, &bytes, &size, NULL));
+  g_autofree char *zeros = g_malloc0 (size);
+  g_assert_true (g_file_set_contents (f32_path, zeros, (gssize) size, NULL));
+  clip_model_restore_originals (model);
+  /* The first output column of fc1: int8 steps of max |w| / 127. */
+  const float *rounded = model->w.vision_layers[0].fc1_w;
+  float max_abs = 0;
+  int nonzero = 0;
+  for (int k = 0; k < d; k++)
+    max_abs = MAX (max_abs, fabsf (original[k]));
+  for (int k = 0; k < d; k++)
+    {
+      g_assert_cmpfloat (fabsf (rounded[k] - original[k]), <=, max_abs / 254 * 1.001f);
+      nonzero += rounded[k] != 0;
+    }
+  g_assert_cmpint (nonzero, >, d / 2);
 }
 
 /* int8 rounds each product's input row to steps of max |x| / 127: a row whose largest value stands
@@ -263,7 +310,7 @@ main (int argc, char **argv)
   clip_model_free (encode (CLIP_PRECISION_F32, &f32));
   g_test_add_func ("/precision/names", test_names);
   g_test_add_func ("/precision/f32-kernels", test_f32_kernels);
-  g_test_add_func ("/precision/f16-one-copy", test_f16_one_copy);
+  g_test_add_func ("/precision/one-copy", test_one_copy);
   g_test_add_func ("/precision/outliers", test_outliers);
   static Variant variants[2 * CLIP_ISA_COUNT];
   int n_variants = 0;

@@ -103,6 +103,22 @@ void            clip_weights_clear (ClipWeights *w);
 /* Points every tensor of W into BLOCK, in table order. */
 void            clip_weights_carve (ClipWeights *w, const ClipConfig *config, float *block);
 
+/* The weights that panels replaced, if their memory was given back: written back from float32
+ * panels (bit for bit), or read again from the file for bf16 and int8 panels (checked against a
+ * hash taken when they were packed; if the file changed since, the panels' rounded values come
+ * back instead).  For the readers of the original layout (a traced or GEMM-only pass, saving, a
+ * trainer).  The model is used by one thread at a time, so this needs no lock. */
+void clip_model_restore_originals (ClipModel *model);
+
+/* Before the matrix products go to OpenBLAS: under an address-space limit (ulimit -v), checks
+ * there is room for its work buffers (fewer threads when there is room for fewer), or fails with
+ * CLIP_ERROR_LIMIT, instead of OpenBLAS retrying its allocation forever. */
+gboolean clip_blas_check_room (GError **error);
+/* The data of the tensor in SLOT as loaded: *SLOT itself, or, for a weight whose memory the panels
+ * took over, a copy unpacked into *SCRATCH (grown as needed; g_free it). */
+const float *clip_model_original_data (const ClipModel *model, float *const *slot, int64_t n_elements,
+                                       float **scratch);
+
 /* Validates a configuration (positive sizes, heads dividing widths, limits). */
 gboolean clip_config_validate (const ClipConfig *config, const char *label, GError **error);
 /* AUTO as this CPU resolves it (see ClipPrecision); the others as they are. */
@@ -127,9 +143,8 @@ struct ClipConverted {
   gboolean    transpose;
 };
 
-/* Converts (again) the tensors of a model's owned block from its file: after the matrices packed for
- * inference released their pages (model.c), before anything reads the weights as floats. */
-void clip_model_restore_converted (const ClipModel *model);
+/* Writes C's tensor into its place in the owned block from SRC, the file's bytes of it. */
+void clip_converted_fill (const struct ClipConverted *c, const void *src);
 
 /* Inference copies of the weights in the layout of clip_packed_linear_forward (model.c). */
 typedef struct _ClipPanels ClipPanels;
@@ -143,14 +158,14 @@ struct _ClipModel {
   ClipPrecision    precision;  /* of inference's products, resolved (never AUTO) */
   char            *path;
   ClipTokenizer   *tokenizer;
-  ClipSafetensors *file;     /* the memory map F32 weights point into */
+  ClipSafetensors *file;     /* the file's contents, which F32 weights point into */
   float           *owned;    /* converted or transposed weights */
   /* Where each tensor in OWNED came from, so that the matrices packed for inference can leave it
-   * (an F16 or BF16 checkpoint keeps one copy of its weights) and come back when read. */
+   * (an F16 or BF16 checkpoint keeps one copy of its weights) and come back from the file. */
   struct ClipConverted *converted;
   int              n_converted;
-  gboolean         converted_released;
   ClipPanels      *panels;   /* made at the first inference pass of a model loaded from a file */
+  gboolean         originals_released;  /* the file's copies of the panels' weights were given back */
   GHashTable      *text_cache;  /* cleaned text → float[embed_dim] */
   /* scratch reused between calls */
   float           *scratch;
@@ -229,3 +244,10 @@ const float *clip_trainer_get_gradient (const ClipTrainer *trainer, const char *
 char    *clip_config_to_json (const ClipConfig *config, const ClipPreprocess *pre);
 gboolean clip_config_from_json (const char *json, ClipConfig *config, ClipPreprocess *pre,
                                 const char *label, GError **error);
+
+/* The weight files an open_clip directory may hold, in the order they are looked for; NULL-terminated. */
+extern const char *const clip_open_clip_weight_files[];
+
+/* The layout of model directory DIR and its config and weight files, as clip_model_load reads it
+ * (open_clip_config.json first, then config.json); FALSE when DIR holds no loadable model. */
+gboolean clip_model_dir_files (const char *dir, ClipLayout *layout, char **config, char **weights);

@@ -90,7 +90,7 @@ typedef struct {
 
 static void
 time_kernels (const float *inp, const float *weight, const float *packed, const ClipReducedMatrix *bf16,
-              float *out, int in_dim, int out_dim, Timings *t)
+              gboolean with_blas, float *out, int in_dim, int out_dim, Timings *t)
 {
   int n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL, parts = MIN (n_panels, 2 * clip_get_threads ());
   *t = (Timings) { 0 };
@@ -108,7 +108,8 @@ time_kernels (const float *inp, const float *weight, const float *packed, const 
           gint64 start = g_get_monotonic_time ();
           clip_parallel_for (job.parts, 1, timed_panel_parts, &job);
           gint64 middle = g_get_monotonic_time ();
-          clip_matmul_forward (out, inp, weight, n, in_dim, out_dim, FALSE);
+          if (with_blas)
+            clip_matmul_forward (out, inp, weight, n, in_dim, out_dim, FALSE);
           gint64 end = g_get_monotonic_time ();
           if (bf16 != NULL)
             {
@@ -118,7 +119,8 @@ time_kernels (const float *inp, const float *weight, const float *packed, const 
               reduced = MIN (reduced, (g_get_monotonic_time () - end) / 1e6);
             }
           panels = MIN (panels, (middle - start) / 1e6);
-          blas = MIN (blas, (end - middle) / 1e6);
+          if (with_blas)
+            blas = MIN (blas, (end - middle) / 1e6);
         }
       g_aligned_free (memory);
       t->panels += panels / per;
@@ -127,9 +129,9 @@ time_kernels (const float *inp, const float *weight, const float *packed, const 
     }
 }
 
-/* Times the kernels on random data of the shape [IN] → [OUT]. */
+/* Times the kernels on random data of the shape [IN] → [OUT] (OpenBLAS only WITH_BLAS). */
 static void
-measure (int in_dim, int out_dim, gboolean with_bf16, Timings *t)
+measure (int in_dim, int out_dim, gboolean with_bf16, gboolean with_blas, Timings *t)
 {
   int rows = ONE_IMAGE_ROWS * BATCH_IMAGES;
   GRand *rng = g_rand_new_with_seed (1);
@@ -150,7 +152,7 @@ measure (int in_dim, int out_dim, gboolean with_bf16, Timings *t)
       clip_reduced_matrix_init (&bf16, CLIP_REDUCED_BF16, in_dim, out_dim, bf16_memory);
       clip_reduced_pack (&bf16, weight, out_dim, 0);
     }
-  time_kernels (inp, weight, packed, with_bf16 ? &bf16 : NULL, out, in_dim, out_dim, t);
+  time_kernels (inp, weight, packed, with_bf16 ? &bf16 : NULL, with_blas, out, in_dim, out_dim, t);
   g_aligned_free (bf16_memory);
   g_free (inp);
   g_free (weight);
@@ -183,12 +185,19 @@ choices_save (void)
   g_key_file_save_to_file (choices, path, NULL);
 }
 
+/* Below this many weights (a 512 × 512 matrix), OpenBLAS repacking them on every call does not
+ * pay, and its work buffers (tens of MB, allocated at its first product) are not worth having. */
+#define MIN_TIMED_WEIGHTS (512 * 512)
+
 ClipF32Kernel
 clip_f32_kernel_choose (int in_dim, int out_dim)
 {
   const char *forced = g_getenv ("CLIPLAB_F32_KERNEL");
   if (forced != NULL && (g_str_equal (forced, "panels") || g_str_equal (forced, "openblas")))
     return g_str_equal (forced, "openblas") ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
+  /* Under an address-space limit too tight for OpenBLAS's buffers, it would retry forever. */
+  if ((int64_t) in_dim * out_dim < MIN_TIMED_WEIGHTS || !clip_blas_check_room (NULL))
+    return CLIP_F32_PANELS;
   g_mutex_lock (&choice_lock);
   choices_load ();
   g_autofree char *key = g_strdup_printf ("%dx%d", in_dim, out_dim);
@@ -199,7 +208,7 @@ clip_f32_kernel_choose (int in_dim, int out_dim)
   else
     {
       Timings t;
-      measure (in_dim, out_dim, FALSE, &t);
+      measure (in_dim, out_dim, FALSE, TRUE, &t);
       kernel = t.blas < t.panels ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
       g_key_file_set_string (choices, choices_group, key, kernel == CLIP_F32_OPENBLAS ? "openblas" : "panels");
       choices_save ();
@@ -228,7 +237,7 @@ clip_auto_precision (void)
   else
     {
       Timings t;
-      measure (AUTO_IN, AUTO_OUT, TRUE, &t);
+      measure (AUTO_IN, AUTO_OUT, TRUE, clip_blas_check_room (NULL), &t);
       precision = t.bf16 < MIN (t.panels, t.blas) ? CLIP_PRECISION_BF16 : CLIP_PRECISION_F32;
       g_key_file_set_string (choices, choices_group, key, clip_precision_name (precision));
       choices_save ();

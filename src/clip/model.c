@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define ENCODE_CHUNK 16          /* images per forward pass: bounds scratch memory */
 #define TEXT_CHUNK_TOKENS 1024   /* prompt tokens per forward pass, likewise */
@@ -291,8 +292,10 @@ clip_precision_resolve (ClipPrecision precision)
  * clip_packed_linear_forward (float32) or of ops-reduced.h (bf16, int8: the model's precision),
  * made at the first forward pass of a model loaded from a file (whose weights never change; a
  * trainer's model is a view on changing parameters and keeps OpenBLAS).  Q, K and V share one
- * matrix, so one product yields all three.  The pages of the file that held the originals are
- * given back to the kernel, so memory stays at one copy of the weights. */
+ * matrix, so one product yields all three.  The pages that held the originals (the file's contents,
+ * read into private memory, or their float32 conversion) are given back to the kernel, so memory
+ * stays at one copy of the weights, in the chosen precision; clip_model_restore_originals brings
+ * them back for the rare readers of the original layout. */
 
 /* What the reduced products of one model share: the kernel and the inputs rounded for a product. */
 typedef struct {
@@ -312,6 +315,8 @@ typedef struct {
   gboolean          use_blas;
   const float      *blas[3];
   int               blas_count;
+  uint64_t          hashes[3];   /* reduced: of each weight packed, to check it when read again */
+  int               n_packed;
 } PanelMatrix;
 
 typedef struct {
@@ -388,28 +393,30 @@ panel_matrix_take (PanelMatrix *m, ClipPanels *panels, ClipPrecision precision, 
             sizeof (float) * in_dim * CLIP_PANEL);
 }
 
-/* Gives the pages of WEIGHT back to the kernel: pages of the file's map come back from the file
- * when read again; pages of the owned block (converted from F16 or BF16) are converted again by
- * clip_model_restore_converted before anything reads them. */
+/* Gives the pages of WEIGHT back to the kernel, in the file's contents or in the owned block of
+ * converted weights; clip_model_restore_originals brings them back. */
 static void
-panel_release (const ClipModel *model, const float *weight, size_t bytes)
+panel_release (ClipModel *model, const float *weight, size_t bytes)
 {
-  clip_safetensors_release (model->file, weight, bytes);
-  for (int i = 0; i < model->n_converted; i++)
+  gboolean released = clip_safetensors_release (model->file, weight, bytes);
+  for (int i = 0; i < model->n_converted && !released; i++)
     if (model->converted[i].dest == weight)
       {
         uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
         uintptr_t start = ((uintptr_t) weight + page - 1) & ~(page - 1), end = ((uintptr_t) weight + bytes) & ~(page - 1);
-        if (end > start)
-          madvise ((void *) start, end - start, MADV_DONTNEED);
+        released = end > start && madvise ((void *) start, end - start, MADV_DONTNEED) == 0;
       }
+  if (released)
+    model->originals_released = TRUE;
 }
 
-/* Packs WEIGHT [COUNT, IN] as columns COL0 … of M and releases its pages, or, for OpenBLAS, keeps
- * it as it is (columns in order). */
+/* Packs WEIGHT [COUNT, IN] as columns COL0 … of M and releases its pages (for reduced panels, which
+ * cannot give it back exactly, after a hash of it), or, for OpenBLAS, keeps it as it is (columns
+ * in order). */
 static void
-panel_matrix_pack (const ClipModel *model, PanelMatrix *m, const float *weight, int in_dim, int count, int col0)
+panel_matrix_pack (ClipModel *model, PanelMatrix *m, const float *weight, int in_dim, int count, int col0)
 {
+  size_t bytes = (size_t) count * in_dim * sizeof (float);
   if (m->use_blas)
     {
       m->blas[m->blas_count++] = weight;
@@ -418,8 +425,11 @@ panel_matrix_pack (const ClipModel *model, PanelMatrix *m, const float *weight, 
   if (m->floats != NULL)
     clip_pack_weight (m->floats, weight, in_dim, count, col0);
   else
-    clip_reduced_pack (&m->reduced, weight, count, col0);
-  panel_release (model, weight, (size_t) count * in_dim * sizeof (float));
+    {
+      clip_reduced_pack (&m->reduced, weight, count, col0);
+      m->hashes[m->n_packed++] = XXH3_64bits (weight, bytes);
+    }
+  panel_release (model, weight, bytes);
 }
 
 static const char *
@@ -542,8 +552,114 @@ panels_get (ClipModel *model)
   model->panels = panels;
   PanelJob job = { model, c->vision.layers };
   clip_parallel_for (c->vision.layers + c->text.layers, 1, panel_layers, &job);
-  model->converted_released = model->n_converted > 0;
   return panels;
+}
+
+/* Where each weight copied into panels went: columns COL0 … COL0 + OUT − 1 of M, the PART-th
+ * weight packed into it. */
+typedef struct {
+  float            **slot;
+  const PanelMatrix *m;
+  int                in_dim, out_dim, col0, part;
+} PanelSource;
+
+/* The panels' sources: 3 global matrices, then 6 per layer; free with g_free. */
+static PanelSource *
+panel_sources (const ClipModel *model, int *n_sources)
+{
+  const ClipConfig *c = &model->config;
+  const ClipPanels *p = model->panels;
+  ClipWeights *w = (ClipWeights *) &model->w;
+  PanelSource *sources = g_new (PanelSource, 3 + 6 * (c->vision.layers + c->text.layers));
+  int n = 0;
+  sources[n++] = (PanelSource) { &w->v_patch, &p->v_patch, 3 * c->patch_size * c->patch_size, c->vision.width, 0, 0 };
+  sources[n++] = (PanelSource) { &w->v_proj, &p->v_proj, c->vision.width, c->embed_dim, 0, 0 };
+  sources[n++] = (PanelSource) { &w->t_proj, &p->t_proj, c->text.width, c->embed_dim, 0, 0 };
+  for (int tower = 0; tower < 2; tower++)
+    {
+      const ClipTowerConfig *tc = tower == 0 ? &c->vision : &c->text;
+      ClipLayerWeights *layers = tower == 0 ? w->vision_layers : w->text_layers;
+      const PanelLayer *panel_layers = tower == 0 ? p->vision : p->text;
+      int d = tc->width, f = tc->mlp_width;
+      for (int l = 0; l < tc->layers; l++)
+        {
+          ClipLayerWeights *lw = &layers[l];
+          const PanelLayer *pl = &panel_layers[l];
+          sources[n++] = (PanelSource) { &lw->q_w, &pl->qkv, d, d, 0, 0 };
+          sources[n++] = (PanelSource) { &lw->k_w, &pl->qkv, d, d, d, 1 };
+          sources[n++] = (PanelSource) { &lw->v_w, &pl->qkv, d, d, 2 * d, 2 };
+          sources[n++] = (PanelSource) { &lw->o_w, &pl->o, d, d, 0, 0 };
+          sources[n++] = (PanelSource) { &lw->fc1_w, &pl->fc1, d, f, 0, 0 };
+          sources[n++] = (PanelSource) { &lw->fc2_w, &pl->fc2, f, d, 0, 0 };
+        }
+    }
+  *n_sources = n;
+  return sources;
+}
+
+/* A weight packed into reduced panels, read again from the file (through its conversion for an
+ * F16 or BF16 checkpoint): TRUE when it is, as a hash of it taken at packing confirms. */
+static gboolean
+reload_original (const ClipModel *model, const PanelSource *s)
+{
+  float *w = *s->slot;
+  size_t n = (size_t) s->in_dim * s->out_dim;
+  gboolean read = FALSE, converted = FALSE;
+  for (int i = 0; i < model->n_converted && !converted; i++)
+    if (model->converted[i].dest == w)
+      {
+        const struct ClipConverted *c = &model->converted[i];
+        size_t bytes = (size_t) c->n * clip_dtype_size (c->dtype);
+        g_autofree void *src = g_malloc (bytes);
+        converted = TRUE;
+        read = clip_safetensors_read_back (model->file, c->src, bytes, src);
+        if (read)
+          clip_converted_fill (c, src);
+      }
+  if (!converted)
+    read = clip_safetensors_read_back (model->file, w, n * sizeof (float), w);
+  return read && XXH3_64bits (w, n * sizeof (float)) == s->m->hashes[s->part];
+}
+
+void
+clip_model_restore_originals (ClipModel *model)
+{
+  if (!model->originals_released)
+    return;
+  int n;
+  g_autofree PanelSource *sources = panel_sources (model, &n);
+  for (int i = 0; i < n; i++)
+    {
+      const PanelSource *s = &sources[i];
+      if (s->m->floats != NULL)
+        clip_unpack_weight (*s->slot, s->m->floats, s->in_dim, s->out_dim, s->col0);
+      else if (!s->m->use_blas && !reload_original (model, s))
+        clip_reduced_unpack (&s->m->reduced, *s->slot, s->out_dim, s->col0);
+    }
+  model->originals_released = FALSE;
+}
+
+const float *
+clip_model_original_data (const ClipModel *model, float *const *slot, int64_t n_elements, float **scratch)
+{
+  if (!model->originals_released)
+    return *slot;
+  int n;
+  g_autofree PanelSource *sources = panel_sources (model, &n);
+  for (int i = 0; i < n; i++)
+    if (sources[i].slot == slot && sources[i].m->floats != NULL)
+      {
+        *scratch = g_renew (float, *scratch, n_elements);
+        clip_unpack_weight (*scratch, sources[i].m->floats, sources[i].in_dim, sources[i].out_dim, sources[i].col0);
+        return *scratch;
+      }
+    else if (sources[i].slot == slot && !sources[i].m->use_blas)
+      {
+        /* Reduced panels cannot give it back: all the weights come back from the file. */
+        clip_model_restore_originals ((ClipModel *) model);
+        return *slot;
+      }
+  return *slot;
 }
 
 /* ------------------------------------------------------------------ forward passes */
@@ -869,7 +985,11 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
   float *embedded = work + (acts != NULL ? 0 : (size_t) n_patches * patch_len);
   float *tokens = acts != NULL ? acts->tokens : x;
 
+  if (acts != NULL || gemms_only)
+    clip_model_restore_originals (model);
   const ClipPanels *panels = acts == NULL && !gemms_only ? panels_get (model) : NULL;
+  if (panels == NULL && !clip_blas_check_room (error))
+    return FALSE;
   if (gemms_only)
     clip_matmul_forward (embedded, patches, w->v_patch, n_patches, patch_len, d, FALSE);
   else
@@ -927,7 +1047,6 @@ clip_model_run_image_gemms (ClipModel *model, int n, GError **error)
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%d images: there must be at least one", n);
       return FALSE;
     }
-  clip_model_restore_converted (model);
   g_autofree float *features = g_new (float, (size_t) MIN (n, ENCODE_CHUNK) * model->config.embed_dim);
   for (int start = 0; start < n; start += ENCODE_CHUNK)
     if (!vision_forward (model, NULL, MIN (ENCODE_CHUNK, n - start), features, NULL, NULL, TRUE, NULL, error))
@@ -980,7 +1099,11 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
       }
 
   gboolean packed = acts == NULL && trace == NULL;
+  if (acts != NULL)
+    clip_model_restore_originals (model);
   const ClipPanels *panels = acts == NULL ? panels_get (model) : NULL;
+  if (panels == NULL && !clip_blas_check_room (error))
+    return FALSE;
   g_autofree int *own_pool = acts != NULL ? NULL : g_new (int, n);
   int *pool = acts != NULL ? acts->pool : own_pool;
   g_autofree int *start = packed ? g_new (int, n) : NULL;

@@ -108,6 +108,20 @@ clip_reduced_pack (ClipReducedMatrix *m, const float *weight, int count, int col
     }
 }
 
+void
+clip_reduced_unpack (const ClipReducedMatrix *m, float *weight, int count, int col0)
+{
+  for (int j = 0; j < count; j++)
+    for (int k = 0; k < m->in_dim; k++)
+      {
+        int column = col0 + j;
+        weight[(size_t) j * m->in_dim + k] =
+          m->format == CLIP_REDUCED_BF16
+            ? clip_bf16_to_float (((const uint16_t *) m->panels)[panel_index (m, k, column, 2)])
+            : ((const int8_t *) m->panels)[panel_index (m, k, column, 4)] * m->scales[column];
+      }
+}
+
 /* ------------------------------------------------------------------ inputs */
 
 static int

@@ -55,6 +55,9 @@ void clip_reduced_matrix_init (ClipReducedMatrix *m, ClipReducedFormat format, i
  * matrix: Q, K and V).  Every column must be written once; the padding columns are zeroed here. */
 void clip_reduced_pack (ClipReducedMatrix *m, const float *weight, int count, int col0);
 
+/* The inverse, as far as rounding allows: WEIGHT [COUNT, IN] from the columns COL0 … of M. */
+void clip_reduced_unpack (const ClipReducedMatrix *m, float *weight, int count, int col0);
+
 typedef struct {
   ClipReducedFormat format;
   int               n, n_pad, k_pad;

@@ -31,8 +31,14 @@ const ClipStTensor *clip_safetensors_find (const ClipSafetensors *st, const char
 const char         *clip_safetensors_metadata (const ClipSafetensors *st, const char *key);
 size_t              clip_safetensors_file_size (const ClipSafetensors *st);
 /* Gives the memory of the whole pages inside DATA … DATA + N_BYTES back to the kernel when they
- * are part of ST's memory map (a copy has replaced them); reading them again still works. */
-void                clip_safetensors_release (const ClipSafetensors *st, const void *data, size_t n_bytes);
+ * are part of the file's contents that ST read (a copy has replaced them): those pages read as
+ * zeros afterwards, until written again.  FALSE when nothing was given back. */
+gboolean            clip_safetensors_release (const ClipSafetensors *st, const void *data, size_t n_bytes);
+/* Reads the N_BYTES of the file that DATA (inside the contents) held when loaded into INTO, from the
+ * file again (after clip_safetensors_release); FALSE when DATA is not in the contents or the file
+ * cannot be read that far.  Whether the file changed since is the caller's to check. */
+gboolean            clip_safetensors_read_back (const ClipSafetensors *st, const void *data, size_t n_bytes,
+                                                void *into);
 
 /* Element conversion; DST holds n floats. */
 void clip_convert_to_f32 (ClipDType dtype, const void *src, int64_t n, float *dst);
