@@ -72,6 +72,8 @@ compare_strings (const void *a, const void *b)
 static void
 folder_labels (ClipIndex *index, const int64_t *order, CliExploreData *data)
 {
+  if (data->n == 0)
+    return;
   g_autoptr (GPtrArray) classes = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   g_autofree char **first = g_new0 (char *, MAX (data->n, 1));
