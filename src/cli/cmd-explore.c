@@ -59,7 +59,7 @@ data_set_row (CliExploreData *data, int row, const char *folder, const ClipIndex
 {
   memcpy (data->embeddings + (size_t) row * data->dim, item->embedding, sizeof (float) * data->dim);
   memcpy (data->hashes + 16 * (size_t) row, item->content_hash, 16);
-  data->paths[row] = cli_index_display_path (folder, item->path);
+  data->paths[row] = g_build_filename (folder, item->path, NULL);
 }
 
 static int

@@ -28,12 +28,13 @@ print_point (const CliExploreData *data, int i, const float *xy, const int *clus
 {
   if (!json)
     {
-      printf ("%10.4f %10.4f %4d  %s\n", xy[2 * i], xy[2 * i + 1], cluster[i], data->paths[i]);
+      g_autofree char *display = cli_path_for_text (data->paths[i]);
+      printf ("%10.4f %10.4f %4d  %s\n", xy[2 * i], xy[2 * i + 1], cluster[i], display);
       return;
     }
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  cli_json_add_string (builder, "path", data->paths[i]);
+  cli_json_add_path (builder, "path", data->paths[i]);
   cli_json_add_double (builder, "x", xy[2 * i]);
   cli_json_add_double (builder, "y", xy[2 * i + 1]);
   cli_json_add_int (builder, "cluster", cluster[i]);
