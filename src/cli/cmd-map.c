@@ -94,8 +94,8 @@ cli_cmd_map (int argc, char **argv)
   };
   g_autoptr (GOptionContext) context = cli_option_context_new (
     "map", NULL, "Lay the images out on a 2-D map (PCA, neighbour graph, UMAP-style layout), find the "
-    "dense clusters on it and name them with the model's text tower (from the labels and caption words "
-    "of a CSV, else from common nouns).  Embeddings come from the folder's index, updated first.",
+    "dense clusters on it and name them with the model's text tower (after the data set's labels, else "
+    "a CSV's caption words, else common nouns).  Embeddings come from the folder's index, updated first.",
     entries, &model_options, NULL);
   cli_explore_args_add (context, &args);
   cli_index_args_add (context, &index_args);
