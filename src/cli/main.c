@@ -34,6 +34,7 @@ static const CliCommand cli_commands[] = {
   { "duplicates", "Group identical and near-identical images",                   cli_cmd_duplicates },
   { "audit",   "Suspected label errors and outliers of a labelled data set",      cli_cmd_audit },
   { "bench",   "Time inference and the matrix products alone; peak memory",      cli_cmd_bench },
+  { "model",   "Download pretrained models from Hugging Face; list those in its cache", cli_cmd_model },
 };
 
 /* Ends the process with STATUS once the output is flushed.  Under an address-space limit (ulimit -v)

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <glib.h>
+#include <gio/gio.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -42,6 +43,8 @@ typedef enum {
   CLIP_ERROR_ABORTED,     /* the abort callback asked to stop */
   CLIP_ERROR_RESOURCES,   /* the process ran out of file descriptors or memory: a failure of the whole
                            * job, never a reason to skip one input */
+  CLIP_ERROR_NETWORK,     /* a server cannot be reached, or the connection kept failing */
+  CLIP_ERROR_DENIED,      /* a server refused access (HTTP 401/403: gated or private, a token is needed) */
 } ClipErrorCode;
 
 /* The one callback convention of every long operation.  WHAT names the work in progress
@@ -199,7 +202,9 @@ void clip_load_options_init (ClipLoadOptions *options);
 
 typedef struct _ClipModel ClipModel;
 
-/* Free with clip_model_free. */
+/* PATH: a model directory, a .safetensors file, or a Hugging Face model id ("openai/clip-vit-base-patch32")
+ * that is not an existing path, loaded from the hub cache (see clip_hub_resolve; no network).  Free with
+ * clip_model_free. */
 ClipModel *clip_model_load (const char *path, const ClipLoadOptions *options, GError **error);
 void       clip_model_free (ClipModel *model);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipModel, clip_model_free)
@@ -519,6 +524,13 @@ ClipModel *clip_train_run_get_model (ClipTrainRun *run);
 char      *clip_train_run_checkpoint_path (const char *out_dir, int64_t step);
 char      *clip_train_run_model_path (const char *out_dir);
 
+/* ---------------------------------------------------------------- files */
+
+/* Opens PATH for reading as the library opens every file it reads: once, without blocking (a named
+ * pipe or a device where a file is expected cannot hang the reader), and checked to be a regular
+ * file, or an error naming the file and what it is.  Returns a descriptor in blocking mode with
+ * close-on-exec, or -1. */
+int clip_open_input_file (const char *path, GError **error);
 /* ---------------------------------------------------------------- exploring a data set
  *
  * A 2-D map of N embeddings (PCA, a k-nearest-neighbour graph, a UMAP-style layout), density
@@ -657,14 +669,6 @@ typedef struct {
 /* Every row by decreasing outlier score (ties by row), from its neighbour distances: low neighbour
  * density ranks first.  [neighbors->n], free with g_free. */
 ClipOutlier *clip_audit_outliers (const ClipNeighbors *neighbors);
-
-/* ---------------------------------------------------------------- files */
-
-/* Opens PATH for reading as the library opens every file it reads: once, without blocking (a named
- * pipe or a device where a file is expected cannot hang the reader), and checked to be a regular
- * file, or an error naming the file and what it is.  Returns a descriptor in blocking mode with
- * close-on-exec, or -1. */
-int clip_open_input_file (const char *path, GError **error);
 
 /* ---------------------------------------------------------------- threads */
 
@@ -815,5 +819,129 @@ typedef struct {
 void     clip_index_get_item (ClipIndex *index, int64_t i, ClipIndexItem *item);
 /* The entry of FILE (a path to a file inside the folder, as the caller names it); FALSE when none. */
 gboolean clip_index_find_file (ClipIndex *index, const char *file, ClipIndexItem *item);
+/* ---------------------------------------------------------------- Hugging Face hub
+ *
+ * Pretrained models from the Hugging Face hub, kept in huggingface_hub's own cache so that ClipLab
+ * and Python (transformers, open_clip) share them both ways:
+ *
+ *   $HF_HUB_CACHE (else $HF_HOME/hub, else ~/.cache/huggingface/hub)/models--ORG--NAME/
+ *     blobs/ETAG                 each file once, named by the hub's ETag (SHA-256 for LFS files)
+ *     blobs/ETAG.incomplete      a download in progress or interrupted: the next one resumes it
+ *     snapshots/COMMIT/FILE      relative symbolic links to ../../blobs/ETAG
+ *     refs/REVISION              the commit a branch or tag named when it was downloaded
+ *
+ * The environment is read as huggingface_hub reads it: HF_ENDPOINT (another server or a mirror),
+ * HF_TOKEN (sent as "Authorization: Bearer", never to another host), HF_HUB_OFFLINE=1 (no network:
+ * the cache only).  clip_model_load accepts a repository id ("openai/clip-vit-base-patch32") that
+ * is not an existing path and loads it from the cache.
+ *
+ *   ClipHubOptions options;
+ *   clip_hub_options_init (&options);
+ *   ClipHubResult result = { 0 };
+ *   if (clip_hub_download ("openai/clip-vit-base-patch32", &options, &result, NULL, &error))
+ *     model = clip_model_load (result.snapshot_dir, NULL, &error);
+ *   clip_hub_result_clear (&result);
+ *
+ * The calls are synchronous and run on the caller's thread (an application runs them on a worker).
+ */
+
+typedef struct {
+  const char   *revision;     /* branch, tag or commit; NULL = "main" */
+  const char   *cache_dir;    /* NULL = from the environment, as above */
+  const char   *endpoint;     /* NULL = $HF_ENDPOINT, else https://huggingface.co */
+  const char   *token;        /* NULL = $HF_TOKEN (which may be unset) */
+  gboolean      offline;      /* TRUE (or $HF_HUB_OFFLINE=1): resolve from the cache, no network */
+  int           max_retries;  /* dropped connections resumed per file before giving up (5) */
+  double        retry_delay;  /* seconds before the first retry, doubled at each one (1.0) */
+  GCancellable *cancellable;  /* may be NULL; cancelling it stops the download like the abort callback */
+} ClipHubOptions;
+
+void clip_hub_options_init (ClipHubOptions *options);
+
+typedef struct {
+  const char *file;           /* repository path of the file being fetched */
+  int         file_index;     /* 0-based, of n_files */
+  int         n_files;
+  int64_t     file_done;      /* bytes of this file on disk so far … */
+  int64_t     file_size;      /* … of this many */
+  int64_t     done;           /* bytes of all the model's files so far (cached ones included) … */
+  int64_t     total;          /* … of this many */
+  double      rate;           /* bytes per second received in this call; 0 before the first second */
+  double      eta;            /* seconds left at that rate, or -1 when unknown */
+  int         retries;        /* dropped connections resumed so far */
+} ClipHubProgress;
+
+/* Borrowed: inside a progress callback of clip_hub_download, the download's full state (rate, time
+ * left, the file, retries); NULL on a thread that is not running a download. */
+const ClipHubProgress *clip_hub_get_progress (void);
+
+typedef struct {
+  char   *repo_id;
+  char   *revision;           /* as asked ("main" by default) */
+  char   *commit;             /* the commit the snapshot holds */
+  char   *snapshot_dir;       /* loadable with clip_model_load */
+  int     n_files;
+  int64_t downloaded_bytes;   /* received in this call */
+  int64_t cached_bytes;       /* of files that were already in the cache */
+  int     retries;            /* dropped connections resumed */
+} ClipHubResult;
+
+void clip_hub_result_clear (ClipHubResult *result);
+
+/* TRUE for "ORG/NAME" (letters, digits, '-', '_', '.'; no "--" or ".."), the form of a model id. */
+gboolean clip_hub_is_repo_id (const char *string);
+
+/* The hub cache folder the environment names (CACHE_DIR when not NULL).  Free with g_free. */
+char *clip_hub_cache_dir (const char *cache_dir);
+
+/* Downloads the files a CLIP model needs from REPO_ID: config.json (or open_clip_config.json),
+ * preprocessor_config.json, vocab.json + merges.txt or tokenizer.json, and safetensors weights
+ * (PyTorch .bin files are never fetched).  Files already in the cache are not fetched again; an
+ * interrupted file resumes with a Range request; every file is checked against its ETag (SHA-256
+ * for LFS files, the git blob hash for others) before it is renamed into blobs/ and linked into the
+ * snapshot, and the ref is written last, so the snapshot never holds a partial file.  Each file is
+ * written under huggingface_hub's lock (.locks/models--ORG--NAME/ETAG.lock), so a download running
+ * in another process (Python's included) is waited for, never raced.  Offline, it
+ * succeeds only when the cache already holds the model.  Errors: CLIP_ERROR_DENIED (401/403),
+ * CLIP_ERROR_MISSING (no such repository, revision or file; nothing loadable in it),
+ * CLIP_ERROR_NETWORK, CLIP_ERROR_FORMAT (a file does not match its hash: it is deleted),
+ * CLIP_ERROR_IO (the disk), CLIP_ERROR_ABORTED.  RESULT (may be NULL) is filled on success.
+ * CALLBACKS: progress with WHAT = the file being fetched and DONE of TOTAL bytes of all the model's
+ * files (cached ones included), at most ~10 times a second (clip_hub_get_progress has the rest);
+ * abort polled between chunks and during retry waits, stopping with CLIP_ERROR_ABORTED and keeping
+ * blobs/ETAG.incomplete for the next download to resume. */
+gboolean clip_hub_download (const char *repo_id, const ClipHubOptions *options, ClipHubResult *result,
+                            const ClipCallbacks *callbacks, GError **error);
+
+/* The snapshot folder of REPO_ID at REVISION (NULL = "main") in the cache, without the network:
+ * refs/REVISION or a commit's own snapshot, which must hold a loadable model.  Free with g_free. */
+char *clip_hub_resolve (const char *repo_id, const char *revision, const char *cache_dir, GError **error);
+
+typedef struct {
+  char      *repo_id;
+  char      *commit;
+  char      *refs;            /* the refs naming this commit, comma-separated ("main"), or NULL */
+  char      *snapshot_dir;
+  int64_t    size;            /* bytes of the files the snapshot links to */
+  ClipLayout layout;          /* CLIP_LAYOUT_HF_DIR or CLIP_LAYOUT_OPEN_CLIP_DIR */
+} ClipHubCachedModel;
+
+void clip_hub_cached_model_free (ClipHubCachedModel *model);
+
+/* Every CLIP snapshot in the cache that clip_model_load can read (a Hugging Face config.json with
+ * "model_type": "clip", or open_clip's files), by repository id then commit:
+ * ClipHubCachedModel *, owned by the array (free with g_ptr_array_unref).  A missing cache folder is
+ * an empty list. */
+GPtrArray *clip_hub_list_cached (const char *cache_dir, GError **error);
+
+typedef struct {
+  const char *repo_id;
+  const char *architecture;   /* "ViT-B/32", … */
+  int64_t     download_bytes; /* what clip_hub_download fetches, approximately */
+  const char *description;    /* what it is good for, one English sentence (po/ has its translations) */
+} ClipHubCatalogEntry;
+
+/* CLIP checkpoints on the hub that ClipLab loads, fastest first.  Static (borrowed). */
+const ClipHubCatalogEntry *clip_hub_catalog (int *n_entries);
 
 G_END_DECLS
