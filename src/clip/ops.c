@@ -940,3 +940,62 @@ clip_contrastive_loss_backward (float *dimg /* [b, e] */, float *dtxt /* [b, e] 
     }
   free (l);
 }
+
+/* One direction of clip_contrastive_loss_shard: queries FIRST … FIRST + COUNT − 1 of QUERIES [N, E]
+ * (images for the rows, texts for the columns) against every row of KEYS.  Adds the gradients to
+ * DQUERIES and DKEYS [N, E] (double) and Σ dlogits ⊙ logits to *DS; returns Σ −log p(label).
+ * LOGITS and P hold N doubles each. */
+CLIP_KERNEL static double
+shard_direction (double *dqueries, double *dkeys, double *ds, const float *queries, const float *keys,
+                 double scale, double w, int n, int first, int count, int e, double *logits, double *p)
+{
+  double nll = 0;
+  for (int i = first; i < first + count; i++)
+    {
+      const float *q = queries + (int64_t) i * e;
+      for (int j = 0; j < n; j++)
+        {
+          double dot = 0;
+#pragma omp simd reduction(+:dot)
+          for (int k = 0; k < e; k++)
+            dot += (double) q[k] * keys[(int64_t) j * e + k];
+          logits[j] = scale * dot;
+        }
+      nll += softmax_nll (p, logits, n, 1, i);
+      double *dq = dqueries + (int64_t) i * e;
+      for (int j = 0; j < n; j++)
+        {
+          double dl = w * (p[j] - (i == j));
+          *ds += dl * logits[j];
+          const float *key = keys + (int64_t) j * e;
+          double *dkey = dkeys + (int64_t) j * e;
+          for (int k = 0; k < e; k++)
+            {
+              dq[k] += scale * dl * key[k];
+              dkey[k] += scale * dl * q[k];
+            }
+        }
+    }
+  return nll;
+}
+
+double
+clip_contrastive_loss_shard (float *dimg_all, float *dtxt_all, float *dlogit_scale, const float *img_all,
+                             const float *txt_all, float logit_scale, int n, int first, int count, int e)
+{
+  size_t ne = (size_t) n * e;
+  double *dimg = calloc (2 * ne + 2 * (size_t) n, sizeof (double));
+  double *dtxt = dimg + ne, *logits = dtxt + ne, *p = logits + n;
+  double scale = exp ((double) logit_scale), w = 1.0 / (2.0 * n), ds = 0;
+  double nll = shard_direction (dimg, dtxt, &ds, img_all, txt_all, scale, w, n, first, count, e, logits, p)
+               + shard_direction (dtxt, dimg, &ds, txt_all, img_all, scale, w, n, first, count, e, logits, p);
+  for (size_t i = 0; i < ne; i++)
+    {
+      dimg_all[i] += (float) dimg[i];
+      dtxt_all[i] += (float) dtxt[i];
+    }
+  if (dlogit_scale != NULL)
+    *dlogit_scale += (float) ds;
+  free (dimg);
+  return nll / (2.0 * n);
+}
