@@ -12,6 +12,7 @@
 
 #define WATCHDOG_POLL_US    (200 * 1000)
 #define OTHER_RANKS_GRACE_S 5.0          /* rank 0's watchdog fires first: its message is the one to read */
+#define SIGNAL_WAIT_S       0.5            /* waiting this long after SIGTERM: the job is being ended */
 
 struct _CliMpi {
   MPI_Comm         comm;
@@ -22,20 +23,44 @@ struct _CliMpi {
   gint64           started;         /* monotonic µs of cli_mpi_start */
   gint             waiting_since;   /* atomic: ms after STARTED when the current collective began + 1; 0 idle */
   gint             stop;            /* atomic: the watchdog ends */
+  volatile sig_atomic_t *signalled;
+  char            *out_dir;
   GThread         *watchdog;
 };
+
+/* Seconds the current collective has waited, or -1. */
+static double
+waited_s (CliMpi *mpi)
+{
+  gint since = g_atomic_int_get (&mpi->waiting_since);
+  if (since == 0)
+    return -1;
+  return ((double) (g_get_monotonic_time () - mpi->started) / 1000 - (since - 1)) / 1000;
+}
 
 static gpointer
 watchdog_main (gpointer data)
 {
   CliMpi *mpi = data;
   double limit = mpi->timeout_s + (mpi->communicator.rank == 0 ? 0 : OTHER_RANKS_GRACE_S);
+  gint64 signal_seen = 0;
   while (!g_atomic_int_get (&mpi->stop))
     {
       g_usleep (WATCHDOG_POLL_US);
-      gint since = g_atomic_int_get (&mpi->waiting_since);
-      double now_ms = (double) (g_get_monotonic_time () - mpi->started) / 1000;
-      if (since != 0 && (now_ms - (since - 1)) / 1000 > limit)
+      if (mpi->signalled != NULL && *mpi->signalled && signal_seen == 0)
+        signal_seen = g_get_monotonic_time ();
+      if (signal_seen != 0 && waited_s (mpi) >= 0
+          && (double) (g_get_monotonic_time () - signal_seen) / G_USEC_PER_SEC >= SIGNAL_WAIT_S)
+        {
+          if (mpi->communicator.rank == 0)
+            fprintf (stderr, "%s: rank 0 of %d: the job is being ended (a rank died or the job was interrupted) "
+                     "while the ranks waited for one another.  The last checkpoint in %s is intact; continue "
+                     "with '%s train --resume %s'.\n", CLI_PROGRAM_NAME, mpi->communicator.size, mpi->out_dir,
+                     CLI_PROGRAM_NAME, mpi->out_dir);
+          fflush (stderr);
+          _exit (EXIT_FAILURE);
+        }
+      if (waited_s (mpi) > limit)
         {
           /* MPI may not be called from this thread; _exit makes mpirun end the other ranks. */
           fprintf (stderr, "%s: rank %d of %d: the other ranks have not answered for %.0f s: one of them died or "
@@ -173,6 +198,13 @@ cli_mpi_get_communicator (CliMpi *mpi)
   return &mpi->communicator;
 }
 
+void
+cli_mpi_watch_signal (CliMpi *mpi, volatile sig_atomic_t *signalled, const char *out_dir)
+{
+  mpi->out_dir = g_strdup (out_dir);
+  mpi->signalled = signalled;
+}
+
 gboolean
 cli_mpi_transport_failed (CliMpi *mpi)
 {
@@ -205,6 +237,7 @@ cli_mpi_free (CliMpi *mpi)
     }
   if (mpi->comm != MPI_COMM_NULL)
     MPI_Comm_free (&mpi->comm);
+  g_free (mpi->out_dir);
   int initialized = 0, finalized = 0;
   MPI_Initialized (&initialized);
   MPI_Finalized (&finalized);

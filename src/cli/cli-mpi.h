@@ -4,6 +4,8 @@
 
 #include "clip.h"
 
+#include <signal.h>
+
 typedef struct _CliMpi CliMpi;
 
 /* When the process was started by mpirun with two or more ranks: initialises MPI (errors returned,
@@ -12,6 +14,10 @@ typedef struct _CliMpi CliMpi;
  * otherwise, or with one rank, *MPI stays NULL and nothing is initialised.  FALSE when MPI fails. */
 gboolean cli_mpi_start (double timeout_s, CliMpi **mpi, GError **error);
 const ClipCommunicator *cli_mpi_get_communicator (CliMpi *mpi);
+/* mpirun ends a job whose rank died (or that is interrupted) with SIGTERM, then SIGKILL a second
+ * later: when *SIGNALLED becomes non-zero while this rank waits in a collective, rank 0 says what
+ * happened and where the last checkpoint is (OUT_DIR) before the job ends. */
+void cli_mpi_watch_signal (CliMpi *mpi, volatile sig_atomic_t *signalled, const char *out_dir);
 /* TRUE once an MPI call has failed: the other ranks may then be waiting for this one, which must
  * end the job with cli_mpi_abort instead of returning. */
 gboolean cli_mpi_transport_failed (CliMpi *mpi);

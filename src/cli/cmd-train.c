@@ -357,6 +357,10 @@ train (TrainCommand *cmd)
   sigaction (SIGINT, &action, NULL);
   sigaction (SIGTERM, &action, NULL);
   clip_train_run_set_abort_callback (run, is_interrupted, NULL);
+#ifdef CLIPLAB_MPI
+  if (mpi != NULL)
+    cli_mpi_watch_signal (mpi, &interrupted, clip_train_run_get_config (run)->out_dir);
+#endif
 
   int64_t first_step = clip_train_run_get_step (run), start = g_get_monotonic_time ();
   gboolean ok = clip_train_run_run (run, &error);

@@ -1419,8 +1419,9 @@ clip_train_run_run (ClipTrainRun *run, GError **error)
       int64_t start = g_get_monotonic_time ();
       if (local_error == NULL)
         fill_batch (run, step, &local_error);
-      if (!run_agree (run, local_error, &local_error))
-        return run_fail (run, local_error, error);
+      GError *agreed_error = NULL;
+      if (!run_agree (run, g_steal_pointer (&local_error), &agreed_error))
+        return run_fail (run, agreed_error, error);
       ClipStepStats stats;
       int share = run->distributed ? c->batch_size / run->comm.size : c->batch_size;
       if (!clip_trainer_step (trainer, run->pixels, run->batch_ids, share, &stats, &local_error))
@@ -1448,8 +1449,9 @@ clip_train_run_run (ClipTrainRun *run, GError **error)
       if (clip_trainer_get_step (trainer) == run->last_saved_step || run_save_checkpoint (run, &local_error))
         clip_model_save (clip_trainer_get_model (trainer), model_path, CLIP_DTYPE_F32, &local_error);
     }
-  if (!run_agree (run, local_error, &local_error))
-    return run_fail (run, local_error, error);
+  GError *agreed_error = NULL;
+  if (!run_agree (run, local_error, &agreed_error))
+    return run_fail (run, agreed_error, error);
   return TRUE;
 }
 
