@@ -19,6 +19,8 @@ struct _CliMpi {
   ClipCommunicator communicator;
   gboolean         failed;
   uint64_t         bytes_sent;
+  gint64           collective_began;   /* monotonic µs */
+  gint64           collective_us;      /* the time spent in collectives so far */
   double           timeout_s;
   gint64           started;         /* monotonic µs of cli_mpi_start */
   gint             waiting_since;   /* atomic: ms after STARTED when the current collective began + 1; 0 idle */
@@ -77,12 +79,14 @@ watchdog_main (gpointer data)
 static void
 watch_begin (CliMpi *mpi)
 {
+  mpi->collective_began = g_get_monotonic_time ();
   g_atomic_int_set (&mpi->waiting_since, (gint) ((g_get_monotonic_time () - mpi->started) / 1000) + 1);
 }
 
 static void
 watch_end (CliMpi *mpi)
 {
+  mpi->collective_us += g_get_monotonic_time () - mpi->collective_began;
   g_atomic_int_set (&mpi->waiting_since, 0);
 }
 
@@ -215,6 +219,12 @@ uint64_t
 cli_mpi_get_bytes_sent (CliMpi *mpi)
 {
   return mpi->bytes_sent;
+}
+
+double
+cli_mpi_get_seconds_in_collectives (CliMpi *mpi)
+{
+  return (double) mpi->collective_us / G_USEC_PER_SEC;
 }
 
 void

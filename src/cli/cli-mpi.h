@@ -26,6 +26,8 @@ G_NORETURN void cli_mpi_abort (CliMpi *mpi, int status);
 /* Bytes this rank has sent in collectives so far (what the algorithms of a ring or tree would send
  * for the payloads, counted by the formulas in cli-mpi.c). */
 uint64_t cli_mpi_get_bytes_sent (CliMpi *mpi);
+/* The time this rank has spent in collectives so far: waiting for the others included. */
+double   cli_mpi_get_seconds_in_collectives (CliMpi *mpi);
 /* MPI_Finalize. */
 void cli_mpi_free (CliMpi *mpi);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CliMpi, cli_mpi_free)

@@ -380,6 +380,12 @@ train (TrainCommand *cmd)
     return cli_fail (g_steal_pointer (&error));
   if (comm != NULL && comm->rank != 0)
     return 0;
+#ifdef CLIPLAB_MPI
+  if (mpi != NULL && step > first_step)
+    printf ("over MPI on %d ranks: %.3f MB sent per step by each rank, %.1f ms per step in collectives on "
+            "rank 0\n", comm->size, cli_mpi_get_bytes_sent (mpi) / 1e6 / (double) (step - first_step),
+            1e3 * cli_mpi_get_seconds_in_collectives (mpi) / (double) (step - first_step));
+#endif
   g_autofree char *elapsed = format_duration ((double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
   g_autofree char *model_path = clip_train_run_model_path (out_dir);
   printf ("trained steps %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " (%d pairs, %" G_GINT64_FORMAT " steps per "
