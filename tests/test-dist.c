@@ -102,7 +102,7 @@ train (ClipTrainer *trainer, const float *pixels, const int32_t *ids, int first,
       ClipStepStats stats;
       GError *error = NULL;
       g_assert_true (clip_trainer_step (trainer, pixels + first * image_floats, ids + (size_t) first * c->context_length,
-                                        count, &stats, &error));
+                                        count, &stats, NULL, &error));
       g_assert_no_error (error);
       trace->loss[step] = stats.loss;
       if (step == 0)

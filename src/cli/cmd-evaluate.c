@@ -1,6 +1,7 @@
 /* cmd-evaluate.c — `cliplab-cli evaluate`: retrieval Recall@1/5/10 both ways on a captioned CSV and,
  * when it has a label column, zero-shot accuracy over its labels (clip_evaluate_dataset). */
 #include "cli-common.h"
+#include "clip-json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -34,15 +35,6 @@ evaluate_options_clear (EvaluateOptions *options)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (EvaluateOptions, evaluate_options_clear)
 
 static void
-evaluate_progress (int64_t done, int64_t total, gpointer user_data)
-{
-  CliProgress *progress = user_data;
-  if (progress->total != (int) total)
-    cli_progress_init (progress, progress->label, (int) total);
-  cli_progress_update (progress, (int) done);
-}
-
-static void
 evaluate_report_issues (const ClipDataset *dataset, guint from, const char *csv_path)
 {
   GPtrArray *issues = clip_dataset_get_issues (dataset);
@@ -59,38 +51,17 @@ evaluate_report_issues (const ClipDataset *dataset, guint from, const char *csv_
 
 /* ---------------------------------------------------------------- output */
 
-static const char *const evaluate_recall_names[3] = { "R@1", "R@5", "R@10" };
-
-static void
-evaluate_json_recalls (JsonBuilder *builder, const char *name, const double recall[3])
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_begin_object (builder);
-  for (int k = 0; k < 3; k++)
-    {
-      json_builder_set_member_name (builder, evaluate_recall_names[k]);
-      json_builder_add_double_value (builder, recall[k]);
-    }
-  json_builder_end_object (builder);
-}
-
 static void
 evaluate_print_json (const ClipDataset *dataset, const ClipRetrievalMetrics *retrieval,
                      const ClipZeroShotMetrics *zero_shot)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  evaluate_json_recalls (builder, "image_to_text", retrieval->image_to_text);
-  evaluate_json_recalls (builder, "text_to_image", retrieval->text_to_image);
+  clip_json_add_retrieval (builder, retrieval);
   if (zero_shot != NULL)
     {
       const int n = zero_shot->n_classes;
-      json_builder_set_member_name (builder, "zero_shot");
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "top1");
-      json_builder_add_double_value (builder, zero_shot->top1);
-      json_builder_set_member_name (builder, "top5");
-      json_builder_add_double_value (builder, zero_shot->top5);
+      clip_json_begin_zero_shot (builder, zero_shot->top1, zero_shot->top5);
       json_builder_set_member_name (builder, "per_class");
       json_builder_begin_object (builder);
       for (int c = 0; c < n; c++)
@@ -170,29 +141,26 @@ evaluate_print_report (const ClipDataset *dataset, int n_templates, const ClipRe
 
 /* ---------------------------------------------------------------- the command */
 
-int
-cli_cmd_evaluate (int argc, char **argv)
+/* The options; FALSE (reported) on a usage error. */
+static gboolean
+evaluate_parse (EvaluateOptions *options, CliModelOptions *model_options, int *argc, char ***argv)
 {
-  g_auto (CliModelOptions) model_options;
-  g_auto (EvaluateOptions) options = { .batch_size = EVALUATE_DEFAULT_BATCH_SIZE };
-  cli_model_options_init (&model_options);
-
   const GOptionEntry entries[] = {
-    { "csv", 0, 0, G_OPTION_ARG_FILENAME, &options.csv_path,
+    { "csv", 0, 0, G_OPTION_ARG_FILENAME, &options->csv_path,
       "The pairs: a CSV with header image_path,caption and optionally label (required)", "FILE" },
-    { "img-root", 0, 0, G_OPTION_ARG_FILENAME, &options.image_root,
+    { "img-root", 0, 0, G_OPTION_ARG_FILENAME, &options->image_root,
       "The folder the CSV's image paths are relative to (default: the CSV's folder)", "DIR" },
-    { "templates", 0, 0, G_OPTION_ARG_FILENAME, &options.templates_name,
+    { "templates", 0, 0, G_OPTION_ARG_FILENAME, &options->templates_name,
       "Zero-shot templates: a built-in set (simple, openai7, imagenet80) or a file with one template per "
       "line; default simple unless --template is given", "SET|FILE" },
-    { "template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options.template_args,
+    { "template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->template_args,
       "A zero-shot template with {} for the label (repeatable)", "T" },
-    { "batch-size", 'b', 0, G_OPTION_ARG_INT, &options.batch_size,
+    { "batch-size", 'b', 0, G_OPTION_ARG_INT, &options->batch_size,
       "Images or captions encoded together (default 32)", "N" },
-    { "json", 0, 0, G_OPTION_ARG_NONE, &options.json, "Print the metrics as one JSON object", NULL },
-    { "exif", 0, 0, G_OPTION_ARG_NONE, &options.exif,
+    { "json", 0, 0, G_OPTION_ARG_NONE, &options->json, "Print the metrics as one JSON object", NULL },
+    { "exif", 0, 0, G_OPTION_ARG_NONE, &options->exif,
       "Turn images upright by their EXIF orientation (the reference pipelines ignore it)", NULL },
-    { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &options.cache_dir,
+    { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &options->cache_dir,
       "Where decoded images go when they exceed 2 GiB (default: the temporary folder)", "DIR" },
     G_OPTION_ENTRY_NULL
   };
@@ -200,20 +168,51 @@ cli_cmd_evaluate (int argc, char **argv)
     "evaluate", "",
     "Measure retrieval Recall@1/5/10 (image → text and text → image; identical captions count as one "
     "group) and, when the CSV has a label column, zero-shot accuracy over its labels.",
-    entries, &model_options, NULL);
-  if (!cli_option_context_parse (context, "evaluate", &argc, &argv))
-    return 1;
-  if (options.csv_path == NULL)
+    entries, model_options, NULL);
+  if (!cli_option_context_parse (context, "evaluate", argc, argv))
+    return FALSE;
+  if (options->csv_path == NULL)
     {
       cli_print_error ("evaluate: --csv FILE is required");
-      return 1;
+      return FALSE;
     }
-  if (options.batch_size < 1 || options.batch_size > EVALUATE_MAX_BATCH_SIZE)
+  if (options->batch_size < 1 || options->batch_size > EVALUATE_MAX_BATCH_SIZE)
     {
-      cli_print_error ("evaluate: --batch-size %d: expected 1 to %d", options.batch_size,
+      cli_print_error ("evaluate: --batch-size %d: expected 1 to %d", options->batch_size,
                        EVALUATE_MAX_BATCH_SIZE);
-      return 1;
+      return FALSE;
     }
+  return TRUE;
+}
+
+/* The CSV's pairs with their images decoded at the model's size; skipped rows are reported. */
+static ClipDataset *
+evaluate_load_dataset (const EvaluateOptions *options, ClipModel *model, GError **error)
+{
+  g_autoptr (ClipDataset) dataset = clip_dataset_load_csv (options->csv_path, options->image_root, error);
+  if (dataset == NULL)
+    return NULL;
+  evaluate_report_issues (dataset, 0, options->csv_path);
+  guint n_load_issues = clip_dataset_get_issues (dataset)->len;
+
+  CliProgress progress;
+  const ClipCallbacks callbacks = { .progress = cli_progress_callback, .user_data = &progress };
+  cli_progress_init (&progress, "images decoded", clip_dataset_get_size (dataset));
+  gboolean ok = clip_dataset_prepare_images (dataset, clip_model_get_preprocess (model)->image_size, options->exif,
+                                             EVALUATE_MEMORY_LIMIT, options->cache_dir, &callbacks, error);
+  cli_progress_finish (&progress);
+  evaluate_report_issues (dataset, n_load_issues, options->csv_path);
+  return ok ? g_steal_pointer (&dataset) : NULL;
+}
+
+int
+cli_cmd_evaluate (int argc, char **argv)
+{
+  g_auto (CliModelOptions) model_options;
+  g_auto (EvaluateOptions) options = { .batch_size = EVALUATE_DEFAULT_BATCH_SIZE };
+  cli_model_options_init (&model_options);
+  if (!evaluate_parse (&options, &model_options, &argc, &argv))
+    return 1;
 
   GError *error = NULL;
   g_auto (GStrv) templates = cli_collect_templates (options.template_args, options.templates_name, &error);
@@ -228,31 +227,20 @@ cli_cmd_evaluate (int argc, char **argv)
                        clip_model_get_path (model));
       return 1;
     }
-
-  g_autoptr (ClipDataset) dataset = clip_dataset_load_csv (options.csv_path, options.image_root, &error);
+  g_autoptr (ClipDataset) dataset = evaluate_load_dataset (&options, model, &error);
   if (dataset == NULL)
-    return cli_fail (error);
-  evaluate_report_issues (dataset, 0, options.csv_path);
-  guint n_load_issues = clip_dataset_get_issues (dataset)->len;
-
-  CliProgress progress;
-  cli_progress_init (&progress, "images decoded", clip_dataset_get_size (dataset));
-  gboolean ok = clip_dataset_prepare_images (dataset, clip_model_get_preprocess (model)->image_size, options.exif,
-                                             EVALUATE_MEMORY_LIMIT, options.cache_dir, evaluate_progress, NULL,
-                                             &progress, &error);
-  cli_progress_finish (&progress);
-  evaluate_report_issues (dataset, n_load_issues, options.csv_path);
-  if (!ok)
     return cli_fail (error);
 
   const gboolean has_labels = clip_dataset_get_n_labels (dataset) > 0;
   const int n_templates = (int) g_strv_length (templates);
   ClipRetrievalMetrics retrieval;
   ClipZeroShotMetrics zero_shot = { 0 };
+  CliProgress progress;
+  const ClipCallbacks callbacks = { .progress = cli_progress_callback, .user_data = &progress };
   cli_progress_init (&progress, "encoded", 0);
-  ok = clip_evaluate_dataset (model, dataset, (const char *const *) templates, n_templates, options.batch_size,
-                              &retrieval, has_labels ? &zero_shot : NULL, evaluate_progress, NULL, &progress,
-                              &error);
+  gboolean ok = clip_evaluate_dataset (model, dataset, (const char *const *) templates, n_templates,
+                                       options.batch_size, &retrieval, has_labels ? &zero_shot : NULL, &callbacks,
+                                       &error);
   cli_progress_finish (&progress);
   if (!ok)
     return cli_fail (error);
@@ -261,6 +249,6 @@ cli_cmd_evaluate (int argc, char **argv)
     evaluate_print_json (dataset, &retrieval, has_labels ? &zero_shot : NULL);
   else
     evaluate_print_report (dataset, n_templates, &retrieval, has_labels ? &zero_shot : NULL);
-  clip_zeroshot_metrics_clear (&zero_shot);
+  clip_zero_shot_metrics_clear (&zero_shot);
   return 0;
 }

@@ -6,7 +6,7 @@
  * than CLIP_MAX_DATASET_ROWS rows, or no usable row at all fail the whole load.  Image paths are
  * contained in the image root twice: lexically ("../", absolute paths) and after resolving symbolic
  * links, and the resolved path is what is kept, so a link swapped later cannot lead outside. */
-#include "clip.h"
+#include "clip-private.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -812,25 +812,12 @@ drop_failed_rows (ClipDataset *dataset, char **slot_errors)
   dataset->rows = kept;
 }
 
-gboolean
-clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif_orientation,
-                             size_t memory_limit, const char *cache_dir, ClipProgressFunc progress,
-                             ClipAbortFunc abort_func, gpointer user_data, GError **error)
+/* One slot per distinct file: rows sharing an image (several captions) share its crop.  SLOT_PATHS
+ * receives each slot's path (borrowed from the rows). */
+static void
+assign_slots (ClipDataset *dataset, GPtrArray *slot_paths)
 {
-  g_return_val_if_fail (dataset != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-  if (size < 1 || (int64_t) size * size > CLIP_MAX_IMAGE_PIXELS)
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-                   "crop size %d: expected a positive size of at most %d pixels in all", size,
-                   CLIP_MAX_IMAGE_PIXELS);
-      return FALSE;
-    }
-  dataset_release_crops (dataset);
-
-  /* One slot per distinct file: rows sharing an image (several captions) share its crop. */
   g_autoptr (GHashTable) slots = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr (GPtrArray) slot_paths = g_ptr_array_new ();
   for (guint i = 0; i < dataset->rows->len; i++)
     {
       DatasetRow *row = ROW (dataset, i);
@@ -843,6 +830,112 @@ clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif
         }
       row->slot = GPOINTER_TO_INT (slot);
     }
+}
+
+/* Where the crops go: memory when TOTAL bytes fit MEMORY_LIMIT (and can be had), else a cache file. */
+static gboolean
+prepare_job_open_storage (PrepareJob *job, size_t total, size_t memory_limit, const char *cache_dir,
+                          char **cache_path, GError **error)
+{
+  if (total <= memory_limit)
+    job->memory = g_try_malloc (total);
+  if (job->memory != NULL)
+    return TRUE;
+  job->fd = open_cache_file (cache_dir, total, cache_path, error);
+  job->cache_path = *cache_path;
+  return job->fd >= 0;
+}
+
+/* Decoding is independent per file; each result lands in its own slot, so the order of completion
+ * does not matter.  The calling thread reports progress and polls the abort callback.  Returns
+ * FALSE when the callbacks asked to stop. */
+static gboolean
+prepare_job_decode (PrepareJob *job, int n_slots, const ClipCallbacks *callbacks)
+{
+  GThreadPool *pool = g_thread_pool_new (prepare_decode_slot, job,
+                                         MIN ((int) g_get_num_processors (), n_slots), FALSE, NULL);
+  for (int s = 0; s < n_slots; s++)
+    g_thread_pool_push (pool, GINT_TO_POINTER (s + 1), NULL);
+  gboolean aborted = FALSE;
+  for (int s = 0; s < n_slots && !aborted && !g_atomic_int_get (&job->stop); s++)
+    {
+      g_async_queue_pop (job->done);
+      clip_callbacks_progress (callbacks, "Decoding images", s + 1, n_slots);
+      aborted = clip_callbacks_aborted (callbacks);
+    }
+  g_atomic_int_set (&job->stop, 1);
+  g_thread_pool_free (pool, TRUE, TRUE);
+  return !aborted;
+}
+
+/* The decoded crops become the data set's: the memory block, or a map of the cache file. */
+static gboolean
+dataset_take_crops (ClipDataset *dataset, PrepareJob *job, int size, GError **error)
+{
+  if (job->memory != NULL)
+    dataset->crops = g_steal_pointer (&job->memory);
+  else
+    {
+      GError *map_error = NULL;
+      dataset->cache = g_mapped_file_new_from_fd (job->fd, FALSE, &map_error);
+      if (dataset->cache == NULL)
+        {
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", job->cache_path, map_error->message);
+          g_error_free (map_error);
+          return FALSE;
+        }
+    }
+  dataset->crop_size = size;
+  dataset->crop_bytes = job->crop_bytes;
+  return TRUE;
+}
+
+static void
+prepare_job_clear (PrepareJob *job, int n_slots)
+{
+  if (job->fd >= 0)
+    close (job->fd);  /* the map, if any, stays valid */
+  g_free (job->memory);
+  for (int s = 0; s < n_slots; s++)
+    g_free (job->slot_errors[s]);
+  g_free (job->slot_errors);
+  g_clear_error (&job->fatal);
+  g_mutex_clear (&job->lock);
+  g_async_queue_unref (job->done);
+}
+
+/* After decoding: the rows whose image failed are dropped (and reported); fails when none is left. */
+static gboolean
+keep_decoded_rows (ClipDataset *dataset, PrepareJob *job, GError **error)
+{
+  int n_before = (int) dataset->rows->len;
+  drop_failed_rows (dataset, job->slot_errors);
+  dataset_index_rows (dataset);
+  if (dataset->rows->len > 0)
+    return TRUE;
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: none of the %d rows has a readable image",
+               dataset->csv_path, n_before);
+  return FALSE;
+}
+
+gboolean
+clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif_orientation,
+                             size_t memory_limit, const char *cache_dir, const ClipCallbacks *callbacks,
+                             GError **error)
+{
+  g_return_val_if_fail (dataset != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (size < 1 || (int64_t) size * size > CLIP_MAX_IMAGE_PIXELS)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+                   "crop size %d: expected a positive size of at most %d pixels in all", size,
+                   CLIP_MAX_IMAGE_PIXELS);
+      return FALSE;
+    }
+  dataset_release_crops (dataset);
+
+  g_autoptr (GPtrArray) slot_paths = g_ptr_array_new ();
+  assign_slots (dataset, slot_paths);
   const int n_slots = (int) slot_paths->len;
   const size_t crop_bytes = (size_t) size * (size_t) size * 3;
   size_t total;
@@ -864,84 +957,19 @@ clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif
   };
   g_mutex_init (&job.lock);
   g_autofree char *cache_path = NULL;
-  gboolean ok = FALSE;
-
-  if (total <= memory_limit)
-    job.memory = g_try_malloc (total);
-  if (job.memory == NULL)
-    {
-      job.fd = open_cache_file (cache_dir, total, &cache_path, error);
-      if (job.fd < 0)
-        goto out;
-      job.cache_path = cache_path;
-    }
-
-  /* Decoding is independent per file; each result lands in its own slot, so the order of completion
-   * does not matter.  The calling thread reports progress and polls the abort callback. */
-  GThreadPool *pool = g_thread_pool_new (prepare_decode_slot, &job,
-                                         MIN ((int) g_get_num_processors (), n_slots), FALSE, NULL);
-  for (int s = 0; s < n_slots; s++)
-    g_thread_pool_push (pool, GINT_TO_POINTER (s + 1), NULL);
-  gboolean aborted = FALSE;
-  for (int s = 0; s < n_slots && !aborted && !g_atomic_int_get (&job.stop); s++)
-    {
-      g_async_queue_pop (job.done);
-      if (progress != NULL)
-        progress (s + 1, n_slots, user_data);
-      if (abort_func != NULL && abort_func (user_data))
-        aborted = TRUE;
-    }
-  g_atomic_int_set (&job.stop, 1);
-  g_thread_pool_free (pool, TRUE, TRUE);
-
-  if (job.fatal != NULL)
-    {
-      g_propagate_error (error, g_steal_pointer (&job.fatal));
-      goto out;
-    }
-  if (aborted)
+  gboolean ok = prepare_job_open_storage (&job, total, memory_limit, cache_dir, &cache_path, error);
+  if (ok && !prepare_job_decode (&job, n_slots, callbacks) && job.fatal == NULL)
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED, "%s: preparing the images was stopped",
                    dataset->csv_path);
-      goto out;
+      ok = FALSE;
     }
-
-  int n_before = (int) dataset->rows->len;
-  drop_failed_rows (dataset, job.slot_errors);
-  dataset_index_rows (dataset);
-  if (dataset->rows->len == 0)
+  if (ok && job.fatal != NULL)
     {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: none of the %d rows has a readable image",
-                   dataset->csv_path, n_before);
-      goto out;
+      g_propagate_error (error, g_steal_pointer (&job.fatal));
+      ok = FALSE;
     }
-
-  if (job.memory != NULL)
-    dataset->crops = g_steal_pointer (&job.memory);
-  else
-    {
-      GError *map_error = NULL;
-      dataset->cache = g_mapped_file_new_from_fd (job.fd, FALSE, &map_error);
-      if (dataset->cache == NULL)
-        {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", cache_path, map_error->message);
-          g_error_free (map_error);
-          goto out;
-        }
-    }
-  dataset->crop_size = size;
-  dataset->crop_bytes = crop_bytes;
-  ok = TRUE;
-
-out:
-  if (job.fd >= 0)
-    close (job.fd);  /* the map, if any, stays valid */
-  g_free (job.memory);
-  for (int s = 0; s < n_slots; s++)
-    g_free (job.slot_errors[s]);
-  g_free (job.slot_errors);
-  g_clear_error (&job.fatal);
-  g_mutex_clear (&job.lock);
-  g_async_queue_unref (job.done);
+  ok = ok && keep_decoded_rows (dataset, &job, error) && dataset_take_crops (dataset, &job, size, error);
+  prepare_job_clear (&job, n_slots);
   return ok;
 }
