@@ -320,8 +320,8 @@ typedef struct {
  * columns of its texts, the feature gradients are reduce-scattered back to their owners and the
  * parameter gradients summed, so every rank takes the step a single process would take on the
  * global batch (within float rounding), and the stats are the global batch's.  COMM is copied and
- * must outlive the trainer; NULL returns to single-process training.  Forward and backward then
- * ignore the abort callback: ranks stop together, between steps. */
+ * must outlive the trainer; NULL returns to single-process training.  clip_trainer_step then polls
+ * the callbacks' abort once, before the step, and all ranks agree on it: they stop together. */
 void clip_trainer_set_communicator (ClipTrainer *trainer, const ClipCommunicator *comm);
 /* The check every rank makes where one may have failed alone, before a collective that would
  * otherwise wait for it: each passes its own failure (NULL when it is fine) and all fail together
