@@ -52,6 +52,11 @@ for np in 2 4; do
   verdict "$np ranks: the loss of every step within 1e-5 of one process's; one report, from rank 0"
 done
 
+mpi 3 train "${train_args[@]}" --out "$tmp/np3"
+status_is 1 && [[ $(grep -c "^cliplab-cli: rank 0 of 3: --batch-size 8 is the global batch: it must be a multiple of the 3 ranks" \
+  "$tmp/err") -eq 1 ]] && [[ ! -e $tmp/np3/checkpoint-000001.safetensors ]]
+verdict "a global batch that the ranks cannot share is refused, once, by rank 0"
+
 # The 4-rank run stopped after its checkpoint at step 4 (its folder cut back to it), resumed on 2
 # ranks: the log keeps steps 1-4 and continues one process's curve.
 mkdir "$tmp/moved"
