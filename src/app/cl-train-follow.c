@@ -170,13 +170,22 @@ read_first (gpointer user_data)
 
 /* ---------------------------------------------------------------- the run */
 
-/* The log of the run folder DIR: log.jsonl, or its one *.jsonl file. */
+/* The log of the run folder DIR: log.jsonl, the --log-json file its checkpoints name, or its one
+ * *.jsonl file. */
 static char *
 find_log (const char *dir, GError **error)
 {
   g_autofree char *own = g_build_filename (dir, LOG_FILE, NULL);
   if (g_file_test (own, G_FILE_TEST_IS_REGULAR))
     return g_steal_pointer (&own);
+  ClipTrainRunConfig config;
+  if (clip_train_run_read_config (dir, &config, NULL))
+    {
+      g_autofree char *named = g_strdup (config.log_json_path);
+      clip_train_run_config_clear (&config);
+      if (named != NULL && g_file_test (named, G_FILE_TEST_IS_REGULAR))
+        return g_steal_pointer (&named);
+    }
   g_autoptr (GDir) listing = g_dir_open (dir, 0, error);
   if (listing == NULL)
     return NULL;

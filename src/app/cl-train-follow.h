@@ -23,8 +23,8 @@ typedef struct {
 
 typedef struct _ClTrainFollow ClTrainFollow;
 
-/* Follows PATH: a run's folder (its log.jsonl, or the one *.jsonl file in it) or a log file (whose
- * folder is taken as the run's).  What the log holds already is reported from the main loop. */
+/* Follows PATH: a run's folder (its log.jsonl, the --log-json file its checkpoints name, or the one
+ * *.jsonl file in it) or a log file (whose folder is taken as the run's).  What the log holds already is reported from the main loop. */
 ClTrainFollow *cl_train_follow_new (const char *path, const ClTrainFollowCallbacks *callbacks, gpointer user_data,
                                     GError **error);
 void           cl_train_follow_free (ClTrainFollow *self);

@@ -525,6 +525,11 @@ ClipTrainRun *clip_train_run_resume (const char *dir, const ClipTrainEvents *eve
 void          clip_train_run_free (ClipTrainRun *run);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipTrainRun, clip_train_run_free)
 
+/* The configuration stored in the newest readable checkpoint of the run in DIR (where its log is,
+ * its schedule…), without loading its weights; e.g. to follow a run that another process writes.
+ * Clear CONFIG with clip_train_run_config_clear. */
+gboolean clip_train_run_read_config (const char *dir, ClipTrainRunConfig *config, GError **error);
+
 /* The same on every rank of a data-parallel run (see ClipCommunicator): all ranks call them with the
  * same arguments.  config.batch_size is the global batch, a multiple of the ranks; each rank takes
  * its share of every batch from the same seeded order and augmentation and decodes only its own

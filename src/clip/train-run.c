@@ -952,6 +952,33 @@ clip_train_run_resume_distributed (const char *dir, const ClipTrainEvents *event
   return g_steal_pointer (&run);
 }
 
+gboolean
+clip_train_run_read_config (const char *dir, ClipTrainRunConfig *config, GError **error)
+{
+  g_autoptr (GPtrArray) files = list_checkpoints (dir, error);
+  if (files == NULL)
+    return FALSE;
+  g_autoptr (GError) last_error = NULL;
+  for (guint i = 0; i < files->len; i++)
+    {
+      const CheckpointFile *file = g_ptr_array_index (files, i);
+      g_clear_error (&last_error);
+      g_autoptr (ClipSafetensors) st = clip_safetensors_open (file->path, &last_error);
+      const char *json = st != NULL ? clip_safetensors_metadata (st, RUN_CONFIG_KEY) : NULL;
+      if (st != NULL && json == NULL)
+        g_set_error (&last_error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: a checkpoint without the run's "
+                     "configuration (\"%s\")", file->path, RUN_CONFIG_KEY);
+      if (json != NULL && config_from_json (json, file->path, config, &last_error))
+        return TRUE;
+    }
+  if (last_error != NULL)
+    g_propagate_error (error, g_steal_pointer (&last_error));
+  else
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: no %s*%s file", dir, CHECKPOINT_PREFIX,
+                 CHECKPOINT_SUFFIX);
+  return FALSE;
+}
+
 /* ------------------------------------------------------------------ preparation */
 
 /* The run's callbacks, with progress reported under the run's own name for the phase (WHAT). */

@@ -253,11 +253,10 @@ train_settings (int max_steps)
                           train_json, val_json, max_steps);
 }
 
-/* The losses the library logged for each step of the run in OUT_DIR (log.jsonl). */
+/* The losses logged in LOG for each step. */
 static GHashTable *
-logged_losses (const char *out_dir)
+logged_losses_in (const char *log)
 {
-  g_autofree char *log = g_build_filename (out_dir, "log.jsonl", NULL);
   g_autofree char *text = NULL;
   GHashTable *losses = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
 
@@ -276,6 +275,14 @@ logged_losses (const char *out_dir)
       g_hash_table_insert (losses, g_memdup2 (&step_number, sizeof step_number), g_memdup2 (&loss, sizeof loss));
     }
   return losses;
+}
+
+/* The losses the library logged for each step of the run in OUT_DIR (log.jsonl). */
+static GHashTable *
+logged_losses (const char *out_dir)
+{
+  g_autofree char *log = g_build_filename (out_dir, "log.jsonl", NULL);
+  return logged_losses_in (log);
 }
 
 static void
@@ -467,10 +474,11 @@ test_pause_stop_continue (void)
 #define FOLLOW_FIRST 6      /* steps the run has logged when the view starts following it */
 #define FOLLOW_LAST  16     /* the writer appends the steps after it, one every 100 ms */
 
-/* A run of FOLLOW_FIRST steps written into DIR by the library, as `cliplab-cli train` would write it,
- * still going: its final model removed, so the newest checkpoint is what "Use This Model" loads. */
+/* A run of FOLLOW_FIRST steps written into DIR by the library, as `cliplab-cli train --log-json LOG`
+ * would write it, still going: its final model removed, so the newest checkpoint is what "Use This
+ * Model" loads. */
 static void
-make_run_to_follow (const char *dir)
+make_run_to_follow (const char *dir, const char *log)
 {
   GError *error = NULL;
   ClipTrainRunConfig config;
@@ -478,7 +486,7 @@ make_run_to_follow (const char *dir)
   config.csv_path = g_build_filename (shapes_dir, "train.csv", NULL);
   config.image_root = g_strdup (shapes_dir);
   config.out_dir = g_strdup (dir);
-  config.log_json_path = g_build_filename (dir, "log.jsonl", NULL);
+  config.log_json_path = g_strdup (log);
   config.tokenizer = g_strdup ("bytes");
   config.image_size = 32;
   config.patch_size = 8;
@@ -500,19 +508,19 @@ make_run_to_follow (const char *dir)
 }
 
 /* Another process appending steps (and a validation after step 12) to the log once MARKER exists
- * (the view follows by then); it writes the real time of its last append, in µs, to STAMP. */
+ * (the view follows by then); it writes the real time just before its last append, in µs, to STAMP. */
 static GPid
 spawn_log_writer (const char *marker, const char *log, const char *stamp)
 {
   const char *script =
     "n=0; while [ ! -e \"$1\" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done\n"
     "i=$4; while [ $i -le $5 ]; do\n"
+    "  [ $i -eq $5 ] && date +%s%6N > \"$3\"\n"
     "  printf '{\"step\":%d,\"epoch\":2,\"loss\":%s,\"lr\":0.001,\"logit_scale\":2.6,\"grad_norm\":0.5,"
     "\"images_per_s\":100}\\n' $i \"1.$i\" >> \"$2\"\n"
     "  [ $i -eq 12 ] && printf '{\"step\":12,\"epoch\":2,\"validation\":{\"n\":12,\"image_to_text\":{\"R@1\":0.25,"
     "\"R@5\":0.5,\"R@10\":1},\"text_to_image\":{\"R@1\":0.125,\"R@5\":0.5,\"R@10\":1},"
     "\"zero_shot\":{\"top1\":0.75,\"top5\":1}}}\\n' >> \"$2\"\n"
-    "  [ $i -eq $5 ] && date +%s%6N > \"$3\"\n"
     "  sleep 0.1; i=$((i + 1))\n"
     "done\n";
   g_autofree char *first = g_strdup_printf ("%d", FOLLOW_FIRST + 1);
@@ -528,11 +536,15 @@ spawn_log_writer (const char *marker, const char *log, const char *stamp)
 static void
 test_follow (void)
 {
+  /* The log outside the run's folder, which holds another *.jsonl file: the view finds the log
+   * through the run's checkpoints. */
   g_autofree char *dir = g_build_filename (tu_tmpdir (), "followed-run", NULL);
-  make_run_to_follow (dir);
-  g_autoptr (GHashTable) first_losses = logged_losses (dir);
+  g_autofree char *log = g_build_filename (tu_tmpdir (), "followed-run.jsonl", NULL);
+  make_run_to_follow (dir, log);
+  g_autofree char *decoy = g_build_filename (dir, "notes.jsonl", NULL);
+  tu_write_file (decoy, "{}\n", 3);
+  g_autoptr (GHashTable) first_losses = logged_losses_in (log);
   g_assert_cmpint (g_hash_table_size (first_losses), ==, FOLLOW_FIRST);
-  g_autofree char *log = g_build_filename (dir, "log.jsonl", NULL);
   g_autofree char *stamp = g_build_filename (tu_tmpdir (), "follow-stamp", NULL);
   g_autofree char *marker = g_build_filename (app_run_screenshot_dir (), "train-following.png", NULL);
   g_unlink (marker);
