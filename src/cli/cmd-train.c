@@ -413,8 +413,8 @@ cli_cmd_train (int argc, char **argv)
   entries[n++] = (GOptionEntry) { "threads", 0, 0, G_OPTION_ARG_CALLBACK, parse_threads,
                                   "Number of compute threads (0 = all cores)", "N" };
   entries[n++] = (GOptionEntry) { "collective-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &cmd.collective_timeout,
-                                  "Under mpirun: end the job when the ranks wait this long for one another "
-                                  "(default: 600)", "SECONDS" };
+                                  "Under mpirun: end the job when the ranks wait this long for one another; "
+                                  "more than rank 0 takes to validate (default: 600)", "SECONDS" };
   entries[n] = (GOptionEntry) G_OPTION_ENTRY_NULL;
 
   GOptionContext *context = cli_option_context_new (
