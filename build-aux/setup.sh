@@ -28,6 +28,8 @@ packages=(
   jq                    # the command-line tests check JSON output with it
   libcairo2-dev         # drawing the shapes data set
   dataset-fashion-mnist # cliplab-cli dataset fashion-mnist reads its IDX files
+  libarchive-dev        # WebDataset shards (tar) read streaming
+  webp-pixbuf-loader    # WebP images through gdk-pixbuf
 )
 
 log () { printf 'setup.sh: %s\n' "$*" >&2; }

@@ -235,10 +235,10 @@ cli_collect_templates (char **template_args, const char *templates_name, GError 
 
   for (char **t = template_args; t != NULL && *t != NULL; t++)
     {
-      if (strstr (*t, "{}") == NULL)
+      if (!clip_template_is_valid (*t))
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-                       "--template \"%s\": a template must contain {} where the class name goes", *t);
+                       "--template \"%s\": a template must contain {} or {c} where the class name goes", *t);
           return NULL;
         }
       g_strv_builder_add (builder, *t);

@@ -213,10 +213,14 @@ gboolean clip_model_save (const ClipModel *model, const char *path, ClipDType dt
 
 /* Built-in template sets: "simple" (1), "openai7" (7), "imagenet80" (80).  NULL-terminated. */
 const char *const *clip_templates_builtin (const char *name, int *n_templates);
-/* One template per non-empty line; each must contain "{}". Free with g_strfreev. */
+/* One template per non-empty line; each must contain "{}" or CLIP_benchmark's "{c}" where the class
+ * name goes.  Free with g_strfreev. */
 char **clip_templates_load (const char *path, GError **error);
 
-/* Rows of WEIGHTS [n_classes, embed_dim]: mean of the L2-normalised template embeddings, normalised. */
+/* Whether TEMPLATE has a place for the class name: "{}" or CLIP_benchmark's "{c}". */
+gboolean clip_template_is_valid (const char *template);
+/* Rows of WEIGHTS [n_classes, embed_dim]: mean of the L2-normalised template embeddings, normalised.
+ * "{}" and "{c}" in a template both stand for the class name. */
 gboolean clip_zeroshot_classifier (ClipModel *model, const char *const *classes, int n_classes,
                                    const char *const *templates, int n_templates,
                                    float *weights, GError **error);
@@ -305,10 +309,25 @@ void clip_zeroshot_metrics_clear (ClipZeroShotMetrics *metrics);
 
 /* ---------------------------------------------------------------- datasets */
 
-/* A captioned image data set: a CSV with header image_path,caption[,label] (RFC 4180 quoting, a
- * UTF-8 BOM allowed), paths relative to the image root and never escaping it.  Bad rows (missing
- * file, path outside the root, empty caption, wrong column count) are skipped and reported with
- * their line numbers; undecodable images are found and reported by clip_dataset_prepare_images. */
+/* An image data set in one of the shapes people keep them in, recognised from what PATH is:
+ *   csv         a CSV file with header image_path,caption[,label] (RFC 4180 quoting, a UTF-8 BOM
+ *               allowed), paths relative to the image root (default: the CSV's folder);
+ *   folder      a folder with one subfolder per class (torchvision's ImageFolder: classes sorted by
+ *               name, images found recursively);
+ *   webdataset  CLIP_benchmark's layout: SPLIT/nshards.txt, SPLIT/0.tar … SPLIT/N-1.tar holding
+ *               KEY.jpg|png|webp with KEY.cls (class index) or KEY.txt (captions, one a line), and
+ *               beside them classnames.txt and zeroshot_classification_templates.txt; read streaming
+ *               from the tars, never unpacked;
+ *   coco        a COCO captions JSON (images + annotations; images under the image root, by default
+ *               ../NAME for annotations/captions_NAME.json when that folder exists);
+ *   karpathy    a Karpathy split JSON (images[].{filename, split, sentences[].raw}, e.g.
+ *               dataset_flickr30k.json) restricted to one split.
+ * Images and captions are separate lists: an image may have several captions (one retrieval item
+ * with several positives), and a row of this API is one caption with its image (a training pair).
+ * Classification-only data (folder, WebDataset .cls) get one caption per image from templates.
+ * Bad entries (missing file, path outside the root, empty caption, wrong column count, a truncated
+ * tar, a missing class index, an annotation naming an unknown image) are skipped and reported as
+ * issues naming the file and the entry; undecodable images are found by clip_dataset_prepare_images. */
 typedef struct _ClipDataset ClipDataset;
 
 /* Enforced with CLIP_ERROR_LIMIT: more data rows fail the load; a longer row (quoted newlines
@@ -317,23 +336,61 @@ typedef struct _ClipDataset ClipDataset;
 #define CLIP_MAX_CSV_RECORD_BYTES (1 << 20)
 
 typedef struct {
-  int   line;         /* 1-based CSV line of the row */
-  char *path;         /* as written in the CSV, or NULL */
+  int   line;         /* 1-based line in FILE, or 0 where lines mean nothing (tars, JSON) */
+  char *path;         /* the entry as the source names it (CSV path, tar member, annotation), or NULL */
   char *reason;
+  char *file;         /* the file the entry is in: the CSV, the shard, the JSON, the class folder */
 } ClipDatasetIssue;
 
+/* "FILE:LINE: skipped ENTRY: REASON" (LINE and ENTRY left out when unknown). */
+char *clip_dataset_issue_describe (const ClipDatasetIssue *issue);
+
+typedef enum {
+  CLIP_DATASET_FORMAT_AUTO,
+  CLIP_DATASET_FORMAT_CSV,
+  CLIP_DATASET_FORMAT_FOLDER,
+  CLIP_DATASET_FORMAT_WEBDATASET,
+  CLIP_DATASET_FORMAT_COCO,
+  CLIP_DATASET_FORMAT_KARPATHY,
+} ClipDatasetFormat;
+
+typedef struct {
+  ClipDatasetFormat  format;        /* AUTO: from what the path is */
+  const char        *image_root;    /* CSV, COCO, Karpathy: where image paths start (NULL: default) */
+  const char        *split;         /* WebDataset, Karpathy: the part to read (NULL: "test") */
+  const char *const *templates;     /* captions of classification-only data: NULL = the data set's */
+  int                n_templates;   /*   template file, or "a photo of a {}." */
+} ClipDatasetOptions;
+
+void         clip_dataset_options_init (ClipDatasetOptions *options);
+ClipDataset *clip_dataset_open (const char *path, const ClipDatasetOptions *options,
+                                ClipAbortFunc abort_func, gpointer user_data, GError **error);
+/* The CSV reader alone: clip_dataset_open with format CSV. */
 ClipDataset *clip_dataset_load_csv (const char *csv_path, const char *image_root, GError **error);
 void         clip_dataset_free (ClipDataset *dataset);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipDataset, clip_dataset_free)
 
-int         clip_dataset_get_size (const ClipDataset *dataset);        /* usable rows */
-const char *clip_dataset_get_image_path (const ClipDataset *dataset, int index);  /* absolute */
+const char *clip_dataset_get_format_name (const ClipDataset *dataset);  /* "csv", "folder", … */
+const char *clip_dataset_get_path (const ClipDataset *dataset);         /* as opened */
+/* Rows: one caption with its image each. */
+int         clip_dataset_get_size (const ClipDataset *dataset);
+/* Absolute file of the row's image, or NULL when the image is inside a WebDataset shard. */
+const char *clip_dataset_get_image_path (const ClipDataset *dataset, int index);
 const char *clip_dataset_get_caption (const ClipDataset *dataset, int index);
-int         clip_dataset_get_line (const ClipDataset *dataset, int index);
+int         clip_dataset_get_line (const ClipDataset *dataset, int index);   /* CSV line, or 0 */
 int         clip_dataset_get_label (const ClipDataset *dataset, int index);  /* -1 without labels */
-int         clip_dataset_get_n_labels (const ClipDataset *dataset);          /* distinct labels, sorted */
+int         clip_dataset_get_n_labels (const ClipDataset *dataset);          /* class names */
 const char *clip_dataset_get_label_name (const ClipDataset *dataset, int label);
-/* Rows skipped so far: ClipDatasetIssue pointers owned by the data set. */
+/* Images: the row's image index, and per image its label and its name in the source. */
+int         clip_dataset_get_row_image (const ClipDataset *dataset, int index);
+int         clip_dataset_get_n_images (const ClipDataset *dataset);
+int         clip_dataset_get_image_label (const ClipDataset *dataset, int image);
+const char *clip_dataset_get_image_entry (const ClipDataset *dataset, int image);
+/* Whether the captions come from the data (retrieval) rather than from templates (classification). */
+gboolean    clip_dataset_has_captions (const ClipDataset *dataset);
+/* The data set's own zero-shot templates ("{}" or "{c}" for the class), NULL-terminated, or NULL. */
+const char *const *clip_dataset_get_templates (const ClipDataset *dataset, int *n_templates);
+/* Entries skipped so far: ClipDatasetIssue pointers owned by the data set. */
 GPtrArray  *clip_dataset_get_issues (const ClipDataset *dataset);
 /* Caption groups for clip_eval_retrieval: equal caption texts share an id.  [size] ints. */
 const int  *clip_dataset_get_caption_groups (const ClipDataset *dataset);
@@ -351,6 +408,7 @@ gboolean       clip_dataset_prepare_images (ClipDataset *dataset, int size, gboo
                                             ClipProgressFunc progress, ClipAbortFunc abort_func,
                                             gpointer user_data, GError **error);
 const uint8_t *clip_dataset_get_crop (ClipDataset *dataset, int index);  /* after prepare */
+const uint8_t *clip_dataset_get_image_crop (ClipDataset *dataset, int image);
 int            clip_dataset_get_crop_size (const ClipDataset *dataset);  /* 0 before prepare */
 
 /* Evaluates MODEL on DATASET, whose images must be prepared at the model's image size: Recall@1/5/10

@@ -9,3 +9,8 @@
 /* Packs PIXBUF's rows to 8-bit RGB in place (alpha dropped) and keeps a reference to it; refuses
  * layouts other than 8-bit RGB(A) and sizes over CLIP_MAX_IMAGE_PIXELS.  Errors name PATH. */
 ClipImage *clip_image_new_from_pixbuf (const char *path, GdkPixbuf *pixbuf, GError **error);
+
+/* Decodes LEN bytes of an encoded image (any format gdk-pixbuf reads) from memory; errors name NAME.
+ * The declared size is checked against CLIP_MAX_IMAGE_PIXELS before the pixels are allocated. */
+ClipImage *clip_image_load_bytes (const char *name, const void *data, size_t len,
+                                  gboolean apply_exif_orientation, GError **error);

@@ -230,6 +230,60 @@ clip_image_load (const char *path, gboolean apply_exif_orientation, GError **err
   return clip_image_new_from_pixbuf (path, upright, error);
 }
 
+/* Shrinks the decode to 1×1 when the header declares too many pixels, so that nothing large is
+ * allocated; the caller then reports the declared size. */
+static void
+on_size_prepared (GdkPixbufLoader *loader, int width, int height, gpointer user_data)
+{
+  int *declared = user_data;
+  declared[0] = width;
+  declared[1] = height;
+  if (width <= 0 || height <= 0 || (gint64) width * height > CLIP_MAX_IMAGE_PIXELS)
+    gdk_pixbuf_loader_set_size (loader, 1, 1);
+}
+
+ClipImage *
+clip_image_load_bytes (const char *name, const void *data, size_t len, gboolean apply_exif_orientation,
+                       GError **error)
+{
+  g_return_val_if_fail (name != NULL && (data != NULL || len == 0), NULL);
+  if (len == 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: empty, not an image", name);
+      return NULL;
+    }
+  g_autoptr (GdkPixbufLoader) loader = gdk_pixbuf_loader_new ();
+  int declared[2] = { 0, 0 };
+  g_signal_connect (loader, "size-prepared", G_CALLBACK (on_size_prepared), declared);
+  GError *local = NULL;
+  gboolean written = gdk_pixbuf_loader_write (loader, data, len, &local);
+  /* Closing is needed in any case; its error matters only when writing went well. */
+  gboolean closed = gdk_pixbuf_loader_close (loader, written ? &local : NULL);
+  if (!written || !closed)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: %s", name,
+                   local != NULL ? local->message : "cannot be decoded");
+      g_clear_error (&local);
+      return NULL;
+    }
+  if (!check_pixel_limit (name, declared[0], declared[1], error))
+    return NULL;
+  GdkPixbuf *decoded = gdk_pixbuf_loader_get_pixbuf (loader);
+  if (decoded == NULL)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not an image gdk-pixbuf can read", name);
+      return NULL;
+    }
+  g_autoptr (GdkPixbuf) upright = apply_exif_orientation ? gdk_pixbuf_apply_embedded_orientation (decoded)
+                                                         : g_object_ref (decoded);
+  if (upright == NULL)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: cannot apply the EXIF orientation", name);
+      return NULL;
+    }
+  return clip_image_new_from_pixbuf (name, upright, error);
+}
+
 void
 clip_image_resize_crop (const ClipImage *image, int size, uint8_t *crop)
 {
