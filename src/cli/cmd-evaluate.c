@@ -250,7 +250,7 @@ cli_cmd_evaluate (int argc, char **argv)
   ClipRetrievalMetrics retrieval;
   ClipZeroShotMetrics zero_shot = { 0 };
   cli_progress_init (&progress, "encoded", 0);
-  ok = clip_evaluate_dataset (model, dataset, (const char *const *) templates, n_templates, options.batch_size,
+  ok = clip_evaluate_dataset (model, dataset, (const char *const *) templates, n_templates, NULL, 0, options.batch_size,
                               &retrieval, has_labels ? &zero_shot : NULL, evaluate_progress, NULL, &progress,
                               &error);
   cli_progress_finish (&progress);

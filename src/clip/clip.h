@@ -281,21 +281,37 @@ ClipTrainer *clip_trainer_load (const char *path, GHashTable **metadata, GError 
 
 /* ---------------------------------------------------------------- evaluation */
 
+/* Recall@K for up to CLIP_MAX_RECALL_K values of K; 1, 5 and 10 unless chosen, so that
+ * image_to_text[0..2] are R@1, R@5 and R@10 then. */
+#define CLIP_MAX_RECALL_K 8
+
 typedef struct {
-  double image_to_text[3];   /* Recall@1, @5, @10 */
-  double text_to_image[3];
+  double image_to_text[CLIP_MAX_RECALL_K];   /* CLIP_benchmark's text_retrieval_recall@k[i] */
+  double text_to_image[CLIP_MAX_RECALL_K];   /* CLIP_benchmark's image_retrieval_recall@k[i] */
+  int    n_k;
+  int    k[CLIP_MAX_RECALL_K];
 } ClipRetrievalMetrics;
 
-/* IMAGE and TEXT embeddings [n, dim], row i of each a pair.  Captions with identical text form one
- * group (GROUP[i] = group id of caption i): an image query hits when any caption of its group is in
- * the top K, a caption query when any image of its group is (CLIP_benchmark's definition).  GROUP
- * NULL makes each row its own group.  Candidates tied with the best correct one (within 1e-6) are
- * ordered at random and the hit counts with its probability, so equal embeddings score K / n. */
+/* IMAGE [n, dim] and TEXT [n, dim] embeddings, row i of each a pair.  Captions with identical text
+ * form one group (GROUP[i] = group id of caption i; NULL makes each row its own group) and are
+ * ranked once: see clip_eval_retrieval_captions.  Recall at 1, 5 and 10. */
 void clip_eval_retrieval (const float *image, const float *text, int n, int dim, const int *group,
                           ClipRetrievalMetrics *metrics);
 
+/* CLIP_benchmark's retrieval with several captions per image and each distinct caption text ranked
+ * once.  IMAGE [n_images, dim], TEXT [n_texts, dim] (distinct texts); caption c describes image
+ * CAPTION_IMAGE[c] with text CAPTION_TEXT[c].  Text → image: every caption is a query, a hit when an
+ * image with that caption text is among the K best images.  Image → text: every image with a caption
+ * is a query over the distinct texts, a hit when one of its texts is among the K best.  Candidates
+ * tied with the best correct one (within 1e-6) are ordered at random and the hit counts with its
+ * probability, so equal embeddings score K / n, not 1.  KS [n_k] (NULL: 1, 5, 10), each ≥ 1. */
+void clip_eval_retrieval_captions (const float *image, int n_images, const float *text, int n_texts, int dim,
+                                   const int *caption_image, const int *caption_text, int n_captions,
+                                   const int *ks, int n_k, ClipRetrievalMetrics *metrics);
+
 typedef struct {
   double top1, top5;
+  double mean_per_class_recall;  /* balanced accuracy: the mean of per_class over classes with images */
   int    n_classes;
   double *per_class;         /* [n_classes] accuracy */
   int    *confusion;         /* [n_classes × n_classes], row = true label, column = prediction */
@@ -411,13 +427,15 @@ const uint8_t *clip_dataset_get_crop (ClipDataset *dataset, int index);  /* afte
 const uint8_t *clip_dataset_get_image_crop (ClipDataset *dataset, int image);
 int            clip_dataset_get_crop_size (const ClipDataset *dataset);  /* 0 before prepare */
 
-/* Evaluates MODEL on DATASET, whose images must be prepared at the model's image size: Recall@1/5/10
- * both ways into RETRIEVAL (may be NULL) and, when ZERO_SHOT is not NULL, zero-shot classification
- * over the data set's labels with TEMPLATES (NULL = the "simple" set), which needs a label column.
- * Encodes BATCH_SIZE images or texts at a time; PROGRESS counts them.  Free ZERO_SHOT's arrays with
- * clip_zeroshot_metrics_clear. */
+/* Evaluates MODEL on DATASET, whose images must be prepared at the model's image size: retrieval
+ * Recall@K both ways (clip_eval_retrieval_captions over the images and the distinct captions; KS
+ * [n_ks], NULL for 1, 5, 10) into RETRIEVAL (may be NULL) and, when ZERO_SHOT is not NULL, zero-shot
+ * classification of the images over the data set's labels with TEMPLATES (NULL = the data set's
+ * own, else the "simple" set), which needs labels.  Encodes BATCH_SIZE images or texts at a time;
+ * PROGRESS counts them.  Free ZERO_SHOT's arrays with clip_zeroshot_metrics_clear. */
 gboolean clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const *templates,
-                                int n_templates, int batch_size, ClipRetrievalMetrics *retrieval,
+                                int n_templates, const int *ks, int n_ks, int batch_size,
+                                ClipRetrievalMetrics *retrieval,
                                 ClipZeroShotMetrics *zero_shot, ClipProgressFunc progress,
                                 ClipAbortFunc abort_func, gpointer user_data, GError **error);
 

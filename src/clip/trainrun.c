@@ -1193,7 +1193,7 @@ run_validate (ClipTrainRun *run, int64_t step, GError **error)
   ClipZeroShotMetrics zero_shot = { 0 };
   ProgressContext ctx = { run, "Validating" };
   if (!clip_evaluate_dataset (clip_trainer_get_model (run->trainer), run->val,
-                              (const char *const *) run->templates, g_strv_length (run->templates), EVAL_BATCH,
+                              (const char *const *) run->templates, g_strv_length (run->templates), NULL, 0, EVAL_BATCH,
                               &v.retrieval, v.has_zero_shot ? &zero_shot : NULL,
                               run->callbacks.progress != NULL ? forward_progress : NULL, forward_abort, &ctx, error))
     return FALSE;
