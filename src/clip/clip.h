@@ -486,10 +486,12 @@ const char *const *clip_shapes_held_out (void);
  * run's losses equal an uninterrupted run's when it uses the same build and thread count. */
 
 typedef struct {
-  /* data: CSV image_path,caption[,label] with paths relative to image_root */
+  /* data: any format clip_dataset_open reads (the name is the CSV's, which came first) */
   char    *csv_path;
-  char    *image_root;
+  char    *image_root;       /* CSV, COCO, Karpathy: where image paths start; NULL = the format's default */
+  char    *split;            /* WebDataset, Karpathy: the part trained on; NULL = "train" */
   char    *val_csv_path;     /* NULL: no validation; its paths are relative to image_root too */
+  char    *val_split;        /* its part; NULL = "test" */
   char    *val_templates;    /* zero-shot templates for validation with labels: a built-in set or a
                               * file (clip_templates_load); NULL = "simple" */
   char    *out_dir;

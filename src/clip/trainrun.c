@@ -46,6 +46,8 @@ static const struct {
   F ("img_root", FIELD_STRING, image_root),
   F ("val_csv", FIELD_STRING, val_csv_path),
   F ("val_templates", FIELD_STRING, val_templates),
+  F ("split", FIELD_STRING, split),
+  F ("val_split", FIELD_STRING, val_split),
   F ("out", FIELD_STRING, out_dir),
   F ("log_json", FIELD_STRING, log_json_path),
   F ("epochs", FIELD_INT, epochs),
@@ -182,8 +184,9 @@ config_from_json (const char *json, const char *label, ClipTrainRunConfig *confi
       switch (config_fields[i].type)
         {
         case FIELD_STRING:
-          ok = ok && (type == G_TYPE_STRING || JSON_NODE_HOLDS_NULL (node));
-          if (ok)
+          /* A missing string is NULL: checkpoints written before a field existed (split) still resume. */
+          ok = node == NULL || (ok && (type == G_TYPE_STRING || JSON_NODE_HOLDS_NULL (node)));
+          if (ok && node != NULL)
             FIELD (config, char *, i) = g_strdup (json_node_get_string (node));
           break;
         case FIELD_INT:
@@ -267,7 +270,7 @@ config_validate (const ClipTrainRunConfig *c, GError **error)
         return FALSE;
       }
   const struct { const char *what; const char *value; } required[] = {
-    { "training CSV", c->csv_path }, { "image folder", c->image_root }, { "output folder", c->out_dir },
+    { "training data set", c->csv_path }, { "output folder", c->out_dir },
   };
   for (size_t i = 0; i < G_N_ELEMENTS (required); i++)
     if (required[i].value == NULL || required[i].value[0] == '\0')
@@ -463,9 +466,49 @@ lock_out_dir (ClipTrainRun *run, GError **error)
   return TRUE;
 }
 
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Adds the files under DIR (RELATIVE to the data set's folder) to SUM: names and sizes, sorted. */
+static void
+folder_checksum_add (GChecksum *sum, const char *dir, const char *relative)
+{
+  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
+  if (handle == NULL)
+    return;
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+  while ((name = g_dir_read_name (handle)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_strings);
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *path = g_build_filename (dir, g_ptr_array_index (names, i), NULL);
+      g_autofree char *entry = g_build_filename (relative, g_ptr_array_index (names, i), NULL);
+      GStatBuf st;
+      if (g_stat (path, &st) != 0)
+        continue;
+      g_autofree char *line = g_strdup_printf ("%s\t%" G_GINT64_FORMAT "\n", entry, (gint64) st.st_size);
+      g_checksum_update (sum, (const guchar *) line, -1);
+      if (S_ISDIR (st.st_mode))
+        folder_checksum_add (sum, path, entry);
+    }
+}
+
+/* What tells a changed data set when resuming: a file's SHA-256, or for a folder (image folders,
+ * WebDataset shards) the SHA-256 of its files' names and sizes. */
 static char *
 file_sha256 (const char *path, GError **error)
 {
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+      folder_checksum_add (sum, path, "");
+      return g_strdup (g_checksum_get_string (sum));
+    }
   g_autofree char *contents = NULL;
   gsize length;
   if (!g_file_get_contents (path, &contents, &length, error))
@@ -510,23 +553,27 @@ clip_train_run_free (ClipTrainRun *run)
   g_free (run);
 }
 
-/* Reports the rows of DATASET skipped since the first FROM issues. */
+/* Reports the entries of DATASET skipped since the first FROM issues. */
 static void
 report_skipped_rows (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, guint from)
 {
   GPtrArray *issues = clip_dataset_get_issues (dataset);
   for (guint i = from; i < issues->len; i++)
     {
-      const ClipDatasetIssue *issue = g_ptr_array_index (issues, i);
-      run_notice (run, "%s:%d: skipped%s%s: %s", csv_path, issue->line, issue->path != NULL ? " " : "",
-                  issue->path != NULL ? issue->path : "", issue->reason);
+      g_autofree char *text = clip_dataset_issue_describe (g_ptr_array_index (issues, i));
+      run_notice (run, "%s", text);
     }
 }
 
+/* The data set at PATH in any format clip_dataset_open reads; SPLIT NULL is DEFAULT_SPLIT. */
 static ClipDataset *
-load_csv (ClipTrainRun *run, const char *csv_path, GError **error)
+load_csv (ClipTrainRun *run, const char *csv_path, const char *split, const char *default_split, GError **error)
 {
-  ClipDataset *dataset = clip_dataset_load_csv (csv_path, run->config.image_root, error);
+  ClipDatasetOptions options;
+  clip_dataset_options_init (&options);
+  options.image_root = run->config.image_root;
+  options.split = split != NULL ? split : default_split;
+  ClipDataset *dataset = clip_dataset_open (csv_path, &options, NULL, NULL, error);
   if (dataset != NULL)
     report_skipped_rows (run, dataset, csv_path, 0);
   return dataset;
@@ -544,7 +591,7 @@ load_validation (ClipTrainRun *run, GError **error)
   run->templates = builtin != NULL ? g_strdupv ((char **) builtin) : clip_templates_load (name, error);
   if (run->templates == NULL)
     return FALSE;
-  run->val = load_csv (run, c->val_csv_path, error);
+  run->val = load_csv (run, c->val_csv_path, c->val_split, "test", error);
   return run->val != NULL;
 }
 
@@ -675,7 +722,7 @@ clip_train_run_new (const ClipTrainRunConfig *config, const ClipTrainCallbacks *
   run->csv_sha256 = file_sha256 (c->csv_path, error);
   if (run->csv_sha256 == NULL)
     return NULL;
-  run->train = load_csv (run, c->csv_path, error);
+  run->train = load_csv (run, c->csv_path, c->split, "train", error);
   if (run->train == NULL)
     return NULL;
   if (!load_validation (run, error))
@@ -889,7 +936,7 @@ clip_train_run_resume (const char *dir, const ClipTrainCallbacks *callbacks, gpo
                 "from an uninterrupted run", (int) state.threads, clip_get_threads ());
   if (!lock_out_dir (run, error))
     return NULL;
-  run->train = load_csv (run, c->csv_path, error);
+  run->train = load_csv (run, c->csv_path, c->split, "train", error);
   if (run->train == NULL)
     return NULL;
   if (!load_validation (run, error))
