@@ -256,9 +256,17 @@ wds_index_shard (WdsIndex *index, int shard, const char *shard_path, ClipAbortFu
         }
     }
   if (status != ARCHIVE_EOF && status != ARCHIVE_OK && status != ARCHIVE_WARN)
-    dataset_add_issue (index->dataset, shard_path, 0, last,
-                       "the tar is damaged or truncated %s this member (%s); the samples before it are read",
-                       last != NULL ? "after" : "before its first", archive_error_string (archive));
+    {
+      dataset_add_issue (index->dataset, shard_path, 0, last,
+                         "the tar is damaged or truncated in or after this member (%s); the samples before it "
+                         "are read", archive_error_string (archive));
+      /* The last member's data may be cut short too: its sample is not trusted. */
+      g_autofree char *key = NULL, *extension = NULL;
+      WdsSample *sample = last != NULL && wds_split_member (last, &key, &extension)
+                            ? g_hash_table_lookup (index->by_key, key) : NULL;
+      if (sample != NULL)
+        sample->damaged = TRUE;
+    }
   archive_read_free (archive);
   return TRUE;
 }
