@@ -865,8 +865,8 @@ prepare_decode_all (PrepareJob *job, ClipDataset *dataset, ClipProgressFunc prog
         g_array_append_val (tasks, task);
       }
 
-  GThreadPool *pool = g_thread_pool_new (prepare_run_task, job, MIN ((int) g_get_num_processors (), (int) tasks->len),
-                                         FALSE, NULL);
+  int n_threads = CLAMP ((int) tasks->len, 1, (int) g_get_num_processors ());
+  GThreadPool *pool = g_thread_pool_new (prepare_run_task, job, n_threads, FALSE, NULL);
   for (guint t = 0; t < tasks->len; t++)
     g_thread_pool_push (pool, GINT_TO_POINTER (g_array_index (tasks, int, t)), NULL);
   gboolean aborted = FALSE;
