@@ -660,7 +660,7 @@ prepare_store (PrepareJob *job, int slot, ClipImage *decoded, const char *reason
 {
   GError *error = NULL;
   if (decoded == NULL)
-    job->slot_errors[slot] = g_strdup (reason);
+    job->slot_errors[slot] = g_strdup (reason != NULL ? reason : "cannot be decoded");
   else if (job->memory != NULL)
     clip_image_resize_crop (decoded, job->size, job->memory + (size_t) slot * job->crop_bytes);
   else
