@@ -386,7 +386,7 @@ case_model_valid_control (void)
   g_assert_cmpint (clip_model_get_config (model)->vision.heads, ==, 2);
   float embed[4];
   int32_t ids[4] = { 6, 1, 7, 0 };
-  g_assert_true (clip_model_encode_token_ids (model, ids, 1, 4, embed, &error));
+  g_assert_true (clip_model_encode_token_ids (model, ids, 1, 4, embed, NULL, &error));
   g_assert_no_error (error);
 }
 
@@ -440,7 +440,7 @@ case_config_absurd_width (void)
 
 static const char *const small_merges[] = { "t h", "i n", "a n", "th e</w>", "e r", "o n", "in g</w>", "a t" };
 
-/* GPT-2's byte-to-unicode symbol of byte B (spec §3). */
+/* GPT-2's byte-to-unicode symbol of byte B (clip-reference.md §3). */
 static void
 byte_symbol (int b, char out[8])
 {
@@ -898,7 +898,7 @@ case_dir_symlink_loop (void)
   g_autoptr (ClipIndex) index = open_index (photos, model, cache, TRUE);
   ClipIndexStats stats;
   GError *error = NULL;
-  g_assert_true (clip_index_update (index, NULL, &stats, &error));
+  g_assert_true (clip_index_update (index, &stats, NULL, &error));
   g_assert_no_error (error);
   /* The one real image, once; both links reported as loops. */
   g_assert_cmpint (stats.total, ==, 1);
@@ -947,7 +947,7 @@ child_unreadable (const char *dir)
   g_autoptr (ClipModel) model = tiny_model ();
   g_autoptr (ClipIndex) index = open_index (photos, model, cache, FALSE);
   ClipIndexStats stats;
-  if (!clip_index_update (index, NULL, &stats, &error))
+  if (!clip_index_update (index, &stats, NULL, &error))
     {
       fprintf (stderr, "child: the update failed: %s\n", error->message);
       return 1;
@@ -1048,7 +1048,7 @@ case_index_corrupted (void)
     g_test_message ("warning: %s", warnings[0]);
     g_assert_cmpint (clip_index_get_n_entries (index), <, 4);
     ClipIndexStats stats;
-    g_assert_true (clip_index_update (index, NULL, &stats, &error));
+    g_assert_true (clip_index_update (index, &stats, NULL, &error));
     g_assert_no_error (error);
     g_assert_cmpint (stats.total, ==, 4);
     g_assert_cmpint (stats.added + stats.updated, >, 0);
@@ -1194,9 +1194,9 @@ child_train (const char *dir)
 {
   ClipTrainRunConfig config;
   train_config (&config, dir);
-  ClipTrainCallbacks callbacks = { .step = slow_step };
+  const ClipTrainEvents events = { .step = slow_step };
   GError *error = NULL;
-  g_autoptr (ClipTrainRun) run = clip_train_run_new (&config, &callbacks, NULL, &error);
+  g_autoptr (ClipTrainRun) run = clip_train_run_new (&config, &events, &error);
   if (run == NULL || !clip_train_run_run (run, &error))
     {
       fprintf (stderr, "child: %s\n", error->message);
@@ -1240,7 +1240,7 @@ case_train_kill9_resume (void)
   g_test_message ("killed after the checkpoint of step %" G_GINT64_FORMAT, saved);
   g_assert_cmpint (saved, >=, 2 * TRAIN_SAVE_EVERY);
   GError *error = NULL;
-  g_autoptr (ClipTrainRun) run = clip_train_run_resume (run_dir, NULL, NULL, &error);
+  g_autoptr (ClipTrainRun) run = clip_train_run_resume (run_dir, NULL, &error);
   g_assert_no_error (error);
   /* No step lost beyond the last save, and the run finishes. */
   g_assert_cmpint (clip_train_run_get_step (run), ==, saved);
@@ -1277,14 +1277,21 @@ index_photos (const char *dir)
     }
 }
 
+typedef struct {
+  ClipIndex  *index;
+  const char *flushed_file;
+} SlowIndex;
+
 static void
-slow_progress (const ClipIndexProgress *progress, gpointer user_data)
+slow_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
+  const SlowIndex *slow = user_data;
+  const ClipIndexProgress *progress = clip_index_get_progress (slow->index);
   if (progress->phase == CLIP_INDEX_PHASE_EMBED)
     {
       /* Tell the parent how far the durable part has got, then dawdle. */
       g_autofree char *text = g_strdup_printf ("%" G_GINT64_FORMAT, progress->flushed);
-      g_file_set_contents (user_data, text, -1, NULL);
+      g_file_set_contents (slow->flushed_file, text, -1, NULL);
       g_usleep (100 * 1000);
     }
 }
@@ -1298,9 +1305,10 @@ child_index (const char *dir)
   g_autofree char *flushed = g_build_filename (dir, "flushed", NULL);
   g_autoptr (ClipModel) model = tiny_model ();
   g_autoptr (ClipIndex) index = open_index (photos, model, cache, FALSE);
-  ClipIndexCallbacks callbacks = { .progress = slow_progress, .user_data = flushed };
+  SlowIndex slow = { index, flushed };
+  const ClipCallbacks callbacks = { .progress = slow_progress, .user_data = &slow };
   GError *error = NULL;
-  if (!clip_index_update (index, &callbacks, NULL, &error))
+  if (!clip_index_update (index, NULL, &callbacks, &error))
     {
       fprintf (stderr, "child: %s\n", error->message);
       return 1;
@@ -1334,7 +1342,7 @@ case_index_kill9_resume (void)
   g_assert_cmpint (kept, <, INDEX_FILES);
   ClipIndexStats stats;
   GError *error = NULL;
-  g_assert_true (clip_index_update (index, NULL, &stats, &error));
+  g_assert_true (clip_index_update (index, &stats, NULL, &error));
   g_assert_no_error (error);
   /* The re-run embeds only what was not kept. */
   g_assert_cmpint (stats.total, ==, INDEX_FILES);

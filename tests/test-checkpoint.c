@@ -25,8 +25,8 @@ embed_reference_inputs (ClipModel *model, float *image, float *text)
   g_autofree float *pixels = golden_floats (reference, "input.pixel_values", &n);
   const int32_t *ids = golden_i32 (reference, "input.input_ids", &n);
   GError *error = NULL;
-  g_assert_true (clip_model_encode_images (model, pixels, 4, image, &error));
-  g_assert_true (clip_model_encode_token_ids (model, ids, 4, 16, text, &error));
+  g_assert_true (clip_model_encode_images (model, pixels, 4, image, NULL, &error));
+  g_assert_true (clip_model_encode_token_ids (model, ids, 4, 16, text, NULL, &error));
   g_assert_no_error (error);
 }
 

@@ -2,6 +2,7 @@
  * their line numbers), decoding into crops (in memory and through the cache file), and the two
  * data set generators. */
 #include "clip.h"
+#include "generate.h"
 #include "testutil.h"
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
@@ -321,7 +322,7 @@ abort_always (gpointer user_data)
 }
 
 static void
-count_progress (int64_t done, int64_t total, gpointer user_data)
+count_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
   int64_t *calls = user_data;
   g_assert_cmpint (done, >=, 1);
@@ -372,8 +373,8 @@ test_prepare_drops_bad_images (void)
   assert_issue (dataset, 10, "tall.png", "line 4 gives the same image the label 'dog'");
 
   int64_t progress[2] = { 0, 0 };
-  g_assert_true (clip_dataset_prepare_images (dataset, 16, FALSE, 1 << 20, NULL, count_progress, NULL, progress,
-                                              &error));
+  const ClipCallbacks callbacks = { .progress = count_progress, .user_data = progress };
+  g_assert_true (clip_dataset_prepare_images (dataset, 16, FALSE, 1 << 20, NULL, &callbacks, &error));
   g_assert_no_error (error);
   g_assert_cmpint (progress[1], ==, 7);  /* distinct files */
   g_assert_cmpint (progress[0], ==, 7);
@@ -434,8 +435,8 @@ test_prepare_cache_file (void)
   g_autoptr (ClipDataset) in_memory = load (dir, "data.csv", dir, &error);
   g_autoptr (ClipDataset) cached = load (dir, "data.csv", dir, &error);
   g_assert_no_error (error);
-  g_assert_true (clip_dataset_prepare_images (in_memory, 20, FALSE, 1 << 20, NULL, NULL, NULL, NULL, &error));
-  g_assert_true (clip_dataset_prepare_images (cached, 20, FALSE, 100, cache, NULL, NULL, NULL, &error));
+  g_assert_true (clip_dataset_prepare_images (in_memory, 20, FALSE, 1 << 20, NULL, NULL, &error));
+  g_assert_true (clip_dataset_prepare_images (cached, 20, FALSE, 100, cache, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpint (count_entries (cache), ==, 0);  /* unlinked at once */
 
@@ -448,7 +449,7 @@ test_prepare_cache_file (void)
   /* A cache folder that does not exist is a clear error. */
   g_autoptr (ClipDataset) third = load (dir, "data.csv", dir, &error);
   g_autofree char *missing = g_build_filename (cache, "missing", NULL);
-  g_assert_false (clip_dataset_prepare_images (third, 20, FALSE, 100, missing, NULL, NULL, NULL, &error));
+  g_assert_false (clip_dataset_prepare_images (third, 20, FALSE, 100, missing, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_IO);
   g_assert_nonnull (strstr (error->message, "missing"));
   g_clear_error (&error);
@@ -464,7 +465,7 @@ test_prepare_all_bad (void)
   GError *error = NULL;
   g_autoptr (ClipDataset) dataset = load (dir, "data.csv", dir, &error);
   g_assert_no_error (error);
-  g_assert_false (clip_dataset_prepare_images (dataset, 8, FALSE, 1 << 20, NULL, NULL, NULL, NULL, &error));
+  g_assert_false (clip_dataset_prepare_images (dataset, 8, FALSE, 1 << 20, NULL, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "data.csv"));
   g_clear_error (&error);
@@ -478,22 +479,23 @@ test_prepare_abort_and_size (void)
   g_autofree char *dir = make_prepare_set ();
   GError *error = NULL;
   g_autoptr (ClipDataset) dataset = load (dir, "data.csv", dir, &error);
-  g_assert_false (clip_dataset_prepare_images (dataset, 16, FALSE, 1 << 20, NULL, NULL, abort_always, NULL, &error));
+  const ClipCallbacks abort_callbacks = { .abort = abort_always };
+  g_assert_false (clip_dataset_prepare_images (dataset, 16, FALSE, 1 << 20, NULL, &abort_callbacks, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED);
   g_clear_error (&error);
   g_assert_cmpint (clip_dataset_get_crop_size (dataset), ==, 0);
   g_assert_cmpint (clip_dataset_get_size (dataset), ==, 8);  /* nothing dropped */
 
-  g_assert_false (clip_dataset_prepare_images (dataset, 0, FALSE, 1 << 20, NULL, NULL, NULL, NULL, &error));
+  g_assert_false (clip_dataset_prepare_images (dataset, 0, FALSE, 1 << 20, NULL, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_clear_error (&error);
-  g_assert_false (clip_dataset_prepare_images (dataset, 100000, FALSE, 1 << 20, NULL, NULL, NULL, NULL, &error));
+  g_assert_false (clip_dataset_prepare_images (dataset, 100000, FALSE, 1 << 20, NULL, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_clear_error (&error);
 
   /* Preparing again at another size replaces the crops. */
-  g_assert_true (clip_dataset_prepare_images (dataset, 8, FALSE, 1 << 20, NULL, NULL, NULL, NULL, &error));
-  g_assert_true (clip_dataset_prepare_images (dataset, 12, FALSE, 1 << 20, NULL, NULL, NULL, NULL, &error));
+  g_assert_true (clip_dataset_prepare_images (dataset, 8, FALSE, 1 << 20, NULL, NULL, &error));
+  g_assert_true (clip_dataset_prepare_images (dataset, 12, FALSE, 1 << 20, NULL, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpint (clip_dataset_get_crop_size (dataset), ==, 12);
   g_assert_cmpuint (clip_dataset_get_issues (dataset)->len, ==, 4);  /* each bad row reported once (line 10 at the load) */
@@ -530,11 +532,12 @@ test_generate_shapes (void)
   g_autofree char *c = g_build_filename (tu_tmpdir (), "shapes-c", NULL);
   GError *error = NULL;
   int64_t progress[2] = { 0, 0 };
-  g_assert_true (clip_generate_shapes (a, 50, 7, 48, count_progress, NULL, progress, &error));
+  const ClipCallbacks callbacks = { .progress = count_progress, .user_data = progress };
+  g_assert_true (cli_generate_shapes (a, 50, 7, 48, &callbacks, &error));
   g_assert_no_error (error);
   g_assert_cmpint (progress[0], ==, 50);
-  g_assert_true (clip_generate_shapes (b, 50, 7, 48, NULL, NULL, NULL, &error));
-  g_assert_true (clip_generate_shapes (c, 50, 8, 48, NULL, NULL, NULL, &error));
+  g_assert_true (cli_generate_shapes (b, 50, 7, 48, NULL, &error));
+  g_assert_true (cli_generate_shapes (c, 50, 8, 48, NULL, &error));
   g_assert_no_error (error);
 
   /* Same seed, same bytes: every CSV, the description and every image. */
@@ -565,7 +568,7 @@ test_generate_shapes (void)
   g_assert_cmpuint (clip_dataset_get_issues (train)->len, ==, 0);
 
   /* The held-out pairs never appear in training, in captions or labels; test shows some. */
-  const char *const *held_out = clip_shapes_held_out ();
+  const char *const *held_out = cli_shapes_held_out ();
   g_assert_cmpint (g_strv_length ((char **) held_out), >=, 2);
   for (int i = 0; i < clip_dataset_get_size (train); i++)
     for (int h = 0; held_out[h] != NULL; h++)
@@ -599,10 +602,10 @@ test_generate_shapes (void)
     distinct += memcmp (image->pixels + 3 * p, image->pixels, 3) != 0;
   g_assert_cmpint (distinct, >, 20);
 
-  g_assert_false (clip_generate_shapes (a, 1, 7, 48, NULL, NULL, NULL, &error));
+  g_assert_false (cli_generate_shapes (a, 1, 7, 48, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_clear_error (&error);
-  g_assert_false (clip_generate_shapes (a, 10, 7, 8, NULL, NULL, NULL, &error));
+  g_assert_false (cli_generate_shapes (a, 10, 7, 8, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_clear_error (&error);
 }
@@ -639,10 +642,10 @@ test_generate_fashion_mnist (void)
   enum { N_TRAIN = 300, N_TEST = 40 };
   g_autofree char *out = g_build_filename (tu_tmpdir (), "fashion", NULL);
   GError *error = NULL;
-  g_assert_true (clip_generate_fashion_mnist (FASHION_DIR, out, N_TRAIN, N_TEST, 5, NULL, NULL, NULL, &error));
+  g_assert_true (cli_generate_fashion_mnist (FASHION_DIR, out, N_TRAIN, N_TEST, 5, NULL, &error));
   g_assert_no_error (error);
 
-  const char *const *classes = clip_fashion_mnist_classes ();
+  const char *const *classes = cli_fashion_mnist_classes ();
   g_assert_cmpint (g_strv_length ((char **) classes), ==, 10);
   g_assert_cmpstr (classes[0], ==, "t-shirt/top");
   g_assert_cmpstr (classes[9], ==, "ankle boot");
@@ -712,7 +715,7 @@ test_generate_fashion_errors (void)
   g_autofree char *out = g_build_filename (tu_tmpdir (), "fashion-bad-out", NULL);
   GError *error = NULL;
 
-  g_assert_false (clip_generate_fashion_mnist (from, out, 1, 1, 0, NULL, NULL, NULL, &error));
+  g_assert_false (cli_generate_fashion_mnist (from, out, 1, 1, 0, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
   g_assert_nonnull (strstr (error->message, "train-images-idx3-ubyte"));
   g_clear_error (&error);
@@ -721,7 +724,7 @@ test_generate_fashion_errors (void)
   static const guint8 bad_magic[] = { 0, 0, 8, 1, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28 };
   g_autofree char *images = g_build_filename (from, "train-images-idx3-ubyte", NULL);
   tu_write_file (images, bad_magic, sizeof bad_magic);
-  g_assert_false (clip_generate_fashion_mnist (from, out, 1, 1, 0, NULL, NULL, NULL, &error));
+  g_assert_false (cli_generate_fashion_mnist (from, out, 1, 1, 0, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "train-images-idx3-ubyte"));
   g_assert_nonnull (strstr (error->message, "magic"));
@@ -730,7 +733,7 @@ test_generate_fashion_errors (void)
   /* Wrong image size. */
   static const guint8 wrong_size[] = { 0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 32, 0, 0, 0, 28 };
   tu_write_file (images, wrong_size, sizeof wrong_size);
-  g_assert_false (clip_generate_fashion_mnist (from, out, 1, 1, 0, NULL, NULL, NULL, &error));
+  g_assert_false (cli_generate_fashion_mnist (from, out, 1, 1, 0, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "32×28"));
   g_clear_error (&error);
@@ -742,12 +745,12 @@ test_generate_fashion_errors (void)
   g_autofree char *labels = g_build_filename (from, "train-labels-idx1-ubyte", NULL);
   tu_write_file (images, two_images, sizeof two_images);
   tu_write_file (labels, one_label, sizeof one_label);
-  g_assert_false (clip_generate_fashion_mnist (from, out, 1, 1, 0, NULL, NULL, NULL, &error));
+  g_assert_false (cli_generate_fashion_mnist (from, out, 1, 1, 0, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "2 images"));
   g_clear_error (&error);
   tu_write_file (labels, two_labels, sizeof two_labels);
-  g_assert_false (clip_generate_fashion_mnist (from, out, 1, 1, 0, NULL, NULL, NULL, &error));
+  g_assert_false (cli_generate_fashion_mnist (from, out, 1, 1, 0, NULL, &error));
   /* The test split is missing: found before anything is converted. */
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
   g_assert_nonnull (strstr (error->message, "t10k"));
@@ -756,7 +759,7 @@ test_generate_fashion_errors (void)
   g_autofree char *test_labels = g_build_filename (from, "t10k-labels-idx1-ubyte", NULL);
   tu_write_file (test_images, two_images, sizeof two_images);
   tu_write_file (test_labels, two_labels, sizeof two_labels);
-  g_assert_false (clip_generate_fashion_mnist (from, out, 1, 1, 0, NULL, NULL, NULL, &error));
+  g_assert_false (cli_generate_fashion_mnist (from, out, 1, 1, 0, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "ends before item 1"));
   g_clear_error (&error);
@@ -765,7 +768,7 @@ test_generate_fashion_errors (void)
   g_assert_cmpint (g_unlink (images), ==, 0);
   g_autofree char *gz = g_build_filename (from, "train-images-idx3-ubyte.gz", NULL);
   tu_write_file (gz, "not gzip at all", 15);
-  g_assert_false (clip_generate_fashion_mnist (from, out, 1, 1, 0, NULL, NULL, NULL, &error));
+  g_assert_false (cli_generate_fashion_mnist (from, out, 1, 1, 0, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "train-images-idx3-ubyte.gz"));
   g_clear_error (&error);

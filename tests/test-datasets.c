@@ -214,7 +214,7 @@ open_dataset (const char *path, const char *split, const char *image_root)
   options.split = split;
   options.image_root = image_root;
   GError *error = NULL;
-  ClipDataset *dataset = clip_dataset_open (path, &options, NULL, NULL, &error);
+  ClipDataset *dataset = clip_dataset_open (path, &options, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (dataset);
   return dataset;
@@ -258,7 +258,7 @@ static void
 prepare (ClipDataset *dataset, int size)
 {
   GError *error = NULL;
-  g_assert_true (clip_dataset_prepare_images (dataset, size, FALSE, 1 << 30, NULL, NULL, NULL, NULL, &error));
+  g_assert_true (clip_dataset_prepare_images (dataset, size, FALSE, 1 << 30, NULL, NULL, &error));
   g_assert_no_error (error);
 }
 
@@ -319,14 +319,14 @@ test_image_folder (void)
   options.templates = templates;
   options.n_templates = 2;
   GError *error = NULL;
-  g_autoptr (ClipDataset) templated = clip_dataset_open (root, &options, NULL, NULL, &error);
+  g_autoptr (ClipDataset) templated = clip_dataset_open (root, &options, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (clip_dataset_get_caption (templated, 0), ==, "art of the bird");
   g_assert_cmpstr (clip_dataset_get_caption (templated, 1), ==, "a bird photo");
 
   g_autofree char *no_classes = make_dir ("folder-without-classes");
   write_text (no_classes, "a.txt", "x");
-  g_autoptr (ClipDataset) none = clip_dataset_open (no_classes, NULL, NULL, NULL, &error);
+  g_autoptr (ClipDataset) none = clip_dataset_open (no_classes, NULL, NULL, &error);
   g_assert_null (none);
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "no class folders"));
@@ -431,14 +431,14 @@ test_webdataset_malformed (void)
   g_autofree char *classnames = g_build_filename (root, "classnames.txt", NULL);
   g_assert_cmpint (g_unlink (classnames), ==, 0);
   GError *error = NULL;
-  g_autoptr (ClipDataset) unnamed = clip_dataset_open (root, NULL, NULL, NULL, &error);
+  g_autoptr (ClipDataset) unnamed = clip_dataset_open (root, NULL, NULL, &error);
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
   g_assert_nonnull (strstr (error->message, "classnames.txt"));
   g_clear_error (&error);
   ClipDatasetOptions options;
   clip_dataset_options_init (&options);
   options.split = "validation";
-  g_autoptr (ClipDataset) no_split = clip_dataset_open (root, &options, NULL, NULL, &error);
+  g_autoptr (ClipDataset) no_split = clip_dataset_open (root, &options, NULL, &error);
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
   g_assert_nonnull (strstr (error->message, "validation"));
   g_clear_error (&error);
@@ -527,12 +527,12 @@ test_karpathy (void)
   options.image_root = images;
   options.split = "train";
   GError *error = NULL;
-  g_autoptr (ClipDataset) train = clip_dataset_open (path, &options, NULL, NULL, &error);
+  g_autoptr (ClipDataset) train = clip_dataset_open (path, &options, NULL, &error);
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "other.png"));
   g_clear_error (&error);
   options.split = "restval";
-  g_autoptr (ClipDataset) restval = clip_dataset_open (path, &options, NULL, NULL, &error);
+  g_autoptr (ClipDataset) restval = clip_dataset_open (path, &options, NULL, &error);
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
   g_assert_nonnull (strstr (error->message, "it has test, train"));
   g_clear_error (&error);
@@ -540,7 +540,7 @@ test_karpathy (void)
   /* A JSON that is neither COCO nor Karpathy. */
   write_text (dir, "other.json", "{\"images\": [{\"file\": \"x\"}]}");
   g_autofree char *other = g_build_filename (dir, "other.json", NULL);
-  g_autoptr (ClipDataset) neither = clip_dataset_open (other, NULL, NULL, NULL, &error);
+  g_autoptr (ClipDataset) neither = clip_dataset_open (other, NULL, NULL, &error);
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "neither a COCO"));
   g_clear_error (&error);
@@ -633,7 +633,7 @@ test_recall_several_captions (void)
 
   const int ks[] = { 1, 3, 5, 10, 1000 };  /* K beyond every candidate: 1 */
   ClipRetrievalMetrics m;
-  clip_eval_retrieval_captions (image, N_IMAGES, text, n_texts, DIM, caption_image, caption_text, n_captions, ks,
+  clip_evaluate_retrieval_captions (image, N_IMAGES, text, n_texts, DIM, caption_image, caption_text, n_captions, ks,
                                 G_N_ELEMENTS (ks), &m);
   g_assert_cmpint (m.n_k, ==, 5);
   for (int k = 0; k < 5; k++)
@@ -668,7 +668,7 @@ test_recall_repeated_captions (void)
       memcpy (text + i * DIM, class_text + (i % 3) * DIM, sizeof (float) * DIM);
     }
   ClipRetrievalMetrics m;
-  clip_eval_retrieval (image, text, N, DIM, groups, &m);
+  clip_evaluate_retrieval (image, text, N, DIM, groups, &m);
   g_assert_cmpfloat (m.image_to_text[1], ==, 1);
   g_assert_cmpfloat (m.image_to_text[2], ==, 1);
   /* R@1 is the share of images whose own class text scores best of the three. */
@@ -694,11 +694,11 @@ test_mean_per_class_recall (void)
   };
   static const int labels[6] = { 0, 0, 0, 1, 3, 3 };
   ClipZeroShotMetrics m = { 0 };
-  clip_eval_zeroshot (&probs[0][0], labels, 6, 4, &m);
+  clip_evaluate_zero_shot (&probs[0][0], labels, 6, 4, &m);
   g_assert_cmpfloat_with_epsilon (m.top1, 3.0 / 6, 1e-12);
   /* (2/3 + 1 + 0) / 3: the class without images is left out, as sklearn's balanced accuracy does. */
   g_assert_cmpfloat_with_epsilon (m.mean_per_class_recall, (2.0 / 3 + 1 + 0) / 3, 1e-12);
-  clip_zeroshot_metrics_clear (&m);
+  clip_zero_shot_metrics_clear (&m);
 }
 
 /* ---------------------------------------------------------------- the same images in two formats */
@@ -733,9 +733,9 @@ test_same_numbers_two_formats (void)
   int n_templates;
   const char *const *templates = clip_dataset_get_templates (wds, &n_templates);
   ClipZeroShotMetrics from_wds = { 0 }, from_folder = { 0 };
-  g_assert_true (clip_evaluate_dataset (model, wds, NULL, 0, NULL, 0, 4, NULL, &from_wds, NULL, NULL, NULL, &error));
+  g_assert_true (clip_evaluate_dataset (model, wds, NULL, 0, NULL, 0, 4, NULL, &from_wds, NULL, &error));
   g_assert_true (clip_evaluate_dataset (model, folder, templates, n_templates, NULL, 0, 4, NULL, &from_folder, NULL,
-                                        NULL, NULL, &error));
+                                        &error));
   g_assert_no_error (error);
   assert_same_zero_shot (&from_wds, &from_folder);
   g_test_message ("tiny model, 6 images: acc1 %.3f acc5 %.3f mean per-class recall %.3f", from_wds.top1,
@@ -754,8 +754,8 @@ test_same_numbers_two_formats (void)
   prepare (split, size);
   const int ks[] = { 1, 2, 5 };
   ClipRetrievalMetrics r_txt, r_split;
-  g_assert_true (clip_evaluate_dataset (model, txt, NULL, 0, ks, 3, 5, &r_txt, NULL, NULL, NULL, NULL, &error));
-  g_assert_true (clip_evaluate_dataset (model, split, NULL, 0, ks, 3, 5, &r_split, NULL, NULL, NULL, NULL, &error));
+  g_assert_true (clip_evaluate_dataset (model, txt, NULL, 0, ks, 3, 5, &r_txt, NULL, NULL, &error));
+  g_assert_true (clip_evaluate_dataset (model, split, NULL, 0, ks, 3, 5, &r_split, NULL, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpmem (&r_txt, sizeof r_txt, &r_split, sizeof r_split);
 
@@ -766,7 +766,7 @@ test_same_numbers_two_formats (void)
     paths[i] = clip_dataset_get_image_path (split, 2 * i);
   float image[N_PICTURES * 64], text[2 * N_PICTURES * 64];
   g_assert_cmpint (dim, <=, 64);
-  g_assert_true (clip_model_encode_image_files (model, paths, N_PICTURES, FALSE, image, &error));
+  g_assert_true (clip_model_encode_image_files (model, paths, N_PICTURES, FALSE, image, NULL, &error));
   int caption_image[2 * N_PICTURES], caption_text[2 * N_PICTURES], n_texts = 0;
   const char *distinct[2 * N_PICTURES];
   for (int r = 0; r < 2 * N_PICTURES; r++)
@@ -784,7 +784,7 @@ test_same_numbers_two_formats (void)
         }
     }
   g_assert_cmpint (n_texts, ==, N_PICTURES + 3);  /* six own captions, three shared per class */
-  g_assert_true (clip_model_encode_texts (model, distinct, n_texts, text, &error));
+  g_assert_true (clip_model_encode_texts (model, distinct, n_texts, text, NULL, &error));
   g_assert_no_error (error);
   for (int k = 0; k < 3; k++)
     {
@@ -794,8 +794,8 @@ test_same_numbers_two_formats (void)
       g_assert_cmpfloat_with_epsilon (r_split.image_to_text[k], i2t, 1e-12);
       g_assert_cmpfloat_with_epsilon (r_split.text_to_image[k], t2i, 1e-12);
     }
-  clip_zeroshot_metrics_clear (&from_wds);
-  clip_zeroshot_metrics_clear (&from_folder);
+  clip_zero_shot_metrics_clear (&from_wds);
+  clip_zero_shot_metrics_clear (&from_folder);
 }
 
 int

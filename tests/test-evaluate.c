@@ -2,6 +2,7 @@
  * probabilities whose answers are worked out by hand, and clip_evaluate_dataset against the same
  * computation done from the public pieces on the tiny golden model. */
 #include "clip.h"
+#include "generate.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -45,7 +46,7 @@ test_retrieval_known_ranks (void)
   texts_from_scores (scores, N, image, text);
 
   ClipRetrievalMetrics m;
-  clip_eval_retrieval (image, text, N, N, NULL, &m);
+  clip_evaluate_retrieval (image, text, N, N, NULL, &m);
   assert_recalls ("image→text", m.image_to_text, 1.0 / N, 5.0 / N, 10.0 / N);
   assert_recalls ("text→image", m.text_to_image, 1.0 / N, 5.0 / N, 10.0 / N);
 
@@ -54,7 +55,7 @@ test_retrieval_known_ranks (void)
   for (int i = 0; i < N; i++)
     groups[i] = 100 + i;
   ClipRetrievalMetrics g;
-  clip_eval_retrieval (image, text, N, N, groups, &g);
+  clip_evaluate_retrieval (image, text, N, N, groups, &g);
   assert_recalls ("image→text, singleton groups", g.image_to_text, 1.0 / N, 5.0 / N, 10.0 / N);
 }
 
@@ -71,7 +72,7 @@ test_retrieval_perfect (void)
       text[i * D + 4] = 0.6f;  /* a shared component ties nothing: it only adds 0 to each score */
     }
   ClipRetrievalMetrics m;
-  clip_eval_retrieval (image, text, N, D, NULL, &m);
+  clip_evaluate_retrieval (image, text, N, D, NULL, &m);
   assert_recalls ("image→text", m.image_to_text, 1, 1, 1);
   assert_recalls ("text→image", m.text_to_image, 1, 1, 1);
 }
@@ -86,7 +87,7 @@ test_retrieval_all_tied (void)
   for (int i = 0; i < N * D; i++)
     image[i] = text[i] = 0.5f;
   ClipRetrievalMetrics m;
-  clip_eval_retrieval (image, text, N, D, NULL, &m);
+  clip_evaluate_retrieval (image, text, N, D, NULL, &m);
   assert_recalls ("image→text", m.image_to_text, 1.0 / N, 5.0 / N, 10.0 / N);
   assert_recalls ("text→image", m.text_to_image, 1.0 / N, 5.0 / N, 10.0 / N);
 }
@@ -115,7 +116,7 @@ test_retrieval_caption_groups (void)
   texts_from_scores (scores, N, image, text);
 
   ClipRetrievalMetrics m;
-  clip_eval_retrieval (image, text, N, N, groups, &m);
+  clip_evaluate_retrieval (image, text, N, N, groups, &m);
   /* Images 0, 2, 4 hit at 1; the others have 2, 2 and 4 wrong captions above, all within 5. */
   assert_recalls ("image→text", m.image_to_text, 3.0 / 6, 1, 1);
   /* Captions of group 0 see images 0 (0.9) then 5, 1 (correct at 0.6): hit at 1.  Group 1: image 2
@@ -126,7 +127,7 @@ test_retrieval_caption_groups (void)
    * then hit at 1 with probability 1/2, and image 5 (four captions above, its own tied with its
    * twin) hits at 5 with probability 1/2. */
   ClipRetrievalMetrics u;
-  clip_eval_retrieval (image, text, N, N, NULL, &u);
+  clip_evaluate_retrieval (image, text, N, N, NULL, &u);
   assert_recalls ("image→text without groups", u.image_to_text, 1.5 / 6, 5.5 / 6, 1);
 }
 
@@ -146,20 +147,20 @@ test_retrieval_hit_probability (void)
   float image[N * N], text[N * N];
   texts_from_scores (scores, N, image, text);
   ClipRetrievalMetrics m;
-  clip_eval_retrieval (image, text, N, N, NULL, &m);
+  clip_evaluate_retrieval (image, text, N, N, NULL, &m);
   assert_recalls ("image→text", m.image_to_text, 3.0 / 4, 1, 1);
 
   /* h = 0, t = 2, m = 1: a hit at 1 with probability 1/3, at 5 surely. */
   scores[3] = 0.2;
   texts_from_scores (scores, N, image, text);
-  clip_eval_retrieval (image, text, N, N, NULL, &m);
+  clip_evaluate_retrieval (image, text, N, N, NULL, &m);
   assert_recalls ("image→text, three-way tie", m.image_to_text, (3 + 1.0 / 3) / 4, 1, 1);
 }
 
 /* ---------------------------------------------------------------- zero-shot */
 
 static void
-test_zeroshot_known_confusion (void)
+test_zero_shot_known_confusion (void)
 {
   enum { N = 8, C = 7 };
   static const float probs[N][C] = {
@@ -175,7 +176,7 @@ test_zeroshot_known_confusion (void)
   static const int labels[N] = { 0, 3, 1, 2, 5, 4, 0, 2 };
 
   ClipZeroShotMetrics m = { 0 };
-  clip_eval_zeroshot (&probs[0][0], labels, N, C, &m);
+  clip_evaluate_zero_shot (&probs[0][0], labels, N, C, &m);
   g_assert_cmpint (m.n_classes, ==, C);
   g_assert_cmpfloat_with_epsilon (m.top1, 2.0 / 8, EPS);
   g_assert_cmpfloat_with_epsilon (m.top5, 7.0 / 8, EPS);
@@ -193,25 +194,25 @@ test_zeroshot_known_confusion (void)
       if (m.confusion[t * C + p] != want[t][p])
         g_error ("confusion[%d][%d] = %d, expected %d", t, p, m.confusion[t * C + p], want[t][p]);
 
-  clip_zeroshot_metrics_clear (&m);
+  clip_zero_shot_metrics_clear (&m);
   g_assert_null (m.per_class);
   g_assert_null (m.confusion);
-  clip_zeroshot_metrics_clear (&m);  /* twice is harmless */
+  clip_zero_shot_metrics_clear (&m);  /* twice is harmless */
 }
 
 /* With fewer than five classes every label is in the top 5. */
 static void
-test_zeroshot_few_classes (void)
+test_zero_shot_few_classes (void)
 {
   static const float probs[2][3] = { { .2, .3, .5 }, { .6, .3, .1 } };
   static const int labels[2] = { 0, 2 };
   ClipZeroShotMetrics m = { 0 };
-  clip_eval_zeroshot (&probs[0][0], labels, 2, 3, &m);
+  clip_evaluate_zero_shot (&probs[0][0], labels, 2, 3, &m);
   g_assert_cmpfloat_with_epsilon (m.top1, 0, EPS);
   g_assert_cmpfloat_with_epsilon (m.top5, 1, EPS);
   g_assert_cmpint (m.confusion[0 * 3 + 2], ==, 1);
   g_assert_cmpint (m.confusion[2 * 3 + 0], ==, 1);
-  clip_zeroshot_metrics_clear (&m);
+  clip_zero_shot_metrics_clear (&m);
 }
 
 /* ---------------------------------------------------------------- a model on a data set */
@@ -236,13 +237,13 @@ abort_always (gpointer user_data)
 }
 
 /* clip_evaluate_dataset equals the computation done by hand from the public pieces: images encoded
- * from their files, captions encoded one by one, clip_eval_retrieval and the zero-shot classifier. */
+ * from their files, captions encoded one by one, clip_evaluate_retrieval and the zero-shot classifier. */
 static void
 test_evaluate_dataset (void)
 {
   g_autofree char *dir = g_build_filename (tu_tmpdir (), "shapes", NULL);
   GError *error = NULL;
-  g_assert_true (clip_generate_shapes (dir, 60, 3, 64, NULL, NULL, NULL, &error));
+  g_assert_true (cli_generate_shapes (dir, 60, 3, 64, NULL, &error));
   g_assert_no_error (error);
   g_autofree char *csv = g_build_filename (dir, "test.csv", NULL);
   g_autoptr (ClipDataset) dataset = clip_dataset_load_csv (csv, dir, &error);
@@ -252,23 +253,22 @@ test_evaluate_dataset (void)
   ClipRetrievalMetrics retrieval;
   ClipZeroShotMetrics zero_shot = { 0 };
   /* Not prepared yet. */
-  g_assert_false (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 8, &retrieval, NULL, NULL, NULL, NULL, &error));
+  g_assert_false (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 8, &retrieval, NULL, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_clear_error (&error);
-  g_assert_true (clip_dataset_prepare_images (dataset, 32, FALSE, 1 << 30, NULL, NULL, NULL, NULL, &error));
-  g_assert_false (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 8, &retrieval, NULL, NULL, NULL, NULL, &error));
+  g_assert_true (clip_dataset_prepare_images (dataset, 32, FALSE, 1 << 30, NULL, NULL, &error));
+  g_assert_false (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 8, &retrieval, NULL, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);  /* prepared at 32, the model needs 64 */
   g_clear_error (&error);
-  g_assert_true (clip_dataset_prepare_images (dataset, 64, FALSE, 1 << 30, NULL, NULL, NULL, NULL, &error));
+  g_assert_true (clip_dataset_prepare_images (dataset, 64, FALSE, 1 << 30, NULL, NULL, &error));
   g_assert_no_error (error);
-  g_assert_false (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 8, &retrieval, NULL, NULL, abort_always, NULL,
-                                         &error));
+  const ClipCallbacks abort_callbacks = { .abort = abort_always };
+  g_assert_false (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 8, &retrieval, NULL, &abort_callbacks, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED);
   g_clear_error (&error);
 
   const char *templates[] = { "a picture of a {}", "a {}" };
-  g_assert_true (clip_evaluate_dataset (model, dataset, templates, 2, NULL, 0, 5, &retrieval, &zero_shot, NULL, NULL, NULL,
-                                        &error));
+  g_assert_true (clip_evaluate_dataset (model, dataset, templates, 2, NULL, 0, 5, &retrieval, &zero_shot, NULL, &error));
   g_assert_no_error (error);
 
   const int n = clip_dataset_get_size (dataset), dim = clip_model_get_config (model)->embed_dim;
@@ -288,13 +288,13 @@ test_evaluate_dataset (void)
     names[c] = clip_dataset_get_label_name (dataset, c);
   g_autofree float *image_embeds = g_new (float, n * dim);
   g_autofree float *text_embeds = g_new (float, n * dim);
-  g_assert_true (clip_model_encode_image_files (model, paths, n, FALSE, image_embeds, &error));
+  g_assert_true (clip_model_encode_image_files (model, paths, n, FALSE, image_embeds, NULL, &error));
   for (int i = 0; i < n; i++)
-    g_assert_true (clip_model_encode_texts (model, &captions[i], 1, text_embeds + i * dim, &error));
+    g_assert_true (clip_model_encode_texts (model, &captions[i], 1, text_embeds + i * dim, NULL, &error));
   g_assert_no_error (error);
 
   ClipRetrievalMetrics want;
-  clip_eval_retrieval (image_embeds, text_embeds, n, dim, clip_dataset_get_caption_groups (dataset), &want);
+  clip_evaluate_retrieval (image_embeds, text_embeds, n, dim, clip_dataset_get_caption_groups (dataset), &want);
   for (int k = 0; k < 3; k++)
     {
       g_assert_cmpfloat_with_epsilon (retrieval.image_to_text[k], want.image_to_text[k], 1e-9);
@@ -305,10 +305,10 @@ test_evaluate_dataset (void)
 
   g_autofree float *weights = g_new (float, n_labels * dim);
   g_autofree float *probs = g_new (float, n * n_labels);
-  g_assert_true (clip_zeroshot_classifier (model, names, n_labels, templates, 2, weights, &error));
-  clip_zeroshot_probs (model, image_embeds, n, weights, n_labels, probs);
+  g_assert_true (clip_zero_shot_classifier (model, names, n_labels, templates, 2, weights, NULL, &error));
+  clip_zero_shot_probs (model, image_embeds, n, weights, n_labels, probs);
   ClipZeroShotMetrics want_zs = { 0 };
-  clip_eval_zeroshot (probs, labels, n, n_labels, &want_zs);
+  clip_evaluate_zero_shot (probs, labels, n, n_labels, &want_zs);
   g_assert_cmpint (zero_shot.n_classes, ==, n_labels);
   g_assert_cmpfloat_with_epsilon (zero_shot.top1, want_zs.top1, 1e-12);
   g_assert_cmpfloat_with_epsilon (zero_shot.top5, want_zs.top5, 1e-12);
@@ -318,8 +318,8 @@ test_evaluate_dataset (void)
   for (int i = 0; i < n_labels * n_labels; i++)
     total += zero_shot.confusion[i];
   g_assert_cmpint (total, ==, n);
-  clip_zeroshot_metrics_clear (&zero_shot);
-  clip_zeroshot_metrics_clear (&want_zs);
+  clip_zero_shot_metrics_clear (&zero_shot);
+  clip_zero_shot_metrics_clear (&want_zs);
 }
 
 /* Zero-shot needs labels. */
@@ -337,19 +337,18 @@ test_evaluate_dataset_without_labels (void)
   g_autofree char *images_dir = tu_shared_path ("golden/images");
   g_autoptr (ClipDataset) dataset = clip_dataset_load_csv (csv, images_dir, &error);
   g_assert_no_error (error);
-  g_assert_true (clip_dataset_prepare_images (dataset, 64, FALSE, 1 << 30, NULL, NULL, NULL, NULL, &error));
+  g_assert_true (clip_dataset_prepare_images (dataset, 64, FALSE, 1 << 30, NULL, NULL, &error));
   g_autoptr (ClipModel) model = load_tiny_model ();
   ClipRetrievalMetrics retrieval;
   ClipZeroShotMetrics zero_shot = { 0 };
-  g_assert_false (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 4, &retrieval, &zero_shot, NULL, NULL, NULL,
-                                         &error));
+  g_assert_false (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 4, &retrieval, &zero_shot, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
   g_clear_error (&error);
 
   /* Both rows name one image: one retrieval item with two captions (CLIP_benchmark's protocol), so
    * the image query hits with either caption and each caption query finds the only image. */
   g_assert_cmpint (clip_dataset_get_n_images (dataset), ==, 1);
-  g_assert_true (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 1, &retrieval, NULL, NULL, NULL, NULL, &error));
+  g_assert_true (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 1, &retrieval, NULL, NULL, &error));
   g_assert_no_error (error);
   assert_recalls ("image→text", retrieval.image_to_text, 1, 1, 1);
   assert_recalls ("text→image", retrieval.text_to_image, 1, 1, 1);
@@ -364,8 +363,8 @@ main (int argc, char **argv)
   g_test_add_func ("/evaluate/retrieval/all-tied", test_retrieval_all_tied);
   g_test_add_func ("/evaluate/retrieval/caption-groups", test_retrieval_caption_groups);
   g_test_add_func ("/evaluate/retrieval/hit-probability", test_retrieval_hit_probability);
-  g_test_add_func ("/evaluate/zeroshot/known-confusion", test_zeroshot_known_confusion);
-  g_test_add_func ("/evaluate/zeroshot/few-classes", test_zeroshot_few_classes);
+  g_test_add_func ("/evaluate/zero-shot/known-confusion", test_zero_shot_known_confusion);
+  g_test_add_func ("/evaluate/zero-shot/few-classes", test_zero_shot_few_classes);
   g_test_add_func ("/evaluate/dataset/matches-pieces", test_evaluate_dataset);
   g_test_add_func ("/evaluate/dataset/without-labels", test_evaluate_dataset_without_labels);
   return g_test_run ();

@@ -134,8 +134,8 @@ test_public_encode (void)
   const int32_t *ids = golden_i32 (reference, "input.input_ids", &n_ids);
   float image[4 * 32], text[4 * 32];
   GError *error = NULL;
-  g_assert_true (clip_model_encode_images (model, pixels, 4, image, &error));
-  g_assert_true (clip_model_encode_token_ids (model, ids, 4, 16, text, &error));
+  g_assert_true (clip_model_encode_images (model, pixels, 4, image, NULL, &error));
+  g_assert_true (clip_model_encode_token_ids (model, ids, 4, 16, text, NULL, &error));
   g_assert_no_error (error);
   compare ("", "image_embeds", image);
   compare ("", "text_embeds", text);

@@ -102,7 +102,7 @@ static void
 update (ClipIndex *index, ClipIndexStats *stats)
 {
   GError *error = NULL;
-  g_assert_true (clip_index_update (index, NULL, stats, &error));
+  g_assert_true (clip_index_update (index, stats, NULL, &error));
   g_assert_no_error (error);
 }
 
@@ -153,7 +153,7 @@ static void
 encode_file (const char *path, float *out)
 {
   GError *error = NULL;
-  g_assert_true (clip_model_encode_image_files (tiny_model (), (const char *[]) { path }, 1, TRUE, out, &error));
+  g_assert_true (clip_model_encode_image_files (tiny_model (), (const char *[]) { path }, 1, TRUE, out, NULL, &error));
   g_assert_no_error (error);
 }
 
@@ -804,9 +804,9 @@ test_bad_files (void)
 /* ---------------------------------------------------------------- damage and interruption */
 
 static void
-count_progress (const ClipIndexProgress *progress, gpointer user_data)
+count_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
-  *(int64_t *) user_data = progress->done;
+  *(int64_t *) user_data = done;
 }
 
 /* Stops once 8 files were handled: two batches of 3 are encoded and flushed by then. */
@@ -834,9 +834,9 @@ test_corrupt (void)
   /* An interrupted run leaves journal blocks of 3 entries. */
   g_autoptr (ClipIndex) index = open_index (folder, &options);
   int64_t done = 0;
-  ClipIndexCallbacks callbacks = { count_progress, abort_after_8, &done };
+  const ClipCallbacks callbacks = { count_progress, abort_after_8, &done };
   GError *error = NULL;
-  g_assert_false (clip_index_update (index, &callbacks, &stats, &error));
+  g_assert_false (clip_index_update (index, &stats, &callbacks, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED);
   g_clear_error (&error);
   g_autoptr (ClipIndex) interrupted = open_index (folder, &options);
@@ -1069,7 +1069,7 @@ test_fast_decode (void)
   g_autofree float *emb = g_new (float, (size_t) 2 * dim);
   clip_image_normalize (crop_fast, decoder.preprocess, pixels);
   clip_image_normalize (crop_exact, decoder.preprocess, pixels + 3 * s * s);
-  g_assert_true (clip_model_encode_images (model, pixels, 2, emb, &error));
+  g_assert_true (clip_model_encode_images (model, pixels, 2, emb, NULL, &error));
   double cos = cosine (emb, emb + dim, dim);
   g_test_message ("fast vs exact decode: mean |crop difference| %.3f levels, embedding cosine %.6f", diff, cos);
   g_assert_cmpfloat (diff, <, 6.0);  /* a wrong scale, crop or orientation gives tens of levels */
@@ -1147,7 +1147,7 @@ test_search_ranking (void)
   int dim = clip_model_get_config (model)->embed_dim;
   g_autofree float *embeds = g_new (float, (size_t) n * dim);
   GError *error = NULL;
-  g_assert_true (clip_model_encode_image_files (model, (const char *const *) paths, n, TRUE, embeds, &error));
+  g_assert_true (clip_model_encode_image_files (model, (const char *const *) paths, n, TRUE, embeds, NULL, &error));
   g_assert_no_error (error);
 
   /* Find similar: the image itself first, with score 1. */
@@ -1176,7 +1176,7 @@ test_search_ranking (void)
   g_assert_true (clip_index_embed_query (index, &text, 1, query, &error));
   assert_ranking (index, query, names, embeds, n, dim);
   g_autofree float *text_emb = g_new (float, dim);
-  g_assert_true (clip_model_encode_texts (model, (const char *[]) { "a red square" }, 1, text_emb, &error));
+  g_assert_true (clip_model_encode_texts (model, (const char *[]) { "a red square" }, 1, text_emb, NULL, &error));
   tu_assert_close_abs ("text query", query, text_emb, dim, 1e-6);
 
   ClipQueryTerm combined[] = {

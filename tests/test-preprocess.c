@@ -1,7 +1,7 @@
 /* test-preprocess.c — image decoding, Pillow bicubic resize, centre crop and normalisation against
- * the spec's §4.4 vectors and golden/preprocess.safetensors, plus hostile and broken files. */
+ * clip-reference.md §4.4 vectors and golden/preprocess.safetensors, plus hostile and broken files. */
 #include "clip.h"
-#include "resample.h"
+#include "image-resample.h"
 #include "safetensors.h"
 #include "testutil.h"
 
@@ -156,7 +156,7 @@ test_geometry (void)
   g_assert_cmpint (clip_center_crop_offset (298, 224), ==, 37);
 }
 
-/* ------------------------------------------------------------------ §4.4 vectors */
+/* ------------------------------------------------------------------ clip-reference.md §4.4 vectors */
 
 static void
 test_tiny_vector (void)

@@ -1,6 +1,6 @@
 /* test-tokenizer.c — CLIP's BPE tokenizer against OpenAI's ids (golden/tokenizer) from each
  * vocabulary source: OpenAI's .txt.gz, an HF vocab.json + merges.txt pair and an HF tokenizer.json,
- * both written here from the .txt.gz as HF derives them (spec §3.3, §3.9) without the library's
+ * both written here from the .txt.gz as HF derives them (clip-reference.md §3.3, §3.9) without the library's
  * code.  Then the spec's examples, truncation, the byte tokenizer, serialisation, the text
  * cleaning steps, threads, long input, and one test per malformed input. */
 #include "clip.h"
@@ -104,7 +104,7 @@ read_openai_merges (void)
   g_assert_cmpstr (merges->pdata[N_MERGES - 1], ==, "jeky ll</w>");
 }
 
-/* §3.1: the 256 byte symbols in vocabulary order (printable bytes first, then U+0100 + n). */
+/* clip-reference.md §3.1: the 256 byte symbols in vocabulary order (printable bytes first, then U+0100 + n). */
 static GPtrArray *
 byte_symbols (void)
 {
@@ -128,7 +128,7 @@ byte_symbols (void)
   return symbols;
 }
 
-/* HF's vocab.json (§3.3): byte symbols, their </w> forms, one token per merge, SOT, EOT. */
+/* HF's vocab.json (clip-reference.md §3.3): byte symbols, their </w> forms, one token per merge, SOT, EOT. */
 static JsonObject *
 build_vocab (const char *sot, const char *eot)
 {
@@ -345,7 +345,7 @@ test_golden_tokenizer_json_pairs (void)
   check_golden (tok);
 }
 
-/* merges.txt alone: the vocabulary derived as §3.3 is HF's vocab.json.  Under OpenAI's header
+/* merges.txt alone: the vocabulary derived as clip-reference.md §3.3 is HF's vocab.json.  Under OpenAI's header
  * line only the first 48,894 merges count, as in simple_tokenizer.py. */
 static void
 test_golden_merges_only (void)

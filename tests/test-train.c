@@ -57,7 +57,7 @@ run_steps (ClipTrainer *trainer, const float *pixels, const int32_t *ids, int st
   for (int i = 0; i < steps; i++)
     {
       GError *error = NULL;
-      g_assert_true (clip_trainer_step (trainer, pixels, ids, BATCH, &stats[i], &error));
+      g_assert_true (clip_trainer_step (trainer, pixels, ids, BATCH, &stats[i], NULL, &error));
       g_assert_no_error (error);
     }
 }
@@ -78,7 +78,7 @@ test_gradients (void)
   const int32_t *ids = golden_i32 (reference, "input.input_ids", &n_ids);
   double loss;
   GError *error = NULL;
-  g_assert_true (clip_trainer_compute_gradients (trainer, pixels, ids, BATCH, &loss, &error));
+  g_assert_true (clip_trainer_compute_gradients (trainer, pixels, ids, BATCH, &loss, NULL, &error));
   g_assert_no_error (error);
   g_autofree float *want_loss = golden_floats (reference, "loss", NULL);
   g_test_message ("loss %.9g, reference %.9g, relative error %.2e", loss, want_loss[0], rel_diff (loss, want_loss[0]));
@@ -182,8 +182,8 @@ test_three_steps (void)
   float before[BATCH * 32], after[BATCH * 32];
   GError *error = NULL;
   g_autoptr (ClipModel) original = load_tiny ();
-  g_assert_true (clip_model_encode_images (original, pixels, BATCH, before, &error));
-  g_assert_true (clip_model_encode_images (view, pixels, BATCH, after, &error));
+  g_assert_true (clip_model_encode_images (original, pixels, BATCH, before, NULL, &error));
+  g_assert_true (clip_model_encode_images (view, pixels, BATCH, after, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpfloat (fabs (after[0] - before[0]) + fabs (after[1] - before[1]), >, 1e-6);
 }
@@ -246,8 +246,8 @@ test_resume (void)
   g_assert_cmpint (clip_model_get_layout (plain), ==, CLIP_LAYOUT_CLIPLAB);
   weights_equal (clip_trainer_get_model (b), plain);
   float from_trainer[BATCH * 32], from_file[BATCH * 32];
-  g_assert_true (clip_model_encode_token_ids (clip_trainer_get_model (b), ids, BATCH, 16, from_trainer, &error));
-  g_assert_true (clip_model_encode_token_ids (plain, ids, BATCH, 16, from_file, &error));
+  g_assert_true (clip_model_encode_token_ids (clip_trainer_get_model (b), ids, BATCH, 16, from_trainer, NULL, &error));
+  g_assert_true (clip_model_encode_token_ids (plain, ids, BATCH, 16, from_file, NULL, &error));
   g_assert_no_error (error);
   /* Not bit for bit: a model loaded from a file runs its products on panel copies of the weights,
    * a trainer's view on OpenBLAS; both sum in float32. */
@@ -367,7 +367,7 @@ tensor (ClipModel *model, const char *name, int64_t *count)
   return found;
 }
 
-/* Spec §1.6: normals with the stated std, uniforms within their bound (std = bound/√3). */
+/* clip-reference.md §1.6: normals with the stated std, uniforms within their bound (std = bound/√3). */
 static void
 check_init (ClipModel *model, const char *name, gboolean uniform, double scale)
 {
@@ -497,7 +497,7 @@ test_random_model_trains (void)
   ClipStepStats first = { 0 }, stats = { 0 };
   for (int i = 0; i < 30; i++)
     {
-      g_assert_true (clip_trainer_step (trainer, pixels, ids, 4, &stats, &error));
+      g_assert_true (clip_trainer_step (trainer, pixels, ids, 4, &stats, NULL, &error));
       g_assert_no_error (error);
       if (i == 0)
         first = stats;
@@ -509,12 +509,12 @@ test_random_model_trains (void)
 
   /* Bad batches are refused without touching the weights. */
   ids[3] = 50;
-  g_assert_false (clip_trainer_step (trainer, pixels, ids, 4, &stats, &error));
+  g_assert_false (clip_trainer_step (trainer, pixels, ids, 4, &stats, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_clear_error (&error);
   ids[3] = 0;
   pixels[0] = NAN;
-  g_assert_false (clip_trainer_step (trainer, pixels, ids, 4, &stats, &error));
+  g_assert_false (clip_trainer_step (trainer, pixels, ids, 4, &stats, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_clear_error (&error);
   g_assert_cmpint (clip_trainer_get_step (trainer), ==, 30);
@@ -535,9 +535,9 @@ test_abort (void)
   int64_t n_pix, n_ids;
   g_autofree float *pixels = golden_floats (reference, "input.pixel_values", &n_pix);
   const int32_t *ids = golden_i32 (reference, "input.input_ids", &n_ids);
-  clip_trainer_set_abort_callback (trainer, abort_now, NULL);
+  const ClipCallbacks callbacks = { .abort = abort_now };
   GError *error = NULL;
-  g_assert_false (clip_trainer_step (trainer, pixels, ids, BATCH, NULL, &error));
+  g_assert_false (clip_trainer_step (trainer, pixels, ids, BATCH, NULL, &callbacks, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED);
   g_clear_error (&error);
   g_assert_cmpint (clip_trainer_get_step (trainer), ==, 0);

@@ -401,7 +401,7 @@ update_metrics (ClClassifyView *self)
     }
 
   ClipZeroShotMetrics metrics = { 0 };
-  clip_eval_zeroshot (probs, labels, n, n_classes, &metrics);
+  clip_evaluate_zero_shot (probs, labels, n, n_classes, &metrics);
   /* Translators: zero-shot accuracy, e.g. "Top-1 Accuracy 83.3 %" */
   g_autofree char *title = g_strdup_printf (_("Top-1 Accuracy %.1f %%"), 100.0 * metrics.top1);
   GString *detail = g_string_new (NULL);
@@ -428,7 +428,7 @@ update_metrics (ClClassifyView *self)
   self->metrics_summary = g_strdup_printf ("top1=%.6f top5=%.6f n=%u unknown=%u unreadable=%u",
                                            metrics.top1, metrics.top5, n, n_unknown, n_unreadable);
   g_string_free (detail, TRUE);
-  clip_zeroshot_metrics_clear (&metrics);
+  clip_zero_shot_metrics_clear (&metrics);
 }
 
 static void

@@ -63,6 +63,7 @@ struct _ClModelWorker {
   GObject parent_instance;
 
   GThread *thread;
+  ClipCallbacks model_callbacks; /* every model call polls worker_abort_cb */
   GAsyncQueue *queue;            /* Job *, sorted by priority then sequence */
   GMainContext *main_context;
   guint64 next_seq;              /* under the queue's lock */
@@ -350,7 +351,6 @@ worker_run_load (ClModelWorker *self, Job *job)
   g_clear_pointer (&self->model, clip_model_free);
   self->model = model;
   self->model_serial++;
-  clip_model_set_abort_callback (model, worker_abort_cb, self);
   g_hash_table_remove_all (self->image_embeds);
   g_hash_table_remove_all (self->text_embeds);
   g_hash_table_remove_all (self->class_rows);
@@ -375,8 +375,9 @@ worker_build_classifier (ClModelWorker *self, Job *job, GError **error)
       if (row == NULL)
         {
           g_autofree float *fresh = g_new (float, dim);
-          if (!clip_zeroshot_classifier (self->model, (const char *const *) &job->classes[c], 1,
-                                         (const char *const *) job->templates, n_templates, fresh, error))
+          if (!clip_zero_shot_classifier (self->model, (const char *const *) &job->classes[c], 1,
+                                          (const char *const *) job->templates, n_templates, fresh,
+                                          &self->model_callbacks, error))
             return FALSE;
           worker_cache_insert (self->class_rows, g_steal_pointer (&key), fresh, dim);
           row = fresh;
@@ -446,7 +447,7 @@ worker_run_classify (ClModelWorker *self, Job *job)
       const float *embed = g_hash_table_lookup (self->image_embeds, key);
       if (embed != NULL)
         {
-          clip_zeroshot_probs (self->model, embed, 1, job->weights, result->n_classes,
+          clip_zero_shot_probs (self->model, embed, 1, job->weights, result->n_classes,
                                result->probs + (gsize) i * result->n_classes);
           result->readable[i] = TRUE;
           continue;
@@ -463,7 +464,7 @@ worker_run_classify (ClModelWorker *self, Job *job)
 
   if (n_pending > 0)
     {
-      if (!clip_model_encode_images (self->model, pixels, n_pending, embeds, &error))
+      if (!clip_model_encode_images (self->model, pixels, n_pending, embeds, &self->model_callbacks, &error))
         {
           worker_return_error (job, error);
           return TRUE;
@@ -474,7 +475,7 @@ worker_run_classify (ClModelWorker *self, Job *job)
           const float *embed = embeds + (gsize) k * dim;
           worker_cache_insert (self->image_embeds, image_cache_key (job->paths[row], job->mtimes[row]),
                                embed, dim);
-          clip_zeroshot_probs (self->model, embed, 1, job->weights, result->n_classes,
+          clip_zero_shot_probs (self->model, embed, 1, job->weights, result->n_classes,
                                result->probs + (gsize) row * result->n_classes);
           result->readable[row] = TRUE;
         }
@@ -535,7 +536,7 @@ worker_run_rank (ClModelWorker *self, Job *job)
               g_task_return_new_error (job->task, CLIP_ERROR, CLIP_ERROR_IO, "%s", message);
               return TRUE;
             }
-          if (!clip_model_encode_images (self->model, pixels, 1, embed, &error))
+          if (!clip_model_encode_images (self->model, pixels, 1, embed, &self->model_callbacks, &error))
             {
               worker_return_error (job, error);
               return TRUE;
@@ -561,7 +562,7 @@ worker_run_rank (ClModelWorker *self, Job *job)
   if (n_batch > 0)
     {
       g_autofree float *embeds = g_new (float, (gsize) dim * n_batch);
-      if (!clip_model_encode_texts (self->model, batch, n_batch, embeds, &error))
+      if (!clip_model_encode_texts (self->model, batch, n_batch, embeds, &self->model_callbacks, &error))
         {
           worker_return_error (job, error);
           return TRUE;
@@ -703,6 +704,7 @@ static void
 cl_model_worker_init (ClModelWorker *self)
 {
   self->queue = g_async_queue_new ();
+  self->model_callbacks = (ClipCallbacks) { .abort = worker_abort_cb, .user_data = self };
   g_mutex_init (&self->mailbox_lock);
   g_queue_init (&self->mailbox);
   self->main_context = g_main_context_ref_thread_default ();

@@ -171,9 +171,10 @@ update_post (UpdateRequest *r, const ClIndexProgress *progress)
 }
 
 static void
-update_progress_cb (const ClipIndexProgress *progress, gpointer user_data)
+update_progress_cb (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
   UpdateRequest *r = user_data;
+  const ClipIndexProgress *progress = clip_index_get_progress (r->index->index);
 
   if (progress->phase == r->last_phase && progress->done < progress->total
       && g_get_monotonic_time () - r->last_post < PROGRESS_INTERVAL_US)
@@ -233,9 +234,9 @@ update_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cance
 
   r->slice_start = g_get_monotonic_time ();
   r->yielded = FALSE;
-  ClipIndexCallbacks callbacks = { update_progress_cb, update_abort_cb, r };
+  const ClipCallbacks callbacks = { update_progress_cb, update_abort_cb, r };
   ClipIndexStats stats;
-  if (clip_index_update (self->index, &callbacks, &stats, &local_error))
+  if (clip_index_update (self->index, &stats, &callbacks, &local_error))
     {
       self->n_entries = clip_index_get_n_entries (self->index);
       r->summary = summary_new (self->index, &stats);

@@ -401,13 +401,12 @@ run_request_release (gpointer data)
 static gboolean
 run_create (ClTrainJob *self, GError **error)
 {
-  const ClipTrainCallbacks callbacks = { on_notice, on_progress, on_step, on_validation, on_checkpoint };
+  const ClipTrainEvents events = { { on_progress, abort_cb, self }, on_notice, on_step, on_validation, on_checkpoint };
 
-  self->run = self->resume_dir != NULL ? clip_train_run_resume (self->resume_dir, &callbacks, self, error)
-                                       : clip_train_run_new (&self->config, &callbacks, self, error);
+  self->run = self->resume_dir != NULL ? clip_train_run_resume (self->resume_dir, &events, error)
+                                       : clip_train_run_new (&self->config, &events, error);
   if (self->run == NULL)
     return FALSE;
-  clip_train_run_set_abort_callback (self->run, abort_cb, self);
   if (self->resume_dir != NULL)
     post_log_history (self, clip_train_run_get_config (self->run)->log_json_path);
   return TRUE;

@@ -182,13 +182,34 @@ cli_dataset_open (const char *command, const char *csv_path, const char *dataset
   options.format = csv_path != NULL ? CLIP_DATASET_FORMAT_CSV : CLIP_DATASET_FORMAT_AUTO;
   options.image_root = image_root;
   options.split = split;
-  ClipDataset *dataset = clip_dataset_open (csv_path != NULL ? csv_path : dataset_path, &options, NULL, NULL, error);
+  ClipDataset *dataset = clip_dataset_open (csv_path != NULL ? csv_path : dataset_path, &options, NULL, error);
   if (dataset != NULL)
     cli_dataset_report_issues (dataset, 0);
   return dataset;
 }
 
 /* ---------------------------------------------------------------- JSON lines */
+
+void
+cli_json_add_int (JsonBuilder *builder, const char *name, gint64 value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_int_value (builder, value);
+}
+
+void
+cli_json_add_double (JsonBuilder *builder, const char *name, double value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_double_value (builder, value);
+}
+
+void
+cli_json_add_string (JsonBuilder *builder, const char *name, const char *value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_string_value (builder, value);
+}
 
 void
 cli_json_add_float_array (JsonBuilder *builder, const char *name, const float *values, size_t n)
@@ -258,6 +279,24 @@ cli_progress_finish (CliProgress *progress)
   fputs ("\r\033[K", stderr);
   fflush (stderr);
   progress_line_drawn = FALSE;
+}
+
+char *
+cli_format_duration (double seconds)
+{
+  int64_t s = (int64_t) (seconds + 0.5);
+  if (s >= 3600)
+    return g_strdup_printf ("%" G_GINT64_FORMAT ":%02d:%02d", s / 3600, (int) (s / 60 % 60), (int) (s % 60));
+  return g_strdup_printf ("%d:%02d", (int) (s / 60), (int) (s % 60));
+}
+
+void
+cli_progress_callback (const char *what, int64_t done, int64_t total, gpointer user_data)
+{
+  CliProgress *progress = user_data;
+  if (progress->total != (int) total)
+    cli_progress_init (progress, progress->label, (int) total);
+  cli_progress_update (progress, (int) done);
 }
 
 /* The --template strings, then the --templates set (a built-in name or a file); "simple" when

@@ -70,6 +70,10 @@ ClipModel *cli_model_load (const CliModelOptions *options, GError **error);
 
 /* ---------------------------------------------------------------- JSON lines */
 
+/* Adds "name": value to the object being built. */
+void cli_json_add_int (JsonBuilder *builder, const char *name, gint64 value);
+void cli_json_add_double (JsonBuilder *builder, const char *name, double value);
+void cli_json_add_string (JsonBuilder *builder, const char *name, const char *value);
 /* Adds "name": [values] to the object being built. */
 void cli_json_add_float_array (JsonBuilder *builder, const char *name, const float *values, size_t n);
 void cli_json_add_int_array (JsonBuilder *builder, const char *name, const int32_t *values, size_t n);
@@ -88,5 +92,9 @@ typedef struct {
 void cli_progress_init (CliProgress *progress, const char *label, int total);
 void cli_progress_update (CliProgress *progress, int done);
 void cli_progress_finish (CliProgress *progress);
+/* SECONDS rounded, as "m:ss" or "h:mm:ss" (for ETAs); free with g_free. */
+char *cli_format_duration (double seconds);
+/* A ClipProgressFunc drawing on the CliProgress in USER_DATA; a new total starts the bar again. */
+void cli_progress_callback (const char *what, int64_t done, int64_t total, gpointer user_data);
 
 G_END_DECLS

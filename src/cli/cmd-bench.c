@@ -1,6 +1,7 @@
 /* cmd-bench.c — `cliplab-cli bench`: inference speed and memory of a model, as medians of repeated
  * runs, beside the time OpenBLAS takes for its matrix products alone (the "GEMM bound"). */
 #include "cli-common.h"
+#include "clip-testing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@ static gboolean
 bench_encode_images (ClipModel *model, gpointer data, GError **error)
 {
   BenchImages *b = data;
-  return clip_model_encode_images (model, b->pixels, b->n, b->embeds, error);
+  return clip_model_encode_images (model, b->pixels, b->n, b->embeds, NULL, error);
 }
 
 static gboolean
@@ -94,7 +95,7 @@ static gboolean
 bench_encode_token_ids (ClipModel *model, gpointer data, GError **error)
 {
   BenchTexts *b = data;
-  return clip_model_encode_token_ids (model, b->ids, b->n, b->row_len, b->embeds, error);
+  return clip_model_encode_token_ids (model, b->ids, b->n, b->row_len, b->embeds, NULL, error);
 }
 
 /* The median time of loading the model RUNS times; *MODEL receives the last one. */
@@ -196,28 +197,20 @@ bench_run (const CliModelOptions *options, int runs, BenchResults *r, GError **e
 }
 
 static void
-bench_json_add_double (JsonBuilder *builder, const char *name, double value)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_add_double_value (builder, value);
-}
-
-static void
 bench_print_json (const BenchResults *r)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  bench_json_add_double (builder, "image_b1_ms", r->image_b1_ms);
-  bench_json_add_double (builder, "image_b16_ms_per_image", r->image_b16_ms);
-  bench_json_add_double (builder, "text_short_ms", r->text_short_ms);
-  bench_json_add_double (builder, "text_80_ms_per_prompt", r->text_80_ms);
-  bench_json_add_double (builder, "gemm_bound_b16_ms_per_image", r->gemm_b16_ms);
-  bench_json_add_double (builder, "gemm_bound_b1_ms", r->gemm_b1_ms);
-  bench_json_add_double (builder, "peak_rss_mb", r->peak_rss_mb);
-  bench_json_add_double (builder, "load_ms", r->load_ms);
-  bench_json_add_double (builder, "first_image_ms", r->first_image_ms);
-  json_builder_set_member_name (builder, "threads");
-  json_builder_add_int_value (builder, r->threads);
+  cli_json_add_double (builder, "image_b1_ms", r->image_b1_ms);
+  cli_json_add_double (builder, "image_b16_ms_per_image", r->image_b16_ms);
+  cli_json_add_double (builder, "text_short_ms", r->text_short_ms);
+  cli_json_add_double (builder, "text_80_ms_per_prompt", r->text_80_ms);
+  cli_json_add_double (builder, "gemm_bound_b16_ms_per_image", r->gemm_b16_ms);
+  cli_json_add_double (builder, "gemm_bound_b1_ms", r->gemm_b1_ms);
+  cli_json_add_double (builder, "peak_rss_mb", r->peak_rss_mb);
+  cli_json_add_double (builder, "load_ms", r->load_ms);
+  cli_json_add_double (builder, "first_image_ms", r->first_image_ms);
+  cli_json_add_int (builder, "threads", r->threads);
   json_builder_end_object (builder);
   cli_json_print_line (builder);
 }

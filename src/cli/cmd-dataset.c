@@ -2,6 +2,7 @@
  * test.csv, classes.txt and the PNGs they name): Fashion-MNIST from its IDX files, or procedurally
  * drawn shapes. */
 #include "cli-common.h"
+#include "generate.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -9,15 +10,6 @@
 #define DATASET_FASHION_DEFAULT_FROM "/usr/share/datasets/fashion-mnist"
 #define DATASET_SHAPES_DEFAULT_SIZE  64
 #define DATASET_DEFAULT_SEED         1
-
-static void
-dataset_progress (int64_t done, int64_t total, gpointer user_data)
-{
-  CliProgress *progress = user_data;
-  if (progress->total != (int) total)
-    cli_progress_init (progress, progress->label, (int) total);
-  cli_progress_update (progress, (int) done);
-}
 
 /* Counts the data rows of a CSV the generator just wrote (no quoted newlines in them). */
 static int
@@ -93,9 +85,9 @@ dataset_fashion_mnist (int argc, char **argv)
   CliProgress progress;
   cli_progress_init (&progress, "images", 0);
   GError *error = NULL;
-  gboolean ok = clip_generate_fashion_mnist (from != NULL ? from : DATASET_FASHION_DEFAULT_FROM, out, limit_train,
-                                             limit_test, (uint64_t) seed, dataset_progress, NULL, &progress,
-                                             &error);
+  const ClipCallbacks callbacks = { .progress = cli_progress_callback, .user_data = &progress };
+  gboolean ok = cli_generate_fashion_mnist (from != NULL ? from : DATASET_FASHION_DEFAULT_FROM, out, limit_train,
+                                            limit_test, (uint64_t) seed, &callbacks, &error);
   cli_progress_finish (&progress);
   if (!ok)
     return cli_fail (error);
@@ -133,8 +125,8 @@ dataset_shapes (int argc, char **argv)
   CliProgress progress;
   cli_progress_init (&progress, "images", count);
   GError *error = NULL;
-  gboolean ok = clip_generate_shapes (out, count, (uint64_t) seed, image_size, dataset_progress, NULL, &progress,
-                                      &error);
+  const ClipCallbacks callbacks = { .progress = cli_progress_callback, .user_data = &progress };
+  gboolean ok = cli_generate_shapes (out, count, (uint64_t) seed, image_size, &callbacks, &error);
   cli_progress_finish (&progress);
   if (!ok)
     return cli_fail (error);

@@ -149,13 +149,13 @@ embed_encode_kind (ClipModel *model, GArray *inputs, EmbedInputKind kind, float 
       switch (kind)
         {
         case EMBED_INPUT_IMAGE:
-          ok = clip_model_encode_image_files (model, batch_values, n, FALSE, batch_embeds, error);
+          ok = clip_model_encode_image_files (model, batch_values, n, FALSE, batch_embeds, NULL, error);
           break;
         case EMBED_INPUT_TEXT:
-          ok = clip_model_encode_texts (model, batch_values, n, batch_embeds, error);
+          ok = clip_model_encode_texts (model, batch_values, n, batch_embeds, NULL, error);
           break;
         case EMBED_INPUT_TOKEN_IDS:
-          ok = clip_model_encode_token_ids (model, batch_ids, n, context, batch_embeds, error);
+          ok = clip_model_encode_token_ids (model, batch_ids, n, context, batch_embeds, NULL, error);
           break;
         }
       if (!ok)
@@ -190,8 +190,7 @@ embed_print_json (const EmbedInput *input, const float *embedding, int dim)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "type");
-  json_builder_add_string_value (builder, embed_input_type (input->kind));
+  cli_json_add_string (builder, "type", embed_input_type (input->kind));
   json_builder_set_member_name (builder, "input");
   if (input->kind == EMBED_INPUT_IMAGE)
     {

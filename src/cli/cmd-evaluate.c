@@ -2,6 +2,7 @@
  * and, when it has labels, zero-shot accuracy over them (clip_evaluate_dataset); --benchmark-json
  * writes the result as CLIP_benchmark does. */
 #include "cli-common.h"
+#include "clip-json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -52,31 +53,7 @@ evaluate_options_clear (EvaluateOptions *options)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (EvaluateOptions, evaluate_options_clear)
 
-static void
-evaluate_progress (int64_t done, int64_t total, gpointer user_data)
-{
-  CliProgress *progress = user_data;
-  if (progress->total != (int) total)
-    cli_progress_init (progress, progress->label, (int) total);
-  cli_progress_update (progress, (int) done);
-}
-
 /* ---------------------------------------------------------------- output */
-
-static void
-evaluate_json_recalls (JsonBuilder *builder, const char *name, const ClipRetrievalMetrics *retrieval,
-                       const double *recall)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_begin_object (builder);
-  for (int k = 0; k < retrieval->n_k; k++)
-    {
-      g_autofree char *key = g_strdup_printf ("R@%d", retrieval->k[k]);
-      json_builder_set_member_name (builder, key);
-      json_builder_add_double_value (builder, recall[k]);
-    }
-  json_builder_end_object (builder);
-}
 
 static void
 evaluate_print_json (const ClipDataset *dataset, const ClipRetrievalMetrics *retrieval,
@@ -85,19 +62,11 @@ evaluate_print_json (const ClipDataset *dataset, const ClipRetrievalMetrics *ret
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
   if (retrieval != NULL)
-    {
-      evaluate_json_recalls (builder, "image_to_text", retrieval, retrieval->image_to_text);
-      evaluate_json_recalls (builder, "text_to_image", retrieval, retrieval->text_to_image);
-    }
+    clip_json_add_retrieval (builder, retrieval);
   if (zero_shot != NULL)
     {
       const int n = zero_shot->n_classes;
-      json_builder_set_member_name (builder, "zero_shot");
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "top1");
-      json_builder_add_double_value (builder, zero_shot->top1);
-      json_builder_set_member_name (builder, "top5");
-      json_builder_add_double_value (builder, zero_shot->top5);
+      clip_json_begin_zero_shot (builder, zero_shot->top1, zero_shot->top5);
       json_builder_set_member_name (builder, "mean_per_class_recall");
       json_builder_add_double_value (builder, zero_shot->mean_per_class_recall);
       json_builder_set_member_name (builder, "per_class");
@@ -316,10 +285,10 @@ evaluate_prepare (ClipDataset *dataset, ClipModel *model, const EvaluateOptions 
 {
   guint n_load_issues = clip_dataset_get_issues (dataset)->len;
   CliProgress progress;
+  const ClipCallbacks callbacks = { .progress = cli_progress_callback, .user_data = &progress };
   cli_progress_init (&progress, "images decoded", clip_dataset_get_n_images (dataset));
   gboolean ok = clip_dataset_prepare_images (dataset, clip_model_get_preprocess (model)->image_size, options->exif,
-                                             EVALUATE_MEMORY_LIMIT, options->cache_dir, evaluate_progress, NULL,
-                                             &progress, error);
+                                             EVALUATE_MEMORY_LIMIT, options->cache_dir, &callbacks, error);
   cli_progress_finish (&progress);
   cli_dataset_report_issues (dataset, n_load_issues);
   return ok;
@@ -387,61 +356,60 @@ evaluate_run (const EvaluateOptions *options, ClipModel *model, const int *ks, i
   ClipRetrievalMetrics retrieval;
   ClipZeroShotMetrics zero_shot = { 0 };
   CliProgress progress;
+  const ClipCallbacks callbacks = { .progress = cli_progress_callback, .user_data = &progress };
   cli_progress_init (&progress, "encoded", 0);
   gboolean ok = clip_evaluate_dataset (model, dataset, (const char *const *) templates, n_templates, ks, n_ks,
                                        options->batch_size, has_captions ? &retrieval : NULL,
-                                       has_labels ? &zero_shot : NULL, evaluate_progress, NULL, &progress, &error);
+                                       has_labels ? &zero_shot : NULL, &callbacks, &error);
   cli_progress_finish (&progress);
   if (!ok)
     return cli_fail (error);
   int status = evaluate_output (options, dataset, model, n_templates, has_captions ? &retrieval : NULL,
                                 has_labels ? &zero_shot : NULL, task);
-  clip_zeroshot_metrics_clear (&zero_shot);
+  clip_zero_shot_metrics_clear (&zero_shot);
   return status;
 }
 
-int
-cli_cmd_evaluate (int argc, char **argv)
+/* The options; FALSE (reported) on a usage error.  KS [CLIP_MAX_RECALL_K] and N_KS get --recall-k. */
+static gboolean
+evaluate_parse (EvaluateOptions *options, CliModelOptions *model_options, int *ks, int *n_ks, int *argc,
+                char ***argv)
 {
-  g_auto (CliModelOptions) model_options;
-  g_auto (EvaluateOptions) options = { .batch_size = EVALUATE_DEFAULT_BATCH_SIZE };
-  cli_model_options_init (&model_options);
-
   const GOptionEntry entries[] = {
-    { "dataset", 0, 0, G_OPTION_ARG_FILENAME, &options.dataset_path,
+    { "dataset", 0, 0, G_OPTION_ARG_FILENAME, &options->dataset_path,
       "The data set: a CSV, an image folder (a subfolder per class), a WebDataset folder (CLIP_benchmark's "
       "layout), a COCO captions or Karpathy split JSON", "PATH" },
-    { "csv", 0, 0, G_OPTION_ARG_FILENAME, &options.csv_path,
+    { "csv", 0, 0, G_OPTION_ARG_FILENAME, &options->csv_path,
       "The pairs: a CSV with header image_path,caption and optionally label (instead of --dataset)", "FILE" },
-    { "split", 0, 0, G_OPTION_ARG_STRING, &options.split,
+    { "split", 0, 0, G_OPTION_ARG_STRING, &options->split,
       "The part of a WebDataset or Karpathy data set (default: test)", "NAME" },
-    { "img-root", 0, 0, G_OPTION_ARG_FILENAME, &options.image_root,
+    { "img-root", 0, 0, G_OPTION_ARG_FILENAME, &options->image_root,
       "The folder image paths are relative to (default: the CSV's or JSON's folder; COCO: ../NAME beside "
       "annotations/captions_NAME.json)", "DIR" },
-    { "templates", 0, 0, G_OPTION_ARG_FILENAME, &options.templates_name,
+    { "templates", 0, 0, G_OPTION_ARG_FILENAME, &options->templates_name,
       "Zero-shot templates: a built-in set (simple, openai7, imagenet80) or a file with one template per "
       "line ({} or {c} for the class); default: the data set's own, else simple", "SET|FILE" },
-    { "template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options.template_args,
+    { "template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->template_args,
       "A zero-shot template with {} or {c} for the label (repeatable)", "T" },
-    { "recall-k", 0, 0, G_OPTION_ARG_STRING, &options.recall_k,
+    { "recall-k", 0, 0, G_OPTION_ARG_STRING, &options->recall_k,
       "The K of retrieval Recall@K (default: 1,5,10)", "K,K,…" },
-    { "batch-size", 'b', 0, G_OPTION_ARG_INT, &options.batch_size,
+    { "batch-size", 'b', 0, G_OPTION_ARG_INT, &options->batch_size,
       "Images or captions encoded together (default 32)", "N" },
-    { "json", 0, 0, G_OPTION_ARG_NONE, &options.json, "Print the metrics as one JSON object", NULL },
-    { "benchmark-json", 0, 0, G_OPTION_ARG_FILENAME, &options.benchmark_json,
+    { "json", 0, 0, G_OPTION_ARG_NONE, &options->json, "Print the metrics as one JSON object", NULL },
+    { "benchmark-json", 0, 0, G_OPTION_ARG_FILENAME, &options->benchmark_json,
       "Write CLIP_benchmark's result object (dataset, model, pretrained, task, metrics, language) to FILE", "FILE" },
-    { "task", 0, 0, G_OPTION_ARG_STRING, &options.task,
+    { "task", 0, 0, G_OPTION_ARG_STRING, &options->task,
       "The result file's task: zeroshot_classification, zeroshot_retrieval or auto (classification when the "
       "data set has labels)", "TASK" },
-    { "model-name", 0, 0, G_OPTION_ARG_STRING, &options.model_name,
+    { "model-name", 0, 0, G_OPTION_ARG_STRING, &options->model_name,
       "The result file's \"model\" (default: the model file's name)", "NAME" },
-    { "pretrained", 0, 0, G_OPTION_ARG_STRING, &options.pretrained,
+    { "pretrained", 0, 0, G_OPTION_ARG_STRING, &options->pretrained,
       "The result file's \"pretrained\" (default: the model path)", "NAME" },
-    { "dataset-name", 0, 0, G_OPTION_ARG_STRING, &options.dataset_name,
+    { "dataset-name", 0, 0, G_OPTION_ARG_STRING, &options->dataset_name,
       "The result file's \"dataset\" (default: the data set's file or folder name)", "NAME" },
-    { "exif", 0, 0, G_OPTION_ARG_NONE, &options.exif,
+    { "exif", 0, 0, G_OPTION_ARG_NONE, &options->exif,
       "Turn images upright by their EXIF orientation (the reference pipelines ignore it)", NULL },
-    { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &options.cache_dir,
+    { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &options->cache_dir,
       "Where decoded images go when they exceed 2 GiB (default: the temporary folder)", "DIR" },
     G_OPTION_ENTRY_NULL
   };
@@ -450,24 +418,34 @@ cli_cmd_evaluate (int argc, char **argv)
     "Measure retrieval Recall@K (image → text and text → image; several captions of an image are one item, "
     "each distinct caption is ranked once) on a data set with captions and, when it has labels, zero-shot "
     "top-1, top-5 and mean per-class recall, as CLIP_benchmark does.",
-    entries, &model_options, NULL);
-  if (!cli_option_context_parse (context, "evaluate", &argc, &argv))
-    return 1;
-  if (options.batch_size < 1 || options.batch_size > EVALUATE_MAX_BATCH_SIZE)
+    entries, model_options, NULL);
+  if (!cli_option_context_parse (context, "evaluate", argc, argv))
+    return FALSE;
+  if (options->batch_size < 1 || options->batch_size > EVALUATE_MAX_BATCH_SIZE)
     {
-      cli_print_error ("evaluate: --batch-size %d: expected 1 to %d", options.batch_size,
+      cli_print_error ("evaluate: --batch-size %d: expected 1 to %d", options->batch_size,
                        EVALUATE_MAX_BATCH_SIZE);
-      return 1;
+      return FALSE;
     }
-  int ks[CLIP_MAX_RECALL_K], n_ks;
-  if (!evaluate_parse_recall_k (options.recall_k != NULL ? options.recall_k : EVALUATE_DEFAULT_RECALL_K, ks, &n_ks))
-    return 1;
-  if ((options.csv_path == NULL) == (options.dataset_path == NULL))
+  if ((options->csv_path == NULL) == (options->dataset_path == NULL))
     {
-      cli_print_error ("evaluate: %s", options.csv_path == NULL ? "--dataset PATH (or --csv FILE) is required"
-                                                                : "--csv and --dataset both name the data: give one");
-      return 1;
+      cli_print_error ("evaluate: %s", options->csv_path == NULL ? "--dataset PATH (or --csv FILE) is required"
+                                                                 : "--csv and --dataset both name the data: give one");
+      return FALSE;
     }
+  return evaluate_parse_recall_k (options->recall_k != NULL ? options->recall_k : EVALUATE_DEFAULT_RECALL_K, ks,
+                                  n_ks);
+}
+
+int
+cli_cmd_evaluate (int argc, char **argv)
+{
+  g_auto (CliModelOptions) model_options;
+  g_auto (EvaluateOptions) options = { .batch_size = EVALUATE_DEFAULT_BATCH_SIZE };
+  cli_model_options_init (&model_options);
+  int ks[CLIP_MAX_RECALL_K], n_ks;
+  if (!evaluate_parse (&options, &model_options, ks, &n_ks, &argc, &argv))
+    return 1;
 
   GError *error = NULL;
   g_autoptr (ClipModel) model = cli_model_load (&model_options, &error);

@@ -133,6 +133,7 @@ on_interrupt (int signal_number)
 }
 
 typedef struct {
+  ClipIndex  *index;
   CliProgress bar;
   gboolean    started;
   gint64      last_draw;
@@ -140,19 +141,10 @@ typedef struct {
 } IndexProgress;
 
 static void
-format_duration (double seconds, char *out, size_t size)
-{
-  long s = (long) (seconds + 0.5);
-  if (s >= 3600)
-    g_snprintf (out, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  else
-    g_snprintf (out, size, "%ld:%02ld", s / 60, s % 60);
-}
-
-static void
-on_index_progress (const ClipIndexProgress *progress, gpointer user_data)
+on_index_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
   IndexProgress *p = user_data;
+  const ClipIndexProgress *progress = clip_index_get_progress (p->index);
   if (progress->phase != CLIP_INDEX_PHASE_EMBED || progress->total <= 0)
     return;
   if (!p->started)
@@ -164,9 +156,7 @@ on_index_progress (const ClipIndexProgress *progress, gpointer user_data)
   if (now - p->last_draw < PROGRESS_INTERVAL_US && progress->done < progress->total)
     return;
   p->last_draw = now;
-  char eta[32] = "?";
-  if (progress->eta >= 0)
-    format_duration (progress->eta, eta, sizeof eta);
+  g_autofree char *eta = progress->eta >= 0 ? cli_format_duration (progress->eta) : g_strdup ("?");
   g_snprintf (p->label, sizeof p->label, "images  %.1f/s  ETA %s", progress->rate, eta);
   p->bar.label = p->label;
   cli_progress_update (&p->bar, (int) MIN (progress->done, G_MAXINT));
@@ -181,14 +171,14 @@ on_index_abort (gpointer user_data)
 gboolean
 cli_index_update (ClipIndex *index, ClipIndexStats *stats, GError **error)
 {
-  IndexProgress progress = { 0 };
-  ClipIndexCallbacks callbacks = { on_index_progress, on_index_abort, &progress };
+  IndexProgress progress = { .index = index };
+  const ClipCallbacks callbacks = { on_index_progress, on_index_abort, &progress };
   struct sigaction action = { 0 }, previous;
   action.sa_handler = on_interrupt;
   sigemptyset (&action.sa_mask);
   sigaction (SIGINT, &action, &previous);
 
-  gboolean ok = clip_index_update (index, &callbacks, stats, error);
+  gboolean ok = clip_index_update (index, stats, &callbacks, error);
 
   sigaction (SIGINT, &previous, NULL);
   if (progress.started)
@@ -215,8 +205,7 @@ print_stats_json (const char *folder, const ClipIndexStats *stats)
   };
   for (size_t i = 0; i < G_N_ELEMENTS (counts); i++)
     {
-      json_builder_set_member_name (builder, counts[i].name);
-      json_builder_add_int_value (builder, counts[i].value);
+      cli_json_add_int (builder, counts[i].name, counts[i].value);
     }
   json_builder_set_member_name (builder, "skipped");
   json_builder_begin_array (builder);
@@ -225,15 +214,12 @@ print_stats_json (const char *folder, const ClipIndexStats *stats)
       const ClipIndexSkip *skip = g_ptr_array_index (stats->skipped, i);
       g_autofree char *display = cli_index_display_path (folder, skip->path);
       json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "path");
-      json_builder_add_string_value (builder, display);
-      json_builder_set_member_name (builder, "reason");
-      json_builder_add_string_value (builder, skip->reason);
+      cli_json_add_string (builder, "path", display);
+      cli_json_add_string (builder, "reason", skip->reason);
       json_builder_end_object (builder);
     }
   json_builder_end_array (builder);
-  json_builder_set_member_name (builder, "total");
-  json_builder_add_int_value (builder, stats->total);
+  cli_json_add_int (builder, "total", stats->total);
   json_builder_end_object (builder);
   cli_json_print_line (builder);
 }

@@ -119,18 +119,15 @@ infer_print_image (InferPrinter *printer, const char *path, const float *probs)
       g_autoptr (JsonBuilder) builder = json_builder_new ();
       json_builder_begin_object (builder);
       g_autofree char *display = g_filename_display_name (path);
-      json_builder_set_member_name (builder, "image");
-      json_builder_add_string_value (builder, display);
+      cli_json_add_string (builder, "image", display);
       json_builder_set_member_name (builder, "predictions");
       json_builder_begin_array (builder);
       for (int k = 0; k < printer->top; k++)
         {
           int c = printer->order[k];
           json_builder_begin_object (builder);
-          json_builder_set_member_name (builder, "class");
-          json_builder_add_string_value (builder, printer->classes[c]);
-          json_builder_set_member_name (builder, "prob");
-          json_builder_add_double_value (builder, probs[c]);
+          cli_json_add_string (builder, "class", printer->classes[c]);
+          cli_json_add_double (builder, "prob", probs[c]);
           json_builder_end_object (builder);
         }
       json_builder_end_array (builder);
@@ -202,12 +199,12 @@ infer_classify (ClipModel *model, GPtrArray *files, const float *weights, int ba
       if (n == 0)
         continue;
 
-      if (!clip_model_encode_images (model, pixels, n, embeds, error))
+      if (!clip_model_encode_images (model, pixels, n, embeds, NULL, error))
         {
           cli_progress_finish (&progress);
           return -1;
         }
-      clip_zeroshot_probs (model, embeds, n, weights, printer->n_classes, probs);
+      clip_zero_shot_probs (model, embeds, n, weights, printer->n_classes, probs);
       cli_progress_finish (&progress);
       for (int j = 0; j < n; j++)
         infer_print_image (printer, batch_paths[j], probs + (size_t) j * printer->n_classes);
@@ -220,54 +217,87 @@ infer_classify (ClipModel *model, GPtrArray *files, const float *weights, int ba
   return n_classified;
 }
 
-int
-cli_cmd_infer (int argc, char **argv)
+/* The options; FALSE (reported) on a usage error. */
+static gboolean
+infer_parse (InferOptions *options, CliModelOptions *model_options, int *argc, char ***argv)
 {
-  g_auto (CliModelOptions) model_options;
-  g_auto (InferOptions) options = { .batch_size = INFER_DEFAULT_BATCH_SIZE };
-  cli_model_options_init (&model_options);
-
   const GOptionEntry entries[] = {
-    { "image-dir", 'd', 0, G_OPTION_ARG_FILENAME, &options.image_dir,
+    { "image-dir", 'd', 0, G_OPTION_ARG_FILENAME, &options->image_dir,
       "Classify the image files of this folder (required)", "DIR" },
-    { "classes", 'c', 0, G_OPTION_ARG_STRING, &options.classes_text,
+    { "classes", 'c', 0, G_OPTION_ARG_STRING, &options->classes_text,
       "Class names separated by commas or newlines (required)", "\"cat,dog,car\"" },
-    { "template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options.template_args,
+    { "template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->template_args,
       "A prompt template with {} for the class name (repeatable)", "T" },
-    { "templates", 0, 0, G_OPTION_ARG_FILENAME, &options.templates_name,
+    { "templates", 0, 0, G_OPTION_ARG_FILENAME, &options->templates_name,
       "A built-in template set (simple = \"a photo of a {}.\", openai7, imagenet80) or a file with "
       "one template per line; default simple unless --template is given", "FILE|SET" },
-    { "top", 'k', 0, G_OPTION_ARG_INT, &options.top,
+    { "top", 'k', 0, G_OPTION_ARG_INT, &options->top,
       "Show the K most probable classes per image (default: all)", "K" },
-    { "json", 0, 0, G_OPTION_ARG_NONE, &options.json, "Print one JSON object per image", NULL },
-    { "exif", 0, 0, G_OPTION_ARG_NONE, &options.exif,
+    { "json", 0, 0, G_OPTION_ARG_NONE, &options->json, "Print one JSON object per image", NULL },
+    { "exif", 0, 0, G_OPTION_ARG_NONE, &options->exif,
       "Turn images upright by their EXIF orientation (the reference pipelines ignore it)", NULL },
-    { "batch-size", 'b', 0, G_OPTION_ARG_INT, &options.batch_size,
+    { "batch-size", 'b', 0, G_OPTION_ARG_INT, &options->batch_size,
       "Images encoded together (default 16)", "N" },
     G_OPTION_ENTRY_NULL
   };
 
   g_autoptr (GOptionContext) context = cli_option_context_new (
     "infer", "", "Zero-shot classify every image file of a folder, in name order.", entries,
-    &model_options, NULL);
-  if (!cli_option_context_parse (context, "infer", &argc, &argv))
-    return 1;
-  if (options.image_dir == NULL || options.classes_text == NULL)
+    model_options, NULL);
+  if (!cli_option_context_parse (context, "infer", argc, argv))
+    return FALSE;
+  if (options->image_dir == NULL || options->classes_text == NULL)
     {
       cli_print_error ("infer: --image-dir DIR and --classes LIST are required");
-      return 1;
+      return FALSE;
     }
-  if (options.batch_size < 1 || options.batch_size > INFER_MAX_BATCH_SIZE)
+  if (options->batch_size < 1 || options->batch_size > INFER_MAX_BATCH_SIZE)
     {
-      cli_print_error ("infer: --batch-size %d: expected 1 to %d", options.batch_size,
+      cli_print_error ("infer: --batch-size %d: expected 1 to %d", options->batch_size,
                        INFER_MAX_BATCH_SIZE);
-      return 1;
+      return FALSE;
     }
-  if (options.top < 0)
+  if (options->top < 0)
     {
-      cli_print_error ("infer: --top %d: expected a positive count", options.top);
-      return 1;
+      cli_print_error ("infer: --top %d: expected a positive count", options->top);
+      return FALSE;
     }
+  return TRUE;
+}
+
+/* The table's columns fit the longest file name and class name. */
+static void
+infer_printer_init (InferPrinter *printer, const InferOptions *options, char **classes, GPtrArray *files,
+                    int *order)
+{
+  const int n_classes = (int) g_strv_length (classes);
+  *printer = (InferPrinter) {
+    .json = options->json,
+    .top = options->top > 0 ? MIN (options->top, n_classes) : n_classes,
+    .classes = classes,
+    .n_classes = n_classes,
+    .image_width = (int) strlen ("IMAGE"),
+    .class_width = (int) strlen ("CLASS"),
+    .order = order,
+  };
+  for (guint i = 0; i < files->len; i++)
+    {
+      g_autofree char *base = g_path_get_basename (g_ptr_array_index (files, i));
+      g_autofree char *display = g_filename_display_name (base);
+      printer->image_width = MAX (printer->image_width, (int) g_utf8_strlen (display, -1));
+    }
+  for (int c = 0; c < n_classes; c++)
+    printer->class_width = MAX (printer->class_width, (int) g_utf8_strlen (classes[c], -1));
+}
+
+int
+cli_cmd_infer (int argc, char **argv)
+{
+  g_auto (CliModelOptions) model_options;
+  g_auto (InferOptions) options = { .batch_size = INFER_DEFAULT_BATCH_SIZE };
+  cli_model_options_init (&model_options);
+  if (!infer_parse (&options, &model_options, &argc, &argv))
+    return 1;
 
   GError *error = NULL;
   g_auto (GStrv) classes = infer_split_classes (options.classes_text, &error);
@@ -291,32 +321,15 @@ cli_cmd_infer (int argc, char **argv)
     }
 
   const int n_classes = (int) g_strv_length (classes);
-  const int embed_dim = clip_model_get_config (model)->embed_dim;
-  g_autofree float *weights = g_new (float, (size_t) n_classes * embed_dim);
-  if (!clip_zeroshot_classifier (model, (const char *const *) classes, n_classes,
-                                 (const char *const *) templates, (int) g_strv_length (templates),
-                                 weights, &error))
+  g_autofree float *weights = g_new (float, (size_t) n_classes * clip_model_get_config (model)->embed_dim);
+  if (!clip_zero_shot_classifier (model, (const char *const *) classes, n_classes,
+                                  (const char *const *) templates, (int) g_strv_length (templates),
+                                  weights, NULL, &error))
     return cli_fail (error);
 
   g_autofree int *order = g_new (int, n_classes);
-  InferPrinter printer = {
-    .json = options.json,
-    .top = options.top > 0 ? MIN (options.top, n_classes) : n_classes,
-    .classes = classes,
-    .n_classes = n_classes,
-    .image_width = (int) strlen ("IMAGE"),
-    .class_width = (int) strlen ("CLASS"),
-    .order = order,
-  };
-  for (guint i = 0; i < files->len; i++)
-    {
-      g_autofree char *base = g_path_get_basename (g_ptr_array_index (files, i));
-      g_autofree char *display = g_filename_display_name (base);
-      printer.image_width = MAX (printer.image_width, (int) g_utf8_strlen (display, -1));
-    }
-  for (int c = 0; c < n_classes; c++)
-    printer.class_width = MAX (printer.class_width, (int) g_utf8_strlen (classes[c], -1));
-
+  InferPrinter printer;
+  infer_printer_init (&printer, &options, classes, files, order);
   int n_classified = infer_classify (model, files, weights, options.batch_size, options.exif,
                                      &printer, &error);
   if (n_classified < 0)

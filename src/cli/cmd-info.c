@@ -17,25 +17,16 @@ info_tokenizer_kind_name (ClipTokenizerKind kind)
 }
 
 static void
-info_json_add_int (JsonBuilder *builder, const char *name, gint64 value)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_add_int_value (builder, value);
-}
-
-static void
 info_json_add_tower (JsonBuilder *builder, const char *name, const ClipTowerConfig *tower)
 {
   json_builder_set_member_name (builder, name);
   json_builder_begin_object (builder);
-  info_json_add_int (builder, "width", tower->width);
-  info_json_add_int (builder, "layers", tower->layers);
-  info_json_add_int (builder, "heads", tower->heads);
-  info_json_add_int (builder, "mlp_width", tower->mlp_width);
-  json_builder_set_member_name (builder, "activation");
-  json_builder_add_string_value (builder, info_activation_name (tower->activation));
-  json_builder_set_member_name (builder, "ln_eps");
-  json_builder_add_double_value (builder, tower->ln_eps);
+  cli_json_add_int (builder, "width", tower->width);
+  cli_json_add_int (builder, "layers", tower->layers);
+  cli_json_add_int (builder, "heads", tower->heads);
+  cli_json_add_int (builder, "mlp_width", tower->mlp_width);
+  cli_json_add_string (builder, "activation", info_activation_name (tower->activation));
+  cli_json_add_double (builder, "ln_eps", tower->ln_eps);
   json_builder_end_object (builder);
 }
 
@@ -50,26 +41,23 @@ info_print_json (const ClipModel *model)
   g_autofree char *path = g_filename_display_name (clip_model_get_path (model));
 
   json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "path");
-  json_builder_add_string_value (builder, path);
-  json_builder_set_member_name (builder, "layout");
-  json_builder_add_string_value (builder, clip_layout_name (clip_model_get_layout (model)));
+  cli_json_add_string (builder, "path", path);
+  cli_json_add_string (builder, "layout", clip_layout_name (clip_model_get_layout (model)));
 
   json_builder_set_member_name (builder, "architecture");
   json_builder_begin_object (builder);
   info_json_add_tower (builder, "vision", &config->vision);
   info_json_add_tower (builder, "text", &config->text);
-  info_json_add_int (builder, "image_size", config->image_size);
-  info_json_add_int (builder, "patch_size", config->patch_size);
-  info_json_add_int (builder, "context_length", config->context_length);
-  info_json_add_int (builder, "vocab_size", config->vocab_size);
-  info_json_add_int (builder, "embed_dim", config->embed_dim);
-  info_json_add_int (builder, "eot_id", config->eot_id);
+  cli_json_add_int (builder, "image_size", config->image_size);
+  cli_json_add_int (builder, "patch_size", config->patch_size);
+  cli_json_add_int (builder, "context_length", config->context_length);
+  cli_json_add_int (builder, "vocab_size", config->vocab_size);
+  cli_json_add_int (builder, "embed_dim", config->embed_dim);
+  cli_json_add_int (builder, "eot_id", config->eot_id);
   json_builder_end_object (builder);
 
-  info_json_add_int (builder, "n_params", clip_model_get_n_params (model));
-  json_builder_set_member_name (builder, "dtype");
-  json_builder_add_string_value (builder, clip_dtype_name (clip_model_get_dtype (model)));
+  cli_json_add_int (builder, "n_params", clip_model_get_n_params (model));
+  cli_json_add_string (builder, "dtype", clip_dtype_name (clip_model_get_dtype (model)));
 
   json_builder_set_member_name (builder, "tokenizer");
   if (tokenizer == NULL)
@@ -77,30 +65,25 @@ info_print_json (const ClipModel *model)
   else
     {
       json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "kind");
-      json_builder_add_string_value (builder,
-                                     info_tokenizer_kind_name (clip_tokenizer_get_kind (tokenizer)));
-      json_builder_set_member_name (builder, "description");
-      json_builder_add_string_value (builder, clip_tokenizer_describe (tokenizer));
-      info_json_add_int (builder, "vocab_size", clip_tokenizer_get_vocab_size (tokenizer));
-      info_json_add_int (builder, "sot_id", clip_tokenizer_get_sot_id (tokenizer));
-      info_json_add_int (builder, "eot_id", clip_tokenizer_get_eot_id (tokenizer));
+      cli_json_add_string (builder, "kind", info_tokenizer_kind_name (clip_tokenizer_get_kind (tokenizer)));
+      cli_json_add_string (builder, "description", clip_tokenizer_describe (tokenizer));
+      cli_json_add_int (builder, "vocab_size", clip_tokenizer_get_vocab_size (tokenizer));
+      cli_json_add_int (builder, "sot_id", clip_tokenizer_get_sot_id (tokenizer));
+      cli_json_add_int (builder, "eot_id", clip_tokenizer_get_eot_id (tokenizer));
       json_builder_end_object (builder);
     }
 
   json_builder_set_member_name (builder, "preprocess");
   json_builder_begin_object (builder);
-  info_json_add_int (builder, "image_size", preprocess->image_size);
+  cli_json_add_int (builder, "image_size", preprocess->image_size);
   cli_json_add_float_array (builder, "mean", preprocess->mean, 3);
   cli_json_add_float_array (builder, "std", preprocess->std, 3);
   json_builder_end_object (builder);
 
   json_builder_set_member_name (builder, "logit_scale");
   json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "raw");
-  json_builder_add_double_value (builder, logit_scale);
-  json_builder_set_member_name (builder, "exp");
-  json_builder_add_double_value (builder, exp (logit_scale));
+  cli_json_add_double (builder, "raw", logit_scale);
+  cli_json_add_double (builder, "exp", exp (logit_scale));
   json_builder_end_object (builder);
 
   json_builder_end_object (builder);

@@ -237,15 +237,6 @@ check_flag_combinations (TrainCommand *cmd)
 
 /* ---------------------------------------------------------------- callbacks */
 
-static char *
-format_duration (double seconds)
-{
-  int64_t s = (int64_t) (seconds + 0.5);
-  if (s >= 3600)
-    return g_strdup_printf ("%" G_GINT64_FORMAT ":%02d:%02d", s / 3600, (int) (s / 60 % 60), (int) (s % 60));
-  return g_strdup_printf ("%d:%02d", (int) (s / 60), (int) (s % 60));
-}
-
 static void
 on_notice (const char *message, gpointer user_data)
 {
@@ -282,7 +273,7 @@ on_step (const ClipTrainStepReport *r, gpointer user_data)
   if (!cmd->progress.enabled || (now - cmd->last_draw < G_USEC_PER_SEC / 10 && r->stats.step != r->total_steps))
     return;
   cmd->last_draw = now;
-  g_autofree char *eta = format_duration (r->eta_s);
+  g_autofree char *eta = cli_format_duration (r->eta_s);
   g_free (cmd->progress_label);
   cmd->progress_label = g_strdup_printf ("epoch %" G_GINT64_FORMAT "  loss %.4f  lr %.3g  %.0f img/s  ETA %s",
                                          r->epoch, r->stats.loss, r->stats.lr, r->images_per_s, eta);
@@ -316,13 +307,14 @@ train (TrainCommand *cmd)
 {
   if (cmd->threads_given)
     clip_set_threads (cmd->threads);
-  const ClipTrainCallbacks callbacks = {
-    .notice = on_notice, .progress = on_progress, .step = on_step, .validation = on_validation,
+  const ClipTrainEvents events = {
+    .callbacks = { .progress = on_progress, .abort = is_interrupted, .user_data = cmd },
+    .notice = on_notice, .step = on_step, .validation = on_validation,
   };
   g_autoptr (GError) error = NULL;
   g_autoptr (ClipTrainRun) run = cmd->resume_dir != NULL
-                                   ? clip_train_run_resume (cmd->resume_dir, &callbacks, cmd, &error)
-                                   : clip_train_run_new (&cmd->config, &callbacks, cmd, &error);
+                                   ? clip_train_run_resume (cmd->resume_dir, &events, &error)
+                                   : clip_train_run_new (&cmd->config, &events, &error);
   if (run == NULL)
     return cli_fail (g_steal_pointer (&error));
 
@@ -331,7 +323,6 @@ train (TrainCommand *cmd)
   sigemptyset (&action.sa_mask);
   sigaction (SIGINT, &action, NULL);
   sigaction (SIGTERM, &action, NULL);
-  clip_train_run_set_abort_callback (run, is_interrupted, NULL);
 
   int64_t first_step = clip_train_run_get_step (run), start = g_get_monotonic_time ();
   gboolean ok = clip_train_run_run (run, &error);
@@ -347,7 +338,7 @@ train (TrainCommand *cmd)
     }
   if (!ok)
     return cli_fail (g_steal_pointer (&error));
-  g_autofree char *elapsed = format_duration ((double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
+  g_autofree char *elapsed = cli_format_duration ((double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
   g_autofree char *model_path = clip_train_run_model_path (out_dir);
   printf ("trained steps %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " (%d pairs, %" G_GINT64_FORMAT " steps per "
           "epoch) in %s; model: %s\n", first_step + 1, step, clip_train_run_get_n_train (run),

@@ -4,6 +4,12 @@
 #include "clip.h"
 #include "safetensors.h"
 
+/* The callback convention's two calls, both NULL-safe (CALLBACKS and its members may be NULL). */
+gboolean clip_callbacks_aborted (const ClipCallbacks *callbacks);
+void     clip_callbacks_progress (const ClipCallbacks *callbacks, const char *what, int64_t done, int64_t total);
+/* FALSE, with CLIP_ERROR_ABORTED "Cancelled", when CALLBACKS' abort asks to stop. */
+gboolean clip_callbacks_check_abort (const ClipCallbacks *callbacks, GError **error);
+
 /* Symbolic dimensions of the tensor table, resolved against a ClipConfig. */
 typedef enum {
   DIM_NONE,
@@ -123,8 +129,6 @@ struct _ClipModel {
   ClipSafetensors *file;     /* the memory map F32 weights point into */
   float           *owned;    /* converted or transposed weights */
   ClipPanels      *panels;   /* made at the first inference pass of a model loaded from a file */
-  ClipAbortFunc    abort_func;
-  gpointer         abort_data;
   GHashTable      *text_cache;  /* cleaned text → float[embed_dim] */
   /* scratch reused between calls */
   float           *scratch;
@@ -157,19 +161,19 @@ typedef struct {
   int    n, t;                  /* batch and tokens per sequence of the last forward pass */
 } ClipTowerActs;
 
-/* Unnormalised features [n, embed_dim]. */
+/* Unnormalised features [n, embed_dim].  The forward passes poll CALLBACKS' abort between layers. */
 gboolean clip_vision_forward (ClipModel *model, const float *pixels, int n, float *features,
-                              ClipTowerTrace *trace, GError **error);
+                              ClipTowerTrace *trace, const ClipCallbacks *callbacks, GError **error);
 /* IDS is [n, row_len]; positions after each row's EOT are not computed unless a trace asks. */
 gboolean clip_text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
-                            ClipTowerTrace *trace, GError **error);
+                            ClipTowerTrace *trace, const ClipCallbacks *callbacks, GError **error);
 
 /* The training variants keep what the backward pass needs in ACTS (sized for at least N);
  * text rows are computed up to the longest prompt's pooled position, all of them. */
 gboolean clip_vision_forward_train (ClipModel *model, const float *pixels, int n, float *features,
-                                    ClipTowerActs *acts, GError **error);
+                                    ClipTowerActs *acts, const ClipCallbacks *callbacks, GError **error);
 gboolean clip_text_forward_train (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
-                                  ClipTowerActs *acts, GError **error);
+                                  ClipTowerActs *acts, const ClipCallbacks *callbacks, GError **error);
 
 void clip_l2_normalize_rows (float *x, int n, int dim);
 
@@ -195,7 +199,8 @@ gboolean clip_tensor_decays (const ClipTensorInfo *info);
 /* Forward, loss and backward without an update: *LOSS and the gradients, which
  * clip_trainer_get_gradient returns per canonical tensor name (NULL when unknown). */
 gboolean     clip_trainer_compute_gradients (ClipTrainer *trainer, const float *pixels, const int32_t *ids,
-                                             int batch, double *loss, GError **error);
+                                             int batch, double *loss, const ClipCallbacks *callbacks,
+                                             GError **error);
 const float *clip_trainer_get_gradient (const ClipTrainer *trainer, const char *name);
 
 /* The configuration and preprocessing as the JSON stored in our checkpoints, and back. */

@@ -12,6 +12,13 @@
  * Thread safety: a ClipModel is used by one thread at a time (it owns scratch buffers); a
  * ClipTokenizer is immutable once loaded and may be shared between threads.  OpenBLAS keeps one
  * process-wide thread pool, so only one thread should run model code at a time.
+ *
+ * Long operations (encoding, data set preparation and evaluation, index updates, training runs) take
+ * a `const ClipCallbacks *callbacks` (may be NULL) just before the GError: progress and abort are
+ * called on the calling thread.
+ *
+ * Ownership: every function returning a pointer says whether the caller owns it ("free with …") or
+ * borrows it ("borrowed": valid as long as the object it came from, unless a shorter life is stated).
  */
 #pragma once
 
@@ -35,8 +42,15 @@ typedef enum {
   CLIP_ERROR_ABORTED,     /* the abort callback asked to stop */
 } ClipErrorCode;
 
-/* Polled during long work; returning TRUE stops it with CLIP_ERROR_ABORTED. */
-typedef gboolean (*ClipAbortFunc) (gpointer user_data);
+/* The one callback convention of every long operation.  WHAT names the work in progress
+ * ("Decoding images", …); TOTAL is -1 while unknown. */
+typedef void     (*ClipProgressFunc) (const char *what, int64_t done, int64_t total, gpointer user_data);
+typedef gboolean (*ClipAbortFunc) (gpointer user_data);   /* TRUE stops with CLIP_ERROR_ABORTED */
+typedef struct {
+  ClipProgressFunc progress;   /* may be NULL */
+  ClipAbortFunc    abort;      /* may be NULL; polled often */
+  gpointer         user_data;  /* for both */
+} ClipCallbacks;
 
 /* Documented limits, enforced with CLIP_ERROR_LIMIT. */
 #define CLIP_MAX_HEADER_BYTES   (100 * 1000 * 1000)  /* safetensors JSON header */
@@ -62,7 +76,7 @@ typedef enum {
   CLIP_DTYPE_BOOL,
 } ClipDType;
 
-const char *clip_dtype_name (ClipDType dtype);             /* "F32", … */
+const char *clip_dtype_name (ClipDType dtype);             /* "F32", …: static, borrowed */
 gboolean    clip_dtype_from_name (const char *name, ClipDType *dtype);
 size_t      clip_dtype_size (ClipDType dtype);             /* bytes per element */
 
@@ -75,6 +89,8 @@ typedef enum {
   CLIP_TOKENIZER_BYTES,  /* UTF-8 bytes 0-255, SOT 256, EOT 257 */
 } ClipTokenizerKind;
 
+/* Tokenizers are reference-counted: new, load, ref and deserialize return a reference the caller
+ * owns (drop it with clip_tokenizer_unref). */
 ClipTokenizer *clip_tokenizer_new_bytes (void);
 /* PATH is "bytes", a directory holding vocab.json + merges.txt or tokenizer.json, a vocab.json
  * (merges.txt beside it), a merges.txt (vocab.json beside it, or derived), a tokenizer.json,
@@ -88,9 +104,9 @@ ClipTokenizerKind clip_tokenizer_get_kind (const ClipTokenizer *tok);
 int  clip_tokenizer_get_vocab_size (const ClipTokenizer *tok);
 int  clip_tokenizer_get_sot_id (const ClipTokenizer *tok);
 int  clip_tokenizer_get_eot_id (const ClipTokenizer *tok);
-const char *clip_tokenizer_describe (const ClipTokenizer *tok); /* e.g. "CLIP BPE, 49408 ids" */
+const char *clip_tokenizer_describe (const ClipTokenizer *tok); /* e.g. "CLIP BPE, 49408 ids"; borrowed */
 
-/* OpenAI's cleaning: ftfy subset, HTML unescape twice, whitespace collapse, lower-case. */
+/* OpenAI's cleaning: ftfy subset, HTML unescape twice, whitespace collapse, lower-case.  Free with g_free. */
 char *clip_tokenizer_clean_text (const char *text);
 /* Token ids of TEXT without SOT/EOT; *n_ids receives the count.  Free with g_free. */
 int32_t *clip_tokenizer_encode_words (const ClipTokenizer *tok, const char *text, size_t *n_ids);
@@ -98,8 +114,8 @@ int32_t *clip_tokenizer_encode_words (const ClipTokenizer *tok, const char *text
  * Returns the number of ids before padding. */
 int clip_tokenizer_encode (const ClipTokenizer *tok, const char *text, int context_length, int32_t *ids);
 
-/* A self-contained description of the tokenizer (kind, vocabulary, merges) as a string, for
- * storing inside a checkpoint's metadata, and its inverse. */
+/* A self-contained description of the tokenizer (kind, vocabulary, merges) as a string (free with
+ * g_free), for storing inside a checkpoint's metadata, and its inverse. */
 char          *clip_tokenizer_serialize (const ClipTokenizer *tok);
 ClipTokenizer *clip_tokenizer_deserialize (const char *data, GError **error);
 
@@ -120,7 +136,7 @@ typedef struct {
 void       clip_preprocess_init_default (ClipPreprocess *pre); /* 224, OpenAI mean/std */
 
 /* Decode any format gdk-pixbuf reads into 8-bit RGB (alpha dropped, grey and palettes expanded).
- * Refuses images over CLIP_MAX_IMAGE_PIXELS before decoding. */
+ * Refuses images over CLIP_MAX_IMAGE_PIXELS before decoding.  Load and new: free with clip_image_free. */
 ClipImage *clip_image_load (const char *path, gboolean apply_exif_orientation, GError **error);
 ClipImage *clip_image_new (int width, int height);
 void       clip_image_free (ClipImage *image);
@@ -167,7 +183,7 @@ typedef enum {
   CLIP_LAYOUT_CLIPLAB,       /* our self-contained checkpoint */
 } ClipLayout;
 
-const char *clip_layout_name (ClipLayout layout);
+const char *clip_layout_name (ClipLayout layout);  /* static, borrowed */
 
 typedef struct {
   const char *config_path;     /* JSON config for a bare .safetensors file, or NULL */
@@ -180,30 +196,33 @@ void clip_load_options_init (ClipLoadOptions *options);
 
 typedef struct _ClipModel ClipModel;
 
+/* Free with clip_model_free. */
 ClipModel *clip_model_load (const char *path, const ClipLoadOptions *options, GError **error);
 void       clip_model_free (ClipModel *model);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipModel, clip_model_free)
 
+/* The getters' pointers are borrowed from the model. */
 const ClipConfig     *clip_model_get_config (const ClipModel *model);
 const ClipPreprocess *clip_model_get_preprocess (const ClipModel *model);
-ClipTokenizer        *clip_model_get_tokenizer (const ClipModel *model);  /* NULL when it has none */
+/* Borrowed (NULL when the model has none): clip_tokenizer_ref it to keep it beyond the model. */
+ClipTokenizer        *clip_model_get_tokenizer (const ClipModel *model);
 ClipLayout            clip_model_get_layout (const ClipModel *model);
 ClipDType             clip_model_get_dtype (const ClipModel *model);      /* of the weights on disk */
 const char           *clip_model_get_path (const ClipModel *model);
 int64_t               clip_model_get_n_params (const ClipModel *model);
 float                 clip_model_get_logit_scale (const ClipModel *model); /* the raw log value */
 
-void clip_model_set_abort_callback (ClipModel *model, ClipAbortFunc func, gpointer user_data);
-
-/* Embeddings are L2-normalised rows of embed_dim floats. */
+/* Embeddings are L2-normalised rows of embed_dim floats.  CALLBACKS' abort is polled between layers;
+ * progress is not reported. */
 gboolean clip_model_encode_images (ClipModel *model, const float *pixels /* [n, 3, S, S] */, int n,
-                                   float *embeds, GError **error);
+                                   float *embeds, const ClipCallbacks *callbacks, GError **error);
 gboolean clip_model_encode_token_ids (ClipModel *model, const int32_t *ids /* [n, row_len] */, int n,
-                                      int row_len, float *embeds, GError **error);
+                                      int row_len, float *embeds, const ClipCallbacks *callbacks, GError **error);
 gboolean clip_model_encode_texts (ClipModel *model, const char *const *texts, int n,
-                                  float *embeds, GError **error);
+                                  float *embeds, const ClipCallbacks *callbacks, GError **error);
 gboolean clip_model_encode_image_files (ClipModel *model, const char *const *paths, int n,
-                                        gboolean apply_exif_orientation, float *embeds, GError **error);
+                                        gboolean apply_exif_orientation, float *embeds,
+                                        const ClipCallbacks *callbacks, GError **error);
 
 /* Write the model as one self-contained .safetensors (architecture, preprocessing and tokenizer in
  * its metadata), atomically. DTYPE is F32, F16 or BF16. */
@@ -211,7 +230,8 @@ gboolean clip_model_save (const ClipModel *model, const char *path, ClipDType dt
 
 /* ---------------------------------------------------------------- zero-shot */
 
-/* Built-in template sets: "simple" (1), "openai7" (7), "imagenet80" (80).  NULL-terminated. */
+/* Built-in template sets: "simple" (1), "openai7" (7), "imagenet80" (80).  NULL-terminated, static:
+ * borrowed. */
 const char *const *clip_templates_builtin (const char *name, int *n_templates);
 /* One template per non-empty line; each must contain "{}" or CLIP_benchmark's "{c}" where the class
  * name goes.  Free with g_strfreev. */
@@ -221,16 +241,17 @@ char **clip_templates_load (const char *path, GError **error);
 gboolean clip_template_is_valid (const char *template);
 /* Rows of WEIGHTS [n_classes, embed_dim]: mean of the L2-normalised template embeddings, normalised.
  * "{}" and "{c}" in a template both stand for the class name. */
-gboolean clip_zeroshot_classifier (ClipModel *model, const char *const *classes, int n_classes,
-                                   const char *const *templates, int n_templates,
-                                   float *weights, GError **error);
+gboolean clip_zero_shot_classifier (ClipModel *model, const char *const *classes, int n_classes,
+                                    const char *const *templates, int n_templates,
+                                    float *weights, const ClipCallbacks *callbacks, GError **error);
 /* PROBS [n_images, n_classes] = softmax(exp(logit_scale) · image · weightᵀ). */
-void clip_zeroshot_probs (const ClipModel *model, const float *image_embeds, int n_images,
-                          const float *weights, int n_classes, float *probs);
+void clip_zero_shot_probs (const ClipModel *model, const float *image_embeds, int n_images,
+                           const float *weights, int n_classes, float *probs);
 
 /* ---------------------------------------------------------------- training */
 
-/* A new model with CLIP's initialisation (spec §1.6) drawn from SEED; TOKENIZER is referenced. */
+/* A new model with CLIP's initialisation (clip-reference.md §1.6) drawn from SEED; TOKENIZER is
+ * referenced.  Free with clip_model_free. */
 ClipModel *clip_model_new_random (const ClipConfig *config, const ClipPreprocess *pre,
                                   ClipTokenizer *tokenizer, uint64_t seed, GError **error);
 
@@ -245,7 +266,7 @@ typedef struct {
 } ClipOptimConfig;
 
 void clip_optim_config_init (ClipOptimConfig *optim);
-/* The rate used for the update of STEP (0-based): spec §5. */
+/* The rate used for the update of STEP (0-based): clip-reference.md §5. */
 double clip_optim_lr_at (const ClipOptimConfig *optim, int64_t step);
 
 typedef struct {
@@ -259,23 +280,24 @@ typedef struct {
 typedef struct _ClipTrainer ClipTrainer;
 
 /* Copies MODEL's weights (and config, preprocessing, tokenizer) into one parameter block with
- * gradients and AdamW moments beside it. */
+ * gradients and AdamW moments beside it.  Free with clip_trainer_free. */
 ClipTrainer *clip_trainer_new (const ClipModel *model, const ClipOptimConfig *optim, GError **error);
 void         clip_trainer_free (ClipTrainer *trainer);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipTrainer, clip_trainer_free)
 
 /* Forward, symmetric contrastive loss, backward, clip, AdamW, logit_scale clamp to [0, ln 100].
  * PIXELS [batch, 3, S, S], IDS [batch, context_length]; row i of each is a matching pair. */
+/* CALLBACKS' abort is polled between layers, forward and backward; an aborted step changes nothing. */
 gboolean clip_trainer_step (ClipTrainer *trainer, const float *pixels, const int32_t *ids, int batch,
-                            ClipStepStats *stats, GError **error);
-/* The model as trained so far: valid until the next step; use it for evaluation or saving. */
+                            ClipStepStats *stats, const ClipCallbacks *callbacks, GError **error);
+/* The model as trained so far, borrowed: valid until the next step; use it for evaluation or saving. */
 ClipModel *clip_trainer_get_model (ClipTrainer *trainer);
 int64_t    clip_trainer_get_step (const ClipTrainer *trainer);
-void       clip_trainer_set_abort_callback (ClipTrainer *trainer, ClipAbortFunc func, gpointer user_data);
 
 /* The whole optimiser state (weights, moments, step) plus caller metadata (string pairs, e.g. the
  * epoch, position and RNG state of the data loader and the run's configuration), written
- * atomically and durably; and back.  The file is also a loadable ClipLab model. */
+ * atomically and durably; and back.  The file is also a loadable ClipLab model.  Load returns an
+ * owned trainer and, in *METADATA, an owned table (g_hash_table_unref). */
 gboolean     clip_trainer_save (ClipTrainer *trainer, const char *path, GHashTable *metadata, GError **error);
 ClipTrainer *clip_trainer_load (const char *path, GHashTable **metadata, GError **error);
 
@@ -294,9 +316,9 @@ typedef struct {
 
 /* IMAGE [n, dim] and TEXT [n, dim] embeddings, row i of each a pair.  Captions with identical text
  * form one group (GROUP[i] = group id of caption i; NULL makes each row its own group) and are
- * ranked once: see clip_eval_retrieval_captions.  Recall at 1, 5 and 10. */
-void clip_eval_retrieval (const float *image, const float *text, int n, int dim, const int *group,
-                          ClipRetrievalMetrics *metrics);
+ * ranked once: see clip_evaluate_retrieval_captions.  Recall at 1, 5 and 10. */
+void clip_evaluate_retrieval (const float *image, const float *text, int n, int dim, const int *group,
+                              ClipRetrievalMetrics *metrics);
 
 /* CLIP_benchmark's retrieval with several captions per image and each distinct caption text ranked
  * once.  IMAGE [n_images, dim], TEXT [n_texts, dim] (distinct texts); caption c describes image
@@ -305,9 +327,9 @@ void clip_eval_retrieval (const float *image, const float *text, int n, int dim,
  * is a query over the distinct texts, a hit when one of its texts is among the K best.  Candidates
  * tied with the best correct one (within 1e-6) are ordered at random and the hit counts with its
  * probability, so equal embeddings score K / n, not 1.  KS [n_k] (NULL: 1, 5, 10), each ≥ 1. */
-void clip_eval_retrieval_captions (const float *image, int n_images, const float *text, int n_texts, int dim,
-                                   const int *caption_image, const int *caption_text, int n_captions,
-                                   const int *ks, int n_k, ClipRetrievalMetrics *metrics);
+void clip_evaluate_retrieval_captions (const float *image, int n_images, const float *text, int n_texts,
+                                       int dim, const int *caption_image, const int *caption_text,
+                                       int n_captions, const int *ks, int n_k, ClipRetrievalMetrics *metrics);
 
 typedef struct {
   double top1, top5;
@@ -317,11 +339,12 @@ typedef struct {
   int    *confusion;         /* [n_classes × n_classes], row = true label, column = prediction */
 } ClipZeroShotMetrics;
 
-/* PROBS [n, n_classes] from clip_zeroshot_probs, LABELS [n] in 0..n_classes-1.  The prediction is
- * the first most probable class; per_class is NaN for a class without images. */
-void clip_eval_zeroshot (const float *probs, const int *labels, int n, int n_classes,
-                         ClipZeroShotMetrics *metrics);
-void clip_zeroshot_metrics_clear (ClipZeroShotMetrics *metrics);
+/* PROBS [n, n_classes] from clip_zero_shot_probs, LABELS [n] in 0..n_classes-1.  The prediction is
+ * the first most probable class; per_class is NaN for a class without images.  METRICS' arrays are
+ * the caller's: free them with clip_zero_shot_metrics_clear. */
+void clip_evaluate_zero_shot (const float *probs, const int *labels, int n, int n_classes,
+                              ClipZeroShotMetrics *metrics);
+void clip_zero_shot_metrics_clear (ClipZeroShotMetrics *metrics);
 
 /* ---------------------------------------------------------------- datasets */
 
@@ -379,9 +402,11 @@ typedef struct {
 } ClipDatasetOptions;
 
 void         clip_dataset_options_init (ClipDatasetOptions *options);
+/* Reads the data set at PATH (CALLBACKS' abort is polled while WebDataset shards are indexed). */
 ClipDataset *clip_dataset_open (const char *path, const ClipDatasetOptions *options,
-                                ClipAbortFunc abort_func, gpointer user_data, GError **error);
-/* The CSV reader alone: clip_dataset_open with format CSV. */
+                                const ClipCallbacks *callbacks, GError **error);
+/* The CSV reader alone: clip_dataset_open with format CSV.  Free with clip_dataset_free; the
+ * getters' pointers are borrowed from the data set. */
 ClipDataset *clip_dataset_load_csv (const char *csv_path, const char *image_root, GError **error);
 void         clip_dataset_free (ClipDataset *dataset);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipDataset, clip_dataset_free)
@@ -408,62 +433,31 @@ gboolean    clip_dataset_has_captions (const ClipDataset *dataset);
 const char *const *clip_dataset_get_templates (const ClipDataset *dataset, int *n_templates);
 /* Entries skipped so far: ClipDatasetIssue pointers owned by the data set. */
 GPtrArray  *clip_dataset_get_issues (const ClipDataset *dataset);
-/* Caption groups for clip_eval_retrieval: equal caption texts share an id.  [size] ints. */
+/* Caption groups for clip_evaluate_retrieval: equal caption texts share an id.  [size] ints. */
 const int  *clip_dataset_get_caption_groups (const ClipDataset *dataset);
 
-/* Progress of long jobs: DONE of TOTAL items. */
-typedef void (*ClipProgressFunc) (int64_t done, int64_t total, gpointer user_data);
-
-/* Decodes every image once into SIZE × SIZE 8-bit RGB crops (spec preprocessing; kept in memory,
+/* Decodes every image once into SIZE × SIZE 8-bit RGB crops (clip-reference.md's preprocessing; kept in memory,
  * or in a cache file in CACHE_DIR when they would exceed MEMORY_LIMIT bytes), dropping and
  * reporting the rows whose images cannot be decoded.  Fails only when no row remains.  Rows naming
  * the same file share one crop; decoding runs on g_get_num_processors() threads, progress and abort
  * on the calling thread.  CACHE_DIR NULL is the temporary folder; the cache file is unlinked at once. */
 gboolean       clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif_orientation,
                                             size_t memory_limit, const char *cache_dir,
-                                            ClipProgressFunc progress, ClipAbortFunc abort_func,
-                                            gpointer user_data, GError **error);
-const uint8_t *clip_dataset_get_crop (ClipDataset *dataset, int index);  /* after prepare */
-const uint8_t *clip_dataset_get_image_crop (ClipDataset *dataset, int image);
+                                            const ClipCallbacks *callbacks, GError **error);
+const uint8_t *clip_dataset_get_crop (ClipDataset *dataset, int index);  /* after prepare; borrowed */
+const uint8_t *clip_dataset_get_image_crop (ClipDataset *dataset, int image);  /* after prepare; borrowed */
 int            clip_dataset_get_crop_size (const ClipDataset *dataset);  /* 0 before prepare */
 
 /* Evaluates MODEL on DATASET, whose images must be prepared at the model's image size: retrieval
- * Recall@K both ways (clip_eval_retrieval_captions over the images and the distinct captions; KS
- * [n_ks], NULL for 1, 5, 10) into RETRIEVAL (may be NULL) and, when ZERO_SHOT is not NULL, zero-shot
- * classification of the images over the data set's labels with TEMPLATES (NULL = the data set's
- * own, else the "simple" set), which needs labels.  Encodes BATCH_SIZE images or texts at a time;
- * PROGRESS counts them.  Free ZERO_SHOT's arrays with clip_zeroshot_metrics_clear. */
+ * Recall@K both ways (clip_evaluate_retrieval_captions over the images and the distinct captions;
+ * KS [n_ks], NULL for 1, 5, 10) into RETRIEVAL (may be NULL) and, when ZERO_SHOT is not NULL,
+ * zero-shot classification of the images over the data set's labels with TEMPLATES (NULL = the data
+ * set's own, else the "simple" set), which needs labels.  Encodes BATCH_SIZE images or texts at a
+ * time; CALLBACKS' progress counts them.  Free ZERO_SHOT's arrays with clip_zero_shot_metrics_clear. */
 gboolean clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const *templates,
                                 int n_templates, const int *ks, int n_ks, int batch_size,
-                                ClipRetrievalMetrics *retrieval,
-                                ClipZeroShotMetrics *zero_shot, ClipProgressFunc progress,
-                                ClipAbortFunc abort_func, gpointer user_data, GError **error);
-
-/* ---------------------------------------------------------------- data set generators
- *
- * Both write OUT_DIR/train.csv and OUT_DIR/test.csv (image_path,caption,label, paths relative to
- * OUT_DIR), the PNG files they name under OUT_DIR/train/ and OUT_DIR/test/, and OUT_DIR/classes.txt.
- * The same arguments give the same bytes. */
-
-/* Fashion-MNIST's class names in label order: "t-shirt/top", "trouser", … "ankle boot". */
-const char *const *clip_fashion_mnist_classes (void);
-
-/* Converts Fashion-MNIST's IDX files in FROM_DIR (train-images-idx3-ubyte and the three others,
- * gzipped or not) into 28 × 28 RGB PNGs; captions are a SEED-drawn choice among varied templates.
- * LIMIT_TRAIN / LIMIT_TEST keep the first N items of each split (0 = all). */
-gboolean clip_generate_fashion_mnist (const char *from_dir, const char *out_dir, int limit_train,
-                                      int limit_test, uint64_t seed, ClipProgressFunc progress,
-                                      ClipAbortFunc abort_func, gpointer user_data, GError **error);
-
-/* COUNT procedurally drawn IMAGE_SIZE² scenes of one or two coloured shapes, captioned
- * ("a small red circle left of a large blue square"), a fifth of them in the test split.  The label
- * is the first shape's "colour shape".  Some colour × shape pairs (clip_shapes_held_out) never
- * appear in train.csv; about half the test scenes start with one of them. */
-gboolean clip_generate_shapes (const char *out_dir, int count, uint64_t seed, int image_size,
-                               ClipProgressFunc progress, ClipAbortFunc abort_func, gpointer user_data,
-                               GError **error);
-/* The held-out "colour shape" pairs, NULL-terminated. */
-const char *const *clip_shapes_held_out (void);
+                                ClipRetrievalMetrics *retrieval, ClipZeroShotMetrics *zero_shot,
+                                const ClipCallbacks *callbacks, GError **error);
 
 /* ---------------------------------------------------------------- training runs
  *
@@ -475,7 +469,7 @@ const char *const *clip_shapes_held_out (void);
  *   clip_train_run_config_init (&config);
  *   config.csv_path = g_strdup ("train.csv"); config.image_root = g_strdup ("images");
  *   config.out_dir = g_strdup ("run");
- *   g_autoptr (ClipTrainRun) run = clip_train_run_new (&config, &callbacks, user_data, &error);
+ *   g_autoptr (ClipTrainRun) run = clip_train_run_new (&config, &events, &error);
  *   clip_train_run_run (run, &error);          // later: clip_train_run_resume ("run", …)
  *   clip_train_run_config_clear (&config);
  *
@@ -547,36 +541,37 @@ typedef struct {
   double  zero_shot_top1, zero_shot_top5;
 } ClipTrainValidation;
 
-/* Called on the thread running clip_train_run_run; any may be NULL. */
+/* ClipCallbacks extended with the events only a training run has.  A run reports to the same
+ * receiver from its creation (notices about skipped rows or a damaged checkpoint) to its last step,
+ * across pauses, so it takes them once, at creation, rather than on each clip_train_run_run.  Called
+ * on the thread running the run's functions; any may be NULL; callbacks.user_data is passed to all. */
 typedef struct {
+  /* progress: long preparations, WHAT ("Decoding the training images", "Validating") at DONE of
+   * TOTAL.  abort: polled between and within steps; when it asks to stop, the run saves a checkpoint and
+   * clip_train_run_run fails with CLIP_ERROR_ABORTED; calling clip_train_run_run again continues
+   * (pause/resume), or the caller frees the run (stop; clip_train_run_resume continues it later). */
+  ClipCallbacks callbacks;
   /* Something the user should know: skipped CSV rows (with their line numbers), a damaged
    * checkpoint passed over on resume, a thread count that differs from the run's. */
   void (*notice) (const char *message, gpointer user_data);
-  /* Long preparations: WHAT ("Decoding training images", …) at DONE of TOTAL. */
-  void (*progress) (const char *what, int64_t done, int64_t total, gpointer user_data);
   void (*step) (const ClipTrainStepReport *report, gpointer user_data);
   void (*validation) (const ClipTrainValidation *validation, gpointer user_data);
   void (*checkpoint) (const char *path, int64_t step, gpointer user_data);
-} ClipTrainCallbacks;
+} ClipTrainEvents;
 
 typedef struct _ClipTrainRun ClipTrainRun;
 
 /* A new run into CONFIG->out_dir, which must not hold a run yet; checks the configuration, loads
- * the CSVs and builds or loads the model.  CALLBACKS (may be NULL) is copied. */
-ClipTrainRun *clip_train_run_new (const ClipTrainRunConfig *config, const ClipTrainCallbacks *callbacks,
-                                  gpointer user_data, GError **error);
+ * the CSVs and builds or loads the model.  EVENTS (may be NULL) is copied.  Free with
+ * clip_train_run_free. */
+ClipTrainRun *clip_train_run_new (const ClipTrainRunConfig *config, const ClipTrainEvents *events,
+                                  GError **error);
 /* Continues the run in DIR from its newest checkpoint that loads (older ones are tried when the
  * newest is damaged); the configuration is the checkpoint's, with out_dir = DIR.  The log loses the
  * lines written after that checkpoint. */
-ClipTrainRun *clip_train_run_resume (const char *dir, const ClipTrainCallbacks *callbacks,
-                                     gpointer user_data, GError **error);
+ClipTrainRun *clip_train_run_resume (const char *dir, const ClipTrainEvents *events, GError **error);
 void          clip_train_run_free (ClipTrainRun *run);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipTrainRun, clip_train_run_free)
-
-/* Polled between and within steps.  When it asks to stop, the run saves a checkpoint and
- * clip_train_run_run fails with CLIP_ERROR_ABORTED; calling clip_train_run_run again continues
- * (pause/resume), or the caller frees the run (stop; clip_train_run_resume continues it later). */
-void clip_train_run_set_abort_callback (ClipTrainRun *run, ClipAbortFunc func, gpointer user_data);
 
 /* Decodes the images (once), then trains until the last step, saving checkpoints every save_every
  * steps, validating at each epoch end and at the last step, and writing model.safetensors at the
@@ -584,12 +579,12 @@ void clip_train_run_set_abort_callback (ClipTrainRun *run, ClipAbortFunc func, g
  * checkpoint stays intact. */
 gboolean clip_train_run_run (ClipTrainRun *run, GError **error);
 
-const ClipTrainRunConfig *clip_train_run_get_config (const ClipTrainRun *run);  /* resolved */
+const ClipTrainRunConfig *clip_train_run_get_config (const ClipTrainRun *run);  /* resolved; borrowed */
 int64_t    clip_train_run_get_step (const ClipTrainRun *run);
 int64_t    clip_train_run_get_total_steps (const ClipTrainRun *run);
 int64_t    clip_train_run_get_steps_per_epoch (const ClipTrainRun *run);
 int        clip_train_run_get_n_train (const ClipTrainRun *run);   /* usable training pairs */
-/* The model as trained so far (valid until the next step). */
+/* The model as trained so far, borrowed (valid until the next step). */
 ClipModel *clip_train_run_get_model (ClipTrainRun *run);
 /* OUT_DIR/checkpoint-NNNNNN.safetensors and OUT_DIR/model.safetensors: free with g_free. */
 char      *clip_train_run_checkpoint_path (const char *out_dir, int64_t step);
@@ -599,23 +594,6 @@ char      *clip_train_run_model_path (const char *out_dir);
 
 void clip_set_threads (int n_threads);  /* 0 = all cores */
 int  clip_get_threads (void);
-
-/* ---------------------------------------------------------------- benchmarking
- *
- * The deterministic ViT-B/32 weights of the golden references (../shared/golden/README.md): every
- * value follows from its tensor's name and index, so tests and benchmarks share a 600 MB model that
- * nobody ships. */
-
-/* VALUES[0..N) of tensor NAME (a Hugging Face name; "input.pixel_values" gives the test images). */
-void     clip_detweights_fill (const char *name, float *values, int64_t n);
-/* Writes those weights to PATH as a ViT-B/32 safetensors file with Hugging Face names. */
-gboolean clip_detweights_write (const char *path, GError **error);
-
-/* Issues only the matrix products of encoding N images, as cblas_sgemm calls with the same shapes
- * on the weights in their file layout: the time OpenBLAS alone needs for them (encoding itself runs
- * its products on repacked weights, see the README's performance section).  The model's outputs are
- * not computed. */
-gboolean clip_model_run_image_gemms (ClipModel *model, int n, GError **error);
 
 /* ---------------------------------------------------------------- index and search
  *
@@ -628,7 +606,7 @@ gboolean clip_model_run_image_gemms (ClipModel *model, int n, GError **error);
  *   clip_index_options_init (&options);
  *   g_autoptr (ClipIndex) index = clip_index_open ("Photos", model, &options, &error);
  *   ClipIndexStats stats;
- *   clip_index_update (index, NULL, &stats, &error);   // embeds new and changed files only
+ *   clip_index_update (index, &stats, NULL, &error);   // embeds new and changed files only
  *   clip_index_stats_clear (&stats);
  *   ClipQueryTerm terms[] = { { .text = "a dog on a beach", .weight = 1 }, { .text = "night", .weight = -1 } };
  *   float query[512];
@@ -670,10 +648,11 @@ void clip_index_options_init (ClipIndexOptions *options);
  * clip_index_get_warnings, and the next update rebuilds it.  Fails only when FOLDER or the index file
  * cannot be read. */
 ClipIndex *clip_index_open (const char *folder, ClipModel *model, const ClipIndexOptions *options,
-                            GError **error);
+                            GError **error);  /* free with clip_index_free */
 void       clip_index_free (ClipIndex *index);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipIndex, clip_index_free)
 
+/* The getters' pointers are borrowed from the index. */
 const char *clip_index_get_folder (const ClipIndex *index);   /* absolute, symbolic links resolved */
 const char *clip_index_get_file (const ClipIndex *index);     /* the index file */
 int64_t     clip_index_get_n_entries (const ClipIndex *index);
@@ -687,6 +666,9 @@ typedef enum {
   CLIP_INDEX_PHASE_WRITE,   /* writing the compacted index */
 } ClipIndexPhase;
 
+/* The full state of a running update.  Its progress callback gets WHAT = the phase's name
+ * (clip_index_phase_name), DONE and TOTAL (the found count and -1 while scanning); the rest is read
+ * with clip_index_get_progress from inside the callback. */
 typedef struct {
   ClipIndexPhase phase;
   int64_t found;            /* files found by the scan so far */
@@ -697,14 +679,9 @@ typedef struct {
   double  eta;              /* seconds left in the embed phase, or -1 when unknown */
 } ClipIndexProgress;
 
-typedef void (*ClipIndexProgressFunc) (const ClipIndexProgress *progress, gpointer user_data);
-
-typedef struct {
-  ClipIndexProgressFunc progress;  /* called on the updating thread after every file; may be NULL */
-  ClipAbortFunc         abort;     /* polled between files and inside the model; TRUE stops the update
-                                    * with CLIP_ERROR_ABORTED, keeping everything embedded so far */
-  gpointer              user_data; /* for both */
-} ClipIndexCallbacks;
+const char *clip_index_phase_name (ClipIndexPhase phase);   /* "Scanning the folder", …: static */
+/* Borrowed: the state of the running (or last) update, rewritten as it goes. */
+const ClipIndexProgress *clip_index_get_progress (const ClipIndex *index);
 
 typedef struct {
   char *path;               /* relative to the folder */
@@ -725,7 +702,9 @@ typedef struct {
  * embeddings are appended to the file at least every flush_interval images, so an interrupted or
  * killed run keeps them and the next run resumes; at the end the file is rewritten compacted,
  * atomically.  STATS (may be NULL) receives the counts; clear it with clip_index_stats_clear. */
-gboolean clip_index_update (ClipIndex *index, const ClipIndexCallbacks *callbacks, ClipIndexStats *stats,
+/* CALLBACKS: progress after every file; abort polled between files and inside the model, stopping
+ * the update with CLIP_ERROR_ABORTED and keeping everything embedded so far. */
+gboolean clip_index_update (ClipIndex *index, ClipIndexStats *stats, const ClipCallbacks *callbacks,
                             GError **error);
 void     clip_index_stats_clear (ClipIndexStats *stats);
 

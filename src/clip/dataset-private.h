@@ -82,7 +82,7 @@ gboolean dataset_read_csv (ClipDataset *dataset, const char *path, const ClipDat
 gboolean dataset_read_folder (ClipDataset *dataset, const char *path, const ClipDatasetOptions *options,
                               GError **error);
 gboolean dataset_read_webdataset (ClipDataset *dataset, const char *path, const ClipDatasetOptions *options,
-                                  ClipAbortFunc abort_func, gpointer user_data, GError **error);
+                                  const ClipCallbacks *callbacks, GError **error);
 /* ROOT is the parsed JSON file PATH. */
 gboolean dataset_read_coco (ClipDataset *dataset, const char *path, JsonObject *root,
                             const ClipDatasetOptions *options, GError **error);

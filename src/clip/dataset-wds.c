@@ -9,6 +9,7 @@
  * rule).  The tars are read with libarchive, streaming: opening reads the small .cls and .txt members
  * and skips over the images; decoding streams each shard once more and decodes its images from
  * memory.  Nothing is unpacked to disk. */
+#include "clip-private.h"
 #include "dataset-private.h"
 #include "image-private.h"
 
@@ -228,8 +229,7 @@ wds_index_member (WdsIndex *index, struct archive *archive, struct archive_entry
 
 /* Indexes the samples of one shard; FALSE only when the caller asked to stop. */
 static gboolean
-wds_index_shard (WdsIndex *index, int shard, const char *shard_path, ClipAbortFunc abort_func,
-                 gpointer user_data)
+wds_index_shard (WdsIndex *index, int shard, const char *shard_path, const ClipCallbacks *callbacks)
 {
   GError *error = NULL;
   struct archive *archive = wds_open_shard (shard_path, &error);
@@ -249,7 +249,7 @@ wds_index_shard (WdsIndex *index, int shard, const char *shard_path, ClipAbortFu
       last = g_strdup (archive_entry_pathname (entry));
       if (!wds_index_member (index, archive, entry, shard, shard_path))
         break;
-      if (abort_func != NULL && abort_func (user_data))
+      if (clip_callbacks_aborted (callbacks))
         {
           archive_read_free (archive);
           return FALSE;
@@ -385,7 +385,7 @@ wds_read_nshards (const char *split_dir, GError **error)
 
 gboolean
 dataset_read_webdataset (ClipDataset *dataset, const char *path, const ClipDatasetOptions *options,
-                         ClipAbortFunc abort_func, gpointer user_data, GError **error)
+                         const ClipCallbacks *callbacks, GError **error)
 {
   g_autofree char *split_dir = NULL, *root = NULL;
   if (!wds_locate (path, options->split != NULL ? options->split : WDS_DEFAULT_SPLIT, &split_dir, &root, error)
@@ -406,7 +406,8 @@ dataset_read_webdataset (ClipDataset *dataset, const char *path, const ClipDatas
       g_autofree char *name = g_strdup_printf ("%d.tar", s);
       char *shard_path = g_build_filename (split_dir, name, NULL);
       g_ptr_array_add (dataset->shards, shard_path);
-      ok = wds_index_shard (&index, s, shard_path, abort_func, user_data);
+      ok = wds_index_shard (&index, s, shard_path, callbacks);
+      clip_callbacks_progress (callbacks, "Reading the shards", s + 1, n_shards);
     }
   if (!ok)
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED, "%s: reading the shards was stopped", path);

@@ -6,9 +6,10 @@
  * it is and why.  Image paths are contained in the image root twice: lexically ("../", absolute
  * paths) and after resolving symbolic links, and the resolved path is what is kept, so a link
  * swapped later cannot lead outside. */
+#include "clip-private.h"
 #include "dataset-private.h"
 #include "image-private.h"
-#include "jsonutil.h"
+#include "util-json.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -401,8 +402,8 @@ dataset_read_json (ClipDataset *dataset, const char *path, ClipDatasetFormat for
 }
 
 ClipDataset *
-clip_dataset_open (const char *path, const ClipDatasetOptions *options, ClipAbortFunc abort_func,
-                   gpointer user_data, GError **error)
+clip_dataset_open (const char *path, const ClipDatasetOptions *options, const ClipCallbacks *callbacks,
+                   GError **error)
 {
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -427,7 +428,7 @@ clip_dataset_open (const char *path, const ClipDatasetOptions *options, ClipAbor
       ok = dataset_read_folder (dataset, path, options, error);
       break;
     case CLIP_DATASET_FORMAT_WEBDATASET:
-      ok = dataset_read_webdataset (dataset, path, options, abort_func, user_data, error);
+      ok = dataset_read_webdataset (dataset, path, options, callbacks, error);
       break;
     case CLIP_DATASET_FORMAT_COCO:
     case CLIP_DATASET_FORMAT_KARPATHY:
@@ -457,7 +458,7 @@ clip_dataset_load_csv (const char *csv_path, const char *image_root, GError **er
   clip_dataset_options_init (&options);
   options.format = CLIP_DATASET_FORMAT_CSV;
   options.image_root = image_root;
-  return clip_dataset_open (csv_path, &options, NULL, NULL, error);
+  return clip_dataset_open (csv_path, &options, NULL, error);
 }
 
 /* ---------------------------------------------------------------- accessors */
@@ -842,8 +843,7 @@ prepare_allocate (PrepareJob *job, ClipDataset *dataset, size_t memory_limit, co
  * does not matter.  The calling thread reports progress and polls the abort callback.  FALSE when
  * aborted. */
 static gboolean
-prepare_decode_all (PrepareJob *job, ClipDataset *dataset, ClipProgressFunc progress,
-                    ClipAbortFunc abort_func, gpointer user_data)
+prepare_decode_all (PrepareJob *job, ClipDataset *dataset, const ClipCallbacks *callbacks)
 {
   const int n_slots = (int) dataset->images->len;
   g_autoptr (GArray) tasks = g_array_new (FALSE, FALSE, sizeof (int));
@@ -873,10 +873,8 @@ prepare_decode_all (PrepareJob *job, ClipDataset *dataset, ClipProgressFunc prog
   for (int s = 0; s < n_slots && !aborted && !g_atomic_int_get (&job->stop); s++)
     {
       g_async_queue_pop (job->done);
-      if (progress != NULL)
-        progress (s + 1, n_slots, user_data);
-      if (abort_func != NULL && abort_func (user_data))
-        aborted = TRUE;
+      clip_callbacks_progress (callbacks, "Decoding images", s + 1, n_slots);
+      aborted = clip_callbacks_aborted (callbacks);
     }
   g_atomic_int_set (&job->stop, 1);
   g_thread_pool_free (pool, TRUE, TRUE);
@@ -891,8 +889,8 @@ shard_images_free (gpointer data)
 
 gboolean
 clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif_orientation,
-                             size_t memory_limit, const char *cache_dir, ClipProgressFunc progress,
-                             ClipAbortFunc abort_func, gpointer user_data, GError **error)
+                             size_t memory_limit, const char *cache_dir, const ClipCallbacks *callbacks,
+                             GError **error)
 {
   g_return_val_if_fail (dataset != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -927,7 +925,7 @@ clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif
 
   if (!prepare_allocate (&job, dataset, memory_limit, cache_dir, &cache_path, error))
     goto out;
-  gboolean finished = prepare_decode_all (&job, dataset, progress, abort_func, user_data);
+  gboolean finished = prepare_decode_all (&job, dataset, callbacks);
   if (job.fatal != NULL)
     {
       g_propagate_error (error, g_steal_pointer (&job.fatal));

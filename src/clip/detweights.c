@@ -1,6 +1,7 @@
 /* detweights.c — the deterministic ViT-B/32 weights of the golden references, shared by the golden
  * test and the benchmark (cliplab-cli bench --detweights). */
 #include "clip-private.h"
+#include "clip-testing.h"
 
 #include <math.h>
 #include <string.h>

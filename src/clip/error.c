@@ -1,10 +1,33 @@
-/* error.c — the CLIP_ERROR domain, dtype names and sizes, and the BLAS thread count. */
-#include "clip.h"
+/* error.c — the CLIP_ERROR domain, the callback convention's helpers, dtype names and sizes, and the
+ * BLAS thread count. */
+#include "clip-private.h"
 
 #include <cblas.h>
 #include <string.h>
 
 G_DEFINE_QUARK (clip-error-quark, clip_error)
+
+gboolean
+clip_callbacks_aborted (const ClipCallbacks *callbacks)
+{
+  return callbacks != NULL && callbacks->abort != NULL && callbacks->abort (callbacks->user_data);
+}
+
+void
+clip_callbacks_progress (const ClipCallbacks *callbacks, const char *what, int64_t done, int64_t total)
+{
+  if (callbacks != NULL && callbacks->progress != NULL)
+    callbacks->progress (what, done, total, callbacks->user_data);
+}
+
+gboolean
+clip_callbacks_check_abort (const ClipCallbacks *callbacks, GError **error)
+{
+  if (!clip_callbacks_aborted (callbacks))
+    return TRUE;
+  g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_ABORTED, "Cancelled");
+  return FALSE;
+}
 
 /* Indexed by ClipDType; names are the safetensors spellings. */
 static const struct {

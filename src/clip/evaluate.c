@@ -1,11 +1,12 @@
-/* evaluate.c — retrieval recall and zero-shot accuracy (CLIP_benchmark's definitions, anchors §3.5),
+/* evaluate.c — retrieval recall and zero-shot accuracy (CLIP_benchmark's definitions, anchors-notes.md §3.5),
  * and the whole evaluation of a model on a prepared data set.
  *
  * Recall@K: a query hits when at least one correct candidate is among the K best ("CLIP-paper"
  * recall, not tp / positives).  Candidates whose scores tie with the best correct one are ranked in
  * a uniformly random order and the hit counts with its probability, so the result is deterministic
  * and a collapsed model whose embeddings are all equal scores K / n, not 1. */
-#include "clip.h"
+#include "clip-private.h"
+#include "clip-json.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -13,12 +14,12 @@
 
 /* Scores closer than this (relative to the best correct score) tie: the same vector in two rows can
  * score a few ulps apart depending on where the matrix product's blocking puts it. */
-#define EVAL_TIE_TOLERANCE 1e-6
+#define RECALL_TIE_TOLERANCE 1e-6
 
 /* Score rows computed at once: a block of queries × every candidate. */
-#define EVAL_BLOCK_SCORES (1 << 22)
+#define RECALL_BLOCK_SCORES (1 << 22)
 
-static const int eval_default_recall_k[3] = { 1, 5, 10 };
+static const int recall_default_k[3] = { 1, 5, 10 };
 
 /* The probability that a query hits in the top K when HIGHER wrong candidates score above the best
  * correct one and TIED_WRONG wrong and TIED_RIGHT (≥ 1) correct candidates tie with it. */
@@ -89,7 +90,7 @@ recall_score_query (const RecallTask *task, int q, const float *scores, guint8 *
       correct[positives->index[p]] = 1;
       best = fmax (best, scores[positives->index[p]]);
     }
-  const double tolerance = EVAL_TIE_TOLERANCE * fmax (1.0, fabs (best));
+  const double tolerance = RECALL_TIE_TOLERANCE * fmax (1.0, fabs (best));
   int64_t higher = 0, tied_wrong = 0, tied_right = 0;
   for (int j = 0; j < task->n_candidates; j++)
     {
@@ -115,7 +116,7 @@ static void
 recall_one_direction (const RecallTask *task, double *recall)
 {
   const int n = task->n_candidates;
-  int block = (int) MAX (1, MIN ((int64_t) task->n_queries, EVAL_BLOCK_SCORES / MAX (n, 1)));
+  int block = (int) MAX (1, MIN ((int64_t) task->n_queries, RECALL_BLOCK_SCORES / MAX (n, 1)));
   g_autofree float *scores = g_new (float, (size_t) block * n);
   g_autofree guint8 *correct = g_new0 (guint8, n);
   double hits[CLIP_MAX_RECALL_K] = { 0 };
@@ -138,16 +139,16 @@ recall_one_direction (const RecallTask *task, double *recall)
 }
 
 void
-clip_eval_retrieval_captions (const float *image, int n_images, const float *text, int n_texts, int dim,
-                              const int *caption_image, const int *caption_text, int n_captions,
-                              const int *ks, int n_k, ClipRetrievalMetrics *metrics)
+clip_evaluate_retrieval_captions (const float *image, int n_images, const float *text, int n_texts, int dim,
+                                  const int *caption_image, const int *caption_text, int n_captions,
+                                  const int *ks, int n_k, ClipRetrievalMetrics *metrics)
 {
   g_return_if_fail (metrics != NULL);
   memset (metrics, 0, sizeof *metrics);
   if (ks == NULL)
     {
-      ks = eval_default_recall_k;
-      n_k = G_N_ELEMENTS (eval_default_recall_k);
+      ks = recall_default_k;
+      n_k = G_N_ELEMENTS (recall_default_k);
     }
   g_return_if_fail (n_k >= 1 && n_k <= CLIP_MAX_RECALL_K);
   for (int k = 0; k < n_k; k++)
@@ -182,13 +183,13 @@ clip_eval_retrieval_captions (const float *image, int n_images, const float *tex
 }
 
 void
-clip_eval_retrieval (const float *image, const float *text, int n, int dim, const int *group,
-                     ClipRetrievalMetrics *metrics)
+clip_evaluate_retrieval (const float *image, const float *text, int n, int dim, const int *group,
+                         ClipRetrievalMetrics *metrics)
 {
   g_return_if_fail (metrics != NULL && n >= 0 && dim > 0);
   if (n == 0)
     {
-      clip_eval_retrieval_captions (NULL, 0, NULL, 0, dim, NULL, NULL, 0, NULL, 0, metrics);
+      clip_evaluate_retrieval_captions (NULL, 0, NULL, 0, dim, NULL, NULL, 0, NULL, 0, metrics);
       return;
     }
   g_return_if_fail (image != NULL && text != NULL);
@@ -212,7 +213,7 @@ clip_eval_retrieval (const float *image, const float *text, int n, int dim, cons
           memcpy (distinct + (size_t) texts[i] * dim, text + (size_t) i * dim, sizeof (float) * dim);
         }
     }
-  clip_eval_retrieval_captions (image, n, distinct, n_texts, dim, rows, texts, n, NULL, 0, metrics);
+  clip_evaluate_retrieval_captions (image, n, distinct, n_texts, dim, rows, texts, n, NULL, 0, metrics);
 }
 
 /* ---------------------------------------------------------------- zero-shot */
@@ -220,7 +221,7 @@ clip_eval_retrieval (const float *image, const float *text, int n, int dim, cons
 /* Where LABEL ranks in PROBS: the classes more probable, plus the equally probable ones listed
  * before it (the same order as the prediction's, which takes the first of equal maxima). */
 static int
-zeroshot_rank (const float *probs, int n_classes, int label)
+zero_shot_rank (const float *probs, int n_classes, int label)
 {
   int rank = 0;
   for (int c = 0; c < n_classes; c++)
@@ -230,7 +231,7 @@ zeroshot_rank (const float *probs, int n_classes, int label)
 }
 
 static int
-zeroshot_predict (const float *probs, int n_classes)
+zero_shot_predict (const float *probs, int n_classes)
 {
   int best = 0;
   for (int c = 1; c < n_classes; c++)
@@ -240,7 +241,7 @@ zeroshot_predict (const float *probs, int n_classes)
 }
 
 void
-clip_eval_zeroshot (const float *probs, const int *labels, int n, int n_classes,
+clip_evaluate_zero_shot (const float *probs, const int *labels, int n, int n_classes,
                     ClipZeroShotMetrics *metrics)
 {
   g_return_if_fail (metrics != NULL);
@@ -260,12 +261,12 @@ clip_eval_zeroshot (const float *probs, const int *labels, int n, int n_classes,
     {
       const float *p = probs + (size_t) i * n_classes;
       int label = labels[i];
-      int rank = zeroshot_rank (p, n_classes, label);
+      int rank = zero_shot_rank (p, n_classes, label);
       top1 += rank == 0;
       top5 += rank < 5;
       count[label]++;
       correct[label] += rank == 0;
-      metrics->confusion[(size_t) label * n_classes + zeroshot_predict (p, n_classes)]++;
+      metrics->confusion[(size_t) label * n_classes + zero_shot_predict (p, n_classes)]++;
     }
   metrics->top1 = n > 0 ? (double) top1 / n : 0;
   metrics->top5 = n > 0 ? (double) top5 / n : 0;
@@ -284,7 +285,7 @@ clip_eval_zeroshot (const float *probs, const int *labels, int n, int n_classes,
 }
 
 void
-clip_zeroshot_metrics_clear (ClipZeroShotMetrics *metrics)
+clip_zero_shot_metrics_clear (ClipZeroShotMetrics *metrics)
 {
   if (metrics == NULL)
     return;
@@ -293,23 +294,55 @@ clip_zeroshot_metrics_clear (ClipZeroShotMetrics *metrics)
   metrics->n_classes = 0;
 }
 
+/* ---------------------------------------------------------------- as JSON */
+
+static void
+json_add_recalls (JsonBuilder *builder, const char *name, const ClipRetrievalMetrics *metrics,
+                  const double *recall)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_object (builder);
+  for (int k = 0; k < metrics->n_k; k++)
+    {
+      g_autofree char *key = g_strdup_printf ("R@%d", metrics->k[k]);
+      json_builder_set_member_name (builder, key);
+      json_builder_add_double_value (builder, recall[k]);
+    }
+  json_builder_end_object (builder);
+}
+
+void
+clip_json_add_retrieval (JsonBuilder *builder, const ClipRetrievalMetrics *metrics)
+{
+  json_add_recalls (builder, "image_to_text", metrics, metrics->image_to_text);
+  json_add_recalls (builder, "text_to_image", metrics, metrics->text_to_image);
+}
+
+void
+clip_json_begin_zero_shot (JsonBuilder *builder, double top1, double top5)
+{
+  json_builder_set_member_name (builder, "zero_shot");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "top1");
+  json_builder_add_double_value (builder, top1);
+  json_builder_set_member_name (builder, "top5");
+  json_builder_add_double_value (builder, top5);
+}
+
 /* ---------------------------------------------------------------- a model on a data set */
 
 typedef struct {
-  ClipProgressFunc progress;
-  ClipAbortFunc    abort_func;
-  gpointer         user_data;
-  int64_t          done, total;
-} EvalProgress;
+  const ClipCallbacks *callbacks;
+  int64_t              done, total;
+} EvaluateProgress;
 
 /* Reports COUNT more items done; FALSE (with the error set) when the caller asks to stop. */
 static gboolean
-eval_advance (EvalProgress *progress, int count, GError **error)
+evaluate_advance (EvaluateProgress *progress, int count, GError **error)
 {
   progress->done += count;
-  if (progress->progress != NULL)
-    progress->progress (progress->done, progress->total, progress->user_data);
-  if (progress->abort_func != NULL && progress->abort_func (progress->user_data))
+  clip_callbacks_progress (progress->callbacks, "Evaluating", progress->done, progress->total);
+  if (clip_callbacks_aborted (progress->callbacks))
     {
       g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_ABORTED, "the evaluation was stopped");
       return FALSE;
@@ -318,8 +351,8 @@ eval_advance (EvalProgress *progress, int count, GError **error)
 }
 
 static gboolean
-eval_encode_images (ClipModel *model, ClipDataset *dataset, int batch_size, float *embeds,
-                    EvalProgress *progress, GError **error)
+evaluate_encode_images (ClipModel *model, ClipDataset *dataset, int batch_size, float *embeds,
+                        EvaluateProgress *progress, GError **error)
 {
   const ClipPreprocess *pre = clip_model_get_preprocess (model);
   const int dim = clip_model_get_config (model)->embed_dim;
@@ -332,8 +365,9 @@ eval_encode_images (ClipModel *model, ClipDataset *dataset, int batch_size, floa
       int count = MIN (batch_size, n - start);
       for (int i = 0; i < count; i++)
         clip_image_normalize (clip_dataset_get_image_crop (dataset, start + i), pre, pixels + image_floats * i);
-      if (!clip_model_encode_images (model, pixels, count, embeds + (size_t) start * dim, error)
-          || !eval_advance (progress, count, error))
+      if (!clip_model_encode_images (model, pixels, count, embeds + (size_t) start * dim, progress->callbacks,
+                                     error)
+          || !evaluate_advance (progress, count, error))
         return FALSE;
     }
   return TRUE;
@@ -341,89 +375,28 @@ eval_encode_images (ClipModel *model, ClipDataset *dataset, int batch_size, floa
 
 /* Encodes TEXTS[n] BATCH_SIZE at a time. */
 static gboolean
-eval_encode_texts (ClipModel *model, const char *const *texts, int n, int batch_size, float *embeds,
-                   EvalProgress *progress, GError **error)
+evaluate_encode_texts (ClipModel *model, const char *const *texts, int n, int batch_size, float *embeds,
+                       EvaluateProgress *progress, GError **error)
 {
   const int dim = clip_model_get_config (model)->embed_dim;
   for (int start = 0; start < n; start += batch_size)
     {
       int count = MIN (batch_size, n - start);
-      if (!clip_model_encode_texts (model, texts + start, count, embeds + (size_t) start * dim, error)
-          || !eval_advance (progress, count, error))
+      if (!clip_model_encode_texts (model, texts + start, count, embeds + (size_t) start * dim, progress->callbacks,
+                                    error)
+          || !evaluate_advance (progress, count, error))
         return FALSE;
     }
   return TRUE;
 }
 
-/* Encodes each distinct caption once and ranks images and captions both ways. */
+/* What clip_evaluate_dataset needs before it starts: a batch size, chosen K within bounds, crops at
+ * the model's size and, for zero-shot, labels. */
 static gboolean
-eval_retrieval (ClipModel *model, ClipDataset *dataset, const float *image_embeds, const int *ks, int n_ks,
-                int batch_size, ClipRetrievalMetrics *retrieval, EvalProgress *progress, GError **error)
+evaluate_check (ClipModel *model, ClipDataset *dataset, int batch_size, const int *ks, int n_ks, gboolean zero_shot,
+                GError **error)
 {
-  const int dim = clip_model_get_config (model)->embed_dim;
-  const int n = clip_dataset_get_size (dataset);
-  const int *groups = clip_dataset_get_caption_groups (dataset);
-  int n_groups = 0;
-  for (int i = 0; i < n; i++)
-    n_groups = MAX (n_groups, groups[i] + 1);
-  g_autofree const char **group_texts = g_new (const char *, MAX (n_groups, 1));
-  g_autofree int *caption_image = g_new (int, MAX (n, 1));
-  for (int i = 0; i < n; i++)
-    {
-      group_texts[groups[i]] = clip_dataset_get_caption (dataset, i);
-      caption_image[i] = clip_dataset_get_row_image (dataset, i);
-    }
-  g_autofree float *group_embeds = g_new (float, (size_t) MAX (n_groups, 1) * dim);
-  if (!eval_encode_texts (model, group_texts, n_groups, batch_size, group_embeds, progress, error))
-    return FALSE;
-  clip_eval_retrieval_captions (image_embeds, clip_dataset_get_n_images (dataset), group_embeds, n_groups, dim,
-                                caption_image, groups, n, ks, n_ks, retrieval);
-  return TRUE;
-}
-
-static gboolean
-eval_zero_shot (ClipModel *model, ClipDataset *dataset, const float *image_embeds, const char *const *templates,
-                int n_templates, ClipZeroShotMetrics *zero_shot, EvalProgress *progress, GError **error)
-{
-  const int dim = clip_model_get_config (model)->embed_dim;
-  const int n_images = clip_dataset_get_n_images (dataset);
-  const int n_labels = clip_dataset_get_n_labels (dataset);
-  g_autofree const char **names = g_new (const char *, n_labels);
-  for (int c = 0; c < n_labels; c++)
-    names[c] = clip_dataset_get_label_name (dataset, c);
-  g_autofree float *weights = g_new (float, (size_t) n_labels * dim);
-  if (!clip_zeroshot_classifier (model, names, n_labels, templates, n_templates, weights, error)
-      || !eval_advance (progress, n_labels * n_templates, error))
-    return FALSE;
-  /* Only the labelled images are classified. */
-  g_autofree float *embeds = g_new (float, (size_t) MAX (n_images, 1) * dim);
-  g_autofree int *labels = g_new (int, MAX (n_images, 1));
-  int n = 0;
-  for (int i = 0; i < n_images; i++)
-    if (clip_dataset_get_image_label (dataset, i) >= 0)
-      {
-        labels[n] = clip_dataset_get_image_label (dataset, i);
-        memcpy (embeds + (size_t) n++ * dim, image_embeds + (size_t) i * dim, sizeof (float) * dim);
-      }
-  g_autofree float *probs = g_new (float, (size_t) MAX (n, 1) * n_labels);
-  clip_zeroshot_probs (model, embeds, n, weights, n_labels, probs);
-  clip_eval_zeroshot (probs, labels, n, n_labels, zero_shot);
-  return TRUE;
-}
-
-gboolean
-clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const *templates,
-                       int n_templates, const int *ks, int n_ks, int batch_size, ClipRetrievalMetrics *retrieval,
-                       ClipZeroShotMetrics *zero_shot, ClipProgressFunc progress_func,
-                       ClipAbortFunc abort_func, gpointer user_data, GError **error)
-{
-  g_return_val_if_fail (model != NULL && dataset != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
   const int image_size = clip_model_get_preprocess (model)->image_size;
-  const int dim = clip_model_get_config (model)->embed_dim;
-  const int n_images = clip_dataset_get_n_images (dataset);
-  const int n_labels = clip_dataset_get_n_labels (dataset);
   if (batch_size < 1)
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "batch size %d: expected a positive count",
@@ -444,31 +417,110 @@ clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const
                    clip_dataset_get_crop_size (dataset), image_size);
       return FALSE;
     }
-  if (zero_shot != NULL && n_labels == 0)
+  if (zero_shot && clip_dataset_get_n_labels (dataset) == 0)
     {
       g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_MISSING,
                            "zero-shot classification needs labels (a label column, class folders or classnames.txt)");
       return FALSE;
     }
+  return TRUE;
+}
+
+/* The number of distinct captions (caption groups). */
+static int
+evaluate_count_texts (ClipDataset *dataset)
+{
+  const int *groups = clip_dataset_get_caption_groups (dataset);
+  int n_groups = 0;
+  for (int i = 0; i < clip_dataset_get_size (dataset); i++)
+    n_groups = MAX (n_groups, groups[i] + 1);
+  return n_groups;
+}
+
+/* Encodes each distinct caption once and ranks images and captions both ways. */
+static gboolean
+evaluate_retrieval_captions (ClipModel *model, ClipDataset *dataset, const float *image_embeds, const int *ks,
+                             int n_ks, int batch_size, ClipRetrievalMetrics *retrieval, EvaluateProgress *progress,
+                             GError **error)
+{
+  const int dim = clip_model_get_config (model)->embed_dim;
+  const int n = clip_dataset_get_size (dataset);
+  const int *groups = clip_dataset_get_caption_groups (dataset);
+  const int n_groups = evaluate_count_texts (dataset);
+  g_autofree const char **group_texts = g_new (const char *, MAX (n_groups, 1));
+  g_autofree int *caption_image = g_new (int, MAX (n, 1));
+  for (int i = 0; i < n; i++)
+    {
+      group_texts[groups[i]] = clip_dataset_get_caption (dataset, i);
+      caption_image[i] = clip_dataset_get_row_image (dataset, i);
+    }
+  g_autofree float *group_embeds = g_new (float, (size_t) MAX (n_groups, 1) * dim);
+  if (!evaluate_encode_texts (model, group_texts, n_groups, batch_size, group_embeds, progress, error))
+    return FALSE;
+  clip_evaluate_retrieval_captions (image_embeds, clip_dataset_get_n_images (dataset), group_embeds, n_groups, dim,
+                                    caption_image, groups, n, ks, n_ks, retrieval);
+  return TRUE;
+}
+
+/* Zero-shot classification of the data set's labelled images (IMAGE_EMBEDS) over its labels. */
+static gboolean
+evaluate_zero_shot_labels (ClipModel *model, ClipDataset *dataset, const float *image_embeds,
+                           const char *const *templates, int n_templates, ClipZeroShotMetrics *zero_shot,
+                           EvaluateProgress *progress, GError **error)
+{
+  const int dim = clip_model_get_config (model)->embed_dim;
+  const int n_images = clip_dataset_get_n_images (dataset);
+  const int n_labels = clip_dataset_get_n_labels (dataset);
+  g_autofree const char **names = g_new (const char *, n_labels);
+  for (int c = 0; c < n_labels; c++)
+    names[c] = clip_dataset_get_label_name (dataset, c);
+  g_autofree float *weights = g_new (float, (size_t) n_labels * dim);
+  if (!clip_zero_shot_classifier (model, names, n_labels, templates, n_templates, weights, progress->callbacks,
+                                  error)
+      || !evaluate_advance (progress, n_labels * n_templates, error))
+    return FALSE;
+  g_autofree float *embeds = g_new (float, (size_t) MAX (n_images, 1) * dim);
+  g_autofree int *labels = g_new (int, MAX (n_images, 1));
+  int n = 0;
+  for (int i = 0; i < n_images; i++)
+    if (clip_dataset_get_image_label (dataset, i) >= 0)
+      {
+        labels[n] = clip_dataset_get_image_label (dataset, i);
+        memcpy (embeds + (size_t) n++ * dim, image_embeds + (size_t) i * dim, sizeof (float) * dim);
+      }
+  g_autofree float *probs = g_new (float, (size_t) MAX (n, 1) * n_labels);
+  clip_zero_shot_probs (model, embeds, n, weights, n_labels, probs);
+  clip_evaluate_zero_shot (probs, labels, n, n_labels, zero_shot);
+  return TRUE;
+}
+
+gboolean
+clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const *templates,
+                       int n_templates, const int *ks, int n_ks, int batch_size, ClipRetrievalMetrics *retrieval,
+                       ClipZeroShotMetrics *zero_shot, const ClipCallbacks *callbacks, GError **error)
+{
+  g_return_val_if_fail (model != NULL && dataset != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (!evaluate_check (model, dataset, batch_size, ks, n_ks, zero_shot != NULL, error))
+    return FALSE;
+  const int dim = clip_model_get_config (model)->embed_dim;
+  const int n_images = clip_dataset_get_n_images (dataset);
   if (templates == NULL)
     templates = clip_dataset_get_templates (dataset, &n_templates);
   if (templates == NULL)
     templates = clip_templates_builtin ("simple", &n_templates);
 
-  int n_groups = 0;
-  for (int i = 0; retrieval != NULL && i < clip_dataset_get_size (dataset); i++)
-    n_groups = MAX (n_groups, clip_dataset_get_caption_groups (dataset)[i] + 1);
-  EvalProgress progress = {
-    .progress = progress_func,
-    .abort_func = abort_func,
-    .user_data = user_data,
-    .total = n_groups + n_images + (zero_shot != NULL ? (int64_t) n_labels * n_templates : 0),
+  EvaluateProgress progress = {
+    .callbacks = callbacks,
+    .total = (retrieval != NULL ? evaluate_count_texts (dataset) : 0) + n_images
+             + (zero_shot != NULL ? (int64_t) clip_dataset_get_n_labels (dataset) * n_templates : 0),
   };
-
   g_autofree float *image_embeds = g_new (float, (size_t) MAX (n_images, 1) * dim);
-  return eval_encode_images (model, dataset, batch_size, image_embeds, &progress, error)
+  return evaluate_encode_images (model, dataset, batch_size, image_embeds, &progress, error)
          && (retrieval == NULL
-             || eval_retrieval (model, dataset, image_embeds, ks, n_ks, batch_size, retrieval, &progress, error))
+             || evaluate_retrieval_captions (model, dataset, image_embeds, ks, n_ks, batch_size, retrieval, &progress,
+                                             error))
          && (zero_shot == NULL
-             || eval_zero_shot (model, dataset, image_embeds, templates, n_templates, zero_shot, &progress, error));
+             || evaluate_zero_shot_labels (model, dataset, image_embeds, templates, n_templates, zero_shot, &progress,
+                                           error));
 }

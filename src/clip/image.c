@@ -1,5 +1,5 @@
 /* image.c — decoding any image gdk-pixbuf reads into packed 8-bit RGB, and the public preprocessing
- * entry points (the arithmetic lives in resample.c).
+ * entry points (the arithmetic lives in image-resample.c).
  *
  * Decoding follows Hugging Face's convert("RGB") first: alpha is dropped, not blended (the golden
  * rgba_333x222.decoded_rgb keeps the colour of transparent pixels); grey and palettes are expanded
@@ -7,7 +7,7 @@
  * CLIP_MAX_IMAGE_PIXELS before any pixel memory is allocated. */
 #include "clip.h"
 #include "image-private.h"
-#include "resample.h"
+#include "image-resample.h"
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <gio/gio.h>

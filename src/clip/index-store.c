@@ -3,7 +3,7 @@
  * way (two passes over the entries: checksums, then bytes), so compacting 100,000 entries needs no
  * second copy of their embeddings in memory. */
 #include "index-private.h"
-#include "fileutil.h"
+#include "util-file.h"
 
 #include <cblas.h>
 #include <errno.h>

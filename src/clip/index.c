@@ -41,6 +41,7 @@ struct _ClipIndex
   GHashTable      *by_path;        /* path → const ClipIndexEntry *, built when first needed */
   float           *scores;
   size_t           scores_len;
+  ClipIndexProgress progress;      /* of the running (or last) update */
 };
 
 void
@@ -271,7 +272,7 @@ typedef struct
 typedef struct
 {
   ClipIndex                *index;
-  const ClipIndexCallbacks *callbacks;
+  const ClipCallbacks      *callbacks;
   ClipIndexDecoder          decoder;
   GHashTable               *known;       /* hash → embedding of every old entry: read-only for workers */
   GHashTable               *fresh;       /* hash → embedding encoded in this run */
@@ -287,7 +288,7 @@ typedef struct
   int                       fd;          /* the index file, for appending */
   uint64_t                  end;         /* where the next block goes */
   uint64_t                  sequence;
-  ClipIndexProgress         progress;
+  ClipIndexProgress        *progress;    /* the index's, read by clip_index_get_progress */
   gint64                    embed_start;
   int64_t                   added, updated, removed, moved;
 } Updater;
@@ -295,21 +296,25 @@ typedef struct
 static gboolean
 updater_aborted (const Updater *u)
 {
-  return u->callbacks != NULL && u->callbacks->abort != NULL && u->callbacks->abort (u->callbacks->user_data);
+  return clip_callbacks_aborted (u->callbacks);
 }
 
+/* While scanning, the count found so far of an unknown total; then the files handled of those to do. */
 static void
 updater_report (Updater *u)
 {
-  if (u->callbacks != NULL && u->callbacks->progress != NULL)
-    u->callbacks->progress (&u->progress, u->callbacks->user_data);
+  const ClipIndexProgress *p = u->progress;
+  if (p->phase == CLIP_INDEX_PHASE_SCAN)
+    clip_callbacks_progress (u->callbacks, clip_index_phase_name (p->phase), p->found, -1);
+  else
+    clip_callbacks_progress (u->callbacks, clip_index_phase_name (p->phase), p->done, p->total);
 }
 
 static gboolean
 updater_scan_progress (int64_t found, gpointer user_data)
 {
   Updater *u = user_data;
-  u->progress.found = found;
+  u->progress->found = found;
   updater_report (u);
   return updater_aborted (u);
 }
@@ -322,7 +327,7 @@ updater_flush (Updater *u, GError **error)
   if (!clip_index_store_append (u->fd, u->index->file, &u->end, &u->sequence, u->index->dim,
                                 (const ClipIndexEntry *) u->unflushed->data, u->unflushed->len, error))
     return FALSE;
-  u->progress.flushed += u->unflushed->len;
+  u->progress->flushed += u->unflushed->len;
   g_array_set_size (u->unflushed, 0);
   return TRUE;
 }
@@ -345,7 +350,8 @@ updater_encode_batch (Updater *u, GError **error)
   for (int i = 0; i < n; i++)
     memcpy (u->batch_pixels + i * image_floats, g_array_index (u->batch, UpdatePending, i).pixels,
             sizeof (float) * image_floats);
-  gboolean ok = clip_model_encode_images (u->index->model, u->batch_pixels, n, u->batch_embeds, error);
+  gboolean ok = clip_model_encode_images (u->index->model, u->batch_pixels, n, u->batch_embeds, u->callbacks,
+                                          error);
   for (int i = 0; i < n; i++)
     {
       UpdatePending *p = &g_array_index (u->batch, UpdatePending, i);
@@ -451,9 +457,9 @@ updater_embed (Updater *u, GPtrArray *jobs, GError **error)
   guint window = (guint) (2 * o->batch_size + threads);
   GThreadPool *pool = g_thread_pool_new (update_worker, u, threads, TRUE, NULL);
 
-  u->progress.phase = CLIP_INDEX_PHASE_EMBED;
-  u->progress.total = jobs->len;
-  u->progress.eta = -1;
+  u->progress->phase = CLIP_INDEX_PHASE_EMBED;
+  u->progress->total = jobs->len;
+  u->progress->eta = -1;
   u->embed_start = g_get_monotonic_time ();
   updater_report (u);
 
@@ -477,9 +483,9 @@ updater_embed (Updater *u, GPtrArray *jobs, GError **error)
         ok = updater_flush (u, error);
 
       double elapsed = (g_get_monotonic_time () - u->embed_start) / (double) G_USEC_PER_SEC;
-      u->progress.done = taken;
-      u->progress.rate = elapsed > 0 ? taken / elapsed : 0;
-      u->progress.eta = u->progress.rate > 0 ? (jobs->len - taken) / u->progress.rate : -1;
+      u->progress->done = taken;
+      u->progress->rate = elapsed > 0 ? taken / elapsed : 0;
+      u->progress->eta = u->progress->rate > 0 ? (jobs->len - taken) / u->progress->rate : -1;
       updater_report (u);
       if (ok && updater_aborted (u))
         {
@@ -600,27 +606,13 @@ updater_clear (Updater *u)
     close (u->fd);
 }
 
-gboolean
-clip_index_update (ClipIndex *index, const ClipIndexCallbacks *callbacks, ClipIndexStats *stats, GError **error)
+static void
+updater_init (Updater *u, ClipIndex *index, const ClipCallbacks *callbacks)
 {
-  g_return_val_if_fail (index != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-  if (stats != NULL)
-    memset (stats, 0, sizeof *stats);
-
-  int lock = index_lock (index, error);
-  if (lock < 0)
-    return FALSE;
-
-  ClipModel *model = index->model;
-  ClipAbortFunc saved_abort = model->abort_func;
-  gpointer saved_abort_data = model->abort_data;
-  if (callbacks != NULL && callbacks->abort != NULL)
-    clip_model_set_abort_callback (model, callbacks->abort, callbacks->user_data);
-
   const ClipIndexOptions *o = &index->options;
+  ClipModel *model = index->model;
   int s = model->config.image_size;
-  Updater u = {
+  *u = (Updater) {
     .index = index,
     .callbacks = callbacks,
     .decoder = {
@@ -643,109 +635,180 @@ clip_index_update (ClipIndex *index, const ClipIndexCallbacks *callbacks, ClipIn
     .batch_pixels = g_new (float, (size_t) o->batch_size * 3 * s * s),
     .batch_embeds = g_new (float, (size_t) o->batch_size * index->dim),
     .fd = -1,
+    .progress = &index->progress,
   };
-  ClipIndexScan scan = { 0 };
-  g_autoptr (GPtrArray) jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) update_job_free);
-  gboolean ok = TRUE;
+  index->progress = (ClipIndexProgress) { .phase = CLIP_INDEX_PHASE_SCAN, .eta = -1 };
+}
 
-  /* Under the lock, the file as it is now; anything not verifiable is rewritten before appending. */
+/* Phase 1, under the lock: the file as it is now, rewritten compacted when anything in it is not
+ * verifiable, then opened for appending. */
+static gboolean
+updater_open_file (Updater *u, GError **error)
+{
+  ClipIndex *index = u->index;
   ClipIndexStore *store = clip_index_store_read (index->file, index->folder, index->key, index->dim, FALSE, error);
-  ok = store != NULL;
-  if (ok)
-    index_set_store (index, store);
-  if (ok && !clip_index_store_is_compact (index->store))
+  if (store == NULL)
+    return FALSE;
+  index_set_store (index, store);
+  if (!clip_index_store_is_compact (index->store))
     {
       size_t n;
       const ClipIndexEntry *current = clip_index_store_entries (index->store, &n);
       g_autoptr (GArray) copy = g_array_sized_new (FALSE, FALSE, sizeof (ClipIndexEntry), n);
       g_array_append_vals (copy, current, n);
-      ok = index_compact (index, copy, error);
+      if (!index_compact (index, copy, error))
+        return FALSE;
     }
-  if (ok)
+  u->fd = g_open (index->file, O_WRONLY | O_CLOEXEC, 0);
+  if (u->fd < 0)
     {
-      u.fd = g_open (index->file, O_WRONLY | O_CLOEXEC, 0);
-      if (u.fd < 0)
-        {
-          int saved = errno;
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", index->file, g_strerror (saved));
-          ok = FALSE;
-        }
-      u.end = clip_index_store_end (index->store, &u.sequence);
+      int saved = errno;
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", index->file, g_strerror (saved));
+      return FALSE;
     }
+  u->end = clip_index_store_end (index->store, &u->sequence);
+  return TRUE;
+}
 
-  u.progress.phase = CLIP_INDEX_PHASE_SCAN;
-  u.progress.eta = -1;
-  ok = ok && clip_index_scan (index->folder, o, index->cache_dir, updater_scan_progress, &u, &scan, error);
-  if (ok)
+/* Phase 2: the folder's files. */
+static gboolean
+updater_scan (Updater *u, ClipIndexScan *scan, GError **error)
+{
+  const ClipIndex *index = u->index;
+  if (!clip_index_scan (index->folder, &index->options, index->cache_dir, updater_scan_progress, u, scan, error))
+    return FALSE;
+  u->skipped = g_steal_pointer (&scan->skipped);
+  u->progress->found = scan->files->len;
+  return TRUE;
+}
+
+/* Phase 3: unchanged files keep their entry; new and changed ones become JOBS; the old entries
+ * whose path is gone are counted in u->vanished (by content, for recognising moves).  Returns how
+ * many vanished. */
+static int64_t
+updater_plan (Updater *u, const ClipIndexScan *scan, GPtrArray *jobs)
+{
+  size_t n_old;
+  const ClipIndexEntry *old = clip_index_store_entries (u->index->store, &n_old);
+  g_autoptr (GHashTable) old_by_path = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autofree gboolean *present = g_new0 (gboolean, n_old);
+  for (size_t i = 0; i < n_old; i++)
     {
-      u.skipped = g_steal_pointer (&scan.skipped);
-      u.progress.found = scan.files->len;
-
-      size_t n_old;
-      const ClipIndexEntry *old = clip_index_store_entries (index->store, &n_old);
-      g_autoptr (GHashTable) old_by_path = g_hash_table_new (g_str_hash, g_str_equal);
-      g_autofree gboolean *present = g_new0 (gboolean, n_old);
-      for (size_t i = 0; i < n_old; i++)
-        {
-          g_hash_table_insert (old_by_path, (gpointer) old[i].path, (gpointer) &old[i]);
-          g_hash_table_insert (u.known, (gpointer) old[i].hash, (gpointer) old[i].embedding);
-        }
-      for (guint i = 0; i < scan.files->len; i++)
-        {
-          const ClipIndexScanFile *file = &g_array_index (scan.files, ClipIndexScanFile, i);
-          const ClipIndexEntry *entry = g_hash_table_lookup (old_by_path, file->path);
-          if (entry != NULL)
-            present[entry - old] = TRUE;
-          if (entry != NULL && entry->size == file->size && entry->mtime_ns == file->mtime_ns)
-            {
-              g_array_append_val (u.entries, *entry);
-              continue;
-            }
-          UpdateJob *job = g_new0 (UpdateJob, 1);
-          job->file = file;
-          job->old = entry;
-          job->full_path = g_build_filename (index->folder, file->path, NULL);
-          g_ptr_array_add (jobs, job);
-        }
-      int64_t vanished = 0;
-      for (size_t i = 0; i < n_old; i++)
-        if (!present[i])
-          {
-            gpointer count = g_hash_table_lookup (u.vanished, old[i].hash);
-            g_hash_table_insert (u.vanished, (gpointer) old[i].hash, GSIZE_TO_POINTER (GPOINTER_TO_SIZE (count) + 1));
-            vanished++;
-          }
-
-      ok = updater_embed (&u, jobs, error);
-      u.removed += vanished - u.moved;
+      g_hash_table_insert (old_by_path, (gpointer) old[i].path, (gpointer) &old[i]);
+      g_hash_table_insert (u->known, (gpointer) old[i].hash, (gpointer) old[i].embedding);
     }
-
-  gboolean changed = u.added + u.updated + u.removed + u.moved > 0;
-  if (ok && changed)
+  for (guint i = 0; i < scan->files->len; i++)
     {
-      u.progress.phase = CLIP_INDEX_PHASE_WRITE;
-      updater_report (&u);
-      ok = index_compact (index, u.entries, error);
+      const ClipIndexScanFile *file = &g_array_index (scan->files, ClipIndexScanFile, i);
+      const ClipIndexEntry *entry = g_hash_table_lookup (old_by_path, file->path);
+      if (entry != NULL)
+        present[entry - old] = TRUE;
+      if (entry != NULL && entry->size == file->size && entry->mtime_ns == file->mtime_ns)
+        {
+          g_array_append_val (u->entries, *entry);
+          continue;
+        }
+      UpdateJob *job = g_new0 (UpdateJob, 1);
+      job->file = file;
+      job->old = entry;
+      job->full_path = g_build_filename (u->index->folder, file->path, NULL);
+      g_ptr_array_add (jobs, job);
     }
+  int64_t vanished = 0;
+  for (size_t i = 0; i < n_old; i++)
+    if (!present[i])
+      {
+        gpointer count = g_hash_table_lookup (u->vanished, old[i].hash);
+        g_hash_table_insert (u->vanished, (gpointer) old[i].hash, GSIZE_TO_POINTER (GPOINTER_TO_SIZE (count) + 1));
+        vanished++;
+      }
+  return vanished;
+}
 
+/* Phases 3 and 4: plan, then read and encode what changed (updater_embed). */
+static gboolean
+updater_apply_changes (Updater *u, const ClipIndexScan *scan, GError **error)
+{
+  g_autoptr (GPtrArray) jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) update_job_free);
+  int64_t vanished = updater_plan (u, scan, jobs);
+  if (!updater_embed (u, jobs, error))
+    return FALSE;
+  u->removed += vanished - u->moved;
+  return TRUE;
+}
+
+/* Phase 5: the index rewritten compacted, when anything changed. */
+static gboolean
+updater_write (Updater *u, GError **error)
+{
+  if (u->added + u->updated + u->removed + u->moved == 0)
+    return TRUE;
+  u->progress->phase = CLIP_INDEX_PHASE_WRITE;
+  updater_report (u);
+  return index_compact (u->index, u->entries, error);
+}
+
+static void
+updater_get_stats (Updater *u, ClipIndexStats *stats)
+{
+  g_ptr_array_sort (u->skipped, compare_skips);
+  *stats = (ClipIndexStats) {
+    .added = u->added,
+    .updated = u->updated,
+    .removed = u->removed,
+    .moved = u->moved,
+    .total = clip_index_get_n_entries (u->index),
+    .skipped = g_steal_pointer (&u->skipped),
+  };
+}
+
+gboolean
+clip_index_update (ClipIndex *index, ClipIndexStats *stats, const ClipCallbacks *callbacks, GError **error)
+{
+  g_return_val_if_fail (index != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (stats != NULL)
+    memset (stats, 0, sizeof *stats);
+
+  int lock = index_lock (index, error);
+  if (lock < 0)
+    return FALSE;
+
+  Updater u;
+  updater_init (&u, index, callbacks);
+  ClipIndexScan scan = { 0 };
+  gboolean ok = updater_open_file (&u, error)
+                && updater_scan (&u, &scan, error)
+                && updater_apply_changes (&u, &scan, error)
+                && updater_write (&u, error);
   if (ok && stats != NULL)
-    {
-      g_ptr_array_sort (u.skipped, compare_skips);
-      *stats = (ClipIndexStats) {
-        .added = u.added,
-        .updated = u.updated,
-        .removed = u.removed,
-        .moved = u.moved,
-        .total = clip_index_get_n_entries (index),
-        .skipped = g_steal_pointer (&u.skipped),
-      };
-    }
+    updater_get_stats (&u, stats);
   /* The entries point into the scan and the store: freed last. */
   updater_clear (&u);
   clip_index_scan_clear (&scan);
-  clip_model_set_abort_callback (model, saved_abort, saved_abort_data);
   close (lock);
   return ok;
+}
+
+const char *
+clip_index_phase_name (ClipIndexPhase phase)
+{
+  switch (phase)
+    {
+    case CLIP_INDEX_PHASE_SCAN:
+      return "Scanning the folder";
+    case CLIP_INDEX_PHASE_EMBED:
+      return "Embedding new and changed images";
+    case CLIP_INDEX_PHASE_WRITE:
+      return "Writing the index";
+    }
+  return "?";
+}
+
+const ClipIndexProgress *
+clip_index_get_progress (const ClipIndex *index)
+{
+  return &index->progress;
 }
 
 /* ---------------------------------------------------------------- queries */
@@ -811,7 +874,7 @@ index_embed_image (ClipIndex *index, const char *image, float *embedding, GError
       clip_index_read_clear (&read);
       return FALSE;
     }
-  gboolean ok = clip_model_encode_images (model, read.pixels, 1, embedding, error);
+  gboolean ok = clip_model_encode_images (model, read.pixels, 1, embedding, NULL, error);
   clip_index_read_clear (&read);
   return ok;
 }
@@ -839,7 +902,7 @@ clip_index_embed_query (ClipIndex *index, const ClipQueryTerm *terms, int n_term
                        "query term %d: give either a text or an image, with a non-zero weight", i + 1);
           return FALSE;
         }
-      gboolean ok = t->text != NULL ? clip_model_encode_texts (index->model, &t->text, 1, term, error)
+      gboolean ok = t->text != NULL ? clip_model_encode_texts (index->model, &t->text, 1, term, NULL, error)
                                     : index_embed_image (index, t->image, term, error);
       if (!ok)
         return FALSE;

@@ -1,5 +1,6 @@
 /* model.c — the tensor table, the two towers' forward passes and the encoding API. */
 #include "clip-private.h"
+#include "clip-testing.h"
 #include "ops.h"
 #include "parallel.h"
 
@@ -431,17 +432,6 @@ scratch_get (ClipModel *model, size_t floats)
   return model->scratch;
 }
 
-static gboolean
-check_abort (ClipModel *model, GError **error)
-{
-  if (model->abort_func != NULL && model->abort_func (model->abort_data))
-    {
-      g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_ABORTED, "Cancelled");
-      return FALSE;
-    }
-  return TRUE;
-}
-
 static size_t
 block_scratch_floats (const ClipTowerConfig *tc, int n_rows)
 {
@@ -665,7 +655,7 @@ pool_project (const float *x, const int *pos, int n, int t, int d, const float *
 /* With GEMMS_ONLY, PIXELS may be NULL and FEATURES receives no meaningful values. */
 static gboolean
 vision_forward (ClipModel *model, const float *pixels, int n, float *features, ClipTowerTrace *trace,
-                ClipTowerActs *acts, gboolean gemms_only, GError **error)
+                ClipTowerActs *acts, gboolean gemms_only, const ClipCallbacks *callbacks, GError **error)
 {
   const ClipConfig *c = &model->config;
   const ClipTowerConfig *tc = &c->vision;
@@ -703,7 +693,7 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
   ClipSeqLayout seqs = { .b = n, .t = t };
   for (int l = 0; l < tc->layers; l++)
     {
-      if (!check_abort (model, error))
+      if (!clip_callbacks_check_abort (callbacks, error))
         return FALSE;
       block_forward (x, &w->vision_layers[l], panels != NULL ? &panels->vision[l] : NULL, tc, &seqs, n * t, FALSE, work,
                      acts != NULL ? &acts->blocks[l] : NULL, gemms_only);
@@ -719,16 +709,16 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
 
 gboolean
 clip_vision_forward (ClipModel *model, const float *pixels, int n, float *features,
-                     ClipTowerTrace *trace, GError **error)
+                     ClipTowerTrace *trace, const ClipCallbacks *callbacks, GError **error)
 {
-  return vision_forward (model, pixels, n, features, trace, NULL, FALSE, error);
+  return vision_forward (model, pixels, n, features, trace, NULL, FALSE, callbacks, error);
 }
 
 gboolean
 clip_vision_forward_train (ClipModel *model, const float *pixels, int n, float *features,
-                           ClipTowerActs *acts, GError **error)
+                           ClipTowerActs *acts, const ClipCallbacks *callbacks, GError **error)
 {
-  return vision_forward (model, pixels, n, features, NULL, acts, FALSE, error);
+  return vision_forward (model, pixels, n, features, NULL, acts, FALSE, callbacks, error);
 }
 
 gboolean
@@ -741,7 +731,7 @@ clip_model_run_image_gemms (ClipModel *model, int n, GError **error)
     }
   g_autofree float *features = g_new (float, (size_t) MIN (n, ENCODE_CHUNK) * model->config.embed_dim);
   for (int start = 0; start < n; start += ENCODE_CHUNK)
-    if (!vision_forward (model, NULL, MIN (ENCODE_CHUNK, n - start), features, NULL, NULL, TRUE, error))
+    if (!vision_forward (model, NULL, MIN (ENCODE_CHUNK, n - start), features, NULL, NULL, TRUE, NULL, error))
       return FALSE;
   return TRUE;
 }
@@ -768,7 +758,7 @@ pool_position (const int32_t *row, int len, int eot_id)
  * every row the backward pass reads is defined, a trace all ROW_LEN positions. */
 static gboolean
 text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
-              ClipTowerTrace *trace, ClipTowerActs *acts, GError **error)
+              ClipTowerTrace *trace, ClipTowerActs *acts, const ClipCallbacks *callbacks, GError **error)
 {
   const ClipConfig *c = &model->config;
   const ClipTowerConfig *tc = &c->text;
@@ -825,7 +815,7 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
 
   for (int l = 0; l < tc->layers; l++)
     {
-      if (!check_abort (model, error))
+      if (!clip_callbacks_check_abort (callbacks, error))
         return FALSE;
       block_forward (x, &w->text_layers[l], panels != NULL ? &panels->text[l] : NULL, tc, &seqs, rows, TRUE, work,
                      acts != NULL ? &acts->blocks[l] : NULL, FALSE);
@@ -848,16 +838,16 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
 
 gboolean
 clip_text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
-                   ClipTowerTrace *trace, GError **error)
+                   ClipTowerTrace *trace, const ClipCallbacks *callbacks, GError **error)
 {
-  return text_forward (model, ids, n, row_len, features, trace, NULL, error);
+  return text_forward (model, ids, n, row_len, features, trace, NULL, callbacks, error);
 }
 
 gboolean
 clip_text_forward_train (ClipModel *model, const int32_t *ids, int n, int row_len, float *features,
-                         ClipTowerActs *acts, GError **error)
+                         ClipTowerActs *acts, const ClipCallbacks *callbacks, GError **error)
 {
-  return text_forward (model, ids, n, row_len, features, NULL, acts, error);
+  return text_forward (model, ids, n, row_len, features, NULL, acts, callbacks, error);
 }
 
 void
@@ -869,7 +859,8 @@ clip_l2_normalize_rows (float *x, int n, int dim)
 /* ------------------------------------------------------------------ public encoding API */
 
 gboolean
-clip_model_encode_images (ClipModel *model, const float *pixels, int n, float *embeds, GError **error)
+clip_model_encode_images (ClipModel *model, const float *pixels, int n, float *embeds,
+                          const ClipCallbacks *callbacks, GError **error)
 {
   const ClipConfig *c = &model->config;
   size_t image_floats = (size_t) 3 * c->image_size * c->image_size;
@@ -877,7 +868,7 @@ clip_model_encode_images (ClipModel *model, const float *pixels, int n, float *e
     {
       int count = MIN (ENCODE_CHUNK, n - start);
       float *out = embeds + (size_t) start * c->embed_dim;
-      if (!clip_vision_forward (model, pixels + start * image_floats, count, out, NULL, error))
+      if (!clip_vision_forward (model, pixels + start * image_floats, count, out, NULL, callbacks, error))
         return FALSE;
       clip_l2_normalize_rows (out, count, c->embed_dim);
     }
@@ -886,7 +877,7 @@ clip_model_encode_images (ClipModel *model, const float *pixels, int n, float *e
 
 gboolean
 clip_model_encode_token_ids (ClipModel *model, const int32_t *ids, int n, int row_len,
-                             float *embeds, GError **error)
+                             float *embeds, const ClipCallbacks *callbacks, GError **error)
 {
   const ClipConfig *c = &model->config;
   /* Prompts up to about TEXT_CHUNK_TOKENS real tokens at a time: text_forward packs them. */
@@ -901,7 +892,7 @@ clip_model_encode_token_ids (ClipModel *model, const int32_t *ids, int n, int ro
           tokens += len;
         }
       float *out = embeds + (size_t) start * c->embed_dim;
-      if (!clip_text_forward (model, ids + (size_t) start * row_len, count, row_len, out, NULL, error))
+      if (!clip_text_forward (model, ids + (size_t) start * row_len, count, row_len, out, NULL, callbacks, error))
         return FALSE;
       clip_l2_normalize_rows (out, count, c->embed_dim);
     }
@@ -909,7 +900,8 @@ clip_model_encode_token_ids (ClipModel *model, const int32_t *ids, int n, int ro
 }
 
 gboolean
-clip_model_encode_texts (ClipModel *model, const char *const *texts, int n, float *embeds, GError **error)
+clip_model_encode_texts (ClipModel *model, const char *const *texts, int n, float *embeds,
+                         const ClipCallbacks *callbacks, GError **error)
 {
   const ClipConfig *c = &model->config;
   if (model->tokenizer == NULL)
@@ -936,7 +928,7 @@ clip_model_encode_texts (ClipModel *model, const char *const *texts, int n, floa
   g_autofree float *out = g_new (float, (size_t) todo->len * c->embed_dim);
   for (guint i = 0; i < todo->len; i++)
     clip_tokenizer_encode (model->tokenizer, todo->pdata[i], ctx, ids + (size_t) i * ctx);
-  if (todo->len > 0 && !clip_model_encode_token_ids (model, ids, todo->len, ctx, out, error))
+  if (todo->len > 0 && !clip_model_encode_token_ids (model, ids, todo->len, ctx, out, callbacks, error))
     return FALSE;
 
   size_t row_bytes = sizeof (float) * c->embed_dim;
@@ -957,7 +949,8 @@ clip_model_encode_texts (ClipModel *model, const char *const *texts, int n, floa
 
 gboolean
 clip_model_encode_image_files (ClipModel *model, const char *const *paths, int n,
-                               gboolean apply_exif_orientation, float *embeds, GError **error)
+                               gboolean apply_exif_orientation, float *embeds, const ClipCallbacks *callbacks,
+                               GError **error)
 {
   const ClipConfig *c = &model->config;
   int s = c->image_size;
@@ -975,7 +968,7 @@ clip_model_encode_image_files (ClipModel *model, const char *const *paths, int n
           clip_image_resize_crop (image, s, crop);
           clip_image_normalize (crop, &model->preprocess, pixels + i * image_floats);
         }
-      if (!clip_model_encode_images (model, pixels, count, embeds + (size_t) start * c->embed_dim, error))
+      if (!clip_model_encode_images (model, pixels, count, embeds + (size_t) start * c->embed_dim, callbacks, error))
         return FALSE;
     }
   return TRUE;
@@ -995,13 +988,6 @@ int64_t
 clip_model_get_n_params (const ClipModel *model)
 {
   return clip_weights_n_floats (&model->config);
-}
-
-void
-clip_model_set_abort_callback (ClipModel *model, ClipAbortFunc func, gpointer user_data)
-{
-  model->abort_func = func;
-  model->abort_data = user_data;
 }
 
 ClipModel *

@@ -587,9 +587,9 @@ clip_attention_forward (float *out, float *probs, const float *q, const float *k
   clip_attention_forward_range (out, probs, q, k, v, &seqs, d, ld, heads, causal, 0, (int64_t) b * heads);
 }
 
-/* Differentiates, per sequence and head:
- *   p   = softmax (scale · q_h · k_hᵀ + mask)   (the forward's first sgemm and the row loop)
- *   out = p · v_h                              (its second sgemm)
+/* Differentiates, per sequence and head, what attention_head_forward computes:
+ *   p   = softmax (scale · q_h · k_hᵀ + mask)   (attention_scores and softmax_row)
+ *   out = p · v_h                              (attention_mix)
  * dp = dout · v_hᵀ, dv_h += pᵀ · dout; the softmax gives ds = p ⊙ (dp − Σ_j p·dp) (masked entries
  * have p = 0); dq_h += scale · ds · k_h, dk_h += scale · dsᵀ · q_h. */
 void

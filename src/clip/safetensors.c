@@ -2,8 +2,8 @@
  * atomic, durable writer.  The checks follow the reference implementation (huggingface/safetensors
  * read_metadata) and close the holes it leaves: duplicate keys, nesting depth, reserved names. */
 #include "safetensors.h"
-#include "jsonutil.h"
-#include "fileutil.h"
+#include "util-json.h"
+#include "util-file.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* tokenizer.c — CLIP's byte-level BPE (OpenAI's simple_tokenizer.py, spec §3) and the byte
+/* tokenizer.c — CLIP's byte-level BPE (OpenAI's simple_tokenizer.py, clip-reference.md §3) and the byte
  * tokenizer: loading every vocabulary layout, encoding, and a compact serialised form.
  *
  * How many merges are used:
@@ -8,14 +8,14 @@
  *    per merge, SOT and EOT (for V = 49,408 that is HF's merges[1:48895]); fewer is an error
  *    (a truncated file), later ones are ignored;
  *  - a merges.txt alone: all of them (at most 48,894 under OpenAI's header line), with the
- *    vocabulary derived as §3.3 does.
+ *    vocabulary derived as clip-reference.md §3.3 does.
  *
- * The pre-tokenisation regex (§3.5) is a hand-written scanner over code points with GLib's
+ * The pre-tokenisation regex (clip-reference.md §3.5) is a hand-written scanner over code points with GLib's
  * Unicode categories rather than GRegex: it reproduces the quirks of Python's `regex` module under
  * IGNORECASE (ſ matches s; U+0345, which case-folds to a letter, matches no alternative) without
  * depending on the Unicode tables of the PCRE2 build, and it is faster. */
 #include "tokenizer-private.h"
-#include "jsonutil.h"
+#include "util-json.h"
 
 #include <gio/gio.h>
 #include <string.h>
@@ -116,7 +116,7 @@ int clip_tokenizer_get_sot_id (const ClipTokenizer *tok) { return tok->sot_id; }
 int clip_tokenizer_get_eot_id (const ClipTokenizer *tok) { return tok->eot_id; }
 const char *clip_tokenizer_describe (const ClipTokenizer *tok) { return tok->description; }
 
-/* §3.1: printable bytes keep their code point, the other 68 get U+0100 + n in byte order.
+/* clip-reference.md §3.1: printable bytes keep their code point, the other 68 get U+0100 + n in byte order.
  * ORDER lists the bytes in the table's insertion order, which is the vocabulary's order. */
 static void
 byte_table (gunichar unicode[256], guint8 order[256])
@@ -203,80 +203,82 @@ merges_needed (int vocab_size, const char *vocab_label, int *needed, GError **er
   return TRUE;
 }
 
-/* Builds a BPE tokenizer from merges (PARTS holds left, right, left, right, …) and a vocabulary
- * (token → id; NULL derives §3.3's from the merges), validating that every byte symbol, special
- * token, merge part and merge result is a token and that ids are 0 … V−1, each used once. */
-static ClipTokenizer *
-bpe_new (GPtrArray *parts, GHashTable *vocab, const char *merges_label, const char *vocab_label, GError **error)
+/* The given vocabulary (token → id) as TOK's tokens; *N_MERGES becomes the count it needs. */
+static gboolean
+bpe_take_vocab (ClipTokenizer *tok, GHashTable *vocab, int *n_merges, const char *merges_label,
+                const char *vocab_label, GError **error)
 {
-  g_autoptr (ClipTokenizer) tok = tokenizer_new (CLIP_TOKENIZER_BPE);
-  int n_merges = (int) (parts->len / 2);
-  gunichar unicode[256];
-  guint8 order[256];
-  byte_table (unicode, order);
-
-  if (vocab != NULL)
+  int needed;
+  if (!merges_needed ((int) g_hash_table_size (vocab), vocab_label, &needed, error))
+    return FALSE;
+  if (*n_merges < needed)
     {
-      int needed;
-      if (!merges_needed ((int) g_hash_table_size (vocab), vocab_label, &needed, error))
-        return NULL;
-      if (n_merges < needed)
-        {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: %d merges, but the %u tokens of %s need %d "
-                       "(is the file truncated?)", merges_label, n_merges, g_hash_table_size (vocab), vocab_label,
-                       needed);
-          return NULL;
-        }
-      n_merges = needed;
-      tok->vocab_size = (int) g_hash_table_size (vocab);
-      tok->tokens = g_new0 (char *, tok->vocab_size);
-      GHashTableIter iter;
-      gpointer key, value;
-      g_hash_table_iter_init (&iter, vocab);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          int id = GPOINTER_TO_INT (value);
-          if (id >= tok->vocab_size)
-            {
-              g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: token '%s' has id %d, but %d tokens "
-                           "need ids 0..%d", vocab_label, (char *) key, id, tok->vocab_size, tok->vocab_size - 1);
-              return NULL;
-            }
-          if (tok->tokens[id] != NULL)
-            {
-              g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: id %d is used by both '%s' and '%s'",
-                           vocab_label, id, tok->tokens[id], (char *) key);
-              return NULL;
-            }
-          tok->tokens[id] = g_strdup (key);
-        }
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: %d merges, but the %u tokens of %s need %d "
+                   "(is the file truncated?)", merges_label, *n_merges, g_hash_table_size (vocab), vocab_label,
+                   needed);
+      return FALSE;
     }
-  else
+  *n_merges = needed;
+  tok->vocab_size = (int) g_hash_table_size (vocab);
+  tok->tokens = g_new0 (char *, tok->vocab_size);
+  GHashTableIter iter;
+  gpointer key, value;
+  g_hash_table_iter_init (&iter, vocab);
+  while (g_hash_table_iter_next (&iter, &key, &value))
     {
-      if (n_merges == 0)
+      int id = GPOINTER_TO_INT (value);
+      if (id >= tok->vocab_size)
         {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: no merges", merges_label);
-          return NULL;
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: token '%s' has id %d, but %d tokens "
+                       "need ids 0..%d", vocab_label, (char *) key, id, tok->vocab_size, tok->vocab_size - 1);
+          return FALSE;
         }
-      if (n_merges > CLIP_MAX_VOCAB - N_BYTE_TOKENS - N_SPECIAL_TOKENS)
+      if (tok->tokens[id] != NULL)
         {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: %d merges make more than the %d tokens allowed",
-                       merges_label, n_merges, CLIP_MAX_VOCAB);
-          return NULL;
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: id %d is used by both '%s' and '%s'",
+                       vocab_label, id, tok->tokens[id], (char *) key);
+          return FALSE;
         }
-      tok->vocab_size = N_BYTE_TOKENS + n_merges + N_SPECIAL_TOKENS;
-      tok->tokens = g_new0 (char *, tok->vocab_size);
-      for (int i = 0; i < 256; i++)
-        {
-          tok->tokens[i] = unichar_to_string (unicode[order[i]]);
-          tok->tokens[256 + i] = g_strconcat (tok->tokens[i], END_OF_WORD, NULL);
-        }
-      for (int r = 0; r < n_merges; r++)
-        tok->tokens[N_BYTE_TOKENS + r] = g_strconcat (parts->pdata[2 * r], parts->pdata[2 * r + 1], NULL);
-      tok->tokens[tok->vocab_size - 2] = g_strdup (sot_names[0]);
-      tok->tokens[tok->vocab_size - 1] = g_strdup (eot_names[0]);
+      tok->tokens[id] = g_strdup (key);
     }
+  return TRUE;
+}
 
+/* clip-reference.md §3.3's vocabulary derived from N_MERGES merges: the byte symbols, the same with
+ * the end-of-word mark, one token per merge, SOT and EOT. */
+static gboolean
+bpe_derive_vocab (ClipTokenizer *tok, GPtrArray *parts, int n_merges, const gunichar unicode[256],
+                  const guint8 order[256], const char *merges_label, GError **error)
+{
+  if (n_merges == 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: no merges", merges_label);
+      return FALSE;
+    }
+  if (n_merges > CLIP_MAX_VOCAB - N_BYTE_TOKENS - N_SPECIAL_TOKENS)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: %d merges make more than the %d tokens allowed",
+                   merges_label, n_merges, CLIP_MAX_VOCAB);
+      return FALSE;
+    }
+  tok->vocab_size = N_BYTE_TOKENS + n_merges + N_SPECIAL_TOKENS;
+  tok->tokens = g_new0 (char *, tok->vocab_size);
+  for (int i = 0; i < 256; i++)
+    {
+      tok->tokens[i] = unichar_to_string (unicode[order[i]]);
+      tok->tokens[256 + i] = g_strconcat (tok->tokens[i], END_OF_WORD, NULL);
+    }
+  for (int r = 0; r < n_merges; r++)
+    tok->tokens[N_BYTE_TOKENS + r] = g_strconcat (parts->pdata[2 * r], parts->pdata[2 * r + 1], NULL);
+  tok->tokens[tok->vocab_size - 2] = g_strdup (sot_names[0]);
+  tok->tokens[tok->vocab_size - 1] = g_strdup (eot_names[0]);
+  return TRUE;
+}
+
+/* The token → id table, then the ids of SOT, EOT and every byte symbol, which must all exist. */
+static gboolean
+bpe_find_special_ids (ClipTokenizer *tok, const gunichar unicode[256], const char *vocab_label, GError **error)
+{
   /* A derived vocabulary may repeat a string; like Python's dict, the last id wins. */
   tok->token_ids = g_hash_table_new (g_str_hash, g_str_equal);
   for (int id = 0; id < tok->vocab_size; id++)
@@ -295,7 +297,7 @@ bpe_new (GPtrArray *parts, GHashTable *vocab, const char *merges_label, const ch
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: special token '%s' is missing", vocab_label,
                    tok->sot_id < 0 ? sot_names[0] : eot_names[0]);
-      return NULL;
+      return FALSE;
     }
 
   for (int b = 0; b < 256; b++)
@@ -306,10 +308,18 @@ bpe_new (GPtrArray *parts, GHashTable *vocab, const char *merges_label, const ch
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: byte symbol '%s' (byte 0x%02X) is missing",
                        vocab_label, lookup_token (tok, symbol, &id) ? end_symbol : symbol, (unsigned) b);
-          return NULL;
+          return FALSE;
         }
     }
+  return TRUE;
+}
 
+/* The first N_MERGES merges as ids, ranked in file order, each of its parts and its result a token
+ * and no merge given twice. */
+static gboolean
+bpe_index_merges (ClipTokenizer *tok, GPtrArray *parts, int n_merges, const char *merges_label,
+                  const char *vocab_label, GError **error)
+{
   tok->n_merges = n_merges;
   tok->merges = g_new (ClipMerge, MAX (n_merges, 1));
   tok->merge_index = g_hash_table_new (merge_hash, merge_equal);
@@ -325,17 +335,38 @@ bpe_new (GPtrArray *parts, GHashTable *vocab, const char *merges_label, const ch
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: token '%s' of merge %d ('%s %s' in %s) is missing",
                        vocab_label, missing, r + 1, left, right, merges_label);
-          return NULL;
+          return FALSE;
         }
       ClipMerge *earlier = g_hash_table_lookup (tok->merge_index, m);
       if (earlier != NULL)
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: merge %d ('%s %s') repeats merge %d", merges_label,
                        r + 1, left, right, (int) (earlier - tok->merges) + 1);
-          return NULL;
+          return FALSE;
         }
       g_hash_table_add (tok->merge_index, m);
     }
+  return TRUE;
+}
+
+/* Builds a BPE tokenizer from merges (PARTS holds left, right, left, right, …) and a vocabulary
+ * (token → id; NULL derives clip-reference.md §3.3's from the merges), validating that every byte
+ * symbol, special token, merge part and merge result is a token and that ids are 0 … V−1, each used
+ * once. */
+static ClipTokenizer *
+bpe_new (GPtrArray *parts, GHashTable *vocab, const char *merges_label, const char *vocab_label, GError **error)
+{
+  g_autoptr (ClipTokenizer) tok = tokenizer_new (CLIP_TOKENIZER_BPE);
+  int n_merges = (int) (parts->len / 2);
+  gunichar unicode[256];
+  guint8 order[256];
+  byte_table (unicode, order);
+
+  gboolean ok = vocab != NULL ? bpe_take_vocab (tok, vocab, &n_merges, merges_label, vocab_label, error)
+                              : bpe_derive_vocab (tok, parts, n_merges, unicode, order, merges_label, error);
+  if (!ok || !bpe_find_special_ids (tok, unicode, vocab_label, error)
+      || !bpe_index_merges (tok, parts, n_merges, merges_label, vocab_label, error))
+    return NULL;
 
   tok->cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   tok->description = g_strdup_printf ("CLIP BPE (%d ids, %d merges)", tok->vocab_size, tok->n_merges);
@@ -794,7 +825,7 @@ push_pair (const ClipTokenizer *tok, const int32_t *symbols, const int *next, in
     heap_push (heap, n_heap, (RankedPair) { (int32_t) (m - tok->merges), pos });
 }
 
-/* §3.6 on one word of N bytes: while some adjacent pair is ranked, merge every occurrence of the
+/* clip-reference.md §3.6 on one word of N bytes: while some adjacent pair is ranked, merge every occurrence of the
  * lowest-ranked one, left to right without overlap.  A heap of (rank, position) finds that pair
  * without rescanning the word, so long words cost O(n log n), not O(n²).  Pairs created by a
  * round are queued after it, as simple_tokenizer.py only looks for them on its next pass. */
@@ -881,7 +912,7 @@ bpe_word_cached (const ClipTokenizer *tok, const char *word, int len, GArray *ou
   g_mutex_unlock (lock);
 }
 
-/* ---------------------------------------------------------------- pre-tokenisation (§3.5) */
+/* ---------------------------------------------------------------- pre-tokenisation (clip-reference.md §3.5) */
 
 /* Equality under the regex module's IGNORECASE for the characters of CLIP's patterns: ASCII
  * letters also match their other case, and s, k, i the characters that fold to them. */
@@ -1022,7 +1053,7 @@ clip_tokenizer_encode (const ClipTokenizer *tok, const char *text, int context_l
 
 /* ---------------------------------------------------------------- serialisation */
 
-/* Whether the vocabulary is the one bpe_new derives from the merges (§3.3). */
+/* Whether the vocabulary is the one bpe_new derives from the merges (clip-reference.md §3.3). */
 static gboolean
 vocab_is_derived (const ClipTokenizer *tok)
 {

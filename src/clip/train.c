@@ -3,7 +3,7 @@
  * checkpoints.  The forward passes are model.c's (with activations kept); the per-op maths is in
  * ops.c. */
 #include "clip-private.h"
-#include "jsonutil.h"
+#include "util-json.h"
 #include "ops.h"
 
 #include <math.h>
@@ -93,7 +93,7 @@ static Init constant_init (double v) { return (Init) { INIT_CONSTANT, v }; }
 static Init normal_init (double std) { return (Init) { INIT_NORMAL, std }; }
 static Init uniform_init (double bound) { return (Init) { INIT_UNIFORM, bound }; }
 
-/* Spec §1.6 for a residual block's tensor at SLOT, if it belongs to LW.  OpenAI's
+/* clip-reference.md §1.6 for a residual block's tensor at SLOT, if it belongs to LW.  OpenAI's
  * initialize_parameters draws the text tower's matrices from normals; the vision tower keeps the
  * PyTorch module defaults (kaiming-uniform Linear weights and biases, xavier-uniform in_proj, zero
  * attention biases). */
@@ -291,8 +291,6 @@ struct _ClipTrainer {
   ClipWeights     gw;                       /* the gradient tensors, inside grads */
   ClipTensorInfo *table;                    /* slots in model->w */
   int             n_tensors;
-  ClipAbortFunc   abort_func;
-  gpointer        abort_data;
 
   /* Buffers for batches of up to CAPACITY pairs. */
   int             capacity;
@@ -498,24 +496,6 @@ clip_trainer_get_step (const ClipTrainer *tr)
   return tr->step;
 }
 
-void
-clip_trainer_set_abort_callback (ClipTrainer *tr, ClipAbortFunc func, gpointer user_data)
-{
-  tr->abort_func = func;
-  tr->abort_data = user_data;
-}
-
-static gboolean
-check_abort (const ClipTrainer *tr, GError **error)
-{
-  if (tr->abort_func != NULL && tr->abort_func (tr->abort_data))
-    {
-      g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_ABORTED, "Cancelled");
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* ------------------------------------------------------------------ backward passes */
 
 static void
@@ -577,7 +557,7 @@ pool_project_backward (float *dx, ClipTowerActs *a, const float *dfeatures, floa
 
 /* Differentiates vision_forward (model.c) from the image features' gradient. */
 static gboolean
-vision_backward (ClipTrainer *tr, const float *dfeatures, GError **error)
+vision_backward (ClipTrainer *tr, const float *dfeatures, const ClipCallbacks *callbacks, GError **error)
 {
   const ClipConfig *c = &tr->model->config;
   const ClipTowerConfig *tc = &c->vision;
@@ -592,7 +572,7 @@ vision_backward (ClipTrainer *tr, const float *dfeatures, GError **error)
                          d, c->embed_dim, work);
   for (int l = tc->layers - 1; l >= 0; l--)
     {
-      if (!check_abort (tr, error))
+      if (!clip_callbacks_check_abort (callbacks, error))
         return FALSE;
       block_backward (dx, &g->vision_layers[l], &w->vision_layers[l], &a->blocks[l], tc, n, t, FALSE, work);
     }
@@ -608,7 +588,8 @@ vision_backward (ClipTrainer *tr, const float *dfeatures, GError **error)
 
 /* Differentiates text_forward (model.c) from the text features' gradient. */
 static gboolean
-text_backward (ClipTrainer *tr, const float *dfeatures, const int32_t *ids, GError **error)
+text_backward (ClipTrainer *tr, const float *dfeatures, const int32_t *ids, const ClipCallbacks *callbacks,
+               GError **error)
 {
   const ClipConfig *c = &tr->model->config;
   const ClipTowerConfig *tc = &c->text;
@@ -622,7 +603,7 @@ text_backward (ClipTrainer *tr, const float *dfeatures, const int32_t *ids, GErr
                          w->t_proj, d, c->embed_dim, work);
   for (int l = tc->layers - 1; l >= 0; l--)
     {
-      if (!check_abort (tr, error))
+      if (!clip_callbacks_check_abort (callbacks, error))
         return FALSE;
       block_backward (dx, &g->text_layers[l], &w->text_layers[l], &a->blocks[l], tc, n, t, TRUE, work);
     }
@@ -632,7 +613,7 @@ text_backward (ClipTrainer *tr, const float *dfeatures, const int32_t *ids, GErr
 
 gboolean
 clip_trainer_compute_gradients (ClipTrainer *tr, const float *pixels, const int32_t *ids, int batch,
-                                double *loss, GError **error)
+                                double *loss, const ClipCallbacks *callbacks, GError **error)
 {
   ClipModel *model = tr->model;
   const ClipConfig *c = &model->config;
@@ -646,16 +627,8 @@ clip_trainer_compute_gradients (ClipTrainer *tr, const float *pixels, const int3
   if (!ensure_capacity (tr, batch, error))
     return FALSE;
 
-  /* The forward passes poll the trainer's abort callback, not the one a caller set on the view. */
-  ClipAbortFunc saved_func = model->abort_func;
-  gpointer saved_data = model->abort_data;
-  model->abort_func = tr->abort_func;
-  model->abort_data = tr->abort_data;
-  gboolean ok = clip_vision_forward_train (model, pixels, batch, tr->img_f, &tr->vision, error)
-                && clip_text_forward_train (model, ids, batch, c->context_length, tr->txt_f, &tr->text, error);
-  model->abort_func = saved_func;
-  model->abort_data = saved_data;
-  if (!ok)
+  if (!clip_vision_forward_train (model, pixels, batch, tr->img_f, &tr->vision, callbacks, error)
+      || !clip_text_forward_train (model, ids, batch, c->context_length, tr->txt_f, &tr->text, callbacks, error))
     return FALSE;
 
   size_t be = (size_t) batch * e;
@@ -670,7 +643,7 @@ clip_trainer_compute_gradients (ClipTrainer *tr, const float *pixels, const int3
                                   logit_scale, batch, e);
   clip_l2norm_backward (tr->dimg_f, tr->dimg_e, tr->img_f, batch, e);
   clip_l2norm_backward (tr->dtxt_f, tr->dtxt_e, tr->txt_f, batch, e);
-  return vision_backward (tr, tr->dimg_f, error) && text_backward (tr, tr->dtxt_f, ids, error);
+  return vision_backward (tr, tr->dimg_f, callbacks, error) && text_backward (tr, tr->dtxt_f, ids, callbacks, error);
 }
 
 const float *
@@ -711,7 +684,7 @@ adamw_update (ClipTrainer *tr, double lr, double grad_scale)
 
 gboolean
 clip_trainer_step (ClipTrainer *tr, const float *pixels, const int32_t *ids, int batch,
-                   ClipStepStats *stats, GError **error)
+                   ClipStepStats *stats, const ClipCallbacks *callbacks, GError **error)
 {
   double loss;
   /* A non-finite pixel would only poison the loss; refuse it before any arithmetic on it. */
@@ -724,7 +697,7 @@ clip_trainer_step (ClipTrainer *tr, const float *pixels, const int32_t *ids, int
                      tr->step + 1, i / (n_pixels / MAX (batch, 1)) + 1);
         return FALSE;
       }
-  if (!clip_trainer_compute_gradients (tr, pixels, ids, batch, &loss, error))
+  if (!clip_trainer_compute_gradients (tr, pixels, ids, batch, &loss, callbacks, error))
     return FALSE;
   double sum_sq = 0;
   for (int64_t i = 0; i < tr->n_params; i++)

@@ -21,6 +21,7 @@
 #include <glib/gstdio.h>
 
 #include "clip.h"
+#include "generate.h"
 #include "gui-app.h"
 #include "testutil.h"
 
@@ -226,7 +227,7 @@ draw_shapes (const char *dir, int count)
   g_autoptr (GError) error = NULL;
   gint64 start = g_get_monotonic_time ();
 
-  if (!clip_generate_shapes (dir, count, 1, 64, NULL, NULL, NULL, &error))
+  if (!cli_generate_shapes (dir, count, 1, 64, NULL, &error))
     g_error ("drawing %d images in %s: %s", count, dir, error->message);
   g_printerr ("drew %d images in %.1f s\n", count, (g_get_monotonic_time () - start) / 1e6);
 }

@@ -186,7 +186,7 @@ main (int argc, char **argv)
   ClipIndexStats stats;
   t0 = now_s ();
   double cpu0 = cpu_s ();
-  if (!clip_index_update (index, NULL, &stats, &error))
+  if (!clip_index_update (index, &stats, NULL, &error))
     {
       fprintf (stderr, "bench-index-throughput: %s\n", error->message);
       return 1;
@@ -207,7 +207,7 @@ main (int argc, char **argv)
       ClipQueryTerm term = { .image = g_ptr_array_index (paths, i), .weight = 1 };
       if (!clip_index_embed_query (index, &term, 1, stored + (size_t) i * dim, &error)
           || !clip_model_encode_image_files (model, (const char *const *) &paths->pdata[i], 1, TRUE,
-                                             reference + (size_t) i * dim, &error))
+                                             reference + (size_t) i * dim, NULL, &error))
         {
           fprintf (stderr, "bench-index-throughput: %s\n", error->message);
           return 1;

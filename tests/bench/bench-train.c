@@ -133,7 +133,7 @@ main (int argc, char **argv)
       if (s == o.warmup)
         cpu_start = cpu_s ();
       double start = now_s ();
-      if (!clip_trainer_step (trainer, pixels, ids, o.batch, &stats, &error))
+      if (!clip_trainer_step (trainer, pixels, ids, o.batch, &stats, NULL, &error))
         {
           fprintf (stderr, "bench-train: %s\n", error->message);
           return 1;

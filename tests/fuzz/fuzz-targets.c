@@ -215,20 +215,20 @@ exercise_model (ClipModel *model)
   if (c->context_length > 1)
     ids[1] = c->eot_id >= 0 ? c->eot_id : c->vocab_size - 1;
   GError *error = NULL;
-  gboolean ok = clip_model_encode_token_ids (model, ids, 1, c->context_length, embed, &error);
+  gboolean ok = clip_model_encode_token_ids (model, ids, 1, c->context_length, embed, NULL, &error);
   check_outcome (ok, error, "clip_model_encode_token_ids");
   g_clear_error (&error);
 
   size_t n_pixels = (size_t) 3 * c->image_size * c->image_size;
   g_autofree float *pixels = g_new0 (float, n_pixels);
-  ok = clip_model_encode_images (model, pixels, 1, embed, &error);
+  ok = clip_model_encode_images (model, pixels, 1, embed, NULL, &error);
   check_outcome (ok, error, "clip_model_encode_images");
   g_clear_error (&error);
 
   if (clip_model_get_tokenizer (model) != NULL)
     {
       const char *texts[] = { "a photo of a cat" };
-      ok = clip_model_encode_texts (model, texts, 1, embed, &error);
+      ok = clip_model_encode_texts (model, texts, 1, embed, NULL, &error);
       check_outcome (ok, error, "clip_model_encode_texts");
       g_clear_error (&error);
     }
@@ -368,7 +368,7 @@ load_tokenizer (const char *path)
     }
 }
 
-/* GPT-2's byte-to-unicode table (spec §3): printable Latin-1 bytes stand for themselves, the others
+/* GPT-2's byte-to-unicode table (clip-reference.md §3): printable Latin-1 bytes stand for themselves, the others
  * for U+0100 onwards in byte order. */
 static gunichar
 byte_symbol (int b)

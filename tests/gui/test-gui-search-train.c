@@ -13,6 +13,7 @@
 #include <json-glib/json-glib.h>
 
 #include "clip.h"
+#include "generate.h"
 #include "gui-app.h"
 #include "testutil.h"
 
@@ -109,7 +110,7 @@ make_fixtures (void)
 
   /* What `cliplab-cli dataset shapes --count 64 --image-size 32` writes. */
   shapes_dir = g_build_filename (tu_tmpdir (), "shapes", NULL);
-  g_assert_true (clip_generate_shapes (shapes_dir, 64, 0, 32, NULL, NULL, NULL, &error));
+  g_assert_true (cli_generate_shapes (shapes_dir, 64, 0, 32, NULL, &error));
   g_assert_no_error (error);
 }
 
@@ -185,7 +186,7 @@ test_search_while_indexing (void)
 {
   g_autofree char *dir = g_build_filename (tu_tmpdir (), "many", NULL);
   g_autoptr (GError) error = NULL;
-  g_assert_true (clip_generate_shapes (dir, N_MANY_IMAGES, 1, 64, NULL, NULL, NULL, &error));
+  g_assert_true (cli_generate_shapes (dir, N_MANY_IMAGES, 1, 64, NULL, &error));
   g_assert_no_error (error);
 
   g_autofree char *folder = q (dir);

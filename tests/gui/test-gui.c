@@ -51,11 +51,11 @@ expected_probs (const char *image, const char *const *classes, const char *templ
   float *probs = g_new (float, n);
   g_autoptr (GError) error = NULL;
 
-  clip_zeroshot_classifier (model, classes, n, templates, n_templates, weights, &error);
+  clip_zero_shot_classifier (model, classes, n, templates, n_templates, weights, NULL, &error);
   g_assert_no_error (error);
-  clip_model_encode_image_files (model, &image, 1, TRUE, embed, &error);
+  clip_model_encode_image_files (model, &image, 1, TRUE, embed, NULL, &error);
   g_assert_no_error (error);
-  clip_zeroshot_probs (model, embed, 1, weights, n, probs);
+  clip_zero_shot_probs (model, embed, 1, weights, n, probs);
   return probs;
 }
 
@@ -304,7 +304,7 @@ test_dataset (void)
   g_assert_true (g_str_has_suffix (image, rows[4].file));
   g_autofree float *image_embed = g_new (float, dim);
   g_autoptr (GError) error = NULL;
-  clip_model_encode_image_files (model, &image, 1, TRUE, image_embed, &error);
+  clip_model_encode_image_files (model, &image, 1, TRUE, image_embed, NULL, &error);
   g_assert_no_error (error);
   JsonArray *matches = json_object_get_array_member (browse, "matches");
   g_assert_cmpuint (json_array_get_length (matches), ==, 5);
@@ -314,7 +314,7 @@ test_dataset (void)
       JsonObject *match = json_array_get_object_element (matches, k);
       const char *caption = member_string (match, "caption");
       g_autofree float *text_embed = g_new (float, dim);
-      clip_model_encode_texts (model, &caption, 1, text_embed, &error);
+      clip_model_encode_texts (model, &caption, 1, text_embed, NULL, &error);
       g_assert_no_error (error);
       double cosine = 0;
       for (int d = 0; d < dim; d++)

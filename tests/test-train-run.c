@@ -149,15 +149,20 @@ should_stop (gpointer user_data)
   return r->stop_after > 0 && r->last_step >= r->stop_after;
 }
 
-static const ClipTrainCallbacks recorder_callbacks = { .notice = on_notice, .step = on_step };
+static ClipTrainEvents
+recorder_events (Recorder *r)
+{
+  return (ClipTrainEvents) { .callbacks = { .abort = should_stop, .user_data = r }, .notice = on_notice,
+                             .step = on_step };
+}
 
 static ClipTrainRun *
 new_run (const ClipTrainRunConfig *config, Recorder *r)
 {
   GError *error = NULL;
-  ClipTrainRun *run = clip_train_run_new (config, &recorder_callbacks, r, &error);
+  const ClipTrainEvents events = recorder_events (r);
+  ClipTrainRun *run = clip_train_run_new (config, &events, &error);
   g_assert_no_error (error);
-  clip_train_run_set_abort_callback (run, should_stop, r);
   return run;
 }
 
@@ -250,7 +255,8 @@ test_resume_after_stop (void)
   g_assert_false (g_file_test (final, G_FILE_TEST_EXISTS));
 
   r.stop_after = 0;
-  g_autoptr (ClipTrainRun) resumed = clip_train_run_resume (dir, &recorder_callbacks, &r, &error);
+  const ClipTrainEvents events = recorder_events (&r);
+  g_autoptr (ClipTrainRun) resumed = clip_train_run_resume (dir, &events, &error);
   g_assert_no_error (error);
   g_assert_cmpint (clip_train_run_get_step (resumed), ==, 6);
   g_assert_true (clip_train_run_get_config (resumed)->augment);
@@ -298,7 +304,7 @@ static void
 evaluate (ClipModel *model, ClipDataset *dataset, ClipRetrievalMetrics *retrieval)
 {
   GError *error = NULL;
-  g_assert_true (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 16, retrieval, NULL, NULL, NULL, NULL, &error));
+  g_assert_true (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 16, retrieval, NULL, NULL, &error));
   g_assert_no_error (error);
 }
 
@@ -319,7 +325,7 @@ test_learns (void)
   GError *error = NULL;
   g_autoptr (ClipDataset) data = clip_dataset_load_csv (train_csv, data_dir, &error);
   g_assert_no_error (error);
-  g_assert_true (clip_dataset_prepare_images (data, IMAGE, FALSE, 1 << 30, NULL, NULL, NULL, NULL, &error));
+  g_assert_true (clip_dataset_prepare_images (data, IMAGE, FALSE, 1 << 30, NULL, NULL, &error));
   g_assert_no_error (error);
   ClipRetrievalMetrics before, after;
   evaluate (clip_train_run_get_model (run), data, &before);
@@ -383,12 +389,12 @@ test_keep_last (void)
       g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
     }
   /* a second run into the same folder is refused, while the first is open and after it */
-  g_assert_null (clip_train_run_new (&config, NULL, NULL, &error));
+  g_assert_null (clip_train_run_new (&config, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_IO);
   g_assert_nonnull (strstr (error->message, "another training run is using this folder"));
   g_clear_error (&error);
   g_clear_pointer (&run, clip_train_run_free);
-  g_assert_null (clip_train_run_new (&config, NULL, NULL, &error));
+  g_assert_null (clip_train_run_new (&config, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_assert_nonnull (strstr (error->message, "already holds a training run"));
   g_clear_error (&error);
@@ -451,9 +457,9 @@ disk_full_child (void)
   tiny_config (&config, dir);
   config.max_steps = 6;
   config.save_every = 2;
-  const ClipTrainCallbacks callbacks = { .checkpoint = limit_file_size };
+  const ClipTrainEvents events = { .checkpoint = limit_file_size };
   GError *error = NULL;
-  g_autoptr (ClipTrainRun) run = clip_train_run_new (&config, &callbacks, NULL, &error);
+  g_autoptr (ClipTrainRun) run = clip_train_run_new (&config, &events, &error);
   g_assert_no_error (error);
   g_assert_false (clip_train_run_run (run, &error));
   g_assert_nonnull (error);
@@ -481,7 +487,8 @@ test_disk_full (void)
   GError *error = NULL;
   Recorder r;
   recorder_init (&r);
-  g_autoptr (ClipTrainRun) resumed = clip_train_run_resume (dir, &recorder_callbacks, &r, &error);
+  const ClipTrainEvents events = recorder_events (&r);
+  g_autoptr (ClipTrainRun) resumed = clip_train_run_resume (dir, &events, &error);
   g_assert_no_error (error);
   g_assert_cmpint (clip_train_run_get_step (resumed), ==, 2);
   r.last_step = 2;

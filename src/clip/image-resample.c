@@ -1,5 +1,5 @@
-/* resample.c — Pillow's 8-bit bicubic resize (Resample.c, ImagingResample with BICUBIC) and CLIP's
- * crop and normalisation arithmetic, reproduced bit for bit (spec §4.1, §4.3).
+/* image-resample.c — Pillow's 8-bit bicubic resize (Resample.c, ImagingResample with BICUBIC) and
+ * CLIP's crop and normalisation arithmetic, reproduced bit for bit (clip-reference.md §4.1, §4.3).
  *
  * Pillow's recipe per axis: filter coefficients in double, normalised to sum 1, rounded half away
  * from zero to 22-bit fixed point; each sample = (2²¹ + Σ q·p) >> 22 clamped to 0..255.  The
@@ -7,7 +7,7 @@
  * does not change is skipped.  We compute only the requested output window, and of the intermediate
  * only the rows and columns that window reads: each output value depends on its own taps alone, so
  * this changes no value. */
-#include "resample.h"
+#include "image-resample.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* zeroshot.c — prompt templates and zero-shot classifiers (spec §6). */
+/* zero-shot.c — prompt templates and zero-shot classifiers (clip-reference.md §6). */
 #include "clip-private.h"
 #include "dataset-private.h"
 
@@ -92,8 +92,9 @@ clip_templates_load (const char *path, GError **error)
 }
 
 gboolean
-clip_zeroshot_classifier (ClipModel *model, const char *const *classes, int n_classes,
-                          const char *const *templates, int n_templates, float *weights, GError **error)
+clip_zero_shot_classifier (ClipModel *model, const char *const *classes, int n_classes,
+                           const char *const *templates, int n_templates, float *weights,
+                           const ClipCallbacks *callbacks, GError **error)
 {
   int dim = model->config.embed_dim;
   if (n_classes < 1 || n_templates < 1)
@@ -106,7 +107,7 @@ clip_zeroshot_classifier (ClipModel *model, const char *const *classes, int n_cl
     for (int t = 0; t < n_templates; t++)
       g_ptr_array_add (prompts, dataset_fill_template (templates[t], classes[c]));
   g_autofree float *embeds = g_new (float, (size_t) prompts->len * dim);
-  if (!clip_model_encode_texts (model, (const char *const *) prompts->pdata, prompts->len, embeds, error))
+  if (!clip_model_encode_texts (model, (const char *const *) prompts->pdata, prompts->len, embeds, callbacks, error))
     return FALSE;
   for (int c = 0; c < n_classes; c++)
     {
@@ -124,8 +125,8 @@ clip_zeroshot_classifier (ClipModel *model, const char *const *classes, int n_cl
 }
 
 void
-clip_zeroshot_probs (const ClipModel *model, const float *image_embeds, int n_images,
-                     const float *weights, int n_classes, float *probs)
+clip_zero_shot_probs (const ClipModel *model, const float *image_embeds, int n_images,
+                      const float *weights, int n_classes, float *probs)
 {
   int dim = model->config.embed_dim;
   double scale = exp (clip_model_get_logit_scale (model));

@@ -1,4 +1,4 @@
-/* trainrun.c — a whole training run around ClipTrainer: data decoded once, seeded shuffling and
+/* train-run.c — a whole training run around ClipTrainer: data decoded once, seeded shuffling and
  * augmentation, the schedule, a JSON-lines log, validation, checkpoints kept N deep, and resuming
  * so that the losses continue bit for bit.
  *
@@ -6,7 +6,8 @@
  * with (seed, E) and the augmentation of step S from one seeded with (seed, S), so the step count
  * in a checkpoint determines every draw still to come. */
 #include "clip-private.h"
-#include "jsonutil.h"
+#include "clip-json.h"
+#include "util-json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,7 @@
 #define MODEL_FILE           "model.safetensors"
 #define LOCK_FILE            ".lock"
 #define CROPS_MEMORY_LIMIT   ((size_t) 8 << 30)   /* beyond this, prepared crops go to a cache file */
-#define EVAL_BATCH           64
+#define VALIDATION_BATCH     64
 #define LN_EPS               1e-5f
 #define ETA_SMOOTHING        0.1                  /* weight of the newest step time */
 /* Tags that keep the shuffling and augmentation streams apart for equal numbers. */
@@ -293,10 +294,7 @@ config_validate (const ClipTrainRunConfig *c, GError **error)
 
 struct _ClipTrainRun {
   ClipTrainRunConfig config;        /* resolved: absolute paths, heads, the model's architecture */
-  ClipTrainCallbacks callbacks;
-  gpointer           user_data;
-  ClipAbortFunc      abort_func;
-  gpointer           abort_data;
+  ClipTrainEvents    events;          /* events.callbacks.user_data goes to every event */
   int                lock_fd;
 
   ClipDataset  *train, *val;
@@ -327,13 +325,13 @@ run_notice (ClipTrainRun *run, const char *format, ...) G_GNUC_PRINTF (2, 3);
 static void
 run_notice (ClipTrainRun *run, const char *format, ...)
 {
-  if (run->callbacks.notice == NULL)
+  if (run->events.notice == NULL)
     return;
   va_list args;
   va_start (args, format);
   g_autofree char *message = g_strdup_vprintf (format, args);
   va_end (args);
-  run->callbacks.notice (message, run->user_data);
+  run->events.notice (message, run->events.callbacks.user_data);
 }
 
 char *
@@ -517,12 +515,11 @@ file_sha256 (const char *path, GError **error)
 }
 
 static ClipTrainRun *
-run_alloc (const ClipTrainCallbacks *callbacks, gpointer user_data)
+run_alloc (const ClipTrainEvents *events)
 {
   ClipTrainRun *run = g_new0 (ClipTrainRun, 1);
-  if (callbacks != NULL)
-    run->callbacks = *callbacks;
-  run->user_data = user_data;
+  if (events != NULL)
+    run->events = *events;
   run->lock_fd = -1;
   run->order_epoch = -1;
   run->expected_n_train = -1;
@@ -573,7 +570,7 @@ load_csv (ClipTrainRun *run, const char *csv_path, const char *split, const char
   clip_dataset_options_init (&options);
   options.image_root = run->config.image_root;
   options.split = split != NULL ? split : default_split;
-  ClipDataset *dataset = clip_dataset_open (csv_path, &options, NULL, NULL, error);
+  ClipDataset *dataset = clip_dataset_open (csv_path, &options, NULL, error);
   if (dataset != NULL)
     report_skipped_rows (run, dataset, csv_path, 0);
   return dataset;
@@ -684,12 +681,12 @@ build_initial_model (ClipTrainRunConfig *config, GError **error)
 }
 
 ClipTrainRun *
-clip_train_run_new (const ClipTrainRunConfig *config, const ClipTrainCallbacks *callbacks, gpointer user_data,
+clip_train_run_new (const ClipTrainRunConfig *config, const ClipTrainEvents *events,
                     GError **error)
 {
   if (!config_validate (config, error))
     return NULL;
-  g_autoptr (ClipTrainRun) run = run_alloc (callbacks, user_data);
+  g_autoptr (ClipTrainRun) run = run_alloc (events);
   clip_train_run_config_copy (config, &run->config);
   ClipTrainRunConfig *c = &run->config;
   config_make_paths_absolute (c);
@@ -883,9 +880,9 @@ log_truncate_after (const char *path, int64_t max_step, GError **error)
 }
 
 ClipTrainRun *
-clip_train_run_resume (const char *dir, const ClipTrainCallbacks *callbacks, gpointer user_data, GError **error)
+clip_train_run_resume (const char *dir, const ClipTrainEvents *events, GError **error)
 {
-  g_autoptr (ClipTrainRun) run = run_alloc (callbacks, user_data);
+  g_autoptr (ClipTrainRun) run = run_alloc (events);
   g_autofree char *out_dir = g_canonicalize_filename (dir, NULL);
   g_autoptr (GPtrArray) files = list_checkpoints (out_dir, error);
   if (files == NULL)
@@ -946,59 +943,47 @@ clip_train_run_resume (const char *dir, const ClipTrainCallbacks *callbacks, gpo
   return g_steal_pointer (&run);
 }
 
-void
-clip_train_run_set_abort_callback (ClipTrainRun *run, ClipAbortFunc func, gpointer user_data)
-{
-  run->abort_func = func;
-  run->abort_data = user_data;
-  if (run->trainer != NULL)
-    clip_trainer_set_abort_callback (run->trainer, func, user_data);
-}
-
 /* ------------------------------------------------------------------ preparation */
 
+/* The run's callbacks, with progress reported under the run's own name for the phase (WHAT). */
 typedef struct {
   ClipTrainRun *run;
   const char   *what;
 } ProgressContext;
 
 static void
-forward_progress (int64_t done, int64_t total, gpointer user_data)
+forward_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
   ProgressContext *ctx = user_data;
-  ctx->run->callbacks.progress (ctx->what, done, total, ctx->run->user_data);
+  clip_callbacks_progress (&ctx->run->events.callbacks, ctx->what, done, total);
 }
 
 static gboolean
 forward_abort (gpointer user_data)
 {
   ProgressContext *ctx = user_data;
-  return ctx->run->abort_func != NULL && ctx->run->abort_func (ctx->run->abort_data);
+  return clip_callbacks_aborted (&ctx->run->events.callbacks);
 }
 
 static gboolean
 prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, const char *what, GError **error)
 {
   ProgressContext ctx = { run, what };
+  const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
   guint n_issues = clip_dataset_get_issues (dataset)->len;
   if (!clip_dataset_prepare_images (dataset, run->config.image_size, FALSE, CROPS_MEMORY_LIMIT,
-                                    run->config.out_dir, run->callbacks.progress != NULL ? forward_progress : NULL,
-                                    forward_abort, &ctx, error))
+                                    run->config.out_dir, &callbacks, error))
     return FALSE;
   report_skipped_rows (run, dataset, csv_path, n_issues);
   return TRUE;
 }
 
-/* Decodes the images, fixes the schedule, tokenizes the captions and opens the log: once per run. */
+/* The steps per epoch and in all, and the warmup, from the usable pairs (which a resumed run must
+ * still have); the trainer is made with them unless a checkpoint gave it. */
 static gboolean
-run_prepare (ClipTrainRun *run, GError **error)
+run_fix_schedule (ClipTrainRun *run, GError **error)
 {
   ClipTrainRunConfig *c = &run->config;
-  if (!prepare_dataset (run, run->train, c->csv_path, "Decoding the training images", error))
-    return FALSE;
-  if (run->val != NULL && !prepare_dataset (run, run->val, c->val_csv_path, "Decoding the validation images", error))
-    return FALSE;
-
   run->n_train = clip_dataset_get_size (run->train);
   run->steps_per_epoch = run->n_train / c->batch_size;
   if (run->steps_per_epoch == 0)
@@ -1032,23 +1017,27 @@ run_prepare (ClipTrainRun *run, GError **error)
                    "%" G_GINT64_FORMAT " steps of the run", c->warmup_steps, run->total_steps);
       return FALSE;
     }
-
+  if (run->trainer != NULL)
+    return TRUE;
+  ClipOptimConfig optim;
+  clip_optim_config_init (&optim);
+  optim.lr = c->lr;
+  optim.weight_decay = c->weight_decay;
+  optim.grad_clip = c->grad_clip;
+  optim.warmup_steps = c->warmup_steps;
+  optim.total_steps = run->total_steps;
+  run->trainer = clip_trainer_new (run->initial, &optim, error);
   if (run->trainer == NULL)
-    {
-      ClipOptimConfig optim;
-      clip_optim_config_init (&optim);
-      optim.lr = c->lr;
-      optim.weight_decay = c->weight_decay;
-      optim.grad_clip = c->grad_clip;
-      optim.warmup_steps = c->warmup_steps;
-      optim.total_steps = run->total_steps;
-      run->trainer = clip_trainer_new (run->initial, &optim, error);
-      if (run->trainer == NULL)
-        return FALSE;
-      g_clear_pointer (&run->initial, clip_model_free);
-    }
-  clip_trainer_set_abort_callback (run->trainer, run->abort_func, run->abort_data);
+    return FALSE;
+  g_clear_pointer (&run->initial, clip_model_free);
+  return TRUE;
+}
 
+/* The captions' token ids, once, and the buffers batches are assembled in. */
+static void
+run_alloc_batches (ClipTrainRun *run)
+{
+  const ClipTrainRunConfig *c = &run->config;
   ClipModel *model = clip_trainer_get_model (run->trainer);
   int ctx = clip_model_get_config (model)->context_length, size = c->image_size;
   ClipTokenizer *tokenizer = clip_model_get_tokenizer (model);
@@ -1059,20 +1048,38 @@ run_prepare (ClipTrainRun *run, GError **error)
   run->pixels = g_new (float, (size_t) c->batch_size * 3 * size * size);
   run->batch_ids = g_new (int32_t, (size_t) c->batch_size * ctx);
   run->augmented = g_new (uint8_t, (size_t) size * size * 3);
+}
 
+/* A new run starts a new log; a resumed one continues it (already cut back to its checkpoint). */
+static gboolean
+run_open_log (ClipTrainRun *run, GError **error)
+{
+  const char *path = run->config.log_json_path;
+  if (path == NULL)
+    return TRUE;
+  run->log = g_fopen (path, run->resumed ? "ae" : "we");
+  if (run->log != NULL)
+    return TRUE;
+  int saved = errno;
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot open the log: %s", path, g_strerror (saved));
+  return FALSE;
+}
+
+/* Decodes the images, fixes the schedule, tokenizes the captions and opens the log: once per run. */
+static gboolean
+run_prepare (ClipTrainRun *run, GError **error)
+{
+  ClipTrainRunConfig *c = &run->config;
+  if (!prepare_dataset (run, run->train, c->csv_path, "Decoding the training images", error))
+    return FALSE;
+  if (run->val != NULL && !prepare_dataset (run, run->val, c->val_csv_path, "Decoding the validation images", error))
+    return FALSE;
+  if (!run_fix_schedule (run, error))
+    return FALSE;
+  run_alloc_batches (run);
   remove_orphaned_temps (run);
-  if (c->log_json_path != NULL)
-    {
-      /* a new run starts a new log; a resumed one continues it (already cut back to its checkpoint) */
-      run->log = g_fopen (c->log_json_path, run->resumed ? "ae" : "we");
-      if (run->log == NULL)
-        {
-          int saved = errno;
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot open the log: %s", c->log_json_path,
-                       g_strerror (saved));
-          return FALSE;
-        }
-    }
+  if (!run_open_log (run, error))
+    return FALSE;
   run->prepared = TRUE;
   return TRUE;
 }
@@ -1188,20 +1195,6 @@ log_step (ClipTrainRun *run, const ClipTrainStepReport *r, GError **error)
   return log_write (run, b, error);
 }
 
-static void
-add_recalls (JsonBuilder *b, const char *name, const double recall[3])
-{
-  static const char *const keys[] = { "R@1", "R@5", "R@10" };
-  json_builder_set_member_name (b, name);
-  json_builder_begin_object (b);
-  for (int k = 0; k < 3; k++)
-    {
-      json_builder_set_member_name (b, keys[k]);
-      json_builder_add_double_value (b, recall[k]);
-    }
-  json_builder_end_object (b);
-}
-
 static gboolean
 log_validation (ClipTrainRun *run, const ClipTrainValidation *v, GError **error)
 {
@@ -1215,16 +1208,10 @@ log_validation (ClipTrainRun *run, const ClipTrainValidation *v, GError **error)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "n");
   json_builder_add_int_value (b, clip_dataset_get_size (run->val));
-  add_recalls (b, "image_to_text", v->retrieval.image_to_text);
-  add_recalls (b, "text_to_image", v->retrieval.text_to_image);
+  clip_json_add_retrieval (b, &v->retrieval);
   if (v->has_zero_shot)
     {
-      json_builder_set_member_name (b, "zero_shot");
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "top1");
-      json_builder_add_double_value (b, v->zero_shot_top1);
-      json_builder_set_member_name (b, "top5");
-      json_builder_add_double_value (b, v->zero_shot_top5);
+      clip_json_begin_zero_shot (b, v->zero_shot_top1, v->zero_shot_top5);
       json_builder_end_object (b);
     }
   json_builder_end_object (b);
@@ -1239,18 +1226,18 @@ run_validate (ClipTrainRun *run, int64_t step, GError **error)
                             .has_zero_shot = clip_dataset_get_n_labels (run->val) > 0 };
   ClipZeroShotMetrics zero_shot = { 0 };
   ProgressContext ctx = { run, "Validating" };
+  const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
   if (!clip_evaluate_dataset (clip_trainer_get_model (run->trainer), run->val,
-                              (const char *const *) run->templates, g_strv_length (run->templates), NULL, 0, EVAL_BATCH,
-                              &v.retrieval, v.has_zero_shot ? &zero_shot : NULL,
-                              run->callbacks.progress != NULL ? forward_progress : NULL, forward_abort, &ctx, error))
+                              (const char *const *) run->templates, g_strv_length (run->templates), NULL, 0,
+                              VALIDATION_BATCH, &v.retrieval, v.has_zero_shot ? &zero_shot : NULL, &callbacks, error))
     return FALSE;
   v.zero_shot_top1 = zero_shot.top1;
   v.zero_shot_top5 = zero_shot.top5;
-  clip_zeroshot_metrics_clear (&zero_shot);
+  clip_zero_shot_metrics_clear (&zero_shot);
   if (run->log != NULL && !log_validation (run, &v, error))
     return FALSE;
-  if (run->callbacks.validation != NULL)
-    run->callbacks.validation (&v, run->user_data);
+  if (run->events.validation != NULL)
+    run->events.validation (&v, run->events.callbacks.user_data);
   return TRUE;
 }
 
@@ -1276,8 +1263,8 @@ run_save_checkpoint (ClipTrainRun *run, GError **error)
     return FALSE;
   run->last_saved_step = step;
   prune_checkpoints (run);
-  if (run->callbacks.checkpoint != NULL)
-    run->callbacks.checkpoint (path, step, run->user_data);
+  if (run->events.checkpoint != NULL)
+    run->events.checkpoint (path, step, run->events.callbacks.user_data);
   return TRUE;
 }
 
@@ -1309,15 +1296,13 @@ clip_train_run_run (ClipTrainRun *run, GError **error)
   for (int64_t step = clip_trainer_get_step (trainer); step < run->total_steps; step = clip_trainer_get_step (trainer))
     {
       GError *local_error = NULL;
-      if (run->abort_func != NULL && run->abort_func (run->abort_data))
-        {
-          g_set_error_literal (&local_error, CLIP_ERROR, CLIP_ERROR_ABORTED, "Cancelled");
-          return run_stop (run, local_error, error);
-        }
+      if (!clip_callbacks_check_abort (&run->events.callbacks, &local_error))
+        return run_stop (run, local_error, error);
       int64_t start = g_get_monotonic_time ();
       fill_batch (run, step);
       ClipStepStats stats;
-      if (!clip_trainer_step (trainer, run->pixels, run->batch_ids, c->batch_size, &stats, &local_error))
+      if (!clip_trainer_step (trainer, run->pixels, run->batch_ids, c->batch_size, &stats, &run->events.callbacks,
+                              &local_error))
         {
           if (g_error_matches (local_error, CLIP_ERROR, CLIP_ERROR_ABORTED))
             return run_stop (run, local_error, error);
@@ -1334,8 +1319,8 @@ clip_train_run_run (ClipTrainRun *run, GError **error)
       };
       if (run->log != NULL && !log_step (run, &report, error))
         return FALSE;
-      if (run->callbacks.step != NULL)
-        run->callbacks.step (&report, run->user_data);
+      if (run->events.step != NULL)
+        run->events.step (&report, run->events.callbacks.user_data);
 
       gboolean last = stats.step == run->total_steps;
       if (run->val != NULL && (stats.step % run->steps_per_epoch == 0 || last))

@@ -1,4 +1,4 @@
-/* resample.h — internal: Pillow's 8-bit bicubic resize and CLIP's crop/normalise arithmetic.
+/* image-resample.h — internal: Pillow's 8-bit bicubic resize and CLIP's crop/normalise arithmetic.
  *
  * Pure C11 + libm.  Output sizes and window offsets are int64_t because resizing the short side of
  * a 1 × 10⁸ strip to 224 gives a long side beyond INT_MAX; only the requested window is computed. */

@@ -1,4 +1,4 @@
-/* fileutil.h — internal: writing files so that a crash leaves either the old or the new version. */
+/* util-file.h — internal: writing files so that a crash leaves either the old or the new version. */
 #pragma once
 
 #include "clip.h"

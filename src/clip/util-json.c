@@ -1,5 +1,5 @@
-/* jsonutil.c — json-glib with the guards untrusted files need. */
-#include "jsonutil.h"
+/* util-json.c — json-glib with the guards untrusted files need. */
+#include "util-json.h"
 #include "clip.h"
 
 #include <glib/gstdio.h>
@@ -122,6 +122,21 @@ clip_json_parse_file (const char *path, gsize max_bytes, GError **error)
       return NULL;
     }
   return clip_json_parse (data, len, path, TRUE, error);
+}
+
+JsonNode *
+clip_json_parse_object_file (const char *path, gsize max_bytes, JsonObject **object, GError **error)
+{
+  g_autoptr (JsonNode) root = clip_json_parse_file (path, max_bytes, error);
+  if (root == NULL)
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not a JSON object", path);
+      return NULL;
+    }
+  *object = json_node_get_object (root);
+  return g_steal_pointer (&root);
 }
 
 static gboolean

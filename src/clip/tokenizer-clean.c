@@ -1,4 +1,4 @@
-/* textclean.c — OpenAI's caption cleaning (simple_tokenizer.py: basic_clean, whitespace_clean,
+/* tokenizer-clean.c — OpenAI's caption cleaning (simple_tokenizer.py: basic_clean, whitespace_clean,
  * lower): ftfy.fix_text without mojibake repair, html.unescape twice, whitespace collapse and
  * Python's str.lower, rebuilt on GLib's Unicode functions.
  *
@@ -167,9 +167,13 @@ append_numeric_reference (GString *out, guint32 value)
     g_string_append_unichar (out, value);
 }
 
-/* Python's html.unescape: the pattern &(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?). */
-char *
-clip_text_html_unescape (const char *text)
+/* Decodes the reference starting at AMP (an '&') into OUT and returns where the text continues, or
+ * returns NULL, appending nothing, when AMP does not start a reference. */
+typedef const char *(*ReferenceDecoder) (GString *out, const char *amp);
+
+/* TEXT with every reference DECODE recognises replaced; the rest copied as it is. */
+static char *
+replace_references (const char *text, ReferenceDecoder decode)
 {
   if (strchr (text, '&') == NULL)
     return g_strdup (text);
@@ -177,61 +181,68 @@ clip_text_html_unescape (const char *text)
   const char *p = text;
   while (*p != '\0')
     {
-      if (*p != '&')
-        {
-          g_string_append_c (out, *p++);
-          continue;
-        }
-      const char *q = p + 1;
-      if (*q == '#')
-        {
-          gboolean hex = q[1] == 'x' || q[1] == 'X';
-          const char *digits = q + (hex ? 2 : 1), *d = digits;
-          guint32 value = 0;  /* saturates just above the Unicode range */
-          for (; hex ? g_ascii_isxdigit (*d) : g_ascii_isdigit (*d); d++)
-            value = MIN (value * (hex ? 16 : 10) + (guint32) g_ascii_xdigit_value (*d), 0x110000);
-          if (d == digits)
-            {
-              g_string_append_c (out, *p++);
-              continue;
-            }
-          append_numeric_reference (out, value);
-          p = *d == ';' ? d + 1 : d;
-          continue;
-        }
-
-      const char *end = q;
-      for (int n = 0; *end != '\0' && n < HTML_MAX_NAME && strchr ("\t\n\f <&#;", *end) == NULL; n++)
-        end = g_utf8_next_char (end);
-      if (end == q)
-        {
-          g_string_append_c (out, *p++);
-          continue;
-        }
-      gboolean semicolon = *end == ';';
-      const char *after = end + semicolon;
-      size_t len = (size_t) (end - q);
-      const Entity *e = entity_find (q, len);
-      if (e != NULL && (semicolon || e->legacy))
-        g_string_append_unichar (out, e->codepoint);
+      const char *after = *p == '&' ? decode (out, p) : NULL;
+      if (after != NULL)
+        p = after;
       else
-        {
-          /* The longest legacy name (valid without ';') that starts the text, rest kept. */
-          size_t prefix = len + semicolon - 1;
-          for (; prefix >= 2; prefix--)
-            if ((e = entity_find (q, prefix)) != NULL && e->legacy)
-              break;
-          if (prefix >= 2)
-            {
-              g_string_append_unichar (out, e->codepoint);
-              g_string_append_len (out, q + prefix, after - (q + prefix));
-            }
-          else
-            g_string_append_len (out, p, after - p);
-        }
-      p = after;
+        g_string_append_c (out, *p++);
     }
   return g_string_free (out, FALSE);
+}
+
+/* One reference as Python's html.unescape reads it:
+ * &(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?). */
+static const char *
+html_decode_reference (GString *out, const char *p)
+{
+  const char *q = p + 1;
+  if (*q == '#')
+    {
+      gboolean hex = q[1] == 'x' || q[1] == 'X';
+      const char *digits = q + (hex ? 2 : 1), *d = digits;
+      guint32 value = 0;  /* saturates just above the Unicode range */
+      for (; hex ? g_ascii_isxdigit (*d) : g_ascii_isdigit (*d); d++)
+        value = MIN (value * (hex ? 16 : 10) + (guint32) g_ascii_xdigit_value (*d), 0x110000);
+      if (d == digits)
+        return NULL;
+      append_numeric_reference (out, value);
+      return *d == ';' ? d + 1 : d;
+    }
+
+  const char *end = q;
+  for (int n = 0; *end != '\0' && n < HTML_MAX_NAME && strchr ("\t\n\f <&#;", *end) == NULL; n++)
+    end = g_utf8_next_char (end);
+  if (end == q)
+    return NULL;
+  gboolean semicolon = *end == ';';
+  const char *after = end + semicolon;
+  size_t len = (size_t) (end - q);
+  const Entity *e = entity_find (q, len);
+  if (e != NULL && (semicolon || e->legacy))
+    {
+      g_string_append_unichar (out, e->codepoint);
+      return after;
+    }
+  /* The longest legacy name (valid without ';') that starts the text, rest kept. */
+  size_t prefix = len + semicolon - 1;
+  for (; prefix >= 2; prefix--)
+    if ((e = entity_find (q, prefix)) != NULL && e->legacy)
+      break;
+  if (prefix >= 2)
+    {
+      g_string_append_unichar (out, e->codepoint);
+      g_string_append_len (out, q + prefix, after - (q + prefix));
+    }
+  else
+    g_string_append_len (out, p, after - p);
+  return after;
+}
+
+/* Python's html.unescape. */
+char *
+clip_text_html_unescape (const char *text)
+{
+  return replace_references (text, html_decode_reference);
 }
 
 /* Python's str.upper of an entity value: only ß, among HTML 4's lower-case entities, becomes two letters. */
@@ -244,60 +255,49 @@ append_python_upper (GString *out, gunichar c)
     g_string_append_unichar (out, g_unichar_toupper (c));
 }
 
-/* ftfy's unescape_html: &#?[0-9A-Za-z]{1,24}; replaced when it is a named entity (or the
- * all-capitals spelling of a lower-case one, such as &EACUTE;, that html.unescape leaves alone),
- * or a numeric reference that html.unescape decodes completely. */
+/* One reference as ftfy's unescape_html reads it: &#?[0-9A-Za-z]{1,24}; replaced when it is a named
+ * entity (or the all-capitals spelling of a lower-case one, such as &EACUTE;, that html.unescape
+ * leaves alone), or a numeric reference that html.unescape decodes completely. */
+static const char *
+ftfy_decode_reference (GString *out, const char *p)
+{
+  gboolean numeric = p[1] == '#';
+  const char *name = p + 1 + numeric;
+  size_t len = 0;
+  while (len <= FTFY_MAX_ENTITY && g_ascii_isalnum (name[len]))
+    len++;
+  if (len == 0 || len > FTFY_MAX_ENTITY || name[len] != ';')
+    return NULL;
+  const char *after = name + len + 1;
+  g_autofree char *entity = g_strndup (p, after - p);
+  if (numeric)
+    {
+      g_autofree char *decoded = clip_text_html_unescape (entity);
+      g_string_append (out, strchr (decoded, ';') != NULL ? entity : decoded);
+      return after;
+    }
+  const Entity *e = entity_find (name, len);
+  if (e != NULL)
+    {
+      g_string_append_unichar (out, e->codepoint);
+      return after;
+    }
+  g_autofree char *lower = g_ascii_strdown (name, len);
+  g_autofree char *upper = g_ascii_strup (name, len);
+  g_autofree char *decoded = NULL;
+  if (strncmp (upper, name, len) == 0 && (e = entity_find (lower, len)) != NULL
+      && strcmp ((decoded = clip_text_html_unescape (entity)), entity) == 0)
+    append_python_upper (out, e->codepoint);
+  else
+    g_string_append (out, entity);
+  return after;
+}
+
+/* ftfy's unescape_html. */
 static char *
 ftfy_unescape_html (const char *text)
 {
-  if (strchr (text, '&') == NULL)
-    return g_strdup (text);
-  GString *out = g_string_sized_new (strlen (text));
-  const char *p = text;
-  while (*p != '\0')
-    {
-      if (*p != '&')
-        {
-          g_string_append_c (out, *p++);
-          continue;
-        }
-      gboolean numeric = p[1] == '#';
-      const char *name = p + 1 + numeric;
-      size_t len = 0;
-      while (len <= FTFY_MAX_ENTITY && g_ascii_isalnum (name[len]))
-        len++;
-      if (len == 0 || len > FTFY_MAX_ENTITY || name[len] != ';')
-        {
-          g_string_append_c (out, *p++);
-          continue;
-        }
-      const char *after = name + len + 1;
-      g_autofree char *entity = g_strndup (p, after - p);
-      if (numeric)
-        {
-          g_autofree char *decoded = clip_text_html_unescape (entity);
-          g_string_append (out, strchr (decoded, ';') != NULL ? entity : decoded);
-        }
-      else
-        {
-          const Entity *e = entity_find (name, len);
-          if (e != NULL)
-            g_string_append_unichar (out, e->codepoint);
-          else
-            {
-              g_autofree char *lower = g_ascii_strdown (name, len);
-              g_autofree char *upper = g_ascii_strup (name, len);
-              g_autofree char *decoded = NULL;
-              if (strncmp (upper, name, len) == 0 && (e = entity_find (lower, len)) != NULL
-                  && strcmp ((decoded = clip_text_html_unescape (entity)), entity) == 0)
-                append_python_upper (out, e->codepoint);
-              else
-                g_string_append (out, entity);
-            }
-        }
-      p = after;
-    }
-  return g_string_free (out, FALSE);
+  return replace_references (text, ftfy_decode_reference);
 }
 
 /* ---------------------------------------------------------------- ftfy's other fixes */

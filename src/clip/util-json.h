@@ -1,4 +1,4 @@
-/* jsonutil.h — internal: parsing JSON from untrusted files with json-glib, safely. */
+/* util-json.h — internal: parsing JSON from untrusted files with json-glib, safely. */
 #pragma once
 
 #include <glib.h>
@@ -17,6 +17,9 @@ JsonNode *clip_json_parse (const char *data, gsize len, const char *label, gbool
                            GError **error);
 /* Reads and parses a file of at most MAX_BYTES. */
 JsonNode *clip_json_parse_file (const char *path, gsize max_bytes, GError **error);
+/* The same for a file whose root must be an object ("PATH: not a JSON object" otherwise): returns the
+ * root node, which owns *OBJECT. */
+JsonNode *clip_json_parse_object_file (const char *path, gsize max_bytes, JsonObject **object, GError **error);
 
 /* Typed member access with range checks.  A missing member leaves *value unchanged and succeeds;
  * a member of the wrong type or out of range is an error naming LABEL and KEY. */

@@ -1,6 +1,6 @@
-/* checkpoint.c — finding, validating and mapping every checkpoint layout; saving our own. */
+/* model-load.c — finding, validating and mapping every checkpoint layout; saving our own. */
 #include "clip-private.h"
-#include "jsonutil.h"
+#include "util-json.h"
 
 #include <float.h>
 #include <math.h>
@@ -205,15 +205,10 @@ apply_open_clip_config (JsonObject *root, ClipConfig *c, ClipPreprocess *pre, co
 static gboolean
 apply_preprocessor_config (const char *path, ClipPreprocess *pre, int image_size, GError **error)
 {
-  g_autoptr (JsonNode) root = clip_json_parse_file (path, CONFIG_MAX_BYTES, error);
+  JsonObject *obj;
+  g_autoptr (JsonNode) root = clip_json_parse_object_file (path, CONFIG_MAX_BYTES, &obj, error);
   if (root == NULL)
     return FALSE;
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not a JSON object", path);
-      return FALSE;
-    }
-  JsonObject *obj = json_node_get_object (root);
   const char *keys[2] = { "image_mean", "image_std" };
   float *dst[2] = { pre->mean, pre->std };
   for (int i = 0; i < 2; i++)
@@ -274,15 +269,10 @@ apply_preprocessor_config (const char *path, ClipPreprocess *pre, int image_size
 static gboolean
 apply_config_file (const char *path, ClipConfig *c, ClipPreprocess *pre, GError **error)
 {
-  g_autoptr (JsonNode) root = clip_json_parse_file (path, CONFIG_MAX_BYTES, error);
+  JsonObject *obj;
+  g_autoptr (JsonNode) root = clip_json_parse_object_file (path, CONFIG_MAX_BYTES, &obj, error);
   if (root == NULL)
     return FALSE;
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not a JSON object", path);
-      return FALSE;
-    }
-  JsonObject *obj = json_node_get_object (root);
   if (json_object_has_member (obj, "model_cfg") || json_object_has_member (obj, "vision_cfg"))
     return apply_open_clip_config (obj, c, pre, path, error);
   return apply_hf_config (obj, c, path, error);
@@ -533,71 +523,68 @@ typedef struct {
   gboolean transpose;
 } TensorSource;
 
-/* Finds, checks and points every table tensor at its data: F32 in place in the map, anything that
- * needs converting or transposing into one owned block. */
+/* Whether a tensor's data can be used where it lies in the map: F32, aligned, not transposed. */
 static gboolean
-map_weights (ClipModel *model, const ClipSafetensors *st, Naming naming, GError **error)
+source_in_place (const TensorSource *source)
+{
+  const char *data = (const char *) source->src->data + source->offset * sizeof (float);
+  return source->src->dtype == CLIP_DTYPE_F32 && !source->transpose && ((uintptr_t) data % sizeof (float)) == 0;
+}
+
+/* Finds the file's tensor for INFO and checks its dtype and shape (stacked Q;K;V, [in, out]
+ * projections and logit_scale [] or [1] under OpenAI's names). */
+static gboolean
+find_source (const ClipSafetensors *st, const ClipTensorInfo *info, Naming naming, TensorSource *source,
+             GError **error)
 {
   const char *label = clip_safetensors_path (st);
-  int n;
-  clip_weights_init (&model->w, &model->config);
-  ClipTensorInfo *table = clip_tensor_table_new (&model->config, &model->w, &n);
-  g_autofree TensorSource *sources = g_new0 (TensorSource, n);
-  g_autoptr (GHashTable) used = g_hash_table_new (g_str_hash, g_str_equal);
-  gboolean ok = FALSE;
-  int64_t owned_floats = 0;
-
-  for (int i = 0; i < n; i++)
+  gboolean openai = naming == NAMES_OPENAI;
+  const char *name = openai ? info->openai_name : info->hf_name;
+  const ClipStTensor *t = clip_safetensors_find (st, name);
+  if (t == NULL)
     {
-      ClipTensorInfo *info = &table[i];
-      gboolean openai = naming == NAMES_OPENAI;
-      const char *name = openai ? info->openai_name : info->hf_name;
-      const ClipStTensor *t = clip_safetensors_find (st, name);
-      if (t == NULL)
-        {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: tensor '%s' is missing", label, name);
-          goto out;
-        }
-      g_hash_table_add (used, (gpointer) t->name);
-      if (!dtype_is_float (t->dtype))
-        {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; only F32, F16 "
-                       "and BF16 weights are supported", label, name, clip_dtype_name (t->dtype));
-          goto out;
-        }
-      /* The shape the file must hold: stacked Q;K;V, [in, out] projections, logit_scale [] or [1]. */
-      int64_t expect[4];
-      int expect_dims = info->n_dims;
-      memcpy (expect, info->shape, sizeof expect);
-      if (openai && info->qkv_slice >= 0)
-        expect[0] *= 3;
-      if (openai && info->openai_transposed)
-        {
-          expect[0] = info->shape[1];
-          expect[1] = info->shape[0];
-        }
-      gboolean shape_ok = t->n_dims == expect_dims
-                          && memcmp (t->shape, expect, sizeof (int64_t) * expect_dims) == 0;
-      if (info->n_dims == 0 && t->n_dims == 1 && t->shape[0] == 1)
-        shape_ok = TRUE;
-      if (!shape_ok)
-        {
-          g_autofree char *got = format_shape (t->shape, t->n_dims);
-          g_autofree char *want = format_shape (expect, expect_dims);
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s",
-                       label, name, got, want);
-          goto out;
-        }
-      sources[i].src = t;
-      sources[i].offset = info->qkv_slice >= 0 && openai ? info->qkv_slice * info->n_elements : 0;
-      sources[i].transpose = openai && info->openai_transposed;
-      const char *data = (const char *) t->data + sources[i].offset * sizeof (float);
-      gboolean in_place = t->dtype == CLIP_DTYPE_F32 && !sources[i].transpose
-                          && ((uintptr_t) data % sizeof (float)) == 0;
-      if (!in_place)
-        owned_floats += info->n_elements;
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: tensor '%s' is missing", label, name);
+      return FALSE;
     }
+  if (!dtype_is_float (t->dtype))
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; only F32, F16 "
+                   "and BF16 weights are supported", label, name, clip_dtype_name (t->dtype));
+      return FALSE;
+    }
+  int64_t expect[4];
+  int expect_dims = info->n_dims;
+  memcpy (expect, info->shape, sizeof expect);
+  if (openai && info->qkv_slice >= 0)
+    expect[0] *= 3;
+  if (openai && info->openai_transposed)
+    {
+      expect[0] = info->shape[1];
+      expect[1] = info->shape[0];
+    }
+  gboolean shape_ok = t->n_dims == expect_dims && memcmp (t->shape, expect, sizeof (int64_t) * expect_dims) == 0;
+  if (info->n_dims == 0 && t->n_dims == 1 && t->shape[0] == 1)
+    shape_ok = TRUE;
+  if (!shape_ok)
+    {
+      g_autofree char *got = format_shape (t->shape, t->n_dims);
+      g_autofree char *want = format_shape (expect, expect_dims);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s",
+                   label, name, got, want);
+      return FALSE;
+    }
+  *source = (TensorSource) {
+    .src = t,
+    .offset = info->qkv_slice >= 0 && openai ? info->qkv_slice * info->n_elements : 0,
+    .transpose = openai && info->openai_transposed,
+  };
+  return TRUE;
+}
 
+/* Every tensor of the file is one the model uses (USED) or one it may ignore. */
+static gboolean
+check_unused_tensors (const ClipSafetensors *st, GHashTable *used, GError **error)
+{
   for (int i = 0; i < clip_safetensors_n_tensors (st); i++)
     {
       const char *name = clip_safetensors_tensor (st, i)->name;
@@ -605,26 +592,33 @@ map_weights (ClipModel *model, const ClipSafetensors *st, Naming naming, GError 
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
                        "%s: unexpected tensor '%s' (not part of a CLIP ViT model with this configuration)",
-                       label, name);
-          goto out;
+                       clip_safetensors_path (st), name);
+          return FALSE;
         }
     }
+  return TRUE;
+}
 
+/* Points each table slot at its data: in place in the map, or converted (and transposed) into the
+ * model's owned block of OWNED_FLOATS. */
+static gboolean
+fill_slots (ClipModel *model, const ClipTensorInfo *table, const TensorSource *sources, int n,
+            int64_t owned_floats, const char *label, GError **error)
+{
   model->owned = owned_floats > 0 ? g_try_new (float, owned_floats) : NULL;
   if (owned_floats > 0 && model->owned == NULL)
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: cannot allocate %" G_GINT64_FORMAT " MB for the weights",
                    label, owned_floats * 4 / 1000000);
-      goto out;
+      return FALSE;
     }
   float *next = model->owned;
   for (int i = 0; i < n; i++)
     {
       const TensorSource *s = &sources[i];
       const ClipTensorInfo *info = &table[i];
-      size_t elem = clip_dtype_size (s->src->dtype);
-      const char *data = (const char *) s->src->data + s->offset * elem;
-      if (s->src->dtype == CLIP_DTYPE_F32 && !s->transpose && ((uintptr_t) data % sizeof (float)) == 0)
+      const char *data = (const char *) s->src->data + s->offset * clip_dtype_size (s->src->dtype);
+      if (source_in_place (s))
         {
           *info->slot = (float *) data;
           continue;
@@ -642,10 +636,33 @@ map_weights (ClipModel *model, const ClipSafetensors *st, Naming naming, GError 
         }
       next += info->n_elements;
     }
-  model->dtype = sources[0].src->dtype;
-  ok = TRUE;
+  return TRUE;
+}
 
-out:
+/* Finds, checks and points every table tensor at its data: F32 in place in the map, anything that
+ * needs converting or transposing into one owned block. */
+static gboolean
+map_weights (ClipModel *model, const ClipSafetensors *st, Naming naming, GError **error)
+{
+  int n;
+  clip_weights_init (&model->w, &model->config);
+  ClipTensorInfo *table = clip_tensor_table_new (&model->config, &model->w, &n);
+  g_autofree TensorSource *sources = g_new0 (TensorSource, n);
+  g_autoptr (GHashTable) used = g_hash_table_new (g_str_hash, g_str_equal);
+  gboolean ok = TRUE;
+  int64_t owned_floats = 0;
+  for (int i = 0; i < n && ok; i++)
+    {
+      ok = find_source (st, &table[i], naming, &sources[i], error);
+      if (ok)
+        g_hash_table_add (used, (gpointer) sources[i].src->name);
+      if (ok && !source_in_place (&sources[i]))
+        owned_floats += table[i].n_elements;
+    }
+  ok = ok && check_unused_tensors (st, used, error)
+       && fill_slots (model, table, sources, n, owned_floats, clip_safetensors_path (st), error);
+  if (ok)
+    model->dtype = sources[0].src->dtype;
   clip_tensor_table_free (table, n);
   return ok;
 }
@@ -714,6 +731,98 @@ detect_naming (const ClipSafetensors *st)
            ? NAMES_OPENAI : NAMES_HF;
 }
 
+/* Which files make up the model at PATH: a directory gives the layout, the weights file, its
+ * configuration and itself (*DIR); a file is the weights alone. */
+static gboolean
+locate_files (ClipModel *model, const char *path, char **weights, char **config, char **dir, GError **error)
+{
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      if (!g_file_test (path, G_FILE_TEST_EXISTS))
+        {
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: no such file or directory", path);
+          return FALSE;
+        }
+      *weights = g_strdup (path);
+      return TRUE;
+    }
+  *dir = g_strdup (path);
+  if (file_exists (path, "open_clip_config.json", config))
+    {
+      model->layout = CLIP_LAYOUT_OPEN_CLIP_DIR;
+      const char *candidates[] = { "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
+                                   "model.safetensors" };
+      for (size_t i = 0; i < G_N_ELEMENTS (candidates) && *weights == NULL; i++)
+        file_exists (path, candidates[i], weights);
+    }
+  else if (file_exists (path, "config.json", config))
+    {
+      model->layout = CLIP_LAYOUT_HF_DIR;
+      file_exists (path, "model.safetensors", weights);
+    }
+  if (*config != NULL && *weights != NULL)
+    return TRUE;
+  gboolean pickle = file_exists (path, "pytorch_model.bin", NULL)
+                    || file_exists (path, "open_clip_pytorch_model.bin", NULL);
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING,
+               "%s: not a model directory: expected config.json + model.safetensors (Hugging Face) or "
+               "open_clip_config.json + open_clip_model.safetensors (open_clip)%s", path,
+               pickle ? "; PyTorch .bin files are not read: convert them to safetensors" : "");
+  return FALSE;
+}
+
+/* Our own checkpoint (FORMAT is its cliplab.format): the architecture from its metadata. */
+static gboolean
+configure_cliplab (ClipModel *model, const ClipSafetensors *st, const char *format, GError **error)
+{
+  const char *label = clip_safetensors_path (st);
+  if (!g_str_equal (format, CLIPLAB_FORMAT_VERSION))
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED, "%s: ClipLab checkpoint format %s is newer than "
+                   "this program reads (%s)", label, format, CLIPLAB_FORMAT_VERSION);
+      return FALSE;
+    }
+  const char *json = clip_safetensors_metadata (st, "cliplab.config");
+  if (json == NULL)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: metadata \"cliplab.config\" is missing", label);
+      return FALSE;
+    }
+  model->layout = CLIP_LAYOUT_CLIPLAB;
+  return clip_config_from_json (json, &model->config, &model->preprocess, label, error);
+}
+
+/* The architecture: from our checkpoint's metadata, else read off the tensor shapes and refined by
+ * the directory's CONFIG or the caller's config file.  *NAMING and *CONFIG_LABEL (where the
+ * architecture came from, for errors) are set. */
+static gboolean
+configure (ClipModel *model, const ClipSafetensors *st, const char *config, const ClipLoadOptions *options,
+           Naming *naming, const char **config_label, GError **error)
+{
+  const char *label = clip_safetensors_path (st);
+  const char *format = clip_safetensors_metadata (st, "cliplab.format");
+  *naming = detect_naming (st);
+  *config_label = label;
+  if (format != NULL)
+    {
+      *naming = NAMES_HF;
+      return configure_cliplab (model, st, format, error);
+    }
+  if (config != NULL)
+    {
+      *config_label = config;
+      return infer_config (st, *naming, &model->config, label, error)
+             && apply_config_file (config, &model->config, &model->preprocess, error);
+    }
+  model->layout = *naming == NAMES_OPENAI ? CLIP_LAYOUT_OPENAI_FILE : CLIP_LAYOUT_HF_FILE;
+  if (!infer_config (st, *naming, &model->config, label, error))
+    return FALSE;
+  if (options->config_path == NULL)
+    return TRUE;
+  *config_label = options->config_path;
+  return apply_config_file (options->config_path, &model->config, &model->preprocess, error);
+}
+
 ClipModel *
 clip_model_load (const char *path, const ClipLoadOptions *options, GError **error)
 {
@@ -729,89 +838,16 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
   clip_preprocess_init_default (&model->preprocess);
 
   g_autofree char *weights = NULL, *config = NULL, *dir = NULL;
-  gboolean have_config = FALSE;
-  if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    {
-      dir = g_strdup (path);
-      if (file_exists (path, "open_clip_config.json", &config))
-        {
-          model->layout = CLIP_LAYOUT_OPEN_CLIP_DIR;
-          const char *candidates[] = { "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
-                                       "model.safetensors" };
-          for (size_t i = 0; i < G_N_ELEMENTS (candidates) && weights == NULL; i++)
-            file_exists (path, candidates[i], &weights);
-        }
-      else if (file_exists (path, "config.json", &config))
-        {
-          model->layout = CLIP_LAYOUT_HF_DIR;
-          file_exists (path, "model.safetensors", &weights);
-        }
-      if (config == NULL || weights == NULL)
-        {
-          gboolean pickle = file_exists (path, "pytorch_model.bin", NULL)
-                            || file_exists (path, "open_clip_pytorch_model.bin", NULL);
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING,
-                       "%s: not a model directory: expected config.json + model.safetensors (Hugging Face) or "
-                       "open_clip_config.json + open_clip_model.safetensors (open_clip)%s", path,
-                       pickle ? "; PyTorch .bin files are not read: convert them to safetensors" : "");
-          return NULL;
-        }
-      have_config = TRUE;
-    }
-  else if (g_file_test (path, G_FILE_TEST_EXISTS))
-    weights = g_strdup (path);
-  else
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: no such file or directory", path);
-      return NULL;
-    }
-
+  if (!locate_files (model, path, &weights, &config, &dir, error))
+    return NULL;
   model->file = clip_safetensors_open (weights, error);
   if (model->file == NULL)
     return NULL;
   const ClipSafetensors *st = model->file;
-  const char *format = clip_safetensors_metadata (st, "cliplab.format");
-  Naming naming = detect_naming (st);
-  const char *label = clip_safetensors_path (st);
-  const char *config_label = label;   /* where the architecture was read, for errors */
-
-  if (format != NULL)
-    {
-      if (!g_str_equal (format, CLIPLAB_FORMAT_VERSION))
-        {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED, "%s: ClipLab checkpoint format %s is newer than "
-                       "this program reads (%s)", label, format, CLIPLAB_FORMAT_VERSION);
-          return NULL;
-        }
-      const char *json = clip_safetensors_metadata (st, "cliplab.config");
-      if (json == NULL)
-        {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: metadata \"cliplab.config\" is missing", label);
-          return NULL;
-        }
-      model->layout = CLIP_LAYOUT_CLIPLAB;
-      if (!clip_config_from_json (json, &model->config, &model->preprocess, label, error))
-        return NULL;
-      naming = NAMES_HF;
-    }
-  else if (have_config)
-    {
-      config_label = config;
-      if (!infer_config (st, naming, &model->config, label, error)
-          || !apply_config_file (config, &model->config, &model->preprocess, error))
-        return NULL;
-    }
-  else
-    {
-      model->layout = naming == NAMES_OPENAI ? CLIP_LAYOUT_OPENAI_FILE : CLIP_LAYOUT_HF_FILE;
-      if (!infer_config (st, naming, &model->config, label, error))
-        return NULL;
-      if (options->config_path != NULL)
-        config_label = options->config_path;
-      if (options->config_path != NULL
-          && !apply_config_file (options->config_path, &model->config, &model->preprocess, error))
-        return NULL;
-    }
+  Naming naming;
+  const char *config_label;
+  if (!configure (model, st, config, options, &naming, &config_label, error))
+    return NULL;
   if (options->vision_heads > 0)
     model->config.vision.heads = options->vision_heads;
   if (options->text_heads > 0)
@@ -820,17 +856,13 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
 
   if (!clip_config_validate (&model->config, config_label, error))
     return NULL;
-  if (model->layout == CLIP_LAYOUT_HF_DIR)
-    {
-      g_autofree char *pre = NULL;
-      if (file_exists (dir, "preprocessor_config.json", &pre)
-          && !apply_preprocessor_config (pre, &model->preprocess, model->config.image_size, error))
-        return NULL;
-    }
-  if (!map_weights (model, st, naming, error))
+  g_autofree char *pre = NULL;
+  if (model->layout == CLIP_LAYOUT_HF_DIR && file_exists (dir, "preprocessor_config.json", &pre)
+      && !apply_preprocessor_config (pre, &model->preprocess, model->config.image_size, error))
     return NULL;
-  if (!load_tokenizer (model, dir, format != NULL ? clip_safetensors_metadata (st, "cliplab.tokenizer") : NULL,
-                       options, error))
+  const char *embedded_tokenizer = model->layout == CLIP_LAYOUT_CLIPLAB
+                                     ? clip_safetensors_metadata (st, "cliplab.tokenizer") : NULL;
+  if (!map_weights (model, st, naming, error) || !load_tokenizer (model, dir, embedded_tokenizer, options, error))
     return NULL;
   return g_steal_pointer (&model);
 }

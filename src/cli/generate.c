@@ -5,7 +5,7 @@
  * Everything random comes from GRand (Mersenne Twister) seeded with the caller's seed, one stream
  * per split, and the PNGs are encoded by gdk-pixbuf without timestamps, so the same arguments write
  * the same bytes. */
-#include "clip.h"
+#include "generate.h"
 
 #include <cairo.h>
 #include <gdk-pixbuf/gdk-pixbuf.h>
@@ -25,22 +25,17 @@
 typedef struct {
   const char      *out_dir;
   GString         *csv[2];      /* train, test */
-  ClipProgressFunc progress;
-  ClipAbortFunc    abort_func;
-  gpointer         user_data;
+  const ClipCallbacks *callbacks;
   int64_t          done, total;
 } GenOutput;
 
 static const char *const gen_split_names[2] = { "train", "test" };
 
 static gboolean
-gen_output_init (GenOutput *out, const char *out_dir, int64_t total, ClipProgressFunc progress,
-                 ClipAbortFunc abort_func, gpointer user_data, GError **error)
+gen_output_init (GenOutput *out, const char *out_dir, int64_t total, const ClipCallbacks *callbacks,
+                 GError **error)
 {
-  *out = (GenOutput) {
-    .out_dir = out_dir, .progress = progress, .abort_func = abort_func, .user_data = user_data,
-    .total = total,
-  };
+  *out = (GenOutput) { .out_dir = out_dir, .callbacks = callbacks, .total = total };
   for (int s = 0; s < 2; s++)
     {
       g_autofree char *dir = g_build_filename (out_dir, gen_split_names[s], NULL);
@@ -105,9 +100,10 @@ gen_output_add (GenOutput *out, int split, int index, const uint8_t *rgb, int wi
   csv_append_field (out->csv[split], label, '\n');
 
   out->done++;
-  if (out->progress != NULL)
-    out->progress (out->done, out->total, out->user_data);
-  if (out->abort_func != NULL && out->abort_func (out->user_data))
+  const ClipCallbacks *cb = out->callbacks;
+  if (cb != NULL && cb->progress != NULL)
+    cb->progress ("Writing images", out->done, out->total, cb->user_data);
+  if (cb != NULL && cb->abort != NULL && cb->abort (cb->user_data))
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED, "%s: writing the data set was stopped", out->out_dir);
       return FALSE;
@@ -167,7 +163,7 @@ static const char *const fashion_templates[] = {
 #define FASHION_SIDE 28
 
 const char *const *
-clip_fashion_mnist_classes (void)
+cli_fashion_mnist_classes (void)
 {
   return fashion_classes;
 }
@@ -338,9 +334,8 @@ fashion_convert_split (GenOutput *out, FashionSplit *split, int index, uint64_t 
 }
 
 gboolean
-clip_generate_fashion_mnist (const char *from_dir, const char *out_dir, int limit_train, int limit_test,
-                             uint64_t seed, ClipProgressFunc progress, ClipAbortFunc abort_func,
-                             gpointer user_data, GError **error)
+cli_generate_fashion_mnist (const char *from_dir, const char *out_dir, int limit_train, int limit_test,
+                            uint64_t seed, const ClipCallbacks *callbacks, GError **error)
 {
   g_return_val_if_fail (from_dir != NULL && out_dir != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -354,8 +349,7 @@ clip_generate_fashion_mnist (const char *from_dir, const char *out_dir, int limi
   GenOutput out = { 0 };
   gboolean ok = fashion_open_split (&splits[0], from_dir, "train", limit_train, error)
                 && fashion_open_split (&splits[1], from_dir, "t10k", limit_test, error)
-                && gen_output_init (&out, out_dir, (int64_t) splits[0].n + splits[1].n, progress, abort_func,
-                                    user_data, error)
+                && gen_output_init (&out, out_dir, (int64_t) splits[0].n + splits[1].n, callbacks, error)
                 && fashion_convert_split (&out, &splits[0], 0, seed, error)
                 && fashion_convert_split (&out, &splits[1], 1, seed, error);
   if (ok)
@@ -400,7 +394,7 @@ static const double shape_radius[2] = { 0.11, 0.20 };  /* of the image side */
 static const char *const shapes_held_out[] = { "red triangle", "green star", "blue circle", "yellow square", NULL };
 
 const char *const *
-clip_shapes_held_out (void)
+cli_shapes_held_out (void)
 {
   return shapes_held_out;
 }
@@ -589,8 +583,8 @@ shapes_describe (int count, int n_train, int n_test, uint64_t seed, int side)
 }
 
 gboolean
-clip_generate_shapes (const char *out_dir, int count, uint64_t seed, int image_size, ClipProgressFunc progress,
-                      ClipAbortFunc abort_func, gpointer user_data, GError **error)
+cli_generate_shapes (const char *out_dir, int count, uint64_t seed, int image_size,
+                     const ClipCallbacks *callbacks, GError **error)
 {
   g_return_val_if_fail (out_dir != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -610,7 +604,7 @@ clip_generate_shapes (const char *out_dir, int count, uint64_t seed, int image_s
   const int n_split[2] = { count - n_test, n_test };
 
   GenOutput out;
-  if (!gen_output_init (&out, out_dir, count, progress, abort_func, user_data, error))
+  if (!gen_output_init (&out, out_dir, count, callbacks, error))
     {
       gen_output_clear (&out);
       return FALSE;

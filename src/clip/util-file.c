@@ -1,5 +1,5 @@
-/* fileutil.c — atomic, durable file replacement shared by the checkpoint writer and the index. */
-#include "fileutil.h"
+/* util-file.c — atomic, durable file replacement shared by the checkpoint writer and the index. */
+#include "util-file.h"
 
 #include <errno.h>
 #include <fcntl.h>

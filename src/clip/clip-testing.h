@@ -1,0 +1,24 @@
+/* clip-testing.h — helpers for tests, benchmarks and `cliplab-cli bench`; not installed, not part of
+ * the library's API (clip.h). */
+#pragma once
+
+#include "clip.h"
+
+G_BEGIN_DECLS
+
+/* The deterministic ViT-B/32 weights of the golden references (../shared/golden/README.md): every
+ * value follows from its tensor's name and index, so tests and benchmarks share a 600 MB model that
+ * nobody ships. */
+
+/* VALUES[0..N) of tensor NAME (a Hugging Face name; "input.pixel_values" gives the test images). */
+void     clip_detweights_fill (const char *name, float *values, int64_t n);
+/* Writes those weights to PATH as a ViT-B/32 safetensors file with Hugging Face names. */
+gboolean clip_detweights_write (const char *path, GError **error);
+
+/* Issues only the matrix products of encoding N images, as cblas_sgemm calls with the same shapes
+ * on the weights in their file layout: the time OpenBLAS alone needs for them (encoding itself runs
+ * its products on repacked weights, see the README's performance section).  The model's outputs are
+ * not computed. */
+gboolean clip_model_run_image_gemms (ClipModel *model, int n, GError **error);
+
+G_END_DECLS
