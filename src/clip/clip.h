@@ -436,11 +436,13 @@ GPtrArray  *clip_dataset_get_issues (const ClipDataset *dataset);
 /* Caption groups for clip_evaluate_retrieval: equal caption texts share an id.  [size] ints. */
 const int  *clip_dataset_get_caption_groups (const ClipDataset *dataset);
 
-/* Decodes every image once into SIZE × SIZE 8-bit RGB crops (clip-reference.md's preprocessing; kept in memory,
- * or in a cache file in CACHE_DIR when they would exceed MEMORY_LIMIT bytes), dropping and
- * reporting the rows whose images cannot be decoded.  Fails only when no row remains.  Rows naming
- * the same file share one crop; decoding runs on g_get_num_processors() threads, progress and abort
- * on the calling thread.  CACHE_DIR NULL is the temporary folder; the cache file is unlinked at once. */
+/* Decodes every image once into SIZE × SIZE 8-bit RGB crops (clip-reference.md's preprocessing;
+ * kept in memory, or in a cache file in CACHE_DIR when they would exceed MEMORY_LIMIT bytes),
+ * dropping and reporting the images that cannot be decoded, with their captions.  Fails only when
+ * no image remains.  The captions of one image share its crop; files decode on
+ * g_get_num_processors() threads and WebDataset shards one per thread, each streamed once; progress
+ * and abort on the calling thread.  CACHE_DIR NULL is the temporary folder; the cache file is
+ * unlinked at once. */
 gboolean       clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif_orientation,
                                             size_t memory_limit, const char *cache_dir,
                                             const ClipCallbacks *callbacks, GError **error);
