@@ -924,7 +924,7 @@ clip_train_run_resume (const char *dir, const ClipTrainEvents *events, GError **
     return NULL;
   if (!same_data)
     {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: the file changed since the checkpoint was "
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: the data set changed since the checkpoint was "
                    "written; resuming would not continue the same run", c->csv_path);
       return NULL;
     }

@@ -196,6 +196,15 @@ formats)
     --text-heads 2 --context-length 16 --embed-dim 16 --save-every 0 --val-dataset "$tmp/wds"
   status_is 0 && [[ -f $tmp/run/model.safetensors ]]
   verdict "train --dataset FOLDER --val-dataset SHARDS trains and saves"
+  rm "$tmp/run/model.safetensors"
+  run train --resume "$tmp/run"
+  status_is 0 && [[ -f $tmp/run/model.safetensors ]]
+  verdict "… and resumes from its checkpoint while the folder is unchanged"
+  first_class=$(head -n 1 "$tmp/wds/classnames.txt")
+  cp "$(find "$tmp/folder/$first_class" -name '*.png' | head -n 1)" "$tmp/folder/$first_class/added.png"
+  rm "$tmp/run/model.safetensors"
+  run train --resume "$tmp/run"
+  check_error "a class folder changed since the checkpoint stops the resume" "data set changed"
 
   run evaluate "${tiny[@]}" --dataset "$tmp/folder" --csv "$tmp/s/test.csv"
   check_error "--dataset and --csv together fail" "give one"
