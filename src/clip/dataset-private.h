@@ -10,7 +10,6 @@
 #include "clip.h"
 
 #include <json-glib/json-glib.h>
-#include <stdio.h>
 
 typedef struct {
   char *path;        /* resolved absolute file, or NULL for a member of a shard */
@@ -69,9 +68,8 @@ void dataset_add_caption (ClipDataset *dataset, int image, const char *text, int
  * have labels but no captions. */
 void dataset_caption_from_templates (ClipDataset *dataset, const char *const *templates, int n_templates);
 
-/* "{}" and CLIP_benchmark's "{c}" both stand for the class name. */
-gboolean dataset_template_is_valid (const char *template);
-char    *dataset_fill_template (const char *template, const char *name);
+/* TEMPLATE with NAME where "{}" or CLIP_benchmark's "{c}" stands. */
+char *dataset_fill_template (const char *template, const char *name);
 
 /* Reads a text file of at most MAX_BYTES as UTF-8 lines, stripped, empty ones dropped. */
 GPtrArray *dataset_read_lines (const char *path, gsize max_bytes, GError **error);

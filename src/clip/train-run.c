@@ -552,7 +552,7 @@ clip_train_run_free (ClipTrainRun *run)
 
 /* Reports the entries of DATASET skipped since the first FROM issues. */
 static void
-report_skipped_rows (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, guint from)
+report_skipped_rows (ClipTrainRun *run, ClipDataset *dataset, guint from)
 {
   GPtrArray *issues = clip_dataset_get_issues (dataset);
   for (guint i = from; i < issues->len; i++)
@@ -564,15 +564,15 @@ report_skipped_rows (ClipTrainRun *run, ClipDataset *dataset, const char *csv_pa
 
 /* The data set at PATH in any format clip_dataset_open reads; SPLIT NULL is DEFAULT_SPLIT. */
 static ClipDataset *
-load_csv (ClipTrainRun *run, const char *csv_path, const char *split, const char *default_split, GError **error)
+load_dataset (ClipTrainRun *run, const char *path, const char *split, const char *default_split, GError **error)
 {
   ClipDatasetOptions options;
   clip_dataset_options_init (&options);
   options.image_root = run->config.image_root;
   options.split = split != NULL ? split : default_split;
-  ClipDataset *dataset = clip_dataset_open (csv_path, &options, NULL, error);
+  ClipDataset *dataset = clip_dataset_open (path, &options, NULL, error);
   if (dataset != NULL)
-    report_skipped_rows (run, dataset, csv_path, 0);
+    report_skipped_rows (run, dataset, 0);
   return dataset;
 }
 
@@ -588,7 +588,7 @@ load_validation (ClipTrainRun *run, GError **error)
   run->templates = builtin != NULL ? g_strdupv ((char **) builtin) : clip_templates_load (name, error);
   if (run->templates == NULL)
     return FALSE;
-  run->val = load_csv (run, c->val_csv_path, c->val_split, "test", error);
+  run->val = load_dataset (run, c->val_csv_path, c->val_split, "test", error);
   return run->val != NULL;
 }
 
@@ -719,7 +719,7 @@ clip_train_run_new (const ClipTrainRunConfig *config, const ClipTrainEvents *eve
   run->csv_sha256 = file_sha256 (c->csv_path, error);
   if (run->csv_sha256 == NULL)
     return NULL;
-  run->train = load_csv (run, c->csv_path, c->split, "train", error);
+  run->train = load_dataset (run, c->csv_path, c->split, "train", error);
   if (run->train == NULL)
     return NULL;
   if (!load_validation (run, error))
@@ -933,7 +933,7 @@ clip_train_run_resume (const char *dir, const ClipTrainEvents *events, GError **
                 "from an uninterrupted run", (int) state.threads, clip_get_threads ());
   if (!lock_out_dir (run, error))
     return NULL;
-  run->train = load_csv (run, c->csv_path, c->split, "train", error);
+  run->train = load_dataset (run, c->csv_path, c->split, "train", error);
   if (run->train == NULL)
     return NULL;
   if (!load_validation (run, error))
@@ -966,7 +966,7 @@ forward_abort (gpointer user_data)
 }
 
 static gboolean
-prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, const char *what, GError **error)
+prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *what, GError **error)
 {
   ProgressContext ctx = { run, what };
   const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
@@ -974,7 +974,7 @@ prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, 
   if (!clip_dataset_prepare_images (dataset, run->config.image_size, FALSE, CROPS_MEMORY_LIMIT,
                                     run->config.out_dir, &callbacks, error))
     return FALSE;
-  report_skipped_rows (run, dataset, csv_path, n_issues);
+  report_skipped_rows (run, dataset, n_issues);
   return TRUE;
 }
 
@@ -1069,10 +1069,9 @@ run_open_log (ClipTrainRun *run, GError **error)
 static gboolean
 run_prepare (ClipTrainRun *run, GError **error)
 {
-  ClipTrainRunConfig *c = &run->config;
-  if (!prepare_dataset (run, run->train, c->csv_path, "Decoding the training images", error))
+  if (!prepare_dataset (run, run->train, "Decoding the training images", error))
     return FALSE;
-  if (run->val != NULL && !prepare_dataset (run, run->val, c->val_csv_path, "Decoding the validation images", error))
+  if (run->val != NULL && !prepare_dataset (run, run->val, "Decoding the validation images", error))
     return FALSE;
   if (!run_fix_schedule (run, error))
     return FALSE;
