@@ -7,7 +7,7 @@
  * caption per image drawn from templates, so that they can be trained on too. */
 #pragma once
 
-#include "clip.h"
+#include "clip-private.h"
 
 #include <json-glib/json-glib.h>
 
@@ -67,9 +67,6 @@ void dataset_add_caption (ClipDataset *dataset, int image, const char *text, int
 /* One caption per image from TEMPLATES (cycling through them in image order), for data sets that
  * have labels but no captions. */
 void dataset_caption_from_templates (ClipDataset *dataset, const char *const *templates, int n_templates);
-
-/* TEMPLATE with NAME where "{}" or CLIP_benchmark's "{c}" stands. */
-char *dataset_fill_template (const char *template, const char *name);
 
 /* Reads a text file of at most MAX_BYTES as UTF-8 lines, stripped, empty ones dropped. */
 GPtrArray *dataset_read_lines (const char *path, gsize max_bytes, GError **error);

@@ -9,7 +9,6 @@
  * rule).  The tars are read with libarchive, streaming: opening reads the small .cls and .txt members
  * and skips over the images; decoding streams each shard once more and decodes its images from
  * memory.  Nothing is unpacked to disk. */
-#include "clip-private.h"
 #include "dataset-private.h"
 #include "image-private.h"
 

@@ -6,7 +6,6 @@
  * it is and why.  Image paths are contained in the image root twice: lexically ("../", absolute
  * paths) and after resolving symbolic links, and the resolved path is what is kept, so a link
  * swapped later cannot lead outside. */
-#include "clip-private.h"
 #include "dataset-private.h"
 #include "image-private.h"
 #include "util-json.h"
@@ -198,6 +197,7 @@ dataset_resolve_image_path (const ClipDataset *dataset, const char *written, cha
   free (resolved);
   return kept;
 }
+
 /* ---------------------------------------------------------------- images, captions, templates */
 
 int
@@ -222,21 +222,6 @@ dataset_add_caption (ClipDataset *dataset, int image, const char *text, int line
   g_array_append_val (dataset->captions, caption);
 }
 
-gboolean
-clip_template_is_valid (const char *template)
-{
-  return strstr (template, "{}") != NULL || strstr (template, "{c}") != NULL;
-}
-
-char *
-dataset_fill_template (const char *template, const char *name)
-{
-  g_auto (GStrv) parts = g_strsplit (template, "{c}", -1);
-  g_autofree char *joined = g_strjoinv ("{}", parts);
-  g_auto (GStrv) pieces = g_strsplit (joined, "{}", -1);
-  return g_strjoinv (name, pieces);
-}
-
 void
 dataset_caption_from_templates (ClipDataset *dataset, const char *const *templates, int n_templates)
 {
@@ -249,7 +234,7 @@ dataset_caption_from_templates (ClipDataset *dataset, const char *const *templat
   for (guint i = 0; i < dataset->images->len; i++)
     {
       const DatasetImage *image = DATASET_IMAGE (dataset, i);
-      g_autofree char *text = dataset_fill_template (templates[i % n_templates],
+      g_autofree char *text = clip_template_fill (templates[i % n_templates],
                                                      g_ptr_array_index (dataset->label_names, image->label));
       dataset_add_caption (dataset, (int) i, text, image->line);
     }
@@ -259,6 +244,19 @@ dataset_caption_from_templates (ClipDataset *dataset, const char *const *templat
 GPtrArray *
 dataset_read_lines (const char *path, gsize max_bytes, GError **error)
 {
+  /* Checked before reading: a FIFO would block, a huge file would be read whole. */
+  GStatBuf st;
+  if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: not a readable regular file", path);
+      return NULL;
+    }
+  if ((guint64) st.st_size > max_bytes)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: larger than the limit of %" G_GSIZE_FORMAT " bytes",
+                   path, max_bytes);
+      return NULL;
+    }
   g_autofree char *text = NULL;
   gsize len;
   GError *local = NULL;
@@ -266,12 +264,6 @@ dataset_read_lines (const char *path, gsize max_bytes, GError **error)
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", local->message);
       g_error_free (local);
-      return NULL;
-    }
-  if (len > max_bytes)
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: larger than the limit of %" G_GSIZE_FORMAT " bytes",
-                   path, max_bytes);
       return NULL;
     }
   if (!g_utf8_validate_len (text, len, NULL) || memchr (text, '\0', len) != NULL)

@@ -1,6 +1,5 @@
 /* zero-shot.c — prompt templates and zero-shot classifiers (clip-reference.md §6). */
 #include "clip-private.h"
-#include "dataset-private.h"
 
 #include <math.h>
 #include <string.h>
@@ -49,6 +48,22 @@ clip_templates_builtin (const char *name, int *n_templates)
   if (set != NULL && n_templates != NULL)
     *n_templates = (int) g_strv_length ((char **) set);
   return set;
+}
+
+gboolean
+clip_template_is_valid (const char *template)
+{
+  return strstr (template, "{}") != NULL || strstr (template, "{c}") != NULL;
+}
+
+/* Python's str.format with one positional field, as CLIP_benchmark's {c} too. */
+char *
+clip_template_fill (const char *template, const char *name)
+{
+  g_auto (GStrv) parts = g_strsplit (template, "{c}", -1);
+  g_autofree char *joined = g_strjoinv ("{}", parts);
+  g_auto (GStrv) pieces = g_strsplit (joined, "{}", -1);
+  return g_strjoinv (name, pieces);
 }
 
 char **
@@ -105,7 +120,7 @@ clip_zero_shot_classifier (ClipModel *model, const char *const *classes, int n_c
   g_autoptr (GPtrArray) prompts = g_ptr_array_new_with_free_func (g_free);
   for (int c = 0; c < n_classes; c++)
     for (int t = 0; t < n_templates; t++)
-      g_ptr_array_add (prompts, dataset_fill_template (templates[t], classes[c]));
+      g_ptr_array_add (prompts, clip_template_fill (templates[t], classes[c]));
   g_autofree float *embeds = g_new (float, (size_t) prompts->len * dim);
   if (!clip_model_encode_texts (model, (const char *const *) prompts->pdata, prompts->len, embeds, callbacks, error))
     return FALSE;
