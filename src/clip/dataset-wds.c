@@ -134,7 +134,7 @@ wds_read_member (struct archive *archive, int64_t limit, char **reason, gboolean
 typedef struct {
   ClipDataset *dataset;
   GPtrArray   *samples;    /* WdsSample, in the order of their first member */
-  GHashTable  *by_key;     /* "shard/key" → WdsSample, for the shard being read */
+  GHashTable  *by_key;     /* key → WdsSample, for the shard being read (keys repeat across shards) */
 } WdsIndex;
 
 static WdsSample *
