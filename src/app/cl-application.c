@@ -6,7 +6,6 @@
 #include "cl-config.h"
 #include "cl-model-worker.h"
 #include "cl-preferences-dialog.h"
-#include "cl-self-test.h"
 #include "cl-session.h"
 #include "cl-thumbnailer.h"
 #include "cl-window.h"
@@ -25,15 +24,10 @@ struct _ClApplication {
   char *model_path;                /* from the command line */
   char *tokenizer_path;
   char *config_path;
-  char *self_test_script;
   gboolean model_started;
-  int exit_status;
 };
 
 G_DEFINE_FINAL_TYPE (ClApplication, cl_application, GTK_TYPE_APPLICATION)
-
-int cl_application_get_exit_status (ClApplication *self) { return self->exit_status; }
-void cl_application_set_exit_status (ClApplication *self, int status) { self->exit_status = status; }
 
 /* ---------------------------------------------------------------- style */
 
@@ -123,24 +117,10 @@ ensure_window (ClApplication *self)
 }
 
 static void
-self_test_finished (int status, gpointer user_data)
-{
-  ClApplication *self = user_data;
-
-  self->exit_status = status;
-  g_application_quit (G_APPLICATION (self));
-}
-
-static void
 present (ClApplication *self, ClWindow *window)
 {
   gtk_window_present (GTK_WINDOW (window));
   start_model (self);
-  if (self->self_test_script != NULL)
-    {
-      g_autofree char *script = g_steal_pointer (&self->self_test_script);
-      cl_self_test_run (GTK_APPLICATION (self), window, script, self_test_finished, self);
-    }
 }
 
 /* ---------------------------------------------------------------- actions */
@@ -256,12 +236,6 @@ cl_application_handle_local_options (GApplication *app, GVariantDict *options)
   g_variant_dict_lookup (options, "model", "^ay", &self->model_path);
   g_variant_dict_lookup (options, "tokenizer", "s", &self->tokenizer_path);
   g_variant_dict_lookup (options, "model-config", "^ay", &self->config_path);
-  g_variant_dict_lookup (options, "self-test", "^ay", &self->self_test_script);
-
-  /* A self-test runs in its own instance, never in one the user has open. */
-  if (self->self_test_script != NULL)
-    g_application_set_flags (app, g_application_get_flags (app) | G_APPLICATION_NON_UNIQUE);
-
   if (self->model_path != NULL)
     {
       g_autoptr (GError) error = NULL;
@@ -321,7 +295,7 @@ cl_application_activate (GApplication *app)
 
   /* Pick up where the user left off. */
   g_autofree char *last = g_settings_get_string (self->settings, "last-folder");
-  if (first && *last != '\0' && self->self_test_script == NULL && g_file_test (last, G_FILE_TEST_EXISTS))
+  if (first && *last != '\0' && g_file_test (last, G_FILE_TEST_EXISTS))
     {
       g_autoptr (GFile) file = g_file_new_for_path (last);
       cl_session_open (self->session, file);
@@ -365,7 +339,6 @@ cl_application_finalize (GObject *object)
   g_free (self->model_path);
   g_free (self->tokenizer_path);
   g_free (self->config_path);
-  g_free (self->self_test_script);
   G_OBJECT_CLASS (cl_application_parent_class)->finalize (object);
 }
 
@@ -393,8 +366,6 @@ cl_application_init (ClApplication *self)
       N_("Use this tokenizer instead of the model’s own: “bytes”, or a vocabulary folder or file"), N_("PATH") },
     { "model-config", 0, 0, G_OPTION_ARG_FILENAME, NULL,
       N_("The JSON configuration of a bare .safetensors model"), N_("FILE") },
-    { "self-test", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, NULL,
-      "Run the actions of a JSON test script and report on standard output", "FILE" },
     { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Show the version and quit"), NULL },
     { NULL },
   };

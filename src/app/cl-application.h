@@ -10,8 +10,4 @@ G_DECLARE_FINAL_TYPE (ClApplication, cl_application, CL, APPLICATION, GtkApplica
 
 ClApplication *cl_application_new (void);
 
-/* The exit status main () returns: non-zero when the self-test failed. */
-int  cl_application_get_exit_status (ClApplication *self);
-void cl_application_set_exit_status (ClApplication *self, int status);
-
 G_END_DECLS

@@ -23,3 +23,39 @@ cl_cancel_and_clear (GCancellable **cancellable)
     g_cancellable_cancel (*cancellable);
   g_clear_object (cancellable);
 }
+
+void
+cl_debounce_init (ClDebounce *debounce, guint delay_ms, void (*func) (gpointer owner), gpointer owner)
+{
+  *debounce = (ClDebounce) { .delay_ms = delay_ms, .func = func, .owner = owner };
+}
+
+static gboolean
+debounce_fire (gpointer data)
+{
+  ClDebounce *debounce = data;
+
+  /* No longer pending while FUNC runs: it may schedule the next call. */
+  debounce->source = 0;
+  debounce->func (debounce->owner);
+  return G_SOURCE_REMOVE;
+}
+
+void
+cl_debounce_schedule (ClDebounce *debounce)
+{
+  g_clear_handle_id (&debounce->source, g_source_remove);
+  debounce->source = g_timeout_add (debounce->delay_ms, debounce_fire, debounce);
+}
+
+gboolean
+cl_debounce_is_pending (const ClDebounce *debounce)
+{
+  return debounce->source != 0;
+}
+
+void
+cl_debounce_cancel (ClDebounce *debounce)
+{
+  g_clear_handle_id (&debounce->source, g_source_remove);
+}

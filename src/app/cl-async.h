@@ -12,4 +12,18 @@ void      cl_weak_ref_free (GWeakRef *ref);
 /* Cancels *CANCELLABLE when set and clears it. */
 void      cl_cancel_and_clear (GCancellable **cancellable);
 
+/* A call made once changes pause: every cl_debounce_schedule () restarts the wait of DELAY_MS, and
+ * FUNC (OWNER) runs when it ends.  Embedded in its owner, which cancels it when it goes. */
+typedef struct {
+  guint source;
+  guint delay_ms;
+  void (*func) (gpointer owner);
+  gpointer owner;
+} ClDebounce;
+
+void     cl_debounce_init (ClDebounce *debounce, guint delay_ms, void (*func) (gpointer owner), gpointer owner);
+void     cl_debounce_schedule (ClDebounce *debounce);
+gboolean cl_debounce_is_pending (const ClDebounce *debounce);
+void     cl_debounce_cancel (ClDebounce *debounce);
+
 G_END_DECLS

@@ -41,9 +41,25 @@ struct _ClBrowseView {
   GCancellable *preview_cancellable;
   GCancellable *rank_cancellable;
   GPtrArray *matches;          /* ClCaptionMatch * of the selection */
+  gboolean busy;
 };
 
 G_DEFINE_FINAL_TYPE (ClBrowseView, cl_browse_view, GTK_TYPE_WIDGET)
+
+enum { PROP_0, PROP_BUSY, N_PROPS };
+static GParamSpec *properties[N_PROPS];
+
+/* "busy": the preview or the caption ranking of the selection is on its way. */
+static void
+update_busy (ClBrowseView *self)
+{
+  gboolean busy = self->preview_cancellable != NULL || self->rank_cancellable != NULL;
+
+  if (busy == self->busy)
+    return;
+  self->busy = busy;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
+}
 
 static void
 caption_match_free (ClCaptionMatch *match)
@@ -149,6 +165,7 @@ rank_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   g_clear_object (&self->rank_cancellable);
+  update_busy (self);
   if (ranking == NULL)
     {
       set_matches_status (self, error->message, FALSE);
@@ -179,6 +196,7 @@ update_matches (ClBrowseView *self)
   ClImageItem *item = cl_session_get_selected_item (self->session);
 
   cl_cancel_and_clear (&self->rank_cancellable);
+  update_busy (self);
   g_ptr_array_set_size (self->matches, 0);
   show_matches (self);
   if (collection == NULL || cl_collection_get_kind (collection) != CL_COLLECTION_DATASET || item == NULL)
@@ -201,6 +219,7 @@ update_matches (ClBrowseView *self)
 
   GWeakRef *ref = cl_weak_ref_new (self);
   self->rank_cancellable = g_cancellable_new ();
+  update_busy (self);
   set_matches_status (self, _("Comparing with every caption…"), TRUE);
   cl_model_worker_rank_texts_async (cl_session_get_worker (self->session), cl_image_item_get_path (item),
                                     cl_image_item_get_mtime (item), cl_session_get_apply_exif (self->session),
@@ -222,6 +241,7 @@ preview_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   g_clear_object (&self->preview_cancellable);
+  update_busy (self);
   gtk_spinner_set_spinning (self->preview_spinner, FALSE);
   gtk_widget_set_visible (GTK_WIDGET (self->preview_spinner), FALSE);
   if (preview == NULL)
@@ -245,6 +265,7 @@ update_details (ClBrowseView *self)
   ClCollection *collection = cl_session_get_collection (self->session);
 
   cl_cancel_and_clear (&self->preview_cancellable);
+  update_busy (self);
   gtk_picture_set_paintable (self->preview, NULL);
   gtk_widget_set_visible (GTK_WIDGET (self->preview_error), FALSE);
   if (item == NULL)
@@ -271,6 +292,7 @@ update_details (ClBrowseView *self)
 
       GWeakRef *ref = cl_weak_ref_new (self);
       self->preview_cancellable = g_cancellable_new ();
+      update_busy (self);
       gtk_widget_set_visible (GTK_WIDGET (self->preview_spinner), TRUE);
       gtk_spinner_set_spinning (self->preview_spinner, TRUE);
       cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (item),
@@ -349,13 +371,7 @@ on_grid_activate (ClBrowseView *self, ClImageItem *item)
   gtk_show_uri (GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL, cl_image_item_get_uri (item), GDK_CURRENT_TIME);
 }
 
-/* ---------------------------------------------------------------- public */
-
-gboolean
-cl_browse_view_is_busy (ClBrowseView *self)
-{
-  return self->preview_cancellable != NULL || self->rank_cancellable != NULL;
-}
+/* ---------------------------------------------------------------- what the view shows */
 
 GPtrArray *
 cl_browse_view_get_caption_matches (ClBrowseView *self)
@@ -370,24 +386,6 @@ cl_browse_view_get_caption_matches (ClBrowseView *self)
       g_ptr_array_add (copy, dup);
     }
   return copy;
-}
-
-void
-cl_browse_view_select_position (ClBrowseView *self, guint position)
-{
-  cl_image_grid_select_position (self->grid, position);
-}
-
-ClImageGrid *
-cl_browse_view_get_grid (ClBrowseView *self)
-{
-  return self->grid;
-}
-
-const char *
-cl_browse_view_get_page (ClBrowseView *self)
-{
-  return gtk_stack_get_visible_child_name (self->stack);
 }
 
 /* ---------------------------------------------------------------- GObject */
@@ -417,6 +415,21 @@ cl_browse_view_finalize (GObject *object)
 }
 
 static void
+cl_browse_view_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  ClBrowseView *self = CL_BROWSE_VIEW (object);
+
+  switch (prop_id)
+    {
+    case PROP_BUSY:
+      g_value_set_boolean (value, self->busy);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 cl_browse_view_class_init (ClBrowseViewClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
@@ -424,6 +437,10 @@ cl_browse_view_class_init (ClBrowseViewClass *klass)
 
   object_class->dispose = cl_browse_view_dispose;
   object_class->finalize = cl_browse_view_finalize;
+  object_class->get_property = cl_browse_view_get_property;
+  properties[PROP_BUSY] = g_param_spec_boolean ("busy", NULL, NULL, FALSE,
+                                                G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 
   g_type_ensure (CL_TYPE_STATUS_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-browse-view.ui");

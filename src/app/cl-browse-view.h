@@ -14,17 +14,17 @@ G_DECLARE_FINAL_TYPE (ClBrowseView, cl_browse_view, CL, BROWSE_VIEW, GtkWidget)
 
 GtkWidget *cl_browse_view_new (ClSession *session);
 
-/* For the self-test. */
+/* Property "busy" (read-only): the preview or the caption ranking of the selection is on its way.
+ * The page shown is the visible child of the template's "stack" ("empty", "loading", "no-images",
+ * "content"). */
+
+/* The captions of the data set that best match the selected image, as the list shows them. */
 typedef struct {
   char *caption;
   float score;
   gboolean own;   /* the selected image's own caption */
 } ClCaptionMatch;
 
-gboolean   cl_browse_view_is_busy (ClBrowseView *self);   /* preview or caption ranking pending */
 GPtrArray *cl_browse_view_get_caption_matches (ClBrowseView *self);  /* ClCaptionMatch *, new array */
-void       cl_browse_view_select_position (ClBrowseView *self, guint position);
-const char *cl_browse_view_get_page (ClBrowseView *self);  /* "empty", "loading", "no-images", "content" */
-ClImageGrid *cl_browse_view_get_grid (ClBrowseView *self);
 
 G_END_DECLS

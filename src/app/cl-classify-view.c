@@ -9,6 +9,7 @@
 #include "cl-async.h"
 #include "cl-class-parser.h"
 #include "cl-confusion-matrix.h"
+#include "cl-file-chooser.h"
 #include "cl-image-grid.h"
 #include "cl-status-page.h"
 
@@ -31,7 +32,6 @@ struct _ClClassifyView {
   GtkTextView *templates_view;
   GtkLabel *templates_hint;
   GtkStack *folder_stack;
-  GtkButton *classify_all_button;
   GtkProgressBar *folder_progress;
   GtkLabel *folder_summary;
   GtkWidget *dataset_section;
@@ -39,7 +39,6 @@ struct _ClClassifyView {
   GtkDropDown *filter_dropdown;
   GtkDropDown *sort_dropdown;
   GtkLabel *count_label;
-  GtkButton *export_button;
   GtkStack *center_stack;
   GtkWidget *center_switcher;
   GtkLabel *metrics_title;
@@ -63,7 +62,7 @@ struct _ClClassifyView {
   char *filter_class;
   gboolean sort_by_confidence;
 
-  guint debounce_id;
+  ClDebounce debounce;           /* typing pause, then refresh () */
   char **classes;
   char **templates;
 
@@ -80,9 +79,68 @@ struct _ClClassifyView {
   gboolean folder_complete;
   guint refilter_id;
   char *metrics_summary;
+
+  /* What the properties last reported. */
+  gboolean live_busy;
+  gboolean folder_busy;
+  gboolean grid_pending;
+  double progress;               /* of whole-folder classification, 0..1 */
 };
 
 G_DEFINE_FINAL_TYPE (ClClassifyView, cl_classify_view, GTK_TYPE_WIDGET)
+
+enum {
+  PROP_0,
+  PROP_LIVE_BUSY,
+  PROP_FOLDER_BUSY,
+  PROP_GRID_PENDING,
+  PROP_SHOWN_ITEMS,
+  PROP_METRICS_SUMMARY,
+  PROP_TEMPLATE_PRESET,
+  PROP_FILTER_CLASS,
+  PROP_SORT_BY_CONFIDENCE,
+  PROP_PROGRESS,
+  N_PROPS
+};
+static GParamSpec *properties[N_PROPS];
+
+static void
+set_boolean_property (ClClassifyView *self, gboolean *field, gboolean value, guint prop_id)
+{
+  if (*field == value)
+    return;
+  *field = value;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
+}
+
+static void
+set_progress (ClClassifyView *self, double progress)
+{
+  if (self->progress == progress)
+    return;
+  self->progress = progress;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
+}
+
+/* The busy properties follow the timers, the jobs and the list models: called wherever one of
+ * them changes. */
+static void
+update_state (ClClassifyView *self)
+{
+  GtkFilterListModel *filtered = self->sort_model != NULL
+    ? GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model)) : NULL;
+  gboolean model_loading = self->session != NULL
+                           && cl_session_get_model_state (self->session) == CL_MODEL_STATE_LOADING;
+
+  set_boolean_property (self, &self->live_busy, cl_debounce_is_pending (&self->debounce) || self->live_cancellable != NULL
+                                                || model_loading, PROP_LIVE_BUSY);
+  set_boolean_property (self, &self->folder_busy, cl_debounce_is_pending (&self->debounce) || self->folder_cancellable != NULL,
+                        PROP_FOLDER_BUSY);
+  set_boolean_property (self, &self->grid_pending,
+                        self->refilter_id != 0 || (filtered != NULL && gtk_filter_list_model_get_pending (filtered) > 0)
+                        || (self->sort_model != NULL && gtk_sort_list_model_get_pending (self->sort_model) > 0),
+                        PROP_GRID_PENDING);
+}
 
 static void run_live (ClClassifyView *self);
 static void run_folder (ClClassifyView *self);
@@ -136,6 +194,7 @@ live_done (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   g_clear_object (&self->live_cancellable);
   set_live_busy (self, FALSE);
+  update_state (self);
   if (classified == NULL)
     {
       g_autofree char *hint = g_strdup_printf (_("The classes could not be computed: %s"), error->message);
@@ -164,6 +223,7 @@ run_live (ClClassifyView *self)
 
   cl_cancel_and_clear (&self->live_cancellable);
   set_live_busy (self, FALSE);
+  update_state (self);
   if (state == CL_MODEL_STATE_LOADING)
     {
       show_probs_hint (self, _("Loading the model…"), NULL, NULL);
@@ -201,6 +261,7 @@ run_live (ClClassifyView *self)
                                   (const char *const *) self->classes, (const char *const *) self->templates,
                                   cl_session_get_apply_exif (self->session), CL_WORKER_PRIORITY_INTERACTIVE,
                                   NULL, NULL, NULL, self->live_cancellable, live_done, cl_weak_ref_new (self));
+  update_state (self);
 }
 
 /* ---------------------------------------------------------------- whole folder */
@@ -235,6 +296,7 @@ refilter (ClClassifyView *self)
   if (self->sort_by_confidence)
     gtk_sorter_changed (GTK_SORTER (self->sorter), GTK_SORTER_CHANGE_DIFFERENT);
   update_count (self);
+  update_state (self);
 }
 
 static gboolean
@@ -255,6 +317,7 @@ schedule_refilter (ClClassifyView *self)
     return;
   if (self->refilter_id == 0)
     self->refilter_id = g_timeout_add (REFILTER_MS, refilter_cb, self);
+  update_state (self);
 }
 
 /* CLEAR_ITEMS: the collection's items show the results (not a new collection's fresh items). */
@@ -269,9 +332,10 @@ clear_folder_results (ClClassifyView *self, gboolean clear_items)
   g_clear_pointer (&self->folder_classes, g_strfreev);
   self->folder_complete = FALSE;
   self->folder_done = 0;
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.export", FALSE);
   for (guint i = 0; c != NULL && i < cl_collection_get_n_items (c); i++)
     cl_image_item_set_prediction (cl_collection_get_item (c, i), NULL, -1);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), FALSE);
+  update_state (self);
 }
 
 static void
@@ -288,9 +352,12 @@ update_folder_controls (ClClassifyView *self)
   gboolean ready = cl_session_get_model_state (self->session) == CL_MODEL_STATE_READY;
 
   gtk_stack_set_visible_child_name (self->folder_stack, running ? "running" : "idle");
-  gtk_widget_set_sensitive (GTK_WIDGET (self->classify_all_button),
-                            ready && collection (self) != NULL && self->classes != NULL && self->classes[0] != NULL
-                            && self->templates != NULL && self->templates[0] != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.classify-all",
+                                 ready && collection (self) != NULL && self->classes != NULL && self->classes[0] != NULL
+                                 && self->templates != NULL && self->templates[0] != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.stop", running);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.export", self->folder_complete);
+  update_state (self);
 }
 
 static void
@@ -320,7 +387,7 @@ folder_progress (const ClClassifyProgress *progress, gpointer user_data)
       cl_image_item_set_prediction (item, self->folder_classes[best], probs[best]);
     }
   self->folder_done = progress->first + progress->n;
-  gtk_progress_bar_set_fraction (self->folder_progress, (double) self->folder_done / MAX (self->folder_total, 1));
+  set_progress (self, (double) self->folder_done / MAX (self->folder_total, 1));
   g_autofree char *text = g_strdup_printf (ngettext ("%u of %u image", "%u of %u images", self->folder_total),
                                            self->folder_done, self->folder_total);
   gtk_progress_bar_set_text (self->folder_progress, text);
@@ -345,14 +412,13 @@ class_index (char **classes, const char *label)
 }
 
 static void
-update_metrics (ClClassifyView *self)
+show_metrics (ClClassifyView *self)
 {
   ClCollection *c = collection (self);
   gboolean labelled = c != NULL && cl_collection_has_labels (c);
 
   gtk_widget_set_visible (self->center_switcher, labelled);
   gtk_widget_set_visible (self->dataset_section, labelled);
-  g_clear_pointer (&self->metrics_summary, g_free);
   if (!labelled)
     return;
   if (!self->folder_complete)
@@ -431,6 +497,17 @@ update_metrics (ClClassifyView *self)
   clip_zero_shot_metrics_clear (&metrics);
 }
 
+/* The accuracy against the data set's labels, on the metrics page and in "metrics-summary". */
+static void
+update_metrics (ClClassifyView *self)
+{
+  g_autofree char *previous = g_steal_pointer (&self->metrics_summary);
+
+  show_metrics (self);
+  if (g_strcmp0 (previous, self->metrics_summary) != 0)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_METRICS_SUMMARY]);
+}
+
 static void
 folder_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -454,7 +531,7 @@ folder_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 
   self->folder_complete = TRUE;
-  gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), TRUE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.export", TRUE);
   guint n_bad = classified->problems->len;
   g_autofree char *summary = n_bad == 0
     ? g_strdup_printf (ngettext ("%u image classified.", "%u images classified.", classified->n_images),
@@ -508,7 +585,7 @@ run_folder (ClClassifyView *self)
   self->folder_readable = g_new0 (gboolean, MAX (n, 1));
   self->folder_total = n;
   self->folder_cancellable = g_cancellable_new ();
-  gtk_progress_bar_set_fraction (self->folder_progress, 0);
+  set_progress (self, 0);
   set_folder_summary (self, NULL);
   update_folder_controls (self);
   update_metrics (self);
@@ -519,16 +596,21 @@ run_folder (ClClassifyView *self)
                                   self->folder_cancellable, folder_done, cl_weak_ref_new (self));
 }
 
-void
-cl_classify_view_classify_all (ClClassifyView *self)
+static void
+action_classify_all (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
+  ClClassifyView *self = CL_CLASSIFY_VIEW (widget);
+
   self->folder_enabled = TRUE;
   run_folder (self);
 }
 
-void
-cl_classify_view_cancel_all (ClClassifyView *self)
+/* Stops whole-folder classification; the results so far stay. */
+static void
+action_stop (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
+  ClClassifyView *self = CL_CLASSIFY_VIEW (widget);
+
   if (self->folder_cancellable == NULL)
     return;
   g_autofree char *summary = g_strdup_printf (ngettext ("Stopped after %u of %u image.",
@@ -640,21 +722,20 @@ refresh (ClClassifyView *self)
   run_folder (self);
 }
 
-static gboolean
-debounce_cb (gpointer data)
+static void
+typing_paused (gpointer owner)
 {
-  ClClassifyView *self = data;
+  ClClassifyView *self = owner;
 
-  self->debounce_id = 0;
   refresh (self);
-  return G_SOURCE_REMOVE;
+  update_state (self);
 }
 
 static void
 schedule_refresh (ClClassifyView *self)
 {
-  g_clear_handle_id (&self->debounce_id, g_source_remove);
-  self->debounce_id = g_timeout_add (DEBOUNCE_MS, debounce_cb, self);
+  cl_debounce_schedule (&self->debounce);
+  update_state (self);
 }
 
 static void
@@ -662,6 +743,7 @@ on_templates_selected (ClClassifyView *self)
 {
   gboolean custom = gtk_drop_down_get_selected (self->templates_dropdown) == G_N_ELEMENTS (template_presets) - 1;
   gtk_revealer_set_reveal_child (self->custom_revealer, custom);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TEMPLATE_PRESET]);
   schedule_refresh (self);
 }
 
@@ -696,13 +778,19 @@ on_filter_selected (ClClassifyView *self)
   if (another)
     gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
   apply_filter_and_sorter (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FILTER_CLASS]);
 }
 
 static void
 on_sort_selected (ClClassifyView *self)
 {
-  self->sort_by_confidence = gtk_drop_down_get_selected (self->sort_dropdown) == 1;
+  gboolean by_confidence = gtk_drop_down_get_selected (self->sort_dropdown) == 1;
+
+  if (by_confidence == self->sort_by_confidence)
+    return;
+  self->sort_by_confidence = by_confidence;
   apply_filter_and_sorter (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SORT_BY_CONFIDENCE]);
 }
 
 static void
@@ -919,19 +1007,21 @@ export_written (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-export_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+export_chosen (gpointer owner, GFile *file, gpointer data)
 {
-  g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
+  ClClassifyView *self = owner;
 
-  cl_weak_ref_free (user_data);
-  if (self != NULL && response == GTK_RESPONSE_ACCEPT && self->folder_complete)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      g_autoptr (GBytes) bytes = export_csv (self);
-      g_file_replace_contents_bytes_async (file, bytes, NULL, FALSE, G_FILE_CREATE_REPLACE_DESTINATION, NULL,
-                                           export_written, cl_weak_ref_new (self));
-    }
-  g_object_unref (dialog);
+  if (!self->folder_complete)
+    return;
+  g_autoptr (GBytes) bytes = export_csv (self);
+  g_file_replace_contents_bytes_async (file, bytes, NULL, FALSE, G_FILE_CREATE_REPLACE_DESTINATION, NULL,
+                                       export_written, cl_weak_ref_new (self));
+}
+
+static void
+action_export (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  cl_classify_view_export (CL_CLASSIFY_VIEW (widget));
 }
 
 void
@@ -939,80 +1029,34 @@ cl_classify_view_export (ClClassifyView *self)
 {
   if (!self->folder_complete)
     return;
-  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
-  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (_("Save Results"), GTK_WINDOW (root),
-                                                              GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
   g_autofree char *name = g_strdup_printf ("%s-classes.csv", cl_collection_get_title (collection (self)));
-  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), name);
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (export_response), cl_weak_ref_new (self));
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  ClFileChooserOptions options = {
+    .title = _("Save Results"), .action = GTK_FILE_CHOOSER_ACTION_SAVE, .accept_label = _("_Save"), .name = name,
+  };
+
+  cl_file_chooser_show (GTK_WIDGET (self), &options, export_chosen, NULL);
 }
 
-/* ---------------------------------------------------------------- public, for tests */
+/* ---------------------------------------------------------------- properties */
 
-GtkTextBuffer *
-cl_classify_view_get_classes_buffer (ClClassifyView *self)
+static const char *
+template_preset (ClClassifyView *self)
 {
-  return gtk_text_view_get_buffer (self->classes_view);
+  guint selected = gtk_drop_down_get_selected (self->templates_dropdown);
+  return template_presets[MIN (selected, G_N_ELEMENTS (template_presets) - 1)];
 }
 
-void
-cl_classify_view_set_template_preset (ClClassifyView *self, const char *preset)
+static void
+set_template_preset (ClClassifyView *self, const char *preset)
 {
   for (guint i = 0; i < G_N_ELEMENTS (template_presets); i++)
     if (g_strcmp0 (template_presets[i], preset) == 0)
       gtk_drop_down_set_selected (self->templates_dropdown, i);
 }
 
-gboolean cl_classify_view_has_results (ClClassifyView *self) { return self->folder_complete; }
-ClProbBars *cl_classify_view_get_prob_bars (ClClassifyView *self) { return self->prob_bars; }
-const char *cl_classify_view_get_metrics_summary (ClClassifyView *self) { return self->metrics_summary; }
-GListModel *cl_classify_view_get_grid_model (ClClassifyView *self) { return G_LIST_MODEL (self->sort_model); }
-
-gboolean
-cl_classify_view_is_grid_pending (ClClassifyView *self)
-{
-  GtkFilterListModel *filtered = GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model));
-  return self->refilter_id != 0 || gtk_filter_list_model_get_pending (filtered) > 0
-         || gtk_sort_list_model_get_pending (self->sort_model) > 0;
-}
-
-gboolean
-cl_classify_view_is_live_busy (ClClassifyView *self)
-{
-  return self->debounce_id != 0 || self->live_cancellable != NULL
-         || cl_session_get_model_state (self->session) == CL_MODEL_STATE_LOADING;
-}
-
-gboolean
-cl_classify_view_is_folder_busy (ClClassifyView *self)
-{
-  return self->debounce_id != 0 || self->folder_cancellable != NULL;
-}
-
-const char *
-cl_classify_view_get_probs_hint (ClClassifyView *self)
-{
-  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->probs_stack), "bars") == 0)
-    return NULL;
-  return gtk_label_get_label (self->probs_hint);
-}
-
-const char *
-cl_classify_view_get_folder_summary (ClClassifyView *self)
-{
-  return gtk_label_get_label (self->folder_summary);
-}
-
-void
-cl_classify_view_select_position (ClClassifyView *self, guint position)
-{
-  cl_image_grid_select_position (self->grid, position);
-}
-
-void
-cl_classify_view_set_filter_class (ClClassifyView *self, const char *class_name)
+/* Shows the images predicted as CLASS_NAME (NULL or a name not among the classes: all). */
+static void
+set_filter_class (ClClassifyView *self, const char *class_name)
 {
   guint n = g_list_model_get_n_items (G_LIST_MODEL (self->filter_classes));
   for (guint i = 1; i < n; i++)
@@ -1024,16 +1068,87 @@ cl_classify_view_set_filter_class (ClClassifyView *self, const char *class_name)
   gtk_drop_down_set_selected (self->filter_dropdown, 0);
 }
 
-void
-cl_classify_view_set_sort_by_confidence (ClClassifyView *self, gboolean by_confidence)
+gboolean cl_classify_view_has_results (ClClassifyView *self) { return self->folder_complete; }
+
+static void
+cl_classify_view_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
-  gtk_drop_down_set_selected (self->sort_dropdown, by_confidence ? 1 : 0);
+  ClClassifyView *self = CL_CLASSIFY_VIEW (object);
+
+  switch (prop_id)
+    {
+    case PROP_LIVE_BUSY:
+      g_value_set_boolean (value, self->live_busy);
+      break;
+    case PROP_FOLDER_BUSY:
+      g_value_set_boolean (value, self->folder_busy);
+      break;
+    case PROP_GRID_PENDING:
+      g_value_set_boolean (value, self->grid_pending);
+      break;
+    case PROP_SHOWN_ITEMS:
+      g_value_set_object (value, self->sort_model);
+      break;
+    case PROP_METRICS_SUMMARY:
+      g_value_set_string (value, self->metrics_summary);
+      break;
+    case PROP_TEMPLATE_PRESET:
+      g_value_set_string (value, template_preset (self));
+      break;
+    case PROP_FILTER_CLASS:
+      g_value_set_string (value, self->filter_class);
+      break;
+    case PROP_SORT_BY_CONFIDENCE:
+      g_value_set_boolean (value, self->sort_by_confidence);
+      break;
+    case PROP_PROGRESS:
+      g_value_set_double (value, self->progress);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
-void
-cl_classify_view_show_metrics (ClClassifyView *self, gboolean show)
+/* The writable properties set the view's own drop-downs: their handlers notify. */
+static void
+cl_classify_view_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
-  gtk_stack_set_visible_child_name (self->center_stack, show ? "metrics" : "images");
+  ClClassifyView *self = CL_CLASSIFY_VIEW (object);
+
+  switch (prop_id)
+    {
+    case PROP_TEMPLATE_PRESET:
+      set_template_preset (self, g_value_get_string (value));
+      break;
+    case PROP_FILTER_CLASS:
+      set_filter_class (self, g_value_get_string (value));
+      break;
+    case PROP_SORT_BY_CONFIDENCE:
+      gtk_drop_down_set_selected (self->sort_dropdown, g_value_get_boolean (value) ? 1 : 0);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+install_properties (GObjectClass *object_class)
+{
+  const GParamFlags read_only = G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
+  const GParamFlags read_write = G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
+
+  object_class->get_property = cl_classify_view_get_property;
+  object_class->set_property = cl_classify_view_set_property;
+  properties[PROP_LIVE_BUSY] = g_param_spec_boolean ("live-busy", NULL, NULL, FALSE, read_only);
+  properties[PROP_FOLDER_BUSY] = g_param_spec_boolean ("folder-busy", NULL, NULL, FALSE, read_only);
+  properties[PROP_GRID_PENDING] = g_param_spec_boolean ("grid-pending", NULL, NULL, FALSE, read_only);
+  properties[PROP_SHOWN_ITEMS] = g_param_spec_object ("shown-items", NULL, NULL, G_TYPE_LIST_MODEL, read_only);
+  properties[PROP_METRICS_SUMMARY] = g_param_spec_string ("metrics-summary", NULL, NULL, NULL, read_only);
+  properties[PROP_TEMPLATE_PRESET] = g_param_spec_string ("template-preset", NULL, NULL, "simple", read_write);
+  properties[PROP_FILTER_CLASS] = g_param_spec_string ("filter-class", NULL, NULL, NULL, read_write);
+  properties[PROP_SORT_BY_CONFIDENCE] = g_param_spec_boolean ("sort-by-confidence", NULL, NULL, FALSE, read_write);
+  properties[PROP_PROGRESS] = g_param_spec_double ("progress", NULL, NULL, 0, 1, 0, read_only);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 /* ---------------------------------------------------------------- GObject */
@@ -1043,7 +1158,7 @@ cl_classify_view_dispose (GObject *object)
 {
   ClClassifyView *self = CL_CLASSIFY_VIEW (object);
 
-  g_clear_handle_id (&self->debounce_id, g_source_remove);
+  cl_debounce_cancel (&self->debounce);
   g_clear_handle_id (&self->refilter_id, g_source_remove);
   cl_cancel_and_clear (&self->live_cancellable);
   cl_cancel_and_clear (&self->preview_cancellable);
@@ -1081,6 +1196,10 @@ cl_classify_view_class_init (ClClassifyViewClass *klass)
 
   object_class->dispose = cl_classify_view_dispose;
   object_class->finalize = cl_classify_view_finalize;
+  install_properties (object_class);
+  gtk_widget_class_install_action (widget_class, "classify.classify-all", NULL, action_classify_all);
+  gtk_widget_class_install_action (widget_class, "classify.stop", NULL, action_stop);
+  gtk_widget_class_install_action (widget_class, "classify.export", NULL, action_export);
 
   g_type_ensure (CL_TYPE_STATUS_PAGE);
   g_type_ensure (CL_TYPE_PROB_BARS);
@@ -1094,7 +1213,6 @@ cl_classify_view_class_init (ClClassifyViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, templates_view);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, templates_hint);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, folder_stack);
-  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, classify_all_button);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, folder_progress);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, folder_summary);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, dataset_section);
@@ -1102,7 +1220,6 @@ cl_classify_view_class_init (ClClassifyViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, filter_dropdown);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, sort_dropdown);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, count_label);
-  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, export_button);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, center_stack);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, center_switcher);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, metrics_title);
@@ -1116,9 +1233,6 @@ cl_classify_view_class_init (ClClassifyViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, prob_bars);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, probs_hint);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, probs_action);
-  gtk_widget_class_bind_template_callback (widget_class, cl_classify_view_classify_all);
-  gtk_widget_class_bind_template_callback (widget_class, cl_classify_view_export);
-  gtk_widget_class_bind_template_callback (widget_class, cl_classify_view_cancel_all);
   gtk_widget_class_bind_template_callback (widget_class, on_use_labels);
   gtk_widget_class_bind_template_callback (widget_class, on_templates_selected);
   gtk_widget_class_bind_template_callback (widget_class, on_filter_selected);
@@ -1130,7 +1244,11 @@ static void
 cl_classify_view_init (ClClassifyView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  cl_debounce_init (&self->debounce, DEBOUNCE_MS, typing_paused, self);
   self->filter_classes = GTK_STRING_LIST (gtk_drop_down_get_model (self->filter_dropdown));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.classify-all", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.stop", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.export", FALSE);
 }
 
 GtkWidget *
@@ -1150,6 +1268,8 @@ cl_classify_view_new (ClSession *session)
    * add it back later, which makes the grid destroy and rebuild its cells. */
   gtk_sort_list_model_set_incremental (self->sort_model, TRUE);
   g_signal_connect_swapped (self->sort_model, "items-changed", G_CALLBACK (update_count), self);
+  g_signal_connect_swapped (self->sort_model, "notify::pending", G_CALLBACK (update_state), self);
+  g_signal_connect_swapped (filtered, "notify::pending", G_CALLBACK (update_state), self);
   self->grid = CL_IMAGE_GRID (cl_image_grid_new (cl_session_get_thumbnailer (session), CL_IMAGE_CELL_PREDICTION));
   cl_image_grid_set_model (self->grid, G_LIST_MODEL (self->sort_model));
   gtk_box_prepend (self->grid_box, GTK_WIDGET (self->grid));
@@ -1161,7 +1281,7 @@ cl_classify_view_new (ClSession *session)
   g_autofree char *custom = g_settings_get_string (settings, "custom-templates");
   gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->classes_view), classes, -1);
   gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->templates_view), custom, -1);
-  cl_classify_view_set_template_preset (self, preset);
+  set_template_preset (self, preset);
   g_signal_connect_swapped (gtk_text_view_get_buffer (self->classes_view), "changed",
                             G_CALLBACK (schedule_refresh), self);
   g_signal_connect_swapped (gtk_text_view_get_buffer (self->templates_view), "changed",

@@ -195,29 +195,6 @@ cl_image_cell_popup_menu (ClImageCell *self)
                                               (int) (bounds.origin.y + bounds.size.height / 2), 1, 1 });
 }
 
-gboolean
-cl_image_cell_activate_menu_item (ClImageCell *self, guint index)
-{
-  GMenuModel *menu = cl_image_cell_get_open_menu (self);
-  g_autofree char *action = NULL;
-
-  if (menu == NULL || index >= (guint) g_menu_model_get_n_items (menu)
-      || !g_menu_model_get_item_attribute (menu, index, G_MENU_ATTRIBUTE_ACTION, "s", &action))
-    return FALSE;
-  g_autoptr (GVariant) target = g_menu_model_get_item_attribute_value (menu, index, G_MENU_ATTRIBUTE_TARGET, NULL);
-  /* As the popover menu does: close, then activate the action from where the menu is. */
-  gtk_popover_popdown (GTK_POPOVER (self->context_menu));
-  return gtk_widget_activate_action_variant (GTK_WIDGET (self), action, target);
-}
-
-GMenuModel *
-cl_image_cell_get_open_menu (ClImageCell *self)
-{
-  if (self->context_menu == NULL || !gtk_widget_get_visible (self->context_menu))
-    return NULL;
-  return gtk_popover_menu_get_menu_model (GTK_POPOVER_MENU (self->context_menu));
-}
-
 static void
 cl_image_cell_dispose (GObject *object)
 {

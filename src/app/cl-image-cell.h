@@ -25,8 +25,5 @@ void         cl_image_cell_set_item (ClImageCell *self, ClImageItem *item);
 ClImageItem *cl_image_cell_get_item (ClImageCell *self);
 /* Opens the context menu as the Menu key or Shift+F10 do (the grid sends them to its focused cell). */
 void         cl_image_cell_popup_menu (ClImageCell *self);
-/* For the self-test: the menu of the open context menu, or NULL; choosing its item INDEX. */
-GMenuModel  *cl_image_cell_get_open_menu (ClImageCell *self);
-gboolean     cl_image_cell_activate_menu_item (ClImageCell *self, guint index);
 
 G_END_DECLS

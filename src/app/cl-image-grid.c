@@ -305,6 +305,8 @@ find_position (ClImageGrid *self, ClImageItem *item)
   return GTK_INVALID_LIST_POSITION;
 }
 
+static void select_position (ClImageGrid *self, guint position);
+
 /* After the model changed, the selected slot may hold another item: select the wanted one where
  * it is now, or nothing while the model does not hold it (a filter hides it, or a folder is still
  * filling in). */
@@ -317,7 +319,7 @@ on_model_items_changed (GListModel *model, guint position, guint removed, guint 
     return;
   guint found = find_position (self, wanted);
   if (found != GTK_INVALID_LIST_POSITION)
-    cl_image_grid_select_position (self, found);
+    select_position (self, found);
   else if (gtk_single_selection_get_selected (self->selection) != GTK_INVALID_LIST_POSITION)
     gtk_single_selection_set_selected (self->selection, GTK_INVALID_LIST_POSITION);
 }
@@ -348,8 +350,8 @@ cl_image_grid_get_model (ClImageGrid *self)
   return self->slots->source;
 }
 
-void
-cl_image_grid_select_position (ClImageGrid *self, guint position)
+static void
+select_position (ClImageGrid *self, guint position)
 {
   g_autoptr (ClGridSlot) slot = g_list_model_get_item (G_LIST_MODEL (self->slots), position);
 
@@ -370,32 +372,8 @@ cl_image_grid_select_item (ClImageGrid *self, ClImageItem *item)
   guint position = find_position (self, item);
   if (position == GTK_INVALID_LIST_POSITION)
     return FALSE;
-  cl_image_grid_select_position (self, position);
+  select_position (self, position);
   return TRUE;
-}
-
-void
-cl_image_grid_count_visible (ClImageGrid *self, guint *n_visible, guint *n_filled)
-{
-  int width = gtk_widget_get_width (self->scroller), height = gtk_widget_get_height (self->scroller);
-  GHashTableIter iter;
-  gpointer cell;
-
-  *n_visible = *n_filled = 0;
-  if (!gtk_widget_get_mapped (self->scroller))
-    return;
-  g_hash_table_iter_init (&iter, self->bound);
-  while (g_hash_table_iter_next (&iter, &cell, NULL))
-    {
-      graphene_rect_t bounds;
-      if (!gtk_widget_get_mapped (cell) || !gtk_widget_compute_bounds (cell, self->scroller, &bounds)
-          || !graphene_rect_intersection (&bounds, &GRAPHENE_RECT_INIT (0, 0, width, height), NULL))
-        continue;
-      ClImageItem *item = cl_image_cell_get_item (cell);
-      (*n_visible)++;
-      if (item != NULL && (cl_image_item_get_thumbnail (item) != NULL || cl_image_item_get_thumbnail_failed (item)))
-        (*n_filled)++;
-    }
 }
 
 /* ---------------------------------------------------------------- the context menu by keyboard */
@@ -436,49 +414,6 @@ popup_menu_binding (GtkWidget *widget, GVariant *args, gpointer user_data)
     return FALSE;
   cl_image_cell_popup_menu (cell);
   return TRUE;
-}
-
-GMenuModel *
-cl_image_grid_get_open_menu (ClImageGrid *self)
-{
-  GHashTableIter iter;
-  gpointer cell;
-
-  g_hash_table_iter_init (&iter, self->bound);
-  while (g_hash_table_iter_next (&iter, &cell, NULL))
-    {
-      GMenuModel *menu = cl_image_cell_get_open_menu (cell);
-      if (menu != NULL)
-        return menu;
-    }
-  return NULL;
-}
-
-gboolean
-cl_image_grid_activate_menu_item (ClImageGrid *self, guint index)
-{
-  GHashTableIter iter;
-  gpointer cell;
-
-  g_hash_table_iter_init (&iter, self->bound);
-  while (g_hash_table_iter_next (&iter, &cell, NULL))
-    if (cl_image_cell_get_open_menu (cell) != NULL)
-      return cl_image_cell_activate_menu_item (cell, index);
-  return FALSE;
-}
-
-gboolean
-cl_image_grid_focus_selected (ClImageGrid *self)
-{
-  ClImageItem *selected = cl_image_grid_get_selected_item (self);
-  GHashTableIter iter;
-  gpointer cell;
-
-  g_hash_table_iter_init (&iter, self->bound);
-  while (selected != NULL && g_hash_table_iter_next (&iter, &cell, NULL))
-    if (cl_image_cell_get_item (cell) == selected)
-      return gtk_widget_grab_focus (gtk_widget_get_parent (cell));
-  return FALSE;
 }
 
 /* ---------------------------------------------------------------- size */

@@ -24,15 +24,5 @@ GListModel  *cl_image_grid_get_model (ClImageGrid *self);
 ClImageItem *cl_image_grid_get_selected_item (ClImageGrid *self);
 /* Selects ITEM and scrolls to it; FALSE when the model does not hold it. */
 gboolean     cl_image_grid_select_item (ClImageGrid *self, ClImageItem *item);
-/* Selects the item at POSITION (for keyboard-less drivers such as the self-test). */
-void         cl_image_grid_select_position (ClImageGrid *self, guint position);
-/* For the self-test: cells on screen now, and how many of them show their thumbnail (or that it
- * cannot be made). */
-void         cl_image_grid_count_visible (ClImageGrid *self, guint *n_visible, guint *n_filled);
-/* For the self-test: the menu of a cell's open context menu, or NULL; choosing its item INDEX;
- * focusing the selected item as the arrow keys would. */
-GMenuModel  *cl_image_grid_get_open_menu (ClImageGrid *self);
-gboolean     cl_image_grid_activate_menu_item (ClImageGrid *self, guint index);
-gboolean     cl_image_grid_focus_selected (ClImageGrid *self);
 
 G_END_DECLS

@@ -270,28 +270,19 @@ layout_legend (ChartLayout *l, PangoLayout *text, double width, gboolean has_val
   return y + row_height - MARGIN;
 }
 
+/* Phase 1: the axes' ranges from the data. */
 static void
-chart_layout_compute (ClLossChart *self, PangoLayout *text, double width, double height, ChartLayout *l)
+layout_axes (ClLossChart *self, ChartLayout *l)
 {
   const guint n = self->points->len;
-  const guint n_evals = self->evals->len;
   const double *steps = (const double *) self->steps->data;
-  double w, h;
-
-  l->width = width;
-  l->height = height;
-  l->empty = n == 0;
-  text_size (text, "0123456789", &w, &h);
-  l->text_height = h;
-  l->show_lr = self->show_lr && n > 0;
-
-  /* Axes from the data. */
   double last_step = n > 0 ? steps[n - 1] : 1;
+  double max_lr = 0;
+
   l->x_axis = (ClChartAxis) { 0, MAX ((double) self->total_steps, MAX (last_step, 1)), FALSE };
   l->y_axis = (ClChartAxis) { 0, 1, self->log_scale };
   if (!cl_chart_axis_fit (&l->y_axis, (const double *) self->losses->data, n, self->log_scale, 0.05))
     l->y_axis = self->log_scale ? (ClChartAxis) { 0.1, 10, TRUE } : (ClChartAxis) { 0, 1, FALSE };
-  double max_lr = 0;
   for (guint i = 0; i < n; i++)
     {
       double lr = g_array_index (self->points, ClTrainPoint, i).lr;
@@ -300,45 +291,58 @@ chart_layout_compute (ClLossChart *self, PangoLayout *text, double width, double
     }
   l->lr_axis = (ClChartAxis) { 0, max_lr > 0 ? max_lr * 1.05 : 1, FALSE };
   l->val_axis = (ClChartAxis) { 0, 1, FALSE };
-  gboolean has_val = n_evals > 0 || self->expect_validation;
-  gboolean has_zero_shot = FALSE;
-  for (guint i = 0; i < n_evals; i++)
-    has_zero_shot |= g_array_index (self->evals, ClTrainEval, i).has_zero_shot;
+}
 
-  /* Ticks first: their labels decide the margins. */
-  double legend_height = layout_legend (l, text, width, has_val && n_evals > 0, has_zero_shot);
-  double top = MARGIN + legend_height + LABEL_GAP + h + LABEL_GAP;   /* the legend, then the loss title */
-  double bottom = LABEL_GAP + h + LABEL_GAP + h + MARGIN; /* tick labels, then "Step" */
-  double plots_height = MAX (40, height - top - bottom);
-  double val_height = has_val ? MAX (60, floor (plots_height * 0.3)) : 0;
-  double loss_height = has_val ? MAX (40, plots_height - val_height - PANEL_GAP - h - LABEL_GAP) : plots_height;
-
-  l->n_y_ticks = layout_ticks (&l->y_axis, loss_height, 3 * h, l->y_ticks);
-  l->n_lr_ticks = l->show_lr ? layout_ticks (&l->lr_axis, loss_height, 3 * h, l->lr_ticks) : 0;
+/* The validation panel's ticks: every 25 %, or every 50 % when it is short. */
+static void
+layout_val_ticks (ChartLayout *l, double val_height, double text_height)
+{
   for (int i = 0; i < 5; i++)
     {
       l->val_ticks[i].value = i * 0.25;
       g_snprintf (l->val_ticks[i].label, sizeof l->val_ticks[i].label, "%d %%", i * 25);
     }
-  l->n_val_ticks = val_height >= 8 * h ? 5 : 3;
+  l->n_val_ticks = val_height >= 8 * text_height ? 5 : 3;
   if (l->n_val_ticks == 3)
     {
       l->val_ticks[1] = l->val_ticks[2];
       l->val_ticks[2] = l->val_ticks[4];
     }
+}
+
+/* Phase 2: the legend and the ticks' labels decide the margins, and so the panels. */
+static void
+layout_panels (ChartLayout *l, PangoLayout *text, gboolean has_val, gboolean has_evals, gboolean has_zero_shot)
+{
+  const double h = l->text_height;
+  double legend_height = layout_legend (l, text, l->width, has_val && has_evals, has_zero_shot);
+  double top = MARGIN + legend_height + LABEL_GAP + h + LABEL_GAP;   /* the legend, then the loss title */
+  double bottom = LABEL_GAP + h + LABEL_GAP + h + MARGIN; /* tick labels, then "Step" */
+  double plots_height = MAX (40, l->height - top - bottom);
+  double val_height = has_val ? MAX (60, floor (plots_height * 0.3)) : 0;
+  double loss_height = has_val ? MAX (40, plots_height - val_height - PANEL_GAP - h - LABEL_GAP) : plots_height;
+
+  l->n_y_ticks = layout_ticks (&l->y_axis, loss_height, 3 * h, l->y_ticks);
+  l->n_lr_ticks = l->show_lr ? layout_ticks (&l->lr_axis, loss_height, 3 * h, l->lr_ticks) : 0;
+  layout_val_ticks (l, val_height, h);
 
   double left_labels = MAX (widest_label (text, l->y_ticks, l->n_y_ticks),
                             has_val ? widest_label (text, l->val_ticks, l->n_val_ticks) : 0);
   double right_labels = l->show_lr ? widest_label (text, l->lr_ticks, l->n_lr_ticks) + TICK_LENGTH + LABEL_GAP : 0;
   double left = MARGIN + left_labels + TICK_LENGTH + LABEL_GAP;
   double right = MARGIN + MAX (right_labels, h);   /* room for the last x label */
-  double plot_width = MAX (40, width - left - right);
+  double plot_width = MAX (40, l->width - left - right);
 
   l->loss = (Rect) { left, top, plot_width, loss_height };
   l->val = has_val ? (Rect) { left, top + loss_height + PANEL_GAP + h + LABEL_GAP, plot_width, val_height }
                    : (Rect) { left, top + loss_height, plot_width, 0 };
-
   l->n_x_ticks = layout_ticks (&l->x_axis, plot_width, 7 * h, l->x_ticks);
+}
+
+/* Phase 3: where the ticks and the epoch boundaries fall in the panels. */
+static void
+layout_tick_positions (ClLossChart *self, ChartLayout *l)
+{
   for (int i = 0; i < l->n_x_ticks; i++)
     l->x_ticks[i].pos = x_pixel (l, l->x_ticks[i].value);
   for (int i = 0; i < l->n_y_ticks; i++)
@@ -353,8 +357,15 @@ chart_layout_compute (ClLossChart *self, PangoLayout *text, double width, double
     for (double s = self->steps_per_epoch; s < l->x_axis.max && l->n_epoch_lines < MAX_EPOCH_LINES;
          s += self->steps_per_epoch)
       l->epoch_x[l->n_epoch_lines++] = x_pixel (l, s);
+}
 
-  /* The series. */
+/* Phase 4: the series in pixels: the losses, the learning rate, the validation curves. */
+static void
+layout_series (ClLossChart *self, ChartLayout *l, gboolean has_val)
+{
+  const guint n = self->points->len;
+  const double *steps = (const double *) self->steps->data;
+
   layout_line (l, &l->loss, &l->y_axis, steps, (const double *) self->losses->data, n, &l->raw);
   layout_line (l, &l->loss, &l->y_axis, steps, (const double *) self->smoothed->data, n, &l->smoothed);
   g_array_set_size (l->nan_x, 0);
@@ -380,7 +391,7 @@ chart_layout_compute (ClLossChart *self, PangoLayout *text, double width, double
     {
       g_array_set_size (l->series[s].x, 0);
       g_array_set_size (l->series[s].y, 0);
-      for (guint i = 0; has_val && i < n_evals; i++)
+      for (guint i = 0; has_val && i < self->evals->len; i++)
         {
           const ClTrainEval *eval = &g_array_index (self->evals, ClTrainEval, i);
           double value = eval_value (eval, s);
@@ -391,6 +402,30 @@ chart_layout_compute (ClLossChart *self, PangoLayout *text, double width, double
           g_array_append_val (l->series[s].y, y);
         }
     }
+}
+
+static void
+chart_layout_compute (ClLossChart *self, PangoLayout *text, double width, double height, ChartLayout *l)
+{
+  const guint n = self->points->len;
+  const guint n_evals = self->evals->len;
+  gboolean has_val = n_evals > 0 || self->expect_validation;
+  gboolean has_zero_shot = FALSE;
+  double w, h;
+
+  l->width = width;
+  l->height = height;
+  l->empty = n == 0;
+  text_size (text, "0123456789", &w, &h);
+  l->text_height = h;
+  l->show_lr = self->show_lr && n > 0;
+  for (guint i = 0; i < n_evals; i++)
+    has_zero_shot |= g_array_index (self->evals, ClTrainEval, i).has_zero_shot;
+
+  layout_axes (self, l);
+  layout_panels (l, text, has_val, n_evals > 0, has_zero_shot);
+  layout_tick_positions (self, l);
+  layout_series (self, l, has_val);
 }
 
 /* ---------------------------------------------------------------- drawing */
@@ -565,19 +600,12 @@ draw_hover (ClLossChart *self, cairo_t *cr, const ChartLayout *l, const ChartPal
     draw_text (cr, text, lines->pdata[i], bx + LABEL_GAP, by + LABEL_GAP + i * l->text_height, 0, 0);
 }
 
+static const double series_dash[] = { 5, 4 };
+
+/* The loss panel's frame: grid, axes, epoch boundaries, titles and the learning rate's labels. */
 static void
-chart_render (ClLossChart *self, cairo_t *cr, PangoLayout *text, const ChartLayout *l, const ChartPalette *p,
-              gboolean with_hover)
+draw_loss_panel (cairo_t *cr, PangoLayout *text, const ChartLayout *l, const ChartPalette *p)
 {
-  static const double dash[] = { 5, 4 };
-
-  if (p->background.alpha > 0)
-    {
-      gdk_cairo_set_source_rgba (cr, &p->background);
-      cairo_paint (cr);
-    }
-
-  /* Loss panel: grid, epochs, axes. */
   draw_grid (cr, l, &l->loss, l->y_ticks, l->n_y_ticks, p, text, TRUE);
   draw_x_axis (cr, l, &l->loss, p, text, l->val.height == 0);
   set_color (cr, &p->fg, 0.18);
@@ -600,8 +628,12 @@ chart_render (ClLossChart *self, cairo_t *cr, PangoLayout *text, const ChartLayo
         draw_text (cr, text, l->lr_ticks[i].label, l->loss.x + l->loss.width + TICK_LENGTH + LABEL_GAP,
                    l->lr_ticks[i].pos, 0, 0.5);
     }
+}
 
-  /* Loss series, clipped to the plot. */
+/* The loss series, clipped to their panel: learning rate, raw and smoothed loss, marks for NaN. */
+static void
+draw_loss_series (cairo_t *cr, const ChartLayout *l, const ChartPalette *p)
+{
   cairo_save (cr);
   cairo_rectangle (cr, l->loss.x, l->loss.y - 2, l->loss.width + 2, l->loss.height + 4);
   cairo_clip (cr);
@@ -610,7 +642,7 @@ chart_render (ClLossChart *self, cairo_t *cr, PangoLayout *text, const ChartLayo
     {
       set_color (cr, &p->colors[COLOR_LR], 0.9);
       cairo_set_line_width (cr, 1.5);
-      cairo_set_dash (cr, dash, 2, 0);
+      cairo_set_dash (cr, series_dash, 2, 0);
       stroke_polyline (cr, &l->lr);
       cairo_set_dash (cr, NULL, 0, 0);
     }
@@ -633,38 +665,55 @@ chart_render (ClLossChart *self, cairo_t *cr, PangoLayout *text, const ChartLayo
     }
   cairo_stroke (cr);
   cairo_restore (cr);
+}
 
-  /* Validation panel. */
-  if (l->val.height > 0)
+/* The validation panel, when there is one: its frame and the recall and zero-shot curves. */
+static void
+draw_validation_panel (cairo_t *cr, PangoLayout *text, const ChartLayout *l, const ChartPalette *p)
+{
+  static const ColorId colors[N_SERIES] = { COLOR_I2T, COLOR_T2I, COLOR_I2T, COLOR_T2I, COLOR_ZERO_SHOT };
+
+  if (l->val.height <= 0)
+    return;
+  set_color (cr, &p->fg, 0.8);
+  draw_text (cr, text, _("Validation"), l->val.x, l->val.y - LABEL_GAP, 0, 1);
+  draw_grid (cr, l, &l->val, l->val_ticks, l->n_val_ticks, p, text, TRUE);
+  draw_x_axis (cr, l, &l->val, p, text, TRUE);
+  draw_plot_frame (cr, &l->val, p);
+  for (int s = 0; s < N_SERIES; s++)
     {
-      set_color (cr, &p->fg, 0.8);
-      draw_text (cr, text, _("Validation"), l->val.x, l->val.y - LABEL_GAP, 0, 1);
-      draw_grid (cr, l, &l->val, l->val_ticks, l->n_val_ticks, p, text, TRUE);
-      draw_x_axis (cr, l, &l->val, p, text, TRUE);
-      draw_plot_frame (cr, &l->val, p);
-      static const ColorId colors[N_SERIES] = { COLOR_I2T, COLOR_T2I, COLOR_I2T, COLOR_T2I, COLOR_ZERO_SHOT };
-      for (int s = 0; s < N_SERIES; s++)
+      const Polyline *line = &l->series[s];
+      gboolean at_5 = s == SERIES_I2T_5 || s == SERIES_T2I_5;
+      set_color (cr, &p->colors[colors[s]], at_5 ? 0.7 : 1);
+      cairo_set_line_width (cr, at_5 ? 1.5 : 2);
+      cairo_set_dash (cr, series_dash, at_5 ? 2 : 0, 0);
+      stroke_polyline (cr, line);
+      cairo_set_dash (cr, NULL, 0, 0);
+      for (guint i = 0; i < line->x->len; i++)
         {
-          const Polyline *line = &l->series[s];
-          gboolean at_5 = s == SERIES_I2T_5 || s == SERIES_T2I_5;
-          set_color (cr, &p->colors[colors[s]], at_5 ? 0.7 : 1);
-          cairo_set_line_width (cr, at_5 ? 1.5 : 2);
-          cairo_set_dash (cr, dash, at_5 ? 2 : 0, 0);
-          stroke_polyline (cr, line);
-          cairo_set_dash (cr, NULL, 0, 0);
-          for (guint i = 0; i < line->x->len; i++)
-            {
-              cairo_arc (cr, g_array_index (line->x, double, i), g_array_index (line->y, double, i), at_5 ? 2.5 : 3.5,
-                         0, 2 * G_PI);
-              cairo_fill (cr);
-            }
+          cairo_arc (cr, g_array_index (line->x, double, i), g_array_index (line->y, double, i), at_5 ? 2.5 : 3.5,
+                     0, 2 * G_PI);
+          cairo_fill (cr);
         }
     }
+}
+
+static void
+chart_render (ClLossChart *self, cairo_t *cr, PangoLayout *text, const ChartLayout *l, const ChartPalette *p,
+              gboolean with_hover)
+{
+  if (p->background.alpha > 0)
+    {
+      gdk_cairo_set_source_rgba (cr, &p->background);
+      cairo_paint (cr);
+    }
+  draw_loss_panel (cr, text, l, p);
+  draw_loss_series (cr, l, p);
+  draw_validation_panel (cr, text, l, p);
 
   set_color (cr, &p->fg, 0.65);
   draw_text (cr, text, _("Step"), l->loss.x + l->loss.width / 2, l->height - MARGIN, 0.5, 1);
   draw_legend (cr, l, p, text);
-
   if (l->empty)
     {
       set_color (cr, &p->fg, 0.55);

@@ -5,6 +5,7 @@
 
 #include "cl-async.h"
 #include "cl-config.h"
+#include "cl-file-chooser.h"
 
 struct _ClModelChooser {
   GtkWindow parent_instance;
@@ -27,7 +28,6 @@ struct _ClModelChooser {
   GtkEntry *config_entry;
   GtkWidget *recent_box;
   GtkListBox *recent_list;
-  GtkSpinner *spinner;
   GtkLabel *status_label;
   GtkLabel *error_label;
 
@@ -37,6 +37,9 @@ struct _ClModelChooser {
 };
 
 G_DEFINE_FINAL_TYPE (ClModelChooser, cl_model_chooser, GTK_TYPE_WINDOW)
+
+enum { PROP_0, PROP_BUSY, N_PROPS };
+static GParamSpec *properties[N_PROPS];
 
 char *
 cl_format_parameter_count (gint64 n)
@@ -132,9 +135,11 @@ update_recent (ClModelChooser *self)
 static void
 set_busy (ClModelChooser *self, gboolean busy, const char *status)
 {
-  self->busy = busy;
-  gtk_spinner_set_spinning (self->spinner, busy);
-  gtk_widget_set_visible (GTK_WIDGET (self->spinner), busy);
+  if (self->busy != busy)
+    {
+      self->busy = busy;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
+    }
   gtk_label_set_label (self->status_label, status);
   gtk_widget_set_visible (GTK_WIDGET (self->status_label), status != NULL);
 }
@@ -168,8 +173,8 @@ load_done (GObject *source, GAsyncResult *result, gpointer user_data)
   set_busy (self, FALSE, status);
 }
 
-void
-cl_model_chooser_load (ClModelChooser *self, const char *path)
+static void
+load_model (ClModelChooser *self, const char *path)
 {
   GWeakRef *ref = cl_weak_ref_new (self);
   g_autofree char *name = cl_model_display_name (path);
@@ -181,22 +186,10 @@ cl_model_chooser_load (ClModelChooser *self, const char *path)
                          gtk_editable_get_text (GTK_EDITABLE (self->config_entry)), TRUE, load_done, ref);
 }
 
-void
-cl_model_chooser_set_tokenizer (ClModelChooser *self, const char *tokenizer)
+static void
+action_load (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  gtk_editable_set_text (GTK_EDITABLE (self->tokenizer_entry), tokenizer);
-}
-
-gboolean
-cl_model_chooser_is_busy (ClModelChooser *self)
-{
-  return self->busy;
-}
-
-const char *
-cl_model_chooser_get_error (ClModelChooser *self)
-{
-  return gtk_widget_get_visible (GTK_WIDGET (self->error_label)) ? gtk_label_get_label (self->error_label) : NULL;
+  load_model (CL_MODEL_CHOOSER (widget), g_variant_get_string (parameter, NULL));
 }
 
 /* ---------------------------------------------------------------- choosing files */
@@ -204,32 +197,26 @@ cl_model_chooser_get_error (ClModelChooser *self)
 typedef enum { PICK_MODEL_FOLDER, PICK_MODEL_FILE, PICK_TOKENIZER, PICK_CONFIG } PickKind;
 
 static void
-pick_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+picked (gpointer owner, GFile *file, gpointer data)
 {
-  g_autoptr (ClModelChooser) self = g_weak_ref_get (user_data);
-  PickKind kind = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (dialog), "kind"));
+  ClModelChooser *self = owner;
+  g_autofree char *path = g_file_get_path (file);
 
-  cl_weak_ref_free (user_data);
-  if (self != NULL && response == GTK_RESPONSE_ACCEPT)
+  if (path == NULL)
+    return;
+  switch ((PickKind) GPOINTER_TO_INT (data))
     {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      g_autofree char *path = g_file_get_path (file);
-      if (path != NULL)
-        switch (kind)
-          {
-          case PICK_MODEL_FOLDER:
-          case PICK_MODEL_FILE:
-            cl_model_chooser_load (self, path);
-            break;
-          case PICK_TOKENIZER:
-            gtk_editable_set_text (GTK_EDITABLE (self->tokenizer_entry), path);
-            break;
-          case PICK_CONFIG:
-            gtk_editable_set_text (GTK_EDITABLE (self->config_entry), path);
-            break;
-          }
+    case PICK_MODEL_FOLDER:
+    case PICK_MODEL_FILE:
+      load_model (self, path);
+      break;
+    case PICK_TOKENIZER:
+      gtk_editable_set_text (GTK_EDITABLE (self->tokenizer_entry), path);
+      break;
+    case PICK_CONFIG:
+      gtk_editable_set_text (GTK_EDITABLE (self->config_entry), path);
+      break;
     }
-  g_object_unref (dialog);
 }
 
 static void
@@ -239,23 +226,15 @@ pick (ClModelChooser *self, PickKind kind)
     N_("Open a Hugging Face or OpenCLIP Model Folder"), N_("Open a Model File"), N_("Choose a Tokenizer"),
     N_("Choose a Model Configuration"),
   };
-  GtkFileChooserAction action = kind == PICK_MODEL_FOLDER ? GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER
-                                                          : GTK_FILE_CHOOSER_ACTION_OPEN;
-  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (_(titles[kind]), GTK_WINDOW (self), action,
-                                                              _("_Open"), _("_Cancel"));
-  GWeakRef *ref = cl_weak_ref_new (self);
+  ClFileChooserOptions options = {
+    .title = _(titles[kind]),
+    .action = kind == PICK_MODEL_FOLDER ? GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER : GTK_FILE_CHOOSER_ACTION_OPEN,
+    .accept_label = _("_Open"),
+    .filter_name = kind == PICK_MODEL_FILE ? _("safetensors files") : NULL,
+    .filter_suffix = "safetensors",
+  };
 
-  if (kind == PICK_MODEL_FILE)
-    {
-      g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
-      gtk_file_filter_set_name (filter, _("safetensors files"));
-      gtk_file_filter_add_suffix (filter, "safetensors");
-      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-    }
-  g_object_set_data (G_OBJECT (dialog), "kind", GINT_TO_POINTER (kind));
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (pick_response), ref);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  cl_file_chooser_show (GTK_WIDGET (self), &options, picked, GINT_TO_POINTER (kind));
 }
 
 static void on_pick_folder (ClModelChooser *self) { pick (self, PICK_MODEL_FOLDER); }
@@ -267,7 +246,7 @@ static void
 on_use_builtin (ClModelChooser *self)
 {
   if (self->builtin_path != NULL)
-    cl_model_chooser_load (self, self->builtin_path);
+    load_model (self, self->builtin_path);
 }
 
 static void
@@ -275,7 +254,7 @@ on_recent_activated (ClModelChooser *self, GtkListBoxRow *row)
 {
   const char *path = g_object_get_data (G_OBJECT (gtk_list_box_row_get_child (row)), "path");
   if (path != NULL)
-    cl_model_chooser_load (self, path);
+    load_model (self, path);
 }
 
 /* ---------------------------------------------------------------- GObject */
@@ -302,6 +281,21 @@ cl_model_chooser_finalize (GObject *object)
 }
 
 static void
+cl_model_chooser_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  ClModelChooser *self = CL_MODEL_CHOOSER (object);
+
+  switch (prop_id)
+    {
+    case PROP_BUSY:
+      g_value_set_boolean (value, self->busy);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 cl_model_chooser_class_init (ClModelChooserClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
@@ -309,6 +303,11 @@ cl_model_chooser_class_init (ClModelChooserClass *klass)
 
   object_class->dispose = cl_model_chooser_dispose;
   object_class->finalize = cl_model_chooser_finalize;
+  object_class->get_property = cl_model_chooser_get_property;
+  properties[PROP_BUSY] = g_param_spec_boolean ("busy", NULL, NULL, FALSE,
+                                                G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+  gtk_widget_class_install_action (widget_class, "chooser.load", "s", action_load);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-model-chooser.ui");
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, details_stack);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, name_value);
@@ -327,7 +326,6 @@ cl_model_chooser_class_init (ClModelChooserClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, config_entry);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, recent_box);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, recent_list);
-  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, spinner);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, status_label);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, error_label);
   gtk_widget_class_bind_template_callback (widget_class, on_pick_folder);

@@ -13,12 +13,9 @@ G_DECLARE_FINAL_TYPE (ClModelChooser, cl_model_chooser, CL, MODEL_CHOOSER, GtkWi
 
 GtkWindow *cl_model_chooser_new (GtkWindow *parent, ClSession *session);
 
-/* Loads PATH with the tokenizer and configuration typed in the dialog (what choosing a file does). */
-void        cl_model_chooser_load (ClModelChooser *self, const char *path);
-/* For the self-test. */
-void        cl_model_chooser_set_tokenizer (ClModelChooser *self, const char *tokenizer);
-gboolean    cl_model_chooser_is_busy (ClModelChooser *self);
-const char *cl_model_chooser_get_error (ClModelChooser *self);   /* NULL when none is shown */
+/* Property "busy" (read-only): a model is being loaded from the dialog.
+ * Action "chooser.load" (s: a path) loads a model with the tokenizer and configuration typed in the
+ * dialog: what choosing a file, the built-in model or a recent one does. */
 
 /* "151.3 M" — parameter counts for people. */
 char *cl_format_parameter_count (gint64 n);

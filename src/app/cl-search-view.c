@@ -52,21 +52,37 @@ struct _ClSearchView {
   gboolean index_stopped;         /* the user stopped the update: only they start it again */
   gint64 n_indexed;               /* searchable entries, -1 before known */
   ClIndexProgress progress;
-  char *index_status;
 
   char *similar_path;             /* the image of "find similar", or NULL */
   gboolean text_pending;          /* typed, and the entry's search delay not over yet */
   GCancellable *search_cancellable;
   gint64 n_searched;              /* by the search shown */
   gint64 last_search_time;
-  guint margin_id;
+  ClDebounce margin_debounce;     /* slider moves, then run_search () */
   guint model_generation;         /* of the model INDEX was made for */
-  char *summary;
+
+  /* What the properties last reported. */
+  gboolean searching;
+  gboolean indexing;
+  gint64 n_indexed_shown;
+  double index_fraction;          /* "index-progress", 0..1 */
 };
 
 G_DEFINE_FINAL_TYPE (ClSearchView, cl_search_view, GTK_TYPE_WIDGET)
 
+enum { PROP_0, PROP_SEARCHING, PROP_INDEXING, PROP_N_INDEXED, PROP_RESULTS, PROP_INDEX_PROGRESS, N_PROPS };
+static GParamSpec *properties[N_PROPS];
+
 static void run_search (ClSearchView *self);
+static void update_state (ClSearchView *self);
+
+/* Notified even when unchanged: the bound progress bar then leaves the pulsing of the scan. */
+static void
+set_index_progress (ClSearchView *self, double progress)
+{
+  self->index_fraction = progress;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_INDEX_PROGRESS]);
+}
 
 /* A weak reference with the index generation it was made for. */
 typedef struct {
@@ -146,8 +162,6 @@ describe_query (ClSearchView *self, GPtrArray *terms)
 static void
 set_summary (ClSearchView *self, const char *text)
 {
-  g_free (self->summary);
-  self->summary = g_strdup (text);
   gtk_label_set_label (self->summary_label, text != NULL ? text : "");
 }
 
@@ -192,8 +206,6 @@ update_stack (ClSearchView *self)
 static void
 set_index_status (ClSearchView *self, const char *text)
 {
-  g_free (self->index_status);
-  self->index_status = g_strdup (text);
   gtk_label_set_label (self->index_label, text);
 }
 
@@ -214,6 +226,9 @@ update_index_controls (ClSearchView *self)
 
   gtk_stack_set_visible_child_name (self->index_stack, running ? "running" : "idle");
   gtk_widget_set_visible (GTK_WIDGET (self->index_button), !running && self->index != NULL && !self->index_complete);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "search.update-index", !running && self->index != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "search.stop-index", running);
+  update_state (self);
 }
 
 static void
@@ -226,6 +241,7 @@ on_index_progress (const ClIndexProgress *progress, gpointer user_data)
     return;
   self->progress = *progress;
   self->n_indexed = progress->n_searchable;
+  update_state (self);
   switch (progress->phase)
     {
     case CLIP_INDEX_PHASE_SCAN:
@@ -249,7 +265,7 @@ on_index_progress (const ClIndexProgress *progress, gpointer user_data)
                                          "Indexing %lld of %lld images",
                                          progress->total),
                                (long long) progress->done, (long long) progress->total);
-          gtk_progress_bar_set_fraction (self->index_progress, (double) progress->done / progress->total);
+          set_index_progress (self, (double) progress->done / progress->total);
         }
       else
         text = g_strdup (_("Checking for new images…"));
@@ -257,7 +273,7 @@ on_index_progress (const ClIndexProgress *progress, gpointer user_data)
     case CLIP_INDEX_PHASE_WRITE:
     default:
       text = g_strdup (_("Saving the index…"));
-      gtk_progress_bar_set_fraction (self->index_progress, 1);
+      set_index_progress (self, 1);
       break;
     }
   gtk_progress_bar_set_text (self->index_progress, text);
@@ -303,6 +319,7 @@ update_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   self->index_complete = TRUE;
   self->n_indexed = summary->n_entries;
+  update_state (self);
   GString *text = g_string_new (NULL);
   g_string_append_printf (text, ngettext ("%lld image indexed", "%lld images indexed", summary->n_entries),
                           (long long) summary->n_entries);
@@ -337,7 +354,7 @@ cl_search_view_update_index (ClSearchView *self)
   self->index_stopped = FALSE;
   self->update_cancellable = g_cancellable_new ();
   memset (&self->progress, 0, sizeof self->progress);
-  gtk_progress_bar_set_fraction (self->index_progress, 0);
+  set_index_progress (self, 0);
   gtk_progress_bar_set_text (self->index_progress, _("Looking for images…"));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->index_label), NULL);
   cl_search_index_update_async (self->index, on_index_progress, view_ref_new (self), view_ref_free,
@@ -369,6 +386,7 @@ reset_index (ClSearchView *self)
   self->index_complete = FALSE;
   self->index_stopped = FALSE;
   self->n_indexed = -1;
+  update_state (self);
   self->n_searched = 0;
   g_list_store_remove_all (self->results);
   g_hash_table_remove_all (self->items);
@@ -426,6 +444,7 @@ search_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   g_clear_object (&self->search_cancellable);
+  update_state (self);
   self->last_search_time = g_get_monotonic_time ();
 
   if (found == NULL)
@@ -441,6 +460,7 @@ search_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!self->index_complete && found->n_searched > self->n_indexed)
     {
       self->n_indexed = found->n_searched;
+      update_state (self);
       if (self->update_cancellable == NULL)
         show_stopped_status (self);
     }
@@ -498,6 +518,7 @@ run_search (ClSearchView *self)
 
   self->text_pending = FALSE;
   cl_cancel_and_clear (&self->search_cancellable);
+  update_state (self);
   update_stack (self);
   if (unavailable != NULL)
     {
@@ -540,6 +561,7 @@ run_search (ClSearchView *self)
     }
   double margin = current_margin (self);
   self->search_cancellable = g_cancellable_new ();
+  update_state (self);
   cl_search_index_search_async (self->index, (const ClQueryTerm *) query->data, query->len, MAX_RESULTS,
                                 margin >= MARGIN_ALL - 1e-9 ? -1 : (float) margin, self->search_cancellable,
                                 search_done, view_ref_new (self));
@@ -571,6 +593,7 @@ static void
 on_text_changed (ClSearchView *self)
 {
   self->text_pending = TRUE;
+  update_state (self);
 }
 
 static void
@@ -581,22 +604,21 @@ on_clear_similar (ClSearchView *self)
   run_search (self);
 }
 
-static gboolean
-margin_timeout_cb (gpointer data)
+static void
+margin_settled (gpointer owner)
 {
-  ClSearchView *self = data;
+  ClSearchView *self = owner;
 
-  self->margin_id = 0;
+  update_state (self);
   run_search (self);
-  return G_SOURCE_REMOVE;
 }
 
 static void
 on_margin_changed (ClSearchView *self)
 {
   update_margin_label (self);
-  g_clear_handle_id (&self->margin_id, g_source_remove);
-  self->margin_id = g_timeout_add (MARGIN_DELAY_MS, margin_timeout_cb, self);
+  cl_debounce_schedule (&self->margin_debounce);
+  update_state (self);
 }
 
 /* ---------------------------------------------------------------- results grid */
@@ -657,6 +679,7 @@ on_model_changed (ClSearchView *self)
   ClModelState state = cl_session_get_model_state (self->session);
   guint generation = cl_session_get_model_generation (self->session);
 
+  update_state (self);
   /* A loading model keeps the old index until the new one is there. */
   if (state == CL_MODEL_STATE_LOADING
       || (state == CL_MODEL_STATE_READY && self->index != NULL && generation == self->model_generation))
@@ -672,38 +695,80 @@ on_map (ClSearchView *self)
   gtk_widget_grab_focus (GTK_WIDGET (self->entry));
 }
 
-/* ---------------------------------------------------------------- public, for tests */
+/* ---------------------------------------------------------------- properties */
 
-GtkEditable *cl_search_view_get_entry (ClSearchView *self) { return GTK_EDITABLE (self->entry); }
-gboolean cl_search_view_is_indexing (ClSearchView *self) { return self->update_cancellable != NULL; }
-const char *cl_search_view_get_summary (ClSearchView *self) { return self->summary; }
-const char *cl_search_view_get_index_status (ClSearchView *self) { return self->index_status; }
-gint64 cl_search_view_get_n_indexed (ClSearchView *self) { return self->n_indexed; }
-GListModel *cl_search_view_get_results (ClSearchView *self) { return G_LIST_MODEL (self->results); }
-
-void
-cl_search_view_set_margin (ClSearchView *self, double margin)
-{
-  gtk_range_set_value (GTK_RANGE (self->margin_scale), MIN (margin, MARGIN_ALL));
-}
-
-gboolean
-cl_search_view_is_searching (ClSearchView *self)
+static gboolean
+is_searching (ClSearchView *self)
 {
   /* A typed query waits for the entry's search delay, then for the worker. */
   g_autoptr (GPtrArray) terms = current_terms (self);
-  return self->text_pending || self->search_cancellable != NULL || self->margin_id != 0
+  return self->text_pending || self->search_cancellable != NULL || cl_debounce_is_pending (&self->margin_debounce)
          || cl_session_get_model_state (self->session) == CL_MODEL_STATE_LOADING
          || ((cl_search_query_has_positive (terms) || self->similar_path != NULL) && self->index == NULL
              && unavailable_page (self) == NULL);
 }
 
-const char *
-cl_search_view_get_page (ClSearchView *self)
+/* The properties follow the jobs, the timers and the count: called wherever one of them changes. */
+static void
+update_state (ClSearchView *self)
 {
-  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "empty") == 0)
-    return "empty";
-  return gtk_stack_get_visible_child_name (self->results_stack);
+  gboolean searching = self->session != NULL && is_searching (self);
+  gboolean indexing = self->update_cancellable != NULL;
+
+  if (searching != self->searching)
+    {
+      self->searching = searching;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SEARCHING]);
+    }
+  if (indexing != self->indexing)
+    {
+      self->indexing = indexing;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_INDEXING]);
+    }
+  if (self->n_indexed != self->n_indexed_shown)
+    {
+      self->n_indexed_shown = self->n_indexed;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_INDEXED]);
+    }
+}
+
+static void
+action_update_index (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  cl_search_view_update_index (CL_SEARCH_VIEW (widget));
+}
+
+static void
+action_stop_index (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  cl_search_view_stop_index (CL_SEARCH_VIEW (widget));
+}
+
+static void
+cl_search_view_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  ClSearchView *self = CL_SEARCH_VIEW (object);
+
+  switch (prop_id)
+    {
+    case PROP_SEARCHING:
+      g_value_set_boolean (value, self->searching);
+      break;
+    case PROP_INDEXING:
+      g_value_set_boolean (value, self->indexing);
+      break;
+    case PROP_N_INDEXED:
+      g_value_set_int64 (value, self->n_indexed);
+      break;
+    case PROP_RESULTS:
+      g_value_set_object (value, self->results);
+      break;
+    case PROP_INDEX_PROGRESS:
+      g_value_set_double (value, self->index_fraction);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
 /* ---------------------------------------------------------------- GObject */
@@ -713,7 +778,7 @@ cl_search_view_dispose (GObject *object)
 {
   ClSearchView *self = CL_SEARCH_VIEW (object);
 
-  g_clear_handle_id (&self->margin_id, g_source_remove);
+  cl_debounce_cancel (&self->margin_debounce);
   cl_cancel_and_clear (&self->update_cancellable);
   cl_cancel_and_clear (&self->search_cancellable);
   g_clear_pointer (&self->index, cl_search_index_unref);
@@ -733,8 +798,6 @@ cl_search_view_finalize (GObject *object)
   g_hash_table_unref (self->items);
   g_hash_table_unref (self->collection_items);
   g_free (self->similar_path);
-  g_free (self->index_status);
-  g_free (self->summary);
   G_OBJECT_CLASS (cl_search_view_parent_class)->finalize (object);
 }
 
@@ -746,6 +809,16 @@ cl_search_view_class_init (ClSearchViewClass *klass)
 
   object_class->dispose = cl_search_view_dispose;
   object_class->finalize = cl_search_view_finalize;
+  object_class->get_property = cl_search_view_get_property;
+  const GParamFlags read_only = G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
+  properties[PROP_SEARCHING] = g_param_spec_boolean ("searching", NULL, NULL, FALSE, read_only);
+  properties[PROP_INDEXING] = g_param_spec_boolean ("indexing", NULL, NULL, FALSE, read_only);
+  properties[PROP_N_INDEXED] = g_param_spec_int64 ("n-indexed", NULL, NULL, -1, G_MAXINT64, -1, read_only);
+  properties[PROP_RESULTS] = g_param_spec_object ("results", NULL, NULL, G_TYPE_LIST_MODEL, read_only);
+  properties[PROP_INDEX_PROGRESS] = g_param_spec_double ("index-progress", NULL, NULL, 0, 1, 0, read_only);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+  gtk_widget_class_install_action (widget_class, "search.update-index", NULL, action_update_index);
+  gtk_widget_class_install_action (widget_class, "search.stop-index", NULL, action_stop_index);
 
   g_type_ensure (CL_TYPE_STATUS_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-search-view.ui");
@@ -770,8 +843,6 @@ cl_search_view_class_init (ClSearchViewClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_clear_similar);
   gtk_widget_class_bind_template_callback (widget_class, on_text_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_margin_changed);
-  gtk_widget_class_bind_template_callback (widget_class, cl_search_view_update_index);
-  gtk_widget_class_bind_template_callback (widget_class, cl_search_view_stop_index);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 
@@ -779,10 +850,11 @@ static void
 cl_search_view_init (ClSearchView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  cl_debounce_init (&self->margin_debounce, MARGIN_DELAY_MS, margin_settled, self);
   self->results = g_list_store_new (CL_TYPE_IMAGE_ITEM);
   self->items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->collection_items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  self->n_indexed = -1;
+  self->n_indexed = self->n_indexed_shown = -1;
 }
 
 GtkWidget *

@@ -23,18 +23,13 @@ void cl_search_view_update_index (ClSearchView *self);
 /* Stops an index update; what is indexed so far stays searchable. */
 void cl_search_view_stop_index (ClSearchView *self);
 
-/* For the self-test. */
-GtkEditable *cl_search_view_get_entry (ClSearchView *self);
-void         cl_search_view_set_margin (ClSearchView *self, double margin);  /* ≥ 0.3: all */
-gboolean     cl_search_view_is_searching (ClSearchView *self);  /* a search is waiting or running */
-gboolean     cl_search_view_is_indexing (ClSearchView *self);
-const char  *cl_search_view_get_page (ClSearchView *self);      /* "empty", "no-model", "prompt", "indexing",
-                                                                 * "no-results", "error", "results" */
-const char  *cl_search_view_get_summary (ClSearchView *self);   /* the line above the results */
-const char  *cl_search_view_get_index_status (ClSearchView *self);
-gint64       cl_search_view_get_n_indexed (ClSearchView *self); /* searchable images, -1 before known */
-GListModel  *cl_search_view_get_results (ClSearchView *self);   /* ClImageItem, best first; the score is
-                                                                 * the item's confidence; shown on the
-                                                                 * "results" page only */
+/* Actions (the buttons): "search.update-index" (cl_search_view_update_index; "Continue
+ * Indexing"), "search.stop-index" (cl_search_view_stop_index), each enabled only when it can run.
+ *
+ * Properties, read-only: "searching" (a search waits for the entry's delay, the slider, the model
+ * or the worker), "indexing", "index-progress" (0..1, bound to its progress bar), "n-indexed"
+ * (searchable images, -1 before known) and "results" (the
+ * GListModel of ClImageItems of the last search, best first; the score is the item's confidence;
+ * shown on the "results" page of the template's "results_stack" only). */
 
 G_END_DECLS

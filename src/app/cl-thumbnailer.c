@@ -65,7 +65,7 @@ struct _ClThumbnailer {
 
 G_DEFINE_FINAL_TYPE (ClThumbnailer, cl_thumbnailer, G_TYPE_OBJECT)
 
-enum { PROP_0, PROP_SIZE, N_PROPS };
+enum { PROP_0, PROP_SIZE, PROP_N_PENDING, PROP_N_FROM_CACHE, PROP_N_DECODED, PROP_N_FAILED, N_PROPS };
 static GParamSpec *properties[N_PROPS];
 
 static GQuark entry_quark;
@@ -360,6 +360,15 @@ lru_evict (ClThumbnailer *self)
     }
 }
 
+/* The counters behind the properties "n-pending" (requests not finished yet), "n-from-cache",
+ * "n-decoded" and "n-failed" (where the finished ones came from); main thread only. */
+static void
+count (ClThumbnailer *self, guint *counter, int change, guint prop_id)
+{
+  *counter += change;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
+}
+
 static void
 thumb_job_queue (ClThumbnailer *self, ClImageItem *item, ThumbEntry *entry)
 {
@@ -379,7 +388,7 @@ thumb_job_queue (ClThumbnailer *self, ClImageItem *item, ThumbEntry *entry)
   job->burst = self->burst;
   job->seq = self->next_seq++;
   entry->pending = g_atomic_rc_box_acquire (job);
-  self->n_pending++;
+  count (self, &self->n_pending, +1, PROP_N_PENDING);
   g_thread_pool_push (self->pool, job, NULL);
 }
 
@@ -388,7 +397,7 @@ thumb_job_apply (ClThumbnailer *self, ThumbJob *job)
 {
   g_autoptr (ClImageItem) item = g_weak_ref_get (&job->item);
 
-  self->n_pending--;
+  count (self, &self->n_pending, -1, PROP_N_PENDING);
   if (item == NULL)
     return;
   ThumbEntry *entry = entry_get (item);
@@ -403,14 +412,14 @@ thumb_job_apply (ClThumbnailer *self, ThumbJob *job)
     }
   if (job->texture == NULL)
     {
-      self->n_failed++;
+      count (self, &self->n_failed, +1, PROP_N_FAILED);
       cl_image_item_set_thumbnail_failed (item, TRUE);
       return;
     }
   if (job->from_cache)
-    self->n_from_cache++;
+    count (self, &self->n_from_cache, +1, PROP_N_FROM_CACHE);
   else
-    self->n_decoded++;
+    count (self, &self->n_decoded, +1, PROP_N_DECODED);
 
   if (entry->lru_link != NULL)
     lru_remove (self, item, entry);
@@ -495,20 +504,6 @@ cl_thumbnailer_clear (ClThumbnailer *self)
       lru_remove (self, item, entry_get (item));
     }
   self->lru_bytes = 0;
-}
-
-guint
-cl_thumbnailer_get_n_pending (ClThumbnailer *self)
-{
-  return self->n_pending;
-}
-
-void
-cl_thumbnailer_get_stats (ClThumbnailer *self, guint *from_cache, guint *decoded, guint *failed)
-{
-  *from_cache = self->n_from_cache;
-  *decoded = self->n_decoded;
-  *failed = self->n_failed;
 }
 
 int
@@ -634,6 +629,18 @@ cl_thumbnailer_get_property (GObject *object, guint prop_id, GValue *value, GPar
     case PROP_SIZE:
       g_value_set_int (value, self->size);
       break;
+    case PROP_N_PENDING:
+      g_value_set_uint (value, self->n_pending);
+      break;
+    case PROP_N_FROM_CACHE:
+      g_value_set_uint (value, self->n_from_cache);
+      break;
+    case PROP_N_DECODED:
+      g_value_set_uint (value, self->n_decoded);
+      break;
+    case PROP_N_FAILED:
+      g_value_set_uint (value, self->n_failed);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -694,6 +701,11 @@ cl_thumbnailer_class_init (ClThumbnailerClass *klass)
   properties[PROP_SIZE] = g_param_spec_int ("size", NULL, NULL, 48, 256, 128,
                                             G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
                                             | G_PARAM_EXPLICIT_NOTIFY);
+  const GParamFlags counter = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
+  properties[PROP_N_PENDING] = g_param_spec_uint ("n-pending", NULL, NULL, 0, G_MAXUINT, 0, counter);
+  properties[PROP_N_FROM_CACHE] = g_param_spec_uint ("n-from-cache", NULL, NULL, 0, G_MAXUINT, 0, counter);
+  properties[PROP_N_DECODED] = g_param_spec_uint ("n-decoded", NULL, NULL, 0, G_MAXUINT, 0, counter);
+  properties[PROP_N_FAILED] = g_param_spec_uint ("n-failed", NULL, NULL, 0, G_MAXUINT, 0, counter);
   g_object_class_install_properties (object_class, N_PROPS, properties);
   entry_quark = g_quark_from_static_string ("cl-thumbnail-entry");
 }

@@ -31,9 +31,8 @@ void cl_thumbnailer_release (ClThumbnailer *self, ClImageItem *item);
 /* Forgets every texture and pending request (a new folder was opened). */
 void cl_thumbnailer_clear (ClThumbnailer *self);
 
-/* For the self-test: requests not finished yet, and where the finished ones came from. */
-guint cl_thumbnailer_get_n_pending (ClThumbnailer *self);
-void  cl_thumbnailer_get_stats (ClThumbnailer *self, guint *from_cache, guint *decoded, guint *failed);
+/* Properties, read-only: "n-pending" (requests not finished yet), and where the finished ones came
+ * from: "n-from-cache", "n-decoded", "n-failed". */
 
 /* ---------------------------------------------------------------- previews */
 

@@ -10,6 +10,7 @@
 
 #include "cl-async.h"
 #include "cl-chart-math.h"
+#include "cl-file-chooser.h"
 #include "cl-status-page.h"
 #include "cl-window.h"
 
@@ -61,12 +62,10 @@ struct _ClTrainView {
   GtkSwitch *augment_switch;
   GtkSpinButton *save_every_spin;
   GtkLabel *runs_folder_label;
-  GtkWidget *settings_box;
   GtkButton *start_button;
   GtkButton *pause_button;
   GtkButton *resume_button;
   GtkButton *stop_button;
-  GtkButton *continue_button;
   GtkButton *use_button;
   GtkStack *chart_stack;
   GtkLabel *status_title;
@@ -93,12 +92,61 @@ struct _ClTrainView {
   gint64 steps_per_epoch;
   double best_smoothed;
   char *message;
+  double progress;              /* of the run (or of preparing it), 0..1 */
   GQueue notices;               /* char *, newest last */
 };
 
 G_DEFINE_FINAL_TYPE (ClTrainView, cl_train_view, GTK_TYPE_WIDGET)
 
+enum {
+  PROP_0, PROP_STATE, PROP_RUNNING, PROP_BUSY, PROP_MESSAGE, PROP_OUT_DIR, PROP_MODEL_PATH, PROP_PROGRESS, N_PROPS
+};
+static GParamSpec *properties[N_PROPS];
+
 static void update_controls (ClTrainView *self);
+
+static void
+notify (ClTrainView *self, guint prop_id)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
+}
+
+/* Replaces *FIELD by a copy of VALUE, notifying PROP_ID when it changed. */
+static void
+set_string (ClTrainView *self, char **field, const char *value, guint prop_id)
+{
+  if (g_strcmp0 (*field, value) == 0)
+    return;
+  g_free (*field);
+  *field = g_strdup (value);
+  notify (self, prop_id);
+}
+
+static void
+set_progress (ClTrainView *self, double progress)
+{
+  if (self->progress == progress)
+    return;
+  self->progress = progress;
+  notify (self, PROP_PROGRESS);
+}
+
+static void
+set_request_pending (ClTrainView *self, gboolean pending)
+{
+  if (self->request_pending == pending)
+    return;
+  self->request_pending = pending;
+  notify (self, PROP_BUSY);
+}
+
+/* A run is under way (preparing, running, paused or on its way to one of those). */
+static gboolean
+is_running (ClTrainView *self)
+{
+  TrainState s = self->state;
+  return s == STATE_PREPARING || s == STATE_RUNNING || s == STATE_PAUSING || s == STATE_PAUSED || s == STATE_STOPPING;
+}
 
 /* ---------------------------------------------------------------- reports of a job */
 
@@ -137,8 +185,7 @@ job_ref_get (JobRef *ref)
 static void
 set_message (ClTrainView *self, const char *text)
 {
-  g_free (self->message);
-  self->message = g_strdup (text);
+  set_string (self, &self->message, text, PROP_MESSAGE);
   gtk_label_set_label (self->status_detail, text);
   gtk_widget_set_visible (GTK_WIDGET (self->status_detail), text != NULL && *text != '\0');
 }
@@ -148,7 +195,15 @@ static void update_stats (ClTrainView *self);
 static void
 set_state (ClTrainView *self, TrainState state)
 {
-  self->state = state;
+  gboolean was_running = is_running (self);
+
+  if (self->state != state)
+    {
+      self->state = state;
+      notify (self, PROP_STATE);
+    }
+  if (is_running (self) != was_running)
+    notify (self, PROP_RUNNING);
   update_controls (self);
   update_stats (self);   /* the time left only shows while running */
 }
@@ -160,8 +215,7 @@ on_job_started (const ClTrainStart *start, gpointer user_data)
 
   if (self == NULL)
     return;
-  g_free (self->out_dir);
-  self->out_dir = g_strdup (start->out_dir);
+  set_string (self, &self->out_dir, start->out_dir, PROP_OUT_DIR);
   self->total_steps = start->total_steps;
   self->steps_per_epoch = start->steps_per_epoch;
   cl_loss_chart_set_schedule (self->chart, start->total_steps, start->steps_per_epoch);
@@ -173,7 +227,7 @@ on_job_started (const ClTrainStart *start, gpointer user_data)
                                            start->n_train, (long long) start->steps_per_epoch,
                                            (long long) start->total_steps, folder);
   set_message (self, text);
-  gtk_progress_bar_set_fraction (self->progress_bar, (double) start->step / MAX (start->total_steps, 1));
+  set_progress (self, (double) start->step / MAX (start->total_steps, 1));
 }
 
 static void
@@ -186,7 +240,7 @@ on_job_progress (const char *what, gint64 done, gint64 total, gpointer user_data
   /* Translators: preparation progress, e.g. "Decoding training images: 120 of 520" */
   g_autofree char *text = g_strdup_printf (_("%s: %lld of %lld"), what, (long long) done, (long long) total);
   gtk_progress_bar_set_text (self->progress_bar, text);
-  gtk_progress_bar_set_fraction (self->progress_bar, total > 0 ? (double) done / total : 0);
+  set_progress (self, total > 0 ? (double) done / total : 0);
 }
 
 static void
@@ -229,7 +283,7 @@ update_stats (ClTrainView *self)
                                                (long long) last->step, (long long) self->total_steps,
                                                (long long) last->epoch, (long long) epochs);
   gtk_progress_bar_set_text (self->progress_bar, progress);
-  gtk_progress_bar_set_fraction (self->progress_bar, (double) last->step / MAX (self->total_steps, 1));
+  set_progress (self, (double) last->step / MAX (self->total_steps, 1));
 }
 
 static void
@@ -318,8 +372,7 @@ on_job_checkpoint (const char *path, gint64 step, gpointer user_data)
 
   if (self == NULL)
     return;
-  g_free (self->model_path);
-  self->model_path = g_strdup (path);
+  set_string (self, &self->model_path, path, PROP_MODEL_PATH);
   update_controls (self);
 }
 
@@ -357,7 +410,7 @@ run_done (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   /* The last steps before the outcome. */
   cl_train_job_flush (job);
-  self->request_pending = FALSE;
+  set_request_pending (self, FALSE);
   g_clear_object (&self->cancellable);
 
   if (!ok)
@@ -377,8 +430,10 @@ run_done (GObject *source, GAsyncResult *result, gpointer user_data)
   switch (outcome)
     {
     case CL_TRAIN_OUTCOME_FINISHED:
-      g_free (self->model_path);
-      self->model_path = clip_train_run_model_path (self->out_dir);
+      {
+        g_autofree char *model = clip_train_run_model_path (self->out_dir);
+        set_string (self, &self->model_path, model, PROP_MODEL_PATH);
+      }
       g_clear_pointer (&self->job, cl_train_job_unref);
       {
         g_autofree char *path = g_filename_display_name (self->model_path);
@@ -407,7 +462,7 @@ static void
 run_job (ClTrainView *self)
 {
   self->cancellable = g_cancellable_new ();
-  self->request_pending = TRUE;
+  set_request_pending (self, TRUE);
   cl_train_job_run_async (self->job, self->cancellable, run_done, job_ref_new (self));
 }
 
@@ -417,8 +472,8 @@ begin (ClTrainView *self, ClTrainJob *job)
 {
   g_clear_pointer (&self->job, cl_train_job_unref);
   self->job = job;
-  g_clear_pointer (&self->out_dir, g_free);
-  g_clear_pointer (&self->model_path, g_free);
+  set_string (self, &self->out_dir, NULL, PROP_OUT_DIR);
+  set_string (self, &self->model_path, NULL, PROP_MODEL_PATH);
   g_queue_clear_full (&self->notices, g_free);
   show_notices (self);
   self->total_steps = 0;
@@ -427,7 +482,7 @@ begin (ClTrainView *self, ClTrainJob *job)
   cl_loss_chart_clear (self->chart);
   gtk_label_set_label (self->stats_label, "");
   gtk_widget_set_visible (GTK_WIDGET (self->validation_label), FALSE);
-  gtk_progress_bar_set_fraction (self->progress_bar, 0);
+  set_progress (self, 0);
   gtk_progress_bar_set_text (self->progress_bar, _("Preparing…"));
   set_message (self, _("Loading the data and building the model…"));
   gtk_stack_set_visible_child_name (self->chart_stack, "chart");
@@ -547,8 +602,8 @@ read_config (ClTrainView *self, ClipTrainRunConfig *config, GError **error)
   return TRUE;
 }
 
-void
-cl_train_view_start (ClTrainView *self)
+static void
+start_run (ClTrainView *self)
 {
   g_autoptr (GError) error = NULL;
   ClipTrainRunConfig config;
@@ -569,8 +624,8 @@ cl_train_view_start (ClTrainView *self)
   begin (self, job);
 }
 
-void
-cl_train_view_continue_run (ClTrainView *self, const char *dir)
+static void
+continue_run (ClTrainView *self, const char *dir)
 {
   if (self->request_pending || self->state == STATE_PAUSED)
     return;
@@ -579,8 +634,8 @@ cl_train_view_continue_run (ClTrainView *self, const char *dir)
                                  job_ref_new (self), job_ref_free));
 }
 
-void
-cl_train_view_pause (ClTrainView *self)
+static void
+pause_run (ClTrainView *self)
 {
   if (self->job == NULL || (self->state != STATE_RUNNING && self->state != STATE_PREPARING))
     return;
@@ -588,8 +643,8 @@ cl_train_view_pause (ClTrainView *self)
   set_state (self, STATE_PAUSING);
 }
 
-void
-cl_train_view_resume (ClTrainView *self)
+static void
+resume_run (ClTrainView *self)
 {
   if (self->job == NULL || self->state != STATE_PAUSED || self->request_pending)
     return;
@@ -598,8 +653,8 @@ cl_train_view_resume (ClTrainView *self)
   run_job (self);
 }
 
-void
-cl_train_view_stop (ClTrainView *self)
+static void
+stop_run (ClTrainView *self)
 {
   if (self->job == NULL)
     return;
@@ -621,8 +676,8 @@ use_model_done (GObject *source, GAsyncResult *result, gpointer user_data)
     cl_session_show_toast (self->session, _("Now using the trained model"));
 }
 
-void
-cl_train_view_use_model (ClTrainView *self)
+static void
+use_model (ClTrainView *self)
 {
   if (self->model_path == NULL)
     return;
@@ -636,8 +691,7 @@ static void
 update_controls (ClTrainView *self)
 {
   TrainState s = self->state;
-  gboolean active = s == STATE_PREPARING || s == STATE_RUNNING || s == STATE_PAUSING || s == STATE_PAUSED
-                    || s == STATE_STOPPING;
+  gboolean active = is_running (self);
   const char *title;
 
   switch (s)
@@ -655,16 +709,20 @@ update_controls (ClTrainView *self)
     }
   gtk_label_set_label (self->status_title, title);
 
+  gboolean usable = self->model_path != NULL && (s == STATE_FINISHED || s == STATE_STOPPED || s == STATE_PAUSED);
+  GtkWidget *widget = GTK_WIDGET (self);
+  gtk_widget_action_set_enabled (widget, "train.start", !active && self->inputs_ready);
+  gtk_widget_action_set_enabled (widget, "train.pause", s == STATE_PREPARING || s == STATE_RUNNING);
+  gtk_widget_action_set_enabled (widget, "train.resume", s == STATE_PAUSED && !self->request_pending);
+  gtk_widget_action_set_enabled (widget, "train.stop", active && s != STATE_STOPPING && s != STATE_PAUSING);
+  gtk_widget_action_set_enabled (widget, "train.choose-run", !active);
+  gtk_widget_action_set_enabled (widget, "train.continue-run", !active);
+  gtk_widget_action_set_enabled (widget, "train.use-model", usable);
+  /* Which buttons are there; whether they can be pressed is their action's. */
   gtk_widget_set_visible (GTK_WIDGET (self->start_button), !active);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->start_button), self->inputs_ready);
   gtk_widget_set_visible (GTK_WIDGET (self->pause_button), s == STATE_PREPARING || s == STATE_RUNNING || s == STATE_PAUSING);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->pause_button), s == STATE_PREPARING || s == STATE_RUNNING);
   gtk_widget_set_visible (GTK_WIDGET (self->resume_button), s == STATE_PAUSED);
   gtk_widget_set_visible (GTK_WIDGET (self->stop_button), active);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->stop_button), s != STATE_STOPPING && s != STATE_PAUSING);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->continue_button), !active);
-  gtk_widget_set_sensitive (self->settings_box, !active);
-  gboolean usable = self->model_path != NULL && (s == STATE_FINISHED || s == STATE_STOPPED || s == STATE_PAUSED);
   gtk_widget_set_visible (GTK_WIDGET (self->use_button), usable);
   if (s == STATE_FINISHED)
     gtk_widget_add_css_class (GTK_WIDGET (self->use_button), "suggested-action");
@@ -735,66 +793,29 @@ on_settings_changed (ClTrainView *self, const char *key)
 
 /* ---------------------------------------------------------------- file choosers */
 
-typedef void (*ChosenFunc) (ClTrainView *self, GFile *file, gpointer data);
-
-typedef struct {
-  GWeakRef view;
-  ChosenFunc func;
-  gpointer data;
-} ChooserRequest;
-
-static void
-chooser_response (GtkNativeDialog *dialog, int response, gpointer user_data)
-{
-  ChooserRequest *request = user_data;
-  g_autoptr (ClTrainView) self = g_weak_ref_get (&request->view);
-
-  if (self != NULL && response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      request->func (self, file, request->data);
-    }
-  g_weak_ref_clear (&request->view);
-  g_free (request);
-  g_object_unref (dialog);
-}
-
+/* A file chooser starting where the path in the setting CURRENT_KEY (may be NULL) is. */
 static void
 choose_file (ClTrainView *self, const char *title, GtkFileChooserAction action, const char *accept,
-             const char *current_key, const char *filter_name, const char *suffix, ChosenFunc func, gpointer data)
+             const char *current_key, const char *filter_name, const char *suffix, ClFileChosenFunc chosen,
+             gpointer data)
 {
-  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
-  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (title, GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
-                                                              action, accept, _("_Cancel"));
-  ChooserRequest *request = g_new0 (ChooserRequest, 1);
-
-  if (filter_name != NULL)
-    {
-      g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
-      gtk_file_filter_set_name (filter, filter_name);
-      gtk_file_filter_add_suffix (filter, suffix);
-      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-    }
   g_autofree char *current = current_key != NULL ? settings_path (self, current_key) : NULL;
-  if (current != NULL)
-    {
-      g_autoptr (GFile) file = g_file_new_for_path (current);
-      g_autoptr (GFile) parent = action == GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER ? g_object_ref (file)
-                                                                                 : g_file_get_parent (file);
-      if (parent != NULL)
-        gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), parent, NULL);
-    }
-  g_weak_ref_init (&request->view, self);
-  request->func = func;
-  request->data = data;
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (chooser_response), request);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  g_autoptr (GFile) file = current != NULL ? g_file_new_for_path (current) : NULL;
+  g_autoptr (GFile) folder = file == NULL ? NULL
+                             : action == GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER ? g_object_ref (file)
+                                                                               : g_file_get_parent (file);
+  ClFileChooserOptions options = {
+    .title = title, .action = action, .accept_label = accept, .filter_name = filter_name, .filter_suffix = suffix,
+    .folder = folder,
+  };
+
+  cl_file_chooser_show (GTK_WIDGET (self), &options, chosen, data);
 }
 
 static void
-set_path_setting (ClTrainView *self, GFile *file, gpointer key)
+set_path_setting (gpointer owner, GFile *file, gpointer key)
 {
+  ClTrainView *self = owner;
   g_autofree char *path = g_file_get_path (file);
   if (path != NULL)
     g_settings_set_string (cl_session_get_settings (self->session), key, path);
@@ -835,23 +856,25 @@ on_choose_runs_folder (ClTrainView *self)
 }
 
 static void
-continue_chosen (ClTrainView *self, GFile *file, gpointer data)
+continue_chosen (gpointer owner, GFile *file, gpointer data)
 {
   g_autofree char *path = g_file_get_path (file);
   if (path != NULL)
-    cl_train_view_continue_run (self, path);
+    gtk_widget_activate_action (GTK_WIDGET (owner), "train.continue-run", "s", path);
 }
 
+/* "Continue a Run…": asks for the folder of the run. */
 static void
-on_continue_clicked (ClTrainView *self)
+choose_run_to_continue (ClTrainView *self)
 {
   choose_file (self, _("Continue a Run"), GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Continue"),
                "train-runs-folder", NULL, NULL, continue_chosen, NULL);
 }
 
 static void
-save_chart_chosen (ClTrainView *self, GFile *file, gpointer data)
+save_chart_chosen (gpointer owner, GFile *file, gpointer data)
 {
+  ClTrainView *self = owner;
   g_autoptr (GError) error = NULL;
   g_autofree char *path = g_file_get_path (file);
   g_autofree char *with_suffix = path != NULL && !g_str_has_suffix (path, data) ? g_strconcat (path, data, NULL)
@@ -877,10 +900,49 @@ save_chart (ClTrainView *self, gboolean svg)
                svg ? ".svg" : ".png");
 }
 
+/* ---------------------------------------------------------------- actions */
+
 static void
-action_save_chart (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_save_chart (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  save_chart (CL_TRAIN_VIEW (user_data), g_str_equal (g_variant_get_string (parameter, NULL), "svg"));
+  save_chart (CL_TRAIN_VIEW (widget), g_str_equal (g_variant_get_string (parameter, NULL), "svg"));
+}
+
+/* The buttons' commands without a parameter, by action name. */
+static const struct {
+  const char *name;
+  void (*run) (ClTrainView *self);
+} commands[] = {
+  { "train.start", start_run },
+  { "train.pause", pause_run },
+  { "train.resume", resume_run },
+  { "train.stop", stop_run },
+  { "train.choose-run", choose_run_to_continue },
+  { "train.use-model", use_model },
+};
+
+static void
+action_command (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (g_str_equal (commands[i].name, action_name))
+      commands[i].run (CL_TRAIN_VIEW (widget));
+}
+
+/* Continues the run whose output folder is the parameter. */
+static void
+action_continue_run (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  continue_run (CL_TRAIN_VIEW (widget), g_variant_get_string (parameter, NULL));
+}
+
+static void
+install_actions (GtkWidgetClass *widget_class)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    gtk_widget_class_install_action (widget_class, commands[i].name, NULL, action_command);
+  gtk_widget_class_install_action (widget_class, "train.continue-run", "s", action_continue_run);
+  gtk_widget_class_install_action (widget_class, "train.save-chart", "s", action_save_chart);
 }
 
 /* ---------------------------------------------------------------- settings bindings */
@@ -1011,14 +1073,56 @@ bind_settings (ClTrainView *self)
   g_signal_connect_swapped (s, "changed", G_CALLBACK (on_settings_changed), self);
 }
 
-/* ---------------------------------------------------------------- public, for tests */
+/* ---------------------------------------------------------------- properties */
 
-const char *cl_train_view_get_state (ClTrainView *self) { return state_names[self->state]; }
-gboolean cl_train_view_is_busy (ClTrainView *self) { return self->request_pending; }
-const char *cl_train_view_get_out_dir (ClTrainView *self) { return self->out_dir; }
-const char *cl_train_view_get_model_path (ClTrainView *self) { return self->model_path; }
-const char *cl_train_view_get_message (ClTrainView *self) { return self->message; }
-ClLossChart *cl_train_view_get_chart (ClTrainView *self) { return self->chart; }
+static void
+cl_train_view_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  ClTrainView *self = CL_TRAIN_VIEW (object);
+
+  switch (prop_id)
+    {
+    case PROP_STATE:
+      g_value_set_string (value, state_names[self->state]);
+      break;
+    case PROP_RUNNING:
+      g_value_set_boolean (value, is_running (self));
+      break;
+    case PROP_BUSY:
+      g_value_set_boolean (value, self->request_pending);
+      break;
+    case PROP_MESSAGE:
+      g_value_set_string (value, self->message);
+      break;
+    case PROP_OUT_DIR:
+      g_value_set_string (value, self->out_dir);
+      break;
+    case PROP_MODEL_PATH:
+      g_value_set_string (value, self->model_path);
+      break;
+    case PROP_PROGRESS:
+      g_value_set_double (value, self->progress);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+install_properties (GObjectClass *object_class)
+{
+  const GParamFlags read_only = G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
+
+  object_class->get_property = cl_train_view_get_property;
+  properties[PROP_STATE] = g_param_spec_string ("state", NULL, NULL, "idle", read_only);
+  properties[PROP_RUNNING] = g_param_spec_boolean ("running", NULL, NULL, FALSE, read_only);
+  properties[PROP_BUSY] = g_param_spec_boolean ("busy", NULL, NULL, FALSE, read_only);
+  properties[PROP_MESSAGE] = g_param_spec_string ("message", NULL, NULL, NULL, read_only);
+  properties[PROP_OUT_DIR] = g_param_spec_string ("out-dir", NULL, NULL, NULL, read_only);
+  properties[PROP_MODEL_PATH] = g_param_spec_string ("model-path", NULL, NULL, NULL, read_only);
+  properties[PROP_PROGRESS] = g_param_spec_double ("progress", NULL, NULL, 0, 1, 0, read_only);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
 
 /* ---------------------------------------------------------------- GObject */
 
@@ -1028,9 +1132,7 @@ cl_train_view_dispose (GObject *object)
   ClTrainView *self = CL_TRAIN_VIEW (object);
 
   /* A running run stops at its next step and saves a checkpoint. */
-  if (self->cancellable != NULL)
-    g_cancellable_cancel (self->cancellable);
-  g_clear_object (&self->cancellable);
+  cl_cancel_and_clear (&self->cancellable);
   g_clear_pointer (&self->job, cl_train_job_unref);
   if (self->session != NULL)
     g_signal_handlers_disconnect_by_data (cl_session_get_settings (self->session), self);
@@ -1059,6 +1161,8 @@ cl_train_view_class_init (ClTrainViewClass *klass)
 
   object_class->dispose = cl_train_view_dispose;
   object_class->finalize = cl_train_view_finalize;
+  install_properties (object_class);
+  install_actions (widget_class);
 
   g_type_ensure (CL_TYPE_STATUS_PAGE);
   g_type_ensure (CL_TYPE_LOSS_CHART);
@@ -1084,12 +1188,10 @@ cl_train_view_class_init (ClTrainViewClass *klass)
   BIND (augment_switch);
   BIND (save_every_spin);
   BIND (runs_folder_label);
-  BIND (settings_box);
   BIND (start_button);
   BIND (pause_button);
   BIND (resume_button);
   BIND (stop_button);
-  BIND (continue_button);
   BIND (use_button);
   BIND (chart_stack);
   BIND (status_title);
@@ -1103,12 +1205,6 @@ cl_train_view_class_init (ClTrainViewClass *klass)
   BIND (lr_toggle);
   BIND (chart);
 #undef BIND
-  gtk_widget_class_bind_template_callback (widget_class, cl_train_view_start);
-  gtk_widget_class_bind_template_callback (widget_class, cl_train_view_pause);
-  gtk_widget_class_bind_template_callback (widget_class, cl_train_view_resume);
-  gtk_widget_class_bind_template_callback (widget_class, cl_train_view_stop);
-  gtk_widget_class_bind_template_callback (widget_class, cl_train_view_use_model);
-  gtk_widget_class_bind_template_callback (widget_class, on_continue_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_choose_train_csv);
   gtk_widget_class_bind_template_callback (widget_class, on_choose_val_csv);
   gtk_widget_class_bind_template_callback (widget_class, on_clear_val_csv);
@@ -1120,16 +1216,9 @@ cl_train_view_class_init (ClTrainViewClass *klass)
 static void
 cl_train_view_init (ClTrainView *self)
 {
-  static const GActionEntry actions[] = {
-    { "save-chart", action_save_chart, "s" },
-  };
-  g_autoptr (GSimpleActionGroup) group = g_simple_action_group_new ();
-
   gtk_widget_init_template (GTK_WIDGET (self));
   g_queue_init (&self->notices);
   self->best_smoothed = INFINITY;
-  g_action_map_add_action_entries (G_ACTION_MAP (group), actions, G_N_ELEMENTS (actions), self);
-  gtk_widget_insert_action_group (GTK_WIDGET (self), "train", G_ACTION_GROUP (group));
 }
 
 GtkWidget *

@@ -16,24 +16,17 @@ G_DECLARE_FINAL_TYPE (ClTrainView, cl_train_view, CL, TRAIN_VIEW, GtkWidget)
 
 GtkWidget *cl_train_view_new (ClSession *session);
 
-/* The buttons' actions. */
-void cl_train_view_start (ClTrainView *self);
-void cl_train_view_pause (ClTrainView *self);
-void cl_train_view_resume (ClTrainView *self);
-void cl_train_view_stop (ClTrainView *self);
-/* Continues the run whose output folder is DIR. */
-void cl_train_view_continue_run (ClTrainView *self, const char *dir);
-/* Loads the trained model (or the newest checkpoint of a stopped run) as the application's model. */
-void cl_train_view_use_model (ClTrainView *self);
-
-/* For the self-test. */
-const char  *cl_train_view_get_state (ClTrainView *self);   /* "idle", "preparing", "running", "pausing",
-                                                             * "paused", "stopping", "finished", "stopped",
-                                                             * "failed" */
-gboolean     cl_train_view_is_busy (ClTrainView *self);     /* a request is on its way */
-const char  *cl_train_view_get_out_dir (ClTrainView *self);
-const char  *cl_train_view_get_model_path (ClTrainView *self);  /* what "Use This Model" loads, or NULL */
-const char  *cl_train_view_get_message (ClTrainView *self);     /* the status line (errors included) */
-ClLossChart *cl_train_view_get_chart (ClTrainView *self);
+/* Actions (the buttons, enabled only when they can run): "train.start", "train.pause",
+ * "train.resume", "train.stop", "train.choose-run" (asks for a run's folder to continue),
+ * "train.continue-run" (s: continues the run whose output folder that is), "train.use-model" (loads
+ * the trained model, or the newest checkpoint of a stopped run, as the application's model) and
+ * "train.save-chart" (s: "png" or "svg", asks where).
+ *
+ * Properties, read-only: "state" ("idle", "preparing", "running", "pausing", "paused", "stopping",
+ * "finished", "stopped", "failed"), "running" (a run is under way: the settings are locked),
+ * "busy" (a request to the worker is on its way), "message" (the status line, errors included),
+ * "out-dir" (the run's folder), "model-path" (what train.use-model loads, or NULL) and "progress"
+ * (0..1, bound to its progress bar).  The chart
+ * is the template's ClLossChart. */
 
 G_END_DECLS

@@ -7,6 +7,7 @@
 
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
+#include "cl-file-chooser.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-train-view.h"
@@ -89,12 +90,6 @@ on_visible_view (ClWindow *self)
     cl_window_get_view (self, name);
 }
 
-const char *
-cl_window_get_visible_view (ClWindow *self)
-{
-  return gtk_stack_get_visible_child_name (self->stack);
-}
-
 void
 cl_window_show_view (ClWindow *self, const char *name)
 {
@@ -132,16 +127,6 @@ static void
 on_error_response (ClWindow *self, int response)
 {
   hide_error (self);
-}
-
-gboolean
-cl_window_get_error (ClWindow *self, const char **title, const char **detail)
-{
-  if (!gtk_info_bar_get_revealed (self->error_bar))
-    return FALSE;
-  *title = gtk_label_get_label (self->error_title);
-  *detail = gtk_label_get_label (self->error_detail);
-  return TRUE;
 }
 
 static void
@@ -241,18 +226,6 @@ update_model (ClWindow *self)
   gtk_widget_set_visible (GTK_WIDGET (self->model_bar), no_model);
 }
 
-const char *
-cl_window_get_model_notice (ClWindow *self)
-{
-  return gtk_info_bar_get_revealed (self->model_bar) ? gtk_label_get_label (self->model_bar_label) : NULL;
-}
-
-const char *
-cl_window_get_model_label (ClWindow *self)
-{
-  return gtk_label_get_label (self->model_label);
-}
-
 /* ---------------------------------------------------------------- recent folders */
 
 static void
@@ -281,91 +254,69 @@ update_recent (ClWindow *self)
 /* ---------------------------------------------------------------- opening */
 
 static void
-open_response (GtkNativeDialog *dialog, int response, gpointer user_data)
+open_chosen (gpointer owner, GFile *file, gpointer data)
 {
-  ClWindow *self = CL_WINDOW (user_data);
-
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      cl_session_open (self->session, file);
-    }
-  g_object_unref (dialog);
-  g_object_unref (self);
+  cl_session_open (CL_WINDOW (owner)->session, file);
 }
 
 static void
 show_open_dialog (ClWindow *self, gboolean dataset)
 {
-  GtkFileChooserNative *dialog = gtk_file_chooser_native_new (
-    dataset ? _("Open Data Set") : _("Open Folder"), GTK_WINDOW (self),
-    dataset ? GTK_FILE_CHOOSER_ACTION_OPEN : GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Open"), _("_Cancel"));
-
-  if (dataset)
-    {
-      g_autoptr (GtkFileFilter) csv = gtk_file_filter_new ();
-      gtk_file_filter_set_name (csv, _("CSV data sets"));
-      gtk_file_filter_add_mime_type (csv, "text/csv");
-      gtk_file_filter_add_suffix (csv, "csv");
-      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), csv);
-    }
   g_autofree char *last = g_settings_get_string (cl_session_get_settings (self->session), "last-folder");
-  if (*last != '\0')
-    {
-      g_autoptr (GFile) folder = g_file_new_for_path (last);
-      g_autoptr (GFile) parent = dataset ? g_file_get_parent (folder) : NULL;
-      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), parent != NULL ? parent : folder, NULL);
-    }
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (open_response), g_object_ref (self));
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  g_autoptr (GFile) last_folder = *last != '\0' ? g_file_new_for_path (last) : NULL;
+  /* A data set is a file: its chooser starts beside the last one. */
+  g_autoptr (GFile) folder = dataset && last_folder != NULL ? g_file_get_parent (last_folder) : NULL;
+  ClFileChooserOptions options = {
+    .title = dataset ? _("Open Data Set") : _("Open Folder"),
+    .action = dataset ? GTK_FILE_CHOOSER_ACTION_OPEN : GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
+    .accept_label = _("_Open"),
+    .filter_name = dataset ? _("CSV data sets") : NULL,
+    .filter_suffix = "csv",
+    .filter_mime_type = "text/csv",
+    .folder = folder != NULL ? folder : last_folder,
+  };
+
+  cl_file_chooser_show (GTK_WIDGET (self), &options, open_chosen, NULL);
 }
 
 static void
-action_open_folder (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_open_folder (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  show_open_dialog (CL_WINDOW (user_data), FALSE);
+  show_open_dialog (CL_WINDOW (widget), FALSE);
 }
 
 static void
-action_open_dataset (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_open_dataset (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  show_open_dialog (CL_WINDOW (user_data), TRUE);
+  show_open_dialog (CL_WINDOW (widget), TRUE);
 }
 
 static void
-action_open_recent (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_open_recent (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  ClWindow *self = CL_WINDOW (user_data);
+  ClWindow *self = CL_WINDOW (widget);
   g_autoptr (GFile) file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
 
   cl_session_open (self->session, file);
 }
 
-GtkWindow *
-cl_window_open_model_chooser (ClWindow *self)
+static void
+action_choose_model (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  GtkWindow *chooser = cl_model_chooser_new (GTK_WINDOW (self), self->session);
-  gtk_window_present (chooser);
-  return chooser;
+  ClWindow *self = CL_WINDOW (widget);
+  gtk_window_present (cl_model_chooser_new (GTK_WINDOW (self), self->session));
 }
 
 static void
-action_choose_model (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_show_view (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  cl_window_open_model_chooser (CL_WINDOW (user_data));
+  cl_window_show_view (CL_WINDOW (widget), g_variant_get_string (parameter, NULL));
 }
 
 static void
-action_show_view (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_export_results (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  cl_window_show_view (CL_WINDOW (user_data), g_variant_get_string (parameter, NULL));
-}
-
-static void
-action_export_results (GSimpleAction *action, GVariant *parameter, gpointer user_data)
-{
-  ClWindow *self = CL_WINDOW (user_data);
+  ClWindow *self = CL_WINDOW (widget);
   GtkWidget *view = cl_window_get_view (self, "classify");
 
   if (view == NULL)
@@ -379,9 +330,9 @@ action_export_results (GSimpleAction *action, GVariant *parameter, gpointer user
 
 /* "Find Similar Images" from any image: the path of the image to search with. */
 static void
-action_find_similar (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_find_similar (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  ClWindow *self = CL_WINDOW (user_data);
+  ClWindow *self = CL_WINDOW (widget);
   GtkWidget *view = cl_window_get_view (self, "search");
 
   if (view == NULL)
@@ -392,9 +343,9 @@ action_find_similar (GSimpleAction *action, GVariant *parameter, gpointer user_d
 
 /* Ctrl+F: the Search view, its entry focused with the last query selected. */
 static void
-action_search (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_search (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  ClWindow *self = CL_WINDOW (user_data);
+  ClWindow *self = CL_WINDOW (widget);
   GtkWidget *view = cl_window_get_view (self, "search");
 
   if (view == NULL)
@@ -405,9 +356,9 @@ action_search (GSimpleAction *action, GVariant *parameter, gpointer user_data)
 
 /* "Find Similar Images" for the selected image, from the keyboard. */
 static void
-action_find_similar_selected (GSimpleAction *action, GVariant *parameter, gpointer user_data)
+action_find_similar_selected (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  ClWindow *self = CL_WINDOW (user_data);
+  ClWindow *self = CL_WINDOW (widget);
   ClImageItem *item = cl_session_get_selected_item (self->session);
   GtkWidget *view = cl_window_get_view (self, "search");
 
@@ -422,17 +373,20 @@ action_find_similar_selected (GSimpleAction *action, GVariant *parameter, gpoint
   cl_search_view_find_similar (CL_SEARCH_VIEW (view), cl_image_item_get_path (item));
 }
 
-static const GActionEntry window_actions[] = {
-  { "open-folder", action_open_folder },
-  { "open-dataset", action_open_dataset },
-  { "open-recent", action_open_recent, "s" },
-  { "choose-model", action_choose_model },
-  { "show-view", action_show_view, "s" },
-  { "export-results", action_export_results },
-  { "find-similar", action_find_similar, "s" },
-  { "find-similar-selected", action_find_similar_selected },
-  { "search", action_search },
-};
+/* The window's commands: menus, buttons and the application's accelerators name them "win.…". */
+static void
+install_actions (GtkWidgetClass *widget_class)
+{
+  gtk_widget_class_install_action (widget_class, "win.open-folder", NULL, action_open_folder);
+  gtk_widget_class_install_action (widget_class, "win.open-dataset", NULL, action_open_dataset);
+  gtk_widget_class_install_action (widget_class, "win.open-recent", "s", action_open_recent);
+  gtk_widget_class_install_action (widget_class, "win.choose-model", NULL, action_choose_model);
+  gtk_widget_class_install_action (widget_class, "win.show-view", "s", action_show_view);
+  gtk_widget_class_install_action (widget_class, "win.export-results", NULL, action_export_results);
+  gtk_widget_class_install_action (widget_class, "win.find-similar", "s", action_find_similar);
+  gtk_widget_class_install_action (widget_class, "win.find-similar-selected", NULL, action_find_similar_selected);
+  gtk_widget_class_install_action (widget_class, "win.search", NULL, action_search);
+}
 
 /* ---------------------------------------------------------------- drag and drop */
 
@@ -499,6 +453,7 @@ cl_window_class_init (ClWindowClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   G_OBJECT_CLASS (klass)->dispose = cl_window_dispose;
+  install_actions (widget_class);
   view_new_quark = g_quark_from_static_string ("cl-window-view-new");
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-window.ui");
   gtk_widget_class_bind_template_child (widget_class, ClWindow, folder_button);
@@ -525,7 +480,6 @@ cl_window_init (ClWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   g_signal_connect_swapped (self->stack, "notify::visible-child", G_CALLBACK (on_visible_view), self);
-  g_action_map_add_action_entries (G_ACTION_MAP (self), window_actions, G_N_ELEMENTS (window_actions), self);
 
   self->recent_menu = g_menu_new ();
   g_menu_append_section (self->open_menu, _("Recent"), G_MENU_MODEL (self->recent_menu));

@@ -23,7 +23,6 @@ void       cl_window_add_view (ClWindow *self, const char *name, const char *tit
 /* The view of page NAME, built now if it was not yet. */
 GtkWidget *cl_window_get_view (ClWindow *self, const char *name);
 void       cl_window_show_view (ClWindow *self, const char *name);
-const char *cl_window_get_visible_view (ClWindow *self);
 
 /* Shows an error the user can act on: TITLE, the DETAIL (naming the file and the problem) and an
  * optional button for ACTION_NAME.  It stays until dismissed or replaced. */
@@ -31,10 +30,5 @@ void cl_window_show_error (ClWindow *self, const char *title, const char *detail
                            const char *action_label);
 void cl_window_show_toast (ClWindow *self, const char *message);
 
-/* For the self-test: the error shown (FALSE when none), the model bar's text (NULL when hidden). */
-gboolean    cl_window_get_error (ClWindow *self, const char **title, const char **detail);
-const char *cl_window_get_model_notice (ClWindow *self);
-const char *cl_window_get_model_label (ClWindow *self);
-GtkWindow  *cl_window_open_model_chooser (ClWindow *self);
 
 G_END_DECLS

@@ -33,6 +33,5 @@ main (int argc, char *argv[])
 
   g_set_application_name (_("ClipLab"));
   g_autoptr (ClApplication) app = cl_application_new ();
-  int status = g_application_run (G_APPLICATION (app), argc, argv);
-  return status != 0 ? status : cl_application_get_exit_status (app);
+  return g_application_run (G_APPLICATION (app), argc, argv);
 }

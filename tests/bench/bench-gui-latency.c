@@ -1,10 +1,10 @@
 /* bench-gui-latency.c — how responsive the ClipLab application stays while it works.
  *
- * Runs the real application (under Xvfb: run it through bench-gui-latency.sh) with self-test
- * scripts on images drawn here in a temporary folder, and prints:
+ * Runs the real application (under Xvfb: run it through bench-gui-latency.sh) under the GUI test
+ * driver (tests/gui/gui-driver.c) on images drawn here in a temporary folder, and prints:
  *  - for whole-folder classification, indexing the folder for search and a training run: how long
  *    the main loop kept events waiting (the largest and 99th-percentile lateness of a probe due
- *    every 5 ms, and the longest stretch between two polls; src/app/cl-latency-monitor.h), and apart
+ *    every 5 ms, and the longest stretch between two polls; tests/gui/gui-latency-monitor.h), and apart
  *    from that the longest wait while the job's view was built and drawn for the first time;
  *  - the time from process start to the main window's first frame;
  *  - for a folder of 10,000 images, given at launch and opened in the running application: the time
@@ -14,7 +14,7 @@
  *
  * usage: bench-gui-latency [--images N] [--folder-images N] [--train-steps N] [--model PATH]
  *                          [--tokenizer T]
- * Needs CLIPLAB_APP, CLIPLAB_SCREENSHOT_DIR, GSETTINGS_SCHEMA_DIR and an X display. */
+ * Needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR, GSETTINGS_SCHEMA_DIR and an X display. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -266,7 +266,7 @@ main (int argc, char *argv[])
     }
   if (!app_run_setup ())
     {
-      g_printerr ("needs CLIPLAB_APP, CLIPLAB_SCREENSHOT_DIR and an X display (run bench-gui-latency.sh)\n");
+      g_printerr ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (run bench-gui-latency.sh)\n");
       return 2;
     }
   app_run_set_logging (FALSE);

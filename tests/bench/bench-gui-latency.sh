@@ -13,7 +13,7 @@ for tool in xvfb-run dbus-run-session; do
 done
 screenshots=$(mktemp -d)
 trap 'rm -rf "$screenshots"' EXIT
-export CLIPLAB_APP="$build/src/app/cliplab"
+export CLIPLAB_GUI_DRIVER="$build/tests/gui/cliplab-gui-driver"
 export CLIPLAB_SCREENSHOT_DIR="$screenshots"
 export GSETTINGS_SCHEMA_DIR="$build/data"
 exec xvfb-run -a -s '-screen 0 1400x1000x24 -nolisten tcp' dbus-run-session -- \

@@ -1,4 +1,4 @@
-/* gui-app.c — spawning the application with a self-test script and parsing its reports. */
+/* gui-app.c — spawning the application under the GUI test driver and parsing its reports. */
 #include "gui-app.h"
 
 #include <string.h>
@@ -14,7 +14,7 @@ static gboolean logging = TRUE;
 gboolean
 app_run_setup (void)
 {
-  app_path = g_getenv ("CLIPLAB_APP");
+  app_path = g_getenv ("CLIPLAB_GUI_DRIVER");
   screenshot_dir = g_getenv ("CLIPLAB_SCREENSHOT_DIR");
   if (app_path == NULL || screenshot_dir == NULL || g_getenv ("DISPLAY") == NULL)
     return FALSE;
@@ -98,10 +98,9 @@ app_run (const char *name, const char *const *args, const char *steps, const cha
   tu_write_file (script_name, script, strlen (script));
 
   g_autoptr (GStrvBuilder) argv_builder = g_strv_builder_new ();
-  g_strv_builder_add (argv_builder, app_path);
+  g_strv_builder_add_many (argv_builder, app_path, script_name, NULL);
   for (const char *const *a = args; a != NULL && *a != NULL; a++)
     g_strv_builder_add (argv_builder, *a);
-  g_strv_builder_add_many (argv_builder, "--self-test", script_name, NULL);
   g_auto (GStrv) argv = g_strv_builder_end (argv_builder);
   g_auto (GStrv) envp = clean_environment (name, env);
 

@@ -1,8 +1,8 @@
-/* gui-app.h — runs the real ClipLab application with a self-test script (`cliplab --self-test`,
- * src/app/cl-self-test.h) and reads back its reports; shared by the GUI tests and the GUI latency
- * benchmark (tests/bench/bench-gui-latency.c).
+/* gui-app.h — runs the real ClipLab application under the GUI test driver (gui-driver.c: the
+ * application's code with a scripted driver as its main ()) and reads back its reports; shared by the
+ * GUI tests and the GUI latency benchmark (tests/bench/bench-gui-latency.c).
  *
- * The application is the one named by $CLIPLAB_APP; screenshots go to $CLIPLAB_SCREENSHOT_DIR.  Each
+ * The driver is the one named by $CLIPLAB_GUI_DRIVER; screenshots go to $CLIPLAB_SCREENSHOT_DIR.  Each
  * run gets a clean environment: settings in memory, its own configuration, cache and data folders,
  * the Cairo renderer on X11, the C locale, criticals fatal and one OpenBLAS thread. */
 #pragma once
@@ -17,15 +17,15 @@ typedef struct {
   gint64 spawn_time;             /* g_get_real_time () just before the application started */
 } AppRun;
 
-/* Reads the environment; FALSE when the application cannot run here (no $CLIPLAB_APP,
+/* Reads the environment; FALSE when the application cannot run here (no $CLIPLAB_GUI_DRIVER,
  * $CLIPLAB_SCREENSHOT_DIR or X display).  Creates the screenshot folder. */
 gboolean    app_run_setup (void);
 const char *app_run_screenshot_dir (void);
 /* Whether each report is logged with g_test_message () (the default; benchmarks turn it off). */
 void        app_run_set_logging (gboolean log);
 
-/* Runs the application with ARGS (before --self-test; may be NULL) and the self-test STEPS (the
- * contents of a JSON array), with ENV overrides ("NAME=value", NULL-terminated; may be NULL).  RUN
+/* Runs the application with ARGS (may be NULL) under the driver with the script STEPS (the
+ * contents of a JSON array; the step names are the rows of gui-driver.c's table), with ENV overrides ("NAME=value", NULL-terminated; may be NULL).  RUN
  * names the script (RUN.json) and the run's folders (RUN.home/) under tu_tmpdir ().  Fails the
  * test unless the script ran to its end with status 0 and nothing was logged as a warning or
  * critical. */
@@ -33,7 +33,7 @@ AppRun     *app_run (const char *run, const char *const *args, const char *steps
 void        app_run_free (AppRun *run);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AppRun, app_run_free)
 
-/* The main loop's latency while a job runs, from a report's "latency" (src/app/cl-latency-monitor.h):
+/* The main loop's latency while a job runs, from a report's "latency" (gui-latency-monitor.h):
  * the target is 50 ms; the bound on the worst case leaves room for a loaded two-core machine, where
  * other processes take the CPU from the application now and then. */
 #define RESPONSIVE_P99_MS 50.0

@@ -1,6 +1,6 @@
 /* test-gui-search-train.c — runs the real ClipLab application (under Xvfb: see meson.build) with
- * scripted self-tests of the Search and Train views, and checks what they show against the
- * library: the ranking of a text query with a subtracted term and of "find similar" against
+ * scripts of steps (the GUI test driver, gui-driver.c) in the Search and Train views, and checks
+ * what they show against the library: the ranking of a text query with a subtracted term and of "find similar" against
  * clip_index_search on an index built here independently, the threshold, searching while the index
  * is built and stopping it, a 20-step training run whose chart must hold exactly the library's
  * logged losses, pause / resume / stop with checkpoints, continuing a stopped run, "Use This Model",
@@ -464,7 +464,7 @@ test_pause_stop_continue (void)
 static void
 test_skipped (void)
 {
-  g_test_skip ("needs CLIPLAB_APP, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
+  g_test_skip ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
 }
 
 int

@@ -1,5 +1,5 @@
-/* test-gui.c — runs the real ClipLab application (under Xvfb: see meson.build) with scripted
- * self-tests (`cliplab --self-test SCRIPT`) and checks what it shows against the library: the
+/* test-gui.c — runs the real ClipLab application (under Xvfb: see meson.build) with scripts of steps
+ * (the GUI test driver, gui-driver.c) and checks what it shows against the library: the
  * probabilities drawn for the typed classes, whole-folder predictions, data set caption ranking and
  * accuracy, the error shown for a corrupt model, cancelling a long job, the freedesktop thumbnail
  * cache.  Screenshots of every view go to $CLIPLAB_SCREENSHOT_DIR. */
@@ -621,7 +621,7 @@ test_keyboard (void)
 static void
 test_skipped (void)
 {
-  g_test_skip ("needs CLIPLAB_APP, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
+  g_test_skip ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
 }
 
 int

@@ -1,10 +1,10 @@
-/* cl-latency-monitor.c — a probe source and a timing poll function on the main context. */
-#include "cl-latency-monitor.h"
+/* gui-latency-monitor.c — a probe source and a timing poll function on the main context. */
+#include "gui-latency-monitor.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-struct _ClLatencyMonitor {
+struct _GuiLatencyMonitor {
   GMainContext *context;
   GSource *probe;
   gint64 period_us;
@@ -15,12 +15,12 @@ struct _ClLatencyMonitor {
 };
 
 /* The poll function has no user data: the one monitor that installed it. */
-static ClLatencyMonitor *poll_owner;
+static GuiLatencyMonitor *poll_owner;
 
 static gint
 timed_poll (GPollFD *fds, guint n_fds, gint timeout)
 {
-  ClLatencyMonitor *self = poll_owner;
+  GuiLatencyMonitor *self = poll_owner;
   gint64 entered = g_get_monotonic_time ();
 
   if (self->poll_returned != 0)
@@ -33,7 +33,7 @@ timed_poll (GPollFD *fds, guint n_fds, gint timeout)
 static gboolean
 probe_dispatch (gpointer data)
 {
-  ClLatencyMonitor *self = data;
+  GuiLatencyMonitor *self = data;
   gint64 now = g_get_monotonic_time ();
   gint64 late = now - g_source_get_ready_time (self->probe);
 
@@ -50,12 +50,12 @@ probe_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data
 
 static GSourceFuncs probe_funcs = { .dispatch = probe_source_dispatch };
 
-ClLatencyMonitor *
-cl_latency_monitor_new (GMainContext *context, guint period_ms)
+GuiLatencyMonitor *
+gui_latency_monitor_new (GMainContext *context, guint period_ms)
 {
   g_return_val_if_fail (poll_owner == NULL, NULL);
 
-  ClLatencyMonitor *self = g_new0 (ClLatencyMonitor, 1);
+  GuiLatencyMonitor *self = g_new0 (GuiLatencyMonitor, 1);
   self->context = context != NULL ? g_main_context_ref (context) : g_main_context_ref_thread_default ();
   self->period_us = (gint64) MAX (period_ms, 1) * 1000;
   self->lateness = g_array_new (FALSE, FALSE, sizeof (gint64));
@@ -75,7 +75,7 @@ cl_latency_monitor_new (GMainContext *context, guint period_ms)
 }
 
 void
-cl_latency_monitor_free (ClLatencyMonitor *self)
+gui_latency_monitor_free (GuiLatencyMonitor *self)
 {
   if (self == NULL)
     return;
@@ -89,7 +89,7 @@ cl_latency_monitor_free (ClLatencyMonitor *self)
 }
 
 void
-cl_latency_monitor_reset (ClLatencyMonitor *self)
+gui_latency_monitor_reset (GuiLatencyMonitor *self)
 {
   g_array_set_size (self->lateness, 0);
   self->max_block = 0;
@@ -103,7 +103,7 @@ compare_gint64 (gconstpointer a, gconstpointer b)
 }
 
 void
-cl_latency_monitor_get_stats (ClLatencyMonitor *self, ClLatencyStats *stats)
+gui_latency_monitor_get_stats (GuiLatencyMonitor *self, GuiLatencyStats *stats)
 {
   guint n = self->lateness->len;
   g_autofree gint64 *sorted = g_memdup2 (self->lateness->data, sizeof (gint64) * MAX (n, 1));

@@ -1,4 +1,4 @@
-/* cl-latency-monitor.h — how long the main loop keeps events waiting, for the self-test.
+/* gui-latency-monitor.h — how long the main loop keeps events waiting, for the GUI test driver.
  *
  * Two measures, both reset together:
  *  - lateness: a probe source at G_PRIORITY_DEFAULT (the priority of input events) is due every
@@ -13,19 +13,19 @@
 
 G_BEGIN_DECLS
 
-typedef struct _ClLatencyMonitor ClLatencyMonitor;
+typedef struct _GuiLatencyMonitor GuiLatencyMonitor;
 
 typedef struct {
   guint n_samples;        /* probe dispatches */
   double max_ms;          /* largest lateness of the probe */
   double p99_ms;          /* 99th percentile of the lateness */
   double max_block_ms;    /* longest stretch between two polls */
-} ClLatencyStats;
+} GuiLatencyStats;
 
 /* Watches CONTEXT (the thread-default one when NULL); the probe is due every PERIOD_MS. */
-ClLatencyMonitor *cl_latency_monitor_new (GMainContext *context, guint period_ms);
-void              cl_latency_monitor_free (ClLatencyMonitor *self);
-void              cl_latency_monitor_reset (ClLatencyMonitor *self);
-void              cl_latency_monitor_get_stats (ClLatencyMonitor *self, ClLatencyStats *stats);
+GuiLatencyMonitor *gui_latency_monitor_new (GMainContext *context, guint period_ms);
+void              gui_latency_monitor_free (GuiLatencyMonitor *self);
+void              gui_latency_monitor_reset (GuiLatencyMonitor *self);
+void              gui_latency_monitor_get_stats (GuiLatencyMonitor *self, GuiLatencyStats *stats);
 
 G_END_DECLS

@@ -1,0 +1,28 @@
+/* cl-file-chooser.h — asking the user for a file or folder: one GtkFileChooserNative, modal over
+ * the owner's window, with one lifetime policy for every caller: the dialog holds a weak reference
+ * to its owner, and the answer is delivered only when the user accepted and the owner still
+ * exists. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const char *title;
+  GtkFileChooserAction action;
+  const char *accept_label;      /* "_Open", "_Save", … */
+  const char *filter_name;       /* a filter the dialog offers, or NULL */
+  const char *filter_suffix;     /* its file name suffix ("csv"), or NULL */
+  const char *filter_mime_type;  /* its MIME type, or NULL */
+  GFile *folder;                 /* the folder shown first, or NULL */
+  const char *name;              /* for saving: the name proposed, or NULL */
+} ClFileChooserOptions;
+
+/* OWNER is the widget that asked (alive); FILE the chosen file or folder. */
+typedef void (*ClFileChosenFunc) (gpointer owner, GFile *file, gpointer data);
+
+void cl_file_chooser_show (GtkWidget *owner, const ClFileChooserOptions *options, ClFileChosenFunc chosen,
+                           gpointer data);
+
+G_END_DECLS

@@ -1,0 +1,1607 @@
+/* gui-driver.c — drives the real ClipLab application in its own process from a script of steps, for
+ * the GUI tests and the GUI latency benchmark (gui-app.h runs it).
+ *
+ * `cliplab-gui-driver SCRIPT.json [APPLICATION ARGUMENTS…]` is the application's code (the
+ * `cliplab-app` library) with this driver in place of its main (): it starts ClApplication with the
+ * arguments and, once the window is shown, runs the steps of SCRIPT ({"output-dir": DIR, "steps":
+ * [{"do": NAME, …}, …]}).  Each step is a row of `steps` below: its name, a start that acts on the
+ * application as a user or an accessibility tool could (actions, properties, widgets found by their
+ * template id, key presses delivered to shortcuts, the text of the real entries), a poll that returns
+ * TRUE once what the step waits for is there (adding what is shown to the step's report), and how
+ * long it may wait.  Each step prints one JSON object on standard output; the last line is {"done":
+ * true, "status": 0|1, "error": …}.
+ *
+ * Every report holds "start_us" and "wall_us" (real time when the step started and ended) and
+ * "latency": how long the main loop kept events waiting during the step (gui-latency-monitor.h).
+ * Steps about what is on screen end at the frame that shows it: "wait-first-frame" reports
+ * "first_frame_us", "view" ends once the view has been painted, "wait-grid" and
+ * "wait-visible-thumbnails" at the frame in which the Browse grid shows items, and every visible
+ * item's thumbnail. */
+#include <locale.h>
+#include <stdio.h>
+
+#include <json-glib/json-glib.h>
+
+#include "cl-application.h"
+#include "cl-browse-view.h"
+#include "cl-classify-view.h"
+#include "cl-loss-chart.h"
+#include "cl-model-chooser.h"
+#include "cl-search-view.h"
+#include "cl-thread-priority.h"
+#include "cl-train-view.h"
+#include "cl-window.h"
+#include "gui-latency-monitor.h"
+
+#define POLL_MS          20
+#define DEFAULT_TIMEOUT  60      /* seconds a step may wait */
+#define SCREENSHOT_DELAY 400     /* ms: transitions and thumbnails settle */
+#define PROBE_MS         5       /* period of the latency probe */
+#define COMPUTE_NICENESS 10      /* as the application's main () sets it */
+
+typedef struct _Driver Driver;
+
+/* Acts for the step (may add to its report); FALSE fails the run with *error set. */
+typedef gboolean (*StepStart) (Driver *driver, JsonBuilder *report);
+/* TRUE when the step is finished (its report is complete). */
+typedef gboolean (*StepPoll) (Driver *driver, JsonBuilder *report);
+
+typedef enum {
+  STEP_WAIT_OPTIONAL = 1 << 0,   /* "wait": false in the script ends the step once started */
+  STEP_ON_FRAME      = 1 << 1,   /* polled in the frame clock's after-paint too, where driver->painted
+                                  * is TRUE: what the poll sees is on screen */
+} StepFlags;
+
+typedef struct {
+  const char *name;              /* the script's "do" */
+  StepStart start;               /* NULL: nothing to do */
+  StepPoll poll;                 /* NULL: done once started */
+  int delay_ms;                  /* before the first poll (the script's "delay" overrides it) */
+  double timeout_s;              /* the longest wait after the delay (the script's "timeout" overrides it) */
+  StepFlags flags;
+} StepDef;
+
+struct _Driver {
+  ClApplication *application;
+  ClWindow *window;
+  ClSession *session;
+  JsonNode *root;
+  JsonArray *steps;
+  char *output_dir;
+  guint index;
+  JsonObject *step;              /* the script's current step */
+  const StepDef *def;            /* its row of the table; NULL between steps */
+  JsonBuilder *report;
+  gint64 deadline;
+  gint64 not_before;
+  char *target_path;             /* the folder an "open" step waits for */
+  GtkWindow *dialog;             /* the model dialog a "load-model" step uses */
+  guint source;
+  GuiLatencyMonitor *latency;    /* reset at the start of every step */
+  gint64 first_frame_us;         /* real time the window's first frame was painted; 0 before */
+  GdkFrameClock *frame_clock;    /* the window's */
+  gboolean painted;              /* in the frame clock's after-paint: what the grid shows is on screen */
+  gulong paint_handler;
+  gboolean finished;
+  int status;
+};
+
+static void next_step (Driver *driver);
+
+/* ---------------------------------------------------------------- reports */
+
+static void
+add_string (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  if (value != NULL)
+    json_builder_add_string_value (b, value);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+add_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+static void
+add_double (JsonBuilder *b, const char *name, double value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_double_value (b, value);
+}
+
+static void
+add_boolean (JsonBuilder *b, const char *name, gboolean value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_boolean_value (b, value);
+}
+
+static void
+emit (JsonBuilder *builder)
+{
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonNode) node = json_builder_get_root (builder);
+  json_generator_set_root (generator, node);
+  g_autofree char *text = json_generator_to_data (generator, NULL);
+  fprintf (stdout, "%s\n", text);
+  fflush (stdout);
+}
+
+/* Reports the end of the run and quits the application. */
+static void
+finish (Driver *driver, int status, const char *error)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  add_boolean (builder, "done", TRUE);
+  add_int (builder, "status", status);
+  if (error != NULL)
+    add_string (builder, "error", error);
+  json_builder_end_object (builder);
+  emit (builder);
+
+  driver->finished = TRUE;
+  driver->status = status;
+  driver->def = NULL;
+  g_clear_handle_id (&driver->source, g_source_remove);
+  if (driver->frame_clock != NULL)
+    g_clear_signal_handler (&driver->paint_handler, driver->frame_clock);
+  g_clear_object (&driver->frame_clock);
+  g_clear_object (&driver->report);
+  g_application_quit (G_APPLICATION (driver->application));
+}
+
+static const char *
+step_string (Driver *driver, const char *member, const char *fallback)
+{
+  return json_object_has_member (driver->step, member) ? json_object_get_string_member (driver->step, member)
+                                                       : fallback;
+}
+
+static gint64
+step_int (Driver *driver, const char *member)
+{
+  return json_object_get_int_member (driver->step, member);
+}
+
+/* ---------------------------------------------------------------- finding widgets */
+
+/* The widget under ROOT (ROOT included) whose template id or widget name is ID, or NULL. */
+static GtkWidget *
+find_widget (GtkWidget *root, const char *id)
+{
+  if (g_strcmp0 (gtk_buildable_get_buildable_id (GTK_BUILDABLE (root)), id) == 0
+      || g_strcmp0 (gtk_widget_get_name (root), id) == 0)
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_widget (child, id);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* The first widget of TYPE under ROOT (ROOT included), depth first, or NULL. */
+static GtkWidget *
+find_type (GtkWidget *root, GType type)
+{
+  if (g_type_is_a (G_OBJECT_TYPE (root), type))
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_type (child, type);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* A widget ROOT's template names; one that is missing is a broken template. */
+static GtkWidget *
+named (gpointer root, const char *id)
+{
+  GtkWidget *widget = find_widget (GTK_WIDGET (root), id);
+  if (widget == NULL)
+    g_error ("%s has no widget “%s”", G_OBJECT_TYPE_NAME (root), id);
+  return widget;
+}
+
+static GtkWidget *
+window_widget (Driver *driver, const char *id)
+{
+  return named (driver->window, id);
+}
+
+/* The page a stack of ROOT's template shows. */
+static const char *
+stack_page (gpointer root, const char *id)
+{
+  return gtk_stack_get_visible_child_name (GTK_STACK (named (root, id)));
+}
+
+static gboolean
+get_boolean (gpointer object, const char *property)
+{
+  gboolean value = FALSE;
+  g_object_get (object, property, &value, NULL);
+  return value;
+}
+
+static const char *
+label_text (GtkWidget *label)
+{
+  return gtk_label_get_label (GTK_LABEL (label));
+}
+
+/* ---------------------------------------------------------------- what the window shows */
+
+static void
+report_error_bar (Driver *driver, JsonBuilder *b)
+{
+  json_builder_set_member_name (b, "error_bar");
+  if (!gtk_info_bar_get_revealed (GTK_INFO_BAR (window_widget (driver, "error_bar"))))
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  json_builder_begin_object (b);
+  add_string (b, "title", label_text (window_widget (driver, "error_title")));
+  add_string (b, "detail", label_text (window_widget (driver, "error_detail")));
+  json_builder_end_object (b);
+}
+
+static void
+report_model (Driver *driver, JsonBuilder *b)
+{
+  static const char *const states[] = { "none", "loading", "ready" };
+  const ClModelInfo *info = cl_session_get_model_info (driver->session);
+  gboolean notice = gtk_info_bar_get_revealed (GTK_INFO_BAR (window_widget (driver, "model_bar")));
+
+  add_string (b, "model_state", states[cl_session_get_model_state (driver->session)]);
+  add_string (b, "model_label", label_text (window_widget (driver, "model_label")));
+  add_string (b, "model_path", info != NULL ? info->path : NULL);
+  add_string (b, "model_notice", notice ? label_text (window_widget (driver, "model_bar_label")) : NULL);
+}
+
+static ClBrowseView *
+browse_view (Driver *driver)
+{
+  return CL_BROWSE_VIEW (cl_window_get_view (driver->window, "browse"));
+}
+
+static ClClassifyView *
+classify_view (Driver *driver)
+{
+  return CL_CLASSIFY_VIEW (cl_window_get_view (driver->window, "classify"));
+}
+
+static ClSearchView *
+search_view (Driver *driver)
+{
+  return CL_SEARCH_VIEW (cl_window_get_view (driver->window, "search"));
+}
+
+static ClTrainView *
+train_view (Driver *driver)
+{
+  return CL_TRAIN_VIEW (cl_window_get_view (driver->window, "train"));
+}
+
+/* The grid view of the Browse view's image grid. */
+static GtkWidget *
+browse_grid (Driver *driver)
+{
+  return find_type (GTK_WIDGET (browse_view (driver)), GTK_TYPE_GRID_VIEW);
+}
+
+/* Selects the item at POSITION of a view's grid as a click would, and scrolls to it. */
+static void
+select_in_grid (gpointer view, guint position)
+{
+  GtkWidget *grid = find_type (GTK_WIDGET (view), GTK_TYPE_GRID_VIEW);
+
+  gtk_widget_activate_action (grid, "list.select-item", "(ubb)", position, FALSE, FALSE);
+  gtk_widget_activate_action (grid, "list.scroll-to-item", "u", position);
+}
+
+/* The cells of GRID on screen (in its scrolled window) now, and how many of them show their
+ * thumbnail (or that it cannot be made). */
+static void
+count_visible_cells (GtkWidget *grid, GtkWidget *widget, guint *n_visible, guint *n_filled)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      ClImageItem *item = CL_IS_IMAGE_CELL (child) ? cl_image_cell_get_item (CL_IMAGE_CELL (child)) : NULL;
+      GtkWidget *scroller = gtk_widget_get_ancestor (grid, GTK_TYPE_SCROLLED_WINDOW);
+      graphene_rect_t bounds;
+      if (item == NULL)
+        {
+          count_visible_cells (grid, child, n_visible, n_filled);
+          continue;
+        }
+      if (!gtk_widget_get_mapped (child) || !gtk_widget_compute_bounds (child, scroller, &bounds)
+          || !graphene_rect_intersection (&bounds, &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (scroller),
+                                                                         gtk_widget_get_height (scroller)), NULL))
+        continue;
+      (*n_visible)++;
+      if (cl_image_item_get_thumbnail (item) != NULL || cl_image_item_get_thumbnail_failed (item))
+        (*n_filled)++;
+    }
+}
+
+static void
+count_visible (Driver *driver, guint *n_visible, guint *n_filled)
+{
+  GtkWidget *grid = browse_grid (driver);
+
+  *n_visible = *n_filled = 0;
+  if (gtk_widget_get_mapped (grid))
+    count_visible_cells (grid, grid, n_visible, n_filled);
+}
+
+/* The context menu open in the Browse grid, or NULL. */
+static GtkPopoverMenu *
+open_menu (Driver *driver)
+{
+  GtkWidget *menu = find_type (browse_grid (driver), GTK_TYPE_POPOVER_MENU);
+  return menu != NULL && gtk_widget_get_visible (menu) ? GTK_POPOVER_MENU (menu) : NULL;
+}
+
+/* ---------------------------------------------------------------- model and folder */
+
+static gboolean
+poll_model (Driver *driver, JsonBuilder *b)
+{
+  if (cl_session_get_model_state (driver->session) == CL_MODEL_STATE_LOADING)
+    return FALSE;
+  report_model (driver, b);
+  report_error_bar (driver, b);
+  return TRUE;
+}
+
+static gboolean
+start_wait_open (Driver *driver, JsonBuilder *b)
+{
+  g_free (driver->target_path);
+  driver->target_path = g_canonicalize_filename (step_string (driver, "path", ""), NULL);
+  return TRUE;
+}
+
+static gboolean
+start_open (Driver *driver, JsonBuilder *b)
+{
+  start_wait_open (driver, b);
+  g_autoptr (GFile) file = g_file_new_for_path (driver->target_path);
+  cl_session_open (driver->session, file);
+  return TRUE;
+}
+
+static gboolean
+poll_open (Driver *driver, JsonBuilder *b)
+{
+  gboolean failed = gtk_info_bar_get_revealed (GTK_INFO_BAR (window_widget (driver, "error_bar")));
+  ClCollection *collection = cl_session_get_collection (driver->session);
+  g_autofree char *path = collection != NULL ? g_file_get_path (cl_collection_get_file (collection)) : NULL;
+  gboolean opened = g_strcmp0 (path, driver->target_path) == 0;
+
+  if (cl_session_get_collection_loading (driver->session) || (!opened && !failed))
+    return FALSE;
+  add_int (b, "n_items", opened ? (gint64) cl_collection_get_n_items (collection) : -1);
+  add_string (b, "page", stack_page (browse_view (driver), "stack"));
+  report_error_bar (driver, b);
+  return TRUE;
+}
+
+static gboolean
+poll_first_frame (Driver *driver, JsonBuilder *b)
+{
+  if (driver->first_frame_us == 0)
+    return FALSE;
+  add_int (b, "first_frame_us", driver->first_frame_us);
+  return TRUE;
+}
+
+/* The view named by the step, through the window's action (Alt+1 … Alt+4). */
+static gboolean
+start_view (Driver *driver, JsonBuilder *b)
+{
+  gtk_widget_activate_action (GTK_WIDGET (driver->window), "win.show-view", "s", step_string (driver, "name", "browse"));
+  gtk_widget_queue_draw (GTK_WIDGET (driver->window));
+  return TRUE;
+}
+
+/* Until a frame has been painted (STEP_ON_FRAME): what the step changed is on screen (and its cost is counted in
+ * this step rather than the next one). */
+static gboolean
+poll_painted (Driver *driver, JsonBuilder *b)
+{
+  return driver->painted;
+}
+
+/* Selects the image at "index" of a view's grid once the grid is filtered and sorted. */
+static gboolean
+poll_select (Driver *driver, JsonBuilder *b)
+{
+  guint index = step_int (driver, "index");
+
+  if (g_str_equal (step_string (driver, "view", "browse"), "classify"))
+    {
+      if (get_boolean (classify_view (driver), "grid-pending"))
+        return FALSE;
+      select_in_grid (classify_view (driver), index);
+    }
+  else
+    select_in_grid (browse_view (driver), index);
+  return TRUE;
+}
+
+static gboolean
+start_resize (Driver *driver, JsonBuilder *b)
+{
+  gtk_window_set_default_size (GTK_WINDOW (driver->window), step_int (driver, "width"), step_int (driver, "height"));
+  return TRUE;
+}
+
+static gboolean
+start_set_style (Driver *driver, JsonBuilder *b)
+{
+  g_settings_set_string (cl_session_get_settings (driver->session), "style", step_string (driver, "style", "system"));
+  return TRUE;
+}
+
+static gboolean
+poll_error_bar (Driver *driver, JsonBuilder *b)
+{
+  report_error_bar (driver, b);
+  report_model (driver, b);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- Browse */
+
+static gboolean
+poll_thumbnails (Driver *driver, JsonBuilder *b)
+{
+  ClThumbnailer *thumbnailer = cl_session_get_thumbnailer (driver->session);
+  guint pending, from_cache, decoded, failed;
+
+  g_object_get (thumbnailer, "n-pending", &pending, "n-from-cache", &from_cache, "n-decoded", &decoded,
+                "n-failed", &failed, NULL);
+  if (pending > 0 || get_boolean (browse_view (driver), "busy"))
+    return FALSE;
+  add_int (b, "from_cache", from_cache);
+  add_int (b, "decoded", decoded);
+  add_int (b, "failed", failed);
+  return TRUE;
+}
+
+static gboolean
+poll_browse (Driver *driver, JsonBuilder *b)
+{
+  ClBrowseView *view = browse_view (driver);
+
+  if (get_boolean (view, "busy"))
+    return FALSE;
+  g_autoptr (GPtrArray) matches = cl_browse_view_get_caption_matches (view);
+  add_string (b, "page", stack_page (view, "stack"));
+  json_builder_set_member_name (b, "matches");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < matches->len; i++)
+    {
+      ClCaptionMatch *match = matches->pdata[i];
+      json_builder_begin_object (b);
+      add_string (b, "caption", match->caption);
+      add_double (b, "score", match->score);
+      add_boolean (b, "own", match->own);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  ClImageItem *item = cl_session_get_selected_item (driver->session);
+  add_string (b, "image", item != NULL ? cl_image_item_get_path (item) : NULL);
+  return TRUE;
+}
+
+/* Until a frame of the Browse grid with items has been painted (STEP_ON_FRAME). */
+static gboolean
+poll_grid_shown (Driver *driver, JsonBuilder *b)
+{
+  guint n_visible, n_filled;
+
+  if (!driver->painted)
+    return FALSE;
+  count_visible (driver, &n_visible, &n_filled);
+  if (n_visible == 0)
+    return FALSE;
+  add_int (b, "n_visible", n_visible);
+  add_int (b, "n_filled", n_filled);
+  return TRUE;
+}
+
+/* Until a frame has been painted in which every cell the Browse grid shows has its thumbnail. */
+static gboolean
+poll_visible_thumbnails (Driver *driver, JsonBuilder *b)
+{
+  guint n_visible, n_filled;
+
+  if (!driver->painted)
+    return FALSE;
+  count_visible (driver, &n_visible, &n_filled);
+  if (n_visible == 0 || n_filled < n_visible)
+    return FALSE;
+  add_int (b, "n_visible", n_visible);
+  add_int (b, "n_filled", n_filled);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- Classify */
+
+static gboolean
+poll_probs (Driver *driver, JsonBuilder *b)
+{
+  ClClassifyView *view = classify_view (driver);
+
+  if (get_boolean (view, "live-busy"))
+    return FALSE;
+  ClProbBars *bars = CL_PROB_BARS (find_type (GTK_WIDGET (view), CL_TYPE_PROB_BARS));
+  const char *hint = g_strcmp0 (stack_page (view, "probs_stack"), "bars") == 0 ? NULL
+                     : label_text (named (view, "probs_hint"));
+  guint n = hint == NULL ? cl_prob_bars_get_n_rows (bars) : 0;
+
+  add_string (b, "hint", hint);
+  json_builder_set_member_name (b, "rows");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *shown = cl_prob_bars_format_value (cl_prob_bars_get_row_value (bars, i));
+      json_builder_begin_object (b);
+      add_string (b, "label", cl_prob_bars_get_row_label (bars, i));
+      add_double (b, "value", cl_prob_bars_get_row_value (bars, i));
+      add_string (b, "shown", shown);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  ClImageItem *item = cl_session_get_selected_item (driver->session);
+  add_string (b, "image", item != NULL ? cl_image_item_get_path (item) : NULL);
+  return TRUE;
+}
+
+static void
+report_grid (JsonBuilder *b, GListModel *model)
+{
+  guint n = g_list_model_get_n_items (model);
+
+  json_builder_set_member_name (b, "grid");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (model, i);
+      json_builder_begin_object (b);
+      add_string (b, "path", cl_image_item_get_path (item));
+      add_string (b, "prediction", cl_image_item_get_prediction (item));
+      add_double (b, "confidence", cl_image_item_get_confidence (item));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+}
+
+static void
+report_shown_items (JsonBuilder *b, ClClassifyView *view)
+{
+  g_autoptr (GListModel) shown = NULL;
+
+  g_object_get (view, "shown-items", &shown, NULL);
+  report_grid (b, shown);
+}
+
+static gboolean
+poll_folder (Driver *driver, JsonBuilder *b)
+{
+  ClClassifyView *view = classify_view (driver);
+  g_autofree char *metrics = NULL;
+
+  if (get_boolean (view, "folder-busy") || get_boolean (view, "grid-pending"))
+    return FALSE;
+  g_object_get (view, "metrics-summary", &metrics, NULL);
+  add_string (b, "summary", label_text (named (view, "folder_summary")));
+  add_string (b, "metrics", metrics);
+  report_shown_items (b, view);
+  report_error_bar (driver, b);
+  return TRUE;
+}
+
+static gboolean
+poll_grid (Driver *driver, JsonBuilder *b)
+{
+  if (get_boolean (classify_view (driver), "grid-pending"))
+    return FALSE;
+  report_shown_items (b, classify_view (driver));
+  return TRUE;
+}
+
+/* The real text view's buffer: the same path as typing. */
+static gboolean
+start_set_classes (Driver *driver, JsonBuilder *b)
+{
+  GtkTextView *classes = GTK_TEXT_VIEW (named (classify_view (driver), "classes_view"));
+
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (classes), step_string (driver, "text", ""), -1);
+  return TRUE;
+}
+
+static gboolean
+start_set_templates (Driver *driver, JsonBuilder *b)
+{
+  g_object_set (classify_view (driver), "template-preset", step_string (driver, "preset", "simple"), NULL);
+  return TRUE;
+}
+
+/* The "Classify All Images" button's action (disabled, so doing nothing, while it cannot run: the
+ * poll reports what is shown). */
+static gboolean
+start_classify_all (Driver *driver, JsonBuilder *b)
+{
+  gtk_widget_activate_action (GTK_WIDGET (classify_view (driver)), "classify.classify-all", NULL);
+  return TRUE;
+}
+
+/* The Stop button's action (disabled, so doing nothing, when nothing runs). */
+static gboolean
+start_cancel_folder (Driver *driver, JsonBuilder *b)
+{
+  ClClassifyView *view = classify_view (driver);
+
+  add_boolean (b, "was_running", get_boolean (view, "folder-busy"));
+  gint64 start = g_get_monotonic_time ();
+  gtk_widget_activate_action (GTK_WIDGET (view), "classify.stop", NULL);
+  add_double (b, "cancel_ms", (g_get_monotonic_time () - start) / 1000.0);
+  return TRUE;
+}
+
+static gboolean
+start_filter (Driver *driver, JsonBuilder *b)
+{
+  g_object_set (classify_view (driver), "filter-class", step_string (driver, "class", NULL), NULL);
+  return TRUE;
+}
+
+static gboolean
+start_sort (Driver *driver, JsonBuilder *b)
+{
+  g_object_set (classify_view (driver), "sort-by-confidence",
+                g_str_equal (step_string (driver, "by", "name"), "confidence"), NULL);
+  return TRUE;
+}
+
+/* The switcher above the grid: the metrics page or the images. */
+static gboolean
+start_show_metrics (Driver *driver, JsonBuilder *b)
+{
+  gboolean show = json_object_get_boolean_member (driver->step, "show");
+  gtk_stack_set_visible_child_name (GTK_STACK (named (classify_view (driver), "center_stack")),
+                                    show ? "metrics" : "images");
+  return TRUE;
+}
+
+static gboolean
+start_export (Driver *driver, JsonBuilder *b)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GFile) file = g_file_new_for_path (step_string (driver, "path", ""));
+  gboolean ok = cl_classify_view_export_to_file (classify_view (driver), file, &error);
+
+  add_boolean (b, "ok", ok);
+  add_string (b, "error", ok ? NULL : error->message);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- dialogs */
+
+static GtkWindow *
+topmost_dialog (Driver *driver)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+  GtkWindow *found = NULL;
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr (GtkWindow) window = g_list_model_get_item (toplevels, i);
+      if (window != GTK_WINDOW (driver->window) && gtk_widget_get_visible (GTK_WIDGET (window))
+          && gtk_widget_get_mapped (GTK_WIDGET (window)))
+        found = window;
+    }
+  return found;
+}
+
+/* The model dialog, opened with the window's action (Ctrl+M) unless it is open. */
+static ClModelChooser *
+model_chooser (Driver *driver)
+{
+  if (driver->dialog == NULL || !CL_IS_MODEL_CHOOSER (driver->dialog))
+    {
+      GListModel *toplevels = gtk_window_get_toplevels ();
+      gtk_widget_activate_action (GTK_WIDGET (driver->window), "win.choose-model", NULL);
+      driver->dialog = NULL;
+      for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+        {
+          g_autoptr (GtkWindow) window = g_list_model_get_item (toplevels, i);
+          if (CL_IS_MODEL_CHOOSER (window) && gtk_widget_get_visible (GTK_WIDGET (window)))
+            driver->dialog = window;
+        }
+      g_assert (driver->dialog != NULL);
+    }
+  return CL_MODEL_CHOOSER (driver->dialog);
+}
+
+/* Opens the dialog's options and types the tokenizer into its entry, then loads the model as
+ * choosing its file does. */
+static gboolean
+start_load_model (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *chooser = GTK_WIDGET (model_chooser (driver));
+
+  gtk_expander_set_expanded (GTK_EXPANDER (named (chooser, "options_expander")), TRUE);
+  gtk_editable_set_text (GTK_EDITABLE (named (chooser, "tokenizer_entry")), step_string (driver, "tokenizer", ""));
+  return gtk_widget_activate_action (chooser, "chooser.load", "s", step_string (driver, "path", ""));
+}
+
+static gboolean
+poll_load_model (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *error = named (driver->dialog, "error_label");
+
+  if (get_boolean (driver->dialog, "busy"))
+    return FALSE;
+  add_string (b, "chooser_error", gtk_widget_get_visible (error) ? label_text (error) : NULL);
+  report_model (driver, b);
+  report_error_bar (driver, b);
+  return TRUE;
+}
+
+/* The dialogs through the actions of their menu items and shortcuts. */
+static gboolean
+start_open_dialog (Driver *driver, JsonBuilder *b)
+{
+  const char *name = step_string (driver, "name", "");
+
+  if (g_str_equal (name, "model"))
+    model_chooser (driver);
+  else if (g_str_equal (name, "preferences") || g_str_equal (name, "about"))
+    g_action_group_activate_action (G_ACTION_GROUP (driver->application), name, NULL);
+  else if (g_str_equal (name, "shortcuts"))
+    gtk_widget_activate_action (GTK_WIDGET (driver->window), "win.show-help-overlay", NULL);
+  else
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+start_close_dialogs (Driver *driver, JsonBuilder *b)
+{
+  GtkWindow *dialog;
+
+  while ((dialog = topmost_dialog (driver)) != NULL)
+    gtk_window_destroy (dialog);
+  driver->dialog = NULL;
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- screenshots */
+
+static gboolean
+save_screenshot (GtkWidget *widget, const char *path, GError **error)
+{
+  int width = gtk_widget_get_width (widget), height = gtk_widget_get_height (widget);
+  g_autoptr (GdkPaintable) paintable = gtk_widget_paintable_new (widget);
+  GtkSnapshot *snapshot = gtk_snapshot_new ();
+
+  gdk_paintable_snapshot (paintable, snapshot, width, height);
+  g_autoptr (GskRenderNode) node = gtk_snapshot_free_to_node (snapshot);
+  if (node == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "nothing was drawn");
+      return FALSE;
+    }
+  GskRenderer *renderer = gtk_native_get_renderer (gtk_widget_get_native (widget));
+  g_autoptr (GdkTexture) texture = gsk_renderer_render_texture (renderer, node,
+                                                                &GRAPHENE_RECT_INIT (0, 0, width, height));
+  if (!gdk_texture_save_to_png (texture, path))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot write %s", path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+poll_screenshot (Driver *driver, JsonBuilder *b)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean dialog = g_str_equal (step_string (driver, "window", "main"), "dialog");
+  GtkWidget *widget = dialog ? GTK_WIDGET (topmost_dialog (driver)) : GTK_WIDGET (driver->window);
+
+  if (widget == NULL)
+    {
+      add_string (b, "error", "no dialog is open");
+      return TRUE;
+    }
+  g_mkdir_with_parents (driver->output_dir, 0755);
+  g_autofree char *path = g_build_filename (driver->output_dir, step_string (driver, "file", "screenshot.png"), NULL);
+  add_string (b, "file", path);
+  if (!save_screenshot (widget, path, &error))
+    add_string (b, "error", error->message);
+  add_int (b, "width", gtk_widget_get_width (widget));
+  add_int (b, "height", gtk_widget_get_height (widget));
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- Search */
+
+static void
+report_search (Driver *driver, JsonBuilder *b)
+{
+  ClSearchView *view = search_view (driver);
+  g_autoptr (GListModel) results = NULL;
+  gint64 n_indexed = 0;
+  const char *page = g_strcmp0 (stack_page (view, "stack"), "empty") == 0 ? "empty"
+                     : stack_page (view, "results_stack");
+
+  g_object_get (view, "results", &results, "n-indexed", &n_indexed, NULL);
+  add_string (b, "page", page);
+  add_string (b, "summary", label_text (named (view, "summary_label")));
+  add_string (b, "index_status", label_text (named (view, "index_label")));
+  add_int (b, "n_indexed", n_indexed);
+  json_builder_set_member_name (b, "results");
+  json_builder_begin_array (b);
+  /* Only the results page shows the results. */
+  guint n = g_str_equal (page, "results") ? g_list_model_get_n_items (results) : 0;
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (results, i);
+      json_builder_begin_object (b);
+      add_string (b, "path", cl_image_item_get_path (item));
+      add_double (b, "score", cl_image_item_get_confidence (item));
+      add_string (b, "shown", cl_image_item_get_prediction (item));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+}
+
+static gboolean
+poll_search (Driver *driver, JsonBuilder *b)
+{
+  if (get_boolean (search_view (driver), "searching"))
+    return FALSE;
+  report_search (driver, b);
+  report_error_bar (driver, b);
+  return TRUE;
+}
+
+static gboolean
+poll_index (Driver *driver, JsonBuilder *b)
+{
+  if (get_boolean (search_view (driver), "indexing"))
+    return FALSE;
+  report_search (driver, b);
+  report_error_bar (driver, b);
+  return TRUE;
+}
+
+/* The real entry: its search delay, then the worker. */
+static gboolean
+start_search (Driver *driver, JsonBuilder *b)
+{
+  gtk_editable_set_text (GTK_EDITABLE (named (search_view (driver), "entry")), step_string (driver, "text", ""));
+  return TRUE;
+}
+
+static gboolean
+start_find_similar (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *path = g_canonicalize_filename (step_string (driver, "path", ""), NULL);
+  gtk_widget_activate_action (GTK_WIDGET (driver->window), "win.find-similar", "s", path);
+  return TRUE;
+}
+
+/* The threshold slider, moved to "margin" (its right end, 0.3, shows all results). */
+static gboolean
+start_search_margin (Driver *driver, JsonBuilder *b)
+{
+  gtk_range_set_value (GTK_RANGE (named (search_view (driver), "margin_scale")),
+                       json_object_get_double_member (driver->step, "margin"));
+  return TRUE;
+}
+
+/* The "Continue Indexing" button's action (disabled, so doing nothing, while an update runs). */
+static gboolean
+start_index (Driver *driver, JsonBuilder *b)
+{
+  gtk_widget_activate_action (GTK_WIDGET (search_view (driver)), "search.update-index", NULL);
+  return TRUE;
+}
+
+/* The Stop button's action (disabled, so doing nothing, when nothing runs). */
+static gboolean
+start_cancel_index (Driver *driver, JsonBuilder *b)
+{
+  ClSearchView *view = search_view (driver);
+
+  add_boolean (b, "was_running", get_boolean (view, "indexing"));
+  gint64 start = g_get_monotonic_time ();
+  gtk_widget_activate_action (GTK_WIDGET (view), "search.stop-index", NULL);
+  add_double (b, "cancel_ms", (g_get_monotonic_time () - start) / 1000.0);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- Train */
+
+static void
+report_train_points (JsonBuilder *b, ClLossChart *chart)
+{
+  guint n = cl_loss_chart_get_n_points (chart), n_evals = cl_loss_chart_get_n_evals (chart);
+
+  add_int (b, "n_points", n);
+  json_builder_set_member_name (b, "points");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n; i++)
+    {
+      const ClTrainPoint *point = cl_loss_chart_get_point (chart, i);
+      json_builder_begin_object (b);
+      add_int (b, "step", point->step);
+      add_int (b, "epoch", point->epoch);
+      add_double (b, "loss", point->loss);
+      add_double (b, "smoothed", cl_loss_chart_get_smoothed (chart, i));
+      add_double (b, "lr", point->lr);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "evals");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n_evals; i++)
+    {
+      const ClTrainEval *eval = cl_loss_chart_get_eval (chart, i);
+      json_builder_begin_object (b);
+      add_int (b, "step", eval->step);
+      add_double (b, "image_to_text_r1", eval->image_to_text[0]);
+      add_double (b, "text_to_image_r1", eval->text_to_image[0]);
+      add_double (b, "zero_shot_top1", eval->has_zero_shot ? eval->zero_shot_top1 : -1);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+}
+
+static ClLossChart *
+train_chart (Driver *driver)
+{
+  return CL_LOSS_CHART (find_type (GTK_WIDGET (train_view (driver)), CL_TYPE_LOSS_CHART));
+}
+
+static void
+report_train (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *state = NULL, *message = NULL, *out_dir = NULL, *model_path = NULL;
+
+  g_object_get (train_view (driver), "state", &state, "message", &message, "out-dir", &out_dir,
+                "model-path", &model_path, NULL);
+  add_string (b, "state", state);
+  add_string (b, "message", message);
+  add_string (b, "out_dir", out_dir);
+  add_string (b, "model_path", model_path);
+  report_train_points (b, train_chart (driver));
+}
+
+static gboolean
+poll_train (Driver *driver, JsonBuilder *b)
+{
+  if (get_boolean (train_view (driver), "busy"))
+    return FALSE;
+  report_train (driver, b);
+  report_error_bar (driver, b);
+  return TRUE;
+}
+
+/* Until the chart holds at least the step's "steps" points (or the run ended). */
+static gboolean
+poll_train_steps (Driver *driver, JsonBuilder *b)
+{
+  guint want = step_int (driver, "steps");
+  guint n = cl_loss_chart_get_n_points (train_chart (driver));
+  g_autofree char *state = NULL;
+
+  if (n < want && get_boolean (train_view (driver), "busy"))
+    return FALSE;
+  g_object_get (train_view (driver), "state", &state, NULL);
+  add_string (b, "state", state);
+  add_int (b, "n_points", n);
+  return TRUE;
+}
+
+/* The step's "settings" object written to GSettings, as the Train view's widgets would. */
+static gboolean
+start_train_settings (Driver *driver, JsonBuilder *b)
+{
+  GSettings *settings = cl_session_get_settings (driver->session);
+  JsonObject *values = json_object_get_object_member (driver->step, "settings");
+  g_autoptr (GList) names = json_object_get_members (values);
+
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      const char *key = l->data;
+      JsonNode *node = json_object_get_member (values, key);
+      g_autoptr (GVariant) current = g_settings_get_value (settings, key);
+      if (g_variant_is_of_type (current, G_VARIANT_TYPE_STRING))
+        g_settings_set_string (settings, key, json_node_get_string (node));
+      else if (g_variant_is_of_type (current, G_VARIANT_TYPE_INT32))
+        g_settings_set_int (settings, key, (int) json_node_get_int (node));
+      else if (g_variant_is_of_type (current, G_VARIANT_TYPE_DOUBLE))
+        g_settings_set_double (settings, key, json_node_get_double (node));
+      else if (g_variant_is_of_type (current, G_VARIANT_TYPE_BOOLEAN))
+        g_settings_set_boolean (settings, key, json_node_get_boolean (node));
+    }
+  return TRUE;
+}
+
+/* The Train view's buttons: their actions (disabled, so doing nothing, while they cannot run). */
+static void
+train_action (Driver *driver, const char *name, GVariant *parameter)
+{
+  gtk_widget_activate_action_variant (GTK_WIDGET (train_view (driver)), name, parameter);
+}
+
+static gboolean
+start_train_start (Driver *driver, JsonBuilder *b)
+{
+  train_action (driver, "train.start", NULL);
+  return TRUE;
+}
+
+static gboolean
+start_train_pause (Driver *driver, JsonBuilder *b)
+{
+  train_action (driver, "train.pause", NULL);
+  return TRUE;
+}
+
+static gboolean
+start_train_resume (Driver *driver, JsonBuilder *b)
+{
+  train_action (driver, "train.resume", NULL);
+  return TRUE;
+}
+
+static gboolean
+start_train_stop (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *state = NULL;
+
+  g_object_get (train_view (driver), "state", &state, NULL);
+  add_string (b, "was", state);
+  train_action (driver, "train.stop", NULL);
+  return TRUE;
+}
+
+/* What choosing the run's folder after "Continue a Run…" does. */
+static gboolean
+start_train_continue (Driver *driver, JsonBuilder *b)
+{
+  train_action (driver, "train.continue-run", g_variant_new_string (step_string (driver, "path", "")));
+  return TRUE;
+}
+
+static gboolean
+start_train_use_model (Driver *driver, JsonBuilder *b)
+{
+  train_action (driver, "train.use-model", NULL);
+  return TRUE;
+}
+
+static gboolean
+start_chart_hover (Driver *driver, JsonBuilder *b)
+{
+  ClLossChart *chart = train_chart (driver);
+
+  cl_loss_chart_hover_step (chart, json_object_get_double_member (driver->step, "step"));
+  g_autofree char *text = cl_loss_chart_get_hover_text (chart);
+  add_string (b, "hover", text);
+  return TRUE;
+}
+
+static gboolean
+start_save_chart (Driver *driver, JsonBuilder *b)
+{
+  g_autoptr (GError) error = NULL;
+  ClLossChart *chart = train_chart (driver);
+  gboolean ok = cl_loss_chart_save (chart, step_string (driver, "path", ""), (int) step_int (driver, "width"),
+                                    (int) step_int (driver, "height"), 1, &error);
+
+  add_boolean (b, "ok", ok);
+  add_string (b, "error", ok ? NULL : error->message);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+static gboolean
+trigger_matches (GtkShortcutTrigger *trigger, guint keyval, GdkModifierType modifiers)
+{
+  if (GTK_IS_KEYVAL_TRIGGER (trigger))
+    return gdk_keyval_to_lower (gtk_keyval_trigger_get_keyval (GTK_KEYVAL_TRIGGER (trigger))) == gdk_keyval_to_lower (keyval)
+           && gtk_keyval_trigger_get_modifiers (GTK_KEYVAL_TRIGGER (trigger)) == modifiers;
+  if (GTK_IS_ALTERNATIVE_TRIGGER (trigger))
+    return trigger_matches (gtk_alternative_trigger_get_first (GTK_ALTERNATIVE_TRIGGER (trigger)), keyval, modifiers)
+           || trigger_matches (gtk_alternative_trigger_get_second (GTK_ALTERNATIVE_TRIGGER (trigger)), keyval, modifiers);
+  return FALSE;
+}
+
+/* Activates the first shortcut that KEYVAL + MODIFIERS trigger among WIDGET's shortcut controllers
+ * of PHASE. */
+static gboolean
+activate_shortcut (GtkWidget *widget, GtkPropagationPhase phase, guint keyval, GdkModifierType modifiers)
+{
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (widget);
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
+      if (!GTK_IS_SHORTCUT_CONTROLLER (controller) || gtk_event_controller_get_propagation_phase (controller) != phase)
+        continue;
+      GListModel *shortcuts = G_LIST_MODEL (controller);
+      for (guint j = 0; j < g_list_model_get_n_items (shortcuts); j++)
+        {
+          g_autoptr (GtkShortcut) shortcut = g_list_model_get_item (shortcuts, j);
+          if (trigger_matches (gtk_shortcut_get_trigger (shortcut), keyval, modifiers)
+              && gtk_shortcut_action_activate (gtk_shortcut_get_action (shortcut), GTK_SHORTCUT_ACTION_EXCLUSIVE,
+                                               widget, gtk_shortcut_get_arguments (shortcut)))
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* A key press delivered as GTK delivers it to shortcuts: the controllers of the focus widget and
+ * its ancestors in the capture phase from the window down (the application's accelerators are
+ * there), then in the bubble phase from the focus widget up (widgets' key bindings). */
+static gboolean
+press_keys (Driver *driver, const char *accelerator)
+{
+  guint keyval = 0;
+  GdkModifierType modifiers = 0;
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (driver->window));
+  g_autoptr (GPtrArray) chain = g_ptr_array_new ();
+
+  if (!gtk_accelerator_parse (accelerator, &keyval, &modifiers))
+    return FALSE;
+  for (GtkWidget *w = focus != NULL ? focus : GTK_WIDGET (driver->window); w != NULL; w = gtk_widget_get_parent (w))
+    g_ptr_array_add (chain, w);
+  for (guint i = chain->len; i-- > 0;)
+    if (activate_shortcut (chain->pdata[i], GTK_PHASE_CAPTURE, keyval, modifiers))
+      return TRUE;
+  for (guint i = 0; i < chain->len; i++)
+    if (activate_shortcut (chain->pdata[i], GTK_PHASE_BUBBLE, keyval, modifiers))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+start_press_keys (Driver *driver, JsonBuilder *b)
+{
+  add_boolean (b, "handled", press_keys (driver, step_string (driver, "keys", "")));
+  return TRUE;
+}
+
+/* Focuses the cell of the selected image in the Browse grid, as the arrow keys would. */
+static gboolean
+focus_selected_cell (Driver *driver, GtkWidget *widget)
+{
+  ClImageItem *selected = cl_session_get_selected_item (driver->session);
+
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (CL_IS_IMAGE_CELL (child) && selected != NULL && cl_image_cell_get_item (CL_IMAGE_CELL (child)) == selected)
+        return gtk_widget_grab_focus (gtk_widget_get_parent (child));
+      if (focus_selected_cell (driver, child))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+start_focus_grid (Driver *driver, JsonBuilder *b)
+{
+  add_boolean (b, "focused", focus_selected_cell (driver, browse_grid (driver)));
+  return TRUE;
+}
+
+/* Chooses the item "index" of the open context menu as a click does: the menu closes, then its
+ * action is activated from where the menu is. */
+static gboolean
+start_activate_menu_item (Driver *driver, JsonBuilder *b)
+{
+  GtkPopoverMenu *popover = open_menu (driver);
+  GMenuModel *menu = popover != NULL ? gtk_popover_menu_get_menu_model (popover) : NULL;
+  int index = step_int (driver, "index");
+  g_autofree char *action = NULL;
+  gboolean activated = FALSE;
+
+  if (menu != NULL && index < g_menu_model_get_n_items (menu)
+      && g_menu_model_get_item_attribute (menu, index, G_MENU_ATTRIBUTE_ACTION, "s", &action))
+    {
+      g_autoptr (GVariant) target = g_menu_model_get_item_attribute_value (menu, index, G_MENU_ATTRIBUTE_TARGET, NULL);
+      GtkWidget *cell = gtk_widget_get_parent (GTK_WIDGET (popover));
+      gtk_popover_popdown (GTK_POPOVER (popover));
+      activated = gtk_widget_activate_action_variant (cell, action, target);
+    }
+  add_boolean (b, "activated", activated);
+  return TRUE;
+}
+
+static void
+report_menu (JsonBuilder *b, GMenuModel *menu)
+{
+  json_builder_set_member_name (b, "menu");
+  json_builder_begin_array (b);
+  for (int i = 0; menu != NULL && i < g_menu_model_get_n_items (menu); i++)
+    {
+      g_autofree char *label = NULL, *action = NULL;
+      g_autoptr (GVariant) target = g_menu_model_get_item_attribute_value (menu, i, G_MENU_ATTRIBUTE_TARGET, NULL);
+      g_menu_model_get_item_attribute (menu, i, G_MENU_ATTRIBUTE_LABEL, "s", &label);
+      g_menu_model_get_item_attribute (menu, i, G_MENU_ATTRIBUTE_ACTION, "s", &action);
+      json_builder_begin_object (b);
+      add_string (b, "label", label);
+      add_string (b, "action", action);
+      add_string (b, "target", target != NULL && g_variant_is_of_type (target, G_VARIANT_TYPE_STRING)
+                               ? g_variant_get_string (target, NULL) : NULL);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+}
+
+/* What the keyboard changed: the view, the focus, the Browse grid's open menu, the search. */
+static gboolean
+poll_keys (Driver *driver, JsonBuilder *b)
+{
+  ClSearchView *search = search_view (driver);
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (driver->window));
+  GtkWidget *entry = named (search, "entry");
+
+  if (get_boolean (search, "searching"))
+    return FALSE;
+  add_string (b, "view", gtk_stack_get_visible_child_name (GTK_STACK (window_widget (driver, "stack"))));
+  add_boolean (b, "focus_in_search_entry", focus != NULL && (focus == entry || gtk_widget_is_ancestor (focus, entry)));
+  GtkPopoverMenu *menu = open_menu (driver);
+  report_menu (b, menu != NULL ? gtk_popover_menu_get_menu_model (menu) : NULL);
+  report_search (driver, b);
+  return TRUE;
+}
+
+static void
+report_shortcuts_shown (JsonBuilder *b, GtkWidget *widget)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (GTK_IS_SHORTCUTS_SHORTCUT (child))
+        {
+          g_autofree char *accelerator = NULL, *title = NULL;
+          g_object_get (child, "accelerator", &accelerator, "title", &title, NULL);
+          json_builder_begin_object (b);
+          add_string (b, "title", title);
+          /* Alternatives are separated by spaces ("Menu <Shift>F10"); each in GTK's own spelling. */
+          json_builder_set_member_name (b, "accelerators");
+          json_builder_begin_array (b);
+          g_auto (GStrv) alternatives = g_strsplit (accelerator != NULL ? accelerator : "", " ", -1);
+          for (char **alternative = alternatives; *alternative != NULL; alternative++)
+            {
+              guint keyval = 0;
+              GdkModifierType modifiers = 0;
+              if (**alternative == '\0' || !gtk_accelerator_parse (*alternative, &keyval, &modifiers))
+                continue;
+              g_autofree char *name = gtk_accelerator_name (keyval, modifiers);
+              json_builder_add_string_value (b, name);
+            }
+          json_builder_end_array (b);
+          json_builder_end_object (b);
+        }
+      report_shortcuts_shown (b, child);
+    }
+}
+
+/* The application's accelerators, and the shortcuts its shortcuts window shows. */
+static gboolean
+start_shortcuts (Driver *driver, JsonBuilder *b)
+{
+  GtkApplication *application = GTK_APPLICATION (driver->application);
+  g_auto (GStrv) actions = gtk_application_list_action_descriptions (application);
+  GtkShortcutsWindow *overlay = gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (driver->window));
+
+  json_builder_set_member_name (b, "accels");
+  json_builder_begin_array (b);
+  for (char **action = actions; *action != NULL; action++)
+    {
+      g_auto (GStrv) accels = gtk_application_get_accels_for_action (application, *action);
+      for (char **accel = accels; *accel != NULL; accel++)
+        {
+          guint keyval = 0;
+          GdkModifierType modifiers = 0;
+          gtk_accelerator_parse (*accel, &keyval, &modifiers);
+          g_autofree char *name = gtk_accelerator_name (keyval, modifiers);
+          json_builder_begin_object (b);
+          add_string (b, "action", *action);
+          add_string (b, "accelerator", name);
+          json_builder_end_object (b);
+        }
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "shown");
+  json_builder_begin_array (b);
+  if (overlay != NULL)
+    report_shortcuts_shown (b, GTK_WIDGET (overlay));
+  json_builder_end_array (b);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- the steps */
+
+static const StepDef steps[] = {
+  /* name                       start                     poll                      delay  timeout flags */
+  { "wait-model",               NULL,                     poll_model,                   0, 60, 0 },
+  { "wait-first-frame",         NULL,                     poll_first_frame,             0, 60, STEP_ON_FRAME },
+  { "wait-grid",                NULL,                     poll_grid_shown,              0, 60, STEP_ON_FRAME },
+  { "wait-visible-thumbnails",  NULL,                     poll_visible_thumbnails,      0, 60, STEP_ON_FRAME },
+  { "open",                     start_open,               poll_open,                   50, 60, 0 },
+  { "wait-open",                start_wait_open,          poll_open,                    0, 60, 0 },
+  { "view",                     start_view,               poll_painted,                 0, 60, STEP_ON_FRAME },
+  { "select",                   NULL,                     poll_select,                  0, 60, 0 },
+  { "resize",                   start_resize,             NULL,                       300, 60, 0 },
+  { "set-style",                start_set_style,          NULL,                       200, 60, 0 },
+  { "error-bar",                NULL,                     poll_error_bar,               0, 60, 0 },
+  { "screenshot",               NULL,                     poll_screenshot,  SCREENSHOT_DELAY, 60, 0 },
+  { "wait",                     NULL,                     NULL,                         0, 60, 0 },
+  /* Browse */
+  { "wait-thumbnails",          NULL,                     poll_thumbnails,            100, 60, 0 },
+  { "wait-browse",              NULL,                     poll_browse,                 50, 60, 0 },
+  { "focus-grid",               start_focus_grid,         NULL,                        50, 60, 0 },
+  { "activate-menu-item",       start_activate_menu_item, poll_keys,                  400, 60, 0 },
+  { "press-keys",               start_press_keys,         poll_keys,                   50, 60, 0 },
+  { "shortcuts",                start_shortcuts,          NULL,                         0, 60, 0 },
+  /* Classify */
+  { "set-classes",              start_set_classes,        NULL,                         0, 60, 0 },
+  { "set-templates",            start_set_templates,      NULL,                         0, 60, 0 },
+  { "wait-probs",               NULL,                     poll_probs,                   0, 60, 0 },
+  { "classify-all",             start_classify_all,       poll_folder,                  0, 60, STEP_WAIT_OPTIONAL },
+  { "cancel-folder",            start_cancel_folder,      poll_folder,                  0, 60, 0 },
+  { "filter",                   start_filter,             poll_grid,                    0, 60, 0 },
+  { "sort",                     start_sort,               poll_grid,                    0, 60, 0 },
+  { "show-metrics",             start_show_metrics,       NULL,                         0, 60, 0 },
+  { "export",                   start_export,             NULL,                         0, 60, 0 },
+  /* dialogs */
+  { "load-model",               start_load_model,         poll_load_model,              0, 60, 0 },
+  { "open-dialog",              start_open_dialog,        NULL,                       300, 60, 0 },
+  { "close-dialogs",            start_close_dialogs,      NULL,                       100, 60, 0 },
+  /* Search */
+  { "search",                   start_search,             poll_search,                400, 60, 0 },
+  { "find-similar",             start_find_similar,       poll_search,                400, 60, 0 },
+  { "search-margin",            start_search_margin,      poll_search,                 50, 60, 0 },
+  { "index",                    start_index,              poll_index,                   0, 60, STEP_WAIT_OPTIONAL },
+  { "wait-index",               NULL,                     poll_index,                   0, 60, 0 },
+  { "cancel-index",             start_cancel_index,       poll_index,                   0, 60, 0 },
+  /* Train */
+  { "train-settings",           start_train_settings,     NULL,                         0, 60, 0 },
+  { "train-start",              start_train_start,        poll_train,                   0, 60, STEP_WAIT_OPTIONAL },
+  { "train-wait",               NULL,                     poll_train,                   0, 60, 0 },
+  { "train-wait-steps",         NULL,                     poll_train_steps,             0, 60, 0 },
+  { "train-pause",              start_train_pause,        poll_train,                   0, 60, 0 },
+  { "train-resume",             start_train_resume,       poll_train,                   0, 60, STEP_WAIT_OPTIONAL },
+  { "train-stop",               start_train_stop,         poll_train,                   0, 60, 0 },
+  { "train-continue",           start_train_continue,     poll_train,                   0, 60, STEP_WAIT_OPTIONAL },
+  { "train-use-model",          start_train_use_model,    poll_model,                   0, 60, 0 },
+  { "chart-hover",              start_chart_hover,        NULL,                         0, 60, 0 },
+  { "save-chart",               start_save_chart,         NULL,                         0, 60, 0 },
+};
+
+static const StepDef *
+find_step (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (steps); i++)
+    if (g_str_equal (steps[i].name, name))
+      return &steps[i];
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- running */
+
+static void
+report_latency (JsonBuilder *b, const GuiLatencyStats *stats)
+{
+  json_builder_set_member_name (b, "latency");
+  json_builder_begin_object (b);
+  add_double (b, "max_ms", stats->max_ms);
+  add_double (b, "p99_ms", stats->p99_ms);
+  add_double (b, "max_block_ms", stats->max_block_ms);
+  add_int (b, "n_samples", stats->n_samples);
+  json_builder_end_object (b);
+}
+
+/* Polls the current step: ends it (and starts the next) when it is done, fails the run when it
+ * waited too long. */
+static void
+poll_step (Driver *driver)
+{
+  if (driver->def == NULL || g_get_monotonic_time () < driver->not_before)
+    return;
+  /* The main loop's responsiveness during the step, read before the poll so that building this
+   * report (which the application never does) is not counted. */
+  GuiLatencyStats stats;
+  gui_latency_monitor_get_stats (driver->latency, &stats);
+  gboolean wait = !(driver->def->flags & STEP_WAIT_OPTIONAL) || !json_object_has_member (driver->step, "wait")
+                  || json_object_get_boolean_member (driver->step, "wait");
+  if (driver->def->poll == NULL || !wait || driver->def->poll (driver, driver->report))
+    {
+      report_latency (driver->report, &stats);
+      add_int (driver->report, "wall_us", g_get_real_time ());
+      json_builder_end_object (driver->report);
+      emit (driver->report);
+      g_clear_object (&driver->report);
+      driver->def = NULL;
+      driver->index++;
+      next_step (driver);
+      return;
+    }
+  if (g_get_monotonic_time () > driver->deadline)
+    {
+      g_autofree char *message = g_strdup_printf ("step %u (%s) timed out", driver->index, driver->def->name);
+      finish (driver, 1, message);
+    }
+}
+
+static gboolean
+tick (gpointer data)
+{
+  Driver *driver = data;
+
+  poll_step (driver);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_after_paint (GdkFrameClock *clock, Driver *driver)
+{
+  if (driver->first_frame_us == 0)
+    driver->first_frame_us = g_get_real_time ();
+  if (driver->def != NULL && (driver->def->flags & STEP_ON_FRAME))
+    {
+      driver->painted = TRUE;
+      poll_step (driver);
+      driver->painted = FALSE;
+    }
+}
+
+static void
+next_step (Driver *driver)
+{
+  if (driver->index >= json_array_get_length (driver->steps))
+    {
+      finish (driver, 0, NULL);
+      return;
+    }
+  driver->step = json_array_get_object_element (driver->steps, driver->index);
+  const char *name = step_string (driver, "do", "");
+  const StepDef *def = find_step (name);
+  if (def == NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("step %u: unknown action “%s”", driver->index, name);
+      finish (driver, 1, message);
+      return;
+    }
+
+  driver->report = json_builder_new ();
+  json_builder_begin_object (driver->report);
+  add_int (driver->report, "step", driver->index);
+  add_string (driver->report, "do", name);
+  add_int (driver->report, "start_us", g_get_real_time ());
+  if (def->start != NULL && !def->start (driver, driver->report))
+    {
+      g_autofree char *message = g_strdup_printf ("step %u (%s): cannot start it", driver->index, name);
+      finish (driver, 1, message);
+      return;
+    }
+  int delay_ms = json_object_has_member (driver->step, "delay") ? step_int (driver, "delay")
+                 : g_str_equal (name, "wait") ? step_int (driver, "ms") : def->delay_ms;
+  double timeout = json_object_has_member (driver->step, "timeout")
+                   ? json_object_get_double_member (driver->step, "timeout") : def->timeout_s;
+  gui_latency_monitor_reset (driver->latency);
+  driver->def = def;
+  driver->not_before = g_get_monotonic_time () + (gint64) delay_ms * 1000;
+  driver->deadline = driver->not_before + (gint64) (timeout * G_USEC_PER_SEC);
+}
+
+/* Starts the script once the window has been shown and the application has started its model. */
+static gboolean
+start_script (gpointer data)
+{
+  Driver *driver = data;
+
+  driver->session = cl_window_get_session (driver->window);
+  driver->frame_clock = g_object_ref (gtk_widget_get_frame_clock (GTK_WIDGET (driver->window)));
+  driver->paint_handler = g_signal_connect (driver->frame_clock, "after-paint", G_CALLBACK (on_after_paint), driver);
+  driver->source = g_timeout_add (POLL_MS, tick, driver);
+  next_step (driver);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_window_added (GtkApplication *application, GtkWindow *window, Driver *driver)
+{
+  if (driver->window != NULL || !CL_IS_WINDOW (window))
+    return;
+  driver->window = CL_WINDOW (window);
+  /* After the application's activate or open has presented the window and started its model. */
+  g_idle_add (start_script, driver);
+}
+
+static gboolean
+load_script (Driver *driver, const char *path, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+
+  if (!json_parser_load_from_file (parser, path, error))
+    return FALSE;
+  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: the script is not a JSON object", path);
+      return FALSE;
+    }
+  driver->root = json_node_ref (json_parser_get_root (parser));
+  JsonObject *object = json_node_get_object (driver->root);
+  driver->steps = json_object_get_array_member (object, "steps");
+  driver->output_dir = g_strdup (json_object_has_member (object, "output-dir")
+                                 ? json_object_get_string_member (object, "output-dir") : ".");
+  return TRUE;
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_autoptr (GError) error = NULL;
+  Driver driver = { 0 };
+
+  if (argc < 2)
+    {
+      g_printerr ("usage: cliplab-gui-driver SCRIPT.json [APPLICATION ARGUMENTS…]\n");
+      return 2;
+    }
+  cl_thread_lower_priority_of_others (COMPUTE_NICENESS);
+  setlocale (LC_ALL, "");
+  if (!load_script (&driver, argv[1], &error))
+    {
+      g_printerr ("cliplab-gui-driver: %s\n", error->message);
+      return 2;
+    }
+
+  /* The application's arguments, with the script's path taken out. */
+  argv[1] = argv[0];
+  driver.application = cl_application_new ();
+  /* A run of its own, never one in an instance the user has open. */
+  g_application_set_flags (G_APPLICATION (driver.application),
+                           g_application_get_flags (G_APPLICATION (driver.application)) | G_APPLICATION_NON_UNIQUE);
+  driver.latency = gui_latency_monitor_new (NULL, PROBE_MS);
+  g_signal_connect (driver.application, "window-added", G_CALLBACK (on_window_added), &driver);
+  int status = g_application_run (G_APPLICATION (driver.application), argc - 1, argv + 1);
+
+  if (!driver.finished)
+    {
+      g_printerr ("cliplab-gui-driver: the application quit before the script ended\n");
+      status = 1;
+    }
+  g_clear_pointer (&driver.latency, gui_latency_monitor_free);
+  g_clear_object (&driver.application);
+  g_clear_pointer (&driver.root, json_node_unref);
+  g_free (driver.output_dir);
+  g_free (driver.target_path);
+  return status != 0 ? status : driver.status;
+}
