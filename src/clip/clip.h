@@ -405,6 +405,9 @@ void         clip_dataset_options_init (ClipDatasetOptions *options);
 /* Reads the data set at PATH (CALLBACKS' abort is polled while WebDataset shards are indexed). */
 ClipDataset *clip_dataset_open (const char *path, const ClipDatasetOptions *options,
                                 const ClipCallbacks *callbacks, GError **error);
+/* Whether PATH is a WebDataset folder (SPLIT/nshards.txt inside, or PATH is the split folder), whose
+ * images have no files of their own (clip_dataset_get_image_path is NULL for them). */
+gboolean     clip_dataset_is_webdataset (const char *path);
 /* The CSV reader alone: clip_dataset_open with format CSV.  Free with clip_dataset_free; the
  * getters' pointers are borrowed from the data set. */
 ClipDataset *clip_dataset_load_csv (const char *csv_path, const char *image_root, GError **error);

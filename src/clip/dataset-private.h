@@ -84,9 +84,6 @@ gboolean dataset_read_coco (ClipDataset *dataset, const char *path, JsonObject *
 gboolean dataset_read_karpathy (ClipDataset *dataset, const char *path, JsonObject *root,
                                 const ClipDatasetOptions *options, GError **error);
 
-/* Whether PATH looks like a WebDataset folder (SPLIT/nshards.txt, or nshards.txt in PATH itself). */
-gboolean dataset_is_webdataset (const char *path);
-
 /* Called from a decoding thread for every image of a shard: the decoded image or why it failed. */
 typedef void (*DatasetShardImageFunc) (int image, ClipImage *decoded, const char *reason, gpointer user_data);
 

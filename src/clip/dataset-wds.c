@@ -47,7 +47,7 @@ wds_sample_free (gpointer data)
 }
 
 gboolean
-dataset_is_webdataset (const char *path)
+clip_dataset_is_webdataset (const char *path)
 {
   g_autofree char *own = g_build_filename (path, "nshards.txt", NULL);
   if (g_file_test (own, G_FILE_TEST_IS_REGULAR))

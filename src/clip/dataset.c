@@ -350,7 +350,7 @@ static ClipDatasetFormat
 dataset_recognise (const char *path)
 {
   if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    return dataset_is_webdataset (path) ? CLIP_DATASET_FORMAT_WEBDATASET : CLIP_DATASET_FORMAT_FOLDER;
+    return clip_dataset_is_webdataset (path) ? CLIP_DATASET_FORMAT_WEBDATASET : CLIP_DATASET_FORMAT_FOLDER;
   g_autofree char *lower = g_ascii_strdown (path, -1);
   if (g_str_has_suffix (lower, ".json"))
     return CLIP_DATASET_FORMAT_COCO;  /* or Karpathy: told apart once the JSON is parsed */
