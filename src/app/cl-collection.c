@@ -203,7 +203,11 @@ load_dataset (ClCollection *self, GCancellable *cancellable, GError **error)
   GPtrArray *issues = clip_dataset_get_issues (dataset);
   if (issues->len > 0)
     {
-      g_autofree char *first = clip_dataset_issue_describe (issues->pdata[0]);
+      /* The file by its name only: the title already says where it is. */
+      ClipDatasetIssue shown = *(ClipDatasetIssue *) issues->pdata[0];
+      g_autofree char *file_name = shown.file != NULL ? g_path_get_basename (shown.file) : NULL;
+      shown.file = file_name;
+      g_autofree char *first = clip_dataset_issue_describe (&shown);
       self->warning = g_strdup_printf (ngettext ("%s: %u entry was skipped (%s)",
                                                  "%s: %u entries were skipped (first: %s)", issues->len),
                                        self->title, issues->len, first);
