@@ -341,6 +341,8 @@ test_webdataset_classification (void)
   g_autofree char *root = write_webdataset (&pictures, "wds-cls", TRUE);
   g_autoptr (ClipDataset) dataset = open_dataset (root, NULL, NULL);
   g_assert_cmpstr (clip_dataset_get_format_name (dataset), ==, "webdataset");
+  g_assert_true (clip_dataset_is_webdataset (root));
+  g_assert_null (clip_dataset_get_image_root (dataset));
   g_assert_cmpuint (clip_dataset_get_issues (dataset)->len, ==, 0);
   g_assert_false (clip_dataset_has_captions (dataset));
   g_assert_cmpint (clip_dataset_get_n_images (dataset), ==, N_PICTURES);
@@ -478,6 +480,9 @@ test_coco (void)
 
   g_autoptr (ClipDataset) dataset = open_dataset (path, NULL, NULL);  /* images in ../val2017 */
   g_assert_cmpstr (clip_dataset_get_format_name (dataset), ==, "coco");
+  g_autofree char *val2017 = g_build_filename (root, "val2017", NULL);
+  g_autofree char *canonical = g_canonicalize_filename (val2017, NULL);
+  g_assert_cmpstr (clip_dataset_get_image_root (dataset), ==, canonical);
   g_assert_true (clip_dataset_has_captions (dataset));
   g_assert_cmpint (clip_dataset_get_n_labels (dataset), ==, 0);
   assert_issue (dataset, "captions_val2017.json", "absent.jpg", "no such file");

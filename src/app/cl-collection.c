@@ -17,6 +17,7 @@ struct _ClCollection {
   gboolean has_labels;
   char **labels;
   char *warning;
+  char *image_folder;   /* where the images are: the folder, or a data set's image root */
 };
 
 G_DEFINE_FINAL_TYPE (ClCollection, cl_collection, G_TYPE_OBJECT)
@@ -31,6 +32,7 @@ cl_collection_finalize (GObject *object)
   g_clear_object (&self->items);
   g_strfreev (self->labels);
   g_free (self->warning);
+  g_free (self->image_folder);
   G_OBJECT_CLASS (cl_collection_parent_class)->finalize (object);
 }
 
@@ -53,6 +55,7 @@ GListModel *cl_collection_get_items (ClCollection *self) { return G_LIST_MODEL (
 gboolean cl_collection_has_labels (ClCollection *self) { return self->has_labels; }
 const char *const *cl_collection_get_labels (ClCollection *self) { return (const char *const *) self->labels; }
 const char *cl_collection_get_warning (ClCollection *self) { return self->warning; }
+const char *cl_collection_get_image_folder (ClCollection *self) { return self->image_folder; }
 
 guint
 cl_collection_get_n_items (ClCollection *self)
@@ -164,6 +167,8 @@ load_dataset (ClCollection *self, GCancellable *cancellable, GError **error)
   g_autoptr (ClipDataset) dataset = clip_dataset_open (path, NULL, NULL, error);
   if (dataset == NULL)
     return FALSE;
+  g_free (self->image_folder);
+  self->image_folder = g_strdup (clip_dataset_get_image_root (dataset));
 
   const int n_images = clip_dataset_get_n_images (dataset);
   g_autoptr (GPtrArray) items = g_ptr_array_new_full (n_images, g_object_unref);
@@ -216,22 +221,25 @@ load_dataset (ClCollection *self, GCancellable *cancellable, GError **error)
   return TRUE;
 }
 
-/* A folder with no images of its own but class folders is an image-folder data set. */
+/* A folder holding nothing but folders is a data set of class folders (torchvision's ImageFolder);
+ * any file of its own (a CSV, notes, an image) keeps it a plain folder. */
 static gboolean
 folder_is_dataset (ClCollection *self)
 {
-  if (cl_collection_get_n_items (self) > 0)
-    return FALSE;
   g_autofree char *path = g_file_get_path (self->file);
   g_autoptr (GDir) dir = path != NULL ? g_dir_open (path, 0, NULL) : NULL;
+  gboolean any_folder = FALSE;
   const char *name;
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
+      if (name[0] == '.')
+        continue;
       g_autofree char *child = g_build_filename (path, name, NULL);
-      if (name[0] != '.' && g_file_test (child, G_FILE_TEST_IS_DIR))
-        return TRUE;
+      if (!g_file_test (child, G_FILE_TEST_IS_DIR))
+        return FALSE;
+      any_folder = TRUE;
     }
-  return FALSE;
+  return any_folder;
 }
 
 static void
@@ -256,13 +264,10 @@ load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   gboolean ok;
   if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
     {
-      self->kind = CL_COLLECTION_FOLDER;
-      ok = load_folder (self, cancellable, &error);
-      if (ok && folder_is_dataset (self))
-        {
-          self->kind = CL_COLLECTION_DATASET;
-          ok = load_dataset (self, cancellable, &error);
-        }
+      self->image_folder = g_file_get_path (file);
+      self->kind = folder_is_dataset (self) ? CL_COLLECTION_DATASET : CL_COLLECTION_FOLDER;
+      ok = self->kind == CL_COLLECTION_DATASET ? load_dataset (self, cancellable, &error)
+                                               : load_folder (self, cancellable, &error);
     }
   else if (g_file_info_get_file_type (info) == G_FILE_TYPE_REGULAR)
     {

@@ -33,6 +33,10 @@ ClImageItem      *cl_collection_get_item (ClCollection *self, guint index);  /* 
 gboolean            cl_collection_has_labels (ClCollection *self);
 const char *const  *cl_collection_get_labels (ClCollection *self);
 
+/* The folder the images are under: the opened folder, or a data set's image root (a CSV's folder,
+ * ../NAME beside a COCO annotations folder); NULL when not local. */
+const char *cl_collection_get_image_folder (ClCollection *self);
+
 /* Problems found while reading that did not stop it (missing images), as a message for the user,
  * or NULL. */
 const char *cl_collection_get_warning (ClCollection *self);

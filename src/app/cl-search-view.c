@@ -395,11 +395,8 @@ reset_index (ClSearchView *self)
   self->model_generation = cl_session_get_model_generation (self->session);
   if (collection != NULL && cl_session_get_model_state (self->session) == CL_MODEL_STATE_READY)
     {
-      /* A data set's images live under its folder: that folder is indexed. */
-      GFile *file = cl_collection_get_file (collection);
-      g_autoptr (GFile) parent = cl_collection_get_kind (collection) == CL_COLLECTION_DATASET
-                                   ? g_file_get_parent (file) : NULL;
-      g_autofree char *folder = g_file_get_path (parent != NULL ? parent : file);
+      /* The folder the images are under is indexed (a data set's image root). */
+      const char *folder = cl_collection_get_image_folder (collection);
       if (folder != NULL)
         self->index = cl_search_index_new (cl_session_get_worker (self->session), folder,
                                            cl_session_get_apply_exif (self->session));

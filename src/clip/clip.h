@@ -416,6 +416,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipDataset, clip_dataset_free)
 
 const char *clip_dataset_get_format_name (const ClipDataset *dataset);  /* "csv", "folder", … */
 const char *clip_dataset_get_path (const ClipDataset *dataset);         /* as opened */
+/* The folder the image paths are relative to, absolute; NULL for WebDataset shards. */
+const char *clip_dataset_get_image_root (const ClipDataset *dataset);
 /* Rows: one caption with its image each. */
 int         clip_dataset_get_size (const ClipDataset *dataset);
 /* Absolute file of the row's image, or NULL when the image is inside a WebDataset shard. */

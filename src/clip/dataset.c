@@ -473,6 +473,13 @@ clip_dataset_get_path (const ClipDataset *dataset)
   return dataset->source_path;
 }
 
+const char *
+clip_dataset_get_image_root (const ClipDataset *dataset)
+{
+  g_return_val_if_fail (dataset != NULL, NULL);
+  return dataset->root;
+}
+
 int
 clip_dataset_get_size (const ClipDataset *dataset)
 {
