@@ -536,6 +536,12 @@ test_karpathy (void)
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "other.png"));
   g_clear_error (&error);
+  /* Several splits joined with "+". */
+  options.split = "test+train";
+  g_autoptr (ClipDataset) both = clip_dataset_open (path, &options, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (clip_dataset_get_n_images (both), ==, N_PICTURES);
+  assert_issue (both, "dataset_flickr30k.json", "other.png", "no such file");
   options.split = "restval";
   g_autoptr (ClipDataset) restval = clip_dataset_open (path, &options, NULL, &error);
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);

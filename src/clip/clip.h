@@ -396,7 +396,8 @@ typedef enum {
 typedef struct {
   ClipDatasetFormat  format;        /* AUTO: from what the path is */
   const char        *image_root;    /* CSV, COCO, Karpathy: where image paths start (NULL: default) */
-  const char        *split;         /* WebDataset, Karpathy: the part to read (NULL: "test") */
+  const char        *split;         /* WebDataset, Karpathy: the part to read (NULL: "test"); Karpathy
+                                     * splits join with "+" ("train+restval") */
   const char *const *templates;     /* captions of classification-only data: NULL = the data set's */
   int                n_templates;   /*   template file, or "a photo of a {}." */
 } ClipDatasetOptions;

@@ -1,6 +1,7 @@
 /* dataset-karpathy.c — the Karpathy split JSON used for Flickr30k and COCO retrieval
  * (dataset_flickr30k.json, dataset_coco.json): images[].{filename, split, sentences[].raw}, with
- * COCO's images also naming their folder in "filepath".  One split is read ("test" by default). */
+ * COCO's images also naming their folder in "filepath".  One split is read ("test" by default), or
+ * several joined with "+" ("train+restval", as COCO training usually takes them). */
 #include "dataset-private.h"
 
 #include <stdlib.h>
@@ -38,10 +39,10 @@ karpathy_sentences (JsonObject *object)
   return out;
 }
 
-/* Adds image entry I when it is in SPLIT; records the split names seen in SPLITS. */
+/* Adds image entry I when its split is among WANTED; records the split names seen in SPLITS. */
 static void
-karpathy_add_entry (ClipDataset *dataset, const char *path, JsonArray *images, guint i, const char *split,
-                    GHashTable *splits)
+karpathy_add_entry (ClipDataset *dataset, const char *path, JsonArray *images, guint i,
+                    const char *const *wanted, GHashTable *splits)
 {
   JsonNode *node = json_array_get_element (images, i);
   JsonObject *object = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
@@ -54,7 +55,7 @@ karpathy_add_entry (ClipDataset *dataset, const char *path, JsonArray *images, g
       return;
     }
   g_hash_table_add (splits, (gpointer) image_split);
-  if (strcmp (image_split, split) != 0)
+  if (!g_strv_contains (wanted, image_split))
     return;
   const char *folder = karpathy_get_string (object, "filepath");
   g_autofree char *written = folder != NULL ? g_build_filename (folder, filename, NULL) : g_strdup (filename);
@@ -97,11 +98,15 @@ dataset_read_karpathy (ClipDataset *dataset, const char *path, JsonObject *root,
       return FALSE;
     }
   const char *split = options->split != NULL ? options->split : KARPATHY_DEFAULT_SPLIT;
+  g_auto (GStrv) wanted = g_strsplit (split, "+", -1);
   JsonArray *images = json_node_get_array (node);
   g_autoptr (GHashTable) splits = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < json_array_get_length (images); i++)
-    karpathy_add_entry (dataset, path, images, i, split, splits);
-  if (!g_hash_table_contains (splits, split))
+    karpathy_add_entry (dataset, path, images, i, (const char *const *) wanted, splits);
+  gboolean any = FALSE;
+  for (char **w = wanted; *w != NULL; w++)
+    any |= g_hash_table_contains (splits, *w);
+  if (!any)
     {
       g_autofree const char **names = (const char **) g_hash_table_get_keys_as_array (splits, NULL);
       qsort (names, g_hash_table_size (splits), sizeof *names, compare_names);
