@@ -259,11 +259,6 @@ evaluate_choose_task (const EvaluateOptions *options, const ClipDataset *dataset
 {
   const char *task = options->task != NULL && !g_str_equal (options->task, "auto") ? options->task
                      : has_labels ? "zeroshot_classification" : "zeroshot_retrieval";
-  if (!g_str_equal (task, "zeroshot_classification") && !g_str_equal (task, "zeroshot_retrieval"))
-    {
-      cli_print_error ("evaluate: --task %s: expected auto, zeroshot_classification or zeroshot_retrieval", task);
-      return NULL;
-    }
   if (g_str_equal (task, "zeroshot_classification") && !has_labels)
     {
       cli_print_error ("evaluate: %s has no labels to classify by", clip_dataset_get_path (dataset));
@@ -294,7 +289,7 @@ evaluate_prepare (ClipDataset *dataset, ClipModel *model, const EvaluateOptions 
   return ok;
 }
 
-/* The templates of --template / --templates, or NULL for the data set's own (else "simple"). */
+/* The zero-shot templates: --template / --templates when given, else the data set's own, else simple. */
 static gboolean
 evaluate_templates (const EvaluateOptions *options, const ClipDataset *dataset, GStrv *templates, GError **error)
 {
@@ -431,6 +426,13 @@ evaluate_parse (EvaluateOptions *options, CliModelOptions *model_options, int *k
     {
       cli_print_error ("evaluate: %s", options->csv_path == NULL ? "--dataset PATH (or --csv FILE) is required"
                                                                  : "--csv and --dataset both name the data: give one");
+      return FALSE;
+    }
+  static const char *const tasks[] = { "auto", "zeroshot_classification", "zeroshot_retrieval", NULL };
+  if (options->task != NULL && !g_strv_contains (tasks, options->task))
+    {
+      cli_print_error ("evaluate: --task %s: expected auto, zeroshot_classification or zeroshot_retrieval",
+                       options->task);
       return FALSE;
     }
   return evaluate_parse_recall_k (options->recall_k != NULL ? options->recall_k : EVALUATE_DEFAULT_RECALL_K, ks,

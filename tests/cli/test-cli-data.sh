@@ -212,6 +212,8 @@ formats)
   check_error "--recall-k 0 fails" "--recall-k"
   run evaluate "${tiny[@]}" --dataset "$tmp/folder" --task zeroshot_retrieval
   check_error "retrieval on a data set without captions fails" "no captions"
+  run evaluate "${tiny[@]}" --dataset "$tmp/folder" --task zeroshot_ranking
+  check_error "an unknown --task fails before anything is read" "--task zeroshot_ranking"
   run evaluate "${tiny[@]}" --dataset "$tmp/no-such-folder"
   check_error "a missing data set fails naming it" "no-such-folder"
   run evaluate "${tiny[@]}" --dataset "$tmp/wds" --split validation
