@@ -419,7 +419,7 @@ test_webdataset_malformed (void)
   assert_issue (dataset, "2.tar", "word.cls", "not a number");
   assert_issue (dataset, "2.tar", "orphan", "no image member");
   assert_issue (dataset, "3.tar", "cut.png", "truncated");
-  assert_issue (dataset, "4.tar", NULL, "no such file");
+  assert_issue (dataset, "4.tar", NULL, "No such file");
   /* The six good samples, garbage.jpg and first.jpg. */
   g_assert_cmpint (clip_dataset_get_n_images (dataset), ==, N_PICTURES + 2);
   g_assert_cmpuint (clip_dataset_get_issues (dataset)->len, ==, 6);

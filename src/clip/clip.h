@@ -40,6 +40,8 @@ typedef enum {
   CLIP_ERROR_LIMIT,       /* exceeds one of the documented limits */
   CLIP_ERROR_INVALID,     /* the caller passed an invalid argument */
   CLIP_ERROR_ABORTED,     /* the abort callback asked to stop */
+  CLIP_ERROR_RESOURCES,   /* the process ran out of file descriptors or memory: a failure of the whole
+                           * job, never a reason to skip one input */
 } ClipErrorCode;
 
 /* The one callback convention of every long operation.  WHAT names the work in progress
@@ -60,6 +62,7 @@ typedef struct {
 #define CLIP_MAX_IMAGE_PIXELS   (100 * 1000 * 1000)  /* decoded width × height */
 #define CLIP_MAX_VOCAB          (1 << 20)
 #define CLIP_MAX_JSON_DEPTH     64
+#define CLIP_MAX_THREADS        256                  /* compute or decode threads */
 
 /* ---------------------------------------------------------------- dtypes */
 
@@ -423,6 +426,8 @@ const char *clip_dataset_get_image_root (const ClipDataset *dataset);
 int         clip_dataset_get_size (const ClipDataset *dataset);
 /* Absolute file of the row's image, or NULL when the image is inside a WebDataset shard. */
 const char *clip_dataset_get_image_path (const ClipDataset *dataset, int index);
+/* The bytes of the cache file holding the prepared crops; 0 when they are in memory. */
+uint64_t    clip_dataset_get_cache_bytes (const ClipDataset *dataset);
 const char *clip_dataset_get_caption (const ClipDataset *dataset, int index);
 int         clip_dataset_get_line (const ClipDataset *dataset, int index);   /* CSV line, or 0 */
 int         clip_dataset_get_label (const ClipDataset *dataset, int index);  /* -1 without labels */
@@ -589,6 +594,9 @@ gboolean clip_train_run_run (ClipTrainRun *run, GError **error);
 
 const ClipTrainRunConfig *clip_train_run_get_config (const ClipTrainRun *run);  /* resolved; borrowed */
 int64_t    clip_train_run_get_step (const ClipTrainRun *run);
+/* The step of the run's newest checkpoint on disk; 0 when it has none yet (a new run stopped before
+ * its first checkpoint). */
+int64_t    clip_train_run_get_saved_step (const ClipTrainRun *run);
 int64_t    clip_train_run_get_total_steps (const ClipTrainRun *run);
 int64_t    clip_train_run_get_steps_per_epoch (const ClipTrainRun *run);
 int        clip_train_run_get_n_train (const ClipTrainRun *run);   /* usable training pairs */
@@ -598,9 +606,17 @@ ClipModel *clip_train_run_get_model (ClipTrainRun *run);
 char      *clip_train_run_checkpoint_path (const char *out_dir, int64_t step);
 char      *clip_train_run_model_path (const char *out_dir);
 
+/* ---------------------------------------------------------------- files */
+
+/* Opens PATH for reading as the library opens every file it reads: once, without blocking (a named
+ * pipe or a device where a file is expected cannot hang the reader), and checked to be a regular
+ * file, or an error naming the file and what it is.  Returns a descriptor in blocking mode with
+ * close-on-exec, or -1. */
+int clip_open_input_file (const char *path, GError **error);
+
 /* ---------------------------------------------------------------- threads */
 
-void clip_set_threads (int n_threads);  /* 0 = all cores */
+void clip_set_threads (int n_threads);  /* 0 = all cores; more than CLIP_MAX_THREADS are taken as that */
 int  clip_get_threads (void);
 
 /* ---------------------------------------------------------------- index and search

@@ -161,7 +161,9 @@ dataset_read_coco (ClipDataset *dataset, const char *path, JsonObject *root, con
           continue;
         }
       char *reason = NULL;
-      g_autofree char *resolved = dataset_resolve_image_path (dataset, coco->file_name, &reason);
+      g_autofree char *resolved = dataset_resolve_image_path (dataset, coco->file_name, &reason, error);
+      if (resolved == NULL && reason == NULL)
+        return FALSE;
       if (resolved == NULL)
         {
           dataset_add_issue (dataset, path, 0, coco->file_name, "%s", reason);

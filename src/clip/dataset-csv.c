@@ -3,12 +3,13 @@
  * line number and a reason, and only a file that cannot be read, a header without the required
  * columns, more than CLIP_MAX_DATASET_ROWS rows, or no usable row at all fail the whole load. */
 #include "dataset-private.h"
+#include "util-file.h"
 
-#include <glib/gstdio.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- CSV records (RFC 4180) */
 
@@ -258,20 +259,21 @@ csv_image_for (CsvLoad *load, char *path, const char *written, const char *label
   return image;
 }
 
-/* Checks one data record and adds it as a row, or records why it is skipped. */
-static void
-add_record (CsvLoad *load, const CsvRecord *record)
+/* Checks one data record and adds it as a row, or records why it is skipped; FALSE only when the
+ * process ran out of descriptors or memory. */
+static gboolean
+add_record (CsvLoad *load, const CsvRecord *record, GError **error)
 {
   GPtrArray *fields = record->fields;
   const CsvColumns *columns = &load->columns;
   /* An empty line (a trailing newline, a blank separator) is not a row. */
   if (fields->len == 1 && *(const char *) g_ptr_array_index (fields, 0) == '\0' && !record->has_nul)
-    return;
+    return TRUE;
   g_autofree char *problem = csv_record_problem (load, record);
   if (problem != NULL)
     {
       csv_add_issue (load, record->line, NULL, "%s", problem);
-      return;
+      return TRUE;
     }
 
   const char *written = g_ptr_array_index (fields, columns->path_column);
@@ -281,29 +283,32 @@ add_record (CsvLoad *load, const CsvRecord *record)
   if (*written == '\0')
     {
       csv_add_issue (load, record->line, NULL, "empty image path");
-      return;
+      return TRUE;
     }
   if (*caption == '\0')
     {
       csv_add_issue (load, record->line, written, "empty caption");
-      return;
+      return TRUE;
     }
   if (label != NULL && *label == '\0')
     {
       csv_add_issue (load, record->line, written, "empty label");
-      return;
+      return TRUE;
     }
   char *reason = NULL;
-  char *path = dataset_resolve_image_path (load->dataset, written, &reason);
+  char *path = dataset_resolve_image_path (load->dataset, written, &reason, error);
+  if (path == NULL && reason == NULL)
+    return FALSE;
   if (path == NULL)
     {
       csv_add_issue (load, record->line, written, "%s", reason);
       g_free (reason);
-      return;
+      return TRUE;
     }
   int image = csv_image_for (load, path, written, label, record->line);
   if (image >= 0)
     dataset_add_caption (load->dataset, image, caption, record->line);
+  return TRUE;
 }
 
 static gboolean
@@ -338,7 +343,8 @@ read_rows (CsvLoad *load, FILE *file, GError **error)
                        load->path, CLIP_MAX_DATASET_ROWS);
           goto out;
         }
-      add_record (load, &record);
+      if (!add_record (load, &record, error))
+        goto out;
     }
   ok = result == CSV_RECORD_END;
 
@@ -385,23 +391,14 @@ dataset_read_csv (ClipDataset *dataset, const char *path, const ClipDatasetOptio
   if (!dataset_set_image_root (dataset, options->image_root != NULL ? options->image_root : csv_dir, error))
     return FALSE;
 
-  GStatBuf st;
-  if (g_stat (path, &st) != 0)
-    {
-      int saved = errno;
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", path, g_strerror (saved));
-      return FALSE;
-    }
-  /* A FIFO or device could block or never end. */
-  if (!S_ISREG (st.st_mode))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: not a regular file", path);
-      return FALSE;
-    }
-  FILE *file = g_fopen (path, "rb");
+  int fd = clip_file_open_input (path, CLIP_INPUT_DEFAULT, NULL, error);
+  if (fd < 0)
+    return FALSE;
+  FILE *file = fdopen (fd, "rb");
   if (file == NULL)
     {
       int saved = errno;
+      close (fd);
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", path, g_strerror (saved));
       return FALSE;
     }

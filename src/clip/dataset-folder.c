@@ -49,18 +49,19 @@ folder_list (const char *dir, GError **error)
   return names;
 }
 
-/* Adds the images under RELATIVE (a path below the root) with LABEL. */
-static void
-folder_add_images (ClipDataset *dataset, const char *relative, int label, int depth)
+/* Adds the images under RELATIVE (a path below the root) with LABEL; FALSE only when the process ran
+ * out of descriptors or memory. */
+static gboolean
+folder_add_images (ClipDataset *dataset, const char *relative, int label, int depth, GError **error)
 {
   g_autofree char *dir = g_build_filename (dataset->root, relative, NULL);
-  GError *error = NULL;
-  g_autoptr (GPtrArray) names = folder_list (dir, &error);
+  GError *local = NULL;
+  g_autoptr (GPtrArray) names = folder_list (dir, &local);
   if (names == NULL)
     {
-      dataset_add_issue (dataset, dir, 0, NULL, "%s", error->message);
-      g_error_free (error);
-      return;
+      dataset_add_issue (dataset, dir, 0, NULL, "%s", local->message);
+      g_error_free (local);
+      return TRUE;
     }
   g_autoptr (GPtrArray) subfolders = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < names->len; i++)
@@ -76,7 +77,9 @@ folder_add_images (ClipDataset *dataset, const char *relative, int label, int de
       if (!folder_is_image_name (name))
         continue;
       char *reason = NULL;
-      g_autofree char *path = dataset_resolve_image_path (dataset, entry, &reason);
+      g_autofree char *path = dataset_resolve_image_path (dataset, entry, &reason, error);
+      if (path == NULL && reason == NULL)
+        return FALSE;
       if (path == NULL)
         {
           dataset_add_issue (dataset, dataset->source_path, 0, entry, "%s", reason);
@@ -91,9 +94,10 @@ folder_add_images (ClipDataset *dataset, const char *relative, int label, int de
       if (depth >= FOLDER_MAX_DEPTH)
         dataset_add_issue (dataset, dataset->source_path, 0, entry, "nested deeper than %d folders",
                            FOLDER_MAX_DEPTH);
-      else
-        folder_add_images (dataset, entry, label, depth + 1);
+      else if (!folder_add_images (dataset, entry, label, depth + 1, error))
+        return FALSE;
     }
+  return TRUE;
 }
 
 gboolean
@@ -121,7 +125,8 @@ dataset_read_folder (ClipDataset *dataset, const char *path, const ClipDatasetOp
     {
       guint before = dataset->images->len;
       const char *name = g_ptr_array_index (dataset->label_names, c);
-      folder_add_images (dataset, name, (int) c, 1);
+      if (!folder_add_images (dataset, name, (int) c, 1, error))
+        return FALSE;
       if (dataset->images->len == before)
         dataset_add_issue (dataset, path, 0, name, "the class folder has no images");
     }

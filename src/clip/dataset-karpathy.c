@@ -39,10 +39,11 @@ karpathy_sentences (JsonObject *object)
   return out;
 }
 
-/* Adds image entry I when its split is among WANTED; records the split names seen in SPLITS. */
-static void
+/* Adds image entry I when its split is among WANTED; records the split names seen in SPLITS.  FALSE
+ * only when the process ran out of descriptors or memory. */
+static gboolean
 karpathy_add_entry (ClipDataset *dataset, const char *path, JsonArray *images, guint i,
-                    const char *const *wanted, GHashTable *splits)
+                    const char *const *wanted, GHashTable *splits, GError **error)
 {
   JsonNode *node = json_array_get_element (images, i);
   JsonObject *object = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
@@ -52,30 +53,33 @@ karpathy_add_entry (ClipDataset *dataset, const char *path, JsonArray *images, g
   if (filename == NULL || *filename == '\0' || image_split == NULL)
     {
       dataset_add_issue (dataset, path, 0, entry, "no \"filename\" or no \"split\"");
-      return;
+      return TRUE;
     }
   g_hash_table_add (splits, (gpointer) image_split);
   if (!g_strv_contains (wanted, image_split))
-    return;
+    return TRUE;
   const char *folder = karpathy_get_string (object, "filepath");
   g_autofree char *written = folder != NULL ? g_build_filename (folder, filename, NULL) : g_strdup (filename);
   g_autoptr (GPtrArray) sentences = karpathy_sentences (object);
   if (sentences->len == 0)
     {
       dataset_add_issue (dataset, path, 0, written, "no sentences with a \"raw\" text");
-      return;
+      return TRUE;
     }
   char *reason = NULL;
-  g_autofree char *resolved = dataset_resolve_image_path (dataset, written, &reason);
+  g_autofree char *resolved = dataset_resolve_image_path (dataset, written, &reason, error);
+  if (resolved == NULL && reason == NULL)
+    return FALSE;
   if (resolved == NULL)
     {
       dataset_add_issue (dataset, path, 0, written, "%s", reason);
       g_free (reason);
-      return;
+      return TRUE;
     }
   int image = dataset_add_image (dataset, resolved, written, -1, 0, -1);
   for (guint s = 0; s < sentences->len; s++)
     dataset_add_caption (dataset, image, g_ptr_array_index (sentences, s), 0);
+  return TRUE;
 }
 
 static int
@@ -102,7 +106,8 @@ dataset_read_karpathy (ClipDataset *dataset, const char *path, JsonObject *root,
   JsonArray *images = json_node_get_array (node);
   g_autoptr (GHashTable) splits = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < json_array_get_length (images); i++)
-    karpathy_add_entry (dataset, path, images, i, (const char *const *) wanted, splits);
+    if (!karpathy_add_entry (dataset, path, images, i, (const char *const *) wanted, splits, error))
+      return FALSE;
   gboolean any = FALSE;
   for (char **w = wanted; *w != NULL; w++)
     any |= g_hash_table_contains (splits, *w);

@@ -57,8 +57,11 @@ void dataset_add_issue (ClipDataset *dataset, const char *file, int line, const 
 /* Sets the folder image paths are relative to and contained in. */
 gboolean dataset_set_image_root (ClipDataset *dataset, const char *root, GError **error);
 /* The resolved path of WRITTEN inside the image root, or NULL with *REASON set (owned by the
- * caller): "../", absolute paths and symbolic links leading outside the root are refused. */
-char *dataset_resolve_image_path (const ClipDataset *dataset, const char *written, char **reason);
+ * caller; the entry is skipped): "../", absolute paths and symbolic links leading outside the root
+ * are refused.  NULL with ERROR set instead when the process ran out of descriptors or memory (the
+ * load fails). */
+char *dataset_resolve_image_path (const ClipDataset *dataset, const char *written, char **reason,
+                                  GError **error);
 
 /* Appends an image (PATH resolved, or NULL with SHARD ≥ 0) and returns its index. */
 int  dataset_add_image (ClipDataset *dataset, const char *path, const char *entry, int shard, int line,
@@ -84,8 +87,10 @@ gboolean dataset_read_coco (ClipDataset *dataset, const char *path, JsonObject *
 gboolean dataset_read_karpathy (ClipDataset *dataset, const char *path, JsonObject *root,
                                 const ClipDatasetOptions *options, GError **error);
 
-/* Called from a decoding thread for every image of a shard: the decoded image or why it failed. */
-typedef void (*DatasetShardImageFunc) (int image, ClipImage *decoded, const char *reason, gpointer user_data);
+/* Called from a decoding thread for every image of a shard: the decoded image or why it failed,
+ * and whether it failed because the process ran out of descriptors or memory. */
+typedef void (*DatasetShardImageFunc) (int image, ClipImage *decoded, const char *reason, gboolean out_of_resources,
+                                       gpointer user_data);
 
 /* Streams shard SHARD once and decodes the images of IMAGES[n] (indices into the data set, all in that
  * shard) from memory; calls FUNC exactly once for each of them, in any order.  STOP (atomic) set

@@ -11,6 +11,7 @@
  * memory.  Nothing is unpacked to disk. */
 #include "dataset-private.h"
 #include "image-private.h"
+#include "util-file.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -84,20 +85,36 @@ wds_split_member (const char *member, char **key, char **extension)
   return TRUE;
 }
 
-static struct archive *
-wds_open_shard (const char *path, GError **error)
+/* A shard open for streaming: the descriptor is opened once and checked to be a regular file (a
+ * named pipe put in a shard's place cannot hang the reader), and libarchive reads it. */
+typedef struct {
+  struct archive *archive;
+  int             fd;
+} WdsShard;
+
+static gboolean
+wds_shard_open (WdsShard *shard, const char *path, GError **error)
 {
-  struct archive *archive = archive_read_new ();
-  archive_read_support_format_tar (archive);
-  if (archive_read_open_filename (archive, path, WDS_READ_BLOCK) != ARCHIVE_OK)
+  shard->fd = clip_file_open_input (path, CLIP_INPUT_DEFAULT, NULL, error);
+  if (shard->fd < 0)
+    return FALSE;
+  shard->archive = archive_read_new ();
+  archive_read_support_format_tar (shard->archive);
+  if (archive_read_open_fd (shard->archive, shard->fd, WDS_READ_BLOCK) != ARCHIVE_OK)
     {
-      int saved = archive_errno (archive);
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", path,
-                   saved == ENOENT ? "no such file" : archive_error_string (archive));
-      archive_read_free (archive);
-      return NULL;
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: %s", path, archive_error_string (shard->archive));
+      archive_read_free (shard->archive);
+      close (shard->fd);
+      return FALSE;
     }
-  return archive;
+  return TRUE;
+}
+
+static void
+wds_shard_close (WdsShard *shard)
+{
+  archive_read_free (shard->archive);
+  close (shard->fd);
 }
 
 /* Reads the current member's data (at most LIMIT bytes) into a new buffer; NULL with *REASON set,
@@ -231,13 +248,14 @@ static gboolean
 wds_index_shard (WdsIndex *index, int shard, const char *shard_path, const ClipCallbacks *callbacks)
 {
   GError *error = NULL;
-  struct archive *archive = wds_open_shard (shard_path, &error);
-  if (archive == NULL)
+  WdsShard opened;
+  if (!wds_shard_open (&opened, shard_path, &error))
     {
       dataset_add_issue (index->dataset, shard_path, 0, NULL, "%s", error->message + strlen (shard_path) + 2);
       g_error_free (error);
       return TRUE;
     }
+  struct archive *archive = opened.archive;
   g_hash_table_remove_all (index->by_key);
   struct archive_entry *entry;
   g_autofree char *last = NULL;
@@ -250,7 +268,7 @@ wds_index_shard (WdsIndex *index, int shard, const char *shard_path, const ClipC
         break;
       if (clip_callbacks_aborted (callbacks))
         {
-          archive_read_free (archive);
+          wds_shard_close (&opened);
           return FALSE;
         }
     }
@@ -266,7 +284,7 @@ wds_index_shard (WdsIndex *index, int shard, const char *shard_path, const ClipC
       if (sample != NULL)
         sample->damaged = TRUE;
     }
-  archive_read_free (archive);
+  wds_shard_close (&opened);
   return TRUE;
 }
 
@@ -442,7 +460,7 @@ wds_decode_member (struct archive *archive, const char *member, int image, gbool
 {
   if (g_atomic_int_get (stop))
     {
-      func (image, NULL, "stopped", user_data);
+      func (image, NULL, "stopped", FALSE, user_data);
       return;
     }
   char *reason = NULL;
@@ -450,7 +468,7 @@ wds_decode_member (struct archive *archive, const char *member, int image, gbool
   g_autoptr (GByteArray) data = wds_read_member (archive, WDS_MAX_IMAGE_BYTES, &reason, &broken);
   if (data == NULL)
     {
-      func (image, NULL, reason, user_data);
+      func (image, NULL, reason, FALSE, user_data);
       g_free (reason);
       return;
     }
@@ -460,7 +478,7 @@ wds_decode_member (struct archive *archive, const char *member, int image, gbool
   const char *why = error != NULL ? error->message : NULL;
   if (why != NULL && g_str_has_prefix (why, member) && g_str_has_prefix (why + strlen (member), ": "))
     why += strlen (member) + 2;
-  func (image, decoded, why, user_data);
+  func (image, decoded, why, g_error_matches (error, CLIP_ERROR, CLIP_ERROR_RESOURCES), user_data);
   g_clear_error (&error);
 }
 
@@ -474,13 +492,14 @@ dataset_decode_shard (const ClipDataset *dataset, int shard, const int *images, 
     g_hash_table_insert (wanted, DATASET_IMAGE (dataset, images[i])->entry, GINT_TO_POINTER (images[i] + 1));
 
   GError *error = NULL;
-  struct archive *archive = wds_open_shard (shard_path, &error);
+  WdsShard opened = { NULL, -1 };
   g_autofree char *missing = NULL;
-  if (archive == NULL)
+  if (!wds_shard_open (&opened, shard_path, &error))
     {
       missing = g_strdup (error->message + strlen (shard_path) + 2);
       g_error_free (error);
     }
+  struct archive *archive = opened.archive;
   struct archive_entry *entry;
   int status = ARCHIVE_FATAL;
   while (archive != NULL && g_hash_table_size (wanted) > 0
@@ -506,7 +525,7 @@ dataset_decode_shard (const ClipDataset *dataset, int shard, const int *images, 
   gpointer value;
   g_hash_table_iter_init (&iter, wanted);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    func (GPOINTER_TO_INT (value) - 1, NULL, missing, user_data);
+    func (GPOINTER_TO_INT (value) - 1, NULL, missing, FALSE, user_data);
   if (archive != NULL)
-    archive_read_free (archive);
+    wds_shard_close (&opened);
 }

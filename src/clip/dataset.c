@@ -8,6 +8,7 @@
  * swapped later cannot lead outside. */
 #include "dataset-private.h"
 #include "image-private.h"
+#include "util-file.h"
 #include "util-json.h"
 
 #include <gio/gio.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* The largest COCO or Karpathy JSON read (Karpathy's dataset_coco.json is about 150 MB). */
@@ -160,9 +162,8 @@ path_is_within (const char *path, const char *root)
   return path[n] == '\0' || path[n] == '/' || (n > 0 && root[n - 1] == '/');
 }
 
-/* The resolved path of WRITTEN inside the data set's root, or NULL with *REASON set. */
 char *
-dataset_resolve_image_path (const ClipDataset *dataset, const char *written, char **reason)
+dataset_resolve_image_path (const ClipDataset *dataset, const char *written, char **reason, GError **error)
 {
   /* Lexical first: "../" and absolute paths outside the root are refused whether or not they exist. */
   g_autofree char *lexical = g_canonicalize_filename (written, dataset->root);
@@ -173,6 +174,12 @@ dataset_resolve_image_path (const ClipDataset *dataset, const char *written, cha
     }
 
   char *resolved = realpath (lexical, NULL);
+  if (resolved == NULL && clip_error_code_for_errno (errno, CLIP_ERROR_IO) == CLIP_ERROR_RESOURCES)
+    {
+      int saved = errno;
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_RESOURCES, "%s: %s", written, g_strerror (saved));
+      return NULL;
+    }
   if (resolved == NULL)
     {
       int saved = errno;
@@ -244,28 +251,10 @@ dataset_caption_from_templates (ClipDataset *dataset, const char *const *templat
 GPtrArray *
 dataset_read_lines (const char *path, gsize max_bytes, GError **error)
 {
-  /* Checked before reading: a FIFO would block, a huge file would be read whole. */
-  GStatBuf st;
-  if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: not a readable regular file", path);
-      return NULL;
-    }
-  if ((guint64) st.st_size > max_bytes)
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: larger than the limit of %" G_GSIZE_FORMAT " bytes",
-                   path, max_bytes);
-      return NULL;
-    }
   g_autofree char *text = NULL;
-  gsize len;
-  GError *local = NULL;
-  if (!g_file_get_contents (path, &text, &len, &local))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", local->message);
-      g_error_free (local);
-      return NULL;
-    }
+  size_t len;
+  if (!clip_file_read_contents (path, CLIP_INPUT_DEFAULT, max_bytes, &text, &len, error))
+    return NULL;
   if (!g_utf8_validate_len (text, len, NULL) || memchr (text, '\0', len) != NULL)
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not UTF-8 text", path);
@@ -487,6 +476,13 @@ clip_dataset_get_size (const ClipDataset *dataset)
   return (int) dataset->captions->len;
 }
 
+uint64_t
+clip_dataset_get_cache_bytes (const ClipDataset *dataset)
+{
+  g_return_val_if_fail (dataset != NULL, 0);
+  return dataset->cache != NULL ? g_mapped_file_get_length (dataset->cache) : 0;
+}
+
 const char *
 clip_dataset_get_image_path (const ClipDataset *dataset, int index)
 {
@@ -654,6 +650,19 @@ write_crop (PrepareJob *job, const uint8_t *crop, int slot, GError **error)
     }
   return TRUE;
 }
+/* Out of descriptors or memory: every other image would fail too, for no fault of its own, so the
+ * preparation stops with ERROR (taken). */
+static void
+prepare_fail (PrepareJob *job, GError *error)
+{
+  g_mutex_lock (&job->lock);
+  if (job->fatal == NULL)
+    job->fatal = g_steal_pointer (&error);
+  g_mutex_unlock (&job->lock);
+  g_clear_error (&error);
+  g_atomic_int_set (&job->stop, 1);
+}
+
 /* Crops DECODED into its slot (or records REASON), then counts the image as done. */
 static void
 prepare_store (PrepareJob *job, int slot, ClipImage *decoded, const char *reason)
@@ -668,22 +677,26 @@ prepare_store (PrepareJob *job, int slot, ClipImage *decoded, const char *reason
       g_autofree uint8_t *crop = g_malloc (job->crop_bytes);
       clip_image_resize_crop (decoded, job->size, crop);
       if (!write_crop (job, crop, slot, &error))
-        {
-          g_mutex_lock (&job->lock);
-          if (job->fatal == NULL)
-            job->fatal = g_steal_pointer (&error);
-          g_mutex_unlock (&job->lock);
-          g_clear_error (&error);
-          g_atomic_int_set (&job->stop, 1);
-        }
+        prepare_fail (job, error);
     }
   g_async_queue_push (job->done, GINT_TO_POINTER (1));
 }
 
 static void
-prepare_shard_image (int image, ClipImage *decoded, const char *reason, gpointer user_data)
+prepare_shard_image (int image, ClipImage *decoded, const char *reason, gboolean out_of_resources,
+                     gpointer user_data)
 {
-  prepare_store (user_data, image, decoded, reason);
+  PrepareJob *job = user_data;
+  if (!out_of_resources)
+    {
+      prepare_store (job, image, decoded, reason);
+      return;
+    }
+  const DatasetImage *failed = DATASET_IMAGE (job->dataset, image);
+  prepare_fail (job, g_error_new (CLIP_ERROR, CLIP_ERROR_RESOURCES, "%s: %s: %s",
+                                  (const char *) g_ptr_array_index (job->dataset->shards, failed->shard),
+                                  failed->entry, reason));
+  g_async_queue_push (job->done, GINT_TO_POINTER (1));
 }
 
 /* TASK > 0 is image TASK - 1 read from its file, TASK < 0 shard -TASK - 1. */
@@ -708,6 +721,12 @@ prepare_run_task (gpointer task, gpointer user_data)
   const char *path = DATASET_IMAGE (job->dataset, slot)->path;
   GError *error = NULL;
   g_autoptr (ClipImage) image = clip_image_load (path, job->exif, &error);
+  if (image == NULL && g_error_matches (error, CLIP_ERROR, CLIP_ERROR_RESOURCES))
+    {
+      prepare_fail (job, g_steal_pointer (&error));
+      g_async_queue_push (job->done, GINT_TO_POINTER (1));
+      return;
+    }
   /* The issue names the file already; keep only the reason. */
   const char *reason = error != NULL ? error->message : NULL;
   if (reason != NULL && g_str_has_prefix (reason, path) && g_str_has_prefix (reason + strlen (path), ": "))
@@ -733,6 +752,17 @@ open_cache_file (const char *cache_dir, uint64_t total, char **path_out, GError 
       return -1;
     }
   g_unlink (path);
+  /* Said before anything is reserved: a large --image-size can ask for more disk than expected. */
+  struct statvfs space;
+  if (fstatvfs (fd, &space) == 0 && (uint64_t) space.f_bavail * space.f_frsize < total)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: the decoded images need %.1f GB on disk (more than "
+                   "fits in memory), but only %.1f GB are free there", dir, total / 1e9,
+                   (double) space.f_bavail * space.f_frsize / 1e9);
+      close (fd);
+      g_free (path);
+      return -1;
+    }
   int status = posix_fallocate (fd, 0, (off_t) total);
   if (status == EINVAL || status == EOPNOTSUPP)
     status = ftruncate (fd, (off_t) total) == 0 ? 0 : errno;

@@ -625,6 +625,8 @@ fill_slots (ClipModel *model, const ClipTensorInfo *table, const TensorSource *s
         }
       *info->slot = next;
       clip_convert_to_f32 (s->src->dtype, data, info->n_elements, next);
+      /* The file's copy is read into private memory: once converted, its pages are given back. */
+      clip_safetensors_release (model->file, data, (size_t) info->n_elements * clip_dtype_size (s->src->dtype));
       if (s->transpose)
         {
           /* The file holds [in, out]; the canonical layout is [out, in]. */
@@ -872,6 +874,7 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
 void
 clip_model_add_to_writer (const ClipModel *model, ClipStWriter *writer, ClipDType dtype, GPtrArray *keep)
 {
+  clip_model_restore_originals ((ClipModel *) model);
   ClipWeights w = model->w;  /* the table only reads the pointers */
   int n;
   ClipTensorInfo *table = clip_tensor_table_new (&model->config, &w, &n);

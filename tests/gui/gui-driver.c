@@ -19,6 +19,9 @@
  * item's thumbnail. */
 #include <locale.h>
 #include <stdio.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
 
 #include <json-glib/json-glib.h>
 
@@ -1345,6 +1348,26 @@ start_shortcuts (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- the environment */
+
+/* What `cp other.safetensors model.safetensors` does to a file the application uses: truncates it,
+ * then writes other bytes (zeros) of the same size in place.  The report says whether that worked. */
+static gboolean
+start_overwrite_file (Driver *driver, JsonBuilder *b)
+{
+  const char *path = step_string (driver, "path", "");
+  GStatBuf st;
+  FILE *file = NULL;
+  gboolean ok = g_stat (path, &st) == 0 && truncate (path, 0) == 0 && (file = g_fopen (path, "r+b")) != NULL;
+  g_autofree char *zeros = ok ? g_malloc0 (st.st_size) : NULL;
+  ok = ok && fwrite (zeros, 1, st.st_size, file) == (size_t) st.st_size;
+  if (file != NULL)
+    ok = fclose (file) == 0 && ok;
+  json_builder_set_member_name (b, "overwritten");
+  json_builder_add_boolean_value (b, ok);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- the steps */
 
 static const StepDef steps[] = {
@@ -1362,6 +1385,7 @@ static const StepDef steps[] = {
   { "error-bar",                NULL,                     poll_error_bar,               0, 60, 0 },
   { "screenshot",               NULL,                     poll_screenshot,  SCREENSHOT_DELAY, 60, 0 },
   { "wait",                     NULL,                     NULL,                         0, 60, 0 },
+  { "overwrite-file",           start_overwrite_file,     NULL,                         0, 60, 0 },
   /* Browse */
   { "wait-thumbnails",          NULL,                     poll_thumbnails,            100, 60, 0 },
   { "wait-browse",              NULL,                     poll_browse,                 50, 60, 0 },
