@@ -190,7 +190,8 @@ static char *
 write_karpathy (const Pictures *pictures, const char *name)
 {
   g_autofree char *root = make_dir (name);
-  g_autoptr (GString) json = g_string_new ("{\"images\": [");
+  /* A damaged entry first (no sentences): reported, and it does not hide the format. */
+  g_autoptr (GString) json = g_string_new ("{\"images\": [{\"filename\": \"first.png\", \"split\": \"test\"}, ");
   for (int i = 0; i < N_PICTURES; i++)
     {
       g_autofree char *entry = g_build_filename ("flickr30k-images", pictures->name[i], NULL);
@@ -522,7 +523,8 @@ test_karpathy (void)
   g_assert_cmpstr (clip_dataset_get_format_name (dataset), ==, "karpathy");
   g_assert_cmpint (clip_dataset_get_n_images (dataset), ==, N_PICTURES);
   g_assert_cmpint (clip_dataset_get_size (dataset), ==, 2 * N_PICTURES);
-  g_assert_cmpuint (clip_dataset_get_issues (dataset)->len, ==, 0);
+  g_assert_cmpuint (clip_dataset_get_issues (dataset)->len, ==, 1);
+  assert_issue (dataset, "dataset_flickr30k.json", "first.png", "no sentences");
   g_assert_cmpstr (clip_dataset_get_caption (dataset, 3), ==, pictures.caption[1][1]);
   g_assert_cmpint (clip_dataset_get_row_image (dataset, 3), ==, 1);
 

@@ -319,17 +319,19 @@ clip_dataset_options_init (ClipDatasetOptions *options)
   *options = (ClipDatasetOptions) { .format = CLIP_DATASET_FORMAT_AUTO };
 }
 
-/* COCO has "annotations"; a Karpathy split has "sentences" in its images. */
+/* COCO has "annotations"; a Karpathy split has "sentences" in its images (in any of them: a damaged
+ * first entry does not make it another format). */
 static ClipDatasetFormat
 dataset_json_format (JsonObject *root)
 {
   if (json_object_has_member (root, "annotations"))
     return CLIP_DATASET_FORMAT_COCO;
-  JsonNode *images = json_object_get_member (root, "images");
-  if (images != NULL && JSON_NODE_HOLDS_ARRAY (images) && json_array_get_length (json_node_get_array (images)) > 0)
+  JsonNode *node = json_object_get_member (root, "images");
+  JsonArray *images = node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+  for (guint i = 0; images != NULL && i < json_array_get_length (images); i++)
     {
-      JsonNode *first = json_array_get_element (json_node_get_array (images), 0);
-      if (JSON_NODE_HOLDS_OBJECT (first) && json_object_has_member (json_node_get_object (first), "sentences"))
+      JsonNode *image = json_array_get_element (images, i);
+      if (JSON_NODE_HOLDS_OBJECT (image) && json_object_has_member (json_node_get_object (image), "sentences"))
         return CLIP_DATASET_FORMAT_KARPATHY;
     }
   return CLIP_DATASET_FORMAT_AUTO;
