@@ -119,8 +119,9 @@ cli_option_context_new (const char *command, const char *parameter_string, const
     {
       const GOptionEntry model_entries[] = {
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_options->model_path,
-          "The model: a Hugging Face or open_clip directory, a .safetensors file, or a ClipLab "
-          "checkpoint (required)", "PATH" },
+          "The model: a Hugging Face or open_clip directory, a .safetensors file, a ClipLab "
+          "checkpoint, or a Hugging Face model id in the hub cache (ORG/NAME; see 'model list') (required)",
+          "PATH" },
         { "tokenizer", 0, 0, G_OPTION_ARG_FILENAME, &model_options->tokenizer,
           "Use this tokenizer instead of the model's: \"bytes\", or a vocab.json, merges.txt, "
           "tokenizer.json, bpe_simple_vocab_16e6.txt.gz or a directory holding them", "bytes|PATH" },
@@ -397,6 +398,22 @@ cli_progress_finish (CliProgress *progress)
   fputs ("\r\033[K", stderr);
   fflush (stderr);
   progress_line_drawn = FALSE;
+}
+
+void
+cli_status_line (const char *text)
+{
+  if (!isatty (STDERR_FILENO))
+    return;
+  fprintf (stderr, "\r%s\033[K", text);
+  fflush (stderr);
+  progress_line_drawn = TRUE;
+}
+
+void
+cli_status_line_clear (void)
+{
+  cli_progress_finish (NULL);
 }
 
 char *

@@ -19,6 +19,7 @@ int cli_cmd_embed (int argc, char **argv);
 int cli_cmd_infer (int argc, char **argv);
 int cli_cmd_info (int argc, char **argv);
 int cli_cmd_convert (int argc, char **argv);
+int cli_cmd_model (int argc, char **argv);
 
 /* Prints "cliplab-cli: MESSAGE" on stderr. */
 void cli_print_error (const char *format, ...) G_GNUC_PRINTF (1, 2);
@@ -113,5 +114,9 @@ void cli_progress_finish (CliProgress *progress);
 char *cli_format_duration (double seconds);
 /* A ClipProgressFunc drawing on the CliProgress in USER_DATA; a new total starts the bar again. */
 void cli_progress_callback (const char *what, int64_t done, int64_t total, gpointer user_data);
+
+/* Replaces the status line on stderr with TEXT (only when stderr is a terminal), and erases it. */
+void cli_status_line (const char *text);
+void cli_status_line_clear (void);
 
 G_END_DECLS

@@ -1,6 +1,6 @@
 /* main.c — cliplab-cli: parses the top-level options and dispatches to one subcommand. */
 #include "cli-common.h"
-#include "cmd-index.h"
+#include "cmd-explore.h"
 
 #include <locale.h>
 #include <signal.h>
@@ -30,7 +30,11 @@ static const CliCommand cli_commands[] = {
   { "train",   "Train a CLIP model on captioned images, or resume a run",        cli_cmd_train },
   { "index",   "Embed the images of a folder into its index for search",          cli_cmd_index },
   { "search",  "Rank a folder's images by similarity to texts and images",         cli_cmd_search },
+  { "map",     "Lay a data set's images out on a 2-D map with named clusters",    cli_cmd_map },
+  { "duplicates", "Group identical and near-identical images",                   cli_cmd_duplicates },
+  { "audit",   "Suspected label errors and outliers of a labelled data set",      cli_cmd_audit },
   { "bench",   "Time inference and the matrix products alone; peak memory",      cli_cmd_bench },
+  { "model",   "Download pretrained models from Hugging Face; list those in its cache", cli_cmd_model },
 };
 
 /* Ends the process with STATUS once the output is flushed.  Under an address-space limit (ulimit -v)
@@ -54,7 +58,7 @@ cli_commands_describe (void)
 {
   GString *text = g_string_new ("Commands:\n");
   for (size_t i = 0; i < G_N_ELEMENTS (cli_commands); i++)
-    g_string_append_printf (text, "  %-9s %s\n", cli_commands[i].name, cli_commands[i].summary);
+    g_string_append_printf (text, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
   g_string_append (text, "\nRun '" CLI_PROGRAM_NAME " COMMAND --help' for the options of a command.");
   return g_string_free (text, FALSE);
 }

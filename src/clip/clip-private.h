@@ -225,3 +225,10 @@ const float *clip_trainer_get_gradient (const ClipTrainer *trainer, const char *
 char    *clip_config_to_json (const ClipConfig *config, const ClipPreprocess *pre);
 gboolean clip_config_from_json (const char *json, ClipConfig *config, ClipPreprocess *pre,
                                 const char *label, GError **error);
+
+/* The weight files an open_clip directory may hold, in the order they are looked for; NULL-terminated. */
+extern const char *const clip_open_clip_weight_files[];
+
+/* The layout of model directory DIR and its config and weight files, as clip_model_load reads it
+ * (open_clip_config.json first, then config.json); FALSE when DIR holds no loadable model. */
+gboolean clip_model_dir_files (const char *dir, ClipLayout *layout, char **config, char **weights);

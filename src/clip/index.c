@@ -1114,3 +1114,33 @@ clip_index_search (ClipIndex *index, const float *query, int top_k, float margin
         }
   return n;
 }
+
+/* ---------------------------------------------------------------- entries */
+
+static void
+item_from_entry (const ClipIndexEntry *entry, ClipIndexItem *item)
+{
+  *item = (ClipIndexItem) { entry->path, entry->embedding, entry->hash };
+}
+
+void
+clip_index_get_item (ClipIndex *index, int64_t i, ClipIndexItem *item)
+{
+  size_t n;
+  const ClipIndexEntry *entries = clip_index_store_entries (index->store, &n);
+  g_return_if_fail (i >= 0 && (size_t) i < n);
+  item_from_entry (&entries[i], item);
+}
+
+gboolean
+clip_index_find_file (ClipIndex *index, const char *file, ClipIndexItem *item)
+{
+  g_autofree char *canonical = realpath (file, NULL);
+  size_t n = strlen (index->folder);
+  if (canonical == NULL || strncmp (canonical, index->folder, n) != 0 || canonical[n] != '/')
+    return FALSE;
+  const ClipIndexEntry *entry = index_lookup (index, canonical + n + 1);
+  if (entry != NULL)
+    item_from_entry (entry, item);
+  return entry != NULL;
+}
