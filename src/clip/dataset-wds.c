@@ -8,13 +8,18 @@
  * A sample's members share KEY, the member path up to the first dot of its file name (WebDataset's
  * rule).  The tars are read with libarchive, streaming: opening reads the small .cls and .txt members
  * and skips over the images; decoding streams each shard once more and decodes its images from
- * memory.  Nothing is unpacked to disk. */
+ * memory.  Nothing is unpacked to disk.
+ *
+ * libarchive is loaded when the first shard is read, not linked: Debian's brings libxml2 and ICU
+ * (some 40 MB of mappings), which a process under a low address-space limit (ulimit -v) could not
+ * even start with, whether or not it reads shards. */
 #include "dataset-private.h"
 #include "image-private.h"
 #include "util-file.h"
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <gmodule.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,66 @@
 #define WDS_READ_BLOCK        65536
 #define WDS_DEFAULT_SPLIT     "test"
 #define WDS_TEMPLATES_FILE    "zeroshot_classification_templates.txt"
+
+/* The libarchive calls used here, looked up in the library loaded at run time. */
+static struct {
+  __typeof__ (archive_read_new)                *read_new;
+  __typeof__ (archive_read_support_format_tar) *read_support_format_tar;
+  __typeof__ (archive_read_open_fd)            *read_open_fd;
+  __typeof__ (archive_read_next_header)        *read_next_header;
+  __typeof__ (archive_read_data)               *read_data;
+  __typeof__ (archive_read_data_skip)          *read_data_skip;
+  __typeof__ (archive_read_free)               *read_free;
+  __typeof__ (archive_error_string)            *error_string;
+  __typeof__ (archive_entry_pathname)          *entry_pathname;
+  __typeof__ (archive_entry_filetype)          *entry_filetype;
+} la;
+
+static char *la_load_error;  /* why loading failed, or NULL */
+
+static gpointer
+la_load (gpointer unused)
+{
+  GModule *module = g_module_open (CLIP_LIBARCHIVE_SONAME, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+  if (module == NULL)
+    {
+      la_load_error = g_strdup_printf ("WebDataset shards need libarchive (%s): %s", CLIP_LIBARCHIVE_SONAME,
+                                       g_module_error ());
+      return NULL;
+    }
+  const struct { const char *name; gpointer *slot; } symbols[] = {
+    { "archive_read_new", (gpointer *) &la.read_new },
+    { "archive_read_support_format_tar", (gpointer *) &la.read_support_format_tar },
+    { "archive_read_open_fd", (gpointer *) &la.read_open_fd },
+    { "archive_read_next_header", (gpointer *) &la.read_next_header },
+    { "archive_read_data", (gpointer *) &la.read_data },
+    { "archive_read_data_skip", (gpointer *) &la.read_data_skip },
+    { "archive_read_free", (gpointer *) &la.read_free },
+    { "archive_error_string", (gpointer *) &la.error_string },
+    { "archive_entry_pathname", (gpointer *) &la.entry_pathname },
+    { "archive_entry_filetype", (gpointer *) &la.entry_filetype },
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS (symbols); i++)
+    if (!g_module_symbol (module, symbols[i].name, symbols[i].slot))
+      {
+        la_load_error = g_strdup_printf ("%s: no %s", CLIP_LIBARCHIVE_SONAME, symbols[i].name);
+        g_module_close (module);
+        return NULL;
+      }
+  g_module_make_resident (module);  /* the table points into it for the rest of the process */
+  return module;
+}
+
+/* Loads libarchive once; FALSE with ERROR when it cannot be. */
+static gboolean
+la_ready (GError **error)
+{
+  static GOnce once = G_ONCE_INIT;
+  if (g_once (&once, la_load, NULL) != NULL)
+    return TRUE;
+  g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED, la_load_error);
+  return FALSE;
+}
 
 typedef struct {
   char      *key;
@@ -95,25 +160,36 @@ typedef struct {
 static gboolean
 wds_shard_open (WdsShard *shard, const char *path, GError **error)
 {
+  if (!la_ready (error))
+    return FALSE;
   shard->fd = clip_file_open_input (path, CLIP_INPUT_DEFAULT, NULL, error);
   if (shard->fd < 0)
     return FALSE;
-  shard->archive = archive_read_new ();
-  archive_read_support_format_tar (shard->archive);
-  if (archive_read_open_fd (shard->archive, shard->fd, WDS_READ_BLOCK) != ARCHIVE_OK)
+  shard->archive = la.read_new ();
+  la.read_support_format_tar (shard->archive);
+  if (la.read_open_fd (shard->archive, shard->fd, WDS_READ_BLOCK) != ARCHIVE_OK)
     {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: %s", path, archive_error_string (shard->archive));
-      archive_read_free (shard->archive);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: %s", path, la.error_string (shard->archive));
+      la.read_free (shard->archive);
       close (shard->fd);
       return FALSE;
     }
   return TRUE;
 }
 
+/* ERROR's message without the "PATH: " it starts with, for an issue that names PATH already. */
+static const char *
+wds_reason (const GError *error, const char *path)
+{
+  const char *message = error->message;
+  size_t n = strlen (path);
+  return strncmp (message, path, n) == 0 && strncmp (message + n, ": ", 2) == 0 ? message + n + 2 : message;
+}
+
 static void
 wds_shard_close (WdsShard *shard)
 {
-  archive_read_free (shard->archive);
+  la.read_free (shard->archive);
   close (shard->fd);
 }
 
@@ -126,12 +202,12 @@ wds_read_member (struct archive *archive, int64_t limit, char **reason, gboolean
   guint8 block[WDS_READ_BLOCK];
   for (;;)
     {
-      la_ssize_t n = archive_read_data (archive, block, sizeof block);
+      la_ssize_t n = la.read_data (archive, block, sizeof block);
       if (n == 0)
         return data;
       if (n < 0)
         {
-          *reason = g_strdup (archive_error_string (archive));
+          *reason = g_strdup (la.error_string (archive));
           *broken = TRUE;
           break;
         }
@@ -211,12 +287,12 @@ static gboolean
 wds_index_member (WdsIndex *index, struct archive *archive, struct archive_entry *entry, int shard,
                   const char *shard_path)
 {
-  const char *member = archive_entry_pathname (entry);
+  const char *member = la.entry_pathname (entry);
   g_autofree char *key = NULL, *extension = NULL;
   char *reason = NULL;
   gboolean broken = FALSE;
-  if (member == NULL || archive_entry_filetype (entry) != AE_IFREG || !wds_split_member (member, &key, &extension))
-    broken = archive_read_data_skip (archive) != ARCHIVE_OK;
+  if (member == NULL || la.entry_filetype (entry) != AE_IFREG || !wds_split_member (member, &key, &extension))
+    broken = la.read_data_skip (archive) != ARCHIVE_OK;
   else
     {
       WdsSample *sample = wds_sample_for (index, shard, key);
@@ -229,14 +305,14 @@ wds_index_member (WdsIndex *index, struct archive *archive, struct archive_entry
               g_free (sample->image_member);
               sample->image_member = g_strdup (member);
             }
-          broken = archive_read_data_skip (archive) != ARCHIVE_OK;
+          broken = la.read_data_skip (archive) != ARCHIVE_OK;
         }
       sample->damaged |= reason != NULL || broken;
     }
   if (broken)
     dataset_add_issue (index->dataset, shard_path, 0, member,
                        "the tar is damaged or truncated in this member (%s); the samples before it are read",
-                       archive_error_string (archive));
+                       la.error_string (archive));
   else if (reason != NULL)
     dataset_add_issue (index->dataset, shard_path, 0, member, "%s", reason);
   g_free (reason);
@@ -251,7 +327,7 @@ wds_index_shard (WdsIndex *index, int shard, const char *shard_path, const ClipC
   WdsShard opened;
   if (!wds_shard_open (&opened, shard_path, &error))
     {
-      dataset_add_issue (index->dataset, shard_path, 0, NULL, "%s", error->message + strlen (shard_path) + 2);
+      dataset_add_issue (index->dataset, shard_path, 0, NULL, "%s", wds_reason (error, shard_path));
       g_error_free (error);
       return TRUE;
     }
@@ -260,10 +336,10 @@ wds_index_shard (WdsIndex *index, int shard, const char *shard_path, const ClipC
   struct archive_entry *entry;
   g_autofree char *last = NULL;
   int status;
-  while ((status = archive_read_next_header (archive, &entry)) == ARCHIVE_OK || status == ARCHIVE_WARN)
+  while ((status = la.read_next_header (archive, &entry)) == ARCHIVE_OK || status == ARCHIVE_WARN)
     {
       g_free (last);
-      last = g_strdup (archive_entry_pathname (entry));
+      last = g_strdup (la.entry_pathname (entry));
       if (!wds_index_member (index, archive, entry, shard, shard_path))
         break;
       if (clip_callbacks_aborted (callbacks))
@@ -276,7 +352,7 @@ wds_index_shard (WdsIndex *index, int shard, const char *shard_path, const ClipC
     {
       dataset_add_issue (index->dataset, shard_path, 0, last,
                          "the tar is damaged or truncated in or after this member (%s); the samples before it "
-                         "are read", archive_error_string (archive));
+                         "are read", la.error_string (archive));
       /* The last member's data may be cut short too: its sample is not trusted. */
       g_autofree char *key = NULL, *extension = NULL;
       WdsSample *sample = last != NULL && wds_split_member (last, &key, &extension)
@@ -405,6 +481,8 @@ dataset_read_webdataset (ClipDataset *dataset, const char *path, const ClipDatas
                          const ClipCallbacks *callbacks, GError **error)
 {
   g_autofree char *split_dir = NULL, *root = NULL;
+  if (!la_ready (error))
+    return FALSE;
   if (!wds_locate (path, options->split != NULL ? options->split : WDS_DEFAULT_SPLIT, &split_dir, &root, error)
       || !wds_read_labels_and_templates (dataset, root, error))
     return FALSE;
@@ -496,20 +574,20 @@ dataset_decode_shard (const ClipDataset *dataset, int shard, const int *images, 
   g_autofree char *missing = NULL;
   if (!wds_shard_open (&opened, shard_path, &error))
     {
-      missing = g_strdup (error->message + strlen (shard_path) + 2);
+      missing = g_strdup (wds_reason (error, shard_path));
       g_error_free (error);
     }
   struct archive *archive = opened.archive;
   struct archive_entry *entry;
   int status = ARCHIVE_FATAL;
   while (archive != NULL && g_hash_table_size (wanted) > 0
-         && ((status = archive_read_next_header (archive, &entry)) == ARCHIVE_OK || status == ARCHIVE_WARN))
+         && ((status = la.read_next_header (archive, &entry)) == ARCHIVE_OK || status == ARCHIVE_WARN))
     {
-      const char *member = archive_entry_pathname (entry);
+      const char *member = la.entry_pathname (entry);
       gpointer found;
       if (member == NULL || !g_hash_table_lookup_extended (wanted, member, NULL, &found))
         {
-          if (archive_read_data_skip (archive) != ARCHIVE_OK)
+          if (la.read_data_skip (archive) != ARCHIVE_OK)
             break;
           continue;
         }
@@ -518,8 +596,8 @@ dataset_decode_shard (const ClipDataset *dataset, int shard, const int *images, 
     }
   if (missing == NULL)
     missing = g_strdup_printf ("not found in the shard when decoding (%s)",
-                               archive != NULL && archive_error_string (archive) != NULL
-                                 ? archive_error_string (archive) : "it changed since it was opened");
+                               archive != NULL && la.error_string (archive) != NULL
+                                 ? la.error_string (archive) : "it changed since it was opened");
   /* Every image gets its call, also those the stream never reached. */
   GHashTableIter iter;
   gpointer value;
