@@ -426,7 +426,7 @@ paths_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cancel
   if (folder == NULL || folder->index == NULL)
     {
       g_autofree char *display = g_filename_display_name (r->folder);
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, _("%s: %s"), display,
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", display,
                    folder != NULL ? folder->open_error : _("not one of the searched folders"));
       return TRUE;
     }
