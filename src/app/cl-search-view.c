@@ -514,7 +514,8 @@ on_folder_changed (ClFolderWatch *watch, const char *const *paths, gpointer data
 {
   ClSearchView *self = data;
 
-  if (self->index == NULL)
+  /* Paused by the user: "Continue Indexing" runs a full update, which finds these changes too. */
+  if (self->index == NULL || self->index_stopped)
     return;
   cl_search_index_update_paths_async (self->index, cl_folder_watch_get_folder (watch), paths,
                                       self->watch_cancellable, paths_updated, view_ref_new (self));
