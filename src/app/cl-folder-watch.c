@@ -6,6 +6,7 @@
 
 #define SETTLE_MS   300     /* quiet time after the last event before reporting */
 #define MAX_WAIT_MS 2000    /* a folder that never stops changing is still reported this often */
+#define WATCH_BATCH 64      /* monitors set up per main-loop iteration: a deep tree does not block it */
 
 struct _ClFolderWatch {
   GObject parent_instance;
@@ -15,6 +16,8 @@ struct _ClFolderWatch {
   GHashTable *monitors;         /* relative path ("" = the folder) → GFileMonitor */
   GHashTable *pending;          /* relative paths changed since the last report (a set) */
   GCancellable *cancellable;    /* of the folder listings */
+  GQueue to_watch;              /* relative paths listed and not watched yet */
+  guint watch_source;
   guint settle_source;
   gint64 first_pending;         /* monotonic time of the oldest unreported event */
 };
@@ -179,15 +182,34 @@ list_folders_thread (GTask *task, gpointer source, gpointer data, GCancellable *
   g_task_return_pointer (task, found, (GDestroyNotify) g_ptr_array_unref);
 }
 
+static gboolean
+watch_some (gpointer data)
+{
+  ClFolderWatch *self = data;
+
+  for (int i = 0; i < WATCH_BATCH && !g_queue_is_empty (&self->to_watch); i++)
+    {
+      g_autofree char *path = g_queue_pop_head (&self->to_watch);
+      watch_folder (self, path);
+    }
+  if (!g_queue_is_empty (&self->to_watch))
+    return G_SOURCE_CONTINUE;
+  self->watch_source = 0;
+  return G_SOURCE_REMOVE;
+}
+
 static void
 list_folders_done (GObject *source, GAsyncResult *result, gpointer data)
 {
+  ClFolderWatch *self = CL_FOLDER_WATCH (source);
   g_autoptr (GPtrArray) found = g_task_propagate_pointer (G_TASK (result), NULL);
 
   if (found == NULL)
     return;
   for (guint i = 0; i < found->len; i++)
-    watch_folder (CL_FOLDER_WATCH (source), found->pdata[i]);
+    g_queue_push_tail (&self->to_watch, g_steal_pointer (&found->pdata[i]));
+  if (self->watch_source == 0)
+    self->watch_source = g_idle_add_full (G_PRIORITY_LOW, watch_some, self, NULL);
 }
 
 /* Watches PATH (relative; "" = the folder) and every folder under it. */
@@ -223,12 +245,6 @@ cl_folder_watch_get_folder (ClFolderWatch *self)
   return self->folder;
 }
 
-guint
-cl_folder_watch_get_n_watched (ClFolderWatch *self)
-{
-  return g_hash_table_size (self->monitors);
-}
-
 static void
 cl_folder_watch_dispose (GObject *object)
 {
@@ -236,6 +252,8 @@ cl_folder_watch_dispose (GObject *object)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->settle_source, g_source_remove);
+  g_clear_handle_id (&self->watch_source, g_source_remove);
+  g_queue_clear_full (&self->to_watch, g_free);
   g_hash_table_remove_all (self->monitors);
   G_OBJECT_CLASS (cl_folder_watch_parent_class)->dispose (object);
 }
@@ -280,4 +298,5 @@ cl_folder_watch_init (ClFolderWatch *self)
   self->monitors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, monitor_free);
   self->pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->cancellable = g_cancellable_new ();
+  g_queue_init (&self->to_watch);
 }

@@ -20,7 +20,5 @@ G_DECLARE_FINAL_TYPE (ClFolderWatch, cl_folder_watch, CL, FOLDER_WATCH, GObject)
  * sorted, each relative to FOLDER — a file or a folder that appeared, changed or disappeared. */
 ClFolderWatch *cl_folder_watch_new (const char *folder);
 const char    *cl_folder_watch_get_folder (ClFolderWatch *self);
-/* Folders watched right now (for tests and the status line). */
-guint          cl_folder_watch_get_n_watched (ClFolderWatch *self);
 
 G_END_DECLS
