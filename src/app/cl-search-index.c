@@ -36,9 +36,9 @@ struct _ClSearchIndex {
 ClSearchIndex *
 cl_search_index_new (ClModelWorker *worker, const char *const *folders, gboolean apply_exif)
 {
-  ClSearchIndex *self = g_new0 (ClSearchIndex, 1);
-
   g_return_val_if_fail (folders != NULL && folders[0] != NULL, NULL);
+
+  ClSearchIndex *self = g_new0 (ClSearchIndex, 1);
   g_atomic_ref_count_init (&self->ref_count);
   self->worker = worker;
   self->main_context = g_main_context_ref_thread_default ();

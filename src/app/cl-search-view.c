@@ -190,7 +190,6 @@ show_results_page (ClSearchView *self, const char *page)
   gtk_stack_set_visible_child_name (self->results_stack, page);
 }
 
-/* The page when there is nothing to search with (no folder, no model), else NULL. */
 /* The photo folders that Search covers besides the open folder. */
 static GStrv
 library_folders (ClSearchView *self)
@@ -205,6 +204,7 @@ has_something_to_search (ClSearchView *self)
   return cl_session_get_collection (self->session) != NULL || library[0] != NULL;
 }
 
+/* The page when there is nothing to search with (no folder, no model), else NULL. */
 static const char *
 unavailable_page (ClSearchView *self)
 {
@@ -393,14 +393,21 @@ cl_search_view_stop_index (ClSearchView *self)
   update_index_controls (self);
 }
 
-/* The folders searched: the open folder (a data set's images live under its folder), then the
- * photo folders, each once. */
+/* FOLDER is INSIDE itself or one of its subfolders. */
+static gboolean
+folder_within (const char *folder, const char *inside)
+{
+  size_t n = strlen (inside);
+  return strncmp (folder, inside, n) == 0 && (folder[n] == '/' || folder[n] == '\0' || (n > 0 && inside[n - 1] == '/'));
+}
+
+/* The folders searched: the open folder (a data set's images live under its folder) and the photo
+ * folders, leaving out any that lies inside another, whose images would otherwise come twice. */
 static GStrv
 searched_folders (ClSearchView *self)
 {
   ClCollection *collection = cl_session_get_collection (self->session);
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GPtrArray) candidates = g_ptr_array_new_with_free_func (g_free);
 
   if (collection != NULL)
     {
@@ -409,18 +416,23 @@ searched_folders (ClSearchView *self)
                                    ? g_file_get_parent (file) : NULL;
       char *folder = g_file_get_path (parent != NULL ? parent : file);
       if (folder != NULL)
-        {
-          g_strv_builder_add (builder, folder);
-          g_hash_table_add (seen, folder);
-        }
+        g_ptr_array_add (candidates, folder);
     }
   g_auto (GStrv) library = library_folders (self);
   for (char **folder = library; *folder != NULL; folder++)
-    if (!g_hash_table_contains (seen, *folder))
-      {
-        g_hash_table_add (seen, g_strdup (*folder));
-        g_strv_builder_add (builder, *folder);
-      }
+    g_ptr_array_add (candidates, g_strdup (*folder));
+
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      gboolean covered = FALSE;
+      for (guint j = 0; j < candidates->len && !covered; j++)
+        /* Of two equal ones, the first is kept. */
+        covered = j != i && folder_within (candidates->pdata[i], candidates->pdata[j])
+                  && (j < i || !g_str_equal (candidates->pdata[i], candidates->pdata[j]));
+      if (!covered)
+        g_strv_builder_add (builder, candidates->pdata[i]);
+    }
   return g_strv_builder_end (builder);
 }
 

@@ -4,7 +4,7 @@
  * message when its gdk-pixbuf loader or encoder is missing), searched together with results ranked
  * as the library ranks them; thumbnails of every format, the JPEG upright; then a photo copied in,
  * renamed and deleted while the app watches, each reflected in the results (the delay is logged),
- * and a folder removed. */
+ * a folder removed, and a folder inside another added without its photos coming twice. */
 #include <string.h>
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
@@ -287,6 +287,11 @@ test_library (void)
         g_ptr_array_add (made, path);
     }
   g_autofree char *jpeg = g_build_filename (photos, "photo-0.jpg", NULL);
+  /* A subfolder, later added as a photo folder of its own: its photo must still come once. */
+  g_autofree char *holiday = g_build_filename (photos, "Holiday", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (holiday, 0755), ==, 0);
+  g_free (make_photo (holiday, "beach.png", "png", 40));
+  const int n_phone = made->len + 1;
   for (guint i = 0; i < 2; i++)
     {
       g_autofree char *name = g_strdup_printf ("camera-%u.png", i);
@@ -303,7 +308,7 @@ test_library (void)
   g_assert_cmpint (gdk_pixbuf_get_width (upright), ==, PHOTO_HEIGHT);
 
   g_autofree char *photos_json = q (photos), *camera_json = q (camera), *new_json = q (new_photo);
-  g_autofree char *added_json = q (added), *renamed_json = q (renamed);
+  g_autofree char *added_json = q (added), *renamed_json = q (renamed), *holiday_json = q (holiday);
   g_autofree char *steps = g_strdup_printf (
     "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
     "{\"do\": \"wait-model\"},"
@@ -325,18 +330,20 @@ test_library (void)
     "{\"do\": \"remove-file\", \"path\": %s},"
     "{\"do\": \"wait-result\", \"path\": %s, \"present\": false},"
     "{\"do\": \"remove-folder\", \"path\": %s},"
-    "{\"do\": \"search\", \"text\": \"a colourful photo\"}",                                /* 20 */
+    "{\"do\": \"search\", \"text\": \"a colourful photo\"},"                                /* 20 */
+    "{\"do\": \"add-folder\", \"path\": %s},"
+    "{\"do\": \"search\", \"text\": \"a photo\"}",
     photos_json, camera_json,
     new_json, added_json, added_json,
     added_json, renamed_json, renamed_json, added_json,
     renamed_json, renamed_json,
-    camera_json);
+    camera_json, holiday_json);
   g_autoptr (AppRun) run = app_run ("library", TINY_MODEL_ARGS, steps, NULL);
 
   /* Both folders indexed in the background, the app responsive meanwhile. */
   JsonObject *indexed = step (run, 5);
   assert_responsive (indexed, "indexing the photo folders");
-  g_assert_cmpint (json_object_get_int_member (indexed, "n_indexed"), ==, made->len + 2);
+  g_assert_cmpint (json_object_get_int_member (indexed, "n_indexed"), ==, n_phone + 2);
 
   /* One ranking over both folders, as the library computes it. */
   const char *both[] = { photos, camera, NULL };
@@ -368,11 +375,16 @@ test_library (void)
   g_assert_null (find_result (step (run, 14), added));
   /* The folders are as at the start again: the library's ranking of them. */
   check_ranking (step (run, 18), both, "a photo");
-  g_assert_cmpint (json_object_get_int_member (step (run, 18), "n_indexed"), ==, made->len + 2);
+  g_assert_cmpint (json_object_get_int_member (step (run, 18), "n_indexed"), ==, n_phone + 2);
 
   /* Without the camera folder, only the phone photos are searched. */
   const char *phone_only[] = { photos, NULL };
   check_ranking (step (run, 20), phone_only, "a colourful photo");
+  g_assert_cmpint (json_object_get_int_member (step (run, 20), "n_indexed"), ==, n_phone);
+
+  /* A photo folder inside another is searched once, through the outer one. */
+  check_ranking (step (run, 22), phone_only, "a photo");
+  g_assert_cmpint (json_object_get_int_member (step (run, 22), "n_indexed"), ==, n_phone);
 }
 
 static void
