@@ -191,7 +191,7 @@ signals)
   wait "$pid"
   status=$?
   check_error "index: SIGTERM stops it with the same message as Ctrl-C" "the images embedded so far are kept"
-  run_limited index "${tiny[@]}" "$tmp/big"
+  run index "${tiny[@]}" "$tmp/big"
   added=$(grep -o '^[0-9]* added' "$tmp/out" | cut -d' ' -f1)
   status_is 0 && [[ -n $added && $added -lt 40 ]]
   verdict "index: the run after SIGTERM embeds only the rest (${added:-?} of 40)"
