@@ -697,6 +697,26 @@ test_update_paths (void)
   g_autofree float *b_before = g_new (float, dim);
   stored_embedding (index, folder, "b.png", b_before);
 
+  /* A photo added alone goes to the journal: the file grows and is not rewritten, and a fresh open
+   * reads it back. */
+  GStatBuf before, after;
+  g_assert_cmpint (g_stat (clip_index_get_file (index), &before), ==, 0);
+  g_autofree char *first = g_build_filename (folder, "first.png", NULL);
+  write_image (first, 75, 60, 399, "png");
+  update_paths (index, (const char *[]) { "first.png", NULL }, &stats);
+  assert_counts (&stats, 1, 0, 0, 0, 0, 5);
+  clip_index_stats_clear (&stats);
+  g_assert_cmpint (g_stat (clip_index_get_file (index), &after), ==, 0);
+  g_assert_cmpuint (after.st_ino, ==, before.st_ino);
+  g_assert_cmpint (after.st_size, >, before.st_size);
+  ClipIndexItem item;
+  g_assert_true (clip_index_find_file (index, first, &item));
+  {
+    g_autoptr (ClipIndex) journal = open_index (folder, &options);
+    g_assert_cmpint (clip_index_get_n_entries (journal), ==, 5);
+    g_assert_cmpint (warning_count (journal), ==, 0);
+  }
+
   /* A new photo, a rename, and a change the caller does not name. */
   g_autofree char *added = g_build_filename (folder, "new.png", NULL);
   g_autofree char *b_old = g_build_filename (folder, "b.png", NULL);
@@ -706,9 +726,11 @@ test_update_paths (void)
   write_image (unnamed, 78, 66, 401, "png");
   g_assert_cmpint (g_rename (b_old, b_new), ==, 0);
   update_paths (index, (const char *[]) { "new.png", "b.png", "sub/b-renamed.png", NULL }, &stats);
-  assert_counts (&stats, 1, 0, 0, 1, 0, 5);
+  assert_counts (&stats, 1, 0, 0, 1, 0, 6);
   clip_index_stats_clear (&stats);
-  ClipIndexItem item;
+  /* An entry went: only then is the file rewritten, compacted. */
+  g_assert_cmpint (g_stat (clip_index_get_file (index), &after), ==, 0);
+  g_assert_cmpuint (after.st_ino, !=, before.st_ino);
   g_assert_true (clip_index_find_file (index, added, &item));
   g_assert_false (clip_index_find_file (index, unnamed, &item));
   g_assert_false (clip_index_find_file (index, b_old, &item));
@@ -726,7 +748,7 @@ test_update_paths (void)
   g_autofree char *d = g_build_filename (sub, "d.png", NULL);
   g_assert_cmpint (g_unlink (c), ==, 0);
   update_paths (index, (const char *[]) { "sub/", "sub/c.png", "sub", "never-there.png", NULL }, &stats);
-  assert_counts (&stats, 0, 0, 1, 0, 0, 4);
+  assert_counts (&stats, 0, 0, 1, 0, 0, 5);
   clip_index_stats_clear (&stats);
   g_assert_false (clip_index_find_file (index, c, &item));
   g_assert_true (clip_index_find_file (index, d, &item));
@@ -736,7 +758,7 @@ test_update_paths (void)
   g_autofree char *hidden = g_build_filename (folder, ".hidden.png", NULL);
   write_image (hidden, 60, 60, 402, "png");
   update_paths (index, (const char *[]) { ".hidden.png", NULL }, &stats);
-  assert_counts (&stats, 0, 0, 0, 0, 0, 4);
+  assert_counts (&stats, 0, 0, 0, 0, 0, 5);
   clip_index_stats_clear (&stats);
   const char *bad[][2] = { { "/etc/passwd", NULL }, { "../x.png", NULL }, { "sub/./d.png", NULL }, { "", NULL } };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
@@ -749,10 +771,10 @@ test_update_paths (void)
 
   /* The full update then finds only the file nobody named. */
   update (index, &stats);
-  assert_counts (&stats, 1, 0, 0, 0, 0, 5);
+  assert_counts (&stats, 1, 0, 0, 0, 0, 6);
   clip_index_stats_clear (&stats);
   g_autoptr (ClipIndex) reopened = open_index (folder, &options);
-  g_assert_cmpint (clip_index_get_n_entries (reopened), ==, 5);
+  g_assert_cmpint (clip_index_get_n_entries (reopened), ==, 6);
 }
 
 static void

@@ -691,17 +691,20 @@ updater_init (Updater *u, ClipIndex *index, const ClipCallbacks *callbacks)
   index->progress = (ClipIndexProgress) { .phase = CLIP_INDEX_PHASE_SCAN, .eta = -1 };
 }
 
-/* Phase 1, under the lock: the file as it is now, rewritten compacted when anything in it is not
- * verifiable, then opened for appending. */
+/* Phase 1, under the lock: the file as it is now, rewritten compacted when it is missing or anything
+ * in it is not verifiable (or, with COMPACT, when it has journal blocks), then opened for appending. */
 static gboolean
-updater_open_file (Updater *u, GError **error)
+updater_open_file (Updater *u, gboolean compact, GError **error)
 {
   ClipIndex *index = u->index;
   ClipIndexStore *store = clip_index_store_read (index->file, index->folder, index->key, index->dim, FALSE, error);
   if (store == NULL)
     return FALSE;
   index_set_store (index, store);
-  if (!clip_index_store_is_compact (index->store))
+  /* A missing file is written (empty) first, so that there is one to append to. */
+  gboolean must = compact || clip_index_store_warnings (index->store)[0] != NULL
+                  || !g_file_test (index->file, G_FILE_TEST_EXISTS);
+  if (must && !clip_index_store_is_compact (index->store))
     {
       size_t n;
       const ClipIndexEntry *current = clip_index_store_entries (index->store, &n);
@@ -826,6 +829,24 @@ updater_write (Updater *u, GError **error)
   return index_compact (u->index, u->entries, error);
 }
 
+/* After a partial update: new and changed files are in the journal already (appended as they were
+ * embedded), which is all the file needs unless an entry has to go — the journal cannot drop one —
+ * so the whole file is rewritten only then; else it is read back with its new blocks. */
+static gboolean
+updater_write_journal (Updater *u, GError **error)
+{
+  ClipIndex *index = u->index;
+  if (u->removed + u->moved > 0)
+    return updater_write (u, error);
+  if (u->added + u->updated == 0)
+    return TRUE;
+  ClipIndexStore *store = clip_index_store_read (index->file, index->folder, index->key, index->dim, FALSE, error);
+  if (store == NULL)
+    return FALSE;
+  index_set_store (index, store);
+  return TRUE;
+}
+
 static void
 updater_get_stats (Updater *u, ClipIndexStats *stats)
 {
@@ -880,7 +901,7 @@ index_update_locked (ClipIndex *index, ClipIndexStats *stats, const ClipCallback
   Updater u;
   updater_init (&u, index, callbacks);
   ClipIndexScan scan = { 0 };
-  gboolean ok = updater_open_file (&u, error)
+  gboolean ok = updater_open_file (&u, TRUE, error)
                 && updater_scan (&u, &scan, error)
                 && updater_apply_changes (&u, &scan, NULL, error)
                 && updater_write (&u, error);
@@ -973,14 +994,14 @@ clip_index_update_paths (ClipIndex *index, const char *const *paths, ClipIndexSt
   ClipIndexScan scan = { 0 };
   const char *const *roots = (const char *const *) only->pdata;
   gboolean ok = index_lock_exclusive (index, lock, error)
-                && updater_open_file (&u, error)
+                && updater_open_file (&u, FALSE, error)
                 && clip_index_scan_paths (index->folder, &index->options, index->cache_dir, roots,
                                           updater_scan_progress, &u, &scan, error);
   if (ok)
     {
       u.skipped = g_steal_pointer (&scan.skipped);
       u.progress->found = scan.files->len;
-      ok = updater_apply_changes (&u, &scan, roots, error) && updater_write (&u, error);
+      ok = updater_apply_changes (&u, &scan, roots, error) && updater_write_journal (&u, error);
     }
   if (ok && stats != NULL)
     updater_get_stats (&u, stats);
