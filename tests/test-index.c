@@ -777,6 +777,34 @@ test_update_paths (void)
   g_assert_cmpint (clip_index_get_n_entries (reopened), ==, 6);
 }
 
+/* The index's cache inside the folder: named paths there (a watcher sees the index being written)
+ * are never read as photos. */
+static void
+test_update_paths_own_cache (void)
+{
+  g_autofree char *folder = make_dir ("own-cache");
+  g_autofree char *photo = g_build_filename (folder, "a.png", NULL);
+  write_image (photo, 64, 64, 500, "png");
+  ClipIndexOptions options;
+  clip_index_options_init (&options);
+  g_autofree char *cache_dir = g_build_filename (folder, "cache", NULL);
+  options.cache_dir = cache_dir;
+  g_autoptr (ClipIndex) index = open_index (folder, &options);
+  ClipIndexStats stats;
+  update (index, &stats);
+  assert_counts (&stats, 1, 0, 0, 0, 0, 1);
+  clip_index_stats_clear (&stats);
+
+  g_autofree char *base = g_path_get_basename (clip_index_get_file (index));
+  g_autofree char *index_file = g_build_filename ("cache", base, NULL);
+  update_paths (index, (const char *[]) { index_file, NULL }, &stats);
+  assert_counts (&stats, 0, 0, 0, 0, 0, 1);
+  clip_index_stats_clear (&stats);
+  update_paths (index, (const char *[]) { "cache", NULL }, &stats);
+  assert_counts (&stats, 0, 0, 0, 0, 0, 1);
+  clip_index_stats_clear (&stats);
+}
+
 static void
 test_exclude_hidden (void)
 {
@@ -1374,6 +1402,7 @@ main (int argc, char **argv)
   g_test_add_func ("/index/store-mutations", test_store_mutations);
   g_test_add_func ("/index/incremental", test_incremental);
   g_test_add_func ("/index/update-paths", test_update_paths);
+  g_test_add_func ("/index/update-paths-own-cache", test_update_paths_own_cache);
   g_test_add_func ("/index/exclude-hidden", test_exclude_hidden);
   g_test_add_func ("/index/bad-files", test_bad_files);
   g_test_add_func ("/index/corrupt", test_corrupt);

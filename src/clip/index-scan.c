@@ -353,15 +353,19 @@ clip_index_scan_paths (const char *folder, const ClipIndexOptions *options, cons
   if (paths == NULL)
     g_ptr_array_add (stack, g_strdup (""));
   /* Only these: each a file (or nothing, when it is gone) or a folder walked as the whole one is. */
+  g_autofree char *ignore_prefix = ignore_dir != NULL ? g_strconcat (ignore_dir, "/", NULL) : NULL;
   for (const char *const *p = paths; p != NULL && *p != NULL; p++)
-    if (walker_path_allowed (&w, *p))
-      {
-        g_autofree char *name = g_path_get_basename (*p);
-        g_autoptr (GPtrArray) subdirs = g_ptr_array_new_with_free_func (g_free);
-        walker_visit (&w, *p, name, subdirs);
-        for (guint i = 0; i < subdirs->len; i++)
-          g_ptr_array_add (stack, g_strdup (g_ptr_array_index (subdirs, i)));
-      }
+    {
+      /* The index's own files, when its cache lies inside the folder, are never looked at. */
+      g_autofree char *full = g_build_filename (folder, *p, NULL);
+      if (!walker_path_allowed (&w, *p) || (ignore_prefix != NULL && g_str_has_prefix (full, ignore_prefix)))
+        continue;
+      g_autofree char *name = g_path_get_basename (*p);
+      g_autoptr (GPtrArray) subdirs = g_ptr_array_new_with_free_func (g_free);
+      walker_visit (&w, *p, name, subdirs);
+      for (guint i = 0; i < subdirs->len; i++)
+        g_ptr_array_add (stack, g_strdup (g_ptr_array_index (subdirs, i)));
+    }
   gboolean ok = TRUE;
   guint reported = 0;
   while (ok && stack->len > 0)
