@@ -140,10 +140,11 @@ load_folder (ClCollection *self, GCancellable *cancellable, GError **error)
   return TRUE;
 }
 
-/* The data set's rows that can be used, via the library's reader (RFC 4180, paths relative to the
- * CSV's folder); rows it skipped are summed up in the warning with their line numbers. */
+/* The data set's rows that can be used, via the library's reader (RFC 4180, relative paths relative
+ * to IMAGE_ROOT or the CSV's folder, absolute ones as they are); rows it skipped are summed up in the
+ * warning with their line numbers. */
 static gboolean
-load_dataset (ClCollection *self, GCancellable *cancellable, GError **error)
+load_dataset (ClCollection *self, GFile *image_root, GCancellable *cancellable, GError **error)
 {
   g_autofree char *csv_path = g_file_get_path (self->file);
   if (csv_path == NULL)
@@ -152,7 +153,7 @@ load_dataset (ClCollection *self, GCancellable *cancellable, GError **error)
                    self->title);
       return FALSE;
     }
-  g_autofree char *root = g_path_get_dirname (csv_path);
+  g_autofree char *root = image_root != NULL ? g_file_get_path (image_root) : g_path_get_dirname (csv_path);
   g_autoptr (ClipDataset) dataset = clip_dataset_load_csv (csv_path, root, error);
   if (dataset == NULL)
     return FALSE;
@@ -203,10 +204,24 @@ load_dataset (ClCollection *self, GCancellable *cancellable, GError **error)
   return TRUE;
 }
 
+typedef struct {
+  GFile *file;
+  GFile *image_root;             /* or NULL */
+} LoadRequest;
+
+static void
+load_request_free (LoadRequest *request)
+{
+  g_clear_object (&request->file);
+  g_clear_object (&request->image_root);
+  g_free (request);
+}
+
 static void
 load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  GFile *file = task_data;
+  LoadRequest *request = task_data;
+  GFile *file = request->file;
   GError *error = NULL;
   g_autoptr (ClCollection) self = g_object_new (CL_TYPE_COLLECTION, NULL);
   g_autoptr (GFileInfo) info = g_file_query_info (file, G_FILE_ATTRIBUTE_STANDARD_TYPE ","
@@ -231,7 +246,7 @@ load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   else if (g_file_info_get_file_type (info) == G_FILE_TYPE_REGULAR)
     {
       self->kind = CL_COLLECTION_DATASET;
-      ok = load_dataset (self, cancellable, &error);
+      ok = load_dataset (self, request->image_root, cancellable, &error);
     }
   else
     {
@@ -248,13 +263,16 @@ load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
 }
 
 void
-cl_collection_load_async (GFile *file, GCancellable *cancellable, GAsyncReadyCallback callback,
+cl_collection_load_async (GFile *file, GFile *image_root, GCancellable *cancellable, GAsyncReadyCallback callback,
                           gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  LoadRequest *request = g_new0 (LoadRequest, 1);
 
+  request->file = g_object_ref (file);
+  request->image_root = image_root != NULL ? g_object_ref (image_root) : NULL;
   g_task_set_source_tag (task, cl_collection_load_async);
-  g_task_set_task_data (task, g_object_ref (file), g_object_unref);
+  g_task_set_task_data (task, request, (GDestroyNotify) load_request_free);
   g_task_run_in_thread (task, load_thread);
 }
 

@@ -16,8 +16,9 @@ typedef enum {
 G_DECLARE_FINAL_TYPE (ClCollection, cl_collection, CL, COLLECTION, GObject)
 
 /* Reads FILE in a thread: a folder (its image files, sorted by name as file managers sort) or a CSV
- * data set (image_path,caption[,label]; see cl-dataset.h).  The kind follows from the file. */
-void          cl_collection_load_async (GFile *file, GCancellable *cancellable,
+ * data set (image_path,caption[,label]; see clip.h), whose relative paths are relative to IMAGE_ROOT
+ * (NULL: the CSV's folder).  The kind follows from the file. */
+void          cl_collection_load_async (GFile *file, GFile *image_root, GCancellable *cancellable,
                                         GAsyncReadyCallback callback, gpointer user_data);
 ClCollection *cl_collection_load_finish (GAsyncResult *result, GError **error);
 

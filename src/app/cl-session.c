@@ -279,12 +279,18 @@ open_done (GObject *source, GAsyncResult *result, gpointer user_data)
 void
 cl_session_open (ClSession *self, GFile *file)
 {
+  cl_session_open_with_image_root (self, file, NULL);
+}
+
+void
+cl_session_open_with_image_root (ClSession *self, GFile *file, GFile *image_root)
+{
   if (self->open_cancellable != NULL)
     g_cancellable_cancel (self->open_cancellable);
   g_clear_object (&self->open_cancellable);
   self->open_cancellable = g_cancellable_new ();
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLLECTION_LOADING]);
-  cl_collection_load_async (file, self->open_cancellable, open_done, g_object_ref (self));
+  cl_collection_load_async (file, image_root, self->open_cancellable, open_done, g_object_ref (self));
 }
 
 void

@@ -35,6 +35,8 @@ gboolean       cl_session_get_apply_exif (ClSession *self);
 
 /* Opens a folder or a CSV data set; remembered as the last and a recent one on success. */
 void          cl_session_open (ClSession *self, GFile *file);
+/* Opens a CSV data set whose relative image paths are relative to IMAGE_ROOT (NULL: the CSV's folder). */
+void          cl_session_open_with_image_root (ClSession *self, GFile *file, GFile *image_root);
 gboolean      cl_session_get_collection_loading (ClSession *self);
 ClCollection *cl_session_get_collection (ClSession *self);
 ClImageItem  *cl_session_get_selected_item (ClSession *self);

@@ -37,6 +37,7 @@ struct _ClWindow {
   ClSession *session;
   GMenu *recent_menu;
   guint toast_timeout;
+  GFile *dataset_awaiting_root;  /* the CSV chosen while its image folder is asked for */
 };
 
 G_DEFINE_FINAL_TYPE (ClWindow, cl_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -259,6 +260,37 @@ open_chosen (gpointer owner, GFile *file, gpointer data)
   cl_session_open (CL_WINDOW (owner)->session, file);
 }
 
+/* The data set's relative image paths are relative to the folder chosen here. */
+static void
+image_root_chosen (gpointer owner, GFile *root, gpointer data)
+{
+  ClWindow *self = CL_WINDOW (owner);
+
+  cl_session_open_with_image_root (self->session, self->dataset_awaiting_root, root);
+  g_clear_object (&self->dataset_awaiting_root);
+}
+
+static void
+dataset_chosen (gpointer owner, GFile *csv, const char *choice, gpointer data)
+{
+  ClWindow *self = CL_WINDOW (owner);
+
+  if (g_strcmp0 (choice, "other") != 0)
+    {
+      cl_session_open (self->session, csv);
+      return;
+    }
+  g_autoptr (GFile) csv_folder = g_file_get_parent (csv);
+  ClFileChooserOptions options = {
+    .title = _("Choose the Folder the Image Paths Start From"),
+    .action = GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
+    .accept_label = _("_Open"),
+    .folder = csv_folder,
+  };
+  g_set_object (&self->dataset_awaiting_root, csv);
+  cl_file_chooser_show (GTK_WIDGET (self), &options, image_root_chosen, NULL);
+}
+
 static void
 show_open_dialog (ClWindow *self, gboolean dataset)
 {
@@ -276,7 +308,20 @@ show_open_dialog (ClWindow *self, gboolean dataset)
     .folder = folder != NULL ? folder : last_folder,
   };
 
-  cl_file_chooser_show (GTK_WIDGET (self), &options, open_chosen, NULL);
+  if (!dataset)
+    {
+      cl_file_chooser_show (GTK_WIDGET (self), &options, open_chosen, NULL);
+      return;
+    }
+  static const char *const root_ids[] = { "csv-folder", "other", NULL };
+  const char *const root_labels[] = { _("The data set’s folder"), _("Another folder…"), NULL };
+  ClFileChooserChoice root_choice = {
+    /* Translators: a choice in the Open Data Set dialog: relative paths in the CSV start from … */
+    .label = _("Relative image paths start from"),
+    .ids = root_ids,
+    .labels = root_labels,
+  };
+  cl_file_chooser_show_with_choice (GTK_WIDGET (self), &options, &root_choice, dataset_chosen, NULL);
 }
 
 static void
@@ -443,6 +488,7 @@ cl_window_dispose (GObject *object)
     }
   g_clear_object (&self->session);
   g_clear_object (&self->recent_menu);
+  g_clear_object (&self->dataset_awaiting_root);
   gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_WINDOW);
   G_OBJECT_CLASS (cl_window_parent_class)->dispose (object);
 }

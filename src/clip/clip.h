@@ -329,7 +329,8 @@ void clip_zero_shot_metrics_clear (ClipZeroShotMetrics *metrics);
 /* ---------------------------------------------------------------- datasets */
 
 /* A captioned image data set: a CSV with header image_path,caption[,label] (RFC 4180 quoting, a
- * UTF-8 BOM allowed), paths relative to the image root and never escaping it.  Bad rows (missing
+ * UTF-8 BOM allowed), relative paths inside the image root (never climbing out of it) or absolute
+ * paths (a file anywhere: other tools export data sets that way).  Bad rows (missing
  * file, path outside the root, empty caption, wrong column count) are skipped and reported with
  * their line numbers; undecodable images are found and reported by clip_dataset_prepare_images. */
 typedef struct _ClipDataset ClipDataset;

@@ -236,15 +236,18 @@ path_is_within (const char *path, const char *root)
   return path[n] == '\0' || path[n] == '/' || (n > 0 && root[n - 1] == '/');
 }
 
-/* The resolved path of WRITTEN inside the data set's root, or NULL with *REASON set. */
+/* The resolved path of WRITTEN, or NULL with *REASON set.  A relative path must stay inside the data
+ * set's root; an absolute one names its file wherever it is (data sets exported by other tools list
+ * absolute paths, and writing one is no escape). */
 static char *
 resolve_image_path (const ClipDataset *dataset, const char *written, char **reason)
 {
-  /* Lexical first: "../" and absolute paths outside the root are refused whether or not they exist. */
+  gboolean absolute = g_path_is_absolute (written);
+  /* Lexical first: "../" out of the root is refused whether or not the file exists. */
   g_autofree char *lexical = g_canonicalize_filename (written, dataset->root);
-  if (!path_is_within (lexical, dataset->root))
+  if (!absolute && !path_is_within (lexical, dataset->root))
     {
-      *reason = g_strdup ("the path leads outside the image root");
+      *reason = g_strdup ("the relative path leads outside the image root");
       return NULL;
     }
 
@@ -256,7 +259,7 @@ resolve_image_path (const ClipDataset *dataset, const char *written, char **reas
                                                     : g_strdup (g_strerror (saved));
       return NULL;
     }
-  if (!path_is_within (resolved, dataset->resolved_root))
+  if (!absolute && !path_is_within (resolved, dataset->resolved_root))
     {
       *reason = g_strdup ("a symbolic link leads outside the image root");
       free (resolved);

@@ -374,12 +374,16 @@ start_wait_open (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* Opens "path" as the Open dialogs do; a data set's relative paths start from "root" when given
+ * (the image folder chosen in Open Data Set). */
 static gboolean
 start_open (Driver *driver, JsonBuilder *b)
 {
   start_wait_open (driver, b);
   g_autoptr (GFile) file = g_file_new_for_path (driver->target_path);
-  cl_session_open (driver->session, file);
+  const char *root_path = step_string (driver, "root", NULL);
+  g_autoptr (GFile) root = root_path != NULL ? g_file_new_for_path (root_path) : NULL;
+  cl_session_open_with_image_root (driver->session, file, root);
   return TRUE;
 }
 
