@@ -13,7 +13,9 @@ struct _ClImageCell {
   GtkWidget *frame;
   GtkImage *picture;
   GtkImage *placeholder;
-  GtkLabel *badge;
+  GtkWidget *badge;              /* the badge: its text, then its number kept whole */
+  GtkLabel *badge_text;
+  GtkLabel *badge_number;
   GtkInscription *title;
   GtkInscription *subtitle;      /* only with CL_IMAGE_CELL_CAPTION */
   const char *placeholder_icon;
@@ -57,11 +59,14 @@ update_thumbnail (ClImageCell *self)
   gtk_widget_set_visible (GTK_WIDGET (self->placeholder), texture == NULL);
 }
 
+/* The badge: a predicted class is ellipsized, its probability never is (it is what tells the
+ * images apart); a search score is only a number. */
 static void
 update_badge (ClImageCell *self)
 {
   const char *label = self->item != NULL ? cl_image_item_get_label (self->item) : NULL;
-  g_autofree char *text = NULL;
+  const char *text = NULL;
+  g_autofree char *number = NULL;
   gboolean wrong = FALSE;
 
   if (self->item != NULL && (self->flags & CL_IMAGE_CELL_PREDICTION))
@@ -70,23 +75,27 @@ update_badge (ClImageCell *self)
       const char *prediction = cl_image_item_get_prediction (self->item);
       if (prediction != NULL && confidence >= 0)
         {
-          /* Translators: a predicted class and its probability on a thumbnail, e.g. "cat · 87 %" */
-          text = g_strdup_printf (_("%s · %.0f %%"), prediction, 100.0 * confidence);
+          text = prediction;
+          /* Translators: the probability after the predicted class on a thumbnail: "cat · 87 %" */
+          number = g_strdup_printf (_("· %.0f %%"), 100.0 * confidence);
           wrong = label != NULL && g_utf8_collate (label, prediction) != 0
                   && g_ascii_strcasecmp (label, prediction) != 0;
         }
     }
   else if (self->item != NULL && (self->flags & CL_IMAGE_CELL_SCORE))
-    text = g_strdup (cl_image_item_get_prediction (self->item));
+    number = g_strdup (cl_image_item_get_prediction (self->item));
   else if (self->flags & CL_IMAGE_CELL_CAPTION)
-    text = g_strdup (label);
+    text = label;
 
-  gtk_label_set_label (self->badge, text);
-  gtk_widget_set_visible (GTK_WIDGET (self->badge), text != NULL);
+  gtk_label_set_label (self->badge_text, text);
+  gtk_widget_set_visible (GTK_WIDGET (self->badge_text), text != NULL);
+  gtk_label_set_label (self->badge_number, number);
+  gtk_widget_set_visible (GTK_WIDGET (self->badge_number), number != NULL);
+  gtk_widget_set_visible (self->badge, text != NULL || number != NULL);
   if (wrong)
-    gtk_widget_add_css_class (GTK_WIDGET (self->badge), "wrong");
+    gtk_widget_add_css_class (self->badge, "wrong");
   else
-    gtk_widget_remove_css_class (GTK_WIDGET (self->badge), "wrong");
+    gtk_widget_remove_css_class (self->badge, "wrong");
 }
 
 static void
@@ -144,8 +153,11 @@ on_query_tooltip (ClImageCell *self, int x, int y, gboolean keyboard, GtkTooltip
 {
   if (self->item == NULL)
     return FALSE;
+  /* The whole name (the cell may show only its end), and a data set's caption. */
   const char *caption = cl_image_item_get_caption (self->item);
-  gtk_tooltip_set_text (tooltip, caption != NULL ? caption : cl_image_item_get_name (self->item));
+  g_autofree char *text = caption != NULL ? g_strdup_printf ("%s\n%s", cl_image_item_get_name (self->item), caption)
+                                          : g_strdup (cl_image_item_get_name (self->item));
+  gtk_tooltip_set_text (tooltip, text);
   return TRUE;
 }
 
@@ -254,19 +266,26 @@ cl_image_cell_init (ClImageCell *self)
   gtk_widget_add_css_class (GTK_WIDGET (self->placeholder), "dim-label");
   gtk_overlay_add_overlay (GTK_OVERLAY (self->frame), GTK_WIDGET (self->placeholder));
 
-  self->badge = GTK_LABEL (gtk_label_new (NULL));
-  gtk_widget_set_visible (GTK_WIDGET (self->badge), FALSE);
-  gtk_widget_set_halign (GTK_WIDGET (self->badge), GTK_ALIGN_START);
-  gtk_widget_set_valign (GTK_WIDGET (self->badge), GTK_ALIGN_END);
-  set_margins (GTK_WIDGET (self->badge), 0, 4, 4, 4);
-  gtk_label_set_ellipsize (self->badge, PANGO_ELLIPSIZE_END);
-  gtk_label_set_max_width_chars (self->badge, 16);
-  gtk_widget_add_css_class (GTK_WIDGET (self->badge), "badge");
-  gtk_overlay_add_overlay (GTK_OVERLAY (self->frame), GTK_WIDGET (self->badge));
+  self->badge = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
+  gtk_widget_set_visible (self->badge, FALSE);
+  gtk_widget_set_halign (self->badge, GTK_ALIGN_START);
+  gtk_widget_set_valign (self->badge, GTK_ALIGN_END);
+  set_margins (self->badge, 0, 4, 4, 4);
+  gtk_widget_add_css_class (self->badge, "badge");
+  gtk_overlay_add_overlay (GTK_OVERLAY (self->frame), self->badge);
+  self->badge_text = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_ellipsize (self->badge_text, PANGO_ELLIPSIZE_END);
+  gtk_label_set_max_width_chars (self->badge_text, 12);
+  gtk_label_set_width_chars (self->badge_text, 3);
+  gtk_label_set_xalign (self->badge_text, 0);
+  gtk_box_append (GTK_BOX (self->badge), GTK_WIDGET (self->badge_text));
+  self->badge_number = GTK_LABEL (gtk_label_new (NULL));
+  gtk_box_append (GTK_BOX (self->badge), GTK_WIDGET (self->badge_number));
 
+  /* Names of a series differ near their end ("img-00042-circle.png"): that is what stays visible. */
   self->title = GTK_INSCRIPTION (gtk_inscription_new (NULL));
   gtk_inscription_set_xalign (self->title, 0.5);
-  gtk_inscription_set_text_overflow (self->title, GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_MIDDLE);
+  gtk_inscription_set_text_overflow (self->title, GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_START);
   gtk_box_append (GTK_BOX (self->box), GTK_WIDGET (self->title));
 
   gtk_widget_set_has_tooltip (GTK_WIDGET (self), TRUE);

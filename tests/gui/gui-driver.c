@@ -346,6 +346,132 @@ count_visible (Driver *driver, guint *n_visible, guint *n_filled)
     count_visible_cells (grid, grid, n_visible, n_filled);
 }
 
+/* The view named by the step's "view" (default: Browse). */
+static GtkWidget *
+step_view (Driver *driver)
+{
+  return cl_window_get_view (driver->window, step_string (driver, "view", "browse"));
+}
+
+/* Whether WIDGET is mapped and at least partly inside GRID's scrolled window. */
+static gboolean
+shown_in_scroller (GtkWidget *grid, GtkWidget *widget)
+{
+  GtkWidget *scroller = gtk_widget_get_ancestor (grid, GTK_TYPE_SCROLLED_WINDOW);
+  graphene_rect_t bounds;
+
+  return gtk_widget_get_mapped (widget) && gtk_widget_compute_bounds (widget, scroller, &bounds)
+         && graphene_rect_intersection (&bounds, &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (scroller),
+                                                                       gtk_widget_get_height (scroller)), NULL);
+}
+
+/* The image cells under WIDGET that GRID shows on screen, in widget order. */
+static void
+collect_shown_cells (GtkWidget *grid, GtkWidget *widget, GPtrArray *cells)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (!CL_IS_IMAGE_CELL (child))
+        collect_shown_cells (grid, child, cells);
+      else if (cl_image_cell_get_item (CL_IMAGE_CELL (child)) != NULL && shown_in_scroller (grid, child))
+        g_ptr_array_add (cells, child);
+    }
+}
+
+/* The text LAYOUT shows: its first line, with "…" where Pango ellipsized it. */
+static char *
+layout_shown_text (PangoLayout *layout)
+{
+  const char *text = pango_layout_get_text (layout);
+  PangoLayoutLine *line = pango_layout_get_line_readonly (layout, 0);
+  GString *shown = g_string_new (NULL);
+
+  for (GSList *l = line != NULL ? line->runs : NULL; l != NULL; l = l->next)
+    {
+      PangoGlyphItem *run = l->data;
+      if (run->item->analysis.flags & PANGO_ANALYSIS_FLAG_IS_ELLIPSIS)
+        g_string_append (shown, "…");
+      else
+        g_string_append_len (shown, text + run->item->offset, run->item->length);
+    }
+  return g_string_free (shown, FALSE);
+}
+
+/* What a GtkInscription draws: its text laid out in its width with its overflow mode. */
+static char *
+inscription_shown_text (GtkInscription *inscription)
+{
+  static const PangoEllipsizeMode modes[] = {
+    [GTK_INSCRIPTION_OVERFLOW_CLIP] = PANGO_ELLIPSIZE_NONE,
+    [GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_START] = PANGO_ELLIPSIZE_START,
+    [GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_MIDDLE] = PANGO_ELLIPSIZE_MIDDLE,
+    [GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_END] = PANGO_ELLIPSIZE_END,
+  };
+  const char *text = gtk_inscription_get_text (inscription);
+  g_autoptr (PangoLayout) layout = gtk_widget_create_pango_layout (GTK_WIDGET (inscription), text);
+
+  pango_layout_set_width (layout, gtk_widget_get_width (GTK_WIDGET (inscription)) * PANGO_SCALE);
+  pango_layout_set_ellipsize (layout, modes[gtk_inscription_get_text_overflow (inscription)]);
+  return layout_shown_text (layout);
+}
+
+/* The text of the visible labels under WIDGET, as drawn, separated by spaces. */
+static void
+append_shown_labels (GString *shown, GtkWidget *widget)
+{
+  if (GTK_IS_LABEL (widget) && gtk_widget_get_visible (widget))
+    {
+      g_autofree char *text = layout_shown_text (gtk_label_get_layout (GTK_LABEL (widget)));
+      g_string_append_printf (shown, "%s%s", shown->len > 0 ? " " : "", text);
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    append_shown_labels (shown, child);
+}
+
+/* The badge over a cell's thumbnail, as drawn ("" when it has none). */
+static char *
+badge_shown_text (GtkWidget *cell)
+{
+  GtkWidget *frame = find_type (cell, GTK_TYPE_OVERLAY);
+  GString *shown = g_string_new (NULL);
+
+  for (GtkWidget *child = gtk_widget_get_first_child (frame); child != NULL; child = gtk_widget_get_next_sibling (child))
+    if (gtk_widget_has_css_class (child, "badge") && gtk_widget_get_visible (child))
+      append_shown_labels (shown, child);
+  return g_string_free (shown, FALSE);
+}
+
+/* Until a frame has been painted in which the grid of the step's view shows cells: what each
+ * shows of its name and its badge. */
+static gboolean
+poll_cell_labels (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *grid = find_type (step_view (driver), GTK_TYPE_GRID_VIEW);
+  g_autoptr (GPtrArray) cells = g_ptr_array_new ();
+
+  if (!driver->painted)
+    return FALSE;
+  collect_shown_cells (grid, grid, cells);
+  if (cells->len == 0)
+    return FALSE;
+  json_builder_set_member_name (b, "cells");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < cells->len; i++)
+    {
+      GtkWidget *cell = cells->pdata[i];
+      ClImageItem *item = cl_image_cell_get_item (CL_IMAGE_CELL (cell));
+      g_autofree char *title = inscription_shown_text (GTK_INSCRIPTION (find_type (cell, GTK_TYPE_INSCRIPTION)));
+      g_autofree char *badge = badge_shown_text (cell);
+      json_builder_begin_object (b);
+      add_string (b, "name", cl_image_item_get_name (item));
+      add_string (b, "title_shown", title);
+      add_string (b, "badge_shown", badge);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  return TRUE;
+}
+
 /* The context menu open in the Browse grid, or NULL. */
 static GtkPopoverMenu *
 open_menu (Driver *driver)
@@ -1383,6 +1509,7 @@ static const StepDef steps[] = {
   { "sort",                     start_sort,               poll_grid,                    0, 60, 0 },
   { "show-metrics",             start_show_metrics,       NULL,                         0, 60, 0 },
   { "export",                   start_export,             NULL,                         0, 60, 0 },
+  { "cell-labels",              NULL,                     poll_cell_labels,           200, 60, STEP_ON_FRAME },
   /* dialogs */
   { "load-model",               start_load_model,         poll_load_model,              0, 60, 0 },
   { "open-dialog",              start_open_dialog,        NULL,                       300, 60, 0 },

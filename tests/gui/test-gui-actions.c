@@ -65,6 +65,69 @@ test_dataset_paths (void)
   g_assert_cmpint (json_object_get_int_member (step (run, 2), "n_items"), ==, 1);
 }
 
+/* ---------------------------------------------------------------- 8: labels */
+
+#define N_SERIES 12
+
+/* A folder of images named as a camera or an exporter names them: "img-00001-circle.png"… */
+static char *
+make_series_folder (const char *name, int n)
+{
+  g_autofree char *golden = tu_shared_path ("golden/images");
+  g_autofree char *from = g_build_filename (golden, "small_100x80.png", NULL);
+  char *folder = g_build_filename (tu_tmpdir (), name, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (folder, 0755), ==, 0);
+  for (int i = 1; i <= n; i++)
+    {
+      g_autofree char *file = g_strdup_printf ("img-%05d-%s.png", i, i % 2 ? "circle" : "square");
+      g_autofree char *to = g_build_filename (folder, file, NULL);
+      copy_file (from, to);
+    }
+  return folder;
+}
+
+/* Each cell shows the digits that tell its name from its neighbours', and the badge of a long class
+ * name still shows its probability. */
+static void
+test_labels (void)
+{
+  g_autofree char *folder = make_series_folder ("series", N_SERIES);
+  g_autofree char *folder_json = q (folder);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"cell-labels\", \"view\": \"browse\"},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"set-classes\", \"text\": \"a very blue square with rounded corners, a small red circle on white\"},"
+    "{\"do\": \"classify-all\"},"
+    "{\"do\": \"cell-labels\", \"view\": \"classify\"},"
+    "{\"do\": \"screenshot\", \"file\": \"classify-labels.png\"}",
+    folder_json);
+  g_autoptr (AppRun) run = app_run ("labels", TINY_MODEL_ARGS, steps, NULL);
+  g_autoptr (GRegex) percent = g_regex_new ("· [0-9]+ %$", 0, 0, NULL);
+
+  for (int s = 3; s <= 7; s += 4)
+    {
+      JsonArray *cells = json_object_get_array_member (step (run, s), "cells");
+      g_assert_cmpuint (json_array_get_length (cells), ==, N_SERIES);
+      for (guint i = 0; i < json_array_get_length (cells); i++)
+        {
+          JsonObject *cell = json_array_get_object_element (cells, i);
+          const char *name = member_string (cell, "name");
+          const char *title = member_string (cell, "title_shown");
+          /* "img-00012-square.png": "012-" tells it from "img-00011-circle.png". */
+          g_autofree char *digits = g_strndup (name + strlen ("img-00"), 4);
+          if (strstr (title, digits) == NULL)
+            g_error ("the cell of %s shows “%s”, without “%s”", name, title, digits);
+          const char *badge = member_string (cell, "badge_shown");
+          if (s == 7 && !g_regex_match (percent, badge, 0, NULL))
+            g_error ("the badge of %s shows “%s”, without its probability", name, badge);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void
@@ -87,5 +150,6 @@ main (int argc, char *argv[])
   sample_dir = make_sample_folder ();
 
   g_test_add_func ("/gui-actions/dataset-paths", test_dataset_paths);
+  g_test_add_func ("/gui-actions/labels", test_labels);
   return g_test_run ();
 }
