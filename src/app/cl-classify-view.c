@@ -100,6 +100,9 @@ enum {
   PROP_FILTER_CLASS,
   PROP_SORT_BY_CONFIDENCE,
   PROP_PROGRESS,
+  PROP_EXPORT_FOLDER,
+  PROP_EXPORT_TITLE,
+  PROP_EXPORT_NAME,
   N_PROPS
 };
 static GParamSpec *properties[N_PROPS];
@@ -941,9 +944,12 @@ export_csv (ClClassifyView *self)
     }
   g_string_append (out, "\r\n");
 
-  for (guint i = 0; i < cl_collection_get_n_items (c); i++)
+  /* The rows the grid shows (filtered by class), in its order. */
+  GListModel *shown = G_LIST_MODEL (self->sort_model);
+  for (guint position = 0; position < g_list_model_get_n_items (shown); position++)
     {
-      ClImageItem *item = cl_collection_get_item (c, i);
+      g_autoptr (ClImageItem) item = g_list_model_get_item (shown, position);
+      guint i = cl_image_item_get_index (item);
       g_autofree char *path = g_filename_display_name (cl_image_item_get_path (item));
       csv_append_field (out, path);
       if (labelled)
@@ -989,7 +995,7 @@ export_written (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
   GFile *file = G_FILE (source);
-  g_autofree char *name = g_file_get_parse_name (file);
+  g_autofree char *name = g_file_get_basename (file);
 
   cl_weak_ref_free (user_data);
   if (!g_file_replace_contents_finish (file, result, NULL, &error))
@@ -1002,15 +1008,19 @@ export_written (GObject *source, GAsyncResult *result, gpointer user_data)
   if (self != NULL)
     {
       g_autofree char *message = g_strdup_printf (_("Results saved to %s"), name);
-      cl_session_show_toast (self->session, message);
+      cl_session_show_file_toast (self->session, message, file);
     }
 }
 
 static void
 export_chosen (gpointer owner, GFile *file, gpointer data)
 {
-  ClClassifyView *self = owner;
+  cl_classify_view_export_to (CL_CLASSIFY_VIEW (owner), file);
+}
 
+void
+cl_classify_view_export_to (ClClassifyView *self, GFile *file)
+{
   if (!self->folder_complete)
     return;
   g_autoptr (GBytes) bytes = export_csv (self);
@@ -1024,14 +1034,53 @@ action_export (GtkWidget *widget, const char *action_name, GVariant *parameter)
   cl_classify_view_export (CL_CLASSIFY_VIEW (widget));
 }
 
+/* Where results are saved unless the user goes elsewhere: Documents, else the home folder (never
+ * the working directory, which may be a source checkout or /). */
+static GFile *
+export_folder (void)
+{
+  const char *documents = g_get_user_special_dir (G_USER_DIRECTORY_DOCUMENTS);
+
+  if (documents != NULL && g_file_test (documents, G_FILE_TEST_IS_DIR))
+    return g_file_new_for_path (documents);
+  return g_file_new_for_path (g_get_home_dir ());
+}
+
+/* The Save dialog's title: it says which rows are saved. */
+static char *
+export_title (ClClassifyView *self)
+{
+  guint shown = g_list_model_get_n_items (G_LIST_MODEL (self->sort_model));
+
+  if (self->filter_class == NULL)
+    return g_strdup_printf (ngettext ("Save the Results of %u Image", "Save the Results of %u Images", shown), shown);
+  /* Translators: the Save dialog's title when the grid shows one class: "Save the 379 Results Shown (cat)" */
+  return g_strdup_printf (ngettext ("Save the %u Result Shown (%s)", "Save the %u Results Shown (%s)", shown), shown,
+                          self->filter_class);
+}
+
+static char *
+export_name (ClClassifyView *self)
+{
+  const char *title = cl_collection_get_title (collection (self));
+
+  if (self->filter_class == NULL)
+    return g_strdup_printf ("%s-classes.csv", title);
+  g_autofree char *safe_class = g_strdelimit (g_strdup (self->filter_class), G_DIR_SEPARATOR_S, '-');
+  return g_strdup_printf ("%s-%s.csv", title, safe_class);
+}
+
 void
 cl_classify_view_export (ClClassifyView *self)
 {
   if (!self->folder_complete)
     return;
-  g_autofree char *name = g_strdup_printf ("%s-classes.csv", cl_collection_get_title (collection (self)));
+  g_autofree char *name = export_name (self);
+  g_autofree char *title = export_title (self);
+  g_autoptr (GFile) folder = export_folder ();
   ClFileChooserOptions options = {
-    .title = _("Save Results"), .action = GTK_FILE_CHOOSER_ACTION_SAVE, .accept_label = _("_Save"), .name = name,
+    .title = title, .action = GTK_FILE_CHOOSER_ACTION_SAVE, .accept_label = _("_Save"), .name = name,
+    .folder = folder,
   };
 
   cl_file_chooser_show (GTK_WIDGET (self), &options, export_chosen, NULL);
@@ -1104,6 +1153,15 @@ cl_classify_view_get_property (GObject *object, guint prop_id, GValue *value, GP
     case PROP_PROGRESS:
       g_value_set_double (value, self->progress);
       break;
+    case PROP_EXPORT_FOLDER:
+      g_value_take_object (value, export_folder ());
+      break;
+    case PROP_EXPORT_TITLE:
+      g_value_take_string (value, export_title (self));
+      break;
+    case PROP_EXPORT_NAME:
+      g_value_take_string (value, collection (self) != NULL ? export_name (self) : NULL);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1148,6 +1206,9 @@ install_properties (GObjectClass *object_class)
   properties[PROP_FILTER_CLASS] = g_param_spec_string ("filter-class", NULL, NULL, NULL, read_write);
   properties[PROP_SORT_BY_CONFIDENCE] = g_param_spec_boolean ("sort-by-confidence", NULL, NULL, FALSE, read_write);
   properties[PROP_PROGRESS] = g_param_spec_double ("progress", NULL, NULL, 0, 1, 0, read_only);
+  properties[PROP_EXPORT_FOLDER] = g_param_spec_object ("export-folder", NULL, NULL, G_TYPE_FILE, read_only);
+  properties[PROP_EXPORT_TITLE] = g_param_spec_string ("export-title", NULL, NULL, NULL, read_only);
+  properties[PROP_EXPORT_NAME] = g_param_spec_string ("export-name", NULL, NULL, NULL, read_only);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 

@@ -179,7 +179,7 @@ cl_session_class_init (ClSessionClass *klass)
                                         NULL, NULL, NULL, G_TYPE_NONE, 4, G_TYPE_STRING, G_TYPE_STRING,
                                         G_TYPE_STRING, G_TYPE_STRING);
   signals[SIGNAL_TOAST] = g_signal_new ("toast", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                                        NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+                                        NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_FILE);
 }
 
 static void
@@ -235,7 +235,13 @@ cl_session_report_error (ClSession *self, const char *title, const char *detail,
 void
 cl_session_show_toast (ClSession *self, const char *message)
 {
-  g_signal_emit (self, signals[SIGNAL_TOAST], 0, message);
+  g_signal_emit (self, signals[SIGNAL_TOAST], 0, message, NULL);
+}
+
+void
+cl_session_show_file_toast (ClSession *self, const char *message, GFile *file)
+{
+  g_signal_emit (self, signals[SIGNAL_TOAST], 0, message, file);
 }
 
 /* ---------------------------------------------------------------- opening */

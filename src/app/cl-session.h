@@ -70,5 +70,8 @@ void cl_session_report_error (ClSession *self, const char *title, const char *de
                               const char *action_name, const char *action_label);
 /* Emits "toast" (message): a short confirmation the window shows for a few seconds. */
 void cl_session_show_toast (ClSession *self, const char *message);
+/* The same about FILE, which the toast offers to open or show in the file manager: "toast" (message,
+ * file) carries it (NULL for the others). */
+void cl_session_show_file_toast (ClSession *self, const char *message, GFile *file);
 
 G_END_DECLS

@@ -8,6 +8,7 @@
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
 #include "cl-file-chooser.h"
+#include "cl-file-launcher.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-train-view.h"
@@ -32,11 +33,14 @@ struct _ClWindow {
   GtkStack *stack;
   GtkRevealer *toast_revealer;
   GtkLabel *toast_label;
+  GtkWidget *toast_open_button;
+  GtkWidget *toast_show_button;
   GMenu *open_menu;
 
   ClSession *session;
   GMenu *recent_menu;
   guint toast_timeout;
+  GFile *toast_file;             /* the file the toast is about, or NULL */
   GFile *dataset_awaiting_root;  /* the CSV chosen while its image folder is asked for */
 };
 
@@ -150,6 +154,18 @@ toast_timeout_cb (gpointer data)
 void
 cl_window_show_toast (ClWindow *self, const char *message)
 {
+  cl_window_show_file_toast (self, message, NULL);
+}
+
+void
+cl_window_show_file_toast (ClWindow *self, const char *message, GFile *file)
+{
+  g_set_object (&self->toast_file, file);
+  gtk_widget_set_visible (self->toast_open_button, file != NULL);
+  gtk_widget_set_visible (self->toast_show_button, file != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.open-toast-file", file != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.show-toast-file", file != NULL);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->toast_label), message);   /* it may be ellipsized */
   gtk_label_set_label (self->toast_label, message);
   gtk_revealer_set_reveal_child (self->toast_revealer, TRUE);
   g_clear_handle_id (&self->toast_timeout, g_source_remove);
@@ -161,6 +177,36 @@ on_toast_close (ClWindow *self)
 {
   g_clear_handle_id (&self->toast_timeout, g_source_remove);
   gtk_revealer_set_reveal_child (self->toast_revealer, FALSE);
+}
+
+static void
+file_launched (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  ClWindow *self = CL_WINDOW (source);
+
+  if (!cl_file_launcher_finish (result, &error))
+    cl_window_show_error (self, _("Could not open the file"), error->message, NULL, NULL);
+}
+
+static void
+action_open_toast_file (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  ClWindow *self = CL_WINDOW (widget);
+
+  if (self->toast_file != NULL)
+    cl_file_launcher_open_async (self->toast_file, widget, NULL, file_launched, NULL);
+  on_toast_close (self);
+}
+
+static void
+action_show_toast_file (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  ClWindow *self = CL_WINDOW (widget);
+
+  if (self->toast_file != NULL)
+    cl_file_launcher_show_in_folder_async (self->toast_file, widget, NULL, file_launched, NULL);
+  on_toast_close (self);
 }
 
 /* ---------------------------------------------------------------- header state */
@@ -268,6 +314,7 @@ image_root_chosen (gpointer owner, GFile *root, gpointer data)
 
   cl_session_open_with_image_root (self->session, self->dataset_awaiting_root, root);
   g_clear_object (&self->dataset_awaiting_root);
+  g_clear_object (&self->toast_file);
 }
 
 static void
@@ -431,6 +478,8 @@ install_actions (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "win.find-similar", "s", action_find_similar);
   gtk_widget_class_install_action (widget_class, "win.find-similar-selected", NULL, action_find_similar_selected);
   gtk_widget_class_install_action (widget_class, "win.search", NULL, action_search);
+  gtk_widget_class_install_action (widget_class, "win.open-toast-file", NULL, action_open_toast_file);
+  gtk_widget_class_install_action (widget_class, "win.show-toast-file", NULL, action_show_toast_file);
 }
 
 /* ---------------------------------------------------------------- drag and drop */
@@ -516,6 +565,8 @@ cl_window_class_init (ClWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClWindow, stack);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_revealer);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_label);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_open_button);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_show_button);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, open_menu);
   gtk_widget_class_bind_template_callback (widget_class, on_error_response);
   gtk_widget_class_bind_template_callback (widget_class, on_toast_close);
@@ -555,7 +606,7 @@ cl_window_new (GtkApplication *application, ClSession *session)
   g_settings_bind (settings, "window-maximized", self, "maximized", G_SETTINGS_BIND_DEFAULT);
 
   g_signal_connect_swapped (session, "error", G_CALLBACK (on_session_error), self);
-  g_signal_connect_swapped (session, "toast", G_CALLBACK (cl_window_show_toast), self);
+  g_signal_connect_swapped (session, "toast", G_CALLBACK (cl_window_show_file_toast), self);
   g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (update_folder), self);
   g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (update_model), self);
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (update_model), self);

@@ -831,6 +831,53 @@ start_export (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* What the Save dialog of Export shows (its title, folder and proposed name), then what choosing
+ * "path" there does: once saved, the toast. */
+static gboolean
+start_export_save (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *title = NULL, *name = NULL;
+  g_autoptr (GFile) folder = NULL;
+  g_autoptr (GFile) file = g_file_new_for_path (step_string (driver, "path", ""));
+
+  g_object_get (classify_view (driver), "export-title", &title, "export-folder", &folder, "export-name", &name, NULL);
+  g_autofree char *folder_path = g_file_get_path (folder);
+  add_string (b, "dialog_title", title);
+  add_string (b, "dialog_folder", folder_path);
+  add_string (b, "dialog_name", name);
+  gtk_revealer_set_reveal_child (GTK_REVEALER (window_widget (driver, "toast_revealer")), FALSE);
+  cl_classify_view_export_to (classify_view (driver), file);
+  return TRUE;
+}
+
+/* Until a frame shows the toast, its transition over: its message (how it is laid out) and buttons. */
+static gboolean
+poll_toast (Driver *driver, JsonBuilder *b)
+{
+  if (!driver->painted || !gtk_revealer_get_child_revealed (GTK_REVEALER (window_widget (driver, "toast_revealer"))))
+    return FALSE;
+  GtkWidget *label = window_widget (driver, "toast_label");
+  add_string (b, "toast", label_text (label));
+  add_boolean (b, "toast_ellipsized", pango_layout_is_ellipsized (gtk_label_get_layout (GTK_LABEL (label))));
+  add_int (b, "toast_lines", pango_layout_get_line_count (gtk_label_get_layout (GTK_LABEL (label))));
+  json_builder_set_member_name (b, "toast_buttons");
+  json_builder_begin_array (b);
+  for (GtkWidget *w = gtk_widget_get_next_sibling (label); w != NULL; w = gtk_widget_get_next_sibling (w))
+    if (GTK_IS_BUTTON (w) && gtk_widget_get_visible (w) && gtk_button_get_label (GTK_BUTTON (w)) != NULL)
+      json_builder_add_string_value (b, gtk_button_get_label (GTK_BUTTON (w)));
+  json_builder_end_array (b);
+  report_error_bar (driver, b);
+  return TRUE;
+}
+
+/* A toast button, by its action ("open-toast-file", "show-toast-file"). */
+static gboolean
+start_toast_action (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *action = g_strconcat ("win.", step_string (driver, "action", ""), NULL);
+  return gtk_widget_activate_action (GTK_WIDGET (driver->window), action, NULL);
+}
+
 /* ---------------------------------------------------------------- dialogs */
 
 static GtkWindow *
@@ -1509,6 +1556,8 @@ static const StepDef steps[] = {
   { "sort",                     start_sort,               poll_grid,                    0, 60, 0 },
   { "show-metrics",             start_show_metrics,       NULL,                         0, 60, 0 },
   { "export",                   start_export,             NULL,                         0, 60, 0 },
+  { "export-save",              start_export_save,        poll_toast,                   0, 60, STEP_ON_FRAME },
+  { "toast-action",             start_toast_action,       poll_error_bar,            1000, 60, 0 },
   { "cell-labels",              NULL,                     poll_cell_labels,           200, 60, STEP_ON_FRAME },
   /* dialogs */
   { "load-model",               start_load_model,         poll_load_model,              0, 60, 0 },

@@ -65,6 +65,228 @@ test_dataset_paths (void)
   g_assert_cmpint (json_object_get_int_member (step (run, 2), "n_items"), ==, 1);
 }
 
+/* ---------------------------------------------------------------- 7: export */
+
+/* A file manager on the session bus (org.freedesktop.FileManager1), in a thread of its own: it
+ * records the URIs it is asked to show. */
+typedef struct {
+  GMutex lock;
+  GPtrArray *shown_uris;
+  GMainContext *context;
+  GMainLoop *loop;
+  GThread *thread;
+  guint owner_id;
+  guint object_id;
+  gboolean owned;
+} FakeFileManager;
+
+static const char file_manager_xml[] =
+  "<node><interface name='org.freedesktop.FileManager1'>"
+  "<method name='ShowItems'><arg type='as' name='uris' direction='in'/>"
+  "<arg type='s' name='startup_id' direction='in'/></method>"
+  "</interface></node>";
+
+static void
+file_manager_call (GDBusConnection *connection, const char *sender, const char *path, const char *interface,
+                   const char *method, GVariant *parameters, GDBusMethodInvocation *invocation, gpointer data)
+{
+  FakeFileManager *fm = data;
+  g_autofree const char **uris = NULL;
+  const char *startup_id = NULL;
+
+  g_variant_get (parameters, "(^a&s&s)", &uris, &startup_id);
+  g_mutex_lock (&fm->lock);
+  for (const char **uri = uris; *uri != NULL; uri++)
+    g_ptr_array_add (fm->shown_uris, g_strdup (*uri));
+  g_mutex_unlock (&fm->lock);
+  g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static void
+file_manager_name_acquired (GDBusConnection *connection, const char *name, gpointer data)
+{
+  FakeFileManager *fm = data;
+  g_mutex_lock (&fm->lock);
+  fm->owned = TRUE;
+  g_mutex_unlock (&fm->lock);
+}
+
+static gpointer
+file_manager_thread (gpointer data)
+{
+  FakeFileManager *fm = data;
+  static const GDBusInterfaceVTable vtable = { file_manager_call, NULL, NULL, { 0 } };
+  g_autoptr (GError) error = NULL;
+
+  g_main_context_push_thread_default (fm->context);
+  g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (GDBusNodeInfo) node = g_dbus_node_info_new_for_xml (file_manager_xml, &error);
+  g_assert_no_error (error);
+  fm->object_id = g_dbus_connection_register_object (bus, "/org/freedesktop/FileManager1", node->interfaces[0],
+                                                     &vtable, fm, NULL, &error);
+  g_assert_no_error (error);
+  fm->owner_id = g_bus_own_name_on_connection (bus, "org.freedesktop.FileManager1", G_BUS_NAME_OWNER_FLAGS_NONE,
+                                               file_manager_name_acquired, NULL, fm, NULL);
+  g_main_loop_run (fm->loop);
+  g_bus_unown_name (fm->owner_id);
+  g_dbus_connection_unregister_object (bus, fm->object_id);
+  g_main_context_pop_thread_default (fm->context);
+  return NULL;
+}
+
+static FakeFileManager *
+fake_file_manager_start (void)
+{
+  FakeFileManager *fm = g_new0 (FakeFileManager, 1);
+
+  g_mutex_init (&fm->lock);
+  fm->shown_uris = g_ptr_array_new_with_free_func (g_free);
+  fm->context = g_main_context_new ();
+  fm->loop = g_main_loop_new (fm->context, FALSE);
+  fm->thread = g_thread_new ("file-manager", file_manager_thread, fm);
+  for (int waited = 0;; waited += 10)
+    {
+      g_mutex_lock (&fm->lock);
+      gboolean owned = fm->owned;
+      g_mutex_unlock (&fm->lock);
+      if (owned)
+        break;
+      g_assert_cmpint (waited, <, 10000);
+      g_usleep (10 * 1000);
+    }
+  return fm;
+}
+
+static void
+fake_file_manager_stop (FakeFileManager *fm)
+{
+  g_main_loop_quit (fm->loop);
+  g_thread_join (fm->thread);
+  g_main_loop_unref (fm->loop);
+  g_main_context_unref (fm->context);
+  g_ptr_array_unref (fm->shown_uris);
+  g_mutex_clear (&fm->lock);
+  g_free (fm);
+}
+
+/* Makes the default application for CSV files, in the run's data and configuration folders, a
+ * script that writes what it was given to OUTPUT. */
+static void
+install_csv_opener (const char *home, const char *output)
+{
+  g_autofree char *applications = g_build_filename (home, "data", "applications", NULL);
+  g_autofree char *config = g_build_filename (home, "config", NULL);
+  g_autofree char *script = g_build_filename (home, "open-csv.sh", NULL);
+  g_autofree char *script_text = g_strdup_printf ("#!/bin/sh\nprintf '%%s' \"$1\" > '%s.part' && mv '%s.part' '%s'\n",
+                                                  output, output, output);
+  g_autofree char *desktop = g_strdup_printf ("[Desktop Entry]\nType=Application\nName=Open CSV\n"
+                                              "Exec=%s %%u\nMimeType=text/csv;\n", script);
+  g_autofree char *desktop_path = g_build_filename (applications, "cliplab-test-open-csv.desktop", NULL);
+  g_autofree char *mimeapps = g_build_filename (config, "mimeapps.list", NULL);
+  const char *defaults = "[Default Applications]\ntext/csv=cliplab-test-open-csv.desktop\n";
+
+  g_assert_cmpint (g_mkdir_with_parents (applications, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (config, 0700), ==, 0);
+  tu_write_file (script, script_text, strlen (script_text));
+  g_assert_cmpint (g_chmod (script, 0755), ==, 0);
+  tu_write_file (desktop_path, desktop, strlen (desktop));
+  tu_write_file (mimeapps, defaults, strlen (defaults));
+}
+
+/* The contents of PATH once it exists (it is written by another process), within 10 s. */
+static char *
+wait_for_file (const char *path)
+{
+  char *contents = NULL;
+  for (int waited = 0; !g_file_get_contents (path, &contents, NULL, NULL); waited += 50)
+    {
+      g_assert_cmpint (waited, <, 10000);
+      g_usleep (50 * 1000);
+    }
+  return contents;
+}
+
+/* Export starts in Documents, saves the rows the filter shows and says so, and its toast opens the
+ * file with its application and shows it in the file manager. */
+static void
+test_export (void)
+{
+  g_autofree char *home = g_build_filename (tu_tmpdir (), "export.home", NULL);
+  g_autofree char *documents = g_build_filename (tu_tmpdir (), "export-documents", NULL);
+  g_autofree char *config = g_build_filename (home, "config", NULL);
+  g_autofree char *user_dirs_path = g_build_filename (config, "user-dirs.dirs", NULL);
+  g_autofree char *user_dirs = g_strdup_printf ("XDG_DOCUMENTS_DIR=\"%s\"\n", documents);
+  g_autofree char *opened = g_build_filename (tu_tmpdir (), "export-opened.txt", NULL);
+  g_autofree char *saved = g_build_filename (documents, "stripes.csv", NULL);
+  g_autofree char *folder_json = q (sample_dir);
+  g_autofree char *saved_json = q (saved);
+
+  g_assert_cmpint (g_mkdir_with_parents (documents, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (config, 0700), ==, 0);
+  tu_write_file (user_dirs_path, user_dirs, strlen (user_dirs));
+  install_csv_opener (home, opened);
+  FakeFileManager *fm = fake_file_manager_start ();
+
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"set-classes\", \"text\": \"noise, gradient, photo, stripes\"},"
+    "{\"do\": \"classify-all\"},"                                               /* 5 */
+    "{\"do\": \"filter\", \"class\": \"stripes\"},"
+    "{\"do\": \"export-save\", \"path\": %s},"
+    "{\"do\": \"screenshot\", \"file\": \"export-toast.png\"},"
+    "{\"do\": \"toast-action\", \"action\": \"show-toast-file\"},"
+    "{\"do\": \"export-save\", \"path\": %s},"                                  /* 10 */
+    "{\"do\": \"toast-action\", \"action\": \"open-toast-file\"}",
+    folder_json, saved_json, saved_json);
+  g_autoptr (AppRun) run = app_run ("export", TINY_MODEL_ARGS, steps, NULL);
+
+  /* The dialog: Documents, and a title that says only the shown rows are saved. */
+  guint n_shown = json_array_get_length (json_object_get_array_member (step (run, 6), "grid"));
+  guint n_all = json_array_get_length (json_object_get_array_member (step (run, 5), "grid"));
+  g_assert_cmpuint (n_shown, >, 0);
+  g_assert_cmpuint (n_shown, <, n_all);
+  JsonObject *export = step (run, 7);
+  g_assert_cmpstr (member_string (export, "dialog_folder"), ==, documents);
+  g_autofree char *title = g_strdup_printf (n_shown == 1 ? "Save the %u Result Shown (stripes)"
+                                                         : "Save the %u Results Shown (stripes)", n_shown);
+  g_assert_cmpstr (member_string (export, "dialog_title"), ==, title);
+  g_assert_cmpstr (member_string (export, "dialog_name"), ==, "Sample Images-stripes.csv");
+
+  /* The file: the header and the shown rows, all of them "stripes". */
+  g_autofree char *csv = NULL;
+  g_assert_true (g_file_get_contents (saved, &csv, NULL, NULL));
+  g_auto (GStrv) lines = g_strsplit (csv, "\r\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, n_shown + 2);   /* + header + final empty */
+  for (guint i = 1; i <= n_shown; i++)
+    g_assert_nonnull (strstr (lines[i], ",stripes,"));
+
+  /* The toast names the file and offers to open it and to show it. */
+  g_assert_cmpstr (member_string (export, "toast"), ==, "Results saved to stripes.csv");
+  g_assert_false (json_object_get_boolean_member (export, "toast_ellipsized"));
+  JsonArray *buttons = json_object_get_array_member (export, "toast_buttons");
+  g_assert_cmpuint (json_array_get_length (buttons), ==, 2);
+  g_assert_cmpstr (json_array_get_string_element (buttons, 0), ==, "_Open");
+  g_assert_cmpstr (json_array_get_string_element (buttons, 1), ==, "Show in _Files");
+  /* (The error bar keeps saying that broken.png could not be read.) */
+  for (int s = 9; s <= 11; s += 2)
+    g_assert_cmpstr (member_string (json_object_get_object_member (step (run, s), "error_bar"), "title"), ==,
+                     "1 image could not be read");
+
+  g_autoptr (GFile) saved_file = g_file_new_for_path (saved);
+  g_autofree char *saved_uri = g_file_get_uri (saved_file);
+  g_autofree char *opened_file = wait_for_file (opened);
+  g_assert_cmpstr (opened_file, ==, saved);   /* GIO hands a local file to %u as its path */
+  g_mutex_lock (&fm->lock);
+  g_assert_cmpuint (fm->shown_uris->len, ==, 1);
+  g_assert_cmpstr (fm->shown_uris->pdata[0], ==, saved_uri);
+  g_mutex_unlock (&fm->lock);
+  fake_file_manager_stop (fm);
+}
+
 /* ---------------------------------------------------------------- 8: labels */
 
 #define N_SERIES 12
@@ -150,6 +372,7 @@ main (int argc, char *argv[])
   sample_dir = make_sample_folder ();
 
   g_test_add_func ("/gui-actions/dataset-paths", test_dataset_paths);
+  g_test_add_func ("/gui-actions/export", test_export);
   g_test_add_func ("/gui-actions/labels", test_labels);
   return g_test_run ();
 }
