@@ -350,6 +350,12 @@ cl_image_grid_get_model (ClImageGrid *self)
   return self->slots->source;
 }
 
+GtkAdjustment *
+cl_image_grid_get_vadjustment (ClImageGrid *self)
+{
+  return gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (self->scroller));
+}
+
 static void
 select_position (ClImageGrid *self, guint position)
 {

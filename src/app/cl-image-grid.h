@@ -19,6 +19,8 @@ GtkWidget   *cl_image_grid_new (ClThumbnailer *thumbnailer, ClImageCellFlags fla
 /* MODEL holds ClImageItems (may be NULL). */
 void         cl_image_grid_set_model (ClImageGrid *self, GListModel *model);
 GListModel  *cl_image_grid_get_model (ClImageGrid *self);
+/* The vertical scrolling of the grid (to follow how far the user has scrolled). */
+GtkAdjustment *cl_image_grid_get_vadjustment (ClImageGrid *self);
 
 /* Property "selected-item". */
 ClImageItem *cl_image_grid_get_selected_item (ClImageGrid *self);

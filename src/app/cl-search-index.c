@@ -330,7 +330,6 @@ typedef struct {
   ClQueryTerm *terms;
   guint n_terms;
   int top_k;
-  float margin;
   ClSearchResults *results;
 } SearchRequest;
 
@@ -371,7 +370,7 @@ search_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cance
     return TRUE;
 
   g_autofree ClipSearchResult *hits = g_new (ClipSearchResult, MAX (r->top_k, 1));
-  int n = clip_index_search (self->index, query, r->top_k, r->margin, hits);
+  int n = clip_index_search (self->index, query, r->top_k, -1, hits);
   ClSearchResults *results = g_new0 (ClSearchResults, 1);
   results->n = n;
   results->paths = g_new0 (char *, n + 1);
@@ -409,7 +408,7 @@ search_run_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
-cl_search_index_search_async (ClSearchIndex *self, const ClQueryTerm *terms, guint n_terms, int top_k, float margin,
+cl_search_index_search_async (ClSearchIndex *self, const ClQueryTerm *terms, guint n_terms, int top_k,
                               GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
@@ -422,7 +421,6 @@ cl_search_index_search_async (ClSearchIndex *self, const ClQueryTerm *terms, gui
     r->terms[i] = (ClQueryTerm) { g_strdup (terms[i].text), g_strdup (terms[i].image), terms[i].weight };
   r->n_terms = n_terms;
   r->top_k = top_k;
-  r->margin = margin;
   g_task_set_task_data (task, g_atomic_rc_box_acquire (r), search_request_release);
   cl_model_worker_run_async (self->worker, CL_WORKER_PRIORITY_INTERACTIVE, search_slice, r, search_request_release,
                              cancellable, search_run_done, task);

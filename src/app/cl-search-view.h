@@ -1,6 +1,7 @@
 /* cl-search-view.h — the Search view: text queries with + and − terms ("dog beach -people"), or
  * "find similar" from an image, ranked over the open folder's index (searchable while it is being
- * built, with progress and Stop), scores on the thumbnails and a relative threshold slider. */
+ * built, with progress and Stop): an endless ranked list (the next page comes as the user scrolls
+ * towards its end), scores on the thumbnails, the image searched with left out. */
 #pragma once
 
 #include <gtk/gtk.h>
@@ -26,9 +27,10 @@ void cl_search_view_stop_index (ClSearchView *self);
 /* Actions (the buttons): "search.update-index" (cl_search_view_update_index; "Continue
  * Indexing"), "search.stop-index" (cl_search_view_stop_index), each enabled only when it can run.
  *
- * Properties, read-only: "searching" (a search waits for the entry's delay, the slider, the model
- * or the worker), "indexing", "index-progress" (0..1, bound to its progress bar), "n-indexed"
- * (searchable images, -1 before known) and "results" (the
+ * Properties, read-only: "searching" (a search waits for the entry's delay, the model or the
+ * worker), "indexing", "index-progress" (0..1, bound to its progress bar), "n-indexed"
+ * (searchable images, -1 before known), "has-more" (the results fill the pages fetched: scrolling
+ * to their end fetches more) and "results" (the
  * GListModel of ClImageItems of the last search, best first; the score is the item's confidence;
  * shown on the "results" page of the template's "results_stack" only). */
 

@@ -1057,7 +1057,33 @@ poll_search (Driver *driver, JsonBuilder *b)
     return FALSE;
   report_search (driver, b);
   report_error_bar (driver, b);
+  add_boolean (b, "has_more", get_boolean (search_view (driver), "has-more"));
   return TRUE;
+}
+
+/* Scrolls the results to their end in the next frame (laid out with the results there are, as the
+ * user sees them), then waits until they have grown (or there are no more to fetch). */
+static gboolean
+poll_more_results (Driver *driver, JsonBuilder *b)
+{
+  ClSearchView *view = search_view (driver);
+  g_autoptr (GListModel) results = NULL;
+
+  if (!json_object_has_member (driver->step, "scrolled"))
+    {
+      GtkWidget *grid = find_type (GTK_WIDGET (view), GTK_TYPE_GRID_VIEW);
+      GtkAdjustment *scroll = gtk_scrollable_get_vadjustment (GTK_SCROLLABLE (grid));
+      if (!driver->painted)
+        return FALSE;
+      gtk_adjustment_set_value (scroll, gtk_adjustment_get_upper (scroll) - gtk_adjustment_get_page_size (scroll));
+      json_object_set_boolean_member (driver->step, "scrolled", TRUE);
+      return FALSE;
+    }
+  g_object_get (view, "results", &results, NULL);
+  if (get_boolean (view, "searching")
+      || (get_boolean (view, "has-more") && g_list_model_get_n_items (results) <= (guint) step_int (driver, "n_before")))
+    return FALSE;
+  return poll_search (driver, b);
 }
 
 static gboolean
@@ -1086,12 +1112,14 @@ start_find_similar (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* The threshold slider, moved to "margin" (its right end, 0.3, shows all results). */
 static gboolean
-start_search_margin (Driver *driver, JsonBuilder *b)
+start_search_scroll_end (Driver *driver, JsonBuilder *b)
 {
-  gtk_range_set_value (GTK_RANGE (named (search_view (driver), "margin_scale")),
-                       json_object_get_double_member (driver->step, "margin"));
+  g_autoptr (GListModel) results = NULL;
+
+  g_object_get (search_view (driver), "results", &results, NULL);
+  add_int (b, "n_before", g_list_model_get_n_items (results));
+  json_object_set_int_member (driver->step, "n_before", g_list_model_get_n_items (results));
   return TRUE;
 }
 
@@ -1566,7 +1594,7 @@ static const StepDef steps[] = {
   /* Search */
   { "search",                   start_search,             poll_search,                400, 60, 0 },
   { "find-similar",             start_find_similar,       poll_search,                400, 60, 0 },
-  { "search-margin",            start_search_margin,      poll_search,                 50, 60, 0 },
+  { "search-scroll-end",        start_search_scroll_end,  poll_more_results,            0, 60, STEP_ON_FRAME },
   { "index",                    start_index,              poll_index,                   0, 60, STEP_WAIT_OPTIONAL },
   { "wait-index",               NULL,                     poll_index,                   0, 60, 0 },
   { "cancel-index",             start_cancel_index,       poll_index,                   0, 60, 0 },

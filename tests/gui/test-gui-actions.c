@@ -350,6 +350,74 @@ test_labels (void)
     }
 }
 
+/* ---------------------------------------------------------------- 9: search's endless list */
+
+#define N_SEARCHED   300
+#define RESULTS_PAGE 120         /* results the Search view fetches at a time */
+
+/* "Find similar" in a folder of N_SEARCHED images: the first page, then more each time the user
+ * scrolls to the end, past the old cap of 200, until every other image is there, best first; the
+ * image searched with is never among them. */
+static void
+test_search_endless (void)
+{
+  g_autofree char *golden = tu_shared_path ("golden/images");
+  g_autofree char *folder = g_build_filename (tu_tmpdir (), "many-searched", NULL);
+  static const char *const sources[] = { "small_100x80.png", "palette_200x200.png", "gray_257x129.png" };
+
+  g_assert_cmpint (g_mkdir_with_parents (folder, 0755), ==, 0);
+  for (int i = 0; i < N_SEARCHED; i++)
+    {
+      g_autofree char *from = g_build_filename (golden, sources[i % 3], NULL);
+      g_autofree char *name = g_strdup_printf ("picture-%03d.png", i);
+      g_autofree char *to = g_build_filename (folder, name, NULL);
+      copy_file (from, to);
+    }
+  g_autofree char *query = g_build_filename (folder, "picture-007.png", NULL);
+  g_autofree char *folder_json = q (folder);
+  g_autofree char *query_json = q (query);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"search\"},"
+    "{\"do\": \"wait-index\", \"timeout\": 300},"
+    "{\"do\": \"find-similar\", \"path\": %s},"                               /* 5 */
+    "{\"do\": \"search-scroll-end\"},"
+    "{\"do\": \"search-scroll-end\"},"
+    "{\"do\": \"search-scroll-end\"},"
+    "{\"do\": \"wait-thumbnails\"},"
+    "{\"do\": \"screenshot\", \"file\": \"search-endless.png\"}",             /* 10 */
+    folder_json, query_json);
+  g_autoptr (AppRun) run = app_run ("search-endless", TINY_MODEL_ARGS, steps, NULL);
+
+  g_assert_cmpint (json_object_get_int_member (step (run, 4), "n_indexed"), ==, N_SEARCHED);
+  const struct { int step; guint n; gboolean more; } pages[] = {
+    { 5, RESULTS_PAGE, TRUE }, { 6, 2 * RESULTS_PAGE, TRUE }, { 7, N_SEARCHED - 1, FALSE }, { 8, N_SEARCHED - 1, FALSE },
+  };
+  for (guint p = 0; p < G_N_ELEMENTS (pages); p++)
+    {
+      JsonObject *report = step (run, pages[p].step);
+      JsonArray *results = json_object_get_array_member (report, "results");
+      g_assert_cmpuint (json_array_get_length (results), ==, pages[p].n);
+      g_assert_true (json_object_get_boolean_member (report, "has_more") == pages[p].more);
+      double previous = 2;
+      for (guint i = 0; i < pages[p].n; i++)
+        {
+          JsonObject *result = json_array_get_object_element (results, i);
+          double score = json_object_get_double_member (result, "score");
+          g_assert_cmpstr (member_string (result, "path"), !=, query);
+          g_assert_cmpfloat (score, <=, previous);
+          previous = score;
+          /* The score is shown on the result. */
+          char shown[G_ASCII_DTOSTR_BUF_SIZE];
+          g_assert_cmpstr (member_string (result, "shown"), ==, g_ascii_formatd (shown, sizeof shown, "%.3f", score));
+        }
+    }
+  g_assert_true (g_str_has_suffix (member_string (step (run, 5), "summary"), "the best 120 images, more as you scroll"));
+  g_assert_true (g_str_has_suffix (member_string (step (run, 7), "summary"), "299 images, best first"));
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void
@@ -374,5 +442,6 @@ main (int argc, char *argv[])
   g_test_add_func ("/gui-actions/dataset-paths", test_dataset_paths);
   g_test_add_func ("/gui-actions/export", test_export);
   g_test_add_func ("/gui-actions/labels", test_labels);
+  g_test_add_func ("/gui-actions/search-endless", test_search_endless);
   return g_test_run ();
 }
