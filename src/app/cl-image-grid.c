@@ -411,6 +411,21 @@ focused_cell (ClImageGrid *self)
   return NULL;
 }
 
+/* Tab and Shift+Tab leave the grid: it is one stop in the focus chain, however many images it
+ * holds (GtkGridView would move through them one by one); the arrow keys move inside it.  With the
+ * grid unfocusable for a moment, the window moves the focus to the widget after (or before) it. */
+static gboolean
+leave_grid_binding (GtkWidget *widget, GVariant *args, gpointer data)
+{
+  GtkWidget *root = GTK_WIDGET (gtk_widget_get_root (widget));
+  gboolean moved;
+
+  gtk_widget_set_can_focus (widget, FALSE);
+  moved = gtk_widget_child_focus (root, (GtkDirectionType) g_variant_get_int32 (args));
+  gtk_widget_set_can_focus (widget, TRUE);
+  return moved;
+}
+
 static gboolean
 popup_menu_binding (GtkWidget *widget, GVariant *args, gpointer user_data)
 {
@@ -535,6 +550,12 @@ cl_image_grid_class_init (ClImageGridClass *klass)
   /* The keys that open a context menu, for the focused image. */
   gtk_widget_class_add_binding (widget_class, GDK_KEY_F10, GDK_SHIFT_MASK, popup_menu_binding, NULL);
   gtk_widget_class_add_binding (widget_class, GDK_KEY_Menu, 0, popup_menu_binding, NULL);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_Tab, 0, leave_grid_binding, "i", GTK_DIR_TAB_FORWARD);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_KP_Tab, 0, leave_grid_binding, "i", GTK_DIR_TAB_FORWARD);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_ISO_Left_Tab, GDK_SHIFT_MASK, leave_grid_binding, "i",
+                                GTK_DIR_TAB_BACKWARD);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_Tab, GDK_SHIFT_MASK, leave_grid_binding, "i",
+                                GTK_DIR_TAB_BACKWARD);
 
   widget_class->size_allocate = cl_image_grid_size_allocate;
   widget_class->measure = cl_image_grid_measure;

@@ -2,7 +2,7 @@
  *
  * The selection follows its item when the model changes (sorted, filtered, replaced), and items
  * that take another's place reuse its cell.  The Menu key and Shift+F10 open the context menu of
- * the focused item. */
+ * the focused item; the arrow keys move between items, Tab and Shift+Tab out of the grid. */
 #pragma once
 
 #include <gtk/gtk.h>

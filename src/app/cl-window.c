@@ -9,6 +9,7 @@
 #include "cl-classify-view.h"
 #include "cl-file-chooser.h"
 #include "cl-file-launcher.h"
+#include "cl-image-grid.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-train-view.h"
@@ -207,6 +208,78 @@ action_show_toast_file (GtkWidget *widget, const char *action_name, GVariant *pa
   if (self->toast_file != NULL)
     cl_file_launcher_show_in_folder_async (self->toast_file, widget, NULL, file_launched, NULL);
   on_toast_close (self);
+}
+
+/* ---------------------------------------------------------------- panes */
+
+/* Whether WIDGET is one of a view's panes: its sidebar, its image grid or its details. */
+static gboolean
+is_pane (GtkWidget *widget)
+{
+  return CL_IS_IMAGE_GRID (widget) || gtk_widget_has_css_class (widget, "sidebar-pane")
+         || gtk_widget_has_css_class (widget, "details-pane");
+}
+
+/* The panes shown under WIDGET, in the order of the widget tree (left to right). */
+static void
+collect_panes (GtkWidget *widget, GPtrArray *panes)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (!gtk_widget_get_mapped (child))
+        continue;
+      if (is_pane (child))
+        g_ptr_array_add (panes, child);
+      else
+        collect_panes (child, panes);
+    }
+}
+
+/* Focuses the first thing PANE holds; a pane with nothing to focus (the details of an image) takes
+ * the focus itself, so that it can be scrolled from the keyboard. */
+static gboolean
+enter_pane (GtkWidget *pane)
+{
+  if (gtk_widget_child_focus (pane, GTK_DIR_TAB_FORWARD))
+    return TRUE;
+  gtk_widget_set_focusable (pane, TRUE);
+  return gtk_widget_grab_focus (pane);
+}
+
+/* F6 and Shift+F6: the focus goes to the next or previous pane of the view, round; from outside
+ * every pane to the first or the last. */
+static void
+focus_next_pane (ClWindow *self, int direction)
+{
+  GtkWidget *view = gtk_stack_get_visible_child (self->stack);
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (self));
+  g_autoptr (GPtrArray) panes = g_ptr_array_new ();
+  int current = -1;
+
+  if (view != NULL)
+    collect_panes (view, panes);
+  const int n = (int) panes->len;
+  for (int i = 0; i < n; i++)
+    if (focus != NULL && (focus == panes->pdata[i] || gtk_widget_is_ancestor (focus, panes->pdata[i])))
+      current = i;
+  for (int tried = 0; tried < n; tried++)
+    {
+      current = current < 0 ? (direction > 0 ? 0 : n - 1) : (current + direction + n) % n;
+      if (enter_pane (panes->pdata[current]))
+        return;
+    }
+}
+
+static void
+action_next_pane (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  focus_next_pane (CL_WINDOW (widget), +1);
+}
+
+static void
+action_previous_pane (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  focus_next_pane (CL_WINDOW (widget), -1);
 }
 
 /* ---------------------------------------------------------------- header state */
@@ -478,6 +551,8 @@ install_actions (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "win.find-similar", "s", action_find_similar);
   gtk_widget_class_install_action (widget_class, "win.find-similar-selected", NULL, action_find_similar_selected);
   gtk_widget_class_install_action (widget_class, "win.search", NULL, action_search);
+  gtk_widget_class_install_action (widget_class, "win.next-pane", NULL, action_next_pane);
+  gtk_widget_class_install_action (widget_class, "win.previous-pane", NULL, action_previous_pane);
   gtk_widget_class_install_action (widget_class, "win.open-toast-file", NULL, action_open_toast_file);
   gtk_widget_class_install_action (widget_class, "win.show-toast-file", NULL, action_show_toast_file);
 }

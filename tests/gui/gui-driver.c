@@ -1400,7 +1400,8 @@ start_press_keys (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* Focuses the cell of the selected image in the Browse grid, as the arrow keys would. */
+/* Focuses the cell of the selected image in the grid of the step's view (default: Browse), as the
+ * arrow keys would. */
 static gboolean
 focus_selected_cell (Driver *driver, GtkWidget *widget)
 {
@@ -1419,7 +1420,7 @@ focus_selected_cell (Driver *driver, GtkWidget *widget)
 static gboolean
 start_focus_grid (Driver *driver, JsonBuilder *b)
 {
-  add_boolean (b, "focused", focus_selected_cell (driver, browse_grid (driver)));
+  add_boolean (b, "focused", focus_selected_cell (driver, find_type (step_view (driver), GTK_TYPE_GRID_VIEW)));
   return TRUE;
 }
 
@@ -1467,6 +1468,21 @@ report_menu (JsonBuilder *b, GMenuModel *menu)
   json_builder_end_array (b);
 }
 
+/* Where the focus is: "focus_pane", the pane of the view holding it ("sidebar", "grid", "details"
+ * or null), and "focus_widget", its type. */
+static void
+report_focus_pane (Driver *driver, JsonBuilder *b, GtkWidget *focus)
+{
+  const char *pane = NULL;
+
+  for (GtkWidget *w = focus; w != NULL && pane == NULL; w = gtk_widget_get_parent (w))
+    pane = GTK_IS_GRID_VIEW (w) ? "grid"
+           : gtk_widget_has_css_class (w, "sidebar-pane") ? "sidebar"
+           : gtk_widget_has_css_class (w, "details-pane") ? "details" : NULL;
+  add_string (b, "focus_pane", pane);
+  add_string (b, "focus_widget", focus != NULL ? G_OBJECT_TYPE_NAME (focus) : NULL);
+}
+
 /* What the keyboard changed: the view, the focus, the Browse grid's open menu, the search. */
 static gboolean
 poll_keys (Driver *driver, JsonBuilder *b)
@@ -1479,6 +1495,7 @@ poll_keys (Driver *driver, JsonBuilder *b)
     return FALSE;
   add_string (b, "view", gtk_stack_get_visible_child_name (GTK_STACK (window_widget (driver, "stack"))));
   add_boolean (b, "focus_in_search_entry", focus != NULL && (focus == entry || gtk_widget_is_ancestor (focus, entry)));
+  report_focus_pane (driver, b, focus);
   GtkPopoverMenu *menu = open_menu (driver);
   report_menu (b, menu != NULL ? gtk_popover_menu_get_menu_model (menu) : NULL);
   report_search (driver, b);

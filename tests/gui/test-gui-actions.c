@@ -418,6 +418,65 @@ test_search_endless (void)
   g_assert_true (g_str_has_suffix (member_string (step (run, 7), "summary"), "299 images, best first"));
 }
 
+/* ---------------------------------------------------------------- 10: keyboard */
+
+/* The grid is one Tab stop (the arrows move inside it, Tab and Shift+Tab leave it), and F6 and
+ * Shift+F6 go round the panes of the view. */
+static void
+test_keyboard_panes (void)
+{
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"select\", \"index\": 3},"
+    "{\"do\": \"focus-grid\"},"
+    "{\"do\": \"press-keys\", \"keys\": \"Right\"},"                              /* 5 */
+    "{\"do\": \"press-keys\", \"keys\": \"Tab\"},"
+    "{\"do\": \"focus-grid\"},"
+    "{\"do\": \"press-keys\", \"keys\": \"<Shift>Tab\"},"
+    "{\"do\": \"focus-grid\"},"
+    "{\"do\": \"press-keys\", \"keys\": \"F6\"},"                                 /* 10 */
+    "{\"do\": \"press-keys\", \"keys\": \"F6\"},"
+    "{\"do\": \"press-keys\", \"keys\": \"<Shift>F6\"},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"select\", \"view\": \"classify\", \"index\": 2},"
+    "{\"do\": \"focus-grid\", \"view\": \"classify\"},"                          /* 15 */
+    "{\"do\": \"press-keys\", \"keys\": \"F6\"},"
+    "{\"do\": \"press-keys\", \"keys\": \"F6\"},"
+    "{\"do\": \"press-keys\", \"keys\": \"F6\"},"
+    "{\"do\": \"press-keys\", \"keys\": \"<Shift>F6\"}",
+    folder);
+  g_autoptr (AppRun) run = app_run ("keyboard-panes", TINY_MODEL_ARGS, steps, NULL);
+
+  const struct { int step; const char *pane; } expected[] = {
+    { 5, "grid" },                   /* the arrows stay in the grid */
+    { 10, "details" }, { 11, "grid" }, { 12, "details" },
+    { 16, "details" }, { 17, "sidebar" }, { 18, "grid" }, { 19, "sidebar" },
+  };
+  for (int s = 4; s <= 15; s += 11)
+    g_assert_true (json_object_get_boolean_member (step (run, s), "focused"));
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      JsonObject *report = step (run, expected[i].step);
+      g_test_message ("step %d: focus on %s in %s", expected[i].step, member_string (report, "focus_widget"),
+                      member_string (report, "focus_pane"));
+      g_assert_true (json_object_get_boolean_member (report, "handled"));
+      g_assert_cmpstr (member_string (report, "focus_pane"), ==, expected[i].pane);
+    }
+  /* Tab and Shift+Tab leave the grid, for something that takes the focus (not nowhere). */
+  for (int s = 6; s <= 8; s += 2)
+    {
+      JsonObject *report = step (run, s);
+      g_test_message ("step %d: focus on %s in %s", s, member_string (report, "focus_widget"),
+                      member_string (report, "focus_pane"));
+      g_assert_true (json_object_get_boolean_member (report, "handled"));
+      g_assert_cmpstr (member_string (report, "focus_pane"), !=, "grid");
+      g_assert_nonnull (member_string (report, "focus_widget"));
+    }
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void
@@ -443,5 +502,6 @@ main (int argc, char *argv[])
   g_test_add_func ("/gui-actions/export", test_export);
   g_test_add_func ("/gui-actions/labels", test_labels);
   g_test_add_func ("/gui-actions/search-endless", test_search_endless);
+  g_test_add_func ("/gui-actions/keyboard-panes", test_keyboard_panes);
   return g_test_run ();
 }
