@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 
+#include "cl-adaptive-bin.h"
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
 #include "cl-file-chooser.h"
@@ -625,6 +626,7 @@ cl_window_class_init (ClWindowClass *klass)
   G_OBJECT_CLASS (klass)->dispose = cl_window_dispose;
   install_actions (widget_class);
   view_new_quark = g_quark_from_static_string ("cl-window-view-new");
+  g_type_ensure (CL_TYPE_ADAPTIVE_BIN);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-window.ui");
   gtk_widget_class_bind_template_child (widget_class, ClWindow, folder_button);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, folder_label);

@@ -25,6 +25,7 @@
 #include "cl-application.h"
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
+#include "cl-image-grid.h"
 #include "cl-loss-chart.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
@@ -878,6 +879,71 @@ start_toast_action (Driver *driver, JsonBuilder *b)
   return gtk_widget_activate_action (GTK_WIDGET (driver->window), action, NULL);
 }
 
+/* ---------------------------------------------------------------- layout */
+
+static void
+collect_pane_widgets (GtkWidget *widget, GPtrArray *panes)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (CL_IS_IMAGE_GRID (child) || gtk_widget_has_css_class (child, "sidebar-pane")
+          || gtk_widget_has_css_class (child, "details-pane"))
+        g_ptr_array_add (panes, child);
+      else
+        collect_pane_widgets (child, panes);
+    }
+}
+
+/* WIDGET's bounds in the window, or null when it is not shown. */
+static void
+report_bounds (Driver *driver, JsonBuilder *b, const char *name, GtkWidget *widget)
+{
+  graphene_rect_t bounds;
+
+  json_builder_set_member_name (b, name);
+  if (widget == NULL || !gtk_widget_get_mapped (widget)
+      || !gtk_widget_compute_bounds (widget, GTK_WIDGET (driver->window), &bounds))
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  int minimum = 0;
+  gtk_widget_measure (widget, GTK_ORIENTATION_HORIZONTAL, -1, &minimum, NULL, NULL, NULL);
+  json_builder_begin_object (b);
+  add_double (b, "x", bounds.origin.x);
+  add_double (b, "width", bounds.size.width);
+  add_int (b, "min_width", minimum);
+  json_builder_end_object (b);
+}
+
+/* Once a frame has been painted: the window's width and its smallest, and where the view's panes and
+ * the probability bars are. */
+static gboolean
+poll_layout (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *view = gtk_stack_get_visible_child (GTK_STACK (window_widget (driver, "stack")));
+  g_autoptr (GPtrArray) panes = g_ptr_array_new ();
+  int minimum = 0;
+
+  if (!driver->painted)
+    return FALSE;
+  gtk_widget_measure (GTK_WIDGET (driver->window), GTK_ORIENTATION_HORIZONTAL, -1, &minimum, NULL, NULL, NULL);
+  add_int (b, "window_width", gtk_widget_get_width (GTK_WIDGET (driver->window)));
+  add_int (b, "window_min_width", minimum);
+  collect_pane_widgets (view, panes);
+  json_builder_set_member_name (b, "panes");
+  json_builder_begin_object (b);
+  for (guint i = 0; i < panes->len; i++)
+    {
+      GtkWidget *pane = panes->pdata[i];
+      report_bounds (driver, b, CL_IS_IMAGE_GRID (pane) ? "grid"
+                                : gtk_widget_has_css_class (pane, "sidebar-pane") ? "sidebar" : "details", pane);
+    }
+  json_builder_end_object (b);
+  report_bounds (driver, b, "prob_bars", find_type (view, CL_TYPE_PROB_BARS));
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- dialogs */
 
 static GtkWindow *
@@ -1603,6 +1669,7 @@ static const StepDef steps[] = {
   { "export",                   start_export,             NULL,                         0, 60, 0 },
   { "export-save",              start_export_save,        poll_toast,                   0, 60, STEP_ON_FRAME },
   { "toast-action",             start_toast_action,       poll_error_bar,            1000, 60, 0 },
+  { "layout",                   NULL,                     poll_layout,                300, 60, STEP_ON_FRAME },
   { "cell-labels",              NULL,                     poll_cell_labels,           200, 60, STEP_ON_FRAME },
   /* dialogs */
   { "load-model",               start_load_model,         poll_load_model,              0, 60, 0 },

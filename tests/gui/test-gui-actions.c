@@ -477,6 +477,85 @@ test_keyboard_panes (void)
     }
 }
 
+/* ---------------------------------------------------------------- 11: small windows */
+
+/* Every pane of LAYOUT (a "layout" report) lies inside the window; the probability bars, when
+ * shown, at their full width. */
+static void
+check_inside_window (JsonObject *layout, const char *what)
+{
+  double window_width = json_object_get_int_member (layout, "window_width");
+  JsonObject *panes = json_object_get_object_member (layout, "panes");
+  g_autoptr (GList) names = json_object_get_members (panes);
+  JsonNode *bars = json_object_get_member (layout, "prob_bars");
+
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      JsonNode *node = json_object_get_member (panes, l->data);
+      if (JSON_NODE_HOLDS_NULL (node))
+        continue;
+      JsonObject *pane = json_node_get_object (node);
+      double right = json_object_get_double_member (pane, "x") + json_object_get_double_member (pane, "width");
+      g_test_message ("%s: %s ends at %.0f of %.0f", what, (const char *) l->data, right, window_width);
+      g_assert_cmpfloat (right, <=, window_width);
+    }
+  if (!JSON_NODE_HOLDS_NULL (bars))
+    {
+      JsonObject *b = json_node_get_object (bars);
+      g_assert_cmpfloat (json_object_get_double_member (b, "x") + json_object_get_double_member (b, "width"), <=,
+                         window_width);
+      g_assert_cmpfloat (json_object_get_double_member (b, "width"), >=, json_object_get_int_member (b, "min_width"));
+    }
+}
+
+static gboolean
+pane_shown (JsonObject *layout, const char *name)
+{
+  JsonObject *panes = json_object_get_object_member (layout, "panes");
+  return json_object_has_member (panes, name) && !JSON_NODE_HOLDS_NULL (json_object_get_member (panes, name));
+}
+
+/* At 600 px the window fits: Browse keeps its two panes, Classify collapses its image grid and keeps
+ * the class names and the probabilities whole; wide again, every pane is back. */
+static void
+test_small_window (void)
+{
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 600, \"height\": 600},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"select\", \"index\": 3},"
+    "{\"do\": \"layout\"},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"                                 /* 5 */
+    "{\"do\": \"set-classes\", \"text\": \"noise, gradient, a colourful palette\"},"
+    "{\"do\": \"wait-probs\"},"
+    "{\"do\": \"layout\"},"
+    "{\"do\": \"screenshot\", \"file\": \"classify-600.png\"},"
+    "{\"do\": \"view\", \"name\": \"train\"},"                                    /* 10 */
+    "{\"do\": \"layout\"},"
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"layout\"}",
+    folder);
+  g_autoptr (AppRun) run = app_run ("small-window", TINY_MODEL_ARGS, steps, NULL);
+
+  JsonObject *browse = step (run, 4), *classify = step (run, 8), *train = step (run, 11), *wide = step (run, 14);
+  g_assert_cmpint (json_object_get_int_member (browse, "window_min_width"), <=, 600);
+  g_assert_cmpint (json_object_get_int_member (browse, "window_width"), <=, 640);
+  check_inside_window (browse, "Browse");
+  g_assert_true (pane_shown (browse, "grid"));
+  g_assert_true (pane_shown (browse, "details"));
+  check_inside_window (classify, "Classify");
+  g_assert_true (pane_shown (classify, "sidebar"));
+  g_assert_true (pane_shown (classify, "details"));
+  g_assert_false (pane_shown (classify, "grid"));
+  g_assert_false (JSON_NODE_HOLDS_NULL (json_object_get_member (classify, "prob_bars")));
+  check_inside_window (train, "Train");
+  check_inside_window (wide, "Classify, wide");
+  g_assert_true (pane_shown (wide, "grid"));
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void
@@ -503,5 +582,6 @@ main (int argc, char *argv[])
   g_test_add_func ("/gui-actions/labels", test_labels);
   g_test_add_func ("/gui-actions/search-endless", test_search_endless);
   g_test_add_func ("/gui-actions/keyboard-panes", test_keyboard_panes);
+  g_test_add_func ("/gui-actions/small-window", test_small_window);
   return g_test_run ();
 }
