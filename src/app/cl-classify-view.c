@@ -84,6 +84,8 @@ struct _ClClassifyView {
   gboolean live_busy;
   gboolean folder_busy;
   gboolean grid_pending;
+  gboolean scroll_to_top;        /* the order changed: the grid shows its start once sorted */
+  guint scroll_source;
   double progress;               /* of whole-folder classification, 0..1 */
 };
 
@@ -125,6 +127,19 @@ set_progress (ClClassifyView *self, double progress)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
 }
 
+/* After the sort model's last change, where the grid has scrolled to the selected image (it follows
+ * its item). */
+static gboolean
+scroll_grid_to_top (gpointer data)
+{
+  ClClassifyView *self = data;
+
+  self->scroll_source = 0;
+  self->scroll_to_top = FALSE;
+  gtk_adjustment_set_value (cl_image_grid_get_vadjustment (self->grid), 0);
+  return G_SOURCE_REMOVE;
+}
+
 /* The busy properties follow the timers, the jobs and the list models: called wherever one of
  * them changes. */
 static void
@@ -143,6 +158,8 @@ update_state (ClClassifyView *self)
                         self->refilter_id != 0 || (filtered != NULL && gtk_filter_list_model_get_pending (filtered) > 0)
                         || (self->sort_model != NULL && gtk_sort_list_model_get_pending (self->sort_model) > 0),
                         PROP_GRID_PENDING);
+  if (self->scroll_to_top && !self->grid_pending && self->scroll_source == 0)
+    self->scroll_source = g_idle_add (scroll_grid_to_top, self);
 }
 
 static void run_live (ClClassifyView *self);
@@ -766,6 +783,20 @@ apply_filter_and_sorter (ClClassifyView *self)
   update_count (self);
 }
 
+/* An image the filter hides leaves the preview: the first image shown takes its place (or none). */
+static void
+drop_hidden_selection (ClClassifyView *self)
+{
+  ClImageItem *item = cl_session_get_selected_item (self->session);
+  GListModel *shown = G_LIST_MODEL (self->sort_model);
+
+  if (self->filter_class == NULL || item == NULL || !gtk_widget_get_mapped (GTK_WIDGET (self))
+      || gtk_filter_match (GTK_FILTER (self->filter), item))
+    return;
+  g_autoptr (ClImageItem) first = g_list_model_get_n_items (shown) > 0 ? g_list_model_get_item (shown, 0) : NULL;
+  cl_session_set_selected_item (self->session, first);
+}
+
 static void
 on_filter_selected (ClClassifyView *self)
 {
@@ -792,7 +823,10 @@ on_sort_selected (ClClassifyView *self)
   if (by_confidence == self->sort_by_confidence)
     return;
   self->sort_by_confidence = by_confidence;
+  /* A new order starts at its top: the most confident images, or the first names. */
+  self->scroll_to_top = TRUE;
   apply_filter_and_sorter (self);
+  update_state (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SORT_BY_CONFIDENCE]);
 }
 
@@ -1219,6 +1253,7 @@ cl_classify_view_dispose (GObject *object)
 {
   ClClassifyView *self = CL_CLASSIFY_VIEW (object);
 
+  g_clear_handle_id (&self->scroll_source, g_source_remove);
   cl_debounce_cancel (&self->debounce);
   g_clear_handle_id (&self->refilter_id, g_source_remove);
   cl_cancel_and_clear (&self->live_cancellable);
@@ -1329,6 +1364,7 @@ cl_classify_view_new (ClSession *session)
    * add it back later, which makes the grid destroy and rebuild its cells. */
   gtk_sort_list_model_set_incremental (self->sort_model, TRUE);
   g_signal_connect_swapped (self->sort_model, "items-changed", G_CALLBACK (update_count), self);
+  g_signal_connect_swapped (self->sort_model, "items-changed", G_CALLBACK (drop_hidden_selection), self);
   g_signal_connect_swapped (self->sort_model, "notify::pending", G_CALLBACK (update_state), self);
   g_signal_connect_swapped (filtered, "notify::pending", G_CALLBACK (update_state), self);
   self->grid = CL_IMAGE_GRID (cl_image_grid_new (cl_session_get_thumbnailer (session), CL_IMAGE_CELL_PREDICTION));

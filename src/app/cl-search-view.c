@@ -16,6 +16,7 @@
 #define PAGE_SIZE       120       /* results fetched at a time: more as the user scrolls towards the end */
 #define LOAD_AHEAD      1.5       /* screens of results left below the view when the next page is fetched */
 #define REFRESH_MS      2000      /* while indexing, results are refreshed at most this often */
+#define PREVIEW_MAX_SIZE 512      /* pixels of the selected result's preview */
 
 struct _ClSearchView {
   GtkWidget parent_instance;
@@ -34,6 +35,10 @@ struct _ClSearchView {
   ClStatusPage *error_page;
   ClStatusPage *no_results_page;
   GtkBox *grid_box;
+  GtkPicture *preview;
+  GtkLabel *preview_name;
+  GtkLabel *preview_score;
+  GtkLabel *preview_folder;
 
   ClSession *session;
   ClImageGrid *grid;
@@ -55,6 +60,7 @@ struct _ClSearchView {
   GCancellable *search_cancellable;
   gint64 n_searched;              /* by the search shown */
   gint64 last_search_time;
+  GCancellable *preview_cancellable;
   guint n_wanted;                 /* results asked for: pages so far */
   gboolean has_more;              /* the last search filled them: the index may hold more */
   guint model_generation;         /* of the model INDEX was made for */
@@ -364,6 +370,7 @@ reset_index (ClSearchView *self)
   self->index_generation++;
   cl_cancel_and_clear (&self->update_cancellable);
   cl_cancel_and_clear (&self->search_cancellable);
+  cl_cancel_and_clear (&self->preview_cancellable);
   g_clear_pointer (&self->index, cl_search_index_unref);
   self->index_complete = FALSE;
   self->index_stopped = FALSE;
@@ -651,9 +658,46 @@ collection_item (ClSearchView *self, ClImageItem *result)
 }
 
 static void
+preview_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (ClSearchView) self = g_weak_ref_get (user_data);
+  g_autoptr (ClImagePreview) preview = cl_thumbnailer_load_preview_finish (CL_THUMBNAILER (source), result, NULL);
+
+  cl_weak_ref_free (user_data);
+  if (self == NULL || preview == NULL)
+    return;
+  g_clear_object (&self->preview_cancellable);
+  gtk_picture_set_paintable (self->preview, GDK_PAINTABLE (preview->texture));
+}
+
+/* The preview pane: the selected result, its score and folder. */
+static void
+show_preview (ClSearchView *self, ClImageItem *result)
+{
+  cl_cancel_and_clear (&self->preview_cancellable);
+  gtk_picture_set_paintable (self->preview, NULL);
+  gtk_label_set_label (self->preview_name, result != NULL ? cl_image_item_get_name (result) : NULL);
+  g_autofree char *score = result != NULL
+    /* Translators: the similarity of the selected search result to the query */
+    ? g_strdup_printf (_("Score %s"), cl_image_item_get_prediction (result)) : NULL;
+  gtk_label_set_label (self->preview_score, score);
+  g_autofree char *folder = result != NULL ? g_path_get_dirname (cl_image_item_get_path (result)) : NULL;
+  g_autofree char *folder_display = folder != NULL ? g_filename_display_name (folder) : NULL;
+  gtk_label_set_label (self->preview_folder, folder_display);
+  if (result == NULL || !cl_image_item_get_exists (result))
+    return;
+  self->preview_cancellable = g_cancellable_new ();
+  cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (result),
+                                     PREVIEW_MAX_SIZE, self->preview_cancellable, preview_done, cl_weak_ref_new (self));
+}
+
+static void
 on_grid_selection (ClSearchView *self)
 {
-  ClImageItem *item = collection_item (self, cl_image_grid_get_selected_item (self->grid));
+  ClImageItem *result = cl_image_grid_get_selected_item (self->grid);
+  ClImageItem *item = collection_item (self, result);
+
+  show_preview (self, result);
   if (item != NULL)
     cl_session_set_selected_item (self->session, item);
 }
@@ -850,6 +894,10 @@ cl_search_view_class_init (ClSearchViewClass *klass)
   BIND (error_page);
   BIND (no_results_page);
   BIND (grid_box);
+  BIND (preview);
+  BIND (preview_name);
+  BIND (preview_score);
+  BIND (preview_folder);
 #undef BIND
   gtk_widget_class_bind_template_callback (widget_class, start_search);
   gtk_widget_class_bind_template_callback (widget_class, on_clear_similar);

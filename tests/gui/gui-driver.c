@@ -84,6 +84,7 @@ struct _Driver {
   gboolean painted;              /* in the frame clock's after-paint: what the grid shows is on screen */
   gulong paint_handler;
   gboolean finished;
+  gboolean close_window;         /* the run ends by closing the window, as the user quits */
   int status;
 };
 
@@ -155,6 +156,9 @@ finish (Driver *driver, int status, const char *error)
     g_clear_signal_handler (&driver->paint_handler, driver->frame_clock);
   g_clear_object (&driver->frame_clock);
   g_clear_object (&driver->report);
+  /* Closing the window finalizes it and its views (where GTK warns about what is left over). */
+  if (driver->close_window)
+    gtk_window_destroy (GTK_WINDOW (driver->window));
   g_application_quit (G_APPLICATION (driver->application));
 }
 
@@ -562,14 +566,10 @@ poll_select (Driver *driver, JsonBuilder *b)
 {
   guint index = step_int (driver, "index");
 
-  if (g_str_equal (step_string (driver, "view", "browse"), "classify"))
-    {
-      if (get_boolean (classify_view (driver), "grid-pending"))
-        return FALSE;
-      select_in_grid (classify_view (driver), index);
-    }
-  else
-    select_in_grid (browse_view (driver), index);
+  if (g_str_equal (step_string (driver, "view", "browse"), "classify")
+      && get_boolean (classify_view (driver), "grid-pending"))
+    return FALSE;
+  select_in_grid (step_view (driver), index);
   return TRUE;
 }
 
@@ -577,6 +577,14 @@ static gboolean
 start_resize (Driver *driver, JsonBuilder *b)
 {
   gtk_window_set_default_size (GTK_WINDOW (driver->window), step_int (driver, "width"), step_int (driver, "height"));
+  return TRUE;
+}
+
+/* The run ends by closing the window rather than by quitting the application. */
+static gboolean
+start_close_window (Driver *driver, JsonBuilder *b)
+{
+  driver->close_window = TRUE;
   return TRUE;
 }
 
@@ -747,12 +755,24 @@ poll_folder (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* Until the Classify grid is filtered and sorted (and a frame shows it): its items, the selected
+ * image and how far the grid is scrolled. */
 static gboolean
 poll_grid (Driver *driver, JsonBuilder *b)
 {
+  GtkWidget *grid = find_type (GTK_WIDGET (classify_view (driver)), GTK_TYPE_GRID_VIEW);
+  ClImageItem *selected = cl_session_get_selected_item (driver->session);
+
   if (get_boolean (classify_view (driver), "grid-pending"))
     return FALSE;
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (driver->window));   /* the frame that shows it */
+      return FALSE;
+    }
   report_shown_items (b, classify_view (driver));
+  add_string (b, "selected", selected != NULL ? cl_image_item_get_path (selected) : NULL);
+  add_double (b, "scrolled", gtk_adjustment_get_value (gtk_scrollable_get_vadjustment (GTK_SCROLLABLE (grid))));
   return TRUE;
 }
 
@@ -1024,6 +1044,31 @@ start_open_dialog (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* The dialog on top: which widget has the focus, and whether text is selected in it (typing would
+ * replace it). */
+static gboolean
+poll_dialog_focus (Driver *driver, JsonBuilder *b)
+{
+  GtkWindow *dialog = topmost_dialog (driver);
+  GtkWidget *focus = dialog != NULL ? gtk_root_get_focus (GTK_ROOT (dialog)) : NULL;
+  int start = 0, end = 0;
+
+  if (dialog == NULL)
+    return FALSE;
+  add_string (b, "dialog", G_OBJECT_TYPE_NAME (dialog));
+  add_string (b, "dialog_focus", focus != NULL ? G_OBJECT_TYPE_NAME (focus) : NULL);
+  if (GTK_IS_LABEL (focus))
+    gtk_label_get_selection_bounds (GTK_LABEL (focus), &start, &end);
+  for (GtkWidget *w = focus; w != NULL; w = gtk_widget_get_parent (w))
+    if (GTK_IS_EDITABLE (w))
+      {
+        gtk_editable_get_selection_bounds (GTK_EDITABLE (w), &start, &end);
+        break;
+      }
+  add_boolean (b, "dialog_focus_selected", end > start);
+  return TRUE;
+}
+
 static gboolean
 start_close_dialogs (Driver *driver, JsonBuilder *b)
 {
@@ -1210,6 +1255,22 @@ start_cancel_index (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* Until the Search view's preview pane shows the selected result's picture: its labels. */
+static gboolean
+poll_search_preview (Driver *driver, JsonBuilder *b)
+{
+  ClSearchView *view = search_view (driver);
+  GtkPicture *picture = GTK_PICTURE (named (view, "preview"));
+
+  if (gtk_picture_get_paintable (picture) == NULL)
+    return FALSE;
+  add_string (b, "preview_name", label_text (named (view, "preview_name")));
+  add_string (b, "preview_score", label_text (named (view, "preview_score")));
+  add_boolean (b, "preview_shown", gtk_widget_get_mapped (GTK_WIDGET (picture)));
+  report_search (driver, b);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- Train */
 
 static void
@@ -1253,6 +1314,23 @@ train_chart (Driver *driver)
   return CL_LOSS_CHART (find_type (GTK_WIDGET (train_view (driver)), CL_TYPE_LOSS_CHART));
 }
 
+/* The labels of the visible buttons under WIDGET styled as the suggested action (blue). */
+static void
+add_suggested_buttons (JsonBuilder *b, GtkWidget *widget)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (!gtk_widget_get_visible (child))
+        continue;
+      if (GTK_IS_BUTTON (child) && gtk_widget_has_css_class (child, "suggested-action"))
+        {
+          GtkWidget *label = find_type (child, GTK_TYPE_LABEL);
+          json_builder_add_string_value (b, label != NULL ? label_text (label) : "");
+        }
+      add_suggested_buttons (b, child);
+    }
+}
+
 static void
 report_train (Driver *driver, JsonBuilder *b)
 {
@@ -1264,6 +1342,10 @@ report_train (Driver *driver, JsonBuilder *b)
   add_string (b, "message", message);
   add_string (b, "out_dir", out_dir);
   add_string (b, "model_path", model_path);
+  json_builder_set_member_name (b, "suggested");
+  json_builder_begin_array (b);
+  add_suggested_buttons (b, GTK_WIDGET (train_view (driver)));
+  json_builder_end_array (b);
   report_train_points (b, train_chart (driver));
 }
 
@@ -1647,6 +1729,7 @@ static const StepDef steps[] = {
   { "select",                   NULL,                     poll_select,                  0, 60, 0 },
   { "resize",                   start_resize,             NULL,                       300, 60, 0 },
   { "set-style",                start_set_style,          NULL,                       200, 60, 0 },
+  { "close-window",             start_close_window,       NULL,                         0, 60, 0 },
   { "error-bar",                NULL,                     poll_error_bar,               0, 60, 0 },
   { "screenshot",               NULL,                     poll_screenshot,  SCREENSHOT_DELAY, 60, 0 },
   { "wait",                     NULL,                     NULL,                         0, 60, 0 },
@@ -1663,21 +1746,23 @@ static const StepDef steps[] = {
   { "wait-probs",               NULL,                     poll_probs,                   0, 60, 0 },
   { "classify-all",             start_classify_all,       poll_folder,                  0, 60, STEP_WAIT_OPTIONAL },
   { "cancel-folder",            start_cancel_folder,      poll_folder,                  0, 60, 0 },
-  { "filter",                   start_filter,             poll_grid,                    0, 60, 0 },
-  { "sort",                     start_sort,               poll_grid,                    0, 60, 0 },
+  { "filter",                   start_filter,             poll_grid,                    0, 60, STEP_ON_FRAME },
+  { "sort",                     start_sort,               poll_grid,                    0, 60, STEP_ON_FRAME },
   { "show-metrics",             start_show_metrics,       NULL,                         0, 60, 0 },
   { "export",                   start_export,             NULL,                         0, 60, 0 },
   { "export-save",              start_export_save,        poll_toast,                   0, 60, STEP_ON_FRAME },
+  { "wait-toast",               NULL,                     poll_toast,                   0, 60, STEP_ON_FRAME },
   { "toast-action",             start_toast_action,       poll_error_bar,            1000, 60, 0 },
   { "layout",                   NULL,                     poll_layout,                300, 60, STEP_ON_FRAME },
   { "cell-labels",              NULL,                     poll_cell_labels,           200, 60, STEP_ON_FRAME },
   /* dialogs */
   { "load-model",               start_load_model,         poll_load_model,              0, 60, 0 },
-  { "open-dialog",              start_open_dialog,        NULL,                       300, 60, 0 },
+  { "open-dialog",              start_open_dialog,        poll_dialog_focus,          300, 60, 0 },
   { "close-dialogs",            start_close_dialogs,      NULL,                       100, 60, 0 },
   /* Search */
   { "search",                   start_search,             poll_search,                400, 60, 0 },
   { "find-similar",             start_find_similar,       poll_search,                400, 60, 0 },
+  { "search-preview",           NULL,                     poll_search_preview,          0, 60, 0 },
   { "search-scroll-end",        start_search_scroll_end,  poll_more_results,            0, 60, STEP_ON_FRAME },
   { "index",                    start_index,              poll_index,                   0, 60, STEP_WAIT_OPTIONAL },
   { "wait-index",               NULL,                     poll_index,                   0, 60, 0 },

@@ -1,13 +1,17 @@
 /* test-gui-actions.c — runs the real ClipLab application (under Xvfb: see meson.build) with scripts of
  * steps (the GUI test driver, gui-driver.c) for issue 12's defects 6–12: data sets with absolute
- * paths and a chosen image folder, Export, labels that keep what tells images apart, Search's
- * ranked list, the keyboard, small windows and the smaller things.  Screenshots go to
- * $CLIPLAB_SCREENSHOT_DIR. */
+ * paths and a chosen image folder; Export's folder, rows and toast (with a CSV handler and a
+ * FileManager1 service of the test's own); what grid cells show of names and probabilities;
+ * Search's endless ranked list; the grid as one Tab stop and F6 between panes; a 600 px window;
+ * and the smaller things (the model dialog's focus, sorting and filtering the Classify grid, the
+ * Search preview, one suggested action in Train, one-line toasts, no warning when the window
+ * closes).  Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
 #include <string.h>
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
+#include "generate.h"
 #include "gui-app.h"
 #include "testutil.h"
 
@@ -556,6 +560,118 @@ test_small_window (void)
   g_assert_true (pane_shown (wide, "grid"));
 }
 
+/* ---------------------------------------------------------------- 12: smaller things */
+
+/* Path of each item of a grid report. */
+static gboolean
+grid_holds (JsonObject *report, const char *path)
+{
+  JsonArray *grid = json_object_get_array_member (report, "grid");
+  for (guint i = 0; i < json_array_get_length (grid); i++)
+    if (g_strcmp0 (member_string (json_array_get_object_element (grid, i), "path"), path) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The model dialog opens on a button, not on a selected value; sorting by confidence shows the top
+ * of the grid; an image the filter hides leaves the preview; Search has a preview pane; closing the
+ * window leaves no GTK warning (app_run fails on any). */
+static void
+test_smaller_things (void)
+{
+  g_autofree char *folder = make_series_folder ("series-60", 60);
+  g_autofree char *folder_json = q (folder);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open-dialog\", \"name\": \"model\"},"
+    "{\"do\": \"close-dialogs\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"                                 /* 5 */
+    "{\"do\": \"set-classes\", \"text\": \"circle, square\"},"
+    "{\"do\": \"classify-all\"},"
+    "{\"do\": \"select\", \"view\": \"classify\", \"index\": 59},"
+    "{\"do\": \"sort\", \"by\": \"confidence\"},"
+    "{\"do\": \"filter\", \"class\": \"circle\"},"                                 /* 10 */
+    "{\"do\": \"filter\", \"class\": \"square\"},"
+    "{\"do\": \"view\", \"name\": \"search\"},"
+    "{\"do\": \"wait-index\"},"
+    "{\"do\": \"search\", \"text\": \"a circle\"},"
+    "{\"do\": \"select\", \"view\": \"search\", \"index\": 0},"                     /* 15 */
+    "{\"do\": \"search-preview\"},"
+    "{\"do\": \"screenshot\", \"file\": \"search-preview.png\"},"
+    "{\"do\": \"close-window\"}",
+    folder_json);
+  g_autoptr (AppRun) run = app_run ("smaller-things", TINY_MODEL_ARGS, steps, NULL);
+
+  JsonObject *dialog = step (run, 2);
+  g_assert_cmpstr (member_string (dialog, "dialog"), ==, "ClModelChooser");
+  g_assert_cmpstr (member_string (dialog, "dialog_focus"), ==, "GtkButton");
+  g_assert_false (json_object_get_boolean_member (dialog, "dialog_focus_selected"));
+
+  /* The last image was selected (the grid scrolled down to it); the new order shows its top. */
+  g_assert_cmpfloat (json_object_get_double_member (step (run, 9), "scrolled"), ==, 0);
+
+  /* Each image is predicted as one of the two classes, so one of the filters hides the selected
+   * image: the selection then moves to an image shown, or to none. */
+  for (int s = 10; s <= 11; s++)
+    {
+      JsonObject *filtered = step (run, s);
+      const char *selected = member_string (filtered, "selected");
+      g_test_message ("step %d: %u shown, selected %s", s,
+                      json_array_get_length (json_object_get_array_member (filtered, "grid")), selected);
+      g_assert_true (selected == NULL || grid_holds (filtered, selected));
+    }
+
+  JsonObject *preview = step (run, 16);
+  JsonObject *top = json_array_get_object_element (json_object_get_array_member (preview, "results"), 0);
+  g_autofree char *name = g_path_get_basename (member_string (top, "path"));
+  g_autofree char *score = g_strdup_printf ("Score %s", member_string (top, "shown"));
+  g_assert_true (json_object_get_boolean_member (preview, "preview_shown"));
+  g_assert_cmpstr (member_string (preview, "preview_name"), ==, name);
+  g_assert_cmpstr (member_string (preview, "preview_score"), ==, score);
+}
+
+/* Train shows one suggested (blue) action at a time, and in a narrow window the toast of "Use This
+ * Model" keeps to one line. */
+static void
+test_train_actions (void)
+{
+  g_autofree char *shapes = g_build_filename (tu_tmpdir (), "train-shapes", NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (cli_generate_shapes (shapes, 64, 0, 32, NULL, &error));
+  g_assert_no_error (error);
+  g_autofree char *train = g_build_filename (shapes, "train.csv", NULL);
+  g_autofree char *train_json = q (train);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"view\", \"name\": \"train\"},"
+    "{\"do\": \"train-settings\", \"settings\": {\"train-csv\": %s, \"train-val-csv\": \"\", "
+    "\"train-model\": \"small\", \"train-batch-size\": 8, \"train-max-steps\": 3, \"train-save-every\": 0}},"
+    "{\"do\": \"train-wait\"},"
+    "{\"do\": \"train-start\", \"timeout\": 120},"                                   /* 5 */
+    "{\"do\": \"resize\", \"width\": 600, \"height\": 600},"
+    "{\"do\": \"train-use-model\"},"
+    "{\"do\": \"wait-toast\"},"
+    "{\"do\": \"screenshot\", \"file\": \"train-toast-600.png\"}",
+    train_json);
+  g_autoptr (AppRun) run = app_run ("train-actions", TINY_MODEL_ARGS, steps, NULL);
+
+  JsonArray *ready = json_object_get_array_member (step (run, 4), "suggested");
+  g_assert_cmpuint (json_array_get_length (ready), ==, 1);
+  g_assert_cmpstr (json_array_get_string_element (ready, 0), ==, "_Start Training");
+  JsonObject *finished = step (run, 5);
+  g_assert_cmpstr (member_string (finished, "state"), ==, "finished");
+  JsonArray *after = json_object_get_array_member (finished, "suggested");
+  g_assert_cmpuint (json_array_get_length (after), ==, 1);
+  g_assert_cmpstr (json_array_get_string_element (after, 0), ==, "_Use This Model");
+
+  JsonObject *toast = step (run, 8);
+  g_test_message ("toast: %s", member_string (toast, "toast"));
+  g_assert_cmpint (json_object_get_int_member (toast, "toast_lines"), ==, 1);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void
@@ -583,5 +699,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/gui-actions/search-endless", test_search_endless);
   g_test_add_func ("/gui-actions/keyboard-panes", test_keyboard_panes);
   g_test_add_func ("/gui-actions/small-window", test_small_window);
+  g_test_add_func ("/gui-actions/smaller-things", test_smaller_things);
+  g_test_add_func ("/gui-actions/train-actions", test_train_actions);
   return g_test_run ();
 }
