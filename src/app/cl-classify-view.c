@@ -129,6 +129,8 @@ set_progress (ClClassifyView *self, double progress)
 
 /* After the sort model's last change, where the grid has scrolled to the selected image (it follows
  * its item). */
+static void update_state (ClClassifyView *self);
+
 static gboolean
 scroll_grid_to_top (gpointer data)
 {
@@ -137,6 +139,7 @@ scroll_grid_to_top (gpointer data)
   self->scroll_source = 0;
   self->scroll_to_top = FALSE;
   gtk_adjustment_set_value (cl_image_grid_get_vadjustment (self->grid), 0);
+  update_state (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -154,12 +157,13 @@ update_state (ClClassifyView *self)
                                                 || model_loading, PROP_LIVE_BUSY);
   set_boolean_property (self, &self->folder_busy, cl_debounce_is_pending (&self->debounce) || self->folder_cancellable != NULL,
                         PROP_FOLDER_BUSY);
-  set_boolean_property (self, &self->grid_pending,
-                        self->refilter_id != 0 || (filtered != NULL && gtk_filter_list_model_get_pending (filtered) > 0)
-                        || (self->sort_model != NULL && gtk_sort_list_model_get_pending (self->sort_model) > 0),
-                        PROP_GRID_PENDING);
-  if (self->scroll_to_top && !self->grid_pending && self->scroll_source == 0)
-    self->scroll_source = g_idle_add (scroll_grid_to_top, self);
+  gboolean sorting = self->refilter_id != 0 || (filtered != NULL && gtk_filter_list_model_get_pending (filtered) > 0)
+                     || (self->sort_model != NULL && gtk_sort_list_model_get_pending (self->sort_model) > 0);
+
+  /* Before the next frame, once the last change has reached the grid. */
+  if (self->scroll_to_top && !sorting && self->scroll_source == 0)
+    self->scroll_source = g_idle_add_full (G_PRIORITY_HIGH_IDLE, scroll_grid_to_top, self, NULL);
+  set_boolean_property (self, &self->grid_pending, sorting || self->scroll_to_top, PROP_GRID_PENDING);
 }
 
 static void run_live (ClClassifyView *self);
