@@ -161,16 +161,46 @@ on_query_tooltip (ClImageCell *self, int x, int y, gboolean keyboard, GtkTooltip
   return TRUE;
 }
 
-/* The context menu, pointing at AT (cell coordinates). */
+GdkContentProvider *
+cl_image_cell_content_for_file (GFile *file)
+{
+  /* GDK offers a file list as text/uri-list too, for programs that take that. */
+  GdkFileList *list = gdk_file_list_new_from_array (&file, 1);
+  GdkContentProvider *content = gdk_content_provider_new_typed (GDK_TYPE_FILE_LIST, list);
+  g_boxed_free (GDK_TYPE_FILE_LIST, list);
+  return content;
+}
+
+static GdkContentProvider *
+on_drag_prepare (GtkDragSource *source, double x, double y, ClImageCell *self)
+{
+  if (self->item == NULL)
+    return NULL;
+  GdkTexture *thumbnail = cl_image_item_get_thumbnail (self->item);
+  if (thumbnail != NULL)
+    gtk_drag_source_set_icon (source, GDK_PAINTABLE (thumbnail), 0, 0);
+  return cl_image_cell_content_for_file (cl_image_item_get_file (self->item));
+}
+
+/* The context menu, pointing at AT (cell coordinates): the window's actions on the image's path. */
 static void
 show_context_menu (ClImageCell *self, const GdkRectangle *at)
 {
+  static const struct { const char *label, *action; } items[] = {
+    { N_("Find _Similar Images"), "win.find-similar" },
+    { N_("Open _With…"), "win.open-with" },
+    { N_("Show in _Files"), "win.show-in-files" },
+    { N_("_Copy"), "win.copy-image" },
+  };
   g_autoptr (GMenu) menu = g_menu_new ();
-  g_autoptr (GMenuItem) similar = g_menu_item_new (_("Find _Similar Images"), NULL);
 
-  g_menu_item_set_action_and_target_value (similar, "win.find-similar",
-                                           g_variant_new_string (cl_image_item_get_path (self->item)));
-  g_menu_append_item (menu, similar);
+  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
+    {
+      g_autoptr (GMenuItem) item = g_menu_item_new (_(items[i].label), NULL);
+      g_menu_item_set_action_and_target_value (item, items[i].action,
+                                               g_variant_new_string (cl_image_item_get_path (self->item)));
+      g_menu_append_item (menu, item);
+    }
   if (self->context_menu == NULL)
     {
       self->context_menu = gtk_popover_menu_new_from_model (NULL);
@@ -290,6 +320,12 @@ cl_image_cell_init (ClImageCell *self)
 
   gtk_widget_set_has_tooltip (GTK_WIDGET (self), TRUE);
   g_signal_connect (self, "query-tooltip", G_CALLBACK (on_query_tooltip), NULL);
+
+  /* Dragged out of the grid, the image is its file (a file manager copies it, an editor opens it). */
+  GtkDragSource *drag = gtk_drag_source_new ();
+  gtk_drag_source_set_actions (drag, GDK_ACTION_COPY);
+  g_signal_connect (drag, "prepare", G_CALLBACK (on_drag_prepare), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drag));
 
   GtkGesture *context = gtk_gesture_click_new ();
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (context), GDK_BUTTON_SECONDARY);

@@ -1565,6 +1565,83 @@ focus_selected_cell (Driver *driver, GtkWidget *widget)
   return FALSE;
 }
 
+/* The paths a content provider (clipboard, drag and drop) offers as a file list. */
+static void
+report_content_files (JsonBuilder *b, const char *name, GdkContentProvider *content)
+{
+  GValue value = G_VALUE_INIT;
+
+  json_builder_set_member_name (b, name);
+  json_builder_begin_array (b);
+  g_value_init (&value, GDK_TYPE_FILE_LIST);
+  if (content != NULL && gdk_content_provider_get_value (content, &value, NULL))
+    {
+      g_autoptr (GSList) files = gdk_file_list_get_files (g_value_get_boxed (&value));
+      for (GSList *l = files; l != NULL; l = l->next)
+        {
+          g_autofree char *path = g_file_get_path (l->data);
+          json_builder_add_string_value (b, path);
+        }
+    }
+  g_value_unset (&value);
+  json_builder_end_array (b);
+}
+
+/* What the window's clipboard holds (set within the application, so it is read at once). */
+static gboolean
+start_clipboard (Driver *driver, JsonBuilder *b)
+{
+  GdkClipboard *clipboard = gtk_widget_get_clipboard (GTK_WIDGET (driver->window));
+  g_autofree char *formats = gdk_content_formats_to_string (gdk_clipboard_get_formats (clipboard));
+
+  add_string (b, "formats", formats);
+  report_content_files (b, "files", gdk_clipboard_get_content (clipboard));
+  return TRUE;
+}
+
+/* The cell of the selected image in the grid of the step's view, or NULL. */
+static GtkWidget *
+selected_cell (Driver *driver, GtkWidget *widget)
+{
+  ClImageItem *selected = cl_session_get_selected_item (driver->session);
+
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (CL_IS_IMAGE_CELL (child) && selected != NULL && cl_image_cell_get_item (CL_IMAGE_CELL (child)) == selected)
+        return child;
+      GtkWidget *found = selected_cell (driver, child);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* What dragging the selected image's cell out of the grid carries: its drag source prepares it as
+ * for a drag started at the cell's middle. */
+static gboolean
+start_drag_content (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *cell = selected_cell (driver, find_type (step_view (driver), GTK_TYPE_GRID_VIEW));
+  g_autoptr (GListModel) controllers = cell != NULL ? gtk_widget_observe_controllers (cell) : NULL;
+  g_autoptr (GdkContentProvider) content = NULL;
+
+  for (guint i = 0; controllers != NULL && i < g_list_model_get_n_items (controllers) && content == NULL; i++)
+    {
+      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
+      if (GTK_IS_DRAG_SOURCE (controller))
+        g_signal_emit_by_name (controller, "prepare", gtk_widget_get_width (cell) / 2.0,
+                               gtk_widget_get_height (cell) / 2.0, &content);
+    }
+  /* What a drag offers: the provider's types and the MIME types GDK serializes them to. */
+  GdkContentFormats *offered = content != NULL ? gdk_content_formats_union_serialize_mime_types (
+                                                   gdk_content_provider_ref_formats (content)) : NULL;
+  g_autofree char *formats = offered != NULL ? gdk_content_formats_to_string (offered) : NULL;
+  g_clear_pointer (&offered, gdk_content_formats_unref);
+  add_string (b, "formats", formats);
+  report_content_files (b, "files", content);
+  return TRUE;
+}
+
 static gboolean
 start_focus_grid (Driver *driver, JsonBuilder *b)
 {
@@ -1740,6 +1817,8 @@ static const StepDef steps[] = {
   { "activate-menu-item",       start_activate_menu_item, poll_keys,                  400, 60, 0 },
   { "press-keys",               start_press_keys,         poll_keys,                   50, 60, 0 },
   { "shortcuts",                start_shortcuts,          NULL,                         0, 60, 0 },
+  { "clipboard",                start_clipboard,          NULL,                         0, 60, 0 },
+  { "drag-content",             start_drag_content,       NULL,                         0, 60, 0 },
   /* Classify */
   { "set-classes",              start_set_classes,        NULL,                         0, 60, 0 },
   { "set-templates",            start_set_templates,      NULL,                         0, 60, 0 },
@@ -1758,6 +1837,7 @@ static const StepDef steps[] = {
   /* dialogs */
   { "load-model",               start_load_model,         poll_load_model,              0, 60, 0 },
   { "open-dialog",              start_open_dialog,        poll_dialog_focus,          300, 60, 0 },
+  { "wait-dialog",              NULL,                     poll_dialog_focus,          300, 60, 0 },
   { "close-dialogs",            start_close_dialogs,      NULL,                       100, 60, 0 },
   /* Search */
   { "search",                   start_search,             poll_search,                400, 60, 0 },

@@ -5,7 +5,8 @@
  * Search's endless ranked list; the grid as one Tab stop and F6 between panes; a 600 px window;
  * and the smaller things (the model dialog's focus, sorting and filtering the Classify grid, the
  * Search preview, one suggested action in Train, one-line toasts, no warning when the window
- * closes).  Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
+ * closes); and acting on an image (its context menu, the clipboard, dragging it out).
+ * Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -672,6 +673,70 @@ test_train_actions (void)
   g_assert_cmpint (json_object_get_int_member (toast, "toast_lines"), ==, 1);
 }
 
+/* ---------------------------------------------------------------- 13: acting on images */
+
+/* The context menu of an image: Find Similar, Open With… (the application chooser), Show in Files
+ * (the file manager's ShowItems), Copy (the file on the clipboard); dragging the image out of the
+ * grid carries its file. */
+static void
+test_image_actions (void)
+{
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *scene = g_build_filename (sample_dir, "scene_640x480.png", NULL);
+  FakeFileManager *fm = fake_file_manager_start ();
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"select\", \"index\": 8},"
+    "{\"do\": \"focus-grid\"},"
+    "{\"do\": \"press-keys\", \"keys\": \"Menu\"},"                                /* 5 */
+    "{\"do\": \"activate-menu-item\", \"index\": 3},"
+    "{\"do\": \"clipboard\"},"
+    "{\"do\": \"drag-content\"},"
+    "{\"do\": \"press-keys\", \"keys\": \"Menu\"},"
+    "{\"do\": \"activate-menu-item\", \"index\": 2},"                              /* 10 */
+    "{\"do\": \"press-keys\", \"keys\": \"Menu\"},"
+    "{\"do\": \"activate-menu-item\", \"index\": 1},"
+    "{\"do\": \"wait-dialog\"},"
+    "{\"do\": \"screenshot\", \"window\": \"dialog\", \"file\": \"open-with.png\"},"
+    "{\"do\": \"close-dialogs\"}",                                                 /* 15 */
+    folder);
+  g_autoptr (AppRun) run = app_run ("image-actions", TINY_MODEL_ARGS, steps, NULL);
+
+  static const char *const actions[] = { "win.find-similar", "win.open-with", "win.show-in-files", "win.copy-image" };
+  JsonArray *menu = json_object_get_array_member (step (run, 5), "menu");
+  g_assert_cmpuint (json_array_get_length (menu), ==, G_N_ELEMENTS (actions));
+  for (guint i = 0; i < G_N_ELEMENTS (actions); i++)
+    {
+      JsonObject *item = json_array_get_object_element (menu, i);
+      g_assert_cmpstr (member_string (item, "action"), ==, actions[i]);
+      g_assert_cmpstr (member_string (item, "target"), ==, scene);
+    }
+  static const int chosen[] = { 6, 10, 12 };   /* Copy, Show in Files, Open With… */
+  for (guint i = 0; i < G_N_ELEMENTS (chosen); i++)
+    g_assert_true (json_object_get_boolean_member (step (run, chosen[i]), "activated"));
+
+  for (int s = 7; s <= 8; s++)
+    {
+      JsonObject *content = step (run, s);
+      JsonArray *files = json_object_get_array_member (content, "files");
+      g_test_message ("step %d offers %s", s, member_string (content, "formats"));
+      g_assert_cmpuint (json_array_get_length (files), ==, 1);
+      g_assert_cmpstr (json_array_get_string_element (files, 0), ==, scene);
+      g_assert_nonnull (strstr (member_string (content, "formats"), "text/uri-list"));
+    }
+  g_assert_cmpstr (member_string (step (run, 13), "dialog"), ==, "GtkAppChooserDialog");
+
+  g_autoptr (GFile) scene_file = g_file_new_for_path (scene);
+  g_autofree char *scene_uri = g_file_get_uri (scene_file);
+  g_mutex_lock (&fm->lock);
+  g_assert_cmpuint (fm->shown_uris->len, ==, 1);
+  g_assert_cmpstr (fm->shown_uris->pdata[0], ==, scene_uri);
+  g_mutex_unlock (&fm->lock);
+  fake_file_manager_stop (fm);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void
@@ -701,5 +766,6 @@ main (int argc, char *argv[])
   g_test_add_func ("/gui-actions/small-window", test_small_window);
   g_test_add_func ("/gui-actions/smaller-things", test_smaller_things);
   g_test_add_func ("/gui-actions/train-actions", test_train_actions);
+  g_test_add_func ("/gui-actions/image-actions", test_image_actions);
   return g_test_run ();
 }

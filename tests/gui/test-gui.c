@@ -509,7 +509,7 @@ check_find_similar_menu (JsonObject *report, const char *path)
 {
   JsonArray *menu = json_object_get_array_member (report, "menu");
   g_assert_true (json_object_get_boolean_member (report, "handled"));
-  g_assert_cmpuint (json_array_get_length (menu), ==, 1);
+  g_assert_cmpuint (json_array_get_length (menu), >=, 1);
   JsonObject *item = json_array_get_object_element (menu, 0);
   g_assert_cmpstr (member_string (item, "label"), ==, "Find _Similar Images");
   g_assert_cmpstr (member_string (item, "action"), ==, "win.find-similar");
