@@ -20,6 +20,7 @@ packages=(
   gcc                   # with its AddressSanitizer and UBSan runtimes (build-aux/sanitize.sh, CI)
   libglib2.0-dev libjson-glib-dev libgdk-pixbuf-2.0-dev libopenblas-dev
   libxxhash-dev         # index checksums and content hashes
+  libsoup-3.0-dev glib-networking  # Hugging Face hub downloads (HTTPS through glib-networking)
   libgtk-4-dev          # the GTK application
   xvfb xauth dbus       # GUI tests on a virtual display (xvfb-run needs xauth)
   fonts-dejavu-core adwaita-icon-theme  # text and icons for the application on a bare machine

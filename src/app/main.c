@@ -1,5 +1,6 @@
 /* main.c — ClipLab's GTK application. */
 #include <locale.h>
+#include <signal.h>
 
 #include <glib/gi18n.h>
 
@@ -14,6 +15,9 @@ int
 main (int argc, char *argv[])
 {
   cl_thread_lower_priority_of_others (COMPUTE_NICENESS);
+  /* Over a file-size limit (ulimit -f) a write fails with EFBIG and is reported (a checkpoint, an
+   * export), instead of SIGXFSZ ending the application. */
+  signal (SIGXFSZ, SIG_IGN);
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");

@@ -169,10 +169,10 @@ parse_threads (const char *option_name, const char *value, gpointer data, GError
 {
   TrainCommand *cmd = data;
   gint64 n;
-  if (!g_ascii_string_to_signed (value, 10, 0, 4096, &n, NULL))
+  if (!g_ascii_string_to_signed (value, 10, 0, CLIP_MAX_THREADS, &n, NULL))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--threads %s: expected 0 (all cores) or a "
-                   "positive count", value);
+                   "positive count of at most %d", value, CLIP_MAX_THREADS);
       return FALSE;
     }
   cmd->threads = (int) n;
@@ -310,6 +310,12 @@ train (TrainCommand *cmd)
   cli_progress_finish (&cmd->progress);
   const char *out_dir = clip_train_run_get_config (run)->out_dir;
   int64_t step = clip_train_run_get_step (run);
+  if (!ok && g_error_matches (error, CLIP_ERROR, CLIP_ERROR_ABORTED) && clip_train_run_get_saved_step (run) == 0)
+    {
+      cli_print_error ("stopped before the first training step; nothing was saved (run the same command again "
+                       "to start over)");
+      return 1;
+    }
   if (!ok && g_error_matches (error, CLIP_ERROR, CLIP_ERROR_ABORTED))
     {
       cli_print_error ("stopped at step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " with a checkpoint; continue "

@@ -181,6 +181,7 @@ typedef struct {
   uint8_t  hash[16];          /* valid unless reason is set */
   gboolean known;             /* the hash was in KNOWN: nothing was decoded */
   char    *reason;            /* why the file is skipped, or NULL */
+  gboolean out_of_resources;  /* the reason is the process's (descriptors, memory), not the file's */
   float   *pixels;            /* [3, S, S] normalised, unless known or skipped */
 } ClipIndexRead;
 

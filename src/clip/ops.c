@@ -102,6 +102,18 @@ clip_pack_weight (float *packed, const float *weight, int in_dim, int out_dim, i
     }
 }
 
+void
+clip_unpack_weight (float *weight, const float *packed, int in_dim, int out_dim, int col0)
+{
+  for (int col = 0; col < out_dim; col++)
+    {
+      int c = col0 + col;
+      const float *panel = packed + (int64_t) (c / CLIP_PANEL) * in_dim * CLIP_PANEL;
+      for (int k = 0; k < in_dim; k++)
+        weight[(int64_t) col * in_dim + k] = panel[(int64_t) k * CLIP_PANEL + c % CLIP_PANEL];
+    }
+}
+
 /* Partial sums over this many inputs are added to the row totals: summing in blocks keeps the
  * rounding error near OpenBLAS's (one running sum over 3072 products doubled the golden errors). */
 #define SUM_BLOCK 128

@@ -27,6 +27,8 @@ int64_t clip_packed_floats (int in_dim, int out_dim);
 /* Writes WEIGHT [OUT, IN] as columns COL0 … COL0 + OUT − 1 of the packed matrix PACKED (zeroed by
  * the caller), so that several weights can share one matrix (Q, K and V). */
 void clip_pack_weight (float *packed, const float *weight, int in_dim, int out_dim, int col0);
+/* The inverse: WEIGHT[OUT, IN] back from columns COL0.. of the panels, bit for bit. */
+void clip_unpack_weight (float *weight, const float *packed, int in_dim, int out_dim, int col0);
 /* What clip_packed_linear_forward applies to its results: nothing, or clip_activation_forward's. */
 enum { CLIP_PACKED_LINEAR, CLIP_PACKED_QUICK_GELU, CLIP_PACKED_GELU };
 /* For the output columns of panels P0 … P1 − 1: out[N, ·] (row stride LDO) = ACTIVATION ((out if

@@ -7,6 +7,7 @@
  * in a checkpoint determines every draw still to come. */
 #include "clip-private.h"
 #include "clip-json.h"
+#include "util-file.h"
 #include "util-json.h"
 
 #include <errno.h>
@@ -464,11 +465,29 @@ lock_out_dir (ClipTrainRun *run, GError **error)
 static char *
 file_sha256 (const char *path, GError **error)
 {
-  g_autofree char *contents = NULL;
-  gsize length;
-  if (!g_file_get_contents (path, &contents, &length, error))
+  int fd = clip_file_open_input (path, CLIP_INPUT_DEFAULT, NULL, error);
+  if (fd < 0)
     return NULL;
-  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents, length);
+  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  guchar chunk[1 << 16];
+  for (;;)
+    {
+      ssize_t n = read (fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          close (fd);
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot read: %s", path, g_strerror (saved));
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      g_checksum_update (checksum, chunk, n);
+    }
+  close (fd);
+  return g_strdup (g_checksum_get_string (checksum));
 }
 
 static ClipTrainRun *
@@ -795,14 +814,14 @@ log_truncate_after (const char *path, int64_t max_step, GError **error)
   g_autofree char *contents = NULL;
   gsize length;
   GError *local_error = NULL;
-  if (!g_file_get_contents (path, &contents, &length, &local_error))
+  if (!clip_file_read_contents (path, CLIP_INPUT_MISSING_CODE, G_MAXUINT32 - 1, &contents, &length, &local_error))
     {
-      if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+      if (g_error_matches (local_error, CLIP_ERROR, CLIP_ERROR_MISSING))
         {
           g_error_free (local_error);
           return TRUE;
         }
-      g_propagate_prefixed_error (error, local_error, "%s: ", path);
+      g_propagate_error (error, local_error);
       return FALSE;
     }
   g_autoptr (GString) kept = g_string_new (NULL);
@@ -928,6 +947,11 @@ prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, 
                                     run->config.out_dir, &callbacks, error))
     return FALSE;
   report_skipped_rows (run, dataset, csv_path, n_issues);
+  uint64_t cached = clip_dataset_get_cache_bytes (dataset);
+  if (cached > 0)
+    run_notice (run, "%s: the decoded images take %.1f GB, more than the %.0f GB kept in memory: they are in a "
+                "cache file in %s (removed when the run ends)", csv_path, cached / 1e9, CROPS_MEMORY_LIMIT / 1e9,
+                run->config.out_dir);
   return TRUE;
 }
 
@@ -1309,6 +1333,12 @@ int64_t
 clip_train_run_get_step (const ClipTrainRun *run)
 {
   return run->trainer != NULL ? clip_trainer_get_step (run->trainer) : 0;
+}
+
+int64_t
+clip_train_run_get_saved_step (const ClipTrainRun *run)
+{
+  return run->last_saved_step;
 }
 
 int64_t

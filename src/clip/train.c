@@ -466,6 +466,7 @@ clip_trainer_new (const ClipModel *model, const ClipOptimConfig *optim, GError *
   tr->vision.blocks = g_new0 (ClipBlockActs, c->vision.layers);
   tr->text.blocks = g_new0 (ClipBlockActs, c->text.layers);
 
+  clip_model_restore_originals ((ClipModel *) model);
   ClipWeights src = model->w;  /* the table only reads the pointers */
   int n;
   ClipTensorInfo *src_table = clip_tensor_table_new (c, &src, &n);
@@ -687,6 +688,8 @@ clip_trainer_step (ClipTrainer *tr, const float *pixels, const int32_t *ids, int
                    ClipStepStats *stats, const ClipCallbacks *callbacks, GError **error)
 {
   double loss;
+  if (!clip_blas_check_room (error))
+    return FALSE;
   /* A non-finite pixel would only poison the loss; refuse it before any arithmetic on it. */
   int64_t n_pixels = (int64_t) batch * 3 * tr->model->config.image_size * tr->model->config.image_size;
   for (int64_t i = 0; i < n_pixels; i++)

@@ -19,6 +19,9 @@
  * item's thumbnail. */
 #include <locale.h>
 #include <stdio.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
 
 #include <json-glib/json-glib.h>
 
@@ -1027,6 +1030,127 @@ poll_load_model (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- Get Models */
+
+/* The model dialog's Get Models page, shown. */
+static GtkWidget *
+hub_page (Driver *driver)
+{
+  GtkWidget *chooser = GTK_WIDGET (model_chooser (driver));
+  gtk_stack_set_visible_child_name (GTK_STACK (named (chooser, "pages")), "get");
+  return named (chooser, "hub_page");
+}
+
+/* The page's properties and its lists: "hub_titles" are the repository ids of the catalogue and
+ * then of the cache, each with the label of its button. */
+static void
+report_hub (GtkWidget *page, JsonBuilder *b)
+{
+  g_autofree char *status = NULL, *error = NULL, *snapshot = NULL;
+  gboolean downloading = FALSE;
+  double fraction = 0;
+  g_object_get (page, "status", &status, "error", &error, "snapshot-dir", &snapshot, "downloading", &downloading,
+                "fraction", &fraction, NULL);
+  add_string (b, "hub_status", status);
+  add_string (b, "hub_error", error);
+  add_string (b, "hub_snapshot", snapshot);
+  add_boolean (b, "hub_downloading", downloading);
+  add_double (b, "hub_fraction", fraction);
+  GtkWidget *lists[] = { named (page, "catalog_list"), named (page, "cached_list") };
+  const char *names[] = { "hub_catalog", "hub_cached" };
+  for (int i = 0; i < 2; i++)
+    {
+      json_builder_set_member_name (b, names[i]);
+      json_builder_begin_array (b);
+      for (GtkWidget *row = gtk_widget_get_first_child (lists[i]); row != NULL; row = gtk_widget_get_next_sibling (row))
+        {
+          GtkWidget *title = find_type (row, GTK_TYPE_LABEL);
+          GtkWidget *button = find_type (row, GTK_TYPE_BUTTON);
+          g_autofree char *entry = g_strdup_printf ("%s: %s", label_text (title),
+                                                    gtk_button_get_label (GTK_BUTTON (button)));
+          json_builder_add_string_value (b, entry);
+        }
+      json_builder_end_array (b);
+    }
+}
+
+static gboolean
+start_hub_page (Driver *driver, JsonBuilder *b)
+{
+  report_hub (hub_page (driver), b);
+  return TRUE;
+}
+
+/* Types "repo" into the page's field and presses Download; "tokenizer" (optional) goes into the
+ * dialog's tokenizer field first, as for a model loaded from a file. */
+static gboolean
+start_hub_download (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *page = hub_page (driver);
+  if (json_object_has_member (driver->step, "tokenizer"))
+    {
+      gtk_expander_set_expanded (GTK_EXPANDER (named (driver->dialog, "options_expander")), TRUE);
+      gtk_editable_set_text (GTK_EDITABLE (named (driver->dialog, "tokenizer_entry")),
+                             step_string (driver, "tokenizer", ""));
+    }
+  gtk_editable_set_text (GTK_EDITABLE (named (page, "repo_entry")), step_string (driver, "repo", ""));
+  return gtk_widget_activate_action (page, "hub.download-entry", NULL);
+}
+
+/* Presses the button of the row of "repo" (in the catalogue or the cache list). */
+static gboolean
+start_hub_use (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *page = hub_page (driver);
+  const char *repo = step_string (driver, "repo", "");
+  const char *lists[] = { "catalog_list", "cached_list" };
+  for (int i = 0; i < 2; i++)
+    for (GtkWidget *row = gtk_widget_get_first_child (named (page, lists[i])); row != NULL;
+         row = gtk_widget_get_next_sibling (row))
+      if (g_str_equal (label_text (find_type (row, GTK_TYPE_LABEL)), repo))
+        {
+          /* What a click does (GtkButton's activate needs a realized button; the page was just shown). */
+          GtkActionable *button = GTK_ACTIONABLE (find_type (row, GTK_TYPE_BUTTON));
+          return gtk_widget_activate_action_variant (GTK_WIDGET (button), gtk_actionable_get_action_name (button),
+                                                     gtk_actionable_get_action_target_value (button));
+        }
+  return FALSE;
+}
+
+/* Once "fraction" of the bytes have arrived. */
+static gboolean
+poll_hub_progress (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *page = named (driver->dialog, "hub_page");
+  double fraction = 0;
+  g_object_get (page, "fraction", &fraction, NULL);
+  if (fraction < json_object_get_double_member (driver->step, "fraction"))
+    return FALSE;
+  report_hub (page, b);
+  return TRUE;
+}
+
+static gboolean
+start_hub_cancel (Driver *driver, JsonBuilder *b)
+{
+  return gtk_widget_activate_action (named (driver->dialog, "hub_page"), "hub.cancel", NULL);
+}
+
+/* The download has ended, and the model it chose has loaded (or failed to). */
+static gboolean
+poll_hub_done (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *page = named (driver->dialog, "hub_page");
+  GtkWidget *error = named (driver->dialog, "error_label");
+  if (get_boolean (page, "downloading") || get_boolean (driver->dialog, "busy"))
+    return FALSE;
+  report_hub (page, b);
+  add_string (b, "chooser_page", stack_page (driver->dialog, "pages"));
+  add_string (b, "chooser_error", gtk_widget_get_visible (error) ? label_text (error) : NULL);
+  report_model (driver, b);
+  return TRUE;
+}
+
 /* The dialogs through the actions of their menu items and shortcuts. */
 static gboolean
 start_open_dialog (Driver *driver, JsonBuilder *b)
@@ -1792,6 +1916,26 @@ start_shortcuts (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- the environment */
+
+/* What `cp other.safetensors model.safetensors` does to a file the application uses: truncates it,
+ * then writes other bytes (zeros) of the same size in place.  The report says whether that worked. */
+static gboolean
+start_overwrite_file (Driver *driver, JsonBuilder *b)
+{
+  const char *path = step_string (driver, "path", "");
+  GStatBuf st;
+  FILE *file = NULL;
+  gboolean ok = g_stat (path, &st) == 0 && truncate (path, 0) == 0 && (file = g_fopen (path, "r+b")) != NULL;
+  g_autofree char *zeros = ok ? g_malloc0 (st.st_size) : NULL;
+  ok = ok && fwrite (zeros, 1, st.st_size, file) == (size_t) st.st_size;
+  if (file != NULL)
+    ok = fclose (file) == 0 && ok;
+  json_builder_set_member_name (b, "overwritten");
+  json_builder_add_boolean_value (b, ok);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- the steps */
 
 static const StepDef steps[] = {
@@ -1810,6 +1954,7 @@ static const StepDef steps[] = {
   { "error-bar",                NULL,                     poll_error_bar,               0, 60, 0 },
   { "screenshot",               NULL,                     poll_screenshot,  SCREENSHOT_DELAY, 60, 0 },
   { "wait",                     NULL,                     NULL,                         0, 60, 0 },
+  { "overwrite-file",           start_overwrite_file,     NULL,                         0, 60, 0 },
   /* Browse */
   { "wait-thumbnails",          NULL,                     poll_thumbnails,            100, 60, 0 },
   { "wait-browse",              NULL,                     poll_browse,                 50, 60, 0 },
@@ -1838,6 +1983,11 @@ static const StepDef steps[] = {
   { "load-model",               start_load_model,         poll_load_model,              0, 60, 0 },
   { "open-dialog",              start_open_dialog,        poll_dialog_focus,          300, 60, 0 },
   { "wait-dialog",              NULL,                     poll_dialog_focus,          300, 60, 0 },
+  { "hub-page",                 start_hub_page,           NULL,                         0, 60, 0 },
+  { "hub-download",             start_hub_download,       poll_hub_done,                0, 60, STEP_WAIT_OPTIONAL },
+  { "hub-wait-progress",        NULL,                     poll_hub_progress,            0, 60, 0 },
+  { "hub-cancel",               start_hub_cancel,         poll_hub_done,                0, 60, 0 },
+  { "hub-use",                  start_hub_use,            poll_hub_done,                0, 60, 0 },
   { "close-dialogs",            start_close_dialogs,      NULL,                       100, 60, 0 },
   /* Search */
   { "search",                   start_search,             poll_search,                400, 60, 0 },
