@@ -138,7 +138,7 @@ scroll_grid_to_top (gpointer data)
 
   self->scroll_source = 0;
   self->scroll_to_top = FALSE;
-  gtk_adjustment_set_value (cl_image_grid_get_vadjustment (self->grid), 0);
+  cl_image_grid_scroll_to_start (self->grid);
   update_state (self);
   return G_SOURCE_REMOVE;
 }

@@ -356,6 +356,15 @@ cl_image_grid_get_vadjustment (ClImageGrid *self)
   return gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (self->scroller));
 }
 
+void
+cl_image_grid_scroll_to_start (ClImageGrid *self)
+{
+  /* Through the grid view's own scrolling, which also replaces a scroll to the selection that it
+   * has not carried out yet. */
+  if (g_list_model_get_n_items (G_LIST_MODEL (self->slots)) > 0)
+    gtk_widget_activate_action (GTK_WIDGET (self->grid_view), "list.scroll-to-item", "u", 0);
+}
+
 static void
 select_position (ClImageGrid *self, guint position)
 {

@@ -21,6 +21,8 @@ void         cl_image_grid_set_model (ClImageGrid *self, GListModel *model);
 GListModel  *cl_image_grid_get_model (ClImageGrid *self);
 /* The vertical scrolling of the grid (to follow how far the user has scrolled). */
 GtkAdjustment *cl_image_grid_get_vadjustment (ClImageGrid *self);
+/* Shows the first items (the selection stays where it is). */
+void           cl_image_grid_scroll_to_start (ClImageGrid *self);
 
 /* Property "selected-item". */
 ClImageItem *cl_image_grid_get_selected_item (ClImageGrid *self);
