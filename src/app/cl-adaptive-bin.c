@@ -22,8 +22,16 @@ child_min_width (ClAdaptiveBin *self)
   return minimum;
 }
 
-/* Shows or hides the collapsible panes under WIDGET that are shown (it stops at the panes, and at
- * pages that are not shown). */
+/* Whether the walks below go into CHILD: a pane is never hidden or inside a scrolled window (which
+ * may hold a grid of thousands of widgets, and is allocated with the window as a job's progress
+ * changes a label), nor in a page that is not shown. */
+static gboolean
+may_hold_panes (GtkWidget *child)
+{
+  return gtk_widget_get_child_visible (child) && gtk_widget_get_visible (child) && !GTK_IS_SCROLLED_WINDOW (child);
+}
+
+/* Shows or hides the collapsible panes under WIDGET that are shown. */
 static void
 apply_layout (GtkWidget *widget, gboolean narrow)
 {
@@ -31,7 +39,7 @@ apply_layout (GtkWidget *widget, gboolean narrow)
     {
       if (gtk_widget_has_css_class (child, "collapsible-pane"))
         gtk_widget_set_visible (child, !narrow);
-      else if (gtk_widget_get_child_visible (child) && gtk_widget_get_visible (child))
+      else if (may_hold_panes (child))
         apply_layout (child, narrow);
     }
 }
@@ -50,7 +58,7 @@ collapsed_width (GtkWidget *widget)
           gtk_widget_get_size_request (child, &request, NULL);
           width += MAX (request, 0);
         }
-      else if (gtk_widget_get_child_visible (child) && gtk_widget_get_visible (child))
+      else if (may_hold_panes (child))
         width += collapsed_width (child);
     }
   return width;

@@ -2,7 +2,7 @@
  * AdwBreakpointBin does; libadwaita is not in our stack).
  *
  * The narrow layout is the wide one without the panes marked with the style class
- * "collapsible-pane".  The bin asks for less width than the wide layout needs, so that the window
+ * "collapsible-pane" (never inside a GtkScrolledWindow).  The bin asks for less width than the wide layout needs, so that the window
  * can be made narrow; when it gets less, "narrow" turns TRUE and it hides those panes (the child is
  * given at least its minimum, clipped, for the frame in between).  It turns FALSE and shows them
  * again once the width fits them: the narrow layout's minimum plus their width requests. */
