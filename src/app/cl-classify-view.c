@@ -127,10 +127,10 @@ set_progress (ClClassifyView *self, double progress)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
 }
 
-/* After the sort model's last change, where the grid has scrolled to the selected image (it follows
- * its item). */
 static void update_state (ClClassifyView *self);
 
+/* After the sort model's last change, where the grid has scrolled to the selected image (it follows
+ * its item). */
 static gboolean
 scroll_grid_to_top (gpointer data)
 {

@@ -389,7 +389,6 @@ image_root_chosen (gpointer owner, GFile *root, gpointer data)
 
   cl_session_open_with_image_root (self->session, self->dataset_awaiting_root, root);
   g_clear_object (&self->dataset_awaiting_root);
-  g_clear_object (&self->toast_file);
 }
 
 static void
@@ -668,6 +667,7 @@ cl_window_dispose (GObject *object)
   g_clear_object (&self->session);
   g_clear_object (&self->recent_menu);
   g_clear_object (&self->dataset_awaiting_root);
+  g_clear_object (&self->toast_file);
   gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_WINDOW);
   G_OBJECT_CLASS (cl_window_parent_class)->dispose (object);
 }
@@ -724,6 +724,9 @@ cl_window_new (GtkApplication *application, ClSession *session)
   GSettings *settings = cl_session_get_settings (session);
 
   self->session = g_object_ref (session);
+  /* The toast's Open and Show in Files act on a file only a file toast names. */
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.open-toast-file", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.show-toast-file", FALSE);
 
   /* The views, in switcher order.  Search and Train come after Classify. */
   cl_window_add_view (self, "browse", _("Browse"), cl_browse_view_new);
