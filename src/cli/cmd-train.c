@@ -326,7 +326,8 @@ train (TrainCommand *cmd)
   if (!ok)
     return cli_fail (g_steal_pointer (&error));
   g_autofree char *elapsed = cli_format_duration ((double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
-  g_autofree char *model_path = clip_train_run_model_path (out_dir);
+  g_autofree char *model_file = clip_train_run_model_path (out_dir);
+  g_autofree char *model_path = cli_path_for_text (model_file);
   printf ("trained steps %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " (%d pairs, %" G_GINT64_FORMAT " steps per "
           "epoch) in %s; model: %s\n", first_step + 1, step, clip_train_run_get_n_train (run),
           clip_train_run_get_steps_per_epoch (run), elapsed, model_path);

@@ -121,16 +121,27 @@ clip_hub_write_text (const char *path, const char *text, GError **error)
 
 /* ---------------------------------------------------------------- resolving */
 
+/* A ref file holds one commit id (40 hex digits) and a newline. */
+#define REF_MAX_BYTES 4096
+
 static char *
 read_ref (const char *repo_dir, const char *repo_id, const char *revision, GError **error)
 {
   g_autofree char *ref_path = g_build_filename (repo_dir, "refs", revision, NULL);
   g_autofree char *contents = NULL;
-  if (!g_file_get_contents (ref_path, &contents, NULL, NULL))
+  size_t length;
+  GError *local = NULL;
+  if (!clip_file_read_contents (ref_path, CLIP_INPUT_MISSING_CODE, REF_MAX_BYTES, &contents, &length, &local))
     {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING,
-                   "%s: revision \"%s\" is not in the Hugging Face cache (%s is missing)", repo_id, revision,
-                   ref_path);
+      if (g_error_matches (local, CLIP_ERROR, CLIP_ERROR_MISSING))
+        {
+          g_clear_error (&local);
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING,
+                       "%s: revision \"%s\" is not in the Hugging Face cache (%s is missing)", repo_id, revision,
+                       ref_path);
+        }
+      else
+        g_propagate_error (error, local);
       return NULL;
     }
   g_strstrip (contents);
@@ -213,7 +224,8 @@ collect_refs (const char *dir, const char *prefix, GHashTable *by_commit)
           continue;
         }
       g_autofree char *commit = NULL;
-      if (!g_file_get_contents (path, &commit, NULL, NULL))
+      size_t length;
+      if (!clip_file_read_contents (path, CLIP_INPUT_DEFAULT, REF_MAX_BYTES, &commit, &length, NULL))
         continue;
       g_strstrip (commit);
       const char *known = g_hash_table_lookup (by_commit, commit);

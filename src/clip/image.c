@@ -38,22 +38,25 @@ typedef struct {
   int64_t    decode_memory;  /* taken from the decoders' budget, given back when freed */
 } ClipImageReal;
 
-#define DECODE_WAIT_US (5 * G_TIME_SPAN_SECOND)
+#define DECODE_WAIT_US (60 * G_TIME_SPAN_SECOND)
 
 static GMutex decode_memory_lock;
 static GCond  decode_memory_cond;
 static int64_t decode_memory_used;
+static GPrivate decode_memory_held_here;  /* bytes this thread took and has not given back */
 
 void
 clip_decode_memory_take (int64_t bytes)
 {
+  gsize held = GPOINTER_TO_SIZE (g_private_get (&decode_memory_held_here));
   g_mutex_lock (&decode_memory_lock);
   gint64 deadline = g_get_monotonic_time () + DECODE_WAIT_US;
-  while (decode_memory_used > 0 && decode_memory_used + bytes > CLIP_DECODE_MEMORY_BYTES)
+  while (held == 0 && decode_memory_used > 0 && decode_memory_used + bytes > CLIP_DECODE_MEMORY_BYTES)
     if (!g_cond_wait_until (&decode_memory_cond, &decode_memory_lock, deadline))
       break;
   decode_memory_used += bytes;
   g_mutex_unlock (&decode_memory_lock);
+  g_private_set (&decode_memory_held_here, GSIZE_TO_POINTER (held + (gsize) bytes));
 }
 
 void
@@ -63,6 +66,10 @@ clip_decode_memory_give_back (int64_t bytes)
   decode_memory_used -= bytes;
   g_cond_broadcast (&decode_memory_cond);
   g_mutex_unlock (&decode_memory_lock);
+  /* An image freed by another thread than the one that decoded it leaves that one counted as a
+   * holder (it then never waits): the bound loosens, nothing blocks. */
+  gsize held = GPOINTER_TO_SIZE (g_private_get (&decode_memory_held_here));
+  g_private_set (&decode_memory_held_here, GSIZE_TO_POINTER (held > (gsize) bytes ? held - (gsize) bytes : 0));
 }
 
 ClipImage *
