@@ -33,9 +33,12 @@ gboolean       cl_session_get_apply_exif (ClSession *self);
 
 /* ---------------------------------------------------------------- folder or data set */
 
-/* Opens a folder or a CSV data set; remembered as the last and a recent one on success. */
+/* Opens a folder or a CSV data set; remembered as the last and a recent one on success.  A data set's
+ * relative image paths start from the folder it was last opened with (the "dataset-image-roots"
+ * setting), else from the CSV's folder. */
 void          cl_session_open (ClSession *self, GFile *file);
-/* Opens a CSV data set whose relative image paths are relative to IMAGE_ROOT (NULL: the CSV's folder). */
+/* The same with IMAGE_ROOT as the start of a data set's relative image paths (NULL: as above); it is
+ * remembered for the next time. */
 void          cl_session_open_with_image_root (ClSession *self, GFile *file, GFile *image_root);
 gboolean      cl_session_get_collection_loading (ClSession *self);
 ClCollection *cl_session_get_collection (ClSession *self);

@@ -396,12 +396,12 @@ dataset_chosen (gpointer owner, GFile *csv, const char *choice, gpointer data)
 {
   ClWindow *self = CL_WINDOW (owner);
 
+  g_autoptr (GFile) csv_folder = g_file_get_parent (csv);
   if (g_strcmp0 (choice, "other") != 0)
     {
-      cl_session_open (self->session, csv);
+      cl_session_open_with_image_root (self->session, csv, csv_folder);
       return;
     }
-  g_autoptr (GFile) csv_folder = g_file_get_parent (csv);
   ClFileChooserOptions options = {
     .title = _("Choose the Folder the Image Paths Start From"),
     .action = GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,

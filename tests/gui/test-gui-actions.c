@@ -24,8 +24,8 @@ static char *model_dir;          /* the tiny golden model (byte tokenizer) */
 /* ---------------------------------------------------------------- 6: image paths of data sets */
 
 /* A CSV listing the sample images by absolute path, and others relative to an image folder chosen in
- * the Open dialog (not the CSV's folder): every row is used, and a relative path that climbs out of
- * that folder is still refused. */
+ * the Open dialog (not the CSV's folder): every row is used, a relative path that climbs out of
+ * that folder is still refused, and the folder is used again when the data set is reopened. */
 static void
 test_dataset_paths (void)
 {
@@ -51,11 +51,14 @@ test_dataset_paths (void)
 
   g_autofree char *csv_json = q (csv_path);
   g_autofree char *root_json = q (root);
+  g_autofree char *csv_dir_json = q (csv_dir);
   g_autofree char *steps = g_strdup_printf (
     "{\"do\": \"wait-model\"},"
     "{\"do\": \"open\", \"path\": %s, \"root\": %s},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"open\", \"path\": %s, \"root\": %s},"
     "{\"do\": \"open\", \"path\": %s}",
-    csv_json, root_json, csv_json);
+    csv_json, root_json, csv_json, csv_json, csv_dir_json, csv_json);
   g_autoptr (AppRun) run = app_run ("dataset-paths", TINY_MODEL_ARGS, steps, NULL);
 
   /* With the chosen folder: the absolute row and the relative one; the climbing one is reported. */
@@ -66,8 +69,11 @@ test_dataset_paths (void)
   g_assert_nonnull (strstr (member_string (bar, "detail"), "line 4"));
   g_assert_nonnull (strstr (member_string (bar, "detail"), "outside the image root"));
 
-  /* By default relative paths start from the CSV's folder: only the absolute row is found there. */
-  g_assert_cmpint (json_object_get_int_member (step (run, 2), "n_items"), ==, 1);
+  /* Opened again as Recent does, with the folder chosen last time; with the CSV's own folder chosen,
+   * only the absolute row is found, and that choice is remembered in turn. */
+  g_assert_cmpint (json_object_get_int_member (step (run, 2), "n_items"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (step (run, 3), "n_items"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (step (run, 4), "n_items"), ==, 1);
 }
 
 /* ---------------------------------------------------------------- 7: export */
