@@ -29,6 +29,7 @@ packages=(
   jq                    # the command-line tests check JSON output with it
   libcairo2-dev         # drawing the shapes data set
   dataset-fashion-mnist # cliplab-cli dataset fashion-mnist reads its IDX files
+  libopenmpi-dev openmpi-bin  # data-parallel training (mpirun -np N cliplab-cli train) and its tests
 )
 
 log () { printf 'setup.sh: %s\n' "$*" >&2; }

@@ -13,12 +13,13 @@ print_issue (const CliExploreData *data, const ClipLabelIssue *issue, gboolean j
   const char *label = data->label_names[issue->label], *suggested = data->label_names[issue->suggested];
   if (!json)
     {
-      printf ("%-20s → %-20s %5.1f %%  %s\n", label, suggested, 100 * issue->confidence, data->paths[issue->row]);
+      g_autofree char *display = cli_path_for_text (data->paths[issue->row]);
+      printf ("%-20s → %-20s %5.1f %%  %s\n", label, suggested, 100 * issue->confidence, display);
       return;
     }
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  cli_json_add_string (builder, "path", data->paths[issue->row]);
+  cli_json_add_path (builder, "path", data->paths[issue->row]);
   cli_json_add_string (builder, "label", label);
   cli_json_add_string (builder, "suggested", suggested);
   cli_json_add_double (builder, "confidence", issue->confidence);
@@ -31,12 +32,13 @@ print_outlier (const CliExploreData *data, const ClipOutlier *outlier, gboolean 
 {
   if (!json)
     {
-      printf ("outlier %6.3f  %s\n", outlier->score, data->paths[outlier->row]);
+      g_autofree char *display = cli_path_for_text (data->paths[outlier->row]);
+      printf ("outlier %6.3f  %s\n", outlier->score, display);
       return;
     }
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  cli_json_add_string (builder, "path", data->paths[outlier->row]);
+  cli_json_add_path (builder, "path", data->paths[outlier->row]);
   cli_json_add_double (builder, "outlier_score", outlier->score);
   json_builder_end_object (builder);
   cli_json_print_line (builder);

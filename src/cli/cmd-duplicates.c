@@ -11,7 +11,10 @@ print_group (const CliExploreData *data, const int *rows, int n_rows, float max_
     {
       printf ("%d images, largest distance %.4f%s\n", n_rows, max_distance, exact ? ", identical files" : "");
       for (int j = 0; j < n_rows; j++)
-        printf ("  %s\n", data->paths[rows[j]]);
+        {
+          g_autofree char *display = cli_path_for_text (data->paths[rows[j]]);
+          printf ("  %s\n", display);
+        }
       return;
     }
   g_autoptr (JsonBuilder) builder = json_builder_new ();
@@ -19,7 +22,7 @@ print_group (const CliExploreData *data, const int *rows, int n_rows, float max_
   json_builder_set_member_name (builder, "paths");
   json_builder_begin_array (builder);
   for (int j = 0; j < n_rows; j++)
-    json_builder_add_string_value (builder, data->paths[rows[j]]);
+    cli_json_add_path_value (builder, data->paths[rows[j]]);
   json_builder_end_array (builder);
   cli_json_add_double (builder, "max_distance", max_distance);
   json_builder_set_member_name (builder, "exact");

@@ -59,7 +59,7 @@ data_set_row (CliExploreData *data, int row, const char *folder, const ClipIndex
 {
   memcpy (data->embeddings + (size_t) row * data->dim, item->embedding, sizeof (float) * data->dim);
   memcpy (data->hashes + 16 * (size_t) row, item->content_hash, 16);
-  data->paths[row] = cli_index_display_path (folder, item->path);
+  data->paths[row] = g_build_filename (folder, item->path, NULL);
 }
 
 static int
@@ -72,6 +72,8 @@ compare_strings (const void *a, const void *b)
 static void
 folder_labels (ClipIndex *index, const int64_t *order, CliExploreData *data)
 {
+  if (data->n == 0)
+    return;
   g_autoptr (GPtrArray) classes = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   g_autofree char **first = g_new0 (char *, MAX (data->n, 1));

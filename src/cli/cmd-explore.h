@@ -30,7 +30,8 @@ typedef struct {
   int        n, dim;
   float     *embeddings;     /* [n, dim] unit rows */
   uint8_t   *hashes;         /* [n, 16] content hashes */
-  char     **paths;          /* [n] for display: the folder as given joined with the path inside it */
+  char     **paths;          /* [n] the folder as given joined with the path inside it (file name bytes:
+                              * cli_json_add_path and cli_path_for_text print them) */
   int       *labels;         /* [n] in 0 … n_labels − 1, or NULL */
   char     **label_names;    /* [n_labels], NULL-terminated, or NULL */
   int        n_labels;

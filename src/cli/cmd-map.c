@@ -28,12 +28,13 @@ print_point (const CliExploreData *data, int i, const float *xy, const int *clus
 {
   if (!json)
     {
-      printf ("%10.4f %10.4f %4d  %s\n", xy[2 * i], xy[2 * i + 1], cluster[i], data->paths[i]);
+      g_autofree char *display = cli_path_for_text (data->paths[i]);
+      printf ("%10.4f %10.4f %4d  %s\n", xy[2 * i], xy[2 * i + 1], cluster[i], display);
       return;
     }
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  cli_json_add_string (builder, "path", data->paths[i]);
+  cli_json_add_path (builder, "path", data->paths[i]);
   cli_json_add_double (builder, "x", xy[2 * i]);
   cli_json_add_double (builder, "y", xy[2 * i + 1]);
   cli_json_add_int (builder, "cluster", cluster[i]);
@@ -93,8 +94,8 @@ cli_cmd_map (int argc, char **argv)
   };
   g_autoptr (GOptionContext) context = cli_option_context_new (
     "map", NULL, "Lay the images out on a 2-D map (PCA, neighbour graph, UMAP-style layout), find the "
-    "dense clusters on it and name them with the model's text tower (from the labels and caption words "
-    "of a CSV, else from common nouns).  Embeddings come from the folder's index, updated first.",
+    "dense clusters on it and name them with the model's text tower (after the data set's labels, else "
+    "a CSV's caption words, else common nouns).  Embeddings come from the folder's index, updated first.",
     entries, &model_options, NULL);
   cli_explore_args_add (context, &args);
   cli_index_args_add (context, &index_args);

@@ -218,6 +218,22 @@ gboolean     clip_trainer_compute_gradients (ClipTrainer *trainer, const float *
                                              GError **error);
 const float *clip_trainer_get_gradient (const ClipTrainer *trainer, const char *name);
 
+/* Data-parallel helpers over a ClipCommunicator (train-dist.c). */
+/* Σ over the ranks of VALUE, added in rank order so that every rank holds the same double. */
+gboolean clip_dist_sum_double (const ClipCommunicator *comm, double value, double *sum, GError **error);
+/* Sums GRADS [N] over the ranks in buckets (each one collective of CLIP_DIST_BUCKET_FLOATS at most). */
+#define CLIP_DIST_BUCKET_FLOATS ((size_t) 1 << 20)
+gboolean clip_dist_sum_gradients (const ClipCommunicator *comm, float *grads, size_t n, GError **error);
+/* Fails unless every rank passes the same VALUE; WHAT names it in the message. */
+gboolean clip_dist_check_same (const ClipCommunicator *comm, int64_t value, const char *what, GError **error);
+
+/* The crops of a data-parallel rank, decoded when first used (a rank decodes only the images of its
+ * shares) and kept up to MEMORY_LIMIT bytes.  An image that cannot be decoded is an error. */
+typedef struct _ClipCropCache ClipCropCache;
+ClipCropCache *clip_crop_cache_new (ClipDataset *dataset, int size, size_t memory_limit);
+void           clip_crop_cache_free (ClipCropCache *cache);
+const uint8_t *clip_crop_cache_get (ClipCropCache *cache, int index, GError **error);
+
 /* The configuration and preprocessing as the JSON stored in our checkpoints, and back. */
 char    *clip_config_to_json (const ClipConfig *config, const ClipPreprocess *pre);
 gboolean clip_config_from_json (const char *json, ClipConfig *config, ClipPreprocess *pre,

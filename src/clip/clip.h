@@ -305,6 +305,37 @@ int64_t    clip_trainer_get_step (const ClipTrainer *trainer);
 gboolean     clip_trainer_save (ClipTrainer *trainer, const char *path, GHashTable *metadata, GError **error);
 ClipTrainer *clip_trainer_load (const char *path, GHashTable **metadata, GError **error);
 
+/* ---------------------------------------------------------------- data-parallel training
+ *
+ * The collectives a data-parallel run needs, provided by the caller (cliplab-cli implements them
+ * over MPI) so that the library carries no transport.  Every rank makes the same calls in the same
+ * order; a call that fails returns FALSE with ERROR set (the run then cannot continue). */
+typedef struct {
+  int      rank, size;
+  /* RECV [size × BYTES] receives every rank's BYTES bytes of SEND, in rank order. */
+  gboolean (*allgather) (const void *send, void *recv, size_t bytes, gpointer user_data, GError **error);
+  /* SEND [size × COUNT] is summed over the ranks; block r of the sum lands in rank r's RECV [COUNT]. */
+  gboolean (*reduce_scatter_sum) (const float *send, float *recv, size_t count, gpointer user_data,
+                                  GError **error);
+  /* DATA [COUNT] becomes its sum over the ranks, the same on every rank. */
+  gboolean (*allreduce_sum) (float *data, size_t count, gpointer user_data, GError **error);
+  gpointer user_data;
+} ClipCommunicator;
+
+/* From now on clip_trainer_step takes this rank's share of a global batch: with BATCH pairs per
+ * rank, rank r passes pairs r·BATCH … (r + 1)·BATCH − 1 of the global batch of size × BATCH.  The
+ * image and text features are gathered, each rank computes the loss rows of its images and the
+ * columns of its texts, the feature gradients are reduce-scattered back to their owners and the
+ * parameter gradients summed, so every rank takes the step a single process would take on the
+ * global batch (within float rounding), and the stats are the global batch's.  COMM is copied and
+ * must outlive the trainer; NULL returns to single-process training.  clip_trainer_step then polls
+ * the callbacks' abort once, before the step, and all ranks agree on it: they stop together. */
+void clip_trainer_set_communicator (ClipTrainer *trainer, const ClipCommunicator *comm);
+/* The check every rank makes where one may have failed alone, before a collective that would
+ * otherwise wait for it: each passes its own failure (NULL when it is fine) and all fail together
+ * with the first failing rank's error, "rank R of N: …" (an abort stays CLIP_ERROR_ABORTED). */
+gboolean clip_communicator_agree (const ClipCommunicator *comm, const GError *local_failure, GError **error);
+
 /* ---------------------------------------------------------------- evaluation */
 
 typedef struct {
@@ -504,6 +535,23 @@ ClipTrainRun *clip_train_run_new (const ClipTrainRunConfig *config, const ClipTr
 ClipTrainRun *clip_train_run_resume (const char *dir, const ClipTrainEvents *events, GError **error);
 void          clip_train_run_free (ClipTrainRun *run);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipTrainRun, clip_train_run_free)
+
+/* The configuration stored in the newest readable checkpoint of the run in DIR (where its log is,
+ * its schedule…), without loading its weights; e.g. to follow a run that another process writes.
+ * Clear CONFIG with clip_train_run_config_clear. */
+gboolean clip_train_run_read_config (const char *dir, ClipTrainRunConfig *config, GError **error);
+
+/* The same on every rank of a data-parallel run (see ClipCommunicator): all ranks call them with the
+ * same arguments.  config.batch_size is the global batch, a multiple of the ranks; each rank takes
+ * its share of every batch from the same seeded order and augmentation and decodes only its own
+ * images (an image that cannot be decoded then ends the run); rank 0 alone writes the folder, the
+ * log and the checkpoints and validates.  Every rank reads the checkpoint on resume, whatever the
+ * number of ranks that wrote it.  A failure of one rank ends the run on all of them, rank 0's error
+ * naming the rank.  COMM is copied and must outlive the run. */
+ClipTrainRun *clip_train_run_new_distributed (const ClipTrainRunConfig *config, const ClipTrainEvents *events,
+                                              const ClipCommunicator *comm, GError **error);
+ClipTrainRun *clip_train_run_resume_distributed (const char *dir, const ClipTrainEvents *events,
+                                                 const ClipCommunicator *comm, GError **error);
 
 /* Decodes the images (once), then trains until the last step, saving checkpoints every save_every
  * steps, validating at each epoch end and at the last step, and writing model.safetensors at the

@@ -81,7 +81,7 @@ clip_audit_labels (const float *embeddings, int n, int dim, const int *labels, i
       if (best >= 0 && p[best] > p[y])
         g_array_append_val (issues, ((ClipLabelIssue) { i, y, best, p[best], p[y] }));
     }
-  qsort (issues->data, issues->len, sizeof (ClipLabelIssue), compare_issues);
+  g_array_sort (issues, compare_issues);
   *n_issues = (int) issues->len;
   return (ClipLabelIssue *) g_array_free (issues, FALSE);
 }

@@ -203,7 +203,7 @@ clip_map_cluster (const float *xy, int n, const ClipClusterOptions *options, int
   for (size_t c = 0; c < cells; c++)
     if (count[c] >= min_size)
       g_array_append_val (sizes, ((ClusterSize) { (int) c, count[c] }));
-  qsort (sizes->data, sizes->len, sizeof (ClusterSize), compare_sizes);
+  g_array_sort (sizes, compare_sizes);
   /* COUNT becomes the cell → id table: −1 for noise and small clusters */
   for (size_t c = 0; c < cells; c++)
     count[c] = -1;

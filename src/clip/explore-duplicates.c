@@ -152,7 +152,7 @@ collect_groups (const float *x, int n, int dim, const uint8_t *hashes, int *pare
   for (int r = 0; r < n; r++)
     if (parent[r] == r && size[r] >= 2)
       g_array_append_val (keys, ((GroupKey) { r, size[r], first[r] }));
-  qsort (keys->data, keys->len, sizeof (GroupKey), compare_groups);
+  g_array_sort (keys, compare_groups);
   ClipDuplicates *d = g_new0 (ClipDuplicates, 1);
   d->n_groups = (int) keys->len;
   d->start = g_new (int, d->n_groups + 1);

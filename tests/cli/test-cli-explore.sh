@@ -133,6 +133,13 @@ explore-errors)
   check_error "duplicates --threshold 3" "--threshold is a cosine distance in [0, 2]"
   run map --model "$model" --image-dir "$tmp/flat"
   check_error "map of an empty folder" "a map needs at least 3"
+  run duplicates --model "$model" --image-dir "$tmp/flat" --json
+  status_is 0 && [[ ! -s $tmp/out ]]
+  verdict "duplicates of an empty folder: no group"
+  "$cli" dataset shapes --out "$tmp/few" --count 5 >/dev/null
+  run map --model "$model" --image-dir "$tmp/few/train" --json
+  status_is 0 && jq_out 'length == 5 and .[4].clusters == [] and (.[:4] | all(.cluster == -1))'
+  verdict "map of 4 images: too few for a cluster, all -1"
   ;;
 
 *)

@@ -1572,6 +1572,24 @@ start_train_continue (Driver *driver, JsonBuilder *b)
 }
 
 static gboolean
+start_train_follow (Driver *driver, JsonBuilder *b)
+{
+  train_action (driver, "train.follow", g_variant_new_string (step_string (driver, "path", "")));
+  return TRUE;
+}
+
+/* Until the chart holds at least the step's "steps" points, whatever the view is doing (a run that
+ * another process writes grows without the view being busy). */
+static gboolean
+poll_train_points (Driver *driver, JsonBuilder *b)
+{
+  if (cl_loss_chart_get_n_points (train_chart (driver)) < (guint) step_int (driver, "steps"))
+    return FALSE;
+  report_train (driver, b);
+  return TRUE;
+}
+
+static gboolean
 start_train_use_model (Driver *driver, JsonBuilder *b)
 {
   train_action (driver, "train.use-model", NULL);
@@ -2007,6 +2025,8 @@ static const StepDef steps[] = {
   { "train-stop",               start_train_stop,         poll_train,                   0, 60, 0 },
   { "train-continue",           start_train_continue,     poll_train,                   0, 60, STEP_WAIT_OPTIONAL },
   { "train-use-model",          start_train_use_model,    poll_model,                   0, 60, 0 },
+  { "train-follow",             start_train_follow,       poll_train_points,            0, 60, 0 },
+  { "train-wait-points",        NULL,                     poll_train_points,            0, 60, 0 },
   { "chart-hover",              start_chart_hover,        NULL,                         0, 60, 0 },
   { "save-chart",               start_save_chart,         NULL,                         0, 60, 0 },
 };
