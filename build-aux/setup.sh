@@ -28,6 +28,8 @@ packages=(
   gettext               # translations (msgfmt) and the Korean completeness check
   jq                    # the command-line tests check JSON output with it
   libcairo2-dev         # drawing the shapes data set
+  webp-pixbuf-loader heif-gdk-pixbuf libavif-gdk-pixbuf  # photos as people have them: WebP, HEIC/HEIF, AVIF
+  libheif-examples libavif-bin  # heif-enc and avifenc: the GUI library test makes its HEIC and AVIF samples
   dataset-fashion-mnist # cliplab-cli dataset fashion-mnist reads its IDX files
   libopenmpi-dev openmpi-bin  # data-parallel training (mpirun -np N cliplab-cli train) and its tests
 )

@@ -1,7 +1,9 @@
 /* cl-search-view.h — the Search view: text queries with + and − terms ("dog beach -people"), or
- * "find similar" from an image, ranked over the open folder's index (searchable while it is being
- * built, with progress and Stop): an endless ranked list (the next page comes as the user scrolls
- * towards its end), scores on the thumbnails, the image searched with left out. */
+ * "find similar" from an image, ranked over the index of the open folder and the photo folders
+ * (GSettings "library-folders"; searchable while it is being built, with progress and Stop): an
+ * endless ranked list (the next page comes as the user scrolls towards its end), scores on the
+ * thumbnails, the image searched with left out.  The folders are watched: a photo added, changed,
+ * removed or renamed is reflected in the index and the results within seconds. */
 #pragma once
 
 #include <gtk/gtk.h>
@@ -23,9 +25,14 @@ void cl_search_view_find_similar (ClSearchView *self, const char *path);
 void cl_search_view_update_index (ClSearchView *self);
 /* Stops an index update; what is indexed so far stays searchable. */
 void cl_search_view_stop_index (ClSearchView *self);
+/* Adds FOLDER to the photo folders (remembered) / removes it. */
+void cl_search_view_add_folder (ClSearchView *self, const char *folder);
+void cl_search_view_remove_folder (ClSearchView *self, const char *folder);
 
 /* Actions (the buttons): "search.update-index" (cl_search_view_update_index; "Continue
- * Indexing"), "search.stop-index" (cl_search_view_stop_index), each enabled only when it can run.
+ * Indexing"), "search.stop-index" (cl_search_view_stop_index), each enabled only when it can run;
+ * "search.choose-folder" (asks for a folder to add), "search.add-folder" and
+ * "search.remove-folder" (a folder's path, "s").
  *
  * Properties, read-only: "searching" (a search waits for the entry's delay, the model or the
  * worker), "indexing", "index-progress" (0..1, bound to its progress bar), "n-indexed"

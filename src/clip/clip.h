@@ -835,6 +835,15 @@ typedef struct {
  * the update with CLIP_ERROR_ABORTED and keeping everything embedded so far. */
 gboolean clip_index_update (ClipIndex *index, ClipIndexStats *stats, const ClipCallbacks *callbacks,
                             GError **error);
+/* Brings only PATHS (NULL-terminated, relative to the folder: files or folders, existing or gone)
+ * up to date, as clip_index_update would, without scanning the rest of the folder: for a file
+ * watcher's events.  A path renamed is given with its old and its new name; its content is
+ * recognised and not embedded again.  New and changed files are appended to the file's journal;
+ * only a file gone or renamed makes it rewrite the whole index (the next full update compacts the
+ * journal).  Fails with CLIP_ERROR_INVALID on an absolute path or one with '.' or '..' components,
+ * before touching anything. */
+gboolean clip_index_update_paths (ClipIndex *index, const char *const *paths, ClipIndexStats *stats,
+                                  const ClipCallbacks *callbacks, GError **error);
 void     clip_index_stats_clear (ClipIndexStats *stats);
 
 typedef struct {

@@ -691,17 +691,20 @@ updater_init (Updater *u, ClipIndex *index, const ClipCallbacks *callbacks)
   index->progress = (ClipIndexProgress) { .phase = CLIP_INDEX_PHASE_SCAN, .eta = -1 };
 }
 
-/* Phase 1, under the lock: the file as it is now, rewritten compacted when anything in it is not
- * verifiable, then opened for appending. */
+/* Phase 1, under the lock: the file as it is now, rewritten compacted when it is missing or anything
+ * in it is not verifiable (or, with COMPACT, when it has journal blocks), then opened for appending. */
 static gboolean
-updater_open_file (Updater *u, GError **error)
+updater_open_file (Updater *u, gboolean compact, GError **error)
 {
   ClipIndex *index = u->index;
   ClipIndexStore *store = clip_index_store_read (index->file, index->folder, index->key, index->dim, FALSE, error);
   if (store == NULL)
     return FALSE;
   index_set_store (index, store);
-  if (!clip_index_store_is_compact (index->store))
+  /* A missing file is written (empty) first, so that there is one to append to. */
+  gboolean must = compact || clip_index_store_warnings (index->store)[0] != NULL
+                  || !g_file_test (index->file, G_FILE_TEST_EXISTS);
+  if (must && !clip_index_store_is_compact (index->store))
     {
       size_t n;
       const ClipIndexEntry *current = clip_index_store_entries (index->store, &n);
@@ -736,8 +739,29 @@ updater_scan (Updater *u, ClipIndexScan *scan, GError **error)
 /* Phase 3: unchanged files keep their entry; new and changed ones become JOBS; the old entries
  * whose path is gone are counted in u->vanished (by content, for recognising moves).  Returns how
  * many vanished. */
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* PATH is one of ROOTS (NULL-terminated) or inside one. */
+static gboolean
+path_is_under (const char *path, const char *const *roots)
+{
+  for (const char *const *root = roots; *root != NULL; root++)
+    {
+      size_t n = strlen (*root);
+      if (strncmp (path, *root, n) == 0 && (path[n] == '/' || path[n] == '\0'))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* With ONLY (the paths a partial scan covered, or NULL for the whole folder), the entries outside
+ * them stay as they are. */
 static int64_t
-updater_plan (Updater *u, const ClipIndexScan *scan, GPtrArray *jobs)
+updater_plan (Updater *u, const ClipIndexScan *scan, const char *const *only, GPtrArray *jobs)
 {
   size_t n_old;
   const ClipIndexEntry *old = clip_index_store_entries (u->index->store, &n_old);
@@ -745,8 +769,14 @@ updater_plan (Updater *u, const ClipIndexScan *scan, GPtrArray *jobs)
   g_autofree gboolean *present = g_new0 (gboolean, n_old);
   for (size_t i = 0; i < n_old; i++)
     {
-      g_hash_table_insert (old_by_path, (gpointer) old[i].path, (gpointer) &old[i]);
       g_hash_table_insert (u->known, (gpointer) old[i].hash, (gpointer) old[i].embedding);
+      if (only != NULL && !path_is_under (old[i].path, only))
+        {
+          present[i] = TRUE;
+          g_array_append_val (u->entries, old[i]);
+          continue;
+        }
+      g_hash_table_insert (old_by_path, (gpointer) old[i].path, (gpointer) &old[i]);
     }
   for (guint i = 0; i < scan->files->len; i++)
     {
@@ -778,10 +808,10 @@ updater_plan (Updater *u, const ClipIndexScan *scan, GPtrArray *jobs)
 
 /* Phases 3 and 4: plan, then read and encode what changed (updater_embed). */
 static gboolean
-updater_apply_changes (Updater *u, const ClipIndexScan *scan, GError **error)
+updater_apply_changes (Updater *u, const ClipIndexScan *scan, const char *const *only, GError **error)
 {
   g_autoptr (GPtrArray) jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) update_job_free);
-  int64_t vanished = updater_plan (u, scan, jobs);
+  int64_t vanished = updater_plan (u, scan, only, jobs);
   if (!updater_embed (u, jobs, error))
     return FALSE;
   u->removed += vanished - u->moved;
@@ -797,6 +827,24 @@ updater_write (Updater *u, GError **error)
   u->progress->phase = CLIP_INDEX_PHASE_WRITE;
   updater_report (u);
   return index_compact (u->index, u->entries, error);
+}
+
+/* After a partial update: new and changed files are in the journal already (appended as they were
+ * embedded), which is all the file needs unless an entry has to go — the journal cannot drop one —
+ * so the whole file is rewritten only then; else it is read back with its new blocks. */
+static gboolean
+updater_write_journal (Updater *u, GError **error)
+{
+  ClipIndex *index = u->index;
+  if (u->removed + u->moved > 0)
+    return updater_write (u, error);
+  if (u->added + u->updated == 0)
+    return TRUE;
+  ClipIndexStore *store = clip_index_store_read (index->file, index->folder, index->key, index->dim, FALSE, error);
+  if (store == NULL)
+    return FALSE;
+  index_set_store (index, store);
+  return TRUE;
 }
 
 static void
@@ -834,7 +882,7 @@ index_check_for_changes (ClipIndex *index, ClipIndexStats *stats, const ClipCall
   if (ok)
     {
       g_autoptr (GPtrArray) jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) update_job_free);
-      *needs_write = updater_plan (&u, &scan, jobs) > 0 || jobs->len > 0;
+      *needs_write = updater_plan (&u, &scan, NULL, jobs) > 0 || jobs->len > 0;
       /* Nothing to read: the embedding phase is reported as an update's would be. */
       if (!*needs_write)
         ok = updater_embed (&u, jobs, error);
@@ -853,9 +901,9 @@ index_update_locked (ClipIndex *index, ClipIndexStats *stats, const ClipCallback
   Updater u;
   updater_init (&u, index, callbacks);
   ClipIndexScan scan = { 0 };
-  gboolean ok = updater_open_file (&u, error)
+  gboolean ok = updater_open_file (&u, TRUE, error)
                 && updater_scan (&u, &scan, error)
-                && updater_apply_changes (&u, &scan, error)
+                && updater_apply_changes (&u, &scan, NULL, error)
                 && updater_write (&u, error);
   if (ok && stats != NULL)
     updater_get_stats (&u, stats);
@@ -883,6 +931,82 @@ clip_index_update (ClipIndex *index, ClipIndexStats *stats, const ClipCallbacks 
   gboolean ok = index_check_for_changes (index, stats, callbacks, &needs_write, error);
   if (ok && needs_write)
     ok = index_lock_exclusive (index, lock, error) && index_update_locked (index, stats, callbacks, error);
+  close (lock);
+  return ok;
+}
+
+/* PATHS as one set: each valid and relative, duplicates and paths inside another given one dropped,
+ * sorted.  NULL with CLIP_ERROR_INVALID naming the first bad one. */
+static GPtrArray *
+normalize_paths (const ClipIndex *index, const char *const *paths, GError **error)
+{
+  g_autoptr (GPtrArray) sorted = g_ptr_array_new_with_free_func (g_free);
+  for (const char *const *p = paths; *p != NULL; p++)
+    {
+      g_autofree char *path = g_strdup (*p);
+      size_t len = strlen (path);
+      while (len > 1 && path[len - 1] == '/')
+        path[--len] = '\0';
+      g_auto (GStrv) parts = g_strsplit (path, "/", -1);
+      gboolean valid = len > 0 && len <= CLIP_INDEX_MAX_PATH && path[0] != '/';
+      for (int i = 0; valid && parts[i] != NULL; i++)
+        valid = parts[i][0] != '\0' && !g_str_equal (parts[i], ".") && !g_str_equal (parts[i], "..");
+      if (!valid)
+        {
+          g_autofree char *display = g_filename_display_name (*p);
+          g_autofree char *folder = g_filename_display_name (index->folder);
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+                       "%s: '%s' is not a path relative to the folder, without '.' or '..'", folder, display);
+          return NULL;
+        }
+      g_ptr_array_add (sorted, g_steal_pointer (&path));
+    }
+  g_ptr_array_sort (sorted, compare_strings);
+  /* Kept NULL-terminated as it grows, for path_is_under. */
+  GPtrArray *kept = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (kept, NULL);
+  for (guint i = 0; i < sorted->len; i++)
+    {
+      const char *path = sorted->pdata[i];
+      if (!path_is_under (path, (const char *const *) kept->pdata))
+        g_ptr_array_insert (kept, (int) kept->len - 1, g_strdup (path));
+    }
+  return kept;
+}
+
+gboolean
+clip_index_update_paths (ClipIndex *index, const char *const *paths, ClipIndexStats *stats,
+                         const ClipCallbacks *callbacks, GError **error)
+{
+  g_return_val_if_fail (index != NULL && paths != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (stats != NULL)
+    memset (stats, 0, sizeof *stats);
+  g_autoptr (GPtrArray) only = normalize_paths (index, paths, error);
+  if (only == NULL)
+    return FALSE;
+
+  int lock = index_lock_shared (index, error);
+  if (lock < 0)
+    return FALSE;
+  Updater u;
+  updater_init (&u, index, callbacks);
+  ClipIndexScan scan = { 0 };
+  const char *const *roots = (const char *const *) only->pdata;
+  gboolean ok = index_lock_exclusive (index, lock, error)
+                && updater_open_file (&u, FALSE, error)
+                && clip_index_scan_paths (index->folder, &index->options, index->cache_dir, roots,
+                                          updater_scan_progress, &u, &scan, error);
+  if (ok)
+    {
+      u.skipped = g_steal_pointer (&scan.skipped);
+      u.progress->found = scan.files->len;
+      ok = updater_apply_changes (&u, &scan, roots, error) && updater_write_journal (&u, error);
+    }
+  if (ok && stats != NULL)
+    updater_get_stats (&u, stats);
+  updater_clear (&u);
+  clip_index_scan_clear (&scan);
   close (lock);
   return ok;
 }

@@ -1280,6 +1280,11 @@ report_search (Driver *driver, JsonBuilder *b)
       add_string (b, "path", cl_image_item_get_path (item));
       add_double (b, "score", cl_image_item_get_confidence (item));
       add_string (b, "shown", cl_image_item_get_prediction (item));
+      /* The thumbnail as drawn (0 × 0 until loaded): upright photos are taller than wide. */
+      GdkTexture *thumbnail = cl_image_item_get_thumbnail (item);
+      add_int (b, "thumbnail_width", thumbnail != NULL ? gdk_texture_get_width (thumbnail) : 0);
+      add_int (b, "thumbnail_height", thumbnail != NULL ? gdk_texture_get_height (thumbnail) : 0);
+      add_boolean (b, "thumbnail_failed", cl_image_item_get_thumbnail_failed (item));
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -1391,6 +1396,78 @@ poll_search_preview (Driver *driver, JsonBuilder *b)
   add_string (b, "preview_name", label_text (named (view, "preview_name")));
   add_string (b, "preview_score", label_text (named (view, "preview_score")));
   add_boolean (b, "preview_shown", gtk_widget_get_mapped (GTK_WIDGET (picture)));
+  report_search (driver, b);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- photo folders */
+
+/* The "search.add-folder" action of the Photo Folders popover (what its chooser ends with). */
+static gboolean
+start_add_folder (Driver *driver, JsonBuilder *b)
+{
+  gtk_widget_activate_action (GTK_WIDGET (search_view (driver)), "search.add-folder", "s",
+                              step_string (driver, "path", ""));
+  return TRUE;
+}
+
+static gboolean
+start_remove_folder (Driver *driver, JsonBuilder *b)
+{
+  gtk_widget_activate_action (GTK_WIDGET (search_view (driver)), "search.remove-folder", "s",
+                              step_string (driver, "path", ""));
+  return TRUE;
+}
+
+/* What another program does to a watched folder: a photo copied in, deleted, renamed. */
+static gboolean
+start_copy_file (Driver *driver, JsonBuilder *b)
+{
+  g_autoptr (GFile) from = g_file_new_for_path (step_string (driver, "from", ""));
+  g_autoptr (GFile) to = g_file_new_for_path (step_string (driver, "to", ""));
+  g_autoptr (GError) error = NULL;
+
+  add_boolean (b, "done", g_file_copy (from, to, G_FILE_COPY_NONE, NULL, NULL, NULL, &error));
+  if (error != NULL)
+    add_string (b, "error", error->message);
+  return TRUE;
+}
+
+static gboolean
+start_remove_file (Driver *driver, JsonBuilder *b)
+{
+  add_boolean (b, "done", g_unlink (step_string (driver, "path", "")) == 0);
+  return TRUE;
+}
+
+static gboolean
+start_rename_file (Driver *driver, JsonBuilder *b)
+{
+  add_boolean (b, "done", g_rename (step_string (driver, "from", ""), step_string (driver, "to", "")) == 0);
+  return TRUE;
+}
+
+/* Until the search results hold "path" (or, with "present": false, no longer hold it). */
+static gboolean
+poll_result (Driver *driver, JsonBuilder *b)
+{
+  ClSearchView *view = search_view (driver);
+  g_autoptr (GListModel) results = NULL;
+  const char *path = step_string (driver, "path", "");
+  gboolean want = !json_object_has_member (driver->step, "present")
+                  || json_object_get_boolean_member (driver->step, "present");
+  gboolean found = FALSE;
+
+  if (get_boolean (view, "searching"))
+    return FALSE;
+  g_object_get (view, "results", &results, NULL);
+  for (guint i = 0; !found && i < g_list_model_get_n_items (results); i++)
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (results, i);
+      found = g_str_equal (cl_image_item_get_path (item), path);
+    }
+  if (found != want)
+    return FALSE;
   report_search (driver, b);
   return TRUE;
 }
@@ -2015,6 +2092,12 @@ static const StepDef steps[] = {
   { "index",                    start_index,              poll_index,                   0, 60, STEP_WAIT_OPTIONAL },
   { "wait-index",               NULL,                     poll_index,                   0, 60, 0 },
   { "cancel-index",             start_cancel_index,       poll_index,                   0, 60, 0 },
+  { "add-folder",               start_add_folder,         NULL,                         0, 60, 0 },
+  { "remove-folder",            start_remove_folder,      NULL,                         0, 60, 0 },
+  { "copy-file",                start_copy_file,          NULL,                         0, 60, 0 },
+  { "remove-file",              start_remove_file,        NULL,                         0, 60, 0 },
+  { "rename-file",              start_rename_file,        NULL,                         0, 60, 0 },
+  { "wait-result",              NULL,                     poll_result,                  0, 30, 0 },
   /* Train */
   { "train-settings",           start_train_settings,     NULL,                         0, 60, 0 },
   { "train-start",              start_train_start,        poll_train,                   0, 60, STEP_WAIT_OPTIONAL },
