@@ -66,7 +66,7 @@ test_dataset_paths (void)
   g_assert_cmpint (json_object_get_int_member (chosen, "n_items"), ==, 2);
   JsonObject *bar = json_object_get_object_member (chosen, "error_bar");
   g_assert_nonnull (bar);
-  g_assert_nonnull (strstr (member_string (bar, "detail"), "line 4"));
+  g_assert_nonnull (strstr (member_string (bar, "detail"), "data.csv:4"));
   g_assert_nonnull (strstr (member_string (bar, "detail"), "outside the image root"));
 
   /* Opened again as Recent does, with the folder chosen last time; with the CSV's own folder chosen,
