@@ -993,6 +993,14 @@ report_train (Driver *driver, JsonBuilder *b)
   add_string (b, "message", message);
   add_string (b, "out_dir", out_dir);
   add_string (b, "model_path", model_path);
+  /* What the status area shows: its title, the bar's text (NULL when hidden), the notices, the
+   * chart's page. */
+  ClTrainView *view = train_view (driver);
+  GtkWidget *bar = named (view, "progress_bar"), *notices = named (view, "notice_label");
+  add_string (b, "status_title", label_text (named (view, "status_title")));
+  add_string (b, "progress_text", gtk_widget_get_visible (bar) ? gtk_progress_bar_get_text (GTK_PROGRESS_BAR (bar)) : NULL);
+  add_string (b, "notices", gtk_widget_get_visible (notices) ? label_text (notices) : NULL);
+  add_string (b, "chart_page", stack_page (view, "chart_stack"));
   report_train_points (b, train_chart (driver));
 }
 
