@@ -15,9 +15,7 @@ main (int argc, char *argv[])
 {
   cl_thread_lower_priority_of_others (COMPUTE_NICENESS);
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
-  textdomain (GETTEXT_PACKAGE);
+  cl_application_bind_translations ();
 
   /* Without its schema GSettings aborts; say what to do instead. */
   GSettingsSchemaSource *source = g_settings_schema_source_get_default ();

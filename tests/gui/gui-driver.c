@@ -1353,6 +1353,33 @@ start_shortcuts (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- what a user reads (issue 12) */
+
+/* The Browse view's details of the selected image, once its preview is loaded. */
+static gboolean
+poll_browse_details (Driver *driver, JsonBuilder *b)
+{
+  ClBrowseView *view = browse_view (driver);
+
+  if (get_boolean (view, "busy"))
+    return FALSE;
+  add_string (b, "size", label_text (named (view, "size_label")));
+  add_string (b, "modified", label_text (named (view, "modified_label")));
+  return TRUE;
+}
+
+/* The model dialog's description of the loaded model (the dialog opens as Ctrl+M opens it). */
+static gboolean
+start_model_details (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *chooser = GTK_WIDGET (model_chooser (driver));
+
+  add_string (b, "format", label_text (named (chooser, "format_value")));
+  add_string (b, "tokenizer", label_text (named (chooser, "tokenizer_value")));
+  add_string (b, "title", gtk_window_get_title (GTK_WINDOW (chooser)));
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- the steps */
 
 static const StepDef steps[] = {
@@ -1410,6 +1437,9 @@ static const StepDef steps[] = {
   { "train-use-model",          start_train_use_model,    poll_model,                   0, 60, 0 },
   { "chart-hover",              start_chart_hover,        NULL,                         0, 60, 0 },
   { "save-chart",               start_save_chart,         NULL,                         0, 60, 0 },
+  /* what a user reads */
+  { "browse-details",           NULL,                     poll_browse_details,         50, 60, 0 },
+  { "model-details",            start_model_details,      NULL,                         0, 60, 0 },
 };
 
 static const StepDef *
@@ -1585,6 +1615,7 @@ main (int argc, char *argv[])
     }
   cl_thread_lower_priority_of_others (COMPUTE_NICENESS);
   setlocale (LC_ALL, "");
+  cl_application_bind_translations ();
   if (!load_script (&driver, argv[1], &error))
     {
       g_printerr ("cliplab-gui-driver: %s\n", error->message);

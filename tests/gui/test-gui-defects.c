@@ -1,8 +1,10 @@
 /* test-gui-defects.c — runs the real ClipLab application (under Xvfb: see meson.build) on what a new
  * user tries first and at scale (issue 12): training the bundled data set with the default
- * settings, and what the Train view shows after a start that fails and a run that succeeds.
+ * settings, and what the Train view shows after a start that fails and a run that succeeds;
+ * Korean when started in a Korean locale from the build tree.
  * Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
 #include <string.h>
+#include <utime.h>
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -108,6 +110,75 @@ test_train_first_start_fails (void)
   g_assert_cmpint (json_object_get_int_member (failed, "n_points"), ==, 0);
 }
 
+/* ---------------------------------------------------------------- 5: Korean as the README starts it */
+
+#define KO_MTIME 1796630400   /* 2026-12-07 08:00 UTC */
+
+/* A ko_KR.UTF-8 locale of the test's own (localedef from Debian's locales data: no root needed); NULL
+ * when it cannot be made. */
+static char *
+make_korean_locale (void)
+{
+  g_autofree char *dir = g_build_filename (tu_tmpdir (), "locales", NULL);
+  g_autofree char *out = g_build_filename (dir, "ko_KR.UTF-8", NULL);
+  const char *argv[] = { "localedef", "-i", "ko_KR", "-f", "UTF-8", out, NULL };
+  int status = 0;
+
+  g_mkdir_with_parents (dir, 0755);
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL
+                     | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, NULL)
+      || !g_spawn_check_wait_status (status, NULL))
+    return NULL;
+  return g_steal_pointer (&dir);
+}
+
+/* Run from the build tree in a Korean locale, the application speaks Korean: its own catalog is found
+ * there, the model's format and tokenizer are translated, and a file's date is written as the
+ * locale writes dates.  Without a ko_KR locale (localedef failed), the same path with LANGUAGE=ko:
+ * Korean texts, the C locale's date. */
+static void
+test_korean (void)
+{
+  g_autofree char *locales = make_korean_locale ();
+  g_autofree char *folder = g_build_filename (tu_tmpdir (), "ko-folder", NULL);
+  g_autofree char *image = g_build_filename (folder, "shape.png", NULL);
+  g_autofree char *sample = g_build_filename (source_root, "data", "samples", "shapes-000000.png", NULL);
+  g_autofree char *folder_json = q (folder);
+  g_autofree char *locpath = g_strconcat ("LOCPATH=", locales, NULL);
+  const char *const korean_env[] = { "LC_ALL=ko_KR.UTF-8", "LANGUAGE=", "TZ=UTC", locpath, NULL };
+  const char *const fallback_env[] = { "LANGUAGE=ko", "TZ=UTC", NULL };
+  struct utimbuf times = { KO_MTIME, KO_MTIME };
+
+  g_assert_cmpint (g_mkdir_with_parents (folder, 0755), ==, 0);
+  copy_file (sample, image);
+  g_assert_cmpint (g_utime (image, &times), ==, 0);
+  if (locales == NULL)
+    g_test_message ("no ko_KR.UTF-8 locale could be made: LANGUAGE=ko in the C.UTF-8 locale instead");
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"wait-open\", \"path\": %s},"
+    "{\"do\": \"select\", \"index\": 0},"
+    "{\"do\": \"browse-details\"},"                                              /* 3 */
+    "{\"do\": \"model-details\"},"
+    "{\"do\": \"screenshot\", \"file\": \"model-ko.png\", \"window\": \"dialog\"},"
+    "{\"do\": \"close-dialogs\"},"
+    "{\"do\": \"view\", \"name\": \"train\"},"
+    "{\"do\": \"train-wait\"},"                                                  /* 8 */
+    "{\"do\": \"screenshot\", \"file\": \"train-ko.png\"}",
+    folder_json);
+  /* The built-in model (a ClipLab checkpoint with the byte tokenizer), as `setup.sh run` starts it. */
+  const char *const args[] = { folder, NULL };
+  g_autoptr (AppRun) run = app_run ("korean", args, steps, locales != NULL ? korean_env : fallback_env);
+
+  g_assert_cmpstr (member_string (step (run, 3), "modified"), ==,
+                   locales != NULL ? "2026년 12월 07일 08:00" : "12/07/26 08:00");
+  JsonObject *model = step (run, 4);
+  g_assert_cmpstr (member_string (model, "title"), ==, "모델");
+  g_assert_cmpstr (member_string (model, "format"), ==, "ClipLab 체크포인트");
+  g_assert_cmpstr (member_string (model, "tokenizer"), ==, "바이트 (ID 258개)");
+  g_assert_cmpstr (member_string (step (run, 8), "status_title"), ==, "학습 준비 완료");
+}
+
 static void
 test_skipped (void)
 {
@@ -129,5 +200,6 @@ main (int argc, char *argv[])
 
   g_test_add_func ("/gui-defects/train-as-shipped", test_train_as_shipped);
   g_test_add_func ("/gui-defects/train-first-start-fails", test_train_first_start_fails);
+  g_test_add_func ("/gui-defects/korean", test_korean);
   return g_test_run ();
 }
