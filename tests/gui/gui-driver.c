@@ -84,6 +84,8 @@ struct _Driver {
   gulong paint_handler;
   gboolean finished;
   int status;
+  guint wheel_source;            /* a "wheel" step's clicks */
+  int wheel_left;
 };
 
 static void next_step (Driver *driver);
@@ -150,6 +152,7 @@ finish (Driver *driver, int status, const char *error)
   driver->status = status;
   driver->def = NULL;
   g_clear_handle_id (&driver->source, g_source_remove);
+  g_clear_handle_id (&driver->wheel_source, g_source_remove);
   if (driver->frame_clock != NULL)
     g_clear_signal_handler (&driver->paint_handler, driver->frame_clock);
   g_clear_object (&driver->frame_clock);
@@ -1380,6 +1383,141 @@ start_model_details (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- a view's grid: what it shows, the wheel */
+
+/* The image grid of the view the step names ("view", default browse). */
+static ClImageGrid *
+step_image_grid (Driver *driver)
+{
+  GtkWidget *view = cl_window_get_view (driver->window, step_string (driver, "view", "browse"));
+  return CL_IMAGE_GRID (find_type (view, CL_TYPE_IMAGE_GRID));
+}
+
+/* The items of the cells under WIDGET that are on screen in SCROLLER. */
+static void
+collect_visible_items (GtkWidget *scroller, GtkWidget *widget, GPtrArray *items)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      ClImageItem *item = CL_IS_IMAGE_CELL (child) ? cl_image_cell_get_item (CL_IMAGE_CELL (child)) : NULL;
+      graphene_rect_t bounds;
+      if (item == NULL)
+        collect_visible_items (scroller, child, items);
+      else if (gtk_widget_get_mapped (child) && gtk_widget_compute_bounds (child, scroller, &bounds)
+               && graphene_rect_intersection (&bounds, &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (scroller),
+                                                                             gtk_widget_get_height (scroller)), NULL))
+        g_ptr_array_add (items, item);
+    }
+}
+
+static int
+compare_positions (gconstpointer a, gconstpointer b)
+{
+  return *(const gint64 *) a < *(const gint64 *) b ? -1 : *(const gint64 *) a > *(const gint64 *) b;
+}
+
+/* What the step's grid shows: the model positions of the cells on screen (ascending), the
+ * selected position (-1: none), and the scroll position. */
+static void
+report_grid_cells (Driver *driver, JsonBuilder *b)
+{
+  ClImageGrid *grid = step_image_grid (driver);
+  GtkWidget *scroller = find_type (GTK_WIDGET (grid), GTK_TYPE_SCROLLED_WINDOW);
+  GListModel *model = cl_image_grid_get_model (grid);
+  guint n = model != NULL ? g_list_model_get_n_items (model) : 0;
+  g_autoptr (GPtrArray) items = g_ptr_array_new ();
+  g_autoptr (GArray) positions = g_array_new (FALSE, FALSE, sizeof (gint64));
+  ClImageItem *selected = cl_image_grid_get_selected_item (grid);
+  gint64 selected_position = -1;
+
+  if (gtk_widget_get_mapped (scroller))
+    collect_visible_items (scroller, scroller, items);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (model, i);
+      gint64 position = i;
+      if (g_ptr_array_find (items, item, NULL))
+        g_array_append_val (positions, position);
+      if (item == selected)
+        selected_position = i;
+    }
+  g_array_sort (positions, compare_positions);
+  add_int (b, "n_items", n);
+  add_int (b, "selected", selected_position);
+  json_builder_set_member_name (b, "visible");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < positions->len; i++)
+    json_builder_add_int_value (b, g_array_index (positions, gint64, i));
+  json_builder_end_array (b);
+  GtkAdjustment *adjustment = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller));
+  add_double (b, "scroll", gtk_adjustment_get_value (adjustment));
+  add_double (b, "scroll_upper", gtk_adjustment_get_upper (adjustment));
+}
+
+/* Once a frame has been painted (STEP_ON_FRAME) after the step's delay. */
+static gboolean
+poll_grid_cells (Driver *driver, JsonBuilder *b)
+{
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (step_image_grid (driver)));
+      return FALSE;
+    }
+  report_grid_cells (driver, b);
+  return TRUE;
+}
+
+/* One click of a mouse wheel on the grid's scrolled window, as its scroll controller receives it
+ * from GDK: a discrete step of "dy" (-1 up, 1 down). */
+static gboolean
+wheel_click_cb (gpointer data)
+{
+  Driver *driver = data;
+  GtkWidget *scroller = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_SCROLLED_WINDOW);
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (scroller);
+  double dy = json_object_has_member (driver->step, "dy") ? json_object_get_double_member (driver->step, "dy") : -1;
+  gboolean handled = FALSE;
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
+      if (GTK_IS_EVENT_CONTROLLER_SCROLL (controller))
+        g_signal_emit_by_name (controller, "scroll", 0.0, dy, &handled);
+    }
+  if (--driver->wheel_left > 0)
+    return G_SOURCE_CONTINUE;
+  driver->wheel_source = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* "clicks" wheel clicks, "interval" ms apart; the report says where the grid was before. */
+static gboolean
+start_wheel (Driver *driver, JsonBuilder *b)
+{
+  json_builder_set_member_name (b, "before");
+  json_builder_begin_object (b);
+  report_grid_cells (driver, b);
+  json_builder_end_object (b);
+  driver->wheel_left = step_int (driver, "clicks");
+  driver->wheel_source = g_timeout_add (step_int (driver, "interval"), wheel_click_cb, driver);
+  return driver->wheel_left > 0;
+}
+
+/* Once every click is delivered and a frame painted after the step's delay. */
+static gboolean
+poll_wheel (Driver *driver, JsonBuilder *b)
+{
+  if (driver->wheel_source != 0)
+    return FALSE;
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (step_image_grid (driver)));
+      return FALSE;
+    }
+  report_grid_cells (driver, b);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- the steps */
 
 static const StepDef steps[] = {
@@ -1440,6 +1578,8 @@ static const StepDef steps[] = {
   /* what a user reads */
   { "browse-details",           NULL,                     poll_browse_details,         50, 60, 0 },
   { "model-details",            start_model_details,      NULL,                         0, 60, 0 },
+  { "grid-cells",               NULL,                     poll_grid_cells,            300, 60, STEP_ON_FRAME },
+  { "wheel",                    start_wheel,              poll_wheel,                 300, 60, STEP_ON_FRAME },
 };
 
 static const StepDef *

@@ -3,7 +3,9 @@
  * settings, and what the Train view shows after a start that fails and a run that succeeds;
  * Korean when started in a Korean locale from the build tree.
  * Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <utime.h>
 
 #include <glib/gstdio.h>
@@ -110,6 +112,137 @@ test_train_first_start_fails (void)
   g_assert_cmpint (json_object_get_int_member (failed, "n_points"), ==, 0);
 }
 
+/* ---------------------------------------------------------------- 2, 3: the grids at 10,000 images */
+
+#define N_LARGE_FOLDER 10000
+
+/* A folder of N_LARGE_FOLDER small images (hard links to a few drawn ones: the grid, the thumbnailer
+ * and the collection see as many files), made once. */
+static const char *
+large_folder (void)
+{
+  static char *folder;
+  if (folder != NULL)
+    return folder;
+  g_autofree char *samples = g_build_filename (source_root, "data", "samples", NULL);
+  g_autoptr (GPtrArray) originals = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GDir) dir = g_dir_open (samples, 0, NULL);
+  const char *name;
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (name, ".png"))
+      g_ptr_array_add (originals, g_build_filename (samples, name, NULL));
+  g_assert_cmpuint (originals->len, >, 0);
+  folder = g_build_filename (tu_tmpdir (), "Large Folder", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (folder, 0755), ==, 0);
+  for (int i = 0; i < N_LARGE_FOLDER; i++)
+    {
+      g_autofree char *link_name = g_strdup_printf ("img-%05d.png", i);
+      g_autofree char *path = g_build_filename (folder, link_name, NULL);
+      g_assert_cmpint (link (originals->pdata[i % originals->len], path), ==, 0);
+    }
+  return folder;
+}
+
+static gint64
+first_visible (JsonObject *report)
+{
+  JsonArray *visible = json_object_get_array_member (report, "visible");
+  g_assert_cmpuint (json_array_get_length (visible), >, 0);
+  return json_array_get_int_element (visible, 0);
+}
+
+static gboolean
+is_visible (JsonObject *report, gint64 position)
+{
+  JsonArray *visible = json_object_get_array_member (report, "visible");
+  for (guint i = 0; i < json_array_get_length (visible); i++)
+    if (json_array_get_int_element (visible, i) == position)
+      return TRUE;
+  return FALSE;
+}
+
+/* 2: the selected image at the end of the folder (End in Browse), then Classify (Alt+2): its grid
+ * shows the selection and a screenful of images around it, not one tile. */
+static void
+test_classify_after_end (void)
+{
+  g_autofree char *folder = q (large_folder ());
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"wait-grid\"},"
+    "{\"do\": \"select\", \"index\": 3},"
+    "{\"do\": \"focus-grid\"},"                                                 /* 5 */
+    "{\"do\": \"press-keys\", \"keys\": \"End\"},"
+    "{\"do\": \"grid-cells\", \"view\": \"browse\"},"
+    "{\"do\": \"press-keys\", \"keys\": \"<Alt>2\"},"
+    "{\"do\": \"grid-cells\", \"view\": \"classify\"},"                     /* 9 */
+    "{\"do\": \"screenshot\", \"file\": \"classify-after-end.png\"}",
+    folder);
+  g_autoptr (AppRun) run = app_run ("classify-after-end", TINY_MODEL_ARGS, steps, NULL);
+
+  g_assert_true (json_object_get_boolean_member (step (run, 5), "focused"));
+  g_assert_true (json_object_get_boolean_member (step (run, 6), "handled"));
+  JsonObject *browse = step (run, 7);
+  g_assert_cmpint (json_object_get_int_member (browse, "selected"), ==, N_LARGE_FOLDER - 1);
+  g_assert_true (is_visible (browse, N_LARGE_FOLDER - 1));
+  guint n_browse = json_array_get_length (json_object_get_array_member (browse, "visible"));
+
+  JsonObject *classify = step (run, 9);
+  g_assert_cmpint (json_object_get_int_member (classify, "n_items"), ==, N_LARGE_FOLDER);
+  g_assert_cmpint (json_object_get_int_member (classify, "selected"), ==, N_LARGE_FOLDER - 1);
+  g_assert_true (is_visible (classify, N_LARGE_FOLDER - 1));
+  /* A screenful: at least the rows Browse showed, a few columns narrower. */
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (classify, "visible")), >=, n_browse / 2);
+}
+
+/* 3: forty quick wheel clicks up from the end of the folder move the grid up (about as far as forty
+ * slow ones would), with no "failed to scroll" warnings (app_run fails on warnings). */
+static void
+test_fast_wheel (void)
+{
+  g_autofree char *folder = q (large_folder ());
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"wait-grid\"},"
+    "{\"do\": \"select\", \"index\": %d},"
+    "{\"do\": \"grid-cells\"},"                                                 /* 5 */
+    "{\"do\": \"wheel\", \"clicks\": 40, \"interval\": 30},"
+    "{\"do\": \"wheel\", \"clicks\": 40, \"interval\": 30},"
+    "{\"do\": \"wheel\", \"clicks\": 20, \"interval\": 30, \"dy\": 1},"
+    "{\"do\": \"wheel\", \"clicks\": 4, \"interval\": 250}",              /* 9 */
+    folder, N_LARGE_FOLDER - 1);
+  g_autoptr (AppRun) run = app_run ("fast-wheel", TINY_MODEL_ARGS, steps, NULL);
+
+  JsonObject *at_end = step (run, 5);
+  g_assert_true (is_visible (at_end, N_LARGE_FOLDER - 1));
+  gint64 end_first = first_visible (at_end);
+  /* Each wheel step moves the way it was turned, by a similar amount for each click. */
+  JsonObject *up1 = step (run, 6), *up2 = step (run, 7), *down = step (run, 8), *slow = step (run, 9);
+  gint64 after_up1 = first_visible (up1), after_up2 = first_visible (up2), after_down = first_visible (down);
+  gint64 after_slow = first_visible (slow);
+  g_test_message ("first visible image: %" G_GINT64_FORMAT " at the end, %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT
+                  " after 40 quick clicks up twice, %" G_GINT64_FORMAT " after 20 down, %" G_GINT64_FORMAT
+                  " after 4 slow up", end_first, after_up1, after_up2, after_down, after_slow);
+  g_assert_cmpint (after_up1, <, end_first);
+  g_assert_cmpint (after_up2, <, after_up1);
+  g_assert_cmpint (after_down, >, after_up2);
+  g_assert_cmpint (after_slow, <, after_down);
+  /* Forty clicks of about two thirds of a page each: the same distance twice, within a row or two
+   * (columns × 2 images), never thousands. */
+  gint64 columns = 1;
+  JsonArray *visible = json_object_get_array_member (at_end, "visible");
+  while (columns < (gint64) json_array_get_length (visible)
+         && json_array_get_int_element (visible, columns) == end_first + columns)
+    columns++;
+  g_assert_cmpint (llabs ((end_first - after_up1) - (after_up1 - after_up2)), <=, 2 * columns);
+  g_assert_cmpint (end_first - after_up1, <, 2500);
+}
+
 /* ---------------------------------------------------------------- 5: Korean as the README starts it */
 
 #define KO_MTIME 1796630400   /* 2026-12-07 08:00 UTC */
@@ -200,6 +333,8 @@ main (int argc, char *argv[])
 
   g_test_add_func ("/gui-defects/train-as-shipped", test_train_as_shipped);
   g_test_add_func ("/gui-defects/train-first-start-fails", test_train_first_start_fails);
+  g_test_add_func ("/gui-defects/classify-after-end", test_classify_after_end);
+  g_test_add_func ("/gui-defects/fast-wheel", test_fast_wheel);
   g_test_add_func ("/gui-defects/korean", test_korean);
   return g_test_run ();
 }
