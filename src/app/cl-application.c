@@ -2,6 +2,9 @@
 #include "cl-application.h"
 
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <glib/gi18n.h>
 
@@ -376,6 +379,15 @@ cl_application_init (ClApplication *self)
   g_application_set_option_context_parameter_string (G_APPLICATION (self), _("[FOLDER or DATA SET]"));
   g_application_set_option_context_summary (G_APPLICATION (self),
                                             _("Browse, classify, search and train on images with CLIP."));
+}
+
+void
+cl_application_tune_allocator (void)
+{
+#ifdef __GLIBC__
+  /* glibc's default threshold, fixed: setting it turns the adjustment off. */
+  mallopt (M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 }
 
 void

@@ -13,6 +13,7 @@
 int
 main (int argc, char *argv[])
 {
+  cl_application_tune_allocator ();
   cl_thread_lower_priority_of_others (COMPUTE_NICENESS);
   setlocale (LC_ALL, "");
   cl_application_bind_translations ();

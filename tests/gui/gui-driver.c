@@ -19,6 +19,7 @@
  * item's thumbnail. */
 #include <locale.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
@@ -86,6 +87,8 @@ struct _Driver {
   int status;
   guint wheel_source;            /* a "wheel" step's clicks */
   int wheel_left;
+  gint64 page_shown_us;          /* a "grid-pass" step: when the current page was scrolled to */
+  guint pass_pages;
 };
 
 static void next_step (Driver *driver);
@@ -1518,6 +1521,73 @@ poll_wheel (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- memory: passes through the grid */
+
+/* The resident set of this process, in kB (0 when /proc cannot tell). */
+static gint64
+resident_kb (void)
+{
+  g_autofree char *statm = NULL;
+  gint64 pages = 0;
+
+  if (g_file_get_contents ("/proc/self/statm", &statm, NULL, NULL))
+    sscanf (statm, "%*d %" G_GINT64_FORMAT, &pages);
+  return pages * (sysconf (_SC_PAGESIZE) / 1024);
+}
+
+static gboolean
+start_grid_pass (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *scroller = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_SCROLLED_WINDOW);
+
+  gtk_adjustment_set_value (gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller)), 0);
+  driver->page_shown_us = g_get_monotonic_time ();
+  driver->pass_pages = 1;
+  return TRUE;
+}
+
+/* One pass through the Browse grid as a user paging down does: each page stays until every image on
+ * it shows its thumbnail (at most "page_ms", 2 s by default), then the next; at the end, the
+ * process's resident memory. */
+static gboolean
+poll_grid_pass (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *scroller = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_SCROLLED_WINDOW);
+  GtkAdjustment *adjustment = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller));
+  gint64 page_us = (json_object_has_member (driver->step, "page_ms") ? step_int (driver, "page_ms") : 2000) * 1000;
+  guint n_visible, n_filled;
+
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (scroller);
+      return FALSE;
+    }
+  count_visible (driver, &n_visible, &n_filled);
+  if (n_filled < n_visible && g_get_monotonic_time () - driver->page_shown_us < page_us)
+    return FALSE;
+  double value = gtk_adjustment_get_value (adjustment), page = gtk_adjustment_get_page_size (adjustment);
+  double end = gtk_adjustment_get_upper (adjustment) - page;
+  if (value >= end)
+    {
+      add_int (b, "pages", driver->pass_pages);
+      add_int (b, "rss_kb", resident_kb ());
+      add_string (b, "renderer", G_OBJECT_TYPE_NAME (gtk_native_get_renderer (GTK_NATIVE (driver->window))));
+      return TRUE;
+    }
+  gtk_adjustment_set_value (adjustment, MIN (value + page, end));
+  driver->page_shown_us = g_get_monotonic_time ();
+  driver->pass_pages++;
+  return FALSE;
+}
+
+/* The thumbnailer's memory budget ("budget_mb"), as a smaller machine would set it. */
+static gboolean
+start_thumbnail_budget (Driver *driver, JsonBuilder *b)
+{
+  g_object_set (cl_session_get_thumbnailer (driver->session), "budget-mb", (guint) step_int (driver, "budget_mb"), NULL);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- the steps */
 
 static const StepDef steps[] = {
@@ -1580,6 +1650,8 @@ static const StepDef steps[] = {
   { "model-details",            start_model_details,      NULL,                         0, 60, 0 },
   { "grid-cells",               NULL,                     poll_grid_cells,            300, 60, STEP_ON_FRAME },
   { "wheel",                    start_wheel,              poll_wheel,                 300, 60, STEP_ON_FRAME },
+  { "grid-pass",                start_grid_pass,          poll_grid_pass,               0, 600, STEP_ON_FRAME },
+  { "thumbnail-budget",         start_thumbnail_budget,   NULL,                         0, 60, 0 },
 };
 
 static const StepDef *
@@ -1753,6 +1825,7 @@ main (int argc, char *argv[])
       g_printerr ("usage: cliplab-gui-driver SCRIPT.json [APPLICATION ARGUMENTS…]\n");
       return 2;
     }
+  cl_application_tune_allocator ();
   cl_thread_lower_priority_of_others (COMPUTE_NICENESS);
   setlocale (LC_ALL, "");
   cl_application_bind_translations ();

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include <gdk-pixbuf/gdk-pixbuf.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
@@ -243,6 +244,80 @@ test_fast_wheel (void)
   g_assert_cmpint (end_first - after_up1, <, 2500);
 }
 
+/* ---------------------------------------------------------------- 4: memory over passes through the grid */
+
+#define N_MEMORY_IMAGES 1000
+#define MEMORY_PASSES   10
+#define MEMORY_BUDGET   12      /* MiB of thumbnails: a pass through the folder (48 MB) overflows it */
+
+/* N_MEMORY_IMAGES images of 192 × 144 (thumbnails of 128 × 96, as photos give): hard links to 16
+ * drawn ones. */
+static char *
+make_memory_folder (void)
+{
+  g_autofree char *originals = g_build_filename (tu_tmpdir (), "memory-originals", NULL);
+  char *folder = g_build_filename (tu_tmpdir (), "Memory Folder", NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (originals, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (folder, 0755), ==, 0);
+  for (int k = 0; k < 16; k++)
+    {
+      g_autoptr (GdkPixbuf) pixbuf = gdk_pixbuf_new (GDK_COLORSPACE_RGB, FALSE, 8, 192, 144);
+      guchar *pixels = gdk_pixbuf_get_pixels (pixbuf);
+      int stride = gdk_pixbuf_get_rowstride (pixbuf);
+      for (int y = 0; y < 144; y++)
+        for (int x = 0; x < 192; x++)
+          {
+            guchar *p = pixels + y * stride + x * 3;
+            p[0] = (guchar) (x * k);
+            p[1] = (guchar) (y * 7 + k * 40);
+            p[2] = (guchar) (x ^ y ^ (k * 16));
+          }
+      g_autofree char *name = g_strdup_printf ("%s/drawn-%02d.png", originals, k);
+      gdk_pixbuf_save (pixbuf, name, "png", &error, NULL);
+      g_assert_no_error (error);
+    }
+  for (int i = 0; i < N_MEMORY_IMAGES; i++)
+    {
+      g_autofree char *original = g_strdup_printf ("%s/drawn-%02d.png", originals, i % 16);
+      g_autofree char *path = g_strdup_printf ("%s/img-%05d.png", folder, i);
+      g_assert_cmpint (link (original, path), ==, 0);
+    }
+  return folder;
+}
+
+/* Ten passes through a folder whose thumbnails overflow the thumbnailer's budget, with GTK's GL
+ * renderer (Mesa's llvmpipe under Xvfb): the process holds about what it held after the first. */
+static void
+test_memory_over_passes (void)
+{
+  g_autofree char *folder = make_memory_folder ();
+  g_autofree char *folder_json = q (folder);
+  const char *const env[] = { "GSK_RENDERER=gl", NULL };
+  GString *steps = g_string_new (NULL);
+
+  g_string_append_printf (steps, "{\"do\": \"resize\", \"width\": 1380, \"height\": 980},"
+                          "{\"do\": \"wait-model\"},"
+                          "{\"do\": \"thumbnail-budget\", \"budget_mb\": %d},"
+                          "{\"do\": \"open\", \"path\": %s},"
+                          "{\"do\": \"wait-grid\"}", MEMORY_BUDGET, folder_json);
+  for (int i = 0; i < MEMORY_PASSES; i++)
+    g_string_append (steps, ",{\"do\": \"grid-pass\"}");
+  g_autoptr (AppRun) run = app_run ("memory-over-passes", TINY_MODEL_ARGS, steps->str, env);
+  g_string_free (steps, TRUE);
+
+  gint64 rss[MEMORY_PASSES];
+  for (int i = 0; i < MEMORY_PASSES; i++)
+    {
+      JsonObject *pass = step (run, 5 + i);
+      g_assert_cmpstr (member_string (pass, "renderer"), ==, "GskGLRenderer");
+      rss[i] = json_object_get_int_member (pass, "rss_kb");
+      g_test_message ("after pass %d: %" G_GINT64_FORMAT " MB resident", i + 1, rss[i] / 1024);
+    }
+  g_assert_cmpint (rss[MEMORY_PASSES - 1], <=, rss[0] * 6 / 5);
+}
+
 /* ---------------------------------------------------------------- 5: Korean as the README starts it */
 
 #define KO_MTIME 1796630400   /* 2026-12-07 08:00 UTC */
@@ -335,6 +410,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/gui-defects/train-first-start-fails", test_train_first_start_fails);
   g_test_add_func ("/gui-defects/classify-after-end", test_classify_after_end);
   g_test_add_func ("/gui-defects/fast-wheel", test_fast_wheel);
+  g_test_add_func ("/gui-defects/memory-over-passes", test_memory_over_passes);
   g_test_add_func ("/gui-defects/korean", test_korean);
   return g_test_run ();
 }
