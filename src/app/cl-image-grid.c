@@ -482,6 +482,16 @@ cl_image_grid_size_allocate (GtkWidget *widget, int width, int height, int basel
     self->layout_idle = g_idle_add_full (G_PRIORITY_HIGH_IDLE, apply_layout_cb, self, NULL);
 }
 
+/* Shown again at the size it had, the grid might not be allocated again, and a scroll waiting for
+ * its allocation would wait on. */
+static void
+cl_image_grid_map (GtkWidget *widget)
+{
+  GTK_WIDGET_CLASS (cl_image_grid_parent_class)->map (widget);
+  if (CL_IMAGE_GRID (widget)->scroll_pending)
+    gtk_widget_queue_allocate (widget);
+}
+
 static void
 on_thumbnail_size_changed (ClImageGrid *self)
 {
@@ -558,6 +568,7 @@ cl_image_grid_class_init (ClImageGridClass *klass)
   gtk_widget_class_add_binding (widget_class, GDK_KEY_Menu, 0, popup_menu_binding, NULL);
 
   widget_class->size_allocate = cl_image_grid_size_allocate;
+  widget_class->map = cl_image_grid_map;
   widget_class->measure = cl_image_grid_measure;
   gtk_widget_class_set_css_name (widget_class, "imagegrid");
 }
