@@ -20,6 +20,7 @@ packages=(
   gcc                   # with its AddressSanitizer and UBSan runtimes (build-aux/sanitize.sh, CI)
   libglib2.0-dev libjson-glib-dev libgdk-pixbuf-2.0-dev libopenblas-dev
   libxxhash-dev         # index checksums and content hashes
+  libsoup-3.0-dev glib-networking  # Hugging Face hub downloads (HTTPS through glib-networking)
   libgtk-4-dev          # the GTK application
   xvfb xauth dbus       # GUI tests on a virtual display (xvfb-run needs xauth)
   fonts-dejavu-core adwaita-icon-theme  # text and icons for the application on a bare machine
@@ -28,7 +29,10 @@ packages=(
   gettext               # translations (msgfmt) and the Korean completeness check
   jq                    # the command-line tests check JSON output with it
   libcairo2-dev         # drawing the shapes data set
+  webp-pixbuf-loader heif-gdk-pixbuf libavif-gdk-pixbuf  # photos as people have them: WebP, HEIC/HEIF, AVIF
+  libheif-examples libavif-bin  # heif-enc and avifenc: the GUI library test makes its HEIC and AVIF samples
   dataset-fashion-mnist # cliplab-cli dataset fashion-mnist reads its IDX files
+  libopenmpi-dev openmpi-bin  # data-parallel training (mpirun -np N cliplab-cli train) and its tests
 )
 
 log () { printf 'setup.sh: %s\n' "$*" >&2; }

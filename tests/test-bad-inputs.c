@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1350,6 +1351,107 @@ case_index_kill9_resume (void)
   clip_index_stats_clear (&stats);
 }
 
+/* ---------------------------------------------------------------- the environment (issue 13) */
+
+/* Embeds the golden photo and a short token sequence with MODEL into OUT [2, dim]. */
+static void
+embed_image_and_tokens (ClipModel *model, float *out)
+{
+  g_autofree char *photo = tu_shared_path ("golden/images/photo_512x384.jpg");
+  int dim = clip_model_get_config (model)->embed_dim;
+  GError *error = NULL;
+  g_assert_true (clip_model_encode_image_files (model, (const char *[]) { photo }, 1, FALSE, out, NULL, &error));
+  g_assert_no_error (error);
+  const int32_t ids[] = { 256, 99, 97, 116, 257 };
+  g_assert_true (clip_model_encode_token_ids (model, ids, 1, G_N_ELEMENTS (ids), out + dim, NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* `cp other.safetensors model.safetensors` over a model in use truncates the file and rewrites it
+ * in place: a model reading the file's pages would fault (SIGBUS) or compute with the new bytes. */
+static void
+case_model_rewritten_in_place (void)
+{
+  g_autofree char *dir = case_dir ("model-rewritten");
+  g_autofree char *source = tu_shared_path ("golden/models/tiny_quickgelu/hf");
+  const char *names[] = { "config.json", "model.safetensors" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *from = g_build_filename (source, names[i], NULL);
+      g_autofree char *data = NULL;
+      gsize len;
+      g_assert_true (g_file_get_contents (from, &data, &len, NULL));
+      g_autofree char *to = write_in (dir, names[i], data, len);
+    }
+  g_autofree char *weights = g_build_filename (dir, "model.safetensors", NULL);
+  ClipLoadOptions options;
+  clip_load_options_init (&options);
+  options.tokenizer_path = "bytes";
+  GError *error = NULL;
+  g_autoptr (ClipModel) used = clip_model_load (dir, &options, &error);    /* encodes before the rewrite */
+  g_assert_no_error (error);
+  g_autoptr (ClipModel) idle = clip_model_load (dir, &options, &error);    /* only after it */
+  g_assert_no_error (error);
+  int dim = clip_model_get_config (used)->embed_dim;
+  g_autofree float *before = g_new (float, 2 * dim);
+  g_autofree float *after = g_new (float, 2 * dim);
+  embed_image_and_tokens (used, before);
+
+  struct stat st;
+  g_assert_cmpint (g_stat (weights, &st), ==, 0);
+  g_assert_cmpint (truncate (weights, 0), ==, 0);
+  embed_image_and_tokens (used, after);
+  g_assert_cmpmem (before, sizeof (float) * 2 * dim, after, sizeof (float) * 2 * dim);
+  /* The same size again, other bytes: what a model still reading the file would see. */
+  g_autofree char *zeros = g_malloc0 (st.st_size);
+  FILE *file = g_fopen (weights, "r+b");
+  g_assert_nonnull (file);
+  g_assert_cmpuint (fwrite (zeros, 1, st.st_size, file), ==, (size_t) st.st_size);
+  g_assert_cmpint (fclose (file), ==, 0);
+  embed_image_and_tokens (used, after);
+  g_assert_cmpmem (before, sizeof (float) * 2 * dim, after, sizeof (float) * 2 * dim);
+  embed_image_and_tokens (idle, after);
+  g_assert_cmpmem (before, sizeof (float) * 2 * dim, after, sizeof (float) * 2 * dim);
+
+  /* The weights the panels took over come back bit for bit for a reader of the original layout. */
+  g_autofree char *saved = g_build_filename (dir, "saved.safetensors", NULL);
+  g_assert_true (clip_model_save (used, saved, CLIP_DTYPE_F32, &error));
+  g_assert_no_error (error);
+  g_autoptr (ClipModel) reloaded = clip_model_load (saved, &options, &error);
+  g_assert_no_error (error);
+  embed_image_and_tokens (reloaded, after);
+  g_assert_cmpmem (before, sizeof (float) * 2 * dim, after, sizeof (float) * 2 * dim);
+  g_test_message ("embeddings unchanged after the file was truncated and overwritten with zeros");
+}
+
+/* A named pipe where a file is read blocks an open() forever; each reader must refuse it at once. */
+static void
+case_fifo_everywhere (void)
+{
+  g_autofree char *dir = case_dir ("fifo");
+  g_autofree char *fifo = g_build_filename (dir, "pipe", NULL);
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  GError *error = NULL;
+  g_assert_null (clip_model_load (fifo, NULL, &error));
+  expect_error (&error, CLIP_ERROR_IO, "not a regular file but a named pipe");
+
+  g_autofree char *weights = tu_shared_path ("golden/models/tiny_quickgelu/hf/model.safetensors");
+  ClipLoadOptions options;
+  clip_load_options_init (&options);
+  options.config_path = fifo;
+  g_assert_null (clip_model_load (weights, &options, &error));
+  expect_error (&error, CLIP_ERROR_IO, "named pipe");
+
+  g_assert_null (clip_tokenizer_load (fifo, &error));
+  expect_error (&error, CLIP_ERROR_IO, "named pipe");
+  g_assert_null (clip_templates_load (fifo, &error));
+  expect_error (&error, CLIP_ERROR_IO, "named pipe");
+  g_assert_null (clip_image_load (fifo, FALSE, &error));
+  expect_error (&error, CLIP_ERROR_IO, "named pipe");
+  g_assert_null (clip_dataset_load_csv (fifo, dir, &error));
+  expect_error (&error, CLIP_ERROR_IO, "named pipe");
+}
+
 /* ---------------------------------------------------------------- the table */
 
 typedef struct {
@@ -1406,6 +1508,8 @@ static const BadInput cases[] = {
   { "checkpoint/disk-full", "IO error; the previous checkpoint intact and loadable, no temporary left", case_ckpt_disk_full },
   { "train/kill-9-then-resume", "resumes at the last saved step and finishes", case_train_kill9_resume },
   { "index/kill-9-then-rerun", "flushed entries kept; the re-run embeds only the rest", case_index_kill9_resume },
+  { "environment/model-rewritten-in-place", "no fault; embeddings unchanged; saving restores the weights", case_model_rewritten_in_place },
+  { "environment/fifo-everywhere", "IO: \"not a regular file but a named pipe\", at once", case_fifo_everywhere },
 };
 
 static void

@@ -667,6 +667,145 @@ test_incremental (void)
 }
 
 static void
+update_paths (ClipIndex *index, const char *const *paths, ClipIndexStats *stats)
+{
+  GError *error = NULL;
+  g_assert_true (clip_index_update_paths (index, paths, stats, NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* Only the named paths are looked at: a change elsewhere in the folder waits for a full update. */
+static void
+test_update_paths (void)
+{
+  g_autofree char *folder = make_dir ("paths");
+  g_autofree char *sub = make_dir ("paths/sub");
+  const char *names[] = { "a.png", "b.png", "sub/c.png", "sub/d.png" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *path = g_build_filename (folder, names[i], NULL);
+      write_image (path, 70 + i, 64, 300 + i, "png");
+    }
+  ClipIndexOptions options = test_options ("paths");
+  g_autoptr (ClipIndex) index = open_index (folder, &options);
+  ClipIndexStats stats;
+  update (index, &stats);
+  assert_counts (&stats, 4, 0, 0, 0, 0, 4);
+  clip_index_stats_clear (&stats);
+
+  int dim = clip_model_get_config (tiny_model ())->embed_dim;
+  g_autofree float *b_before = g_new (float, dim);
+  stored_embedding (index, folder, "b.png", b_before);
+
+  /* A photo added alone goes to the journal: the file grows and is not rewritten, and a fresh open
+   * reads it back. */
+  GStatBuf before, after;
+  g_assert_cmpint (g_stat (clip_index_get_file (index), &before), ==, 0);
+  g_autofree char *first = g_build_filename (folder, "first.png", NULL);
+  write_image (first, 75, 60, 399, "png");
+  update_paths (index, (const char *[]) { "first.png", NULL }, &stats);
+  assert_counts (&stats, 1, 0, 0, 0, 0, 5);
+  clip_index_stats_clear (&stats);
+  g_assert_cmpint (g_stat (clip_index_get_file (index), &after), ==, 0);
+  g_assert_cmpuint (after.st_ino, ==, before.st_ino);
+  g_assert_cmpint (after.st_size, >, before.st_size);
+  ClipIndexItem item;
+  g_assert_true (clip_index_find_file (index, first, &item));
+  {
+    g_autoptr (ClipIndex) journal = open_index (folder, &options);
+    g_assert_cmpint (clip_index_get_n_entries (journal), ==, 5);
+    g_assert_cmpint (warning_count (journal), ==, 0);
+  }
+
+  /* A new photo, a rename, and a change the caller does not name. */
+  g_autofree char *added = g_build_filename (folder, "new.png", NULL);
+  g_autofree char *b_old = g_build_filename (folder, "b.png", NULL);
+  g_autofree char *b_new = g_build_filename (sub, "b-renamed.png", NULL);
+  g_autofree char *unnamed = g_build_filename (folder, "unnamed.png", NULL);
+  write_image (added, 77, 66, 400, "png");
+  write_image (unnamed, 78, 66, 401, "png");
+  g_assert_cmpint (g_rename (b_old, b_new), ==, 0);
+  update_paths (index, (const char *[]) { "new.png", "b.png", "sub/b-renamed.png", NULL }, &stats);
+  assert_counts (&stats, 1, 0, 0, 1, 0, 6);
+  clip_index_stats_clear (&stats);
+  /* An entry went: only then is the file rewritten, compacted. */
+  g_assert_cmpint (g_stat (clip_index_get_file (index), &after), ==, 0);
+  g_assert_cmpuint (after.st_ino, !=, before.st_ino);
+  g_assert_true (clip_index_find_file (index, added, &item));
+  g_assert_false (clip_index_find_file (index, unnamed, &item));
+  g_assert_false (clip_index_find_file (index, b_old, &item));
+  g_autofree float *got = g_new (float, dim);
+  stored_embedding (index, folder, "sub/b-renamed.png", got);
+  g_assert_cmpmem (got, sizeof (float) * dim, b_before, sizeof (float) * dim);
+  g_autofree float *want = g_new (float, dim);
+  stored_embedding (index, folder, "new.png", got);
+  encode_file (added, want);
+  tu_assert_close_abs ("the new photo is embedded", got, want, dim, 1e-5);
+
+  /* A folder named once covers what is inside it (gone here), a name given twice counts once, and
+   * a named path that never existed changes nothing. */
+  g_autofree char *c = g_build_filename (sub, "c.png", NULL);
+  g_autofree char *d = g_build_filename (sub, "d.png", NULL);
+  g_assert_cmpint (g_unlink (c), ==, 0);
+  update_paths (index, (const char *[]) { "sub/", "sub/c.png", "sub", "never-there.png", NULL }, &stats);
+  assert_counts (&stats, 0, 0, 1, 0, 0, 5);
+  clip_index_stats_clear (&stats);
+  g_assert_false (clip_index_find_file (index, c, &item));
+  g_assert_true (clip_index_find_file (index, d, &item));
+  g_assert_true (clip_index_find_file (index, b_new, &item));
+
+  /* Hidden names stay out, as in a full update; bad paths are refused before anything is read. */
+  g_autofree char *hidden = g_build_filename (folder, ".hidden.png", NULL);
+  write_image (hidden, 60, 60, 402, "png");
+  update_paths (index, (const char *[]) { ".hidden.png", NULL }, &stats);
+  assert_counts (&stats, 0, 0, 0, 0, 0, 5);
+  clip_index_stats_clear (&stats);
+  const char *bad[][2] = { { "/etc/passwd", NULL }, { "../x.png", NULL }, { "sub/./d.png", NULL }, { "", NULL } };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      GError *error = NULL;
+      g_assert_false (clip_index_update_paths (index, bad[i], NULL, NULL, &error));
+      g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+      g_clear_error (&error);
+    }
+
+  /* The full update then finds only the file nobody named. */
+  update (index, &stats);
+  assert_counts (&stats, 1, 0, 0, 0, 0, 6);
+  clip_index_stats_clear (&stats);
+  g_autoptr (ClipIndex) reopened = open_index (folder, &options);
+  g_assert_cmpint (clip_index_get_n_entries (reopened), ==, 6);
+}
+
+/* The index's cache inside the folder: named paths there (a watcher sees the index being written)
+ * are never read as photos. */
+static void
+test_update_paths_own_cache (void)
+{
+  g_autofree char *folder = make_dir ("own-cache");
+  g_autofree char *photo = g_build_filename (folder, "a.png", NULL);
+  write_image (photo, 64, 64, 500, "png");
+  ClipIndexOptions options;
+  clip_index_options_init (&options);
+  g_autofree char *cache_dir = g_build_filename (folder, "cache", NULL);
+  options.cache_dir = cache_dir;
+  g_autoptr (ClipIndex) index = open_index (folder, &options);
+  ClipIndexStats stats;
+  update (index, &stats);
+  assert_counts (&stats, 1, 0, 0, 0, 0, 1);
+  clip_index_stats_clear (&stats);
+
+  g_autofree char *base = g_path_get_basename (clip_index_get_file (index));
+  g_autofree char *index_file = g_build_filename ("cache", base, NULL);
+  update_paths (index, (const char *[]) { index_file, NULL }, &stats);
+  assert_counts (&stats, 0, 0, 0, 0, 0, 1);
+  clip_index_stats_clear (&stats);
+  update_paths (index, (const char *[]) { "cache", NULL }, &stats);
+  assert_counts (&stats, 0, 0, 0, 0, 0, 1);
+  clip_index_stats_clear (&stats);
+}
+
+static void
 test_exclude_hidden (void)
 {
   g_autofree char *folder = make_dir ("exclude");
@@ -1262,6 +1401,8 @@ main (int argc, char **argv)
   g_test_add_func ("/index/store-repeats", test_store_repeats);
   g_test_add_func ("/index/store-mutations", test_store_mutations);
   g_test_add_func ("/index/incremental", test_incremental);
+  g_test_add_func ("/index/update-paths", test_update_paths);
+  g_test_add_func ("/index/update-paths-own-cache", test_update_paths_own_cache);
   g_test_add_func ("/index/exclude-hidden", test_exclude_hidden);
   g_test_add_func ("/index/bad-files", test_bad_files);
   g_test_add_func ("/index/corrupt", test_corrupt);

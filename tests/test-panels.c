@@ -124,6 +124,27 @@ test_side_by_side (void)
     }
 }
 
+/* Unpacking gives each weight back bit for bit, also from columns that start inside a panel. */
+static void
+test_unpack (void)
+{
+  int in_dim = 24, d = 40;
+  g_autofree float *packed = g_new0 (float, clip_packed_floats (in_dim, 3 * d));
+  float *weights[3];
+  for (int w = 0; w < 3; w++)
+    {
+      weights[w] = random_floats ((int64_t) d * in_dim);
+      clip_pack_weight (packed, weights[w], in_dim, d, w * d);
+    }
+  g_autofree float *unpacked = g_new (float, (int64_t) d * in_dim);
+  for (int w = 0; w < 3; w++)
+    {
+      clip_unpack_weight (unpacked, packed, in_dim, d, w * d);
+      g_assert_cmpmem (unpacked, sizeof (float) * d * in_dim, weights[w], sizeof (float) * d * in_dim);
+      g_free (weights[w]);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -139,6 +160,7 @@ main (int argc, char **argv)
   g_test_add_func ("/panels/products", test_products);
   g_test_add_func ("/panels/activations", test_activations);
   g_test_add_func ("/panels/side-by-side", test_side_by_side);
+  g_test_add_func ("/panels/unpack", test_unpack);
   int status = g_test_run ();
   g_rand_free (rng);
   return status;

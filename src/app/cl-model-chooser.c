@@ -6,6 +6,7 @@
 #include "cl-async.h"
 #include "cl-config.h"
 #include "cl-file-chooser.h"
+#include "cl-hub-page.h"
 
 struct _ClModelChooser {
   GtkWindow parent_instance;
@@ -30,6 +31,7 @@ struct _ClModelChooser {
   GtkListBox *recent_list;
   GtkLabel *status_label;
   GtkLabel *error_label;
+  GtkStack *pages;
 
   ClSession *session;
   char *builtin_path;
@@ -238,6 +240,14 @@ pick (ClModelChooser *self, PickKind kind)
 }
 
 static void on_pick_folder (ClModelChooser *self) { pick (self, PICK_MODEL_FOLDER); }
+
+/* A model downloaded or picked on the Get Models page: loaded, its details shown on the first page. */
+static void
+on_hub_model_chosen (ClModelChooser *self, const char *snapshot_dir)
+{
+  load_model (self, snapshot_dir);
+  gtk_stack_set_visible_child_name (self->pages, "choose");
+}
 static void on_pick_file (ClModelChooser *self) { pick (self, PICK_MODEL_FILE); }
 static void on_pick_tokenizer (ClModelChooser *self) { pick (self, PICK_TOKENIZER); }
 static void on_pick_config (ClModelChooser *self) { pick (self, PICK_CONFIG); }
@@ -304,6 +314,7 @@ cl_model_chooser_class_init (ClModelChooserClass *klass)
   object_class->dispose = cl_model_chooser_dispose;
   object_class->finalize = cl_model_chooser_finalize;
   object_class->get_property = cl_model_chooser_get_property;
+  g_type_ensure (CL_TYPE_HUB_PAGE);
   properties[PROP_BUSY] = g_param_spec_boolean ("busy", NULL, NULL, FALSE,
                                                 G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
@@ -328,12 +339,14 @@ cl_model_chooser_class_init (ClModelChooserClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, recent_list);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, status_label);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, error_label);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, pages);
   gtk_widget_class_bind_template_callback (widget_class, on_pick_folder);
   gtk_widget_class_bind_template_callback (widget_class, on_pick_file);
   gtk_widget_class_bind_template_callback (widget_class, on_pick_tokenizer);
   gtk_widget_class_bind_template_callback (widget_class, on_pick_config);
   gtk_widget_class_bind_template_callback (widget_class, on_use_builtin);
   gtk_widget_class_bind_template_callback (widget_class, on_recent_activated);
+  gtk_widget_class_bind_template_callback (widget_class, on_hub_model_chosen);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "window.close", NULL);
 }
 

@@ -1,5 +1,6 @@
 /* cl-model-chooser.h — the model dialog: the current model's details, and loading another one (the
- * built-in model, a Hugging Face or open_clip folder, a checkpoint or .safetensors file). */
+ * built-in model, a Hugging Face or open_clip folder, a checkpoint or .safetensors file); its Get
+ * Models page (cl-hub-page.h) downloads pretrained models from Hugging Face. */
 #pragma once
 
 #include <gtk/gtk.h>

@@ -3,6 +3,7 @@
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <string.h>
 
 #include "cl-progress-sink.h"
 
@@ -10,29 +11,43 @@
 #define PROGRESS_INTERVAL_US (G_USEC_PER_SEC / 10)
 #define FLUSH_INTERVAL       32                     /* images between appends: what a yield makes searchable */
 
+/* One folder's index.  Worker thread only, but for PATH. */
+typedef struct {
+  char *path;
+  ClipIndex *index;             /* NULL until opened, or when the folder cannot be read */
+  char *open_error;             /* why it could not be opened, or NULL */
+  gint64 n_entries;             /* what a search sees */
+} Folder;
+
 struct _ClSearchIndex {
   gatomicrefcount ref_count;
   ClModelWorker *worker;        /* not referenced: its shutdown finishes every command first */
   GMainContext *main_context;
-  char *folder;
+  char **folder_paths;          /* NULL-terminated, as given */
   gboolean apply_exif;
+  Folder *folders;
+  guint n_folders;
 
   /* Worker thread only. */
-  ClipIndex *index;             /* NULL until first used */
-  guint serial;                 /* of the model INDEX borrows */
-  gint64 n_entries;             /* what a search sees */
+  gboolean opened;              /* every folder was opened for the model of SERIAL */
+  guint serial;
 };
 
 ClSearchIndex *
-cl_search_index_new (ClModelWorker *worker, const char *folder, gboolean apply_exif)
+cl_search_index_new (ClModelWorker *worker, const char *const *folders, gboolean apply_exif)
 {
-  ClSearchIndex *self = g_new0 (ClSearchIndex, 1);
+  g_return_val_if_fail (folders != NULL && folders[0] != NULL, NULL);
 
+  ClSearchIndex *self = g_new0 (ClSearchIndex, 1);
   g_atomic_ref_count_init (&self->ref_count);
   self->worker = worker;
   self->main_context = g_main_context_ref_thread_default ();
-  self->folder = g_strdup (folder);
+  self->folder_paths = g_strdupv ((char **) folders);
   self->apply_exif = apply_exif;
+  self->n_folders = g_strv_length (self->folder_paths);
+  self->folders = g_new0 (Folder, self->n_folders);
+  for (guint i = 0; i < self->n_folders; i++)
+    self->folders[i].path = self->folder_paths[i];
   return self;
 }
 
@@ -48,37 +63,43 @@ cl_search_index_unref (ClSearchIndex *self)
 {
   if (!g_atomic_ref_count_dec (&self->ref_count))
     return;
-  /* Frees only memory and the mapping: safe on any thread once no command holds it. */
-  clip_index_free (self->index);
+  /* Frees only memory and the mappings: safe on any thread once no command holds it. */
+  for (guint i = 0; i < self->n_folders; i++)
+    {
+      clip_index_free (self->folders[i].index);
+      g_free (self->folders[i].open_error);
+    }
+  g_free (self->folders);
   g_main_context_unref (self->main_context);
-  g_free (self->folder);
+  g_strfreev (self->folder_paths);
   g_free (self);
 }
 
-const char *
-cl_search_index_get_folder (ClSearchIndex *self)
+const char *const *
+cl_search_index_get_folders (ClSearchIndex *self)
 {
-  return self->folder;
+  return (const char *const *) self->folder_paths;
 }
 
 /* ---------------------------------------------------------------- worker thread: opening */
 
 static gboolean
-index_reopen (ClSearchIndex *self, ClipModel *model, guint serial, GError **error)
+folder_reopen (ClSearchIndex *self, Folder *folder, ClipModel *model, GError **error)
 {
   ClipIndexOptions options;
 
-  g_clear_pointer (&self->index, clip_index_free);
+  g_clear_pointer (&folder->index, clip_index_free);
+  g_clear_pointer (&folder->open_error, g_free);
   clip_index_options_init (&options);
   options.apply_exif_orientation = self->apply_exif;
   options.flush_interval = FLUSH_INTERVAL;
-  self->index = clip_index_open (self->folder, model, &options, error);
-  self->serial = serial;
-  self->n_entries = self->index != NULL ? clip_index_get_n_entries (self->index) : 0;
-  return self->index != NULL;
+  folder->index = clip_index_open (folder->path, model, &options, error);
+  folder->n_entries = folder->index != NULL ? clip_index_get_n_entries (folder->index) : 0;
+  return folder->index != NULL;
 }
 
-/* The index for MODEL: opened on first use and again after another model was loaded. */
+/* The folders' indexes for MODEL: opened on first use and again after another model was loaded.  A
+ * folder that cannot be opened is left out (its error kept for the update's warnings). */
 static gboolean
 index_ensure_open (ClSearchIndex *self, ClipModel *model, guint serial, GError **error)
 {
@@ -87,9 +108,36 @@ index_ensure_open (ClSearchIndex *self, ClipModel *model, guint serial, GError *
       g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_MISSING, _("No model is loaded"));
       return FALSE;
     }
-  if (self->index != NULL && self->serial == serial)
+  if (self->opened && self->serial == serial)
     return TRUE;
-  return index_reopen (self, model, serial, error);
+  for (guint i = 0; i < self->n_folders; i++)
+    {
+      GError *open_error = NULL;
+      if (!folder_reopen (self, &self->folders[i], model, &open_error))
+        self->folders[i].open_error = g_strdup (open_error->message);
+      g_clear_error (&open_error);
+    }
+  self->opened = TRUE;
+  self->serial = serial;
+  return TRUE;
+}
+
+static gint64
+index_n_entries (ClSearchIndex *self)
+{
+  gint64 n = 0;
+  for (guint i = 0; i < self->n_folders; i++)
+    n += self->folders[i].n_entries;
+  return n;
+}
+
+static Folder *
+index_find_folder (ClSearchIndex *self, const char *path)
+{
+  for (guint i = 0; i < self->n_folders; i++)
+    if (g_str_equal (self->folders[i].path, path))
+      return &self->folders[i];
+  return NULL;
 }
 
 /* ---------------------------------------------------------------- progress to the main thread */
@@ -131,12 +179,15 @@ cl_index_summary_free (ClIndexSummary *summary)
 typedef struct {
   ClSearchIndex *index;
   ClProgressSink *sink;
+  guint next;                   /* the folder being updated, then the next ones */
   gint64 slice_start;
   gint64 last_post;
   ClipIndexPhase last_phase;
   gboolean yielded;             /* the abort asked to stop this slice for a waiting command */
   GCancellable *cancellable;
   ClIndexProgress last;         /* as last posted */
+  GPtrArray *skipped;           /* char *: "path: reason" of every folder so far */
+  GPtrArray *warnings;          /* char * */
   ClIndexSummary *summary;      /* the result, set by the last slice */
 } UpdateRequest;
 
@@ -147,6 +198,8 @@ update_request_clear (UpdateRequest *r)
   cl_progress_sink_release_on (r->sink, r->index->main_context);
   cl_search_index_unref (r->index);
   g_clear_object (&r->cancellable);
+  g_clear_pointer (&r->skipped, g_ptr_array_unref);
+  g_clear_pointer (&r->warnings, g_ptr_array_unref);
   cl_index_summary_free (r->summary);
 }
 
@@ -174,13 +227,13 @@ static void
 update_progress_cb (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
   UpdateRequest *r = user_data;
-  const ClipIndexProgress *progress = clip_index_get_progress (r->index->index);
+  const ClipIndexProgress *progress = clip_index_get_progress (r->index->folders[r->next].index);
 
   if (progress->phase == r->last_phase && progress->done < progress->total
       && g_get_monotonic_time () - r->last_post < PROGRESS_INTERVAL_US)
     return;
-  /* What earlier slices (and earlier updates) indexed counts as done: one bar for the whole folder. */
-  gint64 base = r->index->n_entries;
+  /* What earlier slices, updates and folders indexed counts as done: one bar for all folders. */
+  gint64 base = index_n_entries (r->index);
   ClIndexProgress copy = {
     .phase = progress->phase,
     .found = progress->found,
@@ -205,21 +258,56 @@ update_abort_cb (gpointer user_data)
   return r->yielded;
 }
 
-static ClIndexSummary *
-summary_new (ClipIndex *index, ClipIndexStats *stats)
+/* The skipped files of FOLDER, named relative to it when it is the only folder. */
+static void
+update_add_skipped (UpdateRequest *r, const Folder *folder, const ClipIndexStats *stats)
 {
-  ClIndexSummary *summary = g_new0 (ClIndexSummary, 1);
-
-  summary->n_entries = clip_index_get_n_entries (index);
-  summary->skipped = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; stats->skipped != NULL && i < stats->skipped->len; i++)
     {
       const ClipIndexSkip *skip = stats->skipped->pdata[i];
-      g_autofree char *display = g_filename_display_name (skip->path);
-      g_ptr_array_add (summary->skipped, g_strdup_printf ("%s: %s", display, skip->reason));
+      g_autofree char *path = r->index->n_folders > 1 ? g_build_filename (folder->path, skip->path, NULL)
+                                                      : g_strdup (skip->path);
+      g_autofree char *display = g_filename_display_name (path);
+      g_ptr_array_add (r->skipped, g_strdup_printf ("%s: %s", display, skip->reason));
     }
-  summary->warnings = g_strdupv ((char **) clip_index_get_warnings (index));
+  for (const char *const *warning = clip_index_get_warnings (folder->index); *warning != NULL; warning++)
+    g_ptr_array_add (r->warnings, g_strdup (*warning));
+}
+
+static ClIndexSummary *
+update_summary (UpdateRequest *r)
+{
+  ClIndexSummary *summary = g_new0 (ClIndexSummary, 1);
+
+  summary->n_entries = index_n_entries (r->index);
+  summary->skipped = g_steal_pointer (&r->skipped);
+  g_ptr_array_add (r->warnings, NULL);
+  summary->warnings = (char **) g_ptr_array_free (g_steal_pointer (&r->warnings), FALSE);
   return summary;
+}
+
+/* Stopped, to yield or for good: what was embedded is in the file, and reopening the index makes
+ * it searchable.  FALSE when the update goes on in a later slice. */
+static gboolean
+update_stopped (UpdateRequest *r, Folder *folder, ClipModel *model, GError *stop_error, GError **error)
+{
+  GError *reopen_error = NULL;
+  if (!folder_reopen (r->index, folder, model, &reopen_error))
+    {
+      g_clear_error (&stop_error);
+      g_propagate_error (error, reopen_error);
+      return TRUE;
+    }
+  if (r->yielded && !g_cancellable_is_cancelled (r->cancellable))
+    {
+      g_clear_error (&stop_error);
+      ClIndexProgress progress = r->last;
+      progress.n_searchable = index_n_entries (r->index);
+      update_post (r, &progress);
+      return FALSE;
+    }
+  g_propagate_error (error, stop_error);
+  return TRUE;
 }
 
 static gboolean
@@ -227,47 +315,37 @@ update_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cance
 {
   UpdateRequest *r = data;
   ClSearchIndex *self = r->index;
-  GError *local_error = NULL;
 
   if (!index_ensure_open (self, model, serial, error))
     return TRUE;
 
-  r->slice_start = g_get_monotonic_time ();
-  r->yielded = FALSE;
-  const ClipCallbacks callbacks = { update_progress_cb, update_abort_cb, r };
-  ClipIndexStats stats;
-  if (clip_index_update (self->index, &stats, &callbacks, &local_error))
+  for (; r->next < self->n_folders; r->next++)
     {
-      self->n_entries = clip_index_get_n_entries (self->index);
-      r->summary = summary_new (self->index, &stats);
+      Folder *folder = &self->folders[r->next];
+      if (folder->index == NULL)
+        {
+          g_ptr_array_add (r->warnings, g_strdup (folder->open_error));
+          continue;
+        }
+      r->slice_start = g_get_monotonic_time ();
+      r->yielded = FALSE;
+      const ClipCallbacks callbacks = { update_progress_cb, update_abort_cb, r };
+      ClipIndexStats stats;
+      GError *local_error = NULL;
+      if (!clip_index_update (folder->index, &stats, &callbacks, &local_error))
+        {
+          if (!g_error_matches (local_error, CLIP_ERROR, CLIP_ERROR_ABORTED))
+            {
+              g_propagate_error (error, local_error);
+              return TRUE;
+            }
+          return update_stopped (r, folder, model, local_error, error);
+        }
+      folder->n_entries = clip_index_get_n_entries (folder->index);
+      update_add_skipped (r, folder, &stats);
       clip_index_stats_clear (&stats);
-      return TRUE;
     }
-
-  if (!g_error_matches (local_error, CLIP_ERROR, CLIP_ERROR_ABORTED))
-    {
-      g_propagate_error (error, local_error);
-      return TRUE;
-    }
-
-  /* Stopped, to yield or for good: what was embedded is in the file, and reopening the index makes
-   * it searchable. */
-  GError *reopen_error = NULL;
-  if (!index_reopen (self, model, serial, &reopen_error))
-    {
-      g_clear_error (&local_error);
-      g_propagate_error (error, reopen_error);
-      return TRUE;
-    }
-  if (r->yielded && !g_cancellable_is_cancelled (cancellable))
-    {
-      g_clear_error (&local_error);
-      ClIndexProgress progress = r->last;
-      progress.n_searchable = self->n_entries;
-      update_post (r, &progress);
-      return FALSE;
-    }
-  g_propagate_error (error, local_error);
+  r->summary = update_summary (r);
   return TRUE;
 }
 
@@ -299,6 +377,8 @@ cl_search_index_update_async (ClSearchIndex *self, ClIndexProgressFunc progress,
   r->sink = cl_progress_sink_new (G_CALLBACK (progress), progress_data, progress_destroy, cancellable);
   r->cancellable = cancellable != NULL ? g_object_ref (cancellable) : g_cancellable_new ();
   r->last_phase = -1;
+  r->skipped = g_ptr_array_new_with_free_func (g_free);
+  r->warnings = g_ptr_array_new_with_free_func (g_free);
   g_task_set_task_data (task, g_atomic_rc_box_acquire (r), update_request_release);
   cl_model_worker_run_async (self->worker, CL_WORKER_PRIORITY_BACKGROUND, update_slice, r, update_request_release,
                              cancellable, update_run_done, task);
@@ -309,6 +389,90 @@ cl_search_index_update_finish (ClSearchIndex *self, GAsyncResult *result, GError
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---------------------------------------------------------------- updating named paths */
+
+typedef struct {
+  ClSearchIndex *index;
+  char *folder;
+  char **paths;
+  gint64 n_entries;
+} PathsRequest;
+
+static void
+paths_request_clear (PathsRequest *r)
+{
+  cl_search_index_unref (r->index);
+  g_free (r->folder);
+  g_strfreev (r->paths);
+}
+
+static void
+paths_request_release (gpointer data)
+{
+  g_atomic_rc_box_release_full (data, (GDestroyNotify) paths_request_clear);
+}
+
+static gboolean
+paths_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cancellable, GError **error)
+{
+  PathsRequest *r = data;
+  ClSearchIndex *self = r->index;
+
+  if (!index_ensure_open (self, model, serial, error))
+    return TRUE;
+  Folder *folder = index_find_folder (self, r->folder);
+  if (folder == NULL || folder->index == NULL)
+    {
+      g_autofree char *display = g_filename_display_name (r->folder);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", display,
+                   folder != NULL ? folder->open_error : _("not one of the searched folders"));
+      return TRUE;
+    }
+  const ClipCallbacks callbacks = { NULL, (ClipAbortFunc) g_cancellable_is_cancelled, cancellable };
+  if (clip_index_update_paths (folder->index, (const char *const *) r->paths, NULL, &callbacks, error))
+    folder->n_entries = clip_index_get_n_entries (folder->index);
+  r->n_entries = index_n_entries (self);
+  return TRUE;
+}
+
+static void
+paths_run_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!cl_model_worker_run_finish (CL_MODEL_WORKER (source), result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  PathsRequest *r = g_task_get_task_data (task);
+  g_task_return_int (task, r->n_entries);
+}
+
+void
+cl_search_index_update_paths_async (ClSearchIndex *self, const char *folder, const char *const *paths,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  PathsRequest *r = g_atomic_rc_box_new0 (PathsRequest);
+
+  g_task_set_source_tag (task, cl_search_index_update_paths_async);
+  r->index = cl_search_index_ref (self);
+  r->folder = g_strdup (folder);
+  r->paths = g_strdupv ((char **) paths);
+  g_task_set_task_data (task, g_atomic_rc_box_acquire (r), paths_request_release);
+  cl_model_worker_run_async (self->worker, CL_WORKER_PRIORITY_BACKGROUND, paths_slice, r, paths_request_release,
+                             cancellable, paths_run_done, task);
+}
+
+gint64
+cl_search_index_update_paths_finish (ClSearchIndex *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), -1);
+  return g_task_propagate_int (G_TASK (result), error);
 }
 
 /* ---------------------------------------------------------------- searching */
@@ -353,6 +517,67 @@ search_request_release (gpointer data)
   g_atomic_rc_box_release_full (data, (GDestroyNotify) search_request_clear);
 }
 
+/* The folder whose stored embeddings a query uses: the one holding its first image, so that
+ * "find similar" reads the image's embedding rather than decoding it again; else the first open. */
+static Folder *
+search_query_folder (ClSearchIndex *self, const SearchRequest *r)
+{
+  Folder *first = NULL;
+  for (guint i = 0; i < self->n_folders; i++)
+    {
+      Folder *folder = &self->folders[i];
+      if (folder->index == NULL)
+        continue;
+      if (first == NULL)
+        first = folder;
+      for (guint t = 0; t < r->n_terms; t++)
+        if (r->terms[t].image != NULL && clip_index_find_file (folder->index, r->terms[t].image, &(ClipIndexItem) { 0 }))
+          return folder;
+    }
+  return first;
+}
+
+typedef struct {
+  const Folder *folder;
+  ClipSearchResult hit;
+} Hit;
+
+static int
+compare_hits (gconstpointer a, gconstpointer b)
+{
+  const Hit *x = a, *y = b;
+  if (x->hit.score != y->hit.score)
+    return x->hit.score > y->hit.score ? -1 : 1;
+  int by_folder = strcmp (x->folder->path, y->folder->path);
+  return by_folder != 0 ? by_folder : strcmp (x->hit.path, y->hit.path);
+}
+
+static ClSearchResults *
+search_results_new (GArray *hits, gint64 n_searched)
+{
+  ClSearchResults *results = g_new0 (ClSearchResults, 1);
+  guint n = hits->len;
+
+  results->n = n;
+  results->paths = g_new0 (char *, n + 1);
+  results->scores = g_new (float, MAX (n, 1));
+  results->sizes = g_new (gint64, MAX (n, 1));
+  results->mtimes = g_new (gint64, MAX (n, 1));
+  for (guint i = 0; i < n; i++)
+    {
+      const Hit *hit = &g_array_index (hits, Hit, i);
+      /* The file's details for the grid, read here rather than on the main thread. */
+      GStatBuf st;
+      results->paths[i] = g_build_filename (clip_index_get_folder (hit->folder->index), hit->hit.path, NULL);
+      results->scores[i] = hit->hit.score;
+      gboolean exists = g_stat (results->paths[i], &st) == 0;
+      results->sizes[i] = exists ? (gint64) st.st_size : -1;
+      results->mtimes[i] = exists ? (gint64) st.st_mtime : 0;
+    }
+  results->n_searched = n_searched;
+  return results;
+}
+
 static gboolean
 search_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cancellable, GError **error)
 {
@@ -361,35 +586,38 @@ search_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cance
 
   if (!index_ensure_open (self, model, serial, error))
     return TRUE;
+  g_autoptr (GArray) hits = g_array_new (FALSE, FALSE, sizeof (Hit));
+  Folder *query_folder = search_query_folder (self, r);
+  if (query_folder == NULL)
+    {
+      r->results = search_results_new (hits, 0);
+      return TRUE;
+    }
 
   const int dim = clip_model_get_config (model)->embed_dim;
   g_autofree ClipQueryTerm *terms = g_new0 (ClipQueryTerm, MAX (r->n_terms, 1));
   g_autofree float *query = g_new (float, dim);
   for (guint i = 0; i < r->n_terms; i++)
     terms[i] = (ClipQueryTerm) { r->terms[i].text, r->terms[i].image, (float) r->terms[i].weight };
-  if (!clip_index_embed_query (self->index, terms, (int) r->n_terms, query, error))
+  if (!clip_index_embed_query (query_folder->index, terms, (int) r->n_terms, query, error))
     return TRUE;
 
-  g_autofree ClipSearchResult *hits = g_new (ClipSearchResult, MAX (r->top_k, 1));
-  int n = clip_index_search (self->index, query, r->top_k, r->margin, hits);
-  ClSearchResults *results = g_new0 (ClSearchResults, 1);
-  results->n = n;
-  results->paths = g_new0 (char *, n + 1);
-  results->scores = g_new (float, MAX (n, 1));
-  results->sizes = g_new (gint64, MAX (n, 1));
-  results->mtimes = g_new (gint64, MAX (n, 1));
-  for (int i = 0; i < n; i++)
+  /* Each folder's best, then the best of them: the margin counts from the best of all. */
+  g_autofree ClipSearchResult *found = g_new (ClipSearchResult, MAX (r->top_k, 1));
+  for (guint i = 0; i < self->n_folders; i++)
     {
-      /* The file's details for the grid, read here rather than on the main thread. */
-      GStatBuf st;
-      results->paths[i] = g_build_filename (clip_index_get_folder (self->index), hits[i].path, NULL);
-      results->scores[i] = hits[i].score;
-      gboolean exists = g_stat (results->paths[i], &st) == 0;
-      results->sizes[i] = exists ? (gint64) st.st_size : -1;
-      results->mtimes[i] = exists ? (gint64) st.st_mtime : 0;
+      Folder *folder = &self->folders[i];
+      int n = folder->index != NULL ? clip_index_search (folder->index, query, r->top_k, r->margin, found) : 0;
+      for (int k = 0; k < n; k++)
+        g_array_append_val (hits, ((Hit) { folder, found[k] }));
     }
-  results->n_searched = clip_index_get_n_entries (self->index);
-  r->results = results;
+  g_array_sort (hits, compare_hits);
+  guint keep = MIN (hits->len, (guint) MAX (r->top_k, 0));
+  for (guint i = 1; r->margin >= 0 && i < keep; i++)
+    if (g_array_index (hits, Hit, 0).hit.score - g_array_index (hits, Hit, i).hit.score > r->margin)
+      keep = i;
+  g_array_set_size (hits, keep);
+  r->results = search_results_new (hits, index_n_entries (self));
   return TRUE;
 }
 

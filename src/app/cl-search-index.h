@@ -1,4 +1,5 @@
-/* cl-search-index.h — the search index of one folder, run on the model worker's thread.
+/* cl-search-index.h — the search index of one or more folders (one ClipIndex each), run on the
+ * model worker's thread; a search covers every folder, its results merged by score.
  *
  * The index borrows the worker's model, so everything that touches it runs as worker commands
  * (cl_model_worker_run_async): it is opened on first use for the model loaded there and reopened
@@ -16,13 +17,15 @@ G_BEGIN_DECLS
 
 typedef struct _ClSearchIndex ClSearchIndex;
 
-/* FOLDER is searched recursively; APPLY_EXIF as the index decodes images (part of its identity). */
-ClSearchIndex *cl_search_index_new (ClModelWorker *worker, const char *folder, gboolean apply_exif);
+/* FOLDERS (NULL-terminated, absolute, at least one) are searched recursively; APPLY_EXIF as the
+ * index decodes images (part of its identity).  A folder that cannot be read is left out of
+ * searches and named in the update's warnings. */
+ClSearchIndex *cl_search_index_new (ClModelWorker *worker, const char *const *folders, gboolean apply_exif);
 ClSearchIndex *cl_search_index_ref (ClSearchIndex *self);
 void           cl_search_index_unref (ClSearchIndex *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClSearchIndex, cl_search_index_unref)
 
-const char *cl_search_index_get_folder (ClSearchIndex *self);
+const char *const *cl_search_index_get_folders (ClSearchIndex *self);
 
 /* ---------------------------------------------------------------- updating */
 
@@ -48,12 +51,21 @@ typedef struct {
 void cl_index_summary_free (ClIndexSummary *summary);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClIndexSummary, cl_index_summary_free)
 
-/* Brings the index up to date.  PROGRESS_DESTROY frees PROGRESS_DATA on the main thread. */
+/* Brings every folder's index up to date, one after the other.  PROGRESS_DESTROY frees
+ * PROGRESS_DATA on the main thread. */
 void            cl_search_index_update_async (ClSearchIndex *self, ClIndexProgressFunc progress,
                                               gpointer progress_data, GDestroyNotify progress_destroy,
                                               GCancellable *cancellable, GAsyncReadyCallback callback,
                                               gpointer user_data);
 ClIndexSummary *cl_search_index_update_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
+
+/* Brings only PATHS (relative to FOLDER, one of the index's folders) up to date: what a file
+ * monitor saw added, changed, removed or renamed (clip_index_update_paths).  Returns the number of
+ * searchable images afterwards, -1 on error. */
+void   cl_search_index_update_paths_async (ClSearchIndex *self, const char *folder, const char *const *paths,
+                                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                                           gpointer user_data);
+gint64 cl_search_index_update_paths_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
 
 /* ---------------------------------------------------------------- searching */
 
@@ -75,8 +87,8 @@ typedef struct {
 void cl_search_results_free (ClSearchResults *results);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClSearchResults, cl_search_results_free)
 
-/* The TOP_K images most similar to the combination of TERMS (clip_index_embed_query), best first;
- * with MARGIN ≥ 0 only those within MARGIN of the best.  Searches what is indexed so far. */
+/* The TOP_K images of all folders most similar to the combination of TERMS (clip_index_embed_query),
+ * best first; with MARGIN ≥ 0 only those within MARGIN of the best.  Searches what is indexed so far. */
 void             cl_search_index_search_async (ClSearchIndex *self, const ClQueryTerm *terms, guint n_terms,
                                                int top_k, float margin, GCancellable *cancellable,
                                                GAsyncReadyCallback callback, gpointer user_data);

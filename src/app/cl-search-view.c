@@ -7,6 +7,8 @@
 
 #include "cl-async.h"
 #include "cl-chart-math.h"
+#include "cl-file-chooser.h"
+#include "cl-folder-watch.h"
 #include "cl-image-grid.h"
 #include "cl-search-index.h"
 #include "cl-search-query.h"
@@ -37,6 +39,7 @@ struct _ClSearchView {
   ClStatusPage *error_page;
   ClStatusPage *no_results_page;
   GtkBox *grid_box;
+  GtkListBox *folders_list;
 
   ClSession *session;
   ClImageGrid *grid;
@@ -45,7 +48,9 @@ struct _ClSearchView {
   GHashTable *collection_items;   /* absolute path → ClImageItem of the open collection; filled
                                    * when first needed (opening a large folder stays cheap) */
 
-  ClSearchIndex *index;           /* of the open folder, NULL without one */
+  ClSearchIndex *index;           /* of the open folder and the photo folders, NULL without any */
+  GPtrArray *watches;             /* ClFolderWatch of each folder of INDEX */
+  GCancellable *watch_cancellable;  /* updates of what the watches saw, for INDEX */
   guint index_generation;
   GCancellable *update_cancellable;
   gboolean index_complete;        /* an update finished for INDEX */
@@ -75,6 +80,7 @@ static GParamSpec *properties[N_PROPS];
 
 static void run_search (ClSearchView *self);
 static void update_state (ClSearchView *self);
+static void on_folder_changed (ClFolderWatch *watch, const char *const *paths, gpointer data);
 
 /* Notified even when unchanged: the bound progress bar then leaves the pulsing of the scan. */
 static void
@@ -184,11 +190,25 @@ show_results_page (ClSearchView *self, const char *page)
   gtk_stack_set_visible_child_name (self->results_stack, page);
 }
 
+/* The photo folders that Search covers besides the open folder. */
+static GStrv
+library_folders (ClSearchView *self)
+{
+  return g_settings_get_strv (cl_session_get_settings (self->session), "library-folders");
+}
+
+static gboolean
+has_something_to_search (ClSearchView *self)
+{
+  g_auto (GStrv) library = library_folders (self);
+  return cl_session_get_collection (self->session) != NULL || library[0] != NULL;
+}
+
 /* The page when there is nothing to search with (no folder, no model), else NULL. */
 static const char *
 unavailable_page (ClSearchView *self)
 {
-  if (cl_session_get_collection (self->session) == NULL)
+  if (!has_something_to_search (self))
     return "empty";
   if (cl_session_get_model_state (self->session) == CL_MODEL_STATE_NONE)
     return "no-model";
@@ -198,7 +218,7 @@ unavailable_page (ClSearchView *self)
 static void
 update_stack (ClSearchView *self)
 {
-  gtk_stack_set_visible_child_name (self->stack, cl_session_get_collection (self->session) != NULL ? "content" : "empty");
+  gtk_stack_set_visible_child_name (self->stack, has_something_to_search (self) ? "content" : "empty");
 }
 
 /* ---------------------------------------------------------------- index status */
@@ -373,16 +393,60 @@ cl_search_view_stop_index (ClSearchView *self)
   update_index_controls (self);
 }
 
-/* A new index for the open folder and the model; started when the view is on screen. */
+/* FOLDER is INSIDE itself or one of its subfolders. */
+static gboolean
+folder_within (const char *folder, const char *inside)
+{
+  size_t n = strlen (inside);
+  return strncmp (folder, inside, n) == 0 && (folder[n] == '/' || folder[n] == '\0' || (n > 0 && inside[n - 1] == '/'));
+}
+
+/* The folders searched: the open folder (a data set's images live under its folder) and the photo
+ * folders, leaving out any that lies inside another, whose images would otherwise come twice. */
+static GStrv
+searched_folders (ClSearchView *self)
+{
+  ClCollection *collection = cl_session_get_collection (self->session);
+  g_autoptr (GPtrArray) candidates = g_ptr_array_new_with_free_func (g_free);
+
+  if (collection != NULL)
+    {
+      GFile *file = cl_collection_get_file (collection);
+      g_autoptr (GFile) parent = cl_collection_get_kind (collection) == CL_COLLECTION_DATASET
+                                   ? g_file_get_parent (file) : NULL;
+      char *folder = g_file_get_path (parent != NULL ? parent : file);
+      if (folder != NULL)
+        g_ptr_array_add (candidates, folder);
+    }
+  g_auto (GStrv) library = library_folders (self);
+  for (char **folder = library; *folder != NULL; folder++)
+    g_ptr_array_add (candidates, g_strdup (*folder));
+
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      gboolean covered = FALSE;
+      for (guint j = 0; j < candidates->len && !covered; j++)
+        /* Of two equal ones, the first is kept. */
+        covered = j != i && folder_within (candidates->pdata[i], candidates->pdata[j])
+                  && (j < i || !g_str_equal (candidates->pdata[i], candidates->pdata[j]));
+      if (!covered)
+        g_strv_builder_add (builder, candidates->pdata[i]);
+    }
+  return g_strv_builder_end (builder);
+}
+
+/* A new index for the folders and the model, and watches on the folders; the update starts when
+ * the view is on screen. */
 static void
 reset_index (ClSearchView *self)
 {
-  ClCollection *collection = cl_session_get_collection (self->session);
-
   self->index_generation++;
   cl_cancel_and_clear (&self->update_cancellable);
   cl_cancel_and_clear (&self->search_cancellable);
+  cl_cancel_and_clear (&self->watch_cancellable);
   g_clear_pointer (&self->index, cl_search_index_unref);
+  g_ptr_array_set_size (self->watches, 0);
   self->index_complete = FALSE;
   self->index_stopped = FALSE;
   self->n_indexed = -1;
@@ -393,21 +457,186 @@ reset_index (ClSearchView *self)
   set_index_status (self, NULL);
 
   self->model_generation = cl_session_get_model_generation (self->session);
-  if (collection != NULL && cl_session_get_model_state (self->session) == CL_MODEL_STATE_READY)
+  g_auto (GStrv) folders = searched_folders (self);
+  if (folders[0] != NULL && cl_session_get_model_state (self->session) == CL_MODEL_STATE_READY)
     {
-      /* A data set's images live under its folder: that folder is indexed. */
-      GFile *file = cl_collection_get_file (collection);
-      g_autoptr (GFile) parent = cl_collection_get_kind (collection) == CL_COLLECTION_DATASET
-                                   ? g_file_get_parent (file) : NULL;
-      g_autofree char *folder = g_file_get_path (parent != NULL ? parent : file);
-      if (folder != NULL)
-        self->index = cl_search_index_new (cl_session_get_worker (self->session), folder,
-                                           cl_session_get_apply_exif (self->session));
+      self->index = cl_search_index_new (cl_session_get_worker (self->session), (const char *const *) folders,
+                                         cl_session_get_apply_exif (self->session));
+      self->watch_cancellable = g_cancellable_new ();
+      for (char **folder = folders; *folder != NULL; folder++)
+        {
+          ClFolderWatch *watch = cl_folder_watch_new (*folder);
+          g_signal_connect (watch, "changed", G_CALLBACK (on_folder_changed), self);
+          g_ptr_array_add (self->watches, watch);
+        }
     }
   update_index_controls (self);
   if (self->index != NULL && gtk_widget_get_mapped (GTK_WIDGET (self)))
     cl_search_view_update_index (self);
   run_search (self);
+}
+
+/* ---------------------------------------------------------------- watched folders */
+
+static gboolean
+has_query (ClSearchView *self)
+{
+  g_autoptr (GPtrArray) terms = current_terms (self);
+  return cl_search_query_has_positive (terms) || self->similar_path != NULL;
+}
+
+static void
+paths_updated (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (ClSearchView) self = view_ref_get (user_data);
+  g_autoptr (GError) error = NULL;
+
+  if (self == NULL)
+    {
+      view_ref_free (user_data);
+      return;
+    }
+  gint64 n = cl_search_index_update_paths_finish (self->index, result, &error);
+  view_ref_free (user_data);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (n < 0)
+    {
+      set_index_status (self, error->message);
+      return;
+    }
+  if (self->update_cancellable == NULL)
+    {
+      self->n_indexed = n;
+      update_state (self);
+      if (self->index_complete)
+        {
+          g_autofree char *text = g_strdup_printf (ngettext ("%lld image indexed", "%lld images indexed", n),
+                                                   (long long) n);
+          set_index_status (self, text);
+        }
+    }
+  /* The results follow the folder: a new photo appears, a deleted one leaves. */
+  if (has_query (self))
+    run_search (self);
+}
+
+static void
+on_folder_changed (ClFolderWatch *watch, const char *const *paths, gpointer data)
+{
+  ClSearchView *self = data;
+
+  /* Paused by the user: "Continue Indexing" runs a full update, which finds these changes too. */
+  if (self->index == NULL || self->index_stopped)
+    return;
+  cl_search_index_update_paths_async (self->index, cl_folder_watch_get_folder (watch), paths,
+                                      self->watch_cancellable, paths_updated, view_ref_new (self));
+}
+
+/* ---------------------------------------------------------------- the photo folders list */
+
+static GtkWidget *
+folder_row_new (const char *folder)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  g_autofree char *display = g_filename_display_name (folder);
+  g_autofree char *name = g_filename_display_basename (folder);
+  GtkWidget *label = gtk_label_new (name);
+  GtkWidget *remove = gtk_button_new_from_icon_name ("list-remove-symbolic");
+
+  gtk_widget_set_hexpand (label, TRUE);
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_MIDDLE);
+  gtk_widget_set_tooltip_text (label, display);
+  gtk_widget_set_tooltip_text (remove, _("Stop Searching This Folder"));
+  gtk_widget_add_css_class (remove, "flat");
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (remove), "search.remove-folder");
+  gtk_actionable_set_action_target (GTK_ACTIONABLE (remove), "s", folder);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (remove), GTK_ACCESSIBLE_PROPERTY_LABEL, display, -1);
+  gtk_box_append (GTK_BOX (box), label);
+  gtk_box_append (GTK_BOX (box), remove);
+  return box;
+}
+
+static void
+refresh_folders_list (ClSearchView *self)
+{
+  GtkWidget *row;
+  g_auto (GStrv) folders = library_folders (self);
+
+  while ((row = gtk_widget_get_first_child (GTK_WIDGET (self->folders_list))) != NULL)
+    gtk_list_box_remove (self->folders_list, row);
+  for (char **folder = folders; *folder != NULL; folder++)
+    gtk_list_box_append (self->folders_list, folder_row_new (*folder));
+  gtk_widget_set_visible (GTK_WIDGET (self->folders_list), folders[0] != NULL);
+}
+
+static void
+on_library_folders_changed (ClSearchView *self)
+{
+  refresh_folders_list (self);
+  reset_index (self);
+}
+
+void
+cl_search_view_add_folder (ClSearchView *self, const char *folder)
+{
+  GSettings *settings = cl_session_get_settings (self->session);
+  g_auto (GStrv) folders = library_folders (self);
+  g_autofree char *path = g_canonicalize_filename (folder, NULL);
+
+  if (g_strv_contains ((const char *const *) folders, path))
+    return;
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_strv_builder_addv (builder, (const char **) folders);
+  g_strv_builder_add (builder, path);
+  g_auto (GStrv) updated = g_strv_builder_end (builder);
+  g_settings_set_strv (settings, "library-folders", (const char *const *) updated);
+}
+
+void
+cl_search_view_remove_folder (ClSearchView *self, const char *folder)
+{
+  g_auto (GStrv) folders = library_folders (self);
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+
+  for (char **f = folders; *f != NULL; f++)
+    if (!g_str_equal (*f, folder))
+      g_strv_builder_add (builder, *f);
+  g_auto (GStrv) updated = g_strv_builder_end (builder);
+  g_settings_set_strv (cl_session_get_settings (self->session), "library-folders", (const char *const *) updated);
+}
+
+static void
+folder_chosen (gpointer owner, GFile *file, gpointer data)
+{
+  g_autofree char *path = g_file_get_path (file);
+
+  if (path != NULL)
+    cl_search_view_add_folder (CL_SEARCH_VIEW (owner), path);
+}
+
+static void
+action_choose_folder (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  ClFileChooserOptions options = {
+    .title = _("Add a Photo Folder"),
+    .action = GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
+    .accept_label = _("_Add"),
+  };
+  cl_file_chooser_show (widget, &options, folder_chosen, NULL);
+}
+
+static void
+action_add_folder (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  cl_search_view_add_folder (CL_SEARCH_VIEW (widget), g_variant_get_string (parameter, NULL));
+}
+
+static void
+action_remove_folder (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  cl_search_view_remove_folder (CL_SEARCH_VIEW (widget), g_variant_get_string (parameter, NULL));
 }
 
 /* ---------------------------------------------------------------- search */
@@ -781,7 +1010,9 @@ cl_search_view_dispose (GObject *object)
   cl_debounce_cancel (&self->margin_debounce);
   cl_cancel_and_clear (&self->update_cancellable);
   cl_cancel_and_clear (&self->search_cancellable);
+  cl_cancel_and_clear (&self->watch_cancellable);
   g_clear_pointer (&self->index, cl_search_index_unref);
+  g_clear_pointer (&self->watches, g_ptr_array_unref);
   if (self->session != NULL)
     g_signal_handlers_disconnect_by_data (self->session, self);
   g_clear_object (&self->session);
@@ -819,6 +1050,9 @@ cl_search_view_class_init (ClSearchViewClass *klass)
   g_object_class_install_properties (object_class, N_PROPS, properties);
   gtk_widget_class_install_action (widget_class, "search.update-index", NULL, action_update_index);
   gtk_widget_class_install_action (widget_class, "search.stop-index", NULL, action_stop_index);
+  gtk_widget_class_install_action (widget_class, "search.choose-folder", NULL, action_choose_folder);
+  gtk_widget_class_install_action (widget_class, "search.add-folder", "s", action_add_folder);
+  gtk_widget_class_install_action (widget_class, "search.remove-folder", "s", action_remove_folder);
 
   g_type_ensure (CL_TYPE_STATUS_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-search-view.ui");
@@ -838,6 +1072,7 @@ cl_search_view_class_init (ClSearchViewClass *klass)
   BIND (error_page);
   BIND (no_results_page);
   BIND (grid_box);
+  BIND (folders_list);
 #undef BIND
   gtk_widget_class_bind_template_callback (widget_class, run_search);
   gtk_widget_class_bind_template_callback (widget_class, on_clear_similar);
@@ -854,6 +1089,7 @@ cl_search_view_init (ClSearchView *self)
   self->results = g_list_store_new (CL_TYPE_IMAGE_ITEM);
   self->items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->collection_items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->watches = g_ptr_array_new_with_free_func (g_object_unref);
   self->n_indexed = self->n_indexed_shown = -1;
 }
 
@@ -877,6 +1113,8 @@ cl_search_view_new (ClSession *session)
   g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (on_collection_changed), self);
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (on_model_changed), self);
   g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (on_model_changed), self);
+  g_signal_connect_swapped (settings, "changed::library-folders", G_CALLBACK (on_library_folders_changed), self);
+  refresh_folders_list (self);
   on_collection_changed (self);
   return GTK_WIDGET (self);
 }

@@ -1,6 +1,8 @@
 /* cl-search-view.h — the Search view: text queries with + and − terms ("dog beach -people"), or
- * "find similar" from an image, ranked over the open folder's index (searchable while it is being
- * built, with progress and Stop), scores on the thumbnails and a relative threshold slider. */
+ * "find similar" from an image, ranked over the index of the open folder and the photo folders
+ * (GSettings "library-folders"; searchable while it is being built, with progress and Stop),
+ * scores on the thumbnails and a relative threshold slider.  The folders are watched: a photo
+ * added, changed, removed or renamed is reflected in the index and the results within seconds. */
 #pragma once
 
 #include <gtk/gtk.h>
@@ -22,9 +24,14 @@ void cl_search_view_find_similar (ClSearchView *self, const char *path);
 void cl_search_view_update_index (ClSearchView *self);
 /* Stops an index update; what is indexed so far stays searchable. */
 void cl_search_view_stop_index (ClSearchView *self);
+/* Adds FOLDER to the photo folders (remembered) / removes it. */
+void cl_search_view_add_folder (ClSearchView *self, const char *folder);
+void cl_search_view_remove_folder (ClSearchView *self, const char *folder);
 
 /* Actions (the buttons): "search.update-index" (cl_search_view_update_index; "Continue
- * Indexing"), "search.stop-index" (cl_search_view_stop_index), each enabled only when it can run.
+ * Indexing"), "search.stop-index" (cl_search_view_stop_index), each enabled only when it can run;
+ * "search.choose-folder" (asks for a folder to add), "search.add-folder" and
+ * "search.remove-folder" (a folder's path, "s").
  *
  * Properties, read-only: "searching" (a search waits for the entry's delay, the slider, the model
  * or the worker), "indexing", "index-progress" (0..1, bound to its progress bar), "n-indexed"

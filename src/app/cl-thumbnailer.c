@@ -187,24 +187,47 @@ cache_store (const char *cache_dir, const char *uri, gint64 mtime, int bucket, G
     g_unlink (tmp);
 }
 
+static GdkPixbuf *decode_scaled_opened (const char *path, const char *opened, int max_size, gboolean exif,
+                                        int *width, int *height, char **format, GError **error);
+
 /* Decodes PATH scaled to fit MAX_SIZE (never enlarged); refuses images over the library's pixel
  * limit before decoding them.  *WIDTH, *HEIGHT and *FORMAT describe the file. */
 static GdkPixbuf *
 decode_scaled (const char *path, int max_size, gboolean exif, int *width, int *height,
                char **format, GError **error)
 {
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_autofree char *base = g_path_get_basename (path);
+      g_autofree char *display = g_filename_display_name (base);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("%s: the file does not exist"), display);
+      return NULL;
+    }
+  /* Opened once and checked to be a regular file (a file swapped for a named pipe cannot hang the
+   * thread); gdk-pixbuf reads that open file through its /proc/self/fd link. */
+  int fd = clip_open_input_file (path, error);
+  if (fd < 0)
+    return NULL;
+  g_autofree char *opened = g_strdup_printf ("/proc/self/fd/%d", fd);
+  GdkPixbuf *pixbuf = decode_scaled_opened (path, opened, max_size, exif, width, height, format, error);
+  close (fd);
+  return pixbuf;
+}
+
+/* decode_scaled on the file PATH, open as OPENED. */
+static GdkPixbuf *
+decode_scaled_opened (const char *path, const char *opened, int max_size, gboolean exif, int *width, int *height,
+                      char **format, GError **error)
+{
   int w = 0, h = 0;
-  GdkPixbufFormat *info = gdk_pixbuf_get_file_info (path, &w, &h);
+  GdkPixbufFormat *info = gdk_pixbuf_get_file_info (opened, &w, &h);
 
   if (info == NULL || w <= 0 || h <= 0)
     {
       g_autofree char *base = g_path_get_basename (path);
       g_autofree char *display = g_filename_display_name (base);
-      if (!g_file_test (path, G_FILE_TEST_EXISTS))
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("%s: the file does not exist"), display);
-      else
-        g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-                     _("%s: not an image in a format this computer can read"), display);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+                   _("%s: not an image in a format this computer can read"), display);
       return NULL;
     }
   if ((gint64) w * h > CLIP_MAX_IMAGE_PIXELS)
@@ -228,9 +251,9 @@ decode_scaled (const char *path, int max_size, gboolean exif, int *width, int *h
 
   g_autoptr (GdkPixbuf) pixbuf = NULL;
   if (w <= max_size && h <= max_size)
-    pixbuf = gdk_pixbuf_new_from_file (path, error);
+    pixbuf = gdk_pixbuf_new_from_file (opened, error);
   else
-    pixbuf = gdk_pixbuf_new_from_file_at_scale (path, max_size, max_size, TRUE, error);
+    pixbuf = gdk_pixbuf_new_from_file_at_scale (opened, max_size, max_size, TRUE, error);
   if (pixbuf == NULL)
     {
       g_autofree char *base = g_path_get_basename (path);

@@ -1,5 +1,6 @@
 /* cl-train-job.c — a ClipTrainRun as a model-worker command, with throttled reports. */
 #include "cl-train-job.h"
+#include "cl-train-follow.h"
 
 #include <math.h>
 
@@ -310,23 +311,6 @@ abort_cb (gpointer user_data)
 
 /* ---------------------------------------------------------------- continuing a run: its history */
 
-static double
-member_double (JsonObject *object, const char *name)
-{
-  JsonNode *node = json_object_get_member (object, name);
-  return node != NULL && JSON_NODE_HOLDS_VALUE (node) ? json_node_get_double (node) : NAN;
-}
-
-static void
-read_recalls (JsonObject *validation, const char *name, double recall[3])
-{
-  static const char *const keys[] = { "R@1", "R@5", "R@10" };
-  JsonObject *object = json_object_has_member (validation, name)
-                         ? json_object_get_object_member (validation, name) : NULL;
-  for (int k = 0; k < 3; k++)
-    recall[k] = object != NULL ? member_double (object, keys[k]) : NAN;
-}
-
 /* The steps and validations of the run's JSON-lines log (the library has cut it at the checkpoint
  * it continues from), so the chart shows the whole run.  A log that cannot be read only loses the
  * history. */
@@ -342,38 +326,18 @@ post_log_history (ClTrainJob *self, const char *log_path)
   g_mutex_lock (&self->lock);
   for (char **line = lines; *line != NULL; line++)
     {
-      if (**line != '{' || !json_parser_load_from_data (parser, *line, -1, NULL))
-        continue;
-      JsonNode *root = json_parser_get_root (parser);
-      if (!JSON_NODE_HOLDS_OBJECT (root))
-        continue;
-      JsonObject *object = json_node_get_object (root);
-      gint64 step = json_object_get_int_member_with_default (object, "step", 0);
-      gint64 epoch = json_object_get_int_member_with_default (object, "epoch", 0);
-      if (json_object_has_member (object, "validation"))
+      ClTrainPoint point;
+      ClTrainEval eval;
+      switch (cl_train_log_parse_line (parser, *line, -1, &point, &eval))
         {
-          JsonObject *v = json_object_get_object_member (object, "validation");
-          ClTrainEval eval = { .step = step, .epoch = epoch };
-          read_recalls (v, "image_to_text", eval.image_to_text);
-          read_recalls (v, "text_to_image", eval.text_to_image);
-          if (json_object_has_member (v, "zero_shot"))
-            {
-              JsonObject *zs = json_object_get_object_member (v, "zero_shot");
-              eval.has_zero_shot = TRUE;
-              eval.zero_shot_top1 = member_double (zs, "top1");
-              eval.zero_shot_top5 = member_double (zs, "top5");
-            }
-          add_eval_locked (self, &eval);
-        }
-      else if (json_object_has_member (object, "loss"))
-        {
-          ClTrainPoint point = {
-            .step = step, .epoch = epoch, .loss = member_double (object, "loss"),
-            .lr = member_double (object, "lr"), .grad_norm = member_double (object, "grad_norm"),
-            .logit_scale = member_double (object, "logit_scale"),
-            .images_per_s = member_double (object, "images_per_s"), .eta_s = NAN, .time_s = NAN,
-          };
+        case CL_TRAIN_LOG_STEP:
           add_point_locked (self, &point);
+          break;
+        case CL_TRAIN_LOG_VALIDATION:
+          add_eval_locked (self, &eval);
+          break;
+        case CL_TRAIN_LOG_OTHER:
+          break;
         }
     }
   g_mutex_unlock (&self->lock);

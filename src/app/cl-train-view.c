@@ -12,6 +12,7 @@
 #include "cl-chart-math.h"
 #include "cl-file-chooser.h"
 #include "cl-status-page.h"
+#include "cl-train-follow.h"
 #include "cl-window.h"
 
 #define MAX_NOTICES     3
@@ -28,10 +29,11 @@ typedef enum {
   STATE_FINISHED,
   STATE_STOPPED,
   STATE_FAILED,
+  STATE_FOLLOWING,     /* drawing a run that another process writes */
 } TrainState;
 
 static const char *const state_names[] = {
-  "idle", "preparing", "running", "pausing", "paused", "stopping", "finished", "stopped", "failed",
+  "idle", "preparing", "running", "pausing", "paused", "stopping", "finished", "stopped", "failed", "following",
 };
 
 /* The model presets, in the order of the drop-down. */
@@ -82,6 +84,7 @@ struct _ClTrainView {
   ClSession *session;
   TrainState state;
   ClTrainJob *job;
+  ClTrainFollow *follow;        /* the run another process writes, in STATE_FOLLOWING */
   guint generation;             /* of JOB: reports of older jobs are ignored */
   GCancellable *cancellable;    /* of the running command */
   gboolean request_pending;     /* a run command is queued or running */
@@ -304,12 +307,8 @@ update_stats (ClTrainView *self)
 }
 
 static void
-on_job_steps (const ClTrainPoint *points, guint n, gpointer user_data)
+show_points (ClTrainView *self, const ClTrainPoint *points, guint n)
 {
-  g_autoptr (ClTrainView) self = job_ref_get (user_data);
-
-  if (self == NULL)
-    return;
   take_over_chart (self);
   guint before = cl_loss_chart_get_n_points (self->chart);
   gint64 last_step = before > 0 ? cl_loss_chart_get_point (self->chart, before - 1)->step : 0;
@@ -326,6 +325,15 @@ on_job_steps (const ClTrainPoint *points, guint n, gpointer user_data)
   update_stats (self);
 }
 
+static void
+on_job_steps (const ClTrainPoint *points, guint n, gpointer user_data)
+{
+  g_autoptr (ClTrainView) self = job_ref_get (user_data);
+
+  if (self != NULL)
+    show_points (self, points, n);
+}
+
 /* Another smoothing weight: every smoothed value changes. */
 static void
 on_smoothing_changed (ClTrainView *self)
@@ -337,12 +345,8 @@ on_smoothing_changed (ClTrainView *self)
 }
 
 static void
-on_job_validation (const ClTrainEval *evals, guint n, gpointer user_data)
+show_evals (ClTrainView *self, const ClTrainEval *evals, guint n)
 {
-  g_autoptr (ClTrainView) self = job_ref_get (user_data);
-
-  if (self == NULL || n == 0)
-    return;
   take_over_chart (self);
   cl_loss_chart_add_evals (self->chart, evals, n);
   const ClTrainEval *e = &evals[n - 1];
@@ -358,6 +362,15 @@ on_job_validation (const ClTrainEval *evals, guint n, gpointer user_data)
     : g_strdup (recall);
   gtk_label_set_label (self->validation_label, text);
   gtk_widget_set_visible (GTK_WIDGET (self->validation_label), TRUE);
+}
+
+static void
+on_job_validation (const ClTrainEval *evals, guint n, gpointer user_data)
+{
+  g_autoptr (ClTrainView) self = job_ref_get (user_data);
+
+  if (self != NULL && n > 0)
+    show_evals (self, evals, n);
 }
 
 static void
@@ -490,12 +503,11 @@ run_job (ClTrainView *self)
   cl_train_job_run_async (self->job, self->cancellable, run_done, job_ref_new (self));
 }
 
-/* Starts JOB: a new run or a continued one. */
+/* Forgets the run shown: its folder, model, notices, chart and statistics. */
 static void
-begin (ClTrainView *self, ClTrainJob *job)
+clear_run (ClTrainView *self)
 {
-  g_clear_pointer (&self->job, cl_train_job_unref);
-  self->job = job;
+  g_clear_pointer (&self->follow, cl_train_follow_free);
   set_string (self, &self->out_dir, NULL, PROP_OUT_DIR);
   set_string (self, &self->model_path, NULL, PROP_MODEL_PATH);
   g_queue_clear_full (&self->notices, g_free);
@@ -504,6 +516,15 @@ begin (ClTrainView *self, ClTrainJob *job)
   self->steps_per_epoch = 0;
   self->previous_shown = TRUE;
   set_progress (self, 0);
+}
+
+/* Starts JOB: a new run or a continued one. */
+static void
+begin (ClTrainView *self, ClTrainJob *job)
+{
+  g_clear_pointer (&self->job, cl_train_job_unref);
+  self->job = job;
+  clear_run (self);
   gtk_progress_bar_set_text (self->progress_bar, _("Preparing…"));
   set_message (self, _("Loading the data and building the model…"));
   gtk_stack_set_visible_child_name (self->chart_stack, "chart");
@@ -689,6 +710,74 @@ stop_run (ClTrainView *self)
   set_state (self, STATE_STOPPING);
 }
 
+/* ---------------------------------------------------------------- following another process's run */
+
+/* Its newest checkpoint (or final model) is what "Use This Model" loads. */
+static void
+follow_update_model (ClTrainView *self)
+{
+  g_autofree char *model = cl_train_follow_find_model (self->follow);
+  if (g_strcmp0 (model, self->model_path) != 0)
+    {
+      set_string (self, &self->model_path, model, PROP_MODEL_PATH);
+      update_controls (self);
+    }
+}
+
+static void
+on_follow_reset (gpointer user_data)
+{
+  ClTrainView *self = user_data;
+  cl_loss_chart_clear (self->chart);
+  self->best_smoothed = INFINITY;
+}
+
+static void
+on_follow_steps (const ClTrainPoint *points, guint n, gpointer user_data)
+{
+  ClTrainView *self = user_data;
+  show_points (self, points, n);
+  follow_update_model (self);
+}
+
+static void
+on_follow_validation (const ClTrainEval *evals, guint n, gpointer user_data)
+{
+  show_evals (user_data, evals, n);
+}
+
+/* Follows the run whose folder or log is PATH, written by another process. */
+static void
+follow_run (ClTrainView *self, const char *path)
+{
+  static const ClTrainFollowCallbacks callbacks = { on_follow_reset, on_follow_steps, on_follow_validation };
+  g_autoptr (GError) error = NULL;
+
+  if (is_running (self) || self->request_pending)
+    return;
+  g_autoptr (ClTrainFollow) follow = cl_train_follow_new (path, &callbacks, self, &error);
+  if (follow == NULL)
+    {
+      set_message (self, error->message);
+      cl_session_show_toast (self->session, error->message);
+      return;
+    }
+  self->generation++;   /* reports of the previous job are not this run's */
+  g_clear_pointer (&self->job, cl_train_job_unref);
+  clear_run (self);
+  take_over_chart (self);   /* another run from now on */
+  self->follow = g_steal_pointer (&follow);
+  set_string (self, &self->out_dir, cl_train_follow_get_run_dir (self->follow), PROP_OUT_DIR);
+  follow_update_model (self);
+  g_autofree char *display = g_filename_display_name (cl_train_follow_get_log_path (self->follow));
+  g_autofree char *message = g_strdup_printf (_("Following %s: the steps another process writes there are drawn "
+                                                "as they come."), display);
+  set_message (self, message);
+  gtk_progress_bar_set_text (self->progress_bar, _("Following…"));
+  gtk_stack_set_visible_child_name (self->chart_stack, "chart");
+  set_state (self, STATE_FOLLOWING);
+}
+
 static void
 use_model_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -729,12 +818,14 @@ update_controls (ClTrainView *self)
     case STATE_FINISHED: title = _("Finished"); break;
     case STATE_STOPPED: title = _("Stopped"); break;
     case STATE_FAILED: title = _("Failed"); break;
+    case STATE_FOLLOWING: title = _("Following a Run"); break;
     case STATE_IDLE:
     default: title = _("Ready to Train"); break;
     }
   gtk_label_set_label (self->status_title, title);
 
-  gboolean usable = self->model_path != NULL && (s == STATE_FINISHED || s == STATE_STOPPED || s == STATE_PAUSED);
+  gboolean usable = self->model_path != NULL
+                    && (s == STATE_FINISHED || s == STATE_STOPPED || s == STATE_PAUSED || s == STATE_FOLLOWING);
   GtkWidget *widget = GTK_WIDGET (self);
   gtk_widget_action_set_enabled (widget, "train.start", !active && self->inputs_ready);
   gtk_widget_action_set_enabled (widget, "train.pause", s == STATE_PREPARING || s == STATE_RUNNING);
@@ -742,6 +833,8 @@ update_controls (ClTrainView *self)
   gtk_widget_action_set_enabled (widget, "train.stop", active && s != STATE_STOPPING && s != STATE_PAUSING);
   gtk_widget_action_set_enabled (widget, "train.choose-run", !active);
   gtk_widget_action_set_enabled (widget, "train.continue-run", !active);
+  gtk_widget_action_set_enabled (widget, "train.choose-follow", !active);
+  gtk_widget_action_set_enabled (widget, "train.follow", !active);
   gtk_widget_action_set_enabled (widget, "train.use-model", usable);
   /* Which buttons are there; whether they can be pressed is their action's. */
   gtk_widget_set_visible (GTK_WIDGET (self->start_button), !active);
@@ -898,6 +991,22 @@ choose_run_to_continue (ClTrainView *self)
 }
 
 static void
+follow_chosen (gpointer owner, GFile *file, gpointer data)
+{
+  g_autofree char *path = g_file_get_path (file);
+  if (path != NULL)
+    gtk_widget_activate_action (GTK_WIDGET (owner), "train.follow", "s", path);
+}
+
+/* "Follow a Run…": asks for the folder of a run that another process writes. */
+static void
+choose_run_to_follow (ClTrainView *self)
+{
+  choose_file (self, _("Follow a Run"), GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Follow"),
+               "train-runs-folder", NULL, NULL, follow_chosen, NULL);
+}
+
+static void
 save_chart_chosen (gpointer owner, GFile *file, gpointer data)
 {
   ClTrainView *self = owner;
@@ -944,6 +1053,7 @@ static const struct {
   { "train.resume", resume_run },
   { "train.stop", stop_run },
   { "train.choose-run", choose_run_to_continue },
+  { "train.choose-follow", choose_run_to_follow },
   { "train.use-model", use_model },
 };
 
@@ -953,6 +1063,13 @@ action_command (GtkWidget *widget, const char *action_name, GVariant *parameter)
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
     if (g_str_equal (commands[i].name, action_name))
       commands[i].run (CL_TRAIN_VIEW (widget));
+}
+
+/* Follows the run whose folder or log is the parameter. */
+static void
+action_follow (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  follow_run (CL_TRAIN_VIEW (widget), g_variant_get_string (parameter, NULL));
 }
 
 /* Continues the run whose output folder is the parameter. */
@@ -968,6 +1085,7 @@ install_actions (GtkWidgetClass *widget_class)
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
     gtk_widget_class_install_action (widget_class, commands[i].name, NULL, action_command);
   gtk_widget_class_install_action (widget_class, "train.continue-run", "s", action_continue_run);
+  gtk_widget_class_install_action (widget_class, "train.follow", "s", action_follow);
   gtk_widget_class_install_action (widget_class, "train.save-chart", "s", action_save_chart);
 }
 
@@ -1160,6 +1278,7 @@ cl_train_view_dispose (GObject *object)
   /* A running run stops at its next step and saves a checkpoint. */
   cl_cancel_and_clear (&self->cancellable);
   g_clear_pointer (&self->job, cl_train_job_unref);
+  g_clear_pointer (&self->follow, cl_train_follow_free);
   if (self->session != NULL)
     g_signal_handlers_disconnect_by_data (cl_session_get_settings (self->session), self);
   g_clear_object (&self->session);

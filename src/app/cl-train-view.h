@@ -18,12 +18,14 @@ GtkWidget *cl_train_view_new (ClSession *session);
 
 /* Actions (the buttons, enabled only when they can run): "train.start", "train.pause",
  * "train.resume", "train.stop", "train.choose-run" (asks for a run's folder to continue),
- * "train.continue-run" (s: continues the run whose output folder that is), "train.use-model" (loads
+ * "train.continue-run" (s: continues the run whose output folder that is), "train.choose-follow" (asks
+ * for the folder of a run that another process writes), "train.follow" (s: follows the run whose
+ * folder or --log-json file that is: its chart grows as lines are appended), "train.use-model" (loads
  * the trained model, or the newest checkpoint of a stopped run, as the application's model) and
  * "train.save-chart" (s: "png" or "svg", asks where).
  *
  * Properties, read-only: "state" ("idle", "preparing", "running", "pausing", "paused", "stopping",
- * "finished", "stopped", "failed"), "running" (a run is under way: the settings are locked),
+ * "finished", "stopped", "failed", "following"), "running" (a run is under way: the settings are locked),
  * "busy" (a request to the worker is on its way), "message" (the status line, errors included),
  * "out-dir" (the run's folder), "model-path" (what train.use-model loads, or NULL) and "progress"
  * (0..1, bound to its progress bar).  The chart

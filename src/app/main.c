@@ -1,5 +1,6 @@
 /* main.c — ClipLab's GTK application. */
 #include <locale.h>
+#include <signal.h>
 
 #include <glib/gi18n.h>
 
@@ -15,6 +16,9 @@ main (int argc, char *argv[])
 {
   cl_application_tune_allocator ();
   cl_thread_lower_priority_of_others (COMPUTE_NICENESS);
+  /* Over a file-size limit (ulimit -f) a write fails with EFBIG and is reported (a checkpoint, an
+   * export), instead of SIGXFSZ ending the application. */
+  signal (SIGXFSZ, SIG_IGN);
   setlocale (LC_ALL, "");
   cl_application_bind_translations ();
 

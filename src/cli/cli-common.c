@@ -1,6 +1,7 @@
 /* cli-common.c — options, errors, JSON lines and progress shared by the subcommands. */
 #include "cli-common.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,53 @@ cli_fail (GError *error)
 {
   cli_print_error ("%s", error->message);
   g_error_free (error);
+  return 1;
+}
+
+/* The reason the first write to stdout failed (0: none failed): stdio itself keeps only a flag. */
+static int output_errno;
+
+static ssize_t
+output_write (void *cookie, const char *data, size_t len)
+{
+  size_t done = 0;
+  while (done < len)
+    {
+      ssize_t n = write (STDOUT_FILENO, data + done, len - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          if (output_errno == 0)
+            output_errno = n < 0 ? errno : ENOSPC;
+          return done > 0 ? (ssize_t) done : -1;
+        }
+      done += (size_t) n;
+    }
+  return (ssize_t) done;
+}
+
+void
+cli_output_init (void)
+{
+  FILE *checked = fopencookie (NULL, "w", (cookie_io_functions_t) { .write = output_write });
+  if (checked == NULL)
+    return;  /* the plain stdout still has its error flag */
+  /* Buffered as stdio buffers stdout: by lines on a terminal, in blocks otherwise. */
+  setvbuf (checked, NULL, isatty (STDOUT_FILENO) ? _IOLBF : _IOFBF, BUFSIZ);
+  stdout = checked;
+}
+
+int
+cli_finish_output (int status)
+{
+  gboolean failed = fflush (stdout) != 0 || ferror (stdout) != 0;
+  int saved = output_errno != 0 ? output_errno : errno;
+  if (!failed)
+    return status;
+  if (saved == EPIPE)  /* the reader went away (SIGPIPE ignored): nothing to tell it */
+    return 1;
+  cli_print_error ("writing the output failed: %s", g_strerror (saved != 0 ? saved : EIO));
   return 1;
 }
 
@@ -71,8 +119,9 @@ cli_option_context_new (const char *command, const char *parameter_string, const
     {
       const GOptionEntry model_entries[] = {
         { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_options->model_path,
-          "The model: a Hugging Face or open_clip directory, a .safetensors file, or a ClipLab "
-          "checkpoint (required)", "PATH" },
+          "The model: a Hugging Face or open_clip directory, a .safetensors file, a ClipLab "
+          "checkpoint, or a Hugging Face model id in the hub cache (ORG/NAME; see 'model list') (required)",
+          "PATH" },
         { "tokenizer", 0, 0, G_OPTION_ARG_FILENAME, &model_options->tokenizer,
           "Use this tokenizer instead of the model's: \"bytes\", or a vocab.json, merges.txt, "
           "tokenizer.json, bpe_simple_vocab_16e6.txt.gz or a directory holding them", "bytes|PATH" },
@@ -89,7 +138,7 @@ cli_option_context_new (const char *command, const char *parameter_string, const
 }
 
 gboolean
-cli_option_context_parse (GOptionContext *context, const char *command, int *argc, char ***argv)
+cli_option_context_parse_arguments (GOptionContext *context, const char *command, int *argc, char ***argv)
 {
   g_autoptr (GError) error = NULL;
 
@@ -99,6 +148,23 @@ cli_option_context_parse (GOptionContext *context, const char *command, int *arg
                        command);
       return FALSE;
     }
+  /* GLib stops at "--" but leaves it among the arguments (unless it was the last): the first "--"
+   * left is that separator, and what follows it are arguments even when they start with '-'. */
+  for (int i = 1; i < *argc; i++)
+    if (strcmp ((*argv)[i], "--") == 0)
+      {
+        memmove (*argv + i, *argv + i + 1, sizeof (char *) * (size_t) (*argc - i));
+        (*argc)--;
+        break;
+      }
+  return TRUE;
+}
+
+gboolean
+cli_option_context_parse (GOptionContext *context, const char *command, int *argc, char ***argv)
+{
+  if (!cli_option_context_parse_arguments (context, command, argc, argv))
+    return FALSE;
   if (*argc > 1)
     {
       cli_print_error ("%s: unexpected argument '%s' (see '%s %s --help')", command, (*argv)[1],
@@ -128,10 +194,11 @@ cli_model_load (const CliModelOptions *options, GError **error)
     }
   if (options->threads != CLI_THREADS_UNSET)
     {
-      if (options->threads < 0)
+      if (options->threads < 0 || options->threads > CLIP_MAX_THREADS)
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-                       "--threads %d: expected 0 (all cores) or a positive count", options->threads);
+                       "--threads %d: expected 0 (all cores) or a positive count of at most %d", options->threads,
+                       CLIP_MAX_THREADS);
           return NULL;
         }
       clip_set_threads (options->threads);
@@ -167,6 +234,58 @@ cli_json_add_double (JsonBuilder *builder, const char *name, double value)
 {
   json_builder_set_member_name (builder, name);
   json_builder_add_double_value (builder, value);
+}
+
+void
+cli_json_add_path_value (JsonBuilder *builder, const char *path)
+{
+  if (g_utf8_validate (path, -1, NULL))
+    {
+      json_builder_add_string_value (builder, path);
+      return;
+    }
+  g_autofree char *encoded = g_base64_encode ((const guchar *) path, strlen (path));
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "bytes");
+  json_builder_add_string_value (builder, encoded);
+  json_builder_end_object (builder);
+}
+
+void
+cli_json_add_path (JsonBuilder *builder, const char *name, const char *path)
+{
+  json_builder_set_member_name (builder, name);
+  cli_json_add_path_value (builder, path);
+}
+
+char *
+cli_path_for_text (const char *path)
+{
+  size_t len = strlen (path);
+  const char *p = path, *end = path + len;
+  GString *text = g_string_sized_new (len);
+  while (p < end)
+    {
+      gunichar c = g_utf8_get_char_validated (p, end - p);
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        {
+          g_string_append_printf (text, "\\x%02x", (guchar) *p++);
+          continue;
+        }
+      const char *next = g_utf8_next_char (p);
+      if (c == '\n')
+        g_string_append (text, "\\n");
+      else if (c == '\t')
+        g_string_append (text, "\\t");
+      else if (c == '\r')
+        g_string_append (text, "\\r");
+      else if (g_unichar_iscntrl (c))
+        g_string_append_printf (text, "\\u{%04x}", c);
+      else
+        g_string_append_len (text, p, next - p);
+      p = next;
+    }
+  return g_string_free (text, FALSE);
 }
 
 void
@@ -244,6 +363,22 @@ cli_progress_finish (CliProgress *progress)
   fputs ("\r\033[K", stderr);
   fflush (stderr);
   progress_line_drawn = FALSE;
+}
+
+void
+cli_status_line (const char *text)
+{
+  if (!isatty (STDERR_FILENO))
+    return;
+  fprintf (stderr, "\r%s\033[K", text);
+  fflush (stderr);
+  progress_line_drawn = TRUE;
+}
+
+void
+cli_status_line_clear (void)
+{
+  cli_progress_finish (NULL);
 }
 
 char *

@@ -19,11 +19,18 @@ int cli_cmd_embed (int argc, char **argv);
 int cli_cmd_infer (int argc, char **argv);
 int cli_cmd_info (int argc, char **argv);
 int cli_cmd_convert (int argc, char **argv);
+int cli_cmd_model (int argc, char **argv);
 
 /* Prints "cliplab-cli: MESSAGE" on stderr. */
 void cli_print_error (const char *format, ...) G_GNUC_PRINTF (1, 2);
 /* Prints the error, frees it and returns the exit status 1. */
 int  cli_fail (GError *error);
+
+/* Makes stdout remember why a write to it failed; called before anything is printed. */
+void cli_output_init (void);
+/* Flushes stdout after a command that returned STATUS: a result that could not be written (a full
+ * disk, /dev/full) is an error, reported and returned as status 1. */
+int  cli_finish_output (int status);
 
 /* ---------------------------------------------------------------- options */
 
@@ -45,8 +52,12 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CliModelOptions, cli_model_options_clear)
 GOptionContext *cli_option_context_new (const char *command, const char *parameter_string,
                                         const char *summary, const GOptionEntry *entries,
                                         CliModelOptions *model_options, gpointer user_data);
-/* Parses ARGV (argv[0] is the command name), rejects leftover arguments, and reports usage errors
- * itself.  Returns FALSE when the command should exit with status 1. */
+/* Parses ARGV (argv[0] is the command name) and reports usage errors itself; "--" ends the options
+ * and is removed, so ARGV keeps argv[0] and the arguments.  Returns FALSE when the command should
+ * exit with status 1. */
+gboolean cli_option_context_parse_arguments (GOptionContext *context, const char *command, int *argc,
+                                             char ***argv);
+/* The same, and rejects leftover arguments. */
 gboolean cli_option_context_parse (GOptionContext *context, const char *command, int *argc,
                                    char ***argv);
 
@@ -69,6 +80,13 @@ void cli_json_add_string (JsonBuilder *builder, const char *name, const char *va
 /* Adds "name": [values] to the object being built. */
 void cli_json_add_float_array (JsonBuilder *builder, const char *name, const float *values, size_t n);
 void cli_json_add_int_array (JsonBuilder *builder, const char *name, const int32_t *values, size_t n);
+/* Adds "NAME": PATH, or PATH as a value: a string when PATH is valid UTF-8, else {"bytes": BASE64}
+ * (ripgrep's form), so that a file name that is not UTF-8 comes out without loss. */
+void cli_json_add_path (JsonBuilder *builder, const char *name, const char *path);
+void cli_json_add_path_value (JsonBuilder *builder, const char *path);
+/* PATH for a line of text: bytes that are not UTF-8 as \xNN, control characters escaped (\n, \t,
+ * \u{001b}…), so that a file name can neither break the line nor send the terminal commands. */
+char *cli_path_for_text (const char *path);
 /* Writes the builder's root as one compact JSON line on stdout. */
 void cli_json_print_line (JsonBuilder *builder);
 
@@ -88,5 +106,9 @@ void cli_progress_finish (CliProgress *progress);
 char *cli_format_duration (double seconds);
 /* A ClipProgressFunc drawing on the CliProgress in USER_DATA; a new total starts the bar again. */
 void cli_progress_callback (const char *what, int64_t done, int64_t total, gpointer user_data);
+
+/* Replaces the status line on stderr with TEXT (only when stderr is a terminal), and erases it. */
+void cli_status_line (const char *text);
+void cli_status_line_clear (void);
 
 G_END_DECLS

@@ -66,7 +66,7 @@ cli_cmd_convert (int argc, char **argv)
       return cli_fail (error);
     }
 
-  g_autofree char *display = g_filename_display_name (out_path);
+  g_autofree char *display = cli_path_for_text (out_path);
   printf ("%s: %" G_GINT64_FORMAT " parameters as %s\n", display, clip_model_get_n_params (model),
           clip_dtype_name (dtype));
   return 0;

@@ -28,7 +28,7 @@ dataset_count_rows (const char *out_dir, const char *name)
 static int
 dataset_report (const char *out_dir)
 {
-  g_autofree char *display = g_filename_display_name (out_dir);
+  g_autofree char *display = cli_path_for_text (out_dir);
   printf ("%s: train.csv (%d images), test.csv (%d images), classes.txt\n", display,
           dataset_count_rows (out_dir, "train.csv"), dataset_count_rows (out_dir, "test.csv"));
   return 0;

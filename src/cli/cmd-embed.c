@@ -193,10 +193,7 @@ embed_print_json (const EmbedInput *input, const float *embedding, int dim)
   cli_json_add_string (builder, "type", embed_input_type (input->kind));
   json_builder_set_member_name (builder, "input");
   if (input->kind == EMBED_INPUT_IMAGE)
-    {
-      g_autofree char *display = g_filename_display_name (input->value);
-      json_builder_add_string_value (builder, display);
-    }
+    cli_json_add_path_value (builder, input->value);
   else
     json_builder_add_string_value (builder, input->value);
   if (input->ids != NULL)
@@ -215,7 +212,7 @@ embed_print_text (const EmbedInput *input, const float *embedding, int dim)
     {
     case EMBED_INPUT_IMAGE:
       {
-        g_autofree char *display = g_filename_display_name (input->value);
+        g_autofree char *display = cli_path_for_text (input->value);
         g_string_append (line, display);
       }
       break;

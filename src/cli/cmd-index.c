@@ -46,12 +46,8 @@ cli_index_args_add (GOptionContext *context, CliIndexArgs *args)
 gboolean
 cli_index_parse (GOptionContext *context, const char *command, int *argc, char ***argv, const char **folder)
 {
-  g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (context, argc, argv, &error))
-    {
-      cli_print_error ("%s: %s (see '%s %s --help')", command, error->message, CLI_PROGRAM_NAME, command);
-      return FALSE;
-    }
+  if (!cli_option_context_parse_arguments (context, command, argc, argv))
+    return FALSE;
   if (*argc != 2)
     {
       cli_print_error ("%s: %s (see '%s %s --help')", command,
@@ -84,6 +80,12 @@ index_args_apply (const CliIndexArgs *args, ClipIndexOptions *options, GError **
                      checks[i].name, checks[i].value);
         return FALSE;
       }
+  if (args->decode_threads > CLIP_MAX_THREADS)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "--decode-threads %d: at most %d", args->decode_threads,
+                   CLIP_MAX_THREADS);
+      return FALSE;
+    }
   if (args->max_megapixels > 0)
     options->max_pixels = (int64_t) MAX (1.0, MIN (args->max_megapixels * 1e6, 1e15));
   if (args->flush_every > 0)
@@ -119,7 +121,7 @@ char *
 cli_index_display_path (const char *folder, const char *path)
 {
   g_autofree char *joined = g_build_filename (folder, path, NULL);
-  return g_filename_display_name (joined);
+  return cli_path_for_text (joined);
 }
 
 /* ---------------------------------------------------------------- progress and Ctrl-C */
@@ -173,14 +175,18 @@ cli_index_update (ClipIndex *index, ClipIndexStats *stats, GError **error)
 {
   IndexProgress progress = { .index = index };
   const ClipCallbacks callbacks = { on_index_progress, on_index_abort, &progress };
-  struct sigaction action = { 0 }, previous;
+  /* SIGTERM (a logout, `kill`, a service stopping) is a request to stop too: the embeddings since
+   * the last flush are written before the process ends. */
+  struct sigaction action = { 0 }, previous_int, previous_term;
   action.sa_handler = on_interrupt;
   sigemptyset (&action.sa_mask);
-  sigaction (SIGINT, &action, &previous);
+  sigaction (SIGINT, &action, &previous_int);
+  sigaction (SIGTERM, &action, &previous_term);
 
   gboolean ok = clip_index_update (index, stats, &callbacks, error);
 
-  sigaction (SIGINT, &previous, NULL);
+  sigaction (SIGINT, &previous_int, NULL);
+  sigaction (SIGTERM, &previous_term, NULL);
   if (progress.started)
     cli_progress_finish (&progress.bar);
   if (!ok && interrupted && g_error_matches (*error, CLIP_ERROR, CLIP_ERROR_ABORTED))
@@ -212,9 +218,9 @@ print_stats_json (const char *folder, const ClipIndexStats *stats)
   for (guint i = 0; i < stats->skipped->len; i++)
     {
       const ClipIndexSkip *skip = g_ptr_array_index (stats->skipped, i);
-      g_autofree char *display = cli_index_display_path (folder, skip->path);
+      g_autofree char *full_path = g_build_filename (folder, skip->path, NULL);
       json_builder_begin_object (builder);
-      cli_json_add_string (builder, "path", display);
+      cli_json_add_path (builder, "path", full_path);
       cli_json_add_string (builder, "reason", skip->reason);
       json_builder_end_object (builder);
     }

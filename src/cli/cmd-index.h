@@ -43,6 +43,6 @@ ClipIndex *cli_index_open (const char *folder, CliModelOptions *model_options, c
 gboolean cli_index_update (ClipIndex *index, ClipIndexStats *stats, GError **error);
 
 /* FOLDER as the user gave it, joined with PATH (relative to the index's folder), for display. */
-char *cli_index_display_path (const char *folder, const char *path);
+char *cli_index_display_path (const char *folder, const char *path);  /* for text: cli_path_for_text */
 
 G_END_DECLS

@@ -118,8 +118,7 @@ infer_print_image (InferPrinter *printer, const char *path, const float *probs)
     {
       g_autoptr (JsonBuilder) builder = json_builder_new ();
       json_builder_begin_object (builder);
-      g_autofree char *display = g_filename_display_name (path);
-      cli_json_add_string (builder, "image", display);
+      cli_json_add_path (builder, "image", path);
       json_builder_set_member_name (builder, "predictions");
       json_builder_begin_array (builder);
       for (int k = 0; k < printer->top; k++)
@@ -138,7 +137,7 @@ infer_print_image (InferPrinter *printer, const char *path, const float *probs)
 
   /* The table names files without the folder, which the user gave. */
   g_autofree char *base = g_path_get_basename (path);
-  g_autofree char *display = g_filename_display_name (base);
+  g_autofree char *display = cli_path_for_text (base);
   if (!printer->header_printed)
     {
       infer_print_padded ("IMAGE", printer->image_width + 2);
@@ -283,7 +282,7 @@ infer_printer_init (InferPrinter *printer, const InferOptions *options, char **c
   for (guint i = 0; i < files->len; i++)
     {
       g_autofree char *base = g_path_get_basename (g_ptr_array_index (files, i));
-      g_autofree char *display = g_filename_display_name (base);
+      g_autofree char *display = cli_path_for_text (base);
       printer->image_width = MAX (printer->image_width, (int) g_utf8_strlen (display, -1));
     }
   for (int c = 0; c < n_classes; c++)

@@ -38,10 +38,9 @@ info_print_json (const ClipModel *model)
   const ClipTokenizer *tokenizer = clip_model_get_tokenizer (model);
   const float logit_scale = clip_model_get_logit_scale (model);
   g_autoptr (JsonBuilder) builder = json_builder_new ();
-  g_autofree char *path = g_filename_display_name (clip_model_get_path (model));
 
   json_builder_begin_object (builder);
-  cli_json_add_string (builder, "path", path);
+  cli_json_add_path (builder, "path", clip_model_get_path (model));
   cli_json_add_string (builder, "layout", clip_layout_name (clip_model_get_layout (model)));
 
   json_builder_set_member_name (builder, "architecture");
@@ -105,7 +104,7 @@ info_print_text (const ClipModel *model)
   const ClipPreprocess *preprocess = clip_model_get_preprocess (model);
   const ClipTokenizer *tokenizer = clip_model_get_tokenizer (model);
   const float logit_scale = clip_model_get_logit_scale (model);
-  g_autofree char *path = g_filename_display_name (clip_model_get_path (model));
+  g_autofree char *path = cli_path_for_text (clip_model_get_path (model));
 
   printf ("%-15s %s\n", "path", path);
   printf ("%-15s %s\n", "layout", clip_layout_name (clip_model_get_layout (model)));

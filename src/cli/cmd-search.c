@@ -182,15 +182,16 @@ search_embed_query (ClipIndex *index, GArray *terms, float *query, GError **erro
 static void
 search_print_result (const char *folder, const ClipSearchResult *result, gboolean json)
 {
-  g_autofree char *display = cli_index_display_path (folder, result->path);
   if (!json)
     {
+      g_autofree char *display = cli_index_display_path (folder, result->path);
       printf ("%.4f  %s\n", result->score, display);
       return;
     }
+  g_autofree char *full_path = g_build_filename (folder, result->path, NULL);
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
-  cli_json_add_string (builder, "path", display);
+  cli_json_add_path (builder, "path", full_path);
   cli_json_add_double (builder, "score", result->score);
   json_builder_end_object (builder);
   cli_json_print_line (builder);

@@ -2,6 +2,9 @@
  * run with --resume.  The run itself (data, schedule, log, checkpoints) is the library's
  * ClipTrainRun; this file maps flags onto its configuration and shows progress. */
 #include "cli-common.h"
+#ifdef CLIPLAB_MPI
+#include "cli-mpi.h"
+#endif
 
 #include <signal.h>
 #include <stdio.h>
@@ -65,6 +68,7 @@ typedef struct {
   char              *resume_dir;
   int                threads;
   gboolean           threads_given;
+  double             collective_timeout;   /* under mpirun */
   /* progress */
   CliProgress        progress;
   char              *progress_label;
@@ -169,10 +173,10 @@ parse_threads (const char *option_name, const char *value, gpointer data, GError
 {
   TrainCommand *cmd = data;
   gint64 n;
-  if (!g_ascii_string_to_signed (value, 10, 0, 4096, &n, NULL))
+  if (!g_ascii_string_to_signed (value, 10, 0, CLIP_MAX_THREADS, &n, NULL))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--threads %s: expected 0 (all cores) or a "
-                   "positive count", value);
+                   "positive count of at most %d", value, CLIP_MAX_THREADS);
       return FALSE;
     }
   cmd->threads = (int) n;
@@ -282,22 +286,62 @@ on_validation (const ClipTrainValidation *v, gpointer user_data)
 
 /* ---------------------------------------------------------------- the command */
 
+/* Under mpirun every rank runs this; rank 0 alone prints.  A failure that every rank knows of (the
+ * library agrees on them) ends each rank with status 1; an MPI failure, which the others may not
+ * know of, ends the whole job. */
+static int
+train_fail (const ClipCommunicator *comm, gpointer mpi, GError *error)
+{
+#ifdef CLIPLAB_MPI
+  if (mpi != NULL && cli_mpi_transport_failed (mpi))
+    {
+      cli_print_error ("%s", error->message);
+      g_error_free (error);
+      cli_mpi_abort (mpi, 1);
+    }
+#endif
+  if (comm != NULL && comm->rank != 0)
+    {
+      g_error_free (error);
+      return 1;
+    }
+  return cli_fail (error);
+}
+
 /* Builds the run (new or resumed) and trains; returns the exit status. */
 static int
 train (TrainCommand *cmd)
 {
   if (cmd->threads_given)
     clip_set_threads (cmd->threads);
-  const ClipTrainEvents events = {
+  g_autoptr (GError) error = NULL;
+  const ClipCommunicator *comm = NULL;
+#ifdef CLIPLAB_MPI
+  g_autoptr (CliMpi) mpi = NULL;
+  if (!cli_mpi_start (cmd->collective_timeout, &mpi, &error))
+    return cli_fail (g_steal_pointer (&error));
+  if (mpi != NULL)
+    comm = cli_mpi_get_communicator (mpi);
+#else
+  gpointer mpi = NULL;
+#endif
+  ClipTrainEvents events = {
     .callbacks = { .progress = on_progress, .abort = is_interrupted, .user_data = cmd },
     .notice = on_notice, .step = on_step, .validation = on_validation,
   };
-  g_autoptr (GError) error = NULL;
   /* The default fits small data sets; a batch size given is used as given (or refused). */
   cmd->config.fit_batch_size = !g_hash_table_contains (cmd->given, "batch-size");
+  if (comm != NULL && comm->rank != 0)
+    events = (ClipTrainEvents) { .callbacks = { .abort = is_interrupted } };  /* rank 0 reports for all */
   g_autoptr (ClipTrainRun) run = cmd->resume_dir != NULL
-                                   ? clip_train_run_resume (cmd->resume_dir, &events, &error)
-                                   : clip_train_run_new (&cmd->config, &events, &error);
+                                   ? clip_train_run_resume_distributed (cmd->resume_dir, &events, comm, &error)
+                                   : clip_train_run_new_distributed (&cmd->config, &events, comm, &error);
+  if (comm != NULL)
+    {
+      g_autoptr (GError) agreed = NULL;
+      if (!clip_communicator_agree (comm, error, &agreed))
+        return train_fail (comm, mpi, g_steal_pointer (&agreed));
+    }
   if (run == NULL)
     return cli_fail (g_steal_pointer (&error));
 
@@ -306,12 +350,24 @@ train (TrainCommand *cmd)
   sigemptyset (&action.sa_mask);
   sigaction (SIGINT, &action, NULL);
   sigaction (SIGTERM, &action, NULL);
+#ifdef CLIPLAB_MPI
+  if (mpi != NULL)
+    cli_mpi_watch_signal (mpi, &interrupted, clip_train_run_get_config (run)->out_dir);
+#endif
 
   int64_t first_step = clip_train_run_get_step (run), start = g_get_monotonic_time ();
   gboolean ok = clip_train_run_run (run, &error);
   cli_progress_finish (&cmd->progress);
   const char *out_dir = clip_train_run_get_config (run)->out_dir;
   int64_t step = clip_train_run_get_step (run);
+  if (!ok && comm != NULL && (comm->rank != 0 || !g_error_matches (error, CLIP_ERROR, CLIP_ERROR_ABORTED)))
+    return train_fail (comm, mpi, g_steal_pointer (&error));
+  if (!ok && g_error_matches (error, CLIP_ERROR, CLIP_ERROR_ABORTED) && clip_train_run_get_saved_step (run) == 0)
+    {
+      cli_print_error ("stopped before the first training step; nothing was saved (run the same command again "
+                       "to start over)");
+      return 1;
+    }
   if (!ok && g_error_matches (error, CLIP_ERROR, CLIP_ERROR_ABORTED))
     {
       cli_print_error ("stopped at step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " with a checkpoint; continue "
@@ -321,8 +377,17 @@ train (TrainCommand *cmd)
     }
   if (!ok)
     return cli_fail (g_steal_pointer (&error));
+  if (comm != NULL && comm->rank != 0)
+    return 0;
+#ifdef CLIPLAB_MPI
+  if (mpi != NULL && step > first_step)
+    printf ("over MPI on %d ranks: %.3f MB sent per step by each rank, %.1f ms per step in collectives on "
+            "rank 0\n", comm->size, cli_mpi_get_bytes_sent (mpi) / 1e6 / (double) (step - first_step),
+            1e3 * cli_mpi_get_seconds_in_collectives (mpi) / (double) (step - first_step));
+#endif
   g_autofree char *elapsed = cli_format_duration ((double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
-  g_autofree char *model_path = clip_train_run_model_path (out_dir);
+  g_autofree char *model_file = clip_train_run_model_path (out_dir);
+  g_autofree char *model_path = cli_path_for_text (model_file);
   printf ("trained steps %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " (%d pairs, %" G_GINT64_FORMAT " steps per "
           "epoch) in %s; model: %s\n", first_step + 1, step, clip_train_run_get_n_train (run),
           clip_train_run_get_steps_per_epoch (run), elapsed, model_path);
@@ -332,10 +397,10 @@ train (TrainCommand *cmd)
 int
 cli_cmd_train (int argc, char **argv)
 {
-  TrainCommand cmd = { .given = g_hash_table_new (g_str_hash, g_str_equal) };
+  TrainCommand cmd = { .given = g_hash_table_new (g_str_hash, g_str_equal), .collective_timeout = 600 };
   clip_train_run_config_init (&cmd.config);
 
-  GOptionEntry entries[G_N_ELEMENTS (train_flags) + 3];
+  GOptionEntry entries[G_N_ELEMENTS (train_flags) + 4];
   for (size_t i = 0; i < G_N_ELEMENTS (train_flags); i++)
     {
       const TrainFlag *flag = &train_flags[i];
@@ -350,6 +415,9 @@ cli_cmd_train (int argc, char **argv)
                                   "Continue the run whose --out folder is DIR, with its stored settings", "DIR" };
   entries[n++] = (GOptionEntry) { "threads", 0, 0, G_OPTION_ARG_CALLBACK, parse_threads,
                                   "Number of compute threads (0 = all cores)", "N" };
+  entries[n++] = (GOptionEntry) { "collective-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &cmd.collective_timeout,
+                                  "Under mpirun: end the job when the ranks wait this long for one another; "
+                                  "more than rank 0 takes to validate (default: 600)", "SECONDS" };
   entries[n] = (GOptionEntry) G_OPTION_ENTRY_NULL;
 
   GOptionContext *context = cli_option_context_new (

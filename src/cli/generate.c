@@ -10,6 +10,7 @@
 #include <cairo.h>
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <gio/gio.h>
+#include <gio/gunixinputstream.h>
 #include <glib/gstdio.h>
 #include <errno.h>
 #include <math.h>
@@ -220,23 +221,18 @@ idx_open (IdxFile *idx, const char *dir, const char *name, int n_dims, GError **
     }
   idx->path = g_strdup (gzipped ? gz_path : plain_path);
 
-  g_autoptr (GFile) file = g_file_new_for_path (idx->path);
-  GError *local = NULL;
-  GFileInputStream *raw = g_file_read (file, NULL, &local);
-  if (raw == NULL)
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", idx->path, local->message);
-      g_error_free (local);
-      return FALSE;
-    }
+  int fd = clip_open_input_file (idx->path, error);
+  if (fd < 0)
+    return FALSE;
+  GInputStream *raw = g_unix_input_stream_new (fd, TRUE);
   if (gzipped)
     {
       g_autoptr (GZlibDecompressor) gunzip = g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP);
-      idx->stream = g_converter_input_stream_new (G_INPUT_STREAM (raw), G_CONVERTER (gunzip));
+      idx->stream = g_converter_input_stream_new (raw, G_CONVERTER (gunzip));
       g_object_unref (raw);
     }
   else
-    idx->stream = G_INPUT_STREAM (raw);
+    idx->stream = raw;
 
   guint8 header[4 + 4 * 3];
   if (!idx_read (idx, header, 4 + 4 * (size_t) n_dims, "the end of its IDX header", error))

@@ -103,6 +103,20 @@ void            clip_weights_clear (ClipWeights *w);
 /* Points every tensor of W into BLOCK, in table order. */
 void            clip_weights_carve (ClipWeights *w, const ClipConfig *config, float *block);
 
+/* The weights that panels replaced, written back from the panels (bit for bit) if their memory
+ * was given back: for the readers of the original layout (a traced or GEMM-only pass, saving, a
+ * trainer).  The model is used by one thread at a time, so this needs no lock. */
+void clip_model_restore_originals (ClipModel *model);
+
+/* Before the matrix products go to OpenBLAS: under an address-space limit (ulimit -v), checks
+ * there is room for its work buffers (fewer threads when there is room for fewer), or fails with
+ * CLIP_ERROR_LIMIT, instead of OpenBLAS retrying its allocation forever. */
+gboolean clip_blas_check_room (GError **error);
+/* The data of the tensor in SLOT as loaded: *SLOT itself, or, for a weight whose memory the panels
+ * took over, a copy unpacked into *SCRATCH (grown as needed; g_free it). */
+const float *clip_model_original_data (const ClipModel *model, float *const *slot, int64_t n_elements,
+                                       float **scratch);
+
 /* Validates a configuration (positive sizes, heads dividing widths, limits). */
 gboolean clip_config_validate (const ClipConfig *config, const char *label, GError **error);
 void     clip_config_init_vit_b32 (ClipConfig *config);
@@ -126,9 +140,10 @@ struct _ClipModel {
   ClipDType        dtype;
   char            *path;
   ClipTokenizer   *tokenizer;
-  ClipSafetensors *file;     /* the memory map F32 weights point into */
+  ClipSafetensors *file;     /* the file's contents, which F32 weights point into */
   float           *owned;    /* converted or transposed weights */
   ClipPanels      *panels;   /* made at the first inference pass of a model loaded from a file */
+  gboolean         originals_released;  /* the file's copies of the panels' weights were given back */
   GHashTable      *text_cache;  /* cleaned text → float[embed_dim] */
   /* scratch reused between calls */
   float           *scratch;
@@ -203,7 +218,30 @@ gboolean     clip_trainer_compute_gradients (ClipTrainer *trainer, const float *
                                              GError **error);
 const float *clip_trainer_get_gradient (const ClipTrainer *trainer, const char *name);
 
+/* Data-parallel helpers over a ClipCommunicator (train-dist.c). */
+/* Σ over the ranks of VALUE, added in rank order so that every rank holds the same double. */
+gboolean clip_dist_sum_double (const ClipCommunicator *comm, double value, double *sum, GError **error);
+/* Sums GRADS [N] over the ranks in buckets (each one collective of CLIP_DIST_BUCKET_FLOATS at most). */
+#define CLIP_DIST_BUCKET_FLOATS ((size_t) 1 << 20)
+gboolean clip_dist_sum_gradients (const ClipCommunicator *comm, float *grads, size_t n, GError **error);
+/* Fails unless every rank passes the same VALUE; WHAT names it in the message. */
+gboolean clip_dist_check_same (const ClipCommunicator *comm, int64_t value, const char *what, GError **error);
+
+/* The crops of a data-parallel rank, decoded when first used (a rank decodes only the images of its
+ * shares) and kept up to MEMORY_LIMIT bytes.  An image that cannot be decoded is an error. */
+typedef struct _ClipCropCache ClipCropCache;
+ClipCropCache *clip_crop_cache_new (ClipDataset *dataset, int size, size_t memory_limit);
+void           clip_crop_cache_free (ClipCropCache *cache);
+const uint8_t *clip_crop_cache_get (ClipCropCache *cache, int index, GError **error);
+
 /* The configuration and preprocessing as the JSON stored in our checkpoints, and back. */
 char    *clip_config_to_json (const ClipConfig *config, const ClipPreprocess *pre);
 gboolean clip_config_from_json (const char *json, ClipConfig *config, ClipPreprocess *pre,
                                 const char *label, GError **error);
+
+/* The weight files an open_clip directory may hold, in the order they are looked for; NULL-terminated. */
+extern const char *const clip_open_clip_weight_files[];
+
+/* The layout of model directory DIR and its config and weight files, as clip_model_load reads it
+ * (open_clip_config.json first, then config.json); FALSE when DIR holds no loadable model. */
+gboolean clip_model_dir_files (const char *dir, ClipLayout *layout, char **config, char **weights);

@@ -21,4 +21,16 @@ gboolean clip_detweights_write (const char *path, GError **error);
  * not computed. */
 gboolean clip_model_run_image_gemms (ClipModel *model, int n, GError **error);
 
+/* Quality of the exploration (clip.h's "exploring a data set"), for tests and bench-map. */
+
+/* The share of each row's true K nearest neighbours that NEIGHBORS holds, averaged over N_SAMPLE rows
+ * drawn with SEED (found by brute force). */
+double   clip_knn_recall (const float *x, int n, int dim, const ClipNeighbors *neighbors, int n_sample,
+                          uint64_t seed);
+
+/* Trustworthiness-style quality of a map: the share of each row's K nearest neighbours in EMBEDDINGS
+ * that are also among its K nearest on the map XY, averaged over N_SAMPLE rows drawn with SEED. */
+double clip_map_neighbor_preservation (const float *embeddings, int n, int dim, const float *xy, int k,
+                                       int n_sample, uint64_t seed);
+
 G_END_DECLS

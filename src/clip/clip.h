@@ -23,6 +23,7 @@
 #pragma once
 
 #include <glib.h>
+#include <gio/gio.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -40,6 +41,10 @@ typedef enum {
   CLIP_ERROR_LIMIT,       /* exceeds one of the documented limits */
   CLIP_ERROR_INVALID,     /* the caller passed an invalid argument */
   CLIP_ERROR_ABORTED,     /* the abort callback asked to stop */
+  CLIP_ERROR_RESOURCES,   /* the process ran out of file descriptors or memory: a failure of the whole
+                           * job, never a reason to skip one input */
+  CLIP_ERROR_NETWORK,     /* a server cannot be reached, or the connection kept failing */
+  CLIP_ERROR_DENIED,      /* a server refused access (HTTP 401/403: gated or private, a token is needed) */
 } ClipErrorCode;
 
 /* The one callback convention of every long operation.  WHAT names the work in progress
@@ -60,6 +65,7 @@ typedef struct {
 #define CLIP_MAX_IMAGE_PIXELS   (100 * 1000 * 1000)  /* decoded width × height */
 #define CLIP_MAX_VOCAB          (1 << 20)
 #define CLIP_MAX_JSON_DEPTH     64
+#define CLIP_MAX_THREADS        256                  /* compute or decode threads */
 
 /* ---------------------------------------------------------------- dtypes */
 
@@ -196,7 +202,9 @@ void clip_load_options_init (ClipLoadOptions *options);
 
 typedef struct _ClipModel ClipModel;
 
-/* Free with clip_model_free. */
+/* PATH: a model directory, a .safetensors file, or a Hugging Face model id ("openai/clip-vit-base-patch32")
+ * that is not an existing path, loaded from the hub cache (see clip_hub_resolve; no network).  Free with
+ * clip_model_free. */
 ClipModel *clip_model_load (const char *path, const ClipLoadOptions *options, GError **error);
 void       clip_model_free (ClipModel *model);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipModel, clip_model_free)
@@ -297,6 +305,37 @@ int64_t    clip_trainer_get_step (const ClipTrainer *trainer);
 gboolean     clip_trainer_save (ClipTrainer *trainer, const char *path, GHashTable *metadata, GError **error);
 ClipTrainer *clip_trainer_load (const char *path, GHashTable **metadata, GError **error);
 
+/* ---------------------------------------------------------------- data-parallel training
+ *
+ * The collectives a data-parallel run needs, provided by the caller (cliplab-cli implements them
+ * over MPI) so that the library carries no transport.  Every rank makes the same calls in the same
+ * order; a call that fails returns FALSE with ERROR set (the run then cannot continue). */
+typedef struct {
+  int      rank, size;
+  /* RECV [size × BYTES] receives every rank's BYTES bytes of SEND, in rank order. */
+  gboolean (*allgather) (const void *send, void *recv, size_t bytes, gpointer user_data, GError **error);
+  /* SEND [size × COUNT] is summed over the ranks; block r of the sum lands in rank r's RECV [COUNT]. */
+  gboolean (*reduce_scatter_sum) (const float *send, float *recv, size_t count, gpointer user_data,
+                                  GError **error);
+  /* DATA [COUNT] becomes its sum over the ranks, the same on every rank. */
+  gboolean (*allreduce_sum) (float *data, size_t count, gpointer user_data, GError **error);
+  gpointer user_data;
+} ClipCommunicator;
+
+/* From now on clip_trainer_step takes this rank's share of a global batch: with BATCH pairs per
+ * rank, rank r passes pairs r·BATCH … (r + 1)·BATCH − 1 of the global batch of size × BATCH.  The
+ * image and text features are gathered, each rank computes the loss rows of its images and the
+ * columns of its texts, the feature gradients are reduce-scattered back to their owners and the
+ * parameter gradients summed, so every rank takes the step a single process would take on the
+ * global batch (within float rounding), and the stats are the global batch's.  COMM is copied and
+ * must outlive the trainer; NULL returns to single-process training.  clip_trainer_step then polls
+ * the callbacks' abort once, before the step, and all ranks agree on it: they stop together. */
+void clip_trainer_set_communicator (ClipTrainer *trainer, const ClipCommunicator *comm);
+/* The check every rank makes where one may have failed alone, before a collective that would
+ * otherwise wait for it: each passes its own failure (NULL when it is fine) and all fail together
+ * with the first failing rank's error, "rank R of N: …" (an abort stays CLIP_ERROR_ABORTED). */
+gboolean clip_communicator_agree (const ClipCommunicator *comm, const GError *local_failure, GError **error);
+
 /* ---------------------------------------------------------------- evaluation */
 
 typedef struct {
@@ -351,6 +390,8 @@ void         clip_dataset_free (ClipDataset *dataset);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipDataset, clip_dataset_free)
 
 int         clip_dataset_get_size (const ClipDataset *dataset);        /* usable rows */
+/* The bytes of the cache file holding the prepared crops; 0 when they are in memory. */
+uint64_t    clip_dataset_get_cache_bytes (const ClipDataset *dataset);
 const char *clip_dataset_get_image_path (const ClipDataset *dataset, int index);  /* absolute */
 const char *clip_dataset_get_caption (const ClipDataset *dataset, int index);
 int         clip_dataset_get_line (const ClipDataset *dataset, int index);
@@ -498,6 +539,23 @@ ClipTrainRun *clip_train_run_resume (const char *dir, const ClipTrainEvents *eve
 void          clip_train_run_free (ClipTrainRun *run);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipTrainRun, clip_train_run_free)
 
+/* The configuration stored in the newest readable checkpoint of the run in DIR (where its log is,
+ * its schedule…), without loading its weights; e.g. to follow a run that another process writes.
+ * Clear CONFIG with clip_train_run_config_clear. */
+gboolean clip_train_run_read_config (const char *dir, ClipTrainRunConfig *config, GError **error);
+
+/* The same on every rank of a data-parallel run (see ClipCommunicator): all ranks call them with the
+ * same arguments.  config.batch_size is the global batch, a multiple of the ranks; each rank takes
+ * its share of every batch from the same seeded order and augmentation and decodes only its own
+ * images (an image that cannot be decoded then ends the run); rank 0 alone writes the folder, the
+ * log and the checkpoints and validates.  Every rank reads the checkpoint on resume, whatever the
+ * number of ranks that wrote it.  A failure of one rank ends the run on all of them, rank 0's error
+ * naming the rank.  COMM is copied and must outlive the run. */
+ClipTrainRun *clip_train_run_new_distributed (const ClipTrainRunConfig *config, const ClipTrainEvents *events,
+                                              const ClipCommunicator *comm, GError **error);
+ClipTrainRun *clip_train_run_resume_distributed (const char *dir, const ClipTrainEvents *events,
+                                                 const ClipCommunicator *comm, GError **error);
+
 /* Decodes the images (once), then trains until the last step, saving checkpoints every save_every
  * steps, validating at each epoch end and at the last step, and writing model.safetensors at the
  * end.  A failed checkpoint write (disk full…) stops the run with the error; the previous
@@ -506,6 +564,9 @@ gboolean clip_train_run_run (ClipTrainRun *run, GError **error);
 
 const ClipTrainRunConfig *clip_train_run_get_config (const ClipTrainRun *run);  /* resolved; borrowed */
 int64_t    clip_train_run_get_step (const ClipTrainRun *run);
+/* The step of the run's newest checkpoint on disk; 0 when it has none yet (a new run stopped before
+ * its first checkpoint). */
+int64_t    clip_train_run_get_saved_step (const ClipTrainRun *run);
 int64_t    clip_train_run_get_total_steps (const ClipTrainRun *run);
 int64_t    clip_train_run_get_steps_per_epoch (const ClipTrainRun *run);
 int        clip_train_run_get_n_train (const ClipTrainRun *run);   /* usable training pairs */
@@ -515,9 +576,155 @@ ClipModel *clip_train_run_get_model (ClipTrainRun *run);
 char      *clip_train_run_checkpoint_path (const char *out_dir, int64_t step);
 char      *clip_train_run_model_path (const char *out_dir);
 
+/* ---------------------------------------------------------------- files */
+
+/* Opens PATH for reading as the library opens every file it reads: once, without blocking (a named
+ * pipe or a device where a file is expected cannot hang the reader), and checked to be a regular
+ * file, or an error naming the file and what it is.  Returns a descriptor in blocking mode with
+ * close-on-exec, or -1. */
+int clip_open_input_file (const char *path, GError **error);
+/* ---------------------------------------------------------------- exploring a data set
+ *
+ * A 2-D map of N embeddings (PCA, a k-nearest-neighbour graph, a UMAP-style layout), density
+ * clusters on the map named by the model's text tower, near-duplicate groups, label errors and
+ * outliers.  Every call is deterministic for its seed and clip_get_threads (); the long ones take
+ * ClipCallbacks (progress WHAT: "Neighbours", "Layout").  clip-testing.h has the measures of their
+ * quality (neighbour recall, neighbours kept on the map).
+ *
+ *   ClipMapOptions options;
+ *   clip_map_options_init (&options);
+ *   float *xy = g_new (float, 2 * n);
+ *   clip_map_compute (embeddings, n, dim, &options, NULL, xy, &error);
+ *   int *cluster = g_new (int, n);
+ *   int n_clusters = clip_map_cluster (xy, n, NULL, cluster);
+ *   char **names = clip_cluster_names (model, embeddings, n, cluster, n_clusters, vocabulary, -1, &error);
+ */
+
+typedef enum {
+  CLIP_KNN_AUTO,         /* exact up to CLIP_KNN_EXACT_MAX rows, else approximate */
+  CLIP_KNN_EXACT,        /* blocked matrix products: O(n²·dim) */
+  CLIP_KNN_APPROXIMATE,  /* NN-descent from a seeded random graph */
+} ClipKnnMethod;
+
+#define CLIP_KNN_EXACT_MAX 20000
+
+typedef struct {
+  int      n, k;
+  int32_t *index;        /* [n, k] the neighbours of each row, nearest first, never the row itself */
+  float   *distance;     /* [n, k] their Euclidean distances */
+} ClipNeighbors;
+
+/* The K nearest rows (Euclidean; for unit rows, the cosine order) of every row of X [n, dim],
+ * 1 ≤ K < N.  OUT is cleared with clip_neighbors_clear. */
+gboolean clip_knn_compute (const float *x, int n, int dim, int k, ClipKnnMethod method, uint64_t seed,
+                           const ClipCallbacks *callbacks, ClipNeighbors *out, GError **error);
+void     clip_neighbors_clear (ClipNeighbors *neighbors);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ClipNeighbors, clip_neighbors_clear)
+/* OUT [n, n_components]: X [n, dim] centred and projected on its N_COMPONENTS principal axes (largest
+ * variance first; each axis's sign makes its largest coefficient positive).  N_COMPONENTS ≤ DIM. */
+gboolean clip_pca (const float *x, int n, int dim, int n_components, float *out, GError **error);
+
+typedef struct {
+  int      n_neighbors;  /* 15: size of the neighbourhood graph */
+  int      pca_dims;     /* 50: rows are projected on this many principal axes first (when longer) */
+  int      n_epochs;     /* 0: 500 up to 10,000 rows, else 200 */
+  float    min_dist;     /* 0.1: how tightly points pack on the map */
+  float    spread;       /* 1.0 */
+  int      negative_rate;/* 5: repulsive samples per attractive one */
+  ClipKnnMethod knn;     /* CLIP_KNN_AUTO */
+  uint64_t seed;         /* 0 */
+} ClipMapOptions;
+
+void clip_map_options_init (ClipMapOptions *options);
+
+/* XY [n, 2]: a UMAP-style layout of EMBEDDINGS [n, dim] (N ≥ 3): fuzzy simplicial set of the
+ * neighbour graph (smooth-kNN bandwidths), PCA initialisation, then epochs of negative-sampling
+ * gradient steps on umap's 1 / (1 + a·d^2b) curve, each applied to all points at once (Adam). */
+gboolean clip_map_compute (const float *embeddings, int n, int dim, const ClipMapOptions *options,
+                           const ClipCallbacks *callbacks, float *xy, GError **error);
+
+typedef struct {
+  int   grid;            /* 256: cells of the density grid along each side */
+  float bandwidth;       /* 0: Scott's rule; else the kernel's standard deviation in map units */
+  float persistence;     /* 0.5: two density peaks stay apart when the density on the way between them
+                          * falls below this share of the lower peak; else they merge */
+  float noise_level;     /* 0.1: points where the density is below this share of their peak are noise */
+  int   min_size;        /* 0: max (5, n / 500); smaller clusters become noise */
+} ClipClusterOptions;
+
+void clip_cluster_options_init (ClipClusterOptions *options);
+
+/* Density clusters on the map XY [n, 2]: a Gaussian KDE on a grid, its local maxima merged by
+ * persistence.  CLUSTER [n] receives ids 0 … count − 1 by decreasing size, or −1 for noise.
+ * OPTIONS NULL takes the defaults.  Returns the count. */
+int clip_map_cluster (const float *xy, int n, const ClipClusterOptions *options, int *cluster);
+
+/* About 200 common English nouns, NULL-terminated, static: the vocabulary of data sets without labels. */
+const char *const *clip_vocabulary_builtin (void);
+/* The MAX_WORDS most frequent words (lower-case, letters only, stop words left out) of TEXTS,
+ * most frequent first, NULL-terminated.  Free with g_strfreev. */
+char **clip_vocabulary_from_texts (const char *const *texts, int n_texts, int max_words);
+
+/* A name for each cluster: the word of VOCABULARY (N_VOCAB words; −1 = NULL-terminated) that the
+ * mean embedding of the cluster's rows of EMBEDDINGS [n, embed_dim] classifies as, zero-shot with
+ * "a photo of a WORD.", or the two best joined by " / " when the second is at least half as
+ * probable.  NULL-terminated, free with g_strfreev. */
+char **clip_cluster_names (ClipModel *model, const float *embeddings, int n, const int *cluster,
+                           int n_clusters, const char *const *vocabulary, int n_vocab, GError **error);
+
+/* Near-duplicates: cosine distances (1 − cosine similarity) between unit embeddings. */
+#define CLIP_DUPLICATE_DISTANCE 0.01f  /* Immich's setting for ViT-B/32 */
+#define CLIP_SIMILAR_DISTANCE   0.05f
+
+typedef struct _ClipDuplicates ClipDuplicates;
+
+/* Groups the rows of EMBEDDINGS [n, dim] (unit rows) linked by a cosine distance ≤ MAX_DISTANCE
+ * (through approximate neighbours above CLIP_KNN_EXACT_MAX rows, seeded by SEED) or by equal
+ * CONTENT_HASHES (n × 16 bytes, may be NULL), directly or through other members.  Groups of two or
+ * more, largest first.  Free with clip_duplicates_free. */
+ClipDuplicates *clip_duplicates_find (const float *embeddings, int n, int dim, const uint8_t *content_hashes,
+                                      float max_distance, uint64_t seed, const ClipCallbacks *callbacks,
+                                      GError **error);
+void            clip_duplicates_free (ClipDuplicates *duplicates);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipDuplicates, clip_duplicates_free)
+
+int        clip_duplicates_get_n_groups (const ClipDuplicates *duplicates);
+/* Group I's rows (ascending; *N_ROWS of them; borrowed), the largest cosine distance between two of
+ * them (among the first 512 of a larger group), and whether all have the same content hash.  Any
+ * group can be read in any order: callers page. */
+const int *clip_duplicates_get_group (const ClipDuplicates *duplicates, int i, int *n_rows, float *max_distance,
+                                      gboolean *exact);
+
+typedef struct {
+  int   row;
+  int   label;           /* as given */
+  int   suggested;       /* the label the model and the neighbours agree on */
+  float confidence;      /* its probability */
+  float label_prob;      /* the given label's probability */
+} ClipLabelIssue;
+
+/* Suspected label errors of labelled unit EMBEDDINGS [n, dim] (LABELS [n] in 0 … n_classes − 1):
+ * each row's class probabilities are the mean of zero-shot (softmax of LOGIT_SCALE_EXP · cosine to
+ * CLASS_WEIGHTS [n_classes, dim]) and its NEIGHBORS' labels; a row is suspect when another class
+ * reaches that class's confident-learning threshold (its mean probability over the rows labelled
+ * with it) and beats the given label.  *N_ISSUES of them, most confident disagreement first (by
+ * confidence − label_prob).  Free with g_free. */
+ClipLabelIssue *clip_audit_labels (const float *embeddings, int n, int dim, const int *labels, int n_classes,
+                                   const float *class_weights, float logit_scale_exp,
+                                   const ClipNeighbors *neighbors, int *n_issues);
+
+typedef struct {
+  int   row;
+  float score;           /* mean distance to its neighbours ÷ the median of that over all rows */
+} ClipOutlier;
+
+/* Every row by decreasing outlier score (ties by row), from its neighbour distances: low neighbour
+ * density ranks first.  [neighbors->n], free with g_free. */
+ClipOutlier *clip_audit_outliers (const ClipNeighbors *neighbors);
+
 /* ---------------------------------------------------------------- threads */
 
-void clip_set_threads (int n_threads);  /* 0 = all cores */
+void clip_set_threads (int n_threads);  /* 0 = all cores; more than CLIP_MAX_THREADS are taken as that */
 int  clip_get_threads (void);
 
 /* ---------------------------------------------------------------- index and search
@@ -631,6 +838,15 @@ typedef struct {
  * the update with CLIP_ERROR_ABORTED and keeping everything embedded so far. */
 gboolean clip_index_update (ClipIndex *index, ClipIndexStats *stats, const ClipCallbacks *callbacks,
                             GError **error);
+/* Brings only PATHS (NULL-terminated, relative to the folder: files or folders, existing or gone)
+ * up to date, as clip_index_update would, without scanning the rest of the folder: for a file
+ * watcher's events.  A path renamed is given with its old and its new name; its content is
+ * recognised and not embedded again.  New and changed files are appended to the file's journal;
+ * only a file gone or renamed makes it rewrite the whole index (the next full update compacts the
+ * journal).  Fails with CLIP_ERROR_INVALID on an absolute path or one with '.' or '..' components,
+ * before touching anything. */
+gboolean clip_index_update_paths (ClipIndex *index, const char *const *paths, ClipIndexStats *stats,
+                                  const ClipCallbacks *callbacks, GError **error);
 void     clip_index_stats_clear (ClipIndexStats *stats);
 
 typedef struct {
@@ -653,5 +869,140 @@ typedef struct {
 /* The TOP_K entries most similar to QUERY (a unit vector), best first, ties in path order; with
  * MARGIN ≥ 0 only those scoring within MARGIN of the best.  RESULTS holds TOP_K; returns the count. */
 int clip_index_search (ClipIndex *index, const float *query, int top_k, float margin, ClipSearchResult *results);
+
+typedef struct {
+  const char    *path;          /* relative to the folder */
+  const float   *embedding;     /* [embed_dim], unit length */
+  const uint8_t *content_hash;  /* 16 bytes: XXH3-128 of the file's bytes */
+} ClipIndexItem;
+
+/* Entry I of the index (0 ≤ I < clip_index_get_n_entries); valid until the index is updated or freed. */
+void     clip_index_get_item (ClipIndex *index, int64_t i, ClipIndexItem *item);
+/* The entry of FILE (a path to a file inside the folder, as the caller names it); FALSE when none. */
+gboolean clip_index_find_file (ClipIndex *index, const char *file, ClipIndexItem *item);
+/* ---------------------------------------------------------------- Hugging Face hub
+ *
+ * Pretrained models from the Hugging Face hub, kept in huggingface_hub's own cache so that ClipLab
+ * and Python (transformers, open_clip) share them both ways:
+ *
+ *   $HF_HUB_CACHE (else $HF_HOME/hub, else ~/.cache/huggingface/hub)/models--ORG--NAME/
+ *     blobs/ETAG                 each file once, named by the hub's ETag (SHA-256 for LFS files)
+ *     blobs/ETAG.incomplete      a download in progress or interrupted: the next one resumes it
+ *     snapshots/COMMIT/FILE      relative symbolic links to ../../blobs/ETAG
+ *     refs/REVISION              the commit a branch or tag named when it was downloaded
+ *
+ * The environment is read as huggingface_hub reads it: HF_ENDPOINT (another server or a mirror),
+ * HF_TOKEN (sent as "Authorization: Bearer", never to another host), HF_HUB_OFFLINE=1 (no network:
+ * the cache only).  clip_model_load accepts a repository id ("openai/clip-vit-base-patch32") that
+ * is not an existing path and loads it from the cache.
+ *
+ *   ClipHubOptions options;
+ *   clip_hub_options_init (&options);
+ *   ClipHubResult result = { 0 };
+ *   if (clip_hub_download ("openai/clip-vit-base-patch32", &options, &result, NULL, &error))
+ *     model = clip_model_load (result.snapshot_dir, NULL, &error);
+ *   clip_hub_result_clear (&result);
+ *
+ * The calls are synchronous and run on the caller's thread (an application runs them on a worker).
+ */
+
+typedef struct {
+  const char   *revision;     /* branch, tag or commit; NULL = "main" */
+  const char   *cache_dir;    /* NULL = from the environment, as above */
+  const char   *endpoint;     /* NULL = $HF_ENDPOINT, else https://huggingface.co */
+  const char   *token;        /* NULL = $HF_TOKEN (which may be unset) */
+  gboolean      offline;      /* TRUE (or $HF_HUB_OFFLINE=1): resolve from the cache, no network */
+  int           max_retries;  /* dropped connections resumed per file before giving up (5) */
+  double        retry_delay;  /* seconds before the first retry, doubled at each one (1.0) */
+  GCancellable *cancellable;  /* may be NULL; cancelling it stops the download like the abort callback */
+} ClipHubOptions;
+
+void clip_hub_options_init (ClipHubOptions *options);
+
+typedef struct {
+  const char *file;           /* repository path of the file being fetched */
+  int         file_index;     /* 0-based, of n_files */
+  int         n_files;
+  int64_t     file_done;      /* bytes of this file on disk so far … */
+  int64_t     file_size;      /* … of this many */
+  int64_t     done;           /* bytes of all the model's files so far (cached ones included) … */
+  int64_t     total;          /* … of this many */
+  double      rate;           /* bytes per second received in this call; 0 before the first second */
+  double      eta;            /* seconds left at that rate, or -1 when unknown */
+  int         retries;        /* dropped connections resumed so far */
+} ClipHubProgress;
+
+/* Borrowed: inside a progress callback of clip_hub_download, the download's full state (rate, time
+ * left, the file, retries); NULL on a thread that is not running a download. */
+const ClipHubProgress *clip_hub_get_progress (void);
+
+typedef struct {
+  char   *repo_id;
+  char   *revision;           /* as asked ("main" by default) */
+  char   *commit;             /* the commit the snapshot holds */
+  char   *snapshot_dir;       /* loadable with clip_model_load */
+  int     n_files;
+  int64_t downloaded_bytes;   /* received in this call */
+  int64_t cached_bytes;       /* of files that were already in the cache */
+  int     retries;            /* dropped connections resumed */
+} ClipHubResult;
+
+void clip_hub_result_clear (ClipHubResult *result);
+
+/* TRUE for "ORG/NAME" (letters, digits, '-', '_', '.'; no "--" or ".."), the form of a model id. */
+gboolean clip_hub_is_repo_id (const char *string);
+
+/* The hub cache folder the environment names (CACHE_DIR when not NULL).  Free with g_free. */
+char *clip_hub_cache_dir (const char *cache_dir);
+
+/* Downloads the files a CLIP model needs from REPO_ID: config.json (or open_clip_config.json),
+ * preprocessor_config.json, vocab.json + merges.txt or tokenizer.json, and safetensors weights
+ * (PyTorch .bin files are never fetched).  Files already in the cache are not fetched again; an
+ * interrupted file resumes with a Range request; every file is checked against its ETag (SHA-256
+ * for LFS files, the git blob hash for others) before it is renamed into blobs/ and linked into the
+ * snapshot, and the ref is written last, so the snapshot never holds a partial file.  Each file is
+ * written under huggingface_hub's lock (.locks/models--ORG--NAME/ETAG.lock), so a download running
+ * in another process (Python's included) is waited for, never raced.  Offline, it
+ * succeeds only when the cache already holds the model.  Errors: CLIP_ERROR_DENIED (401/403),
+ * CLIP_ERROR_MISSING (no such repository, revision or file; nothing loadable in it),
+ * CLIP_ERROR_NETWORK, CLIP_ERROR_FORMAT (a file does not match its hash: it is deleted),
+ * CLIP_ERROR_IO (the disk), CLIP_ERROR_ABORTED.  RESULT (may be NULL) is filled on success.
+ * CALLBACKS: progress with WHAT = the file being fetched and DONE of TOTAL bytes of all the model's
+ * files (cached ones included), at most ~10 times a second (clip_hub_get_progress has the rest);
+ * abort polled between chunks and during retry waits, stopping with CLIP_ERROR_ABORTED and keeping
+ * blobs/ETAG.incomplete for the next download to resume. */
+gboolean clip_hub_download (const char *repo_id, const ClipHubOptions *options, ClipHubResult *result,
+                            const ClipCallbacks *callbacks, GError **error);
+
+/* The snapshot folder of REPO_ID at REVISION (NULL = "main") in the cache, without the network:
+ * refs/REVISION or a commit's own snapshot, which must hold a loadable model.  Free with g_free. */
+char *clip_hub_resolve (const char *repo_id, const char *revision, const char *cache_dir, GError **error);
+
+typedef struct {
+  char      *repo_id;
+  char      *commit;
+  char      *refs;            /* the refs naming this commit, comma-separated ("main"), or NULL */
+  char      *snapshot_dir;
+  int64_t    size;            /* bytes of the files the snapshot links to */
+  ClipLayout layout;          /* CLIP_LAYOUT_HF_DIR or CLIP_LAYOUT_OPEN_CLIP_DIR */
+} ClipHubCachedModel;
+
+void clip_hub_cached_model_free (ClipHubCachedModel *model);
+
+/* Every CLIP snapshot in the cache that clip_model_load can read (a Hugging Face config.json with
+ * "model_type": "clip", or open_clip's files), by repository id then commit:
+ * ClipHubCachedModel *, owned by the array (free with g_ptr_array_unref).  A missing cache folder is
+ * an empty list. */
+GPtrArray *clip_hub_list_cached (const char *cache_dir, GError **error);
+
+typedef struct {
+  const char *repo_id;
+  const char *architecture;   /* "ViT-B/32", … */
+  int64_t     download_bytes; /* what clip_hub_download fetches, approximately */
+  const char *description;    /* what it is good for, one English sentence (po/ has its translations) */
+} ClipHubCatalogEntry;
+
+/* CLIP checkpoints on the hub that ClipLab loads, fastest first.  Static (borrowed). */
+const ClipHubCatalogEntry *clip_hub_catalog (int *n_entries);
 
 G_END_DECLS

@@ -7,6 +7,7 @@
  * contained in the image root twice: lexically ("../", absolute paths) and after resolving symbolic
  * links, and the resolved path is what is kept, so a link swapped later cannot lead outside. */
 #include "clip-private.h"
+#include "util-file.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 typedef struct {
@@ -236,9 +238,10 @@ path_is_within (const char *path, const char *root)
   return path[n] == '\0' || path[n] == '/' || (n > 0 && root[n - 1] == '/');
 }
 
-/* The resolved path of WRITTEN inside the data set's root, or NULL with *REASON set. */
+/* The resolved path of WRITTEN inside the data set's root, or NULL with *REASON set (the row is
+ * skipped) or, when the process ran out of descriptors or memory, ERROR (the load fails). */
 static char *
-resolve_image_path (const ClipDataset *dataset, const char *written, char **reason)
+resolve_image_path (const ClipDataset *dataset, const char *written, char **reason, GError **error)
 {
   /* Lexical first: "../" and absolute paths outside the root are refused whether or not they exist. */
   g_autofree char *lexical = g_canonicalize_filename (written, dataset->root);
@@ -249,6 +252,12 @@ resolve_image_path (const ClipDataset *dataset, const char *written, char **reas
     }
 
   char *resolved = realpath (lexical, NULL);
+  if (resolved == NULL && clip_error_code_for_errno (errno, CLIP_ERROR_IO) == CLIP_ERROR_RESOURCES)
+    {
+      int saved = errno;
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_RESOURCES, "%s: %s", written, g_strerror (saved));
+      return NULL;
+    }
   if (resolved == NULL)
     {
       int saved = errno;
@@ -405,41 +414,42 @@ parse_header (const char *csv_path, const CsvRecord *header, CsvColumns *columns
   return TRUE;
 }
 
-/* Checks one data record and adds it as a row, or records why it is skipped. */
-static void
-add_record (ClipDataset *dataset, const CsvColumns *columns, const CsvRecord *record)
+/* Checks one data record and adds it as a row, or records why it is skipped; FALSE only when the
+ * process ran out of descriptors or memory. */
+static gboolean
+add_record (ClipDataset *dataset, const CsvColumns *columns, const CsvRecord *record, GError **error)
 {
   GPtrArray *fields = record->fields;
   /* An empty line (a trailing newline, a blank separator) is not a row. */
   if (fields->len == 1 && *(const char *) g_ptr_array_index (fields, 0) == '\0' && !record->has_nul)
-    return;
+    return TRUE;
   if (record->too_long)
     {
       dataset_add_issue (dataset, record->line, NULL, "the row is longer than the limit of %d MiB",
                          CLIP_MAX_CSV_RECORD_BYTES >> 20);
-      return;
+      return TRUE;
     }
   if (record->unterminated)
     {
       dataset_add_issue (dataset, record->line, NULL, "a quoted field is never closed");
-      return;
+      return TRUE;
     }
   if (record->has_nul)
     {
       dataset_add_issue (dataset, record->line, NULL, "the row contains a NUL byte");
-      return;
+      return TRUE;
     }
   if ((int) fields->len != columns->n_fields)
     {
       dataset_add_issue (dataset, record->line, NULL, "the row has %u fields, the header has %d",
                          fields->len, columns->n_fields);
-      return;
+      return TRUE;
     }
   for (guint i = 0; i < fields->len; i++)
     if (!g_utf8_validate (g_ptr_array_index (fields, i), -1, NULL))
       {
         dataset_add_issue (dataset, record->line, NULL, "field %u is not valid UTF-8", i + 1);
-        return;
+        return TRUE;
       }
 
   const char *written = g_ptr_array_index (fields, columns->path_column);
@@ -449,25 +459,27 @@ add_record (ClipDataset *dataset, const CsvColumns *columns, const CsvRecord *re
   if (*written == '\0')
     {
       dataset_add_issue (dataset, record->line, NULL, "empty image path");
-      return;
+      return TRUE;
     }
   if (*caption == '\0')
     {
       dataset_add_issue (dataset, record->line, written, "empty caption");
-      return;
+      return TRUE;
     }
   if (label != NULL && *label == '\0')
     {
       dataset_add_issue (dataset, record->line, written, "empty label");
-      return;
+      return TRUE;
     }
   char *reason = NULL;
-  char *path = resolve_image_path (dataset, written, &reason);
+  char *path = resolve_image_path (dataset, written, &reason, error);
+  if (path == NULL && reason == NULL)
+    return FALSE;
   if (path == NULL)
     {
       dataset_add_issue (dataset, record->line, written, "%s", reason);
       g_free (reason);
-      return;
+      return TRUE;
     }
 
   DatasetRow row = {
@@ -480,6 +492,7 @@ add_record (ClipDataset *dataset, const CsvColumns *columns, const CsvRecord *re
     .slot = -1,
   };
   g_array_append_val (dataset->rows, row);
+  return TRUE;
 }
 
 static gboolean
@@ -516,7 +529,8 @@ read_rows (ClipDataset *dataset, FILE *file, GError **error)
                        dataset->csv_path, CLIP_MAX_DATASET_ROWS);
           goto out;
         }
-      add_record (dataset, &columns, &record);
+      if (!add_record (dataset, &columns, &record, error))
+        goto out;
     }
   ok = result == CSV_RECORD_END;
 
@@ -558,23 +572,14 @@ clip_dataset_load_csv (const char *csv_path, const char *image_root, GError **er
       return NULL;
     }
 
-  GStatBuf st;
-  if (g_stat (csv_path, &st) != 0)
-    {
-      int saved = errno;
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", csv_path, g_strerror (saved));
-      return NULL;
-    }
-  /* A FIFO or device could block or never end. */
-  if (!S_ISREG (st.st_mode))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: not a regular file", csv_path);
-      return NULL;
-    }
-  FILE *file = g_fopen (csv_path, "rb");
+  int fd = clip_file_open_input (csv_path, CLIP_INPUT_DEFAULT, NULL, error);
+  if (fd < 0)
+    return NULL;
+  FILE *file = fdopen (fd, "rb");
   if (file == NULL)
     {
       int saved = errno;
+      close (fd);
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", csv_path, g_strerror (saved));
       return NULL;
     }
@@ -603,6 +608,13 @@ clip_dataset_get_size (const ClipDataset *dataset)
 {
   g_return_val_if_fail (dataset != NULL, 0);
   return (int) dataset->rows->len;
+}
+
+uint64_t
+clip_dataset_get_cache_bytes (const ClipDataset *dataset)
+{
+  g_return_val_if_fail (dataset != NULL, 0);
+  return dataset->cache != NULL ? g_mapped_file_get_length (dataset->cache) : 0;
 }
 
 const char *
@@ -728,7 +740,17 @@ prepare_decode_slot (gpointer task, gpointer user_data)
       const char *path = job->slot_paths[slot];
       GError *error = NULL;
       ClipImage *image = clip_image_load (path, job->exif, &error);
-      if (image == NULL)
+      if (image == NULL && g_error_matches (error, CLIP_ERROR, CLIP_ERROR_RESOURCES))
+        {
+          /* Out of descriptors or memory: every other image would fail too, for no fault of its own. */
+          g_mutex_lock (&job->lock);
+          if (job->fatal == NULL)
+            job->fatal = g_steal_pointer (&error);
+          g_mutex_unlock (&job->lock);
+          g_clear_error (&error);
+          g_atomic_int_set (&job->stop, 1);
+        }
+      else if (image == NULL)
         {
           /* The issue names the file already; keep only the reason. */
           const char *reason = error->message;
@@ -775,6 +797,17 @@ open_cache_file (const char *cache_dir, uint64_t total, char **path_out, GError 
       return -1;
     }
   g_unlink (path);
+  /* Said before anything is reserved: a large --image-size can ask for more disk than expected. */
+  struct statvfs space;
+  if (fstatvfs (fd, &space) == 0 && (uint64_t) space.f_bavail * space.f_frsize < total)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: the decoded images need %.1f GB on disk (more than "
+                   "fits in memory), but only %.1f GB are free there", dir, total / 1e9,
+                   (double) space.f_bavail * space.f_frsize / 1e9);
+      close (fd);
+      g_free (path);
+      return -1;
+    }
   int status = posix_fallocate (fd, 0, (off_t) total);
   if (status == EINVAL || status == EOPNOTSUPP)
     status = ftruncate (fd, (off_t) total) == 0 ? 0 : errno;

@@ -3,7 +3,10 @@
 #include "clip-private.h"
 
 #include <cblas.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 G_DEFINE_QUARK (clip-error-quark, clip_error)
 
@@ -83,6 +86,7 @@ clip_set_threads (int n_threads)
   g_return_if_fail (n_threads >= 0);
   if (n_threads == 0)
     n_threads = (int) g_get_num_processors ();
+  n_threads = MIN (n_threads, CLIP_MAX_THREADS);
   g_atomic_int_set (&n_threads_set, n_threads);
   openblas_set_num_threads (n_threads);
 }
@@ -92,4 +96,54 @@ clip_get_threads (void)
 {
   int n = g_atomic_int_get (&n_threads_set);
   return n > 0 ? n : openblas_get_num_threads ();
+}
+
+/* OpenBLAS (0.3.21, Debian 12) takes a work buffer of 128 MiB for each thread at its first product,
+ * and when that memory cannot be had it retries forever: the process hangs, and hangs again at exit
+ * joining the thread that retries. */
+#define BLAS_BUFFER_BYTES ((uint64_t) 128 << 20)
+
+/* Threads whose OpenBLAS buffer exists (the products ran with that many): atomic. */
+static gint blas_threads_ready;
+
+/* The bytes of address space the process may still map under RLIMIT_AS; G_MAXUINT64 without a limit. */
+static uint64_t
+address_space_left (void)
+{
+  struct rlimit limit;
+  if (getrlimit (RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+    return G_MAXUINT64;
+  unsigned long long pages = 0;
+  FILE *statm = fopen ("/proc/self/statm", "re");
+  if (statm == NULL || fscanf (statm, "%llu", &pages) != 1)
+    pages = 0;
+  if (statm != NULL)
+    fclose (statm);
+  uint64_t used = (uint64_t) pages * (uint64_t) sysconf (_SC_PAGESIZE);
+  return used < limit.rlim_cur ? limit.rlim_cur - used : 0;
+}
+
+gboolean
+clip_blas_check_room (GError **error)
+{
+  int threads = clip_get_threads ();
+  if (threads <= g_atomic_int_get (&blas_threads_ready))
+    return TRUE;
+  uint64_t left = address_space_left ();
+  int room = (int) MIN ((uint64_t) threads, left / (2 * BLAS_BUFFER_BYTES));  /* a buffer, and as much again */
+  if (room < 1)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "the address-space limit (ulimit -v) leaves %" G_GUINT64_FORMAT
+                   " MB, and the matrix products (OpenBLAS) need %" G_GUINT64_FORMAT " MB of work memory",
+                   left >> 20, (2 * BLAS_BUFFER_BYTES) >> 20);
+      return FALSE;
+    }
+  /* Room for fewer buffers than threads: the products run on as many threads as fit. */
+  if (room < threads)
+    {
+      openblas_set_num_threads (room);
+      g_atomic_int_set (&n_threads_set, room);
+    }
+  g_atomic_int_set (&blas_threads_ready, room);
+  return TRUE;
 }

@@ -6,6 +6,7 @@
  * by gdk-pixbuf's loaders.  The size is read from the header and checked against
  * CLIP_MAX_IMAGE_PIXELS before any pixel memory is allocated. */
 #include "clip.h"
+#include "util-file.h"
 #include "image-private.h"
 #include "image-resample.h"
 
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void
 clip_preprocess_init_default (ClipPreprocess *pre)
@@ -32,8 +34,43 @@ clip_preprocess_init_default (ClipPreprocess *pre)
  * 12-megapixel photo that saves a 36 MB allocation and copy per image. */
 typedef struct {
   ClipImage  image;
-  GdkPixbuf *pixbuf;  /* owns image.pixels, or NULL when image.pixels is ours */
+  GdkPixbuf *pixbuf;         /* owns image.pixels, or NULL when image.pixels is ours */
+  int64_t    decode_memory;  /* taken from the decoders' budget, given back when freed */
 } ClipImageReal;
+
+#define DECODE_WAIT_US (60 * G_TIME_SPAN_SECOND)
+
+static GMutex decode_memory_lock;
+static GCond  decode_memory_cond;
+static int64_t decode_memory_used;
+static GPrivate decode_memory_held_here;  /* bytes this thread took and has not given back */
+
+void
+clip_decode_memory_take (int64_t bytes)
+{
+  gsize held = GPOINTER_TO_SIZE (g_private_get (&decode_memory_held_here));
+  g_mutex_lock (&decode_memory_lock);
+  gint64 deadline = g_get_monotonic_time () + DECODE_WAIT_US;
+  while (held == 0 && decode_memory_used > 0 && decode_memory_used + bytes > CLIP_DECODE_MEMORY_BYTES)
+    if (!g_cond_wait_until (&decode_memory_cond, &decode_memory_lock, deadline))
+      break;
+  decode_memory_used += bytes;
+  g_mutex_unlock (&decode_memory_lock);
+  g_private_set (&decode_memory_held_here, GSIZE_TO_POINTER (held + (gsize) bytes));
+}
+
+void
+clip_decode_memory_give_back (int64_t bytes)
+{
+  g_mutex_lock (&decode_memory_lock);
+  decode_memory_used -= bytes;
+  g_cond_broadcast (&decode_memory_cond);
+  g_mutex_unlock (&decode_memory_lock);
+  /* An image freed by another thread than the one that decoded it leaves that one counted as a
+   * holder (it then never waits): the bound loosens, nothing blocks. */
+  gsize held = GPOINTER_TO_SIZE (g_private_get (&decode_memory_held_here));
+  g_private_set (&decode_memory_held_here, GSIZE_TO_POINTER (held > (gsize) bytes ? held - (gsize) bytes : 0));
+}
 
 ClipImage *
 clip_image_new (int width, int height)
@@ -56,6 +93,8 @@ clip_image_free (ClipImage *image)
     g_object_unref (real->pixbuf);
   else
     g_free (image->pixels);
+  if (real->decode_memory > 0)
+    clip_decode_memory_give_back (real->decode_memory);
   g_free (real);
 }
 
@@ -93,22 +132,20 @@ loader_handles_mime_type (const char *mime)
   return found;
 }
 
-/* gdk-pixbuf recognised no header: explain what the file seems to be instead. */
+/* gdk-pixbuf recognised no header: explain what the file FD seems to be instead, from its first bytes. */
 static void
-set_unrecognised_error (const char *path, GError **error)
+set_unrecognised_error (const char *path, int fd, GError **error)
 {
   guchar head[4096];
-  FILE *file = g_fopen (path, "rb");
-  if (file == NULL)
+  ssize_t n = pread (fd, head, sizeof head, 0);
+  if (n < 0)
     {
       int saved = errno;
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", path, g_strerror (saved));
       return;
     }
-  size_t n = fread (head, 1, sizeof head, file);
-  fclose (file);
 
-  g_autofree char *type = g_content_type_guess (NULL, head, n, NULL);
+  g_autofree char *type = g_content_type_guess (NULL, head, (gsize) n, NULL);
   g_autofree char *mime = g_content_type_get_mime_type (type);
   const char *what = mime != NULL ? mime : type;
   if (!g_str_has_prefix (what, "image/"))
@@ -121,21 +158,16 @@ set_unrecognised_error (const char *path, GError **error)
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: damaged %s header", path, what);
 }
 
-/* Checks the file and its declared size, so that nothing large is allocated for a hostile header. */
+/* Checks the open file FD (OPENED_PATH names it) and its declared size, so that nothing large is
+ * allocated for a hostile header. */
 static gboolean
-probe_image (const char *path, GError **error)
+probe_image (const char *path, int fd, const char *opened_path, int *width, int *height, GError **error)
 {
-  GStatBuf st;
-  if (g_stat (path, &st) != 0)
+  struct stat st;
+  if (fstat (fd, &st) != 0)
     {
       int saved = errno;
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", path, g_strerror (saved));
-      return FALSE;
-    }
-  /* A FIFO or device would block or never end. */
-  if (!S_ISREG (st.st_mode))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: not a regular file", path);
       return FALSE;
     }
   if (st.st_size == 0)
@@ -144,13 +176,21 @@ probe_image (const char *path, GError **error)
       return FALSE;
     }
 
-  int width = 0, height = 0;
-  if (gdk_pixbuf_get_file_info (path, &width, &height) == NULL)
+  if (gdk_pixbuf_get_file_info (opened_path, width, height) == NULL)
     {
-      set_unrecognised_error (path, error);
+      /* gdk-pixbuf gives no reason: out of descriptors, it could not even open the file. */
+      int probe = dup (fd);
+      int saved = errno;
+      if (probe >= 0)
+        close (probe);
+      if ((probe < 0 && clip_error_code_for_errno (saved, CLIP_ERROR_IO) == CLIP_ERROR_RESOURCES)
+          || clip_file_descriptors_exhausted ())
+        g_set_error (error, CLIP_ERROR, CLIP_ERROR_RESOURCES, "%s: cannot read: %s", path, g_strerror (EMFILE));
+      else
+        set_unrecognised_error (path, fd, error);
       return FALSE;
     }
-  return check_pixel_limit (path, width, height, error);
+  return check_pixel_limit (path, *width, *height, error);
 }
 
 ClipImage *
@@ -205,29 +245,50 @@ clip_image_load (const char *path, gboolean apply_exif_orientation, GError **err
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!probe_image (path, error))
+  /* Opened once, and checked to be a regular file: gdk-pixbuf then reads that same open file through
+   * its /proc/self/fd link, so a file swapped for a named pipe after a folder was listed cannot hang
+   * the decoder. */
+  int fd = clip_file_open_input (path, CLIP_INPUT_DEFAULT, NULL, error);
+  if (fd < 0)
     return NULL;
-
+  g_autofree char *opened_path = g_strdup_printf ("/proc/self/fd/%d", fd);
   GError *local = NULL;
+  int width = 0, height = 0;
+  if (!probe_image (path, fd, opened_path, &width, &height, error))
+    {
+      close (fd);
+      return NULL;
+    }
+  int64_t decode_memory = (int64_t) width * height * 4;
+  clip_decode_memory_take (decode_memory);
   /* For animations this is the first frame. */
-  g_autoptr (GdkPixbuf) decoded = gdk_pixbuf_new_from_file (path, &local);
-  if (decoded == NULL)
+  g_autoptr (GdkPixbuf) decoded = gdk_pixbuf_new_from_file (opened_path, &local);
+  close (fd);
+  if (local != NULL)
     {
-      int code = local->domain == G_FILE_ERROR ? CLIP_ERROR_IO : CLIP_ERROR_FORMAT;
-      g_set_error (error, CLIP_ERROR, code, "%s: %s", path, local->message);
+      gboolean resources = g_error_matches (local, GDK_PIXBUF_ERROR, GDK_PIXBUF_ERROR_INSUFFICIENT_MEMORY)
+                           || g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_MFILE)
+                           || g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NFILE)
+                           || g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOMEM);
+      int code = resources ? CLIP_ERROR_RESOURCES : local->domain == G_FILE_ERROR ? CLIP_ERROR_IO : CLIP_ERROR_FORMAT;
+      /* gdk-pixbuf names the file it opened: give the user's name instead. */
+      g_autofree char *display = g_filename_display_name (path);
+      g_autoptr (GString) message = g_string_new (local->message);
+      g_string_replace (message, opened_path, display, 0);
+      g_set_error (error, CLIP_ERROR, code, "%s: %s", path, message->str);
       g_error_free (local);
-      return NULL;
     }
-
-  g_autoptr (GdkPixbuf) upright = apply_exif_orientation
-                                    ? gdk_pixbuf_apply_embedded_orientation (decoded)
-                                    : g_object_ref (decoded);
-  if (upright == NULL)
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: cannot apply the EXIF orientation", path);
-      return NULL;
-    }
-  return clip_image_new_from_pixbuf (path, upright, error);
+  g_autoptr (GdkPixbuf) upright = decoded == NULL ? NULL
+                                  : apply_exif_orientation ? gdk_pixbuf_apply_embedded_orientation (decoded)
+                                                           : g_object_ref (decoded);
+  if (decoded != NULL && upright == NULL)
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: cannot apply the EXIF orientation", path);
+  ClipImage *image = upright != NULL ? clip_image_new_from_pixbuf (path, upright, error) : NULL;
+  if (image == NULL)
+    clip_decode_memory_give_back (decode_memory);
+  else
+    ((ClipImageReal *) image)->decode_memory = decode_memory;
+  return image;
 }
 
 void

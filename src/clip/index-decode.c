@@ -12,6 +12,7 @@
  * rows come out grey), so those two formats, and WebP, are checked for their end as well. */
 #include "index-private.h"
 #include "image-private.h"
+#include "util-file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -114,6 +115,7 @@ typedef struct
   const ClipIndexDecoder *decoder;
   int64_t                 width, height;   /* as declared by the header */
   gboolean                too_large;
+  int64_t                 decode_memory;   /* taken from the decoders' budget (clip_decode_memory_take) */
 } DecodeSizing;
 
 /* The name of the format the loader recognised ("jpeg", "png", …), or "" before it knows. */
@@ -139,17 +141,24 @@ on_size_prepared (GdkPixbufLoader *loader, int width, int height, gpointer user_
     }
 
   g_autofree char *format = loader_format_name (loader);
-  if (sizing->decoder->exact_decode || !g_str_equal (format, "jpeg"))
-    return;
-  /* The largest DCT scale 1/d that keeps the shorter side at least twice the model input, so the
-   * bicubic resize that follows still averages over several source pixels. */
-  int64_t shorter = MIN (width, height);
-  int64_t target = 2 * (int64_t) sizing->decoder->image_size;
-  int d = 8;
-  while (d > 1 && (shorter + d - 1) / d < target)
-    d /= 2;
-  if (d > 1)
-    gdk_pixbuf_loader_set_size (loader, (int) ((width + d - 1) / d), (int) ((height + d - 1) / d));
+  int d = 1;
+  if (!sizing->decoder->exact_decode && g_str_equal (format, "jpeg"))
+    {
+      /* The largest DCT scale 1/d that keeps the shorter side at least twice the model input, so
+       * the bicubic resize that follows still averages over several source pixels. */
+      int64_t shorter = MIN (width, height);
+      int64_t target = 2 * (int64_t) sizing->decoder->image_size;
+      d = 8;
+      while (d > 1 && (shorter + d - 1) / d < target)
+        d /= 2;
+      if (d > 1)
+        gdk_pixbuf_loader_set_size (loader, (int) ((width + d - 1) / d), (int) ((height + d - 1) / d));
+    }
+  if (sizing->decode_memory == 0)
+    {
+      sizing->decode_memory = ((width + d - 1) / d) * ((height + d - 1) / d) * 4;
+      clip_decode_memory_take (sizing->decode_memory);
+    }
 }
 
 static char *
@@ -179,6 +188,9 @@ decoding_clear (Decoding *dec)
   if (dec->loader != NULL && !dec->closed)
     gdk_pixbuf_loader_close (dec->loader, NULL);  /* abandoned: its complaint is of no interest */
   g_clear_object (&dec->loader);
+  if (dec->sizing.decode_memory > 0)
+    clip_decode_memory_give_back (dec->sizing.decode_memory);
+  dec->sizing.decode_memory = 0;
 }
 
 /* Turns the loader's error LOCAL (consumed) into the reason for skipping the file. */
@@ -207,7 +219,7 @@ static gboolean
 decoding_start (Decoding *dec, const ClipIndexDecoder *decoder, const uint8_t *head, size_t head_len,
                 GError **error)
 {
-  dec->sizing = (DecodeSizing) { decoder, 0, 0, FALSE };
+  dec->sizing = (DecodeSizing) { decoder, 0, 0, FALSE, 0 };
   dec->loader = gdk_pixbuf_loader_new ();
   g_signal_connect (dec->loader, "size-prepared", G_CALLBACK (on_size_prepared), &dec->sizing);
   GError *local = NULL;
@@ -337,6 +349,7 @@ open_checked (const ClipIndexDecoder *decoder, const char *path, ClipIndexRead *
     {
       int saved = errno;
       read_fail (out, "%s", saved == ELOOP ? "symbolic link, not followed" : g_strerror (saved));
+      out->out_of_resources = clip_error_code_for_errno (saved, CLIP_ERROR_IO) == CLIP_ERROR_RESOURCES;
       return -1;
     }
   struct stat st;
@@ -377,12 +390,14 @@ clip_index_read_file (const ClipIndexDecoder *decoder, const char *path, GHashTa
   GError *error = NULL;
   gboolean ok = data != NULL;
   if (!ok)
-    read_fail (out, "cannot allocate %zu bytes to read it", len);
+    {
+      read_fail (out, "cannot allocate %zu bytes to read it", len);
+      out->out_of_resources = TRUE;
+    }
   ok = ok && read_exactly (fd, data, head, out);
   if (ok && !decoding_start (&dec, decoder, data, head, &error))
     ok = FALSE;
   ok = ok && read_exactly (fd, data + head, len - head, out);
-  close (fd);
 
   if (ok)
     {
@@ -404,9 +419,12 @@ clip_index_read_file (const ClipIndexDecoder *decoder, const char *path, GHashTa
     }
   if (error != NULL)
     {
-      read_fail (out, "%s", error->message);
+      /* Checked while this file is still open, so that the probe needs a descriptor more. */
+      out->out_of_resources = clip_file_descriptors_exhausted ();
+      read_fail (out, "%s", out->out_of_resources ? g_strerror (EMFILE) : error->message);
       g_error_free (error);
     }
+  close (fd);
   decoding_clear (&dec);
 }
 

@@ -159,6 +159,11 @@ typedef gboolean (*ClipIndexScanFunc) (int64_t found, gpointer user_data);
  * (the index cache) when it lies inside.  Fails when FOLDER cannot be read or when aborted. */
 gboolean clip_index_scan (const char *folder, const ClipIndexOptions *options, const char *ignore_dir,
                           ClipIndexScanFunc func, gpointer user_data, ClipIndexScan *scan, GError **error);
+/* The same, limited to PATHS (NULL-terminated, relative to FOLDER, none inside another): each one a
+ * file, a folder walked recursively, or gone (then it adds nothing).  PATHS = NULL scans FOLDER. */
+gboolean clip_index_scan_paths (const char *folder, const ClipIndexOptions *options, const char *ignore_dir,
+                                const char *const *paths, ClipIndexScanFunc func, gpointer user_data,
+                                ClipIndexScan *scan, GError **error);
 void     clip_index_scan_clear (ClipIndexScan *scan);
 void     clip_index_skip_free (ClipIndexSkip *skip);
 ClipIndexSkip *clip_index_skip_new (const char *path, const char *reason);
@@ -181,6 +186,7 @@ typedef struct {
   uint8_t  hash[16];          /* valid unless reason is set */
   gboolean known;             /* the hash was in KNOWN: nothing was decoded */
   char    *reason;            /* why the file is skipped, or NULL */
+  gboolean out_of_resources;  /* the reason is the process's (descriptors, memory), not the file's */
   float   *pixels;            /* [3, S, S] normalised, unless known or skipped */
 } ClipIndexRead;
 

@@ -288,9 +288,33 @@ walker_read_dir (Walker *w, const char *path, GPtrArray *stack, GError **error)
   return TRUE;
 }
 
+/* Whether PATH (relative) may be indexed at all: no hidden component unless asked, no excluded one. */
+static gboolean
+walker_path_allowed (const Walker *w, const char *path)
+{
+  g_auto (GStrv) parts = g_strsplit (path, "/", -1);
+  GString *prefix = g_string_new (NULL);
+  gboolean allowed = TRUE;
+  for (int i = 0; allowed && parts[i] != NULL; i++)
+    {
+      g_string_append_printf (prefix, "%s%s", i > 0 ? "/" : "", parts[i]);
+      allowed = (w->options->include_hidden || parts[i][0] != '.') && !walker_excluded (w, prefix->str, parts[i]);
+    }
+  g_string_free (prefix, TRUE);
+  return allowed;
+}
+
 gboolean
 clip_index_scan (const char *folder, const ClipIndexOptions *options, const char *ignore_dir,
                  ClipIndexScanFunc func, gpointer user_data, ClipIndexScan *scan, GError **error)
+{
+  return clip_index_scan_paths (folder, options, ignore_dir, NULL, func, user_data, scan, error);
+}
+
+gboolean
+clip_index_scan_paths (const char *folder, const ClipIndexOptions *options, const char *ignore_dir,
+                       const char *const *paths, ClipIndexScanFunc func, gpointer user_data, ClipIndexScan *scan,
+                       GError **error)
 {
   scan->files = g_array_new (FALSE, FALSE, sizeof (ClipIndexScanFile));
   g_array_set_clear_func (scan->files, scan_file_clear);
@@ -326,7 +350,22 @@ clip_index_scan (const char *folder, const ClipIndexOptions *options, const char
     }
 
   g_autoptr (GPtrArray) stack = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (stack, g_strdup (""));
+  if (paths == NULL)
+    g_ptr_array_add (stack, g_strdup (""));
+  /* Only these: each a file (or nothing, when it is gone) or a folder walked as the whole one is. */
+  g_autofree char *ignore_prefix = ignore_dir != NULL ? g_strconcat (ignore_dir, "/", NULL) : NULL;
+  for (const char *const *p = paths; p != NULL && *p != NULL; p++)
+    {
+      /* The index's own files, when its cache lies inside the folder, are never looked at. */
+      g_autofree char *full = g_build_filename (folder, *p, NULL);
+      if (!walker_path_allowed (&w, *p) || (ignore_prefix != NULL && g_str_has_prefix (full, ignore_prefix)))
+        continue;
+      g_autofree char *name = g_path_get_basename (*p);
+      g_autoptr (GPtrArray) subdirs = g_ptr_array_new_with_free_func (g_free);
+      walker_visit (&w, *p, name, subdirs);
+      for (guint i = 0; i < subdirs->len; i++)
+        g_ptr_array_add (stack, g_strdup (g_ptr_array_index (subdirs, i)));
+    }
   gboolean ok = TRUE;
   guint reported = 0;
   while (ok && stack->len > 0)

@@ -352,16 +352,23 @@ clip_index_store_read (const char *file, const char *folder, const uint8_t key[C
   store->compact = TRUE;
 
   GError *local = NULL;
-  store->map = g_mapped_file_new (file, FALSE, &local);
-  if (store->map == NULL)
+  int fd = clip_file_open_input (file, CLIP_INPUT_MISSING_CODE, NULL, &local);
+  if (fd < 0)
     {
-      if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+      if (g_error_matches (local, CLIP_ERROR, CLIP_ERROR_MISSING))
         {
           g_error_free (local);
           store->compact = FALSE;  /* nothing on disk yet */
           return g_steal_pointer (&store);
         }
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", local->message);
+      g_propagate_error (error, local);
+      return NULL;
+    }
+  store->map = g_mapped_file_new_from_fd (fd, FALSE, &local);
+  close (fd);
+  if (store->map == NULL)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", file, local->message);
       g_error_free (local);
       return NULL;
     }

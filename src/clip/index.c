@@ -24,6 +24,9 @@
 #define DEFAULT_BATCH_SIZE     8
 #define DEFAULT_MAX_FILE_BYTES (G_GINT64_CONSTANT (512) * 1024 * 1024)
 #define MAX_BATCH_SIZE         256
+/* How long an update waits for readers that are looking for changes to let go of the lock. */
+#define LOCK_WAIT_MS           5000
+#define LOCK_RETRY_MS          10
 
 struct _ClipIndex
 {
@@ -73,12 +76,14 @@ clip_index_model_key (const ClipModel *model, gboolean apply_exif_orientation, g
 
   int n_tensors;
   ClipTensorInfo *table = clip_tensor_table_new (&model->config, (ClipWeights *) &model->w, &n_tensors);
+  g_autofree float *scratch = NULL;  /* a weight the panels took over, one at a time */
   for (int i = 0; i < n_tensors; i++)
     {
       const ClipTensorInfo *t = &table[i];
       XXH3_128bits_update (state, t->hf_name, strlen (t->hf_name) + 1);
       XXH3_128bits_update (state, t->shape, sizeof (int64_t) * t->n_dims);
-      XXH3_128bits_update (state, *t->slot, sizeof (float) * (size_t) t->n_elements);
+      const float *data = clip_model_original_data (model, t->slot, t->n_elements, &scratch);
+      XXH3_128bits_update (state, data, sizeof (float) * (size_t) t->n_elements);
     }
   clip_tensor_table_free (table, n_tensors);
 
@@ -130,7 +135,7 @@ index_set_store (ClipIndex *index, ClipIndexStore *store)
 static gboolean
 index_is_being_updated (const ClipIndex *index)
 {
-  int fd = g_open (index->lock_file, O_RDONLY | O_CLOEXEC, 0);
+  int fd = g_open (index->lock_file, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
   if (fd < 0)
     return FALSE;
   gboolean locked = flock (fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
@@ -150,7 +155,8 @@ clip_index_open (const char *folder, ClipModel *model, const ClipIndexOptions *o
     options = &defaults;
   g_autofree char *display = g_filename_display_name (folder);
   if (options->flush_interval < 1 || options->batch_size < 1 || options->batch_size > MAX_BATCH_SIZE
-      || options->decode_threads < 0 || options->max_pixels < 1 || options->max_file_bytes < 1)
+      || options->decode_threads < 0 || options->decode_threads > CLIP_MAX_THREADS || options->max_pixels < 1
+      || options->max_file_bytes < 1)
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
                    "%s: invalid index options (flush interval %d, batch size %d (at most %d), %d decode "
@@ -286,6 +292,7 @@ typedef struct
   float                    *batch_pixels;
   float                    *batch_embeds;
   int                       fd;          /* the index file, for appending */
+  GError                   *out_of_resources;  /* a read failed for want of descriptors or memory */
   uint64_t                  end;         /* where the next block goes */
   uint64_t                  sequence;
   ClipIndexProgress        *progress;    /* the index's, read by clip_index_get_progress */
@@ -374,6 +381,15 @@ static void
 updater_take (Updater *u, UpdateJob *job)
 {
   ClipIndexRead *read = &job->read;
+  if (read->out_of_resources && u->out_of_resources == NULL)
+    {
+      /* Not the file's fault: skipping it (and every file after it) would drop good images. */
+      g_autofree char *display = g_filename_display_name (job->full_path);
+      g_set_error (&u->out_of_resources, CLIP_ERROR, CLIP_ERROR_RESOURCES, "%s: %s", display, read->reason);
+      return;
+    }
+  if (read->out_of_resources)
+    return;
   if (read->reason != NULL)
     {
       g_ptr_array_add (u->skipped, clip_index_skip_new (job->file->path, read->reason));
@@ -476,6 +492,12 @@ updater_embed (Updater *u, GPtrArray *jobs, GError **error)
       updater_take (u, next);
       clip_index_read_clear (&next->read);
       taken++;
+      if (u->out_of_resources != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&u->out_of_resources));
+          ok = FALSE;
+          continue;
+        }
 
       if ((int) u->batch->len >= o->batch_size || taken == jobs->len)
         ok = updater_encode_batch (u, error);
@@ -537,9 +559,20 @@ index_remove_stale_temporaries (const ClipIndex *index)
       }
 }
 
-/* Takes the update lock; -1 when another process holds it. */
+static void
+set_lock_error (const ClipIndex *index, int saved, GError **error)
+{
+  g_autofree char *display = g_filename_display_name (index->folder);
+  if (saved == EWOULDBLOCK)
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: another process is updating this index", display);
+  else
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot lock: %s", index->lock_file, g_strerror (saved));
+}
+
+/* Takes the lock of the index shared, as every reader looking for changes does; -1 when an update
+ * holds it. */
 static int
-index_lock (ClipIndex *index, GError **error)
+index_lock_shared (ClipIndex *index, GError **error)
 {
   if (g_mkdir_with_parents (index->cache_dir, 0700) != 0)
     {
@@ -548,26 +581,44 @@ index_lock (ClipIndex *index, GError **error)
                    g_strerror (saved));
       return -1;
     }
-  int fd = g_open (index->lock_file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = g_open (index->lock_file, O_RDWR | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
   if (fd < 0)
     {
       int saved = errno;
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", index->lock_file, g_strerror (saved));
       return -1;
     }
-  if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+  if (flock (fd, LOCK_SH | LOCK_NB) != 0)
     {
-      int saved = errno;
+      set_lock_error (index, errno, error);
       close (fd);
-      g_autofree char *display = g_filename_display_name (index->folder);
-      if (saved == EWOULDBLOCK)
-        g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: another process is updating this index", display);
-      else
-        g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot lock: %s", index->lock_file, g_strerror (saved));
       return -1;
     }
-  index_remove_stale_temporaries (index);
   return fd;
+}
+
+/* Turns the shared lock FD into the exclusive one an update writes under.  Readers hold the shared
+ * lock only while they look for changes, so they are waited for a moment; an update holds the lock
+ * until it is done, so a second one is refused.  (Converting a flock lock drops the shared one
+ * first: of two converting at once, one gets it.) */
+static gboolean
+index_lock_exclusive (ClipIndex *index, int fd, GError **error)
+{
+  for (int waited_ms = 0;; waited_ms += LOCK_RETRY_MS)
+    {
+      if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+        {
+          index_remove_stale_temporaries (index);
+          return TRUE;
+        }
+      int saved = errno;
+      if (saved != EWOULDBLOCK || waited_ms >= LOCK_WAIT_MS)
+        {
+          set_lock_error (index, saved, error);
+          return FALSE;
+        }
+      g_usleep (LOCK_RETRY_MS * 1000);
+    }
 }
 
 /* Writes the entries of STORE compacted and reads the result back. */
@@ -640,17 +691,20 @@ updater_init (Updater *u, ClipIndex *index, const ClipCallbacks *callbacks)
   index->progress = (ClipIndexProgress) { .phase = CLIP_INDEX_PHASE_SCAN, .eta = -1 };
 }
 
-/* Phase 1, under the lock: the file as it is now, rewritten compacted when anything in it is not
- * verifiable, then opened for appending. */
+/* Phase 1, under the lock: the file as it is now, rewritten compacted when it is missing or anything
+ * in it is not verifiable (or, with COMPACT, when it has journal blocks), then opened for appending. */
 static gboolean
-updater_open_file (Updater *u, GError **error)
+updater_open_file (Updater *u, gboolean compact, GError **error)
 {
   ClipIndex *index = u->index;
   ClipIndexStore *store = clip_index_store_read (index->file, index->folder, index->key, index->dim, FALSE, error);
   if (store == NULL)
     return FALSE;
   index_set_store (index, store);
-  if (!clip_index_store_is_compact (index->store))
+  /* A missing file is written (empty) first, so that there is one to append to. */
+  gboolean must = compact || clip_index_store_warnings (index->store)[0] != NULL
+                  || !g_file_test (index->file, G_FILE_TEST_EXISTS);
+  if (must && !clip_index_store_is_compact (index->store))
     {
       size_t n;
       const ClipIndexEntry *current = clip_index_store_entries (index->store, &n);
@@ -685,8 +739,29 @@ updater_scan (Updater *u, ClipIndexScan *scan, GError **error)
 /* Phase 3: unchanged files keep their entry; new and changed ones become JOBS; the old entries
  * whose path is gone are counted in u->vanished (by content, for recognising moves).  Returns how
  * many vanished. */
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* PATH is one of ROOTS (NULL-terminated) or inside one. */
+static gboolean
+path_is_under (const char *path, const char *const *roots)
+{
+  for (const char *const *root = roots; *root != NULL; root++)
+    {
+      size_t n = strlen (*root);
+      if (strncmp (path, *root, n) == 0 && (path[n] == '/' || path[n] == '\0'))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* With ONLY (the paths a partial scan covered, or NULL for the whole folder), the entries outside
+ * them stay as they are. */
 static int64_t
-updater_plan (Updater *u, const ClipIndexScan *scan, GPtrArray *jobs)
+updater_plan (Updater *u, const ClipIndexScan *scan, const char *const *only, GPtrArray *jobs)
 {
   size_t n_old;
   const ClipIndexEntry *old = clip_index_store_entries (u->index->store, &n_old);
@@ -694,8 +769,14 @@ updater_plan (Updater *u, const ClipIndexScan *scan, GPtrArray *jobs)
   g_autofree gboolean *present = g_new0 (gboolean, n_old);
   for (size_t i = 0; i < n_old; i++)
     {
-      g_hash_table_insert (old_by_path, (gpointer) old[i].path, (gpointer) &old[i]);
       g_hash_table_insert (u->known, (gpointer) old[i].hash, (gpointer) old[i].embedding);
+      if (only != NULL && !path_is_under (old[i].path, only))
+        {
+          present[i] = TRUE;
+          g_array_append_val (u->entries, old[i]);
+          continue;
+        }
+      g_hash_table_insert (old_by_path, (gpointer) old[i].path, (gpointer) &old[i]);
     }
   for (guint i = 0; i < scan->files->len; i++)
     {
@@ -727,10 +808,10 @@ updater_plan (Updater *u, const ClipIndexScan *scan, GPtrArray *jobs)
 
 /* Phases 3 and 4: plan, then read and encode what changed (updater_embed). */
 static gboolean
-updater_apply_changes (Updater *u, const ClipIndexScan *scan, GError **error)
+updater_apply_changes (Updater *u, const ClipIndexScan *scan, const char *const *only, GError **error)
 {
   g_autoptr (GPtrArray) jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) update_job_free);
-  int64_t vanished = updater_plan (u, scan, jobs);
+  int64_t vanished = updater_plan (u, scan, only, jobs);
   if (!updater_embed (u, jobs, error))
     return FALSE;
   u->removed += vanished - u->moved;
@@ -748,6 +829,24 @@ updater_write (Updater *u, GError **error)
   return index_compact (u->index, u->entries, error);
 }
 
+/* After a partial update: new and changed files are in the journal already (appended as they were
+ * embedded), which is all the file needs unless an entry has to go — the journal cannot drop one —
+ * so the whole file is rewritten only then; else it is read back with its new blocks. */
+static gboolean
+updater_write_journal (Updater *u, GError **error)
+{
+  ClipIndex *index = u->index;
+  if (u->removed + u->moved > 0)
+    return updater_write (u, error);
+  if (u->added + u->updated == 0)
+    return TRUE;
+  ClipIndexStore *store = clip_index_store_read (index->file, index->folder, index->key, index->dim, FALSE, error);
+  if (store == NULL)
+    return FALSE;
+  index_set_store (index, store);
+  return TRUE;
+}
+
 static void
 updater_get_stats (Updater *u, ClipIndexStats *stats)
 {
@@ -762,6 +861,58 @@ updater_get_stats (Updater *u, ClipIndexStats *stats)
   };
 }
 
+/* Under the shared lock: whether the file or the folder changed, so that the index has something to
+ * write (*NEEDS_WRITE); when not, STATS are those of an update that found nothing to do. */
+static gboolean
+index_check_for_changes (ClipIndex *index, ClipIndexStats *stats, const ClipCallbacks *callbacks,
+                         gboolean *needs_write, GError **error)
+{
+  ClipIndexStore *store = clip_index_store_read (index->file, index->folder, index->key, index->dim, FALSE, error);
+  if (store == NULL)
+    return FALSE;
+  index_set_store (index, store);
+  *needs_write = !clip_index_store_is_compact (index->store);
+  if (*needs_write)
+    return TRUE;
+
+  Updater u;
+  updater_init (&u, index, callbacks);
+  ClipIndexScan scan = { 0 };
+  gboolean ok = updater_scan (&u, &scan, error);
+  if (ok)
+    {
+      g_autoptr (GPtrArray) jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) update_job_free);
+      *needs_write = updater_plan (&u, &scan, NULL, jobs) > 0 || jobs->len > 0;
+      /* Nothing to read: the embedding phase is reported as an update's would be. */
+      if (!*needs_write)
+        ok = updater_embed (&u, jobs, error);
+    }
+  if (ok && !*needs_write && stats != NULL)
+    updater_get_stats (&u, stats);
+  updater_clear (&u);
+  clip_index_scan_clear (&scan);
+  return ok;
+}
+
+/* Under the exclusive lock: brings the index up to date from what is on disk now. */
+static gboolean
+index_update_locked (ClipIndex *index, ClipIndexStats *stats, const ClipCallbacks *callbacks, GError **error)
+{
+  Updater u;
+  updater_init (&u, index, callbacks);
+  ClipIndexScan scan = { 0 };
+  gboolean ok = updater_open_file (&u, TRUE, error)
+                && updater_scan (&u, &scan, error)
+                && updater_apply_changes (&u, &scan, NULL, error)
+                && updater_write (&u, error);
+  if (ok && stats != NULL)
+    updater_get_stats (&u, stats);
+  /* The entries point into the scan and the store: freed last. */
+  updater_clear (&u);
+  clip_index_scan_clear (&scan);
+  return ok;
+}
+
 gboolean
 clip_index_update (ClipIndex *index, ClipIndexStats *stats, const ClipCallbacks *callbacks, GError **error)
 {
@@ -770,20 +921,90 @@ clip_index_update (ClipIndex *index, ClipIndexStats *stats, const ClipCallbacks 
   if (stats != NULL)
     memset (stats, 0, sizeof *stats);
 
-  int lock = index_lock (index, error);
+  /* Readers do not exclude each other: the check for changes runs under the shared lock, and only
+   * an update with something to write takes it exclusively, then starts again from what is on
+   * disk (another update may have written in between). */
+  int lock = index_lock_shared (index, error);
   if (lock < 0)
     return FALSE;
+  gboolean needs_write = FALSE;
+  gboolean ok = index_check_for_changes (index, stats, callbacks, &needs_write, error);
+  if (ok && needs_write)
+    ok = index_lock_exclusive (index, lock, error) && index_update_locked (index, stats, callbacks, error);
+  close (lock);
+  return ok;
+}
 
+/* PATHS as one set: each valid and relative, duplicates and paths inside another given one dropped,
+ * sorted.  NULL with CLIP_ERROR_INVALID naming the first bad one. */
+static GPtrArray *
+normalize_paths (const ClipIndex *index, const char *const *paths, GError **error)
+{
+  g_autoptr (GPtrArray) sorted = g_ptr_array_new_with_free_func (g_free);
+  for (const char *const *p = paths; *p != NULL; p++)
+    {
+      g_autofree char *path = g_strdup (*p);
+      size_t len = strlen (path);
+      while (len > 1 && path[len - 1] == '/')
+        path[--len] = '\0';
+      g_auto (GStrv) parts = g_strsplit (path, "/", -1);
+      gboolean valid = len > 0 && len <= CLIP_INDEX_MAX_PATH && path[0] != '/';
+      for (int i = 0; valid && parts[i] != NULL; i++)
+        valid = parts[i][0] != '\0' && !g_str_equal (parts[i], ".") && !g_str_equal (parts[i], "..");
+      if (!valid)
+        {
+          g_autofree char *display = g_filename_display_name (*p);
+          g_autofree char *folder = g_filename_display_name (index->folder);
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+                       "%s: '%s' is not a path relative to the folder, without '.' or '..'", folder, display);
+          return NULL;
+        }
+      g_ptr_array_add (sorted, g_steal_pointer (&path));
+    }
+  g_ptr_array_sort (sorted, compare_strings);
+  /* Kept NULL-terminated as it grows, for path_is_under. */
+  GPtrArray *kept = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (kept, NULL);
+  for (guint i = 0; i < sorted->len; i++)
+    {
+      const char *path = sorted->pdata[i];
+      if (!path_is_under (path, (const char *const *) kept->pdata))
+        g_ptr_array_insert (kept, (int) kept->len - 1, g_strdup (path));
+    }
+  return kept;
+}
+
+gboolean
+clip_index_update_paths (ClipIndex *index, const char *const *paths, ClipIndexStats *stats,
+                         const ClipCallbacks *callbacks, GError **error)
+{
+  g_return_val_if_fail (index != NULL && paths != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (stats != NULL)
+    memset (stats, 0, sizeof *stats);
+  g_autoptr (GPtrArray) only = normalize_paths (index, paths, error);
+  if (only == NULL)
+    return FALSE;
+
+  int lock = index_lock_shared (index, error);
+  if (lock < 0)
+    return FALSE;
   Updater u;
   updater_init (&u, index, callbacks);
   ClipIndexScan scan = { 0 };
-  gboolean ok = updater_open_file (&u, error)
-                && updater_scan (&u, &scan, error)
-                && updater_apply_changes (&u, &scan, error)
-                && updater_write (&u, error);
+  const char *const *roots = (const char *const *) only->pdata;
+  gboolean ok = index_lock_exclusive (index, lock, error)
+                && updater_open_file (&u, FALSE, error)
+                && clip_index_scan_paths (index->folder, &index->options, index->cache_dir, roots,
+                                          updater_scan_progress, &u, &scan, error);
+  if (ok)
+    {
+      u.skipped = g_steal_pointer (&scan.skipped);
+      u.progress->found = scan.files->len;
+      ok = updater_apply_changes (&u, &scan, roots, error) && updater_write_journal (&u, error);
+    }
   if (ok && stats != NULL)
     updater_get_stats (&u, stats);
-  /* The entries point into the scan and the store: freed last. */
   updater_clear (&u);
   clip_index_scan_clear (&scan);
   close (lock);
@@ -1016,4 +1237,34 @@ clip_index_search (ClipIndex *index, const float *query, int top_k, float margin
           break;
         }
   return n;
+}
+
+/* ---------------------------------------------------------------- entries */
+
+static void
+item_from_entry (const ClipIndexEntry *entry, ClipIndexItem *item)
+{
+  *item = (ClipIndexItem) { entry->path, entry->embedding, entry->hash };
+}
+
+void
+clip_index_get_item (ClipIndex *index, int64_t i, ClipIndexItem *item)
+{
+  size_t n;
+  const ClipIndexEntry *entries = clip_index_store_entries (index->store, &n);
+  g_return_if_fail (i >= 0 && (size_t) i < n);
+  item_from_entry (&entries[i], item);
+}
+
+gboolean
+clip_index_find_file (ClipIndex *index, const char *file, ClipIndexItem *item)
+{
+  g_autofree char *canonical = realpath (file, NULL);
+  size_t n = strlen (index->folder);
+  if (canonical == NULL || strncmp (canonical, index->folder, n) != 0 || canonical[n] != '/')
+    return FALSE;
+  const ClipIndexEntry *entry = index_lookup (index, canonical + n + 1);
+  if (entry != NULL)
+    item_from_entry (entry, item);
+  return entry != NULL;
 }

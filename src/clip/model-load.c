@@ -13,6 +13,10 @@ static const char *const tokenizer_files[] = {
   "tokenizer.json", "vocab.json", "merges.txt", "bpe_simple_vocab_16e6.txt.gz",
 };
 
+const char *const clip_open_clip_weight_files[] = {
+  "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "model.safetensors", NULL,
+};
+
 const char *
 clip_layout_name (ClipLayout layout)
 {
@@ -625,6 +629,8 @@ fill_slots (ClipModel *model, const ClipTensorInfo *table, const TensorSource *s
         }
       *info->slot = next;
       clip_convert_to_f32 (s->src->dtype, data, info->n_elements, next);
+      /* The file's copy is read into private memory: once converted, its pages are given back. */
+      clip_safetensors_release (model->file, data, (size_t) info->n_elements * clip_dtype_size (s->src->dtype));
       if (s->transpose)
         {
           /* The file holds [in, out]; the canonical layout is [out, in]. */
@@ -723,6 +729,33 @@ load_tokenizer (ClipModel *model, const char *dir, const char *metadata, const C
   return TRUE;
 }
 
+gboolean
+clip_model_dir_files (const char *dir, ClipLayout *layout, char **config, char **weights)
+{
+  g_autofree char *config_path = NULL, *weights_path = NULL;
+  ClipLayout found = CLIP_LAYOUT_HF_DIR;
+  if (file_exists (dir, "open_clip_config.json", &config_path))
+    {
+      found = CLIP_LAYOUT_OPEN_CLIP_DIR;
+      for (size_t i = 0; clip_open_clip_weight_files[i] != NULL && weights_path == NULL; i++)
+        file_exists (dir, clip_open_clip_weight_files[i], &weights_path);
+    }
+  else if (file_exists (dir, "config.json", &config_path))
+    {
+      found = CLIP_LAYOUT_HF_DIR;
+      file_exists (dir, "model.safetensors", &weights_path);
+    }
+  if (config_path == NULL || weights_path == NULL)
+    return FALSE;
+  if (layout != NULL)
+    *layout = found;
+  if (config != NULL)
+    *config = g_steal_pointer (&config_path);
+  if (weights != NULL)
+    *weights = g_steal_pointer (&weights_path);
+  return TRUE;
+}
+
 static Naming
 detect_naming (const ClipSafetensors *st)
 {
@@ -747,20 +780,7 @@ locate_files (ClipModel *model, const char *path, char **weights, char **config,
       return TRUE;
     }
   *dir = g_strdup (path);
-  if (file_exists (path, "open_clip_config.json", config))
-    {
-      model->layout = CLIP_LAYOUT_OPEN_CLIP_DIR;
-      const char *candidates[] = { "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
-                                   "model.safetensors" };
-      for (size_t i = 0; i < G_N_ELEMENTS (candidates) && *weights == NULL; i++)
-        file_exists (path, candidates[i], weights);
-    }
-  else if (file_exists (path, "config.json", config))
-    {
-      model->layout = CLIP_LAYOUT_HF_DIR;
-      file_exists (path, "model.safetensors", weights);
-    }
-  if (*config != NULL && *weights != NULL)
+  if (clip_model_dir_files (path, &model->layout, config, weights))
     return TRUE;
   gboolean pickle = file_exists (path, "pytorch_model.bin", NULL)
                     || file_exists (path, "open_clip_pytorch_model.bin", NULL);
@@ -832,6 +852,15 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
       clip_load_options_init (&defaults);
       options = &defaults;
     }
+  /* A Hugging Face model id that is not a path: its snapshot in the hub cache (hub-cache.c). */
+  g_autofree char *snapshot = NULL;
+  if (clip_hub_is_repo_id (path) && !g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      snapshot = clip_hub_resolve (path, NULL, NULL, error);
+      if (snapshot == NULL)
+        return NULL;
+      path = snapshot;
+    }
   g_autoptr (ClipModel) model = g_new0 (ClipModel, 1);
   model->path = g_strdup (path);
   clip_config_init_vit_b32 (&model->config);
@@ -872,6 +901,7 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
 void
 clip_model_add_to_writer (const ClipModel *model, ClipStWriter *writer, ClipDType dtype, GPtrArray *keep)
 {
+  clip_model_restore_originals ((ClipModel *) model);
   ClipWeights w = model->w;  /* the table only reads the pointers */
   int n;
   ClipTensorInfo *table = clip_tensor_table_new (&model->config, &w, &n);

@@ -251,8 +251,10 @@ clip_config_validate (const ClipConfig *c, const char *label, GError **error)
  * Inference runs its products on copies of the weights in the panel layout of
  * clip_packed_linear_forward, made at the first forward pass of a model loaded from a file (whose
  * weights never change; a trainer's model is a view on changing parameters and keeps OpenBLAS).
- * Q, K and V share one matrix, so one product yields all three.  The pages of the file that held
- * the originals are given back to the kernel, so memory stays at one copy of the weights. */
+ * Q, K and V share one matrix, so one product yields all three.  The pages of the file's contents
+ * (read into private memory) that held the originals are given back to the kernel, so memory stays
+ * at one copy of the weights; clip_model_restore_originals brings them back for the rare readers of
+ * the original layout. */
 
 typedef struct {
   float *qkv, *qkv_bias, *o, *fc1, *fc2;
@@ -306,9 +308,10 @@ panel_clear_padding (float *packed, int in_dim, int out_dim)
 }
 
 static void
-panel_release (const ClipModel *model, const float *weight, int64_t floats)
+panel_release (ClipModel *model, const float *weight, int64_t floats)
 {
-  clip_safetensors_release (model->file, weight, (size_t) floats * sizeof (float));
+  if (clip_safetensors_release (model->file, weight, (size_t) floats * sizeof (float)))
+    model->originals_released = TRUE;
 }
 
 /* Items are layers, vision first, then text. */
@@ -416,6 +419,76 @@ panels_get (ClipModel *model)
   PanelJob job = { model, c->vision.layers };
   clip_parallel_for (c->vision.layers + c->text.layers, 1, panel_layers, &job);
   return panels;
+}
+
+/* Where each weight copied into panels went. */
+typedef struct {
+  float      **slot;
+  const float *packed;
+  int          in_dim, out_dim, col0;
+} PanelSource;
+
+/* The panels' sources: 3 global matrices, then 6 per layer; free with g_free. */
+static PanelSource *
+panel_sources (const ClipModel *model, int *n_sources)
+{
+  const ClipConfig *c = &model->config;
+  const ClipPanels *p = model->panels;
+  ClipWeights *w = (ClipWeights *) &model->w;
+  PanelSource *sources = g_new (PanelSource, 3 + 6 * (c->vision.layers + c->text.layers));
+  int n = 0;
+  sources[n++] = (PanelSource) { &w->v_patch, p->v_patch, 3 * c->patch_size * c->patch_size, c->vision.width, 0 };
+  sources[n++] = (PanelSource) { &w->v_proj, p->v_proj, c->vision.width, c->embed_dim, 0 };
+  sources[n++] = (PanelSource) { &w->t_proj, p->t_proj, c->text.width, c->embed_dim, 0 };
+  for (int tower = 0; tower < 2; tower++)
+    {
+      const ClipTowerConfig *tc = tower == 0 ? &c->vision : &c->text;
+      ClipLayerWeights *layers = tower == 0 ? w->vision_layers : w->text_layers;
+      const PanelLayer *panel_layers = tower == 0 ? p->vision : p->text;
+      int d = tc->width, f = tc->mlp_width;
+      for (int l = 0; l < tc->layers; l++)
+        {
+          ClipLayerWeights *lw = &layers[l];
+          const PanelLayer *pl = &panel_layers[l];
+          sources[n++] = (PanelSource) { &lw->q_w, pl->qkv, d, d, 0 };
+          sources[n++] = (PanelSource) { &lw->k_w, pl->qkv, d, d, d };
+          sources[n++] = (PanelSource) { &lw->v_w, pl->qkv, d, d, 2 * d };
+          sources[n++] = (PanelSource) { &lw->o_w, pl->o, d, d, 0 };
+          sources[n++] = (PanelSource) { &lw->fc1_w, pl->fc1, d, f, 0 };
+          sources[n++] = (PanelSource) { &lw->fc2_w, pl->fc2, f, d, 0 };
+        }
+    }
+  *n_sources = n;
+  return sources;
+}
+
+void
+clip_model_restore_originals (ClipModel *model)
+{
+  if (!model->originals_released)
+    return;
+  int n;
+  g_autofree PanelSource *sources = panel_sources (model, &n);
+  for (int i = 0; i < n; i++)
+    clip_unpack_weight (*sources[i].slot, sources[i].packed, sources[i].in_dim, sources[i].out_dim, sources[i].col0);
+  model->originals_released = FALSE;
+}
+
+const float *
+clip_model_original_data (const ClipModel *model, float *const *slot, int64_t n_elements, float **scratch)
+{
+  if (!model->originals_released)
+    return *slot;
+  int n;
+  g_autofree PanelSource *sources = panel_sources (model, &n);
+  for (int i = 0; i < n; i++)
+    if (sources[i].slot == slot)
+      {
+        *scratch = g_renew (float, *scratch, n_elements);
+        clip_unpack_weight (*scratch, sources[i].packed, sources[i].in_dim, sources[i].out_dim, sources[i].col0);
+        return *scratch;
+      }
+  return *slot;
 }
 
 /* ------------------------------------------------------------------ forward passes */
@@ -671,7 +744,11 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
   float *embedded = work + (acts != NULL ? 0 : (size_t) n_patches * patch_len);
   float *tokens = acts != NULL ? acts->tokens : x;
 
+  if (acts != NULL || gemms_only)
+    clip_model_restore_originals (model);
   const ClipPanels *panels = acts == NULL && !gemms_only ? panels_get (model) : NULL;
+  if (panels == NULL && !clip_blas_check_room (error))
+    return FALSE;
   if (gemms_only)
     clip_matmul_forward (embedded, patches, w->v_patch, n_patches, patch_len, d, FALSE);
   else
@@ -781,7 +858,11 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
       }
 
   gboolean packed = acts == NULL && trace == NULL;
+  if (acts != NULL)
+    clip_model_restore_originals (model);
   const ClipPanels *panels = acts == NULL ? panels_get (model) : NULL;
+  if (panels == NULL && !clip_blas_check_room (error))
+    return FALSE;
   g_autofree int *own_pool = acts != NULL ? NULL : g_new (int, n);
   int *pool = acts != NULL ? acts->pool : own_pool;
   g_autofree int *start = packed ? g_new (int, n) : NULL;

@@ -102,6 +102,18 @@ clip_pack_weight (float *packed, const float *weight, int in_dim, int out_dim, i
     }
 }
 
+void
+clip_unpack_weight (float *weight, const float *packed, int in_dim, int out_dim, int col0)
+{
+  for (int col = 0; col < out_dim; col++)
+    {
+      int c = col0 + col;
+      const float *panel = packed + (int64_t) (c / CLIP_PANEL) * in_dim * CLIP_PANEL;
+      for (int k = 0; k < in_dim; k++)
+        weight[(int64_t) col * in_dim + k] = panel[(int64_t) k * CLIP_PANEL + c % CLIP_PANEL];
+    }
+}
+
 /* Partial sums over this many inputs are added to the row totals: summing in blocks keeps the
  * rounding error near OpenBLAS's (one running sum over 3072 products doubled the golden errors). */
 #define SUM_BLOCK 128
@@ -939,4 +951,59 @@ clip_contrastive_loss_backward (float *dimg /* [b, e] */, float *dtxt /* [b, e] 
         }
     }
   free (l);
+}
+
+/* One direction of clip_contrastive_loss_shard: queries FIRST … FIRST + COUNT − 1 of QUERIES [N, E]
+ * (images for the rows, texts for the columns) against every row of KEYS, as double GEMMs.  Adds the
+ * gradients to DQUERIES and DKEYS [N, E] and Σ dlogits ⊙ logits to *DS; returns Σ −log p(label).
+ * LOGITS holds COUNT × N doubles, P N. */
+static double
+shard_direction (double *dqueries, double *dkeys, double *ds, const double *queries, const double *keys,
+                 double scale, double w, int n, int first, int count, int e, double *logits, double *p)
+{
+  const double *own = queries + (int64_t) first * e;
+  cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasTrans, count, n, e, scale, own, e, keys, e, 0.0, logits, n);
+  double nll = 0;
+  for (int i = 0; i < count; i++)
+    {
+      double *row = logits + (int64_t) i * n;
+      nll += softmax_nll (p, row, n, 1, first + i);
+      for (int j = 0; j < n; j++)
+        {
+          double dl = w * (p[j] - (j == first + i));
+          *ds += dl * row[j];
+          row[j] = dl;   /* the row now holds dlogits */
+        }
+    }
+  /* dqueries = s · dlogits · keys, dkeys = s · dlogitsᵀ · queries */
+  cblas_dgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, count, e, n, scale, logits, n, keys, e, 1.0,
+               dqueries + (int64_t) first * e, e);
+  cblas_dgemm (CblasRowMajor, CblasTrans, CblasNoTrans, n, e, count, scale, logits, n, own, e, 1.0, dkeys, e);
+  return nll;
+}
+
+double
+clip_contrastive_loss_shard (float *dimg_all, float *dtxt_all, float *dlogit_scale, const float *img_all,
+                             const float *txt_all, float logit_scale, int n, int first, int count, int e)
+{
+  size_t ne = (size_t) n * e;
+  double *img = calloc (4 * ne + (size_t) count * n + n, sizeof (double));
+  double *txt = img + ne, *dimg = txt + ne, *dtxt = dimg + ne, *logits = dtxt + ne, *p = logits + (size_t) count * n;
+  for (size_t i = 0; i < ne; i++)
+    {
+      img[i] = img_all[i];
+      txt[i] = txt_all[i];
+    }
+  double scale = exp ((double) logit_scale), w = 1.0 / (2.0 * n), ds = 0;
+  double nll = shard_direction (dimg, dtxt, &ds, img, txt, scale, w, n, first, count, e, logits, p)
+               + shard_direction (dtxt, dimg, &ds, txt, img, scale, w, n, first, count, e, logits, p);
+  for (size_t i = 0; i < ne; i++)
+    {
+      dimg_all[i] += (float) dimg[i];
+      dtxt_all[i] += (float) dtxt[i];
+    }
+  if (dlogit_scale != NULL)
+    *dlogit_scale += (float) ds;
+  free (img);
+  return nll / (2.0 * n);
 }

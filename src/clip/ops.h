@@ -27,6 +27,8 @@ int64_t clip_packed_floats (int in_dim, int out_dim);
 /* Writes WEIGHT [OUT, IN] as columns COL0 … COL0 + OUT − 1 of the packed matrix PACKED (zeroed by
  * the caller), so that several weights can share one matrix (Q, K and V). */
 void clip_pack_weight (float *packed, const float *weight, int in_dim, int out_dim, int col0);
+/* The inverse: WEIGHT[OUT, IN] back from columns COL0.. of the panels, bit for bit. */
+void clip_unpack_weight (float *weight, const float *packed, int in_dim, int out_dim, int col0);
 /* What clip_packed_linear_forward applies to its results: nothing, or clip_activation_forward's. */
 enum { CLIP_PACKED_LINEAR, CLIP_PACKED_QUICK_GELU, CLIP_PACKED_GELU };
 /* For the output columns of panels P0 … P1 − 1: out[N, ·] (row stride LDO) = ACTIVATION ((out if
@@ -130,3 +132,11 @@ double clip_contrastive_loss_forward (float *logits, const float *img, const flo
 /* DLOSS is the incoming gradient of the loss (1 for training); DLOGIT_SCALE [1] is a gradient too. */
 void clip_contrastive_loss_backward (float *dimg, float *dtxt, float *dlogit_scale, double dloss,
                                      const float *img, const float *txt, float logit_scale, int b, int e);
+/* The same loss split over ranks (open_clip's local loss): IMG_ALL, TXT_ALL [N, E] hold the whole
+ * batch, this rank owns pairs FIRST … FIRST + COUNT − 1 and computes the rows of its images and the
+ * columns of its texts.  Returns its share of the loss (the shares sum to the loss of
+ * clip_contrastive_loss_forward) and adds the share's gradients to DIMG_ALL, DTXT_ALL [N, E] (to be
+ * summed over ranks) and DLOGIT_SCALE [1], in double GEMMs.  Memory: the COUNT × N logits of its rows and
+ * columns and the [N, E] features, never an [N, N] matrix. */
+double clip_contrastive_loss_shard (float *dimg_all, float *dtxt_all, float *dlogit_scale, const float *img_all,
+                                    const float *txt_all, float logit_scale, int n, int first, int count, int e);

@@ -106,7 +106,13 @@ pool_offer (Loop *loop, int helpers)
 {
   g_mutex_lock (&pool.lock);
   for (; pool.n_helpers < helpers; pool.n_helpers++)
-    g_thread_unref (g_thread_new ("clip-helper", helper_main, NULL));
+    {
+      /* Without another thread (a limit on processes or memory), the ones there are do the work. */
+      GThread *helper = g_thread_try_new ("clip-helper", helper_main, NULL, NULL);
+      if (helper == NULL)
+        break;
+      g_thread_unref (helper);
+    }
   g_atomic_int_inc (&loop->refs);
   pool.loop = loop;
   g_atomic_int_inc (&pool.generation);

@@ -1,4 +1,4 @@
-/* safetensors.c — a validating, memory-mapped safetensors reader, element conversion and an
+/* safetensors.c — a validating safetensors reader (files read into private memory), element conversion and an
  * atomic, durable writer.  The checks follow the reference implementation (huggingface/safetensors
  * read_metadata) and close the holes it leaves: duplicate keys, nesting depth, reserved names. */
 #include "safetensors.h"
@@ -27,7 +27,7 @@ struct _ClipSafetensors
   char          *label;     /* path or caller's label: the prefix of every message */
   const uint8_t *bytes;
   size_t         size;
-  void          *map;       /* NULL when the bytes belong to the caller */
+  void          *map;       /* the file read into private memory; NULL when the bytes belong to the caller */
   ClipStTensor  *tensors;   /* in data-offset order; names owned here */
   int            n_tensors;
   GHashTable    *by_name;   /* name → ClipStTensor * */
@@ -491,6 +491,39 @@ st_validate (ClipSafetensors *st, GError **error)
                           st->size - 8 - (size_t) header_len, error);
 }
 
+/* Reads the file FD whole into private anonymous memory.  Not a mapping of the file: pages of a
+ * mapped file that someone truncates or rewrites in place (`cp new.safetensors model.safetensors`)
+ * fault (SIGBUS) or change under the model. */
+static gboolean
+st_read_private (ClipSafetensors *st, int fd, GError **error)
+{
+  void *memory = mmap (NULL, st->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED)
+    {
+      int saved = errno;
+      return st_fail (st, error, CLIP_ERROR_LIMIT, "cannot allocate %zu bytes to read it: %s", st->size,
+                      g_strerror (saved));
+    }
+  st->map = memory;
+  st->bytes = memory;
+  size_t done = 0;
+  while (done < st->size)
+    {
+      ssize_t n = pread (fd, (uint8_t *) st->map + done, MIN (st->size - done, (size_t) 1 << 30), (off_t) done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          return st_fail (st, error, CLIP_ERROR_IO, "cannot read: %s", g_strerror (saved));
+        }
+      if (n == 0)
+        return st_fail (st, error, CLIP_ERROR_IO, "the file shrank while it was read");
+      done += (size_t) n;
+    }
+  return TRUE;
+}
+
 static ClipSafetensors *
 st_new (const char *label)
 {
@@ -507,41 +540,15 @@ clip_safetensors_open (const char *path, GError **error)
   g_return_val_if_fail (path != NULL, NULL);
   g_autoptr (ClipSafetensors) st = st_new (path);
 
-  int fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0)
-    {
-      int saved = errno;
-      st_fail (st, error, saved == ENOENT ? CLIP_ERROR_MISSING : CLIP_ERROR_IO,
-               "cannot open: %s", g_strerror (saved));
-      return NULL;
-    }
   struct stat info;
-  if (fstat (fd, &info) != 0)
-    {
-      int saved = errno;
-      close (fd);
-      st_fail (st, error, CLIP_ERROR_IO, "cannot stat: %s", g_strerror (saved));
-      return NULL;
-    }
-  if (!S_ISREG (info.st_mode))
-    {
-      close (fd);
-      st_fail (st, error, CLIP_ERROR_IO, "not a regular file");
-      return NULL;
-    }
+  int fd = clip_file_open_input (path, CLIP_INPUT_MISSING_CODE, &info, error);
+  if (fd < 0)
+    return NULL;
   st->size = (size_t) info.st_size;
-  if (st->size >= 8)  /* mmap refuses empty files; a short one fails validation below */
+  if (st->size >= 8 && !st_read_private (st, fd, error))  /* a short file fails validation below */
     {
-      st->map = mmap (NULL, st->size, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (st->map == MAP_FAILED)
-        {
-          int saved = errno;
-          st->map = NULL;
-          close (fd);
-          st_fail (st, error, CLIP_ERROR_IO, "cannot map %zu bytes: %s", st->size, g_strerror (saved));
-          return NULL;
-        }
-      st->bytes = st->map;
+      close (fd);
+      return NULL;
     }
   close (fd);
   if (!st_validate (st, error))
@@ -614,18 +621,19 @@ clip_safetensors_file_size (const ClipSafetensors *st)
   return st->size;
 }
 
-void
+gboolean
 clip_safetensors_release (const ClipSafetensors *st, const void *data, size_t n_bytes)
 {
+  if (st == NULL || st->map == NULL)
+    return FALSE;
   uintptr_t base = (uintptr_t) st->map, start = (uintptr_t) data, end = start + n_bytes;
-  if (st->map == NULL || start < base || end > base + st->size)
-    return;
+  if (start < base || end > base + st->size)
+    return FALSE;
   uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
   start = (start + page - 1) & ~(page - 1);
   end &= ~(page - 1);
-  /* A read-only private mapping: pages read again later come back from the file. */
-  if (end > start)
-    madvise ((void *) start, end - start, MADV_DONTNEED);
+  /* Anonymous private memory: the pages are freed, and come back as zeros if read again. */
+  return end > start && madvise ((void *) start, end - start, MADV_DONTNEED) == 0;
 }
 
 /* ---------------------------------------------------------------- conversion */

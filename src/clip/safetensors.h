@@ -31,8 +31,9 @@ const ClipStTensor *clip_safetensors_find (const ClipSafetensors *st, const char
 const char         *clip_safetensors_metadata (const ClipSafetensors *st, const char *key);
 size_t              clip_safetensors_file_size (const ClipSafetensors *st);
 /* Gives the memory of the whole pages inside DATA … DATA + N_BYTES back to the kernel when they
- * are part of ST's memory map (a copy has replaced them); reading them again still works. */
-void                clip_safetensors_release (const ClipSafetensors *st, const void *data, size_t n_bytes);
+ * are part of the file's contents that ST read (a copy has replaced them): those pages read as
+ * zeros afterwards, until written again.  FALSE when nothing was given back. */
+gboolean            clip_safetensors_release (const ClipSafetensors *st, const void *data, size_t n_bytes);
 
 /* Element conversion; DST holds n floats. */
 void clip_convert_to_f32 (ClipDType dtype, const void *src, int64_t n, float *dst);

@@ -15,6 +15,7 @@
  * IGNORECASE (ſ matches s; U+0345, which case-folds to a letter, matches no alternative) without
  * depending on the Unicode tables of the PCRE2 build, and it is faster. */
 #include "tokenizer-private.h"
+#include "util-file.h"
 #include "util-json.h"
 
 #include <gio/gio.h>
@@ -375,29 +376,24 @@ bpe_new (GPtrArray *parts, GHashTable *vocab, const char *merges_label, const ch
 
 /* ---------------------------------------------------------------- reading files */
 
-/* Reads PATH whole (gunzipped with GIO when GUNZIP), refusing more than MAX_FILE_BYTES.
+/* Reads PATH whole (gunzipped with GIO when GUNZIP), refusing more than MAX_FILE_BYTES (compressed or not).
  * The result is NUL-terminated. */
 static char *
 read_file (const char *path, gboolean gunzip, gsize *len, GError **error)
 {
-  g_autoptr (GFile) file = g_file_new_for_path (path);
+  char *raw = NULL;
+  size_t raw_len = 0;
+  if (!clip_file_read_contents (path, CLIP_INPUT_MISSING_CODE, MAX_FILE_BYTES, &raw, &raw_len, error))
+    return NULL;
+  if (!gunzip)
+    {
+      *len = raw_len;
+      return raw;
+    }
+  g_autoptr (GInputStream) compressed = g_memory_input_stream_new_from_data (raw, (gssize) raw_len, g_free);
+  g_autoptr (GZlibDecompressor) gzip = g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP);
+  g_autoptr (GInputStream) stream = g_converter_input_stream_new (compressed, G_CONVERTER (gzip));
   g_autoptr (GError) local = NULL;
-  g_autoptr (GFileInputStream) raw = g_file_read (file, NULL, &local);
-  if (raw == NULL)
-    {
-      gboolean missing = g_error_matches (local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
-      g_set_error (error, CLIP_ERROR, missing ? CLIP_ERROR_MISSING : CLIP_ERROR_IO, "%s: cannot read: %s", path,
-                   missing ? "no such file" : local->message);
-      return NULL;
-    }
-  g_autoptr (GInputStream) stream = NULL;
-  if (gunzip)
-    {
-      g_autoptr (GZlibDecompressor) gzip = g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP);
-      stream = g_converter_input_stream_new (G_INPUT_STREAM (raw), G_CONVERTER (gzip));
-    }
-  else
-    stream = G_INPUT_STREAM (g_object_ref (raw));
 
   g_autoptr (GByteArray) data = g_byte_array_new ();
   g_autofree guint8 *chunk = g_malloc (1 << 16);
@@ -406,7 +402,7 @@ read_file (const char *path, gboolean gunzip, gsize *len, GError **error)
       gssize n = g_input_stream_read (stream, chunk, 1 << 16, NULL, &local);
       if (n < 0)
         {
-          if (gunzip && local->domain == G_IO_ERROR
+          if (local->domain == G_IO_ERROR
               && (local->code == G_IO_ERROR_INVALID_DATA || local->code == G_IO_ERROR_PARTIAL_INPUT))
             g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not a valid gzip file: %s", path, local->message);
           else
@@ -417,8 +413,8 @@ read_file (const char *path, gboolean gunzip, gsize *len, GError **error)
         break;
       if ((gsize) n > MAX_FILE_BYTES - data->len)
         {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: more than %d MiB%s, the most a tokenizer file may hold",
-                       path, MAX_FILE_BYTES >> 20, gunzip ? " uncompressed" : "");
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: more than %d MiB uncompressed, the most a tokenizer "
+                       "file may hold", path, MAX_FILE_BYTES >> 20);
           return NULL;
         }
       g_byte_array_append (data, chunk, (guint) n);

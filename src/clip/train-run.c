@@ -7,6 +7,7 @@
  * in a checkpoint determines every draw still to come. */
 #include "clip-private.h"
 #include "clip-json.h"
+#include "util-file.h"
 #include "util-json.h"
 
 #include <errno.h>
@@ -315,7 +316,21 @@ struct _ClipTrainRun {
   uint8_t      *augmented;          /* [S, S, 3] */
   FILE         *log;
   double        step_seconds;       /* smoothed, for the ETA */
+
+  /* Data-parallel runs (clip_train_run_new_distributed): this rank trains on its share of every
+   * batch, decoding only those images; rank 0 alone writes the folder, the log and validates. */
+  gboolean          distributed;
+  ClipCommunicator  comm;
+  ClipCropCache    *crops;
+  GError           *pending_failure;  /* rank 0's, told to the others at the next agreement */
 };
+
+/* The process that writes the folder: the only one, or rank 0. */
+static gboolean
+is_writer (const ClipTrainRun *run)
+{
+  return !run->distributed || run->comm.rank == 0;
+}
 
 static void
 run_notice (ClipTrainRun *run, const char *format, ...) G_GNUC_PRINTF (2, 3);
@@ -465,19 +480,42 @@ lock_out_dir (ClipTrainRun *run, GError **error)
 static char *
 file_sha256 (const char *path, GError **error)
 {
-  g_autofree char *contents = NULL;
-  gsize length;
-  if (!g_file_get_contents (path, &contents, &length, error))
+  int fd = clip_file_open_input (path, CLIP_INPUT_DEFAULT, NULL, error);
+  if (fd < 0)
     return NULL;
-  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents, length);
+  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  guchar chunk[1 << 16];
+  for (;;)
+    {
+      ssize_t n = read (fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          close (fd);
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot read: %s", path, g_strerror (saved));
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      g_checksum_update (checksum, chunk, n);
+    }
+  close (fd);
+  return g_strdup (g_checksum_get_string (checksum));
 }
 
 static ClipTrainRun *
-run_alloc (const ClipTrainEvents *events)
+run_alloc (const ClipTrainEvents *events, const ClipCommunicator *comm)
 {
   ClipTrainRun *run = g_new0 (ClipTrainRun, 1);
   if (events != NULL)
     run->events = *events;
+  if (comm != NULL)
+    {
+      run->distributed = TRUE;
+      run->comm = *comm;
+    }
   run->lock_fd = -1;
   run->order_epoch = -1;
   run->expected_n_train = -1;
@@ -505,6 +543,8 @@ clip_train_run_free (ClipTrainRun *run)
   g_free (run->pixels);
   g_free (run->batch_ids);
   g_free (run->augmented);
+  clip_crop_cache_free (run->crops);
+  g_clear_error (&run->pending_failure);
   g_free (run);
 }
 
@@ -638,37 +678,59 @@ ClipTrainRun *
 clip_train_run_new (const ClipTrainRunConfig *config, const ClipTrainEvents *events,
                     GError **error)
 {
-  if (!config_validate (config, error))
-    return NULL;
-  g_autoptr (ClipTrainRun) run = run_alloc (events);
-  clip_train_run_config_copy (config, &run->config);
-  ClipTrainRunConfig *c = &run->config;
-  config_make_paths_absolute (c);
+  return clip_train_run_new_distributed (config, events, NULL, error);
+}
 
+/* The output folder of a new run: created, writable, locked and without a run in it. */
+static gboolean
+claim_out_dir (ClipTrainRun *run, GError **error)
+{
+  ClipTrainRunConfig *c = &run->config;
   if (g_mkdir_with_parents (c->out_dir, 0777) != 0)
     {
       int saved = errno;
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot create the output folder: %s", c->out_dir,
                    g_strerror (saved));
-      return NULL;
+      return FALSE;
     }
   if (g_access (c->out_dir, W_OK) != 0)
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: the output folder is not writable", c->out_dir);
-      return NULL;
+      return FALSE;
     }
   if (!lock_out_dir (run, error))
-    return NULL;
+    return FALSE;
   g_autoptr (GPtrArray) existing = list_checkpoints (c->out_dir, error);
   if (existing == NULL)
-    return NULL;
+    return FALSE;
   if (existing->len > 0)
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: this folder already holds a training run (%s); "
                    "resume it or train into another folder", c->out_dir,
                    ((CheckpointFile *) g_ptr_array_index (existing, 0))->path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+ClipTrainRun *
+clip_train_run_new_distributed (const ClipTrainRunConfig *config, const ClipTrainEvents *events,
+                                const ClipCommunicator *comm, GError **error)
+{
+  if (!config_validate (config, error))
+    return NULL;
+  if (comm != NULL && config->batch_size % comm->size != 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "--batch-size %d is the global batch: it must be a "
+                   "multiple of the %d ranks", config->batch_size, comm->size);
       return NULL;
     }
+  g_autoptr (ClipTrainRun) run = run_alloc (events, comm);
+  clip_train_run_config_copy (config, &run->config);
+  ClipTrainRunConfig *c = &run->config;
+  config_make_paths_absolute (c);
+  if (is_writer (run) && !claim_out_dir (run, error))
+    return NULL;
 
   run->csv_sha256 = file_sha256 (c->csv_path, error);
   if (run->csv_sha256 == NULL)
@@ -796,14 +858,14 @@ log_truncate_after (const char *path, int64_t max_step, GError **error)
   g_autofree char *contents = NULL;
   gsize length;
   GError *local_error = NULL;
-  if (!g_file_get_contents (path, &contents, &length, &local_error))
+  if (!clip_file_read_contents (path, CLIP_INPUT_MISSING_CODE, G_MAXUINT32 - 1, &contents, &length, &local_error))
     {
-      if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+      if (g_error_matches (local_error, CLIP_ERROR, CLIP_ERROR_MISSING))
         {
           g_error_free (local_error);
           return TRUE;
         }
-      g_propagate_prefixed_error (error, local_error, "%s: ", path);
+      g_propagate_error (error, local_error);
       return FALSE;
     }
   g_autoptr (GString) kept = g_string_new (NULL);
@@ -836,7 +898,14 @@ log_truncate_after (const char *path, int64_t max_step, GError **error)
 ClipTrainRun *
 clip_train_run_resume (const char *dir, const ClipTrainEvents *events, GError **error)
 {
-  g_autoptr (ClipTrainRun) run = run_alloc (events);
+  return clip_train_run_resume_distributed (dir, events, NULL, error);
+}
+
+ClipTrainRun *
+clip_train_run_resume_distributed (const char *dir, const ClipTrainEvents *events, const ClipCommunicator *comm,
+                                   GError **error)
+{
+  g_autoptr (ClipTrainRun) run = run_alloc (events, comm);
   g_autofree char *out_dir = g_canonicalize_filename (dir, NULL);
   g_autoptr (GPtrArray) files = list_checkpoints (out_dir, error);
   if (files == NULL)
@@ -885,16 +954,49 @@ clip_train_run_resume (const char *dir, const ClipTrainEvents *events, GError **
   if (state.threads != clip_get_threads ())
     run_notice (run, "the run used %d threads and continues with %d: losses may differ in their last digits "
                 "from an uninterrupted run", (int) state.threads, clip_get_threads ());
-  if (!lock_out_dir (run, error))
+  if (run->distributed && c->batch_size % comm->size != 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: the run's global batch of %d pairs cannot be "
+                   "shared by %d ranks", c->out_dir, c->batch_size, comm->size);
+      return NULL;
+    }
+  if (is_writer (run) && !lock_out_dir (run, error))
     return NULL;
   run->train = load_csv (run, c->csv_path, error);
   if (run->train == NULL)
     return NULL;
   if (!load_validation (run, error))
     return NULL;
-  if (c->log_json_path != NULL && !log_truncate_after (c->log_json_path, state.step, error))
+  if (is_writer (run) && c->log_json_path != NULL && !log_truncate_after (c->log_json_path, state.step, error))
     return NULL;
   return g_steal_pointer (&run);
+}
+
+gboolean
+clip_train_run_read_config (const char *dir, ClipTrainRunConfig *config, GError **error)
+{
+  g_autoptr (GPtrArray) files = list_checkpoints (dir, error);
+  if (files == NULL)
+    return FALSE;
+  g_autoptr (GError) last_error = NULL;
+  for (guint i = 0; i < files->len; i++)
+    {
+      const CheckpointFile *file = g_ptr_array_index (files, i);
+      g_clear_error (&last_error);
+      g_autoptr (ClipSafetensors) st = clip_safetensors_open (file->path, &last_error);
+      const char *json = st != NULL ? clip_safetensors_metadata (st, RUN_CONFIG_KEY) : NULL;
+      if (st != NULL && json == NULL)
+        g_set_error (&last_error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: a checkpoint without the run's "
+                     "configuration (\"%s\")", file->path, RUN_CONFIG_KEY);
+      if (json != NULL && config_from_json (json, file->path, config, &last_error))
+        return TRUE;
+    }
+  if (last_error != NULL)
+    g_propagate_error (error, g_steal_pointer (&last_error));
+  else
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: no %s*%s file", dir, CHECKPOINT_PREFIX,
+                 CHECKPOINT_SUFFIX);
+  return FALSE;
 }
 
 /* ------------------------------------------------------------------ preparation */
@@ -929,6 +1031,11 @@ prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, 
                                     run->config.out_dir, &callbacks, error))
     return FALSE;
   report_skipped_rows (run, dataset, csv_path, n_issues);
+  uint64_t cached = clip_dataset_get_cache_bytes (dataset);
+  if (cached > 0)
+    run_notice (run, "%s: the decoded images take %.1f GB, more than the %.0f GB kept in memory: they are in a "
+                "cache file in %s (removed when the run ends)", csv_path, cached / 1e9, CROPS_MEMORY_LIMIT / 1e9,
+                run->config.out_dir);
   return TRUE;
 }
 
@@ -945,11 +1052,17 @@ run_fix_schedule (ClipTrainRun *run, GError **error)
                    c->csv_path, run->n_train);
       return FALSE;
     }
-  if (c->fit_batch_size && run->n_train < c->batch_size)
+  /* A data-parallel batch stays a multiple of the ranks. */
+  int ranks = run->distributed ? run->comm.size : 1;
+  int fitted = run->n_train - run->n_train % ranks;
+  if (c->fit_batch_size && run->n_train < c->batch_size && fitted >= 2)
     {
-      run_notice (run, "%s: batches of %d, all the usable pairs, instead of %d", c->csv_path, run->n_train,
-                  c->batch_size);
-      c->batch_size = run->n_train;
+      if (fitted == run->n_train)
+        run_notice (run, "%s: batches of %d, all the usable pairs, instead of %d", c->csv_path, fitted, c->batch_size);
+      else
+        run_notice (run, "%s: batches of %d of the %d usable pairs (a multiple of the %d ranks) instead of %d",
+                    c->csv_path, fitted, run->n_train, ranks, c->batch_size);
+      c->batch_size = fitted;
     }
   run->steps_per_epoch = run->n_train / c->batch_size;
   if (run->steps_per_epoch == 0)
@@ -1010,9 +1123,10 @@ run_alloc_batches (ClipTrainRun *run)
   run->ids = g_new (int32_t, (size_t) run->n_train * ctx);
   for (int i = 0; i < run->n_train; i++)
     clip_tokenizer_encode (tokenizer, clip_dataset_get_caption (run->train, i), ctx, run->ids + (size_t) i * ctx);
+  int share = run->distributed ? c->batch_size / run->comm.size : c->batch_size;
   run->order = g_new (int, run->n_train);
-  run->pixels = g_new (float, (size_t) c->batch_size * 3 * size * size);
-  run->batch_ids = g_new (int32_t, (size_t) c->batch_size * ctx);
+  run->pixels = g_new (float, (size_t) share * 3 * size * size);
+  run->batch_ids = g_new (int32_t, (size_t) share * ctx);
   run->augmented = g_new (uint8_t, (size_t) size * size * 3);
 }
 
@@ -1036,18 +1150,41 @@ static gboolean
 run_prepare (ClipTrainRun *run, GError **error)
 {
   ClipTrainRunConfig *c = &run->config;
-  if (!prepare_dataset (run, run->train, c->csv_path, "Decoding the training images", error))
+  if (run->distributed)
+    run->crops = clip_crop_cache_new (run->train, c->image_size, CROPS_MEMORY_LIMIT);
+  else if (!prepare_dataset (run, run->train, c->csv_path, "Decoding the training images", error))
     return FALSE;
+  if (!is_writer (run))
+    g_clear_pointer (&run->val, clip_dataset_free);  /* rank 0 validates */
   if (run->val != NULL && !prepare_dataset (run, run->val, c->val_csv_path, "Decoding the validation images", error))
     return FALSE;
   if (!run_fix_schedule (run, error))
     return FALSE;
+  if (run->distributed)
+    clip_trainer_set_communicator (run->trainer, &run->comm);
   run_alloc_batches (run);
-  remove_orphaned_temps (run);
-  if (!run_open_log (run, error))
-    return FALSE;
+  if (is_writer (run))
+    {
+      remove_orphaned_temps (run);
+      if (!run_open_log (run, error))
+        return FALSE;
+    }
   run->prepared = TRUE;
   return TRUE;
+}
+
+/* run_prepare on every rank of a data-parallel run, which then agree that all of them are ready at
+ * the same step. */
+static gboolean
+run_prepare_everywhere (ClipTrainRun *run, GError **error)
+{
+  if (!run->distributed)
+    return run_prepare (run, error);
+  g_autoptr (GError) local_failure = NULL;
+  run_prepare (run, &local_failure);
+  return clip_communicator_agree (&run->comm, local_failure, error)
+         && clip_dist_check_same (&run->comm, clip_trainer_get_step (run->trainer), "the step the run is at", error)
+         && clip_dist_check_same (&run->comm, run->n_train, "the number of training pairs", error);
 }
 
 /* ------------------------------------------------------------------ batches */
@@ -1078,21 +1215,34 @@ ensure_order (ClipTrainRun *run, int64_t epoch)
 
 /* Random resized crop on the prepared crop: a square of 90-100 % of its area at a random place,
  * resized back to SIZE with the preprocessing's bicubic. */
-static void
-augment_crop (const uint8_t *crop, int size, GRand *rand, uint8_t *out)
+typedef struct {
+  int side, x, y;
+} CropBox;
+
+static CropBox
+augment_draw (int size, GRand *rand)
 {
   double area = g_rand_double_range (rand, 0.9, 1.0);
   int side = CLAMP ((int) lround (size * sqrt (area)), 1, size);
   int x = g_rand_int_range (rand, 0, size - side + 1), y = g_rand_int_range (rand, 0, size - side + 1);
+  return (CropBox) { side, x, y };
+}
+
+static void
+augment_crop (const uint8_t *crop, int size, GRand *rand, uint8_t *out)
+{
+  CropBox box = augment_draw (size, rand);
+  int side = box.side, x = box.x, y = box.y;
   g_autoptr (ClipImage) region = clip_image_new (side, side);
   for (int row = 0; row < side; row++)
     memcpy (region->pixels + (size_t) row * side * 3, crop + ((size_t) (y + row) * size + x) * 3, (size_t) side * 3);
   clip_image_resize_crop (region, size, out);
 }
 
-/* The pixels and token ids of the batch of step STEP (0-based). */
-static void
-fill_batch (ClipTrainRun *run, int64_t step)
+/* The pixels and token ids of the batch of step STEP (0-based): all of it, or this rank's share,
+ * with the augmentation the pair has in the whole batch. */
+static gboolean
+fill_batch (ClipTrainRun *run, int64_t step, GError **error)
 {
   const ClipTrainRunConfig *c = &run->config;
   ClipModel *model = clip_trainer_get_model (run->trainer);
@@ -1100,18 +1250,25 @@ fill_batch (ClipTrainRun *run, int64_t step)
   int ctx = clip_model_get_config (model)->context_length, size = c->image_size;
   size_t image_floats = (size_t) 3 * size * size;
   ensure_order (run, step / run->steps_per_epoch);
-  int64_t first = (step % run->steps_per_epoch) * c->batch_size;
+  int share = run->distributed ? c->batch_size / run->comm.size : c->batch_size;
+  int own = run->distributed ? run->comm.rank * share : 0;
+  int64_t first = (step % run->steps_per_epoch) * c->batch_size + own;
   g_autoptr (GRand) rand = NULL;
   if (c->augment)
     {
       guint32 seed[] = { (guint32) c->seed, (guint32) (c->seed >> 32), (guint32) step,
                          (guint32) ((uint64_t) step >> 32), AUGMENT_STREAM };
       rand = g_rand_new_with_seed_array (seed, G_N_ELEMENTS (seed));
+      for (int b = 0; b < own; b++)
+        augment_draw (size, rand);  /* the draws of the lower ranks' pairs */
     }
-  for (int b = 0; b < c->batch_size; b++)
+  for (int b = 0; b < share; b++)
     {
       int index = run->order[first + b];
-      const uint8_t *crop = clip_dataset_get_crop (run->train, index);
+      const uint8_t *crop = run->crops != NULL ? clip_crop_cache_get (run->crops, index, error)
+                                               : clip_dataset_get_crop (run->train, index);
+      if (crop == NULL)
+        return FALSE;
       if (rand != NULL)
         {
           augment_crop (crop, size, rand, run->augmented);
@@ -1120,6 +1277,7 @@ fill_batch (ClipTrainRun *run, int64_t step)
       clip_image_normalize (crop, pre, run->pixels + b * image_floats);
       memcpy (run->batch_ids + (size_t) b * ctx, run->ids + (size_t) index * ctx, sizeof (int32_t) * ctx);
     }
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------ log, validation, checkpoints */
@@ -1239,7 +1397,8 @@ static gboolean
 run_stop (ClipTrainRun *run, GError *abort_error, GError **error)
 {
   GError *save_error = NULL;
-  if (clip_trainer_get_step (run->trainer) != run->last_saved_step && !run_save_checkpoint (run, &save_error))
+  if (is_writer (run) && clip_trainer_get_step (run->trainer) != run->last_saved_step
+      && !run_save_checkpoint (run, &save_error))
     {
       g_propagate_prefixed_error (error, save_error, "stopped, but the checkpoint was not saved: ");
       g_error_free (abort_error);
@@ -1249,32 +1408,77 @@ run_stop (ClipTrainRun *run, GError *abort_error, GError **error)
   return FALSE;
 }
 
+/* Ends the run with FAILURE, which every rank has (it was agreed on, or the run is a single process):
+ * an abort saves the steps so far first. */
+static gboolean
+run_fail (ClipTrainRun *run, GError *failure, GError **error)
+{
+  if (g_error_matches (failure, CLIP_ERROR, CLIP_ERROR_ABORTED))
+    return run_stop (run, failure, error);
+  g_propagate_error (error, failure);
+  return FALSE;
+}
+
+/* Where a rank may have failed alone (its images, rank 0's log or checkpoint), the ranks agree before
+ * the next collective; a single process has nothing to agree on.  Takes LOCAL_FAILURE. */
+static gboolean
+run_agree (ClipTrainRun *run, GError *local_failure, GError **error)
+{
+  if (run->pending_failure != NULL && local_failure == NULL)
+    local_failure = g_steal_pointer (&run->pending_failure);
+  if (!run->distributed)
+    {
+      if (local_failure == NULL)
+        return TRUE;
+      g_propagate_error (error, local_failure);
+      return FALSE;
+    }
+  gboolean agreed = clip_communicator_agree (&run->comm, local_failure, error);
+  g_clear_error (&local_failure);
+  return agreed;
+}
+
+/* The log, the events, validation and checkpoints after a step: rank 0's work. */
+static gboolean
+run_after_step (ClipTrainRun *run, const ClipTrainStepReport *report, GError **error)
+{
+  const ClipTrainRunConfig *c = &run->config;
+  int64_t step = report->stats.step;
+  if (run->log != NULL && !log_step (run, report, error))
+    return FALSE;
+  if (run->events.step != NULL)
+    run->events.step (report, run->events.callbacks.user_data);
+  gboolean last = step == run->total_steps;
+  if (run->val != NULL && (step % run->steps_per_epoch == 0 || last) && !run_validate (run, step, error))
+    return FALSE;
+  if (is_writer (run) && ((c->save_every > 0 && step % c->save_every == 0) || last))
+    return run_save_checkpoint (run, error);
+  return TRUE;
+}
+
 /* ------------------------------------------------------------------ the loop */
 
 gboolean
 clip_train_run_run (ClipTrainRun *run, GError **error)
 {
-  if (!run->prepared && !run_prepare (run, error))
+  if (!run->prepared && !run_prepare_everywhere (run, error))
     return FALSE;
   const ClipTrainRunConfig *c = &run->config;
   ClipTrainer *trainer = run->trainer;
+  int share = run->distributed ? c->batch_size / run->comm.size : c->batch_size;
 
   for (int64_t step = clip_trainer_get_step (trainer); step < run->total_steps; step = clip_trainer_get_step (trainer))
     {
-      GError *local_error = NULL;
-      if (!clip_callbacks_check_abort (&run->events.callbacks, &local_error))
-        return run_stop (run, local_error, error);
+      GError *local_error = NULL, *agreed_error = NULL;
       int64_t start = g_get_monotonic_time ();
-      fill_batch (run, step);
+      if (clip_callbacks_check_abort (&run->events.callbacks, &local_error))
+        fill_batch (run, step, &local_error);
+      if (!run_agree (run, g_steal_pointer (&local_error), &agreed_error))
+        return run_fail (run, agreed_error, error);
       ClipStepStats stats;
-      if (!clip_trainer_step (trainer, run->pixels, run->batch_ids, c->batch_size, &stats, &run->events.callbacks,
+      if (!clip_trainer_step (trainer, run->pixels, run->batch_ids, share, &stats, &run->events.callbacks,
                               &local_error))
-        {
-          if (g_error_matches (local_error, CLIP_ERROR, CLIP_ERROR_ABORTED))
-            return run_stop (run, local_error, error);
-          g_propagate_error (error, local_error);
-          return FALSE;
-        }
+        return run_fail (run, local_error, error);
       double seconds = MAX (1e-9, (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
       run->step_seconds = run->step_seconds > 0 ? (1 - ETA_SMOOTHING) * run->step_seconds + ETA_SMOOTHING * seconds
                                                 : seconds;
@@ -1283,31 +1487,24 @@ clip_train_run_run (ClipTrainRun *run, GError **error)
         .images_per_s = c->batch_size / seconds,
         .eta_s = run->step_seconds * (double) (run->total_steps - stats.step),
       };
-      if (run->log != NULL && !log_step (run, &report, error))
-        return FALSE;
-      if (run->events.step != NULL)
-        run->events.step (&report, run->events.callbacks.user_data);
-
-      gboolean last = stats.step == run->total_steps;
-      if (run->val != NULL && (stats.step % run->steps_per_epoch == 0 || last))
+      if (!run_after_step (run, &report, &local_error))
         {
-          if (!run_validate (run, stats.step, &local_error))
-            {
-              if (g_error_matches (local_error, CLIP_ERROR, CLIP_ERROR_ABORTED))
-                return run_stop (run, local_error, error);
-              g_propagate_error (error, local_error);
-              return FALSE;
-            }
+          if (!run->distributed)
+            return run_fail (run, local_error, error);
+          run->pending_failure = local_error;  /* the others learn of it before the next step */
         }
-      if ((c->save_every > 0 && stats.step % c->save_every == 0) || last)
-        if (!run_save_checkpoint (run, error))
-          return FALSE;
     }
 
-  if (clip_trainer_get_step (trainer) != run->last_saved_step && !run_save_checkpoint (run, error))
-    return FALSE;
-  g_autofree char *model_path = clip_train_run_model_path (c->out_dir);
-  return clip_model_save (clip_trainer_get_model (trainer), model_path, CLIP_DTYPE_F32, error);
+  GError *local_error = NULL, *agreed_error = NULL;
+  if (is_writer (run) && run->pending_failure == NULL)
+    {
+      g_autofree char *model_path = clip_train_run_model_path (c->out_dir);
+      if (clip_trainer_get_step (trainer) == run->last_saved_step || run_save_checkpoint (run, &local_error))
+        clip_model_save (clip_trainer_get_model (trainer), model_path, CLIP_DTYPE_F32, &local_error);
+    }
+  if (!run_agree (run, local_error, &agreed_error))
+    return run_fail (run, agreed_error, error);
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------ accessors */
@@ -1322,6 +1519,12 @@ int64_t
 clip_train_run_get_step (const ClipTrainRun *run)
 {
   return run->trainer != NULL ? clip_trainer_get_step (run->trainer) : 0;
+}
+
+int64_t
+clip_train_run_get_saved_step (const ClipTrainRun *run)
+{
+  return run->last_saved_step;
 }
 
 int64_t

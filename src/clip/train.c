@@ -298,6 +298,12 @@ struct _ClipTrainer {
   float          *acts_block;
   float          *work;                     /* backward scratch */
   float          *img_f, *txt_f, *img_e, *txt_e, *dimg_f, *dtxt_f, *dimg_e, *dtxt_e;  /* [B, E] */
+
+  /* Data-parallel training (clip_trainer_set_communicator): the whole batch's embeddings and their
+   * gradients, [size · B, E] each, in one block. */
+  gboolean        distributed;
+  ClipCommunicator comm;
+  float          *img_all, *txt_all, *dimg_all, *dtxt_all;
 };
 
 /* Carves buffers out of BASE, or only counts them when BASE is NULL.  Sizes are counted in double
@@ -375,6 +381,7 @@ release_buffers (ClipTrainer *tr)
   g_clear_pointer (&tr->work, g_free);
   g_clear_pointer (&tr->img_f, g_free);
   g_clear_pointer (&tr->text.pool, g_free);
+  g_clear_pointer (&tr->img_all, g_free);
   tr->capacity = 0;
 }
 
@@ -396,8 +403,10 @@ ensure_capacity (ClipTrainer *tr, int batch, GError **error)
       tr->acts_block = g_try_new (float, (size_t) count.used);
       tr->work = g_try_new (float, (size_t) work);
       tr->img_f = g_try_new0 (float, (size_t) 8 * batch * c->embed_dim);
+      if (tr->distributed)
+        tr->img_all = g_try_new0 (float, (size_t) 4 * tr->comm.size * batch * c->embed_dim);
     }
-  if (tr->acts_block == NULL || tr->work == NULL || tr->img_f == NULL)
+  if (tr->acts_block == NULL || tr->work == NULL || tr->img_f == NULL || (tr->distributed && tr->img_all == NULL))
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "cannot allocate %.0f MB of activations for a batch "
                    "of %d", total * sizeof (float) / 1e6, batch);
@@ -416,6 +425,13 @@ ensure_capacity (ClipTrainer *tr, int batch, GError **error)
   tr->dtxt_f = tr->dimg_f + be;
   tr->dimg_e = tr->dtxt_f + be;
   tr->dtxt_e = tr->dimg_e + be;
+  if (tr->distributed)
+    {
+      size_t all = be * tr->comm.size;
+      tr->txt_all = tr->img_all + all;
+      tr->dimg_all = tr->txt_all + all;
+      tr->dtxt_all = tr->dimg_all + all;
+    }
   tr->capacity = batch;
   return TRUE;
 }
@@ -466,6 +482,7 @@ clip_trainer_new (const ClipModel *model, const ClipOptimConfig *optim, GError *
   tr->vision.blocks = g_new0 (ClipBlockActs, c->vision.layers);
   tr->text.blocks = g_new0 (ClipBlockActs, c->text.layers);
 
+  clip_model_restore_originals ((ClipModel *) model);
   ClipWeights src = model->w;  /* the table only reads the pointers */
   int n;
   ClipTensorInfo *src_table = clip_tensor_table_new (c, &src, &n);
@@ -494,6 +511,15 @@ int64_t
 clip_trainer_get_step (const ClipTrainer *tr)
 {
   return tr->step;
+}
+
+void
+clip_trainer_set_communicator (ClipTrainer *tr, const ClipCommunicator *comm)
+{
+  release_buffers (tr);  /* the gathered buffers depend on the number of ranks */
+  tr->distributed = comm != NULL;
+  if (comm != NULL)
+    tr->comm = *comm;
 }
 
 /* ------------------------------------------------------------------ backward passes */
@@ -611,6 +637,27 @@ text_backward (ClipTrainer *tr, const float *dfeatures, const int32_t *ids, cons
   return TRUE;
 }
 
+/* The loss and the embeddings' gradients of a data-parallel step (open_clip's local loss with
+ * gathered features): every rank gathers the unit features, computes the loss rows of its images and
+ * the columns of its texts, and the gathered features' gradients go back to their owners summed. */
+static gboolean
+distributed_loss (ClipTrainer *tr, int batch, float logit_scale, double *loss, GError **error)
+{
+  const ClipCommunicator *comm = &tr->comm;
+  int e = tr->model->config.embed_dim;
+  size_t be = (size_t) batch * e;
+  if (!comm->allgather (tr->img_e, tr->img_all, be * sizeof (float), comm->user_data, error)
+      || !comm->allgather (tr->txt_e, tr->txt_all, be * sizeof (float), comm->user_data, error))
+    return FALSE;
+  zero (tr->dimg_all, 2 * be * comm->size);  /* dimg_all, dtxt_all */
+  double share = clip_contrastive_loss_shard (tr->dimg_all, tr->dtxt_all, tr->gw.logit_scale, tr->img_all,
+                                              tr->txt_all, logit_scale, batch * comm->size, comm->rank * batch,
+                                              batch, e);
+  return clip_dist_sum_double (comm, share, loss, error)
+         && comm->reduce_scatter_sum (tr->dimg_all, tr->dimg_e, be, comm->user_data, error)
+         && comm->reduce_scatter_sum (tr->dtxt_all, tr->dtxt_e, be, comm->user_data, error);
+}
+
 gboolean
 clip_trainer_compute_gradients (ClipTrainer *tr, const float *pixels, const int32_t *ids, int batch,
                                 double *loss, const ClipCallbacks *callbacks, GError **error)
@@ -627,6 +674,9 @@ clip_trainer_compute_gradients (ClipTrainer *tr, const float *pixels, const int3
   if (!ensure_capacity (tr, batch, error))
     return FALSE;
 
+  /* A data-parallel step cannot stop half-way on one rank: the others would wait for it. */
+  if (tr->distributed)
+    callbacks = NULL;
   if (!clip_vision_forward_train (model, pixels, batch, tr->img_f, &tr->vision, callbacks, error)
       || !clip_text_forward_train (model, ids, batch, c->context_length, tr->txt_f, &tr->text, callbacks, error))
     return FALSE;
@@ -635,15 +685,25 @@ clip_trainer_compute_gradients (ClipTrainer *tr, const float *pixels, const int3
   clip_l2norm_forward (tr->img_e, tr->img_f, batch, e);
   clip_l2norm_forward (tr->txt_e, tr->txt_f, batch, e);
   float logit_scale = model->w.logit_scale[0];
-  *loss = clip_contrastive_loss_forward (NULL, tr->img_e, tr->txt_e, logit_scale, batch, e);
-
   zero (tr->grads, tr->n_params);
   zero (tr->dimg_f, 4 * be);  /* dimg_f, dtxt_f, dimg_e, dtxt_e */
-  clip_contrastive_loss_backward (tr->dimg_e, tr->dtxt_e, tr->gw.logit_scale, 1.0, tr->img_e, tr->txt_e,
-                                  logit_scale, batch, e);
+  if (tr->distributed)
+    {
+      if (!distributed_loss (tr, batch, logit_scale, loss, error))
+        return FALSE;
+    }
+  else
+    {
+      *loss = clip_contrastive_loss_forward (NULL, tr->img_e, tr->txt_e, logit_scale, batch, e);
+      clip_contrastive_loss_backward (tr->dimg_e, tr->dtxt_e, tr->gw.logit_scale, 1.0, tr->img_e, tr->txt_e,
+                                      logit_scale, batch, e);
+    }
   clip_l2norm_backward (tr->dimg_f, tr->dimg_e, tr->img_f, batch, e);
   clip_l2norm_backward (tr->dtxt_f, tr->dtxt_e, tr->txt_f, batch, e);
-  return vision_backward (tr, tr->dimg_f, callbacks, error) && text_backward (tr, tr->dtxt_f, ids, callbacks, error);
+  if (!vision_backward (tr, tr->dimg_f, callbacks, error) || !text_backward (tr, tr->dtxt_f, ids, callbacks, error))
+    return FALSE;
+  /* each rank holds the gradient of its share of the loss: the global one is their sum */
+  return !tr->distributed || clip_dist_sum_gradients (&tr->comm, tr->grads, tr->n_params, error);
 }
 
 const float *
@@ -687,16 +747,28 @@ clip_trainer_step (ClipTrainer *tr, const float *pixels, const int32_t *ids, int
                    ClipStepStats *stats, const ClipCallbacks *callbacks, GError **error)
 {
   double loss;
+  if (!clip_blas_check_room (error))
+    return FALSE;
   /* A non-finite pixel would only poison the loss; refuse it before any arithmetic on it. */
   int64_t n_pixels = (int64_t) batch * 3 * tr->model->config.image_size * tr->model->config.image_size;
-  for (int64_t i = 0; i < n_pixels; i++)
+  g_autoptr (GError) local_failure = NULL;
+  for (int64_t i = 0; i < n_pixels && local_failure == NULL; i++)
     if (!isfinite (pixels[i]))
-      {
-        g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "step %" G_GINT64_FORMAT ": image %" G_GINT64_FORMAT
-                     " of the batch has a non-finite pixel value; the weights were not updated",
-                     tr->step + 1, i / (n_pixels / MAX (batch, 1)) + 1);
+      g_set_error (&local_failure, CLIP_ERROR, CLIP_ERROR_INVALID, "step %" G_GINT64_FORMAT ": image %"
+                   G_GINT64_FORMAT " of the batch has a non-finite pixel value; the weights were not updated",
+                   tr->step + 1, i / (n_pixels / MAX (batch, 1)) + 1);
+  if (tr->distributed && local_failure == NULL)
+    clip_callbacks_check_abort (callbacks, &local_failure);
+  if (tr->distributed)
+    {
+      if (!clip_communicator_agree (&tr->comm, local_failure, error))
         return FALSE;
-      }
+    }
+  else if (local_failure != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_failure));
+      return FALSE;
+    }
   if (!clip_trainer_compute_gradients (tr, pixels, ids, batch, &loss, callbacks, error))
     return FALSE;
   double sum_sq = 0;

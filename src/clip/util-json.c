@@ -1,6 +1,7 @@
 /* util-json.c — json-glib with the guards untrusted files need. */
 #include "util-json.h"
 #include "clip.h"
+#include "util-file.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
@@ -108,19 +109,8 @@ clip_json_parse_file (const char *path, gsize max_bytes, GError **error)
 {
   g_autofree char *data = NULL;
   gsize len = 0;
-  g_autoptr (GError) local = NULL;
-  GStatBuf st;
-  if (g_stat (path, &st) == 0 && (guint64) st.st_size > max_bytes)
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: %" G_GUINT64_FORMAT " bytes is more than the "
-                   "%" G_GSIZE_FORMAT " allowed for this file", path, (guint64) st.st_size, max_bytes);
-      return NULL;
-    }
-  if (!g_file_get_contents (path, &data, &len, &local))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", local->message);
-      return NULL;
-    }
+  if (!clip_file_read_contents (path, CLIP_INPUT_DEFAULT, max_bytes, &data, &len, error))
+    return NULL;
   return clip_json_parse (data, len, path, TRUE, error);
 }
 

@@ -1,8 +1,12 @@
 /* zero-shot.c — prompt templates and zero-shot classifiers (clip-reference.md §6). */
 #include "clip-private.h"
+#include "util-file.h"
 
 #include <math.h>
 #include <string.h>
+
+/* A templates file holds a few hundred short lines at most. */
+#define TEMPLATES_MAX_BYTES (16 << 20)
 
 static const char *const simple_templates[] = { "a photo of a {}.", NULL };
 
@@ -55,12 +59,8 @@ clip_templates_load (const char *path, GError **error)
 {
   g_autofree char *text = NULL;
   gsize len;
-  g_autoptr (GError) local = NULL;
-  if (!g_file_get_contents (path, &text, &len, &local))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", local->message);
-      return NULL;
-    }
+  if (!clip_file_read_contents (path, CLIP_INPUT_DEFAULT, TEMPLATES_MAX_BYTES, &text, &len, error))
+    return NULL;
   if (!g_utf8_validate_len (text, len, NULL))
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not UTF-8 text", path);

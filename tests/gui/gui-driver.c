@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <glib/gstdio.h>
+
 #include <json-glib/json-glib.h>
 
 #include "cl-application.h"
@@ -770,6 +772,127 @@ poll_load_model (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- Get Models */
+
+/* The model dialog's Get Models page, shown. */
+static GtkWidget *
+hub_page (Driver *driver)
+{
+  GtkWidget *chooser = GTK_WIDGET (model_chooser (driver));
+  gtk_stack_set_visible_child_name (GTK_STACK (named (chooser, "pages")), "get");
+  return named (chooser, "hub_page");
+}
+
+/* The page's properties and its lists: "hub_titles" are the repository ids of the catalogue and
+ * then of the cache, each with the label of its button. */
+static void
+report_hub (GtkWidget *page, JsonBuilder *b)
+{
+  g_autofree char *status = NULL, *error = NULL, *snapshot = NULL;
+  gboolean downloading = FALSE;
+  double fraction = 0;
+  g_object_get (page, "status", &status, "error", &error, "snapshot-dir", &snapshot, "downloading", &downloading,
+                "fraction", &fraction, NULL);
+  add_string (b, "hub_status", status);
+  add_string (b, "hub_error", error);
+  add_string (b, "hub_snapshot", snapshot);
+  add_boolean (b, "hub_downloading", downloading);
+  add_double (b, "hub_fraction", fraction);
+  GtkWidget *lists[] = { named (page, "catalog_list"), named (page, "cached_list") };
+  const char *names[] = { "hub_catalog", "hub_cached" };
+  for (int i = 0; i < 2; i++)
+    {
+      json_builder_set_member_name (b, names[i]);
+      json_builder_begin_array (b);
+      for (GtkWidget *row = gtk_widget_get_first_child (lists[i]); row != NULL; row = gtk_widget_get_next_sibling (row))
+        {
+          GtkWidget *title = find_type (row, GTK_TYPE_LABEL);
+          GtkWidget *button = find_type (row, GTK_TYPE_BUTTON);
+          g_autofree char *entry = g_strdup_printf ("%s: %s", label_text (title),
+                                                    gtk_button_get_label (GTK_BUTTON (button)));
+          json_builder_add_string_value (b, entry);
+        }
+      json_builder_end_array (b);
+    }
+}
+
+static gboolean
+start_hub_page (Driver *driver, JsonBuilder *b)
+{
+  report_hub (hub_page (driver), b);
+  return TRUE;
+}
+
+/* Types "repo" into the page's field and presses Download; "tokenizer" (optional) goes into the
+ * dialog's tokenizer field first, as for a model loaded from a file. */
+static gboolean
+start_hub_download (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *page = hub_page (driver);
+  if (json_object_has_member (driver->step, "tokenizer"))
+    {
+      gtk_expander_set_expanded (GTK_EXPANDER (named (driver->dialog, "options_expander")), TRUE);
+      gtk_editable_set_text (GTK_EDITABLE (named (driver->dialog, "tokenizer_entry")),
+                             step_string (driver, "tokenizer", ""));
+    }
+  gtk_editable_set_text (GTK_EDITABLE (named (page, "repo_entry")), step_string (driver, "repo", ""));
+  return gtk_widget_activate_action (page, "hub.download-entry", NULL);
+}
+
+/* Presses the button of the row of "repo" (in the catalogue or the cache list). */
+static gboolean
+start_hub_use (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *page = hub_page (driver);
+  const char *repo = step_string (driver, "repo", "");
+  const char *lists[] = { "catalog_list", "cached_list" };
+  for (int i = 0; i < 2; i++)
+    for (GtkWidget *row = gtk_widget_get_first_child (named (page, lists[i])); row != NULL;
+         row = gtk_widget_get_next_sibling (row))
+      if (g_str_equal (label_text (find_type (row, GTK_TYPE_LABEL)), repo))
+        {
+          /* What a click does (GtkButton's activate needs a realized button; the page was just shown). */
+          GtkActionable *button = GTK_ACTIONABLE (find_type (row, GTK_TYPE_BUTTON));
+          return gtk_widget_activate_action_variant (GTK_WIDGET (button), gtk_actionable_get_action_name (button),
+                                                     gtk_actionable_get_action_target_value (button));
+        }
+  return FALSE;
+}
+
+/* Once "fraction" of the bytes have arrived. */
+static gboolean
+poll_hub_progress (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *page = named (driver->dialog, "hub_page");
+  double fraction = 0;
+  g_object_get (page, "fraction", &fraction, NULL);
+  if (fraction < json_object_get_double_member (driver->step, "fraction"))
+    return FALSE;
+  report_hub (page, b);
+  return TRUE;
+}
+
+static gboolean
+start_hub_cancel (Driver *driver, JsonBuilder *b)
+{
+  return gtk_widget_activate_action (named (driver->dialog, "hub_page"), "hub.cancel", NULL);
+}
+
+/* The download has ended, and the model it chose has loaded (or failed to). */
+static gboolean
+poll_hub_done (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *page = named (driver->dialog, "hub_page");
+  GtkWidget *error = named (driver->dialog, "error_label");
+  if (get_boolean (page, "downloading") || get_boolean (driver->dialog, "busy"))
+    return FALSE;
+  report_hub (page, b);
+  add_string (b, "chooser_page", stack_page (driver->dialog, "pages"));
+  add_string (b, "chooser_error", gtk_widget_get_visible (error) ? label_text (error) : NULL);
+  report_model (driver, b);
+  return TRUE;
+}
+
 /* The dialogs through the actions of their menu items and shortcuts. */
 static gboolean
 start_open_dialog (Driver *driver, JsonBuilder *b)
@@ -874,6 +997,11 @@ report_search (Driver *driver, JsonBuilder *b)
       add_string (b, "path", cl_image_item_get_path (item));
       add_double (b, "score", cl_image_item_get_confidence (item));
       add_string (b, "shown", cl_image_item_get_prediction (item));
+      /* The thumbnail as drawn (0 × 0 until loaded): upright photos are taller than wide. */
+      GdkTexture *thumbnail = cl_image_item_get_thumbnail (item);
+      add_int (b, "thumbnail_width", thumbnail != NULL ? gdk_texture_get_width (thumbnail) : 0);
+      add_int (b, "thumbnail_height", thumbnail != NULL ? gdk_texture_get_height (thumbnail) : 0);
+      add_boolean (b, "thumbnail_failed", cl_image_item_get_thumbnail_failed (item));
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -942,6 +1070,78 @@ start_cancel_index (Driver *driver, JsonBuilder *b)
   gint64 start = g_get_monotonic_time ();
   gtk_widget_activate_action (GTK_WIDGET (view), "search.stop-index", NULL);
   add_double (b, "cancel_ms", (g_get_monotonic_time () - start) / 1000.0);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- photo folders */
+
+/* The "search.add-folder" action of the Photo Folders popover (what its chooser ends with). */
+static gboolean
+start_add_folder (Driver *driver, JsonBuilder *b)
+{
+  gtk_widget_activate_action (GTK_WIDGET (search_view (driver)), "search.add-folder", "s",
+                              step_string (driver, "path", ""));
+  return TRUE;
+}
+
+static gboolean
+start_remove_folder (Driver *driver, JsonBuilder *b)
+{
+  gtk_widget_activate_action (GTK_WIDGET (search_view (driver)), "search.remove-folder", "s",
+                              step_string (driver, "path", ""));
+  return TRUE;
+}
+
+/* What another program does to a watched folder: a photo copied in, deleted, renamed. */
+static gboolean
+start_copy_file (Driver *driver, JsonBuilder *b)
+{
+  g_autoptr (GFile) from = g_file_new_for_path (step_string (driver, "from", ""));
+  g_autoptr (GFile) to = g_file_new_for_path (step_string (driver, "to", ""));
+  g_autoptr (GError) error = NULL;
+
+  add_boolean (b, "done", g_file_copy (from, to, G_FILE_COPY_NONE, NULL, NULL, NULL, &error));
+  if (error != NULL)
+    add_string (b, "error", error->message);
+  return TRUE;
+}
+
+static gboolean
+start_remove_file (Driver *driver, JsonBuilder *b)
+{
+  add_boolean (b, "done", g_unlink (step_string (driver, "path", "")) == 0);
+  return TRUE;
+}
+
+static gboolean
+start_rename_file (Driver *driver, JsonBuilder *b)
+{
+  add_boolean (b, "done", g_rename (step_string (driver, "from", ""), step_string (driver, "to", "")) == 0);
+  return TRUE;
+}
+
+/* Until the search results hold "path" (or, with "present": false, no longer hold it). */
+static gboolean
+poll_result (Driver *driver, JsonBuilder *b)
+{
+  ClSearchView *view = search_view (driver);
+  g_autoptr (GListModel) results = NULL;
+  const char *path = step_string (driver, "path", "");
+  gboolean want = !json_object_has_member (driver->step, "present")
+                  || json_object_get_boolean_member (driver->step, "present");
+  gboolean found = FALSE;
+
+  if (get_boolean (view, "searching"))
+    return FALSE;
+  g_object_get (view, "results", &results, NULL);
+  for (guint i = 0; !found && i < g_list_model_get_n_items (results); i++)
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (results, i);
+      found = g_str_equal (cl_image_item_get_path (item), path);
+    }
+  if (found != want)
+    return FALSE;
+  report_search (driver, b);
   return TRUE;
 }
 
@@ -1105,6 +1305,24 @@ static gboolean
 start_train_continue (Driver *driver, JsonBuilder *b)
 {
   train_action (driver, "train.continue-run", g_variant_new_string (step_string (driver, "path", "")));
+  return TRUE;
+}
+
+static gboolean
+start_train_follow (Driver *driver, JsonBuilder *b)
+{
+  train_action (driver, "train.follow", g_variant_new_string (step_string (driver, "path", "")));
+  return TRUE;
+}
+
+/* Until the chart holds at least the step's "steps" points, whatever the view is doing (a run that
+ * another process writes grows without the view being busy). */
+static gboolean
+poll_train_points (Driver *driver, JsonBuilder *b)
+{
+  if (cl_loss_chart_get_n_points (train_chart (driver)) < (guint) step_int (driver, "steps"))
+    return FALSE;
+  report_train (driver, b);
   return TRUE;
 }
 
@@ -1588,6 +1806,26 @@ start_thumbnail_budget (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- the environment */
+
+/* What `cp other.safetensors model.safetensors` does to a file the application uses: truncates it,
+ * then writes other bytes (zeros) of the same size in place.  The report says whether that worked. */
+static gboolean
+start_overwrite_file (Driver *driver, JsonBuilder *b)
+{
+  const char *path = step_string (driver, "path", "");
+  GStatBuf st;
+  FILE *file = NULL;
+  gboolean ok = g_stat (path, &st) == 0 && truncate (path, 0) == 0 && (file = g_fopen (path, "r+b")) != NULL;
+  g_autofree char *zeros = ok ? g_malloc0 (st.st_size) : NULL;
+  ok = ok && fwrite (zeros, 1, st.st_size, file) == (size_t) st.st_size;
+  if (file != NULL)
+    ok = fclose (file) == 0 && ok;
+  json_builder_set_member_name (b, "overwritten");
+  json_builder_add_boolean_value (b, ok);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- the steps */
 
 static const StepDef steps[] = {
@@ -1605,6 +1843,7 @@ static const StepDef steps[] = {
   { "error-bar",                NULL,                     poll_error_bar,               0, 60, 0 },
   { "screenshot",               NULL,                     poll_screenshot,  SCREENSHOT_DELAY, 60, 0 },
   { "wait",                     NULL,                     NULL,                         0, 60, 0 },
+  { "overwrite-file",           start_overwrite_file,     NULL,                         0, 60, 0 },
   /* Browse */
   { "wait-thumbnails",          NULL,                     poll_thumbnails,            100, 60, 0 },
   { "wait-browse",              NULL,                     poll_browse,                 50, 60, 0 },
@@ -1625,6 +1864,11 @@ static const StepDef steps[] = {
   /* dialogs */
   { "load-model",               start_load_model,         poll_load_model,              0, 60, 0 },
   { "open-dialog",              start_open_dialog,        NULL,                       300, 60, 0 },
+  { "hub-page",                 start_hub_page,           NULL,                         0, 60, 0 },
+  { "hub-download",             start_hub_download,       poll_hub_done,                0, 60, STEP_WAIT_OPTIONAL },
+  { "hub-wait-progress",        NULL,                     poll_hub_progress,            0, 60, 0 },
+  { "hub-cancel",               start_hub_cancel,         poll_hub_done,                0, 60, 0 },
+  { "hub-use",                  start_hub_use,            poll_hub_done,                0, 60, 0 },
   { "close-dialogs",            start_close_dialogs,      NULL,                       100, 60, 0 },
   /* Search */
   { "search",                   start_search,             poll_search,                400, 60, 0 },
@@ -1633,6 +1877,12 @@ static const StepDef steps[] = {
   { "index",                    start_index,              poll_index,                   0, 60, STEP_WAIT_OPTIONAL },
   { "wait-index",               NULL,                     poll_index,                   0, 60, 0 },
   { "cancel-index",             start_cancel_index,       poll_index,                   0, 60, 0 },
+  { "add-folder",               start_add_folder,         NULL,                         0, 60, 0 },
+  { "remove-folder",            start_remove_folder,      NULL,                         0, 60, 0 },
+  { "copy-file",                start_copy_file,          NULL,                         0, 60, 0 },
+  { "remove-file",              start_remove_file,        NULL,                         0, 60, 0 },
+  { "rename-file",              start_rename_file,        NULL,                         0, 60, 0 },
+  { "wait-result",              NULL,                     poll_result,                  0, 30, 0 },
   /* Train */
   { "train-settings",           start_train_settings,     NULL,                         0, 60, 0 },
   { "train-start",              start_train_start,        poll_train,                   0, 60, STEP_WAIT_OPTIONAL },
@@ -1643,6 +1893,8 @@ static const StepDef steps[] = {
   { "train-stop",               start_train_stop,         poll_train,                   0, 60, 0 },
   { "train-continue",           start_train_continue,     poll_train,                   0, 60, STEP_WAIT_OPTIONAL },
   { "train-use-model",          start_train_use_model,    poll_model,                   0, 60, 0 },
+  { "train-follow",             start_train_follow,       poll_train_points,            0, 60, 0 },
+  { "train-wait-points",        NULL,                     poll_train_points,            0, 60, 0 },
   { "chart-hover",              start_chart_hover,        NULL,                         0, 60, 0 },
   { "save-chart",               start_save_chart,         NULL,                         0, 60, 0 },
   /* what a user reads */

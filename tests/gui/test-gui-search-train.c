@@ -4,9 +4,10 @@
  * clip_index_search on an index built here independently, the threshold, searching while the index
  * is built and stopping it, a 20-step training run whose chart must hold exactly the library's
  * logged losses, pause / resume / stop with checkpoints, continuing a stopped run, "Use This Model",
- * and the chart saved as PNG and SVG.  Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
+ * the chart saved as PNG and SVG, and following a run whose log another process appends to.  Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
 #include <math.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <glib/gstdio.h>
@@ -252,11 +253,10 @@ train_settings (int max_steps)
                           train_json, val_json, max_steps);
 }
 
-/* The losses the library logged for each step of the run in OUT_DIR (log.jsonl). */
+/* The losses logged in LOG for each step. */
 static GHashTable *
-logged_losses (const char *out_dir)
+logged_losses_in (const char *log)
 {
-  g_autofree char *log = g_build_filename (out_dir, "log.jsonl", NULL);
   g_autofree char *text = NULL;
   GHashTable *losses = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
 
@@ -275,6 +275,14 @@ logged_losses (const char *out_dir)
       g_hash_table_insert (losses, g_memdup2 (&step_number, sizeof step_number), g_memdup2 (&loss, sizeof loss));
     }
   return losses;
+}
+
+/* The losses the library logged for each step of the run in OUT_DIR (log.jsonl). */
+static GHashTable *
+logged_losses (const char *out_dir)
+{
+  g_autofree char *log = g_build_filename (out_dir, "log.jsonl", NULL);
+  return logged_losses_in (log);
 }
 
 static void
@@ -461,6 +469,149 @@ test_pause_stop_continue (void)
     }
 }
 
+/* ---------------------------------------------------------------- following another process's run */
+
+#define FOLLOW_FIRST 6      /* steps the run has logged when the view starts following it */
+#define FOLLOW_LAST  16     /* the writer appends the steps after it, one every 100 ms */
+
+/* A run of FOLLOW_FIRST steps written into DIR by the library, as `cliplab-cli train --log-json LOG`
+ * would write it, still going: its final model removed, so the newest checkpoint is what "Use This
+ * Model" loads. */
+static void
+make_run_to_follow (const char *dir, const char *log)
+{
+  GError *error = NULL;
+  ClipTrainRunConfig config;
+  clip_train_run_config_init (&config);
+  config.csv_path = g_build_filename (shapes_dir, "train.csv", NULL);
+  config.image_root = g_strdup (shapes_dir);
+  config.out_dir = g_strdup (dir);
+  config.log_json_path = g_strdup (log);
+  config.tokenizer = g_strdup ("bytes");
+  config.image_size = 32;
+  config.patch_size = 8;
+  config.vision_width = config.text_width = config.embed_dim = 32;
+  config.vision_layers = config.text_layers = 1;
+  config.vision_heads = config.text_heads = 2;
+  config.context_length = 24;
+  config.batch_size = 8;
+  config.max_steps = FOLLOW_FIRST;
+  config.warmup_steps = 0;
+  config.save_every = 3;
+  g_autoptr (ClipTrainRun) run = clip_train_run_new (&config, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (clip_train_run_run (run, &error));
+  g_assert_no_error (error);
+  clip_train_run_config_clear (&config);
+  g_autofree char *model = clip_train_run_model_path (dir);
+  g_assert_cmpint (g_unlink (model), ==, 0);
+}
+
+/* Another process appending steps (and a validation after step 12) to the log once MARKER exists
+ * (the view follows by then); it writes the real time just before its last append, in µs, to STAMP. */
+static GPid
+spawn_log_writer (const char *marker, const char *log, const char *stamp)
+{
+  const char *script =
+    "n=0; while [ ! -e \"$1\" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done\n"
+    "i=$4; while [ $i -le $5 ]; do\n"
+    "  [ $i -eq $5 ] && date +%s%6N > \"$3\"\n"
+    "  printf '{\"step\":%d,\"epoch\":2,\"loss\":%s,\"lr\":0.001,\"logit_scale\":2.6,\"grad_norm\":0.5,"
+    "\"images_per_s\":100}\\n' $i \"1.$i\" >> \"$2\"\n"
+    "  [ $i -eq 12 ] && printf '{\"step\":12,\"epoch\":2,\"validation\":{\"n\":12,\"image_to_text\":{\"R@1\":0.25,"
+    "\"R@5\":0.5,\"R@10\":1},\"text_to_image\":{\"R@1\":0.125,\"R@5\":0.5,\"R@10\":1},"
+    "\"zero_shot\":{\"top1\":0.75,\"top5\":1}}}\\n' >> \"$2\"\n"
+    "  sleep 0.1; i=$((i + 1))\n"
+    "done\n";
+  g_autofree char *first = g_strdup_printf ("%d", FOLLOW_FIRST + 1);
+  g_autofree char *last = g_strdup_printf ("%d", FOLLOW_LAST);
+  const char *argv[] = { "/bin/sh", "-c", script, "writer", marker, log, stamp, first, last, NULL };
+  GPid pid;
+  GError *error = NULL;
+  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &error));
+  g_assert_no_error (error);
+  return pid;
+}
+
+static void
+test_follow (void)
+{
+  /* The log outside the run's folder, which holds another *.jsonl file: the view finds the log
+   * through the run's checkpoints. */
+  g_autofree char *dir = g_build_filename (tu_tmpdir (), "followed-run", NULL);
+  g_autofree char *log = g_build_filename (tu_tmpdir (), "followed-run.jsonl", NULL);
+  make_run_to_follow (dir, log);
+  g_autofree char *decoy = g_build_filename (dir, "notes.jsonl", NULL);
+  tu_write_file (decoy, "{}\n", 3);
+  g_autoptr (GHashTable) first_losses = logged_losses_in (log);
+  g_assert_cmpint (g_hash_table_size (first_losses), ==, FOLLOW_FIRST);
+  g_autofree char *stamp = g_build_filename (tu_tmpdir (), "follow-stamp", NULL);
+  g_autofree char *marker = g_build_filename (app_run_screenshot_dir (), "train-following.png", NULL);
+  g_unlink (marker);
+  GPid writer = spawn_log_writer (marker, log, stamp);
+
+  g_autofree char *dir_json = q (dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"view\", \"name\": \"train\"},"
+    "{\"do\": \"train-follow\", \"path\": %s, \"steps\": %d},"                    /* 3 */
+    "{\"do\": \"screenshot\", \"file\": \"train-following.png\"},"
+    "{\"do\": \"train-wait-points\", \"steps\": %d, \"timeout\": 60},"             /* 5 */
+    "{\"do\": \"train-use-model\"}",                                               /* 6 */
+    dir_json, FOLLOW_FIRST, FOLLOW_LAST);
+  g_autoptr (AppRun) run = app_run ("follow", TINY_MODEL_ARGS, steps, NULL);
+  int status;
+  g_assert_cmpint (waitpid (writer, &status, 0), ==, writer);
+  g_spawn_close_pid (writer);
+
+  /* What the run had logged, drawn as logged. */
+  JsonObject *following = step (run, 3);
+  g_assert_cmpstr (member_string (following, "state"), ==, "following");
+  g_assert_cmpstr (member_string (following, "out_dir"), ==, dir);
+  JsonArray *points = json_object_get_array_member (following, "points");
+  g_assert_cmpint (json_array_get_length (points), >=, FOLLOW_FIRST);
+  for (guint i = 0; i < FOLLOW_FIRST; i++)
+    {
+      JsonObject *point = json_array_get_object_element (points, i);
+      gint64 step_number = json_object_get_int_member (point, "step");
+      double *want = g_hash_table_lookup (first_losses, &step_number);
+      g_assert_nonnull (want);
+      g_assert_cmpfloat (json_object_get_double_member (point, "loss"), ==, *want);
+    }
+
+  /* The lines appended while it followed, each drawn within a second. */
+  JsonObject *grown = step (run, 5);
+  g_assert_cmpint (json_object_get_int_member (grown, "n_points"), ==, FOLLOW_LAST);
+  JsonArray *all = json_object_get_array_member (grown, "points");
+  JsonObject *last = json_array_get_object_element (all, FOLLOW_LAST - 1);
+  g_assert_cmpint (json_object_get_int_member (last, "step"), ==, FOLLOW_LAST);
+  g_assert_cmpfloat (fabs (json_object_get_double_member (last, "loss") - 1.16), <, 1e-12);
+  g_autofree char *stamp_text = NULL;
+  g_assert_true (g_file_get_contents (stamp, &stamp_text, NULL, NULL));
+  gint64 appended_us = g_ascii_strtoll (stamp_text, NULL, 10);
+  gint64 drawn_us = json_object_get_int_member (grown, "wall_us");
+  g_test_message ("the last line was drawn %.0f ms after it was appended", (drawn_us - appended_us) / 1e3);
+  /* Sanitizer builds run several times slower: build-aux/sanitize.sh widens the bound. */
+  const char *scale_text = g_getenv ("CLIPLAB_TEST_TIME_SCALE");
+  double scale = scale_text != NULL ? MAX (g_ascii_strtod (scale_text, NULL), 1.0) : 1.0;
+  g_assert_cmpfloat (drawn_us - appended_us, <=, G_USEC_PER_SEC * scale);
+  JsonArray *evals = json_object_get_array_member (grown, "evals");
+  g_assert_cmpint (json_array_get_length (evals), ==, 1);
+  JsonObject *eval = json_array_get_object_element (evals, 0);
+  g_assert_cmpint (json_object_get_int_member (eval, "step"), ==, 12);
+  g_assert_cmpfloat (json_object_get_double_member (eval, "image_to_text_r1"), ==, 0.25);
+  g_assert_cmpfloat (json_object_get_double_member (eval, "text_to_image_r1"), ==, 0.125);
+  g_assert_cmpfloat (json_object_get_double_member (eval, "zero_shot_top1"), ==, 0.75);
+
+  /* "Use This Model" loads the run's newest checkpoint. */
+  g_autofree char *checkpoint = clip_train_run_checkpoint_path (dir, FOLLOW_FIRST);
+  g_assert_cmpstr (member_string (grown, "model_path"), ==, checkpoint);
+  JsonObject *used = step (run, 6);
+  g_assert_cmpstr (member_string (used, "model_state"), ==, "ready");
+  g_assert_cmpstr (member_string (used, "model_path"), ==, checkpoint);
+}
+
 static void
 test_skipped (void)
 {
@@ -484,5 +635,6 @@ main (int argc, char *argv[])
   g_test_add_func ("/gui-search-train/search-while-indexing", test_search_while_indexing);
   g_test_add_func ("/gui-search-train/train", test_train);
   g_test_add_func ("/gui-search-train/pause-stop-continue", test_pause_stop_continue);
+  g_test_add_func ("/gui-search-train/follow", test_follow);
   return g_test_run ();
 }

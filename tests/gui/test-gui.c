@@ -618,6 +618,46 @@ test_keyboard (void)
   g_assert_true (shortcut_shown (shown, "<Shift>F10"));
 }
 
+/* The model file is overwritten in place (truncated, then rewritten with zeros) while the
+ * application uses it: it goes on classifying with the weights it loaded, without a fault. */
+static void
+test_model_overwritten (void)
+{
+  g_autofree char *copy = g_build_filename (tu_tmpdir (), "overwritten-model", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (copy, 0755), ==, 0);
+  const char *names[] = { "config.json", "model.safetensors" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *from = g_build_filename (model_dir, names[i], NULL);
+      g_autofree char *to = g_build_filename (copy, names[i], NULL);
+      copy_file (from, to);
+    }
+  g_autofree char *weights = g_build_filename (copy, "model.safetensors", NULL);
+  g_autofree char *weights_json = q (weights);
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"select\", \"view\": \"classify\", \"index\": 8},"
+    "{\"do\": \"set-classes\", \"text\": \"noise, photo\"},"
+    "{\"do\": \"wait-probs\"},"                                                   /* 5 */
+    "{\"do\": \"overwrite-file\", \"path\": %s},"
+    "{\"do\": \"set-classes\", \"text\": \"noise, gradient, photo, stripes\"},"
+    "{\"do\": \"wait-probs\"},"
+    "{\"do\": \"classify-all\"}",
+    folder, weights_json);
+  const char *args[] = { "--model", copy, "--tokenizer", "bytes", NULL };
+  g_autoptr (AppRun) run = app_run ("model-overwritten", args, steps, NULL);
+
+  const char *two[] = { "noise", "photo", NULL };
+  const char *four[] = { "noise", "gradient", "photo", "stripes", NULL };
+  check_probs (step (run, 5), two, "simple");
+  g_assert_true (json_object_get_boolean_member (step (run, 6), "overwritten"));
+  check_probs (step (run, 8), four, "simple");
+  g_assert_cmpstr (member_string (step (run, 9), "summary"), ==, "10 images classified; 1 could not be read.");
+}
+
 static void
 test_skipped (void)
 {
@@ -645,5 +685,6 @@ main (int argc, char *argv[])
   g_test_add_func ("/gui/cancel-long-job", test_cancel_long_job);
   g_test_add_func ("/gui/dialogs-and-dark-style", test_dialogs_and_dark_style);
   g_test_add_func ("/gui/keyboard", test_keyboard);
+  g_test_add_func ("/gui/model-overwritten", test_model_overwritten);
   return g_test_run ();
 }

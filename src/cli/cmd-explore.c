@@ -1,0 +1,266 @@
+/* cmd-explore.c — the data set input and progress that `map`, `duplicates` and `audit` share. */
+#include "cmd-explore.h"
+
+#include <signal.h>
+#include <string.h>
+
+#define PROGRESS_INTERVAL_US (G_USEC_PER_SEC / 10)
+
+void
+cli_explore_args_clear (CliExploreArgs *args)
+{
+  g_clear_pointer (&args->image_dir, g_free);
+  g_clear_pointer (&args->csv, g_free);
+  g_clear_pointer (&args->img_root, g_free);
+}
+
+void
+cli_explore_args_add (GOptionContext *context, CliExploreArgs *args)
+{
+  const GOptionEntry entries[] = {
+    { "image-dir", 0, 0, G_OPTION_ARG_FILENAME, &args->image_dir,
+      "The images under DIR (recursively); with one subfolder per class, the subfolders are the labels", "DIR" },
+    { "csv", 0, 0, G_OPTION_ARG_FILENAME, &args->csv,
+      "A CSV data set (image_path,caption[,label]) whose paths are relative to --img-root", "FILE" },
+    { "img-root", 0, 0, G_OPTION_ARG_FILENAME, &args->img_root, "The folder of the --csv images", "DIR" },
+    G_OPTION_ENTRY_NULL
+  };
+  g_option_group_add_entries (g_option_context_get_main_group (context), entries);
+}
+
+void
+cli_explore_data_clear (CliExploreData *data)
+{
+  g_clear_pointer (&data->model, clip_model_free);
+  g_clear_pointer (&data->embeddings, g_free);
+  g_clear_pointer (&data->hashes, g_free);
+  if (data->paths != NULL)
+    for (int i = 0; i < data->n; i++)
+      g_free (data->paths[i]);
+  g_clear_pointer (&data->paths, g_free);
+  g_clear_pointer (&data->labels, g_free);
+  g_clear_pointer (&data->label_names, g_strfreev);
+  g_clear_pointer (&data->captions, g_strfreev);
+  data->n = 0;
+}
+
+static void
+data_alloc (CliExploreData *data, int n, int dim)
+{
+  data->n = n;
+  data->dim = dim;
+  data->embeddings = g_new (float, (size_t) MAX (n, 1) * dim);
+  data->hashes = g_new (uint8_t, 16 * (size_t) MAX (n, 1));
+  data->paths = g_new0 (char *, MAX (n, 1));
+}
+
+static void
+data_set_row (CliExploreData *data, int row, const char *folder, const ClipIndexItem *item)
+{
+  memcpy (data->embeddings + (size_t) row * data->dim, item->embedding, sizeof (float) * data->dim);
+  memcpy (data->hashes + 16 * (size_t) row, item->content_hash, 16);
+  data->paths[row] = g_build_filename (folder, item->path, NULL);
+}
+
+static int
+compare_strings (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* Labels from the first component of each path, when every image sits in a subfolder. */
+static void
+folder_labels (ClipIndex *index, const int64_t *order, CliExploreData *data)
+{
+  if (data->n == 0)
+    return;
+  g_autoptr (GPtrArray) classes = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autofree char **first = g_new0 (char *, MAX (data->n, 1));
+  for (int i = 0; i < data->n; i++)
+    {
+      ClipIndexItem item;
+      clip_index_get_item (index, order[i], &item);
+      const char *slash = strchr (item.path, '/');
+      if (slash == NULL)
+        {
+          for (int j = 0; j < i; j++)
+            g_free (first[j]);
+          return;
+        }
+      first[i] = g_strndup (item.path, slash - item.path);
+      if (g_hash_table_add (seen, first[i]))
+        g_ptr_array_add (classes, g_strdup (first[i]));
+    }
+  qsort (classes->pdata, classes->len, sizeof (char *), compare_strings);
+  g_autoptr (GHashTable) id = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint c = 0; c < classes->len; c++)
+    g_hash_table_insert (id, g_ptr_array_index (classes, c), GINT_TO_POINTER (c));
+  data->labels = g_new (int, MAX (data->n, 1));
+  for (int i = 0; i < data->n; i++)
+    {
+      data->labels[i] = GPOINTER_TO_INT (g_hash_table_lookup (id, first[i]));
+      g_free (first[i]);
+    }
+  data->n_labels = (int) classes->len;
+  g_ptr_array_add (classes, NULL);
+  data->label_names = (char **) g_ptr_array_steal (classes, NULL);
+}
+
+static void
+load_folder (ClipIndex *index, const char *folder, CliExploreData *data)
+{
+  int64_t n = clip_index_get_n_entries (index);
+  g_autofree int64_t *order = g_new (int64_t, MAX (n, 1));
+  g_autofree const char **paths = g_new (const char *, MAX (n, 1));
+  for (int64_t i = 0; i < n; i++)
+    {
+      ClipIndexItem item;
+      clip_index_get_item (index, i, &item);
+      paths[i] = item.path;
+    }
+  /* path order: sort the paths' addresses, then find each one's entry through a table */
+  g_autoptr (GHashTable) entry_of = g_hash_table_new (g_direct_hash, g_direct_equal);
+  for (int64_t i = 0; i < n; i++)
+    g_hash_table_insert (entry_of, (gpointer) paths[i], GINT_TO_POINTER ((int) i));
+  qsort (paths, n, sizeof *paths, compare_strings);
+  for (int64_t i = 0; i < n; i++)
+    order[i] = GPOINTER_TO_INT (g_hash_table_lookup (entry_of, paths[i]));
+  data_alloc (data, (int) n, data->dim);
+  for (int i = 0; i < data->n; i++)
+    {
+      ClipIndexItem item;
+      clip_index_get_item (index, order[i], &item);
+      data_set_row (data, i, folder, &item);
+    }
+  folder_labels (index, order, data);
+}
+
+static gboolean
+load_csv (ClipIndex *index, const char *csv, const char *img_root, CliExploreData *data, GError **error)
+{
+  g_autoptr (ClipDataset) dataset = clip_dataset_load_csv (csv, img_root, error);
+  if (dataset == NULL)
+    return FALSE;
+  GPtrArray *issues = clip_dataset_get_issues (dataset);
+  for (guint i = 0; i < issues->len; i++)
+    {
+      const ClipDatasetIssue *issue = g_ptr_array_index (issues, i);
+      cli_print_error ("%s:%d: skipped: %s", csv, issue->line, issue->reason);
+    }
+  int size = clip_dataset_get_size (dataset);
+  data_alloc (data, size, data->dim);
+  gboolean labelled = clip_dataset_get_n_labels (dataset) > 0;
+  if (labelled)
+    data->labels = g_new (int, MAX (size, 1));
+  data->captions = g_new0 (char *, size + 1);
+  int m = 0;
+  for (int i = 0; i < size; i++)
+    {
+      ClipIndexItem item;
+      if (!clip_index_find_file (index, clip_dataset_get_image_path (dataset, i), &item))
+        {
+          cli_print_error ("%s:%d: skipped: the image is not indexed (see '%s index')", csv,
+                           clip_dataset_get_line (dataset, i), CLI_PROGRAM_NAME);
+          continue;
+        }
+      data_set_row (data, m, img_root, &item);
+      data->captions[m] = g_strdup (clip_dataset_get_caption (dataset, i));
+      if (labelled)
+        data->labels[m] = clip_dataset_get_label (dataset, i);
+      m++;
+    }
+  data->n = m;
+  if (labelled)
+    {
+      data->n_labels = clip_dataset_get_n_labels (dataset);
+      data->label_names = g_new0 (char *, data->n_labels + 1);
+      for (int c = 0; c < data->n_labels; c++)
+        data->label_names[c] = g_strdup (clip_dataset_get_label_name (dataset, c));
+    }
+  return TRUE;
+}
+
+gboolean
+cli_explore_load (const CliExploreArgs *args, CliModelOptions *model_options, const CliIndexArgs *index_args,
+                  CliExploreData *data, GError **error)
+{
+  if ((args->image_dir != NULL) == (args->csv != NULL) || (args->csv != NULL) != (args->img_root != NULL))
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           "give --image-dir DIR, or --csv FILE with --img-root DIR");
+      return FALSE;
+    }
+  const char *folder = args->image_dir != NULL ? args->image_dir : args->img_root;
+  g_autoptr (ClipIndex) index = cli_index_open (folder, model_options, index_args, &data->model, error);
+  ClipIndexStats stats;
+  if (index == NULL || !cli_index_update (index, &stats, error))
+    return FALSE;
+  for (guint i = 0; i < stats.skipped->len && args->image_dir != NULL; i++)
+    {
+      const ClipIndexSkip *skip = g_ptr_array_index (stats.skipped, i);
+      g_autofree char *display = cli_index_display_path (folder, skip->path);
+      cli_print_error ("skipped %s: %s", display, skip->reason);
+    }
+  clip_index_stats_clear (&stats);
+  data->dim = clip_model_get_config (data->model)->embed_dim;
+  if (args->image_dir != NULL)
+    load_folder (index, folder, data);
+  else if (!load_csv (index, args->csv, args->img_root, data, error))
+    return FALSE;
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- progress and Ctrl-C */
+
+static volatile sig_atomic_t interrupted;
+static struct sigaction previous_action;
+
+static void
+on_interrupt (int signal_number)
+{
+  interrupted = 1;
+}
+
+static gboolean
+on_abort (gpointer user_data)
+{
+  return interrupted != 0;
+}
+
+static void
+on_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
+{
+  CliExploreProgress *p = user_data;
+  if (p->what == NULL || strcmp (p->what, what) != 0)
+    {
+      if (p->what != NULL)
+        cli_progress_finish (&p->bar);
+      p->what = what;
+      cli_progress_init (&p->bar, what, (int) MIN (total, G_MAXINT));
+      p->last_draw = 0;
+    }
+  gint64 now = g_get_monotonic_time ();
+  if (now - p->last_draw < PROGRESS_INTERVAL_US && done < total)
+    return;
+  p->last_draw = now;
+  cli_progress_update (&p->bar, (int) MIN (done, G_MAXINT));
+}
+
+void
+cli_explore_progress_begin (CliExploreProgress *progress)
+{
+  *progress = (CliExploreProgress) { { on_progress, on_abort, progress } };
+  struct sigaction action = { 0 };
+  action.sa_handler = on_interrupt;
+  sigemptyset (&action.sa_mask);
+  sigaction (SIGINT, &action, &previous_action);
+}
+
+void
+cli_explore_progress_end (CliExploreProgress *progress)
+{
+  sigaction (SIGINT, &previous_action, NULL);
+  if (progress->what != NULL)
+    cli_progress_finish (&progress->bar);
+}
