@@ -33,6 +33,7 @@ packages=(
   libheif-examples libavif-bin  # heif-enc and avifenc: the GUI library test makes its HEIC and AVIF samples
   dataset-fashion-mnist # cliplab-cli dataset fashion-mnist reads its IDX files
   libopenmpi-dev openmpi-bin  # data-parallel training (mpirun -np N cliplab-cli train) and its tests
+  libarchive-dev        # WebDataset shards (tar) read streaming
 )
 
 log () { printf 'setup.sh: %s\n' "$*" >&2; }

@@ -354,7 +354,8 @@ make_prepare_set (void)
               "small.png,a wide picture,dog\n"      /* 6: caption shared with line 2 */
               "empty.png,nothing,cat\n"             /* 7 */
               "real.png,a real one,cat\n"           /* 8 */
-              "wide.png,the wide one again,dog\n"); /* 9: image shared with line 2 */
+              "wide.png,the wide one again,cat\n"   /* 9: image shared with line 2 */
+              "tall.png,tall again,cat\n");         /* 10: line 4 gave it another label */
   return dir;
 }
 
@@ -366,8 +367,10 @@ test_prepare_drops_bad_images (void)
   g_autoptr (ClipDataset) dataset = load (dir, "data.csv", dir, &error);
   g_assert_no_error (error);
   g_assert_cmpint (clip_dataset_get_size (dataset), ==, 8);
+  g_assert_cmpint (clip_dataset_get_n_images (dataset), ==, 7);
   g_assert_cmpint (clip_dataset_get_n_labels (dataset), ==, 3);
   g_assert_cmpint (clip_dataset_get_crop_size (dataset), ==, 0);
+  assert_issue (dataset, 10, "tall.png", "line 4 gives the same image the label 'dog'");
 
   int64_t progress[2] = { 0, 0 };
   const ClipCallbacks callbacks = { .progress = count_progress, .user_data = progress };
@@ -384,7 +387,7 @@ test_prepare_drops_bad_images (void)
   assert_issue (dataset, 3, "broken.png", "");
   assert_issue (dataset, 5, "notes.png", "not an image");
   assert_issue (dataset, 7, "empty.png", "empty file");
-  g_assert_cmpuint (clip_dataset_get_issues (dataset)->len, ==, 3);
+  g_assert_cmpuint (clip_dataset_get_issues (dataset)->len, ==, 4);
   /* The reason does not repeat the path. */
   g_assert_null (strstr (find_issue (dataset, 5)->reason, "notes.png"));
 
@@ -392,7 +395,7 @@ test_prepare_drops_bad_images (void)
   g_assert_cmpint (clip_dataset_get_n_labels (dataset), ==, 2);
   g_assert_cmpstr (clip_dataset_get_label_name (dataset, 0), ==, "cat");
   g_assert_cmpstr (clip_dataset_get_label_name (dataset, 1), ==, "dog");
-  static const int labels[] = { 0, 1, 1, 0, 1 };
+  static const int labels[] = { 0, 1, 1, 0, 0 };
   static const int groups[] = { 0, 1, 0, 2, 3 };
   for (int i = 0; i < 5; i++)
     g_assert_cmpint (clip_dataset_get_label (dataset, i), ==, labels[i]);
@@ -441,7 +444,7 @@ test_prepare_cache_file (void)
   for (int i = 0; i < clip_dataset_get_size (cached); i++)
     g_assert_cmpmem (clip_dataset_get_crop (cached, i), 20 * 20 * 3, clip_dataset_get_crop (in_memory, i),
                      20 * 20 * 3);
-  g_assert_cmpuint (clip_dataset_get_issues (cached)->len, ==, 3);
+  g_assert_cmpuint (clip_dataset_get_issues (cached)->len, ==, 4);
 
   /* A cache folder that does not exist is a clear error. */
   g_autoptr (ClipDataset) third = load (dir, "data.csv", dir, &error);
@@ -495,7 +498,7 @@ test_prepare_abort_and_size (void)
   g_assert_true (clip_dataset_prepare_images (dataset, 12, FALSE, 1 << 20, NULL, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpint (clip_dataset_get_crop_size (dataset), ==, 12);
-  g_assert_cmpuint (clip_dataset_get_issues (dataset)->len, ==, 3);  /* each bad row reported once */
+  g_assert_cmpuint (clip_dataset_get_issues (dataset)->len, ==, 4);  /* each bad row reported once (line 10 at the load) */
 }
 
 /* ---------------------------------------------------------------- generators */

@@ -304,7 +304,7 @@ static void
 evaluate (ClipModel *model, ClipDataset *dataset, ClipRetrievalMetrics *retrieval)
 {
   GError *error = NULL;
-  g_assert_true (clip_evaluate_dataset (model, dataset, NULL, 0, 16, retrieval, NULL, NULL, &error));
+  g_assert_true (clip_evaluate_dataset (model, dataset, NULL, 0, NULL, 0, 16, retrieval, NULL, NULL, &error));
   g_assert_no_error (error);
 }
 

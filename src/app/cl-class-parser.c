@@ -1,8 +1,6 @@
 /* cl-class-parser.c — splitting what the user typed into class names and templates. */
 #include "cl-class-parser.h"
 
-#include <string.h>
-
 #include "clip.h"
 
 GStrv
@@ -35,7 +33,7 @@ cl_templates_parse (const char *text, guint *first_bad_line)
       char *line = g_strstrip (lines[i]);
       if (*line == '\0')
         continue;
-      if (strstr (line, "{}") == NULL)
+      if (!clip_template_is_valid (line))  /* "{}", or CLIP_benchmark's "{c}" */
         {
           if (*first_bad_line == 0)
             *first_bad_line = i + 1;

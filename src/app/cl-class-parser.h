@@ -9,8 +9,8 @@ G_BEGIN_DECLS
  * given twice is kept once (first place).  Never NULL. */
 GStrv cl_class_names_parse (const char *text);
 
-/* Custom templates, one per non-empty line, trimmed.  Lines without "{}" are left out; the first
- * such line number (1-based) goes to *FIRST_BAD_LINE (0 when none).  Never NULL. */
+/* Custom templates, one per non-empty line, trimmed.  Lines without "{}" or "{c}" are left out; the
+ * first such line number (1-based) goes to *FIRST_BAD_LINE (0 when none).  Never NULL. */
 GStrv cl_templates_parse (const char *text, guint *first_bad_line);
 
 /* The templates of a preset: "simple", "openai7", "imagenet80" (the library's sets), or "custom"

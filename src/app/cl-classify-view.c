@@ -474,6 +474,9 @@ show_metrics (ClClassifyView *self)
   g_string_append_printf (detail, ngettext ("Top-5 accuracy %.1f %% on %u labelled image.",
                                                "Top-5 accuracy %.1f %% on %u labelled images.", n),
                           100.0 * metrics.top5, n);
+  g_string_append_c (detail, ' ');
+  /* Translators: CLIP_benchmark's mean_per_class_recall (balanced accuracy), e.g. "… 81.2 %." */
+  g_string_append_printf (detail, _("Mean per-class recall %.1f %%."), 100.0 * metrics.mean_per_class_recall);
   if (n_unknown > 0)
     {
       g_string_append_c (detail, ' ');
@@ -491,8 +494,9 @@ show_metrics (ClClassifyView *self)
   gtk_label_set_label (self->metrics_title, title);
   gtk_label_set_label (self->metrics_detail, detail->str);
   cl_confusion_matrix_set (self->confusion, (const char *const *) self->folder_classes, metrics.confusion, n_classes);
-  self->metrics_summary = g_strdup_printf ("top1=%.6f top5=%.6f n=%u unknown=%u unreadable=%u",
-                                           metrics.top1, metrics.top5, n, n_unknown, n_unreadable);
+  self->metrics_summary = g_strdup_printf ("top1=%.6f top5=%.6f mean_per_class_recall=%.6f n=%u unknown=%u "
+                                           "unreadable=%u", metrics.top1, metrics.top5, metrics.mean_per_class_recall, n,
+                                           n_unknown, n_unreadable);
   g_string_free (detail, TRUE);
   clip_zero_shot_metrics_clear (&metrics);
 }

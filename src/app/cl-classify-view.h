@@ -23,7 +23,7 @@ GtkWidget *cl_classify_view_new (ClSession *session);
  * or wait for a typing pause or the model), "folder-busy" (whole-folder classification waits or
  * runs), "grid-pending" (the grid is being filtered or sorted), "shown-items" (the GListModel of
  * ClImageItems the grid shows, filtered and sorted), "metrics-summary" (the accuracy against a data
- * set's labels, "top1=… top5=… n=… unknown=… unreadable=…", or "no-matching-labels"; NULL without
+ * set's labels, "top1=… top5=… mean_per_class_recall=… n=… unknown=… unreadable=…", or "no-matching-labels"; NULL without
  * results), "progress" (of whole-folder classification, 0..1, bound to its progress bar).  Read-write, as their drop-downs: "template-preset" ("simple", "openai7",
  * "imagenet80", "custom"), "filter-class" (NULL: all), "sort-by-confidence". */
 

@@ -17,6 +17,7 @@ struct _ClCollection {
   gboolean has_labels;
   char **labels;
   char *warning;
+  char *image_folder;   /* where the images are: the folder, or a data set's image root */
 };
 
 G_DEFINE_FINAL_TYPE (ClCollection, cl_collection, G_TYPE_OBJECT)
@@ -31,6 +32,7 @@ cl_collection_finalize (GObject *object)
   g_clear_object (&self->items);
   g_strfreev (self->labels);
   g_free (self->warning);
+  g_free (self->image_folder);
   G_OBJECT_CLASS (cl_collection_parent_class)->finalize (object);
 }
 
@@ -53,6 +55,7 @@ GListModel *cl_collection_get_items (ClCollection *self) { return G_LIST_MODEL (
 gboolean cl_collection_has_labels (ClCollection *self) { return self->has_labels; }
 const char *const *cl_collection_get_labels (ClCollection *self) { return (const char *const *) self->labels; }
 const char *cl_collection_get_warning (ClCollection *self) { return self->warning; }
+const char *cl_collection_get_image_folder (ClCollection *self) { return self->image_folder; }
 
 guint
 cl_collection_get_n_items (ClCollection *self)
@@ -140,46 +143,59 @@ load_folder (ClCollection *self, GCancellable *cancellable, GError **error)
   return TRUE;
 }
 
-/* The data set's rows that can be used, via the library's reader (RFC 4180, paths relative to the
- * CSV's folder); rows it skipped are summed up in the warning with their line numbers. */
+/* Any data set the library reads (a CSV, a folder of class folders, a COCO or Karpathy JSON): one
+ * item per image, with its first caption and its label; the entries it skipped are summed up in the
+ * warning, naming the first. */
 static gboolean
 load_dataset (ClCollection *self, GCancellable *cancellable, GError **error)
 {
-  g_autofree char *csv_path = g_file_get_path (self->file);
-  if (csv_path == NULL)
+  g_autofree char *path = g_file_get_path (self->file);
+  if (path == NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _("%s: only local data sets can be opened"),
                    self->title);
       return FALSE;
     }
-  g_autofree char *root = g_path_get_dirname (csv_path);
-  g_autoptr (ClipDataset) dataset = clip_dataset_load_csv (csv_path, root, error);
+  /* Items are image files; shards hold their images inside. */
+  if (clip_dataset_is_webdataset (path))
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+                   _("%s: the images are inside WebDataset shards; evaluate them with cliplab-cli evaluate"),
+                   self->title);
+      return FALSE;
+    }
+  g_autoptr (ClipDataset) dataset = clip_dataset_open (path, NULL, NULL, error);
   if (dataset == NULL)
     return FALSE;
+  g_free (self->image_folder);
+  self->image_folder = g_strdup (clip_dataset_get_image_root (dataset));
 
-  const int n = clip_dataset_get_size (dataset);
-  g_autoptr (GPtrArray) items = g_ptr_array_new_full (n, g_object_unref);
-  for (int i = 0; i < n; i++)
+  const int n_images = clip_dataset_get_n_images (dataset);
+  g_autoptr (GPtrArray) items = g_ptr_array_new_full (n_images, g_object_unref);
+  for (int row = 0; row < clip_dataset_get_size (dataset); row++)
     {
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
-      const char *path = clip_dataset_get_image_path (dataset, i);
-      int label = clip_dataset_get_label (dataset, i);
-      g_autoptr (GFile) file = g_file_new_for_path (path);
-      g_autofree char *display = g_filename_display_basename (path);
-      g_autofree char *type = g_content_type_guess (path, NULL, 0, NULL);
+      int image = clip_dataset_get_row_image (dataset, row);
+      if (image < (int) items->len)
+        continue;  /* a further caption of an image already listed */
+      const char *image_path = clip_dataset_get_image_path (dataset, row);
+      int label = clip_dataset_get_image_label (dataset, image);
+      g_autoptr (GFile) file = g_file_new_for_path (image_path);
+      g_autofree char *display = g_filename_display_basename (image_path);
+      g_autofree char *type = g_content_type_guess (image_path, NULL, 0, NULL);
       GStatBuf st;
       gint64 size = -1, mtime = 0;
 
-      if (g_stat (path, &st) == 0)
+      if (g_stat (image_path, &st) == 0)
         {
           size = st.st_size;
           mtime = st.st_mtime;
         }
       ClImageItem *item = cl_image_item_new (file, display, type, size, mtime);
-      cl_image_item_set_dataset_row (item, clip_dataset_get_caption (dataset, i),
+      cl_image_item_set_dataset_row (item, clip_dataset_get_caption (dataset, row),
                                      label >= 0 ? clip_dataset_get_label_name (dataset, label) : NULL,
-                                     clip_dataset_get_line (dataset, i));
+                                     clip_dataset_get_line (dataset, row));
       g_ptr_array_add (items, item);
     }
 
@@ -190,17 +206,40 @@ load_dataset (ClCollection *self, GCancellable *cancellable, GError **error)
     self->labels[l] = g_strdup (clip_dataset_get_label_name (dataset, l));
 
   GPtrArray *issues = clip_dataset_get_issues (dataset);
-  if (issues != NULL && issues->len > 0)
+  if (issues->len > 0)
     {
-      ClipDatasetIssue *first = issues->pdata[0];
-      g_autofree char *what = first->path != NULL ? g_strdup_printf ("“%s”: %s", first->path, first->reason)
-                                                  : g_strdup (first->reason);
-      self->warning = g_strdup_printf (ngettext ("%s: %u row was skipped (line %d, %s)",
-                                                 "%s: %u rows were skipped (first: line %d, %s)", issues->len),
-                                       self->title, issues->len, first->line, what);
+      /* The file by its name only: the title already says where it is. */
+      ClipDatasetIssue shown = *(ClipDatasetIssue *) issues->pdata[0];
+      g_autofree char *file_name = shown.file != NULL ? g_path_get_basename (shown.file) : NULL;
+      shown.file = file_name;
+      g_autofree char *first = clip_dataset_issue_describe (&shown);
+      self->warning = g_strdup_printf (ngettext ("%s: %u entry was skipped (%s)",
+                                                 "%s: %u entries were skipped (first: %s)", issues->len),
+                                       self->title, issues->len, first);
     }
   collection_store_items (self, items);
   return TRUE;
+}
+
+/* A folder holding nothing but folders is a data set of class folders (torchvision's ImageFolder);
+ * any file of its own (a CSV, notes, an image) keeps it a plain folder. */
+static gboolean
+folder_is_dataset (ClCollection *self)
+{
+  g_autofree char *path = g_file_get_path (self->file);
+  g_autoptr (GDir) dir = path != NULL ? g_dir_open (path, 0, NULL) : NULL;
+  gboolean any_folder = FALSE;
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      if (name[0] == '.')
+        continue;
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (!g_file_test (child, G_FILE_TEST_IS_DIR))
+        return FALSE;
+      any_folder = TRUE;
+    }
+  return any_folder;
 }
 
 static void
@@ -225,8 +264,10 @@ load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   gboolean ok;
   if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
     {
-      self->kind = CL_COLLECTION_FOLDER;
-      ok = load_folder (self, cancellable, &error);
+      self->image_folder = g_file_get_path (file);
+      self->kind = folder_is_dataset (self) ? CL_COLLECTION_DATASET : CL_COLLECTION_FOLDER;
+      ok = self->kind == CL_COLLECTION_DATASET ? load_dataset (self, cancellable, &error)
+                                               : load_folder (self, cancellable, &error);
     }
   else if (g_file_info_get_file_type (info) == G_FILE_TYPE_REGULAR)
     {
@@ -236,7 +277,7 @@ load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   else
     {
       g_set_error (&error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
-                   _("%s is neither a folder nor a CSV data set"), self->title);
+                   _("%s is neither a folder nor a data set"), self->title);
       ok = FALSE;
     }
   if (!ok)

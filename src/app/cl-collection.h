@@ -1,4 +1,4 @@
-/* cl-collection.h — the open folder or CSV data set: its images as a GListModel of ClImageItem. */
+/* cl-collection.h — the open folder or data set: its images as a GListModel of ClImageItem. */
 #pragma once
 
 #include <gio/gio.h>
@@ -15,8 +15,9 @@ typedef enum {
 #define CL_TYPE_COLLECTION (cl_collection_get_type ())
 G_DECLARE_FINAL_TYPE (ClCollection, cl_collection, CL, COLLECTION, GObject)
 
-/* Reads FILE in a thread: a folder (its image files, sorted by name as file managers sort) or a CSV
- * data set (image_path,caption[,label]; see cl-dataset.h).  The kind follows from the file. */
+/* Reads FILE in a thread: a folder (its image files, sorted by name as file managers sort) or a data
+ * set the library reads (a CSV, a folder of class folders, a COCO or Karpathy JSON; one item per
+ * image, with its first caption).  The kind follows from the file. */
 void          cl_collection_load_async (GFile *file, GCancellable *cancellable,
                                         GAsyncReadyCallback callback, gpointer user_data);
 ClCollection *cl_collection_load_finish (GAsyncResult *result, GError **error);
@@ -28,9 +29,13 @@ GListModel       *cl_collection_get_items (ClCollection *self);   /* ClImageItem
 guint             cl_collection_get_n_items (ClCollection *self);
 ClImageItem      *cl_collection_get_item (ClCollection *self, guint index);  /* borrowed */
 
-/* Data sets: whether rows carry labels, and the distinct labels, sorted. */
+/* Data sets: whether images carry labels, and the labels in the data set's order. */
 gboolean            cl_collection_has_labels (ClCollection *self);
 const char *const  *cl_collection_get_labels (ClCollection *self);
+
+/* The folder the images are under: the opened folder, or a data set's image root (a CSV's folder,
+ * ../NAME beside a COCO annotations folder); NULL when not local. */
+const char *cl_collection_get_image_folder (ClCollection *self);
 
 /* Problems found while reading that did not stop it (missing images), as a message for the user,
  * or NULL. */

@@ -1,4 +1,5 @@
-/* cl-confusion-matrix.c — a heat map of counts, shaded by each row's share. */
+/* cl-confusion-matrix.c — a heat map of counts, shaded by each row's share, with each true class's
+ * recall (its row's diagonal share) beside its row. */
 #include "cl-confusion-matrix.h"
 
 #include <glib/gi18n.h>
@@ -43,6 +44,18 @@ axis_title_height (ClConfusionMatrix *self)
   return h;
 }
 
+/* The recall column: as wide as its title or "100 %", whichever is wider. */
+static int
+recall_width (ClConfusionMatrix *self)
+{
+  g_autoptr (PangoLayout) title = gtk_widget_create_pango_layout (GTK_WIDGET (self), _("Recall"));
+  g_autoptr (PangoLayout) widest = gtk_widget_create_pango_layout (GTK_WIDGET (self), "100 %");
+  int tw = 0, ww = 0;
+  pango_layout_get_pixel_size (title, &tw, NULL);
+  pango_layout_get_pixel_size (widest, &ww, NULL);
+  return MAX (tw, ww);
+}
+
 static void
 cl_confusion_matrix_measure (GtkWidget *widget, GtkOrientation orientation, int for_size, int *minimum,
                              int *natural, int *minimum_baseline, int *natural_baseline)
@@ -55,8 +68,9 @@ cl_confusion_matrix_measure (GtkWidget *widget, GtkOrientation orientation, int 
       return;
     }
   int margin = axis_title_height (self) + GAP + label_width (self) + GAP;
-  *minimum = margin + (int) self->n * MIN_CELL;
-  *natural = margin + (int) self->n * MAX_CELL;
+  int beside = orientation == GTK_ORIENTATION_HORIZONTAL ? GAP + recall_width (self) : 0;
+  *minimum = margin + (int) self->n * MIN_CELL + beside;
+  *natural = margin + (int) self->n * MAX_CELL + beside;
 }
 
 static void
@@ -100,7 +114,8 @@ cl_confusion_matrix_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
   const int title_h = axis_title_height (self);
   const int names = label_width (self);
   const int margin = title_h + GAP + names + GAP;
-  const int avail = MIN (gtk_widget_get_width (widget), gtk_widget_get_height (widget)) - margin;
+  const int recall_w = recall_width (self);
+  const int avail = MIN (gtk_widget_get_width (widget) - GAP - recall_w, gtk_widget_get_height (widget)) - margin;
   const float cell = CLAMP ((float) avail / self->n, MIN_CELL, MAX_CELL);
   const float x0 = margin, y0 = margin;
 
@@ -124,11 +139,24 @@ cl_confusion_matrix_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
       append_layout (snapshot, column_name, x0 + i * cell + (cell - rh) / 2, y0 - GAP, -90, &fg);
     }
 
+  /* Each row's recall to its right, under its title. */
+  const float recall_x = x0 + cell * self->n + GAP;
+  g_autoptr (PangoLayout) recall_title = gtk_widget_create_pango_layout (widget, _("Recall"));
+  append_layout (snapshot, recall_title, recall_x, y0 - GAP - title_h, 0, &fg);
+
   for (guint r = 0; r < self->n; r++)
     {
       int row_total = 0;
       for (guint c = 0; c < self->n; c++)
         row_total += self->counts[r * self->n + c];
+      if (row_total > 0)
+        {
+          g_autofree char *recall = g_strdup_printf ("%.0f %%", 100.0 * self->counts[r * self->n + r] / row_total);
+          g_autoptr (PangoLayout) layout = gtk_widget_create_pango_layout (widget, recall);
+          int h = 0;
+          pango_layout_get_pixel_size (layout, NULL, &h);
+          append_layout (snapshot, layout, recall_x, y0 + r * cell + (cell - h) / 2, 0, &fg);
+        }
       for (guint c = 0; c < self->n; c++)
         {
           int count = self->counts[r * self->n + c];

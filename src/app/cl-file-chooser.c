@@ -44,6 +44,8 @@ cl_file_chooser_show (GtkWidget *owner, const ClFileChooserOptions *options, ClF
         gtk_file_filter_add_mime_type (filter, options->filter_mime_type);
       if (options->filter_suffix != NULL)
         gtk_file_filter_add_suffix (filter, options->filter_suffix);
+      if (options->filter_suffix2 != NULL)
+        gtk_file_filter_add_suffix (filter, options->filter_suffix2);
       gtk_file_chooser_add_filter (chooser, filter);
     }
   if (options->folder != NULL)

@@ -14,6 +14,7 @@ typedef struct {
   const char *accept_label;      /* "_Open", "_Save", … */
   const char *filter_name;       /* a filter the dialog offers, or NULL */
   const char *filter_suffix;     /* its file name suffix ("csv"), or NULL */
+  const char *filter_suffix2;    /* a second suffix it accepts ("json"), or NULL */
   const char *filter_mime_type;  /* its MIME type, or NULL */
   GFile *folder;                 /* the folder shown first, or NULL */
   const char *name;              /* for saving: the name proposed, or NULL */

@@ -409,15 +409,9 @@ searched_folders (ClSearchView *self)
   ClCollection *collection = cl_session_get_collection (self->session);
   g_autoptr (GPtrArray) candidates = g_ptr_array_new_with_free_func (g_free);
 
-  if (collection != NULL)
-    {
-      GFile *file = cl_collection_get_file (collection);
-      g_autoptr (GFile) parent = cl_collection_get_kind (collection) == CL_COLLECTION_DATASET
-                                   ? g_file_get_parent (file) : NULL;
-      char *folder = g_file_get_path (parent != NULL ? parent : file);
-      if (folder != NULL)
-        g_ptr_array_add (candidates, folder);
-    }
+  /* The folder the open collection's images are under (a data set's image root). */
+  if (collection != NULL && cl_collection_get_image_folder (collection) != NULL)
+    g_ptr_array_add (candidates, g_strdup (cl_collection_get_image_folder (collection)));
   g_auto (GStrv) library = library_folders (self);
   for (char **folder = library; *folder != NULL; folder++)
     g_ptr_array_add (candidates, g_strdup (*folder));

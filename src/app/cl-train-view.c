@@ -623,8 +623,9 @@ read_config (ClTrainView *self, ClipTrainRunConfig *config, GError **error)
     return FALSE;
 
   clip_train_run_config_init (config);
+  /* Any format the library reads; each data set's images where its format puts them (a CSV's
+   * folder, ../NAME for COCO, the JSON's folder for a Karpathy split). */
   config->csv_path = g_strdup (csv);
-  config->image_root = g_path_get_dirname (csv);
   config->val_csv_path = g_strdup (val_csv);
   config->out_dir = g_steal_pointer (&out_dir);
   config->log_json_path = g_build_filename (config->out_dir, "log.jsonl", NULL);
@@ -912,17 +913,23 @@ on_settings_changed (ClTrainView *self, const char *key)
 
 /* ---------------------------------------------------------------- file choosers */
 
+/* Where a chooser for the setting CURRENT_KEY (may be NULL) starts: the folder of its path. */
+static GFile *
+chooser_start (ClTrainView *self, const char *current_key, GtkFileChooserAction action)
+{
+  g_autofree char *current = current_key != NULL ? settings_path (self, current_key) : NULL;
+  g_autoptr (GFile) file = current != NULL ? g_file_new_for_path (current) : NULL;
+  return file == NULL ? NULL
+         : action == GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER ? g_object_ref (file) : g_file_get_parent (file);
+}
+
 /* A file chooser starting where the path in the setting CURRENT_KEY (may be NULL) is. */
 static void
 choose_file (ClTrainView *self, const char *title, GtkFileChooserAction action, const char *accept,
              const char *current_key, const char *filter_name, const char *suffix, ClFileChosenFunc chosen,
              gpointer data)
 {
-  g_autofree char *current = current_key != NULL ? settings_path (self, current_key) : NULL;
-  g_autoptr (GFile) file = current != NULL ? g_file_new_for_path (current) : NULL;
-  g_autoptr (GFile) folder = file == NULL ? NULL
-                             : action == GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER ? g_object_ref (file)
-                                                                               : g_file_get_parent (file);
+  g_autoptr (GFile) folder = chooser_start (self, current_key, action);
   ClFileChooserOptions options = {
     .title = title, .action = action, .accept_label = accept, .filter_name = filter_name, .filter_suffix = suffix,
     .folder = folder,
@@ -940,18 +947,30 @@ set_path_setting (gpointer owner, GFile *file, gpointer key)
     g_settings_set_string (cl_session_get_settings (self->session), key, path);
 }
 
+/* A chooser for a data set file (CSV, COCO or Karpathy JSON) into the setting KEY. */
+static void
+choose_dataset (ClTrainView *self, const char *title, const char *key)
+{
+  g_autoptr (GFile) folder = chooser_start (self, "train-csv", GTK_FILE_CHOOSER_ACTION_OPEN);
+  ClFileChooserOptions options = {
+    .title = title, .action = GTK_FILE_CHOOSER_ACTION_OPEN, .accept_label = _("_Open"),
+    .filter_name = _("Data sets (CSV, COCO or Karpathy JSON)"), .filter_suffix = "csv", .filter_suffix2 = "json",
+    .folder = folder,
+  };
+
+  cl_file_chooser_show (GTK_WIDGET (self), &options, set_path_setting, (gpointer) key);
+}
+
 static void
 on_choose_train_csv (ClTrainView *self)
 {
-  choose_file (self, _("Choose Training Data"), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), "train-csv",
-               _("CSV data sets"), "csv", set_path_setting, "train-csv");
+  choose_dataset (self, _("Choose Training Data"), "train-csv");
 }
 
 static void
 on_choose_val_csv (ClTrainView *self)
 {
-  choose_file (self, _("Choose Validation Data"), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), "train-csv",
-               _("CSV data sets"), "csv", set_path_setting, "train-val-csv");
+  choose_dataset (self, _("Choose Validation Data"), "train-val-csv");
 }
 
 static void

@@ -270,8 +270,9 @@ show_open_dialog (ClWindow *self, gboolean dataset)
     .title = dataset ? _("Open Data Set") : _("Open Folder"),
     .action = dataset ? GTK_FILE_CHOOSER_ACTION_OPEN : GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
     .accept_label = _("_Open"),
-    .filter_name = dataset ? _("CSV data sets") : NULL,
+    .filter_name = dataset ? _("Data sets (CSV, COCO or Karpathy JSON)") : NULL,
     .filter_suffix = "csv",
+    .filter_suffix2 = "json",
     .filter_mime_type = "text/csv",
     .folder = folder != NULL ? folder : last_folder,
   };

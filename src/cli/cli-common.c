@@ -220,6 +220,41 @@ cli_model_load (const CliModelOptions *options, GError **error)
   return model;
 }
 
+/* ---------------------------------------------------------------- data sets */
+
+void
+cli_dataset_report_issues (const ClipDataset *dataset, guint from)
+{
+  GPtrArray *issues = clip_dataset_get_issues (dataset);
+  for (guint i = from; i < issues->len; i++)
+    {
+      g_autofree char *text = clip_dataset_issue_describe (g_ptr_array_index (issues, i));
+      cli_print_error ("%s", text);
+    }
+}
+
+ClipDataset *
+cli_dataset_open (const char *command, const char *csv_path, const char *dataset_path, const char *split,
+                  const char *image_root, GError **error)
+{
+  if ((csv_path == NULL) == (dataset_path == NULL))
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: %s", command,
+                   csv_path == NULL ? "--dataset PATH (or --csv FILE) is required"
+                                    : "--csv and --dataset both name the data: give one");
+      return NULL;
+    }
+  ClipDatasetOptions options;
+  clip_dataset_options_init (&options);
+  options.format = csv_path != NULL ? CLIP_DATASET_FORMAT_CSV : CLIP_DATASET_FORMAT_AUTO;
+  options.image_root = image_root;
+  options.split = split;
+  ClipDataset *dataset = clip_dataset_open (csv_path != NULL ? csv_path : dataset_path, &options, NULL, error);
+  if (dataset != NULL)
+    cli_dataset_report_issues (dataset, 0);
+  return dataset;
+}
+
 /* ---------------------------------------------------------------- JSON lines */
 
 void
@@ -409,10 +444,10 @@ cli_collect_templates (char **template_args, const char *templates_name, GError 
 
   for (char **t = template_args; t != NULL && *t != NULL; t++)
     {
-      if (strstr (*t, "{}") == NULL)
+      if (!clip_template_is_valid (*t))
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-                       "--template \"%s\": a template must contain {} where the class name goes", *t);
+                       "--template \"%s\": a template must contain {} or {c} where the class name goes", *t);
           return NULL;
         }
       g_strv_builder_add (builder, *t);

@@ -68,6 +68,14 @@ void cli_error_name_file (GError **error, const char *path);
  * neither is given. */
 GStrv cli_collect_templates (char **template_args, const char *templates_name, GError **error);
 
+/* The data set of --dataset PATH (any format clip_dataset_open recognises) or --csv FILE (the CSV
+ * reader alone), with --split and --img-root; the entries skipped are printed on stderr.  COMMAND
+ * names the command in usage errors. */
+ClipDataset *cli_dataset_open (const char *command, const char *csv_path, const char *dataset_path,
+                               const char *split, const char *image_root, GError **error);
+/* Prints the issues of DATASET from the FROM-th on: "FILE:LINE: skipped ENTRY: REASON". */
+void         cli_dataset_report_issues (const ClipDataset *dataset, guint from);
+
 /* Applies --threads and loads --model; on failure, ERROR names the model path. */
 ClipModel *cli_model_load (const CliModelOptions *options, GError **error);
 

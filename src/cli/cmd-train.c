@@ -1,4 +1,5 @@
-/* cmd-train.c — `cliplab-cli train`: trains a CLIP model on a captioned image CSV, or continues a
+/* cmd-train.c — `cliplab-cli train`: trains a CLIP model on a data set (a captioned image CSV, an
+ * image folder, WebDataset shards, COCO or Karpathy captions), or continues a
  * run with --resume.  The run itself (data, schedule, log, checkpoints) is the library's
  * ClipTrainRun; this file maps flags onto its configuration and shows progress. */
 #include "cli-common.h"
@@ -28,9 +29,13 @@ typedef struct {
 
 #define AT(member) G_STRUCT_OFFSET (ClipTrainRunConfig, member)
 static const TrainFlag train_flags[] = {
-  { "csv", FLAG_PATH, AT (csv_path), FALSE, "Training pairs: a CSV with header image_path,caption[,label] (required)", "FILE" },
-  { "img-root", FLAG_PATH, AT (image_root), FALSE, "The folder the CSV's image paths are relative to (required)", "DIR" },
+  { "csv", FLAG_PATH, AT (csv_path), FALSE, "Training pairs: a CSV with header image_path,caption[,label] (this or --dataset is required)", "FILE" },
+  { "dataset", FLAG_PATH, AT (csv_path), FALSE, "Training data in any format: a CSV, an image folder (a subfolder per class), a WebDataset folder, a COCO captions or Karpathy split JSON", "PATH" },
+  { "split", FLAG_STRING, AT (split), FALSE, "The part of a WebDataset or Karpathy data set to train on (default: train)", "NAME" },
+  { "img-root", FLAG_PATH, AT (image_root), FALSE, "The folder the image paths are relative to (required with --csv; default for --dataset: the format's)", "DIR" },
   { "val-csv", FLAG_PATH, AT (val_csv_path), FALSE, "Validation pairs, evaluated at each epoch end (paths under --img-root)", "FILE" },
+  { "val-dataset", FLAG_PATH, AT (val_csv_path), FALSE, "Validation data in any format --dataset reads", "PATH" },
+  { "val-split", FLAG_STRING, AT (val_split), FALSE, "The part of the validation data set (default: test)", "NAME" },
   { "val-templates", FLAG_STRING, AT (val_templates), FALSE, "Zero-shot templates for validation labels: simple, openai7, imagenet80 or a file (default: simple)", "SET|FILE" },
   { "out", FLAG_PATH, AT (out_dir), FALSE, "Folder for checkpoints and the final model.safetensors (required)", "DIR" },
   { "log-json", FLAG_PATH, AT (log_json_path), FALSE, "Write one JSON object per step and per validation to FILE", "FILE" },
@@ -207,15 +212,29 @@ check_flag_combinations (TrainCommand *cmd)
           return FALSE;
         }
     }
-  if (cmd->resume_dir == NULL)
+  if (cmd->resume_dir != NULL)
+    return TRUE;
+  const char *const same_field[][2] = { { "csv", "dataset" }, { "val-csv", "val-dataset" } };
+  for (size_t i = 0; i < G_N_ELEMENTS (same_field); i++)
+    if (g_hash_table_contains (cmd->given, same_field[i][0]) && g_hash_table_contains (cmd->given, same_field[i][1]))
+      {
+        cli_print_error ("train: --%s and --%s both name the data: give one", same_field[i][0], same_field[i][1]);
+        return FALSE;
+      }
+  if (!g_hash_table_contains (cmd->given, "csv") && !g_hash_table_contains (cmd->given, "dataset"))
     {
-      const char *required[] = { "csv", "img-root", "out" };
-      for (size_t i = 0; i < G_N_ELEMENTS (required); i++)
-        if (!g_hash_table_contains (cmd->given, required[i]))
-          {
-            cli_print_error ("train: --%s is required (see '%s train --help')", required[i], CLI_PROGRAM_NAME);
-            return FALSE;
-          }
+      cli_print_error ("train: --dataset PATH (or --csv FILE) is required (see '%s train --help')", CLI_PROGRAM_NAME);
+      return FALSE;
+    }
+  if (g_hash_table_contains (cmd->given, "csv") && !g_hash_table_contains (cmd->given, "img-root"))
+    {
+      cli_print_error ("train: --img-root is required with --csv (see '%s train --help')", CLI_PROGRAM_NAME);
+      return FALSE;
+    }
+  if (!g_hash_table_contains (cmd->given, "out"))
+    {
+      cli_print_error ("train: --out is required (see '%s train --help')", CLI_PROGRAM_NAME);
+      return FALSE;
     }
   return TRUE;
 }

@@ -10,6 +10,9 @@ void     clip_callbacks_progress (const ClipCallbacks *callbacks, const char *wh
 /* FALSE, with CLIP_ERROR_ABORTED "Cancelled", when CALLBACKS' abort asks to stop. */
 gboolean clip_callbacks_check_abort (const ClipCallbacks *callbacks, GError **error);
 
+/* TEMPLATE with NAME where "{}" or CLIP_benchmark's "{c}" stands (zero-shot.c). */
+char *clip_template_fill (const char *template, const char *name);
+
 /* Symbolic dimensions of the tensor table, resolved against a ClipConfig. */
 typedef enum {
   DIM_NONE,

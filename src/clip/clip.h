@@ -241,10 +241,14 @@ gboolean clip_model_save (const ClipModel *model, const char *path, ClipDType dt
 /* Built-in template sets: "simple" (1), "openai7" (7), "imagenet80" (80).  NULL-terminated, static:
  * borrowed. */
 const char *const *clip_templates_builtin (const char *name, int *n_templates);
-/* One template per non-empty line; each must contain "{}". Free with g_strfreev. */
+/* One template per non-empty line; each must contain "{}" or CLIP_benchmark's "{c}" where the class
+ * name goes.  Free with g_strfreev. */
 char **clip_templates_load (const char *path, GError **error);
 
-/* Rows of WEIGHTS [n_classes, embed_dim]: mean of the L2-normalised template embeddings, normalised. */
+/* Whether TEMPLATE has a place for the class name: "{}" or CLIP_benchmark's "{c}". */
+gboolean clip_template_is_valid (const char *template);
+/* Rows of WEIGHTS [n_classes, embed_dim]: mean of the L2-normalised template embeddings, normalised.
+ * "{}" and "{c}" in a template both stand for the class name. */
 gboolean clip_zero_shot_classifier (ClipModel *model, const char *const *classes, int n_classes,
                                     const char *const *templates, int n_templates,
                                     float *weights, const ClipCallbacks *callbacks, GError **error);
@@ -338,21 +342,37 @@ gboolean clip_communicator_agree (const ClipCommunicator *comm, const GError *lo
 
 /* ---------------------------------------------------------------- evaluation */
 
+/* Recall@K for up to CLIP_MAX_RECALL_K values of K; 1, 5 and 10 unless chosen, so that
+ * image_to_text[0..2] are R@1, R@5 and R@10 then. */
+#define CLIP_MAX_RECALL_K 8
+
 typedef struct {
-  double image_to_text[3];   /* Recall@1, @5, @10 */
-  double text_to_image[3];
+  double image_to_text[CLIP_MAX_RECALL_K];   /* CLIP_benchmark's text_retrieval_recall@k[i] */
+  double text_to_image[CLIP_MAX_RECALL_K];   /* CLIP_benchmark's image_retrieval_recall@k[i] */
+  int    n_k;
+  int    k[CLIP_MAX_RECALL_K];
 } ClipRetrievalMetrics;
 
-/* IMAGE and TEXT embeddings [n, dim], row i of each a pair.  Captions with identical text form one
- * group (GROUP[i] = group id of caption i): an image query hits when any caption of its group is in
- * the top K, a caption query when any image of its group is (CLIP_benchmark's definition).  GROUP
- * NULL makes each row its own group.  Candidates tied with the best correct one (within 1e-6) are
- * ordered at random and the hit counts with its probability, so equal embeddings score K / n. */
+/* IMAGE [n, dim] and TEXT [n, dim] embeddings, row i of each a pair.  Captions with identical text
+ * form one group (GROUP[i] = group id of caption i; NULL makes each row its own group) and are
+ * ranked once: see clip_evaluate_retrieval_captions.  Recall at 1, 5 and 10. */
 void clip_evaluate_retrieval (const float *image, const float *text, int n, int dim, const int *group,
                               ClipRetrievalMetrics *metrics);
 
+/* CLIP_benchmark's retrieval with several captions per image and each distinct caption text ranked
+ * once.  IMAGE [n_images, dim], TEXT [n_texts, dim] (distinct texts); caption c describes image
+ * CAPTION_IMAGE[c] with text CAPTION_TEXT[c].  Text → image: every caption is a query, a hit when an
+ * image with that caption text is among the K best images.  Image → text: every image with a caption
+ * is a query over the distinct texts, a hit when one of its texts is among the K best.  Candidates
+ * tied with the best correct one (within 1e-6) are ordered at random and the hit counts with its
+ * probability, so equal embeddings score K / n, not 1.  KS [n_k] (NULL: 1, 5, 10), each ≥ 1. */
+void clip_evaluate_retrieval_captions (const float *image, int n_images, const float *text, int n_texts,
+                                       int dim, const int *caption_image, const int *caption_text,
+                                       int n_captions, const int *ks, int n_k, ClipRetrievalMetrics *metrics);
+
 typedef struct {
   double top1, top5;
+  double mean_per_class_recall;  /* balanced accuracy: the mean of per_class over classes with images */
   int    n_classes;
   double *per_class;         /* [n_classes] accuracy */
   int    *confusion;         /* [n_classes × n_classes], row = true label, column = prediction */
@@ -367,10 +387,25 @@ void clip_zero_shot_metrics_clear (ClipZeroShotMetrics *metrics);
 
 /* ---------------------------------------------------------------- datasets */
 
-/* A captioned image data set: a CSV with header image_path,caption[,label] (RFC 4180 quoting, a
- * UTF-8 BOM allowed), paths relative to the image root and never escaping it.  Bad rows (missing
- * file, path outside the root, empty caption, wrong column count) are skipped and reported with
- * their line numbers; undecodable images are found and reported by clip_dataset_prepare_images. */
+/* An image data set in one of the shapes people keep them in, recognised from what PATH is:
+ *   csv         a CSV file with header image_path,caption[,label] (RFC 4180 quoting, a UTF-8 BOM
+ *               allowed), paths relative to the image root (default: the CSV's folder);
+ *   folder      a folder with one subfolder per class (torchvision's ImageFolder: classes sorted by
+ *               name, images found recursively);
+ *   webdataset  CLIP_benchmark's layout: SPLIT/nshards.txt, SPLIT/0.tar … SPLIT/N-1.tar holding
+ *               KEY.jpg|png|webp with KEY.cls (class index) or KEY.txt (captions, one a line), and
+ *               beside them classnames.txt and zeroshot_classification_templates.txt; read streaming
+ *               from the tars, never unpacked;
+ *   coco        a COCO captions JSON (images + annotations; images under the image root, by default
+ *               ../NAME for annotations/captions_NAME.json when that folder exists);
+ *   karpathy    a Karpathy split JSON (images[].{filename, split, sentences[].raw}, e.g.
+ *               dataset_flickr30k.json) restricted to one split.
+ * Images and captions are separate lists: an image may have several captions (one retrieval item
+ * with several positives), and a row of this API is one caption with its image (a training pair).
+ * Classification-only data (folder, WebDataset .cls) get one caption per image from templates.
+ * Bad entries (missing file, path outside the root, empty caption, wrong column count, a truncated
+ * tar, a missing class index, an annotation naming an unknown image) are skipped and reported as
+ * issues naming the file and the entry; undecodable images are found by clip_dataset_prepare_images. */
 typedef struct _ClipDataset ClipDataset;
 
 /* Enforced with CLIP_ERROR_LIMIT: more data rows fail the load; a longer row (quoted newlines
@@ -379,49 +414,99 @@ typedef struct _ClipDataset ClipDataset;
 #define CLIP_MAX_CSV_RECORD_BYTES (1 << 20)
 
 typedef struct {
-  int   line;         /* 1-based CSV line of the row */
-  char *path;         /* as written in the CSV, or NULL */
+  int   line;         /* 1-based line in FILE, or 0 where lines mean nothing (tars, JSON) */
+  char *path;         /* the entry as the source names it (CSV path, tar member, annotation), or NULL */
   char *reason;
+  char *file;         /* the file the entry is in: the CSV, the shard, the JSON, the class folder */
 } ClipDatasetIssue;
 
-/* Free with clip_dataset_free; the getters' pointers are borrowed from the data set. */
+/* "FILE:LINE: skipped ENTRY: REASON" (LINE and ENTRY left out when unknown). */
+char *clip_dataset_issue_describe (const ClipDatasetIssue *issue);
+
+typedef enum {
+  CLIP_DATASET_FORMAT_AUTO,
+  CLIP_DATASET_FORMAT_CSV,
+  CLIP_DATASET_FORMAT_FOLDER,
+  CLIP_DATASET_FORMAT_WEBDATASET,
+  CLIP_DATASET_FORMAT_COCO,
+  CLIP_DATASET_FORMAT_KARPATHY,
+} ClipDatasetFormat;
+
+typedef struct {
+  ClipDatasetFormat  format;        /* AUTO: from what the path is */
+  const char        *image_root;    /* CSV, COCO, Karpathy: where image paths start (NULL: default) */
+  const char        *split;         /* WebDataset, Karpathy: the part to read (NULL: "test"); Karpathy
+                                     * splits join with "+" ("train+restval") */
+  const char *const *templates;     /* captions of classification-only data: NULL = the data set's */
+  int                n_templates;   /*   template file, or "a photo of a {}." */
+} ClipDatasetOptions;
+
+void         clip_dataset_options_init (ClipDatasetOptions *options);
+/* Reads the data set at PATH (CALLBACKS' abort is polled while WebDataset shards are indexed). */
+ClipDataset *clip_dataset_open (const char *path, const ClipDatasetOptions *options,
+                                const ClipCallbacks *callbacks, GError **error);
+/* Whether PATH is a WebDataset folder (SPLIT/nshards.txt inside, or PATH is the split folder), whose
+ * images have no files of their own (clip_dataset_get_image_path is NULL for them). */
+gboolean     clip_dataset_is_webdataset (const char *path);
+/* The CSV reader alone: clip_dataset_open with format CSV.  Free with clip_dataset_free; the
+ * getters' pointers are borrowed from the data set. */
 ClipDataset *clip_dataset_load_csv (const char *csv_path, const char *image_root, GError **error);
 void         clip_dataset_free (ClipDataset *dataset);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipDataset, clip_dataset_free)
 
-int         clip_dataset_get_size (const ClipDataset *dataset);        /* usable rows */
+const char *clip_dataset_get_format_name (const ClipDataset *dataset);  /* "csv", "folder", … */
+const char *clip_dataset_get_path (const ClipDataset *dataset);         /* as opened */
+/* The folder the image paths are relative to, absolute; NULL for WebDataset shards. */
+const char *clip_dataset_get_image_root (const ClipDataset *dataset);
+/* Rows: one caption with its image each. */
+int         clip_dataset_get_size (const ClipDataset *dataset);
+/* Absolute file of the row's image, or NULL when the image is inside a WebDataset shard. */
+const char *clip_dataset_get_image_path (const ClipDataset *dataset, int index);
 /* The bytes of the cache file holding the prepared crops; 0 when they are in memory. */
 uint64_t    clip_dataset_get_cache_bytes (const ClipDataset *dataset);
-const char *clip_dataset_get_image_path (const ClipDataset *dataset, int index);  /* absolute */
 const char *clip_dataset_get_caption (const ClipDataset *dataset, int index);
-int         clip_dataset_get_line (const ClipDataset *dataset, int index);
+int         clip_dataset_get_line (const ClipDataset *dataset, int index);   /* CSV line, or 0 */
 int         clip_dataset_get_label (const ClipDataset *dataset, int index);  /* -1 without labels */
-int         clip_dataset_get_n_labels (const ClipDataset *dataset);          /* distinct labels, sorted */
+int         clip_dataset_get_n_labels (const ClipDataset *dataset);          /* class names */
 const char *clip_dataset_get_label_name (const ClipDataset *dataset, int label);
-/* Rows skipped so far: ClipDatasetIssue pointers owned by the data set. */
+/* Images: the row's image index, and per image its label and its name in the source. */
+int         clip_dataset_get_row_image (const ClipDataset *dataset, int index);
+int         clip_dataset_get_n_images (const ClipDataset *dataset);
+int         clip_dataset_get_image_label (const ClipDataset *dataset, int image);
+const char *clip_dataset_get_image_entry (const ClipDataset *dataset, int image);
+/* Whether the captions come from the data (retrieval) rather than from templates (classification). */
+gboolean    clip_dataset_has_captions (const ClipDataset *dataset);
+/* The data set's own zero-shot templates ("{}" or "{c}" for the class), NULL-terminated, or NULL. */
+const char *const *clip_dataset_get_templates (const ClipDataset *dataset, int *n_templates);
+/* Entries skipped so far: ClipDatasetIssue pointers owned by the data set. */
 GPtrArray  *clip_dataset_get_issues (const ClipDataset *dataset);
 /* Caption groups for clip_evaluate_retrieval: equal caption texts share an id.  [size] ints. */
 const int  *clip_dataset_get_caption_groups (const ClipDataset *dataset);
 
-/* Decodes every image once into SIZE × SIZE 8-bit RGB crops (clip-reference.md's preprocessing; kept in memory,
- * or in a cache file in CACHE_DIR when they would exceed MEMORY_LIMIT bytes), dropping and
- * reporting the rows whose images cannot be decoded.  Fails only when no row remains.  Rows naming
- * the same file share one crop; decoding runs on g_get_num_processors() threads, progress and abort
- * on the calling thread.  CACHE_DIR NULL is the temporary folder; the cache file is unlinked at once. */
+/* Decodes every image once into SIZE × SIZE 8-bit RGB crops (clip-reference.md's preprocessing;
+ * kept in memory, or in a cache file in CACHE_DIR when they would exceed MEMORY_LIMIT bytes),
+ * dropping and reporting the images that cannot be decoded, with their captions.  Fails only when
+ * no image remains.  The captions of one image share its crop; files decode on
+ * g_get_num_processors() threads and WebDataset shards one per thread, each streamed once; progress
+ * and abort on the calling thread.  CACHE_DIR NULL is the temporary folder; the cache file is
+ * unlinked at once. */
 gboolean       clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif_orientation,
                                             size_t memory_limit, const char *cache_dir,
                                             const ClipCallbacks *callbacks, GError **error);
 const uint8_t *clip_dataset_get_crop (ClipDataset *dataset, int index);  /* after prepare; borrowed */
+const uint8_t *clip_dataset_get_image_crop (ClipDataset *dataset, int image);  /* after prepare; borrowed */
 int            clip_dataset_get_crop_size (const ClipDataset *dataset);  /* 0 before prepare */
 
-/* Evaluates MODEL on DATASET, whose images must be prepared at the model's image size: Recall@1/5/10
- * both ways into RETRIEVAL (may be NULL) and, when ZERO_SHOT is not NULL, zero-shot classification
- * over the data set's labels with TEMPLATES (NULL = the "simple" set), which needs a label column.
- * Encodes BATCH_SIZE images or texts at a time; CALLBACKS' progress counts them.  Free ZERO_SHOT's
- * arrays with clip_zero_shot_metrics_clear. */
+/* Evaluates MODEL on DATASET, whose images must be prepared at the model's image size: retrieval
+ * Recall@K both ways (clip_evaluate_retrieval_captions over the images and the distinct captions;
+ * KS [n_ks], NULL for 1, 5, 10) into RETRIEVAL (may be NULL) and, when ZERO_SHOT is not NULL,
+ * zero-shot classification of the images over the data set's labels with TEMPLATES (NULL = the data
+ * set's own, else the "simple" set), which needs labels.  Encodes BATCH_SIZE images or texts at a
+ * time; CALLBACKS' progress counts them.  Free ZERO_SHOT's arrays with clip_zero_shot_metrics_clear. */
 gboolean clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const char *const *templates,
-                                int n_templates, int batch_size, ClipRetrievalMetrics *retrieval,
-                                ClipZeroShotMetrics *zero_shot, const ClipCallbacks *callbacks, GError **error);
+                                int n_templates, const int *ks, int n_ks, int batch_size,
+                                ClipRetrievalMetrics *retrieval, ClipZeroShotMetrics *zero_shot,
+                                const ClipCallbacks *callbacks, GError **error);
 
 /* ---------------------------------------------------------------- training runs
  *
@@ -444,10 +529,12 @@ gboolean clip_evaluate_dataset (ClipModel *model, ClipDataset *dataset, const ch
  * run's losses equal an uninterrupted run's when it uses the same build and thread count. */
 
 typedef struct {
-  /* data: CSV image_path,caption[,label] with paths relative to image_root */
+  /* data: any format clip_dataset_open reads (the name is the CSV's, which came first) */
   char    *csv_path;
-  char    *image_root;
+  char    *image_root;       /* CSV, COCO, Karpathy: where image paths start; NULL = the format's default */
+  char    *split;            /* WebDataset, Karpathy: the part trained on; NULL = "train" */
   char    *val_csv_path;     /* NULL: no validation; its paths are relative to image_root too */
+  char    *val_split;        /* its part; NULL = "test" */
   char    *val_templates;    /* zero-shot templates for validation with labels: a built-in set or a
                               * file (clip_templates_load); NULL = "simple" */
   char    *out_dir;

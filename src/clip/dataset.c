@@ -1,13 +1,15 @@
-/* dataset.c — captioned image data sets: a CSV (RFC 4180) of image paths, captions and optional
- * labels, checked row by row, and the images decoded once into 8-bit crops.
+/* dataset.c — image data sets in memory: images and captions as two lists, the reader chosen from
+ * what the path is (dataset-csv.c, dataset-folder.c, dataset-wds.c, dataset-coco.c,
+ * dataset-karpathy.c), and the images decoded once into 8-bit crops.
  *
- * Untrusted input throughout: every row is checked on its own and a bad row is skipped with its line
- * number and a reason; only a file that cannot be read, a header without the required columns, more
- * than CLIP_MAX_DATASET_ROWS rows, or no usable row at all fail the whole load.  Image paths are
- * contained in the image root twice: lexically ("../", absolute paths) and after resolving symbolic
- * links, and the resolved path is what is kept, so a link swapped later cannot lead outside. */
-#include "clip-private.h"
+ * Untrusted input throughout: every entry is checked on its own and a bad one is skipped with where
+ * it is and why.  Image paths are contained in the image root twice: lexically ("../", absolute
+ * paths) and after resolving symbolic links, and the resolved path is what is kept, so a link
+ * swapped later cannot lead outside. */
+#include "dataset-private.h"
+#include "image-private.h"
 #include "util-file.h"
+#include "util-json.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -20,39 +22,21 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-typedef struct {
-  char *path;        /* resolved absolute path */
-  char *written;     /* as written in the CSV */
-  char *caption;
-  char *label_text;  /* NULL without a label column */
-  int   line;
-  int   label;       /* index into label_names, or -1 */
-  int   slot;        /* crop slot after prepare, or -1 */
-} DatasetRow;
-
-struct _ClipDataset {
-  char        *csv_path;
-  char        *root;          /* image root, absolute with "." and ".." removed */
-  char        *resolved_root; /* the same with symbolic links resolved */
-  GArray      *rows;          /* DatasetRow, usable rows in CSV order */
-  gboolean     has_labels;
-  GPtrArray   *label_names;   /* owned strings, sorted by bytes */
-  int         *groups;        /* [rows->len] caption group ids */
-  GPtrArray   *issues;        /* ClipDatasetIssue */
-  int          crop_size;     /* 0 until prepared */
-  size_t       crop_bytes;
-  uint8_t     *crops;         /* crops in memory, or NULL */
-  GMappedFile *cache;         /* or the map of the (already unlinked) cache file */
-};
+/* The largest COCO or Karpathy JSON read (Karpathy's dataset_coco.json is about 150 MB). */
+#define DATASET_MAX_JSON_BYTES ((gsize) 1 << 30)
 
 static void
-dataset_row_clear (gpointer data)
+dataset_image_clear (gpointer data)
 {
-  DatasetRow *row = data;
-  g_free (row->path);
-  g_free (row->written);
-  g_free (row->caption);
-  g_free (row->label_text);
+  DatasetImage *image = data;
+  g_free (image->path);
+  g_free (image->entry);
+}
+
+static void
+dataset_caption_clear (gpointer data)
+{
+  g_free (((DatasetCaption *) data)->text);
 }
 
 static void
@@ -61,14 +45,12 @@ dataset_issue_free (gpointer data)
   ClipDatasetIssue *issue = data;
   g_free (issue->path);
   g_free (issue->reason);
+  g_free (issue->file);
   g_free (issue);
 }
 
-static void dataset_add_issue (ClipDataset *dataset, int line, const char *path, const char *format, ...)
-  G_GNUC_PRINTF (4, 5);
-
-static void
-dataset_add_issue (ClipDataset *dataset, int line, const char *path, const char *format, ...)
+void
+dataset_add_issue (ClipDataset *dataset, const char *file, int line, const char *entry, const char *format, ...)
 {
   ClipDatasetIssue *issue = g_new0 (ClipDatasetIssue, 1);
   va_list args;
@@ -76,8 +58,28 @@ dataset_add_issue (ClipDataset *dataset, int line, const char *path, const char 
   issue->reason = g_strdup_vprintf (format, args);
   va_end (args);
   issue->line = line;
-  issue->path = g_strdup (path);
+  issue->path = g_strdup (entry);
+  issue->file = g_strdup (file);
   g_ptr_array_add (dataset->issues, issue);
+}
+
+char *
+clip_dataset_issue_describe (const ClipDatasetIssue *issue)
+{
+  g_return_val_if_fail (issue != NULL, NULL);
+  GString *text = g_string_new (NULL);
+  if (issue->file != NULL)
+    {
+      g_autofree char *shown = g_filename_display_name (issue->file);
+      g_string_append (text, shown);
+    }
+  if (issue->line > 0)
+    g_string_append_printf (text, ":%d", issue->line);
+  g_string_append (text, text->len > 0 ? ": skipped" : "skipped");
+  if (issue->path != NULL)
+    g_string_append_printf (text, " %s", issue->path);
+  g_string_append_printf (text, ": %s", issue->reason);
+  return g_string_free (text, FALSE);
 }
 
 static void
@@ -89,144 +91,66 @@ dataset_release_crops (ClipDataset *dataset)
   dataset->crop_bytes = 0;
 }
 
+static ClipDataset *
+dataset_new (const char *path, const char *format_name)
+{
+  ClipDataset *dataset = g_new0 (ClipDataset, 1);
+  dataset->source_path = g_strdup (path);
+  dataset->format_name = format_name;
+  dataset->images = g_array_new (FALSE, FALSE, sizeof (DatasetImage));
+  g_array_set_clear_func (dataset->images, dataset_image_clear);
+  dataset->captions = g_array_new (FALSE, FALSE, sizeof (DatasetCaption));
+  g_array_set_clear_func (dataset->captions, dataset_caption_clear);
+  dataset->label_names = g_ptr_array_new_with_free_func (g_free);
+  dataset->templates = g_ptr_array_new_null_terminated (0, g_free, TRUE);
+  dataset->shards = g_ptr_array_new_with_free_func (g_free);
+  dataset->issues = g_ptr_array_new_with_free_func (dataset_issue_free);
+  return dataset;
+}
+
 void
 clip_dataset_free (ClipDataset *dataset)
 {
   if (dataset == NULL)
     return;
   dataset_release_crops (dataset);
-  g_free (dataset->csv_path);
+  g_free (dataset->source_path);
   g_free (dataset->root);
   g_free (dataset->resolved_root);
-  g_array_unref (dataset->rows);
+  g_array_unref (dataset->images);
+  g_array_unref (dataset->captions);
   g_ptr_array_unref (dataset->label_names);
+  g_ptr_array_unref (dataset->templates);
+  g_ptr_array_unref (dataset->shards);
   g_free (dataset->groups);
   g_ptr_array_unref (dataset->issues);
   g_free (dataset);
 }
 
-/* ---------------------------------------------------------------- CSV records (RFC 4180) */
-
-typedef struct {
-  FILE       *file;
-  const char *path;
-  char        buffer[65536];
-  size_t      length, position;
-  int         line;          /* physical line of the next byte, 1-based */
-} CsvReader;
-
-typedef struct {
-  GPtrArray *fields;         /* char* */
-  int        line;           /* where the record starts */
-  gboolean   too_long;       /* over CLIP_MAX_CSV_RECORD_BYTES: fields are incomplete */
-  gboolean   unterminated;   /* a quoted field was still open at the end of the file */
-  gboolean   has_nul;
-} CsvRecord;
-
-typedef enum { CSV_RECORD_READ, CSV_RECORD_END, CSV_RECORD_ERROR } CsvResult;
-
-/* The next byte, or -1 at the end of the file (or on a read error, which the caller checks). */
-static int
-csv_next_byte (CsvReader *reader)
-{
-  if (reader->position == reader->length)
-    {
-      reader->length = fread (reader->buffer, 1, sizeof reader->buffer, reader->file);
-      reader->position = 0;
-      if (reader->length == 0)
-        return -1;
-    }
-  return (unsigned char) reader->buffer[reader->position++];
-}
-
-static int
-csv_peek_byte (CsvReader *reader)
-{
-  int c = csv_next_byte (reader);
-  if (c >= 0)
-    reader->position--;
-  return c;
-}
-
-typedef enum { FIELD_START, FIELD_UNQUOTED, FIELD_QUOTED, FIELD_QUOTE_IN_QUOTED } CsvFieldState;
-
-/* Reads one record.  Quoted fields may hold commas, doubled quotes and newlines; a CR before a LF
- * outside quotes ends the line like the LF alone.  A record over the length limit is still read to
- * its end (so the next one starts in the right place), but its fields are not kept whole. */
-static CsvResult
-csv_read_record (CsvReader *reader, CsvRecord *record, GError **error)
-{
-  g_ptr_array_set_size (record->fields, 0);
-  record->line = reader->line;
-  record->too_long = record->unterminated = record->has_nul = FALSE;
-
-  g_autoptr (GString) field = g_string_new (NULL);
-  CsvFieldState state = FIELD_START;
-  size_t record_bytes = 0;
-  gboolean any = FALSE;
-
-  for (;;)
-    {
-      int c = csv_next_byte (reader);
-      if (c < 0)
-        {
-          if (ferror (reader->file))
-            {
-              g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: read error near line %d", reader->path,
-                           reader->line);
-              return CSV_RECORD_ERROR;
-            }
-          if (!any)
-            return CSV_RECORD_END;
-          record->unterminated = state == FIELD_QUOTED;
-          break;
-        }
-      any = TRUE;
-      if (++record_bytes > CLIP_MAX_CSV_RECORD_BYTES)
-        record->too_long = TRUE;
-      if (c == '\n')
-        reader->line++;
-
-      gboolean in_quotes = state == FIELD_QUOTED;
-      if (!in_quotes && c == '\r' && csv_peek_byte (reader) == '\n')
-        continue;
-      if (!in_quotes && (c == ',' || c == '\n'))
-        {
-          g_ptr_array_add (record->fields, g_strndup (field->str, field->len));
-          g_string_truncate (field, 0);
-          state = FIELD_START;
-          if (c == '\n')
-            return CSV_RECORD_READ;
-          continue;
-        }
-      if (c == '"')
-        {
-          if (state == FIELD_START)
-            {
-              state = FIELD_QUOTED;
-              continue;
-            }
-          if (state == FIELD_QUOTED)
-            {
-              state = FIELD_QUOTE_IN_QUOTED;
-              continue;
-            }
-          if (state == FIELD_QUOTE_IN_QUOTED)
-            state = FIELD_QUOTED;  /* "" inside quotes is one quote */
-        }
-      else if (state == FIELD_QUOTE_IN_QUOTED || state == FIELD_START)
-        state = FIELD_UNQUOTED;  /* text after a closing quote is kept, as Python's csv does */
-
-      if (c == '\0')
-        record->has_nul = TRUE;
-      else if (!record->too_long)
-        g_string_append_c (field, (char) c);
-    }
-  g_ptr_array_add (record->fields, g_strndup (field->str, field->len));
-  return CSV_RECORD_READ;
-}
-
 /* ---------------------------------------------------------------- paths */
+
+gboolean
+dataset_set_image_root (ClipDataset *dataset, const char *root, GError **error)
+{
+  char *resolved_root = realpath (root, NULL);
+  if (resolved_root == NULL)
+    {
+      int saved = errno;
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "image root %s: %s", root, g_strerror (saved));
+      return FALSE;
+    }
+  g_free (dataset->resolved_root);
+  dataset->resolved_root = g_strdup (resolved_root);
+  free (resolved_root);
+  g_free (dataset->root);
+  dataset->root = g_canonicalize_filename (root, NULL);
+  if (!g_file_test (dataset->resolved_root, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "image root %s: not a folder", root);
+      return FALSE;
+    }
+  return TRUE;
+}
 
 /* Whether PATH is ROOT or inside it; both absolute and canonical. */
 static gboolean
@@ -238,10 +162,8 @@ path_is_within (const char *path, const char *root)
   return path[n] == '\0' || path[n] == '/' || (n > 0 && root[n - 1] == '/');
 }
 
-/* The resolved path of WRITTEN inside the data set's root, or NULL with *REASON set (the row is
- * skipped) or, when the process ran out of descriptors or memory, ERROR (the load fails). */
-static char *
-resolve_image_path (const ClipDataset *dataset, const char *written, char **reason, GError **error)
+char *
+dataset_resolve_image_path (const ClipDataset *dataset, const char *written, char **reason, GError **error)
 {
   /* Lexical first: "../" and absolute paths outside the root are refused whether or not they exist. */
   g_autofree char *lexical = g_canonicalize_filename (written, dataset->root);
@@ -283,61 +205,93 @@ resolve_image_path (const ClipDataset *dataset, const char *written, char **reas
   return kept;
 }
 
-/* ---------------------------------------------------------------- labels and caption groups */
+/* ---------------------------------------------------------------- images, captions, templates */
 
-static int
-compare_strings (gconstpointer a, gconstpointer b)
+int
+dataset_add_image (ClipDataset *dataset, const char *path, const char *entry, int shard, int line, int label)
 {
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
+  DatasetImage image = {
+    .path = g_strdup (path),
+    .entry = g_strdup (entry),
+    .shard = shard,
+    .line = line,
+    .label = label,
+    .slot = -1,
+  };
+  g_array_append_val (dataset->images, image);
+  return (int) dataset->images->len - 1;
 }
 
-/* Recomputes the sorted label names, each row's label index and the caption groups from the rows
- * that remain. */
-static void
-dataset_index_rows (ClipDataset *dataset)
+void
+dataset_add_caption (ClipDataset *dataset, int image, const char *text, int line)
 {
-  guint n = dataset->rows->len;
+  DatasetCaption caption = { .text = g_strdup (text), .image = image, .line = line };
+  g_array_append_val (dataset->captions, caption);
+}
 
-  g_ptr_array_set_size (dataset->label_names, 0);
-  if (dataset->has_labels)
+void
+dataset_caption_from_templates (ClipDataset *dataset, const char *const *templates, int n_templates)
+{
+  static const char *const fallback[] = { "a photo of a {}.", NULL };
+  if (templates == NULL || n_templates < 1)
     {
-      g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
-      for (guint i = 0; i < n; i++)
-        {
-          const char *text = g_array_index (dataset->rows, DatasetRow, i).label_text;
-          if (g_hash_table_add (seen, (gpointer) text))
-            g_ptr_array_add (dataset->label_names, g_strdup (text));
-        }
-      g_ptr_array_sort (dataset->label_names, compare_strings);
-      g_hash_table_remove_all (seen);
-      for (guint c = 0; c < dataset->label_names->len; c++)
-        g_hash_table_insert (seen, g_ptr_array_index (dataset->label_names, c), GUINT_TO_POINTER (c));
-      for (guint i = 0; i < n; i++)
-        {
-          DatasetRow *row = &g_array_index (dataset->rows, DatasetRow, i);
-          row->label = GPOINTER_TO_INT (g_hash_table_lookup (seen, row->label_text));
-        }
+      templates = dataset->templates->len > 0 ? (const char *const *) dataset->templates->pdata : fallback;
+      n_templates = dataset->templates->len > 0 ? (int) dataset->templates->len : 1;
     }
+  for (guint i = 0; i < dataset->images->len; i++)
+    {
+      const DatasetImage *image = DATASET_IMAGE (dataset, i);
+      g_autofree char *text = clip_template_fill (templates[i % n_templates],
+                                                     g_ptr_array_index (dataset->label_names, image->label));
+      dataset_add_caption (dataset, (int) i, text, image->line);
+    }
+  dataset->has_captions = FALSE;
+}
 
+GPtrArray *
+dataset_read_lines (const char *path, gsize max_bytes, GError **error)
+{
+  g_autofree char *text = NULL;
+  size_t len;
+  if (!clip_file_read_contents (path, CLIP_INPUT_DEFAULT, max_bytes, &text, &len, error))
+    return NULL;
+  if (!g_utf8_validate_len (text, len, NULL) || memchr (text, '\0', len) != NULL)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not UTF-8 text", path);
+      return NULL;
+    }
+  GPtrArray *lines = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) split = g_strsplit (text, "\n", -1);
+  for (char **line = split; *line != NULL; line++)
+    if (*g_strstrip (*line) != '\0')
+      g_ptr_array_add (lines, g_strdup (*line));
+  return lines;
+}
+
+/* Numbers the distinct caption texts (the groups retrieval ranks once each). */
+static void
+dataset_index_captions (ClipDataset *dataset)
+{
+  guint n = dataset->captions->len;
   g_free (dataset->groups);
   dataset->groups = g_new (int, MAX (n, 1));
   g_autoptr (GHashTable) groups = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < n; i++)
     {
-      const char *caption = g_array_index (dataset->rows, DatasetRow, i).caption;
+      const char *text = DATASET_CAPTION (dataset, i)->text;
       gpointer id;
-      if (!g_hash_table_lookup_extended (groups, caption, NULL, &id))
+      if (!g_hash_table_lookup_extended (groups, text, NULL, &id))
         {
           id = GUINT_TO_POINTER (g_hash_table_size (groups));
-          g_hash_table_insert (groups, (gpointer) caption, id);
+          g_hash_table_insert (groups, (gpointer) text, id);
         }
       dataset->groups[i] = GPOINTER_TO_INT (id);
     }
 }
 
-/* ---------------------------------------------------------------- loading */
+/* ---------------------------------------------------------------- opening */
 
-/* The first issues, for an error that leaves the caller no data set to ask: "; line 2 (a.png): …". */
+/* The first issues, for an error that leaves the caller no data set to ask. */
 static char *
 dataset_describe_issues (const ClipDataset *dataset)
 {
@@ -346,9 +300,11 @@ dataset_describe_issues (const ClipDataset *dataset)
   for (guint i = 0; i < MIN (dataset->issues->len, SHOWN); i++)
     {
       const ClipDatasetIssue *issue = g_ptr_array_index (dataset->issues, i);
-      g_string_append_printf (text, "; line %d", issue->line);
+      g_string_append_printf (text, "; ");
+      if (issue->line > 0)
+        g_string_append_printf (text, "line %d ", issue->line);
       if (issue->path != NULL)
-        g_string_append_printf (text, " (%s)", issue->path);
+        g_string_append_printf (text, "(%s)", issue->path);
       g_string_append_printf (text, ": %s", issue->reason);
     }
   if (dataset->issues->len > SHOWN)
@@ -356,258 +312,170 @@ dataset_describe_issues (const ClipDataset *dataset)
   return g_string_free (text, FALSE);
 }
 
-typedef struct {
-  int n_fields;
-  int path_column, caption_column, label_column;  /* -1 when absent */
-} CsvColumns;
-
-static gboolean
-parse_header (const char *csv_path, const CsvRecord *header, CsvColumns *columns, GError **error)
+void
+clip_dataset_options_init (ClipDatasetOptions *options)
 {
-  if (header->too_long)
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: the header line is longer than the limit of %d MiB",
-                   csv_path, CLIP_MAX_CSV_RECORD_BYTES >> 20);
-      return FALSE;
-    }
-  if (header->has_nul || header->unterminated)
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: the header line is damaged (%s)", csv_path,
-                   header->has_nul ? "it contains a NUL byte" : "a quoted field is never closed");
-      return FALSE;
-    }
-  static const char *const names[] = { "image_path", "caption", "label" };
-  int *slots[] = { &columns->path_column, &columns->caption_column, &columns->label_column };
-  columns->n_fields = (int) header->fields->len;
-  columns->path_column = columns->caption_column = columns->label_column = -1;
-
-  for (int i = 0; i < columns->n_fields; i++)
-    {
-      g_autofree char *name = g_strstrip (g_strdup (g_ptr_array_index (header->fields, i)));
-      for (int k = 0; k < 3; k++)
-        if (g_ascii_strcasecmp (name, names[k]) == 0)
-          {
-            if (*slots[k] >= 0)
-              {
-                g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-                             "%s: the header names the column '%s' twice (columns %d and %d)", csv_path,
-                             names[k], *slots[k] + 1, i + 1);
-                return FALSE;
-              }
-            *slots[k] = i;
-          }
-    }
-  for (int k = 0; k < 2; k++)
-    if (*slots[k] < 0)
-      {
-        g_autoptr (GString) found = g_string_new (NULL);
-        for (int i = 0; i < columns->n_fields; i++)
-          {
-            g_autofree char *shown = g_utf8_make_valid (g_ptr_array_index (header->fields, i), -1);
-            g_string_append_printf (found, "%s'%s'", i > 0 ? ", " : "", shown);
-          }
-        g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING,
-                     "%s: the header has no '%s' column (it has %s); expected image_path and caption, "
-                     "and optionally label", csv_path, names[k], found->str);
-        return FALSE;
-      }
-  return TRUE;
+  g_return_if_fail (options != NULL);
+  *options = (ClipDatasetOptions) { .format = CLIP_DATASET_FORMAT_AUTO };
 }
 
-/* Checks one data record and adds it as a row, or records why it is skipped; FALSE only when the
- * process ran out of descriptors or memory. */
-static gboolean
-add_record (ClipDataset *dataset, const CsvColumns *columns, const CsvRecord *record, GError **error)
+/* COCO has "annotations"; a Karpathy split has "sentences" in its images (in any of them: a damaged
+ * first entry does not make it another format). */
+static ClipDatasetFormat
+dataset_json_format (JsonObject *root)
 {
-  GPtrArray *fields = record->fields;
-  /* An empty line (a trailing newline, a blank separator) is not a row. */
-  if (fields->len == 1 && *(const char *) g_ptr_array_index (fields, 0) == '\0' && !record->has_nul)
-    return TRUE;
-  if (record->too_long)
+  if (json_object_has_member (root, "annotations"))
+    return CLIP_DATASET_FORMAT_COCO;
+  JsonNode *node = json_object_get_member (root, "images");
+  JsonArray *images = node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+  for (guint i = 0; images != NULL && i < json_array_get_length (images); i++)
     {
-      dataset_add_issue (dataset, record->line, NULL, "the row is longer than the limit of %d MiB",
-                         CLIP_MAX_CSV_RECORD_BYTES >> 20);
-      return TRUE;
+      JsonNode *image = json_array_get_element (images, i);
+      if (JSON_NODE_HOLDS_OBJECT (image) && json_object_has_member (json_node_get_object (image), "sentences"))
+        return CLIP_DATASET_FORMAT_KARPATHY;
     }
-  if (record->unterminated)
-    {
-      dataset_add_issue (dataset, record->line, NULL, "a quoted field is never closed");
-      return TRUE;
-    }
-  if (record->has_nul)
-    {
-      dataset_add_issue (dataset, record->line, NULL, "the row contains a NUL byte");
-      return TRUE;
-    }
-  if ((int) fields->len != columns->n_fields)
-    {
-      dataset_add_issue (dataset, record->line, NULL, "the row has %u fields, the header has %d",
-                         fields->len, columns->n_fields);
-      return TRUE;
-    }
-  for (guint i = 0; i < fields->len; i++)
-    if (!g_utf8_validate (g_ptr_array_index (fields, i), -1, NULL))
-      {
-        dataset_add_issue (dataset, record->line, NULL, "field %u is not valid UTF-8", i + 1);
-        return TRUE;
-      }
+  return CLIP_DATASET_FORMAT_AUTO;
+}
 
-  const char *written = g_ptr_array_index (fields, columns->path_column);
-  g_autofree char *caption = g_strstrip (g_strdup (g_ptr_array_index (fields, columns->caption_column)));
-  g_autofree char *label = columns->label_column < 0 ? NULL
-                           : g_strstrip (g_strdup (g_ptr_array_index (fields, columns->label_column)));
-  if (*written == '\0')
-    {
-      dataset_add_issue (dataset, record->line, NULL, "empty image path");
-      return TRUE;
-    }
-  if (*caption == '\0')
-    {
-      dataset_add_issue (dataset, record->line, written, "empty caption");
-      return TRUE;
-    }
-  if (label != NULL && *label == '\0')
-    {
-      dataset_add_issue (dataset, record->line, written, "empty label");
-      return TRUE;
-    }
-  char *reason = NULL;
-  char *path = resolve_image_path (dataset, written, &reason, error);
-  if (path == NULL && reason == NULL)
+static ClipDatasetFormat
+dataset_recognise (const char *path)
+{
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    return clip_dataset_is_webdataset (path) ? CLIP_DATASET_FORMAT_WEBDATASET : CLIP_DATASET_FORMAT_FOLDER;
+  g_autofree char *lower = g_ascii_strdown (path, -1);
+  if (g_str_has_suffix (lower, ".json"))
+    return CLIP_DATASET_FORMAT_COCO;  /* or Karpathy: told apart once the JSON is parsed */
+  return CLIP_DATASET_FORMAT_CSV;
+}
+
+static const char *const dataset_format_names[] = {
+  [CLIP_DATASET_FORMAT_CSV] = "csv",
+  [CLIP_DATASET_FORMAT_FOLDER] = "folder",
+  [CLIP_DATASET_FORMAT_WEBDATASET] = "webdataset",
+  [CLIP_DATASET_FORMAT_COCO] = "coco",
+  [CLIP_DATASET_FORMAT_KARPATHY] = "karpathy",
+};
+
+static gboolean
+dataset_read_json (ClipDataset *dataset, const char *path, ClipDatasetFormat format,
+                   const ClipDatasetOptions *options, GError **error)
+{
+  g_autoptr (JsonNode) node = clip_json_parse_file (path, DATASET_MAX_JSON_BYTES, error);
+  if (node == NULL)
     return FALSE;
-  if (path == NULL)
+  if (!JSON_NODE_HOLDS_OBJECT (node))
     {
-      dataset_add_issue (dataset, record->line, written, "%s", reason);
-      g_free (reason);
-      return TRUE;
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+                   "%s: expected a JSON object with images (a COCO captions file or a Karpathy split)", path);
+      return FALSE;
     }
-
-  DatasetRow row = {
-    .path = path,
-    .written = g_strdup (written),
-    .caption = g_steal_pointer (&caption),
-    .label_text = g_steal_pointer (&label),
-    .line = record->line,
-    .label = -1,
-    .slot = -1,
-  };
-  g_array_append_val (dataset->rows, row);
-  return TRUE;
+  JsonObject *root = json_node_get_object (node);
+  if (options->format == CLIP_DATASET_FORMAT_AUTO)
+    format = dataset_json_format (root);
+  if (format == CLIP_DATASET_FORMAT_COCO || format == CLIP_DATASET_FORMAT_KARPATHY)
+    dataset->format_name = dataset_format_names[format];
+  if (format == CLIP_DATASET_FORMAT_COCO)
+    return dataset_read_coco (dataset, path, root, options, error);
+  if (format == CLIP_DATASET_FORMAT_KARPATHY)
+    return dataset_read_karpathy (dataset, path, root, options, error);
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+               "%s: neither a COCO captions file (images and annotations) nor a Karpathy split "
+               "(images with sentences)", path);
+  return FALSE;
 }
 
-static gboolean
-read_rows (ClipDataset *dataset, FILE *file, GError **error)
+ClipDataset *
+clip_dataset_open (const char *path, const ClipDatasetOptions *options, const ClipCallbacks *callbacks,
+                   GError **error)
 {
-  CsvReader *reader = g_new0 (CsvReader, 1);
-  reader->file = file;
-  reader->path = dataset->csv_path;
-  reader->line = 1;
-  CsvRecord record = { .fields = g_ptr_array_new_with_free_func (g_free) };
-  gboolean ok = FALSE;
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  ClipDatasetOptions defaults;
+  clip_dataset_options_init (&defaults);
+  if (options == NULL)
+    options = &defaults;
+  g_return_val_if_fail (options->format >= CLIP_DATASET_FORMAT_AUTO
+                        && options->format <= CLIP_DATASET_FORMAT_KARPATHY, NULL);
 
-  /* A UTF-8 byte order mark, as spreadsheet programs write, is not part of the first column name. */
-  static const unsigned char bom[] = { 0xEF, 0xBB, 0xBF };
-  reader->length = fread (reader->buffer, 1, sizeof reader->buffer, file);
-  if (reader->length >= 3 && memcmp (reader->buffer, bom, 3) == 0)
-    reader->position = 3;
-
-  CsvColumns columns;
-  CsvResult result = csv_read_record (reader, &record, error);
-  if (result == CSV_RECORD_END)
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-                 "%s: empty file; expected a header line with image_path and caption", dataset->csv_path);
-  if (result != CSV_RECORD_READ || !parse_header (dataset->csv_path, &record, &columns, error))
-    goto out;
-  dataset->has_labels = columns.label_column >= 0;
-
-  int64_t n_records = 0;
-  while ((result = csv_read_record (reader, &record, error)) == CSV_RECORD_READ)
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
     {
-      if (++n_records > CLIP_MAX_DATASET_ROWS)
-        {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: more than the limit of %d rows",
-                       dataset->csv_path, CLIP_MAX_DATASET_ROWS);
-          goto out;
-        }
-      if (!add_record (dataset, &columns, &record, error))
-        goto out;
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: no such file or folder", path);
+      return NULL;
     }
-  ok = result == CSV_RECORD_END;
-
-out:
-  g_ptr_array_unref (record.fields);
-  g_free (reader);
-  return ok;
+  ClipDatasetFormat format = options->format != CLIP_DATASET_FORMAT_AUTO ? options->format : dataset_recognise (path);
+  g_autoptr (ClipDataset) dataset = dataset_new (path, dataset_format_names[format]);
+  gboolean ok;
+  switch (format)
+    {
+    case CLIP_DATASET_FORMAT_FOLDER:
+      ok = dataset_read_folder (dataset, path, options, error);
+      break;
+    case CLIP_DATASET_FORMAT_WEBDATASET:
+      ok = dataset_read_webdataset (dataset, path, options, callbacks, error);
+      break;
+    case CLIP_DATASET_FORMAT_COCO:
+    case CLIP_DATASET_FORMAT_KARPATHY:
+      ok = dataset_read_json (dataset, path, format, options, error);
+      break;
+    default:
+      ok = dataset_read_csv (dataset, path, options, error);
+      break;
+    }
+  if (!ok)
+    return NULL;
+  if (dataset->captions->len == 0)
+    {
+      g_autofree char *examples = dataset_describe_issues (dataset);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: no usable %s (%u skipped%s)", path,
+                   format == CLIP_DATASET_FORMAT_CSV ? "row" : "entry", dataset->issues->len, examples);
+      return NULL;
+    }
+  dataset_index_captions (dataset);
+  return g_steal_pointer (&dataset);
 }
 
 ClipDataset *
 clip_dataset_load_csv (const char *csv_path, const char *image_root, GError **error)
 {
-  g_return_val_if_fail (csv_path != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  g_autoptr (ClipDataset) dataset = g_new0 (ClipDataset, 1);
-  dataset->csv_path = g_strdup (csv_path);
-  dataset->rows = g_array_new (FALSE, FALSE, sizeof (DatasetRow));
-  g_array_set_clear_func (dataset->rows, dataset_row_clear);
-  dataset->label_names = g_ptr_array_new_with_free_func (g_free);
-  dataset->issues = g_ptr_array_new_with_free_func (dataset_issue_free);
-
-  /* Without a root, paths are relative to the CSV's folder (not the working directory). */
-  g_autofree char *csv_dir = g_path_get_dirname (csv_path);
-  const char *root = image_root != NULL ? image_root : csv_dir;
-  char *resolved_root = realpath (root, NULL);
-  if (resolved_root == NULL)
-    {
-      int saved = errno;
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "image root %s: %s", root, g_strerror (saved));
-      return NULL;
-    }
-  dataset->resolved_root = g_strdup (resolved_root);
-  free (resolved_root);
-  dataset->root = g_canonicalize_filename (root, NULL);
-  if (!g_file_test (dataset->resolved_root, G_FILE_TEST_IS_DIR))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "image root %s: not a folder", root);
-      return NULL;
-    }
-
-  int fd = clip_file_open_input (csv_path, CLIP_INPUT_DEFAULT, NULL, error);
-  if (fd < 0)
-    return NULL;
-  FILE *file = fdopen (fd, "rb");
-  if (file == NULL)
-    {
-      int saved = errno;
-      close (fd);
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", csv_path, g_strerror (saved));
-      return NULL;
-    }
-  gboolean ok = read_rows (dataset, file, error);
-  fclose (file);
-  if (!ok)
-    return NULL;
-
-  if (dataset->rows->len == 0)
-    {
-      g_autofree char *examples = dataset_describe_issues (dataset);
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: no usable row (%u skipped%s)", csv_path,
-                   dataset->issues->len, examples);
-      return NULL;
-    }
-  dataset_index_rows (dataset);
-  return g_steal_pointer (&dataset);
+  ClipDatasetOptions options;
+  clip_dataset_options_init (&options);
+  options.format = CLIP_DATASET_FORMAT_CSV;
+  options.image_root = image_root;
+  return clip_dataset_open (csv_path, &options, NULL, error);
 }
 
 /* ---------------------------------------------------------------- accessors */
 
-#define ROW(dataset, index) (&g_array_index ((dataset)->rows, DatasetRow, (index)))
+#define ROW_IMAGE(dataset, index) DATASET_IMAGE ((dataset), DATASET_CAPTION ((dataset), (index))->image)
+#define ROW_OK(dataset, index) ((dataset) != NULL && (index) >= 0 && (guint) (index) < (dataset)->captions->len)
+#define IMAGE_OK(dataset, image) ((dataset) != NULL && (image) >= 0 && (guint) (image) < (dataset)->images->len)
+
+const char *
+clip_dataset_get_format_name (const ClipDataset *dataset)
+{
+  g_return_val_if_fail (dataset != NULL, NULL);
+  return dataset->format_name;
+}
+
+const char *
+clip_dataset_get_path (const ClipDataset *dataset)
+{
+  g_return_val_if_fail (dataset != NULL, NULL);
+  return dataset->source_path;
+}
+
+const char *
+clip_dataset_get_image_root (const ClipDataset *dataset)
+{
+  g_return_val_if_fail (dataset != NULL, NULL);
+  return dataset->root;
+}
 
 int
 clip_dataset_get_size (const ClipDataset *dataset)
 {
   g_return_val_if_fail (dataset != NULL, 0);
-  return (int) dataset->rows->len;
+  return (int) dataset->captions->len;
 }
 
 uint64_t
@@ -620,29 +488,29 @@ clip_dataset_get_cache_bytes (const ClipDataset *dataset)
 const char *
 clip_dataset_get_image_path (const ClipDataset *dataset, int index)
 {
-  g_return_val_if_fail (dataset != NULL && index >= 0 && (guint) index < dataset->rows->len, NULL);
-  return ROW (dataset, index)->path;
+  g_return_val_if_fail (ROW_OK (dataset, index), NULL);
+  return ROW_IMAGE (dataset, index)->path;
 }
 
 const char *
 clip_dataset_get_caption (const ClipDataset *dataset, int index)
 {
-  g_return_val_if_fail (dataset != NULL && index >= 0 && (guint) index < dataset->rows->len, NULL);
-  return ROW (dataset, index)->caption;
+  g_return_val_if_fail (ROW_OK (dataset, index), NULL);
+  return DATASET_CAPTION (dataset, index)->text;
 }
 
 int
 clip_dataset_get_line (const ClipDataset *dataset, int index)
 {
-  g_return_val_if_fail (dataset != NULL && index >= 0 && (guint) index < dataset->rows->len, 0);
-  return ROW (dataset, index)->line;
+  g_return_val_if_fail (ROW_OK (dataset, index), 0);
+  return DATASET_CAPTION (dataset, index)->line;
 }
 
 int
 clip_dataset_get_label (const ClipDataset *dataset, int index)
 {
-  g_return_val_if_fail (dataset != NULL && index >= 0 && (guint) index < dataset->rows->len, -1);
-  return ROW (dataset, index)->label;
+  g_return_val_if_fail (ROW_OK (dataset, index), -1);
+  return ROW_IMAGE (dataset, index)->label;
 }
 
 int
@@ -657,6 +525,53 @@ clip_dataset_get_label_name (const ClipDataset *dataset, int label)
 {
   g_return_val_if_fail (dataset != NULL && label >= 0 && (guint) label < dataset->label_names->len, NULL);
   return g_ptr_array_index (dataset->label_names, label);
+}
+
+int
+clip_dataset_get_row_image (const ClipDataset *dataset, int index)
+{
+  g_return_val_if_fail (ROW_OK (dataset, index), -1);
+  return DATASET_CAPTION (dataset, index)->image;
+}
+
+int
+clip_dataset_get_n_images (const ClipDataset *dataset)
+{
+  g_return_val_if_fail (dataset != NULL, 0);
+  return (int) dataset->images->len;
+}
+
+int
+clip_dataset_get_image_label (const ClipDataset *dataset, int image)
+{
+  g_return_val_if_fail (IMAGE_OK (dataset, image), -1);
+  return DATASET_IMAGE (dataset, image)->label;
+}
+
+const char *
+clip_dataset_get_image_entry (const ClipDataset *dataset, int image)
+{
+  g_return_val_if_fail (IMAGE_OK (dataset, image), NULL);
+  return DATASET_IMAGE (dataset, image)->entry;
+}
+
+gboolean
+clip_dataset_has_captions (const ClipDataset *dataset)
+{
+  g_return_val_if_fail (dataset != NULL, FALSE);
+  return dataset->has_captions;
+}
+
+const char *const *
+clip_dataset_get_templates (const ClipDataset *dataset, int *n_templates)
+{
+  g_return_val_if_fail (dataset != NULL, NULL);
+  if (n_templates != NULL)
+    *n_templates = (int) dataset->templates->len;
+  if (dataset->templates->len == 0)
+    return NULL;
+  /* A NULL-terminated array (see dataset_new). */
+  return (const char *const *) dataset->templates->pdata;
 }
 
 GPtrArray *
@@ -681,31 +596,40 @@ clip_dataset_get_crop_size (const ClipDataset *dataset)
 }
 
 const uint8_t *
-clip_dataset_get_crop (ClipDataset *dataset, int index)
+clip_dataset_get_image_crop (ClipDataset *dataset, int image)
 {
-  g_return_val_if_fail (dataset != NULL && index >= 0 && (guint) index < dataset->rows->len, NULL);
+  g_return_val_if_fail (IMAGE_OK (dataset, image), NULL);
   g_return_val_if_fail (dataset->crop_size > 0, NULL);
   const uint8_t *base = dataset->crops != NULL ? dataset->crops
                                                : (const uint8_t *) g_mapped_file_get_contents (dataset->cache);
-  return base + (size_t) ROW (dataset, index)->slot * dataset->crop_bytes;
+  return base + (size_t) DATASET_IMAGE (dataset, image)->slot * dataset->crop_bytes;
+}
+
+const uint8_t *
+clip_dataset_get_crop (ClipDataset *dataset, int index)
+{
+  g_return_val_if_fail (ROW_OK (dataset, index), NULL);
+  return clip_dataset_get_image_crop (dataset, DATASET_CAPTION (dataset, index)->image);
 }
 
 /* ---------------------------------------------------------------- decoding the images */
 
-/* Shared by the decoding workers: each task is one slot (one distinct image file). */
+/* Shared by the decoding workers.  A task is one image file, or one shard whose images are decoded
+ * while it streams past; either way every image finished pushes one entry to DONE. */
 typedef struct {
-  const char  **slot_paths;
+  const ClipDataset *dataset;
   int           size;
   gboolean      exif;
   size_t        crop_bytes;
   uint8_t      *memory;       /* crops in memory, or NULL when writing to the cache file */
   int           fd;
   const char   *cache_path;
-  char        **slot_errors;  /* why a slot's image could not be decoded, or NULL */
-  gint          stop;         /* atomic: skip the tasks not started yet */
+  GPtrArray    *shard_images; /* per shard, a GArray of the image indices in it */
+  char        **slot_errors;  /* why an image could not be decoded, or NULL */
+  gint          stop;         /* atomic: skip the work not started yet */
   GMutex        lock;
   GError       *fatal;        /* a cache write failed */
-  GAsyncQueue  *done;         /* one entry per finished task */
+  GAsyncQueue  *done;         /* one entry per finished image */
 } PrepareJob;
 
 static gboolean
@@ -728,56 +652,89 @@ write_crop (PrepareJob *job, const uint8_t *crop, int slot, GError **error)
     }
   return TRUE;
 }
-
+/* Out of descriptors or memory: every other image would fail too, for no fault of its own, so the
+ * preparation stops with ERROR (taken). */
 static void
-prepare_decode_slot (gpointer task, gpointer user_data)
+prepare_fail (PrepareJob *job, GError *error)
 {
-  PrepareJob *job = user_data;
-  int slot = GPOINTER_TO_INT (task) - 1;
+  g_mutex_lock (&job->lock);
+  if (job->fatal == NULL)
+    job->fatal = g_steal_pointer (&error);
+  g_mutex_unlock (&job->lock);
+  g_clear_error (&error);
+  g_atomic_int_set (&job->stop, 1);
+}
 
-  if (!g_atomic_int_get (&job->stop))
+/* Crops DECODED into its slot (or records REASON), then counts the image as done. */
+static void
+prepare_store (PrepareJob *job, int slot, ClipImage *decoded, const char *reason)
+{
+  GError *error = NULL;
+  if (decoded == NULL)
+    job->slot_errors[slot] = g_strdup (reason != NULL ? reason : "cannot be decoded");
+  else if (job->memory != NULL)
+    clip_image_resize_crop (decoded, job->size, job->memory + (size_t) slot * job->crop_bytes);
+  else
     {
-      const char *path = job->slot_paths[slot];
-      GError *error = NULL;
-      ClipImage *image = clip_image_load (path, job->exif, &error);
-      if (image == NULL && g_error_matches (error, CLIP_ERROR, CLIP_ERROR_RESOURCES))
-        {
-          /* Out of descriptors or memory: every other image would fail too, for no fault of its own. */
-          g_mutex_lock (&job->lock);
-          if (job->fatal == NULL)
-            job->fatal = g_steal_pointer (&error);
-          g_mutex_unlock (&job->lock);
-          g_clear_error (&error);
-          g_atomic_int_set (&job->stop, 1);
-        }
-      else if (image == NULL)
-        {
-          /* The issue names the file already; keep only the reason. */
-          const char *reason = error->message;
-          if (g_str_has_prefix (reason, path) && g_str_has_prefix (reason + strlen (path), ": "))
-            reason += strlen (path) + 2;
-          job->slot_errors[slot] = g_strdup (reason);
-          g_error_free (error);
-        }
-      else if (job->memory != NULL)
-        clip_image_resize_crop (image, job->size, job->memory + (size_t) slot * job->crop_bytes);
-      else
-        {
-          g_autofree uint8_t *crop = g_malloc (job->crop_bytes);
-          clip_image_resize_crop (image, job->size, crop);
-          if (!write_crop (job, crop, slot, &error))
-            {
-              g_mutex_lock (&job->lock);
-              if (job->fatal == NULL)
-                job->fatal = g_steal_pointer (&error);
-              g_mutex_unlock (&job->lock);
-              g_clear_error (&error);
-              g_atomic_int_set (&job->stop, 1);
-            }
-        }
-      clip_image_free (image);
+      g_autofree uint8_t *crop = g_malloc (job->crop_bytes);
+      clip_image_resize_crop (decoded, job->size, crop);
+      if (!write_crop (job, crop, slot, &error))
+        prepare_fail (job, error);
     }
   g_async_queue_push (job->done, GINT_TO_POINTER (1));
+}
+
+static void
+prepare_shard_image (int image, ClipImage *decoded, const char *reason, gboolean out_of_resources,
+                     gpointer user_data)
+{
+  PrepareJob *job = user_data;
+  if (!out_of_resources)
+    {
+      prepare_store (job, image, decoded, reason);
+      return;
+    }
+  const DatasetImage *failed = DATASET_IMAGE (job->dataset, image);
+  prepare_fail (job, g_error_new (CLIP_ERROR, CLIP_ERROR_RESOURCES, "%s: %s: %s",
+                                  (const char *) g_ptr_array_index (job->dataset->shards, failed->shard),
+                                  failed->entry, reason));
+  g_async_queue_push (job->done, GINT_TO_POINTER (1));
+}
+
+/* TASK > 0 is image TASK - 1 read from its file, TASK < 0 shard -TASK - 1. */
+static void
+prepare_run_task (gpointer task, gpointer user_data)
+{
+  PrepareJob *job = user_data;
+  int id = GPOINTER_TO_INT (task);
+  if (id < 0)
+    {
+      GArray *images = g_ptr_array_index (job->shard_images, -id - 1);
+      dataset_decode_shard (job->dataset, -id - 1, (const int *) images->data, (int) images->len, job->exif,
+                            &job->stop, prepare_shard_image, job);
+      return;
+    }
+  int slot = id - 1;
+  if (g_atomic_int_get (&job->stop))
+    {
+      g_async_queue_push (job->done, GINT_TO_POINTER (1));
+      return;
+    }
+  const char *path = DATASET_IMAGE (job->dataset, slot)->path;
+  GError *error = NULL;
+  g_autoptr (ClipImage) image = clip_image_load (path, job->exif, &error);
+  if (image == NULL && g_error_matches (error, CLIP_ERROR, CLIP_ERROR_RESOURCES))
+    {
+      prepare_fail (job, g_steal_pointer (&error));
+      g_async_queue_push (job->done, GINT_TO_POINTER (1));
+      return;
+    }
+  /* The issue names the file already; keep only the reason. */
+  const char *reason = error != NULL ? error->message : NULL;
+  if (reason != NULL && g_str_has_prefix (reason, path) && g_str_has_prefix (reason + strlen (path), ": "))
+    reason += strlen (path) + 2;
+  prepare_store (job, slot, image, reason);
+  g_clear_error (&error);
 }
 
 /* A temporary file in CACHE_DIR, unlinked at once so that nothing is left behind even after a crash,
@@ -822,73 +779,127 @@ open_cache_file (const char *cache_dir, uint64_t total, char **path_out, GError 
   *path_out = path;
   return fd;
 }
-
-/* Drops the rows whose image failed, reporting each. */
+/* Labels no image has any more are dropped, the others keep their order. */
 static void
-drop_failed_rows (ClipDataset *dataset, char **slot_errors)
+dataset_prune_labels (ClipDataset *dataset)
 {
-  GArray *kept = g_array_sized_new (FALSE, FALSE, sizeof (DatasetRow), dataset->rows->len);
-  g_array_set_clear_func (kept, dataset_row_clear);
-  for (guint i = 0; i < dataset->rows->len; i++)
+  const guint n_labels = dataset->label_names->len;
+  g_autofree int *new_label = g_new0 (int, MAX (n_labels, 1));
+  for (guint i = 0; i < dataset->images->len; i++)
+    if (DATASET_IMAGE (dataset, i)->label >= 0)
+      new_label[DATASET_IMAGE (dataset, i)->label] = 1;
+  GPtrArray *kept = g_ptr_array_new_with_free_func (g_free);
+  for (guint c = 0; c < n_labels; c++)
     {
-      DatasetRow *row = ROW (dataset, i);
-      const char *reason = slot_errors[row->slot];
+      new_label[c] = new_label[c] ? (int) kept->len : -1;
+      if (new_label[c] >= 0)
+        g_ptr_array_add (kept, g_strdup (g_ptr_array_index (dataset->label_names, c)));
+    }
+  for (guint i = 0; i < dataset->images->len; i++)
+    if (DATASET_IMAGE (dataset, i)->label >= 0)
+      DATASET_IMAGE (dataset, i)->label = new_label[DATASET_IMAGE (dataset, i)->label];
+  g_ptr_array_unref (dataset->label_names);
+  dataset->label_names = kept;
+}
+
+/* Drops the images that failed and their captions, reporting each image. */
+static void
+drop_failed_images (ClipDataset *dataset, char **slot_errors)
+{
+  g_autofree int *new_index = g_new (int, MAX (dataset->images->len, 1));
+  GArray *kept = g_array_sized_new (FALSE, FALSE, sizeof (DatasetImage), dataset->images->len);
+  g_array_set_clear_func (kept, dataset_image_clear);
+  for (guint i = 0; i < dataset->images->len; i++)
+    {
+      DatasetImage *image = DATASET_IMAGE (dataset, i);
+      const char *reason = slot_errors[image->slot];
+      new_index[i] = reason == NULL ? (int) kept->len : -1;
       if (reason == NULL)
         {
-          g_array_append_val (kept, *row);
-          memset (row, 0, sizeof *row);  /* moved: the old array must not free it */
+          g_array_append_val (kept, *image);
+          memset (image, 0, sizeof *image);  /* moved: the old array must not free it */
           continue;
         }
-      dataset_add_issue (dataset, row->line, row->written, "%s", reason);
+      const char *file = image->shard >= 0 ? g_ptr_array_index (dataset->shards, image->shard)
+                                           : dataset->source_path;
+      dataset_add_issue (dataset, file, image->line, image->entry, "%s", reason);
     }
-  g_array_unref (dataset->rows);
-  dataset->rows = kept;
-}
+  g_array_unref (dataset->images);
+  dataset->images = kept;
 
-/* One slot per distinct file: rows sharing an image (several captions) share its crop.  SLOT_PATHS
- * receives each slot's path (borrowed from the rows). */
-static void
-assign_slots (ClipDataset *dataset, GPtrArray *slot_paths)
-{
-  g_autoptr (GHashTable) slots = g_hash_table_new (g_str_hash, g_str_equal);
-  for (guint i = 0; i < dataset->rows->len; i++)
+  GArray *captions = g_array_sized_new (FALSE, FALSE, sizeof (DatasetCaption), dataset->captions->len);
+  g_array_set_clear_func (captions, dataset_caption_clear);
+  for (guint i = 0; i < dataset->captions->len; i++)
     {
-      DatasetRow *row = ROW (dataset, i);
-      gpointer slot;
-      if (!g_hash_table_lookup_extended (slots, row->path, NULL, &slot))
-        {
-          slot = GUINT_TO_POINTER (slot_paths->len);
-          g_hash_table_insert (slots, row->path, slot);
-          g_ptr_array_add (slot_paths, row->path);
-        }
-      row->slot = GPOINTER_TO_INT (slot);
+      DatasetCaption *caption = DATASET_CAPTION (dataset, i);
+      if (new_index[caption->image] < 0)
+        continue;
+      caption->image = new_index[caption->image];
+      g_array_append_val (captions, *caption);
+      memset (caption, 0, sizeof *caption);
     }
+  g_array_unref (dataset->captions);
+  dataset->captions = captions;
+  dataset_index_captions (dataset);
+  if (dataset->labels_from_images)
+    dataset_prune_labels (dataset);
 }
 
-/* Where the crops go: memory when TOTAL bytes fit MEMORY_LIMIT (and can be had), else a cache file. */
+/* Where the crops go: memory when they fit in MEMORY_LIMIT, else a cache file. */
 static gboolean
-prepare_job_open_storage (PrepareJob *job, size_t total, size_t memory_limit, const char *cache_dir,
-                          char **cache_path, GError **error)
+prepare_allocate (PrepareJob *job, ClipDataset *dataset, size_t memory_limit, const char *cache_dir,
+                  char **cache_path, GError **error)
 {
+  const int n_slots = (int) dataset->images->len;
+  size_t total;
+  if (!g_size_checked_mul (&total, job->crop_bytes, (size_t) n_slots))
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: %d images of %d×%d do not fit in memory",
+                   dataset->source_path, n_slots, job->size, job->size);
+      return FALSE;
+    }
   if (total <= memory_limit)
     job->memory = g_try_malloc (total);
-  if (job->memory != NULL)
-    return TRUE;
-  job->fd = open_cache_file (cache_dir, total, cache_path, error);
-  job->cache_path = *cache_path;
-  return job->fd >= 0;
+  if (job->memory == NULL)
+    {
+      job->fd = open_cache_file (cache_dir, total, cache_path, error);
+      if (job->fd < 0)
+        return FALSE;
+      job->cache_path = *cache_path;
+    }
+  return TRUE;
 }
 
-/* Decoding is independent per file; each result lands in its own slot, so the order of completion
- * does not matter.  The calling thread reports progress and polls the abort callback.  Returns
- * FALSE when the callbacks asked to stop. */
+/* Decoding is independent per image; each result lands in its own slot, so the order of completion
+ * does not matter.  The calling thread reports progress and polls the abort callback.  FALSE when
+ * aborted. */
 static gboolean
-prepare_job_decode (PrepareJob *job, int n_slots, const ClipCallbacks *callbacks)
+prepare_decode_all (PrepareJob *job, ClipDataset *dataset, const ClipCallbacks *callbacks)
 {
-  GThreadPool *pool = g_thread_pool_new (prepare_decode_slot, job,
-                                         MIN ((int) g_get_num_processors (), n_slots), FALSE, NULL);
-  for (int s = 0; s < n_slots; s++)
-    g_thread_pool_push (pool, GINT_TO_POINTER (s + 1), NULL);
+  const int n_slots = (int) dataset->images->len;
+  g_autoptr (GArray) tasks = g_array_new (FALSE, FALSE, sizeof (int));
+  for (int i = 0; i < n_slots; i++)
+    {
+      const DatasetImage *image = DATASET_IMAGE (dataset, i);
+      if (image->shard < 0)
+        {
+          int task = i + 1;
+          g_array_append_val (tasks, task);
+        }
+      else
+        g_array_append_val (g_ptr_array_index (job->shard_images, image->shard), i);
+    }
+  for (guint s = 0; s < job->shard_images->len; s++)
+    if (((GArray *) g_ptr_array_index (job->shard_images, s))->len > 0)
+      {
+        int task = -(int) s - 1;
+        g_array_append_val (tasks, task);
+      }
+
+  int n_threads = CLAMP ((int) tasks->len, 1, (int) g_get_num_processors ());
+  GThreadPool *pool = g_thread_pool_new (prepare_run_task, job, n_threads, FALSE, NULL);
+  for (guint t = 0; t < tasks->len; t++)
+    g_thread_pool_push (pool, GINT_TO_POINTER (g_array_index (tasks, int, t)), NULL);
   gboolean aborted = FALSE;
   for (int s = 0; s < n_slots && !aborted && !g_atomic_int_get (&job->stop); s++)
     {
@@ -901,54 +912,10 @@ prepare_job_decode (PrepareJob *job, int n_slots, const ClipCallbacks *callbacks
   return !aborted;
 }
 
-/* The decoded crops become the data set's: the memory block, or a map of the cache file. */
-static gboolean
-dataset_take_crops (ClipDataset *dataset, PrepareJob *job, int size, GError **error)
-{
-  if (job->memory != NULL)
-    dataset->crops = g_steal_pointer (&job->memory);
-  else
-    {
-      GError *map_error = NULL;
-      dataset->cache = g_mapped_file_new_from_fd (job->fd, FALSE, &map_error);
-      if (dataset->cache == NULL)
-        {
-          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", job->cache_path, map_error->message);
-          g_error_free (map_error);
-          return FALSE;
-        }
-    }
-  dataset->crop_size = size;
-  dataset->crop_bytes = job->crop_bytes;
-  return TRUE;
-}
-
 static void
-prepare_job_clear (PrepareJob *job, int n_slots)
+shard_images_free (gpointer data)
 {
-  if (job->fd >= 0)
-    close (job->fd);  /* the map, if any, stays valid */
-  g_free (job->memory);
-  for (int s = 0; s < n_slots; s++)
-    g_free (job->slot_errors[s]);
-  g_free (job->slot_errors);
-  g_clear_error (&job->fatal);
-  g_mutex_clear (&job->lock);
-  g_async_queue_unref (job->done);
-}
-
-/* After decoding: the rows whose image failed are dropped (and reported); fails when none is left. */
-static gboolean
-keep_decoded_rows (ClipDataset *dataset, PrepareJob *job, GError **error)
-{
-  int n_before = (int) dataset->rows->len;
-  drop_failed_rows (dataset, job->slot_errors);
-  dataset_index_rows (dataset);
-  if (dataset->rows->len > 0)
-    return TRUE;
-  g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: none of the %d rows has a readable image",
-               dataset->csv_path, n_before);
-  return FALSE;
+  g_array_unref (data);
 }
 
 gboolean
@@ -967,42 +934,76 @@ clip_dataset_prepare_images (ClipDataset *dataset, int size, gboolean apply_exif
     }
   dataset_release_crops (dataset);
 
-  g_autoptr (GPtrArray) slot_paths = g_ptr_array_new ();
-  assign_slots (dataset, slot_paths);
-  const int n_slots = (int) slot_paths->len;
-  const size_t crop_bytes = (size_t) size * (size_t) size * 3;
-  size_t total;
-  if (!g_size_checked_mul (&total, crop_bytes, (size_t) n_slots))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, "%s: %d images of %d×%d do not fit in memory",
-                   dataset->csv_path, n_slots, size, size);
-      return FALSE;
-    }
-
+  /* One slot per image: captions of the same image share its crop. */
+  const int n_slots = (int) dataset->images->len;
+  for (int i = 0; i < n_slots; i++)
+    DATASET_IMAGE (dataset, i)->slot = i;
   PrepareJob job = {
-    .slot_paths = (const char **) slot_paths->pdata,
+    .dataset = dataset,
     .size = size,
     .exif = apply_exif_orientation,
-    .crop_bytes = crop_bytes,
+    .crop_bytes = (size_t) size * (size_t) size * 3,
     .fd = -1,
-    .slot_errors = g_new0 (char *, n_slots),
+    .shard_images = g_ptr_array_new_with_free_func (shard_images_free),
+    .slot_errors = g_new0 (char *, MAX (n_slots, 1)),
     .done = g_async_queue_new (),
   };
+  for (guint s = 0; s < dataset->shards->len; s++)
+    g_ptr_array_add (job.shard_images, g_array_new (FALSE, FALSE, sizeof (int)));
   g_mutex_init (&job.lock);
   g_autofree char *cache_path = NULL;
-  gboolean ok = prepare_job_open_storage (&job, total, memory_limit, cache_dir, &cache_path, error);
-  if (ok && !prepare_job_decode (&job, n_slots, callbacks) && job.fatal == NULL)
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED, "%s: preparing the images was stopped",
-                   dataset->csv_path);
-      ok = FALSE;
-    }
-  if (ok && job.fatal != NULL)
+  gboolean ok = FALSE;
+
+  if (!prepare_allocate (&job, dataset, memory_limit, cache_dir, &cache_path, error))
+    goto out;
+  gboolean finished = prepare_decode_all (&job, dataset, callbacks);
+  if (job.fatal != NULL)
     {
       g_propagate_error (error, g_steal_pointer (&job.fatal));
-      ok = FALSE;
+      goto out;
     }
-  ok = ok && keep_decoded_rows (dataset, &job, error) && dataset_take_crops (dataset, &job, size, error);
-  prepare_job_clear (&job, n_slots);
+  if (!finished)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED, "%s: preparing the images was stopped",
+                   dataset->source_path);
+      goto out;
+    }
+
+  drop_failed_images (dataset, job.slot_errors);
+  if (dataset->captions->len == 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: none of the %d images is readable",
+                   dataset->source_path, n_slots);
+      goto out;
+    }
+
+  if (job.memory != NULL)
+    dataset->crops = g_steal_pointer (&job.memory);
+  else
+    {
+      GError *map_error = NULL;
+      dataset->cache = g_mapped_file_new_from_fd (job.fd, FALSE, &map_error);
+      if (dataset->cache == NULL)
+        {
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", cache_path, map_error->message);
+          g_error_free (map_error);
+          goto out;
+        }
+    }
+  dataset->crop_size = size;
+  dataset->crop_bytes = job.crop_bytes;
+  ok = TRUE;
+
+out:
+  if (job.fd >= 0)
+    close (job.fd);  /* the map, if any, stays valid */
+  g_free (job.memory);
+  for (int s = 0; s < n_slots; s++)
+    g_free (job.slot_errors[s]);
+  g_free (job.slot_errors);
+  g_ptr_array_unref (job.shard_images);
+  g_clear_error (&job.fatal);
+  g_mutex_clear (&job.lock);
+  g_async_queue_unref (job.done);
   return ok;
 }

@@ -18,3 +18,8 @@ ClipImage *clip_image_new_from_pixbuf (const char *path, GdkPixbuf *pixbuf, GErr
 #define CLIP_DECODE_MEMORY_BYTES ((int64_t) 1 << 30)
 void clip_decode_memory_take (int64_t bytes);
 void clip_decode_memory_give_back (int64_t bytes);
+
+/* Decodes LEN bytes of an encoded image (any format gdk-pixbuf reads) from memory; errors name NAME.
+ * The declared size is checked against CLIP_MAX_IMAGE_PIXELS before the pixels are allocated. */
+ClipImage *clip_image_load_bytes (const char *name, const void *data, size_t len,
+                                  gboolean apply_exif_orientation, GError **error);

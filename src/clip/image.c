@@ -291,6 +291,87 @@ clip_image_load (const char *path, gboolean apply_exif_orientation, GError **err
   return image;
 }
 
+/* What the loader declared, and the decoders' memory taken for it. */
+typedef struct {
+  int     width, height;
+  int64_t decode_memory;
+} DeclaredSize;
+
+/* Shrinks the decode to 1×1 when the header declares too many pixels, so that nothing large is
+ * allocated (the caller then reports the declared size); else takes the decode's memory from the
+ * decoders' budget before the loader allocates it. */
+static void
+on_size_prepared (GdkPixbufLoader *loader, int width, int height, gpointer user_data)
+{
+  DeclaredSize *declared = user_data;
+  declared->width = width;
+  declared->height = height;
+  if (width <= 0 || height <= 0 || (gint64) width * height > CLIP_MAX_IMAGE_PIXELS)
+    {
+      gdk_pixbuf_loader_set_size (loader, 1, 1);
+      return;
+    }
+  if (declared->decode_memory == 0)
+    {
+      declared->decode_memory = (int64_t) width * height * 4;
+      clip_decode_memory_take (declared->decode_memory);
+    }
+}
+
+/* Decodes DATA with a loader into an upright pixbuf; NULL with ERROR naming NAME. */
+static GdkPixbuf *
+decode_bytes (const char *name, const void *data, size_t len, gboolean apply_exif_orientation,
+              DeclaredSize *declared, GError **error)
+{
+  g_autoptr (GdkPixbufLoader) loader = gdk_pixbuf_loader_new ();
+  g_signal_connect (loader, "size-prepared", G_CALLBACK (on_size_prepared), declared);
+  GError *local = NULL;
+  gboolean written = gdk_pixbuf_loader_write (loader, data, len, &local);
+  /* Closing is needed in any case; its error matters only when writing went well. */
+  gboolean closed = gdk_pixbuf_loader_close (loader, written ? &local : NULL);
+  if (!written || !closed)
+    {
+      gboolean resources = g_error_matches (local, GDK_PIXBUF_ERROR, GDK_PIXBUF_ERROR_INSUFFICIENT_MEMORY);
+      g_set_error (error, CLIP_ERROR, resources ? CLIP_ERROR_RESOURCES : CLIP_ERROR_FORMAT, "%s: %s", name,
+                   local != NULL ? local->message : "cannot be decoded");
+      g_clear_error (&local);
+      return NULL;
+    }
+  if (!check_pixel_limit (name, declared->width, declared->height, error))
+    return NULL;
+  GdkPixbuf *decoded = gdk_pixbuf_loader_get_pixbuf (loader);
+  if (decoded == NULL)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not an image gdk-pixbuf can read", name);
+      return NULL;
+    }
+  GdkPixbuf *upright = apply_exif_orientation ? gdk_pixbuf_apply_embedded_orientation (decoded)
+                                              : g_object_ref (decoded);
+  if (upright == NULL)
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: cannot apply the EXIF orientation", name);
+  return upright;
+}
+
+ClipImage *
+clip_image_load_bytes (const char *name, const void *data, size_t len, gboolean apply_exif_orientation,
+                       GError **error)
+{
+  g_return_val_if_fail (name != NULL && (data != NULL || len == 0), NULL);
+  if (len == 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: empty, not an image", name);
+      return NULL;
+    }
+  DeclaredSize declared = { 0 };
+  g_autoptr (GdkPixbuf) upright = decode_bytes (name, data, len, apply_exif_orientation, &declared, error);
+  ClipImage *image = upright != NULL ? clip_image_new_from_pixbuf (name, upright, error) : NULL;
+  if (image == NULL && declared.decode_memory > 0)
+    clip_decode_memory_give_back (declared.decode_memory);
+  else if (image != NULL)
+    ((ClipImageReal *) image)->decode_memory = declared.decode_memory;
+  return image;
+}
+
 void
 clip_image_resize_crop (const ClipImage *image, int size, uint8_t *crop)
 {

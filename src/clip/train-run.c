@@ -49,6 +49,8 @@ static const struct {
   F ("img_root", FIELD_STRING, image_root),
   F ("val_csv", FIELD_STRING, val_csv_path),
   F ("val_templates", FIELD_STRING, val_templates),
+  F ("split", FIELD_STRING, split),
+  F ("val_split", FIELD_STRING, val_split),
   F ("out", FIELD_STRING, out_dir),
   F ("log_json", FIELD_STRING, log_json_path),
   F ("epochs", FIELD_INT, epochs),
@@ -185,8 +187,9 @@ config_from_json (const char *json, const char *label, ClipTrainRunConfig *confi
       switch (config_fields[i].type)
         {
         case FIELD_STRING:
-          ok = ok && (type == G_TYPE_STRING || JSON_NODE_HOLDS_NULL (node));
-          if (ok)
+          /* A missing string is NULL: checkpoints written before a field existed (split) still resume. */
+          ok = node == NULL || (ok && (type == G_TYPE_STRING || JSON_NODE_HOLDS_NULL (node)));
+          if (ok && node != NULL)
             FIELD (config, char *, i) = g_strdup (json_node_get_string (node));
           break;
         case FIELD_INT:
@@ -270,7 +273,7 @@ config_validate (const ClipTrainRunConfig *c, GError **error)
         return FALSE;
       }
   const struct { const char *what; const char *value; } required[] = {
-    { "training CSV", c->csv_path }, { "image folder", c->image_root }, { "output folder", c->out_dir },
+    { "training data set", c->csv_path }, { "output folder", c->out_dir },
   };
   for (size_t i = 0; i < G_N_ELEMENTS (required); i++)
     if (required[i].value == NULL || required[i].value[0] == '\0')
@@ -477,9 +480,49 @@ lock_out_dir (ClipTrainRun *run, GError **error)
   return TRUE;
 }
 
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Adds the files under DIR (RELATIVE to the data set's folder) to SUM: names and sizes, sorted. */
+static void
+folder_checksum_add (GChecksum *sum, const char *dir, const char *relative)
+{
+  g_autoptr (GDir) handle = g_dir_open (dir, 0, NULL);
+  if (handle == NULL)
+    return;
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+  while ((name = g_dir_read_name (handle)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_strings);
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *path = g_build_filename (dir, g_ptr_array_index (names, i), NULL);
+      g_autofree char *entry = g_build_filename (relative, g_ptr_array_index (names, i), NULL);
+      GStatBuf st;
+      if (g_stat (path, &st) != 0)
+        continue;
+      g_autofree char *line = g_strdup_printf ("%s\t%" G_GINT64_FORMAT "\n", entry, (gint64) st.st_size);
+      g_checksum_update (sum, (const guchar *) line, -1);
+      if (S_ISDIR (st.st_mode))
+        folder_checksum_add (sum, path, entry);
+    }
+}
+
+/* What tells a changed data set when resuming: a file's SHA-256, or for a folder (image folders,
+ * WebDataset shards) the SHA-256 of its files' names and sizes. */
 static char *
 file_sha256 (const char *path, GError **error)
 {
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+      folder_checksum_add (sum, path, "");
+      return g_strdup (g_checksum_get_string (sum));
+    }
   int fd = clip_file_open_input (path, CLIP_INPUT_DEFAULT, NULL, error);
   if (fd < 0)
     return NULL;
@@ -548,25 +591,29 @@ clip_train_run_free (ClipTrainRun *run)
   g_free (run);
 }
 
-/* Reports the rows of DATASET skipped since the first FROM issues. */
+/* Reports the entries of DATASET skipped since the first FROM issues. */
 static void
-report_skipped_rows (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, guint from)
+report_skipped_rows (ClipTrainRun *run, ClipDataset *dataset, guint from)
 {
   GPtrArray *issues = clip_dataset_get_issues (dataset);
   for (guint i = from; i < issues->len; i++)
     {
-      const ClipDatasetIssue *issue = g_ptr_array_index (issues, i);
-      run_notice (run, "%s:%d: skipped%s%s: %s", csv_path, issue->line, issue->path != NULL ? " " : "",
-                  issue->path != NULL ? issue->path : "", issue->reason);
+      g_autofree char *text = clip_dataset_issue_describe (g_ptr_array_index (issues, i));
+      run_notice (run, "%s", text);
     }
 }
 
+/* The data set at PATH in any format clip_dataset_open reads; SPLIT NULL is DEFAULT_SPLIT. */
 static ClipDataset *
-load_csv (ClipTrainRun *run, const char *csv_path, GError **error)
+load_dataset (ClipTrainRun *run, const char *path, const char *split, const char *default_split, GError **error)
 {
-  ClipDataset *dataset = clip_dataset_load_csv (csv_path, run->config.image_root, error);
+  ClipDatasetOptions options;
+  clip_dataset_options_init (&options);
+  options.image_root = run->config.image_root;
+  options.split = split != NULL ? split : default_split;
+  ClipDataset *dataset = clip_dataset_open (path, &options, NULL, error);
   if (dataset != NULL)
-    report_skipped_rows (run, dataset, csv_path, 0);
+    report_skipped_rows (run, dataset, 0);
   return dataset;
 }
 
@@ -582,7 +629,7 @@ load_validation (ClipTrainRun *run, GError **error)
   run->templates = builtin != NULL ? g_strdupv ((char **) builtin) : clip_templates_load (name, error);
   if (run->templates == NULL)
     return FALSE;
-  run->val = load_csv (run, c->val_csv_path, error);
+  run->val = load_dataset (run, c->val_csv_path, c->val_split, "test", error);
   return run->val != NULL;
 }
 
@@ -735,7 +782,7 @@ clip_train_run_new_distributed (const ClipTrainRunConfig *config, const ClipTrai
   run->csv_sha256 = file_sha256 (c->csv_path, error);
   if (run->csv_sha256 == NULL)
     return NULL;
-  run->train = load_csv (run, c->csv_path, error);
+  run->train = load_dataset (run, c->csv_path, c->split, "train", error);
   if (run->train == NULL)
     return NULL;
   if (!load_validation (run, error))
@@ -947,7 +994,7 @@ clip_train_run_resume_distributed (const char *dir, const ClipTrainEvents *event
     return NULL;
   if (!same_data)
     {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: the file changed since the checkpoint was "
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: the data set changed since the checkpoint was "
                    "written; resuming would not continue the same run", c->csv_path);
       return NULL;
     }
@@ -962,7 +1009,7 @@ clip_train_run_resume_distributed (const char *dir, const ClipTrainEvents *event
     }
   if (is_writer (run) && !lock_out_dir (run, error))
     return NULL;
-  run->train = load_csv (run, c->csv_path, error);
+  run->train = load_dataset (run, c->csv_path, c->split, "train", error);
   if (run->train == NULL)
     return NULL;
   if (!load_validation (run, error))
@@ -1022,7 +1069,7 @@ forward_abort (gpointer user_data)
 }
 
 static gboolean
-prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, const char *what, GError **error)
+prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *what, GError **error)
 {
   ProgressContext ctx = { run, what };
   const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
@@ -1030,12 +1077,12 @@ prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *csv_path, 
   if (!clip_dataset_prepare_images (dataset, run->config.image_size, FALSE, CROPS_MEMORY_LIMIT,
                                     run->config.out_dir, &callbacks, error))
     return FALSE;
-  report_skipped_rows (run, dataset, csv_path, n_issues);
+  report_skipped_rows (run, dataset, n_issues);
   uint64_t cached = clip_dataset_get_cache_bytes (dataset);
   if (cached > 0)
     run_notice (run, "%s: the decoded images take %.1f GB, more than the %.0f GB kept in memory: they are in a "
-                "cache file in %s (removed when the run ends)", csv_path, cached / 1e9, CROPS_MEMORY_LIMIT / 1e9,
-                run->config.out_dir);
+                "cache file in %s (removed when the run ends)", clip_dataset_get_path (dataset), cached / 1e9,
+                CROPS_MEMORY_LIMIT / 1e9, run->config.out_dir);
   return TRUE;
 }
 
@@ -1150,13 +1197,20 @@ static gboolean
 run_prepare (ClipTrainRun *run, GError **error)
 {
   ClipTrainRunConfig *c = &run->config;
+  if (run->distributed && clip_dataset_get_image_path (run->train, 0) == NULL)
+    {
+      /* Each rank decodes the image files of its shares; shards would have to be streamed by all. */
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED, "%s: data-parallel training reads image files; "
+                   "train on WebDataset shards in one process", c->csv_path);
+      return FALSE;
+    }
   if (run->distributed)
     run->crops = clip_crop_cache_new (run->train, c->image_size, CROPS_MEMORY_LIMIT);
-  else if (!prepare_dataset (run, run->train, c->csv_path, "Decoding the training images", error))
+  else if (!prepare_dataset (run, run->train, "Decoding the training images", error))
     return FALSE;
   if (!is_writer (run))
     g_clear_pointer (&run->val, clip_dataset_free);  /* rank 0 validates */
-  if (run->val != NULL && !prepare_dataset (run, run->val, c->val_csv_path, "Decoding the validation images", error))
+  if (run->val != NULL && !prepare_dataset (run, run->val, "Decoding the validation images", error))
     return FALSE;
   if (!run_fix_schedule (run, error))
     return FALSE;
@@ -1352,7 +1406,7 @@ run_validate (ClipTrainRun *run, int64_t step, GError **error)
   ProgressContext ctx = { run, "Validating" };
   const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
   if (!clip_evaluate_dataset (clip_trainer_get_model (run->trainer), run->val,
-                              (const char *const *) run->templates, g_strv_length (run->templates),
+                              (const char *const *) run->templates, g_strv_length (run->templates), NULL, 0,
                               VALIDATION_BATCH, &v.retrieval, v.has_zero_shot ? &zero_shot : NULL, &callbacks, error))
     return FALSE;
   v.zero_shot_top1 = zero_shot.top1;

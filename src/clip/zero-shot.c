@@ -54,6 +54,22 @@ clip_templates_builtin (const char *name, int *n_templates)
   return set;
 }
 
+gboolean
+clip_template_is_valid (const char *template)
+{
+  return strstr (template, "{}") != NULL || strstr (template, "{c}") != NULL;
+}
+
+/* Python's str.format with one positional field, as CLIP_benchmark's {c} too. */
+char *
+clip_template_fill (const char *template, const char *name)
+{
+  g_auto (GStrv) parts = g_strsplit (template, "{c}", -1);
+  g_autofree char *joined = g_strjoinv ("{}", parts);
+  g_auto (GStrv) pieces = g_strsplit (joined, "{}", -1);
+  return g_strjoinv (name, pieces);
+}
+
 char **
 clip_templates_load (const char *path, GError **error)
 {
@@ -73,10 +89,10 @@ clip_templates_load (const char *path, GError **error)
       char *line = g_strstrip (lines[i]);
       if (*line == '\0')
         continue;
-      if (strstr (line, "{}") == NULL)
+      if (!clip_template_is_valid (line))
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-                       "%s: line %d (\"%s\") has no {} where the class name goes", path, i + 1, line);
+                       "%s: line %d (\"%s\") has no {} or {c} where the class name goes", path, i + 1, line);
           return NULL;
         }
       g_ptr_array_add (out, g_strdup (line));
@@ -88,14 +104,6 @@ clip_templates_load (const char *path, GError **error)
     }
   g_ptr_array_add (out, NULL);
   return (char **) g_ptr_array_free (g_steal_pointer (&out), FALSE);
-}
-
-/* Python's str.format with one positional field: every "{}" becomes NAME. */
-static char *
-fill_template (const char *template, const char *name)
-{
-  g_auto (GStrv) parts = g_strsplit (template, "{}", -1);
-  return g_strjoinv (name, parts);
 }
 
 gboolean
@@ -112,7 +120,7 @@ clip_zero_shot_classifier (ClipModel *model, const char *const *classes, int n_c
   g_autoptr (GPtrArray) prompts = g_ptr_array_new_with_free_func (g_free);
   for (int c = 0; c < n_classes; c++)
     for (int t = 0; t < n_templates; t++)
-      g_ptr_array_add (prompts, fill_template (templates[t], classes[c]));
+      g_ptr_array_add (prompts, clip_template_fill (templates[t], classes[c]));
   g_autofree float *embeds = g_new (float, (size_t) prompts->len * dim);
   if (!clip_model_encode_texts (model, (const char *const *) prompts->pdata, prompts->len, embeds, callbacks, error))
     return FALSE;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-cli-data.sh CLIPLAB_CLI SECTION — runs `cliplab-cli dataset` and `cliplab-cli evaluate` end to
 # end (evaluate on the tiny golden model with the byte tokenizer) and checks the output with jq.
-# Prints TAP.  SECTION: dataset, evaluate or data-errors.  Needs CLIPLAB_SHARED (set by
+# Prints TAP.  SECTION: dataset, evaluate, formats or data-errors.  Needs CLIPLAB_SHARED (set by
 # tests/meson.build).
 # jq filters are single-quoted on purpose: their $a and $b are jq variables.
 # shellcheck disable=SC2016
@@ -140,6 +140,88 @@ evaluate)
   verdict "skipped rows are reported with their line numbers and reasons"
   jq_out '.[0] | .image_to_text["R@5"] == 1 and .text_to_image["R@5"] == 1'
   verdict "two pairs left: R@5 is 1"
+  ;;
+
+formats)
+  # The shapes test split as an image folder and as WebDataset shards (written with tar), the same images.
+  run dataset shapes --out "$tmp/s" --count 40 --seed 2 --image-size 64
+  mkdir -p "$tmp/folder" "$tmp/wds/test" "$tmp/members"
+  tail -n +2 "$tmp/s/test.csv" | awk -F, '{ print $3 }' | sort -u >"$tmp/wds/classnames.txt"
+  printf 'a photo of a {c}.\n' >"$tmp/wds/zeroshot_classification_templates.txt"
+  i=0
+  while IFS=, read -r path _ label; do
+    mkdir -p "$tmp/folder/$label"
+    cp "$tmp/s/$path" "$tmp/folder/$label/"
+    key=$(printf 'sample%04d' "$i")
+    cp "$tmp/s/$path" "$tmp/members/$key.png"
+    grep -nxF -- "$label" "$tmp/wds/classnames.txt" | cut -d: -f1 | awk '{ printf "%d", $1 - 1 }' >"$tmp/members/$key.cls"
+    i=$((i + 1))
+  done < <(tail -n +2 "$tmp/s/test.csv")
+  (cd "$tmp/members" && tar -cf "$tmp/wds/test/0.tar" sample000[0-3].* && tar -cf "$tmp/wds/test/1.tar" sample000[4-9].*)
+  echo 2 >"$tmp/wds/test/nshards.txt"
+
+  run evaluate "${tiny[@]}" --dataset "$tmp/folder" --json --template "a photo of a {}."
+  status_is 0 && jq_out '.[0] | keys == ["zero_shot"] and (.zero_shot | has("mean_per_class_recall"))'
+  verdict "an image folder: zero-shot only, with mean_per_class_recall"
+  cp "$tmp/out" "$tmp/folder.json"
+  run evaluate "${tiny[@]}" --dataset "$tmp/wds" --json
+  status_is 0 && jq_files "$tmp/folder.json" '$a[0].zero_shot == $b[0].zero_shot'
+  verdict "WebDataset shards with their {c} template give the folder's numbers"
+  run evaluate "${tiny[@]}" --csv "$tmp/s/test.csv" --json
+  status_is 0 && jq_files "$tmp/folder.json" '$a[0].zero_shot | del(.per_class) == ($b[0].zero_shot | del(.per_class))'
+  verdict "… and the CSV's with the same images and labels"
+
+  run evaluate "${tiny[@]}" --dataset "$tmp/wds" --benchmark-json "$tmp/bench.json" --model-name tiny --pretrained golden
+  status_is 0 && jq -e --slurpfile z "$tmp/folder.json" '
+    (keys == ["dataset", "language", "metrics", "model", "pretrained", "task"]) and .dataset == "wds"
+    and .model == "tiny" and .pretrained == "golden" and .task == "zeroshot_classification" and .language == "en"
+    and (.metrics | keys == ["acc1", "acc5", "mean_per_class_recall"])
+    and .metrics.acc1 == $z[0].zero_shot.top1 and .metrics.acc5 == $z[0].zero_shot.top5
+    and .metrics.mean_per_class_recall == $z[0].zero_shot.mean_per_class_recall' "$tmp/bench.json" >/dev/null
+  verdict "--benchmark-json writes CLIP_benchmark's classification result"
+  out_has "mean per-class recall"
+  verdict "… and the report is still printed"
+
+  run evaluate "${tiny[@]}" --csv "$tmp/s/test.csv" --recall-k 1,2,3 --json --task zeroshot_retrieval \
+    --benchmark-json "$tmp/retrieval.json"
+  status_is 0 && jq_out '.[0].image_to_text | keys == ["R@1", "R@2", "R@3"]'
+  verdict "--recall-k 1,2,3 names the recalls in --json"
+  jq_files "$tmp/retrieval.json" '$a[0].task == "zeroshot_retrieval" and ($a[0].metrics | keys | length) == 6
+    and $a[0].metrics["image_retrieval_recall@2"] == $b[0].text_to_image["R@2"]
+    and $a[0].metrics["text_retrieval_recall@3"] == $b[0].image_to_text["R@3"]'
+  verdict "… and the retrieval result file holds image_ and text_retrieval_recall@K"
+
+  run train --dataset "$tmp/folder" --out "$tmp/run" --max-steps 2 --batch-size 4 --vision-width 32 \
+    --vision-layers 1 --vision-heads 2 --patch-size 16 --image-size 32 --text-width 32 --text-layers 1 \
+    --text-heads 2 --context-length 16 --embed-dim 16 --save-every 0 --val-dataset "$tmp/wds"
+  status_is 0 && [[ -f $tmp/run/model.safetensors ]]
+  verdict "train --dataset FOLDER --val-dataset SHARDS trains and saves"
+  rm "$tmp/run/model.safetensors"
+  run train --resume "$tmp/run"
+  status_is 0 && [[ -f $tmp/run/model.safetensors ]]
+  verdict "… and resumes from its checkpoint while the folder is unchanged"
+  first_class=$(head -n 1 "$tmp/wds/classnames.txt")
+  cp "$(find "$tmp/folder/$first_class" -name '*.png' | head -n 1)" "$tmp/folder/$first_class/added.png"
+  rm "$tmp/run/model.safetensors"
+  run train --resume "$tmp/run"
+  check_error "a class folder changed since the checkpoint stops the resume" "data set changed"
+
+  run evaluate "${tiny[@]}" --dataset "$tmp/folder" --csv "$tmp/s/test.csv"
+  check_error "--dataset and --csv together fail" "give one"
+  run evaluate "${tiny[@]}" --dataset "$tmp/folder" --recall-k 0
+  check_error "--recall-k 0 fails" "--recall-k"
+  run evaluate "${tiny[@]}" --dataset "$tmp/folder" --task zeroshot_retrieval
+  check_error "retrieval on a data set without captions fails" "no captions"
+  run evaluate "${tiny[@]}" --dataset "$tmp/folder" --task zeroshot_ranking
+  check_error "an unknown --task fails before anything is read" "--task zeroshot_ranking"
+  run evaluate "${tiny[@]}" --dataset "$tmp/no-such-folder"
+  check_error "a missing data set fails naming it" "no-such-folder"
+  run evaluate "${tiny[@]}" --dataset "$tmp/wds" --split validation
+  check_error "a missing split fails naming it" "validation"
+  head -c 3000 "$tmp/wds/test/1.tar" >"$tmp/wds/test/1.cut" && mv "$tmp/wds/test/1.cut" "$tmp/wds/test/1.tar"
+  run evaluate "${tiny[@]}" --dataset "$tmp/wds" --json
+  status_is 0 && stderr_has "1.tar: skipped" && stderr_has "truncated"
+  verdict "a truncated shard is reported naming it and the rest is evaluated"
   ;;
 
 data-errors)

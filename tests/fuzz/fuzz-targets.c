@@ -38,6 +38,9 @@ const FuzzTarget fuzz_targets[] = {
   { "image-preprocess", fuzz_image_preprocess },
   { "image-file", fuzz_image_file },
   { "csv", fuzz_csv },
+  { "webdataset", fuzz_webdataset },
+  { "coco", fuzz_coco },
+  { "karpathy", fuzz_karpathy },
   { "index", fuzz_index },
   { NULL, NULL },
 };
@@ -780,6 +783,110 @@ fuzz_csv (const uint8_t *data, size_t size)
         fuzz_fail ("issue %u: line %d without a reason", i, issue->line);
     }
   clip_dataset_free (dataset);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- the other data set formats */
+
+/* What any data set that opened must hold together: rows name images in range, captions are non-empty
+ * UTF-8, labels are in range, files (when the images have them) are inside the root, and every issue
+ * names its file and gives a reason.  Then the images are decoded, which must keep all that true. */
+static void
+check_dataset (ClipDataset *dataset, const char *what)
+{
+  const int n = clip_dataset_get_size (dataset), n_images = clip_dataset_get_n_images (dataset);
+  const int n_labels = clip_dataset_get_n_labels (dataset);
+  const char *root = clip_dataset_get_image_root (dataset);
+  if (n <= 0 || n_images <= 0 || n_images > n)
+    fuzz_fail ("%s: %d rows of %d images", what, n, n_images);
+  for (int i = 0; i < n; i++)
+    {
+      int image = clip_dataset_get_row_image (dataset, i);
+      const char *caption = clip_dataset_get_caption (dataset, i);
+      const char *path = clip_dataset_get_image_path (dataset, i);
+      if (image < 0 || image >= n_images)
+        fuzz_fail ("%s: row %d names image %d of %d", what, i, image, n_images);
+      if (caption == NULL || caption[0] == '\0' || !g_utf8_validate (caption, -1, NULL))
+        fuzz_fail ("%s: row %d: empty or invalid caption", what, i);
+      if (path != NULL && (root == NULL || !g_file_test (path, G_FILE_TEST_IS_REGULAR)))
+        fuzz_fail ("%s: row %d: %s is not a file under the root", what, i, path);
+      int label = clip_dataset_get_image_label (dataset, image);
+      if (label < -1 || label >= n_labels)
+        fuzz_fail ("%s: image %d: label %d of %d", what, image, label, n_labels);
+    }
+  GPtrArray *issues = clip_dataset_get_issues (dataset);
+  for (guint i = 0; i < issues->len; i++)
+    {
+      const ClipDatasetIssue *issue = issues->pdata[i];
+      if (issue->file == NULL || issue->reason == NULL || issue->reason[0] == '\0')
+        fuzz_fail ("%s: issue %u without its file or a reason", what, i);
+    }
+  GError *error = NULL;
+  gboolean ok = clip_dataset_prepare_images (dataset, 8, FALSE, 1 << 20, NULL, NULL, &error);
+  check_outcome (ok, error, "clip_dataset_prepare_images");
+  g_clear_error (&error);
+  for (int i = 0; ok && i < clip_dataset_get_n_images (dataset); i++)
+    sink += clip_dataset_get_image_crop (dataset, i)[8 * 8 * 3 - 1];
+}
+
+static void
+open_and_check (const char *path, ClipDatasetFormat format, const char *what)
+{
+  ClipDatasetOptions options;
+  clip_dataset_options_init (&options);
+  options.format = format;
+  GError *error = NULL;
+  ClipDataset *dataset = clip_dataset_open (path, &options, NULL, &error);
+  check_outcome (dataset != NULL, error, what);
+  g_clear_error (&error);
+  if (dataset != NULL)
+    check_dataset (dataset, what);
+  clip_dataset_free (dataset);
+}
+
+/* The bytes as shard 0 of a WebDataset folder whose classnames.txt names three classes. */
+int
+fuzz_webdataset (const uint8_t *data, size_t size)
+{
+  fuzz_init ();
+  g_autofree char *root = scratch_dir ("wds");
+  g_autofree char *split = scratch_dir ("wds/test");
+  g_autofree char *classnames = g_build_filename (root, "classnames.txt", NULL);
+  g_autofree char *nshards = g_build_filename (split, "nshards.txt", NULL);
+  g_autofree char *shard = g_build_filename (split, "0.tar", NULL);
+  write_bytes (classnames, "cat\ndog\nbird\n", 13);
+  write_bytes (nshards, "1\n", 2);
+  write_bytes (shard, data, size);
+  open_and_check (root, CLIP_DATASET_FORMAT_WEBDATASET, "a WebDataset shard");
+  return 0;
+}
+
+/* The bytes as a COCO captions file, with images under ../val2017 (the CSV harness's images). */
+int
+fuzz_coco (const uint8_t *data, size_t size)
+{
+  fuzz_init ();
+  g_autofree char *images = csv_root ();
+  g_autofree char *dir = scratch_dir ("coco/annotations");
+  g_autofree char *parent = g_path_get_dirname (dir);
+  g_autofree char *val2017 = g_build_filename (parent, "val2017", NULL);
+  if (!g_file_test (val2017, G_FILE_TEST_EXISTS) && symlink (images, val2017) != 0)
+    fuzz_fail ("cannot link %s", val2017);
+  g_autofree char *path = g_build_filename (dir, "captions_val2017.json", NULL);
+  write_bytes (path, data, size);
+  open_and_check (path, CLIP_DATASET_FORMAT_COCO, "a COCO captions file");
+  return 0;
+}
+
+/* The bytes as a Karpathy split JSON beside the CSV harness's images (its test split). */
+int
+fuzz_karpathy (const uint8_t *data, size_t size)
+{
+  fuzz_init ();
+  g_autofree char *images = csv_root ();
+  g_autofree char *path = g_build_filename (images, "dataset_fuzz.json", NULL);
+  write_bytes (path, data, size);
+  open_and_check (path, CLIP_DATASET_FORMAT_KARPATHY, "a Karpathy split");
   return 0;
 }
 

@@ -36,4 +36,7 @@ int fuzz_tokenizer_encode (const uint8_t *data, size_t size);    /* any bytes as
 int fuzz_image_preprocess (const uint8_t *data, size_t size);    /* resize + crop + normalise, any size */
 int fuzz_image_file (const uint8_t *data, size_t size);          /* decoding a file as an image */
 int fuzz_csv (const uint8_t *data, size_t size);                 /* a data set's CSV */
+int fuzz_webdataset (const uint8_t *data, size_t size);          /* a WebDataset shard (tar) */
+int fuzz_coco (const uint8_t *data, size_t size);                /* a COCO captions JSON */
+int fuzz_karpathy (const uint8_t *data, size_t size);            /* a Karpathy split JSON */
 int fuzz_index (const uint8_t *data, size_t size);               /* the photo index file */

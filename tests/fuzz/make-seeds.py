@@ -303,6 +303,35 @@ seed("csv", "quoted", '\ufeffimage_path,caption\r\n"cat.png","a cat, ""quoted"",
 seed("csv", "columns", "caption,image_path,label,extra\na cat,cat.png,1,x\nmissing,nothere.png,2,y\n,sub/dog.png,3\n")
 seed("csv", "bad-header", "path,text\ncat.png,a cat\n")
 
+
+def tar(members):
+    import tarfile
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+TINY_PNG = png(3, 2, 8, 2, b"".join(b"\0" + bytes(range(9)) for _ in range(2)))
+seed("webdataset", "classes", tar([("a.png", TINY_PNG), ("a.cls", b"1"), ("b.png", TINY_PNG), ("b.cls", b"2")]))
+seed("webdataset", "captions", tar([("a.png", TINY_PNG), ("a.txt", b"a cat\nthe cat\n"), ("dir/b.png", TINY_PNG),
+                                    ("dir/b.txt", b"a dog")]))
+seed("webdataset", "bad", tar([("a.png", TINY_PNG), ("a.cls", b"7"), ("b.png", b"junk"), ("b.cls", b"x"), ("c.cls", b"0")]))
+seed("webdataset", "cut", tar([("a.png", TINY_PNG), ("a.cls", b"0"), ("b.png", TINY_PNG), ("b.cls", b"1")])[:1300])
+seed("coco", "captions", json.dumps({
+    "images": [{"id": 1, "file_name": "cat.png"}, {"id": 2, "file_name": "sub/dog.png"}, {"id": 3, "file_name": "text.png"}],
+    "annotations": [{"id": 1, "image_id": 1, "caption": "a cat"}, {"id": 2, "image_id": 2, "caption": "a dog"},
+                    {"id": 3, "image_id": 1, "caption": "a dog"}, {"id": 4, "image_id": 3, "caption": "text"},
+                    {"id": 5, "image_id": 9, "caption": "nobody"}]}))
+seed("karpathy", "splits", json.dumps({"images": [
+    {"filename": "cat.png", "split": "test", "sentences": [{"raw": "a cat"}, {"raw": "the cat"}]},
+    {"filepath": "sub", "filename": "dog.png", "split": "test", "sentences": [{"raw": "a dog"}]},
+    {"filename": "escape.png", "split": "test", "sentences": [{"raw": "out"}]},
+    {"filename": "cat.png", "split": "train", "sentences": [{"raw": "x"}]}], "dataset": "fuzz"}))
+
 # ------------------------------------------------------------------ the index (fuzz_index: byte 0 even =
 # entries [length][path][selector: even compacted, odd journal], 0xFF, damage [hi][lo][xor or 0 = cut])
 

@@ -71,13 +71,13 @@ dict_for () {
     tokenizer-merges|tokenizer-gz) echo tests/fuzz/merges.dict ;;
     tokenizer-encode) echo tests/fuzz/text.dict ;;
     csv) echo tests/fuzz/csv.dict ;;
-    image-*|index) ;;
+    image-*|index|webdataset) ;;
     *) echo tests/fuzz/json.dict ;;
   esac
 }
 max_len_for () {
   case $1 in
-    image-file|tokenizer-gz) echo 65536 ;;
+    image-file|tokenizer-gz|webdataset) echo 65536 ;;
     tokenizer-encode|image-preprocess) echo 4096 ;;
     *) echo 16384 ;;
   esac

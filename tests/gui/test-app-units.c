@@ -32,6 +32,12 @@ test_templates (void)
   g_assert_cmpuint (bad, ==, 0);
   g_assert_cmpuint (g_strv_length (fine), ==, 1);
 
+  /* CLIP_benchmark writes its templates with {c}. */
+  g_auto (GStrv) benchmark = cl_templates_parse ("a photo of a {c}.\nc\n", &bad);
+  const char *want_benchmark[] = { "a photo of a {c}.", NULL };
+  g_assert_cmpstrv (benchmark, want_benchmark);
+  g_assert_cmpuint (bad, ==, 2);
+
   /* Presets come from the library's template sets. */
   g_auto (GStrv) simple = cl_templates_for_preset ("simple", NULL, &bad);
   g_assert_cmpuint (g_strv_length (simple), ==, 1);

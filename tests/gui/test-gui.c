@@ -293,7 +293,7 @@ test_dataset (void)
   g_assert_cmpint (json_object_get_int_member (opened, "n_items"), ==, G_N_ELEMENTS (rows));
   JsonObject *bar = json_object_get_object_member (opened, "error_bar");
   g_assert_nonnull (bar);
-  g_assert_nonnull (strstr (member_string (bar, "detail"), "line 8"));
+  g_assert_nonnull (strstr (member_string (bar, "detail"), "data.csv:8"));
   g_assert_nonnull (strstr (member_string (bar, "detail"), "missing.png"));
 
   /* Best-matching captions of the selected image: cosine similarities from the library. */
@@ -327,16 +327,109 @@ test_dataset (void)
 
   /* Accuracy against the labels, as the library's evaluation computes it from the probabilities. */
   const char *classes[] = { "pattern", "gradient", "noise", NULL };
-  int correct = 0;
+  int correct = 0, class_correct[3] = { 0 }, class_count[3] = { 0 };
   for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
     {
       g_autofree char *path = g_build_filename (images, rows[i].file, NULL);
       g_autofree float *probs = expected_probs (path, classes, "simple");
-      correct += strcmp (classes[argmax (probs, 3)], rows[i].label) == 0;
+      gboolean hit = strcmp (classes[argmax (probs, 3)], rows[i].label) == 0;
+      correct += hit;
+      for (int c = 0; c < 3; c++)
+        if (strcmp (classes[c], rows[i].label) == 0)
+          {
+            class_count[c]++;
+            class_correct[c] += hit;
+          }
     }
-  g_autofree char *metrics = g_strdup_printf ("top1=%.6f top5=%.6f n=%u unknown=0 unreadable=0",
-                                              (double) correct / G_N_ELEMENTS (rows), 1.0, (guint) G_N_ELEMENTS (rows));
+  /* Mean per-class recall: the mean over the classes that have images of their share recognised. */
+  double recall_sum = 0;
+  int n_present = 0;
+  for (int c = 0; c < 3; c++)
+    if (class_count[c] > 0)
+      {
+        recall_sum += (double) class_correct[c] / class_count[c];
+        n_present++;
+      }
+  g_autofree char *metrics = g_strdup_printf ("top1=%.6f top5=%.6f mean_per_class_recall=%.6f n=%u unknown=0 "
+                                              "unreadable=0", (double) correct / G_N_ELEMENTS (rows), 1.0,
+                                              recall_sum / n_present, (guint) G_N_ELEMENTS (rows));
   g_assert_cmpstr (member_string (step (run, 10), "metrics"), ==, metrics);
+}
+
+/* The same images as a folder of class folders, a COCO captions file and WebDataset shards: the
+ * first two open as data sets with one item per image (labels from the folders, the first caption
+ * of each COCO image); shards are refused with a message naming the CLI. */
+static void
+test_dataset_formats (void)
+{
+  g_autofree char *golden = tu_shared_path ("golden/images");
+  g_autofree char *dir = g_build_filename (tu_tmpdir (), "dataset-formats", NULL);
+  static const struct { const char *file, *label; } images[] = {
+    { "exact_224x224.png", "pattern" }, { "gray_257x129.png", "gradient" }, { "noise_300x500.png", "noise" },
+    { "palette_200x200.png", "pattern" },
+  };
+  GString *coco = g_string_new ("{\"images\": [");
+  GString *annotations = g_string_new ("], \"annotations\": [");
+  for (guint i = 0; i < G_N_ELEMENTS (images); i++)
+    {
+      g_autofree char *from = g_build_filename (golden, images[i].file, NULL);
+      g_autofree char *class_dir = g_build_filename (dir, "classes", images[i].label, NULL);
+      g_autofree char *to = g_build_filename (class_dir, images[i].file, NULL);
+      g_autofree char *coco_copy = g_build_filename (dir, "val2017", images[i].file, NULL);
+      g_assert_cmpint (g_mkdir_with_parents (class_dir, 0755), ==, 0);
+      g_autofree char *coco_dir = g_path_get_dirname (coco_copy);
+      g_assert_cmpint (g_mkdir_with_parents (coco_dir, 0755), ==, 0);
+      copy_file (from, to);
+      copy_file (from, coco_copy);
+      g_string_append_printf (coco, "%s{\"id\": %u, \"file_name\": \"%s\"}", i > 0 ? ", " : "", i + 1, images[i].file);
+      /* Two captions each. */
+      g_string_append_printf (annotations, "%s{\"id\": %u, \"image_id\": %u, \"caption\": \"a %s\"}, "
+                              "{\"id\": %u, \"image_id\": %u, \"caption\": \"another %s\"}", i > 0 ? ", " : "",
+                              10 * i + 1, i + 1, images[i].label, 10 * i + 2, i + 1, images[i].label);
+    }
+  g_string_append (coco, annotations->str);
+  g_string_append (coco, "]}");
+  g_autofree char *annotations_dir = g_build_filename (dir, "annotations", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (annotations_dir, 0755), ==, 0);
+  g_autofree char *coco_path = g_build_filename (annotations_dir, "captions_val2017.json", NULL);
+  tu_write_file (coco_path, coco->str, coco->len);
+  g_string_free (coco, TRUE);
+  g_string_free (annotations, TRUE);
+  g_autofree char *shards = g_build_filename (dir, "wds", "test", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (shards, 0755), ==, 0);
+  g_autofree char *nshards = g_build_filename (shards, "nshards.txt", NULL);
+  tu_write_file (nshards, "1\n", 2);
+
+  g_autofree char *classes_path = g_build_filename (dir, "classes", NULL);
+  g_autofree char *wds_path = g_build_filename (dir, "wds", NULL);
+  g_autofree char *classes_json = q (classes_path), *coco_json = q (coco_path), *wds_json = q (wds_path);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"set-classes\", \"text\": \"gradient, noise, pattern\"},"
+    "{\"do\": \"wait-probs\"},"
+    "{\"do\": \"classify-all\"},"                                  /* 5 */
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"open\", \"path\": %s}",
+    classes_json, coco_json, wds_json);
+  const char *args[] = { "--model", model_dir, "--tokenizer", "bytes", NULL };
+  g_autoptr (AppRun) run = app_run ("dataset-formats", args, steps, NULL);
+
+  JsonObject *folder = step (run, 1);
+  g_assert_cmpint (json_object_get_int_member (folder, "n_items"), ==, G_N_ELEMENTS (images));
+  g_assert_true (json_object_get_null_member (folder, "error_bar"));
+  /* The folder names are the labels: the accuracy is measured against them. */
+  const char *metrics = member_string (step (run, 5), "metrics");
+  g_assert_true (g_str_has_prefix (metrics, "top1="));
+  g_assert_nonnull (strstr (metrics, "mean_per_class_recall="));
+  g_assert_nonnull (strstr (metrics, "n=4 unknown=0 unreadable=0"));
+
+  g_assert_cmpint (json_object_get_int_member (step (run, 6), "n_items"), ==, G_N_ELEMENTS (images));
+  JsonObject *refused = step (run, 7);
+  g_assert_cmpint (json_object_get_int_member (refused, "n_items"), ==, -1);
+  g_assert_nonnull (strstr (member_string (json_object_get_object_member (refused, "error_bar"), "detail"),
+                            "cliplab-cli evaluate"));
 }
 
 static void
@@ -680,6 +773,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/gui/browse-and-thumbnail-cache", test_browse_and_thumbnail_cache);
   g_test_add_func ("/gui/classify", test_classify);
   g_test_add_func ("/gui/dataset", test_dataset);
+  g_test_add_func ("/gui/dataset-formats", test_dataset_formats);
   g_test_add_func ("/gui/corrupt-model", test_corrupt_model);
   g_test_add_func ("/gui/no-model", test_no_model);
   g_test_add_func ("/gui/cancel-long-job", test_cancel_long_job);
