@@ -544,6 +544,10 @@ typedef struct {
   /* schedule */
   int      epochs;           /* 10 */
   int      batch_size;       /* 64; the last incomplete batch of an epoch is dropped */
+  gboolean fit_batch_size;   /* FALSE; TRUE: when fewer usable pairs than batch_size (but at least 2)
+                              * remain, the batch is all of them, with a notice (a default that
+                              * fits any data set; an explicit batch size stays an error).  Resolved
+                              * when the run prepares its data, so checkpoints hold the batch used */
   double   lr;               /* 1e-4 peak */
   int64_t  warmup_steps;     /* -1 = 5 % of the total steps */
   double   weight_decay;     /* 0.2 */

@@ -89,6 +89,10 @@ struct _Driver {
   gboolean finished;
   gboolean close_window;         /* the run ends by closing the window, as the user quits */
   int status;
+  guint wheel_source;            /* a "wheel" step's clicks */
+  int wheel_left;
+  gint64 page_shown_us;          /* a "grid-pass" step: when the current page was scrolled to */
+  guint pass_pages;
 };
 
 static void next_step (Driver *driver);
@@ -155,6 +159,7 @@ finish (Driver *driver, int status, const char *error)
   driver->status = status;
   driver->def = NULL;
   g_clear_handle_id (&driver->source, g_source_remove);
+  g_clear_handle_id (&driver->wheel_source, g_source_remove);
   if (driver->frame_clock != NULL)
     g_clear_signal_handler (&driver->paint_handler, driver->frame_clock);
   g_clear_object (&driver->frame_clock);
@@ -1547,6 +1552,14 @@ report_train (Driver *driver, JsonBuilder *b)
   json_builder_begin_array (b);
   add_suggested_buttons (b, GTK_WIDGET (train_view (driver)));
   json_builder_end_array (b);
+  /* What the status area shows: its title, the bar's text (NULL when hidden), the notices, the
+   * chart's page. */
+  ClTrainView *view = train_view (driver);
+  GtkWidget *bar = named (view, "progress_bar"), *notices = named (view, "notice_label");
+  add_string (b, "status_title", label_text (named (view, "status_title")));
+  add_string (b, "progress_text", gtk_widget_get_visible (bar) ? gtk_progress_bar_get_text (GTK_PROGRESS_BAR (bar)) : NULL);
+  add_string (b, "notices", gtk_widget_get_visible (notices) ? label_text (notices) : NULL);
+  add_string (b, "chart_page", stack_page (view, "chart_stack"));
   report_train_points (b, train_chart (driver));
 }
 
@@ -2011,6 +2024,235 @@ start_shortcuts (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- what a user reads (issue 12) */
+
+/* The Browse view's details of the selected image, once its preview is loaded. */
+static gboolean
+poll_browse_details (Driver *driver, JsonBuilder *b)
+{
+  ClBrowseView *view = browse_view (driver);
+
+  if (get_boolean (view, "busy"))
+    return FALSE;
+  add_string (b, "size", label_text (named (view, "size_label")));
+  add_string (b, "modified", label_text (named (view, "modified_label")));
+  return TRUE;
+}
+
+/* The model dialog's description of the loaded model (the dialog opens as Ctrl+M opens it). */
+static gboolean
+start_model_details (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *chooser = GTK_WIDGET (model_chooser (driver));
+
+  add_string (b, "format", label_text (named (chooser, "format_value")));
+  add_string (b, "tokenizer", label_text (named (chooser, "tokenizer_value")));
+  add_string (b, "title", gtk_window_get_title (GTK_WINDOW (chooser)));
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- a view's grid: what it shows, the wheel */
+
+/* The image grid of the view the step names ("view", default browse). */
+static ClImageGrid *
+step_image_grid (Driver *driver)
+{
+  GtkWidget *view = cl_window_get_view (driver->window, step_string (driver, "view", "browse"));
+  return CL_IMAGE_GRID (find_type (view, CL_TYPE_IMAGE_GRID));
+}
+
+/* The items of the cells under WIDGET that are on screen in SCROLLER. */
+static void
+collect_visible_items (GtkWidget *scroller, GtkWidget *widget, GPtrArray *items)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      ClImageItem *item = CL_IS_IMAGE_CELL (child) ? cl_image_cell_get_item (CL_IMAGE_CELL (child)) : NULL;
+      graphene_rect_t bounds;
+      if (item == NULL)
+        collect_visible_items (scroller, child, items);
+      else if (gtk_widget_get_mapped (child) && gtk_widget_compute_bounds (child, scroller, &bounds)
+               && graphene_rect_intersection (&bounds, &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (scroller),
+                                                                             gtk_widget_get_height (scroller)), NULL))
+        g_ptr_array_add (items, item);
+    }
+}
+
+static int
+compare_positions (gconstpointer a, gconstpointer b)
+{
+  return *(const gint64 *) a < *(const gint64 *) b ? -1 : *(const gint64 *) a > *(const gint64 *) b;
+}
+
+/* What the step's grid shows: the model positions of the cells on screen (ascending), the
+ * selected position (-1: none), and the scroll position. */
+static void
+report_grid_cells (Driver *driver, JsonBuilder *b)
+{
+  ClImageGrid *grid = step_image_grid (driver);
+  GtkWidget *scroller = find_type (GTK_WIDGET (grid), GTK_TYPE_SCROLLED_WINDOW);
+  GListModel *model = cl_image_grid_get_model (grid);
+  guint n = model != NULL ? g_list_model_get_n_items (model) : 0;
+  g_autoptr (GPtrArray) items = g_ptr_array_new ();
+  g_autoptr (GArray) positions = g_array_new (FALSE, FALSE, sizeof (gint64));
+  ClImageItem *selected = cl_image_grid_get_selected_item (grid);
+  gint64 selected_position = -1;
+
+  if (gtk_widget_get_mapped (scroller))
+    collect_visible_items (scroller, scroller, items);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (model, i);
+      gint64 position = i;
+      if (g_ptr_array_find (items, item, NULL))
+        g_array_append_val (positions, position);
+      if (item == selected)
+        selected_position = i;
+    }
+  g_array_sort (positions, compare_positions);
+  add_int (b, "n_items", n);
+  add_int (b, "selected", selected_position);
+  json_builder_set_member_name (b, "visible");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < positions->len; i++)
+    json_builder_add_int_value (b, g_array_index (positions, gint64, i));
+  json_builder_end_array (b);
+  GtkAdjustment *adjustment = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller));
+  add_double (b, "scroll", gtk_adjustment_get_value (adjustment));
+  add_double (b, "scroll_upper", gtk_adjustment_get_upper (adjustment));
+}
+
+/* Once a frame has been painted (STEP_ON_FRAME) after the step's delay. */
+static gboolean
+poll_grid_cells (Driver *driver, JsonBuilder *b)
+{
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (step_image_grid (driver)));
+      return FALSE;
+    }
+  report_grid_cells (driver, b);
+  return TRUE;
+}
+
+/* One click of a mouse wheel on the grid's scrolled window, as its scroll controller receives it
+ * from GDK: a discrete step of "dy" (-1 up, 1 down). */
+static gboolean
+wheel_click_cb (gpointer data)
+{
+  Driver *driver = data;
+  GtkWidget *scroller = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_SCROLLED_WINDOW);
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (scroller);
+  double dy = json_object_has_member (driver->step, "dy") ? json_object_get_double_member (driver->step, "dy") : -1;
+  gboolean handled = FALSE;
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
+      if (GTK_IS_EVENT_CONTROLLER_SCROLL (controller))
+        g_signal_emit_by_name (controller, "scroll", 0.0, dy, &handled);
+    }
+  if (--driver->wheel_left > 0)
+    return G_SOURCE_CONTINUE;
+  driver->wheel_source = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* "clicks" wheel clicks, "interval" ms apart; the report says where the grid was before. */
+static gboolean
+start_wheel (Driver *driver, JsonBuilder *b)
+{
+  json_builder_set_member_name (b, "before");
+  json_builder_begin_object (b);
+  report_grid_cells (driver, b);
+  json_builder_end_object (b);
+  driver->wheel_left = step_int (driver, "clicks");
+  driver->wheel_source = g_timeout_add (step_int (driver, "interval"), wheel_click_cb, driver);
+  return driver->wheel_left > 0;
+}
+
+/* Once every click is delivered and a frame painted after the step's delay. */
+static gboolean
+poll_wheel (Driver *driver, JsonBuilder *b)
+{
+  if (driver->wheel_source != 0)
+    return FALSE;
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (step_image_grid (driver)));
+      return FALSE;
+    }
+  report_grid_cells (driver, b);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- memory: passes through the grid */
+
+/* The resident set of this process, in kB (0 when /proc cannot tell). */
+static gint64
+resident_kb (void)
+{
+  g_autofree char *statm = NULL;
+  gint64 pages = 0;
+
+  if (g_file_get_contents ("/proc/self/statm", &statm, NULL, NULL))
+    sscanf (statm, "%*d %" G_GINT64_FORMAT, &pages);
+  return pages * (sysconf (_SC_PAGESIZE) / 1024);
+}
+
+static gboolean
+start_grid_pass (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *scroller = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_SCROLLED_WINDOW);
+
+  gtk_adjustment_set_value (gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller)), 0);
+  driver->page_shown_us = g_get_monotonic_time ();
+  driver->pass_pages = 1;
+  return TRUE;
+}
+
+/* One pass through the Browse grid as a user paging down does: each page stays until every image on
+ * it shows its thumbnail (at most "page_ms", 2 s by default), then the next; at the end, the
+ * process's resident memory. */
+static gboolean
+poll_grid_pass (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *scroller = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_SCROLLED_WINDOW);
+  GtkAdjustment *adjustment = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller));
+  gint64 page_us = (json_object_has_member (driver->step, "page_ms") ? step_int (driver, "page_ms") : 2000) * 1000;
+  guint n_visible, n_filled;
+
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (scroller);
+      return FALSE;
+    }
+  count_visible (driver, &n_visible, &n_filled);
+  if (n_filled < n_visible && g_get_monotonic_time () - driver->page_shown_us < page_us)
+    return FALSE;
+  double value = gtk_adjustment_get_value (adjustment), page = gtk_adjustment_get_page_size (adjustment);
+  double end = gtk_adjustment_get_upper (adjustment) - page;
+  if (value >= end)
+    {
+      add_int (b, "pages", driver->pass_pages);
+      add_int (b, "rss_kb", resident_kb ());
+      add_string (b, "renderer", G_OBJECT_TYPE_NAME (gtk_native_get_renderer (GTK_NATIVE (driver->window))));
+      return TRUE;
+    }
+  gtk_adjustment_set_value (adjustment, MIN (value + page, end));
+  driver->page_shown_us = g_get_monotonic_time ();
+  driver->pass_pages++;
+  return FALSE;
+}
+
+/* The thumbnailer's memory budget ("budget_mb"), as a smaller machine would set it. */
+static gboolean
+start_thumbnail_budget (Driver *driver, JsonBuilder *b)
+{
+  g_object_set (cl_session_get_thumbnailer (driver->session), "budget-mb", (guint) step_int (driver, "budget_mb"), NULL);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- the environment */
 
 /* What `cp other.safetensors model.safetensors` does to a file the application uses: truncates it,
@@ -2112,6 +2354,13 @@ static const StepDef steps[] = {
   { "train-wait-points",        NULL,                     poll_train_points,            0, 60, 0 },
   { "chart-hover",              start_chart_hover,        NULL,                         0, 60, 0 },
   { "save-chart",               start_save_chart,         NULL,                         0, 60, 0 },
+  /* what a user reads */
+  { "browse-details",           NULL,                     poll_browse_details,         50, 60, 0 },
+  { "model-details",            start_model_details,      NULL,                         0, 60, 0 },
+  { "grid-cells",               NULL,                     poll_grid_cells,            300, 60, STEP_ON_FRAME },
+  { "wheel",                    start_wheel,              poll_wheel,                 300, 60, STEP_ON_FRAME },
+  { "grid-pass",                start_grid_pass,          poll_grid_pass,               0, 600, STEP_ON_FRAME },
+  { "thumbnail-budget",         start_thumbnail_budget,   NULL,                         0, 60, 0 },
 };
 
 static const StepDef *
@@ -2285,8 +2534,10 @@ main (int argc, char *argv[])
       g_printerr ("usage: cliplab-gui-driver SCRIPT.json [APPLICATION ARGUMENTS…]\n");
       return 2;
     }
+  cl_application_tune_allocator ();
   cl_thread_lower_priority_of_others (COMPUTE_NICENESS);
   setlocale (LC_ALL, "");
+  cl_application_bind_translations ();
   if (!load_script (&driver, argv[1], &error))
     {
       g_printerr ("cliplab-gui-driver: %s\n", error->message);
