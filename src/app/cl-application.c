@@ -216,6 +216,8 @@ set_accels (GtkApplication *app)
     { "win.show-view::train", { "<Alt>4", NULL } },
     { "win.search", { "<Control>f", NULL } },
     { "win.find-similar-selected", { "<Control><Shift>f", NULL } },
+    { "win.next-pane", { "F6", NULL } },
+    { "win.previous-pane", { "<Shift>F6", NULL } },
   };
   for (guint i = 0; i < G_N_ELEMENTS (table); i++)
     gtk_application_set_accels_for_action (app, table[i].action, table[i].accels);

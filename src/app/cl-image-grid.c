@@ -350,6 +350,21 @@ cl_image_grid_get_model (ClImageGrid *self)
   return self->slots->source;
 }
 
+GtkAdjustment *
+cl_image_grid_get_vadjustment (ClImageGrid *self)
+{
+  return gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (self->scroller));
+}
+
+void
+cl_image_grid_scroll_to_start (ClImageGrid *self)
+{
+  /* Through the grid view's own scrolling, which also replaces a scroll to the selection that it
+   * has not carried out yet. */
+  if (g_list_model_get_n_items (G_LIST_MODEL (self->slots)) > 0)
+    gtk_widget_activate_action (GTK_WIDGET (self->grid_view), "list.scroll-to-item", "u", 0);
+}
+
 static void
 select_position (ClImageGrid *self, guint position)
 {
@@ -403,6 +418,21 @@ focused_cell (ClImageGrid *self)
     if (cl_image_cell_get_item (cell) == selected)
       return cell;
   return NULL;
+}
+
+/* Tab and Shift+Tab leave the grid: it is one stop in the focus chain, however many images it
+ * holds (GtkGridView would move through them one by one); the arrow keys move inside it.  With the
+ * grid unfocusable for a moment, the window moves the focus to the widget after (or before) it. */
+static gboolean
+leave_grid_binding (GtkWidget *widget, GVariant *args, gpointer data)
+{
+  GtkWidget *root = GTK_WIDGET (gtk_widget_get_root (widget));
+  gboolean moved;
+
+  gtk_widget_set_can_focus (widget, FALSE);
+  moved = gtk_widget_child_focus (root, (GtkDirectionType) g_variant_get_int32 (args));
+  gtk_widget_set_can_focus (widget, TRUE);
+  return moved;
 }
 
 static gboolean
@@ -529,6 +559,12 @@ cl_image_grid_class_init (ClImageGridClass *klass)
   /* The keys that open a context menu, for the focused image. */
   gtk_widget_class_add_binding (widget_class, GDK_KEY_F10, GDK_SHIFT_MASK, popup_menu_binding, NULL);
   gtk_widget_class_add_binding (widget_class, GDK_KEY_Menu, 0, popup_menu_binding, NULL);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_Tab, 0, leave_grid_binding, "i", GTK_DIR_TAB_FORWARD);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_KP_Tab, 0, leave_grid_binding, "i", GTK_DIR_TAB_FORWARD);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_ISO_Left_Tab, GDK_SHIFT_MASK, leave_grid_binding, "i",
+                                GTK_DIR_TAB_BACKWARD);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_Tab, GDK_SHIFT_MASK, leave_grid_binding, "i",
+                                GTK_DIR_TAB_BACKWARD);
 
   widget_class->size_allocate = cl_image_grid_size_allocate;
   widget_class->measure = cl_image_grid_measure;

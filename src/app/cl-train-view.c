@@ -817,10 +817,12 @@ update_controls (ClTrainView *self)
   gtk_widget_set_visible (GTK_WIDGET (self->resume_button), s == STATE_PAUSED);
   gtk_widget_set_visible (GTK_WIDGET (self->stop_button), active);
   gtk_widget_set_visible (GTK_WIDGET (self->use_button), usable);
-  if (s == STATE_FINISHED)
-    gtk_widget_add_css_class (GTK_WIDGET (self->use_button), "suggested-action");
-  else
-    gtk_widget_remove_css_class (GTK_WIDGET (self->use_button), "suggested-action");
+  /* One suggested action at a time: once a run has finished, using its model rather than starting
+   * another. */
+  GtkWidget *suggested = s == STATE_FINISHED ? GTK_WIDGET (self->use_button) : GTK_WIDGET (self->start_button);
+  GtkWidget *other = s == STATE_FINISHED ? GTK_WIDGET (self->start_button) : GTK_WIDGET (self->use_button);
+  gtk_widget_add_css_class (suggested, "suggested-action");
+  gtk_widget_remove_css_class (other, "suggested-action");
   gtk_widget_set_visible (GTK_WIDGET (self->progress_bar), s != STATE_IDLE);
 }
 
@@ -1275,6 +1277,10 @@ cl_train_view_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (cl_session_get_settings (self->session), self);
   g_clear_object (&self->session);
   gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_TRAIN_VIEW);
+  /* The template's top widget has no id, so disposing the template leaves it in place. */
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (object))) != NULL)
+    gtk_widget_unparent (child);
   G_OBJECT_CLASS (cl_train_view_parent_class)->dispose (object);
 }
 
