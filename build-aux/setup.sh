@@ -24,6 +24,7 @@ packages=(
   libgtk-4-dev          # the GTK application
   xvfb xauth dbus       # GUI tests on a virtual display (xvfb-run needs xauth)
   fonts-dejavu-core adwaita-icon-theme  # text and icons for the application on a bare machine
+  fonts-nanum           # Hangul glyphs for the Korean translation
   desktop-file-utils appstream  # validating the .desktop and metainfo files
   gettext               # translations (msgfmt) and the Korean completeness check
   jq                    # the command-line tests check JSON output with it

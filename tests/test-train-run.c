@@ -436,6 +436,47 @@ test_bad_rows (void)
   clip_train_run_config_clear (&config);
 }
 
+/* A batch larger than the data set: fitted to the usable pairs when asked (a default), refused with
+ * the largest batch that would do when given as such. */
+static void
+test_batch_larger_than_data (void)
+{
+  const int n_pairs = PER_CLASS * G_N_ELEMENTS (colours);
+  g_autofree char *dir = out_path ("fit-batch");
+  g_autofree char *refused_dir = out_path ("fit-batch-refused");
+  ClipTrainRunConfig config;
+  tiny_config (&config, refused_dir);
+  config.batch_size = n_pairs + 8;
+  config.epochs = 3;
+  Recorder r;
+  recorder_init (&r);
+  g_autoptr (ClipTrainRun) refused = new_run (&config, &r);
+  GError *error = NULL;
+  g_assert_false (clip_train_run_run (refused, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+  g_autofree char *hint = g_strdup_printf ("%d usable pairs do not fill one batch of %d: choose a batch size of "
+                                           "at most %d", n_pairs, n_pairs + 8, n_pairs);
+  g_assert_nonnull (strstr (error->message, hint));
+  g_clear_error (&error);
+  g_assert_cmpint (r.last_step, ==, 0);
+
+  g_free (config.out_dir);
+  config.out_dir = g_strdup (dir);
+  config.fit_batch_size = TRUE;
+  g_autoptr (ClipTrainRun) run = new_run (&config, &r);
+  g_assert_true (clip_train_run_run (run, &error));
+  g_assert_no_error (error);
+  /* One step per epoch of all the pairs, said once, and the checkpoint holds the batch used. */
+  g_assert_cmpint (clip_train_run_get_steps_per_epoch (run), ==, 1);
+  g_assert_cmpint (r.last_step, ==, 3);
+  g_assert_cmpint (clip_train_run_get_config (run)->batch_size, ==, n_pairs);
+  g_assert_cmpuint (r.notices->len, ==, 1);
+  g_autofree char *notice = g_strdup_printf ("batches of %d, all the usable pairs, instead of %d", n_pairs, n_pairs + 8);
+  g_assert_nonnull (strstr (g_ptr_array_index (r.notices, 0), notice));
+  recorder_clear (&r);
+  clip_train_run_config_clear (&config);
+}
+
 /* ---------------------------------------------------------------- a full disk */
 
 #define DISK_FULL_ENV "TRAINRUN_DISK_FULL_DIR"
@@ -610,6 +651,7 @@ main (int argc, char **argv)
   g_test_add_func ("/trainrun/learns", test_learns);
   g_test_add_func ("/trainrun/keep-last", test_keep_last);
   g_test_add_func ("/trainrun/bad-rows", test_bad_rows);
+  g_test_add_func ("/trainrun/batch-larger-than-data", test_batch_larger_than_data);
   g_test_add_func ("/trainrun/disk-full", test_disk_full);
   g_test_add_func ("/trainrun/kill-and-resume-cli", test_kill_and_resume_cli);
   int status = g_test_run ();

@@ -1,6 +1,11 @@
 /* cl-application.c — ClipLab's GtkApplication. */
 #include "cl-application.h"
 
+#include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <glib/gi18n.h>
 
 #include "cl-config.h"
@@ -216,6 +221,8 @@ set_accels (GtkApplication *app)
     { "win.show-view::train", { "<Alt>4", NULL } },
     { "win.search", { "<Control>f", NULL } },
     { "win.find-similar-selected", { "<Control><Shift>f", NULL } },
+    { "win.next-pane", { "F6", NULL } },
+    { "win.previous-pane", { "<Shift>F6", NULL } },
   };
   for (guint i = 0; i < G_N_ELEMENTS (table); i++)
     gtk_application_set_accels_for_action (app, table[i].action, table[i].accels);
@@ -374,6 +381,30 @@ cl_application_init (ClApplication *self)
   g_application_set_option_context_parameter_string (G_APPLICATION (self), _("[FOLDER or DATA SET]"));
   g_application_set_option_context_summary (G_APPLICATION (self),
                                             _("Browse, classify, search and train on images with CLIP."));
+}
+
+void
+cl_application_tune_allocator (void)
+{
+#ifdef __GLIBC__
+  /* glibc's default threshold, fixed: setting it turns the adjustment off. */
+  mallopt (M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
+void
+cl_application_bind_translations (void)
+{
+  g_autofree char *program = g_file_read_link ("/proc/self/exe", NULL);
+  /* Both sides without symbolic links: the kernel gives the program's real path. */
+  char *build_root = realpath (CLIPLAB_BUILD_ROOT, NULL);
+  g_autofree char *prefix = build_root != NULL ? g_strconcat (build_root, G_DIR_SEPARATOR_S, NULL) : NULL;
+  gboolean uninstalled = program != NULL && prefix != NULL && g_str_has_prefix (program, prefix);
+
+  free (build_root);
+  bindtextdomain (GETTEXT_PACKAGE, uninstalled ? CLIPLAB_BUILD_LOCALEDIR : LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
 }
 
 ClApplication *

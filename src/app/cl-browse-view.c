@@ -284,9 +284,8 @@ update_details (ClBrowseView *self)
     {
       g_autofree char *size = g_format_size (cl_image_item_get_size (item));
       g_autoptr (GDateTime) modified = g_date_time_new_from_unix_local (cl_image_item_get_mtime (item));
-      /* Translators: the date a file was modified, as strftime () formats it */
-      g_autofree char *when = modified != NULL ? g_date_time_format (modified, _("%-e %B %Y, %H:%M"))
-                                               : g_strdup ("—");
+      /* The date as the locale writes it (LC_TIME, which may differ from the language). */
+      g_autofree char *when = modified != NULL ? g_date_time_format (modified, "%x %R") : g_strdup ("—");
       gtk_label_set_label (self->size_label, size);
       gtk_label_set_label (self->modified_label, when);
 

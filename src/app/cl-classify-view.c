@@ -84,6 +84,8 @@ struct _ClClassifyView {
   gboolean live_busy;
   gboolean folder_busy;
   gboolean grid_pending;
+  gboolean scroll_to_top;        /* the order changed: the grid shows its start once sorted */
+  guint scroll_source;
   double progress;               /* of whole-folder classification, 0..1 */
 };
 
@@ -100,6 +102,9 @@ enum {
   PROP_FILTER_CLASS,
   PROP_SORT_BY_CONFIDENCE,
   PROP_PROGRESS,
+  PROP_EXPORT_FOLDER,
+  PROP_EXPORT_TITLE,
+  PROP_EXPORT_NAME,
   N_PROPS
 };
 static GParamSpec *properties[N_PROPS];
@@ -122,6 +127,22 @@ set_progress (ClClassifyView *self, double progress)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
 }
 
+static void update_state (ClClassifyView *self);
+
+/* After the sort model's last change, where the grid has scrolled to the selected image (it follows
+ * its item). */
+static gboolean
+scroll_grid_to_top (gpointer data)
+{
+  ClClassifyView *self = data;
+
+  self->scroll_source = 0;
+  self->scroll_to_top = FALSE;
+  cl_image_grid_scroll_to_start (self->grid);
+  update_state (self);
+  return G_SOURCE_REMOVE;
+}
+
 /* The busy properties follow the timers, the jobs and the list models: called wherever one of
  * them changes. */
 static void
@@ -136,10 +157,13 @@ update_state (ClClassifyView *self)
                                                 || model_loading, PROP_LIVE_BUSY);
   set_boolean_property (self, &self->folder_busy, cl_debounce_is_pending (&self->debounce) || self->folder_cancellable != NULL,
                         PROP_FOLDER_BUSY);
-  set_boolean_property (self, &self->grid_pending,
-                        self->refilter_id != 0 || (filtered != NULL && gtk_filter_list_model_get_pending (filtered) > 0)
-                        || (self->sort_model != NULL && gtk_sort_list_model_get_pending (self->sort_model) > 0),
-                        PROP_GRID_PENDING);
+  gboolean sorting = self->refilter_id != 0 || (filtered != NULL && gtk_filter_list_model_get_pending (filtered) > 0)
+                     || (self->sort_model != NULL && gtk_sort_list_model_get_pending (self->sort_model) > 0);
+
+  /* Before the next frame, once the last change has reached the grid. */
+  if (self->scroll_to_top && !sorting && self->scroll_source == 0)
+    self->scroll_source = g_idle_add_full (G_PRIORITY_HIGH_IDLE, scroll_grid_to_top, self, NULL);
+  set_boolean_property (self, &self->grid_pending, sorting || self->scroll_to_top, PROP_GRID_PENDING);
 }
 
 static void run_live (ClClassifyView *self);
@@ -767,6 +791,20 @@ apply_filter_and_sorter (ClClassifyView *self)
   update_count (self);
 }
 
+/* An image the filter hides leaves the preview: the first image shown takes its place (or none). */
+static void
+drop_hidden_selection (ClClassifyView *self)
+{
+  ClImageItem *item = cl_session_get_selected_item (self->session);
+  GListModel *shown = G_LIST_MODEL (self->sort_model);
+
+  if (self->filter_class == NULL || item == NULL || !gtk_widget_get_mapped (GTK_WIDGET (self))
+      || gtk_filter_match (GTK_FILTER (self->filter), item))
+    return;
+  g_autoptr (ClImageItem) first = g_list_model_get_n_items (shown) > 0 ? g_list_model_get_item (shown, 0) : NULL;
+  cl_session_set_selected_item (self->session, first);
+}
+
 static void
 on_filter_selected (ClClassifyView *self)
 {
@@ -793,7 +831,10 @@ on_sort_selected (ClClassifyView *self)
   if (by_confidence == self->sort_by_confidence)
     return;
   self->sort_by_confidence = by_confidence;
+  /* A new order starts at its top: the most confident images, or the first names. */
+  self->scroll_to_top = TRUE;
   apply_filter_and_sorter (self);
+  update_state (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SORT_BY_CONFIDENCE]);
 }
 
@@ -945,9 +986,12 @@ export_csv (ClClassifyView *self)
     }
   g_string_append (out, "\r\n");
 
-  for (guint i = 0; i < cl_collection_get_n_items (c); i++)
+  /* The rows the grid shows (filtered by class), in its order. */
+  GListModel *shown = G_LIST_MODEL (self->sort_model);
+  for (guint position = 0; position < g_list_model_get_n_items (shown); position++)
     {
-      ClImageItem *item = cl_collection_get_item (c, i);
+      g_autoptr (ClImageItem) item = g_list_model_get_item (shown, position);
+      guint i = cl_image_item_get_index (item);
       g_autofree char *path = g_filename_display_name (cl_image_item_get_path (item));
       csv_append_field (out, path);
       if (labelled)
@@ -993,7 +1037,7 @@ export_written (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
   GFile *file = G_FILE (source);
-  g_autofree char *name = g_file_get_parse_name (file);
+  g_autofree char *name = g_file_get_basename (file);
 
   cl_weak_ref_free (user_data);
   if (!g_file_replace_contents_finish (file, result, NULL, &error))
@@ -1006,15 +1050,19 @@ export_written (GObject *source, GAsyncResult *result, gpointer user_data)
   if (self != NULL)
     {
       g_autofree char *message = g_strdup_printf (_("Results saved to %s"), name);
-      cl_session_show_toast (self->session, message);
+      cl_session_show_file_toast (self->session, message, file);
     }
 }
 
 static void
 export_chosen (gpointer owner, GFile *file, gpointer data)
 {
-  ClClassifyView *self = owner;
+  cl_classify_view_export_to (CL_CLASSIFY_VIEW (owner), file);
+}
 
+void
+cl_classify_view_export_to (ClClassifyView *self, GFile *file)
+{
   if (!self->folder_complete)
     return;
   g_autoptr (GBytes) bytes = export_csv (self);
@@ -1028,14 +1076,53 @@ action_export (GtkWidget *widget, const char *action_name, GVariant *parameter)
   cl_classify_view_export (CL_CLASSIFY_VIEW (widget));
 }
 
+/* Where results are saved unless the user goes elsewhere: Documents, else the home folder (never
+ * the working directory, which may be a source checkout or /). */
+static GFile *
+export_folder (void)
+{
+  const char *documents = g_get_user_special_dir (G_USER_DIRECTORY_DOCUMENTS);
+
+  if (documents != NULL && g_file_test (documents, G_FILE_TEST_IS_DIR))
+    return g_file_new_for_path (documents);
+  return g_file_new_for_path (g_get_home_dir ());
+}
+
+/* The Save dialog's title: it says which rows are saved. */
+static char *
+export_title (ClClassifyView *self)
+{
+  guint shown = g_list_model_get_n_items (G_LIST_MODEL (self->sort_model));
+
+  if (self->filter_class == NULL)
+    return g_strdup_printf (ngettext ("Save the Results of %u Image", "Save the Results of %u Images", shown), shown);
+  /* Translators: the Save dialog's title when the grid shows one class: "Save the 379 Results Shown (cat)" */
+  return g_strdup_printf (ngettext ("Save the %u Result Shown (%s)", "Save the %u Results Shown (%s)", shown), shown,
+                          self->filter_class);
+}
+
+static char *
+export_name (ClClassifyView *self)
+{
+  const char *title = cl_collection_get_title (collection (self));
+
+  if (self->filter_class == NULL)
+    return g_strdup_printf ("%s-classes.csv", title);
+  g_autofree char *safe_class = g_strdelimit (g_strdup (self->filter_class), G_DIR_SEPARATOR_S, '-');
+  return g_strdup_printf ("%s-%s.csv", title, safe_class);
+}
+
 void
 cl_classify_view_export (ClClassifyView *self)
 {
   if (!self->folder_complete)
     return;
-  g_autofree char *name = g_strdup_printf ("%s-classes.csv", cl_collection_get_title (collection (self)));
+  g_autofree char *name = export_name (self);
+  g_autofree char *title = export_title (self);
+  g_autoptr (GFile) folder = export_folder ();
   ClFileChooserOptions options = {
-    .title = _("Save Results"), .action = GTK_FILE_CHOOSER_ACTION_SAVE, .accept_label = _("_Save"), .name = name,
+    .title = title, .action = GTK_FILE_CHOOSER_ACTION_SAVE, .accept_label = _("_Save"), .name = name,
+    .folder = folder,
   };
 
   cl_file_chooser_show (GTK_WIDGET (self), &options, export_chosen, NULL);
@@ -1108,6 +1195,15 @@ cl_classify_view_get_property (GObject *object, guint prop_id, GValue *value, GP
     case PROP_PROGRESS:
       g_value_set_double (value, self->progress);
       break;
+    case PROP_EXPORT_FOLDER:
+      g_value_take_object (value, export_folder ());
+      break;
+    case PROP_EXPORT_TITLE:
+      g_value_take_string (value, export_title (self));
+      break;
+    case PROP_EXPORT_NAME:
+      g_value_take_string (value, collection (self) != NULL ? export_name (self) : NULL);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1152,6 +1248,9 @@ install_properties (GObjectClass *object_class)
   properties[PROP_FILTER_CLASS] = g_param_spec_string ("filter-class", NULL, NULL, NULL, read_write);
   properties[PROP_SORT_BY_CONFIDENCE] = g_param_spec_boolean ("sort-by-confidence", NULL, NULL, FALSE, read_write);
   properties[PROP_PROGRESS] = g_param_spec_double ("progress", NULL, NULL, 0, 1, 0, read_only);
+  properties[PROP_EXPORT_FOLDER] = g_param_spec_object ("export-folder", NULL, NULL, G_TYPE_FILE, read_only);
+  properties[PROP_EXPORT_TITLE] = g_param_spec_string ("export-title", NULL, NULL, NULL, read_only);
+  properties[PROP_EXPORT_NAME] = g_param_spec_string ("export-name", NULL, NULL, NULL, read_only);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -1162,6 +1261,7 @@ cl_classify_view_dispose (GObject *object)
 {
   ClClassifyView *self = CL_CLASSIFY_VIEW (object);
 
+  g_clear_handle_id (&self->scroll_source, g_source_remove);
   cl_debounce_cancel (&self->debounce);
   g_clear_handle_id (&self->refilter_id, g_source_remove);
   cl_cancel_and_clear (&self->live_cancellable);
@@ -1272,6 +1372,7 @@ cl_classify_view_new (ClSession *session)
    * add it back later, which makes the grid destroy and rebuild its cells. */
   gtk_sort_list_model_set_incremental (self->sort_model, TRUE);
   g_signal_connect_swapped (self->sort_model, "items-changed", G_CALLBACK (update_count), self);
+  g_signal_connect_swapped (self->sort_model, "items-changed", G_CALLBACK (drop_hidden_selection), self);
   g_signal_connect_swapped (self->sort_model, "notify::pending", G_CALLBACK (update_state), self);
   g_signal_connect_swapped (filtered, "notify::pending", G_CALLBACK (update_state), self);
   self->grid = CL_IMAGE_GRID (cl_image_grid_new (cl_session_get_thumbnailer (session), CL_IMAGE_CELL_PREDICTION));

@@ -21,14 +21,22 @@ GtkWidget *cl_classify_view_new (ClSession *session);
  *
  * Properties, read-only: "live-busy" (the probabilities of the selected image are being computed,
  * or wait for a typing pause or the model), "folder-busy" (whole-folder classification waits or
- * runs), "grid-pending" (the grid is being filtered or sorted), "shown-items" (the GListModel of
+ * runs), "grid-pending" (the grid is being filtered or sorted, or scrolled to the top of a new
+ * order), "shown-items" (the GListModel of
  * ClImageItems the grid shows, filtered and sorted), "metrics-summary" (the accuracy against a data
- * set's labels, "top1=… top5=… mean_per_class_recall=… n=… unknown=… unreadable=…", or "no-matching-labels"; NULL without
- * results), "progress" (of whole-folder classification, 0..1, bound to its progress bar).  Read-write, as their drop-downs: "template-preset" ("simple", "openai7",
- * "imagenet80", "custom"), "filter-class" (NULL: all), "sort-by-confidence". */
+ * set's labels, "top1=… top5=… mean_per_class_recall=… n=… unknown=… unreadable=…", or
+ * "no-matching-labels"; NULL without results), "progress" (of whole-folder classification, 0..1,
+ * bound to its progress bar), and what the Save dialog of Export shows: "export-folder" (the GFile
+ * it starts in: Documents or home), "export-title" (it says which rows are saved), "export-name"
+ * (the file name proposed).  Read-write, as their drop-downs: "template-preset" ("simple",
+ * "openai7", "imagenet80", "custom"), "filter-class" (NULL: all), "sort-by-confidence". */
 
-/* Asks for a file name and saves the whole-folder results as CSV. */
+/* Asks for a file name and saves the results of the images the grid shows (filtered, in its
+ * order) as CSV. */
 void cl_classify_view_export (ClClassifyView *self);
+/* What choosing FILE in that dialog does: saves in the background, then a toast offers to open
+ * the file or show it in the file manager. */
+void cl_classify_view_export_to (ClClassifyView *self, GFile *file);
 /* Whether whole-folder results for the current classes are complete (and can be exported). */
 gboolean cl_classify_view_has_results (ClClassifyView *self);
 gboolean cl_classify_view_export_to_file (ClClassifyView *self, GFile *file, GError **error);

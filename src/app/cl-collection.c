@@ -144,10 +144,11 @@ load_folder (ClCollection *self, GCancellable *cancellable, GError **error)
 }
 
 /* Any data set the library reads (a CSV, a folder of class folders, a COCO or Karpathy JSON): one
- * item per image, with its first caption and its label; the entries it skipped are summed up in the
- * warning, naming the first. */
+ * item per image, with its first caption and its label; relative image paths start from IMAGE_ROOT
+ * (NULL: where the format puts them), absolute ones are used as they are; the entries it skipped
+ * are summed up in the warning, naming the first. */
 static gboolean
-load_dataset (ClCollection *self, GCancellable *cancellable, GError **error)
+load_dataset (ClCollection *self, GFile *image_root, GCancellable *cancellable, GError **error)
 {
   g_autofree char *path = g_file_get_path (self->file);
   if (path == NULL)
@@ -164,7 +165,11 @@ load_dataset (ClCollection *self, GCancellable *cancellable, GError **error)
                    self->title);
       return FALSE;
     }
-  g_autoptr (ClipDataset) dataset = clip_dataset_open (path, NULL, NULL, error);
+  g_autofree char *root = image_root != NULL ? g_file_get_path (image_root) : NULL;
+  ClipDatasetOptions options;
+  clip_dataset_options_init (&options);
+  options.image_root = root;
+  g_autoptr (ClipDataset) dataset = clip_dataset_open (path, &options, NULL, error);
   if (dataset == NULL)
     return FALSE;
   g_free (self->image_folder);
@@ -242,10 +247,24 @@ folder_is_dataset (ClCollection *self)
   return any_folder;
 }
 
+typedef struct {
+  GFile *file;
+  GFile *image_root;             /* or NULL */
+} LoadRequest;
+
+static void
+load_request_free (LoadRequest *request)
+{
+  g_clear_object (&request->file);
+  g_clear_object (&request->image_root);
+  g_free (request);
+}
+
 static void
 load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  GFile *file = task_data;
+  LoadRequest *request = task_data;
+  GFile *file = request->file;
   GError *error = NULL;
   g_autoptr (ClCollection) self = g_object_new (CL_TYPE_COLLECTION, NULL);
   g_autoptr (GFileInfo) info = g_file_query_info (file, G_FILE_ATTRIBUTE_STANDARD_TYPE ","
@@ -266,13 +285,13 @@ load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
     {
       self->image_folder = g_file_get_path (file);
       self->kind = folder_is_dataset (self) ? CL_COLLECTION_DATASET : CL_COLLECTION_FOLDER;
-      ok = self->kind == CL_COLLECTION_DATASET ? load_dataset (self, cancellable, &error)
+      ok = self->kind == CL_COLLECTION_DATASET ? load_dataset (self, NULL, cancellable, &error)
                                                : load_folder (self, cancellable, &error);
     }
   else if (g_file_info_get_file_type (info) == G_FILE_TYPE_REGULAR)
     {
       self->kind = CL_COLLECTION_DATASET;
-      ok = load_dataset (self, cancellable, &error);
+      ok = load_dataset (self, request->image_root, cancellable, &error);
     }
   else
     {
@@ -289,13 +308,16 @@ load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
 }
 
 void
-cl_collection_load_async (GFile *file, GCancellable *cancellable, GAsyncReadyCallback callback,
+cl_collection_load_async (GFile *file, GFile *image_root, GCancellable *cancellable, GAsyncReadyCallback callback,
                           gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  LoadRequest *request = g_new0 (LoadRequest, 1);
 
+  request->file = g_object_ref (file);
+  request->image_root = image_root != NULL ? g_object_ref (image_root) : NULL;
   g_task_set_source_tag (task, cl_collection_load_async);
-  g_task_set_task_data (task, g_object_ref (file), g_object_unref);
+  g_task_set_task_data (task, request, (GDestroyNotify) load_request_free);
   g_task_run_in_thread (task, load_thread);
 }
 

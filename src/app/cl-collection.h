@@ -17,8 +17,9 @@ G_DECLARE_FINAL_TYPE (ClCollection, cl_collection, CL, COLLECTION, GObject)
 
 /* Reads FILE in a thread: a folder (its image files, sorted by name as file managers sort) or a data
  * set the library reads (a CSV, a folder of class folders, a COCO or Karpathy JSON; one item per
- * image, with its first caption).  The kind follows from the file. */
-void          cl_collection_load_async (GFile *file, GCancellable *cancellable,
+ * image, with its first caption), whose relative image paths start from IMAGE_ROOT (NULL: where its
+ * format puts them, e.g. the CSV's folder).  The kind follows from the file. */
+void          cl_collection_load_async (GFile *file, GFile *image_root, GCancellable *cancellable,
                                         GAsyncReadyCallback callback, gpointer user_data);
 ClCollection *cl_collection_load_finish (GAsyncResult *result, GError **error);
 

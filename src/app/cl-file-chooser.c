@@ -3,9 +3,12 @@
 
 #include <glib/gi18n.h>
 
+#define CHOICE_ID "choice"
+
 typedef struct {
   GWeakRef owner;
-  ClFileChosenFunc chosen;
+  ClFileChosenFunc chosen;                    /* one of these two */
+  ClFileChosenWithChoiceFunc chosen_with_choice;
   gpointer data;
 } Request;
 
@@ -18,23 +21,25 @@ on_response (GtkNativeDialog *dialog, int response, gpointer user_data)
   if (owner != NULL && response == GTK_RESPONSE_ACCEPT)
     {
       g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      if (file != NULL)
+      if (file != NULL && request->chosen != NULL)
         request->chosen (owner, file, request->data);
+      else if (file != NULL)
+        request->chosen_with_choice (owner, file, gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (dialog), CHOICE_ID),
+                                     request->data);
     }
   g_weak_ref_clear (&request->owner);
   g_free (request);
   g_object_unref (dialog);
 }
 
-void
-cl_file_chooser_show (GtkWidget *owner, const ClFileChooserOptions *options, ClFileChosenFunc chosen, gpointer data)
+static GtkFileChooserNative *
+chooser_new (GtkWidget *owner, const ClFileChooserOptions *options)
 {
   GtkRoot *root = gtk_widget_get_root (owner);
   GtkFileChooserNative *dialog = gtk_file_chooser_native_new (options->title, GTK_IS_WINDOW (root) ? GTK_WINDOW (root)
                                                                                                    : NULL,
                                                               options->action, options->accept_label, _("_Cancel"));
   GtkFileChooser *chooser = GTK_FILE_CHOOSER (dialog);
-  Request *request = g_new0 (Request, 1);
 
   if (options->filter_name != NULL)
     {
@@ -52,10 +57,39 @@ cl_file_chooser_show (GtkWidget *owner, const ClFileChooserOptions *options, ClF
     gtk_file_chooser_set_current_folder (chooser, options->folder, NULL);
   if (options->name != NULL)
     gtk_file_chooser_set_current_name (chooser, options->name);
-  g_weak_ref_init (&request->owner, owner);
-  request->chosen = chosen;
-  request->data = data;
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
+  return dialog;
+}
+
+static void
+chooser_show (GtkFileChooserNative *dialog, GtkWidget *owner, Request *request)
+{
+  g_weak_ref_init (&request->owner, owner);
   g_signal_connect (dialog, "response", G_CALLBACK (on_response), request);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
+void
+cl_file_chooser_show (GtkWidget *owner, const ClFileChooserOptions *options, ClFileChosenFunc chosen, gpointer data)
+{
+  Request *request = g_new0 (Request, 1);
+
+  request->chosen = chosen;
+  request->data = data;
+  chooser_show (chooser_new (owner, options), owner, request);
+}
+
+void
+cl_file_chooser_show_with_choice (GtkWidget *owner, const ClFileChooserOptions *options,
+                                  const ClFileChooserChoice *choice, ClFileChosenWithChoiceFunc chosen, gpointer data)
+{
+  GtkFileChooserNative *dialog = chooser_new (owner, options);
+  Request *request = g_new0 (Request, 1);
+
+  gtk_file_chooser_add_choice (GTK_FILE_CHOOSER (dialog), CHOICE_ID, choice->label, (const char **) choice->ids,
+                               (const char **) choice->labels);
+  gtk_file_chooser_set_choice (GTK_FILE_CHOOSER (dialog), CHOICE_ID, choice->ids[0]);
+  request->chosen_with_choice = chosen;
+  request->data = data;
+  chooser_show (dialog, owner, request);
 }

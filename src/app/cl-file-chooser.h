@@ -26,4 +26,19 @@ typedef void (*ClFileChosenFunc) (gpointer owner, GFile *file, gpointer data);
 void cl_file_chooser_show (GtkWidget *owner, const ClFileChooserOptions *options, ClFileChosenFunc chosen,
                            gpointer data);
 
+/* A question the dialog asks beside the file (gtk_file_chooser_add_choice): one of IDS, shown with
+ * LABELS; the first is preselected. */
+typedef struct {
+  const char *label;
+  const char *const *ids;
+  const char *const *labels;
+} ClFileChooserChoice;
+
+/* CHOICE is the id of the option the user left selected. */
+typedef void (*ClFileChosenWithChoiceFunc) (gpointer owner, GFile *file, const char *choice, gpointer data);
+
+void cl_file_chooser_show_with_choice (GtkWidget *owner, const ClFileChooserOptions *options,
+                                       const ClFileChooserChoice *choice, ClFileChosenWithChoiceFunc chosen,
+                                       gpointer data);
+
 G_END_DECLS

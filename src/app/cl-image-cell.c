@@ -13,7 +13,9 @@ struct _ClImageCell {
   GtkWidget *frame;
   GtkImage *picture;
   GtkImage *placeholder;
-  GtkLabel *badge;
+  GtkWidget *badge;              /* the badge: its text, then its number kept whole */
+  GtkLabel *badge_text;
+  GtkLabel *badge_number;
   GtkInscription *title;
   GtkInscription *subtitle;      /* only with CL_IMAGE_CELL_CAPTION */
   const char *placeholder_icon;
@@ -57,11 +59,14 @@ update_thumbnail (ClImageCell *self)
   gtk_widget_set_visible (GTK_WIDGET (self->placeholder), texture == NULL);
 }
 
+/* The badge: a predicted class is ellipsized, its probability never is (it is what tells the
+ * images apart); a search score is only a number. */
 static void
 update_badge (ClImageCell *self)
 {
   const char *label = self->item != NULL ? cl_image_item_get_label (self->item) : NULL;
-  g_autofree char *text = NULL;
+  const char *text = NULL;
+  g_autofree char *number = NULL;
   gboolean wrong = FALSE;
 
   if (self->item != NULL && (self->flags & CL_IMAGE_CELL_PREDICTION))
@@ -70,23 +75,27 @@ update_badge (ClImageCell *self)
       const char *prediction = cl_image_item_get_prediction (self->item);
       if (prediction != NULL && confidence >= 0)
         {
-          /* Translators: a predicted class and its probability on a thumbnail, e.g. "cat · 87 %" */
-          text = g_strdup_printf (_("%s · %.0f %%"), prediction, 100.0 * confidence);
+          text = prediction;
+          /* Translators: the probability after the predicted class on a thumbnail: "cat · 87 %" */
+          number = g_strdup_printf (_("· %.0f %%"), 100.0 * confidence);
           wrong = label != NULL && g_utf8_collate (label, prediction) != 0
                   && g_ascii_strcasecmp (label, prediction) != 0;
         }
     }
   else if (self->item != NULL && (self->flags & CL_IMAGE_CELL_SCORE))
-    text = g_strdup (cl_image_item_get_prediction (self->item));
+    number = g_strdup (cl_image_item_get_prediction (self->item));
   else if (self->flags & CL_IMAGE_CELL_CAPTION)
-    text = g_strdup (label);
+    text = label;
 
-  gtk_label_set_label (self->badge, text);
-  gtk_widget_set_visible (GTK_WIDGET (self->badge), text != NULL);
+  gtk_label_set_label (self->badge_text, text);
+  gtk_widget_set_visible (GTK_WIDGET (self->badge_text), text != NULL);
+  gtk_label_set_label (self->badge_number, number);
+  gtk_widget_set_visible (GTK_WIDGET (self->badge_number), number != NULL);
+  gtk_widget_set_visible (self->badge, text != NULL || number != NULL);
   if (wrong)
-    gtk_widget_add_css_class (GTK_WIDGET (self->badge), "wrong");
+    gtk_widget_add_css_class (self->badge, "wrong");
   else
-    gtk_widget_remove_css_class (GTK_WIDGET (self->badge), "wrong");
+    gtk_widget_remove_css_class (self->badge, "wrong");
 }
 
 static void
@@ -144,21 +153,54 @@ on_query_tooltip (ClImageCell *self, int x, int y, gboolean keyboard, GtkTooltip
 {
   if (self->item == NULL)
     return FALSE;
+  /* The whole name (the cell may show only its end), and a data set's caption. */
   const char *caption = cl_image_item_get_caption (self->item);
-  gtk_tooltip_set_text (tooltip, caption != NULL ? caption : cl_image_item_get_name (self->item));
+  g_autofree char *text = caption != NULL ? g_strdup_printf ("%s\n%s", cl_image_item_get_name (self->item), caption)
+                                          : g_strdup (cl_image_item_get_name (self->item));
+  gtk_tooltip_set_text (tooltip, text);
   return TRUE;
 }
 
-/* The context menu, pointing at AT (cell coordinates). */
+GdkContentProvider *
+cl_image_cell_content_for_file (GFile *file)
+{
+  /* GDK offers a file list as text/uri-list too, for programs that take that. */
+  GdkFileList *list = gdk_file_list_new_from_array (&file, 1);
+  GdkContentProvider *content = gdk_content_provider_new_typed (GDK_TYPE_FILE_LIST, list);
+  g_boxed_free (GDK_TYPE_FILE_LIST, list);
+  return content;
+}
+
+static GdkContentProvider *
+on_drag_prepare (GtkDragSource *source, double x, double y, ClImageCell *self)
+{
+  if (self->item == NULL)
+    return NULL;
+  GdkTexture *thumbnail = cl_image_item_get_thumbnail (self->item);
+  if (thumbnail != NULL)
+    gtk_drag_source_set_icon (source, GDK_PAINTABLE (thumbnail), 0, 0);
+  return cl_image_cell_content_for_file (cl_image_item_get_file (self->item));
+}
+
+/* The context menu, pointing at AT (cell coordinates): the window's actions on the image's path. */
 static void
 show_context_menu (ClImageCell *self, const GdkRectangle *at)
 {
+  static const struct { const char *label, *action; } items[] = {
+    { N_("Find _Similar Images"), "win.find-similar" },
+    { N_("Open _With…"), "win.open-with" },
+    { N_("Show in _Files"), "win.show-in-files" },
+    { N_("_Copy"), "win.copy-image" },
+  };
   g_autoptr (GMenu) menu = g_menu_new ();
-  g_autoptr (GMenuItem) similar = g_menu_item_new (_("Find _Similar Images"), NULL);
 
-  g_menu_item_set_action_and_target_value (similar, "win.find-similar",
-                                           g_variant_new_string (cl_image_item_get_path (self->item)));
-  g_menu_append_item (menu, similar);
+  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
+    {
+      g_autoptr (GMenuItem) item = g_menu_item_new (_(items[i].label), NULL);
+      g_menu_item_set_action_and_target_value (item, items[i].action,
+                                               g_variant_new_string (cl_image_item_get_path (self->item)));
+      g_menu_append_item (menu, item);
+    }
   if (self->context_menu == NULL)
     {
       self->context_menu = gtk_popover_menu_new_from_model (NULL);
@@ -254,23 +296,36 @@ cl_image_cell_init (ClImageCell *self)
   gtk_widget_add_css_class (GTK_WIDGET (self->placeholder), "dim-label");
   gtk_overlay_add_overlay (GTK_OVERLAY (self->frame), GTK_WIDGET (self->placeholder));
 
-  self->badge = GTK_LABEL (gtk_label_new (NULL));
-  gtk_widget_set_visible (GTK_WIDGET (self->badge), FALSE);
-  gtk_widget_set_halign (GTK_WIDGET (self->badge), GTK_ALIGN_START);
-  gtk_widget_set_valign (GTK_WIDGET (self->badge), GTK_ALIGN_END);
-  set_margins (GTK_WIDGET (self->badge), 0, 4, 4, 4);
-  gtk_label_set_ellipsize (self->badge, PANGO_ELLIPSIZE_END);
-  gtk_label_set_max_width_chars (self->badge, 16);
-  gtk_widget_add_css_class (GTK_WIDGET (self->badge), "badge");
-  gtk_overlay_add_overlay (GTK_OVERLAY (self->frame), GTK_WIDGET (self->badge));
+  self->badge = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
+  gtk_widget_set_visible (self->badge, FALSE);
+  gtk_widget_set_halign (self->badge, GTK_ALIGN_START);
+  gtk_widget_set_valign (self->badge, GTK_ALIGN_END);
+  set_margins (self->badge, 0, 4, 4, 4);
+  gtk_widget_add_css_class (self->badge, "badge");
+  gtk_overlay_add_overlay (GTK_OVERLAY (self->frame), self->badge);
+  self->badge_text = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_ellipsize (self->badge_text, PANGO_ELLIPSIZE_END);
+  gtk_label_set_max_width_chars (self->badge_text, 12);
+  gtk_label_set_width_chars (self->badge_text, 3);
+  gtk_label_set_xalign (self->badge_text, 0);
+  gtk_box_append (GTK_BOX (self->badge), GTK_WIDGET (self->badge_text));
+  self->badge_number = GTK_LABEL (gtk_label_new (NULL));
+  gtk_box_append (GTK_BOX (self->badge), GTK_WIDGET (self->badge_number));
 
+  /* Names of a series differ near their end ("img-00042-circle.png"): that is what stays visible. */
   self->title = GTK_INSCRIPTION (gtk_inscription_new (NULL));
   gtk_inscription_set_xalign (self->title, 0.5);
-  gtk_inscription_set_text_overflow (self->title, GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_MIDDLE);
+  gtk_inscription_set_text_overflow (self->title, GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_START);
   gtk_box_append (GTK_BOX (self->box), GTK_WIDGET (self->title));
 
   gtk_widget_set_has_tooltip (GTK_WIDGET (self), TRUE);
   g_signal_connect (self, "query-tooltip", G_CALLBACK (on_query_tooltip), NULL);
+
+  /* Dragged out of the grid, the image is its file (a file manager copies it, an editor opens it). */
+  GtkDragSource *drag = gtk_drag_source_new ();
+  gtk_drag_source_set_actions (drag, GDK_ACTION_COPY);
+  g_signal_connect (drag, "prepare", G_CALLBACK (on_drag_prepare), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drag));
 
   GtkGesture *context = gtk_gesture_click_new ();
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (context), GDK_BUTTON_SECONDARY);

@@ -225,7 +225,8 @@ struct _ClImageGrid {
   ClThumbnailer *thumbnailer;
   ClImageCellFlags flags;
   guint columns;
-  guint columns_idle;
+  guint layout_idle;      /* applies the columns for the width, then a pending scroll */
+  gboolean scroll_pending; /* the selection changed while the grid was hidden or changing columns */
   GWeakRef wanted;        /* the item the selection follows, selected as soon as the model holds it */
   GHashTable *bound;      /* ClImageCell * showing a slot */
 };
@@ -306,6 +307,7 @@ find_position (ClImageGrid *self, ClImageItem *item)
 }
 
 static void select_position (ClImageGrid *self, guint position);
+static guint columns_for_width (ClImageGrid *self, int width);
 
 /* After the model changed, the selected slot may hold another item: select the wanted one where
  * it is now, or nothing while the model does not hold it (a filter hides it, or a folder is still
@@ -350,6 +352,40 @@ cl_image_grid_get_model (ClImageGrid *self)
   return self->slots->source;
 }
 
+GtkAdjustment *
+cl_image_grid_get_vadjustment (ClImageGrid *self)
+{
+  return gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (self->scroller));
+}
+
+void
+cl_image_grid_scroll_to_start (ClImageGrid *self)
+{
+  /* Through the grid view's own scrolling, which also replaces a scroll to the selection that it
+   * has not carried out yet. */
+  if (g_list_model_get_n_items (G_LIST_MODEL (self->slots)) > 0)
+    gtk_widget_activate_action (GTK_WIDGET (self->grid_view), "list.scroll-to-item", "u", 0);
+}
+
+/* GtkGridView (GTK 4.8) scrolled to an item while it is hidden, or before it has its columns, keeps
+ * an anchor that its next allocation does not honour: it shows the first image alone at the top
+ * until the user scrolls.  So the scroll waits until the grid is shown at its width. */
+static void
+scroll_to_selected (ClImageGrid *self)
+{
+  guint position = gtk_single_selection_get_selected (self->selection);
+
+  if (!gtk_widget_get_mapped (GTK_WIDGET (self)) || self->layout_idle != 0
+      || columns_for_width (self, gtk_widget_get_width (GTK_WIDGET (self))) != self->columns)
+    {
+      self->scroll_pending = TRUE;
+      return;
+    }
+  self->scroll_pending = FALSE;
+  if (position != GTK_INVALID_LIST_POSITION)
+    gtk_widget_activate_action (GTK_WIDGET (self->grid_view), "list.scroll-to-item", "u", position);
+}
+
 static void
 select_position (ClImageGrid *self, guint position)
 {
@@ -357,7 +393,7 @@ select_position (ClImageGrid *self, guint position)
 
   g_weak_ref_set (&self->wanted, slot != NULL ? slot->item : NULL);
   gtk_single_selection_set_selected (self->selection, position);
-  gtk_widget_activate_action (GTK_WIDGET (self->grid_view), "list.scroll-to-item", "u", position);
+  scroll_to_selected (self);
 }
 
 gboolean
@@ -405,6 +441,21 @@ focused_cell (ClImageGrid *self)
   return NULL;
 }
 
+/* Tab and Shift+Tab leave the grid: it is one stop in the focus chain, however many images it
+ * holds (GtkGridView would move through them one by one); the arrow keys move inside it.  With the
+ * grid unfocusable for a moment, the window moves the focus to the widget after (or before) it. */
+static gboolean
+leave_grid_binding (GtkWidget *widget, GVariant *args, gpointer data)
+{
+  GtkWidget *root = GTK_WIDGET (gtk_widget_get_root (widget));
+  gboolean moved;
+
+  gtk_widget_set_can_focus (widget, FALSE);
+  moved = gtk_widget_child_focus (root, (GtkDirectionType) g_variant_get_int32 (args));
+  gtk_widget_set_can_focus (widget, TRUE);
+  return moved;
+}
+
 static gboolean
 popup_menu_binding (GtkWidget *widget, GVariant *args, gpointer user_data)
 {
@@ -426,13 +477,19 @@ columns_for_width (ClImageGrid *self, int width)
 }
 
 static gboolean
-apply_columns_cb (gpointer data)
+apply_layout_cb (gpointer data)
 {
   ClImageGrid *self = data;
+  guint columns = columns_for_width (self, gtk_widget_get_width (GTK_WIDGET (self)));
 
-  self->columns_idle = 0;
-  self->columns = columns_for_width (self, gtk_widget_get_width (GTK_WIDGET (self)));
-  gtk_grid_view_set_max_columns (self->grid_view, self->columns);
+  self->layout_idle = 0;
+  if (columns != self->columns)
+    {
+      self->columns = columns;
+      gtk_grid_view_set_max_columns (self->grid_view, self->columns);
+    }
+  if (self->scroll_pending)
+    scroll_to_selected (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -451,8 +508,18 @@ cl_image_grid_size_allocate (GtkWidget *widget, int width, int height, int basel
 
   gtk_widget_allocate (self->scroller, width, height, baseline, NULL);
   /* Changing the grid during allocation would queue another one: do it right after. */
-  if (columns_for_width (self, width) != self->columns && self->columns_idle == 0)
-    self->columns_idle = g_idle_add_full (G_PRIORITY_HIGH_IDLE, apply_columns_cb, self, NULL);
+  if ((columns_for_width (self, width) != self->columns || self->scroll_pending) && self->layout_idle == 0)
+    self->layout_idle = g_idle_add_full (G_PRIORITY_HIGH_IDLE, apply_layout_cb, self, NULL);
+}
+
+/* Shown again at the size it had, the grid might not be allocated again, and a scroll waiting for
+ * its allocation would wait on. */
+static void
+cl_image_grid_map (GtkWidget *widget)
+{
+  GTK_WIDGET_CLASS (cl_image_grid_parent_class)->map (widget);
+  if (CL_IMAGE_GRID (widget)->scroll_pending)
+    gtk_widget_queue_allocate (widget);
 }
 
 static void
@@ -483,7 +550,7 @@ cl_image_grid_dispose (GObject *object)
 {
   ClImageGrid *self = CL_IMAGE_GRID (object);
 
-  g_clear_handle_id (&self->columns_idle, g_source_remove);
+  g_clear_handle_id (&self->layout_idle, g_source_remove);
   g_weak_ref_set (&self->wanted, NULL);
   g_clear_pointer (&self->scroller, gtk_widget_unparent);
   g_hash_table_remove_all (self->bound);
@@ -529,8 +596,15 @@ cl_image_grid_class_init (ClImageGridClass *klass)
   /* The keys that open a context menu, for the focused image. */
   gtk_widget_class_add_binding (widget_class, GDK_KEY_F10, GDK_SHIFT_MASK, popup_menu_binding, NULL);
   gtk_widget_class_add_binding (widget_class, GDK_KEY_Menu, 0, popup_menu_binding, NULL);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_Tab, 0, leave_grid_binding, "i", GTK_DIR_TAB_FORWARD);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_KP_Tab, 0, leave_grid_binding, "i", GTK_DIR_TAB_FORWARD);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_ISO_Left_Tab, GDK_SHIFT_MASK, leave_grid_binding, "i",
+                                GTK_DIR_TAB_BACKWARD);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_Tab, GDK_SHIFT_MASK, leave_grid_binding, "i",
+                                GTK_DIR_TAB_BACKWARD);
 
   widget_class->size_allocate = cl_image_grid_size_allocate;
+  widget_class->map = cl_image_grid_map;
   widget_class->measure = cl_image_grid_measure;
   gtk_widget_class_set_css_name (widget_class, "imagegrid");
 }

@@ -25,6 +25,7 @@ struct _ClModelChooser {
   GtkLabel *no_model_label;
   GtkLabel *builtin_subtitle;
   GtkButton *builtin_button;
+  GtkButton *folder_button;
   GtkEntry *tokenizer_entry;
   GtkEntry *config_entry;
   GtkWidget *recent_box;
@@ -333,6 +334,7 @@ cl_model_chooser_class_init (ClModelChooserClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, no_model_label);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, builtin_subtitle);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, builtin_button);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, folder_button);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, tokenizer_entry);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, config_entry);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, recent_box);
@@ -388,5 +390,9 @@ cl_model_chooser_new (GtkWindow *parent, ClSession *session)
   g_signal_connect_swapped (settings, "changed::recent-models", G_CALLBACK (update_recent), self);
   update_details (self);
   update_recent (self);
+  /* It opens on its first choice: the first widget that takes the focus is a value (a selectable
+   * label), which would open focused and selected. */
+  gtk_window_set_focus (GTK_WINDOW (self), gtk_widget_get_sensitive (GTK_WIDGET (self->builtin_button))
+                                           ? GTK_WIDGET (self->builtin_button) : GTK_WIDGET (self->folder_button));
   return GTK_WINDOW (self);
 }

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 G_DEFINE_BOXED_TYPE (ClModelInfo, cl_model_info, cl_model_info_copy, cl_model_info_free)
 
 char *
@@ -23,6 +25,34 @@ cl_model_display_name (const char *path)
   return g_filename_display_name (joined);
 }
 
+/* The library names layouts and tokenizers in English, for logs and the command line; these are
+ * for the user to read. */
+static const char *
+layout_display_name (ClipLayout layout)
+{
+  switch (layout)
+    {
+    case CLIP_LAYOUT_HF_DIR: return _("Hugging Face folder");
+    case CLIP_LAYOUT_OPEN_CLIP_DIR: return _("OpenCLIP folder");
+    case CLIP_LAYOUT_HF_FILE: return _("Safetensors file with Hugging Face names");
+    case CLIP_LAYOUT_OPENAI_FILE: return _("Safetensors file with OpenAI names");
+    case CLIP_LAYOUT_CLIPLAB: return _("ClipLab checkpoint");
+    }
+  return _("Unknown");
+}
+
+static char *
+tokenizer_display_name (ClipTokenizer *tokenizer)
+{
+  int n_ids = clip_tokenizer_get_vocab_size (tokenizer);
+
+  if (clip_tokenizer_get_kind (tokenizer) == CLIP_TOKENIZER_BYTES)
+    /* Translators: the byte tokenizer and its vocabulary size, e.g. "bytes (258 ids)" */
+    return g_strdup_printf (ngettext ("bytes (%d id)", "bytes (%d ids)", n_ids), n_ids);
+  /* Translators: CLIP's byte-pair encoding and its vocabulary size, e.g. "CLIP BPE (49408 ids)" */
+  return g_strdup_printf (ngettext ("CLIP BPE (%d id)", "CLIP BPE (%d ids)", n_ids), n_ids);
+}
+
 ClModelInfo *
 cl_model_info_new (const ClipModel *model)
 {
@@ -31,9 +61,9 @@ cl_model_info_new (const ClipModel *model)
 
   info->path = g_strdup (clip_model_get_path (model));
   info->name = cl_model_display_name (info->path);
-  info->layout = g_strdup (clip_layout_name (clip_model_get_layout (model)));
+  info->layout = g_strdup (layout_display_name (clip_model_get_layout (model)));
   info->dtype = g_strdup (clip_dtype_name (clip_model_get_dtype (model)));
-  info->tokenizer = tokenizer != NULL ? g_strdup (clip_tokenizer_describe (tokenizer)) : NULL;
+  info->tokenizer = tokenizer != NULL ? tokenizer_display_name (tokenizer) : NULL;
   info->n_params = clip_model_get_n_params (model);
   info->config = *clip_model_get_config (model);
   info->preprocess = *clip_model_get_preprocess (model);

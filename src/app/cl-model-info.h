@@ -10,9 +10,9 @@ G_BEGIN_DECLS
 typedef struct {
   char *path;
   char *name;         /* short display name derived from the path */
-  char *layout;       /* clip_layout_name () */
+  char *layout;       /* translated, as the user reads it */
   char *dtype;        /* of the weights on disk */
-  char *tokenizer;    /* clip_tokenizer_describe (), NULL when the model has none */
+  char *tokenizer;    /* translated kind and vocabulary size, NULL when the model has none */
   gint64 n_params;
   ClipConfig config;
   ClipPreprocess preprocess;

@@ -494,7 +494,6 @@ typedef struct {
   ClQueryTerm *terms;
   guint n_terms;
   int top_k;
-  float margin;
   ClSearchResults *results;
 } SearchRequest;
 
@@ -602,21 +601,17 @@ search_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cance
   if (!clip_index_embed_query (query_folder->index, terms, (int) r->n_terms, query, error))
     return TRUE;
 
-  /* Each folder's best, then the best of them: the margin counts from the best of all. */
+  /* Each folder's best, then the best of them. */
   g_autofree ClipSearchResult *found = g_new (ClipSearchResult, MAX (r->top_k, 1));
   for (guint i = 0; i < self->n_folders; i++)
     {
       Folder *folder = &self->folders[i];
-      int n = folder->index != NULL ? clip_index_search (folder->index, query, r->top_k, r->margin, found) : 0;
+      int n = folder->index != NULL ? clip_index_search (folder->index, query, r->top_k, -1, found) : 0;
       for (int k = 0; k < n; k++)
         g_array_append_val (hits, ((Hit) { folder, found[k] }));
     }
   g_array_sort (hits, compare_hits);
-  guint keep = MIN (hits->len, (guint) MAX (r->top_k, 0));
-  for (guint i = 1; r->margin >= 0 && i < keep; i++)
-    if (g_array_index (hits, Hit, 0).hit.score - g_array_index (hits, Hit, i).hit.score > r->margin)
-      keep = i;
-  g_array_set_size (hits, keep);
+  g_array_set_size (hits, MIN (hits->len, (guint) MAX (r->top_k, 0)));
   r->results = search_results_new (hits, index_n_entries (self));
   return TRUE;
 }
@@ -637,7 +632,7 @@ search_run_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
-cl_search_index_search_async (ClSearchIndex *self, const ClQueryTerm *terms, guint n_terms, int top_k, float margin,
+cl_search_index_search_async (ClSearchIndex *self, const ClQueryTerm *terms, guint n_terms, int top_k,
                               GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
@@ -650,7 +645,6 @@ cl_search_index_search_async (ClSearchIndex *self, const ClQueryTerm *terms, gui
     r->terms[i] = (ClQueryTerm) { g_strdup (terms[i].text), g_strdup (terms[i].image), terms[i].weight };
   r->n_terms = n_terms;
   r->top_k = top_k;
-  r->margin = margin;
   g_task_set_task_data (task, g_atomic_rc_box_acquire (r), search_request_release);
   cl_model_worker_run_async (self->worker, CL_WORKER_PRIORITY_INTERACTIVE, search_slice, r, search_request_release,
                              cancellable, search_run_done, task);

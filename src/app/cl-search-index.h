@@ -88,9 +88,9 @@ void cl_search_results_free (ClSearchResults *results);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClSearchResults, cl_search_results_free)
 
 /* The TOP_K images of all folders most similar to the combination of TERMS (clip_index_embed_query),
- * best first; with MARGIN ≥ 0 only those within MARGIN of the best.  Searches what is indexed so far. */
+ * best first.  Searches what is indexed so far. */
 void             cl_search_index_search_async (ClSearchIndex *self, const ClQueryTerm *terms, guint n_terms,
-                                               int top_k, float margin, GCancellable *cancellable,
+                                               int top_k, GCancellable *cancellable,
                                                GAsyncReadyCallback callback, gpointer user_data);
 ClSearchResults *cl_search_index_search_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
 

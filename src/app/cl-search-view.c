@@ -15,10 +15,10 @@
 #include "cl-status-page.h"
 #include "cl-window.h"
 
-#define MAX_RESULTS     200
-#define MARGIN_ALL      0.3       /* the slider's end: no threshold */
+#define PAGE_SIZE       120       /* results fetched at a time: more as the user scrolls towards the end */
+#define LOAD_AHEAD      1.5       /* screens of results left below the view when the next page is fetched */
 #define REFRESH_MS      2000      /* while indexing, results are refreshed at most this often */
-#define MARGIN_DELAY_MS 150       /* slider moves before searching again */
+#define PREVIEW_MAX_SIZE 512      /* pixels of the selected result's preview */
 
 struct _ClSearchView {
   GtkWidget parent_instance;
@@ -28,8 +28,6 @@ struct _ClSearchView {
   GtkSearchEntry *entry;
   GtkWidget *similar_box;
   GtkLabel *similar_label;
-  GtkScale *margin_scale;
-  GtkLabel *margin_label;
   GtkLabel *summary_label;
   GtkStack *index_stack;
   GtkProgressBar *index_progress;
@@ -39,6 +37,10 @@ struct _ClSearchView {
   ClStatusPage *error_page;
   ClStatusPage *no_results_page;
   GtkBox *grid_box;
+  GtkPicture *preview;
+  GtkLabel *preview_name;
+  GtkLabel *preview_score;
+  GtkLabel *preview_folder;
   GtkListBox *folders_list;
 
   ClSession *session;
@@ -63,7 +65,9 @@ struct _ClSearchView {
   GCancellable *search_cancellable;
   gint64 n_searched;              /* by the search shown */
   gint64 last_search_time;
-  ClDebounce margin_debounce;     /* slider moves, then run_search () */
+  GCancellable *preview_cancellable;
+  guint n_wanted;                 /* results asked for: pages so far */
+  gboolean has_more;              /* the last search filled them: the index may hold more */
   guint model_generation;         /* of the model INDEX was made for */
 
   /* What the properties last reported. */
@@ -75,10 +79,11 @@ struct _ClSearchView {
 
 G_DEFINE_FINAL_TYPE (ClSearchView, cl_search_view, GTK_TYPE_WIDGET)
 
-enum { PROP_0, PROP_SEARCHING, PROP_INDEXING, PROP_N_INDEXED, PROP_RESULTS, PROP_INDEX_PROGRESS, N_PROPS };
+enum { PROP_0, PROP_SEARCHING, PROP_INDEXING, PROP_N_INDEXED, PROP_RESULTS, PROP_INDEX_PROGRESS, PROP_HAS_MORE, N_PROPS };
 static GParamSpec *properties[N_PROPS];
 
 static void run_search (ClSearchView *self);
+static void start_search (ClSearchView *self);
 static void update_state (ClSearchView *self);
 static void on_folder_changed (ClFolderWatch *watch, const char *const *paths, gpointer data);
 
@@ -130,12 +135,6 @@ current_terms (ClSearchView *self)
   return cl_search_query_parse (gtk_editable_get_text (GTK_EDITABLE (self->entry)));
 }
 
-static double
-current_margin (ClSearchView *self)
-{
-  return gtk_range_get_value (GTK_RANGE (self->margin_scale));
-}
-
 /* "Looking for “dog beach”, without “people”" from the terms. */
 static char *
 describe_query (ClSearchView *self, GPtrArray *terms)
@@ -169,17 +168,6 @@ static void
 set_summary (ClSearchView *self, const char *text)
 {
   gtk_label_set_label (self->summary_label, text != NULL ? text : "");
-}
-
-static void
-update_margin_label (ClSearchView *self)
-{
-  double margin = current_margin (self);
-  g_autofree char *text = margin >= MARGIN_ALL - 1e-9
-    ? g_strdup (_("All results"))
-    /* Translators: the search threshold: results within this cosine similarity of the best */
-    : g_strdup_printf (_("Within %.2f of the best"), margin);
-  gtk_label_set_label (self->margin_label, text);
 }
 
 /* ---------------------------------------------------------------- pages */
@@ -438,6 +426,7 @@ reset_index (ClSearchView *self)
   self->index_generation++;
   cl_cancel_and_clear (&self->update_cancellable);
   cl_cancel_and_clear (&self->search_cancellable);
+  cl_cancel_and_clear (&self->preview_cancellable);
   cl_cancel_and_clear (&self->watch_cancellable);
   g_clear_pointer (&self->index, cl_search_index_unref);
   g_ptr_array_set_size (self->watches, 0);
@@ -467,7 +456,7 @@ reset_index (ClSearchView *self)
   update_index_controls (self);
   if (self->index != NULL && gtk_widget_get_mapped (GTK_WIDGET (self)))
     cl_search_view_update_index (self);
-  run_search (self);
+  start_search (self);
 }
 
 /* ---------------------------------------------------------------- watched folders */
@@ -650,6 +639,28 @@ result_item (ClSearchView *self, const char *path, gint64 size, gint64 mtime)
   return item;
 }
 
+/* Puts ITEMS in the results.  A longer list that begins with the results shown (the next page)
+ * only adds its tail, so the grid keeps its cells and its scroll position. */
+static void
+show_results (ClSearchView *self, GPtrArray *items)
+{
+  GListModel *shown = G_LIST_MODEL (self->results);
+  guint n_shown = g_list_model_get_n_items (shown);
+  guint same = 0;
+
+  while (same < MIN (n_shown, items->len))
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (shown, same);
+      if (item != items->pdata[same])
+        break;
+      same++;
+    }
+  if (same == n_shown)
+    g_list_store_splice (self->results, n_shown, 0, items->pdata + n_shown, items->len - n_shown);
+  else
+    g_list_store_splice (self->results, 0, n_shown, items->pdata, items->len);
+}
+
 static void
 search_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -687,28 +698,29 @@ search_done (GObject *source, GAsyncResult *result, gpointer user_data)
       if (self->update_cancellable == NULL)
         show_stopped_status (self);
     }
+  /* A search asks for one more than wanted: the image searched with is not a result. */
+  self->has_more = found->n > self->n_wanted;
   g_autoptr (GPtrArray) items = g_ptr_array_new ();
-  for (guint i = 0; i < found->n; i++)
+  for (guint i = 0; i < found->n && items->len < self->n_wanted; i++)
     {
+      if (self->similar_path != NULL && g_str_equal (found->paths[i], self->similar_path))
+        continue;
       ClImageItem *item = result_item (self, found->paths[i], found->sizes[i], found->mtimes[i]);
       char score[G_ASCII_DTOSTR_BUF_SIZE];
       g_ascii_formatd (score, sizeof score, "%.3f", found->scores[i]);
       cl_image_item_set_prediction (item, score, found->scores[i]);
       g_ptr_array_add (items, item);
     }
-  g_list_store_splice (self->results, 0, g_list_model_get_n_items (G_LIST_MODEL (self->results)), items->pdata,
-                       items->len);
+  show_results (self, items);
 
   g_autoptr (GPtrArray) terms = current_terms (self);
   g_autofree char *query = describe_query (self, terms);
   GString *summary = g_string_new (query);
   g_string_append (summary, " — ");
-  double margin = current_margin (self);
-  if (margin >= MARGIN_ALL - 1e-9)
-    g_string_append_printf (summary, ngettext ("the best %u image", "the best %u images", found->n), found->n);
-  else
-    g_string_append_printf (summary, ngettext ("%u image within %.2f of the best", "%u images within %.2f of the best",
-                                               found->n), found->n, margin);
+  g_string_append_printf (summary, self->has_more
+                                   ? ngettext ("the best %u image, more as you scroll", "the best %u images, more as you scroll", items->len)
+                                   : ngettext ("%u image, best first", "%u images, best first", items->len),
+                          items->len);
   if (!self->index_complete)
     {
       g_string_append_c (summary, ' ');
@@ -719,7 +731,7 @@ search_done (GObject *source, GAsyncResult *result, gpointer user_data)
   set_summary (self, summary->str);
   g_string_free (summary, TRUE);
 
-  if (found->n > 0)
+  if (items->len > 0)
     show_results_page (self, "results");
   else if (!self->index_complete && found->n_searched == 0)
     show_results_page (self, "indexing");
@@ -727,10 +739,10 @@ search_done (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       cl_status_page_set_description (self->no_results_page, found->n_searched == 0
         ? _("Nothing in this folder could be indexed. The index status above says which files were skipped and why.")
-        : _("No image scores close enough to the best match. Move the slider to the right to see more results, "
-            "or try other words."));
+        : _("The image searched with is the only one indexed."));
       show_results_page (self, "no-results");
     }
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_HAS_MORE]);
 }
 
 static void
@@ -782,12 +794,35 @@ run_search (ClSearchView *self)
       ClQueryTerm term = { t->text, NULL, t->weight };
       g_array_append_val (query, term);
     }
-  double margin = current_margin (self);
   self->search_cancellable = g_cancellable_new ();
   update_state (self);
-  cl_search_index_search_async (self->index, (const ClQueryTerm *) query->data, query->len, MAX_RESULTS,
-                                margin >= MARGIN_ALL - 1e-9 ? -1 : (float) margin, self->search_cancellable,
-                                search_done, view_ref_new (self));
+  /* One more than wanted: whether there are more to fetch, or the image searched with to leave out. */
+  cl_search_index_search_async (self->index, (const ClQueryTerm *) query->data, query->len, (int) self->n_wanted + 1,
+                                self->search_cancellable, search_done, view_ref_new (self));
+}
+
+/* A new query: its first page. */
+static void
+start_search (ClSearchView *self)
+{
+  self->n_wanted = PAGE_SIZE;
+  run_search (self);
+}
+
+/* The next page once the user has scrolled to within LOAD_AHEAD screens of the end of the results
+ * (Immich's endless list: no threshold to guess, no cap). */
+static void
+load_more_if_near_end (ClSearchView *self)
+{
+  GtkAdjustment *scroll = cl_image_grid_get_vadjustment (self->grid);
+  double below = gtk_adjustment_get_upper (scroll) - gtk_adjustment_get_value (scroll)
+                 - gtk_adjustment_get_page_size (scroll);
+
+  if (!self->has_more || self->search_cancellable != NULL || !gtk_widget_get_mapped (GTK_WIDGET (self->grid))
+      || below > LOAD_AHEAD * gtk_adjustment_get_page_size (scroll))
+    return;
+  self->n_wanted += PAGE_SIZE;
+  run_search (self);
 }
 
 void
@@ -809,7 +844,7 @@ cl_search_view_find_similar (ClSearchView *self, const char *path)
   gtk_widget_set_visible (self->similar_box, TRUE);
   /* The image is the query; words typed next refine it. */
   gtk_editable_set_text (GTK_EDITABLE (self->entry), "");
-  run_search (self);
+  start_search (self);
 }
 
 static void
@@ -824,24 +859,7 @@ on_clear_similar (ClSearchView *self)
 {
   g_clear_pointer (&self->similar_path, g_free);
   gtk_widget_set_visible (self->similar_box, FALSE);
-  run_search (self);
-}
-
-static void
-margin_settled (gpointer owner)
-{
-  ClSearchView *self = owner;
-
-  update_state (self);
-  run_search (self);
-}
-
-static void
-on_margin_changed (ClSearchView *self)
-{
-  update_margin_label (self);
-  cl_debounce_schedule (&self->margin_debounce);
-  update_state (self);
+  start_search (self);
 }
 
 /* ---------------------------------------------------------------- results grid */
@@ -863,9 +881,46 @@ collection_item (ClSearchView *self, ClImageItem *result)
 }
 
 static void
+preview_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (ClSearchView) self = g_weak_ref_get (user_data);
+  g_autoptr (ClImagePreview) preview = cl_thumbnailer_load_preview_finish (CL_THUMBNAILER (source), result, NULL);
+
+  cl_weak_ref_free (user_data);
+  if (self == NULL || preview == NULL)
+    return;
+  g_clear_object (&self->preview_cancellable);
+  gtk_picture_set_paintable (self->preview, GDK_PAINTABLE (preview->texture));
+}
+
+/* The preview pane: the selected result, its score and folder. */
+static void
+show_preview (ClSearchView *self, ClImageItem *result)
+{
+  cl_cancel_and_clear (&self->preview_cancellable);
+  gtk_picture_set_paintable (self->preview, NULL);
+  gtk_label_set_label (self->preview_name, result != NULL ? cl_image_item_get_name (result) : NULL);
+  g_autofree char *score = result != NULL
+    /* Translators: the similarity of the selected search result to the query */
+    ? g_strdup_printf (_("Score %s"), cl_image_item_get_prediction (result)) : NULL;
+  gtk_label_set_label (self->preview_score, score);
+  g_autofree char *folder = result != NULL ? g_path_get_dirname (cl_image_item_get_path (result)) : NULL;
+  g_autofree char *folder_display = folder != NULL ? g_filename_display_name (folder) : NULL;
+  gtk_label_set_label (self->preview_folder, folder_display);
+  if (result == NULL || !cl_image_item_get_exists (result))
+    return;
+  self->preview_cancellable = g_cancellable_new ();
+  cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (result),
+                                     PREVIEW_MAX_SIZE, self->preview_cancellable, preview_done, cl_weak_ref_new (self));
+}
+
+static void
 on_grid_selection (ClSearchView *self)
 {
-  ClImageItem *item = collection_item (self, cl_image_grid_get_selected_item (self->grid));
+  ClImageItem *result = cl_image_grid_get_selected_item (self->grid);
+  ClImageItem *item = collection_item (self, result);
+
+  show_preview (self, result);
   if (item != NULL)
     cl_session_set_selected_item (self->session, item);
 }
@@ -925,7 +980,7 @@ is_searching (ClSearchView *self)
 {
   /* A typed query waits for the entry's search delay, then for the worker. */
   g_autoptr (GPtrArray) terms = current_terms (self);
-  return self->text_pending || self->search_cancellable != NULL || cl_debounce_is_pending (&self->margin_debounce)
+  return self->text_pending || self->search_cancellable != NULL
          || cl_session_get_model_state (self->session) == CL_MODEL_STATE_LOADING
          || ((cl_search_query_has_positive (terms) || self->similar_path != NULL) && self->index == NULL
              && unavailable_page (self) == NULL);
@@ -989,6 +1044,9 @@ cl_search_view_get_property (GObject *object, guint prop_id, GValue *value, GPar
     case PROP_INDEX_PROGRESS:
       g_value_set_double (value, self->index_fraction);
       break;
+    case PROP_HAS_MORE:
+      g_value_set_boolean (value, self->has_more);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1001,7 +1059,6 @@ cl_search_view_dispose (GObject *object)
 {
   ClSearchView *self = CL_SEARCH_VIEW (object);
 
-  cl_debounce_cancel (&self->margin_debounce);
   cl_cancel_and_clear (&self->update_cancellable);
   cl_cancel_and_clear (&self->search_cancellable);
   cl_cancel_and_clear (&self->watch_cancellable);
@@ -1041,6 +1098,7 @@ cl_search_view_class_init (ClSearchViewClass *klass)
   properties[PROP_N_INDEXED] = g_param_spec_int64 ("n-indexed", NULL, NULL, -1, G_MAXINT64, -1, read_only);
   properties[PROP_RESULTS] = g_param_spec_object ("results", NULL, NULL, G_TYPE_LIST_MODEL, read_only);
   properties[PROP_INDEX_PROGRESS] = g_param_spec_double ("index-progress", NULL, NULL, 0, 1, 0, read_only);
+  properties[PROP_HAS_MORE] = g_param_spec_boolean ("has-more", NULL, NULL, FALSE, read_only);
   g_object_class_install_properties (object_class, N_PROPS, properties);
   gtk_widget_class_install_action (widget_class, "search.update-index", NULL, action_update_index);
   gtk_widget_class_install_action (widget_class, "search.stop-index", NULL, action_stop_index);
@@ -1055,8 +1113,6 @@ cl_search_view_class_init (ClSearchViewClass *klass)
   BIND (entry);
   BIND (similar_box);
   BIND (similar_label);
-  BIND (margin_scale);
-  BIND (margin_label);
   BIND (summary_label);
   BIND (index_stack);
   BIND (index_progress);
@@ -1066,12 +1122,15 @@ cl_search_view_class_init (ClSearchViewClass *klass)
   BIND (error_page);
   BIND (no_results_page);
   BIND (grid_box);
+  BIND (preview);
+  BIND (preview_name);
+  BIND (preview_score);
+  BIND (preview_folder);
   BIND (folders_list);
 #undef BIND
-  gtk_widget_class_bind_template_callback (widget_class, run_search);
+  gtk_widget_class_bind_template_callback (widget_class, start_search);
   gtk_widget_class_bind_template_callback (widget_class, on_clear_similar);
   gtk_widget_class_bind_template_callback (widget_class, on_text_changed);
-  gtk_widget_class_bind_template_callback (widget_class, on_margin_changed);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 
@@ -1079,7 +1138,7 @@ static void
 cl_search_view_init (ClSearchView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
-  cl_debounce_init (&self->margin_debounce, MARGIN_DELAY_MS, margin_settled, self);
+  self->n_wanted = PAGE_SIZE;
   self->results = g_list_store_new (CL_TYPE_IMAGE_ITEM);
   self->items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->collection_items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -1100,9 +1159,11 @@ cl_search_view_new (ClSession *session)
   g_signal_connect_swapped (self->grid, "notify::selected-item", G_CALLBACK (on_grid_selection), self);
   g_signal_connect_swapped (self->grid, "activate", G_CALLBACK (on_grid_activate), self);
 
-  g_settings_bind (settings, "search-margin", gtk_range_get_adjustment (GTK_RANGE (self->margin_scale)), "value",
-                   G_SETTINGS_BIND_DEFAULT);
-  update_margin_label (self);
+  /* Scrolled, or laid out again (a page that does not fill the view calls for the next). */
+  g_signal_connect_swapped (cl_image_grid_get_vadjustment (self->grid), "value-changed",
+                            G_CALLBACK (load_more_if_near_end), self);
+  g_signal_connect_swapped (cl_image_grid_get_vadjustment (self->grid), "changed",
+                            G_CALLBACK (load_more_if_near_end), self);
   g_signal_connect_swapped (self, "map", G_CALLBACK (on_map), self);
   g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (on_collection_changed), self);
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (on_model_changed), self);

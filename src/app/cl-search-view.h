@@ -1,8 +1,9 @@
 /* cl-search-view.h — the Search view: text queries with + and − terms ("dog beach -people"), or
  * "find similar" from an image, ranked over the index of the open folder and the photo folders
- * (GSettings "library-folders"; searchable while it is being built, with progress and Stop),
- * scores on the thumbnails and a relative threshold slider.  The folders are watched: a photo
- * added, changed, removed or renamed is reflected in the index and the results within seconds. */
+ * (GSettings "library-folders"; searchable while it is being built, with progress and Stop): an
+ * endless ranked list (the next page comes as the user scrolls towards its end), scores on the
+ * thumbnails, the image searched with left out.  The folders are watched: a photo added, changed,
+ * removed or renamed is reflected in the index and the results within seconds. */
 #pragma once
 
 #include <gtk/gtk.h>
@@ -33,9 +34,10 @@ void cl_search_view_remove_folder (ClSearchView *self, const char *folder);
  * "search.choose-folder" (asks for a folder to add), "search.add-folder" and
  * "search.remove-folder" (a folder's path, "s").
  *
- * Properties, read-only: "searching" (a search waits for the entry's delay, the slider, the model
- * or the worker), "indexing", "index-progress" (0..1, bound to its progress bar), "n-indexed"
- * (searchable images, -1 before known) and "results" (the
+ * Properties, read-only: "searching" (a search waits for the entry's delay, the model or the
+ * worker), "indexing", "index-progress" (0..1, bound to its progress bar), "n-indexed"
+ * (searchable images, -1 before known), "has-more" (the results fill the pages fetched: scrolling
+ * to their end fetches more) and "results" (the
  * GListModel of ClImageItems of the last search, best first; the score is the item's confidence;
  * shown on the "results" page of the template's "results_stack" only). */
 

@@ -16,6 +16,7 @@ struct _ClSession {
 
   ClCollection *collection;
   GCancellable *open_cancellable;
+  GFile *opening_root;           /* the image folder of the data set being opened, or NULL */
   ClImageItem *selected_item;
 
   ClModelState model_state;
@@ -92,6 +93,7 @@ cl_session_dispose (GObject *object)
   if (self->open_cancellable != NULL)
     g_cancellable_cancel (self->open_cancellable);
   g_clear_object (&self->open_cancellable);
+  g_clear_object (&self->opening_root);
   if (self->settings != NULL)
     g_signal_handlers_disconnect_by_data (self->settings, self);
   g_clear_object (&self->selected_item);
@@ -179,7 +181,7 @@ cl_session_class_init (ClSessionClass *klass)
                                         NULL, NULL, NULL, G_TYPE_NONE, 4, G_TYPE_STRING, G_TYPE_STRING,
                                         G_TYPE_STRING, G_TYPE_STRING);
   signals[SIGNAL_TOAST] = g_signal_new ("toast", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                                        NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+                                        NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_FILE);
 }
 
 static void
@@ -235,10 +237,18 @@ cl_session_report_error (ClSession *self, const char *title, const char *detail,
 void
 cl_session_show_toast (ClSession *self, const char *message)
 {
-  g_signal_emit (self, signals[SIGNAL_TOAST], 0, message);
+  g_signal_emit (self, signals[SIGNAL_TOAST], 0, message, NULL);
+}
+
+void
+cl_session_show_file_toast (ClSession *self, const char *message, GFile *file)
+{
+  g_signal_emit (self, signals[SIGNAL_TOAST], 0, message, file);
 }
 
 /* ---------------------------------------------------------------- opening */
+
+static void remember_image_root (ClSession *self, GFile *csv, GFile *root);
 
 static void
 open_done (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -263,6 +273,8 @@ open_done (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       g_settings_set_string (self->settings, "last-folder", path);
       settings_push_recent (self->settings, "recent-folders", path);
+      if (cl_collection_get_kind (collection) == CL_COLLECTION_DATASET)
+        remember_image_root (self, cl_collection_get_file (collection), self->opening_root);
     }
 
   cl_session_set_selected_item (self, NULL);
@@ -276,15 +288,58 @@ open_done (GObject *source, GAsyncResult *result, gpointer user_data)
                              cl_collection_get_warning (collection), NULL, NULL);
 }
 
+/* A data set's image folder, remembered for the next time it is opened when it is not the CSV's own
+ * folder (forgotten when it is). */
+static void
+remember_image_root (ClSession *self, GFile *csv, GFile *root)
+{
+  g_autoptr (GFile) csv_folder = g_file_get_parent (csv);
+  g_autofree char *csv_path = g_file_get_path (csv);
+  g_autofree char *root_path = root != NULL && !g_file_equal (root, csv_folder) ? g_file_get_path (root) : NULL;
+  g_autoptr (GVariant) roots = g_settings_get_value (self->settings, "dataset-image-roots");
+  g_autoptr (GVariantBuilder) kept = g_variant_builder_new (G_VARIANT_TYPE ("a{ss}"));
+  GVariantIter iter;
+  const char *key, *value;
+
+  g_variant_iter_init (&iter, roots);
+  while (g_variant_iter_next (&iter, "{&s&s}", &key, &value))
+    if (g_strcmp0 (key, csv_path) != 0)
+      g_variant_builder_add (kept, "{ss}", key, value);
+  if (root_path != NULL)
+    g_variant_builder_add (kept, "{ss}", csv_path, root_path);
+  g_settings_set_value (self->settings, "dataset-image-roots", g_variant_builder_end (kept));
+}
+
+/* The image folder remembered for the data set FILE, or NULL. */
+static GFile *
+remembered_image_root (ClSession *self, GFile *file)
+{
+  g_autofree char *path = g_file_get_path (file);
+  g_autoptr (GVariant) roots = g_settings_get_value (self->settings, "dataset-image-roots");
+  const char *root = NULL;
+
+  if (path == NULL || !g_variant_lookup (roots, path, "&s", &root))
+    return NULL;
+  return g_file_new_for_path (root);
+}
+
 void
 cl_session_open (ClSession *self, GFile *file)
+{
+  cl_session_open_with_image_root (self, file, NULL);
+}
+
+void
+cl_session_open_with_image_root (ClSession *self, GFile *file, GFile *image_root)
 {
   if (self->open_cancellable != NULL)
     g_cancellable_cancel (self->open_cancellable);
   g_clear_object (&self->open_cancellable);
   self->open_cancellable = g_cancellable_new ();
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLLECTION_LOADING]);
-  cl_collection_load_async (file, self->open_cancellable, open_done, g_object_ref (self));
+  g_clear_object (&self->opening_root);
+  self->opening_root = image_root != NULL ? g_object_ref (image_root) : remembered_image_root (self, file);
+  cl_collection_load_async (file, self->opening_root, self->open_cancellable, open_done, g_object_ref (self));
 }
 
 void

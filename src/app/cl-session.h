@@ -33,8 +33,13 @@ gboolean       cl_session_get_apply_exif (ClSession *self);
 
 /* ---------------------------------------------------------------- folder or data set */
 
-/* Opens a folder or a CSV data set; remembered as the last and a recent one on success. */
+/* Opens a folder or a CSV data set; remembered as the last and a recent one on success.  A data set's
+ * relative image paths start from the folder it was last opened with (the "dataset-image-roots"
+ * setting), else from the CSV's folder. */
 void          cl_session_open (ClSession *self, GFile *file);
+/* The same with IMAGE_ROOT as the start of a data set's relative image paths (NULL: as above); it is
+ * remembered for the next time. */
+void          cl_session_open_with_image_root (ClSession *self, GFile *file, GFile *image_root);
 gboolean      cl_session_get_collection_loading (ClSession *self);
 ClCollection *cl_session_get_collection (ClSession *self);
 ClImageItem  *cl_session_get_selected_item (ClSession *self);
@@ -68,5 +73,8 @@ void cl_session_report_error (ClSession *self, const char *title, const char *de
                               const char *action_name, const char *action_label);
 /* Emits "toast" (message): a short confirmation the window shows for a few seconds. */
 void cl_session_show_toast (ClSession *self, const char *message);
+/* The same about FILE, which the toast offers to open or show in the file manager: "toast" (message,
+ * file) carries it (NULL for the others). */
+void cl_session_show_file_toast (ClSession *self, const char *message, GFile *file);
 
 G_END_DECLS

@@ -10,7 +10,7 @@
 #include "cl-thread-priority.h"
 #include "clip.h"
 
-#define TEXTURE_BUDGET_BYTES ((gsize) 96 * 1024 * 1024)
+#define DEFAULT_BUDGET_MB    96
 #define APPLY_SLICE_USEC     (6 * 1000)   /* main-loop time spent applying finished thumbnails */
 #define BURST_GAP_USEC       (100 * 1000) /* a pause between requests starts a new burst */
 
@@ -59,13 +59,16 @@ struct _ClThumbnailer {
 
   GQueue lru;                  /* ClImageItem * (ref held), most recent first */
   gsize lru_bytes;
+  gsize budget_bytes;
   guint n_pending;
   guint n_from_cache, n_decoded, n_failed;
 };
 
 G_DEFINE_FINAL_TYPE (ClThumbnailer, cl_thumbnailer, G_TYPE_OBJECT)
 
-enum { PROP_0, PROP_SIZE, PROP_N_PENDING, PROP_N_FROM_CACHE, PROP_N_DECODED, PROP_N_FAILED, N_PROPS };
+enum {
+  PROP_0, PROP_SIZE, PROP_BUDGET_MB, PROP_N_PENDING, PROP_N_FROM_CACHE, PROP_N_DECODED, PROP_N_FAILED, N_PROPS
+};
 static GParamSpec *properties[N_PROPS];
 
 static GQuark entry_quark;
@@ -372,7 +375,7 @@ lru_evict (ClThumbnailer *self)
 {
   GList *link = self->lru.tail;
 
-  while (self->lru_bytes > TEXTURE_BUDGET_BYTES && link != NULL)
+  while (self->lru_bytes > self->budget_bytes && link != NULL)
     {
       GList *prev = link->prev;
       ClImageItem *item = link->data;
@@ -652,6 +655,9 @@ cl_thumbnailer_get_property (GObject *object, guint prop_id, GValue *value, GPar
     case PROP_SIZE:
       g_value_set_int (value, self->size);
       break;
+    case PROP_BUDGET_MB:
+      g_value_set_uint (value, (guint) (self->budget_bytes / (1024 * 1024)));
+      break;
     case PROP_N_PENDING:
       g_value_set_uint (value, self->n_pending);
       break;
@@ -678,6 +684,10 @@ cl_thumbnailer_set_property (GObject *object, guint prop_id, const GValue *value
     {
     case PROP_SIZE:
       cl_thumbnailer_set_size (self, g_value_get_int (value));
+      break;
+    case PROP_BUDGET_MB:
+      self->budget_bytes = (gsize) g_value_get_uint (value) * 1024 * 1024;
+      lru_evict (self);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -724,6 +734,8 @@ cl_thumbnailer_class_init (ClThumbnailerClass *klass)
   properties[PROP_SIZE] = g_param_spec_int ("size", NULL, NULL, 48, 256, 128,
                                             G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
                                             | G_PARAM_EXPLICIT_NOTIFY);
+  properties[PROP_BUDGET_MB] = g_param_spec_uint ("budget-mb", NULL, NULL, 1, G_MAXUINT / 2, DEFAULT_BUDGET_MB,
+                                                 G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   const GParamFlags counter = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
   properties[PROP_N_PENDING] = g_param_spec_uint ("n-pending", NULL, NULL, 0, G_MAXUINT, 0, counter);
   properties[PROP_N_FROM_CACHE] = g_param_spec_uint ("n-from-cache", NULL, NULL, 0, G_MAXUINT, 0, counter);
@@ -740,6 +752,7 @@ cl_thumbnailer_init (ClThumbnailer *self)
   int n_threads = CLAMP ((int) g_get_num_processors () / 2, 2, 4);
 
   self->size = 128;
+  self->budget_bytes = (gsize) DEFAULT_BUDGET_MB * 1024 * 1024;
   self->exif = TRUE;
   self->main_context = g_main_context_ref_thread_default ();
   self->cache_dir = g_build_filename (g_get_user_cache_dir (), "thumbnails", NULL);

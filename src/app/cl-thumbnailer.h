@@ -31,7 +31,9 @@ void cl_thumbnailer_release (ClThumbnailer *self, ClImageItem *item);
 /* Forgets every texture and pending request (a new folder was opened). */
 void cl_thumbnailer_clear (ClThumbnailer *self);
 
-/* Properties, read-only: "n-pending" (requests not finished yet), and where the finished ones came
+/* Property "budget-mb": the thumbnails' pixels kept in memory, in MiB (96); the least recently shown
+ * that no cell shows are dropped beyond it.
+ * Properties, read-only: "n-pending" (requests not finished yet), and where the finished ones came
  * from: "n-from-cache", "n-decoded", "n-failed". */
 
 /* ---------------------------------------------------------------- previews */

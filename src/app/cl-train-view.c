@@ -96,6 +96,8 @@ struct _ClTrainView {
   double best_smoothed;
   char *message;
   double progress;              /* of the run (or of preparing it), 0..1 */
+  gboolean previous_shown;      /* the chart and figures are still the previous run's: they stay
+                                 * until this run reports, so a start that fails loses nothing */
   GQueue notices;               /* char *, newest last */
 };
 
@@ -211,6 +213,19 @@ set_state (ClTrainView *self, TrainState state)
   update_stats (self);   /* the time left only shows while running */
 }
 
+/* The first report of a new run: the previous run's chart and figures give way. */
+static void
+take_over_chart (ClTrainView *self)
+{
+  if (!self->previous_shown)
+    return;
+  self->previous_shown = FALSE;
+  self->best_smoothed = INFINITY;
+  cl_loss_chart_clear (self->chart);
+  gtk_label_set_label (self->stats_label, "");
+  gtk_widget_set_visible (GTK_WIDGET (self->validation_label), FALSE);
+}
+
 static void
 on_job_started (const ClTrainStart *start, gpointer user_data)
 {
@@ -218,16 +233,18 @@ on_job_started (const ClTrainStart *start, gpointer user_data)
 
   if (self == NULL)
     return;
+  take_over_chart (self);
   set_string (self, &self->out_dir, start->out_dir, PROP_OUT_DIR);
   self->total_steps = start->total_steps;
   self->steps_per_epoch = start->steps_per_epoch;
   cl_loss_chart_set_schedule (self->chart, start->total_steps, start->steps_per_epoch);
   cl_loss_chart_set_expect_validation (self->chart, start->config.val_csv_path != NULL);
   g_autofree char *folder = g_filename_display_name (start->out_dir);
-  /* Translators: e.g. "52 pairs, 6 steps per epoch, 60 steps; saved in /home/me/runs/2025-…" */
-  g_autofree char *text = g_strdup_printf (ngettext ("%d pair, %lld steps per epoch, %lld steps; saved in %s",
-                                                     "%d pairs, %lld steps per epoch, %lld steps; saved in %s", start->n_train),
-                                           start->n_train, (long long) start->steps_per_epoch,
+  /* Translators: e.g. "52 pairs in batches of 8, 6 steps per epoch, 60 steps; saved in /home/me/runs/2025-…" */
+  g_autofree char *text = g_strdup_printf (ngettext ("%d pair in batches of %d, %lld steps per epoch, %lld steps; saved in %s",
+                                                     "%d pairs in batches of %d, %lld steps per epoch, %lld steps; saved in %s",
+                                                     start->n_train),
+                                           start->n_train, start->config.batch_size, (long long) start->steps_per_epoch,
                                            (long long) start->total_steps, folder);
   set_message (self, text);
   set_progress (self, (double) start->step / MAX (start->total_steps, 1));
@@ -292,6 +309,7 @@ update_stats (ClTrainView *self)
 static void
 show_points (ClTrainView *self, const ClTrainPoint *points, guint n)
 {
+  take_over_chart (self);
   guint before = cl_loss_chart_get_n_points (self->chart);
   gint64 last_step = before > 0 ? cl_loss_chart_get_point (self->chart, before - 1)->step : 0;
   cl_loss_chart_add_points (self->chart, points, n);
@@ -329,6 +347,7 @@ on_smoothing_changed (ClTrainView *self)
 static void
 show_evals (ClTrainView *self, const ClTrainEval *evals, guint n)
 {
+  take_over_chart (self);
   cl_loss_chart_add_evals (self->chart, evals, n);
   const ClTrainEval *e = &evals[n - 1];
   g_autofree char *recall = g_strdup_printf (_("After epoch %lld (step %lld): "
@@ -434,9 +453,14 @@ run_done (GObject *source, GAsyncResult *result, gpointer user_data)
           set_state (self, STATE_STOPPED);
           return;
         }
+      /* Said once, here, where the run is shown (a banner would outlive the next run); a toast
+       * tells a user who looks elsewhere. */
       set_message (self, error->message);
       set_state (self, STATE_FAILED);
-      cl_session_report_error (self->session, _("Training failed"), error->message, NULL, NULL);
+      if (self->previous_shown && cl_loss_chart_get_n_points (self->chart) == 0)
+        gtk_stack_set_visible_child_name (self->chart_stack, "empty");
+      if (!gtk_widget_get_mapped (GTK_WIDGET (self)))
+        cl_session_show_toast (self->session, _("Training failed"));
       return;
     }
 
@@ -490,10 +514,7 @@ clear_run (ClTrainView *self)
   show_notices (self);
   self->total_steps = 0;
   self->steps_per_epoch = 0;
-  self->best_smoothed = INFINITY;
-  cl_loss_chart_clear (self->chart);
-  gtk_label_set_label (self->stats_label, "");
-  gtk_widget_set_visible (GTK_WIDGET (self->validation_label), FALSE);
+  self->previous_shown = TRUE;
   set_progress (self, 0);
 }
 
@@ -610,6 +631,10 @@ read_config (ClTrainView *self, ClipTrainRunConfig *config, GError **error)
   config->log_json_path = g_build_filename (config->out_dir, "log.jsonl", NULL);
   config->epochs = g_settings_get_int (settings, "train-epochs");
   config->batch_size = g_settings_get_int (settings, "train-batch-size");
+  /* As the command line does: the default batch fits a small data set; one the user chose is used as
+   * chosen (or refused with the largest that would do). */
+  g_autoptr (GVariant) chosen_batch = g_settings_get_user_value (settings, "train-batch-size");
+  config->fit_batch_size = chosen_batch == NULL;
   config->lr = lr;
   config->warmup_steps = g_settings_get_int (settings, "train-warmup-steps");
   config->weight_decay = g_settings_get_double (settings, "train-weight-decay");
@@ -741,6 +766,7 @@ follow_run (ClTrainView *self, const char *path)
   self->generation++;   /* reports of the previous job are not this run's */
   g_clear_pointer (&self->job, cl_train_job_unref);
   clear_run (self);
+  take_over_chart (self);   /* another run from now on */
   self->follow = g_steal_pointer (&follow);
   set_string (self, &self->out_dir, cl_train_follow_get_run_dir (self->follow), PROP_OUT_DIR);
   follow_update_model (self);
@@ -817,11 +843,14 @@ update_controls (ClTrainView *self)
   gtk_widget_set_visible (GTK_WIDGET (self->resume_button), s == STATE_PAUSED);
   gtk_widget_set_visible (GTK_WIDGET (self->stop_button), active);
   gtk_widget_set_visible (GTK_WIDGET (self->use_button), usable);
-  if (s == STATE_FINISHED)
-    gtk_widget_add_css_class (GTK_WIDGET (self->use_button), "suggested-action");
-  else
-    gtk_widget_remove_css_class (GTK_WIDGET (self->use_button), "suggested-action");
-  gtk_widget_set_visible (GTK_WIDGET (self->progress_bar), s != STATE_IDLE);
+  /* One suggested action at a time: once a run has finished, using its model rather than starting
+   * another. */
+  GtkWidget *suggested = s == STATE_FINISHED ? GTK_WIDGET (self->use_button) : GTK_WIDGET (self->start_button);
+  GtkWidget *other = s == STATE_FINISHED ? GTK_WIDGET (self->start_button) : GTK_WIDGET (self->use_button);
+  gtk_widget_add_css_class (suggested, "suggested-action");
+  gtk_widget_remove_css_class (other, "suggested-action");
+  /* A failed run says why in the status; its bar would only repeat the last progress. */
+  gtk_widget_set_visible (GTK_WIDGET (self->progress_bar), s != STATE_IDLE && s != STATE_FAILED);
 }
 
 static void
@@ -1275,6 +1304,10 @@ cl_train_view_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (cl_session_get_settings (self->session), self);
   g_clear_object (&self->session);
   gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_TRAIN_VIEW);
+  /* The template's top widget has no id, so disposing the template leaves it in place. */
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (object))) != NULL)
+    gtk_widget_unparent (child);
   G_OBJECT_CLASS (cl_train_view_parent_class)->dispose (object);
 }
 

@@ -5,9 +5,13 @@
 
 #include <glib/gi18n.h>
 
+#include "cl-adaptive-bin.h"
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
 #include "cl-file-chooser.h"
+#include "cl-file-launcher.h"
+#include "cl-image-cell.h"
+#include "cl-image-grid.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-train-view.h"
@@ -32,11 +36,15 @@ struct _ClWindow {
   GtkStack *stack;
   GtkRevealer *toast_revealer;
   GtkLabel *toast_label;
+  GtkWidget *toast_open_button;
+  GtkWidget *toast_show_button;
   GMenu *open_menu;
 
   ClSession *session;
   GMenu *recent_menu;
   guint toast_timeout;
+  GFile *toast_file;             /* the file the toast is about, or NULL */
+  GFile *dataset_awaiting_root;  /* the CSV chosen while its image folder is asked for */
 };
 
 G_DEFINE_FINAL_TYPE (ClWindow, cl_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -149,6 +157,18 @@ toast_timeout_cb (gpointer data)
 void
 cl_window_show_toast (ClWindow *self, const char *message)
 {
+  cl_window_show_file_toast (self, message, NULL);
+}
+
+void
+cl_window_show_file_toast (ClWindow *self, const char *message, GFile *file)
+{
+  g_set_object (&self->toast_file, file);
+  gtk_widget_set_visible (self->toast_open_button, file != NULL);
+  gtk_widget_set_visible (self->toast_show_button, file != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.open-toast-file", file != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.show-toast-file", file != NULL);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->toast_label), message);   /* it may be ellipsized */
   gtk_label_set_label (self->toast_label, message);
   gtk_revealer_set_reveal_child (self->toast_revealer, TRUE);
   g_clear_handle_id (&self->toast_timeout, g_source_remove);
@@ -160,6 +180,108 @@ on_toast_close (ClWindow *self)
 {
   g_clear_handle_id (&self->toast_timeout, g_source_remove);
   gtk_revealer_set_reveal_child (self->toast_revealer, FALSE);
+}
+
+static void
+file_launched (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  ClWindow *self = CL_WINDOW (source);
+
+  if (!cl_file_launcher_finish (result, &error))
+    cl_window_show_error (self, _("Could not open the file"), error->message, NULL, NULL);
+}
+
+static void
+action_open_toast_file (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  ClWindow *self = CL_WINDOW (widget);
+
+  if (self->toast_file != NULL)
+    cl_file_launcher_open_async (self->toast_file, widget, NULL, file_launched, NULL);
+  on_toast_close (self);
+}
+
+static void
+action_show_toast_file (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  ClWindow *self = CL_WINDOW (widget);
+
+  if (self->toast_file != NULL)
+    cl_file_launcher_show_in_folder_async (self->toast_file, widget, NULL, file_launched, NULL);
+  on_toast_close (self);
+}
+
+/* ---------------------------------------------------------------- panes */
+
+/* Whether WIDGET is one of a view's panes: its sidebar, its image grid or its details. */
+static gboolean
+is_pane (GtkWidget *widget)
+{
+  return CL_IS_IMAGE_GRID (widget) || gtk_widget_has_css_class (widget, "sidebar-pane")
+         || gtk_widget_has_css_class (widget, "details-pane");
+}
+
+/* The panes shown under WIDGET, in the order of the widget tree (left to right). */
+static void
+collect_panes (GtkWidget *widget, GPtrArray *panes)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (!gtk_widget_get_mapped (child))
+        continue;
+      if (is_pane (child))
+        g_ptr_array_add (panes, child);
+      else
+        collect_panes (child, panes);
+    }
+}
+
+/* Focuses the first thing PANE holds; a pane with nothing to focus (the details of an image) takes
+ * the focus itself, so that it can be scrolled from the keyboard. */
+static gboolean
+enter_pane (GtkWidget *pane)
+{
+  if (gtk_widget_child_focus (pane, GTK_DIR_TAB_FORWARD))
+    return TRUE;
+  gtk_widget_set_focusable (pane, TRUE);
+  return gtk_widget_grab_focus (pane);
+}
+
+/* F6 and Shift+F6: the focus goes to the next or previous pane of the view, round; from outside
+ * every pane to the first or the last. */
+static void
+focus_next_pane (ClWindow *self, int direction)
+{
+  GtkWidget *view = gtk_stack_get_visible_child (self->stack);
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (self));
+  g_autoptr (GPtrArray) panes = g_ptr_array_new ();
+  int current = -1;
+
+  if (view != NULL)
+    collect_panes (view, panes);
+  const int n = (int) panes->len;
+  for (int i = 0; i < n; i++)
+    if (focus != NULL && (focus == panes->pdata[i] || gtk_widget_is_ancestor (focus, panes->pdata[i])))
+      current = i;
+  for (int tried = 0; tried < n; tried++)
+    {
+      current = current < 0 ? (direction > 0 ? 0 : n - 1) : (current + direction + n) % n;
+      if (enter_pane (panes->pdata[current]))
+        return;
+    }
+}
+
+static void
+action_next_pane (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  focus_next_pane (CL_WINDOW (widget), +1);
+}
+
+static void
+action_previous_pane (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  focus_next_pane (CL_WINDOW (widget), -1);
 }
 
 /* ---------------------------------------------------------------- header state */
@@ -259,6 +381,37 @@ open_chosen (gpointer owner, GFile *file, gpointer data)
   cl_session_open (CL_WINDOW (owner)->session, file);
 }
 
+/* The data set's relative image paths are relative to the folder chosen here. */
+static void
+image_root_chosen (gpointer owner, GFile *root, gpointer data)
+{
+  ClWindow *self = CL_WINDOW (owner);
+
+  cl_session_open_with_image_root (self->session, self->dataset_awaiting_root, root);
+  g_clear_object (&self->dataset_awaiting_root);
+}
+
+static void
+dataset_chosen (gpointer owner, GFile *csv, const char *choice, gpointer data)
+{
+  ClWindow *self = CL_WINDOW (owner);
+
+  g_autoptr (GFile) csv_folder = g_file_get_parent (csv);
+  if (g_strcmp0 (choice, "other") != 0)
+    {
+      cl_session_open_with_image_root (self->session, csv, csv_folder);
+      return;
+    }
+  ClFileChooserOptions options = {
+    .title = _("Choose the Folder the Image Paths Start From"),
+    .action = GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
+    .accept_label = _("_Open"),
+    .folder = csv_folder,
+  };
+  g_set_object (&self->dataset_awaiting_root, csv);
+  cl_file_chooser_show (GTK_WIDGET (self), &options, image_root_chosen, NULL);
+}
+
 static void
 show_open_dialog (ClWindow *self, gboolean dataset)
 {
@@ -277,7 +430,20 @@ show_open_dialog (ClWindow *self, gboolean dataset)
     .folder = folder != NULL ? folder : last_folder,
   };
 
-  cl_file_chooser_show (GTK_WIDGET (self), &options, open_chosen, NULL);
+  if (!dataset)
+    {
+      cl_file_chooser_show (GTK_WIDGET (self), &options, open_chosen, NULL);
+      return;
+    }
+  static const char *const root_ids[] = { "csv-folder", "other", NULL };
+  const char *const root_labels[] = { _("The data set’s folder"), _("Another folder…"), NULL };
+  ClFileChooserChoice root_choice = {
+    /* Translators: a choice in the Open Data Set dialog: relative paths in the CSV start from … */
+    .label = _("Relative image paths start from"),
+    .ids = root_ids,
+    .labels = root_labels,
+  };
+  cl_file_chooser_show_with_choice (GTK_WIDGET (self), &options, &root_choice, dataset_chosen, NULL);
 }
 
 static void
@@ -342,6 +508,56 @@ action_find_similar (GtkWidget *widget, const char *action_name, GVariant *param
   cl_search_view_find_similar (CL_SEARCH_VIEW (view), g_variant_get_string (parameter, NULL));
 }
 
+/* ---------------------------------------------------------------- acting on an image */
+
+/* The chosen application opens the image. */
+static void
+on_app_chosen (GtkDialog *dialog, int response, gpointer data)
+{
+  GFile *file = data;
+  g_autoptr (GAppInfo) app = response == GTK_RESPONSE_OK ? gtk_app_chooser_get_app_info (GTK_APP_CHOOSER (dialog)) : NULL;
+  GtkWindow *parent = gtk_window_get_transient_for (GTK_WINDOW (dialog));
+  g_autoptr (GError) error = NULL;
+
+  if (app != NULL)
+    {
+      g_autoptr (GdkAppLaunchContext) context = gdk_display_get_app_launch_context (gtk_widget_get_display (GTK_WIDGET (dialog)));
+      GList files = { file, NULL, NULL };
+      if (!g_app_info_launch (app, &files, G_APP_LAUNCH_CONTEXT (context), &error) && CL_IS_WINDOW (parent))
+        cl_window_show_error (CL_WINDOW (parent), _("Could not open the file"), error->message, NULL, NULL);
+    }
+  gtk_window_destroy (GTK_WINDOW (dialog));
+}
+
+static void
+action_open_with (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  GFile *file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
+  GtkWidget *dialog = gtk_app_chooser_dialog_new (GTK_WINDOW (widget), GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+                                                  file);
+
+  g_object_set_data_full (G_OBJECT (dialog), "file", file, g_object_unref);
+  g_signal_connect (dialog, "response", G_CALLBACK (on_app_chosen), file);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+action_show_in_files (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
+  cl_file_launcher_show_in_folder_async (file, widget, NULL, file_launched, NULL);
+}
+
+/* The image's file on the clipboard: a file manager pastes a copy, an editor the picture's file. */
+static void
+action_copy_image (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
+  g_autoptr (GdkContentProvider) content = cl_image_cell_content_for_file (file);
+
+  gdk_clipboard_set_content (gtk_widget_get_clipboard (widget), content);
+}
+
 /* Ctrl+F: the Search view, its entry focused with the last query selected. */
 static void
 action_search (GtkWidget *widget, const char *action_name, GVariant *parameter)
@@ -387,6 +603,13 @@ install_actions (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "win.find-similar", "s", action_find_similar);
   gtk_widget_class_install_action (widget_class, "win.find-similar-selected", NULL, action_find_similar_selected);
   gtk_widget_class_install_action (widget_class, "win.search", NULL, action_search);
+  gtk_widget_class_install_action (widget_class, "win.open-with", "s", action_open_with);
+  gtk_widget_class_install_action (widget_class, "win.show-in-files", "s", action_show_in_files);
+  gtk_widget_class_install_action (widget_class, "win.copy-image", "s", action_copy_image);
+  gtk_widget_class_install_action (widget_class, "win.next-pane", NULL, action_next_pane);
+  gtk_widget_class_install_action (widget_class, "win.previous-pane", NULL, action_previous_pane);
+  gtk_widget_class_install_action (widget_class, "win.open-toast-file", NULL, action_open_toast_file);
+  gtk_widget_class_install_action (widget_class, "win.show-toast-file", NULL, action_show_toast_file);
 }
 
 /* ---------------------------------------------------------------- drag and drop */
@@ -444,6 +667,8 @@ cl_window_dispose (GObject *object)
     }
   g_clear_object (&self->session);
   g_clear_object (&self->recent_menu);
+  g_clear_object (&self->dataset_awaiting_root);
+  g_clear_object (&self->toast_file);
   gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_WINDOW);
   G_OBJECT_CLASS (cl_window_parent_class)->dispose (object);
 }
@@ -456,6 +681,7 @@ cl_window_class_init (ClWindowClass *klass)
   G_OBJECT_CLASS (klass)->dispose = cl_window_dispose;
   install_actions (widget_class);
   view_new_quark = g_quark_from_static_string ("cl-window-view-new");
+  g_type_ensure (CL_TYPE_ADAPTIVE_BIN);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-window.ui");
   gtk_widget_class_bind_template_child (widget_class, ClWindow, folder_button);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, folder_label);
@@ -471,6 +697,8 @@ cl_window_class_init (ClWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClWindow, stack);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_revealer);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_label);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_open_button);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_show_button);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, open_menu);
   gtk_widget_class_bind_template_callback (widget_class, on_error_response);
   gtk_widget_class_bind_template_callback (widget_class, on_toast_close);
@@ -497,6 +725,9 @@ cl_window_new (GtkApplication *application, ClSession *session)
   GSettings *settings = cl_session_get_settings (session);
 
   self->session = g_object_ref (session);
+  /* The toast's Open and Show in Files act on a file only a file toast names. */
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.open-toast-file", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.show-toast-file", FALSE);
 
   /* The views, in switcher order.  Search and Train come after Classify. */
   cl_window_add_view (self, "browse", _("Browse"), cl_browse_view_new);
@@ -510,7 +741,7 @@ cl_window_new (GtkApplication *application, ClSession *session)
   g_settings_bind (settings, "window-maximized", self, "maximized", G_SETTINGS_BIND_DEFAULT);
 
   g_signal_connect_swapped (session, "error", G_CALLBACK (on_session_error), self);
-  g_signal_connect_swapped (session, "toast", G_CALLBACK (cl_window_show_toast), self);
+  g_signal_connect_swapped (session, "toast", G_CALLBACK (cl_window_show_file_toast), self);
   g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (update_folder), self);
   g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (update_model), self);
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (update_model), self);

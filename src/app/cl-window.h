@@ -29,6 +29,8 @@ void       cl_window_show_view (ClWindow *self, const char *name);
 void cl_window_show_error (ClWindow *self, const char *title, const char *detail, const char *action_name,
                            const char *action_label);
 void cl_window_show_toast (ClWindow *self, const char *message);
+/* The same about FILE (or NULL): the toast's Open and Show in Files buttons act on it. */
+void cl_window_show_file_toast (ClWindow *self, const char *message, GFile *file);
 
 
 G_END_DECLS

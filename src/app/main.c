@@ -14,14 +14,13 @@
 int
 main (int argc, char *argv[])
 {
+  cl_application_tune_allocator ();
   cl_thread_lower_priority_of_others (COMPUTE_NICENESS);
   /* Over a file-size limit (ulimit -f) a write fails with EFBIG and is reported (a checkpoint, an
    * export), instead of SIGXFSZ ending the application. */
   signal (SIGXFSZ, SIG_IGN);
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
-  textdomain (GETTEXT_PACKAGE);
+  cl_application_bind_translations ();
 
   /* Without its schema GSettings aborts; say what to do instead. */
   GSettingsSchemaSource *source = g_settings_schema_source_get_default ();

@@ -12,6 +12,8 @@ cli_explore_args_clear (CliExploreArgs *args)
   g_clear_pointer (&args->image_dir, g_free);
   g_clear_pointer (&args->csv, g_free);
   g_clear_pointer (&args->img_root, g_free);
+  g_clear_pointer (&args->dataset, g_free);
+  g_clear_pointer (&args->split, g_free);
 }
 
 void
@@ -22,7 +24,12 @@ cli_explore_args_add (GOptionContext *context, CliExploreArgs *args)
       "The images under DIR (recursively); with one subfolder per class, the subfolders are the labels", "DIR" },
     { "csv", 0, 0, G_OPTION_ARG_FILENAME, &args->csv,
       "A CSV data set (image_path,caption[,label]) whose paths are relative to --img-root", "FILE" },
-    { "img-root", 0, 0, G_OPTION_ARG_FILENAME, &args->img_root, "The folder of the --csv images", "DIR" },
+    { "dataset", 0, 0, G_OPTION_ARG_FILENAME, &args->dataset,
+      "A data set whose images are files: a CSV, an image folder (a subfolder per class), a COCO captions "
+      "or Karpathy split JSON", "PATH" },
+    { "split", 0, 0, G_OPTION_ARG_STRING, &args->split, "The part of a Karpathy --dataset (default: test)", "NAME" },
+    { "img-root", 0, 0, G_OPTION_ARG_FILENAME, &args->img_root,
+      "The folder of the --csv images (with --dataset: where its image paths start)", "DIR" },
     G_OPTION_ENTRY_NULL
   };
   g_option_group_add_entries (g_option_context_get_main_group (context), entries);
@@ -136,19 +143,24 @@ load_folder (ClipIndex *index, const char *folder, CliExploreData *data)
   folder_labels (index, order, data);
 }
 
-static gboolean
-load_csv (ClipIndex *index, const char *csv, const char *img_root, CliExploreData *data, GError **error)
+/* The data set's label names, when it has labels. */
+static void
+dataset_labels (const ClipDataset *dataset, CliExploreData *data)
 {
-  g_autoptr (ClipDataset) dataset = clip_dataset_load_csv (csv, img_root, error);
-  if (dataset == NULL)
-    return FALSE;
-  GPtrArray *issues = clip_dataset_get_issues (dataset);
-  for (guint i = 0; i < issues->len; i++)
-    {
-      const ClipDatasetIssue *issue = g_ptr_array_index (issues, i);
-      cli_print_error ("%s:%d: skipped: %s", csv, issue->line, issue->reason);
-    }
+  data->n_labels = clip_dataset_get_n_labels (dataset);
+  data->label_names = g_new0 (char *, data->n_labels + 1);
+  for (int c = 0; c < data->n_labels; c++)
+    data->label_names[c] = g_strdup (clip_dataset_get_label_name (dataset, c));
+}
+
+/* A CSV's rows in order; for the other formats each image once (a COCO image has several
+ * captions: its first one is kept). */
+static void
+load_dataset (ClipIndex *index, const ClipDataset *dataset, const char *folder, CliExploreData *data)
+{
   int size = clip_dataset_get_size (dataset);
+  gboolean per_row = g_str_equal (clip_dataset_get_format_name (dataset), "csv");
+  g_autofree gboolean *taken = g_new0 (gboolean, MAX (clip_dataset_get_n_images (dataset), 1));
   data_alloc (data, size, data->dim);
   gboolean labelled = clip_dataset_get_n_labels (dataset) > 0;
   if (labelled)
@@ -157,14 +169,22 @@ load_csv (ClipIndex *index, const char *csv, const char *img_root, CliExploreDat
   int m = 0;
   for (int i = 0; i < size; i++)
     {
+      int image = clip_dataset_get_row_image (dataset, i);
+      if (!per_row && taken[image])
+        continue;
+      taken[image] = TRUE;
       ClipIndexItem item;
       if (!clip_index_find_file (index, clip_dataset_get_image_path (dataset, i), &item))
         {
-          cli_print_error ("%s:%d: skipped: the image is not indexed (see '%s index')", csv,
-                           clip_dataset_get_line (dataset, i), CLI_PROGRAM_NAME);
+          g_autofree char *place = clip_dataset_get_line (dataset, i) > 0
+                                     ? g_strdup_printf ("%s:%d", clip_dataset_get_path (dataset),
+                                                        clip_dataset_get_line (dataset, i))
+                                     : g_strdup_printf ("%s: %s", clip_dataset_get_path (dataset),
+                                                        clip_dataset_get_image_entry (dataset, image));
+          cli_print_error ("%s: skipped: the image is not indexed (see '%s index')", place, CLI_PROGRAM_NAME);
           continue;
         }
-      data_set_row (data, m, img_root, &item);
+      data_set_row (data, m, folder, &item);
       data->captions[m] = g_strdup (clip_dataset_get_caption (dataset, i));
       if (labelled)
         data->labels[m] = clip_dataset_get_label (dataset, i);
@@ -172,11 +192,36 @@ load_csv (ClipIndex *index, const char *csv, const char *img_root, CliExploreDat
     }
   data->n = m;
   if (labelled)
+    dataset_labels (dataset, data);
+}
+
+/* --dataset (or --csv): the data set, refused when its images are inside WebDataset shards, which
+ * have no files for the folder index to hold. */
+static ClipDataset *
+open_dataset (const CliExploreArgs *args, GError **error)
+{
+  if (args->dataset != NULL && clip_dataset_is_webdataset (args->dataset))
     {
-      data->n_labels = clip_dataset_get_n_labels (dataset);
-      data->label_names = g_new0 (char *, data->n_labels + 1);
-      for (int c = 0; c < data->n_labels; c++)
-        data->label_names[c] = g_strdup (clip_dataset_get_label_name (dataset, c));
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+                   "%s: a WebDataset's images are inside its shards, and map, duplicates and audit take "
+                   "embeddings from the index of an image folder: extract the shards into a folder, or "
+                   "give a CSV, class folders, COCO or Karpathy JSON", args->dataset);
+      return NULL;
+    }
+  return cli_dataset_open ("dataset", args->csv, args->dataset, args->split, args->img_root, error);
+}
+
+static gboolean
+explore_args_valid (const CliExploreArgs *args, GError **error)
+{
+  int sources = (args->image_dir != NULL) + (args->csv != NULL) + (args->dataset != NULL);
+  if (sources != 1 || (args->csv != NULL && args->img_root == NULL)
+      || (args->image_dir != NULL && args->img_root != NULL) || (args->split != NULL && args->dataset == NULL))
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           "give --image-dir DIR, or --csv FILE with --img-root DIR, or --dataset PATH "
+                           "[--split NAME] [--img-root DIR]");
+      return FALSE;
     }
   return TRUE;
 }
@@ -185,13 +230,15 @@ gboolean
 cli_explore_load (const CliExploreArgs *args, CliModelOptions *model_options, const CliIndexArgs *index_args,
                   CliExploreData *data, GError **error)
 {
-  if ((args->image_dir != NULL) == (args->csv != NULL) || (args->csv != NULL) != (args->img_root != NULL))
-    {
-      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                           "give --image-dir DIR, or --csv FILE with --img-root DIR");
-      return FALSE;
-    }
-  const char *folder = args->image_dir != NULL ? args->image_dir : args->img_root;
+  if (!explore_args_valid (args, error))
+    return FALSE;
+  g_autoptr (ClipDataset) dataset = NULL;
+  if (args->image_dir == NULL && (dataset = open_dataset (args, error)) == NULL)
+    return FALSE;
+  /* the CSV's paths print under --img-root as given; the other formats' under their image root */
+  const char *folder = args->image_dir != NULL ? args->image_dir
+                       : args->csv != NULL     ? args->img_root
+                                               : clip_dataset_get_image_root (dataset);
   g_autoptr (ClipIndex) index = cli_index_open (folder, model_options, index_args, &data->model, error);
   ClipIndexStats stats;
   if (index == NULL || !cli_index_update (index, &stats, error))
@@ -206,8 +253,8 @@ cli_explore_load (const CliExploreArgs *args, CliModelOptions *model_options, co
   data->dim = clip_model_get_config (data->model)->embed_dim;
   if (args->image_dir != NULL)
     load_folder (index, folder, data);
-  else if (!load_csv (index, args->csv, args->img_root, data, error))
-    return FALSE;
+  else
+    load_dataset (index, dataset, folder, data);
   return TRUE;
 }
 

@@ -16,12 +16,14 @@ typedef struct {
   char *image_dir;
   char *csv;
   char *img_root;
+  char *dataset;
+  char *split;
 } CliExploreArgs;
 
 void cli_explore_args_clear (CliExploreArgs *args);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CliExploreArgs, cli_explore_args_clear)
 
-/* Adds --image-dir, --csv and --img-root to CONTEXT's main group. */
+/* Adds --image-dir, --csv, --dataset, --split and --img-root to CONTEXT's main group. */
 void cli_explore_args_add (GOptionContext *context, CliExploreArgs *args);
 
 /* The images of a data set with their embeddings. */
@@ -43,8 +45,10 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CliExploreData, cli_explore_data_clear)
 
 /* Loads the model, brings the index of --image-dir (or --img-root) up to date and takes the
  * embeddings: every indexed image of the folder in path order, with its class subfolder as label
- * when every image sits in one; or the CSV's rows in order, with the CSV's labels and captions
- * (rows whose image the index skipped are reported on stderr and left out). */
+ * when every image sits in one; or the CSV's rows in order, with the CSV's labels and captions; or
+ * each image of a --dataset (clip_dataset_open; its image root is the folder indexed) once, in the
+ * data set's order, with its labels and first caption (images the index skipped are reported on
+ * stderr and left out).  WebDataset shards are refused. */
 gboolean cli_explore_load (const CliExploreArgs *args, CliModelOptions *model_options, const CliIndexArgs *index_args,
                            CliExploreData *data, GError **error);
 

@@ -40,7 +40,7 @@ static const TrainFlag train_flags[] = {
   { "out", FLAG_PATH, AT (out_dir), FALSE, "Folder for checkpoints and the final model.safetensors (required)", "DIR" },
   { "log-json", FLAG_PATH, AT (log_json_path), FALSE, "Write one JSON object per step and per validation to FILE", "FILE" },
   { "epochs", FLAG_INT, AT (epochs), FALSE, "Passes over the data (default: 10)", "N" },
-  { "batch-size", FLAG_INT, AT (batch_size), FALSE, "Pairs per step; an epoch's last incomplete batch is dropped (default: 64)", "N" },
+  { "batch-size", FLAG_INT, AT (batch_size), FALSE, "Pairs per step; an epoch's last incomplete batch is dropped (default: 64, or all the usable pairs when fewer)", "N" },
   { "lr", FLAG_DOUBLE, AT (lr), FALSE, "Peak learning rate of the cosine schedule (default: 1e-4)", "RATE" },
   { "warmup", FLAG_INT64, AT (warmup_steps), FALSE, "Linear warmup steps (default: 5% of the total steps)", "STEPS" },
   { "weight-decay", FLAG_DOUBLE, AT (weight_decay), FALSE, "AdamW weight decay on matrices and embeddings (default: 0.2)", "W" },
@@ -348,6 +348,8 @@ train (TrainCommand *cmd)
     .callbacks = { .progress = on_progress, .abort = is_interrupted, .user_data = cmd },
     .notice = on_notice, .step = on_step, .validation = on_validation,
   };
+  /* The default fits small data sets; a batch size given is used as given (or refused). */
+  cmd->config.fit_batch_size = !g_hash_table_contains (cmd->given, "batch-size");
   if (comm != NULL && comm->rank != 0)
     events = (ClipTrainEvents) { .callbacks = { .abort = is_interrupted } };  /* rank 0 reports for all */
   g_autoptr (ClipTrainRun) run = cmd->resume_dir != NULL

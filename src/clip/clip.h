@@ -433,7 +433,7 @@ void clip_zero_shot_metrics_clear (ClipZeroShotMetrics *metrics);
 
 /* An image data set in one of the shapes people keep them in, recognised from what PATH is:
  *   csv         a CSV file with header image_path,caption[,label] (RFC 4180 quoting, a UTF-8 BOM
- *               allowed), paths relative to the image root (default: the CSV's folder);
+ *               allowed), paths relative to the image root (default: the CSV's folder) or absolute;
  *   folder      a folder with one subfolder per class (torchvision's ImageFolder: classes sorted by
  *               name, images found recursively);
  *   webdataset  CLIP_benchmark's layout: SPLIT/nshards.txt, SPLIT/0.tar … SPLIT/N-1.tar holding
@@ -447,7 +447,9 @@ void clip_zero_shot_metrics_clear (ClipZeroShotMetrics *metrics);
  * Images and captions are separate lists: an image may have several captions (one retrieval item
  * with several positives), and a row of this API is one caption with its image (a training pair).
  * Classification-only data (folder, WebDataset .cls) get one caption per image from templates.
- * Bad entries (missing file, path outside the root, empty caption, wrong column count, a truncated
+ * A relative image path never leads out of the image root; an absolute one names its file wherever
+ * it is (other tools export data sets that way).
+ * Bad entries (missing file, relative path outside the root, empty caption, wrong column count, a truncated
  * tar, a missing class index, an annotation naming an unknown image) are skipped and reported as
  * issues naming the file and the entry; undecodable images are found by clip_dataset_prepare_images. */
 typedef struct _ClipDataset ClipDataset;
@@ -586,6 +588,10 @@ typedef struct {
   /* schedule */
   int      epochs;           /* 10 */
   int      batch_size;       /* 64; the last incomplete batch of an epoch is dropped */
+  gboolean fit_batch_size;   /* FALSE; TRUE: when fewer usable pairs than batch_size (but at least 2)
+                              * remain, the batch is all of them, with a notice (a default that
+                              * fits any data set; an explicit batch size stays an error).  Resolved
+                              * when the run prepares its data, so checkpoints hold the batch used */
   double   lr;               /* 1e-4 peak */
   int64_t  warmup_steps;     /* -1 = 5 % of the total steps */
   double   weight_decay;     /* 0.2 */

@@ -56,9 +56,9 @@ void dataset_add_issue (ClipDataset *dataset, const char *file, int line, const 
 
 /* Sets the folder image paths are relative to and contained in. */
 gboolean dataset_set_image_root (ClipDataset *dataset, const char *root, GError **error);
-/* The resolved path of WRITTEN inside the image root, or NULL with *REASON set (owned by the
- * caller; the entry is skipped): "../", absolute paths and symbolic links leading outside the root
- * are refused.  NULL with ERROR set instead when the process ran out of descriptors or memory (the
+/* The resolved path of WRITTEN, or NULL with *REASON set (owned by the caller; the entry is
+ * skipped): a relative path must stay inside the image root ("../" and symbolic links leading out are
+ * refused); an absolute one names its file wherever it is.  NULL with ERROR set instead when the process ran out of descriptors or memory (the
  * load fails). */
 char *dataset_resolve_image_path (const ClipDataset *dataset, const char *written, char **reason,
                                   GError **error);

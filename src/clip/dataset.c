@@ -165,11 +165,12 @@ path_is_within (const char *path, const char *root)
 char *
 dataset_resolve_image_path (const ClipDataset *dataset, const char *written, char **reason, GError **error)
 {
-  /* Lexical first: "../" and absolute paths outside the root are refused whether or not they exist. */
+  gboolean absolute = g_path_is_absolute (written);
+  /* Lexical first: "../" out of the root is refused whether or not the file exists. */
   g_autofree char *lexical = g_canonicalize_filename (written, dataset->root);
-  if (!path_is_within (lexical, dataset->root))
+  if (!absolute && !path_is_within (lexical, dataset->root))
     {
-      *reason = g_strdup ("the path leads outside the image root");
+      *reason = g_strdup ("the relative path leads outside the image root");
       return NULL;
     }
 
@@ -187,7 +188,7 @@ dataset_resolve_image_path (const ClipDataset *dataset, const char *written, cha
                                                     : g_strdup (g_strerror (saved));
       return NULL;
     }
-  if (!path_is_within (resolved, dataset->resolved_root))
+  if (!absolute && !path_is_within (resolved, dataset->resolved_root))
     {
       *reason = g_strdup ("a symbolic link leads outside the image root");
       free (resolved);

@@ -37,7 +37,8 @@
 
 typedef enum { FIELD_STRING, FIELD_INT, FIELD_INT64, FIELD_DOUBLE, FIELD_BOOL, FIELD_SEED, FIELD_ACTIVATION } FieldType;
 
-/* Every field of ClipTrainRunConfig: its JSON key in checkpoints, type and place. */
+/* Every field of ClipTrainRunConfig: its JSON key in checkpoints, type and place (but
+ * fit_batch_size, resolved into batch_size before the first checkpoint). */
 static const struct {
   const char *key;
   FieldType   type;
@@ -1092,11 +1093,29 @@ run_fix_schedule (ClipTrainRun *run, GError **error)
 {
   ClipTrainRunConfig *c = &run->config;
   run->n_train = clip_dataset_get_size (run->train);
+  if (run->n_train < 2)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: %d usable pairs: training needs at least 2",
+                   c->csv_path, run->n_train);
+      return FALSE;
+    }
+  /* A data-parallel batch stays a multiple of the ranks. */
+  int ranks = run->distributed ? run->comm.size : 1;
+  int fitted = run->n_train - run->n_train % ranks;
+  if (c->fit_batch_size && run->n_train < c->batch_size && fitted >= 2)
+    {
+      if (fitted == run->n_train)
+        run_notice (run, "%s: batches of %d, all the usable pairs, instead of %d", c->csv_path, fitted, c->batch_size);
+      else
+        run_notice (run, "%s: batches of %d of the %d usable pairs (a multiple of the %d ranks) instead of %d",
+                    c->csv_path, fitted, run->n_train, ranks, c->batch_size);
+      c->batch_size = fitted;
+    }
   run->steps_per_epoch = run->n_train / c->batch_size;
   if (run->steps_per_epoch == 0)
     {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: %d usable pairs do not fill one batch of %d",
-                   c->csv_path, run->n_train, c->batch_size);
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s: %d usable pairs do not fill one batch of %d: "
+                   "choose a batch size of at most %d", c->csv_path, run->n_train, c->batch_size, run->n_train);
       return FALSE;
     }
   if (run->resumed && run->n_train != run->expected_n_train)

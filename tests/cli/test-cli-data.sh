@@ -257,7 +257,7 @@ data-errors)
   verdict "… and the missing column"
   run evaluate "${tiny[@]}" --csv "$tmp/d/all-bad.csv"
   check_error "a CSV without a usable row fails" "no usable row"
-  stderr_has "line 2 (missing.png): no such file" && stderr_has "line 3 (../a.png): the path leads outside"
+  stderr_has "line 2 (missing.png): no such file" && stderr_has "line 3 (../a.png): the relative path leads outside"
   verdict "… naming each row and why"
   run evaluate "${tiny[@]}" --csv "$tmp/d/no-such.csv"
   check_error "a missing CSV fails naming it" "no-such.csv"

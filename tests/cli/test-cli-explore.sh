@@ -56,6 +56,16 @@ map)
   status_is 0 && jq_out 'length == 401 and (.[:400] | all(has("label") | not))
     and (.[0].path | endswith("fm/test/000000.png"))'
   verdict "map --image-dir: every image, in path order, without labels in a flat folder"
+  # the same 400 images as a Karpathy JSON (split val) and as a CSV, both without labels
+  tail -n +2 "$tmp/fm/test.csv" | cut -d, -f1 | sed -n 1,400p >"$tmp/fm/names"
+  { echo image_path,caption; sed 's/$/,a photo/' "$tmp/fm/names"; } >"$tmp/fm/plain.csv"
+  jq -R '{filepath: (split("/")[0]), filename: (split("/")[1]), split: "val", sentences: [{raw: "a photo"}]}' \
+    "$tmp/fm/names" | jq -s '{images: .}' >"$tmp/fm/karpathy.json"
+  run map "${m[@]}" --csv "$tmp/fm/plain.csv" --img-root "$tmp/fm" --seed 3 --json
+  cp "$tmp/out" "$tmp/plain.jsonl"
+  run map "${m[@]}" --dataset "$tmp/fm/karpathy.json" --split val --seed 3 --json
+  status_is 0 && cmp -s "$tmp/out" "$tmp/plain.jsonl" && jq_out 'length == 401'
+  verdict "map --dataset KARPATHY.json --split val: the same map as the equivalent --csv"
   ;;
 
 duplicates)
@@ -119,6 +129,14 @@ audit)
   run audit "${m[@]}" --image-dir "$tmp/classes" --outliers 0 --json
   status_is 0 && jq_out '.[0].path | endswith("misfiled.png")' && jq_out '.[0].label == "trouser" and .[0].suggested == "bag"'
   verdict "audit --image-dir with class folders: the misfiled bag comes first, suggested as a bag"
+  { echo image_path,caption,label
+    (cd "$tmp/classes" && find . -name '*.png' | sed 's|^\./||' | LC_ALL=C sort | awk -F/ '{ print $0 ",x," $1 }')
+  } >"$tmp/classes.csv"
+  run audit "${m[@]}" --csv "$tmp/classes.csv" --img-root "$tmp/classes" --outliers 3 --json
+  cp "$tmp/out" "$tmp/classes-csv.jsonl"
+  run audit "${m[@]}" --dataset "$tmp/classes" --outliers 3 --json
+  status_is 0 && cmp -s "$tmp/out" "$tmp/classes-csv.jsonl" && jq_out '.[0].path | endswith("misfiled.png")'
+  verdict "audit --dataset CLASS-FOLDERS: the folder's labels, the same output as the equivalent --csv"
   ;;
 
 explore-errors)
@@ -126,6 +144,15 @@ explore-errors)
   check_error "map without images" "give --image-dir DIR, or --csv FILE with --img-root DIR"
   run map --model "$model" --csv x.csv
   check_error "map --csv without --img-root" "give --image-dir DIR, or --csv FILE with --img-root DIR"
+  run map --model "$model" --image-dir x --dataset y
+  check_error "map --image-dir with --dataset" "--dataset PATH [--split NAME] [--img-root DIR]"
+  run map --model "$model" --image-dir x --split val
+  check_error "map --split without --dataset" "--dataset PATH [--split NAME] [--img-root DIR]"
+  mkdir -p "$tmp/wds/test" && echo 1 >"$tmp/wds/test/nshards.txt"
+  run audit --model "$model" --dataset "$tmp/wds"
+  check_error "audit --dataset WEBDATASET" "a WebDataset's images are inside its shards"
+  run map --model "$model" --dataset "$tmp/missing.json"
+  check_error "map --dataset of a missing file" "missing.json"
   mkdir -p "$tmp/flat"
   run audit --model "$model" --image-dir "$tmp/flat"
   check_error "audit without labels" "needs labels"

@@ -28,6 +28,7 @@
 #include "cl-application.h"
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
+#include "cl-image-grid.h"
 #include "cl-loss-chart.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
@@ -86,7 +87,12 @@ struct _Driver {
   gboolean painted;              /* in the frame clock's after-paint: what the grid shows is on screen */
   gulong paint_handler;
   gboolean finished;
+  gboolean close_window;         /* the run ends by closing the window, as the user quits */
   int status;
+  guint wheel_source;            /* a "wheel" step's clicks */
+  int wheel_left;
+  gint64 page_shown_us;          /* a "grid-pass" step: when the current page was scrolled to */
+  guint pass_pages;
 };
 
 static void next_step (Driver *driver);
@@ -153,10 +159,14 @@ finish (Driver *driver, int status, const char *error)
   driver->status = status;
   driver->def = NULL;
   g_clear_handle_id (&driver->source, g_source_remove);
+  g_clear_handle_id (&driver->wheel_source, g_source_remove);
   if (driver->frame_clock != NULL)
     g_clear_signal_handler (&driver->paint_handler, driver->frame_clock);
   g_clear_object (&driver->frame_clock);
   g_clear_object (&driver->report);
+  /* Closing the window finalizes it and its views (where GTK warns about what is left over). */
+  if (driver->close_window)
+    gtk_window_destroy (GTK_WINDOW (driver->window));
   g_application_quit (G_APPLICATION (driver->application));
 }
 
@@ -349,6 +359,132 @@ count_visible (Driver *driver, guint *n_visible, guint *n_filled)
     count_visible_cells (grid, grid, n_visible, n_filled);
 }
 
+/* The view named by the step's "view" (default: Browse). */
+static GtkWidget *
+step_view (Driver *driver)
+{
+  return cl_window_get_view (driver->window, step_string (driver, "view", "browse"));
+}
+
+/* Whether WIDGET is mapped and at least partly inside GRID's scrolled window. */
+static gboolean
+shown_in_scroller (GtkWidget *grid, GtkWidget *widget)
+{
+  GtkWidget *scroller = gtk_widget_get_ancestor (grid, GTK_TYPE_SCROLLED_WINDOW);
+  graphene_rect_t bounds;
+
+  return gtk_widget_get_mapped (widget) && gtk_widget_compute_bounds (widget, scroller, &bounds)
+         && graphene_rect_intersection (&bounds, &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (scroller),
+                                                                       gtk_widget_get_height (scroller)), NULL);
+}
+
+/* The image cells under WIDGET that GRID shows on screen, in widget order. */
+static void
+collect_shown_cells (GtkWidget *grid, GtkWidget *widget, GPtrArray *cells)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (!CL_IS_IMAGE_CELL (child))
+        collect_shown_cells (grid, child, cells);
+      else if (cl_image_cell_get_item (CL_IMAGE_CELL (child)) != NULL && shown_in_scroller (grid, child))
+        g_ptr_array_add (cells, child);
+    }
+}
+
+/* The text LAYOUT shows: its first line, with "…" where Pango ellipsized it. */
+static char *
+layout_shown_text (PangoLayout *layout)
+{
+  const char *text = pango_layout_get_text (layout);
+  PangoLayoutLine *line = pango_layout_get_line_readonly (layout, 0);
+  GString *shown = g_string_new (NULL);
+
+  for (GSList *l = line != NULL ? line->runs : NULL; l != NULL; l = l->next)
+    {
+      PangoGlyphItem *run = l->data;
+      if (run->item->analysis.flags & PANGO_ANALYSIS_FLAG_IS_ELLIPSIS)
+        g_string_append (shown, "…");
+      else
+        g_string_append_len (shown, text + run->item->offset, run->item->length);
+    }
+  return g_string_free (shown, FALSE);
+}
+
+/* What a GtkInscription draws: its text laid out in its width with its overflow mode. */
+static char *
+inscription_shown_text (GtkInscription *inscription)
+{
+  static const PangoEllipsizeMode modes[] = {
+    [GTK_INSCRIPTION_OVERFLOW_CLIP] = PANGO_ELLIPSIZE_NONE,
+    [GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_START] = PANGO_ELLIPSIZE_START,
+    [GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_MIDDLE] = PANGO_ELLIPSIZE_MIDDLE,
+    [GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_END] = PANGO_ELLIPSIZE_END,
+  };
+  const char *text = gtk_inscription_get_text (inscription);
+  g_autoptr (PangoLayout) layout = gtk_widget_create_pango_layout (GTK_WIDGET (inscription), text);
+
+  pango_layout_set_width (layout, gtk_widget_get_width (GTK_WIDGET (inscription)) * PANGO_SCALE);
+  pango_layout_set_ellipsize (layout, modes[gtk_inscription_get_text_overflow (inscription)]);
+  return layout_shown_text (layout);
+}
+
+/* The text of the visible labels under WIDGET, as drawn, separated by spaces. */
+static void
+append_shown_labels (GString *shown, GtkWidget *widget)
+{
+  if (GTK_IS_LABEL (widget) && gtk_widget_get_visible (widget))
+    {
+      g_autofree char *text = layout_shown_text (gtk_label_get_layout (GTK_LABEL (widget)));
+      g_string_append_printf (shown, "%s%s", shown->len > 0 ? " " : "", text);
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    append_shown_labels (shown, child);
+}
+
+/* The badge over a cell's thumbnail, as drawn ("" when it has none). */
+static char *
+badge_shown_text (GtkWidget *cell)
+{
+  GtkWidget *frame = find_type (cell, GTK_TYPE_OVERLAY);
+  GString *shown = g_string_new (NULL);
+
+  for (GtkWidget *child = gtk_widget_get_first_child (frame); child != NULL; child = gtk_widget_get_next_sibling (child))
+    if (gtk_widget_has_css_class (child, "badge") && gtk_widget_get_visible (child))
+      append_shown_labels (shown, child);
+  return g_string_free (shown, FALSE);
+}
+
+/* Until a frame has been painted in which the grid of the step's view shows cells: what each
+ * shows of its name and its badge. */
+static gboolean
+poll_cell_labels (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *grid = find_type (step_view (driver), GTK_TYPE_GRID_VIEW);
+  g_autoptr (GPtrArray) cells = g_ptr_array_new ();
+
+  if (!driver->painted)
+    return FALSE;
+  collect_shown_cells (grid, grid, cells);
+  if (cells->len == 0)
+    return FALSE;
+  json_builder_set_member_name (b, "cells");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < cells->len; i++)
+    {
+      GtkWidget *cell = cells->pdata[i];
+      ClImageItem *item = cl_image_cell_get_item (CL_IMAGE_CELL (cell));
+      g_autofree char *title = inscription_shown_text (GTK_INSCRIPTION (find_type (cell, GTK_TYPE_INSCRIPTION)));
+      g_autofree char *badge = badge_shown_text (cell);
+      json_builder_begin_object (b);
+      add_string (b, "name", cl_image_item_get_name (item));
+      add_string (b, "title_shown", title);
+      add_string (b, "badge_shown", badge);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  return TRUE;
+}
+
 /* The context menu open in the Browse grid, or NULL. */
 static GtkPopoverMenu *
 open_menu (Driver *driver)
@@ -377,12 +513,16 @@ start_wait_open (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* Opens "path" as the Open dialogs do; a data set's relative paths start from "root" when given
+ * (the image folder chosen in Open Data Set). */
 static gboolean
 start_open (Driver *driver, JsonBuilder *b)
 {
   start_wait_open (driver, b);
   g_autoptr (GFile) file = g_file_new_for_path (driver->target_path);
-  cl_session_open (driver->session, file);
+  const char *root_path = step_string (driver, "root", NULL);
+  g_autoptr (GFile) root = root_path != NULL ? g_file_new_for_path (root_path) : NULL;
+  cl_session_open_with_image_root (driver->session, file, root);
   return TRUE;
 }
 
@@ -434,14 +574,10 @@ poll_select (Driver *driver, JsonBuilder *b)
 {
   guint index = step_int (driver, "index");
 
-  if (g_str_equal (step_string (driver, "view", "browse"), "classify"))
-    {
-      if (get_boolean (classify_view (driver), "grid-pending"))
-        return FALSE;
-      select_in_grid (classify_view (driver), index);
-    }
-  else
-    select_in_grid (browse_view (driver), index);
+  if (g_str_equal (step_string (driver, "view", "browse"), "classify")
+      && get_boolean (classify_view (driver), "grid-pending"))
+    return FALSE;
+  select_in_grid (step_view (driver), index);
   return TRUE;
 }
 
@@ -449,6 +585,14 @@ static gboolean
 start_resize (Driver *driver, JsonBuilder *b)
 {
   gtk_window_set_default_size (GTK_WINDOW (driver->window), step_int (driver, "width"), step_int (driver, "height"));
+  return TRUE;
+}
+
+/* The run ends by closing the window rather than by quitting the application. */
+static gboolean
+start_close_window (Driver *driver, JsonBuilder *b)
+{
+  driver->close_window = TRUE;
   return TRUE;
 }
 
@@ -619,12 +763,24 @@ poll_folder (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* Until the Classify grid is filtered and sorted (and a frame shows it): its items, the selected
+ * image and how far the grid is scrolled. */
 static gboolean
 poll_grid (Driver *driver, JsonBuilder *b)
 {
+  GtkWidget *grid = find_type (GTK_WIDGET (classify_view (driver)), GTK_TYPE_GRID_VIEW);
+  ClImageItem *selected = cl_session_get_selected_item (driver->session);
+
   if (get_boolean (classify_view (driver), "grid-pending"))
     return FALSE;
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (driver->window));   /* the frame that shows it */
+      return FALSE;
+    }
   report_shown_items (b, classify_view (driver));
+  add_string (b, "selected", selected != NULL ? cl_image_item_get_path (selected) : NULL);
+  add_double (b, "scrolled", gtk_adjustment_get_value (gtk_scrollable_get_vadjustment (GTK_SCROLLABLE (grid))));
   return TRUE;
 }
 
@@ -701,6 +857,118 @@ start_export (Driver *driver, JsonBuilder *b)
 
   add_boolean (b, "ok", ok);
   add_string (b, "error", ok ? NULL : error->message);
+  return TRUE;
+}
+
+/* What the Save dialog of Export shows (its title, folder and proposed name), then what choosing
+ * "path" there does: once saved, the toast. */
+static gboolean
+start_export_save (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *title = NULL, *name = NULL;
+  g_autoptr (GFile) folder = NULL;
+  g_autoptr (GFile) file = g_file_new_for_path (step_string (driver, "path", ""));
+
+  g_object_get (classify_view (driver), "export-title", &title, "export-folder", &folder, "export-name", &name, NULL);
+  g_autofree char *folder_path = g_file_get_path (folder);
+  add_string (b, "dialog_title", title);
+  add_string (b, "dialog_folder", folder_path);
+  add_string (b, "dialog_name", name);
+  gtk_revealer_set_reveal_child (GTK_REVEALER (window_widget (driver, "toast_revealer")), FALSE);
+  cl_classify_view_export_to (classify_view (driver), file);
+  return TRUE;
+}
+
+/* Until a frame shows the toast, its transition over: its message (how it is laid out) and buttons. */
+static gboolean
+poll_toast (Driver *driver, JsonBuilder *b)
+{
+  if (!driver->painted || !gtk_revealer_get_child_revealed (GTK_REVEALER (window_widget (driver, "toast_revealer"))))
+    return FALSE;
+  GtkWidget *label = window_widget (driver, "toast_label");
+  add_string (b, "toast", label_text (label));
+  add_boolean (b, "toast_ellipsized", pango_layout_is_ellipsized (gtk_label_get_layout (GTK_LABEL (label))));
+  add_int (b, "toast_lines", pango_layout_get_line_count (gtk_label_get_layout (GTK_LABEL (label))));
+  json_builder_set_member_name (b, "toast_buttons");
+  json_builder_begin_array (b);
+  for (GtkWidget *w = gtk_widget_get_next_sibling (label); w != NULL; w = gtk_widget_get_next_sibling (w))
+    if (GTK_IS_BUTTON (w) && gtk_widget_get_visible (w) && gtk_button_get_label (GTK_BUTTON (w)) != NULL)
+      json_builder_add_string_value (b, gtk_button_get_label (GTK_BUTTON (w)));
+  json_builder_end_array (b);
+  report_error_bar (driver, b);
+  return TRUE;
+}
+
+/* A toast button, by its action ("open-toast-file", "show-toast-file"). */
+static gboolean
+start_toast_action (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *action = g_strconcat ("win.", step_string (driver, "action", ""), NULL);
+  return gtk_widget_activate_action (GTK_WIDGET (driver->window), action, NULL);
+}
+
+/* ---------------------------------------------------------------- layout */
+
+static void
+collect_pane_widgets (GtkWidget *widget, GPtrArray *panes)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (CL_IS_IMAGE_GRID (child) || gtk_widget_has_css_class (child, "sidebar-pane")
+          || gtk_widget_has_css_class (child, "details-pane"))
+        g_ptr_array_add (panes, child);
+      else
+        collect_pane_widgets (child, panes);
+    }
+}
+
+/* WIDGET's bounds in the window, or null when it is not shown. */
+static void
+report_bounds (Driver *driver, JsonBuilder *b, const char *name, GtkWidget *widget)
+{
+  graphene_rect_t bounds;
+
+  json_builder_set_member_name (b, name);
+  if (widget == NULL || !gtk_widget_get_mapped (widget)
+      || !gtk_widget_compute_bounds (widget, GTK_WIDGET (driver->window), &bounds))
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  int minimum = 0;
+  gtk_widget_measure (widget, GTK_ORIENTATION_HORIZONTAL, -1, &minimum, NULL, NULL, NULL);
+  json_builder_begin_object (b);
+  add_double (b, "x", bounds.origin.x);
+  add_double (b, "width", bounds.size.width);
+  add_int (b, "min_width", minimum);
+  json_builder_end_object (b);
+}
+
+/* Once a frame has been painted: the window's width and its smallest, and where the view's panes and
+ * the probability bars are. */
+static gboolean
+poll_layout (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *view = gtk_stack_get_visible_child (GTK_STACK (window_widget (driver, "stack")));
+  g_autoptr (GPtrArray) panes = g_ptr_array_new ();
+  int minimum = 0;
+
+  if (!driver->painted)
+    return FALSE;
+  gtk_widget_measure (GTK_WIDGET (driver->window), GTK_ORIENTATION_HORIZONTAL, -1, &minimum, NULL, NULL, NULL);
+  add_int (b, "window_width", gtk_widget_get_width (GTK_WIDGET (driver->window)));
+  add_int (b, "window_min_width", minimum);
+  collect_pane_widgets (view, panes);
+  json_builder_set_member_name (b, "panes");
+  json_builder_begin_object (b);
+  for (guint i = 0; i < panes->len; i++)
+    {
+      GtkWidget *pane = panes->pdata[i];
+      report_bounds (driver, b, CL_IS_IMAGE_GRID (pane) ? "grid"
+                                : gtk_widget_has_css_class (pane, "sidebar-pane") ? "sidebar" : "details", pane);
+    }
+  json_builder_end_object (b);
+  report_bounds (driver, b, "prob_bars", find_type (view, CL_TYPE_PROB_BARS));
   return TRUE;
 }
 
@@ -905,6 +1173,31 @@ start_open_dialog (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* The dialog on top: which widget has the focus, and whether text is selected in it (typing would
+ * replace it). */
+static gboolean
+poll_dialog_focus (Driver *driver, JsonBuilder *b)
+{
+  GtkWindow *dialog = topmost_dialog (driver);
+  GtkWidget *focus = dialog != NULL ? gtk_root_get_focus (GTK_ROOT (dialog)) : NULL;
+  int start = 0, end = 0;
+
+  if (dialog == NULL)
+    return FALSE;
+  add_string (b, "dialog", G_OBJECT_TYPE_NAME (dialog));
+  add_string (b, "dialog_focus", focus != NULL ? G_OBJECT_TYPE_NAME (focus) : NULL);
+  if (GTK_IS_LABEL (focus))
+    gtk_label_get_selection_bounds (GTK_LABEL (focus), &start, &end);
+  for (GtkWidget *w = focus; w != NULL; w = gtk_widget_get_parent (w))
+    if (GTK_IS_EDITABLE (w))
+      {
+        gtk_editable_get_selection_bounds (GTK_EDITABLE (w), &start, &end);
+        break;
+      }
+  add_boolean (b, "dialog_focus_selected", end > start);
+  return TRUE;
+}
+
 static gboolean
 start_close_dialogs (Driver *driver, JsonBuilder *b)
 {
@@ -1009,7 +1302,33 @@ poll_search (Driver *driver, JsonBuilder *b)
     return FALSE;
   report_search (driver, b);
   report_error_bar (driver, b);
+  add_boolean (b, "has_more", get_boolean (search_view (driver), "has-more"));
   return TRUE;
+}
+
+/* Scrolls the results to their end in the next frame (laid out with the results there are, as the
+ * user sees them), then waits until they have grown (or there are no more to fetch). */
+static gboolean
+poll_more_results (Driver *driver, JsonBuilder *b)
+{
+  ClSearchView *view = search_view (driver);
+  g_autoptr (GListModel) results = NULL;
+
+  if (!json_object_has_member (driver->step, "scrolled"))
+    {
+      GtkWidget *grid = find_type (GTK_WIDGET (view), GTK_TYPE_GRID_VIEW);
+      GtkAdjustment *scroll = gtk_scrollable_get_vadjustment (GTK_SCROLLABLE (grid));
+      if (!driver->painted)
+        return FALSE;
+      gtk_adjustment_set_value (scroll, gtk_adjustment_get_upper (scroll) - gtk_adjustment_get_page_size (scroll));
+      json_object_set_boolean_member (driver->step, "scrolled", TRUE);
+      return FALSE;
+    }
+  g_object_get (view, "results", &results, NULL);
+  if (get_boolean (view, "searching")
+      || (get_boolean (view, "has-more") && g_list_model_get_n_items (results) <= (guint) step_int (driver, "n_before")))
+    return FALSE;
+  return poll_search (driver, b);
 }
 
 static gboolean
@@ -1038,12 +1357,14 @@ start_find_similar (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* The threshold slider, moved to "margin" (its right end, 0.3, shows all results). */
 static gboolean
-start_search_margin (Driver *driver, JsonBuilder *b)
+start_search_scroll_end (Driver *driver, JsonBuilder *b)
 {
-  gtk_range_set_value (GTK_RANGE (named (search_view (driver), "margin_scale")),
-                       json_object_get_double_member (driver->step, "margin"));
+  g_autoptr (GListModel) results = NULL;
+
+  g_object_get (search_view (driver), "results", &results, NULL);
+  add_int (b, "n_before", g_list_model_get_n_items (results));
+  json_object_set_int_member (driver->step, "n_before", g_list_model_get_n_items (results));
   return TRUE;
 }
 
@@ -1065,6 +1386,22 @@ start_cancel_index (Driver *driver, JsonBuilder *b)
   gint64 start = g_get_monotonic_time ();
   gtk_widget_activate_action (GTK_WIDGET (view), "search.stop-index", NULL);
   add_double (b, "cancel_ms", (g_get_monotonic_time () - start) / 1000.0);
+  return TRUE;
+}
+
+/* Until the Search view's preview pane shows the selected result's picture: its labels. */
+static gboolean
+poll_search_preview (Driver *driver, JsonBuilder *b)
+{
+  ClSearchView *view = search_view (driver);
+  GtkPicture *picture = GTK_PICTURE (named (view, "preview"));
+
+  if (gtk_picture_get_paintable (picture) == NULL)
+    return FALSE;
+  add_string (b, "preview_name", label_text (named (view, "preview_name")));
+  add_string (b, "preview_score", label_text (named (view, "preview_score")));
+  add_boolean (b, "preview_shown", gtk_widget_get_mapped (GTK_WIDGET (picture)));
+  report_search (driver, b);
   return TRUE;
 }
 
@@ -1183,6 +1520,23 @@ train_chart (Driver *driver)
   return CL_LOSS_CHART (find_type (GTK_WIDGET (train_view (driver)), CL_TYPE_LOSS_CHART));
 }
 
+/* The labels of the visible buttons under WIDGET styled as the suggested action (blue). */
+static void
+add_suggested_buttons (JsonBuilder *b, GtkWidget *widget)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (!gtk_widget_get_visible (child))
+        continue;
+      if (GTK_IS_BUTTON (child) && gtk_widget_has_css_class (child, "suggested-action"))
+        {
+          GtkWidget *label = find_type (child, GTK_TYPE_LABEL);
+          json_builder_add_string_value (b, label != NULL ? label_text (label) : "");
+        }
+      add_suggested_buttons (b, child);
+    }
+}
+
 static void
 report_train (Driver *driver, JsonBuilder *b)
 {
@@ -1194,6 +1548,18 @@ report_train (Driver *driver, JsonBuilder *b)
   add_string (b, "message", message);
   add_string (b, "out_dir", out_dir);
   add_string (b, "model_path", model_path);
+  json_builder_set_member_name (b, "suggested");
+  json_builder_begin_array (b);
+  add_suggested_buttons (b, GTK_WIDGET (train_view (driver)));
+  json_builder_end_array (b);
+  /* What the status area shows: its title, the bar's text (NULL when hidden), the notices, the
+   * chart's page. */
+  ClTrainView *view = train_view (driver);
+  GtkWidget *bar = named (view, "progress_bar"), *notices = named (view, "notice_label");
+  add_string (b, "status_title", label_text (named (view, "status_title")));
+  add_string (b, "progress_text", gtk_widget_get_visible (bar) ? gtk_progress_bar_get_text (GTK_PROGRESS_BAR (bar)) : NULL);
+  add_string (b, "notices", gtk_widget_get_visible (notices) ? label_text (notices) : NULL);
+  add_string (b, "chart_page", stack_page (view, "chart_stack"));
   report_train_points (b, train_chart (driver));
 }
 
@@ -1414,7 +1780,8 @@ start_press_keys (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* Focuses the cell of the selected image in the Browse grid, as the arrow keys would. */
+/* Focuses the cell of the selected image in the grid of the step's view (default: Browse), as the
+ * arrow keys would. */
 static gboolean
 focus_selected_cell (Driver *driver, GtkWidget *widget)
 {
@@ -1430,10 +1797,87 @@ focus_selected_cell (Driver *driver, GtkWidget *widget)
   return FALSE;
 }
 
+/* The paths a content provider (clipboard, drag and drop) offers as a file list. */
+static void
+report_content_files (JsonBuilder *b, const char *name, GdkContentProvider *content)
+{
+  GValue value = G_VALUE_INIT;
+
+  json_builder_set_member_name (b, name);
+  json_builder_begin_array (b);
+  g_value_init (&value, GDK_TYPE_FILE_LIST);
+  if (content != NULL && gdk_content_provider_get_value (content, &value, NULL))
+    {
+      g_autoptr (GSList) files = gdk_file_list_get_files (g_value_get_boxed (&value));
+      for (GSList *l = files; l != NULL; l = l->next)
+        {
+          g_autofree char *path = g_file_get_path (l->data);
+          json_builder_add_string_value (b, path);
+        }
+    }
+  g_value_unset (&value);
+  json_builder_end_array (b);
+}
+
+/* What the window's clipboard holds (set within the application, so it is read at once). */
+static gboolean
+start_clipboard (Driver *driver, JsonBuilder *b)
+{
+  GdkClipboard *clipboard = gtk_widget_get_clipboard (GTK_WIDGET (driver->window));
+  g_autofree char *formats = gdk_content_formats_to_string (gdk_clipboard_get_formats (clipboard));
+
+  add_string (b, "formats", formats);
+  report_content_files (b, "files", gdk_clipboard_get_content (clipboard));
+  return TRUE;
+}
+
+/* The cell of the selected image in the grid of the step's view, or NULL. */
+static GtkWidget *
+selected_cell (Driver *driver, GtkWidget *widget)
+{
+  ClImageItem *selected = cl_session_get_selected_item (driver->session);
+
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (CL_IS_IMAGE_CELL (child) && selected != NULL && cl_image_cell_get_item (CL_IMAGE_CELL (child)) == selected)
+        return child;
+      GtkWidget *found = selected_cell (driver, child);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* What dragging the selected image's cell out of the grid carries: its drag source prepares it as
+ * for a drag started at the cell's middle. */
+static gboolean
+start_drag_content (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *cell = selected_cell (driver, find_type (step_view (driver), GTK_TYPE_GRID_VIEW));
+  g_autoptr (GListModel) controllers = cell != NULL ? gtk_widget_observe_controllers (cell) : NULL;
+  g_autoptr (GdkContentProvider) content = NULL;
+
+  for (guint i = 0; controllers != NULL && i < g_list_model_get_n_items (controllers) && content == NULL; i++)
+    {
+      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
+      if (GTK_IS_DRAG_SOURCE (controller))
+        g_signal_emit_by_name (controller, "prepare", gtk_widget_get_width (cell) / 2.0,
+                               gtk_widget_get_height (cell) / 2.0, &content);
+    }
+  /* What a drag offers: the provider's types and the MIME types GDK serializes them to. */
+  GdkContentFormats *offered = content != NULL ? gdk_content_formats_union_serialize_mime_types (
+                                                   gdk_content_provider_ref_formats (content)) : NULL;
+  g_autofree char *formats = offered != NULL ? gdk_content_formats_to_string (offered) : NULL;
+  g_clear_pointer (&offered, gdk_content_formats_unref);
+  add_string (b, "formats", formats);
+  report_content_files (b, "files", content);
+  return TRUE;
+}
+
 static gboolean
 start_focus_grid (Driver *driver, JsonBuilder *b)
 {
-  add_boolean (b, "focused", focus_selected_cell (driver, browse_grid (driver)));
+  add_boolean (b, "focused", focus_selected_cell (driver, find_type (step_view (driver), GTK_TYPE_GRID_VIEW)));
   return TRUE;
 }
 
@@ -1481,6 +1925,21 @@ report_menu (JsonBuilder *b, GMenuModel *menu)
   json_builder_end_array (b);
 }
 
+/* Where the focus is: "focus_pane", the pane of the view holding it ("sidebar", "grid", "details"
+ * or null), and "focus_widget", its type. */
+static void
+report_focus_pane (Driver *driver, JsonBuilder *b, GtkWidget *focus)
+{
+  const char *pane = NULL;
+
+  for (GtkWidget *w = focus; w != NULL && pane == NULL; w = gtk_widget_get_parent (w))
+    pane = GTK_IS_GRID_VIEW (w) ? "grid"
+           : gtk_widget_has_css_class (w, "sidebar-pane") ? "sidebar"
+           : gtk_widget_has_css_class (w, "details-pane") ? "details" : NULL;
+  add_string (b, "focus_pane", pane);
+  add_string (b, "focus_widget", focus != NULL ? G_OBJECT_TYPE_NAME (focus) : NULL);
+}
+
 /* What the keyboard changed: the view, the focus, the Browse grid's open menu, the search. */
 static gboolean
 poll_keys (Driver *driver, JsonBuilder *b)
@@ -1493,6 +1952,7 @@ poll_keys (Driver *driver, JsonBuilder *b)
     return FALSE;
   add_string (b, "view", gtk_stack_get_visible_child_name (GTK_STACK (window_widget (driver, "stack"))));
   add_boolean (b, "focus_in_search_entry", focus != NULL && (focus == entry || gtk_widget_is_ancestor (focus, entry)));
+  report_focus_pane (driver, b, focus);
   GtkPopoverMenu *menu = open_menu (driver);
   report_menu (b, menu != NULL ? gtk_popover_menu_get_menu_model (menu) : NULL);
   report_search (driver, b);
@@ -1564,6 +2024,235 @@ start_shortcuts (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- what a user reads (issue 12) */
+
+/* The Browse view's details of the selected image, once its preview is loaded. */
+static gboolean
+poll_browse_details (Driver *driver, JsonBuilder *b)
+{
+  ClBrowseView *view = browse_view (driver);
+
+  if (get_boolean (view, "busy"))
+    return FALSE;
+  add_string (b, "size", label_text (named (view, "size_label")));
+  add_string (b, "modified", label_text (named (view, "modified_label")));
+  return TRUE;
+}
+
+/* The model dialog's description of the loaded model (the dialog opens as Ctrl+M opens it). */
+static gboolean
+start_model_details (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *chooser = GTK_WIDGET (model_chooser (driver));
+
+  add_string (b, "format", label_text (named (chooser, "format_value")));
+  add_string (b, "tokenizer", label_text (named (chooser, "tokenizer_value")));
+  add_string (b, "title", gtk_window_get_title (GTK_WINDOW (chooser)));
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- a view's grid: what it shows, the wheel */
+
+/* The image grid of the view the step names ("view", default browse). */
+static ClImageGrid *
+step_image_grid (Driver *driver)
+{
+  GtkWidget *view = cl_window_get_view (driver->window, step_string (driver, "view", "browse"));
+  return CL_IMAGE_GRID (find_type (view, CL_TYPE_IMAGE_GRID));
+}
+
+/* The items of the cells under WIDGET that are on screen in SCROLLER. */
+static void
+collect_visible_items (GtkWidget *scroller, GtkWidget *widget, GPtrArray *items)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      ClImageItem *item = CL_IS_IMAGE_CELL (child) ? cl_image_cell_get_item (CL_IMAGE_CELL (child)) : NULL;
+      graphene_rect_t bounds;
+      if (item == NULL)
+        collect_visible_items (scroller, child, items);
+      else if (gtk_widget_get_mapped (child) && gtk_widget_compute_bounds (child, scroller, &bounds)
+               && graphene_rect_intersection (&bounds, &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (scroller),
+                                                                             gtk_widget_get_height (scroller)), NULL))
+        g_ptr_array_add (items, item);
+    }
+}
+
+static int
+compare_positions (gconstpointer a, gconstpointer b)
+{
+  return *(const gint64 *) a < *(const gint64 *) b ? -1 : *(const gint64 *) a > *(const gint64 *) b;
+}
+
+/* What the step's grid shows: the model positions of the cells on screen (ascending), the
+ * selected position (-1: none), and the scroll position. */
+static void
+report_grid_cells (Driver *driver, JsonBuilder *b)
+{
+  ClImageGrid *grid = step_image_grid (driver);
+  GtkWidget *scroller = find_type (GTK_WIDGET (grid), GTK_TYPE_SCROLLED_WINDOW);
+  GListModel *model = cl_image_grid_get_model (grid);
+  guint n = model != NULL ? g_list_model_get_n_items (model) : 0;
+  g_autoptr (GPtrArray) items = g_ptr_array_new ();
+  g_autoptr (GArray) positions = g_array_new (FALSE, FALSE, sizeof (gint64));
+  ClImageItem *selected = cl_image_grid_get_selected_item (grid);
+  gint64 selected_position = -1;
+
+  if (gtk_widget_get_mapped (scroller))
+    collect_visible_items (scroller, scroller, items);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (model, i);
+      gint64 position = i;
+      if (g_ptr_array_find (items, item, NULL))
+        g_array_append_val (positions, position);
+      if (item == selected)
+        selected_position = i;
+    }
+  g_array_sort (positions, compare_positions);
+  add_int (b, "n_items", n);
+  add_int (b, "selected", selected_position);
+  json_builder_set_member_name (b, "visible");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < positions->len; i++)
+    json_builder_add_int_value (b, g_array_index (positions, gint64, i));
+  json_builder_end_array (b);
+  GtkAdjustment *adjustment = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller));
+  add_double (b, "scroll", gtk_adjustment_get_value (adjustment));
+  add_double (b, "scroll_upper", gtk_adjustment_get_upper (adjustment));
+}
+
+/* Once a frame has been painted (STEP_ON_FRAME) after the step's delay. */
+static gboolean
+poll_grid_cells (Driver *driver, JsonBuilder *b)
+{
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (step_image_grid (driver)));
+      return FALSE;
+    }
+  report_grid_cells (driver, b);
+  return TRUE;
+}
+
+/* One click of a mouse wheel on the grid's scrolled window, as its scroll controller receives it
+ * from GDK: a discrete step of "dy" (-1 up, 1 down). */
+static gboolean
+wheel_click_cb (gpointer data)
+{
+  Driver *driver = data;
+  GtkWidget *scroller = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_SCROLLED_WINDOW);
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (scroller);
+  double dy = json_object_has_member (driver->step, "dy") ? json_object_get_double_member (driver->step, "dy") : -1;
+  gboolean handled = FALSE;
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
+      if (GTK_IS_EVENT_CONTROLLER_SCROLL (controller))
+        g_signal_emit_by_name (controller, "scroll", 0.0, dy, &handled);
+    }
+  if (--driver->wheel_left > 0)
+    return G_SOURCE_CONTINUE;
+  driver->wheel_source = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* "clicks" wheel clicks, "interval" ms apart; the report says where the grid was before. */
+static gboolean
+start_wheel (Driver *driver, JsonBuilder *b)
+{
+  json_builder_set_member_name (b, "before");
+  json_builder_begin_object (b);
+  report_grid_cells (driver, b);
+  json_builder_end_object (b);
+  driver->wheel_left = step_int (driver, "clicks");
+  driver->wheel_source = g_timeout_add (step_int (driver, "interval"), wheel_click_cb, driver);
+  return driver->wheel_left > 0;
+}
+
+/* Once every click is delivered and a frame painted after the step's delay. */
+static gboolean
+poll_wheel (Driver *driver, JsonBuilder *b)
+{
+  if (driver->wheel_source != 0)
+    return FALSE;
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (step_image_grid (driver)));
+      return FALSE;
+    }
+  report_grid_cells (driver, b);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- memory: passes through the grid */
+
+/* The resident set of this process, in kB (0 when /proc cannot tell). */
+static gint64
+resident_kb (void)
+{
+  g_autofree char *statm = NULL;
+  gint64 pages = 0;
+
+  if (g_file_get_contents ("/proc/self/statm", &statm, NULL, NULL))
+    sscanf (statm, "%*d %" G_GINT64_FORMAT, &pages);
+  return pages * (sysconf (_SC_PAGESIZE) / 1024);
+}
+
+static gboolean
+start_grid_pass (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *scroller = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_SCROLLED_WINDOW);
+
+  gtk_adjustment_set_value (gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller)), 0);
+  driver->page_shown_us = g_get_monotonic_time ();
+  driver->pass_pages = 1;
+  return TRUE;
+}
+
+/* One pass through the Browse grid as a user paging down does: each page stays until every image on
+ * it shows its thumbnail (at most "page_ms", 2 s by default), then the next; at the end, the
+ * process's resident memory. */
+static gboolean
+poll_grid_pass (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *scroller = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_SCROLLED_WINDOW);
+  GtkAdjustment *adjustment = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller));
+  gint64 page_us = (json_object_has_member (driver->step, "page_ms") ? step_int (driver, "page_ms") : 2000) * 1000;
+  guint n_visible, n_filled;
+
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (scroller);
+      return FALSE;
+    }
+  count_visible (driver, &n_visible, &n_filled);
+  if (n_filled < n_visible && g_get_monotonic_time () - driver->page_shown_us < page_us)
+    return FALSE;
+  double value = gtk_adjustment_get_value (adjustment), page = gtk_adjustment_get_page_size (adjustment);
+  double end = gtk_adjustment_get_upper (adjustment) - page;
+  if (value >= end)
+    {
+      add_int (b, "pages", driver->pass_pages);
+      add_int (b, "rss_kb", resident_kb ());
+      add_string (b, "renderer", G_OBJECT_TYPE_NAME (gtk_native_get_renderer (GTK_NATIVE (driver->window))));
+      return TRUE;
+    }
+  gtk_adjustment_set_value (adjustment, MIN (value + page, end));
+  driver->page_shown_us = g_get_monotonic_time ();
+  driver->pass_pages++;
+  return FALSE;
+}
+
+/* The thumbnailer's memory budget ("budget_mb"), as a smaller machine would set it. */
+static gboolean
+start_thumbnail_budget (Driver *driver, JsonBuilder *b)
+{
+  g_object_set (cl_session_get_thumbnailer (driver->session), "budget-mb", (guint) step_int (driver, "budget_mb"), NULL);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- the environment */
 
 /* What `cp other.safetensors model.safetensors` does to a file the application uses: truncates it,
@@ -1598,6 +2287,7 @@ static const StepDef steps[] = {
   { "select",                   NULL,                     poll_select,                  0, 60, 0 },
   { "resize",                   start_resize,             NULL,                       300, 60, 0 },
   { "set-style",                start_set_style,          NULL,                       200, 60, 0 },
+  { "close-window",             start_close_window,       NULL,                         0, 60, 0 },
   { "error-bar",                NULL,                     poll_error_bar,               0, 60, 0 },
   { "screenshot",               NULL,                     poll_screenshot,  SCREENSHOT_DELAY, 60, 0 },
   { "wait",                     NULL,                     NULL,                         0, 60, 0 },
@@ -1609,19 +2299,27 @@ static const StepDef steps[] = {
   { "activate-menu-item",       start_activate_menu_item, poll_keys,                  400, 60, 0 },
   { "press-keys",               start_press_keys,         poll_keys,                   50, 60, 0 },
   { "shortcuts",                start_shortcuts,          NULL,                         0, 60, 0 },
+  { "clipboard",                start_clipboard,          NULL,                         0, 60, 0 },
+  { "drag-content",             start_drag_content,       NULL,                         0, 60, 0 },
   /* Classify */
   { "set-classes",              start_set_classes,        NULL,                         0, 60, 0 },
   { "set-templates",            start_set_templates,      NULL,                         0, 60, 0 },
   { "wait-probs",               NULL,                     poll_probs,                   0, 60, 0 },
   { "classify-all",             start_classify_all,       poll_folder,                  0, 60, STEP_WAIT_OPTIONAL },
   { "cancel-folder",            start_cancel_folder,      poll_folder,                  0, 60, 0 },
-  { "filter",                   start_filter,             poll_grid,                    0, 60, 0 },
-  { "sort",                     start_sort,               poll_grid,                    0, 60, 0 },
+  { "filter",                   start_filter,             poll_grid,                    0, 60, STEP_ON_FRAME },
+  { "sort",                     start_sort,               poll_grid,                    0, 60, STEP_ON_FRAME },
   { "show-metrics",             start_show_metrics,       NULL,                         0, 60, 0 },
   { "export",                   start_export,             NULL,                         0, 60, 0 },
+  { "export-save",              start_export_save,        poll_toast,                   0, 60, STEP_ON_FRAME },
+  { "wait-toast",               NULL,                     poll_toast,                   0, 60, STEP_ON_FRAME },
+  { "toast-action",             start_toast_action,       poll_error_bar,            1000, 60, 0 },
+  { "layout",                   NULL,                     poll_layout,                300, 60, STEP_ON_FRAME },
+  { "cell-labels",              NULL,                     poll_cell_labels,           200, 60, STEP_ON_FRAME },
   /* dialogs */
   { "load-model",               start_load_model,         poll_load_model,              0, 60, 0 },
-  { "open-dialog",              start_open_dialog,        NULL,                       300, 60, 0 },
+  { "open-dialog",              start_open_dialog,        poll_dialog_focus,          300, 60, 0 },
+  { "wait-dialog",              NULL,                     poll_dialog_focus,          300, 60, 0 },
   { "hub-page",                 start_hub_page,           NULL,                         0, 60, 0 },
   { "hub-download",             start_hub_download,       poll_hub_done,                0, 60, STEP_WAIT_OPTIONAL },
   { "hub-wait-progress",        NULL,                     poll_hub_progress,            0, 60, 0 },
@@ -1631,7 +2329,8 @@ static const StepDef steps[] = {
   /* Search */
   { "search",                   start_search,             poll_search,                400, 60, 0 },
   { "find-similar",             start_find_similar,       poll_search,                400, 60, 0 },
-  { "search-margin",            start_search_margin,      poll_search,                 50, 60, 0 },
+  { "search-preview",           NULL,                     poll_search_preview,          0, 60, 0 },
+  { "search-scroll-end",        start_search_scroll_end,  poll_more_results,            0, 60, STEP_ON_FRAME },
   { "index",                    start_index,              poll_index,                   0, 60, STEP_WAIT_OPTIONAL },
   { "wait-index",               NULL,                     poll_index,                   0, 60, 0 },
   { "cancel-index",             start_cancel_index,       poll_index,                   0, 60, 0 },
@@ -1655,6 +2354,13 @@ static const StepDef steps[] = {
   { "train-wait-points",        NULL,                     poll_train_points,            0, 60, 0 },
   { "chart-hover",              start_chart_hover,        NULL,                         0, 60, 0 },
   { "save-chart",               start_save_chart,         NULL,                         0, 60, 0 },
+  /* what a user reads */
+  { "browse-details",           NULL,                     poll_browse_details,         50, 60, 0 },
+  { "model-details",            start_model_details,      NULL,                         0, 60, 0 },
+  { "grid-cells",               NULL,                     poll_grid_cells,            300, 60, STEP_ON_FRAME },
+  { "wheel",                    start_wheel,              poll_wheel,                 300, 60, STEP_ON_FRAME },
+  { "grid-pass",                start_grid_pass,          poll_grid_pass,               0, 600, STEP_ON_FRAME },
+  { "thumbnail-budget",         start_thumbnail_budget,   NULL,                         0, 60, 0 },
 };
 
 static const StepDef *
@@ -1828,8 +2534,10 @@ main (int argc, char *argv[])
       g_printerr ("usage: cliplab-gui-driver SCRIPT.json [APPLICATION ARGUMENTS…]\n");
       return 2;
     }
+  cl_application_tune_allocator ();
   cl_thread_lower_priority_of_others (COMPUTE_NICENESS);
   setlocale (LC_ALL, "");
+  cl_application_bind_translations ();
   if (!load_script (&driver, argv[1], &error))
     {
       g_printerr ("cliplab-gui-driver: %s\n", error->message);
