@@ -4,17 +4,4 @@
 # draws in a temporary folder.  Options go to the program (--images N, --folder-images N,
 # --train-steps N, --model PATH, --tokenizer T).
 # usage: tests/bench/bench-gui-latency.sh [BUILD_DIR] [OPTIONS...]
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-build=$(cd "${1:-$here/../../build}" && pwd)
-[ $# -gt 0 ] && shift
-for tool in xvfb-run dbus-run-session; do
-  command -v "$tool" >/dev/null || { echo "bench-gui-latency.sh: $tool is missing (Debian: xvfb, dbus)" >&2; exit 1; }
-done
-screenshots=$(mktemp -d)
-trap 'rm -rf "$screenshots"' EXIT
-export CLIPLAB_GUI_DRIVER="$build/tests/gui/cliplab-gui-driver"
-export CLIPLAB_SCREENSHOT_DIR="$screenshots"
-export GSETTINGS_SCHEMA_DIR="$build/data"
-exec xvfb-run -a -s '-screen 0 1400x1000x24 -nolisten tcp' dbus-run-session -- \
-  "$build/tests/gui/bench-gui-latency" "$@"
+exec bash "$(dirname "$0")/gui-bench.sh" bench-gui-latency 1400x1000x24 "$@"
