@@ -260,15 +260,15 @@ clip_index_store_scores_top (ClipIndexStore *store, const float *query, int top,
       clip_index_store_scores (store, query, scores);
       return;
     }
-  int dim = codes->dim;
+  guint dim = (guint) codes->dim;  /* unsigned: the allocation below is bounded for the compiler too */
   double query_norm1 = 0, max_abs = 0;
-  for (int k = 0; k < dim; k++)
+  for (guint k = 0; k < dim; k++)
     {
       query_norm1 += fabsf (query[k]);
       max_abs = fmax (max_abs, fabsf (query[k]));
     }
   g_autofree int8_t *query_codes = g_new (int8_t, dim);
-  for (int k = 0; k < dim; k++)
+  for (guint k = 0; k < dim; k++)
     query_codes[k] = (int8_t) (max_abs > 0 ? lrint (query[k] / max_abs * 127) : 0);
   int64_t n_chunks = ((int64_t) n_rows + CODES_GRAIN - 1) / CODES_GRAIN;
   g_autofree double *lowest = g_new (double, n_chunks * top);
