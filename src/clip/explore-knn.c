@@ -67,6 +67,28 @@ worse (float da, int32_t ra, float db, int32_t rb)
   return da > db || (da == db && ra > rb);
 }
 
+/* Puts (D, R) at the root of the heap of COUNT items, whose root it replaces, and sifts it down. */
+static void
+sift_down (float *dist, int32_t *row, int count, float d, int32_t r)
+{
+  int i = 0;
+  for (;;)
+    {
+      int child = 2 * i + 1;
+      if (child >= count)
+        break;
+      if (child + 1 < count && worse (dist[child + 1], row[child + 1], dist[child], row[child]))
+        child++;
+      if (!worse (dist[child], row[child], d, r))
+        break;
+      dist[i] = dist[child];
+      row[i] = row[child];
+      i = child;
+    }
+  dist[i] = d;
+  row[i] = r;
+}
+
 /* Max-heap of at most K pairs on DIST/ROW; *COUNT held.  Returns whether the pair went in. */
 static gboolean
 heap_push (float *dist, int32_t *row, int *count, int k, float d, int32_t r)
@@ -76,23 +98,7 @@ heap_push (float *dist, int32_t *row, int *count, int k, float d, int32_t r)
     i = (*count)++;
   else if (worse (dist[0], row[0], d, r))
     {
-      /* replace the root and sift it down */
-      i = 0;
-      for (;;)
-        {
-          int child = 2 * i + 1;
-          if (child >= k)
-            break;
-          if (child + 1 < k && worse (dist[child + 1], row[child + 1], dist[child], row[child]))
-            child++;
-          if (!worse (dist[child], row[child], d, r))
-            break;
-          dist[i] = dist[child];
-          row[i] = row[child];
-          i = child;
-        }
-      dist[i] = d;
-      row[i] = r;
+      sift_down (dist, row, k, d, r);
       return TRUE;
     }
   else
@@ -118,24 +124,7 @@ heap_sort (float *dist, int32_t *row, int k)
       int32_t r = row[end];
       dist[end] = dist[0];
       row[end] = row[0];
-      int count = end;
-      /* re-insert (d, r) into the heap of END items with the root removed */
-      int i = 0;
-      for (;;)
-        {
-          int child = 2 * i + 1;
-          if (child >= count)
-            break;
-          if (child + 1 < count && worse (dist[child + 1], row[child + 1], dist[child], row[child]))
-            child++;
-          if (!worse (dist[child], row[child], d, r))
-            break;
-          dist[i] = dist[child];
-          row[i] = row[child];
-          i = child;
-        }
-      dist[i] = d;
-      row[i] = r;
+      sift_down (dist, row, end, d, r);
     }
 }
 
