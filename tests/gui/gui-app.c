@@ -22,6 +22,19 @@ app_run_setup (void)
   return TRUE;
 }
 
+static void
+test_skipped (void)
+{
+  g_test_skip ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
+}
+
+void
+app_run_add_skipped (const char *suite)
+{
+  g_autofree char *path = g_strconcat (suite, "/skipped", NULL);
+  g_test_add_func (path, test_skipped);
+}
+
 const char *
 app_run_screenshot_dir (void)
 {

@@ -20,6 +20,8 @@ typedef struct {
 /* Reads the environment; FALSE when the application cannot run here (no $CLIPLAB_GUI_DRIVER,
  * $CLIPLAB_SCREENSHOT_DIR or X display).  Creates the screenshot folder. */
 gboolean    app_run_setup (void);
+/* Adds the one test SUITE/skipped, which says what the GUI tests need: for a run where they cannot run. */
+void        app_run_add_skipped (const char *suite);
 const char *app_run_screenshot_dir (void);
 /* Whether each report is logged with g_test_message () (the default; benchmarks turn it off). */
 void        app_run_set_logging (gboolean log);

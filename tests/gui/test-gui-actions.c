@@ -745,12 +745,6 @@ test_image_actions (void)
 
 /* ---------------------------------------------------------------- main */
 
-static void
-test_skipped (void)
-{
-  g_test_skip ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
-}
-
 int
 main (int argc, char *argv[])
 {
@@ -758,7 +752,7 @@ main (int argc, char *argv[])
 
   if (!app_run_setup ())
     {
-      g_test_add_func ("/gui-actions/skipped", test_skipped);
+      app_run_add_skipped ("/gui-actions");
       return g_test_run ();
     }
   model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");

@@ -394,12 +394,6 @@ test_korean (void)
   g_assert_cmpstr (member_string (step (run, 8), "status_title"), ==, "학습 준비 완료");
 }
 
-static void
-test_skipped (void)
-{
-  g_test_skip ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
-}
-
 int
 main (int argc, char *argv[])
 {
@@ -408,7 +402,7 @@ main (int argc, char *argv[])
   source_root = g_getenv ("CLIPLAB_SOURCE_ROOT");
   if (!app_run_setup () || source_root == NULL)
     {
-      g_test_add_func ("/gui-defects/skipped", test_skipped);
+      app_run_add_skipped ("/gui-defects");
       return g_test_run ();
     }
   model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");

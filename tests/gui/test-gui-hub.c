@@ -213,19 +213,13 @@ test_get_models (void)
   fake_hub_stop (hub);
 }
 
-static void
-test_skipped (void)
-{
-  g_test_skip ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
-}
-
 int
 main (int argc, char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
   if (!app_run_setup ())
     {
-      g_test_add_func ("/gui-hub/skipped", test_skipped);
+      app_run_add_skipped ("/gui-hub");
       return g_test_run ();
     }
   g_test_add_func ("/gui-hub/get-models", test_get_models);

@@ -391,12 +391,6 @@ test_library (void)
   g_assert_cmpint (json_object_get_int_member (step (run, 21), "n_indexed"), ==, n_phone);
 }
 
-static void
-test_skipped (void)
-{
-  g_test_skip ("no X display or GUI driver");
-}
-
 int
 main (int argc, char *argv[])
 {
@@ -404,7 +398,7 @@ main (int argc, char *argv[])
 
   if (!app_run_setup ())
     {
-      g_test_add_func ("/gui-library/skipped", test_skipped);
+      app_run_add_skipped ("/gui-library");
       return g_test_run ();
     }
   model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");

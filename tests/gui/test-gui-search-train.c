@@ -615,12 +615,6 @@ test_follow (void)
   g_assert_cmpstr (member_string (used, "model_path"), ==, checkpoint);
 }
 
-static void
-test_skipped (void)
-{
-  g_test_skip ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
-}
-
 int
 main (int argc, char *argv[])
 {
@@ -628,7 +622,7 @@ main (int argc, char *argv[])
 
   if (!app_run_setup ())
     {
-      g_test_add_func ("/gui-search-train/skipped", test_skipped);
+      app_run_add_skipped ("/gui-search-train");
       return g_test_run ();
     }
   model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");

@@ -748,12 +748,6 @@ test_model_overwritten (void)
   g_assert_cmpstr (member_string (step (run, 9), "summary"), ==, "10 images classified; 1 could not be read.");
 }
 
-static void
-test_skipped (void)
-{
-  g_test_skip ("needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR and an X display (meson runs it under xvfb-run)");
-}
-
 int
 main (int argc, char *argv[])
 {
@@ -761,7 +755,7 @@ main (int argc, char *argv[])
 
   if (!app_run_setup ())
     {
-      g_test_add_func ("/gui/skipped", test_skipped);
+      app_run_add_skipped ("/gui");
       return g_test_run ();
     }
   model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");
