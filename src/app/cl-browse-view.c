@@ -37,6 +37,7 @@ struct _ClBrowseView {
 
   ClSession *session;
   ClImageGrid *grid;
+  GtkFilterListModel *shown;   /* the collection's images but those moved to the trash */
   char **captions;             /* of the data set, by item index */
   GCancellable *preview_cancellable;
   GCancellable *rank_cancellable;
@@ -342,7 +343,9 @@ on_collection_changed (ClBrowseView *self)
       g_autofree char *count = g_strdup_printf (ngettext ("%u image", "%u images", n), n);
       gtk_label_set_label (self->count_label, count);
     }
-  cl_image_grid_set_model (self->grid, collection != NULL ? cl_collection_get_items (collection) : NULL);
+  /* Until an image goes to the trash, nothing is filtered: a folder of any size costs nothing. */
+  gtk_filter_list_model_set_filter (self->shown, NULL);
+  gtk_filter_list_model_set_model (self->shown, collection != NULL ? cl_collection_get_items (collection) : NULL);
   cl_image_grid_select_item (self->grid, cl_session_get_selected_item (self->session));
   update_page (self);
 }
@@ -410,6 +413,7 @@ cl_browse_view_finalize (GObject *object)
 
   g_strfreev (self->captions);
   g_ptr_array_unref (self->matches);
+  g_object_unref (self->shown);
   G_OBJECT_CLASS (cl_browse_view_parent_class)->finalize (object);
 }
 
@@ -466,6 +470,26 @@ cl_browse_view_class_init (ClBrowseViewClass *klass)
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 
+static gboolean
+is_not_trashed (gpointer item, gpointer user_data)
+{
+  return !cl_image_item_get_trashed (item);
+}
+
+static void
+on_trashed_changed (ClBrowseView *self)
+{
+  GtkFilter *filter = gtk_filter_list_model_get_filter (self->shown);
+
+  if (filter == NULL)
+    {
+      g_autoptr (GtkCustomFilter) not_trashed = gtk_custom_filter_new (is_not_trashed, NULL, NULL);
+      gtk_filter_list_model_set_filter (self->shown, GTK_FILTER (not_trashed));
+    }
+  else
+    gtk_filter_changed (filter, GTK_FILTER_CHANGE_DIFFERENT);
+}
+
 static void
 cl_browse_view_init (ClBrowseView *self)
 {
@@ -481,11 +505,14 @@ cl_browse_view_new (ClSession *session)
   self->session = g_object_ref (session);
   self->grid = CL_IMAGE_GRID (cl_image_grid_new (cl_session_get_thumbnailer (session), CL_IMAGE_CELL_CAPTION));
   gtk_box_prepend (self->grid_box, GTK_WIDGET (self->grid));
+  self->shown = gtk_filter_list_model_new (NULL, NULL);
+  cl_image_grid_set_model (self->grid, G_LIST_MODEL (self->shown));
   g_signal_connect_swapped (self->grid, "notify::selected-item", G_CALLBACK (on_grid_selection), self);
   g_signal_connect_swapped (self->grid, "activate", G_CALLBACK (on_grid_activate), self);
 
   g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (on_collection_changed), self);
   g_signal_connect_swapped (session, "notify::collection-loading", G_CALLBACK (update_page), self);
+  g_signal_connect_swapped (session, "trashed-changed", G_CALLBACK (on_trashed_changed), self);
   g_signal_connect_swapped (session, "notify::selected-item", G_CALLBACK (on_selected_item_changed), self);
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (update_matches), self);
   g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (update_matches), self);

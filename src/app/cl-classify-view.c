@@ -56,6 +56,7 @@ struct _ClClassifyView {
   ClSession *session;
   ClImageGrid *grid;
   GtkCustomFilter *filter;
+  gboolean any_trashed;          /* images of the collection went to the trash: the filter hides them */
   GtkCustomSorter *sorter;
   GtkSortListModel *sort_model;
   GtkStringList *filter_classes;
@@ -781,7 +782,7 @@ static void
 apply_filter_and_sorter (ClClassifyView *self)
 {
   GtkFilterListModel *filtered = GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model));
-  GtkFilter *filter = self->filter_class != NULL ? GTK_FILTER (self->filter) : NULL;
+  GtkFilter *filter = self->filter_class != NULL || self->any_trashed ? GTK_FILTER (self->filter) : NULL;
   GtkSorter *sorter = self->sort_by_confidence ? GTK_SORTER (self->sorter) : NULL;
 
   if (gtk_filter_list_model_get_filter (filtered) != filter)
@@ -824,6 +825,14 @@ on_filter_selected (ClClassifyView *self)
 }
 
 static void
+on_trashed_changed (ClClassifyView *self)
+{
+  self->any_trashed = TRUE;
+  gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
+  apply_filter_and_sorter (self);
+}
+
+static void
 on_sort_selected (ClClassifyView *self)
 {
   gboolean by_confidence = gtk_drop_down_get_selected (self->sort_dropdown) == 1;
@@ -855,6 +864,8 @@ filter_func (gpointer item, gpointer user_data)
 {
   ClClassifyView *self = user_data;
 
+  if (cl_image_item_get_trashed (item))
+    return FALSE;
   return self->filter_class == NULL || g_strcmp0 (cl_image_item_get_prediction (item), self->filter_class) == 0;
 }
 
@@ -925,6 +936,7 @@ on_collection_changed (ClClassifyView *self)
   ClCollection *c = collection (self);
 
   self->folder_enabled = FALSE;
+  self->any_trashed = FALSE;
   clear_folder_results (self, FALSE);
   set_folder_summary (self, NULL);
   gtk_filter_list_model_set_model (GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model)),
@@ -1394,6 +1406,7 @@ cl_classify_view_new (ClSession *session)
 
   g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (on_collection_changed), self);
   g_signal_connect_swapped (session, "notify::selected-item", G_CALLBACK (on_selected_item_changed), self);
+  g_signal_connect_swapped (session, "trashed-changed", G_CALLBACK (on_trashed_changed), self);
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (on_model_changed), self);
   g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (on_model_changed), self);
   on_collection_changed (self);

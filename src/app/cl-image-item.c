@@ -13,6 +13,7 @@ struct _ClImageItem {
   gint64 size;
   gint64 mtime;
   guint index;
+  gboolean trashed;
 
   char *caption;
   char *label;
@@ -144,6 +145,8 @@ const char *cl_image_item_get_sort_key (ClImageItem *self) { return self->sort_k
 gint64 cl_image_item_get_size (ClImageItem *self) { return self->size; }
 gint64 cl_image_item_get_mtime (ClImageItem *self) { return self->mtime; }
 gboolean cl_image_item_get_exists (ClImageItem *self) { return self->size >= 0; }
+gboolean cl_image_item_get_trashed (ClImageItem *self) { return self->trashed; }
+void cl_image_item_set_trashed (ClImageItem *self, gboolean trashed) { self->trashed = trashed; }
 guint cl_image_item_get_index (ClImageItem *self) { return self->index; }
 void cl_image_item_set_index (ClImageItem *self, guint index) { self->index = index; }
 const char *cl_image_item_get_caption (ClImageItem *self) { return self->caption; }

@@ -21,6 +21,9 @@ const char *cl_image_item_get_sort_key (ClImageItem *self);
 gint64      cl_image_item_get_size (ClImageItem *self);   /* bytes, -1 when the file is missing */
 gint64      cl_image_item_get_mtime (ClImageItem *self);  /* seconds since the epoch */
 gboolean    cl_image_item_get_exists (ClImageItem *self);
+/* Moved to the trash from the application: the views hide it (until Undo brings it back). */
+gboolean    cl_image_item_get_trashed (ClImageItem *self);
+void        cl_image_item_set_trashed (ClImageItem *self, gboolean trashed);
 
 /* Position in the collection (stable while the collection is open). */
 guint       cl_image_item_get_index (ClImageItem *self);

@@ -39,7 +39,7 @@ enum {
 };
 static GParamSpec *properties[N_PROPS];
 
-enum { SIGNAL_ERROR, SIGNAL_TOAST, N_SIGNALS };
+enum { SIGNAL_ERROR, SIGNAL_TOAST, SIGNAL_TRASHED_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 /* ---------------------------------------------------------------- settings helpers */
@@ -182,6 +182,8 @@ cl_session_class_init (ClSessionClass *klass)
                                         G_TYPE_STRING, G_TYPE_STRING);
   signals[SIGNAL_TOAST] = g_signal_new ("toast", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                         NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_FILE);
+  signals[SIGNAL_TRASHED_CHANGED] = g_signal_new ("trashed-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -244,6 +246,28 @@ void
 cl_session_show_file_toast (ClSession *self, const char *message, GFile *file)
 {
   g_signal_emit (self, signals[SIGNAL_TOAST], 0, message, file);
+}
+
+void
+cl_session_set_trashed (ClSession *self, GPtrArray *files, gboolean trashed)
+{
+  g_autoptr (GHashTable) wanted = g_hash_table_new (g_file_hash, (GEqualFunc) g_file_equal);
+  guint n = self->collection != NULL ? cl_collection_get_n_items (self->collection) : 0;
+  gboolean changed = FALSE;
+
+  for (guint i = 0; i < files->len; i++)
+    g_hash_table_add (wanted, files->pdata[i]);
+  for (guint i = 0; i < n; i++)
+    {
+      ClImageItem *item = cl_collection_get_item (self->collection, i);
+      if (cl_image_item_get_trashed (item) != trashed && g_hash_table_contains (wanted, cl_image_item_get_file (item)))
+        {
+          cl_image_item_set_trashed (item, trashed);
+          changed = TRUE;
+        }
+    }
+  if (changed)
+    g_signal_emit (self, signals[SIGNAL_TRASHED_CHANGED], 0);
 }
 
 /* ---------------------------------------------------------------- opening */

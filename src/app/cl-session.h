@@ -77,4 +77,9 @@ void cl_session_show_toast (ClSession *self, const char *message);
  * file) carries it (NULL for the others). */
 void cl_session_show_file_toast (ClSession *self, const char *message, GFile *file);
 
+/* FILES (GFile) were moved to the trash (TRASHED) or restored from it: the collection's images of
+ * these files are marked (cl_image_item_set_trashed) and signal "trashed-changed" tells the views,
+ * which hide the trashed ones. */
+void cl_session_set_trashed (ClSession *self, GPtrArray *files, gboolean trashed);
+
 G_END_DECLS

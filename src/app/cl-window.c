@@ -566,54 +566,6 @@ action_find_similar (GtkWidget *widget, const char *action_name, GVariant *param
 
 /* ---------------------------------------------------------------- acting on an image */
 
-/* The chosen application opens the image. */
-static void
-on_app_chosen (GtkDialog *dialog, int response, gpointer data)
-{
-  GFile *file = data;
-  g_autoptr (GAppInfo) app = response == GTK_RESPONSE_OK ? gtk_app_chooser_get_app_info (GTK_APP_CHOOSER (dialog)) : NULL;
-  GtkWindow *parent = gtk_window_get_transient_for (GTK_WINDOW (dialog));
-  g_autoptr (GError) error = NULL;
-
-  if (app != NULL)
-    {
-      g_autoptr (GdkAppLaunchContext) context = gdk_display_get_app_launch_context (gtk_widget_get_display (GTK_WIDGET (dialog)));
-      GList files = { file, NULL, NULL };
-      if (!g_app_info_launch (app, &files, G_APP_LAUNCH_CONTEXT (context), &error) && CL_IS_WINDOW (parent))
-        cl_window_show_error (CL_WINDOW (parent), _("Could not open the file"), error->message, NULL, NULL);
-    }
-  gtk_window_destroy (GTK_WINDOW (dialog));
-}
-
-static void
-action_open_with (GtkWidget *widget, const char *action_name, GVariant *parameter)
-{
-  GFile *file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
-  GtkWidget *dialog = gtk_app_chooser_dialog_new (GTK_WINDOW (widget), GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
-                                                  file);
-
-  g_object_set_data_full (G_OBJECT (dialog), "file", file, g_object_unref);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_app_chosen), file);
-  gtk_window_present (GTK_WINDOW (dialog));
-}
-
-static void
-action_show_in_files (GtkWidget *widget, const char *action_name, GVariant *parameter)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
-  cl_file_launcher_show_in_folder_async (file, widget, NULL, file_launched, NULL);
-}
-
-/* The image's file on the clipboard: a file manager pastes a copy, an editor the picture's file. */
-static void
-action_copy_image (GtkWidget *widget, const char *action_name, GVariant *parameter)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
-  g_autoptr (GdkContentProvider) content = cl_image_cell_content_for_file (file);
-
-  gdk_clipboard_set_content (gtk_widget_get_clipboard (widget), content);
-}
-
 /* Ctrl+F: the Search view, its entry focused with the last query selected. */
 static void
 action_search (GtkWidget *widget, const char *action_name, GVariant *parameter)
@@ -659,9 +611,6 @@ install_actions (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "win.find-similar", "s", action_find_similar);
   gtk_widget_class_install_action (widget_class, "win.find-similar-selected", NULL, action_find_similar_selected);
   gtk_widget_class_install_action (widget_class, "win.search", NULL, action_search);
-  gtk_widget_class_install_action (widget_class, "win.open-with", "s", action_open_with);
-  gtk_widget_class_install_action (widget_class, "win.show-in-files", "s", action_show_in_files);
-  gtk_widget_class_install_action (widget_class, "win.copy-image", "s", action_copy_image);
   gtk_widget_class_install_action (widget_class, "win.next-pane", NULL, action_next_pane);
   gtk_widget_class_install_action (widget_class, "win.previous-pane", NULL, action_previous_pane);
   gtk_widget_class_install_action (widget_class, "win.open-toast-file", NULL, action_open_toast_file);

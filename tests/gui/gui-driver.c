@@ -485,13 +485,28 @@ poll_cell_labels (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* The context menu open in the Browse grid, or NULL. */
+/* The context menu open in the image grid of the view shown, or NULL. */
 static GtkPopoverMenu *
 open_menu (Driver *driver)
 {
-  GtkWidget *menu = find_type (browse_grid (driver), GTK_TYPE_POPOVER_MENU);
+  GtkWidget *page = gtk_stack_get_visible_child (GTK_STACK (window_widget (driver, "stack")));
+  GtkWidget *grid = page != NULL ? find_type (page, CL_TYPE_IMAGE_GRID) : NULL;
+  GtkWidget *menu = grid != NULL ? find_type (grid, GTK_TYPE_POPOVER_MENU) : NULL;
   return menu != NULL && gtk_widget_get_visible (menu) ? GTK_POPOVER_MENU (menu) : NULL;
 }
+
+/* The image cells under WIDGET, in the order of the widget tree. */
+static void
+collect_cells (GtkWidget *widget, GPtrArray *cells)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    if (CL_IS_IMAGE_CELL (child))
+      g_ptr_array_add (cells, child);
+    else
+      collect_cells (child, cells);
+}
+
+static ClImageGrid *step_image_grid (Driver *driver);
 
 /* ---------------------------------------------------------------- model and folder */
 
@@ -1848,22 +1863,35 @@ selected_cell (Driver *driver, GtkWidget *widget)
   return NULL;
 }
 
+/* The content the first drag source under WIDGET (WIDGET included) prepares for a drag started
+ * at its middle, or NULL. */
+static GdkContentProvider *
+prepare_drag (GtkWidget *widget)
+{
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (widget);
+  GdkContentProvider *content = NULL;
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers) && content == NULL; i++)
+    {
+      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
+      if (GTK_IS_DRAG_SOURCE (controller))
+        g_signal_emit_by_name (controller, "prepare", gtk_widget_get_width (widget) / 2.0,
+                               gtk_widget_get_height (widget) / 2.0, &content);
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL && content == NULL;
+       child = gtk_widget_get_next_sibling (child))
+    content = prepare_drag (child);
+  return content;
+}
+
 /* What dragging the selected image's cell out of the grid carries: its drag source prepares it as
- * for a drag started at the cell's middle. */
+ * for a drag started at the thumbnail's middle. */
 static gboolean
 start_drag_content (Driver *driver, JsonBuilder *b)
 {
   GtkWidget *cell = selected_cell (driver, find_type (step_view (driver), GTK_TYPE_GRID_VIEW));
-  g_autoptr (GListModel) controllers = cell != NULL ? gtk_widget_observe_controllers (cell) : NULL;
-  g_autoptr (GdkContentProvider) content = NULL;
+  g_autoptr (GdkContentProvider) content = cell != NULL ? prepare_drag (cell) : NULL;
 
-  for (guint i = 0; controllers != NULL && i < g_list_model_get_n_items (controllers) && content == NULL; i++)
-    {
-      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
-      if (GTK_IS_DRAG_SOURCE (controller))
-        g_signal_emit_by_name (controller, "prepare", gtk_widget_get_width (cell) / 2.0,
-                               gtk_widget_get_height (cell) / 2.0, &content);
-    }
   /* What a drag offers: the provider's types and the MIME types GDK serializes them to. */
   GdkContentFormats *offered = content != NULL ? gdk_content_formats_union_serialize_mime_types (
                                                    gdk_content_provider_ref_formats (content)) : NULL;
@@ -1871,6 +1899,117 @@ start_drag_content (Driver *driver, JsonBuilder *b)
   g_clear_pointer (&offered, gdk_content_formats_unref);
   add_string (b, "formats", formats);
   report_content_files (b, "files", content);
+  return TRUE;
+}
+
+/* The cell showing the item at POSITION of the step's grid, or NULL when none does. */
+static GtkWidget *
+cell_at_position (Driver *driver, guint position)
+{
+  ClImageGrid *grid = step_image_grid (driver);
+  g_autoptr (ClImageItem) item = g_list_model_get_item (cl_image_grid_get_model (grid), position);
+  g_autoptr (GPtrArray) cells = g_ptr_array_new ();
+
+  collect_cells (GTK_WIDGET (grid), cells);
+  for (guint i = 0; item != NULL && i < cells->len; i++)
+    if (cl_image_cell_get_item (cells->pdata[i]) == item)
+      return cells->pdata[i];
+  return NULL;
+}
+
+/* A click on the image at "index" of the step's grid, with "ctrl" or "shift" held, as GTK's list
+ * item handles it: the press focuses the item, the release selects (list.select-item). */
+static gboolean
+start_click_item (Driver *driver, JsonBuilder *b)
+{
+  guint position = step_int (driver, "index");
+  GtkWidget *cell = cell_at_position (driver, position);
+  gboolean ctrl = json_object_has_member (driver->step, "ctrl") && json_object_get_boolean_member (driver->step, "ctrl");
+  gboolean shift = json_object_has_member (driver->step, "shift") && json_object_get_boolean_member (driver->step, "shift");
+
+  if (cell == NULL)
+    {
+      add_string (b, "error", "no cell shows that image");
+      return TRUE;
+    }
+  GtkWidget *list_item = gtk_widget_get_parent (cell);
+  gtk_widget_grab_focus (list_item);
+  gtk_widget_activate_action (list_item, "list.select-item", "(ubb)", position, ctrl, shift);
+  return TRUE;
+}
+
+/* A right click on the image at "index" of the step's grid: the grid view's secondary-button
+ * gesture is told of a press at the middle of its cell. */
+static gboolean
+start_right_click (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *cell = cell_at_position (driver, step_int (driver, "index"));
+  GtkWidget *grid_view = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_GRID_VIEW);
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (grid_view);
+  graphene_point_t at;
+  gboolean pressed = FALSE;
+
+  if (cell == NULL || !gtk_widget_compute_point (cell, grid_view, &GRAPHENE_POINT_INIT (gtk_widget_get_width (cell) / 2.0,
+                                                                                     gtk_widget_get_height (cell) / 2.0), &at))
+    {
+      add_string (b, "error", "no cell shows that image");
+      return TRUE;
+    }
+  for (guint i = 0; i < g_list_model_get_n_items (controllers) && !pressed; i++)
+    {
+      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
+      if (GTK_IS_GESTURE_CLICK (controller)
+          && gtk_gesture_single_get_button (GTK_GESTURE_SINGLE (controller)) == GDK_BUTTON_SECONDARY)
+        {
+          g_signal_emit_by_name (controller, "pressed", 1, (double) at.x, (double) at.y);
+          pressed = TRUE;
+        }
+    }
+  add_boolean (b, "pressed", pressed);
+  return TRUE;
+}
+
+/* The selection of the step's grid: the selected positions, the current one (the preview's;
+ * -1: none) and the session's selected image. */
+static gboolean
+start_grid_selection (Driver *driver, JsonBuilder *b)
+{
+  ClImageGrid *grid = step_image_grid (driver);
+  GListModel *model = cl_image_grid_get_model (grid);
+  g_autoptr (GPtrArray) selected = cl_image_grid_get_selected_items (grid);
+  ClImageItem *current = cl_image_grid_get_selected_item (grid);
+  ClImageItem *session_item = cl_session_get_selected_item (driver->session);
+  guint n = model != NULL ? g_list_model_get_n_items (model) : 0;
+  gint64 current_position = -1;
+
+  json_builder_set_member_name (b, "selected");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (model, i);
+      if (g_ptr_array_find (selected, item, NULL))
+        json_builder_add_int_value (b, i);
+      if (item == current)
+        current_position = i;
+    }
+  json_builder_end_array (b);
+  add_int (b, "n_items", n);
+  add_int (b, "current", current_position);
+  add_string (b, "session_selected", session_item != NULL ? cl_image_item_get_path (session_item) : NULL);
+  return TRUE;
+}
+
+/* Whether each of "paths" exists now. */
+static gboolean
+start_paths_exist (Driver *driver, JsonBuilder *b)
+{
+  JsonArray *paths = json_object_get_array_member (driver->step, "paths");
+
+  json_builder_set_member_name (b, "exist");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < json_array_get_length (paths); i++)
+    json_builder_add_boolean_value (b, g_file_test (json_array_get_string_element (paths, i), G_FILE_TEST_EXISTS));
+  json_builder_end_array (b);
   return TRUE;
 }
 
@@ -2301,6 +2440,10 @@ static const StepDef steps[] = {
   { "shortcuts",                start_shortcuts,          NULL,                         0, 60, 0 },
   { "clipboard",                start_clipboard,          NULL,                         0, 60, 0 },
   { "drag-content",             start_drag_content,       NULL,                         0, 60, 0 },
+  { "click-item",               start_click_item,         NULL,                        50, 60, 0 },
+  { "right-click",              start_right_click,        poll_keys,                  400, 60, 0 },
+  { "grid-selection",           start_grid_selection,     NULL,                         0, 60, 0 },
+  { "paths-exist",              start_paths_exist,        NULL,                         0, 60, 0 },
   /* Classify */
   { "set-classes",              start_set_classes,        NULL,                         0, 60, 0 },
   { "set-templates",            start_set_templates,      NULL,                         0, 60, 0 },
