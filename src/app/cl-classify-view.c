@@ -38,6 +38,9 @@ struct _ClClassifyView {
   GtkBox *grid_box;
   GtkDropDown *filter_dropdown;
   GtkDropDown *sort_dropdown;
+  GtkSpinButton *min_confidence_spin;
+  GtkSpinButton *max_confidence_spin;
+  GtkCheckButton *disagree_check;
   GtkLabel *count_label;
   GtkStack *center_stack;
   GtkWidget *center_switcher;
@@ -61,6 +64,11 @@ struct _ClClassifyView {
   GtkSortListModel *sort_model;
   GtkStringList *filter_classes;
   char *filter_class;
+  double min_confidence;         /* percent: the range of confidence shown (0–100: every image) */
+  double max_confidence;
+  gboolean only_disagreeing;     /* only labelled images predicted as another class */
+  guint *class_counts;           /* images predicted as each choice of the filter (0: all images) */
+  GPtrArray *count_rows;         /* GtkListItem * of the filter drop-down that show a count */
   gboolean sort_by_confidence;
 
   ClDebounce debounce;           /* typing pause, then refresh () */
@@ -101,6 +109,9 @@ enum {
   PROP_METRICS_SUMMARY,
   PROP_TEMPLATE_PRESET,
   PROP_FILTER_CLASS,
+  PROP_MIN_CONFIDENCE,
+  PROP_MAX_CONFIDENCE,
+  PROP_ONLY_DISAGREEING,
   PROP_SORT_BY_CONFIDENCE,
   PROP_PROGRESS,
   PROP_EXPORT_FOLDER,
@@ -304,9 +315,22 @@ update_count (ClClassifyView *self)
 
 /* Whether the grid's filter or order depends on the predictions. */
 static gboolean
+confidence_range_active (ClClassifyView *self)
+{
+  return self->min_confidence > 0 || self->max_confidence < 100;
+}
+
+/* Whether the filter hides anything: the drop-down, the confidence range, the disagreeing images. */
+static gboolean
+filter_active (ClClassifyView *self)
+{
+  return self->filter_class != NULL || confidence_range_active (self) || self->only_disagreeing;
+}
+
+static gboolean
 grid_follows_predictions (ClClassifyView *self)
 {
-  return self->filter_class != NULL || self->sort_by_confidence;
+  return filter_active (self) || self->sort_by_confidence;
 }
 
 /* The predictions changed: filter and sort again where they matter.  The filter runs at once (a
@@ -316,7 +340,7 @@ static void
 refilter (ClClassifyView *self)
 {
   g_clear_handle_id (&self->refilter_id, g_source_remove);
-  if (self->filter_class != NULL)
+  if (filter_active (self))
     gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
   if (self->sort_by_confidence)
     gtk_sorter_changed (GTK_SORTER (self->sorter), GTK_SORTER_CHANGE_DIFFERENT);
@@ -345,6 +369,8 @@ schedule_refilter (ClClassifyView *self)
   update_state (self);
 }
 
+static void update_class_counts (ClClassifyView *self);
+
 /* CLEAR_ITEMS: the collection's items show the results (not a new collection's fresh items). */
 static void
 clear_folder_results (ClClassifyView *self, gboolean clear_items)
@@ -360,6 +386,8 @@ clear_folder_results (ClClassifyView *self, gboolean clear_items)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.export", FALSE);
   for (guint i = 0; c != NULL && i < cl_collection_get_n_items (c); i++)
     cl_image_item_set_prediction (cl_collection_get_item (c, i), NULL, -1);
+  if (self->count_rows != NULL)
+    update_class_counts (self);
   update_state (self);
 }
 
@@ -413,6 +441,7 @@ folder_progress (const ClClassifyProgress *progress, gpointer user_data)
     }
   self->folder_done = progress->first + progress->n;
   set_progress (self, (double) self->folder_done / MAX (self->folder_total, 1));
+  update_class_counts (self);
   g_autofree char *text = g_strdup_printf (ngettext ("%u of %u image", "%u of %u images", self->folder_total),
                                            self->folder_done, self->folder_total);
   gtk_progress_bar_set_text (self->folder_progress, text);
@@ -653,6 +682,97 @@ action_stop (GtkWidget *widget, const char *action_name, GVariant *parameter)
     refilter (self);
 }
 
+/* ---------------------------------------------------------------- class counts in the filter */
+
+/* ROW's count, dimmed after its class name ("All Classes" counts every image shown unfiltered). */
+static void
+show_row_count (ClClassifyView *self, GtkListItem *row)
+{
+  GtkWidget *count = gtk_widget_get_last_child (gtk_list_item_get_child (row));
+  guint position = gtk_list_item_get_position (row);
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->filter_classes));
+  g_autofree char *text = self->class_counts != NULL && position < n
+                          ? g_strdup_printf ("%u", self->class_counts[position]) : NULL;
+
+  gtk_label_set_label (GTK_LABEL (count), text);
+}
+
+/* How many images of the collection (not trashed) each choice of the filter shows: the
+ * predictions as they arrive, counted again with each batch. */
+static void
+update_class_counts (ClClassifyView *self)
+{
+  ClCollection *c = collection (self);
+  guint n_choices = g_list_model_get_n_items (G_LIST_MODEL (self->filter_classes));
+  g_autoptr (GHashTable) choice_of = g_hash_table_new (g_str_hash, g_str_equal);
+
+  g_free (self->class_counts);
+  self->class_counts = g_new0 (guint, MAX (n_choices, 1));
+  for (guint i = 1; i < n_choices; i++)
+    g_hash_table_insert (choice_of, (gpointer) gtk_string_list_get_string (self->filter_classes, i),
+                         GUINT_TO_POINTER (i));
+  for (guint i = 0; c != NULL && i < cl_collection_get_n_items (c); i++)
+    {
+      ClImageItem *item = cl_collection_get_item (c, i);
+      const char *prediction = cl_image_item_get_prediction (item);
+      if (cl_image_item_get_trashed (item))
+        continue;
+      self->class_counts[0]++;
+      /* Predictions of classes no longer typed (0: not among the choices) count only in "All". */
+      guint choice = prediction != NULL ? GPOINTER_TO_UINT (g_hash_table_lookup (choice_of, prediction)) : 0;
+      if (choice > 0)
+        self->class_counts[choice]++;
+    }
+  for (guint i = 0; i < self->count_rows->len; i++)
+    show_row_count (self, self->count_rows->pdata[i]);
+}
+
+static void
+count_row_setup (GtkSignalListItemFactory *factory, GtkListItem *row, ClClassifyView *self)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  GtkWidget *name = gtk_label_new (NULL);
+  GtkWidget *count = gtk_label_new (NULL);
+
+  gtk_label_set_xalign (GTK_LABEL (name), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (name), PANGO_ELLIPSIZE_END);
+  gtk_widget_set_hexpand (name, TRUE);
+  gtk_widget_add_css_class (count, "dim-label");
+  gtk_widget_add_css_class (count, "numeric");
+  gtk_box_append (GTK_BOX (box), name);
+  gtk_box_append (GTK_BOX (box), count);
+  gtk_list_item_set_child (row, box);
+}
+
+static void
+count_row_bind (GtkSignalListItemFactory *factory, GtkListItem *row, ClClassifyView *self)
+{
+  GtkWidget *name = gtk_widget_get_first_child (gtk_list_item_get_child (row));
+
+  gtk_label_set_label (GTK_LABEL (name), gtk_string_object_get_string (gtk_list_item_get_item (row)));
+  g_ptr_array_add (self->count_rows, row);
+  show_row_count (self, row);
+}
+
+static void
+count_row_unbind (GtkSignalListItemFactory *factory, GtkListItem *row, ClClassifyView *self)
+{
+  g_ptr_array_remove_fast (self->count_rows, row);
+}
+
+/* The filter drop-down shows each class with its count. */
+static void
+setup_filter_counts (ClClassifyView *self)
+{
+  g_autoptr (GtkListItemFactory) factory = gtk_signal_list_item_factory_new ();
+
+  self->count_rows = g_ptr_array_new ();
+  g_signal_connect (factory, "setup", G_CALLBACK (count_row_setup), self);
+  g_signal_connect (factory, "bind", G_CALLBACK (count_row_bind), self);
+  g_signal_connect (factory, "unbind", G_CALLBACK (count_row_unbind), self);
+  gtk_drop_down_set_factory (self->filter_dropdown, factory);
+}
+
 /* ---------------------------------------------------------------- inputs */
 
 static void
@@ -675,6 +795,7 @@ update_filter_choices (ClClassifyView *self)
   g_free (self->filter_class);
   self->filter_class = selected > 0 ? g_steal_pointer (&keep) : NULL;
   gtk_drop_down_set_selected (self->filter_dropdown, selected);
+  update_class_counts (self);
 }
 
 static void
@@ -782,7 +903,7 @@ static void
 apply_filter_and_sorter (ClClassifyView *self)
 {
   GtkFilterListModel *filtered = GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model));
-  GtkFilter *filter = self->filter_class != NULL || self->any_trashed ? GTK_FILTER (self->filter) : NULL;
+  GtkFilter *filter = filter_active (self) || self->any_trashed ? GTK_FILTER (self->filter) : NULL;
   GtkSorter *sorter = self->sort_by_confidence ? GTK_SORTER (self->sorter) : NULL;
 
   if (gtk_filter_list_model_get_filter (filtered) != filter)
@@ -799,7 +920,7 @@ drop_hidden_selection (ClClassifyView *self)
   ClImageItem *item = cl_session_get_selected_item (self->session);
   GListModel *shown = G_LIST_MODEL (self->sort_model);
 
-  if (self->filter_class == NULL || item == NULL || !gtk_widget_get_mapped (GTK_WIDGET (self))
+  if (!filter_active (self) || item == NULL || !gtk_widget_get_mapped (GTK_WIDGET (self))
       || gtk_filter_match (GTK_FILTER (self->filter), item))
     return;
   g_autoptr (ClImageItem) first = g_list_model_get_n_items (shown) > 0 ? g_list_model_get_item (shown, 0) : NULL;
@@ -824,12 +945,32 @@ on_filter_selected (ClClassifyView *self)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FILTER_CLASS]);
 }
 
+/* The confidence range or the disagreeing images changed (from the popover or the properties). */
+static void
+filters_changed (ClClassifyView *self, GParamSpec *pspec)
+{
+  gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
+  apply_filter_and_sorter (self);
+  drop_hidden_selection (self);
+  g_object_notify_by_pspec (G_OBJECT (self), pspec);
+}
+
+static void
+set_confidence_bound (ClClassifyView *self, double *bound, double value, GParamSpec *pspec)
+{
+  if (*bound == value)
+    return;
+  *bound = value;
+  filters_changed (self, pspec);
+}
+
 static void
 on_trashed_changed (ClClassifyView *self)
 {
   self->any_trashed = TRUE;
   gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
   apply_filter_and_sorter (self);
+  update_class_counts (self);
 }
 
 static void
@@ -864,9 +1005,24 @@ filter_func (gpointer item, gpointer user_data)
 {
   ClClassifyView *self = user_data;
 
+  const char *prediction = cl_image_item_get_prediction (item);
+
   if (cl_image_item_get_trashed (item))
     return FALSE;
-  return self->filter_class == NULL || g_strcmp0 (cl_image_item_get_prediction (item), self->filter_class) == 0;
+  if (self->filter_class != NULL && g_strcmp0 (prediction, self->filter_class) != 0)
+    return FALSE;
+  if (confidence_range_active (self))
+    {
+      double percent = 100 * cl_image_item_get_confidence (item);
+      if (prediction == NULL || percent < self->min_confidence || percent > self->max_confidence)
+        return FALSE;
+    }
+  if (self->only_disagreeing)
+    {
+      const char *label = cl_image_item_get_label (item);
+      return label != NULL && prediction != NULL && g_ascii_strcasecmp (label, prediction) != 0;
+    }
+  return TRUE;
 }
 
 static int
@@ -937,6 +1093,7 @@ on_collection_changed (ClClassifyView *self)
 
   self->folder_enabled = FALSE;
   self->any_trashed = FALSE;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->disagree_check), c != NULL && cl_collection_has_labels (c));
   clear_folder_results (self, FALSE);
   set_folder_summary (self, NULL);
   gtk_filter_list_model_set_model (GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model)),
@@ -1173,6 +1330,17 @@ set_filter_class (ClClassifyView *self, const char *class_name)
 
 gboolean cl_classify_view_has_results (ClClassifyView *self) { return self->folder_complete; }
 
+guint
+cl_classify_view_get_class_count (ClClassifyView *self, const char *class_name)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->filter_classes));
+
+  for (guint i = 0; self->class_counts != NULL && i < n; i++)
+    if ((i == 0 && class_name == NULL) || (i > 0 && g_strcmp0 (gtk_string_list_get_string (self->filter_classes, i), class_name) == 0))
+      return self->class_counts[i];
+  return 0;
+}
+
 static void
 cl_classify_view_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
@@ -1200,6 +1368,15 @@ cl_classify_view_get_property (GObject *object, guint prop_id, GValue *value, GP
       break;
     case PROP_FILTER_CLASS:
       g_value_set_string (value, self->filter_class);
+      break;
+    case PROP_MIN_CONFIDENCE:
+      g_value_set_double (value, self->min_confidence);
+      break;
+    case PROP_MAX_CONFIDENCE:
+      g_value_set_double (value, self->max_confidence);
+      break;
+    case PROP_ONLY_DISAGREEING:
+      g_value_set_boolean (value, self->only_disagreeing);
       break;
     case PROP_SORT_BY_CONFIDENCE:
       g_value_set_boolean (value, self->sort_by_confidence);
@@ -1235,6 +1412,19 @@ cl_classify_view_set_property (GObject *object, guint prop_id, const GValue *val
     case PROP_FILTER_CLASS:
       set_filter_class (self, g_value_get_string (value));
       break;
+    case PROP_MIN_CONFIDENCE:
+      set_confidence_bound (self, &self->min_confidence, g_value_get_double (value), pspec);
+      break;
+    case PROP_MAX_CONFIDENCE:
+      set_confidence_bound (self, &self->max_confidence, g_value_get_double (value), pspec);
+      break;
+    case PROP_ONLY_DISAGREEING:
+      if (self->only_disagreeing != g_value_get_boolean (value))
+        {
+          self->only_disagreeing = g_value_get_boolean (value);
+          filters_changed (self, pspec);
+        }
+      break;
     case PROP_SORT_BY_CONFIDENCE:
       gtk_drop_down_set_selected (self->sort_dropdown, g_value_get_boolean (value) ? 1 : 0);
       break;
@@ -1259,6 +1449,10 @@ install_properties (GObjectClass *object_class)
   properties[PROP_TEMPLATE_PRESET] = g_param_spec_string ("template-preset", NULL, NULL, "simple", read_write);
   properties[PROP_FILTER_CLASS] = g_param_spec_string ("filter-class", NULL, NULL, NULL, read_write);
   properties[PROP_SORT_BY_CONFIDENCE] = g_param_spec_boolean ("sort-by-confidence", NULL, NULL, FALSE, read_write);
+  /* The filter's confidence range, in percent, and the images predicted other than their label. */
+  properties[PROP_MIN_CONFIDENCE] = g_param_spec_double ("min-confidence", NULL, NULL, 0, 100, 0, read_write);
+  properties[PROP_MAX_CONFIDENCE] = g_param_spec_double ("max-confidence", NULL, NULL, 0, 100, 100, read_write);
+  properties[PROP_ONLY_DISAGREEING] = g_param_spec_boolean ("only-disagreeing", NULL, NULL, FALSE, read_write);
   properties[PROP_PROGRESS] = g_param_spec_double ("progress", NULL, NULL, 0, 1, 0, read_only);
   properties[PROP_EXPORT_FOLDER] = g_param_spec_object ("export-folder", NULL, NULL, G_TYPE_FILE, read_only);
   properties[PROP_EXPORT_TITLE] = g_param_spec_string ("export-title", NULL, NULL, NULL, read_only);
@@ -1298,6 +1492,8 @@ cl_classify_view_finalize (GObject *object)
   g_free (self->folder_probs);
   g_free (self->folder_readable);
   g_free (self->filter_class);
+  g_free (self->class_counts);
+  g_ptr_array_unref (self->count_rows);
   g_free (self->metrics_summary);
   g_clear_object (&self->filter);
   g_clear_object (&self->sorter);
@@ -1335,6 +1531,9 @@ cl_classify_view_class_init (ClClassifyViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, grid_box);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, filter_dropdown);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, sort_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, min_confidence_spin);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, max_confidence_spin);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, disagree_check);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, count_label);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, center_stack);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, center_switcher);
@@ -1362,6 +1561,12 @@ cl_classify_view_init (ClClassifyView *self)
   gtk_widget_init_template (GTK_WIDGET (self));
   cl_debounce_init (&self->debounce, DEBOUNCE_MS, typing_paused, self);
   self->filter_classes = GTK_STRING_LIST (gtk_drop_down_get_model (self->filter_dropdown));
+  self->max_confidence = 100;
+  setup_filter_counts (self);
+  const GBindingFlags both = G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE;
+  g_object_bind_property (self, "min-confidence", self->min_confidence_spin, "value", both);
+  g_object_bind_property (self, "max-confidence", self->max_confidence_spin, "value", both);
+  g_object_bind_property (self, "only-disagreeing", self->disagree_check, "active", both);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.classify-all", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.stop", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.export", FALSE);

@@ -216,6 +216,21 @@ find_type (GtkWidget *root, GType type)
   return NULL;
 }
 
+/* The first widget under ROOT (ROOT included) with the style class NAME, or NULL. */
+static GtkWidget *
+find_css_class (GtkWidget *root, const char *name)
+{
+  if (gtk_widget_has_css_class (root, name))
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_css_class (child, name);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
 /* A widget ROOT's template names; one that is missing is a broken template. */
 static GtkWidget *
 named (gpointer root, const char *id)
@@ -842,6 +857,43 @@ static gboolean
 start_filter (Driver *driver, JsonBuilder *b)
 {
   g_object_set (classify_view (driver), "filter-class", step_string (driver, "class", NULL), NULL);
+  return TRUE;
+}
+
+/* The Classify filter's confidence range ("min", "max", percent) and "only_disagreeing", where
+ * the step gives them. */
+static gboolean
+start_classify_filters (Driver *driver, JsonBuilder *b)
+{
+  ClClassifyView *view = classify_view (driver);
+
+  if (json_object_has_member (driver->step, "min"))
+    g_object_set (view, "min-confidence", json_object_get_double_member (driver->step, "min"), NULL);
+  if (json_object_has_member (driver->step, "max"))
+    g_object_set (view, "max-confidence", json_object_get_double_member (driver->step, "max"), NULL);
+  if (json_object_has_member (driver->step, "only_disagreeing"))
+    g_object_set (view, "only-disagreeing", json_object_get_boolean_member (driver->step, "only_disagreeing"), NULL);
+  return TRUE;
+}
+
+/* The counts the filter's drop-down holds for each choice, and the one its button shows. */
+static gboolean
+start_class_counts (Driver *driver, JsonBuilder *b)
+{
+  ClClassifyView *view = classify_view (driver);
+  GtkDropDown *dropdown = GTK_DROP_DOWN (named (view, "filter_dropdown"));
+  GListModel *choices = gtk_drop_down_get_model (dropdown);
+  GtkWidget *shown = find_css_class (GTK_WIDGET (dropdown), "numeric");
+
+  json_builder_set_member_name (b, "counts");
+  json_builder_begin_object (b);
+  for (guint i = 0; i < g_list_model_get_n_items (choices); i++)
+    {
+      const char *name = gtk_string_list_get_string (GTK_STRING_LIST (choices), i);
+      add_int (b, name, cl_classify_view_get_class_count (view, i == 0 ? NULL : name));
+    }
+  json_builder_end_object (b);
+  add_string (b, "button_count", shown != NULL ? label_text (shown) : NULL);
   return TRUE;
 }
 
@@ -2443,6 +2495,8 @@ static const StepDef steps[] = {
   { "click-item",               start_click_item,         NULL,                        50, 60, 0 },
   { "right-click",              start_right_click,        poll_keys,                  400, 60, 0 },
   { "grid-selection",           start_grid_selection,     NULL,                         0, 60, 0 },
+  { "classify-filters",         start_classify_filters,   poll_grid,                    0, 60, STEP_ON_FRAME },
+  { "class-counts",             start_class_counts,       NULL,                         0, 60, 0 },
   { "paths-exist",              start_paths_exist,        NULL,                         0, 60, 0 },
   /* Classify */
   { "set-classes",              start_set_classes,        NULL,                         0, 60, 0 },
