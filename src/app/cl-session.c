@@ -266,8 +266,22 @@ cl_session_set_trashed (ClSession *self, GPtrArray *files, gboolean trashed)
           changed = TRUE;
         }
     }
-  if (changed)
-    g_signal_emit (self, signals[SIGNAL_TRASHED_CHANGED], 0);
+  if (!changed)
+    return;
+  g_signal_emit (self, signals[SIGNAL_TRASHED_CHANGED], 0);
+  /* The preview moves on from a trashed image to the next one still there (or the one before). */
+  if (self->selected_item != NULL && cl_image_item_get_trashed (self->selected_item))
+    {
+      guint at = cl_image_item_get_index (self->selected_item);
+      ClImageItem *next = NULL;
+      for (guint i = at; next == NULL && i < n; i++)
+        if (!cl_image_item_get_trashed (cl_collection_get_item (self->collection, i)))
+          next = cl_collection_get_item (self->collection, i);
+      for (guint i = MIN (at, n); next == NULL && i-- > 0;)
+        if (!cl_image_item_get_trashed (cl_collection_get_item (self->collection, i)))
+          next = cl_collection_get_item (self->collection, i);
+      cl_session_set_selected_item (self, next);
+    }
 }
 
 /* ---------------------------------------------------------------- opening */

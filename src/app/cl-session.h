@@ -79,7 +79,7 @@ void cl_session_show_file_toast (ClSession *self, const char *message, GFile *fi
 
 /* FILES (GFile) were moved to the trash (TRASHED) or restored from it: the collection's images of
  * these files are marked (cl_image_item_set_trashed) and signal "trashed-changed" tells the views,
- * which hide the trashed ones. */
+ * which hide the trashed ones; a trashed selected image gives its place to the next one. */
 void cl_session_set_trashed (ClSession *self, GPtrArray *files, gboolean trashed);
 
 G_END_DECLS

@@ -149,6 +149,9 @@ test_multi_selection (void)
   g_assert_cmpuint (json_array_get_length (buttons), ==, 1);
   g_assert_cmpstr (json_array_get_string_element (buttons, 0), ==, "_Undo");
   g_assert_cmpint (json_object_get_int_member (step (run, 20), "n_items"), ==, N_GRID_IMAGES - 2);
+  /* The preview moved on from the trashed img-4.png to the next image still there. */
+  g_assert_cmpstr (member_string (step (run, 20), "session_selected"), ==, paths[5]);
+  assert_selection (step (run, 20), "3", 3);
   JsonArray *gone = json_object_get_array_member (step (run, 21), "exist");
   g_assert_false (json_array_get_boolean_element (gone, 0));
   g_assert_false (json_array_get_boolean_element (gone, 1));
