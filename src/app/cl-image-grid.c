@@ -553,16 +553,24 @@ select_position (ClImageGrid *self, guint position)
 gboolean
 cl_image_grid_select_item (ClImageGrid *self, ClImageItem *item)
 {
+  /* The current item of a selection of several: the selection stays. */
+  if (item != NULL && cl_image_grid_get_selected_item (self) == item)
+    return TRUE;
   g_weak_ref_set (&self->wanted, item);
   if (item == NULL)
     return FALSE;
-  /* The current item of a selection of several: the selection stays. */
-  if (cl_image_grid_get_selected_item (self) == item)
-    return TRUE;
 
   guint position = find_position (self, item);
   if (position == GTK_INVALID_LIST_POSITION)
-    return FALSE;
+    {
+      /* Nothing selected while the model does not hold it; selected as soon as it does. */
+      g_autoptr (GtkBitset) none = gtk_bitset_new_empty ();
+      g_hash_table_remove_all (self->chosen);
+      g_hash_table_add (self->chosen, g_object_ref (item));
+      apply_selection (self, none);
+      set_current (self, NULL, GTK_INVALID_LIST_POSITION);
+      return FALSE;
+    }
   select_position (self, position);
   return TRUE;
 }
