@@ -5,6 +5,10 @@
  *   ROOT/SPLIT/nshards.txt                       the number N of shards
  *   ROOT/SPLIT/0.tar … ROOT/SPLIT/N-1.tar        samples: KEY.jpg|png|webp with KEY.cls or KEY.txt
  *
+ * Shards may be compressed (N.tar.gz, N.tgz, N.tar.xz, N.tar.zst, N.tar.bz2: whatever libarchive's
+ * filters read, still streaming), and instead of the split folder PATH may name the shards with a
+ * brace pattern as WebDataset URLs do (ROOT/SPLIT/{0..N-1}.tar.gz, shard-{000..099}.tar).
+ *
  * A sample's members share KEY, the member path up to the first dot of its file name (WebDataset's
  * rule).  The tars are read with libarchive, streaming: opening reads the small .cls and .txt members
  * and skips over the images; decoding streams each shard once more and decodes its images from
@@ -35,6 +39,7 @@
 static struct {
   __typeof__ (archive_read_new)                *read_new;
   __typeof__ (archive_read_support_format_tar) *read_support_format_tar;
+  __typeof__ (archive_read_support_filter_all) *read_support_filter_all;
   __typeof__ (archive_read_open_fd)            *read_open_fd;
   __typeof__ (archive_read_next_header)        *read_next_header;
   __typeof__ (archive_read_data)               *read_data;
@@ -60,6 +65,7 @@ la_load (gpointer unused)
   const struct { const char *name; gpointer *slot; } symbols[] = {
     { "archive_read_new", (gpointer *) &la.read_new },
     { "archive_read_support_format_tar", (gpointer *) &la.read_support_format_tar },
+    { "archive_read_support_filter_all", (gpointer *) &la.read_support_filter_all },
     { "archive_read_open_fd", (gpointer *) &la.read_open_fd },
     { "archive_read_next_header", (gpointer *) &la.read_next_header },
     { "archive_read_data", (gpointer *) &la.read_data },
@@ -112,9 +118,55 @@ wds_sample_free (gpointer data)
   g_free (sample);
 }
 
+/* A brace pattern of shard names in the file name of PATH, "PREFIX{FIRST..LAST}SUFFIX" (inclusive, and
+ * zero-padded to FIRST's width when FIRST has a leading zero, as braceexpand does); FALSE otherwise. */
+typedef struct {
+  char *prefix;   /* the folder and the name up to the brace */
+  char *suffix;
+  long  first;
+  long  last;
+  int   width;
+} WdsPattern;
+
+static void
+wds_pattern_clear (WdsPattern *pattern)
+{
+  g_free (pattern->prefix);
+  g_free (pattern->suffix);
+}
+
+static gboolean
+wds_pattern_parse (const char *path, WdsPattern *pattern)
+{
+  const char *slash = strrchr (path, '/');
+  const char *open = strchr (slash != NULL ? slash + 1 : path, '{');
+  if (open == NULL || !g_ascii_isdigit (open[1]))
+    return FALSE;
+  char *dots, *end;
+  long first = strtol (open + 1, &dots, 10);
+  if (strncmp (dots, "..", 2) != 0 || !g_ascii_isdigit (dots[2]))
+    return FALSE;
+  long last = strtol (dots + 2, &end, 10);
+  if (*end != '}' || strchr (end + 1, '{') != NULL || last < first || last - first >= WDS_MAX_SHARDS)
+    return FALSE;
+  pattern->prefix = g_strndup (path, (gsize) (open - path));
+  pattern->suffix = g_strdup (end + 1);
+  pattern->first = first;
+  pattern->last = last;
+  pattern->width = open[1] == '0' && dots - (open + 1) > 1 ? (int) (dots - (open + 1)) : 0;
+  return TRUE;
+}
+
 gboolean
 clip_dataset_is_webdataset (const char *path)
 {
+  WdsPattern pattern = { 0 };
+  if (wds_pattern_parse (path, &pattern))
+    {
+      g_autofree char *split_dir = g_path_get_dirname (pattern.prefix);
+      wds_pattern_clear (&pattern);
+      return g_file_test (split_dir, G_FILE_TEST_IS_DIR);
+    }
   g_autofree char *own = g_build_filename (path, "nshards.txt", NULL);
   if (g_file_test (own, G_FILE_TEST_IS_REGULAR))
     return TRUE;
@@ -167,6 +219,7 @@ wds_shard_open (WdsShard *shard, const char *path, GError **error)
     return FALSE;
   shard->archive = la.read_new ();
   la.read_support_format_tar (shard->archive);
+  la.read_support_filter_all (shard->archive);  /* gzip, xz, zstd, bzip2 shards stream the same way */
   if (la.read_open_fd (shard->archive, shard->fd, WDS_READ_BLOCK) != ARCHIVE_OK)
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: %s", path, la.error_string (shard->archive));
@@ -440,6 +493,14 @@ wds_add_samples (ClipDataset *dataset, GPtrArray *samples, gboolean retrieval)
 static gboolean
 wds_locate (const char *path, const char *split, char **split_dir, char **root, GError **error)
 {
+  WdsPattern pattern = { 0 };
+  if (wds_pattern_parse (path, &pattern))
+    {
+      *split_dir = g_path_get_dirname (pattern.prefix);
+      *root = g_path_get_dirname (*split_dir);
+      wds_pattern_clear (&pattern);
+      return TRUE;
+    }
   g_autofree char *own = g_build_filename (path, "nshards.txt", NULL);
   if (g_file_test (own, G_FILE_TEST_IS_REGULAR))
     {
@@ -476,6 +537,48 @@ wds_read_nshards (const char *split_dir, GError **error)
   return (int) n;
 }
 
+/* Shard S of a split that nshards.txt counts: S.tar, or the first compressed S.tar.* that exists
+ * (S.tar when none does: opening it reports it missing). */
+static char *
+wds_numbered_shard (const char *split_dir, int s)
+{
+  static const char *const extensions[] = { ".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.zst", ".tar.bz2" };
+  for (size_t i = 0; i < G_N_ELEMENTS (extensions); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("%d%s", s, extensions[i]);
+      char *path = g_build_filename (split_dir, name, NULL);
+      if (g_file_test (path, G_FILE_TEST_EXISTS))
+        return path;
+      g_free (path);
+    }
+  g_autofree char *name = g_strdup_printf ("%d.tar", s);
+  return g_build_filename (split_dir, name, NULL);
+}
+
+/* The shard paths, in order: PATH's brace pattern expanded, or those nshards.txt counts. */
+static GPtrArray *
+wds_list_shards (const char *path, const char *split_dir, GError **error)
+{
+  GPtrArray *shards = g_ptr_array_new_with_free_func (g_free);
+  WdsPattern pattern = { 0 };
+  if (wds_pattern_parse (path, &pattern))
+    {
+      for (long s = pattern.first; s <= pattern.last; s++)
+        g_ptr_array_add (shards, g_strdup_printf ("%s%0*ld%s", pattern.prefix, pattern.width, s, pattern.suffix));
+      wds_pattern_clear (&pattern);
+      return shards;
+    }
+  int n_shards = wds_read_nshards (split_dir, error);
+  if (n_shards < 0)
+    {
+      g_ptr_array_unref (shards);
+      return NULL;
+    }
+  for (int s = 0; s < n_shards; s++)
+    g_ptr_array_add (shards, wds_numbered_shard (split_dir, s));
+  return shards;
+}
+
 gboolean
 dataset_read_webdataset (ClipDataset *dataset, const char *path, const ClipDatasetOptions *options,
                          const ClipCallbacks *callbacks, GError **error)
@@ -486,9 +589,10 @@ dataset_read_webdataset (ClipDataset *dataset, const char *path, const ClipDatas
   if (!wds_locate (path, options->split != NULL ? options->split : WDS_DEFAULT_SPLIT, &split_dir, &root, error)
       || !wds_read_labels_and_templates (dataset, root, error))
     return FALSE;
-  int n_shards = wds_read_nshards (split_dir, error);
-  if (n_shards < 0)
+  g_autoptr (GPtrArray) shard_paths = wds_list_shards (path, split_dir, error);
+  if (shard_paths == NULL)
     return FALSE;
+  const int n_shards = (int) shard_paths->len;
 
   WdsIndex index = {
     .dataset = dataset,
@@ -498,9 +602,8 @@ dataset_read_webdataset (ClipDataset *dataset, const char *path, const ClipDatas
   gboolean ok = TRUE;
   for (int s = 0; s < n_shards && ok; s++)
     {
-      g_autofree char *name = g_strdup_printf ("%d.tar", s);
-      char *shard_path = g_build_filename (split_dir, name, NULL);
-      g_ptr_array_add (dataset->shards, shard_path);
+      const char *shard_path = g_ptr_array_index (shard_paths, s);
+      g_ptr_array_add (dataset->shards, g_strdup (shard_path));
       ok = wds_index_shard (&index, s, shard_path, callbacks);
       clip_callbacks_progress (callbacks, "Reading the shards", s + 1, n_shards);
     }
