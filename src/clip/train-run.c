@@ -27,6 +27,7 @@
 #define LOCK_FILE            ".lock"
 #define CROPS_MEMORY_LIMIT   ((size_t) 8 << 30)   /* beyond this, prepared crops go to a cache file */
 #define VALIDATION_BATCH     64
+#define HEARTBEAT_S          1.0  /* rank 0 validating tells the waiting ranks it is alive this often */
 #define LN_EPS               1e-5f
 #define ETA_SMOOTHING        0.1                  /* weight of the newest step time */
 /* Tags that keep the shuffling and augmentation streams apart for equal numbers. */
@@ -326,6 +327,9 @@ struct _ClipTrainRun {
   ClipCommunicator  comm;
   ClipCropCache    *crops;
   GError           *pending_failure;  /* rank 0's, told to the others at the next agreement */
+  gboolean          validates;        /* a validation set was given (only rank 0 keeps it) */
+  gint64            last_heartbeat;   /* rank 0 validating: when it last told the others */
+  GError           *heartbeat_error;  /* a heartbeat that failed during validation */
 };
 
 /* The process that writes the folder: the only one, or rank 0. */
@@ -588,6 +592,7 @@ clip_train_run_free (ClipTrainRun *run)
   g_free (run->augmented);
   clip_crop_cache_free (run->crops);
   g_clear_error (&run->pending_failure);
+  g_clear_error (&run->heartbeat_error);
   g_free (run);
 }
 
@@ -1208,6 +1213,7 @@ run_prepare (ClipTrainRun *run, GError **error)
     run->crops = clip_crop_cache_new (run->train, c->image_size, CROPS_MEMORY_LIMIT);
   else if (!prepare_dataset (run, run->train, "Decoding the training images", error))
     return FALSE;
+  run->validates = run->val != NULL;
   if (!is_writer (run))
     g_clear_pointer (&run->val, clip_dataset_free);  /* rank 0 validates */
   if (run->val != NULL && !prepare_dataset (run, run->val, "Decoding the validation images", error))
@@ -1397,6 +1403,29 @@ log_validation (ClipTrainRun *run, const ClipTrainValidation *v, GError **error)
   return log_write (run, b, error);
 }
 
+/* Validation's progress; on rank 0 of a data-parallel run also a heartbeat to the waiting ranks at
+ * most every HEARTBEAT_S (a failed one stops the validation). */
+static void
+validation_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
+{
+  ProgressContext *ctx = user_data;
+  ClipTrainRun *run = ctx->run;
+  forward_progress (what, done, total, user_data);
+  gint64 now = g_get_monotonic_time ();
+  if (!run->distributed || run->heartbeat_error != NULL || now - run->last_heartbeat < HEARTBEAT_S * G_USEC_PER_SEC)
+    return;
+  gboolean root_busy;
+  clip_dist_heartbeat (&run->comm, TRUE, &root_busy, &run->heartbeat_error);
+  run->last_heartbeat = now;
+}
+
+static gboolean
+validation_abort (gpointer user_data)
+{
+  ProgressContext *ctx = user_data;
+  return ctx->run->heartbeat_error != NULL || forward_abort (user_data);
+}
+
 static gboolean
 run_validate (ClipTrainRun *run, int64_t step, GError **error)
 {
@@ -1404,10 +1433,20 @@ run_validate (ClipTrainRun *run, int64_t step, GError **error)
                             .has_zero_shot = clip_dataset_get_n_labels (run->val) > 0 };
   ClipZeroShotMetrics zero_shot = { 0 };
   ProgressContext ctx = { run, "Validating" };
-  const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
-  if (!clip_evaluate_dataset (clip_trainer_get_model (run->trainer), run->val,
-                              (const char *const *) run->templates, g_strv_length (run->templates), NULL, 0,
-                              VALIDATION_BATCH, &v.retrieval, v.has_zero_shot ? &zero_shot : NULL, &callbacks, error))
+  const ClipCallbacks callbacks = { validation_progress, validation_abort, &ctx };
+  run->last_heartbeat = g_get_monotonic_time ();
+  gboolean evaluated = clip_evaluate_dataset (clip_trainer_get_model (run->trainer), run->val,
+                                              (const char *const *) run->templates, g_strv_length (run->templates),
+                                              NULL, 0, VALIDATION_BATCH, &v.retrieval,
+                                              v.has_zero_shot ? &zero_shot : NULL, &callbacks, error);
+  if (run->heartbeat_error != NULL)
+    {
+      g_clear_error (error);
+      g_propagate_error (error, g_steal_pointer (&run->heartbeat_error));
+      clip_zero_shot_metrics_clear (&zero_shot);
+      return FALSE;
+    }
+  if (!evaluated)
     return FALSE;
   v.zero_shot_top1 = zero_shot.top1;
   v.zero_shot_top5 = zero_shot.top5;
@@ -1492,6 +1531,28 @@ run_agree (ClipTrainRun *run, GError *local_failure, GError **error)
   return agreed;
 }
 
+/* Validation after the last step of each epoch and of the run. */
+static gboolean
+validation_due (const ClipTrainRun *run, int64_t step)
+{
+  return run->validates && (step % run->steps_per_epoch == 0 || step == run->total_steps);
+}
+
+/* After a step whose validation rank 0 ran (or skipped, having failed before it), every rank of a
+ * data-parallel run: rank 0 says it is done, the others wait for that through its heartbeats. */
+static gboolean
+run_wait_for_validation (ClipTrainRun *run, int64_t step, GError **error)
+{
+  if (!run->distributed || !validation_due (run, step))
+    return TRUE;
+  gboolean root_busy = FALSE;
+  do
+    if (!clip_dist_heartbeat (&run->comm, FALSE, &root_busy, error))
+      return FALSE;
+  while (root_busy && !is_writer (run));
+  return TRUE;
+}
+
 /* The log, the events, validation and checkpoints after a step: rank 0's work. */
 static gboolean
 run_after_step (ClipTrainRun *run, const ClipTrainStepReport *report, GError **error)
@@ -1503,7 +1564,7 @@ run_after_step (ClipTrainRun *run, const ClipTrainStepReport *report, GError **e
   if (run->events.step != NULL)
     run->events.step (report, run->events.callbacks.user_data);
   gboolean last = step == run->total_steps;
-  if (run->val != NULL && (step % run->steps_per_epoch == 0 || last) && !run_validate (run, step, error))
+  if (run->val != NULL && validation_due (run, step) && !run_validate (run, step, error))
     return FALSE;
   if (is_writer (run) && ((c->save_every > 0 && step % c->save_every == 0) || last))
     return run_save_checkpoint (run, error);
@@ -1547,6 +1608,8 @@ clip_train_run_run (ClipTrainRun *run, GError **error)
             return run_fail (run, local_error, error);
           run->pending_failure = local_error;  /* the others learn of it before the next step */
         }
+      if (!run_wait_for_validation (run, stats.step, &local_error))
+        return run_fail (run, local_error, error);
     }
 
   GError *local_error = NULL, *agreed_error = NULL;
