@@ -1053,10 +1053,14 @@ clip_train_run_read_config (const char *dir, ClipTrainRunConfig *config, GError 
 
 /* ------------------------------------------------------------------ preparation */
 
-/* The run's callbacks, with progress reported under the run's own name for the phase (WHAT). */
+/* The run's callbacks, with progress reported under the run's own name for the phase (WHAT).  ALONE:
+ * rank 0 of a data-parallel run works while the others wait (validation), and tells them it is
+ * alive at most every HEARTBEAT_S from the abort poll (each layer of the model, each image decoded),
+ * on the thread that drives MPI; a heartbeat that fails stops the work. */
 typedef struct {
   ClipTrainRun *run;
   const char   *what;
+  gboolean      alone;
 } ProgressContext;
 
 static void
@@ -1070,13 +1074,43 @@ static gboolean
 forward_abort (gpointer user_data)
 {
   ProgressContext *ctx = user_data;
-  return clip_callbacks_aborted (&ctx->run->events.callbacks);
+  ClipTrainRun *run = ctx->run;
+  gint64 now = g_get_monotonic_time ();
+  if (ctx->alone && run->heartbeat_error == NULL && now - run->last_heartbeat >= HEARTBEAT_S * G_USEC_PER_SEC)
+    {
+      gboolean root_busy;
+      clip_dist_heartbeat (&run->comm, TRUE, &root_busy, &run->heartbeat_error);
+      run->last_heartbeat = now;
+    }
+  return run->heartbeat_error != NULL || clip_callbacks_aborted (&run->events.callbacks);
+}
+
+/* After work that rank 0 of a data-parallel run did ALONE (or skipped, having failed before it):
+ * rank 0 says it is done, the others wait for that through its heartbeats.  A heartbeat that failed
+ * during the work is the error. */
+static gboolean
+run_wait_for_rank0 (ClipTrainRun *run, GError **error)
+{
+  if (!run->distributed)
+    return TRUE;
+  if (run->heartbeat_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&run->heartbeat_error));
+      return FALSE;
+    }
+  gboolean root_busy = FALSE;
+  do
+    if (!clip_dist_heartbeat (&run->comm, FALSE, &root_busy, error))
+      return FALSE;
+  while (root_busy && !is_writer (run));
+  return TRUE;
 }
 
 static gboolean
-prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *what, GError **error)
+prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *what, gboolean alone, GError **error)
 {
-  ProgressContext ctx = { run, what };
+  ProgressContext ctx = { run, what, alone };
+  run->last_heartbeat = g_get_monotonic_time ();
   const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
   guint n_issues = clip_dataset_get_issues (dataset)->len;
   if (!clip_dataset_prepare_images (dataset, run->config.image_size, FALSE, CROPS_MEMORY_LIMIT,
@@ -1197,6 +1231,33 @@ run_open_log (ClipTrainRun *run, GError **error)
   return FALSE;
 }
 
+/* Decodes the validation images: in a data-parallel run rank 0 alone, which validates, while the
+ * others wait (also when it fails: all learn of it at the agreement that follows). */
+static gboolean
+run_prepare_validation (ClipTrainRun *run, GError **error)
+{
+  run->validates = run->val != NULL;
+  if (!is_writer (run))
+    g_clear_pointer (&run->val, clip_dataset_free);
+  GError *local_error = NULL;
+  if (run->val != NULL)
+    prepare_dataset (run, run->val, "Decoding the validation images", run->distributed, &local_error);
+  GError *wait_error = NULL;
+  if (run->validates && !run_wait_for_rank0 (run, &wait_error))
+    {
+      if (local_error == NULL)
+        local_error = wait_error;
+      else
+        g_error_free (wait_error);
+    }
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Decodes the images, fixes the schedule, tokenizes the captions and opens the log: once per run. */
 static gboolean
 run_prepare (ClipTrainRun *run, GError **error)
@@ -1211,12 +1272,9 @@ run_prepare (ClipTrainRun *run, GError **error)
     }
   if (run->distributed)
     run->crops = clip_crop_cache_new (run->train, c->image_size, CROPS_MEMORY_LIMIT);
-  else if (!prepare_dataset (run, run->train, "Decoding the training images", error))
+  else if (!prepare_dataset (run, run->train, "Decoding the training images", FALSE, error))
     return FALSE;
-  run->validates = run->val != NULL;
-  if (!is_writer (run))
-    g_clear_pointer (&run->val, clip_dataset_free);  /* rank 0 validates */
-  if (run->val != NULL && !prepare_dataset (run, run->val, "Decoding the validation images", error))
+  if (!run_prepare_validation (run, error))
     return FALSE;
   if (!run_fix_schedule (run, error))
     return FALSE;
@@ -1403,50 +1461,18 @@ log_validation (ClipTrainRun *run, const ClipTrainValidation *v, GError **error)
   return log_write (run, b, error);
 }
 
-/* Validation's progress; on rank 0 of a data-parallel run also a heartbeat to the waiting ranks at
- * most every HEARTBEAT_S (a failed one stops the validation). */
-static void
-validation_progress (const char *what, int64_t done, int64_t total, gpointer user_data)
-{
-  ProgressContext *ctx = user_data;
-  ClipTrainRun *run = ctx->run;
-  forward_progress (what, done, total, user_data);
-  gint64 now = g_get_monotonic_time ();
-  if (!run->distributed || run->heartbeat_error != NULL || now - run->last_heartbeat < HEARTBEAT_S * G_USEC_PER_SEC)
-    return;
-  gboolean root_busy;
-  clip_dist_heartbeat (&run->comm, TRUE, &root_busy, &run->heartbeat_error);
-  run->last_heartbeat = now;
-}
-
-static gboolean
-validation_abort (gpointer user_data)
-{
-  ProgressContext *ctx = user_data;
-  return ctx->run->heartbeat_error != NULL || forward_abort (user_data);
-}
-
 static gboolean
 run_validate (ClipTrainRun *run, int64_t step, GError **error)
 {
   ClipTrainValidation v = { .step = step, .epoch = (step - 1) / run->steps_per_epoch + 1,
                             .has_zero_shot = clip_dataset_get_n_labels (run->val) > 0 };
   ClipZeroShotMetrics zero_shot = { 0 };
-  ProgressContext ctx = { run, "Validating" };
-  const ClipCallbacks callbacks = { validation_progress, validation_abort, &ctx };
+  ProgressContext ctx = { run, "Validating", run->distributed };
+  const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
   run->last_heartbeat = g_get_monotonic_time ();
-  gboolean evaluated = clip_evaluate_dataset (clip_trainer_get_model (run->trainer), run->val,
-                                              (const char *const *) run->templates, g_strv_length (run->templates),
-                                              NULL, 0, VALIDATION_BATCH, &v.retrieval,
-                                              v.has_zero_shot ? &zero_shot : NULL, &callbacks, error);
-  if (run->heartbeat_error != NULL)
-    {
-      g_clear_error (error);
-      g_propagate_error (error, g_steal_pointer (&run->heartbeat_error));
-      clip_zero_shot_metrics_clear (&zero_shot);
-      return FALSE;
-    }
-  if (!evaluated)
+  if (!clip_evaluate_dataset (clip_trainer_get_model (run->trainer), run->val,
+                              (const char *const *) run->templates, g_strv_length (run->templates), NULL, 0,
+                              VALIDATION_BATCH, &v.retrieval, v.has_zero_shot ? &zero_shot : NULL, &callbacks, error))
     return FALSE;
   v.zero_shot_top1 = zero_shot.top1;
   v.zero_shot_top5 = zero_shot.top5;
@@ -1538,21 +1564,6 @@ validation_due (const ClipTrainRun *run, int64_t step)
   return run->validates && (step % run->steps_per_epoch == 0 || step == run->total_steps);
 }
 
-/* After a step whose validation rank 0 ran (or skipped, having failed before it), every rank of a
- * data-parallel run: rank 0 says it is done, the others wait for that through its heartbeats. */
-static gboolean
-run_wait_for_validation (ClipTrainRun *run, int64_t step, GError **error)
-{
-  if (!run->distributed || !validation_due (run, step))
-    return TRUE;
-  gboolean root_busy = FALSE;
-  do
-    if (!clip_dist_heartbeat (&run->comm, FALSE, &root_busy, error))
-      return FALSE;
-  while (root_busy && !is_writer (run));
-  return TRUE;
-}
-
 /* The log, the events, validation and checkpoints after a step: rank 0's work. */
 static gboolean
 run_after_step (ClipTrainRun *run, const ClipTrainStepReport *report, GError **error)
@@ -1608,7 +1619,7 @@ clip_train_run_run (ClipTrainRun *run, GError **error)
             return run_fail (run, local_error, error);
           run->pending_failure = local_error;  /* the others learn of it before the next step */
         }
-      if (!run_wait_for_validation (run, stats.step, &local_error))
+      if (validation_due (run, stats.step) && !run_wait_for_rank0 (run, &local_error))
         return run_fail (run, local_error, error);
     }
 
