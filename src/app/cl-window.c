@@ -419,16 +419,10 @@ show_open_dialog (ClWindow *self, gboolean dataset)
   g_autoptr (GFile) last_folder = *last != '\0' ? g_file_new_for_path (last) : NULL;
   /* A data set is a file: its chooser starts beside the last one. */
   g_autoptr (GFile) folder = dataset && last_folder != NULL ? g_file_get_parent (last_folder) : NULL;
-  ClFileChooserOptions options = {
-    .title = dataset ? _("Open Data Set") : _("Open Folder"),
-    .action = dataset ? GTK_FILE_CHOOSER_ACTION_OPEN : GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
-    .accept_label = _("_Open"),
-    .filter_name = dataset ? _("Data sets (CSV, COCO or Karpathy JSON)") : NULL,
-    .filter_suffix = "csv",
-    .filter_suffix2 = "json",
-    .filter_mime_type = "text/csv",
-    .folder = folder != NULL ? folder : last_folder,
-  };
+  /* An image folder opens as it is, a folder of class folders or of WebDataset shards as a data set. */
+  ClFileChooserOptions options = cl_file_chooser_dataset_options (dataset ? CL_DATASET_FILE : CL_DATASET_FOLDER,
+                                                                  dataset ? _("Open Data Set") : _("Open Folder"),
+                                                                  folder != NULL ? folder : last_folder);
 
   if (!dataset)
     {
