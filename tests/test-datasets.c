@@ -861,6 +861,22 @@ test_webdataset_compressed (void)
   g_autoptr (ClipDataset) gz = open_dataset (gz_root, NULL, NULL);
   g_assert_cmpstr (clip_dataset_get_format_name (gz), ==, "webdataset");
   assert_same_images (tar, gz, size);
+  /* One member at a time, as the app's thumbnails read them: the bytes written, from either shard. */
+  for (int i = 0; i < N_PICTURES; i++)
+    for (int compressed = 0; compressed < 2; compressed++)
+      {
+        ClipDataset *dataset = compressed ? gz : tar;
+        const char *shard = clip_dataset_get_image_shard (dataset, i);
+        g_assert_true (g_str_has_suffix (shard, compressed ? (i < 3 ? "0.tar.gz" : "1.tar.gz") : (i < 3 ? "0.tar" : "1.tar")));
+        g_autoptr (GBytes) member = clip_dataset_read_shard_member (shard, clip_dataset_get_image_entry (dataset, i),
+                                                                     &error);
+        g_assert_no_error (error);
+        g_assert_true (g_bytes_equal (member, pictures.data[i]));
+      }
+  g_assert_null (clip_dataset_read_shard_member (clip_dataset_get_image_shard (gz, 0), "nothing.png", &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
+  g_assert_nonnull (strstr (error->message, "0.tar.gz: nothing.png: "));
+  g_clear_error (&error);
   ClipZeroShotMetrics from_tar = { 0 }, from_gz = { 0 };
   g_assert_true (clip_evaluate_dataset (model, tar, NULL, 0, NULL, 0, 4, NULL, &from_tar, NULL, &error));
   g_assert_true (clip_evaluate_dataset (model, gz, NULL, 0, NULL, 0, 4, NULL, &from_gz, NULL, &error));

@@ -523,6 +523,15 @@ int         clip_dataset_get_row_image (const ClipDataset *dataset, int index);
 int         clip_dataset_get_n_images (const ClipDataset *dataset);
 int         clip_dataset_get_image_label (const ClipDataset *dataset, int image);
 const char *clip_dataset_get_image_entry (const ClipDataset *dataset, int image);
+/* The WebDataset shard holding the image (its entry is the member's name), or NULL for a file. */
+const char *clip_dataset_get_image_shard (const ClipDataset *dataset, int image);
+/* The bytes of the member MEMBER of the WebDataset shard SHARD_PATH (a tar, compressed or not),
+ * streamed up to it (a plain tar skips the other members by seeking) and read whole, up to the
+ * image member limit; errors name the shard and the member.  For viewers: one member at a time. */
+GBytes     *clip_dataset_read_shard_member (const char *shard_path, const char *member, GError **error);
+/* That member decoded as clip_image_load decodes a file. */
+ClipImage  *clip_image_load_shard_member (const char *shard_path, const char *member,
+                                          gboolean apply_exif_orientation, GError **error);
 /* Whether the captions come from the data (retrieval) rather than from templates (classification). */
 gboolean    clip_dataset_has_captions (const ClipDataset *dataset);
 /* The data set's own zero-shot templates ("{}" or "{c}" for the class), NULL-terminated, or NULL. */

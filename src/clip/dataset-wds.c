@@ -710,3 +710,52 @@ dataset_decode_shard (const ClipDataset *dataset, int shard, const int *images, 
   if (archive != NULL)
     wds_shard_close (&opened);
 }
+
+/* ---------------------------------------------------------------- one member, for viewers */
+
+GBytes *
+clip_dataset_read_shard_member (const char *shard_path, const char *member, GError **error)
+{
+  g_return_val_if_fail (shard_path != NULL && member != NULL, NULL);
+  WdsShard opened;
+  if (!wds_shard_open (&opened, shard_path, error))
+    return NULL;
+  struct archive_entry *entry;
+  int status;
+  GByteArray *data = NULL;
+  char *reason = NULL;
+  while ((status = la.read_next_header (opened.archive, &entry)) == ARCHIVE_OK || status == ARCHIVE_WARN)
+    {
+      if (g_strcmp0 (la.entry_pathname (entry), member) == 0)
+        {
+          gboolean broken = FALSE;
+          data = wds_read_member (opened.archive, WDS_MAX_IMAGE_BYTES, &reason, &broken);
+          break;
+        }
+      if (la.read_data_skip (opened.archive) != ARCHIVE_OK)
+        {
+          status = ARCHIVE_FATAL;
+          break;
+        }
+    }
+  if (data == NULL && reason == NULL)
+    reason = g_strdup (status == ARCHIVE_EOF ? "no such member in the shard" : la.error_string (opened.archive));
+  if (data == NULL)
+    g_set_error (error, CLIP_ERROR, status == ARCHIVE_EOF ? CLIP_ERROR_MISSING : CLIP_ERROR_FORMAT, "%s: %s: %s",
+                 shard_path, member, reason);
+  g_free (reason);
+  wds_shard_close (&opened);
+  return data != NULL ? g_byte_array_free_to_bytes (data) : NULL;
+}
+
+ClipImage *
+clip_image_load_shard_member (const char *shard_path, const char *member, gboolean apply_exif_orientation,
+                              GError **error)
+{
+  g_autoptr (GBytes) bytes = clip_dataset_read_shard_member (shard_path, member, error);
+  if (bytes == NULL)
+    return NULL;
+  gsize size;
+  const void *data = g_bytes_get_data (bytes, &size);
+  return clip_image_load_bytes (member, data, size, apply_exif_orientation, error);
+}

@@ -559,6 +559,14 @@ clip_dataset_get_image_entry (const ClipDataset *dataset, int image)
   return DATASET_IMAGE (dataset, image)->entry;
 }
 
+const char *
+clip_dataset_get_image_shard (const ClipDataset *dataset, int image)
+{
+  g_return_val_if_fail (IMAGE_OK (dataset, image), NULL);
+  int shard = DATASET_IMAGE (dataset, image)->shard;
+  return shard >= 0 ? g_ptr_array_index (dataset->shards, shard) : NULL;
+}
+
 gboolean
 clip_dataset_has_captions (const ClipDataset *dataset)
 {
