@@ -399,7 +399,8 @@ dataset_chosen (gpointer owner, GFile *csv, const char *choice, gpointer data)
   g_autoptr (GFile) csv_folder = g_file_get_parent (csv);
   if (g_strcmp0 (choice, "other") != 0)
     {
-      cl_session_open_with_image_root (self->session, csv, csv_folder);
+      /* The folder the format says: the CSV's or Karpathy JSON's, ../NAME for COCO captions. */
+      cl_session_open_with_default_root (self->session, csv);
       return;
     }
   ClFileChooserOptions options = {
