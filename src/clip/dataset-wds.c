@@ -48,6 +48,8 @@ static struct {
   __typeof__ (archive_error_string)            *error_string;
   __typeof__ (archive_entry_pathname)          *entry_pathname;
   __typeof__ (archive_entry_filetype)          *entry_filetype;
+  __typeof__ (archive_read_header_position)    *read_header_position;
+  __typeof__ (archive_filter_code)             *filter_code;
 } la;
 
 static char *la_load_error;  /* why loading failed, or NULL */
@@ -74,6 +76,8 @@ la_load (gpointer unused)
     { "archive_error_string", (gpointer *) &la.error_string },
     { "archive_entry_pathname", (gpointer *) &la.entry_pathname },
     { "archive_entry_filetype", (gpointer *) &la.entry_filetype },
+    { "archive_read_header_position", (gpointer *) &la.read_header_position },
+    { "archive_filter_code", (gpointer *) &la.filter_code },
   };
   for (size_t i = 0; i < G_N_ELEMENTS (symbols); i++)
     if (!g_module_symbol (module, symbols[i].name, symbols[i].slot))
@@ -209,14 +213,23 @@ typedef struct {
   int             fd;
 } WdsShard;
 
+/* Opens PATH for streaming from byte OFFSET (a member's header in a plain tar; 0: the start), with
+ * the file's facts in INFO (may be NULL). */
 static gboolean
-wds_shard_open (WdsShard *shard, const char *path, GError **error)
+wds_shard_open_at (WdsShard *shard, const char *path, gint64 offset, struct stat *info, GError **error)
 {
   if (!la_ready (error))
     return FALSE;
-  shard->fd = clip_file_open_input (path, CLIP_INPUT_DEFAULT, NULL, error);
+  shard->fd = clip_file_open_input (path, CLIP_INPUT_DEFAULT, info, error);
   if (shard->fd < 0)
     return FALSE;
+  if (offset > 0 && lseek (shard->fd, offset, SEEK_SET) != offset)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot seek to %" G_GINT64_FORMAT ": %s", path, offset,
+                   g_strerror (errno));
+      close (shard->fd);
+      return FALSE;
+    }
   shard->archive = la.read_new ();
   la.read_support_format_tar (shard->archive);
   la.read_support_filter_all (shard->archive);  /* gzip, xz, zstd, bzip2 shards stream the same way */
@@ -228,6 +241,12 @@ wds_shard_open (WdsShard *shard, const char *path, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+static gboolean
+wds_shard_open (WdsShard *shard, const char *path, GError **error)
+{
+  return wds_shard_open_at (shard, path, 0, NULL, error);
 }
 
 /* ERROR's message without the "PATH: " it starts with, for an issue that names PATH already. */
@@ -713,23 +732,88 @@ dataset_decode_shard (const ClipDataset *dataset, int shard, const int *images, 
 
 /* ---------------------------------------------------------------- one member, for viewers */
 
-GBytes *
-clip_dataset_read_shard_member (const char *shard_path, const char *member, GError **error)
+/* Where the members of plain (uncompressed) shards start, learnt while viewers stream them, so that
+ * the next member asked for is reached by seeking instead of reading the shard again from its start
+ * (browsing or classifying a shard's images in turn reads it about once).  A compressed shard
+ * cannot be entered in the middle: it is streamed from its start each time. */
+typedef struct {
+  gint64      size, mtime;  /* of the shard when learnt: a changed shard is learnt again */
+  GHashTable *offsets;      /* member → its header's offset (gint64 in a pointer-sized slot) */
+  gint64      frontier;     /* the last header learnt: streaming for an unknown member resumes there */
+} WdsShardMap;
+
+static GMutex      wds_maps_lock;
+static GHashTable *wds_maps;   /* shard path → WdsShardMap */
+
+static void
+wds_shard_map_free (gpointer data)
 {
-  g_return_val_if_fail (shard_path != NULL && member != NULL, NULL);
+  WdsShardMap *map = data;
+  g_hash_table_unref (map->offsets);
+  g_free (map);
+}
+
+/* Where to start streaming PATH (as INFO describes it now) to reach MEMBER: its header, or the
+ * frontier of what is known, or 0. */
+static gint64
+wds_map_start (const char *path, const struct stat *info, const char *member)
+{
+  g_mutex_lock (&wds_maps_lock);
+  WdsShardMap *map = wds_maps != NULL ? g_hash_table_lookup (wds_maps, path) : NULL;
+  gint64 start = 0;
+  gpointer offset;
+  if (map != NULL && map->size == info->st_size && map->mtime == info->st_mtime)
+    start = g_hash_table_lookup_extended (map->offsets, member, NULL, &offset) ? (gint64) GPOINTER_TO_SIZE (offset)
+                                                                              : map->frontier;
+  g_mutex_unlock (&wds_maps_lock);
+  return start;
+}
+
+/* Records that MEMBER's header starts at OFFSET in the plain shard PATH (INFO as read). */
+static void
+wds_map_learn (const char *path, const struct stat *info, const char *member, gint64 offset)
+{
+  g_mutex_lock (&wds_maps_lock);
+  if (wds_maps == NULL)
+    wds_maps = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, wds_shard_map_free);
+  WdsShardMap *map = g_hash_table_lookup (wds_maps, path);
+  if (map == NULL || map->size != info->st_size || map->mtime != info->st_mtime)
+    {
+      map = g_new0 (WdsShardMap, 1);
+      map->size = info->st_size;
+      map->mtime = info->st_mtime;
+      map->offsets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      g_hash_table_replace (wds_maps, g_strdup (path), map);
+    }
+  g_hash_table_replace (map->offsets, g_strdup (member), GSIZE_TO_POINTER ((gsize) offset));
+  map->frontier = MAX (map->frontier, offset);
+  g_mutex_unlock (&wds_maps_lock);
+}
+
+/* Streams the shard from START to MEMBER and reads it; NULL with *REASON (*ENDED when the shard
+ * ended without it; *ENTERED unless no header could be read at START). */
+static GByteArray *
+wds_stream_to_member (const char *shard_path, const char *member, gint64 start, char **reason,
+                      gboolean *entered, gboolean *ended, GError **error)
+{
   WdsShard opened;
-  if (!wds_shard_open (&opened, shard_path, error))
+  struct stat info;
+  *entered = FALSE;
+  if (!wds_shard_open_at (&opened, shard_path, start, &info, error))
     return NULL;
   struct archive_entry *entry;
   int status;
   GByteArray *data = NULL;
-  char *reason = NULL;
   while ((status = la.read_next_header (opened.archive, &entry)) == ARCHIVE_OK || status == ARCHIVE_WARN)
     {
-      if (g_strcmp0 (la.entry_pathname (entry), member) == 0)
+      const char *name = la.entry_pathname (entry);
+      *entered = TRUE;
+      if (name != NULL && la.filter_code (opened.archive, 0) == ARCHIVE_FILTER_NONE)
+        wds_map_learn (shard_path, &info, name, start + la.read_header_position (opened.archive));
+      if (g_strcmp0 (name, member) == 0)
         {
           gboolean broken = FALSE;
-          data = wds_read_member (opened.archive, WDS_MAX_IMAGE_BYTES, &reason, &broken);
+          data = wds_read_member (opened.archive, WDS_MAX_IMAGE_BYTES, reason, &broken);
           break;
         }
       if (la.read_data_skip (opened.archive) != ARCHIVE_OK)
@@ -738,13 +822,37 @@ clip_dataset_read_shard_member (const char *shard_path, const char *member, GErr
           break;
         }
     }
-  if (data == NULL && reason == NULL)
-    reason = g_strdup (status == ARCHIVE_EOF ? "no such member in the shard" : la.error_string (opened.archive));
-  if (data == NULL)
-    g_set_error (error, CLIP_ERROR, status == ARCHIVE_EOF ? CLIP_ERROR_MISSING : CLIP_ERROR_FORMAT, "%s: %s: %s",
-                 shard_path, member, reason);
-  g_free (reason);
+  *ended = data == NULL && *reason == NULL && status == ARCHIVE_EOF;
+  if (data == NULL && *reason == NULL)
+    *reason = g_strdup (*ended ? "no such member in the shard" : la.error_string (opened.archive));
   wds_shard_close (&opened);
+  return data;
+}
+
+GBytes *
+clip_dataset_read_shard_member (const char *shard_path, const char *member, GError **error)
+{
+  g_return_val_if_fail (shard_path != NULL && member != NULL, NULL);
+  struct stat info;
+  int fd = clip_file_open_input (shard_path, CLIP_INPUT_DEFAULT, &info, error);
+  if (fd < 0)
+    return NULL;
+  close (fd);
+  gint64 start = wds_map_start (shard_path, &info, member);
+  char *reason = NULL;
+  gboolean entered, ended;
+  GByteArray *data = wds_stream_to_member (shard_path, member, start, &reason, &entered, &ended, error);
+  if (data == NULL && start > 0)
+    {
+      /* What was learnt no longer holds (the shard was rewritten in the same second): from the start. */
+      g_clear_pointer (&reason, g_free);
+      g_clear_error (error);
+      data = wds_stream_to_member (shard_path, member, 0, &reason, &entered, &ended, error);
+    }
+  if (data == NULL && reason != NULL)
+    g_set_error (error, CLIP_ERROR, ended ? CLIP_ERROR_MISSING : CLIP_ERROR_FORMAT, "%s: %s: %s", shard_path, member,
+                 reason);
+  g_free (reason);
   return data != NULL ? g_byte_array_free_to_bytes (data) : NULL;
 }
 
