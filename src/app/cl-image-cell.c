@@ -174,7 +174,8 @@ cl_image_cell_content_for_file (GFile *file)
 static GdkContentProvider *
 on_drag_prepare (GtkDragSource *source, double x, double y, ClImageCell *self)
 {
-  if (self->item == NULL)
+  /* An image inside a WebDataset shard has no file of its own to hand over. */
+  if (self->item == NULL || cl_image_item_get_member (self->item) != NULL)
     return NULL;
   GdkTexture *thumbnail = cl_image_item_get_thumbnail (self->item);
   if (thumbnail != NULL)
@@ -193,9 +194,13 @@ show_context_menu (ClImageCell *self, const GdkRectangle *at)
     { N_("_Copy"), "win.copy-image" },
   };
   g_autoptr (GMenu) menu = g_menu_new ();
+  /* An image inside a WebDataset shard: only its shard can be shown; the others act on files. */
+  gboolean member = cl_image_item_get_member (self->item) != NULL;
 
   for (guint i = 0; i < G_N_ELEMENTS (items); i++)
     {
+      if (member && g_strcmp0 (items[i].action, "win.show-in-files") != 0)
+        continue;
       g_autoptr (GMenuItem) item = g_menu_item_new (_(items[i].label), NULL);
       g_menu_item_set_action_and_target_value (item, items[i].action,
                                                g_variant_new_string (cl_image_item_get_path (self->item)));

@@ -637,6 +637,11 @@ action_find_similar_selected (GtkWidget *widget, const char *action_name, GVaria
       cl_window_show_toast (self, _("Select an image to find images similar to it"));
       return;
     }
+  if (cl_image_item_get_member (item) != NULL)
+    {
+      cl_window_show_toast (self, _("Images inside WebDataset shards are not in the search index"));
+      return;
+    }
   cl_window_show_view (self, "search");
   cl_search_view_find_similar (CL_SEARCH_VIEW (view), cl_image_item_get_path (item));
 }

@@ -474,11 +474,12 @@ test_dataset_formats (void)
     "{\"do\": \"view\", \"name\": \"browse\"},"
     "{\"do\": \"select\", \"index\": 1},"
     "{\"do\": \"browse-details\"},"                                /* 10 */
+    "{\"do\": \"drag-content\"},"
     "{\"do\": \"wait-thumbnails\"},"
     "{\"do\": \"screenshot\", \"file\": \"browse-webdataset.png\"},"
     "{\"do\": \"view\", \"name\": \"classify\"},"
-    "{\"do\": \"set-classes\", \"text\": \"\"},"
-    "{\"do\": \"use-labels\"},"                                    /* 15 */
+    "{\"do\": \"set-classes\", \"text\": \"\"},"               /* 15 */
+    "{\"do\": \"use-labels\"},"
     "{\"do\": \"wait-probs\"},"
     "{\"do\": \"classify-all\"}",
     classes_json, coco_json, wds_json);
@@ -502,11 +503,13 @@ test_dataset_formats (void)
   JsonObject *details = step (run, 10);
   g_assert_cmpstr (member_string (details, "dimensions"), ==, "257 × 129 pixels");
   g_assert_cmpstr (member_string (details, "folder"), ==, shard0);
-  g_assert_cmpint (json_object_get_int_member (step (run, 11), "failed"), ==, 0);
-  JsonObject *labelled = step (run, 15);
+  /* A member has no file of its own to drag out (the shard is not the image). */
+  g_assert_true (json_object_get_null_member (step (run, 11), "formats"));
+  g_assert_cmpint (json_object_get_int_member (step (run, 12), "failed"), ==, 0);
+  JsonObject *labelled = step (run, 16);
   g_assert_cmpstr (member_string (labelled, "classes"), ==, "gradient, noise, pattern");
   g_assert_cmpstr (member_string (labelled, "template_preset"), ==, "custom");
-  g_assert_cmpstr (member_string (step (run, 17), "metrics"), ==, metrics);
+  g_assert_cmpstr (member_string (step (run, 18), "metrics"), ==, metrics);
 }
 
 static void
