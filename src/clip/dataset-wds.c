@@ -790,33 +790,69 @@ wds_map_learn (const char *path, const struct stat *info, const char *member, gi
   g_mutex_unlock (&wds_maps_lock);
 }
 
-/* Streams the shard from START to MEMBER and reads it; NULL with *REASON (*ENDED when the shard
- * ended without it; *ENTERED unless no header could be read at START). */
-static GByteArray *
-wds_stream_to_member (const char *shard_path, const char *member, gint64 start, char **reason,
-                      gboolean *entered, gboolean *ended, GError **error)
+/* The last compressed shard a viewer read a member from, left open after that member: a later member
+ * asked for next continues the stream instead of decompressing the shard again from its start (a
+ * compressed shard's members read in turn cost about one pass).  Under wds_maps_lock. */
+static struct {
+  char    *path;     /* NULL when no stream is parked */
+  gint64   size, mtime;
+  WdsShard shard;
+} wds_parked;
+
+/* Takes the parked stream of PATH (as INFO describes it now) into SHARD; FALSE when there is none. */
+static gboolean
+wds_parked_take (const char *path, const struct stat *info, WdsShard *shard)
 {
-  WdsShard opened;
-  struct stat info;
-  *entered = FALSE;
-  if (!wds_shard_open_at (&opened, shard_path, start, &info, error))
-    return NULL;
+  g_mutex_lock (&wds_maps_lock);
+  gboolean taken = wds_parked.path != NULL && strcmp (wds_parked.path, path) == 0
+                   && wds_parked.size == info->st_size && wds_parked.mtime == info->st_mtime;
+  if (taken)
+    {
+      *shard = wds_parked.shard;
+      g_clear_pointer (&wds_parked.path, g_free);
+    }
+  g_mutex_unlock (&wds_maps_lock);
+  return taken;
+}
+
+/* Parks SHARD (of PATH, as INFO describes it), closing the stream parked before. */
+static void
+wds_parked_put (const char *path, const struct stat *info, WdsShard *shard)
+{
+  g_mutex_lock (&wds_maps_lock);
+  WdsShard previous = wds_parked.shard;
+  gboolean had = wds_parked.path != NULL;
+  g_free (wds_parked.path);
+  wds_parked.path = g_strdup (path);
+  wds_parked.size = info->st_size;
+  wds_parked.mtime = info->st_mtime;
+  wds_parked.shard = *shard;
+  g_mutex_unlock (&wds_maps_lock);
+  if (had)
+    wds_shard_close (&previous);
+}
+
+/* Streams OPENED (opened at byte START of the shard INFO describes) on to MEMBER and reads it; NULL
+ * with *REASON (*ENDED when the shard ended without it). */
+static GByteArray *
+wds_stream_to_member (WdsShard *opened, const char *shard_path, const struct stat *info, gint64 start,
+                      const char *member, char **reason, gboolean *ended)
+{
   struct archive_entry *entry;
   int status;
   GByteArray *data = NULL;
-  while ((status = la.read_next_header (opened.archive, &entry)) == ARCHIVE_OK || status == ARCHIVE_WARN)
+  while ((status = la.read_next_header (opened->archive, &entry)) == ARCHIVE_OK || status == ARCHIVE_WARN)
     {
       const char *name = la.entry_pathname (entry);
-      *entered = TRUE;
-      if (name != NULL && la.filter_code (opened.archive, 0) == ARCHIVE_FILTER_NONE)
-        wds_map_learn (shard_path, &info, name, start + la.read_header_position (opened.archive));
+      if (name != NULL && la.filter_code (opened->archive, 0) == ARCHIVE_FILTER_NONE)
+        wds_map_learn (shard_path, info, name, start + la.read_header_position (opened->archive));
       if (g_strcmp0 (name, member) == 0)
         {
           gboolean broken = FALSE;
-          data = wds_read_member (opened.archive, WDS_MAX_IMAGE_BYTES, reason, &broken);
+          data = wds_read_member (opened->archive, WDS_MAX_IMAGE_BYTES, reason, &broken);
           break;
         }
-      if (la.read_data_skip (opened.archive) != ARCHIVE_OK)
+      if (la.read_data_skip (opened->archive) != ARCHIVE_OK)
         {
           status = ARCHIVE_FATAL;
           break;
@@ -824,8 +860,36 @@ wds_stream_to_member (const char *shard_path, const char *member, gint64 start, 
     }
   *ended = data == NULL && *reason == NULL && status == ARCHIVE_EOF;
   if (data == NULL && *reason == NULL)
-    *reason = g_strdup (*ended ? "no such member in the shard" : la.error_string (opened.archive));
-  wds_shard_close (&opened);
+    *reason = g_strdup (*ended ? "no such member in the shard" : la.error_string (opened->archive));
+  return data;
+}
+
+/* Reaches MEMBER from where the shard's members are known to start, or from the parked stream, or
+ * else from the start of the shard; NULL with *REASON or ERROR. */
+static GByteArray *
+wds_find_member (const char *shard_path, const struct stat *info, const char *member, char **reason,
+                 gboolean *ended, GError **error)
+{
+  gint64 start = wds_map_start (shard_path, info, member);
+  WdsShard opened;
+  gboolean resumed = start == 0 && wds_parked_take (shard_path, info, &opened);
+  if (!resumed && !wds_shard_open_at (&opened, shard_path, start, NULL, error))
+    return NULL;
+  GByteArray *data = wds_stream_to_member (&opened, shard_path, info, start, member, reason, ended);
+  if (data == NULL && (start > 0 || resumed))
+    {
+      /* The member is before the parked stream, or what was learnt no longer holds: from the start. */
+      wds_shard_close (&opened);
+      g_clear_pointer (reason, g_free);
+      start = 0;
+      if (!wds_shard_open_at (&opened, shard_path, 0, NULL, error))
+        return NULL;
+      data = wds_stream_to_member (&opened, shard_path, info, 0, member, reason, ended);
+    }
+  if (data != NULL && la.filter_code (opened.archive, 0) != ARCHIVE_FILTER_NONE)
+    wds_parked_put (shard_path, info, &opened);
+  else
+    wds_shard_close (&opened);
   return data;
 }
 
@@ -833,22 +897,16 @@ GBytes *
 clip_dataset_read_shard_member (const char *shard_path, const char *member, GError **error)
 {
   g_return_val_if_fail (shard_path != NULL && member != NULL, NULL);
+  if (!la_ready (error))
+    return NULL;
   struct stat info;
   int fd = clip_file_open_input (shard_path, CLIP_INPUT_DEFAULT, &info, error);
   if (fd < 0)
     return NULL;
   close (fd);
-  gint64 start = wds_map_start (shard_path, &info, member);
   char *reason = NULL;
-  gboolean entered, ended;
-  GByteArray *data = wds_stream_to_member (shard_path, member, start, &reason, &entered, &ended, error);
-  if (data == NULL && start > 0)
-    {
-      /* What was learnt no longer holds (the shard was rewritten in the same second): from the start. */
-      g_clear_pointer (&reason, g_free);
-      g_clear_error (error);
-      data = wds_stream_to_member (shard_path, member, 0, &reason, &entered, &ended, error);
-    }
+  gboolean ended = FALSE;
+  GByteArray *data = wds_find_member (shard_path, &info, member, &reason, &ended, error);
   if (data == NULL && reason != NULL)
     g_set_error (error, CLIP_ERROR, ended ? CLIP_ERROR_MISSING : CLIP_ERROR_FORMAT, "%s: %s: %s", shard_path, member,
                  reason);
