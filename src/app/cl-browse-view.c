@@ -223,7 +223,7 @@ update_matches (ClBrowseView *self)
   update_busy (self);
   set_matches_status (self, _("Comparing with every caption…"), TRUE);
   cl_model_worker_rank_texts_async (cl_session_get_worker (self->session), cl_image_item_get_path (item),
-                                    cl_image_item_get_mtime (item), cl_session_get_apply_exif (self->session),
+                                    cl_image_item_get_member (item), cl_image_item_get_mtime (item), cl_session_get_apply_exif (self->session),
                                     (const char *const *) self->captions, g_strv_length (self->captions),
                                     TOP_CAPTIONS, self->rank_cancellable, rank_done, ref);
 }
@@ -276,14 +276,17 @@ update_details (ClBrowseView *self)
   g_autofree char *description = g_content_type_get_description (cl_image_item_get_content_type (item));
   gtk_label_set_label (self->type_label, description);
   gtk_label_set_label (self->dimensions_label, "…");
-  g_autofree char *folder = g_path_get_dirname (cl_image_item_get_path (item));
+  /* A member of a WebDataset shard is "in" the shard. */
+  const char *member = cl_image_item_get_member (item);
+  g_autofree char *folder = member != NULL ? g_strdup (cl_image_item_get_path (item))
+                                           : g_path_get_dirname (cl_image_item_get_path (item));
   g_autofree char *folder_display = g_filename_display_name (folder);
   gtk_label_set_label (self->folder_label, folder_display);
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->folder_label), folder_display);
 
   if (cl_image_item_get_exists (item))
     {
-      g_autofree char *size = g_format_size (cl_image_item_get_size (item));
+      g_autofree char *size = member != NULL ? g_strdup ("—") : g_format_size (cl_image_item_get_size (item));
       g_autoptr (GDateTime) modified = g_date_time_new_from_unix_local (cl_image_item_get_mtime (item));
       /* The date as the locale writes it (LC_TIME, which may differ from the language). */
       g_autofree char *when = modified != NULL ? g_date_time_format (modified, "%x %R") : g_strdup ("—");
@@ -296,6 +299,7 @@ update_details (ClBrowseView *self)
       gtk_widget_set_visible (GTK_WIDGET (self->preview_spinner), TRUE);
       gtk_spinner_set_spinning (self->preview_spinner, TRUE);
       cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (item),
+                                         cl_image_item_get_member (item),
                                          PREVIEW_MAX_SIZE, self->preview_cancellable, preview_done, ref);
     }
   else

@@ -290,10 +290,11 @@ run_live (ClClassifyView *self)
     }
 
   const char *path = cl_image_item_get_path (item);
+  const char *member = cl_image_item_get_member (item);
   gint64 mtime = cl_image_item_get_mtime (item);
   self->live_cancellable = g_cancellable_new ();
   set_live_busy (self, TRUE);
-  cl_model_worker_classify_async (cl_session_get_worker (self->session), &path, &mtime, 1,
+  cl_model_worker_classify_async (cl_session_get_worker (self->session), &path, &member, &mtime, 1,
                                   (const char *const *) self->classes, (const char *const *) self->templates,
                                   cl_session_get_apply_exif (self->session), CL_WORKER_PRIORITY_INTERACTIVE,
                                   NULL, NULL, NULL, self->live_cancellable, live_done, cl_weak_ref_new (self));
@@ -631,11 +632,13 @@ run_folder (ClClassifyView *self)
   const guint n = cl_collection_get_n_items (c);
   const guint n_classes = g_strv_length (self->classes);
   g_autofree const char **paths = g_new (const char *, MAX (n, 1));
+  g_autofree const char **members = g_new (const char *, MAX (n, 1));
   g_autofree gint64 *mtimes = g_new (gint64, MAX (n, 1));
   for (guint i = 0; i < n; i++)
     {
       ClImageItem *item = cl_collection_get_item (c, i);
       paths[i] = cl_image_item_get_path (item);
+      members[i] = cl_image_item_get_member (item);
       mtimes[i] = cl_image_item_get_mtime (item);
     }
   self->folder_classes = g_strdupv (self->classes);
@@ -647,7 +650,7 @@ run_folder (ClClassifyView *self)
   set_folder_summary (self, NULL);
   update_folder_controls (self);
   update_metrics (self);
-  cl_model_worker_classify_async (cl_session_get_worker (self->session), paths, mtimes, n,
+  cl_model_worker_classify_async (cl_session_get_worker (self->session), paths, members, mtimes, n,
                                   (const char *const *) self->classes, (const char *const *) self->templates,
                                   cl_session_get_apply_exif (self->session), CL_WORKER_PRIORITY_BACKGROUND,
                                   folder_progress, cl_weak_ref_new (self), (GDestroyNotify) cl_weak_ref_free,
@@ -988,14 +991,26 @@ on_sort_selected (ClClassifyView *self)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SORT_BY_CONFIDENCE]);
 }
 
+static void set_template_preset (ClClassifyView *self, const char *preset);
+
+/* "classify.use-labels": the data set's labels as the class names and, when it has templates of its
+ * own (WebDataset's zeroshot_classification_templates.txt), those as the custom templates: the
+ * classifier CLIP_benchmark builds for it. */
 static void
-on_use_labels (ClClassifyView *self)
+action_use_labels (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
+  ClClassifyView *self = CL_CLASSIFY_VIEW (widget);
   ClCollection *c = collection (self);
   if (c == NULL || !cl_collection_has_labels (c))
     return;
   g_autofree char *text = g_strjoinv (", ", (char **) cl_collection_get_labels (c));
   gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->classes_view), text, -1);
+  const char *const *templates = cl_collection_get_templates (c);
+  if (templates == NULL)
+    return;
+  g_autofree char *lines = g_strjoinv ("\n", (char **) templates);
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->templates_view), lines, -1);
+  set_template_preset (self, "custom");
 }
 
 /* ---------------------------------------------------------------- filter, sort, grid */
@@ -1071,6 +1086,7 @@ on_selected_item_changed (ClClassifyView *self)
     {
       self->preview_cancellable = g_cancellable_new ();
       cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (item),
+                                         cl_image_item_get_member (item),
                                          PREVIEW_MAX_SIZE, self->preview_cancellable, selected_preview_done,
                                          cl_weak_ref_new (self));
     }
@@ -1512,6 +1528,7 @@ cl_classify_view_class_init (ClClassifyViewClass *klass)
   gtk_widget_class_install_action (widget_class, "classify.classify-all", NULL, action_classify_all);
   gtk_widget_class_install_action (widget_class, "classify.stop", NULL, action_stop);
   gtk_widget_class_install_action (widget_class, "classify.export", NULL, action_export);
+  gtk_widget_class_install_action (widget_class, "classify.use-labels", NULL, action_use_labels);
 
   g_type_ensure (CL_TYPE_STATUS_PAGE);
   g_type_ensure (CL_TYPE_PROB_BARS);
@@ -1548,7 +1565,6 @@ cl_classify_view_class_init (ClClassifyViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, prob_bars);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, probs_hint);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, probs_action);
-  gtk_widget_class_bind_template_callback (widget_class, on_use_labels);
   gtk_widget_class_bind_template_callback (widget_class, on_templates_selected);
   gtk_widget_class_bind_template_callback (widget_class, on_filter_selected);
   gtk_widget_class_bind_template_callback (widget_class, on_sort_selected);

@@ -179,7 +179,8 @@ on_drag_prepare (GtkDragSource *source, double x, double y, ClImageCell *self)
   GtkWidget *grid = gtk_widget_get_ancestor (GTK_WIDGET (self), CL_TYPE_IMAGE_GRID);
   g_autoptr (GPtrArray) files = NULL;
 
-  if (self->item == NULL)
+  /* An image inside a WebDataset shard has no file of its own to hand over. */
+  if (self->item == NULL || cl_image_item_get_member (self->item) != NULL)
     return NULL;
   if (grid != NULL)
     files = cl_image_grid_get_files_for (CL_IMAGE_GRID (grid), self->item);

@@ -594,20 +594,32 @@ cl_image_grid_get_selected_items (ClImageGrid *self)
   return items;
 }
 
-GPtrArray *
-cl_image_grid_get_files_for (ClImageGrid *self, ClImageItem *item)
+/* The files of ITEM, or of the selection when ITEM is NULL or selected.  An image inside a
+ * WebDataset shard has no file of its own (its file is the whole shard): it is left out, so that
+ * nothing trashes, copies or drags a shard for one member, unless SHARDS asks for where it lies. */
+static GPtrArray *
+files_for (ClImageGrid *self, ClImageItem *item, gboolean shards)
 {
   GPtrArray *files = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GPtrArray) items = NULL;
 
   if (item != NULL && !g_hash_table_contains (self->chosen, item))
     {
-      g_ptr_array_add (files, g_object_ref (cl_image_item_get_file (item)));
-      return files;
+      items = g_ptr_array_new ();
+      g_ptr_array_add (items, item);
     }
-  g_autoptr (GPtrArray) items = cl_image_grid_get_selected_items (self);
+  else
+    items = cl_image_grid_get_selected_items (self);
   for (guint i = 0; i < items->len; i++)
-    g_ptr_array_add (files, g_object_ref (cl_image_item_get_file (items->pdata[i])));
+    if (shards || cl_image_item_get_member (items->pdata[i]) == NULL)
+      g_ptr_array_add (files, g_object_ref (cl_image_item_get_file (items->pdata[i])));
   return files;
+}
+
+GPtrArray *
+cl_image_grid_get_files_for (ClImageGrid *self, ClImageItem *item)
+{
+  return files_for (self, item, FALSE);
 }
 
 /* ---------------------------------------------------------------- acting on the selection */
@@ -673,7 +685,7 @@ files_shown (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 action_show_in_files (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  g_autoptr (GPtrArray) files = cl_image_grid_get_files_for (CL_IMAGE_GRID (widget), NULL);
+  g_autoptr (GPtrArray) files = files_for (CL_IMAGE_GRID (widget), NULL, TRUE);
 
   if (files->len > 0)
     cl_file_launcher_show_items_async (files, widget, NULL, files_shown, NULL);
@@ -775,8 +787,11 @@ show_context_menu (ClImageGrid *self, ClImageCell *cell, double x, double y)
   g_menu_item_set_action_and_target_value (similar, "win.find-similar",
                                            g_variant_new_string (cl_image_item_get_path (item)));
   g_menu_append_item (menu, similar);
+  /* An image inside a WebDataset shard: only its shard can be shown; the others act on files. */
+  gboolean member = cl_image_item_get_member (item) != NULL;
   for (guint i = 0; i < G_N_ELEMENTS (items); i++)
-    g_menu_append (menu, _(items[i].label), items[i].action);
+    if (!member || g_str_equal (items[i].action, "grid.show-in-files"))
+      g_menu_append (menu, _(items[i].label), items[i].action);
   if (self->context_menu == NULL)
     {
       self->context_menu = gtk_popover_menu_new_from_model (NULL);

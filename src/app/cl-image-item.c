@@ -6,6 +6,7 @@ struct _ClImageItem {
 
   GFile *file;
   char *path;
+  char *member;
   char *uri;
   char *name;
   char *content_type;
@@ -49,6 +50,7 @@ cl_image_item_finalize (GObject *object)
 
   g_clear_object (&self->file);
   g_free (self->path);
+  g_free (self->member);
   g_free (self->uri);
   g_free (self->name);
   g_free (self->content_type);
@@ -137,6 +139,14 @@ cl_image_item_new (GFile *file, const char *display_name, const char *content_ty
 }
 
 GFile *cl_image_item_get_file (ClImageItem *self) { return self->file; }
+const char *cl_image_item_get_member (ClImageItem *self) { return self->member; }
+
+void
+cl_image_item_set_member (ClImageItem *self, const char *member)
+{
+  g_free (self->member);
+  self->member = g_strdup (member);
+}
 const char *cl_image_item_get_path (ClImageItem *self) { return self->path; }
 const char *cl_image_item_get_uri (ClImageItem *self) { return self->uri; }
 const char *cl_image_item_get_name (ClImageItem *self) { return self->name; }

@@ -12,6 +12,11 @@ G_DECLARE_FINAL_TYPE (ClImageItem, cl_image_item, CL, IMAGE_ITEM, GObject)
 ClImageItem *cl_image_item_new (GFile *file, const char *display_name, const char *content_type,
                                 gint64 size, gint64 mtime);
 
+/* An image inside a WebDataset shard: FILE and PATH are the shard's, MEMBER the image's name in it
+ * (NULL for an image file); decoders read it with clip_dataset_read_shard_member. */
+void        cl_image_item_set_member (ClImageItem *self, const char *member);
+const char *cl_image_item_get_member (ClImageItem *self);
+
 GFile      *cl_image_item_get_file (ClImageItem *self);
 const char *cl_image_item_get_path (ClImageItem *self);
 const char *cl_image_item_get_uri (ClImageItem *self);

@@ -368,6 +368,13 @@ cl_session_open (ClSession *self, GFile *file)
 }
 
 void
+cl_session_open_with_default_root (ClSession *self, GFile *file)
+{
+  remember_image_root (self, file, NULL);
+  cl_session_open_with_image_root (self, file, NULL);
+}
+
+void
 cl_session_open_with_image_root (ClSession *self, GFile *file, GFile *image_root)
 {
   if (self->open_cancellable != NULL)

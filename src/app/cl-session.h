@@ -40,6 +40,9 @@ void          cl_session_open (ClSession *self, GFile *file);
 /* The same with IMAGE_ROOT as the start of a data set's relative image paths (NULL: as above); it is
  * remembered for the next time. */
 void          cl_session_open_with_image_root (ClSession *self, GFile *file, GFile *image_root);
+/* The same with the image paths where the data set's format puts them (a CSV's or Karpathy JSON's
+ * folder, ../NAME beside COCO's annotations folder), forgetting a folder chosen for it before. */
+void          cl_session_open_with_default_root (ClSession *self, GFile *file);
 gboolean      cl_session_get_collection_loading (ClSession *self);
 ClCollection *cl_session_get_collection (ClSession *self);
 ClImageItem  *cl_session_get_selected_item (ClSession *self);

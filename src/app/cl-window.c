@@ -455,7 +455,8 @@ dataset_chosen (gpointer owner, GFile *csv, const char *choice, gpointer data)
   g_autoptr (GFile) csv_folder = g_file_get_parent (csv);
   if (g_strcmp0 (choice, "other") != 0)
     {
-      cl_session_open_with_image_root (self->session, csv, csv_folder);
+      /* The folder the format says: the CSV's or Karpathy JSON's, ../NAME for COCO captions. */
+      cl_session_open_with_default_root (self->session, csv);
       return;
     }
   ClFileChooserOptions options = {
@@ -475,16 +476,10 @@ show_open_dialog (ClWindow *self, gboolean dataset)
   g_autoptr (GFile) last_folder = *last != '\0' ? g_file_new_for_path (last) : NULL;
   /* A data set is a file: its chooser starts beside the last one. */
   g_autoptr (GFile) folder = dataset && last_folder != NULL ? g_file_get_parent (last_folder) : NULL;
-  ClFileChooserOptions options = {
-    .title = dataset ? _("Open Data Set") : _("Open Folder"),
-    .action = dataset ? GTK_FILE_CHOOSER_ACTION_OPEN : GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
-    .accept_label = _("_Open"),
-    .filter_name = dataset ? _("Data sets (CSV, COCO or Karpathy JSON)") : NULL,
-    .filter_suffix = "csv",
-    .filter_suffix2 = "json",
-    .filter_mime_type = "text/csv",
-    .folder = folder != NULL ? folder : last_folder,
-  };
+  /* An image folder opens as it is, a folder of class folders or of WebDataset shards as a data set. */
+  ClFileChooserOptions options = cl_file_chooser_dataset_options (dataset ? CL_DATASET_FILE : CL_DATASET_FOLDER,
+                                                                  dataset ? _("Open Data Set") : _("Open Folder"),
+                                                                  folder != NULL ? folder : last_folder);
 
   if (!dataset)
     {
@@ -592,6 +587,11 @@ action_find_similar_selected (GtkWidget *widget, const char *action_name, GVaria
   if (item == NULL)
     {
       cl_window_show_toast (self, _("Select an image to find images similar to it"));
+      return;
+    }
+  if (cl_image_item_get_member (item) != NULL)
+    {
+      cl_window_show_toast (self, _("Images inside WebDataset shards are not in the search index"));
       return;
     }
   cl_window_show_view (self, "search");

@@ -249,6 +249,11 @@ gboolean clip_dist_sum_double (const ClipCommunicator *comm, double value, doubl
 /* Sums GRADS [N] over the ranks in buckets (each one collective of CLIP_DIST_BUCKET_FLOATS at most). */
 #define CLIP_DIST_BUCKET_FLOATS ((size_t) 1 << 20)
 gboolean clip_dist_sum_gradients (const ClipCommunicator *comm, float *grads, size_t n, GError **error);
+/* Rank 0 working alone (validation) while the others wait: rank 0 calls this with BUSY TRUE now and
+ * then while it works and once with FALSE when done; the others call it (BUSY FALSE) until
+ * *ROOT_BUSY comes back FALSE.  Each call is one small collective, so a waiting rank never waits in
+ * one much longer than rank 0 takes between two calls (the transport's watchdog keeps its bound). */
+gboolean clip_dist_heartbeat (const ClipCommunicator *comm, gboolean busy, gboolean *root_busy, GError **error);
 /* Fails unless every rank passes the same VALUE; WHAT names it in the message. */
 gboolean clip_dist_check_same (const ClipCommunicator *comm, int64_t value, const char *what, GError **error);
 

@@ -439,7 +439,9 @@ void clip_zero_shot_metrics_clear (ClipZeroShotMetrics *metrics);
  *   webdataset  CLIP_benchmark's layout: SPLIT/nshards.txt, SPLIT/0.tar … SPLIT/N-1.tar holding
  *               KEY.jpg|png|webp with KEY.cls (class index) or KEY.txt (captions, one a line), and
  *               beside them classnames.txt and zeroshot_classification_templates.txt; read streaming
- *               from the tars, never unpacked;
+ *               from the tars, never unpacked; shards may be compressed (N.tar.gz, .tgz, .tar.xz,
+ *               .tar.zst, .tar.bz2), and PATH may name them with a brace pattern instead
+ *               (ROOT/SPLIT/{0..N-1}.tar.gz, zero-padded as in shard-{000..099}.tar);
  *   coco        a COCO captions JSON (images + annotations; images under the image root, by default
  *               ../NAME for annotations/captions_NAME.json when that folder exists);
  *   karpathy    a Karpathy split JSON (images[].{filename, split, sentences[].raw}, e.g.
@@ -491,7 +493,8 @@ void         clip_dataset_options_init (ClipDatasetOptions *options);
 /* Reads the data set at PATH (CALLBACKS' abort is polled while WebDataset shards are indexed). */
 ClipDataset *clip_dataset_open (const char *path, const ClipDatasetOptions *options,
                                 const ClipCallbacks *callbacks, GError **error);
-/* Whether PATH is a WebDataset folder (SPLIT/nshards.txt inside, or PATH is the split folder), whose
+/* Whether PATH is a WebDataset folder (SPLIT/nshards.txt inside, or PATH is the split folder) or a
+ * brace pattern of shard names in an existing folder, whose
  * images have no files of their own (clip_dataset_get_image_path is NULL for them). */
 gboolean     clip_dataset_is_webdataset (const char *path);
 /* The CSV reader alone: clip_dataset_open with format CSV.  Free with clip_dataset_free; the
@@ -520,6 +523,15 @@ int         clip_dataset_get_row_image (const ClipDataset *dataset, int index);
 int         clip_dataset_get_n_images (const ClipDataset *dataset);
 int         clip_dataset_get_image_label (const ClipDataset *dataset, int image);
 const char *clip_dataset_get_image_entry (const ClipDataset *dataset, int image);
+/* The WebDataset shard holding the image (its entry is the member's name), or NULL for a file. */
+const char *clip_dataset_get_image_shard (const ClipDataset *dataset, int image);
+/* The bytes of the member MEMBER of the WebDataset shard SHARD_PATH (a tar, compressed or not),
+ * streamed up to it (a plain tar skips the other members by seeking) and read whole, up to the
+ * image member limit; errors name the shard and the member.  For viewers: one member at a time. */
+GBytes     *clip_dataset_read_shard_member (const char *shard_path, const char *member, GError **error);
+/* That member decoded as clip_image_load decodes a file. */
+ClipImage  *clip_image_load_shard_member (const char *shard_path, const char *member,
+                                          gboolean apply_exif_orientation, GError **error);
 /* Whether the captions come from the data (retrieval) rather than from templates (classification). */
 gboolean    clip_dataset_has_captions (const ClipDataset *dataset);
 /* The data set's own zero-shot templates ("{}" or "{c}" for the class), NULL-terminated, or NULL. */

@@ -341,8 +341,10 @@ dataset_json_format (JsonObject *root)
 static ClipDatasetFormat
 dataset_recognise (const char *path)
 {
+  if (clip_dataset_is_webdataset (path))  /* a folder, or a brace pattern of shard names */
+    return CLIP_DATASET_FORMAT_WEBDATASET;
   if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    return clip_dataset_is_webdataset (path) ? CLIP_DATASET_FORMAT_WEBDATASET : CLIP_DATASET_FORMAT_FOLDER;
+    return CLIP_DATASET_FORMAT_FOLDER;
   g_autofree char *lower = g_ascii_strdown (path, -1);
   if (g_str_has_suffix (lower, ".json"))
     return CLIP_DATASET_FORMAT_COCO;  /* or Karpathy: told apart once the JSON is parsed */
@@ -398,7 +400,8 @@ clip_dataset_open (const char *path, const ClipDatasetOptions *options, const Cl
   g_return_val_if_fail (options->format >= CLIP_DATASET_FORMAT_AUTO
                         && options->format <= CLIP_DATASET_FORMAT_KARPATHY, NULL);
 
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+  /* A brace pattern of WebDataset shards names files, not itself: each shard is checked when read. */
+  if (!g_file_test (path, G_FILE_TEST_EXISTS) && !clip_dataset_is_webdataset (path))
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: no such file or folder", path);
       return NULL;
@@ -554,6 +557,14 @@ clip_dataset_get_image_entry (const ClipDataset *dataset, int image)
 {
   g_return_val_if_fail (IMAGE_OK (dataset, image), NULL);
   return DATASET_IMAGE (dataset, image)->entry;
+}
+
+const char *
+clip_dataset_get_image_shard (const ClipDataset *dataset, int image)
+{
+  g_return_val_if_fail (IMAGE_OK (dataset, image), NULL);
+  int shard = DATASET_IMAGE (dataset, image)->shard;
+  return shard >= 0 ? g_ptr_array_index (dataset->shards, shard) : NULL;
 }
 
 gboolean

@@ -824,6 +824,23 @@ start_set_classes (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* "Use the Labels as Class Names": the class names and the template preset it leaves. */
+static gboolean
+start_use_labels (Driver *driver, JsonBuilder *b)
+{
+  ClClassifyView *view = classify_view (driver);
+  gtk_widget_activate_action (GTK_WIDGET (view), "classify.use-labels", NULL);
+  GtkTextBuffer *classes = gtk_text_view_get_buffer (GTK_TEXT_VIEW (named (view, "classes_view")));
+  GtkTextIter start, end;
+  gtk_text_buffer_get_bounds (classes, &start, &end);
+  g_autofree char *text = gtk_text_buffer_get_text (classes, &start, &end, FALSE);
+  g_autofree char *preset = NULL;
+  g_object_get (view, "template-preset", &preset, NULL);
+  add_string (b, "classes", text);
+  add_string (b, "template_preset", preset);
+  return TRUE;
+}
+
 static gboolean
 start_set_templates (Driver *driver, JsonBuilder *b)
 {
@@ -2227,6 +2244,8 @@ poll_browse_details (Driver *driver, JsonBuilder *b)
     return FALSE;
   add_string (b, "size", label_text (named (view, "size_label")));
   add_string (b, "modified", label_text (named (view, "modified_label")));
+  add_string (b, "dimensions", label_text (named (view, "dimensions_label")));
+  add_string (b, "folder", label_text (named (view, "folder_label")));
   return TRUE;
 }
 
@@ -2501,6 +2520,7 @@ static const StepDef steps[] = {
   /* Classify */
   { "set-classes",              start_set_classes,        NULL,                         0, 60, 0 },
   { "set-templates",            start_set_templates,      NULL,                         0, 60, 0 },
+  { "use-labels",               start_use_labels,         NULL,                         0, 60, 0 },
   { "wait-probs",               NULL,                     poll_probs,                   0, 60, 0 },
   { "classify-all",             start_classify_all,       poll_folder,                  0, 60, STEP_WAIT_OPTIONAL },
   { "cancel-folder",            start_cancel_folder,      poll_folder,                  0, 60, 0 },
