@@ -256,8 +256,9 @@ typedef enum {
 } ClipProduct;
 
 const char *clip_product_name (ClipProduct product);   /* "vision_qkv", … */
-/* The kernel PRODUCT runs on, e.g. "amx-bf16", "f32-panels-avx512", "openblas"; chosen at the
- * first forward pass, so NULL before it. */
+/* The kernel PRODUCT ran on in the model's last forward pass, e.g. "amx-bf16", "f32-panels-avx512",
+ * "openblas" (float32 runs one kernel for a whole pass, chosen per machine for one image or prompt
+ * and for a batch, timed at the first pass); NULL before the first pass. */
 const char *clip_model_get_kernel (const ClipModel *model, ClipProduct product);
 /* The CPU's model name (its brand string), or "unknown". */
 const char *clip_cpu_model_name (void);
