@@ -240,17 +240,32 @@ clip_f32_pass_kernels_known (const char *shape, ClipF32Kernel kernels[CLIP_N_PAS
  * busy machine; the fastest counts. */
 #define TIMED_PASSES 3
 
+/* Regimes that prefer different kernels make the model keep both copies of its weights (twice the
+ * memory): only when one kernel for both would cost either regime more than this share of its time. */
+#define SECOND_COPY_GAIN 0.10
+
 void
 clip_f32_pass_kernels_measure (const char *shape, ClipPassTimer timer, gpointer data,
                                ClipF32Kernel kernels[CLIP_N_PASS_REGIMES])
 {
+  double best[CLIP_N_PASS_REGIMES][2];
   for (int r = 0; r < CLIP_N_PASS_REGIMES; r++)
     {
-      double best[2] = { G_MAXDOUBLE, G_MAXDOUBLE };
+      best[r][CLIP_F32_PANELS] = best[r][CLIP_F32_OPENBLAS] = G_MAXDOUBLE;
       for (int run = 0; run < TIMED_PASSES; run++)
         for (int k = 0; k < 2; k++)
-          best[k] = MIN (best[k], timer (k, r, data));
-      kernels[r] = best[CLIP_F32_OPENBLAS] < best[CLIP_F32_PANELS] ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
+          best[r][k] = MIN (best[r][k], timer (k, r, data));
+      kernels[r] = best[r][CLIP_F32_OPENBLAS] < best[r][CLIP_F32_PANELS] ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
+    }
+  if (kernels[CLIP_PASS_ONE] != kernels[CLIP_PASS_BATCH])
+    {
+      /* The cost of running the other regime's kernel in each regime; the smaller one, if small. */
+      double loss[CLIP_N_PASS_REGIMES];
+      for (int r = 0; r < CLIP_N_PASS_REGIMES; r++)
+        loss[r] = best[r][kernels[!r]] / best[r][kernels[r]] - 1;
+      int yielding = loss[CLIP_PASS_ONE] < loss[CLIP_PASS_BATCH] ? CLIP_PASS_ONE : CLIP_PASS_BATCH;
+      if (loss[yielding] < SECOND_COPY_GAIN)
+        kernels[yielding] = kernels[!yielding];
     }
   g_mutex_lock (&choice_lock);
   choices_load ();

@@ -28,7 +28,9 @@ gboolean clip_f32_pass_kernels_known (const char *shape, ClipF32Kernel kernels[C
 typedef double (*ClipPassTimer) (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data);
 
 /* Times both kernels with TIMER (runs interleaved, the fastest of each kept), writes the faster per
- * regime into KERNELS and caches it under SHAPE; thread-safe. */
+ * regime into KERNELS and caches it under SHAPE; thread-safe.  When the regimes prefer different
+ * kernels (so the model keeps both copies of its weights) but one kernel costs either regime less
+ * than 10 % of its time, that kernel runs both. */
 void clip_f32_pass_kernels_measure (const char *shape, ClipPassTimer timer, gpointer data,
                                     ClipF32Kernel kernels[CLIP_N_PASS_REGIMES]);
 
