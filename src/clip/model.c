@@ -900,25 +900,55 @@ activation_range (int64_t start, int64_t end, gpointer data)
   clip_activation_forward (j->out + start, j->inp + start, end - start, j->quick);
 }
 
+typedef struct {
+  float             *out;
+  const float       *inp;
+  const PanelMatrix *m;
+  int                n, in_dim, out_dim, part_dim, parts;
+  float              beta;
+} BlasJob;
+
+/* Columns per share of a product on OpenBLAS: a multiple of its register block. */
+#define BLAS_COLUMN_BLOCK 16
+
+static void
+blas_parts (int64_t start, int64_t end, gpointer data)
+{
+  const BlasJob *j = data;
+  for (int64_t part = start; part < end; part++)
+    {
+      int c0 = (int) (j->part_dim * part / j->parts) / BLAS_COLUMN_BLOCK * BLAS_COLUMN_BLOCK;
+      int c1 = part + 1 == j->parts ? j->part_dim
+                                    : (int) (j->part_dim * (part + 1) / j->parts) / BLAS_COLUMN_BLOCK * BLAS_COLUMN_BLOCK;
+      for (int i = 0; i < j->m->blas_count && c1 > c0; i++)
+        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, j->n, c1 - c0, j->in_dim, 1.0f, j->inp, j->in_dim,
+                     j->m->blas[i] + (size_t) c0 * j->in_dim, j->in_dim, j->beta, j->out + i * j->part_dim + c0,
+                     j->out_dim);
+    }
+}
+
 /* The product on OpenBLAS (LDO = OUT_DIM): the bias rows first, the products accumulate onto them,
- * then the activation. */
+ * then the activation.  Our threads take shares of the output columns, each an OpenBLAS product on
+ * one thread, so that one pool runs the whole pass. */
 static void
 blas_linear (float *out, const float *inp, const PanelMatrix *m, const float *bias, int n, int in_dim, int out_dim,
              gboolean add, int activation)
 {
   if (bias != NULL)
     {
-      BiasJob job = { out, bias, out_dim, add };
-      clip_parallel_for (n, GRAIN_FLOATS / out_dim + 1, bias_rows, &job);
+      BiasJob bias_job = { out, bias, out_dim, add };
+      clip_parallel_for (n, GRAIN_FLOATS / out_dim + 1, bias_rows, &bias_job);
     }
   int part_dim = out_dim / m->blas_count;
-  for (int i = 0; i < m->blas_count; i++)
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, part_dim, in_dim, 1.0f, inp, in_dim, m->blas[i], in_dim,
-                 add || bias != NULL ? 1.0f : 0.0f, out + i * part_dim, out_dim);
+  BlasJob job = { out, inp, m, n, in_dim, out_dim, part_dim, MAX (1, MIN (clip_get_threads (), part_dim / 64)),
+                  add || bias != NULL ? 1.0f : 0.0f };
+  clip_blas_single_begin ();
+  clip_parallel_for (job.parts, 1, blas_parts, &job);
+  clip_blas_single_end ();
   if (activation != CLIP_PACKED_LINEAR)
     {
-      ActivationJob job = { out, out, activation == CLIP_PACKED_QUICK_GELU };
-      clip_parallel_for ((int64_t) n * out_dim, GRAIN_FLOATS, activation_range, &job);
+      ActivationJob activation_job = { out, out, activation == CLIP_PACKED_QUICK_GELU };
+      clip_parallel_for ((int64_t) n * out_dim, GRAIN_FLOATS, activation_range, &activation_job);
     }
 }
 
