@@ -36,6 +36,7 @@ typedef struct {
   char *path;                   /* LOAD: the model; RANK: the image */
   char *tokenizer;
   char *config;
+  ClipPrecision precision;
 
   char **paths;                 /* CLASSIFY */
   gint64 *mtimes;
@@ -337,6 +338,7 @@ worker_run_load (ClModelWorker *self, Job *job)
   clip_load_options_init (&options);
   options.tokenizer_path = job->tokenizer;
   options.config_path = job->config;
+  options.precision = job->precision;
   ClipModel *model = clip_model_load (job->path, &options, &error);
   if (model == NULL)
     {
@@ -759,7 +761,7 @@ cl_model_worker_set_threads (ClModelWorker *self, int n_threads)
 
 void
 cl_model_worker_load_async (ClModelWorker *self, const char *path, const char *tokenizer,
-                            const char *config, GCancellable *cancellable,
+                            const char *config, ClipPrecision precision, GCancellable *cancellable,
                             GAsyncReadyCallback callback, gpointer user_data)
 {
   Job *job = job_new (self, JOB_LOAD, CL_WORKER_PRIORITY_INTERACTIVE, cancellable, callback,
@@ -768,6 +770,7 @@ cl_model_worker_load_async (ClModelWorker *self, const char *path, const char *t
   job->path = g_strdup (path);
   job->tokenizer = (tokenizer != NULL && *tokenizer != '\0') ? g_strdup (tokenizer) : NULL;
   job->config = (config != NULL && *config != '\0') ? g_strdup (config) : NULL;
+  job->precision = precision;
   job_push (self, job);
 }
 

@@ -208,6 +208,10 @@ typedef enum {
 } ClipPrecision;
 
 const char *clip_precision_name (ClipPrecision precision);   /* "f32", "bf16", "int8", "auto" */
+/* The kernel this CPU runs BF16's or INT8's products on, e.g. "amx-bf16", "avx512-vnni-int8",
+ * "portable-int8"; for F32 its panel kernel ("f32-panels-avx512"; OpenBLAS may run a pass
+ * instead).  AUTO is not resolved: NULL. */
+const char *clip_precision_kernel_name (ClipPrecision precision);
 gboolean    clip_precision_from_name (const char *name, ClipPrecision *precision);
 
 typedef struct {

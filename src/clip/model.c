@@ -286,6 +286,17 @@ clip_precision_resolve (ClipPrecision precision)
   return precision == CLIP_PRECISION_AUTO ? clip_auto_precision () : precision;
 }
 
+const char *
+clip_precision_kernel_name (ClipPrecision precision)
+{
+  if (precision == CLIP_PRECISION_F32)
+    return clip_packed_kernel_name ();
+  if (precision != CLIP_PRECISION_BF16 && precision != CLIP_PRECISION_INT8)
+    return NULL;
+  ClipReducedFormat format = precision == CLIP_PRECISION_BF16 ? CLIP_REDUCED_BF16 : CLIP_REDUCED_INT8;
+  return clip_isa_kernel_name (format, clip_isa_best (format));
+}
+
 /* ------------------------------------------------------------------ panel weights
  *
  * Inference runs its products on copies of the weights in the panel layout of
