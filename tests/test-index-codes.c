@@ -1,7 +1,7 @@
-/* The int8 first pass of a search (index-codes.c): on a store of 24,000 entries, the rows it leaves
- * to exact scoring hold every one of the TOP best, so the ranking (ties by path) is that of scoring
- * every row exactly; and it does leave most rows out.  Duplicated embeddings and queries equal to an
- * entry make ties at the top. */
+/* The 4-bit first pass of a search (index-codes.c): on a store of 24,000 entries, the candidates it
+ * leaves to exact scoring hold every one of the TOP best of these queries, so the ranking (ties by
+ * path) is that of scoring every row exactly; and it does leave most rows out.  Duplicated
+ * embeddings and queries equal to an entry make ties at the top. */
 #include "clip-private.h"
 #include "index-private.h"
 #include "testutil.h"
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define N_ENTRIES 24000
-#define DIM 64
+#define DIM 128   /* the codes' block of values (smaller dimensions are scored exactly) */
 #define N_QUERIES 40
 
 static void
