@@ -15,6 +15,7 @@
  * Layout: each row is DIM / 2 bytes; byte j of each 64-byte block b holds value b·128 + j in its
  * low nibble and value b·128 + 64 + j in its high one, each as code + 8 (1 … 15). */
 #include "index-private.h"
+#include "ops-reduced.h"
 #include "parallel.h"
 
 #include <cblas.h>
@@ -154,12 +155,12 @@ dot_codes_avx512_vnni (const uint8_t *row, const int8_t *query, int dim)
 
 typedef int32_t (*DotCodes) (const uint8_t *row, const int8_t *query, int dim);
 
+/* The int8 products' choice (which CLIPLAB_KERNEL_ISA caps): VNNI where they run AVX-512's. */
 static DotCodes
 dot_codes_choose (void)
 {
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-  __builtin_cpu_init ();
-  if (__builtin_cpu_supports ("avx512vnni") && __builtin_cpu_supports ("avx512bw"))
+  if (clip_isa_best (CLIP_REDUCED_INT8) >= CLIP_ISA_AVX512)
     return dot_codes_avx512_vnni;
 #endif
   return dot_codes_portable;
