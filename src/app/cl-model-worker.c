@@ -37,6 +37,7 @@ typedef struct {
   char *member;                 /* RANK: NULL, or the image's member in the shard PATH */
   char *tokenizer;
   char *config;
+  ClipPrecision precision;
 
   char **paths;                 /* CLASSIFY */
   char **members;               /* [n_images]: NULL, or the image's member in the shard paths[i] */
@@ -345,6 +346,7 @@ worker_run_load (ClModelWorker *self, Job *job)
   clip_load_options_init (&options);
   options.tokenizer_path = job->tokenizer;
   options.config_path = job->config;
+  options.precision = job->precision;
   ClipModel *model = clip_model_load (job->path, &options, &error);
   if (model == NULL)
     {
@@ -767,7 +769,7 @@ cl_model_worker_set_threads (ClModelWorker *self, int n_threads)
 
 void
 cl_model_worker_load_async (ClModelWorker *self, const char *path, const char *tokenizer,
-                            const char *config, GCancellable *cancellable,
+                            const char *config, ClipPrecision precision, GCancellable *cancellable,
                             GAsyncReadyCallback callback, gpointer user_data)
 {
   Job *job = job_new (self, JOB_LOAD, CL_WORKER_PRIORITY_INTERACTIVE, cancellable, callback,
@@ -776,6 +778,7 @@ cl_model_worker_load_async (ClModelWorker *self, const char *path, const char *t
   job->path = g_strdup (path);
   job->tokenizer = (tokenizer != NULL && *tokenizer != '\0') ? g_strdup (tokenizer) : NULL;
   job->config = (config != NULL && *config != '\0') ? g_strdup (config) : NULL;
+  job->precision = precision;
   job_push (self, job);
 }
 

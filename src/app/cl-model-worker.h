@@ -34,8 +34,9 @@ void cl_model_worker_shutdown (ClModelWorker *self);
 void cl_model_worker_set_threads (ClModelWorker *self, int n_threads);
 
 /* Loads a model (TOKENIZER and CONFIG may be NULL).  On failure the previous model stays loaded. */
+/* PRECISION: of the model's products (ClipLoadOptions.precision). */
 void         cl_model_worker_load_async (ClModelWorker *self, const char *path, const char *tokenizer,
-                                         const char *config, GCancellable *cancellable,
+                                         const char *config, ClipPrecision precision, GCancellable *cancellable,
                                          GAsyncReadyCallback callback, gpointer user_data);
 ClModelInfo *cl_model_worker_load_finish (ClModelWorker *self, GAsyncResult *result, GError **error);
 

@@ -21,6 +21,7 @@ struct _ClSession {
 
   ClModelState model_state;
   ClModelInfo *model_info;
+  char *model_tokenizer, *model_config;   /* what the model in MODEL_INFO was loaded with */
   char *model_problem;
   guint model_generation;
   guint n_loads_pending;
@@ -69,6 +70,14 @@ on_threads_changed (GSettings *settings, const char *key, ClSession *self)
   cl_model_worker_set_threads (self->worker, g_settings_get_int (settings, "threads"));
 }
 
+/* The model in use, loaded again at the new precision (its photo indexes are kept per precision). */
+static void
+on_precision_changed (GSettings *settings, const char *key, ClSession *self)
+{
+  if (self->model_info != NULL)
+    cl_session_load_model (self, self->model_info->path, self->model_tokenizer, self->model_config, FALSE, NULL, NULL);
+}
+
 static void
 on_exif_changed (GSettings *settings, const char *key, ClSession *self)
 {
@@ -110,6 +119,8 @@ cl_session_finalize (GObject *object)
   g_clear_object (&self->worker);
   g_clear_object (&self->thumbnailer);
   cl_model_info_free (self->model_info);
+  g_free (self->model_tokenizer);
+  g_free (self->model_config);
   g_free (self->model_problem);
   G_OBJECT_CLASS (cl_session_parent_class)->finalize (object);
 }
@@ -201,6 +212,7 @@ cl_session_new (GSettings *settings, ClModelWorker *worker, ClThumbnailer *thumb
   self->thumbnailer = g_object_ref (thumbnailer);
   g_signal_connect (settings, "changed::threads", G_CALLBACK (on_threads_changed), self);
   g_signal_connect (settings, "changed::exif-orientation", G_CALLBACK (on_exif_changed), self);
+  g_signal_connect (settings, "changed::precision", G_CALLBACK (on_precision_changed), self);
   g_signal_connect (settings, "changed::thumbnail-size", G_CALLBACK (on_thumbnail_size_changed), self);
   on_exif_changed (settings, NULL, self);
   on_thumbnail_size_changed (settings, NULL, self);
@@ -475,6 +487,10 @@ load_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   cl_model_info_free (self->model_info);
   self->model_info = info;
+  g_free (self->model_tokenizer);
+  g_free (self->model_config);
+  self->model_tokenizer = g_strdup (request->tokenizer);
+  self->model_config = g_strdup (request->config);
   self->model_generation++;
   g_clear_pointer (&self->model_problem, g_free);
   if (request->remember)
@@ -510,7 +526,11 @@ cl_session_load_model (ClSession *self, const char *path, const char *tokenizer,
   g_task_set_task_data (task, request, (GDestroyNotify) load_request_free);
   self->n_loads_pending++;
   set_model_state (self, CL_MODEL_STATE_LOADING);
-  cl_model_worker_load_async (self->worker, path, request->tokenizer, request->config, NULL, load_done, task);
+  ClipPrecision precision = CLIP_PRECISION_F32;
+  g_autofree char *precision_name = g_settings_get_string (self->settings, "precision");
+  clip_precision_from_name (precision_name, &precision);
+  cl_model_worker_load_async (self->worker, path, request->tokenizer, request->config, precision, NULL, load_done,
+                              task);
 }
 
 gboolean

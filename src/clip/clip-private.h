@@ -117,6 +117,12 @@ void clip_model_restore_originals (ClipModel *model);
  * there is room for its work buffers (fewer threads when there is room for fewer), or fails with
  * CLIP_ERROR_LIMIT, instead of OpenBLAS retrying its allocation forever. */
 gboolean clip_blas_check_room (GError **error);
+/* Between these, OpenBLAS runs each product on the calling thread alone, so that our pool's threads
+ * can issue products side by side (one level of parallelism: OpenBLAS's threads and ours would
+ * otherwise take turns and spin against each other on the same cores).  Process-wide: a product
+ * another thread issues meanwhile also runs on one thread. */
+void clip_blas_single_begin (void);
+void clip_blas_single_end (void);
 /* The data of the tensor in SLOT as loaded: *SLOT itself, or, for a weight whose memory the panels
  * took over, a copy unpacked into *SCRATCH (grown as needed; g_free it). */
 const float *clip_model_original_data (const ClipModel *model, float *const *slot, int64_t n_elements,

@@ -208,6 +208,10 @@ typedef enum {
 } ClipPrecision;
 
 const char *clip_precision_name (ClipPrecision precision);   /* "f32", "bf16", "int8", "auto" */
+/* The kernel this CPU runs BF16's or INT8's products on, e.g. "amx-bf16", "avx512-vnni-int8",
+ * "portable-int8"; for F32 its panel kernel ("f32-panels-avx512"; OpenBLAS may run a pass
+ * instead).  AUTO is not resolved: NULL. */
+const char *clip_precision_kernel_name (ClipPrecision precision);
 gboolean    clip_precision_from_name (const char *name, ClipPrecision *precision);
 
 typedef struct {
@@ -256,8 +260,9 @@ typedef enum {
 } ClipProduct;
 
 const char *clip_product_name (ClipProduct product);   /* "vision_qkv", … */
-/* The kernel PRODUCT runs on, e.g. "amx-bf16", "f32-panels-avx512", "openblas"; chosen at the
- * first forward pass, so NULL before it. */
+/* The kernel PRODUCT ran on in the model's last forward pass, e.g. "amx-bf16", "f32-panels-avx512",
+ * "openblas" (float32 runs one kernel for a whole pass, chosen per machine for one image or prompt
+ * and for a batch, timed at the first pass); NULL before the first pass. */
 const char *clip_model_get_kernel (const ClipModel *model, ClipProduct product);
 /* The CPU's model name (its brand string), or "unknown". */
 const char *clip_cpu_model_name (void);

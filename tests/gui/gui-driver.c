@@ -295,6 +295,7 @@ report_model (Driver *driver, JsonBuilder *b)
   add_string (b, "model_state", states[cl_session_get_model_state (driver->session)]);
   add_string (b, "model_label", label_text (window_widget (driver, "model_label")));
   add_string (b, "model_path", info != NULL ? info->path : NULL);
+  add_string (b, "model_precision", info != NULL ? clip_precision_name (info->precision) : NULL);
   add_string (b, "model_notice", notice ? label_text (window_widget (driver, "model_bar_label")) : NULL);
 }
 
@@ -1673,7 +1674,8 @@ poll_train_steps (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* The step's "settings" object written to GSettings, as the Train view's widgets would. */
+/* The step's "settings" object written to GSettings, as the Train view's widgets or the Preferences
+ * would. */
 static gboolean
 start_train_settings (Driver *driver, JsonBuilder *b)
 {
@@ -2559,6 +2561,7 @@ static const StepDef steps[] = {
   { "wait-result",              NULL,                     poll_result,                  0, 30, 0 },
   /* Train */
   { "train-settings",           start_train_settings,     NULL,                         0, 60, 0 },
+  { "settings",                 start_train_settings,     NULL,                         0, 60, 0 },
   { "train-start",              start_train_start,        poll_train,                   0, 60, STEP_WAIT_OPTIONAL },
   { "train-wait",               NULL,                     poll_train,                   0, 60, 0 },
   { "train-wait-steps",         NULL,                     poll_train_steps,             0, 60, 0 },

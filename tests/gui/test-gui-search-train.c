@@ -261,6 +261,45 @@ test_search_while_indexing (void)
   g_assert_true (json_object_get_boolean_member (step (run, 9), "has_more"));
 }
 
+/* The precision preference: changing it loads the model again at that precision (the session's
+ * model info says which), and the photo index is kept per precision: indexing the folder again at
+ * int8, then at bf16, makes an index file for each beside float32's instead of mixing embeddings in
+ * one. */
+static void
+test_precision (void)
+{
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"search\"},"
+    "{\"do\": \"wait-index\"},"
+    "{\"do\": \"settings\", \"settings\": {\"precision\": \"int8\"}},"
+    "{\"do\": \"wait-model\"},"                                               /* 5 */
+    "{\"do\": \"index\"},"
+    "{\"do\": \"settings\", \"settings\": {\"precision\": \"bf16\"}},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"index\"}",
+    folder);
+  g_autoptr (AppRun) run = app_run ("precision", TINY_MODEL_ARGS, steps, NULL);
+
+  g_assert_cmpstr (member_string (step (run, 0), "model_precision"), ==, "f32");
+  g_assert_cmpint (json_object_get_int_member (step (run, 3), "n_indexed"), ==, N_SAMPLE_IMAGES);
+  g_assert_cmpstr (member_string (step (run, 5), "model_precision"), ==, "int8");
+  g_assert_cmpint (json_object_get_int_member (step (run, 6), "n_indexed"), ==, N_SAMPLE_IMAGES);
+  g_assert_cmpstr (member_string (step (run, 8), "model_precision"), ==, "bf16");
+  g_assert_cmpint (json_object_get_int_member (step (run, 9), "n_indexed"), ==, N_SAMPLE_IMAGES);
+
+  /* Three index files of the folder: float32's, int8's and bf16's. */
+  g_autofree char *index_dir = g_build_filename (tu_tmpdir (), "precision.home", "cache", "cliplab", "index", NULL);
+  g_autoptr (GDir) dir = g_dir_open (index_dir, 0, NULL);
+  g_assert_nonnull (dir);
+  int n_indexes = 0;
+  for (const char *name; (name = g_dir_read_name (dir)) != NULL;)
+    n_indexes += !g_str_has_suffix (name, ".lock");
+  g_assert_cmpint (n_indexes, ==, 3);
+}
+
 /* ---------------------------------------------------------------- training */
 
 static char *
@@ -675,6 +714,7 @@ main (int argc, char *argv[])
 
   g_test_add_func ("/gui-search-train/search", test_search);
   g_test_add_func ("/gui-search-train/search-while-indexing", test_search_while_indexing);
+  g_test_add_func ("/gui-search-train/precision", test_precision);
   g_test_add_func ("/gui-search-train/train", test_train);
   g_test_add_func ("/gui-search-train/train-class-folders", test_train_class_folders);
   g_test_add_func ("/gui-search-train/pause-stop-continue", test_pause_stop_continue);
