@@ -575,6 +575,13 @@ clip_safetensors_open_bytes (const void *data, size_t size, const char *label, G
 /* An index holds one short line per tensor: a few hundred kB for the largest CLIP models. */
 #define INDEX_MAX_BYTES (16 << 20)
 
+/* g_ptr_array_sort's comparison: its arguments point at the elements. */
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
 /* The distinct shard names of WEIGHT_MAP, sorted; each a plain file name (no folder), as
  * transformers writes them ("model-00001-of-00002.safetensors"). */
 static GPtrArray *
@@ -600,7 +607,7 @@ index_shard_names (const char *index_path, JsonObject *weight_map, GError **erro
       if (g_hash_table_add (seen, (gpointer) shard))
         g_ptr_array_add (names, (gpointer) shard);
     }
-  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  g_ptr_array_sort (names, compare_names);
   return names;
 }
 
