@@ -277,6 +277,8 @@ gboolean clip_config_from_json (const char *json, ClipConfig *config, ClipPrepro
 
 /* The weight files an open_clip directory may hold, in the order they are looked for; NULL-terminated. */
 extern const char *const clip_open_clip_weight_files[];
+/* Hugging Face's index of a checkpoint split in several safetensors files (its "weight_map"). */
+#define CLIP_SHARDED_INDEX_NAME "model.safetensors.index.json"
 
 /* The layout of model directory DIR and its config and weight files, as clip_model_load reads it
  * (open_clip_config.json first, then config.json); FALSE when DIR holds no loadable model. */

@@ -226,7 +226,8 @@ void clip_load_options_init (ClipLoadOptions *options);
 
 typedef struct _ClipModel ClipModel;
 
-/* PATH: a model directory, a .safetensors file, or a Hugging Face model id ("openai/clip-vit-base-patch32")
+/* PATH: a model directory, a .safetensors file (or the model.safetensors.index.json of a checkpoint
+ * split in shards), or a Hugging Face model id ("openai/clip-vit-base-patch32", "ORG/NAME@REVISION")
  * that is not an existing path, loaded from the hub cache (see clip_hub_resolve; no network).  Free with
  * clip_model_free. */
 ClipModel *clip_model_load (const char *path, const ClipLoadOptions *options, GError **error);
@@ -1042,9 +1043,11 @@ gboolean clip_index_find_file (ClipIndex *index, const char *file, ClipIndexItem
  *     refs/REVISION              the commit a branch or tag named when it was downloaded
  *
  * The environment is read as huggingface_hub reads it: HF_ENDPOINT (another server or a mirror),
- * HF_TOKEN (sent as "Authorization: Bearer", never to another host), HF_HUB_OFFLINE=1 (no network:
- * the cache only).  clip_model_load accepts a repository id ("openai/clip-vit-base-patch32") that
- * is not an existing path and loads it from the cache.
+ * HF_TOKEN or else the token file $HF_HOME/token (sent as "Authorization: Bearer", never to another
+ * host), HF_HUB_OFFLINE=1 (no network: the cache only).  clip_model_load accepts a repository id
+ * ("openai/clip-vit-base-patch32", or "ORG/NAME@REVISION" for a branch, tag or commit) that is not an
+ * existing path and loads it from the cache.  A checkpoint split in several safetensors files
+ * (model.safetensors.index.json and its shards) is downloaded whole and loads as one.
  *
  *   ClipHubOptions options;
  *   clip_hub_options_init (&options);
@@ -1060,7 +1063,7 @@ typedef struct {
   const char   *revision;     /* branch, tag or commit; NULL = "main" */
   const char   *cache_dir;    /* NULL = from the environment, as above */
   const char   *endpoint;     /* NULL = $HF_ENDPOINT, else https://huggingface.co */
-  const char   *token;        /* NULL = $HF_TOKEN (which may be unset) */
+  const char   *token;        /* NULL = $HF_TOKEN, else the token file (either may be missing); "" = none */
   gboolean      offline;      /* TRUE (or $HF_HUB_OFFLINE=1): resolve from the cache, no network */
   int           max_retries;  /* dropped connections resumed per file before giving up (5) */
   double        retry_delay;  /* seconds before the first retry, doubled at each one (1.0) */
@@ -1101,13 +1104,22 @@ void clip_hub_result_clear (ClipHubResult *result);
 
 /* TRUE for "ORG/NAME" (letters, digits, '-', '_', '.'; no "--" or ".."), the form of a model id. */
 gboolean clip_hub_is_repo_id (const char *string);
+/* Splits a model reference "ORG/NAME" or "ORG/NAME@REVISION" (a branch, tag or commit) into *REPO_ID
+ * and *REVISION (NULL without "@"); either may be NULL.  FALSE when STRING is neither.  Free with
+ * g_free. */
+gboolean clip_hub_parse_model_ref (const char *string, char **repo_id, char **revision);
+/* Where the hub token is kept when HF_TOKEN is unset ($HF_TOKEN_PATH, else $HF_HOME/token, else
+ * ~/.cache/huggingface/token: `huggingface-cli login` writes it).  Free with g_free. */
+char *clip_hub_token_path (void);
 
 /* The hub cache folder the environment names (CACHE_DIR when not NULL).  Free with g_free. */
 char *clip_hub_cache_dir (const char *cache_dir);
 
-/* Downloads the files a CLIP model needs from REPO_ID: config.json (or open_clip_config.json),
- * preprocessor_config.json, vocab.json + merges.txt or tokenizer.json, and safetensors weights
- * (PyTorch .bin files are never fetched).  Files already in the cache are not fetched again; an
+/* Downloads the files a CLIP model needs from REPO_ID ("ORG/NAME", or "ORG/NAME@REVISION" when
+ * OPTIONS gives no other revision): config.json (or open_clip_config.json),
+ * preprocessor_config.json, vocab.json + merges.txt or tokenizer.json, and safetensors weights: one
+ * file, or the index of a sharded checkpoint and every shard it names (PyTorch .bin files are never
+ * fetched).  Files already in the cache are not fetched again; an
  * interrupted file resumes with a Range request; every file is checked against its ETag (SHA-256
  * for LFS files, the git blob hash for others) before it is renamed into blobs/ and linked into the
  * snapshot, and the ref is written last, so the snapshot never holds a partial file.  Each file is
