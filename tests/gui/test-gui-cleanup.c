@@ -181,7 +181,11 @@ write_flipped_csv (const char *csv, const char *flipped)
       g_assert_nonnull (comma);
       const char *moved = g_str_equal (comma + 1, "trouser") ? "bag" : "trouser";
       *comma = '\0';
-      char *row = g_strconcat (lines[i], ",", moved, NULL);
+      /* a quoted caption with a comma and a quote in it, which the corrected copy must keep */
+      char *caption = strchr (lines[i], ',');
+      g_assert_nonnull (caption);
+      *caption = '\0';
+      char *row = g_strconcat (lines[i], ",\"", caption + 1, ", said \"\"someone\"\"\",", moved, NULL);
       g_free (lines[i]);
       lines[i] = row;
     }
@@ -189,18 +193,33 @@ write_flipped_csv (const char *csv, const char *flipped)
   g_assert_true (g_file_set_contents (flipped, joined, -1, NULL));
 }
 
-static void
-test_label_issues (void)
+/* The first N_FASHION Fashion-MNIST test images as PNGs with test.csv (written once), or NULL
+ * (the test skipped) without Debian's dataset-fashion-mnist. */
+static const char *
+fashion_dir (void)
 {
+  static char *dir;
   if (!g_file_test (FASHION_DIR, G_FILE_TEST_IS_DIR))
     {
       g_test_skip ("Debian's dataset-fashion-mnist is not installed (bash build-aux/setup.sh deps)");
-      return;
+      return NULL;
     }
-  g_autoptr (GError) error = NULL;
-  g_autofree char *dir = g_build_filename (tu_tmpdir (), "fm", NULL);
-  g_assert_true (cli_generate_fashion_mnist (FASHION_DIR, dir, 1, N_FASHION, 0, NULL, &error));
-  g_assert_no_error (error);
+  if (dir == NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      dir = g_build_filename (tu_tmpdir (), "fm", NULL);
+      g_assert_true (cli_generate_fashion_mnist (FASHION_DIR, dir, 1, N_FASHION, 0, NULL, &error));
+      g_assert_no_error (error);
+    }
+  return dir;
+}
+
+static void
+test_label_issues (void)
+{
+  const char *dir = fashion_dir ();
+  if (dir == NULL)
+    return;
   g_autofree char *csv = g_build_filename (dir, "test.csv", NULL);
   g_autofree char *flipped = g_build_filename (dir, "flipped.csv", NULL);
   write_flipped_csv (csv, flipped);
@@ -286,6 +305,81 @@ test_label_issues (void)
   g_assert_cmpint (changed, ==, 1);
 }
 
+/* Class folders trouser/ and bag/ (20 images each) with one bag filed among the trousers. */
+static char *
+make_class_folders (const char *fashion, char **misfiled)
+{
+  g_autofree char *csv = g_build_filename (fashion, "test.csv", NULL);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (csv, &text, NULL, NULL));
+  char *root = g_build_filename (tu_tmpdir (), "classes", NULL);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  const char *classes[] = { "trouser", "bag" };
+  const int wanted[] = { 20, 21 };   /* the first bag is the misfiled one */
+  int count[2] = { 0, 0 };
+  for (guint i = 1; lines[i] != NULL; i++)
+    for (int c = 0; c < 2; c++)
+      {
+        g_autofree char *suffix = g_strconcat (",", classes[c], NULL);
+        if (!g_str_has_suffix (lines[i], suffix) || count[c] == wanted[c])
+          continue;
+        g_autofree char *entry = g_strndup (lines[i], strcspn (lines[i], ","));
+        g_autofree char *from = g_build_filename (fashion, entry, NULL);
+        /* the first bag goes with the trousers */
+        gboolean misplaced = c == 1 && count[1] == 0;
+        g_autofree char *folder = g_build_filename (root, misplaced ? "trouser" : classes[c], NULL);
+        g_autofree char *to = g_build_filename (folder, misplaced ? "misfiled.png" : base_name (entry), NULL);
+        g_assert_cmpint (g_mkdir_with_parents (folder, 0755), ==, 0);
+        copy_file (from, to);
+        if (misplaced)
+          *misfiled = g_strdup (to);
+        count[c]++;
+      }
+  return root;
+}
+
+static void
+test_class_folders (void)
+{
+  const char *fashion = fashion_dir ();
+  if (fashion == NULL)
+    return;
+  g_autofree char *misfiled = NULL;
+  g_autofree char *root = make_class_folders (fashion, &misfiled);
+  g_autofree char *model = builtin_model ();
+  g_autofree char *root_json = q (root);
+  g_autofree char *misfiled_json = q (misfiled);
+  g_autofree char *moved = g_build_filename (root, "bag", "misfiled.png", NULL);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"cleanup\"},"
+    "{\"do\": \"cleanup-find\"},"
+    "{\"do\": \"cleanup-action\", \"action\": \"accept\", \"path\": %s},"
+    "{\"do\": \"wait-toast\"}",                                                        /* 5 */
+    root_json, misfiled_json);
+
+  /* The misfiled bag first, suggested as a bag; accepting moves it into bag/. */
+  g_autoptr (AppRun) run = app_run ("cleanup-folders", (const char *const[]) { "--model", model, NULL }, steps, NULL);
+  JsonObject *first = json_array_get_object_element (json_object_get_array_member (step (run, 3), "issues"), 0);
+  g_assert_cmpstr (member_string (first, "path"), ==, misfiled);
+  g_assert_cmpstr (member_string (first, "label"), ==, "trouser");
+  g_assert_cmpstr (member_string (first, "suggested"), ==, "bag");
+  g_assert_cmpstr (member_string (step (run, 5), "toast"), ==, "Moved misfiled.png to bag");
+  g_assert_false (g_file_test (misfiled, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (moved, G_FILE_TEST_IS_REGULAR));
+
+  /* The same again from where it was, then Undo: back among the trousers. */
+  g_assert_cmpint (g_rename (moved, misfiled), ==, 0);
+  g_autofree char *undo_steps = g_strconcat (steps, ",{\"do\": \"toast-action\", \"action\": \"undo-toast\"}", NULL);
+  g_autoptr (AppRun) undone = app_run ("cleanup-folders-undo", (const char *const[]) { "--model", model, NULL },
+                                       undo_steps, NULL);
+  g_assert_cmpstr (member_string (step (undone, 5), "toast"), ==, "Moved misfiled.png to bag");
+  g_assert_true (json_object_get_null_member (step (undone, 6), "error_bar"));
+  g_assert_true (g_file_test (misfiled, G_FILE_TEST_IS_REGULAR));
+  g_assert_false (g_file_test (moved, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -299,5 +393,6 @@ main (int argc, char *argv[])
     }
   g_test_add_func ("/gui-cleanup/duplicates", test_duplicates);
   g_test_add_func ("/gui-cleanup/label-issues", test_label_issues);
+  g_test_add_func ("/gui-cleanup/class-folders", test_class_folders);
   return g_test_run ();
 }
