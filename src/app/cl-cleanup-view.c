@@ -91,7 +91,12 @@ update_counts (ClCleanupView *self)
     return;
   ClCollection *collection = cl_session_get_collection (self->session);
   guint n_groups = g_list_model_get_n_items (G_LIST_MODEL (self->groups));
-  guint n_issues = g_list_model_get_n_items (G_LIST_MODEL (self->issues));
+  guint n_issues = 0;   /* label errors, not the outliers listed after them */
+  for (guint i = 0; i < g_list_model_get_n_items (G_LIST_MODEL (self->issues)); i++)
+    {
+      g_autoptr (ClLabelIssue) issue = g_list_model_get_item (G_LIST_MODEL (self->issues), i);
+      n_issues += cl_label_issue_get_suggested (issue) != NULL;
+    }
   g_autofree char *groups = n_groups == 0 ? g_strdup (_("No duplicates found"))
                                           : g_strdup_printf (ngettext ("%u group of duplicates",
                                                                        "%u groups of duplicates", n_groups), n_groups);
