@@ -14,6 +14,7 @@
 #define ISSUE_THUMBNAIL 64
 #define N_OUTLIERS      20
 #define UNDO_SECONDS    10
+#define MAX_CARDS       24       /* a group's images shown side by side; the rest are counted */
 
 struct _ClCleanupView {
   GtkWidget parent_instance;
@@ -644,8 +645,19 @@ bind_group_row (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpoin
   gtk_label_set_label (GTK_LABEL (g_object_get_data (G_OBJECT (row), "heading")), heading);
   for (GtkWidget *child; (child = gtk_widget_get_first_child (members)) != NULL;)
     gtk_box_remove (GTK_BOX (members), child);
-  for (guint m = 0; m < n; m++)
+  for (guint m = 0; m < MIN (n, MAX_CARDS); m++)
     gtk_box_append (GTK_BOX (members), member_card_new (self, cl_duplicate_group_get_member (group, m)));
+  if (n > MAX_CARDS)
+    {
+      /* Translators: after the first images of a large group of duplicates */
+      g_autofree char *more = g_strdup_printf (ngettext ("and %u more, which Keep This One also moves to the trash",
+                                                         "and %u more, which Keep This One also moves to the trash",
+                                                         n - MAX_CARDS), n - MAX_CARDS);
+      GtkWidget *label = gtk_label_new (more);
+      gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+      gtk_label_set_max_width_chars (GTK_LABEL (label), 24);
+      gtk_box_append (GTK_BOX (members), label);
+    }
 }
 
 static void

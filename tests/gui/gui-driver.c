@@ -2301,6 +2301,9 @@ report_cleanup (Driver *driver, JsonBuilder *b)
   g_autofree char *corrected = NULL;
 
   g_object_get (view, "groups", &groups, "issues", &issues, "status", &status, "corrected-path", &corrected, NULL);
+  double threshold = 0;
+  g_object_get (view, "threshold", &threshold, NULL);
+  add_double (b, "threshold", threshold);
   add_string (b, "status", status);
   add_string (b, "corrected_path", corrected);
   json_builder_set_member_name (b, "groups");

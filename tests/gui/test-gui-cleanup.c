@@ -112,7 +112,8 @@ test_duplicates (void)
     "{\"do\": \"wait-toast\"},"
     "{\"do\": \"cleanup-state\"},"
     "{\"do\": \"toast-action\", \"action\": \"undo-toast\"},"
-    "{\"do\": \"cleanup-state\", \"delay\": 500}",                                          /* 10 */
+    "{\"do\": \"cleanup-state\", \"delay\": 500},"                                          /* 10 */
+    "{\"do\": \"cleanup-find\", \"threshold\": 0.05}",
     folder_json, keep_json);
   g_autoptr (AppRun) run = app_run ("cleanup-duplicates", (const char *const[]) { "--model", model, NULL }, steps, NULL);
 
@@ -164,6 +165,28 @@ test_duplicates (void)
   g_assert_true (g_file_get_contents (keep, &original_bytes, &original_length, NULL));
   g_assert_true (g_file_get_contents (exact, &copy_bytes, &copy_length, NULL));
   g_assert_cmpmem (original_bytes, original_length, copy_bytes, copy_length);
+
+  /* "Similar Images" (0.05) keeps each planted copy with its original, in groups as large or larger. */
+  JsonObject *similar = step (run, 11);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (similar, "threshold"), 0.05, 1e-6);
+  JsonArray *similar_groups = json_object_get_array_member (similar, "groups");
+  const char *const planted[][2] = { { "000000.png", "copy-jpeg.jpg" }, { "000001.png", "copy-small.png" } };
+  for (guint p = 0; p < G_N_ELEMENTS (planted); p++)
+    {
+      int together = 0;
+      for (guint g = 0; g < json_array_get_length (similar_groups); g++)
+        {
+          JsonArray *members = json_object_get_array_member (json_array_get_object_element (similar_groups, g), "members");
+          int hits = 0;
+          for (guint m = 0; m < json_array_get_length (members); m++)
+            {
+              const char *name = base_name (member_string (json_array_get_object_element (members, m), "path"));
+              hits += g_str_equal (name, planted[p][0]) || g_str_equal (name, planted[p][1]);
+            }
+          together += hits == 2;
+        }
+      g_assert_cmpint (together, ==, 1);
+    }
 }
 
 /* ---------------------------------------------------------------- label issues */
