@@ -6,6 +6,7 @@
 
 #include "cl-async.h"
 #include "cl-cleanup-model.h"
+#include "cl-file-chooser.h"
 #include "cl-search-index.h"
 #include "cl-trash.h"
 #include "cl-window.h"
@@ -39,13 +40,19 @@ struct _ClCleanupView {
   gboolean stale;              /* the folder or the model changed since the last find */
   char *status;
   GHashTable *corrections;     /* CSV line → accepted label (of this collection) */
-  char *corrected_path;
+  char *corrected_target;      /* where the corrected CSV goes: chosen, or NULL for NAME.corrected.csv */
+  char *corrected_path;        /* the corrected CSV written, or NULL */
 };
 
 G_DEFINE_FINAL_TYPE (ClCleanupView, cl_cleanup_view, GTK_TYPE_WIDGET)
 
-enum { PROP_0, PROP_THRESHOLD, PROP_BUSY, PROP_GROUPS, PROP_ISSUES, PROP_CORRECTED_PATH, PROP_STATUS, N_PROPS };
+enum {
+  PROP_0, PROP_THRESHOLD, PROP_BUSY, PROP_GROUPS, PROP_ISSUES, PROP_CORRECTED_TARGET, PROP_CORRECTED_PATH, PROP_STATUS,
+  N_PROPS
+};
 static GParamSpec *properties[N_PROPS];
+
+static void update_actions (ClCleanupView *self);
 
 static void
 set_status (ClCleanupView *self, const char *status)
@@ -324,8 +331,11 @@ on_source_changed (ClCleanupView *self)
   cl_cancel_and_clear (&self->cancellable);
   set_busy (self, 0);
   g_hash_table_remove_all (self->corrections);
+  g_clear_pointer (&self->corrected_target, g_free);
   g_clear_pointer (&self->corrected_path, g_free);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CORRECTED_TARGET]);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CORRECTED_PATH]);
+  update_actions (self);
   self->stale = TRUE;
   if (gtk_widget_get_mapped (GTK_WIDGET (self)))
     cl_cleanup_view_find (self);
@@ -429,14 +439,13 @@ corrected_path_for (GFile *csv)
   return g_strconcat (stem, ".corrected.csv", NULL);
 }
 
+/* The CSV with every label accepted so far, at the chosen path or NAME.corrected.csv. */
 static gboolean
-accept_in_csv (ClCleanupView *self, ClCollection *collection, ClLabelIssue *issue, GError **error)
+write_corrected (ClCleanupView *self, ClCollection *collection, GError **error)
 {
-  ClImageItem *item = cl_collection_get_item (collection, cl_label_issue_get_item (issue));
   g_autofree char *source = g_file_get_path (cl_collection_get_file (collection));
-  g_autofree char *target = corrected_path_for (cl_collection_get_file (collection));
-  g_hash_table_insert (self->corrections, GUINT_TO_POINTER (cl_image_item_get_line (item)),
-                       g_strdup (cl_label_issue_get_suggested (issue)));
+  g_autofree char *target = self->corrected_target != NULL ? g_strdup (self->corrected_target)
+                                                           : corrected_path_for (cl_collection_get_file (collection));
   if (!cl_csv_write_corrected (source, target, self->corrections, error))
     return FALSE;
   g_autofree char *name = g_path_get_basename (target);
@@ -447,6 +456,67 @@ accept_in_csv (ClCleanupView *self, ClCollection *collection, ClLabelIssue *issu
   self->corrected_path = g_steal_pointer (&target);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CORRECTED_PATH]);
   return TRUE;
+}
+
+static gboolean
+accept_in_csv (ClCleanupView *self, ClCollection *collection, ClLabelIssue *issue, GError **error)
+{
+  ClImageItem *item = cl_collection_get_item (collection, cl_label_issue_get_item (issue));
+  g_hash_table_insert (self->corrections, GUINT_TO_POINTER (cl_image_item_get_line (item)),
+                       g_strdup (cl_label_issue_get_suggested (issue)));
+  return write_corrected (self, collection, error);
+}
+
+/* Later corrections go to TARGET (the file chooser asked before replacing a file there); those
+ * accepted already are written there now. */
+static void
+set_corrected_target (ClCleanupView *self, const char *target)
+{
+  ClCollection *collection = cl_session_get_collection (self->session);
+  g_autoptr (GError) error = NULL;
+
+  g_free (self->corrected_target);
+  self->corrected_target = g_strdup (target);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CORRECTED_TARGET]);
+  if (collection != NULL && g_hash_table_size (self->corrections) > 0 && !write_corrected (self, collection, &error))
+    cl_session_report_error (self->session, _("Could not save the corrected labels"), error->message, NULL, NULL);
+}
+
+static void
+corrected_target_chosen (gpointer owner, GFile *file, gpointer data)
+{
+  g_autofree char *path = g_file_get_path (file);
+  if (path != NULL)
+    set_corrected_target (CL_CLEANUP_VIEW (owner), path);
+}
+
+static void
+action_save_corrected_as (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  ClCleanupView *self = CL_CLEANUP_VIEW (widget);
+  ClCollection *collection = cl_session_get_collection (self->session);
+
+  if (collection == NULL)
+    return;
+  g_autofree char *proposed = corrected_path_for (cl_collection_get_file (collection));
+  g_autofree char *name = g_path_get_basename (proposed);
+  g_autoptr (GFile) folder = g_file_get_parent (cl_collection_get_file (collection));
+  ClFileChooserOptions options = {
+    .title = _("Save the Corrected Labels"), .action = GTK_FILE_CHOOSER_ACTION_SAVE, .accept_label = _("_Save"),
+    .name = name, .folder = folder, .filter_name = _("CSV files"), .filter_suffix = "csv",
+  };
+  cl_file_chooser_show (GTK_WIDGET (self), &options, corrected_target_chosen, NULL);
+}
+
+/* Save Corrected Copy As… applies to a data set CSV with labels. */
+static void
+update_actions (ClCleanupView *self)
+{
+  ClCollection *collection = cl_session_get_collection (self->session);
+  gboolean csv = collection != NULL && cl_collection_has_labels (collection)
+                 && g_file_query_file_type (cl_collection_get_file (collection), G_FILE_QUERY_INFO_NONE, NULL)
+                    == G_FILE_TYPE_REGULAR;
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "cleanup.save-corrected-as", csv);
 }
 
 typedef struct {
@@ -752,6 +822,7 @@ cl_cleanup_view_get_property (GObject *object, guint prop_id, GValue *value, GPa
     case PROP_BUSY: g_value_set_boolean (value, self->pending > 0); break;
     case PROP_GROUPS: g_value_set_object (value, self->groups); break;
     case PROP_ISSUES: g_value_set_object (value, self->issues); break;
+    case PROP_CORRECTED_TARGET: g_value_set_string (value, self->corrected_target); break;
     case PROP_CORRECTED_PATH: g_value_set_string (value, self->corrected_path); break;
     case PROP_STATUS: g_value_set_string (value, self->status); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -767,6 +838,9 @@ cl_cleanup_view_set_property (GObject *object, guint prop_id, const GValue *valu
     {
     case PROP_THRESHOLD:
       gtk_drop_down_set_selected (self->threshold_dropdown, g_value_get_double (value) > CLIP_DUPLICATE_DISTANCE);
+      break;
+    case PROP_CORRECTED_TARGET:
+      set_corrected_target (self, g_value_get_string (value));
       break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -795,6 +869,7 @@ cl_cleanup_view_finalize (GObject *object)
   g_clear_object (&self->issues);
   g_free (self->index_folder);
   g_free (self->status);
+  g_free (self->corrected_target);
   g_free (self->corrected_path);
   g_hash_table_unref (self->corrections);
   G_OBJECT_CLASS (cl_cleanup_view_parent_class)->finalize (object);
@@ -817,6 +892,9 @@ cl_cleanup_view_class_init (ClCleanupViewClass *klass)
                                                  G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   properties[PROP_ISSUES] = g_param_spec_object ("issues", NULL, NULL, G_TYPE_LIST_MODEL,
                                                  G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_CORRECTED_TARGET] = g_param_spec_string ("corrected-target", NULL, NULL, NULL,
+                                                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY
+                                                           | G_PARAM_STATIC_STRINGS);
   properties[PROP_CORRECTED_PATH] = g_param_spec_string ("corrected-path", NULL, NULL, NULL,
                                                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   properties[PROP_STATUS] = g_param_spec_string ("status", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
@@ -825,6 +903,7 @@ cl_cleanup_view_class_init (ClCleanupViewClass *klass)
   gtk_widget_class_install_action (widget_class, "cleanup.keep", "s", action_keep);
   gtk_widget_class_install_action (widget_class, "cleanup.accept", "s", action_accept);
   gtk_widget_class_install_action (widget_class, "cleanup.dismiss", "s", action_dismiss);
+  gtk_widget_class_install_action (widget_class, "cleanup.save-corrected-as", NULL, action_save_corrected_as);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-cleanup-view.ui");
   gtk_widget_class_bind_template_child (widget_class, ClCleanupView, threshold_dropdown);
@@ -858,5 +937,6 @@ cl_cleanup_view_new (ClSession *session)
   self->session = g_object_ref (session);
   g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (on_source_changed), self);
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (on_source_changed), self);
+  update_actions (self);
   return GTK_WIDGET (self);
 }

@@ -2366,7 +2366,8 @@ start_cleanup_panel (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* "threshold" (optional) sets the view's, then "cleanup.find" recomputes both panels. */
+/* "threshold" and "corrected_target" (optional) set the view's, then "cleanup.find" recomputes both
+ * panels. */
 static gboolean
 start_cleanup_find (Driver *driver, JsonBuilder *b)
 {
@@ -2374,6 +2375,9 @@ start_cleanup_find (Driver *driver, JsonBuilder *b)
 
   if (json_object_has_member (driver->step, "threshold"))
     g_object_set (view, "threshold", json_object_get_double_member (driver->step, "threshold"), NULL);
+  /* what Save Corrected Copy As… sets once its dialog is answered */
+  if (json_object_has_member (driver->step, "corrected_target"))
+    g_object_set (view, "corrected-target", step_string (driver, "corrected_target", NULL), NULL);
   return gtk_widget_activate_action (GTK_WIDGET (view), "cleanup.find", NULL);
 }
 

@@ -285,6 +285,8 @@ test_label_issues (void)
 
   /* Accept the first: a corrected copy beside the CSV with its label, the original untouched. */
   g_autofree char *first_json = q (first_path);
+  g_autofree char *chosen = g_build_filename (dir, "chosen.csv", NULL);
+  g_autofree char *chosen_json = q (chosen);
   g_autofree char *accept_steps = g_strdup_printf (
     "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
     "{\"do\": \"wait-model\"},"
@@ -292,8 +294,9 @@ test_label_issues (void)
     "{\"do\": \"view\", \"name\": \"cleanup\"},"
     "{\"do\": \"cleanup-find\"},"
     "{\"do\": \"cleanup-action\", \"action\": \"accept\", \"path\": %s},"                 /* 5 */
-    "{\"do\": \"wait-toast\"}",
-    flipped_json, first_json);
+    "{\"do\": \"wait-toast\"},"
+    "{\"do\": \"cleanup-find\", \"corrected_target\": %s}",
+    flipped_json, first_json, chosen_json);
   g_autoptr (AppRun) accepted = app_run ("cleanup-accept", (const char *const[]) { "--model", model, NULL },
                                          accept_steps, NULL);
   JsonObject *after = step (accepted, 5);
@@ -326,6 +329,12 @@ test_label_issues (void)
       g_assert_cmpint (strncmp (before_lines[i], after_lines[i], strrchr (after_lines[i], ',') - after_lines[i]), ==, 0);
     }
   g_assert_cmpint (changed, ==, 1);
+
+  /* A path chosen afterwards (Save Corrected Copy As…) gets the corrections accepted so far. */
+  g_assert_cmpstr (member_string (step (accepted, 7), "corrected_path"), ==, chosen);
+  g_autofree char *at_chosen = NULL;
+  g_assert_true (g_file_get_contents (chosen, &at_chosen, NULL, NULL));
+  g_assert_cmpstr (at_chosen, ==, written);
 }
 
 /* Class folders trouser/ and bag/ (20 images each) with one bag filed among the trousers. */
