@@ -796,6 +796,9 @@ cl_window_new (GtkApplication *application, ClSession *session)
   cl_window_add_view (self, "search", _("Search"), cl_search_view_new);
   cl_window_add_view (self, "train", _("Train"), cl_train_view_new);
   cl_window_add_view (self, "cleanup", _("Clean Up"), cl_cleanup_view_new);
+  /* shown as an icon, its title the tooltip: the header's switcher must still fit a 600-pixel window */
+  gtk_stack_page_set_icon_name (gtk_stack_get_page (self->stack, gtk_stack_get_child_by_name (self->stack, "cleanup")),
+                                "edit-clear-all-symbolic");
   on_visible_view (self);
 
   g_settings_bind (settings, "window-width", self, "default-width", G_SETTINGS_BIND_DEFAULT);
