@@ -350,9 +350,13 @@ on_map (ClCleanupView *self)
 
 /* ---------------------------------------------------------------- keeping one of a group */
 
+/* A group whose other images went to the trash: where it was in the list, so that Undo puts it back. */
 typedef struct {
   GWeakRef view;
   ClDuplicateGroup *group;
+  guint position;
+  gboolean removed;            /* from the list: all but the one kept are in the trash */
+  ClTrashRecord *record;       /* NULL once handed to the restore */
 } KeepJob;
 
 static void
@@ -360,7 +364,44 @@ keep_job_free (KeepJob *job)
 {
   g_weak_ref_clear (&job->view);
   g_object_unref (job->group);
+  g_clear_pointer (&job->record, cl_trash_record_free);
   g_free (job);
+}
+
+static void
+on_restored (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  KeepJob *job = user_data;
+  g_autoptr (ClCleanupView) self = g_weak_ref_get (&job->view);
+  g_autoptr (GError) error = NULL;
+
+  if (!cl_trash_restore_finish (result, &error) && self != NULL)
+    cl_session_report_error (self->session, _("Could not take the images out of the trash"), error->message,
+                             NULL, NULL);
+  else if (self != NULL && job->removed)
+    {
+      g_list_store_insert (self->groups, MIN (job->position, g_list_model_get_n_items (G_LIST_MODEL (self->groups))),
+                           job->group);
+      update_counts (self);
+    }
+  keep_job_free (job);
+}
+
+/* The toast's Undo: the files back from the trash, then the group back in the list. */
+static void
+undo_keep (ClWindow *window, gpointer data)
+{
+  KeepJob *job = data;
+  KeepJob *restore = g_new0 (KeepJob, 1);
+
+  g_autoptr (ClCleanupView) view = g_weak_ref_get (&job->view);
+
+  g_weak_ref_init (&restore->view, view);
+  restore->group = g_object_ref (job->group);
+  restore->position = job->position;
+  restore->removed = job->removed;
+  restore->record = g_steal_pointer (&job->record);
+  cl_trash_restore_async (restore->record, NULL, on_restored, restore);
 }
 
 static void
@@ -369,25 +410,30 @@ on_trashed (GObject *source, GAsyncResult *result, gpointer user_data)
   KeepJob *job = user_data;
   g_autoptr (ClCleanupView) self = g_weak_ref_get (&job->view);
   g_autoptr (GError) error = NULL;
-  ClTrashRecord *record = cl_trash_files_finish (result, &error);
 
-  if (self != NULL && record == NULL)
-    cl_session_report_error (self->session, _("Could not move the images to the trash"), error->message, NULL, NULL);
-  if (self != NULL && record != NULL)
+  job->record = cl_trash_files_finish (result, &error);
+  GtkWindow *window = self != NULL ? view_window (self) : NULL;
+  if (self == NULL || window == NULL || job->record == NULL)
     {
-      guint position;
-      if (g_list_store_find (self->groups, job->group, &position))
-        g_list_store_remove (self->groups, position);
-      update_counts (self);
-      GtkWindow *window = view_window (self);
-      if (window != NULL)
-        cl_trash_show_undo_toast (CL_WINDOW (window), record);
-      else
-        cl_trash_record_free (record);
+      if (self != NULL && job->record == NULL)
+        cl_session_report_error (self->session, _("Could not move the images to the trash"), error->message, NULL,
+                                 NULL);
+      keep_job_free (job);
+      return;
     }
-  else if (record != NULL)
-    cl_trash_record_free (record);
-  keep_job_free (job);
+  const GError *failure = cl_trash_record_get_failure (job->record);
+  if (failure != NULL)
+    cl_session_report_error (self->session, _("Some images were not moved to the trash"), failure->message, NULL,
+                             NULL);
+  else if (g_list_store_find (self->groups, job->group, &job->position))
+    {
+      g_list_store_remove (self->groups, job->position);
+      job->removed = TRUE;
+      update_counts (self);
+    }
+  guint n = cl_trash_record_get_files (job->record)->len;
+  g_autofree char *message = g_strdup_printf (ngettext ("Moved %u item to Trash", "Moved %u items to Trash", n), n);
+  cl_window_show_undo_toast (CL_WINDOW (window), message, UNDO_SECONDS, undo_keep, job, (GDestroyNotify) keep_job_free);
 }
 
 static void

@@ -152,8 +152,10 @@ test_duplicates (void)
   g_assert_cmpstr (json_array_get_string_element (in_trash, 0), ==, "copy-exact.png");
   g_assert_cmpstr (json_array_get_string_element (in_trash, 1), ==, "copy-jpeg.jpg");
 
-  /* Undo: both back in the folder with their bytes, the trash empty. */
+  /* Undo: both back in the folder with their bytes, the trash empty, the group listed again. */
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 10), "trash_files")), ==, 0);
+  g_autofree char *restored = group_names (step (run, 10));
+  g_assert_cmpstr (restored, ==, names);
   g_autofree char *exact = g_build_filename (folder, "copy-exact.png", NULL);
   g_autofree char *jpeg = g_build_filename (folder, "copy-jpeg.jpg", NULL);
   g_assert_true (g_file_test (exact, G_FILE_TEST_IS_REGULAR));
