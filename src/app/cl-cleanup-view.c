@@ -39,6 +39,7 @@ struct _ClCleanupView {
   guint pending;               /* its parts not finished */
   gboolean stale;              /* the folder or the model changed since the last find */
   char *status;
+  char *issues_note;           /* why the label issues could not be looked for, or NULL */
   GHashTable *corrections;     /* CSV line → accepted label (of this collection) */
   char *corrected_target;      /* where the corrected CSV goes: chosen, or NULL for NAME.corrected.csv */
   char *corrected_path;        /* the corrected CSV written, or NULL */
@@ -114,7 +115,9 @@ update_counts (ClCleanupView *self)
       return;
     }
   /* Translators: the duplicates found, then the label issues: "3 groups of duplicates; 12 label issues" */
-  g_autofree char *issues = g_strdup_printf (ngettext ("%u label issue", "%u label issues", n_issues), n_issues);
+  g_autofree char *issues = self->issues_note != NULL
+                              ? g_strdup (self->issues_note)
+                              : g_strdup_printf (ngettext ("%u label issue", "%u label issues", n_issues), n_issues);
   g_autofree char *text = g_strdup_printf (_("%s; %s"), groups, issues);
   set_status (self, text);
 }
@@ -165,7 +168,10 @@ on_issues_found (GObject *source, GAsyncResult *result, gpointer user_data)
   if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
       || g_error_matches (error, CLIP_ERROR, CLIP_ERROR_ABORTED))
     return;
-  if (issues == NULL)
+  /* too few labelled images is no failure: the status says so instead of the error bar */
+  if (g_error_matches (error, CLIP_ERROR, CLIP_ERROR_INVALID))
+    self->issues_note = g_strdup (error->message);
+  else if (issues == NULL)
     report_problem (self, _("Could not find label issues"), error);
   else
     {
@@ -301,6 +307,7 @@ cl_cleanup_view_find (ClCleanupView *self)
   self->stale = FALSE;
   g_list_store_remove_all (self->groups);
   g_list_store_remove_all (self->issues);
+  g_clear_pointer (&self->issues_note, g_free);
   if (folder == NULL || cl_session_get_model_state (self->session) != CL_MODEL_STATE_READY)
     {
       set_status (self, folder == NULL ? _("Open a folder or a data set to look for duplicates")
@@ -915,6 +922,7 @@ cl_cleanup_view_finalize (GObject *object)
   g_clear_object (&self->issues);
   g_free (self->index_folder);
   g_free (self->status);
+  g_free (self->issues_note);
   g_free (self->corrected_target);
   g_free (self->corrected_path);
   g_hash_table_unref (self->corrections);

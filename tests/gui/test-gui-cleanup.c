@@ -414,6 +414,28 @@ test_class_folders (void)
   g_assert_false (g_file_test (moved, G_FILE_TEST_EXISTS));
 }
 
+/* The 8 labelled test scenes of the duplicates' folder: too few to audit, said in the status, with
+ * no error bar. */
+static void
+test_too_few_labels (void)
+{
+  g_autofree char *folder = make_duplicates_folder ();
+  g_autofree char *csv = g_build_filename (tu_tmpdir (), "shapes", "test.csv", NULL);
+  g_autofree char *csv_json = q (csv);
+  g_autofree char *model = builtin_model ();
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"cleanup\"},"
+    "{\"do\": \"cleanup-find\"}",
+    csv_json);
+  g_autoptr (AppRun) run = app_run ("cleanup-few", (const char *const[]) { "--model", model, NULL }, steps, NULL);
+  JsonObject *found = step (run, 3);
+  g_assert_nonnull (strstr (member_string (found, "status"), "more than 10 indexed images with labels"));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (found, "issues")), ==, 0);
+  g_assert_true (json_object_get_null_member (found, "error_bar"));
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -428,5 +450,6 @@ main (int argc, char *argv[])
   g_test_add_func ("/gui-cleanup/duplicates", test_duplicates);
   g_test_add_func ("/gui-cleanup/label-issues", test_label_issues);
   g_test_add_func ("/gui-cleanup/class-folders", test_class_folders);
+  g_test_add_func ("/gui-cleanup/too-few-labels", test_too_few_labels);
   return g_test_run ();
 }
