@@ -190,6 +190,10 @@ audit)
   status_is 0 && jq_out 'length == 41 and (.[:40] | all(.label == "trouser" or .label == "bag"))
     and ([.[:40][] | select(.path | test("/test/1\\.tar/"))] | length == 20)'
   verdict "map --dataset WEBDATASET: every member of both shards with its class name"
+  cp -r "$tmp/cwds" "$tmp/cwds-val" && mv "$tmp/cwds-val/test" "$tmp/cwds-val/val"
+  run audit "${m[@]}" --dataset "$tmp/cwds-val" --split val --outliers 3 --json
+  status_is 0 && jq_out '.[0].path | test("/val/[01]\\.tar/misfiled\\.png$")'
+  verdict "audit --dataset WEBDATASET --split val: the shards of that split"
   ;;
 
 explore-errors)
