@@ -14,12 +14,19 @@
  *
  * Actions: "cleanup.find" (recomputes both panels; runs by itself when the view is shown with a new
  * folder or model), "cleanup.keep" (the path of the image to keep, "s"), "cleanup.accept" and
- * "cleanup.dismiss" (the path of an issue's image, "s").
+ * "cleanup.dismiss" (the path of an issue's image, "s"), "cleanup.save-corrected-as" (asks where
+ * the corrected CSV goes; enabled for a labelled CSV).
  *
  * Properties: "threshold" (the largest cosine distance of a group: CLIP_DUPLICATE_DISTANCE or
- * CLIP_SIMILAR_DISTANCE, bound to the drop-down), read-only "busy", "groups" and "issues" (the
- * GListModels of ClDuplicateGroup and ClLabelIssue shown), "corrected-path" (the corrected CSV
- * written, or NULL) and "status" (the sentence beside the buttons). */
+ * CLIP_SIMILAR_DISTANCE, bound to the drop-down), "corrected-target" (where the corrected CSV goes,
+ * NULL for NAME.corrected.csv; setting it writes the corrections accepted so far there), read-only
+ * "busy", "groups" and "issues" (the GListModels of ClDuplicateGroup and ClLabelIssue shown),
+ * "corrected-path" (the corrected CSV written, or NULL) and "status" (the sentence beside the
+ * buttons).
+ *
+ * The view keeps its own ClSearchIndex of the folder: the index file on disk is shared with the
+ * Search view's, so what one indexed the other reads, but two updates running at the same time
+ * may each encode the same new images. */
 #pragma once
 
 #include <gtk/gtk.h>
