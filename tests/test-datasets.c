@@ -4,6 +4,7 @@
  * repeated caption texts against a computation written out here; each malformed input reported with
  * its file and entry. */
 #include "clip.h"
+#include "index-private.h"   /* clip_index_hash_content */
 #include "testutil.h"
 
 #include <archive.h>
@@ -396,7 +397,20 @@ test_webdataset_classification (void)
       g_assert_no_error (error);
       clip_image_resize_crop (image, 24, want);
       g_assert_cmpmem (clip_dataset_get_image_crop (dataset, i), sizeof want, want, sizeof want);
+      /* each member's shard, and the hash of its bytes as the folder index hashes a file's */
+      g_assert_true (g_str_has_suffix (clip_dataset_get_image_shard (dataset, i), i < 3 ? "test/0.tar" : "test/1.tar"));
+      uint8_t hash[16];
+      gsize length;
+      const void *bytes = g_bytes_get_data (pictures.data[i], &length);
+      clip_index_hash_content (bytes, length, hash);
+      g_assert_nonnull (clip_dataset_get_image_content_hash (dataset, i));
+      g_assert_cmpmem (clip_dataset_get_image_content_hash (dataset, i), 16, hash, 16);
     }
+  /* files have neither: the folder index hashes them */
+  g_autoptr (ClipDataset) folder = open_dataset (files, NULL, NULL);
+  prepare (folder, 24);
+  g_assert_null (clip_dataset_get_image_shard (folder, 0));
+  g_assert_null (clip_dataset_get_image_content_hash (folder, 0));
 }
 
 static void

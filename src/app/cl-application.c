@@ -215,6 +215,7 @@ set_accels (GtkApplication *app)
     { "win.open-dataset", { "<Control><Shift>o", NULL } },
     { "win.choose-model", { "<Control>m", NULL } },
     { "win.export-results", { "<Control>e", NULL } },
+    { "win.show-view::cleanup", { "<Alt>6", NULL } },
     { "win.show-view::browse", { "<Alt>1", NULL } },
     { "win.show-view::classify", { "<Alt>2", NULL } },
     { "win.show-view::search", { "<Alt>3", NULL } },

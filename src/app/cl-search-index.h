@@ -67,6 +67,25 @@ void   cl_search_index_update_paths_async (ClSearchIndex *self, const char *fold
                                            gpointer user_data);
 gint64 cl_search_index_update_paths_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
 
+/* ---------------------------------------------------------------- snapshots */
+
+/* A copy of every folder's entries for the loaded model, as indexed so far: for the exploration
+ * views, which must not encode the images a second time. */
+typedef struct {
+  guint   n;
+  int     dim;
+  char  **paths;             /* absolute, NULL-terminated */
+  float  *embeddings;        /* [n × dim], unit rows */
+  guint8 *hashes;            /* [n × 16], the content hashes of the files */
+} ClIndexSnapshot;
+
+void cl_index_snapshot_free (ClIndexSnapshot *snapshot);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClIndexSnapshot, cl_index_snapshot_free)
+
+void             cl_search_index_snapshot_async (ClSearchIndex *self, GCancellable *cancellable,
+                                                 GAsyncReadyCallback callback, gpointer user_data);
+ClIndexSnapshot *cl_search_index_snapshot_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
+
 /* ---------------------------------------------------------------- searching */
 
 typedef struct {

@@ -8,6 +8,7 @@
 #include "cl-adaptive-bin.h"
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
+#include "cl-cleanup-view.h"
 #include "cl-file-chooser.h"
 #include "cl-file-launcher.h"
 #include "cl-image-cell.h"
@@ -743,6 +744,10 @@ cl_window_new (GtkApplication *application, ClSession *session)
   cl_window_add_view (self, "classify", _("Classify"), cl_classify_view_new);
   cl_window_add_view (self, "search", _("Search"), cl_search_view_new);
   cl_window_add_view (self, "train", _("Train"), cl_train_view_new);
+  cl_window_add_view (self, "cleanup", _("Clean Up"), cl_cleanup_view_new);
+  /* shown as an icon, its title the tooltip: the header's switcher must still fit a 600-pixel window */
+  gtk_stack_page_set_icon_name (gtk_stack_get_page (self->stack, gtk_stack_get_child_by_name (self->stack, "cleanup")),
+                                "edit-clear-all-symbolic");
   on_visible_view (self);
 
   g_settings_bind (settings, "window-width", self, "default-width", G_SETTINGS_BIND_DEFAULT);

@@ -560,6 +560,9 @@ gboolean       clip_dataset_prepare_images (ClipDataset *dataset, int size, gboo
 const uint8_t *clip_dataset_get_crop (ClipDataset *dataset, int index);  /* after prepare; borrowed */
 const uint8_t *clip_dataset_get_image_crop (ClipDataset *dataset, int image);  /* after prepare; borrowed */
 int            clip_dataset_get_crop_size (const ClipDataset *dataset);  /* 0 before prepare */
+/* After prepare, the 16-byte content hash (XXH3-128, as the folder index hashes files) of a shard
+ * member's bytes; NULL for an image that is a file (the folder index hashes those). */
+const uint8_t *clip_dataset_get_image_content_hash (const ClipDataset *dataset, int image);
 
 /* Evaluates MODEL on DATASET, whose images must be prepared at the model's image size: retrieval
  * Recall@K both ways (clip_evaluate_retrieval_captions over the images and the distinct captions;

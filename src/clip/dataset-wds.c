@@ -18,6 +18,7 @@
  * (some 40 MB of mappings), which a process under a low address-space limit (ulimit -v) could not
  * even start with, whether or not it reads shards. */
 #include "dataset-private.h"
+#include "index-private.h"
 #include "image-private.h"
 #include "util-file.h"
 
@@ -660,7 +661,7 @@ wds_decode_member (struct archive *archive, const char *member, int image, gbool
 {
   if (g_atomic_int_get (stop))
     {
-      func (image, NULL, "stopped", FALSE, user_data);
+      func (image, NULL, "stopped", FALSE, NULL, user_data);
       return;
     }
   char *reason = NULL;
@@ -668,17 +669,20 @@ wds_decode_member (struct archive *archive, const char *member, int image, gbool
   g_autoptr (GByteArray) data = wds_read_member (archive, WDS_MAX_IMAGE_BYTES, &reason, &broken);
   if (data == NULL)
     {
-      func (image, NULL, reason, FALSE, user_data);
+      func (image, NULL, reason, FALSE, NULL, user_data);
       g_free (reason);
       return;
     }
+  /* hashed like the folder index hashes files, so that identical members are exact duplicates */
+  uint8_t content_hash[16];
+  clip_index_hash_content (data->data, data->len, content_hash);
   GError *error = NULL;
   g_autoptr (ClipImage) decoded = clip_image_load_bytes (member, data->data, data->len, exif, &error);
   /* The issue names the member already; keep only the reason. */
   const char *why = error != NULL ? error->message : NULL;
   if (why != NULL && g_str_has_prefix (why, member) && g_str_has_prefix (why + strlen (member), ": "))
     why += strlen (member) + 2;
-  func (image, decoded, why, g_error_matches (error, CLIP_ERROR, CLIP_ERROR_RESOURCES), user_data);
+  func (image, decoded, why, g_error_matches (error, CLIP_ERROR, CLIP_ERROR_RESOURCES), content_hash, user_data);
   g_clear_error (&error);
 }
 
@@ -725,7 +729,7 @@ dataset_decode_shard (const ClipDataset *dataset, int shard, const int *images, 
   gpointer value;
   g_hash_table_iter_init (&iter, wanted);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    func (GPOINTER_TO_INT (value) - 1, NULL, missing, FALSE, user_data);
+    func (GPOINTER_TO_INT (value) - 1, NULL, missing, FALSE, NULL, user_data);
   if (archive != NULL)
     wds_shard_close (&opened);
 }

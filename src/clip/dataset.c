@@ -302,6 +302,12 @@ dataset_describe_issues (const ClipDataset *dataset)
     {
       const ClipDatasetIssue *issue = g_ptr_array_index (dataset->issues, i);
       g_string_append_printf (text, "; ");
+      /* a shard or class folder, not the file opened */
+      if (issue->file != NULL && g_strcmp0 (issue->file, dataset->source_path) != 0)
+        {
+          g_autofree char *shown = g_filename_display_name (issue->file);
+          g_string_append_printf (text, "%s%s", shown, issue->line > 0 || issue->path != NULL ? " " : "");
+        }
       if (issue->line > 0)
         g_string_append_printf (text, "line %d ", issue->line);
       if (issue->path != NULL)
@@ -618,6 +624,14 @@ clip_dataset_get_image_crop (ClipDataset *dataset, int image)
 }
 
 const uint8_t *
+clip_dataset_get_image_content_hash (const ClipDataset *dataset, int image)
+{
+  g_return_val_if_fail (IMAGE_OK (dataset, image), NULL);
+  const DatasetImage *found = DATASET_IMAGE (dataset, image);
+  return found->hashed ? found->content_hash : NULL;
+}
+
+const uint8_t *
 clip_dataset_get_crop (ClipDataset *dataset, int index)
 {
   g_return_val_if_fail (ROW_OK (dataset, index), NULL);
@@ -629,7 +643,7 @@ clip_dataset_get_crop (ClipDataset *dataset, int index)
 /* Shared by the decoding workers.  A task is one image file, or one shard whose images are decoded
  * while it streams past; either way every image finished pushes one entry to DONE. */
 typedef struct {
-  const ClipDataset *dataset;
+  ClipDataset  *dataset;      /* the workers write only the hash of the image they decode */
   int           size;
   gboolean      exif;
   size_t        crop_bytes;
@@ -698,9 +712,15 @@ prepare_store (PrepareJob *job, int slot, ClipImage *decoded, const char *reason
 
 static void
 prepare_shard_image (int image, ClipImage *decoded, const char *reason, gboolean out_of_resources,
-                     gpointer user_data)
+                     const uint8_t *content_hash, gpointer user_data)
 {
   PrepareJob *job = user_data;
+  if (content_hash != NULL)
+    {
+      DatasetImage *target = DATASET_IMAGE (job->dataset, image);
+      memcpy (target->content_hash, content_hash, sizeof target->content_hash);
+      target->hashed = TRUE;
+    }
   if (!out_of_resources)
     {
       prepare_store (job, image, decoded, reason);

@@ -28,6 +28,8 @@
 #include "cl-application.h"
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
+#include "cl-cleanup-model.h"
+#include "cl-cleanup-view.h"
 #include "cl-image-grid.h"
 #include "cl-loss-chart.h"
 #include "cl-model-chooser.h"
@@ -990,6 +992,129 @@ start_toast_action (Driver *driver, JsonBuilder *b)
 {
   g_autofree char *action = g_strconcat ("win.", step_string (driver, "action", ""), NULL);
   return gtk_widget_activate_action (GTK_WIDGET (driver->window), action, NULL);
+}
+
+/* ---------------------------------------------------------------- Clean Up */
+
+static int
+compare_name_pointers (const char *const *a, const char *const *b)
+{
+  return strcmp (*a, *b);
+}
+
+static ClCleanupView *
+cleanup_view (Driver *driver)
+{
+  return CL_CLEANUP_VIEW (cl_window_get_view (driver->window, "cleanup"));
+}
+
+/* What the Clean Up view shows: its status, the groups (each member's path, size and dimensions),
+ * the label issues and the corrected CSV. */
+static void
+report_cleanup (Driver *driver, JsonBuilder *b)
+{
+  ClCleanupView *view = cleanup_view (driver);
+  g_autoptr (GListModel) groups = NULL;
+  g_autoptr (GListModel) issues = NULL;
+  g_autofree char *status = NULL;
+  g_autofree char *corrected = NULL;
+
+  g_object_get (view, "groups", &groups, "issues", &issues, "status", &status, "corrected-path", &corrected, NULL);
+  double threshold = 0;
+  g_object_get (view, "threshold", &threshold, NULL);
+  add_double (b, "threshold", threshold);
+  add_string (b, "status", status);
+  add_string (b, "corrected_path", corrected);
+  json_builder_set_member_name (b, "groups");
+  json_builder_begin_array (b);
+  for (guint g = 0; g < g_list_model_get_n_items (groups); g++)
+    {
+      g_autoptr (ClDuplicateGroup) group = g_list_model_get_item (groups, g);
+      json_builder_begin_object (b);
+      add_boolean (b, "exact", cl_duplicate_group_get_exact (group));
+      json_builder_set_member_name (b, "members");
+      json_builder_begin_array (b);
+      for (guint m = 0; m < cl_duplicate_group_get_n_members (group); m++)
+        {
+          const ClDuplicateMember *member = cl_duplicate_group_get_member (group, m);
+          json_builder_begin_object (b);
+          add_string (b, "path", member->path);
+          add_int (b, "size", member->size);
+          add_int (b, "width", member->width);
+          add_int (b, "height", member->height);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "issues");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < g_list_model_get_n_items (issues); i++)
+    {
+      g_autoptr (ClLabelIssue) issue = g_list_model_get_item (issues, i);
+      json_builder_begin_object (b);
+      add_string (b, "path", cl_label_issue_get_path (issue));
+      add_string (b, "label", cl_label_issue_get_label (issue));
+      add_string (b, "suggested", cl_label_issue_get_suggested (issue));
+      add_double (b, "score", cl_label_issue_get_score (issue));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  /* the run's own trash ($XDG_DATA_HOME/Trash), file names sorted */
+  g_autofree char *trash = g_build_filename (g_get_user_data_dir (), "Trash", "files", NULL);
+  g_autoptr (GDir) dir = g_dir_open (trash, 0, NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  for (const char *name; dir != NULL && (name = g_dir_read_name (dir)) != NULL;)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc) compare_name_pointers);
+  json_builder_set_member_name (b, "trash_files");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < names->len; i++)
+    json_builder_add_string_value (b, g_ptr_array_index (names, i));
+  json_builder_end_array (b);
+  report_error_bar (driver, b);
+}
+
+/* "name" (duplicates or labels): the panel shown. */
+static gboolean
+start_cleanup_panel (Driver *driver, JsonBuilder *b)
+{
+  gtk_stack_set_visible_child_name (GTK_STACK (named (cleanup_view (driver), "panels")),
+                                    step_string (driver, "name", "duplicates"));
+  return TRUE;
+}
+
+/* "threshold" and "corrected_target" (optional) set the view's, then "cleanup.find" recomputes both
+ * panels. */
+static gboolean
+start_cleanup_find (Driver *driver, JsonBuilder *b)
+{
+  ClCleanupView *view = cleanup_view (driver);
+
+  if (json_object_has_member (driver->step, "threshold"))
+    g_object_set (view, "threshold", json_object_get_double_member (driver->step, "threshold"), NULL);
+  /* what Save Corrected Copy As… sets once its dialog is answered */
+  if (json_object_has_member (driver->step, "corrected_target"))
+    g_object_set (view, "corrected-target", step_string (driver, "corrected_target", NULL), NULL);
+  return gtk_widget_activate_action (GTK_WIDGET (view), "cleanup.find", NULL);
+}
+
+static gboolean
+poll_cleanup (Driver *driver, JsonBuilder *b)
+{
+  if (get_boolean (cleanup_view (driver), "busy"))
+    return FALSE;
+  report_cleanup (driver, b);
+  return TRUE;
+}
+
+/* A row's button: "action" is keep, accept or dismiss, "path" the image it names. */
+static gboolean
+start_cleanup_action (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *action = g_strconcat ("cleanup.", step_string (driver, "action", ""), NULL);
+  return gtk_widget_activate_action (GTK_WIDGET (cleanup_view (driver)), action, "s", step_string (driver, "path", ""));
 }
 
 /* ---------------------------------------------------------------- layout */
@@ -2559,6 +2684,11 @@ static const StepDef steps[] = {
   { "remove-file",              start_remove_file,        NULL,                         0, 60, 0 },
   { "rename-file",              start_rename_file,        NULL,                         0, 60, 0 },
   { "wait-result",              NULL,                     poll_result,                  0, 30, 0 },
+  /* Clean Up */
+  { "cleanup-find",             start_cleanup_find,       poll_cleanup,               100, 60, 0 },
+  { "cleanup-action",           start_cleanup_action,     poll_cleanup,               300, 60, 0 },
+  { "cleanup-state",            NULL,                     poll_cleanup,               100, 60, 0 },
+  { "cleanup-panel",            start_cleanup_panel,      NULL,                       100, 60, STEP_ON_FRAME },
   /* Train */
   { "train-settings",           start_train_settings,     NULL,                         0, 60, 0 },
   { "settings",                 start_train_settings,     NULL,                         0, 60, 0 },
