@@ -12,6 +12,7 @@
 #include "cl-file-launcher.h"
 #include "cl-image-cell.h"
 #include "cl-image-grid.h"
+#include "cl-map-view.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-train-view.h"
@@ -103,6 +104,17 @@ cl_window_show_view (ClWindow *self, const char *name)
 {
   if (gtk_stack_get_child_by_name (self->stack, name) != NULL)
     gtk_stack_set_visible_child_name (self->stack, name);
+}
+
+void
+cl_window_show_items (ClWindow *self, GPtrArray *items, const char *what)
+{
+  GtkWidget *view = cl_window_get_view (self, "browse");
+
+  if (view == NULL)
+    return;
+  cl_browse_view_show_items (CL_BROWSE_VIEW (view), items, what);
+  cl_window_show_view (self, "browse");
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -729,11 +741,12 @@ cl_window_new (GtkApplication *application, ClSession *session)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.open-toast-file", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.show-toast-file", FALSE);
 
-  /* The views, in switcher order.  Search and Train come after Classify. */
+  /* The views, in switcher order.  Search, Train and Map come after Classify. */
   cl_window_add_view (self, "browse", _("Browse"), cl_browse_view_new);
   cl_window_add_view (self, "classify", _("Classify"), cl_classify_view_new);
   cl_window_add_view (self, "search", _("Search"), cl_search_view_new);
   cl_window_add_view (self, "train", _("Train"), cl_train_view_new);
+  cl_window_add_view (self, "map", _("Map"), cl_map_view_new);
   on_visible_view (self);
 
   g_settings_bind (settings, "window-width", self, "default-width", G_SETTINGS_BIND_DEFAULT);

@@ -30,6 +30,8 @@
 #include "cl-classify-view.h"
 #include "cl-image-grid.h"
 #include "cl-loss-chart.h"
+#include "cl-map-canvas.h"
+#include "cl-map-view.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-thread-priority.h"
@@ -93,6 +95,10 @@ struct _Driver {
   int wheel_left;
   gint64 page_shown_us;          /* a "grid-pass" step: when the current page was scrolled to */
   guint pass_pages;
+  guint pan_frames_left;         /* a "map-pan" step: frames still to pan */
+  GArray *pan_frame_us;          /* gint64: the frame clock's time of each panned frame */
+  GArray *pan_paint_us;          /* gint64: how long each of their paints took */
+  gint64 paint_start_us;
 };
 
 static void next_step (Driver *driver);
@@ -2253,6 +2259,237 @@ start_thumbnail_budget (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- Map */
+
+static ClMapView *
+map_view (Driver *driver)
+{
+  return CL_MAP_VIEW (cl_window_get_view (driver->window, "map"));
+}
+
+static ClMapCanvas *
+map_canvas (Driver *driver)
+{
+  return CL_MAP_CANVAS (named (map_view (driver), "canvas"));
+}
+
+/* The map's state; with "points": true in the step, where each point is drawn (canvas pixels). */
+static void
+report_map (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+  ClMapCanvas *canvas = map_canvas (driver);
+  guint n_points = 0, n_clusters = 0, n_selected = 0, n_highlighted = 0;
+  gboolean from_cache = FALSE;
+  g_auto (GStrv) names = NULL;
+
+  g_object_get (view, "n-points", &n_points, "n-clusters", &n_clusters, "n-selected", &n_selected,
+                "n-highlighted", &n_highlighted, "from-cache", &from_cache, "cluster-names", &names, NULL);
+  add_string (b, "page", stack_page (view, "stack"));
+  add_int (b, "n_points", n_points);
+  add_int (b, "n_clusters", n_clusters);
+  add_int (b, "n_selected", n_selected);
+  add_int (b, "n_highlighted", n_highlighted);
+  add_boolean (b, "from_cache", from_cache);
+  add_int (b, "selected", cl_map_canvas_get_selected (canvas));
+  add_int (b, "canvas_width", gtk_widget_get_width (GTK_WIDGET (canvas)));
+  add_int (b, "canvas_height", gtk_widget_get_height (GTK_WIDGET (canvas)));
+  json_builder_set_member_name (b, "cluster_names");
+  json_builder_begin_array (b);
+  for (char **name = names; name != NULL && *name != NULL; name++)
+    json_builder_add_string_value (b, *name);
+  json_builder_end_array (b);
+  if (!json_object_has_member (driver->step, "points") || !json_object_get_boolean_member (driver->step, "points"))
+    return;
+  json_builder_set_member_name (b, "points");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n_points; i++)
+    {
+      double x, y;
+      cl_map_canvas_get_point_position (canvas, i, &x, &y);
+      json_builder_begin_array (b);
+      json_builder_add_double_value (b, x);
+      json_builder_add_double_value (b, y);
+      json_builder_end_array (b);
+    }
+  json_builder_end_array (b);
+}
+
+/* Until the map is laid out (or failed) and painted. */
+static gboolean
+poll_map (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+  const char *page = stack_page (view, "stack");
+
+  if (get_boolean (view, "computing") || !(g_str_equal (page, "content") || g_str_equal (page, "error")))
+    return FALSE;
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (view));
+      return FALSE;
+    }
+  report_map (driver, b);
+  return TRUE;
+}
+
+static gboolean
+poll_map_now (Driver *driver, JsonBuilder *b)
+{
+  report_map (driver, b);
+  return TRUE;
+}
+
+static double
+step_double (Driver *driver, const char *member)
+{
+  return json_object_get_double_member (driver->step, member);
+}
+
+/* A rectangle selection as Shift+drag makes it ("x", "y", "width", "height" in canvas pixels). */
+static gboolean
+start_map_select (Driver *driver, JsonBuilder *b)
+{
+  gtk_widget_activate_action (GTK_WIDGET (map_canvas (driver)), "canvas.select-rect", "(dddd)",
+                              step_double (driver, "x"), step_double (driver, "y"), step_double (driver, "width"),
+                              step_double (driver, "height"));
+  return TRUE;
+}
+
+/* A map action ("action": "show-in-grid", "find-similar", "zoom-in", …); "point" selects a point first. */
+static gboolean
+start_map_action (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *action = g_strconcat ("map.", step_string (driver, "action", ""), NULL);
+
+  if (json_object_has_member (driver->step, "point"))
+    cl_map_canvas_set_selected (map_canvas (driver), (int) step_int (driver, "point"));
+  return gtk_widget_activate_action (GTK_WIDGET (map_view (driver)), action, NULL);
+}
+
+static gboolean
+start_map_query (Driver *driver, JsonBuilder *b)
+{
+  gtk_editable_set_text (GTK_EDITABLE (named (map_view (driver), "entry")), step_string (driver, "text", ""));
+  return TRUE;
+}
+
+/* Until the query or "find similar" has lit points up. */
+static gboolean
+poll_map_highlight (Driver *driver, JsonBuilder *b)
+{
+  guint n_highlighted = 0;
+
+  g_object_get (map_view (driver), "n-highlighted", &n_highlighted, NULL);
+  if (n_highlighted == 0)
+    return FALSE;
+  report_map (driver, b);
+  return TRUE;
+}
+
+/* The map alone as a PNG ("file" in the output folder). */
+static gboolean
+poll_map_screenshot (Driver *driver, JsonBuilder *b)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_build_filename (driver->output_dir, step_string (driver, "file", "map.png"), NULL);
+
+  g_mkdir_with_parents (driver->output_dir, 0755);
+  add_string (b, "file", path);
+  if (!save_screenshot (GTK_WIDGET (map_canvas (driver)), path, &error))
+    add_string (b, "error", error->message);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- Map: frame times while panning */
+
+static gboolean
+pan_tick (GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+{
+  Driver *driver = data;
+  gint64 frame_us = gdk_frame_clock_get_frame_time (clock);
+
+  if (driver->pan_frames_left == 0)
+    return G_SOURCE_REMOVE;
+  g_array_append_val (driver->pan_frame_us, frame_us);
+  driver->pan_frames_left--;
+  driver->paint_start_us = g_get_monotonic_time ();
+  /* Left and right in turn, a screen's width a second, as a hand drags. */
+  double dx = (driver->pan_frame_us->len / 60) % 2 == 0 ? 16 : -16;
+  gtk_widget_activate_action (widget, "canvas.pan", "(dd)", dx, 0.0);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_pan_after_paint (GdkFrameClock *clock, Driver *driver)
+{
+  gint64 paint_us = g_get_monotonic_time () - driver->paint_start_us;
+
+  if (driver->pan_frame_us->len > driver->pan_paint_us->len)
+    g_array_append_val (driver->pan_paint_us, paint_us);
+}
+
+/* Pans the map "frames" frames, one step a frame, as a drag does. */
+static gboolean
+start_map_pan (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *canvas = GTK_WIDGET (map_canvas (driver));
+
+  driver->pan_frames_left = (guint) step_int (driver, "frames");
+  g_array_set_size (driver->pan_frame_us, 0);
+  g_array_set_size (driver->pan_paint_us, 0);
+  g_signal_connect (driver->frame_clock, "after-paint", G_CALLBACK (on_pan_after_paint), driver);
+  gtk_widget_add_tick_callback (canvas, pan_tick, driver, NULL);
+  return driver->pan_frames_left > 0;
+}
+
+static int
+compare_gint64 (gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* "NAME": [median, 95th percentile, max] of VALUES (µs), in ms. */
+static void
+add_quantiles (JsonBuilder *b, const char *name, GArray *values)
+{
+  g_array_sort (values, compare_gint64);
+  json_builder_set_member_name (b, name);
+  json_builder_begin_array (b);
+  for (guint q = 0; q < 3 && values->len > 0; q++)
+    {
+      static const double at[] = { 0.5, 0.95, 1.0 };
+      guint k = MIN ((guint) (at[q] * values->len), values->len - 1);
+      json_builder_add_double_value (b, g_array_index (values, gint64, k) / 1000.0);
+    }
+  json_builder_end_array (b);
+}
+
+/* Once every frame is painted: the intervals between frames and how long each took from the pan
+ * (the frame clock's update phase) to the end of its paint (layout, snapshot and rendering). */
+static gboolean
+poll_map_pan (Driver *driver, JsonBuilder *b)
+{
+  if (driver->pan_frames_left > 0 || driver->pan_paint_us->len < driver->pan_frame_us->len)
+    return FALSE;
+  g_signal_handlers_disconnect_by_func (driver->frame_clock, on_pan_after_paint, driver);
+  g_autoptr (GArray) intervals = g_array_new (FALSE, FALSE, sizeof (gint64));
+  for (guint i = 1; i < driver->pan_frame_us->len; i++)
+    {
+      gint64 interval = g_array_index (driver->pan_frame_us, gint64, i) - g_array_index (driver->pan_frame_us, gint64, i - 1);
+      g_array_append_val (intervals, interval);
+    }
+  add_int (b, "frames", driver->pan_frame_us->len);
+  add_double (b, "seconds", (g_array_index (driver->pan_frame_us, gint64, driver->pan_frame_us->len - 1)
+                             - g_array_index (driver->pan_frame_us, gint64, 0)) / 1e6);
+  add_quantiles (b, "interval_ms", intervals);
+  add_quantiles (b, "paint_ms", driver->pan_paint_us);
+  add_string (b, "renderer", G_OBJECT_TYPE_NAME (gtk_native_get_renderer (GTK_NATIVE (driver->window))));
+  report_map (driver, b);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- the environment */
 
 /* What `cp other.safetensors model.safetensors` does to a file the application uses: truncates it,
@@ -2361,6 +2598,15 @@ static const StepDef steps[] = {
   { "wheel",                    start_wheel,              poll_wheel,                 300, 60, STEP_ON_FRAME },
   { "grid-pass",                start_grid_pass,          poll_grid_pass,               0, 600, STEP_ON_FRAME },
   { "thumbnail-budget",         start_thumbnail_budget,   NULL,                         0, 60, 0 },
+  /* Map */
+  { "map-wait",                 NULL,                     poll_map,                     0, 60, STEP_ON_FRAME },
+  { "map-state",                NULL,                     poll_map_now,                 0, 60, 0 },
+  { "map-select",               start_map_select,         poll_map_now,                 0, 60, 0 },
+  { "map-action",               start_map_action,         poll_map_now,                 0, 60, 0 },
+  { "map-query",                start_map_query,          poll_map_highlight,           0, 60, 0 },
+  { "map-wait-highlight",       NULL,                     poll_map_highlight,           0, 60, 0 },
+  { "map-screenshot",           NULL,                     poll_map_screenshot, SCREENSHOT_DELAY, 60, 0 },
+  { "map-pan",                  start_map_pan,            poll_map_pan,                 0, 120, 0 },
 };
 
 static const StepDef *
@@ -2551,6 +2797,8 @@ main (int argc, char *argv[])
   g_application_set_flags (G_APPLICATION (driver.application),
                            g_application_get_flags (G_APPLICATION (driver.application)) | G_APPLICATION_NON_UNIQUE);
   driver.latency = gui_latency_monitor_new (NULL, PROBE_MS);
+  driver.pan_frame_us = g_array_new (FALSE, FALSE, sizeof (gint64));
+  driver.pan_paint_us = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_signal_connect (driver.application, "window-added", G_CALLBACK (on_window_added), &driver);
   int status = g_application_run (G_APPLICATION (driver.application), argc - 1, argv + 1);
 
@@ -2560,6 +2808,8 @@ main (int argc, char *argv[])
       status = 1;
     }
   g_clear_pointer (&driver.latency, gui_latency_monitor_free);
+  g_clear_pointer (&driver.pan_frame_us, g_array_unref);
+  g_clear_pointer (&driver.pan_paint_us, g_array_unref);
   g_clear_object (&driver.application);
   g_clear_pointer (&driver.root, json_node_unref);
   g_free (driver.output_dir);
