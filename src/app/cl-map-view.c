@@ -275,8 +275,11 @@ apply_layout (ClMapView *self, ClMapLayout *layout)
   apply_names (self);
   self->n_highlighted = 0;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_HIGHLIGHTED]);
-  g_autofree char *summary = g_strdup_printf (ngettext ("%u image, %u cluster", "%u images, %u clusters", layout->n),
-                                              layout->n, layout->n_clusters);
+  g_autofree char *images = g_strdup_printf (ngettext ("%u image", "%u images", layout->n), layout->n);
+  g_autofree char *clusters = g_strdup_printf (ngettext ("%u cluster", "%u clusters", layout->n_clusters),
+                                               layout->n_clusters);
+  /* Translators: the Map view's summary: "96 images, 3 clusters" */
+  g_autofree char *summary = g_strdup_printf (_("%s, %s"), images, clusters);
   gtk_label_set_label (self->summary_label, summary);
   gtk_stack_set_visible_child_name (self->stack, "content");
   notify_layout (self);
