@@ -2294,6 +2294,9 @@ report_map (Driver *driver, JsonBuilder *b)
   add_int (b, "selected", cl_map_canvas_get_selected (canvas));
   add_int (b, "canvas_width", gtk_widget_get_width (GTK_WIDGET (canvas)));
   add_int (b, "canvas_height", gtk_widget_get_height (GTK_WIDGET (canvas)));
+  /* Where "Show in Grid" leads: the view shown and Browse's count of what its grid holds. */
+  add_string (b, "view", gtk_stack_get_visible_child_name (GTK_STACK (window_widget (driver, "stack"))));
+  add_string (b, "browse_count", label_text (named (browse_view (driver), "count_label")));
   json_builder_set_member_name (b, "cluster_names");
   json_builder_begin_array (b);
   for (char **name = names; name != NULL && *name != NULL; name++)

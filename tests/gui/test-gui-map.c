@@ -1,0 +1,222 @@
+/* test-gui-map.c — runs the real ClipLab application (under Xvfb: see meson.build) in the Map view
+ * on a folder of three clearly different kinds of images drawn here: the map is laid out and its
+ * clusters named, the screenshot of the map is not blank, a rectangle selects exactly the points
+ * drawn inside it and "Show in Grid" lists them in Browse, a text query lights up the best 50; a
+ * second start reads the same map from the cache, and an image added to the folder makes the next
+ * start lay it out again.  Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
+#include <string.h>
+
+#include <gdk-pixbuf/gdk-pixbuf.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "gui-app.h"
+#include "testutil.h"
+
+#define PER_KIND 20               /* images of each kind */
+#define N_KINDS  3
+#define N_IMAGES (PER_KIND * N_KINDS)
+#define SIDE     48
+#define TOP_K    50               /* images a query lights up (cl-map-view.c) */
+
+static char *model_dir;           /* the tiny golden model (byte tokenizer) */
+static char *folder;              /* the drawn images */
+
+#define TINY_MODEL_ARGS (const char *const[]) { "--model", model_dir, "--tokenizer", "bytes", NULL }
+
+/* ---------------------------------------------------------------- the images */
+
+/* Kind 0: red with light noise; 1: blue and black stripes; 2: a green and white checkerboard.  The
+ * noise, the stripes' phase and the squares' size vary with I, so no two images are the same file. */
+static void
+draw_image (const char *path, int kind, int i)
+{
+  g_autoptr (GdkPixbuf) pixbuf = gdk_pixbuf_new (GDK_COLORSPACE_RGB, FALSE, 8, SIDE, SIDE);
+  guchar *pixels = gdk_pixbuf_get_pixels (pixbuf);
+  int stride = gdk_pixbuf_get_rowstride (pixbuf);
+  GRand *rand = g_rand_new_with_seed (kind * 1000 + i);
+
+  for (int y = 0; y < SIDE; y++)
+    for (int x = 0; x < SIDE; x++)
+      {
+        guchar *p = pixels + y * stride + 3 * x;
+        int noise = g_rand_int_range (rand, 0, 24);
+        gboolean on = kind == 1 ? ((x + i) / 4) % 2 == 0 : ((x / (4 + i % 4)) + (y / (4 + i % 4))) % 2 == 0;
+        if (kind == 0)
+          p[0] = 220 + noise / 2, p[1] = noise, p[2] = noise;
+        else if (kind == 1)
+          p[0] = noise, p[1] = noise, p[2] = on ? 230 : noise;
+        else
+          p[0] = on ? 250 : noise, p[1] = on ? 250 : 200, p[2] = on ? 250 : noise;
+      }
+  g_rand_free (rand);
+  g_autoptr (GError) error = NULL;
+  gdk_pixbuf_save (pixbuf, path, "png", &error, NULL);
+  g_assert_no_error (error);
+}
+
+static char *
+make_folder (void)
+{
+  char *dir = g_build_filename (tu_tmpdir (), "Kinds", NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  for (int kind = 0; kind < N_KINDS; kind++)
+    for (int i = 0; i < PER_KIND; i++)
+      {
+        g_autofree char *name = g_strdup_printf ("kind%d-%02d.png", kind, i);
+        g_autofree char *path = g_build_filename (dir, name, NULL);
+        draw_image (path, kind, i);
+      }
+  return dir;
+}
+
+/* ---------------------------------------------------------------- checks */
+
+static gint64
+member_int (JsonObject *object, const char *member)
+{
+  return json_object_get_int_member (object, member);
+}
+
+/* The map is laid out with N points and named clusters. */
+static void
+check_layout (JsonObject *map, gint64 n)
+{
+  g_assert_cmpstr (member_string (map, "page"), ==, "content");
+  g_assert_cmpint (member_int (map, "n_points"), ==, n);
+  JsonArray *names = json_object_get_array_member (map, "cluster_names");
+  g_assert_cmpint (member_int (map, "n_clusters"), >=, 2);
+  g_assert_cmpint (json_array_get_length (names), ==, member_int (map, "n_clusters"));
+  for (guint c = 0; c < json_array_get_length (names); c++)
+    g_assert_cmpuint (strlen (json_array_get_string_element (names, c)), >, 0);
+  g_assert_cmpint (json_array_get_length (json_object_get_array_member (map, "points")), ==, n);
+}
+
+/* The number of different colours in the PNG at PATH. */
+static guint
+count_colours (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GdkPixbuf) pixbuf = gdk_pixbuf_new_from_file (path, &error);
+  g_assert_no_error (error);
+  g_autoptr (GHashTable) colours = g_hash_table_new (NULL, NULL);
+  const guchar *pixels = gdk_pixbuf_get_pixels (pixbuf);
+  int channels = gdk_pixbuf_get_n_channels (pixbuf), stride = gdk_pixbuf_get_rowstride (pixbuf);
+
+  for (int y = 0; y < gdk_pixbuf_get_height (pixbuf); y++)
+    for (int x = 0; x < gdk_pixbuf_get_width (pixbuf); x++)
+      {
+        const guchar *p = pixels + y * stride + channels * x;
+        g_hash_table_add (colours, GUINT_TO_POINTER ((p[0] << 16) | (p[1] << 8) | p[2]));
+      }
+  return g_hash_table_size (colours);
+}
+
+/* The points whose centre the rectangle holds, counted here one by one. */
+static gint64
+count_inside (JsonObject *map, double x, double y, double width, double height)
+{
+  JsonArray *points = json_object_get_array_member (map, "points");
+  gint64 n = 0;
+
+  for (guint i = 0; i < json_array_get_length (points); i++)
+    {
+      JsonArray *point = json_array_get_array_element (points, i);
+      double px = json_array_get_double_element (point, 0), py = json_array_get_double_element (point, 1);
+      n += px >= x && px <= x + width && py >= y && py <= y + height;
+    }
+  return n;
+}
+
+static void
+assert_same_points (JsonObject *a, JsonObject *b)
+{
+  JsonArray *pa = json_object_get_array_member (a, "points"), *pb = json_object_get_array_member (b, "points");
+
+  g_assert_cmpuint (json_array_get_length (pa), ==, json_array_get_length (pb));
+  for (guint i = 0; i < json_array_get_length (pa); i++)
+    for (guint k = 0; k < 2; k++)
+      g_assert_cmpfloat (json_array_get_double_element (json_array_get_array_element (pa, i), k), ==,
+                         json_array_get_double_element (json_array_get_array_element (pb, i), k));
+}
+
+/* ---------------------------------------------------------------- the test */
+
+#define OPEN_MAP_STEPS(folder_json) \
+  "{\"do\": \"resize\", \"width\": 1280, \"height\": 800}," \
+  "{\"do\": \"wait-model\"}," \
+  "{\"do\": \"open\", \"path\": " folder_json "}," \
+  "{\"do\": \"view\", \"name\": \"map\"}," \
+  "{\"do\": \"map-wait\", \"points\": true}"       /* 4 */
+
+static void
+test_map (void)
+{
+  g_autofree char *folder_json = q (folder);
+  /* The left half of the map, its full height: some of the points, not all. */
+  g_autofree char *steps = g_strdup_printf (
+    OPEN_MAP_STEPS ("%s") ","
+    "{\"do\": \"map-screenshot\", \"file\": \"map.png\"},"
+    "{\"do\": \"screenshot\", \"file\": \"map-window.png\"},"
+    "{\"do\": \"map-select\", \"x\": 0, \"y\": 0, \"width\": 495, \"height\": 800},"
+    "{\"do\": \"map-query\", \"text\": \"red\"},"
+    "{\"do\": \"map-action\", \"action\": \"show-in-grid\"},"                       /* 9 */
+    "{\"do\": \"screenshot\", \"file\": \"map-show-in-grid.png\"}",
+    folder_json);
+  g_autoptr (AppRun) run = app_run ("map", TINY_MODEL_ARGS, steps, NULL);
+
+  JsonObject *map = step (run, 4);
+  check_layout (map, N_IMAGES);
+  g_assert_false (json_object_get_boolean_member (map, "from_cache"));
+  g_assert_false (json_object_has_member (step (run, 5), "error"));
+  guint colours = count_colours (member_string (step (run, 5), "file"));
+  g_test_message ("the map's screenshot has %u colours", colours);
+  g_assert_cmpuint (colours, >, 2);
+
+  JsonObject *selected = step (run, 7);
+  gint64 inside = count_inside (map, 0, 0, 495, 800);
+  g_test_message ("%" G_GINT64_FORMAT " of %d points in the rectangle", inside, N_IMAGES);
+  g_assert_cmpint (member_int (selected, "n_selected"), ==, inside);
+  g_assert_cmpint (inside, >, 0);
+  g_assert_cmpint (inside, <, N_IMAGES);
+  g_assert_cmpint (member_int (step (run, 8), "n_highlighted"), ==, TOP_K);
+
+  JsonObject *grid = step (run, 9);
+  g_autofree char *count = g_strdup_printf ("%" G_GINT64_FORMAT " of %d images: Images selected on the map", inside,
+                                            N_IMAGES);
+  g_assert_cmpstr (member_string (grid, "view"), ==, "browse");
+  g_assert_cmpstr (member_string (grid, "browse_count"), ==, count);
+
+  /* Started again: the same map, read from the cache. */
+  g_autofree char *again_steps = g_strdup_printf (OPEN_MAP_STEPS ("%s"), folder_json);
+  g_autoptr (AppRun) again = app_run ("map", TINY_MODEL_ARGS, again_steps, NULL);
+  JsonObject *cached = step (again, 4);
+  check_layout (cached, N_IMAGES);
+  g_assert_true (json_object_get_boolean_member (cached, "from_cache"));
+  assert_same_points (map, cached);
+
+  /* An image more: the next start lays the map out again, with it. */
+  g_autofree char *added = g_build_filename (folder, "kind0-extra.png", NULL);
+  draw_image (added, 0, PER_KIND);
+  g_autoptr (AppRun) changed = app_run ("map", TINY_MODEL_ARGS, again_steps, NULL);
+  JsonObject *recomputed = step (changed, 4);
+  check_layout (recomputed, N_IMAGES + 1);
+  g_assert_false (json_object_get_boolean_member (recomputed, "from_cache"));
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  if (!app_run_setup ())
+    {
+      app_run_add_skipped ("/gui-map");
+      return g_test_run ();
+    }
+  model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");
+  folder = make_folder ();
+  g_test_add_func ("/gui-map/layout-select-cache", test_map);
+  return g_test_run ();
+}
