@@ -619,6 +619,11 @@ snapshot_thumbnails (ClMapCanvas *self, GtkSnapshot *snapshot, GArray *visible)
       double fit = side / MAX (tw, th);
       double x = to_widget_x (self, self->xy[2 * i]), y = to_widget_y (self, self->xy[2 * i + 1]);
       graphene_rect_t bounds = GRAPHENE_RECT_INIT (x - tw * fit / 2, y - th * fit / 2, tw * fit, th * fit);
+      /* A frame in the point's colour keeps the colouring visible under the thumbnails. */
+      GdkRGBA color = category_color (self, self->category[i]);
+      graphene_rect_t frame;
+      graphene_rect_inset_r (&bounds, -2, -2, &frame);
+      gtk_snapshot_append_color (snapshot, &color, &frame);
       gtk_snapshot_append_texture (snapshot, texture, &bounds);
     }
 }
