@@ -3,7 +3,7 @@
  * clusters named, the screenshot of the map is not blank, a rectangle selects exactly the points
  * drawn inside it and "Show in Grid" lists them in Browse, a text query lights up the best 50; a
  * second start reads the same map from the cache, and an image added to the folder makes the next
- * start lay it out again.  Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
+ * start lay it out again, as does a cache file cut short.  Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
 #include <string.h>
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
@@ -141,6 +141,25 @@ assert_same_points (JsonObject *a, JsonObject *b)
                          json_array_get_double_element (json_array_get_array_element (pb, i), k));
 }
 
+/* The map cache of the runs named "map": the one *.map file beside their index. */
+static char *
+find_map_cache (void)
+{
+  g_autofree char *dir = g_build_filename (tu_tmpdir (), "map.home", "cache", "cliplab", "index", NULL);
+  g_autoptr (GDir) listing = g_dir_open (dir, 0, NULL);
+  char *found = NULL;
+
+  g_assert_nonnull (listing);
+  for (const char *name; (name = g_dir_read_name (listing)) != NULL;)
+    if (g_str_has_suffix (name, ".map"))
+      {
+        g_assert_null (found);
+        found = g_build_filename (dir, name, NULL);
+      }
+  g_assert_nonnull (found);
+  return found;
+}
+
 /* ---------------------------------------------------------------- the test */
 
 #define OPEN_MAP_STEPS(folder_json) \
@@ -203,6 +222,19 @@ test_map (void)
   JsonObject *recomputed = step (changed, 4);
   check_layout (recomputed, N_IMAGES + 1);
   g_assert_false (json_object_get_boolean_member (recomputed, "from_cache"));
+
+  /* A cache cut short (a torn write the atomic replace would prevent) is never trusted: the map is
+   * laid out again, the same for the same seed. */
+  g_autofree char *cache = find_map_cache ();
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+  g_assert_true (g_file_get_contents (cache, &contents, &length, NULL));
+  tu_write_file (cache, contents, length / 2);
+  g_autoptr (AppRun) torn = app_run ("map", TINY_MODEL_ARGS, again_steps, NULL);
+  JsonObject *repaired = step (torn, 4);
+  check_layout (repaired, N_IMAGES + 1);
+  g_assert_false (json_object_get_boolean_member (repaired, "from_cache"));
+  assert_same_points (recomputed, repaired);
 }
 
 int
