@@ -18,6 +18,12 @@
 #define DIMMED_ALPHA    0.18     /* points outside a highlight */
 #define GRID_MAX        256      /* cells along each side of the point grid */
 
+typedef enum {
+  DRAG_PAN,
+  DRAG_RECT,                     /* Shift+drag */
+  DRAG_LASSO,                    /* Ctrl+drag */
+} DragMode;
+
 struct _ClMapCanvas {
   GtkWidget parent_instance;
 
@@ -52,7 +58,8 @@ struct _ClMapCanvas {
   gboolean *in_selection;        /* [n] */
 
   /* Gestures. */
-  gboolean rect_mode;            /* the drag selects rather than pans */
+  DragMode drag_mode;
+  GArray *lasso;                 /* graphene_point_t: a lasso drag's path, widget pixels */
   double drag_center_x, drag_center_y;
   double drag_x, drag_y, drag_dx, drag_dy;
   double zoom_begin_scale;
@@ -340,6 +347,55 @@ cl_map_canvas_select_rect (ClMapCanvas *self, const graphene_rect_t *rect)
     grid_foreach_in (self, to_map_x (self, r.origin.x), to_map_y (self, r.origin.y),
                      to_map_x (self, r.origin.x + r.size.width), to_map_y (self, r.origin.y + r.size.height),
                      selection_visit, NULL);
+  g_array_sort (self->selection, compare_guint);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_SELECTED]);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+/* Whether the map point (X, Y) lies inside the polygon POLYGON (map coordinates, closed by its
+ * last edge), by the even-odd rule. */
+static gboolean
+polygon_contains (const graphene_point_t *polygon, guint n, double x, double y)
+{
+  gboolean inside = FALSE;
+
+  for (guint i = 0, j = n - 1; i < n; j = i++)
+    if ((polygon[i].y > y) != (polygon[j].y > y)
+        && x < (polygon[j].x - polygon[i].x) * (y - polygon[i].y) / (polygon[j].y - polygon[i].y) + polygon[i].x)
+      inside = !inside;
+  return inside;
+}
+
+typedef struct {
+  const graphene_point_t *polygon;
+  guint n;
+} Lasso;
+
+static void
+lasso_visit (ClMapCanvas *self, guint i, gpointer data)
+{
+  const Lasso *lasso = data;
+
+  if (polygon_contains (lasso->polygon, lasso->n, self->xy[2 * i], self->xy[2 * i + 1]))
+    selection_visit (self, i, NULL);
+}
+
+void
+cl_map_canvas_select_lasso (ClMapCanvas *self, const graphene_point_t *path, guint n)
+{
+  g_autofree graphene_point_t *polygon = g_new (graphene_point_t, MAX (n, 1));
+  double x0 = G_MAXDOUBLE, y0 = G_MAXDOUBLE, x1 = -G_MAXDOUBLE, y1 = -G_MAXDOUBLE;
+
+  selection_clear (self);
+  for (guint k = 0; k < n; k++)
+    {
+      polygon[k] = GRAPHENE_POINT_INIT (to_map_x (self, path[k].x), to_map_y (self, path[k].y));
+      x0 = MIN (x0, polygon[k].x), y0 = MIN (y0, polygon[k].y);
+      x1 = MAX (x1, polygon[k].x), y1 = MAX (y1, polygon[k].y);
+    }
+  /* The cells under the lasso's bounding box, then each of their points against the polygon. */
+  if (self->n > 0 && n >= 3)
+    grid_foreach_in (self, x0, y0, x1, y1, lasso_visit, &(Lasso) { polygon, n });
   g_array_sort (self->selection, compare_guint);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_SELECTED]);
   gtk_widget_queue_draw (GTK_WIDGET (self));
@@ -666,6 +722,22 @@ snapshot_rubber_band (ClMapCanvas *self, GtkSnapshot *snapshot)
 }
 
 static void
+draw_lasso (ClMapCanvas *self, cairo_t *cr)
+{
+  for (guint k = 0; k < self->lasso->len; k++)
+    {
+      const graphene_point_t *p = &g_array_index (self->lasso, graphene_point_t, k);
+      cairo_line_to (cr, p->x, p->y);
+    }
+  cairo_close_path (cr);
+  cairo_set_source_rgba (cr, 0.21, 0.52, 0.89, 0.2);
+  cairo_fill_preserve (cr);
+  cairo_set_source_rgba (cr, 0.21, 0.52, 0.89, 1);
+  cairo_set_line_width (cr, 1);
+  cairo_stroke (cr);
+}
+
+static void
 cl_map_canvas_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
 {
   ClMapCanvas *self = CL_MAP_CANVAS (widget);
@@ -691,9 +763,11 @@ cl_map_canvas_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
 
   cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
   draw_marks (self, cr);
+  if (self->drag_mode == DRAG_LASSO)
+    draw_lasso (self, cr);
   cairo_destroy (cr);
   snapshot_names (self, snapshot);
-  if (self->rect_mode)
+  if (self->drag_mode == DRAG_RECT)
     snapshot_rubber_band (self, snapshot);
 }
 
@@ -760,7 +834,9 @@ on_drag_begin (GtkGestureDrag *gesture, double x, double y, ClMapCanvas *self)
 {
   GdkModifierType state = gtk_event_controller_get_current_event_state (GTK_EVENT_CONTROLLER (gesture));
 
-  self->rect_mode = (state & GDK_SHIFT_MASK) != 0;
+  self->drag_mode = (state & GDK_SHIFT_MASK) ? DRAG_RECT : (state & GDK_CONTROL_MASK) ? DRAG_LASSO : DRAG_PAN;
+  g_array_set_size (self->lasso, 0);
+  g_array_append_val (self->lasso, GRAPHENE_POINT_INIT (x, y));
   self->drag_center_x = self->center_x;
   self->drag_center_y = self->center_y;
   self->drag_x = x;
@@ -774,7 +850,9 @@ on_drag_update (GtkGestureDrag *gesture, double dx, double dy, ClMapCanvas *self
 {
   self->drag_dx = dx;
   self->drag_dy = dy;
-  if (!self->rect_mode)
+  if (self->drag_mode == DRAG_LASSO)
+    g_array_append_val (self->lasso, GRAPHENE_POINT_INIT (self->drag_x + dx, self->drag_y + dy));
+  else if (self->drag_mode == DRAG_PAN)
     {
       self->center_x = self->drag_center_x - dx / self->scale;
       self->center_y = self->drag_center_y - dy / self->scale;
@@ -785,11 +863,13 @@ on_drag_update (GtkGestureDrag *gesture, double dx, double dy, ClMapCanvas *self
 static void
 on_drag_end (GtkGestureDrag *gesture, double dx, double dy, ClMapCanvas *self)
 {
-  if (self->rect_mode)
-    {
-      self->rect_mode = FALSE;
-      cl_map_canvas_select_rect (self, &GRAPHENE_RECT_INIT (self->drag_x, self->drag_y, dx, dy));
-    }
+  DragMode mode = self->drag_mode;
+
+  self->drag_mode = DRAG_PAN;
+  if (mode == DRAG_RECT)
+    cl_map_canvas_select_rect (self, &GRAPHENE_RECT_INIT (self->drag_x, self->drag_y, dx, dy));
+  else if (mode == DRAG_LASSO)
+    cl_map_canvas_select_lasso (self, (const graphene_point_t *) self->lasso->data, self->lasso->len);
 }
 
 static void
@@ -898,6 +978,19 @@ action_select_rect (GtkWidget *widget, const char *action_name, GVariant *parame
 }
 
 static void
+action_select_lasso (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  g_autoptr (GArray) path = g_array_new (FALSE, FALSE, sizeof (graphene_point_t));
+  GVariantIter iter;
+  double x, y;
+
+  g_variant_iter_init (&iter, parameter);
+  while (g_variant_iter_next (&iter, "(dd)", &x, &y))
+    g_array_append_val (path, GRAPHENE_POINT_INIT (x, y));
+  cl_map_canvas_select_lasso (CL_MAP_CANVAS (widget), (const graphene_point_t *) path->data, path->len);
+}
+
+static void
 action_clear_selection (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
   ClMapCanvas *self = CL_MAP_CANVAS (widget);
@@ -994,6 +1087,7 @@ cl_map_canvas_finalize (GObject *object)
   ClMapCanvas *self = CL_MAP_CANVAS (object);
 
   g_array_unref (self->selection);
+  g_array_unref (self->lasso);
   g_hash_table_unref (self->thumbs);
   g_free (self->palette);
   G_OBJECT_CLASS (cl_map_canvas_parent_class)->finalize (object);
@@ -1024,6 +1118,7 @@ cl_map_canvas_class_init (ClMapCanvasClass *klass)
   gtk_widget_class_install_action (widget_class, "canvas.zoom-fit", NULL, action_zoom_fit);
   gtk_widget_class_install_action (widget_class, "canvas.pan", "(dd)", action_pan);
   gtk_widget_class_install_action (widget_class, "canvas.select-rect", "(dddd)", action_select_rect);
+  gtk_widget_class_install_action (widget_class, "canvas.select-lasso", "a(dd)", action_select_lasso);
   gtk_widget_class_install_action (widget_class, "canvas.clear-selection", NULL, action_clear_selection);
   add_bindings (widget_class);
   gtk_widget_class_set_css_name (widget_class, "mapcanvas");
@@ -1034,6 +1129,7 @@ static void
 cl_map_canvas_init (ClMapCanvas *self)
 {
   self->selection = g_array_new (FALSE, FALSE, sizeof (guint));
+  self->lasso = g_array_new (FALSE, FALSE, sizeof (graphene_point_t));
   self->thumbs = g_hash_table_new (NULL, NULL);
   self->selected = self->hovered = -1;
   self->scale = self->fit_scale = 1;

@@ -4,7 +4,7 @@
  * Pan by dragging, zoom with the wheel (around the pointer), a touchpad's pinch or two-finger scroll
  * (pan; with Ctrl, zoom) and the keyboard (arrows pan, + and − zoom, 0 fits the whole map).  Hovering
  * a point shows its image and name in a tooltip; a click selects it ("selected"); Shift+drag selects
- * every point in a rectangle ("n-selected").  A highlight (intensity per point, 0..1) dims the other
+ * every point in a rectangle, Ctrl+drag every point in a lasso ("n-selected").  A highlight (intensity per point, 0..1) dims the other
  * points.
  *
  * The points are kept in a uniform grid of cells over the map, so that the point under the pointer
@@ -12,6 +12,7 @@
  *
  * Actions: "canvas.zoom-in", "canvas.zoom-out", "canvas.zoom-fit", "canvas.pan" ((dd): pixels),
  * "canvas.select-rect" ((dddd): x, y, width, height in widget pixels, as a Shift+drag selects),
+ * "canvas.select-lasso" (a(dd): the lasso's path in widget pixels, as a Ctrl+drag draws it),
  * "canvas.clear-selection".
  * Properties: "selected" (int, -1: none; read-write), "n-selected" (uint, read-only), "n-points"
  * (uint, read-only), "scale" (double, pixels per map unit, read-only). */
@@ -45,6 +46,8 @@ void       cl_map_canvas_set_selected (ClMapCanvas *self, int point);
 GArray    *cl_map_canvas_get_selection (ClMapCanvas *self);
 /* Selects the points whose centre lies in RECT (widget pixels). */
 void       cl_map_canvas_select_rect (ClMapCanvas *self, const graphene_rect_t *rect);
+/* Selects the points inside the polygon PATH [n] (widget pixels, closed by its last edge). */
+void       cl_map_canvas_select_lasso (ClMapCanvas *self, const graphene_point_t *path, guint n);
 /* Where point I is drawn, in widget pixels. */
 void       cl_map_canvas_get_point_position (ClMapCanvas *self, guint i, double *x, double *y);
 /* The point drawn at (X, Y) in widget pixels, or -1. */

@@ -36,6 +36,7 @@ struct _ClMapView {
   ClSearchIndex *index;           /* of the open collection's image folder, NULL without one or a model */
   guint generation;               /* changes with INDEX: older results are stale */
   GCancellable *cancellable;      /* the update or layout running */
+  gboolean reading_cache;         /* the layout running only reads the cache */
   GCancellable *query_cancellable;
   GCancellable *preview_cancellable;
   ClMapLayout *layout;            /* shown, or NULL */
@@ -354,7 +355,7 @@ compute_layout (ClMapView *self, gboolean cache_only)
   g_auto (GStrv) vocabulary = naming_vocabulary (collection);
   ViewRef *ref = view_ref_new (self);
 
-  g_object_set_data (G_OBJECT (self->cancellable), "cache-only", GINT_TO_POINTER (cache_only));
+  self->reading_cache = cache_only;
   cl_map_layout_compute_async (self->index, (const char *const *) paths, g_strv_length (paths),
                                (const char *const *) vocabulary, MAP_SEED, cache_only, on_progress,
                                view_ref_new (self), view_ref_free, self->cancellable, layout_done, ref);
@@ -411,7 +412,6 @@ layout_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (self == NULL)
     return;
-  gboolean cache_only = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (self->cancellable), "cache-only"));
   ClMapLayout *layout = cl_map_layout_compute_finish (self->index, result, &error);
   if (layout != NULL && !layout_equal (layout, self->layout))
     apply_layout (self, layout);
@@ -419,7 +419,7 @@ layout_done (GObject *source, GAsyncResult *result, gpointer user_data)
     cl_map_layout_free (layout);
   /* The cached map is shown: the index is brought up to date behind it, and a folder that changed
    * meanwhile gets its new map. */
-  if (cache_only && error == NULL)
+  if (self->reading_cache && error == NULL)
     {
       update_index (self);
       return;

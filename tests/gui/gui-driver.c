@@ -2359,6 +2359,24 @@ start_map_select (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* A lasso selection as Ctrl+drag makes it ("path": [[x, y], …] in canvas pixels). */
+static gboolean
+start_map_lasso (Driver *driver, JsonBuilder *b)
+{
+  JsonArray *path = json_object_get_array_member (driver->step, "path");
+  g_autoptr (GVariantBuilder) points = g_variant_builder_new (G_VARIANT_TYPE ("a(dd)"));
+
+  for (guint k = 0; k < json_array_get_length (path); k++)
+    {
+      JsonArray *point = json_array_get_array_element (path, k);
+      g_variant_builder_add (points, "(dd)", json_array_get_double_element (point, 0),
+                             json_array_get_double_element (point, 1));
+    }
+  gtk_widget_activate_action_variant (GTK_WIDGET (map_canvas (driver)), "canvas.select-lasso",
+                                      g_variant_builder_end (points));
+  return TRUE;
+}
+
 /* A map action ("action": "show-in-grid", "find-similar", "zoom-in", …); "point" selects a point first. */
 static gboolean
 start_map_action (Driver *driver, JsonBuilder *b)
@@ -2605,6 +2623,7 @@ static const StepDef steps[] = {
   { "map-wait",                 NULL,                     poll_map,                     0, 60, STEP_ON_FRAME },
   { "map-state",                NULL,                     poll_map_now,                 0, 60, 0 },
   { "map-select",               start_map_select,         poll_map_now,                 0, 60, 0 },
+  { "map-lasso",                start_map_lasso,          poll_map_now,                 0, 60, 0 },
   { "map-action",               start_map_action,         poll_map_now,                 0, 60, 0 },
   { "map-query",                start_map_query,          poll_map_highlight,           0, 60, 0 },
   { "map-wait-highlight",       NULL,                     poll_map_highlight,           0, 60, 0 },

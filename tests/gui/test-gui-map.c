@@ -1,7 +1,7 @@
 /* test-gui-map.c — runs the real ClipLab application (under Xvfb: see meson.build) in the Map view
  * on a folder of three clearly different kinds of images drawn here: the map is laid out and its
  * clusters named, the screenshot of the map is not blank, a rectangle selects exactly the points
- * drawn inside it and "Show in Grid" lists them in Browse, a text query lights up the best 50; a
+ * drawn inside it and "Show in Grid" lists them in Browse, so does a lasso, a text query lights up the best 50; a
  * second start reads the same map from the cache, and an image added to the folder makes the next
  * start lay it out again, as does a cache file cut short.  Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
 #include <string.h>
@@ -129,6 +129,28 @@ count_inside (JsonObject *map, double x, double y, double width, double height)
   return n;
 }
 
+/* The points inside the triangle, counted here with the even-odd rule. */
+static gint64
+count_in_triangle (JsonObject *map, const double triangle[3][2])
+{
+  JsonArray *points = json_object_get_array_member (map, "points");
+  gint64 n = 0;
+
+  for (guint i = 0; i < json_array_get_length (points); i++)
+    {
+      JsonArray *point = json_array_get_array_element (points, i);
+      double px = json_array_get_double_element (point, 0), py = json_array_get_double_element (point, 1);
+      gboolean inside = FALSE;
+      for (int a = 0, b = 2; a < 3; b = a++)
+        if ((triangle[a][1] > py) != (triangle[b][1] > py)
+            && px < (triangle[b][0] - triangle[a][0]) * (py - triangle[a][1]) / (triangle[b][1] - triangle[a][1])
+                    + triangle[a][0])
+          inside = !inside;
+      n += inside;
+    }
+  return n;
+}
+
 static void
 assert_same_points (JsonObject *a, JsonObject *b)
 {
@@ -181,7 +203,8 @@ test_map (void)
     "{\"do\": \"map-select\", \"x\": 0, \"y\": 0, \"width\": 495, \"height\": 800},"
     "{\"do\": \"map-query\", \"text\": \"red\"},"
     "{\"do\": \"map-action\", \"action\": \"show-in-grid\"},"                       /* 9 */
-    "{\"do\": \"screenshot\", \"file\": \"map-show-in-grid.png\"}",
+    "{\"do\": \"screenshot\", \"file\": \"map-show-in-grid.png\"},"
+    "{\"do\": \"map-lasso\", \"path\": [[0, 0], [990, 0], [0, 750]]}",
     folder_json);
   g_autoptr (AppRun) run = app_run ("map", TINY_MODEL_ARGS, steps, NULL);
 
@@ -206,6 +229,14 @@ test_map (void)
                                             N_IMAGES);
   g_assert_cmpstr (member_string (grid, "view"), ==, "browse");
   g_assert_cmpstr (member_string (grid, "browse_count"), ==, count);
+
+  /* The lasso: the triangle over the top-left half of the canvas. */
+  static const double triangle[3][2] = { { 0, 0 }, { 990, 0 }, { 0, 750 } };
+  gint64 in_lasso = count_in_triangle (map, triangle);
+  g_test_message ("%" G_GINT64_FORMAT " of %d points in the lasso", in_lasso, N_IMAGES);
+  g_assert_cmpint (member_int (step (run, 11), "n_selected"), ==, in_lasso);
+  g_assert_cmpint (in_lasso, >, 0);
+  g_assert_cmpint (in_lasso, <, N_IMAGES);
 
   /* Started again: the same map, read from the cache. */
   g_autofree char *again_steps = g_strdup_printf (OPEN_MAP_STEPS ("%s"), folder_json);
