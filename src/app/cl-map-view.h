@@ -3,8 +3,9 @@
  * cluster, label or predicted class with a legend.  The layout runs on the model worker with
  * progress and Stop and is cached beside the index (cl-map-layout.h), so that reopening a folder
  * shows its map at once.  A click selects an image (the session's selection, shown in the preview);
- * Shift+drag selects a rectangle of images and Ctrl+drag a lasso, which "Show in Grid" lists in Browse; a text query or
- * "Find Similar" lights up the best matches (top 50, brighter the higher they score).
+ * Shift+drag selects a rectangle of images and Ctrl+drag a lasso, which "Show in Grid" lists in
+ * Browse; a text query or "Find Similar" lights up the best matches (top 50, brighter the higher
+ * they score).
  *
  * Actions: "map.compute" (lay the map out again, e.g. after Stop), "map.stop", "map.show-in-grid",
  * "map.find-similar" (images like the selected one), "map.clear-highlight", and "map.color-by"
