@@ -11,9 +11,10 @@
  *    until the grid shows its first items and until every visible thumbnail is filled.
  * With --map-pan, only this instead: the large folder's map in the Map view (indexed and laid out
  * first), panned one step a frame for --pan-frames frames as a drag does, fitted and then zoomed in
- * about 4×: the intervals between frames (16.7 ms at 60 frames a second) and how long each frame took
- * from the pan to the end of its paint (layout, snapshot and rendering), median, 95th percentile
- * and worst.
+ * about 4×: the intervals between frames (16.7 ms at 60 frames a second), how long each frame
+ * took from the pan to the end of its paint (layout, snapshot and rendering) and the main thread's
+ * CPU time in it (what the frame itself costs on a machine busy with other work), median, 95th
+ * percentile and worst.
  * The application uses its own default model (the built-in one unless --model is given) and as
  * many compute threads as cores, as it does for a user.
  *
@@ -232,13 +233,16 @@ print_pan (const char *what, JsonObject *pan)
 {
   JsonArray *interval = json_object_get_array_member (pan, "interval_ms");
   JsonArray *paint = json_object_get_array_member (pan, "paint_ms");
+  JsonArray *cpu = json_object_get_array_member (pan, "paint_cpu_ms");
 
-  printf ("  %-28s %6" G_GINT64_FORMAT " frames in %5.2f s: interval %5.1f / %5.1f / %5.1f ms, "
-          "frame work %5.1f / %5.1f / %5.1f ms (%s)\n", what, member_int (pan, "frames"),
+  printf ("  %-26s %4" G_GINT64_FORMAT " frames in %5.2f s: interval %5.1f / %5.1f / %5.1f ms, frame work %5.1f / "
+          "%5.1f / %5.1f ms, its CPU time %5.1f / %5.1f / %5.1f ms (%s)\n", what, member_int (pan, "frames"),
           json_object_get_double_member (pan, "seconds"), json_array_get_double_element (interval, 0),
           json_array_get_double_element (interval, 1), json_array_get_double_element (interval, 2),
           json_array_get_double_element (paint, 0), json_array_get_double_element (paint, 1),
-          json_array_get_double_element (paint, 2), member_string (pan, "renderer"));
+          json_array_get_double_element (paint, 2), json_array_get_double_element (cpu, 0),
+          json_array_get_double_element (cpu, 1), json_array_get_double_element (cpu, 2),
+          member_string (pan, "renderer"));
 }
 
 /* FOLDER's map, panned fitted and zoomed in. */

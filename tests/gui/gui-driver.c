@@ -19,6 +19,7 @@
  * item's thumbnail. */
 #include <locale.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -98,7 +99,9 @@ struct _Driver {
   guint pan_frames_left;         /* a "map-pan" step: frames still to pan */
   GArray *pan_frame_us;          /* gint64: the frame clock's time of each panned frame */
   GArray *pan_paint_us;          /* gint64: how long each of their paints took */
+  GArray *pan_cpu_us;            /* gint64: the main thread's CPU time in each */
   gint64 paint_start_us;
+  gint64 paint_start_cpu_us;
 };
 
 static void next_step (Driver *driver);
@@ -2424,6 +2427,16 @@ poll_map_screenshot (Driver *driver, JsonBuilder *b)
 
 /* ---------------------------------------------------------------- Map: frame times while panning */
 
+/* The CPU time of the calling thread: the frame's own work, whatever else the machine runs. */
+static gint64
+thread_cpu_us (void)
+{
+  struct timespec now;
+
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &now);
+  return (gint64) now.tv_sec * G_USEC_PER_SEC + now.tv_nsec / 1000;
+}
+
 static gboolean
 pan_tick (GtkWidget *widget, GdkFrameClock *clock, gpointer data)
 {
@@ -2435,6 +2448,7 @@ pan_tick (GtkWidget *widget, GdkFrameClock *clock, gpointer data)
   g_array_append_val (driver->pan_frame_us, frame_us);
   driver->pan_frames_left--;
   driver->paint_start_us = g_get_monotonic_time ();
+  driver->paint_start_cpu_us = thread_cpu_us ();
   /* Left and right in turn, a screen's width a second, as a hand drags. */
   double dx = (driver->pan_frame_us->len / 60) % 2 == 0 ? 16 : -16;
   gtk_widget_activate_action (widget, "canvas.pan", "(dd)", dx, 0.0);
@@ -2445,9 +2459,13 @@ static void
 on_pan_after_paint (GdkFrameClock *clock, Driver *driver)
 {
   gint64 paint_us = g_get_monotonic_time () - driver->paint_start_us;
+  gint64 cpu_us = thread_cpu_us () - driver->paint_start_cpu_us;
 
   if (driver->pan_frame_us->len > driver->pan_paint_us->len)
-    g_array_append_val (driver->pan_paint_us, paint_us);
+    {
+      g_array_append_val (driver->pan_paint_us, paint_us);
+      g_array_append_val (driver->pan_cpu_us, cpu_us);
+    }
 }
 
 /* Pans the map "frames" frames, one step a frame, as a drag does. */
@@ -2459,6 +2477,7 @@ start_map_pan (Driver *driver, JsonBuilder *b)
   driver->pan_frames_left = (guint) step_int (driver, "frames");
   g_array_set_size (driver->pan_frame_us, 0);
   g_array_set_size (driver->pan_paint_us, 0);
+  g_array_set_size (driver->pan_cpu_us, 0);
   g_signal_connect (driver->frame_clock, "after-paint", G_CALLBACK (on_pan_after_paint), driver);
   gtk_widget_add_tick_callback (canvas, pan_tick, driver, NULL);
   return driver->pan_frames_left > 0;
@@ -2487,8 +2506,9 @@ add_quantiles (JsonBuilder *b, const char *name, GArray *values)
   json_builder_end_array (b);
 }
 
-/* Once every frame is painted: the intervals between frames and how long each took from the pan
- * (the frame clock's update phase) to the end of its paint (layout, snapshot and rendering). */
+/* Once every frame is painted: the intervals between frames, how long each took from the pan (the
+ * frame clock's update phase) to the end of its paint (layout, snapshot and rendering), and the
+ * main thread's CPU time in that span (the Cairo renderer draws on it). */
 static gboolean
 poll_map_pan (Driver *driver, JsonBuilder *b)
 {
@@ -2506,6 +2526,7 @@ poll_map_pan (Driver *driver, JsonBuilder *b)
                              - g_array_index (driver->pan_frame_us, gint64, 0)) / 1e6);
   add_quantiles (b, "interval_ms", intervals);
   add_quantiles (b, "paint_ms", driver->pan_paint_us);
+  add_quantiles (b, "paint_cpu_ms", driver->pan_cpu_us);
   add_string (b, "renderer", G_OBJECT_TYPE_NAME (gtk_native_get_renderer (GTK_NATIVE (driver->window))));
   report_map (driver, b);
   return TRUE;
@@ -2821,6 +2842,7 @@ main (int argc, char *argv[])
   driver.latency = gui_latency_monitor_new (NULL, PROBE_MS);
   driver.pan_frame_us = g_array_new (FALSE, FALSE, sizeof (gint64));
   driver.pan_paint_us = g_array_new (FALSE, FALSE, sizeof (gint64));
+  driver.pan_cpu_us = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_signal_connect (driver.application, "window-added", G_CALLBACK (on_window_added), &driver);
   int status = g_application_run (G_APPLICATION (driver.application), argc - 1, argv + 1);
 
@@ -2832,6 +2854,7 @@ main (int argc, char *argv[])
   g_clear_pointer (&driver.latency, gui_latency_monitor_free);
   g_clear_pointer (&driver.pan_frame_us, g_array_unref);
   g_clear_pointer (&driver.pan_paint_us, g_array_unref);
+  g_clear_pointer (&driver.pan_cpu_us, g_array_unref);
   g_clear_object (&driver.application);
   g_clear_pointer (&driver.root, json_node_unref);
   g_free (driver.output_dir);
