@@ -268,7 +268,7 @@ bench_map_pan (const char *folder)
   g_autoptr (AppRun) r = run ("map-pan", NULL, steps);
   JsonObject *map = step (r, 4);
 
-  printf ("Map view, %" G_GINT64_FORMAT " points in %" G_GINT64_FORMAT " clusters, laid out in %.1f s; panning "
+  printf ("Map view, %" G_GINT64_FORMAT " points in %" G_GINT64_FORMAT " clusters, indexed and laid out in %.1f s; panning "
           "(median / 95th percentile / worst):\n", member_int (map, "n_points"), member_int (map, "n_clusters"),
           ms_between (member_int (map, "start_us"), member_int (map, "wall_us")) / 1000.0);
   print_pan ("fitted (all points)", step (r, 5));
