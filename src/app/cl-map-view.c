@@ -60,8 +60,6 @@ enum {
 };
 static GParamSpec *properties[N_PROPS];
 
-static void start (ClMapView *self);
-
 /* A weak reference with the generation it was made for. */
 typedef struct {
   GWeakRef view;
