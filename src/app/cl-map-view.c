@@ -388,8 +388,14 @@ update_done (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       g_clear_object (&self->cancellable);
       set_computing (self, FALSE, 0);
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        show_error (self, _("The Folder Could Not Be Indexed"), error->message);
+      gboolean stopped = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+                         || g_error_matches (error, CLIP_ERROR, CLIP_ERROR_ABORTED);
+      /* A cached map stays on screen; without one, the page says what happened. */
+      if (self->layout != NULL && !stopped)
+        cl_session_report_error (self->session, _("The Folder Could Not Be Indexed"), error->message, NULL, NULL);
+      else if (self->layout == NULL)
+        show_error (self, stopped ? _("Stopped") : _("The Folder Could Not Be Indexed"),
+                    stopped ? _("The map was not laid out.") : error->message);
       return;
     }
   compute_layout (self, FALSE);
