@@ -581,7 +581,7 @@ category_color (ClMapCanvas *self, int category)
 static void
 draw_points (ClMapCanvas *self, cairo_t *cr, int width, int height)
 {
-  const double r = POINT_RADIUS;
+  const double r = POINT_RADIUS, side = 2 * floor (r) + 1;
   const double alpha = self->highlight != NULL ? DIMMED_ALPHA : 1.0;
   int current = G_MININT;
 
@@ -596,8 +596,9 @@ draw_points (ClMapCanvas *self, cairo_t *cr, int width, int height)
           cairo_set_source_rgba (cr, color.red, color.green, color.blue, alpha);
         }
       double x = to_widget_x (self, self->xy[2 * i]), y = to_widget_y (self, self->xy[2 * i + 1]);
+      /* Whole pixels: Cairo fills aligned rectangles without antialiasing, twice as fast. */
       if (x >= -r && y >= -r && x <= width + r && y <= height + r)
-        cairo_rectangle (cr, x - r, y - r, 2 * r, 2 * r);
+        cairo_rectangle (cr, round (x) - floor (r), round (y) - floor (r), side, side);
     }
   cairo_fill (cr);
 }
