@@ -2380,15 +2380,18 @@ start_map_lasso (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* A map action ("action": "show-in-grid", "find-similar", "zoom-in", …); "point" selects a point first. */
+/* A map action ("action": "show-in-grid", "find-similar", "zoom-in", …, with a string "target" for
+ * "color-by"); "point" selects a point first. */
 static gboolean
 start_map_action (Driver *driver, JsonBuilder *b)
 {
   g_autofree char *action = g_strconcat ("map.", step_string (driver, "action", ""), NULL);
+  const char *target = step_string (driver, "target", NULL);
 
   if (json_object_has_member (driver->step, "point"))
     cl_map_canvas_set_selected (map_canvas (driver), (int) step_int (driver, "point"));
-  return gtk_widget_activate_action (GTK_WIDGET (map_view (driver)), action, NULL);
+  return gtk_widget_activate_action_variant (GTK_WIDGET (map_view (driver)), action,
+                                             target != NULL ? g_variant_new_string (target) : NULL);
 }
 
 static gboolean
