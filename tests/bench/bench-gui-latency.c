@@ -252,8 +252,8 @@ bench_map_pan (const char *folder)
   g_autofree char *folder_json = q (folder);
   g_autofree char *steps = g_strdup_printf (
     "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
-    "{\"do\": \"wait-open\", \"path\": %s, \"timeout\": 600},"
     "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s, \"timeout\": 600},"
     "{\"do\": \"view\", \"name\": \"map\"},"
     "{\"do\": \"map-wait\", \"timeout\": 3600},"                                 /* 4 */
     "{\"do\": \"map-pan\", \"frames\": %d},"
