@@ -762,11 +762,15 @@ cl_map_canvas_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
   snapshot_thumbnails (self, snapshot, visible);
   thumbs_follow (self, visible);
 
-  cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
-  draw_marks (self, cr);
-  if (self->drag_mode == DRAG_LASSO)
-    draw_lasso (self, cr);
-  cairo_destroy (cr);
+  /* A second layer over the thumbnails only when it holds something: each costs a surface. */
+  if (self->selection->len > 0 || self->hovered >= 0 || self->selected >= 0 || self->drag_mode == DRAG_LASSO)
+    {
+      cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
+      draw_marks (self, cr);
+      if (self->drag_mode == DRAG_LASSO)
+        draw_lasso (self, cr);
+      cairo_destroy (cr);
+    }
   snapshot_names (self, snapshot);
   if (self->drag_mode == DRAG_RECT)
     snapshot_rubber_band (self, snapshot);
