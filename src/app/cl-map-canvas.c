@@ -429,9 +429,12 @@ clear_names (ClMapCanvas *self)
   self->n_names = 0;
 }
 
+static void set_hovered (ClMapCanvas *self, int point);
+
 static void
 clear_points (ClMapCanvas *self)
 {
+  set_hovered (self, -1);
   thumbs_release_all (self);
   for (guint i = 0; i < self->n; i++)
     g_clear_object (&self->items[i]);
@@ -784,11 +787,18 @@ set_hovered (ClMapCanvas *self, int point)
   if (point == self->hovered)
     return;
   if (self->hovered >= 0 && self->items[self->hovered] != NULL && self->thumbnailer != NULL)
-    cl_thumbnailer_release (self->thumbnailer, self->items[self->hovered]);
+    {
+      g_signal_handlers_disconnect_by_func (self->items[self->hovered], gtk_widget_trigger_tooltip_query, self);
+      cl_thumbnailer_release (self->thumbnailer, self->items[self->hovered]);
+    }
   self->hovered = point;
-  /* Its thumbnail for the tooltip. */
+  /* Its thumbnail for the tooltip, which shows it once decoded. */
   if (point >= 0 && self->items[point] != NULL && self->thumbnailer != NULL)
-    cl_thumbnailer_request (self->thumbnailer, self->items[point]);
+    {
+      g_signal_connect_swapped (self->items[point], "notify::thumbnail", G_CALLBACK (gtk_widget_trigger_tooltip_query),
+                                self);
+      cl_thumbnailer_request (self->thumbnailer, self->items[point]);
+    }
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
@@ -1080,7 +1090,6 @@ cl_map_canvas_dispose (GObject *object)
 {
   ClMapCanvas *self = CL_MAP_CANVAS (object);
 
-  set_hovered (self, -1);
   clear_points (self);
   g_clear_object (&self->thumbnailer);
   G_OBJECT_CLASS (cl_map_canvas_parent_class)->dispose (object);
