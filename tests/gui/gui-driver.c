@@ -2295,6 +2295,8 @@ report_map (Driver *driver, JsonBuilder *b)
   add_int (b, "n_highlighted", n_highlighted);
   add_boolean (b, "from_cache", from_cache);
   add_int (b, "selected", cl_map_canvas_get_selected (canvas));
+  ClImageItem *item = cl_session_get_selected_item (driver->session);
+  add_string (b, "selected_path", item != NULL ? cl_image_item_get_path (item) : NULL);
   add_int (b, "canvas_width", gtk_widget_get_width (GTK_WIDGET (canvas)));
   add_int (b, "canvas_height", gtk_widget_get_height (GTK_WIDGET (canvas)));
   /* Where "Show in Grid" leads: the view shown and Browse's count of what its grid holds. */
@@ -2359,6 +2361,15 @@ start_map_select (Driver *driver, JsonBuilder *b)
   gtk_widget_activate_action (GTK_WIDGET (map_canvas (driver)), "canvas.select-rect", "(dddd)",
                               step_double (driver, "x"), step_double (driver, "y"), step_double (driver, "width"),
                               step_double (driver, "height"));
+  return TRUE;
+}
+
+/* The point a pointer at ("x", "y") in canvas pixels would hover or click. */
+static gboolean
+start_map_point_at (Driver *driver, JsonBuilder *b)
+{
+  add_int (b, "point_at", cl_map_canvas_point_at (map_canvas (driver), step_double (driver, "x"),
+                                                  step_double (driver, "y")));
   return TRUE;
 }
 
@@ -2648,6 +2659,7 @@ static const StepDef steps[] = {
   { "map-state",                NULL,                     poll_map_now,                 0, 60, 0 },
   { "map-select",               start_map_select,         poll_map_now,                 0, 60, 0 },
   { "map-lasso",                start_map_lasso,          poll_map_now,                 0, 60, 0 },
+  { "map-point-at",             start_map_point_at,       NULL,                         0, 60, 0 },
   { "map-action",               start_map_action,         poll_map_now,                 0, 60, 0 },
   { "map-query",                start_map_query,          poll_map_highlight,           0, 60, 0 },
   { "map-wait-highlight",       NULL,                     poll_map_highlight,           0, 60, 0 },

@@ -1,7 +1,8 @@
 /* test-gui-map.c — runs the real ClipLab application (under Xvfb: see meson.build) in the Map view
  * on a folder of three clearly different kinds of images drawn here: the map is laid out and its
  * clusters named, the screenshot of the map is not blank, a rectangle selects exactly the points
- * drawn inside it and "Show in Grid" lists them in Browse, so does a lasso, a text query lights up the best 50; a
+ * drawn inside it and "Show in Grid" lists them in Browse, so does a lasso, the pointer over a point
+ * finds it and a click makes it the selected image, a text query lights up the best 50; a
  * second start reads the same map from the cache, and an image added to the folder makes the next
  * start lay it out again, as does a cache file cut short.  Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
 #include <string.h>
@@ -151,6 +152,27 @@ count_in_triangle (JsonObject *map, const double triangle[3][2])
   return n;
 }
 
+/* The point nearest (X, Y), the first of equals, counted here one by one. */
+static gint64
+nearest_point (JsonObject *map, double x, double y)
+{
+  JsonArray *points = json_object_get_array_member (map, "points");
+  double best = G_MAXDOUBLE;
+  gint64 nearest = -1;
+
+  for (guint i = 0; i < json_array_get_length (points); i++)
+    {
+      JsonArray *point = json_array_get_array_element (points, i);
+      double dx = json_array_get_double_element (point, 0) - x, dy = json_array_get_double_element (point, 1) - y;
+      if (dx * dx + dy * dy < best)
+        {
+          best = dx * dx + dy * dy;
+          nearest = i;
+        }
+    }
+  return nearest;
+}
+
 static void
 assert_same_points (JsonObject *a, JsonObject *b)
 {
@@ -238,13 +260,36 @@ test_map (void)
   g_assert_cmpint (in_lasso, >, 0);
   g_assert_cmpint (in_lasso, <, N_IMAGES);
 
-  /* Started again: the same map, read from the cache. */
-  g_autofree char *again_steps = g_strdup_printf (OPEN_MAP_STEPS ("%s"), folder_json);
-  g_autoptr (AppRun) again = app_run ("map", TINY_MODEL_ARGS, again_steps, NULL);
+  /* Started again: the same map, read from the cache; the pointer over a point finds it (the grid
+   * of cells against the nearest point found here), and a point clicked is the session's image. */
+  static const guint probes[] = { 0, 21, 42, N_IMAGES - 1 };
+  g_autoptr (GString) cached_steps = g_string_new (NULL);
+  g_string_printf (cached_steps, OPEN_MAP_STEPS ("%s"), folder_json);
+  for (guint k = 0; k < G_N_ELEMENTS (probes); k++)
+    {
+      JsonArray *point = json_array_get_array_element (json_object_get_array_member (map, "points"), probes[k]);
+      char x[G_ASCII_DTOSTR_BUF_SIZE], y[G_ASCII_DTOSTR_BUF_SIZE];
+      g_ascii_dtostr (x, sizeof x, json_array_get_double_element (point, 0) + 0.5);
+      g_ascii_dtostr (y, sizeof y, json_array_get_double_element (point, 1) + 0.5);
+      g_string_append_printf (cached_steps, ",{\"do\": \"map-point-at\", \"x\": %s, \"y\": %s}", x, y);
+    }
+  g_string_append (cached_steps, ",{\"do\": \"map-action\", \"action\": \"zoom-fit\", \"point\": 7}");
+  g_autoptr (AppRun) again = app_run ("map", TINY_MODEL_ARGS, cached_steps->str, NULL);
   JsonObject *cached = step (again, 4);
   check_layout (cached, N_IMAGES);
   g_assert_true (json_object_get_boolean_member (cached, "from_cache"));
   assert_same_points (map, cached);
+  for (guint k = 0; k < G_N_ELEMENTS (probes); k++)
+    {
+      JsonArray *point = json_array_get_array_element (json_object_get_array_member (map, "points"), probes[k]);
+      gint64 want = nearest_point (map, json_array_get_double_element (point, 0) + 0.5,
+                                   json_array_get_double_element (point, 1) + 0.5);
+      g_assert_cmpint (member_int (step (again, 5 + k), "point_at"), ==, want);
+    }
+  g_autofree char *seventh = g_build_filename (folder, "kind0-07.png", NULL);
+  g_assert_cmpstr (member_string (step (again, 5 + G_N_ELEMENTS (probes)), "selected_path"), ==, seventh);
+
+  g_autofree char *again_steps = g_strdup_printf (OPEN_MAP_STEPS ("%s"), folder_json);
 
   /* An image more: the next start lays the map out again, with it. */
   g_autofree char *added = g_build_filename (folder, "kind0-extra.png", NULL);
