@@ -1,10 +1,11 @@
 /* test-gui-map.c — runs the real ClipLab application (under Xvfb: see meson.build) in the Map view
  * on a folder of three clearly different kinds of images drawn here: the map is laid out and its
- * clusters named, the screenshot of the map is not blank, a rectangle selects exactly the points
- * drawn inside it and "Show in Grid" lists them in Browse, so does a lasso, the pointer over a point
- * finds it and a click makes it the selected image, a text query lights up the best 50; a
- * second start reads the same map from the cache, and an image added to the folder makes the next
- * start lay it out again, as does a cache file cut short.  Screenshots go to $CLIPLAB_SCREENSHOT_DIR. */
+ * clusters named, the screenshot of the map is not blank, a rectangle and a lasso select exactly
+ * the points drawn inside them and "Show in Grid" lists the rectangle's in Browse, a text query
+ * lights up the best 50; a second start reads the same map from the cache, where the pointer over a
+ * point finds it and a click makes it the selected image; an image added to the folder makes the
+ * next start lay the map out again, as does a cache file cut short.  Screenshots go to
+ * $CLIPLAB_SCREENSHOT_DIR. */
 #include <string.h>
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
