@@ -256,6 +256,14 @@ get_boolean (gpointer object, const char *property)
   return value;
 }
 
+static double
+get_double (gpointer object, const char *property)
+{
+  double value = 0;
+  g_object_get (object, property, &value, NULL);
+  return value;
+}
+
 static const char *
 label_text (GtkWidget *label)
 {
@@ -2297,6 +2305,7 @@ report_map (Driver *driver, JsonBuilder *b)
   add_int (b, "selected", cl_map_canvas_get_selected (canvas));
   ClImageItem *item = cl_session_get_selected_item (driver->session);
   add_string (b, "selected_path", item != NULL ? cl_image_item_get_path (item) : NULL);
+  add_double (b, "scale", get_double (canvas, "scale"));
   add_int (b, "canvas_width", gtk_widget_get_width (GTK_WIDGET (canvas)));
   add_int (b, "canvas_height", gtk_widget_get_height (GTK_WIDGET (canvas)));
   /* Where "Show in Grid" leads: the view shown and Browse's count of what its grid holds. */
@@ -2362,6 +2371,13 @@ start_map_select (Driver *driver, JsonBuilder *b)
                               step_double (driver, "x"), step_double (driver, "y"), step_double (driver, "width"),
                               step_double (driver, "height"));
   return TRUE;
+}
+
+/* The keyboard's focus on the map, as a click on it gives. */
+static gboolean
+start_map_focus (Driver *driver, JsonBuilder *b)
+{
+  return gtk_widget_grab_focus (GTK_WIDGET (map_canvas (driver)));
 }
 
 /* The point a pointer at ("x", "y") in canvas pixels would hover or click. */
@@ -2660,6 +2676,7 @@ static const StepDef steps[] = {
   { "map-select",               start_map_select,         poll_map_now,                 0, 60, 0 },
   { "map-lasso",                start_map_lasso,          poll_map_now,                 0, 60, 0 },
   { "map-point-at",             start_map_point_at,       NULL,                         0, 60, 0 },
+  { "map-focus",                start_map_focus,          NULL,                         0, 60, 0 },
   { "map-action",               start_map_action,         poll_map_now,                 0, 60, 0 },
   { "map-query",                start_map_query,          poll_map_highlight,           0, 60, 0 },
   { "map-wait-highlight",       NULL,                     poll_map_highlight,           0, 60, 0 },

@@ -227,7 +227,15 @@ test_map (void)
     "{\"do\": \"map-query\", \"text\": \"red\"},"
     "{\"do\": \"map-action\", \"action\": \"show-in-grid\"},"                       /* 9 */
     "{\"do\": \"screenshot\", \"file\": \"map-show-in-grid.png\"},"
-    "{\"do\": \"map-lasso\", \"path\": [[0, 0], [990, 0], [0, 750]]}",
+    "{\"do\": \"map-lasso\", \"path\": [[0, 0], [990, 0], [0, 750]]},"
+    "{\"do\": \"view\", \"name\": \"map\"},"                                     /* 12 */
+    "{\"do\": \"map-focus\"},"
+    "{\"do\": \"press-keys\", \"keys\": \"plus\"},"
+    "{\"do\": \"map-state\"},"                                                  /* 15 */
+    "{\"do\": \"press-keys\", \"keys\": \"0\"},"
+    "{\"do\": \"map-state\", \"points\": true},"
+    "{\"do\": \"press-keys\", \"keys\": \"Left\"},"
+    "{\"do\": \"map-state\", \"points\": true}",
     folder_json);
   g_autoptr (AppRun) run = app_run ("map", TINY_MODEL_ARGS, steps, NULL);
 
@@ -260,6 +268,17 @@ test_map (void)
   g_assert_cmpint (member_int (step (run, 11), "n_selected"), ==, in_lasso);
   g_assert_cmpint (in_lasso, >, 0);
   g_assert_cmpint (in_lasso, <, N_IMAGES);
+
+  /* The keyboard: + zooms in a step, 0 shows the whole map again, ← moves it 48 pixels right. */
+  double fitted = json_object_get_double_member (map, "scale");
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (step (run, 15), "scale"), fitted * 1.25, fitted * 1e-9);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (step (run, 17), "scale"), fitted, fitted * 1e-9);
+  JsonArray *before = json_array_get_array_element (json_object_get_array_member (step (run, 17), "points"), 0);
+  JsonArray *after = json_array_get_array_element (json_object_get_array_member (step (run, 19), "points"), 0);
+  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (after, 0), json_array_get_double_element (before, 0) + 48,
+                                  1e-6);
+  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (after, 1), json_array_get_double_element (before, 1),
+                                  1e-6);
 
   /* Started again: the same map, read from the cache; the pointer over a point finds it (the grid
    * of cells against the nearest point found here), and a point clicked is the session's image. */
