@@ -27,6 +27,8 @@ struct _ClMapView {
   GtkLabel *progress_label;
   ClMapCanvas *canvas;
   GtkListBox *legend;
+  GtkWidget *label_toggle;
+  GtkWidget *class_toggle;
   GtkSearchEntry *entry;
   GtkLabel *summary_label;
   GtkPicture *preview;
@@ -195,6 +197,21 @@ point_categories (ClMapView *self, int *category)
   return names;
 }
 
+/* Label and Class are offered when some image has one. */
+static void
+update_color_choices (ClMapView *self)
+{
+  gboolean labels = FALSE, predictions = FALSE;
+
+  for (guint i = 0; i < self->points->len; i++)
+    {
+      labels = labels || cl_image_item_get_label (self->points->pdata[i]) != NULL;
+      predictions = predictions || cl_image_item_get_prediction (self->points->pdata[i]) != NULL;
+    }
+  gtk_widget_set_sensitive (self->label_toggle, labels);
+  gtk_widget_set_sensitive (self->class_toggle, predictions);
+}
+
 static void
 apply_colors (ClMapView *self)
 {
@@ -203,6 +220,7 @@ apply_colors (ClMapView *self)
 
   while ((row = gtk_widget_get_first_child (GTK_WIDGET (self->legend))) != NULL)
     gtk_list_box_remove (self->legend, row);
+  update_color_choices (self);
   if (self->layout == NULL)
     return;
   g_autofree int *category = g_new (int, MAX (self->layout->n, 1));
@@ -505,6 +523,8 @@ on_model_changed (ClMapView *self)
 static void
 on_map (ClMapView *self)
 {
+  /* Classify may have given the images classes meanwhile. */
+  update_color_choices (self);
   if (self->layout == NULL)
     start (self);
 }
@@ -850,6 +870,8 @@ cl_map_view_class_init (ClMapViewClass *klass)
   BIND (progress_label);
   BIND (canvas);
   BIND (legend);
+  BIND (label_toggle);
+  BIND (class_toggle);
   BIND (entry);
   BIND (summary_label);
   BIND (preview);
