@@ -2350,6 +2350,33 @@ poll_map (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* Until the map is being computed and has reported progress. */
+static gboolean
+poll_map_progress (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+
+  if (!get_boolean (view, "computing") || get_double (view, "progress") <= 0)
+    return FALSE;
+  add_double (b, "progress", get_double (view, "progress"));
+  add_string (b, "progress_text", label_text (named (view, "progress_label")));
+  report_map (driver, b);
+  return TRUE;
+}
+
+/* Until the map is no longer computing (stopped, failed or laid out). */
+static gboolean
+poll_map_idle (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+
+  if (get_boolean (view, "computing"))
+    return FALSE;
+  add_string (b, "error_title", label_text (named (named (view, "error_page"), "title_label")));
+  report_map (driver, b);
+  return TRUE;
+}
+
 static gboolean
 poll_map_now (Driver *driver, JsonBuilder *b)
 {
@@ -2673,6 +2700,8 @@ static const StepDef steps[] = {
   /* Map */
   { "map-wait",                 NULL,                     poll_map,                     0, 60, STEP_ON_FRAME },
   { "map-state",                NULL,                     poll_map_now,                 0, 60, 0 },
+  { "map-wait-progress",        NULL,                     poll_map_progress,            0, 60, 0 },
+  { "map-stop",                 start_map_action,         poll_map_idle,                0, 60, 0 },
   { "map-select",               start_map_select,         poll_map_now,                 0, 60, 0 },
   { "map-lasso",                start_map_lasso,          poll_map_now,                 0, 60, 0 },
   { "map-point-at",             start_map_point_at,       NULL,                         0, 60, 0 },

@@ -4,7 +4,8 @@
  * the points drawn inside them and "Show in Grid" lists the rectangle's in Browse, a text query
  * lights up the best 50; a second start reads the same map from the cache, where the pointer over a
  * point finds it and a click makes it the selected image; an image added to the folder makes the
- * next start lay the map out again, as does a cache file cut short.  Screenshots go to
+ * next start lay the map out again, as does a cache file cut short.  Stop while a folder of 600 is
+ * indexed leaves no map and says so; Lay Out the Map then finishes it.  Screenshots go to
  * $CLIPLAB_SCREENSHOT_DIR. */
 #include <string.h>
 
@@ -20,6 +21,7 @@
 #define N_IMAGES (PER_KIND * N_KINDS)
 #define SIDE     48
 #define TOP_K    50               /* images a query lights up (cl-map-view.c) */
+#define N_MANY   600              /* images of the folder stopped while it is indexed */
 
 static char *model_dir;           /* the tiny golden model (byte tokenizer) */
 static char *folder;              /* the drawn images */
@@ -333,6 +335,42 @@ test_map (void)
   assert_same_points (recomputed, repaired);
 }
 
+/* Stop while the folder is indexed: the page says so and no map is shown; Lay Out the Map then
+ * finishes it, with the images indexed before the stop kept. */
+static void
+test_stop (void)
+{
+  g_autofree char *many = g_build_filename (tu_tmpdir (), "Many", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (many, 0755), ==, 0);
+  for (int i = 0; i < N_MANY; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("many-%04d.png", i);
+      g_autofree char *path = g_build_filename (many, name, NULL);
+      draw_image (path, i % N_KINDS, i);
+    }
+  g_autofree char *many_json = q (many);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"map\"},"
+    "{\"do\": \"map-wait-progress\"},"                                          /* 4 */
+    "{\"do\": \"map-stop\", \"action\": \"stop\"},"
+    "{\"do\": \"map-action\", \"action\": \"compute\"},"
+    "{\"do\": \"map-wait\", \"timeout\": 300}",
+    many_json);
+  g_autoptr (AppRun) run = app_run ("map-stop", TINY_MODEL_ARGS, steps, NULL);
+
+  JsonObject *progress = step (run, 4), *stopped = step (run, 5), *done = step (run, 7);
+  g_test_message ("stopped at: %s", member_string (progress, "progress_text"));
+  g_assert_cmpstr (member_string (progress, "page"), ==, "computing");
+  g_assert_cmpstr (member_string (stopped, "page"), ==, "error");
+  g_assert_cmpstr (member_string (stopped, "error_title"), ==, "Stopped");
+  g_assert_cmpint (member_int (stopped, "n_points"), ==, 0);
+  g_assert_cmpstr (member_string (done, "page"), ==, "content");
+  g_assert_cmpint (member_int (done, "n_points"), ==, N_MANY);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -346,5 +384,6 @@ main (int argc, char *argv[])
   model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");
   folder = make_folder ();
   g_test_add_func ("/gui-map/layout-select-cache", test_map);
+  g_test_add_func ("/gui-map/stop", test_stop);
   return g_test_run ();
 }
