@@ -31,6 +31,7 @@ struct _ClMapView {
   GtkWidget *class_toggle;
   GtkSearchEntry *entry;
   GtkLabel *summary_label;
+  GtkLabel *selection_label;
   GtkPicture *preview;
   GtkLabel *preview_name;
 
@@ -587,6 +588,9 @@ on_canvas_n_selected (ClMapView *self)
   guint n;
 
   g_object_get (self->canvas, "n-selected", &n, NULL);
+  g_autofree char *text = g_strdup_printf (ngettext ("%u image selected", "%u images selected", n), n);
+  gtk_label_set_label (self->selection_label, text);
+  gtk_widget_set_visible (GTK_WIDGET (self->selection_label), n > 0);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "map.show-in-grid", n > 0);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_SELECTED]);
 }
@@ -874,6 +878,7 @@ cl_map_view_class_init (ClMapViewClass *klass)
   BIND (class_toggle);
   BIND (entry);
   BIND (summary_label);
+  BIND (selection_label);
   BIND (preview);
   BIND (preview_name);
 #undef BIND

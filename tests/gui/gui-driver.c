@@ -2297,6 +2297,8 @@ report_map (Driver *driver, JsonBuilder *b)
   g_object_get (view, "n-points", &n_points, "n-clusters", &n_clusters, "n-selected", &n_selected,
                 "n-highlighted", &n_highlighted, "from-cache", &from_cache, "cluster-names", &names, NULL);
   add_string (b, "page", stack_page (view, "stack"));
+  GtkWidget *selection_label = named (view, "selection_label");
+  add_string (b, "selection_text", gtk_widget_get_visible (selection_label) ? label_text (selection_label) : NULL);
   add_int (b, "n_points", n_points);
   add_int (b, "n_clusters", n_clusters);
   add_int (b, "n_selected", n_selected);

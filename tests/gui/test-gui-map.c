@@ -253,6 +253,10 @@ test_map (void)
   gint64 inside = count_inside (map, 0, 0, 495, 800);
   g_test_message ("%" G_GINT64_FORMAT " of %d points in the rectangle", inside, N_IMAGES);
   g_assert_cmpint (member_int (selected, "n_selected"), ==, inside);
+  g_autofree char *selection_text = g_strdup_printf (inside == 1 ? "%" G_GINT64_FORMAT " image selected"
+                                                                 : "%" G_GINT64_FORMAT " images selected", inside);
+  g_assert_cmpstr (member_string (selected, "selection_text"), ==, selection_text);
+  g_assert_null (member_string (map, "selection_text"));
   g_assert_cmpint (inside, >, 0);
   g_assert_cmpint (inside, <, N_IMAGES);
   g_assert_cmpint (member_int (step (run, 8), "n_highlighted"), ==, TOP_K);
