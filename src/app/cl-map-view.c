@@ -46,6 +46,8 @@ struct _ClMapView {
   GPtrArray *points;              /* ClImageItem of each point of LAYOUT */
   GHashTable *point_of_path;      /* absolute path → point + 1 */
   char *color_by;                 /* "cluster", "label" or "prediction" */
+  int *category;                  /* each point's category after COLOR_BY, -1: none */
+  guint n_categories;             /* the legend's rows for categories 0 …; a last row is for -1 */
   char *similar_path;             /* the image of "find similar", or NULL */
   gboolean syncing_selection;     /* the canvas follows the session's selection */
 
@@ -224,8 +226,10 @@ apply_colors (ClMapView *self)
   update_color_choices (self);
   if (self->layout == NULL)
     return;
-  g_autofree int *category = g_new (int, MAX (self->layout->n, 1));
+  g_free (self->category);
+  int *category = self->category = g_new (int, MAX (self->layout->n, 1));
   g_autoptr (GPtrArray) names = point_categories (self, category);
+  self->n_categories = names->len;
   cl_map_canvas_set_categories (self->canvas, category, palette, CL_MAP_PALETTE_SIZE);
   g_autofree guint *count = g_new0 (guint, names->len + 1);
   for (guint i = 0; i < self->layout->n; i++)
@@ -606,6 +610,27 @@ set_highlight (ClMapView *self, const float *intensity, guint n_highlighted)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_HIGHLIGHTED]);
 }
 
+/* A row of the legend lights up the points of its category. */
+static void
+on_legend_activated (ClMapView *self, GtkListBoxRow *row)
+{
+  int index = gtk_list_box_row_get_index (row);
+  int wanted = (guint) index < self->n_categories ? index : -1;
+
+  if (self->layout == NULL || self->category == NULL)
+    return;
+  cl_cancel_and_clear (&self->query_cancellable);
+  g_autofree float *intensity = g_new0 (float, MAX (self->layout->n, 1));
+  guint n = 0;
+  for (guint i = 0; i < self->layout->n; i++)
+    if (self->category[i] == wanted)
+      {
+        intensity[i] = 1;
+        n++;
+      }
+  set_highlight (self, intensity, n);
+}
+
 static void
 query_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -823,6 +848,7 @@ cl_map_view_finalize (GObject *object)
   g_ptr_array_unref (self->points);
   g_hash_table_unref (self->point_of_path);
   g_free (self->color_by);
+  g_free (self->category);
   g_free (self->similar_path);
   G_OBJECT_CLASS (cl_map_view_parent_class)->finalize (object);
 }
@@ -883,6 +909,7 @@ cl_map_view_class_init (ClMapViewClass *klass)
   BIND (preview_name);
 #undef BIND
   gtk_widget_class_bind_template_callback (widget_class, on_search_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_legend_activated);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 

@@ -2313,6 +2313,20 @@ report_map (Driver *driver, JsonBuilder *b)
   /* Where "Show in Grid" leads: the view shown and Browse's count of what its grid holds. */
   add_string (b, "view", gtk_stack_get_visible_child_name (GTK_STACK (window_widget (driver, "stack"))));
   add_string (b, "browse_count", label_text (named (browse_view (driver), "count_label")));
+  /* The legend's rows: a dot, the name, the count. */
+  json_builder_set_member_name (b, "legend");
+  json_builder_begin_array (b);
+  GtkWidget *legend = named (view, "legend");
+  for (GtkWidget *row = gtk_widget_get_first_child (legend); row != NULL; row = gtk_widget_get_next_sibling (row))
+    {
+      GtkWidget *dot = gtk_widget_get_first_child (gtk_list_box_row_get_child (GTK_LIST_BOX_ROW (row)));
+      GtkWidget *name = gtk_widget_get_next_sibling (dot);
+      json_builder_begin_object (b);
+      add_string (b, "name", label_text (name));
+      add_int (b, "count", g_ascii_strtoll (label_text (gtk_widget_get_next_sibling (name)), NULL, 10));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
   json_builder_set_member_name (b, "cluster_names");
   json_builder_begin_array (b);
   for (char **name = names; name != NULL && *name != NULL; name++)
@@ -2400,6 +2414,15 @@ start_map_select (Driver *driver, JsonBuilder *b)
                               step_double (driver, "x"), step_double (driver, "y"), step_double (driver, "width"),
                               step_double (driver, "height"));
   return TRUE;
+}
+
+/* A click on the legend's row "row". */
+static gboolean
+start_map_legend (Driver *driver, JsonBuilder *b)
+{
+  GtkListBoxRow *row = gtk_list_box_get_row_at_index (GTK_LIST_BOX (named (map_view (driver), "legend")),
+                                                      (int) step_int (driver, "row"));
+  return row != NULL && gtk_widget_activate (GTK_WIDGET (row));
 }
 
 /* The keyboard's focus on the map, as a click on it gives. */
@@ -2708,6 +2731,7 @@ static const StepDef steps[] = {
   { "map-lasso",                start_map_lasso,          poll_map_now,                 0, 60, 0 },
   { "map-point-at",             start_map_point_at,       NULL,                         0, 60, 0 },
   { "map-focus",                start_map_focus,          NULL,                         0, 60, 0 },
+  { "map-legend",               start_map_legend,         poll_map_now,                 0, 60, 0 },
   { "map-action",               start_map_action,         poll_map_now,                 0, 60, 0 },
   { "map-query",                start_map_query,          poll_map_highlight,           0, 60, 0 },
   { "map-wait-highlight",       NULL,                     poll_map_highlight,           0, 60, 0 },

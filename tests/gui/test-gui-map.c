@@ -237,7 +237,8 @@ test_map (void)
     "{\"do\": \"press-keys\", \"keys\": \"0\"},"
     "{\"do\": \"map-state\", \"points\": true},"
     "{\"do\": \"press-keys\", \"keys\": \"Left\"},"
-    "{\"do\": \"map-state\", \"points\": true}",
+    "{\"do\": \"map-state\", \"points\": true},"
+    "{\"do\": \"map-legend\", \"row\": 0}",
     folder_json);
   g_autoptr (AppRun) run = app_run ("map", TINY_MODEL_ARGS, steps, NULL);
 
@@ -285,6 +286,17 @@ test_map (void)
                                   1e-6);
   g_assert_cmpfloat_with_epsilon (json_array_get_double_element (after, 1), json_array_get_double_element (before, 1),
                                   1e-6);
+
+  /* The legend counts every image once, and its first row lights up as many images as it counts. */
+  JsonArray *legend = json_object_get_array_member (map, "legend");
+  gint64 total = 0;
+  for (guint r = 0; r < json_array_get_length (legend); r++)
+    total += member_int (json_array_get_object_element (legend, r), "count");
+  g_assert_cmpint (total, ==, N_IMAGES);
+  g_assert_cmpint (member_int (step (run, 20), "n_highlighted"), ==,
+                   member_int (json_array_get_object_element (legend, 0), "count"));
+  g_assert_cmpstr (member_string (json_array_get_object_element (legend, 0), "name"), ==,
+                   json_array_get_string_element (json_object_get_array_member (map, "cluster_names"), 0));
 
   /* Started again: the same map, read from the cache; the pointer over a point finds it (the grid
    * of cells against the nearest point found here), and a point clicked is the session's image. */
