@@ -2454,8 +2454,8 @@ start_map_lasso (Driver *driver, JsonBuilder *b)
       g_variant_builder_add (points, "(dd)", json_array_get_double_element (point, 0),
                              json_array_get_double_element (point, 1));
     }
-  gtk_widget_activate_action_variant (GTK_WIDGET (map_canvas (driver)), "canvas.select-lasso",
-                                      g_variant_builder_end (points));
+  g_autoptr (GVariant) parameter = g_variant_ref_sink (g_variant_builder_end (points));
+  gtk_widget_activate_action_variant (GTK_WIDGET (map_canvas (driver)), "canvas.select-lasso", parameter);
   return TRUE;
 }
 
@@ -2469,8 +2469,8 @@ start_map_action (Driver *driver, JsonBuilder *b)
 
   if (json_object_has_member (driver->step, "point"))
     cl_map_canvas_set_selected (map_canvas (driver), (int) step_int (driver, "point"));
-  return gtk_widget_activate_action_variant (GTK_WIDGET (map_view (driver)), action,
-                                             target != NULL ? g_variant_new_string (target) : NULL);
+  g_autoptr (GVariant) parameter = target != NULL ? g_variant_ref_sink (g_variant_new_string (target)) : NULL;
+  return gtk_widget_activate_action_variant (GTK_WIDGET (map_view (driver)), action, parameter);
 }
 
 static gboolean
