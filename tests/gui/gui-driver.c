@@ -568,7 +568,7 @@ poll_first_frame (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* The view named by the step, through the window's action (Alt+1 … Alt+4). */
+/* The view named by the step, through the window's action (Alt+1 … Alt+5). */
 static gboolean
 start_view (Driver *driver, JsonBuilder *b)
 {
