@@ -220,6 +220,7 @@ set_accels (GtkApplication *app)
     { "win.show-view::classify", { "<Alt>2", NULL } },
     { "win.show-view::search", { "<Alt>3", NULL } },
     { "win.show-view::train", { "<Alt>4", NULL } },
+    { "win.show-view::map", { "<Alt>5", NULL } },
     { "win.search", { "<Control>f", NULL } },
     { "win.find-similar-selected", { "<Control><Shift>f", NULL } },
     { "win.next-pane", { "F6", NULL } },

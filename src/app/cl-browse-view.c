@@ -18,6 +18,7 @@ struct _ClBrowseView {
   ClStatusPage *no_images_page;
   GtkBox *grid_box;
   GtkLabel *count_label;
+  GtkWidget *show_all_button;
   GtkPicture *preview;
   GtkSpinner *preview_spinner;
   GtkLabel *preview_error;
@@ -37,7 +38,8 @@ struct _ClBrowseView {
 
   ClSession *session;
   ClImageGrid *grid;
-  GtkFilterListModel *shown;   /* the collection's images but those moved to the trash */
+  GtkFilterListModel *shown;   /* the grid's model: all images or the subset, but those moved to the trash */
+  GListStore *subset;          /* the images shown instead of all (cl_browse_view_show_items), or NULL */
   char **captions;             /* of the data set, by item index */
   GCancellable *preview_cancellable;
   GCancellable *rank_cancellable;
@@ -329,6 +331,51 @@ update_details (ClBrowseView *self)
 
 /* ---------------------------------------------------------------- session */
 
+/* Every image of the collection in the grid, and their count. */
+static void
+show_all (ClBrowseView *self)
+{
+  ClCollection *collection = cl_session_get_collection (self->session);
+
+  g_clear_object (&self->subset);
+  gtk_widget_set_visible (self->show_all_button, FALSE);
+  if (collection != NULL)
+    {
+      guint n = cl_collection_get_n_items (collection);
+      g_autofree char *count = g_strdup_printf (ngettext ("%u image", "%u images", n), n);
+      gtk_label_set_label (self->count_label, count);
+    }
+  gtk_filter_list_model_set_model (self->shown, collection != NULL ? cl_collection_get_items (collection) : NULL);
+  cl_image_grid_select_item (self->grid, cl_session_get_selected_item (self->session));
+}
+
+void
+cl_browse_view_show_items (ClBrowseView *self, GPtrArray *items, const char *what)
+{
+  ClCollection *collection = cl_session_get_collection (self->session);
+
+  if (collection == NULL)
+    return;
+  g_clear_object (&self->subset);
+  self->subset = g_list_store_new (CL_TYPE_IMAGE_ITEM);
+  g_list_store_splice (self->subset, 0, 0, items->pdata, items->len);
+  /* Translators: Browse's count when it shows some images only: "12 of 500 images: Images selected on the map" */
+  g_autofree char *count = g_strdup_printf (ngettext ("%u of %u image: %s", "%u of %u images: %s",
+                                                      cl_collection_get_n_items (collection)),
+                                            items->len, cl_collection_get_n_items (collection), what);
+  gtk_label_set_label (self->count_label, count);
+  gtk_widget_set_visible (self->show_all_button, TRUE);
+  gtk_filter_list_model_set_model (self->shown, G_LIST_MODEL (self->subset));
+  cl_image_grid_scroll_to_start (self->grid);
+  cl_image_grid_select_item (self->grid, cl_session_get_selected_item (self->session));
+}
+
+static void
+action_show_all (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  show_all (CL_BROWSE_VIEW (widget));
+}
+
 static void
 on_collection_changed (ClBrowseView *self)
 {
@@ -344,13 +391,10 @@ on_collection_changed (ClBrowseView *self)
           const char *caption = cl_image_item_get_caption (cl_collection_get_item (collection, i));
           self->captions[i] = g_strdup (caption != NULL ? caption : "");
         }
-      g_autofree char *count = g_strdup_printf (ngettext ("%u image", "%u images", n), n);
-      gtk_label_set_label (self->count_label, count);
     }
   /* Until an image goes to the trash, nothing is filtered: a folder of any size costs nothing. */
   gtk_filter_list_model_set_filter (self->shown, NULL);
-  gtk_filter_list_model_set_model (self->shown, collection != NULL ? cl_collection_get_items (collection) : NULL);
-  cl_image_grid_select_item (self->grid, cl_session_get_selected_item (self->session));
+  show_all (self);
   update_page (self);
 }
 
@@ -406,6 +450,7 @@ cl_browse_view_dispose (GObject *object)
   if (self->session != NULL)
     g_signal_handlers_disconnect_by_data (self->session, self);
   g_clear_object (&self->session);
+  g_clear_object (&self->subset);
   gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_BROWSE_VIEW);
   G_OBJECT_CLASS (cl_browse_view_parent_class)->dispose (object);
 }
@@ -455,6 +500,8 @@ cl_browse_view_class_init (ClBrowseViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, no_images_page);
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, grid_box);
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, count_label);
+  gtk_widget_class_bind_template_child (widget_class, ClBrowseView, show_all_button);
+  gtk_widget_class_install_action (widget_class, "browse.show-all", NULL, action_show_all);
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, preview);
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, preview_spinner);
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, preview_error);

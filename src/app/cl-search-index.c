@@ -754,3 +754,59 @@ cl_search_index_search_finish (ClSearchIndex *self, GAsyncResult *result, GError
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
 }
+
+/* ---------------------------------------------------------------- other commands on the index */
+
+typedef struct {
+  ClSearchIndex *index;
+  ClIndexFunc func;
+  gpointer data;
+  GDestroyNotify data_destroy;
+} RunRequest;
+
+static void
+run_request_free (gpointer data)
+{
+  RunRequest *r = data;
+
+  if (r->data_destroy != NULL)
+    r->data_destroy (r->data);
+  cl_search_index_unref (r->index);
+  g_free (r);
+}
+
+static gboolean
+run_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cancellable, GError **error)
+{
+  RunRequest *r = data;
+  ClSearchIndex *self = r->index;
+
+  if (!index_ensure_open (self, model, serial, error))
+    return TRUE;
+  g_autofree ClipIndex **indexes = g_new0 (ClipIndex *, MAX (self->n_folders, 1));
+  for (guint i = 0; i < self->n_folders; i++)
+    indexes[i] = self->folders[i].index;
+  r->func (model, indexes, self->n_folders, r->data, cancellable, error);
+  return TRUE;
+}
+
+void
+cl_search_index_run_async (ClSearchIndex *self, int priority, ClIndexFunc func, gpointer data,
+                           GDestroyNotify data_destroy, GCancellable *cancellable, GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+  RunRequest *r = g_new0 (RunRequest, 1);
+
+  r->index = cl_search_index_ref (self);
+  r->func = func;
+  r->data = data;
+  r->data_destroy = data_destroy;
+  cl_model_worker_run_async (self->worker, priority, run_slice, r, run_request_free, cancellable, callback,
+                             user_data);
+}
+
+gboolean
+cl_search_index_run_finish (ClSearchIndex *self, GAsyncResult *result, GError **error)
+{
+  return cl_model_worker_run_finish (self->worker, result, error);
+}

@@ -113,4 +113,19 @@ void             cl_search_index_search_async (ClSearchIndex *self, const ClQuer
                                                GAsyncReadyCallback callback, gpointer user_data);
 ClSearchResults *cl_search_index_search_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
 
+/* ---------------------------------------------------------------- other commands on the index */
+
+/* A command of another view that reads the index (the Map view's layout), run on the worker thread
+ * with the model and each folder's opened index (INDEXES[i] NULL for a folder that cannot be read),
+ * borrowed for the call.  Return TRUE on success, FALSE with ERROR set. */
+typedef gboolean (*ClIndexFunc) (ClipModel *model, ClipIndex *const *indexes, guint n_indexes, gpointer data,
+                                 GCancellable *cancellable, GError **error);
+
+/* Runs FUNC once on the worker (CL_WORKER_PRIORITY_*); DATA_DESTROY (may be NULL) frees DATA afterwards,
+ * on any thread. */
+void     cl_search_index_run_async (ClSearchIndex *self, int priority, ClIndexFunc func, gpointer data,
+                                    GDestroyNotify data_destroy, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+gboolean cl_search_index_run_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
+
 G_END_DECLS

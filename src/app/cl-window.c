@@ -13,6 +13,7 @@
 #include "cl-file-launcher.h"
 #include "cl-image-cell.h"
 #include "cl-image-grid.h"
+#include "cl-map-view.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-train-view.h"
@@ -108,6 +109,17 @@ cl_window_show_view (ClWindow *self, const char *name)
 {
   if (gtk_stack_get_child_by_name (self->stack, name) != NULL)
     gtk_stack_set_visible_child_name (self->stack, name);
+}
+
+void
+cl_window_show_items (ClWindow *self, GPtrArray *items, const char *what)
+{
+  GtkWidget *view = cl_window_get_view (self, "browse");
+
+  if (view == NULL)
+    return;
+  cl_browse_view_show_items (CL_BROWSE_VIEW (view), items, what);
+  cl_window_show_view (self, "browse");
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -739,11 +751,12 @@ cl_window_new (GtkApplication *application, ClSession *session)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.show-toast-file", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.undo-toast", FALSE);
 
-  /* The views, in switcher order.  Search and Train come after Classify. */
+  /* The views, in switcher order (Alt+1 … Alt+6). */
   cl_window_add_view (self, "browse", _("Browse"), cl_browse_view_new);
   cl_window_add_view (self, "classify", _("Classify"), cl_classify_view_new);
   cl_window_add_view (self, "search", _("Search"), cl_search_view_new);
   cl_window_add_view (self, "train", _("Train"), cl_train_view_new);
+  cl_window_add_view (self, "map", _("Map"), cl_map_view_new);
   cl_window_add_view (self, "cleanup", _("Clean Up"), cl_cleanup_view_new);
   /* shown as an icon, its title the tooltip: the header's switcher must still fit a 600-pixel window */
   gtk_stack_page_set_icon_name (gtk_stack_get_page (self->stack, gtk_stack_get_child_by_name (self->stack, "cleanup")),

@@ -19,6 +19,7 @@
  * item's thumbnail. */
 #include <locale.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -32,6 +33,8 @@
 #include "cl-cleanup-view.h"
 #include "cl-image-grid.h"
 #include "cl-loss-chart.h"
+#include "cl-map-canvas.h"
+#include "cl-map-view.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-thread-priority.h"
@@ -95,6 +98,12 @@ struct _Driver {
   int wheel_left;
   gint64 page_shown_us;          /* a "grid-pass" step: when the current page was scrolled to */
   guint pass_pages;
+  guint pan_frames_left;         /* a "map-pan" step: frames still to pan */
+  GArray *pan_frame_us;          /* gint64: the frame clock's time of each panned frame */
+  GArray *pan_paint_us;          /* gint64: how long each of their paints took */
+  GArray *pan_cpu_us;            /* gint64: the main thread's CPU time in each */
+  gint64 paint_start_us;
+  gint64 paint_start_cpu_us;
 };
 
 static void next_step (Driver *driver);
@@ -260,6 +269,14 @@ static gboolean
 get_boolean (gpointer object, const char *property)
 {
   gboolean value = FALSE;
+  g_object_get (object, property, &value, NULL);
+  return value;
+}
+
+static double
+get_double (gpointer object, const char *property)
+{
+  double value = 0;
   g_object_get (object, property, &value, NULL);
   return value;
 }
@@ -584,7 +601,7 @@ poll_first_frame (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* The view named by the step, through the window's action (Alt+1 … Alt+4). */
+/* The view named by the step, through the window's action (Alt+1 … Alt+5). */
 static gboolean
 start_view (Driver *driver, JsonBuilder *b)
 {
@@ -2590,6 +2607,350 @@ start_thumbnail_budget (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- Map */
+
+static ClMapView *
+map_view (Driver *driver)
+{
+  return CL_MAP_VIEW (cl_window_get_view (driver->window, "map"));
+}
+
+static ClMapCanvas *
+map_canvas (Driver *driver)
+{
+  return CL_MAP_CANVAS (named (map_view (driver), "canvas"));
+}
+
+/* The map's state; with "points": true in the step, where each point is drawn (canvas pixels). */
+static void
+report_map (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+  ClMapCanvas *canvas = map_canvas (driver);
+  guint n_points = 0, n_clusters = 0, n_selected = 0, n_highlighted = 0;
+  gboolean from_cache = FALSE;
+  g_auto (GStrv) names = NULL;
+
+  g_object_get (view, "n-points", &n_points, "n-clusters", &n_clusters, "n-selected", &n_selected,
+                "n-highlighted", &n_highlighted, "from-cache", &from_cache, "cluster-names", &names, NULL);
+  add_string (b, "page", stack_page (view, "stack"));
+  GtkWidget *selection_label = named (view, "selection_label");
+  add_string (b, "selection_text", gtk_widget_get_visible (selection_label) ? label_text (selection_label) : NULL);
+  add_int (b, "n_points", n_points);
+  add_int (b, "n_clusters", n_clusters);
+  add_int (b, "n_selected", n_selected);
+  add_int (b, "n_highlighted", n_highlighted);
+  add_boolean (b, "from_cache", from_cache);
+  add_int (b, "selected", cl_map_canvas_get_selected (canvas));
+  ClImageItem *item = cl_session_get_selected_item (driver->session);
+  add_string (b, "selected_path", item != NULL ? cl_image_item_get_path (item) : NULL);
+  add_double (b, "scale", get_double (canvas, "scale"));
+  add_int (b, "canvas_width", gtk_widget_get_width (GTK_WIDGET (canvas)));
+  add_int (b, "canvas_height", gtk_widget_get_height (GTK_WIDGET (canvas)));
+  /* Where "Show in Grid" leads: the view shown and Browse's count of what its grid holds. */
+  add_string (b, "view", gtk_stack_get_visible_child_name (GTK_STACK (window_widget (driver, "stack"))));
+  add_string (b, "browse_count", label_text (named (browse_view (driver), "count_label")));
+  /* The legend's rows: a dot, the name, the count. */
+  json_builder_set_member_name (b, "legend");
+  json_builder_begin_array (b);
+  GtkWidget *legend = named (view, "legend");
+  for (GtkWidget *row = gtk_widget_get_first_child (legend); row != NULL; row = gtk_widget_get_next_sibling (row))
+    {
+      GtkWidget *dot = gtk_widget_get_first_child (gtk_list_box_row_get_child (GTK_LIST_BOX_ROW (row)));
+      GtkWidget *name = gtk_widget_get_next_sibling (dot);
+      json_builder_begin_object (b);
+      add_string (b, "name", label_text (name));
+      add_int (b, "count", g_ascii_strtoll (label_text (gtk_widget_get_next_sibling (name)), NULL, 10));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "cluster_names");
+  json_builder_begin_array (b);
+  for (char **name = names; name != NULL && *name != NULL; name++)
+    json_builder_add_string_value (b, *name);
+  json_builder_end_array (b);
+  if (!json_object_has_member (driver->step, "points") || !json_object_get_boolean_member (driver->step, "points"))
+    return;
+  json_builder_set_member_name (b, "points");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n_points; i++)
+    {
+      double x, y;
+      cl_map_canvas_get_point_position (canvas, i, &x, &y);
+      json_builder_begin_array (b);
+      json_builder_add_double_value (b, x);
+      json_builder_add_double_value (b, y);
+      json_builder_end_array (b);
+    }
+  json_builder_end_array (b);
+}
+
+/* Until the map is laid out (or failed) and painted. */
+static gboolean
+poll_map (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+  const char *page = stack_page (view, "stack");
+
+  if (get_boolean (view, "computing") || !(g_str_equal (page, "content") || g_str_equal (page, "error")))
+    return FALSE;
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (view));
+      return FALSE;
+    }
+  report_map (driver, b);
+  return TRUE;
+}
+
+/* Until the map is being computed and has reported progress. */
+static gboolean
+poll_map_progress (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+
+  if (!get_boolean (view, "computing") || get_double (view, "progress") <= 0)
+    return FALSE;
+  add_double (b, "progress", get_double (view, "progress"));
+  add_string (b, "progress_text", label_text (named (view, "progress_label")));
+  report_map (driver, b);
+  return TRUE;
+}
+
+/* Until the map is no longer computing (stopped, failed or laid out). */
+static gboolean
+poll_map_idle (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+
+  if (get_boolean (view, "computing"))
+    return FALSE;
+  add_string (b, "error_title", label_text (named (named (view, "error_page"), "title_label")));
+  report_map (driver, b);
+  return TRUE;
+}
+
+static gboolean
+poll_map_now (Driver *driver, JsonBuilder *b)
+{
+  report_map (driver, b);
+  return TRUE;
+}
+
+static double
+step_double (Driver *driver, const char *member)
+{
+  return json_object_get_double_member (driver->step, member);
+}
+
+/* A rectangle selection as Shift+drag makes it ("x", "y", "width", "height" in canvas pixels). */
+static gboolean
+start_map_select (Driver *driver, JsonBuilder *b)
+{
+  gtk_widget_activate_action (GTK_WIDGET (map_canvas (driver)), "canvas.select-rect", "(dddd)",
+                              step_double (driver, "x"), step_double (driver, "y"), step_double (driver, "width"),
+                              step_double (driver, "height"));
+  return TRUE;
+}
+
+/* A click on the legend's row "row". */
+static gboolean
+start_map_legend (Driver *driver, JsonBuilder *b)
+{
+  GtkListBoxRow *row = gtk_list_box_get_row_at_index (GTK_LIST_BOX (named (map_view (driver), "legend")),
+                                                      (int) step_int (driver, "row"));
+  return row != NULL && gtk_widget_activate (GTK_WIDGET (row));
+}
+
+/* The keyboard's focus on the map, as a click on it gives. */
+static gboolean
+start_map_focus (Driver *driver, JsonBuilder *b)
+{
+  return gtk_widget_grab_focus (GTK_WIDGET (map_canvas (driver)));
+}
+
+/* The point a pointer at ("x", "y") in canvas pixels would hover or click. */
+static gboolean
+start_map_point_at (Driver *driver, JsonBuilder *b)
+{
+  add_int (b, "point_at", cl_map_canvas_point_at (map_canvas (driver), step_double (driver, "x"),
+                                                  step_double (driver, "y")));
+  return TRUE;
+}
+
+/* A lasso selection as Ctrl+drag makes it ("path": [[x, y], …] in canvas pixels). */
+static gboolean
+start_map_lasso (Driver *driver, JsonBuilder *b)
+{
+  JsonArray *path = json_object_get_array_member (driver->step, "path");
+  g_autoptr (GVariantBuilder) points = g_variant_builder_new (G_VARIANT_TYPE ("a(dd)"));
+
+  for (guint k = 0; k < json_array_get_length (path); k++)
+    {
+      JsonArray *point = json_array_get_array_element (path, k);
+      g_variant_builder_add (points, "(dd)", json_array_get_double_element (point, 0),
+                             json_array_get_double_element (point, 1));
+    }
+  g_autoptr (GVariant) parameter = g_variant_ref_sink (g_variant_builder_end (points));
+  gtk_widget_activate_action_variant (GTK_WIDGET (map_canvas (driver)), "canvas.select-lasso", parameter);
+  return TRUE;
+}
+
+/* A map action ("action": "show-in-grid", "find-similar", "zoom-in", …, with a string "target" for
+ * "color-by"); "point" selects a point first. */
+static gboolean
+start_map_action (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *action = g_strconcat ("map.", step_string (driver, "action", ""), NULL);
+  const char *target = step_string (driver, "target", NULL);
+
+  if (json_object_has_member (driver->step, "point"))
+    cl_map_canvas_set_selected (map_canvas (driver), (int) step_int (driver, "point"));
+  g_autoptr (GVariant) parameter = target != NULL ? g_variant_ref_sink (g_variant_new_string (target)) : NULL;
+  return gtk_widget_activate_action_variant (GTK_WIDGET (map_view (driver)), action, parameter);
+}
+
+static gboolean
+start_map_query (Driver *driver, JsonBuilder *b)
+{
+  gtk_editable_set_text (GTK_EDITABLE (named (map_view (driver), "entry")), step_string (driver, "text", ""));
+  return TRUE;
+}
+
+/* Until the query or "find similar" has lit points up. */
+static gboolean
+poll_map_highlight (Driver *driver, JsonBuilder *b)
+{
+  guint n_highlighted = 0;
+
+  g_object_get (map_view (driver), "n-highlighted", &n_highlighted, NULL);
+  if (n_highlighted == 0)
+    return FALSE;
+  report_map (driver, b);
+  return TRUE;
+}
+
+/* The map alone as a PNG ("file" in the output folder). */
+static gboolean
+poll_map_screenshot (Driver *driver, JsonBuilder *b)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_build_filename (driver->output_dir, step_string (driver, "file", "map.png"), NULL);
+
+  g_mkdir_with_parents (driver->output_dir, 0755);
+  add_string (b, "file", path);
+  if (!save_screenshot (GTK_WIDGET (map_canvas (driver)), path, &error))
+    add_string (b, "error", error->message);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- Map: frame times while panning */
+
+/* The CPU time of the calling thread: the frame's own work, whatever else the machine runs. */
+static gint64
+thread_cpu_us (void)
+{
+  struct timespec now;
+
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &now);
+  return (gint64) now.tv_sec * G_USEC_PER_SEC + now.tv_nsec / 1000;
+}
+
+static gboolean
+pan_tick (GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+{
+  Driver *driver = data;
+  gint64 frame_us = gdk_frame_clock_get_frame_time (clock);
+
+  if (driver->pan_frames_left == 0)
+    return G_SOURCE_REMOVE;
+  g_array_append_val (driver->pan_frame_us, frame_us);
+  driver->pan_frames_left--;
+  driver->paint_start_us = g_get_monotonic_time ();
+  driver->paint_start_cpu_us = thread_cpu_us ();
+  /* Left and right in turn, a screen's width a second, as a hand drags. */
+  double dx = (driver->pan_frame_us->len / 60) % 2 == 0 ? 16 : -16;
+  gtk_widget_activate_action (widget, "canvas.pan", "(dd)", dx, 0.0);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_pan_after_paint (GdkFrameClock *clock, Driver *driver)
+{
+  gint64 paint_us = g_get_monotonic_time () - driver->paint_start_us;
+  gint64 cpu_us = thread_cpu_us () - driver->paint_start_cpu_us;
+
+  if (driver->pan_frame_us->len > driver->pan_paint_us->len)
+    {
+      g_array_append_val (driver->pan_paint_us, paint_us);
+      g_array_append_val (driver->pan_cpu_us, cpu_us);
+    }
+}
+
+/* Pans the map "frames" frames, one step a frame, as a drag does. */
+static gboolean
+start_map_pan (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *canvas = GTK_WIDGET (map_canvas (driver));
+
+  driver->pan_frames_left = (guint) step_int (driver, "frames");
+  g_array_set_size (driver->pan_frame_us, 0);
+  g_array_set_size (driver->pan_paint_us, 0);
+  g_array_set_size (driver->pan_cpu_us, 0);
+  g_signal_connect (driver->frame_clock, "after-paint", G_CALLBACK (on_pan_after_paint), driver);
+  gtk_widget_add_tick_callback (canvas, pan_tick, driver, NULL);
+  return driver->pan_frames_left > 0;
+}
+
+static int
+compare_gint64 (gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* "NAME": [median, 95th percentile, max] of VALUES (µs), in ms. */
+static void
+add_quantiles (JsonBuilder *b, const char *name, GArray *values)
+{
+  g_array_sort (values, compare_gint64);
+  json_builder_set_member_name (b, name);
+  json_builder_begin_array (b);
+  for (guint q = 0; q < 3 && values->len > 0; q++)
+    {
+      static const double at[] = { 0.5, 0.95, 1.0 };
+      guint k = MIN ((guint) (at[q] * values->len), values->len - 1);
+      json_builder_add_double_value (b, g_array_index (values, gint64, k) / 1000.0);
+    }
+  json_builder_end_array (b);
+}
+
+/* Once every frame is painted: the intervals between frames, how long each took from the pan (the
+ * frame clock's update phase) to the end of its paint (layout, snapshot and rendering), and the
+ * main thread's CPU time in that span (the Cairo renderer draws on it). */
+static gboolean
+poll_map_pan (Driver *driver, JsonBuilder *b)
+{
+  if (driver->pan_frames_left > 0 || driver->pan_paint_us->len < driver->pan_frame_us->len)
+    return FALSE;
+  g_signal_handlers_disconnect_by_func (driver->frame_clock, on_pan_after_paint, driver);
+  g_autoptr (GArray) intervals = g_array_new (FALSE, FALSE, sizeof (gint64));
+  for (guint i = 1; i < driver->pan_frame_us->len; i++)
+    {
+      gint64 interval = g_array_index (driver->pan_frame_us, gint64, i) - g_array_index (driver->pan_frame_us, gint64, i - 1);
+      g_array_append_val (intervals, interval);
+    }
+  add_int (b, "frames", driver->pan_frame_us->len);
+  add_double (b, "seconds", (g_array_index (driver->pan_frame_us, gint64, driver->pan_frame_us->len - 1)
+                             - g_array_index (driver->pan_frame_us, gint64, 0)) / 1e6);
+  add_quantiles (b, "interval_ms", intervals);
+  add_quantiles (b, "paint_ms", driver->pan_paint_us);
+  add_quantiles (b, "paint_cpu_ms", driver->pan_cpu_us);
+  add_string (b, "renderer", G_OBJECT_TYPE_NAME (gtk_native_get_renderer (GTK_NATIVE (driver->window))));
+  report_map (driver, b);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- the environment */
 
 /* What `cp other.safetensors model.safetensors` does to a file the application uses: truncates it,
@@ -2711,6 +3072,21 @@ static const StepDef steps[] = {
   { "wheel",                    start_wheel,              poll_wheel,                 300, 60, STEP_ON_FRAME },
   { "grid-pass",                start_grid_pass,          poll_grid_pass,               0, 600, STEP_ON_FRAME },
   { "thumbnail-budget",         start_thumbnail_budget,   NULL,                         0, 60, 0 },
+  /* Map */
+  { "map-wait",                 NULL,                     poll_map,                     0, 60, STEP_ON_FRAME },
+  { "map-state",                NULL,                     poll_map_now,                 0, 60, 0 },
+  { "map-wait-progress",        NULL,                     poll_map_progress,            0, 60, 0 },
+  { "map-stop",                 start_map_action,         poll_map_idle,                0, 60, 0 },
+  { "map-select",               start_map_select,         poll_map_now,                 0, 60, 0 },
+  { "map-lasso",                start_map_lasso,          poll_map_now,                 0, 60, 0 },
+  { "map-point-at",             start_map_point_at,       NULL,                         0, 60, 0 },
+  { "map-focus",                start_map_focus,          NULL,                         0, 60, 0 },
+  { "map-legend",               start_map_legend,         poll_map_now,                 0, 60, 0 },
+  { "map-action",               start_map_action,         poll_map_now,                 0, 60, 0 },
+  { "map-query",                start_map_query,          poll_map_highlight,           0, 60, 0 },
+  { "map-wait-highlight",       NULL,                     poll_map_highlight,           0, 60, 0 },
+  { "map-screenshot",           NULL,                     poll_map_screenshot, SCREENSHOT_DELAY, 60, 0 },
+  { "map-pan",                  start_map_pan,            poll_map_pan,                 0, 120, 0 },
 };
 
 static const StepDef *
@@ -2901,6 +3277,9 @@ main (int argc, char *argv[])
   g_application_set_flags (G_APPLICATION (driver.application),
                            g_application_get_flags (G_APPLICATION (driver.application)) | G_APPLICATION_NON_UNIQUE);
   driver.latency = gui_latency_monitor_new (NULL, PROBE_MS);
+  driver.pan_frame_us = g_array_new (FALSE, FALSE, sizeof (gint64));
+  driver.pan_paint_us = g_array_new (FALSE, FALSE, sizeof (gint64));
+  driver.pan_cpu_us = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_signal_connect (driver.application, "window-added", G_CALLBACK (on_window_added), &driver);
   int status = g_application_run (G_APPLICATION (driver.application), argc - 1, argv + 1);
 
@@ -2910,6 +3289,9 @@ main (int argc, char *argv[])
       status = 1;
     }
   g_clear_pointer (&driver.latency, gui_latency_monitor_free);
+  g_clear_pointer (&driver.pan_frame_us, g_array_unref);
+  g_clear_pointer (&driver.pan_paint_us, g_array_unref);
+  g_clear_pointer (&driver.pan_cpu_us, g_array_unref);
   g_clear_object (&driver.application);
   g_clear_pointer (&driver.root, json_node_unref);
   g_free (driver.output_dir);
