@@ -318,8 +318,7 @@ cl_cleanup_view_find (ClCleanupView *self)
   if (self->index == NULL || g_strcmp0 (self->index_folder, folder) != 0 || self->model_generation != generation)
     {
       g_clear_pointer (&self->index, cl_search_index_unref);
-      self->index = cl_search_index_new (cl_session_get_worker (self->session), (const char *const[]) { folder, NULL },
-                                         cl_session_get_apply_exif (self->session));
+      self->index = cl_session_get_index (self->session, (const char *const[]) { folder, NULL });
       g_free (self->index_folder);
       self->index_folder = g_strdup (folder);
       self->model_generation = generation;

@@ -507,8 +507,7 @@ reset (ClMapView *self)
       return;
     }
   const char *folders[] = { folder, NULL };
-  self->index = cl_search_index_new (cl_session_get_worker (self->session), folders,
-                                     cl_session_get_apply_exif (self->session));
+  self->index = cl_session_get_index (self->session, folders);
   gtk_stack_set_visible_child_name (self->stack, "computing");
   set_computing (self, FALSE, 0);
   if (gtk_widget_get_mapped (GTK_WIDGET (self)))

@@ -11,13 +11,65 @@
 #define PROGRESS_INTERVAL_US (G_USEC_PER_SEC / 10)
 #define FLUSH_INTERVAL       32                     /* images between appends: what a yield makes searchable */
 
-/* One folder's index.  Worker thread only, but for PATH. */
+/* One folder's index, shared by every ClSearchIndex that covers the folder (with the same EXIF
+ * choice): two ClipIndex handles on one file would encode new images twice and overwrite each
+ * other's additions when they save.  Reference counted under FOLDERS_LOCK; the rest is worker
+ * thread only, but for PATH and APPLY_EXIF. */
 typedef struct {
+  gint ref_count;               /* under FOLDERS_LOCK */
+  char *key;                    /* in FOLDERS_BY_KEY */
   char *path;
+  gboolean apply_exif;
   ClipIndex *index;             /* NULL until opened, or when the folder cannot be read */
   char *open_error;             /* why it could not be opened, or NULL */
   gint64 n_entries;             /* what a search sees */
+  gboolean opened;              /* opened for the model of SERIAL */
+  guint serial;
 } Folder;
+
+static GMutex folders_lock;
+static GHashTable *folders_by_key;   /* char *key → Folder *, not referenced */
+
+static Folder *
+folder_acquire (const char *path, gboolean apply_exif)
+{
+  g_autofree char *key = g_strdup_printf ("%d:%s", apply_exif ? 1 : 0, path);
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&folders_lock);
+
+  if (folders_by_key == NULL)
+    folders_by_key = g_hash_table_new (g_str_hash, g_str_equal);
+  Folder *folder = g_hash_table_lookup (folders_by_key, key);
+  if (folder != NULL)
+    {
+      folder->ref_count++;
+      return folder;
+    }
+  folder = g_new0 (Folder, 1);
+  folder->ref_count = 1;
+  folder->key = g_steal_pointer (&key);
+  folder->path = g_strdup (path);
+  folder->apply_exif = apply_exif;
+  g_hash_table_insert (folders_by_key, folder->key, folder);
+  return folder;
+}
+
+/* Frees only memory and the mapping: safe on any thread once no command holds it. */
+static void
+folder_release (Folder *folder)
+{
+  g_mutex_lock (&folders_lock);
+  gboolean last = --folder->ref_count == 0;
+  if (last)
+    g_hash_table_remove (folders_by_key, folder->key);
+  g_mutex_unlock (&folders_lock);
+  if (!last)
+    return;
+  clip_index_free (folder->index);
+  g_free (folder->open_error);
+  g_free (folder->path);
+  g_free (folder->key);
+  g_free (folder);
+}
 
 struct _ClSearchIndex {
   gatomicrefcount ref_count;
@@ -25,12 +77,9 @@ struct _ClSearchIndex {
   GMainContext *main_context;
   char **folder_paths;          /* NULL-terminated, as given */
   gboolean apply_exif;
-  Folder *folders;
+  Folder **folders;
   guint n_folders;
-
-  /* Worker thread only. */
-  gboolean opened;              /* every folder was opened for the model of SERIAL */
-  guint serial;
+  struct _UpdateRun *running;   /* main thread: the update callers join, or NULL */
 };
 
 ClSearchIndex *
@@ -45,9 +94,9 @@ cl_search_index_new (ClModelWorker *worker, const char *const *folders, gboolean
   self->folder_paths = g_strdupv ((char **) folders);
   self->apply_exif = apply_exif;
   self->n_folders = g_strv_length (self->folder_paths);
-  self->folders = g_new0 (Folder, self->n_folders);
+  self->folders = g_new0 (Folder *, self->n_folders);
   for (guint i = 0; i < self->n_folders; i++)
-    self->folders[i].path = self->folder_paths[i];
+    self->folders[i] = folder_acquire (self->folder_paths[i], apply_exif);
   return self;
 }
 
@@ -63,12 +112,8 @@ cl_search_index_unref (ClSearchIndex *self)
 {
   if (!g_atomic_ref_count_dec (&self->ref_count))
     return;
-  /* Frees only memory and the mappings: safe on any thread once no command holds it. */
   for (guint i = 0; i < self->n_folders; i++)
-    {
-      clip_index_free (self->folders[i].index);
-      g_free (self->folders[i].open_error);
-    }
+    folder_release (self->folders[i]);
   g_free (self->folders);
   g_main_context_unref (self->main_context);
   g_strfreev (self->folder_paths);
@@ -84,14 +129,14 @@ cl_search_index_get_folders (ClSearchIndex *self)
 /* ---------------------------------------------------------------- worker thread: opening */
 
 static gboolean
-folder_reopen (ClSearchIndex *self, Folder *folder, ClipModel *model, GError **error)
+folder_reopen (Folder *folder, ClipModel *model, GError **error)
 {
   ClipIndexOptions options;
 
   g_clear_pointer (&folder->index, clip_index_free);
   g_clear_pointer (&folder->open_error, g_free);
   clip_index_options_init (&options);
-  options.apply_exif_orientation = self->apply_exif;
+  options.apply_exif_orientation = folder->apply_exif;
   options.flush_interval = FLUSH_INTERVAL;
   folder->index = clip_index_open (folder->path, model, &options, error);
   folder->n_entries = folder->index != NULL ? clip_index_get_n_entries (folder->index) : 0;
@@ -108,17 +153,18 @@ index_ensure_open (ClSearchIndex *self, ClipModel *model, guint serial, GError *
       g_set_error_literal (error, CLIP_ERROR, CLIP_ERROR_MISSING, _("No model is loaded"));
       return FALSE;
     }
-  if (self->opened && self->serial == serial)
-    return TRUE;
   for (guint i = 0; i < self->n_folders; i++)
     {
+      Folder *folder = self->folders[i];
+      if (folder->opened && folder->serial == serial)
+        continue;
       GError *open_error = NULL;
-      if (!folder_reopen (self, &self->folders[i], model, &open_error))
-        self->folders[i].open_error = g_strdup (open_error->message);
+      if (!folder_reopen (folder, model, &open_error))
+        folder->open_error = g_strdup (open_error->message);
       g_clear_error (&open_error);
+      folder->opened = TRUE;
+      folder->serial = serial;
     }
-  self->opened = TRUE;
-  self->serial = serial;
   return TRUE;
 }
 
@@ -127,7 +173,7 @@ index_n_entries (ClSearchIndex *self)
 {
   gint64 n = 0;
   for (guint i = 0; i < self->n_folders; i++)
-    n += self->folders[i].n_entries;
+    n += self->folders[i]->n_entries;
   return n;
 }
 
@@ -135,8 +181,8 @@ static Folder *
 index_find_folder (ClSearchIndex *self, const char *path)
 {
   for (guint i = 0; i < self->n_folders; i++)
-    if (g_str_equal (self->folders[i].path, path))
-      return &self->folders[i];
+    if (g_str_equal (self->folders[i]->path, path))
+      return self->folders[i];
   return NULL;
 }
 
@@ -227,7 +273,7 @@ static void
 update_progress_cb (const char *what, int64_t done, int64_t total, gpointer user_data)
 {
   UpdateRequest *r = user_data;
-  const ClipIndexProgress *progress = clip_index_get_progress (r->index->folders[r->next].index);
+  const ClipIndexProgress *progress = clip_index_get_progress (r->index->folders[r->next]->index);
 
   if (progress->phase == r->last_phase && progress->done < progress->total
       && g_get_monotonic_time () - r->last_post < PROGRESS_INTERVAL_US)
@@ -292,7 +338,7 @@ static gboolean
 update_stopped (UpdateRequest *r, Folder *folder, ClipModel *model, GError *stop_error, GError **error)
 {
   GError *reopen_error = NULL;
-  if (!folder_reopen (r->index, folder, model, &reopen_error))
+  if (!folder_reopen (folder, model, &reopen_error))
     {
       g_clear_error (&stop_error);
       g_propagate_error (error, reopen_error);
@@ -321,7 +367,7 @@ update_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cance
 
   for (; r->next < self->n_folders; r->next++)
     {
-      Folder *folder = &self->folders[r->next];
+      Folder *folder = self->folders[r->next];
       if (folder->index == NULL)
         {
           g_ptr_array_add (r->warnings, g_strdup (folder->open_error));
@@ -349,19 +395,207 @@ update_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cance
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- one update, joined by every caller */
+
+/* A caller waiting for the running update: its task, progress and cancellable.  Main thread only. */
+typedef struct {
+  GTask *task;
+  ClProgressSink *sink;
+  GCancellable *cancellable;
+  gulong cancelled_id;
+} UpdateJoiner;
+
+/* The index's running update.  A second caller joins it instead of starting another (which would
+ * scan and yield in turns with the first); it stops only when every caller has cancelled.  Main
+ * thread only, reference counted: the index's RUNNING, the worker command and its progress sink. */
+typedef struct _UpdateRun {
+  ClSearchIndex *index;         /* referenced until the update finished */
+  GPtrArray *joiners;           /* UpdateJoiner * */
+  GCancellable *cancellable;    /* the update's own: cancelled when the last joiner left */
+} UpdateRun;
+
+static void
+update_run_clear (UpdateRun *run)
+{
+  g_clear_pointer (&run->index, cl_search_index_unref);
+  g_ptr_array_unref (run->joiners);
+  g_object_unref (run->cancellable);
+}
+
+static void
+update_run_release (gpointer run)
+{
+  g_rc_box_release_full (run, (GDestroyNotify) update_run_clear);
+}
+
+static void
+update_joiner_free (UpdateJoiner *joiner)
+{
+  if (joiner->cancelled_id != 0)
+    g_cancellable_disconnect (joiner->cancellable, joiner->cancelled_id);
+  g_clear_object (&joiner->cancellable);
+  g_clear_object (&joiner->task);
+  cl_progress_sink_release (joiner->sink);
+  g_free (joiner);
+}
+
+/* Progress of the update, on the main thread: to every caller still waiting. */
+static void
+update_run_progress (const ClIndexProgress *progress, gpointer user_data)
+{
+  UpdateRun *run = user_data;
+
+  for (guint i = 0; i < run->joiners->len; i++)
+    {
+      UpdateJoiner *joiner = run->joiners->pdata[i];
+      if (cl_progress_sink_wants (joiner->sink))
+        ((ClIndexProgressFunc) joiner->sink->func) (progress, joiner->sink->data);
+    }
+}
+
+typedef struct {
+  UpdateRun *run;
+  UpdateJoiner *joiner;
+} JoinerCancel;
+
+/* A caller cancelled: its task returns now; the update goes on for the others, and stops when
+ * none is left.  An idle, since a cancellable's handler cannot disconnect itself. */
+static gboolean
+update_joiner_cancelled_idle (gpointer data)
+{
+  JoinerCancel *cancel = data;
+  UpdateRun *run = cancel->run;
+  guint position;
+
+  if (!g_ptr_array_find (run->joiners, cancel->joiner, &position))
+    return G_SOURCE_REMOVE;
+  UpdateJoiner *joiner = g_ptr_array_steal_index (run->joiners, position);
+  g_task_return_new_error (joiner->task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s", _("Operation was cancelled"));
+  update_joiner_free (joiner);
+  if (run->joiners->len == 0)
+    g_cancellable_cancel (run->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+joiner_cancel_free (JoinerCancel *cancel)
+{
+  update_run_release (cancel->run);
+  g_free (cancel);
+}
+
+static void
+update_joiner_on_cancelled (GCancellable *cancellable, gpointer data)
+{
+  JoinerCancel *cancel = g_new0 (JoinerCancel, 1);
+  UpdateRun *run = data;
+
+  cancel->run = g_rc_box_acquire (run);
+  cancel->joiner = NULL;
+  for (guint i = 0; i < run->joiners->len; i++)
+    if (((UpdateJoiner *) run->joiners->pdata[i])->cancellable == cancellable)
+      cancel->joiner = run->joiners->pdata[i];
+  g_main_context_invoke_full (run->index != NULL ? run->index->main_context : NULL, G_PRIORITY_DEFAULT,
+                              update_joiner_cancelled_idle, cancel, (GDestroyNotify) joiner_cancel_free);
+}
+
+static void
+update_run_add_joiner (UpdateRun *run, GTask *task, ClProgressSink *sink, GCancellable *cancellable)
+{
+  UpdateJoiner *joiner = g_new0 (UpdateJoiner, 1);
+
+  joiner->task = task;
+  joiner->sink = sink;
+  g_ptr_array_add (run->joiners, joiner);
+  if (cancellable != NULL)
+    {
+      joiner->cancellable = g_object_ref (cancellable);
+      joiner->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (update_joiner_on_cancelled),
+                                                    g_rc_box_acquire (run), update_run_release);
+    }
+}
+
+static ClIndexSummary *
+index_summary_copy (const ClIndexSummary *summary)
+{
+  ClIndexSummary *copy = g_new0 (ClIndexSummary, 1);
+
+  copy->n_entries = summary->n_entries;
+  copy->skipped = g_ptr_array_new_full (summary->skipped->len, g_free);
+  for (guint i = 0; i < summary->skipped->len; i++)
+    g_ptr_array_add (copy->skipped, g_strdup (summary->skipped->pdata[i]));
+  copy->warnings = g_strdupv (summary->warnings);
+  return copy;
+}
+
 static void
 update_run_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  UpdateRun *run = user_data;
+  UpdateRequest *r = g_task_get_task_data (G_TASK (result));
+  GError *error = NULL;
+
+  if (run->index->running == run)
+    run->index->running = NULL;
+  gboolean ok = g_task_propagate_boolean (G_TASK (result), &error);
+  /* Every caller gets its own copy; the handlers are disconnected before any callback runs. */
+  g_autoptr (GPtrArray) joiners = g_ptr_array_new_with_free_func ((GDestroyNotify) update_joiner_free);
+  g_ptr_array_extend_and_steal (joiners, g_steal_pointer (&run->joiners));
+  run->joiners = g_ptr_array_new ();
+  for (guint i = 0; i < joiners->len; i++)
+    {
+      UpdateJoiner *joiner = joiners->pdata[i];
+      g_cancellable_disconnect (joiner->cancellable, joiner->cancelled_id);
+      joiner->cancelled_id = 0;
+    }
+  for (guint i = 0; i < joiners->len; i++)
+    {
+      GTask *task = ((UpdateJoiner *) joiners->pdata[i])->task;
+      if (!ok)
+        g_task_return_error (task, g_error_copy (error));
+      else
+        g_task_return_pointer (task, index_summary_copy (r->summary), (GDestroyNotify) cl_index_summary_free);
+    }
+  g_clear_error (&error);
+  g_clear_pointer (&run->index, cl_search_index_unref);
+  update_run_release (run);
+}
+
+static void
+update_worker_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   GError *error = NULL;
 
   if (!cl_model_worker_run_finish (CL_MODEL_WORKER (source), result, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  UpdateRequest *r = g_task_get_task_data (task);
-  g_task_return_pointer (task, g_steal_pointer (&r->summary), (GDestroyNotify) cl_index_summary_free);
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+/* A new update of SELF, run on the worker in slices; its progress goes to every joiner. */
+static UpdateRun *
+update_run_start (ClSearchIndex *self)
+{
+  UpdateRun *run = g_rc_box_new0 (UpdateRun);
+  UpdateRequest *r = g_atomic_rc_box_new0 (UpdateRequest);
+
+  run->index = cl_search_index_ref (self);
+  run->joiners = g_ptr_array_new ();
+  run->cancellable = g_cancellable_new ();
+  r->index = cl_search_index_ref (self);
+  r->sink = cl_progress_sink_new (G_CALLBACK (update_run_progress), g_rc_box_acquire (run), update_run_release,
+                                  run->cancellable);
+  r->cancellable = g_object_ref (run->cancellable);
+  r->last_phase = -1;
+  r->skipped = g_ptr_array_new_with_free_func (g_free);
+  r->warnings = g_ptr_array_new_with_free_func (g_free);
+  /* The task's callback takes over the first reference; RUNNING holds none. */
+  GTask *task = g_task_new (NULL, NULL, update_run_done, run);
+  g_task_set_task_data (task, g_atomic_rc_box_acquire (r), update_request_release);
+  cl_model_worker_run_async (self->worker, CL_WORKER_PRIORITY_BACKGROUND, update_slice, r, update_request_release,
+                             run->cancellable, update_worker_done, task);
+  return run;
 }
 
 void
@@ -370,18 +604,12 @@ cl_search_index_update_async (ClSearchIndex *self, ClIndexProgressFunc progress,
                               GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
-  UpdateRequest *r = g_atomic_rc_box_new0 (UpdateRequest);
 
   g_task_set_source_tag (task, cl_search_index_update_async);
-  r->index = cl_search_index_ref (self);
-  r->sink = cl_progress_sink_new (G_CALLBACK (progress), progress_data, progress_destroy, cancellable);
-  r->cancellable = cancellable != NULL ? g_object_ref (cancellable) : g_cancellable_new ();
-  r->last_phase = -1;
-  r->skipped = g_ptr_array_new_with_free_func (g_free);
-  r->warnings = g_ptr_array_new_with_free_func (g_free);
-  g_task_set_task_data (task, g_atomic_rc_box_acquire (r), update_request_release);
-  cl_model_worker_run_async (self->worker, CL_WORKER_PRIORITY_BACKGROUND, update_slice, r, update_request_release,
-                             cancellable, update_run_done, task);
+  if (self->running == NULL || g_cancellable_is_cancelled (self->running->cancellable))
+    self->running = update_run_start (self);
+  ClProgressSink *sink = cl_progress_sink_new (G_CALLBACK (progress), progress_data, progress_destroy, cancellable);
+  update_run_add_joiner (self->running, task, sink, cancellable);
 }
 
 ClIndexSummary *
@@ -522,7 +750,7 @@ snapshot_slice (ClipModel *model, guint serial, gpointer data, GCancellable *can
   snapshot->hashes = g_new (guint8, (gsize) MAX (n, 1) * 16);
   for (guint f = 0; f < self->n_folders; f++)
     {
-      Folder *folder = &self->folders[f];
+      Folder *folder = self->folders[f];
       for (gint64 i = 0; folder->index != NULL && i < folder->n_entries; i++)
         {
           ClipIndexItem item;
@@ -622,7 +850,7 @@ search_query_folder (ClSearchIndex *self, const SearchRequest *r)
   Folder *first = NULL;
   for (guint i = 0; i < self->n_folders; i++)
     {
-      Folder *folder = &self->folders[i];
+      Folder *folder = self->folders[i];
       if (folder->index == NULL)
         continue;
       if (first == NULL)
@@ -703,7 +931,7 @@ search_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cance
   g_autofree ClipSearchResult *found = g_new (ClipSearchResult, MAX (r->top_k, 1));
   for (guint i = 0; i < self->n_folders; i++)
     {
-      Folder *folder = &self->folders[i];
+      Folder *folder = self->folders[i];
       int n = folder->index != NULL ? clip_index_search (folder->index, query, r->top_k, -1, found) : 0;
       for (int k = 0; k < n; k++)
         g_array_append_val (hits, ((Hit) { folder, found[k] }));
@@ -785,7 +1013,7 @@ run_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cancella
     return TRUE;
   g_autofree ClipIndex **indexes = g_new0 (ClipIndex *, MAX (self->n_folders, 1));
   for (guint i = 0; i < self->n_folders; i++)
-    indexes[i] = self->folders[i].index;
+    indexes[i] = self->folders[i]->index;
   r->func (model, indexes, self->n_folders, r->data, cancellable, error);
   return TRUE;
 }

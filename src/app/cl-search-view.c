@@ -443,8 +443,7 @@ reset_index (ClSearchView *self)
   g_auto (GStrv) folders = searched_folders (self);
   if (folders[0] != NULL && cl_session_get_model_state (self->session) == CL_MODEL_STATE_READY)
     {
-      self->index = cl_search_index_new (cl_session_get_worker (self->session), (const char *const *) folders,
-                                         cl_session_get_apply_exif (self->session));
+      self->index = cl_session_get_index (self->session, (const char *const *) folders);
       self->watch_cancellable = g_cancellable_new ();
       for (char **folder = folders; *folder != NULL; folder++)
         {

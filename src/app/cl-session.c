@@ -4,6 +4,7 @@
 #include <glib/gi18n.h>
 
 #include "cl-config.h"
+#include "cl-search-index.h"
 
 #define MAX_RECENT 8
 
@@ -25,6 +26,10 @@ struct _ClSession {
   char *model_problem;
   guint model_generation;
   guint n_loads_pending;
+
+  /* The search indexes of the open collection and the loaded model, by their folders and EXIF
+   * choice (index_key): one per key, so that the views that read it share its updates. */
+  GHashTable *indexes;
 };
 
 G_DEFINE_FINAL_TYPE (ClSession, cl_session, G_TYPE_OBJECT)
@@ -107,6 +112,7 @@ cl_session_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->settings, self);
   g_clear_object (&self->selected_item);
   g_clear_object (&self->collection);
+  g_hash_table_remove_all (self->indexes);
   G_OBJECT_CLASS (cl_session_parent_class)->dispose (object);
 }
 
@@ -122,6 +128,7 @@ cl_session_finalize (GObject *object)
   g_free (self->model_tokenizer);
   g_free (self->model_config);
   g_free (self->model_problem);
+  g_hash_table_unref (self->indexes);
   G_OBJECT_CLASS (cl_session_parent_class)->finalize (object);
 }
 
@@ -200,6 +207,7 @@ cl_session_class_init (ClSessionClass *klass)
 static void
 cl_session_init (ClSession *self)
 {
+  self->indexes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) cl_search_index_unref);
 }
 
 ClSession *
@@ -240,6 +248,32 @@ cl_session_get_apply_exif (ClSession *self)
 {
   return g_settings_get_boolean (self->settings, "exif-orientation");
 }
+
+/* ---------------------------------------------------------------- search indexes */
+
+static char *
+index_key (const char *const *folders, gboolean apply_exif)
+{
+  g_autofree char *joined = g_strjoinv ("\n", (char **) folders);
+  return g_strdup_printf ("%d\n%s", apply_exif ? 1 : 0, joined);
+}
+
+ClSearchIndex *
+cl_session_get_index (ClSession *self, const char *const *folders)
+{
+  gboolean apply_exif = cl_session_get_apply_exif (self);
+  g_autofree char *key = index_key (folders, apply_exif);
+  ClSearchIndex *index = g_hash_table_lookup (self->indexes, key);
+
+  if (index == NULL)
+    {
+      index = cl_search_index_new (self->worker, folders, apply_exif);
+      g_hash_table_insert (self->indexes, g_steal_pointer (&key), index);
+    }
+  return cl_search_index_ref (index);
+}
+
+/* ---------------------------------------------------------------- errors */
 
 void
 cl_session_report_error (ClSession *self, const char *title, const char *detail,
@@ -329,6 +363,8 @@ open_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   cl_session_set_selected_item (self, NULL);
   cl_thumbnailer_clear (self->thumbnailer);
+  /* The views take new indexes as they follow the collection. */
+  g_hash_table_remove_all (self->indexes);
   g_set_object (&self->collection, collection);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLLECTION]);
   if (cl_collection_get_n_items (collection) > 0)
@@ -492,6 +528,7 @@ load_done (GObject *source, GAsyncResult *result, gpointer user_data)
   self->model_tokenizer = g_strdup (request->tokenizer);
   self->model_config = g_strdup (request->config);
   self->model_generation++;
+  g_hash_table_remove_all (self->indexes);
   g_clear_pointer (&self->model_problem, g_free);
   if (request->remember)
     {

@@ -11,6 +11,7 @@
 #include "cl-collection.h"
 #include "cl-model-info.h"
 #include "cl-model-worker.h"
+#include "cl-search-index.h"
 #include "cl-thumbnailer.h"
 
 G_BEGIN_DECLS
@@ -68,6 +69,13 @@ guint              cl_session_get_model_generation (ClSession *self);
 
 /* The built-in model's path when it is installed, else NULL. */
 char *cl_session_find_builtin_model (void);
+
+/* ---------------------------------------------------------------- search indexes */
+
+/* The search index of FOLDERS (NULL-terminated, absolute) for the loaded model and the EXIF setting,
+ * shared by every view that asks while the collection and the model stay (a new reference): its
+ * updates are joined rather than run twice.  Free with cl_search_index_unref. */
+ClSearchIndex *cl_session_get_index (ClSession *self, const char *const *folders);
 
 /* ---------------------------------------------------------------- errors */
 
