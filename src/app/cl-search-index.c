@@ -30,10 +30,11 @@ typedef struct {
 static GMutex folders_lock;
 static GHashTable *folders_by_key;   /* char *key → Folder *, not referenced */
 
+/* WORKER is part of the key: a folder's index is bound to the model of one worker's thread. */
 static Folder *
-folder_acquire (const char *path, gboolean apply_exif)
+folder_acquire (ClModelWorker *worker, const char *path, gboolean apply_exif)
 {
-  g_autofree char *key = g_strdup_printf ("%d:%s", apply_exif ? 1 : 0, path);
+  g_autofree char *key = g_strdup_printf ("%p:%d:%s", (gpointer) worker, apply_exif ? 1 : 0, path);
   g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&folders_lock);
 
   if (folders_by_key == NULL)
@@ -96,7 +97,7 @@ cl_search_index_new (ClModelWorker *worker, const char *const *folders, gboolean
   self->n_folders = g_strv_length (self->folder_paths);
   self->folders = g_new0 (Folder *, self->n_folders);
   for (guint i = 0; i < self->n_folders; i++)
-    self->folders[i] = folder_acquire (self->folder_paths[i], apply_exif);
+    self->folders[i] = folder_acquire (worker, self->folder_paths[i], apply_exif);
   return self;
 }
 
@@ -234,6 +235,7 @@ typedef struct {
   ClIndexProgress last;         /* as last posted */
   GPtrArray *skipped;           /* char *: "path: reason" of every folder so far */
   GPtrArray *warnings;          /* char * */
+  gint64 n_embedded;            /* new and changed files embedded so far */
   ClIndexSummary *summary;      /* the result, set by the last slice */
 } UpdateRequest;
 
@@ -326,6 +328,7 @@ update_summary (UpdateRequest *r)
   ClIndexSummary *summary = g_new0 (ClIndexSummary, 1);
 
   summary->n_entries = index_n_entries (r->index);
+  summary->n_embedded = r->n_embedded;
   summary->skipped = g_steal_pointer (&r->skipped);
   g_ptr_array_add (r->warnings, NULL);
   summary->warnings = (char **) g_ptr_array_free (g_steal_pointer (&r->warnings), FALSE);
@@ -385,8 +388,10 @@ update_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cance
               g_propagate_error (error, local_error);
               return TRUE;
             }
+          r->n_embedded += clip_index_get_progress (folder->index)->done;
           return update_stopped (r, folder, model, local_error, error);
         }
+      r->n_embedded += stats.added + stats.updated;
       folder->n_entries = clip_index_get_n_entries (folder->index);
       update_add_skipped (r, folder, &stats);
       clip_index_stats_clear (&stats);
@@ -495,8 +500,11 @@ update_joiner_on_cancelled (GCancellable *cancellable, gpointer data)
   for (guint i = 0; i < run->joiners->len; i++)
     if (((UpdateJoiner *) run->joiners->pdata[i])->cancellable == cancellable)
       cancel->joiner = run->joiners->pdata[i];
-  g_main_context_invoke_full (run->index != NULL ? run->index->main_context : NULL, G_PRIORITY_DEFAULT,
-                              update_joiner_cancelled_idle, cancel, (GDestroyNotify) joiner_cancel_free);
+  /* Always later: invoking it now from the main thread would disconnect inside the emission. */
+  GSource *idle = g_idle_source_new ();
+  g_source_set_callback (idle, update_joiner_cancelled_idle, cancel, (GDestroyNotify) joiner_cancel_free);
+  g_source_attach (idle, run->index != NULL ? run->index->main_context : NULL);
+  g_source_unref (idle);
 }
 
 static void
@@ -521,6 +529,7 @@ index_summary_copy (const ClIndexSummary *summary)
   ClIndexSummary *copy = g_new0 (ClIndexSummary, 1);
 
   copy->n_entries = summary->n_entries;
+  copy->n_embedded = summary->n_embedded;
   copy->skipped = g_ptr_array_new_full (summary->skipped->len, g_free);
   for (guint i = 0; i < summary->skipped->len; i++)
     g_ptr_array_add (copy->skipped, g_strdup (summary->skipped->pdata[i]));

@@ -44,6 +44,7 @@ typedef void (*ClIndexProgressFunc) (const ClIndexProgress *progress, gpointer u
 
 typedef struct {
   gint64 n_entries;          /* images in the index afterwards */
+  gint64 n_embedded;         /* new and changed images this update embedded (not those it found indexed) */
   GPtrArray *skipped;        /* char *: "path: reason" of the files not indexed */
   char **warnings;           /* what was wrong with the index file, NULL-terminated */
 } ClIndexSummary;
@@ -52,7 +53,11 @@ void cl_index_summary_free (ClIndexSummary *summary);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClIndexSummary, cl_index_summary_free)
 
 /* Brings every folder's index up to date, one after the other.  PROGRESS_DESTROY frees
- * PROGRESS_DATA on the main thread. */
+ * PROGRESS_DATA on the main thread.  While an update of SELF runs, another call joins it (its
+ * progress and its summary) rather than starting a second; cancelling CANCELLABLE ends this call
+ * at once, and the update itself when no other caller waits for it.  Every index that covers a
+ * folder shares the folder's one ClipIndex (per worker and EXIF choice), so two indexes never
+ * encode an image twice or overwrite each other's additions. */
 void            cl_search_index_update_async (ClSearchIndex *self, ClIndexProgressFunc progress,
                                               gpointer progress_data, GDestroyNotify progress_destroy,
                                               GCancellable *cancellable, GAsyncReadyCallback callback,
