@@ -388,7 +388,8 @@ update_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cance
               g_propagate_error (error, local_error);
               return TRUE;
             }
-          r->n_embedded += clip_index_get_progress (folder->index)->done;
+          /* What this slice embedded and kept; files read but not yet encoded come again. */
+          r->n_embedded += clip_index_get_progress (folder->index)->flushed;
           return update_stopped (r, folder, model, local_error, error);
         }
       r->n_embedded += stats.added + stats.updated;
