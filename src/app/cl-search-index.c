@@ -476,7 +476,7 @@ update_joiner_cancelled_idle (gpointer data)
   if (!g_ptr_array_find (run->joiners, cancel->joiner, &position))
     return G_SOURCE_REMOVE;
   UpdateJoiner *joiner = g_ptr_array_steal_index (run->joiners, position);
-  g_task_return_new_error (joiner->task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s", _("Operation was cancelled"));
+  g_task_return_new_error (joiner->task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s", _("Cancelled"));
   update_joiner_free (joiner);
   if (run->joiners->len == 0)
     g_cancellable_cancel (run->cancellable);

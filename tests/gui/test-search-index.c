@@ -49,8 +49,7 @@ wait_for (GAsyncResult **slot)
   return *slot;
 }
 
-/* A session on a new WORKER (held by the caller, as the application holds it: the worker's last
- * reference must not go on its own thread). */
+/* A session on WORKER, which the caller holds and shuts down, as the application does. */
 static ClSession *
 session_with_model (ClModelWorker *worker)
 {
@@ -164,6 +163,9 @@ test_shared (void)
   g_clear_pointer (&cleanup, cl_search_index_unref);
   g_clear_pointer (&library, cl_search_index_unref);
   g_clear_object (&session);
+  /* As the application does: the thread stops before the last reference goes, which a job ending
+   * on the thread could otherwise drop there. */
+  cl_model_worker_shutdown (worker);
   g_clear_object (&worker);
   g_autoptr (ClModelWorker) restarted_worker = cl_model_worker_new ();
   g_autoptr (ClSession) restarted = session_with_model (restarted_worker);
@@ -176,6 +178,9 @@ test_shared (void)
   g_assert_no_error (error);
   g_assert_cmpint (again_summary->n_entries, ==, N_IMAGES);
   g_assert_cmpint (again_summary->n_embedded, ==, 0);
+  g_clear_pointer (&again, cl_search_index_unref);
+  g_clear_object (&restarted);
+  cl_model_worker_shutdown (restarted_worker);
 }
 
 int
