@@ -483,6 +483,16 @@ update_joiner_cancelled_idle (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static JoinerCancel *
+joiner_cancel_new (UpdateRun *run, UpdateJoiner *joiner)
+{
+  JoinerCancel *cancel = g_new0 (JoinerCancel, 1);
+
+  cancel->run = g_rc_box_acquire (run);
+  cancel->joiner = joiner;
+  return cancel;
+}
+
 static void
 joiner_cancel_free (JoinerCancel *cancel)
 {
@@ -493,18 +503,13 @@ joiner_cancel_free (JoinerCancel *cancel)
 static void
 update_joiner_on_cancelled (GCancellable *cancellable, gpointer data)
 {
-  JoinerCancel *cancel = g_new0 (JoinerCancel, 1);
-  UpdateRun *run = data;
+  const JoinerCancel *connected = data;
+  JoinerCancel *cancel = joiner_cancel_new (connected->run, connected->joiner);
 
-  cancel->run = g_rc_box_acquire (run);
-  cancel->joiner = NULL;
-  for (guint i = 0; i < run->joiners->len; i++)
-    if (((UpdateJoiner *) run->joiners->pdata[i])->cancellable == cancellable)
-      cancel->joiner = run->joiners->pdata[i];
   /* Always later: invoking it now from the main thread would disconnect inside the emission. */
   GSource *idle = g_idle_source_new ();
   g_source_set_callback (idle, update_joiner_cancelled_idle, cancel, (GDestroyNotify) joiner_cancel_free);
-  g_source_attach (idle, run->index != NULL ? run->index->main_context : NULL);
+  g_source_attach (idle, cancel->run->index != NULL ? cancel->run->index->main_context : NULL);
   g_source_unref (idle);
 }
 
@@ -518,9 +523,11 @@ update_run_add_joiner (UpdateRun *run, GTask *task, ClProgressSink *sink, GCance
   g_ptr_array_add (run->joiners, joiner);
   if (cancellable != NULL)
     {
+      /* The handler names the joiner, which the idle looks for before it touches it. */
       joiner->cancellable = g_object_ref (cancellable);
       joiner->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (update_joiner_on_cancelled),
-                                                    g_rc_box_acquire (run), update_run_release);
+                                                    joiner_cancel_new (run, joiner),
+                                                    (GDestroyNotify) joiner_cancel_free);
     }
 }
 
