@@ -16,6 +16,40 @@ cl_weak_ref_free (GWeakRef *ref)
   g_free (ref);
 }
 
+ClGenerationRef *
+cl_generation_ref_new (gpointer object, const guint *generation)
+{
+  ClGenerationRef *ref = g_new0 (ClGenerationRef, 1);
+  g_weak_ref_init (&ref->object, object);
+  ref->generation = generation;
+  ref->made_at = *generation;
+  return ref;
+}
+
+void
+cl_generation_ref_free (gpointer ref)
+{
+  g_weak_ref_clear (&((ClGenerationRef *) ref)->object);
+  g_free (ref);
+}
+
+gpointer
+cl_generation_ref_get (ClGenerationRef *ref)
+{
+  gpointer object = g_weak_ref_get (&ref->object);
+  if (object != NULL && *ref->generation != ref->made_at)
+    g_clear_object (&object);
+  return object;
+}
+
+gpointer
+cl_generation_ref_take (ClGenerationRef *ref)
+{
+  gpointer object = cl_generation_ref_get (ref);
+  cl_generation_ref_free (ref);
+  return object;
+}
+
 void
 cl_cancel_and_clear (GCancellable **cancellable)
 {

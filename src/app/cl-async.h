@@ -9,6 +9,21 @@ G_BEGIN_DECLS
 
 GWeakRef *cl_weak_ref_new (gpointer object);
 void      cl_weak_ref_free (GWeakRef *ref);
+/* A weak reference that also remembers its object's generation counter (a guint member, bumped when
+ * the object moves on to another folder or model): a result that arrives after that is stale. */
+typedef struct {
+  GWeakRef object;
+  const guint *generation;   /* inside the object: read only while a reference is held */
+  guint made_at;
+} ClGenerationRef;
+
+ClGenerationRef *cl_generation_ref_new (gpointer object, const guint *generation);
+void             cl_generation_ref_free (gpointer ref);
+/* The object (a new reference) while it lives and its generation is unchanged, else NULL. */
+gpointer         cl_generation_ref_get (ClGenerationRef *ref);
+/* The same, freeing REF. */
+gpointer         cl_generation_ref_take (ClGenerationRef *ref);
+
 /* Cancels *CANCELLABLE when set and clears it. */
 void      cl_cancel_and_clear (GCancellable **cancellable);
 

@@ -65,39 +65,6 @@ enum {
 };
 static GParamSpec *properties[N_PROPS];
 
-/* A weak reference with the generation it was made for. */
-typedef struct {
-  GWeakRef view;
-  guint generation;
-} ViewRef;
-
-static ViewRef *
-view_ref_new (ClMapView *self)
-{
-  ViewRef *ref = g_new0 (ViewRef, 1);
-  g_weak_ref_init (&ref->view, self);
-  ref->generation = self->generation;
-  return ref;
-}
-
-static void
-view_ref_free (gpointer data)
-{
-  ViewRef *ref = data;
-  g_weak_ref_clear (&ref->view);
-  g_free (ref);
-}
-
-/* The view when it still wants the result (another folder or model makes it stale); frees REF. */
-static ClMapView *
-view_ref_take (ViewRef *ref)
-{
-  ClMapView *self = g_weak_ref_get (&ref->view);
-  if (self != NULL && self->generation != ref->generation)
-    g_clear_object (&self);
-  view_ref_free (ref);
-  return self;
-}
 
 /* ---------------------------------------------------------------- state */
 
@@ -341,7 +308,7 @@ naming_vocabulary (ClCollection *collection)
 static void
 on_progress (const char *what, double fraction, gpointer user_data)
 {
-  ClMapView *self = g_weak_ref_get (&((ViewRef *) user_data)->view);
+  ClMapView *self = g_weak_ref_get (&((ClGenerationRef *) user_data)->object);
 
   if (self == NULL)
     return;
@@ -374,18 +341,18 @@ compute_layout (ClMapView *self, gboolean cache_only)
   ClCollection *collection = cl_session_get_collection (self->session);
   g_auto (GStrv) paths = collection_paths (collection);
   g_auto (GStrv) vocabulary = naming_vocabulary (collection);
-  ViewRef *ref = view_ref_new (self);
+  ClGenerationRef *ref = cl_generation_ref_new (self, &self->generation);
 
   self->reading_cache = cache_only;
   cl_map_layout_compute_async (self->index, (const char *const *) paths, g_strv_length (paths),
                                (const char *const *) vocabulary, MAP_SEED, cache_only, on_progress,
-                               view_ref_new (self), view_ref_free, self->cancellable, layout_done, ref);
+                               cl_generation_ref_new (self, &self->generation), cl_generation_ref_free, self->cancellable, layout_done, ref);
 }
 
 static void
 index_progress (const ClIndexProgress *progress, gpointer user_data)
 {
-  ClMapView *self = g_weak_ref_get (&((ViewRef *) user_data)->view);
+  ClMapView *self = g_weak_ref_get (&((ClGenerationRef *) user_data)->object);
 
   if (self == NULL)
     return;
@@ -401,7 +368,7 @@ index_progress (const ClIndexProgress *progress, gpointer user_data)
 static void
 update_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (ClMapView) self = view_ref_take (user_data);
+  g_autoptr (ClMapView) self = cl_generation_ref_take (user_data);
   g_autoptr (GError) error = NULL;
 
   if (self == NULL)
@@ -427,14 +394,14 @@ update_done (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 update_index (ClMapView *self)
 {
-  cl_search_index_update_async (self->index, index_progress, view_ref_new (self), view_ref_free, self->cancellable,
-                                update_done, view_ref_new (self));
+  cl_search_index_update_async (self->index, index_progress, cl_generation_ref_new (self, &self->generation), cl_generation_ref_free, self->cancellable,
+                                update_done, cl_generation_ref_new (self, &self->generation));
 }
 
 static void
 layout_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (ClMapView) self = view_ref_take (user_data);
+  g_autoptr (ClMapView) self = cl_generation_ref_take (user_data);
   g_autoptr (GError) error = NULL;
 
   if (self == NULL)
@@ -633,7 +600,7 @@ on_legend_activated (ClMapView *self, GtkListBoxRow *row)
 static void
 query_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (ClMapView) self = view_ref_take (user_data);
+  g_autoptr (ClMapView) self = cl_generation_ref_take (user_data);
   g_autoptr (GError) error = NULL;
 
   if (self == NULL)
@@ -675,7 +642,7 @@ run_query (ClMapView *self, const ClQueryTerm *terms, guint n_terms)
     }
   self->query_cancellable = g_cancellable_new ();
   cl_search_index_search_async (self->index, terms, n_terms, HIGHLIGHT_TOP_K, self->query_cancellable, query_done,
-                                view_ref_new (self));
+                                cl_generation_ref_new (self, &self->generation));
 }
 
 static void

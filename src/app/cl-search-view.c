@@ -95,37 +95,6 @@ set_index_progress (ClSearchView *self, double progress)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_INDEX_PROGRESS]);
 }
 
-/* A weak reference with the index generation it was made for. */
-typedef struct {
-  GWeakRef view;
-  guint generation;
-} ViewRef;
-
-static ViewRef *
-view_ref_new (ClSearchView *self)
-{
-  ViewRef *ref = g_new0 (ViewRef, 1);
-  g_weak_ref_init (&ref->view, self);
-  ref->generation = self->index_generation;
-  return ref;
-}
-
-static void
-view_ref_free (gpointer data)
-{
-  ViewRef *ref = data;
-  g_weak_ref_clear (&ref->view);
-  g_free (ref);
-}
-
-static ClSearchView *
-view_ref_get (ViewRef *ref)
-{
-  ClSearchView *self = g_weak_ref_get (&ref->view);
-  if (self != NULL && self->index_generation != ref->generation)
-    g_clear_object (&self);
-  return self;
-}
 
 /* ---------------------------------------------------------------- query */
 
@@ -242,7 +211,7 @@ update_index_controls (ClSearchView *self)
 static void
 on_index_progress (const ClIndexProgress *progress, gpointer user_data)
 {
-  g_autoptr (ClSearchView) self = view_ref_get (user_data);
+  g_autoptr (ClSearchView) self = cl_generation_ref_get (user_data);
   g_autofree char *text = NULL;
 
   if (self == NULL)
@@ -297,17 +266,17 @@ on_index_progress (const ClIndexProgress *progress, gpointer user_data)
 static void
 update_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (ClSearchView) self = view_ref_get (user_data);
+  g_autoptr (ClSearchView) self = cl_generation_ref_get (user_data);
   g_autoptr (GError) error = NULL;
   g_autoptr (ClIndexSummary) summary = NULL;
 
   if (self == NULL)
     {
-      view_ref_free (user_data);
+      cl_generation_ref_free (user_data);
       return;
     }
   summary = cl_search_index_update_finish (self->index, result, &error);
-  view_ref_free (user_data);
+  cl_generation_ref_free (user_data);
   g_clear_object (&self->update_cancellable);
 
   if (summary == NULL)
@@ -365,8 +334,8 @@ cl_search_view_update_index (ClSearchView *self)
   set_index_progress (self, 0);
   gtk_progress_bar_set_text (self->index_progress, _("Looking for images…"));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->index_label), NULL);
-  cl_search_index_update_async (self->index, on_index_progress, view_ref_new (self), view_ref_free,
-                                self->update_cancellable, update_done, view_ref_new (self));
+  cl_search_index_update_async (self->index, on_index_progress, cl_generation_ref_new (self, &self->index_generation), cl_generation_ref_free,
+                                self->update_cancellable, update_done, cl_generation_ref_new (self, &self->index_generation));
   update_index_controls (self);
 }
 
@@ -470,16 +439,16 @@ has_query (ClSearchView *self)
 static void
 paths_updated (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (ClSearchView) self = view_ref_get (user_data);
+  g_autoptr (ClSearchView) self = cl_generation_ref_get (user_data);
   g_autoptr (GError) error = NULL;
 
   if (self == NULL)
     {
-      view_ref_free (user_data);
+      cl_generation_ref_free (user_data);
       return;
     }
   gint64 n = cl_search_index_update_paths_finish (self->index, result, &error);
-  view_ref_free (user_data);
+  cl_generation_ref_free (user_data);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   if (n < 0)
@@ -512,7 +481,7 @@ on_folder_changed (ClFolderWatch *watch, const char *const *paths, gpointer data
   if (self->index == NULL || self->index_stopped)
     return;
   cl_search_index_update_paths_async (self->index, cl_folder_watch_get_folder (watch), paths,
-                                      self->watch_cancellable, paths_updated, view_ref_new (self));
+                                      self->watch_cancellable, paths_updated, cl_generation_ref_new (self, &self->index_generation));
 }
 
 /* ---------------------------------------------------------------- the photo folders list */
@@ -663,17 +632,17 @@ show_results (ClSearchView *self, GPtrArray *items)
 static void
 search_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (ClSearchView) self = view_ref_get (user_data);
+  g_autoptr (ClSearchView) self = cl_generation_ref_get (user_data);
   g_autoptr (GError) error = NULL;
   g_autoptr (ClSearchResults) found = NULL;
 
   if (self == NULL)
     {
-      view_ref_free (user_data);
+      cl_generation_ref_free (user_data);
       return;
     }
   found = cl_search_index_search_finish (self->index, result, &error);
-  view_ref_free (user_data);
+  cl_generation_ref_free (user_data);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   g_clear_object (&self->search_cancellable);
@@ -797,7 +766,7 @@ run_search (ClSearchView *self)
   update_state (self);
   /* One more than wanted: whether there are more to fetch, or the image searched with to leave out. */
   cl_search_index_search_async (self->index, (const ClQueryTerm *) query->data, query->len, (int) self->n_wanted + 1,
-                                self->search_cancellable, search_done, view_ref_new (self));
+                                self->search_cancellable, search_done, cl_generation_ref_new (self, &self->index_generation));
 }
 
 /* A new query: its first page. */
