@@ -38,12 +38,16 @@ struct _ClWindow {
   GtkLabel *toast_label;
   GtkWidget *toast_open_button;
   GtkWidget *toast_show_button;
+  GtkWidget *toast_undo_button;
   GMenu *open_menu;
 
   ClSession *session;
   GMenu *recent_menu;
   guint toast_timeout;
   GFile *toast_file;             /* the file the toast is about, or NULL */
+  ClWindowUndo toast_undo;       /* what the toast's Undo does, or NULL */
+  gpointer toast_undo_data;
+  GDestroyNotify toast_undo_destroy;
   GFile *dataset_awaiting_root;  /* the CSV chosen while its image folder is asked for */
 };
 
@@ -144,14 +148,47 @@ on_session_error (ClWindow *self, const char *title, const char *detail, const c
   cl_window_show_error (self, title, detail, action_name, action_label);
 }
 
+/* The undo the toast offered is no longer offered. */
+static void
+drop_toast_undo (ClWindow *self)
+{
+  gpointer data = g_steal_pointer (&self->toast_undo_data);
+  GDestroyNotify destroy = g_steal_pointer (&self->toast_undo_destroy);
+
+  self->toast_undo = NULL;
+  gtk_widget_set_visible (self->toast_undo_button, FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.undo-toast", FALSE);
+  if (destroy != NULL)
+    destroy (data);
+}
+
+static void
+hide_toast (ClWindow *self)
+{
+  g_clear_handle_id (&self->toast_timeout, g_source_remove);
+  gtk_revealer_set_reveal_child (self->toast_revealer, FALSE);
+  drop_toast_undo (self);
+}
+
 static gboolean
 toast_timeout_cb (gpointer data)
 {
   ClWindow *self = data;
 
   self->toast_timeout = 0;
-  gtk_revealer_set_reveal_child (self->toast_revealer, FALSE);
+  hide_toast (self);
   return G_SOURCE_REMOVE;
+}
+
+/* MESSAGE in the toast for SECONDS, with the buttons already set up. */
+static void
+reveal_toast (ClWindow *self, const char *message, guint seconds)
+{
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->toast_label), message);   /* it may be ellipsized */
+  gtk_label_set_label (self->toast_label, message);
+  gtk_revealer_set_reveal_child (self->toast_revealer, TRUE);
+  g_clear_handle_id (&self->toast_timeout, g_source_remove);
+  self->toast_timeout = g_timeout_add_seconds (seconds, toast_timeout_cb, self);
 }
 
 void
@@ -163,23 +200,42 @@ cl_window_show_toast (ClWindow *self, const char *message)
 void
 cl_window_show_file_toast (ClWindow *self, const char *message, GFile *file)
 {
+  drop_toast_undo (self);
   g_set_object (&self->toast_file, file);
   gtk_widget_set_visible (self->toast_open_button, file != NULL);
   gtk_widget_set_visible (self->toast_show_button, file != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.open-toast-file", file != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.show-toast-file", file != NULL);
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->toast_label), message);   /* it may be ellipsized */
-  gtk_label_set_label (self->toast_label, message);
-  gtk_revealer_set_reveal_child (self->toast_revealer, TRUE);
-  g_clear_handle_id (&self->toast_timeout, g_source_remove);
-  self->toast_timeout = g_timeout_add_seconds (TOAST_SECONDS, toast_timeout_cb, self);
+  reveal_toast (self, message, TOAST_SECONDS);
+}
+
+void
+cl_window_show_undo_toast (ClWindow *self, const char *message, guint seconds, ClWindowUndo undo, gpointer data,
+                           GDestroyNotify destroy)
+{
+  cl_window_show_file_toast (self, message, NULL);
+  self->toast_undo = undo;
+  self->toast_undo_data = data;
+  self->toast_undo_destroy = destroy;
+  gtk_widget_set_visible (self->toast_undo_button, TRUE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.undo-toast", TRUE);
+  reveal_toast (self, message, seconds);
 }
 
 static void
 on_toast_close (ClWindow *self)
 {
-  g_clear_handle_id (&self->toast_timeout, g_source_remove);
-  gtk_revealer_set_reveal_child (self->toast_revealer, FALSE);
+  hide_toast (self);
+}
+
+static void
+action_undo_toast (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  ClWindow *self = CL_WINDOW (widget);
+
+  if (self->toast_undo != NULL)
+    self->toast_undo (self, self->toast_undo_data);
+  hide_toast (self);
 }
 
 static void
@@ -610,6 +666,7 @@ install_actions (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "win.previous-pane", NULL, action_previous_pane);
   gtk_widget_class_install_action (widget_class, "win.open-toast-file", NULL, action_open_toast_file);
   gtk_widget_class_install_action (widget_class, "win.show-toast-file", NULL, action_show_toast_file);
+  gtk_widget_class_install_action (widget_class, "win.undo-toast", NULL, action_undo_toast);
 }
 
 /* ---------------------------------------------------------------- drag and drop */
@@ -660,6 +717,7 @@ cl_window_dispose (GObject *object)
   ClWindow *self = CL_WINDOW (object);
 
   g_clear_handle_id (&self->toast_timeout, g_source_remove);
+  drop_toast_undo (self);
   if (self->session != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->session, self);
@@ -699,6 +757,7 @@ cl_window_class_init (ClWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_label);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_open_button);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_show_button);
+  gtk_widget_class_bind_template_child (widget_class, ClWindow, toast_undo_button);
   gtk_widget_class_bind_template_child (widget_class, ClWindow, open_menu);
   gtk_widget_class_bind_template_callback (widget_class, on_error_response);
   gtk_widget_class_bind_template_callback (widget_class, on_toast_close);
@@ -728,6 +787,7 @@ cl_window_new (GtkApplication *application, ClSession *session)
   /* The toast's Open and Show in Files act on a file only a file toast names. */
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.open-toast-file", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.show-toast-file", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.undo-toast", FALSE);
 
   /* The views, in switcher order.  Search and Train come after Classify. */
   cl_window_add_view (self, "browse", _("Browse"), cl_browse_view_new);

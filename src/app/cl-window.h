@@ -32,5 +32,11 @@ void cl_window_show_toast (ClWindow *self, const char *message);
 /* The same about FILE (or NULL): the toast's Open and Show in Files buttons act on it. */
 void cl_window_show_file_toast (ClWindow *self, const char *message, GFile *file);
 
+typedef void (*ClWindowUndo) (ClWindow *self, gpointer data);
+/* A toast with an Undo button, shown for SECONDS: pressing it calls UNDO (SELF, DATA).  DESTROY
+ * (DATA) runs once the toast is gone, whether it was undone, closed, replaced or timed out. */
+void cl_window_show_undo_toast (ClWindow *self, const char *message, guint seconds, ClWindowUndo undo, gpointer data,
+                                GDestroyNotify destroy);
+
 
 G_END_DECLS
