@@ -18,6 +18,7 @@ typedef struct {
   char      *commit;
   char      *token;
   GPtrArray *files;      /* FakeFile */
+  GPtrArray *tags;       /* other names of the commit than "main" */
 } FakeRepo;
 
 struct _FakeHub {
@@ -48,6 +49,7 @@ fake_repo_free (FakeRepo *repo)
   g_free (repo->commit);
   g_free (repo->token);
   g_ptr_array_unref (repo->files);
+  g_ptr_array_unref (repo->tags);
   g_free (repo);
 }
 
@@ -77,9 +79,32 @@ fake_hub_add_repo (FakeHub *hub, const char *repo, const char *commit, const cha
   r->commit = g_strdup (commit);
   r->token = g_strdup (token);
   r->files = g_ptr_array_new_with_free_func ((GDestroyNotify) fake_file_free);
+  r->tags = g_ptr_array_new_with_free_func (g_free);
   g_mutex_lock (&hub->lock);
   g_ptr_array_add (hub->repos, r);
   g_mutex_unlock (&hub->lock);
+}
+
+void
+fake_hub_add_tag (FakeHub *hub, const char *repo, const char *tag)
+{
+  g_mutex_lock (&hub->lock);
+  FakeRepo *r = find_repo (hub, repo);
+  g_assert (r != NULL);
+  g_ptr_array_add (r->tags, g_strdup (tag));
+  g_mutex_unlock (&hub->lock);
+}
+
+/* REVISION names the repository's commit: "main", a tag, or the commit itself. */
+static gboolean
+names_commit (FakeRepo *repo, const char *revision)
+{
+  if (strcmp (revision, "main") == 0 || strcmp (revision, repo->commit) == 0)
+    return TRUE;
+  for (guint i = 0; i < repo->tags->len; i++)
+    if (strcmp (repo->tags->pdata[i], revision) == 0)
+      return TRUE;
+  return FALSE;
 }
 
 void
@@ -328,7 +353,7 @@ route (FakeHub *hub, SoupServerMessage *msg, char **parts, int n, gsize *sent)
     set_error (msg, SOUP_STATUS_NOT_FOUND, "RepoNotFound");
   else if (!authorized (msg, repo))
     set_error (msg, SOUP_STATUS_UNAUTHORIZED, "GatedRepo");
-  else if (strcmp (revision, "main") != 0 && strcmp (revision, repo->commit) != 0)
+  else if (!names_commit (repo, revision))
     set_error (msg, SOUP_STATUS_NOT_FOUND, "RevisionNotFound");
   else if (api)
     answer_revision (msg, repo);

@@ -18,6 +18,8 @@ const char *fake_hub_url (FakeHub *hub);   /* http://127.0.0.1:PORT */
 /* A repository whose "main" is COMMIT (40 hex digits); with TOKEN, every request for it needs
  * "Authorization: Bearer TOKEN" (a gated model). */
 void fake_hub_add_repo (FakeHub *hub, const char *repo, const char *commit, const char *token);
+/* TAG (a branch or tag) names REPO's commit too. */
+void fake_hub_add_tag (FakeHub *hub, const char *repo, const char *tag);
 
 typedef enum {
   FAKE_FILE_LFS        = 1 << 0,  /* kept in LFS: resolve redirects to the storage path */

@@ -4,6 +4,7 @@
  * repeated caption texts against a computation written out here; each malformed input reported with
  * its file and entry. */
 #include "clip.h"
+#include "index-private.h"   /* clip_index_hash_content */
 #include "testutil.h"
 
 #include <archive.h>
@@ -68,12 +69,15 @@ typedef struct {
   GBytes     *data;
 } TarMember;
 
-/* Writes the members into a tar at PATH with libarchive (ustar, as webdataset's tarfile writes). */
+/* Writes the members into a tar at PATH with libarchive (ustar, as webdataset's tarfile writes),
+ * compressed with libarchive's filter COMPRESSION ("gzip", "xz", "zstd") unless it is NULL. */
 static void
-write_tar (const char *path, const TarMember *members, int n)
+write_tar_compressed (const char *path, const TarMember *members, int n, const char *compression)
 {
   struct archive *archive = archive_write_new ();
   archive_write_set_format_ustar (archive);
+  if (compression != NULL)
+    g_assert_cmpint (archive_write_add_filter_by_name (archive, compression), ==, ARCHIVE_OK);
   g_assert_cmpint (archive_write_open_filename (archive, path), ==, ARCHIVE_OK);
   for (int i = 0; i < n; i++)
     {
@@ -90,6 +94,12 @@ write_tar (const char *path, const TarMember *members, int n)
     }
   g_assert_cmpint (archive_write_close (archive), ==, ARCHIVE_OK);
   archive_write_free (archive);
+}
+
+static void
+write_tar (const char *path, const TarMember *members, int n)
+{
+  write_tar_compressed (path, members, n, NULL);
 }
 
 static GBytes *
@@ -138,9 +148,11 @@ pictures_clear (Pictures *pictures)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Pictures, pictures_clear)
 
-/* The pictures as CLIP_benchmark's WebDataset: two shards, .cls (CLASSIFICATION) or .txt members. */
+/* The pictures as CLIP_benchmark's WebDataset: two shards, .cls (CLASSIFICATION) or .txt members,
+ * named N.EXTENSION and compressed with COMPRESSION (NULL: plain tars). */
 static char *
-write_webdataset (const Pictures *pictures, const char *name, gboolean classification)
+write_webdataset_compressed (const Pictures *pictures, const char *name, gboolean classification,
+                             const char *compression, const char *extension)
 {
   char *root = make_dir (name);
   write_text (root, "classnames.txt", "bird\ncat\ndog\n");
@@ -165,11 +177,17 @@ write_webdataset (const Pictures *pictures, const char *name, gboolean classific
           g_ptr_array_add (names, member);
           members[n++] = (TarMember) { member, bytes };
         }
-      g_autofree char *tar_name = g_strdup_printf ("test/%d.tar", shard);
+      g_autofree char *tar_name = g_strdup_printf ("test/%d%s", shard, extension);
       g_autofree char *path = g_build_filename (root, tar_name, NULL);
-      write_tar (path, members, n);
+      write_tar_compressed (path, members, n, compression);
     }
   return root;
+}
+
+static char *
+write_webdataset (const Pictures *pictures, const char *name, gboolean classification)
+{
+  return write_webdataset_compressed (pictures, name, classification, NULL, ".tar");
 }
 
 /* The same pictures as an image folder: CLASS/sampleNNNN.EXT. */
@@ -379,7 +397,20 @@ test_webdataset_classification (void)
       g_assert_no_error (error);
       clip_image_resize_crop (image, 24, want);
       g_assert_cmpmem (clip_dataset_get_image_crop (dataset, i), sizeof want, want, sizeof want);
+      /* each member's shard, and the hash of its bytes as the folder index hashes a file's */
+      g_assert_true (g_str_has_suffix (clip_dataset_get_image_shard (dataset, i), i < 3 ? "test/0.tar" : "test/1.tar"));
+      uint8_t hash[16];
+      gsize length;
+      const void *bytes = g_bytes_get_data (pictures.data[i], &length);
+      clip_index_hash_content (bytes, length, hash);
+      g_assert_nonnull (clip_dataset_get_image_content_hash (dataset, i));
+      g_assert_cmpmem (clip_dataset_get_image_content_hash (dataset, i), 16, hash, 16);
     }
+  /* files have neither: the folder index hashes them */
+  g_autoptr (ClipDataset) folder = open_dataset (files, NULL, NULL);
+  prepare (folder, 24);
+  g_assert_null (clip_dataset_get_image_shard (folder, 0));
+  g_assert_null (clip_dataset_get_image_content_hash (folder, 0));
 }
 
 static void
@@ -811,6 +842,118 @@ test_same_numbers_two_formats (void)
   clip_zero_shot_metrics_clear (&from_folder);
 }
 
+/* The images and labels of A and B are the same, and so are their crops at SIZE once prepared. */
+static void
+assert_same_images (ClipDataset *a, ClipDataset *b, int size)
+{
+  g_assert_cmpint (clip_dataset_get_n_images (a), ==, clip_dataset_get_n_images (b));
+  g_assert_cmpuint (clip_dataset_get_issues (b)->len, ==, 0);
+  prepare (a, size);
+  prepare (b, size);
+  for (int i = 0; i < clip_dataset_get_n_images (a); i++)
+    {
+      g_assert_cmpstr (clip_dataset_get_image_entry (a, i), ==, clip_dataset_get_image_entry (b, i));
+      g_assert_cmpint (clip_dataset_get_image_label (a, i), ==, clip_dataset_get_image_label (b, i));
+      g_assert_cmpmem (clip_dataset_get_image_crop (a, i), (gsize) size * size * 3, clip_dataset_get_image_crop (b, i),
+                       (gsize) size * size * 3);
+    }
+}
+
+static void
+test_webdataset_compressed (void)
+{
+  g_auto (Pictures) pictures;
+  pictures_init (&pictures);
+  g_autoptr (ClipModel) model = load_tiny_model ();
+  const int size = clip_model_get_preprocess (model)->image_size;
+  GError *error = NULL;
+
+  /* The same samples as .tar and .tar.gz shards give the same numbers … */
+  g_autofree char *tar_root = write_webdataset (&pictures, "cmp-tar", TRUE);
+  g_autofree char *gz_root = write_webdataset_compressed (&pictures, "cmp-gz", TRUE, "gzip", ".tar.gz");
+  g_autoptr (ClipDataset) tar = open_dataset (tar_root, NULL, NULL);
+  g_autoptr (ClipDataset) gz = open_dataset (gz_root, NULL, NULL);
+  g_assert_cmpstr (clip_dataset_get_format_name (gz), ==, "webdataset");
+  assert_same_images (tar, gz, size);
+  /* One member at a time, as the app's thumbnails read them: the bytes written, from either shard,
+   * in order, then backwards (a plain shard's members found again by where they were seen). */
+  for (int pass = 0; pass < 2 * N_PICTURES; pass++)
+    for (int compressed = 0; compressed < 2; compressed++)
+      {
+        ClipDataset *dataset = compressed ? gz : tar;
+        const int i = pass < N_PICTURES ? pass : 2 * N_PICTURES - 1 - pass;
+        const char *shard = clip_dataset_get_image_shard (dataset, i);
+        g_assert_true (g_str_has_suffix (shard, compressed ? (i < 3 ? "0.tar.gz" : "1.tar.gz") : (i < 3 ? "0.tar" : "1.tar")));
+        g_autoptr (GBytes) member = clip_dataset_read_shard_member (shard, clip_dataset_get_image_entry (dataset, i),
+                                                                     &error);
+        g_assert_no_error (error);
+        g_assert_true (g_bytes_equal (member, pictures.data[i]));
+      }
+  g_assert_null (clip_dataset_read_shard_member (clip_dataset_get_image_shard (gz, 0), "nothing.png", &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
+  g_assert_nonnull (strstr (error->message, "0.tar.gz: nothing.png: "));
+  g_clear_error (&error);
+  ClipZeroShotMetrics from_tar = { 0 }, from_gz = { 0 };
+  g_assert_true (clip_evaluate_dataset (model, tar, NULL, 0, NULL, 0, 4, NULL, &from_tar, NULL, &error));
+  g_assert_true (clip_evaluate_dataset (model, gz, NULL, 0, NULL, 0, 4, NULL, &from_gz, NULL, &error));
+  g_assert_no_error (error);
+  assert_same_zero_shot (&from_tar, &from_gz);
+  clip_zero_shot_metrics_clear (&from_tar);
+  clip_zero_shot_metrics_clear (&from_gz);
+
+  /* … and so do the other compressions libarchive reads, named as nshards.txt's shards or by a brace
+   * pattern (zero-padded as braceexpand pads). */
+  const struct { const char *compression, *extension; } others[] = {
+    { "gzip", ".tgz" }, { "xz", ".tar.xz" }, { "zstd", ".tar.zst" },
+  };
+  for (size_t c = 0; c < G_N_ELEMENTS (others); c++)
+    {
+      g_autofree char *name = g_strdup_printf ("cmp%s", others[c].extension);
+      g_autofree char *root = write_webdataset_compressed (&pictures, name, TRUE, others[c].compression,
+                                                           others[c].extension);
+      g_autoptr (ClipDataset) compressed = open_dataset (root, NULL, NULL);
+      assert_same_images (tar, compressed, 16);
+    }
+  for (int shard = 0; shard < 2; shard++)
+    {
+      g_autofree char *from = g_strdup_printf ("%s/test/%d.tar.gz", gz_root, shard);
+      g_autofree char *to = g_strdup_printf ("%s/test/shard-%02d.tar.gz", gz_root, shard);
+      g_assert_cmpint (g_rename (from, to), ==, 0);
+    }
+  g_autofree char *pattern = g_build_filename (gz_root, "test", "shard-{00..01}.tar.gz", NULL);
+  g_assert_true (clip_dataset_is_webdataset (pattern));
+  g_autoptr (ClipDataset) braced = open_dataset (pattern, NULL, NULL);
+  g_assert_cmpint (clip_dataset_get_n_labels (braced), ==, 3);  /* classnames.txt beside the split folder */
+  assert_same_images (tar, braced, 16);
+
+  /* A .tar.gz cut in the middle of a member: an issue naming the shard and the member, the samples
+   * before it and the other shards read. */
+  g_autoptr (GRand) rand = g_rand_new_with_seed (17);
+  const gsize n_noise = 1 << 19;  /* does not compress: the cut falls inside it, past the first reads */
+  guint8 *noise = g_malloc (n_noise);
+  for (gsize i = 0; i < n_noise; i++)
+    noise[i] = (guint8) g_rand_int_range (rand, 0, 256);
+  g_autoptr (GBytes) cut_bytes = g_bytes_new_take (noise, n_noise);
+  g_autoptr (GBytes) zero = text_bytes ("0");
+  const TarMember members[] = {
+    { "first.jpg", pictures.data[1] }, { "first.cls", zero },
+    { "cut.png", cut_bytes }, { "cut.cls", zero },
+  };
+  g_autofree char *cut_path = g_build_filename (tar_root, "test", "2.tar.gz", NULL);
+  write_tar_compressed (cut_path, members, G_N_ELEMENTS (members), "gzip");
+  GStatBuf st;
+  g_assert_cmpint (g_stat (cut_path, &st), ==, 0);
+  g_assert_cmpint (truncate (cut_path, st.st_size / 2), ==, 0);  /* 256 KiB into the noise */
+  write_text (tar_root, "test/nshards.txt", "3\n");
+  g_autoptr (ClipDataset) truncated = open_dataset (tar_root, NULL, NULL);
+  assert_issue (truncated, "2.tar.gz", "cut.png", "truncated");
+  g_assert_cmpuint (clip_dataset_get_issues (truncated)->len, ==, 1);
+  g_assert_cmpint (clip_dataset_get_n_images (truncated), ==, N_PICTURES + 1);
+  g_assert_cmpint (find_image (truncated, "first.jpg"), ==, N_PICTURES);
+  prepare (truncated, 16);
+  g_assert_cmpint (clip_dataset_get_n_images (truncated), ==, N_PICTURES + 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -818,6 +961,7 @@ main (int argc, char **argv)
   g_test_add_func ("/datasets/folder", test_image_folder);
   g_test_add_func ("/datasets/webdataset/classification", test_webdataset_classification);
   g_test_add_func ("/datasets/webdataset/malformed", test_webdataset_malformed);
+  g_test_add_func ("/datasets/webdataset/compressed", test_webdataset_compressed);
   g_test_add_func ("/datasets/coco", test_coco);
   g_test_add_func ("/datasets/karpathy", test_karpathy);
   g_test_add_func ("/datasets/metrics/several-captions", test_recall_several_captions);

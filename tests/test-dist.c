@@ -2,7 +2,8 @@
  * trains the tiny golden model with its share of a global batch of 8 over MPI (cliplab-cli's
  * transport) and also, alone, the whole batch as the single-process reference.  Losses at each of
  * 20 steps, every gradient of the first step and the parameters after 20 steps must agree; the
- * ranks must hold bit-identical parameters.  Rank 0 prints the TAP. */
+ * ranks must hold bit-identical parameters.  Rank 0's heartbeats while it works alone keep the
+ * ranks in step.  Rank 0 prints the TAP. */
 #include "golden.h"
 #include "cli-mpi.h"
 #include "ops.h"
@@ -245,6 +246,36 @@ test_loss_shares (void)
     }
 }
 
+/* Rank 0 working alone (validation) while the others wait: they wait through its heartbeats, one
+ * collective for each it sends and one for its last, and the next collective lines up. */
+static void
+test_heartbeat (void)
+{
+  const int beats = 3;
+  GError *error = NULL;
+  gboolean root_busy = TRUE;
+  int seen = 0;
+  if (comm->rank == 0)
+    for (int b = 0; b <= beats; b++)
+      {
+        g_usleep (20 * 1000);   /* working */
+        g_assert_true (clip_dist_heartbeat (comm, b < beats, &root_busy, &error));
+        g_assert_true (root_busy == (b < beats));
+        seen++;
+      }
+  else
+    do
+      {
+        g_assert_true (clip_dist_heartbeat (comm, FALSE, &root_busy, &error));
+        seen++;
+      }
+    while (root_busy);
+  g_assert_no_error (error);
+  g_assert_cmpint (seen, ==, beats + 1);
+  g_assert_true (clip_dist_check_same (comm, seen, "the heartbeats seen", &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -264,6 +295,7 @@ main (int argc, char **argv)
   clip_set_threads (1);   /* ranks × threads = cores; the same count for both runs */
   g_test_add_func ("/dist/loss-shares", test_loss_shares);
   g_test_add_func ("/dist/equivalence", test_equivalence);
+  g_test_add_func ("/dist/heartbeat", test_heartbeat);
   int status = g_test_run ();
   cli_mpi_free (mpi);
   return status;

@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include "clip.h"
+#include "safetensors.h"
 
 #include <glib/gstdio.h>
 #include <fcntl.h>
@@ -693,11 +694,331 @@ test_disk_error (void)
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
 }
 
+/* The token file, as `huggingface-cli login` leaves it: used when HF_TOKEN is unset or empty, its
+ * white space stripped; a wrong token names the file; a token of several lines is refused. */
+static void
+test_token_file (void)
+{
+  g_autofree char *home = g_build_filename (tu_tmpdir (), "hf-home", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (home, 0755), ==, 0);
+  g_autofree char *token_path = g_build_filename (home, "token", NULL);
+  g_setenv ("HF_HOME", home, TRUE);
+  g_autofree char *where = clip_hub_token_path ();
+  g_assert_cmpstr (where, ==, token_path);
+  g_setenv ("HF_TOKEN_PATH", "/elsewhere/token", TRUE);
+  g_autofree char *elsewhere = clip_hub_token_path ();
+  g_assert_cmpstr (elsewhere, ==, "/elsewhere/token");
+  g_unsetenv ("HF_TOKEN_PATH");
+
+  add_tiny_repo ("test/gated-file", COMMIT_TINY, "secret-token", 0);
+  g_autofree char *cache = new_cache ();
+  ClipHubOptions options;
+  init_options (&options, cache);
+  options.token = NULL;   /* from the environment: here the token file */
+  g_autoptr (GError) error = NULL;
+
+  /* No file: denied, and the message says where a token would go. */
+  g_assert_false (clip_hub_download ("test/gated-file", &options, NULL, NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_DENIED);
+  g_assert_nonnull (strstr (error->message, token_path));
+  g_clear_error (&error);
+
+  tu_write_file (token_path, "wrong-token\n", 12);
+  g_assert_false (clip_hub_download ("test/gated-file", &options, NULL, NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_DENIED);
+  g_assert_nonnull (strstr (error->message, "the token from"));
+  g_assert_nonnull (strstr (error->message, token_path));
+  g_clear_error (&error);
+
+  tu_write_file (token_path, "secret\ntoken\n", 13);
+  g_assert_false (clip_hub_download ("test/gated-file", &options, NULL, NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
+  g_assert_true (g_str_has_prefix (error->message, token_path));
+  g_clear_error (&error);
+
+  /* The right token in the file, with an empty HF_TOKEN (which counts as unset). */
+  tu_write_file (token_path, "  secret-token\n", 15);
+  g_setenv ("HF_TOKEN", "", TRUE);
+  fake_hub_clear_requests (hub);
+  g_assert_true (clip_hub_download ("test/gated-file", &options, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_auto (GStrv) requests = fake_hub_requests (hub);
+  g_assert_cmpint (count_matching (requests, "GET /api/models/test/gated-file/revision/main auth"), ==, 1);
+
+  /* HF_TOKEN wins over the file. */
+  tu_write_file (token_path, "wrong-token", 11);
+  g_setenv ("HF_TOKEN", "secret-token", TRUE);
+  g_autofree char *cache2 = new_cache ();
+  options.cache_dir = cache2;
+  g_assert_true (clip_hub_download ("test/gated-file", &options, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_unsetenv ("HF_TOKEN");
+  g_unsetenv ("HF_HOME");
+}
+
+/* ORG/NAME@REVISION: downloads the tag's commit and keeps refs/TAG, and loads offline by the tag or
+ * the commit; a revision the cache does not know fails naming it. */
+static void
+test_revision_refs (void)
+{
+  char *repo = NULL, *revision = NULL;
+  g_assert_true (clip_hub_parse_model_ref ("org/name@refs/pr/1", &repo, &revision));
+  g_assert_cmpstr (repo, ==, "org/name");
+  g_assert_cmpstr (revision, ==, "refs/pr/1");
+  g_clear_pointer (&repo, g_free);
+  g_clear_pointer (&revision, g_free);
+  g_assert_true (clip_hub_parse_model_ref ("org/name", &repo, &revision));
+  g_assert_cmpstr (repo, ==, "org/name");
+  g_assert_null (revision);
+  g_free (repo);
+  g_assert_false (clip_hub_parse_model_ref ("org/name@", NULL, NULL));
+  g_assert_false (clip_hub_parse_model_ref ("org/name@../x", NULL, NULL));
+  g_assert_false (clip_hub_parse_model_ref ("org/na--me@v1", NULL, NULL));
+  g_assert_false (clip_hub_parse_model_ref ("@v1", NULL, NULL));
+
+  add_tiny_repo ("test/tagged", COMMIT_TINY, NULL, 0);
+  fake_hub_add_tag (hub, "test/tagged", "v1.0");
+  g_autofree char *cache = new_cache ();
+  ClipHubOptions options;
+  init_options (&options, cache);
+  ClipHubResult result = { 0 };
+  g_autoptr (GError) error = NULL;
+  fake_hub_clear_requests (hub);
+  g_assert_true (clip_hub_download ("test/tagged@v1.0", &options, &result, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (result.repo_id, ==, "test/tagged");
+  g_assert_cmpstr (result.revision, ==, "v1.0");
+  g_assert_cmpstr (result.commit, ==, COMMIT_TINY);
+  g_auto (GStrv) requests = fake_hub_requests (hub);
+  g_assert_cmpint (count_matching (requests, "GET /api/models/test/tagged/revision/v1.0"), ==, 1);
+  g_autofree char *ref_path = g_build_filename (cache, "models--test--tagged", "refs", "v1.0", NULL);
+  g_autofree char *ref = NULL;
+  g_assert_true (g_file_get_contents (ref_path, &ref, NULL, NULL));
+  g_assert_cmpstr (ref, ==, COMMIT_TINY);
+  g_autofree char *main_ref = g_build_filename (cache, "models--test--tagged", "refs", "main", NULL);
+  g_assert_false (g_file_test (main_ref, G_FILE_TEST_EXISTS));
+
+  /* The same revision twice is fine; two different ones are an error. */
+  options.revision = "main";
+  g_assert_false (clip_hub_download ("test/tagged@v1.0", &options, NULL, NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+  g_clear_error (&error);
+  options.revision = "v1.0";
+  g_assert_true (clip_hub_download ("test/tagged@v1.0", &options, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  /* Offline, through refs/v1.0 or the commit's snapshot. */
+  g_setenv ("HF_HUB_CACHE", cache, TRUE);
+  g_setenv ("HF_HUB_OFFLINE", "1", TRUE);
+  g_autoptr (ClipModel) by_tag = clip_model_load ("test/tagged@v1.0", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (clip_model_get_path (by_tag), ==, result.snapshot_dir);
+  g_autoptr (ClipModel) by_commit = clip_model_load ("test/tagged@" COMMIT_TINY, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (clip_model_get_path (by_commit), ==, result.snapshot_dir);
+  g_assert_null (clip_model_load ("test/tagged@v2.0", NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
+  g_assert_nonnull (strstr (error->message, "\"v2.0\""));
+  g_clear_error (&error);
+  /* No main was downloaded: the bare id does not resolve. */
+  g_assert_null (clip_model_load ("test/tagged", NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
+  g_unsetenv ("HF_HUB_OFFLINE");
+  g_unsetenv ("HF_HUB_CACHE");
+  clip_hub_result_clear (&result);
+}
+
+/* ---------------------------------------------------------------- sharded checkpoints */
+
+#define SHARD_1 "model-00001-of-00002.safetensors"
+#define SHARD_2 "model-00002-of-00002.safetensors"
+
+/* The tiny golden model split as transformers splits a large one: its tensors in two shards (the
+ * first FIRST_COUNT of them in SHARD_1), an index whose weight_map names each tensor's shard, and the
+ * config beside them in DIR.  MOVE_TO_WRONG, when not NULL, is listed in the other shard. */
+static void
+write_sharded_model (const char *dir, int first_count, const char *move_to_wrong)
+{
+  g_autofree char *golden = tu_shared_path (TINY);
+  g_autofree char *weights = g_build_filename (golden, "model.safetensors", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClipSafetensors) st = clip_safetensors_open (weights, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  g_autoptr (ClipStWriter) first_writer = clip_st_writer_new ();
+  g_autoptr (ClipStWriter) second_writer = clip_st_writer_new ();
+  ClipStWriter *writers[2] = { first_writer, second_writer };
+  g_autoptr (GString) index = g_string_new ("{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+  int n = clip_safetensors_n_tensors (st);
+  for (int i = 0; i < n; i++)
+    {
+      const ClipStTensor *t = clip_safetensors_tensor (st, i);
+      int shard = i < first_count ? 0 : 1;
+      clip_st_writer_add (writers[shard], t->name, t->dtype, t->n_dims, t->shape, t->data);
+      gboolean wrong = move_to_wrong != NULL && strcmp (t->name, move_to_wrong) == 0;
+      g_string_append_printf (index, "%s\"%s\": \"%s\"", i > 0 ? ", " : "", t->name,
+                              (shard == 0) != wrong ? SHARD_1 : SHARD_2);
+    }
+  g_string_append (index, "}}");
+  const char *names[2] = { SHARD_1, SHARD_2 };
+  for (int s = 0; s < 2; s++)
+    {
+      clip_st_writer_set_metadata (writers[s], "format", "pt");
+      g_autofree char *path = g_build_filename (dir, names[s], NULL);
+      g_assert_true (clip_st_writer_write (writers[s], path, &error));
+      g_assert_no_error (error);
+    }
+  g_autofree char *index_path = g_build_filename (dir, "model.safetensors.index.json", NULL);
+  tu_write_file (index_path, index->str, index->len);
+  g_autofree char *config = g_build_filename (golden, "config.json", NULL);
+  g_autofree char *config_copy = g_build_filename (dir, "config.json", NULL);
+  char *text;
+  gsize len;
+  g_assert_true (g_file_get_contents (config, &text, &len, NULL));
+  tu_write_file (config_copy, text, len);
+  g_free (text);
+}
+
+/* MODEL encodes exactly as the golden model at REFERENCE (TINY or a file in it) does. */
+static void
+assert_encodes_as (ClipModel *model, const char *reference)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *golden = tu_shared_path (reference);
+  g_autoptr (ClipModel) direct = clip_model_load (golden, NULL, &error);
+  g_assert_no_error (error);
+  int dim = clip_model_get_config (direct)->embed_dim;
+  g_autofree float *image_a = g_new (float, 2 * dim), *text_a = g_new (float, 2 * dim);
+  g_autofree float *image_b = g_new (float, 2 * dim), *text_b = g_new (float, 2 * dim);
+  encode_reference (direct, image_a, text_a);
+  encode_reference (model, image_b, text_b);
+  g_assert_cmpmem (image_a, 2 * dim * sizeof (float), image_b, 2 * dim * sizeof (float));
+  g_assert_cmpmem (text_a, 2 * dim * sizeof (float), text_b, 2 * dim * sizeof (float));
+}
+
+static void
+test_sharded_load (void)
+{
+  g_autofree char *dir = g_build_filename (tu_tmpdir (), "sharded", NULL);
+  write_sharded_model (dir, 10, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClipModel) model = clip_model_load (dir, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (clip_model_get_layout (model), ==, CLIP_LAYOUT_HF_DIR);
+  assert_encodes_as (model, TINY);
+
+  /* The index alone names the weights, as model.safetensors alone does (without config.json). */
+  g_autofree char *index = g_build_filename (dir, "model.safetensors.index.json", NULL);
+  g_autoptr (ClipModel) by_index = clip_model_load (index, NULL, &error);
+  g_assert_no_error (error);
+  assert_encodes_as (by_index, TINY "/model.safetensors");
+}
+
+/* Broken sharded checkpoints: each error names the shard at fault. */
+static void
+test_sharded_errors (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *missing = g_build_filename (tu_tmpdir (), "sharded-missing", NULL);
+  write_sharded_model (missing, 10, NULL);
+  g_autofree char *second = g_build_filename (missing, SHARD_2, NULL);
+  g_assert_cmpint (g_unlink (second), ==, 0);
+  g_assert_null (clip_model_load (missing, NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
+  g_assert_nonnull (strstr (error->message, second));
+  g_assert_nonnull (strstr (error->message, "shard 2 of 2"));
+  g_clear_error (&error);
+
+  /* A tensor in the other shard than the index says. */
+  g_autofree char *misplaced = g_build_filename (tu_tmpdir (), "sharded-misplaced", NULL);
+  g_autofree char *golden = tu_shared_path (TINY);
+  g_autofree char *weights = g_build_filename (golden, "model.safetensors", NULL);
+  g_autoptr (ClipSafetensors) st = clip_safetensors_open (weights, &error);
+  g_assert_no_error (error);
+  const char *moved = clip_safetensors_tensor (st, 3)->name;
+  write_sharded_model (misplaced, 10, moved);
+  g_assert_null (clip_model_load (misplaced, NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
+  g_autofree char *first = g_build_filename (misplaced, SHARD_1, NULL);
+  g_assert_true (g_str_has_prefix (error->message, first));
+  g_assert_nonnull (strstr (error->message, moved));
+  g_clear_error (&error);
+
+  /* An index without a weight map, or naming a file outside its folder. */
+  g_autofree char *bad_index = g_build_filename (tu_tmpdir (), "sharded-bad-index", NULL);
+  write_sharded_model (bad_index, 10, NULL);
+  g_autofree char *index_path = g_build_filename (bad_index, "model.safetensors.index.json", NULL);
+  tu_write_file (index_path, "{\"weight_map\": {}}", 18);
+  g_assert_null (clip_model_load (bad_index, NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
+  g_assert_nonnull (strstr (error->message, "weight_map"));
+  g_clear_error (&error);
+  tu_write_file (index_path, "{\"weight_map\": {\"x\": \"../model.safetensors\"}}", 45);
+  g_assert_null (clip_model_load (bad_index, NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
+  g_assert_true (g_str_has_prefix (error->message, index_path));
+}
+
+/* A sharded repository on the hub: every shard and the index come down (the index last, so a
+ * snapshot holding it holds the shards), the second shard resumes after a cut connection, and the
+ * model loads by its id. */
+static void
+test_sharded_download (void)
+{
+  g_autofree char *dir = g_build_filename (tu_tmpdir (), "sharded-repo", NULL);
+  write_sharded_model (dir, 10, NULL);
+  fake_hub_add_repo (hub, "test/sharded", COMMIT_OTHER, NULL);
+  const char *files[] = { "config.json", SHARD_1, SHARD_2, "model.safetensors.index.json" };
+  for (size_t i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, files[i], NULL);
+      char *data;
+      gsize len;
+      g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+      g_autoptr (GBytes) content = g_bytes_new_take (data, len);
+      gboolean lfs = g_str_has_prefix (files[i], "model-");
+      fake_hub_add_file (hub, "test/sharded", files[i], content, lfs ? FAKE_FILE_LFS : 0,
+                         strcmp (files[i], SHARD_2) == 0 ? 1 : 0);
+    }
+  g_autofree char *cache = new_cache ();
+  ClipHubOptions options;
+  init_options (&options, cache);
+  ClipHubResult result = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_assert_true (clip_hub_download ("test/sharded", &options, &result, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (result.n_files, ==, 4);
+  g_assert_cmpint (result.retries, ==, 1);
+  for (size_t i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *path = g_build_filename (result.snapshot_dir, files[i], NULL);
+      g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+    }
+  g_setenv ("HF_HUB_CACHE", cache, TRUE);
+  g_autoptr (ClipModel) model = clip_model_load ("test/sharded", NULL, &error);
+  g_unsetenv ("HF_HUB_CACHE");
+  g_assert_no_error (error);
+  assert_encodes_as (model, TINY);
+  clip_hub_result_clear (&result);
+
+  /* An index naming a shard the repository does not have: an error naming it, nothing fetched. */
+  fake_hub_add_repo (hub, "test/sharded-broken", COMMIT_OTHER, NULL);
+  const char *broken = "{\"weight_map\": {\"logit_scale\": \"model-00009-of-00009.safetensors\"}}";
+  g_autoptr (GBytes) index = g_bytes_new_static (broken, strlen (broken));
+  g_autoptr (GBytes) config = g_bytes_new_static ("{}", 2);
+  fake_hub_add_file (hub, "test/sharded-broken", "config.json", config, 0, 0);
+  fake_hub_add_file (hub, "test/sharded-broken", "model.safetensors.index.json", index, 0, 0);
+  g_assert_false (clip_hub_download ("test/sharded-broken", &options, NULL, NULL, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
+  g_assert_nonnull (strstr (error->message, "model-00009-of-00009.safetensors"));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_unsetenv ("HF_TOKEN");
+  g_unsetenv ("HF_TOKEN_PATH");
   g_unsetenv ("HF_HUB_OFFLINE");
   g_unsetenv ("HF_ENDPOINT");
   hub = fake_hub_start ();
@@ -716,6 +1037,11 @@ main (int argc, char **argv)
   g_test_add_func ("/hub/open-clip-layout", test_open_clip_layout);
   g_test_add_func ("/hub/waits-for-lock", test_waits_for_lock);
   g_test_add_func ("/hub/disk-error", test_disk_error);
+  g_test_add_func ("/hub/token-file", test_token_file);
+  g_test_add_func ("/hub/revision-refs", test_revision_refs);
+  g_test_add_func ("/hub/sharded-load", test_sharded_load);
+  g_test_add_func ("/hub/sharded-errors", test_sharded_errors);
+  g_test_add_func ("/hub/sharded-download", test_sharded_download);
   int status = g_test_run ();
   fake_hub_stop (hub);
   return status;

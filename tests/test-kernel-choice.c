@@ -1,9 +1,12 @@
-/* The float32 kernel choice per shape (kernel-choice.c): measured once and cached in
- * $XDG_CACHE_HOME/cliplab/kernels.ini, read back instead of measuring again, forced by
- * CLIPLAB_F32_KERNEL, and a cache that cannot be written is not an error.  Each case runs in a fresh
- * process, since the cache is loaded once per process. */
+/* The float32 kernel choice for whole forward passes (kernel-choice.c): one kernel per regime (one
+ * image, a batch), timed once and cached in $XDG_CACHE_HOME/cliplab/kernels.ini, read back instead
+ * of timed again, timed again when the cache was written by another library version, forced by
+ * CLIPLAB_F32_KERNEL, a cache that cannot be written is not an error; and a model follows its
+ * regime's kernel pass by pass, with the same embeddings whichever kernel runs.  Each case runs in
+ * a fresh process, since the cache is loaded once per process. */
 #include "kernel-choice.h"
 #include "ops-reduced.h"
+#include "ops.h"
 #include "testutil.h"
 
 #include <string.h>
@@ -19,12 +22,6 @@ run_child (const char *name)
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
   g_test_trap_assert_passed ();
   return home;
-}
-
-static const char *
-kernel_name (ClipF32Kernel kernel)
-{
-  return kernel == CLIP_F32_OPENBLAS ? "openblas" : "panels";
 }
 
 /* The value cached for KEY in any group of the cache under HOME, or NULL. */
@@ -45,74 +42,133 @@ cached_choice (const char *home, const char *key)
   return NULL;
 }
 
+/* A timer that makes the panels faster for one image and OpenBLAS for a batch, counting its calls
+ * per kernel and regime. */
+static int timer_calls[2][CLIP_N_PASS_REGIMES];
+
+static double
+fake_timer (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data)
+{
+  timer_calls[kernel][regime]++;
+  gboolean faster = (regime == CLIP_PASS_ONE) == (kernel == CLIP_F32_PANELS);
+  return faster ? 0.010 : 0.020;
+}
+
+static void
+assert_kernels (const ClipF32Kernel *kernels, ClipF32Kernel one, ClipF32Kernel batch)
+{
+  g_assert_cmpstr (clip_f32_kernel_name (kernels[CLIP_PASS_ONE]), ==, clip_f32_kernel_name (one));
+  g_assert_cmpstr (clip_f32_kernel_name (kernels[CLIP_PASS_BATCH]), ==, clip_f32_kernel_name (batch));
+}
+
+#define SHAPE "768x3072x12-512x2048x12"
+
+/* Timed: both kernels in both regimes, the faster kept per regime, in the cache file and read back
+ * by the next process without timing. */
 static void
 test_measured_and_cached (void)
 {
   if (g_test_subprocess ())
     {
-      ClipF32Kernel kernel = clip_f32_kernel_choose (512, 768);
-      g_autofree char *cached = cached_choice (g_getenv ("XDG_CACHE_HOME"), "512x768");
-      g_assert_cmpstr (cached, ==, kernel_name (kernel));
-      g_assert_cmpint (clip_f32_kernel_choose (512, 768), ==, kernel);
+      ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
+      if (g_getenv ("KERNEL_CHOICE_SECOND") == NULL)
+        {
+          g_assert_false (clip_f32_pass_kernels_known (SHAPE, kernels));
+          clip_f32_pass_kernels_measure (SHAPE, fake_timer, NULL, kernels);
+          for (int k = 0; k < 2; k++)
+            for (int r = 0; r < CLIP_N_PASS_REGIMES; r++)
+              g_assert_cmpint (timer_calls[k][r], >=, 1);
+        }
+      else
+        g_assert_true (clip_f32_pass_kernels_known (SHAPE, kernels));
+      assert_kernels (kernels, CLIP_F32_PANELS, CLIP_F32_OPENBLAS);
       return;
     }
   g_autofree char *home = run_child ("measured");
+  g_autofree char *one = cached_choice (home, "pass-" SHAPE "-one");
+  g_autofree char *batch = cached_choice (home, "pass-" SHAPE "-batch");
+  g_assert_cmpstr (one, ==, "panels");
+  g_assert_cmpstr (batch, ==, "openblas");
+  g_setenv ("KERNEL_CHOICE_SECOND", "1", TRUE);
+  g_autofree char *again = run_child ("measured");
+  g_unsetenv ("KERNEL_CHOICE_SECOND");
 }
 
-/* A cache edited to the other kernel is followed: the choice is read, not measured again. */
+/* A cache written by another version of the library is not trusted: the kernels are timed again. */
 static void
-test_read_back (void)
+test_stale_version (void)
 {
   if (g_test_subprocess ())
     {
-      g_print ("chose %s\n", kernel_name (clip_f32_kernel_choose (640, 512)));
+      ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
+      g_assert_false (clip_f32_pass_kernels_known (SHAPE, kernels));
+      clip_f32_pass_kernels_measure (SHAPE, fake_timer, NULL, kernels);
       return;
     }
-  g_autofree char *home = run_child ("read-back");
-  g_autofree char *first = cached_choice (home, "640x512");
-  g_assert_nonnull (first);
+  g_autofree char *home = run_child ("stale");
   g_autofree char *path = g_build_filename (home, "cliplab", "kernels.ini", NULL);
   g_autofree char *text = NULL;
   g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  const char *other = g_str_equal (first, "openblas") ? "panels" : "openblas";
-  g_autofree char *from = g_strdup_printf ("640x512=%s", first);
-  g_autofree char *to = g_strdup_printf ("640x512=%s", other);
-  g_autoptr (GString) flipped = g_string_new (text);
-  g_assert_cmpuint (g_string_replace (flipped, from, to, 1), ==, 1);
-  g_assert_true (g_file_set_contents (path, flipped->str, -1, NULL));
-  g_autofree char *again = run_child ("read-back");
-  g_autofree char *expected = g_strdup_printf ("*chose %s*", other);
-  g_test_trap_assert_stdout (expected);
+  g_autoptr (GRegex) version = g_regex_new ("\\| cliplab [^ |]+ \\|", 0, 0, NULL);
+  g_assert_true (g_regex_match (version, text, 0, NULL));
+  g_autofree char *old = g_regex_replace_literal (version, text, -1, 0, "| cliplab 0.0.0-old |", 0, NULL);
+  g_assert_true (g_file_set_contents (path, old, -1, NULL));
+  g_setenv ("KERNEL_CHOICE_SECOND", "1", TRUE);
+  g_autofree char *again = run_child ("stale");
+  g_unsetenv ("KERNEL_CHOICE_SECOND");
+  /* Both groups now: the old version's and the current one's, timed again. */
+  g_autoptr (GKeyFile) file = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (file, path, G_KEY_FILE_NONE, NULL));
+  gsize n_groups;
+  g_auto (GStrv) groups = g_key_file_get_groups (file, &n_groups);
+  g_assert_cmpuint (n_groups, ==, 2);
 }
 
-/* Small matrices stay on the panels, untimed: OpenBLAS's repacking does not pay there. */
+/* OpenBLAS 5 % faster for a batch, the panels twice as fast for one image: not worth a second copy
+ * of the weights, the panels run both. */
+static double
+close_timer (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data)
+{
+  if (regime == CLIP_PASS_ONE)
+    return kernel == CLIP_F32_PANELS ? 0.010 : 0.020;
+  return kernel == CLIP_F32_PANELS ? 0.0420 : 0.0400;
+}
+
 static void
-test_small (void)
+test_one_copy (void)
 {
   if (g_test_subprocess ())
     {
-      g_assert_cmpint (clip_f32_kernel_choose (64, 96), ==, CLIP_F32_PANELS);
-      g_autofree char *cached = cached_choice (g_getenv ("XDG_CACHE_HOME"), "64x96");
-      g_assert_null (cached);
+      ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
+      clip_f32_pass_kernels_measure (SHAPE, close_timer, NULL, kernels);
+      assert_kernels (kernels, CLIP_F32_PANELS, CLIP_F32_PANELS);
       return;
     }
-  g_autofree char *home = run_child ("small");
+  g_autofree char *home = run_child ("one-copy");
+  g_autofree char *batch = cached_choice (home, "pass-" SHAPE "-batch");
+  g_assert_cmpstr (batch, ==, "panels");
 }
 
+/* CLIPLAB_F32_KERNEL decides both regimes, untimed and uncached. */
 static void
 test_forced (void)
 {
   if (g_test_subprocess ())
     {
+      ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
       g_setenv ("CLIPLAB_F32_KERNEL", "openblas", TRUE);
-      g_assert_cmpint (clip_f32_kernel_choose (768, 768), ==, CLIP_F32_OPENBLAS);
+      g_assert_true (clip_f32_pass_kernels_known (SHAPE, kernels));
+      assert_kernels (kernels, CLIP_F32_OPENBLAS, CLIP_F32_OPENBLAS);
       g_setenv ("CLIPLAB_F32_KERNEL", "panels", TRUE);
-      g_assert_cmpint (clip_f32_kernel_choose (768, 768), ==, CLIP_F32_PANELS);
-      g_autofree char *cached = cached_choice (g_getenv ("XDG_CACHE_HOME"), "768x768");
-      g_assert_null (cached);
+      g_assert_true (clip_f32_pass_kernels_known (SHAPE, kernels));
+      assert_kernels (kernels, CLIP_F32_PANELS, CLIP_F32_PANELS);
+      g_setenv ("CLIPLAB_F32_KERNEL", "neither", TRUE);
+      g_assert_false (clip_f32_pass_kernels_known (SHAPE, kernels));
       return;
     }
   g_autofree char *home = run_child ("forced");
+  g_autofree char *cached = cached_choice (home, "pass-" SHAPE "-one");
+  g_assert_null (cached);
 }
 
 /* XDG_CACHE_HOME is a file: nothing can be written below it, and the choice is still made. */
@@ -121,14 +177,124 @@ test_unwritable (void)
 {
   if (g_test_subprocess ())
     {
-      ClipF32Kernel kernel = clip_f32_kernel_choose (512, 768);
-      g_assert_true (kernel == CLIP_F32_PANELS || kernel == CLIP_F32_OPENBLAS);
+      ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
+      clip_f32_pass_kernels_measure (SHAPE, fake_timer, NULL, kernels);
+      assert_kernels (kernels, CLIP_F32_PANELS, CLIP_F32_OPENBLAS);
       g_assert_true (g_file_test (g_getenv ("XDG_CACHE_HOME"), G_FILE_TEST_IS_REGULAR));
       return;
     }
   g_autofree char *file = g_build_filename (tu_tmpdir (), "not-a-directory", NULL);
   g_assert_true (g_file_set_contents (file, "", 0, NULL));
   g_autofree char *home = run_child ("not-a-directory");
+}
+
+/* A random model large enough to be timed (its vision MLP has 512² weights), saved as a file:
+ * panels are made for models loaded from files only. */
+static const ClipConfig model_config = {
+  .vision = { .width = 256, .layers = 2, .heads = 4, .mlp_width = 1024, .ln_eps = 1e-5f,
+              .activation = CLIP_ACTIVATION_QUICK_GELU },
+  .text = { .width = 64, .layers = 1, .heads = 2, .mlp_width = 256, .ln_eps = 1e-5f,
+            .activation = CLIP_ACTIVATION_QUICK_GELU },
+  .image_size = 64, .patch_size = 16, .context_length = 16, .vocab_size = 300, .embed_dim = 64, .eot_id = -1,
+};
+#define MODEL_SHAPE "256x1024x2-64x256x1"
+#define N_IMAGES 3
+#define IMAGE_FLOATS (3 * 64 * 64)
+
+static char *
+model_path (void)
+{
+  char *path = g_build_filename (tu_tmpdir (), "timed-model.safetensors", NULL);
+  if (g_file_test (path, G_FILE_TEST_EXISTS))
+    return path;
+  ClipPreprocess pre;
+  clip_preprocess_init_default (&pre);
+  pre.image_size = 64;
+  GError *error = NULL;
+  g_autoptr (ClipModel) model = clip_model_new_random (&model_config, &pre, NULL, 3, &error);
+  g_assert_no_error (error);
+  g_assert_true (clip_model_save (model, path, CLIP_DTYPE_F32, &error));
+  g_assert_no_error (error);
+  return path;
+}
+
+/* The name clip_model_get_kernel gives KERNEL. */
+static const char *
+reported (ClipF32Kernel kernel)
+{
+  return kernel == CLIP_F32_OPENBLAS ? "openblas" : clip_packed_kernel_name ();
+}
+
+/* Encodes the images one by one (EACH) and as a batch (BATCH), checking that the model names ONE's
+ * and BATCH_KERNEL's kernel after each. */
+static void
+encode_both_ways (const char *path, float *each, float *batch, ClipF32Kernel one, ClipF32Kernel batch_kernel)
+{
+  GError *error = NULL;
+  g_autoptr (ClipModel) model = clip_model_load (path, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree float *pixels = g_new (float, N_IMAGES * IMAGE_FLOATS);
+  GRand *rng = g_rand_new_with_seed (5);
+  for (int i = 0; i < N_IMAGES * IMAGE_FLOATS; i++)
+    pixels[i] = (float) g_rand_double_range (rng, -2, 2);
+  g_rand_free (rng);
+  for (int i = 0; i < N_IMAGES; i++)
+    {
+      g_assert_true (clip_model_encode_images (model, pixels + i * IMAGE_FLOATS, 1, each + i * 64, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (clip_model_get_kernel (model, CLIP_PRODUCT_VISION_MLP_UP), ==, reported (one));
+      g_assert_cmpstr (clip_model_get_kernel (model, CLIP_PRODUCT_VISION_QKV), ==, reported (one));
+    }
+  g_assert_true (clip_model_encode_images (model, pixels, N_IMAGES, batch, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (clip_model_get_kernel (model, CLIP_PRODUCT_VISION_MLP_DOWN), ==, reported (batch_kernel));
+  g_assert_cmpstr (clip_model_get_kernel (model, CLIP_PRODUCT_TEXT_MLP_UP), ==, reported (batch_kernel));
+}
+
+/* A model times its kernels at its first pass (cached under its shape), then runs every pass on its
+ * regime's kernel, and the embeddings agree whichever kernel runs: forced to either, or mixed
+ * (OpenBLAS for one image, the panels for a batch, so that both copies of the weights are kept). */
+static void
+test_model_passes (void)
+{
+  if (!g_test_subprocess ())
+    {
+      g_autofree char *path = model_path ();
+      g_setenv ("TIMED_MODEL", path, TRUE);
+      g_autofree char *home = run_child ("model");
+      g_autofree char *one = cached_choice (home, "pass-" MODEL_SHAPE "-one");
+      g_autofree char *batch = cached_choice (home, "pass-" MODEL_SHAPE "-batch");
+      g_assert_nonnull (one);
+      g_assert_nonnull (batch);
+      return;
+    }
+  const char *path = g_getenv ("TIMED_MODEL");
+  float reference[N_IMAGES * 64], each[N_IMAGES * 64], batch[N_IMAGES * 64];
+  ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
+  /* Timed at the first pass; the kernels reported are those cached. */
+  g_assert_false (clip_f32_pass_kernels_known (MODEL_SHAPE, kernels));
+  {
+    GError *error = NULL;
+    g_autoptr (ClipModel) model = clip_model_load (path, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_true (clip_model_encode_images (model, (float[IMAGE_FLOATS]) { 0 }, 1, each, NULL, &error));
+    g_assert_true (clip_f32_pass_kernels_known (MODEL_SHAPE, kernels));
+    g_assert_cmpstr (clip_model_get_kernel (model, CLIP_PRODUCT_VISION_MLP_UP), ==, reported (kernels[CLIP_PASS_ONE]));
+  }
+  g_setenv ("CLIPLAB_F32_KERNEL", "panels", TRUE);
+  encode_both_ways (path, reference, batch, CLIP_F32_PANELS, CLIP_F32_PANELS);
+  tu_assert_close_rel ("panels, a batch against one by one", batch, reference, N_IMAGES * 64, 1e-5);
+  g_setenv ("CLIPLAB_F32_KERNEL", "openblas", TRUE);
+  encode_both_ways (path, each, batch, CLIP_F32_OPENBLAS, CLIP_F32_OPENBLAS);
+  tu_assert_close_rel ("openblas, one by one", each, reference, N_IMAGES * 64, 1e-5);
+  tu_assert_close_rel ("openblas, a batch", batch, reference, N_IMAGES * 64, 1e-5);
+  g_unsetenv ("CLIPLAB_F32_KERNEL");
+  /* The cache says the panels for one image and OpenBLAS for a batch (the fake timer decides so). */
+  ClipF32Kernel mixed[CLIP_N_PASS_REGIMES];
+  clip_f32_pass_kernels_measure (MODEL_SHAPE, fake_timer, NULL, mixed);
+  encode_both_ways (path, each, batch, CLIP_F32_PANELS, CLIP_F32_OPENBLAS);
+  tu_assert_close_rel ("mixed, one by one", each, reference, N_IMAGES * 64, 1e-5);
+  tu_assert_close_rel ("mixed, a batch", batch, reference, N_IMAGES * 64, 1e-5);
 }
 
 /* AUTO: F32 without native bf16 (nothing timed), else the faster of the two, timed once and
@@ -167,10 +333,11 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/kernel-choice/measured-and-cached", test_measured_and_cached);
-  g_test_add_func ("/kernel-choice/read-back", test_read_back);
-  g_test_add_func ("/kernel-choice/small", test_small);
+  g_test_add_func ("/kernel-choice/stale-version", test_stale_version);
+  g_test_add_func ("/kernel-choice/one-copy", test_one_copy);
   g_test_add_func ("/kernel-choice/forced", test_forced);
   g_test_add_func ("/kernel-choice/unwritable", test_unwritable);
+  g_test_add_func ("/kernel-choice/model-passes", test_model_passes);
   g_test_add_func ("/kernel-choice/auto", test_auto);
   return g_test_run ();
 }

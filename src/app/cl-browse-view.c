@@ -18,6 +18,7 @@ struct _ClBrowseView {
   ClStatusPage *no_images_page;
   GtkBox *grid_box;
   GtkLabel *count_label;
+  GtkWidget *show_all_button;
   GtkPicture *preview;
   GtkSpinner *preview_spinner;
   GtkLabel *preview_error;
@@ -37,6 +38,8 @@ struct _ClBrowseView {
 
   ClSession *session;
   ClImageGrid *grid;
+  GtkFilterListModel *shown;   /* the grid's model: all images or the subset, but those moved to the trash */
+  GListStore *subset;          /* the images shown instead of all (cl_browse_view_show_items), or NULL */
   char **captions;             /* of the data set, by item index */
   GCancellable *preview_cancellable;
   GCancellable *rank_cancellable;
@@ -222,7 +225,7 @@ update_matches (ClBrowseView *self)
   update_busy (self);
   set_matches_status (self, _("Comparing with every caption…"), TRUE);
   cl_model_worker_rank_texts_async (cl_session_get_worker (self->session), cl_image_item_get_path (item),
-                                    cl_image_item_get_mtime (item), cl_session_get_apply_exif (self->session),
+                                    cl_image_item_get_member (item), cl_image_item_get_mtime (item), cl_session_get_apply_exif (self->session),
                                     (const char *const *) self->captions, g_strv_length (self->captions),
                                     TOP_CAPTIONS, self->rank_cancellable, rank_done, ref);
 }
@@ -275,14 +278,17 @@ update_details (ClBrowseView *self)
   g_autofree char *description = g_content_type_get_description (cl_image_item_get_content_type (item));
   gtk_label_set_label (self->type_label, description);
   gtk_label_set_label (self->dimensions_label, "…");
-  g_autofree char *folder = g_path_get_dirname (cl_image_item_get_path (item));
+  /* A member of a WebDataset shard is "in" the shard. */
+  const char *member = cl_image_item_get_member (item);
+  g_autofree char *folder = member != NULL ? g_strdup (cl_image_item_get_path (item))
+                                           : g_path_get_dirname (cl_image_item_get_path (item));
   g_autofree char *folder_display = g_filename_display_name (folder);
   gtk_label_set_label (self->folder_label, folder_display);
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->folder_label), folder_display);
 
   if (cl_image_item_get_exists (item))
     {
-      g_autofree char *size = g_format_size (cl_image_item_get_size (item));
+      g_autofree char *size = member != NULL ? g_strdup ("—") : g_format_size (cl_image_item_get_size (item));
       g_autoptr (GDateTime) modified = g_date_time_new_from_unix_local (cl_image_item_get_mtime (item));
       /* The date as the locale writes it (LC_TIME, which may differ from the language). */
       g_autofree char *when = modified != NULL ? g_date_time_format (modified, "%x %R") : g_strdup ("—");
@@ -295,6 +301,7 @@ update_details (ClBrowseView *self)
       gtk_widget_set_visible (GTK_WIDGET (self->preview_spinner), TRUE);
       gtk_spinner_set_spinning (self->preview_spinner, TRUE);
       cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (item),
+                                         cl_image_item_get_member (item),
                                          PREVIEW_MAX_SIZE, self->preview_cancellable, preview_done, ref);
     }
   else
@@ -324,6 +331,51 @@ update_details (ClBrowseView *self)
 
 /* ---------------------------------------------------------------- session */
 
+/* Every image of the collection in the grid, and their count. */
+static void
+show_all (ClBrowseView *self)
+{
+  ClCollection *collection = cl_session_get_collection (self->session);
+
+  g_clear_object (&self->subset);
+  gtk_widget_set_visible (self->show_all_button, FALSE);
+  if (collection != NULL)
+    {
+      guint n = cl_collection_get_n_items (collection);
+      g_autofree char *count = g_strdup_printf (ngettext ("%u image", "%u images", n), n);
+      gtk_label_set_label (self->count_label, count);
+    }
+  gtk_filter_list_model_set_model (self->shown, collection != NULL ? cl_collection_get_items (collection) : NULL);
+  cl_image_grid_select_item (self->grid, cl_session_get_selected_item (self->session));
+}
+
+void
+cl_browse_view_show_items (ClBrowseView *self, GPtrArray *items, const char *what)
+{
+  ClCollection *collection = cl_session_get_collection (self->session);
+
+  if (collection == NULL)
+    return;
+  g_clear_object (&self->subset);
+  self->subset = g_list_store_new (CL_TYPE_IMAGE_ITEM);
+  g_list_store_splice (self->subset, 0, 0, items->pdata, items->len);
+  /* Translators: Browse's count when it shows some images only: "12 of 500 images: Images selected on the map" */
+  g_autofree char *count = g_strdup_printf (ngettext ("%u of %u image: %s", "%u of %u images: %s",
+                                                      cl_collection_get_n_items (collection)),
+                                            items->len, cl_collection_get_n_items (collection), what);
+  gtk_label_set_label (self->count_label, count);
+  gtk_widget_set_visible (self->show_all_button, TRUE);
+  gtk_filter_list_model_set_model (self->shown, G_LIST_MODEL (self->subset));
+  cl_image_grid_scroll_to_start (self->grid);
+  cl_image_grid_select_item (self->grid, cl_session_get_selected_item (self->session));
+}
+
+static void
+action_show_all (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  show_all (CL_BROWSE_VIEW (widget));
+}
+
 static void
 on_collection_changed (ClBrowseView *self)
 {
@@ -339,11 +391,10 @@ on_collection_changed (ClBrowseView *self)
           const char *caption = cl_image_item_get_caption (cl_collection_get_item (collection, i));
           self->captions[i] = g_strdup (caption != NULL ? caption : "");
         }
-      g_autofree char *count = g_strdup_printf (ngettext ("%u image", "%u images", n), n);
-      gtk_label_set_label (self->count_label, count);
     }
-  cl_image_grid_set_model (self->grid, collection != NULL ? cl_collection_get_items (collection) : NULL);
-  cl_image_grid_select_item (self->grid, cl_session_get_selected_item (self->session));
+  /* Until an image goes to the trash, nothing is filtered: a folder of any size costs nothing. */
+  gtk_filter_list_model_set_filter (self->shown, NULL);
+  show_all (self);
   update_page (self);
 }
 
@@ -399,6 +450,7 @@ cl_browse_view_dispose (GObject *object)
   if (self->session != NULL)
     g_signal_handlers_disconnect_by_data (self->session, self);
   g_clear_object (&self->session);
+  g_clear_object (&self->subset);
   gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_BROWSE_VIEW);
   G_OBJECT_CLASS (cl_browse_view_parent_class)->dispose (object);
 }
@@ -410,6 +462,7 @@ cl_browse_view_finalize (GObject *object)
 
   g_strfreev (self->captions);
   g_ptr_array_unref (self->matches);
+  g_object_unref (self->shown);
   G_OBJECT_CLASS (cl_browse_view_parent_class)->finalize (object);
 }
 
@@ -447,6 +500,8 @@ cl_browse_view_class_init (ClBrowseViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, no_images_page);
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, grid_box);
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, count_label);
+  gtk_widget_class_bind_template_child (widget_class, ClBrowseView, show_all_button);
+  gtk_widget_class_install_action (widget_class, "browse.show-all", NULL, action_show_all);
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, preview);
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, preview_spinner);
   gtk_widget_class_bind_template_child (widget_class, ClBrowseView, preview_error);
@@ -466,6 +521,26 @@ cl_browse_view_class_init (ClBrowseViewClass *klass)
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 
+static gboolean
+is_not_trashed (gpointer item, gpointer user_data)
+{
+  return !cl_image_item_get_trashed (item);
+}
+
+static void
+on_trashed_changed (ClBrowseView *self)
+{
+  GtkFilter *filter = gtk_filter_list_model_get_filter (self->shown);
+
+  if (filter == NULL)
+    {
+      g_autoptr (GtkCustomFilter) not_trashed = gtk_custom_filter_new (is_not_trashed, NULL, NULL);
+      gtk_filter_list_model_set_filter (self->shown, GTK_FILTER (not_trashed));
+    }
+  else
+    gtk_filter_changed (filter, GTK_FILTER_CHANGE_DIFFERENT);
+}
+
 static void
 cl_browse_view_init (ClBrowseView *self)
 {
@@ -481,11 +556,14 @@ cl_browse_view_new (ClSession *session)
   self->session = g_object_ref (session);
   self->grid = CL_IMAGE_GRID (cl_image_grid_new (cl_session_get_thumbnailer (session), CL_IMAGE_CELL_CAPTION));
   gtk_box_prepend (self->grid_box, GTK_WIDGET (self->grid));
+  self->shown = gtk_filter_list_model_new (NULL, NULL);
+  cl_image_grid_set_model (self->grid, G_LIST_MODEL (self->shown));
   g_signal_connect_swapped (self->grid, "notify::selected-item", G_CALLBACK (on_grid_selection), self);
   g_signal_connect_swapped (self->grid, "activate", G_CALLBACK (on_grid_activate), self);
 
   g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (on_collection_changed), self);
   g_signal_connect_swapped (session, "notify::collection-loading", G_CALLBACK (update_page), self);
+  g_signal_connect_swapped (session, "trashed-changed", G_CALLBACK (on_trashed_changed), self);
   g_signal_connect_swapped (session, "notify::selected-item", G_CALLBACK (on_selected_item_changed), self);
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (update_matches), self);
   g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (update_matches), self);

@@ -25,6 +25,11 @@ typedef struct {
   gboolean own;   /* the selected image's own caption */
 } ClCaptionMatch;
 
+/* Shows only ITEMS (ClImageItem of the open collection) in the grid, WHAT saying which ("Images
+ * selected on the map"); "browse.show-all" (the bar's Show All button) and opening another folder
+ * show every image again. */
+void cl_browse_view_show_items (ClBrowseView *self, GPtrArray *items, const char *what);
+
 GPtrArray *cl_browse_view_get_caption_matches (ClBrowseView *self);  /* ClCaptionMatch *, new array */
 
 G_END_DECLS

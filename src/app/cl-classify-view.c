@@ -38,6 +38,9 @@ struct _ClClassifyView {
   GtkBox *grid_box;
   GtkDropDown *filter_dropdown;
   GtkDropDown *sort_dropdown;
+  GtkSpinButton *min_confidence_spin;
+  GtkSpinButton *max_confidence_spin;
+  GtkCheckButton *disagree_check;
   GtkLabel *count_label;
   GtkStack *center_stack;
   GtkWidget *center_switcher;
@@ -56,10 +59,16 @@ struct _ClClassifyView {
   ClSession *session;
   ClImageGrid *grid;
   GtkCustomFilter *filter;
+  gboolean any_trashed;          /* images of the collection went to the trash: the filter hides them */
   GtkCustomSorter *sorter;
   GtkSortListModel *sort_model;
   GtkStringList *filter_classes;
   char *filter_class;
+  double min_confidence;         /* percent: the range of confidence shown (0–100: every image) */
+  double max_confidence;
+  gboolean only_disagreeing;     /* only labelled images predicted as another class */
+  guint *class_counts;           /* images predicted as each choice of the filter (0: all images) */
+  GPtrArray *count_rows;         /* GtkListItem * of the filter drop-down that show a count */
   gboolean sort_by_confidence;
 
   ClDebounce debounce;           /* typing pause, then refresh () */
@@ -100,6 +109,9 @@ enum {
   PROP_METRICS_SUMMARY,
   PROP_TEMPLATE_PRESET,
   PROP_FILTER_CLASS,
+  PROP_MIN_CONFIDENCE,
+  PROP_MAX_CONFIDENCE,
+  PROP_ONLY_DISAGREEING,
   PROP_SORT_BY_CONFIDENCE,
   PROP_PROGRESS,
   PROP_EXPORT_FOLDER,
@@ -278,10 +290,11 @@ run_live (ClClassifyView *self)
     }
 
   const char *path = cl_image_item_get_path (item);
+  const char *member = cl_image_item_get_member (item);
   gint64 mtime = cl_image_item_get_mtime (item);
   self->live_cancellable = g_cancellable_new ();
   set_live_busy (self, TRUE);
-  cl_model_worker_classify_async (cl_session_get_worker (self->session), &path, &mtime, 1,
+  cl_model_worker_classify_async (cl_session_get_worker (self->session), &path, &member, &mtime, 1,
                                   (const char *const *) self->classes, (const char *const *) self->templates,
                                   cl_session_get_apply_exif (self->session), CL_WORKER_PRIORITY_INTERACTIVE,
                                   NULL, NULL, NULL, self->live_cancellable, live_done, cl_weak_ref_new (self));
@@ -303,9 +316,22 @@ update_count (ClClassifyView *self)
 
 /* Whether the grid's filter or order depends on the predictions. */
 static gboolean
+confidence_range_active (ClClassifyView *self)
+{
+  return self->min_confidence > 0 || self->max_confidence < 100;
+}
+
+/* Whether the filter hides anything: the drop-down, the confidence range, the disagreeing images. */
+static gboolean
+filter_active (ClClassifyView *self)
+{
+  return self->filter_class != NULL || confidence_range_active (self) || self->only_disagreeing;
+}
+
+static gboolean
 grid_follows_predictions (ClClassifyView *self)
 {
-  return self->filter_class != NULL || self->sort_by_confidence;
+  return filter_active (self) || self->sort_by_confidence;
 }
 
 /* The predictions changed: filter and sort again where they matter.  The filter runs at once (a
@@ -315,7 +341,7 @@ static void
 refilter (ClClassifyView *self)
 {
   g_clear_handle_id (&self->refilter_id, g_source_remove);
-  if (self->filter_class != NULL)
+  if (filter_active (self))
     gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
   if (self->sort_by_confidence)
     gtk_sorter_changed (GTK_SORTER (self->sorter), GTK_SORTER_CHANGE_DIFFERENT);
@@ -344,6 +370,8 @@ schedule_refilter (ClClassifyView *self)
   update_state (self);
 }
 
+static void update_class_counts (ClClassifyView *self);
+
 /* CLEAR_ITEMS: the collection's items show the results (not a new collection's fresh items). */
 static void
 clear_folder_results (ClClassifyView *self, gboolean clear_items)
@@ -359,6 +387,8 @@ clear_folder_results (ClClassifyView *self, gboolean clear_items)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.export", FALSE);
   for (guint i = 0; c != NULL && i < cl_collection_get_n_items (c); i++)
     cl_image_item_set_prediction (cl_collection_get_item (c, i), NULL, -1);
+  if (self->count_rows != NULL)
+    update_class_counts (self);
   update_state (self);
 }
 
@@ -412,6 +442,7 @@ folder_progress (const ClClassifyProgress *progress, gpointer user_data)
     }
   self->folder_done = progress->first + progress->n;
   set_progress (self, (double) self->folder_done / MAX (self->folder_total, 1));
+  update_class_counts (self);
   g_autofree char *text = g_strdup_printf (ngettext ("%u of %u image", "%u of %u images", self->folder_total),
                                            self->folder_done, self->folder_total);
   gtk_progress_bar_set_text (self->folder_progress, text);
@@ -601,11 +632,13 @@ run_folder (ClClassifyView *self)
   const guint n = cl_collection_get_n_items (c);
   const guint n_classes = g_strv_length (self->classes);
   g_autofree const char **paths = g_new (const char *, MAX (n, 1));
+  g_autofree const char **members = g_new (const char *, MAX (n, 1));
   g_autofree gint64 *mtimes = g_new (gint64, MAX (n, 1));
   for (guint i = 0; i < n; i++)
     {
       ClImageItem *item = cl_collection_get_item (c, i);
       paths[i] = cl_image_item_get_path (item);
+      members[i] = cl_image_item_get_member (item);
       mtimes[i] = cl_image_item_get_mtime (item);
     }
   self->folder_classes = g_strdupv (self->classes);
@@ -617,7 +650,7 @@ run_folder (ClClassifyView *self)
   set_folder_summary (self, NULL);
   update_folder_controls (self);
   update_metrics (self);
-  cl_model_worker_classify_async (cl_session_get_worker (self->session), paths, mtimes, n,
+  cl_model_worker_classify_async (cl_session_get_worker (self->session), paths, members, mtimes, n,
                                   (const char *const *) self->classes, (const char *const *) self->templates,
                                   cl_session_get_apply_exif (self->session), CL_WORKER_PRIORITY_BACKGROUND,
                                   folder_progress, cl_weak_ref_new (self), (GDestroyNotify) cl_weak_ref_free,
@@ -652,6 +685,97 @@ action_stop (GtkWidget *widget, const char *action_name, GVariant *parameter)
     refilter (self);
 }
 
+/* ---------------------------------------------------------------- class counts in the filter */
+
+/* ROW's count, dimmed after its class name ("All Classes" counts every image shown unfiltered). */
+static void
+show_row_count (ClClassifyView *self, GtkListItem *row)
+{
+  GtkWidget *count = gtk_widget_get_last_child (gtk_list_item_get_child (row));
+  guint position = gtk_list_item_get_position (row);
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->filter_classes));
+  g_autofree char *text = self->class_counts != NULL && position < n
+                          ? g_strdup_printf ("%u", self->class_counts[position]) : NULL;
+
+  gtk_label_set_label (GTK_LABEL (count), text);
+}
+
+/* How many images of the collection (not trashed) each choice of the filter shows: the
+ * predictions as they arrive, counted again with each batch. */
+static void
+update_class_counts (ClClassifyView *self)
+{
+  ClCollection *c = collection (self);
+  guint n_choices = g_list_model_get_n_items (G_LIST_MODEL (self->filter_classes));
+  g_autoptr (GHashTable) choice_of = g_hash_table_new (g_str_hash, g_str_equal);
+
+  g_free (self->class_counts);
+  self->class_counts = g_new0 (guint, MAX (n_choices, 1));
+  for (guint i = 1; i < n_choices; i++)
+    g_hash_table_insert (choice_of, (gpointer) gtk_string_list_get_string (self->filter_classes, i),
+                         GUINT_TO_POINTER (i));
+  for (guint i = 0; c != NULL && i < cl_collection_get_n_items (c); i++)
+    {
+      ClImageItem *item = cl_collection_get_item (c, i);
+      const char *prediction = cl_image_item_get_prediction (item);
+      if (cl_image_item_get_trashed (item))
+        continue;
+      self->class_counts[0]++;
+      /* Predictions of classes no longer typed (0: not among the choices) count only in "All". */
+      guint choice = prediction != NULL ? GPOINTER_TO_UINT (g_hash_table_lookup (choice_of, prediction)) : 0;
+      if (choice > 0)
+        self->class_counts[choice]++;
+    }
+  for (guint i = 0; i < self->count_rows->len; i++)
+    show_row_count (self, self->count_rows->pdata[i]);
+}
+
+static void
+count_row_setup (GtkSignalListItemFactory *factory, GtkListItem *row, ClClassifyView *self)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  GtkWidget *name = gtk_label_new (NULL);
+  GtkWidget *count = gtk_label_new (NULL);
+
+  gtk_label_set_xalign (GTK_LABEL (name), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (name), PANGO_ELLIPSIZE_END);
+  gtk_widget_set_hexpand (name, TRUE);
+  gtk_widget_add_css_class (count, "dim-label");
+  gtk_widget_add_css_class (count, "numeric");
+  gtk_box_append (GTK_BOX (box), name);
+  gtk_box_append (GTK_BOX (box), count);
+  gtk_list_item_set_child (row, box);
+}
+
+static void
+count_row_bind (GtkSignalListItemFactory *factory, GtkListItem *row, ClClassifyView *self)
+{
+  GtkWidget *name = gtk_widget_get_first_child (gtk_list_item_get_child (row));
+
+  gtk_label_set_label (GTK_LABEL (name), gtk_string_object_get_string (gtk_list_item_get_item (row)));
+  g_ptr_array_add (self->count_rows, row);
+  show_row_count (self, row);
+}
+
+static void
+count_row_unbind (GtkSignalListItemFactory *factory, GtkListItem *row, ClClassifyView *self)
+{
+  g_ptr_array_remove_fast (self->count_rows, row);
+}
+
+/* The filter drop-down shows each class with its count. */
+static void
+setup_filter_counts (ClClassifyView *self)
+{
+  g_autoptr (GtkListItemFactory) factory = gtk_signal_list_item_factory_new ();
+
+  self->count_rows = g_ptr_array_new ();
+  g_signal_connect (factory, "setup", G_CALLBACK (count_row_setup), self);
+  g_signal_connect (factory, "bind", G_CALLBACK (count_row_bind), self);
+  g_signal_connect (factory, "unbind", G_CALLBACK (count_row_unbind), self);
+  gtk_drop_down_set_factory (self->filter_dropdown, factory);
+}
+
 /* ---------------------------------------------------------------- inputs */
 
 static void
@@ -674,6 +798,7 @@ update_filter_choices (ClClassifyView *self)
   g_free (self->filter_class);
   self->filter_class = selected > 0 ? g_steal_pointer (&keep) : NULL;
   gtk_drop_down_set_selected (self->filter_dropdown, selected);
+  update_class_counts (self);
 }
 
 static void
@@ -781,7 +906,7 @@ static void
 apply_filter_and_sorter (ClClassifyView *self)
 {
   GtkFilterListModel *filtered = GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model));
-  GtkFilter *filter = self->filter_class != NULL ? GTK_FILTER (self->filter) : NULL;
+  GtkFilter *filter = filter_active (self) || self->any_trashed ? GTK_FILTER (self->filter) : NULL;
   GtkSorter *sorter = self->sort_by_confidence ? GTK_SORTER (self->sorter) : NULL;
 
   if (gtk_filter_list_model_get_filter (filtered) != filter)
@@ -798,7 +923,7 @@ drop_hidden_selection (ClClassifyView *self)
   ClImageItem *item = cl_session_get_selected_item (self->session);
   GListModel *shown = G_LIST_MODEL (self->sort_model);
 
-  if (self->filter_class == NULL || item == NULL || !gtk_widget_get_mapped (GTK_WIDGET (self))
+  if (!filter_active (self) || item == NULL || !gtk_widget_get_mapped (GTK_WIDGET (self))
       || gtk_filter_match (GTK_FILTER (self->filter), item))
     return;
   g_autoptr (ClImageItem) first = g_list_model_get_n_items (shown) > 0 ? g_list_model_get_item (shown, 0) : NULL;
@@ -823,6 +948,34 @@ on_filter_selected (ClClassifyView *self)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FILTER_CLASS]);
 }
 
+/* The confidence range or the disagreeing images changed (from the popover or the properties). */
+static void
+filters_changed (ClClassifyView *self, GParamSpec *pspec)
+{
+  gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
+  apply_filter_and_sorter (self);
+  drop_hidden_selection (self);
+  g_object_notify_by_pspec (G_OBJECT (self), pspec);
+}
+
+static void
+set_confidence_bound (ClClassifyView *self, double *bound, double value, GParamSpec *pspec)
+{
+  if (*bound == value)
+    return;
+  *bound = value;
+  filters_changed (self, pspec);
+}
+
+static void
+on_trashed_changed (ClClassifyView *self)
+{
+  self->any_trashed = TRUE;
+  gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
+  apply_filter_and_sorter (self);
+  update_class_counts (self);
+}
+
 static void
 on_sort_selected (ClClassifyView *self)
 {
@@ -838,14 +991,26 @@ on_sort_selected (ClClassifyView *self)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SORT_BY_CONFIDENCE]);
 }
 
+static void set_template_preset (ClClassifyView *self, const char *preset);
+
+/* "classify.use-labels": the data set's labels as the class names and, when it has templates of its
+ * own (WebDataset's zeroshot_classification_templates.txt), those as the custom templates: the
+ * classifier CLIP_benchmark builds for it. */
 static void
-on_use_labels (ClClassifyView *self)
+action_use_labels (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
+  ClClassifyView *self = CL_CLASSIFY_VIEW (widget);
   ClCollection *c = collection (self);
   if (c == NULL || !cl_collection_has_labels (c))
     return;
   g_autofree char *text = g_strjoinv (", ", (char **) cl_collection_get_labels (c));
   gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->classes_view), text, -1);
+  const char *const *templates = cl_collection_get_templates (c);
+  if (templates == NULL)
+    return;
+  g_autofree char *lines = g_strjoinv ("\n", (char **) templates);
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->templates_view), lines, -1);
+  set_template_preset (self, "custom");
 }
 
 /* ---------------------------------------------------------------- filter, sort, grid */
@@ -855,7 +1020,24 @@ filter_func (gpointer item, gpointer user_data)
 {
   ClClassifyView *self = user_data;
 
-  return self->filter_class == NULL || g_strcmp0 (cl_image_item_get_prediction (item), self->filter_class) == 0;
+  const char *prediction = cl_image_item_get_prediction (item);
+
+  if (cl_image_item_get_trashed (item))
+    return FALSE;
+  if (self->filter_class != NULL && g_strcmp0 (prediction, self->filter_class) != 0)
+    return FALSE;
+  if (confidence_range_active (self))
+    {
+      double percent = 100 * cl_image_item_get_confidence (item);
+      if (prediction == NULL || percent < self->min_confidence || percent > self->max_confidence)
+        return FALSE;
+    }
+  if (self->only_disagreeing)
+    {
+      const char *label = cl_image_item_get_label (item);
+      return label != NULL && prediction != NULL && g_ascii_strcasecmp (label, prediction) != 0;
+    }
+  return TRUE;
 }
 
 static int
@@ -904,6 +1086,7 @@ on_selected_item_changed (ClClassifyView *self)
     {
       self->preview_cancellable = g_cancellable_new ();
       cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (item),
+                                         cl_image_item_get_member (item),
                                          PREVIEW_MAX_SIZE, self->preview_cancellable, selected_preview_done,
                                          cl_weak_ref_new (self));
     }
@@ -925,6 +1108,8 @@ on_collection_changed (ClClassifyView *self)
   ClCollection *c = collection (self);
 
   self->folder_enabled = FALSE;
+  self->any_trashed = FALSE;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->disagree_check), c != NULL && cl_collection_has_labels (c));
   clear_folder_results (self, FALSE);
   set_folder_summary (self, NULL);
   gtk_filter_list_model_set_model (GTK_FILTER_LIST_MODEL (gtk_sort_list_model_get_model (self->sort_model)),
@@ -1161,6 +1346,17 @@ set_filter_class (ClClassifyView *self, const char *class_name)
 
 gboolean cl_classify_view_has_results (ClClassifyView *self) { return self->folder_complete; }
 
+guint
+cl_classify_view_get_class_count (ClClassifyView *self, const char *class_name)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->filter_classes));
+
+  for (guint i = 0; self->class_counts != NULL && i < n; i++)
+    if ((i == 0 && class_name == NULL) || (i > 0 && g_strcmp0 (gtk_string_list_get_string (self->filter_classes, i), class_name) == 0))
+      return self->class_counts[i];
+  return 0;
+}
+
 static void
 cl_classify_view_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
@@ -1188,6 +1384,15 @@ cl_classify_view_get_property (GObject *object, guint prop_id, GValue *value, GP
       break;
     case PROP_FILTER_CLASS:
       g_value_set_string (value, self->filter_class);
+      break;
+    case PROP_MIN_CONFIDENCE:
+      g_value_set_double (value, self->min_confidence);
+      break;
+    case PROP_MAX_CONFIDENCE:
+      g_value_set_double (value, self->max_confidence);
+      break;
+    case PROP_ONLY_DISAGREEING:
+      g_value_set_boolean (value, self->only_disagreeing);
       break;
     case PROP_SORT_BY_CONFIDENCE:
       g_value_set_boolean (value, self->sort_by_confidence);
@@ -1223,6 +1428,19 @@ cl_classify_view_set_property (GObject *object, guint prop_id, const GValue *val
     case PROP_FILTER_CLASS:
       set_filter_class (self, g_value_get_string (value));
       break;
+    case PROP_MIN_CONFIDENCE:
+      set_confidence_bound (self, &self->min_confidence, g_value_get_double (value), pspec);
+      break;
+    case PROP_MAX_CONFIDENCE:
+      set_confidence_bound (self, &self->max_confidence, g_value_get_double (value), pspec);
+      break;
+    case PROP_ONLY_DISAGREEING:
+      if (self->only_disagreeing != g_value_get_boolean (value))
+        {
+          self->only_disagreeing = g_value_get_boolean (value);
+          filters_changed (self, pspec);
+        }
+      break;
     case PROP_SORT_BY_CONFIDENCE:
       gtk_drop_down_set_selected (self->sort_dropdown, g_value_get_boolean (value) ? 1 : 0);
       break;
@@ -1247,6 +1465,10 @@ install_properties (GObjectClass *object_class)
   properties[PROP_TEMPLATE_PRESET] = g_param_spec_string ("template-preset", NULL, NULL, "simple", read_write);
   properties[PROP_FILTER_CLASS] = g_param_spec_string ("filter-class", NULL, NULL, NULL, read_write);
   properties[PROP_SORT_BY_CONFIDENCE] = g_param_spec_boolean ("sort-by-confidence", NULL, NULL, FALSE, read_write);
+  /* The filter's confidence range, in percent, and the images predicted other than their label. */
+  properties[PROP_MIN_CONFIDENCE] = g_param_spec_double ("min-confidence", NULL, NULL, 0, 100, 0, read_write);
+  properties[PROP_MAX_CONFIDENCE] = g_param_spec_double ("max-confidence", NULL, NULL, 0, 100, 100, read_write);
+  properties[PROP_ONLY_DISAGREEING] = g_param_spec_boolean ("only-disagreeing", NULL, NULL, FALSE, read_write);
   properties[PROP_PROGRESS] = g_param_spec_double ("progress", NULL, NULL, 0, 1, 0, read_only);
   properties[PROP_EXPORT_FOLDER] = g_param_spec_object ("export-folder", NULL, NULL, G_TYPE_FILE, read_only);
   properties[PROP_EXPORT_TITLE] = g_param_spec_string ("export-title", NULL, NULL, NULL, read_only);
@@ -1286,6 +1508,8 @@ cl_classify_view_finalize (GObject *object)
   g_free (self->folder_probs);
   g_free (self->folder_readable);
   g_free (self->filter_class);
+  g_free (self->class_counts);
+  g_ptr_array_unref (self->count_rows);
   g_free (self->metrics_summary);
   g_clear_object (&self->filter);
   g_clear_object (&self->sorter);
@@ -1304,6 +1528,7 @@ cl_classify_view_class_init (ClClassifyViewClass *klass)
   gtk_widget_class_install_action (widget_class, "classify.classify-all", NULL, action_classify_all);
   gtk_widget_class_install_action (widget_class, "classify.stop", NULL, action_stop);
   gtk_widget_class_install_action (widget_class, "classify.export", NULL, action_export);
+  gtk_widget_class_install_action (widget_class, "classify.use-labels", NULL, action_use_labels);
 
   g_type_ensure (CL_TYPE_STATUS_PAGE);
   g_type_ensure (CL_TYPE_PROB_BARS);
@@ -1323,6 +1548,9 @@ cl_classify_view_class_init (ClClassifyViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, grid_box);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, filter_dropdown);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, sort_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, min_confidence_spin);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, max_confidence_spin);
+  gtk_widget_class_bind_template_child (widget_class, ClClassifyView, disagree_check);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, count_label);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, center_stack);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, center_switcher);
@@ -1337,7 +1565,6 @@ cl_classify_view_class_init (ClClassifyViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, prob_bars);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, probs_hint);
   gtk_widget_class_bind_template_child (widget_class, ClClassifyView, probs_action);
-  gtk_widget_class_bind_template_callback (widget_class, on_use_labels);
   gtk_widget_class_bind_template_callback (widget_class, on_templates_selected);
   gtk_widget_class_bind_template_callback (widget_class, on_filter_selected);
   gtk_widget_class_bind_template_callback (widget_class, on_sort_selected);
@@ -1350,6 +1577,12 @@ cl_classify_view_init (ClClassifyView *self)
   gtk_widget_init_template (GTK_WIDGET (self));
   cl_debounce_init (&self->debounce, DEBOUNCE_MS, typing_paused, self);
   self->filter_classes = GTK_STRING_LIST (gtk_drop_down_get_model (self->filter_dropdown));
+  self->max_confidence = 100;
+  setup_filter_counts (self);
+  const GBindingFlags both = G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE;
+  g_object_bind_property (self, "min-confidence", self->min_confidence_spin, "value", both);
+  g_object_bind_property (self, "max-confidence", self->max_confidence_spin, "value", both);
+  g_object_bind_property (self, "only-disagreeing", self->disagree_check, "active", both);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.classify-all", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.stop", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.export", FALSE);
@@ -1394,6 +1627,7 @@ cl_classify_view_new (ClSession *session)
 
   g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (on_collection_changed), self);
   g_signal_connect_swapped (session, "notify::selected-item", G_CALLBACK (on_selected_item_changed), self);
+  g_signal_connect_swapped (session, "trashed-changed", G_CALLBACK (on_trashed_changed), self);
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (on_model_changed), self);
   g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (on_model_changed), self);
   on_collection_changed (self);

@@ -29,7 +29,9 @@ GtkWidget *cl_classify_view_new (ClSession *session);
  * bound to its progress bar), and what the Save dialog of Export shows: "export-folder" (the GFile
  * it starts in: Documents or home), "export-title" (it says which rows are saved), "export-name"
  * (the file name proposed).  Read-write, as their drop-downs: "template-preset" ("simple",
- * "openai7", "imagenet80", "custom"), "filter-class" (NULL: all), "sort-by-confidence". */
+ * "openai7", "imagenet80", "custom"), "filter-class" (NULL: all), "sort-by-confidence"; as the
+ * filter's popover: "min-confidence" and "max-confidence" (percent, 0 and 100: every image) and
+ * "only-disagreeing" (only labelled images predicted as another class). */
 
 /* Asks for a file name and saves the results of the images the grid shows (filtered, in its
  * order) as CSV. */
@@ -39,6 +41,9 @@ void cl_classify_view_export (ClClassifyView *self);
 void cl_classify_view_export_to (ClClassifyView *self, GFile *file);
 /* Whether whole-folder results for the current classes are complete (and can be exported). */
 gboolean cl_classify_view_has_results (ClClassifyView *self);
+/* How many images the filter's drop-down counts for CLASS_NAME (NULL: all images), as it shows
+ * beside it. */
+guint    cl_classify_view_get_class_count (ClClassifyView *self, const char *class_name);
 gboolean cl_classify_view_export_to_file (ClClassifyView *self, GFile *file, GError **error);
 
 G_END_DECLS

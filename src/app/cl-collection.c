@@ -16,6 +16,7 @@ struct _ClCollection {
   GListStore *items;
   gboolean has_labels;
   char **labels;
+  char **templates;     /* the data set's own zero-shot templates, or NULL */
   char *warning;
   char *image_folder;   /* where the images are: the folder, or a data set's image root */
 };
@@ -31,6 +32,7 @@ cl_collection_finalize (GObject *object)
   g_free (self->title);
   g_clear_object (&self->items);
   g_strfreev (self->labels);
+  g_strfreev (self->templates);
   g_free (self->warning);
   g_free (self->image_folder);
   G_OBJECT_CLASS (cl_collection_parent_class)->finalize (object);
@@ -54,6 +56,7 @@ const char *cl_collection_get_title (ClCollection *self) { return self->title; }
 GListModel *cl_collection_get_items (ClCollection *self) { return G_LIST_MODEL (self->items); }
 gboolean cl_collection_has_labels (ClCollection *self) { return self->has_labels; }
 const char *const *cl_collection_get_labels (ClCollection *self) { return (const char *const *) self->labels; }
+const char *const *cl_collection_get_templates (ClCollection *self) { return (const char *const *) self->templates; }
 const char *cl_collection_get_warning (ClCollection *self) { return self->warning; }
 const char *cl_collection_get_image_folder (ClCollection *self) { return self->image_folder; }
 
@@ -143,10 +146,39 @@ load_folder (ClCollection *self, GCancellable *cancellable, GError **error)
   return TRUE;
 }
 
-/* Any data set the library reads (a CSV, a folder of class folders, a COCO or Karpathy JSON): one
- * item per image, with its first caption and its label; relative image paths start from IMAGE_ROOT
- * (NULL: where the format puts them), absolute ones are used as they are; the entries it skipped
- * are summed up in the warning, naming the first. */
+/* The item of IMAGE, listed at its first caption ROW: a file, or a member of a WebDataset shard
+ * (the shard's file and time, the member's name; thumbnails read it from the tar stream). */
+static ClImageItem *
+dataset_item (ClipDataset *dataset, int row, int image)
+{
+  const char *shard = clip_dataset_get_image_shard (dataset, image);
+  const char *member = shard != NULL ? clip_dataset_get_image_entry (dataset, image) : NULL;
+  const char *image_path = shard != NULL ? shard : clip_dataset_get_image_path (dataset, row);
+  const char *named = member != NULL ? member : image_path;
+  int label = clip_dataset_get_image_label (dataset, image);
+  g_autoptr (GFile) file = g_file_new_for_path (image_path);
+  g_autofree char *display = g_filename_display_basename (named);
+  g_autofree char *type = g_content_type_guess (named, NULL, 0, NULL);
+  GStatBuf st;
+  gint64 size = -1, mtime = 0;
+
+  if (g_stat (image_path, &st) == 0)
+    {
+      size = member != NULL ? 0 : st.st_size;  /* a member's size is not known before it is read */
+      mtime = st.st_mtime;
+    }
+  ClImageItem *item = cl_image_item_new (file, display, type, size, mtime);
+  cl_image_item_set_member (item, member);
+  cl_image_item_set_dataset_row (item, clip_dataset_get_caption (dataset, row),
+                                 label >= 0 ? clip_dataset_get_label_name (dataset, label) : NULL,
+                                 clip_dataset_get_line (dataset, row));
+  return item;
+}
+
+/* Any data set the library reads (a CSV, a folder of class folders, WebDataset shards, a COCO or
+ * Karpathy JSON): one item per image, with its first caption and its label; relative image paths
+ * start from IMAGE_ROOT (NULL: where the format puts them), absolute ones are used as they are; the
+ * entries it skipped are summed up in the warning, naming the first. */
 static gboolean
 load_dataset (ClCollection *self, GFile *image_root, GCancellable *cancellable, GError **error)
 {
@@ -154,14 +186,6 @@ load_dataset (ClCollection *self, GFile *image_root, GCancellable *cancellable, 
   if (path == NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _("%s: only local data sets can be opened"),
-                   self->title);
-      return FALSE;
-    }
-  /* Items are image files; shards hold their images inside. */
-  if (clip_dataset_is_webdataset (path))
-    {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
-                   _("%s: the images are inside WebDataset shards; evaluate them with cliplab-cli evaluate"),
                    self->title);
       return FALSE;
     }
@@ -184,26 +208,12 @@ load_dataset (ClCollection *self, GFile *image_root, GCancellable *cancellable, 
       int image = clip_dataset_get_row_image (dataset, row);
       if (image < (int) items->len)
         continue;  /* a further caption of an image already listed */
-      const char *image_path = clip_dataset_get_image_path (dataset, row);
-      int label = clip_dataset_get_image_label (dataset, image);
-      g_autoptr (GFile) file = g_file_new_for_path (image_path);
-      g_autofree char *display = g_filename_display_basename (image_path);
-      g_autofree char *type = g_content_type_guess (image_path, NULL, 0, NULL);
-      GStatBuf st;
-      gint64 size = -1, mtime = 0;
-
-      if (g_stat (image_path, &st) == 0)
-        {
-          size = st.st_size;
-          mtime = st.st_mtime;
-        }
-      ClImageItem *item = cl_image_item_new (file, display, type, size, mtime);
-      cl_image_item_set_dataset_row (item, clip_dataset_get_caption (dataset, row),
-                                     label >= 0 ? clip_dataset_get_label_name (dataset, label) : NULL,
-                                     clip_dataset_get_line (dataset, row));
-      g_ptr_array_add (items, item);
+      g_ptr_array_add (items, dataset_item (dataset, row, image));
     }
 
+  int n_templates = 0;
+  const char *const *templates = clip_dataset_get_templates (dataset, &n_templates);
+  self->templates = n_templates > 0 ? g_strdupv ((char **) templates) : NULL;
   const int n_labels = clip_dataset_get_n_labels (dataset);
   self->has_labels = n_labels > 0;
   self->labels = g_new0 (char *, n_labels + 1);
@@ -284,7 +294,9 @@ load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
     {
       self->image_folder = g_file_get_path (file);
-      self->kind = folder_is_dataset (self) ? CL_COLLECTION_DATASET : CL_COLLECTION_FOLDER;
+      self->kind = folder_is_dataset (self) || (self->image_folder != NULL
+                                                && clip_dataset_is_webdataset (self->image_folder))
+                     ? CL_COLLECTION_DATASET : CL_COLLECTION_FOLDER;
       ok = self->kind == CL_COLLECTION_DATASET ? load_dataset (self, NULL, cancellable, &error)
                                                : load_folder (self, cancellable, &error);
     }

@@ -16,8 +16,8 @@ typedef enum {
 G_DECLARE_FINAL_TYPE (ClCollection, cl_collection, CL, COLLECTION, GObject)
 
 /* Reads FILE in a thread: a folder (its image files, sorted by name as file managers sort) or a data
- * set the library reads (a CSV, a folder of class folders, a COCO or Karpathy JSON; one item per
- * image, with its first caption), whose relative image paths start from IMAGE_ROOT (NULL: where its
+ * set the library reads (a CSV, a folder of class folders, WebDataset shards, a COCO or Karpathy
+ * JSON; one item per image, with its first caption; a shard's images stay inside it), whose relative image paths start from IMAGE_ROOT (NULL: where its
  * format puts them, e.g. the CSV's folder).  The kind follows from the file. */
 void          cl_collection_load_async (GFile *file, GFile *image_root, GCancellable *cancellable,
                                         GAsyncReadyCallback callback, gpointer user_data);
@@ -33,6 +33,9 @@ ClImageItem      *cl_collection_get_item (ClCollection *self, guint index);  /* 
 /* Data sets: whether images carry labels, and the labels in the data set's order. */
 gboolean            cl_collection_has_labels (ClCollection *self);
 const char *const  *cl_collection_get_labels (ClCollection *self);
+/* The data set's own zero-shot templates ("{}" or "{c}" for the class; WebDataset's
+ * zeroshot_classification_templates.txt), or NULL. */
+const char *const  *cl_collection_get_templates (ClCollection *self);
 
 /* The folder the images are under: the opened folder, or a data set's image root (a CSV's folder,
  * ../NAME beside a COCO annotations folder); NULL when not local. */

@@ -93,3 +93,36 @@ cl_file_chooser_show_with_choice (GtkWidget *owner, const ClFileChooserOptions *
   request->data = data;
   chooser_show (dialog, owner, request);
 }
+
+/* ---------------------------------------------------------------- data sets */
+
+ClFileChooserOptions
+cl_file_chooser_dataset_options (ClDatasetShape shape, const char *title, GFile *start)
+{
+  if (shape == CL_DATASET_FOLDER)
+    return (ClFileChooserOptions) {
+      .title = title, .action = GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, .accept_label = _("_Open"), .folder = start,
+    };
+  return (ClFileChooserOptions) {
+    .title = title,
+    .action = GTK_FILE_CHOOSER_ACTION_OPEN,
+    .accept_label = _("_Open"),
+    .filter_name = _("Data sets (CSV, COCO or Karpathy JSON)"),
+    .filter_suffix = "csv",
+    .filter_suffix2 = "json",
+    .filter_mime_type = "text/csv",
+    .folder = start,
+  };
+}
+
+gboolean
+cl_dataset_shape_from_string (const char *text, ClDatasetShape *shape)
+{
+  if (g_strcmp0 (text, "file") == 0)
+    *shape = CL_DATASET_FILE;
+  else if (g_strcmp0 (text, "folder") == 0)
+    *shape = CL_DATASET_FOLDER;
+  else
+    return FALSE;
+  return TRUE;
+}

@@ -41,4 +41,19 @@ void cl_file_chooser_show_with_choice (GtkWidget *owner, const ClFileChooserOpti
                                        const ClFileChooserChoice *choice, ClFileChosenWithChoiceFunc chosen,
                                        gpointer data);
 
+/* ---------------------------------------------------------------- data sets */
+
+/* What a data set is on disk: a file (CSV, COCO or Karpathy JSON) or a folder (of class folders, or
+ * WebDataset shards).  A file chooser picks one or the other, so callers offer both. */
+typedef enum {
+  CL_DATASET_FILE,
+  CL_DATASET_FOLDER,
+} ClDatasetShape;
+
+/* The options of the one data set chooser (Open, Train, validation): SHAPE's action and filter,
+ * TITLE, starting in START (may be NULL). */
+ClFileChooserOptions cl_file_chooser_dataset_options (ClDatasetShape shape, const char *title, GFile *start);
+/* "file" or "folder" (an action's target) as a shape; FALSE for anything else. */
+gboolean cl_dataset_shape_from_string (const char *text, ClDatasetShape *shape);
+
 G_END_DECLS

@@ -66,24 +66,36 @@ shown_in_folder (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
-cl_file_launcher_show_in_folder_async (GFile *file, GtkWidget *parent, GCancellable *cancellable,
-                                       GAsyncReadyCallback callback, gpointer user_data)
+cl_file_launcher_show_items_async (GPtrArray *files, GtkWidget *parent, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = g_task_new (parent, cancellable, callback, user_data);
   g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, cancellable, NULL);
-  g_autofree char *uri = g_file_get_uri (file);
-  const char *uris[] = { uri, NULL };
+  g_auto (GStrv) uri_list = g_new0 (char *, files->len + 1);
 
-  g_task_set_source_tag (task, cl_file_launcher_show_in_folder_async);
-  g_task_set_task_data (task, g_object_ref (file), g_object_unref);
+  g_return_if_fail (files->len > 0);
+  for (guint i = 0; i < files->len; i++)
+    uri_list[i] = g_file_get_uri (files->pdata[i]);
+  g_task_set_source_tag (task, cl_file_launcher_show_items_async);
+  g_task_set_task_data (task, g_object_ref (files->pdata[0]), g_object_unref);
   if (bus == NULL)
     {
       open_containing_folder (task);
       return;
     }
   g_dbus_connection_call (bus, FILE_MANAGER_NAME, FILE_MANAGER_PATH, FILE_MANAGER_NAME, "ShowItems",
-                          g_variant_new ("(^ass)", uris, ""), NULL, G_DBUS_CALL_FLAGS_NONE, FILE_MANAGER_TIMEOUT,
+                          g_variant_new ("(^ass)", uri_list, ""), NULL, G_DBUS_CALL_FLAGS_NONE, FILE_MANAGER_TIMEOUT,
                           cancellable, shown_in_folder, task);
+}
+
+void
+cl_file_launcher_show_in_folder_async (GFile *file, GtkWidget *parent, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GPtrArray) files = g_ptr_array_new ();
+
+  g_ptr_array_add (files, file);
+  cl_file_launcher_show_items_async (files, parent, cancellable, callback, user_data);
 }
 
 gboolean

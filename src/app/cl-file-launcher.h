@@ -15,6 +15,9 @@ void     cl_file_launcher_open_async (GFile *file, GtkWidget *parent, GCancellab
  * bus); where no file manager answers, opens its folder with the default application. */
 void     cl_file_launcher_show_in_folder_async (GFile *file, GtkWidget *parent, GCancellable *cancellable,
                                                 GAsyncReadyCallback callback, gpointer user_data);
+/* The same for several FILES (GFile) at once; without a file manager, the first one's folder opens. */
+void     cl_file_launcher_show_items_async (GPtrArray *files, GtkWidget *parent, GCancellable *cancellable,
+                                            GAsyncReadyCallback callback, gpointer user_data);
 
 /* The outcome of either. */
 gboolean cl_file_launcher_finish (GAsyncResult *result, GError **error);

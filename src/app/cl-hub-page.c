@@ -353,11 +353,13 @@ start_download (ClHubPage *self, const char *repo_id)
 {
   g_autofree char *id = g_strstrip (g_strdup (repo_id));
   set_error (self, NULL);
-  if (!clip_hub_is_repo_id (id))
+  if (!clip_hub_parse_model_ref (id, NULL, NULL))
     {
       /* Translators: %s is what the user typed in place of a Hugging Face repository id */
       g_autofree char *message = g_strdup_printf (_("“%s” is not a Hugging Face model id: expected "
-                                                    "organisation/name, e.g. openai/clip-vit-base-patch32."), id);
+                                                    "organisation/name, e.g. openai/clip-vit-base-patch32, "
+                                                    "or organisation/name@revision for a branch, tag or "
+                                                    "commit."), id);
       set_error (self, message);
       return;
     }

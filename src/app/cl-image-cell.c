@@ -4,6 +4,8 @@
  * built in code rather than from a template, which costs about twice as much. */
 #include "cl-image-cell.h"
 
+#include "cl-image-grid.h"
+
 #include <glib/gi18n.h>
 
 struct _ClImageCell {
@@ -23,7 +25,6 @@ struct _ClImageCell {
   ClThumbnailer *thumbnailer;
   ClImageCellFlags flags;
   ClImageItem *item;
-  GtkWidget *context_menu;
 };
 
 G_DEFINE_FINAL_TYPE (ClImageCell, cl_image_cell, GTK_TYPE_WIDGET)
@@ -162,79 +163,36 @@ on_query_tooltip (ClImageCell *self, int x, int y, gboolean keyboard, GtkTooltip
 }
 
 GdkContentProvider *
-cl_image_cell_content_for_file (GFile *file)
+cl_image_cell_content_for_files (GPtrArray *files)
 {
   /* GDK offers a file list as text/uri-list too, for programs that take that. */
-  GdkFileList *list = gdk_file_list_new_from_array (&file, 1);
+  GdkFileList *list = gdk_file_list_new_from_array ((GFile **) files->pdata, files->len);
   GdkContentProvider *content = gdk_content_provider_new_typed (GDK_TYPE_FILE_LIST, list);
   g_boxed_free (GDK_TYPE_FILE_LIST, list);
   return content;
 }
 
+/* A drag carries the grid's selection when it starts on a selected image, else this image. */
 static GdkContentProvider *
 on_drag_prepare (GtkDragSource *source, double x, double y, ClImageCell *self)
 {
-  if (self->item == NULL)
+  GtkWidget *grid = gtk_widget_get_ancestor (GTK_WIDGET (self), CL_TYPE_IMAGE_GRID);
+  g_autoptr (GPtrArray) files = NULL;
+
+  /* An image inside a WebDataset shard has no file of its own to hand over. */
+  if (self->item == NULL || cl_image_item_get_member (self->item) != NULL)
     return NULL;
+  if (grid != NULL)
+    files = cl_image_grid_get_files_for (CL_IMAGE_GRID (grid), self->item);
+  else
+    {
+      files = g_ptr_array_new_with_free_func (g_object_unref);
+      g_ptr_array_add (files, g_object_ref (cl_image_item_get_file (self->item)));
+    }
   GdkTexture *thumbnail = cl_image_item_get_thumbnail (self->item);
   if (thumbnail != NULL)
     gtk_drag_source_set_icon (source, GDK_PAINTABLE (thumbnail), 0, 0);
-  return cl_image_cell_content_for_file (cl_image_item_get_file (self->item));
-}
-
-/* The context menu, pointing at AT (cell coordinates): the window's actions on the image's path. */
-static void
-show_context_menu (ClImageCell *self, const GdkRectangle *at)
-{
-  static const struct { const char *label, *action; } items[] = {
-    { N_("Find _Similar Images"), "win.find-similar" },
-    { N_("Open _With…"), "win.open-with" },
-    { N_("Show in _Files"), "win.show-in-files" },
-    { N_("_Copy"), "win.copy-image" },
-  };
-  g_autoptr (GMenu) menu = g_menu_new ();
-
-  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
-    {
-      g_autoptr (GMenuItem) item = g_menu_item_new (_(items[i].label), NULL);
-      g_menu_item_set_action_and_target_value (item, items[i].action,
-                                               g_variant_new_string (cl_image_item_get_path (self->item)));
-      g_menu_append_item (menu, item);
-    }
-  if (self->context_menu == NULL)
-    {
-      self->context_menu = gtk_popover_menu_new_from_model (NULL);
-      gtk_popover_set_has_arrow (GTK_POPOVER (self->context_menu), FALSE);
-      gtk_widget_set_halign (self->context_menu, GTK_ALIGN_START);
-      gtk_widget_set_parent (self->context_menu, GTK_WIDGET (self));
-    }
-  gtk_popover_menu_set_menu_model (GTK_POPOVER_MENU (self->context_menu), G_MENU_MODEL (menu));
-  gtk_popover_set_pointing_to (GTK_POPOVER (self->context_menu), at);
-  gtk_popover_popup (GTK_POPOVER (self->context_menu));
-}
-
-static void
-on_context_click (GtkGestureClick *gesture, int n_press, double x, double y, ClImageCell *self)
-{
-  if (self->item == NULL)
-    return;
-  show_context_menu (self, &(GdkRectangle) { (int) x, (int) y, 1, 1 });
-  gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
-}
-
-void
-cl_image_cell_popup_menu (ClImageCell *self)
-{
-  graphene_rect_t bounds;
-
-  if (self->item == NULL)
-    return;
-  /* From the keyboard: at the middle of the thumbnail. */
-  if (!gtk_widget_compute_bounds (self->frame, GTK_WIDGET (self), &bounds))
-    graphene_rect_init (&bounds, 0, 0, gtk_widget_get_width (GTK_WIDGET (self)),
-                        gtk_widget_get_height (GTK_WIDGET (self)));
-  show_context_menu (self, &(GdkRectangle) { (int) (bounds.origin.x + bounds.size.width / 2),
-                                              (int) (bounds.origin.y + bounds.size.height / 2), 1, 1 });
+  return cl_image_cell_content_for_files (files);
 }
 
 static void
@@ -242,7 +200,6 @@ cl_image_cell_dispose (GObject *object)
 {
   ClImageCell *self = CL_IMAGE_CELL (object);
 
-  g_clear_pointer (&self->context_menu, gtk_widget_unparent);
   cl_image_cell_set_item (self, NULL);
   if (self->thumbnailer != NULL)
     g_signal_handlers_disconnect_by_data (self->thumbnailer, self);
@@ -321,16 +278,12 @@ cl_image_cell_init (ClImageCell *self)
   gtk_widget_set_has_tooltip (GTK_WIDGET (self), TRUE);
   g_signal_connect (self, "query-tooltip", G_CALLBACK (on_query_tooltip), NULL);
 
-  /* Dragged out of the grid, the image is its file (a file manager copies it, an editor opens it). */
+  /* Dragged out of the grid, the image is its file (a file manager copies it, an editor opens it).
+   * Only from the thumbnail: a drag from the name or the margins draws the grid's rubber band. */
   GtkDragSource *drag = gtk_drag_source_new ();
   gtk_drag_source_set_actions (drag, GDK_ACTION_COPY);
   g_signal_connect (drag, "prepare", G_CALLBACK (on_drag_prepare), self);
-  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drag));
-
-  GtkGesture *context = gtk_gesture_click_new ();
-  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (context), GDK_BUTTON_SECONDARY);
-  g_signal_connect (context, "pressed", G_CALLBACK (on_context_click), self);
-  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (context));
+  gtk_widget_add_controller (self->frame, GTK_EVENT_CONTROLLER (drag));
 }
 
 /* A data set's caption, two lines under the name. */

@@ -19,15 +19,13 @@ typedef enum {
 G_DECLARE_FINAL_TYPE (ClImageCell, cl_image_cell, CL, IMAGE_CELL, GtkWidget)
 
 GtkWidget *cl_image_cell_new (ClThumbnailer *thumbnailer, ClImageCellFlags flags);
-/* Right-clicking a cell offers the window's actions on its image: Find Similar Images, Open With…,
- * Show in Files, Copy (win.find-similar, win.open-with, win.show-in-files, win.copy-image).  A cell
- * dragged out of the grid carries its file (cl_image_cell_content_for_file). */
+/* A cell dragged out of the grid by its thumbnail carries its file, or the grid's selection when
+ * it is selected (cl_image_grid_get_files_for). */
 /* Shows ITEM (requests its thumbnail), or nothing (releases the previous one). */
 void         cl_image_cell_set_item (ClImageCell *self, ClImageItem *item);
 ClImageItem *cl_image_cell_get_item (ClImageCell *self);
-/* FILE as the clipboard and drag and drop carry it: a GdkFileList, offered as text/uri-list too. */
-GdkContentProvider *cl_image_cell_content_for_file (GFile *file);
-/* Opens the context menu as the Menu key or Shift+F10 do (the grid sends them to its focused cell). */
-void         cl_image_cell_popup_menu (ClImageCell *self);
+/* FILES (GFile) as the clipboard and drag and drop carry them: a GdkFileList, offered as
+ * text/uri-list too. */
+GdkContentProvider *cl_image_cell_content_for_files (GPtrArray *files);
 
 G_END_DECLS

@@ -6,6 +6,7 @@ struct _ClImageItem {
 
   GFile *file;
   char *path;
+  char *member;
   char *uri;
   char *name;
   char *content_type;
@@ -13,6 +14,7 @@ struct _ClImageItem {
   gint64 size;
   gint64 mtime;
   guint index;
+  gboolean trashed;
 
   char *caption;
   char *label;
@@ -48,6 +50,7 @@ cl_image_item_finalize (GObject *object)
 
   g_clear_object (&self->file);
   g_free (self->path);
+  g_free (self->member);
   g_free (self->uri);
   g_free (self->name);
   g_free (self->content_type);
@@ -136,6 +139,14 @@ cl_image_item_new (GFile *file, const char *display_name, const char *content_ty
 }
 
 GFile *cl_image_item_get_file (ClImageItem *self) { return self->file; }
+const char *cl_image_item_get_member (ClImageItem *self) { return self->member; }
+
+void
+cl_image_item_set_member (ClImageItem *self, const char *member)
+{
+  g_free (self->member);
+  self->member = g_strdup (member);
+}
 const char *cl_image_item_get_path (ClImageItem *self) { return self->path; }
 const char *cl_image_item_get_uri (ClImageItem *self) { return self->uri; }
 const char *cl_image_item_get_name (ClImageItem *self) { return self->name; }
@@ -144,6 +155,8 @@ const char *cl_image_item_get_sort_key (ClImageItem *self) { return self->sort_k
 gint64 cl_image_item_get_size (ClImageItem *self) { return self->size; }
 gint64 cl_image_item_get_mtime (ClImageItem *self) { return self->mtime; }
 gboolean cl_image_item_get_exists (ClImageItem *self) { return self->size >= 0; }
+gboolean cl_image_item_get_trashed (ClImageItem *self) { return self->trashed; }
+void cl_image_item_set_trashed (ClImageItem *self, gboolean trashed) { self->trashed = trashed; }
 guint cl_image_item_get_index (ClImageItem *self) { return self->index; }
 void cl_image_item_set_index (ClImageItem *self, guint index) { self->index = index; }
 const char *cl_image_item_get_caption (ClImageItem *self) { return self->caption; }

@@ -12,6 +12,11 @@ G_DECLARE_FINAL_TYPE (ClImageItem, cl_image_item, CL, IMAGE_ITEM, GObject)
 ClImageItem *cl_image_item_new (GFile *file, const char *display_name, const char *content_type,
                                 gint64 size, gint64 mtime);
 
+/* An image inside a WebDataset shard: FILE and PATH are the shard's, MEMBER the image's name in it
+ * (NULL for an image file); decoders read it with clip_dataset_read_shard_member. */
+void        cl_image_item_set_member (ClImageItem *self, const char *member);
+const char *cl_image_item_get_member (ClImageItem *self);
+
 GFile      *cl_image_item_get_file (ClImageItem *self);
 const char *cl_image_item_get_path (ClImageItem *self);
 const char *cl_image_item_get_uri (ClImageItem *self);
@@ -21,6 +26,9 @@ const char *cl_image_item_get_sort_key (ClImageItem *self);
 gint64      cl_image_item_get_size (ClImageItem *self);   /* bytes, -1 when the file is missing */
 gint64      cl_image_item_get_mtime (ClImageItem *self);  /* seconds since the epoch */
 gboolean    cl_image_item_get_exists (ClImageItem *self);
+/* Moved to the trash from the application: the views hide it (until Undo brings it back). */
+gboolean    cl_image_item_get_trashed (ClImageItem *self);
+void        cl_image_item_set_trashed (ClImageItem *self, gboolean trashed);
 
 /* Position in the collection (stable while the collection is open). */
 guint       cl_image_item_get_index (ClImageItem *self);

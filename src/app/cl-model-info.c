@@ -68,6 +68,7 @@ cl_model_info_new (const ClipModel *model)
   info->config = *clip_model_get_config (model);
   info->preprocess = *clip_model_get_preprocess (model);
   info->logit_scale = clip_model_get_logit_scale (model);
+  info->precision = clip_model_get_precision (model);
   return info;
 }
 

@@ -17,6 +17,7 @@ typedef struct {
   ClipConfig config;
   ClipPreprocess preprocess;
   float logit_scale;  /* the raw log value */
+  ClipPrecision precision;  /* of its products, resolved (never AUTO) */
 } ClModelInfo;
 
 #define CL_TYPE_MODEL_INFO (cl_model_info_get_type ())

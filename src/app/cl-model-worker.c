@@ -34,10 +34,13 @@ typedef struct {
 
   int n_threads;                /* SET_THREADS */
   char *path;                   /* LOAD: the model; RANK: the image */
+  char *member;                 /* RANK: NULL, or the image's member in the shard PATH */
   char *tokenizer;
   char *config;
+  ClipPrecision precision;
 
   char **paths;                 /* CLASSIFY */
+  char **members;               /* [n_images]: NULL, or the image's member in the shard paths[i] */
   gint64 *mtimes;
   guint n_images;
   char **classes;
@@ -203,6 +206,10 @@ job_free (ClModelWorker *self, Job *job)
   g_free (job->path);
   g_free (job->tokenizer);
   g_free (job->config);
+  for (guint i = 0; job->members != NULL && i < job->n_images; i++)
+    g_free (job->members[i]);
+  g_free (job->members);
+  g_free (job->member);
   g_strfreev (job->paths);
   g_free (job->mtimes);
   g_strfreev (job->classes);
@@ -293,18 +300,20 @@ worker_cache_insert (GHashTable *cache, char *key, const float *embed, int dim)
 }
 
 static char *
-image_cache_key (const char *path, gint64 mtime)
+image_cache_key (const char *path, const char *member, gint64 mtime)
 {
-  return g_strdup_printf ("%s\x1f%" G_GINT64_FORMAT, path, mtime);
+  return g_strdup_printf ("%s\x1f%s\x1f%" G_GINT64_FORMAT, path, member != NULL ? member : "", mtime);
 }
 
-/* Decodes and preprocesses the image at PATH into CHW (image_size² × 3 floats). */
+/* Decodes and preprocesses the image at PATH (or its MEMBER when PATH is a WebDataset shard) into
+ * CHW (image_size² × 3 floats). */
 static gboolean
-worker_preprocess_image (ClModelWorker *self, const char *path, gboolean exif, float *chw,
+worker_preprocess_image (ClModelWorker *self, const char *path, const char *member, gboolean exif, float *chw,
                          GError **error)
 {
   const ClipPreprocess *pre = clip_model_get_preprocess (self->model);
-  g_autoptr (ClipImage) image = clip_image_load (path, exif, error);
+  g_autoptr (ClipImage) image = member != NULL ? clip_image_load_shard_member (path, member, exif, error)
+                                               : clip_image_load (path, exif, error);
 
   if (image == NULL)
     return FALSE;
@@ -316,9 +325,9 @@ worker_preprocess_image (ClModelWorker *self, const char *path, gboolean exif, f
 
 /* Messages from the library do not always name the file; the user needs to know which one. */
 static char *
-problem_for_file (const char *path, const GError *error)
+problem_for_file (const char *path, const char *member, const GError *error)
 {
-  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *base = member != NULL ? g_strdup (member) : g_path_get_basename (path);
   g_autofree char *display = g_filename_display_name (base);
 
   if (strstr (error->message, display) != NULL)
@@ -337,6 +346,7 @@ worker_run_load (ClModelWorker *self, Job *job)
   clip_load_options_init (&options);
   options.tokenizer_path = job->tokenizer;
   options.config_path = job->config;
+  options.precision = job->precision;
   ClipModel *model = clip_model_load (job->path, &options, &error);
   if (model == NULL)
     {
@@ -443,7 +453,7 @@ worker_run_classify (ClModelWorker *self, Job *job)
 
   for (; i < job->n_images && n_pending < CLASSIFY_BATCH && i - first < CLASSIFY_SLICE_CACHED; i++)
     {
-      g_autofree char *key = image_cache_key (job->paths[i], job->mtimes[i]);
+      g_autofree char *key = image_cache_key (job->paths[i], job->members[i], job->mtimes[i]);
       const float *embed = g_hash_table_lookup (self->image_embeds, key);
       if (embed != NULL)
         {
@@ -453,10 +463,10 @@ worker_run_classify (ClModelWorker *self, Job *job)
           continue;
         }
       g_autoptr (GError) image_error = NULL;
-      if (!worker_preprocess_image (self, job->paths[i], job->exif, pixels + image_floats * n_pending,
-                                    &image_error))
+      if (!worker_preprocess_image (self, job->paths[i], job->members[i], job->exif,
+                                    pixels + image_floats * n_pending, &image_error))
         {
-          g_ptr_array_add (result->problems, problem_for_file (job->paths[i], image_error));
+          g_ptr_array_add (result->problems, problem_for_file (job->paths[i], job->members[i], image_error));
           continue;
         }
       pending[n_pending++] = i;
@@ -473,8 +483,8 @@ worker_run_classify (ClModelWorker *self, Job *job)
         {
           guint row = pending[k];
           const float *embed = embeds + (gsize) k * dim;
-          worker_cache_insert (self->image_embeds, image_cache_key (job->paths[row], job->mtimes[row]),
-                               embed, dim);
+          worker_cache_insert (self->image_embeds,
+                               image_cache_key (job->paths[row], job->members[row], job->mtimes[row]), embed, dim);
           clip_zero_shot_probs (self->model, embed, 1, job->weights, result->n_classes,
                                result->probs + (gsize) row * result->n_classes);
           result->readable[row] = TRUE;
@@ -520,7 +530,7 @@ worker_run_rank (ClModelWorker *self, Job *job)
 
   if (job->image_embed == NULL)
     {
-      g_autofree char *key = image_cache_key (job->path, job->mtime);
+      g_autofree char *key = image_cache_key (job->path, job->member, job->mtime);
       const float *cached = g_hash_table_lookup (self->image_embeds, key);
       if (cached != NULL)
         job->image_embed = g_memdup2 (cached, sizeof (float) * dim);
@@ -529,9 +539,9 @@ worker_run_rank (ClModelWorker *self, Job *job)
           const int size = clip_model_get_preprocess (self->model)->image_size;
           g_autofree float *pixels = g_new (float, (gsize) 3 * size * size);
           g_autofree float *embed = g_new (float, dim);
-          if (!worker_preprocess_image (self, job->path, job->exif, pixels, &error))
+          if (!worker_preprocess_image (self, job->path, job->member, job->exif, pixels, &error))
             {
-              g_autofree char *message = problem_for_file (job->path, error);
+              g_autofree char *message = problem_for_file (job->path, job->member, error);
               g_clear_error (&error);
               g_task_return_new_error (job->task, CLIP_ERROR, CLIP_ERROR_IO, "%s", message);
               return TRUE;
@@ -759,7 +769,7 @@ cl_model_worker_set_threads (ClModelWorker *self, int n_threads)
 
 void
 cl_model_worker_load_async (ClModelWorker *self, const char *path, const char *tokenizer,
-                            const char *config, GCancellable *cancellable,
+                            const char *config, ClipPrecision precision, GCancellable *cancellable,
                             GAsyncReadyCallback callback, gpointer user_data)
 {
   Job *job = job_new (self, JOB_LOAD, CL_WORKER_PRIORITY_INTERACTIVE, cancellable, callback,
@@ -768,6 +778,7 @@ cl_model_worker_load_async (ClModelWorker *self, const char *path, const char *t
   job->path = g_strdup (path);
   job->tokenizer = (tokenizer != NULL && *tokenizer != '\0') ? g_strdup (tokenizer) : NULL;
   job->config = (config != NULL && *config != '\0') ? g_strdup (config) : NULL;
+  job->precision = precision;
   job_push (self, job);
 }
 
@@ -780,7 +791,8 @@ cl_model_worker_load_finish (ClModelWorker *self, GAsyncResult *result, GError *
 
 void
 cl_model_worker_classify_async (ClModelWorker *self,
-                                const char *const *paths, const gint64 *mtimes, guint n_images,
+                                const char *const *paths, const char *const *members, const gint64 *mtimes,
+                                guint n_images,
                                 const char *const *classes, const char *const *templates,
                                 gboolean apply_exif, int priority,
                                 ClClassifyProgressFunc progress, gpointer progress_data,
@@ -792,8 +804,12 @@ cl_model_worker_classify_async (ClModelWorker *self,
                       cl_model_worker_classify_async);
 
   job->paths = g_new0 (char *, n_images + 1);
+  job->members = g_new0 (char *, MAX (n_images, 1));
   for (guint i = 0; i < n_images; i++)
-    job->paths[i] = g_strdup (paths[i]);
+    {
+      job->paths[i] = g_strdup (paths[i]);
+      job->members[i] = members != NULL ? g_strdup (members[i]) : NULL;
+    }
   job->mtimes = g_memdup2 (mtimes, sizeof (gint64) * MAX (n_images, 1));
   job->n_images = n_images;
   job->classes = g_strdupv ((char **) classes);
@@ -816,7 +832,7 @@ cl_model_worker_classify_finish (ClModelWorker *self, GAsyncResult *result, GErr
 }
 
 void
-cl_model_worker_rank_texts_async (ClModelWorker *self, const char *path, gint64 mtime,
+cl_model_worker_rank_texts_async (ClModelWorker *self, const char *path, const char *member, gint64 mtime,
                                   gboolean apply_exif, const char *const *texts, guint n_texts,
                                   guint top_k, GCancellable *cancellable,
                                   GAsyncReadyCallback callback, gpointer user_data)
@@ -825,6 +841,7 @@ cl_model_worker_rank_texts_async (ClModelWorker *self, const char *path, gint64 
                       user_data, cl_model_worker_rank_texts_async);
 
   job->path = g_strdup (path);
+  job->member = g_strdup (member);
   job->mtime = mtime;
   job->exif = apply_exif;
   job->texts = g_new0 (char *, n_texts + 1);

@@ -34,8 +34,9 @@ void cl_model_worker_shutdown (ClModelWorker *self);
 void cl_model_worker_set_threads (ClModelWorker *self, int n_threads);
 
 /* Loads a model (TOKENIZER and CONFIG may be NULL).  On failure the previous model stays loaded. */
+/* PRECISION: of the model's products (ClipLoadOptions.precision). */
 void         cl_model_worker_load_async (ClModelWorker *self, const char *path, const char *tokenizer,
-                                         const char *config, GCancellable *cancellable,
+                                         const char *config, ClipPrecision precision, GCancellable *cancellable,
                                          GAsyncReadyCallback callback, gpointer user_data);
 ClModelInfo *cl_model_worker_load_finish (ClModelWorker *self, GAsyncResult *result, GError **error);
 
@@ -65,11 +66,13 @@ typedef struct {
 void cl_classify_result_free (ClClassifyResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClClassifyResult, cl_classify_result_free)
 
-/* Probabilities of CLASSES (each expanded with TEMPLATES) for N_IMAGES images.  MTIMES key the
- * embedding cache.  PROGRESS (may be NULL) receives each slice; PROGRESS_DESTROY frees
+/* Probabilities of CLASSES (each expanded with TEMPLATES) for N_IMAGES images: the files PATHS, or
+ * where MEMBERS (may be NULL) names one, that member of the WebDataset shard PATHS[i].  MTIMES key
+ * the embedding cache.  PROGRESS (may be NULL) receives each slice; PROGRESS_DESTROY frees
  * PROGRESS_DATA on the main thread after the last call. */
 void cl_model_worker_classify_async (ClModelWorker *self,
-                                     const char *const *paths, const gint64 *mtimes, guint n_images,
+                                     const char *const *paths, const char *const *members,
+                                     const gint64 *mtimes, guint n_images,
                                      const char *const *classes, const char *const *templates,
                                      gboolean apply_exif, int priority,
                                      ClClassifyProgressFunc progress, gpointer progress_data,
@@ -90,8 +93,8 @@ typedef struct {
 void cl_rank_result_free (ClRankResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClRankResult, cl_rank_result_free)
 
-/* The TOP_K texts most similar to the image at PATH. */
-void cl_model_worker_rank_texts_async (ClModelWorker *self, const char *path, gint64 mtime,
+/* The TOP_K texts most similar to the image at PATH (or its MEMBER, when PATH is a WebDataset shard). */
+void cl_model_worker_rank_texts_async (ClModelWorker *self, const char *path, const char *member, gint64 mtime,
                                        gboolean apply_exif, const char *const *texts, guint n_texts,
                                        guint top_k, GCancellable *cancellable,
                                        GAsyncReadyCallback callback, gpointer user_data);

@@ -1,6 +1,8 @@
 /* cl-preferences-dialog.c — settings bound straight to GSettings. */
 #include "cl-preferences-dialog.h"
 
+#include "clip.h"
+
 #include <glib/gi18n.h>
 
 struct _ClPreferencesDialog {
@@ -8,6 +10,8 @@ struct _ClPreferencesDialog {
 
   GtkSpinButton *threads_spin;
   GtkSwitch *exif_switch;
+  GtkDropDown *precision_dropdown;
+  GtkLabel *precision_note;
   GtkDropDown *thumbnail_dropdown;
   GtkDropDown *style_dropdown;
 };
@@ -43,6 +47,24 @@ position_to_enum (const GValue *value, const GVariantType *type, gpointer user_d
 
 static const char *const thumbnail_nicks[] = { "small", "medium", "large", NULL };
 static const char *const style_nicks[] = { "system", "light", "dark", NULL };
+static const char *const precision_nicks[] = { "auto", "f32", "bf16", "int8", NULL };
+
+/* Which kernels this CPU runs the reduced precisions on, and what that means for speed (AMX
+ * multiplied ViT-B/32 3–5 times faster than float32 on a Sapphire Rapids; without native bfloat16
+ * the weights are widened on the fly, which saves memory, not time). */
+static char *
+precision_note_text (void)
+{
+  const char *bf16 = clip_precision_kernel_name (CLIP_PRECISION_BF16);
+  const char *int8 = clip_precision_kernel_name (CLIP_PRECISION_INT8);
+  const char *speed = "";
+  if (g_str_has_prefix (bf16, "amx"))
+    speed = _("Its AMX tiles make both several times faster than Float32.");
+  else if (g_str_has_prefix (bf16, "portable") || g_str_has_prefix (bf16, "avx2"))
+    speed = _("It has no native BFloat16: that saves memory, not time, and Automatic keeps Float32.");
+  /* Translators: the first two are kernel names such as "amx-bf16" and "avx512-vnni-int8". */
+  return g_strdup_printf (_("This CPU runs BFloat16 on %s and Int8 on %s. %s"), bf16, int8, speed);
+}
 
 static void
 cl_preferences_dialog_class_init (ClPreferencesDialogClass *klass)
@@ -52,6 +74,8 @@ cl_preferences_dialog_class_init (ClPreferencesDialogClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class, "/org/cliplab/ClipLab/ui/cl-preferences-dialog.ui");
   gtk_widget_class_bind_template_child (widget_class, ClPreferencesDialog, threads_spin);
   gtk_widget_class_bind_template_child (widget_class, ClPreferencesDialog, exif_switch);
+  gtk_widget_class_bind_template_child (widget_class, ClPreferencesDialog, precision_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, ClPreferencesDialog, precision_note);
   gtk_widget_class_bind_template_child (widget_class, ClPreferencesDialog, thumbnail_dropdown);
   gtk_widget_class_bind_template_child (widget_class, ClPreferencesDialog, style_dropdown);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "window.close", NULL);
@@ -62,6 +86,8 @@ cl_preferences_dialog_init (ClPreferencesDialog *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   gtk_spin_button_set_range (self->threads_spin, 0, g_get_num_processors ());
+  g_autofree char *note = precision_note_text ();
+  gtk_label_set_text (self->precision_note, note);
 }
 
 GtkWindow *
@@ -72,6 +98,8 @@ cl_preferences_dialog_new (GtkWindow *parent, GSettings *settings)
 
   g_settings_bind (settings, "threads", self->threads_spin, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "exif-orientation", self->exif_switch, "active", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind_with_mapping (settings, "precision", self->precision_dropdown, "selected", G_SETTINGS_BIND_DEFAULT,
+                                enum_to_position, position_to_enum, (gpointer) precision_nicks, NULL);
   g_settings_bind_with_mapping (settings, "thumbnail-size", self->thumbnail_dropdown, "selected",
                                 G_SETTINGS_BIND_DEFAULT, enum_to_position, position_to_enum,
                                 (gpointer) thumbnail_nicks, NULL);

@@ -1,4 +1,5 @@
-/* cl-preferences-dialog.h — Preferences: compute threads, EXIF orientation, thumbnail size, style. */
+/* cl-preferences-dialog.h — Preferences: compute threads, precision, EXIF orientation, thumbnail
+ * size, style. */
 #pragma once
 
 #include <gtk/gtk.h>

@@ -475,6 +475,104 @@ cl_search_index_update_paths_finish (ClSearchIndex *self, GAsyncResult *result, 
   return g_task_propagate_int (G_TASK (result), error);
 }
 
+/* ---------------------------------------------------------------- snapshots */
+
+void
+cl_index_snapshot_free (ClIndexSnapshot *snapshot)
+{
+  if (snapshot == NULL)
+    return;
+  g_strfreev (snapshot->paths);
+  g_free (snapshot->embeddings);
+  g_free (snapshot->hashes);
+  g_free (snapshot);
+}
+
+typedef struct {
+  ClSearchIndex *index;
+  ClIndexSnapshot *snapshot;
+} SnapshotRequest;
+
+static void
+snapshot_request_clear (SnapshotRequest *r)
+{
+  cl_index_snapshot_free (r->snapshot);
+  cl_search_index_unref (r->index);
+}
+
+static void
+snapshot_request_release (gpointer data)
+{
+  g_atomic_rc_box_release_full (data, (GDestroyNotify) snapshot_request_clear);
+}
+
+static gboolean
+snapshot_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cancellable, GError **error)
+{
+  SnapshotRequest *r = data;
+  ClSearchIndex *self = r->index;
+
+  if (!index_ensure_open (self, model, serial, error))
+    return TRUE;
+  ClIndexSnapshot *snapshot = g_new0 (ClIndexSnapshot, 1);
+  gint64 n = index_n_entries (self);
+  snapshot->dim = clip_model_get_config (model)->embed_dim;
+  snapshot->paths = g_new0 (char *, n + 1);
+  snapshot->embeddings = g_new (float, (gsize) MAX (n, 1) * snapshot->dim);
+  snapshot->hashes = g_new (guint8, (gsize) MAX (n, 1) * 16);
+  for (guint f = 0; f < self->n_folders; f++)
+    {
+      Folder *folder = &self->folders[f];
+      for (gint64 i = 0; folder->index != NULL && i < folder->n_entries; i++)
+        {
+          ClipIndexItem item;
+          clip_index_get_item (folder->index, i, &item);
+          guint row = snapshot->n++;
+          snapshot->paths[row] = g_build_filename (clip_index_get_folder (folder->index), item.path, NULL);
+          memcpy (snapshot->embeddings + (gsize) row * snapshot->dim, item.embedding, sizeof (float) * snapshot->dim);
+          memcpy (snapshot->hashes + (gsize) row * 16, item.content_hash, 16);
+        }
+    }
+  r->snapshot = snapshot;
+  return TRUE;
+}
+
+static void
+snapshot_run_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!cl_model_worker_run_finish (CL_MODEL_WORKER (source), result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  SnapshotRequest *r = g_task_get_task_data (task);
+  g_task_return_pointer (task, g_steal_pointer (&r->snapshot), (GDestroyNotify) cl_index_snapshot_free);
+}
+
+void
+cl_search_index_snapshot_async (ClSearchIndex *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  SnapshotRequest *r = g_atomic_rc_box_new0 (SnapshotRequest);
+
+  g_task_set_source_tag (task, cl_search_index_snapshot_async);
+  r->index = cl_search_index_ref (self);
+  g_task_set_task_data (task, g_atomic_rc_box_acquire (r), snapshot_request_release);
+  cl_model_worker_run_async (self->worker, CL_WORKER_PRIORITY_BACKGROUND, snapshot_slice, r, snapshot_request_release,
+                             cancellable, snapshot_run_done, task);
+}
+
+ClIndexSnapshot *
+cl_search_index_snapshot_finish (ClSearchIndex *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
 /* ---------------------------------------------------------------- searching */
 
 void
@@ -655,4 +753,60 @@ cl_search_index_search_finish (ClSearchIndex *self, GAsyncResult *result, GError
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---------------------------------------------------------------- other commands on the index */
+
+typedef struct {
+  ClSearchIndex *index;
+  ClIndexFunc func;
+  gpointer data;
+  GDestroyNotify data_destroy;
+} RunRequest;
+
+static void
+run_request_free (gpointer data)
+{
+  RunRequest *r = data;
+
+  if (r->data_destroy != NULL)
+    r->data_destroy (r->data);
+  cl_search_index_unref (r->index);
+  g_free (r);
+}
+
+static gboolean
+run_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cancellable, GError **error)
+{
+  RunRequest *r = data;
+  ClSearchIndex *self = r->index;
+
+  if (!index_ensure_open (self, model, serial, error))
+    return TRUE;
+  g_autofree ClipIndex **indexes = g_new0 (ClipIndex *, MAX (self->n_folders, 1));
+  for (guint i = 0; i < self->n_folders; i++)
+    indexes[i] = self->folders[i].index;
+  r->func (model, indexes, self->n_folders, r->data, cancellable, error);
+  return TRUE;
+}
+
+void
+cl_search_index_run_async (ClSearchIndex *self, int priority, ClIndexFunc func, gpointer data,
+                           GDestroyNotify data_destroy, GCancellable *cancellable, GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+  RunRequest *r = g_new0 (RunRequest, 1);
+
+  r->index = cl_search_index_ref (self);
+  r->func = func;
+  r->data = data;
+  r->data_destroy = data_destroy;
+  cl_model_worker_run_async (self->worker, priority, run_slice, r, run_request_free, cancellable, callback,
+                             user_data);
+}
+
+gboolean
+cl_search_index_run_finish (ClSearchIndex *self, GAsyncResult *result, GError **error)
+{
+  return cl_model_worker_run_finish (self->worker, result, error);
 }

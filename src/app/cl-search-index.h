@@ -67,6 +67,25 @@ void   cl_search_index_update_paths_async (ClSearchIndex *self, const char *fold
                                            gpointer user_data);
 gint64 cl_search_index_update_paths_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
 
+/* ---------------------------------------------------------------- snapshots */
+
+/* A copy of every folder's entries for the loaded model, as indexed so far: for the exploration
+ * views, which must not encode the images a second time. */
+typedef struct {
+  guint   n;
+  int     dim;
+  char  **paths;             /* absolute, NULL-terminated */
+  float  *embeddings;        /* [n × dim], unit rows */
+  guint8 *hashes;            /* [n × 16], the content hashes of the files */
+} ClIndexSnapshot;
+
+void cl_index_snapshot_free (ClIndexSnapshot *snapshot);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClIndexSnapshot, cl_index_snapshot_free)
+
+void             cl_search_index_snapshot_async (ClSearchIndex *self, GCancellable *cancellable,
+                                                 GAsyncReadyCallback callback, gpointer user_data);
+ClIndexSnapshot *cl_search_index_snapshot_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
+
 /* ---------------------------------------------------------------- searching */
 
 typedef struct {
@@ -93,5 +112,20 @@ void             cl_search_index_search_async (ClSearchIndex *self, const ClQuer
                                                int top_k, GCancellable *cancellable,
                                                GAsyncReadyCallback callback, gpointer user_data);
 ClSearchResults *cl_search_index_search_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
+
+/* ---------------------------------------------------------------- other commands on the index */
+
+/* A command of another view that reads the index (the Map view's layout), run on the worker thread
+ * with the model and each folder's opened index (INDEXES[i] NULL for a folder that cannot be read),
+ * borrowed for the call.  Return TRUE on success, FALSE with ERROR set. */
+typedef gboolean (*ClIndexFunc) (ClipModel *model, ClipIndex *const *indexes, guint n_indexes, gpointer data,
+                                 GCancellable *cancellable, GError **error);
+
+/* Runs FUNC once on the worker (CL_WORKER_PRIORITY_*); DATA_DESTROY (may be NULL) frees DATA afterwards,
+ * on any thread. */
+void     cl_search_index_run_async (ClSearchIndex *self, int priority, ClIndexFunc func, gpointer data,
+                                    GDestroyNotify data_destroy, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+gboolean cl_search_index_run_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
 
 G_END_DECLS

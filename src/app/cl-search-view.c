@@ -911,7 +911,7 @@ show_preview (ClSearchView *self, ClImageItem *result)
     return;
   self->preview_cancellable = g_cancellable_new ();
   cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (result),
-                                     PREVIEW_MAX_SIZE, self->preview_cancellable, preview_done, cl_weak_ref_new (self));
+                                     cl_image_item_get_member (result), PREVIEW_MAX_SIZE, self->preview_cancellable, preview_done, cl_weak_ref_new (self));
 }
 
 static void

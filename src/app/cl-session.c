@@ -21,6 +21,7 @@ struct _ClSession {
 
   ClModelState model_state;
   ClModelInfo *model_info;
+  char *model_tokenizer, *model_config;   /* what the model in MODEL_INFO was loaded with */
   char *model_problem;
   guint model_generation;
   guint n_loads_pending;
@@ -39,7 +40,7 @@ enum {
 };
 static GParamSpec *properties[N_PROPS];
 
-enum { SIGNAL_ERROR, SIGNAL_TOAST, N_SIGNALS };
+enum { SIGNAL_ERROR, SIGNAL_TOAST, SIGNAL_TRASHED_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 /* ---------------------------------------------------------------- settings helpers */
@@ -67,6 +68,14 @@ static void
 on_threads_changed (GSettings *settings, const char *key, ClSession *self)
 {
   cl_model_worker_set_threads (self->worker, g_settings_get_int (settings, "threads"));
+}
+
+/* The model in use, loaded again at the new precision (its photo indexes are kept per precision). */
+static void
+on_precision_changed (GSettings *settings, const char *key, ClSession *self)
+{
+  if (self->model_info != NULL)
+    cl_session_load_model (self, self->model_info->path, self->model_tokenizer, self->model_config, FALSE, NULL, NULL);
 }
 
 static void
@@ -110,6 +119,8 @@ cl_session_finalize (GObject *object)
   g_clear_object (&self->worker);
   g_clear_object (&self->thumbnailer);
   cl_model_info_free (self->model_info);
+  g_free (self->model_tokenizer);
+  g_free (self->model_config);
   g_free (self->model_problem);
   G_OBJECT_CLASS (cl_session_parent_class)->finalize (object);
 }
@@ -182,6 +193,8 @@ cl_session_class_init (ClSessionClass *klass)
                                         G_TYPE_STRING, G_TYPE_STRING);
   signals[SIGNAL_TOAST] = g_signal_new ("toast", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                         NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_FILE);
+  signals[SIGNAL_TRASHED_CHANGED] = g_signal_new ("trashed-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -199,6 +212,7 @@ cl_session_new (GSettings *settings, ClModelWorker *worker, ClThumbnailer *thumb
   self->thumbnailer = g_object_ref (thumbnailer);
   g_signal_connect (settings, "changed::threads", G_CALLBACK (on_threads_changed), self);
   g_signal_connect (settings, "changed::exif-orientation", G_CALLBACK (on_exif_changed), self);
+  g_signal_connect (settings, "changed::precision", G_CALLBACK (on_precision_changed), self);
   g_signal_connect (settings, "changed::thumbnail-size", G_CALLBACK (on_thumbnail_size_changed), self);
   on_exif_changed (settings, NULL, self);
   on_thumbnail_size_changed (settings, NULL, self);
@@ -244,6 +258,42 @@ void
 cl_session_show_file_toast (ClSession *self, const char *message, GFile *file)
 {
   g_signal_emit (self, signals[SIGNAL_TOAST], 0, message, file);
+}
+
+void
+cl_session_set_trashed (ClSession *self, GPtrArray *files, gboolean trashed)
+{
+  g_autoptr (GHashTable) wanted = g_hash_table_new (g_file_hash, (GEqualFunc) g_file_equal);
+  guint n = self->collection != NULL ? cl_collection_get_n_items (self->collection) : 0;
+  gboolean changed = FALSE;
+
+  for (guint i = 0; i < files->len; i++)
+    g_hash_table_add (wanted, files->pdata[i]);
+  for (guint i = 0; i < n; i++)
+    {
+      ClImageItem *item = cl_collection_get_item (self->collection, i);
+      if (cl_image_item_get_trashed (item) != trashed && g_hash_table_contains (wanted, cl_image_item_get_file (item)))
+        {
+          cl_image_item_set_trashed (item, trashed);
+          changed = TRUE;
+        }
+    }
+  if (!changed)
+    return;
+  g_signal_emit (self, signals[SIGNAL_TRASHED_CHANGED], 0);
+  /* The preview moves on from a trashed image to the next one still there (or the one before). */
+  if (self->selected_item != NULL && cl_image_item_get_trashed (self->selected_item))
+    {
+      guint at = cl_image_item_get_index (self->selected_item);
+      ClImageItem *next = NULL;
+      for (guint i = at; next == NULL && i < n; i++)
+        if (!cl_image_item_get_trashed (cl_collection_get_item (self->collection, i)))
+          next = cl_collection_get_item (self->collection, i);
+      for (guint i = MIN (at, n); next == NULL && i-- > 0;)
+        if (!cl_image_item_get_trashed (cl_collection_get_item (self->collection, i)))
+          next = cl_collection_get_item (self->collection, i);
+      cl_session_set_selected_item (self, next);
+    }
 }
 
 /* ---------------------------------------------------------------- opening */
@@ -326,6 +376,13 @@ remembered_image_root (ClSession *self, GFile *file)
 void
 cl_session_open (ClSession *self, GFile *file)
 {
+  cl_session_open_with_image_root (self, file, NULL);
+}
+
+void
+cl_session_open_with_default_root (ClSession *self, GFile *file)
+{
+  remember_image_root (self, file, NULL);
   cl_session_open_with_image_root (self, file, NULL);
 }
 
@@ -430,6 +487,10 @@ load_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   cl_model_info_free (self->model_info);
   self->model_info = info;
+  g_free (self->model_tokenizer);
+  g_free (self->model_config);
+  self->model_tokenizer = g_strdup (request->tokenizer);
+  self->model_config = g_strdup (request->config);
   self->model_generation++;
   g_clear_pointer (&self->model_problem, g_free);
   if (request->remember)
@@ -465,7 +526,11 @@ cl_session_load_model (ClSession *self, const char *path, const char *tokenizer,
   g_task_set_task_data (task, request, (GDestroyNotify) load_request_free);
   self->n_loads_pending++;
   set_model_state (self, CL_MODEL_STATE_LOADING);
-  cl_model_worker_load_async (self->worker, path, request->tokenizer, request->config, NULL, load_done, task);
+  ClipPrecision precision = CLIP_PRECISION_F32;
+  g_autofree char *precision_name = g_settings_get_string (self->settings, "precision");
+  clip_precision_from_name (precision_name, &precision);
+  cl_model_worker_load_async (self->worker, path, request->tokenizer, request->config, precision, NULL, load_done,
+                              task);
 }
 
 gboolean

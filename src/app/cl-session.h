@@ -40,6 +40,9 @@ void          cl_session_open (ClSession *self, GFile *file);
 /* The same with IMAGE_ROOT as the start of a data set's relative image paths (NULL: as above); it is
  * remembered for the next time. */
 void          cl_session_open_with_image_root (ClSession *self, GFile *file, GFile *image_root);
+/* The same with the image paths where the data set's format puts them (a CSV's or Karpathy JSON's
+ * folder, ../NAME beside COCO's annotations folder), forgetting a folder chosen for it before. */
+void          cl_session_open_with_default_root (ClSession *self, GFile *file);
 gboolean      cl_session_get_collection_loading (ClSession *self);
 ClCollection *cl_session_get_collection (ClSession *self);
 ClImageItem  *cl_session_get_selected_item (ClSession *self);
@@ -76,5 +79,10 @@ void cl_session_show_toast (ClSession *self, const char *message);
 /* The same about FILE, which the toast offers to open or show in the file manager: "toast" (message,
  * file) carries it (NULL for the others). */
 void cl_session_show_file_toast (ClSession *self, const char *message, GFile *file);
+
+/* FILES (GFile) were moved to the trash (TRASHED) or restored from it: the collection's images of
+ * these files are marked (cl_image_item_set_trashed) and signal "trashed-changed" tells the views,
+ * which hide the trashed ones; a trashed selected image gives its place to the next one. */
+void cl_session_set_trashed (ClSession *self, GPtrArray *files, gboolean trashed);
 
 G_END_DECLS

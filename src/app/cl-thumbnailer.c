@@ -17,6 +17,7 @@
 typedef struct {
   GWeakRef item;
   char *path;
+  char *member;               /* in the shard PATH, or NULL */
   char *uri;
   gint64 mtime;
   int bucket;                 /* 128 (normal) or 256 (large) */
@@ -79,6 +80,7 @@ thumb_job_clear (ThumbJob *job)
 {
   g_weak_ref_clear (&job->item);
   g_free (job->path);
+  g_free (job->member);
   g_free (job->uri);
   g_clear_object (&job->texture);
 }
@@ -190,6 +192,71 @@ cache_store (const char *cache_dir, const char *uri, gint64 mtime, int bucket, G
 static GdkPixbuf *decode_scaled_opened (const char *path, const char *opened, int max_size, gboolean exif,
                                         int *width, int *height, char **format, GError **error);
 
+typedef struct {
+  int max_size;
+  int width, height;
+} MemberSize;
+
+/* The image's own size, and the loader told to scale it to fit MAX_SIZE (never enlarged); an image
+ * over the pixel limit is scaled to nothing and refused once read. */
+static void
+member_size_prepared (GdkPixbufLoader *loader, int width, int height, gpointer data)
+{
+  MemberSize *size = data;
+  size->width = width;
+  size->height = height;
+  if ((gint64) width * height > CLIP_MAX_IMAGE_PIXELS)
+    gdk_pixbuf_loader_set_size (loader, 1, 1);
+  else if (width > size->max_size || height > size->max_size)
+    {
+      double scale = (double) size->max_size / MAX (width, height);
+      gdk_pixbuf_loader_set_size (loader, MAX (1, (int) (width * scale + 0.5)), MAX (1, (int) (height * scale + 0.5)));
+    }
+}
+
+/* decode_scaled for the image MEMBER of the WebDataset shard SHARD, read from the tar stream. */
+static GdkPixbuf *
+decode_scaled_member (const char *shard, const char *member, int max_size, gboolean exif, int *width, int *height,
+                      char **format, GError **error)
+{
+  g_autoptr (GBytes) bytes = clip_dataset_read_shard_member (shard, member, error);
+  if (bytes == NULL)
+    return NULL;
+  g_autoptr (GdkPixbufLoader) loader = gdk_pixbuf_loader_new ();
+  MemberSize size = { max_size, 0, 0 };
+  g_signal_connect (loader, "size-prepared", G_CALLBACK (member_size_prepared), &size);
+  gboolean written = gdk_pixbuf_loader_write_bytes (loader, bytes, error);
+  if (!gdk_pixbuf_loader_close (loader, written ? error : NULL) || !written)
+    {
+      g_prefix_error (error, "%s: ", member);
+      return NULL;
+    }
+  if ((gint64) size.width * size.height > CLIP_MAX_IMAGE_PIXELS)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_LIMIT, _("%s: %d × %d pixels is more than the limit of %d million"),
+                   member, size.width, size.height, CLIP_MAX_IMAGE_PIXELS / 1000000);
+      return NULL;
+    }
+  GdkPixbuf *pixbuf = gdk_pixbuf_loader_get_pixbuf (loader);
+  if (pixbuf == NULL)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, _("%s: not an image in a format this computer can read"),
+                   member);
+      return NULL;
+    }
+  if (width != NULL)
+    *width = size.width;
+  if (height != NULL)
+    *height = size.height;
+  if (format != NULL)
+    {
+      g_autofree char *name = gdk_pixbuf_format_get_name (gdk_pixbuf_loader_get_format (loader));
+      *format = g_ascii_strup (name, -1);
+    }
+  GdkPixbuf *oriented = exif ? gdk_pixbuf_apply_embedded_orientation (pixbuf) : NULL;
+  return oriented != NULL ? oriented : g_object_ref (pixbuf);
+}
+
 /* Decodes PATH scaled to fit MAX_SIZE (never enlarged); refuses images over the library's pixel
  * limit before decoding them.  *WIDTH, *HEIGHT and *FORMAT describe the file. */
 static GdkPixbuf *
@@ -279,13 +346,16 @@ static void
 thumb_job_decode (ClThumbnailer *self, ThumbJob *job)
 {
   /* The shared cache holds thumbnails rotated by EXIF orientation: use it only in that mode, and
-   * never for files inside the cache itself. */
-  gboolean use_cache = job->exif && job->path != NULL && !g_str_has_prefix (job->path, self->cache_dir);
+   * never for files inside the cache itself.  It names files, not members of a shard. */
+  gboolean use_cache = job->exif && job->path != NULL && job->member == NULL
+                       && !g_str_has_prefix (job->path, self->cache_dir);
   g_autoptr (GdkPixbuf) pixbuf = NULL;
   int w = 0, h = 0;
 
   if (use_cache && (pixbuf = cache_lookup (self->cache_dir, job->uri, job->mtime, job->bucket)) != NULL)
     job->from_cache = TRUE;
+  else if (job->member != NULL)
+    pixbuf = decode_scaled_member (job->path, job->member, job->bucket, job->exif, NULL, NULL, NULL, NULL);
   else if (job->path != NULL)
     {
       pixbuf = decode_scaled (job->path, job->bucket, job->exif, &w, &h, NULL, NULL);
@@ -402,6 +472,7 @@ thumb_job_queue (ClThumbnailer *self, ClImageItem *item, ThumbEntry *entry)
 
   g_weak_ref_init (&job->item, item);
   job->path = g_strdup (cl_image_item_get_path (item));
+  job->member = g_strdup (cl_image_item_get_member (item));
   job->uri = g_strdup (cl_image_item_get_uri (item));
   job->mtime = cl_image_item_get_mtime (item);
   job->bucket = self->size <= 128 ? 128 : 256;
@@ -580,6 +651,7 @@ cl_image_preview_free (ClImagePreview *preview)
 
 typedef struct {
   GFile *file;
+  char *member;
   int max_size;
   gboolean exif;
 } PreviewRequest;
@@ -588,6 +660,7 @@ static void
 preview_request_free (PreviewRequest *request)
 {
   g_object_unref (request->file);
+  g_free (request->member);
   g_free (request);
 }
 
@@ -604,8 +677,11 @@ preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _("Only local files can be shown"));
       return;
     }
-  g_autoptr (GdkPixbuf) pixbuf = decode_scaled (path, request->max_size, request->exif, &preview->width,
-                                                &preview->height, &preview->format, &error);
+  g_autoptr (GdkPixbuf) pixbuf = request->member != NULL
+                                    ? decode_scaled_member (path, request->member, request->max_size, request->exif,
+                                                            &preview->width, &preview->height, &preview->format, &error)
+                                    : decode_scaled (path, request->max_size, request->exif, &preview->width,
+                                                     &preview->height, &preview->format, &error);
   if (pixbuf == NULL)
     {
       g_task_return_error (task, error);
@@ -621,7 +697,7 @@ preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
 }
 
 void
-cl_thumbnailer_load_preview_async (ClThumbnailer *self, GFile *file, int max_size,
+cl_thumbnailer_load_preview_async (ClThumbnailer *self, GFile *file, const char *member, int max_size,
                                    GCancellable *cancellable, GAsyncReadyCallback callback,
                                    gpointer user_data)
 {
@@ -629,6 +705,7 @@ cl_thumbnailer_load_preview_async (ClThumbnailer *self, GFile *file, int max_siz
   PreviewRequest *request = g_new0 (PreviewRequest, 1);
 
   request->file = g_object_ref (file);
+  request->member = g_strdup (member);
   request->max_size = max_size;
   request->exif = self->exif;
   g_task_set_source_tag (task, cl_thumbnailer_load_preview_async);

@@ -48,8 +48,10 @@ typedef struct {
 void cl_image_preview_free (ClImagePreview *preview);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClImagePreview, cl_image_preview_free)
 
-/* Decodes FILE scaled to fit MAX_SIZE × MAX_SIZE, in a thread. */
-void            cl_thumbnailer_load_preview_async (ClThumbnailer *self, GFile *file, int max_size,
+/* Decodes FILE (or, when MEMBER is not NULL, that member of the WebDataset shard FILE, from the tar
+ * stream) scaled to fit MAX_SIZE × MAX_SIZE, in a thread. */
+void            cl_thumbnailer_load_preview_async (ClThumbnailer *self, GFile *file, const char *member,
+                                                   int max_size,
                                                    GCancellable *cancellable,
                                                    GAsyncReadyCallback callback, gpointer user_data);
 ClImagePreview *cl_thumbnailer_load_preview_finish (ClThumbnailer *self, GAsyncResult *result,

@@ -44,9 +44,9 @@ struct _ClTrainView {
   GtkWidget parent_instance;
 
   /* Template widgets. */
-  GtkButton *train_csv_button;
+  GtkMenuButton *train_csv_button;
   GtkLabel *train_csv_label;
-  GtkButton *val_csv_button;
+  GtkMenuButton *val_csv_button;
   GtkLabel *val_csv_label;
   GtkButton *val_clear_button;
   GtkDropDown *model_dropdown;
@@ -949,30 +949,25 @@ set_path_setting (gpointer owner, GFile *file, gpointer key)
     g_settings_set_string (cl_session_get_settings (self->session), key, path);
 }
 
-/* A chooser for a data set file (CSV, COCO or Karpathy JSON) into the setting KEY. */
+/* The data set chooser for SHAPE into the setting KEY, starting where its current data set is. */
 static void
-choose_dataset (ClTrainView *self, const char *title, const char *key)
+choose_dataset (ClTrainView *self, ClDatasetShape shape, const char *title, const char *key)
 {
-  g_autoptr (GFile) folder = chooser_start (self, "train-csv", GTK_FILE_CHOOSER_ACTION_OPEN);
-  ClFileChooserOptions options = {
-    .title = title, .action = GTK_FILE_CHOOSER_ACTION_OPEN, .accept_label = _("_Open"),
-    .filter_name = _("Data sets (CSV, COCO or Karpathy JSON)"), .filter_suffix = "csv", .filter_suffix2 = "json",
-    .folder = folder,
-  };
-
+  g_autoptr (GFile) start = chooser_start (self, key, GTK_FILE_CHOOSER_ACTION_OPEN);
+  ClFileChooserOptions options = cl_file_chooser_dataset_options (shape, title, start);
   cl_file_chooser_show (GTK_WIDGET (self), &options, set_path_setting, (gpointer) key);
 }
 
+/* "train.choose-training-data" and "train.choose-validation-data", with the shape as target. */
 static void
-on_choose_train_csv (ClTrainView *self)
+action_choose_data (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  choose_dataset (self, _("Choose Training Data"), "train-csv");
-}
-
-static void
-on_choose_val_csv (ClTrainView *self)
-{
-  choose_dataset (self, _("Choose Validation Data"), "train-val-csv");
+  ClDatasetShape shape;
+  if (!cl_dataset_shape_from_string (g_variant_get_string (parameter, NULL), &shape))
+    return;
+  gboolean training = g_str_equal (action_name, "train.choose-training-data");
+  choose_dataset (CL_TRAIN_VIEW (widget), shape, training ? _("Choose Training Data") : _("Choose Validation Data"),
+                  training ? "train-csv" : "train-val-csv");
 }
 
 static void
@@ -1107,6 +1102,8 @@ install_actions (GtkWidgetClass *widget_class)
     gtk_widget_class_install_action (widget_class, commands[i].name, NULL, action_command);
   gtk_widget_class_install_action (widget_class, "train.continue-run", "s", action_continue_run);
   gtk_widget_class_install_action (widget_class, "train.follow", "s", action_follow);
+  gtk_widget_class_install_action (widget_class, "train.choose-training-data", "s", action_choose_data);
+  gtk_widget_class_install_action (widget_class, "train.choose-validation-data", "s", action_choose_data);
   gtk_widget_class_install_action (widget_class, "train.save-chart", "s", action_save_chart);
 }
 
@@ -1375,8 +1372,6 @@ cl_train_view_class_init (ClTrainViewClass *klass)
   BIND (lr_toggle);
   BIND (chart);
 #undef BIND
-  gtk_widget_class_bind_template_callback (widget_class, on_choose_train_csv);
-  gtk_widget_class_bind_template_callback (widget_class, on_choose_val_csv);
   gtk_widget_class_bind_template_callback (widget_class, on_clear_val_csv);
   gtk_widget_class_bind_template_callback (widget_class, on_choose_init);
   gtk_widget_class_bind_template_callback (widget_class, on_choose_runs_folder);

@@ -358,25 +358,51 @@ cl_trash_restore_finish (GAsyncResult *result, GError **error)
 
 /* ---------------------------------------------------------------- the toast */
 
+/* An undo on its way: the window to tell, and the files it puts back. */
+typedef struct {
+  GWeakRef window;
+  GPtrArray *files;
+} Undo;
+
+static void
+undo_free (Undo *undo)
+{
+  g_weak_ref_clear (&undo->window);
+  g_ptr_array_unref (undo->files);
+  g_free (undo);
+}
+
+/* The files that are back at their paths show again, even when others could not be restored. */
 static void
 restored (GObject *source, GAsyncResult *result, gpointer user_data)
 {
+  Undo *undo = user_data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (ClWindow) window = g_weak_ref_get (user_data);
+  g_autoptr (ClWindow) window = g_weak_ref_get (&undo->window);
+  gboolean ok = cl_trash_restore_finish (result, &error);
+  g_autoptr (GPtrArray) back = g_ptr_array_new ();
 
-  g_weak_ref_clear (user_data);
-  g_free (user_data);
-  if (!cl_trash_restore_finish (result, &error) && window != NULL)
-    cl_window_show_error (window, _("Could not take the images out of the trash"), error->message, NULL, NULL);
+  for (guint i = 0; i < undo->files->len; i++)
+    if (g_file_query_exists (undo->files->pdata[i], NULL))
+      g_ptr_array_add (back, undo->files->pdata[i]);
+  if (window != NULL)
+    {
+      cl_session_set_trashed (cl_window_get_session (window), back, FALSE);
+      if (!ok)
+        cl_window_show_error (window, _("Could not take the images out of the trash"), error->message, NULL, NULL);
+    }
+  undo_free (undo);
 }
 
 static void
 undo_trash (ClWindow *window, gpointer data)
 {
-  GWeakRef *window_ref = g_new0 (GWeakRef, 1);
+  ClTrashRecord *record = data;
+  Undo *undo = g_new0 (Undo, 1);
 
-  g_weak_ref_init (window_ref, window);
-  cl_trash_restore_async (data, NULL, restored, window_ref);
+  g_weak_ref_init (&undo->window, window);
+  undo->files = g_ptr_array_ref (record->files);
+  cl_trash_restore_async (record, NULL, restored, undo);
 }
 
 void
@@ -386,6 +412,7 @@ cl_trash_show_undo_toast (ClWindow *window, ClTrashRecord *record)
   /* Translators: the toast after Move to Trash; it has an Undo button */
   g_autofree char *message = g_strdup_printf (ngettext ("Moved %u item to Trash", "Moved %u items to Trash", n), n);
 
+  cl_session_set_trashed (cl_window_get_session (window), record->files, TRUE);
   if (record->failure != NULL)
     cl_window_show_error (window, _("Some images were not moved to the trash"), record->failure->message, NULL, NULL);
   cl_window_show_undo_toast (window, message, UNDO_TOAST_SECONDS, undo_trash, record,

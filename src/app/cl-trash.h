@@ -46,7 +46,8 @@ void           cl_trash_record_free (ClTrashRecord *record);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClTrashRecord, cl_trash_record_free)
 
 /* WINDOW's toast "Moved N items to Trash" with an Undo button that restores them; it takes
- * RECORD.  A partial failure is shown as the window's error; so is a failed undo. */
+ * RECORD.  The session's views hide the trashed images, and show them again once restored
+ * (cl_session_set_trashed).  A partial failure is shown as the window's error; so is a failed undo. */
 void           cl_trash_show_undo_toast (ClWindow *window, ClTrashRecord *record);
 
 G_END_DECLS

@@ -8,10 +8,12 @@
 #include "cl-adaptive-bin.h"
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
+#include "cl-cleanup-view.h"
 #include "cl-file-chooser.h"
 #include "cl-file-launcher.h"
 #include "cl-image-cell.h"
 #include "cl-image-grid.h"
+#include "cl-map-view.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-train-view.h"
@@ -107,6 +109,17 @@ cl_window_show_view (ClWindow *self, const char *name)
 {
   if (gtk_stack_get_child_by_name (self->stack, name) != NULL)
     gtk_stack_set_visible_child_name (self->stack, name);
+}
+
+void
+cl_window_show_items (ClWindow *self, GPtrArray *items, const char *what)
+{
+  GtkWidget *view = cl_window_get_view (self, "browse");
+
+  if (view == NULL)
+    return;
+  cl_browse_view_show_items (CL_BROWSE_VIEW (view), items, what);
+  cl_window_show_view (self, "browse");
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -455,7 +468,8 @@ dataset_chosen (gpointer owner, GFile *csv, const char *choice, gpointer data)
   g_autoptr (GFile) csv_folder = g_file_get_parent (csv);
   if (g_strcmp0 (choice, "other") != 0)
     {
-      cl_session_open_with_image_root (self->session, csv, csv_folder);
+      /* The folder the format says: the CSV's or Karpathy JSON's, ../NAME for COCO captions. */
+      cl_session_open_with_default_root (self->session, csv);
       return;
     }
   ClFileChooserOptions options = {
@@ -475,16 +489,10 @@ show_open_dialog (ClWindow *self, gboolean dataset)
   g_autoptr (GFile) last_folder = *last != '\0' ? g_file_new_for_path (last) : NULL;
   /* A data set is a file: its chooser starts beside the last one. */
   g_autoptr (GFile) folder = dataset && last_folder != NULL ? g_file_get_parent (last_folder) : NULL;
-  ClFileChooserOptions options = {
-    .title = dataset ? _("Open Data Set") : _("Open Folder"),
-    .action = dataset ? GTK_FILE_CHOOSER_ACTION_OPEN : GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
-    .accept_label = _("_Open"),
-    .filter_name = dataset ? _("Data sets (CSV, COCO or Karpathy JSON)") : NULL,
-    .filter_suffix = "csv",
-    .filter_suffix2 = "json",
-    .filter_mime_type = "text/csv",
-    .folder = folder != NULL ? folder : last_folder,
-  };
+  /* An image folder opens as it is, a folder of class folders or of WebDataset shards as a data set. */
+  ClFileChooserOptions options = cl_file_chooser_dataset_options (dataset ? CL_DATASET_FILE : CL_DATASET_FOLDER,
+                                                                  dataset ? _("Open Data Set") : _("Open Folder"),
+                                                                  folder != NULL ? folder : last_folder);
 
   if (!dataset)
     {
@@ -566,54 +574,6 @@ action_find_similar (GtkWidget *widget, const char *action_name, GVariant *param
 
 /* ---------------------------------------------------------------- acting on an image */
 
-/* The chosen application opens the image. */
-static void
-on_app_chosen (GtkDialog *dialog, int response, gpointer data)
-{
-  GFile *file = data;
-  g_autoptr (GAppInfo) app = response == GTK_RESPONSE_OK ? gtk_app_chooser_get_app_info (GTK_APP_CHOOSER (dialog)) : NULL;
-  GtkWindow *parent = gtk_window_get_transient_for (GTK_WINDOW (dialog));
-  g_autoptr (GError) error = NULL;
-
-  if (app != NULL)
-    {
-      g_autoptr (GdkAppLaunchContext) context = gdk_display_get_app_launch_context (gtk_widget_get_display (GTK_WIDGET (dialog)));
-      GList files = { file, NULL, NULL };
-      if (!g_app_info_launch (app, &files, G_APP_LAUNCH_CONTEXT (context), &error) && CL_IS_WINDOW (parent))
-        cl_window_show_error (CL_WINDOW (parent), _("Could not open the file"), error->message, NULL, NULL);
-    }
-  gtk_window_destroy (GTK_WINDOW (dialog));
-}
-
-static void
-action_open_with (GtkWidget *widget, const char *action_name, GVariant *parameter)
-{
-  GFile *file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
-  GtkWidget *dialog = gtk_app_chooser_dialog_new (GTK_WINDOW (widget), GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
-                                                  file);
-
-  g_object_set_data_full (G_OBJECT (dialog), "file", file, g_object_unref);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_app_chosen), file);
-  gtk_window_present (GTK_WINDOW (dialog));
-}
-
-static void
-action_show_in_files (GtkWidget *widget, const char *action_name, GVariant *parameter)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
-  cl_file_launcher_show_in_folder_async (file, widget, NULL, file_launched, NULL);
-}
-
-/* The image's file on the clipboard: a file manager pastes a copy, an editor the picture's file. */
-static void
-action_copy_image (GtkWidget *widget, const char *action_name, GVariant *parameter)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (g_variant_get_string (parameter, NULL));
-  g_autoptr (GdkContentProvider) content = cl_image_cell_content_for_file (file);
-
-  gdk_clipboard_set_content (gtk_widget_get_clipboard (widget), content);
-}
-
 /* Ctrl+F: the Search view, its entry focused with the last query selected. */
 static void
 action_search (GtkWidget *widget, const char *action_name, GVariant *parameter)
@@ -642,6 +602,11 @@ action_find_similar_selected (GtkWidget *widget, const char *action_name, GVaria
       cl_window_show_toast (self, _("Select an image to find images similar to it"));
       return;
     }
+  if (cl_image_item_get_member (item) != NULL)
+    {
+      cl_window_show_toast (self, _("Images inside WebDataset shards are not in the search index"));
+      return;
+    }
   cl_window_show_view (self, "search");
   cl_search_view_find_similar (CL_SEARCH_VIEW (view), cl_image_item_get_path (item));
 }
@@ -659,9 +624,6 @@ install_actions (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "win.find-similar", "s", action_find_similar);
   gtk_widget_class_install_action (widget_class, "win.find-similar-selected", NULL, action_find_similar_selected);
   gtk_widget_class_install_action (widget_class, "win.search", NULL, action_search);
-  gtk_widget_class_install_action (widget_class, "win.open-with", "s", action_open_with);
-  gtk_widget_class_install_action (widget_class, "win.show-in-files", "s", action_show_in_files);
-  gtk_widget_class_install_action (widget_class, "win.copy-image", "s", action_copy_image);
   gtk_widget_class_install_action (widget_class, "win.next-pane", NULL, action_next_pane);
   gtk_widget_class_install_action (widget_class, "win.previous-pane", NULL, action_previous_pane);
   gtk_widget_class_install_action (widget_class, "win.open-toast-file", NULL, action_open_toast_file);
@@ -789,11 +751,16 @@ cl_window_new (GtkApplication *application, ClSession *session)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.show-toast-file", FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.undo-toast", FALSE);
 
-  /* The views, in switcher order.  Search and Train come after Classify. */
+  /* The views, in switcher order (Alt+1 … Alt+6). */
   cl_window_add_view (self, "browse", _("Browse"), cl_browse_view_new);
   cl_window_add_view (self, "classify", _("Classify"), cl_classify_view_new);
   cl_window_add_view (self, "search", _("Search"), cl_search_view_new);
   cl_window_add_view (self, "train", _("Train"), cl_train_view_new);
+  cl_window_add_view (self, "map", _("Map"), cl_map_view_new);
+  cl_window_add_view (self, "cleanup", _("Clean Up"), cl_cleanup_view_new);
+  /* shown as an icon, its title the tooltip: the header's switcher must still fit a 600-pixel window */
+  gtk_stack_page_set_icon_name (gtk_stack_get_page (self->stack, gtk_stack_get_child_by_name (self->stack, "cleanup")),
+                                "edit-clear-all-symbolic");
   on_visible_view (self);
 
   g_settings_bind (settings, "window-width", self, "default-width", G_SETTINGS_BIND_DEFAULT);

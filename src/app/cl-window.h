@@ -23,6 +23,8 @@ void       cl_window_add_view (ClWindow *self, const char *name, const char *tit
 /* The view of page NAME, built now if it was not yet. */
 GtkWidget *cl_window_get_view (ClWindow *self, const char *name);
 void       cl_window_show_view (ClWindow *self, const char *name);
+/* Browse, showing only ITEMS (ClImageItem of the open collection), WHAT saying which. */
+void       cl_window_show_items (ClWindow *self, GPtrArray *items, const char *what);
 
 /* Shows an error the user can act on: TITLE, the DETAIL (naming the file and the problem) and an
  * optional button for ACTION_NAME.  It stays until dismissed or replaced. */

@@ -5,6 +5,10 @@
 #include <string.h>
 
 #define PROGRESS_INTERVAL_US (G_USEC_PER_SEC / 10)
+/* WebDataset images: decoded crops kept in memory up to this size (as evaluate does), then in a
+ * temporary file; encoded this many at a time unless --batch-size says otherwise. */
+#define EXPLORE_MEMORY_LIMIT ((size_t) 2 << 30)
+#define EXPLORE_BATCH_SIZE   8
 
 void
 cli_explore_args_clear (CliExploreArgs *args)
@@ -25,9 +29,10 @@ cli_explore_args_add (GOptionContext *context, CliExploreArgs *args)
     { "csv", 0, 0, G_OPTION_ARG_FILENAME, &args->csv,
       "A CSV data set (image_path,caption[,label]) whose paths are relative to --img-root", "FILE" },
     { "dataset", 0, 0, G_OPTION_ARG_FILENAME, &args->dataset,
-      "A data set whose images are files: a CSV, an image folder (a subfolder per class), a COCO captions "
-      "or Karpathy split JSON", "PATH" },
-    { "split", 0, 0, G_OPTION_ARG_STRING, &args->split, "The part of a Karpathy --dataset (default: test)", "NAME" },
+      "A data set: a CSV, an image folder (a subfolder per class), WebDataset shards (decoded from the "
+      "tars and encoded on each run), a COCO captions or Karpathy split JSON", "PATH" },
+    { "split", 0, 0, G_OPTION_ARG_STRING, &args->split,
+      "The part of a WebDataset or Karpathy --dataset (default: test)", "NAME" },
     { "img-root", 0, 0, G_OPTION_ARG_FILENAME, &args->img_root,
       "The folder of the --csv images (with --dataset: where its image paths start)", "DIR" },
     G_OPTION_ENTRY_NULL
@@ -195,20 +200,79 @@ load_dataset (ClipIndex *index, const ClipDataset *dataset, const char *folder, 
     dataset_labels (dataset, data);
 }
 
-/* --dataset (or --csv): the data set, refused when its images are inside WebDataset shards, which
- * have no files for the folder index to hold. */
-static ClipDataset *
-open_dataset (const CliExploreArgs *args, GError **error)
+/* Each image of WebDataset shards once, decoded from the tar stream and encoded here (the shards
+ * have no files for a folder index to hold), named SHARD/MEMBER. */
+static gboolean
+encode_dataset_images (ClipDataset *dataset, const CliIndexArgs *index_args, CliExploreData *data,
+                       CliExploreProgress *progress, GError **error)
 {
-  if (args->dataset != NULL && clip_dataset_is_webdataset (args->dataset))
+  const ClipPreprocess *pre = clip_model_get_preprocess (data->model);
+  if (!clip_dataset_prepare_images (dataset, pre->image_size, !index_args->no_exif, EXPLORE_MEMORY_LIMIT, NULL,
+                                    &progress->callbacks, error))
+    return FALSE;
+  cli_dataset_report_issues (dataset, 0);
+  const int n = clip_dataset_get_n_images (dataset);
+  const int batch = index_args->batch_size > 0 ? index_args->batch_size : EXPLORE_BATCH_SIZE;
+  const size_t image_floats = (size_t) 3 * pre->image_size * pre->image_size;
+  g_autofree float *pixels = g_new (float, image_floats * MIN (batch, MAX (n, 1)));
+  data_alloc (data, n, data->dim);
+  for (int start = 0; start < n; start += batch)
     {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-                   "%s: a WebDataset's images are inside its shards, and map, duplicates and audit take "
-                   "embeddings from the index of an image folder: extract the shards into a folder, or "
-                   "give a CSV, class folders, COCO or Karpathy JSON", args->dataset);
-      return NULL;
+      int count = MIN (batch, n - start);
+      for (int i = 0; i < count; i++)
+        clip_image_normalize (clip_dataset_get_image_crop (dataset, start + i), pre, pixels + image_floats * i);
+      if (!clip_model_encode_images (data->model, pixels, count, data->embeddings + (size_t) start * data->dim,
+                                     &progress->callbacks, error))
+        return FALSE;
+      progress->callbacks.progress ("Encoding images", start + count, n, progress);
     }
-  return cli_dataset_open ("dataset", args->csv, args->dataset, args->split, args->img_root, error);
+  for (int i = 0; i < n; i++)
+    {
+      const uint8_t *hash = clip_dataset_get_image_content_hash (dataset, i);
+      memcpy (data->hashes + 16 * (size_t) i, hash, 16);
+      data->paths[i] = g_build_filename (clip_dataset_get_image_shard (dataset, i),
+                                         clip_dataset_get_image_entry (dataset, i), NULL);
+    }
+  return TRUE;
+}
+
+/* A WebDataset's images with their labels (class index) or first caption. */
+static gboolean
+load_webdataset (ClipDataset *dataset, CliModelOptions *model_options, const CliIndexArgs *index_args,
+                 CliExploreData *data, GError **error)
+{
+  if (index_args->batch_size < 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "--batch-size %d: expected a positive number",
+                   index_args->batch_size);
+      return FALSE;
+    }
+  data->model = cli_index_load_model (model_options, error);
+  if (data->model == NULL)
+    return FALSE;
+  data->dim = clip_model_get_config (data->model)->embed_dim;
+  CliExploreProgress progress;
+  cli_explore_progress_begin (&progress);
+  gboolean ok = encode_dataset_images (dataset, index_args, data, &progress, error);
+  cli_explore_progress_end (&progress);
+  if (!ok)
+    return FALSE;
+  if (clip_dataset_get_n_labels (dataset) > 0)
+    {
+      data->labels = g_new (int, MAX (data->n, 1));
+      for (int i = 0; i < data->n; i++)
+        data->labels[i] = clip_dataset_get_image_label (dataset, i);
+      dataset_labels (dataset, data);
+    }
+  /* each image's first caption */
+  data->captions = g_new0 (char *, data->n + 1);
+  for (int row = clip_dataset_get_size (dataset) - 1; row >= 0; row--)
+    {
+      int image = clip_dataset_get_row_image (dataset, row);
+      g_free (data->captions[image]);
+      data->captions[image] = g_strdup (clip_dataset_get_caption (dataset, row));
+    }
+  return TRUE;
 }
 
 static gboolean
@@ -233,8 +297,11 @@ cli_explore_load (const CliExploreArgs *args, CliModelOptions *model_options, co
   if (!explore_args_valid (args, error))
     return FALSE;
   g_autoptr (ClipDataset) dataset = NULL;
-  if (args->image_dir == NULL && (dataset = open_dataset (args, error)) == NULL)
+  if (args->image_dir == NULL
+      && (dataset = cli_dataset_open ("dataset", args->csv, args->dataset, args->split, args->img_root, error)) == NULL)
     return FALSE;
+  if (dataset != NULL && clip_dataset_get_image_root (dataset) == NULL)
+    return load_webdataset (dataset, model_options, index_args, data, error);
   /* the CSV's paths print under --img-root as given; the other formats' under their image root */
   const char *folder = args->image_dir != NULL ? args->image_dir
                        : args->csv != NULL     ? args->img_root

@@ -48,7 +48,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CliExploreData, cli_explore_data_clear)
  * when every image sits in one; or the CSV's rows in order, with the CSV's labels and captions; or
  * each image of a --dataset (clip_dataset_open; its image root is the folder indexed) once, in the
  * data set's order, with its labels and first caption (images the index skipped are reported on
- * stderr and left out).  WebDataset shards are refused. */
+ * stderr and left out); or each image of WebDataset shards, decoded from the tar stream and encoded
+ * without an index (paths SHARD/MEMBER, hashes of the members' bytes). */
 gboolean cli_explore_load (const CliExploreArgs *args, CliModelOptions *model_options, const CliIndexArgs *index_args,
                            CliExploreData *data, GError **error);
 

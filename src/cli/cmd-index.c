@@ -96,6 +96,14 @@ index_args_apply (const CliIndexArgs *args, ClipIndexOptions *options, GError **
   return TRUE;
 }
 
+ClipModel *
+cli_index_load_model (CliModelOptions *model_options, GError **error)
+{
+  if (model_options->model_path == NULL && g_getenv ("CLIPLAB_MODEL") != NULL)
+    model_options->model_path = g_strdup (g_getenv ("CLIPLAB_MODEL"));
+  return cli_model_load (model_options, error);
+}
+
 ClipIndex *
 cli_index_open (const char *folder, CliModelOptions *model_options, const CliIndexArgs *args, ClipModel **model,
                 GError **error)
@@ -103,9 +111,7 @@ cli_index_open (const char *folder, CliModelOptions *model_options, const CliInd
   ClipIndexOptions options;
   if (!index_args_apply (args, &options, error))
     return NULL;
-  if (model_options->model_path == NULL && g_getenv ("CLIPLAB_MODEL") != NULL)
-    model_options->model_path = g_strdup (g_getenv ("CLIPLAB_MODEL"));
-  g_autoptr (ClipModel) loaded = cli_model_load (model_options, error);
+  g_autoptr (ClipModel) loaded = cli_index_load_model (model_options, error);
   if (loaded == NULL)
     return NULL;
   ClipIndex *index = clip_index_open (folder, loaded, &options, error);

@@ -33,6 +33,9 @@ void cli_index_args_add (GOptionContext *context, CliIndexArgs *args);
 gboolean cli_index_parse (GOptionContext *context, const char *command, int *argc, char ***argv,
                           const char **folder);
 
+/* Loads the model of --model, else $CLIPLAB_MODEL. */
+ClipModel *cli_index_load_model (CliModelOptions *model_options, GError **error);
+
 /* Loads the model (--model, else $CLIPLAB_MODEL) and opens the index of FOLDER; warnings about a
  * damaged index are printed. */
 ClipIndex *cli_index_open (const char *folder, CliModelOptions *model_options, const CliIndexArgs *args,

@@ -132,8 +132,9 @@ model_download (int argc, char **argv)
     G_OPTION_ENTRY_NULL
   };
   g_autoptr (GOptionContext) context = cli_option_context_new (
-    "model download", "REPO", "Download a CLIP model from the Hugging Face hub into its cache, resuming an "
-    "interrupted download.  HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE are honoured.", entries, NULL, NULL);
+    "model download", "REPO[@REV]", "Download a CLIP model from the Hugging Face hub into its cache, resuming an "
+    "interrupted download; a checkpoint split in shards comes whole.  HF_ENDPOINT, HF_TOKEN (else the token "
+    "file $HF_HOME/token) and HF_HUB_OFFLINE are honoured.", entries, NULL, NULL);
   g_autoptr (GError) parse_error = NULL;
   gboolean parsed = g_option_context_parse (context, &argc, &argv, &parse_error);
   g_autofree char *owned_revision = revision, *owned_cache = cache_dir;
@@ -312,7 +313,7 @@ cli_cmd_model (int argc, char **argv)
     return model_list (argc - 1, argv + 1);
   if (argc >= 2 && (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0))
     {
-      printf ("Usage:\n  %s model download REPO [--revision REV] [--json]\n  %s model list [--available] [--json]\n\n"
+      printf ("Usage:\n  %s model download REPO[@REV] [--revision REV] [--json]\n  %s model list [--available] [--json]\n\n"
               "Pretrained CLIP models from the Hugging Face hub, kept in its cache (shared with Python).\n"
               "Run '%s model download --help' or '%s model list --help' for the options.\n",
               CLI_PROGRAM_NAME, CLI_PROGRAM_NAME, CLI_PROGRAM_NAME, CLI_PROGRAM_NAME);

@@ -154,11 +154,30 @@ static const char *const fashion_classes[] = {
   NULL,
 };
 
-/* {} is the class name with its article ("a coat", "an ankle boot"). */
+/* {} is a phrase for the item: the class name or one of its words with its article ("a coat", "an
+ * ankle boot"), or a plural ("sneakers"). */
 static const char *const fashion_templates[] = {
   "a photo of {}", "a black and white picture of {}", "a small grey image of {}",
   "a low resolution photo of {}", "a product photo of {}", "a greyscale thumbnail of {}",
   "{} on a black background", "a blurry picture of {}", "a centred photo of {}", "a tiny picture of {}",
+};
+
+/* What people call each class's items, so the training split teaches plain words and not only
+ * templates: synonyms that take an article, and plural or mass nouns that stand alone. */
+static const struct {
+  const char *const singular[6];
+  const char *const plural[6];
+} fashion_words[] = {
+  { { "t-shirt", "top", "tee", "tank top", "short-sleeved top" }, { "t-shirts", "tops", "tees" } },
+  { { "pair of trousers", "pair of jeans", "pair of pants" }, { "trousers", "pants", "jeans", "slacks" } },
+  { { "sweater", "jumper", "sweatshirt", "long-sleeved pullover" }, { "pullovers", "sweaters", "jumpers" } },
+  { { "gown", "frock", "summer dress", "long dress" }, { "dresses", "gowns" } },
+  { { "jacket", "overcoat", "parka", "winter coat" }, { "coats", "jackets", "overcoats" } },
+  { { "flip-flop", "pair of sandals", "summer shoe" }, { "sandals", "flip-flops" } },
+  { { "blouse", "button-up shirt", "dress shirt", "shirt with a collar" }, { "shirts", "blouses" } },
+  { { "trainer", "running shoe", "shoe", "pair of sneakers", "sports shoe" }, { "sneakers", "trainers", "shoes", "running shoes" } },
+  { { "handbag", "purse", "tote bag", "shoulder bag" }, { "bags", "handbags", "purses" } },
+  { { "boot", "bootie", "pair of boots", "leather boot" }, { "boots", "ankle boots", "booties" } },
 };
 
 #define FASHION_SIDE 28
@@ -274,6 +293,50 @@ fashion_with_article (const char *name)
   return g_strdup_printf ("%s %s", strchr ("aeiou", name[0]) != NULL ? "an" : "a", name);
 }
 
+static char *
+fashion_fill_template (GRand *rand, const char *phrase)
+{
+  const char *template = fashion_templates[g_rand_int_range (rand, 0, G_N_ELEMENTS (fashion_templates))];
+  g_auto (GStrv) parts = g_strsplit (template, "{}", -1);
+  return g_strjoinv (phrase, parts);
+}
+
+/* The test split's caption: a template around the class name ("a photo of an ankle boot"). */
+static char *
+fashion_caption (GRand *rand, int label)
+{
+  g_autofree char *name = fashion_with_article (fashion_classes[label]);
+  return fashion_fill_template (rand, name);
+}
+
+/* A training caption drawn from many phrasings: the class name or a synonym, singular or plural,
+ * alone ("sneakers"), with its article ("a shoe") or in a template ("a photo of a pair of jeans"),
+ * now and then with the full stop zero-shot prompts end with. */
+static char *
+fashion_varied_caption (GRand *rand, int label)
+{
+  const char *const *singular = fashion_words[label].singular, *const *plural = fashion_words[label].plural;
+  int n_singular = 0, n_plural = 0;
+  while (n_singular < (int) G_N_ELEMENTS (fashion_words[label].singular) && singular[n_singular] != NULL)
+    n_singular++;
+  while (n_plural < (int) G_N_ELEMENTS (fashion_words[label].plural) && plural[n_plural] != NULL)
+    n_plural++;
+
+  /* A third of the captions keep the class name, which zero-shot prompts use. */
+  double word_pick = g_rand_double (rand);
+  gboolean is_plural = word_pick >= 0.33 && word_pick < 0.66;
+  const char *word = word_pick < 0.33 ? fashion_classes[label]
+                     : is_plural    ? plural[g_rand_int_range (rand, 0, n_plural)]
+                                    : singular[g_rand_int_range (rand, 0, n_singular)];
+  g_autofree char *phrase = is_plural ? g_strdup (word) : fashion_with_article (word);
+
+  double form_pick = g_rand_double (rand);
+  g_autofree char *caption = form_pick < 0.25 ? g_strdup (word)
+                             : form_pick < 0.45 ? g_strdup (phrase)
+                                                : fashion_fill_template (rand, phrase);
+  return g_rand_int_range (rand, 0, 5) == 0 ? g_strconcat (caption, ".", NULL) : g_steal_pointer (&caption);
+}
+
 /* One split's two IDX files, opened and checked against each other. */
 typedef struct {
   IdxFile images, labels;
@@ -319,10 +382,7 @@ fashion_convert_split (GenOutput *out, FashionSplit *split, int index, uint64_t 
       for (size_t p = 0; p < sizeof grey; p++)
         memset (rgb + 3 * p, grey[p], 3);
 
-      const char *template = fashion_templates[g_rand_int_range (rand, 0, G_N_ELEMENTS (fashion_templates))];
-      g_autofree char *name = fashion_with_article (fashion_classes[label]);
-      g_auto (GStrv) parts = g_strsplit (template, "{}", -1);
-      g_autofree char *caption = g_strjoinv (name, parts);
+      g_autofree char *caption = index == 0 ? fashion_varied_caption (rand, label) : fashion_caption (rand, label);
       if (!gen_output_add (out, index, i, rgb, FASHION_SIDE, FASHION_SIDE, caption, fashion_classes[label], error))
         return FALSE;
     }
@@ -500,13 +560,19 @@ shape_draw (cairo_t *cr, const Shape *shape)
   cairo_restore (cr);
 }
 
-/* Draws one scene of SPLIT into RGB (side² × 3) and returns its caption; *LABEL gets its label. */
-static char *
-shapes_draw_scene (GRand *rand, int split, int side, uint8_t *rgb, char **label)
-{
+/* One or two shapes; the first one in box BOX, the second one in the opposite box. */
+typedef struct {
   Shape shapes[2];
-  int n_shapes = g_rand_int_range (rand, 1, 3);
-  int box = g_rand_int_range (rand, 0, 4);
+  int   n_shapes, box;
+} Scene;
+
+/* Draws one scene of SPLIT into RGB (side² × 3) and describes it in *SCENE. */
+static void
+shapes_draw_scene (GRand *rand, int split, int side, uint8_t *rgb, Scene *scene)
+{
+  Shape *shapes = scene->shapes;
+  int n_shapes = scene->n_shapes = g_rand_int_range (rand, 1, 3);
+  int box = scene->box = g_rand_int_range (rand, 0, 4);
   gboolean test = split == 1;
   gboolean force = test && g_rand_boolean (rand);
   shape_pick (rand, test, force, &shapes[0]);
@@ -542,14 +608,71 @@ shapes_draw_scene (GRand *rand, int split, int side, uint8_t *rgb, char **label)
         }
     }
   cairo_surface_destroy (surface);
+}
 
-  *label = shape_label (&shapes[0]);
-  g_autofree char *first = g_strdup_printf ("a %s %s", shape_size_names[shapes[0].size], *label);
-  if (n_shapes == 1)
-    return g_strdup_printf ("%s %s", first, shape_boxes[box].alone);
+/* The full description: "a small red circle on the left", "a small red circle left of a large blue
+ * square". */
+static char *
+shapes_caption (const Scene *scene)
+{
+  const Shape *shapes = scene->shapes;
+  g_autofree char *label = shape_label (&shapes[0]);
+  g_autofree char *first = g_strdup_printf ("a %s %s", shape_size_names[shapes[0].size], label);
+  if (scene->n_shapes == 1)
+    return g_strdup_printf ("%s %s", first, shape_boxes[scene->box].alone);
   g_autofree char *second = shape_label (&shapes[1]);
-  return g_strdup_printf ("%s %s a %s %s", first, shape_boxes[box].relation, shape_size_names[shapes[1].size],
-                          second);
+  return g_strdup_printf ("%s %s a %s %s", first, shape_boxes[scene->box].relation,
+                          shape_size_names[shapes[1].size], second);
+}
+
+/* "red circle", "a red circle", "a circle", "one red circle" */
+static char *
+shape_short_phrase (GRand *rand, const Shape *shape)
+{
+  const char *colour = shape_colours[shape->colour].name, *kind = shape_kind_names[shape->kind];
+  switch (g_rand_int_range (rand, 0, 5))
+    {
+    case 0:
+      return g_strdup_printf ("%s %s", colour, kind);
+    case 1:
+      return g_strdup_printf ("a %s", kind);
+    case 2:
+      return g_strdup_printf ("one %s %s", colour, kind);
+    case 3:
+      return g_strdup_printf ("a %s %s %s", shape_size_names[shape->size], colour, kind);
+    default:
+      return g_strdup_printf ("a %s %s", colour, kind);
+    }
+}
+
+/* Two shapes in few words: a count when they are alike ("two squares", "two red squares"), else
+ * both named ("a red circle and a blue square", "a circle and a square"). */
+static char *
+shapes_pair_phrase (GRand *rand, const Shape *first, const Shape *second)
+{
+  const char *kind = shape_kind_names[first->kind], *other_kind = shape_kind_names[second->kind];
+  const char *colour = shape_colours[first->colour].name, *other_colour = shape_colours[second->colour].name;
+  gboolean with_colours = g_rand_boolean (rand);
+  if (first->kind == second->kind && first->colour == second->colour)
+    return with_colours ? g_strdup_printf ("two %s %ss", colour, kind) : g_strdup_printf ("two %ss", kind);
+  if (first->kind == second->kind)
+    return with_colours ? g_strdup_printf ("a %s and a %s %s", colour, other_colour, kind)
+                        : g_strdup_printf ("two %ss", kind);
+  return with_colours ? g_strdup_printf ("a %s %s and a %s %s", colour, kind, other_colour, other_kind)
+                      : g_strdup_printf ("a %s and a %s", kind, other_kind);
+}
+
+/* A training caption drawn from many phrasings: the full description for two scenes in five, else a
+ * few words on the shapes, alone or after "a picture of". */
+static char *
+shapes_varied_caption (GRand *rand, const Scene *scene)
+{
+  if (g_rand_int_range (rand, 0, 5) < 2)
+    return shapes_caption (scene);
+  g_autofree char *phrase = scene->n_shapes == 1
+                              ? shape_short_phrase (rand, &scene->shapes[0])
+                              : shapes_pair_phrase (rand, &scene->shapes[0], &scene->shapes[1]);
+  return g_rand_boolean (rand) ? g_steal_pointer (&phrase) : g_strdup_printf ("a picture of %s", phrase);
 }
 
 static char *
@@ -609,11 +732,15 @@ cli_generate_shapes (const char *out_dir, int count, uint64_t seed, int image_si
   gboolean ok = TRUE;
   for (int split = 0; split < 2 && ok; split++)
     {
+      /* The captions' choice has its own stream, so the images do not depend on it. */
       g_autoptr (GRand) rand = gen_rand_new (seed, split);
+      g_autoptr (GRand) caption_rand = gen_rand_new (seed, split + 2);
       for (int i = 0; i < n_split[split] && ok; i++)
         {
-          g_autofree char *label = NULL;
-          g_autofree char *caption = shapes_draw_scene (rand, split, image_size, rgb, &label);
+          Scene scene;
+          shapes_draw_scene (rand, split, image_size, rgb, &scene);
+          g_autofree char *label = shape_label (&scene.shapes[0]);
+          g_autofree char *caption = split == 0 ? shapes_varied_caption (caption_rand, &scene) : shapes_caption (&scene);
           ok = gen_output_add (&out, split, i, rgb, image_size, image_size, caption, label, error);
         }
     }

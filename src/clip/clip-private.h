@@ -117,6 +117,12 @@ void clip_model_restore_originals (ClipModel *model);
  * there is room for its work buffers (fewer threads when there is room for fewer), or fails with
  * CLIP_ERROR_LIMIT, instead of OpenBLAS retrying its allocation forever. */
 gboolean clip_blas_check_room (GError **error);
+/* Between these, OpenBLAS runs each product on the calling thread alone, so that our pool's threads
+ * can issue products side by side (one level of parallelism: OpenBLAS's threads and ours would
+ * otherwise take turns and spin against each other on the same cores).  Process-wide: a product
+ * another thread issues meanwhile also runs on one thread. */
+void clip_blas_single_begin (void);
+void clip_blas_single_end (void);
 /* The data of the tensor in SLOT as loaded: *SLOT itself, or, for a weight whose memory the panels
  * took over, a copy unpacked into *SCRATCH (grown as needed; g_free it). */
 const float *clip_model_original_data (const ClipModel *model, float *const *slot, int64_t n_elements,
@@ -249,6 +255,11 @@ gboolean clip_dist_sum_double (const ClipCommunicator *comm, double value, doubl
 /* Sums GRADS [N] over the ranks in buckets (each one collective of CLIP_DIST_BUCKET_FLOATS at most). */
 #define CLIP_DIST_BUCKET_FLOATS ((size_t) 1 << 20)
 gboolean clip_dist_sum_gradients (const ClipCommunicator *comm, float *grads, size_t n, GError **error);
+/* Rank 0 working alone (validation) while the others wait: rank 0 calls this with BUSY TRUE now and
+ * then while it works and once with FALSE when done; the others call it (BUSY FALSE) until
+ * *ROOT_BUSY comes back FALSE.  Each call is one small collective, so a waiting rank never waits in
+ * one much longer than rank 0 takes between two calls (the transport's watchdog keeps its bound). */
+gboolean clip_dist_heartbeat (const ClipCommunicator *comm, gboolean busy, gboolean *root_busy, GError **error);
 /* Fails unless every rank passes the same VALUE; WHAT names it in the message. */
 gboolean clip_dist_check_same (const ClipCommunicator *comm, int64_t value, const char *what, GError **error);
 
@@ -266,6 +277,8 @@ gboolean clip_config_from_json (const char *json, ClipConfig *config, ClipPrepro
 
 /* The weight files an open_clip directory may hold, in the order they are looked for; NULL-terminated. */
 extern const char *const clip_open_clip_weight_files[];
+/* Hugging Face's index of a checkpoint split in several safetensors files (its "weight_map"). */
+#define CLIP_SHARDED_INDEX_NAME "model.safetensors.index.json"
 
 /* The layout of model directory DIR and its config and weight files, as clip_model_load reads it
  * (open_clip_config.json first, then config.json); FALSE when DIR holds no loadable model. */

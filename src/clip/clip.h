@@ -208,6 +208,10 @@ typedef enum {
 } ClipPrecision;
 
 const char *clip_precision_name (ClipPrecision precision);   /* "f32", "bf16", "int8", "auto" */
+/* The kernel this CPU runs BF16's or INT8's products on, e.g. "amx-bf16", "avx512-vnni-int8",
+ * "portable-int8"; for F32 its panel kernel ("f32-panels-avx512"; OpenBLAS may run a pass
+ * instead).  AUTO is not resolved: NULL. */
+const char *clip_precision_kernel_name (ClipPrecision precision);
 gboolean    clip_precision_from_name (const char *name, ClipPrecision *precision);
 
 typedef struct {
@@ -222,7 +226,8 @@ void clip_load_options_init (ClipLoadOptions *options);
 
 typedef struct _ClipModel ClipModel;
 
-/* PATH: a model directory, a .safetensors file, or a Hugging Face model id ("openai/clip-vit-base-patch32")
+/* PATH: a model directory, a .safetensors file (or the model.safetensors.index.json of a checkpoint
+ * split in shards), or a Hugging Face model id ("openai/clip-vit-base-patch32", "ORG/NAME@REVISION")
  * that is not an existing path, loaded from the hub cache (see clip_hub_resolve; no network).  Free with
  * clip_model_free. */
 ClipModel *clip_model_load (const char *path, const ClipLoadOptions *options, GError **error);
@@ -256,8 +261,9 @@ typedef enum {
 } ClipProduct;
 
 const char *clip_product_name (ClipProduct product);   /* "vision_qkv", … */
-/* The kernel PRODUCT runs on, e.g. "amx-bf16", "f32-panels-avx512", "openblas"; chosen at the
- * first forward pass, so NULL before it. */
+/* The kernel PRODUCT ran on in the model's last forward pass, e.g. "amx-bf16", "f32-panels-avx512",
+ * "openblas" (float32 runs one kernel for a whole pass, chosen per machine for one image or prompt
+ * and for a batch, timed at the first pass); NULL before the first pass. */
 const char *clip_model_get_kernel (const ClipModel *model, ClipProduct product);
 /* The CPU's model name (its brand string), or "unknown". */
 const char *clip_cpu_model_name (void);
@@ -439,7 +445,9 @@ void clip_zero_shot_metrics_clear (ClipZeroShotMetrics *metrics);
  *   webdataset  CLIP_benchmark's layout: SPLIT/nshards.txt, SPLIT/0.tar … SPLIT/N-1.tar holding
  *               KEY.jpg|png|webp with KEY.cls (class index) or KEY.txt (captions, one a line), and
  *               beside them classnames.txt and zeroshot_classification_templates.txt; read streaming
- *               from the tars, never unpacked;
+ *               from the tars, never unpacked; shards may be compressed (N.tar.gz, .tgz, .tar.xz,
+ *               .tar.zst, .tar.bz2), and PATH may name them with a brace pattern instead
+ *               (ROOT/SPLIT/{0..N-1}.tar.gz, zero-padded as in shard-{000..099}.tar);
  *   coco        a COCO captions JSON (images + annotations; images under the image root, by default
  *               ../NAME for annotations/captions_NAME.json when that folder exists);
  *   karpathy    a Karpathy split JSON (images[].{filename, split, sentences[].raw}, e.g.
@@ -491,7 +499,8 @@ void         clip_dataset_options_init (ClipDatasetOptions *options);
 /* Reads the data set at PATH (CALLBACKS' abort is polled while WebDataset shards are indexed). */
 ClipDataset *clip_dataset_open (const char *path, const ClipDatasetOptions *options,
                                 const ClipCallbacks *callbacks, GError **error);
-/* Whether PATH is a WebDataset folder (SPLIT/nshards.txt inside, or PATH is the split folder), whose
+/* Whether PATH is a WebDataset folder (SPLIT/nshards.txt inside, or PATH is the split folder) or a
+ * brace pattern of shard names in an existing folder, whose
  * images have no files of their own (clip_dataset_get_image_path is NULL for them). */
 gboolean     clip_dataset_is_webdataset (const char *path);
 /* The CSV reader alone: clip_dataset_open with format CSV.  Free with clip_dataset_free; the
@@ -520,6 +529,15 @@ int         clip_dataset_get_row_image (const ClipDataset *dataset, int index);
 int         clip_dataset_get_n_images (const ClipDataset *dataset);
 int         clip_dataset_get_image_label (const ClipDataset *dataset, int image);
 const char *clip_dataset_get_image_entry (const ClipDataset *dataset, int image);
+/* The WebDataset shard holding the image (its entry is the member's name), or NULL for a file. */
+const char *clip_dataset_get_image_shard (const ClipDataset *dataset, int image);
+/* The bytes of the member MEMBER of the WebDataset shard SHARD_PATH (a tar, compressed or not),
+ * streamed up to it (a plain tar skips the other members by seeking) and read whole, up to the
+ * image member limit; errors name the shard and the member.  For viewers: one member at a time. */
+GBytes     *clip_dataset_read_shard_member (const char *shard_path, const char *member, GError **error);
+/* That member decoded as clip_image_load decodes a file. */
+ClipImage  *clip_image_load_shard_member (const char *shard_path, const char *member,
+                                          gboolean apply_exif_orientation, GError **error);
 /* Whether the captions come from the data (retrieval) rather than from templates (classification). */
 gboolean    clip_dataset_has_captions (const ClipDataset *dataset);
 /* The data set's own zero-shot templates ("{}" or "{c}" for the class), NULL-terminated, or NULL. */
@@ -542,6 +560,9 @@ gboolean       clip_dataset_prepare_images (ClipDataset *dataset, int size, gboo
 const uint8_t *clip_dataset_get_crop (ClipDataset *dataset, int index);  /* after prepare; borrowed */
 const uint8_t *clip_dataset_get_image_crop (ClipDataset *dataset, int image);  /* after prepare; borrowed */
 int            clip_dataset_get_crop_size (const ClipDataset *dataset);  /* 0 before prepare */
+/* After prepare, the 16-byte content hash (XXH3-128, as the folder index hashes files) of a shard
+ * member's bytes; NULL for an image that is a file (the folder index hashes those). */
+const uint8_t *clip_dataset_get_image_content_hash (const ClipDataset *dataset, int image);
 
 /* Evaluates MODEL on DATASET, whose images must be prepared at the model's image size: retrieval
  * Recall@K both ways (clip_evaluate_retrieval_captions over the images and the distinct captions;
@@ -1027,9 +1048,11 @@ gboolean clip_index_find_file (ClipIndex *index, const char *file, ClipIndexItem
  *     refs/REVISION              the commit a branch or tag named when it was downloaded
  *
  * The environment is read as huggingface_hub reads it: HF_ENDPOINT (another server or a mirror),
- * HF_TOKEN (sent as "Authorization: Bearer", never to another host), HF_HUB_OFFLINE=1 (no network:
- * the cache only).  clip_model_load accepts a repository id ("openai/clip-vit-base-patch32") that
- * is not an existing path and loads it from the cache.
+ * HF_TOKEN or else the token file $HF_HOME/token (sent as "Authorization: Bearer", never to another
+ * host), HF_HUB_OFFLINE=1 (no network: the cache only).  clip_model_load accepts a repository id
+ * ("openai/clip-vit-base-patch32", or "ORG/NAME@REVISION" for a branch, tag or commit) that is not an
+ * existing path and loads it from the cache.  A checkpoint split in several safetensors files
+ * (model.safetensors.index.json and its shards) is downloaded whole and loads as one.
  *
  *   ClipHubOptions options;
  *   clip_hub_options_init (&options);
@@ -1045,7 +1068,7 @@ typedef struct {
   const char   *revision;     /* branch, tag or commit; NULL = "main" */
   const char   *cache_dir;    /* NULL = from the environment, as above */
   const char   *endpoint;     /* NULL = $HF_ENDPOINT, else https://huggingface.co */
-  const char   *token;        /* NULL = $HF_TOKEN (which may be unset) */
+  const char   *token;        /* NULL = $HF_TOKEN, else the token file (either may be missing); "" = none */
   gboolean      offline;      /* TRUE (or $HF_HUB_OFFLINE=1): resolve from the cache, no network */
   int           max_retries;  /* dropped connections resumed per file before giving up (5) */
   double        retry_delay;  /* seconds before the first retry, doubled at each one (1.0) */
@@ -1086,13 +1109,22 @@ void clip_hub_result_clear (ClipHubResult *result);
 
 /* TRUE for "ORG/NAME" (letters, digits, '-', '_', '.'; no "--" or ".."), the form of a model id. */
 gboolean clip_hub_is_repo_id (const char *string);
+/* Splits a model reference "ORG/NAME" or "ORG/NAME@REVISION" (a branch, tag or commit) into *REPO_ID
+ * and *REVISION (NULL without "@"); either may be NULL.  FALSE when STRING is neither.  Free with
+ * g_free. */
+gboolean clip_hub_parse_model_ref (const char *string, char **repo_id, char **revision);
+/* Where the hub token is kept when HF_TOKEN is unset ($HF_TOKEN_PATH, else $HF_HOME/token, else
+ * ~/.cache/huggingface/token: `huggingface-cli login` writes it).  Free with g_free. */
+char *clip_hub_token_path (void);
 
 /* The hub cache folder the environment names (CACHE_DIR when not NULL).  Free with g_free. */
 char *clip_hub_cache_dir (const char *cache_dir);
 
-/* Downloads the files a CLIP model needs from REPO_ID: config.json (or open_clip_config.json),
- * preprocessor_config.json, vocab.json + merges.txt or tokenizer.json, and safetensors weights
- * (PyTorch .bin files are never fetched).  Files already in the cache are not fetched again; an
+/* Downloads the files a CLIP model needs from REPO_ID ("ORG/NAME", or "ORG/NAME@REVISION" when
+ * OPTIONS gives no other revision): config.json (or open_clip_config.json),
+ * preprocessor_config.json, vocab.json + merges.txt or tokenizer.json, and safetensors weights: one
+ * file, or the index of a sharded checkpoint and every shard it names (PyTorch .bin files are never
+ * fetched).  Files already in the cache are not fetched again; an
  * interrupted file resumes with a Range request; every file is checked against its ETag (SHA-256
  * for LFS files, the git blob hash for others) before it is renamed into blobs/ and linked into the
  * snapshot, and the ref is written last, so the snapshot never holds a partial file.  Each file is

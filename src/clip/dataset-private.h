@@ -18,6 +18,8 @@ typedef struct {
   int   line;        /* CSV line, or 0 */
   int   label;       /* index into label_names, or -1 */
   int   slot;        /* crop slot after prepare, or -1 */
+  gboolean hashed;   /* content_hash holds the bytes' hash (shard members, after prepare) */
+  uint8_t  content_hash[16];
 } DatasetImage;
 
 typedef struct {
@@ -88,9 +90,10 @@ gboolean dataset_read_karpathy (ClipDataset *dataset, const char *path, JsonObje
                                 const ClipDatasetOptions *options, GError **error);
 
 /* Called from a decoding thread for every image of a shard: the decoded image or why it failed,
- * and whether it failed because the process ran out of descriptors or memory. */
+ * whether it failed because the process ran out of descriptors or memory, and the content hash of
+ * the member's bytes (clip_index_hash_content; NULL when they could not be read). */
 typedef void (*DatasetShardImageFunc) (int image, ClipImage *decoded, const char *reason, gboolean out_of_resources,
-                                       gpointer user_data);
+                                       const uint8_t *content_hash, gpointer user_data);
 
 /* Streams shard SHARD once and decodes the images of IMAGES[n] (indices into the data set, all in that
  * shard) from memory; calls FUNC exactly once for each of them, in any order.  STOP (atomic) set

@@ -302,6 +302,12 @@ dataset_describe_issues (const ClipDataset *dataset)
     {
       const ClipDatasetIssue *issue = g_ptr_array_index (dataset->issues, i);
       g_string_append_printf (text, "; ");
+      /* a shard or class folder, not the file opened */
+      if (issue->file != NULL && g_strcmp0 (issue->file, dataset->source_path) != 0)
+        {
+          g_autofree char *shown = g_filename_display_name (issue->file);
+          g_string_append_printf (text, "%s%s", shown, issue->line > 0 || issue->path != NULL ? " " : "");
+        }
       if (issue->line > 0)
         g_string_append_printf (text, "line %d ", issue->line);
       if (issue->path != NULL)
@@ -341,8 +347,10 @@ dataset_json_format (JsonObject *root)
 static ClipDatasetFormat
 dataset_recognise (const char *path)
 {
+  if (clip_dataset_is_webdataset (path))  /* a folder, or a brace pattern of shard names */
+    return CLIP_DATASET_FORMAT_WEBDATASET;
   if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    return clip_dataset_is_webdataset (path) ? CLIP_DATASET_FORMAT_WEBDATASET : CLIP_DATASET_FORMAT_FOLDER;
+    return CLIP_DATASET_FORMAT_FOLDER;
   g_autofree char *lower = g_ascii_strdown (path, -1);
   if (g_str_has_suffix (lower, ".json"))
     return CLIP_DATASET_FORMAT_COCO;  /* or Karpathy: told apart once the JSON is parsed */
@@ -398,7 +406,8 @@ clip_dataset_open (const char *path, const ClipDatasetOptions *options, const Cl
   g_return_val_if_fail (options->format >= CLIP_DATASET_FORMAT_AUTO
                         && options->format <= CLIP_DATASET_FORMAT_KARPATHY, NULL);
 
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+  /* A brace pattern of WebDataset shards names files, not itself: each shard is checked when read. */
+  if (!g_file_test (path, G_FILE_TEST_EXISTS) && !clip_dataset_is_webdataset (path))
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: no such file or folder", path);
       return NULL;
@@ -556,6 +565,14 @@ clip_dataset_get_image_entry (const ClipDataset *dataset, int image)
   return DATASET_IMAGE (dataset, image)->entry;
 }
 
+const char *
+clip_dataset_get_image_shard (const ClipDataset *dataset, int image)
+{
+  g_return_val_if_fail (IMAGE_OK (dataset, image), NULL);
+  int shard = DATASET_IMAGE (dataset, image)->shard;
+  return shard >= 0 ? g_ptr_array_index (dataset->shards, shard) : NULL;
+}
+
 gboolean
 clip_dataset_has_captions (const ClipDataset *dataset)
 {
@@ -607,6 +624,14 @@ clip_dataset_get_image_crop (ClipDataset *dataset, int image)
 }
 
 const uint8_t *
+clip_dataset_get_image_content_hash (const ClipDataset *dataset, int image)
+{
+  g_return_val_if_fail (IMAGE_OK (dataset, image), NULL);
+  const DatasetImage *found = DATASET_IMAGE (dataset, image);
+  return found->hashed ? found->content_hash : NULL;
+}
+
+const uint8_t *
 clip_dataset_get_crop (ClipDataset *dataset, int index)
 {
   g_return_val_if_fail (ROW_OK (dataset, index), NULL);
@@ -618,7 +643,7 @@ clip_dataset_get_crop (ClipDataset *dataset, int index)
 /* Shared by the decoding workers.  A task is one image file, or one shard whose images are decoded
  * while it streams past; either way every image finished pushes one entry to DONE. */
 typedef struct {
-  const ClipDataset *dataset;
+  ClipDataset  *dataset;      /* the workers write only the hash of the image they decode */
   int           size;
   gboolean      exif;
   size_t        crop_bytes;
@@ -687,9 +712,15 @@ prepare_store (PrepareJob *job, int slot, ClipImage *decoded, const char *reason
 
 static void
 prepare_shard_image (int image, ClipImage *decoded, const char *reason, gboolean out_of_resources,
-                     gpointer user_data)
+                     const uint8_t *content_hash, gpointer user_data)
 {
   PrepareJob *job = user_data;
+  if (content_hash != NULL)
+    {
+      DatasetImage *target = DATASET_IMAGE (job->dataset, image);
+      memcpy (target->content_hash, content_hash, sizeof target->content_hash);
+      target->hashed = TRUE;
+    }
   if (!out_of_resources)
     {
       prepare_store (job, image, decoded, reason);

@@ -94,8 +94,32 @@ clip_set_threads (int n_threads)
 int
 clip_get_threads (void)
 {
-  int n = g_atomic_int_get (&n_threads_set);
-  return n > 0 ? n : openblas_get_num_threads ();
+  /* OpenBLAS's default, kept at the first call: clip_blas_single_begin changes OpenBLAS's count. */
+  g_atomic_int_compare_and_exchange (&n_threads_set, 0, openblas_get_num_threads ());
+  return g_atomic_int_get (&n_threads_set);
+}
+
+static GMutex blas_single_lock;
+static int blas_single_users;
+
+void
+clip_blas_single_begin (void)
+{
+  int threads = clip_get_threads ();
+  g_mutex_lock (&blas_single_lock);
+  if (blas_single_users++ == 0 && threads > 1)
+    openblas_set_num_threads (1);
+  g_mutex_unlock (&blas_single_lock);
+}
+
+void
+clip_blas_single_end (void)
+{
+  int threads = clip_get_threads ();
+  g_mutex_lock (&blas_single_lock);
+  if (--blas_single_users == 0 && threads > 1)
+    openblas_set_num_threads (threads);
+  g_mutex_unlock (&blas_single_lock);
 }
 
 /* OpenBLAS (0.3.21, Debian 12) takes a work buffer of 128 MiB for each thread at its first product,

@@ -37,6 +37,84 @@ clip_hub_is_repo_id (const char *string)
   return is_repo_part (string, (size_t) (slash - string)) && is_repo_part (slash + 1, strlen (slash + 1));
 }
 
+gboolean
+clip_hub_parse_model_ref (const char *string, char **repo_id, char **revision)
+{
+  const char *at = string != NULL ? strchr (string, '@') : NULL;
+  g_autofree char *repo = at != NULL ? g_strndup (string, (size_t) (at - string)) : g_strdup (string);
+  if (!clip_hub_is_repo_id (repo) || (at != NULL && !clip_hub_is_safe_revision (at + 1)))
+    return FALSE;
+  if (repo_id != NULL)
+    *repo_id = g_steal_pointer (&repo);
+  if (revision != NULL)
+    *revision = at != NULL ? g_strdup (at + 1) : NULL;
+  return TRUE;
+}
+
+/* huggingface_hub's HF_HOME: $HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface. */
+static char *
+hub_home (void)
+{
+  const char *home = g_getenv ("HF_HOME");
+  if (home != NULL && *home != '\0')
+    return g_strdup (home);
+  return g_build_filename (g_get_user_cache_dir (), "huggingface", NULL);
+}
+
+char *
+clip_hub_token_path (void)
+{
+  const char *path = g_getenv ("HF_TOKEN_PATH");
+  if (path != NULL && *path != '\0')
+    return g_strdup (path);
+  g_autofree char *home = hub_home ();
+  return g_build_filename (home, "token", NULL);
+}
+
+/* A token is one short line (hf_ and about 34 characters); a larger file is not a token. */
+#define TOKEN_MAX_BYTES 4096
+
+gboolean
+clip_hub_read_token (char **token, char **source, GError **error)
+{
+  *token = NULL;
+  const char *env = g_getenv ("HF_TOKEN");
+  g_autofree char *contents = g_strstrip (g_strdup (env != NULL ? env : ""));
+  g_autofree char *path = NULL;
+  *source = g_strdup ("HF_TOKEN");
+  /* An empty HF_TOKEN counts as unset, as for huggingface_hub: then the token file. */
+  if (*contents == '\0')
+    {
+      g_clear_pointer (&contents, g_free);
+      path = clip_hub_token_path ();
+      g_free (*source);
+      *source = g_strdup (path);
+      size_t length;
+      GError *local = NULL;
+      if (!clip_file_read_contents (path, CLIP_INPUT_MISSING_CODE, TOKEN_MAX_BYTES, &contents, &length, &local))
+        {
+          /* No token file is no token. */
+          gboolean missing = g_error_matches (local, CLIP_ERROR, CLIP_ERROR_MISSING);
+          if (missing)
+            g_error_free (local);
+          else
+            g_propagate_error (error, local);
+          return missing;
+        }
+      g_strstrip (contents);
+    }
+  for (const char *p = contents; *p != '\0'; p++)
+    if ((unsigned char) *p < 0x20 || *p == 0x7f)
+      {
+        g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: the token holds a line break or another control "
+                     "character", *source);
+        return FALSE;
+      }
+  if (*contents != '\0')
+    *token = g_steal_pointer (&contents);
+  return TRUE;
+}
+
 char *
 clip_hub_cache_dir (const char *cache_dir)
 {
@@ -45,11 +123,9 @@ clip_hub_cache_dir (const char *cache_dir)
   const char *hub_cache = g_getenv ("HF_HUB_CACHE");
   if (hub_cache != NULL && *hub_cache != '\0')
     return g_strdup (hub_cache);
-  const char *home = g_getenv ("HF_HOME");
-  if (home != NULL && *home != '\0')
-    return g_build_filename (home, "hub", NULL);
   /* huggingface_hub honours XDG_CACHE_HOME for its default, as g_get_user_cache_dir does. */
-  return g_build_filename (g_get_user_cache_dir (), "huggingface", "hub", NULL);
+  g_autofree char *home = hub_home ();
+  return g_build_filename (home, "hub", NULL);
 }
 
 char *
@@ -99,6 +175,8 @@ clip_hub_is_safe_name (const char *name)
 gboolean
 clip_hub_is_safe_revision (const char *revision)
 {
+  if (*revision == '\0')
+    return FALSE;
   g_auto (GStrv) parts = g_strsplit (revision, "/", -1);
   for (char **p = parts; *p != NULL; p++)
     if (!clip_hub_is_safe_name (*p))

@@ -44,6 +44,7 @@ typedef struct {
   GUri         *endpoint;
   char         *endpoint_url;   /* without a trailing '/' */
   char         *token;
+  char         *token_source;   /* where the token came from, for a 401/403 message */
   ClipHubProgress progress;
   int64_t       received;       /* bytes received in this call */
   gint64        start_us;
@@ -125,15 +126,15 @@ check_status (Hub *hub, SoupMessage *msg, const char *file, GError **error)
   const char *what = file != NULL ? file : "the repository";
   if (g_strcmp0 (code, "RepoNotFound") == 0 || (status == 404 && code == NULL && file == NULL))
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: no such model repository on %s (HTTP %u; a "
-                 "private one needs HF_TOKEN)", hub->repo_id, hub->endpoint_url, status);
+                 "private one needs a token in HF_TOKEN or the token file)", hub->repo_id, hub->endpoint_url, status);
   else if (status == 401 || status == 403)
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_DENIED, "%s: access to %s denied (HTTP %u%s%s): %s", hub->repo_id,
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_DENIED, "%s: access to %s denied (HTTP %u%s%s): %s%s%s", hub->repo_id,
                  what, status, code != NULL ? ", " : "", code != NULL ? code : "",
-                 hub->token != NULL
-                   ? "the token in HF_TOKEN has no access to it; a gated model's terms must be accepted "
-                     "on its page first"
-                   : "the model is gated or private: accept its terms on its page and set HF_TOKEN "
-                     "to an access token");
+                 hub->token != NULL ? "the token from " : "the model is gated or private: accept its terms on its "
+                                      "page and set HF_TOKEN to an access token or write it to ",
+                 hub->token_source,
+                 hub->token != NULL ? " has no access to it; a gated model's terms must be accepted on its page "
+                                      "first" : "");
   else if (g_strcmp0 (code, "RevisionNotFound") == 0)
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: no revision \"%s\" (HTTP %u)", hub->repo_id,
                  hub->revision, status);
@@ -271,12 +272,14 @@ choose_files (Hub *hub, GHashTable *present, GError **error)
 {
   GPtrArray *chosen = g_ptr_array_new ();
   const char *weights = NULL;
-  if (g_hash_table_contains (present, "config.json") && g_hash_table_contains (present, "model.safetensors"))
+  gboolean sharded = g_hash_table_contains (present, CLIP_SHARDED_INDEX_NAME);
+  if (g_hash_table_contains (present, "config.json")
+      && (g_hash_table_contains (present, "model.safetensors") || sharded))
     {
       g_ptr_array_add (chosen, "config.json");
       if (g_hash_table_contains (present, "preprocessor_config.json"))
         g_ptr_array_add (chosen, "preprocessor_config.json");
-      weights = "model.safetensors";
+      weights = g_hash_table_contains (present, "model.safetensors") ? "model.safetensors" : CLIP_SHARDED_INDEX_NAME;
     }
   else if (g_hash_table_contains (present, "open_clip_config.json"))
     {
@@ -287,15 +290,13 @@ choose_files (Hub *hub, GHashTable *present, GError **error)
     }
   if (weights == NULL)
     {
-      gboolean sharded = g_hash_table_contains (present, "model.safetensors.index.json");
       gboolean pickle = g_hash_table_contains (present, "pytorch_model.bin")
                         || g_hash_table_contains (present, "open_clip_pytorch_model.bin");
-      g_set_error (error, CLIP_ERROR, sharded || pickle ? CLIP_ERROR_UNSUPPORTED : CLIP_ERROR_MISSING,
+      g_set_error (error, CLIP_ERROR, pickle ? CLIP_ERROR_UNSUPPORTED : CLIP_ERROR_MISSING,
                    "%s: %s", hub->repo_id,
-                   sharded ? "its weights are split in several safetensors files, which ClipLab does not read"
-                   : pickle ? "it has only PyTorch .bin weights, which ClipLab does not read (it needs .safetensors)"
-                   : "not a CLIP model ClipLab loads: it needs config.json + model.safetensors or "
-                     "open_clip_config.json + open_clip_model.safetensors");
+                   pickle ? "it has only PyTorch .bin weights, which ClipLab does not read (it needs .safetensors)"
+                   : "not a CLIP model ClipLab loads: it needs config.json + model.safetensors (or its shards' "
+                     CLIP_SHARDED_INDEX_NAME ") or open_clip_config.json + open_clip_model.safetensors");
       g_ptr_array_unref (chosen);
       return NULL;
     }
@@ -308,6 +309,44 @@ choose_files (Hub *hub, GHashTable *present, GError **error)
     g_ptr_array_add (chosen, "tokenizer.json");
   g_ptr_array_add (chosen, (gpointer) weights);
   return chosen;
+}
+
+/* The shards a sharded checkpoint's index (at COMMIT) names, inserted into CHOSEN before the index
+ * itself, which stays last: a snapshot that holds the index holds every shard.  The strings are
+ * borrowed from *INDEX. */
+static gboolean
+add_shards (Hub *hub, const char *commit, GHashTable *present, GPtrArray *chosen, JsonNode **index, GError **error)
+{
+  g_autofree char *url = g_strdup_printf ("%s/%s/resolve/%s/%s", hub->endpoint_url, hub->repo_id, commit,
+                                          CLIP_SHARDED_INDEX_NAME);
+  *index = hub_get_json (hub, url, error);
+  if (*index == NULL)
+    return FALSE;
+  JsonObject *root = JSON_NODE_HOLDS_OBJECT (*index) ? json_node_get_object (*index) : NULL;
+  JsonNode *map = root != NULL ? json_object_get_member (root, "weight_map") : NULL;
+  if (map == NULL || !JSON_NODE_HOLDS_OBJECT (map) || json_object_get_size (json_node_get_object (map)) == 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: %s: no \"weight_map\" naming the shard of each "
+                   "tensor", hub->repo_id, CLIP_SHARDED_INDEX_NAME);
+      return FALSE;
+    }
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GList) tensors = json_object_get_values (json_node_get_object (map));
+  g_ptr_array_remove_index (chosen, chosen->len - 1);
+  for (GList *l = tensors; l != NULL; l = l->next)
+    {
+      const char *shard = JSON_NODE_HOLDS_VALUE (l->data) ? json_node_get_string (l->data) : NULL;
+      if (shard == NULL || !clip_hub_is_safe_name (shard) || !g_hash_table_contains (present, shard))
+        {
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: %s names the shard \"%s\", which is not a "
+                       "file of the repository", hub->repo_id, CLIP_SHARDED_INDEX_NAME, shard != NULL ? shard : "");
+          return FALSE;
+        }
+      if (g_hash_table_add (seen, (gpointer) shard))
+        g_ptr_array_add (chosen, (gpointer) shard);
+    }
+  g_ptr_array_add (chosen, CLIP_SHARDED_INDEX_NAME);
+  return TRUE;
 }
 
 /* The commit REVISION names and the needed files, with their sizes from the tree API. */
@@ -345,7 +384,10 @@ hub_list_files (Hub *hub, char **commit, GError **error)
         }
     }
   g_autoptr (GPtrArray) chosen = choose_files (hub, present, error);
-  if (chosen == NULL)
+  g_autoptr (JsonNode) index = NULL;
+  if (chosen == NULL
+      || (g_str_equal (chosen->pdata[chosen->len - 1], CLIP_SHARDED_INDEX_NAME)
+          && !add_shards (hub, sha, present, chosen, &index, error)))
     return NULL;
 
   GPtrArray *files = g_ptr_array_new_with_free_func ((GDestroyNotify) hub_file_free);
@@ -863,6 +905,7 @@ hub_clear (Hub *hub)
   g_clear_pointer (&hub->endpoint, g_uri_unref);
   g_clear_pointer (&hub->endpoint_url, g_free);
   g_clear_pointer (&hub->token, g_free);
+  g_clear_pointer (&hub->token_source, g_free);
   g_clear_pointer (&hub->cache_dir, g_free);
   g_clear_pointer (&hub->repo_dir, g_free);
 }
@@ -887,8 +930,14 @@ hub_connect (Hub *hub, GError **error)
       g_clear_error (&local_error);
       return FALSE;
     }
-  const char *token = hub->options->token != NULL ? hub->options->token : g_getenv ("HF_TOKEN");
-  hub->token = token != NULL && *token != '\0' ? g_strstrip (g_strdup (token)) : NULL;
+  const char *given = hub->options->token;
+  if (given != NULL)
+    {
+      hub->token = *given != '\0' ? g_strstrip (g_strdup (given)) : NULL;
+      hub->token_source = g_strdup ("the options");
+    }
+  else if (!clip_hub_read_token (&hub->token, &hub->token_source, error))
+    return FALSE;
   hub->cancellable = hub->options->cancellable != NULL ? g_object_ref (hub->options->cancellable)
                                                         : g_cancellable_new ();
   hub->session = soup_session_new_with_options ("user-agent", HUB_USER_AGENT, "timeout", HUB_IO_TIMEOUT_S, NULL);
@@ -1014,13 +1063,23 @@ clip_hub_download (const char *repo_id, const ClipHubOptions *options, ClipHubRe
       clip_hub_options_init (&defaults);
       options = &defaults;
     }
+  g_autofree char *repo = NULL, *ref_revision = NULL;
   const char *revision = options->revision != NULL ? options->revision : "main";
-  if (!clip_hub_is_repo_id (repo_id) || !clip_hub_is_safe_revision (revision))
+  if (!clip_hub_parse_model_ref (repo_id, &repo, &ref_revision) || !clip_hub_is_safe_revision (revision))
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "\"%s\" at \"%s\" is not a Hugging Face model id and "
-                   "revision (expected ORG/NAME)", repo_id, revision);
+                   "revision (expected ORG/NAME or ORG/NAME@REVISION)", repo_id, revision);
       return FALSE;
     }
+  if (ref_revision != NULL && options->revision != NULL && strcmp (ref_revision, options->revision) != 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "%s names revision \"%s\" but \"%s\" is asked for too",
+                   repo_id, ref_revision, options->revision);
+      return FALSE;
+    }
+  if (ref_revision != NULL)
+    revision = ref_revision;
+  repo_id = repo;
   ClipHubResult local_result = { 0 };
   Hub hub = { .options = options, .callbacks = callbacks, .repo_id = repo_id, .revision = revision };
   hub.cache_dir = clip_hub_cache_dir (options->cache_dir);

@@ -23,3 +23,9 @@ gboolean clip_hub_is_safe_revision (const char *revision);
 
 /* Writes TEXT to PATH atomically (a temporary file renamed over it); errors name PATH. */
 gboolean clip_hub_write_text (const char *path, const char *text, GError **error);
+
+/* The token to send when the caller gives none: $HF_TOKEN, else the token file (clip_hub_token_path),
+ * as huggingface_hub reads them (surrounding white space stripped); *TOKEN is NULL when there is none
+ * (no file is no token) and *SOURCE names where it was looked for last ("HF_TOKEN" or the file).
+ * FALSE for a token file that cannot be read or a token with control characters.  Free both. */
+gboolean clip_hub_read_token (char **token, char **source, GError **error);

@@ -131,13 +131,14 @@ void                  clip_index_store_scores (const ClipIndexStore *store, cons
 /* Row R's embedding [dim]. */
 const float          *clip_index_store_row (const ClipIndexStore *store, size_t r);
 
-/* The int8 copy of a store's embeddings (index-codes.c), freed with the store. */
+/* The 4-bit copy of a store's embeddings (index-codes.c), freed with the store. */
 typedef struct _ClipIndexCodes ClipIndexCodes;
 void             clip_index_codes_free (ClipIndexCodes *codes);
 ClipIndexCodes **clip_index_store_codes (ClipIndexStore *store);
-/* As clip_index_store_scores for the rows of the store's entries that can be among the TOP best
+/* As clip_index_store_scores for the rows of the store's entries that may be among the TOP best
  * (the same exact scores up to float32 rounding), −∞ for the others: from 20,000 rows on, a first
- * pass over an int8 copy of the embeddings (made at the first call) leaves out the rest. */
+ * pass over a 4-bit copy of the embeddings (made at the first call) keeps the 32 · TOP best
+ * approximate scores (at least 256) and leaves out the rest. */
 void clip_index_store_scores_top (ClipIndexStore *store, const float *query, int top, float *scores);
 
 /* Replaces FILE atomically with a compacted index of ENTRIES.  Fails with CLIP_ERROR_INVALID, before

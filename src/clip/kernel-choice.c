@@ -1,15 +1,19 @@
-/* kernel-choice.c — which float32 kernel multiplies each weight shape on this machine: our panels
- * (clip_packed_linear_forward on weights repacked once) or OpenBLAS's sgemm on the weights as
+/* kernel-choice.c — which float32 kernel runs the products of a forward pass on this machine: our
+ * panels (clip_packed_linear_forward on weights repacked once) or OpenBLAS's sgemm on the weights as
  * stored.  Neither wins everywhere (the panels were ahead on an AMD Zen 5, OpenBLAS's products 1.35×
- * faster on a Sapphire Rapids Xeon), so both are timed once per machine on random data of the shape,
- * for one image's rows and for a batch's, and the faster over both (per image) is kept in
+ * faster on a Sapphire Rapids Xeon), and the choice is one for the whole pass, not one per shape: on
+ * that Xeon, mixing them per shape made a ViT-B/32 pass slower than either kernel alone (85–95 ms
+ * for one image against 57 on the panels and 84 on OpenBLAS), as OpenBLAS's threads and our pool's
+ * took turns and evicted each other's data.  So the model times a short real pass on each kernel,
+ * for one image and for a batch, and the faster per regime is kept in
  * $XDG_CACHE_HOME/cliplab/kernels.ini, under a group naming the CPU model, OpenBLAS's build and
- * core, this library's version and the thread count.  A cache that cannot be read or written only
- * means measuring again.  CLIPLAB_F32_KERNEL=panels|openblas forces the choice.
+ * core, this library's version and the thread count, and a key naming the model's widths.  A cache
+ * that cannot be read or written only means measuring again.  CLIPLAB_F32_KERNEL=panels|openblas
+ * forces the choice.
  *
- * AUTO precision is chosen the same way: bf16 where the CPU multiplies bfloat16 natively and its
- * kernel beats float32's on the largest product (on one Sapphire Rapids virtual machine, VDPBF16PS
- * without AMX was about as fast as float32's panels). */
+ * AUTO precision is chosen by timing one product: bf16 where the CPU multiplies bfloat16 natively
+ * and its kernel beats float32's on the largest product (on one Sapphire Rapids virtual machine,
+ * VDPBF16PS without AMX was about as fast as float32's panels). */
 #include "clip-private.h"
 #include "kernel-choice.h"
 #include "ops.h"
@@ -185,36 +189,93 @@ choices_save (void)
   g_key_file_save_to_file (choices, path, NULL);
 }
 
-/* Below this many weights (a 512 × 512 matrix), OpenBLAS repacking them on every call does not
- * pay, and its work buffers (tens of MB, allocated at its first product) are not worth having. */
-#define MIN_TIMED_WEIGHTS (512 * 512)
-
-ClipF32Kernel
-clip_f32_kernel_choose (int in_dim, int out_dim)
+const char *
+clip_f32_kernel_name (ClipF32Kernel kernel)
 {
-  const char *forced = g_getenv ("CLIPLAB_F32_KERNEL");
-  if (forced != NULL && (g_str_equal (forced, "panels") || g_str_equal (forced, "openblas")))
-    return g_str_equal (forced, "openblas") ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
+  return kernel == CLIP_F32_OPENBLAS ? "openblas" : "panels";
+}
+
+static gboolean
+kernel_from_name (const char *name, ClipF32Kernel *kernel)
+{
+  if (name == NULL || !(g_str_equal (name, "panels") || g_str_equal (name, "openblas")))
+    return FALSE;
+  *kernel = g_str_equal (name, "openblas") ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
+  return TRUE;
+}
+
+static const char *const regime_names[CLIP_N_PASS_REGIMES] = { "one", "batch" };
+
+static char *
+pass_key (const char *shape, ClipPassRegime regime)
+{
+  return g_strdup_printf ("pass-%s-%s", shape, regime_names[regime]);
+}
+
+gboolean
+clip_f32_pass_kernels_known (const char *shape, ClipF32Kernel kernels[CLIP_N_PASS_REGIMES])
+{
+  ClipF32Kernel forced = CLIP_F32_PANELS;
   /* Under an address-space limit too tight for OpenBLAS's buffers, it would retry forever. */
-  if ((int64_t) in_dim * out_dim < MIN_TIMED_WEIGHTS || !clip_blas_check_room (NULL))
-    return CLIP_F32_PANELS;
+  if (!clip_blas_check_room (NULL) || kernel_from_name (g_getenv ("CLIPLAB_F32_KERNEL"), &forced))
+    {
+      for (int r = 0; r < CLIP_N_PASS_REGIMES; r++)
+        kernels[r] = forced;
+      return TRUE;
+    }
   g_mutex_lock (&choice_lock);
   choices_load ();
-  g_autofree char *key = g_strdup_printf ("%dx%d", in_dim, out_dim);
-  g_autofree char *known = g_key_file_get_string (choices, choices_group, key, NULL);
-  ClipF32Kernel kernel;
-  if (known != NULL && (g_str_equal (known, "panels") || g_str_equal (known, "openblas")))
-    kernel = g_str_equal (known, "openblas") ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
-  else
+  gboolean known = TRUE;
+  for (int r = 0; r < CLIP_N_PASS_REGIMES && known; r++)
     {
-      Timings t;
-      measure (in_dim, out_dim, FALSE, TRUE, &t);
-      kernel = t.blas < t.panels ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
-      g_key_file_set_string (choices, choices_group, key, kernel == CLIP_F32_OPENBLAS ? "openblas" : "panels");
-      choices_save ();
+      g_autofree char *key = pass_key (shape, r);
+      g_autofree char *value = g_key_file_get_string (choices, choices_group, key, NULL);
+      known = kernel_from_name (value, &kernels[r]);
     }
   g_mutex_unlock (&choice_lock);
-  return kernel;
+  return known;
+}
+
+/* Timed passes per kernel and regime, interleaved, so that both kernels see the same moments of a
+ * busy machine; the fastest counts. */
+#define TIMED_PASSES 3
+
+/* Regimes that prefer different kernels make the model keep both copies of its weights (twice the
+ * memory): only when one kernel for both would cost either regime more than this share of its time. */
+#define SECOND_COPY_GAIN 0.10
+
+void
+clip_f32_pass_kernels_measure (const char *shape, ClipPassTimer timer, gpointer data,
+                               ClipF32Kernel kernels[CLIP_N_PASS_REGIMES])
+{
+  double best[CLIP_N_PASS_REGIMES][2];
+  for (int r = 0; r < CLIP_N_PASS_REGIMES; r++)
+    {
+      best[r][CLIP_F32_PANELS] = best[r][CLIP_F32_OPENBLAS] = G_MAXDOUBLE;
+      for (int run = 0; run < TIMED_PASSES; run++)
+        for (int k = 0; k < 2; k++)
+          best[r][k] = MIN (best[r][k], timer (k, r, data));
+      kernels[r] = best[r][CLIP_F32_OPENBLAS] < best[r][CLIP_F32_PANELS] ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
+    }
+  if (kernels[CLIP_PASS_ONE] != kernels[CLIP_PASS_BATCH])
+    {
+      /* The cost of running the other regime's kernel in each regime; the smaller one, if small. */
+      double loss[CLIP_N_PASS_REGIMES];
+      for (int r = 0; r < CLIP_N_PASS_REGIMES; r++)
+        loss[r] = best[r][kernels[!r]] / best[r][kernels[r]] - 1;
+      int yielding = loss[CLIP_PASS_ONE] < loss[CLIP_PASS_BATCH] ? CLIP_PASS_ONE : CLIP_PASS_BATCH;
+      if (loss[yielding] < SECOND_COPY_GAIN)
+        kernels[yielding] = kernels[!yielding];
+    }
+  g_mutex_lock (&choice_lock);
+  choices_load ();
+  for (int r = 0; r < CLIP_N_PASS_REGIMES; r++)
+    {
+      g_autofree char *key = pass_key (shape, r);
+      g_key_file_set_string (choices, choices_group, key, clip_f32_kernel_name (kernels[r]));
+    }
+  choices_save ();
+  g_mutex_unlock (&choice_lock);
 }
 
 /* The shape timed for AUTO: ViT-B/32's MLP, the largest share of its products. */

@@ -1,4 +1,4 @@
-/* kernel-choice.h — internal: the float32 product kernel for a weight shape on this machine. */
+/* kernel-choice.h — internal: the float32 product kernel of a whole forward pass on this machine. */
 #pragma once
 
 #include "clip.h"
@@ -8,9 +8,31 @@ typedef enum {
   CLIP_F32_OPENBLAS,   /* cblas_sgemm on the weights as stored */
 } ClipF32Kernel;
 
-/* Measured at the first call for a shape (and thread count) on this machine, then cached (see
- * kernel-choice.c); thread-safe. */
-ClipF32Kernel clip_f32_kernel_choose (int in_dim, int out_dim);
+/* The two regimes a kernel is chosen for: one image (or prompt) per pass, and a batch. */
+typedef enum {
+  CLIP_PASS_ONE,
+  CLIP_PASS_BATCH,
+  CLIP_N_PASS_REGIMES
+} ClipPassRegime;
+
+/* "panels" or "openblas". */
+const char *clip_f32_kernel_name (ClipF32Kernel kernel);
+
+/* The kernels of a model whose shape SHAPE names (its widths, so that models of different sizes
+ * are timed apart), one per regime, when they need no timing: forced by CLIPLAB_F32_KERNEL,
+ * OpenBLAS without room for its buffers, or cached by an earlier measurement on this machine
+ * (CPU model, OpenBLAS build, library version and thread count).  FALSE when they must be timed. */
+gboolean clip_f32_pass_kernels_known (const char *shape, ClipF32Kernel kernels[CLIP_N_PASS_REGIMES]);
+
+/* Seconds per image of a short real forward pass with every product on KERNEL, in REGIME. */
+typedef double (*ClipPassTimer) (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data);
+
+/* Times both kernels with TIMER (runs interleaved, the fastest of each kept), writes the faster per
+ * regime into KERNELS and caches it under SHAPE; thread-safe.  When the regimes prefer different
+ * kernels (so the model keeps both copies of its weights) but one kernel costs either regime less
+ * than 10 % of its time, that kernel runs both. */
+void clip_f32_pass_kernels_measure (const char *shape, ClipPassTimer timer, gpointer data,
+                                    ClipF32Kernel kernels[CLIP_N_PASS_REGIMES]);
 
 /* AUTO resolved on this machine: BF16 where the CPU has AMX or AVX512-BF16 and its bf16 kernel
  * multiplies faster than float32's (timed once, cached with the choices above), else F32. */

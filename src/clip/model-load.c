@@ -553,7 +553,7 @@ find_source (const ClipSafetensors *st, const ClipTensorInfo *info, Naming namin
   if (!dtype_is_float (t->dtype))
     {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; only F32, F16 "
-                   "and BF16 weights are supported", label, name, clip_dtype_name (t->dtype));
+                   "and BF16 weights are supported", t->file, name, clip_dtype_name (t->dtype));
       return FALSE;
     }
   int64_t expect[4];
@@ -574,7 +574,7 @@ find_source (const ClipSafetensors *st, const ClipTensorInfo *info, Naming namin
       g_autofree char *got = format_shape (t->shape, t->n_dims);
       g_autofree char *want = format_shape (expect, expect_dims);
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_SHAPE, "%s: tensor '%s' has shape %s, expected %s",
-                   label, name, got, want);
+                   t->file, name, got, want);
       return FALSE;
     }
   *source = (TensorSource) {
@@ -591,12 +591,12 @@ check_unused_tensors (const ClipSafetensors *st, GHashTable *used, GError **erro
 {
   for (int i = 0; i < clip_safetensors_n_tensors (st); i++)
     {
-      const char *name = clip_safetensors_tensor (st, i)->name;
-      if (!g_hash_table_contains (used, name) && !is_ignorable (st, name))
+      const ClipStTensor *t = clip_safetensors_tensor (st, i);
+      if (!g_hash_table_contains (used, t->name) && !is_ignorable (st, t->name))
         {
           g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
                        "%s: unexpected tensor '%s' (not part of a CLIP ViT model with this configuration)",
-                       clip_safetensors_path (st), name);
+                       t->file, t->name);
           return FALSE;
         }
     }
@@ -751,7 +751,8 @@ clip_model_dir_files (const char *dir, ClipLayout *layout, char **config, char *
   else if (file_exists (dir, "config.json", &config_path))
     {
       found = CLIP_LAYOUT_HF_DIR;
-      file_exists (dir, "model.safetensors", &weights_path);
+      if (!file_exists (dir, "model.safetensors", &weights_path))
+        file_exists (dir, CLIP_SHARDED_INDEX_NAME, &weights_path);
     }
   if (config_path == NULL || weights_path == NULL)
     return FALSE;
@@ -793,7 +794,8 @@ locate_files (ClipModel *model, const char *path, char **weights, char **config,
   gboolean pickle = file_exists (path, "pytorch_model.bin", NULL)
                     || file_exists (path, "open_clip_pytorch_model.bin", NULL);
   g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING,
-               "%s: not a model directory: expected config.json + model.safetensors (Hugging Face) or "
+               "%s: not a model directory: expected config.json + model.safetensors or its shards' "
+               CLIP_SHARDED_INDEX_NAME " (Hugging Face) or "
                "open_clip_config.json + open_clip_model.safetensors (open_clip)%s", path,
                pickle ? "; PyTorch .bin files are not read: convert them to safetensors" : "");
   return FALSE;
@@ -861,10 +863,10 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
       options = &defaults;
     }
   /* A Hugging Face model id that is not a path: its snapshot in the hub cache (hub-cache.c). */
-  g_autofree char *snapshot = NULL;
-  if (clip_hub_is_repo_id (path) && !g_file_test (path, G_FILE_TEST_EXISTS))
+  g_autofree char *snapshot = NULL, *repo_id = NULL, *revision = NULL;
+  if (!g_file_test (path, G_FILE_TEST_EXISTS) && clip_hub_parse_model_ref (path, &repo_id, &revision))
     {
-      snapshot = clip_hub_resolve (path, NULL, NULL, error);
+      snapshot = clip_hub_resolve (repo_id, revision, NULL, error);
       if (snapshot == NULL)
         return NULL;
       path = snapshot;
@@ -877,7 +879,8 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
   g_autofree char *weights = NULL, *config = NULL, *dir = NULL;
   if (!locate_files (model, path, &weights, &config, &dir, error))
     return NULL;
-  model->file = clip_safetensors_open (weights, error);
+  model->file = g_str_has_suffix (weights, ".index.json") ? clip_safetensors_open_sharded (weights, error)
+                                                          : clip_safetensors_open (weights, error);
   if (model->file == NULL)
     return NULL;
   const ClipSafetensors *st = model->file;

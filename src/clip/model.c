@@ -286,6 +286,17 @@ clip_precision_resolve (ClipPrecision precision)
   return precision == CLIP_PRECISION_AUTO ? clip_auto_precision () : precision;
 }
 
+const char *
+clip_precision_kernel_name (ClipPrecision precision)
+{
+  if (precision == CLIP_PRECISION_F32)
+    return clip_packed_kernel_name ();
+  if (precision != CLIP_PRECISION_BF16 && precision != CLIP_PRECISION_INT8)
+    return NULL;
+  ClipReducedFormat format = precision == CLIP_PRECISION_BF16 ? CLIP_REDUCED_BF16 : CLIP_REDUCED_INT8;
+  return clip_isa_kernel_name (format, clip_isa_best (format));
+}
+
 /* ------------------------------------------------------------------ panel weights
  *
  * Inference runs its products on copies of the weights in the panel layout of
@@ -305,14 +316,14 @@ typedef struct {
   size_t            input_bytes;
 } ReducedContext;
 
-/* One weight matrix: float32 panels (FLOATS), reduced ones (REDUCED, with CONTEXT), or, where
- * OpenBLAS multiplies faster on this machine (kernel-choice.c), the weights as stored (BLAS: up to
- * three side by side, Q, K and V). */
+/* One weight matrix: reduced panels (REDUCED, with CONTEXT), or for float32, panels (FLOATS) and/or,
+ * where OpenBLAS runs a pass on this machine (kernel-choice.c), the weights as stored (BLAS: up to
+ * three side by side, Q, K and V); with both, the pass under way (PASS_KERNEL) picks one. */
 typedef struct {
   float            *floats;
   ClipReducedMatrix reduced;
   ReducedContext   *context;
-  gboolean          use_blas;
+  const ClipF32Kernel *pass_kernel;
   const float      *blas[3];
   int               blas_count;
   uint64_t          hashes[3];   /* reduced: of each weight packed, to check it when read again */
@@ -329,6 +340,12 @@ struct _ClipPanels {
   PanelMatrix    v_patch, v_proj, t_proj;
   PanelLayer    *vision, *text;
   ReducedContext context;
+  /* Float32: the kernel of each regime, which copies the passes need, the kernel of the pass under
+   * way and, while the kernels are timed, the layers a pass runs (0: all). */
+  ClipF32Kernel  kernels[CLIP_N_PASS_REGIMES];
+  gboolean       with_floats, with_blas;
+  ClipF32Kernel  pass_kernel;
+  int            timed_layers;
 };
 
 #define PANEL_BLOCK_ALIGNMENT (2 << 20)
@@ -341,23 +358,21 @@ panel_bytes_aligned (size_t bytes)
 }
 
 static size_t
-panel_matrix_bytes (ClipPrecision precision, int in_dim, int out_dim)
+panel_matrix_bytes (ClipPrecision precision, gboolean with_floats, int in_dim, int out_dim)
 {
-  if (precision == CLIP_PRECISION_F32 && clip_f32_kernel_choose (in_dim, out_dim) == CLIP_F32_OPENBLAS)
-    return 0;
   if (precision == CLIP_PRECISION_F32)
-    return panel_bytes_aligned (sizeof (float) * clip_packed_floats (in_dim, out_dim));
+    return with_floats ? panel_bytes_aligned (sizeof (float) * clip_packed_floats (in_dim, out_dim)) : 0;
   return clip_reduced_matrix_bytes (precision == CLIP_PRECISION_BF16 ? CLIP_REDUCED_BF16 : CLIP_REDUCED_INT8,
                                     in_dim, out_dim);
 }
 
 static size_t
-panel_layer_bytes (ClipPrecision precision, const ClipTowerConfig *tc)
+panel_layer_bytes (ClipPrecision precision, gboolean with_floats, const ClipTowerConfig *tc)
 {
   int d = tc->width, f = tc->mlp_width;
-  return panel_matrix_bytes (precision, d, 3 * d) + panel_bytes_aligned (sizeof (float) * 3 * d)
-         + panel_matrix_bytes (precision, d, d) + panel_matrix_bytes (precision, d, f)
-         + panel_matrix_bytes (precision, f, d);
+  return panel_matrix_bytes (precision, with_floats, d, 3 * d) + panel_bytes_aligned (sizeof (float) * 3 * d)
+         + panel_matrix_bytes (precision, with_floats, d, d) + panel_matrix_bytes (precision, with_floats, d, f)
+         + panel_matrix_bytes (precision, with_floats, f, d);
 }
 
 static void *
@@ -374,23 +389,30 @@ panel_take (char **next, size_t bytes)
 static void
 panel_matrix_take (PanelMatrix *m, ClipPanels *panels, ClipPrecision precision, char **next, int in_dim, int out_dim)
 {
-  size_t bytes = panel_matrix_bytes (precision, in_dim, out_dim);
+  size_t bytes = panel_matrix_bytes (precision, panels->with_floats, in_dim, out_dim);
   void *memory = panel_take (next, bytes);
-  if (bytes == 0)
-    {
-      m->use_blas = TRUE;
-      return;
-    }
   if (precision != CLIP_PRECISION_F32)
     {
       m->context = &panels->context;
       clip_reduced_matrix_init (&m->reduced, panels->context.format, in_dim, out_dim, memory);
       return;
     }
+  m->pass_kernel = &panels->pass_kernel;
+  if (bytes == 0)
+    return;
   m->floats = memory;
   if (out_dim % CLIP_PANEL != 0)
     memset (m->floats + (int64_t) (out_dim / CLIP_PANEL) * in_dim * CLIP_PANEL, 0,
             sizeof (float) * in_dim * CLIP_PANEL);
+}
+
+/* Gives the whole pages within BYTES at AT back to the kernel (they read as zeros afterwards). */
+static gboolean
+pages_release (const void *at, size_t bytes)
+{
+  uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
+  uintptr_t start = ((uintptr_t) at + page - 1) & ~(page - 1), end = ((uintptr_t) at + bytes) & ~(page - 1);
+  return end > start && madvise ((void *) start, end - start, MADV_DONTNEED) == 0;
 }
 
 /* Gives the pages of WEIGHT back to the kernel, in the file's contents or in the owned block of
@@ -401,45 +423,45 @@ panel_release (ClipModel *model, const float *weight, size_t bytes)
   gboolean released = clip_safetensors_release (model->file, weight, bytes);
   for (int i = 0; i < model->n_converted && !released; i++)
     if (model->converted[i].dest == weight)
-      {
-        uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
-        uintptr_t start = ((uintptr_t) weight + page - 1) & ~(page - 1), end = ((uintptr_t) weight + bytes) & ~(page - 1);
-        released = end > start && madvise ((void *) start, end - start, MADV_DONTNEED) == 0;
-      }
+      released = pages_release (weight, bytes);
   if (released)
     model->originals_released = TRUE;
 }
 
-/* Packs WEIGHT [COUNT, IN] as columns COL0 … of M and releases its pages (for reduced panels, which
- * cannot give it back exactly, after a hash of it), or, for OpenBLAS, keeps it as it is (columns
- * in order). */
+/* Packs WEIGHT [COUNT, IN] as columns COL0 … of M, and keeps it as it is for OpenBLAS's passes
+ * (columns in order) or else releases its pages (for reduced panels, which cannot give it back
+ * exactly, after a hash of it). */
 static void
 panel_matrix_pack (ClipModel *model, PanelMatrix *m, const float *weight, int in_dim, int count, int col0)
 {
   size_t bytes = (size_t) count * in_dim * sizeof (float);
-  if (m->use_blas)
-    {
-      m->blas[m->blas_count++] = weight;
-      return;
-    }
+  gboolean keep = m->context == NULL && model->panels->with_blas;
+  if (keep)
+    m->blas[m->blas_count++] = weight;
   if (m->floats != NULL)
     clip_pack_weight (m->floats, weight, in_dim, count, col0);
-  else
+  else if (m->context != NULL)
     {
       clip_reduced_pack (&m->reduced, weight, count, col0);
       m->hashes[m->n_packed++] = XXH3_64bits (weight, bytes);
     }
-  panel_release (model, weight, bytes);
+  if (!keep)
+    panel_release (model, weight, bytes);
+}
+
+/* Whether the pass under way multiplies by M on OpenBLAS. */
+static gboolean
+panel_matrix_uses_blas (const PanelMatrix *m)
+{
+  return m->blas_count > 0 && (m->floats == NULL || *m->pass_kernel == CLIP_F32_OPENBLAS);
 }
 
 static const char *
 panel_matrix_kernel (const PanelMatrix *m)
 {
-  if (m->use_blas)
-    return "openblas";
-  if (m->floats != NULL)
-    return clip_packed_kernel_name ();
-  return clip_isa_kernel_name (m->context->format, m->context->isa);
+  if (m->context != NULL)
+    return clip_isa_kernel_name (m->context->format, m->context->isa);
+  return panel_matrix_uses_blas (m) ? "openblas" : clip_packed_kernel_name ();
 }
 
 typedef struct {
@@ -503,16 +525,43 @@ panels_take_layers (ClipPanels *panels, const ClipConfig *c, ClipPrecision preci
     }
 }
 
-static const ClipPanels *
-panels_get (ClipModel *model)
+/* Below this many weights in the vision MLP's matrices (a 512 × 512 one), the panels run every
+ * pass, untimed: OpenBLAS repacking the weights on every call does not pay, and its work buffers
+ * (tens of MB, allocated at its first product) are not worth having. */
+#define MIN_TIMED_WEIGHTS (512 * 512)
+
+/* The float32 kernels of each regime, known already or to be timed (TIMED), and so which copies of
+ * the weights the panels keep. */
+static void
+panels_choose_f32 (ClipPanels *panels, const ClipConfig *c, char *shape, gboolean *timed)
 {
-  if (model->panels != NULL || model->file == NULL)
-    return model->panels;
+  *timed = FALSE;
+  if ((int64_t) c->vision.width * c->vision.mlp_width < MIN_TIMED_WEIGHTS)
+    panels->kernels[CLIP_PASS_ONE] = panels->kernels[CLIP_PASS_BATCH] = CLIP_F32_PANELS;
+  else
+    *timed = !clip_f32_pass_kernels_known (shape, panels->kernels);
+  for (int r = 0; r < CLIP_N_PASS_REGIMES; r++)
+    {
+      panels->with_floats |= *timed || panels->kernels[r] == CLIP_F32_PANELS;
+      panels->with_blas |= *timed || panels->kernels[r] == CLIP_F32_OPENBLAS;
+    }
+}
+
+static void panels_time_f32 (ClipModel *model, const char *shape);
+
+static const ClipPanels *
+panels_make (ClipModel *model)
+{
   const ClipConfig *c = &model->config;
   ClipPrecision precision = model->precision;
   ClipPanels *panels = g_new0 (ClipPanels, 1);
   panels->context.format = precision == CLIP_PRECISION_INT8 ? CLIP_REDUCED_INT8 : CLIP_REDUCED_BF16;
   panels->context.isa = clip_isa_best (panels->context.format);
+  g_autofree char *shape = g_strdup_printf ("%dx%dx%d-%dx%dx%d", c->vision.width, c->vision.mlp_width,
+                                            c->vision.layers, c->text.width, c->text.mlp_width, c->text.layers);
+  gboolean timed = FALSE;
+  if (precision == CLIP_PRECISION_F32)
+    panels_choose_f32 (panels, c, shape, &timed);
   int patch_len = 3 * c->patch_size * c->patch_size;
   const struct {
     PanelMatrix *slot;
@@ -523,10 +572,10 @@ panels_get (ClipModel *model)
     { &panels->v_proj, model->w.v_proj, c->vision.width, c->embed_dim },
     { &panels->t_proj, model->w.t_proj, c->text.width, c->embed_dim },
   };
-  size_t bytes = c->vision.layers * panel_layer_bytes (precision, &c->vision)
-                 + c->text.layers * panel_layer_bytes (precision, &c->text);
+  size_t bytes = c->vision.layers * panel_layer_bytes (precision, panels->with_floats, &c->vision)
+                 + c->text.layers * panel_layer_bytes (precision, panels->with_floats, &c->text);
   for (guint i = 0; i < G_N_ELEMENTS (globals); i++)
-    bytes += panel_matrix_bytes (precision, globals[i].in_dim, globals[i].out_dim);
+    bytes += panel_matrix_bytes (precision, panels->with_floats, globals[i].in_dim, globals[i].out_dim);
   /* Without the memory for the copy, inference keeps OpenBLAS on the file's weights.  Huge pages:
    * faulting in 600 MB page by page took seconds on a virtual machine. */
   void *block = NULL;
@@ -541,6 +590,7 @@ panels_get (ClipModel *model)
 #endif
   panels->vision = g_new0 (PanelLayer, c->vision.layers);
   panels->text = g_new0 (PanelLayer, c->text.layers);
+  model->panels = panels;
   char *next = panels->block;
   for (guint i = 0; i < G_N_ELEMENTS (globals); i++)
     {
@@ -549,9 +599,10 @@ panels_get (ClipModel *model)
       panel_matrix_pack (model, globals[i].slot, globals[i].weight, in_dim, out_dim, 0);
     }
   panels_take_layers (panels, c, precision, &next);
-  model->panels = panels;
   PanelJob job = { model, c->vision.layers };
   clip_parallel_for (c->vision.layers + c->text.layers, 1, panel_layers, &job);
+  if (timed)
+    panels_time_f32 (model, shape);
   return panels;
 }
 
@@ -633,7 +684,7 @@ clip_model_restore_originals (ClipModel *model)
       const PanelSource *s = &sources[i];
       if (s->m->floats != NULL)
         clip_unpack_weight (*s->slot, s->m->floats, s->in_dim, s->out_dim, s->col0);
-      else if (!s->m->use_blas && !reload_original (model, s))
+      else if (s->m->context != NULL && !reload_original (model, s))
         clip_reduced_unpack (&s->m->reduced, *s->slot, s->out_dim, s->col0);
     }
   model->originals_released = FALSE;
@@ -653,13 +704,112 @@ clip_model_original_data (const ClipModel *model, float *const *slot, int64_t n_
         clip_unpack_weight (*scratch, sources[i].m->floats, sources[i].in_dim, sources[i].out_dim, sources[i].col0);
         return *scratch;
       }
-    else if (sources[i].slot == slot && !sources[i].m->use_blas)
+    else if (sources[i].slot == slot && sources[i].m->context != NULL)
       {
         /* Reduced panels cannot give it back: all the weights come back from the file. */
         clip_model_restore_originals ((ClipModel *) model);
         return *slot;
       }
   return *slot;
+}
+
+/* ------------------------------------------------------------------ timing the float32 kernels */
+
+static gboolean vision_forward (ClipModel *model, const float *pixels, int n, float *features,
+                                ClipTowerTrace *trace, ClipTowerActs *acts, gboolean gemms_only,
+                                const ClipCallbacks *callbacks, GError **error);
+
+/* A timed pass: the patch embedding and the first TIMED_LAYERS layers of the vision tower, on one
+ * image or on TIMED_BATCH (as many as a batch's forward pass takes). */
+#define TIMED_LAYERS 4
+#define TIMED_BATCH ENCODE_CHUNK
+
+typedef struct {
+  ClipModel *model;
+  float     *pixels, *features;
+} PassTiming;
+
+static double
+pass_seconds (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data)
+{
+  const PassTiming *t = data;
+  int n = regime == CLIP_PASS_ONE ? 1 : TIMED_BATCH;
+  t->model->panels->kernels[regime] = kernel;
+  gint64 start = g_get_monotonic_time ();
+  if (!vision_forward (t->model, t->pixels, n, t->features, NULL, NULL, FALSE, NULL, NULL))
+    return G_MAXDOUBLE;
+  return (g_get_monotonic_time () - start) / 1e6 / n;
+}
+
+/* Gives back the copy of the weights that neither regime's kernel reads: the panels' pages (the
+ * block stays, holding the rest) or the weights as stored. */
+static void
+panels_drop_unused_f32 (ClipModel *model)
+{
+  ClipPanels *p = model->panels;
+  gboolean floats = FALSE, blas = FALSE;
+  for (int r = 0; r < CLIP_N_PASS_REGIMES; r++)
+    {
+      floats |= p->kernels[r] == CLIP_F32_PANELS;
+      blas |= p->kernels[r] == CLIP_F32_OPENBLAS;
+    }
+  int n;
+  g_autofree PanelSource *sources = panel_sources (model, &n);
+  for (int i = 0; i < n; i++)
+    {
+      PanelMatrix *m = (PanelMatrix *) sources[i].m;
+      size_t bytes = sizeof (float) * sources[i].in_dim * sources[i].out_dim;
+      if (!blas && m->blas_count > 0)
+        panel_release (model, *sources[i].slot, bytes);
+      if (!floats && m->floats != NULL)
+        {
+          /* The panels holding this weight's columns. */
+          int in_dim = sources[i].in_dim, col0 = sources[i].col0, p0 = col0 / CLIP_PANEL;
+          int p1 = (col0 + sources[i].out_dim + CLIP_PANEL - 1) / CLIP_PANEL;
+          pages_release (m->floats + (size_t) p0 * in_dim * CLIP_PANEL,
+                         sizeof (float) * (size_t) (p1 - p0) * in_dim * CLIP_PANEL);
+        }
+    }
+  for (int i = 0; i < n; i++)
+    {
+      PanelMatrix *m = (PanelMatrix *) sources[i].m;
+      if (!blas)
+        m->blas_count = 0;
+      if (!floats)
+        m->floats = NULL;
+    }
+  p->with_floats = floats;
+  p->with_blas = blas;
+}
+
+/* Times a short pass on each kernel (the panels and the weights as stored both kept meanwhile),
+ * keeps the faster per regime and gives back the copy that is no longer read. */
+static void
+panels_time_f32 (ClipModel *model, const char *shape)
+{
+  const ClipConfig *c = &model->config;
+  PassTiming timing = { model, g_new0 (float, (size_t) TIMED_BATCH * 3 * c->image_size * c->image_size),
+                        g_new (float, (size_t) TIMED_BATCH * c->embed_dim) };
+  ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
+  model->panels->timed_layers = MIN (TIMED_LAYERS, c->vision.layers);
+  clip_f32_pass_kernels_measure (shape, pass_seconds, &timing, kernels);
+  model->panels->timed_layers = 0;
+  memcpy (model->panels->kernels, kernels, sizeof kernels);
+  panels_drop_unused_f32 (model);
+  g_free (timing.pixels);
+  g_free (timing.features);
+}
+
+/* The model's panels, made at its first pass, set for a pass in REGIME (NULL: none, the weights as
+ * stored on OpenBLAS). */
+static const ClipPanels *
+panels_get (ClipModel *model, ClipPassRegime regime)
+{
+  if (model->panels == NULL && model->file != NULL)
+    panels_make (model);
+  if (model->panels != NULL)
+    model->panels->pass_kernel = model->panels->kernels[regime];
+  return model->panels;
 }
 
 /* ------------------------------------------------------------------ forward passes */
@@ -761,25 +911,55 @@ activation_range (int64_t start, int64_t end, gpointer data)
   clip_activation_forward (j->out + start, j->inp + start, end - start, j->quick);
 }
 
+typedef struct {
+  float             *out;
+  const float       *inp;
+  const PanelMatrix *m;
+  int                n, in_dim, out_dim, part_dim, parts;
+  float              beta;
+} BlasJob;
+
+/* Columns per share of a product on OpenBLAS: a multiple of its register block. */
+#define BLAS_COLUMN_BLOCK 16
+
+static void
+blas_parts (int64_t start, int64_t end, gpointer data)
+{
+  const BlasJob *j = data;
+  for (int64_t part = start; part < end; part++)
+    {
+      int c0 = (int) (j->part_dim * part / j->parts) / BLAS_COLUMN_BLOCK * BLAS_COLUMN_BLOCK;
+      int c1 = part + 1 == j->parts ? j->part_dim
+                                    : (int) (j->part_dim * (part + 1) / j->parts) / BLAS_COLUMN_BLOCK * BLAS_COLUMN_BLOCK;
+      for (int i = 0; i < j->m->blas_count && c1 > c0; i++)
+        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, j->n, c1 - c0, j->in_dim, 1.0f, j->inp, j->in_dim,
+                     j->m->blas[i] + (size_t) c0 * j->in_dim, j->in_dim, j->beta, j->out + i * j->part_dim + c0,
+                     j->out_dim);
+    }
+}
+
 /* The product on OpenBLAS (LDO = OUT_DIM): the bias rows first, the products accumulate onto them,
- * then the activation. */
+ * then the activation.  Our threads take shares of the output columns, each an OpenBLAS product on
+ * one thread, so that one pool runs the whole pass. */
 static void
 blas_linear (float *out, const float *inp, const PanelMatrix *m, const float *bias, int n, int in_dim, int out_dim,
              gboolean add, int activation)
 {
   if (bias != NULL)
     {
-      BiasJob job = { out, bias, out_dim, add };
-      clip_parallel_for (n, GRAIN_FLOATS / out_dim + 1, bias_rows, &job);
+      BiasJob bias_job = { out, bias, out_dim, add };
+      clip_parallel_for (n, GRAIN_FLOATS / out_dim + 1, bias_rows, &bias_job);
     }
   int part_dim = out_dim / m->blas_count;
-  for (int i = 0; i < m->blas_count; i++)
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, part_dim, in_dim, 1.0f, inp, in_dim, m->blas[i], in_dim,
-                 add || bias != NULL ? 1.0f : 0.0f, out + i * part_dim, out_dim);
+  BlasJob job = { out, inp, m, n, in_dim, out_dim, part_dim, MAX (1, MIN (clip_get_threads (), part_dim / 64)),
+                  add || bias != NULL ? 1.0f : 0.0f };
+  clip_blas_single_begin ();
+  clip_parallel_for (job.parts, 1, blas_parts, &job);
+  clip_blas_single_end ();
   if (activation != CLIP_PACKED_LINEAR)
     {
-      ActivationJob job = { out, out, activation == CLIP_PACKED_QUICK_GELU };
-      clip_parallel_for ((int64_t) n * out_dim, GRAIN_FLOATS, activation_range, &job);
+      ActivationJob activation_job = { out, out, activation == CLIP_PACKED_QUICK_GELU };
+      clip_parallel_for ((int64_t) n * out_dim, GRAIN_FLOATS, activation_range, &activation_job);
     }
 }
 
@@ -844,7 +1024,7 @@ static void
 panel_linear (float *out, int ldo, const float *inp, const PanelMatrix *m, const float *bias, int n, int in_dim,
               int out_dim, gboolean add, int activation)
 {
-  if (m->use_blas)
+  if (panel_matrix_uses_blas (m))
     {
       g_assert (ldo == out_dim);
       blas_linear (out, inp, m, bias, n, in_dim, out_dim, add, activation);
@@ -978,18 +1158,21 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
   int patch_len = 3 * p * p, n_patches = n * grid * grid;
   size_t nd = (size_t) n * t * d;
 
+  /* Before the scratch is taken: the first pass times the kernels on passes of its own. */
+  if (acts != NULL || gemms_only)
+    clip_model_restore_originals (model);
+  const ClipPanels *panels = acts == NULL && !gemms_only
+                             ? panels_get (model, n == 1 ? CLIP_PASS_ONE : CLIP_PASS_BATCH) : NULL;
+  if (panels == NULL && !clip_blas_check_room (error))
+    return FALSE;
+  int layers = panels != NULL && panels->timed_layers > 0 ? panels->timed_layers : tc->layers;
+
   float *x = scratch_get (model, nd + MAX (block_scratch_floats (tc, n * t),
                                             (size_t) n_patches * (patch_len + d)));
   float *work = x + nd;
   float *patches = acts != NULL ? acts->patches : work;
   float *embedded = work + (acts != NULL ? 0 : (size_t) n_patches * patch_len);
   float *tokens = acts != NULL ? acts->tokens : x;
-
-  if (acts != NULL || gemms_only)
-    clip_model_restore_originals (model);
-  const ClipPanels *panels = acts == NULL && !gemms_only ? panels_get (model) : NULL;
-  if (panels == NULL && !clip_blas_check_room (error))
-    return FALSE;
   if (gemms_only)
     clip_matmul_forward (embedded, patches, w->v_patch, n_patches, patch_len, d, FALSE);
   else
@@ -1009,7 +1192,7 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
   trace_hidden (trace, 0, x, nd);
 
   ClipSeqLayout seqs = { .b = n, .t = t };
-  for (int l = 0; l < tc->layers; l++)
+  for (int l = 0; l < layers; l++)
     {
       if (!clip_callbacks_check_abort (callbacks, error))
         return FALSE;
@@ -1101,7 +1284,7 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
   gboolean packed = acts == NULL && trace == NULL;
   if (acts != NULL)
     clip_model_restore_originals (model);
-  const ClipPanels *panels = acts == NULL ? panels_get (model) : NULL;
+  const ClipPanels *panels = acts == NULL ? panels_get (model, n == 1 ? CLIP_PASS_ONE : CLIP_PASS_BATCH) : NULL;
   if (panels == NULL && !clip_blas_check_room (error))
     return FALSE;
   g_autofree int *own_pool = acts != NULL ? NULL : g_new (int, n);

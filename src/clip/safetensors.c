@@ -32,6 +32,7 @@ struct _ClipSafetensors
   int            n_tensors;
   GHashTable    *by_name;   /* name → ClipStTensor * */
   GHashTable    *metadata;  /* key → value, both owned */
+  GPtrArray     *shards;    /* of a sharded checkpoint: ClipSafetensors * holding the bytes; else NULL */
 };
 
 /* One tensor entry while the header is being checked. */
@@ -431,6 +432,7 @@ st_load_tensors (ClipSafetensors *st, JsonObject *root, const uint8_t *data, siz
       t->n_elements = entries[i].n_elements;
       t->data = data + entries[i].begin;
       t->n_bytes = (size_t) entries[i].n_bytes;
+      t->file = st->label;
       g_hash_table_insert (st->by_name, (gpointer) t->name, t);
     }
   return TRUE;
@@ -568,6 +570,146 @@ clip_safetensors_open_bytes (const void *data, size_t size, const char *label, G
   return g_steal_pointer (&st);
 }
 
+/* ---------------------------------------------------------------- sharded checkpoints */
+
+/* An index holds one short line per tensor: a few hundred kB for the largest CLIP models. */
+#define INDEX_MAX_BYTES (16 << 20)
+
+/* g_ptr_array_sort's comparison: its arguments point at the elements. */
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* The distinct shard names of WEIGHT_MAP, sorted; each a plain file name (no folder), as
+ * transformers writes them ("model-00001-of-00002.safetensors"). */
+static GPtrArray *
+index_shard_names (const char *index_path, JsonObject *weight_map, GError **error)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  GPtrArray *names = g_ptr_array_new ();
+  g_autoptr (GList) members = json_object_get_members (weight_map);
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      JsonNode *node = json_object_get_member (weight_map, l->data);
+      const char *shard = JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING
+                            ? json_node_get_string (node) : NULL;
+      if (shard == NULL || *shard == '\0' || strchr (shard, '/') != NULL || strcmp (shard, ".") == 0
+          || strcmp (shard, "..") == 0)
+        {
+          g_autofree char *quoted = quote_name (l->data);
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: weight_map: tensor '%s' is not mapped to a file "
+                       "name in the index's folder", index_path, quoted);
+          g_ptr_array_unref (names);
+          return NULL;
+        }
+      if (g_hash_table_add (seen, (gpointer) shard))
+        g_ptr_array_add (names, (gpointer) shard);
+    }
+  g_ptr_array_sort (names, compare_names);
+  return names;
+}
+
+/* Adds SHARD's tensors to ST, each of which WEIGHT_MAP must place in SHARD_NAME. */
+static gboolean
+sharded_add_tensors (ClipSafetensors *st, const ClipSafetensors *shard, const char *shard_name,
+                     JsonObject *weight_map, GError **error)
+{
+  for (int i = 0; i < shard->n_tensors; i++)
+    {
+      const ClipStTensor *t = &shard->tensors[i];
+      JsonNode *node = json_object_get_member (weight_map, t->name);
+      const char *listed = node != NULL ? json_node_get_string (node) : NULL;
+      if (listed == NULL || strcmp (listed, shard_name) != 0)
+        {
+          g_autofree char *quoted = quote_name (t->name);
+          g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: holds tensor '%s', which the index %s lists %s%s",
+                       shard->label, quoted, st->label, listed != NULL ? "in " : "nowhere",
+                       listed != NULL ? listed : "");
+          return FALSE;
+        }
+      ClipStTensor *copy = &st->tensors[st->n_tensors++];
+      *copy = *t;
+      copy->name = g_strdup (t->name);
+      g_hash_table_insert (st->by_name, (gpointer) copy->name, copy);
+    }
+  GHashTableIter iter;
+  gpointer key, value;
+  g_hash_table_iter_init (&iter, shard->metadata);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (!g_hash_table_contains (st->metadata, key))
+      g_hash_table_insert (st->metadata, g_strdup (key), g_strdup (value));
+  st->size += shard->size;
+  return TRUE;
+}
+
+/* Every tensor WEIGHT_MAP lists is in ST (the shards' tensors, all placed as the index says). */
+static gboolean
+sharded_check_complete (const ClipSafetensors *st, const char *dir, JsonObject *weight_map, GError **error)
+{
+  g_autoptr (GList) members = json_object_get_members (weight_map);
+  for (GList *l = members; l != NULL; l = l->next)
+    if (!g_hash_table_contains (st->by_name, l->data))
+      {
+        g_autofree char *quoted = quote_name (l->data);
+        g_autofree char *shard = g_build_filename (dir, json_object_get_string_member (weight_map, l->data), NULL);
+        g_set_error (error, CLIP_ERROR, CLIP_ERROR_MISSING, "%s: tensor '%s' is missing (the index %s lists it "
+                     "there)", shard, quoted, st->label);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+ClipSafetensors *
+clip_safetensors_open_sharded (const char *index_path, GError **error)
+{
+  g_return_val_if_fail (index_path != NULL, NULL);
+  JsonObject *root, *weight_map = NULL;
+  g_autoptr (JsonNode) node = clip_json_parse_object_file (index_path, INDEX_MAX_BYTES, &root, error);
+  if (node == NULL || !clip_json_get_object (root, "weight_map", &weight_map, index_path, error))
+    return NULL;
+  if (weight_map == NULL || json_object_get_size (weight_map) == 0)
+    {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: no \"weight_map\" naming the shard of each tensor",
+                   index_path);
+      return NULL;
+    }
+  g_autoptr (GPtrArray) names = index_shard_names (index_path, weight_map, error);
+  if (names == NULL)
+    return NULL;
+
+  g_autoptr (ClipSafetensors) st = st_new (index_path);
+  st->shards = g_ptr_array_new_with_free_func ((GDestroyNotify) clip_safetensors_close);
+  g_autofree char *dir = g_path_get_dirname (index_path);
+  int64_t n_tensors = 0;
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
+      ClipSafetensors *shard = clip_safetensors_open (path, error);
+      if (shard == NULL)
+        {
+          g_prefix_error (error, "%s: shard %u of %u: ", index_path, i + 1, names->len);
+          return NULL;
+        }
+      g_ptr_array_add (st->shards, shard);
+      n_tensors += shard->n_tensors;
+    }
+  if (n_tensors > CLIP_MAX_TENSORS)
+    {
+      st_fail (st, error, CLIP_ERROR_LIMIT, "%" G_GINT64_FORMAT " tensors in %u shards exceed the limit of %d",
+               n_tensors, names->len, CLIP_MAX_TENSORS);
+      return NULL;
+    }
+  st->tensors = g_new0 (ClipStTensor, MAX (n_tensors, 1));
+  for (guint i = 0; i < names->len; i++)
+    if (!sharded_add_tensors (st, st->shards->pdata[i], names->pdata[i], weight_map, error))
+      return NULL;
+  if (!sharded_check_complete (st, dir, weight_map, error))
+    return NULL;
+  return g_steal_pointer (&st);
+}
+
 void
 clip_safetensors_close (ClipSafetensors *st)
 {
@@ -578,6 +720,8 @@ clip_safetensors_close (ClipSafetensors *st)
   g_free (st->tensors);
   g_hash_table_unref (st->by_name);
   g_hash_table_unref (st->metadata);
+  if (st->shards != NULL)
+    g_ptr_array_unref (st->shards);
   if (st->map != NULL)
     munmap (st->map, st->size);
   g_free (st->label);
@@ -624,6 +768,9 @@ clip_safetensors_file_size (const ClipSafetensors *st)
 gboolean
 clip_safetensors_release (const ClipSafetensors *st, const void *data, size_t n_bytes)
 {
+  for (guint i = 0; st != NULL && st->shards != NULL && i < st->shards->len; i++)
+    if (clip_safetensors_release (st->shards->pdata[i], data, n_bytes))
+      return TRUE;
   if (st == NULL || st->map == NULL)
     return FALSE;
   uintptr_t base = (uintptr_t) st->map, start = (uintptr_t) data, end = start + n_bytes;
@@ -639,6 +786,9 @@ clip_safetensors_release (const ClipSafetensors *st, const void *data, size_t n_
 gboolean
 clip_safetensors_read_back (const ClipSafetensors *st, const void *data, size_t n_bytes, void *into)
 {
+  for (guint i = 0; st != NULL && st->shards != NULL && i < st->shards->len; i++)
+    if (clip_safetensors_read_back (st->shards->pdata[i], data, n_bytes, into))
+      return TRUE;
   if (st == NULL || st->map == NULL)
     return FALSE;
   uintptr_t base = (uintptr_t) st->map, start = (uintptr_t) data;

@@ -11,6 +11,7 @@ typedef struct {
   int64_t     n_elements;
   const void *data;      /* into the memory map */
   size_t      n_bytes;
+  const char *file;      /* the file that holds it (a shard's, for a sharded checkpoint): for errors */
 } ClipStTensor;
 
 typedef struct _ClipSafetensors ClipSafetensors;
@@ -19,6 +20,12 @@ typedef struct _ClipSafetensors ClipSafetensors;
  * shapes (overflow-checked) × dtype size = byte ranges, ranges in the file with no overlap, gap or
  * trailing bytes, unique names, string-only metadata.  Errors name the file and the tensor. */
 ClipSafetensors    *clip_safetensors_open (const char *path, GError **error);
+/* A checkpoint split in several files: INDEX_PATH is Hugging Face's model.safetensors.index.json,
+ * whose "weight_map" names the shard holding each tensor (file names in the index's folder).  Each
+ * shard is opened and checked as above, and every tensor must be in the shard the index names for
+ * it: errors name the shard.  The result reads as one file whose tensors are all the shards'
+ * (ordered by shard, then data offset) and whose metadata is the shards' (the first one's wins). */
+ClipSafetensors    *clip_safetensors_open_sharded (const char *index_path, GError **error);
 /* The same checks on a buffer in memory (not copied; must outlive the result). */
 ClipSafetensors    *clip_safetensors_open_bytes (const void *data, size_t size, const char *label, GError **error);
 void                clip_safetensors_close (ClipSafetensors *st);
@@ -29,7 +36,7 @@ int                 clip_safetensors_n_tensors (const ClipSafetensors *st);
 const ClipStTensor *clip_safetensors_tensor (const ClipSafetensors *st, int index); /* file order */
 const ClipStTensor *clip_safetensors_find (const ClipSafetensors *st, const char *name);
 const char         *clip_safetensors_metadata (const ClipSafetensors *st, const char *key);
-size_t              clip_safetensors_file_size (const ClipSafetensors *st);
+size_t              clip_safetensors_file_size (const ClipSafetensors *st);   /* all shards' */
 /* Gives the memory of the whole pages inside DATA … DATA + N_BYTES back to the kernel when they
  * are part of the file's contents that ST read (a copy has replaced them): those pages read as
  * zeros afterwards, until written again.  FALSE when nothing was given back. */

@@ -62,6 +62,17 @@ clip_dist_sum_gradients (const ClipCommunicator *comm, float *grads, size_t n, G
 }
 
 gboolean
+clip_dist_heartbeat (const ClipCommunicator *comm, gboolean busy, gboolean *root_busy, GError **error)
+{
+  int32_t mine = busy ? 1 : 0;
+  g_autofree int32_t *all = g_new (int32_t, comm->size);
+  if (!comm->allgather (&mine, all, sizeof mine, comm->user_data, error))
+    return FALSE;
+  *root_busy = all[0] != 0;
+  return TRUE;
+}
+
+gboolean
 clip_dist_check_same (const ClipCommunicator *comm, int64_t value, const char *what, GError **error)
 {
   g_autofree int64_t *all = g_new (int64_t, comm->size);

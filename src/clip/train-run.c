@@ -27,6 +27,7 @@
 #define LOCK_FILE            ".lock"
 #define CROPS_MEMORY_LIMIT   ((size_t) 8 << 30)   /* beyond this, prepared crops go to a cache file */
 #define VALIDATION_BATCH     64
+#define HEARTBEAT_S          1.0  /* rank 0 validating tells the waiting ranks it is alive this often */
 #define LN_EPS               1e-5f
 #define ETA_SMOOTHING        0.1                  /* weight of the newest step time */
 /* Tags that keep the shuffling and augmentation streams apart for equal numbers. */
@@ -335,6 +336,9 @@ struct _ClipTrainRun {
   ClipCommunicator  comm;
   ClipCropCache    *crops;
   GError           *pending_failure;  /* rank 0's, told to the others at the next agreement */
+  gboolean          validates;        /* a validation set was given (only rank 0 keeps it) */
+  gint64            last_heartbeat;   /* rank 0 validating: when it last told the others */
+  GError           *heartbeat_error;  /* a heartbeat that failed during validation */
 };
 
 /* The process that writes the folder: the only one, or rank 0. */
@@ -597,6 +601,7 @@ clip_train_run_free (ClipTrainRun *run)
   g_free (run->augmented);
   clip_crop_cache_free (run->crops);
   g_clear_error (&run->pending_failure);
+  g_clear_error (&run->heartbeat_error);
   g_free (run);
 }
 
@@ -1057,10 +1062,14 @@ clip_train_run_read_config (const char *dir, ClipTrainRunConfig *config, GError 
 
 /* ------------------------------------------------------------------ preparation */
 
-/* The run's callbacks, with progress reported under the run's own name for the phase (WHAT). */
+/* The run's callbacks, with progress reported under the run's own name for the phase (WHAT).  ALONE:
+ * rank 0 of a data-parallel run works while the others wait (validation), and tells them it is
+ * alive at most every HEARTBEAT_S from the abort poll (each layer of the model, each image decoded),
+ * on the thread that drives MPI; a heartbeat that fails stops the work. */
 typedef struct {
   ClipTrainRun *run;
   const char   *what;
+  gboolean      alone;
 } ProgressContext;
 
 static void
@@ -1074,13 +1083,43 @@ static gboolean
 forward_abort (gpointer user_data)
 {
   ProgressContext *ctx = user_data;
-  return clip_callbacks_aborted (&ctx->run->events.callbacks);
+  ClipTrainRun *run = ctx->run;
+  gint64 now = g_get_monotonic_time ();
+  if (ctx->alone && run->heartbeat_error == NULL && now - run->last_heartbeat >= HEARTBEAT_S * G_USEC_PER_SEC)
+    {
+      gboolean root_busy;
+      clip_dist_heartbeat (&run->comm, TRUE, &root_busy, &run->heartbeat_error);
+      run->last_heartbeat = now;
+    }
+  return run->heartbeat_error != NULL || clip_callbacks_aborted (&run->events.callbacks);
+}
+
+/* After work that rank 0 of a data-parallel run did ALONE (or skipped, having failed before it):
+ * rank 0 says it is done, the others wait for that through its heartbeats.  A heartbeat that failed
+ * during the work is the error. */
+static gboolean
+run_wait_for_rank0 (ClipTrainRun *run, GError **error)
+{
+  if (!run->distributed)
+    return TRUE;
+  if (run->heartbeat_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&run->heartbeat_error));
+      return FALSE;
+    }
+  gboolean root_busy = FALSE;
+  do
+    if (!clip_dist_heartbeat (&run->comm, FALSE, &root_busy, error))
+      return FALSE;
+  while (root_busy && !is_writer (run));
+  return TRUE;
 }
 
 static gboolean
-prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *what, GError **error)
+prepare_dataset (ClipTrainRun *run, ClipDataset *dataset, const char *what, gboolean alone, GError **error)
 {
-  ProgressContext ctx = { run, what };
+  ProgressContext ctx = { run, what, alone };
+  run->last_heartbeat = g_get_monotonic_time ();
   const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
   guint n_issues = clip_dataset_get_issues (dataset)->len;
   if (!clip_dataset_prepare_images (dataset, run->config.image_size, FALSE, CROPS_MEMORY_LIMIT,
@@ -1201,6 +1240,33 @@ run_open_log (ClipTrainRun *run, GError **error)
   return FALSE;
 }
 
+/* Decodes the validation images: in a data-parallel run rank 0 alone, which validates, while the
+ * others wait (also when it fails: all learn of it at the agreement that follows). */
+static gboolean
+run_prepare_validation (ClipTrainRun *run, GError **error)
+{
+  run->validates = run->val != NULL;
+  if (!is_writer (run))
+    g_clear_pointer (&run->val, clip_dataset_free);
+  GError *local_error = NULL;
+  if (run->val != NULL)
+    prepare_dataset (run, run->val, "Decoding the validation images", run->distributed, &local_error);
+  GError *wait_error = NULL;
+  if (run->validates && !run_wait_for_rank0 (run, &wait_error))
+    {
+      if (local_error == NULL)
+        local_error = wait_error;
+      else
+        g_error_free (wait_error);
+    }
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Decodes the images, fixes the schedule, tokenizes the captions and opens the log: once per run. */
 static gboolean
 run_prepare (ClipTrainRun *run, GError **error)
@@ -1215,11 +1281,9 @@ run_prepare (ClipTrainRun *run, GError **error)
     }
   if (run->distributed)
     run->crops = clip_crop_cache_new (run->train, c->image_size, CROPS_MEMORY_LIMIT);
-  else if (!prepare_dataset (run, run->train, "Decoding the training images", error))
+  else if (!prepare_dataset (run, run->train, "Decoding the training images", FALSE, error))
     return FALSE;
-  if (!is_writer (run))
-    g_clear_pointer (&run->val, clip_dataset_free);  /* rank 0 validates */
-  if (run->val != NULL && !prepare_dataset (run, run->val, "Decoding the validation images", error))
+  if (!run_prepare_validation (run, error))
     return FALSE;
   if (!run_fix_schedule (run, error))
     return FALSE;
@@ -1445,8 +1509,9 @@ run_validate (ClipTrainRun *run, int64_t step, GError **error)
   ClipTrainValidation v = { .step = step, .epoch = (step - 1) / run->steps_per_epoch + 1,
                             .has_zero_shot = clip_dataset_get_n_labels (run->val) > 0 };
   ClipZeroShotMetrics zero_shot = { 0 };
-  ProgressContext ctx = { run, "Validating" };
+  ProgressContext ctx = { run, "Validating", run->distributed };
   const ClipCallbacks callbacks = { forward_progress, forward_abort, &ctx };
+  run->last_heartbeat = g_get_monotonic_time ();
   if (!clip_evaluate_dataset (clip_trainer_get_model (run->trainer), run->val,
                               (const char *const *) run->templates, g_strv_length (run->templates), NULL, 0,
                               VALIDATION_BATCH, &v.retrieval, v.has_zero_shot ? &zero_shot : NULL, &callbacks, error))
@@ -1534,6 +1599,13 @@ run_agree (ClipTrainRun *run, GError *local_failure, GError **error)
   return agreed;
 }
 
+/* Validation after the last step of each epoch and of the run. */
+static gboolean
+validation_due (const ClipTrainRun *run, int64_t step)
+{
+  return run->validates && (step % run->steps_per_epoch == 0 || step == run->total_steps);
+}
+
 /* The log, the events, validation and checkpoints after a step: rank 0's work. */
 static gboolean
 run_after_step (ClipTrainRun *run, const ClipTrainStepReport *report, GError **error)
@@ -1545,7 +1617,7 @@ run_after_step (ClipTrainRun *run, const ClipTrainStepReport *report, GError **e
   if (run->events.step != NULL)
     run->events.step (report, run->events.callbacks.user_data);
   gboolean last = step == run->total_steps;
-  if (run->val != NULL && (step % run->steps_per_epoch == 0 || last) && !run_validate (run, step, error))
+  if (run->val != NULL && validation_due (run, step) && !run_validate (run, step, error))
     return FALSE;
   if (is_writer (run) && ((c->save_every > 0 && step % c->save_every == 0) || last))
     return run_save_checkpoint (run, error);
@@ -1589,6 +1661,8 @@ clip_train_run_run (ClipTrainRun *run, GError **error)
             return run_fail (run, local_error, error);
           run->pending_failure = local_error;  /* the others learn of it before the next step */
         }
+      if (validation_due (run, stats.step) && !run_wait_for_rank0 (run, &local_error))
+        return run_fail (run, local_error, error);
     }
 
   GError *local_error = NULL, *agreed_error = NULL;

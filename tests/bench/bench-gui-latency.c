@@ -9,11 +9,17 @@
  *  - the time from process start to the main window's first frame;
  *  - for a folder of 10,000 images, given at launch and opened in the running application: the time
  *    until the grid shows its first items and until every visible thumbnail is filled.
+ * With --map-pan, only this instead: the large folder's map in the Map view (indexed and laid out
+ * first), panned one step a frame for --pan-frames frames as a drag does, fitted and then zoomed in
+ * about 4×: the intervals between frames (16.7 ms at 60 frames a second), how long each frame
+ * took from the pan to the end of its paint (layout, snapshot and rendering) and the main thread's
+ * CPU time in it (what the frame itself costs on a machine busy with other work), median, 95th
+ * percentile and worst.
  * The application uses its own default model (the built-in one unless --model is given) and as
  * many compute threads as cores, as it does for a user.
  *
  * usage: bench-gui-latency [--images N] [--folder-images N] [--train-steps N] [--model PATH]
- *                          [--tokenizer T]
+ *                          [--tokenizer T] [--map-pan [--pan-frames N]]
  * Needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR, GSETTINGS_SCHEMA_DIR and an X display. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +37,8 @@
 static int n_images = 2000;            /* classified, indexed, trained on */
 static int n_folder_images = 10000;    /* the large folder */
 static int train_steps = 100;
+static gboolean map_pan;
+static int pan_frames = 300;
 static char *model_path;
 static char *tokenizer;
 
@@ -218,6 +226,56 @@ bench_folder_switch (const char *small_folder, const char *folder)
   };
 }
 
+/* ---------------------------------------------------------------- the Map view */
+
+static void
+print_pan (const char *what, JsonObject *pan)
+{
+  JsonArray *interval = json_object_get_array_member (pan, "interval_ms");
+  JsonArray *paint = json_object_get_array_member (pan, "paint_ms");
+  JsonArray *cpu = json_object_get_array_member (pan, "paint_cpu_ms");
+
+  printf ("  %-26s %4" G_GINT64_FORMAT " frames in %5.2f s: interval %5.1f / %5.1f / %5.1f ms, frame work %5.1f / "
+          "%5.1f / %5.1f ms, its CPU time %5.1f / %5.1f / %5.1f ms (%s)\n", what, member_int (pan, "frames"),
+          json_object_get_double_member (pan, "seconds"), json_array_get_double_element (interval, 0),
+          json_array_get_double_element (interval, 1), json_array_get_double_element (interval, 2),
+          json_array_get_double_element (paint, 0), json_array_get_double_element (paint, 1),
+          json_array_get_double_element (paint, 2), json_array_get_double_element (cpu, 0),
+          json_array_get_double_element (cpu, 1), json_array_get_double_element (cpu, 2),
+          member_string (pan, "renderer"));
+}
+
+/* FOLDER's map, panned fitted and zoomed in. */
+static int
+bench_map_pan (const char *folder)
+{
+  g_autofree char *folder_json = q (folder);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s, \"timeout\": 600},"
+    "{\"do\": \"view\", \"name\": \"map\"},"
+    "{\"do\": \"map-wait\", \"timeout\": 3600},"                                 /* 4 */
+    "{\"do\": \"map-pan\", \"frames\": %d},"
+    "{\"do\": \"map-action\", \"action\": \"zoom-in\"},"
+    "{\"do\": \"map-action\", \"action\": \"zoom-in\"},"
+    "{\"do\": \"map-action\", \"action\": \"zoom-in\"},"
+    "{\"do\": \"map-action\", \"action\": \"zoom-in\"},"
+    "{\"do\": \"map-action\", \"action\": \"zoom-in\"},"
+    "{\"do\": \"map-action\", \"action\": \"zoom-in\"},"
+    "{\"do\": \"map-pan\", \"frames\": %d}",                                      /* 12 */
+    folder_json, pan_frames, pan_frames);
+  g_autoptr (AppRun) r = run ("map-pan", NULL, steps);
+  JsonObject *map = step (r, 4);
+
+  printf ("Map view, %" G_GINT64_FORMAT " points in %" G_GINT64_FORMAT " clusters, indexed and laid out in %.1f s; panning "
+          "(median / 95th percentile / worst):\n", member_int (map, "n_points"), member_int (map, "n_clusters"),
+          ms_between (member_int (map, "start_us"), member_int (map, "wall_us")) / 1000.0);
+  print_pan ("fitted (all points)", step (r, 5));
+  print_pan ("zoomed in 1.25^6 = 3.8×", step (r, 12));
+  return 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 /* COUNT drawn scenes in DIR (DIR/train holds four fifths of them, with DIR/train.csv). */
@@ -248,6 +306,8 @@ main (int argc, char *argv[])
     { "train-steps", 0, 0, G_OPTION_ARG_INT, &train_steps, "Steps of the training run (100)", "N" },
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path, "The model (default: the application's)", "PATH" },
     { "tokenizer", 0, 0, G_OPTION_ARG_STRING, &tokenizer, "The model's tokenizer, e.g. bytes", "T" },
+    { "map-pan", 0, 0, G_OPTION_ARG_NONE, &map_pan, "Only the frame times of panning the large folder's map", NULL },
+    { "pan-frames", 0, 0, G_OPTION_ARG_INT, &pan_frames, "Frames of each pan (300)", "N" },
     { NULL },
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("— ClipLab GUI latency benchmark");
@@ -270,6 +330,13 @@ main (int argc, char *argv[])
       return 2;
     }
   app_run_set_logging (FALSE);
+  if (map_pan)
+    {
+      g_autofree char *folder = g_build_filename (tu_tmpdir (), "folder", NULL);
+      g_autofree char *folder_train = g_build_filename (folder, "train", NULL);
+      draw_shapes (folder, n_folder_images + n_folder_images / 4 + (n_folder_images % 4 != 0));
+      return bench_map_pan (folder_train);
+    }
 
   /* Four fifths of the drawn scenes land in train/: that folder is the one used. */
   g_autofree char *small = g_build_filename (tu_tmpdir (), "scenes", NULL);

@@ -56,6 +56,20 @@ dataset)
   done
   [[ ${#pairs[@]} -ge 2 && $found -eq 0 ]]
   verdict "no held-out pair appears in train.csv"
+  # Training captions in many phrasings, each naming the first shape's kind; test captions the full
+  # description of the scene.
+  run dataset shapes --out "$tmp/v" --count 200 --seed 5
+  full='^a (small|large) [a-z]+ [a-z]+ (on the left|on the right|at the top|at the bottom|(left of|right of|above|below) a (small|large) [a-z]+ [a-z]+)$'
+  tail -n +2 "$tmp/v/test.csv" | cut -d, -f2 >"$tmp/v-test-captions"
+  tail -n +2 "$tmp/v/train.csv" | cut -d, -f2 >"$tmp/v-train-captions"
+  ! grep -qvE "$full" "$tmp/v-test-captions"
+  verdict "every test caption of shapes is the full description"
+  tail -n +2 "$tmp/v/train.csv" | awk -F, '{ split($3, label, " "); if (index($2, label[2]) == 0) bad++ } END { exit bad > 0 }' \
+    && grep -qE '^(a |one )?[a-z]+ (circle|square|triangle|star)$' "$tmp/v-train-captions" \
+    && grep -qE '^(a picture of )?two ' "$tmp/v-train-captions" && grep -qE "$full" "$tmp/v-train-captions" \
+    && [[ $(sort -u "$tmp/v-train-captions" | wc -l) -ge 80 ]]
+  verdict "shapes training captions mix short phrases, counts and full descriptions, each naming its shape"
+
   run dataset shapes --out "$tmp/big" --count 10 --image-size 96
   status_is 0 && [[ $(png_size "$tmp/big/test/000000.png") == 96x96 ]]
   verdict "--image-size 96 draws 96×96 PNGs"
@@ -70,6 +84,14 @@ dataset)
     verdict "every label is one of the ten class names in classes.txt"
     [[ $(png_size "$tmp/f/train/000019.png") == 28x28 ]]
     verdict "the PNGs are 28×28"
+    run dataset fashion-mnist --from "$fashion" --out "$tmp/fv" --limit-train 300 --limit-test 30
+    tail -n +2 "$tmp/fv/test.csv" | awk -F, '{ if (index($2, $3) == 0) bad++ } END { exit bad > 0 }'
+    verdict "every Fashion-MNIST test caption holds its class name"
+    tail -n +2 "$tmp/fv/train.csv" | cut -d, -f2 >"$tmp/fv-captions"
+    grep -qxE '[a-z-]+' "$tmp/fv-captions" && grep -qE '^a pair of|^(trousers|pants|jeans|slacks|sneakers|shoes|boots)\.?$' "$tmp/fv-captions" \
+      && tail -n +2 "$tmp/fv/train.csv" | awk -F, '{ if (index($2, $3) == 0) other++ } END { exit other < 50 }' \
+      && [[ $(sort -u "$tmp/fv-captions" | wc -l) -ge 100 ]]
+    verdict "Fashion-MNIST training captions mix bare words, plurals, synonyms and templates"
   else
     skip "dataset fashion-mnist" "Debian's dataset-fashion-mnist is not installed"
   fi

@@ -28,6 +28,32 @@ fashion () {
   "$cli" dataset fashion-mnist --out "$tmp/fm" --limit-train 1 --limit-test "$1" >/dev/null
 }
 
+# webdataset DIR OUT: the images of the class folders of DIR as WebDataset shards in OUT (split
+# test, two shards, KEY.png with KEY.cls; keys are the file names, so they must be unique).
+webdataset () {
+  local dir=$1 out=$2 members=$2.members
+  mkdir -p "$out/test" "$members"
+  (cd "$dir" && find . -mindepth 1 -maxdepth 1 -type d | sed 's|^\./||' | LC_ALL=C sort) >"$out/classnames.txt"
+  local class=0 name
+  while read -r name; do
+    for file in "$dir/$name"/*.png; do
+      cp "$file" "$members/"
+      printf '%d' "$class" >"$members/$(basename "$file" .png).cls"
+    done
+    class=$((class + 1))
+  done <"$out/classnames.txt"
+  local keys
+  mapfile -t keys < <(cd "$members" && ls -- *.png | sed 's/\.png$//' | LC_ALL=C sort)
+  local half=$(( ${#keys[@]} / 2 )) shard=0 start
+  for start in 0 "$half"; do
+    local length=$(( start == 0 ? half : ${#keys[@]} - half ))
+    (cd "$members" && for key in "${keys[@]:start:length}"; do printf '%s.png\n%s.cls\n' "$key" "$key"; done \
+       | tar -cf "$out/test/$shard.tar" -T -)
+    shard=$((shard + 1))
+  done
+  echo 2 >"$out/test/nshards.txt"
+}
+
 case $section in
 map)
   fashion 400
@@ -97,6 +123,22 @@ duplicates)
   run duplicates "${m[@]}" --image-dir "$tmp/d" --similar --offset 1 --limit 1 --json
   status_is 0 && jq_out "length == ([$n_all - 1, 1] | min)"
   verdict "duplicates --offset 1 --limit 1: one page of one group"
+  # the same images as class folders and as WebDataset shards
+  mkdir -p "$tmp/dc/a" "$tmp/dc/b"
+  cp "$tmp"/fm/test/0000[0-3]?.png "$tmp/dc/a/"
+  cp "$tmp/fm/test/000005.png" "$tmp/dc/b/again.png"
+  cp "$tmp/fm/test/000005.png" "$tmp/dc/b/again2.png"
+  webdataset "$tmp/dc" "$tmp/dwds"
+  run duplicates "${m[@]}" --image-dir "$tmp/dc" --similar --json
+  cp "$tmp/out" "$tmp/dc.jsonl"
+  run duplicates "${m[@]}" --dataset "$tmp/dwds" --threshold 0 --json
+  status_is 0 && jq_out 'length == 1 and .[0].exact == true
+    and (.[0].paths | length == 3 and all(test("/test/[01]\\.tar/(000005|again|again2)\\.png$")))'
+  verdict "duplicates --dataset WEBDATASET --threshold 0: identical members form one exact group, named SHARD/MEMBER"
+  run duplicates "${m[@]}" --dataset "$tmp/dwds" --similar --json
+  status_is 0 && jq_files "$tmp/dc.jsonl" '($b | length >= 1)
+    and ([$a[].paths | map(split("/")[-1]) | sort] | sort) == ([$b[].paths | map(split("/")[-1]) | sort] | sort)'
+  verdict "duplicates --dataset WEBDATASET --similar: the groups of the same images as files"
   ;;
 
 audit)
@@ -137,6 +179,21 @@ audit)
   run audit "${m[@]}" --dataset "$tmp/classes" --outliers 3 --json
   status_is 0 && cmp -s "$tmp/out" "$tmp/classes-csv.jsonl" && jq_out '.[0].path | endswith("misfiled.png")'
   verdict "audit --dataset CLASS-FOLDERS: the folder's labels, the same output as the equivalent --csv"
+  webdataset "$tmp/classes" "$tmp/cwds"
+  run audit "${m[@]}" --dataset "$tmp/cwds" --outliers 3 --json
+  status_is 0 && jq_out '.[0].path | test("/test/[01]\\.tar/misfiled\\.png$")' \
+    && jq_out '.[0].label == "trouser" and .[0].suggested == "bag"'
+  verdict "audit --dataset WEBDATASET: the misfiled bag, read from its shard, comes first, suggested as a bag"
+  jq_files "$tmp/classes-csv.jsonl" '[$a[] | .path |= split("/")[-1]] == [$b[] | .path |= split("/")[-1]]'
+  verdict "audit --dataset WEBDATASET: the same issues and outliers as the same images in class folders"
+  run map "${m[@]}" --dataset "$tmp/cwds" --json
+  status_is 0 && jq_out 'length == 41 and (.[:40] | all(.label == "trouser" or .label == "bag"))
+    and ([.[:40][] | select(.path | test("/test/1\\.tar/"))] | length == 20)'
+  verdict "map --dataset WEBDATASET: every member of both shards with its class name"
+  cp -r "$tmp/cwds" "$tmp/cwds-val" && mv "$tmp/cwds-val/test" "$tmp/cwds-val/val"
+  run audit "${m[@]}" --dataset "$tmp/cwds-val" --split val --outliers 3 --json
+  status_is 0 && jq_out '.[0].path | test("/val/[01]\\.tar/misfiled\\.png$")'
+  verdict "audit --dataset WEBDATASET --split val: the shards of that split"
   ;;
 
 explore-errors)
@@ -148,9 +205,9 @@ explore-errors)
   check_error "map --image-dir with --dataset" "--dataset PATH [--split NAME] [--img-root DIR]"
   run map --model "$model" --image-dir x --split val
   check_error "map --split without --dataset" "--dataset PATH [--split NAME] [--img-root DIR]"
-  mkdir -p "$tmp/wds/test" && echo 1 >"$tmp/wds/test/nshards.txt"
+  mkdir -p "$tmp/wds/test" && echo 1 >"$tmp/wds/test/nshards.txt" && echo cat >"$tmp/wds/classnames.txt"
   run audit --model "$model" --dataset "$tmp/wds"
-  check_error "audit --dataset WEBDATASET" "a WebDataset's images are inside its shards"
+  check_error "audit --dataset WEBDATASET without its shard" "0.tar"
   run map --model "$model" --dataset "$tmp/missing.json"
   check_error "map --dataset of a missing file" "missing.json"
   mkdir -p "$tmp/flat"

@@ -24,8 +24,10 @@ for _ in $(seq 100); do
 done
 endpoint=$(head -n 1 "$tmp/url")
 
-export HF_ENDPOINT=$endpoint HF_HUB_CACHE=$tmp/cache
-unset HF_TOKEN HF_HUB_OFFLINE HF_HOME
+# HF_HOME holds the token file: never the tester's own.
+mkdir -p "$tmp/hf-home"
+export HF_ENDPOINT=$endpoint HF_HUB_CACHE=$tmp/cache HF_HOME=$tmp/hf-home
+unset HF_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE
 
 run model download test/tiny-clip --json
 status_is 0 && jq_out 'length == 1 and .[0].repo == "test/tiny-clip" and .[0].revision == "main"
@@ -71,6 +73,24 @@ check_error "a gated model without a token fails" "HF_TOKEN"
 HF_TOKEN=secret-token run model download test/gated --json
 status_is 0 && jq_out '.[0].repo == "test/gated"'
 verdict "HF_TOKEN opens a gated model"
+printf 'secret-token\n' >"$tmp/hf-home/token"
+HF_HUB_CACHE=$tmp/cache-token-file run model download test/gated --json
+status_is 0 && jq_out '.[0].repo == "test/gated"'
+verdict "the token file \$HF_HOME/token opens a gated model when HF_TOKEN is unset"
+rm "$tmp/hf-home/token"
+
+HF_HUB_CACHE=$tmp/cache-rev run model download test/tiny-clip@1111111111111111111111111111111111111111 --json
+status_is 0 && jq_out '.[0].repo == "test/tiny-clip" and .[0].revision == "1111111111111111111111111111111111111111"'
+verdict "model download ORG/NAME@COMMIT fetches that commit"
+HF_HUB_CACHE=$tmp/cache-rev HF_HUB_OFFLINE=1 run embed --model test/tiny-clip@1111111111111111111111111111111111111111 \
+  --json --token-ids 5,6,7,999
+status_is 0 && jq_files "$tmp/direct.jsonl" '$a[0].embedding == $b[0].embedding'
+verdict "--model ORG/NAME@COMMIT loads that snapshot offline"
+HF_HUB_OFFLINE=1 run embed --model test/tiny-clip@v9 --json --token-ids 5
+check_error "--model ORG/NAME@REV with a revision the cache does not know fails naming it" '"v9"'
+run model download test/tiny-clip@main --revision v9
+check_error "model download with two different revisions fails" 'but "v9" is asked for too'
+
 run model download test/no-such-model
 check_error "a missing repository fails" "no such model repository"
 run model download not-a-repo-id

@@ -19,6 +19,7 @@
  * item's thumbnail. */
 #include <locale.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -28,8 +29,12 @@
 #include "cl-application.h"
 #include "cl-browse-view.h"
 #include "cl-classify-view.h"
+#include "cl-cleanup-model.h"
+#include "cl-cleanup-view.h"
 #include "cl-image-grid.h"
 #include "cl-loss-chart.h"
+#include "cl-map-canvas.h"
+#include "cl-map-view.h"
 #include "cl-model-chooser.h"
 #include "cl-search-view.h"
 #include "cl-thread-priority.h"
@@ -93,6 +98,12 @@ struct _Driver {
   int wheel_left;
   gint64 page_shown_us;          /* a "grid-pass" step: when the current page was scrolled to */
   guint pass_pages;
+  guint pan_frames_left;         /* a "map-pan" step: frames still to pan */
+  GArray *pan_frame_us;          /* gint64: the frame clock's time of each panned frame */
+  GArray *pan_paint_us;          /* gint64: how long each of their paints took */
+  GArray *pan_cpu_us;            /* gint64: the main thread's CPU time in each */
+  gint64 paint_start_us;
+  gint64 paint_start_cpu_us;
 };
 
 static void next_step (Driver *driver);
@@ -216,6 +227,21 @@ find_type (GtkWidget *root, GType type)
   return NULL;
 }
 
+/* The first widget under ROOT (ROOT included) with the style class NAME, or NULL. */
+static GtkWidget *
+find_css_class (GtkWidget *root, const char *name)
+{
+  if (gtk_widget_has_css_class (root, name))
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_css_class (child, name);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
 /* A widget ROOT's template names; one that is missing is a broken template. */
 static GtkWidget *
 named (gpointer root, const char *id)
@@ -243,6 +269,14 @@ static gboolean
 get_boolean (gpointer object, const char *property)
 {
   gboolean value = FALSE;
+  g_object_get (object, property, &value, NULL);
+  return value;
+}
+
+static double
+get_double (gpointer object, const char *property)
+{
+  double value = 0;
   g_object_get (object, property, &value, NULL);
   return value;
 }
@@ -280,6 +314,7 @@ report_model (Driver *driver, JsonBuilder *b)
   add_string (b, "model_state", states[cl_session_get_model_state (driver->session)]);
   add_string (b, "model_label", label_text (window_widget (driver, "model_label")));
   add_string (b, "model_path", info != NULL ? info->path : NULL);
+  add_string (b, "model_precision", info != NULL ? clip_precision_name (info->precision) : NULL);
   add_string (b, "model_notice", notice ? label_text (window_widget (driver, "model_bar_label")) : NULL);
 }
 
@@ -485,13 +520,28 @@ poll_cell_labels (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* The context menu open in the Browse grid, or NULL. */
+/* The context menu open in the image grid of the view shown, or NULL. */
 static GtkPopoverMenu *
 open_menu (Driver *driver)
 {
-  GtkWidget *menu = find_type (browse_grid (driver), GTK_TYPE_POPOVER_MENU);
+  GtkWidget *page = gtk_stack_get_visible_child (GTK_STACK (window_widget (driver, "stack")));
+  GtkWidget *grid = page != NULL ? find_type (page, CL_TYPE_IMAGE_GRID) : NULL;
+  GtkWidget *menu = grid != NULL ? find_type (grid, GTK_TYPE_POPOVER_MENU) : NULL;
   return menu != NULL && gtk_widget_get_visible (menu) ? GTK_POPOVER_MENU (menu) : NULL;
 }
+
+/* The image cells under WIDGET, in the order of the widget tree. */
+static void
+collect_cells (GtkWidget *widget, GPtrArray *cells)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL; child = gtk_widget_get_next_sibling (child))
+    if (CL_IS_IMAGE_CELL (child))
+      g_ptr_array_add (cells, child);
+    else
+      collect_cells (child, cells);
+}
+
+static ClImageGrid *step_image_grid (Driver *driver);
 
 /* ---------------------------------------------------------------- model and folder */
 
@@ -551,7 +601,7 @@ poll_first_frame (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* The view named by the step, through the window's action (Alt+1 … Alt+4). */
+/* The view named by the step, through the window's action (Alt+1 … Alt+5). */
 static gboolean
 start_view (Driver *driver, JsonBuilder *b)
 {
@@ -794,6 +844,23 @@ start_set_classes (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* "Use the Labels as Class Names": the class names and the template preset it leaves. */
+static gboolean
+start_use_labels (Driver *driver, JsonBuilder *b)
+{
+  ClClassifyView *view = classify_view (driver);
+  gtk_widget_activate_action (GTK_WIDGET (view), "classify.use-labels", NULL);
+  GtkTextBuffer *classes = gtk_text_view_get_buffer (GTK_TEXT_VIEW (named (view, "classes_view")));
+  GtkTextIter start, end;
+  gtk_text_buffer_get_bounds (classes, &start, &end);
+  g_autofree char *text = gtk_text_buffer_get_text (classes, &start, &end, FALSE);
+  g_autofree char *preset = NULL;
+  g_object_get (view, "template-preset", &preset, NULL);
+  add_string (b, "classes", text);
+  add_string (b, "template_preset", preset);
+  return TRUE;
+}
+
 static gboolean
 start_set_templates (Driver *driver, JsonBuilder *b)
 {
@@ -827,6 +894,43 @@ static gboolean
 start_filter (Driver *driver, JsonBuilder *b)
 {
   g_object_set (classify_view (driver), "filter-class", step_string (driver, "class", NULL), NULL);
+  return TRUE;
+}
+
+/* The Classify filter's confidence range ("min", "max", percent) and "only_disagreeing", where
+ * the step gives them. */
+static gboolean
+start_classify_filters (Driver *driver, JsonBuilder *b)
+{
+  ClClassifyView *view = classify_view (driver);
+
+  if (json_object_has_member (driver->step, "min"))
+    g_object_set (view, "min-confidence", json_object_get_double_member (driver->step, "min"), NULL);
+  if (json_object_has_member (driver->step, "max"))
+    g_object_set (view, "max-confidence", json_object_get_double_member (driver->step, "max"), NULL);
+  if (json_object_has_member (driver->step, "only_disagreeing"))
+    g_object_set (view, "only-disagreeing", json_object_get_boolean_member (driver->step, "only_disagreeing"), NULL);
+  return TRUE;
+}
+
+/* The counts the filter's drop-down holds for each choice, and the one its button shows. */
+static gboolean
+start_class_counts (Driver *driver, JsonBuilder *b)
+{
+  ClClassifyView *view = classify_view (driver);
+  GtkDropDown *dropdown = GTK_DROP_DOWN (named (view, "filter_dropdown"));
+  GListModel *choices = gtk_drop_down_get_model (dropdown);
+  GtkWidget *shown = find_css_class (GTK_WIDGET (dropdown), "numeric");
+
+  json_builder_set_member_name (b, "counts");
+  json_builder_begin_object (b);
+  for (guint i = 0; i < g_list_model_get_n_items (choices); i++)
+    {
+      const char *name = gtk_string_list_get_string (GTK_STRING_LIST (choices), i);
+      add_int (b, name, cl_classify_view_get_class_count (view, i == 0 ? NULL : name));
+    }
+  json_builder_end_object (b);
+  add_string (b, "button_count", shown != NULL ? label_text (shown) : NULL);
   return TRUE;
 }
 
@@ -905,6 +1009,129 @@ start_toast_action (Driver *driver, JsonBuilder *b)
 {
   g_autofree char *action = g_strconcat ("win.", step_string (driver, "action", ""), NULL);
   return gtk_widget_activate_action (GTK_WIDGET (driver->window), action, NULL);
+}
+
+/* ---------------------------------------------------------------- Clean Up */
+
+static int
+compare_name_pointers (const char *const *a, const char *const *b)
+{
+  return strcmp (*a, *b);
+}
+
+static ClCleanupView *
+cleanup_view (Driver *driver)
+{
+  return CL_CLEANUP_VIEW (cl_window_get_view (driver->window, "cleanup"));
+}
+
+/* What the Clean Up view shows: its status, the groups (each member's path, size and dimensions),
+ * the label issues and the corrected CSV. */
+static void
+report_cleanup (Driver *driver, JsonBuilder *b)
+{
+  ClCleanupView *view = cleanup_view (driver);
+  g_autoptr (GListModel) groups = NULL;
+  g_autoptr (GListModel) issues = NULL;
+  g_autofree char *status = NULL;
+  g_autofree char *corrected = NULL;
+
+  g_object_get (view, "groups", &groups, "issues", &issues, "status", &status, "corrected-path", &corrected, NULL);
+  double threshold = 0;
+  g_object_get (view, "threshold", &threshold, NULL);
+  add_double (b, "threshold", threshold);
+  add_string (b, "status", status);
+  add_string (b, "corrected_path", corrected);
+  json_builder_set_member_name (b, "groups");
+  json_builder_begin_array (b);
+  for (guint g = 0; g < g_list_model_get_n_items (groups); g++)
+    {
+      g_autoptr (ClDuplicateGroup) group = g_list_model_get_item (groups, g);
+      json_builder_begin_object (b);
+      add_boolean (b, "exact", cl_duplicate_group_get_exact (group));
+      json_builder_set_member_name (b, "members");
+      json_builder_begin_array (b);
+      for (guint m = 0; m < cl_duplicate_group_get_n_members (group); m++)
+        {
+          const ClDuplicateMember *member = cl_duplicate_group_get_member (group, m);
+          json_builder_begin_object (b);
+          add_string (b, "path", member->path);
+          add_int (b, "size", member->size);
+          add_int (b, "width", member->width);
+          add_int (b, "height", member->height);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "issues");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < g_list_model_get_n_items (issues); i++)
+    {
+      g_autoptr (ClLabelIssue) issue = g_list_model_get_item (issues, i);
+      json_builder_begin_object (b);
+      add_string (b, "path", cl_label_issue_get_path (issue));
+      add_string (b, "label", cl_label_issue_get_label (issue));
+      add_string (b, "suggested", cl_label_issue_get_suggested (issue));
+      add_double (b, "score", cl_label_issue_get_score (issue));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  /* the run's own trash ($XDG_DATA_HOME/Trash), file names sorted */
+  g_autofree char *trash = g_build_filename (g_get_user_data_dir (), "Trash", "files", NULL);
+  g_autoptr (GDir) dir = g_dir_open (trash, 0, NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  for (const char *name; dir != NULL && (name = g_dir_read_name (dir)) != NULL;)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc) compare_name_pointers);
+  json_builder_set_member_name (b, "trash_files");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < names->len; i++)
+    json_builder_add_string_value (b, g_ptr_array_index (names, i));
+  json_builder_end_array (b);
+  report_error_bar (driver, b);
+}
+
+/* "name" (duplicates or labels): the panel shown. */
+static gboolean
+start_cleanup_panel (Driver *driver, JsonBuilder *b)
+{
+  gtk_stack_set_visible_child_name (GTK_STACK (named (cleanup_view (driver), "panels")),
+                                    step_string (driver, "name", "duplicates"));
+  return TRUE;
+}
+
+/* "threshold" and "corrected_target" (optional) set the view's, then "cleanup.find" recomputes both
+ * panels. */
+static gboolean
+start_cleanup_find (Driver *driver, JsonBuilder *b)
+{
+  ClCleanupView *view = cleanup_view (driver);
+
+  if (json_object_has_member (driver->step, "threshold"))
+    g_object_set (view, "threshold", json_object_get_double_member (driver->step, "threshold"), NULL);
+  /* what Save Corrected Copy As… sets once its dialog is answered */
+  if (json_object_has_member (driver->step, "corrected_target"))
+    g_object_set (view, "corrected-target", step_string (driver, "corrected_target", NULL), NULL);
+  return gtk_widget_activate_action (GTK_WIDGET (view), "cleanup.find", NULL);
+}
+
+static gboolean
+poll_cleanup (Driver *driver, JsonBuilder *b)
+{
+  if (get_boolean (cleanup_view (driver), "busy"))
+    return FALSE;
+  report_cleanup (driver, b);
+  return TRUE;
+}
+
+/* A row's button: "action" is keep, accept or dismiss, "path" the image it names. */
+static gboolean
+start_cleanup_action (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *action = g_strconcat ("cleanup.", step_string (driver, "action", ""), NULL);
+  return gtk_widget_activate_action (GTK_WIDGET (cleanup_view (driver)), action, "s", step_string (driver, "path", ""));
 }
 
 /* ---------------------------------------------------------------- layout */
@@ -1589,7 +1816,8 @@ poll_train_steps (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* The step's "settings" object written to GSettings, as the Train view's widgets would. */
+/* The step's "settings" object written to GSettings, as the Train view's widgets or the Preferences
+ * would. */
 static gboolean
 start_train_settings (Driver *driver, JsonBuilder *b)
 {
@@ -1848,22 +2076,35 @@ selected_cell (Driver *driver, GtkWidget *widget)
   return NULL;
 }
 
+/* The content the first drag source under WIDGET (WIDGET included) prepares for a drag started
+ * at its middle, or NULL. */
+static GdkContentProvider *
+prepare_drag (GtkWidget *widget)
+{
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (widget);
+  GdkContentProvider *content = NULL;
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers) && content == NULL; i++)
+    {
+      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
+      if (GTK_IS_DRAG_SOURCE (controller))
+        g_signal_emit_by_name (controller, "prepare", gtk_widget_get_width (widget) / 2.0,
+                               gtk_widget_get_height (widget) / 2.0, &content);
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL && content == NULL;
+       child = gtk_widget_get_next_sibling (child))
+    content = prepare_drag (child);
+  return content;
+}
+
 /* What dragging the selected image's cell out of the grid carries: its drag source prepares it as
- * for a drag started at the cell's middle. */
+ * for a drag started at the thumbnail's middle. */
 static gboolean
 start_drag_content (Driver *driver, JsonBuilder *b)
 {
   GtkWidget *cell = selected_cell (driver, find_type (step_view (driver), GTK_TYPE_GRID_VIEW));
-  g_autoptr (GListModel) controllers = cell != NULL ? gtk_widget_observe_controllers (cell) : NULL;
-  g_autoptr (GdkContentProvider) content = NULL;
+  g_autoptr (GdkContentProvider) content = cell != NULL ? prepare_drag (cell) : NULL;
 
-  for (guint i = 0; controllers != NULL && i < g_list_model_get_n_items (controllers) && content == NULL; i++)
-    {
-      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
-      if (GTK_IS_DRAG_SOURCE (controller))
-        g_signal_emit_by_name (controller, "prepare", gtk_widget_get_width (cell) / 2.0,
-                               gtk_widget_get_height (cell) / 2.0, &content);
-    }
   /* What a drag offers: the provider's types and the MIME types GDK serializes them to. */
   GdkContentFormats *offered = content != NULL ? gdk_content_formats_union_serialize_mime_types (
                                                    gdk_content_provider_ref_formats (content)) : NULL;
@@ -1871,6 +2112,117 @@ start_drag_content (Driver *driver, JsonBuilder *b)
   g_clear_pointer (&offered, gdk_content_formats_unref);
   add_string (b, "formats", formats);
   report_content_files (b, "files", content);
+  return TRUE;
+}
+
+/* The cell showing the item at POSITION of the step's grid, or NULL when none does. */
+static GtkWidget *
+cell_at_position (Driver *driver, guint position)
+{
+  ClImageGrid *grid = step_image_grid (driver);
+  g_autoptr (ClImageItem) item = g_list_model_get_item (cl_image_grid_get_model (grid), position);
+  g_autoptr (GPtrArray) cells = g_ptr_array_new ();
+
+  collect_cells (GTK_WIDGET (grid), cells);
+  for (guint i = 0; item != NULL && i < cells->len; i++)
+    if (cl_image_cell_get_item (cells->pdata[i]) == item)
+      return cells->pdata[i];
+  return NULL;
+}
+
+/* A click on the image at "index" of the step's grid, with "ctrl" or "shift" held, as GTK's list
+ * item handles it: the press focuses the item, the release selects (list.select-item). */
+static gboolean
+start_click_item (Driver *driver, JsonBuilder *b)
+{
+  guint position = step_int (driver, "index");
+  GtkWidget *cell = cell_at_position (driver, position);
+  gboolean ctrl = json_object_has_member (driver->step, "ctrl") && json_object_get_boolean_member (driver->step, "ctrl");
+  gboolean shift = json_object_has_member (driver->step, "shift") && json_object_get_boolean_member (driver->step, "shift");
+
+  if (cell == NULL)
+    {
+      add_string (b, "error", "no cell shows that image");
+      return TRUE;
+    }
+  GtkWidget *list_item = gtk_widget_get_parent (cell);
+  gtk_widget_grab_focus (list_item);
+  gtk_widget_activate_action (list_item, "list.select-item", "(ubb)", position, ctrl, shift);
+  return TRUE;
+}
+
+/* A right click on the image at "index" of the step's grid: the grid view's secondary-button
+ * gesture is told of a press at the middle of its cell. */
+static gboolean
+start_right_click (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *cell = cell_at_position (driver, step_int (driver, "index"));
+  GtkWidget *grid_view = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_GRID_VIEW);
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (grid_view);
+  graphene_point_t at;
+  gboolean pressed = FALSE;
+
+  if (cell == NULL || !gtk_widget_compute_point (cell, grid_view, &GRAPHENE_POINT_INIT (gtk_widget_get_width (cell) / 2.0,
+                                                                                     gtk_widget_get_height (cell) / 2.0), &at))
+    {
+      add_string (b, "error", "no cell shows that image");
+      return TRUE;
+    }
+  for (guint i = 0; i < g_list_model_get_n_items (controllers) && !pressed; i++)
+    {
+      g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
+      if (GTK_IS_GESTURE_CLICK (controller)
+          && gtk_gesture_single_get_button (GTK_GESTURE_SINGLE (controller)) == GDK_BUTTON_SECONDARY)
+        {
+          g_signal_emit_by_name (controller, "pressed", 1, (double) at.x, (double) at.y);
+          pressed = TRUE;
+        }
+    }
+  add_boolean (b, "pressed", pressed);
+  return TRUE;
+}
+
+/* The selection of the step's grid: the selected positions, the current one (the preview's;
+ * -1: none) and the session's selected image. */
+static gboolean
+start_grid_selection (Driver *driver, JsonBuilder *b)
+{
+  ClImageGrid *grid = step_image_grid (driver);
+  GListModel *model = cl_image_grid_get_model (grid);
+  g_autoptr (GPtrArray) selected = cl_image_grid_get_selected_items (grid);
+  ClImageItem *current = cl_image_grid_get_selected_item (grid);
+  ClImageItem *session_item = cl_session_get_selected_item (driver->session);
+  guint n = model != NULL ? g_list_model_get_n_items (model) : 0;
+  gint64 current_position = -1;
+
+  json_builder_set_member_name (b, "selected");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (model, i);
+      if (g_ptr_array_find (selected, item, NULL))
+        json_builder_add_int_value (b, i);
+      if (item == current)
+        current_position = i;
+    }
+  json_builder_end_array (b);
+  add_int (b, "n_items", n);
+  add_int (b, "current", current_position);
+  add_string (b, "session_selected", session_item != NULL ? cl_image_item_get_path (session_item) : NULL);
+  return TRUE;
+}
+
+/* Whether each of "paths" exists now. */
+static gboolean
+start_paths_exist (Driver *driver, JsonBuilder *b)
+{
+  JsonArray *paths = json_object_get_array_member (driver->step, "paths");
+
+  json_builder_set_member_name (b, "exist");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < json_array_get_length (paths); i++)
+    json_builder_add_boolean_value (b, g_file_test (json_array_get_string_element (paths, i), G_FILE_TEST_EXISTS));
+  json_builder_end_array (b);
   return TRUE;
 }
 
@@ -2036,6 +2388,8 @@ poll_browse_details (Driver *driver, JsonBuilder *b)
     return FALSE;
   add_string (b, "size", label_text (named (view, "size_label")));
   add_string (b, "modified", label_text (named (view, "modified_label")));
+  add_string (b, "dimensions", label_text (named (view, "dimensions_label")));
+  add_string (b, "folder", label_text (named (view, "folder_label")));
   return TRUE;
 }
 
@@ -2253,6 +2607,350 @@ start_thumbnail_budget (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- Map */
+
+static ClMapView *
+map_view (Driver *driver)
+{
+  return CL_MAP_VIEW (cl_window_get_view (driver->window, "map"));
+}
+
+static ClMapCanvas *
+map_canvas (Driver *driver)
+{
+  return CL_MAP_CANVAS (named (map_view (driver), "canvas"));
+}
+
+/* The map's state; with "points": true in the step, where each point is drawn (canvas pixels). */
+static void
+report_map (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+  ClMapCanvas *canvas = map_canvas (driver);
+  guint n_points = 0, n_clusters = 0, n_selected = 0, n_highlighted = 0;
+  gboolean from_cache = FALSE;
+  g_auto (GStrv) names = NULL;
+
+  g_object_get (view, "n-points", &n_points, "n-clusters", &n_clusters, "n-selected", &n_selected,
+                "n-highlighted", &n_highlighted, "from-cache", &from_cache, "cluster-names", &names, NULL);
+  add_string (b, "page", stack_page (view, "stack"));
+  GtkWidget *selection_label = named (view, "selection_label");
+  add_string (b, "selection_text", gtk_widget_get_visible (selection_label) ? label_text (selection_label) : NULL);
+  add_int (b, "n_points", n_points);
+  add_int (b, "n_clusters", n_clusters);
+  add_int (b, "n_selected", n_selected);
+  add_int (b, "n_highlighted", n_highlighted);
+  add_boolean (b, "from_cache", from_cache);
+  add_int (b, "selected", cl_map_canvas_get_selected (canvas));
+  ClImageItem *item = cl_session_get_selected_item (driver->session);
+  add_string (b, "selected_path", item != NULL ? cl_image_item_get_path (item) : NULL);
+  add_double (b, "scale", get_double (canvas, "scale"));
+  add_int (b, "canvas_width", gtk_widget_get_width (GTK_WIDGET (canvas)));
+  add_int (b, "canvas_height", gtk_widget_get_height (GTK_WIDGET (canvas)));
+  /* Where "Show in Grid" leads: the view shown and Browse's count of what its grid holds. */
+  add_string (b, "view", gtk_stack_get_visible_child_name (GTK_STACK (window_widget (driver, "stack"))));
+  add_string (b, "browse_count", label_text (named (browse_view (driver), "count_label")));
+  /* The legend's rows: a dot, the name, the count. */
+  json_builder_set_member_name (b, "legend");
+  json_builder_begin_array (b);
+  GtkWidget *legend = named (view, "legend");
+  for (GtkWidget *row = gtk_widget_get_first_child (legend); row != NULL; row = gtk_widget_get_next_sibling (row))
+    {
+      GtkWidget *dot = gtk_widget_get_first_child (gtk_list_box_row_get_child (GTK_LIST_BOX_ROW (row)));
+      GtkWidget *name = gtk_widget_get_next_sibling (dot);
+      json_builder_begin_object (b);
+      add_string (b, "name", label_text (name));
+      add_int (b, "count", g_ascii_strtoll (label_text (gtk_widget_get_next_sibling (name)), NULL, 10));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "cluster_names");
+  json_builder_begin_array (b);
+  for (char **name = names; name != NULL && *name != NULL; name++)
+    json_builder_add_string_value (b, *name);
+  json_builder_end_array (b);
+  if (!json_object_has_member (driver->step, "points") || !json_object_get_boolean_member (driver->step, "points"))
+    return;
+  json_builder_set_member_name (b, "points");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n_points; i++)
+    {
+      double x, y;
+      cl_map_canvas_get_point_position (canvas, i, &x, &y);
+      json_builder_begin_array (b);
+      json_builder_add_double_value (b, x);
+      json_builder_add_double_value (b, y);
+      json_builder_end_array (b);
+    }
+  json_builder_end_array (b);
+}
+
+/* Until the map is laid out (or failed) and painted. */
+static gboolean
+poll_map (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+  const char *page = stack_page (view, "stack");
+
+  if (get_boolean (view, "computing") || !(g_str_equal (page, "content") || g_str_equal (page, "error")))
+    return FALSE;
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (view));
+      return FALSE;
+    }
+  report_map (driver, b);
+  return TRUE;
+}
+
+/* Until the map is being computed and has reported progress. */
+static gboolean
+poll_map_progress (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+
+  if (!get_boolean (view, "computing") || get_double (view, "progress") <= 0)
+    return FALSE;
+  add_double (b, "progress", get_double (view, "progress"));
+  add_string (b, "progress_text", label_text (named (view, "progress_label")));
+  report_map (driver, b);
+  return TRUE;
+}
+
+/* Until the map is no longer computing (stopped, failed or laid out). */
+static gboolean
+poll_map_idle (Driver *driver, JsonBuilder *b)
+{
+  ClMapView *view = map_view (driver);
+
+  if (get_boolean (view, "computing"))
+    return FALSE;
+  add_string (b, "error_title", label_text (named (named (view, "error_page"), "title_label")));
+  report_map (driver, b);
+  return TRUE;
+}
+
+static gboolean
+poll_map_now (Driver *driver, JsonBuilder *b)
+{
+  report_map (driver, b);
+  return TRUE;
+}
+
+static double
+step_double (Driver *driver, const char *member)
+{
+  return json_object_get_double_member (driver->step, member);
+}
+
+/* A rectangle selection as Shift+drag makes it ("x", "y", "width", "height" in canvas pixels). */
+static gboolean
+start_map_select (Driver *driver, JsonBuilder *b)
+{
+  gtk_widget_activate_action (GTK_WIDGET (map_canvas (driver)), "canvas.select-rect", "(dddd)",
+                              step_double (driver, "x"), step_double (driver, "y"), step_double (driver, "width"),
+                              step_double (driver, "height"));
+  return TRUE;
+}
+
+/* A click on the legend's row "row". */
+static gboolean
+start_map_legend (Driver *driver, JsonBuilder *b)
+{
+  GtkListBoxRow *row = gtk_list_box_get_row_at_index (GTK_LIST_BOX (named (map_view (driver), "legend")),
+                                                      (int) step_int (driver, "row"));
+  return row != NULL && gtk_widget_activate (GTK_WIDGET (row));
+}
+
+/* The keyboard's focus on the map, as a click on it gives. */
+static gboolean
+start_map_focus (Driver *driver, JsonBuilder *b)
+{
+  return gtk_widget_grab_focus (GTK_WIDGET (map_canvas (driver)));
+}
+
+/* The point a pointer at ("x", "y") in canvas pixels would hover or click. */
+static gboolean
+start_map_point_at (Driver *driver, JsonBuilder *b)
+{
+  add_int (b, "point_at", cl_map_canvas_point_at (map_canvas (driver), step_double (driver, "x"),
+                                                  step_double (driver, "y")));
+  return TRUE;
+}
+
+/* A lasso selection as Ctrl+drag makes it ("path": [[x, y], …] in canvas pixels). */
+static gboolean
+start_map_lasso (Driver *driver, JsonBuilder *b)
+{
+  JsonArray *path = json_object_get_array_member (driver->step, "path");
+  g_autoptr (GVariantBuilder) points = g_variant_builder_new (G_VARIANT_TYPE ("a(dd)"));
+
+  for (guint k = 0; k < json_array_get_length (path); k++)
+    {
+      JsonArray *point = json_array_get_array_element (path, k);
+      g_variant_builder_add (points, "(dd)", json_array_get_double_element (point, 0),
+                             json_array_get_double_element (point, 1));
+    }
+  g_autoptr (GVariant) parameter = g_variant_ref_sink (g_variant_builder_end (points));
+  gtk_widget_activate_action_variant (GTK_WIDGET (map_canvas (driver)), "canvas.select-lasso", parameter);
+  return TRUE;
+}
+
+/* A map action ("action": "show-in-grid", "find-similar", "zoom-in", …, with a string "target" for
+ * "color-by"); "point" selects a point first. */
+static gboolean
+start_map_action (Driver *driver, JsonBuilder *b)
+{
+  g_autofree char *action = g_strconcat ("map.", step_string (driver, "action", ""), NULL);
+  const char *target = step_string (driver, "target", NULL);
+
+  if (json_object_has_member (driver->step, "point"))
+    cl_map_canvas_set_selected (map_canvas (driver), (int) step_int (driver, "point"));
+  g_autoptr (GVariant) parameter = target != NULL ? g_variant_ref_sink (g_variant_new_string (target)) : NULL;
+  return gtk_widget_activate_action_variant (GTK_WIDGET (map_view (driver)), action, parameter);
+}
+
+static gboolean
+start_map_query (Driver *driver, JsonBuilder *b)
+{
+  gtk_editable_set_text (GTK_EDITABLE (named (map_view (driver), "entry")), step_string (driver, "text", ""));
+  return TRUE;
+}
+
+/* Until the query or "find similar" has lit points up. */
+static gboolean
+poll_map_highlight (Driver *driver, JsonBuilder *b)
+{
+  guint n_highlighted = 0;
+
+  g_object_get (map_view (driver), "n-highlighted", &n_highlighted, NULL);
+  if (n_highlighted == 0)
+    return FALSE;
+  report_map (driver, b);
+  return TRUE;
+}
+
+/* The map alone as a PNG ("file" in the output folder). */
+static gboolean
+poll_map_screenshot (Driver *driver, JsonBuilder *b)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_build_filename (driver->output_dir, step_string (driver, "file", "map.png"), NULL);
+
+  g_mkdir_with_parents (driver->output_dir, 0755);
+  add_string (b, "file", path);
+  if (!save_screenshot (GTK_WIDGET (map_canvas (driver)), path, &error))
+    add_string (b, "error", error->message);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- Map: frame times while panning */
+
+/* The CPU time of the calling thread: the frame's own work, whatever else the machine runs. */
+static gint64
+thread_cpu_us (void)
+{
+  struct timespec now;
+
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &now);
+  return (gint64) now.tv_sec * G_USEC_PER_SEC + now.tv_nsec / 1000;
+}
+
+static gboolean
+pan_tick (GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+{
+  Driver *driver = data;
+  gint64 frame_us = gdk_frame_clock_get_frame_time (clock);
+
+  if (driver->pan_frames_left == 0)
+    return G_SOURCE_REMOVE;
+  g_array_append_val (driver->pan_frame_us, frame_us);
+  driver->pan_frames_left--;
+  driver->paint_start_us = g_get_monotonic_time ();
+  driver->paint_start_cpu_us = thread_cpu_us ();
+  /* Left and right in turn, a screen's width a second, as a hand drags. */
+  double dx = (driver->pan_frame_us->len / 60) % 2 == 0 ? 16 : -16;
+  gtk_widget_activate_action (widget, "canvas.pan", "(dd)", dx, 0.0);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_pan_after_paint (GdkFrameClock *clock, Driver *driver)
+{
+  gint64 paint_us = g_get_monotonic_time () - driver->paint_start_us;
+  gint64 cpu_us = thread_cpu_us () - driver->paint_start_cpu_us;
+
+  if (driver->pan_frame_us->len > driver->pan_paint_us->len)
+    {
+      g_array_append_val (driver->pan_paint_us, paint_us);
+      g_array_append_val (driver->pan_cpu_us, cpu_us);
+    }
+}
+
+/* Pans the map "frames" frames, one step a frame, as a drag does. */
+static gboolean
+start_map_pan (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *canvas = GTK_WIDGET (map_canvas (driver));
+
+  driver->pan_frames_left = (guint) step_int (driver, "frames");
+  g_array_set_size (driver->pan_frame_us, 0);
+  g_array_set_size (driver->pan_paint_us, 0);
+  g_array_set_size (driver->pan_cpu_us, 0);
+  g_signal_connect (driver->frame_clock, "after-paint", G_CALLBACK (on_pan_after_paint), driver);
+  gtk_widget_add_tick_callback (canvas, pan_tick, driver, NULL);
+  return driver->pan_frames_left > 0;
+}
+
+static int
+compare_gint64 (gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* "NAME": [median, 95th percentile, max] of VALUES (µs), in ms. */
+static void
+add_quantiles (JsonBuilder *b, const char *name, GArray *values)
+{
+  g_array_sort (values, compare_gint64);
+  json_builder_set_member_name (b, name);
+  json_builder_begin_array (b);
+  for (guint q = 0; q < 3 && values->len > 0; q++)
+    {
+      static const double at[] = { 0.5, 0.95, 1.0 };
+      guint k = MIN ((guint) (at[q] * values->len), values->len - 1);
+      json_builder_add_double_value (b, g_array_index (values, gint64, k) / 1000.0);
+    }
+  json_builder_end_array (b);
+}
+
+/* Once every frame is painted: the intervals between frames, how long each took from the pan (the
+ * frame clock's update phase) to the end of its paint (layout, snapshot and rendering), and the
+ * main thread's CPU time in that span (the Cairo renderer draws on it). */
+static gboolean
+poll_map_pan (Driver *driver, JsonBuilder *b)
+{
+  if (driver->pan_frames_left > 0 || driver->pan_paint_us->len < driver->pan_frame_us->len)
+    return FALSE;
+  g_signal_handlers_disconnect_by_func (driver->frame_clock, on_pan_after_paint, driver);
+  g_autoptr (GArray) intervals = g_array_new (FALSE, FALSE, sizeof (gint64));
+  for (guint i = 1; i < driver->pan_frame_us->len; i++)
+    {
+      gint64 interval = g_array_index (driver->pan_frame_us, gint64, i) - g_array_index (driver->pan_frame_us, gint64, i - 1);
+      g_array_append_val (intervals, interval);
+    }
+  add_int (b, "frames", driver->pan_frame_us->len);
+  add_double (b, "seconds", (g_array_index (driver->pan_frame_us, gint64, driver->pan_frame_us->len - 1)
+                             - g_array_index (driver->pan_frame_us, gint64, 0)) / 1e6);
+  add_quantiles (b, "interval_ms", intervals);
+  add_quantiles (b, "paint_ms", driver->pan_paint_us);
+  add_quantiles (b, "paint_cpu_ms", driver->pan_cpu_us);
+  add_string (b, "renderer", G_OBJECT_TYPE_NAME (gtk_native_get_renderer (GTK_NATIVE (driver->window))));
+  report_map (driver, b);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- the environment */
 
 /* What `cp other.safetensors model.safetensors` does to a file the application uses: truncates it,
@@ -2301,9 +2999,16 @@ static const StepDef steps[] = {
   { "shortcuts",                start_shortcuts,          NULL,                         0, 60, 0 },
   { "clipboard",                start_clipboard,          NULL,                         0, 60, 0 },
   { "drag-content",             start_drag_content,       NULL,                         0, 60, 0 },
+  { "click-item",               start_click_item,         NULL,                        50, 60, 0 },
+  { "right-click",              start_right_click,        poll_keys,                  400, 60, 0 },
+  { "grid-selection",           start_grid_selection,     NULL,                         0, 60, 0 },
+  { "classify-filters",         start_classify_filters,   poll_grid,                    0, 60, STEP_ON_FRAME },
+  { "class-counts",             start_class_counts,       NULL,                         0, 60, 0 },
+  { "paths-exist",              start_paths_exist,        NULL,                         0, 60, 0 },
   /* Classify */
   { "set-classes",              start_set_classes,        NULL,                         0, 60, 0 },
   { "set-templates",            start_set_templates,      NULL,                         0, 60, 0 },
+  { "use-labels",               start_use_labels,         NULL,                         0, 60, 0 },
   { "wait-probs",               NULL,                     poll_probs,                   0, 60, 0 },
   { "classify-all",             start_classify_all,       poll_folder,                  0, 60, STEP_WAIT_OPTIONAL },
   { "cancel-folder",            start_cancel_folder,      poll_folder,                  0, 60, 0 },
@@ -2340,8 +3045,14 @@ static const StepDef steps[] = {
   { "remove-file",              start_remove_file,        NULL,                         0, 60, 0 },
   { "rename-file",              start_rename_file,        NULL,                         0, 60, 0 },
   { "wait-result",              NULL,                     poll_result,                  0, 30, 0 },
+  /* Clean Up */
+  { "cleanup-find",             start_cleanup_find,       poll_cleanup,               100, 60, 0 },
+  { "cleanup-action",           start_cleanup_action,     poll_cleanup,               300, 60, 0 },
+  { "cleanup-state",            NULL,                     poll_cleanup,               100, 60, 0 },
+  { "cleanup-panel",            start_cleanup_panel,      NULL,                       100, 60, STEP_ON_FRAME },
   /* Train */
   { "train-settings",           start_train_settings,     NULL,                         0, 60, 0 },
+  { "settings",                 start_train_settings,     NULL,                         0, 60, 0 },
   { "train-start",              start_train_start,        poll_train,                   0, 60, STEP_WAIT_OPTIONAL },
   { "train-wait",               NULL,                     poll_train,                   0, 60, 0 },
   { "train-wait-steps",         NULL,                     poll_train_steps,             0, 60, 0 },
@@ -2361,6 +3072,21 @@ static const StepDef steps[] = {
   { "wheel",                    start_wheel,              poll_wheel,                 300, 60, STEP_ON_FRAME },
   { "grid-pass",                start_grid_pass,          poll_grid_pass,               0, 600, STEP_ON_FRAME },
   { "thumbnail-budget",         start_thumbnail_budget,   NULL,                         0, 60, 0 },
+  /* Map */
+  { "map-wait",                 NULL,                     poll_map,                     0, 60, STEP_ON_FRAME },
+  { "map-state",                NULL,                     poll_map_now,                 0, 60, 0 },
+  { "map-wait-progress",        NULL,                     poll_map_progress,            0, 60, 0 },
+  { "map-stop",                 start_map_action,         poll_map_idle,                0, 60, 0 },
+  { "map-select",               start_map_select,         poll_map_now,                 0, 60, 0 },
+  { "map-lasso",                start_map_lasso,          poll_map_now,                 0, 60, 0 },
+  { "map-point-at",             start_map_point_at,       NULL,                         0, 60, 0 },
+  { "map-focus",                start_map_focus,          NULL,                         0, 60, 0 },
+  { "map-legend",               start_map_legend,         poll_map_now,                 0, 60, 0 },
+  { "map-action",               start_map_action,         poll_map_now,                 0, 60, 0 },
+  { "map-query",                start_map_query,          poll_map_highlight,           0, 60, 0 },
+  { "map-wait-highlight",       NULL,                     poll_map_highlight,           0, 60, 0 },
+  { "map-screenshot",           NULL,                     poll_map_screenshot, SCREENSHOT_DELAY, 60, 0 },
+  { "map-pan",                  start_map_pan,            poll_map_pan,                 0, 120, 0 },
 };
 
 static const StepDef *
@@ -2551,6 +3277,9 @@ main (int argc, char *argv[])
   g_application_set_flags (G_APPLICATION (driver.application),
                            g_application_get_flags (G_APPLICATION (driver.application)) | G_APPLICATION_NON_UNIQUE);
   driver.latency = gui_latency_monitor_new (NULL, PROBE_MS);
+  driver.pan_frame_us = g_array_new (FALSE, FALSE, sizeof (gint64));
+  driver.pan_paint_us = g_array_new (FALSE, FALSE, sizeof (gint64));
+  driver.pan_cpu_us = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_signal_connect (driver.application, "window-added", G_CALLBACK (on_window_added), &driver);
   int status = g_application_run (G_APPLICATION (driver.application), argc - 1, argv + 1);
 
@@ -2560,6 +3289,9 @@ main (int argc, char *argv[])
       status = 1;
     }
   g_clear_pointer (&driver.latency, gui_latency_monitor_free);
+  g_clear_pointer (&driver.pan_frame_us, g_array_unref);
+  g_clear_pointer (&driver.pan_paint_us, g_array_unref);
+  g_clear_pointer (&driver.pan_cpu_us, g_array_unref);
   g_clear_object (&driver.application);
   g_clear_pointer (&driver.root, json_node_unref);
   g_free (driver.output_dir);

@@ -244,6 +244,45 @@ test_fast_wheel (void)
   g_assert_cmpint (end_first - after_up1, <, 2500);
 }
 
+/* 3 from the middle, as the issue tried it: an image clicked (the grid has the focus) in the middle
+ * of the folder, then forty quick wheel clicks up move the grid up by about as much as forty slow
+ * ones, and forty quick ones down come back about as far. */
+static void
+test_fast_wheel_middle (void)
+{
+  g_autofree char *folder = q (large_folder ());
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"wait-grid\"},"
+    "{\"do\": \"select\", \"index\": %d},"
+    "{\"do\": \"focus-grid\"},"                                                 /* 5 */
+    "{\"do\": \"grid-cells\"},"
+    "{\"do\": \"wheel\", \"clicks\": 40, \"interval\": 30},"
+    "{\"do\": \"wheel\", \"clicks\": 40, \"interval\": 200},"
+    "{\"do\": \"wheel\", \"clicks\": 40, \"interval\": 30, \"dy\": 1}",          /* 9 */
+    folder, N_LARGE_FOLDER / 2);
+  g_autoptr (AppRun) run = app_run ("fast-wheel-middle", TINY_MODEL_ARGS, steps, NULL);
+
+  g_assert_true (json_object_get_boolean_member (step (run, 5), "focused"));
+  gint64 middle = first_visible (step (run, 6));
+  gint64 after_fast = first_visible (step (run, 7)), after_slow = first_visible (step (run, 8));
+  gint64 after_down = first_visible (step (run, 9));
+  g_test_message ("first visible image: %" G_GINT64_FORMAT " in the middle, %" G_GINT64_FORMAT " after 40 quick "
+                  "clicks up, %" G_GINT64_FORMAT " after 40 slow up, %" G_GINT64_FORMAT " after 40 quick down",
+                  middle, after_fast, after_slow, after_down);
+  gint64 columns = 1;
+  JsonArray *visible = json_object_get_array_member (step (run, 6), "visible");
+  while (columns < (gint64) json_array_get_length (visible)
+         && json_array_get_int_element (visible, columns) == middle + columns)
+    columns++;
+  g_assert_cmpint (after_fast, <, middle);
+  g_assert_cmpint (after_slow, <, after_fast);
+  g_assert_cmpint (llabs ((middle - after_fast) - (after_fast - after_slow)), <=, 2 * columns);
+  g_assert_cmpint (llabs ((after_down - after_slow) - (middle - after_fast)), <=, 2 * columns);
+}
+
 /* ---------------------------------------------------------------- 4: memory over passes through the grid */
 
 #define N_MEMORY_IMAGES 1000
@@ -411,6 +450,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/gui-defects/train-first-start-fails", test_train_first_start_fails);
   g_test_add_func ("/gui-defects/classify-after-end", test_classify_after_end);
   g_test_add_func ("/gui-defects/fast-wheel", test_fast_wheel);
+  g_test_add_func ("/gui-defects/fast-wheel-middle", test_fast_wheel_middle);
   g_test_add_func ("/gui-defects/memory-over-passes", test_memory_over_passes);
   g_test_add_func ("/gui-defects/korean", test_korean);
   return g_test_run ();

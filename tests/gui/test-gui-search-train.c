@@ -29,6 +29,7 @@
 static char *sample_dir;         /* golden images + broken.png */
 static char *model_dir;          /* the tiny golden model (byte tokenizer) */
 static char *shapes_dir;         /* 64 drawn scenes: train.csv and test.csv */
+static char *class_folders_dir;  /* a folder of class folders: 3 classes × 6 pictures */
 
 /* The application on the tiny model (byte tokenizer). */
 #define TINY_MODEL_ARGS (const char *const[]) { "--model", model_dir, "--tokenizer", "bytes", NULL }
@@ -124,6 +125,25 @@ make_fixtures (void)
   shapes_dir = g_build_filename (tu_tmpdir (), "shapes", NULL);
   g_assert_true (cli_generate_shapes (shapes_dir, 64, 0, 32, NULL, &error));
   g_assert_no_error (error);
+
+  /* torchvision's ImageFolder layout: CLASS/NAME.png, a colour per class with a varying stripe. */
+  class_folders_dir = g_build_filename (tu_tmpdir (), "class-folders", NULL);
+  const char *const classes[] = { "red", "green", "blue" };
+  const guint32 colours[] = { 0xd02020ff, 0x20b030ff, 0x2040d0ff };
+  for (guint c = 0; c < G_N_ELEMENTS (classes); c++)
+    for (int i = 0; i < 6; i++)
+      {
+        g_autofree char *folder = g_build_filename (class_folders_dir, classes[c], NULL);
+        g_autofree char *name = g_strdup_printf ("%s-%d.png", classes[c], i);
+        g_autofree char *path = g_build_filename (folder, name, NULL);
+        g_autoptr (GdkPixbuf) picture = gdk_pixbuf_new (GDK_COLORSPACE_RGB, TRUE, 8, 32, 32);
+        g_autoptr (GdkPixbuf) stripe = gdk_pixbuf_new_subpixbuf (picture, 4 * i, 0, 4, 32);
+        g_assert_cmpint (g_mkdir_with_parents (folder, 0755), ==, 0);
+        gdk_pixbuf_fill (picture, colours[c]);
+        gdk_pixbuf_fill (stripe, 0xf0f0f0ff);
+        g_assert_true (gdk_pixbuf_save (picture, path, "png", &error, NULL));
+        g_assert_no_error (error);
+      }
 }
 
 /* ---------------------------------------------------------------- search */
@@ -241,6 +261,45 @@ test_search_while_indexing (void)
   g_assert_true (json_object_get_boolean_member (step (run, 9), "has_more"));
 }
 
+/* The precision preference: changing it loads the model again at that precision (the session's
+ * model info says which), and the photo index is kept per precision: indexing the folder again at
+ * int8, then at bf16, makes an index file for each beside float32's instead of mixing embeddings in
+ * one. */
+static void
+test_precision (void)
+{
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"search\"},"
+    "{\"do\": \"wait-index\"},"
+    "{\"do\": \"settings\", \"settings\": {\"precision\": \"int8\"}},"
+    "{\"do\": \"wait-model\"},"                                               /* 5 */
+    "{\"do\": \"index\"},"
+    "{\"do\": \"settings\", \"settings\": {\"precision\": \"bf16\"}},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"index\"}",
+    folder);
+  g_autoptr (AppRun) run = app_run ("precision", TINY_MODEL_ARGS, steps, NULL);
+
+  g_assert_cmpstr (member_string (step (run, 0), "model_precision"), ==, "f32");
+  g_assert_cmpint (json_object_get_int_member (step (run, 3), "n_indexed"), ==, N_SAMPLE_IMAGES);
+  g_assert_cmpstr (member_string (step (run, 5), "model_precision"), ==, "int8");
+  g_assert_cmpint (json_object_get_int_member (step (run, 6), "n_indexed"), ==, N_SAMPLE_IMAGES);
+  g_assert_cmpstr (member_string (step (run, 8), "model_precision"), ==, "bf16");
+  g_assert_cmpint (json_object_get_int_member (step (run, 9), "n_indexed"), ==, N_SAMPLE_IMAGES);
+
+  /* Three index files of the folder: float32's, int8's and bf16's. */
+  g_autofree char *index_dir = g_build_filename (tu_tmpdir (), "precision.home", "cache", "cliplab", "index", NULL);
+  g_autoptr (GDir) dir = g_dir_open (index_dir, 0, NULL);
+  g_assert_nonnull (dir);
+  int n_indexes = 0;
+  for (const char *name; (name = g_dir_read_name (dir)) != NULL;)
+    n_indexes += !g_str_has_suffix (name, ".lock");
+  g_assert_cmpint (n_indexes, ==, 3);
+}
+
 /* ---------------------------------------------------------------- training */
 
 static char *
@@ -286,6 +345,31 @@ logged_losses (const char *out_dir)
 {
   g_autofree char *log = g_build_filename (out_dir, "log.jsonl", NULL);
   return logged_losses_in (log);
+}
+
+/* Training on a folder of class folders (the Train view's data chooser takes folders): captions
+ * from the templates, a few steps, a model at the end. */
+static void
+test_train_class_folders (void)
+{
+  g_autofree char *folder = q (class_folders_dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"view\", \"name\": \"train\"},"
+    "{\"do\": \"train-settings\", \"settings\": {\"train-csv\": %s, \"train-val-csv\": \"\", "
+    "\"train-model\": \"small\", \"train-batch-size\": 6, \"train-max-steps\": 4, \"train-save-every\": 0}},"
+    "{\"do\": \"train-start\", \"timeout\": 120}",
+    folder);
+  g_autoptr (AppRun) run = app_run ("train-class-folders", TINY_MODEL_ARGS, steps, NULL);
+
+  JsonObject *trained = step (run, 3);
+  g_assert_cmpstr (member_string (trained, "state"), ==, "finished");
+  g_assert_cmpint (json_object_get_int_member (trained, "n_points"), ==, 4);
+  const char *out_dir = member_string (trained, "out_dir");
+  g_autofree char *model_path = g_build_filename (out_dir, "model.safetensors", NULL);
+  g_assert_true (g_file_test (model_path, G_FILE_TEST_IS_REGULAR));
+  g_autoptr (GHashTable) losses = logged_losses (out_dir);
+  g_assert_cmpuint (g_hash_table_size (losses), ==, 4);
 }
 
 static void
@@ -630,7 +714,9 @@ main (int argc, char *argv[])
 
   g_test_add_func ("/gui-search-train/search", test_search);
   g_test_add_func ("/gui-search-train/search-while-indexing", test_search_while_indexing);
+  g_test_add_func ("/gui-search-train/precision", test_precision);
   g_test_add_func ("/gui-search-train/train", test_train);
+  g_test_add_func ("/gui-search-train/train-class-folders", test_train_class_folders);
   g_test_add_func ("/gui-search-train/pause-stop-continue", test_pause_stop_continue);
   g_test_add_func ("/gui-search-train/follow", test_follow);
   return g_test_run ();

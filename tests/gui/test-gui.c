@@ -5,6 +5,9 @@
  * cache.  Screenshots of every view go to $CLIPLAB_SCREENSHOT_DIR. */
 #include <string.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -356,9 +359,50 @@ test_dataset (void)
   g_assert_cmpstr (member_string (step (run, 10), "metrics"), ==, metrics);
 }
 
-/* The same images as a folder of class folders, a COCO captions file and WebDataset shards: the
- * first two open as data sets with one item per image (labels from the folders, the first caption
- * of each COCO image); shards are refused with a message naming the CLI. */
+/* The files FILES [n] from FOLDER as a WebDataset shard at PATH (compressed with COMPRESSION unless
+ * NULL): members sNNNN.png with sNNNN.cls holding LABELS[i], written with libarchive. */
+static void
+write_shard (const char *path, const char *compression, const char *folder, const char *const *files,
+             const int *labels, int first, int n)
+{
+  struct archive *archive = archive_write_new ();
+  archive_write_set_format_ustar (archive);
+  if (compression != NULL)
+    g_assert_cmpint (archive_write_add_filter_by_name (archive, compression), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_open_filename (archive, path), ==, ARCHIVE_OK);
+  for (int i = first; i < first + n; i++)
+    {
+      g_autofree char *image_path = g_build_filename (folder, files[i], NULL);
+      g_autofree char *image = NULL, *label = g_strdup_printf ("%d", labels[i]);
+      gsize image_size = 0;
+      g_assert_true (g_file_get_contents (image_path, &image, &image_size, NULL));
+      const struct { const char *extension; const char *data; gsize size; } members[] = {
+        { "png", image, image_size }, { "cls", label, strlen (label) },
+      };
+      for (guint m = 0; m < G_N_ELEMENTS (members); m++)
+        {
+          g_autofree char *name = g_strdup_printf ("s%04d.%s", i, members[m].extension);
+          struct archive_entry *entry = archive_entry_new ();
+          archive_entry_set_pathname (entry, name);
+          archive_entry_set_size (entry, (la_int64_t) members[m].size);
+          archive_entry_set_filetype (entry, AE_IFREG);
+          archive_entry_set_perm (entry, 0644);
+          g_assert_cmpint (archive_write_header (archive, entry), ==, ARCHIVE_OK);
+          g_assert_cmpint (archive_write_data (archive, members[m].data, members[m].size), ==,
+                           (la_ssize_t) members[m].size);
+          archive_entry_free (entry);
+        }
+    }
+  g_assert_cmpint (archive_write_close (archive), ==, ARCHIVE_OK);
+  archive_write_free (archive);
+}
+
+/* The same images as a folder of class folders, a COCO captions file and WebDataset shards (one
+ * .tar, one .tar.gz): each opens as a data set with one item per image (labels from the folders,
+ * the first caption of each COCO image, the shards' class indices); the shards' images are decoded
+ * from the tar stream for thumbnails and the preview, and classifying them with the data set's own
+ * class names and template ("a photo of a {c}.", the "simple" preset's) gives the class folders'
+ * numbers. */
 static void
 test_dataset_formats (void)
 {
@@ -398,7 +442,22 @@ test_dataset_formats (void)
   g_autofree char *shards = g_build_filename (dir, "wds", "test", NULL);
   g_assert_cmpint (g_mkdir_with_parents (shards, 0755), ==, 0);
   g_autofree char *nshards = g_build_filename (shards, "nshards.txt", NULL);
-  tu_write_file (nshards, "1\n", 2);
+  tu_write_file (nshards, "2\n", 2);
+  g_autofree char *classnames = g_build_filename (dir, "wds", "classnames.txt", NULL);
+  tu_write_file (classnames, "gradient\nnoise\npattern\n", strlen ("gradient\nnoise\npattern\n"));
+  g_autofree char *templates = g_build_filename (dir, "wds", "zeroshot_classification_templates.txt", NULL);
+  tu_write_file (templates, "a photo of a {c}.\n", strlen ("a photo of a {c}.\n"));
+  const char *files[G_N_ELEMENTS (images)];
+  int labels[G_N_ELEMENTS (images)];
+  for (guint i = 0; i < G_N_ELEMENTS (images); i++)
+    {
+      files[i] = images[i].file;
+      labels[i] = strcmp (images[i].label, "gradient") == 0 ? 0 : strcmp (images[i].label, "noise") == 0 ? 1 : 2;
+    }
+  g_autofree char *shard0 = g_build_filename (shards, "0.tar", NULL);
+  g_autofree char *shard1 = g_build_filename (shards, "1.tar.gz", NULL);
+  write_shard (shard0, NULL, golden, files, labels, 0, 2);
+  write_shard (shard1, "gzip", golden, files, labels, 2, 2);
 
   g_autofree char *classes_path = g_build_filename (dir, "classes", NULL);
   g_autofree char *wds_path = g_build_filename (dir, "wds", NULL);
@@ -411,7 +470,18 @@ test_dataset_formats (void)
     "{\"do\": \"wait-probs\"},"
     "{\"do\": \"classify-all\"},"                                  /* 5 */
     "{\"do\": \"open\", \"path\": %s},"
-    "{\"do\": \"open\", \"path\": %s}",
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"browse\"},"
+    "{\"do\": \"select\", \"index\": 1},"
+    "{\"do\": \"browse-details\"},"                                /* 10 */
+    "{\"do\": \"drag-content\"},"
+    "{\"do\": \"wait-thumbnails\"},"
+    "{\"do\": \"screenshot\", \"file\": \"browse-webdataset.png\"},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"set-classes\", \"text\": \"\"},"               /* 15 */
+    "{\"do\": \"use-labels\"},"
+    "{\"do\": \"wait-probs\"},"
+    "{\"do\": \"classify-all\"}",
     classes_json, coco_json, wds_json);
   const char *args[] = { "--model", model_dir, "--tokenizer", "bytes", NULL };
   g_autoptr (AppRun) run = app_run ("dataset-formats", args, steps, NULL);
@@ -426,10 +496,20 @@ test_dataset_formats (void)
   g_assert_nonnull (strstr (metrics, "n=4 unknown=0 unreadable=0"));
 
   g_assert_cmpint (json_object_get_int_member (step (run, 6), "n_items"), ==, G_N_ELEMENTS (images));
-  JsonObject *refused = step (run, 7);
-  g_assert_cmpint (json_object_get_int_member (refused, "n_items"), ==, -1);
-  g_assert_nonnull (strstr (member_string (json_object_get_object_member (refused, "error_bar"), "detail"),
-                            "cliplab-cli evaluate"));
+  JsonObject *wds = step (run, 7);
+  g_assert_cmpint (json_object_get_int_member (wds, "n_items"), ==, G_N_ELEMENTS (images));
+  g_assert_true (json_object_get_null_member (wds, "error_bar"));
+  /* The selected member, gray_257x129.png inside 0.tar, previewed from the tar stream. */
+  JsonObject *details = step (run, 10);
+  g_assert_cmpstr (member_string (details, "dimensions"), ==, "257 × 129 pixels");
+  g_assert_cmpstr (member_string (details, "folder"), ==, shard0);
+  /* A member has no file of its own to drag out (the shard is not the image). */
+  g_assert_true (json_object_get_null_member (step (run, 11), "formats"));
+  g_assert_cmpint (json_object_get_int_member (step (run, 12), "failed"), ==, 0);
+  JsonObject *labelled = step (run, 16);
+  g_assert_cmpstr (member_string (labelled, "classes"), ==, "gradient, noise, pattern");
+  g_assert_cmpstr (member_string (labelled, "template_preset"), ==, "custom");
+  g_assert_cmpstr (member_string (step (run, 18), "metrics"), ==, metrics);
 }
 
 static void

@@ -52,6 +52,18 @@ for np in 2 4; do
   verdict "$np ranks: the loss of every step within 1e-5 of one process's; one report, from rank 0"
 done
 
+# Validation at each epoch end (8 steps) and at the last step: rank 0 alone validates while the
+# others wait; the log has each validation line once, with one process's numbers.
+run train "${train_args[@]}" --val-csv "$tmp/data/test.csv" --out "$tmp/val-one" --log-json "$tmp/val-one.jsonl"
+status_is 0 && [[ $(jq -s 'map(select(.validation)) | length' "$tmp/val-one.jsonl") -eq 2 ]]
+verdict "one process validates after steps 8 and $steps"
+mpi 2 train "${train_args[@]}" --val-csv "$tmp/data/test.csv" --out "$tmp/val-np2" --log-json "$tmp/val-np2.jsonl"
+status_is 0 && jq -e -n --slurpfile a "$tmp/val-np2.jsonl" --slurpfile b "$tmp/val-one.jsonl" '
+  ($a | map(select(.validation))) as $x | ($b | map(select(.validation))) as $y
+  | ($x | length) == 2 and ($x | map(.step)) == [8, '"$steps"'] and $x == $y' >/dev/null \
+  && same_losses "$tmp/val-np2.jsonl" "$tmp/val-one.jsonl"
+verdict "2 ranks: each validation line once, equal to one process's"
+
 mpi 3 train "${train_args[@]}" --out "$tmp/np3"
 status_is 1 && [[ $(grep -c "^cliplab-cli: rank 0 of 3: --batch-size 8 is the global batch: it must be a multiple of the 3 ranks" \
   "$tmp/err") -eq 1 ]] && [[ ! -e $tmp/np3/checkpoint-000001.safetensors ]]
