@@ -37,14 +37,14 @@ awk -F, -v template="$template" 'NR == 1 { print; next }
   "$data/train.csv" > "$captions"
 
 # ViT 28 px, patch 7 (16 tokens), width 96 × 4 layers; text width 64 × 1 layer over 26 byte
-# tokens (the longest caption and its two markers); 12 epochs of 234 steps with random resized
+# tokens (the longest caption and its two markers); 14 epochs of 234 steps with random resized
 # crops and left-right mirrors (every class looks the same mirrored); no validation during the run.
 timing=$out/train-time.txt
 TIMEFORMAT='%R %U %S'
 { time "$cli" train --csv "$captions" --img-root "$data" --out "$out" --log-json "$out/train.jsonl" \
     --image-size 28 --patch-size 7 --vision-width 96 --vision-layers 4 --vision-heads 3 \
     --text-width 64 --text-layers 1 --text-heads 2 --context-length 26 --embed-dim 64 \
-    --epochs 12 --batch-size 256 --lr 2e-3 --warmup 200 --augment --augment-flip \
+    --epochs 14 --batch-size 256 --lr 2e-3 --warmup 200 --augment --augment-flip \
     --seed 0 --save-every 0 --threads 2 "$@" 2>&3; } 3>&2 2> "$timing"
 read -r wall user sys < "$timing"
 
