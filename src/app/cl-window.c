@@ -758,7 +758,10 @@ cl_window_new (GtkApplication *application, ClSession *session)
   cl_window_add_view (self, "train", _("Train"), cl_train_view_new);
   cl_window_add_view (self, "map", _("Map"), cl_map_view_new);
   cl_window_add_view (self, "cleanup", _("Clean Up"), cl_cleanup_view_new);
-  /* shown as an icon, its title the tooltip: the header's switcher must still fit a 600-pixel window */
+  /* Map and Clean Up are shown as icons, their titles the tooltips: the header's switcher must still
+   * fit a 600-pixel window. */
+  gtk_stack_page_set_icon_name (gtk_stack_get_page (self->stack, gtk_stack_get_child_by_name (self->stack, "map")),
+                                "find-location-symbolic");
   gtk_stack_page_set_icon_name (gtk_stack_get_page (self->stack, gtk_stack_get_child_by_name (self->stack, "cleanup")),
                                 "edit-clear-all-symbolic");
   on_visible_view (self);

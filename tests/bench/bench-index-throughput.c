@@ -5,9 +5,11 @@
  *
  *   build/tests/bench/bench-index-throughput [--photos N] [--width W] [--height H]
  *       [--decode-threads T] [--batch-size B] [--threads T] [--exact] [--dir DIR]
+ *       [--model FILE] [--precision f32|bf16|int8|auto]
  *
  * The photos are generated (smooth shading, edges and sensor-like noise; each one different) and
- * the weights are CLIP's random initialisation with a fixed seed: speed does not depend on the
+ * the weights are CLIP's random initialisation with a fixed seed (or --model's, e.g. the golden
+ * deterministic ViT-B/32 of `cliplab-cli bench --detweights`, needed for --precision): speed does not depend on the
  * weights, but the cosine figures come from an untrained network, so the cosine between
  * *different* photos is printed beside them as the baseline they must be read against.
  * Prints one JSON line. */
@@ -114,7 +116,7 @@ main (int argc, char **argv)
 {
   int n_photos = 32, width = 4000, height = 3000, decode_threads = 0, batch = 8, threads = 0;
   gboolean exact = FALSE;
-  g_autofree char *photo_dir = NULL;
+  g_autofree char *photo_dir = NULL, *model_path = NULL, *precision_name = NULL;
   const GOptionEntry entries[] = {
     { "photos", 'n', 0, G_OPTION_ARG_INT, &n_photos, "Photos to generate and index (32)", "N" },
     { "width", 0, 0, G_OPTION_ARG_INT, &width, "Photo width (4000)", "W" },
@@ -126,6 +128,8 @@ main (int argc, char **argv)
     { "dir", 0, 0, G_OPTION_ARG_FILENAME, &photo_dir,
       "Keep the photos in DIR, a folder of their own (made there when missing), instead of a temporary "
       "folder", "DIR" },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "Load this ViT-B/32 model instead of random weights", "FILE" },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision_name, "Arithmetic of the products with --model (f32)", "P" },
     G_OPTION_ENTRY_NULL
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("");
@@ -161,12 +165,22 @@ main (int argc, char **argv)
   clip_config_init_vit_b32 (&config);
   ClipPreprocess pre;
   clip_preprocess_init_default (&pre);
-  g_autoptr (ClipModel) model = clip_model_new_random (&config, &pre, NULL, 7, &error);
+  ClipLoadOptions load;
+  clip_load_options_init (&load);
+  if (precision_name != NULL && !clip_precision_from_name (precision_name, &load.precision))
+    {
+      fprintf (stderr, "bench-index-throughput: no precision %s\n", precision_name);
+      return 1;
+    }
+  g_autoptr (ClipModel) model = model_path != NULL ? clip_model_load (model_path, &load, &error)
+                                                   : clip_model_new_random (&config, &pre, NULL, 7, &error);
   if (model == NULL)
     {
       fprintf (stderr, "bench-index-throughput: %s\n", error->message);
       return 1;
     }
+  config = *clip_model_get_config (model);
+  pre = *clip_model_get_preprocess (model);
   const int dim = config.embed_dim, s = config.image_size;
 
   ClipIndexOptions options;
@@ -256,13 +270,13 @@ main (int argc, char **argv)
     }
   double mse = sq_sum / ((double) n_photos * s * s * 3);
 
-  printf ("{\"photos\": %d, \"size\": \"%dx%d\", \"mean_jpeg_mb\": %.2f, \"generate_s\": %.1f, "
+  printf ("{\"precision\": \"%s\", \"photos\": %d, \"size\": \"%dx%d\", \"mean_jpeg_mb\": %.2f, \"generate_s\": %.1f, "
           "\"decode\": \"%s\", \"fast_decode_width\": %d, \"blas_threads\": %d, \"decode_threads\": %d, "
           "\"batch\": %d, \"open_s\": %.2f, \"update_s\": %.2f, \"photos_per_s\": %.2f, "
           "\"update_cpu_s\": %.2f, \"cpu_ms_per_photo\": %.1f, \"cores\": %d, \"load_average\": %.2f, "
           "\"fast_vs_exact_cosine_mean\": %.6f, \"fast_vs_exact_cosine_min\": %.6f, "
           "\"different_photos_cosine_mean\": %.6f, \"crop_mean_abs_diff\": %.3f, \"crop_psnr_db\": %.2f}\n",
-          n_photos, width, height, bytes / 1e6 / n_photos, generate_s, exact ? "exact" : "fast", fast_width,
+          clip_precision_name (clip_model_get_precision (model)), n_photos, width, height, bytes / 1e6 / n_photos, generate_s, exact ? "exact" : "fast", fast_width,
           clip_get_threads (), decode_threads > 0 ? decode_threads : MAX (1, (int) g_get_num_processors () - 1),
           batch, open_s, update_s, n_photos / update_s, update_cpu_s, 1000 * update_cpu_s / n_photos,
           (int) g_get_num_processors (), load_average (), cos_sum / n_photos, cos_min, other_sum / n_photos,

@@ -46,7 +46,16 @@ compare_names (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
-/* The members' file names of each reported group, sorted, groups sorted: "a,b;c,d". */
+/* Whether NAME is one of the planted images: the two originals and their copies. */
+static gboolean
+is_planted (const char *name)
+{
+  return g_str_equal (name, "000000.png") || g_str_equal (name, "000001.png") || g_str_has_prefix (name, "copy-");
+}
+
+/* The members' file names of each reported group that holds a planted image, sorted, groups
+ * sorted: "a,b;c,d".  Groups of drawn scenes only are left out: whether two drawn scenes (two
+ * yellow stars, say) are near-duplicates is the model's call, not the test's. */
 static char *
 group_names (JsonObject *report)
 {
@@ -56,8 +65,15 @@ group_names (JsonObject *report)
     {
       JsonArray *members = json_object_get_array_member (json_array_get_object_element (groups, g), "members");
       g_autoptr (GPtrArray) names = g_ptr_array_new ();
+      gboolean planted = FALSE;
       for (guint m = 0; m < json_array_get_length (members); m++)
-        g_ptr_array_add (names, (gpointer) base_name (member_string (json_array_get_object_element (members, m), "path")));
+        {
+          const char *name = base_name (member_string (json_array_get_object_element (members, m), "path"));
+          planted |= is_planted (name);
+          g_ptr_array_add (names, (gpointer) name);
+        }
+      if (!planted)
+        continue;
       g_ptr_array_sort (names, compare_names);
       g_ptr_array_add (names, NULL);
       g_ptr_array_add (texts, g_strjoinv (",", (char **) names->pdata));
@@ -118,15 +134,20 @@ test_duplicates (void)
   g_autoptr (AppRun) run = app_run ("cleanup-duplicates", (const char *const[]) { "--model", model, NULL }, steps, NULL);
 
   /* Exactly the planted groups: the copy and the re-encoding with their original, the resized copy
-   * with its own; the byte copy alone would be "exact", the group with the JPEG is not. */
+   * with its own, and no drawn scene with them; the byte copy alone would be "exact", the group
+   * with the JPEG is not. */
   JsonObject *found = step (run, 4);
   g_autofree char *names = group_names (found);
   g_assert_cmpstr (names, ==, "000000.png,copy-exact.png,copy-jpeg.jpg;000001.png,copy-small.png");
   JsonArray *groups = json_object_get_array_member (found, "groups");
   JsonObject *small_group = NULL;
   for (guint g = 0; g < json_array_get_length (groups); g++)
-    if (json_array_get_length (json_object_get_array_member (json_array_get_object_element (groups, g), "members")) == 2)
-      small_group = json_array_get_object_element (groups, g);
+    {
+      JsonArray *members = json_object_get_array_member (json_array_get_object_element (groups, g), "members");
+      for (guint m = 0; m < json_array_get_length (members); m++)
+        if (g_str_equal (base_name (member_string (json_array_get_object_element (members, m), "path")), "copy-small.png"))
+          small_group = json_array_get_object_element (groups, g);
+    }
   g_assert_nonnull (small_group);
   g_assert_false (json_object_get_boolean_member (small_group, "exact"));
   JsonArray *pair = json_object_get_array_member (small_group, "members");
