@@ -1,5 +1,6 @@
 /* Training runs on a small generated data set: bit-identical resume after a stop and after kill -9
- * of the CLI, learning on the training set, keep-last-N pruning, skipped CSV rows, and a
+ * of the CLI, also from a checkpoint written before the mirror augmentation existed, the mirror
+ * augmentation itself, learning on the training set, keep-last-N pruning, skipped CSV rows, and a
  * checkpoint write that fails on a full disk leaving the previous checkpoint intact. */
 #include "testutil.h"
 
@@ -29,32 +30,37 @@ static const struct { const char *name; guint8 rgb[3]; } colours[] = {
 static char *data_dir;       /* images/ and train.csv */
 static char *train_csv;
 
+/* MIRRORED: the right half mirrors the left one, and the square becomes a band across the width,
+ * so the image is its own left-right mirror (but not its top-bottom one). */
 static void
-write_png (const char *path, const guint8 rgb[3], GRand *rand)
+write_png (const char *path, const guint8 rgb[3], gboolean mirrored, GRand *rand)
 {
   g_autoptr (GdkPixbuf) pixbuf = gdk_pixbuf_new (GDK_COLORSPACE_RGB, FALSE, 8, IMAGE, IMAGE);
   guint8 *pixels = gdk_pixbuf_get_pixels (pixbuf);
   int stride = gdk_pixbuf_get_rowstride (pixbuf);
-  int sx = g_rand_int_range (rand, 0, IMAGE / 2), sy = g_rand_int_range (rand, 0, IMAGE / 2);
+  int sx = mirrored ? 0 : g_rand_int_range (rand, 0, IMAGE / 2), sy = g_rand_int_range (rand, 0, IMAGE / 2);
+  int square = mirrored ? IMAGE : IMAGE / 2;
   for (int y = 0; y < IMAGE; y++)
-    for (int x = 0; x < IMAGE; x++)
+    for (int x = 0; x < (mirrored ? IMAGE / 2 : IMAGE); x++)
       for (int c = 0; c < 3; c++)
         {
           int v = rgb[c] + g_rand_int_range (rand, -20, 21);
-          if (x >= sx && x < sx + IMAGE / 2 && y >= sy && y < sy + IMAGE / 2)
+          if (x >= sx && x < sx + square && y >= sy && y < sy + IMAGE / 2)
             v = v * 2 / 3;
           pixels[y * stride + x * 3 + c] = (guint8) CLAMP (v, 0, 255);
+          if (mirrored)
+            pixels[y * stride + (IMAGE - 1 - x) * 3 + c] = (guint8) CLAMP (v, 0, 255);
         }
   GError *error = NULL;
   g_assert_true (gdk_pixbuf_save (pixbuf, path, "png", &error, NULL));
   g_assert_no_error (error);
 }
 
-static void
-make_dataset (void)
+/* The colour classes in DIR (images/ and train.csv); returns the CSV's path. */
+static char *
+write_dataset (const char *dir, gboolean mirrored)
 {
-  data_dir = g_build_filename (tu_tmpdir (), "data", NULL);
-  g_autofree char *images = g_build_filename (data_dir, "images", NULL);
+  g_autofree char *images = g_build_filename (dir, "images", NULL);
   g_assert_cmpint (g_mkdir_with_parents (images, 0755), ==, 0);
   g_autoptr (GRand) rand = g_rand_new_with_seed (11);
   g_autoptr (GString) csv = g_string_new ("image_path,caption,label\n");
@@ -62,12 +68,20 @@ make_dataset (void)
     for (size_t c = 0; c < G_N_ELEMENTS (colours); c++)
       {
         g_autofree char *name = g_strdup_printf ("images/%s-%d.png", colours[c].name, i);
-        g_autofree char *path = g_build_filename (data_dir, name, NULL);
-        write_png (path, colours[c].rgb, rand);
+        g_autofree char *path = g_build_filename (dir, name, NULL);
+        write_png (path, colours[c].rgb, mirrored, rand);
         g_string_append_printf (csv, "%s,a %s picture,%s\n", name, colours[c].name, colours[c].name);
       }
-  train_csv = g_build_filename (data_dir, "train.csv", NULL);
-  tu_write_file (train_csv, csv->str, csv->len);
+  char *csv_path = g_build_filename (dir, "train.csv", NULL);
+  tu_write_file (csv_path, csv->str, csv->len);
+  return csv_path;
+}
+
+static void
+make_dataset (void)
+{
+  data_dir = g_build_filename (tu_tmpdir (), "data", NULL);
+  train_csv = write_dataset (data_dir, FALSE);
 }
 
 /* A tiny model and schedule: a step takes a few milliseconds. */
@@ -94,6 +108,7 @@ tiny_config (ClipTrainRunConfig *c, const char *out_dir)
   c->warmup_steps = 3;
   c->seed = 7;
   c->augment = TRUE;
+  c->augment_flip = TRUE;
   c->save_every = 4;
 }
 
@@ -207,24 +222,40 @@ assert_losses_identical (GArray *got, GArray *want)
                g_array_index (got, double, i), g_array_index (want, double, i));
 }
 
-/* The uninterrupted run of tiny_config with MAX_STEPS steps: its losses, model file in DIR. */
+/* The losses of a whole run of CONFIG. */
 static GArray *
-uninterrupted_losses (const char *name, int64_t max_steps)
+run_losses (const ClipTrainRunConfig *config)
 {
-  g_autofree char *dir = out_path (name);
-  ClipTrainRunConfig config;
-  tiny_config (&config, dir);
-  config.max_steps = max_steps;
   Recorder r;
   recorder_init (&r);
-  g_autoptr (ClipTrainRun) run = new_run (&config, &r);
+  g_autoptr (ClipTrainRun) run = new_run (config, &r);
   GError *error = NULL;
   g_assert_true (clip_train_run_run (run, &error));
   g_assert_no_error (error);
   GArray *losses = g_array_ref (r.losses);
   recorder_clear (&r);
+  return losses;
+}
+
+/* The uninterrupted run of tiny_config (with the mirror augmentation or not) with MAX_STEPS steps:
+ * its losses, model file in NAME. */
+static GArray *
+uninterrupted_run_losses (const char *name, int64_t max_steps, gboolean flip)
+{
+  g_autofree char *dir = out_path (name);
+  ClipTrainRunConfig config;
+  tiny_config (&config, dir);
+  config.max_steps = max_steps;
+  config.augment_flip = flip;
+  GArray *losses = run_losses (&config);
   clip_train_run_config_clear (&config);
   return losses;
+}
+
+static GArray *
+uninterrupted_losses (const char *name, int64_t max_steps)
+{
+  return uninterrupted_run_losses (name, max_steps, TRUE);
 }
 
 /* Stopped by the abort callback between two checkpoints, then resumed from a new object. */
@@ -260,6 +291,7 @@ test_resume_after_stop (void)
   g_assert_no_error (error);
   g_assert_cmpint (clip_train_run_get_step (resumed), ==, 6);
   g_assert_true (clip_train_run_get_config (resumed)->augment);
+  g_assert_true (clip_train_run_get_config (resumed)->augment_flip);
   g_assert_true (clip_train_run_run (resumed, &error));
   g_assert_no_error (error);
   assert_losses_identical (r.losses, want);
@@ -316,6 +348,7 @@ test_learns (void)
   ClipTrainRunConfig config;
   tiny_config (&config, dir);
   config.augment = FALSE;
+  config.augment_flip = FALSE;
   config.epochs = 12;
   config.val_csv_path = g_strdup (train_csv);
   Recorder r;
@@ -350,6 +383,99 @@ test_learns (void)
   g_assert_cmpfloat (last, <, 0.8 * first);
   g_assert_cmpfloat (after.image_to_text[0], >=, before.image_to_text[0] + 0.3);
   g_assert_cmpfloat (after.image_to_text[0], >=, 0.75);
+  recorder_clear (&r);
+  clip_train_run_config_clear (&config);
+}
+
+/* The mirror augmentation mirrors left-right and draws nothing else: on images that are their own
+ * left-right mirror the losses are those of a run without it, bit for bit; on the others they
+ * change. */
+static void
+test_flip (void)
+{
+  g_autofree char *mirrored_dir = out_path ("mirrored-data");
+  g_autofree char *mirrored_csv = write_dataset (mirrored_dir, TRUE);
+  const struct { const char *csv, *root; gboolean symmetric; } sets[] = {
+    { mirrored_csv, mirrored_dir, TRUE }, { train_csv, data_dir, FALSE },
+  };
+  for (size_t s = 0; s < G_N_ELEMENTS (sets); s++)
+    {
+      GArray *losses[2];
+      for (int flip = 0; flip < 2; flip++)
+        {
+          g_autofree char *name = g_strdup_printf ("flip-%zu-%d", s, flip);
+          g_autofree char *dir = out_path (name);
+          ClipTrainRunConfig config;
+          tiny_config (&config, dir);
+          g_free (config.csv_path);
+          g_free (config.image_root);
+          config.csv_path = g_strdup (sets[s].csv);
+          config.image_root = g_strdup (sets[s].root);
+          config.augment = FALSE;
+          config.augment_flip = flip;
+          config.max_steps = 8;
+          losses[flip] = run_losses (&config);
+          clip_train_run_config_clear (&config);
+        }
+      if (sets[s].symmetric)
+        assert_losses_identical (losses[1], losses[0]);
+      else
+        {
+          g_assert_cmpuint (losses[1]->len, ==, losses[0]->len);
+          guint differ = 0;
+          for (guint i = 0; i < losses[0]->len; i++)
+            differ += g_array_index (losses[1], double, i) != g_array_index (losses[0], double, i);
+          g_assert_cmpuint (differ, >, 0);
+        }
+      g_array_unref (losses[0]);
+      g_array_unref (losses[1]);
+    }
+}
+
+/* A checkpoint written before "augment_flip" was a configuration key resumes as a run without the
+ * mirror augmentation: the key is blanked out of the checkpoint's metadata in place (the inner
+ * JSON text keeps its length, so the header and the tensor offsets stay valid). */
+static void
+test_resume_without_flip_key (void)
+{
+  g_autoptr (GArray) want = uninterrupted_run_losses ("straight-noflip", 10, FALSE);
+  g_autofree char *dir = out_path ("noflip-key");
+  ClipTrainRunConfig config;
+  tiny_config (&config, dir);
+  config.augment_flip = FALSE;
+  config.max_steps = 10;
+  Recorder r;
+  recorder_init (&r);
+  r.stop_after = 4;
+  GError *error = NULL;
+  {
+    g_autoptr (ClipTrainRun) run = new_run (&config, &r);
+    g_assert_false (clip_train_run_run (run, &error));
+    g_assert_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED);
+    g_clear_error (&error);
+  }
+  g_autofree char *saved = g_build_filename (dir, "checkpoint-000004.safetensors", NULL);
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+  g_assert_true (g_file_get_contents (saved, &contents, &length, NULL));
+  /* the JSON header follows its 8-byte little-endian length */
+  const char key[] = "\\\"augment_flip\\\":false,";
+  g_assert_cmpuint (length, >, 8);
+  char *at = g_strstr_len (contents + 8, (gssize) length - 8, key);
+  g_assert_nonnull (at);
+  memset (at, ' ', strlen (key));
+  g_assert_null (g_strstr_len (contents + 8, (gssize) length - 8, "augment_flip"));
+  g_assert_true (g_file_set_contents (saved, contents, (gssize) length, NULL));
+
+  r.stop_after = 0;
+  const ClipTrainEvents events = recorder_events (&r);
+  g_autoptr (ClipTrainRun) resumed = clip_train_run_resume (dir, &events, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (clip_train_run_get_step (resumed), ==, 4);
+  g_assert_false (clip_train_run_get_config (resumed)->augment_flip);
+  g_assert_true (clip_train_run_run (resumed, &error));
+  g_assert_no_error (error);
+  assert_losses_identical (r.losses, want);
   recorder_clear (&r);
   clip_train_run_config_clear (&config);
 }
@@ -552,7 +678,7 @@ cli_train_argv (const char *cli, const char *dir, const char *log)
     "--tokenizer", "bytes", "--image-size", "32", "--patch-size", "8", "--vision-width", "32",
     "--vision-layers", "1", "--vision-heads", "2", "--text-width", "32", "--text-layers", "1",
     "--text-heads", "2", "--context-length", "24", "--embed-dim", "32", "--batch-size", "8", "--lr", "3e-3",
-    "--warmup", "3", "--seed", "7", "--augment", "--save-every", "4", "--max-steps", G_STRINGIFY (KILL_STEPS),
+    "--warmup", "3", "--seed", "7", "--augment", "--augment-flip", "--save-every", "4", "--max-steps", G_STRINGIFY (KILL_STEPS),
   };
   for (size_t i = 0; i < G_N_ELEMENTS (fixed); i++)
     g_ptr_array_add (args, g_strdup (fixed[i]));
@@ -648,6 +774,8 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/trainrun/resume-after-stop", test_resume_after_stop);
   g_test_add_func ("/trainrun/pause-and-continue", test_pause_and_continue);
+  g_test_add_func ("/trainrun/resume-without-flip-key", test_resume_without_flip_key);
+  g_test_add_func ("/trainrun/flip", test_flip);
   g_test_add_func ("/trainrun/learns", test_learns);
   g_test_add_func ("/trainrun/keep-last", test_keep_last);
   g_test_add_func ("/trainrun/bad-rows", test_bad_rows);

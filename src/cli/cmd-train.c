@@ -49,6 +49,7 @@ static const TrainFlag train_flags[] = {
   { "seed", FLAG_SEED, AT (seed), FALSE, "Seed of the initial weights, the shuffling and the augmentation (default: 0)", "N" },
   { "no-shuffle", FLAG_SET_FALSE, AT (shuffle), FALSE, "Keep the CSV order in every epoch", NULL },
   { "augment", FLAG_SET_TRUE, AT (augment), FALSE, "Random resized crops (90-100% of the area), seeded", NULL },
+  { "augment-flip", FLAG_SET_TRUE, AT (augment_flip), FALSE, "Mirror each image left-right with probability 1/2, seeded (when the captions hold for mirror images)", NULL },
   { "init", FLAG_PATH, AT (init_model), FALSE, "Start from this model (fine-tuning) with its architecture and tokenizer", "MODEL" },
   { "tokenizer", FLAG_PATH, AT (tokenizer), FALSE, "\"bytes\" or a BPE vocabulary (default: the --init model's, else bytes: 258 ids)", "bytes|PATH" },
   { "vision-width", FLAG_INT, AT (vision_width), TRUE, "Image tower width (default: 768)", "N" },

@@ -623,6 +623,8 @@ typedef struct {
   gboolean shuffle;          /* TRUE; FALSE keeps the CSV order */
   gboolean augment;          /* FALSE; TRUE: a random square crop of 90-100 % of the prepared
                               * crop's area, resized back with the preprocessing's bicubic */
+  gboolean augment_flip;     /* FALSE; TRUE: each image mirrored left-right with probability 1/2
+                              * (for data whose captions hold for the mirror image) */
   /* model: from init_model (its architecture and tokenizer), else a new one of these sizes */
   char    *init_model;       /* NULL: from scratch */
   char    *tokenizer;        /* "bytes" or a path; NULL = the init model's, else the byte tokenizer */

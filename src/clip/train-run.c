@@ -39,13 +39,17 @@
 typedef enum { FIELD_STRING, FIELD_INT, FIELD_INT64, FIELD_DOUBLE, FIELD_BOOL, FIELD_SEED, FIELD_ACTIVATION } FieldType;
 
 /* Every field of ClipTrainRunConfig: its JSON key in checkpoints, type and place (but
- * fit_batch_size, resolved into batch_size before the first checkpoint). */
+ * fit_batch_size, resolved into batch_size before the first checkpoint).  A field added after
+ * checkpoints were first written (F_LATER) takes its default when a checkpoint lacks it: what
+ * the runs that wrote those checkpoints did. */
 static const struct {
   const char *key;
   FieldType   type;
   size_t      offset;
+  gboolean    later;
 } config_fields[] = {
-#define F(key, type, member) { key, type, G_STRUCT_OFFSET (ClipTrainRunConfig, member) }
+#define F(key, type, member) { key, type, G_STRUCT_OFFSET (ClipTrainRunConfig, member), FALSE }
+#define F_LATER(key, type, member) { key, type, G_STRUCT_OFFSET (ClipTrainRunConfig, member), TRUE }
   F ("csv", FIELD_STRING, csv_path),
   F ("img_root", FIELD_STRING, image_root),
   F ("val_csv", FIELD_STRING, val_csv_path),
@@ -64,6 +68,7 @@ static const struct {
   F ("seed", FIELD_SEED, seed),
   F ("shuffle", FIELD_BOOL, shuffle),
   F ("augment", FIELD_BOOL, augment),
+  F_LATER ("augment_flip", FIELD_BOOL, augment_flip),
   F ("init", FIELD_STRING, init_model),
   F ("tokenizer", FIELD_STRING, tokenizer),
   F ("vision_width", FIELD_INT, vision_width),
@@ -80,6 +85,7 @@ static const struct {
   F ("save_every", FIELD_INT64, save_every),
   F ("keep", FIELD_INT, keep),
 #undef F
+#undef F_LATER
 };
 
 #define FIELD(config, type, i) G_STRUCT_MEMBER (type, config, config_fields[i].offset)
@@ -90,6 +96,7 @@ clip_train_run_config_init (ClipTrainRunConfig *config)
   *config = (ClipTrainRunConfig) {
     .epochs = 10, .batch_size = 64, .lr = 1e-4, .warmup_steps = -1, .weight_decay = 0.2,
     .grad_clip = 1.0, .max_steps = 0, .seed = 0, .shuffle = TRUE, .augment = FALSE,
+    .augment_flip = FALSE,
     .vision_width = 768, .vision_layers = 12, .vision_heads = 0, .patch_size = 32, .image_size = 224,
     .text_width = 512, .text_layers = 12, .text_heads = 8, .context_length = 77, .embed_dim = 512,
     .activation = CLIP_ACTIVATION_QUICK_GELU, .save_every = 500, .keep = 3,
@@ -183,6 +190,8 @@ config_from_json (const char *json, const char *label, ClipTrainRunConfig *confi
     {
       const char *key = config_fields[i].key;
       JsonNode *node = json_object_get_member (obj, key);
+      if (node == NULL && config_fields[i].later)
+        continue;
       gboolean ok = node != NULL && (JSON_NODE_HOLDS_VALUE (node) || JSON_NODE_HOLDS_NULL (node));
       GType type = ok && JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_NONE;
       switch (config_fields[i].type)
@@ -1331,30 +1340,62 @@ ensure_order (ClipTrainRun *run, int64_t epoch)
   run->order_epoch = epoch;
 }
 
-/* Random resized crop on the prepared crop: a square of 90-100 % of its area at a random place,
- * resized back to SIZE with the preprocessing's bicubic. */
+/* The augmentation of one pair: a random resized crop on the prepared crop (a square of 90-100 %
+ * of its area at a random place, resized back to SIZE with the preprocessing's bicubic) and a
+ * left-right mirror with probability 1/2, each when the run asks for it.  The draws are the crop's
+ * then the mirror's, so runs without the mirror draw what they drew before it existed. */
 typedef struct {
+  gboolean crop;
   int side, x, y;
-} CropBox;
+  gboolean mirror;
+} Augmentation;
 
-static CropBox
-augment_draw (int size, GRand *rand)
+static Augmentation
+augment_draw (const ClipTrainRunConfig *c, GRand *rand)
 {
-  double area = g_rand_double_range (rand, 0.9, 1.0);
-  int side = CLAMP ((int) lround (size * sqrt (area)), 1, size);
-  int x = g_rand_int_range (rand, 0, size - side + 1), y = g_rand_int_range (rand, 0, size - side + 1);
-  return (CropBox) { side, x, y };
+  int size = c->image_size;
+  Augmentation a = { .crop = c->augment, .side = size };
+  if (c->augment)
+    {
+      double area = g_rand_double_range (rand, 0.9, 1.0);
+      a.side = CLAMP ((int) lround (size * sqrt (area)), 1, size);
+      a.x = g_rand_int_range (rand, 0, size - a.side + 1);
+      a.y = g_rand_int_range (rand, 0, size - a.side + 1);
+    }
+  if (c->augment_flip)
+    a.mirror = g_rand_boolean (rand);
+  return a;
 }
 
-static void
-augment_crop (const uint8_t *crop, int size, GRand *rand, uint8_t *out)
+/* CROP (SIZE² × 3) augmented as A into OUT, which may not be CROP; FALSE: A leaves CROP as it is. */
+static gboolean
+augment_apply (const uint8_t *crop, int size, const Augmentation *a, uint8_t *out)
 {
-  CropBox box = augment_draw (size, rand);
-  int side = box.side, x = box.x, y = box.y;
-  g_autoptr (ClipImage) region = clip_image_new (side, side);
-  for (int row = 0; row < side; row++)
-    memcpy (region->pixels + (size_t) row * side * 3, crop + ((size_t) (y + row) * size + x) * 3, (size_t) side * 3);
-  clip_image_resize_crop (region, size, out);
+  if (!a->crop && !a->mirror)
+    return FALSE;
+  if (a->crop)
+    {
+      g_autoptr (ClipImage) region = clip_image_new (a->side, a->side);
+      for (int row = 0; row < a->side; row++)
+        memcpy (region->pixels + (size_t) row * a->side * 3, crop + ((size_t) (a->y + row) * size + a->x) * 3,
+                (size_t) a->side * 3);
+      clip_image_resize_crop (region, size, out);
+    }
+  else
+    memcpy (out, crop, (size_t) size * size * 3);
+  if (a->mirror)
+    for (int row = 0; row < size; row++)
+      {
+        uint8_t *left = out + (size_t) row * size * 3, *right = left + (size_t) (size - 1) * 3;
+        for (; left < right; left += 3, right -= 3)
+          for (int k = 0; k < 3; k++)
+            {
+              uint8_t t = left[k];
+              left[k] = right[k];
+              right[k] = t;
+            }
+      }
+  return TRUE;
 }
 
 /* The pixels and token ids of the batch of step STEP (0-based): all of it, or this rank's share,
@@ -1372,13 +1413,13 @@ fill_batch (ClipTrainRun *run, int64_t step, GError **error)
   int own = run->distributed ? run->comm.rank * share : 0;
   int64_t first = (step % run->steps_per_epoch) * c->batch_size + own;
   g_autoptr (GRand) rand = NULL;
-  if (c->augment)
+  if (c->augment || c->augment_flip)
     {
       guint32 seed[] = { (guint32) c->seed, (guint32) (c->seed >> 32), (guint32) step,
                          (guint32) ((uint64_t) step >> 32), AUGMENT_STREAM };
       rand = g_rand_new_with_seed_array (seed, G_N_ELEMENTS (seed));
       for (int b = 0; b < own; b++)
-        augment_draw (size, rand);  /* the draws of the lower ranks' pairs */
+        augment_draw (c, rand);  /* the draws of the lower ranks' pairs */
     }
   for (int b = 0; b < share; b++)
     {
@@ -1389,8 +1430,9 @@ fill_batch (ClipTrainRun *run, int64_t step, GError **error)
         return FALSE;
       if (rand != NULL)
         {
-          augment_crop (crop, size, rand, run->augmented);
-          crop = run->augmented;
+          Augmentation a = augment_draw (c, rand);
+          if (augment_apply (crop, size, &a, run->augmented))
+            crop = run->augmented;
         }
       clip_image_normalize (crop, pre, run->pixels + b * image_floats);
       memcpy (run->batch_ids + (size_t) b * ctx, run->ids + (size_t) index * ctx, sizeof (int32_t) * ctx);
