@@ -277,7 +277,7 @@ main (int argc, char **argv)
           "\"fast_vs_exact_cosine_mean\": %.6f, \"fast_vs_exact_cosine_min\": %.6f, "
           "\"different_photos_cosine_mean\": %.6f, \"crop_mean_abs_diff\": %.3f, \"crop_psnr_db\": %.2f}\n",
           clip_precision_name (clip_model_get_precision (model)), n_photos, width, height, bytes / 1e6 / n_photos, generate_s, exact ? "exact" : "fast", fast_width,
-          clip_get_threads (), decode_threads > 0 ? decode_threads : MAX (1, (int) g_get_num_processors () - 1),
+          clip_get_threads (), decode_threads > 0 ? decode_threads : MAX (1, (int) g_get_num_processors ()),
           batch, open_s, update_s, n_photos / update_s, update_cpu_s, 1000 * update_cpu_s / n_photos,
           (int) g_get_num_processors (), load_average (), cos_sum / n_photos, cos_min, other_sum / n_photos,
           abs_sum / ((double) n_photos * s * s * 3), 10 * log10 (255.0 * 255.0 / fmax (mse, 1e-12)));
