@@ -68,6 +68,7 @@ struct _ClClassifyView {
   double max_confidence;
   gboolean only_disagreeing;     /* only labelled images predicted as another class */
   guint *class_counts;           /* images predicted as each choice of the filter (0: all images) */
+  guint n_class_counts;          /* the choices counted: the filter's list may have grown since */
   GPtrArray *count_rows;         /* GtkListItem * of the filter drop-down that show a count */
   gboolean sort_by_confidence;
 
@@ -693,9 +694,7 @@ show_row_count (ClClassifyView *self, GtkListItem *row)
 {
   GtkWidget *count = gtk_widget_get_last_child (gtk_list_item_get_child (row));
   guint position = gtk_list_item_get_position (row);
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->filter_classes));
-  g_autofree char *text = self->class_counts != NULL && position < n
-                          ? g_strdup_printf ("%u", self->class_counts[position]) : NULL;
+  g_autofree char *text = position < self->n_class_counts ? g_strdup_printf ("%u", self->class_counts[position]) : NULL;
 
   gtk_label_set_label (GTK_LABEL (count), text);
 }
@@ -711,6 +710,7 @@ update_class_counts (ClClassifyView *self)
 
   g_free (self->class_counts);
   self->class_counts = g_new0 (guint, MAX (n_choices, 1));
+  self->n_class_counts = n_choices;
   for (guint i = 1; i < n_choices; i++)
     g_hash_table_insert (choice_of, (gpointer) gtk_string_list_get_string (self->filter_classes, i),
                          GUINT_TO_POINTER (i));
@@ -1349,9 +1349,7 @@ gboolean cl_classify_view_has_results (ClClassifyView *self) { return self->fold
 guint
 cl_classify_view_get_class_count (ClClassifyView *self, const char *class_name)
 {
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->filter_classes));
-
-  for (guint i = 0; self->class_counts != NULL && i < n; i++)
+  for (guint i = 0; i < self->n_class_counts; i++)
     if ((i == 0 && class_name == NULL) || (i > 0 && g_strcmp0 (gtk_string_list_get_string (self->filter_classes, i), class_name) == 0))
       return self->class_counts[i];
   return 0;
