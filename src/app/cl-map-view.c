@@ -503,30 +503,12 @@ on_map (ClMapView *self)
 /* ---------------------------------------------------------------- selection and preview */
 
 static void
-preview_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (ClMapView) self = g_weak_ref_get (user_data);
-  g_autoptr (ClImagePreview) preview = cl_thumbnailer_load_preview_finish (CL_THUMBNAILER (source), result, NULL);
-
-  cl_weak_ref_free (user_data);
-  if (self == NULL || preview == NULL)
-    return;
-  g_clear_object (&self->preview_cancellable);
-  gtk_picture_set_paintable (self->preview, GDK_PAINTABLE (preview->texture));
-}
-
-static void
 show_preview (ClMapView *self, ClImageItem *item)
 {
-  cl_cancel_and_clear (&self->preview_cancellable);
-  gtk_picture_set_paintable (self->preview, NULL);
+  cl_thumbnailer_show_preview (cl_session_get_thumbnailer (self->session), item, PREVIEW_MAX_SIZE, self->preview,
+                               &self->preview_cancellable);
   gtk_label_set_label (self->preview_name, item != NULL ? cl_image_item_get_name (item) : "");
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "map.find-similar", item != NULL);
-  if (item == NULL)
-    return;
-  self->preview_cancellable = g_cancellable_new ();
-  cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (item),
-                                     cl_image_item_get_member (item), PREVIEW_MAX_SIZE, self->preview_cancellable, preview_done, cl_weak_ref_new (self));
 }
 
 static void

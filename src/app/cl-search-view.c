@@ -848,25 +848,13 @@ collection_item (ClSearchView *self, ClImageItem *result)
   return g_hash_table_lookup (self->collection_items, cl_image_item_get_path (result));
 }
 
-static void
-preview_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (ClSearchView) self = g_weak_ref_get (user_data);
-  g_autoptr (ClImagePreview) preview = cl_thumbnailer_load_preview_finish (CL_THUMBNAILER (source), result, NULL);
-
-  cl_weak_ref_free (user_data);
-  if (self == NULL || preview == NULL)
-    return;
-  g_clear_object (&self->preview_cancellable);
-  gtk_picture_set_paintable (self->preview, GDK_PAINTABLE (preview->texture));
-}
-
 /* The preview pane: the selected result, its score and folder. */
 static void
 show_preview (ClSearchView *self, ClImageItem *result)
 {
-  cl_cancel_and_clear (&self->preview_cancellable);
-  gtk_picture_set_paintable (self->preview, NULL);
+  cl_thumbnailer_show_preview (cl_session_get_thumbnailer (self->session),
+                               result != NULL && cl_image_item_get_exists (result) ? result : NULL, PREVIEW_MAX_SIZE,
+                               self->preview, &self->preview_cancellable);
   gtk_label_set_label (self->preview_name, result != NULL ? cl_image_item_get_name (result) : NULL);
   g_autofree char *score = result != NULL
     /* Translators: the similarity of the selected search result to the query */
@@ -875,11 +863,6 @@ show_preview (ClSearchView *self, ClImageItem *result)
   g_autofree char *folder = result != NULL ? g_path_get_dirname (cl_image_item_get_path (result)) : NULL;
   g_autofree char *folder_display = folder != NULL ? g_filename_display_name (folder) : NULL;
   gtk_label_set_label (self->preview_folder, folder_display);
-  if (result == NULL || !cl_image_item_get_exists (result))
-    return;
-  self->preview_cancellable = g_cancellable_new ();
-  cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (result),
-                                     cl_image_item_get_member (result), PREVIEW_MAX_SIZE, self->preview_cancellable, preview_done, cl_weak_ref_new (self));
 }
 
 static void

@@ -7,6 +7,7 @@
 #include <glib/gi18n.h>
 #include <unistd.h>
 
+#include "cl-async.h"
 #include "cl-thread-priority.h"
 #include "clip.h"
 
@@ -845,4 +846,28 @@ ClThumbnailer *
 cl_thumbnailer_new (void)
 {
   return g_object_new (CL_TYPE_THUMBNAILER, NULL);
+}
+
+static void
+preview_shown (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GtkPicture) picture = g_weak_ref_get (user_data);
+  g_autoptr (ClImagePreview) preview = cl_thumbnailer_load_preview_finish (CL_THUMBNAILER (source), result, NULL);
+
+  cl_weak_ref_free (user_data);
+  if (picture != NULL && preview != NULL)
+    gtk_picture_set_paintable (picture, GDK_PAINTABLE (preview->texture));
+}
+
+void
+cl_thumbnailer_show_preview (ClThumbnailer *self, ClImageItem *item, int max_size, GtkPicture *picture,
+                             GCancellable **cancellable)
+{
+  cl_cancel_and_clear (cancellable);
+  gtk_picture_set_paintable (picture, NULL);
+  if (item == NULL)
+    return;
+  *cancellable = g_cancellable_new ();
+  cl_thumbnailer_load_preview_async (self, cl_image_item_get_file (item), cl_image_item_get_member (item), max_size,
+                                     *cancellable, preview_shown, cl_weak_ref_new (picture));
 }

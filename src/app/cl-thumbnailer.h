@@ -57,4 +57,10 @@ void            cl_thumbnailer_load_preview_async (ClThumbnailer *self, GFile *f
 ClImagePreview *cl_thumbnailer_load_preview_finish (ClThumbnailer *self, GAsyncResult *result,
                                                     GError **error);
 
+/* A preview pane's picture: clears PICTURE and loads ITEM's preview into it (NULL only clears),
+ * cancelling the load *CANCELLABLE tracks and tracking the new one there.  The picture is held
+ * weakly: a pane gone before the result is simply not drawn. */
+void            cl_thumbnailer_show_preview (ClThumbnailer *self, ClImageItem *item, int max_size,
+                                             GtkPicture *picture, GCancellable **cancellable);
+
 G_END_DECLS
