@@ -199,6 +199,19 @@ test_classify_after_end (void)
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (classify, "visible")), >=, n_browse / 2);
 }
 
+/* The grid's columns in a "grid-cells" step: the run of consecutive images its first row shows. */
+static gint64
+grid_columns (JsonObject *cells)
+{
+  JsonArray *visible = json_object_get_array_member (cells, "visible");
+  gint64 first = first_visible (cells), columns = 1;
+
+  while (columns < (gint64) json_array_get_length (visible)
+         && json_array_get_int_element (visible, columns) == first + columns)
+    columns++;
+  return columns;
+}
+
 /* 3: forty quick wheel clicks up from the end of the folder move the grid up (about as far as forty
  * slow ones would), with no "failed to scroll" warnings (app_run fails on warnings). */
 static void
@@ -235,11 +248,7 @@ test_fast_wheel (void)
   g_assert_cmpint (after_slow, <, after_down);
   /* Forty clicks of about two thirds of a page each: the same distance twice, within a row or two
    * (columns × 2 images), never thousands. */
-  gint64 columns = 1;
-  JsonArray *visible = json_object_get_array_member (at_end, "visible");
-  while (columns < (gint64) json_array_get_length (visible)
-         && json_array_get_int_element (visible, columns) == end_first + columns)
-    columns++;
+  gint64 columns = grid_columns (at_end);
   g_assert_cmpint (llabs ((end_first - after_up1) - (after_up1 - after_up2)), <=, 2 * columns);
   g_assert_cmpint (end_first - after_up1, <, 2500);
 }
@@ -272,11 +281,7 @@ test_fast_wheel_middle (void)
   g_test_message ("first visible image: %" G_GINT64_FORMAT " in the middle, %" G_GINT64_FORMAT " after 40 quick "
                   "clicks up, %" G_GINT64_FORMAT " after 40 slow up, %" G_GINT64_FORMAT " after 40 quick down",
                   middle, after_fast, after_slow, after_down);
-  gint64 columns = 1;
-  JsonArray *visible = json_object_get_array_member (step (run, 6), "visible");
-  while (columns < (gint64) json_array_get_length (visible)
-         && json_array_get_int_element (visible, columns) == middle + columns)
-    columns++;
+  gint64 columns = grid_columns (step (run, 6));
   g_assert_cmpint (after_fast, <, middle);
   g_assert_cmpint (after_slow, <, after_fast);
   g_assert_cmpint (llabs ((middle - after_fast) - (after_fast - after_slow)), <=, 2 * columns);
