@@ -2,8 +2,9 @@
  *
  * One query against 100,000 float32 embeddings reads 205 MB, and an int8 copy still 51 MB (512 MB
  * at 1,000,000, more than memory delivers in the 50 ms a query may take).  The copy here holds each
- * embedding in 4 bits per value with a scale (max |x| / 7; an eighth of the bytes), made at the
- * first search of a store.  A first pass scores every row approximately from the copy and keeps the
+ * embedding in 4 bits per value with a scale (max |x| / 7; an eighth of the bytes), written into the
+ * index file beside the embeddings (index-store.c) and made here at the first search for the blocks of
+ * a file that lacks them.  A first pass scores every row approximately from the copy and keeps the
  * CANDIDATES best; only those are scored exactly from the float32 rows, and the TOP best of them are
  * the results.  This is not a proof (a worst-case error bound of 4-bit values prunes nothing), but the
  * approximation's error is small against the gap it has to bridge: for unit vectors its standard
@@ -30,14 +31,16 @@
 #define CANDIDATES_PER_RESULT 32
 #define MIN_CANDIDATES 256
 /* Values per 64-byte block of a row's codes. */
-#define BLOCK_VALUES 128
+#define BLOCK_VALUES CLIP_INDEX_CODES_BLOCK
 
+/* The store's blocks of rows with the codes of each: as stored, or made here (OWNED keeps those). */
 struct _ClipIndexCodes {
-  uint8_t *codes;    /* [n_rows, dim / 2] */
-  float   *scales;   /* [n_rows] */
-  uint8_t *live;     /* [n_rows] whether an entry refers to the row (a journal's older rows do not) */
-  size_t   n_rows;
-  int      dim;      /* a multiple of BLOCK_VALUES */
+  ClipIndexRowBlock *blocks;
+  guint              n_blocks;
+  GPtrArray         *owned;
+  uint8_t           *live;     /* [n_rows] whether an entry refers to the row (a journal's older rows do not) */
+  size_t             n_rows;
+  int                dim;      /* a multiple of BLOCK_VALUES */
 };
 
 void
@@ -45,16 +48,18 @@ clip_index_codes_free (ClipIndexCodes *codes)
 {
   if (codes == NULL)
     return;
-  g_free (codes->codes);
-  g_free (codes->scales);
+  g_free (codes->blocks);
+  g_ptr_array_unref (codes->owned);
   g_free (codes->live);
   g_free (codes);
 }
 
 typedef struct {
-  ClipIndexCodes       *codes;
-  const ClipIndexStore *store;
-} BuildJob;
+  const float *const *rows;
+  int                 dim;
+  uint8_t            *codes;
+  float              *scales;
+} EncodeJob;
 
 /* Where value K of a row sits in its codes: the byte, and whether in the high nibble. */
 static inline size_t
@@ -66,14 +71,14 @@ code_byte (int k, gboolean *high)
 }
 
 static void
-build_rows (int64_t start, int64_t end, gpointer data)
+encode_rows (int64_t start, int64_t end, gpointer data)
 {
-  const BuildJob *j = data;
-  int dim = j->codes->dim;
+  const EncodeJob *j = data;
+  int dim = j->dim;
   for (int64_t r = start; r < end; r++)
     {
-      const float *x = clip_index_store_row (j->store, r);
-      uint8_t *c = j->codes->codes + (size_t) r * dim / 2;
+      const float *x = j->rows[r];
+      uint8_t *c = j->codes + (size_t) r * dim / 2;
       float max_abs = 0;
       for (int k = 0; k < dim; k++)
         max_abs = fmaxf (max_abs, fabsf (x[k]));
@@ -85,12 +90,44 @@ build_rows (int64_t start, int64_t end, gpointer data)
           uint8_t code = (uint8_t) (CLAMP (lrintf (x[k] * inverse), -7, 7) + 8);
           c[code_byte (k, &high)] |= high ? code << 4 : code;
         }
-      j->codes->scales[r] = max_abs / 7.0f;
+      j->scales[r] = max_abs / 7.0f;
     }
 }
 
-/* The store's 4-bit copy, made at the first call; NULL when there is no memory for it or its
- * dimension is not a multiple of BLOCK_VALUES. */
+void
+clip_index_codes_encode (const float *const *rows, size_t n, int dim, uint8_t *codes, float *scales)
+{
+  EncodeJob job = { rows, dim, codes, scales };
+  clip_parallel_for ((int64_t) n, CODES_GRAIN, encode_rows, &job);
+}
+
+/* Makes the codes of BLOCK, which the file lacks; FALSE when there is no memory for them. */
+static gboolean
+codes_make (ClipIndexCodes *codes, ClipIndexRowBlock *block)
+{
+  uint8_t *made = g_try_malloc (MAX (block->n, 1) * codes->dim / 2);
+  float *scales = g_try_new (float, MAX (block->n, 1));
+  const float **rows = g_try_new (const float *, MAX (block->n, 1));
+  if (made != NULL)
+    g_ptr_array_add (codes->owned, made);
+  if (scales != NULL)
+    g_ptr_array_add (codes->owned, scales);
+  if (made == NULL || scales == NULL || rows == NULL)
+    {
+      g_free (rows);
+      return FALSE;
+    }
+  for (size_t r = 0; r < block->n; r++)
+    rows[r] = block->embeds + r * codes->dim;
+  clip_index_codes_encode (rows, block->n, codes->dim, made, scales);
+  g_free (rows);
+  block->codes = made;
+  block->scales = scales;
+  return TRUE;
+}
+
+/* The store's 4-bit copy, completed at the first call; NULL when there is no memory for what the
+ * file lacks or its dimension is not a multiple of BLOCK_VALUES. */
 static const ClipIndexCodes *
 codes_get (ClipIndexStore *store)
 {
@@ -101,25 +138,24 @@ codes_get (ClipIndexStore *store)
   int dim = clip_index_store_dim (store);
   if (dim % BLOCK_VALUES != 0)
     return NULL;
-  ClipIndexCodes *codes = g_new0 (ClipIndexCodes, 1);
+  g_autoptr (ClipIndexCodes) codes = g_new0 (ClipIndexCodes, 1);
   codes->n_rows = n;
   codes->dim = dim;
-  codes->codes = g_try_malloc (n * dim / 2);
-  codes->scales = g_try_new (float, n);
+  codes->owned = g_ptr_array_new_with_free_func (g_free);
+  const ClipIndexRowBlock *blocks = clip_index_store_blocks (store, &codes->n_blocks);
+  codes->blocks = g_memdup2 (blocks, sizeof *blocks * codes->n_blocks);
   codes->live = g_try_new0 (uint8_t, n);
-  if (codes->codes == NULL || codes->scales == NULL || codes->live == NULL)
-    {
-      clip_index_codes_free (codes);
+  if (codes->live == NULL)
+    return NULL;
+  for (guint b = 0; b < codes->n_blocks; b++)
+    if (codes->blocks[b].codes == NULL && !codes_make (codes, &codes->blocks[b]))
       return NULL;
-    }
   size_t n_entries;
   const ClipIndexEntry *entries = clip_index_store_entries (store, &n_entries);
   for (size_t i = 0; i < n_entries; i++)
     codes->live[entries[i].row] = 1;
-  BuildJob job = { codes, store };
-  clip_parallel_for ((int64_t) n, CODES_GRAIN, build_rows, &job);
-  *slot = codes;
-  return codes;
+  *slot = g_steal_pointer (&codes);
+  return *slot;
 }
 
 /* Σ (code + 8) · query over a row of DIM values, the query int8 in the row's order of values:
@@ -223,13 +259,21 @@ first_pass_rows (int64_t start, int64_t end, gpointer data)
   const ClipIndexCodes *codes = j->codes;
   int64_t chunk = start / CODES_GRAIN;
   double *lowest = j->lowest + chunk * j->candidates;
+  /* The block holding START; the rows of a chunk may run on into the next ones. */
+  guint b = 0;
+  while (b + 1 < codes->n_blocks && codes->blocks[b + 1].first_row <= (size_t) start)
+    b++;
   for (int64_t r = start; r < end; r++)
     {
+      while ((size_t) r >= codes->blocks[b].first_row + codes->blocks[b].n)
+        b++;
       if (!codes->live[r])
         continue;
+      const ClipIndexRowBlock *block = &codes->blocks[b];
+      size_t within = (size_t) r - block->first_row;
       /* The codes carry + 8: 8 · Σ query comes off. */
-      double dot = j->dot (codes->codes + (size_t) r * codes->dim / 2, j->query, codes->dim) - 8 * j->query_sum;
-      double approx = dot * j->query_scale * codes->scales[r];
+      double dot = j->dot (block->codes + within * codes->dim / 2, j->query, codes->dim) - 8 * j->query_sum;
+      double approx = dot * j->query_scale * block->scales[within];
       j->scores[r] = (float) approx;
       keep_largest (lowest, j->candidates, &j->n_lowest[chunk], approx);
     }

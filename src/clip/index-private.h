@@ -15,6 +15,15 @@
  *            Chunk k covers entries [k·CHUNK, (k+1)·CHUNK): its checksum is XXH3-64 of their
  *            embedding rows, then their records, then their strings, which end at strings_end.
  *            Damage in one chunk loses only its entries.
+ *   codes    (after a block, when its embeddings have a multiple of 128 values) ClipIndexCodesHeader
+ *            (checksum = XXH3-64 of its first 56 bytes), then:
+ *              codes        [n_entries, embed_dim / 2] bytes, zero-padded: the 4-bit copy of the
+ *                           block's rows that the first pass of a search reads (index-codes.c)
+ *              scales       [n_entries] float32, zero-padded
+ *              check        64 bytes: XXH3-64 of the codes and scales (unpadded), zero-padded
+ *            Derived data: codes that are missing (an index file of version 1, an interrupted append),
+ *            damaged or of a kind this program does not know are made again from the embeddings at
+ *            the first search, and the next update rewrites the file with them.
  *   block …
  *
  * The header's block_count blocks are the compacted content written with it (atomically, by
@@ -28,7 +37,13 @@
 
 #include <stdint.h>
 
-#define CLIP_INDEX_FILE_VERSION   1
+/* Version 2 added the codes after each block; version 1 files are read and rewritten at the next
+ * update. */
+#define CLIP_INDEX_FILE_VERSION   2
+#define CLIP_INDEX_OLDEST_VERSION 1
+/* The kind of codes: 4 bits per value with a scale per row, laid out as index-codes.c says. */
+#define CLIP_INDEX_CODES_4BIT     1
+#define CLIP_INDEX_CODES_BLOCK    128      /* the codes need a multiple of this many values per row */
 /* Bumped whenever decoding or preprocessing for the index changes, which changes every embedding. */
 #define CLIP_INDEX_PIPELINE_VERSION 1
 #define CLIP_INDEX_CHUNK_ENTRIES  8192     /* entries per checksummed chunk */
@@ -65,6 +80,17 @@ typedef struct {
 } ClipIndexBlockHeader;
 
 typedef struct {
+  char     magic[8];          /* "CLIPCOD\n" */
+  uint32_t kind;              /* CLIP_INDEX_CODES_4BIT */
+  uint32_t embed_dim;
+  uint64_t sequence;          /* of the block whose rows these are */
+  uint64_t n_entries;
+  uint64_t payload_size;      /* bytes after this header */
+  uint64_t reserved[2];
+  uint64_t checksum;          /* of the 56 bytes above */
+} ClipIndexCodesHeader;
+
+typedef struct {
   uint64_t checksum;          /* of the chunk's embeddings, records and strings */
   uint64_t strings_end;       /* where the chunk's strings end in the string section */
 } ClipIndexChunk;
@@ -80,6 +106,7 @@ typedef struct {
 
 G_STATIC_ASSERT (sizeof (ClipIndexFileHeader) == 128);
 G_STATIC_ASSERT (sizeof (ClipIndexBlockHeader) == 64);
+G_STATIC_ASSERT (sizeof (ClipIndexCodesHeader) == 64);
 G_STATIC_ASSERT (sizeof (ClipIndexRecord) == 48);
 G_STATIC_ASSERT (sizeof (ClipIndexChunk) == 16);
 
@@ -120,7 +147,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipIndexStore, clip_index_store_free)
 const ClipIndexEntry *clip_index_store_entries (const ClipIndexStore *store, size_t *n);
 /* Messages about what was left out; NULL-terminated. */
 const char *const    *clip_index_store_warnings (const ClipIndexStore *store);
-/* FALSE when the file is absent, damaged, or has journal blocks: an update rewrites it first. */
+/* FALSE when the file is absent, damaged, has journal blocks or lacks codes: an update rewrites it
+ * first. */
 gboolean              clip_index_store_is_compact (const ClipIndexStore *store);
 /* Where the next block goes and its sequence number (the end of the last valid block). */
 uint64_t              clip_index_store_end (const ClipIndexStore *store, uint64_t *next_sequence);
@@ -131,10 +159,28 @@ void                  clip_index_store_scores (const ClipIndexStore *store, cons
 /* Row R's embedding [dim]. */
 const float          *clip_index_store_row (const ClipIndexStore *store, size_t r);
 
-/* The 4-bit copy of a store's embeddings (index-codes.c), freed with the store. */
+/* The rows of one block of the file: rows FIRST_ROW … FIRST_ROW + N − 1, their embeddings, and
+ * their codes and scales as stored (NULL when the file has none for the block). */
+typedef struct {
+  const float   *embeds;      /* [n, dim] */
+  const uint8_t *codes;       /* [n, dim / 2] */
+  const float   *scales;      /* [n] */
+  size_t         first_row, n;
+} ClipIndexRowBlock;
+
+const ClipIndexRowBlock *clip_index_store_blocks (const ClipIndexStore *store, guint *n_blocks);
+/* Whether every block's codes are stored (or the dimension takes none). */
+gboolean                 clip_index_store_has_codes (const ClipIndexStore *store);
+
+/* The 4-bit copy of a store's embeddings (index-codes.c): the stored codes, and the missing ones
+ * made at the first search that wants them; freed with the store. */
 typedef struct _ClipIndexCodes ClipIndexCodes;
 void             clip_index_codes_free (ClipIndexCodes *codes);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipIndexCodes, clip_index_codes_free)
 ClipIndexCodes **clip_index_store_codes (ClipIndexStore *store);
+/* The codes (DIM / 2 bytes) and scale of each of the N rows ROWS [n][dim] points at, on the
+ * library's threads; DIM a multiple of CLIP_INDEX_CODES_BLOCK. */
+void clip_index_codes_encode (const float *const *rows, size_t n, int dim, uint8_t *codes, float *scales);
 /* As clip_index_store_scores for the rows of the store's entries that may be among the TOP best
  * (the same exact scores up to float32 rounding), −∞ for the others: from 20,000 rows on, a first
  * pass over a 4-bit copy of the embeddings (made at the first call) keeps the 32 · TOP best

@@ -13,6 +13,7 @@
 
 #define FILE_MAGIC  "CLIPIDX\n"
 #define BLOCK_MAGIC "CLIPBLK\n"
+#define CODES_MAGIC "CLIPCOD\n"
 #define BYTE_ORDER_MARK 0x01020304u
 #define ALIGNMENT 64
 
@@ -21,21 +22,15 @@ struct _ClipIndexStore
   GMappedFile *map;
   GArray      *entries;      /* ClipIndexEntry */
   GPtrArray   *warnings;     /* char *, NULL-terminated */
-  GArray      *blocks;       /* StoreBlock */
+  GArray      *blocks;       /* ClipIndexRowBlock */
   size_t       n_rows;
   int          dim;
   gboolean     compact;
   uint64_t     end;
   uint64_t     next_sequence;
+  gboolean     lacks_codes;  /* a block has no stored codes: made at the first search instead */
   ClipIndexCodes *codes;     /* made by the first search that wants it (index-codes.c) */
 };
-
-typedef struct
-{
-  const float *embeds;       /* [n, dim] inside the map */
-  uint32_t     n;
-  size_t       first_row;
-} StoreBlock;
 
 static uint64_t
 align_up (uint64_t n)
@@ -90,6 +85,35 @@ static uint64_t
 block_header_checksum (const ClipIndexBlockHeader *block)
 {
   return XXH3_64bits (block, offsetof (ClipIndexBlockHeader, checksum));
+}
+
+static uint64_t
+codes_header_checksum (const ClipIndexCodesHeader *codes)
+{
+  return XXH3_64bits (codes, offsetof (ClipIndexCodesHeader, checksum));
+}
+
+/* Whether rows of DIM values get codes. */
+static gboolean
+dim_takes_codes (int dim)
+{
+  return dim % CLIP_INDEX_CODES_BLOCK == 0;
+}
+
+/* Where the scales and the check of the codes of N rows of DIM values start, relative to their
+ * payload; returns the payload's bytes (N ≤ CLIP_INDEX_BLOCK_ENTRIES and DIM ≤ CLIP_MAX_DIM_SIZE keep
+ * it far from overflowing). */
+typedef struct
+{
+  uint64_t scales, check;
+} CodesLayout;
+
+static uint64_t
+codes_layout (uint64_t n, uint64_t dim, CodesLayout *layout)
+{
+  layout->scales = align_up (n * dim / 2);
+  layout->check = layout->scales + align_up (n * sizeof (float));
+  return layout->check + ALIGNMENT;
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -152,10 +176,10 @@ read_header (ClipIndexStore *store, const char *file, const uint8_t *bytes, size
       store_warn (store, file, "not a ClipLab index file; it will be rebuilt");
       return FALSE;
     }
-  if (h->version != CLIP_INDEX_FILE_VERSION)
+  if (h->version < CLIP_INDEX_OLDEST_VERSION || h->version > CLIP_INDEX_FILE_VERSION)
     {
-      store_warn (store, file, "index version %u, this program reads version %d; it will be rebuilt",
-                  h->version, CLIP_INDEX_FILE_VERSION);
+      store_warn (store, file, "index version %u, this program reads versions %d-%d; it will be rebuilt",
+                  h->version, CLIP_INDEX_OLDEST_VERSION, CLIP_INDEX_FILE_VERSION);
       return FALSE;
     }
   if (h->byte_order != BYTE_ORDER_MARK)
@@ -217,8 +241,9 @@ chunk_checksum (const float *embeds, const ClipIndexRecord *records, const char 
 }
 
 /* Adds the entries of the block's intact chunks; an entry supersedes the earlier entry of the same
- * path (BY_PATH: path → its index in the entries), in place. */
-static void
+ * path (BY_PATH: path → its index in the entries), in place.  FALSE when its chunk table is damaged:
+ * then none of its rows count. */
+static gboolean
 read_block (ClipIndexStore *store, const char *file, const ClipIndexBlockHeader *block, const uint8_t *payload,
             uint64_t offset, GHashTable *by_path)
 {
@@ -240,10 +265,10 @@ read_block (ClipIndexStore *store, const char *file, const ClipIndexBlockHeader 
       store_warn (store, file, "block %" G_GUINT64_FORMAT " at offset %" G_GUINT64_FORMAT " is damaged (its "
                   "chunk table); its %" G_GUINT64_FORMAT " entries are dropped and will be embedded again",
                   block->sequence, offset, n);
-      return;
+      return FALSE;
     }
 
-  StoreBlock sb = { embeds, block->n_entries, store->n_rows };
+  ClipIndexRowBlock sb = { .embeds = embeds, .first_row = store->n_rows, .n = block->n_entries };
   g_array_append_val (store->blocks, sb);
   guint first = store->entries->len;
   for (uint64_t k = 0; k < n_chunks; k++)
@@ -297,6 +322,62 @@ read_block (ClipIndexStore *store, const char *file, const ClipIndexBlockHeader 
         }
     }
   g_array_set_size (store->entries, kept);
+  return TRUE;
+}
+
+/* The codes at OFFSET, if there are any, for the block BLOCK just read (ROWS: its rows, NULL when
+ * none of them count): sets ROWS' codes when they are intact and of the kind this program reads, else
+ * leaves them to be made from the embeddings.  Returns the offset after them, or the same offset when
+ * there are none; sets *STOP when the file cannot be followed past them (a damaged header, or codes
+ * cut short, which the next append overwrites). */
+static uint64_t
+read_codes (ClipIndexStore *store, const char *file, const uint8_t *bytes, size_t size, uint64_t offset,
+            const ClipIndexBlockHeader *block, ClipIndexRowBlock *rows, gboolean growing, gboolean *stop)
+{
+  const ClipIndexCodesHeader *c = (const ClipIndexCodesHeader *) (bytes + offset);
+  uint64_t remaining = size - offset;
+  if (remaining < sizeof *c || memcmp (c->magic, CODES_MAGIC, 8) != 0)
+    return offset;
+  if (codes_header_checksum (c) != c->checksum || c->sequence != block->sequence
+      || c->n_entries != block->n_entries || c->embed_dim != block->embed_dim)
+    {
+      store_warn (store, file, "the codes of block %" G_GUINT64_FORMAT " at offset %" G_GUINT64_FORMAT " have a "
+                  "damaged header; the rest of the file is ignored", block->sequence, offset);
+      *stop = TRUE;
+      return offset;
+    }
+  if (c->payload_size > remaining - sizeof *c)
+    {
+      if (!growing)
+        store_warn (store, file, "the codes of block %" G_GUINT64_FORMAT " end with the file (an interrupted "
+                    "write?); they are made again from the embeddings", block->sequence);
+      *stop = TRUE;
+      return offset;
+    }
+  CodesLayout layout;
+  const uint8_t *payload = bytes + offset + sizeof *c;
+  if (rows != NULL && c->kind == CLIP_INDEX_CODES_4BIT && dim_takes_codes (store->dim)
+      && c->payload_size == codes_layout (c->n_entries, store->dim, &layout))
+    {
+      XXH3_state_t *state = XXH3_createState ();
+      XXH3_64bits_reset (state);
+      XXH3_64bits_update (state, payload, c->n_entries * store->dim / 2);
+      XXH3_64bits_update (state, payload + layout.scales, c->n_entries * sizeof (float));
+      uint64_t sum = XXH3_64bits_digest (state);
+      XXH3_freeState (state);
+      uint64_t stored;
+      memcpy (&stored, payload + layout.check, sizeof stored);
+      if (sum == stored)
+        {
+          rows->codes = payload;
+          rows->scales = (const float *) (payload + layout.scales);
+        }
+      else
+        store_warn (store, file, "the codes of block %" G_GUINT64_FORMAT " at offset %" G_GUINT64_FORMAT " are "
+                    "damaged (checksum mismatch); they are made again from the embeddings", block->sequence,
+                    offset);
+    }
+  return offset + sizeof *c + c->payload_size;
 }
 
 static void
@@ -326,15 +407,24 @@ read_blocks (ClipIndexStore *store, const char *file, const uint8_t *bytes, size
                         "complete block (an interrupted write?); they are ignored", remaining, offset);
           break;
         }
-      read_block (store, file, block, bytes + offset + sizeof *block, offset, by_path);
+      gboolean counted = read_block (store, file, block, bytes + offset + sizeof *block, offset, by_path);
       offset += sizeof *block + block->payload_size;
       sequence++;
+      ClipIndexRowBlock *rows = counted ? &g_array_index (store->blocks, ClipIndexRowBlock, store->blocks->len - 1)
+                                        : NULL;
+      gboolean stop = FALSE;
+      offset = read_codes (store, file, bytes, size, offset, block, rows, growing, &stop);
+      if (stop)
+        break;
     }
+  for (guint b = 0; b < store->blocks->len && dim_takes_codes (store->dim); b++)
+    if (g_array_index (store->blocks, ClipIndexRowBlock, b).codes == NULL)
+      store->lacks_codes = TRUE;
 
   if (sequence < h->block_count)
     store_warn (store, file, "the file ends after %" G_GUINT64_FORMAT " of its %" G_GUINT64_FORMAT " blocks",
                 sequence, h->block_count);
-  if (sequence != h->block_count)
+  if (sequence != h->block_count || store->lacks_codes)
     store->compact = FALSE;
   store->end = offset;
   store->next_sequence = sequence;
@@ -346,7 +436,7 @@ clip_index_store_read (const char *file, const char *folder, const uint8_t key[C
 {
   g_autoptr (ClipIndexStore) store = g_new0 (ClipIndexStore, 1);
   store->entries = g_array_new (FALSE, FALSE, sizeof (ClipIndexEntry));
-  store->blocks = g_array_new (FALSE, FALSE, sizeof (StoreBlock));
+  store->blocks = g_array_new (FALSE, FALSE, sizeof (ClipIndexRowBlock));
   store->warnings = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (store->warnings, NULL);
   store->dim = dim;
@@ -439,6 +529,19 @@ clip_index_store_codes (ClipIndexStore *store)
   return &store->codes;
 }
 
+const ClipIndexRowBlock *
+clip_index_store_blocks (const ClipIndexStore *store, guint *n_blocks)
+{
+  *n_blocks = store->blocks->len;
+  return (const ClipIndexRowBlock *) store->blocks->data;
+}
+
+gboolean
+clip_index_store_has_codes (const ClipIndexStore *store)
+{
+  return !store->lacks_codes;
+}
+
 /* The blocks are in row order: the last whose first row is at most R holds it. */
 const float *
 clip_index_store_row (const ClipIndexStore *store, size_t r)
@@ -447,12 +550,12 @@ clip_index_store_row (const ClipIndexStore *store, size_t r)
   while (hi - lo > 1)
     {
       guint mid = (lo + hi) / 2;
-      if (g_array_index (store->blocks, StoreBlock, mid).first_row <= r)
+      if (g_array_index (store->blocks, ClipIndexRowBlock, mid).first_row <= r)
         lo = mid;
       else
         hi = mid;
     }
-  const StoreBlock *sb = &g_array_index (store->blocks, StoreBlock, lo);
+  const ClipIndexRowBlock *sb = &g_array_index (store->blocks, ClipIndexRowBlock, lo);
   return sb->embeds + (r - sb->first_row) * store->dim;
 }
 
@@ -461,7 +564,7 @@ clip_index_store_scores (const ClipIndexStore *store, const float *query, float 
 {
   for (guint b = 0; b < store->blocks->len; b++)
     {
-      const StoreBlock *sb = &g_array_index (store->blocks, StoreBlock, b);
+      const ClipIndexRowBlock *sb = &g_array_index (store->blocks, ClipIndexRowBlock, b);
       if (sb->n > 0)
         cblas_sgemv (CblasRowMajor, CblasNoTrans, (int) sb->n, store->dim, 1.0f, sb->embeds, store->dim,
                      query, 1, 0.0f, scores + sb->first_row, 1);
@@ -610,7 +713,48 @@ block_write (BlockWriter *w, uint64_t sequence, int dim, const ClipIndexEntry *e
   return writer_pad (w, error);
 }
 
-/* ENTRIES as consecutive blocks numbered from *SEQUENCE. */
+/* The codes of the block SEQUENCE of ENTRIES, a chunk of rows at a time (the codes streamed, the
+ * scales kept until they follow). */
+static gboolean
+codes_write (BlockWriter *w, uint64_t sequence, int dim, const ClipIndexEntry *entries, size_t n, GError **error)
+{
+  CodesLayout layout;
+  ClipIndexCodesHeader header = {
+    .kind = CLIP_INDEX_CODES_4BIT,
+    .embed_dim = (uint32_t) dim,
+    .sequence = sequence,
+    .n_entries = n,
+    .payload_size = codes_layout (n, dim, &layout),
+  };
+  memcpy (header.magic, CODES_MAGIC, 8);
+  header.checksum = codes_header_checksum (&header);
+  if (!writer_put (w, &header, sizeof header, error))
+    return FALSE;
+
+  g_autofree float *scales = g_new (float, MAX (n, 1));
+  g_autofree const float **rows = g_new (const float *, CLIP_INDEX_CHUNK_ENTRIES);
+  g_autofree uint8_t *codes = g_malloc ((size_t) CLIP_INDEX_CHUNK_ENTRIES * dim / 2);
+  XXH3_state_t *state = XXH3_createState ();
+  XXH3_64bits_reset (state);
+  gboolean ok = TRUE;
+  for (size_t start = 0; ok && start < n; start += CLIP_INDEX_CHUNK_ENTRIES)
+    {
+      size_t count = MIN (CLIP_INDEX_CHUNK_ENTRIES, n - start);
+      for (size_t i = 0; i < count; i++)
+        rows[i] = entries[start + i].embedding;
+      clip_index_codes_encode (rows, count, dim, codes, scales + start);
+      XXH3_64bits_update (state, codes, count * dim / 2);
+      ok = writer_put (w, codes, count * dim / 2, error);
+    }
+  XXH3_64bits_update (state, scales, n * sizeof (float));
+  uint64_t check[ALIGNMENT / sizeof (uint64_t)] = { XXH3_64bits_digest (state) };
+  XXH3_freeState (state);
+  return ok && writer_pad (w, error) && writer_put (w, scales, n * sizeof (float), error) && writer_pad (w, error)
+         && writer_put (w, check, sizeof check, error);
+}
+
+/* ENTRIES as consecutive blocks numbered from *SEQUENCE, each followed by its codes when DIM takes
+ * them. */
 static gboolean
 blocks_write (BlockWriter *w, uint64_t *sequence, int dim, const ClipIndexEntry *entries, size_t n,
               GError **error)
@@ -618,7 +762,8 @@ blocks_write (BlockWriter *w, uint64_t *sequence, int dim, const ClipIndexEntry 
   for (size_t start = 0; start < n;)
     {
       size_t count = block_count_fitting (entries + start, n - start);
-      if (!block_write (w, *sequence, dim, entries + start, count, error))
+      if (!block_write (w, *sequence, dim, entries + start, count, error)
+          || (dim_takes_codes (dim) && !codes_write (w, *sequence, dim, entries + start, count, error)))
         return FALSE;
       *sequence += 1;
       start += count;

@@ -696,8 +696,9 @@ updater_init (Updater *u, ClipIndex *index, const ClipCallbacks *callbacks)
   index->progress = (ClipIndexProgress) { .phase = CLIP_INDEX_PHASE_SCAN, .eta = -1 };
 }
 
-/* Phase 1, under the lock: the file as it is now, rewritten compacted when it is missing or anything
- * in it is not verifiable (or, with COMPACT, when it has journal blocks), then opened for appending. */
+/* Phase 1, under the lock: the file as it is now, rewritten compacted when it is missing, anything
+ * in it is not verifiable or it lacks codes (an older version's file), or, with COMPACT, when it has
+ * journal blocks; then opened for appending. */
 static gboolean
 updater_open_file (Updater *u, gboolean compact, GError **error)
 {
@@ -708,7 +709,7 @@ updater_open_file (Updater *u, gboolean compact, GError **error)
   index_set_store (index, store);
   /* A missing file is written (empty) first, so that there is one to append to. */
   gboolean must = compact || clip_index_store_warnings (index->store)[0] != NULL
-                  || !g_file_test (index->file, G_FILE_TEST_EXISTS);
+                  || !clip_index_store_has_codes (index->store) || !g_file_test (index->file, G_FILE_TEST_EXISTS);
   if (must && !clip_index_store_is_compact (index->store))
     {
       size_t n;
