@@ -2,7 +2,9 @@
  * leaves to exact scoring hold every one of the TOP best of these queries, so the ranking (ties by
  * path) is that of scoring every row exactly; and it does leave most rows out.  Duplicated
  * embeddings and queries equal to an entry make ties at the top.  Run on this CPU's kernel and on
- * the portable one (CLIPLAB_KERNEL_ISA=portable), which must agree.
+ * the portable one (CLIPLAB_KERNEL_ISA=portable), which must agree; and every kernel of the first
+ * pass this CPU runs (portable, AVX2, AVX-VNNI, AVX512-VNNI) leaves the same candidates with the same
+ * scores as the portable one; a kernel the CPU lacks is reported as a skipped test.
  *
  * The codes in the index file (index-store.c): written with every block, compacted or appended, and
  * read back as written; a file of format version 1 (tests/data/index-v1.cliplab-index, without
@@ -10,6 +12,7 @@
  * (naming the file) and made again from the embeddings, and searches rank as before. */
 #include "clip-private.h"
 #include "index-private.h"
+#include "ops-reduced.h"
 #include "testutil.h"
 
 #include <cblas.h>
@@ -400,6 +403,67 @@ test_damaged_codes (void)
   g_rand_free (rng);
 }
 
+/* A first-pass kernel: the CLIPLAB_KERNEL_ISA value that selects it, and its name. */
+typedef struct {
+  const char *limit;
+  ClipIsa     isa;
+  const char *kernel;
+} Variant;
+
+static const Variant variants[] = {
+  { "avx2", CLIP_ISA_AVX2, "avx2" },
+  { "avx-vnni", CLIP_ISA_AVX_VNNI, "avx-vnni" },
+  { "avx512", CLIP_ISA_AVX512, "avx512-vnni" },
+};
+
+/* The scores of N_QUERIES queries on STORE by the kernel CLIPLAB_KERNEL_ISA = LIMIT selects (KERNEL). */
+static float *
+scores_by (ClipIndexStore *store, const float *queries, const char *limit, const char *kernel)
+{
+  g_setenv ("CLIPLAB_KERNEL_ISA", limit, TRUE);
+  g_assert_cmpstr (clip_index_codes_kernel_name (), ==, kernel);
+  size_t n_rows = clip_index_store_n_rows (store);
+  float *scores = g_new (float, n_rows * N_QUERIES);
+  for (int q = 0; q < N_QUERIES; q++)
+    clip_index_store_scores_top (store, queries + q * DIM, 10, scores + q * n_rows);
+  g_unsetenv ("CLIPLAB_KERNEL_ISA");
+  return scores;
+}
+
+static void
+test_kernel_variant (gconstpointer data)
+{
+  const Variant *v = data;
+  if (!clip_isa_supported (CLIP_REDUCED_INT8, v->isa))
+    {
+      g_autofree char *why = g_strdup_printf ("this CPU does not run the %s kernel", v->kernel);
+      g_test_skip (why);
+      return;
+    }
+  GRand *rng = g_rand_new_with_seed (17);
+  Fixture f;
+  fixture_init (&f, rng, "variants.idx");
+  g_autoptr (ClipIndexStore) store = fixture_read (&f);
+  g_autofree float *queries = g_new (float, N_QUERIES * DIM);
+  for (int q = 0; q < N_QUERIES; q++)
+    random_unit (rng, queries + q * DIM);
+  g_autofree float *want = scores_by (store, queries, "portable", "portable");
+  g_autofree float *got = scores_by (store, queries, v->limit, v->kernel);
+  size_t n_rows = clip_index_store_n_rows (store), kept = 0;
+  for (size_t i = 0; i < n_rows * N_QUERIES; i++)
+    {
+      g_assert_cmpint (isfinite (got[i]), ==, isfinite (want[i]));
+      if (isfinite (want[i]))
+        {
+          g_assert_cmpfloat (got[i], ==, want[i]);
+          kept++;
+        }
+    }
+  g_test_message ("%s: the same %zu candidates over %d queries as the portable kernel", v->kernel, kept, N_QUERIES);
+  fixture_clear (&f);
+  g_rand_free (rng);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -409,5 +473,10 @@ main (int argc, char **argv)
   g_test_add_func ("/index-codes/round-trip", test_codes_round_trip);
   g_test_add_func ("/index-codes/version-1", test_version_1);
   g_test_add_func ("/index-codes/damaged", test_damaged_codes);
+  for (size_t i = 0; i < G_N_ELEMENTS (variants); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("/index-codes/kernel/%s", variants[i].kernel);
+      g_test_add_data_func (name, &variants[i], test_kernel_variant);
+    }
   return g_test_run ();
 }

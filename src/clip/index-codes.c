@@ -158,8 +158,10 @@ codes_get (ClipIndexStore *store)
   return *slot;
 }
 
-/* Σ (code + 8) · query over a row of DIM values, the query int8 in the row's order of values:
- * plain C, and with VPDPBUSD (unsigned codes times signed query bytes) where the CPU has it. */
+/* Σ (code + 8) · query over a row of DIM values, the query int8 in the row's order of values: plain
+ * C; AVX2's VPMADDUBSW (unsigned codes times signed query bytes, pairs summed into 16 bits: at most
+ * 2 · 15 · 127, so never saturated) then VPMADDWD; and VPDPBUSD on 256-bit (AVX-VNNI) and 512-bit
+ * (AVX512-VNNI) registers.  Every variant sums the same integers: their scores are identical. */
 static int32_t
 dot_codes_portable (const uint8_t *row, const int8_t *query, int dim)
 {
@@ -171,7 +173,56 @@ dot_codes_portable (const uint8_t *row, const int8_t *query, int dim)
 }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CODES_X86_KERNELS 1
 #include <immintrin.h>
+
+/* The eight 32-bit sums of ACC added up. */
+__attribute__ ((target ("avx2"))) static inline int32_t
+sum_epi32_avx2 (__m256i acc)
+{
+  __m128i s = _mm_add_epi32 (_mm256_castsi256_si128 (acc), _mm256_extracti128_si256 (acc, 1));
+  s = _mm_add_epi32 (s, _mm_shuffle_epi32 (s, _MM_SHUFFLE (1, 0, 3, 2)));
+  s = _mm_add_epi32 (s, _mm_shuffle_epi32 (s, _MM_SHUFFLE (2, 3, 0, 1)));
+  return _mm_cvtsi128_si32 (s);
+}
+
+/* Each 64-byte block of a row in two 32-byte halves: bytes j and 32 + j hold values j, 64 + j
+ * and 32 + j, 96 + j of the block. */
+__attribute__ ((target ("avx2"))) static int32_t
+dot_codes_avx2 (const uint8_t *row, const int8_t *query, int dim)
+{
+  __m256i acc = _mm256_setzero_si256 ();
+  const __m256i low = _mm256_set1_epi8 (15), ones = _mm256_set1_epi16 (1);
+  for (int b = 0; b < dim / BLOCK_VALUES; b++, row += BLOCK_VALUES / 2, query += BLOCK_VALUES)
+    for (int half = 0; half < 2; half++)
+      {
+        __m256i codes = _mm256_loadu_si256 ((const __m256i *) (row + 32 * half));
+        const int8_t *q = query + 32 * half;
+        __m256i pairs = _mm256_add_epi16 (
+          _mm256_maddubs_epi16 (_mm256_and_si256 (codes, low), _mm256_loadu_si256 ((const __m256i *) q)),
+          _mm256_maddubs_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (codes, 4), low),
+                                _mm256_loadu_si256 ((const __m256i *) (q + BLOCK_VALUES / 2))));
+        acc = _mm256_add_epi32 (acc, _mm256_madd_epi16 (pairs, ones));
+      }
+  return sum_epi32_avx2 (acc);
+}
+
+__attribute__ ((target ("avx2,avxvnni"))) static int32_t
+dot_codes_avx_vnni (const uint8_t *row, const int8_t *query, int dim)
+{
+  __m256i acc = _mm256_setzero_si256 ();
+  const __m256i low = _mm256_set1_epi8 (15);
+  for (int b = 0; b < dim / BLOCK_VALUES; b++, row += BLOCK_VALUES / 2, query += BLOCK_VALUES)
+    for (int half = 0; half < 2; half++)
+      {
+        __m256i codes = _mm256_loadu_si256 ((const __m256i *) (row + 32 * half));
+        const int8_t *q = query + 32 * half;
+        acc = _mm256_dpbusd_avx_epi32 (acc, _mm256_and_si256 (codes, low), _mm256_loadu_si256 ((const __m256i *) q));
+        acc = _mm256_dpbusd_avx_epi32 (acc, _mm256_and_si256 (_mm256_srli_epi16 (codes, 4), low),
+                                       _mm256_loadu_si256 ((const __m256i *) (q + BLOCK_VALUES / 2)));
+      }
+  return sum_epi32_avx2 (acc);
+}
 
 __attribute__ ((target ("avx512f,avx512bw,avx512vnni"))) static int32_t
 dot_codes_avx512_vnni (const uint8_t *row, const int8_t *query, int dim)
@@ -191,15 +242,37 @@ dot_codes_avx512_vnni (const uint8_t *row, const int8_t *query, int dim)
 
 typedef int32_t (*DotCodes) (const uint8_t *row, const int8_t *query, int dim);
 
-/* The int8 products' choice (which CLIPLAB_KERNEL_ISA caps): VNNI where they run AVX-512's. */
-static DotCodes
-dot_codes_choose (void)
-{
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-  if (clip_isa_best (CLIP_REDUCED_INT8) >= CLIP_ISA_AVX512)
-    return dot_codes_avx512_vnni;
+typedef struct {
+  const char *name;
+  DotCodes    dot;
+} CodesKernel;
+
+/* Per instruction set of the int8 products (AMX has no kernel here: its tiles gain nothing on one
+ * query row). */
+static const CodesKernel codes_kernels[CLIP_ISA_COUNT] = {
+  [CLIP_ISA_PORTABLE] = { "portable", dot_codes_portable },
+#ifdef CODES_X86_KERNELS
+  [CLIP_ISA_AVX2] = { "avx2", dot_codes_avx2 },
+  [CLIP_ISA_AVX_VNNI] = { "avx-vnni", dot_codes_avx_vnni },
+  [CLIP_ISA_AVX512] = { "avx512-vnni", dot_codes_avx512_vnni },
 #endif
-  return dot_codes_portable;
+};
+
+/* As the int8 products choose (which CLIPLAB_KERNEL_ISA caps): the best kernel up to theirs that the
+ * CPU runs. */
+static const CodesKernel *
+codes_kernel_choose (void)
+{
+  for (int isa = clip_isa_best (CLIP_REDUCED_INT8); isa > CLIP_ISA_PORTABLE; isa--)
+    if (codes_kernels[isa].dot != NULL && clip_isa_supported (CLIP_REDUCED_INT8, isa))
+      return &codes_kernels[isa];
+  return &codes_kernels[CLIP_ISA_PORTABLE];
+}
+
+const char *
+clip_index_codes_kernel_name (void)
+{
+  return codes_kernel_choose ()->name;
 }
 
 /* The TOP largest values, in a min-heap LOWEST [TOP]: returns the smallest of them once TOP were
@@ -306,7 +379,7 @@ clip_index_store_scores_top (ClipIndexStore *store, const float *query, int top,
   int64_t n_chunks = ((int64_t) n_rows + CODES_GRAIN - 1) / CODES_GRAIN;
   g_autofree double *lowest = g_new (double, n_chunks * candidates);
   g_autofree int *n_lowest = g_new0 (int, n_chunks);
-  FirstPassJob job = { codes, query_codes, max_abs / 127, query_sum, scores, dot_codes_choose (), candidates,
+  FirstPassJob job = { codes, query_codes, max_abs / 127, query_sum, scores, codes_kernel_choose ()->dot, candidates,
                        lowest, n_lowest };
   clip_parallel_for ((int64_t) n_rows, CODES_GRAIN, first_pass_rows, &job);
 

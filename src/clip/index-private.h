@@ -181,6 +181,9 @@ ClipIndexCodes **clip_index_store_codes (ClipIndexStore *store);
 /* The codes (DIM / 2 bytes) and scale of each of the N rows ROWS [n][dim] points at, on the
  * library's threads; DIM a multiple of CLIP_INDEX_CODES_BLOCK. */
 void clip_index_codes_encode (const float *const *rows, size_t n, int dim, uint8_t *codes, float *scales);
+/* The first pass's kernel on this CPU, as CLIPLAB_KERNEL_ISA caps it: "portable", "avx2", "avx-vnni"
+ * or "avx512-vnni". */
+const char *clip_index_codes_kernel_name (void);
 /* As clip_index_store_scores for the rows of the store's entries that may be among the TOP best
  * (the same exact scores up to float32 rounding), −∞ for the others: from 20,000 rows on, a first
  * pass over a 4-bit copy of the embeddings (made at the first call) keeps the 32 · TOP best

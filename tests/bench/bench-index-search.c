@@ -1,10 +1,12 @@
 /* bench-index-search — how long opening an index and answering a query take at scale: writes a
  * synthetic index of N entries (default 100,000) of 512-d unit vectors for a small random model with
- * a 512-d embedding, then times clip_index_open (map + verify every checksum + build the entry
- * table and its 4-bit codes) and clip_index_search (from 20,000 entries a pass over the codes the file
- * holds, the candidates scored exactly, then top-K), text encoding excluded; the first query apart
- * (it would make the codes of a file that lacks them), and checks each query's results against a brute-force float32
- * ranking of all the embeddings ("identical_top_k": how many queries gave the same paths in order).
+ * a 512-d embedding, then times clip_index_open (map + verify every checksum, the 4-bit codes' too +
+ * build the entry table) and clip_index_search (from 20,000 entries a first pass over the codes the
+ * file holds, the candidates scored exactly, then top-K), text encoding excluded, the first query
+ * apart (it would make the codes of a file that lacks them), and checks each query's results
+ * against a brute-force float32 ranking of all the embeddings ("identical_top_k": how many queries
+ * gave the same paths in order).  "codes_kernel" names the first pass's kernel; CLIPLAB_KERNEL_ISA
+ * (portable, avx2, avx-vnni, avx512) chooses another.
  *
  *   build/tests/bench/bench-index-search [--entries N] [--queries Q] [--top K] [--threads T]
  *
@@ -217,10 +219,11 @@ main (int argc, char **argv)
           "\"open_ms_max\": %.2f, \"query_ms_median\": %.3f, \"query_ms_max\": %.3f, \"first_query_ms\": %.3f, "
           "\"first_query_cpu_ms\": %.3f, "
           "\"open_cpu_ms_median\": %.2f, \"query_cpu_ms_median\": %.3f, \"results\": %d, \"blas_threads\": %d, "
-          "\"load_average\": %.2f, \"identical_top_k\": %d, \"queries\": %d}\n",
+          "\"load_average\": %.2f, \"identical_top_k\": %d, \"queries\": %d, \"codes_kernel\": \"%s\"}\n",
           n_entries, dim, st.st_size / 1e6, write_ms, open_ms[OPENS / 2], open_ms[OPENS - 1],
           query_ms[n_queries / 2], query_ms[n_queries - 1], first_query_ms, first_query_cpu, open_cpu[OPENS / 2],
-          query_cpu[n_queries / 2], found, clip_get_threads (), load_average (), identical, n_queries);
+          query_cpu[n_queries / 2], found, clip_get_threads (), load_average (), identical, n_queries,
+          clip_index_codes_kernel_name ());
 
   clip_index_free (index);
   g_unlink (file);
