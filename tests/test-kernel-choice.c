@@ -2,8 +2,9 @@
  * image, a batch), timed once and cached in $XDG_CACHE_HOME/cliplab/kernels.ini, read back instead
  * of timed again, timed again when the cache was written by another library version, forced by
  * CLIPLAB_F32_KERNEL, a cache that cannot be written is not an error; and a model follows its
- * regime's kernel pass by pass, with the same embeddings whichever kernel runs.  Each case runs in
- * a fresh process, since the cache is loaded once per process. */
+ * regime's kernel pass by pass, with the same embeddings whichever kernel runs; the caller's abort
+ * stops the timing at once, with nothing chosen or cached, and the next pass times again.  Each case
+ * runs in a fresh process, since the cache is loaded once per process. */
 #include "kernel-choice.h"
 #include "ops-reduced.h"
 #include "ops.h"
@@ -46,12 +47,13 @@ cached_choice (const char *home, const char *key)
  * per kernel and regime. */
 static int timer_calls[2][CLIP_N_PASS_REGIMES];
 
-static double
-fake_timer (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data)
+static gboolean
+fake_timer (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data, double *seconds)
 {
   timer_calls[kernel][regime]++;
   gboolean faster = (regime == CLIP_PASS_ONE) == (kernel == CLIP_F32_PANELS);
-  return faster ? 0.010 : 0.020;
+  *seconds = faster ? 0.010 : 0.020;
+  return TRUE;
 }
 
 static void
@@ -74,7 +76,7 @@ test_measured_and_cached (void)
       if (g_getenv ("KERNEL_CHOICE_SECOND") == NULL)
         {
           g_assert_false (clip_f32_pass_kernels_known (SHAPE, kernels));
-          clip_f32_pass_kernels_measure (SHAPE, fake_timer, NULL, kernels);
+          g_assert_true (clip_f32_pass_kernels_measure (SHAPE, fake_timer, NULL, kernels));
           for (int k = 0; k < 2; k++)
             for (int r = 0; r < CLIP_N_PASS_REGIMES; r++)
               g_assert_cmpint (timer_calls[k][r], >=, 1);
@@ -102,7 +104,7 @@ test_stale_version (void)
     {
       ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
       g_assert_false (clip_f32_pass_kernels_known (SHAPE, kernels));
-      clip_f32_pass_kernels_measure (SHAPE, fake_timer, NULL, kernels);
+      g_assert_true (clip_f32_pass_kernels_measure (SHAPE, fake_timer, NULL, kernels));
       return;
     }
   g_autofree char *home = run_child ("stale");
@@ -126,12 +128,14 @@ test_stale_version (void)
 
 /* OpenBLAS 5 % faster for a batch, the panels twice as fast for one image: not worth a second copy
  * of the weights, the panels run both. */
-static double
-close_timer (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data)
+static gboolean
+close_timer (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data, double *seconds)
 {
   if (regime == CLIP_PASS_ONE)
-    return kernel == CLIP_F32_PANELS ? 0.010 : 0.020;
-  return kernel == CLIP_F32_PANELS ? 0.0420 : 0.0400;
+    *seconds = kernel == CLIP_F32_PANELS ? 0.010 : 0.020;
+  else
+    *seconds = kernel == CLIP_F32_PANELS ? 0.0420 : 0.0400;
+  return TRUE;
 }
 
 static void
@@ -140,7 +144,7 @@ test_one_copy (void)
   if (g_test_subprocess ())
     {
       ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
-      clip_f32_pass_kernels_measure (SHAPE, close_timer, NULL, kernels);
+      g_assert_true (clip_f32_pass_kernels_measure (SHAPE, close_timer, NULL, kernels));
       assert_kernels (kernels, CLIP_F32_PANELS, CLIP_F32_PANELS);
       return;
     }
@@ -178,7 +182,7 @@ test_unwritable (void)
   if (g_test_subprocess ())
     {
       ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
-      clip_f32_pass_kernels_measure (SHAPE, fake_timer, NULL, kernels);
+      g_assert_true (clip_f32_pass_kernels_measure (SHAPE, fake_timer, NULL, kernels));
       assert_kernels (kernels, CLIP_F32_PANELS, CLIP_F32_OPENBLAS);
       g_assert_true (g_file_test (g_getenv ("XDG_CACHE_HOME"), G_FILE_TEST_IS_REGULAR));
       return;
@@ -291,10 +295,89 @@ test_model_passes (void)
   g_unsetenv ("CLIPLAB_F32_KERNEL");
   /* The cache says the panels for one image and OpenBLAS for a batch (the fake timer decides so). */
   ClipF32Kernel mixed[CLIP_N_PASS_REGIMES];
-  clip_f32_pass_kernels_measure (MODEL_SHAPE, fake_timer, NULL, mixed);
+  g_assert_true (clip_f32_pass_kernels_measure (MODEL_SHAPE, fake_timer, NULL, mixed));
   encode_both_ways (path, each, batch, CLIP_F32_PANELS, CLIP_F32_OPENBLAS);
   tu_assert_close_rel ("mixed, one by one", each, reference, N_IMAGES * 64, 1e-5);
   tu_assert_close_rel ("mixed, a batch", batch, reference, N_IMAGES * 64, 1e-5);
+}
+
+/* Counts the polls of an abort callback; stops at poll STOP_AT (never when 0). */
+typedef struct {
+  int polls, stop_at;
+} AbortCount;
+
+static gboolean
+abort_count (gpointer data)
+{
+  AbortCount *a = data;
+  a->polls++;
+  return a->stop_at > 0 && a->polls >= a->stop_at;
+}
+
+/* A timer stopped at its third pass: the measurement ends there, with nothing chosen or cached. */
+static gboolean
+stopped_timer (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data, double *seconds)
+{
+  AbortCount *a = data;
+  *seconds = 0.010;
+  return !abort_count (a);
+}
+
+/* The caller's abort stops the timing of a model's first pass: CLIP_ERROR_ABORTED at the first poll
+ * that says so, no kernel cached; the next pass times the kernels and caches them. */
+static void
+test_abort_timing (void)
+{
+  if (!g_test_subprocess ())
+    {
+      g_autofree char *path = model_path ();
+      g_setenv ("TIMED_MODEL", path, TRUE);
+      g_autofree char *home = run_child ("abort");
+      return;
+    }
+  const char *home = g_getenv ("XDG_CACHE_HOME");
+  ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
+  AbortCount stopped = { 0, 3 };
+  g_assert_false (clip_f32_pass_kernels_measure (SHAPE, stopped_timer, &stopped, kernels));
+  g_assert_cmpint (stopped.polls, ==, 3);
+  g_assert_false (clip_f32_pass_kernels_known (SHAPE, kernels));
+
+  const char *path = g_getenv ("TIMED_MODEL");
+  GError *error = NULL;
+  float pixels[IMAGE_FLOATS] = { 0 }, embedding[64];
+  /* The polls of a pass that times nothing (the kernel forced): the next poll of a first pass that
+   * times its kernels falls within the timing. */
+  AbortCount untimed = { 0, 0 };
+  {
+    g_setenv ("CLIPLAB_F32_KERNEL", "panels", TRUE);
+    g_autoptr (ClipModel) model = clip_model_load (path, NULL, &error);
+    g_assert_no_error (error);
+    ClipCallbacks callbacks = { NULL, abort_count, &untimed };
+    g_assert_true (clip_model_encode_images (model, pixels, 1, embedding, &callbacks, &error));
+    g_assert_no_error (error);
+    g_unsetenv ("CLIPLAB_F32_KERNEL");
+  }
+  g_autoptr (ClipModel) model = clip_model_load (path, NULL, &error);
+  g_assert_no_error (error);
+  AbortCount during = { 0, untimed.polls + 1 };
+  ClipCallbacks callbacks = { NULL, abort_count, &during };
+  g_assert_false (clip_model_encode_images (model, pixels, 1, embedding, &callbacks, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_ABORTED);
+  g_clear_error (&error);
+  g_assert_cmpint (during.polls, ==, untimed.polls + 1);
+  g_assert_false (clip_f32_pass_kernels_known (MODEL_SHAPE, kernels));
+  g_autofree char *cached = cached_choice (home, "pass-" MODEL_SHAPE "-one");
+  g_assert_null (cached);
+
+  /* The same model's next pass times the kernels, to the end, and caches them. */
+  AbortCount counted = { 0, 0 };
+  callbacks.user_data = &counted;
+  g_assert_true (clip_model_encode_images (model, pixels, 1, embedding, &callbacks, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (counted.polls, >, untimed.polls + 1);
+  g_assert_true (clip_f32_pass_kernels_known (MODEL_SHAPE, kernels));
+  g_autofree char *now = cached_choice (home, "pass-" MODEL_SHAPE "-one");
+  g_assert_nonnull (now);
 }
 
 /* AUTO: F32 without native bf16 (nothing timed), else the faster of the two, timed once and
@@ -339,5 +422,6 @@ main (int argc, char **argv)
   g_test_add_func ("/kernel-choice/unwritable", test_unwritable);
   g_test_add_func ("/kernel-choice/model-passes", test_model_passes);
   g_test_add_func ("/kernel-choice/auto", test_auto);
+  g_test_add_func ("/kernel-choice/abort-timing", test_abort_timing);
   return g_test_run ();
 }

@@ -9,7 +9,8 @@
  * $XDG_CACHE_HOME/cliplab/kernels.ini, under a group naming the CPU model, OpenBLAS's build and
  * core, this library's version and the thread count, and a key naming the model's widths.  A cache
  * that cannot be read or written only means measuring again.  CLIPLAB_F32_KERNEL=panels|openblas
- * forces the choice.
+ * forces the choice.  The timed passes poll the caller's abort as any pass does: a stopped
+ * measurement chooses and caches nothing, and the next pass measures again.
  *
  * AUTO precision is chosen by timing one product: bf16 where the CPU multiplies bfloat16 natively
  * and its kernel beats float32's on the largest product (on one Sapphire Rapids virtual machine,
@@ -244,7 +245,7 @@ clip_f32_pass_kernels_known (const char *shape, ClipF32Kernel kernels[CLIP_N_PAS
  * memory): only when one kernel for both would cost either regime more than this share of its time. */
 #define SECOND_COPY_GAIN 0.10
 
-void
+gboolean
 clip_f32_pass_kernels_measure (const char *shape, ClipPassTimer timer, gpointer data,
                                ClipF32Kernel kernels[CLIP_N_PASS_REGIMES])
 {
@@ -254,7 +255,12 @@ clip_f32_pass_kernels_measure (const char *shape, ClipPassTimer timer, gpointer 
       best[r][CLIP_F32_PANELS] = best[r][CLIP_F32_OPENBLAS] = G_MAXDOUBLE;
       for (int run = 0; run < TIMED_PASSES; run++)
         for (int k = 0; k < 2; k++)
-          best[r][k] = MIN (best[r][k], timer (k, r, data));
+          {
+            double seconds;
+            if (!timer (k, r, data, &seconds))
+              return FALSE;   /* stopped: nothing half-measured is chosen or cached */
+            best[r][k] = MIN (best[r][k], seconds);
+          }
       kernels[r] = best[r][CLIP_F32_OPENBLAS] < best[r][CLIP_F32_PANELS] ? CLIP_F32_OPENBLAS : CLIP_F32_PANELS;
     }
   if (kernels[CLIP_PASS_ONE] != kernels[CLIP_PASS_BATCH])
@@ -276,6 +282,7 @@ clip_f32_pass_kernels_measure (const char *shape, ClipPassTimer timer, gpointer 
     }
   choices_save ();
   g_mutex_unlock (&choice_lock);
+  return TRUE;
 }
 
 /* The shape timed for AUTO: ViT-B/32's MLP, the largest share of its products. */

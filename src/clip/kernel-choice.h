@@ -24,15 +24,17 @@ const char *clip_f32_kernel_name (ClipF32Kernel kernel);
  * (CPU model, OpenBLAS build, library version and thread count).  FALSE when they must be timed. */
 gboolean clip_f32_pass_kernels_known (const char *shape, ClipF32Kernel kernels[CLIP_N_PASS_REGIMES]);
 
-/* Seconds per image of a short real forward pass with every product on KERNEL, in REGIME. */
-typedef double (*ClipPassTimer) (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data);
+/* Seconds per image (*SECONDS) of a short real forward pass with every product on KERNEL, in REGIME;
+ * FALSE when the pass was stopped (the caller's abort). */
+typedef gboolean (*ClipPassTimer) (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data, double *seconds);
 
 /* Times both kernels with TIMER (runs interleaved, the fastest of each kept), writes the faster per
- * regime into KERNELS and caches it under SHAPE; thread-safe.  When the regimes prefer different
+ * regime into KERNELS and caches it under SHAPE; thread-safe.  FALSE, with nothing written or cached,
+ * as soon as TIMER is stopped.  When the regimes prefer different
  * kernels (so the model keeps both copies of its weights) but one kernel costs either regime less
  * than 10 % of its time, that kernel runs both. */
-void clip_f32_pass_kernels_measure (const char *shape, ClipPassTimer timer, gpointer data,
-                                    ClipF32Kernel kernels[CLIP_N_PASS_REGIMES]);
+gboolean clip_f32_pass_kernels_measure (const char *shape, ClipPassTimer timer, gpointer data,
+                                        ClipF32Kernel kernels[CLIP_N_PASS_REGIMES]);
 
 /* AUTO resolved on this machine: BF16 where the CPU has AMX or AVX512-BF16 and its bf16 kernel
  * multiplies faster than float32's (timed once, cached with the choices above), else F32. */

@@ -341,10 +341,12 @@ struct _ClipPanels {
   PanelLayer    *vision, *text;
   ReducedContext context;
   /* Float32: the kernel of each regime, which copies the passes need, the kernel of the pass under
-   * way and, while the kernels are timed, the layers a pass runs (0: all). */
+   * way, whether the kernels are still to be timed (by the next pass: a timing stopped by the
+   * caller's abort leaves it so) and, while they are timed, the layers a pass runs (0: all). */
   ClipF32Kernel  kernels[CLIP_N_PASS_REGIMES];
   gboolean       with_floats, with_blas;
   ClipF32Kernel  pass_kernel;
+  gboolean       timing_due;
   int            timed_layers;
 };
 
@@ -547,8 +549,15 @@ panels_choose_f32 (ClipPanels *panels, const ClipConfig *c, char *shape, gboolea
     }
 }
 
-static void panels_time_f32 (ClipModel *model, const char *shape);
+/* The widths that key the cached kernel choice of a model (kernel-choice.c). */
+static char *
+model_shape (const ClipConfig *c)
+{
+  return g_strdup_printf ("%dx%dx%d-%dx%dx%d", c->vision.width, c->vision.mlp_width, c->vision.layers,
+                          c->text.width, c->text.mlp_width, c->text.layers);
+}
 
+/* The panels of MODEL; its float32 kernels are timed later, by panels_get. */
 static const ClipPanels *
 panels_make (ClipModel *model)
 {
@@ -557,11 +566,9 @@ panels_make (ClipModel *model)
   ClipPanels *panels = g_new0 (ClipPanels, 1);
   panels->context.format = precision == CLIP_PRECISION_INT8 ? CLIP_REDUCED_INT8 : CLIP_REDUCED_BF16;
   panels->context.isa = clip_isa_best (panels->context.format);
-  g_autofree char *shape = g_strdup_printf ("%dx%dx%d-%dx%dx%d", c->vision.width, c->vision.mlp_width,
-                                            c->vision.layers, c->text.width, c->text.mlp_width, c->text.layers);
-  gboolean timed = FALSE;
+  g_autofree char *shape = model_shape (c);
   if (precision == CLIP_PRECISION_F32)
-    panels_choose_f32 (panels, c, shape, &timed);
+    panels_choose_f32 (panels, c, shape, &panels->timing_due);
   int patch_len = 3 * c->patch_size * c->patch_size;
   const struct {
     PanelMatrix *slot;
@@ -601,8 +608,6 @@ panels_make (ClipModel *model)
   panels_take_layers (panels, c, precision, &next);
   PanelJob job = { model, c->vision.layers };
   clip_parallel_for (c->vision.layers + c->text.layers, 1, panel_layers, &job);
-  if (timed)
-    panels_time_f32 (model, shape);
   return panels;
 }
 
@@ -725,20 +730,24 @@ static gboolean vision_forward (ClipModel *model, const float *pixels, int n, fl
 #define TIMED_BATCH ENCODE_CHUNK
 
 typedef struct {
-  ClipModel *model;
-  float     *pixels, *features;
+  ClipModel           *model;
+  float               *pixels, *features;
+  const ClipCallbacks *callbacks;
+  GError             **error;
 } PassTiming;
 
-static double
-pass_seconds (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data)
+/* A timed pass, which the caller's abort stops (between layers) like any other. */
+static gboolean
+pass_seconds (ClipF32Kernel kernel, ClipPassRegime regime, gpointer data, double *seconds)
 {
   const PassTiming *t = data;
   int n = regime == CLIP_PASS_ONE ? 1 : TIMED_BATCH;
   t->model->panels->kernels[regime] = kernel;
   gint64 start = g_get_monotonic_time ();
-  if (!vision_forward (t->model, t->pixels, n, t->features, NULL, NULL, FALSE, NULL, NULL))
-    return G_MAXDOUBLE;
-  return (g_get_monotonic_time () - start) / 1e6 / n;
+  if (!vision_forward (t->model, t->pixels, n, t->features, NULL, NULL, FALSE, t->callbacks, t->error))
+    return FALSE;
+  *seconds = (g_get_monotonic_time () - start) / 1e6 / n;
+  return TRUE;
 }
 
 /* Gives back the copy of the weights that neither regime's kernel reads: the panels' pages (the
@@ -783,33 +792,46 @@ panels_drop_unused_f32 (ClipModel *model)
 }
 
 /* Times a short pass on each kernel (the panels and the weights as stored both kept meanwhile),
- * keeps the faster per regime and gives back the copy that is no longer read. */
-static void
-panels_time_f32 (ClipModel *model, const char *shape)
+ * keeps the faster per regime and gives back the copy that is no longer read.  Stopped by the
+ * CALLBACKS' abort: FALSE, nothing chosen or cached, both copies kept for the next pass to time. */
+static gboolean
+panels_time_f32 (ClipModel *model, const ClipCallbacks *callbacks, GError **error)
 {
   const ClipConfig *c = &model->config;
   PassTiming timing = { model, g_new0 (float, (size_t) TIMED_BATCH * 3 * c->image_size * c->image_size),
-                        g_new (float, (size_t) TIMED_BATCH * c->embed_dim) };
+                        g_new (float, (size_t) TIMED_BATCH * c->embed_dim), callbacks, error };
+  g_autofree char *shape = model_shape (c);
   ClipF32Kernel kernels[CLIP_N_PASS_REGIMES];
   model->panels->timed_layers = MIN (TIMED_LAYERS, c->vision.layers);
-  clip_f32_pass_kernels_measure (shape, pass_seconds, &timing, kernels);
+  gboolean measured = clip_f32_pass_kernels_measure (shape, pass_seconds, &timing, kernels);
   model->panels->timed_layers = 0;
-  memcpy (model->panels->kernels, kernels, sizeof kernels);
-  panels_drop_unused_f32 (model);
   g_free (timing.pixels);
   g_free (timing.features);
+  if (!measured)
+    return FALSE;
+  memcpy (model->panels->kernels, kernels, sizeof kernels);
+  model->panels->timing_due = FALSE;
+  panels_drop_unused_f32 (model);
+  return TRUE;
 }
 
-/* The model's panels, made at its first pass, set for a pass in REGIME (NULL: none, the weights as
- * stored on OpenBLAS). */
-static const ClipPanels *
-panels_get (ClipModel *model, ClipPassRegime regime)
+/* The model's panels, made at its first pass (*PANELS NULL without them: the weights as stored on
+ * OpenBLAS), its kernels timed unless known, set for a pass in REGIME.  FALSE when the CALLBACKS'
+ * abort stopped the timing. */
+static gboolean
+panels_get (ClipModel *model, ClipPassRegime regime, const ClipCallbacks *callbacks, const ClipPanels **panels,
+            GError **error)
 {
   if (model->panels == NULL && model->file != NULL)
     panels_make (model);
+  /* The timed passes come here too: they run on the kernel set for them. */
+  if (model->panels != NULL && model->panels->timing_due && model->panels->timed_layers == 0
+      && !panels_time_f32 (model, callbacks, error))
+    return FALSE;
   if (model->panels != NULL)
     model->panels->pass_kernel = model->panels->kernels[regime];
-  return model->panels;
+  *panels = model->panels;
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------ forward passes */
@@ -1161,8 +1183,10 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
   /* Before the scratch is taken: the first pass times the kernels on passes of its own. */
   if (acts != NULL || gemms_only)
     clip_model_restore_originals (model);
-  const ClipPanels *panels = acts == NULL && !gemms_only
-                             ? panels_get (model, n == 1 ? CLIP_PASS_ONE : CLIP_PASS_BATCH) : NULL;
+  const ClipPanels *panels = NULL;
+  if (acts == NULL && !gemms_only
+      && !panels_get (model, n == 1 ? CLIP_PASS_ONE : CLIP_PASS_BATCH, callbacks, &panels, error))
+    return FALSE;
   if (panels == NULL && !clip_blas_check_room (error))
     return FALSE;
   int layers = panels != NULL && panels->timed_layers > 0 ? panels->timed_layers : tc->layers;
@@ -1284,7 +1308,9 @@ text_forward (ClipModel *model, const int32_t *ids, int n, int row_len, float *f
   gboolean packed = acts == NULL && trace == NULL;
   if (acts != NULL)
     clip_model_restore_originals (model);
-  const ClipPanels *panels = acts == NULL ? panels_get (model, n == 1 ? CLIP_PASS_ONE : CLIP_PASS_BATCH) : NULL;
+  const ClipPanels *panels = NULL;
+  if (acts == NULL && !panels_get (model, n == 1 ? CLIP_PASS_ONE : CLIP_PASS_BATCH, callbacks, &panels, error))
+    return FALSE;
   if (panels == NULL && !clip_blas_check_room (error))
     return FALSE;
   g_autofree int *own_pool = acts != NULL ? NULL : g_new (int, n);
