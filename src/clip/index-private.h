@@ -186,7 +186,8 @@ void clip_index_codes_encode (const float *const *rows, size_t n, int dim, uint8
 const char *clip_index_codes_kernel_name (void);
 /* As clip_index_store_scores for the rows of the store's entries that may be among the TOP best
  * (the same exact scores up to float32 rounding), −∞ for the others: from 20,000 rows on, a first
- * pass over a 4-bit copy of the embeddings (made at the first call) keeps the 32 · TOP best
+ * pass over a 4-bit copy of the embeddings (the file's codes; those it lacks made at the first
+ * call) keeps the 32 · TOP best
  * approximate scores (at least 256) and leaves out the rest. */
 void clip_index_store_scores_top (ClipIndexStore *store, const float *query, int top, float *scores);
 

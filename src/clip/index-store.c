@@ -325,6 +325,20 @@ read_block (ClipIndexStore *store, const char *file, const ClipIndexBlockHeader 
   return TRUE;
 }
 
+/* Whether the codes and scales of N rows of DIM values at PAYLOAD match their check. */
+static gboolean
+codes_intact (const uint8_t *payload, uint64_t n, int dim, const CodesLayout *layout)
+{
+  XXH3_state_t *state = XXH3_createState ();
+  XXH3_64bits_reset (state);
+  XXH3_64bits_update (state, payload, n * dim / 2);
+  XXH3_64bits_update (state, payload + layout->scales, n * sizeof (float));
+  uint64_t sum = XXH3_64bits_digest (state), stored;
+  XXH3_freeState (state);
+  memcpy (&stored, payload + layout->check, sizeof stored);
+  return sum == stored;
+}
+
 /* The codes at OFFSET, if there are any, for the block BLOCK just read (ROWS: its rows, NULL when
  * none of them count): sets ROWS' codes when they are intact and of the kind this program reads, else
  * leaves them to be made from the embeddings.  Returns the offset after them, or the same offset when
@@ -356,27 +370,21 @@ read_codes (ClipIndexStore *store, const char *file, const uint8_t *bytes, size_
     }
   CodesLayout layout;
   const uint8_t *payload = bytes + offset + sizeof *c;
-  if (rows != NULL && c->kind == CLIP_INDEX_CODES_4BIT && dim_takes_codes (store->dim)
-      && c->payload_size == codes_layout (c->n_entries, store->dim, &layout))
+  const char *problem = NULL;
+  /* Codes of another kind, or of rows that do not count, are left to be made from the embeddings. */
+  gboolean readable = rows != NULL && c->kind == CLIP_INDEX_CODES_4BIT && dim_takes_codes (store->dim);
+  if (readable && c->payload_size != codes_layout (c->n_entries, store->dim, &layout))
+    problem = "have the wrong size";
+  else if (readable && !codes_intact (payload, c->n_entries, store->dim, &layout))
+    problem = "are damaged (checksum mismatch)";
+  else if (readable)
     {
-      XXH3_state_t *state = XXH3_createState ();
-      XXH3_64bits_reset (state);
-      XXH3_64bits_update (state, payload, c->n_entries * store->dim / 2);
-      XXH3_64bits_update (state, payload + layout.scales, c->n_entries * sizeof (float));
-      uint64_t sum = XXH3_64bits_digest (state);
-      XXH3_freeState (state);
-      uint64_t stored;
-      memcpy (&stored, payload + layout.check, sizeof stored);
-      if (sum == stored)
-        {
-          rows->codes = payload;
-          rows->scales = (const float *) (payload + layout.scales);
-        }
-      else
-        store_warn (store, file, "the codes of block %" G_GUINT64_FORMAT " at offset %" G_GUINT64_FORMAT " are "
-                    "damaged (checksum mismatch); they are made again from the embeddings", block->sequence,
-                    offset);
+      rows->codes = payload;
+      rows->scales = (const float *) (payload + layout.scales);
     }
+  if (problem != NULL)
+    store_warn (store, file, "the codes of block %" G_GUINT64_FORMAT " at offset %" G_GUINT64_FORMAT " %s; they "
+                "are made again from the embeddings", block->sequence, offset, problem);
   return offset + sizeof *c + c->payload_size;
 }
 
