@@ -1392,6 +1392,109 @@ test_search_ranking (void)
   g_strfreev (g_steal_pointer (&paths));
 }
 
+/* ---------------------------------------------------------------- codes and older files */
+
+/* Rewrites the index FILE as format version 1 wrote it: the same blocks without the codes after
+ * each, the header's version 1. */
+static void
+downgrade_to_version_1 (const char *file)
+{
+  g_autofree char *bytes = NULL;
+  size_t len;
+  g_assert_true (g_file_get_contents (file, &bytes, &len, NULL));
+  const ClipIndexFileHeader *h = (const ClipIndexFileHeader *) bytes;
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_byte_array_append (out, (const guint8 *) bytes, h->header_size);
+  int dropped = 0;
+  for (size_t offset = h->header_size; offset < len;)
+    {
+      /* Both kinds of block have a 64-byte header with the payload's size at byte 24 (codes: 32). */
+      gboolean codes = memcmp (bytes + offset, "CLIPCOD\n", 8) == 0;
+      size_t size = sizeof (ClipIndexBlockHeader)
+                    + (codes ? ((const ClipIndexCodesHeader *) (bytes + offset))->payload_size
+                             : ((const ClipIndexBlockHeader *) (bytes + offset))->payload_size);
+      if (codes)
+        dropped++;
+      else
+        g_byte_array_append (out, (const guint8 *) bytes + offset, size);
+      offset += size;
+    }
+  g_assert_cmpint (dropped, >, 0);
+  ClipIndexFileHeader *v1 = (ClipIndexFileHeader *) out->data;
+  v1->version = 1;
+  v1->checksum = 0;
+  v1->checksum = XXH3_64bits (out->data, v1->header_size);
+  tu_write_file (file, out->data, out->len);
+}
+
+/* Whether the index file of INDEX holds the codes of every block, as read with MODEL's key. */
+static gboolean
+file_has_codes (ClipIndex *index, ClipModel *model, const ClipIndexOptions *options, const char *folder)
+{
+  uint8_t key[CLIP_INDEX_KEY_BYTES];
+  clip_index_model_key (model, options->apply_exif_orientation, options->exact_decode, key);
+  g_autofree char *canonical = realpath (folder, NULL);
+  GError *error = NULL;
+  g_autoptr (ClipIndexStore) store = clip_index_store_read (clip_index_get_file (index), canonical, key,
+                                                            clip_model_get_config (model)->embed_dim, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_null (clip_index_store_warnings (store)[0]);
+  return clip_index_store_has_codes (store);
+}
+
+/* With a 128-d embedding, the file holds codes; a version-1 file (without) opens without a warning
+ * and the next update rewrites it with them, whether it updates the folder or some paths only,
+ * though nothing in the folder changed. */
+static void
+test_upgrade_codes (void)
+{
+  ClipConfig config = {
+    .vision = { 32, 1, 2, 64, 1e-5f, CLIP_ACTIVATION_QUICK_GELU },
+    .text = { 32, 1, 2, 64, 1e-5f, CLIP_ACTIVATION_QUICK_GELU },
+    .image_size = 32, .patch_size = 16, .context_length = 8, .vocab_size = 300, .embed_dim = 128, .eot_id = -1,
+  };
+  ClipPreprocess pre;
+  clip_preprocess_init_default (&pre);
+  pre.image_size = 32;
+  GError *error = NULL;
+  g_autoptr (ClipModel) model = clip_model_new_random (&config, &pre, NULL, 1, &error);
+  g_assert_no_error (error);
+  g_autofree char *folder = make_dir ("upgrade");
+  for (int i = 0; i < 4; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("%s/img%d.png", folder, i);
+      write_image (name, 40, 40, 30 + i, "png");
+    }
+  ClipIndexOptions options = test_options ("upgrade");
+  g_autoptr (ClipIndex) index = clip_index_open (folder, model, &options, &error);
+  g_assert_no_error (error);
+  ClipIndexStats stats;
+  g_assert_true (clip_index_update (index, &stats, NULL, &error));
+  g_assert_no_error (error);
+  assert_counts (&stats, 4, 0, 0, 0, 0, 4);
+  clip_index_stats_clear (&stats);
+  g_assert_true (file_has_codes (index, model, &options, folder));
+
+  const char *const only[] = { "img2.png", NULL };
+  for (int partial = 0; partial < 2; partial++)
+    {
+      downgrade_to_version_1 (clip_index_get_file (index));
+      g_assert_false (file_has_codes (index, model, &options, folder));
+      g_autoptr (ClipIndex) old = clip_index_open (folder, model, &options, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (warning_count (old), ==, 0);
+      g_assert_cmpint (clip_index_get_n_entries (old), ==, 4);
+      gboolean ok = partial ? clip_index_update_paths (old, only, &stats, NULL, &error)
+                            : clip_index_update (old, &stats, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (ok);
+      g_assert_cmpint (stats.added + stats.updated + stats.removed + stats.moved, ==, 0);
+      clip_index_stats_clear (&stats);
+      g_assert_true (file_has_codes (old, model, &options, folder));
+      g_assert_cmpint (clip_index_get_n_entries (old), ==, 4);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1409,6 +1512,7 @@ main (int argc, char **argv)
   g_test_add_func ("/index/kill-resume", test_kill_resume);
   g_test_add_func ("/index/fast-decode", test_fast_decode);
   g_test_add_func ("/index/search-ranking", test_search_ranking);
+  g_test_add_func ("/index/upgrade-codes", test_upgrade_codes);
   int status = g_test_run ();
   g_clear_pointer (&tiny, clip_model_free);
   return status;
