@@ -893,7 +893,8 @@ fuzz_karpathy (const uint8_t *data, size_t size)
 /* ---------------------------------------------------------------- the index */
 
 #define INDEX_FOLDER "/fuzz/photos"
-#define INDEX_DIM    4
+/* A dimension that takes codes (index-store.c), so that they are written and read too. */
+#define INDEX_DIM    CLIP_INDEX_CODES_BLOCK
 #define INDEX_MAX_ENTRIES 64
 
 /* What the reader accepts as a stored path: relative, no empty, "." or ".." component. */
@@ -940,8 +941,51 @@ index_batch_add (IndexBatch *b, char *path, uint64_t size, const float *embeddin
   b->clean &= index_path_is_clean (path);
 }
 
-/* Checks a store read back: clean unique paths, readable rows; and when EXPECTED (path → size) is
- * given, exactly those entries, without a warning when ALL_CLEAN (no path was one the reader refuses). */
+/* A unit vector of INDEX_DIM equal values. */
+static const float *
+index_unit (void)
+{
+  static float unit[INDEX_DIM];
+  for (int k = 0; k < INDEX_DIM; k++)
+    unit[k] = 1.0f / sqrtf (INDEX_DIM);
+  return unit;
+}
+
+/* Reads every code and scale the store took from the file (for the sanitizers); when WRITTEN (the
+ * file as the writer left it), they must be there, those of the embeddings. */
+static void
+index_check_codes (ClipIndexStore *store, gboolean written)
+{
+  guint n_blocks;
+  const ClipIndexRowBlock *blocks = clip_index_store_blocks (store, &n_blocks);
+  if (written && !clip_index_store_has_codes (store))
+    fuzz_fail ("a file as written lacks codes");
+  for (guint b = 0; b < n_blocks; b++)
+    {
+      const ClipIndexRowBlock *block = &blocks[b];
+      if (block->codes == NULL)
+        continue;
+      guint sum = 0;
+      for (size_t i = 0; i < block->n * INDEX_DIM / 2; i++)
+        sum += block->codes[i];
+      for (size_t r = 0; r < block->n; r++)
+        sum += (guint) isfinite (block->scales[r]);
+      sink += sum;
+      for (size_t r = 0; written && r < block->n; r++)
+        {
+          const float *row = block->embeds + r * INDEX_DIM;
+          uint8_t codes[INDEX_DIM / 2];
+          float scale;
+          clip_index_codes_encode (&row, 1, INDEX_DIM, codes, &scale);
+          if (memcmp (codes, block->codes + r * INDEX_DIM / 2, sizeof codes) != 0 || scale != block->scales[r])
+            fuzz_fail ("block %u, row %zu: the codes read are not those of the embedding", b, r);
+        }
+    }
+}
+
+/* Checks a store read back: clean unique paths, readable rows and codes; and when EXPECTED (path →
+ * size) is given, exactly those entries, without a warning when ALL_CLEAN (no path was one the
+ * reader refuses). */
 static void
 index_check_store (ClipIndexStore *store, size_t file_size, GHashTable *expected, gboolean all_clean)
 {
@@ -969,9 +1013,9 @@ index_check_store (ClipIndexStore *store, size_t file_size, GHashTable *expected
     }
   if (expected != NULL && n != g_hash_table_size (expected))
     fuzz_fail ("%zu entries read back, %u written", n, g_hash_table_size (expected));
-  float query[INDEX_DIM] = { 0.5f, 0.5f, 0.5f, 0.5f };
   g_autofree float *scores = g_new (float, MAX (n_rows, 1));
-  clip_index_store_scores (store, query, scores);
+  clip_index_store_scores (store, index_unit (), scores);
+  index_check_codes (store, expected != NULL && all_clean);
   for (const char *const *w = clip_index_store_warnings (store); *w != NULL; w++)
     if ((*w)[0] == '\0')
       fuzz_fail ("an empty warning");
@@ -997,7 +1041,7 @@ fuzz_index (const uint8_t *data, size_t size)
   g_autofree char *dir = scratch_dir ("index");
   g_autofree char *path = g_build_filename (dir, "photos.cliplab-index", NULL);
   static const uint8_t key[CLIP_INDEX_KEY_BYTES] = { 0 };
-  static const float unit[INDEX_DIM] = { 0.5f, 0.5f, 0.5f, 0.5f };
+  const float *unit = index_unit ();
   const uint8_t *p = data + 1, *end = data + size;
   g_autoptr (GHashTable) expected = NULL;
   gboolean all_clean = TRUE;
