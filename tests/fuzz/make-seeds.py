@@ -348,4 +348,7 @@ seed("index", "journal", index_spec([(b"a.jpg", 0), (b"b.png", 0), (b"b.png", 1)
 seed("index", "unclean", index_spec([(b"../up.jpg", 0), (b"ok.jpg", 1), (b"a//b.jpg", 1)]))
 seed("index", "damaged", index_spec([(b"a.jpg", 0), (b"b.jpg", 1)], b"\x01\x00\x55\x00\x90\x01"))
 seed("index", "truncated", index_spec([(b"a.jpg", 0), (b"b.jpg", 1)], b"\x01\x40\x00", flags=2))
+# The three compacted 128-d rows' codes start at 2112 (header 192, block 1856, codes header 64).
+seed("index", "codes-damaged", index_spec([(b"a.jpg", 0), (b"sub/b.png", 0), (b"c.gif", 0)], b"\x08\x4a\x55"))
+seed("index", "codes-cut", index_spec([(b"a.jpg", 0), (b"sub/b.png", 0), (b"c.gif", 0)], b"\x09\x00\x00"))
 seed("index", "raw-magic", b"\x01CLIPIDX\n\x01\x00\x00\x00\x04\x03\x02\x01" + bytes(120))
