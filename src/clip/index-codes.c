@@ -86,9 +86,12 @@ encode_rows (int64_t start, int64_t end, gpointer data)
       memset (c, 0, dim / 2);
       for (int k = 0; k < dim; k++)
         {
+          /* The byte first: in one expression, HIGH could be read before code_byte sets it (the
+           * order of a compound assignment's operands is unspecified; an ASan build read it first). */
           gboolean high;
+          size_t byte = code_byte (k, &high);
           uint8_t code = (uint8_t) (CLAMP (lrintf (x[k] * inverse), -7, 7) + 8);
-          c[code_byte (k, &high)] |= high ? code << 4 : code;
+          c[byte] |= high ? code << 4 : code;
         }
       j->scales[r] = max_abs / 7.0f;
     }
