@@ -1054,6 +1054,8 @@ report_cleanup (Driver *driver, JsonBuilder *b)
       for (guint m = 0; m < cl_duplicate_group_get_n_members (group); m++)
         {
           const ClDuplicateMember *member = cl_duplicate_group_get_member (group, m);
+          if (cl_session_is_trashed (driver->session, member->path))
+            continue;   /* the view shows the images left */
           json_builder_begin_object (b);
           add_string (b, "path", member->path);
           add_int (b, "size", member->size);
@@ -2130,12 +2132,31 @@ cell_at_position (Driver *driver, guint position)
   return NULL;
 }
 
-/* A click on the image at "index" of the step's grid, with "ctrl" or "shift" held, as GTK's list
- * item handles it: the press focuses the item, the release selects (list.select-item). */
+/* The position of the step's image in its grid: "index", or where the image at "path" is (the order
+ * of search results is the model's to choose); G_MAXUINT when the grid does not hold that image. */
+static guint
+step_position (Driver *driver)
+{
+  GListModel *model = cl_image_grid_get_model (step_image_grid (driver));
+  const char *path = step_string (driver, "path", NULL);
+
+  if (path == NULL)
+    return step_int (driver, "index");
+  for (guint i = 0; model != NULL && i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (model, i);
+      if (g_str_equal (cl_image_item_get_path (item), path))
+        return i;
+    }
+  return G_MAXUINT;
+}
+
+/* A click on the image at "index" (or "path") of the step's grid, with "ctrl" or "shift" held, as
+ * GTK's list item handles it: the press focuses the item, the release selects (list.select-item). */
 static gboolean
 start_click_item (Driver *driver, JsonBuilder *b)
 {
-  guint position = step_int (driver, "index");
+  guint position = step_position (driver);
   GtkWidget *cell = cell_at_position (driver, position);
   gboolean ctrl = json_object_has_member (driver->step, "ctrl") && json_object_get_boolean_member (driver->step, "ctrl");
   gboolean shift = json_object_has_member (driver->step, "shift") && json_object_get_boolean_member (driver->step, "shift");
@@ -2151,12 +2172,12 @@ start_click_item (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* A right click on the image at "index" of the step's grid: the grid view's secondary-button
- * gesture is told of a press at the middle of its cell. */
+/* A right click on the image at "index" (or "path") of the step's grid: the grid view's
+ * secondary-button gesture is told of a press at the middle of its cell. */
 static gboolean
 start_right_click (Driver *driver, JsonBuilder *b)
 {
-  GtkWidget *cell = cell_at_position (driver, step_int (driver, "index"));
+  GtkWidget *cell = cell_at_position (driver, step_position (driver));
   GtkWidget *grid_view = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_GRID_VIEW);
   g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (grid_view);
   graphene_point_t at;
