@@ -1,9 +1,10 @@
 /* test-gui-grid.c — runs the real ClipLab application (under Xvfb: see meson.build) with scripts of
  * steps (the GUI test driver, gui-driver.c) for what issue 12 asks of the image grids beyond its
- * numbered defects: several images selected (click, Shift+click, Ctrl+click, Ctrl+A), the context
- * menu acting on all of them (Copy, dragging out, Move to Trash and its Undo toast), the preview
- * following the focused image; Classify's filter with class counts, a confidence range and the
- * images that disagree with their label. */
+ * numbered defects: several images selected (click, Shift+click, Ctrl+click, Ctrl+A, a rubber band
+ * dragged with the real pointer), the context menu (right click, long press) acting on all of them
+ * (Copy, dragging out, Move to Trash and its Undo toast), a trashed image leaving Search and the Map
+ * too, the preview following the focused image; Classify's filter with class counts, a confidence
+ * range and the images that disagree with their label. */
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -173,6 +174,58 @@ test_multi_selection (void)
     }
 }
 
+
+/* A rubber band dragged with the real pointer (xdotool under Xvfb) from the empty corner below the
+ * tiles to the grid's top left selects all six; a long press on an image opens its context menu
+ * and selects it, as a right click does. */
+static void
+test_rubber_band_and_long_press (void)
+{
+  g_autofree char *xdotool = g_find_program_in_path ("xdotool");
+  if (xdotool == NULL)
+    {
+      g_test_skip ("xdotool is not installed (bash build-aux/setup.sh deps installs it)");
+      return;
+    }
+  g_auto (GStrv) paths = NULL;
+  g_autofree char *dir = make_grid_folder ("pointer-gestures", &paths);
+  g_autofree char *folder = q (dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"wait-grid\"},"
+    "{\"do\": \"click-item\", \"index\": 0},"
+    "{\"do\": \"drag\", \"from\": [0.98, 0.97], \"to\": [0.01, 0.01]},"        /* 5 */
+    "{\"do\": \"drag\", \"from\": [0.98, 0.97], \"to\": [0.5, 0.3]},"
+    "{\"do\": \"click-item\", \"index\": 2},"
+    "{\"do\": \"long-press\", \"index\": 4},"
+    "{\"do\": \"grid-selection\"},"
+    "{\"do\": \"screenshot\", \"file\": \"grid-long-press.png\"}",                /* 10 */
+    folder);
+  g_autoptr (AppRun) run = app_run ("pointer-gestures", TINY_MODEL_ARGS, steps, NULL);
+
+  /* Over every tile: all six, the first stays the current one; then over the right part of the
+   * second row (three columns at 1280 × 800): those two alone, as a new rubber band replaces the
+   * selection. */
+  g_test_message ("rubber band from %s to %s", member_string (step (run, 5), "from_xy"),
+                  member_string (step (run, 5), "to_xy"));
+  assert_selection (step (run, 5), "0,1,2,3,4,5", 0);
+  g_autofree char *partial = positions (step (run, 6), "selected");
+  g_assert_cmpstr (partial, ==, "4,5");
+
+  /* The long press: GTK's touch-only gesture (see the driver) opens the menu of the image pressed,
+   * which is selected as a right click selects it: the preview follows. */
+  JsonObject *pressed = step (run, 8);
+  g_assert_true (json_object_get_boolean_member (pressed, "pressed"));
+  g_assert_true (json_object_get_boolean_member (pressed, "touch_only"));
+  JsonArray *menu = json_object_get_array_member (pressed, "menu");
+  g_assert_cmpuint (json_array_get_length (menu), ==, 5);
+  g_assert_cmpstr (member_string (json_array_get_object_element (menu, 0), "target"), ==, paths[4]);
+  g_assert_cmpstr (member_string (json_array_get_object_element (menu, 4), "action"), ==, "grid.trash");
+  assert_selection (step (run, 9), "4", 4);
+  g_assert_cmpstr (member_string (step (run, 9), "session_selected"), ==, paths[4]);
+}
 
 /* An image moved to the trash from Search's results leaves them and the Map at once (the session
  * tells every view), and Undo brings it back to both. */
@@ -358,6 +411,7 @@ main (int argc, char *argv[])
 
   g_test_add_func ("/gui-grid/multi-selection", test_multi_selection);
   g_test_add_func ("/gui-grid/filters", test_filters);
+  g_test_add_func ("/gui-grid/rubber-band-and-long-press", test_rubber_band_and_long_press);
   g_test_add_func ("/gui-grid/trash-leaves-every-view", test_trash_leaves_every_view);
   return g_test_run ();
 }
