@@ -227,8 +227,8 @@ test_rubber_band_and_long_press (void)
   g_assert_cmpstr (member_string (step (run, 9), "session_selected"), ==, paths[4]);
 }
 
-/* An image moved to the trash from Search's results leaves them and the Map at once (the session
- * tells every view), and Undo brings it back to both. */
+/* An image moved to the trash from Search's results (of words, then of "find similar") leaves them
+ * and the Map at once (the session tells every view), and Undo brings it back to both. */
 static void
 test_trash_leaves_every_view (void)
 {
@@ -236,6 +236,8 @@ test_trash_leaves_every_view (void)
   g_autofree char *dir = make_grid_folder ("trash-everywhere", &paths);
   g_autofree char *folder = q (dir);
   g_autofree char *target = q (paths[3]);
+  g_autofree char *first = q (paths[0]);
+  g_autofree char *similar = q (paths[5]);
   g_autofree char *home = g_build_filename (tu_tmpdir (), "trash-everywhere", "home", NULL);
   g_autofree char *home_env = g_strconcat ("HOME=", home, NULL);
   g_autofree char *steps = g_strdup_printf (
@@ -259,8 +261,15 @@ test_trash_leaves_every_view (void)
     "{\"do\": \"toast-action\", \"action\": \"undo-toast\"},"
     "{\"do\": \"map-state\"},"
     "{\"do\": \"view\", \"name\": \"search\"},"
-    "{\"do\": \"wait-result\", \"path\": %s}",                                      /* 20 */
-    folder, target, target, target, target, target);
+    "{\"do\": \"wait-result\", \"path\": %s},"                                     /* 20 */
+    "{\"do\": \"find-similar\", \"path\": %s},"
+    "{\"do\": \"right-click\", \"view\": \"search\", \"path\": %s},"
+    "{\"do\": \"activate-menu-item\", \"index\": 4, \"delay\": 0},"
+    "{\"do\": \"wait-toast\"},"
+    "{\"do\": \"grid-selection\", \"view\": \"search\"},"                        /* 25 */
+    "{\"do\": \"toast-action\", \"action\": \"undo-toast\"},"
+    "{\"do\": \"wait-result\", \"path\": %s}",
+    folder, target, target, target, target, target, first, similar, similar);
   g_assert_cmpint (g_mkdir_with_parents (home, 0700), ==, 0);
   const char *env[] = { home_env, "GIO_USE_VFS=local", NULL };
   g_autoptr (AppRun) run = app_run ("trash-everywhere", TINY_MODEL_ARGS, steps, env);
@@ -294,6 +303,13 @@ test_trash_leaves_every_view (void)
   g_assert_cmpint (json_object_get_int_member (step (run, 18), "n_points"), ==, N_GRID_IMAGES);
   g_assert_true (g_file_test (paths[3], G_FILE_TEST_IS_REGULAR));
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 20), "results")), ==, N_GRID_IMAGES);
+
+  /* The same for the results of "find similar" (the five other images). */
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 21), "results")), ==,
+                    N_GRID_IMAGES - 1);
+  g_assert_cmpint (json_object_get_int_member (step (run, 25), "n_items"), ==, N_GRID_IMAGES - 2);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 27), "results")), ==,
+                    N_GRID_IMAGES - 1);
 }
 
 /* ---------------------------------------------------------------- filtering like a data tool */
