@@ -1451,7 +1451,7 @@ test_upgrade_codes (void)
   GError *error = NULL;
   g_autoptr (ClipModel) model = clip_model_new_random (&config, &pre, NULL, 1, &error);
   g_assert_no_error (error);
-  g_autofree char *folder = make_dir ("upgrade");
+  g_autofree char *folder = tu_make_dir ("upgrade");
   for (int i = 0; i < 4; i++)
     {
       g_autofree char *name = g_strdup_printf ("%s/img%d.png", folder, i);
