@@ -306,15 +306,22 @@ image_cache_key (const char *path, const char *member, gint64 mtime)
 }
 
 /* Decodes and preprocesses the image at PATH (or its MEMBER when PATH is a WebDataset shard) into
- * CHW (image_size² × 3 floats). */
+ * CHW (image_size² × 3 floats).  A file is read as the folder's search index reads it (a large JPEG
+ * at reduced size), so that its embedding here equals the stored one. */
 static gboolean
 worker_preprocess_image (ClModelWorker *self, const char *path, const char *member, gboolean exif, float *chw,
                          GError **error)
 {
-  const ClipPreprocess *pre = clip_model_get_preprocess (self->model);
-  g_autoptr (ClipImage) image = member != NULL ? clip_image_load_shard_member (path, member, exif, error)
-                                               : clip_image_load (path, exif, error);
+  if (member == NULL)
+    {
+      ClipIndexOptions options;
+      clip_index_options_init (&options);
+      options.apply_exif_orientation = exif;
+      return clip_index_preprocess_file (self->model, &options, path, chw, error);
+    }
 
+  const ClipPreprocess *pre = clip_model_get_preprocess (self->model);
+  g_autoptr (ClipImage) image = clip_image_load_shard_member (path, member, exif, error);
   if (image == NULL)
     return FALSE;
   g_autofree uint8_t *crop = g_malloc ((size_t) 3 * pre->image_size * pre->image_size);

@@ -1071,6 +1071,40 @@ index_stored_embedding (ClipIndex *index, const char *image)
   return entry->embedding;
 }
 
+gboolean
+clip_index_preprocess_file (const ClipModel *model, const ClipIndexOptions *options, const char *path,
+                            float *pixels, GError **error)
+{
+  g_return_val_if_fail (model != NULL && path != NULL && pixels != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  ClipIndexOptions defaults;
+  clip_index_options_init (&defaults);
+  const ClipIndexOptions *o = options != NULL ? options : &defaults;
+  int s = model->config.image_size;
+  ClipIndexDecoder decoder = {
+    .image_size = s,
+    .preprocess = &model->preprocess,
+    .apply_exif_orientation = o->apply_exif_orientation,
+    .exact_decode = o->exact_decode,
+    .follow_symlinks = TRUE,  /* named by the caller */
+    .max_pixels = o->max_pixels,
+    .max_file_bytes = o->max_file_bytes,
+  };
+  ClipIndexRead read;
+  clip_index_read_file (&decoder, path, NULL, &read);
+  if (read.reason != NULL)
+    {
+      g_autofree char *display = g_filename_display_name (path);
+      g_set_error (error, CLIP_ERROR, read.out_of_resources ? CLIP_ERROR_RESOURCES : CLIP_ERROR_FORMAT, "%s: %s",
+                   display, read.reason);
+      clip_index_read_clear (&read);
+      return FALSE;
+    }
+  memcpy (pixels, read.pixels, sizeof (float) * 3 * s * s);
+  clip_index_read_clear (&read);
+  return TRUE;
+}
+
 static gboolean
 index_embed_image (ClipIndex *index, const char *image, float *embedding, GError **error)
 {
@@ -1080,29 +1114,9 @@ index_embed_image (ClipIndex *index, const char *image, float *embedding, GError
       memcpy (embedding, stored, sizeof (float) * index->dim);
       return TRUE;
     }
-  ClipModel *model = index->model;
-  const ClipIndexOptions *o = &index->options;
-  ClipIndexDecoder decoder = {
-    .image_size = model->config.image_size,
-    .preprocess = &model->preprocess,
-    .apply_exif_orientation = o->apply_exif_orientation,
-    .exact_decode = o->exact_decode,
-    .follow_symlinks = TRUE,  /* named by the user */
-    .max_pixels = o->max_pixels,
-    .max_file_bytes = o->max_file_bytes,
-  };
-  ClipIndexRead read;
-  clip_index_read_file (&decoder, image, NULL, &read);
-  if (read.reason != NULL)
-    {
-      g_autofree char *display = g_filename_display_name (image);
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: %s", display, read.reason);
-      clip_index_read_clear (&read);
-      return FALSE;
-    }
-  gboolean ok = clip_model_encode_images (model, read.pixels, 1, embedding, NULL, error);
-  clip_index_read_clear (&read);
-  return ok;
+  g_autofree float *pixels = g_new (float, (size_t) 3 * index->model->config.image_size * index->model->config.image_size);
+  return clip_index_preprocess_file (index->model, &index->options, image, pixels, error)
+         && clip_model_encode_images (index->model, pixels, 1, embedding, NULL, error);
 }
 
 gboolean
