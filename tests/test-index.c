@@ -835,17 +835,32 @@ test_exclude_hidden (void)
 
 /* ---------------------------------------------------------------- bad files */
 
-static const char *
-skip_reason (const ClipIndexStats *stats, const char *path)
+static const ClipIndexSkip *
+find_skip (const ClipIndexStats *stats, const char *path)
 {
   for (guint i = 0; i < stats->skipped->len; i++)
     {
       const ClipIndexSkip *skip = g_ptr_array_index (stats->skipped, i);
       if (g_str_equal (skip->path, path))
-        return skip->reason;
+        return skip;
     }
   g_test_fail_printf ("%s was not reported as skipped", path);
-  return "";
+  return NULL;
+}
+
+static const char *
+skip_reason (const ClipIndexStats *stats, const char *path)
+{
+  const ClipIndexSkip *skip = find_skip (stats, path);
+  return skip != NULL ? skip->reason : "";
+}
+
+/* The indexed file a skipped PATH is another name of, or NULL. */
+static const char *
+skip_same_as (const ClipIndexStats *stats, const char *path)
+{
+  const ClipIndexSkip *skip = find_skip (stats, path);
+  return skip != NULL ? skip->same_as : NULL;
 }
 
 static void
@@ -899,6 +914,8 @@ test_bad_files (void)
   g_assert_cmpint (symlink ("..", loop), ==, 0);
   g_assert_cmpint (symlink ("missing.jpg", dangling), ==, 0);
   g_assert_cmpint (symlink ("good.jpg", alias), ==, 0);
+  g_autofree char *twin = g_build_filename (folder, "twin.jpg", NULL);
+  g_assert_cmpint (link (good_jpeg, twin), ==, 0);
 
   ClipIndexOptions options = test_options ("bad");
   options.max_pixels = 100000;  /* huge.png has 120,000 */
@@ -915,7 +932,12 @@ test_bad_files (void)
   assert_skipped (&stats, "pipe.jpg", "named pipe");
   assert_skipped (&stats, "sub/loop", "symbolic link, not followed");
   assert_skipped (&stats, "alias.jpg", "symbolic link, not followed");
-  g_assert_cmpint (stats.skipped->len, ==, 10);
+  /* A hard link names the file it is another name of, for callers that want its embedding. */
+  assert_skipped (&stats, "twin.jpg", "the same file as 'good.jpg' (hard link)");
+  g_assert_cmpstr (skip_same_as (&stats, "twin.jpg"), ==, "good.jpg");
+  g_assert_null (skip_same_as (&stats, "alias.jpg"));
+  g_assert_null (skip_same_as (&stats, "notes.jpg"));
+  g_assert_cmpint (stats.skipped->len, ==, 11);
   clip_index_stats_clear (&stats);
 
   /* Following links: the loop and the alias are recognised, the dangling link reported. */
@@ -926,6 +948,7 @@ test_bad_files (void)
   assert_skipped (&stats, "sub/loop", "symbolic link loop: leads back to '.'");
   assert_skipped (&stats, "dangling.jpg", "broken symbolic link");
   assert_skipped (&stats, "alias.jpg", "the same file as 'good.jpg'");
+  g_assert_cmpstr (skip_same_as (&stats, "alias.jpg"), ==, "good.jpg");
   clip_index_stats_clear (&stats);
 
   /* Unreadable files (root reads everything, so only as another user). */

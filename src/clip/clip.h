@@ -974,6 +974,8 @@ const ClipIndexProgress *clip_index_get_progress (const ClipIndex *index);
 typedef struct {
   char *path;               /* relative to the folder */
   char *reason;             /* e.g. "not an image (the content looks like text/plain)" */
+  char *same_as;            /* for a second name of an indexed file (a hard link, or a followed symbolic
+                             * link): that file's path, relative; else NULL */
 } ClipIndexSkip;
 
 typedef struct {

@@ -395,7 +395,7 @@ updater_take (Updater *u, UpdateJob *job)
     return;
   if (read->reason != NULL)
     {
-      g_ptr_array_add (u->skipped, clip_index_skip_new (job->file->path, read->reason));
+      g_ptr_array_add (u->skipped, clip_index_skip_new (job->file->path, read->reason, NULL));
       if (job->old != NULL)
         u->removed++;  /* changed into something unreadable: the old embedding is stale */
       return;
