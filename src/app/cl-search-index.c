@@ -797,21 +797,23 @@ stored_read_folder (ClSearchIndex *self, Folder *folder, ClipModel *model, const
   GError *local_error = NULL;
 
   gboolean complete = clip_index_update_paths (folder->index, files, &stats, &callbacks, &local_error);
-  if (!complete && !call.yielded)
-    {
-      g_propagate_error (error, local_error);
-      return FALSE;
-    }
-  g_clear_error (&local_error);
-  /* Stopped early: what it stored is in the file, and reopening the index reads it. */
+  /* Stopped early (to yield, cancelled or failed): what it stored is in the file, and reopening the
+   * index reads it. */
   *n_embedded += complete ? stats.added + stats.updated : clip_index_get_progress (folder->index)->flushed;
-  g_autoptr (GHashTable) skipped = skipped_files (&stats);
-  if (!complete && !folder_reopen (folder, model, error))
+  if (!complete)
     {
-      clip_index_stats_clear (&stats);
-      return FALSE;
+      GError *reopen_error = NULL;
+      gboolean reopened = folder_reopen (folder, model, &reopen_error);
+      if (!call.yielded || !reopened)
+        {
+          g_propagate_error (error, call.yielded ? reopen_error : local_error);
+          g_clear_error (call.yielded ? &local_error : &reopen_error);
+          return FALSE;
+        }
+      g_clear_error (&local_error);
     }
   folder->n_entries = clip_index_get_n_entries (folder->index);
+  g_autoptr (GHashTable) skipped = skipped_files (&stats);
   for (guint k = 0; k < n_rows; k++)
     {
       const char *same_as = g_hash_table_lookup (skipped, files[k]);
