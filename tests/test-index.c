@@ -1244,7 +1244,7 @@ test_fast_decode (void)
 static void
 test_preprocess_file (void)
 {
-  g_autofree char *dir = make_dir ("preprocess-file");
+  g_autofree char *dir = tu_make_dir ("preprocess-file");
   g_autofree char *jpeg = g_build_filename (dir, "large.jpg", NULL);
   g_autofree char *png = g_build_filename (dir, "small.png", NULL);
   write_image (jpeg, 1601, 1203, 11, "jpeg");
