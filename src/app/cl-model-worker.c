@@ -48,7 +48,8 @@ typedef struct {
   gboolean exif;
   ClProgressSink *sink;
   guint next;
-  float *weights;               /* [n_classes × dim], built in the first slice */
+  float *weights;               /* [n_classes × dim], built in the first slice … */
+  guint weights_serial;         /* … for the model of this serial */
   ClClassifyResult *result;
   ClStoredEmbedFunc embed;      /* CLASSIFY from a store, or NULL */
   gpointer embed_data;
@@ -443,8 +444,16 @@ worker_classify_begin (ClModelWorker *self, Job *job)
 {
   GError *error = NULL;
 
+  /* Another model loaded between two slices: the classifier's rows do not fit its embeddings. */
+  if (job->weights != NULL && job->weights_serial != self->model_serial)
+    {
+      g_task_return_new_error (job->task, CLIP_ERROR, CLIP_ERROR_INVALID, "%s",
+                               _("Another model was loaded while the images were classified"));
+      return FALSE;
+    }
   if (job->weights != NULL)
     return TRUE;
+  job->weights_serial = self->model_serial;
   if (!worker_build_classifier (self, job, &error))
     {
       worker_return_error (job, error);
