@@ -763,6 +763,24 @@ path_is_under (const char *path, const char *const *roots)
   return FALSE;
 }
 
+/* PATH is in ROOTS (a set) or inside one of them: the path and each of its folders looked up, so
+ * that checking every entry of the index against a few hundred named paths stays linear. */
+static gboolean
+path_is_under_set (const char *path, GHashTable *roots)
+{
+  char prefix[CLIP_INDEX_MAX_PATH + 1];
+  g_strlcpy (prefix, path, sizeof prefix);
+  for (;;)
+    {
+      if (g_hash_table_contains (roots, prefix))
+        return TRUE;
+      char *slash = strrchr (prefix, '/');
+      if (slash == NULL)
+        return FALSE;
+      *slash = '\0';
+    }
+}
+
 /* With ONLY (the paths a partial scan covered, or NULL for the whole folder), the entries outside
  * them stay as they are. */
 static int64_t
@@ -771,11 +789,14 @@ updater_plan (Updater *u, const ClipIndexScan *scan, const char *const *only, GP
   size_t n_old;
   const ClipIndexEntry *old = clip_index_store_entries (u->index->store, &n_old);
   g_autoptr (GHashTable) old_by_path = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) roots = g_hash_table_new (g_str_hash, g_str_equal);
   g_autofree gboolean *present = g_new0 (gboolean, n_old);
+  for (const char *const *root = only; root != NULL && *root != NULL; root++)
+    g_hash_table_add (roots, (gpointer) *root);
   for (size_t i = 0; i < n_old; i++)
     {
       g_hash_table_insert (u->known, (gpointer) old[i].hash, (gpointer) old[i].embedding);
-      if (only != NULL && !path_is_under (old[i].path, only))
+      if (only != NULL && !path_is_under_set (old[i].path, roots))
         {
           present[i] = TRUE;
           g_array_append_val (u->entries, old[i]);
