@@ -608,7 +608,8 @@ worker_run_classify_stored (ClModelWorker *self, Job *job)
   return worker_classify_slice_done (self, job, first);
 }
 
-/* One slice: up to CLASSIFY_BATCH images encoded (any number of cached ones).  TRUE when done. */
+/* One slice: up to CLASSIFY_BATCH images encoded (any number of cached ones), or one from a store.
+ * TRUE when done. */
 static gboolean
 worker_run_classify (ClModelWorker *self, Job *job)
 {
