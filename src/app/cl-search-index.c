@@ -798,8 +798,11 @@ stored_read_folder (ClSearchIndex *self, Folder *folder, ClipModel *model, const
 
   gboolean complete = clip_index_update_paths (folder->index, files, &stats, &callbacks, &local_error);
   /* Stopped early (to yield, cancelled or failed): what it stored is in the file, and reopening the
-   * index reads it. */
-  *n_embedded += complete ? stats.added + stats.updated : clip_index_get_progress (folder->index)->flushed;
+   * index reads it.  Only an update that ran (then stopped) counts what it stored. */
+  if (complete)
+    *n_embedded += stats.added + stats.updated;
+  else if (g_error_matches (local_error, CLIP_ERROR, CLIP_ERROR_ABORTED))
+    *n_embedded += clip_index_get_progress (folder->index)->flushed;
   if (!complete)
     {
       GError *reopen_error = NULL;
@@ -828,18 +831,35 @@ stored_read_folder (ClSearchIndex *self, Folder *folder, ClipModel *model, const
   return TRUE;
 }
 
+/* A classification's use of the index. */
+typedef struct {
+  ClSearchIndex *index;
+  gboolean unusable;            /* an update failed (another process holds the index, the cache
+                                 * cannot be written): the worker encodes the rest itself */
+} StoredRequest;
+
+static void
+stored_request_free (StoredRequest *request)
+{
+  cl_search_index_unref (request->index);
+  g_free (request);
+}
+
 /* ClStoredEmbedFunc over the index's folders: a path outside them, or in a folder that cannot be
- * read, stays ABSENT. */
+ * read or updated, stays ABSENT. */
 static gboolean
 stored_read (ClipModel *model, guint serial, const char *const *paths, guint n, float *embeddings,
              ClStoredState *states, gint64 *n_embedded, gpointer data, GCancellable *cancellable, GError **error)
 {
-  ClSearchIndex *self = data;
+  StoredRequest *request = data;
+  ClSearchIndex *self = request->index;
 
-  if (!index_ensure_open (self, model, serial, error))
-    return FALSE;
   for (guint k = 0; k < n; k++)
     states[k] = CL_STORED_ABSENT;
+  if (request->unusable)
+    return TRUE;
+  if (!index_ensure_open (self, model, serial, error))
+    return FALSE;
   g_autofree const char **files = g_new0 (const char *, n + 1);
   g_autofree guint *rows = g_new (guint, MAX (n, 1));
   for (guint f = 0; f < self->n_folders; f++)
@@ -856,9 +876,18 @@ stored_read (ClipModel *model, guint serial, const char *const *paths, guint n, 
             }
         }
       files[n_rows] = NULL;
-      if (n_rows > 0 && !stored_read_folder (self, folder, model, files, rows, n_rows, embeddings, states, n_embedded,
-                                             cancellable, error))
-        return FALSE;
+      GError *folder_error = NULL;
+      if (n_rows == 0 || stored_read_folder (self, folder, model, files, rows, n_rows, embeddings, states, n_embedded,
+                                             cancellable, &folder_error))
+        continue;
+      if (g_cancellable_is_cancelled (cancellable))
+        {
+          g_propagate_error (error, folder_error);
+          return FALSE;
+        }
+      /* Classifying does not need the index: its rows are encoded as without one. */
+      g_clear_error (&folder_error);
+      request->unusable = TRUE;
     }
   return TRUE;
 }
@@ -870,10 +899,12 @@ cl_search_index_classify_async (ClSearchIndex *self, const char *const *paths, c
                                 GDestroyNotify progress_destroy, GCancellable *cancellable,
                                 GAsyncReadyCallback callback, gpointer user_data)
 {
+  StoredRequest *request = g_new0 (StoredRequest, 1);
+
+  request->index = cl_search_index_ref (self);
   cl_model_worker_classify_stored_async (self->worker, paths, mtimes, n_images, classes, templates, self->apply_exif,
-                                         stored_read, cl_search_index_ref (self),
-                                         (GDestroyNotify) cl_search_index_unref, progress, progress_data,
-                                         progress_destroy, cancellable, callback, user_data);
+                                         stored_read, request, (GDestroyNotify) stored_request_free, progress,
+                                         progress_data, progress_destroy, cancellable, callback, user_data);
 }
 
 /* ---------------------------------------------------------------- snapshots */

@@ -79,7 +79,8 @@ gint64 cl_search_index_update_paths_finish (ClSearchIndex *self, GAsyncResult *r
  * (clip_index_update_paths: a new or changed image is encoded and stored, a stored one only looked
  * at) and scores their stored embeddings, so a second run, or Search, encodes nothing again.
  * Another command waiting (an update of Search, a click) runs between slices.  What the index does
- * not hold (a symbolic link, a file it skips) is encoded by the worker.  Progress and the result as
+ * not hold (a symbolic link, a file it skips) is encoded by the worker, and so is the rest when the
+ * index cannot be updated (another process updating it, a cache that cannot be written).  Progress and the result as
  * cl_model_worker_classify_async's: finish with cl_model_worker_classify_finish on the worker (the
  * callback's source object). */
 void cl_search_index_classify_async (ClSearchIndex *self, const char *const *paths, const gint64 *mtimes,

@@ -4,10 +4,13 @@
  * running; an index over the folder and another one (Search with a photo folder) shares the
  * folder's file, so that after every update the file holds each image once and nothing is
  * encoded again.  Classify All through the index (cl_search_index_classify_async), run beside
- * Search's update, encodes each image once between them and scores the stored embeddings.  No
+ * Search's update, encodes each image once between them and scores the stored embeddings; with the
+ * index held by another process it classifies without it.  No
  * display needed: the tiny golden model on the model worker. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
@@ -326,6 +329,53 @@ test_classify (void)
   cl_model_worker_shutdown (worker);
 }
 
+/* Another process updating the folder's index (its lock held): Classify All classifies without the
+ * index, the worker encoding every image, to the same scores. */
+static void
+test_classify_locked (void)
+{
+  g_autofree char *folder = g_build_filename (tu_tmpdir (), "Locked", NULL);
+  draw_folder (folder, N_IMAGES, 4);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < N_IMAGES; i++)
+    g_ptr_array_add (names, g_strdup_printf ("%s/image-%02d.png", folder, i));
+  g_ptr_array_add (names, NULL);
+  char **paths = (char **) names->pdata;
+  g_autoptr (ClModelWorker) worker = cl_model_worker_new ();
+  g_autoptr (ClSession) session = session_with_model (worker);
+  g_autoptr (ClSearchIndex) index = cl_session_get_index (session, (const char *const[]) { folder, NULL });
+  const char *const classes[] = { "red", "green", "blue", NULL };
+  ClassifyProgress seen = { 0 };
+  g_autoptr (ClClassifyResult) stored = classify (session, index, paths, classes, &seen);
+  g_assert_cmpint (stored->n_embedded, ==, N_IMAGES);
+
+  /* The lock file of the folder's index, as the library names it. */
+  g_autoptr (GError) error = NULL;
+  ClipLoadOptions load;
+  clip_load_options_init (&load);
+  load.tokenizer_path = "bytes";
+  g_autoptr (ClipModel) model = clip_model_load (model_dir, &load, &error);
+  g_assert_no_error (error);
+  g_autoptr (ClipIndex) same = clip_index_open (folder, model, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *lock_path = g_strconcat (clip_index_get_file (same), ".lock", NULL);
+  int lock = g_open (lock_path, O_RDWR | O_CLOEXEC, 0);
+  g_assert_cmpint (lock, >=, 0);
+  g_assert_cmpint (flock (lock, LOCK_EX), ==, 0);
+
+  ClassifyProgress seen_locked = { 0 };
+  g_autoptr (ClClassifyResult) encoded = classify (session, index, paths, classes, &seen_locked);
+  close (lock);
+  g_assert_cmpint (encoded->n_embedded, ==, N_IMAGES);
+  g_assert_cmpuint (encoded->problems->len, ==, 0);
+  for (guint i = 0; i < N_IMAGES * 3; i++)
+    g_assert_cmpfloat_with_epsilon (encoded->probs[i], stored->probs[i], 1e-5);
+
+  g_clear_pointer (&index, cl_search_index_unref);
+  g_clear_object (&session);
+  cl_model_worker_shutdown (worker);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -337,5 +387,6 @@ main (int argc, char **argv)
   model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");
   g_test_add_func ("/search-index/shared", test_shared);
   g_test_add_func ("/search-index/classify", test_classify);
+  g_test_add_func ("/search-index/classify-locked", test_classify_locked);
   return g_test_run ();
 }
