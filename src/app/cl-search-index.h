@@ -1,5 +1,6 @@
 /* cl-search-index.h — the search index of one or more folders (one ClipIndex each), run on the
- * model worker's thread; a search covers every folder, its results merged by score.
+ * model worker's thread; a search covers every folder, its results merged by score, and Classify
+ * All on a folder reads its images' embeddings from it.
  *
  * The index borrows the worker's model, so everything that touches it runs as worker commands
  * (cl_model_worker_run_async): it is opened on first use for the model loaded there and reopened
