@@ -329,6 +329,54 @@ test_classify (void)
   cl_model_worker_shutdown (worker);
 }
 
+static void
+cancel_at_first_post (const ClClassifyProgress *progress, gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+}
+
+/* Stop (the classification's cancellable) keeps what was stored: classifying again encodes only
+ * the rest. */
+static void
+test_classify_stop_resume (void)
+{
+  const int n = 3 * CL_STORED_WINDOW;
+  g_autofree char *folder = g_build_filename (tu_tmpdir (), "Stopped", NULL);
+  draw_folder (folder, n, 5);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < n; i++)
+    g_ptr_array_add (names, g_strdup_printf ("%s/image-%02d.png", folder, i));
+  g_ptr_array_add (names, NULL);
+  g_autoptr (ClModelWorker) worker = cl_model_worker_new ();
+  g_autoptr (ClSession) session = session_with_model (worker);
+  g_autoptr (ClSearchIndex) index = cl_session_get_index (session, (const char *const[]) { folder, NULL });
+  const char *const classes[] = { "red", "green", "blue", NULL };
+  const char *const templates[] = { "a photo of a {}.", NULL };
+  g_autofree gint64 *mtimes = g_new0 (gint64, n);
+  g_autoptr (GCancellable) stop = g_cancellable_new ();
+  GAsyncResult *result = NULL;
+  g_autoptr (GError) error = NULL;
+
+  cl_search_index_classify_async (index, (const char *const *) names->pdata, mtimes, n, classes, templates,
+                                  cancel_at_first_post, stop, NULL, stop, store_result, &result);
+  g_autoptr (ClClassifyResult) stopped = cl_model_worker_classify_finish (cl_session_get_worker (session),
+                                                                          wait_for (&result), &error);
+  g_clear_object (&result);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_null (stopped);
+  g_autoptr (ClIndexSnapshot) kept = snapshot (index);
+  g_test_message ("stopped with %u of %d images stored", kept->n, n);
+  g_assert_cmpuint (kept->n, >=, CL_STORED_WINDOW);
+
+  ClassifyProgress seen = { 0 };
+  g_autoptr (ClClassifyResult) resumed = classify (session, index, (char **) names->pdata, classes, &seen);
+  g_assert_cmpint (resumed->n_embedded, ==, n - (gint64) kept->n);
+
+  g_clear_pointer (&index, cl_search_index_unref);
+  g_clear_object (&session);
+  cl_model_worker_shutdown (worker);
+}
+
 /* Another process updating the folder's index (its lock held): Classify All classifies without the
  * index, the worker encoding every image, to the same scores. */
 static void
@@ -387,6 +435,7 @@ main (int argc, char **argv)
   model_dir = tu_shared_path ("golden/models/tiny_quickgelu/hf");
   g_test_add_func ("/search-index/shared", test_shared);
   g_test_add_func ("/search-index/classify", test_classify);
+  g_test_add_func ("/search-index/classify-stop-resume", test_classify_stop_resume);
   g_test_add_func ("/search-index/classify-locked", test_classify_locked);
   return g_test_run ();
 }
