@@ -187,19 +187,28 @@ CLIP_CLONES void
 clip_reduced_store (float *out, int ldo, const float *sums, int rows, int cols, const float *bias, int add,
                     int activation)
 {
+  /* The activation inline: a call per row of 32 values cost as much as the activation itself. */
   for (int r = 0; r < rows; r++)
     {
       float *row = out + (size_t) r * ldo;
       const float *s = sums + (size_t) r * CLIP_PANEL;
+      float value[CLIP_PANEL];
       for (int c = 0; c < cols; c++)
         {
           float base = add ? row[c] : 0.0f;
           if (bias != NULL)
             base += bias[c];
-          row[c] = base + s[c];
+          value[c] = base + s[c];
         }
-      if (activation != CLIP_PACKED_LINEAR)
-        clip_activation_forward (row, row, cols, activation == CLIP_PACKED_QUICK_GELU);
+      if (activation == CLIP_PACKED_QUICK_GELU)
+        for (int c = 0; c < cols; c++)
+          row[c] = clip_quick_gelu (value[c]);
+      else if (activation == CLIP_PACKED_GELU)
+        for (int c = 0; c < cols; c++)
+          row[c] = clip_gelu (value[c]);
+      else
+        for (int c = 0; c < cols; c++)
+          row[c] = value[c];
     }
 }
 

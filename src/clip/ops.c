@@ -24,32 +24,6 @@
 /* Partial sums kept side by side in vectorised loops: a multiple of every SIMD width (4, 8, 16 floats). */
 #define LANES 16
 
-/* e^x for x in [−87, 88] (clamped outside, where the callers' results no longer change), within
- * 2 ulp: x = n·ln2 + r with |r| ≤ ln2/2, e^r by Cephes' expf polynomial, 2^n put into the exponent
- * bits.  Unlike libm's expf it has no branches, so loops calling it are vectorised. */
-static inline float
-exp_fast (float x)
-{
-  float input = x;
-  /* Written so that NaN lands on −87 (no float-to-int overflow below) and comes back as NaN. */
-  x = x > -87.0f ? x : -87.0f;
-  x = x < 88.0f ? x : 88.0f;
-  float n = (x * 1.44269504088896341f + 0x1.8p23f) - 0x1.8p23f;   /* round to nearest */
-  float r = x - n * 0.693359375f;                                  /* ln2 in two parts */
-  r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits = ((int32_t) n + 127) * (1 << 23);
-  float scale;
-  memcpy (&scale, &bits, sizeof scale);
-  return input == input ? p * scale : input;
-}
-
 /* ------------------------------------------------------------------ linear */
 
 void
@@ -349,13 +323,13 @@ clip_activation_forward (float *out, const float *inp, int64_t n, int quick)
 {
   if (quick)
     for (int64_t i = 0; i < n; i++)
-      out[i] = inp[i] / (1.0f + exp_fast (-1.702f * inp[i]));
+      out[i] = clip_quick_gelu (inp[i]);
   else
     for (int64_t i = 0; i < n; i++)
-      out[i] = 0.5f * inp[i] * (1.0f + erff (inp[i] * (float) M_SQRT1_2));
+      out[i] = clip_gelu (inp[i]);
 }
 
-/* Differentiates out[i] = inp[i] / (1 + exp_fast (-1.702 · inp[i]))  → σ + 1.702·x·σ·(1 − σ)
+/* Differentiates out[i] = inp[i] / (1 + clip_exp_fast (-1.702 · inp[i]))  → σ + 1.702·x·σ·(1 − σ)
  *             or out[i] = 0.5 · inp[i] · (1 + erff (inp[i] / √2))   → Φ(x) + x·φ(x). */
 CLIP_KERNEL void
 clip_activation_backward (float *dinp /* [n] */, const float *dout /* [n] */, const float *inp /* [n] */,
@@ -364,7 +338,7 @@ clip_activation_backward (float *dinp /* [n] */, const float *dout /* [n] */, co
   if (quick)
     for (int64_t i = 0; i < n; i++)
       {
-        float x = inp[i], s = 1.0f / (1.0f + exp_fast (-1.702f * x));
+        float x = inp[i], s = 1.0f / (1.0f + clip_exp_fast (-1.702f * x));
         dinp[i] += dout[i] * (s + 1.702f * x * s * (1.0f - s));
       }
   else
@@ -394,7 +368,7 @@ softmax_row (float *p, int n)
 #pragma omp simd reduction(+:sum)
   for (int j = 0; j < n; j++)
     {
-      p[j] = exp_fast (p[j] - mx);
+      p[j] = clip_exp_fast (p[j] - mx);
       sum += p[j];
     }
   float inv = 1.0f / sum;
