@@ -846,6 +846,7 @@ typedef struct {
   const float *inp, *weight, *bias;
   int dim;
   float eps;
+  ClipReducedInput *rounded;   /* or NULL: receives OUT's rows rounded for a reduced product */
 } LayerNormJob;
 
 static void
@@ -855,13 +856,15 @@ layernorm_rows (int64_t start, int64_t end, gpointer data)
   clip_layernorm_forward (j->out + start * j->dim, j->mean != NULL ? j->mean + start : NULL,
                           j->rstd != NULL ? j->rstd + start : NULL, j->inp + start * j->dim,
                           j->weight, j->bias, (int) (end - start), j->dim, j->eps);
+  if (j->rounded != NULL)
+    clip_reduced_input_fill (j->rounded, j->out, j->dim, (int) start, (int) end);
 }
 
 static void
 layernorm (float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
            int n, int dim, float eps)
 {
-  LayerNormJob job = { out, mean, rstd, inp, weight, bias, dim, eps };
+  LayerNormJob job = { out, mean, rstd, inp, weight, bias, dim, eps, NULL };
   clip_parallel_for (n, GRAIN_FLOATS / dim + 1, layernorm_rows, &job);
 }
 
@@ -1001,9 +1004,9 @@ reduced_input_rows (int64_t start, int64_t end, gpointer data)
   clip_reduced_input_fill (j->in, j->inp, j->in_dim, (int) start, (int) end);
 }
 
-/* INP [N, IN] rounded for a product with a reduced matrix, in the context's buffer. */
+/* The context's buffer laid out for N rounded rows of IN inputs. */
 static void
-reduced_input_prepare (ClipReducedInput *in, ReducedContext *context, const float *inp, int n, int in_dim)
+reduced_input_layout (ClipReducedInput *in, ReducedContext *context, int n, int in_dim)
 {
   size_t bytes = clip_reduced_input_bytes (context->format, n, in_dim);
   if (context->input_bytes < bytes)
@@ -1013,16 +1016,41 @@ reduced_input_prepare (ClipReducedInput *in, ReducedContext *context, const floa
       context->input_bytes = bytes;
     }
   clip_reduced_input_init (in, context->format, n, in_dim, context->input);
+}
+
+/* INP [N, IN] rounded for a product with a reduced matrix, in the context's buffer. */
+static void
+reduced_input_prepare (ClipReducedInput *in, ReducedContext *context, const float *inp, int n, int in_dim)
+{
+  reduced_input_layout (in, context, n, in_dim);
   ReducedInputJob job = { in, inp, in_dim };
   clip_parallel_for (n, GRAIN_FLOATS / in_dim + 1, reduced_input_rows, &job);
 }
 
+/* layernorm (without statistics) whose output M multiplies next: for a reduced matrix, each chunk
+ * of rows is rounded into ROUNDED in the same loop, while it is in cache, and ROUNDED is returned
+ * for panel_linear; NULL for a float32 one. */
+static const ClipReducedInput *
+layernorm_for_product (ClipReducedInput *rounded, const PanelMatrix *m, float *out, const float *inp,
+                       const float *weight, const float *bias, int n, int dim, float eps)
+{
+  if (m->context == NULL)
+    {
+      layernorm (out, NULL, NULL, inp, weight, bias, n, dim, eps);
+      return NULL;
+    }
+  reduced_input_layout (rounded, m->context, n, dim);
+  LayerNormJob job = { out, NULL, NULL, inp, weight, bias, dim, eps, rounded };
+  clip_parallel_for (n, GRAIN_FLOATS / dim + 1, layernorm_rows, &job);
+  return rounded;
+}
+
 /* linear on panel weights: out[n, out_dim] (row stride LDO) = inp · weightᵀ + bias, or += with ADD,
- * then ACTIVATION (CLIP_PACKED_*).  The threads take ranges of panels (two per thread, for a late
- * starter to even out). */
+ * then ACTIVATION (CLIP_PACKED_*).  ROUNDED, when not NULL, holds INP already rounded for a reduced
+ * matrix.  The threads take ranges of panels (two per thread, for a late starter to even out). */
 static void
-panel_linear (float *out, int ldo, const float *inp, const PanelMatrix *m, const float *bias, int n, int in_dim,
-              int out_dim, gboolean add, int activation)
+panel_linear (float *out, int ldo, const float *inp, const ClipReducedInput *rounded, const PanelMatrix *m,
+              const float *bias, int n, int in_dim, int out_dim, gboolean add, int activation)
 {
   if (panel_matrix_uses_blas (m))
     {
@@ -1032,9 +1060,12 @@ panel_linear (float *out, int ldo, const float *inp, const PanelMatrix *m, const
     }
   int n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL;
   ClipReducedInput reduced_inp;
-  if (m->floats == NULL)
-    reduced_input_prepare (&reduced_inp, m->context, inp, n, in_dim);
-  PanelProductJob job = { out, inp, m, &reduced_inp, bias, ldo, n, in_dim, out_dim, add, activation, n_panels,
+  if (m->floats == NULL && rounded == NULL)
+    {
+      reduced_input_prepare (&reduced_inp, m->context, inp, n, in_dim);
+      rounded = &reduced_inp;
+    }
+  PanelProductJob job = { out, inp, m, rounded, bias, ldo, n, in_dim, out_dim, add, activation, n_panels,
                           MIN (n_panels, 2 * clip_get_threads ()) };
   clip_parallel_for (job.parts, 1, panel_product_parts, &job);
 }
@@ -1078,15 +1109,18 @@ block_forward (float *x, const ClipLayerWeights *lw, const PanelLayer *pl, const
   if (pl != NULL)
     {
       /* Q, K and V side by side in the rows of q, k and v's space: [n, 3d]. */
-      layernorm (ln1, NULL, NULL, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
-      panel_linear (q, 3 * d, ln1, &pl->qkv, pl->qkv_bias, n, d, 3 * d, FALSE, CLIP_PACKED_LINEAR);
+      ClipReducedInput rounded;
+      const ClipReducedInput *ln1_rounded =
+        layernorm_for_product (&rounded, &pl->qkv, ln1, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
+      panel_linear (q, 3 * d, ln1, ln1_rounded, &pl->qkv, pl->qkv_bias, n, d, 3 * d, FALSE, CLIP_PACKED_LINEAR);
       AttentionJob job = { a, NULL, q, q + d, q + 2 * d, seqs, d, 3 * d, tc->heads, causal };
       clip_parallel_for ((int64_t) seqs->b * tc->heads, 2, attention_units, &job);
-      panel_linear (x, d, a, &pl->o, lw->o_b, n, d, d, TRUE, CLIP_PACKED_LINEAR);
-      layernorm (ln2, NULL, NULL, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
-      panel_linear (act, f, ln2, &pl->fc1, lw->fc1_b, n, d, f, FALSE,
+      panel_linear (x, d, a, NULL, &pl->o, lw->o_b, n, d, d, TRUE, CLIP_PACKED_LINEAR);
+      const ClipReducedInput *ln2_rounded =
+        layernorm_for_product (&rounded, &pl->fc1, ln2, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
+      panel_linear (act, f, ln2, ln2_rounded, &pl->fc1, lw->fc1_b, n, d, f, FALSE,
                     tc->activation == CLIP_ACTIVATION_QUICK_GELU ? CLIP_PACKED_QUICK_GELU : CLIP_PACKED_GELU);
-      panel_linear (x, d, act, &pl->fc2, lw->fc2_b, n, f, d, TRUE, CLIP_PACKED_LINEAR);
+      panel_linear (x, d, act, NULL, &pl->fc2, lw->fc2_b, n, f, d, TRUE, CLIP_PACKED_LINEAR);
       return;
     }
 
@@ -1141,7 +1175,7 @@ pool_project (const float *x, const int *pos, int n, int t, int d, const float *
         memcpy (trace->pooled, pooled, sizeof (float) * n * d);
     }
   if (proj_panels != NULL)
-    panel_linear (features, embed_dim, pooled, proj_panels, NULL, n, d, embed_dim, FALSE, CLIP_PACKED_LINEAR);
+    panel_linear (features, embed_dim, pooled, NULL, proj_panels, NULL, n, d, embed_dim, FALSE, CLIP_PACKED_LINEAR);
   else
     clip_matmul_forward (features, pooled, proj, n, d, embed_dim, FALSE);
 }
@@ -1180,7 +1214,7 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
       if (panels != NULL)
         {
           clip_patch_gather (patches, pixels, n, s, p);
-          panel_linear (embedded, d, patches, &panels->v_patch, NULL, n_patches, patch_len, d, FALSE,
+          panel_linear (embedded, d, patches, NULL, &panels->v_patch, NULL, n_patches, patch_len, d, FALSE,
                         CLIP_PACKED_LINEAR);
         }
       else
