@@ -188,33 +188,46 @@ clip_reduced_input_fill (ClipReducedInput *in, const float *inp, int in_dim, int
 
 /* ------------------------------------------------------------------ results */
 
-CLIP_CLONES void
-clip_reduced_store (float *out, int ldo, const float *sums, int rows, int cols, const float *bias, int add,
-                    int activation)
+/* Column C of a row's result before the activation: the row's value (ADD) plus the bias plus the sum. */
+static inline __attribute__ ((always_inline)) float
+stored_sum (const float *row, const float *sums, const float *bias, int add, int c)
+{
+  float base = add ? row[c] : 0.0f;
+  if (bias != NULL)
+    base += bias[c];
+  return base + sums[c];
+}
+
+/* clip_reduced_store for a constant ADD: with ADD a run-time value, GCC read every row through a
+ * masked load, and the stores waited on it. */
+static inline __attribute__ ((always_inline)) void
+store_rows (float *out, int ldo, const float *sums, int rows, int cols, const float *bias, int add, int activation)
 {
   /* The activation inline: a call per row of 32 values cost as much as the activation itself. */
   for (int r = 0; r < rows; r++)
     {
       float *row = out + (size_t) r * ldo;
       const float *s = sums + (size_t) r * CLIP_PANEL;
-      float value[CLIP_PANEL];
-      for (int c = 0; c < cols; c++)
-        {
-          float base = add ? row[c] : 0.0f;
-          if (bias != NULL)
-            base += bias[c];
-          value[c] = base + s[c];
-        }
       if (activation == CLIP_PACKED_QUICK_GELU)
         for (int c = 0; c < cols; c++)
-          row[c] = clip_quick_gelu (value[c]);
+          row[c] = clip_quick_gelu (stored_sum (row, s, bias, add, c));
       else if (activation == CLIP_PACKED_GELU)
         for (int c = 0; c < cols; c++)
-          row[c] = clip_gelu (value[c]);
+          row[c] = clip_gelu (stored_sum (row, s, bias, add, c));
       else
         for (int c = 0; c < cols; c++)
-          row[c] = value[c];
+          row[c] = stored_sum (row, s, bias, add, c);
     }
+}
+
+CLIP_CLONES void
+clip_reduced_store (float *out, int ldo, const float *sums, int rows, int cols, const float *bias, int add,
+                    int activation)
+{
+  if (add)
+    store_rows (out, ldo, sums, rows, cols, bias, 1, activation);
+  else
+    store_rows (out, ldo, sums, rows, cols, bias, 0, activation);
 }
 
 CLIP_CLONES void
