@@ -133,22 +133,22 @@ partial_get (size_t bytes)
 
 /* The results of rows I … I + 31 and panel P, written out with bias, residual and activation. */
 static void
-bf16_store (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m, int i, int p,
+bf16_store (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m, int i, int p,
             const float *results, const float *bias, int add, int activation)
 {
   int c0 = p * CLIP_PANEL, cols = m->out_dim - c0 < CLIP_PANEL ? m->out_dim - c0 : CLIP_PANEL;
   int rows = in->n - i < 32 ? in->n - i : 32;
-  clip_reduced_store (out + (size_t) i * ldo + c0, ldo, results, rows, cols, bias != NULL ? bias + c0 : NULL, add,
+  clip_reduced_store (out, i, c0, results, rows, cols, bias, add,
                       activation);
 }
 
 static void
-int8_store (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m, int i, int p,
+int8_store (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m, int i, int p,
             const int32_t *results, const float *bias, int add, int activation)
 {
-  clip_reduced_store_int8 (out, ldo, in, m, i, p, results, 16, bias, add, activation);
+  clip_reduced_store_int8 (out, in, m, i, p, results, 16, bias, add, activation);
   if (in->n - i > 16)
-    clip_reduced_store_int8 (out, ldo, in, m, i + 16, p, results + 16 * CLIP_PANEL, 16, bias, add, activation);
+    clip_reduced_store_int8 (out, in, m, i + 16, p, results + 16 * CLIP_PANEL, 16, bias, add, activation);
 }
 
 /* Tiles: 0–3 accumulators (rows 0–15 | 16–31) × (columns 0–15 | 16–31), 4–5 inputs, 6–7 weights.
@@ -237,22 +237,22 @@ int8_store (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMa
   while (0)
 
 __attribute__ ((target ("amx-tile,amx-bf16,avx512f"))) void
-clip_bf16_linear_amx (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+clip_bf16_linear_amx (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                       const float *bias, int add, int activation, int p0, int p1)
 {
   tiles_configure ();
   float results[32][CLIP_PANEL] __attribute__ ((aligned (64)));
   AMX_PRODUCT (_tile_dpbf16ps, 32, 2, 2, (size_t) (m->k_pad / 2) * PANEL_ROW_BYTES,
-               bf16_store (out, ldo, in, m, i, p, &results[0][0], bias, add, activation));
+               bf16_store (out, in, m, i, p, &results[0][0], bias, add, activation));
 }
 
 __attribute__ ((target ("amx-tile,amx-int8,avx512f"))) void
-clip_int8_linear_amx (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+clip_int8_linear_amx (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                       const float *bias, int add, int activation, int p0, int p1)
 {
   tiles_configure ();
   int32_t results[32][CLIP_PANEL] __attribute__ ((aligned (64)));
   AMX_PRODUCT (_tile_dpbssd, 64, 4, 1, (size_t) (m->k_pad / 4) * PANEL_ROW_BYTES,
-               int8_store (out, ldo, in, m, i, p, &results[0][0], bias, add, activation));
+               int8_store (out, in, m, i, p, &results[0][0], bias, add, activation));
 }
 #endif
