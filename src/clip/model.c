@@ -1198,7 +1198,8 @@ pool_project (const float *x, const int *pos, int n, int t, int d, const float *
         memcpy (trace->pooled, pooled, sizeof (float) * n * d);
     }
   if (proj_panels != NULL)
-    panel_linear (features, embed_dim, pooled, NULL, NULL, proj_panels, NULL, n, d, embed_dim, FALSE, CLIP_PACKED_LINEAR);
+    panel_linear (features, embed_dim, pooled, NULL, NULL, proj_panels, NULL, n, d, embed_dim, FALSE,
+                  CLIP_PACKED_LINEAR);
   else
     clip_matmul_forward (features, pooled, proj, n, d, embed_dim, FALSE);
 }

@@ -264,8 +264,8 @@ clip_reduced_store (const ClipReducedOutput *out, int i, int c0, const float *su
 }
 
 CLIP_CLONES void
-clip_reduced_store_int8 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m, int i, int p,
-                         const int32_t *totals, int block_rows, const float *bias, int add, int activation)
+clip_reduced_store_int8 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m, int i,
+                         int p, const int32_t *totals, int block_rows, const float *bias, int add, int activation)
 {
   int c0 = p * CLIP_PANEL, cols = m->out_dim - c0 < CLIP_PANEL ? m->out_dim - c0 : CLIP_PANEL;
   int rows = in->n - i < block_rows ? in->n - i : block_rows;

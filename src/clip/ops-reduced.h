@@ -120,8 +120,8 @@ void clip_reduced_store (const ClipReducedOutput *out, int i, int c0, const floa
                          const float *bias, int add, int activation);
 /* The same for int8: TOTALS [BLOCK_ROWS][CLIP_PANEL] are the int32 sums of rows I … of panel P, scaled
  * back by the row and column scales (BLOCK_ROWS ≤ 16). */
-void clip_reduced_store_int8 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m, int i,
-                              int p, const int32_t *totals, int block_rows, const float *bias, int add,
+void clip_reduced_store_int8 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                              int i, int p, const int32_t *totals, int block_rows, const float *bias, int add,
                               int activation);
 /* The kernels of each instruction set, for the panels P0 … P1 − 1. */
 typedef void (*ClipReducedKernel) (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
