@@ -504,7 +504,7 @@ panels_free (ClipPanels *panels)
 {
   free (panels->block);
   for (int i = 0; i < N_INPUTS; i++)
-    g_aligned_free (panels->context.input[i]);
+    g_free (panels->context.input[i]);
   g_free (panels->vision);
   g_free (panels->text);
   g_free (panels);
@@ -819,13 +819,29 @@ panels_get (ClipModel *model, ClipPassRegime regime)
 
 /* ------------------------------------------------------------------ forward passes */
 
+/* BYTES zeroed, on huge pages where the kernel gives them (THP "madvise"): the activations of a
+ * batch take tens of MB, read and written in full by every layer, and with 4 KB pages the
+ * products' and attention's strided rows missed the TLB. */
+static void *
+huge_alloc0 (size_t bytes)
+{
+  void *memory = NULL;
+  if (posix_memalign (&memory, PANEL_BLOCK_ALIGNMENT, bytes) != 0)
+    return g_malloc0 (bytes);
+#ifdef MADV_HUGEPAGE
+  madvise (memory, bytes, MADV_HUGEPAGE);
+#endif
+  memset (memory, 0, bytes);
+  return memory;
+}
+
 static float *
 scratch_get (ClipModel *model, size_t floats)
 {
   if (model->scratch_floats < floats)
     {
       g_free (model->scratch);
-      model->scratch = g_new0 (float, floats);
+      model->scratch = huge_alloc0 (floats * sizeof (float));
       model->scratch_floats = floats;
     }
   return model->scratch;
@@ -1017,8 +1033,8 @@ reduced_input_layout (ClipReducedInput *in, ReducedContext *context, int which, 
   size_t bytes = clip_reduced_input_bytes (context->format, n, in_dim);
   if (context->input_bytes[which] < bytes)
     {
-      g_aligned_free (context->input[which]);
-      context->input[which] = g_aligned_alloc (bytes, 1, 64);
+      g_free (context->input[which]);
+      context->input[which] = huge_alloc0 (bytes);
       context->input_bytes[which] = bytes;
     }
   clip_reduced_input_init (in, context->format, n, in_dim, context->input[which]);

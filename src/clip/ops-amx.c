@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -124,9 +125,15 @@ partial_get (size_t bytes)
     }
   if (partial->bytes < bytes)
     {
+      /* On huge pages where the kernel gives them: the rows of partial sums lie far apart. */
+      size_t huge = (size_t) 2 << 20, rounded = (bytes + huge - 1) / huge * huge;
       free (partial->data);
-      partial->data = aligned_alloc (64, bytes);
-      partial->bytes = partial->data != NULL ? bytes : 0;
+      partial->data = aligned_alloc (huge, rounded);
+      partial->bytes = partial->data != NULL ? rounded : 0;
+#ifdef MADV_HUGEPAGE
+      if (partial->data != NULL)
+        madvise (partial->data, rounded, MADV_HUGEPAGE);
+#endif
     }
   return partial->data;
 }
