@@ -23,6 +23,7 @@ packages=(
   libsoup-3.0-dev glib-networking  # Hugging Face hub downloads (HTTPS through glib-networking)
   libgtk-4-dev          # the GTK application
   xvfb xauth dbus       # GUI tests on a virtual display (xvfb-run needs xauth)
+  xdotool               # GUI tests drag with the real pointer (XTest): the grid's rubber band
   fonts-dejavu-core adwaita-icon-theme  # text and icons for the application on a bare machine
   fonts-nanum           # Hangul glyphs for the Korean translation
   desktop-file-utils appstream  # validating the .desktop and metainfo files

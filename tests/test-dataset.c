@@ -12,22 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A new empty folder for one test. */
-static char *
-make_dir (const char *name)
-{
-  char *dir = g_build_filename (tu_tmpdir (), name, NULL);
-  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
-  return dir;
-}
-
-static void
-write_text (const char *dir, const char *name, const char *text)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-  tu_write_file (path, text, strlen (text));
-}
-
 /* A WIDTH × HEIGHT PNG whose pixels depend on SEED. */
 static void
 write_png (const char *dir, const char *name, int width, int height, int seed)
@@ -95,12 +79,12 @@ assert_issue (const ClipDataset *dataset, int line, const char *path, const char
 static void
 test_csv_rfc4180 (void)
 {
-  g_autofree char *dir = make_dir ("rfc4180");
+  g_autofree char *dir = tu_make_dir ("rfc4180");
   write_png (dir, "a.png", 8, 8, 1);
   write_png (dir, "b.png", 8, 8, 2);
   write_png (dir, "c.png", 8, 8, 3);
   write_png (dir, "sub/d.png", 8, 8, 4);
-  write_text (dir, "data.csv",
+  tu_write_text (dir, "data.csv",
               "\xEF\xBB\xBF" "Caption,extra,image_path,label\r\n"    /* 1 */
               "\"a cat, sitting\",x,a.png,cat\r\n"                   /* 2 */
               "\"a \"\"quoted\"\" dog\",y,b.png,dog\r\n"             /* 3 */
@@ -138,9 +122,9 @@ test_csv_rfc4180 (void)
 static void
 test_csv_caption_groups (void)
 {
-  g_autofree char *dir = make_dir ("groups");
+  g_autofree char *dir = tu_make_dir ("groups");
   write_png (dir, "a.png", 8, 8, 1);
-  write_text (dir, "data.csv", "image_path,caption\na.png,a cat\na.png,a dog\na.png,a cat\na.png,a bird\na.png,a dog\n");
+  tu_write_text (dir, "data.csv", "image_path,caption\na.png,a cat\na.png,a dog\na.png,a cat\na.png,a bird\na.png,a dog\n");
   GError *error = NULL;
   g_autoptr (ClipDataset) dataset = load (dir, "data.csv", NULL, &error);  /* root: the CSV's folder */
   g_assert_no_error (error);
@@ -154,36 +138,36 @@ test_csv_caption_groups (void)
 static void
 test_csv_header_errors (void)
 {
-  g_autofree char *dir = make_dir ("headers");
+  g_autofree char *dir = tu_make_dir ("headers");
   write_png (dir, "a.png", 8, 8, 1);
   GError *error = NULL;
 
-  write_text (dir, "no-caption.csv", "image_path,label\na.png,cat\n");
+  tu_write_text (dir, "no-caption.csv", "image_path,label\na.png,cat\n");
   g_assert_null (load (dir, "no-caption.csv", dir, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
   g_assert_nonnull (strstr (error->message, "no-caption.csv"));
   g_assert_nonnull (strstr (error->message, "'caption'"));
   g_clear_error (&error);
 
-  write_text (dir, "no-path.csv", "file,caption\na.png,a cat\n");
+  tu_write_text (dir, "no-path.csv", "file,caption\na.png,a cat\n");
   g_assert_null (load (dir, "no-path.csv", dir, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_MISSING);
   g_assert_nonnull (strstr (error->message, "'image_path'"));
   g_clear_error (&error);
 
-  write_text (dir, "twice.csv", "image_path,caption,caption\na.png,a,b\n");
+  tu_write_text (dir, "twice.csv", "image_path,caption,caption\na.png,a,b\n");
   g_assert_null (load (dir, "twice.csv", dir, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "twice"));
   g_clear_error (&error);
 
-  write_text (dir, "empty.csv", "");
+  tu_write_text (dir, "empty.csv", "");
   g_assert_null (load (dir, "empty.csv", dir, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "empty.csv"));
   g_clear_error (&error);
 
-  write_text (dir, "header-only.csv", "image_path,caption\n");
+  tu_write_text (dir, "header-only.csv", "image_path,caption\n");
   g_assert_null (load (dir, "header-only.csv", dir, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "no usable row"));
@@ -194,7 +178,7 @@ test_csv_header_errors (void)
   g_assert_nonnull (strstr (error->message, "absent.csv"));
   g_clear_error (&error);
 
-  write_text (dir, "ok.csv", "image_path,caption\na.png,a cat\n");
+  tu_write_text (dir, "ok.csv", "image_path,caption\na.png,a cat\n");
   g_autofree char *missing_root = g_build_filename (dir, "no-such-root", NULL);
   g_assert_null (load (dir, "ok.csv", missing_root, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_IO);
@@ -206,8 +190,8 @@ test_csv_header_errors (void)
 static void
 test_csv_bad_rows (void)
 {
-  g_autofree char *top = make_dir ("badrows");
-  g_autofree char *dir = make_dir ("badrows/root");
+  g_autofree char *top = tu_make_dir ("badrows");
+  g_autofree char *dir = tu_make_dir ("badrows/root");
   write_png (top, "outside.png", 8, 8, 1);
   write_png (dir, "good.png", 8, 8, 2);
   write_png (dir, "inner/target.png", 8, 8, 3);
@@ -235,7 +219,7 @@ test_csv_bad_rows (void)
     "good.png,\"never closed\n"                /* 14 */
     "good.png,swallowed by the open quote\n",  /* 15 */
     outside, good_absolute);
-  write_text (dir, "data.csv", csv);
+  tu_write_text (dir, "data.csv", csv);
   GError *error = NULL;
   g_autoptr (ClipDataset) dataset = load (dir, "data.csv", dir, &error);
   g_assert_no_error (error);
@@ -266,13 +250,13 @@ test_csv_bad_rows (void)
 static void
 test_csv_long_row (void)
 {
-  g_autofree char *dir = make_dir ("longrow");
+  g_autofree char *dir = tu_make_dir ("longrow");
   write_png (dir, "a.png", 8, 8, 1);
   GString *text = g_string_new ("image_path,caption\na.png,\"");
   for (int i = 0; i < CLIP_MAX_CSV_RECORD_BYTES / 8 + 10; i++)
     g_string_append (text, "a cat\n, ");  /* 8 bytes, a quoted newline each */
   g_string_append (text, "\"\na.png,short\n");
-  write_text (dir, "data.csv", text->str);
+  tu_write_text (dir, "data.csv", text->str);
   int long_lines = CLIP_MAX_CSV_RECORD_BYTES / 8 + 10;
   g_string_free (text, TRUE);
 
@@ -288,7 +272,7 @@ test_csv_long_row (void)
 static void
 test_csv_binary_rows (void)
 {
-  g_autofree char *dir = make_dir ("binary");
+  g_autofree char *dir = tu_make_dir ("binary");
   write_png (dir, "a.png", 8, 8, 1);
   static const char text[] = "image_path,caption\na.png,nul\0here\na.png,bad \xff utf-8\na.png,fine\n";
   g_autofree char *path = g_build_filename (dir, "data.csv", NULL);
@@ -305,8 +289,8 @@ test_csv_binary_rows (void)
 static void
 test_csv_all_bad (void)
 {
-  g_autofree char *dir = make_dir ("allbad");
-  write_text (dir, "data.csv", "image_path,caption\nmissing.png,a\n../x.png,b\n");
+  g_autofree char *dir = tu_make_dir ("allbad");
+  tu_write_text (dir, "data.csv", "image_path,caption\nmissing.png,a\n../x.png,b\n");
   GError *error = NULL;
   g_assert_null (load (dir, "data.csv", dir, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
@@ -338,16 +322,16 @@ count_progress (const char *what, int64_t done, int64_t total, gpointer user_dat
 static char *
 make_prepare_set (void)
 {
-  char *dir = make_dir ("prepare");
+  char *dir = tu_make_dir ("prepare");
   write_png (dir, "wide.png", 40, 20, 1);
   write_png (dir, "tall.png", 15, 33, 2);
   write_png (dir, "small.png", 5, 4, 3);
   write_png (dir, "real.png", 24, 24, 4);
   /* A PNG signature and then garbage. */
-  write_text (dir, "broken.png", "\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR garbage garbage garbage");
-  write_text (dir, "notes.png", "these are notes, not a picture\n");
-  write_text (dir, "empty.png", "");
-  write_text (dir, "data.csv",
+  tu_write_text (dir, "broken.png", "\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR garbage garbage garbage");
+  tu_write_text (dir, "notes.png", "these are notes, not a picture\n");
+  tu_write_text (dir, "empty.png", "");
+  tu_write_text (dir, "data.csv",
               "image_path,caption,label\n"          /* 1 */
               "wide.png,a wide picture,cat\n"       /* 2 */
               "broken.png,a broken one,bird\n"      /* 3 */
@@ -432,7 +416,7 @@ static void
 test_prepare_cache_file (void)
 {
   g_autofree char *dir = make_prepare_set ();
-  g_autofree char *cache = make_dir ("prepare-cache");
+  g_autofree char *cache = tu_make_dir ("prepare-cache");
   GError *error = NULL;
   g_autoptr (ClipDataset) in_memory = load (dir, "data.csv", dir, &error);
   g_autoptr (ClipDataset) cached = load (dir, "data.csv", dir, &error);
@@ -460,10 +444,10 @@ test_prepare_cache_file (void)
 static void
 test_prepare_all_bad (void)
 {
-  g_autofree char *dir = make_dir ("prepare-allbad");
-  write_text (dir, "a.png", "not a picture");
-  write_text (dir, "b.png", "");
-  write_text (dir, "data.csv", "image_path,caption\na.png,one\nb.png,two\n");
+  g_autofree char *dir = tu_make_dir ("prepare-allbad");
+  tu_write_text (dir, "a.png", "not a picture");
+  tu_write_text (dir, "b.png", "");
+  tu_write_text (dir, "data.csv", "image_path,caption\na.png,one\nb.png,two\n");
   GError *error = NULL;
   g_autoptr (ClipDataset) dataset = load (dir, "data.csv", dir, &error);
   g_assert_no_error (error);
@@ -727,7 +711,7 @@ test_generate_fashion_mnist (void)
 static void
 test_generate_fashion_errors (void)
 {
-  g_autofree char *from = make_dir ("fashion-bad");
+  g_autofree char *from = tu_make_dir ("fashion-bad");
   g_autofree char *out = g_build_filename (tu_tmpdir (), "fashion-bad-out", NULL);
   GError *error = NULL;
 

@@ -17,23 +17,6 @@
 
 /* ---------------------------------------------------------------- making data sets */
 
-static char *
-make_dir (const char *name)
-{
-  char *dir = g_build_filename (tu_tmpdir (), name, NULL);
-  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
-  return dir;
-}
-
-static void
-write_text (const char *dir, const char *name, const char *text)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-  g_autofree char *parent = g_path_get_dirname (path);
-  g_assert_cmpint (g_mkdir_with_parents (parent, 0755), ==, 0);
-  tu_write_file (path, text, strlen (text));
-}
-
 /* A WIDTH × HEIGHT picture whose colours depend on SEED, encoded as FORMAT ("png", "jpeg", "webp"). */
 static GBytes *
 encode_picture (const char *format, int width, int height, int seed)
@@ -154,10 +137,10 @@ static char *
 write_webdataset_compressed (const Pictures *pictures, const char *name, gboolean classification,
                              const char *compression, const char *extension)
 {
-  char *root = make_dir (name);
-  write_text (root, "classnames.txt", "bird\ncat\ndog\n");
-  write_text (root, "zeroshot_classification_templates.txt", "a photo of a {c}.\nart of the {c}.\n");
-  write_text (root, "test/nshards.txt", "2\n");
+  char *root = tu_make_dir (name);
+  tu_write_text (root, "classnames.txt", "bird\ncat\ndog\n");
+  tu_write_text (root, "zeroshot_classification_templates.txt", "a photo of a {c}.\nart of the {c}.\n");
+  tu_write_text (root, "test/nshards.txt", "2\n");
   for (int shard = 0; shard < 2; shard++)
     {
       TarMember members[N_PICTURES];
@@ -194,7 +177,7 @@ write_webdataset (const Pictures *pictures, const char *name, gboolean classific
 static char *
 write_image_folder (const Pictures *pictures, const char *name)
 {
-  char *root = make_dir (name);
+  char *root = tu_make_dir (name);
   for (int i = 0; i < N_PICTURES; i++)
     {
       g_autofree char *entry = g_build_filename (class_names[i % 3], pictures->name[i], NULL);
@@ -207,7 +190,7 @@ write_image_folder (const Pictures *pictures, const char *name)
 static char *
 write_karpathy (const Pictures *pictures, const char *name)
 {
-  g_autofree char *root = make_dir (name);
+  g_autofree char *root = tu_make_dir (name);
   /* A damaged entry first (no sentences): reported, and it does not hide the format. */
   g_autoptr (GString) json = g_string_new ("{\"images\": [{\"filename\": \"first.png\", \"split\": \"test\"}, ");
   for (int i = 0; i < N_PICTURES; i++)
@@ -221,7 +204,7 @@ write_karpathy (const Pictures *pictures, const char *name)
     }
   g_string_append (json, ", {\"filename\": \"other.png\", \"split\": \"train\", \"sentences\": [{\"raw\": \"x\"}]}");
   g_string_append (json, "], \"dataset\": \"flickr30k\"}");
-  write_text (root, "dataset_flickr30k.json", json->str);
+  tu_write_text (root, "dataset_flickr30k.json", json->str);
   return g_build_filename (root, "dataset_flickr30k.json", NULL);
 }
 
@@ -301,8 +284,8 @@ test_image_folder (void)
   g_autofree char *root = write_image_folder (&pictures, "folder");
   /* Nested folders count for their class; other files and hidden ones do not; an empty class stays. */
   write_bytes (root, "cat/more/extra.png", pictures.data[0]);
-  write_text (root, "cat/notes.txt", "not an image");
-  write_text (root, "README", "a file beside the class folders");
+  tu_write_text (root, "cat/notes.txt", "not an image");
+  tu_write_text (root, "README", "a file beside the class folders");
   g_autofree char *empty = g_build_filename (root, "eel", NULL);
   g_assert_cmpint (g_mkdir_with_parents (empty, 0755), ==, 0);
 
@@ -343,8 +326,8 @@ test_image_folder (void)
   g_assert_cmpstr (clip_dataset_get_caption (templated, 0), ==, "art of the bird");
   g_assert_cmpstr (clip_dataset_get_caption (templated, 1), ==, "a bird photo");
 
-  g_autofree char *no_classes = make_dir ("folder-without-classes");
-  write_text (no_classes, "a.txt", "x");
+  g_autofree char *no_classes = tu_make_dir ("folder-without-classes");
+  tu_write_text (no_classes, "a.txt", "x");
   g_autoptr (ClipDataset) none = clip_dataset_open (no_classes, NULL, NULL, &error);
   g_assert_null (none);
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
@@ -419,7 +402,7 @@ test_webdataset_malformed (void)
   g_auto (Pictures) pictures;
   pictures_init (&pictures);
   g_autofree char *root = write_webdataset (&pictures, "wds-bad", TRUE);
-  write_text (root, "test/nshards.txt", "5\n");  /* 2.tar, 3.tar written below, 4.tar missing */
+  tu_write_text (root, "test/nshards.txt", "5\n");  /* 2.tar, 3.tar written below, 4.tar missing */
   g_autoptr (GBytes) garbage = text_bytes ("this is not a picture");
   g_autoptr (GBytes) nine = text_bytes ("9");
   g_autoptr (GBytes) word = text_bytes ("cat");
@@ -483,7 +466,7 @@ test_coco (void)
 {
   g_auto (Pictures) pictures;
   pictures_init (&pictures);
-  g_autofree char *root = make_dir ("coco");
+  g_autofree char *root = tu_make_dir ("coco");
   for (int i = 0; i < 3; i++)
     {
       g_autofree char *entry = g_build_filename ("val2017", pictures.name[i], NULL);
@@ -507,7 +490,7 @@ test_coco (void)
     "{\"id\": 8, \"image_id\": 11},"
     "{\"id\": 9, \"image_id\": 77, \"caption\": \"nobody\"}]}",
     pictures.name[0], pictures.name[1], pictures.name[2], pictures.name[0]);
-  write_text (root, "annotations/captions_val2017.json", json);
+  tu_write_text (root, "annotations/captions_val2017.json", json);
   g_autofree char *path = g_build_filename (root, "annotations", "captions_val2017.json", NULL);
 
   g_autoptr (ClipDataset) dataset = open_dataset (path, NULL, NULL);  /* images in ../val2017 */
@@ -582,7 +565,7 @@ test_karpathy (void)
   g_clear_error (&error);
 
   /* A JSON that is neither COCO nor Karpathy. */
-  write_text (dir, "other.json", "{\"images\": [{\"file\": \"x\"}]}");
+  tu_write_text (dir, "other.json", "{\"images\": [{\"file\": \"x\"}]}");
   g_autofree char *other = g_build_filename (dir, "other.json", NULL);
   g_autoptr (ClipDataset) neither = clip_dataset_open (other, NULL, NULL, &error);
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
@@ -944,7 +927,7 @@ test_webdataset_compressed (void)
   GStatBuf st;
   g_assert_cmpint (g_stat (cut_path, &st), ==, 0);
   g_assert_cmpint (truncate (cut_path, st.st_size / 2), ==, 0);  /* 256 KiB into the noise */
-  write_text (tar_root, "test/nshards.txt", "3\n");
+  tu_write_text (tar_root, "test/nshards.txt", "3\n");
   g_autoptr (ClipDataset) truncated = open_dataset (tar_root, NULL, NULL);
   assert_issue (truncated, "2.tar.gz", "cut.png", "truncated");
   g_assert_cmpuint (clip_dataset_get_issues (truncated)->len, ==, 1);

@@ -69,14 +69,6 @@ write_image (const char *path, int width, int height, guint seed, const char *fo
   g_assert_no_error (error);
 }
 
-static char *
-make_dir (const char *name)
-{
-  char *path = g_build_filename (tu_tmpdir (), name, NULL);
-  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
-  return path;
-}
-
 /* Options with a cache folder of the test's own. */
 static ClipIndexOptions
 test_options (const char *name)
@@ -590,7 +582,7 @@ test_store_mutations (void)
 static void
 test_incremental (void)
 {
-  g_autofree char *folder = make_dir ("incremental");
+  g_autofree char *folder = tu_make_dir ("incremental");
   for (int i = 0; i < 6; i++)
     {
       g_autofree char *name = g_strdup_printf ("%s/img%d.png", folder, i);
@@ -628,7 +620,7 @@ test_incremental (void)
   g_autofree char *copy = g_build_filename (folder, "copy-of-img4.png", NULL);
   g_autofree char *original = g_build_filename (folder, "img4.png", NULL);
   g_autofree char *touched = g_build_filename (folder, "img5.png", NULL);
-  g_autofree char *sub = make_dir ("incremental/sub");
+  g_autofree char *sub = tu_make_dir ("incremental/sub");
   g_autofree char *moved_from = g_build_filename (folder, "img3.png", NULL);
   g_autofree char *moved_to = g_build_filename (sub, "renamed.png", NULL);
   g_autofree char *deleted = g_build_filename (folder, "img2.png", NULL);
@@ -678,8 +670,8 @@ update_paths (ClipIndex *index, const char *const *paths, ClipIndexStats *stats)
 static void
 test_update_paths (void)
 {
-  g_autofree char *folder = make_dir ("paths");
-  g_autofree char *sub = make_dir ("paths/sub");
+  g_autofree char *folder = tu_make_dir ("paths");
+  g_autofree char *sub = tu_make_dir ("paths/sub");
   const char *names[] = { "a.png", "b.png", "sub/c.png", "sub/d.png" };
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     {
@@ -782,7 +774,7 @@ test_update_paths (void)
 static void
 test_update_paths_own_cache (void)
 {
-  g_autofree char *folder = make_dir ("own-cache");
+  g_autofree char *folder = tu_make_dir ("own-cache");
   g_autofree char *photo = g_build_filename (folder, "a.png", NULL);
   write_image (photo, 64, 64, 500, "png");
   ClipIndexOptions options;
@@ -808,9 +800,9 @@ test_update_paths_own_cache (void)
 static void
 test_exclude_hidden (void)
 {
-  g_autofree char *folder = make_dir ("exclude");
-  g_free (make_dir ("exclude/.thumbnails"));
-  g_free (make_dir ("exclude/raw"));
+  g_autofree char *folder = tu_make_dir ("exclude");
+  g_free (tu_make_dir ("exclude/.thumbnails"));
+  g_free (tu_make_dir ("exclude/raw"));
   const char *files[] = { "a.png", ".thumbnails/b.png", "raw/c.png", "d.tiff.png", ".e.png" };
   for (size_t i = 0; i < G_N_ELEMENTS (files); i++)
     {
@@ -869,7 +861,7 @@ write_truncated (const char *from, const char *to)
 static void
 test_bad_files (void)
 {
-  g_autofree char *folder = make_dir ("bad");
+  g_autofree char *folder = tu_make_dir ("bad");
   g_autofree char *good_jpeg = g_build_filename (folder, "good.jpg", NULL);
   g_autofree char *good_png = g_build_filename (folder, "good.png", NULL);
   write_image (good_jpeg, 200, 150, 1, "jpeg");
@@ -892,7 +884,7 @@ test_bad_files (void)
   write_image (huge, 400, 300, 3, "png");
   g_autofree char *fifo = g_build_filename (folder, "pipe.jpg", NULL);
   g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
-  g_autofree char *sub = make_dir ("bad/sub");
+  g_autofree char *sub = tu_make_dir ("bad/sub");
   g_autofree char *loop = g_build_filename (sub, "loop", NULL);
   g_autofree char *dangling = g_build_filename (folder, "dangling.jpg", NULL);
   g_autofree char *alias = g_build_filename (folder, "alias.jpg", NULL);
@@ -959,7 +951,7 @@ static void
 test_corrupt (void)
 {
   const int n = 10;
-  g_autofree char *folder = make_dir ("corrupt");
+  g_autofree char *folder = tu_make_dir ("corrupt");
   for (int i = 0; i < n; i++)
     {
       g_autofree char *name = g_strdup_printf ("%s/p%02d.png", folder, i);
@@ -1084,13 +1076,13 @@ test_kill_resume (void)
       return;
     }
   const int n = 400, kill_at = 20;
-  g_autofree char *folder = make_dir ("kill");
+  g_autofree char *folder = tu_make_dir ("kill");
   for (int i = 0; i < n; i++)
     {
       g_autofree char *name = g_strdup_printf ("%s/k%03d.png", folder, i);
       write_image (name, 48, 40, 1000 + i, "png");
     }
-  g_autofree char *cache_home = make_dir ("kill-cache");
+  g_autofree char *cache_home = tu_make_dir ("kill-cache");
   g_autofree char *model = tu_shared_path (TINY);
   char **envp = g_environ_setenv (g_get_environ (), "XDG_CACHE_HOME", cache_home, TRUE);
   char *argv[] = { cli, "index", folder, "--model", model, "--tokenizer", "bytes", "--flush-every", "5",
@@ -1161,7 +1153,7 @@ cosine (const float *a, const float *b, int n)
 static void
 test_fast_decode (void)
 {
-  g_autofree char *dir = make_dir ("decode");
+  g_autofree char *dir = tu_make_dir ("decode");
   g_autofree char *jpeg = g_build_filename (dir, "large.jpg", NULL);
   g_autofree char *png = g_build_filename (dir, "large.png", NULL);
   write_image (jpeg, 1601, 1203, 7, "jpeg");
@@ -1265,7 +1257,7 @@ static void
 test_search_ranking (void)
 {
   const int n = 9;
-  g_autofree char *folder = make_dir ("search");
+  g_autofree char *folder = tu_make_dir ("search");
   char *names[9];
   g_autofree char **paths = g_new0 (char *, n + 1);
   for (int i = 0; i < n; i++)
@@ -1354,7 +1346,7 @@ test_search_ranking (void)
   g_autofree char *cli = cli_path ();
   if (g_file_test (cli, G_FILE_TEST_IS_EXECUTABLE))
     {
-      g_autofree char *cache_home = make_dir ("search-cache");
+      g_autofree char *cache_home = tu_make_dir ("search-cache");
       g_autofree char *model_path = tu_shared_path (TINY);
       char **envp = g_environ_setenv (g_get_environ (), "XDG_CACHE_HOME", cache_home, TRUE);
       char *argv[] = { cli, "search", folder, "--model", model_path, "--tokenizer", "bytes", "--image", paths[4],

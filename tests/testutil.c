@@ -3,6 +3,7 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 char *
 tu_shared_path (const char *rel)
@@ -100,4 +101,21 @@ tu_write_file (const char *path, const void *data, size_t len)
   GError *error = NULL;
   g_file_set_contents (path, data, len, &error);
   g_assert_no_error (error);
+}
+
+char *
+tu_make_dir (const char *name)
+{
+  char *dir = g_build_filename (tu_tmpdir (), name, NULL);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  return dir;
+}
+
+void
+tu_write_text (const char *dir, const char *name, const char *text)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autofree char *parent = g_path_get_dirname (path);
+  g_assert_cmpint (g_mkdir_with_parents (parent, 0755), ==, 0);
+  tu_write_file (path, text, strlen (text));
 }

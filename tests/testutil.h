@@ -23,3 +23,8 @@ double tu_assert_close_abs (const char *what, const float *got, const float *wan
 
 /* Writes LEN bytes to PATH or fails the test. */
 void tu_write_file (const char *path, const void *data, size_t len);
+
+/* The folder NAME in the scratch directory, made with its parents (it may exist already). */
+char *tu_make_dir (const char *name);
+/* Writes TEXT to DIR/NAME, making the folders NAME names (NAME may be "test/nshards.txt"). */
+void  tu_write_text (const char *dir, const char *name, const char *text);

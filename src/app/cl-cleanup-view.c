@@ -31,6 +31,8 @@ struct _ClCleanupView {
   ClSession *session;
   GListStore *groups;          /* ClDuplicateGroup */
   GListStore *issues;          /* ClLabelIssue */
+  GtkFilterListModel *shown_groups;   /* GROUPS with two images or more not moved to the trash */
+  GtkFilterListModel *shown_issues;   /* ISSUES of images not moved to the trash */
   double threshold;
   ClSearchIndex *index;        /* of the image folder, for the model of MODEL_GENERATION */
   char *index_folder;
@@ -99,11 +101,11 @@ update_counts (ClCleanupView *self)
   if (self->pending > 0)
     return;
   ClCollection *collection = cl_session_get_collection (self->session);
-  guint n_groups = g_list_model_get_n_items (G_LIST_MODEL (self->groups));
+  guint n_groups = g_list_model_get_n_items (G_LIST_MODEL (self->shown_groups));
   guint n_issues = 0;   /* label errors, not the outliers listed after them */
-  for (guint i = 0; i < g_list_model_get_n_items (G_LIST_MODEL (self->issues)); i++)
+  for (guint i = 0; i < g_list_model_get_n_items (G_LIST_MODEL (self->shown_issues)); i++)
     {
-      g_autoptr (ClLabelIssue) issue = g_list_model_get_item (G_LIST_MODEL (self->issues), i);
+      g_autoptr (ClLabelIssue) issue = g_list_model_get_item (G_LIST_MODEL (self->shown_issues), i);
       n_issues += cl_label_issue_get_suggested (issue) != NULL;
     }
   g_autofree char *groups = n_groups == 0 ? g_strdup (_("No duplicates found"))
@@ -356,90 +358,21 @@ on_map (ClCleanupView *self)
 
 /* ---------------------------------------------------------------- keeping one of a group */
 
-/* A group whose other images went to the trash: where it was in the list, so that Undo puts it back. */
-typedef struct {
-  GWeakRef view;
-  ClDuplicateGroup *group;
-  guint position;
-  gboolean removed;            /* from the list: all but the one kept are in the trash */
-  ClTrashRecord *record;       /* NULL once handed to the restore */
-} KeepJob;
-
 static void
-keep_job_free (KeepJob *job)
+on_kept (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_weak_ref_clear (&job->view);
-  g_object_unref (job->group);
-  g_clear_pointer (&job->record, cl_trash_record_free);
-  g_free (job);
-}
-
-static void
-on_restored (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  KeepJob *job = user_data;
-  g_autoptr (ClCleanupView) self = g_weak_ref_get (&job->view);
   g_autoptr (GError) error = NULL;
-
-  if (!cl_trash_restore_finish (result, &error) && self != NULL)
-    cl_session_report_error (self->session, _("Could not take the images out of the trash"), error->message,
-                             NULL, NULL);
-  else if (self != NULL && job->removed)
-    {
-      g_list_store_insert (self->groups, MIN (job->position, g_list_model_get_n_items (G_LIST_MODEL (self->groups))),
-                           job->group);
-      update_counts (self);
-    }
-  keep_job_free (job);
-}
-
-/* The toast's Undo: the files back from the trash, then the group back in the list. */
-static void
-undo_keep (ClWindow *window, gpointer data)
-{
-  KeepJob *job = data;
-  KeepJob *restore = g_new0 (KeepJob, 1);
-
-  g_autoptr (ClCleanupView) view = g_weak_ref_get (&job->view);
-
-  g_weak_ref_init (&restore->view, view);
-  restore->group = g_object_ref (job->group);
-  restore->position = job->position;
-  restore->removed = job->removed;
-  restore->record = g_steal_pointer (&job->record);
-  cl_trash_restore_async (restore->record, NULL, on_restored, restore);
-}
-
-static void
-on_trashed (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  KeepJob *job = user_data;
-  g_autoptr (ClCleanupView) self = g_weak_ref_get (&job->view);
-  g_autoptr (GError) error = NULL;
-
-  job->record = cl_trash_files_finish (result, &error);
+  g_autoptr (ClTrashRecord) record = cl_trash_files_finish (result, &error);
+  g_autoptr (ClCleanupView) self = g_weak_ref_get (user_data);
   GtkWindow *window = self != NULL ? view_window (self) : NULL;
-  if (self == NULL || window == NULL || job->record == NULL)
-    {
-      if (self != NULL && job->record == NULL)
-        cl_session_report_error (self->session, _("Could not move the images to the trash"), error->message, NULL,
-                                 NULL);
-      keep_job_free (job);
-      return;
-    }
-  const GError *failure = cl_trash_record_get_failure (job->record);
-  if (failure != NULL)
-    cl_session_report_error (self->session, _("Some images were not moved to the trash"), failure->message, NULL,
-                             NULL);
-  else if (g_list_store_find (self->groups, job->group, &job->position))
-    {
-      g_list_store_remove (self->groups, job->position);
-      job->removed = TRUE;
-      update_counts (self);
-    }
-  guint n = cl_trash_record_get_files (job->record)->len;
-  g_autofree char *message = g_strdup_printf (ngettext ("Moved %u item to Trash", "Moved %u items to Trash", n), n);
-  cl_window_show_undo_toast (CL_WINDOW (window), message, UNDO_SECONDS, undo_keep, job, (GDestroyNotify) keep_job_free);
+
+  cl_weak_ref_free (user_data);
+  if (window == NULL)
+    return;
+  if (record == NULL)
+    cl_session_report_error (self->session, _("Could not move the images to the trash"), error->message, NULL, NULL);
+  else
+    cl_trash_show_undo_toast (CL_WINDOW (window), g_steal_pointer (&record));
 }
 
 static void
@@ -455,12 +388,13 @@ action_keep (GtkWidget *widget, const char *action_name, GVariant *parameter)
         continue;
       g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func (g_object_unref);
       for (guint m = 0; m < cl_duplicate_group_get_n_members (group); m++)
-        if (!g_str_equal (cl_duplicate_group_get_member (group, m)->path, keep))
-          g_ptr_array_add (files, g_file_new_for_path (cl_duplicate_group_get_member (group, m)->path));
-      KeepJob *job = g_new0 (KeepJob, 1);
-      g_weak_ref_init (&job->view, self);
-      job->group = g_object_ref (group);
-      cl_trash_files_async (files, NULL, on_trashed, job);
+        {
+          const char *path = cl_duplicate_group_get_member (group, m)->path;
+          if (!g_str_equal (path, keep) && !cl_session_is_trashed (self->session, path))
+            g_ptr_array_add (files, g_file_new_for_path (path));
+        }
+      /* The session hides them in every view, and shows them again on Undo. */
+      cl_trash_files_async (files, NULL, on_kept, cl_weak_ref_new (self));
       return;
     }
 }
@@ -725,6 +659,54 @@ member_card_new (ClCleanupView *self, const ClDuplicateMember *member)
   return card;
 }
 
+/* The members of GROUP not moved to the trash (const ClDuplicateMember *). */
+static GPtrArray *
+members_left (ClCleanupView *self, ClDuplicateGroup *group)
+{
+  GPtrArray *left = g_ptr_array_new ();
+
+  for (guint m = 0; m < cl_duplicate_group_get_n_members (group); m++)
+    {
+      const ClDuplicateMember *member = cl_duplicate_group_get_member (group, m);
+      if (self->session == NULL || !cl_session_is_trashed (self->session, member->path))
+        g_ptr_array_add (left, (gpointer) member);
+    }
+  return left;
+}
+
+/* A group is listed while two of its images or more are not in the trash. */
+static gboolean
+group_left (gpointer item, gpointer user_data)
+{
+  g_autoptr (GPtrArray) left = members_left (user_data, item);
+  return left->len >= 2;
+}
+
+static gboolean
+issue_left (gpointer item, gpointer user_data)
+{
+  ClCleanupView *self = user_data;
+  return self->session == NULL || !cl_session_is_trashed (self->session, cl_label_issue_get_path (item));
+}
+
+/* Images went to the trash or came back: every group and issue is filtered and bound again (a
+ * group shows the images it has left). */
+static void
+on_trashed_changed (ClCleanupView *self)
+{
+  GListStore *stores[] = { self->groups, self->issues };
+
+  for (guint s = 0; s < G_N_ELEMENTS (stores); s++)
+    {
+      guint n = g_list_model_get_n_items (G_LIST_MODEL (stores[s]));
+      g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func (g_object_unref);
+      for (guint i = 0; i < n; i++)
+        g_ptr_array_add (items, g_list_model_get_item (G_LIST_MODEL (stores[s]), i));
+      g_list_store_splice (stores[s], 0, n, items->pdata, n);
+    }
+  update_counts (self);
+}
+
 static void
 setup_group_row (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer user_data)
 {
@@ -757,7 +739,8 @@ bind_group_row (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpoin
   ClDuplicateGroup *group = gtk_list_item_get_item (list_item);
   GtkWidget *row = gtk_list_item_get_child (list_item);
   GtkWidget *members = g_object_get_data (G_OBJECT (row), "members");
-  guint n = cl_duplicate_group_get_n_members (group);
+  g_autoptr (GPtrArray) left = members_left (self, group);
+  guint n = left->len;
   g_autofree char *heading = cl_duplicate_group_get_exact (group)
     ? g_strdup_printf (ngettext ("%u identical file", "%u identical files", n), n)
     /* Translators: e.g. "3 images, largest distance 0.004" */
@@ -768,7 +751,7 @@ bind_group_row (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpoin
   for (GtkWidget *child; (child = gtk_widget_get_first_child (members)) != NULL;)
     gtk_box_remove (GTK_BOX (members), child);
   for (guint m = 0; m < MIN (n, MAX_CARDS); m++)
-    gtk_box_append (GTK_BOX (members), member_card_new (self, cl_duplicate_group_get_member (group, m)));
+    gtk_box_append (GTK_BOX (members), member_card_new (self, left->pdata[m]));
   if (n > MAX_CARDS)
     {
       /* Translators: after the first images of a large group of duplicates */
@@ -838,14 +821,14 @@ bind_issue_row (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpoin
 }
 
 static void
-set_up_list (ClCleanupView *self, GtkListView *view, GListStore *store, GCallback setup, GCallback bind)
+set_up_list (ClCleanupView *self, GtkListView *view, GtkFilterListModel *model, GCallback setup, GCallback bind)
 {
   GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
   g_signal_connect (factory, "setup", setup, self);
   g_signal_connect (factory, "bind", bind, self);
   gtk_list_view_set_factory (view, factory);
   g_object_unref (factory);
-  gtk_list_view_set_model (view, GTK_SELECTION_MODEL (gtk_no_selection_new (g_object_ref (G_LIST_MODEL (store)))));
+  gtk_list_view_set_model (view, GTK_SELECTION_MODEL (gtk_no_selection_new (g_object_ref (G_LIST_MODEL (model)))));
 }
 
 /* ---------------------------------------------------------------- GObject */
@@ -872,8 +855,8 @@ cl_cleanup_view_get_property (GObject *object, guint prop_id, GValue *value, GPa
     {
     case PROP_THRESHOLD: g_value_set_double (value, self->threshold); break;
     case PROP_BUSY: g_value_set_boolean (value, self->pending > 0); break;
-    case PROP_GROUPS: g_value_set_object (value, self->groups); break;
-    case PROP_ISSUES: g_value_set_object (value, self->issues); break;
+    case PROP_GROUPS: g_value_set_object (value, self->shown_groups); break;
+    case PROP_ISSUES: g_value_set_object (value, self->shown_issues); break;
     case PROP_CORRECTED_TARGET: g_value_set_string (value, self->corrected_target); break;
     case PROP_CORRECTED_PATH: g_value_set_string (value, self->corrected_path); break;
     case PROP_STATUS: g_value_set_string (value, self->status); break;
@@ -917,6 +900,8 @@ cl_cleanup_view_finalize (GObject *object)
 {
   ClCleanupView *self = CL_CLEANUP_VIEW (object);
 
+  g_clear_object (&self->shown_groups);
+  g_clear_object (&self->shown_issues);
   g_clear_object (&self->groups);
   g_clear_object (&self->issues);
   g_free (self->index_folder);
@@ -976,8 +961,12 @@ cl_cleanup_view_init (ClCleanupView *self)
   self->issues = g_list_store_new (CL_TYPE_LABEL_ISSUE);
   self->corrections = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   self->stale = TRUE;
-  set_up_list (self, self->groups_view, self->groups, G_CALLBACK (setup_group_row), G_CALLBACK (bind_group_row));
-  set_up_list (self, self->issues_view, self->issues, G_CALLBACK (setup_issue_row), G_CALLBACK (bind_issue_row));
+  self->shown_groups = gtk_filter_list_model_new (G_LIST_MODEL (g_object_ref (self->groups)),
+                                                  GTK_FILTER (gtk_custom_filter_new (group_left, self, NULL)));
+  self->shown_issues = gtk_filter_list_model_new (G_LIST_MODEL (g_object_ref (self->issues)),
+                                                  GTK_FILTER (gtk_custom_filter_new (issue_left, self, NULL)));
+  set_up_list (self, self->groups_view, self->shown_groups, G_CALLBACK (setup_group_row), G_CALLBACK (bind_group_row));
+  set_up_list (self, self->issues_view, self->shown_issues, G_CALLBACK (setup_issue_row), G_CALLBACK (bind_issue_row));
   g_signal_connect_swapped (self->threshold_dropdown, "notify::selected", G_CALLBACK (on_threshold_selected), self);
   g_signal_connect_swapped (self, "map", G_CALLBACK (on_map), self);
 }
@@ -990,6 +979,7 @@ cl_cleanup_view_new (ClSession *session)
   self->session = g_object_ref (session);
   g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (on_source_changed), self);
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (on_source_changed), self);
+  g_signal_connect_swapped (session, "trashed-changed", G_CALLBACK (on_trashed_changed), self);
   update_actions (self);
   return GTK_WIDGET (self);
 }

@@ -782,8 +782,9 @@ show_context_menu (ClImageGrid *self, ClImageCell *cell, double x, double y)
   g_autoptr (GMenuItem) similar = g_menu_item_new (_("Find _Similar Images"), NULL);
   graphene_point_t at;
 
+  /* An image outside the selection is selected, as a click selects it: the preview follows. */
   if (!g_hash_table_contains (self->chosen, item))
-    cl_image_grid_select_item (self, item);
+    select_position (self, find_position (self, item));
   g_menu_item_set_action_and_target_value (similar, "win.find-similar",
                                            g_variant_new_string (cl_image_item_get_path (item)));
   g_menu_append_item (menu, similar);

@@ -36,6 +36,7 @@ struct _ClMapCanvas {
   GdkRGBA *palette;
   guint n_colors;
   float *highlight;              /* [n] or NULL */
+  gboolean *hidden;              /* [n] or NULL: not drawn, picked or selected */
 
   /* The point grid: cell (cx, cy) holds cell_points[cell_start[c] … cell_start[c + 1] − 1]. */
   float min_x, min_y, cell_w, cell_h;
@@ -171,6 +172,12 @@ pan_by (ClMapCanvas *self, double dx, double dy)
 
 /* ---------------------------------------------------------------- the point grid */
 
+static gboolean
+is_hidden (ClMapCanvas *self, guint i)
+{
+  return self->hidden != NULL && self->hidden[i];
+}
+
 static void
 grid_cell_of (ClMapCanvas *self, double map_x, double map_y, int *cx, int *cy)
 {
@@ -178,7 +185,8 @@ grid_cell_of (ClMapCanvas *self, double map_x, double map_y, int *cx, int *cy)
   *cy = (int) CLAMP (floor ((map_y - self->min_y) / self->cell_h), 0, self->grid - 1);
 }
 
-/* Cells about twice as many as points, at most GRID_MAX² (a counting sort of the points by cell). */
+/* Cells about twice as many as points, at most GRID_MAX² (a counting sort of the points by cell).
+ * The hidden points keep their place in the map's extent but are in no cell. */
 static void
 grid_build (ClMapCanvas *self)
 {
@@ -209,6 +217,8 @@ grid_build (ClMapCanvas *self)
   for (guint i = 0; i < self->n; i++)
     {
       int cx, cy;
+      if (is_hidden (self, i))
+        continue;
       grid_cell_of (self, self->xy[2 * i], self->xy[2 * i + 1], &cx, &cy);
       cell[i] = (guint) cy * self->grid + (guint) cx;
       self->cell_start[cell[i] + 1]++;
@@ -217,7 +227,8 @@ grid_build (ClMapCanvas *self)
     self->cell_start[c + 1] += self->cell_start[c];
   g_autofree guint *fill = g_memdup2 (self->cell_start, sizeof (guint) * n_cells);
   for (guint i = 0; i < self->n; i++)
-    self->cell_points[fill[cell[i]]++] = i;
+    if (!is_hidden (self, i))
+      self->cell_points[fill[cell[i]]++] = i;
 }
 
 /* Calls FUNC (point, data) for every point in the map rectangle [X0, X1] × [Y0, Y1], looking only
@@ -443,6 +454,7 @@ clear_points (ClMapCanvas *self)
   g_clear_pointer (&self->category, g_free);
   g_clear_pointer (&self->draw_order, g_free);
   g_clear_pointer (&self->highlight, g_free);
+  g_clear_pointer (&self->hidden, g_free);
   g_clear_pointer (&self->cell_start, g_free);
   g_clear_pointer (&self->cell_points, g_free);
   g_clear_pointer (&self->in_selection, g_free);
@@ -477,6 +489,37 @@ cl_map_canvas_set_points (ClMapCanvas *self, guint n, const float *xy, GPtrArray
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_POINTS]);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SELECTED]);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_SELECTED]);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+void
+cl_map_canvas_set_hidden (ClMapCanvas *self, const gboolean *hidden)
+{
+  guint kept = 0;
+
+  g_clear_pointer (&self->hidden, g_free);
+  if (hidden != NULL && self->n > 0)
+    self->hidden = g_memdup2 (hidden, sizeof (gboolean) * self->n);
+  g_clear_pointer (&self->cell_start, g_free);
+  g_clear_pointer (&self->cell_points, g_free);
+  grid_build (self);
+  for (guint k = 0; k < self->selection->len; k++)
+    {
+      guint i = g_array_index (self->selection, guint, k);
+      if (is_hidden (self, i))
+        self->in_selection[i] = FALSE;
+      else
+        g_array_index (self->selection, guint, kept++) = i;
+    }
+  if (kept != self->selection->len)
+    {
+      g_array_set_size (self->selection, kept);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_SELECTED]);
+    }
+  if (self->hovered >= 0 && is_hidden (self, self->hovered))
+    set_hovered (self, -1);
+  if (self->selected >= 0 && is_hidden (self, self->selected))
+    cl_map_canvas_set_selected (self, -1);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
@@ -591,6 +634,8 @@ draw_points (ClMapCanvas *self, cairo_t *cr, int width, int height)
   for (guint k = 0; k < self->n; k++)
     {
       guint i = self->draw_order[k];
+      if (is_hidden (self, i))
+        continue;
       if (self->category[i] != current)
         {
           cairo_fill (cr);
@@ -614,7 +659,7 @@ draw_highlight (ClMapCanvas *self, cairo_t *cr)
   for (guint i = 0; self->highlight != NULL && i < self->n; i++)
     {
       double intensity = self->highlight[i];
-      if (intensity <= 0)
+      if (intensity <= 0 || is_hidden (self, i))
         continue;
       double r = POINT_RADIUS + 1 + 3 * intensity;
       double x = to_widget_x (self, self->xy[2 * i]), y = to_widget_y (self, self->xy[2 * i + 1]);

@@ -33,6 +33,9 @@ void       cl_map_canvas_set_thumbnailer (ClMapCanvas *self, ClThumbnailer *thum
 /* The points: XY [n × 2] map coordinates and ITEMS (ClImageItem, n of them; NULL entries allowed),
  * copied and referenced.  Clears the selection, highlight, colours and names, and fits the map. */
 void cl_map_canvas_set_points (ClMapCanvas *self, guint n, const float *xy, GPtrArray *items);
+/* HIDDEN [n] (or NULL: none) says which points are left out: not drawn, picked, selected or
+ * shown as thumbnails; the view (zoom, pan) stays.  Hidden points leave the selection. */
+void cl_map_canvas_set_hidden (ClMapCanvas *self, const gboolean *hidden);
 /* Each point's category CATEGORY [n] (-1: none, drawn grey), drawn in PALETTE [n_colors] (cycled). */
 void cl_map_canvas_set_categories (ClMapCanvas *self, const int *category, const GdkRGBA *palette, guint n_colors);
 /* Names drawn at places of the map: XY [n × 2], TEXTS [n]. */

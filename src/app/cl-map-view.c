@@ -45,6 +45,8 @@ struct _ClMapView {
   ClMapLayout *layout;            /* shown, or NULL */
   GPtrArray *points;              /* ClImageItem of each point of LAYOUT */
   GHashTable *point_of_path;      /* absolute path → point + 1 */
+  gboolean *trashed;              /* [n] the points whose images were moved to the trash: hidden */
+  guint n_shown;                  /* the points not trashed */
   char *color_by;                 /* "cluster", "label" or "prediction" */
   int *category;                  /* each point's category after COLOR_BY, -1: none */
   guint n_categories;             /* the legend's rows for categories 0 …; a last row is for -1 */
@@ -200,7 +202,8 @@ apply_colors (ClMapView *self)
   cl_map_canvas_set_categories (self->canvas, category, palette, CL_MAP_PALETTE_SIZE);
   g_autofree guint *count = g_new0 (guint, names->len + 1);
   for (guint i = 0; i < self->layout->n; i++)
-    count[category[i] + 1]++;
+    if (!self->trashed[i])
+      count[category[i] + 1]++;
   for (guint c = 0; c < names->len; c++)
     legend_add (self, &palette[c % CL_MAP_PALETTE_SIZE], names->pdata[c], count[c + 1]);
   if (count[0] > 0)
@@ -245,6 +248,46 @@ apply_names (ClMapView *self)
 }
 
 static void
+update_summary (ClMapView *self)
+{
+  guint n_clusters = self->layout->n_clusters;
+  g_autofree char *images = g_strdup_printf (ngettext ("%u image", "%u images", self->n_shown), self->n_shown);
+  g_autofree char *clusters = g_strdup_printf (ngettext ("%u cluster", "%u clusters", n_clusters), n_clusters);
+  /* Translators: the Map view's summary: "96 images, 3 clusters" */
+  g_autofree char *summary = g_strdup_printf (_("%s, %s"), images, clusters);
+  gtk_label_set_label (self->summary_label, summary);
+}
+
+/* The points of images moved to the trash leave the map (and its legend's counts); restored, they
+ * are back.  The map keeps its zoom: the layout is not computed again. */
+static void
+hide_trashed (ClMapView *self)
+{
+  guint n = self->points->len;
+
+  g_free (self->trashed);
+  self->trashed = g_new0 (gboolean, MAX (n, 1));
+  self->n_shown = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      self->trashed[i] = cl_session_is_trashed (self->session, cl_image_item_get_path (self->points->pdata[i]));
+      self->n_shown += !self->trashed[i];
+    }
+  cl_map_canvas_set_hidden (self->canvas, self->trashed);
+}
+
+static void
+on_trashed_changed (ClMapView *self)
+{
+  if (self->layout == NULL)
+    return;
+  hide_trashed (self);
+  apply_colors (self);
+  update_summary (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_POINTS]);
+}
+
+static void
 apply_layout (ClMapView *self, ClMapLayout *layout)
 {
   ClCollection *collection = cl_session_get_collection (self->session);
@@ -260,16 +303,12 @@ apply_layout (ClMapView *self, ClMapLayout *layout)
       g_hash_table_insert (self->point_of_path, g_strdup (cl_image_item_get_path (item)), GUINT_TO_POINTER (i + 1));
     }
   cl_map_canvas_set_points (self->canvas, layout->n, layout->xy, self->points);
+  hide_trashed (self);
   apply_colors (self);
   apply_names (self);
   self->n_highlighted = 0;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_HIGHLIGHTED]);
-  g_autofree char *images = g_strdup_printf (ngettext ("%u image", "%u images", layout->n), layout->n);
-  g_autofree char *clusters = g_strdup_printf (ngettext ("%u cluster", "%u clusters", layout->n_clusters),
-                                               layout->n_clusters);
-  /* Translators: the Map view's summary: "96 images, 3 clusters" */
-  g_autofree char *summary = g_strdup_printf (_("%s, %s"), images, clusters);
-  gtk_label_set_label (self->summary_label, summary);
+  update_summary (self);
   gtk_stack_set_visible_child_name (self->stack, "content");
   notify_layout (self);
 }
@@ -733,7 +772,7 @@ cl_map_view_get_property (GObject *object, guint prop_id, GValue *value, GParamS
       g_value_set_double (value, self->progress);
       break;
     case PROP_N_POINTS:
-      g_value_set_uint (value, layout != NULL ? layout->n : 0);
+      g_value_set_uint (value, layout != NULL ? self->n_shown : 0);
       break;
     case PROP_N_CLUSTERS:
       g_value_set_uint (value, layout != NULL ? layout->n_clusters : 0);
@@ -798,6 +837,7 @@ cl_map_view_finalize (GObject *object)
   g_free (self->color_by);
   g_free (self->category);
   g_free (self->similar_path);
+  g_free (self->trashed);
   G_OBJECT_CLASS (cl_map_view_parent_class)->finalize (object);
 }
 
@@ -889,6 +929,7 @@ cl_map_view_new (ClSession *session)
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (on_model_changed), self);
   g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (on_model_changed), self);
   g_signal_connect_swapped (session, "notify::selected-item", G_CALLBACK (on_session_selection), self);
+  g_signal_connect_swapped (session, "trashed-changed", G_CALLBACK (on_trashed_changed), self);
   reset (self);
   return GTK_WIDGET (self);
 }

@@ -46,6 +46,7 @@ struct _ClSearchView {
   ClSession *session;
   ClImageGrid *grid;
   GListStore *results;            /* ClImageItem of the last search */
+  GtkFilterListModel *shown;      /* RESULTS without the images moved to the trash since */
   GHashTable *items;              /* absolute path → ClImageItem: reused across searches */
   GHashTable *collection_items;   /* absolute path → ClImageItem of the open collection; filled
                                    * when first needed (opening a large folder stays cheap) */
@@ -893,6 +894,21 @@ on_grid_activate (ClSearchView *self, ClImageItem *result)
 
 /* ---------------------------------------------------------------- session */
 
+static gboolean
+is_not_trashed (gpointer item, gpointer user_data)
+{
+  ClSearchView *self = user_data;
+  return self->session == NULL || !cl_session_is_trashed (self->session, cl_image_item_get_path (item));
+}
+
+/* An image moved to the trash leaves the results at once (the index forgets it once the folder
+ * watch reports it gone), and is back as soon as it is restored. */
+static void
+on_trashed_changed (ClSearchView *self)
+{
+  gtk_filter_changed (gtk_filter_list_model_get_filter (self->shown), GTK_FILTER_CHANGE_DIFFERENT);
+}
+
 static void
 on_collection_changed (ClSearchView *self)
 {
@@ -990,7 +1006,7 @@ cl_search_view_get_property (GObject *object, guint prop_id, GValue *value, GPar
       g_value_set_int64 (value, self->n_indexed);
       break;
     case PROP_RESULTS:
-      g_value_set_object (value, self->results);
+      g_value_set_object (value, self->shown);
       break;
     case PROP_INDEX_PROGRESS:
       g_value_set_double (value, self->index_fraction);
@@ -1018,6 +1034,7 @@ cl_search_view_dispose (GObject *object)
   if (self->session != NULL)
     g_signal_handlers_disconnect_by_data (self->session, self);
   g_clear_object (&self->session);
+  g_clear_object (&self->shown);
   g_clear_object (&self->results);
   gtk_widget_dispose_template (GTK_WIDGET (object), CL_TYPE_SEARCH_VIEW);
   G_OBJECT_CLASS (cl_search_view_parent_class)->dispose (object);
@@ -1104,8 +1121,10 @@ cl_search_view_new (ClSession *session)
   GSettings *settings = cl_session_get_settings (session);
 
   self->session = g_object_ref (session);
+  self->shown = gtk_filter_list_model_new (G_LIST_MODEL (g_object_ref (self->results)),
+                                           GTK_FILTER (gtk_custom_filter_new (is_not_trashed, self, NULL)));
   self->grid = CL_IMAGE_GRID (cl_image_grid_new (cl_session_get_thumbnailer (session), CL_IMAGE_CELL_SCORE));
-  cl_image_grid_set_model (self->grid, G_LIST_MODEL (self->results));
+  cl_image_grid_set_model (self->grid, G_LIST_MODEL (self->shown));
   gtk_box_append (self->grid_box, GTK_WIDGET (self->grid));
   g_signal_connect_swapped (self->grid, "notify::selected-item", G_CALLBACK (on_grid_selection), self);
   g_signal_connect_swapped (self->grid, "activate", G_CALLBACK (on_grid_activate), self);
@@ -1119,6 +1138,7 @@ cl_search_view_new (ClSession *session)
   g_signal_connect_swapped (session, "notify::collection", G_CALLBACK (on_collection_changed), self);
   g_signal_connect_swapped (session, "notify::model-info", G_CALLBACK (on_model_changed), self);
   g_signal_connect_swapped (session, "notify::model-state", G_CALLBACK (on_model_changed), self);
+  g_signal_connect_swapped (session, "trashed-changed", G_CALLBACK (on_trashed_changed), self);
   g_signal_connect_swapped (settings, "changed::library-folders", G_CALLBACK (on_library_folders_changed), self);
   refresh_folders_list (self);
   on_collection_changed (self);

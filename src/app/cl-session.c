@@ -30,6 +30,8 @@ struct _ClSession {
   /* The search indexes of the open collection and the loaded model, by their folders and EXIF
    * choice (index_key): one per key, so that the views that read it share its updates. */
   GHashTable *indexes;
+
+  GHashTable *trashed;           /* absolute paths this window moved to the trash and did not restore */
 };
 
 G_DEFINE_FINAL_TYPE (ClSession, cl_session, G_TYPE_OBJECT)
@@ -129,6 +131,7 @@ cl_session_finalize (GObject *object)
   g_free (self->model_config);
   g_free (self->model_problem);
   g_hash_table_unref (self->indexes);
+  g_hash_table_unref (self->trashed);
   G_OBJECT_CLASS (cl_session_parent_class)->finalize (object);
 }
 
@@ -208,6 +211,7 @@ static void
 cl_session_init (ClSession *self)
 {
   self->indexes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) cl_search_index_unref);
+  self->trashed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 ClSession *
@@ -294,6 +298,17 @@ cl_session_show_file_toast (ClSession *self, const char *message, GFile *file)
   g_signal_emit (self, signals[SIGNAL_TOAST], 0, message, file);
 }
 
+/* Adds or removes FILE's path in the set of trashed paths; whether that changed it. */
+static gboolean
+update_trashed_path (ClSession *self, GFile *file, gboolean trashed)
+{
+  g_autofree char *path = g_file_get_path (file);
+
+  if (path == NULL)
+    return FALSE;
+  return trashed ? g_hash_table_add (self->trashed, g_steal_pointer (&path)) : g_hash_table_remove (self->trashed, path);
+}
+
 void
 cl_session_set_trashed (ClSession *self, GPtrArray *files, gboolean trashed)
 {
@@ -302,7 +317,10 @@ cl_session_set_trashed (ClSession *self, GPtrArray *files, gboolean trashed)
   gboolean changed = FALSE;
 
   for (guint i = 0; i < files->len; i++)
-    g_hash_table_add (wanted, files->pdata[i]);
+    {
+      g_hash_table_add (wanted, files->pdata[i]);
+      changed |= update_trashed_path (self, files->pdata[i], trashed);
+    }
   for (guint i = 0; i < n; i++)
     {
       ClImageItem *item = cl_collection_get_item (self->collection, i);
@@ -328,6 +346,13 @@ cl_session_set_trashed (ClSession *self, GPtrArray *files, gboolean trashed)
           next = cl_collection_get_item (self->collection, i);
       cl_session_set_selected_item (self, next);
     }
+}
+
+gboolean
+cl_session_is_trashed (ClSession *self, const char *path)
+{
+  /* A file put back by other means (a file manager's Restore) shows again wherever it is listed next. */
+  return g_hash_table_contains (self->trashed, path) && !g_file_test (path, G_FILE_TEST_EXISTS);
 }
 
 /* ---------------------------------------------------------------- opening */

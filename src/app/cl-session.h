@@ -88,9 +88,13 @@ void cl_session_show_toast (ClSession *self, const char *message);
  * file) carries it (NULL for the others). */
 void cl_session_show_file_toast (ClSession *self, const char *message, GFile *file);
 
-/* FILES (GFile) were moved to the trash (TRASHED) or restored from it: the collection's images of
- * these files are marked (cl_image_item_set_trashed) and signal "trashed-changed" tells the views,
- * which hide the trashed ones; a trashed selected image gives its place to the next one. */
-void cl_session_set_trashed (ClSession *self, GPtrArray *files, gboolean trashed);
+/* FILES (GFile) were moved to the trash (TRASHED) or restored from it: their paths are remembered
+ * (cl_session_is_trashed), the collection's images of these files are marked
+ * (cl_image_item_set_trashed), and signal "trashed-changed" tells the views, each of which hides the
+ * trashed images wherever it lists them (Browse, Classify, Search, the Map, Clean Up) and shows
+ * them again once restored; a trashed selected image gives its place to the next one. */
+void     cl_session_set_trashed (ClSession *self, GPtrArray *files, gboolean trashed);
+/* Whether the image at PATH (absolute) was moved to the trash from this window and is not back. */
+gboolean cl_session_is_trashed (ClSession *self, const char *path);
 
 G_END_DECLS

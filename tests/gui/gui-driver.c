@@ -16,14 +16,17 @@
  * Steps about what is on screen end at the frame that shows it: "wait-first-frame" reports
  * "first_frame_us", "view" ends once the view has been painted, "wait-grid" and
  * "wait-visible-thumbnails" at the frame in which the Browse grid shows items, and every visible
- * item's thumbnail. */
+ * item's thumbnail.  "drag" is real pointer input: xdotool moves the X server's pointer (XTest), as
+ * GTK 4 has no public way to make a GdkEvent. */
 #include <locale.h>
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
 
+#include <gdk/x11/gdkx.h>
 #include <json-glib/json-glib.h>
 
 #include "cl-application.h"
@@ -95,6 +98,7 @@ struct _Driver {
   gboolean close_window;         /* the run ends by closing the window, as the user quits */
   int status;
   guint wheel_source;            /* a "wheel" step's clicks */
+  gboolean pointer_busy;         /* a "drag" step's xdotool is still moving the pointer */
   int wheel_left;
   gint64 page_shown_us;          /* a "grid-pass" step: when the current page was scrolled to */
   guint pass_pages;
@@ -1054,6 +1058,8 @@ report_cleanup (Driver *driver, JsonBuilder *b)
       for (guint m = 0; m < cl_duplicate_group_get_n_members (group); m++)
         {
           const ClDuplicateMember *member = cl_duplicate_group_get_member (group, m);
+          if (cl_session_is_trashed (driver->session, member->path))
+            continue;   /* the view shows the images left */
           json_builder_begin_object (b);
           add_string (b, "path", member->path);
           add_int (b, "size", member->size);
@@ -2130,12 +2136,31 @@ cell_at_position (Driver *driver, guint position)
   return NULL;
 }
 
-/* A click on the image at "index" of the step's grid, with "ctrl" or "shift" held, as GTK's list
- * item handles it: the press focuses the item, the release selects (list.select-item). */
+/* The position of the step's image in its grid: "index", or where the image at "path" is (the order
+ * of search results is the model's to choose); G_MAXUINT when the grid does not hold that image. */
+static guint
+step_position (Driver *driver)
+{
+  GListModel *model = cl_image_grid_get_model (step_image_grid (driver));
+  const char *path = step_string (driver, "path", NULL);
+
+  if (path == NULL)
+    return step_int (driver, "index");
+  for (guint i = 0; model != NULL && i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr (ClImageItem) item = g_list_model_get_item (model, i);
+      if (g_str_equal (cl_image_item_get_path (item), path))
+        return i;
+    }
+  return G_MAXUINT;
+}
+
+/* A click on the image at "index" (or "path") of the step's grid, with "ctrl" or "shift" held, as
+ * GTK's list item handles it: the press focuses the item, the release selects (list.select-item). */
 static gboolean
 start_click_item (Driver *driver, JsonBuilder *b)
 {
-  guint position = step_int (driver, "index");
+  guint position = step_position (driver);
   GtkWidget *cell = cell_at_position (driver, position);
   gboolean ctrl = json_object_has_member (driver->step, "ctrl") && json_object_get_boolean_member (driver->step, "ctrl");
   gboolean shift = json_object_has_member (driver->step, "shift") && json_object_get_boolean_member (driver->step, "shift");
@@ -2151,12 +2176,15 @@ start_click_item (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
-/* A right click on the image at "index" of the step's grid: the grid view's secondary-button
- * gesture is told of a press at the middle of its cell. */
+/* The grid view's gesture that opens the context menu at the middle of the cell of the image at
+ * "index" (or "path") of the step's grid is told of a press there: the secondary-button click
+ * (LONG_PRESS FALSE) or the touchscreen's long press (TRUE).  Xvfb has no touch device, XTest
+ * cannot make touch events and Debian's GTK has no GTK_DEBUG=touchscreen, so the long press is
+ * delivered to its gesture as GTK delivers a recognised one; the report says it is touch-only. */
 static gboolean
-start_right_click (Driver *driver, JsonBuilder *b)
+press_context_gesture (Driver *driver, JsonBuilder *b, gboolean long_press)
 {
-  GtkWidget *cell = cell_at_position (driver, step_int (driver, "index"));
+  GtkWidget *cell = cell_at_position (driver, step_position (driver));
   GtkWidget *grid_view = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_GRID_VIEW);
   g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (grid_view);
   graphene_point_t at;
@@ -2171,8 +2199,14 @@ start_right_click (Driver *driver, JsonBuilder *b)
   for (guint i = 0; i < g_list_model_get_n_items (controllers) && !pressed; i++)
     {
       g_autoptr (GtkEventController) controller = g_list_model_get_item (controllers, i);
-      if (GTK_IS_GESTURE_CLICK (controller)
-          && gtk_gesture_single_get_button (GTK_GESTURE_SINGLE (controller)) == GDK_BUTTON_SECONDARY)
+      if (long_press && GTK_IS_GESTURE_LONG_PRESS (controller))
+        {
+          add_boolean (b, "touch_only", gtk_gesture_single_get_touch_only (GTK_GESTURE_SINGLE (controller)));
+          g_signal_emit_by_name (controller, "pressed", (double) at.x, (double) at.y);
+          pressed = TRUE;
+        }
+      else if (!long_press && GTK_IS_GESTURE_CLICK (controller)
+               && gtk_gesture_single_get_button (GTK_GESTURE_SINGLE (controller)) == GDK_BUTTON_SECONDARY)
         {
           g_signal_emit_by_name (controller, "pressed", 1, (double) at.x, (double) at.y);
           pressed = TRUE;
@@ -2182,10 +2216,115 @@ start_right_click (Driver *driver, JsonBuilder *b)
   return TRUE;
 }
 
+static gboolean
+start_right_click (Driver *driver, JsonBuilder *b)
+{
+  return press_context_gesture (driver, b, FALSE);
+}
+
+static gboolean
+start_long_press (Driver *driver, JsonBuilder *b)
+{
+  return press_context_gesture (driver, b, TRUE);
+}
+
+/* ---------------------------------------------------------------- real pointer input */
+
+static void
+pointer_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Driver *driver = data;
+
+  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  driver->pointer_busy = FALSE;
+}
+
+/* The point at the fractions (FX, FY) of WIDGET's size, in the window's X surface ("--window"
+ * coordinates of xdotool), as text; NULL when it cannot be placed. */
+static char *
+surface_point (Driver *driver, GtkWidget *widget, JsonArray *fraction)
+{
+  graphene_point_t at;
+  double dx, dy;
+
+  if (!gtk_widget_compute_point (widget, GTK_WIDGET (driver->window),
+                                 &GRAPHENE_POINT_INIT (gtk_widget_get_width (widget) * json_array_get_double_element (fraction, 0),
+                                                       gtk_widget_get_height (widget) * json_array_get_double_element (fraction, 1)),
+                                 &at))
+    return NULL;
+  gtk_native_get_surface_transform (GTK_NATIVE (driver->window), &dx, &dy);
+  return g_strdup_printf ("%d %d", (int) round (at.x + dx), (int) round (at.y + dy));
+}
+
+/* A drag with the real pointer over the step's grid view, from "from" to "to" (fractions of its
+ * width and height): xdotool presses the first button, moves in steps and releases it through the
+ * X server (XTest), so GTK's own gestures see it as a user's drag.  The report says where. */
+static gboolean
+start_drag (Driver *driver, JsonBuilder *b)
+{
+  GtkWidget *grid_view = find_type (GTK_WIDGET (step_image_grid (driver)), GTK_TYPE_GRID_VIEW);
+  GdkSurface *surface = gtk_native_get_surface (GTK_NATIVE (driver->window));
+  JsonArray *from = json_object_get_array_member (driver->step, "from");
+  JsonArray *to = json_object_get_array_member (driver->step, "to");
+  g_autofree char *start = surface_point (driver, grid_view, from);
+  g_autofree char *end = surface_point (driver, grid_view, to);
+  g_autoptr (GError) error = NULL;
+
+  if (!GDK_IS_X11_SURFACE (surface) || start == NULL || end == NULL)
+    {
+      add_string (b, "error", "the drag needs the window on an X server");
+      return TRUE;
+    }
+  /* Half-way first: GTK starts the drag once the pointer has moved past the threshold. */
+  JsonArray *middle = json_array_new ();
+  for (guint i = 0; i < 2; i++)
+    json_array_add_double_element (middle, (json_array_get_double_element (from, i)
+                                            + json_array_get_double_element (to, i)) / 2);
+  g_autofree char *halfway = surface_point (driver, grid_view, middle);
+  json_array_unref (middle);
+  g_autofree char *window = g_strdup_printf ("%lu", (unsigned long) gdk_x11_surface_get_xid (surface));
+  g_auto (GStrv) start_xy = g_strsplit (start, " ", 2), halfway_xy = g_strsplit (halfway, " ", 2),
+                 end_xy = g_strsplit (end, " ", 2);
+  const char *argv[] = {
+    "xdotool", "mousemove", "--sync", "--window", window, start_xy[0], start_xy[1], "mousedown", "1", "sleep", "0.1",
+    "mousemove", "--window", window, halfway_xy[0], halfway_xy[1], "sleep", "0.1",
+    "mousemove", "--window", window, end_xy[0], end_xy[1], "sleep", "0.1", "mouseup", "1", NULL
+  };
+  GSubprocess *xdotool = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_NONE, &error);
+  if (xdotool == NULL)
+    {
+      add_string (b, "error", error->message);
+      return TRUE;
+    }
+  driver->pointer_busy = TRUE;
+  g_subprocess_wait_async (xdotool, NULL, pointer_done, driver);
+  g_object_unref (xdotool);
+  add_string (b, "from_xy", start);
+  add_string (b, "to_xy", end);
+  return TRUE;
+}
+
+static void report_grid_selection (Driver *driver, JsonBuilder *b);
+
+/* Once xdotool has released the button and a frame shows what it did: the grid's selection. */
+static gboolean
+poll_drag (Driver *driver, JsonBuilder *b)
+{
+  if (driver->pointer_busy)
+    return FALSE;
+  if (!driver->painted)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (step_image_grid (driver)));
+      return FALSE;
+    }
+  report_grid_selection (driver, b);
+  return TRUE;
+}
+
 /* The selection of the step's grid: the selected positions, the current one (the preview's;
  * -1: none) and the session's selected image. */
-static gboolean
-start_grid_selection (Driver *driver, JsonBuilder *b)
+static void
+report_grid_selection (Driver *driver, JsonBuilder *b)
 {
   ClImageGrid *grid = step_image_grid (driver);
   GListModel *model = cl_image_grid_get_model (grid);
@@ -2209,6 +2348,12 @@ start_grid_selection (Driver *driver, JsonBuilder *b)
   add_int (b, "n_items", n);
   add_int (b, "current", current_position);
   add_string (b, "session_selected", session_item != NULL ? cl_image_item_get_path (session_item) : NULL);
+}
+
+static gboolean
+start_grid_selection (Driver *driver, JsonBuilder *b)
+{
+  report_grid_selection (driver, b);
   return TRUE;
 }
 
@@ -3001,6 +3146,8 @@ static const StepDef steps[] = {
   { "drag-content",             start_drag_content,       NULL,                         0, 60, 0 },
   { "click-item",               start_click_item,         NULL,                        50, 60, 0 },
   { "right-click",              start_right_click,        poll_keys,                  400, 60, 0 },
+  { "long-press",               start_long_press,         poll_keys,                  400, 60, 0 },
+  { "drag",                     start_drag,               poll_drag,                  100, 60, STEP_ON_FRAME },
   { "grid-selection",           start_grid_selection,     NULL,                         0, 60, 0 },
   { "classify-filters",         start_classify_filters,   poll_grid,                    0, 60, STEP_ON_FRAME },
   { "class-counts",             start_class_counts,       NULL,                         0, 60, 0 },

@@ -1,9 +1,10 @@
 /* test-gui-grid.c — runs the real ClipLab application (under Xvfb: see meson.build) with scripts of
  * steps (the GUI test driver, gui-driver.c) for what issue 12 asks of the image grids beyond its
- * numbered defects: several images selected (click, Shift+click, Ctrl+click, Ctrl+A), the context
- * menu acting on all of them (Copy, dragging out, Move to Trash and its Undo toast), the preview
- * following the focused image; Classify's filter with class counts, a confidence range and the
- * images that disagree with their label. */
+ * numbered defects: several images selected (click, Shift+click, Ctrl+click, Ctrl+A, a rubber band
+ * dragged with the real pointer), the context menu (right click, long press) acting on all of them
+ * (Copy, dragging out, Move to Trash and its Undo toast), a trashed image leaving Search and the Map
+ * too, the preview following the focused image; Classify's filter with class counts, a confidence
+ * range and the images that disagree with their label. */
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -53,13 +54,13 @@ offered_names (JsonObject *report)
   return g_string_free (text, FALSE);
 }
 
-/* N_GRID_IMAGES copies of golden images in a folder of the test's own (the test trashes some),
- * named img-0.png … so that the grid's order is known. */
+/* N_GRID_IMAGES copies of golden images in the folder FOLDER_NAME/pictures of the test's own (the test
+ * trashes some), named img-0.png … so that the grid's order is known. */
 static char *
-make_grid_folder (char ***paths)
+make_grid_folder (const char *folder_name, char ***paths)
 {
   g_autofree char *golden = tu_shared_path ("golden/images");
-  char *dir = g_build_filename (tu_tmpdir (), "grid-actions", "pictures", NULL);
+  char *dir = g_build_filename (tu_tmpdir (), folder_name, "pictures", NULL);
 
   g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
   *paths = g_new0 (char *, N_GRID_IMAGES + 1);
@@ -81,7 +82,7 @@ static void
 test_multi_selection (void)
 {
   g_auto (GStrv) paths = NULL;
-  g_autofree char *dir = make_grid_folder (&paths);
+  g_autofree char *dir = make_grid_folder ("grid-actions", &paths);
   g_autofree char *folder = q (dir);
   g_autofree char *first = q (paths[0]);
   g_autofree char *fifth = q (paths[4]);
@@ -173,6 +174,143 @@ test_multi_selection (void)
     }
 }
 
+
+/* A rubber band dragged with the real pointer (xdotool under Xvfb) from the empty corner below the
+ * tiles to the grid's top left selects all six; a long press on an image opens its context menu
+ * and selects it, as a right click does. */
+static void
+test_rubber_band_and_long_press (void)
+{
+  g_autofree char *xdotool = g_find_program_in_path ("xdotool");
+  if (xdotool == NULL)
+    {
+      g_test_skip ("xdotool is not installed (bash build-aux/setup.sh deps installs it)");
+      return;
+    }
+  g_auto (GStrv) paths = NULL;
+  g_autofree char *dir = make_grid_folder ("pointer-gestures", &paths);
+  g_autofree char *folder = q (dir);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"wait-grid\"},"
+    "{\"do\": \"click-item\", \"index\": 0},"
+    "{\"do\": \"drag\", \"from\": [0.98, 0.97], \"to\": [0.01, 0.01]},"        /* 5 */
+    "{\"do\": \"drag\", \"from\": [0.98, 0.97], \"to\": [0.5, 0.3]},"
+    "{\"do\": \"click-item\", \"index\": 2},"
+    "{\"do\": \"long-press\", \"index\": 4},"
+    "{\"do\": \"grid-selection\"},"
+    "{\"do\": \"screenshot\", \"file\": \"grid-long-press.png\"}",                /* 10 */
+    folder);
+  g_autoptr (AppRun) run = app_run ("pointer-gestures", TINY_MODEL_ARGS, steps, NULL);
+
+  /* Over every tile: all six, the first stays the current one; then over the right part of the
+   * second row (three columns at 1280 × 800): those two alone, as a new rubber band replaces the
+   * selection. */
+  g_test_message ("rubber band from %s to %s", member_string (step (run, 5), "from_xy"),
+                  member_string (step (run, 5), "to_xy"));
+  assert_selection (step (run, 5), "0,1,2,3,4,5", 0);
+  g_autofree char *partial = positions (step (run, 6), "selected");
+  g_assert_cmpstr (partial, ==, "4,5");
+
+  /* The long press: GTK's touch-only gesture (see the driver) opens the menu of the image pressed,
+   * which is selected as a right click selects it: the preview follows. */
+  JsonObject *pressed = step (run, 8);
+  g_assert_true (json_object_get_boolean_member (pressed, "pressed"));
+  g_assert_true (json_object_get_boolean_member (pressed, "touch_only"));
+  JsonArray *menu = json_object_get_array_member (pressed, "menu");
+  g_assert_cmpuint (json_array_get_length (menu), ==, 5);
+  g_assert_cmpstr (member_string (json_array_get_object_element (menu, 0), "target"), ==, paths[4]);
+  g_assert_cmpstr (member_string (json_array_get_object_element (menu, 4), "action"), ==, "grid.trash");
+  assert_selection (step (run, 9), "4", 4);
+  g_assert_cmpstr (member_string (step (run, 9), "session_selected"), ==, paths[4]);
+}
+
+/* An image moved to the trash from Search's results (of words, then of "find similar") leaves them
+ * and the Map at once (the session tells every view), and Undo brings it back to both. */
+static void
+test_trash_leaves_every_view (void)
+{
+  g_auto (GStrv) paths = NULL;
+  g_autofree char *dir = make_grid_folder ("trash-everywhere", &paths);
+  g_autofree char *folder = q (dir);
+  g_autofree char *target = q (paths[3]);
+  g_autofree char *first = q (paths[0]);
+  g_autofree char *similar = q (paths[5]);
+  g_autofree char *home = g_build_filename (tu_tmpdir (), "trash-everywhere", "home", NULL);
+  g_autofree char *home_env = g_strconcat ("HOME=", home, NULL);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"wait-grid\"},"
+    "{\"do\": \"view\", \"name\": \"map\"},"
+    "{\"do\": \"map-wait\"},"                                                      /* 5 */
+    "{\"do\": \"view\", \"name\": \"search\"},"
+    "{\"do\": \"search\", \"text\": \"a picture\"},"
+    "{\"do\": \"wait-result\", \"path\": %s},"
+    "{\"do\": \"click-item\", \"view\": \"search\", \"path\": %s},"
+    "{\"do\": \"right-click\", \"view\": \"search\", \"path\": %s},"                 /* 10 */
+    "{\"do\": \"activate-menu-item\", \"index\": 4, \"delay\": 0},"   /* before the folder watch */
+    "{\"do\": \"wait-toast\"},"
+    "{\"do\": \"grid-selection\", \"view\": \"search\"},"
+    "{\"do\": \"wait-result\", \"path\": %s, \"present\": false},"
+    "{\"do\": \"view\", \"name\": \"map\"},"                                      /* 15 */
+    "{\"do\": \"map-state\"},"
+    "{\"do\": \"toast-action\", \"action\": \"undo-toast\"},"
+    "{\"do\": \"map-state\"},"
+    "{\"do\": \"view\", \"name\": \"search\"},"
+    "{\"do\": \"wait-result\", \"path\": %s},"                                     /* 20 */
+    "{\"do\": \"find-similar\", \"path\": %s},"
+    "{\"do\": \"right-click\", \"view\": \"search\", \"path\": %s},"
+    "{\"do\": \"activate-menu-item\", \"index\": 4, \"delay\": 0},"
+    "{\"do\": \"wait-toast\"},"
+    "{\"do\": \"grid-selection\", \"view\": \"search\"},"                        /* 25 */
+    "{\"do\": \"toast-action\", \"action\": \"undo-toast\"},"
+    "{\"do\": \"wait-result\", \"path\": %s}",
+    folder, target, target, target, target, target, first, similar, similar);
+  g_assert_cmpint (g_mkdir_with_parents (home, 0700), ==, 0);
+  const char *env[] = { home_env, "GIO_USE_VFS=local", NULL };
+  g_autoptr (AppRun) run = app_run ("trash-everywhere", TINY_MODEL_ARGS, steps, env);
+
+  g_assert_cmpint (json_object_get_int_member (step (run, 5), "n_points"), ==, N_GRID_IMAGES);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 8), "results")), ==, N_GRID_IMAGES);
+  /* The menu's last item is Move to Trash, for the image right-clicked (selected by the click). */
+  JsonArray *menu = json_object_get_array_member (step (run, 10), "menu");
+  g_assert_cmpuint (json_array_get_length (menu), ==, 5);
+  g_assert_cmpstr (member_string (json_array_get_object_element (menu, 4), "action"), ==, "grid.trash");
+  g_assert_cmpstr (member_string (json_array_get_object_element (menu, 0), "target"), ==, paths[3]);
+  g_assert_cmpstr (member_string (step (run, 12), "toast"), ==, "Moved 1 item to Trash");
+
+  /* Gone from the results as the toast appears (the folder watch would take 300 ms to notice), and
+   * still gone once the index has followed the folder. */
+  g_assert_cmpint (json_object_get_int_member (step (run, 13), "n_items"), ==, N_GRID_IMAGES - 1);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 14), "results")), ==,
+                    N_GRID_IMAGES - 1);
+
+  /* Gone from the Map: one point fewer, and the legend counts the points left. */
+  JsonObject *map = step (run, 16);
+  g_assert_cmpint (json_object_get_int_member (map, "n_points"), ==, N_GRID_IMAGES - 1);
+  JsonArray *legend = json_object_get_array_member (map, "legend");
+  gint64 counted = 0;
+  for (guint i = 0; i < json_array_get_length (legend); i++)
+    counted += json_object_get_int_member (json_array_get_object_element (legend, i), "count");
+  g_assert_cmpint (counted, ==, N_GRID_IMAGES - 1);
+
+  /* Undo: the file is back with its bytes, on the Map and in the results. */
+  g_assert_true (json_object_get_null_member (step (run, 17), "error_bar"));
+  g_assert_cmpint (json_object_get_int_member (step (run, 18), "n_points"), ==, N_GRID_IMAGES);
+  g_assert_true (g_file_test (paths[3], G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 20), "results")), ==, N_GRID_IMAGES);
+
+  /* The same for the results of "find similar" (the five other images). */
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 21), "results")), ==,
+                    N_GRID_IMAGES - 1);
+  g_assert_cmpint (json_object_get_int_member (step (run, 25), "n_items"), ==, N_GRID_IMAGES - 2);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 27), "results")), ==,
+                    N_GRID_IMAGES - 1);
+}
 
 /* ---------------------------------------------------------------- filtering like a data tool */
 
@@ -289,5 +427,7 @@ main (int argc, char *argv[])
 
   g_test_add_func ("/gui-grid/multi-selection", test_multi_selection);
   g_test_add_func ("/gui-grid/filters", test_filters);
+  g_test_add_func ("/gui-grid/rubber-band-and-long-press", test_rubber_band_and_long_press);
+  g_test_add_func ("/gui-grid/trash-leaves-every-view", test_trash_leaves_every_view);
   return g_test_run ();
 }
