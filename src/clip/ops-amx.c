@@ -80,6 +80,9 @@ tiles_configure (void)
  * sums wait in a buffer of the thread's own; this cut the products' time by about a quarter on a
  * Sapphire Rapids core. */
 #define CHUNK_STEPS 8
+/* … when the inputs have more rows than this: a few blocks of rows (one image's 50) read each panel
+ * only a few times, and streaming the panels in one piece each was faster. */
+#define CHUNK_MIN_ROWS 64
 
 /* The thread's buffer of partial sums (4 bytes each), freed when the thread ends. */
 typedef struct {
@@ -210,34 +213,36 @@ int8_store (const ClipReducedOutput *out, const ClipReducedInput *in, const Clip
     }                                                                                                   \
   while (0)
 
-/* The loops around AMX_CHUNK: chunks of the input outermost, then blocks of 32 rows, then panels;
- * the last chunk's sums go to RESULTS and STORE writes them out.  PANEL_BYTES is one panel's size. */
+/* The loops around AMX_CHUNK: chunks of the input outermost, then, in chunks, blocks of 32 rows
+ * and within them panels (a chunk of every panel stays in L2 while the rows pass), or, in one piece,
+ * panels and within them blocks of rows (each panel streams from memory once).  The last chunk's
+ * sums go to RESULTS and STORE writes them out.  PANEL_BYTES is one panel's size. */
 #define AMX_PRODUCT(DOT, K_STEP, GROUP, ELEMENT, PANEL_BYTES, STORE)                                    \
   do                                                                                                    \
     {                                                                                                   \
       int steps = in->k_pad / (K_STEP), chunk = CHUNK_STEPS;                                            \
-      size_t saved_stride = (size_t) (p1 - p0) * CLIP_PANEL * 4;                                        \
+      int row_blocks = (in->n + 31) / 32, n_panels = p1 - p0;                                           \
+      size_t saved_stride = (size_t) n_panels * CLIP_PANEL * 4;                                         \
       char *partial = NULL;                                                                             \
-      if (steps > chunk && p1 > p0)                                                                     \
+      if (steps > chunk && n_panels > 0 && in->n > CHUNK_MIN_ROWS)                                      \
         partial = partial_get (saved_stride * in->n_pad);                                               \
       if (partial == NULL)                                                                              \
         chunk = steps;                                                                                  \
       for (int s0 = 0; s0 < steps; s0 += chunk)                                                         \
         {                                                                                               \
-          int s1 = s0 + chunk < steps ? s0 + chunk : steps, first = s0 == 0, last = s1 == steps;       \
-          for (int i = 0; i < in->n; i += 32)                                                           \
+          int s1 = s0 + chunk < steps ? s0 + chunk : steps, first = s0 == 0, last = s1 == steps;        \
+          for (int b = 0; b < row_blocks * n_panels; b++)                                               \
             {                                                                                           \
+              int i = 32 * (partial != NULL ? b / n_panels : b % row_blocks);                           \
+              int p = p0 + (partial != NULL ? b % n_panels : b / row_blocks);                           \
               int two_blocks = in->n - i > 16;                                                          \
-              for (int p = p0; p < p1; p++)                                                             \
-                {                                                                                       \
-                  const char *panel = (const char *) m->panels + (size_t) p * (PANEL_BYTES);            \
-                  char *saved = partial + (size_t) i * saved_stride + (size_t) (p - p0) * CLIP_PANEL * 4; \
-                  char *target = last ? (char *) results : saved;                                       \
-                  size_t target_stride = last ? CLIP_PANEL * 4 : saved_stride;                          \
-                  AMX_CHUNK (DOT, K_STEP, GROUP, ELEMENT);                                              \
-                  if (last)                                                                             \
-                    STORE;                                                                              \
-                }                                                                                       \
+              const char *panel = (const char *) m->panels + (size_t) p * (PANEL_BYTES);                \
+              char *saved = partial + (size_t) i * saved_stride + (size_t) (p - p0) * CLIP_PANEL * 4;   \
+              char *target = last ? (char *) results : saved;                                           \
+              size_t target_stride = last ? CLIP_PANEL * 4 : saved_stride;                              \
+              AMX_CHUNK (DOT, K_STEP, GROUP, ELEMENT);                                                  \
+              if (last)                                                                                 \
+                STORE;                                                                                  \
             }                                                                                           \
         }                                                                                               \
     }                                                                                                   \
