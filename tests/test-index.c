@@ -827,17 +827,32 @@ test_exclude_hidden (void)
 
 /* ---------------------------------------------------------------- bad files */
 
-static const char *
-skip_reason (const ClipIndexStats *stats, const char *path)
+static const ClipIndexSkip *
+find_skip (const ClipIndexStats *stats, const char *path)
 {
   for (guint i = 0; i < stats->skipped->len; i++)
     {
       const ClipIndexSkip *skip = g_ptr_array_index (stats->skipped, i);
       if (g_str_equal (skip->path, path))
-        return skip->reason;
+        return skip;
     }
   g_test_fail_printf ("%s was not reported as skipped", path);
-  return "";
+  return NULL;
+}
+
+static const char *
+skip_reason (const ClipIndexStats *stats, const char *path)
+{
+  const ClipIndexSkip *skip = find_skip (stats, path);
+  return skip != NULL ? skip->reason : "";
+}
+
+/* The indexed file a skipped PATH is another name of, or NULL. */
+static const char *
+skip_same_as (const ClipIndexStats *stats, const char *path)
+{
+  const ClipIndexSkip *skip = find_skip (stats, path);
+  return skip != NULL ? skip->same_as : NULL;
 }
 
 static void
@@ -891,6 +906,8 @@ test_bad_files (void)
   g_assert_cmpint (symlink ("..", loop), ==, 0);
   g_assert_cmpint (symlink ("missing.jpg", dangling), ==, 0);
   g_assert_cmpint (symlink ("good.jpg", alias), ==, 0);
+  g_autofree char *twin = g_build_filename (folder, "twin.jpg", NULL);
+  g_assert_cmpint (link (good_jpeg, twin), ==, 0);
 
   ClipIndexOptions options = test_options ("bad");
   options.max_pixels = 100000;  /* huge.png has 120,000 */
@@ -907,7 +924,12 @@ test_bad_files (void)
   assert_skipped (&stats, "pipe.jpg", "named pipe");
   assert_skipped (&stats, "sub/loop", "symbolic link, not followed");
   assert_skipped (&stats, "alias.jpg", "symbolic link, not followed");
-  g_assert_cmpint (stats.skipped->len, ==, 10);
+  /* A hard link names the file it is another name of, for callers that want its embedding. */
+  assert_skipped (&stats, "twin.jpg", "the same file as 'good.jpg' (hard link)");
+  g_assert_cmpstr (skip_same_as (&stats, "twin.jpg"), ==, "good.jpg");
+  g_assert_null (skip_same_as (&stats, "alias.jpg"));
+  g_assert_null (skip_same_as (&stats, "notes.jpg"));
+  g_assert_cmpint (stats.skipped->len, ==, 11);
   clip_index_stats_clear (&stats);
 
   /* Following links: the loop and the alias are recognised, the dangling link reported. */
@@ -918,6 +940,7 @@ test_bad_files (void)
   assert_skipped (&stats, "sub/loop", "symbolic link loop: leads back to '.'");
   assert_skipped (&stats, "dangling.jpg", "broken symbolic link");
   assert_skipped (&stats, "alias.jpg", "the same file as 'good.jpg'");
+  g_assert_cmpstr (skip_same_as (&stats, "alias.jpg"), ==, "good.jpg");
   clip_index_stats_clear (&stats);
 
   /* Unreadable files (root reads everything, so only as another user). */
@@ -1215,6 +1238,64 @@ test_fast_decode (void)
   g_assert_cmpint (full->width, ==, 700);
 }
 
+/* clip_index_preprocess_file reads a file as the index does, so an image's embedding from it equals
+ * the stored one (the app's single-image path and its folder store agree); a full-size decode of a
+ * large JPEG does not. */
+static void
+test_preprocess_file (void)
+{
+  g_autofree char *dir = tu_make_dir ("preprocess-file");
+  g_autofree char *jpeg = g_build_filename (dir, "large.jpg", NULL);
+  g_autofree char *png = g_build_filename (dir, "small.png", NULL);
+  write_image (jpeg, 1601, 1203, 11, "jpeg");
+  write_image (png, 90, 70, 12, "png");
+  ClipIndexOptions options = test_options ("preprocess-file");
+  ClipIndex *index = open_index (dir, &options);
+  ClipIndexStats stats;
+  update (index, &stats);
+  clip_index_stats_clear (&stats);
+
+  ClipModel *model = tiny_model ();
+  int s = clip_model_get_config (model)->image_size, dim = clip_model_get_config (model)->embed_dim;
+  g_autofree float *pixels = g_new (float, (size_t) 3 * s * s);
+  g_autofree float *embedding = g_new (float, dim);
+  GError *error = NULL;
+  const char *files[] = { jpeg, png };
+  for (guint f = 0; f < G_N_ELEMENTS (files); f++)
+    {
+      ClipIndexItem item;
+      g_assert_true (clip_index_find_file (index, files[f], &item));
+      g_assert_true (clip_index_preprocess_file (model, &options, files[f], pixels, &error));
+      g_assert_no_error (error);
+      g_assert_true (clip_model_encode_images (model, pixels, 1, embedding, NULL, &error));
+      g_assert_no_error (error);
+      for (int d = 0; d < dim; d++)
+        g_assert_cmpfloat_with_epsilon (embedding[d], item.embedding[d], 1e-5);
+    }
+
+  /* The full-size decode of the large JPEG gives another embedding: what the function avoids. */
+  g_autoptr (ClipImage) full = clip_image_load (jpeg, TRUE, &error);
+  g_assert_no_error (error);
+  g_autofree uint8_t *crop = g_malloc ((size_t) 3 * s * s);
+  clip_image_resize_crop (full, s, crop);
+  clip_image_normalize (crop, clip_model_get_preprocess (model), pixels);
+  g_assert_true (clip_model_encode_images (model, pixels, 1, embedding, NULL, &error));
+  ClipIndexItem item;
+  g_assert_true (clip_index_find_file (index, jpeg, &item));
+  double largest = 0;
+  for (int d = 0; d < dim; d++)
+    largest = MAX (largest, fabs (embedding[d] - item.embedding[d]));
+  g_test_message ("full-size decode vs stored embedding: largest difference %.2e", largest);
+  g_assert_cmpfloat (largest, >, 1e-4);
+
+  g_autofree char *missing = g_build_filename (dir, "missing.png", NULL);
+  g_assert_false (clip_index_preprocess_file (model, NULL, missing, pixels, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
+  g_assert_nonnull (strstr (error->message, "missing.png"));
+  g_clear_error (&error);
+  clip_index_free (index);
+}
+
 /* ---------------------------------------------------------------- search */
 
 typedef struct {
@@ -1400,6 +1481,7 @@ main (int argc, char **argv)
   g_test_add_func ("/index/corrupt", test_corrupt);
   g_test_add_func ("/index/kill-resume", test_kill_resume);
   g_test_add_func ("/index/fast-decode", test_fast_decode);
+  g_test_add_func ("/index/preprocess-file", test_preprocess_file);
   g_test_add_func ("/index/search-ranking", test_search_ranking);
   int status = g_test_run ();
   g_clear_pointer (&tiny, clip_model_free);

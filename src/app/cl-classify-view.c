@@ -87,6 +87,7 @@ struct _ClClassifyView {
   float *folder_probs;            /* [n_items × n_classes] */
   gboolean *folder_readable;
   gboolean folder_complete;
+  gint64 n_embedded;              /* images the last complete whole-folder run embedded anew */
   guint refilter_id;
   char *metrics_summary;
 
@@ -118,6 +119,7 @@ enum {
   PROP_EXPORT_FOLDER,
   PROP_EXPORT_TITLE,
   PROP_EXPORT_NAME,
+  PROP_N_EMBEDDED,
   N_PROPS
 };
 static GParamSpec *properties[N_PROPS];
@@ -591,6 +593,8 @@ folder_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 
   self->folder_complete = TRUE;
+  self->n_embedded = classified->n_embedded;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_EMBEDDED]);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "classify.export", TRUE);
   guint n_bad = classified->problems->len;
   g_autofree char *summary = n_bad == 0
@@ -651,6 +655,17 @@ run_folder (ClClassifyView *self)
   set_folder_summary (self, NULL);
   update_folder_controls (self);
   update_metrics (self);
+  const char *image_folder = cl_collection_get_image_folder (c);
+  if (cl_collection_get_kind (c) == CL_COLLECTION_FOLDER && image_folder != NULL)
+    {
+      /* A folder's images from its index: kept across runs and shared with Search, Map and Clean Up. */
+      g_autoptr (ClSearchIndex) index = cl_session_get_index (self->session, (const char *const[]) { image_folder, NULL });
+      cl_search_index_classify_async (index, paths, mtimes, n, (const char *const *) self->classes,
+                                      (const char *const *) self->templates, folder_progress, cl_weak_ref_new (self),
+                                      (GDestroyNotify) cl_weak_ref_free, self->folder_cancellable, folder_done,
+                                      cl_weak_ref_new (self));
+      return;
+    }
   cl_model_worker_classify_async (cl_session_get_worker (self->session), paths, members, mtimes, n,
                                   (const char *const *) self->classes, (const char *const *) self->templates,
                                   cl_session_get_apply_exif (self->session), CL_WORKER_PRIORITY_BACKGROUND,
@@ -1407,6 +1422,9 @@ cl_classify_view_get_property (GObject *object, guint prop_id, GValue *value, GP
     case PROP_EXPORT_NAME:
       g_value_take_string (value, collection (self) != NULL ? export_name (self) : NULL);
       break;
+    case PROP_N_EMBEDDED:
+      g_value_set_int64 (value, self->n_embedded);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1471,6 +1489,7 @@ install_properties (GObjectClass *object_class)
   properties[PROP_EXPORT_FOLDER] = g_param_spec_object ("export-folder", NULL, NULL, G_TYPE_FILE, read_only);
   properties[PROP_EXPORT_TITLE] = g_param_spec_string ("export-title", NULL, NULL, NULL, read_only);
   properties[PROP_EXPORT_NAME] = g_param_spec_string ("export-name", NULL, NULL, NULL, read_only);
+  properties[PROP_N_EMBEDDED] = g_param_spec_int64 ("n-embedded", NULL, NULL, 0, G_MAXINT64, 0, read_only);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 

@@ -28,7 +28,9 @@ GtkWidget *cl_classify_view_new (ClSession *session);
  * "no-matching-labels"; NULL without results), "progress" (of whole-folder classification, 0..1,
  * bound to its progress bar), and what the Save dialog of Export shows: "export-folder" (the GFile
  * it starts in: Documents or home), "export-title" (it says which rows are saved), "export-name"
- * (the file name proposed).  Read-write, as their drop-downs: "template-preset" ("simple",
+ * (the file name proposed), "n-embedded" (images the last complete whole-folder classification
+ * embedded anew: a folder's images come from its search index, so a second run embeds none).
+ * Read-write, as their drop-downs: "template-preset" ("simple",
  * "openai7", "imagenet80", "custom"), "filter-class" (NULL: all), "sort-by-confidence"; as the
  * filter's popover: "min-confidence" and "max-confidence" (percent, 0 and 100: every image) and
  * "only-disagreeing" (only labelled images predicted as another class). */

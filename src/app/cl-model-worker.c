@@ -48,8 +48,13 @@ typedef struct {
   gboolean exif;
   ClProgressSink *sink;
   guint next;
-  float *weights;               /* [n_classes × dim], built in the first slice */
+  float *weights;               /* [n_classes × dim], built in the first slice … */
+  guint weights_serial;         /* … for the model of this serial */
   ClClassifyResult *result;
+  ClStoredEmbedFunc embed;      /* CLASSIFY from a store, or NULL */
+  gpointer embed_data;
+  GDestroyNotify embed_destroy;
+  guint8 *row_state;            /* [n_images] RowState, with EMBED */
 
   gint64 mtime;                 /* RANK */
   char **texts;
@@ -61,6 +66,13 @@ typedef struct {
   gpointer func_data;
   GDestroyNotify func_destroy;
 } Job;
+
+/* A row of a classification from a store, from the first slice that asked the store about it. */
+typedef enum {
+  ROW_WAITING,                  /* not asked yet, or not stored yet */
+  ROW_DONE,                     /* scored, or found unreadable */
+  ROW_TO_ENCODE,                /* not in the store: encoded by the worker */
+} RowState;
 
 struct _ClModelWorker {
   GObject parent_instance;
@@ -218,6 +230,9 @@ job_free (ClModelWorker *self, Job *job)
     cl_progress_sink_release_on (job->sink, self->main_context);
   g_free (job->weights);
   cl_classify_result_free (job->result);
+  if (job->embed_destroy != NULL)
+    job->embed_destroy (job->embed_data);
+  g_free (job->row_state);
   g_strfreev (job->texts);
   g_free (job->image_embed);
   if (job->func_destroy != NULL)
@@ -306,15 +321,22 @@ image_cache_key (const char *path, const char *member, gint64 mtime)
 }
 
 /* Decodes and preprocesses the image at PATH (or its MEMBER when PATH is a WebDataset shard) into
- * CHW (image_size² × 3 floats). */
+ * CHW (image_size² × 3 floats).  A file is read as the folder's search index reads it (a large JPEG
+ * at reduced size), so that its embedding here equals the stored one. */
 static gboolean
 worker_preprocess_image (ClModelWorker *self, const char *path, const char *member, gboolean exif, float *chw,
                          GError **error)
 {
-  const ClipPreprocess *pre = clip_model_get_preprocess (self->model);
-  g_autoptr (ClipImage) image = member != NULL ? clip_image_load_shard_member (path, member, exif, error)
-                                               : clip_image_load (path, exif, error);
+  if (member == NULL)
+    {
+      ClipIndexOptions options;
+      clip_index_options_init (&options);
+      options.apply_exif_orientation = exif;
+      return clip_index_preprocess_file (self->model, &options, path, chw, error);
+    }
 
+  const ClipPreprocess *pre = clip_model_get_preprocess (self->model);
+  g_autoptr (ClipImage) image = clip_image_load_shard_member (path, member, exif, error);
   if (image == NULL)
     return FALSE;
   g_autofree uint8_t *crop = g_malloc ((size_t) 3 * pre->image_size * pre->image_size);
@@ -416,30 +438,53 @@ worker_post_progress (ClModelWorker *self, Job *job, guint first, guint n)
   mailbox_post (self, post);
 }
 
-/* One slice: up to CLASSIFY_BATCH images encoded (any number of cached ones).  TRUE when done. */
+/* The classifier and the result, in the first slice.  FALSE when the task returned an error. */
 static gboolean
-worker_run_classify (ClModelWorker *self, Job *job)
+worker_classify_begin (ClModelWorker *self, Job *job)
 {
   GError *error = NULL;
 
-  if (!worker_require_model (self, job))
-    return TRUE;
-  if (job->weights == NULL)
+  /* Another model loaded between two slices: the classifier's rows do not fit its embeddings. */
+  if (job->weights != NULL && job->weights_serial != self->model_serial)
     {
-      if (!worker_build_classifier (self, job, &error))
-        {
-          worker_return_error (job, error);
-          return TRUE;
-        }
-      ClClassifyResult *result = g_new0 (ClClassifyResult, 1);
-      result->n_images = job->n_images;
-      result->n_classes = g_strv_length (job->classes);
-      result->probs = g_new0 (float, (gsize) job->n_images * result->n_classes);
-      result->readable = g_new0 (gboolean, MAX (job->n_images, 1));
-      result->problems = g_ptr_array_new_with_free_func (g_free);
-      job->result = result;
+      g_task_return_new_error (job->task, CLIP_ERROR, CLIP_ERROR_INVALID, "%s",
+                               _("Another model was loaded while the images were classified"));
+      return FALSE;
     }
+  if (job->weights != NULL)
+    return TRUE;
+  job->weights_serial = self->model_serial;
+  if (!worker_build_classifier (self, job, &error))
+    {
+      worker_return_error (job, error);
+      return FALSE;
+    }
+  ClClassifyResult *result = g_new0 (ClClassifyResult, 1);
+  result->n_images = job->n_images;
+  result->n_classes = g_strv_length (job->classes);
+  result->probs = g_new0 (float, (gsize) job->n_images * result->n_classes);
+  result->readable = g_new0 (gboolean, MAX (job->n_images, 1));
+  result->problems = g_ptr_array_new_with_free_func (g_free);
+  job->result = result;
+  return TRUE;
+}
 
+static void
+worker_score (ClModelWorker *self, Job *job, guint row, const float *embed)
+{
+  ClClassifyResult *result = job->result;
+
+  clip_zero_shot_probs (self->model, embed, 1, job->weights, result->n_classes,
+                        result->probs + (gsize) row * result->n_classes);
+  result->readable[row] = TRUE;
+}
+
+/* Rows FIRST .. END - 1 from the image cache or encoded, until CLASSIFY_BATCH were encoded (or
+ * CLASSIFY_SLICE_CACHED handled): *NEXT is the row after the last one handled.  FALSE when the task
+ * returned an error. */
+static gboolean
+worker_classify_rows (ClModelWorker *self, Job *job, guint first, guint end, guint *next)
+{
   ClClassifyResult *result = job->result;
   const int dim = worker_embed_dim (self);
   const int size = clip_model_get_preprocess (self->model)->image_size;
@@ -448,18 +493,15 @@ worker_run_classify (ClModelWorker *self, Job *job)
   g_autofree float *embeds = g_new (float, (gsize) dim * CLASSIFY_BATCH);
   guint pending[CLASSIFY_BATCH];
   guint n_pending = 0;
-  const guint first = job->next;
   guint i = first;
 
-  for (; i < job->n_images && n_pending < CLASSIFY_BATCH && i - first < CLASSIFY_SLICE_CACHED; i++)
+  for (; i < end && n_pending < CLASSIFY_BATCH && i - first < CLASSIFY_SLICE_CACHED; i++)
     {
       g_autofree char *key = image_cache_key (job->paths[i], job->members[i], job->mtimes[i]);
       const float *embed = g_hash_table_lookup (self->image_embeds, key);
       if (embed != NULL)
         {
-          clip_zero_shot_probs (self->model, embed, 1, job->weights, result->n_classes,
-                               result->probs + (gsize) i * result->n_classes);
-          result->readable[i] = TRUE;
+          worker_score (self, job, i, embed);
           continue;
         }
       g_autoptr (GError) image_error = NULL;
@@ -472,33 +514,114 @@ worker_run_classify (ClModelWorker *self, Job *job)
       pending[n_pending++] = i;
     }
 
-  if (n_pending > 0)
+  GError *error = NULL;
+  if (n_pending > 0 && !clip_model_encode_images (self->model, pixels, n_pending, embeds, &self->model_callbacks, &error))
     {
-      if (!clip_model_encode_images (self->model, pixels, n_pending, embeds, &self->model_callbacks, &error))
-        {
-          worker_return_error (job, error);
-          return TRUE;
-        }
-      for (guint k = 0; k < n_pending; k++)
-        {
-          guint row = pending[k];
-          const float *embed = embeds + (gsize) k * dim;
-          worker_cache_insert (self->image_embeds,
-                               image_cache_key (job->paths[row], job->members[row], job->mtimes[row]), embed, dim);
-          clip_zero_shot_probs (self->model, embed, 1, job->weights, result->n_classes,
-                               result->probs + (gsize) row * result->n_classes);
-          result->readable[row] = TRUE;
-        }
+      worker_return_error (job, error);
+      return FALSE;
     }
+  for (guint k = 0; k < n_pending; k++)
+    {
+      guint row = pending[k];
+      const float *embed = embeds + (gsize) k * dim;
+      worker_cache_insert (self->image_embeds, image_cache_key (job->paths[row], job->members[row], job->mtimes[row]),
+                           embed, dim);
+      worker_score (self, job, row, embed);
+    }
+  result->n_embedded += n_pending;
+  *next = i;
+  return TRUE;
+}
 
-  job->next = i;
-  worker_post_progress (self, job, first, i - first);
+/* After a slice that handled rows FIRST .. job->next - 1: their progress; the result once every row
+ * is handled.  TRUE when the job is finished. */
+static gboolean
+worker_classify_slice_done (ClModelWorker *self, Job *job, guint first)
+{
+  worker_post_progress (self, job, first, job->next - first);
   if (job->next < job->n_images)
     return FALSE;
-
-  g_task_return_pointer (job->task, g_steal_pointer (&job->result),
-                         (GDestroyNotify) cl_classify_result_free);
+  g_task_return_pointer (job->task, g_steal_pointer (&job->result), (GDestroyNotify) cl_classify_result_free);
   return TRUE;
+}
+
+/* Asks the store about the window from job->next: stored rows are scored, the others marked to be
+ * encoded or left waiting.  FALSE when the task returned an error. */
+static gboolean
+worker_read_stored (ClModelWorker *self, Job *job)
+{
+  const guint first = job->next;
+  const guint n = MIN (CL_STORED_WINDOW, job->n_images - first);
+  const int dim = worker_embed_dim (self);
+  g_autofree float *embeds = g_new (float, (gsize) n * dim);
+  g_autofree ClStoredState *states = g_new0 (ClStoredState, n);
+  GError *error = NULL;
+
+  if (!job->embed (self->model, self->model_serial, (const char *const *) job->paths + first, n, embeds, states,
+                   &job->result->n_embedded, job->embed_data, job->cancellable, &error))
+    {
+      worker_return_error (job, error);
+      return FALSE;
+    }
+  for (guint k = 0; k < n; k++)
+    {
+      guint8 *state = &job->row_state[first + k];
+      if (*state != ROW_WAITING || states[k] == CL_STORED_PENDING)
+        continue;
+      if (states[k] == CL_STORED_FOUND)
+        worker_score (self, job, first + k, embeds + (gsize) k * dim);
+      *state = states[k] == CL_STORED_FOUND ? ROW_DONE : ROW_TO_ENCODE;
+    }
+  return TRUE;
+}
+
+/* One slice from a store: the store is asked about the window when its first row waits; rows it
+ * does not hold are encoded here (one batch a slice); the rows handled from the window's start on
+ * are posted. */
+static gboolean
+worker_run_classify_stored (ClModelWorker *self, Job *job)
+{
+  const guint first = job->next;
+
+  if (first < job->n_images && job->row_state[first] == ROW_WAITING && !worker_read_stored (self, job))
+    return TRUE;
+  guint i = first;
+  while (i < job->n_images && job->row_state[i] != ROW_WAITING)
+    {
+      if (job->row_state[i] == ROW_DONE)
+        {
+          i++;
+          continue;
+        }
+      guint end = i, next;
+      while (end < job->n_images && job->row_state[end] == ROW_TO_ENCODE)
+        end++;
+      gint64 embedded = job->result->n_embedded;
+      if (!worker_classify_rows (self, job, i, end, &next))
+        return TRUE;
+      memset (job->row_state + i, ROW_DONE, next - i);
+      i = next;
+      if (i < end || job->result->n_embedded > embedded)
+        break;
+    }
+  job->next = i;
+  return worker_classify_slice_done (self, job, first);
+}
+
+/* One slice: up to CLASSIFY_BATCH images encoded (any number of cached ones), or one from a store.
+ * TRUE when done. */
+static gboolean
+worker_run_classify (ClModelWorker *self, Job *job)
+{
+  if (!worker_require_model (self, job) || !worker_classify_begin (self, job))
+    return TRUE;
+  if (job->embed != NULL)
+    return worker_run_classify_stored (self, job);
+
+  const guint first = job->next;
+  if (!worker_classify_rows (self, job, first, job->n_images, &job->next))
+    return TRUE;
+  return worker_classify_slice_done (self, job, first);
 }
 
 /* ---------------------------------------------------------------- RANK */
@@ -789,16 +912,11 @@ cl_model_worker_load_finish (ClModelWorker *self, GAsyncResult *result, GError *
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
-void
-cl_model_worker_classify_async (ClModelWorker *self,
-                                const char *const *paths, const char *const *members, const gint64 *mtimes,
-                                guint n_images,
-                                const char *const *classes, const char *const *templates,
-                                gboolean apply_exif, int priority,
-                                ClClassifyProgressFunc progress, gpointer progress_data,
-                                GDestroyNotify progress_destroy,
-                                GCancellable *cancellable, GAsyncReadyCallback callback,
-                                gpointer user_data)
+static Job *
+classify_job_new (ClModelWorker *self, const char *const *paths, const char *const *members, const gint64 *mtimes,
+                  guint n_images, const char *const *classes, const char *const *templates, gboolean apply_exif,
+                  int priority, ClClassifyProgressFunc progress, gpointer progress_data, GDestroyNotify progress_destroy,
+                  GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   Job *job = job_new (self, JOB_CLASSIFY, priority, cancellable, callback, user_data,
                       cl_model_worker_classify_async);
@@ -819,6 +937,40 @@ cl_model_worker_classify_async (ClModelWorker *self,
     job->sink = cl_progress_sink_new (G_CALLBACK (progress), progress_data, progress_destroy, cancellable);
   else if (progress_destroy != NULL)
     progress_destroy (progress_data);
+  return job;
+}
+
+void
+cl_model_worker_classify_async (ClModelWorker *self,
+                                const char *const *paths, const char *const *members, const gint64 *mtimes,
+                                guint n_images,
+                                const char *const *classes, const char *const *templates,
+                                gboolean apply_exif, int priority,
+                                ClClassifyProgressFunc progress, gpointer progress_data,
+                                GDestroyNotify progress_destroy,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data)
+{
+  job_push (self, classify_job_new (self, paths, members, mtimes, n_images, classes, templates, apply_exif, priority,
+                                    progress, progress_data, progress_destroy, cancellable, callback, user_data));
+}
+
+void
+cl_model_worker_classify_stored_async (ClModelWorker *self, const char *const *paths, const gint64 *mtimes,
+                                       guint n_images, const char *const *classes, const char *const *templates,
+                                       gboolean apply_exif, ClStoredEmbedFunc embed, gpointer embed_data,
+                                       GDestroyNotify embed_destroy, ClClassifyProgressFunc progress,
+                                       gpointer progress_data, GDestroyNotify progress_destroy,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  Job *job = classify_job_new (self, paths, NULL, mtimes, n_images, classes, templates, apply_exif,
+                               CL_WORKER_PRIORITY_BACKGROUND, progress, progress_data, progress_destroy, cancellable,
+                               callback, user_data);
+
+  job->embed = embed;
+  job->embed_data = embed_data;
+  job->embed_destroy = embed_destroy;
+  job->row_state = g_new0 (guint8, MAX (n_images, 1));
   job_push (self, job);
 }
 

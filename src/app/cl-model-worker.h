@@ -8,8 +8,9 @@
  * image or one layer (the model's abort callback polls it) and suppresses its pending progress.
  *
  * The worker keeps caches of image embeddings (by path and mtime), text embeddings and zero-shot
- * classifier rows (by templates and class name), so retyping classes or re-running a folder is cheap.
- * They are dropped when another model is loaded. */
+ * classifier rows (by templates and class name), so retyping classes or re-running a data set is
+ * cheap.  They are dropped when another model is loaded.  A folder's images are classified from its
+ * search index instead (cl_model_worker_classify_stored_async), which keeps them across runs. */
 #pragma once
 
 #include <gio/gio.h>
@@ -61,6 +62,7 @@ typedef struct {
   float *probs;              /* [n_images × n_classes]; rows of unreadable images are zero */
   gboolean *readable;        /* [n_images] */
   GPtrArray *problems;       /* char *: "<file>: <problem>" for each unreadable image */
+  gint64 n_embedded;         /* images embedded anew for the request (not found in a cache or a store) */
 } ClClassifyResult;
 
 void cl_classify_result_free (ClClassifyResult *result);
@@ -81,6 +83,38 @@ void cl_model_worker_classify_async (ClModelWorker *self,
                                      gpointer user_data);
 ClClassifyResult *cl_model_worker_classify_finish (ClModelWorker *self, GAsyncResult *result,
                                                    GError **error);
+
+/* What a store of embeddings (a folder's search index) says of an image of a classification. */
+typedef enum {
+  CL_STORED_PENDING,         /* not stored yet: asked again in a later slice */
+  CL_STORED_FOUND,           /* stored: its embedding was copied */
+  CL_STORED_ABSENT,          /* the store does not hold it (a symbolic link, a file gone): the worker encodes it */
+} ClStoredState;
+
+#define CL_STORED_WINDOW 256  /* images a store is asked about at a time */
+
+/* Runs on the worker thread, inside a slice: brings the store up to date for PATHS (N absolute
+ * paths, at most CL_STORED_WINDOW) and copies their embeddings into EMBEDDINGS [n × embed_dim],
+ * setting STATES [n]; adds the images it embedded anew to *N_EMBEDDED.  It may stop early for a
+ * waiting command (rows left CL_STORED_PENDING) once it stored something.  FALSE with ERROR set on
+ * failure. */
+typedef gboolean (*ClStoredEmbedFunc) (ClipModel *model, guint model_serial, const char *const *paths, guint n,
+                                       float *embeddings, ClStoredState *states, gint64 *n_embedded,
+                                       gpointer data, GCancellable *cancellable, GError **error);
+
+/* The same classification (at background priority) with the images' embeddings from a store:
+ * EMBED, with EMBED_DATA (freed with EMBED_DESTROY, on any thread), is asked about CL_STORED_WINDOW
+ * images a slice; what it does not hold is encoded here as cl_model_worker_classify_async does.
+ * Finish with cl_model_worker_classify_finish. */
+void cl_model_worker_classify_stored_async (ClModelWorker *self, const char *const *paths, const gint64 *mtimes,
+                                            guint n_images, const char *const *classes,
+                                            const char *const *templates, gboolean apply_exif,
+                                            ClStoredEmbedFunc embed, gpointer embed_data,
+                                            GDestroyNotify embed_destroy,
+                                            ClClassifyProgressFunc progress, gpointer progress_data,
+                                            GDestroyNotify progress_destroy,
+                                            GCancellable *cancellable, GAsyncReadyCallback callback,
+                                            gpointer user_data);
 
 /* ---------------------------------------------------------------- image → text retrieval */
 

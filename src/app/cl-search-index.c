@@ -720,6 +720,193 @@ cl_search_index_update_paths_finish (ClSearchIndex *self, GAsyncResult *result, 
   return g_task_propagate_int (G_TASK (result), error);
 }
 
+/* ---------------------------------------------------------------- classifying */
+
+/* One call of clip_index_update_paths for a classification: it stops for a waiting command once
+ * something of it is stored, so that every slice moves on. */
+typedef struct {
+  ClSearchIndex *index;
+  ClipIndex *clip_index;
+  GCancellable *cancellable;
+  gint64 start;
+  gboolean yielded;
+} StoredCall;
+
+static gboolean
+stored_call_abort_cb (gpointer user_data)
+{
+  StoredCall *call = user_data;
+
+  if (g_cancellable_is_cancelled (call->cancellable))
+    return TRUE;
+  if (!call->yielded && g_get_monotonic_time () - call->start >= MIN_SLICE_US
+      && clip_index_get_progress (call->clip_index)->flushed > 0 && cl_model_worker_has_waiting (call->index->worker))
+    call->yielded = TRUE;
+  return call->yielded;
+}
+
+/* PATH relative to FOLDER, or NULL when it is not inside. */
+static const char *
+path_inside (const char *folder, const char *path)
+{
+  size_t n = strlen (folder);
+  if (n > 0 && folder[n - 1] == '/')
+    n--;
+  return strncmp (path, folder, n) == 0 && path[n] == '/' ? path + n + 1 : NULL;
+}
+
+/* The files a completed update skipped: relative path → the indexed file it is another name of, or "". */
+static GHashTable *
+skipped_files (const ClipIndexStats *stats)
+{
+  GHashTable *skipped = g_hash_table_new (g_str_hash, g_str_equal);
+
+  for (guint i = 0; stats->skipped != NULL && i < stats->skipped->len; i++)
+    {
+      const ClipIndexSkip *skip = stats->skipped->pdata[i];
+      g_hash_table_insert (skipped, skip->path, skip->same_as != NULL ? skip->same_as : "");
+    }
+  return skipped;
+}
+
+/* The stored embedding of FILE (relative to FOLDER) into EMBEDDING: FOUND, else ABSENT when the
+ * update is COMPLETE (the index will not hold it), PENDING when it stopped early. */
+static ClStoredState
+stored_embedding (Folder *folder, const char *file, gboolean complete, int dim, float *embedding)
+{
+  g_autofree char *path = g_build_filename (folder->path, file, NULL);
+  ClipIndexItem item;
+
+  if (!clip_index_find_file (folder->index, path, &item))
+    return complete ? CL_STORED_ABSENT : CL_STORED_PENDING;
+  memcpy (embedding, item.embedding, sizeof (float) * dim);
+  return CL_STORED_FOUND;
+}
+
+/* The N_ROWS rows of FOLDER (ROWS into the request's PATHS, FILES relative) brought up to date
+ * and read back. */
+static gboolean
+stored_read_folder (ClSearchIndex *self, Folder *folder, ClipModel *model, const char *const *files,
+                    const guint *rows, guint n_rows, float *embeddings, ClStoredState *states, gint64 *n_embedded,
+                    GCancellable *cancellable, GError **error)
+{
+  const int dim = clip_model_get_config (model)->embed_dim;
+  StoredCall call = { self, folder->index, cancellable, g_get_monotonic_time (), FALSE };
+  const ClipCallbacks callbacks = { NULL, stored_call_abort_cb, &call };
+  ClipIndexStats stats;
+  GError *local_error = NULL;
+
+  gboolean complete = clip_index_update_paths (folder->index, files, &stats, &callbacks, &local_error);
+  /* Stopped early (to yield, cancelled or failed): what it stored is in the file, and reopening the
+   * index reads it.  Only an update that ran (then stopped) counts what it stored. */
+  if (complete)
+    *n_embedded += stats.added + stats.updated;
+  else if (g_error_matches (local_error, CLIP_ERROR, CLIP_ERROR_ABORTED))
+    *n_embedded += clip_index_get_progress (folder->index)->flushed;
+  if (!complete)
+    {
+      GError *reopen_error = NULL;
+      gboolean reopened = folder_reopen (folder, model, &reopen_error);
+      if (!call.yielded || !reopened)
+        {
+          g_propagate_error (error, call.yielded ? reopen_error : local_error);
+          g_clear_error (call.yielded ? &local_error : &reopen_error);
+          return FALSE;
+        }
+      g_clear_error (&local_error);
+    }
+  folder->n_entries = clip_index_get_n_entries (folder->index);
+  g_autoptr (GHashTable) skipped = skipped_files (&stats);
+  for (guint k = 0; k < n_rows; k++)
+    {
+      const char *same_as = g_hash_table_lookup (skipped, files[k]);
+      float *embedding = embeddings + (gsize) rows[k] * dim;
+      if (same_as == NULL)
+        states[rows[k]] = stored_embedding (folder, files[k], complete, dim, embedding);
+      else if (*same_as != '\0')
+        states[rows[k]] = stored_embedding (folder, same_as, TRUE, dim, embedding);
+    }
+  g_clear_pointer (&skipped, g_hash_table_unref);   /* its strings are the stats' */
+  clip_index_stats_clear (&stats);
+  return TRUE;
+}
+
+/* A classification's use of the index. */
+typedef struct {
+  ClSearchIndex *index;
+  gboolean unusable;            /* an update failed (another process holds the index, the cache
+                                 * cannot be written): the worker encodes the rest itself */
+} StoredRequest;
+
+static void
+stored_request_free (StoredRequest *request)
+{
+  cl_search_index_unref (request->index);
+  g_free (request);
+}
+
+/* ClStoredEmbedFunc over the index's folders: a path outside them, or in a folder that cannot be
+ * read or updated, stays ABSENT. */
+static gboolean
+stored_read (ClipModel *model, guint serial, const char *const *paths, guint n, float *embeddings,
+             ClStoredState *states, gint64 *n_embedded, gpointer data, GCancellable *cancellable, GError **error)
+{
+  StoredRequest *request = data;
+  ClSearchIndex *self = request->index;
+
+  for (guint k = 0; k < n; k++)
+    states[k] = CL_STORED_ABSENT;
+  if (request->unusable)
+    return TRUE;
+  if (!index_ensure_open (self, model, serial, error))
+    return FALSE;
+  g_autofree const char **files = g_new0 (const char *, n + 1);
+  g_autofree guint *rows = g_new (guint, MAX (n, 1));
+  for (guint f = 0; f < self->n_folders; f++)
+    {
+      Folder *folder = self->folders[f];
+      guint n_rows = 0;
+      for (guint k = 0; folder->index != NULL && k < n; k++)
+        {
+          const char *file = states[k] == CL_STORED_ABSENT ? path_inside (folder->path, paths[k]) : NULL;
+          if (file != NULL)
+            {
+              files[n_rows] = file;
+              rows[n_rows++] = k;
+            }
+        }
+      files[n_rows] = NULL;
+      GError *folder_error = NULL;
+      if (n_rows == 0 || stored_read_folder (self, folder, model, files, rows, n_rows, embeddings, states, n_embedded,
+                                             cancellable, &folder_error))
+        continue;
+      if (g_cancellable_is_cancelled (cancellable))
+        {
+          g_propagate_error (error, folder_error);
+          return FALSE;
+        }
+      /* Classifying does not need the index: its rows are encoded as without one. */
+      g_clear_error (&folder_error);
+      request->unusable = TRUE;
+    }
+  return TRUE;
+}
+
+void
+cl_search_index_classify_async (ClSearchIndex *self, const char *const *paths, const gint64 *mtimes, guint n_images,
+                                const char *const *classes, const char *const *templates,
+                                ClClassifyProgressFunc progress, gpointer progress_data,
+                                GDestroyNotify progress_destroy, GCancellable *cancellable,
+                                GAsyncReadyCallback callback, gpointer user_data)
+{
+  StoredRequest *request = g_new0 (StoredRequest, 1);
+
+  request->index = cl_search_index_ref (self);
+  cl_model_worker_classify_stored_async (self->worker, paths, mtimes, n_images, classes, templates, self->apply_exif,
+                                         stored_read, request, (GDestroyNotify) stored_request_free, progress,
+                                         progress_data, progress_destroy, cancellable, callback, user_data);
+}
+
 /* ---------------------------------------------------------------- snapshots */
 
 void

@@ -1,5 +1,6 @@
 /* cl-search-index.h — the search index of one or more folders (one ClipIndex each), run on the
- * model worker's thread; a search covers every folder, its results merged by score.
+ * model worker's thread; a search covers every folder, its results merged by score, and Classify
+ * All on a folder reads its images' embeddings from it.
  *
  * The index borrows the worker's model, so everything that touches it runs as worker commands
  * (cl_model_worker_run_async): it is opened on first use for the model loaded there and reopened
@@ -71,6 +72,23 @@ void   cl_search_index_update_paths_async (ClSearchIndex *self, const char *fold
                                            GCancellable *cancellable, GAsyncReadyCallback callback,
                                            gpointer user_data);
 gint64 cl_search_index_update_paths_finish (ClSearchIndex *self, GAsyncResult *result, GError **error);
+
+/* ---------------------------------------------------------------- classifying */
+
+/* Zero-shot classification of PATHS (N_IMAGES absolute files under the index's folders) from the
+ * index: each slice brings CL_STORED_WINDOW of them up to date in their folder's index
+ * (clip_index_update_paths: a new or changed image is encoded and stored, a stored one only looked
+ * at) and scores their stored embeddings, so a second run, or Search, encodes nothing again.
+ * Another command waiting (an update of Search, a click) runs between slices.  What the index does
+ * not hold (a symbolic link, a file it skips) is encoded by the worker, and so is the rest when the
+ * index cannot be updated (another process updating it, a cache that cannot be written).  Progress and the result as
+ * cl_model_worker_classify_async's: finish with cl_model_worker_classify_finish on the worker (the
+ * callback's source object). */
+void cl_search_index_classify_async (ClSearchIndex *self, const char *const *paths, const gint64 *mtimes,
+                                     guint n_images, const char *const *classes, const char *const *templates,
+                                     ClClassifyProgressFunc progress, gpointer progress_data,
+                                     GDestroyNotify progress_destroy, GCancellable *cancellable,
+                                     GAsyncReadyCallback callback, gpointer user_data);
 
 /* ---------------------------------------------------------------- snapshots */
 

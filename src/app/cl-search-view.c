@@ -59,6 +59,7 @@ struct _ClSearchView {
   gboolean index_complete;        /* an update finished for INDEX */
   gboolean index_stopped;         /* the user stopped the update: only they start it again */
   gint64 n_indexed;               /* searchable entries, -1 before known */
+  gint64 n_embedded;              /* images the last complete update embedded anew */
   ClIndexProgress progress;
 
   char *similar_path;             /* the image of "find similar", or NULL */
@@ -80,7 +81,17 @@ struct _ClSearchView {
 
 G_DEFINE_FINAL_TYPE (ClSearchView, cl_search_view, GTK_TYPE_WIDGET)
 
-enum { PROP_0, PROP_SEARCHING, PROP_INDEXING, PROP_N_INDEXED, PROP_RESULTS, PROP_INDEX_PROGRESS, PROP_HAS_MORE, N_PROPS };
+enum {
+  PROP_0,
+  PROP_SEARCHING,
+  PROP_INDEXING,
+  PROP_N_INDEXED,
+  PROP_N_EMBEDDED,
+  PROP_RESULTS,
+  PROP_INDEX_PROGRESS,
+  PROP_HAS_MORE,
+  N_PROPS
+};
 static GParamSpec *properties[N_PROPS];
 
 static void run_search (ClSearchView *self);
@@ -297,6 +308,8 @@ update_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   self->index_complete = TRUE;
   self->n_indexed = summary->n_entries;
+  self->n_embedded = summary->n_embedded;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_EMBEDDED]);
   update_state (self);
   GString *text = g_string_new (NULL);
   g_string_append_printf (text, ngettext ("%lld image indexed", "%lld images indexed", summary->n_entries),
@@ -1005,6 +1018,9 @@ cl_search_view_get_property (GObject *object, guint prop_id, GValue *value, GPar
     case PROP_N_INDEXED:
       g_value_set_int64 (value, self->n_indexed);
       break;
+    case PROP_N_EMBEDDED:
+      g_value_set_int64 (value, self->n_embedded);
+      break;
     case PROP_RESULTS:
       g_value_set_object (value, self->shown);
       break;
@@ -1064,6 +1080,7 @@ cl_search_view_class_init (ClSearchViewClass *klass)
   properties[PROP_SEARCHING] = g_param_spec_boolean ("searching", NULL, NULL, FALSE, read_only);
   properties[PROP_INDEXING] = g_param_spec_boolean ("indexing", NULL, NULL, FALSE, read_only);
   properties[PROP_N_INDEXED] = g_param_spec_int64 ("n-indexed", NULL, NULL, -1, G_MAXINT64, -1, read_only);
+  properties[PROP_N_EMBEDDED] = g_param_spec_int64 ("n-embedded", NULL, NULL, 0, G_MAXINT64, 0, read_only);
   properties[PROP_RESULTS] = g_param_spec_object ("results", NULL, NULL, G_TYPE_LIST_MODEL, read_only);
   properties[PROP_INDEX_PROGRESS] = g_param_spec_double ("index-progress", NULL, NULL, 0, 1, 0, read_only);
   properties[PROP_HAS_MORE] = g_param_spec_boolean ("has-more", NULL, NULL, FALSE, read_only);

@@ -36,7 +36,8 @@ void cl_search_view_remove_folder (ClSearchView *self, const char *folder);
  *
  * Properties, read-only: "searching" (a search waits for the entry's delay, the model or the
  * worker), "indexing", "index-progress" (0..1, bound to its progress bar), "n-indexed"
- * (searchable images, -1 before known), "has-more" (the results fill the pages fetched: scrolling
+ * (searchable images, -1 before known), "n-embedded" (images the last complete update embedded
+ * anew, not found indexed), "has-more" (the results fill the pages fetched: scrolling
  * to their end fetches more) and "results" (the
  * GListModel of ClImageItems of the last search, best first; the score is the item's confidence;
  * shown on the "results" page of the template's "results_stack" only). */

@@ -974,6 +974,8 @@ const ClipIndexProgress *clip_index_get_progress (const ClipIndex *index);
 typedef struct {
   char *path;               /* relative to the folder */
   char *reason;             /* e.g. "not an image (the content looks like text/plain)" */
+  char *same_as;            /* for a second name of an indexed file (a hard link, or a followed symbolic
+                             * link): that file's path, relative; else NULL */
 } ClipIndexSkip;
 
 typedef struct {
@@ -1036,6 +1038,13 @@ typedef struct {
 void     clip_index_get_item (ClipIndex *index, int64_t i, ClipIndexItem *item);
 /* The entry of FILE (a path to a file inside the folder, as the caller names it); FALSE when none. */
 gboolean clip_index_find_file (ClipIndex *index, const char *file, ClipIndexItem *item);
+
+/* The image file PATH decoded and preprocessed into PIXELS ([3, S, S], S the model's image size)
+ * exactly as an index opened with OPTIONS (NULL: the defaults) for MODEL reads it: a large JPEG at
+ * reduced size unless OPTIONS->exact_decode, EXIF as set.  An image's embedding from these pixels
+ * equals the one the index stores, which clip_image_load's full-size decode does not guarantee. */
+gboolean clip_index_preprocess_file (const ClipModel *model, const ClipIndexOptions *options, const char *path,
+                                     float *pixels, GError **error);
 /* ---------------------------------------------------------------- Hugging Face hub
  *
  * Pretrained models from the Hugging Face hub, kept in huggingface_hub's own cache so that ClipLab

@@ -179,7 +179,7 @@ gboolean clip_index_scan_paths (const char *folder, const ClipIndexOptions *opti
                                 ClipIndexScan *scan, GError **error);
 void     clip_index_scan_clear (ClipIndexScan *scan);
 void     clip_index_skip_free (ClipIndexSkip *skip);
-ClipIndexSkip *clip_index_skip_new (const char *path, const char *reason);
+ClipIndexSkip *clip_index_skip_new (const char *path, const char *reason, const char *same_as);
 
 /* ---------------------------------------------------------------- decoding */
 

@@ -62,11 +62,12 @@ typedef struct
 } Walker;
 
 ClipIndexSkip *
-clip_index_skip_new (const char *path, const char *reason)
+clip_index_skip_new (const char *path, const char *reason, const char *same_as)
 {
   ClipIndexSkip *skip = g_new (ClipIndexSkip, 1);
   skip->path = g_strdup (path);
   skip->reason = g_strdup (reason);
+  skip->same_as = g_strdup (same_as);
   return skip;
 }
 
@@ -77,6 +78,7 @@ clip_index_skip_free (ClipIndexSkip *skip)
     return;
   g_free (skip->path);
   g_free (skip->reason);
+  g_free (skip->same_as);
   g_free (skip);
 }
 
@@ -90,7 +92,7 @@ walker_skip (Walker *w, const char *path, const char *format, ...)
   va_start (args, format);
   g_autofree char *reason = g_strdup_vprintf (format, args);
   va_end (args);
-  g_ptr_array_add (w->scan->skipped, clip_index_skip_new (path, reason));
+  g_ptr_array_add (w->scan->skipped, clip_index_skip_new (path, reason, NULL));
 }
 
 static gboolean
@@ -196,7 +198,9 @@ walker_visit (Walker *w, const char *path, const char *name, GPtrArray *subdirs)
           skipped_is_link = TRUE;
         }
       g_autofree char *display = g_filename_display_name (kept);
-      walker_skip (w, skipped, "the same file as '%s' (%s)", display, skipped_is_link ? "symbolic link" : "hard link");
+      g_autofree char *reason = g_strdup_printf ("the same file as '%s' (%s)", display,
+                                                 skipped_is_link ? "symbolic link" : "hard link");
+      g_ptr_array_add (w->scan->skipped, clip_index_skip_new (skipped, reason, kept));
       if (kept == path)
         {
           g_free (first->path);

@@ -395,7 +395,7 @@ updater_take (Updater *u, UpdateJob *job)
     return;
   if (read->reason != NULL)
     {
-      g_ptr_array_add (u->skipped, clip_index_skip_new (job->file->path, read->reason));
+      g_ptr_array_add (u->skipped, clip_index_skip_new (job->file->path, read->reason, NULL));
       if (job->old != NULL)
         u->removed++;  /* changed into something unreadable: the old embedding is stale */
       return;
@@ -763,6 +763,24 @@ path_is_under (const char *path, const char *const *roots)
   return FALSE;
 }
 
+/* PATH is in ROOTS (a set) or inside one of them: the path and each of its folders looked up, so
+ * that checking every entry of the index against a few hundred named paths stays linear. */
+static gboolean
+path_is_under_set (const char *path, GHashTable *roots)
+{
+  char prefix[CLIP_INDEX_MAX_PATH + 1];
+  g_strlcpy (prefix, path, sizeof prefix);
+  for (;;)
+    {
+      if (g_hash_table_contains (roots, prefix))
+        return TRUE;
+      char *slash = strrchr (prefix, '/');
+      if (slash == NULL)
+        return FALSE;
+      *slash = '\0';
+    }
+}
+
 /* With ONLY (the paths a partial scan covered, or NULL for the whole folder), the entries outside
  * them stay as they are. */
 static int64_t
@@ -771,11 +789,14 @@ updater_plan (Updater *u, const ClipIndexScan *scan, const char *const *only, GP
   size_t n_old;
   const ClipIndexEntry *old = clip_index_store_entries (u->index->store, &n_old);
   g_autoptr (GHashTable) old_by_path = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) roots = g_hash_table_new (g_str_hash, g_str_equal);
   g_autofree gboolean *present = g_new0 (gboolean, n_old);
+  for (const char *const *root = only; root != NULL && *root != NULL; root++)
+    g_hash_table_add (roots, (gpointer) *root);
   for (size_t i = 0; i < n_old; i++)
     {
       g_hash_table_insert (u->known, (gpointer) old[i].hash, (gpointer) old[i].embedding);
-      if (only != NULL && !path_is_under (old[i].path, only))
+      if (only != NULL && !path_is_under_set (old[i].path, roots))
         {
           present[i] = TRUE;
           g_array_append_val (u->entries, old[i]);
@@ -1071,6 +1092,40 @@ index_stored_embedding (ClipIndex *index, const char *image)
   return entry->embedding;
 }
 
+gboolean
+clip_index_preprocess_file (const ClipModel *model, const ClipIndexOptions *options, const char *path,
+                            float *pixels, GError **error)
+{
+  g_return_val_if_fail (model != NULL && path != NULL && pixels != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  ClipIndexOptions defaults;
+  clip_index_options_init (&defaults);
+  const ClipIndexOptions *o = options != NULL ? options : &defaults;
+  int s = model->config.image_size;
+  ClipIndexDecoder decoder = {
+    .image_size = s,
+    .preprocess = &model->preprocess,
+    .apply_exif_orientation = o->apply_exif_orientation,
+    .exact_decode = o->exact_decode,
+    .follow_symlinks = TRUE,  /* named by the caller */
+    .max_pixels = o->max_pixels,
+    .max_file_bytes = o->max_file_bytes,
+  };
+  ClipIndexRead read;
+  clip_index_read_file (&decoder, path, NULL, &read);
+  if (read.reason != NULL)
+    {
+      g_autofree char *display = g_filename_display_name (path);
+      g_set_error (error, CLIP_ERROR, read.out_of_resources ? CLIP_ERROR_RESOURCES : CLIP_ERROR_FORMAT, "%s: %s",
+                   display, read.reason);
+      clip_index_read_clear (&read);
+      return FALSE;
+    }
+  memcpy (pixels, read.pixels, sizeof (float) * 3 * s * s);
+  clip_index_read_clear (&read);
+  return TRUE;
+}
+
 static gboolean
 index_embed_image (ClipIndex *index, const char *image, float *embedding, GError **error)
 {
@@ -1080,29 +1135,9 @@ index_embed_image (ClipIndex *index, const char *image, float *embedding, GError
       memcpy (embedding, stored, sizeof (float) * index->dim);
       return TRUE;
     }
-  ClipModel *model = index->model;
-  const ClipIndexOptions *o = &index->options;
-  ClipIndexDecoder decoder = {
-    .image_size = model->config.image_size,
-    .preprocess = &model->preprocess,
-    .apply_exif_orientation = o->apply_exif_orientation,
-    .exact_decode = o->exact_decode,
-    .follow_symlinks = TRUE,  /* named by the user */
-    .max_pixels = o->max_pixels,
-    .max_file_bytes = o->max_file_bytes,
-  };
-  ClipIndexRead read;
-  clip_index_read_file (&decoder, image, NULL, &read);
-  if (read.reason != NULL)
-    {
-      g_autofree char *display = g_filename_display_name (image);
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: %s", display, read.reason);
-      clip_index_read_clear (&read);
-      return FALSE;
-    }
-  gboolean ok = clip_model_encode_images (model, read.pixels, 1, embedding, NULL, error);
-  clip_index_read_clear (&read);
-  return ok;
+  g_autofree float *pixels = g_new (float, (size_t) 3 * index->model->config.image_size * index->model->config.image_size);
+  return clip_index_preprocess_file (index->model, &index->options, image, pixels, error)
+         && clip_model_encode_images (index->model, pixels, 1, embedding, NULL, error);
 }
 
 gboolean

@@ -809,8 +809,10 @@ poll_folder (Driver *driver, JsonBuilder *b)
 
   if (get_boolean (view, "folder-busy") || get_boolean (view, "grid-pending"))
     return FALSE;
-  g_object_get (view, "metrics-summary", &metrics, NULL);
+  gint64 n_embedded = 0;
+  g_object_get (view, "metrics-summary", &metrics, "n-embedded", &n_embedded, NULL);
   add_string (b, "summary", label_text (named (view, "folder_summary")));
+  add_int (b, "n_embedded", n_embedded);
   add_string (b, "metrics", metrics);
   report_shown_items (b, view);
   report_error_bar (driver, b);
@@ -1498,15 +1500,16 @@ report_search (Driver *driver, JsonBuilder *b)
 {
   ClSearchView *view = search_view (driver);
   g_autoptr (GListModel) results = NULL;
-  gint64 n_indexed = 0;
+  gint64 n_indexed = 0, n_embedded = 0;
   const char *page = g_strcmp0 (stack_page (view, "stack"), "empty") == 0 ? "empty"
                      : stack_page (view, "results_stack");
 
-  g_object_get (view, "results", &results, "n-indexed", &n_indexed, NULL);
+  g_object_get (view, "results", &results, "n-indexed", &n_indexed, "n-embedded", &n_embedded, NULL);
   add_string (b, "page", page);
   add_string (b, "summary", label_text (named (view, "summary_label")));
   add_string (b, "index_status", label_text (named (view, "index_label")));
   add_int (b, "n_indexed", n_indexed);
+  add_int (b, "n_embedded", n_embedded);
   json_builder_set_member_name (b, "results");
   json_builder_begin_array (b);
   /* Only the results page shows the results. */

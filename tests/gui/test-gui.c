@@ -40,6 +40,21 @@ tiny_model (void)
   return model;
 }
 
+/* IMAGE's embedding as the app computes it: the file read as its folder's search index reads it (a
+ * large JPEG at reduced size), so that stored and live embeddings agree. */
+static void
+encode_as_app (ClipModel *model, const char *image, float *embed)
+{
+  const int size = clip_model_get_config (model)->image_size;
+  g_autofree float *pixels = g_new (float, (gsize) 3 * size * size);
+  g_autoptr (GError) error = NULL;
+
+  clip_index_preprocess_file (model, NULL, image, pixels, &error);
+  g_assert_no_error (error);
+  clip_model_encode_images (model, pixels, 1, embed, NULL, &error);
+  g_assert_no_error (error);
+}
+
 /* Zero-shot probabilities of IMAGE for CLASSES with the built-in template set TEMPLATES. */
 static float *
 expected_probs (const char *image, const char *const *classes, const char *templates_name)
@@ -56,8 +71,7 @@ expected_probs (const char *image, const char *const *classes, const char *templ
 
   clip_zero_shot_classifier (model, classes, n, templates, n_templates, weights, NULL, &error);
   g_assert_no_error (error);
-  clip_model_encode_image_files (model, &image, 1, TRUE, embed, NULL, &error);
-  g_assert_no_error (error);
+  encode_as_app (model, image, embed);
   clip_zero_shot_probs (model, embed, 1, weights, n, probs);
   return probs;
 }
@@ -243,6 +257,100 @@ test_classify (void)
   g_assert_cmpuint (g_strv_length (lines), ==, n_stripes + 2);  /* + header + final empty */
 }
 
+/* The grid's confidence of the image at PATH in a poll_folder REPORT (its top class in *PREDICTION). */
+static double
+grid_confidence (JsonObject *report, const char *path, const char **prediction)
+{
+  JsonArray *grid = json_object_get_array_member (report, "grid");
+  for (guint i = 0; i < json_array_get_length (grid); i++)
+    {
+      JsonObject *cell = json_array_get_object_element (grid, i);
+      if (g_strcmp0 (member_string (cell, "path"), path) != 0)
+        continue;
+      *prediction = member_string (cell, "prediction");
+      return json_object_get_double_member (cell, "confidence");
+    }
+  g_assert_not_reached ();
+}
+
+/* The probability a poll_probs REPORT shows for LABEL. */
+static double
+live_prob (JsonObject *report, const char *label)
+{
+  JsonArray *rows = json_object_get_array_member (report, "rows");
+  for (guint i = 0; i < json_array_get_length (rows); i++)
+    if (g_strcmp0 (member_string (json_array_get_object_element (rows, i), "label"), label) == 0)
+      return json_object_get_double_member (json_array_get_object_element (rows, i), "value");
+  g_assert_not_reached ();
+}
+
+/* Classify All on a folder goes through the folder's search index: a second start of the app (same
+ * folder, model and cache) shows the same predictions without embedding an image, and Search finds
+ * the folder indexed already.  The stored embeddings score as the live path scores the selected
+ * image (a JPEG, read at the index's reduced size). */
+static void
+test_classify_restart (void)
+{
+  g_autofree char *folder = q (sample_dir);
+  g_autofree char *photo = g_build_filename (sample_dir, "photo_512x384.jpg", NULL);
+  g_autofree char *steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"select\", \"view\": \"classify\", \"index\": 6},"
+    "{\"do\": \"set-classes\", \"text\": \"noise, gradient, photo, stripes\"},"   /* 5 */
+    "{\"do\": \"wait-probs\"},"
+    "{\"do\": \"classify-all\"},"
+    "{\"do\": \"view\", \"name\": \"search\"},"
+    "{\"do\": \"wait-index\"}",
+    folder);
+  g_autofree char *cache_home = g_build_filename (tu_tmpdir (), "restart-cache", NULL);
+  g_autofree char *cache_env = g_strconcat ("XDG_CACHE_HOME=", cache_home, NULL);
+  const char *env[] = { cache_env, NULL };
+  const char *args[] = { "--model", model_dir, "--tokenizer", "bytes", NULL };
+
+  g_autoptr (AppRun) first = app_run ("restart-1", args, steps, env);
+  g_autoptr (AppRun) second = app_run ("restart-2", args, steps, env);
+
+  JsonObject *all_first = step (first, 7), *all_second = step (second, 7);
+  g_assert_cmpstr (member_string (all_first, "summary"), ==, "10 images classified; 1 could not be read.");
+  g_assert_cmpstr (member_string (all_second, "summary"), ==, "10 images classified; 1 could not be read.");
+  g_assert_cmpint (json_object_get_int_member (all_first, "n_embedded"), ==, N_SAMPLE_IMAGES);
+  g_assert_cmpint (json_object_get_int_member (all_second, "n_embedded"), ==, 0);
+  JsonArray *grid_first = json_object_get_array_member (all_first, "grid");
+  JsonArray *grid_second = json_object_get_array_member (all_second, "grid");
+  g_assert_cmpuint (json_array_get_length (grid_first), ==, N_SAMPLE_IMAGES + 1);
+  g_assert_cmpuint (json_array_get_length (grid_second), ==, N_SAMPLE_IMAGES + 1);
+  for (guint i = 0; i < json_array_get_length (grid_first); i++)
+    {
+      JsonObject *a = json_array_get_object_element (grid_first, i), *b = json_array_get_object_element (grid_second, i);
+      g_assert_cmpstr (member_string (a, "path"), ==, member_string (b, "path"));
+      g_assert_cmpstr (member_string (a, "prediction"), ==, member_string (b, "prediction"));
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (a, "confidence"),
+                                      json_object_get_double_member (b, "confidence"), 1e-6);
+    }
+
+  /* The live probabilities of the selected JPEG against its stored embedding's, in both runs. */
+  for (int r = 0; r < 2; r++)
+    {
+      AppRun *run = r == 0 ? first : second;
+      g_assert_cmpstr (member_string (step (run, 6), "image"), ==, photo);
+      const char *prediction = NULL;
+      double stored = grid_confidence (step (run, 7), photo, &prediction);
+      g_assert_nonnull (prediction);
+      g_assert_cmpfloat_with_epsilon (stored, live_prob (step (run, 6), prediction), 1e-5);
+    }
+
+  /* Search: the folder indexed by Classify All already, nothing embedded again. */
+  for (int r = 0; r < 2; r++)
+    {
+      JsonObject *indexed = step (r == 0 ? first : second, 9);
+      g_assert_cmpint (json_object_get_int_member (indexed, "n_indexed"), ==, N_SAMPLE_IMAGES);
+      g_assert_cmpint (json_object_get_int_member (indexed, "n_embedded"), ==, 0);
+    }
+}
+
 static void
 test_dataset (void)
 {
@@ -307,8 +415,7 @@ test_dataset (void)
   g_assert_true (g_str_has_suffix (image, rows[4].file));
   g_autofree float *image_embed = g_new (float, dim);
   g_autoptr (GError) error = NULL;
-  clip_model_encode_image_files (model, &image, 1, TRUE, image_embed, NULL, &error);
-  g_assert_no_error (error);
+  encode_as_app (model, image, image_embed);
   JsonArray *matches = json_object_get_array_member (browse, "matches");
   g_assert_cmpuint (json_array_get_length (matches), ==, 5);
   double previous = 2;
@@ -843,6 +950,7 @@ main (int argc, char *argv[])
 
   g_test_add_func ("/gui/browse-and-thumbnail-cache", test_browse_and_thumbnail_cache);
   g_test_add_func ("/gui/classify", test_classify);
+  g_test_add_func ("/gui/classify-restart", test_classify_restart);
   g_test_add_func ("/gui/dataset", test_dataset);
   g_test_add_func ("/gui/dataset-formats", test_dataset_formats);
   g_test_add_func ("/gui/corrupt-model", test_corrupt_model);
