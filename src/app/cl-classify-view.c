@@ -626,14 +626,20 @@ folder_done (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 folder_lookup_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (ClClassifyResult) classified = cl_model_worker_classify_finish (CL_MODEL_WORKER (source), result, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClClassifyResult) classified = cl_model_worker_classify_finish (CL_MODEL_WORKER (source), result, &error);
   g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
 
   cl_weak_ref_free (user_data);
-  if (self == NULL || classified == NULL)
-    return;   /* cancelled, or the index could not be read: Classify All remains */
+  if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
   g_clear_object (&self->folder_cancellable);
   self->folder_lookup = FALSE;
+  if (classified == NULL)
+    {
+      update_folder_controls (self);   /* the index could not be read: Classify All remains */
+      return;
+    }
   guint n_found = 0;
   for (guint i = 0; i < classified->n_images; i++)
     n_found += classified->readable[i] ? 1 : 0;
@@ -642,8 +648,8 @@ folder_lookup_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (grid_follows_predictions (self))
     refilter (self);
   g_autofree char *summary = n_found == 0 || self->folder_complete ? NULL
-    : g_strdup_printf (ngettext ("%u of %u image has stored predictions; Classify All does the rest.",
-                                 "%u of %u images have stored predictions; Classify All does the rest.",
+    : g_strdup_printf (ngettext ("%u of %u image has stored predictions; Classify All Images does the rest.",
+                                 "%u of %u images have stored predictions; Classify All Images does the rest.",
                                  classified->n_images),
                        n_found, classified->n_images);
   set_folder_summary (self, summary);

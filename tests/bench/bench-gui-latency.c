@@ -281,7 +281,8 @@ bench_stored (const char *folder)
   JsonObject *classified = step (first, 5), *shown = step (second, 5), *rescored = step (second, 7);
 
   printf ("Classify All on %d images: %.1f s, %" G_GINT64_FORMAT " embedded (events waited at most %.1f ms)\n",
-          n_folder_images, ms_between (member_int (classified, "start_us"), member_int (classified, "wall_us")) / 1000.0,
+          n_folder_images,
+          ms_between (member_int (classified, "start_us"), member_int (classified, "wall_us")) / 1000.0,
           member_int (classified, "n_embedded"), steps_max_ms (first, 5, 5));
   printf ("After a restart, before Classify All: stored predictions shown %.0f ms after the folder was opened "
           "(events waited at most %.1f ms while it opened, %.1f ms after), re-scored for new class names in %.0f ms "

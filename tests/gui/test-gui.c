@@ -286,8 +286,8 @@ live_prob (JsonObject *report, const char *label)
 
 /* Classify All on a folder goes through the folder's search index: a second start of the app (same
  * folder, model and cache) shows the same predictions at once, before Classify All, and Classify
- * All embeds no image again; Search finds the folder indexed already.  The stored embeddings score as the live path scores the selected
- * image (a JPEG, read at the index's reduced size). */
+ * All embeds no image again; Search finds the folder indexed already.  The stored embeddings score
+ * as the live path scores the selected image (a JPEG, read at the index's reduced size). */
 static void
 test_classify_restart (void)
 {
@@ -319,7 +319,7 @@ test_classify_restart (void)
   JsonObject *all_first = step (first, 8), *all_second = step (second, 8);
   g_assert_cmpstr (member_string (stored_first, "summary"), ==, "");
   g_assert_cmpstr (member_string (stored_second, "summary"), ==,
-                   "10 of 11 images have stored predictions; Classify All does the rest.");
+                   "10 of 11 images have stored predictions; Classify All Images does the rest.");
   g_assert_cmpint (json_object_get_int_member (stored_second, "n_embedded"), ==, 0);
   JsonArray *before_first = json_object_get_array_member (stored_first, "grid");
   JsonArray *before_second = json_object_get_array_member (stored_second, "grid");
