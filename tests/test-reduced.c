@@ -73,6 +73,34 @@ check_packing (const ClipReducedMatrix *m, const float *weight, int out_dim)
       }
 }
 
+/* The same product written rounded to bf16 into the input of a next product: each value is OUT's,
+ * rounded, and the next input's padding columns are zero. */
+static void
+check_rounded_output (const Variant *v, const ClipReducedInput *in, const ClipReducedMatrix *m, const float *bias,
+                      int activation, int parts, const float *out)
+{
+  int n = in->n, out_dim = m->out_dim, n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL;
+  ClipReducedInput next;
+  size_t bytes = clip_reduced_input_bytes (CLIP_REDUCED_BF16, n, out_dim);
+  void *next_memory = g_aligned_alloc (bytes, 1, 64);
+  memset (next_memory, 0xff, bytes);
+  clip_reduced_input_init (&next, CLIP_REDUCED_BF16, n, out_dim, next_memory);
+  for (int part = 0; part < parts; part++)
+    clip_reduced_linear_forward (v->isa, &(ClipReducedOutput) { NULL, 0, &next }, in, m, bias, FALSE, activation,
+                                 n_panels * part / parts, n_panels * (part + 1) / parts);
+  const uint16_t *rows = next.rows;
+  for (int i = 0; i < next.n_pad; i++)
+    for (int c = 0; c < next.k_pad; c++)
+      {
+        uint16_t want = i < n && c < out_dim ? clip_bf16_from_float (out[(size_t) i * out_dim + c]) : 0;
+        if (rows[(size_t) i * next.k_pad + c] != want)
+          g_error ("%s, %d×%d·%d×%d, activation %d, rounded output: (%d, %d) = 0x%04x, want 0x%04x",
+                   clip_isa_kernel_name (v->format, v->isa), n, m->in_dim, m->in_dim, out_dim, activation, i, c,
+                   rows[(size_t) i * next.k_pad + c], want);
+      }
+  g_aligned_free (next_memory);
+}
+
 static void
 check_variant (const Variant *v, const Shape *shape, int add, int activation, int parts)
 {
@@ -99,8 +127,10 @@ check_variant (const Variant *v, const Shape *shape, int add, int activation, in
   g_autofree float *out = g_memdup2 (residual, sizeof (float) * n * out_dim);
   int n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL;
   for (int part = 0; part < parts; part++)
-    clip_reduced_linear_forward (v->isa, out, out_dim, &in, &m, bias, add, activation, n_panels * part / parts,
-                                 n_panels * (part + 1) / parts);
+    clip_reduced_linear_forward (v->isa, &(ClipReducedOutput) { out, out_dim, NULL }, &in, &m, bias, add, activation,
+                                 n_panels * part / parts, n_panels * (part + 1) / parts);
+  if (!add)
+    check_rounded_output (v, &in, &m, bias, activation, parts, out);
 
   for (int i = 0; i < n; i++)
     for (int c = 0; c < out_dim; c++)

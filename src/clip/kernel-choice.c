@@ -72,7 +72,8 @@ timed_reduced_parts (int64_t start, int64_t end, gpointer data)
 {
   const TimedReducedJob *j = data;
   for (int64_t part = start; part < end; part++)
-    clip_reduced_linear_forward (clip_isa_best (j->m->format), j->out, j->m->out_dim, j->in, j->m, NULL, FALSE,
+    clip_reduced_linear_forward (clip_isa_best (j->m->format), &(ClipReducedOutput) { j->out, j->m->out_dim, NULL },
+                                 j->in, j->m, NULL, FALSE,
                                  CLIP_PACKED_LINEAR, (int) (j->n_panels * part / j->parts),
                                  (int) (j->n_panels * (part + 1) / j->parts));
 }

@@ -308,12 +308,16 @@ clip_precision_kernel_name (ClipPrecision precision)
  * stays at one copy of the weights, in the chosen precision; clip_model_restore_originals brings
  * them back for the rare readers of the original layout. */
 
+/* Which of a context's two input buffers: that of most products, and that of the MLP's down
+ * projection, which the up projection writes while it reads the first. */
+enum { INPUT_MOST, INPUT_MLP_DOWN, N_INPUTS };
+
 /* What the reduced products of one model share: the kernel and the inputs rounded for a product. */
 typedef struct {
   ClipReducedFormat format;
   ClipIsa           isa;
-  void             *input;
-  size_t            input_bytes;
+  void             *input[N_INPUTS];
+  size_t            input_bytes[N_INPUTS];
 } ReducedContext;
 
 /* One weight matrix: reduced panels (REDUCED, with CONTEXT), or for float32, panels (FLOATS) and/or,
@@ -499,7 +503,8 @@ static void
 panels_free (ClipPanels *panels)
 {
   free (panels->block);
-  g_aligned_free (panels->context.input);
+  for (int i = 0; i < N_INPUTS; i++)
+    g_free (panels->context.input[i]);
   g_free (panels->vision);
   g_free (panels->text);
   g_free (panels);
@@ -814,13 +819,29 @@ panels_get (ClipModel *model, ClipPassRegime regime)
 
 /* ------------------------------------------------------------------ forward passes */
 
+/* BYTES zeroed, on huge pages where the kernel gives them (THP "madvise"): the activations of a
+ * batch take tens of MB, read and written in full by every layer, and with 4 KB pages the
+ * products' and attention's strided rows missed the TLB. */
+static void *
+huge_alloc0 (size_t bytes)
+{
+  void *memory = NULL;
+  if (posix_memalign (&memory, PANEL_BLOCK_ALIGNMENT, bytes) != 0)
+    return g_malloc0 (bytes);
+#ifdef MADV_HUGEPAGE
+  madvise (memory, bytes, MADV_HUGEPAGE);
+#endif
+  memset (memory, 0, bytes);
+  return memory;
+}
+
 static float *
 scratch_get (ClipModel *model, size_t floats)
 {
   if (model->scratch_floats < floats)
     {
       g_free (model->scratch);
-      model->scratch = g_new0 (float, floats);
+      model->scratch = huge_alloc0 (floats * sizeof (float));
       model->scratch_floats = floats;
     }
   return model->scratch;
@@ -846,6 +867,7 @@ typedef struct {
   const float *inp, *weight, *bias;
   int dim;
   float eps;
+  ClipReducedInput *rounded;   /* or NULL: receives OUT's rows rounded for a reduced product */
 } LayerNormJob;
 
 static void
@@ -855,13 +877,15 @@ layernorm_rows (int64_t start, int64_t end, gpointer data)
   clip_layernorm_forward (j->out + start * j->dim, j->mean != NULL ? j->mean + start : NULL,
                           j->rstd != NULL ? j->rstd + start : NULL, j->inp + start * j->dim,
                           j->weight, j->bias, (int) (end - start), j->dim, j->eps);
+  if (j->rounded != NULL)
+    clip_reduced_input_fill (j->rounded, j->out, j->dim, (int) start, (int) end);
 }
 
 static void
 layernorm (float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
            int n, int dim, float eps)
 {
-  LayerNormJob job = { out, mean, rstd, inp, weight, bias, dim, eps };
+  LayerNormJob job = { out, mean, rstd, inp, weight, bias, dim, eps, NULL };
   clip_parallel_for (n, GRAIN_FLOATS / dim + 1, layernorm_rows, &job);
 }
 
@@ -968,6 +992,7 @@ typedef struct {
   const float            *inp;
   const PanelMatrix      *m;
   const ClipReducedInput *reduced_inp;  /* the inputs rounded, for a reduced matrix */
+  ClipReducedInput       *out_rounded;  /* or NULL: receives the results rounded, instead of OUT */
   const float            *bias;
   int                     ldo, n, in_dim, out_dim, add, activation, n_panels, parts;
 } PanelProductJob;
@@ -983,8 +1008,8 @@ panel_product_parts (int64_t start, int64_t end, gpointer data)
         clip_packed_linear_forward (j->out, j->ldo, j->inp, j->m->floats, j->bias, j->n, j->in_dim, j->out_dim,
                                     j->add, j->activation, p0, p1);
       else
-        clip_reduced_linear_forward (j->m->context->isa, j->out, j->ldo, j->reduced_inp, &j->m->reduced, j->bias,
-                                     j->add, j->activation, p0, p1);
+        clip_reduced_linear_forward (j->m->context->isa, &(ClipReducedOutput) { j->out, j->ldo, j->out_rounded },
+                                     j->reduced_inp, &j->m->reduced, j->bias, j->add, j->activation, p0, p1);
     }
 }
 
@@ -1001,28 +1026,55 @@ reduced_input_rows (int64_t start, int64_t end, gpointer data)
   clip_reduced_input_fill (j->in, j->inp, j->in_dim, (int) start, (int) end);
 }
 
+/* The context's buffer WHICH laid out for N rounded rows of IN inputs. */
+static void
+reduced_input_layout (ClipReducedInput *in, ReducedContext *context, int which, int n, int in_dim)
+{
+  size_t bytes = clip_reduced_input_bytes (context->format, n, in_dim);
+  if (context->input_bytes[which] < bytes)
+    {
+      g_free (context->input[which]);
+      context->input[which] = huge_alloc0 (bytes);
+      context->input_bytes[which] = bytes;
+    }
+  clip_reduced_input_init (in, context->format, n, in_dim, context->input[which]);
+}
+
 /* INP [N, IN] rounded for a product with a reduced matrix, in the context's buffer. */
 static void
 reduced_input_prepare (ClipReducedInput *in, ReducedContext *context, const float *inp, int n, int in_dim)
 {
-  size_t bytes = clip_reduced_input_bytes (context->format, n, in_dim);
-  if (context->input_bytes < bytes)
-    {
-      g_aligned_free (context->input);
-      context->input = g_aligned_alloc (bytes, 1, 64);
-      context->input_bytes = bytes;
-    }
-  clip_reduced_input_init (in, context->format, n, in_dim, context->input);
+  reduced_input_layout (in, context, INPUT_MOST, n, in_dim);
   ReducedInputJob job = { in, inp, in_dim };
   clip_parallel_for (n, GRAIN_FLOATS / in_dim + 1, reduced_input_rows, &job);
 }
 
+/* layernorm (without statistics) whose output M multiplies next: for a reduced matrix, each chunk
+ * of rows is rounded into ROUNDED in the same loop, while it is in cache, and ROUNDED is returned
+ * for panel_linear; NULL for a float32 one. */
+static const ClipReducedInput *
+layernorm_for_product (ClipReducedInput *rounded, const PanelMatrix *m, float *out, const float *inp,
+                       const float *weight, const float *bias, int n, int dim, float eps)
+{
+  if (m->context == NULL)
+    {
+      layernorm (out, NULL, NULL, inp, weight, bias, n, dim, eps);
+      return NULL;
+    }
+  reduced_input_layout (rounded, m->context, INPUT_MOST, n, dim);
+  LayerNormJob job = { out, NULL, NULL, inp, weight, bias, dim, eps, rounded };
+  clip_parallel_for (n, GRAIN_FLOATS / dim + 1, layernorm_rows, &job);
+  return rounded;
+}
+
 /* linear on panel weights: out[n, out_dim] (row stride LDO) = inp · weightᵀ + bias, or += with ADD,
- * then ACTIVATION (CLIP_PACKED_*).  The threads take ranges of panels (two per thread, for a late
- * starter to even out). */
+ * then ACTIVATION (CLIP_PACKED_*).  ROUNDED, when not NULL, holds INP already rounded for a reduced
+ * matrix; OUT_ROUNDED, when not NULL (a bf16 matrix, no ADD), receives the results rounded to bf16
+ * instead of OUT.  The threads take ranges of panels (two per thread, for a late starter to even
+ * out). */
 static void
-panel_linear (float *out, int ldo, const float *inp, const PanelMatrix *m, const float *bias, int n, int in_dim,
-              int out_dim, gboolean add, int activation)
+panel_linear (float *out, int ldo, const float *inp, const ClipReducedInput *rounded, ClipReducedInput *out_rounded,
+              const PanelMatrix *m, const float *bias, int n, int in_dim, int out_dim, gboolean add, int activation)
 {
   if (panel_matrix_uses_blas (m))
     {
@@ -1032,11 +1084,26 @@ panel_linear (float *out, int ldo, const float *inp, const PanelMatrix *m, const
     }
   int n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL;
   ClipReducedInput reduced_inp;
-  if (m->floats == NULL)
-    reduced_input_prepare (&reduced_inp, m->context, inp, n, in_dim);
-  PanelProductJob job = { out, inp, m, &reduced_inp, bias, ldo, n, in_dim, out_dim, add, activation, n_panels,
+  if (m->floats == NULL && rounded == NULL)
+    {
+      reduced_input_prepare (&reduced_inp, m->context, inp, n, in_dim);
+      rounded = &reduced_inp;
+    }
+  PanelProductJob job = { out, inp, m, rounded, out_rounded, bias, ldo, n, in_dim, out_dim, add, activation, n_panels,
                           MIN (n_panels, 2 * clip_get_threads ()) };
   clip_parallel_for (job.parts, 1, panel_product_parts, &job);
+}
+
+/* Where the MLP's up projection FC1 [N, F] puts its results: when it and the down projection FC2
+ * are bf16, rounded straight into FC2's input NEXT (the context's second buffer, laid out here),
+ * sparing the float32 rows' writing and reading back; NEXT is then returned, else NULL. */
+static ClipReducedInput *
+mlp_hidden_rounded (ClipReducedInput *next, const PanelMatrix *fc1, const PanelMatrix *fc2, int n, int f)
+{
+  if (fc1->context == NULL || fc2->context == NULL || fc2->context->format != CLIP_REDUCED_BF16)
+    return NULL;
+  reduced_input_layout (next, fc2->context, INPUT_MLP_DOWN, n, f);
+  return next;
 }
 
 typedef struct {
@@ -1078,15 +1145,21 @@ block_forward (float *x, const ClipLayerWeights *lw, const PanelLayer *pl, const
   if (pl != NULL)
     {
       /* Q, K and V side by side in the rows of q, k and v's space: [n, 3d]. */
-      layernorm (ln1, NULL, NULL, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
-      panel_linear (q, 3 * d, ln1, &pl->qkv, pl->qkv_bias, n, d, 3 * d, FALSE, CLIP_PACKED_LINEAR);
+      ClipReducedInput rounded;
+      const ClipReducedInput *ln1_rounded =
+        layernorm_for_product (&rounded, &pl->qkv, ln1, x, lw->ln1_w, lw->ln1_b, n, d, tc->ln_eps);
+      panel_linear (q, 3 * d, ln1, ln1_rounded, NULL, &pl->qkv, pl->qkv_bias, n, d, 3 * d, FALSE,
+                    CLIP_PACKED_LINEAR);
       AttentionJob job = { a, NULL, q, q + d, q + 2 * d, seqs, d, 3 * d, tc->heads, causal };
       clip_parallel_for ((int64_t) seqs->b * tc->heads, 2, attention_units, &job);
-      panel_linear (x, d, a, &pl->o, lw->o_b, n, d, d, TRUE, CLIP_PACKED_LINEAR);
-      layernorm (ln2, NULL, NULL, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
-      panel_linear (act, f, ln2, &pl->fc1, lw->fc1_b, n, d, f, FALSE,
+      panel_linear (x, d, a, NULL, NULL, &pl->o, lw->o_b, n, d, d, TRUE, CLIP_PACKED_LINEAR);
+      const ClipReducedInput *ln2_rounded =
+        layernorm_for_product (&rounded, &pl->fc1, ln2, x, lw->ln2_w, lw->ln2_b, n, d, tc->ln_eps);
+      ClipReducedInput hidden;
+      ClipReducedInput *hidden_rounded = mlp_hidden_rounded (&hidden, &pl->fc1, &pl->fc2, n, f);
+      panel_linear (act, f, ln2, ln2_rounded, hidden_rounded, &pl->fc1, lw->fc1_b, n, d, f, FALSE,
                     tc->activation == CLIP_ACTIVATION_QUICK_GELU ? CLIP_PACKED_QUICK_GELU : CLIP_PACKED_GELU);
-      panel_linear (x, d, act, &pl->fc2, lw->fc2_b, n, f, d, TRUE, CLIP_PACKED_LINEAR);
+      panel_linear (x, d, act, hidden_rounded, NULL, &pl->fc2, lw->fc2_b, n, f, d, TRUE, CLIP_PACKED_LINEAR);
       return;
     }
 
@@ -1141,7 +1214,8 @@ pool_project (const float *x, const int *pos, int n, int t, int d, const float *
         memcpy (trace->pooled, pooled, sizeof (float) * n * d);
     }
   if (proj_panels != NULL)
-    panel_linear (features, embed_dim, pooled, proj_panels, NULL, n, d, embed_dim, FALSE, CLIP_PACKED_LINEAR);
+    panel_linear (features, embed_dim, pooled, NULL, NULL, proj_panels, NULL, n, d, embed_dim, FALSE,
+                  CLIP_PACKED_LINEAR);
   else
     clip_matmul_forward (features, pooled, proj, n, d, embed_dim, FALSE);
 }
@@ -1180,7 +1254,7 @@ vision_forward (ClipModel *model, const float *pixels, int n, float *features, C
       if (panels != NULL)
         {
           clip_patch_gather (patches, pixels, n, s, p);
-          panel_linear (embedded, d, patches, &panels->v_patch, NULL, n_patches, patch_len, d, FALSE,
+          panel_linear (embedded, d, patches, NULL, NULL, &panels->v_patch, NULL, n_patches, patch_len, d, FALSE,
                         CLIP_PACKED_LINEAR);
         }
       else

@@ -15,7 +15,7 @@
 #define AVX512_ROWS 8
 
 __attribute__ ((target ("avx512f,avx512bw,avx512bf16"))) void
-clip_bf16_linear_avx512 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+clip_bf16_linear_avx512 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                          const float *bias, int add, int activation, int p0, int p1)
 {
   int pairs = m->k_pad / 2;
@@ -48,8 +48,8 @@ clip_bf16_linear_avx512 (float *out, int ldo, const ClipReducedInput *in, const 
               _mm512_storeu_ps (sums[r] + 16, acc[r][1]);
             }
           int rows = in->n - i < AVX512_ROWS ? in->n - i : AVX512_ROWS;
-          clip_reduced_store (out + (size_t) i * ldo + c0, ldo, &sums[0][0], rows, cols,
-                              bias != NULL ? bias + c0 : NULL, add, activation);
+          clip_reduced_store (out, i, c0, &sums[0][0], rows, cols,
+                              bias, add, activation);
         }
     }
 }
@@ -59,7 +59,7 @@ clip_bf16_linear_avx512 (float *out, int ldo, const ClipReducedInput *in, const 
 #define FLIP_SIGNS 0x80808080
 
 __attribute__ ((target ("avx512f,avx512bw,avx512vnni"))) void
-clip_int8_linear_avx512 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+clip_int8_linear_avx512 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                          const float *bias, int add, int activation, int p0, int p1)
 {
   int quads = m->k_pad / 4;
@@ -92,7 +92,7 @@ clip_int8_linear_avx512 (float *out, int ldo, const ClipReducedInput *in, const 
               _mm512_storeu_si512 (totals[r], _mm512_sub_epi32 (acc[r][0], offset0));
               _mm512_storeu_si512 (totals[r] + 16, _mm512_sub_epi32 (acc[r][1], offset1));
             }
-          clip_reduced_store_int8 (out, ldo, in, m, i, p, &totals[0][0], AVX512_ROWS, bias, add, activation);
+          clip_reduced_store_int8 (out, in, m, i, p, &totals[0][0], AVX512_ROWS, bias, add, activation);
         }
     }
 }
@@ -101,7 +101,7 @@ clip_int8_linear_avx512 (float *out, int ldo, const ClipReducedInput *in, const 
 #define AVX_VNNI_ROWS 4
 
 __attribute__ ((target ("avx2,avxvnni"))) void
-clip_int8_linear_avx_vnni (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+clip_int8_linear_avx_vnni (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                            const float *bias, int add, int activation, int p0, int p1)
 {
   int quads = m->k_pad / 4;
@@ -139,7 +139,7 @@ clip_int8_linear_avx_vnni (float *out, int ldo, const ClipReducedInput *in, cons
                   _mm256_storeu_si256 ((__m256i *) (totals[r] + half * 16 + 8), _mm256_sub_epi32 (acc[r][1], offset1));
                 }
             }
-          clip_reduced_store_int8 (out, ldo, in, m, i, p, &totals[0][0], AVX_VNNI_ROWS, bias, add, activation);
+          clip_reduced_store_int8 (out, in, m, i, p, &totals[0][0], AVX_VNNI_ROWS, bias, add, activation);
         }
     }
 }
@@ -150,7 +150,7 @@ clip_int8_linear_avx_vnni (float *out, int ldo, const ClipReducedInput *in, cons
  * column; shifted up 16 bits it is input k's weight as a float, masked input k + 1's.  The pair of
  * inputs is split the same way, so every product is exact and the sums float32, as VDPBF16PS's. */
 __attribute__ ((target ("avx2,fma"))) void
-clip_bf16_linear_avx2 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+clip_bf16_linear_avx2 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                        const float *bias, int add, int activation, int p0, int p1)
 {
   int pairs = m->k_pad / 2;
@@ -194,8 +194,8 @@ clip_bf16_linear_avx2 (float *out, int ldo, const ClipReducedInput *in, const Cl
                 }
             }
           int rows = in->n - i < AVX2_ROWS ? in->n - i : AVX2_ROWS;
-          clip_reduced_store (out + (size_t) i * ldo + c0, ldo, &sums[0][0], rows, cols,
-                              bias != NULL ? bias + c0 : NULL, add, activation);
+          clip_reduced_store (out, i, c0, &sums[0][0], rows, cols,
+                              bias, add, activation);
         }
     }
 }
@@ -204,7 +204,7 @@ clip_bf16_linear_avx2 (float *out, int ldo, const ClipReducedInput *in, const Cl
  * so the input goes in as |a| and its sign moves onto the weight (|a| · ±w ≤ 2 · 127 · 127 per pair,
  * no saturation); VPMADDWD by ones sums the pairs into the int32 sums of each quad. */
 __attribute__ ((target ("avx2"))) void
-clip_int8_linear_avx2 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+clip_int8_linear_avx2 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                        const float *bias, int add, int activation, int p0, int p1)
 {
   int quads = m->k_pad / 4;
@@ -243,7 +243,7 @@ clip_int8_linear_avx2 (float *out, int ldo, const ClipReducedInput *in, const Cl
                   _mm256_storeu_si256 ((__m256i *) (totals[r] + half * 16 + 8), acc[r][1]);
                 }
             }
-          clip_reduced_store_int8 (out, ldo, in, m, i, p, &totals[0][0], AVX2_ROWS, bias, add, activation);
+          clip_reduced_store_int8 (out, in, m, i, p, &totals[0][0], AVX2_ROWS, bias, add, activation);
         }
     }
 }

@@ -146,6 +146,10 @@ clip_reduced_input_init (ClipReducedInput *in, ClipReducedFormat format, int n, 
                              .rows = memory };
   size_t element = format == CLIP_REDUCED_BF16 ? 2 : 1, row_bytes = element * in->k_pad;
   memset ((char *) memory + row_bytes * n, 0, row_bytes * (in->n_pad - n));
+  /* The columns past IN_DIM, read by the products, whoever writes the rows (clip_reduced_input_fill
+   * or a product's clip_reduced_store). */
+  for (int r = 0; r < n && in->k_pad > in_dim; r++)
+    memset ((char *) memory + row_bytes * r + element * in_dim, 0, element * (in->k_pad - in_dim));
   if (format == CLIP_REDUCED_INT8)
     {
       in->scales = (float *) ((char *) memory + round64 (row_bytes * in->n_pad));
@@ -164,48 +168,104 @@ clip_reduced_input_fill (ClipReducedInput *in, const float *inp, int in_dim, int
           uint16_t *row = (uint16_t *) in->rows + (size_t) r * in->k_pad;
           for (int k = 0; k < in_dim; k++)
             row[k] = clip_bf16_from_float (x[k]);
-          memset (row + in_dim, 0, sizeof (uint16_t) * (in->k_pad - in_dim));
           continue;
         }
       int8_t *row = (int8_t *) in->rows + (size_t) r * in->k_pad;
+      /* Both loops vectorise: fmaxf and nearbyintf were calls into libm for every input, a quarter
+       * of an int8 pass.  A NaN input is passed over by the maximum, as by fmaxf. */
       float max_abs = 0;
+#pragma omp simd reduction(max:max_abs)
       for (int k = 0; k < in_dim; k++)
-        max_abs = fmaxf (max_abs, fabsf (x[k]));
+        {
+          float magnitude = fabsf (x[k]);
+          max_abs = magnitude > max_abs ? magnitude : max_abs;
+        }
       float scale = max_abs > 0 ? max_abs / 127.0f : 0.0f, inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;
-      /* |x · inverse| ≤ 127: no clamping needed; nearbyintf rounds to nearest even, as lrintf, and
-       * vectorises. */
+      /* |x · inverse| ≤ 127: no clamping needed; rintf rounds to nearest even, as lrintf. */
       for (int k = 0; k < in_dim; k++)
-        row[k] = (int8_t) nearbyintf (x[k] * inverse);
-      memset (row + in_dim, 0, in->k_pad - in_dim);
+        row[k] = (int8_t) rintf (x[k] * inverse);
       in->scales[r] = scale;
     }
 }
 
 /* ------------------------------------------------------------------ results */
 
-CLIP_CLONES void
-clip_reduced_store (float *out, int ldo, const float *sums, int rows, int cols, const float *bias, int add,
-                    int activation)
+/* Column C of a row's result before the activation: the row's value (ADD) plus the bias plus the sum. */
+static inline __attribute__ ((always_inline)) float
+stored_sum (const float *row, const float *sums, const float *bias, int add, int c)
 {
+  float base = add ? row[c] : 0.0f;
+  if (bias != NULL)
+    base += bias[c];
+  return base + sums[c];
+}
+
+/* clip_reduced_store for a constant ADD: with ADD a run-time value, GCC read every row through a
+ * masked load, and the stores waited on it. */
+static inline __attribute__ ((always_inline)) void
+store_rows (float *out, int ldo, const float *sums, int rows, int cols, const float *bias, int add, int activation)
+{
+  /* The activation inline: a call per row of 32 values cost as much as the activation itself. */
   for (int r = 0; r < rows; r++)
     {
       float *row = out + (size_t) r * ldo;
       const float *s = sums + (size_t) r * CLIP_PANEL;
-      for (int c = 0; c < cols; c++)
-        {
-          float base = add ? row[c] : 0.0f;
-          if (bias != NULL)
-            base += bias[c];
-          row[c] = base + s[c];
-        }
-      if (activation != CLIP_PACKED_LINEAR)
-        clip_activation_forward (row, row, cols, activation == CLIP_PACKED_QUICK_GELU);
+      if (activation == CLIP_PACKED_QUICK_GELU)
+        for (int c = 0; c < cols; c++)
+          row[c] = clip_quick_gelu (stored_sum (row, s, bias, add, c));
+      else if (activation == CLIP_PACKED_GELU)
+        for (int c = 0; c < cols; c++)
+          row[c] = clip_gelu (stored_sum (row, s, bias, add, c));
+      else
+        for (int c = 0; c < cols; c++)
+          row[c] = stored_sum (row, s, bias, add, c);
+    }
+}
+
+/* The same into the bf16 rows ROUNDED (at row stride LDR), without a residual. */
+static inline __attribute__ ((always_inline)) void
+store_rows_rounded (uint16_t *rounded, int ldr, const float *sums, int rows, int cols, const float *bias,
+                    int activation)
+{
+  for (int r = 0; r < rows; r++)
+    {
+      uint16_t *row = rounded + (size_t) r * ldr;
+      const float *s = sums + (size_t) r * CLIP_PANEL;
+      if (activation == CLIP_PACKED_QUICK_GELU)
+        for (int c = 0; c < cols; c++)
+          row[c] = clip_bf16_from_float (clip_quick_gelu (stored_sum (NULL, s, bias, 0, c)));
+      else if (activation == CLIP_PACKED_GELU)
+        for (int c = 0; c < cols; c++)
+          row[c] = clip_bf16_from_float (clip_gelu (stored_sum (NULL, s, bias, 0, c)));
+      else
+        for (int c = 0; c < cols; c++)
+          row[c] = clip_bf16_from_float (stored_sum (NULL, s, bias, 0, c));
     }
 }
 
 CLIP_CLONES void
-clip_reduced_store_int8 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m, int i, int p,
-                         const int32_t *totals, int block_rows, const float *bias, int add, int activation)
+clip_reduced_store (const ClipReducedOutput *out, int i, int c0, const float *sums, int rows, int cols,
+                    const float *bias, int add, int activation)
+{
+  if (bias != NULL)
+    bias += c0;
+  if (out->rounded != NULL)
+    {
+      ClipReducedInput *rounded = out->rounded;
+      store_rows_rounded ((uint16_t *) rounded->rows + (size_t) i * rounded->k_pad + c0, rounded->k_pad, sums, rows,
+                          cols, bias, activation);
+      return;
+    }
+  float *rows_at = out->rows + (size_t) i * out->ld + c0;
+  if (add)
+    store_rows (rows_at, out->ld, sums, rows, cols, bias, 1, activation);
+  else
+    store_rows (rows_at, out->ld, sums, rows, cols, bias, 0, activation);
+}
+
+CLIP_CLONES void
+clip_reduced_store_int8 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m, int i,
+                         int p, const int32_t *totals, int block_rows, const float *bias, int add, int activation)
 {
   int c0 = p * CLIP_PANEL, cols = m->out_dim - c0 < CLIP_PANEL ? m->out_dim - c0 : CLIP_PANEL;
   int rows = in->n - i < block_rows ? in->n - i : block_rows;
@@ -213,7 +273,7 @@ clip_reduced_store_int8 (float *out, int ldo, const ClipReducedInput *in, const 
   for (int r = 0; r < rows; r++)
     for (int c = 0; c < CLIP_PANEL; c++)
       sums[r * CLIP_PANEL + c] = (float) totals[r * CLIP_PANEL + c] * in->scales[i + r] * m->scales[c0 + c];
-  clip_reduced_store (out + (size_t) i * ldo + c0, ldo, sums, rows, cols, bias != NULL ? bias + c0 : NULL, add,
+  clip_reduced_store (out, i, c0, sums, rows, cols, bias, add,
                       activation);
 }
 
@@ -227,7 +287,7 @@ clip_reduced_store_int8 (float *out, int ldo, const ClipReducedInput *in, const 
 #define PORTABLE_ROWS 4
 
 static inline __attribute__ ((always_inline)) void
-bf16_widened_body (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+bf16_widened_body (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                    const float *bias, int add, int activation, int p0, int p1)
 {
   int pairs = m->k_pad / 2;
@@ -258,14 +318,14 @@ bf16_widened_body (float *out, int ldo, const ClipReducedInput *in, const ClipRe
                 }
             }
           int rows = in->n - i < PORTABLE_ROWS ? in->n - i : PORTABLE_ROWS;
-          clip_reduced_store (out + (size_t) i * ldo + c0, ldo, &sums[0][0], rows, cols,
-                              bias != NULL ? bias + c0 : NULL, add, activation);
+          clip_reduced_store (out, i, c0, &sums[0][0], rows, cols,
+                              bias, add, activation);
         }
     }
 }
 
 static inline __attribute__ ((always_inline)) void
-int8_portable_body (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+int8_portable_body (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                     const float *bias, int add, int activation, int p0, int p1)
 {
   int quads = m->k_pad / 4;
@@ -291,23 +351,23 @@ int8_portable_body (float *out, int ldo, const ClipReducedInput *in, const ClipR
                     totals[r][c] += a[0] * split[0][c] + a[1] * split[1][c] + a[2] * split[2][c] + a[3] * split[3][c];
                 }
             }
-          clip_reduced_store_int8 (out, ldo, in, m, i, p, &totals[0][0], PORTABLE_ROWS, bias, add, activation);
+          clip_reduced_store_int8 (out, in, m, i, p, &totals[0][0], PORTABLE_ROWS, bias, add, activation);
         }
     }
 }
 
 void
-clip_bf16_linear_portable (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+clip_bf16_linear_portable (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                            const float *bias, int add, int activation, int p0, int p1)
 {
-  bf16_widened_body (out, ldo, in, m, bias, add, activation, p0, p1);
+  bf16_widened_body (out, in, m, bias, add, activation, p0, p1);
 }
 
 void
-clip_int8_linear_portable (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+clip_int8_linear_portable (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                            const float *bias, int add, int activation, int p0, int p1)
 {
-  int8_portable_body (out, ldo, in, m, bias, add, activation, p0, p1);
+  int8_portable_body (out, in, m, bias, add, activation, p0, p1);
 }
 
 /* ------------------------------------------------------------------ choice of kernel */
@@ -436,8 +496,8 @@ clip_isa_best (ClipReducedFormat format)
 }
 
 void
-clip_reduced_linear_forward (ClipIsa isa, float *out, int ldo, const ClipReducedInput *in,
+clip_reduced_linear_forward (ClipIsa isa, const ClipReducedOutput *out, const ClipReducedInput *in,
                              const ClipReducedMatrix *m, const float *bias, int add, int activation, int p0, int p1)
 {
-  kernels[m->format][isa].kernel (out, ldo, in, m, bias, add, activation, p0, p1);
+  kernels[m->format][isa].kernel (out, in, m, bias, add, activation, p0, p1);
 }

@@ -66,15 +66,25 @@ typedef struct {
 } ClipReducedInput;
 
 size_t clip_reduced_input_bytes (ClipReducedFormat format, int n, int in_dim);
-/* Lays out an input of N rows in MEMORY (64-byte aligned) and zeroes its padding rows. */
+/* Lays out an input of N rows in MEMORY (64-byte aligned) and zeroes its padding rows and columns. */
 void clip_reduced_input_init (ClipReducedInput *in, ClipReducedFormat format, int n, int in_dim, void *memory);
 /* Rounds rows R0 … R1 − 1 of INP [N, IN] into IN. */
 void clip_reduced_input_fill (ClipReducedInput *in, const float *inp, int in_dim, int r0, int r1);
 
-/* For the output columns of panels P0 … P1 − 1: out[N, ·] (row stride LDO) = ACTIVATION ((out if
- * ADD, else 0) + bias + in · mᵀ), as clip_packed_linear_forward, with the kernel for ISA, which
- * the CPU must support (clip_isa_supported). */
-void clip_reduced_linear_forward (ClipIsa isa, float *out, int ldo, const ClipReducedInput *in,
+/* Where a product writes its results: float32 rows ROWS [N, ·] at row stride LD, or, with ROUNDED,
+ * rounded to bf16 straight into the bf16 input of the product that takes them next (column c of
+ * the results is its input c; ROWS is then unused), which spares writing them in float32 and
+ * reading them back. */
+typedef struct {
+  float            *rows;
+  int               ld;
+  ClipReducedInput *rounded;
+} ClipReducedOutput;
+
+/* For the output columns of panels P0 … P1 − 1: out[N, ·] = ACTIVATION ((out if ADD, else 0) +
+ * bias + in · mᵀ), as clip_packed_linear_forward, with the kernel for ISA, which the CPU must
+ * support (clip_isa_supported).  ADD needs float32 rows. */
+void clip_reduced_linear_forward (ClipIsa isa, const ClipReducedOutput *out, const ClipReducedInput *in,
                                   const ClipReducedMatrix *m, const float *bias, int add, int activation,
                                   int p0, int p1);
 
@@ -103,35 +113,36 @@ clip_bf16_to_float (uint16_t h)
   return v.f;
 }
 
-/* Internal to the kernel files: the results of a block of rows, SUMS [rows][CLIP_PANEL] floats,
- * written to OUT with base, bias and activation (see clip_reduced_linear_forward). */
-void clip_reduced_store (float *out, int ldo, const float *sums, int rows, int cols, const float *bias, int add,
-                         int activation);
+/* Internal to the kernel files: the results of ROWS rows from I and COLS columns from C0, SUMS
+ * [rows][CLIP_PANEL] floats, written to OUT with base, bias and activation (see
+ * clip_reduced_linear_forward). */
+void clip_reduced_store (const ClipReducedOutput *out, int i, int c0, const float *sums, int rows, int cols,
+                         const float *bias, int add, int activation);
 /* The same for int8: TOTALS [BLOCK_ROWS][CLIP_PANEL] are the int32 sums of rows I … of panel P, scaled
  * back by the row and column scales (BLOCK_ROWS ≤ 16). */
-void clip_reduced_store_int8 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m, int i,
-                              int p, const int32_t *totals, int block_rows, const float *bias, int add,
+void clip_reduced_store_int8 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                              int i, int p, const int32_t *totals, int block_rows, const float *bias, int add,
                               int activation);
 /* The kernels of each instruction set, for the panels P0 … P1 − 1. */
-typedef void (*ClipReducedKernel) (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+typedef void (*ClipReducedKernel) (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                                    const float *bias, int add, int activation, int p0, int p1);
-void clip_bf16_linear_portable (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+void clip_bf16_linear_portable (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                                 const float *bias, int add, int activation, int p0, int p1);
-void clip_bf16_linear_avx2 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+void clip_bf16_linear_avx2 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                             const float *bias, int add, int activation, int p0, int p1);
-void clip_bf16_linear_avx512 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+void clip_bf16_linear_avx512 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                               const float *bias, int add, int activation, int p0, int p1);
-void clip_bf16_linear_amx (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+void clip_bf16_linear_amx (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                            const float *bias, int add, int activation, int p0, int p1);
-void clip_int8_linear_portable (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+void clip_int8_linear_portable (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                                 const float *bias, int add, int activation, int p0, int p1);
-void clip_int8_linear_avx2 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+void clip_int8_linear_avx2 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                             const float *bias, int add, int activation, int p0, int p1);
-void clip_int8_linear_avx_vnni (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+void clip_int8_linear_avx_vnni (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                                 const float *bias, int add, int activation, int p0, int p1);
-void clip_int8_linear_avx512 (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+void clip_int8_linear_avx512 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                               const float *bias, int add, int activation, int p0, int p1);
-void clip_int8_linear_amx (float *out, int ldo, const ClipReducedInput *in, const ClipReducedMatrix *m,
+void clip_int8_linear_amx (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                            const float *bias, int add, int activation, int p0, int p1);
 /* Asks Linux for the AMX tile state once per process; nonzero when granted. */
 int clip_amx_enable (void);

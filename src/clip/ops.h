@@ -7,7 +7,10 @@
  * gradient buffers once per pass.  A NULL gradient pointer skips that gradient. */
 #pragma once
 
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
+
 
 /* out[N, OUT] = inp[N, IN] · weight[OUT, IN]ᵀ, or += with ACCUMULATE: the one cblas_sgemm of a
  * linear layer in training (weights as stored: x · Wᵀ, the operand order OpenBLAS ran fastest here). */
@@ -54,6 +57,46 @@ void clip_layernorm_forward (float *out, float *mean, float *rstd, const float *
 void clip_layernorm_backward (float *dinp, float *dweight, float *dbias, const float *dout,
                               const float *inp, const float *weight, const float *mean, const float *rstd,
                               int n, int dim);
+
+/* e^x for x in [−87, 88] (clamped outside, where the callers' results no longer change), within
+ * 2 ulp: x = n·ln2 + r with |r| ≤ ln2/2, e^r by Cephes' expf polynomial, 2^n put into the exponent
+ * bits.  Unlike libm's expf it has no branches, so loops calling it are vectorised. */
+static inline float
+clip_exp_fast (float x)
+{
+  float input = x;
+  /* Written so that NaN lands on −87 (no float-to-int overflow below) and comes back as NaN. */
+  x = x > -87.0f ? x : -87.0f;
+  x = x < 88.0f ? x : 88.0f;
+  float n = (x * 1.44269504088896341f + 0x1.8p23f) - 0x1.8p23f;   /* round to nearest */
+  float r = x - n * 0.693359375f;                                  /* ln2 in two parts */
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = ((int32_t) n + 127) * (1 << 23);
+  float scale;
+  memcpy (&scale, &bits, sizeof scale);
+  return input == input ? p * scale : input;
+}
+
+/* The activations of clip_activation_forward, one value at a time, for loops that apply them as
+ * they write results. */
+static inline float
+clip_quick_gelu (float x)
+{
+  return x / (1.0f + clip_exp_fast (-1.702f * x));
+}
+
+static inline float
+clip_gelu (float x)
+{
+  return 0.5f * x * (1.0f + erff (x * (float) M_SQRT1_2));
+}
 
 /* x·sigmoid(1.702·x) when QUICK, else exact GELU 0.5·x·(1 + erf(x/√2)); OUT may equal INP. */
 void clip_activation_forward (float *out, const float *inp, int64_t n, int quick);
