@@ -48,6 +48,17 @@ draw_folder (const char *dir, int n, int seed)
     }
 }
 
+/* The paths draw_folder gave its N images, NULL-terminated (for the classify calls). */
+static GPtrArray *
+folder_paths (const char *dir, int n)
+{
+  GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < n; i++)
+    g_ptr_array_add (paths, g_strdup_printf ("%s/image-%02d.png", dir, i));
+  g_ptr_array_add (paths, NULL);
+  return paths;
+}
+
 static void
 store_result (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -345,10 +356,7 @@ test_classify_stop_resume (void)
   const int n = 3 * CL_STORED_WINDOW;
   g_autofree char *folder = g_build_filename (tu_tmpdir (), "Stopped", NULL);
   draw_folder (folder, n, 5);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  for (int i = 0; i < n; i++)
-    g_ptr_array_add (names, g_strdup_printf ("%s/image-%02d.png", folder, i));
-  g_ptr_array_add (names, NULL);
+  g_autoptr (GPtrArray) names = folder_paths (folder, n);
   g_autoptr (ClModelWorker) worker = cl_model_worker_new ();
   g_autoptr (ClSession) session = session_with_model (worker);
   g_autoptr (ClSearchIndex) index = cl_session_get_index (session, (const char *const[]) { folder, NULL });
@@ -386,10 +394,7 @@ test_classify_locked (void)
 {
   g_autofree char *folder = g_build_filename (tu_tmpdir (), "Locked", NULL);
   draw_folder (folder, N_IMAGES, 4);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  for (int i = 0; i < N_IMAGES; i++)
-    g_ptr_array_add (names, g_strdup_printf ("%s/image-%02d.png", folder, i));
-  g_ptr_array_add (names, NULL);
+  g_autoptr (GPtrArray) names = folder_paths (folder, N_IMAGES);
   char **paths = (char **) names->pdata;
   g_autoptr (ClModelWorker) worker = cl_model_worker_new ();
   g_autoptr (ClSession) session = session_with_model (worker);
@@ -435,10 +440,7 @@ test_classify_stored (void)
   g_autofree char *folder = g_build_filename (tu_tmpdir (), "Stored", NULL);
   g_autofree char *elsewhere = g_build_filename (tu_tmpdir (), "Late", NULL);
   draw_folder (folder, N_IMAGES, 6);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  for (int i = 0; i < N_IMAGES; i++)
-    g_ptr_array_add (names, g_strdup_printf ("%s/image-%02d.png", folder, i));
-  g_ptr_array_add (names, NULL);
+  g_autoptr (GPtrArray) names = folder_paths (folder, N_IMAGES);
   g_autoptr (ClModelWorker) worker = cl_model_worker_new ();
   g_autoptr (ClSession) session = session_with_model (worker);
   g_autoptr (ClSearchIndex) index = cl_session_get_index (session, (const char *const[]) { folder, NULL });
