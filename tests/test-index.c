@@ -701,8 +701,10 @@ test_update_paths (void)
   g_assert_cmpint (g_stat (clip_index_get_file (index), &after), ==, 0);
   g_assert_cmpuint (after.st_ino, ==, before.st_ino);
   g_assert_cmpint (after.st_size, >, before.st_size);
-  ClipIndexItem item;
+  ClipIndexItem item, current;
   g_assert_true (clip_index_find_file (index, first, &item));
+  g_assert_true (clip_index_find_current_file (index, first, &current));
+  g_assert_true (current.embedding == item.embedding);
   {
     g_autoptr (ClipIndex) journal = open_index (folder, &options);
     g_assert_cmpint (clip_index_get_n_entries (journal), ==, 5);
@@ -767,6 +769,12 @@ test_update_paths (void)
   clip_index_stats_clear (&stats);
   g_autoptr (ClipIndex) reopened = open_index (folder, &options);
   g_assert_cmpint (clip_index_get_n_entries (reopened), ==, 6);
+
+  /* A file changed since it was indexed is still found, but its embedding is no longer current. */
+  write_image (first, 76, 61, 403, "png");
+  g_assert_true (clip_index_find_file (reopened, first, &item));
+  g_assert_false (clip_index_find_current_file (reopened, first, &current));
+  g_assert_false (clip_index_find_current_file (reopened, hidden, &current));
 }
 
 /* The index's cache inside the folder: named paths there (a watcher sees the index being written)

@@ -87,6 +87,7 @@ struct _ClClassifyView {
   float *folder_probs;            /* [n_items × n_classes] */
   gboolean *folder_readable;
   gboolean folder_complete;
+  gboolean folder_lookup;         /* the running job only shows what the index holds (no Classify All) */
   gint64 n_embedded;              /* images the last complete whole-folder run embedded anew */
   guint refilter_id;
   char *metrics_summary;
@@ -382,6 +383,7 @@ clear_folder_results (ClClassifyView *self, gboolean clear_items)
   ClCollection *c = clear_items ? collection (self) : NULL;
 
   cl_cancel_and_clear (&self->folder_cancellable);
+  self->folder_lookup = FALSE;
   g_clear_pointer (&self->folder_probs, g_free);
   g_clear_pointer (&self->folder_readable, g_free);
   g_clear_pointer (&self->folder_classes, g_strfreev);
@@ -405,7 +407,7 @@ set_folder_summary (ClClassifyView *self, const char *text)
 static void
 update_folder_controls (ClClassifyView *self)
 {
-  gboolean running = self->folder_cancellable != NULL;
+  gboolean running = self->folder_cancellable != NULL && !self->folder_lookup;
   gboolean ready = cl_session_get_model_state (self->session) == CL_MODEL_STATE_READY;
 
   gtk_stack_set_visible_child_name (self->folder_stack, running ? "running" : "idle");
@@ -620,13 +622,51 @@ folder_done (GObject *source, GAsyncResult *result, gpointer user_data)
   update_metrics (self);
 }
 
+/* After a look at what the index holds: complete when it held every image, as after Classify All. */
+static void
+folder_lookup_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClClassifyResult) classified = cl_model_worker_classify_finish (CL_MODEL_WORKER (source), result, &error);
+  g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
+
+  cl_weak_ref_free (user_data);
+  if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&self->folder_cancellable);
+  self->folder_lookup = FALSE;
+  if (classified == NULL)
+    {
+      update_folder_controls (self);   /* the index could not be read: Classify All remains */
+      return;
+    }
+  guint n_found = 0;
+  for (guint i = 0; i < classified->n_images; i++)
+    n_found += classified->readable[i] ? 1 : 0;
+  self->folder_complete = n_found == classified->n_images;
+  update_folder_controls (self);
+  if (grid_follows_predictions (self))
+    refilter (self);
+  g_autofree char *summary = n_found == 0 || self->folder_complete ? NULL
+    : g_strdup_printf (ngettext ("%u of %u image has stored predictions; Classify All Images does the rest.",
+                                 "%u of %u images have stored predictions; Classify All Images does the rest.",
+                                 classified->n_images),
+                       n_found, classified->n_images);
+  set_folder_summary (self, summary);
+  update_metrics (self);
+}
+
 static void
 run_folder (ClClassifyView *self)
 {
   ClCollection *c = collection (self);
+  const char *image_folder = c != NULL ? cl_collection_get_image_folder (c) : NULL;
+  /* Without Classify All, a folder's images show what its index holds already (kept from an earlier run). */
+  gboolean from_index = c != NULL && cl_collection_get_kind (c) == CL_COLLECTION_FOLDER && image_folder != NULL;
 
   clear_folder_results (self, TRUE);
-  if (!self->folder_enabled || c == NULL || cl_session_get_model_state (self->session) != CL_MODEL_STATE_READY
+  if (!(self->folder_enabled || from_index) || c == NULL
+      || cl_session_get_model_state (self->session) != CL_MODEL_STATE_READY
       || self->classes == NULL || self->classes[0] == NULL || self->templates == NULL || self->templates[0] == NULL)
     {
       update_folder_controls (self);
@@ -651,19 +691,25 @@ run_folder (ClClassifyView *self)
   self->folder_readable = g_new0 (gboolean, MAX (n, 1));
   self->folder_total = n;
   self->folder_cancellable = g_cancellable_new ();
+  self->folder_lookup = !self->folder_enabled;
   set_progress (self, 0);
   set_folder_summary (self, NULL);
   update_folder_controls (self);
   update_metrics (self);
-  const char *image_folder = cl_collection_get_image_folder (c);
-  if (cl_collection_get_kind (c) == CL_COLLECTION_FOLDER && image_folder != NULL)
+  if (from_index)
     {
       /* A folder's images from its index: kept across runs and shared with Search, Map and Clean Up. */
       g_autoptr (ClSearchIndex) index = cl_session_get_index (self->session, (const char *const[]) { image_folder, NULL });
-      cl_search_index_classify_async (index, paths, mtimes, n, (const char *const *) self->classes,
-                                      (const char *const *) self->templates, folder_progress, cl_weak_ref_new (self),
-                                      (GDestroyNotify) cl_weak_ref_free, self->folder_cancellable, folder_done,
-                                      cl_weak_ref_new (self));
+      if (self->folder_lookup)
+        cl_search_index_classify_stored_async (index, paths, n, (const char *const *) self->classes,
+                                               (const char *const *) self->templates, folder_progress,
+                                               cl_weak_ref_new (self), (GDestroyNotify) cl_weak_ref_free,
+                                               self->folder_cancellable, folder_lookup_done, cl_weak_ref_new (self));
+      else
+        cl_search_index_classify_async (index, paths, mtimes, n, (const char *const *) self->classes,
+                                        (const char *const *) self->templates, folder_progress, cl_weak_ref_new (self),
+                                        (GDestroyNotify) cl_weak_ref_free, self->folder_cancellable, folder_done,
+                                        cl_weak_ref_new (self));
       return;
     }
   cl_model_worker_classify_async (cl_session_get_worker (self->session), paths, members, mtimes, n,
@@ -1132,8 +1178,7 @@ on_collection_changed (ClClassifyView *self)
   gtk_stack_set_visible_child_name (self->stack, c != NULL && cl_collection_get_n_items (c) > 0 ? "content" : "empty");
   gtk_stack_set_visible_child_name (self->center_stack, "images");
   refilter (self);
-  update_folder_controls (self);
-  update_metrics (self);
+  run_folder (self);   /* what the folder's index holds already */
   on_selected_item_changed (self);
 }
 

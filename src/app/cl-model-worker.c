@@ -570,7 +570,7 @@ worker_read_stored (ClModelWorker *self, Job *job)
         continue;
       if (states[k] == CL_STORED_FOUND)
         worker_score (self, job, first + k, embeds + (gsize) k * dim);
-      *state = states[k] == CL_STORED_FOUND ? ROW_DONE : ROW_TO_ENCODE;
+      *state = states[k] == CL_STORED_ABSENT ? ROW_TO_ENCODE : ROW_DONE;
     }
   return TRUE;
 }

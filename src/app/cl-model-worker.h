@@ -89,6 +89,8 @@ typedef enum {
   CL_STORED_PENDING,         /* not stored yet: asked again in a later slice */
   CL_STORED_FOUND,           /* stored: its embedding was copied */
   CL_STORED_ABSENT,          /* the store does not hold it (a symbolic link, a file gone): the worker encodes it */
+  CL_STORED_LEFT_OUT,        /* not held, and not to be encoded (a lookup of what is stored): left unscored,
+                              * not readable, with no problem reported */
 } ClStoredState;
 
 #define CL_STORED_WINDOW 256  /* images a store is asked about at a time */

@@ -892,6 +892,52 @@ stored_read (ClipModel *model, guint serial, const char *const *paths, guint n, 
   return TRUE;
 }
 
+/* ClStoredEmbedFunc that only reads: the rows whose files the index holds unchanged are FOUND, the
+ * others LEFT_OUT.  Nothing is encoded or written. */
+static gboolean
+stored_lookup (ClipModel *model, guint serial, const char *const *paths, guint n, float *embeddings,
+               ClStoredState *states, gint64 *n_embedded, gpointer data, GCancellable *cancellable, GError **error)
+{
+  StoredRequest *request = data;
+  ClSearchIndex *self = request->index;
+  const int dim = clip_model_get_config (model)->embed_dim;
+
+  if (!index_ensure_open (self, model, serial, error))
+    return FALSE;
+  for (guint k = 0; k < n; k++)
+    {
+      ClipIndexItem item;
+      states[k] = CL_STORED_LEFT_OUT;
+      for (guint f = 0; f < self->n_folders && states[k] == CL_STORED_LEFT_OUT; f++)
+        {
+          Folder *folder = self->folders[f];
+          if (folder->index != NULL && path_inside (folder->path, paths[k]) != NULL
+              && clip_index_find_current_file (folder->index, paths[k], &item))
+            {
+              memcpy (embeddings + (gsize) k * dim, item.embedding, sizeof (float) * dim);
+              states[k] = CL_STORED_FOUND;
+            }
+        }
+    }
+  return TRUE;
+}
+
+void
+cl_search_index_classify_stored_async (ClSearchIndex *self, const char *const *paths, guint n_images,
+                                       const char *const *classes, const char *const *templates,
+                                       ClClassifyProgressFunc progress, gpointer progress_data,
+                                       GDestroyNotify progress_destroy, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data)
+{
+  StoredRequest *request = g_new0 (StoredRequest, 1);
+  g_autofree gint64 *mtimes = g_new0 (gint64, MAX (n_images, 1));   /* keys of the worker's cache, unused here */
+
+  request->index = cl_search_index_ref (self);
+  cl_model_worker_classify_stored_async (self->worker, paths, mtimes, n_images, classes, templates, self->apply_exif,
+                                         stored_lookup, request, (GDestroyNotify) stored_request_free, progress,
+                                         progress_data, progress_destroy, cancellable, callback, user_data);
+}
+
 void
 cl_search_index_classify_async (ClSearchIndex *self, const char *const *paths, const gint64 *mtimes, guint n_images,
                                 const char *const *classes, const char *const *templates,

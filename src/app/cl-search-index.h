@@ -90,6 +90,16 @@ void cl_search_index_classify_async (ClSearchIndex *self, const char *const *pat
                                      GDestroyNotify progress_destroy, GCancellable *cancellable,
                                      GAsyncReadyCallback callback, gpointer user_data);
 
+/* The same classification of what the index already holds, without encoding or storing anything:
+ * the images whose files are unchanged since they were indexed (clip_index_find_current_file) are
+ * scored from their stored embeddings, a slice of CL_STORED_WINDOW at a time; the others stay
+ * unscored and not readable, with no problem reported.  For showing stored predictions at once. */
+void cl_search_index_classify_stored_async (ClSearchIndex *self, const char *const *paths, guint n_images,
+                                            const char *const *classes, const char *const *templates,
+                                            ClClassifyProgressFunc progress, gpointer progress_data,
+                                            GDestroyNotify progress_destroy, GCancellable *cancellable,
+                                            GAsyncReadyCallback callback, gpointer user_data);
+
 /* ---------------------------------------------------------------- snapshots */
 
 /* A copy of every folder's entries for the loaded model, as indexed so far: for the exploration

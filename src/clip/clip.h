@@ -1038,6 +1038,10 @@ typedef struct {
 void     clip_index_get_item (ClipIndex *index, int64_t i, ClipIndexItem *item);
 /* The entry of FILE (a path to a file inside the folder, as the caller names it); FALSE when none. */
 gboolean clip_index_find_file (ClipIndex *index, const char *file, ClipIndexItem *item);
+/* The same, only while FILE is unchanged since it was indexed (the same size and modification time,
+ * as clip_index_update checks): its stored embedding is current.  Reads nothing but the file's
+ * status. */
+gboolean clip_index_find_current_file (ClipIndex *index, const char *file, ClipIndexItem *item);
 
 /* The image file PATH decoded and preprocessed into PIXELS ([3, S, S], S the model's image size)
  * exactly as an index opened with OPTIONS (NULL: the defaults) for MODEL reads it: a large JPEG at

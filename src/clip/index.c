@@ -1075,11 +1075,11 @@ index_lookup (ClipIndex *index, const char *path)
   return g_hash_table_lookup (index->by_path, path);
 }
 
-/* The stored embedding of IMAGE when it is an indexed file, unchanged since. */
-static const float *
-index_stored_embedding (ClipIndex *index, const char *image)
+/* The entry of the file CANONICAL (a real path) when it is inside the folder and indexed, and, when
+ * CURRENT, unchanged since. */
+static const ClipIndexEntry *
+index_entry_of (ClipIndex *index, const char *canonical, gboolean current)
 {
-  g_autofree char *canonical = realpath (image, NULL);
   if (canonical == NULL)
     return NULL;
   size_t n = strlen (index->folder);
@@ -1087,10 +1087,21 @@ index_stored_embedding (ClipIndex *index, const char *image)
     return NULL;
   const ClipIndexEntry *entry = index_lookup (index, canonical + n + 1);
   GStatBuf st;
-  if (entry == NULL || g_stat (canonical, &st) != 0 || (uint64_t) st.st_size != entry->size
+  if (entry == NULL || !current)
+    return entry;
+  if (g_stat (canonical, &st) != 0 || (uint64_t) st.st_size != entry->size
       || (int64_t) st.st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) + st.st_mtim.tv_nsec != entry->mtime_ns)
     return NULL;
-  return entry->embedding;
+  return entry;
+}
+
+/* The stored embedding of IMAGE when it is an indexed file, unchanged since. */
+static const float *
+index_stored_embedding (ClipIndex *index, const char *image)
+{
+  g_autofree char *canonical = realpath (image, NULL);
+  const ClipIndexEntry *entry = index_entry_of (index, canonical, TRUE);
+  return entry != NULL ? entry->embedding : NULL;
 }
 
 gboolean
@@ -1297,15 +1308,24 @@ clip_index_get_item (ClipIndex *index, int64_t i, ClipIndexItem *item)
   item_from_entry (&entries[i], item);
 }
 
-gboolean
-clip_index_find_file (ClipIndex *index, const char *file, ClipIndexItem *item)
+static gboolean
+index_find (ClipIndex *index, const char *file, gboolean current, ClipIndexItem *item)
 {
   g_autofree char *canonical = realpath (file, NULL);
-  size_t n = strlen (index->folder);
-  if (canonical == NULL || strncmp (canonical, index->folder, n) != 0 || canonical[n] != '/')
-    return FALSE;
-  const ClipIndexEntry *entry = index_lookup (index, canonical + n + 1);
+  const ClipIndexEntry *entry = index_entry_of (index, canonical, current);
   if (entry != NULL)
     item_from_entry (entry, item);
   return entry != NULL;
+}
+
+gboolean
+clip_index_find_file (ClipIndex *index, const char *file, ClipIndexItem *item)
+{
+  return index_find (index, file, FALSE, item);
+}
+
+gboolean
+clip_index_find_current_file (ClipIndex *index, const char *file, ClipIndexItem *item)
+{
+  return index_find (index, file, TRUE, item);
 }

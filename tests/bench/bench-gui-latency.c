@@ -9,6 +9,9 @@
  *  - the time from process start to the main window's first frame;
  *  - for a folder of 10,000 images, given at launch and opened in the running application: the time
  *    until the grid shows its first items and until every visible thumbnail is filled.
+ * With --stored, only this instead: the large folder classified (Classify All), then in a second
+ * start of the application (same cache) the time until its stored predictions are shown without
+ * Classify All, and until they are re-scored for new class names, with the longest wait for events.
  * With --map-pan, only this instead: the large folder's map in the Map view (indexed and laid out
  * first), panned one step a frame for --pan-frames frames as a drag does, fitted and then zoomed in
  * about 4×: the intervals between frames (16.7 ms at 60 frames a second), how long each frame
@@ -19,7 +22,7 @@
  * many compute threads as cores, as it does for a user.
  *
  * usage: bench-gui-latency [--images N] [--folder-images N] [--train-steps N] [--model PATH]
- *                          [--tokenizer T] [--map-pan [--pan-frames N]]
+ *                          [--tokenizer T] [--stored] [--map-pan [--pan-frames N]]
  * Needs CLIPLAB_GUI_DRIVER, CLIPLAB_SCREENSHOT_DIR, GSETTINGS_SCHEMA_DIR and an X display. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +41,7 @@ static int n_images = 2000;            /* classified, indexed, trained on */
 static int n_folder_images = 10000;    /* the large folder */
 static int train_steps = 100;
 static gboolean map_pan;
+static gboolean stored;
 static int pan_frames = 300;
 static char *model_path;
 static char *tokenizer;
@@ -65,14 +69,22 @@ app_args (const char *folder)
   return g_strv_builder_end (builder);
 }
 
+/* CACHE_HOME (may be NULL: the run's own) is shared between runs that keep an index. */
 static AppRun *
-run (const char *name, const char *folder, const char *steps)
+run_with_cache (const char *name, const char *folder, const char *steps, const char *cache_home)
 {
   g_auto (GStrv) args = app_args (folder);
   g_autofree char *threads = g_strdup_printf ("OPENBLAS_NUM_THREADS=%u", g_get_num_processors ());
-  const char *env[] = { threads, NULL };
+  g_autofree char *cache = cache_home != NULL ? g_strconcat ("XDG_CACHE_HOME=", cache_home, NULL) : NULL;
+  const char *env[] = { threads, cache, NULL };
 
   return app_run (name, (const char *const *) args, steps, env);
+}
+
+static AppRun *
+run (const char *name, const char *folder, const char *steps)
+{
+  return run_with_cache (name, folder, steps, NULL);
 }
 
 static gint64
@@ -226,6 +238,63 @@ bench_folder_switch (const char *small_folder, const char *folder)
   };
 }
 
+/* ---------------------------------------------------------------- stored predictions */
+
+/* The longest wait for events during steps FIRST .. LAST of R. */
+static double
+steps_max_ms (AppRun *r, guint first, guint last)
+{
+  double max_ms = 0;
+  for (guint i = first; i <= last; i++)
+    max_ms = MAX (max_ms, json_object_get_double_member (json_object_get_object_member (step (r, i), "latency"),
+                                                         "max_ms"));
+  return max_ms;
+}
+
+/* FOLDER classified, then its stored predictions after a restart: before Classify All, and
+ * re-scored for other class names. */
+static int
+bench_stored (const char *folder)
+{
+  g_autofree char *folder_json = q (folder);
+  g_autofree char *cache_home = g_build_filename (tu_tmpdir (), "stored-cache", NULL);
+  g_autofree char *first_steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"open\", \"path\": %s, \"timeout\": 600},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"set-classes\", \"text\": \"" CLASSES "\"},"
+    "{\"do\": \"classify-all\", \"timeout\": 1800}",
+    folder_json);
+  g_autofree char *second_steps = g_strdup_printf (
+    "{\"do\": \"resize\", \"width\": 1280, \"height\": 800},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"view\", \"name\": \"classify\"},"
+    "{\"do\": \"set-classes\", \"text\": \"" CLASSES "\"},"
+    "{\"do\": \"open\", \"path\": %s, \"timeout\": 600},"                      /* 4 */
+    "{\"do\": \"wait-folder\", \"timeout\": 600},"
+    "{\"do\": \"set-classes\", \"text\": \"red, blue, green, yellow, white, purple\"},"
+    "{\"do\": \"wait-folder\", \"timeout\": 600}",                                  /* 7 */
+    folder_json);
+  g_autoptr (AppRun) first = run_with_cache ("stored-1", NULL, first_steps, cache_home);
+  g_autoptr (AppRun) second = run_with_cache ("stored-2", NULL, second_steps, cache_home);
+  JsonObject *classified = step (first, 5), *shown = step (second, 5), *rescored = step (second, 7);
+
+  printf ("Classify All on %d images: %.1f s, %" G_GINT64_FORMAT " embedded (events waited at most %.1f ms)\n",
+          n_folder_images,
+          ms_between (member_int (classified, "start_us"), member_int (classified, "wall_us")) / 1000.0,
+          member_int (classified, "n_embedded"), steps_max_ms (first, 5, 5));
+  printf ("After a restart, before Classify All: stored predictions shown %.0f ms after the folder was opened "
+          "(events waited at most %.1f ms while it opened, %.1f ms after), re-scored for new class names in %.0f ms "
+          "(at most %.1f ms); %" G_GINT64_FORMAT " embedded\n",
+          ms_between (member_int (step (second, 4), "start_us"), member_int (shown, "wall_us")),
+          steps_max_ms (second, 4, 4), steps_max_ms (second, 5, 5),
+          ms_between (member_int (step (second, 6), "start_us"), member_int (rescored, "wall_us")),
+          steps_max_ms (second, 6, 7), member_int (rescored, "n_embedded"));
+  printf ("  summaries: \"%s\" / \"%s\"\n", member_string (shown, "summary"), member_string (rescored, "summary"));
+  return 0;
+}
+
 /* ---------------------------------------------------------------- the Map view */
 
 static void
@@ -306,6 +375,8 @@ main (int argc, char *argv[])
     { "train-steps", 0, 0, G_OPTION_ARG_INT, &train_steps, "Steps of the training run (100)", "N" },
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path, "The model (default: the application's)", "PATH" },
     { "tokenizer", 0, 0, G_OPTION_ARG_STRING, &tokenizer, "The model's tokenizer, e.g. bytes", "T" },
+    { "stored", 0, 0, G_OPTION_ARG_NONE, &stored, "Only the stored predictions of the large folder after a restart",
+      NULL },
     { "map-pan", 0, 0, G_OPTION_ARG_NONE, &map_pan, "Only the frame times of panning the large folder's map", NULL },
     { "pan-frames", 0, 0, G_OPTION_ARG_INT, &pan_frames, "Frames of each pan (300)", "N" },
     { NULL },
@@ -330,6 +401,13 @@ main (int argc, char *argv[])
       return 2;
     }
   app_run_set_logging (FALSE);
+  if (stored)
+    {
+      g_autofree char *folder = g_build_filename (tu_tmpdir (), "folder", NULL);
+      g_autofree char *folder_train = g_build_filename (folder, "train", NULL);
+      draw_shapes (folder, n_folder_images + n_folder_images / 4 + (n_folder_images % 4 != 0));
+      return bench_stored (folder_train);
+    }
   if (map_pan)
     {
       g_autofree char *folder = g_build_filename (tu_tmpdir (), "folder", NULL);

@@ -3161,6 +3161,7 @@ static const StepDef steps[] = {
   { "use-labels",               start_use_labels,         NULL,                         0, 60, 0 },
   { "wait-probs",               NULL,                     poll_probs,                   0, 60, 0 },
   { "classify-all",             start_classify_all,       poll_folder,                  0, 60, STEP_WAIT_OPTIONAL },
+  { "wait-folder",              NULL,                     poll_folder,                  0, 60, 0 },
   { "cancel-folder",            start_cancel_folder,      poll_folder,                  0, 60, 0 },
   { "filter",                   start_filter,             poll_grid,                    0, 60, STEP_ON_FRAME },
   { "sort",                     start_sort,               poll_grid,                    0, 60, STEP_ON_FRAME },

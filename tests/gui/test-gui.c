@@ -284,10 +284,41 @@ live_prob (JsonObject *report, const char *label)
   g_assert_not_reached ();
 }
 
+/* What a wait-folder step shows before Classify All: nothing in the first run (STORED_FIRST); in the
+ * second (STORED_SECOND) the predictions of the first run's Classify All (ALL_FIRST) for every
+ * readable image, with nothing embedded. */
+static void
+assert_stored_predictions (JsonObject *stored_first, JsonObject *stored_second, JsonObject *all_first)
+{
+  JsonArray *before_first = json_object_get_array_member (stored_first, "grid");
+  JsonArray *before_second = json_object_get_array_member (stored_second, "grid");
+  JsonArray *all = json_object_get_array_member (all_first, "grid");
+  guint n_shown = 0;
+
+  g_assert_cmpstr (member_string (stored_first, "summary"), ==, "");
+  g_assert_cmpstr (member_string (stored_second, "summary"), ==,
+                   "10 of 11 images have stored predictions; Classify All Images does the rest.");
+  g_assert_cmpint (json_object_get_int_member (stored_second, "n_embedded"), ==, 0);
+  g_assert_cmpuint (json_array_get_length (before_second), ==, N_SAMPLE_IMAGES + 1);
+  for (guint i = 0; i < json_array_get_length (before_second); i++)
+    {
+      JsonObject *a = json_array_get_object_element (all, i), *b = json_array_get_object_element (before_second, i);
+      g_assert_cmpstr (member_string (json_array_get_object_element (before_first, i), "prediction"), ==, NULL);
+      g_assert_cmpstr (member_string (a, "path"), ==, member_string (b, "path"));
+      g_assert_cmpstr (member_string (a, "prediction"), ==, member_string (b, "prediction"));
+      if (member_string (b, "prediction") == NULL)
+        continue;
+      n_shown++;
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (a, "confidence"),
+                                      json_object_get_double_member (b, "confidence"), 1e-6);
+    }
+  g_assert_cmpuint (n_shown, ==, N_SAMPLE_IMAGES);
+}
+
 /* Classify All on a folder goes through the folder's search index: a second start of the app (same
- * folder, model and cache) shows the same predictions without embedding an image, and Search finds
- * the folder indexed already.  The stored embeddings score as the live path scores the selected
- * image (a JPEG, read at the index's reduced size). */
+ * folder, model and cache) shows the same predictions at once, before Classify All and after the
+ * class names are edited, and Classify All embeds no image again; Search finds the folder indexed already.  The stored embeddings score
+ * as the live path scores the selected image (a JPEG, read at the index's reduced size). */
 static void
 test_classify_restart (void)
 {
@@ -301,7 +332,10 @@ test_classify_restart (void)
     "{\"do\": \"select\", \"view\": \"classify\", \"index\": 6},"
     "{\"do\": \"set-classes\", \"text\": \"noise, gradient, photo, stripes\"},"   /* 5 */
     "{\"do\": \"wait-probs\"},"
-    "{\"do\": \"classify-all\"},"
+    "{\"do\": \"wait-folder\"},"
+    "{\"do\": \"set-classes\", \"text\": \"stripes, photo, gradient, noise\"},"
+    "{\"do\": \"wait-folder\"},"
+    "{\"do\": \"classify-all\"},"                                                  /* 10 */
     "{\"do\": \"view\", \"name\": \"search\"},"
     "{\"do\": \"wait-index\"}",
     folder);
@@ -313,7 +347,12 @@ test_classify_restart (void)
   g_autoptr (AppRun) first = app_run ("restart-1", args, steps, env);
   g_autoptr (AppRun) second = app_run ("restart-2", args, steps, env);
 
-  JsonObject *all_first = step (first, 7), *all_second = step (second, 7);
+  /* Before Classify All: nothing stored in run 1; in run 2 every readable image's stored prediction,
+   * and again for the classes reordered (scored anew, to the same probabilities). */
+  JsonObject *all_first = step (first, 10), *all_second = step (second, 10);
+  for (guint k = 7; k <= 9; k += 2)
+    assert_stored_predictions (step (first, k), step (second, k), all_first);
+
   g_assert_cmpstr (member_string (all_first, "summary"), ==, "10 images classified; 1 could not be read.");
   g_assert_cmpstr (member_string (all_second, "summary"), ==, "10 images classified; 1 could not be read.");
   g_assert_cmpint (json_object_get_int_member (all_first, "n_embedded"), ==, N_SAMPLE_IMAGES);
@@ -337,7 +376,7 @@ test_classify_restart (void)
       AppRun *run = r == 0 ? first : second;
       g_assert_cmpstr (member_string (step (run, 6), "image"), ==, photo);
       const char *prediction = NULL;
-      double stored = grid_confidence (step (run, 7), photo, &prediction);
+      double stored = grid_confidence (step (run, 10), photo, &prediction);
       g_assert_nonnull (prediction);
       g_assert_cmpfloat_with_epsilon (stored, live_prob (step (run, 6), prediction), 1e-5);
     }
@@ -345,7 +384,7 @@ test_classify_restart (void)
   /* Search: the folder indexed by Classify All already, nothing embedded again. */
   for (int r = 0; r < 2; r++)
     {
-      JsonObject *indexed = step (r == 0 ? first : second, 9);
+      JsonObject *indexed = step (r == 0 ? first : second, 12);
       g_assert_cmpint (json_object_get_int_member (indexed, "n_indexed"), ==, N_SAMPLE_IMAGES);
       g_assert_cmpint (json_object_get_int_member (indexed, "n_embedded"), ==, 0);
     }

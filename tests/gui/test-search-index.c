@@ -5,13 +5,15 @@
  * folder's file, so that after every update the file holds each image once and nothing is
  * encoded again.  Classify All through the index (cl_search_index_classify_async), run beside
  * Search's update, encodes each image once between them and scores the stored embeddings; with the
- * index held by another process it classifies without it.  No
+ * index held by another process it classifies without it.  What the index holds is scored without
+ * encoding or writing anything (cl_search_index_classify_stored_async).  No
  * display needed: the tiny golden model on the model worker. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <glib/gstdio.h>
@@ -44,6 +46,17 @@ draw_folder (const char *dir, int n, int seed)
       gdk_pixbuf_save (pixbuf, path, "png", &error, NULL);
       g_assert_no_error (error);
     }
+}
+
+/* The paths draw_folder gave its N images, NULL-terminated (for the classify calls). */
+static GPtrArray *
+folder_paths (const char *dir, int n)
+{
+  GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < n; i++)
+    g_ptr_array_add (paths, g_strdup_printf ("%s/image-%02d.png", dir, i));
+  g_ptr_array_add (paths, NULL);
+  return paths;
 }
 
 static void
@@ -343,10 +356,7 @@ test_classify_stop_resume (void)
   const int n = 3 * CL_STORED_WINDOW;
   g_autofree char *folder = g_build_filename (tu_tmpdir (), "Stopped", NULL);
   draw_folder (folder, n, 5);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  for (int i = 0; i < n; i++)
-    g_ptr_array_add (names, g_strdup_printf ("%s/image-%02d.png", folder, i));
-  g_ptr_array_add (names, NULL);
+  g_autoptr (GPtrArray) names = folder_paths (folder, n);
   g_autoptr (ClModelWorker) worker = cl_model_worker_new ();
   g_autoptr (ClSession) session = session_with_model (worker);
   g_autoptr (ClSearchIndex) index = cl_session_get_index (session, (const char *const[]) { folder, NULL });
@@ -384,10 +394,7 @@ test_classify_locked (void)
 {
   g_autofree char *folder = g_build_filename (tu_tmpdir (), "Locked", NULL);
   draw_folder (folder, N_IMAGES, 4);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  for (int i = 0; i < N_IMAGES; i++)
-    g_ptr_array_add (names, g_strdup_printf ("%s/image-%02d.png", folder, i));
-  g_ptr_array_add (names, NULL);
+  g_autoptr (GPtrArray) names = folder_paths (folder, N_IMAGES);
   char **paths = (char **) names->pdata;
   g_autoptr (ClModelWorker) worker = cl_model_worker_new ();
   g_autoptr (ClSession) session = session_with_model (worker);
@@ -424,6 +431,62 @@ test_classify_locked (void)
   cl_model_worker_shutdown (worker);
 }
 
+/* The stored predictions alone: the images unchanged since Classify All stored them score as
+ * Classify All scored them; a changed image and one added since are left out (not readable, no
+ * problem); nothing is encoded or added to the index. */
+static void
+test_classify_stored (void)
+{
+  g_autofree char *folder = g_build_filename (tu_tmpdir (), "Stored", NULL);
+  g_autofree char *elsewhere = g_build_filename (tu_tmpdir (), "Late", NULL);
+  draw_folder (folder, N_IMAGES, 6);
+  g_autoptr (GPtrArray) names = folder_paths (folder, N_IMAGES);
+  g_autoptr (ClModelWorker) worker = cl_model_worker_new ();
+  g_autoptr (ClSession) session = session_with_model (worker);
+  g_autoptr (ClSearchIndex) index = cl_session_get_index (session, (const char *const[]) { folder, NULL });
+  const char *const classes[] = { "red", "green", "blue", NULL };
+  const char *const templates[] = { "a photo of a {}.", NULL };
+  ClassifyProgress seen = { 0 };
+  g_autoptr (ClClassifyResult) all = classify (session, index, (char **) names->pdata, classes, &seen);
+
+  /* image-00 changed (another colour, an old modification time); late.png added. */
+  draw_folder (folder, 1, 7);
+  g_assert_cmpint (g_utime (names->pdata[0], &(struct utimbuf) { 1000000000, 1000000000 }), ==, 0);
+  draw_folder (elsewhere, 1, 8);
+  g_autofree char *late_source = g_build_filename (elsewhere, "image-00.png", NULL);
+  g_autofree char *late = g_build_filename (folder, "late.png", NULL);
+  g_assert_cmpint (g_rename (late_source, late), ==, 0);
+  names->pdata[N_IMAGES] = g_steal_pointer (&late);
+  g_ptr_array_add (names, NULL);
+
+  const guint n = N_IMAGES + 1;
+  ClassifyProgress seen_stored = { 0 };
+  GAsyncResult *result = NULL;
+  g_autoptr (GError) error = NULL;
+  cl_search_index_classify_stored_async (index, (const char *const *) names->pdata, n, classes, templates,
+                                         count_classify_progress, &seen_stored, NULL, NULL, store_result, &result);
+  g_autoptr (ClClassifyResult) stored = cl_model_worker_classify_finish (cl_session_get_worker (session),
+                                                                         wait_for (&result), &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  g_assert_cmpuint (seen_stored.n_rows, ==, n);
+  g_assert_cmpint (stored->n_embedded, ==, 0);
+  g_assert_cmpuint (stored->problems->len, ==, 0);
+  for (guint i = 0; i < n; i++)
+    {
+      gboolean current = i > 0 && i < N_IMAGES;
+      g_assert_cmpint (stored->readable[i], ==, current);
+      for (guint c = 0; c < 3; c++)
+        g_assert_cmpfloat_with_epsilon (stored->probs[i * 3 + c], current ? all->probs[i * 3 + c] : 0, 1e-6);
+    }
+  g_autoptr (ClIndexSnapshot) kept = snapshot (index);
+  g_assert_cmpuint (kept->n, ==, N_IMAGES);
+
+  g_clear_pointer (&index, cl_search_index_unref);
+  g_clear_object (&session);
+  cl_model_worker_shutdown (worker);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -437,5 +500,6 @@ main (int argc, char **argv)
   g_test_add_func ("/search-index/classify", test_classify);
   g_test_add_func ("/search-index/classify-stop-resume", test_classify_stop_resume);
   g_test_add_func ("/search-index/classify-locked", test_classify_locked);
+  g_test_add_func ("/search-index/classify-stored", test_classify_stored);
   return g_test_run ();
 }
