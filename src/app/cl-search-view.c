@@ -66,6 +66,7 @@ struct _ClSearchView {
   gboolean text_pending;          /* typed, and the entry's search delay not over yet */
   GCancellable *search_cancellable;
   gint64 n_searched;              /* by the search shown */
+  char *results_query;            /* the description of the search shown, NULL without results */
   gint64 last_search_time;
   GCancellable *preview_cancellable;
   guint n_wanted;                 /* results asked for: pages so far */
@@ -149,6 +150,29 @@ static void
 set_summary (ClSearchView *self, const char *text)
 {
   gtk_label_set_label (self->summary_label, text != NULL ? text : "");
+}
+
+/* The summary of the results shown: the images moved to the trash since are not counted. */
+static void
+show_results_summary (ClSearchView *self)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->shown));
+  GString *summary = g_string_new (self->results_query);
+
+  g_string_append (summary, " — ");
+  g_string_append_printf (summary, self->has_more
+                                   ? ngettext ("the best %u image, more as you scroll", "the best %u images, more as you scroll", n)
+                                   : ngettext ("%u image, best first", "%u images, best first", n),
+                          n);
+  if (!self->index_complete)
+    {
+      g_string_append_c (summary, ' ');
+      g_string_append_printf (summary, ngettext ("(%lld image indexed so far)",
+                                                 "(%lld images indexed so far)", self->n_searched),
+                              (long long) self->n_searched);
+    }
+  set_summary (self, summary->str);
+  g_string_free (summary, TRUE);
 }
 
 /* ---------------------------------------------------------------- pages */
@@ -419,6 +443,7 @@ reset_index (ClSearchView *self)
   update_state (self);
   self->n_searched = 0;
   g_list_store_remove_all (self->results);
+  g_clear_pointer (&self->results_query, g_free);
   g_hash_table_remove_all (self->items);
   set_index_status (self, NULL);
 
@@ -667,6 +692,7 @@ search_done (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       g_list_store_remove_all (self->results);
       cl_status_page_set_description (self->error_page, error->message);
+      g_clear_pointer (&self->results_query, g_free);
       set_summary (self, NULL);
       show_results_page (self, "error");
       return;
@@ -696,22 +722,9 @@ search_done (GObject *source, GAsyncResult *result, gpointer user_data)
   show_results (self, items);
 
   g_autoptr (GPtrArray) terms = current_terms (self);
-  g_autofree char *query = describe_query (self, terms);
-  GString *summary = g_string_new (query);
-  g_string_append (summary, " — ");
-  g_string_append_printf (summary, self->has_more
-                                   ? ngettext ("the best %u image, more as you scroll", "the best %u images, more as you scroll", items->len)
-                                   : ngettext ("%u image, best first", "%u images, best first", items->len),
-                          items->len);
-  if (!self->index_complete)
-    {
-      g_string_append_c (summary, ' ');
-      g_string_append_printf (summary, ngettext ("(%lld image indexed so far)",
-                                                 "(%lld images indexed so far)", found->n_searched),
-                              (long long) found->n_searched);
-    }
-  set_summary (self, summary->str);
-  g_string_free (summary, TRUE);
+  g_free (self->results_query);
+  self->results_query = describe_query (self, terms);
+  show_results_summary (self);
 
   if (items->len > 0)
     show_results_page (self, "results");
@@ -740,6 +753,7 @@ run_search (ClSearchView *self)
   if (unavailable != NULL)
     {
       /* Without a folder the whole view is a status page; without a model, the results area. */
+      g_clear_pointer (&self->results_query, g_free);
       set_summary (self, NULL);
       if (!g_str_equal (unavailable, "empty"))
         show_results_page (self, unavailable);
@@ -750,6 +764,7 @@ run_search (ClSearchView *self)
       /* The last results stay behind the prompt: the next ones replace them in place, and the grid
        * keeps its cells (an entry being cleared, as when a new query is typed over the old one,
        * says so at once). */
+      g_clear_pointer (&self->results_query, g_free);
       set_summary (self, terms->len > 0 ? _("Add something to look for: the terms with − only say what to avoid.")
                                         : NULL);
       show_results_page (self, "prompt");
@@ -920,6 +935,8 @@ static void
 on_trashed_changed (ClSearchView *self)
 {
   gtk_filter_changed (gtk_filter_list_model_get_filter (self->shown), GTK_FILTER_CHANGE_DIFFERENT);
+  if (self->results_query != NULL)
+    show_results_summary (self);
 }
 
 static void
@@ -1064,6 +1081,7 @@ cl_search_view_finalize (GObject *object)
   g_hash_table_unref (self->items);
   g_hash_table_unref (self->collection_items);
   g_free (self->similar_path);
+  g_free (self->results_query);
   G_OBJECT_CLASS (cl_search_view_parent_class)->finalize (object);
 }
 

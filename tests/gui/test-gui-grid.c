@@ -267,9 +267,10 @@ test_trash_leaves_every_view (void)
     "{\"do\": \"activate-menu-item\", \"index\": 4, \"delay\": 0},"
     "{\"do\": \"wait-toast\"},"
     "{\"do\": \"grid-selection\", \"view\": \"search\"},"                        /* 25 */
+    "{\"do\": \"wait-result\", \"path\": %s, \"present\": false, \"delay\": 0},"
     "{\"do\": \"toast-action\", \"action\": \"undo-toast\"},"
     "{\"do\": \"wait-result\", \"path\": %s}",
-    folder, target, target, target, target, target, first, similar, similar);
+    folder, target, target, target, target, target, first, similar, similar, similar);
   g_assert_cmpint (g_mkdir_with_parents (home, 0700), ==, 0);
   const char *env[] = { home_env, "GIO_USE_VFS=local", NULL };
   g_autoptr (AppRun) run = app_run ("trash-everywhere", TINY_MODEL_ARGS, steps, env);
@@ -308,7 +309,10 @@ test_trash_leaves_every_view (void)
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 21), "results")), ==,
                     N_GRID_IMAGES - 1);
   g_assert_cmpint (json_object_get_int_member (step (run, 25), "n_items"), ==, N_GRID_IMAGES - 2);
-  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 27), "results")), ==,
+  /* The summary counts the results left at once, not when the folder watch searches again. */
+  g_autofree char *left = g_strdup_printf ("— %d images, best first", N_GRID_IMAGES - 2);
+  g_assert_nonnull (strstr (member_string (step (run, 26), "summary"), left));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (step (run, 28), "results")), ==,
                     N_GRID_IMAGES - 1);
 }
 
