@@ -223,14 +223,45 @@ cl_index_summary_free (ClIndexSummary *summary)
   g_free (summary);
 }
 
+/* One library update on the worker thread, as a slice: it stops when cancelled, and gives way to
+ * a command waiting for the worker once it has run MIN_SLICE_US — with MUST_STORE, only once that
+ * index has stored something, so that every slice moves on. */
+typedef struct {
+  ClModelWorker *worker;
+  GCancellable *cancellable;
+  const ClipIndex *must_store;
+  gint64 start;
+  gboolean yielded;             /* the slice was stopped for a waiting command */
+} Slice;
+
+static void
+slice_begin (Slice *slice, ClModelWorker *worker, GCancellable *cancellable, const ClipIndex *must_store)
+{
+  *slice = (Slice) { worker, cancellable, must_store, g_get_monotonic_time (), FALSE };
+}
+
+/* The library's abort over a Slice: whether it stops now. */
+static gboolean
+slice_abort_cb (gpointer user_data)
+{
+  Slice *slice = user_data;
+
+  if (g_cancellable_is_cancelled (slice->cancellable))
+    return TRUE;
+  if (!slice->yielded && g_get_monotonic_time () - slice->start >= MIN_SLICE_US
+      && (slice->must_store == NULL || clip_index_get_progress (slice->must_store)->flushed > 0)
+      && cl_model_worker_has_waiting (slice->worker))
+    slice->yielded = TRUE;
+  return slice->yielded;
+}
+
 typedef struct {
   ClSearchIndex *index;
   ClProgressSink *sink;
   guint next;                   /* the folder being updated, then the next ones */
-  gint64 slice_start;
+  Slice slice;
   gint64 last_post;
   ClipIndexPhase last_phase;
-  gboolean yielded;             /* the abort asked to stop this slice for a waiting command */
   GCancellable *cancellable;
   ClIndexProgress last;         /* as last posted */
   GPtrArray *skipped;           /* char *: "path: reason" of every folder so far */
@@ -297,13 +328,7 @@ static gboolean
 update_abort_cb (gpointer user_data)
 {
   UpdateRequest *r = user_data;
-
-  if (g_cancellable_is_cancelled (r->cancellable))
-    return TRUE;
-  if (!r->yielded && g_get_monotonic_time () - r->slice_start >= MIN_SLICE_US
-      && cl_model_worker_has_waiting (r->index->worker))
-    r->yielded = TRUE;
-  return r->yielded;
+  return slice_abort_cb (&r->slice);
 }
 
 /* The skipped files of FOLDER, named relative to it when it is the only folder. */
@@ -347,7 +372,7 @@ update_stopped (UpdateRequest *r, Folder *folder, ClipModel *model, GError *stop
       g_propagate_error (error, reopen_error);
       return TRUE;
     }
-  if (r->yielded && !g_cancellable_is_cancelled (r->cancellable))
+  if (r->slice.yielded && !g_cancellable_is_cancelled (r->cancellable))
     {
       g_clear_error (&stop_error);
       ClIndexProgress progress = r->last;
@@ -376,8 +401,7 @@ update_slice (ClipModel *model, guint serial, gpointer data, GCancellable *cance
           g_ptr_array_add (r->warnings, g_strdup (folder->open_error));
           continue;
         }
-      r->slice_start = g_get_monotonic_time ();
-      r->yielded = FALSE;
+      slice_begin (&r->slice, self->worker, r->cancellable, NULL);
       const ClipCallbacks callbacks = { update_progress_cb, update_abort_cb, r };
       ClipIndexStats stats;
       GError *local_error = NULL;
@@ -722,29 +746,6 @@ cl_search_index_update_paths_finish (ClSearchIndex *self, GAsyncResult *result, 
 
 /* ---------------------------------------------------------------- classifying */
 
-/* One call of clip_index_update_paths for a classification: it stops for a waiting command once
- * something of it is stored, so that every slice moves on. */
-typedef struct {
-  ClSearchIndex *index;
-  ClipIndex *clip_index;
-  GCancellable *cancellable;
-  gint64 start;
-  gboolean yielded;
-} StoredCall;
-
-static gboolean
-stored_call_abort_cb (gpointer user_data)
-{
-  StoredCall *call = user_data;
-
-  if (g_cancellable_is_cancelled (call->cancellable))
-    return TRUE;
-  if (!call->yielded && g_get_monotonic_time () - call->start >= MIN_SLICE_US
-      && clip_index_get_progress (call->clip_index)->flushed > 0 && cl_model_worker_has_waiting (call->index->worker))
-    call->yielded = TRUE;
-  return call->yielded;
-}
-
 /* PATH relative to FOLDER, or NULL when it is not inside. */
 static const char *
 path_inside (const char *folder, const char *path)
@@ -791,8 +792,10 @@ stored_read_folder (ClSearchIndex *self, Folder *folder, ClipModel *model, const
                     GCancellable *cancellable, GError **error)
 {
   const int dim = clip_model_get_config (model)->embed_dim;
-  StoredCall call = { self, folder->index, cancellable, g_get_monotonic_time (), FALSE };
-  const ClipCallbacks callbacks = { NULL, stored_call_abort_cb, &call };
+  /* A classification's slice gives way only once it stored something, so that every slice moves on. */
+  Slice slice;
+  slice_begin (&slice, self->worker, cancellable, folder->index);
+  const ClipCallbacks callbacks = { NULL, slice_abort_cb, &slice };
   ClipIndexStats stats;
   GError *local_error = NULL;
 
@@ -807,10 +810,10 @@ stored_read_folder (ClSearchIndex *self, Folder *folder, ClipModel *model, const
     {
       GError *reopen_error = NULL;
       gboolean reopened = folder_reopen (folder, model, &reopen_error);
-      if (!call.yielded || !reopened)
+      if (!slice.yielded || !reopened)
         {
-          g_propagate_error (error, call.yielded ? reopen_error : local_error);
-          g_clear_error (call.yielded ? &local_error : &reopen_error);
+          g_propagate_error (error, slice.yielded ? reopen_error : local_error);
+          g_clear_error (slice.yielded ? &local_error : &reopen_error);
           return FALSE;
         }
       g_clear_error (&local_error);
