@@ -1118,39 +1118,19 @@ sort_func (gconstpointer a, gconstpointer b, gpointer user_data)
 }
 
 static void
-selected_preview_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (ClImagePreview) preview = cl_thumbnailer_load_preview_finish (CL_THUMBNAILER (source), result, NULL);
-  g_autoptr (ClClassifyView) self = g_weak_ref_get (user_data);
-
-  cl_weak_ref_free (user_data);
-  if (self == NULL || preview == NULL)
-    return;
-  g_clear_object (&self->preview_cancellable);
-  gtk_picture_set_paintable (self->selected_picture, GDK_PAINTABLE (preview->texture));
-}
-
-static void
 on_selected_item_changed (ClClassifyView *self)
 {
   ClImageItem *item = cl_session_get_selected_item (self->session);
 
   cl_image_grid_select_item (self->grid, item);
-  cl_cancel_and_clear (&self->preview_cancellable);
-  gtk_picture_set_paintable (self->selected_picture, NULL);
+  cl_thumbnailer_show_preview (cl_session_get_thumbnailer (self->session),
+                               item != NULL && cl_image_item_get_exists (item) ? item : NULL, PREVIEW_MAX_SIZE,
+                               self->selected_picture, &self->preview_cancellable);
   gtk_label_set_label (self->selected_name, item != NULL ? cl_image_item_get_name (item) : NULL);
   const char *label = item != NULL ? cl_image_item_get_label (item) : NULL;
   g_autofree char *label_text = label != NULL ? g_strdup_printf (_("Label: %s"), label) : NULL;
   gtk_label_set_label (self->selected_label, label_text);
   gtk_widget_set_visible (GTK_WIDGET (self->selected_label), label != NULL);
-  if (item != NULL && cl_image_item_get_exists (item))
-    {
-      self->preview_cancellable = g_cancellable_new ();
-      cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), cl_image_item_get_file (item),
-                                         cl_image_item_get_member (item),
-                                         PREVIEW_MAX_SIZE, self->preview_cancellable, selected_preview_done,
-                                         cl_weak_ref_new (self));
-    }
   run_live (self);
 }
 

@@ -596,17 +596,6 @@ action_find (GtkWidget *widget, const char *action_name, GVariant *parameter)
 /* ---------------------------------------------------------------- rows */
 
 static void
-on_picture_loaded (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GtkPicture) picture = g_weak_ref_get (user_data);
-  g_autoptr (ClImagePreview) preview = cl_thumbnailer_load_preview_finish (CL_THUMBNAILER (source), result, NULL);
-
-  cl_weak_ref_free (user_data);
-  if (picture != NULL && preview != NULL)
-    gtk_picture_set_paintable (picture, GDK_PAINTABLE (preview->texture));
-}
-
-static void
 cancel_and_unref (gpointer cancellable)
 {
   g_cancellable_cancel (cancellable);
@@ -624,8 +613,8 @@ thumbnail_new (ClCleanupView *self, const char *path, int size)
   gtk_widget_set_size_request (picture, size, size);
   gtk_picture_set_can_shrink (GTK_PICTURE (picture), TRUE);
   g_object_set_data_full (G_OBJECT (picture), "cl-cancellable", cancellable, cancel_and_unref);
-  cl_thumbnailer_load_preview_async (cl_session_get_thumbnailer (self->session), file, NULL, size, cancellable,
-                                     on_picture_loaded, cl_weak_ref_new (picture));
+  cl_thumbnailer_load_into_picture (cl_session_get_thumbnailer (self->session), file, NULL, size,
+                                    GTK_PICTURE (picture), cancellable);
   return picture;
 }
 

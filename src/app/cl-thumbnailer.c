@@ -860,6 +860,14 @@ preview_shown (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
+cl_thumbnailer_load_into_picture (ClThumbnailer *self, GFile *file, const char *member, int max_size,
+                                  GtkPicture *picture, GCancellable *cancellable)
+{
+  cl_thumbnailer_load_preview_async (self, file, member, max_size, cancellable, preview_shown,
+                                     cl_weak_ref_new (picture));
+}
+
+void
 cl_thumbnailer_show_preview (ClThumbnailer *self, ClImageItem *item, int max_size, GtkPicture *picture,
                              GCancellable **cancellable)
 {
@@ -868,6 +876,6 @@ cl_thumbnailer_show_preview (ClThumbnailer *self, ClImageItem *item, int max_siz
   if (item == NULL)
     return;
   *cancellable = g_cancellable_new ();
-  cl_thumbnailer_load_preview_async (self, cl_image_item_get_file (item), cl_image_item_get_member (item), max_size,
-                                     *cancellable, preview_shown, cl_weak_ref_new (picture));
+  cl_thumbnailer_load_into_picture (self, cl_image_item_get_file (item), cl_image_item_get_member (item), max_size,
+                                    picture, *cancellable);
 }

@@ -57,6 +57,11 @@ void            cl_thumbnailer_load_preview_async (ClThumbnailer *self, GFile *f
 ClImagePreview *cl_thumbnailer_load_preview_finish (ClThumbnailer *self, GAsyncResult *result,
                                                     GError **error);
 
+/* Loads FILE (or its MEMBER when FILE is a WebDataset shard) at MAX_SIZE into PICTURE, held weakly:
+ * a picture gone before the result is simply not drawn. */
+void            cl_thumbnailer_load_into_picture (ClThumbnailer *self, GFile *file, const char *member,
+                                                  int max_size, GtkPicture *picture, GCancellable *cancellable);
+
 /* A preview pane's picture: clears PICTURE and loads ITEM's preview into it (NULL only clears),
  * cancelling the load *CANCELLABLE tracks and tracking the new one there.  The picture is held
  * weakly: a pane gone before the result is simply not drawn. */
