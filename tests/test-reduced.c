@@ -27,9 +27,11 @@ typedef struct {
   int n, in_dim, out_dim;
 } Shape;
 
-/* Partial panels, rows past a block of 8, 16 or 32, inputs not a multiple of 64, long sums. */
+/* Partial panels, rows past a block of 8, 16 or 32, inputs not a multiple of 64, long sums, and
+ * rows in several chunks that end inside a block of 16 (150 rows: chunks of 56 or 52). */
 static const Shape shapes[] = {
   { 1, 5, 1 }, { 7, 37, 33 }, { 16, 64, 32 }, { 17, 96, 70 }, { 50, 200, 96 }, { 33, 768, 64 }, { 13, 3072, 40 },
+  { 150, 300, 70 },
 };
 
 typedef struct {

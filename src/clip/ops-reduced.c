@@ -277,81 +277,128 @@ clip_reduced_store_int8 (const ClipReducedOutput *out, const ClipReducedInput *i
                       activation);
 }
 
+/* ------------------------------------------------------------------ the loops around the vector kernels */
+
+/* Rows of a chunk: processed against all of a thread's panels before the next rows. */
+#define CHUNK_ROWS 64
+/* Groups of a slice: 16 KB of a panel, summed for every block of a chunk before the next slice. */
+#define SLICE_GROUPS 128
+
+/* As clip_packed_linear_forward's loops (ops.c): for each chunk of rows and each panel, a slice of
+ * the panel serves every block of the chunk from cache, the next slice is asked for meanwhile (its
+ * lines shared out between the blocks), and the sums of the slices add up in TOTALS. */
+void
+clip_reduced_blocks (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
+                     const float *bias, int add, int activation, int p0, int p1, ClipSliceKernel slice, int block_rows,
+                     int flipped)
+{
+  union {
+    float   f[CHUNK_ROWS * CLIP_PANEL];
+    int32_t i[CHUNK_ROWS * CLIP_PANEL];
+  } totals __attribute__ ((aligned (64)));
+  int groups = m->format == CLIP_REDUCED_BF16 ? m->k_pad / 2 : m->k_pad / 4;
+  const int32_t *inputs = in->rows;
+  const char *panels_end = (const char *) m->panels + (size_t) p1 * groups * 128;
+  int n_chunks = (in->n + CHUNK_ROWS - 1) / CHUNK_ROWS;
+  int chunk = n_chunks > 0 ? (in->n + n_chunks - 1) / n_chunks : 0;
+  /* Whole blocks: the inputs' rows are padded to them. */
+  chunk = (chunk + block_rows - 1) / block_rows * block_rows;
+  for (int i0 = 0; i0 < in->n; i0 += chunk)
+    {
+      int rows = in->n - i0 < chunk ? in->n - i0 : chunk;
+      int n_blocks = (rows + block_rows - 1) / block_rows;
+      for (int p = p0; p < p1; p++)
+        {
+          const char *panel = (const char *) m->panels + (size_t) p * groups * 128;
+          int c0 = p * CLIP_PANEL, cols = m->out_dim - c0 < CLIP_PANEL ? m->out_dim - c0 : CLIP_PANEL;
+          memset (&totals, 0, sizeof (int32_t) * n_blocks * block_rows * CLIP_PANEL);
+          for (int g0 = 0; g0 < groups; g0 += SLICE_GROUPS)
+            {
+              int g1 = groups - g0 < SLICE_GROUPS ? groups : g0 + SLICE_GROUPS;
+              /* The panels lie end to end: past this one's last slice comes the next panel's first. */
+              const char *next = panel + (size_t) g1 * 128;
+              int share = next < panels_end ? (g1 - g0 + n_blocks - 1) / n_blocks : 0;
+              for (int b = 0; b < n_blocks; b++)
+                slice (totals.i + b * block_rows * CLIP_PANEL, inputs + (size_t) (i0 + b * block_rows) * groups + g0,
+                       groups, panel + (size_t) g0 * 128, g1 - g0, next + (size_t) b * share * 128, share);
+            }
+          if (m->format == CLIP_REDUCED_BF16)
+            {
+              clip_reduced_store (out, i0, c0, totals.f, rows, cols, bias, add, activation);
+              continue;
+            }
+          if (flipped)
+            for (int r = 0; r < rows; r++)
+              for (int c = 0; c < CLIP_PANEL; c++)
+                totals.i[r * CLIP_PANEL + c] -= m->sums[c0 + c] * 128;
+          for (int r = 0; r < rows; r += 16)
+            clip_reduced_store_int8 (out, in, m, i0 + r, p, totals.i + r * CLIP_PANEL, rows - r < 16 ? rows - r : 16,
+                                     bias, add, activation);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ portable kernels
  *
  * Plain C over GCC vector types, for CPUs without AVX2 (ops-avx512.c has the AVX2 ones).  bf16:
  * the weights are widened to float32 on the fly (a pair of inputs per 32-bit lane: the low half is
  * input k, the high half input k + 1).  int8: int32 sums of products, as VPDPBUSD's. */
 
-/* Rows multiplied at a time; the inputs are padded to whole blocks (CLIP_REDUCED_ROW_ALIGN). */
+/* Rows multiplied at a time. */
 #define PORTABLE_ROWS 4
 
-static inline __attribute__ ((always_inline)) void
-bf16_widened_body (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
-                   const float *bias, int add, int activation, int p0, int p1)
+static void
+bf16_slice_portable (void *totals, const int32_t *a, size_t lda, const char *panel, int groups,
+                     const char *prefetch, int prefetch_iters)
 {
-  int pairs = m->k_pad / 2;
-  const uint32_t *inputs = in->rows;
-  for (int p = p0; p < p1; p++)
+  (void) prefetch;
+  (void) prefetch_iters;
+  float sums[PORTABLE_ROWS][CLIP_PANEL] = { { 0 } };
+  for (int g = 0; g < groups; g++)
     {
-      const uint32_t *panel = (const uint32_t *) m->panels + (size_t) p * pairs * CLIP_PANEL;
-      int c0 = p * CLIP_PANEL, cols = m->out_dim - c0 < CLIP_PANEL ? m->out_dim - c0 : CLIP_PANEL;
-      for (int i = 0; i < in->n; i += PORTABLE_ROWS)
+      const uint32_t *w = (const uint32_t *) (panel + (size_t) g * 128);
+      float even[CLIP_PANEL], odd[CLIP_PANEL];
+      for (int c = 0; c < CLIP_PANEL; c++)
         {
-          float sums[PORTABLE_ROWS][CLIP_PANEL] = { { 0 } };
-          for (int kp = 0; kp < pairs; kp++)
-            {
-              const uint32_t *w = panel + (size_t) kp * CLIP_PANEL;
-              float even[CLIP_PANEL], odd[CLIP_PANEL];
-              for (int c = 0; c < CLIP_PANEL; c++)
-                {
-                  uint32_t low = w[c] << 16, high = w[c] & 0xffff0000u;
-                  memcpy (&even[c], &low, sizeof low);
-                  memcpy (&odd[c], &high, sizeof high);
-                }
-              for (int r = 0; r < PORTABLE_ROWS; r++)
-                {
-                  uint32_t pair = inputs[(size_t) (i + r) * pairs + kp];
-                  float a0 = clip_bf16_to_float ((uint16_t) pair), a1 = clip_bf16_to_float ((uint16_t) (pair >> 16));
-                  for (int c = 0; c < CLIP_PANEL; c++)
-                    sums[r][c] += a0 * even[c] + a1 * odd[c];
-                }
-            }
-          int rows = in->n - i < PORTABLE_ROWS ? in->n - i : PORTABLE_ROWS;
-          clip_reduced_store (out, i, c0, &sums[0][0], rows, cols,
-                              bias, add, activation);
+          uint32_t low = w[c] << 16, high = w[c] & 0xffff0000u;
+          memcpy (&even[c], &low, sizeof low);
+          memcpy (&odd[c], &high, sizeof high);
+        }
+      for (int r = 0; r < PORTABLE_ROWS; r++)
+        {
+          uint32_t pair = (uint32_t) a[(size_t) r * lda + g];
+          float a0 = clip_bf16_to_float ((uint16_t) pair), a1 = clip_bf16_to_float ((uint16_t) (pair >> 16));
+          for (int c = 0; c < CLIP_PANEL; c++)
+            sums[r][c] += a0 * even[c] + a1 * odd[c];
         }
     }
+  float *t = totals;
+  for (int r = 0; r < PORTABLE_ROWS; r++)
+    for (int c = 0; c < CLIP_PANEL; c++)
+      t[r * CLIP_PANEL + c] += sums[r][c];
 }
 
-static inline __attribute__ ((always_inline)) void
-int8_portable_body (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
-                    const float *bias, int add, int activation, int p0, int p1)
+static void
+int8_slice_portable (void *totals, const int32_t *a, size_t lda, const char *panel, int groups,
+                     const char *prefetch, int prefetch_iters)
 {
-  int quads = m->k_pad / 4;
-  for (int p = p0; p < p1; p++)
+  (void) prefetch;
+  (void) prefetch_iters;
+  int32_t *t = totals;
+  for (int g = 0; g < groups; g++)
     {
-      const int8_t *panel = (const int8_t *) m->panels + (size_t) p * m->k_pad * CLIP_PANEL;
-      for (int i = 0; i < in->n; i += PORTABLE_ROWS)
+      /* The quad's four weights of each column side by side, so that the loops over columns
+       * vectorise. */
+      const int8_t *w = (const int8_t *) panel + (size_t) g * 128;
+      int16_t split[4][CLIP_PANEL];
+      for (int c = 0; c < CLIP_PANEL; c++)
+        for (int b = 0; b < 4; b++)
+          split[b][c] = w[4 * c + b];
+      for (int r = 0; r < PORTABLE_ROWS; r++)
         {
-          int32_t totals[PORTABLE_ROWS][CLIP_PANEL] = { { 0 } };
-          for (int kq = 0; kq < quads; kq++)
-            {
-              /* The quad's four weights of each column side by side, so that the loops over
-               * columns vectorise. */
-              const int8_t *w = panel + (size_t) kq * CLIP_PANEL * 4;
-              int16_t split[4][CLIP_PANEL];
-              for (int c = 0; c < CLIP_PANEL; c++)
-                for (int b = 0; b < 4; b++)
-                  split[b][c] = w[4 * c + b];
-              for (int r = 0; r < PORTABLE_ROWS; r++)
-                {
-                  const int8_t *a = (const int8_t *) in->rows + (size_t) (i + r) * m->k_pad + 4 * kq;
-                  for (int c = 0; c < CLIP_PANEL; c++)
-                    totals[r][c] += a[0] * split[0][c] + a[1] * split[1][c] + a[2] * split[2][c] + a[3] * split[3][c];
-                }
-            }
-          clip_reduced_store_int8 (out, in, m, i, p, &totals[0][0], PORTABLE_ROWS, bias, add, activation);
+          const int8_t *q = (const int8_t *) (a + (size_t) r * lda + g);
+          for (int c = 0; c < CLIP_PANEL; c++)
+            t[r * CLIP_PANEL + c] += q[0] * split[0][c] + q[1] * split[1][c] + q[2] * split[2][c] + q[3] * split[3][c];
         }
     }
 }
@@ -360,14 +407,14 @@ void
 clip_bf16_linear_portable (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                            const float *bias, int add, int activation, int p0, int p1)
 {
-  bf16_widened_body (out, in, m, bias, add, activation, p0, p1);
+  clip_reduced_blocks (out, in, m, bias, add, activation, p0, p1, bf16_slice_portable, PORTABLE_ROWS, 0);
 }
 
 void
 clip_int8_linear_portable (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                            const float *bias, int add, int activation, int p0, int p1)
 {
-  int8_portable_body (out, in, m, bias, add, activation, p0, p1);
+  clip_reduced_blocks (out, in, m, bias, add, activation, p0, p1, int8_slice_portable, PORTABLE_ROWS, 0);
 }
 
 /* ------------------------------------------------------------------ choice of kernel */
