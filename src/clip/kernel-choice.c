@@ -6,8 +6,9 @@
  * for one image against 57 on the panels and 84 on OpenBLAS), as OpenBLAS's threads and our pool's
  * took turns and evicted each other's data.  So the model times a short real pass on each kernel,
  * for one image and for a batch, and the faster per regime is kept in
- * $XDG_CACHE_HOME/cliplab/kernels.ini, under a group naming the CPU model, OpenBLAS's build and
- * core, this library's version and the thread count, and a key naming the model's widths.  A cache
+ * $XDG_CACHE_HOME/cliplab/kernels.ini, under a group naming the CPU model, the panel kernel's
+ * build, OpenBLAS's build and core, this library's version and the thread count, and a key naming
+ * the model's widths.  A cache
  * that cannot be read or written only means measuring again.  CLIPLAB_F32_KERNEL=panels|openblas
  * forces the choice.  The timed passes poll the caller's abort as any pass does: a stopped
  * measurement chooses and caches nothing, and the next pass measures again.
@@ -175,9 +176,9 @@ choices_load (void)
   choices = g_key_file_new ();
   g_autofree char *path = cache_path ();
   g_key_file_load_from_file (choices, path, G_KEY_FILE_KEEP_COMMENTS, NULL);
-  choices_group = g_strdup_printf ("%s | %s | %s | cliplab %s | %d threads", clip_cpu_model_name (),
-                                   openblas_get_config (), openblas_get_corename (), CLIPLAB_VERSION,
-                                   clip_get_threads ());
+  choices_group = g_strdup_printf ("%s | %s | %s | %s | cliplab %s | %d threads", clip_cpu_model_name (),
+                                   clip_packed_kernel_name (), openblas_get_config (), openblas_get_corename (),
+                                   CLIPLAB_VERSION, clip_get_threads ());
 }
 
 /* Best effort: a cache that cannot be written is measured again next time. */

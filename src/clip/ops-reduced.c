@@ -522,8 +522,8 @@ clip_cpu_model_name (void)
 
 /* CLIPLAB_KERNEL_ISA (portable, avx2, avx-vnni, avx512, amx) caps the choice: to compare the
  * kernels on one machine, or to run a CPU's without its best instruction set. */
-static ClipIsa
-isa_limit (void)
+ClipIsa
+clip_isa_limit (void)
 {
   static const char *const names[CLIP_ISA_COUNT] = { "portable", "avx2", "avx-vnni", "avx512", "amx" };
   const char *limit = getenv ("CLIPLAB_KERNEL_ISA");
@@ -536,7 +536,7 @@ isa_limit (void)
 ClipIsa
 clip_isa_best (ClipReducedFormat format)
 {
-  for (int isa = isa_limit (); isa > CLIP_ISA_PORTABLE; isa--)
+  for (int isa = clip_isa_limit (); isa > CLIP_ISA_PORTABLE; isa--)
     if (clip_isa_supported (format, isa))
       return isa;
   return CLIP_ISA_PORTABLE;

@@ -90,8 +90,11 @@ void clip_reduced_linear_forward (ClipIsa isa, const ClipReducedOutput *out, con
 
 /* Whether this CPU (and, for AMX, the operating system) runs FORMAT's kernel for ISA. */
 int clip_isa_supported (ClipReducedFormat format, ClipIsa isa);
-/* The fastest kernel this CPU runs for FORMAT, up to the instruction set named by the environment
- * variable CLIPLAB_KERNEL_ISA (portable, avx2, avx-vnni, avx512, amx) when set. */
+/* The instruction set named by the environment variable CLIPLAB_KERNEL_ISA (portable, avx2,
+ * avx-vnni, avx512, amx), which caps every kernel's choice (to compare kernels on one machine);
+ * CLIP_ISA_AMX when unset. */
+ClipIsa clip_isa_limit (void);
+/* The fastest kernel this CPU runs for FORMAT, up to clip_isa_limit. */
 ClipIsa clip_isa_best (ClipReducedFormat format);
 /* "amx-bf16", "avx512-bf16", "avx2-bf16-widened", … ; NULL when FORMAT has no kernel for ISA. */
 const char *clip_isa_kernel_name (ClipReducedFormat format, ClipIsa isa);

@@ -6,6 +6,7 @@
  * x86-64-v4 (AVX-512), x86-64-v3 (AVX2, FMA) and the baseline, and the loader picks the best one
  * the CPU runs. */
 #include "ops.h"
+#include "ops-reduced.h"   /* clip_isa_limit */
 
 #include <cblas.h>
 #include <math.h>
@@ -46,12 +47,17 @@ clip_linear_forward (float *out, const float *inp, const float *weight, const fl
 
 /* ------------------------------------------------------------------ packed products */
 
-/* 16 floats: one AVX-512 register, two AVX2 ones, four SSE ones in the baseline clone. */
-typedef float PanelVec __attribute__ ((vector_size (64), aligned (4)));
-/* Rows of a register block: 6 rows × 2 vectors of accumulators, plus the two panel vectors.  With
- * AVX-512's 32 registers, 10 rows: a panel passes over fewer blocks (one image's 50 rows make 5),
- * and each weight vector loaded serves more sums (one image's float32 pass: 4 % less CPU time on a
- * Sapphire Rapids). */
+/* Vectors of 16, 8 and 4 floats: one AVX-512, AVX2 or SSE register.  Each clone computes with its
+ * own width: wider vectors in a narrower clone are split through memory, which made the AVX2
+ * clone's products 50 times slower than the AVX-512 one's. */
+typedef float Vec16 __attribute__ ((vector_size (64), aligned (4)));
+typedef float Vec8 __attribute__ ((vector_size (32), aligned (4)));
+typedef float Vec4 __attribute__ ((vector_size (16), aligned (4)));
+/* Rows of a register block: 6 rows × 2 vectors of accumulators, plus the two panel vectors and a
+ * broadcast, fill 16 registers; a panel's 32 columns then take 2 passes (AVX2) or 4 (SSE).  With
+ * AVX-512's 32 registers, 10 rows × 32 columns in one pass: a panel passes over fewer blocks (one
+ * image's 50 rows make 5), and each weight vector loaded serves more sums (one image's float32
+ * pass: 4 % less CPU time on a Sapphire Rapids). */
 #define BLOCK_ROWS 6
 #define BLOCK_ROWS_AVX512 10
 /* At most this many input rows are processed against all of a thread's panels before the next
@@ -97,49 +103,72 @@ clip_unpack_weight (float *weight, const float *packed, int in_dim, int out_dim,
 #define SUM_BLOCK 128
 
 /* TOTALS [ROWS][CLIP_PANEL] += inp[ROWS, K0 … K1) · panel[K0 … K1): ROWS (a constant) rows, their
- * sums over these inputs in registers.  Meanwhile the first PREFETCH_ITERS iterations each ask for
- * two lines from PREFETCH on: at one image a panel is read from memory once and used by a few blocks,
- * and without asking ahead the products waited for it (one image's float32 pass: 15 % of its time). */
+ * sums over these inputs in registers, in passes of two vectors of VEC's width over the columns.
+ * Meanwhile the first PREFETCH_ITERS iterations each ask for two lines from PREFETCH on: at one image
+ * a panel is read from memory once and used by a few blocks, and without asking ahead the products
+ * waited for it (one image's float32 pass: 15 % of its time).  Every width adds the same products
+ * in the same order. */
+#define DEFINE_BLOCK_SUMS(NAME, Vec)                                                                           \
+  static inline __attribute__ ((always_inline)) void                                                           \
+  NAME (float *totals, const float *inp, int in_dim, const float *panel, int k0, int k1, const int rows,       \
+        const char *prefetch, int prefetch_iters)                                                              \
+  {                                                                                                            \
+    const int width = (int) (sizeof (Vec) / sizeof (float));                                                   \
+    for (int h = 0; h < CLIP_PANEL; h += 2 * width)                                                            \
+      {                                                                                                        \
+        Vec acc[BLOCK_ROWS_AVX512][2];                                                                         \
+        for (int r = 0; r < rows; r++)                                                                         \
+          acc[r][0] = acc[r][1] = (Vec) { 0 };                                                                 \
+        for (int k = k0; k < k1; k++)                                                                          \
+          {                                                                                                    \
+            if (h == 0 && k - k0 < prefetch_iters)                                                             \
+              {                                                                                                \
+                __builtin_prefetch (prefetch + (int64_t) (k - k0) * 128, 0, 2);                                \
+                __builtin_prefetch (prefetch + (int64_t) (k - k0) * 128 + 64, 0, 2);                           \
+              }                                                                                                \
+            Vec w0 = *(const Vec *) (panel + (int64_t) k * CLIP_PANEL + h);                                    \
+            Vec w1 = *(const Vec *) (panel + (int64_t) k * CLIP_PANEL + h + width);                            \
+            for (int r = 0; r < rows; r++)                                                                     \
+              {                                                                                                \
+                float a = inp[(int64_t) r * in_dim + k];                                                       \
+                acc[r][0] += a * w0;                                                                           \
+                acc[r][1] += a * w1;                                                                           \
+              }                                                                                                \
+          }                                                                                                    \
+        for (int r = 0; r < rows; r++)                                                                         \
+          for (int j = 0; j < 2; j++)                                                                          \
+            *(Vec *) (totals + r * CLIP_PANEL + h + j * width) += acc[r][j];                                   \
+      }                                                                                                        \
+  }
+DEFINE_BLOCK_SUMS (block_sums_16, Vec16)
+DEFINE_BLOCK_SUMS (block_sums_8, Vec8)
+DEFINE_BLOCK_SUMS (block_sums_4, Vec4)
+#undef DEFINE_BLOCK_SUMS
+
+/* The block sums of WIDTH (a constant: 16, 8 or 4 floats a vector). */
 static inline __attribute__ ((always_inline)) void
 block_sums (float *totals, const float *inp, int in_dim, const float *panel, int k0, int k1, const int rows,
-            const char *prefetch, int prefetch_iters)
+            const char *prefetch, int prefetch_iters, const int width)
 {
-  PanelVec acc[BLOCK_ROWS_AVX512][2];
-  for (int r = 0; r < rows; r++)
-    for (int h = 0; h < 2; h++)
-      acc[r][h] = (PanelVec) { 0 };
-  for (int k = k0; k < k1; k++)
-    {
-      if (k - k0 < prefetch_iters)
-        {
-          __builtin_prefetch (prefetch + (int64_t) (k - k0) * 128, 0, 2);
-          __builtin_prefetch (prefetch + (int64_t) (k - k0) * 128 + 64, 0, 2);
-        }
-      PanelVec w0 = *(const PanelVec *) (panel + (int64_t) k * CLIP_PANEL);
-      PanelVec w1 = *(const PanelVec *) (panel + (int64_t) k * CLIP_PANEL + 16);
-      for (int r = 0; r < rows; r++)
-        {
-          float a = inp[(int64_t) r * in_dim + k];
-          acc[r][0] += a * w0;
-          acc[r][1] += a * w1;
-        }
-    }
-  for (int r = 0; r < rows; r++)
-    for (int h = 0; h < 2; h++)
-      *(PanelVec *) (totals + r * CLIP_PANEL + h * 16) += acc[r][h];
+  if (width == 16)
+    block_sums_16 (totals, inp, in_dim, panel, k0, k1, rows, prefetch, prefetch_iters);
+  else if (width == 8)
+    block_sums_8 (totals, inp, in_dim, panel, k0, k1, rows, prefetch, prefetch_iters);
+  else
+    block_sums_4 (totals, inp, in_dim, panel, k0, k1, rows, prefetch, prefetch_iters);
 }
 
 /* block_sums for the last ROWS (fewer than a block) of a chunk, each count its own constant so that
  * its sums stay in registers too. */
 static inline __attribute__ ((always_inline)) void
 rest_sums (float *totals, const float *inp, int in_dim, const float *panel, int k0, int k1, int rows,
-           const char *prefetch, int prefetch_iters)
+           const char *prefetch, int prefetch_iters, const int width)
 {
   switch (rows)
     {
 #define REST_CASE(R)                                                                                           \
   case R:                                                                                                      \
-    block_sums (totals, inp, in_dim, panel, k0, k1, R, prefetch, prefetch_iters);                              \
+    block_sums (totals, inp, in_dim, panel, k0, k1, R, prefetch, prefetch_iters, width);                       \
     break;
       REST_CASE (1) REST_CASE (2) REST_CASE (3) REST_CASE (4) REST_CASE (5)
       REST_CASE (6) REST_CASE (7) REST_CASE (8) REST_CASE (9)
@@ -149,13 +178,14 @@ rest_sums (float *totals, const float *inp, int in_dim, const float *panel, int 
     }
 }
 
-/* clip_packed_linear_forward with blocks of BLOCK rows (a constant).  For each chunk of rows and
+/* clip_packed_linear_forward with blocks of BLOCK rows and vectors of WIDTH floats (constants).  For each chunk of rows and
  * each panel, the sums run over SUM_BLOCK inputs at a time for every block of the chunk, so that
  * this slice of the panel (16 KB) is read from cache by all but the first block; the slice after it
  * is asked for meanwhile, its lines shared out between the blocks. */
 static inline __attribute__ ((always_inline)) void
 packed_linear_blocks (float *out, int ldo, const float *inp, const float *packed, const float *bias, int n,
-                      int in_dim, int out_dim, int add, int activation, int p0, int p1, const int block)
+                      int in_dim, int out_dim, int add, int activation, int p0, int p1, const int block,
+                      const int width)
 {
   float totals[ROW_CHUNK * CLIP_PANEL] __attribute__ ((aligned (64)));
   int n_chunks = (n + ROW_CHUNK - 1) / ROW_CHUNK;
@@ -188,10 +218,10 @@ packed_linear_blocks (float *out, int ldo, const float *inp, const float *packed
                   const char *prefetch = next + (int64_t) b * share * 128;
                   if (i1 - i >= block)
                     block_sums (block_totals, inp + (int64_t) i * in_dim, in_dim, panel, k0, k1, block, prefetch,
-                                share);
+                                share, width);
                   else
                     rest_sums (block_totals, inp + (int64_t) i * in_dim, in_dim, panel, k0, k1, i1 - i, prefetch,
-                               share);
+                               share, width);
                 }
             }
           /* The activation inline, as in clip_reduced_store: a call per row of 32 values cost as
@@ -218,36 +248,60 @@ packed_linear_blocks (float *out, int ldo, const float *inp, const float *packed
     }
 }
 
+/* Floats per vector of the panel kernel: the width of the clone this CPU runs (every clone holds
+ * every width), or a narrower one when CLIPLAB_KERNEL_ISA caps it (the AVX2 kernel timed on an
+ * AVX-512 CPU then runs in the AVX-512 clone, with its 6-row blocks). */
+static int
+panel_width (void)
+{
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(CLIP_NO_CLONES)
+  __builtin_cpu_init ();
+  ClipIsa limit = clip_isa_limit ();
+  if (__builtin_cpu_supports ("x86-64-v4") && limit >= CLIP_ISA_AVX512)
+    return 16;
+  if (__builtin_cpu_supports ("x86-64-v3") && limit >= CLIP_ISA_AVX2)
+    return 8;
+  return 4;
+#elif defined(__AVX512F__)
+  return 16;
+#elif defined(__AVX__)
+  return 8;
+#else
+  return 4;
+#endif
+}
+
 CLIP_KERNEL void
 clip_packed_linear_forward (float *out, int ldo, const float *inp, const float *packed, const float *bias,
                             int n, int in_dim, int out_dim, int add, int activation, int p0, int p1)
 {
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(CLIP_NO_CLONES)
-  /* Every clone holds both blocks; the CPU that runs the AVX-512 clone takes the larger. */
-  if (__builtin_cpu_supports ("x86-64-v4"))
+  switch (panel_width ())
     {
+    case 16:
       packed_linear_blocks (out, ldo, inp, packed, bias, n, in_dim, out_dim, add, activation, p0, p1,
-                            BLOCK_ROWS_AVX512);
-      return;
+                            BLOCK_ROWS_AVX512, 16);
+      break;
+    case 8:
+      packed_linear_blocks (out, ldo, inp, packed, bias, n, in_dim, out_dim, add, activation, p0, p1, BLOCK_ROWS, 8);
+      break;
+    default:
+      packed_linear_blocks (out, ldo, inp, packed, bias, n, in_dim, out_dim, add, activation, p0, p1, BLOCK_ROWS, 4);
+      break;
     }
-#endif
-  packed_linear_blocks (out, ldo, inp, packed, bias, n, in_dim, out_dim, add, activation, p0, p1, BLOCK_ROWS);
 }
 
 const char *
 clip_packed_kernel_name (void)
 {
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(CLIP_NO_CLONES)
-  /* The clone the loader picks for CLIP_KERNEL, by the same test. */
-  __builtin_cpu_init ();
-  if (__builtin_cpu_supports ("x86-64-v4"))
-    return "f32-panels-avx512";
-  if (__builtin_cpu_supports ("x86-64-v3"))
-    return "f32-panels-avx2";
-  return "f32-panels-baseline";
-#else
-  return "f32-panels";
-#endif
+  switch (panel_width ())
+    {
+    case 16:
+      return "f32-panels-avx512";
+    case 8:
+      return "f32-panels-avx2";
+    default:
+      return "f32-panels-baseline";
+    }
 }
 
 CLIP_KERNEL void
