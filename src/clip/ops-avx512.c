@@ -26,7 +26,8 @@ prefetch_share (const char *prefetch, int prefetch_iters, int g)
 #define AVX512_ROWS 8
 
 __attribute__ ((target ("avx512f,avx512bw,avx512bf16"))) static void
-bf16_slice_avx512 (void *totals, const int32_t *a, size_t lda, const char *panel, int groups, const char *prefetch,
+bf16_slice_avx512 (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
+                   const char *prefetch,
                    int prefetch_iters)
 {
   __m512 acc[AVX512_ROWS][2];
@@ -47,7 +48,10 @@ bf16_slice_avx512 (void *totals, const int32_t *a, size_t lda, const char *panel
   float *t = totals;
   for (int r = 0; r < AVX512_ROWS; r++)
     for (int h = 0; h < 2; h++)
-      _mm512_store_ps (t + r * CLIP_PANEL + h * 16, _mm512_add_ps (_mm512_load_ps (t + r * CLIP_PANEL + h * 16), acc[r][h]));
+      {
+        float *at = t + r * CLIP_PANEL + h * 16;
+        _mm512_store_ps (at, first ? acc[r][h] : _mm512_add_ps (_mm512_load_ps (at), acc[r][h]));
+      }
 }
 
 __attribute__ ((target ("avx512f,avx512bw,avx512bf16"))) void
@@ -62,7 +66,8 @@ clip_bf16_linear_avx512 (const ClipReducedOutput *out, const ClipReducedInput *i
 #define FLIP_SIGNS 0x80808080
 
 __attribute__ ((target ("avx512f,avx512bw,avx512vnni"))) static void
-int8_slice_avx512 (void *totals, const int32_t *a, size_t lda, const char *panel, int groups, const char *prefetch,
+int8_slice_avx512 (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
+                   const char *prefetch,
                    int prefetch_iters)
 {
   __m512i acc[AVX512_ROWS][2];
@@ -85,7 +90,7 @@ int8_slice_avx512 (void *totals, const int32_t *a, size_t lda, const char *panel
     for (int h = 0; h < 2; h++)
       {
         __m512i *at = (__m512i *) (t + r * CLIP_PANEL + h * 16);
-        _mm512_store_si512 (at, _mm512_add_epi32 (_mm512_load_si512 (at), acc[r][h]));
+        _mm512_store_si512 (at, first ? acc[r][h] : _mm512_add_epi32 (_mm512_load_si512 (at), acc[r][h]));
       }
 }
 
@@ -100,20 +105,21 @@ clip_int8_linear_avx512 (const ClipReducedOutput *out, const ClipReducedInput *i
  * time; the slice is read twice, from cache the second time. */
 #define HALF_ROWS 4
 
-/* T [HALF_ROWS][CLIP_PANEL] += the accumulators of half H of a panel. */
+/* T [HALF_ROWS][CLIP_PANEL] += (or, FIRST, =) the accumulators of half H of a panel. */
 __attribute__ ((target ("avx2"))) static inline void
-add_half_epi32 (int32_t *t, int h, __m256i acc[HALF_ROWS][2])
+add_half_epi32 (int32_t *t, int first, int h, __m256i acc[HALF_ROWS][2])
 {
   for (int r = 0; r < HALF_ROWS; r++)
     for (int j = 0; j < 2; j++)
       {
         __m256i *at = (__m256i *) (t + r * CLIP_PANEL + h * 16 + j * 8);
-        _mm256_store_si256 (at, _mm256_add_epi32 (_mm256_load_si256 (at), acc[r][j]));
+        _mm256_store_si256 (at, first ? acc[r][j] : _mm256_add_epi32 (_mm256_load_si256 (at), acc[r][j]));
       }
 }
 
 __attribute__ ((target ("avx2,avxvnni"))) static void
-int8_slice_avx_vnni (void *totals, const int32_t *a, size_t lda, const char *panel, int groups, const char *prefetch,
+int8_slice_avx_vnni (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
+                   const char *prefetch,
                      int prefetch_iters)
 {
   for (int h = 0; h < 2; h++)
@@ -134,7 +140,7 @@ int8_slice_avx_vnni (void *totals, const int32_t *a, size_t lda, const char *pan
               acc[r][1] = _mm256_dpbusd_avx_epi32 (acc[r][1], quad, w1);
             }
         }
-      add_half_epi32 (totals, h, acc);
+      add_half_epi32 (totals, first, h, acc);
     }
 }
 
@@ -149,7 +155,8 @@ clip_int8_linear_avx_vnni (const ClipReducedOutput *out, const ClipReducedInput 
  * column; shifted up 16 bits it is input k's weight as a float, masked input k + 1's.  The pair of
  * inputs is split the same way, so every product is exact and the sums float32, as VDPBF16PS's. */
 __attribute__ ((target ("avx2,fma"))) static void
-bf16_slice_avx2 (void *totals, const int32_t *a, size_t lda, const char *panel, int groups, const char *prefetch,
+bf16_slice_avx2 (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
+                   const char *prefetch,
                  int prefetch_iters)
 {
   const __m256i high = _mm256_set1_epi32 ((int32_t) 0xffff0000);
@@ -182,7 +189,7 @@ bf16_slice_avx2 (void *totals, const int32_t *a, size_t lda, const char *panel, 
         for (int j = 0; j < 2; j++)
           {
             float *at = t + r * CLIP_PANEL + h * 16 + j * 8;
-            _mm256_store_ps (at, _mm256_add_ps (_mm256_load_ps (at), acc[r][j]));
+            _mm256_store_ps (at, first ? acc[r][j] : _mm256_add_ps (_mm256_load_ps (at), acc[r][j]));
           }
     }
 }
@@ -198,7 +205,8 @@ clip_bf16_linear_avx2 (const ClipReducedOutput *out, const ClipReducedInput *in,
  * so the input goes in as |a| and its sign moves onto the weight (|a| · ±w ≤ 2 · 127 · 127 per pair,
  * no saturation); VPMADDWD by ones sums the pairs into the int32 sums of each quad. */
 __attribute__ ((target ("avx2"))) static void
-int8_slice_avx2 (void *totals, const int32_t *a, size_t lda, const char *panel, int groups, const char *prefetch,
+int8_slice_avx2 (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
+                   const char *prefetch,
                  int prefetch_iters)
 {
   const __m256i ones = _mm256_set1_epi16 (1);
@@ -223,7 +231,7 @@ int8_slice_avx2 (void *totals, const int32_t *a, size_t lda, const char *panel, 
               acc[r][1] = _mm256_add_epi32 (acc[r][1], _mm256_madd_epi16 (pairs1, ones));
             }
         }
-      add_half_epi32 (totals, h, acc);
+      add_half_epi32 (totals, first, h, acc);
     }
 }
 

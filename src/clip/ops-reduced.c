@@ -286,7 +286,8 @@ clip_reduced_store_int8 (const ClipReducedOutput *out, const ClipReducedInput *i
 
 /* As clip_packed_linear_forward's loops (ops.c): for each chunk of rows and each panel, a slice of
  * the panel serves every block of the chunk from cache, the next slice is asked for meanwhile (its
- * lines shared out between the blocks), and the sums of the slices add up in TOTALS. */
+ * lines shared out between the blocks), and the sums of the slices add up in TOTALS (the first
+ * slice's written over what was there, which spares zeroing them). */
 void
 clip_reduced_blocks (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                      const float *bias, int add, int activation, int p0, int p1, ClipSliceKernel slice, int block_rows,
@@ -311,7 +312,6 @@ clip_reduced_blocks (const ClipReducedOutput *out, const ClipReducedInput *in, c
         {
           const char *panel = (const char *) m->panels + (size_t) p * groups * 128;
           int c0 = p * CLIP_PANEL, cols = m->out_dim - c0 < CLIP_PANEL ? m->out_dim - c0 : CLIP_PANEL;
-          memset (&totals, 0, sizeof (int32_t) * n_blocks * block_rows * CLIP_PANEL);
           for (int g0 = 0; g0 < groups; g0 += SLICE_GROUPS)
             {
               int g1 = groups - g0 < SLICE_GROUPS ? groups : g0 + SLICE_GROUPS;
@@ -319,8 +319,9 @@ clip_reduced_blocks (const ClipReducedOutput *out, const ClipReducedInput *in, c
               const char *next = panel + (size_t) g1 * 128;
               int share = next < panels_end ? (g1 - g0 + n_blocks - 1) / n_blocks : 0;
               for (int b = 0; b < n_blocks; b++)
-                slice (totals.i + b * block_rows * CLIP_PANEL, inputs + (size_t) (i0 + b * block_rows) * groups + g0,
-                       groups, panel + (size_t) g0 * 128, g1 - g0, next + (size_t) b * share * 128, share);
+                slice (totals.i + b * block_rows * CLIP_PANEL, g0 == 0,
+                       inputs + (size_t) (i0 + b * block_rows) * groups + g0, groups, panel + (size_t) g0 * 128,
+                       g1 - g0, next + (size_t) b * share * 128, share);
             }
           if (m->format == CLIP_REDUCED_BF16)
             {
@@ -348,7 +349,7 @@ clip_reduced_blocks (const ClipReducedOutput *out, const ClipReducedInput *in, c
 #define PORTABLE_ROWS 4
 
 static void
-bf16_slice_portable (void *totals, const int32_t *a, size_t lda, const char *panel, int groups,
+bf16_slice_portable (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
                      const char *prefetch, int prefetch_iters)
 {
   (void) prefetch;
@@ -375,16 +376,18 @@ bf16_slice_portable (void *totals, const int32_t *a, size_t lda, const char *pan
   float *t = totals;
   for (int r = 0; r < PORTABLE_ROWS; r++)
     for (int c = 0; c < CLIP_PANEL; c++)
-      t[r * CLIP_PANEL + c] += sums[r][c];
+      t[r * CLIP_PANEL + c] = first ? sums[r][c] : t[r * CLIP_PANEL + c] + sums[r][c];
 }
 
 static void
-int8_slice_portable (void *totals, const int32_t *a, size_t lda, const char *panel, int groups,
+int8_slice_portable (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
                      const char *prefetch, int prefetch_iters)
 {
   (void) prefetch;
   (void) prefetch_iters;
   int32_t *t = totals;
+  if (first)
+    memset (t, 0, sizeof (int32_t) * PORTABLE_ROWS * CLIP_PANEL);
   for (int g = 0; g < groups; g++)
     {
       /* The quad's four weights of each column side by side, so that the loops over columns

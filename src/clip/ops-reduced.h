@@ -127,12 +127,12 @@ void clip_reduced_store_int8 (const ClipReducedOutput *out, const ClipReducedInp
                               int i, int p, const int32_t *totals, int block_rows, const float *bias, int add,
                               int activation);
 /* The inner part of the vector kernels (ops-avx512.c and the portable ones): TOTALS [BLOCK_ROWS]
- * [CLIP_PANEL] (float32 sums for bf16, int32 for int8) += the kernel's block of input rows from A
- * (LDA groups apart) times GROUPS groups of PANEL (a group is a pair or quad of inputs, one 32-bit
- * lane; 128 bytes of the panel).  Meanwhile the first PREFETCH_ITERS groups each ask for two lines
- * from PREFETCH on. */
-typedef void (*ClipSliceKernel) (void *totals, const int32_t *a, size_t lda, const char *panel, int groups,
-                                 const char *prefetch, int prefetch_iters);
+ * [CLIP_PANEL] (float32 sums for bf16, int32 for int8) += (or, for the FIRST slice of a panel, =)
+ * the kernel's block of input rows from A (LDA groups apart) times GROUPS groups of PANEL (a group
+ * is a pair or quad of inputs, one 32-bit lane; 128 bytes of the panel).  Meanwhile the first
+ * PREFETCH_ITERS groups each ask for two lines from PREFETCH on. */
+typedef void (*ClipSliceKernel) (void *totals, int first, const int32_t *a, size_t lda, const char *panel,
+                                 int groups, const char *prefetch, int prefetch_iters);
 /* clip_reduced_linear_forward with SLICE for blocks of BLOCK_ROWS rows (a divisor of
  * CLIP_REDUCED_ROW_ALIGN).  FLIPPED: the kernel added 128 to each int8 input (VPDPBUSD multiplies
  * unsigned bytes), so 128 · Σ w of each column comes off the sums. */
