@@ -27,8 +27,7 @@ prefetch_share (const char *prefetch, int prefetch_iters, int g)
 
 __attribute__ ((target ("avx512f,avx512bw,avx512bf16"))) static void
 bf16_slice_avx512 (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
-                   const char *prefetch,
-                   int prefetch_iters)
+                   const char *prefetch, int prefetch_iters)
 {
   __m512 acc[AVX512_ROWS][2];
   for (int r = 0; r < AVX512_ROWS; r++)
@@ -67,8 +66,7 @@ clip_bf16_linear_avx512 (const ClipReducedOutput *out, const ClipReducedInput *i
 
 __attribute__ ((target ("avx512f,avx512bw,avx512vnni"))) static void
 int8_slice_avx512 (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
-                   const char *prefetch,
-                   int prefetch_iters)
+                   const char *prefetch, int prefetch_iters)
 {
   __m512i acc[AVX512_ROWS][2];
   for (int r = 0; r < AVX512_ROWS; r++)
@@ -119,8 +117,7 @@ add_half_epi32 (int32_t *t, int first, int h, __m256i acc[HALF_ROWS][2])
 
 __attribute__ ((target ("avx2,avxvnni"))) static void
 int8_slice_avx_vnni (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
-                   const char *prefetch,
-                     int prefetch_iters)
+                     const char *prefetch, int prefetch_iters)
 {
   for (int h = 0; h < 2; h++)
     {
@@ -156,8 +153,7 @@ clip_int8_linear_avx_vnni (const ClipReducedOutput *out, const ClipReducedInput 
  * inputs is split the same way, so every product is exact and the sums float32, as VDPBF16PS's. */
 __attribute__ ((target ("avx2,fma"))) static void
 bf16_slice_avx2 (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
-                   const char *prefetch,
-                 int prefetch_iters)
+                 const char *prefetch, int prefetch_iters)
 {
   const __m256i high = _mm256_set1_epi32 ((int32_t) 0xffff0000);
   float *t = totals;
@@ -206,8 +202,7 @@ clip_bf16_linear_avx2 (const ClipReducedOutput *out, const ClipReducedInput *in,
  * no saturation); VPMADDWD by ones sums the pairs into the int32 sums of each quad. */
 __attribute__ ((target ("avx2"))) static void
 int8_slice_avx2 (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
-                   const char *prefetch,
-                 int prefetch_iters)
+                 const char *prefetch, int prefetch_iters)
 {
   const __m256i ones = _mm256_set1_epi16 (1);
   for (int h = 0; h < 2; h++)
