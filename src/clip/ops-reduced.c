@@ -1,7 +1,8 @@
-/* ops-reduced.c — bfloat16 and int8 products: packing, rounding the inputs, the portable kernels
- * and the choice of kernel by the CPU's instruction sets.  The AVX-512 and AVX-VNNI kernels are in
- * ops-avx512.c, the AMX ones in ops-amx.c (each function built for its own instruction set, so that
- * every variant is compiled on every x86-64 build and picked at run time). */
+/* ops-reduced.c — bfloat16 and int8 products: packing, rounding the inputs, the loop the vector
+ * kernels share (clip_reduced_blocks), the portable kernels and the choice of kernel by the CPU's
+ * instruction sets.  The AVX-512, AVX-VNNI and AVX2 kernels are in ops-avx512.c, the AMX ones in
+ * ops-amx.c (each function built for its own instruction set, so that every variant is compiled on
+ * every x86-64 build and picked at run time). */
 #include "ops-reduced.h"
 
 #include <math.h>

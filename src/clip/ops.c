@@ -102,9 +102,9 @@ clip_unpack_weight (float *weight, const float *packed, int in_dim, int out_dim,
  * rounding error near OpenBLAS's (one running sum over 3072 products doubled the golden errors). */
 #define SUM_BLOCK 128
 
-/* TOTALS [ROWS][CLIP_PANEL] += inp[ROWS, K0 … K1) · panel[K0 … K1) (= from the first input: no
- * zeroing before, which cost 4 % of a pass): ROWS (a constant) rows, their
- * sums over these inputs in registers, in passes of two vectors of VEC's width over the columns.
+/* TOTALS [ROWS][CLIP_PANEL] += inp[ROWS, K0 … K1) · panel[K0 … K1), or = when K0 is 0 (zeroing the
+ * totals first cost 4 % of a pass): ROWS (a constant) rows, their sums over these inputs in
+ * registers, in passes of two vectors of VEC's width over the columns.
  * Meanwhile the first PREFETCH_ITERS iterations each ask for two lines from PREFETCH on: at one image
  * a panel is read from memory once and used by a few blocks, and without asking ahead the products
  * waited for it (one image's float32 pass: 15 % of its time).  Every width adds the same products
@@ -182,10 +182,10 @@ rest_sums (float *totals, const float *inp, int in_dim, const float *panel, int 
     }
 }
 
-/* clip_packed_linear_forward with blocks of BLOCK rows and vectors of WIDTH floats (constants).  For each chunk of rows and
- * each panel, the sums run over SUM_BLOCK inputs at a time for every block of the chunk, so that
- * this slice of the panel (16 KB) is read from cache by all but the first block; the slice after it
- * is asked for meanwhile, its lines shared out between the blocks. */
+/* clip_packed_linear_forward with blocks of BLOCK rows and vectors of WIDTH floats (constants).  For
+ * each chunk of rows and each panel, the sums run over SUM_BLOCK inputs at a time for every block of
+ * the chunk, so that this slice of the panel (16 KB) is read from cache by all but the first block;
+ * the slice after it is asked for meanwhile, its lines shared out between the blocks. */
 static inline __attribute__ ((always_inline)) void
 packed_linear_blocks (float *out, int ldo, const float *inp, const float *packed, const float *bias, int n,
                       int in_dim, int out_dim, int add, int activation, int p0, int p1, const int block,
