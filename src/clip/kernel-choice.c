@@ -8,10 +8,10 @@
  * for one image and for a batch, and the faster per regime is kept in
  * $XDG_CACHE_HOME/cliplab/kernels.ini, under a group naming the CPU model, the panel kernel's
  * build, OpenBLAS's build and core, this library's version and the thread count, and a key naming
- * the model's widths.  A cache
- * that cannot be read or written only means measuring again.  CLIPLAB_F32_KERNEL=panels|openblas
- * forces the choice.  The timed passes poll the caller's abort as any pass does: a stopped
- * measurement chooses and caches nothing, and the next pass measures again.
+ * the model's widths.  A cache that cannot be read or written only means measuring again.
+ * CLIPLAB_F32_KERNEL=panels|openblas forces the choice.  The timed passes poll the caller's abort
+ * as any pass does: a stopped measurement chooses and caches nothing, and the next pass measures
+ * again.
  *
  * AUTO precision is chosen by timing one product: bf16 where the CPU multiplies bfloat16 natively
  * and its kernel beats float32's on the largest product (on one Sapphire Rapids virtual machine,
