@@ -282,8 +282,6 @@ clip_reduced_store_int8 (const ClipReducedOutput *out, const ClipReducedInput *i
 
 /* Rows of a chunk: processed against all of a thread's panels before the next rows. */
 #define CHUNK_ROWS 64
-/* Groups of a slice: 16 KB of a panel, summed for every block of a chunk before the next slice. */
-#define SLICE_GROUPS 128
 
 /* As clip_packed_linear_forward's loops (ops.c): for each chunk of rows and each panel, a slice of
  * the panel serves every block of the chunk from cache, the next slice is asked for meanwhile (its
@@ -313,9 +311,9 @@ clip_reduced_blocks (const ClipReducedOutput *out, const ClipReducedInput *in, c
         {
           const char *panel = (const char *) m->panels + (size_t) p * groups * 128;
           int c0 = p * CLIP_PANEL, cols = m->out_dim - c0 < CLIP_PANEL ? m->out_dim - c0 : CLIP_PANEL;
-          for (int g0 = 0; g0 < groups; g0 += SLICE_GROUPS)
+          for (int g0 = 0; g0 < groups; g0 += CLIP_SLICE_GROUPS)
             {
-              int g1 = groups - g0 < SLICE_GROUPS ? groups : g0 + SLICE_GROUPS;
+              int g1 = groups - g0 < CLIP_SLICE_GROUPS ? groups : g0 + CLIP_SLICE_GROUPS;
               /* The panels lie end to end: past this one's last slice comes the next panel's first. */
               const char *next = panel + (size_t) g1 * 128;
               int share = next < panels_end ? (g1 - g0 + n_blocks - 1) / n_blocks : 0;

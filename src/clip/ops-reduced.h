@@ -126,11 +126,15 @@ void clip_reduced_store (const ClipReducedOutput *out, int i, int c0, const floa
 void clip_reduced_store_int8 (const ClipReducedOutput *out, const ClipReducedInput *in, const ClipReducedMatrix *m,
                               int i, int p, const int32_t *totals, int block_rows, const float *bias, int add,
                               int activation);
+/* Groups of a slice: 16 KB of a panel, summed for every block of a chunk before the next slice. */
+#define CLIP_SLICE_GROUPS 128
+
 /* The inner part of the vector kernels (ops-avx512.c and the portable ones): TOTALS [BLOCK_ROWS]
  * [CLIP_PANEL] (float32 sums for bf16, int32 for int8) += (or, for the FIRST slice of a panel, =)
  * the kernel's block of input rows from A (LDA groups apart) times GROUPS groups of PANEL (a group
- * is a pair or quad of inputs, one 32-bit lane; 128 bytes of the panel).  Meanwhile the first
- * PREFETCH_ITERS groups each ask for two lines from PREFETCH on. */
+ * is a pair or quad of inputs, one 32-bit lane; 128 bytes of the panel).  GROUPS is at most
+ * CLIP_SLICE_GROUPS and a multiple of 16 (the inputs are padded to CLIP_REDUCED_K_ALIGN).
+ * Meanwhile the first PREFETCH_ITERS groups each ask for two lines from PREFETCH on. */
 typedef void (*ClipSliceKernel) (void *totals, int first, const int32_t *a, size_t lda, const char *panel,
                                  int groups, const char *prefetch, int prefetch_iters);
 /* clip_reduced_linear_forward with SLICE for blocks of BLOCK_ROWS rows (a divisor of
