@@ -3,8 +3,11 @@
  * of timed again, timed again when the cache was written by another library version, forced by
  * CLIPLAB_F32_KERNEL, a cache that cannot be written is not an error; and a model follows its
  * regime's kernel pass by pass, with the same embeddings whichever kernel runs; the caller's abort
- * stops the timing at once, with nothing chosen or cached, and the next pass times again.  Each case
- * runs in a fresh process, since the cache is loaded once per process. */
+ * stops the timing at once, with nothing chosen or cached, and the next pass times again.  AUTO
+ * ranks the precisions by timing, once, and takes int8 only for a model whose int8 embeddings stay
+ * close to its float32 ones.  Each case runs in a fresh process, since the cache is loaded once
+ * per process. */
+#include "clip-private.h"
 #include "kernel-choice.h"
 #include "ops-reduced.h"
 #include "ops.h"
@@ -205,21 +208,38 @@ static const ClipConfig model_config = {
 #define N_IMAGES 3
 #define IMAGE_FLOATS (3 * 64 * 64)
 
+static ClipModel *
+random_model (void)
+{
+  ClipPreprocess pre;
+  clip_preprocess_init_default (&pre);
+  pre.image_size = 64;
+  GError *error = NULL;
+  ClipModel *model = clip_model_new_random (&model_config, &pre, NULL, 3, &error);
+  g_assert_no_error (error);
+  return model;
+}
+
+/* MODEL saved as NAME in the temporary folder; its path. */
+static char *
+saved_model (ClipModel *model, const char *name)
+{
+  char *path = g_build_filename (tu_tmpdir (), name, NULL);
+  GError *error = NULL;
+  g_assert_true (clip_model_save (model, path, CLIP_DTYPE_F32, &error));
+  g_assert_no_error (error);
+  return path;
+}
+
 static char *
 model_path (void)
 {
   char *path = g_build_filename (tu_tmpdir (), "timed-model.safetensors", NULL);
   if (g_file_test (path, G_FILE_TEST_EXISTS))
     return path;
-  ClipPreprocess pre;
-  clip_preprocess_init_default (&pre);
-  pre.image_size = 64;
-  GError *error = NULL;
-  g_autoptr (ClipModel) model = clip_model_new_random (&model_config, &pre, NULL, 3, &error);
-  g_assert_no_error (error);
-  g_assert_true (clip_model_save (model, path, CLIP_DTYPE_F32, &error));
-  g_assert_no_error (error);
-  return path;
+  g_free (path);
+  g_autoptr (ClipModel) model = random_model ();
+  return saved_model (model, "timed-model.safetensors");
 }
 
 /* The name clip_model_get_kernel gives KERNEL. */
@@ -380,35 +400,184 @@ test_abort_timing (void)
   g_assert_nonnull (now);
 }
 
-/* AUTO: F32 without native bf16 (nothing timed), else the faster of the two, timed once and
- * cached under the bf16 kernel's name. */
+/* The cache key of AUTO's ranking on this CPU, and whether int8 has a vector kernel here. */
+static char *
+ranking_key (void)
+{
+  return g_strdup_printf ("auto-%s-%s", clip_isa_kernel_name (CLIP_REDUCED_BF16, clip_isa_best (CLIP_REDUCED_BF16)),
+                          clip_isa_kernel_name (CLIP_REDUCED_INT8, clip_isa_best (CLIP_REDUCED_INT8)));
+}
+
+/* AUTO: F32 without bf16 or int8 vector kernels (nothing timed), else the fastest of the
+ * candidates, timed once and cached fastest first under the kernels' names; int8 left out on
+ * request. */
 static void
 test_auto (void)
 {
   if (g_test_subprocess ())
     {
       const char *home = g_getenv ("XDG_CACHE_HOME");
-      g_setenv ("CLIPLAB_KERNEL_ISA", "avx2", TRUE);
-      g_assert_cmpint (clip_auto_precision (), ==, CLIP_PRECISION_F32);
+      g_setenv ("CLIPLAB_KERNEL_ISA", "portable", TRUE);
+      g_assert_cmpint (clip_auto_precision (TRUE), ==, CLIP_PRECISION_F32);
+      g_autofree char *portable_key = ranking_key ();
+      g_autofree char *portable_cached = cached_choice (home, portable_key);
+      g_assert_null (portable_cached);
       g_unsetenv ("CLIPLAB_KERNEL_ISA");
-      ClipIsa isa = clip_isa_best (CLIP_REDUCED_BF16);
-      ClipPrecision precision = clip_auto_precision ();
-      g_autofree char *key = g_strdup_printf ("auto-%s", clip_isa_kernel_name (CLIP_REDUCED_BF16, isa));
+      ClipPrecision precision = clip_auto_precision (TRUE), without_int8 = clip_auto_precision (FALSE);
+      g_autofree char *key = ranking_key ();
       g_autofree char *cached = cached_choice (home, key);
-      if (isa < CLIP_ISA_AVX512)
+      gboolean bf16 = clip_isa_best (CLIP_REDUCED_BF16) >= CLIP_ISA_AVX512;
+      gboolean int8 = clip_isa_best (CLIP_REDUCED_INT8) >= CLIP_ISA_AVX2;
+      g_assert_cmpint (without_int8, !=, CLIP_PRECISION_INT8);
+      if (!bf16 && !int8)
         {
           g_assert_cmpint (precision, ==, CLIP_PRECISION_F32);
           g_assert_null (cached);
+          return;
         }
+      /* Every candidate once, the chosen one first. */
+      g_auto (GStrv) ranking = g_strsplit (cached, ",", -1);
+      g_assert_cmpuint (g_strv_length (ranking), ==, 1 + bf16 + int8);
+      g_assert_true (g_strv_contains ((const char *const *) ranking, "f32"));
+      g_assert_cmpint (g_strv_contains ((const char *const *) ranking, "bf16"), ==, bf16);
+      g_assert_cmpint (g_strv_contains ((const char *const *) ranking, "int8"), ==, int8);
+      g_assert_cmpstr (ranking[0], ==, clip_precision_name (precision));
+      if (precision != CLIP_PRECISION_INT8)
+        g_assert_cmpint (without_int8, ==, precision);
       else
-        g_assert_cmpstr (cached, ==, clip_precision_name (precision));
-      g_autofree char *avx2_key = g_strdup_printf ("auto-%s", clip_isa_kernel_name (CLIP_REDUCED_BF16, CLIP_ISA_AVX2));
-      g_autofree char *avx2_cached = cached_choice (home, avx2_key);
-      g_assert_null (avx2_cached);
-      g_print ("auto on %s: %s\n", clip_isa_kernel_name (CLIP_REDUCED_BF16, isa), clip_precision_name (precision));
+        g_assert_cmpstr (ranking[1], ==, clip_precision_name (without_int8));
+      g_printerr ("auto ranking on %s: %s\n", key, cached);
       return;
     }
   g_autofree char *home = run_child ("auto");
+}
+
+/* Scales the tensor NAME of TABLE: every element by SCALE, or with COLUMN ≥ 0 only that column of
+ * the [out, in] matrix. */
+static void
+scale_tensor (ClipTensorInfo *table, int n, const char *name, int column, float scale)
+{
+  for (int i = 0; i < n; i++)
+    if (g_str_equal (table[i].hf_name, name))
+      {
+        float *x = *table[i].slot;
+        int64_t in = column >= 0 ? table[i].shape[table[i].n_dims - 1] : 1;
+        for (int64_t e = column >= 0 ? column : 0; e < table[i].n_elements; e += in)
+          x[e] *= scale;
+        return;
+      }
+  g_assert_not_reached ();
+}
+
+/* The random model of model_path with an outlier channel, as trained checkpoints can have: the
+ * first input of every vision layer's Q, K, V and MLP products 1,000 times the others and its
+ * weights a thousandth, so that float32 computes the same function and per-row int8 inputs lose
+ * the other channels. */
+static char *
+outlier_model_path (void)
+{
+  g_autoptr (ClipModel) model = random_model ();
+  int n;
+  ClipTensorInfo *table = clip_tensor_table_new (&model->config, &model->w, &n);
+  for (int l = 0; l < model_config.vision.layers; l++)
+    {
+      const char *norms[] = { "layer_norm1", "layer_norm2" };
+      const char *const products[][3] = { { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj" },
+                                          { "mlp.fc1", NULL, NULL } };
+      for (int j = 0; j < 2; j++)
+        {
+          g_autofree char *weight = g_strdup_printf ("vision_model.encoder.layers.%d.%s.weight", l, norms[j]);
+          g_autofree char *bias = g_strdup_printf ("vision_model.encoder.layers.%d.%s.bias", l, norms[j]);
+          scale_tensor (table, n, weight, 0, 1000.0f);
+          scale_tensor (table, n, bias, 0, 1000.0f);
+          for (int k = 0; k < 3 && products[j][k] != NULL; k++)
+            {
+              g_autofree char *name = g_strdup_printf ("vision_model.encoder.layers.%d.%s.weight", l, products[j][k]);
+              scale_tensor (table, n, name, 0, 0.001f);
+            }
+        }
+    }
+  clip_tensor_table_free (table, n);
+  return saved_model (model, "outlier-model.safetensors");
+}
+
+/* The worst int8 cosine cached for a model (the only int8-cosine key of the cache under HOME that
+ * is not in KNOWN), or a negative value. */
+static double
+new_int8_cosine (const char *home, GHashTable *known)
+{
+  g_autofree char *path = g_build_filename (home, "cliplab", "kernels.ini", NULL);
+  g_autoptr (GKeyFile) file = g_key_file_new ();
+  if (!g_key_file_load_from_file (file, path, G_KEY_FILE_NONE, NULL))
+    return -1;
+  g_auto (GStrv) groups = g_key_file_get_groups (file, NULL);
+  for (char **g = groups; *g != NULL; g++)
+    {
+      g_auto (GStrv) keys = g_key_file_get_keys (file, *g, NULL, NULL);
+      for (char **k = keys; *k != NULL; k++)
+        if (g_str_has_prefix (*k, "int8-cosine-") && !g_hash_table_contains (known, *k))
+          {
+            g_hash_table_add (known, g_strdup (*k));
+            g_autofree char *value = g_key_file_get_string (file, *g, *k, NULL);
+            return g_ascii_strtod (value, NULL);
+          }
+    }
+  return -1;
+}
+
+static ClipPrecision
+auto_load (const char *path)
+{
+  ClipLoadOptions options;
+  clip_load_options_init (&options);
+  options.precision = CLIP_PRECISION_AUTO;
+  GError *error = NULL;
+  g_autoptr (ClipModel) model = clip_model_load (path, &options, &error);
+  g_assert_no_error (error);
+  return clip_model_get_precision (model);
+}
+
+/* AUTO for a model where int8 ranks first: int8 when the model's int8 embeddings keep a cosine of
+ * 0.995 to its float32 ones (checked once, the worst cosine cached per model), else the next in
+ * the ranking; a model with an outlier channel falls back. */
+static void
+test_auto_model (void)
+{
+  if (clip_isa_best (CLIP_REDUCED_INT8) < CLIP_ISA_AVX2)
+    {
+      g_test_skip ("no vector int8 kernel on this CPU: AUTO never times int8");
+      return;
+    }
+  if (g_test_subprocess ())
+    {
+      const char *home = g_getenv ("XDG_CACHE_HOME");
+      g_autofree char *key = ranking_key ();
+      gboolean bf16 = clip_isa_best (CLIP_REDUCED_BF16) >= CLIP_ISA_AVX512;
+      ClipPrecision fallback = bf16 ? CLIP_PRECISION_BF16 : CLIP_PRECISION_F32;
+      clip_choice_store (key, bf16 ? "int8,bf16,f32" : "int8,f32");
+      g_autoptr (GHashTable) known = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      g_autofree char *plain = model_path ();
+      ClipPrecision precision = auto_load (plain);
+      double cosine = new_int8_cosine (home, known);
+      g_printerr ("random model: int8 cosine %.6f, auto %s\n", cosine, clip_precision_name (precision));
+      g_assert_cmpfloat (cosine, >, 0.0);
+      g_assert_cmpfloat (cosine, <=, 1.0 + 1e-6);
+      g_assert_cmpint (precision, ==, cosine >= 0.995 ? CLIP_PRECISION_INT8 : fallback);
+      /* Known now: loaded again, nothing is probed or cached anew. */
+      g_assert_cmpint (auto_load (plain), ==, precision);
+      g_assert_cmpfloat (new_int8_cosine (home, known), <, 0.0);
+
+      g_autofree char *outliers = outlier_model_path ();
+      ClipPrecision outlier_precision = auto_load (outliers);
+      double outlier_cosine = new_int8_cosine (home, known);
+      g_printerr ("outlier model: int8 cosine %.6f, auto %s\n", outlier_cosine, clip_precision_name (outlier_precision));
+      g_assert_cmpfloat (outlier_cosine, >, -1.0);
+      g_assert_cmpfloat (outlier_cosine, <, 0.995);
+      g_assert_cmpfloat (outlier_cosine, <, cosine);
+      g_assert_cmpint (outlier_precision, ==, fallback);
+      return;
+    }
+  g_autofree char *home = run_child ("auto-model");
 }
 
 int
@@ -422,6 +591,7 @@ main (int argc, char **argv)
   g_test_add_func ("/kernel-choice/unwritable", test_unwritable);
   g_test_add_func ("/kernel-choice/model-passes", test_model_passes);
   g_test_add_func ("/kernel-choice/auto", test_auto);
+  g_test_add_func ("/kernel-choice/auto-model", test_auto_model);
   g_test_add_func ("/kernel-choice/abort-timing", test_abort_timing);
   return g_test_run ();
 }

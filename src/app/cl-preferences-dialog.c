@@ -51,7 +51,8 @@ static const char *const precision_nicks[] = { "auto", "f32", "bf16", "int8", NU
 
 /* Which kernels this CPU runs the reduced precisions on, and what that means for speed (AMX
  * multiplied ViT-B/32 3–5 times faster than float32 on a Sapphire Rapids; without native bfloat16
- * the weights are widened on the fly, which saves memory, not time). */
+ * the weights are widened on the fly, which saves memory, not time, and Automatic does not
+ * consider it). */
 static char *
 precision_note_text (void)
 {
@@ -61,7 +62,7 @@ precision_note_text (void)
   if (g_str_has_prefix (bf16, "amx"))
     speed = _("Its AMX tiles make both several times faster than Float32.");
   else if (g_str_has_prefix (bf16, "portable") || g_str_has_prefix (bf16, "avx2"))
-    speed = _("It has no native BFloat16: that saves memory, not time, and Automatic keeps Float32.");
+    speed = _("It has no native BFloat16: that saves memory, not time.");
   /* Translators: the first two are kernel names such as "amx-bf16" and "avx512-vnni-int8". */
   return g_strdup_printf (_("This CPU runs BFloat16 on %s and Int8 on %s. %s"), bf16, int8, speed);
 }

@@ -143,8 +143,8 @@ cli_option_context_add_precision (GOptionContext *context, CliModelOptions *mode
 {
   const GOptionEntry entries[] = {
     { "precision", 0, 0, G_OPTION_ARG_STRING, &model_options->precision,
-      "Arithmetic of the matrix products: f32 (exact, the default), bf16, int8, or auto (bf16 where the "
-      "CPU multiplies bfloat16 natively and faster than float32, else f32)", "f32|bf16|int8|auto" },
+      "Arithmetic of the matrix products: f32 (exact, the default), bf16, int8, or auto (the fastest on "
+      "this CPU; int8 only for a model it keeps within 0.995 cosine of f32)", "f32|bf16|int8|auto" },
     G_OPTION_ENTRY_NULL
   };
   g_option_group_add_entries (g_option_context_get_main_group (context), entries);

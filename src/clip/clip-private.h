@@ -130,8 +130,11 @@ const float *clip_model_original_data (const ClipModel *model, float *const *slo
 
 /* Validates a configuration (positive sizes, heads dividing widths, limits). */
 gboolean clip_config_validate (const ClipConfig *config, const char *label, GError **error);
-/* AUTO as this CPU resolves it (see ClipPrecision); the others as they are. */
-ClipPrecision clip_precision_resolve (ClipPrecision precision);
+/* AUTO resolved for the model at PATH, whose WEIGHTS and CONFIG files (CONFIG may be NULL) are
+ * located (precision-auto.c): the fastest precision on this CPU, INT8 only when the model's int8
+ * embeddings stay within int8's bound (checked once per model files and OPTIONS, then cached). */
+gboolean clip_auto_precision_for_model (const char *path, const ClipLoadOptions *options, const char *weights,
+                                        const char *config, ClipPrecision *precision, GError **error);
 void     clip_config_init_vit_b32 (ClipConfig *config);
 
 /* Intermediate tensors for tests: hidden[l] is [n, T, width] after block l (0 = input to block 0);

@@ -13,9 +13,10 @@
  * as any pass does: a stopped measurement chooses and caches nothing, and the next pass measures
  * again.
  *
- * AUTO precision is chosen by timing one product: bf16 where the CPU multiplies bfloat16 natively
- * and its kernel beats float32's on the largest product (on one Sapphire Rapids virtual machine,
- * VDPBF16PS without AMX was about as fast as float32's panels). */
+ * AUTO precision ranks float32, bf16 (where the CPU multiplies bfloat16 natively) and int8 (where
+ * it has a vector kernel) by timing one product, ViT-B/32's largest (on one Sapphire Rapids
+ * virtual machine, VDPBF16PS without AMX was about as fast as float32's panels); whether int8 is
+ * accurate enough for a model is checked on the model (precision-auto.c). */
 #include "clip-private.h"
 #include "kernel-choice.h"
 #include "ops.h"
@@ -87,16 +88,22 @@ timed_rounding_rows (int64_t start, int64_t end, gpointer data)
   clip_reduced_input_fill (j->in, j->inp, j->in_dim, (int) start, (int) end);
 }
 
-/* Seconds per image of each kernel: the fastest of TIMED_RUNS on one image's rows plus the fastest
- * on a batch's over BATCH_IMAGES; the kernels interleaved, so that all see the same moments of a
- * busy machine.  BF16 (bf16 products on this CPU's best kernel, rounding the inputs included) when
- * asked. */
+/* Seconds per image of each candidate of AUTO: the fastest of TIMED_RUNS on one image's rows plus
+ * the fastest on a batch's over BATCH_IMAGES; the kernels interleaved, so that all see the same
+ * moments of a busy machine.  float32 is the faster of our panels and (WITH_BLAS) OpenBLAS; each
+ * reduced precision, when timed, runs on this CPU's best kernel, rounding the inputs included. */
 typedef struct {
-  double panels, blas, bf16;
+  double f32, reduced[2];   /* [CLIP_REDUCED_BF16], [CLIP_REDUCED_INT8]; G_MAXDOUBLE when not timed */
 } Timings;
 
+static double
+seconds_since (gint64 start)
+{
+  return (g_get_monotonic_time () - start) / 1e6;
+}
+
 static void
-time_kernels (const float *inp, const float *weight, const float *packed, const ClipReducedMatrix *bf16,
+time_kernels (const float *inp, const float *weight, const float *packed, ClipReducedMatrix *const reduced[2],
               gboolean with_blas, float *out, int in_dim, int out_dim, Timings *t)
 {
   int n_panels = (out_dim + CLIP_PANEL - 1) / CLIP_PANEL, parts = MIN (n_panels, 2 * clip_get_threads ());
@@ -104,41 +111,47 @@ time_kernels (const float *inp, const float *weight, const float *packed, const 
   for (int batch = 0; batch < 2; batch++)
     {
       int n = batch ? ONE_IMAGE_ROWS * BATCH_IMAGES : ONE_IMAGE_ROWS;
-      double per = batch ? BATCH_IMAGES : 1, panels = G_MAXDOUBLE, blas = G_MAXDOUBLE, reduced = G_MAXDOUBLE;
+      double per = batch ? BATCH_IMAGES : 1, f32 = G_MAXDOUBLE, best[2] = { G_MAXDOUBLE, G_MAXDOUBLE };
       TimedPanelJob job = { out, inp, packed, n, in_dim, out_dim, n_panels, parts };
-      ClipReducedInput in;
-      void *memory = bf16 != NULL ? g_aligned_alloc (clip_reduced_input_bytes (CLIP_REDUCED_BF16, n, in_dim), 1, 64)
-                                  : NULL;
-      TimedReducedJob reduced_job = { bf16, &in, out, n_panels, parts, inp, in_dim };
+      ClipReducedInput in[2];
+      void *memory[2] = { NULL, NULL };
+      for (int f = 0; f < 2; f++)
+        if (reduced[f] != NULL)
+          memory[f] = g_aligned_alloc (clip_reduced_input_bytes (f, n, in_dim), 1, 64);
       for (int run = 0; run < TIMED_RUNS; run++)
         {
           gint64 start = g_get_monotonic_time ();
           clip_parallel_for (job.parts, 1, timed_panel_parts, &job);
-          gint64 middle = g_get_monotonic_time ();
+          f32 = MIN (f32, seconds_since (start));
           if (with_blas)
-            clip_matmul_forward (out, inp, weight, n, in_dim, out_dim, FALSE);
-          gint64 end = g_get_monotonic_time ();
-          if (bf16 != NULL)
             {
-              clip_reduced_input_init (&in, CLIP_REDUCED_BF16, n, in_dim, memory);
-              clip_parallel_for (n, 64, timed_rounding_rows, &reduced_job);
-              clip_parallel_for (parts, 1, timed_reduced_parts, &reduced_job);
-              reduced = MIN (reduced, (g_get_monotonic_time () - end) / 1e6);
+              start = g_get_monotonic_time ();
+              clip_matmul_forward (out, inp, weight, n, in_dim, out_dim, FALSE);
+              f32 = MIN (f32, seconds_since (start));
             }
-          panels = MIN (panels, (middle - start) / 1e6);
-          if (with_blas)
-            blas = MIN (blas, (end - middle) / 1e6);
+          for (int f = 0; f < 2; f++)
+            if (reduced[f] != NULL)
+              {
+                TimedReducedJob reduced_job = { reduced[f], &in[f], out, n_panels, parts, inp, in_dim };
+                start = g_get_monotonic_time ();
+                clip_reduced_input_init (&in[f], f, n, in_dim, memory[f]);
+                clip_parallel_for (n, 64, timed_rounding_rows, &reduced_job);
+                clip_parallel_for (parts, 1, timed_reduced_parts, &reduced_job);
+                best[f] = MIN (best[f], seconds_since (start));
+              }
         }
-      g_aligned_free (memory);
-      t->panels += panels / per;
-      t->blas += blas / per;
-      t->bf16 += reduced / per;
+      for (int f = 0; f < 2; f++)
+        g_aligned_free (memory[f]);
+      t->f32 += f32 / per;
+      for (int f = 0; f < 2; f++)
+        t->reduced[f] = reduced[f] != NULL ? t->reduced[f] + best[f] / per : G_MAXDOUBLE;
     }
 }
 
-/* Times the kernels on random data of the shape [IN] → [OUT] (OpenBLAS only WITH_BLAS). */
+/* Times the kernels on random data of the shape [IN] → [OUT]: float32 (OpenBLAS only WITH_BLAS)
+ * and each reduced format whose WITH entry is set. */
 static void
-measure (int in_dim, int out_dim, gboolean with_bf16, gboolean with_blas, Timings *t)
+measure (int in_dim, int out_dim, const gboolean with[2], gboolean with_blas, Timings *t)
 {
   int rows = ONE_IMAGE_ROWS * BATCH_IMAGES;
   GRand *rng = g_rand_new_with_seed (1);
@@ -151,16 +164,19 @@ measure (int in_dim, int out_dim, gboolean with_bf16, gboolean with_blas, Timing
   for (size_t i = 0; i < (size_t) out_dim * in_dim; i++)
     weight[i] = (float) g_rand_double_range (rng, -1, 1);
   clip_pack_weight (packed, weight, in_dim, out_dim, 0);
-  ClipReducedMatrix bf16;
-  void *bf16_memory = NULL;
-  if (with_bf16)
-    {
-      bf16_memory = g_aligned_alloc (clip_reduced_matrix_bytes (CLIP_REDUCED_BF16, in_dim, out_dim), 1, 64);
-      clip_reduced_matrix_init (&bf16, CLIP_REDUCED_BF16, in_dim, out_dim, bf16_memory);
-      clip_reduced_pack (&bf16, weight, out_dim, 0);
-    }
-  time_kernels (inp, weight, packed, with_bf16 ? &bf16 : NULL, with_blas, out, in_dim, out_dim, t);
-  g_aligned_free (bf16_memory);
+  ClipReducedMatrix matrices[2], *reduced[2] = { NULL, NULL };
+  void *memory[2] = { NULL, NULL };
+  for (int f = 0; f < 2; f++)
+    if (with[f])
+      {
+        memory[f] = g_aligned_alloc (clip_reduced_matrix_bytes (f, in_dim, out_dim), 1, 64);
+        clip_reduced_matrix_init (&matrices[f], f, in_dim, out_dim, memory[f]);
+        clip_reduced_pack (&matrices[f], weight, out_dim, 0);
+        reduced[f] = &matrices[f];
+      }
+  time_kernels (inp, weight, packed, reduced, with_blas, out, in_dim, out_dim, t);
+  for (int f = 0; f < 2; f++)
+    g_aligned_free (memory[f]);
   g_free (inp);
   g_free (weight);
   g_free (packed);
@@ -190,6 +206,26 @@ choices_save (void)
   if (g_mkdir_with_parents (dir, 0755) != 0)
     return;
   g_key_file_save_to_file (choices, path, NULL);
+}
+
+char *
+clip_choice_lookup (const char *key)
+{
+  g_mutex_lock (&choice_lock);
+  choices_load ();
+  char *value = g_key_file_get_string (choices, choices_group, key, NULL);
+  g_mutex_unlock (&choice_lock);
+  return value;
+}
+
+void
+clip_choice_store (const char *key, const char *value)
+{
+  g_mutex_lock (&choice_lock);
+  choices_load ();
+  g_key_file_set_string (choices, choices_group, key, value);
+  choices_save ();
+  g_mutex_unlock (&choice_lock);
 }
 
 const char *
@@ -291,27 +327,71 @@ clip_f32_pass_kernels_measure (const char *shape, ClipPassTimer timer, gpointer 
 #define AUTO_IN 768
 #define AUTO_OUT 3072
 
-ClipPrecision
-clip_auto_precision (void)
+/* RANKING ("int8,bf16,f32") as precisions, fastest first; FALSE unless it names one to three of
+ * f32, bf16 and int8. */
+static gboolean
+ranking_parse (const char *ranking, ClipPrecision precisions[3], int *n)
 {
-  ClipIsa isa = clip_isa_best (CLIP_REDUCED_BF16);
-  if (isa < CLIP_ISA_AVX512)
-    return CLIP_PRECISION_F32;
+  g_auto (GStrv) names = g_strsplit (ranking != NULL ? ranking : "", ",", -1);
+  *n = 0;
+  for (int i = 0; names[i] != NULL; i++)
+    if (*n == 3 || !clip_precision_from_name (names[i], &precisions[(*n)++])
+        || precisions[*n - 1] == CLIP_PRECISION_AUTO)
+      return FALSE;
+  return *n > 0;
+}
+
+/* The precisions AUTO can choose on this CPU, fastest first: timed once, cached under the names of
+ * the bf16 and int8 kernels.  bf16 is a candidate where the CPU multiplies it natively (AMX or
+ * AVX512-BF16: widened on AVX2 alone it saves memory traffic but not arithmetic), int8 wherever it
+ * has a vector kernel. */
+static void
+auto_ranking (ClipPrecision precisions[3], int *n)
+{
+  ClipIsa isa[2] = { clip_isa_best (CLIP_REDUCED_BF16), clip_isa_best (CLIP_REDUCED_INT8) };
+  gboolean with[2] = { isa[CLIP_REDUCED_BF16] >= CLIP_ISA_AVX512, isa[CLIP_REDUCED_INT8] >= CLIP_ISA_AVX2 };
+  precisions[0] = CLIP_PRECISION_F32;
+  *n = 1;
+  if (!with[CLIP_REDUCED_BF16] && !with[CLIP_REDUCED_INT8])
+    return;
   g_mutex_lock (&choice_lock);
   choices_load ();
-  g_autofree char *key = g_strdup_printf ("auto-%s", clip_isa_kernel_name (CLIP_REDUCED_BF16, isa));
-  g_autofree char *known = g_key_file_get_string (choices, choices_group, key, NULL);
-  ClipPrecision precision;
-  if (known != NULL && (g_str_equal (known, "bf16") || g_str_equal (known, "f32")))
-    precision = g_str_equal (known, "bf16") ? CLIP_PRECISION_BF16 : CLIP_PRECISION_F32;
-  else
+  g_autofree char *key = g_strdup_printf ("auto-%s-%s", clip_isa_kernel_name (CLIP_REDUCED_BF16, isa[0]),
+                                          clip_isa_kernel_name (CLIP_REDUCED_INT8, isa[1]));
+  g_autofree char *cached = g_key_file_get_string (choices, choices_group, key, NULL);
+  if (!ranking_parse (cached, precisions, n))
     {
       Timings t;
-      measure (AUTO_IN, AUTO_OUT, TRUE, clip_blas_check_room (NULL), &t);
-      precision = t.bf16 < MIN (t.panels, t.blas) ? CLIP_PRECISION_BF16 : CLIP_PRECISION_F32;
-      g_key_file_set_string (choices, choices_group, key, clip_precision_name (precision));
+      measure (AUTO_IN, AUTO_OUT, with, clip_blas_check_room (NULL), &t);
+      double seconds[3] = { [CLIP_PRECISION_F32] = t.f32, [CLIP_PRECISION_BF16] = t.reduced[CLIP_REDUCED_BF16],
+                            [CLIP_PRECISION_INT8] = t.reduced[CLIP_REDUCED_INT8] };
+      GString *ranking = g_string_new (NULL);
+      for (*n = 0; *n < 3; (*n)++)
+        {
+          int fastest = CLIP_PRECISION_F32;
+          for (int p = 0; p < 3; p++)
+            fastest = seconds[p] < seconds[fastest] ? p : fastest;
+          if (seconds[fastest] == G_MAXDOUBLE)
+            break;
+          precisions[*n] = fastest;
+          g_string_append_printf (ranking, "%s%s", *n > 0 ? "," : "", clip_precision_name (fastest));
+          seconds[fastest] = G_MAXDOUBLE;
+        }
+      g_key_file_set_string (choices, choices_group, key, ranking->str);
+      g_string_free (ranking, TRUE);
       choices_save ();
     }
   g_mutex_unlock (&choice_lock);
-  return precision;
+}
+
+ClipPrecision
+clip_auto_precision (gboolean with_int8)
+{
+  ClipPrecision precisions[3];
+  int n;
+  auto_ranking (precisions, &n);
+  for (int i = 0; i < n; i++)
+    if (precisions[i] != CLIP_PRECISION_INT8 || with_int8)
+      return precisions[i];
+  return CLIP_PRECISION_F32;
 }

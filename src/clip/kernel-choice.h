@@ -15,6 +15,11 @@ typedef enum {
   CLIP_N_PASS_REGIMES
 } ClipPassRegime;
 
+/* A value cached on this machine under KEY (NULL when none), and caching one (best effort, as
+ * every choice here). */
+char *clip_choice_lookup (const char *key);
+void  clip_choice_store (const char *key, const char *value);
+
 /* "panels" or "openblas". */
 const char *clip_f32_kernel_name (ClipF32Kernel kernel);
 
@@ -36,6 +41,7 @@ typedef gboolean (*ClipPassTimer) (ClipF32Kernel kernel, ClipPassRegime regime, 
 gboolean clip_f32_pass_kernels_measure (const char *shape, ClipPassTimer timer, gpointer data,
                                         ClipF32Kernel kernels[CLIP_N_PASS_REGIMES]);
 
-/* AUTO resolved on this machine: BF16 where the CPU has AMX or AVX512-BF16 and its bf16 kernel
- * multiplies faster than float32's (timed once, cached with the choices above), else F32. */
-ClipPrecision clip_auto_precision (void);
+/* The fastest precision on this machine among F32, BF16 where the CPU has AMX or AVX512-BF16, and
+ * (WITH_INT8) INT8 where it has a vector int8 kernel: timed once on one product, cached with the
+ * choices above. */
+ClipPrecision clip_auto_precision (gboolean with_int8);

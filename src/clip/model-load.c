@@ -892,10 +892,14 @@ clip_model_load (const char *path, const ClipLoadOptions *options, GError **erro
     model->config.vision.heads = options->vision_heads;
   if (options->text_heads > 0)
     model->config.text.heads = options->text_heads;
-  model->precision = clip_precision_resolve (options->precision);
   model->preprocess.image_size = model->config.image_size;
 
   if (!clip_config_validate (&model->config, config_label, error))
+    return NULL;
+  /* AUTO may load the model twice more to check int8 on it, so only once it looks loadable. */
+  model->precision = options->precision;
+  if (options->precision == CLIP_PRECISION_AUTO
+      && !clip_auto_precision_for_model (path, options, weights, config, &model->precision, error))
     return NULL;
   g_autofree char *pre = NULL;
   if (model->layout == CLIP_LAYOUT_HF_DIR && file_exists (dir, "preprocessor_config.json", &pre)

@@ -276,16 +276,6 @@ clip_precision_from_name (const char *name, ClipPrecision *precision)
   return FALSE;
 }
 
-/* bf16 where the CPU multiplies it natively and faster than float32 (clip_auto_precision): there
- * it is the fastest within its bound (cosine ≥ 0.999 to F32).  int8 is not chosen: its cosine bound
- * is looser (0.995), and on AVX2 alone the bf16 weights widened on the fly save memory traffic but
- * not arithmetic, so F32 stays there. */
-ClipPrecision
-clip_precision_resolve (ClipPrecision precision)
-{
-  return precision == CLIP_PRECISION_AUTO ? clip_auto_precision () : precision;
-}
-
 const char *
 clip_precision_kernel_name (ClipPrecision precision)
 {
