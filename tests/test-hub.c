@@ -5,7 +5,7 @@
 #include "fakehub.h"
 #include "testutil.h"
 
-#include "clip.h"
+#include "clip-private.h"
 #include "safetensors.h"
 
 #include <glib/gstdio.h>
@@ -15,6 +15,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <utime.h>
 
 #define TINY "golden/models/tiny_quickgelu/hf"
 #define COMMIT_TINY  "1111111111111111111111111111111111111111"
@@ -914,6 +915,34 @@ test_sharded_load (void)
   assert_encodes_as (by_index, TINY "/model.safetensors");
 }
 
+/* AUTO's int8 check of a sharded checkpoint is cached under every shard: rewriting one (a new
+ * modification time) makes a new key, while an unrelated file in the folder does not. */
+static void
+test_sharded_auto_key (void)
+{
+  g_autofree char *dir = g_build_filename (tu_tmpdir (), "sharded-auto", NULL);
+  write_sharded_model (dir, 10, NULL);
+  g_autofree char *index = g_build_filename (dir, "model.safetensors.index.json", NULL);
+  g_autofree char *config = g_build_filename (dir, "config.json", NULL);
+  ClipLoadOptions options;
+  clip_load_options_init (&options);
+  g_autofree char *key = clip_int8_cosine_key (index, config, &options);
+  g_autofree char *same = clip_int8_cosine_key (index, config, &options);
+  g_assert_cmpstr (key, ==, same);
+  g_assert_true (g_str_has_prefix (key, "int8-cosine-"));
+  tu_write_text (dir, "README.md", "not a shard");
+  g_autofree char *unrelated = clip_int8_cosine_key (index, config, &options);
+  g_assert_cmpstr (unrelated, ==, key);
+  g_autofree char *shard = g_build_filename (dir, SHARD_2, NULL);
+  struct utimbuf later = { .actime = 2000000000, .modtime = 2000000000 };
+  g_assert_cmpint (utime (shard, &later), ==, 0);
+  g_autofree char *rewritten = clip_int8_cosine_key (index, config, &options);
+  g_assert_cmpstr (rewritten, !=, key);
+  options.vision_heads = 2;
+  g_autofree char *other_heads = clip_int8_cosine_key (index, config, &options);
+  g_assert_cmpstr (other_heads, !=, rewritten);
+}
+
 /* Broken sharded checkpoints: each error names the shard at fault. */
 static void
 test_sharded_errors (void)
@@ -1040,6 +1069,7 @@ main (int argc, char **argv)
   g_test_add_func ("/hub/token-file", test_token_file);
   g_test_add_func ("/hub/revision-refs", test_revision_refs);
   g_test_add_func ("/hub/sharded-load", test_sharded_load);
+  g_test_add_func ("/hub/sharded-auto-key", test_sharded_auto_key);
   g_test_add_func ("/hub/sharded-errors", test_sharded_errors);
   g_test_add_func ("/hub/sharded-download", test_sharded_download);
   int status = g_test_run ();

@@ -135,6 +135,10 @@ gboolean clip_config_validate (const ClipConfig *config, const char *label, GErr
  * embeddings stay within int8's bound (checked once per model files and OPTIONS, then cached). */
 gboolean clip_auto_precision_for_model (const char *path, const ClipLoadOptions *options, const char *weights,
                                         const char *config, ClipPrecision *precision, GError **error);
+/* The cache key of a model's int8 check: its WEIGHTS (every shard of a sharded checkpoint) and
+ * CONFIG files as they are now (path, size and modification time) and the OPTIONS that change what
+ * is loaded. */
+char    *clip_int8_cosine_key (const char *weights, const char *config, const ClipLoadOptions *options);
 void     clip_config_init_vit_b32 (ClipConfig *config);
 
 /* Intermediate tensors for tests: hidden[l] is [n, T, width] after block l (0 = input to block 0);

@@ -12,6 +12,7 @@
 
 #include <glib/gstdio.h>
 #include <math.h>
+#include <string.h>
 
 /* The bound for int8, which the golden ViT-B/32 weights meet with 0.9997. */
 #define INT8_MIN_COSINE 0.995
@@ -101,21 +102,42 @@ int8_worst_cosine (const char *path, const ClipLoadOptions *options, double *wor
   return TRUE;
 }
 
-/* The cache key of a model's int8 verdict: its weights and config files as they are now (path, size
- * and modification time) and the options that change what is loaded. */
-static char *
-int8_cosine_key (const char *weights, const char *config, const ClipLoadOptions *options)
+static int
+compare_paths (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+static void
+append_file_identity (GString *identity, const char *file)
+{
+  GStatBuf st;
+  if (file != NULL && g_stat (file, &st) == 0)
+    g_string_append_printf (identity, "%s|%lld|%lld|", file, (long long) st.st_size, (long long) st.st_mtime);
+  else
+    g_string_append_printf (identity, "%s||", file != NULL ? file : "");
+}
+
+char *
+clip_int8_cosine_key (const char *weights, const char *config, const ClipLoadOptions *options)
 {
   g_autoptr (GString) identity = g_string_new (NULL);
   const char *files[] = { weights, config, options->config_path, options->tokenizer_path };
   for (size_t i = 0; i < G_N_ELEMENTS (files); i++)
+    append_file_identity (identity, files[i]);
+  if (g_str_has_suffix (weights, ".index.json"))
     {
-      GStatBuf st;
-      if (files[i] != NULL && g_stat (files[i], &st) == 0)
-        g_string_append_printf (identity, "%s|%lld|%lld|", files[i], (long long) st.st_size,
-                                (long long) st.st_mtime);
-      else
-        g_string_append_printf (identity, "%s||", files[i] != NULL ? files[i] : "");
+      g_autofree char *dir_path = g_path_get_dirname (weights);
+      g_autoptr (GPtrArray) shards = g_ptr_array_new_with_free_func (g_free);
+      GDir *dir = g_dir_open (dir_path, 0, NULL);
+      for (const char *name; dir != NULL && (name = g_dir_read_name (dir)) != NULL;)
+        if (g_str_has_suffix (name, ".safetensors"))
+          g_ptr_array_add (shards, g_build_filename (dir_path, name, NULL));
+      if (dir != NULL)
+        g_dir_close (dir);
+      g_ptr_array_sort (shards, compare_paths);
+      for (guint i = 0; i < shards->len; i++)
+        append_file_identity (identity, shards->pdata[i]);
     }
   g_string_append_printf (identity, "%d|%d", options->vision_heads, options->text_heads);
   g_autofree char *digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, identity->str, -1);
@@ -129,7 +151,7 @@ clip_auto_precision_for_model (const char *path, const ClipLoadOptions *options,
   *precision = clip_auto_precision (TRUE);
   if (*precision != CLIP_PRECISION_INT8)
     return TRUE;
-  g_autofree char *key = int8_cosine_key (weights, config, options);
+  g_autofree char *key = clip_int8_cosine_key (weights, config, options);
   g_autofree char *cached = clip_choice_lookup (key);
   double worst;
   char *end = NULL;
