@@ -400,7 +400,7 @@ test_abort_timing (void)
   g_assert_nonnull (now);
 }
 
-/* The cache key of AUTO's ranking on this CPU, and whether int8 has a vector kernel here. */
+/* The cache key of AUTO's ranking on this CPU. */
 static char *
 ranking_key (void)
 {
@@ -452,17 +452,16 @@ test_auto (void)
   g_autofree char *home = run_child ("auto");
 }
 
-/* Scales the tensor NAME of TABLE: every element by SCALE, or with COLUMN ≥ 0 only that column of
- * the [out, in] matrix. */
+/* Scales column COLUMN of the [out, in] tensor NAME of TABLE by SCALE (of a vector, its element
+ * COLUMN). */
 static void
-scale_tensor (ClipTensorInfo *table, int n, const char *name, int column, float scale)
+scale_column (ClipTensorInfo *table, int n, const char *name, int column, float scale)
 {
   for (int i = 0; i < n; i++)
     if (g_str_equal (table[i].hf_name, name))
       {
         float *x = *table[i].slot;
-        int64_t in = column >= 0 ? table[i].shape[table[i].n_dims - 1] : 1;
-        for (int64_t e = column >= 0 ? column : 0; e < table[i].n_elements; e += in)
+        for (int64_t e = column; e < table[i].n_elements; e += table[i].shape[table[i].n_dims - 1])
           x[e] *= scale;
         return;
       }
@@ -488,12 +487,12 @@ outlier_model_path (void)
         {
           g_autofree char *weight = g_strdup_printf ("vision_model.encoder.layers.%d.%s.weight", l, norms[j]);
           g_autofree char *bias = g_strdup_printf ("vision_model.encoder.layers.%d.%s.bias", l, norms[j]);
-          scale_tensor (table, n, weight, 0, 1000.0f);
-          scale_tensor (table, n, bias, 0, 1000.0f);
+          scale_column (table, n, weight, 0, 1000.0f);
+          scale_column (table, n, bias, 0, 1000.0f);
           for (int k = 0; k < 3 && products[j][k] != NULL; k++)
             {
               g_autofree char *name = g_strdup_printf ("vision_model.encoder.layers.%d.%s.weight", l, products[j][k]);
-              scale_tensor (table, n, name, 0, 0.001f);
+              scale_column (table, n, name, 0, 0.001f);
             }
         }
     }
