@@ -16,6 +16,7 @@ struct _ClModelChooser {
   GtkLabel *name_value;
   GtkLabel *format_value;
   GtkLabel *weights_value;
+  GtkLabel *arithmetic_value;
   GtkLabel *params_value;
   GtkLabel *vision_value;
   GtkLabel *text_value;
@@ -60,6 +61,22 @@ activation_name (ClipActivation activation)
   return activation == CLIP_ACTIVATION_QUICK_GELU ? "QuickGELU" : "GELU";
 }
 
+/* What runs the model's products, e.g. "Int8 (amx-int8 kernels), chosen by Automatic". */
+static char *
+arithmetic_text (const ClModelInfo *info, gboolean automatic)
+{
+  static const char *const names[] = { [CLIP_PRECISION_BF16] = N_("BFloat16"), [CLIP_PRECISION_INT8] = N_("Int8") };
+  g_autofree char *arithmetic = NULL;
+  if (info->precision == CLIP_PRECISION_F32)
+    arithmetic = g_strdup (_("Float32 (exact)"));
+  else
+    /* Translators: a precision and the kernels that run it, e.g. "Int8 (amx-int8 kernels)" */
+    arithmetic = g_strdup_printf (_("%s (%s kernels)"), _(names[info->precision]),
+                                  clip_precision_kernel_name (info->precision));
+  /* Translators: the precision the Automatic preference chose for this model and this CPU */
+  return automatic ? g_strdup_printf (_("%s, chosen by Automatic"), arithmetic) : g_steal_pointer (&arithmetic);
+}
+
 static void
 update_details (ClModelChooser *self)
 {
@@ -92,6 +109,9 @@ update_details (ClModelChooser *self)
   gtk_label_set_label (self->name_value, info->name);
   gtk_label_set_label (self->format_value, info->layout);
   gtk_label_set_label (self->weights_value, info->dtype);
+  g_autofree char *setting = g_settings_get_string (cl_session_get_settings (self->session), "precision");
+  g_autofree char *arithmetic = arithmetic_text (info, g_strcmp0 (setting, "auto") == 0);
+  gtk_label_set_label (self->arithmetic_value, arithmetic);
   gtk_label_set_label (self->params_value, params);
   gtk_label_set_label (self->vision_value, vision);
   gtk_label_set_label (self->text_value, text);
@@ -325,6 +345,7 @@ cl_model_chooser_class_init (ClModelChooserClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, name_value);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, format_value);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, weights_value);
+  gtk_widget_class_bind_template_child (widget_class, ClModelChooser, arithmetic_value);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, params_value);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, vision_value);
   gtk_widget_class_bind_template_child (widget_class, ClModelChooser, text_value);

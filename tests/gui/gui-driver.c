@@ -2548,6 +2548,7 @@ start_model_details (Driver *driver, JsonBuilder *b)
   GtkWidget *chooser = GTK_WIDGET (model_chooser (driver));
 
   add_string (b, "format", label_text (named (chooser, "format_value")));
+  add_string (b, "arithmetic", label_text (named (chooser, "arithmetic_value")));
   add_string (b, "tokenizer", label_text (named (chooser, "tokenizer_value")));
   add_string (b, "title", gtk_window_get_title (GTK_WINDOW (chooser)));
   return TRUE;

@@ -434,6 +434,7 @@ test_korean (void)
   JsonObject *model = step (run, 4);
   g_assert_cmpstr (member_string (model, "title"), ==, "모델");
   g_assert_cmpstr (member_string (model, "format"), ==, "ClipLab 체크포인트");
+  g_assert_cmpstr (member_string (model, "arithmetic"), ==, "Float32 (정확)");
   g_assert_cmpstr (member_string (model, "tokenizer"), ==, "바이트 (ID 258개)");
   g_assert_cmpstr (member_string (step (run, 8), "status_title"), ==, "학습 준비 완료");
 }

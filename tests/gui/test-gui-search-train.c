@@ -279,7 +279,16 @@ test_precision (void)
     "{\"do\": \"index\"},"
     "{\"do\": \"settings\", \"settings\": {\"precision\": \"bf16\"}},"
     "{\"do\": \"wait-model\"},"
-    "{\"do\": \"index\"}",
+    "{\"do\": \"index\"},"
+    "{\"do\": \"model-details\"},"                                            /* 10 */
+    "{\"do\": \"close-dialogs\"},"
+    "{\"do\": \"settings\", \"settings\": {\"precision\": \"auto\"}},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"model-details\"},"                                            /* 14 */
+    "{\"do\": \"close-dialogs\"},"
+    "{\"do\": \"settings\", \"settings\": {\"precision\": \"f32\"}},"
+    "{\"do\": \"wait-model\"},"
+    "{\"do\": \"model-details\"}",                                            /* 18 */
     folder);
   g_autoptr (AppRun) run = app_run ("precision", TINY_MODEL_ARGS, steps, NULL);
 
@@ -289,6 +298,20 @@ test_precision (void)
   g_assert_cmpint (json_object_get_int_member (step (run, 6), "n_indexed"), ==, N_SAMPLE_IMAGES);
   g_assert_cmpstr (member_string (step (run, 8), "model_precision"), ==, "bf16");
   g_assert_cmpint (json_object_get_int_member (step (run, 9), "n_indexed"), ==, N_SAMPLE_IMAGES);
+
+  /* The model dialog says what runs the products, and when Automatic chose it. */
+  g_autofree char *bf16 = g_strdup_printf ("BFloat16 (%s kernels)", clip_precision_kernel_name (CLIP_PRECISION_BF16));
+  g_assert_cmpstr (member_string (step (run, 10), "arithmetic"), ==, bf16);
+  const char *chosen = member_string (step (run, 13), "model_precision");
+  ClipPrecision automatic;
+  g_assert_true (clip_precision_from_name (chosen, &automatic));
+  g_autofree char *shown = automatic == CLIP_PRECISION_F32
+                           ? g_strdup ("Float32 (exact)")
+                           : g_strdup_printf ("%s (%s kernels)", automatic == CLIP_PRECISION_BF16 ? "BFloat16" : "Int8",
+                                              clip_precision_kernel_name (automatic));
+  g_autofree char *by_automatic = g_strdup_printf ("%s, chosen by Automatic", shown);
+  g_assert_cmpstr (member_string (step (run, 14), "arithmetic"), ==, by_automatic);
+  g_assert_cmpstr (member_string (step (run, 18), "arithmetic"), ==, "Float32 (exact)");
 
   /* Three index files of the folder: float32's, int8's and bf16's. */
   g_autofree char *index_dir = g_build_filename (tu_tmpdir (), "precision.home", "cache", "cliplab", "index", NULL);
