@@ -136,32 +136,48 @@ add_half_epi32 (int32_t *t, int first, int h, __m256i acc[HALF_ROWS][2])
       }
 }
 
+/* The body of the 256-bit int8 slice kernels: the block's quads staged (FLIPPED, or as magnitudes)
+ * in STAGED, then half a panel at a time and group by group, ROW (r, g, w0, w1) adds row r's
+ * products with the weights W0, W1 of group g (16 columns) to acc[r][0] and acc[r][1]. */
+#define INT8_HALF_PANELS(FLIPPED, ROW)                                                                \
+  do                                                                                                  \
+    {                                                                                                 \
+      int32_t staged[HALF_ROWS][CLIP_SLICE_GROUPS] __attribute__ ((aligned (32)));                    \
+      stage_quads (staged, HALF_ROWS, a, lda, groups, FLIPPED);                                       \
+      for (int h = 0; h < 2; h++)                                                                     \
+        {                                                                                             \
+          __m256i acc[HALF_ROWS][2];                                                                  \
+          for (int r = 0; r < HALF_ROWS; r++)                                                         \
+            acc[r][0] = acc[r][1] = _mm256_setzero_si256 ();                                          \
+          for (int g = 0; g < groups; g++)                                                            \
+            {                                                                                         \
+              prefetch_share (prefetch, h == 0 ? prefetch_iters : 0, g);                              \
+              const char *w = panel + (size_t) g * 128 + h * 64;                                      \
+              __m256i w0 = _mm256_load_si256 ((const __m256i *) w);                                   \
+              __m256i w1 = _mm256_load_si256 ((const __m256i *) (w + 32));                            \
+              for (int r = 0; r < HALF_ROWS; r++)                                                     \
+                ROW (r, g, w0, w1);                                                                   \
+            }                                                                                         \
+          add_half_epi32 (totals, first, h, acc);                                                     \
+        }                                                                                             \
+    }                                                                                                 \
+  while (0)
+
+/* VPDPBUSD on the flipped quad. */
+#define VNNI_ROW(r, g, w0, w1)                                                                        \
+  do                                                                                                  \
+    {                                                                                                 \
+      __m256i quad = _mm256_set1_epi32 (staged[r][g]);                                                \
+      acc[r][0] = _mm256_dpbusd_avx_epi32 (acc[r][0], quad, w0);                                      \
+      acc[r][1] = _mm256_dpbusd_avx_epi32 (acc[r][1], quad, w1);                                      \
+    }                                                                                                 \
+  while (0)
+
 __attribute__ ((target ("avx2,avxvnni"))) static void
 int8_slice_avx_vnni (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
                      const char *prefetch, int prefetch_iters)
 {
-  int32_t flipped[HALF_ROWS][CLIP_SLICE_GROUPS] __attribute__ ((aligned (32)));
-  stage_quads (flipped, HALF_ROWS, a, lda, groups, 1);
-  for (int h = 0; h < 2; h++)
-    {
-      __m256i acc[HALF_ROWS][2];
-      for (int r = 0; r < HALF_ROWS; r++)
-        acc[r][0] = acc[r][1] = _mm256_setzero_si256 ();
-      for (int g = 0; g < groups; g++)
-        {
-          prefetch_share (prefetch, h == 0 ? prefetch_iters : 0, g);
-          const char *w = panel + (size_t) g * 128 + h * 64;
-          __m256i w0 = _mm256_load_si256 ((const __m256i *) w);
-          __m256i w1 = _mm256_load_si256 ((const __m256i *) (w + 32));
-          for (int r = 0; r < HALF_ROWS; r++)
-            {
-              __m256i quad = _mm256_set1_epi32 (flipped[r][g]);
-              acc[r][0] = _mm256_dpbusd_avx_epi32 (acc[r][0], quad, w0);
-              acc[r][1] = _mm256_dpbusd_avx_epi32 (acc[r][1], quad, w1);
-            }
-        }
-      add_half_epi32 (totals, first, h, acc);
-    }
+  INT8_HALF_PANELS (1, VNNI_ROW);
 }
 
 __attribute__ ((target ("avx2,avxvnni"))) void
@@ -223,36 +239,24 @@ clip_bf16_linear_avx2 (const ClipReducedOutput *out, const ClipReducedInput *in,
 /* int8 without VNNI: VPMADDUBSW multiplies unsigned by signed bytes into saturating 16-bit pairs,
  * so the input goes in as |a| (staged) and its sign moves onto the weight (|a| · ±w ≤ 2 · 127 · 127
  * per pair, no saturation); VPMADDWD by ones sums the pairs into the int32 sums of each quad. */
+#define MADDUBS_ROW(r, g, w0, w1)                                                                     \
+  do                                                                                                  \
+    {                                                                                                 \
+      const __m256i ones = _mm256_set1_epi16 (1);                                                     \
+      __m256i quad = _mm256_set1_epi32 (a[(size_t) (r) * lda + (g)]);                                 \
+      __m256i magnitude = _mm256_set1_epi32 (staged[r][g]);                                           \
+      __m256i pairs0 = _mm256_maddubs_epi16 (magnitude, _mm256_sign_epi8 (w0, quad));                 \
+      __m256i pairs1 = _mm256_maddubs_epi16 (magnitude, _mm256_sign_epi8 (w1, quad));                 \
+      acc[r][0] = _mm256_add_epi32 (acc[r][0], _mm256_madd_epi16 (pairs0, ones));                     \
+      acc[r][1] = _mm256_add_epi32 (acc[r][1], _mm256_madd_epi16 (pairs1, ones));                     \
+    }                                                                                                 \
+  while (0)
+
 __attribute__ ((target ("avx2"))) static void
 int8_slice_avx2 (void *totals, int first, const int32_t *a, size_t lda, const char *panel, int groups,
                  const char *prefetch, int prefetch_iters)
 {
-  const __m256i ones = _mm256_set1_epi16 (1);
-  int32_t magnitudes[HALF_ROWS][CLIP_SLICE_GROUPS] __attribute__ ((aligned (32)));
-  stage_quads (magnitudes, HALF_ROWS, a, lda, groups, 0);
-  for (int h = 0; h < 2; h++)
-    {
-      __m256i acc[HALF_ROWS][2];
-      for (int r = 0; r < HALF_ROWS; r++)
-        acc[r][0] = acc[r][1] = _mm256_setzero_si256 ();
-      for (int g = 0; g < groups; g++)
-        {
-          prefetch_share (prefetch, h == 0 ? prefetch_iters : 0, g);
-          const char *w = panel + (size_t) g * 128 + h * 64;
-          __m256i w0 = _mm256_load_si256 ((const __m256i *) w);
-          __m256i w1 = _mm256_load_si256 ((const __m256i *) (w + 32));
-          for (int r = 0; r < HALF_ROWS; r++)
-            {
-              __m256i quad = _mm256_set1_epi32 (a[(size_t) r * lda + g]);
-              __m256i magnitude = _mm256_set1_epi32 (magnitudes[r][g]);
-              __m256i pairs0 = _mm256_maddubs_epi16 (magnitude, _mm256_sign_epi8 (w0, quad));
-              __m256i pairs1 = _mm256_maddubs_epi16 (magnitude, _mm256_sign_epi8 (w1, quad));
-              acc[r][0] = _mm256_add_epi32 (acc[r][0], _mm256_madd_epi16 (pairs0, ones));
-              acc[r][1] = _mm256_add_epi32 (acc[r][1], _mm256_madd_epi16 (pairs1, ones));
-            }
-        }
-      add_half_epi32 (totals, first, h, acc);
-    }
+  INT8_HALF_PANELS (0, MADDUBS_ROW);
 }
 
 __attribute__ ((target ("avx2"))) void
