@@ -354,6 +354,18 @@ test_evaluate_dataset_without_labels (void)
   assert_recalls ("text→image", retrieval.text_to_image, 1, 1, 1);
 }
 
+/* The worst cosine of paired unit rows: the smallest dot product, whichever row it is. */
+static void
+test_worst_cosine (void)
+{
+  const float a[] = { 1, 0, 0, 1, 0.6f, 0.8f };
+  const float b[] = { 1, 0, 0.8f, 0.6f, 0.6f, 0.8f };
+  g_assert_cmpfloat_with_epsilon (clip_embeddings_worst_cosine (a, b, 3, 2), 0.6, 1e-6);
+  g_assert_cmpfloat_with_epsilon (clip_embeddings_worst_cosine (a, a, 3, 2), 1.0, 1e-6);
+  const float opposite[] = { -1, 0 };
+  g_assert_cmpfloat_with_epsilon (clip_embeddings_worst_cosine (a, opposite, 1, 2), -1.0, 1e-6);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -365,6 +377,7 @@ main (int argc, char **argv)
   g_test_add_func ("/evaluate/retrieval/hit-probability", test_retrieval_hit_probability);
   g_test_add_func ("/evaluate/zero-shot/known-confusion", test_zero_shot_known_confusion);
   g_test_add_func ("/evaluate/zero-shot/few-classes", test_zero_shot_few_classes);
+  g_test_add_func ("/evaluate/worst-cosine", test_worst_cosine);
   g_test_add_func ("/evaluate/dataset/matches-pieces", test_evaluate_dataset);
   g_test_add_func ("/evaluate/dataset/without-labels", test_evaluate_dataset_without_labels);
   return g_test_run ();

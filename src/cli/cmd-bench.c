@@ -230,21 +230,6 @@ bench_run (const CliModelOptions *options, int runs, BenchResults *r, GError **e
   return bench_figures (model, gemms, G_N_ELEMENTS (gemms), runs, error);
 }
 
-/* The worst cosine of the rows of A and B [N, DIM] (unit rows). */
-static double
-bench_worst_cosine (const float *a, const float *b, int n, int dim)
-{
-  double worst = 1;
-  for (int i = 0; i < n; i++)
-    {
-      double dot = 0;
-      for (int j = 0; j < dim; j++)
-        dot += (double) a[(size_t) i * dim + j] * b[(size_t) i * dim + j];
-      worst = MIN (worst, dot);
-    }
-  return worst;
-}
-
 /* The golden images and the prompts encoded again at float32, and the cosines to R's embeddings. */
 static gboolean
 bench_cosines_to_f32 (const CliModelOptions *options, BenchResults *r, GError **error)
@@ -264,8 +249,8 @@ bench_cosines_to_f32 (const CliModelOptions *options, BenchResults *r, GError **
   g_autofree float *image_embeds = NULL, *text_embeds = NULL;
   if (!bench_encode_golden (model, pixels, r->ids, r->n_prompts + 1, r->context, &image_embeds, &text_embeds, error))
     return FALSE;
-  r->cosine_image = bench_worst_cosine (image_embeds, r->image_embeds, BENCH_GOLDEN_IMAGES, c->embed_dim);
-  r->cosine_text = bench_worst_cosine (text_embeds, r->text_embeds, r->n_prompts + 1, c->embed_dim);
+  r->cosine_image = clip_embeddings_worst_cosine (image_embeds, r->image_embeds, BENCH_GOLDEN_IMAGES, c->embed_dim);
+  r->cosine_text = clip_embeddings_worst_cosine (text_embeds, r->text_embeds, r->n_prompts + 1, c->embed_dim);
   return TRUE;
 }
 

@@ -284,6 +284,9 @@ gboolean clip_model_encode_texts (ClipModel *model, const char *const *texts, in
 gboolean clip_model_encode_image_files (ClipModel *model, const char *const *paths, int n,
                                         gboolean apply_exif_orientation, float *embeds,
                                         const ClipCallbacks *callbacks, GError **error);
+/* The smallest cosine between row i of A and row i of B [N, DIM], embeddings (unit rows): how far
+ * two encodings of the same inputs, at two precisions say, are apart. */
+double   clip_embeddings_worst_cosine (const float *a, const float *b, int n, int dim);
 
 /* Write the model as one self-contained .safetensors (architecture, preprocessing and tokenizer in
  * its metadata), atomically. DTYPE is F32, F16 or BF16. */

@@ -70,23 +70,6 @@ probe_embeddings (const char *path, const ClipLoadOptions *options, ClipPrecisio
   return clip_model_encode_texts (model, probe_prompts, G_N_ELEMENTS (probe_prompts), *texts, NULL, error);
 }
 
-static double
-worst_cosine (const float *a, const float *b, int n, int dim, double worst)
-{
-  for (int i = 0; i < n; i++)
-    {
-      double dot = 0, aa = 0, bb = 0;
-      for (int k = 0; k < dim; k++)
-        {
-          dot += (double) a[(size_t) i * dim + k] * b[(size_t) i * dim + k];
-          aa += (double) a[(size_t) i * dim + k] * a[(size_t) i * dim + k];
-          bb += (double) b[(size_t) i * dim + k] * b[(size_t) i * dim + k];
-        }
-      worst = MIN (worst, aa > 0 && bb > 0 ? dot / sqrt (aa * bb) : 0);
-    }
-  return worst;
-}
-
 /* The worst cosine of the probe's int8 embeddings to its float32 ones. */
 static gboolean
 int8_worst_cosine (const char *path, const ClipLoadOptions *options, double *worst, GError **error)
@@ -96,9 +79,9 @@ int8_worst_cosine (const char *path, const ClipLoadOptions *options, double *wor
   if (!probe_embeddings (path, options, CLIP_PRECISION_F32, &f32_images, &f32_texts, &dim, error)
       || !probe_embeddings (path, options, CLIP_PRECISION_INT8, &int8_images, &int8_texts, &dim, error))
     return FALSE;
-  *worst = worst_cosine (f32_images, int8_images, PROBE_IMAGES, dim, 1.0);
+  *worst = clip_embeddings_worst_cosine (f32_images, int8_images, PROBE_IMAGES, dim);
   if (f32_texts != NULL && int8_texts != NULL)
-    *worst = worst_cosine (f32_texts, int8_texts, G_N_ELEMENTS (probe_prompts), dim, *worst);
+    *worst = MIN (*worst, clip_embeddings_worst_cosine (f32_texts, int8_texts, G_N_ELEMENTS (probe_prompts), dim));
   return TRUE;
 }
 

@@ -164,3 +164,17 @@ clip_zero_shot_probs (const ClipModel *model, const float *image_embeds, int n_i
         p[c] = (float) (exp (p[c] - max) / sum);
     }
 }
+
+double
+clip_embeddings_worst_cosine (const float *a, const float *b, int n, int dim)
+{
+  double worst = 1;
+  for (int i = 0; i < n; i++)
+    {
+      double dot = 0;
+      for (int j = 0; j < dim; j++)
+        dot += (double) a[(size_t) i * dim + j] * b[(size_t) i * dim + j];
+      worst = MIN (worst, dot);
+    }
+  return worst;
+}
